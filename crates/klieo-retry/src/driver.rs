@@ -1,0 +1,197 @@
+//! The async driver: runs an operation, classifies failures, sleeps, repeats.
+
+use std::fmt::Display;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::decision::RetryDecision;
+use crate::error::RetryError;
+use crate::policy::RetryPolicy;
+
+/// Runs `op` until it succeeds, `classify` says stop, or `policy` runs out.
+///
+/// After each failed attempt `classify` sees the error and returns a
+/// [`RetryDecision`]:
+///
+/// - [`Stop`](RetryDecision::Stop): the error is returned now.
+/// - [`Retry`](RetryDecision::Retry): wait the next [`Backoff`] delay and
+///   try again; when the schedule is used up, the error is returned.
+/// - [`RetryAfter(d)`](RetryDecision::RetryAfter): wait `d` instead of the
+///   scheduled delay (this still uses up one retry). If `d` is above
+///   [`RetryPolicy::max_server_delay`], the error is returned now, without
+///   waiting.
+///
+/// With a [`total_budget`](RetryPolicy::total_budget), a retry whose delay
+/// would end more than the budget after the first attempt started is not
+/// made, and the error is returned without waiting.
+///
+/// # Cancellation
+///
+/// `cancel` is checked before every attempt (`op` is not called once it
+/// has fired), raced against every attempt, and raced against every
+/// backoff sleep. In every case [`RetryError::Cancelled`] is returned as
+/// soon as it fires. **An attempt in flight is dropped** at that point, so
+/// `op`'s future must be safe to drop midway.
+///
+/// # Errors
+///
+/// [`RetryError::Cancelled`] if `cancel` fired; otherwise
+/// [`RetryError::Failed`] with the last attempt's error, unchanged.
+///
+/// # Logging
+///
+/// Each retry is logged at `debug` level with the fields `attempt` (the
+/// 1-based attempt that failed), `delay_ms`, and `reason` (the error's
+/// `Display`).
+///
+/// # Example
+///
+/// ```
+/// use klieo_retry::{retry, RetryDecision, RetryError, RetryPolicy};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(async {
+/// let cancel = CancellationToken::new();
+/// let result: Result<(), _> = retry(
+///     &RetryPolicy::default(),
+///     &cancel,
+///     |_: &std::io::Error| RetryDecision::Retry,
+///     || async { Err(std::io::Error::other("still down")) },
+/// )
+/// .await;
+/// assert_eq!(result.unwrap_err().to_string(), "still down");
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn retry<T, E, Op, Fut, C>(
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+    classify: C,
+    op: Op,
+) -> Result<T, RetryError<E>>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> RetryDecision,
+    E: Display,
+{
+    retry_with_backoff(policy, Backoff::new(policy), cancel, classify, op).await
+}
+
+/// [`retry`], with the delays taken from `backoff` instead of from
+/// `Backoff::new(policy)`.
+///
+/// `backoff` can be any sequence of delays: a [`Backoff::with_seed`] for
+/// reproducible jitter, or a fixed list. It alone decides how many retries
+/// are made, and its delays are used as given; `policy` still supplies
+/// [`max_server_delay`](RetryPolicy::max_server_delay) and
+/// [`total_budget`](RetryPolicy::total_budget).
+///
+/// # Errors
+///
+/// As for [`retry`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use klieo_retry::{retry_with_backoff, RetryDecision, RetryPolicy};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(async {
+/// let mut calls = 0;
+/// let result = retry_with_backoff(
+///     &RetryPolicy::default(),
+///     [Duration::from_secs(1); 5],
+///     &CancellationToken::new(),
+///     |_: &String| RetryDecision::Retry,
+///     || {
+///         calls += 1;
+///         let n = calls;
+///         async move { if n < 4 { Err(format!("attempt {n} failed")) } else { Ok(n) } }
+///     },
+/// )
+/// .await;
+/// assert_eq!(result.ok(), Some(4));
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn retry_with_backoff<T, E, Op, Fut, C, B>(
+    policy: &RetryPolicy,
+    backoff: B,
+    cancel: &CancellationToken,
+    mut classify: C,
+    mut op: Op,
+) -> Result<T, RetryError<E>>
+where
+    B: IntoIterator<Item = Duration>,
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> RetryDecision,
+    E: Display,
+{
+    let mut delays = backoff.into_iter();
+    let started = Instant::now();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        if cancel.is_cancelled() {
+            return Err(RetryError::Cancelled);
+        }
+        let err = match until_cancelled(cancel, op()).await {
+            None => return Err(RetryError::Cancelled),
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(err)) => err,
+        };
+
+        let delay = match classify(&err) {
+            RetryDecision::Stop => None,
+            RetryDecision::Retry => delays.next(),
+            RetryDecision::RetryAfter(d) if d > policy.max_server_delay() => None,
+            RetryDecision::RetryAfter(d) => delays.next().map(|_| d),
+        };
+        let Some(delay) = delay else {
+            return Err(RetryError::Failed(err));
+        };
+        if let Some(budget) = policy.total_budget() {
+            if started.elapsed().saturating_add(delay) > budget {
+                return Err(RetryError::Failed(err));
+            }
+        }
+
+        tracing::debug!(
+            attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            reason = %err,
+            "operation failed; retrying after backoff"
+        );
+        drop(err);
+
+        if until_cancelled(cancel, tokio::time::sleep(delay))
+            .await
+            .is_none()
+        {
+            return Err(RetryError::Cancelled);
+        }
+    }
+}
+
+/// Runs `fut` unless `cancel` fires first; `None` means it fired (and `fut`
+/// was dropped). Cancellation is polled first, so it wins a tie.
+async fn until_cancelled<F: Future>(cancel: &CancellationToken, fut: F) -> Option<F::Output> {
+    let mut cancelled = pin!(cancel.cancelled());
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}

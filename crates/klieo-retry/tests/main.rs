@@ -1,0 +1,10 @@
+//! Integration tests for klieo-retry: one binary, one module per concern.
+
+#![allow(clippy::unwrap_used, clippy::panic, unreachable_pub)]
+
+mod cancel;
+mod outcomes;
+mod seed_parity;
+mod send;
+mod support;
+mod timing;

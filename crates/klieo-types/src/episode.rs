@@ -1,0 +1,101 @@
+//! [`Episode`]: the event log of a run, one entry per thing that happened.
+
+use crate::response::{FinishReason, Usage};
+use serde::{Deserialize, Serialize};
+
+/// How one tool call ended, as recorded in an [`Episode::ToolCall`].
+///
+/// JSON: `{"status": "ok", "output": …}` or `{"status": "error", "message": "…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolOutcome {
+    /// The tool returned this value.
+    Ok {
+        /// The tool's output.
+        output: serde_json::Value,
+    },
+    /// The call failed; the message is what the model was told, or why the
+    /// run stopped.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One event of an agent run, recorded by an
+/// [`EpisodicMemory`](crate::EpisodicMemory).
+///
+/// # JSON shape
+///
+/// Episodes serialize as objects tagged by `"type"`, in snake case. This
+/// shape is stable: fields may be added, never renamed or removed.
+///
+/// ```text
+/// {"type":"started","agent":"calc"}
+/// {"type":"llm_call","step":1,"tokens":{"input_tokens":52,"output_tokens":9},"latency_ms":310,"finish_reason":"tool_calls","tool_calls":1}
+/// {"type":"tool_call","step":1,"call_id":"c1","name":"calculator","args":{"expression":"17*23"},"result":{"status":"ok","output":391},"latency_ms":0}
+/// {"type":"completed","steps":2}
+/// {"type":"failed","error":"cancelled"}
+/// ```
+///
+/// `tokens` is `null` when the provider did not report usage: unknown is
+/// not zero. Message contents and secrets are never recorded here; tool
+/// arguments and outputs are, since they are the run's own data.
+///
+/// ```
+/// use klieo_types::Episode;
+///
+/// let e = Episode::Started { agent: "calc".into() };
+/// assert_eq!(serde_json::to_string(&e)?, r#"{"type":"started","agent":"calc"}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Episode {
+    /// A run began.
+    Started {
+        /// The agent's name.
+        agent: String,
+    },
+    /// One model call (one cycle of the step loop) finished.
+    LlmCall {
+        /// The cycle, counting from 1.
+        step: u32,
+        /// Tokens used, when the provider reported them.
+        tokens: Option<Usage>,
+        /// Wall time of the call, retries included.
+        latency_ms: u64,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+        /// How many tool calls the model asked for.
+        tool_calls: u32,
+    },
+    /// One tool call finished.
+    ToolCall {
+        /// The cycle that asked for it.
+        step: u32,
+        /// The call's id, as the model gave it.
+        call_id: String,
+        /// The tool's name, as the model gave it.
+        name: String,
+        /// The arguments; a JSON string holding the raw text when the model
+        /// sent something that is not JSON.
+        args: serde_json::Value,
+        /// How it ended.
+        result: ToolOutcome,
+        /// Wall time of the call.
+        latency_ms: u64,
+    },
+    /// The run ended with an answer.
+    Completed {
+        /// Cycles used.
+        steps: u32,
+    },
+    /// The run ended without an answer.
+    Failed {
+        /// Why, in words.
+        error: String,
+    },
+}

@@ -1,0 +1,108 @@
+//! The vocabulary of klieo: messages, the [`LlmClient`] trait, errors,
+//! episodes, and the memory and tool traits.
+//!
+//! Provider authors depend on this crate alone: it is everything needed to
+//! connect another model API to klieo, and it pulls in no async runtime and
+//! no HTTP stack (its world is serde, serde_json, thiserror, async-trait and
+//! futures-core). Applications usually depend on the `klieo` facade, which
+//! re-exports it.
+//!
+//! # Brief overview
+//!
+//! - Conversations: [`Message`] (with [`Role`] and [`ToolCall`]), kept in a
+//!   [`Transcript`] that is cheap to clone and cut from a [`MessageLog`] by
+//!   token budget.
+//! - Requests and replies: [`ChatRequest`] (with [`ToolDef`],
+//!   [`ToolChoice`], [`ResponseFormat`]), [`ChatResponse`], the
+//!   [`ChatChunk`]s of a [`ChunkStream`], [`Usage`], [`FinishReason`].
+//! - Providers implement [`LlmClient`] and declare [`Capabilities`].
+//! - Errors: [`Error`], converting from [`LlmError`], [`ToolError`],
+//!   [`MemoryError`] and [`ConfigError`]; each says whether it is
+//!   `retryable()`.
+//! - Runs: [`RunId`], [`ThreadId`], the [`Episode`] log, and the
+//!   [`ShortTermMemory`] and [`EpisodicMemory`] traits.
+//! - Tools implement [`Tool`] (or are a [`FnTool`] closure); the runtime
+//!   calls a [`ToolInvoker`], such as a [`ToolSet`].
+//! - With the `testing` feature, `testing::ScriptedLlm` plays back a script
+//!   of replies, streams and errors, for tests of code built on klieo.
+//!
+//! The step loop that drives these lives in `klieo-runtime`; the
+//! OpenAI-compatible provider in `klieo-openai`.
+//!
+//! # Example
+//!
+//! ```
+//! use klieo_types::{ChatRequest, Error, LlmError, Message, ToolCall, ToolChoice, ToolDef};
+//! use serde_json::json;
+//!
+//! let calculator = ToolDef::new(
+//!     "calculator",
+//!     "Evaluates an arithmetic expression.",
+//!     json!({"type": "object", "properties": {"expression": {"type": "string"}}}),
+//! );
+//! let req = ChatRequest::new(vec![
+//!     Message::system("Use the calculator for arithmetic."),
+//!     Message::user("Compute 17*23."),
+//! ])
+//! .with_tools(vec![calculator])
+//! .with_tool_choice(ToolChoice::Function("calculator".into()));
+//! assert_eq!(req.tools.len(), 1);
+//!
+//! // What a model might answer, and how a run would record it.
+//! let call = ToolCall::new("c1", "calculator", json!({"expression": "17*23"}));
+//! assert_eq!(call.parse_arguments()?["expression"], "17*23");
+//!
+//! let failure: Error = LlmError::Timeout.into();
+//! assert!(failure.retryable());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod episode;
+mod error;
+mod ids;
+mod llm;
+mod memory;
+mod message;
+mod request;
+mod response;
+mod tool;
+mod transcript;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use episode::{Episode, ToolOutcome};
+pub use error::{ConfigError, Error, LlmError, MemoryError, ToolError};
+pub use ids::{ParseIdError, RunId, ThreadId};
+pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
+pub use memory::{EpisodicMemory, ShortTermMemory};
+pub use message::{Message, Role, ToolCall};
+pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
+pub use response::{ChatChunk, ChatResponse, FinishReason, Usage};
+pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
+pub use transcript::{MessageLog, Transcript};
+
+/// Re-exported so implementors of the async traits use the same version.
+pub use async_trait::async_trait;
+
+#[cfg(test)]
+mod dyn_compat {
+    //! Compile-time checks that the traits stay usable as `dyn`.
+    use super::*;
+
+    #[allow(dead_code)]
+    fn traits_are_dyn_compatible(
+        _: &dyn LlmClient,
+        _: &dyn Tool,
+        _: &dyn ToolInvoker,
+        _: &dyn ShortTermMemory,
+        _: &dyn EpisodicMemory,
+    ) {
+    }
+
+    #[allow(dead_code)]
+    fn chunk_stream_is_send(s: ChunkStream) -> impl Send {
+        s
+    }
+}

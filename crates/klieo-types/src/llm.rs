@@ -1,0 +1,161 @@
+//! The provider interface: [`LlmClient`], its [`Capabilities`], and the
+//! [`ChunkStream`] a streamed reply arrives on.
+
+use crate::error::LlmError;
+use crate::request::ChatRequest;
+use crate::response::{ChatChunk, ChatResponse};
+use async_trait::async_trait;
+use futures_core::Stream;
+use std::pin::Pin;
+
+/// A streamed reply: chunks in order, ending after the chunk that carries a
+/// finish reason, or with one `Err` item.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send + 'static>>;
+
+/// One embedding vector.
+pub type Embedding = Vec<f32>;
+
+/// What a provider can do, so callers can avoid asking for what it cannot.
+///
+/// ```
+/// use klieo_types::Capabilities;
+///
+/// let caps = Capabilities::default().with_embeddings(true).with_max_context_tokens(4096);
+/// assert!(caps.tool_calling && caps.embeddings);
+/// assert_eq!(caps.max_context_tokens, Some(4096));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The model can call tools.
+    pub tool_calling: bool,
+    /// Replies can be streamed.
+    pub streaming: bool,
+    /// `response_format` with a JSON schema is honoured.
+    pub structured_output: bool,
+    /// [`LlmClient::embed`] works.
+    pub embeddings: bool,
+    /// Size of the context window, when known.
+    pub max_context_tokens: Option<u32>,
+}
+
+impl Default for Capabilities {
+    /// Tool calling and streaming on; structured output and embeddings off;
+    /// context size unknown.
+    fn default() -> Self {
+        Self {
+            tool_calling: true,
+            streaming: true,
+            structured_output: false,
+            embeddings: false,
+            max_context_tokens: None,
+        }
+    }
+}
+
+impl Capabilities {
+    /// Sets [`tool_calling`](Self::tool_calling).
+    pub const fn with_tool_calling(mut self, on: bool) -> Self {
+        self.tool_calling = on;
+        self
+    }
+
+    /// Sets [`streaming`](Self::streaming).
+    pub const fn with_streaming(mut self, on: bool) -> Self {
+        self.streaming = on;
+        self
+    }
+
+    /// Sets [`structured_output`](Self::structured_output).
+    pub const fn with_structured_output(mut self, on: bool) -> Self {
+        self.structured_output = on;
+        self
+    }
+
+    /// Sets [`embeddings`](Self::embeddings).
+    pub const fn with_embeddings(mut self, on: bool) -> Self {
+        self.embeddings = on;
+        self
+    }
+
+    /// Sets [`max_context_tokens`](Self::max_context_tokens).
+    pub const fn with_max_context_tokens(mut self, tokens: u32) -> Self {
+        self.max_context_tokens = Some(tokens);
+        self
+    }
+}
+
+/// A model provider. Implement it to connect klieo to another model API;
+/// this crate is all a provider needs.
+///
+/// The trait is dyn-compatible: the runtime holds an `Arc<dyn LlmClient>`.
+/// `stream` and `embed` default to [`LlmError::Unsupported`].
+///
+/// ```
+/// use async_trait::async_trait;
+/// use klieo_types::{
+///     Capabilities, ChatRequest, ChatResponse, FinishReason, LlmClient, LlmError, Message,
+/// };
+/// use std::sync::Arc;
+///
+/// /// Answers every request with the last message's text, reversed.
+/// struct Reverser(Capabilities);
+///
+/// #[async_trait]
+/// impl LlmClient for Reverser {
+///     fn name(&self) -> &str {
+///         "reverser"
+///     }
+///     fn capabilities(&self) -> &Capabilities {
+///         &self.0
+///     }
+///     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+///         let text: String = req.messages.last().map(|m| m.content.chars().rev().collect())
+///             .unwrap_or_default();
+///         Ok(ChatResponse::new(Message::assistant(text), FinishReason::Stop))
+///     }
+/// }
+///
+/// let llm: Arc<dyn LlmClient> = Arc::new(Reverser(Capabilities::default()));
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let reply = llm.complete(ChatRequest::new(vec![Message::user("abc")])).await?;
+/// assert_eq!(reply.message.content, "cba");
+/// assert!(matches!(llm.embed(&["x".into()]).await, Err(LlmError::Unsupported(_))));
+/// # Ok::<(), LlmError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[async_trait]
+pub trait LlmClient: Send + Sync {
+    /// A stable name for logs and traces (`"openai"`, `"scripted"`).
+    fn name(&self) -> &str;
+
+    /// The model requests go to unless they name another.
+    fn model(&self) -> &str {
+        self.name()
+    }
+
+    /// What this client can do.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Sends the request and waits for the whole reply.
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError>;
+
+    /// Sends the request and returns the reply as it streams.
+    async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
+        let _ = req;
+        Err(LlmError::Unsupported(format!(
+            "streaming with provider `{}`",
+            self.name()
+        )))
+    }
+
+    /// Embeds each text, one vector per text, in input order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {
+        let _ = texts;
+        Err(LlmError::Unsupported(format!(
+            "embeddings with provider `{}`",
+            self.name()
+        )))
+    }
+}

@@ -1,0 +1,44 @@
+//! Memory traits: [`ShortTermMemory`] keeps conversations, [`EpisodicMemory`]
+//! keeps the event log of runs.
+
+use crate::episode::Episode;
+use crate::error::MemoryError;
+use crate::ids::{RunId, ThreadId};
+use crate::message::Message;
+use crate::transcript::Transcript;
+use async_trait::async_trait;
+
+/// The messages of each conversation thread.
+///
+/// Implementations must be safe to share between runs that work on the
+/// same thread at once: appends are atomic (all messages of one call land
+/// together, in order) and loads see a consistent prefix.
+/// [`MessageLog`](crate::MessageLog) does the token accounting for a
+/// backend that keeps threads in memory.
+#[async_trait]
+pub trait ShortTermMemory: Send + Sync {
+    /// Appends messages to the thread, in order.
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError>;
+
+    /// The newest messages whose estimated tokens fit `max_tokens`, oldest
+    /// first, never starting with a tool result whose assistant tool-call
+    /// message was cut.
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError>;
+
+    /// Forgets the thread.
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError>;
+}
+
+/// The event log of runs.
+#[async_trait]
+pub trait EpisodicMemory: Send + Sync {
+    /// Appends one event to a run's log.
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError>;
+
+    /// A run's events, in the order they were recorded; empty for an
+    /// unknown run.
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError>;
+
+    /// Every run with at least one event, oldest first.
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError>;
+}

@@ -1,0 +1,208 @@
+//! Chat messages: [`Role`], [`Message`] and the [`ToolCall`]s an assistant asks for.
+
+use serde::{Deserialize, Serialize};
+
+/// Who wrote a [`Message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Instructions that frame the conversation.
+    System,
+    /// The person (or program) the agent serves.
+    User,
+    /// The model.
+    Assistant,
+    /// The result of a tool call, answering one [`ToolCall`] by its id.
+    Tool,
+}
+
+impl Role {
+    /// The lower-case name used on the wire and in logs (`"assistant"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// A tool invocation requested by the model.
+///
+/// `arguments` holds the JSON text exactly as the model produced it. Models,
+/// small ones especially, sometimes produce text that is not valid JSON; the
+/// runtime then tells the model so instead of failing the whole reply, which
+/// is why the raw text is kept rather than a parsed value.
+///
+/// ```
+/// use klieo_types::ToolCall;
+///
+/// let call = ToolCall::new("call_1", "calculator", serde_json::json!({"expression": "17*23"}));
+/// assert_eq!(call.parse_arguments()?["expression"], "17*23");
+///
+/// let broken = ToolCall::from_raw("call_2", "calculator", "{\"expression\": ");
+/// assert!(broken.parse_arguments().is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id; the tool's result message quotes it.
+    pub id: String,
+    /// Name of the tool to run.
+    pub name: String,
+    /// The arguments as JSON text, unparsed.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// A call whose arguments are the given JSON value.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, args: serde_json::Value) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            arguments: args.to_string(),
+        }
+    }
+
+    /// A call whose arguments are raw text, valid JSON or not.
+    pub fn from_raw(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+
+    /// Parses [`arguments`](Self::arguments) as JSON. Empty text counts as
+    /// `{}`, since some servers send no arguments for a tool that takes none.
+    pub fn parse_arguments(&self) -> Result<serde_json::Value, serde_json::Error> {
+        if self.arguments.trim().is_empty() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_str(&self.arguments)
+    }
+}
+
+/// One message of a conversation.
+///
+/// Build messages with the constructors; they keep the invariants providers
+/// rely on (only assistant messages carry tool calls, only tool messages
+/// carry a `tool_call_id`).
+///
+/// ```
+/// use klieo_types::{Message, Role, ToolCall};
+///
+/// let question = Message::user("What is 17*23?");
+/// assert_eq!(question.role, Role::User);
+///
+/// let call = ToolCall::new("c1", "calculator", serde_json::json!({"expression": "17*23"}));
+/// let asks = Message::assistant_tool_calls("", vec![call]);
+/// let answer = Message::tool_result("c1", "391");
+/// assert_eq!(answer.tool_call_id.as_deref(), Some("c1"));
+/// assert_eq!(asks.tool_calls.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Its text; empty when an assistant message only calls tools.
+    pub content: String,
+    /// Tools the assistant asks to run, in the model's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For a [`Role::Tool`] message, the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    fn plain(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::plain(Role::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::plain(Role::User, content)
+    }
+
+    /// An assistant message with text only.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::plain(Role::Assistant, content)
+    }
+
+    /// An assistant message that asks for tool calls (with optional text).
+    pub fn assistant_tool_calls(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls,
+            ..Self::plain(Role::Assistant, content)
+        }
+    }
+
+    /// The result of the tool call with id `tool_call_id`.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::plain(Role::Tool, content)
+        }
+    }
+
+    /// A rough token count, about four bytes a token plus a small overhead
+    /// per message and per tool call. Memories use it to honour a token
+    /// budget without a tokenizer; it errs on the high side for English.
+    pub fn estimated_tokens(&self) -> usize {
+        const PER_MESSAGE: usize = 4;
+        const PER_CALL: usize = 3;
+        let call_bytes: usize = self
+            .tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len() + c.id.len())
+            .sum();
+        let bytes = self.content.len() + call_bytes;
+        PER_MESSAGE + self.tool_calls.len() * PER_CALL + bytes.div_ceil(4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_arguments_parse_as_empty_object() {
+        let call = ToolCall::from_raw("c", "now", "  ");
+        assert_eq!(call.parse_arguments().ok(), Some(serde_json::json!({})));
+    }
+
+    #[test]
+    fn token_estimate_counts_content_and_calls() {
+        let plain = Message::user("abcdefgh");
+        assert_eq!(plain.estimated_tokens(), 4 + 2);
+        let call = ToolCall::from_raw("id", "fn", "{}");
+        let with_call = Message::assistant_tool_calls("", vec![call]);
+        assert_eq!(with_call.estimated_tokens(), 4 + 3 + 2);
+    }
+
+    #[test]
+    fn message_json_omits_empty_tool_fields() {
+        let json = serde_json::to_value(Message::user("hi")).ok();
+        assert_eq!(
+            json,
+            Some(serde_json::json!({"role": "user", "content": "hi"}))
+        );
+    }
+}

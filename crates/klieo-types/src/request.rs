@@ -1,0 +1,188 @@
+//! What is sent to a model: [`ChatRequest`] and its parts, [`ToolDef`],
+//! [`ToolChoice`] and [`ResponseFormat`].
+
+use crate::message::Message;
+use crate::transcript::Transcript;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A tool the model may call: its name, what it does, and a JSON Schema of
+/// its arguments.
+///
+/// ```
+/// use klieo_types::ToolDef;
+///
+/// let def = ToolDef::new(
+///     "calculator",
+///     "Evaluates an arithmetic expression.",
+///     serde_json::json!({
+///         "type": "object",
+///         "properties": {"expression": {"type": "string"}},
+///         "required": ["expression"]
+///     }),
+/// );
+/// assert_eq!(def.name, "calculator");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does, for the model to read.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+impl ToolDef {
+    /// A tool definition.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: serde_json::Value,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+        }
+    }
+}
+
+/// Whether, and which, tool the model must call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// The model must answer in text.
+    None,
+    /// The model must call some tool.
+    Required,
+    /// The model must call this tool.
+    Function(String),
+}
+
+/// The shape the model's text must take.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching a schema.
+    JsonSchema {
+        /// A name for the schema, as some providers require one.
+        name: String,
+        /// The JSON Schema.
+        schema: serde_json::Value,
+        /// Ask the provider to enforce the schema strictly.
+        strict: bool,
+    },
+}
+
+/// One request to a model.
+///
+/// Fields are public to read; build with [`ChatRequest::new`] and the
+/// `with_*` methods, which keep working as fields are added.
+///
+/// ```
+/// use klieo_types::{ChatRequest, Message, ToolChoice};
+///
+/// let req = ChatRequest::new(vec![Message::user("Hello")])
+///     .with_temperature(0.0)
+///     .with_max_tokens(64)
+///     .with_tool_choice(ToolChoice::None);
+/// assert_eq!(req.messages.len(), 1);
+/// assert_eq!(req.max_tokens, Some(64));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ChatRequest {
+    /// The conversation so far, oldest first.
+    pub messages: Transcript,
+    /// Tools the model may call; shared, since they rarely change in a run.
+    pub tools: Arc<[ToolDef]>,
+    /// Tool policy; `None` leaves it to the provider's default.
+    pub tool_choice: Option<ToolChoice>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Upper bound on generated tokens.
+    pub max_tokens: Option<u32>,
+    /// Sequences that end generation.
+    pub stop: Vec<String>,
+    /// Required shape of the answer.
+    pub response_format: ResponseFormat,
+    /// Model name overriding the client's default.
+    pub model: Option<String>,
+    /// Deadline for the whole call, overriding the client's default.
+    pub timeout: Option<Duration>,
+}
+
+impl ChatRequest {
+    /// A request with these messages and defaults for everything else.
+    pub fn new(messages: impl Into<Transcript>) -> Self {
+        Self {
+            messages: messages.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Appends one message.
+    pub fn with_message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Sets the tools the model may call.
+    pub fn with_tools(mut self, tools: impl Into<Arc<[ToolDef]>>) -> Self {
+        self.tools = tools.into();
+        self
+    }
+
+    /// Sets the tool policy.
+    pub fn with_tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Sets the sampling temperature.
+    pub fn with_temperature(mut self, temperature: f32) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Sets the bound on generated tokens.
+    pub fn with_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Sets the stop sequences.
+    pub fn with_stop(mut self, stop: Vec<String>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Sets the answer's required shape.
+    pub fn with_response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = format;
+        self
+    }
+
+    /// Overrides the client's model for this request.
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Overrides the client's deadline for this request.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}

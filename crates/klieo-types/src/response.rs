@@ -1,0 +1,185 @@
+//! What comes back from a model: [`ChatResponse`] whole, or [`ChatChunk`]s
+//! as they stream, with [`Usage`] and the [`FinishReason`].
+
+use crate::message::{Message, ToolCall};
+use serde::{Deserialize, Serialize};
+
+/// Tokens a call consumed, as reported by the provider.
+///
+/// Wherever usage appears it is an `Option<Usage>`: `None` means the
+/// provider did not say, which is not the same as zero.
+///
+/// ```
+/// use klieo_types::Usage;
+///
+/// let u = Usage::new(12, 5);
+/// assert_eq!(u.total(), 17);
+/// assert_eq!(u + Usage::new(1, 1), Usage::new(13, 6));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the request (the prompt).
+    pub input_tokens: u32,
+    /// Tokens the model generated.
+    pub output_tokens: u32,
+}
+
+impl Usage {
+    /// Usage of `input_tokens` in and `output_tokens` out.
+    pub const fn new(input_tokens: u32, output_tokens: u32) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+        }
+    }
+
+    /// Input plus output, saturating.
+    pub const fn total(&self) -> u32 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, rhs: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(rhs.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(rhs.output_tokens),
+        }
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// A complete answer.
+    Stop,
+    /// Cut off by the token limit.
+    Length,
+    /// The model asks for tool calls.
+    ToolCalls,
+    /// The provider's content filter withheld the answer.
+    ContentFilter,
+    /// The provider reported a failure while generating.
+    Error,
+}
+
+impl FinishReason {
+    /// The snake-case name used in episodes and traces (`"tool_calls"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Error => "error",
+        }
+    }
+}
+
+/// A whole reply.
+///
+/// ```
+/// use klieo_types::{ChatResponse, FinishReason, Message, Usage};
+///
+/// let r = ChatResponse::new(Message::assistant("391"), FinishReason::Stop)
+///     .with_usage(Usage::new(30, 2));
+/// assert_eq!(r.message.content, "391");
+/// assert_eq!(r.usage.map(|u| u.total()), Some(32));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ChatResponse {
+    /// The assistant message.
+    pub message: Message,
+    /// Tokens consumed, when the provider reported them.
+    pub usage: Option<Usage>,
+    /// Why generation ended.
+    pub finish_reason: FinishReason,
+}
+
+impl ChatResponse {
+    /// A reply with unknown usage.
+    pub fn new(message: Message, finish_reason: FinishReason) -> Self {
+        Self {
+            message,
+            usage: None,
+            finish_reason,
+        }
+    }
+
+    /// Sets the reported usage.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+}
+
+/// One piece of a streamed reply.
+///
+/// Text arrives as `delta`s. Tool calls arrive whole: a provider assembles
+/// the fragments its server sends and emits each call once it is complete.
+/// The last chunk carries the `finish_reason`; `usage`, when the provider
+/// reports it, may come on any chunk (usually the last).
+///
+/// ```
+/// use klieo_types::{ChatChunk, FinishReason};
+///
+/// let text = ChatChunk::delta("Hel");
+/// let end = ChatChunk::finish(FinishReason::Stop);
+/// assert_eq!(text.delta, "Hel");
+/// assert_eq!(end.finish_reason, Some(FinishReason::Stop));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ChatChunk {
+    /// New text.
+    pub delta: String,
+    /// Tool calls completed in this chunk.
+    pub tool_calls: Vec<ToolCall>,
+    /// Set on the chunk that ends the reply.
+    pub finish_reason: Option<FinishReason>,
+    /// Tokens consumed, on the chunk where the provider reports them.
+    pub usage: Option<Usage>,
+}
+
+impl ChatChunk {
+    /// A chunk of text.
+    pub fn delta(text: impl Into<String>) -> Self {
+        Self {
+            delta: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A chunk carrying completed tool calls.
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::default()
+        }
+    }
+
+    /// The chunk that ends the reply.
+    pub fn finish(reason: FinishReason) -> Self {
+        Self {
+            finish_reason: Some(reason),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the finish reason.
+    pub fn with_finish_reason(mut self, reason: FinishReason) -> Self {
+        self.finish_reason = Some(reason);
+        self
+    }
+
+    /// Sets the reported usage.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+}

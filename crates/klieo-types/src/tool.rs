@@ -1,0 +1,257 @@
+//! Tools: the [`Tool`] trait one tool implements, the [`ToolInvoker`] the
+//! runtime calls, and [`ToolSet`], an invoker over a list of tools.
+
+use crate::error::ToolError;
+use crate::ids::RunId;
+use crate::request::ToolDef;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// What a tool knows about the call it serves.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ToolContext<'a> {
+    /// The run making the call.
+    pub run_id: RunId,
+    /// The call's id, as the model gave it.
+    pub call_id: &'a str,
+    /// The agent making the call.
+    pub agent: &'a str,
+}
+
+impl<'a> ToolContext<'a> {
+    /// A context for one call.
+    pub fn new(run_id: RunId, call_id: &'a str, agent: &'a str) -> Self {
+        Self {
+            run_id,
+            call_id,
+            agent,
+        }
+    }
+}
+
+/// One tool a model can call.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use klieo_types::{Tool, ToolContext, ToolDef, ToolError};
+/// use serde_json::{json, Value};
+///
+/// struct Echo(ToolDef);
+///
+/// #[async_trait]
+/// impl Tool for Echo {
+///     fn def(&self) -> &ToolDef {
+///         &self.0
+///     }
+///     async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+///         Ok(args)
+///     }
+/// }
+///
+/// let echo = Echo(ToolDef::new("echo", "Returns its arguments.", json!({"type": "object"})));
+/// assert_eq!(echo.def().name, "echo");
+/// ```
+#[async_trait]
+pub trait Tool: Send + Sync {
+    /// Name, description and argument schema, as shown to the model.
+    fn def(&self) -> &ToolDef;
+
+    /// Runs the tool. `args` has been parsed from the model's JSON text.
+    async fn invoke(
+        &self,
+        args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError>;
+}
+
+/// What the runtime calls to run tools by name.
+#[async_trait]
+pub trait ToolInvoker: Send + Sync {
+    /// Definitions of every tool, in a stable order.
+    fn catalogue(&self) -> Arc<[ToolDef]>;
+
+    /// Runs the tool called `name`. An unknown name is
+    /// [`ToolError::UnknownTool`].
+    async fn invoke(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError>;
+}
+
+/// A [`ToolInvoker`] over a fixed set of [`Tool`]s, looked up by name.
+///
+/// ```
+/// # use async_trait::async_trait;
+/// # use klieo_types::{Tool, ToolContext, ToolDef, ToolError};
+/// # use serde_json::{json, Value};
+/// # struct Echo(ToolDef);
+/// # #[async_trait]
+/// # impl Tool for Echo {
+/// #     fn def(&self) -> &ToolDef { &self.0 }
+/// #     async fn invoke(&self, args: Value, _: ToolContext<'_>) -> Result<Value, ToolError> { Ok(args) }
+/// # }
+/// use klieo_types::{RunId, ToolInvoker, ToolSet};
+///
+/// let tools = ToolSet::new()
+///     .with(Echo(ToolDef::new("echo", "Returns its arguments.", json!({"type": "object"}))));
+/// assert_eq!(tools.catalogue().len(), 1);
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let ctx = ToolContext::new(RunId::new(), "c1", "doc");
+/// let out = tools.invoke("echo", json!({"x": 1}), ctx).await?;
+/// assert_eq!(out, json!({"x": 1}));
+/// let err = tools.invoke("nope", json!({}), ctx).await.unwrap_err();
+/// assert!(matches!(err, ToolError::UnknownTool { .. }));
+/// # Ok::<(), ToolError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct ToolSet {
+    tools: Vec<Arc<dyn Tool>>,
+    by_name: HashMap<String, usize>,
+    catalogue: Arc<[ToolDef]>,
+}
+
+impl ToolSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; a tool with the same name replaces the earlier one.
+    pub fn with(self, tool: impl Tool + 'static) -> Self {
+        self.with_shared(Arc::new(tool))
+    }
+
+    /// Adds a shared tool; a tool with the same name replaces the earlier one.
+    pub fn with_shared(mut self, tool: Arc<dyn Tool>) -> Self {
+        let name = tool.def().name.clone();
+        match self.by_name.get(&name) {
+            Some(&index) => {
+                if let Some(slot) = self.tools.get_mut(index) {
+                    *slot = tool;
+                }
+            }
+            None => {
+                self.by_name.insert(name, self.tools.len());
+                self.tools.push(tool);
+            }
+        }
+        self.catalogue = self.tools.iter().map(|t| t.def().clone()).collect();
+        self
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
+
+impl fmt::Debug for ToolSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.catalogue.iter().map(|d| &d.name))
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ToolInvoker for ToolSet {
+    fn catalogue(&self) -> Arc<[ToolDef]> {
+        Arc::clone(&self.catalogue)
+    }
+
+    async fn invoke(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError> {
+        let tool = self
+            .by_name
+            .get(name)
+            .and_then(|&i| self.tools.get(i))
+            .ok_or_else(|| ToolError::UnknownTool {
+                name: name.to_owned(),
+                available: self.catalogue.iter().map(|d| d.name.clone()).collect(),
+            })?;
+        tool.invoke(args, ctx).await
+    }
+}
+
+/// A [`Tool`] made from a definition and a synchronous function, for tools
+/// that compute rather than wait.
+///
+/// ```
+/// use klieo_types::{FnTool, RunId, Tool, ToolContext, ToolDef, ToolError};
+/// use serde_json::json;
+///
+/// let upper = FnTool::new(
+///     ToolDef::new("upper", "Upper-cases `text`.", json!({"type": "object"})),
+///     |args| {
+///         let text = args["text"].as_str().ok_or_else(|| ToolError::InvalidArgs {
+///             tool: "upper".into(),
+///             reason: "`text` must be a string".into(),
+///         })?;
+///         Ok(json!(text.to_uppercase()))
+///     },
+/// );
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let ctx = ToolContext::new(RunId::new(), "c1", "doc");
+/// assert_eq!(upper.invoke(json!({"text": "hi"}), ctx).await?, json!("HI"));
+/// assert!(upper.invoke(json!({}), ctx).await.is_err());
+/// # Ok::<(), ToolError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FnTool<F> {
+    def: ToolDef,
+    f: F,
+}
+
+impl<F> FnTool<F>
+where
+    F: Fn(serde_json::Value) -> Result<serde_json::Value, ToolError> + Send + Sync,
+{
+    /// A tool that runs `f` on the parsed arguments.
+    pub fn new(def: ToolDef, f: F) -> Self {
+        Self { def, f }
+    }
+}
+
+impl<F> fmt::Debug for FnTool<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnTool")
+            .field("name", &self.def.name)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<F> Tool for FnTool<F>
+where
+    F: Fn(serde_json::Value) -> Result<serde_json::Value, ToolError> + Send + Sync,
+{
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    async fn invoke(
+        &self,
+        args: serde_json::Value,
+        _ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError> {
+        (self.f)(args)
+    }
+}

@@ -1,0 +1,420 @@
+//! [`Transcript`], a cheaply cloned sequence of messages, and [`MessageLog`],
+//! the append-only history it is cut from.
+//!
+//! An agent sends the recent history of its thread to the model on every
+//! step. Copying that history each time makes a run of `n` steps cost
+//! `O(n²)`. Here the history is kept in shared, immutable blocks: a
+//! transcript of the newest messages is a handful of reference-counted
+//! block handles, found by binary search over running token totals, so
+//! building a request costs the same at step 10 and at step 1,000.
+
+use crate::message::{Message, Role};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+/// Messages per block of a [`MessageLog`].
+const BLOCK: usize = 64;
+
+type Block = Arc<Vec<Arc<Message>>>;
+
+#[derive(Clone)]
+struct Segment {
+    block: Block,
+    start: usize,
+    end: usize,
+}
+
+impl Segment {
+    fn messages(&self) -> &[Arc<Message>] {
+        self.block.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// An immutable, cheaply cloned sequence of messages: what a
+/// [`ChatRequest`](crate::ChatRequest) sends and what a
+/// [`ShortTermMemory`](crate::ShortTermMemory) loads.
+///
+/// Cloning a transcript never copies a message; messages are shared with the
+/// [`MessageLog`] they came from. Build one from a `Vec<Message>`, or push
+/// messages onto it.
+///
+/// ```
+/// use klieo_types::{Message, Role, Transcript};
+///
+/// let mut t = Transcript::from(vec![Message::system("Be brief.")]);
+/// t.push(Message::user("Hi"));
+/// assert_eq!(t.len(), 2);
+/// assert_eq!(t.last().map(|m| m.role), Some(Role::User));
+/// let roles: Vec<Role> = t.iter().map(|m| m.role).collect();
+/// assert_eq!(roles, [Role::System, Role::User]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Transcript {
+    segments: Vec<Segment>,
+    len: usize,
+}
+
+impl Transcript {
+    /// An empty transcript.
+    pub const fn new() -> Self {
+        Self {
+            segments: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Number of messages.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no message.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The messages, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> + '_ {
+        self.segments
+            .iter()
+            .flat_map(|s| s.messages().iter().map(|m| &**m))
+    }
+
+    /// The message at `index`, oldest first.
+    pub fn get(&self, mut index: usize) -> Option<&Message> {
+        for segment in &self.segments {
+            let messages = segment.messages();
+            if index < messages.len() {
+                return messages.get(index).map(|m| &**m);
+            }
+            index -= messages.len();
+        }
+        None
+    }
+
+    /// The newest message.
+    pub fn last(&self) -> Option<&Message> {
+        self.segments
+            .last()
+            .and_then(|s| s.messages().last())
+            .map(|m| &**m)
+    }
+
+    /// Appends a message.
+    pub fn push(&mut self, message: Message) {
+        self.push_shared(Arc::new(message));
+    }
+
+    /// Appends a message that is already shared, without copying it.
+    pub fn push_shared(&mut self, message: Arc<Message>) {
+        self.len += 1;
+        if let Some(last) = self.segments.last_mut() {
+            let end = last.end;
+            if let Some(block) = Arc::get_mut(&mut last.block) {
+                if block.len() == end {
+                    block.push(message);
+                    last.end += 1;
+                    return;
+                }
+            }
+        }
+        self.segments.push(Segment {
+            block: Arc::new(vec![message]),
+            start: 0,
+            end: 1,
+        });
+    }
+
+    /// Appends every message of `other`, sharing them.
+    pub fn extend_shared(&mut self, other: &Transcript) {
+        self.segments.extend(other.segments.iter().cloned());
+        self.len += other.len;
+    }
+
+    /// Copies the messages out into a vector.
+    pub fn to_vec(&self) -> Vec<Message> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl From<Vec<Message>> for Transcript {
+    fn from(messages: Vec<Message>) -> Self {
+        messages.into_iter().collect()
+    }
+}
+
+impl FromIterator<Message> for Transcript {
+    fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
+        let block: Vec<Arc<Message>> = iter.into_iter().map(Arc::new).collect();
+        let len = block.len();
+        if len == 0 {
+            return Self::new();
+        }
+        Self {
+            segments: vec![Segment {
+                block: Arc::new(block),
+                start: 0,
+                end: len,
+            }],
+            len,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Transcript {
+    type Item = &'a Message;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Message> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl PartialEq for Transcript {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Transcript {}
+
+impl fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Transcript {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Transcript {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Message>::deserialize(deserializer).map(Transcript::from)
+    }
+}
+
+/// The append-only history of one thread, able to hand out the newest
+/// messages that fit a token budget in time independent of its length.
+///
+/// Memory backends keep one log per thread. [`window`](Self::window) never
+/// starts with a tool result whose assistant tool-call message was cut off:
+/// providers reject such a request.
+///
+/// ```
+/// use klieo_types::{Message, MessageLog, Role, ToolCall};
+///
+/// let mut log = MessageLog::new();
+/// log.push(Message::user("What is 2+2?"));
+/// let call = ToolCall::new("c1", "calculator", serde_json::json!({"expression": "2+2"}));
+/// log.push(Message::assistant_tool_calls("", vec![call]));
+/// log.push(Message::tool_result("c1", "4"));
+/// log.push(Message::assistant("4"));
+///
+/// assert_eq!(log.window(10_000).len(), 4);
+/// // A budget that would cut between the call and its result drops the
+/// // orphaned result too.
+/// let tail_tokens = Message::assistant("4").estimated_tokens();
+/// let window = log.window(tail_tokens + 1);
+/// assert_eq!(window.len(), 1);
+/// assert_eq!(window.get(0).map(|m| m.role), Some(Role::Assistant));
+/// ```
+#[derive(Clone)]
+pub struct MessageLog {
+    blocks: Vec<Block>,
+    /// `running_tokens[i]` is the estimated token count of messages `0..i`.
+    running_tokens: Vec<u64>,
+}
+
+impl Default for MessageLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self {
+            blocks: Vec::new(),
+            running_tokens: vec![0],
+        }
+    }
+
+    /// Number of messages ever appended.
+    pub fn len(&self) -> usize {
+        self.running_tokens.len() - 1
+    }
+
+    /// Whether nothing was appended yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a message.
+    pub fn push(&mut self, message: Message) {
+        let total = self.running_tokens.last().copied().unwrap_or(0);
+        self.running_tokens
+            .push(total + message.estimated_tokens() as u64);
+        let message = Arc::new(message);
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < BLOCK => Arc::make_mut(block).push(message),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push(message);
+                self.blocks.push(Arc::new(block));
+            }
+        }
+    }
+
+    fn message(&self, index: usize) -> Option<&Message> {
+        self.blocks
+            .get(index / BLOCK)
+            .and_then(|b| b.get(index % BLOCK))
+            .map(|m| &**m)
+    }
+
+    /// The whole history.
+    pub fn all(&self) -> Transcript {
+        self.range(0, self.len())
+    }
+
+    /// The newest messages whose estimated tokens add up to at most
+    /// `max_tokens`, oldest first, never starting with an orphaned tool
+    /// result. May be empty when even the newest message is over budget.
+    pub fn window(&self, max_tokens: usize) -> Transcript {
+        let end = self.len();
+        let total = self.running_tokens.last().copied().unwrap_or(0);
+        let floor = total.saturating_sub(max_tokens as u64);
+        let mut start = self.running_tokens[..end].partition_point(|&t| t < floor);
+        while start < end && self.message(start).map(|m| m.role) == Some(Role::Tool) {
+            start += 1;
+        }
+        self.range(start, end)
+    }
+
+    fn range(&self, start: usize, end: usize) -> Transcript {
+        let mut transcript = Transcript::new();
+        if start >= end {
+            return transcript;
+        }
+        for index in start / BLOCK..=(end - 1) / BLOCK {
+            let Some(block) = self.blocks.get(index) else {
+                break;
+            };
+            let base = index * BLOCK;
+            let from = start.max(base) - base;
+            let to = end.min(base + block.len()) - base;
+            transcript.segments.push(Segment {
+                block: Arc::clone(block),
+                start: from,
+                end: to,
+            });
+            transcript.len += to - from;
+        }
+        transcript
+    }
+}
+
+impl fmt::Debug for MessageLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageLog")
+            .field("len", &self.len())
+            .field("tokens", &self.running_tokens.last())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ToolCall;
+
+    fn numbered(n: usize) -> MessageLog {
+        let mut log = MessageLog::new();
+        for i in 0..n {
+            log.push(Message::user(format!("m{i:04}")));
+        }
+        log
+    }
+
+    fn contents(t: &Transcript) -> Vec<String> {
+        t.iter().map(|m| m.content.clone()).collect()
+    }
+
+    #[test]
+    fn window_spanning_blocks_keeps_order() {
+        let log = numbered(3 * BLOCK + 5);
+        let all = log.all();
+        assert_eq!(all.len(), 3 * BLOCK + 5);
+        let expected: Vec<String> = (0..3 * BLOCK + 5).map(|i| format!("m{i:04}")).collect();
+        assert_eq!(contents(&all), expected);
+        let per = Message::user("m0000").estimated_tokens();
+        let window = log.window(per * 70);
+        assert_eq!(contents(&window), expected[expected.len() - 70..].to_vec());
+        assert_eq!(window.get(0).map(|m| m.content.as_str()), Some("m0127"));
+    }
+
+    #[test]
+    fn window_is_empty_when_newest_is_over_budget() {
+        let log = numbered(3);
+        assert!(log.window(1).is_empty());
+        assert!(MessageLog::new().window(100).is_empty());
+    }
+
+    #[test]
+    fn window_skips_every_orphaned_tool_result() {
+        let mut log = MessageLog::new();
+        let calls = vec![
+            ToolCall::new("a", "t", serde_json::json!({})),
+            ToolCall::new("b", "t", serde_json::json!({})),
+        ];
+        log.push(Message::assistant_tool_calls("", calls));
+        log.push(Message::tool_result("a", "1"));
+        log.push(Message::tool_result("b", "2"));
+        log.push(Message::assistant("done"));
+        let budget = Message::tool_result("b", "2").estimated_tokens()
+            + Message::assistant("done").estimated_tokens();
+        let window = log.window(budget);
+        assert_eq!(contents(&window), ["done"]);
+    }
+
+    #[test]
+    fn transcripts_share_blocks_and_stay_immutable() {
+        let mut log = numbered(3);
+        let before = log.all();
+        log.push(Message::user("later"));
+        assert_eq!(before.len(), 3);
+        assert_eq!(log.all().len(), 4);
+        let mut extended = before.clone();
+        extended.push(Message::user("own"));
+        assert_eq!(before.len(), 3, "pushing onto a clone leaves the original");
+        assert_eq!(contents(&extended).last().map(String::as_str), Some("own"));
+    }
+
+    #[test]
+    fn transcript_round_trips_through_json() {
+        let t = Transcript::from(vec![Message::system("s"), Message::user("u")]);
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        let back: Result<Transcript, _> = serde_json::from_str(&json);
+        assert_eq!(back.ok(), Some(t));
+    }
+
+    #[test]
+    fn extend_shared_and_get_walk_segments() {
+        let mut t = Transcript::new();
+        t.push(Message::system("s"));
+        t.extend_shared(&numbered(2).all());
+        t.push(Message::user("tail"));
+        assert_eq!(contents(&t), ["s", "m0000", "m0001", "tail"]);
+        assert_eq!(t.get(2).map(|m| m.content.as_str()), Some("m0001"));
+        assert_eq!(t.get(4), None);
+        assert_eq!(
+            t.iter().next_back().map(|m| m.content.as_str()),
+            Some("tail")
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The stable JSON shape of [`Episode`], pinned by a golden file.
+
+use klieo_types::{Episode, FinishReason, ToolOutcome, Usage};
+use serde_json::json;
+
+const GOLDEN: &str = include_str!("fixtures/episodes.jsonl");
+
+fn sample() -> Vec<Episode> {
+    vec![
+        Episode::Started {
+            agent: "calc".into(),
+        },
+        Episode::LlmCall {
+            step: 1,
+            tokens: Some(Usage::new(52, 9)),
+            latency_ms: 310,
+            finish_reason: FinishReason::ToolCalls,
+            tool_calls: 1,
+        },
+        Episode::ToolCall {
+            step: 1,
+            call_id: "c1".into(),
+            name: "calculator".into(),
+            args: json!({"expression": "17*23"}),
+            result: ToolOutcome::Ok { output: json!(391) },
+            latency_ms: 0,
+        },
+        Episode::ToolCall {
+            step: 1,
+            call_id: "c2".into(),
+            name: "calculator".into(),
+            args: json!("{\"expression\": "),
+            result: ToolOutcome::Error {
+                message: "invalid arguments for tool `calculator`: EOF while parsing".into(),
+            },
+            latency_ms: 0,
+        },
+        Episode::LlmCall {
+            step: 2,
+            tokens: None,
+            latency_ms: 120,
+            finish_reason: FinishReason::Stop,
+            tool_calls: 0,
+        },
+        Episode::Completed { steps: 2 },
+        Episode::Failed {
+            error: "cancelled".into(),
+        },
+    ]
+}
+
+#[test]
+fn episodes_serialize_to_the_golden_lines() {
+    let lines: Vec<String> = sample()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let golden: Vec<&str> = GOLDEN.lines().collect();
+    assert_eq!(lines, golden, "the Episode JSON shape is a stable contract");
+}
+
+#[test]
+fn golden_lines_deserialize_to_the_same_episodes() {
+    let parsed: Vec<Episode> = GOLDEN
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed, sample());
+}
+
+#[test]
+fn unknown_tokens_stay_distinct_from_zero() {
+    let zero = Episode::LlmCall {
+        step: 1,
+        tokens: Some(Usage::new(0, 0)),
+        latency_ms: 0,
+        finish_reason: FinishReason::Stop,
+        tool_calls: 0,
+    };
+    let json = serde_json::to_value(&zero).unwrap();
+    assert_eq!(
+        json["tokens"],
+        json!({"input_tokens": 0, "output_tokens": 0})
+    );
+    let unknown: Episode = serde_json::from_value(json!({
+        "type": "llm_call", "step": 1, "tokens": null, "latency_ms": 0,
+        "finish_reason": "stop", "tool_calls": 0
+    }))
+    .unwrap();
+    assert_ne!(unknown, zero);
+}

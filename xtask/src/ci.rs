@@ -1,0 +1,180 @@
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failing step.
+//!
+//! To add a step, write a function from the workspace root to `Result<(), Error>`
+//! and add a row to [`STEPS`].
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::metadata::Graph;
+use crate::{cmd, layering, Error};
+
+/// One step of CI: its name, what to do when it fails, and what it runs.
+struct Step {
+    name: &'static str,
+    fix: &'static str,
+    run: fn(&Path) -> Result<(), Error>,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        name: "format",
+        fix: "run `cargo fmt --all` and commit the result",
+        run: |root| cargo(root, "fmt --all --check"),
+    },
+    Step {
+        name: "clippy",
+        fix: "fix each warning clippy printed above; \
+              `cargo clippy --workspace --all-targets --all-features` shows them again",
+        run: |root| {
+            cargo(
+                root,
+                "clippy --workspace --all-targets --all-features -- -D warnings",
+            )
+        },
+    },
+    Step {
+        name: "tests",
+        fix: "fix the failing tests named above; `cargo test -p <crate> <test name>` reruns one",
+        run: |root| cargo(root, "test --workspace --all-features"),
+    },
+    Step {
+        name: "docs",
+        fix: "fix the rustdoc warnings above (broken links, missing docs, bad code blocks)",
+        run: |root| {
+            let mut doc = cmd::cargo(root, &["doc", "--workspace", "--no-deps", "--all-features"]);
+            cmd::run(doc.env("RUSTDOCFLAGS", "-D warnings"))
+        },
+    },
+    Step {
+        name: "layering",
+        fix: "change what each line above names; the layers are the table in xtask/src/layering.rs",
+        run: layering,
+    },
+    Step {
+        name: "each feature alone",
+        fix: "make each listed crate build with only that feature: gate code behind \
+              #[cfg(feature = \"...\")], or have the feature enable what it needs in Cargo.toml",
+        run: features,
+    },
+    Step {
+        name: "cargo-deny",
+        fix: "replace or remove the dependencies cargo-deny names above; change deny.toml \
+              only if the licence or source is really acceptable",
+        run: deny,
+    },
+];
+
+/// Runs every step from `root`, printing each one's name and time, then a summary.
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
+    if !args.is_empty() {
+        return Err(Error::new(format!(
+            "`cargo xtask ci` takes no arguments, got `{}`",
+            args.join(" ")
+        )));
+    }
+    let mut times = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let label = format!("[{}/{}] {}", i + 1, STEPS.len(), step.name);
+        println!("==> {label}");
+        let start = Instant::now();
+        let result = (step.run)(root);
+        let took = start.elapsed();
+        times.push((step.name, took));
+        if let Err(err) = result {
+            println!("    FAILED ({})", seconds(took));
+            summary(&times, "failed");
+            return Err(err.context(&label).or_fix(step.fix));
+        }
+        println!("    ok ({})", seconds(took));
+    }
+    summary(&times, "passed");
+    Ok(())
+}
+
+fn summary(times: &[(&str, Duration)], outcome: &str) {
+    let width = STEPS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    println!("==> summary: ci {outcome}");
+    for (name, took) in times {
+        println!("    {name:<width$}  {:>8}", seconds(*took));
+    }
+    let total: Duration = times.iter().map(|(_, took)| *took).sum();
+    println!("    {:<width$}  {:>8}", "total", seconds(total));
+}
+
+fn seconds(took: Duration) -> String {
+    format!("{:.1}s", took.as_secs_f64())
+}
+
+/// Runs `cargo` with `args`, a command line whose words never contain spaces.
+fn cargo(root: &Path, args: &str) -> Result<(), Error> {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    cmd::run(&mut cmd::cargo(root, &args))
+}
+
+/// Checks the workspace's dependency graph against the layering rules, reporting every violation.
+fn layering(root: &Path) -> Result<(), Error> {
+    let graph = Graph::load(root)?;
+    let violations = layering::check(&graph, &layering::RULES);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    for violation in &violations {
+        println!("    {violation}");
+    }
+    Err(Error::new(format!(
+        "{} layering violation(s), listed above",
+        violations.len()
+    )))
+}
+
+/// Builds each klieo crate with default features off, then with each declared feature alone.
+fn features(root: &Path) -> Result<(), Error> {
+    let graph = Graph::load(root)?;
+    let mut failed = Vec::new();
+    for (_, package) in graph.members().filter(|(_, p)| layering::is_klieo(&p.name)) {
+        let alone = package.features.iter().filter(|f| *f != "default");
+        for feature in std::iter::once(None).chain(alone.map(Some)) {
+            let mut check = cmd::cargo(root, &["check", "-p", &package.name]);
+            check.arg("--no-default-features");
+            if let Some(feature) = feature {
+                check.args(["--features", feature]);
+            }
+            println!("    {}", cmd::show(&check));
+            if cmd::run(&mut check).is_err() {
+                failed.push(cmd::show(&check));
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{} build(s) failed:\n        {}",
+        failed.len(),
+        failed.join("\n        ")
+    )))
+}
+
+/// Runs cargo-deny's bans, licences and sources checks, installing cargo-deny if it is missing.
+fn deny(root: &Path) -> Result<(), Error> {
+    if !root.join("deny.toml").is_file() {
+        return Err(
+            Error::new("there is no deny.toml at the workspace root").or_fix(
+                "add deny.toml with the licences, bans and sources klieo allows \
+             (`cargo deny init` writes a starting point)",
+            ),
+        );
+    }
+    if !cmd::succeeds(&mut cmd::cargo(root, &["deny", "--version"])) {
+        println!("    cargo-deny is not installed; installing it with `cargo install --locked cargo-deny` (this takes a few minutes)");
+        cargo(root, "install --locked cargo-deny").map_err(|err| {
+            err.or_fix("install it yourself: `cargo install --locked cargo-deny`")
+        })?;
+    }
+    println!(
+        "    skipped `cargo deny check advisories`: it needs the RustSec advisory database \
+         from GitHub, which this machine cannot reach"
+    );
+    cargo(root, "deny check bans licenses sources")
+}

@@ -1,0 +1,94 @@
+//! Running cargo as a child process from the workspace root, and naming a command in messages.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::Error;
+
+/// A `cargo` command run from `root`, using the cargo that started xtask (`$CARGO`).
+pub(crate) fn cargo(root: &Path, args: &[&str]) -> Command {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(program);
+    command.current_dir(root).args(args);
+    command
+}
+
+/// Runs `command` with the terminal's stdout and stderr; fails unless it exits successfully.
+pub(crate) fn run(command: &mut Command) -> Result<(), Error> {
+    let status = command
+        .status()
+        .map_err(|err| Error::new(format!("could not start `{}`: {err}", show(command))))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!("`{}` failed ({status})", show(command))))
+    }
+}
+
+/// Runs `command` quietly and says whether it exited successfully (false if it could not start).
+pub(crate) fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Runs `command`, passing its stderr through, and returns its stdout.
+pub(crate) fn stdout(command: &mut Command) -> Result<String, Error> {
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| Error::new(format!("could not start `{}`: {err}", show(command))))?;
+    if !output.status.success() {
+        return Err(Error::new(format!(
+            "`{}` failed ({})",
+            show(command),
+            output.status
+        )));
+    }
+    String::from_utf8(output.stdout)
+        .map_err(|_| Error::new(format!("`{}` printed invalid UTF-8", show(command))))
+}
+
+/// The command as a person would type it: `RUSTDOCFLAGS='-D warnings' cargo doc ...`.
+pub(crate) fn show(command: &Command) -> String {
+    let mut words = Vec::new();
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            words.push(format!("{}={}", key.to_string_lossy(), quote(value)));
+        }
+    }
+    let program = Path::new(command.get_program());
+    words.push(quote(program.file_name().unwrap_or(program.as_os_str())));
+    words.extend(command.get_args().map(quote));
+    words.join(" ")
+}
+
+fn quote(word: &OsStr) -> String {
+    let word = word.to_string_lossy();
+    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || c == '\'') {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    } else {
+        word.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_names_env_program_and_quoted_args() {
+        let mut command = Command::new("/opt/rust/bin/cargo");
+        command
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--workspace"]);
+        assert_eq!(
+            show(&command),
+            "RUSTDOCFLAGS='-D warnings' cargo doc --workspace"
+        );
+    }
+}
