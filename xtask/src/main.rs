@@ -7,6 +7,7 @@
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod cmd;
 mod layering;
@@ -27,6 +28,11 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
+    Command {
+        name: "bench",
+        about: "run the benchmark programs (release mode) and print their figures",
+        run: bench::run,
+    },
     Command {
         name: "ci",
         about: "run every check CI runs, in order, stopping at the first failure",

@@ -203,7 +203,7 @@ pub enum ConfigError {
 /// let e: Error = LlmError::Unauthorized("bad key".into()).into();
 /// assert!(!e.retryable());
 /// ```
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A model call failed.

@@ -6,20 +6,30 @@
 //! |---------|--------|--------------|
 //! | (always) | [`types`], and the crate root | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
+//! | `stream` | `stream` | the chunk pump, terminal-error mapping, SSE decoder |
+//! | `runtime` (default) | `runtime` | the step loop: `run_steps`, `run_steps_streaming`, guardrails, in-memory memories |
+//! | `testing` | `testing` | a scripted model for tests of agents |
 //!
-//! The step loop (`klieo-runtime`), the streaming layer (`klieo-stream`) and
-//! the OpenAI-compatible provider (`klieo-openai`) are not built yet; they
-//! will join this table as features of the same names.
+//! [`prelude`] gathers the items most programs use. The OpenAI-compatible
+//! provider (`klieo-openai`) is not part of the facade yet.
 //!
 //! # Example
 //!
 //! ```
-//! use klieo::{ChatRequest, Message, ToolCall};
+//! # #[cfg(all(feature = "runtime", feature = "testing"))]
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! use klieo::prelude::*;
+//! use klieo::testing::ScriptedLlm;
 //!
-//! let req = ChatRequest::new(vec![Message::user("Compute 17*23.")]);
-//! assert_eq!(req.messages.len(), 1);
-//! let call = ToolCall::new("c1", "calculator", serde_json::json!({"expression": "17*23"}));
-//! assert_eq!(call.name, "calculator");
+//! let llm = ScriptedLlm::new().then_text("Hello!");
+//! let ctx = AgentContext::new(llm);
+//! let thread = ThreadId::new("greeting");
+//! ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+//! let answer = run_steps(&ctx, "Be friendly.", thread, RunOptions::default()).await?;
+//! assert_eq!(answer, "Hello!");
+//! # Ok::<(), klieo::Error>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
@@ -28,3 +38,22 @@ pub use klieo_types::*;
 
 #[cfg(feature = "retry")]
 pub use klieo_retry as retry;
+
+#[cfg(feature = "stream")]
+pub use klieo_stream as stream;
+
+#[cfg(feature = "runtime")]
+pub use klieo_runtime as runtime;
+
+/// The items most agent programs use, for `use klieo::prelude::*`.
+pub mod prelude {
+    pub use klieo_types::{
+        ChatChunk, ChatRequest, ChatResponse, Episode, Error, FnTool, LlmClient, LlmError, Message,
+        Role, RunId, ThreadId, Tool, ToolCall, ToolChoice, ToolDef, ToolError, ToolSet,
+    };
+
+    #[cfg(feature = "runtime")]
+    pub use klieo_runtime::{
+        run_steps, run_steps_streaming, AfterToolCalls, AgentContext, RunOptions,
+    };
+}

@@ -1,0 +1,315 @@
+//! Settings of an [`OpenAiClient`]: the [`OpenAiClientBuilder`], its defaults,
+//! the environment variables it reads, and the redacted API key.
+
+use crate::client::OpenAiClient;
+use klieo_types::{Capabilities, ConfigError};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// OpenAI's own endpoint, the default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// The chat model used when none is set.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+/// The embedding model used when none is set.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
+/// How long connecting may take, unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a whole call may take, unless set (a request's own timeout wins).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Texts per embeddings request, unless set.
+pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
+
+/// Keys shorter than this are not scrubbed from server messages: replacing
+/// every occurrence of a one- or two-letter string would garble the text,
+/// and such a key protects nothing.
+const MIN_SCRUBBED_KEY_LEN: usize = 4;
+
+/// An API key. Its `Debug` shows `"***"`; the key itself is only read to
+/// build the `Authorization` header and to scrub it out of server messages.
+#[derive(Clone)]
+pub(crate) struct Secret(Arc<str>);
+
+impl Secret {
+    pub(crate) fn new(key: String) -> Self {
+        Self(Arc::from(key))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced by `***`.
+    pub(crate) fn scrub(&self, text: String) -> String {
+        if self.0.len() >= MIN_SCRUBBED_KEY_LEN && text.contains(&*self.0) {
+            text.replace(&*self.0, "***")
+        } else {
+            text
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Scrubs `text` when there is a key.
+pub(crate) fn scrub(secret: Option<&Secret>, text: String) -> String {
+    match secret {
+        Some(s) => s.scrub(text),
+        None => text,
+    }
+}
+
+/// Builds an [`OpenAiClient`]. Get one from [`OpenAiClient::builder`] or,
+/// preset from the environment, [`OpenAiClientBuilder::from_env`].
+///
+/// # Default
+///
+/// - base URL [`DEFAULT_BASE_URL`] (OpenAI itself, which needs an API key;
+///   any other base URL works without one);
+/// - model [`DEFAULT_MODEL`], embedding model [`DEFAULT_EMBEDDING_MODEL`];
+/// - connect timeout 10 s, request timeout 120 s;
+/// - embeddings in batches of 256 texts, no `dimensions`;
+/// - capabilities: tool calling, streaming, structured output and
+///   embeddings on, context size unknown.
+///
+/// ```
+/// use klieo_openai::OpenAiClient;
+/// use std::time::Duration;
+///
+/// let client = OpenAiClient::builder()
+///     .api_key("sk-example")
+///     .model("gpt-4o")
+///     .request_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(klieo_types::LlmClient::model(&client), "gpt-4o");
+/// assert!(!format!("{client:?}").contains("sk-example"));
+/// # Ok::<(), klieo_types::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct OpenAiClientBuilder {
+    pub(crate) api_key: Option<Secret>,
+    pub(crate) base_url: String,
+    pub(crate) model: String,
+    pub(crate) organization: Option<String>,
+    pub(crate) project: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) embedding_model: String,
+    pub(crate) embedding_batch_size: usize,
+    pub(crate) embedding_dimensions: Option<u32>,
+    pub(crate) capabilities: Capabilities,
+}
+
+impl Default for OpenAiClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            model: DEFAULT_MODEL.to_owned(),
+            organization: None,
+            project: None,
+            headers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
+            embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
+            embedding_dimensions: None,
+            capabilities: Capabilities::default()
+                .with_structured_output(true)
+                .with_embeddings(true),
+        }
+    }
+}
+
+impl fmt::Debug for OpenAiClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials too: show their names only.
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("OpenAiClientBuilder")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("organization", &self.organization)
+            .field("project", &self.project)
+            .field("headers", &header_names)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("embedding_model", &self.embedding_model)
+            .field("embedding_batch_size", &self.embedding_batch_size)
+            .field("embedding_dimensions", &self.embedding_dimensions)
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
+}
+
+impl OpenAiClientBuilder {
+    /// A builder with the defaults listed above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder preset from the environment: `OPENAI_API_KEY`,
+    /// `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_EMBEDDING_MODEL`,
+    /// `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID`. Unset or empty variables
+    /// leave the default. Later setter calls override what it read.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = Self::default();
+        if let Some(key) = get("OPENAI_API_KEY") {
+            b = b.api_key(key.trim());
+        }
+        if let Some(url) = get("OPENAI_BASE_URL") {
+            b = b.base_url(url.trim());
+        }
+        if let Some(model) = get("OPENAI_MODEL") {
+            b = b.model(model.trim());
+        }
+        if let Some(model) = get("OPENAI_EMBEDDING_MODEL") {
+            b = b.embedding_model(model.trim());
+        }
+        if let Some(org) = get("OPENAI_ORG_ID") {
+            b = b.organization(org.trim());
+        }
+        if let Some(project) = get("OPENAI_PROJECT_ID") {
+            b = b.project(project.trim());
+        }
+        b
+    }
+
+    /// The API key, sent as `Authorization: Bearer <key>`. Never shown by
+    /// `Debug`, logs or errors.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret::new(key.into()));
+        self
+    }
+
+    /// The API's base URL, up to and including the version
+    /// (`http://127.0.0.1:8080/v1`); a trailing `/` is ignored.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The chat model requests go to unless they name another.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// The `OpenAI-Organization` header.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.organization = Some(organization.into());
+        self
+    }
+
+    /// The `OpenAI-Project` header.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// An extra header sent with every request (a proxy's token, say).
+    /// Its value is treated as sensitive and never shown.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long establishing a connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a whole call may take, from sending the request to the end
+    /// of the reply (the last event of a stream included). A request's own
+    /// [`timeout`](klieo_types::ChatRequest::timeout) overrides it.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The model [`embed`](klieo_types::LlmClient::embed) uses.
+    pub fn embedding_model(mut self, model: impl Into<String>) -> Self {
+        self.embedding_model = model.into();
+        self
+    }
+
+    /// How many texts go in one embeddings request.
+    pub fn embedding_batch_size(mut self, size: usize) -> Self {
+        self.embedding_batch_size = size;
+        self
+    }
+
+    /// The `dimensions` asked of the embedding model (OpenAI's
+    /// `text-embedding-3-*` can shorten their vectors); unset by default.
+    pub fn embedding_dimensions(mut self, dimensions: u32) -> Self {
+        self.embedding_dimensions = Some(dimensions);
+        self
+    }
+
+    /// Overrides the [`Capabilities`] the client declares, for a server or
+    /// model that can do less (or more) than the defaults say.
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Checks the settings and builds the client, with its one pooled HTTP
+    /// client.
+    ///
+    /// Fails with [`ConfigError::Missing`] when the base URL is OpenAI's own
+    /// and no API key is set, and with [`ConfigError::Invalid`] for a base
+    /// URL that is not `http(s)://`, an empty model, a zero timeout or batch
+    /// size, or a header that cannot be sent.
+    pub fn build(self) -> Result<OpenAiClient, ConfigError> {
+        OpenAiClient::from_builder(self)
+    }
+}
+
+pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lookup_fills_the_builder_and_skips_empty_values() {
+        let b = OpenAiClientBuilder::from_lookup(|name| match name {
+            "OPENAI_API_KEY" => Some("sk-env-key".into()),
+            "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1".into()),
+            "OPENAI_MODEL" => Some("smollm2".into()),
+            "OPENAI_EMBEDDING_MODEL" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(b.api_key.as_ref().map(Secret::expose), Some("sk-env-key"));
+        assert_eq!(b.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(b.model, "smollm2");
+        assert_eq!(b.embedding_model, DEFAULT_EMBEDDING_MODEL);
+        assert!(!format!("{b:?}").contains("sk-env-key"));
+    }
+
+    #[test]
+    fn scrub_replaces_the_key_but_not_short_keys() {
+        let s = Secret::new("sk-secret-123".into());
+        assert_eq!(s.scrub("bad key sk-secret-123!".into()), "bad key ***!");
+        let short = Secret::new("k".into());
+        assert_eq!(short.scrub("kept".into()), "kept");
+    }
+}

@@ -1,0 +1,315 @@
+//! Request bodies on the wire: Chat Completions and embeddings, serialized
+//! straight from borrowed klieo values (no intermediate JSON tree).
+
+use klieo_types::{
+    ChatRequest, LlmError, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Transcript,
+};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
+
+/// A `POST /chat/completions` body.
+#[derive(Serialize)]
+pub(crate) struct ChatBody<'a> {
+    model: &'a str,
+    messages: Messages<'a>,
+    #[serde(skip_serializing_if = "Tools::is_empty")]
+    tools: Tools<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<WireToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<WireFormat<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+impl<'a> ChatBody<'a> {
+    /// The body for `req`, sent to `model`; `stream` asks for SSE with
+    /// usage. A `tool_choice` without tools is left out (OpenAI rejects
+    /// it); a `response_format` of plain text is left out (the default).
+    pub(crate) fn new(
+        req: &'a ChatRequest,
+        model: &'a str,
+        stream: bool,
+    ) -> Result<Self, LlmError> {
+        let tool_choice = match &req.tool_choice {
+            Some(choice) if !req.tools.is_empty() => Some(WireToolChoice::new(choice)?),
+            _ => None,
+        };
+        Ok(Self {
+            model,
+            messages: Messages(&req.messages),
+            tools: Tools(&req.tools),
+            tool_choice,
+            temperature: req.temperature,
+            max_tokens: req.max_tokens,
+            stop: &req.stop,
+            response_format: WireFormat::new(&req.response_format)?,
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        })
+    }
+}
+
+/// The transcript as a JSON array, one [`WireMessage`] per message.
+struct Messages<'a>(&'a Transcript);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for message in self.0.iter() {
+            seq.serialize_element(&WireMessage(message))?;
+        }
+        seq.end()
+    }
+}
+
+/// One message. `content` is always a string, even for an assistant message
+/// that only calls tools (`""`): llama-cpp-python's server rejects `null`
+/// and a missing `content` there with a 500.
+struct WireMessage<'a>(&'a Message);
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", role(m.role))?;
+        map.serialize_entry("content", &m.content)?;
+        if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls))?;
+        }
+        if m.role == Role::Tool {
+            map.serialize_entry(
+                "tool_call_id",
+                m.tool_call_id.as_deref().unwrap_or_default(),
+            )?;
+        }
+        map.end()
+    }
+}
+
+fn role(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+struct ToolCalls<'a>(&'a [ToolCall]);
+
+impl Serialize for ToolCalls<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|c| WireToolCall {
+            id: &c.id,
+            kind: "function",
+            function: WireFunction {
+                name: &c.name,
+                // The raw text, valid JSON or not: never parsed here.
+                arguments: &c.arguments,
+            },
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+struct Tools<'a>(&'a [ToolDef]);
+
+impl Tools<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Tools<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|t| WireTool {
+            kind: "function",
+            function: WireToolDef {
+                name: &t.name,
+                description: &t.description,
+                parameters: &t.parameters,
+            },
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireToolDef<'a>,
+}
+
+#[derive(Serialize)]
+struct WireToolDef<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a serde_json::Value,
+}
+
+/// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name":..}}`.
+enum WireToolChoice<'a> {
+    Mode(&'static str),
+    Function(&'a str),
+}
+
+impl<'a> WireToolChoice<'a> {
+    fn new(choice: &'a ToolChoice) -> Result<Self, LlmError> {
+        Ok(match choice {
+            ToolChoice::Auto => Self::Mode("auto"),
+            ToolChoice::None => Self::Mode("none"),
+            ToolChoice::Required => Self::Mode("required"),
+            ToolChoice::Function(name) => Self::Function(name),
+            other => {
+                return Err(LlmError::Unsupported(format!(
+                    "tool choice {other:?} with the OpenAI provider"
+                )))
+            }
+        })
+    }
+}
+
+impl Serialize for WireToolChoice<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Mode(mode) => serializer.serialize_str(mode),
+            Self::Function(name) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("type", "function")?;
+                map.serialize_entry("function", &Named { name })?;
+                map.end()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+/// `{"type":"json_object"}` or `{"type":"json_schema","json_schema":{..}}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireFormat<'a> {
+    JsonObject,
+    JsonSchema { json_schema: WireSchema<'a> },
+}
+
+#[derive(Serialize)]
+struct WireSchema<'a> {
+    name: &'a str,
+    schema: &'a serde_json::Value,
+    strict: bool,
+}
+
+impl<'a> WireFormat<'a> {
+    fn new(format: &'a ResponseFormat) -> Result<Option<Self>, LlmError> {
+        Ok(match format {
+            ResponseFormat::Text => None,
+            ResponseFormat::JsonObject => Some(Self::JsonObject),
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => Some(Self::JsonSchema {
+                json_schema: WireSchema {
+                    name,
+                    schema,
+                    strict: *strict,
+                },
+            }),
+            other => {
+                return Err(LlmError::Unsupported(format!(
+                    "response format {other:?} with the OpenAI provider"
+                )))
+            }
+        })
+    }
+}
+
+/// A `POST /embeddings` body.
+#[derive(Serialize)]
+pub(crate) struct EmbeddingsBody<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) input: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dimensions: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn assistant_tool_calls_carry_empty_content_and_raw_arguments() {
+        let call = ToolCall::from_raw("c1", "calculator", "{\"expression\": ");
+        let req = ChatRequest::new(vec![
+            Message::assistant_tool_calls("", vec![call]),
+            Message::tool_result("c1", "391"),
+        ]);
+        let body = ChatBody::new(&req, "m", false).ok();
+        let value = body.and_then(|b| serde_json::to_value(&b).ok());
+        assert_eq!(
+            value,
+            Some(json!({
+                "model": "m",
+                "messages": [
+                    {"role": "assistant", "content": "", "tool_calls": [
+                        {"id": "c1", "type": "function",
+                         "function": {"name": "calculator", "arguments": "{\"expression\": "}}
+                    ]},
+                    {"role": "tool", "content": "391", "tool_call_id": "c1"}
+                ]
+            }))
+        );
+    }
+
+    #[test]
+    fn stream_body_asks_for_usage_and_drops_choice_without_tools() {
+        let req =
+            ChatRequest::new(vec![Message::user("hi")]).with_tool_choice(ToolChoice::Required);
+        let value = ChatBody::new(&req, "m", true)
+            .ok()
+            .and_then(|b| serde_json::to_value(&b).ok());
+        assert_eq!(
+            value,
+            Some(json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            }))
+        );
+    }
+}

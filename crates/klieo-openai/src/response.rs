@@ -1,0 +1,254 @@
+//! Replies on the wire: a Chat Completions reply and the pieces it shares
+//! with streamed chunks (raw argument text, usage, finish reasons), turned
+//! into klieo's [`ChatResponse`].
+
+use crate::config::Secret;
+use crate::error::decoding;
+use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Text kept as sent. A JSON string gives its text (borrowed when it has
+/// no escapes); any other JSON value gives its compact JSON text, so tool
+/// arguments sent as an object instead of a string still pass through;
+/// `null` gives `""`.
+pub(crate) struct RawText<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawTextVisitor)
+    }
+}
+
+struct RawTextVisitor;
+
+impl<'de> Visitor<'de> for RawTextVisitor {
+    type Value = RawText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Borrowed("")))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Borrowed("")))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v.to_string())))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v.to_string())))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v.to_string())))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(RawText(Cow::Owned(v.to_string())))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value = serde_json::Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(RawText(Cow::Owned(value.to_string())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let value = serde_json::Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(RawText(Cow::Owned(value.to_string())))
+    }
+}
+
+/// Reported token counts; missing counts are zero, oversized ones saturate.
+#[derive(Deserialize, Clone, Copy, Default)]
+pub(crate) struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Usage {
+        let clamp = |n: Option<u64>| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX);
+        Usage::new(clamp(u.prompt_tokens), clamp(u.completion_tokens))
+    }
+}
+
+/// Maps a finish reason. `stop`, `length`, `tool_calls`, `content_filter`
+/// and `error` map to their variant; the legacy `function_call` maps to
+/// `ToolCalls`. A `stop` (or an unknown or missing reason) beside tool
+/// calls maps to `ToolCalls`, since the model is waiting for their results;
+/// an unknown or missing reason without tool calls maps to `Stop`.
+pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::Length,
+        Some("content_filter") => FinishReason::ContentFilter,
+        Some("error") => FinishReason::Error,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+        _ if has_tool_calls => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// The id given to a call that arrived without one: `call_<index>`.
+pub(crate) fn fallback_id(index: usize) -> String {
+    format!("call_{index}")
+}
+
+#[derive(Deserialize)]
+struct Completion<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(borrow)]
+    message: ReplyMessage<'a>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ReplyMessage<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ReplyToolCall<'a>>>,
+    #[serde(borrow, default)]
+    function_call: Option<ReplyFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ReplyToolCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: ReplyFunction<'a>,
+}
+
+#[derive(Deserialize)]
+struct ReplyFunction<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<RawText<'a>>,
+}
+
+impl ReplyFunction<'_> {
+    fn into_call(self, id: String) -> ToolCall {
+        ToolCall::from_raw(
+            id,
+            self.name.map(Cow::into_owned).unwrap_or_default(),
+            self.arguments.map(|a| a.0.into_owned()).unwrap_or_default(),
+        )
+    }
+}
+
+/// Decodes a Chat Completions reply.
+///
+/// Uses the choice with index 0 (or the first). `content: null` is empty
+/// text. `tool_calls` wins over a legacy `function_call` beside it; a
+/// message with only a `function_call` becomes one tool call with id
+/// `call_0`. Tool-call arguments are kept as raw text, valid JSON or not.
+/// Unknown fields are ignored.
+pub(crate) fn parse_completion(
+    body: &[u8],
+    secret: Option<&Secret>,
+) -> Result<ChatResponse, LlmError> {
+    let reply: Completion<'_> = serde_json::from_slice(body)
+        .map_err(|e| decoding(format!("not a chat completion: {e}"), body, secret))?;
+    let position = reply
+        .choices
+        .iter()
+        .position(|c| c.index == Some(0))
+        .unwrap_or(0);
+    let Some(choice) = reply.choices.into_iter().nth(position) else {
+        return Err(decoding("the reply has no choices", body, secret));
+    };
+    let message = choice.message;
+    let content = message.content.map(Cow::into_owned).unwrap_or_default();
+    let calls: Vec<ToolCall> = match (message.tool_calls, message.function_call) {
+        (Some(calls), _) if !calls.is_empty() => calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let id =
+                    c.id.filter(|id| !id.is_empty())
+                        .map_or_else(|| fallback_id(i), Cow::into_owned);
+                c.function.into_call(id)
+            })
+            .collect(),
+        (_, Some(legacy)) if legacy.name.as_deref().is_some_and(|n| !n.is_empty()) => {
+            vec![legacy.into_call(fallback_id(0))]
+        }
+        _ => Vec::new(),
+    };
+    let reason = finish_reason(choice.finish_reason.as_deref(), !calls.is_empty());
+    let message = if calls.is_empty() {
+        Message::assistant(content)
+    } else {
+        Message::assistant_tool_calls(content, calls)
+    };
+    let mut response = ChatResponse::new(message, reason);
+    response.usage = reply.usage.map(Usage::from);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_text_keeps_strings_and_serializes_objects() {
+        #[derive(Deserialize)]
+        struct T<'a> {
+            #[serde(borrow)]
+            a: Option<RawText<'a>>,
+        }
+        let parse = |s: &str| -> Option<String> {
+            serde_json::from_str::<T<'_>>(s)
+                .ok()
+                .and_then(|t| t.a)
+                .map(|r| r.0.into_owned())
+        };
+        assert_eq!(
+            parse(r#"{"a":"{\"x\": 1}"}"#).as_deref(),
+            Some("{\"x\": 1}")
+        );
+        assert_eq!(parse(r#"{"a":{"x":1}}"#).as_deref(), Some("{\"x\":1}"));
+        assert_eq!(parse(r#"{"a":null}"#), None);
+        assert_eq!(parse(r#"{"a":7}"#).as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("stop"), false), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("stop"), true), FinishReason::ToolCalls);
+        assert_eq!(finish_reason(Some("length"), true), FinishReason::Length);
+        assert_eq!(
+            finish_reason(Some("function_call"), false),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(finish_reason(Some("eos"), false), FinishReason::Stop);
+        assert_eq!(finish_reason(None, true), FinishReason::ToolCalls);
+    }
+}

@@ -1,0 +1,234 @@
+//! From status, headers and body to `LlmError`.
+
+use crate::support::{client, mock_chat};
+use klieo_types::{ChatRequest, LlmClient, LlmError, Message};
+use serde_json::json;
+use std::time::Duration;
+use wiremock::{MockServer, ResponseTemplate};
+
+fn req() -> ChatRequest {
+    ChatRequest::new(vec![Message::user("x")])
+}
+
+async fn error_for(reply: ResponseTemplate) -> LlmError {
+    let server = MockServer::start().await;
+    mock_chat(&server, reply).await;
+    client(&server.uri()).complete(req()).await.unwrap_err()
+}
+
+fn openai_error(status: u16, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}
+    }))
+}
+
+#[tokio::test]
+async fn unauthorized_statuses() {
+    for status in [401, 403] {
+        match error_for(openai_error(status, "Incorrect API key provided")).await {
+            LlmError::Unauthorized(m) => assert_eq!(m, "Incorrect API key provided"),
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_request_statuses_carry_the_server_message() {
+    for status in [400, 404, 422, 418] {
+        let e = error_for(openai_error(status, "model `x` does not exist")).await;
+        assert_eq!(
+            e,
+            LlmError::BadRequest {
+                status: Some(status),
+                message: "model `x` does not exist".into()
+            }
+        );
+        assert!(!e.retryable());
+    }
+}
+
+#[tokio::test]
+async fn server_statuses_are_retryable() {
+    for status in [408, 409, 500, 502, 503, 504] {
+        let e = error_for(openai_error(status, "overloaded")).await;
+        assert_eq!(
+            e,
+            LlmError::Server {
+                status: Some(status),
+                message: "overloaded".into()
+            }
+        );
+        assert!(e.retryable());
+    }
+}
+
+#[tokio::test]
+async fn plain_text_body_is_the_message_bounded() {
+    let e = error_for(ResponseTemplate::new(502).set_body_string("Bad Gateway\n")).await;
+    assert_eq!(e, LlmError::Server { status: Some(502), message: "Bad Gateway".into() });
+    let long = "x".repeat(5000);
+    match error_for(ResponseTemplate::new(400).set_body_string(long)).await {
+        LlmError::BadRequest { message, .. } => assert!(message.chars().count() <= 1001),
+        other => panic!("{other:?}"),
+    }
+    let e = error_for(ResponseTemplate::new(500)).await;
+    assert_eq!(
+        e,
+        LlmError::Server { status: Some(500), message: "HTTP 500 with an empty body".into() }
+    );
+}
+
+#[tokio::test]
+async fn huge_error_body_is_read_with_a_bound() {
+    let body = format!("{{\"error\": {{\"message\": \"{}\"}}}}", "y".repeat(4 << 20));
+    match error_for(ResponseTemplate::new(400).set_body_string(body)).await {
+        // Not JSON once cut at 64 KiB: the text is used, bounded.
+        LlmError::BadRequest { message, .. } => assert!(message.chars().count() <= 1001),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_delay_forms() {
+    let cases = [
+        (vec![("retry-after-ms", "1500")], Some(Duration::from_millis(1500))),
+        (vec![("retry-after-ms", "250.5"), ("retry-after", "9")], Some(Duration::from_micros(250_500))),
+        (vec![("retry-after", "2")], Some(Duration::from_secs(2))),
+        (vec![("retry-after", "0.5")], Some(Duration::from_millis(500))),
+        (vec![("retry-after", "Thu, 01 Jan 2015 00:00:00 GMT")], Some(Duration::ZERO)),
+        (vec![("retry-after", "soon")], None),
+        (vec![], None),
+    ];
+    for (headers, expected) in cases {
+        let mut reply = openai_error(429, "Rate limit reached");
+        for (n, v) in &headers {
+            reply = reply.insert_header(*n, *v);
+        }
+        let e = error_for(reply).await;
+        assert_eq!(e, LlmError::RateLimit { retry_after: expected }, "{headers:?}");
+        assert!(e.retryable());
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_http_date_in_the_future() {
+    // A date about an hour ahead, built from now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let date = http_date(now + 3600);
+    let e = error_for(openai_error(429, "slow down").insert_header("retry-after", date.as_str())).await;
+    let delay = e.retry_after().unwrap();
+    assert!(delay > Duration::from_secs(3500) && delay <= Duration::from_secs(3600), "{delay:?}");
+}
+
+/// An IMF-fixdate for a Unix time (test-side formatter).
+fn http_date(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let (mut year, mut day) = (1970u64, days);
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    while day >= if leap(year) { 366 } else { 365 } {
+        day -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let months = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut month = 0;
+    while day >= months[month] {
+        day -= months[month];
+        month += 1;
+    }
+    format!(
+        "{weekday}, {:02} {} {year} {:02}:{:02}:{:02} GMT",
+        day + 1,
+        names[month],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[tokio::test]
+async fn should_retry_true_makes_a_client_error_retryable() {
+    let e = error_for(openai_error(400, "try again").insert_header("x-should-retry", "true")).await;
+    assert_eq!(e, LlmError::Server { status: Some(400), message: "try again".into() });
+    assert!(e.retryable());
+}
+
+#[tokio::test]
+async fn should_retry_false_makes_a_server_error_final() {
+    let e = error_for(openai_error(500, "do not retry").insert_header("x-should-retry", "false")).await;
+    assert_eq!(e, LlmError::BadRequest { status: Some(500), message: "do not retry".into() });
+    assert!(!e.retryable());
+    let quota = openai_error(429, "You exceeded your current quota").insert_header("x-should-retry", "false");
+    let e = error_for(quota).await;
+    assert_eq!(
+        e,
+        LlmError::BadRequest { status: Some(429), message: "You exceeded your current quota".into() }
+    );
+}
+
+#[tokio::test]
+async fn should_retry_agreeing_with_the_status_changes_nothing() {
+    let e = error_for(openai_error(503, "busy").insert_header("x-should-retry", "true")).await;
+    assert_eq!(e, LlmError::Server { status: Some(503), message: "busy".into() });
+    let e = error_for(openai_error(401, "no").insert_header("x-should-retry", "false")).await;
+    assert_eq!(e, LlmError::Unauthorized("no".into()));
+}
+
+#[tokio::test]
+async fn undecodable_reply_is_decoding_with_a_bounded_excerpt() {
+    let body = format!("<html>{}</html>", "z".repeat(1000));
+    match error_for(ResponseTemplate::new(200).set_body_string(body)).await {
+        LlmError::Decoding { reason, excerpt } => {
+            assert!(reason.contains("not a chat completion"), "{reason}");
+            assert!(excerpt.starts_with("<html>"));
+            assert!(excerpt.chars().count() <= 200);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = error_for(ResponseTemplate::new(200).set_body_json(json!({"choices": []}))).await;
+    assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
+    let e = error_for(ResponseTemplate::new(200).set_body_json(json!({"choices": [{"message": 5}]}))).await;
+    assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn deadline_is_timeout() {
+    let slow = crate::support::json_reply(crate::support::completion(json!({"content": "a"}), json!("stop")))
+        .set_delay(Duration::from_secs(5));
+    let server = MockServer::start().await;
+    mock_chat(&server, slow).await;
+    let e = client(&server.uri())
+        .complete(req().with_timeout(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(e, LlmError::Timeout);
+}
+
+#[tokio::test]
+async fn refused_connection_is_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let e = client(&format!("http://{addr}")).complete(req()).await.unwrap_err();
+    match e {
+        LlmError::Network(m) => assert!(m.contains("127.0.0.1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stream_init_errors_map_like_complete() {
+    let server = MockServer::start().await;
+    mock_chat(&server, openai_error(429, "slow").insert_header("retry-after", "3")).await;
+    let e = client(&server.uri()).stream(req()).await.err().unwrap();
+    assert_eq!(e, LlmError::RateLimit { retry_after: Some(Duration::from_secs(3)) });
+    let server = MockServer::start().await;
+    mock_chat(&server, openai_error(401, "bad key")).await;
+    let e = client(&server.uri()).stream(req()).await.err().unwrap();
+    assert_eq!(e, LlmError::Unauthorized("bad key".into()));
+}

@@ -1,0 +1,12 @@
+//! Integration tests of klieo-openai, one binary.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod config;
+mod embeddings;
+mod errors;
+mod raw_tcp;
+mod reply;
+mod request_body;
+mod secrets;
+mod streaming;
+mod support;

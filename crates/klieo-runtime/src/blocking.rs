@@ -1,0 +1,90 @@
+//! [`run_steps`]: the blocking step loop.
+
+use crate::context::AgentContext;
+use crate::guardrail::check_post_llm;
+use crate::options::RunOptions;
+use crate::run::Run;
+use crate::step::{finish_step, StepEnd};
+use crate::telemetry::record_reply;
+use klieo_stream::terminal_for;
+use klieo_types::{Episode, Error, ThreadId};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Runs the agent until the model answers: call the model with the
+/// thread's recent history, run the tools it asks for, record their
+/// results, and call it again; returns the answer's text.
+///
+/// The thread must already hold the user's message. Each cycle checks
+/// cancellation and `max_steps` first. Model calls are retried under
+/// `opts.retry`. The event log gets `Started`, one `LlmCall` per cycle, one
+/// `ToolCall` per tool call and `Completed`; a run that fails records
+/// `Failed` with the same texts as a streamed run.
+///
+/// ```
+/// use klieo_runtime::{run_steps, AgentContext, RunOptions};
+/// use klieo_types::testing::ScriptedLlm;
+/// use klieo_types::{FnTool, Message, ThreadId, ToolCall, ToolDef, ToolSet};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let llm = ScriptedLlm::new()
+///     .then_tool_calls(vec![ToolCall::new("c1", "double", json!({"n": 21}))])
+///     .then_text("42");
+/// let double = FnTool::new(
+///     ToolDef::new("double", "Doubles n.", json!({"type": "object"})),
+///     |args| Ok(json!(args["n"].as_i64().unwrap_or(0) * 2)),
+/// );
+/// let ctx = AgentContext::new(llm).with_tools(ToolSet::new().with(double));
+/// let thread = ThreadId::new("t");
+/// ctx.short_term.append(&thread, vec![Message::user("Double 21.")]).await?;
+///
+/// let answer = run_steps(&ctx, "You are terse.", thread, RunOptions::default()).await?;
+/// assert_eq!(answer, "42");
+/// assert_eq!(ctx.episodic.replay(ctx.run_id).await?.len(), 5);
+/// # Ok::<(), klieo_types::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn run_steps(
+    ctx: &AgentContext,
+    system_prompt: &str,
+    thread: ThreadId,
+    opts: RunOptions,
+) -> Result<String, Error> {
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts);
+    let span = run.span.clone();
+    async {
+        let outcome = drive(&run).await;
+        if let Err(e) = &outcome {
+            let text = terminal_for(e.clone(), run.ctx.cancel.is_cancelled()).episode;
+            // The run's own error matters more than a failure to log it.
+            let _ = run.record(Episode::Failed { error: text }).await;
+        }
+        outcome
+    }
+    .instrument(span)
+    .await
+}
+
+async fn drive(run: &Run) -> Result<String, Error> {
+    run.record(Episode::Started {
+        agent: run.ctx.agent_name.to_string(),
+    })
+    .await?;
+    let mut step = 0u32;
+    loop {
+        run.check_next_step(step)?;
+        step += 1;
+        let req = run.request(step).await?;
+        let span = run.chat_span(&req, step);
+        let started = Instant::now();
+        let reply = run.complete(&req).instrument(span.clone()).await?;
+        record_reply(&span, &reply);
+        drop(span);
+        check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+        if let StepEnd::Answer(answer) = finish_step(run, step, reply, started.elapsed()).await? {
+            return Ok(answer);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! [`AgentContext`]: everything a run needs, cheap to clone.
+
+use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
+use klieo_types::{EpisodicMemory, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet};
+use std::fmt;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The model, memories, tools and identity of one agent run.
+///
+/// Every handle is shared, so cloning is a few reference-count increments.
+/// [`child`](Self::child) derives the context of a sub-run.
+///
+/// ```
+/// use klieo_runtime::AgentContext;
+/// use klieo_types::testing::ScriptedLlm;
+///
+/// let ctx = AgentContext::new(ScriptedLlm::new()).with_agent_name("calc");
+/// let sub = ctx.child("helper");
+/// assert_ne!(sub.run_id, ctx.run_id);
+/// ctx.cancel.cancel();
+/// assert!(sub.cancel.is_cancelled(), "cancelling a parent cancels its children");
+/// ```
+#[derive(Clone)]
+pub struct AgentContext {
+    /// The model.
+    pub llm: Arc<dyn LlmClient>,
+    /// Conversation memory.
+    pub short_term: Arc<dyn ShortTermMemory>,
+    /// The event log.
+    pub episodic: Arc<dyn EpisodicMemory>,
+    /// The tools the model may call.
+    pub tools: Arc<dyn ToolInvoker>,
+    /// This run's id; the episodes it records are filed under it.
+    pub run_id: RunId,
+    /// Cancels the run (and the runs of its children).
+    pub cancel: CancellationToken,
+    /// The agent's name, for episodes and traces.
+    pub agent_name: Arc<str>,
+}
+
+impl AgentContext {
+    /// A context for `llm` with in-memory memories, no tools, a fresh run
+    /// id and cancellation token, named `"agent"`.
+    pub fn new(llm: impl LlmClient + 'static) -> Self {
+        Self::from_shared(Arc::new(llm))
+    }
+
+    /// [`new`](Self::new), for a model that is already shared.
+    pub fn from_shared(llm: Arc<dyn LlmClient>) -> Self {
+        Self {
+            llm,
+            short_term: Arc::new(InMemoryShortTerm::new()),
+            episodic: Arc::new(InMemoryEpisodic::new()),
+            tools: Arc::new(ToolSet::new()),
+            run_id: RunId::new(),
+            cancel: CancellationToken::new(),
+            agent_name: Arc::from("agent"),
+        }
+    }
+
+    /// Sets the tools.
+    pub fn with_tools(mut self, tools: impl ToolInvoker + 'static) -> Self {
+        self.tools = Arc::new(tools);
+        self
+    }
+
+    /// Sets the conversation memory.
+    pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
+        self.short_term = memory;
+        self
+    }
+
+    /// Sets the event log.
+    pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
+        self.episodic = memory;
+        self
+    }
+
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Sets the agent's name.
+    pub fn with_agent_name(mut self, name: impl AsRef<str>) -> Self {
+        self.agent_name = Arc::from(name.as_ref());
+        self
+    }
+
+    /// The context of a sub-run named `name`: a fresh run id, the same
+    /// model, memories and tools, and a child cancellation token (cancelled
+    /// with this one, cancellable alone).
+    pub fn child(&self, name: impl AsRef<str>) -> Self {
+        Self {
+            run_id: RunId::new(),
+            cancel: self.cancel.child_token(),
+            agent_name: Arc::from(name.as_ref()),
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Debug for AgentContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentContext")
+            .field("agent", &self.agent_name)
+            .field("run_id", &self.run_id)
+            .field("llm", &self.llm.name())
+            .field("tools", &self.tools.catalogue().len())
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish()
+    }
+}

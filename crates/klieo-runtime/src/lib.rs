@@ -1,0 +1,69 @@
+//! klieo's step loop: the code that drives an agent. A model is called
+//! with the thread's recent history, it may ask for tools, the tools run,
+//! their results go back to it, and so on until it answers, with retries,
+//! guardrails, cancellation and an event log of every run.
+//!
+//! Depends on `klieo-types` (the vocabulary), `klieo-retry` (backoff for
+//! model calls) and `klieo-stream` (the chunk pump and terminal mapping).
+//! Applications usually reach it through the `klieo` facade.
+//!
+//! # Brief overview
+//!
+//! - [`run_steps`] runs a blocking loop and returns the answer;
+//!   [`run_steps_streaming`] hands out the model's chunks as they arrive.
+//! - [`AgentContext`] holds the model, memories, tools, run id, cancel token
+//!   and agent name; [`RunOptions`] the limits and policies
+//!   ([`AfterToolCalls`], [`ToolErrorPolicy`]).
+//! - [`Guardrail`]s check each model call ([`DenyKeywords`] and
+//!   [`MaxResponseLength`] are ready).
+//! - [`InMemoryShortTerm`] and [`InMemoryEpisodic`] are memories for one
+//!   process, safe under concurrent runs.
+//! - With the `testing` feature, the `testing` module re-exports the scripted model
+//!   of `klieo-types` for tests of agents.
+//!
+//! # Example
+//!
+//! ```
+//! use klieo_runtime::{run_steps, AgentContext, RunOptions};
+//! use klieo_types::testing::ScriptedLlm;
+//! use klieo_types::{Episode, Message, ThreadId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! let ctx = AgentContext::new(ScriptedLlm::new().then_text("Hello!"));
+//! let thread = ThreadId::new("greeting");
+//! ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+//!
+//! let answer = run_steps(&ctx, "Be friendly.", thread, RunOptions::default()).await?;
+//! assert_eq!(answer, "Hello!");
+//! let log = ctx.episodic.replay(ctx.run_id).await?;
+//! assert!(matches!(log.last(), Some(Episode::Completed { steps: 1 })));
+//! # Ok::<(), klieo_types::Error>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod blocking;
+mod context;
+mod dispatch;
+mod guardrail;
+mod memory;
+mod options;
+mod run;
+mod step;
+mod streaming;
+mod telemetry;
+
+pub use blocking::run_steps;
+pub use context::AgentContext;
+pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength};
+pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
+pub use options::{AfterToolCalls, RunOptions, ToolErrorPolicy};
+pub use streaming::run_steps_streaming;
+
+/// Test doubles for agents built on klieo: the scripted model of
+/// `klieo-types`.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use klieo_types::testing::*;
+}

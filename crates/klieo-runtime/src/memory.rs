@@ -1,0 +1,115 @@
+//! In-memory [`ShortTermMemory`] and [`EpisodicMemory`], safe to share
+//! between concurrent runs.
+
+use async_trait::async_trait;
+use klieo_types::{
+    Episode, EpisodicMemory, MemoryError, Message, MessageLog, RunId, ShortTermMemory, ThreadId,
+    Transcript,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Conversations kept in memory, one [`MessageLog`] per thread.
+///
+/// `load` cuts the newest messages that fit the token budget in time that
+/// does not grow with the thread's length, and never returns a tool result
+/// whose assistant tool-call message was cut. Appends of one call land
+/// together.
+///
+/// ```
+/// use klieo_runtime::InMemoryShortTerm;
+/// use klieo_types::{Message, ShortTermMemory, ThreadId};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let memory = InMemoryShortTerm::new();
+/// let thread = ThreadId::new("t1");
+/// memory.append(&thread, vec![Message::user("hi"), Message::assistant("hello")]).await?;
+/// assert_eq!(memory.load(&thread, 1_000).await?.len(), 2);
+/// # Ok::<(), klieo_types::MemoryError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryShortTerm {
+    threads: Mutex<HashMap<ThreadId, MessageLog>>,
+}
+
+impl InMemoryShortTerm {
+    /// No threads yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ShortTermMemory for InMemoryShortTerm {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        let mut threads = lock(&self.threads);
+        let log = threads.entry(thread.clone()).or_default();
+        for message in messages {
+            log.push(message);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        Ok(lock(&self.threads)
+            .get(thread)
+            .map(|log| log.window(max_tokens))
+            .unwrap_or_default())
+    }
+
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        lock(&self.threads).remove(thread);
+        Ok(())
+    }
+}
+
+/// Event logs kept in memory, listed in run-creation order.
+///
+/// ```
+/// use klieo_runtime::InMemoryEpisodic;
+/// use klieo_types::{Episode, EpisodicMemory, RunId};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let log = InMemoryEpisodic::new();
+/// let (first, second) = (RunId::new(), RunId::new());
+/// log.record(second, Episode::Started { agent: "b".into() }).await?;
+/// log.record(first, Episode::Started { agent: "a".into() }).await?;
+/// assert_eq!(log.list_runs().await?, vec![first, second]);
+/// assert_eq!(log.replay(first).await?.len(), 1);
+/// # Ok::<(), klieo_types::MemoryError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryEpisodic {
+    runs: Mutex<BTreeMap<RunId, Vec<Episode>>>,
+}
+
+impl InMemoryEpisodic {
+    /// No runs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for InMemoryEpisodic {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        lock(&self.runs).entry(run).or_default().push(episode);
+        Ok(())
+    }
+
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        Ok(lock(&self.runs).get(&run).cloned().unwrap_or_default())
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        Ok(lock(&self.runs).keys().copied().collect())
+    }
+}

@@ -1,0 +1,171 @@
+//! [`RunOptions`]: the limits and policies of a run, with their defaults.
+
+use crate::guardrail::Guardrail;
+use klieo_retry::RetryPolicy;
+use klieo_types::ToolChoice;
+use std::fmt;
+use std::sync::Arc;
+
+/// What the next request's `tool_choice` is after a round of tool calls.
+///
+/// A forced tool choice that is kept makes many models call the tool
+/// again and again until `max_steps`; small local models do so even with
+/// `auto`. The default resets to `auto`; `None` asks for a text answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AfterToolCalls {
+    /// Send the first request's choice again.
+    Keep,
+    /// Let the model decide (`auto`).
+    #[default]
+    Auto,
+    /// Ask for an answer in text (`none`).
+    None,
+}
+
+/// What a tool call the model got wrong does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ToolErrorPolicy {
+    /// An unknown tool name or invalid arguments go back to the model as
+    /// the tool's result, naming the problem (and, for an unknown tool, the
+    /// tools that exist), so it can correct itself within `max_steps`.
+    #[default]
+    FeedBack,
+    /// An unknown tool name or invalid arguments end the run.
+    Strict,
+}
+
+/// Limits and policies of one run.
+///
+/// # Default
+///
+/// - `max_steps`: 16 model calls
+/// - `max_history_tokens`: 8,000 (estimated) tokens of history per request
+/// - `max_response_bytes`: 4 MiB of text and tool-call payload per streamed reply
+/// - `guardrails`: none
+/// - `retry`: [`RetryPolicy::default`] (3 retries, 100/200/400 ms)
+/// - `tool_concurrency`: 4 tool calls of one step at once
+/// - `tool_errors`: [`ToolErrorPolicy::FeedBack`]
+/// - `tool_choice`: `None` (the provider's default, `auto` when tools exist)
+/// - `after_tool_calls`: [`AfterToolCalls::Auto`]
+/// - `temperature`, `max_tokens`: `None` (the provider's defaults)
+///
+/// ```
+/// use klieo_runtime::{AfterToolCalls, RunOptions};
+/// use klieo_types::ToolChoice;
+///
+/// let opts = RunOptions {
+///     max_steps: 4,
+///     tool_choice: Some(ToolChoice::Function("calculator".into())),
+///     after_tool_calls: AfterToolCalls::None,
+///     ..RunOptions::default()
+/// };
+/// assert!(format!("{opts:?}").contains("guardrails: 0"));
+/// ```
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Model calls allowed before the run fails with `MaxStepsExceeded`.
+    pub max_steps: u32,
+    /// Token budget of the history sent with each request.
+    pub max_history_tokens: usize,
+    /// Byte cap of one streamed reply.
+    pub max_response_bytes: usize,
+    /// Checks before and after each model call, in order.
+    pub guardrails: Vec<Arc<dyn Guardrail>>,
+    /// Retries of model calls (and of streams that fail before their first chunk).
+    pub retry: RetryPolicy,
+    /// Tool calls of one step that may run at once (0 counts as 1).
+    pub tool_concurrency: usize,
+    /// What an unknown tool or invalid arguments do.
+    pub tool_errors: ToolErrorPolicy,
+    /// `tool_choice` of the first request.
+    pub tool_choice: Option<ToolChoice>,
+    /// `tool_choice` after a round of tool calls.
+    pub after_tool_calls: AfterToolCalls,
+    /// Sampling temperature of every request.
+    pub temperature: Option<f32>,
+    /// Generated-token bound of every request.
+    pub max_tokens: Option<u32>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            max_steps: 16,
+            max_history_tokens: 8_000,
+            max_response_bytes: 4 * 1024 * 1024,
+            guardrails: Vec::new(),
+            retry: RetryPolicy::default(),
+            tool_concurrency: 4,
+            tool_errors: ToolErrorPolicy::default(),
+            tool_choice: None,
+            after_tool_calls: AfterToolCalls::default(),
+            temperature: None,
+            max_tokens: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The `tool_choice` of the request of cycle `step` (counting from 1).
+    pub fn tool_choice_for(&self, step: u32) -> Option<ToolChoice> {
+        if step <= 1 {
+            return self.tool_choice.clone();
+        }
+        match self.after_tool_calls {
+            AfterToolCalls::Keep => self.tool_choice.clone(),
+            AfterToolCalls::Auto => Some(ToolChoice::Auto),
+            AfterToolCalls::None => Some(ToolChoice::None),
+        }
+    }
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("max_steps", &self.max_steps)
+            .field("max_history_tokens", &self.max_history_tokens)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("guardrails", &self.guardrails.len())
+            .field("retry", &self.retry)
+            .field("tool_concurrency", &self.tool_concurrency)
+            .field("tool_errors", &self.tool_errors)
+            .field("tool_choice", &self.tool_choice)
+            .field("after_tool_calls", &self.after_tool_calls)
+            .field("temperature", &self.temperature)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_list() {
+        let o = RunOptions::default();
+        assert_eq!(o.max_steps, 16);
+        assert_eq!(o.max_history_tokens, 8_000);
+        assert_eq!(o.max_response_bytes, 4 * 1024 * 1024);
+        assert_eq!(o.tool_concurrency, 4);
+        assert_eq!(o.retry, RetryPolicy::default());
+        assert_eq!(o.after_tool_calls, AfterToolCalls::Auto);
+    }
+
+    #[test]
+    fn tool_choice_policy_across_steps() {
+        let forced = Some(ToolChoice::Function("calculator".into()));
+        let mut o = RunOptions {
+            tool_choice: forced.clone(),
+            ..RunOptions::default()
+        };
+        assert_eq!(o.tool_choice_for(1), forced);
+        assert_eq!(o.tool_choice_for(2), Some(ToolChoice::Auto));
+        o.after_tool_calls = AfterToolCalls::Keep;
+        assert_eq!(o.tool_choice_for(3), forced);
+        o.after_tool_calls = AfterToolCalls::None;
+        assert_eq!(o.tool_choice_for(2), Some(ToolChoice::None));
+    }
+}

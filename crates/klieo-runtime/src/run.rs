@@ -1,0 +1,179 @@
+//! [`Run`]: the state one run shares between its steps, and the steps'
+//! common parts: building a request, calling the model under the retry
+//! policy, opening a stream, recording episodes.
+
+use crate::context::AgentContext;
+use crate::guardrail::check_pre_llm;
+use crate::options::RunOptions;
+use crate::telemetry;
+use klieo_retry::{retry, RetryDecision, RetryError};
+use klieo_stream::{ChunkPump, PumpEvent};
+use klieo_types::{
+    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, Transcript,
+};
+use std::fmt;
+use std::sync::Arc;
+use tracing::Span;
+
+/// One run's context, options and thread, shared by its steps.
+pub(crate) struct Run {
+    pub(crate) ctx: AgentContext,
+    pub(crate) opts: RunOptions,
+    pub(crate) thread: ThreadId,
+    system: Option<Arc<Message>>,
+    run_id: String,
+    pub(crate) span: Span,
+}
+
+/// How opening a stream failed: before the call was made or answered
+/// (`Init`, which the first cycle returns from `run_steps_streaming`
+/// itself), or in the stream's first item after retries (`InBand`).
+pub(crate) enum OpenFailure {
+    Init(Error),
+    InBand(Error),
+}
+
+/// A stream failure seen while opening it, for the retry classifier.
+enum OpenError {
+    Init(LlmError),
+    FirstItem(LlmError),
+}
+
+impl OpenError {
+    fn llm(&self) -> &LlmError {
+        match self {
+            OpenError::Init(e) | OpenError::FirstItem(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.llm().fmt(f)
+    }
+}
+
+/// The retry classifier for model calls: transient errors are retried,
+/// after the server's requested delay when it gave one.
+fn classify(error: &LlmError) -> RetryDecision {
+    if !error.retryable() {
+        RetryDecision::Stop
+    } else if let Some(delay) = error.retry_after() {
+        RetryDecision::RetryAfter(delay)
+    } else {
+        RetryDecision::Retry
+    }
+}
+
+impl Run {
+    pub(crate) fn new(
+        ctx: AgentContext,
+        system_prompt: &str,
+        thread: ThreadId,
+        opts: RunOptions,
+    ) -> Self {
+        let run_id = ctx.run_id.to_string();
+        let span = telemetry::run_span(&ctx.agent_name, &run_id, ctx.llm.model());
+        Self {
+            system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
+            ctx,
+            opts,
+            thread,
+            run_id,
+            span,
+        }
+    }
+
+    pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
+        Ok(self.ctx.episodic.record(self.ctx.run_id, episode).await?)
+    }
+
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Checks, before cycle `done + 1`, that the run may go on.
+    pub(crate) fn check_next_step(&self, done: u32) -> Result<(), Error> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if done >= self.opts.max_steps {
+            return Err(Error::MaxStepsExceeded {
+                steps: self.opts.max_steps,
+            });
+        }
+        Ok(())
+    }
+
+    /// The request of cycle `step`: system prompt, the history that fits
+    /// the budget, the tools and this cycle's tool choice; checked by the
+    /// pre-LLM guardrails.
+    pub(crate) async fn request(&self, step: u32) -> Result<ChatRequest, Error> {
+        let history = self
+            .ctx
+            .short_term
+            .load(&self.thread, self.opts.max_history_tokens)
+            .await?;
+        let mut messages = Transcript::new();
+        if let Some(system) = &self.system {
+            messages.push_shared(Arc::clone(system));
+        }
+        messages.extend_shared(&history);
+        let mut req = ChatRequest::new(messages);
+        req.tools = self.ctx.tools.catalogue();
+        if !req.tools.is_empty() {
+            req.tool_choice = self.opts.tool_choice_for(step);
+        }
+        req.temperature = self.opts.temperature;
+        req.max_tokens = self.opts.max_tokens;
+        check_pre_llm(&self.opts.guardrails, &req).await?;
+        Ok(req)
+    }
+
+    pub(crate) fn chat_span(&self, req: &ChatRequest, step: u32) -> Span {
+        let model = req.model.as_deref().unwrap_or_else(|| self.ctx.llm.model());
+        telemetry::chat_span(model, &self.run_id, step)
+    }
+
+    /// `complete` under the retry policy.
+    pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        retry(&self.opts.retry, &self.ctx.cancel, classify, || {
+            self.ctx.llm.complete(req.clone())
+        })
+        .await
+        .map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
+    }
+
+    /// Opens a stream under the retry policy and pulls its first event. A
+    /// retryable failure before the first chunk is retried like an init
+    /// error; the consumer has seen nothing yet.
+    pub(crate) async fn open_stream(
+        &self,
+        req: &ChatRequest,
+    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
+        let cancel = &self.ctx.cancel;
+        let attempt = || async {
+            let stream = self
+                .ctx
+                .llm
+                .stream(req.clone())
+                .await
+                .map_err(OpenError::Init)?;
+            let mut pump = ChunkPump::new(stream, cancel.clone(), self.opts.max_response_bytes);
+            match pump.next_event().await {
+                PumpEvent::Failed(Error::Llm(e)) if e.retryable() => Err(OpenError::FirstItem(e)),
+                first => Ok((pump, first)),
+            }
+        };
+        match retry(&self.opts.retry, cancel, |e| classify(e.llm()), attempt).await {
+            Ok(opened) => Ok(opened),
+            Err(RetryError::Failed(OpenError::FirstItem(e))) => {
+                Err(OpenFailure::InBand(Error::Llm(e)))
+            }
+            Err(e) => Err(OpenFailure::Init(match e.into_inner() {
+                Some(OpenError::Init(e) | OpenError::FirstItem(e)) => Error::Llm(e),
+                None => Error::Cancelled,
+            })),
+        }
+    }
+}

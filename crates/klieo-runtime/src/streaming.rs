@@ -1,0 +1,287 @@
+//! [`run_steps_streaming`]: the streaming step loop, driven by the
+//! consumer's own polls.
+
+use crate::context::AgentContext;
+use crate::guardrail::check_post_llm;
+use crate::options::RunOptions;
+use crate::run::{OpenFailure, Run};
+use crate::step::{finish_step, StepEnd};
+use crate::telemetry::record_reply;
+use futures_core::Stream;
+use klieo_stream::{terminal_for, ChunkPump, PumpEvent, CONSUMER_DROPPED};
+use klieo_types::{
+    ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, LlmError, ThreadId,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tracing::{Instrument, Span};
+
+/// Runs the agent like [`run_steps`](crate::run_steps), handing out the
+/// model's chunks as they arrive, across every cycle of the run (after a
+/// round of tool calls, the next cycle's chunks follow on the same stream).
+///
+/// # Terminal-error contract
+///
+/// On any ending other than an answer, the stream yields exactly one last
+/// `Err` item, then ends:
+///
+/// - cancellation through `ctx.cancel` → `LlmError::Cancelled`;
+/// - the consumer dropped the stream → nobody is left to see an item; the
+///   run stops and records `Episode::Failed { error: "consumer-dropped" }`;
+/// - `max_steps` reached → `LlmError::Server("max steps exceeded: N")`;
+/// - a tool failed for good → `LlmError::Server("tool: …")`;
+/// - a provider error mid-stream → that `LlmError`, its variant kept;
+/// - a reply over `max_response_bytes` →
+///   `LlmError::Server("response exceeded max_response_bytes cap")`;
+/// - a guardrail refusal or hand-off → `LlmError::Server("refused: …")` /
+///   `("handoff to AGENT: …")`.
+///
+/// An error while opening the first cycle's stream that retrying cannot
+/// fix (`Unauthorized`, say) is returned by this function itself, so
+/// `let stream = run_steps_streaming(..).await?;` sees it; in later cycles
+/// it arrives as the terminal item. A retryable provider error before the
+/// first chunk of a cycle reached the consumer is retried like an init
+/// error, under `opts.retry`; after that it is forwarded, never replayed.
+///
+/// # Episodes
+///
+/// As in the blocking loop: `Started`, one `LlmCall` per cycle (with the
+/// provider's token usage when it reported any, `null` when not), one
+/// `ToolCall` per tool call, `Completed`; a failed run records `Failed`
+/// with the texts of [`klieo_stream::terminal_for`]: `cancelled`,
+/// `consumer-dropped`, `max steps exceeded: N`, and so on. Every episode of
+/// the run is recorded before the stream yields its last item.
+///
+/// # Back-pressure and cost
+///
+/// The loop runs inside the returned stream, in the consumer's task: no
+/// task is spawned and no channel sits between provider and consumer. The
+/// provider's stream is polled only when the consumer asks for the next
+/// item, so a slow consumer slows the provider down; cancellation is
+/// raced against a provider that is waiting.
+///
+/// ```
+/// use klieo_runtime::{run_steps_streaming, AgentContext, RunOptions};
+/// use klieo_types::testing::{text_chunks, ScriptedLlm};
+/// use klieo_types::{Message, ThreadId};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+/// let ctx = AgentContext::new(llm);
+/// let thread = ThreadId::new("t");
+/// ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+///
+/// let mut stream = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await?;
+/// let mut text = String::new();
+/// while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+///     text.push_str(&chunk?.delta);
+/// }
+/// assert_eq!(text, "Hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn run_steps_streaming(
+    ctx: &AgentContext,
+    system_prompt: &str,
+    thread: ThreadId,
+    opts: RunOptions,
+) -> Result<ChunkStream, Error> {
+    let run = Arc::new(Run::new(ctx.clone(), system_prompt, thread, opts));
+    let span = run.span.clone();
+    let first = async {
+        run.record(Episode::Started {
+            agent: run.ctx.agent_name.to_string(),
+        })
+        .await?;
+        run.check_next_step(0)?;
+        Ok::<_, Error>(open_cycle(&run, 1).await)
+    }
+    .instrument(span)
+    .await;
+    let state = match first {
+        Ok(Ok(cycle)) => State::Relaying(cycle),
+        Ok(Err(OpenFailure::InBand(e))) => failing(&run, e),
+        Err(e) | Ok(Err(OpenFailure::Init(e))) => {
+            let text = terminal_for(e.clone(), run.ctx.cancel.is_cancelled()).episode;
+            let _ = run.record(Episode::Failed { error: text }).await;
+            return Err(e);
+        }
+    };
+    Ok(Box::pin(RunStream { run, state }))
+}
+
+/// One cycle in flight: its request, span, clock and pump.
+struct Cycle {
+    step: u32,
+    req: ChatRequest,
+    span: Span,
+    started: Instant,
+    pump: ChunkPump,
+    pending: Option<PumpEvent>,
+}
+
+async fn open_cycle(run: &Run, step: u32) -> Result<Box<Cycle>, OpenFailure> {
+    let req = run.request(step).await.map_err(OpenFailure::Init)?;
+    let span = run.chat_span(&req, step);
+    let started = Instant::now();
+    let (pump, first) = run.open_stream(&req).instrument(span.clone()).await?;
+    Ok(Box::new(Cycle {
+        step,
+        req,
+        span,
+        started,
+        pump,
+        pending: Some(first),
+    }))
+}
+
+/// Everything between two cycles: guardrails, episodes, memory, tools,
+/// and opening the next stream. `None` means the model answered.
+async fn after_reply(
+    run: Arc<Run>,
+    cycle: Box<Cycle>,
+    reply: ChatResponse,
+) -> Result<Option<Box<Cycle>>, Error> {
+    let Cycle {
+        step,
+        req,
+        span,
+        started,
+        ..
+    } = *cycle;
+    record_reply(&span, &reply);
+    drop(span);
+    check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+    match finish_step(&run, step, reply, started.elapsed()).await? {
+        StepEnd::Answer(_) => Ok(None),
+        StepEnd::Continue => {
+            run.check_next_step(step)?;
+            match open_cycle(&run, step + 1).await {
+                Ok(cycle) => Ok(Some(cycle)),
+                Err(OpenFailure::Init(e) | OpenFailure::InBand(e)) => Err(e),
+            }
+        }
+    }
+}
+
+type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+enum State {
+    Relaying(Box<Cycle>),
+    Working(Work<Result<Option<Box<Cycle>>, Error>>),
+    Failing(Work<LlmError>),
+    Done,
+}
+
+/// Records the failure, then hands out the terminal item.
+fn failing(run: &Arc<Run>, error: Error) -> State {
+    let run = Arc::clone(run);
+    State::Failing(Box::pin(async move {
+        let terminal = terminal_for(error, run.ctx.cancel.is_cancelled());
+        let _ = run
+            .record(Episode::Failed {
+                error: terminal.episode,
+            })
+            .await;
+        terminal.item
+    }))
+}
+
+struct RunStream {
+    run: Arc<Run>,
+    state: State,
+}
+
+impl Stream for RunStream {
+    type Item = Result<ChatChunk, LlmError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let _entered = this.run.span.enter();
+        loop {
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Relaying(mut cycle) => {
+                    let event = match cycle.pending.take() {
+                        Some(event) => event,
+                        None => match cycle.pump.poll_event(cx) {
+                            Poll::Ready(event) => event,
+                            Poll::Pending => {
+                                this.state = State::Relaying(cycle);
+                                return Poll::Pending;
+                            }
+                        },
+                    };
+                    match event {
+                        PumpEvent::Chunk(chunk) => {
+                            this.state = State::Relaying(cycle);
+                            return Poll::Ready(Some(Ok(chunk)));
+                        }
+                        PumpEvent::Finished(reply) => {
+                            let run = Arc::clone(&this.run);
+                            this.state = State::Working(Box::pin(after_reply(run, cycle, reply)));
+                        }
+                        PumpEvent::Failed(e) => this.state = failing(&this.run, e),
+                        other => {
+                            let e = Error::BadResponse(format!("unexpected pump event {other:?}"));
+                            this.state = failing(&this.run, e);
+                        }
+                    }
+                }
+                State::Working(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Working(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(Some(cycle))) => this.state = State::Relaying(cycle),
+                    Poll::Ready(Ok(None)) => return Poll::Ready(None),
+                    Poll::Ready(Err(e)) => this.state = failing(&this.run, e),
+                },
+                State::Failing(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Failing(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(item) => return Poll::Ready(Some(Err(item))),
+                },
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl Drop for RunStream {
+    /// A stream dropped before its end is a consumer that went away: the
+    /// run stops (its pending work is dropped with it) and the event log
+    /// records `consumer-dropped`, on the current tokio runtime.
+    fn drop(&mut self) {
+        let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => return,
+            State::Failing(record) => Box::pin(async move {
+                record.await;
+            }),
+            State::Relaying(_) | State::Working(_) => {
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    let _ = run
+                        .record(Episode::Failed {
+                            error: CONSUMER_DROPPED.to_owned(),
+                        })
+                        .await;
+                })
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(work);
+            }
+            Err(_) => tracing::warn!(
+                run_id = self.run.run_id(),
+                "streamed run dropped outside a tokio runtime; its end is not recorded"
+            ),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the step loops, their contracts, memories and traces.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod backpressure;
+mod episodes;
+mod guardrails;
+mod memory;
+mod retries;
+mod support;
+mod terminal_contract;
+mod tools;
+mod tracing_spans;

@@ -1,0 +1,148 @@
+//! Retries of model calls on paused time: blocking calls, stream
+//! initiation, and failures before versus after the first chunk.
+
+use crate::support::{collect, context, episodes, errors, kinds, start, terminal, text};
+use klieo_runtime::{run_steps, run_steps_streaming, RunOptions};
+use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::{ChatChunk, Error, LlmError};
+
+fn network() -> LlmError {
+    LlmError::Network("connection reset".into())
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocking_retries_server_errors_then_succeeds() {
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::server("503"))
+        .then_error(LlmError::Timeout)
+        .then_text("ok");
+    let (ctx, thread) = context(&llm).await;
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Ok("ok".to_owned()));
+    assert_eq!(llm.requests().len(), 3);
+    assert_eq!(
+        kinds(&episodes(&ctx).await),
+        ["started", "llm_call", "completed"],
+        "retries are not steps"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocking_gives_up_after_the_policy_and_keeps_the_last_error() {
+    let mut llm = ScriptedLlm::new();
+    for i in 0..5 {
+        llm = llm.then_error(LlmError::server(format!("down {i}")));
+    }
+    let (ctx, thread) = context(&llm).await;
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Err(Error::Llm(LlmError::server("down 3"))));
+    assert_eq!(llm.requests().len(), 4, "the default policy: 3 retries");
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocking_does_not_retry_a_permanent_error() {
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::bad_request("bad"))
+        .then_text("never");
+    let (ctx, thread) = context(&llm).await;
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Err(Error::Llm(LlmError::bad_request("bad"))));
+    assert_eq!(llm.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_init_retries_then_succeeds() {
+    let llm = ScriptedLlm::new()
+        .then_error(network())
+        .then_error(LlmError::RateLimit { retry_after: None })
+        .then_chunks(text_chunks(&["o", "k"], None));
+    let (ctx, thread) = context(&llm).await;
+    let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
+    assert!(errors(&items).is_empty(), "{items:?}");
+    assert_eq!(text(&items), "ok");
+    assert_eq!(llm.requests().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_init_unauthorized_not_retried() {
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::Unauthorized("no key".into()))
+        .then_text("never");
+    let (ctx, thread) = context(&llm).await;
+    let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
+    assert!(matches!(
+        outcome,
+        Err(Error::Llm(LlmError::Unauthorized(_)))
+    ));
+    assert_eq!(llm.requests().len(), 1);
+    assert_eq!(llm.remaining(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_init_retries_exhausted_are_returned_by_the_function() {
+    let mut llm = ScriptedLlm::new();
+    for _ in 0..5 {
+        llm = llm.then_error(network());
+    }
+    let (ctx, thread) = context(&llm).await;
+    let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
+    assert!(matches!(outcome, Err(Error::Llm(LlmError::Network(_)))));
+    assert_eq!(llm.requests().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_error_before_first_chunk_is_retried() {
+    let llm = ScriptedLlm::new()
+        .then_chunks(vec![Err(network())])
+        .then_chunks(vec![Err(LlmError::Timeout)])
+        .then_chunks(text_chunks(&["go", "od"], None));
+    let (ctx, thread) = context(&llm).await;
+    let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
+    assert!(errors(&items).is_empty(), "{items:?}");
+    assert_eq!(text(&items), "good", "the good text, exactly once");
+    assert_eq!(llm.requests().len(), 3);
+    assert_eq!(
+        kinds(&episodes(&ctx).await),
+        ["started", "llm_call", "completed"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_chunk_retries_exhausted_arrive_in_band() {
+    let mut llm = ScriptedLlm::new();
+    for _ in 0..5 {
+        llm = llm.then_chunks(vec![Err(network())]);
+    }
+    let (ctx, thread) = context(&llm).await;
+    let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
+    assert_eq!(items, vec![Err(network())]);
+    assert_eq!(llm.requests().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_after_first_chunk_is_forwarded_not_replayed() {
+    let llm = ScriptedLlm::new()
+        .then_chunks(vec![Ok(ChatChunk::delta("par")), Err(network())])
+        .then_chunks(text_chunks(&["par", "tial"], None));
+    let (ctx, thread) = context(&llm).await;
+    let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
+    assert_eq!(text(&items), "par");
+    assert_eq!(terminal(&items), network());
+    assert_eq!(llm.requests().len(), 1);
+    assert_eq!(llm.remaining(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_policy_none_does_not_retry() {
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::server("503"))
+        .then_text("never");
+    let (ctx, thread) = context(&llm).await;
+    let opts = RunOptions {
+        retry: klieo_retry::RetryPolicy::none(),
+        ..RunOptions::default()
+    };
+    let answer = run_steps(&ctx, "", thread, opts).await;
+    assert_eq!(answer, Err(Error::Llm(LlmError::server("503"))));
+    assert_eq!(llm.requests().len(), 1);
+}

@@ -1,0 +1,176 @@
+//! [`ChunkPump`]: relays a provider's chunks one by one while rebuilding
+//! the reply, enforcing the byte cap and honouring cancellation.
+
+use crate::reply::{ReplyBuilder, RESPONSE_OVER_CAP};
+use klieo_types::{ChatChunk, ChatResponse, ChunkStream, Error};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// How many chunks may pass between two looks at the cancellation token
+/// while the provider has chunks ready. Looking costs a lock; a provider
+/// that is waiting is always raced against cancellation.
+const CANCEL_CHECK_EVERY: u32 = 32;
+
+/// The message when a provider's stream ends without a finish reason.
+pub const STREAM_ENDED_EARLY: &str =
+    "the provider's stream ended before the model finished its reply";
+
+/// What [`ChunkPump::poll_event`] produced.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PumpEvent {
+    /// A chunk to hand to the consumer as it is.
+    Chunk(ChatChunk),
+    /// The provider's stream ended after a finish reason: the whole reply.
+    Finished(ChatResponse),
+    /// The reply failed: a provider error (kept as its own variant),
+    /// [`Error::Cancelled`], or [`Error::BadResponse`] for a reply over its
+    /// byte cap or one that ended without a finish reason.
+    Failed(Error),
+}
+
+/// Pulls chunks from a provider stream only as fast as its consumer asks
+/// for them (so a slow consumer slows the provider down), rebuilding the
+/// reply on the way.
+///
+/// The pump runs in the consumer's own task: no channel, no extra task, no
+/// hop between threads for each chunk.
+///
+/// ```
+/// use klieo_stream::{ChunkPump, PumpEvent};
+/// use klieo_types::testing::{text_chunks, ScriptedLlm};
+/// use klieo_types::{ChatRequest, LlmClient};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+/// let provider = llm.stream(ChatRequest::default()).await?;
+/// let mut pump = ChunkPump::new(provider, CancellationToken::new(), 1 << 20);
+/// let mut seen = String::new();
+/// let reply = loop {
+///     match pump.next_event().await {
+///         PumpEvent::Chunk(chunk) => seen.push_str(&chunk.delta),
+///         PumpEvent::Finished(reply) => break reply,
+///         PumpEvent::Failed(e) => return Err(e.into()),
+///         _ => continue,
+///     }
+/// };
+/// assert_eq!(seen, "Hello");
+/// assert_eq!(reply.message.content, "Hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ChunkPump {
+    provider: Option<ChunkStream>,
+    reply: ReplyBuilder,
+    cancel: CancellationToken,
+    cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    forwarded: usize,
+    until_cancel_check: u32,
+}
+
+impl std::fmt::Debug for ChunkPump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkPump")
+            .field("open", &self.provider.is_some())
+            .field("forwarded", &self.forwarded)
+            .field("bytes", &self.reply.bytes())
+            .finish()
+    }
+}
+
+impl ChunkPump {
+    /// A pump over `provider`, stopping when `cancel` fires or the reply
+    /// passes `max_response_bytes` of text and tool-call payloads.
+    pub fn new(
+        provider: ChunkStream,
+        cancel: CancellationToken,
+        max_response_bytes: usize,
+    ) -> Self {
+        Self {
+            provider: Some(provider),
+            reply: ReplyBuilder::new(max_response_bytes),
+            cancel,
+            cancelled: None,
+            forwarded: 0,
+            until_cancel_check: 0,
+        }
+    }
+
+    /// Chunks handed out so far. A failure while this is zero happened
+    /// before the consumer saw anything, so the call may be retried.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded
+    }
+
+    /// The reply rebuilt so far.
+    pub fn reply(&self) -> &ReplyBuilder {
+        &self.reply
+    }
+
+    fn fail(&mut self, error: Error) -> Poll<PumpEvent> {
+        self.provider = None;
+        Poll::Ready(PumpEvent::Failed(error))
+    }
+
+    /// Polls for the next event. After `Finished` or `Failed` the pump is
+    /// spent, and polling again yields `Failed` with [`Error::BadResponse`].
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<PumpEvent> {
+        let Some(provider) = self.provider.as_mut() else {
+            return Poll::Ready(PumpEvent::Failed(Error::BadResponse(
+                "the chunk pump was polled after its stream ended".into(),
+            )));
+        };
+        if self.until_cancel_check == 0 {
+            if self.cancel.is_cancelled() {
+                return self.fail(Error::Cancelled);
+            }
+            self.until_cancel_check = CANCEL_CHECK_EVERY;
+        }
+        match provider.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.until_cancel_check -= 1;
+                if self.reply.absorb(&chunk).is_err() {
+                    return self.fail(Error::BadResponse(RESPONSE_OVER_CAP.into()));
+                }
+                self.forwarded += 1;
+                Poll::Ready(PumpEvent::Chunk(chunk))
+            }
+            Poll::Ready(Some(Err(e))) => self.fail(Error::Llm(e)),
+            Poll::Ready(None) => {
+                self.provider = None;
+                let reply = std::mem::replace(&mut self.reply, ReplyBuilder::new(0));
+                Poll::Ready(match reply.into_response() {
+                    Some(response) => PumpEvent::Finished(response),
+                    None => PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into())),
+                })
+            }
+            Poll::Pending => {
+                self.until_cancel_check = 0;
+                let cancel = &self.cancel;
+                let cancelled = self
+                    .cancelled
+                    .get_or_insert_with(|| Box::pin(cancel.clone().cancelled_owned()));
+                match cancelled.as_mut().poll(cx) {
+                    Poll::Ready(()) => self.fail(Error::Cancelled),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// Waits for the next event.
+    pub async fn next_event(&mut self) -> PumpEvent {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+}
+
+/// Whether a pump failure may be retried by opening the stream again:
+/// a retryable provider error before any chunk reached the consumer.
+/// After that, replaying would show the consumer the same text twice.
+pub fn retryable_before_first_chunk(error: &Error, forwarded: usize) -> bool {
+    forwarded == 0 && matches!(error, Error::Llm(e) if e.retryable())
+}

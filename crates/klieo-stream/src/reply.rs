@@ -1,0 +1,163 @@
+//! [`ReplyBuilder`]: rebuilds a whole reply from the chunks of a stream.
+
+use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ToolCall, Usage};
+
+/// Rebuilds the assistant message of a streamed reply: its text, its tool
+/// calls, the reported usage and the finish reason, counting the bytes of
+/// text and tool-call payloads against a cap.
+///
+/// ```
+/// use klieo_stream::ReplyBuilder;
+/// use klieo_types::{ChatChunk, FinishReason, Usage};
+///
+/// let mut reply = ReplyBuilder::new(1024);
+/// reply.absorb(&ChatChunk::delta("Hel"))?;
+/// reply.absorb(&ChatChunk::delta("lo"))?;
+/// reply.absorb(&ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(5, 2)))?;
+/// let response = reply.into_response().expect("finished");
+/// assert_eq!(response.message.content, "Hello");
+/// assert_eq!(response.usage, Some(Usage::new(5, 2)));
+/// # Ok::<(), klieo_stream::OverCap>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplyBuilder {
+    content: String,
+    tool_calls: Vec<ToolCall>,
+    usage: Option<Usage>,
+    finish_reason: Option<FinishReason>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// A reply grew past its byte cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverCap {
+    /// The cap that was passed.
+    pub max_bytes: usize,
+}
+
+impl std::fmt::Display for OverCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(RESPONSE_OVER_CAP)
+    }
+}
+
+impl std::error::Error for OverCap {}
+
+/// The text of the terminal error when a reply passes `max_response_bytes`.
+pub const RESPONSE_OVER_CAP: &str = "response exceeded max_response_bytes cap";
+
+fn payload_bytes(call: &ToolCall) -> usize {
+    call.id.len() + call.name.len() + call.arguments.len()
+}
+
+impl ReplyBuilder {
+    /// An empty reply allowed `max_bytes` of text and tool-call payloads.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            content: String::new(),
+            tool_calls: Vec::new(),
+            usage: None,
+            finish_reason: None,
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Adds a chunk. Fails, adding nothing, when the chunk would take the
+    /// reply past its cap.
+    pub fn absorb(&mut self, chunk: &ChatChunk) -> Result<(), OverCap> {
+        let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
+        let bytes = self.bytes.saturating_add(added);
+        if bytes > self.max_bytes {
+            return Err(OverCap {
+                max_bytes: self.max_bytes,
+            });
+        }
+        self.bytes = bytes;
+        self.content.push_str(&chunk.delta);
+        self.tool_calls.extend(chunk.tool_calls.iter().cloned());
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        if chunk.finish_reason.is_some() {
+            self.finish_reason = chunk.finish_reason;
+        }
+        Ok(())
+    }
+
+    /// Bytes of text and tool-call payloads so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The finish reason, once a chunk carried one.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
+    }
+
+    /// The reply so far as a response, with `finish_reason` standing in
+    /// for a missing one (for guardrails that look at a partial reply).
+    pub fn snapshot(&self, finish_reason: FinishReason) -> ChatResponse {
+        let message = Message::assistant_tool_calls(self.content.clone(), self.tool_calls.clone());
+        let mut response = ChatResponse::new(message, self.finish_reason.unwrap_or(finish_reason));
+        response.usage = self.usage;
+        response
+    }
+
+    /// The whole reply, or `None` when no chunk carried a finish reason.
+    pub fn into_response(self) -> Option<ChatResponse> {
+        let finish_reason = self.finish_reason?;
+        let message = Message::assistant_tool_calls(self.content, self.tool_calls);
+        let mut response = ChatResponse::new(message, finish_reason);
+        response.usage = self.usage;
+        Some(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_counts_text_and_tool_payloads_and_rejects_the_crossing_chunk() {
+        let mut reply = ReplyBuilder::new(10);
+        assert!(reply.absorb(&ChatChunk::delta("12345")).is_ok());
+        let call = ToolCall::from_raw("i", "n", "{}");
+        assert!(reply.absorb(&ChatChunk::tool_calls(vec![call])).is_ok());
+        assert_eq!(reply.bytes(), 9);
+        assert_eq!(
+            reply.absorb(&ChatChunk::delta("ab")),
+            Err(OverCap { max_bytes: 10 })
+        );
+        assert_eq!(reply.bytes(), 9, "a rejected chunk adds nothing");
+    }
+
+    #[test]
+    fn no_finish_reason_means_no_response() {
+        let mut reply = ReplyBuilder::new(100);
+        assert!(reply.absorb(&ChatChunk::delta("cut")).is_ok());
+        assert_eq!(reply.finish_reason(), None);
+        assert_eq!(reply.snapshot(FinishReason::Stop).message.content, "cut");
+        assert!(reply.into_response().is_none());
+    }
+
+    #[test]
+    fn last_reported_usage_wins_and_unknown_stays_unknown() {
+        let mut reply = ReplyBuilder::new(100);
+        assert!(reply.absorb(&ChatChunk::delta("a")).is_ok());
+        let unknown = reply.clone();
+        assert!(reply
+            .absorb(&ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(3, 1)))
+            .is_ok());
+        assert_eq!(
+            reply.into_response().and_then(|r| r.usage),
+            Some(Usage::new(3, 1))
+        );
+        let mut unknown = unknown;
+        assert!(unknown
+            .absorb(&ChatChunk::finish(FinishReason::Stop))
+            .is_ok());
+        assert_eq!(unknown.into_response().and_then(|r| r.usage), None);
+    }
+}

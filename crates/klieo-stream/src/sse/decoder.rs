@@ -1,0 +1,338 @@
+//! [`SseDecoder`]: bytes pushed in, [`SseEvent`]s taken out.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use super::lines::{Lines, Next};
+use super::{SseError, SseEvent};
+
+/// The default bound on a line's length: 1 MiB.
+const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
+
+/// An incremental Server-Sent-Events decoder: push bytes as they arrive,
+/// take events as they complete.
+///
+/// After each [`push`](Self::push), call [`next_event`](Self::next_event)
+/// until it returns `Ok(None)`; at the end of the input, call
+/// [`finish`](Self::finish) the same way. Bytes may be split anywhere,
+/// inside a line end or a UTF-8 character included: the events are the
+/// same.
+///
+/// # Rules
+///
+/// The decoder follows the WHATWG rules for interpreting an event stream
+/// (<https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation>):
+///
+/// - Lines end with LF, CRLF or a lone CR. A CR at the end of one push and
+///   an LF at the start of the next are one line end.
+/// - A UTF-8 byte-order mark at the very start of the stream is skipped,
+///   once. Text is decoded as UTF-8 once a line is complete, invalid bytes
+///   becoming U+FFFD.
+/// - A line starting with `:` is a comment (servers send them as
+///   keep-alives) and is ignored.
+/// - `name:value` sets field `name`; one space after the colon is dropped.
+///   A line without a colon is a field with an empty value. Names are
+///   case-sensitive.
+/// - `data` lines are joined with `\n`; `event` sets the event type; `id`
+///   sets the last event ID (ignored if it contains NUL); `retry` sets the
+///   reconnection time in milliseconds (ignored unless all ASCII digits).
+///   Other fields are ignored.
+/// - A blank line dispatches the event, unless no `data` line came since
+///   the previous one: such an event (an `id:` or `retry:` alone, say) is
+///   dropped, as the spec says.
+/// - At the end of the input ([`finish`](Self::finish)), an event not yet
+///   ended by a blank line is discarded, and so is an unterminated last
+///   line.
+///
+/// A line longer than the bound is [`SseError::LineTooLong`], raised as soon
+/// as the bytes buffered for the line pass the bound, without waiting for
+/// its end: a server that never ends a line cannot make the decoder buffer
+/// without limit.
+///
+/// The decoder keeps one byte buffer and parses complete lines in place; an
+/// event with one `data` line and no ID costs one allocation, its `data`
+/// string.
+///
+/// # Default
+///
+/// - A line may be at most 1 MiB long, not counting its line end
+///   ([`with_max_line_len`](Self::with_max_line_len) sets another bound).
+///
+/// # Example
+///
+/// ```
+/// use klieo_stream::SseDecoder;
+///
+/// // Two network reads; the first ends in the middle of an event.
+/// let reads: [&[u8]; 2] = [
+///     b": keep-alive\n\ndata: {\"n\"",
+///     b":1}\n\nevent: done\ndata: [DONE]\r\n\r\n",
+/// ];
+/// let mut decoder = SseDecoder::new();
+/// let mut data = Vec::new();
+/// for read in reads {
+///     decoder.push(read);
+///     while let Some(event) = decoder.next_event()? {
+///         data.push(event.data);
+///     }
+/// }
+/// while let Some(event) = decoder.finish()? {
+///     data.push(event.data);
+/// }
+/// assert_eq!(data, ["{\"n\":1}", "[DONE]"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SseDecoder {
+    lines: Lines,
+    fields: Fields,
+    max_line_len: usize,
+    /// [`finish`](Self::finish) was called: once the complete lines are
+    /// used up, what remains is discarded.
+    eof: bool,
+    /// A line was too long: the decoder is stuck on that error.
+    failed: bool,
+}
+
+impl SseDecoder {
+    /// A decoder whose lines may be up to 1 MiB long.
+    pub fn new() -> Self {
+        Self::with_max_line_len(DEFAULT_MAX_LINE_LEN)
+    }
+
+    /// A decoder whose lines may be up to `limit` bytes long, not counting
+    /// the line end; a longer one is [`SseError::LineTooLong`].
+    pub fn with_max_line_len(limit: usize) -> Self {
+        SseDecoder {
+            lines: Lines::default(),
+            fields: Fields::default(),
+            max_line_len: limit,
+            eof: false,
+            failed: false,
+        }
+    }
+
+    /// The bound on a line's length, in bytes.
+    pub fn max_line_len(&self) -> usize {
+        self.max_line_len
+    }
+
+    /// Appends bytes read from the stream. Nothing is parsed until
+    /// [`next_event`](Self::next_event) is called; the bound on line length
+    /// is checked there too, so call it after each push. Ignored once the
+    /// decoder has failed.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if !self.failed {
+            self.lines.push(bytes);
+        }
+    }
+
+    /// The next complete event, or `Ok(None)` when more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`SseError::LineTooLong`] when the line being read passed the bound,
+    /// ended or not. The buffered bytes are then dropped, and every later
+    /// call returns the same error.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>, SseError> {
+        if self.failed {
+            return Err(self.too_long());
+        }
+        loop {
+            match self.lines.next_line(self.max_line_len) {
+                Next::Line(line) => {
+                    if let Some(event) = self.fields.line(line) {
+                        return Ok(Some(event));
+                    }
+                }
+                Next::NeedMore => {
+                    if self.eof {
+                        self.restart();
+                    }
+                    return Ok(None);
+                }
+                Next::TooLong => {
+                    self.failed = true;
+                    self.lines = Lines::default();
+                    return Err(self.too_long());
+                }
+            }
+        }
+    }
+
+    /// Ends the input: returns the events still complete in the buffer one
+    /// per call, like [`next_event`](Self::next_event), then `Ok(None)`.
+    ///
+    /// As the spec says, an event not yet ended by a blank line is then
+    /// discarded, and so is an unterminated last line. Once `Ok(None)` has
+    /// been returned, the decoder is ready for a new stream (a reconnection):
+    /// the next bytes pushed start it, while [`last_event_id`] and
+    /// [`retry`] carry over, as they do in a browser's `EventSource`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`next_event`](Self::next_event).
+    ///
+    /// [`last_event_id`]: Self::last_event_id
+    /// [`retry`]: Self::retry
+    pub fn finish(&mut self) -> Result<Option<SseEvent>, SseError> {
+        self.eof = true;
+        self.next_event()
+    }
+
+    /// The last event ID set by the stream, as of the last blank line
+    /// decoded (what a reconnection sends as `Last-Event-ID`); `None` if
+    /// none is set.
+    pub fn last_event_id(&self) -> Option<&str> {
+        non_empty(&self.fields.last_event_id)
+    }
+
+    /// The reconnection time the stream last asked for with a `retry:`
+    /// field, if any (a value that is not all ASCII digits, or too large
+    /// for a `u64` of milliseconds, is ignored).
+    pub fn retry(&self) -> Option<Duration> {
+        self.fields.retry.map(Duration::from_millis)
+    }
+
+    fn too_long(&self) -> SseError {
+        SseError::LineTooLong {
+            limit: self.max_line_len,
+        }
+    }
+
+    /// Discards the rest of the stream, keeping what carries over to the
+    /// next one.
+    fn restart(&mut self) {
+        self.eof = false;
+        self.lines.restart();
+        let fields = &mut self.fields;
+        fields.data.clear();
+        fields.has_data = false;
+        fields.event.clear();
+        fields.id.clone_from(&fields.last_event_id);
+    }
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SseDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseDecoder")
+            .field("max_line_len", &self.max_line_len)
+            .field("buffered", &self.lines.buffered())
+            .field("last_event_id", &self.last_event_id())
+            .field("retry", &self.retry())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The spec's buffers for the event being read, and what outlives events.
+#[derive(Default)]
+struct Fields {
+    /// The `data` lines so far, joined with `\n`. The spec appends `\n`
+    /// after every line and drops the last at dispatch; putting it between
+    /// lines instead lets a one-line event cost a single allocation.
+    data: String,
+    /// A `data` line was seen: the spec's "data buffer is not empty".
+    has_data: bool,
+    /// The event type buffer.
+    event: String,
+    /// The last event ID buffer.
+    id: String,
+    /// The last event ID string, copied from `id` at each blank line.
+    last_event_id: String,
+    /// The reconnection time, in milliseconds.
+    retry: Option<u64>,
+}
+
+impl Fields {
+    /// Processes one line; returns the event a blank line dispatches.
+    fn line(&mut self, line: &[u8]) -> Option<SseEvent> {
+        let (name, value): (&[u8], &[u8]) = match line.iter().position(|&b| b == b':') {
+            None if line.is_empty() => return self.dispatch(),
+            None => (line, b""),
+            Some(0) => return None,
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+        };
+        match name {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.has_data = true;
+                self.data.push_str(&utf8(value));
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&utf8(value));
+            }
+            b"id" if !value.contains(&0) => {
+                self.id.clear();
+                self.id.push_str(&utf8(value));
+            }
+            b"retry" => {
+                if let Some(millis) = digits(value) {
+                    self.retry = Some(millis);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        if self.last_event_id != self.id {
+            self.last_event_id.clone_from(&self.id);
+        }
+        if !self.has_data {
+            self.event.clear();
+            return None;
+        }
+        self.has_data = false;
+        let event = if self.event.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.event))
+        };
+        Some(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+            id: non_empty(&self.last_event_id).map(str::to_owned),
+        })
+    }
+}
+
+/// Decodes UTF-8, invalid bytes becoming U+FFFD; borrows when valid.
+/// (`from_utf8` first: it checks valid text several times faster than
+/// `from_utf8_lossy`, which walks it chunk by chunk.)
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// A `retry` value: one or more ASCII digits, fitting in a `u64`.
+fn digits(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
+}

@@ -1,0 +1,47 @@
+//! [`SseError`], why decoding a Server-Sent-Events stream stopped.
+
+use std::error::Error;
+use std::fmt;
+
+/// Why decoding a Server-Sent-Events stream stopped.
+///
+/// Both variants end the stream: an [`SseDecoder`](super::SseDecoder) that
+/// returned one keeps returning it, and an [`SseStream`](super::SseStream)
+/// yields nothing after it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SseError {
+    /// A line grew past the decoder's bound before it ended: the server is
+    /// not sending an event stream, or sends lines longer than expected
+    /// (raise the bound with
+    /// [`SseDecoder::with_max_line_len`](super::SseDecoder::with_max_line_len)).
+    LineTooLong {
+        /// The bound, in bytes, not counting the line end.
+        limit: usize,
+    },
+    /// Reading the underlying byte stream failed; the cause is the
+    /// [`source`](Error::source).
+    Transport(Box<dyn Error + Send + Sync>),
+}
+
+impl fmt::Display for SseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SseError::LineTooLong { limit } => write!(
+                f,
+                "an SSE line passed the decoder's bound of {limit} bytes without ending; \
+                 the body is not an event stream, or the bound must be raised"
+            ),
+            SseError::Transport(_) => f.write_str("reading the SSE byte stream failed"),
+        }
+    }
+}
+
+impl Error for SseError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            SseError::LineTooLong { .. } => None,
+            SseError::Transport(cause) => Some(cause.as_ref()),
+        }
+    }
+}

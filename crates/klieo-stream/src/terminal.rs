@@ -1,0 +1,180 @@
+//! The terminal mapping: how a streamed run that ends without an answer
+//! reports why, as one `Err` item for the consumer and one
+//! `Episode::Failed` text for the log.
+
+use crate::reply::RESPONSE_OVER_CAP;
+use klieo_types::{Error, LlmError};
+
+/// The `Episode::Failed` text when the run was cancelled.
+pub const CANCELLED: &str = "cancelled";
+/// The `Episode::Failed` text when the consumer stopped reading.
+pub const CONSUMER_DROPPED: &str = "consumer-dropped";
+
+/// How a streamed run that did not end with an answer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminal {
+    /// The one `Err` item the consumer sees last.
+    pub item: LlmError,
+    /// The text of the `Episode::Failed` recorded for the run.
+    pub episode: String,
+}
+
+impl Terminal {
+    fn server(message: String) -> Self {
+        Self {
+            item: LlmError::server(message.clone()),
+            episode: message,
+        }
+    }
+}
+
+/// Maps the error that ended a streamed run to its terminal item and
+/// episode text. `cancel_observed` tells a cancellation through the run's
+/// token (`"cancelled"`) from a consumer that went away
+/// (`"consumer-dropped"`), which look alike as errors.
+///
+/// | ending | item | episode |
+/// |--------|------|---------|
+/// | cancelled | `LlmError::Cancelled` | `cancelled` |
+/// | consumer dropped | `LlmError::Cancelled` (nobody sees it) | `consumer-dropped` |
+/// | max steps | `Server("max steps exceeded: N")` | `max steps exceeded: N` |
+/// | tool failure | `Server("tool: …")` | `tool: …` |
+/// | provider error mid-stream | the provider's `LlmError`, unchanged | its text |
+/// | reply over the byte cap | `Server("response exceeded max_response_bytes cap")` | the same |
+/// | guardrail refusal | `Server("refused: …")` | `refused: …` |
+/// | guardrail hand-off | `Server("handoff to AGENT: …")` | `handoff to AGENT: …` |
+/// | anything else | `Server(its text)` | its text |
+///
+/// ```
+/// use klieo_stream::terminal_for;
+/// use klieo_types::{Error, LlmError};
+///
+/// let t = terminal_for(Error::MaxStepsExceeded { steps: 4 }, false);
+/// assert_eq!(t.episode, "max steps exceeded: 4");
+/// assert!(matches!(t.item, LlmError::Server { .. }));
+///
+/// let t = terminal_for(Error::Llm(LlmError::Timeout), false);
+/// assert_eq!(t.item, LlmError::Timeout);
+/// ```
+pub fn terminal_for(error: Error, cancel_observed: bool) -> Terminal {
+    match error {
+        Error::Cancelled => Terminal {
+            item: LlmError::Cancelled,
+            episode: if cancel_observed {
+                CANCELLED
+            } else {
+                CONSUMER_DROPPED
+            }
+            .to_owned(),
+        },
+        Error::MaxStepsExceeded { steps } => {
+            Terminal::server(format!("max steps exceeded: {steps}"))
+        }
+        Error::Tool(e) => Terminal::server(format!("tool: {e}")),
+        Error::Llm(LlmError::Cancelled) if !cancel_observed => Terminal {
+            item: LlmError::Cancelled,
+            episode: CONSUMER_DROPPED.to_owned(),
+        },
+        Error::Llm(e) => {
+            let episode = e.to_string();
+            Terminal { item: e, episode }
+        }
+        Error::BadResponse(message) if message == RESPONSE_OVER_CAP => Terminal::server(message),
+        Error::Refused { reason } => Terminal::server(format!("refused: {reason}")),
+        Error::Handoff { agent, reason } => {
+            Terminal::server(format!("handoff to {agent}: {reason}"))
+        }
+        other => Terminal::server(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per line of the terminal-error contract.
+    use super::*;
+    use klieo_types::ToolError;
+    use std::time::Duration;
+
+    #[test]
+    fn cancellation_maps_to_cancelled_item_and_cancelled_episode() {
+        let t = terminal_for(Error::Cancelled, true);
+        assert_eq!(t.item, LlmError::Cancelled);
+        assert_eq!(t.episode, "cancelled");
+    }
+
+    #[test]
+    fn consumer_dropped_maps_to_consumer_dropped_episode() {
+        let t = terminal_for(Error::Cancelled, false);
+        assert_eq!(t.item, LlmError::Cancelled);
+        assert_eq!(t.episode, "consumer-dropped");
+    }
+
+    #[test]
+    fn max_steps_exceeded_maps_to_server_item_with_step_count() {
+        let t = terminal_for(Error::MaxStepsExceeded { steps: 3 }, false);
+        assert_eq!(t.item, LlmError::server("max steps exceeded: 3"));
+        assert_eq!(t.episode, "max steps exceeded: 3");
+    }
+
+    #[test]
+    fn tool_failure_maps_to_server_item_prefixed_with_tool() {
+        let t = terminal_for(Error::Tool(ToolError::Permanent("disk full".into())), false);
+        assert_eq!(t.episode, "tool: tool failed: disk full");
+        assert_eq!(t.item, LlmError::server("tool: tool failed: disk full"));
+    }
+
+    #[test]
+    fn mid_stream_provider_error_keeps_its_own_variant() {
+        let rate = LlmError::RateLimit {
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        let t = terminal_for(Error::Llm(rate.clone()), false);
+        assert_eq!(t.item, rate);
+        assert_eq!(t.episode, rate.to_string());
+        let t = terminal_for(Error::Llm(LlmError::Network("reset".into())), false);
+        assert_eq!(t.item, LlmError::Network("reset".into()));
+    }
+
+    #[test]
+    fn byte_cap_maps_to_server_item_naming_the_cap() {
+        let t = terminal_for(Error::BadResponse(RESPONSE_OVER_CAP.into()), false);
+        assert_eq!(
+            t.item,
+            LlmError::server("response exceeded max_response_bytes cap")
+        );
+        assert_eq!(t.episode, "response exceeded max_response_bytes cap");
+    }
+
+    #[test]
+    fn refusal_maps_to_server_item_prefixed_with_refused() {
+        let t = terminal_for(
+            Error::Refused {
+                reason: "denied keyword".into(),
+            },
+            false,
+        );
+        assert_eq!(t.episode, "refused: denied keyword");
+        assert_eq!(t.item, LlmError::server("refused: denied keyword"));
+    }
+
+    #[test]
+    fn handoff_maps_to_server_item_naming_the_agent() {
+        let t = terminal_for(
+            Error::Handoff {
+                agent: "billing".into(),
+                reason: "invoice question".into(),
+            },
+            false,
+        );
+        assert_eq!(t.episode, "handoff to billing: invoice question");
+    }
+
+    #[test]
+    fn other_errors_fall_through_to_server_with_their_text() {
+        let e = Error::BadResponse("empty reply".into());
+        let text = e.to_string();
+        let t = terminal_for(e, false);
+        assert_eq!(t.episode, text);
+        assert_eq!(t.item, LlmError::server(text));
+    }
+}
