@@ -53,6 +53,10 @@ pub(crate) async fn finish_step(
         };
     }
 
+    // Tool calls that will not run (a reply cut by `length`, filtered, or
+    // failed) are not kept: every call in a thread needs a result.
+    let mut message = message;
+    message.tool_calls.clear();
     let answer = message.content.clone();
     run.ctx
         .short_term

@@ -10,7 +10,8 @@ use crate::telemetry::record_reply;
 use futures_core::Stream;
 use klieo_stream::{terminal_for, ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use klieo_types::{
-    ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, LlmError, ThreadId,
+    ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, FinishReason, LlmError,
+    ThreadId,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -253,16 +254,54 @@ impl Stream for RunStream {
     }
 }
 
+/// Whether the cycle's reply is a whole answer: a `stop` or `length`
+/// finish reason has arrived and the model asked for no tool.
+fn answered(cycle: &Cycle) -> bool {
+    let reply = cycle.pump.reply();
+    cycle.pending.is_none()
+        && matches!(
+            reply.finish_reason(),
+            Some(FinishReason::Stop | FinishReason::Length)
+        )
+        && !reply.has_tool_calls()
+}
+
 impl Drop for RunStream {
     /// A stream dropped before its end is a consumer that went away: the
     /// run stops (its pending work is dropped with it) and the event log
-    /// records `consumer-dropped`, on the current tokio runtime.
+    /// records `consumer-dropped`, on the current tokio runtime. A consumer
+    /// that stops after the answer's finish chunk has the answer kept and
+    /// the run completed (usage that would have followed stays unknown).
     fn drop(&mut self) {
         let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
             State::Done => return,
             State::Failing(record) => Box::pin(async move {
                 record.await;
             }),
+            State::Relaying(cycle) if answered(&cycle) => {
+                // The consumer stopped reading after the answer's finish
+                // chunk: the run is complete, so finish its step.
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    let Cycle {
+                        step,
+                        req,
+                        pump,
+                        started,
+                        ..
+                    } = *cycle;
+                    let reply = pump.reply().snapshot(FinishReason::Stop);
+                    let checked = check_post_llm(&run.opts.guardrails, &req, &reply).await;
+                    let outcome = match checked {
+                        Ok(()) => finish_step(&run, step, reply, started.elapsed()).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = outcome {
+                        let error = terminal_for(e, run.ctx.cancel.is_cancelled()).episode;
+                        let _ = run.record(Episode::Failed { error }).await;
+                    }
+                })
+            }
             State::Relaying(_) | State::Working(_) => {
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {

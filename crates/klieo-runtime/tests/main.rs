@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod backpressure;
+mod edge_cases;
 mod episodes;
 mod guardrails;
 mod memory;

@@ -204,3 +204,47 @@ async fn child_context_has_fresh_run_id_and_child_cancel() {
     assert!(second.cancel.is_cancelled());
     assert!(parent.child("late").cancel.is_cancelled());
 }
+
+#[tokio::test]
+async fn requests_carry_the_system_prompt_and_the_history_within_budget() {
+    let llm = ScriptedLlm::new().then_text("ok");
+    let ctx = AgentContext::new(llm.clone());
+    let thread = ThreadId::new("long");
+    let old: Vec<Message> = (0..50)
+        .map(|i| Message::user(format!("message{i}")))
+        .collect();
+    ctx.short_term.append(&thread, old).await.unwrap();
+    let opts = RunOptions {
+        max_history_tokens: 21, // three messages of 7 estimated tokens
+        temperature: Some(0.25),
+        max_tokens: Some(64),
+        ..RunOptions::default()
+    };
+    run_steps(&ctx, "Be brief.", thread.clone(), opts)
+        .await
+        .unwrap();
+
+    let req = &llm.requests()[0];
+    assert_eq!(
+        contents(req.messages.to_vec()),
+        ["Be brief.", "message47", "message48", "message49"],
+        "the system prompt, then the newest history that fits"
+    );
+    assert_eq!(req.messages.get(0).map(|m| m.role), Some(Role::System));
+    assert_eq!((req.temperature, req.max_tokens), (Some(0.25), Some(64)));
+    let stored = ctx.short_term.load(&thread, usize::MAX).await.unwrap();
+    assert_eq!(
+        stored.len(),
+        51,
+        "the whole thread stays stored, the answer added"
+    );
+
+    // No system prompt: no system message.
+    let llm = ScriptedLlm::new().then_text("ok");
+    let (ctx, thread) = with_user(AgentContext::new(llm.clone()), "hi").await;
+    run_steps(&ctx, "", thread, RunOptions::default())
+        .await
+        .unwrap();
+    let roles: Vec<Role> = llm.requests()[0].messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User]);
+}

@@ -146,3 +146,28 @@ async fn retry_policy_none_does_not_retry() {
     assert_eq!(answer, Err(Error::Llm(LlmError::server("503"))));
     assert_eq!(llm.requests().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_during_backoff_stops_retrying() {
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::server("503"))
+        .then_text("never");
+    let (ctx, thread) = context(&llm).await;
+    let run = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { run_steps(&ctx, "", thread, RunOptions::default()).await })
+    };
+    // Yielding keeps paused time from advancing: the retry waits in backoff.
+    for _ in 0..1000 {
+        if !llm.requests().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(llm.requests().len(), 1);
+    ctx.cancel.cancel();
+    assert_eq!(run.await.unwrap(), Err(Error::Cancelled));
+    assert_eq!(llm.requests().len(), 1, "no attempt after the cancellation");
+    let log = episodes(&ctx).await;
+    assert_eq!(kinds(&log), ["started", "failed"]);
+}

@@ -2,16 +2,22 @@
 //! conventions, captured by a minimal subscriber; never message contents.
 
 use crate::support::{collect, start, with_user};
-use klieo_runtime::{run_steps, AgentContext, RunOptions};
+use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{ChatResponse, FinishReason, FnTool, Message, ToolCall, ToolDef, ToolSet, Usage};
+use klieo_types::{
+    ChatChunk, ChatResponse, FinishReason, FnTool, LlmError, Message, ToolCall, ToolDef, ToolSet,
+    Usage,
+};
 use serde_json::json;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Metadata, Subscriber};
 
 const MARKER: &str = "MARKER-7f3a9c";
 
@@ -126,17 +132,57 @@ impl Subscriber for Capture {
     }
 }
 
-/// A run of two cycles: a tool call with usage reported, then an answer
-/// without. Markers sit in the system prompt, the user's message, the tool
-/// arguments and output, and the reply.
-fn traced_run(streamed: bool) -> (String, Captured) {
+/// A subscriber that wants nothing, kept registered for the whole test
+/// binary. With only one registered dispatcher, `tracing` asks the
+/// *registering thread's* default about a new callsite, so a span first
+/// hit by another test's thread would be cached as never wanted, here too.
+/// Two live dispatchers make it ask every registered one; this one's `OFF`
+/// level hint keeps spans off until a capture is installed.
+struct Off;
+
+impl Subscriber for Off {
+    fn register_callsite(&self, _metadata: &'static Metadata<'static>) -> Interest {
+        Interest::never()
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::OFF)
+    }
+    fn enabled(&self, _metadata: &Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _attrs: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+    fn event(&self, _event: &Event<'_>) {}
+    fn enter(&self, _span: &Id) {}
+    fn exit(&self, _span: &Id) {}
+}
+
+/// Runs `scenario` on a current-thread runtime with a capturing subscriber
+/// as this thread's default; returns its output and what was captured.
+fn captured<T, F: Future<Output = T>>(scenario: impl FnOnce() -> F) -> (T, Captured) {
+    static OFF: OnceLock<Dispatch> = OnceLock::new();
+    OFF.get_or_init(|| Dispatch::new(Off));
     let capture = Capture::default();
     let guard = tracing::subscriber::set_default(capture.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let run_id = runtime.block_on(async {
+    let output = runtime.block_on(scenario());
+    drop(runtime);
+    drop(guard);
+    let state = std::mem::take(&mut *capture.state.lock().unwrap());
+    (output, state)
+}
+
+/// A run of two cycles: a tool call with usage reported, then an answer
+/// without. Markers sit in the system prompt, the user's message, the tool
+/// arguments and output, and the reply.
+fn traced_run(streamed: bool) -> (String, Captured) {
+    captured(|| async move {
         let call = ToolCall::new("c1", "echo", json!({ "text": format!("{MARKER}-args") }));
         let calls = ChatResponse::new(
             Message::assistant_tool_calls("", vec![call]),
@@ -156,16 +202,9 @@ fn traced_run(streamed: bool) -> (String, Captured) {
         let (ctx, thread) = with_user(ctx, &format!("{MARKER}-user")).await;
         let system = format!("{MARKER}-system");
         if streamed {
-            let stream = match klieo_runtime::run_steps_streaming(
-                &ctx,
-                &system,
-                thread,
-                RunOptions::default(),
-            )
-            .await
-            {
-                Ok(stream) => stream,
-                Err(e) => panic!("{e}"),
+            let outcome = run_steps_streaming(&ctx, &system, thread, RunOptions::default()).await;
+            let Ok(stream) = outcome else {
+                panic!("the streamed run did not start");
             };
             assert!(collect(stream).await.iter().all(Result::is_ok));
         } else {
@@ -173,11 +212,7 @@ fn traced_run(streamed: bool) -> (String, Captured) {
             assert_eq!(answer, Ok(format!("{MARKER}-reply")));
         }
         ctx.run_id.to_string()
-    });
-    drop(runtime);
-    drop(guard);
-    let captured = std::mem::take(&mut *capture.state.lock().unwrap());
-    (run_id, captured)
+    })
 }
 
 fn check_spans(streamed: bool) {
@@ -252,26 +287,15 @@ fn streamed_run_spans_follow_the_genai_conventions() {
 #[test]
 fn a_failed_streamed_cycle_records_no_reply_fields_nor_contents() {
     // A cycle that fails mid-stream: the chat span gets no reply fields.
-    let capture = Capture::default();
-    let guard = tracing::subscriber::set_default(capture.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let ((), captured) = captured(|| async {
         let llm = ScriptedLlm::new().then_chunks(vec![
-            Ok(klieo_types::ChatChunk::delta(format!("{MARKER}-partial"))),
-            Err(klieo_types::LlmError::bad_request(format!(
-                "{MARKER} in error"
-            ))),
+            Ok(ChatChunk::delta(format!("{MARKER}-partial"))),
+            Err(LlmError::bad_request(format!("{MARKER} in error"))),
         ]);
         let (ctx, thread) = with_user(AgentContext::new(llm), &format!("{MARKER}-user")).await;
         let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
         assert!(items.last().is_some_and(Result::is_err));
     });
-    drop(runtime);
-    drop(guard);
-    let captured = std::mem::take(&mut *capture.state.lock().unwrap());
     let [chat] = captured.named("chat")[..] else {
         panic!("one chat span: {:?}", captured.spans);
     };

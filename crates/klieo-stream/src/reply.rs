@@ -91,6 +91,11 @@ impl ReplyBuilder {
         self.bytes
     }
 
+    /// Whether any tool call arrived.
+    pub fn has_tool_calls(&self) -> bool {
+        !self.tool_calls.is_empty()
+    }
+
     /// The finish reason, once a chunk carried one.
     pub fn finish_reason(&self) -> Option<FinishReason> {
         self.finish_reason

@@ -1,0 +1,117 @@
+//! Edges of the contracts: cancellation with chunks ready, a consumer that
+//! stops at the finish chunk, a truncated reply that asks for tools.
+
+use crate::support::{collect, context, episodes, errors, kinds, next, start, text};
+use klieo_runtime::{run_steps, RunOptions};
+use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::{ChatResponse, FinishReason, LlmError, Message, Role, ToolCall};
+use std::collections::HashSet;
+
+#[tokio::test]
+async fn cancellation_with_chunks_ready_is_seen_within_the_check_interval() {
+    let pieces: Vec<String> = (0..100).map(|i| format!("{i} ")).collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&pieces, None));
+    let (ctx, thread) = context(&llm).await;
+    let mut stream = start(&ctx, thread, RunOptions::default()).await;
+    assert!(next(&mut stream).await.is_some_and(|i| i.is_ok()));
+    ctx.cancel.cancel();
+    let rest = collect(stream).await;
+
+    // The pump looks at the token at least every 32 ready chunks.
+    let relayed_after_cancel = rest.iter().filter(|i| i.is_ok()).count();
+    assert!(
+        relayed_after_cancel <= 32,
+        "{relayed_after_cancel} chunks after cancel"
+    );
+    assert_eq!(errors(&rest), [LlmError::Cancelled]);
+    assert!(rest.last().is_some_and(Result::is_err));
+    assert_eq!(
+        kinds(&episodes(&ctx).await),
+        ["started", "failed"],
+        "a cancelled run does not complete"
+    );
+}
+
+#[tokio::test]
+async fn dropping_after_the_finish_chunk_keeps_the_answer() {
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let (ctx, thread) = context(&llm).await;
+    let mut stream = start(&ctx, thread.clone(), RunOptions::default()).await;
+    let mut seen = Vec::new();
+    // A common consumer: stop once the model said it finished.
+    while let Some(item) = next(&mut stream).await {
+        let finished = item.as_ref().is_ok_and(|c| c.finish_reason.is_some());
+        seen.push(item);
+        if finished {
+            break;
+        }
+    }
+    drop(stream);
+    assert_eq!(text(&seen), "Hello");
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+
+    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    assert_eq!(
+        history.last().map(|m| (m.role, m.content.as_str())),
+        Some((Role::Assistant, "Hello")),
+        "the answer the consumer read is kept in the thread"
+    );
+    assert_eq!(kinds(&episodes(&ctx).await).last(), Some(&"completed"));
+}
+
+#[tokio::test]
+async fn a_truncated_reply_with_tool_calls_leaves_no_call_without_result() {
+    let call = ToolCall::from_raw("c1", "echo", "{\"id\": \"c");
+    let reply = ChatResponse::new(
+        Message::assistant_tool_calls("Let me check", vec![call]),
+        FinishReason::Length,
+    );
+    let llm = ScriptedLlm::new().then_reply(reply).then_text("fallback");
+    let (ctx, thread) = context(&llm).await;
+    let _outcome = run_steps(&ctx, "", thread.clone(), RunOptions::default()).await;
+
+    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let answered: HashSet<&str> = history
+        .iter()
+        .filter_map(|m| m.tool_call_id.as_deref())
+        .collect();
+    for message in history.iter() {
+        for call in &message.tool_calls {
+            assert!(
+                answered.contains(call.id.as_str()),
+                "call {} has no result in the thread: {:?}",
+                call.id,
+                history.to_vec()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn retryable_tool_errors_go_back_to_the_model() {
+    let flaky = klieo_types::FnTool::new(
+        klieo_types::ToolDef::new("flaky", "Busy.", serde_json::json!({"type": "object"})),
+        |_| {
+            Err(klieo_types::ToolError::Retryable {
+                message: "busy".into(),
+                retry_after: None,
+            })
+        },
+    );
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c1", "flaky", serde_json::json!({}))])
+        .then_text("gave up");
+    let (ctx, thread) = context(&llm).await;
+    let ctx = ctx.with_tools(klieo_types::ToolSet::new().with(flaky));
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Ok("gave up".into()));
+    let fed_back = llm.requests()[1].messages.last().cloned();
+    let fed_back = fed_back.map(|m| (m.role, m.content));
+    assert!(
+        matches!(&fed_back, Some((Role::Tool, text)) if text.starts_with("error: ") && text.contains("busy")),
+        "{fed_back:?}"
+    );
+}
