@@ -9,7 +9,10 @@ use wiremock::MockServer;
 
 #[test]
 fn defaults() {
-    let c = OpenAiClient::builder().api_key("sk-x-123456").build().unwrap();
+    let c = OpenAiClient::builder()
+        .api_key("sk-x-123456")
+        .build()
+        .unwrap();
     assert_eq!(c.model(), DEFAULT_MODEL);
     assert_eq!(c.model(), "gpt-4o-mini");
     assert_eq!(c.base_url(), DEFAULT_BASE_URL);
@@ -48,7 +51,10 @@ fn invalid_settings_are_named() {
     let local = || OpenAiClient::builder().base_url("http://127.0.0.1:1/v1");
     let cases = [
         (OpenAiClient::builder().base_url("not a url"), "base_url"),
-        (OpenAiClient::builder().base_url("ftp://host/v1"), "base_url"),
+        (
+            OpenAiClient::builder().base_url("ftp://host/v1"),
+            "base_url",
+        ),
         (local().model(""), "model"),
         (local().embedding_model(" "), "embedding_model"),
         (local().embedding_batch_size(0), "embedding_batch_size"),
@@ -83,7 +89,10 @@ fn capabilities_can_be_overridden() {
 }
 
 fn ok_reply() -> wiremock::ResponseTemplate {
-    json_reply(completion(json!({"role": "assistant", "content": "hi"}), json!("stop")))
+    json_reply(completion(
+        json!({"role": "assistant", "content": "hi"}),
+        json!("stop"),
+    ))
 }
 
 #[tokio::test]
@@ -134,7 +143,10 @@ async fn model_comes_from_request_else_client() {
     c.complete(ChatRequest::new(vec![Message::user("a")]))
         .await
         .unwrap();
-    assert_eq!(crate::support::last_body(&server).await["model"], "test-model");
+    assert_eq!(
+        crate::support::last_body(&server).await["model"],
+        "test-model"
+    );
     c.complete(ChatRequest::new(vec![Message::user("a")]).with_model("other"))
         .await
         .unwrap();

@@ -31,7 +31,8 @@ impl Respond for Echo {
             .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": [t.as_str().unwrap().len() as f32, i as f32]}))
             .collect();
         data.reverse();
-        ResponseTemplate::new(200).set_body_json(json!({"object": "list", "data": data, "model": "embed-model"}))
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"object": "list", "data": data, "model": "embed-model"}))
     }
 }
 
@@ -51,12 +52,23 @@ async fn batches_in_input_order() {
     let out = client(&server.uri(), 2).embed(&texts).await.unwrap();
     assert_eq!(
         out,
-        vec![vec![1.0, 0.0], vec![2.0, 1.0], vec![3.0, 0.0], vec![4.0, 1.0], vec![5.0, 0.0]]
+        vec![
+            vec![1.0, 0.0],
+            vec![2.0, 1.0],
+            vec![3.0, 0.0],
+            vec![4.0, 1.0],
+            vec![5.0, 0.0]
+        ]
     );
     let requests = server.received_requests().await.unwrap();
     let sizes: Vec<usize> = requests
         .iter()
-        .map(|r| r.body_json::<Value>().unwrap()["input"].as_array().unwrap().len())
+        .map(|r| {
+            r.body_json::<Value>().unwrap()["input"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
         .collect();
     assert_eq!(sizes, [2, 2, 1]);
     let first: Value = requests[0].body_json().unwrap();
@@ -98,7 +110,10 @@ async fn per_token_vectors_are_mean_pooled() {
         .embed(&["ab".into(), "c".into()])
         .await
         .unwrap();
-    assert_eq!(out, vec![vec![2.0, 3.0, 4.0, 5.0], vec![0.5, 0.5, 0.5, 0.5]]);
+    assert_eq!(
+        out,
+        vec![vec![2.0, 3.0, 4.0, 5.0], vec![0.5, 0.5, 0.5, 0.5]]
+    );
 }
 
 #[tokio::test]
@@ -114,8 +129,15 @@ async fn bad_shapes_are_decoding_errors() {
     ];
     for body in bodies {
         let server = MockServer::start().await;
-        mount(&server, ResponseTemplate::new(200).set_body_json(body.clone())).await;
-        let e = client(&server.uri(), 8).embed(&["x".into()]).await.unwrap_err();
+        mount(
+            &server,
+            ResponseTemplate::new(200).set_body_json(body.clone()),
+        )
+        .await;
+        let e = client(&server.uri(), 8)
+            .embed(&["x".into()])
+            .await
+            .unwrap_err();
         match e {
             LlmError::Decoding { excerpt, .. } => assert!(excerpt.chars().count() <= 200),
             other => panic!("{body}: {other:?}"),
@@ -126,7 +148,20 @@ async fn bad_shapes_are_decoding_errors() {
 #[tokio::test]
 async fn errors_map_like_chat() {
     let server = MockServer::start().await;
-    mount(&server, ResponseTemplate::new(404).set_body_json(json!({"error": {"message": "no such model"}}))).await;
-    let e = client(&server.uri(), 8).embed(&["x".into()]).await.unwrap_err();
-    assert_eq!(e, LlmError::BadRequest { status: Some(404), message: "no such model".into() });
+    mount(
+        &server,
+        ResponseTemplate::new(404).set_body_json(json!({"error": {"message": "no such model"}})),
+    )
+    .await;
+    let e = client(&server.uri(), 8)
+        .embed(&["x".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        LlmError::BadRequest {
+            status: Some(404),
+            message: "no such model".into()
+        }
+    );
 }

@@ -65,7 +65,13 @@ async fn server_statuses_are_retryable() {
 #[tokio::test]
 async fn plain_text_body_is_the_message_bounded() {
     let e = error_for(ResponseTemplate::new(502).set_body_string("Bad Gateway\n")).await;
-    assert_eq!(e, LlmError::Server { status: Some(502), message: "Bad Gateway".into() });
+    assert_eq!(
+        e,
+        LlmError::Server {
+            status: Some(502),
+            message: "Bad Gateway".into()
+        }
+    );
     let long = "x".repeat(5000);
     match error_for(ResponseTemplate::new(400).set_body_string(long)).await {
         LlmError::BadRequest { message, .. } => assert!(message.chars().count() <= 1001),
@@ -74,13 +80,19 @@ async fn plain_text_body_is_the_message_bounded() {
     let e = error_for(ResponseTemplate::new(500)).await;
     assert_eq!(
         e,
-        LlmError::Server { status: Some(500), message: "HTTP 500 with an empty body".into() }
+        LlmError::Server {
+            status: Some(500),
+            message: "HTTP 500 with an empty body".into()
+        }
     );
 }
 
 #[tokio::test]
 async fn huge_error_body_is_read_with_a_bound() {
-    let body = format!("{{\"error\": {{\"message\": \"{}\"}}}}", "y".repeat(4 << 20));
+    let body = format!(
+        "{{\"error\": {{\"message\": \"{}\"}}}}",
+        "y".repeat(4 << 20)
+    );
     match error_for(ResponseTemplate::new(400).set_body_string(body)).await {
         // Not JSON once cut at 64 KiB: the text is used, bounded.
         LlmError::BadRequest { message, .. } => assert!(message.chars().count() <= 1001),
@@ -91,11 +103,23 @@ async fn huge_error_body_is_read_with_a_bound() {
 #[tokio::test]
 async fn rate_limit_delay_forms() {
     let cases = [
-        (vec![("retry-after-ms", "1500")], Some(Duration::from_millis(1500))),
-        (vec![("retry-after-ms", "250.5"), ("retry-after", "9")], Some(Duration::from_micros(250_500))),
+        (
+            vec![("retry-after-ms", "1500")],
+            Some(Duration::from_millis(1500)),
+        ),
+        (
+            vec![("retry-after-ms", "250.5"), ("retry-after", "9")],
+            Some(Duration::from_micros(250_500)),
+        ),
         (vec![("retry-after", "2")], Some(Duration::from_secs(2))),
-        (vec![("retry-after", "0.5")], Some(Duration::from_millis(500))),
-        (vec![("retry-after", "Thu, 01 Jan 2015 00:00:00 GMT")], Some(Duration::ZERO)),
+        (
+            vec![("retry-after", "0.5")],
+            Some(Duration::from_millis(500)),
+        ),
+        (
+            vec![("retry-after", "Thu, 01 Jan 2015 00:00:00 GMT")],
+            Some(Duration::ZERO),
+        ),
         (vec![("retry-after", "soon")], None),
         (vec![], None),
     ];
@@ -105,7 +129,13 @@ async fn rate_limit_delay_forms() {
             reply = reply.insert_header(*n, *v);
         }
         let e = error_for(reply).await;
-        assert_eq!(e, LlmError::RateLimit { retry_after: expected }, "{headers:?}");
+        assert_eq!(
+            e,
+            LlmError::RateLimit {
+                retry_after: expected
+            },
+            "{headers:?}"
+        );
         assert!(e.retryable());
     }
 }
@@ -118,9 +148,13 @@ async fn rate_limit_http_date_in_the_future() {
         .unwrap()
         .as_secs();
     let date = http_date(now + 3600);
-    let e = error_for(openai_error(429, "slow down").insert_header("retry-after", date.as_str())).await;
+    let e =
+        error_for(openai_error(429, "slow down").insert_header("retry-after", date.as_str())).await;
     let delay = e.retry_after().unwrap();
-    assert!(delay > Duration::from_secs(3500) && delay <= Duration::from_secs(3600), "{delay:?}");
+    assert!(
+        delay > Duration::from_secs(3500) && delay <= Duration::from_secs(3600),
+        "{delay:?}"
+    );
 }
 
 /// An IMF-fixdate for a Unix time (test-side formatter).
@@ -134,8 +168,23 @@ fn http_date(secs: u64) -> String {
         day -= if leap(year) { 366 } else { 365 };
         year += 1;
     }
-    let months = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let months = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let names = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mut month = 0;
     while day >= months[month] {
         day -= months[month];
@@ -154,27 +203,50 @@ fn http_date(secs: u64) -> String {
 #[tokio::test]
 async fn should_retry_true_makes_a_client_error_retryable() {
     let e = error_for(openai_error(400, "try again").insert_header("x-should-retry", "true")).await;
-    assert_eq!(e, LlmError::Server { status: Some(400), message: "try again".into() });
+    assert_eq!(
+        e,
+        LlmError::Server {
+            status: Some(400),
+            message: "try again".into()
+        }
+    );
     assert!(e.retryable());
 }
 
 #[tokio::test]
 async fn should_retry_false_makes_a_server_error_final() {
-    let e = error_for(openai_error(500, "do not retry").insert_header("x-should-retry", "false")).await;
-    assert_eq!(e, LlmError::BadRequest { status: Some(500), message: "do not retry".into() });
+    let e =
+        error_for(openai_error(500, "do not retry").insert_header("x-should-retry", "false")).await;
+    assert_eq!(
+        e,
+        LlmError::BadRequest {
+            status: Some(500),
+            message: "do not retry".into()
+        }
+    );
     assert!(!e.retryable());
-    let quota = openai_error(429, "You exceeded your current quota").insert_header("x-should-retry", "false");
+    let quota = openai_error(429, "You exceeded your current quota")
+        .insert_header("x-should-retry", "false");
     let e = error_for(quota).await;
     assert_eq!(
         e,
-        LlmError::BadRequest { status: Some(429), message: "You exceeded your current quota".into() }
+        LlmError::BadRequest {
+            status: Some(429),
+            message: "You exceeded your current quota".into()
+        }
     );
 }
 
 #[tokio::test]
 async fn should_retry_agreeing_with_the_status_changes_nothing() {
     let e = error_for(openai_error(503, "busy").insert_header("x-should-retry", "true")).await;
-    assert_eq!(e, LlmError::Server { status: Some(503), message: "busy".into() });
+    assert_eq!(
+        e,
+        LlmError::Server {
+            status: Some(503),
+            message: "busy".into()
+        }
+    );
     let e = error_for(openai_error(401, "no").insert_header("x-should-retry", "false")).await;
     assert_eq!(e, LlmError::Unauthorized("no".into()));
 }
@@ -192,14 +264,19 @@ async fn undecodable_reply_is_decoding_with_a_bounded_excerpt() {
     }
     let e = error_for(ResponseTemplate::new(200).set_body_json(json!({"choices": []}))).await;
     assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
-    let e = error_for(ResponseTemplate::new(200).set_body_json(json!({"choices": [{"message": 5}]}))).await;
+    let e =
+        error_for(ResponseTemplate::new(200).set_body_json(json!({"choices": [{"message": 5}]})))
+            .await;
     assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
 }
 
 #[tokio::test]
 async fn deadline_is_timeout() {
-    let slow = crate::support::json_reply(crate::support::completion(json!({"content": "a"}), json!("stop")))
-        .set_delay(Duration::from_secs(5));
+    let slow = crate::support::json_reply(crate::support::completion(
+        json!({"content": "a"}),
+        json!("stop"),
+    ))
+    .set_delay(Duration::from_secs(5));
     let server = MockServer::start().await;
     mock_chat(&server, slow).await;
     let e = client(&server.uri())
@@ -214,7 +291,10 @@ async fn refused_connection_is_network() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let e = client(&format!("http://{addr}")).complete(req()).await.unwrap_err();
+    let e = client(&format!("http://{addr}"))
+        .complete(req())
+        .await
+        .unwrap_err();
     match e {
         LlmError::Network(m) => assert!(m.contains("127.0.0.1"), "{m}"),
         other => panic!("{other:?}"),
@@ -224,9 +304,18 @@ async fn refused_connection_is_network() {
 #[tokio::test]
 async fn stream_init_errors_map_like_complete() {
     let server = MockServer::start().await;
-    mock_chat(&server, openai_error(429, "slow").insert_header("retry-after", "3")).await;
+    mock_chat(
+        &server,
+        openai_error(429, "slow").insert_header("retry-after", "3"),
+    )
+    .await;
     let e = client(&server.uri()).stream(req()).await.err().unwrap();
-    assert_eq!(e, LlmError::RateLimit { retry_after: Some(Duration::from_secs(3)) });
+    assert_eq!(
+        e,
+        LlmError::RateLimit {
+            retry_after: Some(Duration::from_secs(3))
+        }
+    );
     let server = MockServer::start().await;
     mock_chat(&server, openai_error(401, "bad key")).await;
     let e = client(&server.uri()).stream(req()).await.err().unwrap();

@@ -5,7 +5,9 @@ use crate::support::{
     chunk, chunks, client, collect, event, full_response, raw_server, sse_head, sse_in_pieces,
     text, Act,
 };
-use klieo_types::{ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage};
+use klieo_types::{
+    ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage,
+};
 use serde_json::json;
 use std::time::Duration;
 
@@ -30,7 +32,10 @@ fn rich_body() -> String {
         + &event(r#"{"content":"Grüße, "}"#, "null")
         + ": keep-alive\n\n"
         + &event(r#"{"content":"wörld ✓"}"#, "null")
-        + &event(&frag(Some("c1"), Some("calculator"), "{\"expression\""), "null")
+        + &event(
+            &frag(Some("c1"), Some("calculator"), "{\"expression\""),
+            "null",
+        )
         + &event(&frag(None, None, ": \"17*23\"}"), "null")
         + &event("{}", r#""tool_calls""#)
         + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5}}\n\n"
@@ -44,7 +49,11 @@ fn check_rich(got: &[ChatChunk]) {
     assert_eq!(last.usage, Some(Usage::new(7, 5)));
     assert_eq!(
         last.tool_calls,
-        [ToolCall::from_raw("c1", "calculator", "{\"expression\": \"17*23\"}")]
+        [ToolCall::from_raw(
+            "c1",
+            "calculator",
+            "{\"expression\": \"17*23\"}"
+        )]
     );
 }
 
@@ -77,13 +86,18 @@ async fn keep_alive_comments_between_pauses() {
         script.push(chunk(b": ping\n\n"));
         script.push(Act::Pause(Duration::from_millis(20)));
     }
-    script.push(chunk(event(r#"{"content":"late"}"#, r#""stop""#).as_bytes()));
+    script.push(chunk(
+        event(r#"{"content":"late"}"#, r#""stop""#).as_bytes(),
+    ));
     script.push(chunk(b"data: [DONE]\n\n"));
     script.push(crate::support::last_chunk());
     let server = raw_server(script).await;
     let s = client(&server.base()).stream(req()).await.unwrap();
     let got = chunks(s).await;
-    assert_eq!(got, [ChatChunk::delta("late").with_finish_reason(FinishReason::Stop)]);
+    assert_eq!(
+        got,
+        [ChatChunk::delta("late").with_finish_reason(FinishReason::Stop)]
+    );
 }
 
 #[tokio::test]
@@ -115,7 +129,10 @@ async fn close_delimited_body_ending_early_is_an_error_item() {
     ];
     let server = raw_server(script).await;
     let items = collect(client(&server.base()).stream(req()).await.unwrap()).await;
-    assert!(matches!(items.last().unwrap(), Err(LlmError::Network(_))), "{items:?}");
+    assert!(
+        matches!(items.last().unwrap(), Err(LlmError::Network(_))),
+        "{items:?}"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +144,10 @@ async fn cut_after_the_finish_reason_still_completes() {
     ];
     let server = raw_server(script).await;
     let got = chunks(client(&server.base()).stream(req()).await.unwrap()).await;
-    assert_eq!(got, [ChatChunk::delta("done").with_finish_reason(FinishReason::Stop)]);
+    assert_eq!(
+        got,
+        [ChatChunk::delta("done").with_finish_reason(FinishReason::Stop)]
+    );
 }
 
 #[tokio::test]
@@ -173,12 +193,19 @@ async fn client_default_request_timeout_applies() {
 #[tokio::test]
 async fn sequential_requests_share_one_connection() {
     let reply = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]});
-    let server = raw_server(vec![full_response("application/json", reply.to_string().as_bytes())]).await;
+    let server = raw_server(vec![full_response(
+        "application/json",
+        reply.to_string().as_bytes(),
+    )])
+    .await;
     let c = client(&server.base());
     for _ in 0..25 {
         assert_eq!(c.complete(req()).await.unwrap().message.content, "ok");
     }
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 25);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        25
+    );
     assert_eq!(server.connections(), 1);
     // Clones share the pool.
     let clone = c.clone();

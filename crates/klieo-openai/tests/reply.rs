@@ -16,7 +16,10 @@ async fn reply(body: Value) -> ChatResponse {
 
 #[tokio::test]
 async fn text_reply_with_usage() {
-    let mut body = completion(json!({"role": "assistant", "content": "391"}), json!("stop"));
+    let mut body = completion(
+        json!({"role": "assistant", "content": "391"}),
+        json!("stop"),
+    );
     body["usage"] = json!({"prompt_tokens": 30, "completion_tokens": 2, "total_tokens": 32});
     let r = reply(body).await;
     assert_eq!(r.message.content, "391");
@@ -36,7 +39,11 @@ async fn usage_absent_or_null_is_none() {
 
 #[tokio::test]
 async fn content_null_is_empty_text() {
-    let r = reply(completion(json!({"role": "assistant", "content": null}), json!("stop"))).await;
+    let r = reply(completion(
+        json!({"role": "assistant", "content": null}),
+        json!("stop"),
+    ))
+    .await;
     assert_eq!(r.message.content, "");
     let r = reply(completion(json!({"role": "assistant"}), json!("stop"))).await;
     assert_eq!(r.message.content, "");
@@ -81,7 +88,8 @@ fn tool_call(id: &str, name: &str, args: Value) -> Value {
 #[tokio::test]
 async fn tool_calls_with_missing_or_stop_finish_reason_are_tool_calls() {
     for finish in [Value::Null, json!("stop"), json!("something")] {
-        let msg = json!({"content": null, "tool_calls": [tool_call("c1", "calculator", json!("{}"))]});
+        let msg =
+            json!({"content": null, "tool_calls": [tool_call("c1", "calculator", json!("{}"))]});
         let r = reply(completion(msg, finish)).await;
         assert_eq!(r.finish_reason, FinishReason::ToolCalls);
     }
@@ -96,9 +104,15 @@ async fn parallel_tool_calls_keep_order_and_raw_arguments() {
     let r = reply(completion(msg, json!("tool_calls"))).await;
     let calls = &r.message.tool_calls;
     assert_eq!(calls.len(), 2);
-    assert_eq!((calls[0].id.as_str(), calls[0].name.as_str()), ("c1", "calculator"));
+    assert_eq!(
+        (calls[0].id.as_str(), calls[0].name.as_str()),
+        ("c1", "calculator")
+    );
     assert_eq!(calls[0].arguments, "{\"expression\": \"17*23\"}");
-    assert_eq!((calls[1].id.as_str(), calls[1].arguments.as_str()), ("c2", ""));
+    assert_eq!(
+        (calls[1].id.as_str(), calls[1].arguments.as_str()),
+        ("c2", "")
+    );
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
 }
 
@@ -114,7 +128,10 @@ async fn invalid_json_arguments_pass_through() {
 async fn object_arguments_become_json_text() {
     let msg = json!({"content": "", "tool_calls": [tool_call("c1", "calculator", json!({"expression": "1+1"}))]});
     let r = reply(completion(msg, json!("tool_calls"))).await;
-    assert_eq!(r.message.tool_calls[0].arguments, "{\"expression\":\"1+1\"}");
+    assert_eq!(
+        r.message.tool_calls[0].arguments,
+        "{\"expression\":\"1+1\"}"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +144,10 @@ async fn tool_calls_win_over_legacy_function_call() {
     let r = reply(completion(msg, json!("tool_calls"))).await;
     assert_eq!(r.message.tool_calls.len(), 1);
     assert_eq!(r.message.tool_calls[0].name, "calculator");
-    assert_eq!(r.message.tool_calls[0].arguments, "{\"expression\": \"17*23\"}");
+    assert_eq!(
+        r.message.tool_calls[0].arguments,
+        "{\"expression\": \"17*23\"}"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +156,10 @@ async fn legacy_function_call_alone_is_one_tool_call() {
     let r = reply(completion(msg, json!("function_call"))).await;
     assert_eq!(r.message.tool_calls.len(), 1);
     let call = &r.message.tool_calls[0];
-    assert_eq!((call.id.as_str(), call.name.as_str()), ("call_0", "calculator"));
+    assert_eq!(
+        (call.id.as_str(), call.name.as_str()),
+        ("call_0", "calculator")
+    );
     assert_eq!(call.arguments, "{\"expression\": \"2\"}");
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
 }

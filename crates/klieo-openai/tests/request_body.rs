@@ -1,9 +1,7 @@
 //! The Chat Completions request body, exactly.
 
 use crate::support::{client, completion, json_reply, last_body, mock_chat};
-use klieo_types::{
-    ChatRequest, LlmClient, Message, ResponseFormat, ToolCall, ToolChoice, ToolDef,
-};
+use klieo_types::{ChatRequest, LlmClient, Message, ResponseFormat, ToolCall, ToolChoice, ToolDef};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
@@ -69,14 +67,22 @@ async fn full_conversation_shape() {
 #[tokio::test]
 async fn assistant_tool_call_content_is_empty_string_never_null() {
     let call = ToolCall::from_raw("c", "calculator", "{}");
-    let body = sent(ChatRequest::new(vec![Message::assistant_tool_calls("", vec![call])])).await;
+    let body = sent(ChatRequest::new(vec![Message::assistant_tool_calls(
+        "",
+        vec![call],
+    )]))
+    .await;
     assert_eq!(body["messages"][0]["content"], json!(""));
 }
 
 #[tokio::test]
 async fn invalid_json_arguments_are_sent_as_raw_text() {
     let call = ToolCall::from_raw("c", "calculator", "{\"expression\": 17*");
-    let body = sent(ChatRequest::new(vec![Message::assistant_tool_calls("", vec![call])])).await;
+    let body = sent(ChatRequest::new(vec![Message::assistant_tool_calls(
+        "",
+        vec![call],
+    )]))
+    .await;
     assert_eq!(
         body["messages"][0]["tool_calls"][0]["function"]["arguments"],
         json!("{\"expression\": 17*")

@@ -22,11 +22,17 @@ fn debug_hides_the_key() {
         .api_key(KEY)
         .header("x-proxy-token", "proxy-secret-value");
     let shown = format!("{builder:?}");
-    assert!(!shown.contains(KEY) && !shown.contains("proxy-secret-value"), "{shown}");
+    assert!(
+        !shown.contains(KEY) && !shown.contains("proxy-secret-value"),
+        "{shown}"
+    );
     assert!(shown.contains("***"), "{shown}");
     let client = builder.build().unwrap();
     let shown = format!("{client:?} {client:#?}");
-    assert!(!shown.contains(KEY) && !shown.contains("proxy-secret-value"), "{shown}");
+    assert!(
+        !shown.contains(KEY) && !shown.contains("proxy-secret-value"),
+        "{shown}"
+    );
     assert!(shown.contains("***"), "{shown}");
 }
 
@@ -36,7 +42,10 @@ async fn unauthorized_body_echoing_the_key_is_scrubbed() {
     let body = json!({"error": {"message": format!("Incorrect API key provided: {KEY}."), "type": "invalid_request_error", "code": "invalid_api_key"}});
     mock_chat(&server, ResponseTemplate::new(401).set_body_json(body)).await;
     let e = client(&server.uri()).complete(req()).await.unwrap_err();
-    assert_eq!(e, LlmError::Unauthorized("Incorrect API key provided: ***.".into()));
+    assert_eq!(
+        e,
+        LlmError::Unauthorized("Incorrect API key provided: ***.".into())
+    );
     assert_clean(&e);
 }
 

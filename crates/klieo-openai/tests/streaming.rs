@@ -2,7 +2,9 @@
 //! each server habit, usage, the end of the stream, errors.
 
 use crate::support::{chunks, client, collect, event, mock_chat, sse_reply, text};
-use klieo_types::{ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage};
+use klieo_types::{
+    ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage,
+};
 use serde_json::json;
 use wiremock::MockServer;
 
@@ -17,7 +19,11 @@ async fn stream_items(body: String) -> Vec<Result<ChatChunk, LlmError>> {
 }
 
 async fn stream_ok(body: String) -> Vec<ChatChunk> {
-    stream_items(body).await.into_iter().map(|c| c.unwrap()).collect()
+    stream_items(body)
+        .await
+        .into_iter()
+        .map(|c| c.unwrap())
+        .collect()
 }
 
 const DONE: &str = "data: [DONE]\n\n";
@@ -51,14 +57,22 @@ async fn text_deltas_are_forwarded_one_chunk_each_then_finish_with_usage() {
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(got[0], ChatChunk::delta("3"));
     assert_eq!(got[1], ChatChunk::delta("91"));
-    assert_eq!(got[2], ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(9, 2)));
+    assert_eq!(
+        got[2],
+        ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(9, 2))
+    );
 }
 
 #[tokio::test]
 async fn openai_style_tool_call_id_and_name_once() {
-    let body = event(&tool_fragment(0, Some("call_abc"), Some("calculator"), ""), "null")
-        + &event(&tool_fragment(0, None, None, "{\"expr"), "null")
-        + &event(&tool_fragment(0, None, None, "ession\": \"17*23\"}"), "null")
+    let body = event(
+        &tool_fragment(0, Some("call_abc"), Some("calculator"), ""),
+        "null",
+    ) + &event(&tool_fragment(0, None, None, "{\"expr"), "null")
+        + &event(
+            &tool_fragment(0, None, None, "ession\": \"17*23\"}"),
+            "null",
+        )
         + &event("{}", r#""tool_calls""#)
         + &usage_event(40, 12)
         + DONE;
@@ -69,7 +83,11 @@ async fn openai_style_tool_call_id_and_name_once() {
     assert_eq!(last.usage, Some(Usage::new(40, 12)));
     assert_eq!(
         last.tool_calls,
-        [ToolCall::from_raw("call_abc", "calculator", "{\"expression\": \"17*23\"}")]
+        [ToolCall::from_raw(
+            "call_abc",
+            "calculator",
+            "{\"expression\": \"17*23\"}"
+        )]
     );
 }
 
@@ -94,7 +112,11 @@ async fn llama_cpp_style_repeats_id_index_name_with_legacy_function_call() {
     assert_eq!(last.usage, None);
     assert_eq!(
         last.tool_calls,
-        [ToolCall::from_raw("call__0_calculator_cmpl-1", "calculator", "{\"expression\": \"17*23\"}")]
+        [ToolCall::from_raw(
+            "call__0_calculator_cmpl-1",
+            "calculator",
+            "{\"expression\": \"17*23\"}"
+        )]
     );
     assert!(got.iter().all(|c| c.delta.is_empty()));
 }
@@ -105,13 +127,19 @@ async fn arguments_in_one_piece() {
         + &event("{}", r#""tool_calls""#)
         + DONE;
     let got = stream_ok(body).await;
-    assert_eq!(got.last().unwrap().tool_calls, [ToolCall::from_raw("c1", "now", "{}")]);
+    assert_eq!(
+        got.last().unwrap().tool_calls,
+        [ToolCall::from_raw("c1", "now", "{}")]
+    );
 }
 
 #[tokio::test]
 async fn parallel_tool_calls_interleaved() {
     let body = event(&tool_fragment(1, Some("c2"), Some("now"), ""), "null")
-        + &event(&tool_fragment(0, Some("c1"), Some("calculator"), "{\"expression\":"), "null")
+        + &event(
+            &tool_fragment(0, Some("c1"), Some("calculator"), "{\"expression\":"),
+            "null",
+        )
         + &event(&tool_fragment(1, None, None, "{\"tz\":\"UTC\"}"), "null")
         + &event(&tool_fragment(0, None, None, " \"1+1\"}"), "null")
         + &event("{}", r#""tool_calls""#)
@@ -129,7 +157,10 @@ async fn parallel_tool_calls_interleaved() {
 #[tokio::test]
 async fn text_then_tool_call_on_the_finish_chunk() {
     let body = event(r#"{"content":"Let me compute."}"#, "null")
-        + &event(&tool_fragment(0, Some("c1"), Some("calculator"), "{}"), "null")
+        + &event(
+            &tool_fragment(0, Some("c1"), Some("calculator"), "{}"),
+            "null",
+        )
         + &event(r#"{"content":""}"#, r#""tool_calls""#)
         + DONE;
     let got = stream_ok(body).await;
@@ -143,7 +174,10 @@ async fn missing_done_after_finish_is_fine() {
     let body = event(r#"{"content":"hi"}"#, "null") + &event("{}", r#""length""#);
     let got = stream_ok(body).await;
     assert_eq!(text(&got), "hi");
-    assert_eq!(got.last().unwrap().finish_reason, Some(FinishReason::Length));
+    assert_eq!(
+        got.last().unwrap().finish_reason,
+        Some(FinishReason::Length)
+    );
 }
 
 #[tokio::test]
@@ -180,10 +214,22 @@ async fn empty_stream_says_so() {
 #[tokio::test]
 async fn error_object_mid_stream_is_typed() {
     let cases = [
-        (json!({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}), "rate"),
-        (json!({"message": "bad key", "type": "authentication_error", "code": null}), "auth"),
-        (json!({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}), "bad"),
-        (json!({"message": "boom", "type": "server_error", "code": 500}), "server"),
+        (
+            json!({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}),
+            "rate",
+        ),
+        (
+            json!({"message": "bad key", "type": "authentication_error", "code": null}),
+            "auth",
+        ),
+        (
+            json!({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}),
+            "bad",
+        ),
+        (
+            json!({"message": "boom", "type": "server_error", "code": 500}),
+            "server",
+        ),
     ];
     for (error, kind) in cases {
         let body = event(r#"{"content":"par"}"#, "null")
@@ -207,14 +253,19 @@ async fn error_object_mid_stream_is_typed() {
 async fn error_event_type_with_text_data() {
     let body = "event: error\ndata: upstream went away\n\n".to_owned();
     let items = stream_items(body).await;
-    assert!(matches!(&items[0], Err(LlmError::Server { message, .. }) if message == "upstream went away"));
+    assert!(
+        matches!(&items[0], Err(LlmError::Server { message, .. }) if message == "upstream went away")
+    );
 }
 
 #[tokio::test]
 async fn undecodable_event_is_a_decoding_error() {
     let body = event(r#"{"content":"a"}"#, "null") + "data: {not json\n\n";
     let items = stream_items(body).await;
-    assert!(matches!(items.last().unwrap(), Err(LlmError::Decoding { .. })), "{items:?}");
+    assert!(
+        matches!(items.last().unwrap(), Err(LlmError::Decoding { .. })),
+        "{items:?}"
+    );
 }
 
 #[tokio::test]
@@ -235,5 +286,8 @@ async fn json_reply_to_a_stream_request_becomes_one_chunk() {
         .await
         .unwrap();
     let got = chunks(s).await;
-    assert_eq!(got, [ChatChunk::delta("whole").with_finish_reason(FinishReason::Stop)]);
+    assert_eq!(
+        got,
+        [ChatChunk::delta("whole").with_finish_reason(FinishReason::Stop)]
+    );
 }

@@ -228,7 +228,10 @@ pub(crate) async fn last_body(server: &wiremock::MockServer) -> serde_json::Valu
 
 /// A minimal Chat Completions reply with this message (JSON) and finish
 /// reason (JSON).
-pub(crate) fn completion(message: serde_json::Value, finish: serde_json::Value) -> serde_json::Value {
+pub(crate) fn completion(
+    message: serde_json::Value,
+    finish: serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({
         "id": "chatcmpl-1",
         "object": "chat.completion",
