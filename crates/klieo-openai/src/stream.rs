@@ -46,6 +46,7 @@ pub(crate) async fn chunk_stream(
         assembler: Assembler::new(secret.clone()),
         secret,
         done: false,
+        ended: false,
     }))
 }
 
@@ -65,6 +66,7 @@ struct ChatStream<E> {
     assembler: Assembler,
     secret: Option<Secret>,
     done: bool,
+    ended: bool,
 }
 
 impl<E> ChatStream<E>
@@ -92,8 +94,20 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if this.done {
+            if this.ended {
                 return Poll::Ready(None);
+            }
+            if this.done {
+                // Read the body to its end (the server ends it right after
+                // `[DONE]`), so the pooled connection can be reused.
+                return match this.events.as_mut().poll_next(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(_))) => continue,
+                    Poll::Ready(Some(Err(_)) | None) => {
+                        this.ended = true;
+                        Poll::Ready(None)
+                    }
+                };
             }
             let step = match this.events.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -118,6 +132,7 @@ where
                 }
                 Step::Fail(error) => {
                     this.done = true;
+                    this.ended = true;
                     return Poll::Ready(Some(Err(error)));
                 }
             }
