@@ -2,15 +2,12 @@
 //! into at most one [`ChatChunk`], tool-call fragments put together by
 //! `index`, and the end of the stream judged (finished, cut, empty).
 
+use crate::chunk::{FunctionFragment, ToolCallFragment, WireChunk};
 use crate::config::{scrub, Secret};
 use crate::error::{bounded, decoding, from_stream_error, ErrorField, WireError};
-use crate::response::{fallback_id, finish_reason, RawText, WireUsage};
+use crate::response::{fallback_id, finish_reason};
 use klieo_stream::SseEvent;
 use klieo_types::{ChatChunk, LlmError, ToolCall, Usage};
-use serde::de::{Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
-use std::borrow::Cow;
-use std::fmt;
 
 /// What the stream does after an event or the end of its input.
 #[derive(Debug)]
@@ -19,8 +16,8 @@ pub(crate) enum Step {
     Emit(ChatChunk),
     /// Nothing to yield yet; go on.
     Continue,
-    /// The reply is over: yield this last chunk, if any, then end.
-    Done(Option<ChatChunk>),
+    /// The reply is over: yield this last chunk, then end.
+    Done(ChatChunk),
     /// Yield this error, then end.
     Fail(LlmError),
 }
@@ -189,7 +186,11 @@ impl Assembler {
                 Some(slot) => slot,
                 None => {
                     let index = fragment.index.unwrap_or_else(|| {
-                        self.calls.iter().map(|c| c.index + 1).max().unwrap_or(0)
+                        self.calls
+                            .iter()
+                            .map(|c| c.index.saturating_add(1))
+                            .max()
+                            .unwrap_or(0)
                     });
                     self.calls.push(PartialCall {
                         index,
@@ -230,15 +231,15 @@ impl Assembler {
     /// if any were assembled, else stop).
     fn on_done(&mut self) -> Step {
         match self.finish.take() {
-            Some(finish) => Step::Done(Some(finish)),
-            None => Step::Done(Some(self.finish_chunk(ChatChunk::default(), None))),
+            Some(finish) => Step::Done(finish),
+            None => Step::Done(self.finish_chunk(ChatChunk::default(), None)),
         }
     }
 
     /// The body ended without an error.
     pub(crate) fn on_end(&mut self) -> Step {
         if let Some(finish) = self.finish.take() {
-            return Step::Done(Some(finish));
+            return Step::Done(finish);
         }
         if self.events == 0 {
             return Step::Fail(LlmError::bad_request(
@@ -256,7 +257,7 @@ impl Assembler {
     /// is complete and ends normally; before one, the error is the last item.
     pub(crate) fn on_error(&mut self, error: LlmError) -> Step {
         if let Some(finish) = self.finish.take() {
-            return Step::Done(Some(finish));
+            return Step::Done(finish);
         }
         Step::Fail(match error {
             LlmError::Network(m) => {
@@ -267,83 +268,91 @@ impl Assembler {
     }
 }
 
-/// One `chat.completion.chunk`, read with borrowed strings.
-#[derive(Deserialize)]
-struct WireChunk<'a> {
-    #[serde(borrow, default)]
-    choices: FirstChoice<'a>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    #[serde(borrow, default)]
-    error: Option<ErrorField<'a>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The choice with index 0 (or without an index) of a `choices` list;
-/// others are skipped without allocating a list.
-#[derive(Default)]
-struct FirstChoice<'a>(Option<ChunkChoice<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FirstChoiceVisitor)
+    fn feed(events: &[&str]) -> Vec<Step> {
+        let mut a = Assembler::new(None);
+        let mut steps: Vec<Step> = events
+            .iter()
+            .map(|data| {
+                a.on_event(&SseEvent {
+                    data: (*data).to_owned(),
+                    ..SseEvent::default()
+                })
+            })
+            .collect();
+        steps.push(a.on_end());
+        steps
     }
-}
 
-struct FirstChoiceVisitor;
-
-impl<'de> Visitor<'de> for FirstChoiceVisitor {
-    type Value = FirstChoice<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of choices")
+    fn last_chunk(steps: &[Step]) -> Option<&ChatChunk> {
+        steps.iter().find_map(|s| match s {
+            Step::Done(c) => Some(c),
+            _ => None,
+        })
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(FirstChoice(None))
+
+    #[test]
+    fn fragments_without_index_follow_ids() {
+        let steps = feed(&[
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f","arguments":"{"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"g","arguments":"[]"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        let calls = &last_chunk(&steps).map(|c| c.tool_calls.clone());
+        assert_eq!(
+            calls.as_deref(),
+            Some(
+                &[
+                    ToolCall::from_raw("a", "f", "{}"),
+                    ToolCall::from_raw("b", "g", "[]")
+                ][..]
+            )
+        );
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut kept = None;
-        while let Some(choice) = seq.next_element::<ChunkChoice<'de>>()? {
-            if kept.is_none() && choice.index.unwrap_or(0) == 0 {
-                kept = Some(choice);
-            }
-        }
-        Ok(FirstChoice(kept))
+
+    #[test]
+    fn legacy_function_call_alone_becomes_a_call() {
+        let steps = feed(&[
+            r#"{"choices":[{"delta":{"function_call":{"name":"f","arguments":"{\"x\""}}}]}"#,
+            r#"{"choices":[{"delta":{"function_call":{"arguments":":1}"}}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"function_call"}]}"#,
+        ]);
+        let last = last_chunk(&steps);
+        assert_eq!(
+            last.map(|c| c.tool_calls.clone()),
+            Some(vec![ToolCall::from_raw("call_0", "f", "{\"x\":1}")])
+        );
+        assert_eq!(
+            last.and_then(|c| c.finish_reason),
+            Some(klieo_types::FinishReason::ToolCalls)
+        );
     }
-}
 
-#[derive(Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(borrow, default)]
-    delta: Option<Delta<'a>>,
-    #[serde(borrow, default)]
-    finish_reason: Option<Cow<'a, str>>,
-}
+    #[test]
+    fn usage_before_the_finish_and_other_choices_are_handled() {
+        let steps = feed(&[
+            r#"{"choices":[{"index":1,"delta":{"content":"other"}},{"index":0,"delta":{"content":"mine"}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3}}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"ignored"}}]}"#,
+        ]);
+        assert!(matches!(&steps[0], Step::Emit(c) if c.delta == "mine"));
+        let last = last_chunk(&steps);
+        assert_eq!(last.and_then(|c| c.usage), Some(Usage::new(3, 0)));
+        assert_eq!(last.map(|c| c.delta.as_str()), Some(""));
+    }
 
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    tool_calls: Option<Vec<ToolCallFragment<'a>>>,
-    #[serde(borrow, default)]
-    function_call: Option<FunctionFragment<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCallFragment<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    function: Option<FunctionFragment<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionFragment<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arguments: Option<RawText<'a>>,
+    #[test]
+    fn huge_index_does_not_overflow() {
+        let steps = feed(&[
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":4294967295,"id":"a","function":{"name":"f"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"g"}}]}}]}"#,
+            "[DONE]",
+        ]);
+        assert_eq!(last_chunk(&steps).map(|c| c.tool_calls.len()), Some(2));
+    }
 }

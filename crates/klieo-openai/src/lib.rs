@@ -118,6 +118,7 @@
 #![deny(missing_docs)]
 
 mod assemble;
+mod chunk;
 mod client;
 mod config;
 mod embed;

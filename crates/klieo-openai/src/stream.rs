@@ -9,12 +9,18 @@ use crate::response::parse_completion;
 use futures_core::Stream;
 use klieo_stream::{SseError, SseEvent, SseStream};
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
 
-/// Events read after the reply's last chunk, at most, to let the body end
-/// (so its connection can go back to the pool) without waiting for it.
-const DRAIN_LIMIT: usize = 8;
+/// How long, after the reply's last chunk, the stream waits for the body to
+/// end when polled again, so the connection can go back to the pool. A
+/// server that keeps the body open past it only costs its connection.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// Events read after the reply's last chunk, at most, for the same purpose.
+const DRAIN_EVENTS: usize = 16;
 
 /// The chunks of a streamed reply whose status was 2xx.
 ///
@@ -45,8 +51,7 @@ pub(crate) async fn chunk_stream(
         events: Box::pin(SseStream::new(resp.bytes_stream())),
         assembler: Assembler::new(secret.clone()),
         secret,
-        done: false,
-        ended: false,
+        state: State::Reading,
     }))
 }
 
@@ -65,21 +70,65 @@ struct ChatStream<E> {
     events: Pin<Box<E>>,
     assembler: Assembler,
     secret: Option<Secret>,
-    done: bool,
-    ended: bool,
+    state: State,
+}
+
+enum State {
+    /// Turning events into chunks.
+    Reading,
+    /// The reply is complete; reading what is left of the body (until the
+    /// deadline, or this many more events) before ending.
+    Draining(Pin<Box<Sleep>>, usize),
+    /// Nothing more to yield.
+    Ended,
 }
 
 impl<E> ChatStream<E>
 where
     E: Stream<Item = Result<SseEvent, SseError>>,
 {
-    /// Reads what is left of the body if it is already there, so the
-    /// connection can be reused; stops at the first wait.
-    fn drain(&mut self, cx: &mut Context<'_>) {
-        for _ in 0..DRAIN_LIMIT {
+    /// After the last chunk: `Ready` once the body ended, the grace period
+    /// passed or the event budget ran out.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let State::Draining(deadline, budget) = &mut self.state else {
+            return Poll::Ready(());
+        };
+        loop {
             match self.events.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(_)) | None) | Poll::Pending => return,
+                Poll::Ready(Some(Ok(_))) if *budget > 0 => *budget -= 1,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return deadline.as_mut().poll(cx),
+            }
+        }
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, LlmError>>> {
+        loop {
+            let step = match self.events.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(event))) => self.assembler.on_event(&event),
+                Poll::Ready(Some(Err(SseError::Transport(cause)))) => {
+                    let error = from_stream_transport(cause.as_ref(), self.secret.as_ref());
+                    self.assembler.on_error(error)
+                }
+                Poll::Ready(Some(Err(other))) => {
+                    let error = decoding(other.to_string(), b"", self.secret.as_ref());
+                    self.assembler.on_error(error)
+                }
+                Poll::Ready(None) => self.assembler.on_end(),
+            };
+            match step {
+                Step::Continue => {}
+                Step::Emit(chunk) => return Poll::Ready(Some(Ok(chunk))),
+                Step::Done(last) => {
+                    let deadline = Box::pin(tokio::time::sleep(DRAIN_GRACE));
+                    self.state = State::Draining(deadline, DRAIN_EVENTS);
+                    return Poll::Ready(Some(Ok(last)));
+                }
+                Step::Fail(error) => {
+                    self.state = State::Ended;
+                    return Poll::Ready(Some(Err(error)));
+                }
             }
         }
     }
@@ -93,49 +142,14 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        loop {
-            if this.ended {
-                return Poll::Ready(None);
+        match this.state {
+            State::Reading => this.poll_chunk(cx),
+            State::Draining(..) => {
+                std::task::ready!(this.poll_drain(cx));
+                this.state = State::Ended;
+                Poll::Ready(None)
             }
-            if this.done {
-                // Read the body to its end (the server ends it right after
-                // `[DONE]`), so the pooled connection can be reused.
-                return match this.events.as_mut().poll_next(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Some(Ok(_))) => continue,
-                    Poll::Ready(Some(Err(_)) | None) => {
-                        this.ended = true;
-                        Poll::Ready(None)
-                    }
-                };
-            }
-            let step = match this.events.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(event))) => this.assembler.on_event(&event),
-                Poll::Ready(Some(Err(SseError::Transport(cause)))) => {
-                    let error = from_stream_transport(cause.as_ref(), this.secret.as_ref());
-                    this.assembler.on_error(error)
-                }
-                Poll::Ready(Some(Err(other))) => {
-                    let error = decoding(other.to_string(), b"", this.secret.as_ref());
-                    this.assembler.on_error(error)
-                }
-                Poll::Ready(None) => this.assembler.on_end(),
-            };
-            match step {
-                Step::Continue => {}
-                Step::Emit(chunk) => return Poll::Ready(Some(Ok(chunk))),
-                Step::Done(last) => {
-                    this.done = true;
-                    this.drain(cx);
-                    return Poll::Ready(last.map(Ok));
-                }
-                Step::Fail(error) => {
-                    this.done = true;
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
-            }
+            State::Ended => Poll::Ready(None),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! Replies of llama-cpp-python's server (fixtures in
+//! `tests/fixtures/llama_cpp/`), through the provider.
+
+use crate::support::{chunks, client, collect, json_reply, last_body, mock_chat, sse_reply, text};
+use klieo_types::{
+    ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, ToolChoice, ToolDef, Usage,
+};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CALL_ID: &str = "call__0_calculator_cmpl-3f9c2a1e-5b7d-4c1a-9e2f-6a8b0c4d2e11";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/llama_cpp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(path).unwrap()
+}
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+fn calculator_request() -> ChatRequest {
+    let calculator = ToolDef::new(
+        "calculator",
+        "Evaluates an arithmetic expression.",
+        json!({"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}),
+    );
+    ChatRequest::new(vec![
+        Message::system("Use the calculator for arithmetic."),
+        Message::user("Compute 17*23."),
+    ])
+    .with_temperature(0.0)
+    .with_tools(vec![calculator])
+    .with_tool_choice(ToolChoice::Function("calculator".into()))
+}
+
+fn expected_call() -> ToolCall {
+    ToolCall::from_raw(CALL_ID, "calculator", "{\"expression\": \"17*23\"}")
+}
+
+#[tokio::test]
+async fn blocking_tool_call() {
+    let server = MockServer::start().await;
+    mock_chat(&server, json_reply(fixture_json("chat_tool_call.json"))).await;
+    let r = client(&server.uri())
+        .complete(calculator_request())
+        .await
+        .unwrap();
+    assert_eq!(r.message.tool_calls, [expected_call()]);
+    assert_eq!(r.message.content, "");
+    assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(r.usage, Some(Usage::new(187, 12)));
+}
+
+#[tokio::test]
+async fn follow_up_sends_empty_content_and_reads_text() {
+    let server = MockServer::start().await;
+    mock_chat(&server, json_reply(fixture_json("chat_text.json"))).await;
+    let req = calculator_request()
+        .with_message(Message::assistant_tool_calls("", vec![expected_call()]))
+        .with_message(Message::tool_result(CALL_ID, "391"))
+        .with_tool_choice(ToolChoice::None);
+    let r = client(&server.uri()).complete(req).await.unwrap();
+    assert_eq!(r.message.content, "The result of 17*23 is 391.");
+    assert_eq!(r.finish_reason, FinishReason::Stop);
+    assert_eq!(r.usage, Some(Usage::new(214, 11)));
+    let body = last_body(&server).await;
+    assert_eq!(body["messages"][2]["content"], json!(""));
+    assert_eq!(body["messages"][3]["tool_call_id"], json!(CALL_ID));
+    assert_eq!(body["tool_choice"], json!("none"));
+}
+
+#[tokio::test]
+async fn streamed_forced_tool_call() {
+    let server = MockServer::start().await;
+    mock_chat(&server, sse_reply(fixture("stream_forced_tool_call.sse"))).await;
+    let s = client(&server.uri())
+        .stream(calculator_request())
+        .await
+        .unwrap();
+    let got = chunks(s).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let last = &got[0];
+    assert_eq!(last.tool_calls, [expected_call()]);
+    assert_eq!(last.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(last.usage, None);
+}
+
+#[tokio::test]
+async fn streamed_text_without_usage() {
+    let server = MockServer::start().await;
+    mock_chat(&server, sse_reply(fixture("stream_text.sse"))).await;
+    let s = client(&server.uri())
+        .stream(ChatRequest::new(vec![Message::user("Compute 17*23.")]))
+        .await
+        .unwrap();
+    let got = chunks(s).await;
+    assert_eq!(text(&got), "The result is 391.");
+    assert_eq!(got.len(), 9);
+    assert_eq!(got.last().unwrap().finish_reason, Some(FinishReason::Stop));
+    assert!(got.iter().all(|c| c.usage.is_none()));
+}
+
+#[tokio::test]
+async fn streaming_with_auto_tools_gets_an_empty_stream() {
+    let server = MockServer::start().await;
+    mock_chat(&server, sse_reply(fixture("stream_auto_tools_empty.sse"))).await;
+    let req = calculator_request().with_tool_choice(ToolChoice::Auto);
+    let items = collect(client(&server.uri()).stream(req).await.unwrap()).await;
+    assert_eq!(items.len(), 1);
+    match &items[0] {
+        Err(e @ LlmError::BadRequest { message, .. }) => {
+            assert!(message.contains("empty stream"), "{message}");
+            assert!(!e.retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn validation_failure_is_a_500() {
+    let server = MockServer::start().await;
+    let reply = ResponseTemplate::new(500).set_body_json(fixture_json("error_content_null.json"));
+    mock_chat(&server, reply).await;
+    match client(&server.uri()).complete(calculator_request()).await {
+        Err(LlmError::Server {
+            status: Some(500),
+            message,
+        }) => {
+            assert!(
+                message.contains("Input should be a valid string"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn per_token_embeddings_are_pooled() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(json_reply(fixture_json("embeddings_per_token.json")))
+        .mount(&server)
+        .await;
+    let out = client(&server.uri())
+        .embed(&["Hello".into(), "world!".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![vec![0.5, 0.0, 0.0, 1.0], vec![1.0, 0.0, 0.5, 0.5]]
+    );
+}
