@@ -13,14 +13,21 @@ use serde_json::json;
 use std::future::poll_fn;
 use std::time::Instant;
 
-fn ctx(llm: ScriptedLlm) -> AgentContext {
+/// A context with the echo tool, and a thread holding the user's message.
+async fn ctx(llm: ScriptedLlm) -> (AgentContext, ThreadId) {
     let echo = FnTool::new(
         ToolDef::new("echo", "echoes", json!({"type": "object"})),
         Ok,
     );
-    AgentContext::new(llm)
+    let ctx = AgentContext::new(llm)
         .with_tools(ToolSet::new().with(echo))
-        .with_agent_name("bench")
+        .with_agent_name("bench");
+    let thread = ThreadId::new("t");
+    ctx.short_term
+        .append(&thread, vec![Message::user("go")])
+        .await
+        .unwrap();
+    (ctx, thread)
 }
 
 fn script(steps: usize) -> ScriptedLlm {
@@ -35,12 +42,7 @@ fn script(steps: usize) -> ScriptedLlm {
 async fn blocking(steps: usize, reps: usize) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..reps {
-        let c = ctx(script(steps));
-        let thread = ThreadId::new("t");
-        c.short_term
-            .append(&thread, vec![Message::user("go")])
-            .await
-            .unwrap();
+        let (c, thread) = ctx(script(steps)).await;
         let opts = RunOptions {
             max_steps: steps as u32 + 1,
             ..RunOptions::default()
@@ -67,14 +69,10 @@ fn token_chunks(chunks: usize) -> Vec<Result<ChatChunk, LlmError>> {
 async fn streaming(chunks: usize, reps: usize) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..reps {
-        let c = ctx(ScriptedLlm::new()
+        let llm = ScriptedLlm::new()
             .without_recording()
-            .then_chunks(token_chunks(chunks)));
-        let thread = ThreadId::new("t");
-        c.short_term
-            .append(&thread, vec![Message::user("go")])
-            .await
-            .unwrap();
+            .then_chunks(token_chunks(chunks));
+        let (c, thread) = ctx(llm).await;
         let opts = RunOptions {
             max_response_bytes: usize::MAX,
             ..RunOptions::default()

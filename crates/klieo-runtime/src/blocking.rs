@@ -6,7 +6,6 @@ use crate::options::RunOptions;
 use crate::run::Run;
 use crate::step::{finish_step, StepEnd};
 use crate::telemetry::record_reply;
-use klieo_stream::terminal_for;
 use klieo_types::{Episode, Error, ThreadId};
 use std::time::Instant;
 use tracing::Instrument;
@@ -57,9 +56,7 @@ pub async fn run_steps(
     async {
         let outcome = drive(&run).await;
         if let Err(e) = &outcome {
-            let text = terminal_for(e.clone(), run.ctx.cancel.is_cancelled()).episode;
-            // The run's own error matters more than a failure to log it.
-            let _ = run.record(Episode::Failed { error: text }).await;
+            run.record_failure(e).await;
         }
         outcome
     }

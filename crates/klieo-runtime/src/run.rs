@@ -7,7 +7,7 @@ use crate::guardrail::check_pre_llm;
 use crate::options::RunOptions;
 use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
-use klieo_stream::{ChunkPump, PumpEvent};
+use klieo_stream::{terminal_for, ChunkPump, PumpEvent};
 use klieo_types::{
     ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, Transcript,
 };
@@ -86,6 +86,21 @@ impl Run {
 
     pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
         Ok(self.ctx.episodic.record(self.ctx.run_id, episode).await?)
+    }
+
+    /// Records how the run ended without an answer (`Episode::Failed`, with
+    /// the texts of [`terminal_for`]) and returns the terminal item a
+    /// streaming consumer sees. A failure to record is logged, not raised:
+    /// the run's own error matters more.
+    pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
+        let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
+        let failed = Episode::Failed {
+            error: terminal.episode,
+        };
+        if let Err(e) = self.record(failed).await {
+            tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
+        }
+        terminal.item
     }
 
     pub(crate) fn run_id(&self) -> &str {

@@ -8,7 +8,7 @@ use crate::run::{OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::telemetry::record_reply;
 use futures_core::Stream;
-use klieo_stream::{terminal_for, ChunkPump, PumpEvent, CONSUMER_DROPPED};
+use klieo_stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use klieo_types::{
     ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, FinishReason, LlmError,
     ThreadId,
@@ -107,8 +107,7 @@ pub async fn run_steps_streaming(
         Ok(Ok(cycle)) => State::Relaying(cycle),
         Ok(Err(OpenFailure::InBand(e))) => failing(&run, e),
         Err(e) | Ok(Err(OpenFailure::Init(e))) => {
-            let text = terminal_for(e.clone(), run.ctx.cancel.is_cancelled()).episode;
-            let _ = run.record(Episode::Failed { error: text }).await;
+            run.record_failure(&e).await;
             return Err(e);
         }
     };
@@ -181,15 +180,7 @@ enum State {
 /// Records the failure, then hands out the terminal item.
 fn failing(run: &Arc<Run>, error: Error) -> State {
     let run = Arc::clone(run);
-    State::Failing(Box::pin(async move {
-        let terminal = terminal_for(error, run.ctx.cancel.is_cancelled());
-        let _ = run
-            .record(Episode::Failed {
-                error: terminal.episode,
-            })
-            .await;
-        terminal.item
-    }))
+    State::Failing(Box::pin(async move { run.record_failure(&error).await }))
 }
 
 struct RunStream {
@@ -283,22 +274,9 @@ impl Drop for RunStream {
                 // chunk: the run is complete, so finish its step.
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
-                    let Cycle {
-                        step,
-                        req,
-                        pump,
-                        started,
-                        ..
-                    } = *cycle;
-                    let reply = pump.reply().snapshot(FinishReason::Stop);
-                    let checked = check_post_llm(&run.opts.guardrails, &req, &reply).await;
-                    let outcome = match checked {
-                        Ok(()) => finish_step(&run, step, reply, started.elapsed()).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = outcome {
-                        let error = terminal_for(e, run.ctx.cancel.is_cancelled()).episode;
-                        let _ = run.record(Episode::Failed { error }).await;
+                    let reply = cycle.pump.reply().snapshot(FinishReason::Stop);
+                    if let Err(e) = after_reply(Arc::clone(&run), cycle, reply).await {
+                        run.record_failure(&e).await;
                     }
                 })
             }

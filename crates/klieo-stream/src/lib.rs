@@ -50,7 +50,7 @@ mod reply;
 mod sse;
 mod terminal;
 
-pub use pump::{retryable_before_first_chunk, ChunkPump, PumpEvent, STREAM_ENDED_EARLY};
+pub use pump::{ChunkPump, PumpEvent, STREAM_ENDED_EARLY};
 pub use reply::{OverCap, ReplyBuilder, RESPONSE_OVER_CAP};
 pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
 pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED};

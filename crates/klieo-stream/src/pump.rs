@@ -68,7 +68,6 @@ pub struct ChunkPump {
     reply: ReplyBuilder,
     cancel: CancellationToken,
     cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
-    forwarded: usize,
     until_cancel_check: u32,
 }
 
@@ -76,7 +75,6 @@ impl std::fmt::Debug for ChunkPump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkPump")
             .field("open", &self.provider.is_some())
-            .field("forwarded", &self.forwarded)
             .field("bytes", &self.reply.bytes())
             .finish()
     }
@@ -95,15 +93,8 @@ impl ChunkPump {
             reply: ReplyBuilder::new(max_response_bytes),
             cancel,
             cancelled: None,
-            forwarded: 0,
             until_cancel_check: 0,
         }
-    }
-
-    /// Chunks handed out so far. A failure while this is zero happened
-    /// before the consumer saw anything, so the call may be retried.
-    pub fn forwarded(&self) -> usize {
-        self.forwarded
     }
 
     /// The reply rebuilt so far.
@@ -136,7 +127,6 @@ impl ChunkPump {
                 if self.reply.absorb(&chunk).is_err() {
                     return self.fail(Error::BadResponse(RESPONSE_OVER_CAP.into()));
                 }
-                self.forwarded += 1;
                 Poll::Ready(PumpEvent::Chunk(chunk))
             }
             Poll::Ready(Some(Err(e))) => self.fail(Error::Llm(e)),
@@ -166,11 +156,4 @@ impl ChunkPump {
     pub async fn next_event(&mut self) -> PumpEvent {
         poll_fn(|cx| self.poll_event(cx)).await
     }
-}
-
-/// Whether a pump failure may be retried by opening the stream again:
-/// a retryable provider error before any chunk reached the consumer.
-/// After that, replaying would show the consumer the same text twice.
-pub fn retryable_before_first_chunk(error: &Error, forwarded: usize) -> bool {
-    forwarded == 0 && matches!(error, Error::Llm(e) if e.retryable())
 }

@@ -104,19 +104,22 @@ impl ReplyBuilder {
     /// The reply so far as a response, with `finish_reason` standing in
     /// for a missing one (for guardrails that look at a partial reply).
     pub fn snapshot(&self, finish_reason: FinishReason) -> ChatResponse {
-        let message = Message::assistant_tool_calls(self.content.clone(), self.tool_calls.clone());
-        let mut response = ChatResponse::new(message, self.finish_reason.unwrap_or(finish_reason));
-        response.usage = self.usage;
-        response
+        let reply = self.clone();
+        let finish_reason = reply.finish_reason.unwrap_or(finish_reason);
+        reply.response(finish_reason)
     }
 
     /// The whole reply, or `None` when no chunk carried a finish reason.
     pub fn into_response(self) -> Option<ChatResponse> {
         let finish_reason = self.finish_reason?;
+        Some(self.response(finish_reason))
+    }
+
+    fn response(self, finish_reason: FinishReason) -> ChatResponse {
         let message = Message::assistant_tool_calls(self.content, self.tool_calls);
         let mut response = ChatResponse::new(message, finish_reason);
         response.usage = self.usage;
-        Some(response)
+        response
     }
 }
 

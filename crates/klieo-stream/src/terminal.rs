@@ -2,7 +2,6 @@
 //! reports why, as one `Err` item for the consumer and one
 //! `Episode::Failed` text for the log.
 
-use crate::reply::RESPONSE_OVER_CAP;
 use klieo_types::{Error, LlmError};
 
 /// The `Episode::Failed` text when the run was cancelled.
@@ -41,6 +40,7 @@ impl Terminal {
 /// | tool failure | `Server("tool: …")` | `tool: …` |
 /// | provider error mid-stream | the provider's `LlmError`, unchanged | its text |
 /// | reply over the byte cap | `Server("response exceeded max_response_bytes cap")` | the same |
+/// | unusable reply (`BadResponse`) | `Server(its message)` | its message |
 /// | guardrail refusal | `Server("refused: …")` | `refused: …` |
 /// | guardrail hand-off | `Server("handoff to AGENT: …")` | `handoff to AGENT: …` |
 /// | anything else | `Server(its text)` | its text |
@@ -49,14 +49,14 @@ impl Terminal {
 /// use klieo_stream::terminal_for;
 /// use klieo_types::{Error, LlmError};
 ///
-/// let t = terminal_for(Error::MaxStepsExceeded { steps: 4 }, false);
+/// let t = terminal_for(&Error::MaxStepsExceeded { steps: 4 }, false);
 /// assert_eq!(t.episode, "max steps exceeded: 4");
 /// assert!(matches!(t.item, LlmError::Server { .. }));
 ///
-/// let t = terminal_for(Error::Llm(LlmError::Timeout), false);
+/// let t = terminal_for(&Error::Llm(LlmError::Timeout), false);
 /// assert_eq!(t.item, LlmError::Timeout);
 /// ```
-pub fn terminal_for(error: Error, cancel_observed: bool) -> Terminal {
+pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
     match error {
         Error::Cancelled => Terminal {
             item: LlmError::Cancelled,
@@ -75,11 +75,11 @@ pub fn terminal_for(error: Error, cancel_observed: bool) -> Terminal {
             item: LlmError::Cancelled,
             episode: CONSUMER_DROPPED.to_owned(),
         },
-        Error::Llm(e) => {
-            let episode = e.to_string();
-            Terminal { item: e, episode }
-        }
-        Error::BadResponse(message) if message == RESPONSE_OVER_CAP => Terminal::server(message),
+        Error::Llm(e) => Terminal {
+            item: e.clone(),
+            episode: e.to_string(),
+        },
+        Error::BadResponse(message) => Terminal::server(message.clone()),
         Error::Refused { reason } => Terminal::server(format!("refused: {reason}")),
         Error::Handoff { agent, reason } => {
             Terminal::server(format!("handoff to {agent}: {reason}"))
@@ -97,28 +97,31 @@ mod tests {
 
     #[test]
     fn cancellation_maps_to_cancelled_item_and_cancelled_episode() {
-        let t = terminal_for(Error::Cancelled, true);
+        let t = terminal_for(&Error::Cancelled, true);
         assert_eq!(t.item, LlmError::Cancelled);
         assert_eq!(t.episode, "cancelled");
     }
 
     #[test]
     fn consumer_dropped_maps_to_consumer_dropped_episode() {
-        let t = terminal_for(Error::Cancelled, false);
+        let t = terminal_for(&Error::Cancelled, false);
         assert_eq!(t.item, LlmError::Cancelled);
         assert_eq!(t.episode, "consumer-dropped");
     }
 
     #[test]
     fn max_steps_exceeded_maps_to_server_item_with_step_count() {
-        let t = terminal_for(Error::MaxStepsExceeded { steps: 3 }, false);
+        let t = terminal_for(&Error::MaxStepsExceeded { steps: 3 }, false);
         assert_eq!(t.item, LlmError::server("max steps exceeded: 3"));
         assert_eq!(t.episode, "max steps exceeded: 3");
     }
 
     #[test]
     fn tool_failure_maps_to_server_item_prefixed_with_tool() {
-        let t = terminal_for(Error::Tool(ToolError::Permanent("disk full".into())), false);
+        let t = terminal_for(
+            &Error::Tool(ToolError::Permanent("disk full".into())),
+            false,
+        );
         assert_eq!(t.episode, "tool: tool failed: disk full");
         assert_eq!(t.item, LlmError::server("tool: tool failed: disk full"));
     }
@@ -128,16 +131,16 @@ mod tests {
         let rate = LlmError::RateLimit {
             retry_after: Some(Duration::from_millis(1500)),
         };
-        let t = terminal_for(Error::Llm(rate.clone()), false);
+        let t = terminal_for(&Error::Llm(rate.clone()), false);
         assert_eq!(t.item, rate);
         assert_eq!(t.episode, rate.to_string());
-        let t = terminal_for(Error::Llm(LlmError::Network("reset".into())), false);
+        let t = terminal_for(&Error::Llm(LlmError::Network("reset".into())), false);
         assert_eq!(t.item, LlmError::Network("reset".into()));
     }
 
     #[test]
     fn byte_cap_maps_to_server_item_naming_the_cap() {
-        let t = terminal_for(Error::BadResponse(RESPONSE_OVER_CAP.into()), false);
+        let t = terminal_for(&Error::BadResponse(crate::RESPONSE_OVER_CAP.into()), false);
         assert_eq!(
             t.item,
             LlmError::server("response exceeded max_response_bytes cap")
@@ -148,7 +151,7 @@ mod tests {
     #[test]
     fn refusal_maps_to_server_item_prefixed_with_refused() {
         let t = terminal_for(
-            Error::Refused {
+            &Error::Refused {
                 reason: "denied keyword".into(),
             },
             false,
@@ -160,7 +163,7 @@ mod tests {
     #[test]
     fn handoff_maps_to_server_item_naming_the_agent() {
         let t = terminal_for(
-            Error::Handoff {
+            &Error::Handoff {
                 agent: "billing".into(),
                 reason: "invoice question".into(),
             },
@@ -171,9 +174,9 @@ mod tests {
 
     #[test]
     fn other_errors_fall_through_to_server_with_their_text() {
-        let e = Error::BadResponse("empty reply".into());
+        let e = Error::Memory(klieo_types::MemoryError::Backend("store down".into()));
         let text = e.to_string();
-        let t = terminal_for(e, false);
+        let t = terminal_for(&e, false);
         assert_eq!(t.episode, text);
         assert_eq!(t.item, LlmError::server(text));
     }
