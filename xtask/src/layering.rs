@@ -1,9 +1,10 @@
 //! The klieo stack's layering rules, as data, and the check of a dependency graph against them.
 //!
 //! Each klieo crate may depend (normal or build dependencies; dev-dependencies
-//! are exempt) only on klieo crates of a strictly lower layer, and the bottom
-//! crate's tree of normal dependencies must stay free of async runtimes, HTTP
-//! stacks and tracing. [`RULES`] is the source of truth; [`check`] is pure.
+//! are exempt) only on the klieo crates its row of the table allows, all of
+//! them of a strictly lower layer, and the bottom crate's tree of normal
+//! dependencies must stay free of async runtimes, HTTP stacks and tracing.
+//! [`RULES`] is the source of truth; [`check`] is pure.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,8 +13,10 @@ use crate::metadata::Graph;
 
 /// Which klieo crates may depend on which, and what the bottom crate must never pull in.
 pub(crate) struct Rules<'a> {
-    /// Each klieo crate's layer, bottom first. Crates not in the workspace yet are ignored.
-    pub(crate) layers: &'a [(&'a str, u32)],
+    /// Each klieo crate, bottom first: its layer, and the klieo crates (all
+    /// on lower layers) it may depend on. Crates not in the workspace are
+    /// ignored.
+    pub(crate) crates: &'a [(&'a str, u32, &'a [&'a str])],
     /// The crate whose tree of normal dependencies must not contain `forbidden`.
     pub(crate) leaf: &'a str,
     /// Crates that must not appear in `leaf`'s tree of normal dependencies.
@@ -22,16 +25,57 @@ pub(crate) struct Rules<'a> {
 
 /// The klieo stack, bottom to top.
 pub(crate) const RULES: Rules<'static> = Rules {
-    layers: &[
-        ("klieo-types", 0),
-        ("klieo-retry", 1),
-        ("klieo-stream", 2),
-        ("klieo-runtime", 3),
-        ("klieo-openai", 4),
-        ("klieo", 5),
+    crates: &[
+        ("klieo-types", 0, &[]),
+        ("klieo-retry", 1, &["klieo-types"]),
+        ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
+        (
+            "klieo-runtime",
+            3,
+            &["klieo-types", "klieo-retry", "klieo-stream"],
+        ),
+        // A provider needs nothing above the vocabulary and the SSE decoder:
+        // never the runtime.
+        (
+            "klieo-openai",
+            4,
+            &["klieo-types", "klieo-retry", "klieo-stream"],
+        ),
+        (
+            "klieo",
+            5,
+            &[
+                "klieo-types",
+                "klieo-retry",
+                "klieo-stream",
+                "klieo-runtime",
+                "klieo-openai",
+            ],
+        ),
     ],
     leaf: "klieo-types",
-    forbidden: &["tokio", "tokio-util", "reqwest", "hyper", "tracing"],
+    forbidden: &[
+        // async runtimes and executors
+        "tokio",
+        "tokio-util",
+        "async-std",
+        "smol",
+        "async-io",
+        "futures-executor",
+        "mio",
+        // HTTP stacks
+        "reqwest",
+        "hyper",
+        "hyper-util",
+        "http",
+        "h2",
+        "ureq",
+        "surf",
+        "isahc",
+        // logging frameworks
+        "tracing",
+        "log",
+    ],
 };
 
 /// Whether a package name is one of klieo's own crates, and so bound by the layers.
@@ -50,6 +94,13 @@ pub(crate) enum Violation {
         from_layer: u32,
         to: String,
         to_layer: u32,
+    },
+    /// A normal or build dependency on a lower klieo crate that the table does
+    /// not allow.
+    NotAllowed {
+        from: String,
+        to: String,
+        allowed: Vec<String>,
     },
     /// A forbidden crate in the leaf's tree: the chain from the leaf down to it.
     Forbidden { path: Vec<String> },
@@ -81,6 +132,17 @@ impl fmt::Display for Violation {
                      dependency, or move what `{from}` needs from `{to}` down a layer"
                 )
             }
+            Self::NotAllowed { from, to, allowed } => write!(
+                f,
+                "`{from}` depends on `{to}`, which its row of the layering table does not \
+                 allow (it may depend on: {}); remove the dependency, or change the table in \
+                 xtask/src/layering.rs if the design really changed",
+                if allowed.is_empty() {
+                    "no klieo crate".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
             Self::Forbidden { path } => {
                 let leaf = path.first().map_or("", String::as_str);
                 let banned = path.last().map_or("", String::as_str);
@@ -98,17 +160,18 @@ impl fmt::Display for Violation {
 
 /// Checks `graph` against `rules`, returning every violation found (empty if clean).
 pub(crate) fn check(graph: &Graph, rules: &Rules<'_>) -> Vec<Violation> {
-    let layer = |name: &str| {
+    let row = |name: &str| {
         rules
-            .layers
+            .crates
             .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, l)| l)
+            .find(|(n, _, _)| *n == name)
+            .map(|&(_, layer, allowed)| (layer, allowed))
     };
+    let layer = |name: &str| row(name).map(|(layer, _)| layer);
     let mut violations = Vec::new();
 
     for (_, package) in graph.members().filter(|(_, p)| is_klieo(&p.name)) {
-        let Some(from_layer) = layer(&package.name) else {
+        let Some((from_layer, allowed)) = row(&package.name) else {
             violations.push(Violation::Unlisted {
                 krate: package.name.clone(),
             });
@@ -119,13 +182,21 @@ pub(crate) fn check(graph: &Graph, rules: &Rules<'_>) -> Vec<Violation> {
                 continue;
             }
             let to = &graph.packages[dep.to].name;
-            if let Some(to_layer) = layer(to).filter(|&l| l >= from_layer) {
-                violations.push(Violation::Upward {
+            match layer(to) {
+                Some(to_layer) if to_layer >= from_layer => violations.push(Violation::Upward {
                     from: package.name.clone(),
                     from_layer,
                     to: to.clone(),
                     to_layer,
-                });
+                }),
+                Some(_) if !allowed.contains(&to.as_str()) => {
+                    violations.push(Violation::NotAllowed {
+                        from: package.name.clone(),
+                        to: to.clone(),
+                        allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+                    })
+                }
+                _ => {}
             }
         }
     }

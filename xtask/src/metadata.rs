@@ -46,7 +46,13 @@ impl Graph {
     /// `--all-features` puts every optional dependency in the graph, so no feature
     /// can hide an edge from the checks that read it.
     pub(crate) fn load(root: &Path) -> Result<Self, Error> {
-        let args = ["metadata", "--format-version", "1", "--all-features"];
+        let args = [
+            "metadata",
+            "--locked",
+            "--format-version",
+            "1",
+            "--all-features",
+        ];
         let json = cmd::stdout(&mut cmd::cargo(root, &args))?;
         Self::parse(&json)
     }

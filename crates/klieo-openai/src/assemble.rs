@@ -1,13 +1,14 @@
 //! Streaming assembly: each SSE event of a Chat Completions stream turned
-//! into at most one [`ChatChunk`], tool-call fragments put together by
-//! `index`, and the end of the stream judged (finished, cut, empty).
+//! into at most one [`ChatChunk`], tool calls put together in [`Calls`],
+//! and the end of the stream judged (finished, cut, empty).
 
-use crate::chunk::{FunctionFragment, ToolCallFragment, WireChunk};
-use crate::config::{scrub, Secret};
-use crate::error::{bounded, decoding, from_stream_error, ErrorField, WireError};
-use crate::response::{fallback_id, finish_reason};
+use crate::calls::{Calls, CALLS_LIMIT};
+use crate::chunk::WireChunk;
+use crate::error::{decoding, from_stream_error, ErrorField, WireError, MESSAGE_LIMIT};
+use crate::redact::{redacted, Secret};
+use crate::response::finish_reason;
 use klieo_stream::SseEvent;
-use klieo_types::{ChatChunk, LlmError, ToolCall, Usage};
+use klieo_types::{ChatChunk, LlmError, Usage};
 
 /// What the stream does after an event or the end of its input.
 #[derive(Debug)]
@@ -22,58 +23,15 @@ pub(crate) enum Step {
     Fail(LlmError),
 }
 
-/// A tool call being put together from fragments.
-#[derive(Debug, Default)]
-struct PartialCall {
-    index: u32,
-    id: String,
-    name: String,
-    arguments: String,
-}
-
-impl PartialCall {
-    /// Adds a fragment. The first non-empty id and name win: llama.cpp's
-    /// server repeats both in every fragment, OpenAI sends them once.
-    /// Arguments are appended as they come.
-    fn absorb(&mut self, id: Option<&str>, function: Option<&FunctionFragment<'_>>) {
-        if self.id.is_empty() {
-            if let Some(id) = id {
-                self.id.push_str(id);
-            }
-        }
-        if let Some(f) = function {
-            if self.name.is_empty() {
-                if let Some(name) = f.name.as_deref() {
-                    self.name.push_str(name);
-                }
-            }
-            if let Some(args) = &f.arguments {
-                self.arguments.push_str(&args.0);
-            }
-        }
-    }
-
-    fn into_call(self, position: usize) -> ToolCall {
-        let id = if self.id.is_empty() {
-            fallback_id(position)
-        } else {
-            self.id
-        };
-        ToolCall::from_raw(id, self.name, self.arguments)
-    }
-}
-
 /// The state of one streamed reply.
 ///
 /// Content deltas are forwarded, never kept: memory grows only with the
-/// arguments of tool calls being assembled. The chunk carrying the finish
-/// reason is held back until the usage chunk, `[DONE]` or the end of the
-/// body, so that it is the last chunk and carries the usage.
+/// tool calls being assembled, up to [`CALLS_LIMIT`]. The chunk carrying
+/// the finish reason is held back until `[DONE]`, the end of the body or a
+/// failure, so that it is the last chunk; a usage chunk that comes in the
+/// meantime does not release it but adds its usage to it.
 pub(crate) struct Assembler {
-    calls: Vec<PartialCall>,
-    /// A legacy `function_call`, kept only while no `tool_calls` came.
-    legacy: Option<PartialCall>,
-    saw_tool_calls: bool,
+    calls: Calls,
     finish: Option<ChatChunk>,
     usage: Option<Usage>,
     events: u64,
@@ -83,9 +41,7 @@ pub(crate) struct Assembler {
 impl Assembler {
     pub(crate) fn new(secret: Option<Secret>) -> Self {
         Self {
-            calls: Vec::new(),
-            legacy: None,
-            saw_tool_calls: false,
+            calls: Calls::new(CALLS_LIMIT),
             finish: None,
             usage: None,
             events: 0,
@@ -93,23 +49,32 @@ impl Assembler {
         }
     }
 
-    /// Handles one SSE event.
+    /// Handles one SSE event. An error event, an undecodable event or too
+    /// much tool-call text fails the stream, unless the finish reason came
+    /// already (see [`on_error`](Self::on_error)).
     pub(crate) fn on_event(&mut self, event: &SseEvent) -> Step {
         self.events += 1;
+        match self.read(event) {
+            Ok(step) => step,
+            Err(error) => self.on_error(error),
+        }
+    }
+
+    fn read(&mut self, event: &SseEvent) -> Result<Step, LlmError> {
         let data = event.data.trim();
         if data == "[DONE]" {
-            return self.on_done();
+            return Ok(self.on_done());
         }
         if data.is_empty() {
-            return Step::Continue;
+            return Ok(Step::Continue);
         }
         let error_event = event.event.as_deref() == Some("error");
         let chunk: WireChunk<'_> = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
-            Err(_) if error_event => return Step::Fail(self.error_text(data)),
+            Err(_) if error_event => return Err(self.error_text(data)),
             Err(e) => {
                 let reason = format!("not a chat completion chunk: {e}");
-                return Step::Fail(decoding(reason, data.as_bytes(), self.secret.as_ref()));
+                return Err(decoding(reason, data.as_bytes(), self.secret.as_ref()));
             }
         };
         if let Some(error) = chunk.error {
@@ -120,10 +85,10 @@ impl Assembler {
                     ..WireError::default()
                 },
             };
-            return Step::Fail(from_stream_error(&error, self.secret.as_ref()));
+            return Err(from_stream_error(&error, self.secret.as_ref()));
         }
         if error_event {
-            return Step::Fail(self.error_text(data));
+            return Err(self.error_text(data));
         }
         if let Some(usage) = chunk.usage {
             let usage = Usage::from(usage);
@@ -133,97 +98,53 @@ impl Assembler {
             }
         }
         let Some(choice) = chunk.choices.0 else {
-            return Step::Continue;
+            return Ok(Step::Continue);
         };
         if self.finish.is_some() {
             // The reply is over; later choices carry nothing we use.
-            return Step::Continue;
+            return Ok(Step::Continue);
         }
-        let mut out = ChatChunk::default();
+        let mut text = String::new();
         if let Some(delta) = choice.delta {
             if let Some(content) = delta.content {
-                out.delta = content.into_owned();
+                text = content.into_owned();
             }
             if let Some(fragments) = delta.tool_calls {
-                self.absorb_tool_calls(fragments);
+                self.calls.add(fragments)?;
             }
             if let Some(legacy) = delta.function_call {
-                if !self.saw_tool_calls {
-                    self.legacy
-                        .get_or_insert_with(PartialCall::default)
-                        .absorb(None, Some(&legacy));
+                self.calls.add_legacy(&legacy)?;
+            }
+        }
+        Ok(
+            match choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(reason) => {
+                    self.finish = Some(self.finish_chunk(text, Some(reason)));
+                    Step::Continue
                 }
-            }
-        }
-        match choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
-            Some(reason) => {
-                self.finish = Some(self.finish_chunk(out, Some(reason)));
-                Step::Continue
-            }
-            None if out.delta.is_empty() => Step::Continue,
-            None => Step::Emit(out),
-        }
+                None if text.is_empty() => Step::Continue,
+                None => Step::Emit(ChatChunk::delta(text)),
+            },
+        )
     }
 
     /// An `event: error` whose data is not an error object.
     fn error_text(&self, data: &str) -> LlmError {
-        LlmError::server(scrub(self.secret.as_ref(), bounded(data, 1000)))
+        LlmError::server(redacted(self.secret.as_ref(), data, MESSAGE_LIMIT))
     }
 
-    fn absorb_tool_calls(&mut self, fragments: Vec<ToolCallFragment<'_>>) {
-        if !fragments.is_empty() {
-            self.saw_tool_calls = true;
-            self.legacy = None;
+    /// The last chunk: `text`, every assembled call in index order, the
+    /// mapped finish reason and the usage seen so far.
+    fn finish_chunk(&mut self, text: String, reason: Option<&str>) -> ChatChunk {
+        let calls = self.calls.finish();
+        let reason = finish_reason(reason, !calls.is_empty());
+        let mut chunk = ChatChunk::tool_calls(calls).with_finish_reason(reason);
+        // klieo-types has a constructor for text or for calls, not both.
+        chunk.delta = text;
+        if let Some(usage) = self.usage {
+            chunk = chunk.with_usage(usage);
         }
-        for fragment in fragments {
-            let id = fragment.id.as_deref().filter(|id| !id.is_empty());
-            let slot = match (fragment.index, id) {
-                (Some(index), _) => self.calls.iter().position(|c| c.index == index),
-                (None, Some(id)) => self.calls.iter().position(|c| c.id == id),
-                (None, None) => self.calls.len().checked_sub(1),
-            };
-            let slot = match slot {
-                Some(slot) => slot,
-                None => {
-                    let index = fragment.index.unwrap_or_else(|| {
-                        self.calls
-                            .iter()
-                            .map(|c| c.index.saturating_add(1))
-                            .max()
-                            .unwrap_or(0)
-                    });
-                    self.calls.push(PartialCall {
-                        index,
-                        ..PartialCall::default()
-                    });
-                    self.calls.len() - 1
-                }
-            };
-            if let Some(call) = self.calls.get_mut(slot) {
-                call.absorb(id, fragment.function.as_ref());
-            }
-        }
-    }
-
-    /// The last chunk: `out`'s text, every assembled call in index order,
-    /// the mapped finish reason and the usage seen so far.
-    fn finish_chunk(&mut self, mut out: ChatChunk, reason: Option<&str>) -> ChatChunk {
-        let mut calls = std::mem::take(&mut self.calls);
-        calls.sort_by_key(|c| c.index);
-        let mut calls: Vec<ToolCall> = calls
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| c.into_call(i))
-            .collect();
-        if let Some(legacy) = self.legacy.take().filter(|l| !l.name.is_empty()) {
-            if calls.is_empty() {
-                calls.push(legacy.into_call(0));
-            }
-        }
-        out.finish_reason = Some(finish_reason(reason, !calls.is_empty()));
-        out.tool_calls = calls;
-        out.usage = self.usage;
-        out
+        chunk
     }
 
     /// `[DONE]`: the held finish chunk. Without a finish reason, the server
@@ -232,7 +153,7 @@ impl Assembler {
     fn on_done(&mut self) -> Step {
         match self.finish.take() {
             Some(finish) => Step::Done(finish),
-            None => Step::Done(self.finish_chunk(ChatChunk::default(), None)),
+            None => Step::Done(self.finish_chunk(String::new(), None)),
         }
     }
 
@@ -253,8 +174,10 @@ impl Assembler {
         ))
     }
 
-    /// Reading the body failed with `error`. After a finish reason the reply
-    /// is complete and ends normally; before one, the error is the last item.
+    /// The stream failed with `error`: reading the body broke off, or an
+    /// event was an error or could not be read. After a finish reason the
+    /// reply is complete and ends normally with the held chunk; before one,
+    /// the error is the last item.
     pub(crate) fn on_error(&mut self, error: LlmError) -> Step {
         if let Some(finish) = self.finish.take() {
             return Step::Done(finish);
@@ -271,9 +194,13 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use klieo_types::{FinishReason, ToolCall};
 
     fn feed(events: &[&str]) -> Vec<Step> {
-        let mut a = Assembler::new(None);
+        feed_to(Assembler::new(None), events)
+    }
+
+    fn feed_to(mut a: Assembler, events: &[&str]) -> Vec<Step> {
         let mut steps: Vec<Step> = events
             .iter()
             .map(|data| {
@@ -354,5 +281,78 @@ mod tests {
             "[DONE]",
         ]);
         assert_eq!(last_chunk(&steps).map(|c| c.tool_calls.len()), Some(2));
+    }
+
+    #[test]
+    fn usage_after_the_finish_joins_the_held_chunk() {
+        let mut a = Assembler::new(None);
+        let mut on = |data: &str| {
+            a.on_event(&SseEvent {
+                data: data.to_owned(),
+                ..SseEvent::default()
+            })
+        };
+        let finish = on(r#"{"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}]}"#);
+        assert!(matches!(finish, Step::Continue), "{finish:?}");
+        let usage = on(r#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#);
+        assert!(matches!(usage, Step::Continue), "{usage:?}");
+        let done = on("[DONE]");
+        assert!(
+            matches!(&done, Step::Done(c) if c.delta == "a" && c.usage == Some(Usage::new(2, 1))),
+            "{done:?}"
+        );
+    }
+
+    #[test]
+    fn failures_after_the_finish_end_the_reply_normally() {
+        let finish = r#"{"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}"#;
+        for late in [
+            r#"{"error":{"message":"boom","type":"server_error"}}"#,
+            "{not json",
+        ] {
+            let steps = feed(&[finish, late]);
+            assert!(
+                matches!(&steps[1], Step::Done(c) if c.delta == "ok"
+                    && c.finish_reason == Some(FinishReason::Stop)),
+                "{late}: {steps:?}"
+            );
+        }
+        let mut a = Assembler::new(None);
+        a.on_event(&SseEvent {
+            data: finish.to_owned(),
+            ..SseEvent::default()
+        });
+        let cut = a.on_error(LlmError::Network("reset".into()));
+        assert!(matches!(cut, Step::Done(_)), "{cut:?}");
+    }
+
+    #[test]
+    fn tool_call_text_past_the_limit_fails_the_stream() {
+        let mut a = Assembler::new(None);
+        a.calls = Calls::new(200);
+        let piece = format!(
+            r#"{{"choices":[{{"delta":{{"tool_calls":[{{"index":0,"id":"c","function":{{"name":"f","arguments":"{}"}}}}]}}}}]}}"#,
+            "x".repeat(40)
+        );
+        let steps = feed_to(a, &[&piece, &piece, &piece, &piece, &piece]);
+        let failed = steps.iter().position(|s| matches!(s, Step::Fail(_)));
+        assert!(failed.is_some_and(|i| i < 5), "{steps:?}");
+        let reason = match failed.and_then(|i| steps.get(i)) {
+            Some(Step::Fail(LlmError::Decoding { reason, .. })) => reason.as_str(),
+            _ => "",
+        };
+        assert!(reason.contains("exceeded 200 bytes"), "{steps:?}");
+        let mut legacy = Assembler::new(None);
+        legacy.calls = Calls::new(16);
+        let steps = feed_to(
+            legacy,
+            &[
+                r#"{"choices":[{"delta":{"function_call":{"name":"f","arguments":"0123456789abcdef"}}}]}"#,
+            ],
+        );
+        assert!(
+            matches!(&steps[0], Step::Fail(LlmError::Decoding { .. })),
+            "{steps:?}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::config::{invalid, OpenAiClientBuilder, Secret};
-use crate::error::{chain, from_reqwest, from_response};
+use crate::config::{invalid, OpenAiClientBuilder};
+use crate::error::{chain, from_reqwest, from_response, read_reply, REPLY_LIMIT};
+use crate::redact::{shown_base_url, Secret};
 use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, stream};
@@ -38,6 +39,9 @@ pub(crate) struct Inner {
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
     pub(crate) request_timeout: Duration,
+    /// Bytes of a reply that is not an event stream read at most
+    /// ([`REPLY_LIMIT`]; smaller in tests).
+    pub(crate) reply_limit: usize,
     capabilities: Capabilities,
     pub(crate) api_key: Option<Secret>,
 }
@@ -47,7 +51,7 @@ impl fmt::Debug for OpenAiClient {
         let i = &self.inner;
         f.debug_struct("OpenAiClient")
             .field("api_key", &i.api_key)
-            .field("base_url", &i.base_url)
+            .field("base_url", &shown_base_url(&i.base_url))
             .field("model", &i.model)
             .field("embedding_model", &i.embedding_model)
             .field("request_timeout", &i.request_timeout)
@@ -79,7 +83,7 @@ impl OpenAiClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid("base_url", "must start with http:// or https://"));
         }
-        let api_key = b.api_key.filter(|k| !k.expose().trim().is_empty());
+        let api_key = b.api_key.filter(|k| !k.expose().is_empty());
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
             return Err(ConfigError::Missing {
                 name: "OPENAI_API_KEY".to_owned(),
@@ -111,8 +115,8 @@ impl OpenAiClient {
 
         let mut headers = HeaderMap::new();
         if let Some(key) = &api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose().trim()))
-                .map_err(|_| {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
                     invalid("api_key", "contains characters an HTTP header cannot carry")
                 })?;
             value.set_sensitive(true);
@@ -151,6 +155,7 @@ impl OpenAiClient {
                 embedding_batch_size: b.embedding_batch_size,
                 embedding_dimensions: b.embedding_dimensions,
                 request_timeout: b.request_timeout,
+                reply_limit: REPLY_LIMIT,
                 capabilities: b.capabilities,
                 api_key,
             }),
@@ -188,7 +193,7 @@ impl OpenAiClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| from_reqwest(&e, self.secret()))?;
+            .map_err(|e| from_reqwest(e, self.secret()))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -201,11 +206,25 @@ impl OpenAiClient {
         Err(from_response(resp, self.secret()).await)
     }
 
-    fn chat_body(&self, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, LlmError> {
+    /// POSTs `req` to `/chat/completions`, streamed or not, under its own
+    /// timeout or the client's.
+    async fn send_chat(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, LlmError> {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
-        let body = ChatBody::new(req, model, stream)?;
-        serde_json::to_vec(&body)
-            .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))
+        let body = serde_json::to_vec(&ChatBody::new(req, model, stream)?)
+            .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
+        let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
+        debug!(
+            stream,
+            messages = req.messages.len(),
+            tools = req.tools.len(),
+            bytes = body.len(),
+            "chat completion request"
+        );
+        self.post(&self.inner.chat_url, body, timeout, stream).await
     }
 }
 
@@ -224,23 +243,10 @@ impl LlmClient for OpenAiClient {
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let body = self.chat_body(&req, false)?;
-        let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
-        debug!(
-            messages = req.messages.len(),
-            tools = req.tools.len(),
-            bytes = body.len(),
-            "chat completion request"
-        );
         let started = Instant::now();
-        let resp = self
-            .post(&self.inner.chat_url, body, timeout, false)
-            .await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| from_reqwest(&e, self.secret()))?;
-        let reply = parse_completion(&bytes, self.secret());
+        let resp = self.send_chat(&req, false).await?;
+        let body = read_reply(resp, self.inner.reply_limit, self.secret()).await?;
+        let reply = parse_completion(&body, self.secret());
         debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             ok = reply.is_ok(),
@@ -250,19 +256,121 @@ impl LlmClient for OpenAiClient {
     }
 
     async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
-        let body = self.chat_body(&req, true)?;
-        let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
-        debug!(
-            messages = req.messages.len(),
-            tools = req.tools.len(),
-            bytes = body.len(),
-            "chat completion stream request"
-        );
-        let resp = self.post(&self.inner.chat_url, body, timeout, true).await?;
-        stream::chunk_stream(resp, self.inner.api_key.clone()).await
+        let resp = self.send_chat(&req, true).await?;
+        stream::chunk_stream(resp, self.inner.reply_limit, self.inner.api_key.clone()).await
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {
         embed::embed(self, texts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reply bound, with a small limit so the bodies stay small.
+    use super::*;
+    use klieo_types::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    const LIMIT: usize = 64;
+
+    fn limited(uri: &str) -> Result<OpenAiClient, ConfigError> {
+        let mut client = OpenAiClient::builder()
+            .base_url(format!("{uri}/v1"))
+            .build()?;
+        if let Some(inner) = Arc::get_mut(&mut client.inner) {
+            inner.reply_limit = LIMIT;
+        }
+        Ok(client)
+    }
+
+    fn too_long(e: &LlmError) -> bool {
+        matches!(e, LlmError::Decoding { reason, excerpt }
+            if reason.contains(&format!("exceeded {LIMIT} bytes")) && excerpt.chars().count() <= 200)
+    }
+
+    fn req() -> ChatRequest {
+        ChatRequest::new(vec![Message::user("x")])
+    }
+
+    /// A reply one byte over the limit, whatever the endpoint.
+    async fn over_limit_server(content_type: &str) -> MockServer {
+        let server = MockServer::start().await;
+        let body = format!(r#"{{"choices":[],"pad":"{}"}}"#, "p".repeat(LIMIT));
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn replies_past_the_limit_by_content_length_are_decoding_errors() -> TestResult {
+        let server = over_limit_server("application/json").await;
+        let client = limited(&server.uri())?;
+        let complete = client.complete(req()).await.err();
+        assert!(complete.as_ref().is_some_and(too_long), "{complete:?}");
+        let stream = client.stream(req()).await.err();
+        assert!(stream.as_ref().is_some_and(too_long), "{stream:?}");
+        let embed = client.embed(&["x".to_owned()]).await.err();
+        assert!(embed.as_ref().is_some_and(too_long), "{embed:?}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn chunked_replies_past_the_limit_are_decoding_errors() -> TestResult {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            // Read the request (head, then content-length bytes) first.
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let head = seen.windows(4).position(|w| w == b"\r\n\r\n");
+                let wanted = head.map(|end| {
+                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok());
+                    end + 4 + len.unwrap_or(0)
+                });
+                if wanted.is_some_and(|n| seen.len() >= n) {
+                    break;
+                }
+                match sock.read(&mut buf).await {
+                    Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let piece = "q".repeat(LIMIT / 2);
+            let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                transfer-encoding: chunked\r\n\r\n"
+                .to_vec();
+            for _ in 0..3 {
+                out.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            let _ = sock.write_all(&out).await;
+            // Stay open until the client hangs up.
+            while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+        });
+        let e = limited(&format!("http://{addr}"))?
+            .complete(req())
+            .await
+            .err();
+        assert!(
+            matches!(&e, Some(LlmError::Decoding { excerpt, .. }) if excerpt.starts_with("qqq")),
+            "{e:?}"
+        );
+        assert!(e.as_ref().is_some_and(too_long), "{e:?}");
+        Ok(())
     }
 }

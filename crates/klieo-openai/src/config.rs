@@ -1,10 +1,10 @@
-//! Settings of an [`OpenAiClient`]: the [`OpenAiClientBuilder`], its defaults,
-//! the environment variables it reads, and the redacted API key.
+//! Settings of an [`OpenAiClient`]: the [`OpenAiClientBuilder`], its defaults
+//! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
+use crate::redact::{shown_base_url, Secret};
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// OpenAI's own endpoint, the default base URL.
@@ -19,49 +19,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Texts per embeddings request, unless set.
 pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
-
-/// Keys shorter than this are not scrubbed from server messages: replacing
-/// every occurrence of a one- or two-letter string would garble the text,
-/// and such a key protects nothing.
-const MIN_SCRUBBED_KEY_LEN: usize = 4;
-
-/// An API key. Its `Debug` shows `"***"`; the key itself is only read to
-/// build the `Authorization` header and to scrub it out of server messages.
-#[derive(Clone)]
-pub(crate) struct Secret(Arc<str>);
-
-impl Secret {
-    pub(crate) fn new(key: String) -> Self {
-        Self(Arc::from(key))
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the key replaced by `***`.
-    pub(crate) fn scrub(&self, text: String) -> String {
-        if self.0.len() >= MIN_SCRUBBED_KEY_LEN && text.contains(&*self.0) {
-            text.replace(&*self.0, "***")
-        } else {
-            text
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// Scrubs `text` when there is a key.
-pub(crate) fn scrub(secret: Option<&Secret>, text: String) -> String {
-    match secret {
-        Some(s) => s.scrub(text),
-        None => text,
-    }
-}
 
 /// Builds an [`OpenAiClient`]. Get one from [`OpenAiClient::builder`] or,
 /// preset from the environment, [`OpenAiClientBuilder::from_env`].
@@ -133,7 +90,7 @@ impl fmt::Debug for OpenAiClientBuilder {
         let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("OpenAiClientBuilder")
             .field("api_key", &self.api_key)
-            .field("base_url", &self.base_url)
+            .field("base_url", &shown_base_url(&self.base_url))
             .field("model", &self.model)
             .field("organization", &self.organization)
             .field("project", &self.project)
@@ -187,15 +144,17 @@ impl OpenAiClientBuilder {
         b
     }
 
-    /// The API key, sent as `Authorization: Bearer <key>`. Never shown by
-    /// `Debug`, logs or errors.
+    /// The API key, sent as `Authorization: Bearer <key>`; surrounding
+    /// whitespace (a newline read from a file, say) is trimmed. Never shown
+    /// by `Debug`, logs or errors.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(Secret::new(key.into()));
         self
     }
 
     /// The API's base URL, up to and including the version
-    /// (`http://127.0.0.1:8080/v1`); a trailing `/` is ignored.
+    /// (`http://127.0.0.1:8080/v1`); a trailing `/` is ignored. `Debug` and
+    /// errors show it without user name, password or query.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
@@ -303,13 +262,5 @@ mod tests {
         assert_eq!(b.model, "smollm2");
         assert_eq!(b.embedding_model, DEFAULT_EMBEDDING_MODEL);
         assert!(!format!("{b:?}").contains("sk-env-key"));
-    }
-
-    #[test]
-    fn scrub_replaces_the_key_but_not_short_keys() {
-        let s = Secret::new("sk-secret-123".into());
-        assert_eq!(s.scrub("bad key sk-secret-123!".into()), "bad key ***!");
-        let short = Secret::new("k".into());
-        assert_eq!(short.scrub("kept".into()), "kept");
     }
 }

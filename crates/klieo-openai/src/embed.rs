@@ -2,8 +2,8 @@
 //! input order, and per-token vectors mean-pooled into one per input.
 
 use crate::client::OpenAiClient;
-use crate::config::Secret;
-use crate::error::{decoding, from_reqwest};
+use crate::error::{decoding, read_reply};
+use crate::redact::Secret;
 use crate::request::EmbeddingsBody;
 use klieo_types::{Embedding, LlmError};
 use serde::de::value::SeqAccessDeserializer;
@@ -32,10 +32,7 @@ pub(crate) async fn embed(
         let resp = client
             .post(&inner.embeddings_url, body, inner.request_timeout, false)
             .await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| from_reqwest(&e, client.secret()))?;
+        let bytes = read_reply(resp, inner.reply_limit, client.secret()).await?;
         out.extend(parse_embeddings(&bytes, batch.len(), client.secret())?);
     }
     Ok(out)

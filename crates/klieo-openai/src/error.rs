@@ -1,20 +1,28 @@
-//! From HTTP to [`LlmError`]: status codes, error bodies (read with a size
+//! From HTTP to [`LlmError`]: status codes, bodies (read with a size
 //! bound), transport failures, undecodable replies, and in-stream error
-//! objects. Every message surfaced here has the API key scrubbed out.
+//! objects. Every message surfaced here has the API key scrubbed out, and
+//! URLs lose their credentials.
 
-use crate::config::{scrub, Secret};
+use crate::redact::{redacted, safe_url, scrub, Secret};
 use crate::retry_after::{retry_after, should_retry};
 use klieo_types::LlmError;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::error::Error;
 use std::time::SystemTime;
 
 /// Bytes of an error body read at most; the rest is left unread.
-pub(crate) const ERROR_BODY_LIMIT: usize = 64 * 1024;
-/// Characters of a plain-text error body kept in a message.
-const MESSAGE_LIMIT: usize = 1000;
-/// Characters of an undecodable reply kept in [`LlmError::Decoding`].
-pub(crate) const EXCERPT_LIMIT: usize = 200;
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// Bytes of a successful reply (a completion, an embeddings batch, a JSON
+/// answer to a stream request) read at most, 16 MiB: a longer reply is a
+/// [`LlmError::Decoding`] rather than memory the server decides on.
+/// Streamed replies are bounded per event by the SSE decoder instead.
+pub(crate) const REPLY_LIMIT: usize = 16 * 1024 * 1024;
+/// Characters of a server message kept in an error (a `…` marks a cut).
+pub(crate) const MESSAGE_LIMIT: usize = 1000;
+/// Characters of an undecodable reply kept in [`LlmError::Decoding`]'s
+/// excerpt; with the `…` that marks a cut, an excerpt has at most 200.
+const EXCERPT_LIMIT: usize = 199;
 
 /// The error a non-2xx response stands for. Reads at most
 /// [`ERROR_BODY_LIMIT`] bytes of its body.
@@ -29,7 +37,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = read_bounded(resp, ERROR_BODY_LIMIT).await;
-    let message = scrub(secret, error_message(&body, status));
+    let message = error_message(&body, status, secret);
     let error = classify(
         status,
         message.clone(),
@@ -67,19 +75,55 @@ fn classify(status: u16, message: String, delay: Option<std::time::Duration>) ->
     }
 }
 
-/// Reads up to `limit` bytes of the body; a read error ends it early.
+/// Reads the body into `body` until it ends (`Ok(true)`) or would pass
+/// `limit` bytes (`Ok(false)`, keeping only what fits).
+async fn read_into(
+    resp: &mut reqwest::Response,
+    limit: usize,
+    body: &mut Vec<u8>,
+) -> Result<bool, reqwest::Error> {
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok(false);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(true)
+}
+
+/// Up to `limit` bytes of an error body; the rest is left unread, and a
+/// failed read keeps what came before it.
 async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
-    while body.len() < limit {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let take = chunk.len().min(limit - body.len());
-                body.extend_from_slice(chunk.get(..take).unwrap_or_default());
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
+    // Whether the body was cut or broke off, what came is the message.
+    let _ = read_into(&mut resp, limit, &mut body).await;
     body
+}
+
+/// The whole body of a 2xx reply. Past `limit` bytes (by its
+/// `content-length`, or as read) it is a [`LlmError::Decoding`] saying so; a
+/// failed read is the transport error.
+pub(crate) async fn read_reply(
+    mut resp: reqwest::Response,
+    limit: usize,
+    secret: Option<&Secret>,
+) -> Result<Vec<u8>, LlmError> {
+    let too_long = |body: &[u8]| {
+        let reason = format!("the reply exceeded {limit} bytes");
+        decoding(reason, body, secret)
+    };
+    let announced = resp.content_length().unwrap_or(0);
+    if announced > limit as u64 {
+        return Err(too_long(&[]));
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    match read_into(&mut resp, limit, &mut body).await {
+        Ok(true) => Ok(body),
+        Ok(false) => Err(too_long(&body)),
+        Err(e) => Err(from_reqwest(e, secret)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -109,8 +153,8 @@ pub(crate) struct WireError<'a> {
 }
 
 /// The server's explanation: `error.message` (or `error` as text, or a
-/// top-level `message`) of a JSON body, else the body as text, bounded.
-fn error_message(body: &[u8], status: u16) -> String {
+/// top-level `message`) of a JSON body, else the body as text; redacted.
+fn error_message(body: &[u8], status: u16, secret: Option<&Secret>) -> String {
     if let Ok(env) = serde_json::from_slice::<ErrorEnvelope<'_>>(body) {
         let text = match env.error {
             Some(ErrorField::Object(e)) => e.message,
@@ -119,7 +163,7 @@ fn error_message(body: &[u8], status: u16) -> String {
         }
         .or(env.message);
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
-            return bounded(text.trim(), MESSAGE_LIMIT);
+            return redacted(secret, text.trim(), MESSAGE_LIMIT);
         }
     }
     let text = String::from_utf8_lossy(body);
@@ -127,57 +171,58 @@ fn error_message(body: &[u8], status: u16) -> String {
     if text.is_empty() {
         format!("HTTP {status} with an empty body")
     } else {
-        bounded(text, MESSAGE_LIMIT)
+        redacted(secret, text, MESSAGE_LIMIT)
     }
 }
 
-/// At most `limit` characters of `text`, marked with `…` when cut.
-pub(crate) fn bounded(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
-}
-
-/// A [`LlmError::Decoding`] for `body`, with an excerpt of at most
-/// [`EXCERPT_LIMIT`] characters.
+/// A [`LlmError::Decoding`] for `body`, with an excerpt of at most 200
+/// characters; both texts redacted.
 pub(crate) fn decoding(
     reason: impl Into<String>,
     body: &[u8],
     secret: Option<&Secret>,
 ) -> LlmError {
-    let text = String::from_utf8_lossy(body);
-    let excerpt: String = text.chars().take(EXCERPT_LIMIT).collect();
     LlmError::Decoding {
-        reason: scrub(secret, reason.into()),
-        excerpt: scrub(secret, excerpt),
+        reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
+        excerpt: redacted(secret, &String::from_utf8_lossy(body), EXCERPT_LIMIT),
     }
 }
 
-/// A transport failure: `Timeout` when a deadline passed, `Network`
-/// otherwise, with the causes chained into the message.
-pub(crate) fn from_reqwest(err: &reqwest::Error, secret: Option<&Secret>) -> LlmError {
-    if err.is_timeout() {
+/// A transport failure: `Network` when connecting failed (a connect
+/// timeout included), `Timeout` when the call's deadline passed, `Network`
+/// otherwise. The message chains the causes and names the URL without its
+/// credentials (reqwest's own text would show it whole).
+pub(crate) fn from_reqwest(err: reqwest::Error, secret: Option<&Secret>) -> LlmError {
+    if !err.is_connect() && err.is_timeout() {
         return LlmError::Timeout;
     }
-    LlmError::Network(scrub(secret, chain(err)))
+    let url = err.url().map(safe_url);
+    let err = err.without_url();
+    let mut text = err.to_string();
+    if let Some(url) = url {
+        text = format!("{text} for url ({url})");
+    }
+    LlmError::Network(scrub(secret, chain_onto(text, err.source())))
 }
 
 /// A failure reading a stream's body, as the SSE decoder passes it on.
 pub(crate) fn from_stream_transport(
-    cause: &(dyn std::error::Error + Send + Sync + 'static),
+    cause: Box<dyn Error + Send + Sync>,
     secret: Option<&Secret>,
 ) -> LlmError {
-    match cause.downcast_ref::<reqwest::Error>() {
-        Some(err) => from_reqwest(err, secret),
-        None => LlmError::Network(scrub(secret, chain(cause))),
+    match cause.downcast::<reqwest::Error>() {
+        Ok(err) => from_reqwest(*err, secret),
+        Err(cause) => LlmError::Network(scrub(secret, chain(&*cause))),
     }
 }
 
 /// `err` and its sources, joined by `: `.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
+pub(crate) fn chain(err: &dyn Error) -> String {
+    chain_onto(err.to_string(), err.source())
+}
+
+/// `text`, then `source` and its own sources, joined by `: `.
+fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
     while let Some(cause) = source {
         let more = cause.to_string();
         if !text.contains(&more) {
@@ -200,13 +245,14 @@ pub(crate) fn from_stream_error(error: &WireError<'_>, secret: Option<&Secret>) 
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    let message = error
-        .message
-        .as_deref()
-        .map(|m| bounded(m.trim(), MESSAGE_LIMIT))
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| format!("error event in the stream (type {kind:?}, code {code:?})"));
-    let message = scrub(secret, message);
+    let message = match error.message.as_deref().map(str::trim) {
+        Some(m) if !m.is_empty() => redacted(secret, m, MESSAGE_LIMIT),
+        _ => redacted(
+            secret,
+            &format!("error event in the stream (type {kind:?}, code {code:?})"),
+            MESSAGE_LIMIT,
+        ),
+    };
     let has = |needle: &str| kind.contains(needle) || code.contains(needle);
     if has("rate_limit") || code == "429" {
         LlmError::RateLimit { retry_after: None }
@@ -226,15 +272,15 @@ mod tests {
     #[test]
     fn messages_come_from_json_or_bounded_text() {
         let json = br#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#;
-        assert_eq!(error_message(json, 400), "bad model");
-        assert_eq!(error_message(br#"{"error":"nope"}"#, 400), "nope");
+        assert_eq!(error_message(json, 400, None), "bad model");
+        assert_eq!(error_message(br#"{"error":"nope"}"#, 400, None), "nope");
         assert_eq!(
-            error_message(br#"{"detail":"x"}"#, 400),
+            error_message(br#"{"detail":"x"}"#, 400, None),
             r#"{"detail":"x"}"#
         );
-        assert_eq!(error_message(b"", 502), "HTTP 502 with an empty body");
+        assert_eq!(error_message(b"", 502, None), "HTTP 502 with an empty body");
         let long = "é".repeat(5000);
-        let cut = error_message(long.as_bytes(), 500);
+        let cut = error_message(long.as_bytes(), 500, None);
         assert_eq!(cut.chars().count(), MESSAGE_LIMIT + 1);
     }
 
@@ -253,11 +299,5 @@ mod tests {
         assert!(matches!(bad, LlmError::BadRequest { .. }));
         let other = from_stream_error(&e("server_error", 500.into()), None);
         assert!(matches!(other, LlmError::Server { .. }));
-    }
-
-    #[test]
-    fn bounded_respects_char_boundaries() {
-        assert_eq!(bounded("héllo", 2), "hé…");
-        assert_eq!(bounded("hi", 2), "hi");
     }
 }

@@ -21,15 +21,18 @@
 //!   `Unauthorized`; 429 `RateLimit` with the delay from `retry-after-ms`
 //!   or `retry-after` (seconds or an HTTP date); 400/404/422 and other 4xx
 //!   `BadRequest` with the server's message; 408/409/5xx `Server`;
-//!   connection failures `Network`; a passed deadline `Timeout`; a reply
-//!   that cannot be read `Decoding`, with an excerpt of at most 200
-//!   characters. The `x-should-retry` header overrides the classification:
+//!   connection failures (a connect timeout included) `Network`; a passed
+//!   deadline `Timeout`; a reply that cannot be read, or longer than
+//!   16 MiB, `Decoding`, with an excerpt of at most 200 characters. The
+//!   `x-should-retry` header overrides the classification:
 //!   `true` turns a non-retryable error into `Server`, `false` a retryable
 //!   one into `BadRequest` (klieo-types has no field for the hint itself);
 //!   the real status stays in `status`.
 //! - The API key never appears in `Debug` output, logs or errors; a server
-//!   message that echoes it has it replaced by `***`. Logs are
-//!   `tracing::debug!` lines with sizes and timings, never message text.
+//!   message that echoes it has it replaced by `***` (before the message is
+//!   cut to length). URLs shown there lose their user name, password and
+//!   query. Logs are `tracing::debug!` lines with sizes and timings, never
+//!   message text.
 //!
 //! # Environment
 //!
@@ -63,10 +66,14 @@
 //! - The finish reason `stop` (or an unknown or missing one) on a reply
 //!   with tool calls is reported as `ToolCalls`; an unknown or missing one
 //!   without tool calls as `Stop`.
-//! - A stream may end without `[DONE]` once a finish reason came. A stream
-//!   that ends before any finish reason is an `Err` item; an event stream
-//!   with no event at all (llama-cpp-python's answer to streaming with
-//!   `tool_choice: "auto"`) is a `BadRequest` saying so.
+//! - A stream may end without `[DONE]` once a finish reason came; `[DONE]`
+//!   without any finish reason ends it too, the reason inferred as above.
+//!   A body that ends before either is an `Err` item; an event stream with
+//!   no event at all (llama-cpp-python's answer to streaming with
+//!   `tool_choice: "auto"`) is a `BadRequest` saying so. Once the finish
+//!   reason came, the reply is complete: a later error event, undecodable
+//!   event or broken connection ends it normally. Tool calls holding more
+//!   than 4 MiB fail the stream with `Decoding`.
 //! - Embeddings sent as one vector per token (llama-cpp-python) are
 //!   mean-pooled into one vector per input.
 //!
@@ -118,11 +125,13 @@
 #![deny(missing_docs)]
 
 mod assemble;
+mod calls;
 mod chunk;
 mod client;
 mod config;
 mod embed;
 mod error;
+mod redact;
 mod request;
 mod response;
 mod retry_after;

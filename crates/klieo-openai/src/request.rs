@@ -87,7 +87,7 @@ impl Serialize for WireMessage<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let m = self.0;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("role", role(m.role))?;
+        map.serialize_entry("role", m.role.as_str())?;
         map.serialize_entry("content", &m.content)?;
         if m.role == Role::Assistant && !m.tool_calls.is_empty() {
             map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls))?;
@@ -99,15 +99,6 @@ impl Serialize for WireMessage<'_> {
             )?;
         }
         map.end()
-    }
-}
-
-fn role(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
     }
 }
 

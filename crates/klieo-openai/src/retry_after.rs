@@ -1,8 +1,9 @@
 //! The delay a server asks for: `retry-after-ms`, `retry-after` in seconds
-//! or as an HTTP date (RFC 7231 IMF-fixdate), and the `x-should-retry` hint.
+//! or as an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime
+//! forms HTTP still accepts), and the `x-should-retry` hint.
 
 use reqwest::header::HeaderMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// The delay asked for by the headers, if any: `retry-after-ms`
 /// (milliseconds, possibly fractional) first, then `retry-after` as seconds
@@ -21,7 +22,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     }
     let value = text("retry-after")?;
     parse_seconds(value).or_else(|| {
-        let at = parse_imf_fixdate(value)?;
+        let at = parse_http_date(value)?;
         Some(at.duration_since(now).unwrap_or(Duration::ZERO))
     })
 }
@@ -48,76 +49,18 @@ fn parse_seconds(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/// Parses an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`). The weekday
-/// must be a weekday name but is not checked against the date.
-pub(crate) fn parse_imf_fixdate(text: &str) -> Option<SystemTime> {
-    let mut parts = text.split_ascii_whitespace();
-    let weekday = parts.next()?.strip_suffix(',')?;
-    if !WEEKDAYS.contains(&weekday) {
-        return None;
-    }
-    let day = number(parts.next()?, 2)?;
-    let month = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
-    let year = number(parts.next()?, 4)?;
-    let mut clock = parts.next()?.split(':');
-    let hour = number(clock.next()?, 2)?;
-    let minute = number(clock.next()?, 2)?;
-    let second = number(clock.next()?, 2)?;
-    if clock.next().is_some() || parts.next()? != "GMT" || parts.next().is_some() {
-        return None;
-    }
-    if year < 1970 || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    // 60 allows a leap second.
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let days = days_since_epoch(year, month, day);
-    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Exactly `digits` ASCII digits.
-fn number(text: &str, digits: usize) -> Option<u64> {
-    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-fn is_leap(year: u64) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given date (year ≥ 1970).
-fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
-    let before_year: u64 = (1970..year)
-        .map(|y| if is_leap(y) { 366 } else { 365 })
-        .sum();
-    let before_month: u64 = (1..month).map(|m| days_in_month(year, m)).sum();
-    before_year + before_month + day - 1
+/// An HTTP date in any of the three forms RFC 9110 requires a recipient
+/// to accept: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37
+/// GMT` and `Sun Nov  6 08:49:37 1994`. The weekday must match the date.
+fn parse_http_date(text: &str) -> Option<SystemTime> {
+    httpdate::parse_http_date(text).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::time::UNIX_EPOCH;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -129,12 +72,12 @@ mod tests {
 
     #[test]
     fn parses_the_rfc_example_date() {
-        let t = parse_imf_fixdate("Wed, 21 Oct 2015 07:28:00 GMT");
+        let t = parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(
             t,
             UNIX_EPOCH.checked_add(Duration::from_secs(1_445_412_480))
         );
-        let leap = parse_imf_fixdate("Thu, 29 Feb 2024 00:00:00 GMT");
+        let leap = parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT");
         assert_eq!(
             leap,
             UNIX_EPOCH.checked_add(Duration::from_secs(1_709_164_800))
@@ -150,11 +93,21 @@ mod tests {
             "Wed, 21 Foo 2015 07:28:00 GMT",
             "Wed, 21 Oct 2015 24:00:00 GMT",
             "Wed, 21 Oct 15 07:28:00 GMT",
-            "Wednesday, 21-Oct-15 07:28:00 GMT",
             "",
         ] {
-            assert_eq!(parse_imf_fixdate(bad), None, "{bad}");
+            assert_eq!(parse_http_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn obsolete_date_forms_are_accepted() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        let rfc850 = headers(&[("retry-after", "Wednesday, 21-Oct-15 07:28:00 GMT")]);
+        assert_eq!(retry_after(&rfc850, now), Some(Duration::from_secs(10)));
+        let asctime = headers(&[("retry-after", "Wed Oct 21 07:28:00 2015")]);
+        assert_eq!(retry_after(&asctime, now), Some(Duration::from_secs(10)));
+        let wrong_weekday = headers(&[("retry-after", "Thursday, 21-Oct-15 07:28:00 GMT")]);
+        assert_eq!(retry_after(&wrong_weekday, now), None);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! [`Assembler`].
 
 use crate::assemble::{Assembler, Step};
-use crate::config::Secret;
-use crate::error::{decoding, from_reqwest, from_stream_transport};
+use crate::error::{decoding, from_stream_transport, read_reply};
+use crate::redact::Secret;
 use crate::response::parse_completion;
 use futures_core::Stream;
 use klieo_stream::{SseError, SseEvent, SseStream};
@@ -25,9 +25,10 @@ const DRAIN_EVENTS: usize = 16;
 /// The chunks of a streamed reply whose status was 2xx.
 ///
 /// A server that ignored `stream: true` and answered with one JSON reply
-/// still works: the reply becomes one chunk.
+/// still works: the reply (at most `reply_limit` bytes) becomes one chunk.
 pub(crate) async fn chunk_stream(
     resp: reqwest::Response,
+    reply_limit: usize,
     secret: Option<Secret>,
 ) -> Result<ChunkStream, LlmError> {
     let is_json = resp
@@ -36,15 +37,15 @@ pub(crate) async fn chunk_stream(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     if is_json {
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| from_reqwest(&e, secret.as_ref()))?;
-        let reply = parse_completion(&bytes, secret.as_ref())?;
-        let mut chunk = ChatChunk::tool_calls(reply.message.tool_calls);
+        let body = read_reply(resp, reply_limit, secret.as_ref()).await?;
+        let reply = parse_completion(&body, secret.as_ref())?;
+        let mut chunk =
+            ChatChunk::tool_calls(reply.message.tool_calls).with_finish_reason(reply.finish_reason);
+        // klieo-types has a constructor for text or for calls, not both.
         chunk.delta = reply.message.content;
-        chunk.finish_reason = Some(reply.finish_reason);
-        chunk.usage = reply.usage;
+        if let Some(usage) = reply.usage {
+            chunk = chunk.with_usage(usage);
+        }
         return Ok(Box::pin(Once(Some(chunk))));
     }
     Ok(Box::pin(ChatStream {
@@ -108,7 +109,7 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(event))) => self.assembler.on_event(&event),
                 Poll::Ready(Some(Err(SseError::Transport(cause)))) => {
-                    let error = from_stream_transport(cause.as_ref(), self.secret.as_ref());
+                    let error = from_stream_transport(cause, self.secret.as_ref());
                     self.assembler.on_error(error)
                 }
                 Poll::Ready(Some(Err(other))) => {

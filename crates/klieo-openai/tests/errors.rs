@@ -143,11 +143,7 @@ async fn rate_limit_delay_forms() {
 #[tokio::test]
 async fn rate_limit_http_date_in_the_future() {
     // A date about an hour ahead, built from now.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let date = http_date(now + 3600);
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
     let e =
         error_for(openai_error(429, "slow down").insert_header("retry-after", date.as_str())).await;
     let delay = e.retry_after().unwrap();
@@ -155,49 +151,6 @@ async fn rate_limit_http_date_in_the_future() {
         delay > Duration::from_secs(3500) && delay <= Duration::from_secs(3600),
         "{delay:?}"
     );
-}
-
-/// An IMF-fixdate for a Unix time (test-side formatter).
-fn http_date(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let (mut year, mut day) = (1970u64, days);
-    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
-    while day >= if leap(year) { 366 } else { 365 } {
-        day -= if leap(year) { 366 } else { 365 };
-        year += 1;
-    }
-    let months = [
-        31,
-        if leap(year) { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let names = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut month = 0;
-    while day >= months[month] {
-        day -= months[month];
-        month += 1;
-    }
-    format!(
-        "{weekday}, {:02} {} {year} {:02}:{:02}:{:02} GMT",
-        day + 1,
-        names[month],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[tokio::test]
@@ -297,6 +250,44 @@ async fn refused_connection_is_network() {
         .unwrap_err();
     match e {
         LlmError::Network(m) => assert!(m.contains("127.0.0.1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connect_timeout_is_network_not_timeout() {
+    // A listener that never accepts, its queue filled: a further connect
+    // hangs until the client's connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(100), connect).await {
+            fillers.push(s);
+        }
+    }
+    let c = klieo_openai::OpenAiClient::builder()
+        .base_url(format!("http://{addr}/v1"))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let e = c.complete(req()).await.unwrap_err();
+    assert!(matches!(e, LlmError::Network(_)), "{e:?}");
+    drop(fillers);
+}
+
+#[tokio::test]
+async fn reply_past_16_mib_is_a_decoding_error() {
+    let body = vec![b' '; 16 * 1024 * 1024 + 1];
+    let reply = ResponseTemplate::new(200).set_body_raw(body, "application/json");
+    match error_for(reply).await {
+        LlmError::Decoding { reason, excerpt } => {
+            assert!(reason.contains("exceeded 16777216 bytes"), "{reason}");
+            assert!(excerpt.chars().count() <= 200);
+        }
         other => panic!("{other:?}"),
     }
 }

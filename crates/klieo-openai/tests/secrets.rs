@@ -16,6 +16,14 @@ fn assert_clean(e: &LlmError) {
     assert!(!shown.contains(KEY), "key leaked: {shown}");
 }
 
+/// Not even the key's first 8 characters show.
+fn assert_no_prefix(e: &LlmError) {
+    let shown = format!("{e} {e:?}");
+    for n in 8..=KEY.len() {
+        assert!(!shown.contains(&KEY[..n]), "{n} characters leaked: {shown}");
+    }
+}
+
 #[test]
 fn debug_hides_the_key() {
     let builder = OpenAiClient::builder()
@@ -73,4 +81,75 @@ async fn stream_error_events_are_scrubbed() {
     let e = items.last().unwrap().as_ref().unwrap_err();
     assert!(matches!(e, LlmError::Unauthorized(_)), "{e:?}");
     assert_clean(e);
+}
+
+#[tokio::test]
+async fn key_with_a_trailing_newline_is_sent_trimmed_and_scrubbed() {
+    let server = MockServer::start().await;
+    let body = json!({"error": {"message": format!("Incorrect API key provided: {KEY}."), "type": "invalid_request_error"}});
+    mock_chat(&server, ResponseTemplate::new(401).set_body_json(body)).await;
+    let c = OpenAiClient::builder()
+        .base_url(format!("{}/v1", server.uri()))
+        .api_key(format!("{KEY}\n"))
+        .build()
+        .unwrap();
+    let e = c.complete(req()).await.unwrap_err();
+    assert_eq!(
+        e,
+        LlmError::Unauthorized("Incorrect API key provided: ***.".into())
+    );
+    assert_clean(&e);
+    let requests = server.received_requests().await.unwrap();
+    let sent = requests[0].headers.get("authorization").unwrap();
+    assert_eq!(sent.to_str().unwrap(), format!("Bearer {KEY}"));
+}
+
+#[tokio::test]
+async fn a_key_across_a_cut_leaks_no_prefix() {
+    // Each key starts 10 characters before the cut: the 200-character
+    // excerpt of an undecodable reply, the 1000-character message.
+    let across = |cut: usize| format!("{}{KEY} and more", "x".repeat(cut - 10));
+    let blocking = [
+        (200, across(200)),
+        (400, across(1000)),
+        (500, json!({"error": {"message": across(1000)}}).to_string()),
+    ];
+    for (status, body) in blocking {
+        let server = MockServer::start().await;
+        mock_chat(&server, ResponseTemplate::new(status).set_body_string(body)).await;
+        let e = client(&server.uri()).complete(req()).await.unwrap_err();
+        assert_no_prefix(&e);
+    }
+    let streamed = [
+        format!("data: {}\n\n", json!({"error": {"message": across(1000)}})),
+        format!("event: error\ndata: {}\n\n", across(1000)),
+        format!("data: {{{}\n\n", across(200)),
+    ];
+    for sse in streamed {
+        let server = MockServer::start().await;
+        mock_chat(&server, sse_reply(sse)).await;
+        let items = collect(client(&server.uri()).stream(req()).await.unwrap()).await;
+        assert_no_prefix(items.last().unwrap().as_ref().unwrap_err());
+    }
+}
+
+#[tokio::test]
+async fn credentials_in_the_base_url_never_show() {
+    for base in [
+        "http://user:secret@127.0.0.1:1/v1",
+        "http://127.0.0.1:1/v1?api-key=secret",
+    ] {
+        let builder = OpenAiClient::builder().base_url(base);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        let client = builder.build().unwrap();
+        let shown = format!("{client:?} {client:#?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("127.0.0.1:1"), "{shown}");
+        let e = client.complete(req()).await.unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(matches!(e, LlmError::Network(_)), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("127.0.0.1:1"), "{shown}");
+    }
 }

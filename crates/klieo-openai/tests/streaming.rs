@@ -250,6 +250,23 @@ async fn error_object_mid_stream_is_typed() {
 }
 
 #[tokio::test]
+async fn error_after_the_finish_reason_ends_the_reply_normally() {
+    let late_error = format!(
+        "data: {}\n\n",
+        json!({"error": {"message": "late", "type": "server_error"}})
+    );
+    for late in [late_error.as_str(), "event: error\ndata: gone\n\n"] {
+        let body = event(r#"{"content":"done"}"#, r#""stop""#) + late + DONE;
+        let got = stream_ok(body).await;
+        assert_eq!(
+            got,
+            [ChatChunk::delta("done").with_finish_reason(FinishReason::Stop)],
+            "{late}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn error_event_type_with_text_data() {
     let body = "event: error\ndata: upstream went away\n\n".to_owned();
     let items = stream_items(body).await;

@@ -2,7 +2,6 @@
 //! HTTP/1.1 server for what wiremock cannot do (split writes, cuts, stalls,
 //! connection counts).
 
-use futures_core::Stream;
 use klieo_openai::OpenAiClient;
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
 use std::net::SocketAddr;
@@ -25,18 +24,9 @@ pub(crate) fn client(uri: &str) -> OpenAiClient {
         .unwrap()
 }
 
-/// The next item of a stream.
-pub(crate) async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
-}
-
 /// Every item of a stream, in order.
 pub(crate) async fn collect(mut s: ChunkStream) -> Vec<Result<ChatChunk, LlmError>> {
-    let mut out = Vec::new();
-    while let Some(item) = next(&mut s).await {
-        out.push(item);
-    }
-    out
+    klieo_types::testing::collect(&mut s).await
 }
 
 /// The chunks of a stream that must succeed.

@@ -1,10 +1,7 @@
 //! The async driver: runs an operation, classifies failures, sleeps, repeats.
 
 use std::fmt::Display;
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
-use std::time::Duration;
+use std::future::Future;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,10 +31,17 @@ use crate::policy::RetryPolicy;
 /// # Cancellation
 ///
 /// `cancel` is checked before every attempt (`op` is not called once it
-/// has fired), raced against every attempt, and raced against every
-/// backoff sleep. In every case [`RetryError::Cancelled`] is returned as
-/// soon as it fires. **An attempt in flight is dropped** at that point, so
-/// `op`'s future must be safe to drop midway.
+/// has fired), and raced against every attempt and every backoff sleep
+/// with [`CancellationToken::run_until_cancelled`]. [`RetryError::Cancelled`]
+/// is returned as soon as it fires. **An attempt in flight is dropped** at
+/// that point, so `op`'s future must be safe to drop midway.
+///
+/// `run_until_cancelled` polls the attempt or sleep before the token, so
+/// when both are ready at the same moment, the attempt or sleep has ended.
+/// A success is then returned. A failure goes to `classify`: if it ends the
+/// retries, it is returned as [`RetryError::Failed`]; otherwise the sleep
+/// that would follow is not started and `Cancelled` is returned. After a
+/// sleep, the check before the next attempt returns `Cancelled`.
 ///
 /// # Errors
 ///
@@ -69,46 +73,23 @@ use crate::policy::RetryPolicy;
 /// # });
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub async fn retry<T, E, Op, Fut, C>(
-    policy: &RetryPolicy,
-    cancel: &CancellationToken,
-    classify: C,
-    op: Op,
-) -> Result<T, RetryError<E>>
-where
-    Op: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    C: FnMut(&E) -> RetryDecision,
-    E: Display,
-{
-    retry_with_backoff(policy, Backoff::new(policy), cancel, classify, op).await
-}
-
-/// [`retry`], with the delays taken from `backoff` instead of from
-/// `Backoff::new(policy)`.
 ///
-/// `backoff` can be any sequence of delays: a [`Backoff::with_seed`] for
-/// reproducible jitter, or a fixed list. It alone decides how many retries
-/// are made, and its delays are used as given; `policy` still supplies
-/// [`max_server_delay`](RetryPolicy::max_server_delay) and
-/// [`total_budget`](RetryPolicy::total_budget).
-///
-/// # Errors
-///
-/// As for [`retry`].
-///
-/// # Example
+/// A constant delay of one second between up to five retries: a factor of
+/// 1.0 keeps every delay at the base delay.
 ///
 /// ```
 /// use std::time::Duration;
-/// use klieo_retry::{retry_with_backoff, RetryDecision, RetryPolicy};
+/// use klieo_retry::{retry, RetryDecision, RetryPolicy};
 /// use tokio_util::sync::CancellationToken;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(async {
+/// let policy = RetryPolicy::new()
+///     .with_max_retries(5)
+///     .with_base_delay(Duration::from_secs(1))
+///     .with_factor(1.0)?;
 /// let mut calls = 0;
-/// let result = retry_with_backoff(
-///     &RetryPolicy::default(),
-///     [Duration::from_secs(1); 5],
+/// let result = retry(
+///     &policy,
 ///     &CancellationToken::new(),
 ///     |_: &String| RetryDecision::Retry,
 ///     || {
@@ -119,32 +100,33 @@ where
 /// )
 /// .await;
 /// assert_eq!(result.ok(), Some(4));
-/// # });
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), klieo_retry::PolicyError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub async fn retry_with_backoff<T, E, Op, Fut, C, B>(
+pub async fn retry<T, E, Op, Fut, C>(
     policy: &RetryPolicy,
-    backoff: B,
     cancel: &CancellationToken,
     mut classify: C,
     mut op: Op,
 ) -> Result<T, RetryError<E>>
 where
-    B: IntoIterator<Item = Duration>,
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     C: FnMut(&E) -> RetryDecision,
     E: Display,
 {
-    let mut delays = backoff.into_iter();
+    let mut delays = Backoff::new(policy);
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {
         attempt = attempt.saturating_add(1);
+        // Checked here, not only by `run_until_cancelled`: its argument,
+        // `op()`, would already have been called.
         if cancel.is_cancelled() {
             return Err(RetryError::Cancelled);
         }
-        let err = match until_cancelled(cancel, op()).await {
+        let err = match cancel.run_until_cancelled(op()).await {
             None => return Err(RetryError::Cancelled),
             Some(Ok(value)) => return Ok(value),
             Some(Err(err)) => err,
@@ -173,25 +155,12 @@ where
         );
         drop(err);
 
-        if until_cancelled(cancel, tokio::time::sleep(delay))
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(delay))
             .await
             .is_none()
         {
             return Err(RetryError::Cancelled);
         }
     }
-}
-
-/// Runs `fut` unless `cancel` fires first; `None` means it fired (and `fut`
-/// was dropped). Cancellation is polled first, so it wins a tie.
-async fn until_cancelled<F: Future>(cancel: &CancellationToken, fut: F) -> Option<F::Output> {
-    let mut cancelled = pin!(cancel.cancelled());
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
-        if cancelled.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        fut.as_mut().poll(cx).map(Some)
-    })
-    .await
 }

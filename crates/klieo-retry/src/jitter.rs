@@ -15,8 +15,10 @@ use std::time::Duration;
 /// use std::time::Duration;
 /// use klieo_retry::{Backoff, Jitter, RetryPolicy};
 ///
-/// let policy = RetryPolicy::new().with_jitter(Jitter::Equal);
-/// for d in Backoff::with_seed(&policy, 7) {
+/// let policy = RetryPolicy::new()
+///     .with_jitter(Jitter::Equal)
+///     .with_jitter_seed(Some(7));
+/// for d in Backoff::new(&policy) {
 ///     assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(400));
 /// }
 /// ```

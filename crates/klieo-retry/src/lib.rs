@@ -9,9 +9,9 @@
 //! # Brief overview
 //!
 //! - [`RetryPolicy`]: how many retries, the base delay, growth factor and
-//!   cap, [`Jitter`], the ceiling on server-suggested delays, and an
-//!   optional total budget. The default is 3 retries after 100, 200 and
-//!   400 ms.
+//!   cap, [`Jitter`] and an optional seed for it, the ceiling on
+//!   server-suggested delays, and an optional total budget. The default is
+//!   3 retries after 100, 200 and 400 ms.
 //! - [`Backoff`]: the policy's delays as a plain
 //!   `Iterator<Item = Duration>`; nothing sleeps.
 //! - [`Jitter`]: how each delay is randomised, always within the cap.
@@ -19,8 +19,7 @@
 //!   the schedule, or retry after a delay the server gave.
 //! - [`retry()`]: the async driver, racing every attempt and sleep against
 //!   a `CancellationToken`; it returns [`RetryError`], which is either
-//!   `Cancelled` or the last error unchanged. [`retry_with_backoff`] takes
-//!   an explicit schedule, e.g. a seeded [`Backoff`].
+//!   `Cancelled` or the last error unchanged.
 //!
 //! The full contract is in `docs/RETRY.md`.
 //!
@@ -84,7 +83,7 @@ mod policy;
 pub use crate::{
     backoff::Backoff,
     decision::RetryDecision,
-    driver::{retry, retry_with_backoff},
+    driver::retry,
     error::RetryError,
     jitter::Jitter,
     policy::{PolicyError, RetryPolicy},

@@ -18,6 +18,8 @@ use crate::jitter::Jitter;
 /// - `factor`: 2.0
 /// - `max_delay`: 30 s
 /// - `jitter`: [`Jitter::None`]
+/// - `jitter_seed`: `None` (each schedule is seeded from the standard
+///   library's `RandomState`)
 /// - `max_server_delay`: 60 s
 /// - `total_budget`: `None` (no limit)
 ///
@@ -49,6 +51,7 @@ pub struct RetryPolicy {
     factor: f64,
     max_delay: Duration,
     jitter: Jitter,
+    jitter_seed: Option<u64>,
     max_server_delay: Duration,
     total_budget: Option<Duration>,
 }
@@ -87,6 +90,7 @@ impl RetryPolicy {
             factor: 2.0,
             max_delay: Duration::from_secs(30),
             jitter: Jitter::None,
+            jitter_seed: None,
             max_server_delay: Duration::from_secs(60),
             total_budget: None,
         }
@@ -181,6 +185,29 @@ impl RetryPolicy {
         self
     }
 
+    /// Sets the seed jitter is drawn from: with `Some(seed)`, every
+    /// [`Backoff`](crate::Backoff) of this policy, and so every call of
+    /// [`retry`](crate::retry) with it, waits the same sequence of delays,
+    /// for tests and reproducible runs. With `None`, each schedule is
+    /// seeded from the standard library's `RandomState`, so clients
+    /// failing together spread apart. Without jitter the seed changes
+    /// nothing.
+    ///
+    /// ```
+    /// use klieo_retry::{Backoff, Jitter, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::new()
+    ///     .with_jitter(Jitter::Full)
+    ///     .with_jitter_seed(Some(42));
+    /// assert_eq!(policy.jitter_seed(), Some(42));
+    /// assert!(Backoff::new(&policy).eq(Backoff::new(&policy)));
+    /// ```
+    #[must_use]
+    pub const fn with_jitter_seed(mut self, jitter_seed: Option<u64>) -> Self {
+        self.jitter_seed = jitter_seed;
+        self
+    }
+
     /// Sets the longest server-suggested delay
     /// ([`RetryDecision::RetryAfter`](crate::RetryDecision::RetryAfter))
     /// that will be waited out. A longer suggestion ends the retries at
@@ -199,9 +226,9 @@ impl RetryPolicy {
         self
     }
 
-    /// Sets a limit on the whole call, measured from the first attempt;
-    /// `None` removes it. A retry whose delay would end past the budget is
-    /// not made.
+    /// Sets a limit on the whole call; `None` removes it. No retry is
+    /// started whose delay would end past the budget (measured from the
+    /// first attempt); attempts in flight are not interrupted.
     ///
     /// ```
     /// use std::time::Duration;
@@ -241,6 +268,11 @@ impl RetryPolicy {
         self.jitter
     }
 
+    /// The seed jitter is drawn from; `None` for a random one per schedule.
+    pub const fn jitter_seed(&self) -> Option<u64> {
+        self.jitter_seed
+    }
+
     /// The longest server-suggested delay that will be waited out.
     pub const fn max_server_delay(&self) -> Duration {
         self.max_server_delay
@@ -270,6 +302,7 @@ mod tests {
         assert_eq!(p.factor(), 2.0);
         assert_eq!(p.max_delay(), Duration::from_secs(30));
         assert_eq!(p.jitter(), Jitter::None);
+        assert_eq!(p.jitter_seed(), None);
         assert_eq!(p.max_server_delay(), Duration::from_secs(60));
         assert_eq!(p.total_budget(), None);
     }

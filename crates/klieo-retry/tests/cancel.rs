@@ -8,7 +8,7 @@ use klieo_retry::{retry, RetryDecision, RetryError, RetryPolicy};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::AttemptError;
+use crate::support::{failing_op, AttemptError};
 
 /// Cancels `token` after `after` of virtual time.
 fn cancel_after(token: &CancellationToken, after: Duration) -> tokio::task::JoinHandle<()> {
@@ -44,26 +44,17 @@ async fn cancel_during_backoff_returns_promptly() {
     let cancel = CancellationToken::new();
     let policy = RetryPolicy::new().with_base_delay(Duration::from_secs(10));
     let canceller = cancel_after(&cancel, Duration::from_millis(30));
-    let mut calls = 0;
+    let mut starts = Vec::new();
     let result: Result<(), _> = retry(
         &policy,
         &cancel,
         |_| RetryDecision::Retry,
-        || {
-            calls += 1;
-            let attempt = calls;
-            async move {
-                Err(AttemptError {
-                    attempt,
-                    retryable: true,
-                })
-            }
-        },
+        failing_op(&mut starts),
     )
     .await;
     canceller.await.unwrap();
     assert!(result.unwrap_err().is_cancelled());
-    assert_eq!(calls, 1);
+    assert_eq!(starts.len(), 1);
     // Woken by the cancel at 30 ms, not by the 10 s sleep.
     assert_eq!(start.elapsed(), Duration::from_millis(30));
 }

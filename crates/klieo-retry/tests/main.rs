@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, unreachable_pub)]
 
+mod backoff;
 mod cancel;
 mod outcomes;
 mod seed_parity;

@@ -5,7 +5,7 @@ use std::error::Error as _;
 use klieo_retry::{retry, RetryDecision, RetryError, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::AttemptError;
+use crate::support::{failing_op, op_with, AttemptError};
 
 /// Runs `retry` where attempt `n` fails with `AttemptError { attempt: n,
 /// retryable }` until `succeed_on`, which returns `n`. Returns the result
@@ -15,7 +15,7 @@ async fn run(
     succeed_on: usize,
     retryable: impl Fn(usize) -> bool,
 ) -> (Result<usize, RetryError<AttemptError>>, usize) {
-    let mut calls = 0;
+    let mut starts = Vec::new();
     let classify = |e: &AttemptError| {
         if e.retryable {
             RetryDecision::Retry
@@ -23,20 +23,18 @@ async fn run(
             RetryDecision::Stop
         }
     };
-    let result = retry(policy, &CancellationToken::new(), classify, || {
-        calls += 1;
-        let attempt = calls;
-        let retryable = retryable(attempt);
-        async move {
-            if attempt == succeed_on {
-                Ok(attempt)
-            } else {
-                Err(AttemptError { attempt, retryable })
-            }
+    let op = op_with(&mut starts, |attempt| {
+        if attempt == succeed_on {
+            Ok(attempt)
+        } else {
+            Err(AttemptError {
+                attempt,
+                retryable: retryable(attempt),
+            })
         }
-    })
-    .await;
-    (result, calls)
+    });
+    let result = retry(policy, &CancellationToken::new(), classify, op).await;
+    (result, starts.len())
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,6 +106,7 @@ async fn no_retry_policy_makes_one_attempt() {
 #[tokio::test(start_paused = true)]
 async fn classifier_sees_every_failure_in_order() {
     let mut seen = Vec::new();
+    let mut starts = Vec::new();
     let result: Result<(), _> = retry(
         &RetryPolicy::default(),
         &CancellationToken::new(),
@@ -115,19 +114,7 @@ async fn classifier_sees_every_failure_in_order() {
             seen.push(e.attempt);
             RetryDecision::Retry
         },
-        {
-            let mut calls = 0;
-            move || {
-                calls += 1;
-                let attempt = calls;
-                async move {
-                    Err(AttemptError {
-                        attempt,
-                        retryable: true,
-                    })
-                }
-            }
-        },
+        failing_op(&mut starts),
     )
     .await;
     assert!(result.is_err());

@@ -6,6 +6,8 @@ use std::time::Duration;
 use klieo_retry::{retry, RetryDecision, RetryError, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
+use crate::support::op_with;
+
 #[derive(Debug, Clone, PartialEq)]
 enum LlmError {
     Server(String),
@@ -43,18 +45,16 @@ async fn call(
     cancel: &CancellationToken,
     make_err: impl Fn() -> LlmError,
 ) -> (Result<&'static str, RetryError<LlmError>>, u32) {
-    let mut calls = 0;
-    let result = retry(&RetryPolicy::default(), cancel, classify, || {
-        calls += 1;
-        let outcome = if calls <= fail_for {
+    let mut starts = Vec::new();
+    let op = op_with(&mut starts, |attempt| {
+        if u32::try_from(attempt).unwrap() <= fail_for {
             Err(make_err())
         } else {
             Ok("ok")
-        };
-        async move { outcome }
-    })
-    .await;
-    (result, calls)
+        }
+    });
+    let result = retry(&RetryPolicy::default(), cancel, classify, op).await;
+    (result, u32::try_from(starts.len()).unwrap())
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,9 +2,7 @@
 
 use std::io;
 
-use klieo_retry::{
-    retry, retry_with_backoff, Backoff, Jitter, PolicyError, RetryDecision, RetryError, RetryPolicy,
-};
+use klieo_retry::{retry, Backoff, Jitter, PolicyError, RetryDecision, RetryError, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
 fn assert_send<T: Send>(_: &T) {}
@@ -21,9 +19,9 @@ fn retry_future_is_send_when_its_parts_are() {
         || async { Ok::<u32, io::Error>(1) },
     );
     assert_send(&fut);
-    let fut = retry_with_backoff(
-        &policy,
-        Backoff::with_seed(&policy, 1),
+    let seeded = policy.clone().with_jitter_seed(Some(1));
+    let fut = retry(
+        &seeded,
         &cancel,
         |_: &io::Error| RetryDecision::Retry,
         || async { Ok::<u32, io::Error>(1) },

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use klieo_retry::{
-    retry, retry_with_backoff, Backoff, Jitter, RetryDecision, RetryError, RetryPolicy,
-};
+use klieo_retry::{retry, Backoff, Jitter, RetryDecision, RetryError, RetryPolicy};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{gaps, ms, AttemptError};
+use crate::support::{failing_op, gaps, ms, op_with, AttemptError};
 
 /// Runs `retry` with an op that always fails (attempt `n` fails with
 /// `AttemptError { attempt: n }`) and returns the error and start times.
@@ -18,17 +16,7 @@ async fn always_failing(
 ) -> (RetryError<AttemptError>, Vec<Instant>) {
     let mut starts = Vec::new();
     let cancel = CancellationToken::new();
-    let result: Result<(), _> = retry(policy, &cancel, classify, || {
-        starts.push(Instant::now());
-        let attempt = starts.len();
-        async move {
-            Err(AttemptError {
-                attempt,
-                retryable: true,
-            })
-        }
-    })
-    .await;
+    let result: Result<(), _> = retry(policy, &cancel, classify, failing_op(&mut starts)).await;
     (result.unwrap_err(), starts)
 }
 
@@ -52,22 +40,13 @@ async fn jittered_gaps_match_the_seeded_backoff_and_stay_in_bounds() {
             .with_max_delay(Duration::from_secs(1))
             .with_jitter(jitter);
         for seed in 0..20 {
+            let seeded = policy.clone().with_jitter_seed(Some(seed));
             let mut starts = Vec::new();
-            let result: Result<(), RetryError<AttemptError>> = retry_with_backoff(
-                &policy,
-                Backoff::with_seed(&policy, seed),
+            let result: Result<(), RetryError<AttemptError>> = retry(
+                &seeded,
                 &CancellationToken::new(),
                 |_| RetryDecision::Retry,
-                || {
-                    starts.push(Instant::now());
-                    let attempt = starts.len();
-                    async move {
-                        Err(AttemptError {
-                            attempt,
-                            retryable: true,
-                        })
-                    }
-                },
+                failing_op(&mut starts),
             )
             .await;
             assert_eq!(result.unwrap_err().into_inner().map(|e| e.attempt), Some(6));
@@ -98,20 +77,16 @@ async fn server_delay_is_honoured_instead_of_the_schedule() {
         &RetryPolicy::default(),
         &CancellationToken::new(),
         |_: &AttemptError| RetryDecision::RetryAfter(Duration::from_secs(3)),
-        || {
-            starts.push(Instant::now());
-            let attempt = starts.len();
-            async move {
-                if attempt == 1 {
-                    Err(AttemptError {
-                        attempt,
-                        retryable: true,
-                    })
-                } else {
-                    Ok(attempt)
-                }
+        op_with(&mut starts, |attempt| {
+            if attempt == 1 {
+                Err(AttemptError {
+                    attempt,
+                    retryable: true,
+                })
+            } else {
+                Ok(attempt)
             }
-        },
+        }),
     )
     .await;
     assert_eq!(result.unwrap(), 2);
@@ -173,26 +148,25 @@ async fn total_budget_exactly_met_allows_every_retry() {
 async fn total_budget_counts_time_spent_in_attempts() {
     let start = Instant::now();
     let policy = RetryPolicy::new().with_total_budget(Some(Duration::from_millis(400)));
-    let mut calls = 0;
+    let mut starts = Vec::new();
+    let mut fail = failing_op(&mut starts);
+    // Each attempt takes 50 ms before it fails.
+    let slow_op = move || {
+        let failure = fail();
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            failure.await
+        }
+    };
     let result: Result<(), _> = retry(
         &policy,
         &CancellationToken::new(),
         |_: &AttemptError| RetryDecision::Retry,
-        || {
-            calls += 1;
-            let attempt = calls;
-            async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Err(AttemptError {
-                    attempt,
-                    retryable: true,
-                })
-            }
-        },
+        slow_op,
     )
     .await;
     // Attempts run 0-50, 150-200 and 400-450 ms; 450 + 400 ms is over budget.
-    assert_eq!(calls, 3);
+    assert_eq!(starts.len(), 3);
     assert_eq!(start.elapsed(), Duration::from_millis(450));
     assert_eq!(result.unwrap_err().into_inner().map(|e| e.attempt), Some(3));
 }

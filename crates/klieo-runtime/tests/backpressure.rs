@@ -1,8 +1,8 @@
 //! Back-pressure: the provider's stream is pulled only as the consumer asks.
 
-use crate::support::{context, next, start};
+use crate::support::{context, start};
 use klieo_runtime::RunOptions;
-use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::testing::{next, text_chunks, ScriptedLlm};
 
 #[tokio::test]
 async fn provider_is_pulled_only_as_the_consumer_reads() {

@@ -1,9 +1,9 @@
 //! Edges of the contracts: cancellation with chunks ready, a consumer that
 //! stops at the finish chunk, a truncated reply that asks for tools.
 
-use crate::support::{collect, context, episodes, errors, kinds, next, start, text};
+use crate::support::{collect, context, episodes, errors, kinds, start, text};
 use klieo_runtime::{run_steps, RunOptions};
-use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::testing::{next, text_chunks, ScriptedLlm};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, Role, ToolCall};
 use std::collections::HashSet;
 

@@ -2,11 +2,11 @@
 //! texts, real token usage, and the checks made before every cycle.
 
 use crate::support::{
-    collect, context, echo_call, echo_tools, episodes, failed_text, kinds, next, start, terminal,
+    collect, context, echo_call, echo_tools, episodes, failed_text, kinds, start, terminal,
     wait_for_failed,
 };
 use klieo_runtime::{run_steps, run_steps_streaming, RunOptions};
-use klieo_types::testing::{text_chunks, ScriptedLlm, ScriptedStep};
+use klieo_types::testing::{next, text_chunks, ScriptedLlm, ScriptedStep};
 use klieo_types::{
     ChatChunk, ChatResponse, Episode, Error, FinishReason, FnTool, LlmError, Message, ToolDef,
     ToolOutcome, ToolSet, Usage,

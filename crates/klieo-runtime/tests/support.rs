@@ -2,7 +2,7 @@
 //! summaries.
 
 use klieo_runtime::{run_steps_streaming, AgentContext, RunOptions};
-use klieo_types::testing::ScriptedLlm;
+use klieo_types::testing::{self, next, ScriptedLlm};
 use klieo_types::{
     ChatChunk, ChunkStream, Episode, FnTool, LlmError, Message, ThreadId, ToolCall, ToolDef,
     ToolSet,
@@ -53,18 +53,10 @@ pub(crate) async fn start(ctx: &AgentContext, thread: ThreadId, opts: RunOptions
     }
 }
 
-/// The next item of a stream.
-pub(crate) async fn next(stream: &mut ChunkStream) -> Option<Item> {
-    std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
-}
-
 /// Every item up to the end of the stream; checks that the stream stays
 /// ended.
 pub(crate) async fn collect(mut stream: ChunkStream) -> Vec<Item> {
-    let mut items = Vec::new();
-    while let Some(item) = next(&mut stream).await {
-        items.push(item);
-    }
+    let items = testing::collect(&mut stream).await;
     assert!(
         next(&mut stream).await.is_none(),
         "an ended stream stays ended"

@@ -3,11 +3,10 @@
 //! `Err` item, then the stream ends.
 
 use crate::support::{
-    collect, context, echo_call, episodes, failed_text, next, start, terminal, text,
-    wait_for_failed,
+    collect, context, echo_call, episodes, failed_text, start, terminal, text, wait_for_failed,
 };
 use klieo_runtime::{run_steps, run_steps_streaming, Guardrail, GuardrailOutcome, RunOptions};
-use klieo_types::testing::{text_chunks, ScriptedLlm, ScriptedStep};
+use klieo_types::testing::{next, text_chunks, ScriptedLlm, ScriptedStep};
 use klieo_types::{
     async_trait, ChatChunk, ChatRequest, ChatResponse, Error, FinishReason, FnTool, LlmError,
     ToolCall, ToolDef, ToolError, ToolSet,

@@ -3,9 +3,10 @@
 //! error to what the consumer and the event log are told, and an
 //! incremental Server-Sent-Events decoder.
 //!
-//! Depends on `klieo-types` (and tokio-util for cancellation); knows
-//! nothing of HTTP or of the step loop. `klieo-runtime` drives the pump;
-//! providers such as `klieo-openai` use the SSE decoder.
+//! Depends on `klieo-types` (with tokio-util for cancellation and memchr
+//! for finding SSE line ends); knows nothing of HTTP or of the step loop.
+//! `klieo-runtime` drives the pump; providers such as `klieo-openai` use the
+//! SSE decoder.
 //!
 //! # Brief overview
 //!

@@ -1,3 +1,5 @@
 //! Integration tests of klieo-stream, one binary.
 mod sse;
+mod sse_bounds;
 mod sse_stream;
+mod support;

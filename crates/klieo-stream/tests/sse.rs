@@ -1,6 +1,8 @@
-//! Tests of the SSE decoder and stream: a sample stream cut at every byte,
-//! random streams cut at random against a reference decoder, line ends
-//! across pushes, the line bound, the BOM, and the stream adapter.
+//! Tests of the SSE decoder: a sample stream cut at every byte, random
+//! streams cut at random against a reference decoder, line ends across
+//! pushes, the BOM, UTF-8, the `id` and `retry` fields, and `finish`. The
+//! bounds on lines and events are tested in `sse_bounds.rs`, the stream
+//! adapter in `sse_stream.rs`.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::error::Error as _;
@@ -9,94 +11,7 @@ use std::time::Duration;
 
 use klieo_stream::{SseDecoder, SseError, SseEvent, SseStream};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-pub(crate) fn ev(event: Option<&str>, data: &str, id: Option<&str>) -> SseEvent {
-    SseEvent {
-        event: event.map(str::to_owned),
-        data: data.to_owned(),
-        id: id.map(str::to_owned),
-    }
-}
-
-/// Every event, then the error if one ended the input (as its message).
-type Outcome = Vec<Result<SseEvent, String>>;
-
-/// Feeds `pieces` to `decoder` the documented way, to the end.
-fn decode_with(decoder: &mut SseDecoder, pieces: &[&[u8]]) -> Outcome {
-    let mut out = Vec::new();
-    for piece in pieces {
-        decoder.push(piece);
-        loop {
-            match decoder.next_event() {
-                Ok(Some(event)) => out.push(Ok(event)),
-                Ok(None) => break,
-                Err(err) => {
-                    out.push(Err(err.to_string()));
-                    return out;
-                }
-            }
-        }
-    }
-    loop {
-        match decoder.finish() {
-            Ok(Some(event)) => out.push(Ok(event)),
-            Ok(None) => return out,
-            Err(err) => {
-                out.push(Err(err.to_string()));
-                return out;
-            }
-        }
-    }
-}
-
-fn decode(pieces: &[&[u8]]) -> Outcome {
-    decode_with(&mut SseDecoder::new(), pieces)
-}
-
-fn events(events: Vec<SseEvent>) -> Outcome {
-    events.into_iter().map(Ok).collect()
-}
-
-/// Covers comments, `data:` with and without the space, multi-line data,
-/// `event:`, `id:`, `retry:`, CRLF, lone CR, LF, a BOM, events with no data,
-/// a field without a colon, an unknown field, UTF-8, `[DONE]`, and an
-/// unfinished event at the end.
-pub(crate) fn sample() -> Vec<u8> {
-    let mut s = BOM.to_vec();
-    s.extend_from_slice(
-        ": welcome\n\
-         \n\
-         data: first\n\n\
-         data:no-space\r\n\r\n\
-         event: update\rdata: line one\rdata: line two\rid: 7\r\r\
-         : keep-alive\n\n\
-         id: 8\nretry: 1500\n\n\
-         data\n\n\
-         event: delta\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"h\u{e9}llo \u{1f600}\"}}]}\r\n\r\n\
-         unknown: x\ndata:  two spaces\n\n\
-         data: [DONE]\n\n\
-         data: cut off at the end\n"
-            .as_bytes(),
-    );
-    s
-}
-
-pub(crate) fn sample_events() -> Vec<SseEvent> {
-    vec![
-        ev(None, "first", None),
-        ev(None, "no-space", None),
-        ev(Some("update"), "line one\nline two", Some("7")),
-        ev(None, "", Some("8")),
-        ev(
-            Some("delta"),
-            "{\"choices\":[{\"delta\":{\"content\":\"h\u{e9}llo \u{1f600}\"}}]}",
-            Some("8"),
-        ),
-        ev(None, " two spaces", Some("8")),
-        ev(None, "[DONE]", Some("8")),
-    ]
-}
+use crate::support::{decode, decode_with, ev, events, sample, sample_events, Chunks, BOM};
 
 #[test]
 fn sample_stream_decodes_to_the_expected_events() {
@@ -137,6 +52,9 @@ fn random_streams_cut_at_random_decode_as_a_whole() {
         );
         let limit = 4 + rng.below(24);
         let whole_limited = decode_with(&mut SseDecoder::with_max_line_len(limit), &[&input]);
+        // The same number bounds events in a second decoder.
+        let event_limited = || SseDecoder::new().with_max_event_len(limit);
+        let whole_event_limited = decode_with(&mut event_limited(), &[&input]);
         for _ in 0..4 {
             let pieces = random_cuts(&mut rng, &input);
             let shown = show(&pieces);
@@ -145,6 +63,11 @@ fn random_streams_cut_at_random_decode_as_a_whole() {
             assert_eq!(
                 limited, whole_limited,
                 "round {round}, limit {limit}: {shown:?}"
+            );
+            assert_eq!(
+                decode_with(&mut event_limited(), &pieces),
+                whole_event_limited,
+                "round {round}, event limit {limit}: {shown:?}"
             );
         }
     }
@@ -175,68 +98,6 @@ fn an_event_is_dispatched_as_soon_as_its_blank_line_ends() {
     decoder.push(b"data: a\r\r");
     assert_eq!(decoder.next_event().unwrap(), Some(ev(None, "a", None)));
     assert_eq!(decoder.next_event().unwrap(), None);
-}
-
-#[test]
-fn a_line_too_long_fails_before_its_end_arrives() {
-    let mut decoder = SseDecoder::with_max_line_len(10);
-    decoder.push(b"data: 1");
-    assert_eq!(decoder.next_event().unwrap(), None);
-    decoder.push(b"2345");
-    let err = decoder.next_event().unwrap_err();
-    assert!(
-        matches!(err, SseError::LineTooLong { limit: 10 }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("10 bytes"), "{err}");
-    // The decoder stays failed, whatever comes next.
-    decoder.push(b"\n\ndata: ok\n\n");
-    assert!(matches!(
-        decoder.next_event(),
-        Err(SseError::LineTooLong { .. })
-    ));
-    assert!(matches!(
-        decoder.finish(),
-        Err(SseError::LineTooLong { .. })
-    ));
-}
-
-#[test]
-fn a_line_too_long_fails_in_one_push_with_or_without_its_end() {
-    for input in [
-        &b"data: 12345"[..],
-        b"data: 12345\n\n",
-        b"data: ok\n\ndata: 12345\r",
-    ] {
-        let outcome = decode_with(&mut SseDecoder::with_max_line_len(10), &[input]);
-        let err = outcome.last().unwrap().as_ref().unwrap_err();
-        assert!(err.contains("10 bytes"), "{input:?}: {err}");
-    }
-}
-
-#[test]
-fn a_line_exactly_at_the_limit_passes() {
-    let ten = ev(None, "1234", None);
-    for input in [
-        &b"data: 1234\n\n"[..],
-        b"data: 1234\r\n\r\n",
-        b"data: 1234\r\r",
-    ] {
-        let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        let mut decoder = SseDecoder::with_max_line_len(10);
-        assert_eq!(decode_with(&mut decoder, &bytes), events(vec![ten.clone()]));
-        let mut decoder = SseDecoder::with_max_line_len(10);
-        assert_eq!(
-            decode_with(&mut decoder, &[input]),
-            events(vec![ten.clone()])
-        );
-    }
-    // A comment counts too; the line end does not.
-    let mut decoder = SseDecoder::with_max_line_len(3);
-    assert_eq!(
-        decode_with(&mut decoder, &[b":ka\r\n", b"data:ok\n\n"]).len(),
-        1
-    );
 }
 
 #[test]
@@ -331,7 +192,7 @@ fn errors_are_send_sync_and_carry_their_cause() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<SseError>();
     send_sync::<SseDecoder>();
-    send_sync::<SseStream<crate::sse_stream::Chunks>>();
+    send_sync::<SseStream<Chunks>>();
     let err = SseError::Transport(io::Error::other("connection reset").into());
     assert_eq!(err.to_string(), "reading the SSE byte stream failed");
     assert_eq!(err.source().unwrap().to_string(), "connection reset");

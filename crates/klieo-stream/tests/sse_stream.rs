@@ -1,8 +1,7 @@
 //! Tests of the SSE stream adapter: events then `None`, transport errors,
-//! an unfinished event at the end, the line bound, and fairness.
+//! an unfinished event at the end, the line and event bounds, and fairness.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::VecDeque;
 use std::error::Error as _;
 use std::io;
 use std::pin::Pin;
@@ -12,47 +11,15 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures_core::stream::{FusedStream, Stream};
 use klieo_stream::{SseDecoder, SseError, SseStream};
+use klieo_types::testing::next;
 
-use crate::sse::{ev, sample, sample_events};
-
-// ---- SseStream ----
-
-/// A byte stream from a list; it fails the test if polled after its end.
-pub(crate) struct Chunks {
-    items: VecDeque<Result<Vec<u8>, io::Error>>,
-    ended: bool,
-}
-
-pub(crate) fn chunks(items: Vec<Result<&[u8], io::Error>>) -> Chunks {
-    Chunks {
-        items: items
-            .into_iter()
-            .map(|item| item.map(<[u8]>::to_vec))
-            .collect(),
-        ended: false,
-    }
-}
-
-impl Stream for Chunks {
-    type Item = Result<Vec<u8>, io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        assert!(!self.ended, "polled after its end");
-        let item = self.items.pop_front();
-        self.ended = matches!(item, None | Some(Err(_)));
-        Poll::Ready(item)
-    }
-}
-
-async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
-}
+use crate::support::{chunks, ev, sample, sample_events};
 
 #[tokio::test]
 async fn sse_stream_yields_the_events_then_none() {
     let input = sample();
     let (a, b) = input.split_at(input.len() / 3);
-    let mut stream = SseStream::new(chunks(vec![Ok(a), Ok(b"")]).chain_ok(b));
+    let mut stream = SseStream::new(chunks(vec![Ok(a), Ok(b""), Ok(b)]));
     for expected in sample_events() {
         assert_eq!(next(&mut stream).await.unwrap().unwrap(), expected);
     }
@@ -104,6 +71,28 @@ async fn sse_stream_ends_after_a_line_too_long() {
     assert!(next(&mut stream).await.is_none());
 }
 
+#[tokio::test]
+async fn sse_stream_ends_after_an_event_too_long() {
+    let decoder = SseDecoder::new().with_max_event_len(8);
+    let body = chunks(vec![
+        Ok(b"data: a\n\ndata: 1234\n"),
+        Ok(b"data: 5678\n\n"),
+        Ok(b"data: b\n\n"),
+    ]);
+    let mut stream = SseStream::with_decoder(body, decoder);
+    assert_eq!(
+        next(&mut stream).await.unwrap().unwrap(),
+        ev(None, "a", None)
+    );
+    let err = next(&mut stream).await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, SseError::EventTooLong { limit: 8 }),
+        "{err:?}"
+    );
+    assert!(next(&mut stream).await.is_none());
+    assert!(stream.is_terminated());
+}
+
 #[test]
 fn sse_stream_lets_other_tasks_run_during_a_long_run_of_keep_alives() {
     struct Count(AtomicUsize);
@@ -128,11 +117,4 @@ fn sse_stream_lets_other_tasks_run_during_a_long_run_of_keep_alives() {
     assert_eq!(event.unwrap().unwrap(), ev(None, "a", None));
     assert!(pending >= 2, "{pending}");
     assert_eq!(count.0.load(Ordering::SeqCst), pending);
-}
-
-impl Chunks {
-    fn chain_ok(mut self, more: &[u8]) -> Self {
-        self.items.push_back(Ok(more.to_vec()));
-        self
-    }
 }

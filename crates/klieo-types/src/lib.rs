@@ -24,7 +24,8 @@
 //! - Tools implement [`Tool`] (or are a [`FnTool`] closure); the runtime
 //!   calls a [`ToolInvoker`], such as a [`ToolSet`].
 //! - With the `testing` feature, `testing::ScriptedLlm` plays back a script
-//!   of replies, streams and errors, for tests of code built on klieo.
+//!   of replies, streams and errors, for tests of code built on klieo, and
+//!   `testing::next` and `testing::collect` read a stream.
 //!
 //! The step loop that drives these lives in `klieo-runtime`; the
 //! OpenAI-compatible provider in `klieo-openai`.

@@ -1,6 +1,7 @@
 //! Test doubles for code built on klieo: [`ScriptedLlm`], a model that plays
-//! back a script, with a record of the requests it received. Enabled by the
-//! `testing` feature.
+//! back a script, with a record of the requests it received; and [`next`]
+//! and [`collect`], to read any stream in a test without `futures-util`.
+//! Enabled by the `testing` feature.
 //!
 //! One script serves both the blocking and the streaming loop: a step
 //! written as a whole reply is streamed as chunks when `stream` is called,
@@ -259,5 +260,51 @@ pub fn text_chunks(pieces: &[&str], usage: Option<Usage>) -> Vec<Result<ChatChun
     let mut last = ChatChunk::finish(FinishReason::Stop);
     last.usage = usage;
     items.push(Ok(last));
+    items
+}
+
+/// The next item of `stream`, or `None` at its end: `StreamExt::next`
+/// without a dependency on `futures-util`.
+///
+/// ```
+/// use klieo_types::testing::{next, text_chunks, ScriptedLlm};
+/// use klieo_types::{ChatRequest, LlmClient, LlmError};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+/// let mut stream = llm.stream(ChatRequest::default()).await?;
+/// let first = next(&mut stream).await.transpose()?;
+/// assert_eq!(first.map(|chunk| chunk.delta), Some("Hel".to_owned()));
+/// # Ok::<(), LlmError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// Every item of `stream` up to its end, in order. The stream is borrowed,
+/// so a test can check afterwards what it does once ended.
+///
+/// ```
+/// use klieo_types::testing::{collect, next, text_chunks, ScriptedLlm};
+/// use klieo_types::{ChatRequest, FinishReason, LlmClient, LlmError};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+/// let mut stream = llm.stream(ChatRequest::default()).await?;
+/// let items = collect(&mut stream).await;
+/// assert_eq!(items.len(), 3);
+/// assert_eq!(items[2].as_ref().map(|chunk| chunk.finish_reason), Ok(Some(FinishReason::Stop)));
+/// assert!(next(&mut stream).await.is_none());
+/// # Ok::<(), LlmError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn collect<S: Stream + Unpin>(stream: &mut S) -> Vec<S::Item> {
+    let mut items = Vec::new();
+    while let Some(item) = next(stream).await {
+        items.push(item);
+    }
     items
 }

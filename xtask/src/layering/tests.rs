@@ -60,7 +60,15 @@ fn graph(members: &[&str], edges: &[(&str, &str, &str)]) -> Graph {
     Graph::parse(&json.to_string()).expect("made-up metadata parses")
 }
 
-const TODAY: &[&str] = &["klieo-types", "klieo-retry", "klieo", "xtask"];
+const TODAY: &[&str] = &[
+    "klieo-types",
+    "klieo-retry",
+    "klieo-stream",
+    "klieo-runtime",
+    "klieo-openai",
+    "klieo",
+    "xtask",
+];
 
 fn upward(from: &str, from_layer: u32, to: &str, to_layer: u32) -> Violation {
     Violation::Upward {
@@ -150,7 +158,11 @@ fn unknown_klieo_crate_is_reported() {
 #[test]
 fn same_layer_dependency_is_reported() {
     let rules = Rules {
-        layers: &[("klieo-types", 0), ("klieo-openai", 1), ("klieo-claude", 1)],
+        crates: &[
+            ("klieo-types", 0, &[]),
+            ("klieo-openai", 1, &["klieo-types"]),
+            ("klieo-claude", 1, &["klieo-types"]),
+        ],
         ..RULES
     };
     let g = graph(
@@ -234,4 +246,59 @@ fn multiple_violations_are_all_reported() {
             },
         ]
     );
+}
+
+#[test]
+fn provider_depending_on_the_runtime_is_reported() {
+    let g = graph(
+        TODAY,
+        &[
+            ("klieo-openai", "klieo-types", "normal"),
+            ("klieo-openai", "klieo-stream", "normal"),
+            ("klieo-openai", "klieo-runtime", "normal"),
+        ],
+    );
+    let violations = check(&g, &RULES);
+    assert_eq!(
+        violations,
+        [Violation::NotAllowed {
+            from: "klieo-openai".into(),
+            to: "klieo-runtime".into(),
+            allowed: ["klieo-types", "klieo-retry", "klieo-stream"]
+                .map(String::from)
+                .to_vec(),
+        }]
+    );
+    assert!(violations[0]
+        .to_string()
+        .contains("may depend on: klieo-types"));
+}
+
+#[test]
+fn the_real_stack_obeys_its_own_table() {
+    let edges = [
+        ("klieo-stream", "klieo-types", "normal"),
+        ("klieo-runtime", "klieo-types", "normal"),
+        ("klieo-runtime", "klieo-retry", "normal"),
+        ("klieo-runtime", "klieo-stream", "normal"),
+        ("klieo-openai", "klieo-types", "normal"),
+        ("klieo-openai", "klieo-stream", "normal"),
+        ("klieo", "klieo-runtime", "normal"),
+        ("klieo", "klieo-openai", "normal"),
+    ];
+    assert_eq!(check(&graph(TODAY, &edges), &RULES), []);
+}
+
+#[test]
+fn other_runtimes_and_http_stacks_are_forbidden_in_the_leaf() {
+    for banned in ["async-std", "smol", "http", "ureq", "log"] {
+        let g = graph(TODAY, &[("klieo-types", banned, "normal")]);
+        assert_eq!(
+            check(&g, &RULES),
+            [Violation::Forbidden {
+                path: vec!["klieo-types".into(), banned.into()]
+            }],
+            "{banned}"
+        );
+    }
 }

@@ -10,6 +10,9 @@ use super::{SseError, SseEvent};
 /// The default bound on a line's length: 1 MiB.
 const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
 
+/// The default bound on an event's length (its data and type): 16 MiB.
+const DEFAULT_MAX_EVENT_LEN: usize = 16 << 20;
+
 /// An incremental Server-Sent-Events decoder: push bytes as they arrive,
 /// take events as they complete.
 ///
@@ -45,10 +48,14 @@ const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
 ///   ended by a blank line is discarded, and so is an unterminated last
 ///   line.
 ///
-/// A line longer than the bound is [`SseError::LineTooLong`], raised as soon
-/// as the bytes buffered for the line pass the bound, without waiting for
-/// its end: a server that never ends a line cannot make the decoder buffer
-/// without limit.
+/// A line longer than its bound is [`SseError::LineTooLong`], raised as
+/// soon as the bytes buffered for the line pass the bound, without waiting
+/// for its end: a server that never ends a line cannot make the decoder
+/// buffer without limit. An event is bounded the same way, since its `data`
+/// grows by one line after another: once its data (the lines' values joined
+/// with `\n`, as decoded UTF-8) and its event type together would pass the
+/// event bound, the decoder fails with [`SseError::EventTooLong`], without
+/// waiting for the blank line.
 ///
 /// The decoder keeps one byte buffer and parses complete lines in place; an
 /// event with one `data` line and no ID costs one allocation, its `data`
@@ -58,6 +65,8 @@ const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
 ///
 /// - A line may be at most 1 MiB long, not counting its line end
 ///   ([`with_max_line_len`](Self::with_max_line_len) sets another bound).
+/// - An event's data and type together may be at most 16 MiB long
+///   ([`with_max_event_len`](Self::with_max_event_len) sets another bound).
 ///
 /// # Example
 ///
@@ -87,29 +96,65 @@ pub struct SseDecoder {
     lines: Lines,
     fields: Fields,
     max_line_len: usize,
+    max_event_len: usize,
     /// [`finish`](Self::finish) was called: once the complete lines are
     /// used up, what remains is discarded.
     eof: bool,
-    /// A line was too long: the decoder is stuck on that error.
-    failed: bool,
+    /// A bound was passed: the decoder is stuck on that error.
+    failed: Option<Failure>,
+}
+
+/// Which bound a failed decoder passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Line,
+    Event,
 }
 
 impl SseDecoder {
-    /// A decoder whose lines may be up to 1 MiB long.
+    /// A decoder whose lines may be up to 1 MiB long, and events up to
+    /// 16 MiB.
     pub fn new() -> Self {
         Self::with_max_line_len(DEFAULT_MAX_LINE_LEN)
     }
 
     /// A decoder whose lines may be up to `limit` bytes long, not counting
-    /// the line end; a longer one is [`SseError::LineTooLong`].
+    /// the line end; a longer one is [`SseError::LineTooLong`]. Events may
+    /// be up to 16 MiB long.
     pub fn with_max_line_len(limit: usize) -> Self {
         SseDecoder {
             lines: Lines::default(),
             fields: Fields::default(),
             max_line_len: limit,
+            max_event_len: DEFAULT_MAX_EVENT_LEN,
             eof: false,
-            failed: false,
+            failed: None,
         }
+    }
+
+    /// This decoder, with events bounded to `limit` bytes: an event whose
+    /// data (its `data` lines' values joined with `\n`, as decoded UTF-8)
+    /// and event type would together be longer is
+    /// [`SseError::EventTooLong`]. The line end of each `data` line is not
+    /// counted, the `\n` joining two of them is.
+    ///
+    /// ```
+    /// use klieo_stream::{SseDecoder, SseError};
+    ///
+    /// let mut decoder = SseDecoder::new().with_max_event_len(8);
+    /// decoder.push(b"data: 1234\ndata: 567\n");
+    /// assert_eq!(decoder.next_event()?, None); // "1234\n567": 8 bytes.
+    /// decoder.push(b"data: 8\n\n");
+    /// assert!(matches!(
+    ///     decoder.next_event(),
+    ///     Err(SseError::EventTooLong { limit: 8 })
+    /// ));
+    /// # Ok::<(), SseError>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_event_len(mut self, limit: usize) -> Self {
+        self.max_event_len = limit;
+        self
     }
 
     /// The bound on a line's length, in bytes.
@@ -117,12 +162,17 @@ impl SseDecoder {
         self.max_line_len
     }
 
+    /// The bound on an event's length (data and event type), in bytes.
+    pub fn max_event_len(&self) -> usize {
+        self.max_event_len
+    }
+
     /// Appends bytes read from the stream. Nothing is parsed until
-    /// [`next_event`](Self::next_event) is called; the bound on line length
-    /// is checked there too, so call it after each push. Ignored once the
-    /// decoder has failed.
+    /// [`next_event`](Self::next_event) is called; the bounds on line and
+    /// event length are checked there too, so call it after each push.
+    /// Ignored once the decoder has failed.
     pub fn push(&mut self, bytes: &[u8]) {
-        if !self.failed {
+        if self.failed.is_none() {
             self.lines.push(bytes);
         }
     }
@@ -131,31 +181,29 @@ impl SseDecoder {
     ///
     /// # Errors
     ///
-    /// [`SseError::LineTooLong`] when the line being read passed the bound,
-    /// ended or not. The buffered bytes are then dropped, and every later
-    /// call returns the same error.
+    /// [`SseError::LineTooLong`] when the line being read passed the line
+    /// bound, ended or not; [`SseError::EventTooLong`] when a line took the
+    /// event being read past the event bound, whether a blank line would
+    /// have ended the event or not. The buffered bytes are then dropped,
+    /// and every later call returns the same error.
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, SseError> {
-        if self.failed {
-            return Err(self.too_long());
+        if let Some(failure) = self.failed {
+            return Err(self.error(failure));
         }
         loop {
             match self.lines.next_line(self.max_line_len) {
-                Next::Line(line) => {
-                    if let Some(event) = self.fields.line(line) {
-                        return Ok(Some(event));
-                    }
-                }
+                Next::Line(line) => match self.fields.line(line, self.max_event_len) {
+                    Ok(Some(event)) => return Ok(Some(event)),
+                    Ok(None) => {}
+                    Err(EventTooLong) => return Err(self.fail(Failure::Event)),
+                },
                 Next::NeedMore => {
                     if self.eof {
                         self.restart();
                     }
                     return Ok(None);
                 }
-                Next::TooLong => {
-                    self.failed = true;
-                    self.lines = Lines::default();
-                    return Err(self.too_long());
-                }
+                Next::TooLong => return Err(self.fail(Failure::Line)),
             }
         }
     }
@@ -194,9 +242,23 @@ impl SseDecoder {
         self.fields.retry.map(Duration::from_millis)
     }
 
-    fn too_long(&self) -> SseError {
-        SseError::LineTooLong {
-            limit: self.max_line_len,
+    /// Sticks the decoder on `failure`, dropping what it buffered.
+    fn fail(&mut self, failure: Failure) -> SseError {
+        self.failed = Some(failure);
+        self.lines = Lines::default();
+        self.fields.data = String::new();
+        self.fields.event = String::new();
+        self.error(failure)
+    }
+
+    fn error(&self, failure: Failure) -> SseError {
+        match failure {
+            Failure::Line => SseError::LineTooLong {
+                limit: self.max_line_len,
+            },
+            Failure::Event => SseError::EventTooLong {
+                limit: self.max_event_len,
+            },
         }
     }
 
@@ -223,10 +285,11 @@ impl fmt::Debug for SseDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseDecoder")
             .field("max_line_len", &self.max_line_len)
+            .field("max_event_len", &self.max_event_len)
             .field("buffered", &self.lines.buffered())
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.retry())
-            .field("failed", &self.failed)
+            .field("failed", &self.failed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -250,13 +313,23 @@ struct Fields {
     retry: Option<u64>,
 }
 
+/// A line would take the event past the decoder's bound on event length.
+struct EventTooLong;
+
 impl Fields {
-    /// Processes one line; returns the event a blank line dispatches.
-    fn line(&mut self, line: &[u8]) -> Option<SseEvent> {
+    /// Processes one line; returns the event a blank line dispatches. A
+    /// `data` or `event` line that would make the event's data and type
+    /// longer than `max_event_len` bytes is refused, and nothing is
+    /// appended.
+    fn line(
+        &mut self,
+        line: &[u8],
+        max_event_len: usize,
+    ) -> Result<Option<SseEvent>, EventTooLong> {
         let (name, value): (&[u8], &[u8]) = match line.iter().position(|&b| b == b':') {
-            None if line.is_empty() => return self.dispatch(),
+            None if line.is_empty() => return Ok(self.dispatch()),
             None => (line, b""),
-            Some(0) => return None,
+            Some(0) => return Ok(None),
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -264,15 +337,24 @@ impl Fields {
         };
         match name {
             b"data" => {
+                let value = utf8(value);
+                let joint = usize::from(self.has_data);
+                if self.data.len() + joint + value.len() + self.event.len() > max_event_len {
+                    return Err(EventTooLong);
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
                 self.has_data = true;
-                self.data.push_str(&utf8(value));
+                self.data.push_str(&value);
             }
             b"event" => {
+                let value = utf8(value);
+                if self.data.len() + value.len() > max_event_len {
+                    return Err(EventTooLong);
+                }
                 self.event.clear();
-                self.event.push_str(&utf8(value));
+                self.event.push_str(&value);
             }
             b"id" if !value.contains(&0) => {
                 self.id.clear();
@@ -285,7 +367,7 @@ impl Fields {
             }
             _ => {}
         }
-        None
+        Ok(None)
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Why decoding a Server-Sent-Events stream stopped.
 ///
-/// Both variants end the stream: an [`SseDecoder`](super::SseDecoder) that
+/// Every variant ends the stream: an [`SseDecoder`](super::SseDecoder) that
 /// returned one keeps returning it, and an [`SseStream`](super::SseStream)
 /// yields nothing after it.
 #[derive(Debug)]
@@ -17,6 +17,16 @@ pub enum SseError {
     /// [`SseDecoder::with_max_line_len`](super::SseDecoder::with_max_line_len)).
     LineTooLong {
         /// The bound, in bytes, not counting the line end.
+        limit: usize,
+    },
+    /// An event's data and type together grew past the decoder's bound
+    /// before a blank line ended it: the server sends events larger than
+    /// expected, or `data` lines that never end in an event (raise the
+    /// bound with
+    /// [`SseDecoder::with_max_event_len`](super::SseDecoder::with_max_event_len)).
+    EventTooLong {
+        /// The bound, in bytes, on the event's data (its lines joined with
+        /// `\n`) and event type together.
         limit: usize,
     },
     /// Reading the underlying byte stream failed; the cause is the
@@ -32,6 +42,12 @@ impl fmt::Display for SseError {
                 "an SSE line passed the decoder's bound of {limit} bytes without ending; \
                  the body is not an event stream, or the bound must be raised"
             ),
+            SseError::EventTooLong { limit } => write!(
+                f,
+                "an SSE event's data and type passed the decoder's bound of {limit} bytes \
+                 before the event ended; the events are larger than expected, or the \
+                 bound must be raised"
+            ),
             SseError::Transport(_) => f.write_str("reading the SSE byte stream failed"),
         }
     }
@@ -40,7 +56,7 @@ impl fmt::Display for SseError {
 impl Error for SseError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            SseError::LineTooLong { .. } => None,
+            SseError::LineTooLong { .. } | SseError::EventTooLong { .. } => None,
             SseError::Transport(cause) => Some(cause.as_ref()),
         }
     }

@@ -90,8 +90,7 @@ impl Lines {
             self.after_cr = false;
         }
         let start = self.pos;
-        let found = find_line_end(&self.buf[self.scan..]);
-        let Some(offset) = found else {
+        let Some(offset) = memchr::memchr2(b'\n', b'\r', &self.buf[self.scan..]) else {
             self.scan = self.buf.len();
             return if self.scan - start > limit {
                 Next::TooLong
@@ -116,30 +115,6 @@ impl Lines {
     }
 }
 
-/// The index of the first LF or CR in `bytes`.
-///
-/// Eight bytes at a time: a byte of `word ^ pattern` is zero where `word`
-/// matches, and `(x - 0x01..) & !x & 0x80..` marks zero bytes. A borrow can
-/// mark a byte above a true zero, never below one, so the lowest mark (in
-/// little-endian order) is exact.
-fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    const LFS: u64 = u64::from_le_bytes([b'\n'; 8]);
-    const CRS: u64 = u64::from_le_bytes([b'\r'; 8]);
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let (words, rest) = bytes.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let word = u64::from_le_bytes(*word);
-        let marks = zero_bytes(word ^ LFS) | zero_bytes(word ^ CRS);
-        if marks != 0 {
-            return Some(i * 8 + (marks.trailing_zeros() / 8) as usize);
-        }
-    }
-    let tail = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
-    Some(words.len() * 8 + tail)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)]
@@ -153,30 +128,6 @@ mod tests {
                 Next::Line(line) => out.push(line.to_vec()),
                 Next::NeedMore => return out,
                 Next::TooLong => panic!("no bound was set"),
-            }
-        }
-    }
-
-    #[test]
-    fn find_line_end_agrees_with_a_plain_search() {
-        // Bytes next to LF and CR, with and without the high bit, around
-        // every position and alignment.
-        let fillers = [b'a', 0x00, 0x09, 0x0B, 0x0C, 0x0E, 0x8A, 0x8D, 0xFF, 0x01];
-        for len in 0..40 {
-            for filler in fillers {
-                for end in [b'\n', b'\r'] {
-                    for at in 0..=len {
-                        let mut bytes = vec![filler; len];
-                        if at < len {
-                            bytes[at] = end;
-                            if at + 1 < len {
-                                bytes[at + 1] = b'\n';
-                            }
-                        }
-                        let plain = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
-                        assert_eq!(find_line_end(&bytes), plain, "{bytes:?}");
-                    }
-                }
             }
         }
     }

@@ -26,14 +26,15 @@ pin_project! {
     /// a blank line is discarded and the stream ends.
     ///
     /// An error, from the byte stream ([`SseError::Transport`]) or the
-    /// decoder ([`SseError::LineTooLong`]), is yielded once, and the stream
-    /// ends after it: it yields `None` from then on and does not poll the
-    /// byte stream again.
+    /// decoder ([`SseError::LineTooLong`], [`SseError::EventTooLong`]), is
+    /// yielded once, and the stream ends after it: it yields `None` from
+    /// then on and does not poll the byte stream again.
     ///
     /// # Example
     ///
     /// ```
     /// use klieo_stream::{SseEvent, SseStream};
+    /// # use klieo_types::testing::next;
     /// # use std::collections::VecDeque;
     /// # use std::pin::Pin;
     /// # use std::task::{Context, Poll};
@@ -44,9 +45,6 @@ pin_project! {
     /// #     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
     /// #         Poll::Ready(self.0.pop_front())
     /// #     }
-    /// # }
-    /// # async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    /// #     std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
     /// # }
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,13 +86,15 @@ enum State {
 }
 
 impl<S> SseStream<S> {
-    /// Decodes `inner` with a default [`SseDecoder`] (lines up to 1 MiB).
+    /// Decodes `inner` with a default [`SseDecoder`] (lines up to 1 MiB,
+    /// events up to 16 MiB).
     pub fn new(inner: S) -> Self {
         Self::with_decoder(inner, SseDecoder::new())
     }
 
-    /// Decodes `inner` with `decoder`, for another bound on line length
-    /// ([`SseDecoder::with_max_line_len`]).
+    /// Decodes `inner` with `decoder`, for other bounds on line and event
+    /// length ([`SseDecoder::with_max_line_len`],
+    /// [`SseDecoder::with_max_event_len`]).
     pub fn with_decoder(inner: S, decoder: SseDecoder) -> Self {
         SseStream {
             inner,
