@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::metadata::Graph;
+use crate::model_server::ModelServer;
 use crate::{cmd, layering, Error};
 
 /// One step of CI: its name, what to do when it fails, and what it runs.
@@ -23,39 +24,53 @@ const STEPS: &[Step] = &[
         run: |root| cargo(root, "fmt --all --check"),
     },
     Step {
+        name: "layering",
+        fix: "change what each line above names; the layers are the table in xtask/src/layering.rs",
+        run: layering,
+    },
+    Step {
         name: "clippy",
         fix: "fix each warning clippy printed above; \
               `cargo clippy --workspace --all-targets --all-features` shows them again",
         run: |root| {
             cargo(
                 root,
-                "clippy --workspace --all-targets --all-features -- -D warnings",
+                "clippy --locked --workspace --all-targets --all-features -- -D warnings",
             )
         },
     },
     Step {
         name: "tests",
         fix: "fix the failing tests named above; `cargo test -p <crate> <test name>` reruns one",
-        run: |root| cargo(root, "test --workspace --all-features"),
+        run: |root| cargo(root, "test --locked --workspace --all-features"),
     },
     Step {
         name: "docs",
         fix: "fix the rustdoc warnings above (broken links, missing docs, bad code blocks)",
         run: |root| {
-            let mut doc = cmd::cargo(root, &["doc", "--workspace", "--no-deps", "--all-features"]);
+            let mut doc = cmd::cargo(
+                root,
+                &[
+                    "doc",
+                    "--locked",
+                    "--workspace",
+                    "--no-deps",
+                    "--all-features",
+                ],
+            );
             cmd::run(doc.env("RUSTDOCFLAGS", "-D warnings"))
         },
-    },
-    Step {
-        name: "layering",
-        fix: "change what each line above names; the layers are the table in xtask/src/layering.rs",
-        run: layering,
     },
     Step {
         name: "each feature alone",
         fix: "make each listed crate build with only that feature: gate code behind \
               #[cfg(feature = \"...\")], or have the feature enable what it needs in Cargo.toml",
         run: features,
+    },
+    Step {
+        name: "end-to-end",
+        fix: "read the failing test above; the model server's log is target/klieo-model/server.log",
+        run: end_to_end,
     },
     Step {
         name: "cargo-deny",
@@ -112,6 +127,32 @@ fn cargo(root: &Path, args: &str) -> Result<(), Error> {
     cmd::run(&mut cmd::cargo(root, &args))
 }
 
+/// Runs the facade's end-to-end tests against the local model server,
+/// which is stopped afterwards whatever happened.
+fn end_to_end(root: &Path) -> Result<(), Error> {
+    let server = ModelServer::start(root)?;
+    let mut test = cmd::cargo(
+        root,
+        &[
+            "test",
+            "--locked",
+            "-p",
+            "klieo",
+            "--features",
+            "openai",
+            "--test",
+            "e2e",
+            "--",
+            "--ignored",
+        ],
+    );
+    test.env("OPENAI_BASE_URL", &server.base_url)
+        .env("OPENAI_MODEL", "SmolLM2-135M-Instruct")
+        .env_remove("OPENAI_API_KEY");
+    println!("    {}", cmd::show(&test));
+    cmd::run(&mut test)
+}
+
 /// Checks the workspace's dependency graph against the layering rules, reporting every violation.
 fn layering(root: &Path) -> Result<(), Error> {
     let graph = Graph::load(root)?;
@@ -135,7 +176,7 @@ fn features(root: &Path) -> Result<(), Error> {
     for (_, package) in graph.members().filter(|(_, p)| layering::is_klieo(&p.name)) {
         let alone = package.features.iter().filter(|f| *f != "default");
         for feature in std::iter::once(None).chain(alone.map(Some)) {
-            let mut check = cmd::cargo(root, &["check", "-p", &package.name]);
+            let mut check = cmd::cargo(root, &["check", "--locked", "-p", &package.name]);
             check.arg("--no-default-features");
             if let Some(feature) = feature {
                 check.args(["--features", feature]);
@@ -156,6 +197,10 @@ fn features(root: &Path) -> Result<(), Error> {
     )))
 }
 
+/// The cargo-deny release CI uses: pinned, so a newer release that needs a
+/// newer toolchain than `rust-toolchain.toml`'s cannot break CI.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
 /// Runs cargo-deny's bans, licences and sources checks, installing cargo-deny if it is missing.
 fn deny(root: &Path) -> Result<(), Error> {
     if !root.join("deny.toml").is_file() {
@@ -166,11 +211,15 @@ fn deny(root: &Path) -> Result<(), Error> {
             ),
         );
     }
-    if !cmd::succeeds(&mut cmd::cargo(root, &["deny", "--version"])) {
-        println!("    cargo-deny is not installed; installing it with `cargo install --locked cargo-deny` (this takes a few minutes)");
-        cargo(root, "install --locked cargo-deny").map_err(|err| {
-            err.or_fix("install it yourself: `cargo install --locked cargo-deny`")
-        })?;
+    let installed = cmd::stdout(&mut cmd::cargo(root, &["deny", "--version"])).ok();
+    if !installed.is_some_and(|v| v.contains(CARGO_DENY_VERSION)) {
+        let install = format!("install --locked cargo-deny@{CARGO_DENY_VERSION}");
+        println!(
+            "    cargo-deny {CARGO_DENY_VERSION} is not installed; installing it with \
+             `cargo {install}` (this takes a few minutes)"
+        );
+        cargo(root, &install)
+            .map_err(|err| err.or_fix(format!("install it yourself: `cargo {install}`")))?;
     }
     println!(
         "    skipped `cargo deny check advisories`: it needs the RustSec advisory database \

@@ -10,8 +10,10 @@
 mod bench;
 mod ci;
 mod cmd;
+mod demo;
 mod layering;
 mod metadata;
+mod model_server;
 #[cfg(test)]
 mod tidy;
 
@@ -37,6 +39,11 @@ const COMMANDS: &[Command] = &[
         name: "ci",
         about: "run every check CI runs, in order, stopping at the first failure",
         run: ci::run,
+    },
+    Command {
+        name: "demo",
+        about: "run the streaming agent example against a real model (a local one if none is set)",
+        run: demo::run,
     },
     Command {
         name: "help",

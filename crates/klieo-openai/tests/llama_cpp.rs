@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const CALL_ID: &str = "call__0_calculator_cmpl-3f9c2a1e-5b7d-4c1a-9e2f-6a8b0c4d2e11";
+/// The call id of the recorded blocking reply.
+const CALL_ID: &str = "call__0_calculator_cmpl-bff14f72-a62e-4e31-90ae-c10689e33c4f";
+/// The call id of the recorded streamed reply (repeated in every fragment).
+const STREAM_CALL_ID: &str = "call__0_calculator_cmpl-023bc6e5-d028-406a-82c2-6b157d4dc7ee";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -39,7 +42,11 @@ fn calculator_request() -> ChatRequest {
 }
 
 fn expected_call() -> ToolCall {
-    ToolCall::from_raw(CALL_ID, "calculator", "{\"expression\": \"17*23\"}")
+    call_with_id(CALL_ID)
+}
+
+fn call_with_id(id: &str) -> ToolCall {
+    ToolCall::from_raw(id, "calculator", "{\"expression\": \"17*23\"}")
 }
 
 #[tokio::test]
@@ -53,7 +60,7 @@ async fn blocking_tool_call() {
     assert_eq!(r.message.tool_calls, [expected_call()]);
     assert_eq!(r.message.content, "");
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
-    assert_eq!(r.usage, Some(Usage::new(187, 12)));
+    assert_eq!(r.usage, Some(Usage::new(213, 10)));
 }
 
 #[tokio::test]
@@ -65,9 +72,14 @@ async fn follow_up_sends_empty_content_and_reads_text() {
         .with_message(Message::tool_result(CALL_ID, "391"))
         .with_tool_choice(ToolChoice::None);
     let r = client(&server.uri()).complete(req).await.unwrap();
-    assert_eq!(r.message.content, "The result of 17*23 is 391.");
+    // The recorded model (135M parameters) gets the arithmetic wrong even
+    // with the tool's result in front of it; the text is what it said.
+    assert_eq!(
+        r.message.content,
+        "You can use the calculator tool to compute:\n17*23 = 4096"
+    );
     assert_eq!(r.finish_reason, FinishReason::Stop);
-    assert_eq!(r.usage, Some(Usage::new(214, 11)));
+    assert_eq!(r.usage, Some(Usage::new(79, 21)));
     let body = last_body(&server).await;
     assert_eq!(body["messages"][2]["content"], json!(""));
     assert_eq!(body["messages"][3]["tool_call_id"], json!(CALL_ID));
@@ -85,7 +97,7 @@ async fn streamed_forced_tool_call() {
     let got = chunks(s).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let last = &got[0];
-    assert_eq!(last.tool_calls, [expected_call()]);
+    assert_eq!(last.tool_calls, [call_with_id(STREAM_CALL_ID)]);
     assert_eq!(last.finish_reason, Some(FinishReason::ToolCalls));
     assert_eq!(last.usage, None);
 }
@@ -99,8 +111,12 @@ async fn streamed_text_without_usage() {
         .await
         .unwrap();
     let got = chunks(s).await;
-    assert_eq!(text(&got), "The result is 391.");
-    assert_eq!(got.len(), 9);
+    assert_eq!(
+        text(&got),
+        "You can use the calculator tool to compute:\n17*23 = 4096"
+    );
+    // 21 content deltas, then the finish chunk.
+    assert_eq!(got.len(), 22);
     assert_eq!(got.last().unwrap().finish_reason, Some(FinishReason::Stop));
     assert!(got.iter().all(|c| c.usage.is_none()));
 }
@@ -149,11 +165,39 @@ async fn per_token_embeddings_are_pooled() {
         .mount(&server)
         .await;
     let out = client(&server.uri())
-        .embed(&["Hello".into(), "world!".into()])
+        .embed(&["hi there".into(), "17*23".into()])
         .await
         .unwrap();
-    assert_eq!(
-        out,
-        vec![vec![0.5, 0.0, 0.0, 1.0], vec![1.0, 0.0, 0.5, 0.5]]
-    );
+    // The recording has 2 and 5 token vectors of 576 floats; each input
+    // gets their mean.
+    let recorded = fixture_json("embeddings_per_token.json");
+    let expected: Vec<Vec<f32>> = recorded["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| mean(item["embedding"].as_array().unwrap()))
+        .collect();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].len(), 576);
+    for (got, want) in out.iter().zip(&expected) {
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+    }
+}
+
+fn mean(tokens: &[Value]) -> Vec<f32> {
+    let rows: Vec<Vec<f64>> = tokens
+        .iter()
+        .map(|t| {
+            t.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    (0..rows[0].len())
+        .map(|i| (rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64) as f32)
+        .collect()
 }

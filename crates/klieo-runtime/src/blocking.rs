@@ -80,6 +80,9 @@ async fn drive(run: &Run) -> Result<String, Error> {
         record_reply(&span, &reply);
         drop(span);
         check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+        // The request shares the thread's newest history block; letting it
+        // go first lets the append below extend that block in place.
+        drop(req);
         if let StepEnd::Answer(answer) = finish_step(run, step, reply, started.elapsed()).await? {
             return Ok(answer);
         }

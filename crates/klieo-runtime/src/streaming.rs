@@ -156,6 +156,9 @@ async fn after_reply(
     record_reply(&span, &reply);
     drop(span);
     check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+    // The request shares the thread's newest history block; letting it go
+    // first lets the append in `finish_step` extend that block in place.
+    drop(req);
     match finish_step(&run, step, reply, started.elapsed()).await? {
         StepEnd::Answer(_) => Ok(None),
         StepEnd::Continue => {

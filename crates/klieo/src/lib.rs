@@ -8,15 +8,17 @@
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
 //! | `stream` | `stream` | the chunk pump, terminal-error mapping, SSE decoder |
 //! | `runtime` (default) | `runtime` | the step loop: `run_steps`, `run_steps_streaming`, guardrails, in-memory memories |
+//! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama) |
 //! | `testing` | `testing` | a scripted model for tests of agents |
 //!
-//! [`prelude`] gathers the items most programs use. The OpenAI-compatible
-//! provider (`klieo-openai`) is not part of the facade yet.
+//! [`prelude`] gathers the items most programs use. `examples/agent` is a
+//! streaming agent with two tools against a real model (`cargo xtask demo`
+//! runs it against a local one).
 //!
 //! # Example
 //!
 //! ```
-//! # #[cfg(all(feature = "runtime", feature = "testing"))]
+//! # #[cfg(feature = "runtime")]
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 //! use klieo::prelude::*;
 //! use klieo::testing::ScriptedLlm;
@@ -45,6 +47,9 @@ pub use klieo_stream as stream;
 #[cfg(feature = "runtime")]
 pub use klieo_runtime as runtime;
 
+#[cfg(feature = "openai")]
+pub use klieo_openai as openai;
+
 /// The items most agent programs use, for `use klieo::prelude::*`.
 pub mod prelude {
     pub use klieo_types::{
@@ -56,4 +61,7 @@ pub mod prelude {
     pub use klieo_runtime::{
         run_steps, run_steps_streaming, AfterToolCalls, AgentContext, RunOptions,
     };
+
+    #[cfg(feature = "openai")]
+    pub use klieo_openai::OpenAiClient;
 }

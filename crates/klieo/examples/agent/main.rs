@@ -1,0 +1,190 @@
+//! A streaming agent with two real tools, against any OpenAI-compatible
+//! server: prints the model's tokens as they arrive, then a summary of the
+//! run from its episode log.
+//!
+//! ```text
+//! cargo xtask demo                      # sets up a local model and runs this
+//! cargo run -p klieo --features openai --example agent -- "Compute 17*23."
+//! cargo run -p klieo --features openai --example agent -- --tool utc_now "What time is it?"
+//! cargo run -p klieo --features openai --example agent -- --auto "What is 2^10?"
+//! ```
+//!
+//! It reads `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OPENAI_MODEL` (see
+//! `klieo::openai`). The first model call is forced to call a tool
+//! (`--tool`, `calculator` by default), because llama.cpp-based servers
+//! stream tool calls only when one is forced; `--auto` lets the model
+//! decide, for servers that support it. After the tools ran, the model is
+//! asked to answer in text.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod calculator;
+mod clock;
+
+use klieo::openai::OpenAiClient;
+use klieo::prelude::*;
+use klieo::runtime::AfterToolCalls;
+use klieo::{Episode, ToolOutcome};
+use std::future::poll_fn;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const SYSTEM: &str = "You are a helpful assistant. Use the calculator tool for arithmetic \
+                      and the utc_now tool for the date and time. After a tool result, \
+                      answer in one short sentence that states it.";
+const DEFAULT_PROMPT: &str = "Compute 17*23.";
+
+struct Args {
+    first_choice: ToolChoice,
+    prompt: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut first_choice = ToolChoice::Function("calculator".into());
+    let mut words = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--auto" => first_choice = ToolChoice::Auto,
+            "--tool" => {
+                let name = args.next().ok_or("--tool needs a tool name")?;
+                if name != "calculator" && name != "utc_now" {
+                    return Err(format!("unknown tool `{name}`: use calculator or utc_now"));
+                }
+                first_choice = ToolChoice::Function(name);
+            }
+            "-h" | "--help" => {
+                return Err("usage: agent [--tool calculator|utc_now | --auto] [prompt]".into())
+            }
+            _ => words.push(arg),
+        }
+    }
+    let prompt = if words.is_empty() {
+        DEFAULT_PROMPT.to_owned()
+    } else {
+        words.join(" ")
+    };
+    Ok(Args {
+        first_choice,
+        prompt,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nerror: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let llm = OpenAiClient::from_env()?;
+    println!("model: {} at {}", llm.model(), llm.base_url());
+    let tools = ToolSet::new().with(calculator::tool()).with(clock::tool());
+    let ctx = AgentContext::new(llm)
+        .with_tools(tools)
+        .with_agent_name("demo");
+    let thread = ThreadId::new("demo");
+    ctx.short_term
+        .append(&thread, vec![Message::user(args.prompt.clone())])
+        .await?;
+    let opts = RunOptions {
+        max_steps: 4,
+        temperature: Some(0.0),
+        max_tokens: Some(256),
+        tool_choice: Some(args.first_choice),
+        after_tool_calls: AfterToolCalls::None,
+        ..RunOptions::default()
+    };
+
+    print!("user: {}\nassistant: ", args.prompt);
+    let started = Instant::now();
+    let mut stream = run_steps_streaming(&ctx, SYSTEM, thread, opts).await?;
+    let mut failure = None;
+    while let Some(item) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        match item {
+            Ok(chunk) => {
+                print!("{}", chunk.delta);
+                for call in &chunk.tool_calls {
+                    print!("[calls {}({})] ", call.name, call.arguments);
+                }
+                std::io::stdout().flush()?;
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    println!();
+    summarize(&ctx.episodic.replay(ctx.run_id).await?, started.elapsed());
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Prints cycles, tool calls, tokens and time from the run's episodes.
+fn summarize(episodes: &[Episode], wall: std::time::Duration) {
+    let mut cycles = 0;
+    let mut model_ms = 0;
+    let (mut input, mut output, mut unknown) = (0u64, 0u64, 0);
+    let mut calls = Vec::new();
+    let mut ending = "unfinished".to_owned();
+    for episode in episodes {
+        match episode {
+            Episode::LlmCall {
+                tokens, latency_ms, ..
+            } => {
+                cycles += 1;
+                model_ms += latency_ms;
+                match tokens {
+                    Some(u) => {
+                        input += u64::from(u.input_tokens);
+                        output += u64::from(u.output_tokens);
+                    }
+                    None => unknown += 1,
+                }
+            }
+            Episode::ToolCall {
+                name, args, result, ..
+            } => {
+                let outcome = match result {
+                    ToolOutcome::Ok { output } => format!("= {output}"),
+                    ToolOutcome::Error { message } => format!("failed: {message}"),
+                    _ => "?".to_owned(),
+                };
+                calls.push(format!("{name}({args}) {outcome}"));
+            }
+            Episode::Completed { steps } => ending = format!("completed in {steps} cycle(s)"),
+            Episode::Failed { error } => ending = format!("failed: {error}"),
+            _ => {}
+        }
+    }
+    let tokens = match (unknown, cycles) {
+        (0, _) => format!("{input} in, {output} out"),
+        (u, c) if u == c => "unknown (the server reported no usage)".to_owned(),
+        (u, _) => format!("{input} in, {output} out, plus {u} cycle(s) unreported"),
+    };
+    println!("--- run summary ---");
+    println!("outcome:    {ending}");
+    println!("cycles:     {cycles}");
+    println!("tool calls: {}", calls.len());
+    for call in &calls {
+        println!("            {call}");
+    }
+    println!("tokens:     {tokens}");
+    println!(
+        "time:       {:.2} s in all, {:.2} s waiting for the model",
+        wall.as_secs_f64(),
+        model_ms as f64 / 1000.0
+    );
+}
