@@ -7,43 +7,22 @@ use std::path::Path;
 use crate::model_server::ModelServer;
 use crate::{cmd, Error};
 
+/// The cargo arguments that name the agent example.
+const AGENT: &[&str] = &["-p", "klieo", "--features", "openai", "--example", "agent"];
+
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
     let configured = ["OPENAI_BASE_URL", "OPENAI_API_KEY"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
-    let mut example = cmd::cargo(
-        root,
-        &[
-            "run",
-            "--quiet",
-            "-p",
-            "klieo",
-            "--features",
-            "openai",
-            "--example",
-            "agent",
-            "--",
-        ],
-    );
-    example.args(args);
+    let mut example = cmd::cargo(root, &["run", "--quiet"]);
+    example.args(AGENT).arg("--").args(args);
     if configured {
         println!("==> running the agent against the configured endpoint");
         return cmd::run(&mut example);
     }
+    // Built before the server starts, so the server does not wait on rustc.
     println!("==> building the agent");
-    cmd::run(&mut cmd::cargo(
-        root,
-        &[
-            "build",
-            "--quiet",
-            "-p",
-            "klieo",
-            "--features",
-            "openai",
-            "--example",
-            "agent",
-        ],
-    ))?;
+    cmd::run(cmd::cargo(root, &["build", "--quiet"]).args(AGENT))?;
     println!("==> no OPENAI_BASE_URL or OPENAI_API_KEY: using a local model");
     let server = ModelServer::start(root)?;
     example
