@@ -147,13 +147,17 @@ impl Assembler {
         chunk
     }
 
-    /// `[DONE]`: the held finish chunk. Without a finish reason, the server
-    /// still said the reply is complete: the reason is inferred (tool calls
-    /// if any were assembled, else stop).
+    /// `[DONE]`: the held finish chunk. Without a finish reason the reply
+    /// is not known to be whole (llama-cpp-python, under concurrent
+    /// requests, sometimes sends a role chunk and `[DONE]` and nothing
+    /// else), so that is a retryable server error, never an empty success.
     fn on_done(&mut self) -> Step {
         match self.finish.take() {
             Some(finish) => Step::Done(finish),
-            None => Step::Done(self.finish_chunk(String::new(), None)),
+            None => Step::Fail(LlmError::server(
+                "the server ended the stream with [DONE] before the model finished \
+                 (no finish reason came)",
+            )),
         }
     }
 
@@ -278,6 +282,7 @@ mod tests {
         let steps = feed(&[
             r#"{"choices":[{"delta":{"tool_calls":[{"index":4294967295,"id":"a","function":{"name":"f"}}]}}]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"g"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
             "[DONE]",
         ]);
         assert_eq!(last_chunk(&steps).map(|c| c.tool_calls.len()), Some(2));

@@ -66,9 +66,11 @@
 //! - The finish reason `stop` (or an unknown or missing one) on a reply
 //!   with tool calls is reported as `ToolCalls`; an unknown or missing one
 //!   without tool calls as `Stop`.
-//! - A stream may end without `[DONE]` once a finish reason came; `[DONE]`
-//!   without any finish reason ends it too, the reason inferred as above.
-//!   A body that ends before either is an `Err` item; an event stream with
+//! - A stream may end without `[DONE]` once a finish reason came. A stream
+//!   that ends before any finish reason, with `[DONE]` or without, is an
+//!   `Err` item, never an empty success (llama-cpp-python under concurrent
+//!   requests sometimes sends a role chunk and `[DONE]` only; the error is
+//!   retryable, so the runtime tries again); an event stream with
 //!   no event at all (llama-cpp-python's answer to streaming with
 //!   `tool_choice: "auto"`) is a `BadRequest` saying so. Once the finish
 //!   reason came, the reply is complete: a later error event, undecodable

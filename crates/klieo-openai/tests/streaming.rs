@@ -181,10 +181,29 @@ async fn missing_done_after_finish_is_fine() {
 }
 
 #[tokio::test]
-async fn done_without_finish_reason_infers_it() {
+async fn done_without_finish_reason_is_a_retryable_error() {
     let body = event(r#"{"content":"hi"}"#, "null") + DONE;
-    let got = stream_ok(body).await;
-    assert_eq!(got.last().unwrap().finish_reason, Some(FinishReason::Stop));
+    let items = stream_items(body).await;
+    assert_eq!(items.len(), 2);
+    match items.last().unwrap() {
+        Err(e @ LlmError::Server { message, .. }) => {
+            assert!(message.contains("before the model finished"), "{message}");
+            assert!(e.retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn role_chunk_then_done_is_not_an_empty_success() {
+    // What llama-cpp-python sometimes sends under concurrent requests.
+    let role = r#"{"role":"assistant","content":null,"function_call":null,"tool_calls":null}"#;
+    let items = stream_items(event(role, "null") + DONE).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(
+        matches!(items[0], Err(LlmError::Server { .. })),
+        "{items:?}"
+    );
 }
 
 #[tokio::test]

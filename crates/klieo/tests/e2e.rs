@@ -115,10 +115,11 @@ async fn streaming_run_calls_the_calculator_and_answers() {
         text.push_str(&chunk.delta);
         calls.extend(chunk.tool_calls);
     }
-    assert_eq!(calls.len(), 1);
+    let episodes = ctx.episodic.replay(ctx.run_id).await.unwrap();
+    assert_eq!(calls.len(), 1, "text: {text:?}\nepisodes: {episodes:#?}");
     assert_eq!(calls[0].name, "calculator");
     assert!(!text.trim().is_empty(), "the answer is streamed as text");
-    check_log(&ctx.episodic.replay(ctx.run_id).await.unwrap());
+    check_log(&episodes);
 }
 
 #[tokio::test]
