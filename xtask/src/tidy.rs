@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::project_root;
 
-/// A soft bound on the size of one source file under crates/: past it, split the file.
-const MAX_LINES: usize = 600;
+/// A bound on the size of one source file: past it, split the file (house
+/// style asks for ~400 lines; this leaves room for a file's tests).
+const MAX_LINES: usize = 450;
 
 #[test]
 fn every_source_file_opens_with_a_doc_line() {
@@ -48,7 +49,10 @@ fn every_library_denies_missing_docs() {
 fn no_source_file_is_too_long() {
     let root = project_root();
     let mut misses = Vec::new();
-    for file in rust_files(&root.join("crates")) {
+    let files = ["crates", "xtask"]
+        .into_iter()
+        .flat_map(|dir| rust_files(&root.join(dir)));
+    for file in files {
         let lines = read(&file).lines().count();
         if lines > MAX_LINES {
             misses.push(format!("{} ({lines} lines)", relative(&root, &file)));
@@ -91,10 +95,10 @@ fn subdirectories(dir: &Path) -> Vec<PathBuf> {
 
 /// The paths in `dir`; none if it does not exist yet.
 fn entries(dir: &Path) -> Vec<PathBuf> {
-    let Ok(read_dir) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    read_dir
+    // A directory that cannot be read fails the check: an empty listing
+    // would let every check pass with nothing checked.
+    fs::read_dir(dir)
+        .unwrap_or_else(|err| unreadable(dir, &err))
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|err| unreadable(dir, &err))
