@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::metadata::Graph;
-use crate::model_server::ModelServer;
+use crate::model_server::{ModelServer, Needs};
 use crate::{cmd, layering, Error};
 
 /// One step of CI: its name, what to do when it fails, and what it runs.
@@ -130,27 +130,26 @@ fn cargo(root: &Path, args: &str) -> Result<(), Error> {
 /// Runs the facade's end-to-end tests against the local model server,
 /// which is stopped afterwards whatever happened.
 fn end_to_end(root: &Path) -> Result<(), Error> {
-    let server = ModelServer::start(root)?;
-    let mut test = cmd::cargo(
-        root,
-        &[
-            "test",
-            "--locked",
-            "-p",
-            "klieo",
-            "--features",
-            "openai",
-            "--test",
-            "e2e",
-            "--",
-            "--ignored",
-        ],
-    );
+    const E2E: &[&str] = &[
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--features",
+        "openai",
+        "--test",
+        "e2e",
+    ];
+    // Built before the server starts, so the server does not wait on rustc.
+    cmd::run(cmd::cargo(root, E2E).arg("--no-run"))?;
+    let mut server = ModelServer::start(root, Needs::ChatAndEmbeddings)?;
+    let mut test = cmd::cargo(root, E2E);
+    test.args(["--", "--ignored"]);
     test.env("OPENAI_BASE_URL", &server.base_url)
         .env("OPENAI_MODEL", "SmolLM2-135M-Instruct")
         .env_remove("OPENAI_API_KEY");
     println!("    {}", cmd::show(&test));
-    cmd::run(&mut test)
+    server.run_client(&mut test)
 }
 
 /// Checks the workspace's dependency graph against the layering rules, reporting every violation.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::model_server::ModelServer;
+use crate::model_server::{ModelServer, Needs};
 use crate::{cmd, Error};
 
 /// The cargo arguments that name the agent example.
@@ -24,13 +24,11 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
     println!("==> building the agent");
     cmd::run(cmd::cargo(root, &["build", "--quiet"]).args(AGENT))?;
     println!("==> no OPENAI_BASE_URL or OPENAI_API_KEY: using a local model");
-    let server = ModelServer::start(root)?;
+    let mut server = ModelServer::start(root, Needs::Chat)?;
     example
         .env("OPENAI_BASE_URL", &server.base_url)
         .env("OPENAI_MODEL", "SmolLM2-135M-Instruct")
         .env_remove("OPENAI_API_KEY");
     println!("==> running the agent");
-    let result = cmd::run(&mut example);
-    drop(server);
-    result
+    server.run_client(&mut example)
 }

@@ -168,9 +168,11 @@ impl Assembler {
         }
         if self.events == 0 {
             return Step::Fail(LlmError::bad_request(
-                "the server sent an empty stream (no event at all); it probably does not \
-                 support streaming with tools: force a tool with tool_choice, or use the \
-                 blocking call (complete)",
+                "the server sent an empty stream (no event at all); it probably cannot \
+                 stream tool calls under tool_choice auto (llama.cpp-based servers cannot): \
+                 force a tool with tool_choice for the first cycle and set the run's \
+                 after_tool_calls to AfterToolCalls::None, so the cycles after the tool \
+                 calls answer in text; or use blocking calls",
             ));
         }
         Step::Fail(LlmError::Network(

@@ -225,6 +225,10 @@ async fn empty_stream_says_so() {
         Err(LlmError::BadRequest { message, .. }) => {
             assert!(message.contains("empty stream"), "{message}");
             assert!(message.contains("tool_choice"), "{message}");
+            assert!(
+                message.contains("after_tool_calls to AfterToolCalls::None"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -109,6 +109,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     print!("user: {}\nassistant: ", args.prompt);
+    std::io::stdout().flush()?;
     let started = Instant::now();
     let mut stream = run_steps_streaming(&ctx, SYSTEM, thread, opts).await?;
     let mut failure = None;
