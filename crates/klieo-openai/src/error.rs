@@ -47,6 +47,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
         Some(true) if !error.retryable() => LlmError::Server {
             status: Some(status),
             message,
+            cause: None,
         },
         Some(false) if error.retryable() => LlmError::BadRequest {
             status: Some(status),
@@ -63,6 +64,7 @@ fn classify(status: u16, message: String, delay: Option<std::time::Duration>) ->
         408 | 409 => LlmError::Server {
             status: Some(status),
             message,
+            cause: None,
         },
         400..=499 => LlmError::BadRequest {
             status: Some(status),
@@ -71,6 +73,7 @@ fn classify(status: u16, message: String, delay: Option<std::time::Duration>) ->
         _ => LlmError::Server {
             status: Some(status),
             message,
+            cause: None,
         },
     }
 }

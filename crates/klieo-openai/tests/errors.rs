@@ -55,7 +55,8 @@ async fn server_statuses_are_retryable() {
             e,
             LlmError::Server {
                 status: Some(status),
-                message: "overloaded".into()
+                message: "overloaded".into(),
+                cause: None
             }
         );
         assert!(e.retryable());
@@ -69,7 +70,8 @@ async fn plain_text_body_is_the_message_bounded() {
         e,
         LlmError::Server {
             status: Some(502),
-            message: "Bad Gateway".into()
+            message: "Bad Gateway".into(),
+            cause: None
         }
     );
     let long = "x".repeat(5000);
@@ -82,7 +84,8 @@ async fn plain_text_body_is_the_message_bounded() {
         e,
         LlmError::Server {
             status: Some(500),
-            message: "HTTP 500 with an empty body".into()
+            message: "HTTP 500 with an empty body".into(),
+            cause: None
         }
     );
 }
@@ -160,7 +163,8 @@ async fn should_retry_true_makes_a_client_error_retryable() {
         e,
         LlmError::Server {
             status: Some(400),
-            message: "try again".into()
+            message: "try again".into(),
+            cause: None
         }
     );
     assert!(e.retryable());
@@ -197,7 +201,8 @@ async fn should_retry_agreeing_with_the_status_changes_nothing() {
         e,
         LlmError::Server {
             status: Some(503),
-            message: "busy".into()
+            message: "busy".into(),
+            cause: None
         }
     );
     let e = error_for(openai_error(401, "no").insert_header("x-should-retry", "false")).await;

@@ -51,10 +51,15 @@ pub async fn run_steps(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<String, Error> {
-    let run = Run::new(ctx.clone(), system_prompt, thread, opts);
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, false);
+    run_blocking(&run).await
+}
+
+/// Drives `run` to its answer, recording `Failed` when it ends without one.
+pub(crate) async fn run_blocking(run: &Run) -> Result<String, Error> {
     let span = run.span.clone();
     async {
-        let outcome = drive(&run).await;
+        let outcome = drive(run).await;
         if let Err(e) = &outcome {
             run.record_failure(e).await;
         }

@@ -89,6 +89,27 @@ impl AgentContext {
         self
     }
 
+    /// The context of the next run of the same agent: a fresh run id, and
+    /// the same model, memories, tools, cancellation token and name. A run
+    /// files its episodes under its run id, so each question asked through
+    /// `run_steps` needs its own.
+    ///
+    /// ```
+    /// use klieo_runtime::AgentContext;
+    /// use klieo_types::testing::ScriptedLlm;
+    ///
+    /// let first = AgentContext::new(ScriptedLlm::new());
+    /// let second = first.next_run();
+    /// assert_ne!(first.run_id, second.run_id);
+    /// assert_eq!(first.agent_name, second.agent_name);
+    /// ```
+    pub fn next_run(&self) -> Self {
+        Self {
+            run_id: RunId::new(),
+            ..self.clone()
+        }
+    }
+
     /// The context of a sub-run named `name`: a fresh run id, the same
     /// model, memories and tools, and a child cancellation token (cancelled
     /// with this one, cancellable alone).

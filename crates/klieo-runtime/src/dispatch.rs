@@ -161,6 +161,7 @@ pub(crate) async fn dispatch_tools(
                 ToolOutcome::Error { message }
             }
         };
+        run.progress.tool(step, call, &result);
         run.record(Episode::ToolCall {
             step,
             call_id: call.id.clone(),

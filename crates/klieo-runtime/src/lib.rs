@@ -43,16 +43,23 @@
 //! ```
 #![deny(missing_docs)]
 
+mod agent;
 mod blocking;
 mod context;
 mod dispatch;
+mod events;
 mod guardrail;
 mod memory;
 mod options;
 mod run;
 mod step;
 mod streaming;
+mod summary;
 mod telemetry;
+
+pub use agent::{Agent, AgentBuilder, Session};
+pub use events::RunEvents;
+pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord};
 
 pub use blocking::run_steps;
 pub use context::AgentContext;

@@ -5,6 +5,7 @@
 use crate::context::AgentContext;
 use crate::guardrail::check_pre_llm;
 use crate::options::RunOptions;
+use crate::summary::Progress;
 use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, ChunkPump, PumpEvent};
@@ -23,6 +24,8 @@ pub(crate) struct Run {
     system: Option<Arc<Message>>,
     run_id: String,
     pub(crate) span: Span,
+    /// The tally of steps and tool calls, and events for a consumer.
+    pub(crate) progress: Progress,
 }
 
 /// How opening a stream failed: before the call was made or answered
@@ -66,15 +69,21 @@ fn classify(error: &LlmError) -> RetryDecision {
 }
 
 impl Run {
+    /// A run of `ctx` on `thread`; `events` queues [`RunEvent`]s for a
+    /// consumer that wants more than chunks.
+    ///
+    /// [`RunEvent`]: crate::RunEvent
     pub(crate) fn new(
         ctx: AgentContext,
         system_prompt: &str,
         thread: ThreadId,
         opts: RunOptions,
+        events: bool,
     ) -> Self {
         let run_id = ctx.run_id.to_string();
         let span = telemetry::run_span(&ctx.agent_name, &run_id, ctx.llm.model());
         Self {
+            progress: Progress::new(ctx.run_id, thread.clone(), events),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,

@@ -36,6 +36,7 @@ pub(crate) async fn finish_step(
         tool_calls: u32::try_from(message.tool_calls.len()).unwrap_or(u32::MAX),
     })
     .await?;
+    run.progress.step(step, usage, finish_reason);
 
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
@@ -64,6 +65,7 @@ pub(crate) async fn finish_step(
         .await?;
     match finish_reason {
         FinishReason::Stop | FinishReason::Length => {
+            run.progress.answered(&answer);
             run.record(Episode::Completed { steps: step }).await?;
             Ok(StepEnd::Answer(answer))
         }

@@ -6,6 +6,7 @@ use crate::guardrail::check_post_llm;
 use crate::options::RunOptions;
 use crate::run::{OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
+use crate::summary::RunEvent;
 use crate::telemetry::record_reply;
 use futures_core::Stream;
 use klieo_stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
@@ -32,13 +33,21 @@ use tracing::{Instrument, Span};
 /// - cancellation through `ctx.cancel` → `LlmError::Cancelled`;
 /// - the consumer dropped the stream → nobody is left to see an item; the
 ///   run stops and records `Episode::Failed { error: "consumer-dropped" }`;
-/// - `max_steps` reached → `LlmError::Server("max steps exceeded: N")`;
-/// - a tool failed for good → `LlmError::Server("tool: …")`;
+/// - `max_steps` reached → `LlmError::Server` with message
+///   `"max steps exceeded: N"`;
+/// - a tool failed for good → `LlmError::Server` with message `"tool: …"`;
 /// - a provider error mid-stream → that `LlmError`, its variant kept;
-/// - a reply over `max_response_bytes` →
-///   `LlmError::Server("response exceeded max_response_bytes cap")`;
-/// - a guardrail refusal or hand-off → `LlmError::Server("refused: …")` /
-///   `("handoff to AGENT: …")`.
+/// - a reply over `max_response_bytes` → `LlmError::Server` with message
+///   `"response exceeded max_response_bytes cap"`;
+/// - a guardrail refusal or hand-off → `LlmError::Server` with message
+///   `"refused: …"` / `"handoff to AGENT: …"`.
+///
+/// Those `Server` items are the run's own endings, not the provider's:
+/// each carries the run's typed [`Error`] in its `cause` field (also its
+/// `source()`, and [`LlmError::cause`]), and is exactly as retryable as
+/// that cause, so a tool failure or max steps is never `retryable()`.
+/// [`Agent::stream`](crate::Agent::stream) hands out the typed `Error`
+/// itself.
 ///
 /// An error while opening the first cycle's stream that retrying cannot
 /// fix (`Unauthorized`, say) is returned by this function itself, so
@@ -77,6 +86,7 @@ use tracing::{Instrument, Span};
 ///
 /// let mut stream = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await?;
 /// let mut text = String::new();
+/// // With `use klieo::prelude::*` (which has `StreamExt`): `stream.next().await`.
 /// while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
 ///     text.push_str(&chunk?.delta);
 /// }
@@ -91,7 +101,50 @@ pub async fn run_steps_streaming(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<ChunkStream, Error> {
-    let run = Arc::new(Run::new(ctx.clone(), system_prompt, thread, opts));
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, false);
+    Ok(Box::pin(Chunks(start(Arc::new(run)).await?)))
+}
+
+/// What the run's stream hands out: the model's chunks and, when the run
+/// queues them, its other events.
+pub(crate) enum Item {
+    Chunk(ChatChunk),
+    Event(RunEvent),
+}
+
+/// How a streamed run ended without an answer: the run's own error, and
+/// the terminal item of the chunk-stream contract (both recorded as
+/// `Failed` before they are handed out).
+pub(crate) struct Ended {
+    pub(crate) error: Error,
+    pub(crate) item: LlmError,
+}
+
+/// The chunk stream of [`run_steps_streaming`]: the chunks, and the
+/// terminal item of the contract.
+struct Chunks(RunStream);
+
+impl Stream for Chunks {
+    type Item = Result<ChatChunk, LlmError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let inner = &mut self.get_mut().0;
+        loop {
+            return match Pin::new(&mut *inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(Item::Chunk(chunk)))) => Poll::Ready(Some(Ok(chunk))),
+                Poll::Ready(Some(Ok(Item::Event(_)))) => continue,
+                Poll::Ready(Some(Err(ended))) => Poll::Ready(Some(Err(ended.item))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+}
+
+/// Records `Started`, opens the first cycle and returns the run's stream;
+/// an error that retrying cannot fix before the first chunk is returned
+/// here (and recorded as `Failed`).
+pub(crate) async fn start(run: Arc<Run>) -> Result<RunStream, Error> {
     let span = run.span.clone();
     let first = async {
         run.record(Episode::Started {
@@ -111,7 +164,8 @@ pub async fn run_steps_streaming(
             return Err(e);
         }
     };
-    Ok(Box::pin(RunStream { run, state }))
+    let events = run.progress.queues_events();
+    Ok(RunStream { run, state, events })
 }
 
 /// One cycle in flight: its request, span, clock and pump.
@@ -176,28 +230,53 @@ type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 enum State {
     Relaying(Box<Cycle>),
     Working(Work<Result<Option<Box<Cycle>>, Error>>),
-    Failing(Work<LlmError>),
+    Failing(Work<Ended>),
     Done,
 }
 
-/// Records the failure, then hands out the terminal item.
+/// Records the failure, then hands out the ending.
 fn failing(run: &Arc<Run>, error: Error) -> State {
     let run = Arc::clone(run);
-    State::Failing(Box::pin(async move { run.record_failure(&error).await }))
+    State::Failing(Box::pin(async move {
+        let item = run.record_failure(&error).await;
+        Ended { error, item }
+    }))
 }
 
-struct RunStream {
+/// A streamed run: the step loop, driven by the consumer's polls.
+pub(crate) struct RunStream {
     run: Arc<Run>,
     state: State,
+    /// Whether the run queues events (checked before each item).
+    events: bool,
+}
+
+impl RunStream {
+    /// The run, for its summary once the stream has ended.
+    pub(crate) fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// An event the run queued, unless it queues none.
+    fn queued(&self) -> Option<Poll<Option<Result<Item, Ended>>>> {
+        if !self.events {
+            return None;
+        }
+        let event = self.run.progress.next_event()?;
+        Some(Poll::Ready(Some(Ok(Item::Event(event)))))
+    }
 }
 
 impl Stream for RunStream {
-    type Item = Result<ChatChunk, LlmError>;
+    type Item = Result<Item, Ended>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let _entered = this.run.span.enter();
         loop {
+            if let Some(event) = this.queued() {
+                return event;
+            }
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Relaying(mut cycle) => {
                     let event = match cycle.pending.take() {
@@ -213,7 +292,7 @@ impl Stream for RunStream {
                     match event {
                         PumpEvent::Chunk(chunk) => {
                             this.state = State::Relaying(cycle);
-                            return Poll::Ready(Some(Ok(chunk)));
+                            return Poll::Ready(Some(Ok(Item::Chunk(chunk))));
                         }
                         PumpEvent::Finished(reply) => {
                             let run = Arc::clone(&this.run);
@@ -229,10 +308,11 @@ impl Stream for RunStream {
                 State::Working(mut work) => match work.as_mut().poll(cx) {
                     Poll::Pending => {
                         this.state = State::Working(work);
-                        return Poll::Pending;
+                        // Tool results arrive while the next cycle opens.
+                        return this.queued().unwrap_or(Poll::Pending);
                     }
                     Poll::Ready(Ok(Some(cycle))) => this.state = State::Relaying(cycle),
-                    Poll::Ready(Ok(None)) => return Poll::Ready(None),
+                    Poll::Ready(Ok(None)) => this.state = State::Done,
                     Poll::Ready(Err(e)) => this.state = failing(&this.run, e),
                 },
                 State::Failing(mut work) => match work.as_mut().poll(cx) {

@@ -2,7 +2,7 @@
 //! texts, real token usage, and the checks made before every cycle.
 
 use crate::support::{
-    collect, context, echo_call, echo_tools, episodes, failed_text, kinds, start, terminal,
+    collect, context, echo_call, echo_tools, ended, episodes, failed_text, kinds, start, terminal,
     wait_for_failed,
 };
 use klieo_runtime::{run_steps, run_steps_streaming, RunOptions};
@@ -135,7 +135,10 @@ async fn failed_episode_texts_match_the_seed() {
     assert_eq!(failed_text(&log).as_deref(), Some("max steps exceeded: 2"));
     let (ctx, thread) = context(&loops()).await;
     let items = collect(start(&ctx, thread, opts).await).await;
-    assert_eq!(terminal(&items), LlmError::server("max steps exceeded: 2"));
+    assert_eq!(
+        ended(&terminal(&items), "max steps exceeded: 2"),
+        &Error::MaxStepsExceeded { steps: 2 }
+    );
     let log = episodes(&ctx).await;
     assert_eq!(failed_text(&log).as_deref(), Some("max steps exceeded: 2"));
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the step loops, their contracts, memories and traces.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod agent;
 mod backpressure;
 mod edge_cases;
 mod episodes;

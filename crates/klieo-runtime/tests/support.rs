@@ -89,6 +89,24 @@ pub(crate) fn terminal(items: &[Item]) -> LlmError {
     }
 }
 
+/// Checks that `item` is a streamed run's own ending told as `message`:
+/// `LlmError::Server` with that text and the run's typed cause, as
+/// retryable as the cause. Returns the cause.
+pub(crate) fn ended<'a>(item: &'a LlmError, message: &str) -> &'a klieo_types::Error {
+    match item {
+        LlmError::Server {
+            status: None,
+            message: text,
+            cause: Some(cause),
+        } => {
+            assert_eq!(text, message);
+            assert_eq!(item.retryable(), cause.retryable(), "{item:?}");
+            cause
+        }
+        other => panic!("expected the run's own ending `{message}`, got {other:?}"),
+    }
+}
+
 /// The run's episodes.
 pub(crate) async fn episodes(ctx: &AgentContext) -> Vec<Episode> {
     ctx.episodic.replay(ctx.run_id).await.unwrap()

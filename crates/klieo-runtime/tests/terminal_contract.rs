@@ -3,7 +3,8 @@
 //! `Err` item, then the stream ends.
 
 use crate::support::{
-    collect, context, echo_call, episodes, failed_text, start, terminal, text, wait_for_failed,
+    collect, context, echo_call, ended, episodes, failed_text, start, terminal, text,
+    wait_for_failed,
 };
 use klieo_runtime::{run_steps, run_steps_streaming, Guardrail, GuardrailOutcome, RunOptions};
 use klieo_types::testing::{next, text_chunks, ScriptedLlm, ScriptedStep};
@@ -78,7 +79,11 @@ async fn max_steps_exceeded_yields_server_item_with_step_count() {
     };
     let items = collect(start(&ctx, thread, opts).await).await;
 
-    assert_eq!(terminal(&items), LlmError::server("max steps exceeded: 3"));
+    assert_eq!(
+        ended(&terminal(&items), "max steps exceeded: 3"),
+        &Error::MaxStepsExceeded { steps: 3 }
+    );
+    assert!(!terminal(&items).retryable());
     assert_eq!(llm.requests().len(), 3, "no fourth model call");
     assert_eq!(llm.remaining(), 1);
     let log = episodes(&ctx).await;
@@ -99,19 +104,17 @@ async fn tool_failure_yields_server_item_prefixed_with_tool() {
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
 
     assert_eq!(
-        terminal(&items),
-        LlmError::server("tool: tool failed: disk full")
+        ended(&terminal(&items), "tool: disk full"),
+        &Error::Tool(ToolError::Permanent("disk full".into()))
     );
+    assert!(!terminal(&items).retryable());
     assert_eq!(
         llm.remaining(),
         1,
         "the model is not called after the failure"
     );
     let log = episodes(&ctx).await;
-    assert_eq!(
-        failed_text(&log).as_deref(),
-        Some("tool: tool failed: disk full")
-    );
+    assert_eq!(failed_text(&log).as_deref(), Some("tool: disk full"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -155,7 +158,7 @@ async fn response_over_byte_cap_yields_cap_item() {
         "the chunk crossing the cap is not relayed"
     );
     let cap = "response exceeded max_response_bytes cap";
-    assert_eq!(terminal(&items), LlmError::server(cap));
+    ended(&terminal(&items), cap);
     assert_eq!(failed_text(&episodes(&ctx).await).as_deref(), Some(cap));
 }
 
@@ -253,7 +256,7 @@ async fn refusal_and_handoff_yield_prefixed_server_items() {
         };
         let items = collect(start(&ctx, thread, opts).await).await;
 
-        assert_eq!(terminal(&items), LlmError::server(expected), "pre: {pre}");
+        ended(&terminal(&items), expected);
         assert_eq!(llm.requests().len(), 1, "pre: {pre}");
         assert_eq!(
             failed_text(&episodes(&ctx).await).as_deref(),

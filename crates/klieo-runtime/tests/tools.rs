@@ -199,7 +199,7 @@ async fn permanent_failure_records_started_calls_then_fails_with_first_error() {
         output: json!("fine"),
     };
     let err = |m: &str| ToolOutcome::Error {
-        message: format!("tool failed: {m}"),
+        message: m.to_owned(),
     };
     let expected = vec![
         ("c0".to_owned(), ok.clone()),
@@ -208,7 +208,7 @@ async fn permanent_failure_records_started_calls_then_fails_with_first_error() {
         ("c3".to_owned(), err("B")),
     ];
     assert_eq!(tool_outcomes(&log), expected);
-    assert_eq!(failed_text(&log).as_deref(), Some("tool: tool failed: A"));
+    assert_eq!(failed_text(&log).as_deref(), Some("tool: A"));
     assert_eq!(llm.requests().len(), 1);
     let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
     let results = history.iter().filter(|m| m.role == Role::Tool).count();

@@ -3,6 +3,7 @@
 //! `Episode::Failed` text for the log.
 
 use klieo_types::{Error, LlmError};
+use std::sync::Arc;
 
 /// The `Episode::Failed` text when the run was cancelled.
 pub const CANCELLED: &str = "cancelled";
@@ -19,9 +20,15 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    fn server(message: String) -> Self {
+    /// The run's own ending `cause`, told as `message`: a `Server` item
+    /// that carries the cause, so it is as retryable as the cause.
+    fn ended(message: String, cause: &Error) -> Self {
         Self {
-            item: LlmError::server(message.clone()),
+            item: LlmError::Server {
+                status: None,
+                message: message.clone(),
+                cause: Some(Arc::new(cause.clone())),
+            },
             episode: message,
         }
     }
@@ -32,18 +39,22 @@ impl Terminal {
 /// token (`"cancelled"`) from a consumer that went away
 /// (`"consumer-dropped"`), which look alike as errors.
 ///
-/// | ending | item | episode |
+/// | ending | item (`Server` message) | episode |
 /// |--------|------|---------|
 /// | cancelled | `LlmError::Cancelled` | `cancelled` |
 /// | consumer dropped | `LlmError::Cancelled` (nobody sees it) | `consumer-dropped` |
-/// | max steps | `Server("max steps exceeded: N")` | `max steps exceeded: N` |
-/// | tool failure | `Server("tool: …")` | `tool: …` |
+/// | max steps | `Server`: `max steps exceeded: N` | `max steps exceeded: N` |
+/// | tool failure | `Server`: `tool: …` | `tool: …` |
 /// | provider error mid-stream | the provider's `LlmError`, unchanged | its text |
-/// | reply over the byte cap | `Server("response exceeded max_response_bytes cap")` | the same |
-/// | unusable reply (`BadResponse`) | `Server(its message)` | its message |
-/// | guardrail refusal | `Server("refused: …")` | `refused: …` |
-/// | guardrail hand-off | `Server("handoff to AGENT: …")` | `handoff to AGENT: …` |
-/// | anything else | `Server(its text)` | its text |
+/// | reply over the byte cap | `Server`: `response exceeded max_response_bytes cap` | the same |
+/// | unusable reply (`BadResponse`) | `Server`: its message | its message |
+/// | guardrail refusal | `Server`: `refused: …` | `refused: …` |
+/// | guardrail hand-off | `Server`: `handoff to AGENT: …` | `handoff to AGENT: …` |
+/// | anything else | `Server`: its text | its text |
+///
+/// Every `Server` item in the table carries the run's error as its
+/// `cause`, so it is as retryable as that error (a tool failure or max
+/// steps is not) and the cause can be matched on.
 ///
 /// ```
 /// use klieo_stream::terminal_for;
@@ -52,6 +63,8 @@ impl Terminal {
 /// let t = terminal_for(&Error::MaxStepsExceeded { steps: 4 }, false);
 /// assert_eq!(t.episode, "max steps exceeded: 4");
 /// assert!(matches!(t.item, LlmError::Server { .. }));
+/// assert!(!t.item.retryable());
+/// assert_eq!(t.item.cause(), Some(&Error::MaxStepsExceeded { steps: 4 }));
 ///
 /// let t = terminal_for(&Error::Llm(LlmError::Timeout), false);
 /// assert_eq!(t.item, LlmError::Timeout);
@@ -68,9 +81,9 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
             .to_owned(),
         },
         Error::MaxStepsExceeded { steps } => {
-            Terminal::server(format!("max steps exceeded: {steps}"))
+            Terminal::ended(format!("max steps exceeded: {steps}"), error)
         }
-        Error::Tool(e) => Terminal::server(format!("tool: {e}")),
+        Error::Tool(e) => Terminal::ended(format!("tool: {e}"), error),
         Error::Llm(LlmError::Cancelled) if !cancel_observed => Terminal {
             item: LlmError::Cancelled,
             episode: CONSUMER_DROPPED.to_owned(),
@@ -79,12 +92,12 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
             item: e.clone(),
             episode: e.to_string(),
         },
-        Error::BadResponse(message) => Terminal::server(message.clone()),
-        Error::Refused { reason } => Terminal::server(format!("refused: {reason}")),
+        Error::BadResponse(message) => Terminal::ended(message.clone(), error),
+        Error::Refused { reason } => Terminal::ended(format!("refused: {reason}"), error),
         Error::Handoff { agent, reason } => {
-            Terminal::server(format!("handoff to {agent}: {reason}"))
+            Terminal::ended(format!("handoff to {agent}: {reason}"), error)
         }
-        other => Terminal::server(other.to_string()),
+        other => Terminal::ended(other.to_string(), other),
     }
 }
 
@@ -94,6 +107,20 @@ mod tests {
     use super::*;
     use klieo_types::ToolError;
     use std::time::Duration;
+
+    /// The item is a `Server` error with `message` and a cause, and is
+    /// not retryable (no cause in these tests is).
+    fn assert_ended(item: &LlmError, message: &str) {
+        assert!(
+            matches!(item, LlmError::Server { message: m, cause: Some(_), .. } if m == message),
+            "{item:?}"
+        );
+        assert!(!item.retryable(), "{item:?}");
+        assert!(
+            std::error::Error::source(item).is_some(),
+            "the cause is the source"
+        );
+    }
 
     #[test]
     fn cancellation_maps_to_cancelled_item_and_cancelled_episode() {
@@ -112,7 +139,7 @@ mod tests {
     #[test]
     fn max_steps_exceeded_maps_to_server_item_with_step_count() {
         let t = terminal_for(&Error::MaxStepsExceeded { steps: 3 }, false);
-        assert_eq!(t.item, LlmError::server("max steps exceeded: 3"));
+        assert_ended(&t.item, "max steps exceeded: 3");
         assert_eq!(t.episode, "max steps exceeded: 3");
     }
 
@@ -122,8 +149,8 @@ mod tests {
             &Error::Tool(ToolError::Permanent("disk full".into())),
             false,
         );
-        assert_eq!(t.episode, "tool: tool failed: disk full");
-        assert_eq!(t.item, LlmError::server("tool: tool failed: disk full"));
+        assert_eq!(t.episode, "tool: disk full");
+        assert_ended(&t.item, "tool: disk full");
     }
 
     #[test]
@@ -142,8 +169,8 @@ mod tests {
     fn byte_cap_maps_to_server_item_naming_the_cap() {
         let t = terminal_for(&Error::BadResponse(crate::RESPONSE_OVER_CAP.into()), false);
         assert_eq!(
-            t.item,
-            LlmError::server("response exceeded max_response_bytes cap")
+            t.item.to_string(),
+            "response exceeded max_response_bytes cap"
         );
         assert_eq!(t.episode, "response exceeded max_response_bytes cap");
     }
@@ -157,7 +184,7 @@ mod tests {
             false,
         );
         assert_eq!(t.episode, "refused: denied keyword");
-        assert_eq!(t.item, LlmError::server("refused: denied keyword"));
+        assert_ended(&t.item, "refused: denied keyword");
     }
 
     #[test]
@@ -178,6 +205,6 @@ mod tests {
         let text = e.to_string();
         let t = terminal_for(&e, false);
         assert_eq!(t.episode, text);
-        assert_eq!(t.item, LlmError::server(text));
+        assert_ended(&t.item, &text);
     }
 }

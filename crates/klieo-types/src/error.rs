@@ -2,11 +2,19 @@
 //! [`ToolError`], [`MemoryError`], [`ConfigError`]), each variant a distinct
 //! thing a caller can act on, each classifying itself as retryable or not.
 
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
 fn with_status(status: &Option<u16>) -> String {
     status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
+}
+
+fn server_text(status: &Option<u16>, message: &str, cause: &Option<Arc<Error>>) -> String {
+    match cause {
+        Some(_) => message.to_owned(),
+        None => format!("the model server failed{}: {message}", with_status(status)),
+    }
 }
 
 fn after(delay: &Option<Duration>) -> String {
@@ -47,13 +55,38 @@ pub enum LlmError {
         /// The server's own explanation.
         message: String,
     },
-    /// The provider failed while handling a valid request.
-    #[error("the model server failed{}: {message}", with_status(.status))]
+    /// The provider failed while handling a valid request, or (with a
+    /// `cause`) a streamed run ended for a reason of its own.
+    ///
+    /// A streamed run reports every ending as an `LlmError` (the
+    /// [`ChunkStream`](crate::ChunkStream) item type), and the endings that
+    /// are not the provider's (max steps, a tool failure, a refusal) as
+    /// `Server` with the run's text in `message` and the run's own [`Error`]
+    /// in `cause`. [`retryable`](LlmError::retryable) then follows the
+    /// cause, and [`cause`](LlmError::cause) (or `source()`) hands it out:
+    ///
+    /// ```
+    /// use klieo_types::{Error, LlmError};
+    /// use std::sync::Arc;
+    ///
+    /// let item = LlmError::Server {
+    ///     status: None,
+    ///     message: "max steps exceeded: 4".into(),
+    ///     cause: Some(Arc::new(Error::MaxStepsExceeded { steps: 4 })),
+    /// };
+    /// assert!(!item.retryable());
+    /// assert!(matches!(item.cause(), Some(Error::MaxStepsExceeded { steps: 4 })));
+    /// assert_eq!(item.to_string(), "max steps exceeded: 4");
+    /// ```
+    #[error("{}", server_text(.status, .message, .cause))]
     Server {
         /// HTTP status, when the failure came from one.
         status: Option<u16>,
-        /// The server's own explanation.
+        /// The server's own explanation, or the run's text for its ending.
         message: String,
+        /// The run's own error, when the run (not the provider) ended it.
+        #[source]
+        cause: Option<Arc<Error>>,
     },
     /// The reply could not be understood.
     #[error("could not decode the model server's reply: {reason} (reply began: {excerpt:?})")]
@@ -85,15 +118,31 @@ impl LlmError {
         Self::Server {
             status: None,
             message: message.into(),
+            cause: None,
         }
     }
 
-    /// Whether trying the same call again may succeed.
+    /// Whether trying the same call again may succeed. A `Server` error
+    /// with a [`cause`](Self::cause) is as retryable as its cause.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Network(_) | Self::Timeout | Self::RateLimit { .. } | Self::Server { .. }
-        )
+        match self {
+            Self::Server {
+                cause: Some(cause), ..
+            } => cause.retryable(),
+            Self::Network(_) | Self::Timeout | Self::RateLimit { .. } | Self::Server { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The run's own error behind a streamed run's terminal item (see
+    /// [`LlmError::Server`]); `None` for a provider's error.
+    pub fn cause(&self) -> Option<&Error> {
+        match self {
+            Self::Server {
+                cause: Some(cause), ..
+            } => Some(cause),
+            _ => None,
+        }
     }
 
     /// The delay the server asked for before the next attempt, if any.
@@ -126,15 +175,15 @@ pub enum ToolError {
         reason: String,
     },
     /// A transient failure; the same call may succeed later.
-    #[error("tool failed, may succeed if retried: {message}{}", after(.retry_after))]
+    #[error("{message} (it may succeed if retried{})", after(.retry_after))]
     Retryable {
         /// What went wrong.
         message: String,
         /// How long to wait first, when known.
         retry_after: Option<Duration>,
     },
-    /// A failure that retrying will not fix.
-    #[error("tool failed: {0}")]
+    /// A failure that retrying will not fix; the text says what failed.
+    #[error("{0}")]
     Permanent(String),
     /// The tool did not finish within its deadline.
     #[error("tool `{tool}` did not finish within {} ms", after.as_millis())]
@@ -210,7 +259,7 @@ pub enum Error {
     #[error(transparent)]
     Llm(#[from] LlmError),
     /// A tool call failed.
-    #[error(transparent)]
+    #[error("a tool call failed: {0}")]
     Tool(#[from] ToolError),
     /// A memory backend failed.
     #[error(transparent)]

@@ -147,6 +147,12 @@ impl ToolSet {
         self
     }
 
+    /// Adds every tool of `other`; a tool with the same name as one
+    /// already here replaces it.
+    pub fn merge(self, other: ToolSet) -> Self {
+        other.tools.into_iter().fold(self, Self::with_shared)
+    }
+
     /// Number of tools.
     pub fn len(&self) -> usize {
         self.tools.len()

@@ -50,8 +50,18 @@ pub use klieo_runtime as runtime;
 #[cfg(feature = "openai")]
 pub use klieo_openai as openai;
 
+/// docs/STREAMING.md, whose examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/STREAMING.md")]
+pub struct StreamingDoc;
+
 /// The items most agent programs use, for `use klieo::prelude::*`.
+///
+/// It includes `futures_util`'s `StreamExt`, so `stream.next().await` works
+/// on a [`ChunkStream`](crate::ChunkStream) with nothing else in
+/// `Cargo.toml` (an agent's `RunEvents` has an inherent `next` too).
 pub mod prelude {
+    pub use futures_util::StreamExt;
     pub use klieo_types::{
         ChatChunk, ChatRequest, ChatResponse, Episode, Error, FnTool, LlmClient, LlmError, Message,
         Role, RunId, ThreadId, Tool, ToolCall, ToolChoice, ToolDef, ToolError, ToolSet,
@@ -59,7 +69,8 @@ pub mod prelude {
 
     #[cfg(feature = "runtime")]
     pub use klieo_runtime::{
-        run_steps, run_steps_streaming, AfterToolCalls, AgentContext, RunOptions,
+        run_steps, run_steps_streaming, AfterToolCalls, Agent, AgentContext, Answer, RunEvent,
+        RunOptions, Session,
     };
 
     #[cfg(feature = "openai")]

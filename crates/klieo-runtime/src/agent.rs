@@ -1,0 +1,287 @@
+//! [`Agent`]: a model with instructions, tools, options and memories,
+//! built once with [`AgentBuilder`] and shared; each question is a run of
+//! its own, alone ([`Agent::run`]) or in a conversation ([`Session`]).
+
+use crate::blocking::run_blocking;
+use crate::context::AgentContext;
+use crate::events::RunEvents;
+use crate::options::RunOptions;
+use crate::run::Run;
+use crate::summary::Answer;
+use klieo_types::{
+    EpisodicMemory, Error, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Tool, ToolSet,
+    Transcript,
+};
+use std::fmt;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// An agent: a model, its instructions (the system prompt), tools, run
+/// options and memories. Cheap to clone and to share across tasks; every
+/// call starts a run with its own run id.
+///
+/// ```
+/// use klieo_runtime::Agent;
+/// use klieo_types::testing::ScriptedLlm;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let agent = Agent::builder(ScriptedLlm::new().then_text("Hi!").then_text("Fine."))
+///     .with_instructions("Be brief.")
+///     .build();
+///
+/// let answer = agent.run("Hello").await?;
+/// assert_eq!(answer.text, "Hi!");
+/// assert_eq!(answer.summary.steps, 1);
+///
+/// // A conversation: the history is kept between calls.
+/// let chat = agent.session("user-42");
+/// chat.run("How are you?").await?;
+/// assert_eq!(chat.messages().await?.len(), 2);
+/// # Ok::<(), klieo_types::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Model, memories, tools, cancel token and name; each run gets a copy
+    /// with a fresh run id and a child token.
+    template: AgentContext,
+    instructions: String,
+    options: RunOptions,
+}
+
+impl Agent {
+    /// Starts building an agent on `llm`.
+    pub fn builder(llm: impl LlmClient + 'static) -> AgentBuilder {
+        AgentBuilder::new(AgentContext::new(llm))
+    }
+
+    /// [`builder`](Self::builder), for a model that is already shared.
+    pub fn builder_shared(llm: Arc<dyn LlmClient>) -> AgentBuilder {
+        AgentBuilder::new(AgentContext::from_shared(llm))
+    }
+
+    /// Asks `prompt` in a conversation of its own and waits for the answer.
+    pub async fn run(&self, prompt: impl Into<String>) -> Result<Answer, Error> {
+        let (session, run_id) = self.one_off();
+        session.run_as(run_id, prompt.into()).await
+    }
+
+    /// Asks `prompt` in a conversation of its own and streams what the run
+    /// does; the last event is [`RunEvent::Finished`](crate::RunEvent::Finished).
+    pub fn stream(&self, prompt: impl Into<String>) -> RunEvents {
+        let (session, run_id) = self.one_off();
+        session.stream_as(run_id, prompt.into())
+    }
+
+    /// The conversation called `id`: its history lives in the agent's
+    /// short-term memory, so a session of the same id (in this process, or
+    /// in another with a shared memory) continues it.
+    pub fn session(&self, id: impl AsRef<str>) -> Session {
+        Session {
+            agent: self.clone(),
+            thread: ThreadId::new(id),
+        }
+    }
+
+    /// The agent's name, as its episodes and traces give it.
+    pub fn name(&self) -> &str {
+        &self.inner.template.agent_name
+    }
+
+    /// The instructions every run starts with.
+    pub fn instructions(&self) -> &str {
+        &self.inner.instructions
+    }
+
+    /// The options every run uses.
+    pub fn options(&self) -> &RunOptions {
+        &self.inner.options
+    }
+
+    /// A context for the low-level loops (`run_steps`), with a fresh run id.
+    pub fn context(&self) -> AgentContext {
+        self.run_context(RunId::new())
+    }
+
+    /// A session of its own for one run, its thread named after the run.
+    fn one_off(&self) -> (Session, RunId) {
+        let run_id = RunId::new();
+        (self.session(format!("run-{run_id}")), run_id)
+    }
+
+    fn run_context(&self, run_id: RunId) -> AgentContext {
+        let template = &self.inner.template;
+        AgentContext {
+            run_id,
+            cancel: template.cancel.child_token(),
+            ..template.clone()
+        }
+    }
+
+    fn new_run(&self, run_id: RunId, thread: &ThreadId, events: bool) -> Run {
+        Run::new(
+            self.run_context(run_id),
+            &self.inner.instructions,
+            thread.clone(),
+            self.inner.options.clone(),
+            events,
+        )
+    }
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.name())
+            .field("llm", &self.inner.template.llm.name())
+            .field("tools", &self.inner.template.tools.catalogue().len())
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+/// Builds an [`Agent`]; every setting has a default.
+///
+/// # Default
+///
+/// - instructions: none
+/// - tools: none
+/// - options: [`RunOptions::default`]
+/// - memories: in-memory, for this process
+/// - name: `"agent"`
+/// - cancellation: a token of the agent's own
+#[must_use = "an AgentBuilder does nothing until .build()"]
+pub struct AgentBuilder {
+    ctx: AgentContext,
+    tools: ToolSet,
+    instructions: String,
+    options: RunOptions,
+}
+
+impl AgentBuilder {
+    fn new(ctx: AgentContext) -> Self {
+        Self {
+            ctx,
+            tools: ToolSet::new(),
+            instructions: String::new(),
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Sets the instructions (the system prompt) of every run.
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = instructions.into();
+        self
+    }
+
+    /// Adds a tool; one with the same name replaces the earlier one.
+    pub fn with_tool(mut self, tool: impl Tool + 'static) -> Self {
+        self.tools = self.tools.with(tool);
+        self
+    }
+
+    /// Adds every tool of `tools`.
+    pub fn with_tools(mut self, tools: ToolSet) -> Self {
+        self.tools = self.tools.merge(tools);
+        self
+    }
+
+    /// Sets the options of every run.
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the conversation memory.
+    pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
+        self.ctx.short_term = memory;
+        self
+    }
+
+    /// Sets the event log.
+    pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
+        self.ctx.episodic = memory;
+        self
+    }
+
+    /// Sets the agent's name.
+    pub fn with_name(mut self, name: impl AsRef<str>) -> Self {
+        self.ctx.agent_name = Arc::from(name.as_ref());
+        self
+    }
+
+    /// Sets the token that cancels every run of the agent (each run gets
+    /// a child of it).
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.ctx.cancel = cancel;
+        self
+    }
+
+    /// The agent.
+    pub fn build(self) -> Agent {
+        let template = self.ctx.with_tools(self.tools);
+        Agent {
+            inner: Arc::new(Inner {
+                template,
+                instructions: self.instructions,
+                options: self.options,
+            }),
+        }
+    }
+}
+
+/// One conversation with an [`Agent`]: each call appends the user's
+/// message to the thread's history, runs (a new run id each time), and
+/// keeps the answer in the history.
+#[derive(Clone, Debug)]
+pub struct Session {
+    agent: Agent,
+    thread: ThreadId,
+}
+
+impl Session {
+    /// The conversation's thread.
+    pub fn thread(&self) -> &ThreadId {
+        &self.thread
+    }
+
+    /// Asks `prompt` and waits for the answer.
+    pub async fn run(&self, prompt: impl Into<String>) -> Result<Answer, Error> {
+        self.run_as(RunId::new(), prompt.into()).await
+    }
+
+    /// Asks `prompt` and streams what the run does; the last event is
+    /// [`RunEvent::Finished`](crate::RunEvent::Finished).
+    pub fn stream(&self, prompt: impl Into<String>) -> RunEvents {
+        self.stream_as(RunId::new(), prompt.into())
+    }
+
+    /// The conversation so far, oldest first.
+    pub async fn messages(&self) -> Result<Transcript, Error> {
+        let memory = &self.agent.inner.template.short_term;
+        Ok(memory.load(&self.thread, usize::MAX).await?)
+    }
+
+    async fn run_as(&self, run_id: RunId, prompt: String) -> Result<Answer, Error> {
+        let run = self.agent.new_run(run_id, &self.thread, false);
+        run.ctx
+            .short_term
+            .append(&self.thread, vec![Message::user(prompt)])
+            .await?;
+        let text = run_blocking(&run).await?;
+        Ok(Answer {
+            text,
+            summary: run.progress.summary(),
+        })
+    }
+
+    fn stream_as(&self, run_id: RunId, prompt: String) -> RunEvents {
+        let run = self.agent.new_run(run_id, &self.thread, true);
+        RunEvents::new(run, Message::user(prompt))
+    }
+}

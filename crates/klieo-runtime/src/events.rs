@@ -1,0 +1,149 @@
+//! [`RunEvents`]: the stream of an [`Agent`](crate::Agent)'s run, as typed
+//! [`RunEvent`]s with klieo's own [`Error`].
+
+use crate::run::Run;
+use crate::streaming::{start, Item, RunStream};
+use crate::summary::{Answer, RunEvent};
+use futures_core::Stream;
+use klieo_types::{Error, Message};
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+type Starting = Pin<Box<dyn Future<Output = Result<RunStream, Error>> + Send>>;
+
+/// What a streamed run does, as it happens: text, tool calls and their
+/// results, finished steps, and last [`RunEvent::Finished`] with the answer
+/// and its summary. A run that ends without an answer ends with one `Err`
+/// item: the same [`Error`] a blocking run returns for the same cause
+/// (`Error::Tool`, `Error::MaxStepsExceeded`, `Error::Refused`, …).
+///
+/// Read it with the inherent [`next`](Self::next) (no extension trait
+/// needed), or as a [`Stream`]. Dropping it stops the run, which records
+/// `consumer-dropped`.
+///
+/// ```
+/// use klieo_runtime::{Agent, RunEvent};
+/// use klieo_types::testing::{text_chunks, ScriptedLlm};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+/// let agent = Agent::builder(llm).build();
+///
+/// let mut events = agent.stream("Hi");
+/// let mut text = String::new();
+/// while let Some(event) = events.next().await {
+///     match event? {
+///         RunEvent::Text(delta) => text.push_str(&delta),
+///         RunEvent::Finished(answer) => assert_eq!(answer.text, "Hello"),
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(text, "Hello");
+/// # Ok::<(), klieo_types::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a run's stream does nothing unless polled"]
+pub struct RunEvents {
+    state: State,
+}
+
+enum State {
+    /// Appending the user's message and opening the first cycle.
+    Starting(Starting),
+    /// Relaying; `pending` holds the events one chunk made.
+    Running {
+        stream: RunStream,
+        pending: VecDeque<RunEvent>,
+    },
+    Done,
+}
+
+impl RunEvents {
+    /// The events of `run`, which starts by appending `prompt` to its thread.
+    pub(crate) fn new(run: Run, prompt: Message) -> Self {
+        let run = Arc::new(run);
+        let starting = Box::pin(async move {
+            run.ctx.short_term.append(&run.thread, vec![prompt]).await?;
+            start(run).await
+        });
+        Self {
+            state: State::Starting(starting),
+        }
+    }
+
+    /// The next event; `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<RunEvent, Error>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for RunEvents {
+    type Item = Result<RunEvent, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Starting(starting) => match starting.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(stream)) => {
+                        this.state = State::Running {
+                            stream,
+                            pending: VecDeque::new(),
+                        }
+                    }
+                    Poll::Ready(Err(e)) => {
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                },
+                State::Running { stream, pending } => {
+                    if let Some(event) = pending.pop_front() {
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    match Pin::new(&mut *stream).poll_next(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Some(Ok(Item::Chunk(chunk)))) => {
+                            if !chunk.delta.is_empty() {
+                                pending.push_back(RunEvent::Text(chunk.delta));
+                            }
+                            pending.extend(chunk.tool_calls.into_iter().map(RunEvent::ToolCall));
+                        }
+                        Poll::Ready(Some(Ok(Item::Event(event)))) => {
+                            return Poll::Ready(Some(Ok(event)))
+                        }
+                        Poll::Ready(Some(Err(ended))) => {
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Err(ended.error)));
+                        }
+                        Poll::Ready(None) => {
+                            let run = stream.run();
+                            let answer = Answer {
+                                text: run.progress.answer().unwrap_or_default(),
+                                summary: run.progress.summary(),
+                            };
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Ok(RunEvent::Finished(answer))));
+                        }
+                    }
+                }
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RunEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Starting(_) => "starting",
+            State::Running { .. } => "running",
+            State::Done => "done",
+        };
+        f.debug_struct("RunEvents").field("state", &state).finish()
+    }
+}

@@ -1,0 +1,219 @@
+//! `Agent`: runs with their own run ids, sessions that keep history, the
+//! typed event stream, and the same typed error for the same ending in
+//! both modes.
+
+use crate::support::{echo_call, echo_tools};
+use klieo_runtime::{Agent, Answer, DenyKeywords, RunEvent, RunEvents, RunOptions};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    ChatResponse, Episode, Error, FinishReason, FnTool, Message, Role, ToolDef, ToolError,
+    ToolOutcome, Usage,
+};
+use serde_json::json;
+use std::sync::Arc;
+
+fn agent(llm: &ScriptedLlm) -> Agent {
+    Agent::builder(llm.clone())
+        .with_instructions("Be terse.")
+        .with_tools(echo_tools())
+        .with_name("tester")
+        .build()
+}
+
+/// A tool call of `echo`, then an answer with usage.
+fn tool_then_answer() -> ScriptedLlm {
+    let answer = ChatResponse::new(Message::assistant("done"), FinishReason::Stop)
+        .with_usage(Usage::new(7, 2));
+    ScriptedLlm::new()
+        .then_tool_calls(vec![echo_call("c1")])
+        .then_reply(answer)
+}
+
+/// Every event of a stream, the error (if any) last.
+async fn events(mut stream: RunEvents) -> Vec<Result<RunEvent, Error>> {
+    let mut out = Vec::new();
+    while let Some(event) = stream.next().await {
+        out.push(event);
+    }
+    assert!(stream.next().await.is_none(), "an ended stream stays ended");
+    out
+}
+
+#[tokio::test]
+async fn run_answers_with_a_summary_in_a_fresh_run_each_time() {
+    let llm = tool_then_answer().then_text("again");
+    let agent = agent(&llm);
+
+    let first = agent.run("go").await.unwrap();
+    assert_eq!(first.text, "done");
+    let s = &first.summary;
+    assert_eq!(s.steps, 2);
+    assert_eq!(s.usage, Some(Usage::new(7, 2)));
+    assert_eq!(s.steps_without_usage, 1);
+    assert_eq!(s.tool_calls.len(), 1);
+    assert_eq!(s.tool_calls[0].name, "echo");
+    assert_eq!(
+        s.tool_calls[0].outcome,
+        ToolOutcome::Ok {
+            output: json!({"echo": {"id": "c1"}})
+        }
+    );
+
+    let second = agent.run("go").await.unwrap();
+    assert_ne!(first.summary.run_id, second.summary.run_id);
+    assert_ne!(
+        first.summary.thread, second.summary.thread,
+        "a one-off run does not see another's history"
+    );
+    let log = agent.context().episodic;
+    assert_eq!(log.list_runs().await.unwrap().len(), 2);
+    for run in [first.summary.run_id, second.summary.run_id] {
+        let episodes = log.replay(run).await.unwrap();
+        let started = episodes
+            .iter()
+            .filter(|e| matches!(e, Episode::Started { agent } if agent == "tester"))
+            .count();
+        assert_eq!(started, 1, "{episodes:?}");
+    }
+    let req = &llm.requests()[0];
+    let system = req.messages.iter().next().unwrap();
+    assert_eq!(
+        (system.role, system.content.as_str()),
+        (Role::System, "Be terse.")
+    );
+}
+
+#[tokio::test]
+async fn a_session_keeps_the_conversation_across_runs() {
+    let llm = ScriptedLlm::new().then_text("Hi, Ada.").then_text("Ada.");
+    let agent = agent(&llm);
+    let chat = agent.session("user-1");
+
+    let one = chat.run("I am Ada.").await.unwrap();
+    let two = chat.run("Who am I?").await.unwrap();
+    assert_ne!(one.summary.run_id, two.summary.run_id);
+    assert_eq!(two.summary.thread.as_str(), "user-1");
+
+    let sent: Vec<_> = llm.requests()[1]
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (Role::System, "Be terse.".to_owned()),
+            (Role::User, "I am Ada.".to_owned()),
+            (Role::Assistant, "Hi, Ada.".to_owned()),
+            (Role::User, "Who am I?".to_owned()),
+        ]
+    );
+    assert_eq!(chat.messages().await.unwrap().len(), 4);
+    let again = agent.session("user-1");
+    assert_eq!(
+        again.messages().await.unwrap().len(),
+        4,
+        "same id, same thread"
+    );
+}
+
+#[tokio::test]
+async fn the_stream_tells_the_whole_run_in_order_and_ends_with_the_answer() {
+    let llm = tool_then_answer();
+    let all = events(agent(&llm).stream("go")).await;
+    let all: Vec<RunEvent> = all.into_iter().map(Result::unwrap).collect();
+
+    assert!(matches!(&all[0], RunEvent::ToolCall(call) if call.id == "c1" && call.name == "echo"));
+    assert!(matches!(
+        &all[1],
+        RunEvent::StepFinished {
+            step: 1,
+            usage: None,
+            finish_reason: FinishReason::ToolCalls
+        }
+    ));
+    assert!(
+        matches!(&all[2], RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. } if call_id == "c1")
+    );
+    assert_eq!(all[3], RunEvent::Text("done".into()));
+    assert!(matches!(
+        &all[4],
+        RunEvent::StepFinished {
+            step: 2,
+            usage: Some(_),
+            ..
+        }
+    ));
+    match &all[5] {
+        RunEvent::Finished(Answer { text, summary, .. }) => {
+            assert_eq!(text, "done");
+            assert_eq!(summary.steps, 2);
+            assert_eq!(summary.tool_calls.len(), 1);
+            assert_eq!(summary.usage, Some(Usage::new(7, 2)));
+        }
+        other => panic!("expected the end, got {other:?}"),
+    }
+    assert_eq!(all.len(), 6);
+}
+
+/// Runs the same script blocking and streamed; returns both errors.
+async fn both_endings(llm: impl Fn() -> ScriptedLlm, options: RunOptions) -> (Error, Error) {
+    let build = |llm: ScriptedLlm| {
+        let failing = FnTool::new(
+            ToolDef::new("broken", "Always fails.", json!({"type": "object"})),
+            |_| Err(ToolError::Permanent("disk full".into())),
+        );
+        Agent::builder(llm)
+            .with_tools(echo_tools())
+            .with_tool(failing)
+            .with_options(options.clone())
+            .build()
+    };
+    let blocking = build(llm()).run("go").await.unwrap_err();
+    let mut streamed = events(build(llm()).stream("go")).await;
+    let last = streamed.pop().unwrap().unwrap_err();
+    assert!(streamed.iter().all(Result::is_ok), "one Err, the last item");
+    (blocking, last)
+}
+
+#[tokio::test]
+async fn a_tool_failure_is_error_tool_in_both_modes_and_not_retryable() {
+    let call = klieo_types::ToolCall::new("c1", "broken", json!({}));
+    let (blocking, streamed) = both_endings(
+        || ScriptedLlm::new().then_tool_calls(vec![call.clone()]),
+        RunOptions::default(),
+    )
+    .await;
+    let expected = Error::Tool(ToolError::Permanent("disk full".into()));
+    assert_eq!(blocking, expected);
+    assert_eq!(streamed, expected);
+    assert!(!streamed.retryable());
+}
+
+#[tokio::test]
+async fn max_steps_is_max_steps_exceeded_in_both_modes() {
+    let opts = RunOptions {
+        max_steps: 1,
+        ..RunOptions::default()
+    };
+    let (blocking, streamed) = both_endings(
+        || ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]),
+        opts,
+    )
+    .await;
+    assert_eq!(blocking, Error::MaxStepsExceeded { steps: 1 });
+    assert_eq!(streamed, blocking);
+    assert!(!streamed.retryable());
+}
+
+#[tokio::test]
+async fn a_refusal_is_refused_in_both_modes() {
+    let opts = RunOptions {
+        guardrails: vec![Arc::new(DenyKeywords::new(["secret"]))],
+        ..RunOptions::default()
+    };
+    let (blocking, streamed) =
+        both_endings(|| ScriptedLlm::new().then_text("the secret is 42"), opts).await;
+    assert!(matches!(blocking, Error::Refused { .. }), "{blocking:?}");
+    assert_eq!(streamed, blocking);
+}
