@@ -52,14 +52,17 @@ mod guardrail;
 mod memory;
 mod options;
 mod run;
+mod schema;
 mod step;
 mod streaming;
 mod summary;
 mod telemetry;
+mod typed_tool;
 
 pub use agent::{Agent, AgentBuilder, Session};
 pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord};
+pub use typed_tool::TypedTool;
 
 pub use blocking::run_steps;
 pub use context::AgentContext;

@@ -217,3 +217,57 @@ async fn a_refusal_is_refused_in_both_modes() {
     assert!(matches!(blocking, Error::Refused { .. }), "{blocking:?}");
     assert_eq!(streamed, blocking);
 }
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Add {
+    a: i64,
+    b: i64,
+}
+
+#[tokio::test]
+async fn a_typed_tool_gets_parsed_arguments_and_wrong_ones_go_back_to_the_model() {
+    let add = klieo_runtime::TypedTool::new("add", "Adds.", |args: Add| async move {
+        Ok::<_, ToolError>(json!({ "sum": args.a + args.b }))
+    });
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![klieo_types::ToolCall::new(
+            "c1",
+            "add",
+            json!({"a": 1}),
+        )])
+        .then_tool_calls(vec![klieo_types::ToolCall::new(
+            "c2",
+            "add",
+            json!({"a": 1, "b": 2}),
+        )])
+        .then_text("3");
+    let agent = Agent::builder(llm.clone()).with_tool(add).build();
+    let answer = agent.run("1+2?").await.unwrap();
+
+    assert_eq!(answer.text, "3");
+    let outcomes: Vec<_> = answer
+        .summary
+        .tool_calls
+        .iter()
+        .map(|c| c.outcome.clone())
+        .collect();
+    assert!(
+        matches!(&outcomes[0], ToolOutcome::Error { message } if message.contains("missing field `b`")),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[1],
+        ToolOutcome::Ok {
+            output: json!({"sum": 3})
+        }
+    );
+    let told = llm.requests()[1].messages.iter().last().unwrap().clone();
+    assert_eq!(told.role, Role::Tool);
+    assert!(
+        told.content.contains("missing field `b`"),
+        "{}",
+        told.content
+    );
+    let params = &llm.requests()[0].tools[0].parameters;
+    assert_eq!(params["required"], json!(["a", "b"]));
+}

@@ -70,7 +70,7 @@ pub mod prelude {
     #[cfg(feature = "runtime")]
     pub use klieo_runtime::{
         run_steps, run_steps_streaming, AfterToolCalls, Agent, AgentContext, Answer, RunEvent,
-        RunOptions, Session,
+        RunOptions, Session, TypedTool,
     };
 
     #[cfg(feature = "openai")]

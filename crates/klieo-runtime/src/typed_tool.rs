@@ -1,0 +1,108 @@
+//! [`TypedTool`]: a tool from an async function of a typed argument, its
+//! JSON Schema derived from the type.
+
+use crate::schema::schema_of;
+use klieo_types::{async_trait, Tool, ToolContext, ToolDef, ToolError};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+
+/// A [`Tool`] made from an async function whose argument is a type of
+/// yours: `#[derive(Deserialize, JsonSchema)]` on a struct gives the model
+/// its parameters (doc comments become descriptions), and the function gets
+/// the arguments already parsed. Its output is anything `Serialize`.
+///
+/// Arguments that do not fit the type go back to the model as
+/// [`ToolError::InvalidArgs`], naming the field, so it can correct itself.
+/// The argument type must be a JSON object (a struct with named fields).
+///
+/// ```
+/// use klieo_runtime::TypedTool;
+/// use klieo_types::{RunId, Tool, ToolContext, ToolError};
+/// use schemars::JsonSchema;
+/// use serde::Deserialize;
+/// use serde_json::json;
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct Add {
+///     /// The first number.
+///     a: i64,
+///     /// The second number.
+///     b: i64,
+/// }
+///
+/// let add = TypedTool::new("add", "Adds two numbers.", |args: Add| async move {
+///     Ok::<_, ToolError>(args.a + args.b)
+/// });
+/// assert_eq!(add.def().parameters["properties"]["a"]["description"], "The first number.");
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let ctx = ToolContext::new(RunId::new(), "c1", "doc");
+/// assert_eq!(add.invoke(json!({"a": 2, "b": 3}), ctx).await?, json!(5));
+/// let wrong = add.invoke(json!({"a": 2}), ctx).await.unwrap_err();
+/// assert!(wrong.to_string().contains("missing field `b`"), "{wrong}");
+/// # Ok::<(), ToolError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TypedTool<A, F> {
+    def: ToolDef,
+    f: F,
+    args: PhantomData<fn(A)>,
+}
+
+impl<A, F, Fut, O> TypedTool<A, F>
+where
+    A: DeserializeOwned + JsonSchema,
+    F: Fn(A) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<O, ToolError>> + Send,
+    O: Serialize,
+{
+    /// A tool called `name` that does what `description` says by running `f`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, f: F) -> Self {
+        Self {
+            def: ToolDef::new(name, description, schema_of::<A>()),
+            f,
+            args: PhantomData,
+        }
+    }
+}
+
+impl<A, F> fmt::Debug for TypedTool<A, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedTool")
+            .field("name", &self.def.name)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<A, F, Fut, O> Tool for TypedTool<A, F>
+where
+    A: DeserializeOwned + JsonSchema,
+    F: Fn(A) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<O, ToolError>> + Send,
+    O: Serialize,
+{
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+        let args: A = serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs {
+            tool: self.def.name.clone(),
+            reason: format!("{e}; send one JSON object that matches the tool's parameters"),
+        })?;
+        let output = (self.f)(args).await?;
+        serde_json::to_value(output).map_err(|e| {
+            ToolError::Permanent(format!(
+                "tool `{}` returned an output that is not JSON: {e}",
+                self.def.name
+            ))
+        })
+    }
+}
