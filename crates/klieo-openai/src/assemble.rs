@@ -9,6 +9,8 @@ use crate::redact::{redacted, Secret};
 use crate::response::finish_reason;
 use klieo_stream::SseEvent;
 use klieo_types::{ChatChunk, LlmError, Usage};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// What the stream does after an event or the end of its input.
 #[derive(Debug)]
@@ -36,6 +38,10 @@ pub(crate) struct Assembler {
     usage: Option<Usage>,
     events: u64,
     secret: Option<Secret>,
+    /// Set when the request let the model choose tools (`tool_choice`
+    /// auto): an empty stream then means the server cannot stream such
+    /// calls, and this flag (the client's) remembers it.
+    auto_tools: Option<Arc<AtomicBool>>,
 }
 
 impl Assembler {
@@ -46,7 +52,15 @@ impl Assembler {
             usage: None,
             events: 0,
             secret,
+            auto_tools: None,
         }
+    }
+
+    /// Marks the request as letting the model choose tools; `flag` is
+    /// cleared if the server answers with an empty stream.
+    pub(crate) fn with_auto_tools(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.auto_tools = Some(flag);
+        self
     }
 
     /// Handles one SSE event. An error event, an undecodable event or too
@@ -167,12 +181,20 @@ impl Assembler {
             return Step::Done(finish);
         }
         if self.events == 0 {
-            return Step::Fail(LlmError::bad_request(
-                "the server sent an empty stream (no event at all); it probably cannot \
-                 stream tool calls under tool_choice auto (llama.cpp-based servers cannot): \
-                 force a tool with tool_choice for the first cycle and set the run's \
-                 after_tool_calls to AfterToolCalls::None, so the cycles after the tool \
-                 calls answer in text; or use blocking calls",
+            if let Some(flag) = &self.auto_tools {
+                flag.store(false, Ordering::Relaxed);
+                return Step::Fail(LlmError::Unsupported(
+                    "the server sent an empty stream (no event at all) for a request whose \
+                     tools the model may choose (tool_choice auto): it cannot stream such tool \
+                     calls (llama-cpp-python's server cannot). klieo's runtime makes those \
+                     calls blocking from now on; with a bare client, force a tool with \
+                     tool_choice and set the run's after_tool_calls to AfterToolCalls::None, \
+                     or use blocking calls"
+                        .to_owned(),
+                ));
+            }
+            return Step::Fail(LlmError::server(
+                "the server ended the stream before sending any event",
             ));
         }
         Step::Fail(LlmError::Network(

@@ -1,7 +1,7 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::config::{invalid, OpenAiClientBuilder};
+use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
 use crate::error::{chain, from_reqwest, from_response, read_reply, REPLY_LIMIT};
 use crate::redact::{shown_base_url, Secret};
 use crate::request::ChatBody;
@@ -9,11 +9,12 @@ use crate::response::parse_completion;
 use crate::{embed, stream};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
-    LlmClient, LlmError,
+    LlmClient, LlmError, ToolChoice,
 };
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -43,6 +44,9 @@ pub(crate) struct Inner {
     /// ([`REPLY_LIMIT`]; smaller in tests).
     pub(crate) reply_limit: usize,
     capabilities: Capabilities,
+    /// Whether the server can stream tool calls the model chooses; cleared
+    /// by the first empty stream it sends for such a request.
+    auto_tool_streams: Arc<AtomicBool>,
     pub(crate) api_key: Option<Secret>,
 }
 
@@ -144,6 +148,9 @@ impl OpenAiClient {
             .user_agent(concat!("klieo-openai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| invalid("http client", chain(&e)))?;
+        let capabilities = b
+            .capabilities
+            .unwrap_or_else(|| default_capabilities(&base_url));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -156,7 +163,8 @@ impl OpenAiClient {
                 embedding_dimensions: b.embedding_dimensions,
                 request_timeout: b.request_timeout,
                 reply_limit: REPLY_LIMIT,
-                capabilities: b.capabilities,
+                capabilities,
+                auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
             }),
         })
@@ -238,8 +246,10 @@ impl LlmClient for OpenAiClient {
         &self.inner.model
     }
 
-    fn capabilities(&self) -> &Capabilities {
-        &self.inner.capabilities
+    fn capabilities(&self) -> Capabilities {
+        let learned = self.inner.auto_tool_streams.load(Ordering::Relaxed);
+        let caps = self.inner.capabilities;
+        caps.with_streamed_auto_tool_calls(caps.streamed_auto_tool_calls && learned)
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
@@ -256,8 +266,17 @@ impl LlmClient for OpenAiClient {
     }
 
     async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
+        let auto_tools =
+            !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
+        let flag = auto_tools.then(|| Arc::clone(&self.inner.auto_tool_streams));
         let resp = self.send_chat(&req, true).await?;
-        stream::chunk_stream(resp, self.inner.reply_limit, self.inner.api_key.clone()).await
+        stream::chunk_stream(
+            resp,
+            self.inner.reply_limit,
+            self.inner.api_key.clone(),
+            flag,
+        )
+        .await
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {

@@ -4,6 +4,7 @@
 use crate::client::OpenAiClient;
 use crate::redact::{shown_base_url, Secret};
 use klieo_types::{Capabilities, ConfigError};
+use reqwest::Url;
 use std::fmt;
 use std::time::Duration;
 
@@ -30,8 +31,11 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 /// - model [`DEFAULT_MODEL`], embedding model [`DEFAULT_EMBEDDING_MODEL`];
 /// - connect timeout 10 s, request timeout 120 s;
 /// - embeddings in batches of 256 texts, no `dimensions`;
-/// - capabilities: tool calling, streaming, structured output and
-///   embeddings on, context size unknown.
+/// - capabilities: derived from the base URL ([`default_capabilities`]):
+///   OpenAI itself does everything; another server (llama.cpp, vLLM,
+///   Ollama) is assumed to do JSON mode but not strict JSON schema, and
+///   not to report usage in streams. Declare more with
+///   [`capabilities`](Self::capabilities).
 ///
 /// ```
 /// use klieo_openai::OpenAiClient;
@@ -60,7 +64,7 @@ pub struct OpenAiClientBuilder {
     pub(crate) embedding_model: String,
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
-    pub(crate) capabilities: Capabilities,
+    pub(crate) capabilities: Option<Capabilities>,
 }
 
 impl Default for OpenAiClientBuilder {
@@ -77,9 +81,7 @@ impl Default for OpenAiClientBuilder {
             embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
             embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
             embedding_dimensions: None,
-            capabilities: Capabilities::default()
-                .with_structured_output(true)
-                .with_embeddings(true),
+            capabilities: None,
         }
     }
 }
@@ -221,7 +223,7 @@ impl OpenAiClientBuilder {
     /// Overrides the [`Capabilities`] the client declares, for a server or
     /// model that can do less (or more) than the defaults say.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
+        self.capabilities = Some(capabilities);
         self
     }
 
@@ -242,6 +244,34 @@ pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
         name: name.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// The capabilities a client declares unless told otherwise: all of them
+/// for OpenAI's own API; for any other server, tools, streaming (streamed
+/// tool calls under `auto` until a reply shows otherwise), JSON mode and
+/// embeddings, but not strict JSON schema (llama-cpp-python's server
+/// rejects it) nor usage in streams.
+///
+/// ```
+/// use klieo_openai::default_capabilities;
+///
+/// assert!(default_capabilities("https://api.openai.com/v1").json_schema);
+/// let local = default_capabilities("http://127.0.0.1:8080/v1");
+/// assert!(local.json_mode && !local.json_schema && !local.usage_in_streams);
+/// ```
+pub fn default_capabilities(base_url: &str) -> Capabilities {
+    let openai = Url::parse(base_url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.eq_ignore_ascii_case("api.openai.com"))
+        })
+        .unwrap_or(false);
+    Capabilities::default()
+        .with_json_mode(true)
+        .with_embeddings(true)
+        .with_json_schema(openai)
+        .with_usage_in_streams(openai)
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use klieo_stream::{SseError, SseEvent, SseStream};
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
@@ -26,10 +28,14 @@ const DRAIN_EVENTS: usize = 16;
 ///
 /// A server that ignored `stream: true` and answered with one JSON reply
 /// still works: the reply (at most `reply_limit` bytes) becomes one chunk.
+///
+/// `auto_tools` is the client's flag for streamed tool calls under `auto`,
+/// when the request let the model choose tools: an empty stream clears it.
 pub(crate) async fn chunk_stream(
     resp: reqwest::Response,
     reply_limit: usize,
     secret: Option<Secret>,
+    auto_tools: Option<Arc<AtomicBool>>,
 ) -> Result<ChunkStream, LlmError> {
     let is_json = resp
         .headers()
@@ -48,9 +54,13 @@ pub(crate) async fn chunk_stream(
         }
         return Ok(Box::pin(Once(Some(chunk))));
     }
+    let mut assembler = Assembler::new(secret.clone());
+    if let Some(flag) = auto_tools {
+        assembler = assembler.with_auto_tools(flag);
+    }
     Ok(Box::pin(ChatStream {
         events: Box::pin(SseStream::new(resp.bytes_stream())),
-        assembler: Assembler::new(secret.clone()),
+        assembler,
         secret,
         state: State::Reading,
     }))

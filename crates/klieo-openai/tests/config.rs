@@ -18,7 +18,8 @@ fn defaults() {
     assert_eq!(c.base_url(), DEFAULT_BASE_URL);
     assert_eq!(c.name(), "openai");
     let caps = c.capabilities();
-    assert!(caps.tool_calling && caps.streaming && caps.structured_output && caps.embeddings);
+    assert!(caps.tool_calling && caps.streaming && caps.json_schema && caps.embeddings);
+    assert!(caps.streamed_auto_tool_calls && caps.json_mode && caps.usage_in_streams);
 }
 
 #[test]
@@ -82,10 +83,10 @@ fn capabilities_can_be_overridden() {
         .with_max_context_tokens(4096);
     let c = OpenAiClient::builder()
         .base_url("http://127.0.0.1:1/v1")
-        .capabilities(caps.clone())
+        .capabilities(caps)
         .build()
         .unwrap();
-    assert_eq!(c.capabilities(), &caps);
+    assert_eq!(c.capabilities(), caps);
 }
 
 fn ok_reply() -> wiremock::ResponseTemplate {

@@ -126,15 +126,22 @@ async fn streaming_with_auto_tools_gets_an_empty_stream() {
     let server = MockServer::start().await;
     mock_chat(&server, sse_reply(fixture("stream_auto_tools_empty.sse"))).await;
     let req = calculator_request().with_tool_choice(ToolChoice::Auto);
-    let items = collect(client(&server.uri()).stream(req).await.unwrap()).await;
+    let client = client(&server.uri());
+    assert!(client.capabilities().streamed_auto_tool_calls);
+    let items = collect(client.stream(req).await.unwrap()).await;
     assert_eq!(items.len(), 1);
     match &items[0] {
-        Err(e @ LlmError::BadRequest { message, .. }) => {
+        Err(e @ LlmError::Unsupported(message)) => {
             assert!(message.contains("empty stream"), "{message}");
+            assert!(message.contains("AfterToolCalls::None"), "{message}");
             assert!(!e.retryable());
         }
         other => panic!("{other:?}"),
     }
+    assert!(
+        !client.capabilities().streamed_auto_tool_calls,
+        "the client remembers that this server cannot stream tool calls under auto"
+    );
 }
 
 #[tokio::test]

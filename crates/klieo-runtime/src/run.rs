@@ -8,9 +8,9 @@ use crate::options::RunOptions;
 use crate::summary::Progress;
 use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
-use klieo_stream::{terminal_for, ChunkPump, PumpEvent};
+use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, Transcript,
+    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, ToolChoice, Transcript,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -168,10 +168,56 @@ impl Run {
         .map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
     }
 
+    /// Opens the cycle's stream and pulls its first event.
+    ///
+    /// A request that lets the model choose tools (`tool_choice` auto, or
+    /// none given) on a provider that cannot stream such calls
+    /// ([`Capabilities::streamed_auto_tool_calls`], or an `Unsupported`
+    /// answer to the stream) is sent blocking, and its reply relayed as
+    /// chunks: the model keeps its choice, and the consumer gets the same
+    /// items, only not token by token. Forcing a tool instead would change
+    /// what the model is asked.
+    ///
+    /// [`Capabilities::streamed_auto_tool_calls`]: klieo_types::Capabilities::streamed_auto_tool_calls
+    pub(crate) async fn open_stream(
+        &self,
+        req: &ChatRequest,
+    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
+        let model_chooses =
+            !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
+        if model_chooses && !self.ctx.llm.capabilities().streamed_auto_tool_calls {
+            return self.open_blocking(req).await;
+        }
+        match self.open_streamed(req).await {
+            Ok((_, PumpEvent::Failed(Error::Llm(LlmError::Unsupported(_)))))
+            | Err(OpenFailure::Init(Error::Llm(LlmError::Unsupported(_))))
+                if model_chooses =>
+            {
+                self.open_blocking(req).await
+            }
+            opened => opened,
+        }
+    }
+
+    /// A blocking call under the retry policy, its reply as a stream.
+    async fn open_blocking(
+        &self,
+        req: &ChatRequest,
+    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
+        let reply = self.complete(req).await.map_err(OpenFailure::Init)?;
+        let mut pump = ChunkPump::new(
+            whole_reply(reply),
+            self.ctx.cancel.clone(),
+            self.opts.max_response_bytes,
+        );
+        let first = pump.next_event().await;
+        Ok((pump, first))
+    }
+
     /// Opens a stream under the retry policy and pulls its first event. A
     /// retryable failure before the first chunk is retried like an init
     /// error; the consumer has seen nothing yet.
-    pub(crate) async fn open_stream(
+    async fn open_streamed(
         &self,
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {

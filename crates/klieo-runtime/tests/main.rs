@@ -3,6 +3,7 @@
 
 mod agent;
 mod backpressure;
+mod capabilities;
 mod edge_cases;
 mod episodes;
 mod guardrails;

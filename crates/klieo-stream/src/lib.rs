@@ -16,6 +16,7 @@
 //! - [`terminal_for`] maps the [`Error`](klieo_types::Error) that ended a
 //!   streamed run to its single terminal `Err` item and `Episode::Failed`
 //!   text ([`Terminal`]).
+//! - [`whole_reply`] turns a blocking reply into the chunks of a stream.
 //! - [`SseDecoder`] and [`SseStream`] decode `text/event-stream` bodies
 //!   following the WHATWG rules.
 //!
@@ -50,8 +51,10 @@ mod pump;
 mod reply;
 mod sse;
 mod terminal;
+mod whole;
 
 pub use pump::{ChunkPump, PumpEvent, STREAM_ENDED_EARLY};
 pub use reply::{OverCap, ReplyBuilder, RESPONSE_OVER_CAP};
 pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
 pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED};
+pub use whole::whole_reply;

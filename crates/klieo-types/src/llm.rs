@@ -15,7 +15,8 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + 
 /// One embedding vector.
 pub type Embedding = Vec<f32>;
 
-/// What a provider can do, so callers can avoid asking for what it cannot.
+/// What a provider can do, so callers (the runtime among them) avoid
+/// asking for what it cannot.
 ///
 /// ```
 /// use klieo_types::Capabilities;
@@ -24,15 +25,24 @@ pub type Embedding = Vec<f32>;
 /// assert!(caps.tool_calling && caps.embeddings);
 /// assert_eq!(caps.max_context_tokens, Some(4096));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
     /// The model can call tools.
     pub tool_calling: bool,
     /// Replies can be streamed.
     pub streaming: bool,
-    /// `response_format` with a JSON schema is honoured.
-    pub structured_output: bool,
+    /// Tool calls the model chooses itself (`tool_choice` auto, or none
+    /// given) can be streamed. llama-cpp-python's server cannot: it answers
+    /// such a stream with no event at all. When this is `false`, the runtime
+    /// makes those calls blocking and hands their reply out as chunks.
+    pub streamed_auto_tool_calls: bool,
+    /// `response_format` with a JSON schema (strict) is honoured.
+    pub json_schema: bool,
+    /// `response_format` JSON mode (any JSON object) is honoured.
+    pub json_mode: bool,
+    /// Streamed replies report token usage.
+    pub usage_in_streams: bool,
     /// [`LlmClient::embed`] works.
     pub embeddings: bool,
     /// Size of the context window, when known.
@@ -40,13 +50,17 @@ pub struct Capabilities {
 }
 
 impl Default for Capabilities {
-    /// Tool calling and streaming on; structured output and embeddings off;
-    /// context size unknown.
+    /// Tool calling, streaming and streamed tool calls under `auto` on;
+    /// JSON schema, JSON mode, usage in streams and embeddings off; context
+    /// size unknown.
     fn default() -> Self {
         Self {
             tool_calling: true,
             streaming: true,
-            structured_output: false,
+            streamed_auto_tool_calls: true,
+            json_schema: false,
+            json_mode: false,
+            usage_in_streams: false,
             embeddings: false,
             max_context_tokens: None,
         }
@@ -66,9 +80,27 @@ impl Capabilities {
         self
     }
 
-    /// Sets [`structured_output`](Self::structured_output).
-    pub const fn with_structured_output(mut self, on: bool) -> Self {
-        self.structured_output = on;
+    /// Sets [`streamed_auto_tool_calls`](Self::streamed_auto_tool_calls).
+    pub const fn with_streamed_auto_tool_calls(mut self, on: bool) -> Self {
+        self.streamed_auto_tool_calls = on;
+        self
+    }
+
+    /// Sets [`json_schema`](Self::json_schema).
+    pub const fn with_json_schema(mut self, on: bool) -> Self {
+        self.json_schema = on;
+        self
+    }
+
+    /// Sets [`json_mode`](Self::json_mode).
+    pub const fn with_json_mode(mut self, on: bool) -> Self {
+        self.json_mode = on;
+        self
+    }
+
+    /// Sets [`usage_in_streams`](Self::usage_in_streams).
+    pub const fn with_usage_in_streams(mut self, on: bool) -> Self {
+        self.usage_in_streams = on;
         self
     }
 
@@ -106,8 +138,8 @@ impl Capabilities {
 ///     fn name(&self) -> &str {
 ///         "reverser"
 ///     }
-///     fn capabilities(&self) -> &Capabilities {
-///         &self.0
+///     fn capabilities(&self) -> Capabilities {
+///         self.0
 ///     }
 ///     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
 ///         let text: String = req.messages.last().map(|m| m.content.chars().rev().collect())
@@ -135,8 +167,9 @@ pub trait LlmClient: Send + Sync {
         self.name()
     }
 
-    /// What this client can do.
-    fn capabilities(&self) -> &Capabilities;
+    /// What this client can do, as it knows now (a provider may learn a
+    /// server's limits from its replies).
+    fn capabilities(&self) -> Capabilities;
 
     /// Sends the request and waits for the whole reply.
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError>;

@@ -94,6 +94,13 @@ impl ScriptedLlm {
         }
     }
 
+    /// Declares these capabilities instead (embeddings on, the rest the
+    /// default).
+    pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
+        self.caps = caps;
+        self
+    }
+
     /// Stops recording requests (benchmarks keep no history this way).
     pub fn without_recording(mut self) -> Self {
         self.record = false;
@@ -189,8 +196,8 @@ impl LlmClient for ScriptedLlm {
         "scripted"
     }
 
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
+    fn capabilities(&self) -> Capabilities {
+        self.caps
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
