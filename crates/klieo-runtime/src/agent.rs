@@ -6,12 +6,15 @@ use crate::blocking::run_blocking;
 use crate::context::AgentContext;
 use crate::events::RunEvents;
 use crate::options::RunOptions;
-use crate::run::Run;
-use crate::summary::Answer;
+use crate::output::{parse, OutputSpec};
+use crate::run::{Extras, Run};
+use crate::summary::{Answer, Typed};
 use klieo_types::{
     EpisodicMemory, Error, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Tool, ToolSet,
     Transcript,
 };
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +74,16 @@ impl Agent {
         session.run_as(run_id, prompt.into()).await
     }
 
+    /// Asks `prompt` in a conversation of its own and waits for an answer
+    /// of type `T`; see [`Session::run_typed`].
+    pub async fn run_typed<T>(&self, prompt: impl Into<String>) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let (session, run_id) = self.one_off();
+        session.run_typed_as(run_id, prompt.into()).await
+    }
+
     /// Asks `prompt` in a conversation of its own and streams what the run
     /// does; the last event is [`RunEvent::Finished`](crate::RunEvent::Finished).
     pub fn stream(&self, prompt: impl Into<String>) -> RunEvents {
@@ -123,13 +136,13 @@ impl Agent {
         }
     }
 
-    fn new_run(&self, run_id: RunId, thread: &ThreadId, events: bool) -> Run {
+    fn new_run(&self, run_id: RunId, thread: &ThreadId, extras: Extras) -> Run {
         Run::new(
             self.run_context(run_id),
             &self.inner.instructions,
             thread.clone(),
             self.inner.options.clone(),
-            events,
+            extras,
         )
     }
 }
@@ -261,14 +274,85 @@ impl Session {
         self.stream_as(RunId::new(), prompt.into())
     }
 
+    /// Asks `prompt` and waits for an answer of type `T`, whose JSON
+    /// Schema is derived with schemars.
+    ///
+    /// The answer is asked for the strongest way the provider allows
+    /// ([`Capabilities`](klieo_types::Capabilities)): strict JSON schema,
+    /// else JSON mode with the schema in the instructions, else the schema
+    /// in the instructions alone (the JSON is then taken from the text).
+    /// With tools, the schema binds only the final answer: the model may
+    /// call tools first. An answer that does not parse or fit is sent back
+    /// with the reason, at most
+    /// [`output_repairs`](crate::RunOptions::output_repairs) times, then the
+    /// run fails with `Error::InvalidOutput`, holding the last answer.
+    ///
+    /// ```
+    /// use klieo_runtime::Agent;
+    /// use klieo_types::testing::ScriptedLlm;
+    /// use schemars::JsonSchema;
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Verdict {
+    ///     /// Whether the claim holds.
+    ///     holds: bool,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let llm = ScriptedLlm::new()
+    ///     .then_text("I think it holds.")
+    ///     .then_text(r#"{"holds": true}"#);
+    /// let agent = Agent::builder(llm).build();
+    /// let verdict = agent.run_typed::<Verdict>("Is 17*23 = 391?").await?;
+    /// assert!(verdict.value.holds);
+    /// assert_eq!(verdict.answer.summary.steps, 2, "the first answer was sent back");
+    /// # Ok::<(), klieo_types::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn run_typed<T>(&self, prompt: impl Into<String>) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        self.run_typed_as(RunId::new(), prompt.into()).await
+    }
+
     /// The conversation so far, oldest first.
     pub async fn messages(&self) -> Result<Transcript, Error> {
         let memory = &self.agent.inner.template.short_term;
         Ok(memory.load(&self.thread, usize::MAX).await?)
     }
 
+    async fn run_typed_as<T>(&self, run_id: RunId, prompt: String) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let caps = self.agent.inner.template.llm.capabilities();
+        let extras = Extras {
+            output: Some(OutputSpec::of::<T>(caps)),
+            ..Extras::default()
+        };
+        let answer = self.run_with(run_id, prompt, extras).await?;
+        let value = parse::<T>(&answer.text).map_err(|reason| Error::InvalidOutput {
+            reason,
+            reply: answer.text.clone(),
+            attempts: 1,
+        })?;
+        Ok(Typed { value, answer })
+    }
+
     async fn run_as(&self, run_id: RunId, prompt: String) -> Result<Answer, Error> {
-        let run = self.agent.new_run(run_id, &self.thread, false);
+        self.run_with(run_id, prompt, Extras::default()).await
+    }
+
+    async fn run_with(
+        &self,
+        run_id: RunId,
+        prompt: String,
+        extras: Extras,
+    ) -> Result<Answer, Error> {
+        let run = self.agent.new_run(run_id, &self.thread, extras);
         run.ctx
             .short_term
             .append(&self.thread, vec![Message::user(prompt)])
@@ -281,7 +365,11 @@ impl Session {
     }
 
     fn stream_as(&self, run_id: RunId, prompt: String) -> RunEvents {
-        let run = self.agent.new_run(run_id, &self.thread, true);
+        let extras = Extras {
+            events: true,
+            ..Extras::default()
+        };
+        let run = self.agent.new_run(run_id, &self.thread, extras);
         RunEvents::new(run, Message::user(prompt))
     }
 }

@@ -3,7 +3,7 @@
 use crate::context::AgentContext;
 use crate::guardrail::check_post_llm;
 use crate::options::RunOptions;
-use crate::run::Run;
+use crate::run::{Extras, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::telemetry::record_reply;
 use klieo_types::{Episode, Error, ThreadId};
@@ -51,7 +51,7 @@ pub async fn run_steps(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<String, Error> {
-    let run = Run::new(ctx.clone(), system_prompt, thread, opts, false);
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
     run_blocking(&run).await
 }
 

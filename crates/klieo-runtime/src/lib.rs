@@ -51,6 +51,7 @@ mod events;
 mod guardrail;
 mod memory;
 mod options;
+mod output;
 mod run;
 mod schema;
 mod step;
@@ -61,7 +62,7 @@ mod typed_tool;
 
 pub use agent::{Agent, AgentBuilder, Session};
 pub use events::RunEvents;
-pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord};
+pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
 pub use typed_tool::TypedTool;
 
 pub use blocking::run_steps;

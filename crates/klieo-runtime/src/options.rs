@@ -50,6 +50,7 @@ pub enum ToolErrorPolicy {
 /// - `tool_choice`: `None` (the provider's default, `auto` when tools exist)
 /// - `after_tool_calls`: [`AfterToolCalls::Auto`]
 /// - `temperature`, `max_tokens`: `None` (the provider's defaults)
+/// - `output_repairs`: 2 (a typed run asks again at most twice)
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
@@ -87,6 +88,11 @@ pub struct RunOptions {
     pub temperature: Option<f32>,
     /// Generated-token bound of every request.
     pub max_tokens: Option<u32>,
+    /// How often a typed run (`Agent::run_typed`) tells the model its
+    /// answer does not fit and asks again, before it fails with
+    /// `Error::InvalidOutput`. Each repair is a model call within
+    /// `max_steps`.
+    pub output_repairs: u32,
 }
 
 impl Default for RunOptions {
@@ -103,6 +109,7 @@ impl Default for RunOptions {
             after_tool_calls: AfterToolCalls::default(),
             temperature: None,
             max_tokens: None,
+            output_repairs: 2,
         }
     }
 }
@@ -135,6 +142,7 @@ impl fmt::Debug for RunOptions {
             .field("after_tool_calls", &self.after_tool_calls)
             .field("temperature", &self.temperature)
             .field("max_tokens", &self.max_tokens)
+            .field("output_repairs", &self.output_repairs)
             .finish()
     }
 }

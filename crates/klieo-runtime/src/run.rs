@@ -5,6 +5,7 @@
 use crate::context::AgentContext;
 use crate::guardrail::check_pre_llm;
 use crate::options::RunOptions;
+use crate::output::OutputSpec;
 use crate::summary::Progress;
 use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
@@ -13,6 +14,7 @@ use klieo_types::{
     ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, ToolChoice, Transcript,
 };
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tracing::Span;
 
@@ -26,6 +28,28 @@ pub(crate) struct Run {
     pub(crate) span: Span,
     /// The tally of steps and tool calls, and events for a consumer.
     pub(crate) progress: Progress,
+    /// The output a typed run must end with.
+    output: Option<OutputSpec>,
+    /// Answers of a typed run that did not fit, so far.
+    repairs: AtomicU32,
+}
+
+/// What a run does beyond the seed's loop.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// Queue [`RunEvent`](crate::RunEvent)s for a consumer that wants more
+    /// than chunks.
+    pub(crate) events: bool,
+    /// End with an answer of this shape.
+    pub(crate) output: Option<OutputSpec>,
+}
+
+/// What a typed run does with an answer.
+pub(crate) enum Verdict {
+    /// It fits (or the run is not typed).
+    Fits,
+    /// It does not; the model is asked again with this message.
+    Repair(Message),
 }
 
 /// How opening a stream failed: before the call was made or answered
@@ -69,21 +93,24 @@ fn classify(error: &LlmError) -> RetryDecision {
 }
 
 impl Run {
-    /// A run of `ctx` on `thread`; `events` queues [`RunEvent`]s for a
-    /// consumer that wants more than chunks.
-    ///
-    /// [`RunEvent`]: crate::RunEvent
+    /// A run of `ctx` on `thread`, shaped by `extras`.
     pub(crate) fn new(
         ctx: AgentContext,
         system_prompt: &str,
         thread: ThreadId,
         opts: RunOptions,
-        events: bool,
+        extras: Extras,
     ) -> Self {
         let run_id = ctx.run_id.to_string();
         let span = telemetry::run_span(&ctx.agent_name, &run_id, ctx.llm.model());
+        let system_prompt = match &extras.output {
+            Some(spec) => spec.instructions(system_prompt),
+            None => system_prompt.to_owned(),
+        };
         Self {
-            progress: Progress::new(ctx.run_id, thread.clone(), events),
+            progress: Progress::new(ctx.run_id, thread.clone(), extras.events),
+            output: extras.output,
+            repairs: AtomicU32::new(0),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,
@@ -110,6 +137,26 @@ impl Run {
             tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
         }
         terminal.item
+    }
+
+    /// Checks a typed run's answer: fits, ask again, or (repairs used up)
+    /// `Error::InvalidOutput`.
+    pub(crate) fn judge(&self, answer: &str) -> Result<Verdict, Error> {
+        let Some(spec) = &self.output else {
+            return Ok(Verdict::Fits);
+        };
+        let Err(reason) = spec.check(answer) else {
+            return Ok(Verdict::Fits);
+        };
+        let attempts = self.repairs.fetch_add(1, Ordering::Relaxed) + 1;
+        if attempts > self.opts.output_repairs {
+            return Err(Error::InvalidOutput {
+                reason,
+                reply: answer.to_owned(),
+                attempts,
+            });
+        }
+        Ok(Verdict::Repair(Message::user(spec.repair_prompt(&reason))))
     }
 
     pub(crate) fn run_id(&self) -> &str {
@@ -150,6 +197,17 @@ impl Run {
         }
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
+        if let Some(spec) = &self.output {
+            // With tools, the format would keep the model from calling
+            // them: it applies once an answer is being repaired.
+            let repairing = self.repairs.load(Ordering::Relaxed) > 0;
+            if req.tools.is_empty() || repairing {
+                req.response_format = spec.format().clone();
+            }
+            if repairing && !req.tools.is_empty() {
+                req.tool_choice = Some(ToolChoice::None);
+            }
+        }
         check_pre_llm(&self.opts.guardrails, &req).await?;
         Ok(req)
     }

@@ -2,7 +2,7 @@
 //! finish or dispatch the tools it asked for.
 
 use crate::dispatch::dispatch_tools;
-use crate::run::Run;
+use crate::run::{Run, Verdict};
 use klieo_types::{ChatResponse, Episode, Error, FinishReason, LlmError};
 use std::time::Duration;
 
@@ -65,6 +65,10 @@ pub(crate) async fn finish_step(
         .await?;
     match finish_reason {
         FinishReason::Stop | FinishReason::Length => {
+            if let Verdict::Repair(ask) = run.judge(&answer)? {
+                run.ctx.short_term.append(&run.thread, vec![ask]).await?;
+                return Ok(StepEnd::Continue);
+            }
             run.progress.answered(&answer);
             run.record(Episode::Completed { steps: step }).await?;
             Ok(StepEnd::Answer(answer))

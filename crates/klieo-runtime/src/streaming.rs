@@ -4,7 +4,7 @@
 use crate::context::AgentContext;
 use crate::guardrail::check_post_llm;
 use crate::options::RunOptions;
-use crate::run::{OpenFailure, Run};
+use crate::run::{Extras, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::summary::RunEvent;
 use crate::telemetry::record_reply;
@@ -101,7 +101,7 @@ pub async fn run_steps_streaming(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<ChunkStream, Error> {
-    let run = Run::new(ctx.clone(), system_prompt, thread, opts, false);
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
     Ok(Box::pin(Chunks(start(Arc::new(run)).await?)))
 }
 

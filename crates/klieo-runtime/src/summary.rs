@@ -49,6 +49,16 @@ pub struct Answer {
     pub summary: RunSummary,
 }
 
+/// A typed run's answer: the value, and the answer it was read from.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Typed<T> {
+    /// The answer, parsed.
+    pub value: T,
+    /// The answer's text and what the run did.
+    pub answer: Answer,
+}
+
 /// What one run did: its id, steps, tokens and tool calls.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -13,3 +13,4 @@ mod support;
 mod terminal_contract;
 mod tools;
 mod tracing_spans;
+mod typed_output;

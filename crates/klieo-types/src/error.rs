@@ -279,6 +279,17 @@ pub enum Error {
     /// The model's reply cannot be used (for example, it is empty).
     #[error("the model's reply cannot be used: {0}")]
     BadResponse(String),
+    /// The model's answer did not fit the requested output type, and
+    /// asking again did not help.
+    #[error("the model's answer does not fit the requested output ({reason}) after {attempts} answer(s); allow more repairs (RunOptions::output_repairs), simplify the output type, or use a stronger model")]
+    InvalidOutput {
+        /// Why the last answer does not fit.
+        reason: String,
+        /// The last answer, as the model wrote it.
+        reply: String,
+        /// Answers the model gave.
+        attempts: u32,
+    },
     /// A guardrail refused to continue.
     #[error("a guardrail refused: {reason}")]
     Refused {
@@ -306,6 +317,7 @@ impl Error {
             | Self::MaxStepsExceeded { .. }
             | Self::Cancelled
             | Self::BadResponse(_)
+            | Self::InvalidOutput { .. }
             | Self::Refused { .. }
             | Self::Handoff { .. } => false,
         }

@@ -1,0 +1,237 @@
+//! Typed output: how a run asks for an answer of a given JSON Schema, the
+//! strongest way the provider allows, and checks the answer it gets.
+//!
+//! - The provider honours strict JSON schema → `response_format` with the
+//!   schema, made strict (`additionalProperties: false`, every property
+//!   required, optional ones nullable).
+//! - It honours JSON mode → `response_format: json_object`, and the schema
+//!   in the instructions.
+//! - Otherwise → the schema in the instructions, and the JSON taken from
+//!   the text (a fenced block, or the outermost object or array).
+//!
+//! With tools, `response_format` is sent only once the model has answered
+//! and the answer must be repaired, so it never keeps the model from
+//! calling tools; the instructions carry the schema from the start.
+
+use klieo_types::{Capabilities, ResponseFormat};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+
+use crate::schema::schema_of;
+
+/// The output a typed run must end with.
+#[derive(Clone)]
+pub(crate) struct OutputSpec {
+    /// The schema, as the instructions show it.
+    schema: Value,
+    /// The `response_format` for requests that must answer.
+    format: ResponseFormat,
+    /// Whether the schema goes into the instructions.
+    in_instructions: bool,
+    /// Checks a reply's JSON against the type.
+    check: fn(&str) -> Result<(), String>,
+}
+
+impl fmt::Debug for OutputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputSpec")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputSpec {
+    /// The spec for `T` on a provider that can do `caps`.
+    pub(crate) fn of<T: DeserializeOwned + JsonSchema>(caps: Capabilities) -> Self {
+        let schema = schema_of::<T>();
+        let name = schema_name(&T::schema_name());
+        let (format, in_instructions) = if caps.json_schema {
+            let mut strict = schema.clone();
+            make_strict(&mut strict);
+            let format = ResponseFormat::JsonSchema {
+                name,
+                schema: strict,
+                strict: true,
+            };
+            (format, false)
+        } else if caps.json_mode {
+            (ResponseFormat::JsonObject, true)
+        } else {
+            (ResponseFormat::Text, true)
+        };
+        Self {
+            schema,
+            format,
+            in_instructions,
+            check: |text| parse::<T>(text).map(drop),
+        }
+    }
+
+    /// The `response_format` of a request that must answer.
+    pub(crate) fn format(&self) -> &ResponseFormat {
+        &self.format
+    }
+
+    /// `instructions` with what the answer must look like, unless the
+    /// provider enforces the schema itself.
+    pub(crate) fn instructions(&self, instructions: &str) -> String {
+        if !self.in_instructions {
+            return instructions.to_owned();
+        }
+        let sep = if instructions.is_empty() { "" } else { "\n\n" };
+        format!(
+            "{instructions}{sep}When you give your final answer, reply with only a JSON value \
+             (no other text) that matches this JSON Schema:\n{}",
+            self.schema
+        )
+    }
+
+    /// Why `text` is not a valid answer, if it is not.
+    pub(crate) fn check(&self, text: &str) -> Result<(), String> {
+        (self.check)(text)
+    }
+
+    /// What the model is told when its answer does not fit.
+    pub(crate) fn repair_prompt(&self, reason: &str) -> String {
+        format!(
+            "Your answer is not valid: {reason}. Reply again with only a JSON value (no other \
+             text) that matches this JSON Schema:\n{}",
+            self.schema
+        )
+    }
+}
+
+/// The value of type `T` in `text`: the JSON the text holds (see
+/// [`json_in`]), deserialized, or why not.
+pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let json = json_in(text).ok_or_else(|| "it holds no JSON value".to_owned())?;
+    serde_json::from_str(json).map_err(|e| format!("{e}"))
+}
+
+/// The JSON in a model's text: all of it when it parses, else the body of
+/// the first fenced block, else the outermost `{…}` or `[…]`.
+fn json_in(text: &str) -> Option<&str> {
+    let text = text.trim();
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        return Some(text);
+    }
+    if let Some(start) = text.find("```") {
+        let body = &text[start + 3..];
+        let body = body.split_once('\n').map_or(body, |(lang, rest)| {
+            if lang.trim().chars().all(|c| c.is_ascii_alphanumeric()) {
+                rest
+            } else {
+                body
+            }
+        });
+        if let Some(end) = body.find("```") {
+            return Some(body[..end].trim());
+        }
+    }
+    let open = text.find(['{', '['])?;
+    let close = if text[open..].starts_with('{') {
+        '}'
+    } else {
+        ']'
+    };
+    let end = text.rfind(close)?;
+    (end > open).then(|| &text[open..=end])
+}
+
+/// A name for the schema, as strict providers require: the type's name,
+/// its letters, digits and underscores only, or `output`.
+fn schema_name(type_name: &str) -> String {
+    let name: String = type_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if name.is_empty() {
+        "output".to_owned()
+    } else {
+        name
+    }
+}
+
+/// Makes every object schema in `schema` strict, as OpenAI's strict mode
+/// requires: no additional properties, every property required (an
+/// optional one is already nullable in the schema).
+fn make_strict(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                let keys: Vec<Value> = props.keys().cloned().map(Value::String).collect();
+                map.insert("required".into(), Value::Array(keys));
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            map.values_mut().for_each(make_strict);
+        }
+        Value::Array(items) => items.iter_mut().for_each(make_strict),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, JsonSchema, PartialEq)]
+    struct Total {
+        amount: i64,
+        note: Option<String>,
+    }
+
+    #[test]
+    fn the_strongest_format_the_provider_has() {
+        let strict = Capabilities::default().with_json_schema(true);
+        let spec = OutputSpec::of::<Total>(strict);
+        match spec.format() {
+            ResponseFormat::JsonSchema { schema, strict, .. } => {
+                assert!(*strict);
+                assert_eq!(schema["required"], json!(["amount", "note"]));
+                assert_eq!(schema["additionalProperties"], json!(false));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(spec.instructions("Be brief."), "Be brief.");
+
+        let json = OutputSpec::of::<Total>(Capabilities::default().with_json_mode(true));
+        assert_eq!(json.format(), &ResponseFormat::JsonObject);
+        assert!(json.instructions("Be brief.").contains("\"amount\""));
+
+        let text = OutputSpec::of::<Total>(Capabilities::default());
+        assert_eq!(text.format(), &ResponseFormat::Text);
+        assert!(text.instructions("").starts_with("When you give"));
+    }
+
+    #[test]
+    fn json_is_found_in_what_models_write() {
+        let want = Total {
+            amount: 3,
+            note: None,
+        };
+        for text in [
+            r#"{"amount": 3}"#,
+            "```json\n{\"amount\": 3}\n```",
+            "Sure! Here it is: {\"amount\": 3, \"note\": null} Hope that helps.",
+            "```\n{\"amount\": 3}\n```",
+        ] {
+            assert_eq!(parse::<Total>(text).as_ref(), Ok(&want), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_does_not_fit_says_why() {
+        let spec = OutputSpec::of::<Total>(Capabilities::default());
+        assert!(spec.check(r#"{"amount": 3}"#).is_ok());
+        let missing = spec.check(r#"{"total": 3}"#).unwrap_err();
+        assert!(missing.contains("missing field `amount`"), "{missing}");
+        assert_eq!(spec.check("no idea").unwrap_err(), "it holds no JSON value");
+        let wrong = spec.check(r#"{"amount": "three"}"#).unwrap_err();
+        assert!(wrong.contains("invalid type"), "{wrong}");
+    }
+}
