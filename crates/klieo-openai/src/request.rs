@@ -38,15 +38,18 @@ struct StreamOptions {
 impl<'a> ChatBody<'a> {
     /// The body for `req`, sent to `model`; `stream` asks for SSE with
     /// usage. A `tool_choice` without tools is left out (OpenAI rejects
-    /// it); a `response_format` of plain text is left out (the default).
+    /// it); with tools and no choice, `auto` is sent, which is OpenAI's
+    /// default but not llama-cpp-python's (it answers in text without
+    /// one). A `response_format` of plain text is left out (the default).
     pub(crate) fn new(
         req: &'a ChatRequest,
         model: &'a str,
         stream: bool,
     ) -> Result<Self, LlmError> {
         let tool_choice = match &req.tool_choice {
-            Some(choice) if !req.tools.is_empty() => Some(WireToolChoice::new(choice)?),
-            _ => None,
+            _ if req.tools.is_empty() => None,
+            Some(choice) => Some(WireToolChoice::new(choice)?),
+            None => Some(WireToolChoice::new(&ToolChoice::Auto)?),
         };
         Ok(Self {
             model,

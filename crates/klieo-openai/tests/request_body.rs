@@ -106,6 +106,10 @@ async fn tool_choice_forms() {
             .with_tool_choice(choice);
         assert_eq!(sent(req).await["tool_choice"], expected);
     }
+    // Tools without a choice: `auto`, said out loud (llama-cpp-python
+    // answers in text when it is left out).
+    let req = ChatRequest::new(vec![Message::user("x")]).with_tools(vec![calculator()]);
+    assert_eq!(sent(req).await["tool_choice"], json!("auto"));
 }
 
 #[tokio::test]

@@ -52,6 +52,7 @@ mod guardrail;
 mod memory;
 mod options;
 mod output;
+mod repeats;
 mod run;
 mod schema;
 mod step;

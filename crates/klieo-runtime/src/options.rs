@@ -10,15 +10,20 @@ use std::sync::Arc;
 ///
 /// A forced tool choice that is kept makes many models call the tool
 /// again and again until `max_steps`; small local models do so even with
-/// `auto`. The default resets to `auto`; `None` asks for a text answer.
+/// `auto`, repeating a call whose result they already have. The default
+/// lets the model decide until it repeats itself, then asks for the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AfterToolCalls {
     /// Send the first request's choice again.
     Keep,
     /// Let the model decide (`auto`).
-    #[default]
     Auto,
+    /// Let the model decide (`auto`) until a round of tool calls only
+    /// repeats calls the run already made (same tool, same arguments);
+    /// then ask for an answer in text (`none`): the model has the results.
+    #[default]
+    AutoUntilRepeat,
     /// Ask for an answer in text (`none`).
     None,
 }
@@ -48,7 +53,7 @@ pub enum ToolErrorPolicy {
 /// - `tool_concurrency`: 4 tool calls of one step at once
 /// - `tool_errors`: [`ToolErrorPolicy::FeedBack`]
 /// - `tool_choice`: `None` (the provider's default, `auto` when tools exist)
-/// - `after_tool_calls`: [`AfterToolCalls::Auto`]
+/// - `after_tool_calls`: [`AfterToolCalls::AutoUntilRepeat`]
 /// - `temperature`, `max_tokens`: `None` (the provider's defaults)
 /// - `output_repairs`: 2 (a typed run asks again at most twice)
 ///
@@ -115,14 +120,18 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// The `tool_choice` of the request of cycle `step` (counting from 1).
-    pub fn tool_choice_for(&self, step: u32) -> Option<ToolChoice> {
+    /// The `tool_choice` of the request of cycle `step` (counting from 1),
+    /// `repeated` saying whether the last round of tool calls only
+    /// repeated calls the run had made before.
+    pub fn tool_choice_for(&self, step: u32, repeated: bool) -> Option<ToolChoice> {
         if step <= 1 {
             return self.tool_choice.clone();
         }
         match self.after_tool_calls {
             AfterToolCalls::Keep => self.tool_choice.clone(),
             AfterToolCalls::Auto => Some(ToolChoice::Auto),
+            AfterToolCalls::AutoUntilRepeat if repeated => Some(ToolChoice::None),
+            AfterToolCalls::AutoUntilRepeat => Some(ToolChoice::Auto),
             AfterToolCalls::None => Some(ToolChoice::None),
         }
     }
@@ -159,7 +168,8 @@ mod tests {
         assert_eq!(o.max_response_bytes, 4 * 1024 * 1024);
         assert_eq!(o.tool_concurrency, 4);
         assert_eq!(o.retry, RetryPolicy::default());
-        assert_eq!(o.after_tool_calls, AfterToolCalls::Auto);
+        assert_eq!(o.after_tool_calls, AfterToolCalls::AutoUntilRepeat);
+        assert_eq!(o.output_repairs, 2);
     }
 
     #[test]
@@ -169,11 +179,14 @@ mod tests {
             tool_choice: forced.clone(),
             ..RunOptions::default()
         };
-        assert_eq!(o.tool_choice_for(1), forced);
-        assert_eq!(o.tool_choice_for(2), Some(ToolChoice::Auto));
+        assert_eq!(o.tool_choice_for(1, false), forced);
+        assert_eq!(o.tool_choice_for(2, false), Some(ToolChoice::Auto));
+        assert_eq!(o.tool_choice_for(2, true), Some(ToolChoice::None));
+        o.after_tool_calls = AfterToolCalls::Auto;
+        assert_eq!(o.tool_choice_for(2, true), Some(ToolChoice::Auto));
         o.after_tool_calls = AfterToolCalls::Keep;
-        assert_eq!(o.tool_choice_for(3), forced);
+        assert_eq!(o.tool_choice_for(3, false), forced);
         o.after_tool_calls = AfterToolCalls::None;
-        assert_eq!(o.tool_choice_for(2), Some(ToolChoice::None));
+        assert_eq!(o.tool_choice_for(2, false), Some(ToolChoice::None));
     }
 }

@@ -6,6 +6,7 @@ use crate::context::AgentContext;
 use crate::guardrail::check_pre_llm;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
+use crate::repeats::Repeats;
 use crate::summary::Progress;
 use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
@@ -32,6 +33,8 @@ pub(crate) struct Run {
     output: Option<OutputSpec>,
     /// Answers of a typed run that did not fit, so far.
     repairs: AtomicU32,
+    /// The tool calls made so far.
+    pub(crate) repeats: Repeats,
 }
 
 /// What a run does beyond the seed's loop.
@@ -111,6 +114,7 @@ impl Run {
             progress: Progress::new(ctx.run_id, thread.clone(), extras.events),
             output: extras.output,
             repairs: AtomicU32::new(0),
+            repeats: Repeats::default(),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,
@@ -193,7 +197,9 @@ impl Run {
         let mut req = ChatRequest::new(messages);
         req.tools = self.ctx.tools.catalogue();
         if !req.tools.is_empty() {
-            req.tool_choice = self.opts.tool_choice_for(step);
+            req.tool_choice = self
+                .opts
+                .tool_choice_for(step, self.repeats.last_round_repeated());
         }
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;

@@ -41,6 +41,7 @@ pub(crate) async fn finish_step(
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
     if calls_tools {
+        run.repeats.note(&message.tool_calls);
         // The assistant message and its results land together, so a
         // concurrent reader never sees calls without their results.
         let dispatched = dispatch_tools(run, step, &message.tool_calls).await?;

@@ -1,0 +1,52 @@
+//! The README's quick start: an agent with one typed tool, streamed,
+//! against any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_API_KEY`,
+//! `OPENAI_MODEL`). `cargo xtask demo` runs it against a local model.
+#![allow(clippy::print_stdout)]
+
+use klieo::openai::OpenAiClient;
+use klieo::prelude::*;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Two numbers to multiply.
+#[derive(Deserialize, JsonSchema)]
+struct Factors {
+    /// The first factor.
+    a: f64,
+    /// The second factor.
+    b: f64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let multiply = TypedTool::new("multiply", "Multiplies a by b.", |f: Factors| async move {
+        Ok::<_, ToolError>(f.a * f.b)
+    });
+    let agent = Agent::builder(OpenAiClient::from_env()?)
+        .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
+        .with_tool(multiply)
+        .with_options(RunOptions {
+            temperature: Some(0.0), // deterministic, for a small local model
+            ..RunOptions::default()
+        })
+        .build();
+
+    let mut events = agent.stream("What is 17 times 23?");
+    while let Some(event) = events.next().await {
+        match event? {
+            RunEvent::Text(delta) => print!("{delta}"),
+            RunEvent::ToolCall(call) => println!("[{}({})]", call.name, call.arguments),
+            RunEvent::ToolResult { outcome, .. } => println!("[= {outcome:?}]"),
+            RunEvent::Finished(answer) => {
+                let run = &answer.summary;
+                println!(
+                    "\n[{} steps, {} tool calls]",
+                    run.steps,
+                    run.tool_calls.len()
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
