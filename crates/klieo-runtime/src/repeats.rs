@@ -47,7 +47,7 @@ mod tests {
         assert!(!r.note(&[ToolCall::new("c1", "mul", json!({"a": 17, "b": 23}))]));
         assert!(!r.last_round_repeated());
         let again = ToolCall::from_raw("c2", "mul", r#"{ "b":23, "a" :17 }"#);
-        assert!(r.note(&[again.clone()]));
+        assert!(r.note(std::slice::from_ref(&again)));
         assert!(r.last_round_repeated());
         let new = ToolCall::new("c3", "mul", json!({"a": 1, "b": 23}));
         assert!(!r.note(&[again, new]), "one new call is progress");
