@@ -11,6 +11,7 @@ mod calculator;
 
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
+use klieo::runtime::RunEvent;
 use klieo::{Episode, FinishReason, LlmClient, ToolOutcome};
 use serde_json::json;
 use std::future::poll_fn;
@@ -132,4 +133,101 @@ async fn embeddings_give_one_vector_per_input() {
     assert_eq!(vectors[0].len(), vectors[1].len());
     assert!(vectors.iter().flatten().all(|x| x.is_finite()));
     assert_ne!(vectors[0], vectors[1]);
+}
+
+/// Two numbers to multiply: the quick start's tool.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Factors {
+    /// The first factor.
+    a: f64,
+    /// The second factor.
+    b: f64,
+}
+
+#[tokio::test]
+#[ignore = "needs a model server: `cargo xtask ci` starts one and runs this"]
+async fn agent_streams_with_default_options_and_calls_a_typed_tool() {
+    // The quick start: default options but a deterministic temperature. On
+    // llama-cpp-python the cycles whose tools the model chooses cannot
+    // stream, so the runtime makes them blocking; the model's repeat of its
+    // call ends the tool rounds (AfterToolCalls::AutoUntilRepeat).
+    let multiply = TypedTool::new("multiply", "Multiplies a by b.", |f: Factors| async move {
+        Ok::<_, ToolError>(f.a * f.b)
+    });
+    let agent = Agent::builder(client())
+        .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
+        .with_tool(multiply)
+        .with_options(RunOptions {
+            temperature: Some(0.0),
+            ..RunOptions::default()
+        })
+        .build();
+    let mut events = agent.stream("What is 17 times 23?");
+    let mut seen = Vec::new();
+    while let Some(event) = events.next().await {
+        let event = event.unwrap_or_else(|e| panic!("{e}\nafter {seen:#?}"));
+        seen.push(event);
+    }
+    let calls = seen
+        .iter()
+        .filter(|e| matches!(e, RunEvent::ToolCall(call) if call.name == "multiply"))
+        .count();
+    assert!(calls >= 1, "{seen:#?}");
+    let first_result = seen.iter().find_map(|e| match e {
+        RunEvent::ToolResult { outcome, .. } => Some(outcome.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        first_result,
+        Some(ToolOutcome::Ok {
+            output: json!(391.0)
+        })
+    );
+    match seen.last() {
+        Some(RunEvent::Finished(answer)) => {
+            assert_eq!(answer.summary.tool_calls.len(), calls, "{seen:#?}");
+            assert!(
+                answer.summary.usage.is_some(),
+                "blocking cycles report usage"
+            );
+        }
+        other => panic!("the run did not finish: {other:#?}"),
+    }
+}
+
+/// What the typed run asks for.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct Product {
+    /// The product of the two numbers.
+    product: i64,
+}
+
+#[tokio::test]
+#[ignore = "needs a model server: `cargo xtask ci` starts one and runs this"]
+async fn typed_output_falls_back_to_json_mode_on_a_local_server() {
+    // llama-cpp-python rejects `json_schema` with a 500 and accepts
+    // `json_object`: the client must not declare strict schemas for it.
+    let llm = client();
+    let caps = llm.capabilities();
+    assert!(caps.json_mode && !caps.json_schema, "{caps:?}");
+    let agent = Agent::builder(llm)
+        .with_instructions("You multiply numbers.")
+        .with_options(RunOptions {
+            temperature: Some(0.0),
+            max_tokens: Some(96),
+            ..RunOptions::default()
+        })
+        .build();
+    // A 135M model may not manage the shape: a typed refusal is a truthful
+    // ending; any other error (a rejected request) is not.
+    match agent.run_typed::<Product>("What is 17 times 23?").await {
+        Ok(typed) => assert!(typed.answer.summary.steps >= 1),
+        Err(Error::InvalidOutput {
+            attempts, reply, ..
+        }) => {
+            assert_eq!(attempts, 3, "one answer and two repairs: {reply}")
+        }
+        Err(other) => panic!("the server rejected the typed run: {other}"),
+    }
 }
