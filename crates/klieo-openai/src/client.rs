@@ -3,7 +3,7 @@
 
 use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
 use crate::error::{chain, from_reqwest, from_response, read_reply, REPLY_LIMIT};
-use crate::redact::{shown_base_url, Secret};
+use crate::redact::{shown_base_url, shown_raw_url, Secret};
 use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, stream};
@@ -76,16 +76,36 @@ impl OpenAiClient {
         OpenAiClientBuilder::from_env().build()
     }
 
-    /// The base URL requests go to, without a trailing `/`.
-    pub fn base_url(&self) -> &str {
-        &self.inner.base_url
+    /// The base URL requests go to, without a trailing `/`, and without
+    /// any user name, password or query it was given (which may hold
+    /// credentials): safe to print.
+    pub fn base_url(&self) -> String {
+        shown_base_url(&self.inner.base_url)
     }
 
     pub(crate) fn from_builder(b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
         let base_url = b.base_url.trim().trim_end_matches('/').to_owned();
-        let parsed = Url::parse(&base_url).map_err(|e| invalid("base_url", e.to_string()))?;
+        let not_http = |why: &str| {
+            let from = match b.base_url_var {
+                Some(var) => format!(" (from {var})"),
+                None => String::new(),
+            };
+            invalid(
+                b.base_url_var.unwrap_or("base_url"),
+                format!(
+                    "`{}`{from} {why}: add http:// or https:// in front, as in \
+                     http://127.0.0.1:8080/v1",
+                    shown_raw_url(&base_url)
+                ),
+            )
+        };
+        let parsed = Url::parse(&base_url)
+            .map_err(|e| not_http(&format!("is not a URL with a scheme ({e})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid("base_url", "must start with http:// or https://"));
+            return Err(not_http(&format!(
+                "has the scheme `{}:`, not http or https",
+                parsed.scheme()
+            )));
         }
         let api_key = b.api_key.filter(|k| !k.expose().is_empty());
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {

@@ -65,6 +65,8 @@ pub struct OpenAiClientBuilder {
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
     pub(crate) capabilities: Option<Capabilities>,
+    /// The variable the base URL came from, for error messages.
+    pub(crate) base_url_var: Option<&'static str>,
 }
 
 impl Default for OpenAiClientBuilder {
@@ -82,6 +84,7 @@ impl Default for OpenAiClientBuilder {
             embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
             embedding_dimensions: None,
             capabilities: None,
+            base_url_var: None,
         }
     }
 }
@@ -130,6 +133,7 @@ impl OpenAiClientBuilder {
         }
         if let Some(url) = get("OPENAI_BASE_URL") {
             b = b.base_url(url.trim());
+            b.base_url_var = Some("OPENAI_BASE_URL");
         }
         if let Some(model) = get("OPENAI_MODEL") {
             b = b.model(model.trim());
@@ -159,6 +163,7 @@ impl OpenAiClientBuilder {
     /// errors show it without user name, password or query.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
+        self.base_url_var = None;
         self
     }
 
@@ -292,5 +297,32 @@ mod tests {
         assert_eq!(b.model, "smollm2");
         assert_eq!(b.embedding_model, DEFAULT_EMBEDDING_MODEL);
         assert!(!format!("{b:?}").contains("sk-env-key"));
+    }
+
+    #[test]
+    fn a_base_url_without_a_scheme_names_the_value_and_its_variable() {
+        for (url, why) in [
+            ("127.0.0.1:8080/v1", "is not a URL with a scheme"),
+            ("localhost:8080/v1", "has the scheme `localhost:`"),
+        ] {
+            let b = OpenAiClientBuilder::from_lookup(|name| {
+                (name == "OPENAI_BASE_URL").then(|| url.to_owned())
+            });
+            let e = b.build().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                e.contains(&format!("`{url}` (from OPENAI_BASE_URL) {why}")),
+                "{e}"
+            );
+            assert!(e.contains("add http:// or https://"), "{e}");
+            assert!(e.starts_with("invalid value for `OPENAI_BASE_URL`"), "{e}");
+        }
+        let e = OpenAiClientBuilder::new()
+            .base_url("user:sk-secret@host/v1")
+            .build()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("`…@host/v1` has the scheme `user:`"), "{e}");
+        assert!(!e.contains("sk-secret"), "{e}");
     }
 }

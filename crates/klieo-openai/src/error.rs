@@ -36,8 +36,23 @@ const EXCERPT_LIMIT: usize = 199;
 pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secret>) -> LlmError {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
+    let url = safe_url(resp.url());
     let body = read_bounded(resp, ERROR_BODY_LIMIT).await;
-    let message = error_message(&body, status, secret);
+    let mut message = error_message(&body, status, secret);
+    // An API's own 404 (`{"error": …}`, say for an unknown model) is left
+    // alone; a bare one means no API lives at the URL.
+    let api_error =
+        serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.get("error").is_some());
+    match status {
+        404 if !api_error => message.push_str(&format!(
+            "; nothing answers at {url}: does the base URL (OPENAI_BASE_URL) end in the API \
+             version, as in http://127.0.0.1:8080/v1?"
+        )),
+        401 | 403 if secret.is_none() => message.push_str(
+            "; no API key was sent: set OPENAI_API_KEY or call OpenAiClientBuilder::api_key",
+        ),
+        _ => {}
+    }
     let error = classify(
         status,
         message.clone(),
@@ -135,6 +150,9 @@ struct ErrorEnvelope<'a> {
     error: Option<ErrorField<'a>>,
     #[serde(borrow)]
     message: Option<Cow<'a, str>>,
+    /// FastAPI's `{"detail": "Not Found"}` (llama-cpp-python, vLLM).
+    #[serde(borrow)]
+    detail: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +182,8 @@ fn error_message(body: &[u8], status: u16, secret: Option<&Secret>) -> String {
             Some(ErrorField::Text(t)) => Some(t),
             None => None,
         }
-        .or(env.message);
+        .or(env.message)
+        .or(env.detail);
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
             return redacted(secret, text.trim(), MESSAGE_LIMIT);
         }
@@ -277,9 +296,12 @@ mod tests {
         let json = br#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#;
         assert_eq!(error_message(json, 400, None), "bad model");
         assert_eq!(error_message(br#"{"error":"nope"}"#, 400, None), "nope");
+        assert_eq!(error_message(br#"{"detail":"x"}"#, 400, None), "x");
+        let listed = br#"{"detail":[{"loc":["body"],"msg":"field required"}]}"#;
         assert_eq!(
-            error_message(br#"{"detail":"x"}"#, 400, None),
-            r#"{"detail":"x"}"#
+            error_message(listed, 422, None),
+            String::from_utf8_lossy(listed),
+            "a validation list is kept whole"
         );
         assert_eq!(error_message(b"", 502, None), "HTTP 502 with an empty body");
         let long = "é".repeat(5000);

@@ -95,9 +95,28 @@ pub(crate) fn shown_base_url(url: &str) -> String {
     }
 }
 
+/// A base URL that did not parse, for an error message: without a query
+/// or fragment, and with whatever precedes an `@` (credentials) hidden.
+pub(crate) fn shown_raw_url(raw: &str) -> String {
+    let raw = raw.trim();
+    let raw = raw.split(['?', '#']).next().unwrap_or_default();
+    let shown = match raw.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => raw.to_owned(),
+    };
+    bounded(&shown, 200)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_urls_lose_credentials_and_queries() {
+        assert_eq!(shown_raw_url(" localhost:8080/v1 "), "localhost:8080/v1");
+        assert_eq!(shown_raw_url("user:sk-key@host:1/v1"), "…@host:1/v1");
+        assert_eq!(shown_raw_url("host/v1?api-key=sk"), "host/v1");
+    }
 
     #[test]
     fn scrub_replaces_the_key_but_not_short_keys() {

@@ -153,3 +153,12 @@ async fn model_comes_from_request_else_client() {
         .unwrap();
     assert_eq!(crate::support::last_body(&server).await["model"], "other");
 }
+
+#[test]
+fn the_base_url_shown_holds_no_credentials() {
+    let c = OpenAiClient::builder()
+        .base_url("http://user:sk-in-url-123@127.0.0.1:9/v1?api-key=sk-in-query-456")
+        .build()
+        .unwrap();
+    assert_eq!(c.base_url(), "http://127.0.0.1:9/v1");
+}

@@ -33,6 +33,54 @@ async fn unauthorized_statuses() {
 }
 
 #[tokio::test]
+async fn unauthorized_without_a_key_says_none_was_sent() {
+    let server = MockServer::start().await;
+    mock_chat(&server, openai_error(401, "Missing bearer token")).await;
+    let keyless = klieo_openai::OpenAiClient::builder()
+        .base_url(format!("{}/v1", server.uri()))
+        .build()
+        .unwrap();
+    match keyless.complete(req()).await {
+        Err(LlmError::Unauthorized(m)) => assert_eq!(
+            m,
+            "Missing bearer token; no API key was sent: set OPENAI_API_KEY or call \
+             OpenAiClientBuilder::api_key"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn not_found_names_the_url_and_asks_about_v1() {
+    let server = MockServer::start().await;
+    // A base URL without `/v1`: the server has nothing at /chat/completions.
+    let bare = klieo_openai::OpenAiClient::builder()
+        .base_url(server.uri())
+        .build()
+        .unwrap();
+    let reply = ResponseTemplate::new(404).set_body_json(json!({"detail": "Not Found"}));
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(reply)
+        .mount(&server)
+        .await;
+    match bare.complete(req()).await {
+        Err(LlmError::BadRequest {
+            status: Some(404),
+            message,
+        }) => {
+            let url = format!("{}/chat/completions", server.uri());
+            assert!(
+                message.starts_with("Not Found; nothing answers at "),
+                "{message}"
+            );
+            assert!(message.contains(&url), "{message}");
+            assert!(message.contains("end in the API version"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn bad_request_statuses_carry_the_server_message() {
     for status in [400, 404, 422, 418] {
         let e = error_for(openai_error(status, "model `x` does not exist")).await;
