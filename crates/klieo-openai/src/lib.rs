@@ -47,6 +47,10 @@
 //! | `OPENAI_ORG_ID`          | the `OpenAI-Organization` header | none                     |
 //! | `OPENAI_PROJECT_ID`      | the `OpenAI-Project` header   | none                        |
 //!
+//! A base URL without `http://` or `https://` is refused naming the value
+//! and the variable; a bare 404 from the server asks whether the base URL
+//! ends in `/v1`; a 401 when no key was set says that none was sent.
+//!
 //! Empty variables count as unset. Without a key, building a client for
 //! OpenAI's own URL fails with
 //! [`ConfigError::Missing`](klieo_types::ConfigError::Missing); any other
@@ -70,9 +74,14 @@
 //!   that ends before any finish reason, with `[DONE]` or without, is an
 //!   `Err` item, never an empty success (llama-cpp-python under concurrent
 //!   requests sometimes sends a role chunk and `[DONE]` only; the error is
-//!   retryable, so the runtime tries again); an event stream with
-//!   no event at all (llama-cpp-python's answer to streaming with
-//!   `tool_choice: "auto"`) is a `BadRequest` saying so. Once the finish
+//!   retryable, so the runtime tries again). An event stream with no event
+//!   at all is, for a request whose tools the model may choose,
+//!   llama-cpp-python's answer to streaming with `tool_choice: "auto"`: it
+//!   is `Unsupported`, and the client then declares
+//!   `streamed_auto_tool_calls: false`, so klieo's runtime makes such calls
+//!   blocking; for any other request it is a retryable `Server` error.
+//!   Tools sent without a `tool_choice` go with `"auto"` said out loud
+//!   (llama-cpp-python answers in text otherwise). Once the finish
 //!   reason came, the reply is complete: a later error event, undecodable
 //!   event or broken connection ends it normally. Tool calls holding more
 //!   than 4 MiB fail the stream with `Decoding`.

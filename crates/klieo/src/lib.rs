@@ -7,8 +7,8 @@
 //! | (always) | [`types`], and the crate root | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
 //! | `stream` | `stream` | the chunk pump, terminal-error mapping, SSE decoder |
-//! | `runtime` (default) | `runtime` | the step loop: `run_steps`, `run_steps_streaming`, guardrails, in-memory memories |
-//! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama) |
+//! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`), guardrails, in-memory memories |
+//! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
 //! | `testing` | `testing` | a scripted model for tests of agents |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
@@ -35,30 +35,46 @@
 //! ```
 #![deny(missing_docs)]
 
+#[doc(inline)]
 pub use klieo_types as types;
 pub use klieo_types::*;
 
 #[cfg(feature = "retry")]
+#[doc(inline)]
 pub use klieo_retry as retry;
 
 #[cfg(feature = "stream")]
+#[doc(inline)]
 pub use klieo_stream as stream;
 
 #[cfg(feature = "runtime")]
+#[doc(inline)]
 pub use klieo_runtime as runtime;
 
 #[cfg(feature = "openai")]
+#[doc(inline)]
 pub use klieo_openai as openai;
 
 /// docs/STREAMING.md, whose examples run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "runtime"))]
 #[doc = include_str!("../../../docs/STREAMING.md")]
 pub struct StreamingDoc;
+
+/// docs/AGENTS.md, whose examples run as doctests.
+#[cfg(all(doctest, feature = "runtime", feature = "openai"))]
+#[doc = include_str!("../../../docs/AGENTS.md")]
+pub struct AgentsDoc;
+
+/// The README, whose examples compile (and, but for the quick start, which
+/// needs a server, run) as doctests.
+#[cfg(all(doctest, feature = "runtime", feature = "openai"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoc;
 
 /// The items most agent programs use, for `use klieo::prelude::*`.
 ///
 /// It includes `futures_util`'s `StreamExt`, so `stream.next().await` works
-/// on a [`ChunkStream`](crate::ChunkStream) with nothing else in
+/// on a [`ChunkStream`] with nothing else in
 /// `Cargo.toml` (an agent's `RunEvents` has an inherent `next` too).
 pub mod prelude {
     pub use futures_util::StreamExt;
