@@ -61,7 +61,7 @@ pub enum LlmError {
     /// A streamed run reports every ending as an `LlmError` (the
     /// [`ChunkStream`](crate::ChunkStream) item type), and the endings that
     /// are not the provider's (max steps, a tool failure, a refusal) as
-    /// `Server` with the run's text in `message` and the run's own [`Error`]
+    /// `Server` with the run's text in `message` and the run's own [`Error`](enum@crate::Error)
     /// in `cause`. [`retryable`](LlmError::retryable) then follows the
     /// cause, and [`cause`](LlmError::cause) (or `source()`) hands it out:
     ///

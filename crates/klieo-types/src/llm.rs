@@ -171,7 +171,9 @@ pub trait LlmClient: Send + Sync {
     /// server's limits from its replies).
     fn capabilities(&self) -> Capabilities;
 
-    /// Sends the request and waits for the whole reply.
+    /// Sends the request and waits for the whole reply. One attempt:
+    /// retries, and typed output with repairs, are the runtime's (an
+    /// `Agent`'s runs, or `run_steps`), not the provider's.
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError>;
 
     /// Sends the request and returns the reply as it streams.
