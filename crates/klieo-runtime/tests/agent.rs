@@ -271,3 +271,63 @@ async fn a_typed_tool_gets_parsed_arguments_and_wrong_ones_go_back_to_the_model(
     let params = &llm.requests()[0].tools[0].parameters;
     assert_eq!(params["required"], json!(["a", "b"]));
 }
+
+/// Hands every run off to `billing` before the first model call.
+struct ToBilling;
+
+#[klieo_types::async_trait]
+impl klieo_runtime::Guardrail for ToBilling {
+    fn name(&self) -> &str {
+        "to-billing"
+    }
+    async fn pre_llm(&self, _req: &klieo_types::ChatRequest) -> klieo_runtime::GuardrailOutcome {
+        klieo_runtime::GuardrailOutcome::Handoff {
+            agent: "billing".into(),
+            reason: "an invoice question".into(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_handoff_is_handoff_in_both_modes() {
+    let opts = RunOptions {
+        guardrails: vec![Arc::new(ToBilling)],
+        ..RunOptions::default()
+    };
+    let (blocking, streamed) = both_endings(|| ScriptedLlm::new().then_text("never"), opts).await;
+    assert_eq!(
+        blocking,
+        Error::Handoff {
+            agent: "billing".into(),
+            reason: "an invoice question".into()
+        }
+    );
+    assert_eq!(streamed, blocking);
+}
+
+#[tokio::test]
+async fn a_cancelled_agent_ends_cancelled_in_both_modes() {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    let agent = Agent::builder(ScriptedLlm::new().then_text("never"))
+        .with_cancel(cancel)
+        .build();
+    assert_eq!(agent.run("go").await.unwrap_err(), Error::Cancelled);
+    let mut streamed = events(agent.stream("go")).await;
+    assert_eq!(streamed.len(), 1);
+    assert_eq!(streamed.pop().unwrap().unwrap_err(), Error::Cancelled);
+}
+
+#[tokio::test]
+async fn a_provider_error_is_the_same_llm_error_in_both_modes() {
+    let (blocking, streamed) = both_endings(
+        || ScriptedLlm::new().then_error(klieo_types::LlmError::Unauthorized("bad key".into())),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        blocking,
+        Error::Llm(klieo_types::LlmError::Unauthorized("bad key".into()))
+    );
+    assert_eq!(streamed, blocking);
+}
