@@ -1,7 +1,7 @@
 //! Tool dispatch: the calls of one step run concurrently up to a bound;
 //! their results reach memory and the event log in the model's order.
 
-use crate::options::ToolErrorPolicy;
+use crate::options::{ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::run::Run;
 use crate::telemetry;
 use klieo_types::{Episode, Error, Message, ToolCall, ToolContext, ToolError, ToolOutcome};
@@ -16,9 +16,17 @@ use tracing::Instrument;
 /// result for every call the model made (providers reject it otherwise).
 const NOT_RUN: &str = "error: not run, because another tool call of this step failed";
 
+/// How one call ended.
+enum Outcome {
+    /// The tool returned, failed, or timed out.
+    Done(Result<Value, ToolError>),
+    /// The run was cancelled while it ran.
+    Cancelled,
+}
+
 struct CallRecord {
     args: Value,
-    outcome: Result<Value, ToolError>,
+    outcome: Outcome,
     latency_ms: u64,
 }
 
@@ -26,20 +34,65 @@ impl CallRecord {
     /// Whether this result ends the run rather than going back to the model.
     fn is_fatal(&self, policy: ToolErrorPolicy) -> bool {
         match &self.outcome {
-            Ok(_) => false,
-            Err(ToolError::UnknownTool { .. } | ToolError::InvalidArgs { .. }) => {
+            Outcome::Cancelled => true,
+            Outcome::Done(Ok(_)) => false,
+            Outcome::Done(Err(ToolError::UnknownTool { .. } | ToolError::InvalidArgs { .. })) => {
                 policy == ToolErrorPolicy::Strict
             }
-            Err(e) => !e.retryable(),
+            Outcome::Done(Err(e)) => !e.retryable(),
         }
     }
 
     /// What the model reads as the tool's result.
     fn content(&self) -> String {
         match &self.outcome {
-            Ok(Value::String(text)) => text.clone(),
-            Ok(value) => value.to_string(),
-            Err(e) => format!("error: {e}"),
+            Outcome::Done(Ok(Value::String(text))) => text.clone(),
+            Outcome::Done(Ok(value)) => value.to_string(),
+            Outcome::Done(Err(e)) => format!("error: {e}"),
+            Outcome::Cancelled => CANCELLED.to_owned(),
+        }
+    }
+}
+
+/// The result a call stopped by cancellation leaves in the thread.
+const CANCELLED: &str = "error: cancelled, because the run was cancelled";
+
+/// Runs the tool under the run's bounds: raced against cancellation, each
+/// attempt under the tool's timeout, and retried after the delay a
+/// `ToolError::Retryable` asks for, at most `tool_retries` times.
+async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
+    let limit = run
+        .ctx
+        .tools
+        .timeout(&call.name)
+        .unwrap_or(run.opts.tool_timeout);
+    let cancel = &run.ctx.cancel;
+    let mut retries = 0;
+    loop {
+        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
+        let attempt =
+            tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Outcome::Cancelled,
+            result = attempt => result.unwrap_or_else(|_| Err(ToolError::Timeout {
+                tool: call.name.clone(),
+                after: limit,
+            })),
+        };
+        match result {
+            Err(ToolError::Retryable {
+                retry_after: Some(delay),
+                ..
+            }) if retries < run.opts.tool_retries => {
+                retries += 1;
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Outcome::Cancelled,
+                    () = tokio::time::sleep(delay.min(MAX_TOOL_RETRY_DELAY)) => {}
+                }
+            }
+            other => return Outcome::Done(other),
         }
     }
 }
@@ -48,18 +101,17 @@ async fn run_one(run: &Run, call: &ToolCall) -> CallRecord {
     let started = Instant::now();
     let (args, outcome) = match call.parse_arguments() {
         Ok(args) => {
-            let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
-            let outcome = run.ctx.tools.invoke(&call.name, args.clone(), ctx).await;
+            let outcome = invoke_bounded(run, call, &args).await;
             (args, outcome)
         }
         Err(e) => (
             Value::String(call.arguments.clone()),
-            Err(ToolError::InvalidArgs {
+            Outcome::Done(Err(ToolError::InvalidArgs {
                 tool: call.name.clone(),
                 reason: format!(
                     "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
                 ),
-            }),
+            })),
         ),
     };
     CallRecord {
@@ -125,8 +177,9 @@ async fn run_bounded<'a>(
 pub(crate) struct Dispatched {
     /// One tool message per call, in the model's order.
     pub(crate) messages: Vec<Message>,
-    /// The first error, in call order, that ends the run.
-    pub(crate) fatal: Option<ToolError>,
+    /// What ends the run: cancellation while a call ran, else the first
+    /// error, in call order, that the model is not told.
+    pub(crate) fatal: Option<Error>,
 }
 
 /// Runs the tool calls of cycle `step` and records their episodes in the
@@ -143,7 +196,7 @@ pub(crate) async fn dispatch_tools(
     let policy = run.opts.tool_errors;
 
     let mut messages = Vec::with_capacity(calls.len());
-    let mut fatal: Option<ToolError> = None;
+    let mut fatal: Option<Error> = None;
     for (call, record) in calls.iter().zip(records) {
         let Some(record) = record else {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
@@ -152,13 +205,17 @@ pub(crate) async fn dispatch_tools(
         messages.push(Message::tool_result(call.id.clone(), record.content()));
         let is_fatal = record.is_fatal(policy);
         let result = match record.outcome {
-            Ok(output) => ToolOutcome::Ok { output },
-            Err(e) => {
+            Outcome::Done(Ok(output)) => ToolOutcome::Ok { output },
+            Outcome::Done(Err(e)) => {
                 let message = e.to_string();
                 if is_fatal && fatal.is_none() {
-                    fatal = Some(e);
+                    fatal = Some(Error::Tool(e));
                 }
                 ToolOutcome::Error { message }
+            }
+            Outcome::Cancelled => {
+                fatal = Some(Error::Cancelled);
+                ToolOutcome::Cancelled
             }
         };
         run.progress.tool(step, call, &result);

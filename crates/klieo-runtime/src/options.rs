@@ -5,6 +5,7 @@ use klieo_retry::RetryPolicy;
 use klieo_types::ToolChoice;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the next request's `tool_choice` is after a round of tool calls.
 ///
@@ -56,6 +57,10 @@ pub enum ToolErrorPolicy {
 /// - `after_tool_calls`: [`AfterToolCalls::AutoUntilRepeat`]
 /// - `temperature`, `max_tokens`: `None` (the provider's defaults)
 /// - `output_repairs`: 2 (a typed run asks again at most twice)
+/// - `tool_timeout`: 60 s per tool call (a tool may set its own)
+/// - `tool_retries`: 2 retries of a tool call that asks for one after a
+///   delay (`ToolError::Retryable` with `retry_after`), each delay at most
+///   [`MAX_TOOL_RETRY_DELAY`]
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
@@ -98,7 +103,20 @@ pub struct RunOptions {
     /// `Error::InvalidOutput`. Each repair is a model call within
     /// `max_steps`.
     pub output_repairs: u32,
+    /// How long one tool call may take unless its tool sets its own bound
+    /// (`Tool::timeout`). A call past it is stopped and becomes
+    /// `ToolError::Timeout`, which goes back to the model. A tool made from
+    /// a synchronous closure cannot be stopped mid-call: keep those short.
+    pub tool_timeout: Duration,
+    /// How often a tool call that fails with `ToolError::Retryable` and a
+    /// `retry_after` delay is tried again, after that delay, before the
+    /// model sees the error.
+    pub tool_retries: u32,
 }
+
+/// The longest a tool's requested retry delay is honoured for; a longer
+/// request waits this long.
+pub const MAX_TOOL_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -115,6 +133,8 @@ impl Default for RunOptions {
             temperature: None,
             max_tokens: None,
             output_repairs: 2,
+            tool_timeout: Duration::from_secs(60),
+            tool_retries: 2,
         }
     }
 }
@@ -152,6 +172,8 @@ impl fmt::Debug for RunOptions {
             .field("temperature", &self.temperature)
             .field("max_tokens", &self.max_tokens)
             .field("output_repairs", &self.output_repairs)
+            .field("tool_timeout", &self.tool_timeout)
+            .field("tool_retries", &self.tool_retries)
             .finish()
     }
 }
@@ -170,6 +192,8 @@ mod tests {
         assert_eq!(o.retry, RetryPolicy::default());
         assert_eq!(o.after_tool_calls, AfterToolCalls::AutoUntilRepeat);
         assert_eq!(o.output_repairs, 2);
+        assert_eq!(o.tool_timeout, Duration::from_secs(60));
+        assert_eq!(o.tool_retries, 2);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub(crate) async fn finish_step(
         messages.extend(dispatched.messages);
         run.ctx.short_term.append(&run.thread, messages).await?;
         return match dispatched.fatal {
-            Some(e) => Err(Error::Tool(e)),
+            Some(e) => Err(e),
             None => Ok(StepEnd::Continue),
         };
     }

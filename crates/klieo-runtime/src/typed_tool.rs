@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 /// A [`Tool`] made from an async function whose argument is a type of
 /// yours: `#[derive(Deserialize, JsonSchema)]` on a struct gives the model
@@ -52,6 +53,7 @@ use std::marker::PhantomData;
 pub struct TypedTool<A, F> {
     def: ToolDef,
     f: F,
+    timeout: Option<Duration>,
     args: PhantomData<fn(A)>,
 }
 
@@ -67,8 +69,16 @@ where
         Self {
             def: ToolDef::new(name, description, schema_of::<A>()),
             f,
+            timeout: None,
             args: PhantomData,
         }
+    }
+
+    /// Bounds each call of this tool by `timeout` instead of the run's
+    /// `RunOptions::tool_timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -90,6 +100,10 @@ where
 {
     fn def(&self) -> &ToolDef {
         &self.def
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {

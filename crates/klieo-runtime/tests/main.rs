@@ -11,6 +11,7 @@ mod memory;
 mod retries;
 mod support;
 mod terminal_contract;
+mod tool_bounds;
 mod tools;
 mod tracing_spans;
 mod typed_output;

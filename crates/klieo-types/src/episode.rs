@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// How one tool call ended, as recorded in an [`Episode::ToolCall`].
 ///
-/// JSON: `{"status": "ok", "output": …}` or `{"status": "error", "message": "…"}`.
+/// JSON: `{"status": "ok", "output": …}`, `{"status": "error", "message": "…"}`
+/// or `{"status": "cancelled"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -21,6 +22,8 @@ pub enum ToolOutcome {
         /// What went wrong.
         message: String,
     },
+    /// The run was cancelled while the call ran; it was stopped.
+    Cancelled,
 }
 
 /// One event of an agent run, recorded by an

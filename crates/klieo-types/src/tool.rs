@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a tool knows about the call it serves.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +66,13 @@ pub trait Tool: Send + Sync {
         args: serde_json::Value,
         ctx: ToolContext<'_>,
     ) -> Result<serde_json::Value, ToolError>;
+
+    /// How long one call may take, when this tool needs another bound
+    /// than the run's default (`RunOptions::tool_timeout`). A call past it
+    /// is stopped (its future dropped) and becomes [`ToolError::Timeout`].
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What the runtime calls to run tools by name.
@@ -81,6 +89,13 @@ pub trait ToolInvoker: Send + Sync {
         args: serde_json::Value,
         ctx: ToolContext<'_>,
     ) -> Result<serde_json::Value, ToolError>;
+
+    /// The call bound of the tool called `name`, when it has its own
+    /// (see [`Tool::timeout`]).
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        let _ = name;
+        None
+    }
 }
 
 /// A [`ToolInvoker`] over a fixed set of [`Tool`]s, looked up by name.
@@ -193,6 +208,11 @@ impl ToolInvoker for ToolSet {
                 available: self.catalogue.iter().map(|d| d.name.clone()).collect(),
             })?;
         tool.invoke(args, ctx).await
+    }
+
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        let &index = self.by_name.get(name)?;
+        self.tools.get(index)?.timeout()
     }
 }
 

@@ -35,6 +35,14 @@ fn sample() -> Vec<Episode> {
             },
             latency_ms: 0,
         },
+        Episode::ToolCall {
+            step: 1,
+            call_id: "c3".into(),
+            name: "slow".into(),
+            args: json!({}),
+            result: ToolOutcome::Cancelled,
+            latency_ms: 50,
+        },
         Episode::LlmCall {
             step: 2,
             tokens: None,
