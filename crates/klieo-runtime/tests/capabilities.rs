@@ -15,17 +15,23 @@ fn tool_calls_of(items: &[crate::support::Item]) -> Vec<String> {
         .collect()
 }
 
+/// An echo call then "done", from a provider that cannot stream tool
+/// calls under `auto`.
+fn cannot_stream_auto_tools() -> ScriptedLlm {
+    let caps = Capabilities::default().with_streamed_auto_tool_calls(false);
+    ScriptedLlm::new()
+        .with_capabilities(caps)
+        .then_tool_calls(vec![echo_call("c1")])
+        .then_text("done")
+}
+
 fn completed(log: &[Episode]) -> bool {
     matches!(log.last(), Some(Episode::Completed { steps: 2 }))
 }
 
 #[tokio::test]
 async fn a_provider_that_cannot_stream_auto_tool_calls_gets_blocking_calls_relayed_as_chunks() {
-    let caps = Capabilities::default().with_streamed_auto_tool_calls(false);
-    let llm = ScriptedLlm::new()
-        .with_capabilities(caps)
-        .then_tool_calls(vec![echo_call("c1")])
-        .then_text("done");
+    let llm = cannot_stream_auto_tools();
     let (ctx, thread) = context(&llm).await;
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
 
@@ -40,11 +46,7 @@ async fn a_provider_that_cannot_stream_auto_tool_calls_gets_blocking_calls_relay
 
 #[tokio::test]
 async fn a_forced_tool_still_streams_on_such_a_provider() {
-    let caps = Capabilities::default().with_streamed_auto_tool_calls(false);
-    let llm = ScriptedLlm::new()
-        .with_capabilities(caps)
-        .then_tool_calls(vec![echo_call("c1")])
-        .then_text("done");
+    let llm = cannot_stream_auto_tools();
     let (ctx, thread) = context(&llm).await;
     let opts = RunOptions {
         tool_choice: Some(ToolChoice::Function("echo".into())),
