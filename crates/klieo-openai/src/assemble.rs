@@ -63,6 +63,11 @@ impl Assembler {
         self
     }
 
+    /// Events handled so far.
+    pub(crate) fn events(&self) -> u64 {
+        self.events
+    }
+
     /// Handles one SSE event. An error event, an undecodable event or too
     /// much tool-call text fails the stream, unless the finish reason came
     /// already (see [`on_error`](Self::on_error)).
@@ -175,8 +180,12 @@ impl Assembler {
         }
     }
 
-    /// The body ended without an error.
-    pub(crate) fn on_end(&mut self) -> Step {
+    /// The body ended without an error, after `bytes` bytes. Before any
+    /// event that is a retryable `Server` error saying so (or, when the
+    /// model could choose tools, `Unsupported`: the server cannot stream
+    /// such calls); after some, but before a finish reason, the reply is
+    /// incomplete (`Interrupted`).
+    pub(crate) fn on_end(&mut self, bytes: u64) -> Step {
         if let Some(finish) = self.finish.take() {
             return Step::Done(finish);
         }
@@ -193,13 +202,16 @@ impl Assembler {
                         .to_owned(),
                 ));
             }
-            return Step::Fail(LlmError::server(
-                "the server ended the stream before sending any event",
-            ));
+            return Step::Fail(LlmError::server(format!(
+                "the server ended the stream without sending any event ({bytes} bytes came)"
+            )));
         }
-        Step::Fail(LlmError::Network(
-            "the stream ended before the model finished (no finish reason, no [DONE])".to_owned(),
-        ))
+        Step::Fail(LlmError::Interrupted {
+            bytes,
+            events: self.events,
+            reason: "the body ended before the model finished (no finish reason, no [DONE])"
+                .to_owned(),
+        })
     }
 
     /// The stream failed with `error`: reading the body broke off, or an
@@ -210,12 +222,7 @@ impl Assembler {
         if let Some(finish) = self.finish.take() {
             return Step::Done(finish);
         }
-        Step::Fail(match error {
-            LlmError::Network(m) => {
-                LlmError::Network(format!("the stream ended before the model finished: {m}"))
-            }
-            other => other,
-        })
+        Step::Fail(error)
     }
 }
 
@@ -238,7 +245,7 @@ mod tests {
                 })
             })
             .collect();
-        steps.push(a.on_end());
+        steps.push(a.on_end(0));
         steps
     }
 

@@ -1,15 +1,16 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
+use crate::body::{chain, from_send, read_reply};
 use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
-use crate::error::{chain, from_reqwest, from_response, read_reply, REPLY_LIMIT};
+use crate::error::{from_response, REPLY_LIMIT};
 use crate::redact::{shown_base_url, shown_raw_url, Secret};
 use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, stream};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
-    LlmClient, LlmError, ToolChoice,
+    LlmClient, LlmError, TimeLimit, ToolChoice,
 };
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
@@ -39,6 +40,13 @@ pub(crate) struct Inner {
     pub(crate) embedding_model: String,
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
+    /// The longest wait for a connection.
+    connect_timeout: Duration,
+    /// The longest wait for a streamed reply to start (status and headers).
+    first_byte_timeout: Duration,
+    /// The longest wait for the next line of a streamed reply.
+    idle_timeout: Duration,
+    /// The deadline of a whole blocking call.
     pub(crate) request_timeout: Duration,
     /// Bytes of a reply that is not an event stream read at most
     /// ([`REPLY_LIMIT`]; smaller in tests).
@@ -58,6 +66,9 @@ impl fmt::Debug for OpenAiClient {
             .field("base_url", &shown_base_url(&i.base_url))
             .field("model", &i.model)
             .field("embedding_model", &i.embedding_model)
+            .field("connect_timeout", &i.connect_timeout)
+            .field("first_byte_timeout", &i.first_byte_timeout)
+            .field("idle_timeout", &i.idle_timeout)
             .field("request_timeout", &i.request_timeout)
             .field("capabilities", &i.capabilities)
             .finish_non_exhaustive()
@@ -122,11 +133,15 @@ impl OpenAiClient {
         if b.embedding_model.trim().is_empty() {
             return Err(invalid("embedding_model", "must not be empty"));
         }
-        if b.connect_timeout.is_zero() {
-            return Err(invalid("connect_timeout", "must be more than zero"));
-        }
-        if b.request_timeout.is_zero() {
-            return Err(invalid("request_timeout", "must be more than zero"));
+        for (name, limit) in [
+            ("connect_timeout", b.connect_timeout),
+            ("first_byte_timeout", b.first_byte_timeout),
+            ("idle_timeout", b.idle_timeout),
+            ("request_timeout", b.request_timeout),
+        ] {
+            if limit.is_zero() {
+                return Err(invalid(name, "must be more than zero"));
+            }
         }
         if b.embedding_batch_size == 0 {
             return Err(invalid("embedding_batch_size", "must be at least 1"));
@@ -181,6 +196,9 @@ impl OpenAiClient {
                 embedding_model: b.embedding_model,
                 embedding_batch_size: b.embedding_batch_size,
                 embedding_dimensions: b.embedding_dimensions,
+                connect_timeout: b.connect_timeout,
+                first_byte_timeout: b.first_byte_timeout,
+                idle_timeout: b.idle_timeout,
                 request_timeout: b.request_timeout,
                 reply_limit: REPLY_LIMIT,
                 capabilities,
@@ -198,12 +216,12 @@ impl OpenAiClient {
         self.inner.api_key.as_ref()
     }
 
-    /// POSTs a JSON body; a non-2xx status becomes its [`LlmError`].
+    /// POSTs a JSON body; a non-2xx status becomes its [`LlmError`]. No
+    /// deadline but the connect timeout: callers bound the wait.
     pub(crate) async fn post(
         &self,
         url: &Url,
         body: Vec<u8>,
-        timeout: Duration,
         accept_sse: bool,
     ) -> Result<reqwest::Response, LlmError> {
         let accept = if accept_sse {
@@ -217,11 +235,10 @@ impl OpenAiClient {
             .post(url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, accept)
-            .timeout(timeout)
             .body(body)
             .send()
             .await
-            .map_err(|e| from_reqwest(e, self.secret()))?;
+            .map_err(|e| from_send(e, self.secret(), self.inner.connect_timeout))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -234,8 +251,7 @@ impl OpenAiClient {
         Err(from_response(resp, self.secret()).await)
     }
 
-    /// POSTs `req` to `/chat/completions`, streamed or not, under its own
-    /// timeout or the client's.
+    /// POSTs `req` to `/chat/completions`, streamed or not.
     async fn send_chat(
         &self,
         req: &ChatRequest,
@@ -244,7 +260,6 @@ impl OpenAiClient {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
         let body = serde_json::to_vec(&ChatBody::new(req, model, stream)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
-        let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
         debug!(
             stream,
             messages = req.messages.len(),
@@ -252,8 +267,25 @@ impl OpenAiClient {
             bytes = body.len(),
             "chat completion request"
         );
-        self.post(&self.inner.chat_url, body, timeout, stream).await
+        self.post(&self.inner.chat_url, body, stream).await
     }
+
+    /// A blocking call's body, read under its deadline.
+    async fn complete_within(&self, req: &ChatRequest) -> Result<Vec<u8>, LlmError> {
+        let resp = self.send_chat(req, false).await?;
+        read_reply(resp, self.inner.reply_limit, self.secret()).await
+    }
+}
+
+/// `call`, or [`LlmError::Timeout`] of `limit` if it takes `after` or more.
+pub(crate) async fn within<T>(
+    limit: TimeLimit,
+    after: Duration,
+    call: impl std::future::Future<Output = Result<T, LlmError>>,
+) -> Result<T, LlmError> {
+    tokio::time::timeout(after, call)
+        .await
+        .unwrap_or(Err(LlmError::timeout(limit, after)))
 }
 
 #[async_trait]
@@ -274,8 +306,8 @@ impl LlmClient for OpenAiClient {
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
-        let resp = self.send_chat(&req, false).await?;
-        let body = read_reply(resp, self.inner.reply_limit, self.secret()).await?;
+        let deadline = req.timeout.unwrap_or(self.inner.request_timeout);
+        let body = within(TimeLimit::Call, deadline, self.complete_within(&req)).await?;
         let reply = parse_completion(&body, self.secret());
         debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -289,14 +321,16 @@ impl LlmClient for OpenAiClient {
         let auto_tools =
             !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
         let flag = auto_tools.then(|| Arc::clone(&self.inner.auto_tool_streams));
-        let resp = self.send_chat(&req, true).await?;
-        stream::chunk_stream(
-            resp,
-            self.inner.reply_limit,
-            self.inner.api_key.clone(),
-            flag,
-        )
-        .await
+        let first_byte = self.inner.first_byte_timeout;
+        let resp = within(TimeLimit::FirstByte, first_byte, self.send_chat(&req, true)).await?;
+        let reading = stream::Reading {
+            reply_limit: self.inner.reply_limit,
+            idle: self.inner.idle_timeout,
+            whole: self.inner.request_timeout,
+            secret: self.inner.api_key.clone(),
+            auto_tools: flag,
+        };
+        stream::chunk_stream(resp, reading).await
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {

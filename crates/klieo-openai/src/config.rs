@@ -16,7 +16,12 @@ pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 /// How long connecting may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a whole call may take, unless set (a request's own timeout wins).
+/// How long a streamed reply may take to start (status and headers), unless set.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a streamed reply may go without a new line, unless set.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a whole blocking call may take, unless set (a request's own
+/// timeout wins).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Texts per embeddings request, unless set.
 pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
@@ -29,7 +34,14 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 /// - base URL [`DEFAULT_BASE_URL`] (OpenAI itself, which needs an API key;
 ///   any other base URL works without one);
 /// - model [`DEFAULT_MODEL`], embedding model [`DEFAULT_EMBEDDING_MODEL`];
-/// - connect timeout 10 s, request timeout 120 s;
+/// - timeouts (each a [`LlmError::Timeout`](klieo_types::LlmError::Timeout)
+///   naming its [`TimeLimit`](klieo_types::TimeLimit)): connect 10 s; a
+///   streamed reply must start within 30 s (first byte) and never go 60 s
+///   without a new line (idle), and is otherwise never cut, however long
+///   it runs; a blocking call must finish within 120 s (request timeout).
+///   With klieo's runtime on top, its retry budget (80 s by default) bounds
+///   a model call and all its retries, so a stalled or trickling server
+///   gives a typed error within 80 s;
 /// - embeddings in batches of 256 texts, no `dimensions`;
 /// - capabilities: derived from the base URL ([`default_capabilities`]):
 ///   OpenAI itself does everything; another server (llama.cpp, vLLM,
@@ -60,6 +72,8 @@ pub struct OpenAiClientBuilder {
     pub(crate) project: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) connect_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) embedding_model: String,
     pub(crate) embedding_batch_size: usize,
@@ -79,6 +93,8 @@ impl Default for OpenAiClientBuilder {
             project: None,
             headers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
             embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
@@ -101,6 +117,8 @@ impl fmt::Debug for OpenAiClientBuilder {
             .field("project", &self.project)
             .field("headers", &header_names)
             .field("connect_timeout", &self.connect_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("embedding_model", &self.embedding_model)
             .field("embedding_batch_size", &self.embedding_batch_size)
@@ -192,15 +210,35 @@ impl OpenAiClientBuilder {
         self
     }
 
-    /// How long establishing a connection may take.
+    /// How long establishing a connection may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long a whole call may take, from sending the request to the end
-    /// of the reply (the last event of a stream included). A request's own
-    /// [`timeout`](klieo_types::ChatRequest::timeout) overrides it.
+    /// How long a streamed reply may take to start: from sending the
+    /// request to its status and headers (default 30 s). An error status's
+    /// body is read within it too.
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long a streamed reply may go without finishing a line (a token's
+    /// event, or a keep-alive comment) while it is being read (default
+    /// 60 s). Bytes that do not end a line do not count, so a server
+    /// trickling them is cut too. Raise it for a model that thinks in
+    /// silence for longer before its first token.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a whole blocking call may take, from sending the request
+    /// to the end of the reply (default 120 s); also the limit on reading
+    /// a streamed request's reply that came as one JSON body. A request's
+    /// own [`timeout`](klieo_types::ChatRequest::timeout) overrides it for
+    /// that request. Streamed replies are never cut by it.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self

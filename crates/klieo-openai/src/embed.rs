@@ -1,11 +1,13 @@
 //! Embeddings: batched `POST /embeddings` requests, results put back in
 //! input order, and per-token vectors mean-pooled into one per input.
 
+use crate::body::read_reply;
+use crate::client::within;
 use crate::client::OpenAiClient;
-use crate::error::{decoding, read_reply};
+use crate::error::decoding;
 use crate::redact::Secret;
 use crate::request::EmbeddingsBody;
-use klieo_types::{Embedding, LlmError};
+use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -29,10 +31,11 @@ pub(crate) async fn embed(
         let body = serde_json::to_vec(&body)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(texts = batch.len(), "embeddings request");
-        let resp = client
-            .post(&inner.embeddings_url, body, inner.request_timeout, false)
-            .await?;
-        let bytes = read_reply(resp, inner.reply_limit, client.secret()).await?;
+        let call = async {
+            let resp = client.post(&inner.embeddings_url, body, false).await?;
+            read_reply(resp, inner.reply_limit, client.secret()).await
+        };
+        let bytes = within(TimeLimit::Call, inner.request_timeout, call).await?;
         out.extend(parse_embeddings(&bytes, batch.len(), client.secret())?);
     }
     Ok(out)

@@ -136,6 +136,7 @@
 #![deny(missing_docs)]
 
 mod assemble;
+mod body;
 mod calls;
 mod chunk;
 mod client;
@@ -147,11 +148,13 @@ mod request;
 mod response;
 mod retry_after;
 mod stream;
+mod watch;
 
 pub use client::OpenAiClient;
 pub use config::{
     default_capabilities, OpenAiClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_EMBEDDING_BATCH_SIZE, DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_EMBEDDING_BATCH_SIZE, DEFAULT_EMBEDDING_MODEL, DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MODEL, DEFAULT_REQUEST_TIMEOUT,
 };
 
 #[cfg(test)]

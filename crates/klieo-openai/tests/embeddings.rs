@@ -161,7 +161,8 @@ async fn errors_map_like_chat() {
         e,
         LlmError::BadRequest {
             status: Some(404),
-            message: "no such model".into()
+            message: "no such model".into(),
+            hint: klieo_types::RetryHint::new(),
         }
     );
 }

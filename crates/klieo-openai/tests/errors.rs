@@ -1,7 +1,7 @@
 //! From status, headers and body to `LlmError`.
 
 use crate::support::{client, mock_chat};
-use klieo_types::{ChatRequest, LlmClient, LlmError, Message};
+use klieo_types::{ChatRequest, LlmClient, LlmError, Message, RetryHint, TimeLimit};
 use serde_json::json;
 use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
@@ -16,6 +16,29 @@ async fn error_for(reply: ResponseTemplate) -> LlmError {
     client(&server.uri()).complete(req()).await.unwrap_err()
 }
 
+fn bad(status: u16, message: &str, hint: RetryHint) -> LlmError {
+    LlmError::BadRequest {
+        status: Some(status),
+        message: message.into(),
+        hint,
+    }
+}
+
+fn server_error(status: u16, message: &str, hint: RetryHint) -> LlmError {
+    LlmError::Server {
+        status: Some(status),
+        message: message.into(),
+        hint,
+        cause: None,
+    }
+}
+
+const NO_HINT: RetryHint = RetryHint::new();
+
+fn told(should_retry: bool) -> RetryHint {
+    RetryHint::new().with_should_retry(Some(should_retry))
+}
+
 fn openai_error(status: u16, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
         "error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}
@@ -26,7 +49,9 @@ fn openai_error(status: u16, message: &str) -> ResponseTemplate {
 async fn unauthorized_statuses() {
     for status in [401, 403] {
         match error_for(openai_error(status, "Incorrect API key provided")).await {
-            LlmError::Unauthorized(m) => assert_eq!(m, "Incorrect API key provided"),
+            LlmError::Unauthorized { message: m, .. } => {
+                assert_eq!(m, "Incorrect API key provided")
+            }
             other => panic!("{status}: {other:?}"),
         }
     }
@@ -41,7 +66,7 @@ async fn unauthorized_without_a_key_says_none_was_sent() {
         .build()
         .unwrap();
     match keyless.complete(req()).await {
-        Err(LlmError::Unauthorized(m)) => assert_eq!(
+        Err(LlmError::Unauthorized { message: m, .. }) => assert_eq!(
             m,
             "Missing bearer token; no API key was sent: set OPENAI_API_KEY or call \
              OpenAiClientBuilder::api_key"
@@ -67,6 +92,7 @@ async fn not_found_names_the_url_and_asks_about_v1() {
         Err(LlmError::BadRequest {
             status: Some(404),
             message,
+            ..
         }) => {
             let url = format!("{}/chat/completions", server.uri());
             assert!(
@@ -84,13 +110,7 @@ async fn not_found_names_the_url_and_asks_about_v1() {
 async fn bad_request_statuses_carry_the_server_message() {
     for status in [400, 404, 422, 418] {
         let e = error_for(openai_error(status, "model `x` does not exist")).await;
-        assert_eq!(
-            e,
-            LlmError::BadRequest {
-                status: Some(status),
-                message: "model `x` does not exist".into()
-            }
-        );
+        assert_eq!(e, bad(status, "model `x` does not exist", NO_HINT));
         assert!(!e.retryable());
     }
 }
@@ -99,14 +119,7 @@ async fn bad_request_statuses_carry_the_server_message() {
 async fn server_statuses_are_retryable() {
     for status in [408, 409, 500, 502, 503, 504] {
         let e = error_for(openai_error(status, "overloaded")).await;
-        assert_eq!(
-            e,
-            LlmError::Server {
-                status: Some(status),
-                message: "overloaded".into(),
-                cause: None
-            }
-        );
+        assert_eq!(e, server_error(status, "overloaded", NO_HINT));
         assert!(e.retryable());
     }
 }
@@ -114,28 +127,14 @@ async fn server_statuses_are_retryable() {
 #[tokio::test]
 async fn plain_text_body_is_the_message_bounded() {
     let e = error_for(ResponseTemplate::new(502).set_body_string("Bad Gateway\n")).await;
-    assert_eq!(
-        e,
-        LlmError::Server {
-            status: Some(502),
-            message: "Bad Gateway".into(),
-            cause: None
-        }
-    );
+    assert_eq!(e, server_error(502, "Bad Gateway", NO_HINT));
     let long = "x".repeat(5000);
     match error_for(ResponseTemplate::new(400).set_body_string(long)).await {
         LlmError::BadRequest { message, .. } => assert!(message.chars().count() <= 1001),
         other => panic!("{other:?}"),
     }
     let e = error_for(ResponseTemplate::new(500)).await;
-    assert_eq!(
-        e,
-        LlmError::Server {
-            status: Some(500),
-            message: "HTTP 500 with an empty body".into(),
-            cause: None
-        }
-    );
+    assert_eq!(e, server_error(500, "HTTP 500 with an empty body", NO_HINT));
 }
 
 #[tokio::test]
@@ -182,9 +181,7 @@ async fn rate_limit_delay_forms() {
         let e = error_for(reply).await;
         assert_eq!(
             e,
-            LlmError::RateLimit {
-                retry_after: expected
-            },
+            LlmError::rate_limit("Rate limit reached", expected),
             "{headers:?}"
         );
         assert!(e.retryable());
@@ -205,56 +202,76 @@ async fn rate_limit_http_date_in_the_future() {
 }
 
 #[tokio::test]
-async fn should_retry_true_makes_a_client_error_retryable() {
+async fn should_retry_true_keeps_the_kind_and_makes_it_retryable() {
     let e = error_for(openai_error(400, "try again").insert_header("x-should-retry", "true")).await;
-    assert_eq!(
-        e,
-        LlmError::Server {
-            status: Some(400),
-            message: "try again".into(),
-            cause: None
-        }
-    );
+    assert_eq!(e, bad(400, "try again", told(true)));
+    assert!(e.retryable());
+    let e =
+        error_for(openai_error(401, "token refreshing").insert_header("x-should-retry", "true"))
+            .await;
+    assert!(matches!(e, LlmError::Unauthorized { .. }), "{e:?}");
     assert!(e.retryable());
 }
 
 #[tokio::test]
-async fn should_retry_false_makes_a_server_error_final() {
+async fn should_retry_false_keeps_the_kind_and_makes_it_final() {
     let e =
         error_for(openai_error(500, "do not retry").insert_header("x-should-retry", "false")).await;
-    assert_eq!(
-        e,
-        LlmError::BadRequest {
-            status: Some(500),
-            message: "do not retry".into()
-        }
-    );
+    assert_eq!(e, server_error(500, "do not retry", told(false)));
     assert!(!e.retryable());
-    let quota = openai_error(429, "You exceeded your current quota")
-        .insert_header("x-should-retry", "false");
-    let e = error_for(quota).await;
-    assert_eq!(
-        e,
-        LlmError::BadRequest {
-            status: Some(429),
-            message: "You exceeded your current quota".into()
-        }
+    let e = error_for(openai_error(429, "slow").insert_header("x-should-retry", "false")).await;
+    assert!(matches!(e, LlmError::RateLimit { .. }), "{e:?}");
+    assert!(!e.retryable());
+    assert!(
+        e.to_string().ends_with("; the server says not to retry"),
+        "{e}"
     );
 }
 
 #[tokio::test]
 async fn should_retry_agreeing_with_the_status_changes_nothing() {
     let e = error_for(openai_error(503, "busy").insert_header("x-should-retry", "true")).await;
-    assert_eq!(
-        e,
-        LlmError::Server {
-            status: Some(503),
-            message: "busy".into(),
-            cause: None
-        }
-    );
+    assert_eq!(e, server_error(503, "busy", told(true)));
+    assert!(e.retryable());
     let e = error_for(openai_error(401, "no").insert_header("x-should-retry", "false")).await;
-    assert_eq!(e, LlmError::Unauthorized("no".into()));
+    assert!(!e.retryable());
+}
+
+#[tokio::test]
+async fn every_retryable_status_carries_the_servers_delay() {
+    for status in [500, 502, 503, 504, 529, 408, 409] {
+        let reply = openai_error(status, "busy").insert_header("retry-after", "2");
+        let e = error_for(reply).await;
+        let wait = RetryHint::new().with_retry_after(Some(Duration::from_secs(2)));
+        assert_eq!(e, server_error(status, "busy", wait), "{status}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    }
+    let reply = openai_error(503, "busy").insert_header("retry-after-ms", "1500");
+    assert_eq!(
+        error_for(reply).await.retry_after(),
+        Some(Duration::from_millis(1500))
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_is_not_retried_and_says_so() {
+    let quota = ResponseTemplate::new(429).set_body_json(json!({"error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "param": null, "code": "insufficient_quota"
+    }}));
+    let e = error_for(quota.insert_header("retry-after", "20")).await;
+    assert!(
+        matches!(&e, LlmError::QuotaExhausted { message } if message.starts_with("You exceeded")),
+        "{e:?}"
+    );
+    assert!(!e.retryable());
+    assert!(e.to_string().contains("retrying will not help"), "{e}");
+    let by_code_only = ResponseTemplate::new(429)
+        .set_body_json(json!({"error": {"message": "m", "code": "insufficient_quota"}}));
+    assert!(matches!(
+        error_for(by_code_only).await,
+        LlmError::QuotaExhausted { .. }
+    ));
 }
 
 #[tokio::test]
@@ -289,7 +306,10 @@ async fn deadline_is_timeout() {
         .complete(req().with_timeout(Duration::from_millis(200)))
         .await
         .unwrap_err();
-    assert_eq!(e, LlmError::Timeout);
+    assert_eq!(
+        e,
+        LlmError::timeout(TimeLimit::Call, Duration::from_millis(200))
+    );
 }
 
 #[tokio::test]
@@ -308,7 +328,7 @@ async fn refused_connection_is_network() {
 }
 
 #[tokio::test]
-async fn connect_timeout_is_network_not_timeout() {
+async fn connect_timeout_is_a_timeout_of_connecting() {
     // A listener that never accepts, its queue filled: a further connect
     // hangs until the client's connect timeout.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -328,7 +348,10 @@ async fn connect_timeout_is_network_not_timeout() {
         .build()
         .unwrap();
     let e = c.complete(req()).await.unwrap_err();
-    assert!(matches!(e, LlmError::Network(_)), "{e:?}");
+    assert_eq!(
+        e,
+        LlmError::timeout(TimeLimit::Connect, Duration::from_millis(200))
+    );
     drop(fillers);
 }
 
@@ -356,12 +379,10 @@ async fn stream_init_errors_map_like_complete() {
     let e = client(&server.uri()).stream(req()).await.err().unwrap();
     assert_eq!(
         e,
-        LlmError::RateLimit {
-            retry_after: Some(Duration::from_secs(3))
-        }
+        LlmError::rate_limit("slow", Some(Duration::from_secs(3)))
     );
     let server = MockServer::start().await;
     mock_chat(&server, openai_error(401, "bad key")).await;
     let e = client(&server.uri()).stream(req()).await.err().unwrap();
-    assert_eq!(e, LlmError::Unauthorized("bad key".into()));
+    assert_eq!(e, LlmError::unauthorized("bad key"));
 }

@@ -153,7 +153,7 @@ async fn validation_failure_is_a_500() {
         Err(LlmError::Server {
             status: Some(500),
             message,
-            cause: None,
+            ..
         }) => {
             assert!(
                 message.contains("Input should be a valid string"),

@@ -4,6 +4,7 @@
 mod config;
 mod embeddings;
 mod errors;
+mod faults;
 mod llama_cpp;
 mod raw_tcp;
 mod reply;

@@ -52,7 +52,7 @@ async fn unauthorized_body_echoing_the_key_is_scrubbed() {
     let e = client(&server.uri()).complete(req()).await.unwrap_err();
     assert_eq!(
         e,
-        LlmError::Unauthorized("Incorrect API key provided: ***.".into())
+        LlmError::unauthorized("Incorrect API key provided: ***.")
     );
     assert_clean(&e);
 }
@@ -79,7 +79,7 @@ async fn stream_error_events_are_scrubbed() {
     let stream = client(&server.uri()).stream(req()).await.unwrap();
     let items = collect(stream).await;
     let e = items.last().unwrap().as_ref().unwrap_err();
-    assert!(matches!(e, LlmError::Unauthorized(_)), "{e:?}");
+    assert!(matches!(e, LlmError::Unauthorized { .. }), "{e:?}");
     assert_clean(e);
 }
 
@@ -96,7 +96,7 @@ async fn key_with_a_trailing_newline_is_sent_trimmed_and_scrubbed() {
     let e = c.complete(req()).await.unwrap_err();
     assert_eq!(
         e,
-        LlmError::Unauthorized("Incorrect API key provided: ***.".into())
+        LlmError::unauthorized("Incorrect API key provided: ***.")
     );
     assert_clean(&e);
     let requests = server.received_requests().await.unwrap();

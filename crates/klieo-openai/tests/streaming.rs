@@ -212,7 +212,17 @@ async fn no_finish_and_no_done_is_an_error() {
     let items = stream_items(body).await;
     assert_eq!(items.len(), 3);
     match items.last().unwrap() {
-        Err(LlmError::Network(m)) => assert!(m.contains("ended before the model finished"), "{m}"),
+        Err(
+            e @ LlmError::Interrupted {
+                events: 2, reason, ..
+            },
+        ) => {
+            assert!(
+                reason.contains("ended before the model finished"),
+                "{reason}"
+            );
+            assert!(e.retryable());
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -223,7 +233,10 @@ async fn empty_stream_says_so() {
     assert_eq!(items.len(), 1);
     match &items[0] {
         Err(e @ LlmError::Server { message, .. }) => {
-            assert!(message.contains("before sending any event"), "{message}");
+            assert!(
+                message.contains("without sending any event (0 bytes"),
+                "{message}"
+            );
             assert!(e.retryable(), "nothing reached the consumer: retry it");
         }
         other => panic!("{other:?}"),
@@ -260,7 +273,7 @@ async fn error_object_mid_stream_is_typed() {
         let e = items[1].as_ref().unwrap_err();
         let ok = match kind {
             "rate" => matches!(e, LlmError::RateLimit { .. }),
-            "auth" => matches!(e, LlmError::Unauthorized(m) if m == "bad key"),
+            "auth" => matches!(e, LlmError::Unauthorized { message: m, .. } if m == "bad key"),
             "bad" => matches!(e, LlmError::BadRequest { message, .. } if message == "too long"),
             _ => matches!(e, LlmError::Server { message, .. } if message == "boom"),
         };

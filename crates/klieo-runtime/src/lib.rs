@@ -70,7 +70,9 @@ pub use blocking::run_steps;
 pub use context::AgentContext;
 pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength};
 pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
-pub use options::{AfterToolCalls, RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
+pub use options::{
+    AfterToolCalls, RunOptions, ToolErrorPolicy, DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY,
+};
 pub use streaming::run_steps_streaming;
 
 /// Test doubles for agents built on klieo: the scripted model of

@@ -50,7 +50,12 @@ pub enum ToolErrorPolicy {
 /// - `max_history_tokens`: 8,000 (estimated) tokens of history per request
 /// - `max_response_bytes`: 4 MiB of text and tool-call payload per streamed reply
 /// - `guardrails`: none
-/// - `retry`: [`RetryPolicy::default`] (3 retries, 100/200/400 ms)
+/// - `retry`: [`RetryPolicy::default`] (3 retries, 100/200/400 ms, each
+///   server-asked delay honoured up to 60 s) with a total budget of
+///   [`DEFAULT_RETRY_BUDGET`] (80 s): one model call and all its retries
+///   (for a streamed call, until its first chunk) end within it, an
+///   attempt still running then ending in `LlmError::Timeout` of
+///   `TimeLimit::RetryBudget`. `with_total_budget(None)` removes the bound.
 /// - `tool_concurrency`: 4 tool calls of one step at once
 /// - `tool_errors`: [`ToolErrorPolicy::FeedBack`]
 /// - `tool_choice`: `None` (the provider's default, `auto` when tools exist)
@@ -114,6 +119,10 @@ pub struct RunOptions {
     pub tool_retries: u32,
 }
 
+/// The default time budget of one model call and its retries: a stalled
+/// or trickling server ends a call with a typed timeout within it.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(80);
+
 /// The longest a tool's requested retry delay is honoured for; a longer
 /// request waits this long.
 pub const MAX_TOOL_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -125,7 +134,7 @@ impl Default for RunOptions {
             max_history_tokens: 8_000,
             max_response_bytes: 4 * 1024 * 1024,
             guardrails: Vec::new(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::default().with_total_budget(Some(DEFAULT_RETRY_BUDGET)),
             tool_concurrency: 4,
             tool_errors: ToolErrorPolicy::default(),
             tool_choice: None,
@@ -189,7 +198,10 @@ mod tests {
         assert_eq!(o.max_history_tokens, 8_000);
         assert_eq!(o.max_response_bytes, 4 * 1024 * 1024);
         assert_eq!(o.tool_concurrency, 4);
-        assert_eq!(o.retry, RetryPolicy::default());
+        assert_eq!(
+            o.retry,
+            RetryPolicy::default().with_total_budget(Some(DEFAULT_RETRY_BUDGET))
+        );
         assert_eq!(o.after_tool_calls, AfterToolCalls::AutoUntilRepeat);
         assert_eq!(o.output_repairs, 2);
         assert_eq!(o.tool_timeout, Duration::from_secs(60));

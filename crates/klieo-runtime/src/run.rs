@@ -12,11 +12,14 @@ use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, ToolChoice, Transcript,
+    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, TimeLimit, ToolChoice,
+    Transcript,
 };
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use tokio::time::{Duration, Instant};
 use tracing::Span;
 
 /// One run's context, options and thread, shared by its steps.
@@ -80,6 +83,22 @@ impl OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.llm().fmt(f)
+    }
+}
+
+/// `call`, or the budget's timeout (as `E`, by `wrap`) if it is still
+/// running when `budget` ends.
+async fn within<T, E>(
+    budget: Option<(Instant, Duration)>,
+    call: impl Future<Output = Result<T, E>>,
+    wrap: impl FnOnce(LlmError) -> E,
+) -> Result<T, E> {
+    let Some((end, length)) = budget else {
+        return call.await;
+    };
+    match tokio::time::timeout_at(end, call).await {
+        Ok(done) => done,
+        Err(_) => Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))),
     }
 }
 
@@ -223,10 +242,21 @@ impl Run {
         telemetry::chat_span(model, &self.run_id, step)
     }
 
-    /// `complete` under the retry policy.
+    /// The end of a model call's retry budget, from now, when it has one.
+    fn budget(&self) -> Option<(Instant, Duration)> {
+        let budget = self.opts.retry.total_budget()?;
+        Some((Instant::now() + budget, budget))
+    }
+
+    /// `complete` under the retry policy, within its budget.
     pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        let budget = self.budget();
         retry(&self.opts.retry, &self.ctx.cancel, classify, || {
-            self.ctx.llm.complete(req.clone())
+            within(
+                budget,
+                self.ctx.llm.complete(req.clone()),
+                std::convert::identity,
+            )
         })
         .await
         .map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
@@ -286,6 +316,7 @@ impl Run {
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
         let cancel = &self.ctx.cancel;
+        let budget = self.budget();
         let attempt = || async {
             let stream = self
                 .ctx
@@ -299,7 +330,8 @@ impl Run {
                 first => Ok((pump, first)),
             }
         };
-        match retry(&self.opts.retry, cancel, |e| classify(e.llm()), attempt).await {
+        let bounded = || within(budget, attempt(), OpenError::Init);
+        match retry(&self.opts.retry, cancel, |e| classify(e.llm()), bounded).await {
             Ok(opened) => Ok(opened),
             Err(RetryError::Failed(OpenError::FirstItem(e))) => {
                 Err(OpenFailure::InBand(Error::Llm(e)))

@@ -321,13 +321,13 @@ async fn a_cancelled_agent_ends_cancelled_in_both_modes() {
 #[tokio::test]
 async fn a_provider_error_is_the_same_llm_error_in_both_modes() {
     let (blocking, streamed) = both_endings(
-        || ScriptedLlm::new().then_error(klieo_types::LlmError::Unauthorized("bad key".into())),
+        || ScriptedLlm::new().then_error(klieo_types::LlmError::unauthorized("bad key")),
         RunOptions::default(),
     )
     .await;
     assert_eq!(
         blocking,
-        Error::Llm(klieo_types::LlmError::Unauthorized("bad key".into()))
+        Error::Llm(klieo_types::LlmError::unauthorized("bad key"))
     );
     assert_eq!(streamed, blocking);
 }

@@ -4,7 +4,8 @@
 use crate::support::{collect, context, episodes, errors, kinds, start, terminal, text};
 use klieo_runtime::{run_steps, run_steps_streaming, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{ChatChunk, Error, LlmError};
+use klieo_types::{ChatChunk, Error, LlmError, TimeLimit};
+use std::time::Duration;
 
 fn network() -> LlmError {
     LlmError::Network("connection reset".into())
@@ -14,7 +15,7 @@ fn network() -> LlmError {
 async fn blocking_retries_server_errors_then_succeeds() {
     let llm = ScriptedLlm::new()
         .then_error(LlmError::server("503"))
-        .then_error(LlmError::Timeout)
+        .then_error(LlmError::timeout(TimeLimit::Idle, Duration::from_secs(60)))
         .then_text("ok");
     let (ctx, thread) = context(&llm).await;
     let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
@@ -54,7 +55,7 @@ async fn blocking_does_not_retry_a_permanent_error() {
 async fn stream_init_retries_then_succeeds() {
     let llm = ScriptedLlm::new()
         .then_error(network())
-        .then_error(LlmError::RateLimit { retry_after: None })
+        .then_error(LlmError::rate_limit("slow down", None))
         .then_chunks(text_chunks(&["o", "k"], None));
     let (ctx, thread) = context(&llm).await;
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
@@ -66,13 +67,13 @@ async fn stream_init_retries_then_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn stream_init_unauthorized_not_retried() {
     let llm = ScriptedLlm::new()
-        .then_error(LlmError::Unauthorized("no key".into()))
+        .then_error(LlmError::unauthorized("no key"))
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
     let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
     assert!(matches!(
         outcome,
-        Err(Error::Llm(LlmError::Unauthorized(_)))
+        Err(Error::Llm(LlmError::Unauthorized { .. }))
     ));
     assert_eq!(llm.requests().len(), 1);
     assert_eq!(llm.remaining(), 1);
@@ -94,7 +95,10 @@ async fn stream_init_retries_exhausted_are_returned_by_the_function() {
 async fn retryable_error_before_first_chunk_is_retried() {
     let llm = ScriptedLlm::new()
         .then_chunks(vec![Err(network())])
-        .then_chunks(vec![Err(LlmError::Timeout)])
+        .then_chunks(vec![Err(LlmError::timeout(
+            TimeLimit::Idle,
+            Duration::from_secs(60),
+        ))])
         .then_chunks(text_chunks(&["go", "od"], None));
     let (ctx, thread) = context(&llm).await;
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
@@ -170,4 +174,55 @@ async fn cancellation_during_backoff_stops_retrying() {
     assert_eq!(llm.requests().len(), 1, "no attempt after the cancellation");
     let log = episodes(&ctx).await;
     assert_eq!(kinds(&log), ["started", "failed"]);
+}
+
+/// A model that never answers: the default budget ends the call, the
+/// retries included, with a typed timeout, blocking or streamed.
+#[tokio::test(start_paused = true)]
+async fn a_model_that_never_answers_ends_within_the_default_retry_budget() {
+    let budget = klieo_runtime::DEFAULT_RETRY_BUDGET;
+    let timeout = LlmError::timeout(TimeLimit::RetryBudget, budget);
+    let stalls = || {
+        ScriptedLlm::new()
+            .then_stall()
+            .then_stall()
+            .then_text("never")
+    };
+
+    let llm = stalls();
+    let (ctx, thread) = context(&llm).await;
+    let began = tokio::time::Instant::now();
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Err(Error::Llm(timeout.clone())));
+    assert_eq!(began.elapsed(), budget);
+    assert_eq!(llm.requests().len(), 1, "no retry starts after the budget");
+
+    let llm = stalls();
+    let (ctx, thread) = context(&llm).await;
+    let began = tokio::time::Instant::now();
+    let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
+    assert!(
+        matches!(outcome, Err(Error::Llm(ref e)) if *e == timeout),
+        "{:?}",
+        outcome.err()
+    );
+    assert_eq!(began.elapsed(), budget);
+}
+
+/// A provider's own timeout inside the budget is retried; the budget
+/// still bounds the whole.
+#[tokio::test(start_paused = true)]
+async fn provider_timeouts_are_retried_within_the_budget() {
+    let mut llm = ScriptedLlm::new();
+    for _ in 0..3 {
+        llm = llm.then_error(LlmError::timeout(
+            TimeLimit::FirstByte,
+            Duration::from_secs(30),
+        ));
+    }
+    let llm = llm.then_text("ok");
+    let (ctx, thread) = context(&llm).await;
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Ok("ok".to_owned()));
+    assert_eq!(llm.requests().len(), 4);
 }

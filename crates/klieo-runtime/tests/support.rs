@@ -98,6 +98,7 @@ pub(crate) fn ended<'a>(item: &'a LlmError, message: &str) -> &'a klieo_types::E
             status: None,
             message: text,
             cause: Some(cause),
+            ..
         } => {
             assert_eq!(text, message);
             assert_eq!(item.retryable(), cause.retryable(), "{item:?}");

@@ -10,7 +10,7 @@ use klieo_runtime::{run_steps, run_steps_streaming, Guardrail, GuardrailOutcome,
 use klieo_types::testing::{next, text_chunks, ScriptedLlm, ScriptedStep};
 use klieo_types::{
     async_trait, ChatChunk, ChatRequest, ChatResponse, Error, FinishReason, FnTool, LlmError,
-    ToolCall, ToolDef, ToolError, ToolSet,
+    TimeLimit, ToolCall, ToolDef, ToolError, ToolSet,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -120,11 +120,9 @@ async fn tool_failure_yields_server_item_prefixed_with_tool() {
 #[tokio::test(start_paused = true)]
 async fn mid_stream_provider_error_keeps_its_variant() {
     let errors = [
-        LlmError::RateLimit {
-            retry_after: Some(Duration::from_millis(1500)),
-        },
+        LlmError::rate_limit("slow down", Some(Duration::from_millis(1500))),
         LlmError::Network("connection reset".into()),
-        LlmError::Timeout,
+        LlmError::timeout(TimeLimit::Idle, Duration::from_secs(60)),
     ];
     for error in errors {
         let llm = ScriptedLlm::new()
@@ -164,7 +162,7 @@ async fn response_over_byte_cap_yields_cap_item() {
 
 #[tokio::test]
 async fn cycle_one_init_error_is_returned_by_the_function() {
-    let unauthorized = LlmError::Unauthorized("bad key".into());
+    let unauthorized = LlmError::unauthorized("bad key");
     let llm = ScriptedLlm::new()
         .then_error(unauthorized.clone())
         .then_text("never");
@@ -182,7 +180,7 @@ async fn cycle_one_init_error_is_returned_by_the_function() {
 
 #[tokio::test]
 async fn cycle_two_init_error_arrives_in_band() {
-    let unauthorized = LlmError::Unauthorized("key revoked".into());
+    let unauthorized = LlmError::unauthorized("key revoked");
     let llm = ScriptedLlm::new()
         .then_tool_calls(vec![echo_call("c1")])
         .then_error(unauthorized.clone());

@@ -5,6 +5,7 @@
 
 mod decoder;
 mod error;
+mod fields;
 mod lines;
 mod stream;
 

@@ -3,7 +3,6 @@
 //! `Episode::Failed` text for the log.
 
 use klieo_types::{Error, LlmError};
-use std::sync::Arc;
 
 /// The `Episode::Failed` text when the run was cancelled.
 pub const CANCELLED: &str = "cancelled";
@@ -24,11 +23,7 @@ impl Terminal {
     /// that carries the cause, so it is as retryable as the cause.
     fn ended(message: String, cause: &Error) -> Self {
         Self {
-            item: LlmError::Server {
-                status: None,
-                message: message.clone(),
-                cause: Some(Arc::new(cause.clone())),
-            },
+            item: LlmError::ended(message.clone(), cause.clone()),
             episode: message,
         }
     }
@@ -66,8 +61,8 @@ impl Terminal {
 /// assert!(!t.item.retryable());
 /// assert_eq!(t.item.cause(), Some(&Error::MaxStepsExceeded { steps: 4 }));
 ///
-/// let t = terminal_for(&Error::Llm(LlmError::Timeout), false);
-/// assert_eq!(t.item, LlmError::Timeout);
+/// let t = terminal_for(&Error::Llm(LlmError::server("overloaded")), false);
+/// assert_eq!(t.item, LlmError::server("overloaded"));
 /// ```
 pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
     match error {
@@ -155,9 +150,7 @@ mod tests {
 
     #[test]
     fn mid_stream_provider_error_keeps_its_own_variant() {
-        let rate = LlmError::RateLimit {
-            retry_after: Some(Duration::from_millis(1500)),
-        };
+        let rate = LlmError::rate_limit("slow down", Some(Duration::from_millis(1500)));
         let t = terminal_for(&Error::Llm(rate.clone()), false);
         assert_eq!(t.item, rate);
         assert_eq!(t.episode, rate.to_string());

@@ -53,7 +53,7 @@
 //! let call = ToolCall::new("c1", "calculator", json!({"expression": "17*23"}));
 //! assert_eq!(call.parse_arguments()?["expression"], "17*23");
 //!
-//! let failure: Error = LlmError::Timeout.into();
+//! let failure: Error = LlmError::server("overloaded").into();
 //! assert!(failure.retryable());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -74,7 +74,7 @@ mod transcript;
 pub mod testing;
 
 pub use episode::{Episode, ToolOutcome};
-pub use error::{ConfigError, Error, LlmError, MemoryError, ToolError};
+pub use error::{ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError};
 pub use ids::{ParseIdError, RunId, ThreadId};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};

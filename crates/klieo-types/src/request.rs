@@ -119,7 +119,11 @@ pub struct ChatRequest {
     pub response_format: ResponseFormat,
     /// Model name overriding the client's default.
     pub model: Option<String>,
-    /// Deadline for the whole call, overriding the client's default.
+    /// Deadline for the whole of a blocking call
+    /// ([`LlmClient::complete`](crate::LlmClient::complete)), overriding
+    /// the client's default. A streamed call is not cut by it: it is
+    /// bounded by the provider's first-byte and idle timeouts, so a reply
+    /// that keeps coming runs as long as it takes.
     pub timeout: Option<Duration>,
 }
 
@@ -180,7 +184,8 @@ impl ChatRequest {
         self
     }
 
-    /// Overrides the client's deadline for this request.
+    /// Overrides the client's deadline for this request, when it is made
+    /// blocking (see [`timeout`](Self::timeout)).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -34,6 +34,10 @@ pub enum ScriptedStep {
     /// Only for `stream`: these items, then the stream stays pending for
     /// ever, like a server that stalls (cancellation must end it).
     ChunksThenStall(Vec<Result<ChatChunk, LlmError>>),
+    /// The call never answers, like a server that stalls before its reply
+    /// starts: `complete` and `stream` stay pending for ever (a deadline
+    /// or cancellation must end them).
+    Stall,
 }
 
 #[derive(Default)]
@@ -55,13 +59,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// use serde_json::json;
 ///
 /// let llm = ScriptedLlm::new()
-///     .then_error(LlmError::Timeout)
+///     .then_error(LlmError::server("overloaded"))
 ///     .then_tool_calls(vec![ToolCall::new("c1", "calculator", json!({"expression": "1+1"}))])
 ///     .then_text("2");
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 /// let req = ChatRequest::new(vec![Message::user("1+1?")]);
-/// assert!(matches!(llm.complete(req.clone()).await, Err(LlmError::Timeout)));
+/// assert!(matches!(llm.complete(req.clone()).await, Err(LlmError::Server { .. })));
 /// let calls = llm.complete(req.clone()).await?;
 /// assert_eq!(calls.finish_reason, FinishReason::ToolCalls);
 /// assert_eq!(llm.complete(req).await?.message.content, "2");
@@ -143,6 +147,11 @@ impl ScriptedLlm {
         self.then(ScriptedStep::Chunks(items))
     }
 
+    /// Appends a call that never answers ([`ScriptedStep::Stall`]).
+    pub fn then_stall(self) -> Self {
+        self.then(ScriptedStep::Stall)
+    }
+
     /// The requests received so far, in order.
     pub fn requests(&self) -> Vec<ChatRequest> {
         lock(&self.shared.requests).clone()
@@ -204,6 +213,7 @@ impl LlmClient for ScriptedLlm {
         match self.next_step(req)? {
             ScriptedStep::Reply(reply) => Ok(reply),
             ScriptedStep::Fail(e) => Err(e),
+            ScriptedStep::Stall => std::future::pending().await,
             ScriptedStep::Chunks(_) | ScriptedStep::ChunksThenStall(_) => Err(
                 LlmError::bad_request("the script has a streamed step where `complete` was called"),
             ),
@@ -216,6 +226,7 @@ impl LlmClient for ScriptedLlm {
             ScriptedStep::Fail(e) => Err(e),
             ScriptedStep::Chunks(items) => Ok(self.stream_of(items, false)),
             ScriptedStep::ChunksThenStall(items) => Ok(self.stream_of(items, true)),
+            ScriptedStep::Stall => std::future::pending().await,
         }
     }
 

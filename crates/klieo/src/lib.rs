@@ -60,6 +60,11 @@ pub use klieo_openai as openai;
 #[doc = include_str!("../../../docs/STREAMING.md")]
 pub struct StreamingDoc;
 
+/// docs/FAULTS.md, whose examples run as doctests.
+#[cfg(all(doctest, feature = "runtime", feature = "openai"))]
+#[doc = include_str!("../../../docs/FAULTS.md")]
+pub struct FaultsDoc;
+
 /// docs/AGENTS.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime", feature = "openai"))]
 #[doc = include_str!("../../../docs/AGENTS.md")]

@@ -1,9 +1,9 @@
 //! [`SseDecoder`]: bytes pushed in, [`SseEvent`]s taken out.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use super::fields::{Fields, LineError};
 use super::lines::{Lines, Next};
 use super::{SseError, SseEvent};
 
@@ -100,6 +100,8 @@ pub struct SseDecoder {
     /// [`finish`](Self::finish) was called: once the complete lines are
     /// used up, what remains is discarded.
     eof: bool,
+    /// Invalid UTF-8 fails the decoder instead of becoming U+FFFD.
+    strict_utf8: bool,
     /// A bound was passed: the decoder is stuck on that error.
     failed: Option<Failure>,
 }
@@ -109,6 +111,7 @@ pub struct SseDecoder {
 enum Failure {
     Line,
     Event,
+    Utf8,
 }
 
 impl SseDecoder {
@@ -128,6 +131,7 @@ impl SseDecoder {
             max_line_len: limit,
             max_event_len: DEFAULT_MAX_EVENT_LEN,
             eof: false,
+            strict_utf8: false,
             failed: None,
         }
     }
@@ -154,6 +158,24 @@ impl SseDecoder {
     #[must_use]
     pub fn with_max_event_len(mut self, limit: usize) -> Self {
         self.max_event_len = limit;
+        self
+    }
+
+    /// This decoder, failing with [`SseError::InvalidUtf8`] on a field whose
+    /// text is not valid UTF-8, instead of replacing the bad bytes with
+    /// U+FFFD as the spec does: for protocols (an LLM API, say) where a
+    /// reply that is not text is an error, not something to show.
+    ///
+    /// ```
+    /// use klieo_stream::{SseDecoder, SseError};
+    ///
+    /// let mut decoder = SseDecoder::new().with_strict_utf8();
+    /// decoder.push(b"data: Hel\xfflo\n\n");
+    /// assert!(matches!(decoder.next_event(), Err(SseError::InvalidUtf8)));
+    /// ```
+    #[must_use]
+    pub fn with_strict_utf8(mut self) -> Self {
+        self.strict_utf8 = true;
         self
     }
 
@@ -192,11 +214,14 @@ impl SseDecoder {
         }
         loop {
             match self.lines.next_line(self.max_line_len) {
-                Next::Line(line) => match self.fields.line(line, self.max_event_len) {
-                    Ok(Some(event)) => return Ok(Some(event)),
-                    Ok(None) => {}
-                    Err(EventTooLong) => return Err(self.fail(Failure::Event)),
-                },
+                Next::Line(line) => {
+                    match self.fields.line(line, self.max_event_len, self.strict_utf8) {
+                        Ok(Some(event)) => return Ok(Some(event)),
+                        Ok(None) => {}
+                        Err(LineError::EventTooLong) => return Err(self.fail(Failure::Event)),
+                        Err(LineError::NotUtf8) => return Err(self.fail(Failure::Utf8)),
+                    }
+                }
                 Next::NeedMore => {
                     if self.eof {
                         self.restart();
@@ -259,6 +284,7 @@ impl SseDecoder {
             Failure::Event => SseError::EventTooLong {
                 limit: self.max_event_len,
             },
+            Failure::Utf8 => SseError::InvalidUtf8,
         }
     }
 
@@ -289,132 +315,12 @@ impl fmt::Debug for SseDecoder {
             .field("buffered", &self.lines.buffered())
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.retry())
+            .field("strict_utf8", &self.strict_utf8)
             .field("failed", &self.failed.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// The spec's buffers for the event being read, and what outlives events.
-#[derive(Default)]
-struct Fields {
-    /// The `data` lines so far, joined with `\n`. The spec appends `\n`
-    /// after every line and drops the last at dispatch; putting it between
-    /// lines instead lets a one-line event cost a single allocation.
-    data: String,
-    /// A `data` line was seen: the spec's "data buffer is not empty".
-    has_data: bool,
-    /// The event type buffer.
-    event: String,
-    /// The last event ID buffer.
-    id: String,
-    /// The last event ID string, copied from `id` at each blank line.
-    last_event_id: String,
-    /// The reconnection time, in milliseconds.
-    retry: Option<u64>,
-}
-
-/// A line would take the event past the decoder's bound on event length.
-struct EventTooLong;
-
-impl Fields {
-    /// Processes one line; returns the event a blank line dispatches. A
-    /// `data` or `event` line that would make the event's data and type
-    /// longer than `max_event_len` bytes is refused, and nothing is
-    /// appended.
-    fn line(
-        &mut self,
-        line: &[u8],
-        max_event_len: usize,
-    ) -> Result<Option<SseEvent>, EventTooLong> {
-        let (name, value): (&[u8], &[u8]) = match line.iter().position(|&b| b == b':') {
-            None if line.is_empty() => return Ok(self.dispatch()),
-            None => (line, b""),
-            Some(0) => return Ok(None),
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-        };
-        match name {
-            b"data" => {
-                let value = utf8(value);
-                let joint = usize::from(self.has_data);
-                if self.data.len() + joint + value.len() + self.event.len() > max_event_len {
-                    return Err(EventTooLong);
-                }
-                if self.has_data {
-                    self.data.push('\n');
-                }
-                self.has_data = true;
-                self.data.push_str(&value);
-            }
-            b"event" => {
-                let value = utf8(value);
-                if self.data.len() + value.len() > max_event_len {
-                    return Err(EventTooLong);
-                }
-                self.event.clear();
-                self.event.push_str(&value);
-            }
-            b"id" if !value.contains(&0) => {
-                self.id.clear();
-                self.id.push_str(&utf8(value));
-            }
-            b"retry" => {
-                if let Some(millis) = digits(value) {
-                    self.retry = Some(millis);
-                }
-            }
-            _ => {}
-        }
-        Ok(None)
-    }
-
-    fn dispatch(&mut self) -> Option<SseEvent> {
-        if self.last_event_id != self.id {
-            self.last_event_id.clone_from(&self.id);
-        }
-        if !self.has_data {
-            self.event.clear();
-            return None;
-        }
-        self.has_data = false;
-        let event = if self.event.is_empty() {
-            None
-        } else {
-            Some(std::mem::take(&mut self.event))
-        };
-        Some(SseEvent {
-            event,
-            data: std::mem::take(&mut self.data),
-            id: non_empty(&self.last_event_id).map(str::to_owned),
-        })
-    }
-}
-
-/// Decodes UTF-8, invalid bytes becoming U+FFFD; borrows when valid.
-/// (`from_utf8` first: it checks valid text several times faster than
-/// `from_utf8_lossy`, which walks it chunk by chunk.)
-fn utf8(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-fn non_empty(s: &str) -> Option<&str> {
+pub(super) fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
-}
-
-/// A `retry` value: one or more ASCII digits, fitting in a `u64`.
-fn digits(value: &[u8]) -> Option<u64> {
-    if value.is_empty() {
-        return None;
-    }
-    value.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
 }

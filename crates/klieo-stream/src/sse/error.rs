@@ -29,6 +29,9 @@ pub enum SseError {
         /// `\n`) and event type together.
         limit: usize,
     },
+    /// A field's text is not valid UTF-8, and the decoder was made strict
+    /// about it ([`SseDecoder::with_strict_utf8`](super::SseDecoder::with_strict_utf8)).
+    InvalidUtf8,
     /// Reading the underlying byte stream failed; the cause is the
     /// [`source`](Error::source).
     Transport(Box<dyn Error + Send + Sync>),
@@ -48,6 +51,10 @@ impl fmt::Display for SseError {
                  before the event ended; the events are larger than expected, or the \
                  bound must be raised"
             ),
+            SseError::InvalidUtf8 => f.write_str(
+                "an SSE line is not valid UTF-8 text; the server sent bytes that are not \
+                 text where an event's data belongs",
+            ),
             SseError::Transport(_) => f.write_str("reading the SSE byte stream failed"),
         }
     }
@@ -56,7 +63,9 @@ impl fmt::Display for SseError {
 impl Error for SseError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            SseError::LineTooLong { .. } | SseError::EventTooLong { .. } => None,
+            SseError::LineTooLong { .. }
+            | SseError::EventTooLong { .. }
+            | SseError::InvalidUtf8 => None,
             SseError::Transport(cause) => Some(cause.as_ref()),
         }
     }

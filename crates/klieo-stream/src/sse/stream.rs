@@ -111,6 +111,11 @@ impl<S> SseStream<S> {
     pub fn decoder(&self) -> &SseDecoder {
         &self.decoder
     }
+
+    /// The byte stream being decoded, for what a wrapper of it counts.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S, B, E> Stream for SseStream<S>

@@ -2,155 +2,21 @@
 //! [`ToolError`], [`MemoryError`], [`ConfigError`]), each variant a distinct
 //! thing a caller can act on, each classifying itself as retryable or not.
 
-use std::sync::Arc;
+mod llm;
+mod retry_hint;
+mod time_limit;
+
+pub use llm::LlmError;
+pub use retry_hint::RetryHint;
+pub use time_limit::TimeLimit;
+
 use std::time::Duration;
 use thiserror::Error;
-
-fn with_status(status: &Option<u16>) -> String {
-    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
-}
-
-fn server_text(status: &Option<u16>, message: &str, cause: &Option<Arc<Error>>) -> String {
-    match cause {
-        Some(_) => message.to_owned(),
-        None => format!("the model server failed{}: {message}", with_status(status)),
-    }
-}
 
 fn after(delay: &Option<Duration>) -> String {
     match delay {
         Some(d) => format!("; the server asks to wait {} ms", d.as_millis()),
         None => String::new(),
-    }
-}
-
-/// Why a call to a model failed.
-///
-/// [`retryable`](Self::retryable) says whether trying again may help:
-/// network failures, timeouts, rate limits and server errors are
-/// transient; the rest are not.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum LlmError {
-    /// The server could not be reached, or the connection broke.
-    #[error("could not reach the model server: {0}; check the base URL and that the server is up")]
-    Network(String),
-    /// The call did not finish within its deadline.
-    #[error("the model did not answer in time; raise the request timeout or retry later")]
-    Timeout,
-    /// The provider is throttling us.
-    #[error("rate limited by the provider{}", after(.retry_after))]
-    RateLimit {
-        /// How long the server asked us to wait, when it said.
-        retry_after: Option<Duration>,
-    },
-    /// The credentials were missing, wrong or lack permission.
-    #[error("the provider rejected the credentials: {0}; check the API key")]
-    Unauthorized(String),
-    /// The provider rejected the request itself; sending it again will not help.
-    #[error("the provider rejected the request{}: {message}", with_status(.status))]
-    BadRequest {
-        /// HTTP status, when the failure came from one.
-        status: Option<u16>,
-        /// The server's own explanation.
-        message: String,
-    },
-    /// The provider failed while handling a valid request, or (with a
-    /// `cause`) a streamed run ended for a reason of its own.
-    ///
-    /// A streamed run reports every ending as an `LlmError` (the
-    /// [`ChunkStream`](crate::ChunkStream) item type), and the endings that
-    /// are not the provider's (max steps, a tool failure, a refusal) as
-    /// `Server` with the run's text in `message` and the run's own [`Error`](enum@crate::Error)
-    /// in `cause`. [`retryable`](LlmError::retryable) then follows the
-    /// cause, and [`cause`](LlmError::cause) (or `source()`) hands it out:
-    ///
-    /// ```
-    /// use klieo_types::{Error, LlmError};
-    /// use std::sync::Arc;
-    ///
-    /// let item = LlmError::Server {
-    ///     status: None,
-    ///     message: "max steps exceeded: 4".into(),
-    ///     cause: Some(Arc::new(Error::MaxStepsExceeded { steps: 4 })),
-    /// };
-    /// assert!(!item.retryable());
-    /// assert!(matches!(item.cause(), Some(Error::MaxStepsExceeded { steps: 4 })));
-    /// assert_eq!(item.to_string(), "max steps exceeded: 4");
-    /// ```
-    #[error("{}", server_text(.status, .message, .cause))]
-    Server {
-        /// HTTP status, when the failure came from one.
-        status: Option<u16>,
-        /// The server's own explanation, or the run's text for its ending.
-        message: String,
-        /// The run's own error, when the run (not the provider) ended it.
-        #[source]
-        cause: Option<Arc<Error>>,
-    },
-    /// The reply could not be understood.
-    #[error("could not decode the model server's reply: {reason} (reply began: {excerpt:?})")]
-    Decoding {
-        /// What was wrong with it.
-        reason: String,
-        /// The start of the offending text, bounded in length.
-        excerpt: String,
-    },
-    /// The provider cannot do what was asked (streaming, embeddings, ...).
-    #[error("not supported by this provider: {0}")]
-    Unsupported(String),
-    /// The call was cancelled by the caller.
-    #[error("the model call was cancelled")]
-    Cancelled,
-}
-
-impl LlmError {
-    /// A [`LlmError::BadRequest`] with no HTTP status.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            status: None,
-            message: message.into(),
-        }
-    }
-
-    /// A [`LlmError::Server`] with no HTTP status.
-    pub fn server(message: impl Into<String>) -> Self {
-        Self::Server {
-            status: None,
-            message: message.into(),
-            cause: None,
-        }
-    }
-
-    /// Whether trying the same call again may succeed. A `Server` error
-    /// with a [`cause`](Self::cause) is as retryable as its cause.
-    pub fn retryable(&self) -> bool {
-        match self {
-            Self::Server {
-                cause: Some(cause), ..
-            } => cause.retryable(),
-            Self::Network(_) | Self::Timeout | Self::RateLimit { .. } | Self::Server { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// The run's own error behind a streamed run's terminal item (see
-    /// [`LlmError::Server`]); `None` for a provider's error.
-    pub fn cause(&self) -> Option<&Error> {
-        match self {
-            Self::Server {
-                cause: Some(cause), ..
-            } => Some(cause),
-            _ => None,
-        }
-    }
-
-    /// The delay the server asked for before the next attempt, if any.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::RateLimit { retry_after } => *retry_after,
-            _ => None,
-        }
     }
 }
 
@@ -247,9 +113,9 @@ pub enum ConfigError {
 /// ```
 /// use klieo_types::{Error, LlmError};
 ///
-/// let e: Error = LlmError::Timeout.into();
+/// let e: Error = LlmError::server("overloaded").into();
 /// assert!(e.retryable());
-/// let e: Error = LlmError::Unauthorized("bad key".into()).into();
+/// let e: Error = LlmError::unauthorized("bad key").into();
 /// assert!(!e.retryable());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -347,35 +213,6 @@ mod tests {
     }
 
     #[test]
-    fn llm_classification_matches_the_seed() {
-        let retryable = [
-            LlmError::Network("reset".into()),
-            LlmError::Timeout,
-            LlmError::RateLimit { retry_after: None },
-            LlmError::server("503"),
-        ];
-        let permanent = [
-            LlmError::Unauthorized("no key".into()),
-            LlmError::bad_request("bad"),
-            LlmError::Decoding {
-                reason: "eof".into(),
-                excerpt: String::new(),
-            },
-            LlmError::Unsupported("embeddings".into()),
-            LlmError::Cancelled,
-        ];
-        for e in retryable {
-            assert!(Error::from(e.clone()).retryable(), "{e:?} should retry");
-        }
-        for e in permanent {
-            assert!(
-                !Error::from(e.clone()).retryable(),
-                "{e:?} should not retry"
-            );
-        }
-    }
-
-    #[test]
     fn tool_and_other_classification() {
         let retry = ToolError::Retryable {
             message: "busy".into(),
@@ -406,18 +243,6 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_keeps_sub_second_delay() {
-        let e = LlmError::RateLimit {
-            retry_after: Some(Duration::from_millis(1500)),
-        };
-        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            e.to_string(),
-            "rate limited by the provider; the server asks to wait 1500 ms"
-        );
-    }
-
-    #[test]
     fn display_texts_name_the_problem() {
         let unknown = ToolError::UnknownTool {
             name: "calc".into(),
@@ -427,15 +252,8 @@ mod tests {
             unknown.to_string(),
             "the model called an unknown tool `calc`; available tools: calculator, now"
         );
-        let bad = LlmError::BadRequest {
-            status: Some(422),
-            message: "messages: field required".into(),
-        };
-        assert_eq!(
-            bad.to_string(),
-            "the provider rejected the request (HTTP 422): messages: field required"
-        );
-        let wrapped = Error::from(LlmError::Timeout);
-        assert_eq!(wrapped.to_string(), LlmError::Timeout.to_string());
+        let timeout = LlmError::timeout(TimeLimit::Call, Duration::from_secs(1));
+        let wrapped = Error::from(timeout.clone());
+        assert_eq!(wrapped.to_string(), timeout.to_string());
     }
 }

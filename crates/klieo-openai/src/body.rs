@@ -1,0 +1,124 @@
+//! Reading bodies and telling transport failures apart: a connection that
+//! could not be made ([`LlmError::Network`]), one that took too long to
+//! make ([`LlmError::Timeout`]), and one that broke after the request went
+//! out ([`LlmError::Interrupted`], with what had arrived). Every text names
+//! URLs without their credentials and has the API key scrubbed out.
+
+use crate::error::decoding;
+use crate::redact::{safe_url, scrub, Secret};
+use klieo_types::{LlmError, TimeLimit};
+use std::error::Error;
+use std::time::Duration;
+
+/// Reads the body into `body` until it ends (`Ok(true)`) or would pass
+/// `limit` bytes (`Ok(false)`, keeping only what fits).
+async fn read_into(
+    resp: &mut reqwest::Response,
+    limit: usize,
+    body: &mut Vec<u8>,
+) -> Result<bool, reqwest::Error> {
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok(false);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(true)
+}
+
+/// Up to `limit` bytes of an error body; the rest is left unread, and a
+/// failed read keeps what came before it.
+pub(crate) async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    // Whether the body was cut or broke off, what came is the message.
+    let _ = read_into(&mut resp, limit, &mut body).await;
+    body
+}
+
+/// The whole body of a 2xx reply. Past `limit` bytes (by its
+/// `content-length`, or as read) it is a [`LlmError::Decoding`] saying so;
+/// a read that breaks off is [`LlmError::Interrupted`] with the bytes read.
+pub(crate) async fn read_reply(
+    mut resp: reqwest::Response,
+    limit: usize,
+    secret: Option<&Secret>,
+) -> Result<Vec<u8>, LlmError> {
+    let too_long = |body: &[u8]| {
+        let reason = format!("the reply exceeded {limit} bytes");
+        decoding(reason, body, secret)
+    };
+    let announced = resp.content_length().unwrap_or(0);
+    if announced > limit as u64 {
+        return Err(too_long(&[]));
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    match read_into(&mut resp, limit, &mut body).await {
+        Ok(true) => Ok(body),
+        Ok(false) => Err(too_long(&body)),
+        Err(e) => Err(interrupted(e, body.len() as u64, 0, secret)),
+    }
+}
+
+/// A failure sending a request or waiting for its reply to start:
+/// [`LlmError::Timeout`] of [`TimeLimit::Connect`] (`connect_timeout`
+/// long) or `Network` when the connection could not be made; otherwise
+/// the connection broke after the request went out (`Interrupted`, after
+/// 0 bytes).
+pub(crate) fn from_send(
+    err: reqwest::Error,
+    secret: Option<&Secret>,
+    connect_timeout: Duration,
+) -> LlmError {
+    match (err.is_connect(), err.is_timeout()) {
+        (true, true) => LlmError::timeout(TimeLimit::Connect, connect_timeout),
+        (true, false) => LlmError::Network(transport_text(err, secret)),
+        _ => interrupted(err, 0, 0, secret),
+    }
+}
+
+/// [`LlmError::Interrupted`] after `bytes` of the body and `events` of a
+/// stream, for the transport failure `err`.
+pub(crate) fn interrupted(
+    err: reqwest::Error,
+    bytes: u64,
+    events: u64,
+    secret: Option<&Secret>,
+) -> LlmError {
+    LlmError::Interrupted {
+        bytes,
+        events,
+        reason: transport_text(err, secret),
+    }
+}
+
+/// reqwest's text without the URL (which it would show whole), then the
+/// URL without credentials, then the causes; the key scrubbed out.
+fn transport_text(err: reqwest::Error, secret: Option<&Secret>) -> String {
+    let url = err.url().map(safe_url);
+    let err = err.without_url();
+    let mut text = err.to_string();
+    if let Some(url) = url {
+        text = format!("{text} for url ({url})");
+    }
+    scrub(secret, chain_onto(text, err.source()))
+}
+
+/// `err` and its sources, joined by `: `.
+pub(crate) fn chain(err: &dyn Error) -> String {
+    chain_onto(err.to_string(), err.source())
+}
+
+/// `text`, then `source` and its own sources, joined by `: `.
+fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}

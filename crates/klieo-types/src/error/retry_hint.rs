@@ -1,0 +1,68 @@
+//! [`RetryHint`]: what a server said about trying a failed call again.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What a server said about trying a failed call again: a delay
+/// (`retry-after-ms`, `retry-after`) and an explicit verdict
+/// (`x-should-retry`). Both are optional; the default says nothing.
+///
+/// The verdict overrides the one the error's kind implies (see
+/// [`LlmError::retryable`](crate::LlmError::retryable)); the delay is honoured by the runtime's retry
+/// driver, under its ceiling on server delays.
+///
+/// ```
+/// use klieo_types::RetryHint;
+/// use std::time::Duration;
+///
+/// let hint = RetryHint::new().with_retry_after(Some(Duration::from_secs(2)));
+/// assert_eq!(hint.retry_after, Some(Duration::from_secs(2)));
+/// assert_eq!(hint.should_retry, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct RetryHint {
+    /// How long the server asked to wait before the next attempt.
+    pub retry_after: Option<Duration>,
+    /// The server's own verdict on retrying, when it gave one.
+    pub should_retry: Option<bool>,
+}
+
+impl RetryHint {
+    /// A hint that says nothing.
+    pub const fn new() -> Self {
+        Self {
+            retry_after: None,
+            should_retry: None,
+        }
+    }
+
+    /// The delay the server asked for.
+    #[must_use]
+    pub const fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The server's verdict on retrying.
+    #[must_use]
+    pub const fn with_should_retry(mut self, should_retry: Option<bool>) -> Self {
+        self.should_retry = should_retry;
+        self
+    }
+}
+
+/// `; the server asks to wait N ms` and `; the server says (not) to retry`,
+/// or nothing, as the tail of an error's text.
+impl fmt::Display for RetryHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = self.retry_after {
+            write!(f, "; the server asks to wait {} ms", d.as_millis())?;
+        }
+        match self.should_retry {
+            Some(true) => f.write_str("; the server says to retry"),
+            Some(false) => f.write_str("; the server says not to retry"),
+            None => Ok(()),
+        }
+    }
+}
