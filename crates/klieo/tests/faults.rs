@@ -88,32 +88,28 @@ async fn a_stalled_server_ends_a_blocking_run_within_90_s() {
     );
 }
 
-/// Streams one run to its end; its last item.
-async fn last_event(agent: &Agent) -> Option<Result<RunEvent, Error>> {
+/// Streams one run against a server with `fault` to its end: its last
+/// item is a typed timeout, within 90 s.
+async fn streamed_run_times_out(fault: Fault) {
+    let agent = agent(server(fault).await);
+    let began = Instant::now();
     let mut events = agent.stream("hello");
     let mut last = None;
     while let Some(event) = events.next().await {
         last = Some(event);
     }
-    last
+    match last {
+        Some(Err(error)) => assert_timed_out(&error, began),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stalled_server_ends_a_streamed_run_within_90_s() {
-    let agent = agent(server(Fault::Stall).await);
-    let began = Instant::now();
-    match last_event(&agent).await {
-        Some(Err(error)) => assert_timed_out(&error, began),
-        other => panic!("{other:?}"),
-    }
+    streamed_run_times_out(Fault::Stall).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_trickling_server_ends_a_streamed_run_within_90_s() {
-    let agent = agent(server(Fault::Trickle).await);
-    let began = Instant::now();
-    match last_event(&agent).await {
-        Some(Err(error)) => assert_timed_out(&error, began),
-        other => panic!("{other:?}"),
-    }
+    streamed_run_times_out(Fault::Trickle).await;
 }
