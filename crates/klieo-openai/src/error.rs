@@ -1,6 +1,6 @@
-//! From HTTP to [`LlmError`]: status codes, bodies (read with a size
-//! bound), transport failures, undecodable replies, and in-stream error
-//! objects. Every message surfaced here has the API key scrubbed out, and
+//! From HTTP to [`LlmError`]: error statuses with their bodies and retry
+//! headers, undecodable replies, and in-stream error objects (transport
+//! failures are in `body`). Every message surfaced here has the API key scrubbed out, and
 //! URLs lose their credentials.
 
 use crate::body::read_bounded;

@@ -18,16 +18,19 @@
 //!   organization and project, extra headers, timeouts, embedding model,
 //!   batch size and dimensions, capabilities. Its defaults are listed there.
 //! - Failures are [`LlmError`](klieo_types::LlmError)s: 401/403
-//!   `Unauthorized`; 429 `RateLimit` with the delay from `retry-after-ms`
-//!   or `retry-after` (seconds or an HTTP date); 400/404/422 and other 4xx
-//!   `BadRequest` with the server's message; 408/409/5xx `Server`;
-//!   connection failures (a connect timeout included) `Network`; a passed
-//!   deadline `Timeout`; a reply that cannot be read, or longer than
-//!   16 MiB, `Decoding`, with an excerpt of at most 200 characters. The
-//!   `x-should-retry` header overrides the classification:
-//!   `true` turns a non-retryable error into `Server`, `false` a retryable
-//!   one into `BadRequest` (klieo-types has no field for the hint itself);
-//!   the real status stays in `status`.
+//!   `Unauthorized`; 429 `RateLimit` (or `QuotaExhausted` for
+//!   `insufficient_quota`); 400/404/422 and other 4xx `BadRequest` with the
+//!   server's message; 408/409/5xx `Server`. Each carries the server's
+//!   [`RetryHint`](klieo_types::RetryHint): the delay of `retry-after-ms` or
+//!   `retry-after` (seconds or an HTTP date), and `x-should-retry`, which
+//!   decides `retryable()` while the kind and status stay true. A
+//!   connection that cannot be made is `Network`; one that breaks before
+//!   the reply is complete is `Interrupted`, with the bytes and events that
+//!   came; a passed limit is `Timeout` naming it (connect, first byte,
+//!   idle, whole call); a reply that cannot be read, is not UTF-8, is not an
+//!   event stream when one was asked for, or is longer than 16 MiB, is
+//!   `Decoding`, with an excerpt of at most 200 characters. docs/FAULTS.md
+//!   has the whole table.
 //! - The API key never appears in `Debug` output, logs or errors; a server
 //!   message that echoes it has it replaced by `***` (before the message is
 //!   cut to length). URLs shown there lose their user name, password and
