@@ -3,8 +3,9 @@
 //! error to what the consumer and the event log are told, and an
 //! incremental Server-Sent-Events decoder.
 //!
-//! Depends on `klieo-types` (with tokio-util for cancellation and memchr
-//! for finding SSE line ends); knows nothing of HTTP or of the step loop.
+//! Depends on `klieo-types` (with tokio-util and futures-util for
+//! cancellation, and memchr for finding SSE line ends); knows nothing of
+//! HTTP or of the step loop.
 //! `klieo-runtime` drives the pump; providers such as `klieo-openai` use the
 //! SSE decoder.
 //!
@@ -47,6 +48,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cancel;
 mod pump;
 mod reply;
 mod sse;

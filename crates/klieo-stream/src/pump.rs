@@ -1,17 +1,12 @@
 //! [`ChunkPump`]: relays a provider's chunks one by one while rebuilding
 //! the reply, enforcing the byte cap and honouring cancellation.
 
+use crate::cancel::CancelWatch;
 use crate::reply::{ReplyBuilder, RESPONSE_OVER_CAP};
 use klieo_types::{ChatChunk, ChatResponse, ChunkStream, Error};
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::task::{Context, Poll};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-
-/// How many chunks may pass between two looks at the cancellation token
-/// while the provider has chunks ready. Looking costs a lock; a provider
-/// that is waiting is always raced against cancellation.
-const CANCEL_CHECK_EVERY: u32 = 32;
+use tokio_util::sync::CancellationToken;
 
 /// The message when a provider's stream ends without a finish reason.
 pub const STREAM_ENDED_EARLY: &str =
@@ -66,9 +61,7 @@ pub enum PumpEvent {
 pub struct ChunkPump {
     provider: Option<ChunkStream>,
     reply: ReplyBuilder,
-    cancel: CancellationToken,
-    cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
-    until_cancel_check: u32,
+    cancel: CancelWatch,
 }
 
 impl std::fmt::Debug for ChunkPump {
@@ -83,6 +76,11 @@ impl std::fmt::Debug for ChunkPump {
 impl ChunkPump {
     /// A pump over `provider`, stopping when `cancel` fires or the reply
     /// passes `max_response_bytes` of text and tool-call payloads.
+    ///
+    /// The token is looked at before every chunk: once `cancel()` has
+    /// returned, the next event is [`PumpEvent::Failed`] with
+    /// [`Error::Cancelled`], whether the provider has chunks ready or is
+    /// waiting.
     pub fn new(
         provider: ChunkStream,
         cancel: CancellationToken,
@@ -91,9 +89,7 @@ impl ChunkPump {
         Self {
             provider: Some(provider),
             reply: ReplyBuilder::new(max_response_bytes),
-            cancel,
-            cancelled: None,
-            until_cancel_check: 0,
+            cancel: CancelWatch::new(cancel),
         }
     }
 
@@ -115,15 +111,11 @@ impl ChunkPump {
                 "the chunk pump was polled after its stream ended".into(),
             )));
         };
-        if self.until_cancel_check == 0 {
-            if self.cancel.is_cancelled() {
-                return self.fail(Error::Cancelled);
-            }
-            self.until_cancel_check = CANCEL_CHECK_EVERY;
+        if self.cancel.is_cancelled() {
+            return self.fail(Error::Cancelled);
         }
         match provider.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                self.until_cancel_check -= 1;
                 if self.reply.absorb(&chunk).is_err() {
                     return self.fail(Error::BadResponse(RESPONSE_OVER_CAP.into()));
                 }
@@ -138,17 +130,10 @@ impl ChunkPump {
                     None => PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into())),
                 })
             }
-            Poll::Pending => {
-                self.until_cancel_check = 0;
-                let cancel = &self.cancel;
-                let cancelled = self
-                    .cancelled
-                    .get_or_insert_with(|| Box::pin(cancel.clone().cancelled_owned()));
-                match cancelled.as_mut().poll(cx) {
-                    Poll::Ready(()) => self.fail(Error::Cancelled),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => match self.cancel.poll_cancelled(cx) {
+                Poll::Ready(()) => self.fail(Error::Cancelled),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 

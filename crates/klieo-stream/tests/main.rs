@@ -1,4 +1,5 @@
 //! Integration tests of klieo-stream, one binary.
+mod pump;
 mod sse;
 mod sse_bounds;
 mod sse_stream;
