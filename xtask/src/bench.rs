@@ -5,7 +5,11 @@ use crate::{cmd, Error};
 use std::path::Path;
 
 /// The benchmark programs: (package, example).
-const BENCHES: &[(&str, &str)] = &[("klieo-runtime", "bench"), ("klieo-openai", "stream_bench")];
+const BENCHES: &[(&str, &str)] = &[
+    ("klieo-runtime", "bench"),
+    ("klieo-runtime", "concurrent_bench"),
+    ("klieo-openai", "stream_bench"),
+];
 
 pub(crate) fn run(root: &Path, _args: &[String]) -> Result<(), Error> {
     for (package, example) in BENCHES {

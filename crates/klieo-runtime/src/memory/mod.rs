@@ -1,24 +1,23 @@
 //! In-memory [`ShortTermMemory`] and [`EpisodicMemory`], safe to share
-//! between concurrent runs.
+//! between concurrent runs: each is split over many locks by key
+//! ([`Shards`]), so runs on different threads rarely wait for each other.
+
+mod shards;
 
 use async_trait::async_trait;
 use klieo_types::{
     Episode, EpisodicMemory, MemoryError, Message, MessageLog, RunId, ShortTermMemory, ThreadId,
     Transcript,
 };
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use shards::Shards;
 
 /// Conversations kept in memory, one [`MessageLog`] per thread.
 ///
 /// `load` cuts the newest messages that fit the token budget in time that
 /// does not grow with the thread's length, and never returns a tool result
 /// whose assistant tool-call message was cut. Appends of one call land
-/// together.
+/// together. Threads are spread over many locks, so concurrent runs on
+/// different threads do not queue behind one.
 ///
 /// ```
 /// use klieo_runtime::InMemoryShortTerm;
@@ -35,7 +34,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryShortTerm {
-    threads: Mutex<HashMap<ThreadId, MessageLog>>,
+    threads: Shards<ThreadId, MessageLog>,
 }
 
 impl InMemoryShortTerm {
@@ -48,7 +47,7 @@ impl InMemoryShortTerm {
 #[async_trait]
 impl ShortTermMemory for InMemoryShortTerm {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        let mut threads = lock(&self.threads);
+        let mut threads = self.threads.shard(thread);
         let log = threads.entry(thread.clone()).or_default();
         for message in messages {
             log.push(message);
@@ -57,19 +56,22 @@ impl ShortTermMemory for InMemoryShortTerm {
     }
 
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
-        Ok(lock(&self.threads)
+        Ok(self
+            .threads
+            .shard(thread)
             .get(thread)
             .map(|log| log.window(max_tokens))
             .unwrap_or_default())
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        lock(&self.threads).remove(thread);
+        self.threads.shard(thread).remove(thread);
         Ok(())
     }
 }
 
-/// Event logs kept in memory, listed in run-creation order.
+/// Event logs kept in memory, listed in run-creation order. Runs are
+/// spread over many locks, so concurrent runs do not queue behind one.
 ///
 /// ```
 /// use klieo_runtime::InMemoryEpisodic;
@@ -88,7 +90,7 @@ impl ShortTermMemory for InMemoryShortTerm {
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryEpisodic {
-    runs: Mutex<BTreeMap<RunId, Vec<Episode>>>,
+    runs: Shards<RunId, Vec<Episode>>,
 }
 
 impl InMemoryEpisodic {
@@ -101,15 +103,18 @@ impl InMemoryEpisodic {
 #[async_trait]
 impl EpisodicMemory for InMemoryEpisodic {
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        lock(&self.runs).entry(run).or_default().push(episode);
+        self.runs.shard(&run).entry(run).or_default().push(episode);
         Ok(())
     }
 
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        Ok(lock(&self.runs).get(&run).cloned().unwrap_or_default())
+        Ok(self.runs.shard(&run).get(&run).cloned().unwrap_or_default())
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
-        Ok(lock(&self.runs).keys().copied().collect())
+        // Ids sort in the order they were made.
+        let mut runs = self.runs.keys();
+        runs.sort_unstable();
+        Ok(runs)
     }
 }
