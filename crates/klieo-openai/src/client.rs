@@ -1,18 +1,18 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::body::{chain, from_send, read_reply};
+use crate::body::{from_send, read_reply};
 use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
 use crate::error::{from_response, REPLY_LIMIT};
 use crate::redact::{shown_base_url, shown_raw_url, Secret};
 use crate::request::ChatBody;
 use crate::response::parse_completion;
-use crate::{embed, stream};
+use crate::{embed, http, stream};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, TimeLimit, ToolChoice,
 };
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::Url;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +24,10 @@ use tracing::debug;
 /// llama-cpp-python's servers, vLLM, Ollama's `/v1`.
 ///
 /// Build it with [`OpenAiClient::builder`] or [`OpenAiClient::from_env`].
-/// It holds one pooled `reqwest` client (rustls), reused by every call;
-/// cloning it is cheap and shares the pool.
+/// It holds one pooled `reqwest` client (rustls with ring, trusting the
+/// system's root certificates), reused by every call; cloning it is cheap
+/// and shares the pool. An `https` base URL on a system with no root
+/// certificates is a [`ConfigError`] at build time, saying what to install.
 #[derive(Clone)]
 pub struct OpenAiClient {
     inner: Arc<Inner>,
@@ -94,7 +96,7 @@ impl OpenAiClient {
         shown_base_url(&self.inner.base_url)
     }
 
-    pub(crate) fn from_builder(b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
+    pub(crate) fn from_builder(mut b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
         let base_url = b.base_url.trim().trim_end_matches('/').to_owned();
         let not_http = |why: &str| {
             let from = match b.base_url_var {
@@ -118,7 +120,7 @@ impl OpenAiClient {
                 parsed.scheme()
             )));
         }
-        let api_key = b.api_key.filter(|k| !k.expose().is_empty());
+        let api_key = b.api_key.take().filter(|k| !k.expose().is_empty());
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
             return Err(ConfigError::Missing {
                 name: "OPENAI_API_KEY".to_owned(),
@@ -152,37 +154,7 @@ impl OpenAiClient {
         };
         let (chat_url, embeddings_url) = (join("chat/completions")?, join("embeddings")?);
 
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &api_key {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    invalid("api_key", "contains characters an HTTP header cannot carry")
-                })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        let named = [
-            ("openai-organization", b.organization.as_ref()),
-            ("openai-project", b.project.as_ref()),
-        ];
-        let extra = named
-            .into_iter()
-            .filter_map(|(n, v)| v.map(|v| (n, v.as_str())))
-            .chain(b.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        for (name, value) in extra {
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid(name, "is not a valid HTTP header name"))?;
-            let mut value = HeaderValue::from_str(value)
-                .map_err(|_| invalid(name, "has a value an HTTP header cannot carry"))?;
-            value.set_sensitive(true);
-            headers.append(header, value);
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(b.connect_timeout)
-            .default_headers(headers)
-            .user_agent(concat!("klieo-openai/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid("http client", chain(&e)))?;
+        let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
         let capabilities = b
             .capabilities
             .unwrap_or_else(|| default_capabilities(&base_url));

@@ -146,6 +146,7 @@ mod client;
 mod config;
 mod embed;
 mod error;
+mod http;
 mod redact;
 mod request;
 mod response;
