@@ -28,6 +28,8 @@ pub(crate) const RULES: Rules<'static> = Rules {
     crates: &[
         ("klieo-types", 0, &[]),
         ("klieo-retry", 1, &["klieo-types"]),
+        // A store needs the vocabulary and its driver: never the runtime.
+        ("klieo-sqlite", 1, &["klieo-types"]),
         ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
         (
             "klieo-runtime",
@@ -50,6 +52,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-stream",
                 "klieo-runtime",
                 "klieo-openai",
+                "klieo-sqlite",
             ],
         ),
     ],

@@ -222,6 +222,17 @@ impl AgentBuilder {
         self
     }
 
+    /// Sets both the conversation memory and the event log to one store,
+    /// such as `klieo_sqlite::SqliteStore`: see
+    /// [`AgentContext::with_memory`].
+    pub fn with_memory<M>(mut self, store: M) -> Self
+    where
+        M: ShortTermMemory + EpisodicMemory + 'static,
+    {
+        self.ctx = self.ctx.with_memory(store);
+        self
+    }
+
     /// Sets the agent's name.
     pub fn with_name(mut self, name: impl AsRef<str>) -> Self {
         self.ctx.agent_name = Arc::from(name.as_ref());

@@ -77,6 +77,19 @@ impl AgentContext {
         self
     }
 
+    /// Sets both memories to one store that is both, such as
+    /// `klieo_sqlite::SqliteStore` (which keeps a thread's messages and
+    /// its runs' episodes in one file).
+    pub fn with_memory<M>(mut self, store: M) -> Self
+    where
+        M: ShortTermMemory + EpisodicMemory + 'static,
+    {
+        let store = Arc::new(store);
+        self.short_term = store.clone();
+        self.episodic = store;
+        self
+    }
+
     /// Sets the cancellation token.
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;

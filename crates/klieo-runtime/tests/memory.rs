@@ -3,11 +3,8 @@
 
 use crate::support::{echo_call, echo_tools, episodes, kinds, with_user};
 use klieo_runtime::{run_steps, AgentContext, InMemoryEpisodic, InMemoryShortTerm, RunOptions};
-use klieo_types::testing::ScriptedLlm;
-use klieo_types::{
-    Episode, EpisodicMemory, Message, Role, RunId, ShortTermMemory, ThreadId, ToolCall,
-};
-use serde_json::json;
+use klieo_types::testing::{memory, ScriptedLlm};
+use klieo_types::{Episode, EpisodicMemory, Message, Role, RunId, ShortTermMemory, ThreadId};
 use std::sync::Arc;
 
 fn contents(messages: impl IntoIterator<Item = Message>) -> Vec<String> {
@@ -15,72 +12,13 @@ fn contents(messages: impl IntoIterator<Item = Message>) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn load_honours_token_budget_newest_first() {
-    let memory = InMemoryShortTerm::new();
-    let thread = ThreadId::new("t");
-    // Eight bytes of text each: 4 + 2 = 6 estimated tokens per message.
-    let messages: Vec<Message> = (0..10)
-        .map(|i| Message::user(format!("message{i}")))
-        .collect();
-    assert_eq!(messages[0].estimated_tokens(), 6);
-    memory.append(&thread, messages.clone()).await.unwrap();
-
-    let load = |budget| {
-        let (memory, thread) = (&memory, &thread);
-        async move { contents(memory.load(thread, budget).await.unwrap().to_vec()) }
-    };
-    assert_eq!(load(18).await, ["message7", "message8", "message9"]);
-    assert_eq!(load(17).await, ["message8", "message9"]);
-    assert_eq!(load(6).await, ["message9"]);
-    assert!(load(5).await.is_empty(), "even the newest is over budget");
-    assert_eq!(load(1_000).await, contents(messages));
-    assert!(memory
-        .load(&ThreadId::new("unknown"), 1_000)
-        .await
-        .unwrap()
-        .is_empty());
-
-    memory.clear(&thread).await.unwrap();
-    assert!(load(1_000).await.is_empty());
+async fn in_memory_short_term_behaves_like_every_memory() {
+    memory::short_term(&InMemoryShortTerm::new()).await;
 }
 
 #[tokio::test]
-async fn load_never_starts_with_orphaned_tool_result() {
-    let memory = InMemoryShortTerm::new();
-    let thread = ThreadId::new("t");
-    let calls = vec![
-        ToolCall::new("c1", "echo", json!({"n": 1})),
-        ToolCall::new("c2", "echo", json!({"n": 2})),
-    ];
-    let thread_messages = vec![
-        Message::user("question"),
-        Message::assistant_tool_calls("", calls),
-        Message::tool_result("c1", "first result"),
-        Message::tool_result("c2", "second result"),
-        Message::assistant("the answer"),
-    ];
-    memory
-        .append(&thread, thread_messages.clone())
-        .await
-        .unwrap();
-    let total: usize = thread_messages.iter().map(Message::estimated_tokens).sum();
-    for budget in 0..=total + 1 {
-        let window = memory.load(&thread, budget).await.unwrap().to_vec();
-        if let Some(first) = window.first() {
-            assert_ne!(first.role, Role::Tool, "budget {budget}: {window:?}");
-        }
-        let tail = &thread_messages[thread_messages.len() - window.len()..];
-        assert_eq!(window, tail, "budget {budget}: a suffix of the thread");
-        let used: usize = window.iter().map(Message::estimated_tokens).sum();
-        assert!(used <= budget, "budget {budget}, used {used}");
-    }
-    // The budget that would start at the second result drops both results.
-    let from_second: usize = thread_messages[3..]
-        .iter()
-        .map(Message::estimated_tokens)
-        .sum();
-    let window = memory.load(&thread, from_second).await.unwrap().to_vec();
-    assert_eq!(contents(window), ["the answer"]);
+async fn in_memory_episodic_behaves_like_every_memory() {
+    memory::episodic(&InMemoryEpisodic::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

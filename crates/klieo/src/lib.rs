@@ -9,7 +9,8 @@
 //! | `stream` | `stream` | the chunk pump, terminal-error mapping, SSE decoder |
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`), guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
-//! | `testing` | `testing` | a scripted model for tests of agents |
+//! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
+//! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
 //! streaming agent with two tools against a real model (`cargo xtask demo`
@@ -55,6 +56,10 @@ pub use klieo_runtime as runtime;
 #[doc(inline)]
 pub use klieo_openai as openai;
 
+#[cfg(feature = "sqlite")]
+#[doc(inline)]
+pub use klieo_sqlite as sqlite;
+
 /// docs/STREAMING.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime"))]
 #[doc = include_str!("../../../docs/STREAMING.md")]
@@ -72,7 +77,7 @@ pub struct AgentsDoc;
 
 /// The README, whose examples compile (and, but for the quick start, which
 /// needs a server, run) as doctests.
-#[cfg(all(doctest, feature = "runtime", feature = "openai"))]
+#[cfg(all(doctest, feature = "runtime", feature = "openai", feature = "sqlite"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoc;
 

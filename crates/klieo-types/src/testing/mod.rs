@@ -1,11 +1,14 @@
 //! Test doubles for code built on klieo: [`ScriptedLlm`], a model that plays
-//! back a script, with a record of the requests it received; and [`next`]
-//! and [`collect`], to read any stream in a test without `futures-util`.
-//! Enabled by the `testing` feature.
+//! back a script, with a record of the requests it received; [`next`] and
+//! [`collect`], to read any stream in a test without `futures-util`; and
+//! [`memory`], the behaviour every memory backend must show. Enabled by the
+//! `testing` feature.
 //!
 //! One script serves both the blocking and the streaming loop: a step
 //! written as a whole reply is streamed as chunks when `stream` is called,
 //! and a step written as chunks is only for `stream`.
+
+pub mod memory;
 
 use crate::error::LlmError;
 use crate::llm::{Capabilities, ChunkStream, Embedding, LlmClient};

@@ -1,0 +1,65 @@
+//! [`OpenError`]: why a store could not be opened.
+
+use std::path::PathBuf;
+
+/// Why [`SqliteStore::open`](crate::SqliteStore::open) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The database file could not be opened or created.
+    #[error(
+        "could not open the SQLite database `{}`: check that its directory \
+         exists and is writable, and that no other program holds it locked",
+        path.display()
+    )]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The file was written by a newer klieo-sqlite, whose schema this
+    /// version does not know.
+    #[error(
+        "the SQLite database `{}` has schema version {found}, newer than the \
+         {known} this klieo-sqlite knows: open it with a newer klieo-sqlite",
+        path.display()
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// The schema version in the file.
+        found: i64,
+        /// The newest version this crate can migrate to.
+        known: i64,
+    },
+    /// Bringing the schema up to date failed; the file is left at the
+    /// version it had (each migration is one transaction).
+    #[error(
+        "could not migrate the SQLite database `{}` to schema version {version}",
+        path.display()
+    )]
+    Migrate {
+        /// The file.
+        path: PathBuf,
+        /// The version whose migration failed.
+        version: i64,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A driver error as a [`MemoryError`](klieo_types::MemoryError), with its
+/// causes, saying what was being done.
+pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {
+    let mut text = format!("SQLite store: {doing}: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    klieo_types::MemoryError::Backend(text)
+}

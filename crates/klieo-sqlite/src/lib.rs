@@ -1,0 +1,52 @@
+//! klieo's embedded store: conversations and event logs in one SQLite
+//! file, for anyone who wants runs to outlive the process without running
+//! a database server.
+//!
+//! Depends on `klieo-types` and its driver (sqlx, with SQLite built in)
+//! only: never on the runtime. [`SqliteStore`] implements
+//! [`ShortTermMemory`](klieo_types::ShortTermMemory) and
+//! [`EpisodicMemory`](klieo_types::EpisodicMemory); hand it to an agent
+//! as both with `AgentBuilder::with_memory`. It runs on tokio, with timers
+//! enabled (the driver bounds its waits with them).
+//!
+//! # Durability
+//!
+//! The file is in WAL mode. Each `append` (all the messages of one call)
+//! and each `record` is one transaction, synced to disk before it returns
+//! under the default [`Synchronous::Full`]. The schema is versioned
+//! ([`SCHEMA_VERSION`]); opening a file applies the migrations it lacks,
+//! each in one transaction, and refuses a file from a newer version.
+//!
+//! Not built yet (issue 11): a step's episodes and messages committing
+//! together, resuming a run after a crash, approvals, and a Postgres
+//! store.
+//!
+//! # Example
+//!
+//! ```
+//! use klieo_sqlite::SqliteStore;
+//! use klieo_types::{Episode, EpisodicMemory, RunId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path().join("agent.db")).await?;
+//! let run = RunId::new();
+//! store.record(run, Episode::Started { agent: "calc".into() }).await?;
+//! assert_eq!(store.list_runs().await?, [run]);
+//! assert_eq!(store.replay(run).await?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod memory;
+mod options;
+mod schema;
+mod store;
+
+pub use error::OpenError;
+pub use options::{SqliteOptions, Synchronous};
+pub use schema::SCHEMA_VERSION;
+pub use store::SqliteStore;

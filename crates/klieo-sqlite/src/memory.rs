@@ -1,0 +1,158 @@
+//! The memory traits over the store's tables.
+
+use crate::error::backend;
+use crate::SqliteStore;
+use async_trait::async_trait;
+use klieo_types::{
+    Episode, EpisodicMemory, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Transcript,
+};
+
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
+    serde_json::to_string(value)
+        .map_err(|e| MemoryError::Serialization(format!("SQLite store: encoding {what}: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, MemoryError> {
+    serde_json::from_str(text).map_err(|e| {
+        MemoryError::Serialization(format!(
+            "SQLite store: a stored {what} could not be read ({e}); was the file \
+             written by another program?"
+        ))
+    })
+}
+
+fn tokens(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl ShortTermMemory for SqliteStore {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        let doing = "appending to a thread";
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        let last: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, tokens_before + tokens FROM messages \
+             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(thread.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
+        for message in &messages {
+            let own = tokens(message.estimated_tokens());
+            sqlx::query(
+                "INSERT INTO messages (thread, seq, role, tokens_before, tokens, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(thread.as_str())
+            .bind(seq)
+            .bind(message.role.as_str())
+            .bind(before)
+            .bind(own)
+            .bind(encode("a message", message)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+            seq += 1;
+            before = before.saturating_add(own);
+        }
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        let doing = "loading a thread";
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT tokens_before + tokens FROM messages \
+             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(thread.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let Some(total) = total else {
+            return Ok(Transcript::new());
+        };
+        // The same cut as `MessageLog::window`: from the first message with
+        // at most `max_tokens` at and after it.
+        let floor = total.saturating_sub(tokens(max_tokens));
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT role, message FROM messages \
+             WHERE thread = ?1 AND tokens_before >= ?2 ORDER BY seq",
+        )
+        .bind(thread.as_str())
+        .bind(floor)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        // Never start with a tool result whose call was cut.
+        let tool = Role::Tool.as_str();
+        rows.iter()
+            .skip_while(|(role, _)| role == tool)
+            .map(|(_, message)| decode::<Message>("message", message))
+            .collect()
+    }
+
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        sqlx::query("DELETE FROM messages WHERE thread = ?1")
+            .bind(thread.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(|e| backend("clearing a thread", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for SqliteStore {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        let json = serde_json::to_value(&episode)
+            .map_err(|e| MemoryError::Serialization(format!("SQLite store: an episode: {e}")))?;
+        let kind = json
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        sqlx::query(
+            "INSERT INTO episodes (run, seq, kind, episode) VALUES \
+             (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
+        )
+        .bind(run.to_string())
+        .bind(kind)
+        .bind(json.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| backend("recording an episode", e))?;
+        Ok(())
+    }
+
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT episode FROM episodes WHERE run = ?1 ORDER BY seq")
+                .bind(run.to_string())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| backend("replaying a run", e))?;
+        rows.iter().map(|e| decode("episode", e)).collect()
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT run FROM episodes ORDER BY run")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| backend("listing runs", e))?;
+        rows.iter()
+            .map(|id| {
+                id.parse().map_err(|e| {
+                    MemoryError::Serialization(format!("SQLite store: run id `{id}`: {e}"))
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,80 @@
+//! [`SqliteOptions`]: where the store lives and how hard it syncs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a commit reaches the disk: SQLite's `synchronous` setting, in WAL
+/// mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Every commit is synced to disk before it returns: a commit survives
+    /// a power cut. One sync per commit.
+    Full,
+    /// Commits are synced at checkpoints: a commit survives the process
+    /// being killed, but the last ones may be lost if the machine loses
+    /// power (the file stays consistent either way). Faster.
+    Normal,
+}
+
+/// Settings of a [`SqliteStore`](crate::SqliteStore).
+///
+/// # Default
+///
+/// - `synchronous`: [`Synchronous::Full`]
+/// - `busy_timeout`: 5 s, how long a write waits for another process's
+///   write to finish before it fails
+/// - `max_readers`: 4 connections for reads (writes use one of their own)
+///
+/// ```
+/// use klieo_sqlite::{SqliteOptions, Synchronous};
+/// use std::time::Duration;
+///
+/// let options = SqliteOptions::new("agent.db")
+///     .with_synchronous(Synchronous::Normal)
+///     .with_busy_timeout(Duration::from_secs(2));
+/// assert_eq!(options.path().to_str(), Some("agent.db"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    pub(crate) path: PathBuf,
+    pub(crate) synchronous: Synchronous,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) max_readers: u32,
+}
+
+impl SqliteOptions {
+    /// The defaults above, for the file at `path` (created if missing).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_owned(),
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_readers: 4,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How commits reach the disk.
+    pub fn with_synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// How long a write waits for another process's write.
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How many connections serve reads (at least one).
+    pub fn with_max_readers(mut self, readers: u32) -> Self {
+        self.max_readers = readers.max(1);
+        self
+    }
+}

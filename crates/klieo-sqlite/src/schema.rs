@@ -1,0 +1,58 @@
+//! The schema's versions and the migrations between them, applied on
+//! open. The version is SQLite's `user_version`; each migration and the
+//! version it reaches commit together, so a failed or interrupted
+//! migration leaves the file as it was.
+
+use crate::error::OpenError;
+use sqlx::SqlitePool;
+use std::path::Path;
+
+/// Every migration, in order; version `i + 1` is `MIGRATIONS[i]`. Never
+/// edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_memories.sql")];
+
+/// The schema version this crate writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database at `path` up to [`SCHEMA_VERSION`].
+pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    let open = |source| OpenError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    // Taken for writing at once, so two processes opening the same new file
+    // do not both migrate it.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(open)?;
+    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(open)?;
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let failed = |source| OpenError::Migrate {
+            path: path.to_owned(),
+            version,
+            source,
+        };
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        // PRAGMA takes no bound parameters; the version is our own integer.
+        let set = format!("PRAGMA user_version = {version}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+    }
+    tx.commit().await.map_err(open)
+}

@@ -1,0 +1,110 @@
+//! [`SqliteStore`]: one SQLite file holding conversations and event logs.
+
+use crate::error::OpenError;
+use crate::options::{SqliteOptions, Synchronous};
+use crate::schema;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Conversations ([`ShortTermMemory`](klieo_types::ShortTermMemory)) and
+/// event logs ([`EpisodicMemory`](klieo_types::EpisodicMemory)) in one
+/// SQLite file, in WAL mode: they survive the process, and any process
+/// that opens the file sees them.
+///
+/// Opening creates the file if it is missing and brings its schema up to
+/// date ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)). Writes go through one
+/// connection (SQLite has one writer at a time; other processes wait up to
+/// the busy timeout), reads through a small pool of their own. Cloning is
+/// cheap and shares both.
+///
+/// ```
+/// use klieo_sqlite::SqliteStore;
+/// use klieo_types::{Message, ShortTermMemory, ThreadId};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("agent.db");
+/// let thread = ThreadId::new("t1");
+/// {
+///     let store = SqliteStore::open(&path).await?;
+///     store.append(&thread, vec![Message::user("hi")]).await?;
+///     store.close().await;
+/// }
+/// // Another process, or this one after a restart:
+/// let store = SqliteStore::open(&path).await?;
+/// assert_eq!(store.load(&thread, 1_000).await?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` with the default
+    /// [`SqliteOptions`].
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(SqliteOptions::new(path)).await
+    }
+
+    /// Opens (or creates) the store `options` describe.
+    pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
+        let path = options.path;
+        let open = |source| OpenError::Open {
+            path: path.clone(),
+            source,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(options.busy_timeout);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await
+            .map_err(open)?;
+        schema::migrate(&writer, &path).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_readers)
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(open)?;
+        Ok(Self {
+            writer,
+            reader,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    /// Dropping the last clone closes them too, without waiting.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

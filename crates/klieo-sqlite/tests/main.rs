@@ -1,0 +1,4 @@
+//! Integration tests of klieo-sqlite, one binary: each opens real files in
+//! a temporary directory.
+mod memories;
+mod schema;

@@ -1,0 +1,105 @@
+//! The store as a memory: the shared behaviour, across reopening, and
+//! under concurrent writers.
+
+use klieo_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use klieo_types::testing::memory;
+use klieo_types::{Episode, EpisodicMemory, Message, RunId, ShortTermMemory, ThreadId};
+use std::path::Path;
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("the store opens")
+}
+
+#[tokio::test]
+async fn the_store_behaves_like_every_memory() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(&dir.path().join("a.db")).await;
+    memory::short_term(&store).await;
+    memory::episodic(&store).await;
+}
+
+#[tokio::test]
+async fn under_normal_sync_too() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = SqliteOptions::new(dir.path().join("a.db")).with_synchronous(Synchronous::Normal);
+    let store = SqliteStore::open_with(options)
+        .await
+        .expect("the store opens");
+    memory::short_term(&store).await;
+}
+
+#[tokio::test]
+async fn what_was_written_is_there_after_reopening() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    let (thread, run) = (ThreadId::new("t"), RunId::new());
+    {
+        let store = open(&path).await;
+        store
+            .append(
+                &thread,
+                vec![Message::user("hi"), Message::assistant("hello")],
+            )
+            .await
+            .expect("append");
+        store
+            .record(run, Episode::Started { agent: "a".into() })
+            .await
+            .expect("record");
+        store.close().await;
+    }
+    let store = open(&path).await;
+    let history = store.load(&thread, 1_000).await.expect("load").to_vec();
+    assert_eq!(history, [Message::user("hi"), Message::assistant("hello")]);
+    assert_eq!(store.list_runs().await.expect("list"), [run]);
+    // And the next append goes after what was there.
+    store
+        .append(&thread, vec![Message::user("again")])
+        .await
+        .expect("append");
+    assert_eq!(store.load(&thread, 1_000).await.expect("load").len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_two_stores_on_one_file_all_land_in_order() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    // Two stores on one file stand for two processes.
+    let stores = [open(&path).await, open(&path).await];
+    let thread = ThreadId::new("shared");
+    let mut tasks = Vec::new();
+    for (writer, store) in stores.iter().enumerate() {
+        for task in 0..8 {
+            let (store, thread) = (store.clone(), thread.clone());
+            tasks.push(tokio::spawn(async move {
+                for k in 0..10 {
+                    let note = Message::user(format!("{writer}/{task}:{k}"));
+                    store.append(&thread, vec![note]).await.expect("append");
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("the task ends");
+    }
+    let notes: Vec<String> = stores[0]
+        .load(&thread, usize::MAX)
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(notes.len(), 2 * 8 * 10, "no append is lost");
+    for writer in 0..2 {
+        for task in 0..8 {
+            let prefix = format!("{writer}/{task}:");
+            let mine: Vec<&String> = notes.iter().filter(|n| n.starts_with(&prefix)).collect();
+            let expected: Vec<String> = (0..10).map(|k| format!("{prefix}{k}")).collect();
+            assert_eq!(
+                mine,
+                expected.iter().collect::<Vec<_>>(),
+                "{prefix} in order"
+            );
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The schema's versions: a file of every shipped version still reads,
+//! reopening changes nothing, a newer file is refused.
+
+#[path = "golden.rs"]
+mod golden;
+
+use klieo_sqlite::{OpenError, SqliteStore, SCHEMA_VERSION};
+use klieo_types::{EpisodicMemory, ShortTermMemory};
+use std::path::Path;
+
+async fn user_version(path: &Path) -> i64 {
+    let url = format!("sqlite://{}", path.display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    let version = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&pool)
+        .await
+        .expect("the version");
+    pool.close().await;
+    version
+}
+
+#[tokio::test]
+async fn a_file_written_by_schema_version_1_still_reads() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(golden::FILE);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A copy: opening migrates the file, and the fixture must stay as shipped.
+    let path = dir.path().join("copy.db");
+    std::fs::copy(&fixture, &path).expect("the fixture is in tests/fixtures");
+    assert_eq!(user_version(&path).await, 1, "the fixture is version 1");
+
+    let store = SqliteStore::open(&path).await.expect("the old file opens");
+    let messages = store
+        .load(&golden::thread(), usize::MAX)
+        .await
+        .expect("load")
+        .to_vec();
+    assert_eq!(messages, golden::messages());
+    assert_eq!(store.list_runs().await.expect("list"), [golden::run()]);
+    assert_eq!(
+        store.replay(golden::run()).await.expect("replay"),
+        golden::episodes()
+    );
+    store.close().await;
+    assert_eq!(
+        user_version(&path).await,
+        SCHEMA_VERSION,
+        "migrated on open"
+    );
+}
+
+#[tokio::test]
+async fn opening_again_changes_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    for _ in 0..3 {
+        SqliteStore::open(&path).await.expect("opens").close().await;
+    }
+    assert_eq!(user_version(&path).await, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_version_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    SqliteStore::open(&path).await.expect("opens").close().await;
+    let url = format!("sqlite://{}", path.display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::query("PRAGMA user_version = 99")
+        .execute(&pool)
+        .await
+        .expect("set");
+    pool.close().await;
+
+    let error = SqliteStore::open(&path).await.expect_err("refused");
+    assert!(
+        matches!(error, OpenError::TooNew { found: 99, known, .. } if known == SCHEMA_VERSION),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("newer klieo-sqlite"), "{error}");
+    assert_eq!(user_version(&path).await, 99, "the file is left as it was");
+}
+
+#[tokio::test]
+async fn a_file_in_a_missing_directory_names_the_path() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("no such directory").join("a.db");
+    let error = SqliteStore::open(&path)
+        .await
+        .expect_err("cannot be created");
+    assert!(matches!(error, OpenError::Open { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("no such directory"), "{text}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the driver's cause is kept"
+    );
+}

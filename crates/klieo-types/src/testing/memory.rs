@@ -1,0 +1,252 @@
+//! The behaviour every [`ShortTermMemory`] and [`EpisodicMemory`] must
+//! show, as checks a backend's tests call with a fresh, empty backend.
+//! klieo's in-memory memories and its database stores all pass them.
+//!
+//! Each check panics with a message naming what broke. A backend's test
+//! is one line: `klieo_types::testing::memory::short_term(&store).await`.
+
+#![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
+
+use crate::{
+    Episode, EpisodicMemory, FinishReason, Message, Role, RunId, ShortTermMemory, ThreadId,
+    ToolCall, ToolOutcome, Usage,
+};
+use serde_json::json;
+
+fn contents(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+async fn load(memory: &dyn ShortTermMemory, thread: &ThreadId, budget: usize) -> Vec<Message> {
+    match memory.load(thread, budget).await {
+        Ok(transcript) => transcript.to_vec(),
+        Err(e) => panic!("load({thread}, {budget}) failed: {e}"),
+    }
+}
+
+async fn append(memory: &dyn ShortTermMemory, thread: &ThreadId, messages: Vec<Message>) {
+    if let Err(e) = memory.append(thread, messages).await {
+        panic!("append to {thread} failed: {e}");
+    }
+}
+
+/// Every check of a [`ShortTermMemory`], on an empty one.
+pub async fn short_term(memory: &dyn ShortTermMemory) {
+    token_budget_keeps_the_newest(memory).await;
+    never_starts_with_an_orphaned_tool_result(memory).await;
+    messages_come_back_as_they_went_in(memory).await;
+    threads_are_separate_and_clear_empties_one(memory).await;
+}
+
+/// Every check of an [`EpisodicMemory`], on an empty one.
+pub async fn episodic(memory: &dyn EpisodicMemory) {
+    episodes_replay_in_order_per_run(memory).await;
+    runs_are_listed_in_creation_order(memory).await;
+}
+
+async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {
+    let thread = ThreadId::new("budget");
+    // Eight bytes of text each: 4 + 2 = 6 estimated tokens per message.
+    let messages: Vec<Message> = (0..10)
+        .map(|i| Message::user(format!("message{i}")))
+        .collect();
+    append(memory, &thread, messages.clone()).await;
+    let cases: [(usize, &[&str]); 4] = [
+        (18, &["message7", "message8", "message9"]),
+        (17, &["message8", "message9"]),
+        (6, &["message9"]),
+        (5, &[]),
+    ];
+    for (budget, expected) in cases {
+        assert_eq!(
+            contents(&load(memory, &thread, budget).await),
+            expected,
+            "the newest messages within {budget} tokens"
+        );
+    }
+    assert_eq!(
+        load(memory, &thread, 1_000).await,
+        messages,
+        "the whole thread"
+    );
+    assert_eq!(
+        load(memory, &thread, usize::MAX).await,
+        messages,
+        "an unbounded budget"
+    );
+    assert!(
+        load(memory, &ThreadId::new("unknown"), 1_000)
+            .await
+            .is_empty(),
+        "an unknown thread is empty"
+    );
+}
+
+async fn never_starts_with_an_orphaned_tool_result(memory: &dyn ShortTermMemory) {
+    let thread = ThreadId::new("orphans");
+    let calls = vec![
+        ToolCall::new("c1", "echo", json!({"n": 1})),
+        ToolCall::new("c2", "echo", json!({"n": 2})),
+    ];
+    let messages = vec![
+        Message::user("question"),
+        Message::assistant_tool_calls("", calls),
+        Message::tool_result("c1", "first result"),
+        Message::tool_result("c2", "second result"),
+        Message::assistant("the answer"),
+    ];
+    append(memory, &thread, messages.clone()).await;
+    let total: usize = messages.iter().map(Message::estimated_tokens).sum();
+    for budget in 0..=total + 1 {
+        let window = load(memory, &thread, budget).await;
+        if let Some(first) = window.first() {
+            assert_ne!(first.role, Role::Tool, "budget {budget}: {window:?}");
+        }
+        let tail = &messages[messages.len() - window.len()..];
+        assert_eq!(window, tail, "budget {budget}: a suffix of the thread");
+        let used: usize = window.iter().map(Message::estimated_tokens).sum();
+        assert!(used <= budget, "budget {budget}, used {used}");
+    }
+    let from_second: usize = messages[3..].iter().map(Message::estimated_tokens).sum();
+    assert_eq!(
+        contents(&load(memory, &thread, from_second).await),
+        ["the answer"],
+        "a window that would start at the second result drops both results"
+    );
+}
+
+async fn messages_come_back_as_they_went_in(memory: &dyn ShortTermMemory) {
+    let thread = ThreadId::new("round trip");
+    let call = ToolCall::new(
+        "c-ü",
+        "search",
+        json!({"q": "naïve \"quotes\"", "n": [1, 2.5]}),
+    );
+    let first = vec![
+        Message::system("Be brief."),
+        Message::user("emoji 🦀 and\nnewlines\t"),
+    ];
+    let second = vec![
+        Message::assistant_tool_calls("thinking", vec![call]),
+        Message::tool_result("c-ü", "{\"found\": true}"),
+        Message::assistant(""),
+    ];
+    append(memory, &thread, first.clone()).await;
+    append(memory, &thread, second.clone()).await;
+    append(memory, &thread, Vec::new()).await;
+    let expected: Vec<Message> = first.into_iter().chain(second).collect();
+    assert_eq!(
+        load(memory, &thread, usize::MAX).await,
+        expected,
+        "appends keep their order and every field"
+    );
+}
+
+async fn threads_are_separate_and_clear_empties_one(memory: &dyn ShortTermMemory) {
+    let (a, b) = (ThreadId::new("a"), ThreadId::new("b"));
+    append(memory, &a, vec![Message::user("to a")]).await;
+    append(memory, &b, vec![Message::user("to b")]).await;
+    assert_eq!(contents(&load(memory, &a, 1_000).await), ["to a"]);
+    if let Err(e) = memory.clear(&a).await {
+        panic!("clear failed: {e}");
+    }
+    assert!(
+        load(memory, &a, 1_000).await.is_empty(),
+        "a cleared thread is empty"
+    );
+    assert_eq!(
+        contents(&load(memory, &b, 1_000).await),
+        ["to b"],
+        "clearing one thread leaves the others"
+    );
+    append(memory, &a, vec![Message::user("again")]).await;
+    assert_eq!(
+        contents(&load(memory, &a, 1_000).await),
+        ["again"],
+        "a cleared thread starts over"
+    );
+}
+
+fn sample_episodes() -> Vec<Episode> {
+    vec![
+        Episode::Started {
+            agent: "calc".into(),
+        },
+        Episode::LlmCall {
+            step: 1,
+            tokens: Some(Usage::new(52, 9)),
+            latency_ms: 310,
+            finish_reason: FinishReason::ToolCalls,
+            tool_calls: 1,
+        },
+        Episode::ToolCall {
+            step: 1,
+            call_id: "c1".into(),
+            name: "calculator".into(),
+            args: json!({"expression": "17*23"}),
+            result: ToolOutcome::Ok { output: json!(391) },
+            latency_ms: 0,
+        },
+        Episode::Completed { steps: 2 },
+    ]
+}
+
+async fn record(memory: &dyn EpisodicMemory, run: RunId, episode: Episode) {
+    if let Err(e) = memory.record(run, episode).await {
+        panic!("record for {run} failed: {e}");
+    }
+}
+
+async fn replay(memory: &dyn EpisodicMemory, run: RunId) -> Vec<Episode> {
+    match memory.replay(run).await {
+        Ok(log) => log,
+        Err(e) => panic!("replay of {run} failed: {e}"),
+    }
+}
+
+async fn episodes_replay_in_order_per_run(memory: &dyn EpisodicMemory) {
+    let (one, two) = (RunId::new(), RunId::new());
+    let episodes = sample_episodes();
+    for episode in &episodes {
+        record(memory, one, episode.clone()).await;
+        record(
+            memory,
+            two,
+            Episode::Failed {
+                error: "cancelled".into(),
+            },
+        )
+        .await;
+    }
+    assert_eq!(
+        replay(memory, one).await,
+        episodes,
+        "one run's episodes, in order"
+    );
+    assert_eq!(
+        replay(memory, two).await.len(),
+        episodes.len(),
+        "the other run's"
+    );
+    assert!(
+        replay(memory, RunId::new()).await.is_empty(),
+        "an unknown run has no episodes"
+    );
+}
+
+async fn runs_are_listed_in_creation_order(memory: &dyn EpisodicMemory) {
+    let before = match memory.list_runs().await {
+        Ok(runs) => runs,
+        Err(e) => panic!("list_runs failed: {e}"),
+    };
+    let ids: Vec<RunId> = (0..40).map(|_| RunId::new()).collect();
+    for id in ids.iter().rev() {
+        record(memory, *id, Episode::Started { agent: "a".into() }).await;
+    }
+    let listed = match memory.list_runs().await {
+        Ok(runs) => runs,
+        Err(e) => panic!("list_runs failed: {e}"),
+    };
+    let expected: Vec<RunId> = before.into_iter().chain(ids).collect();
+    assert_eq!(listed, expected, "runs in the order their ids were made");
+}
