@@ -10,8 +10,8 @@ use crate::output::{parse, OutputSpec};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
 use klieo_types::{
-    EpisodicMemory, Error, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Tool, ToolSet,
-    Transcript,
+    EpisodicMemory, Error, Journal, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Tool,
+    ToolSet, Transcript,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -225,10 +225,7 @@ impl AgentBuilder {
     /// Sets both the conversation memory and the event log to one store,
     /// such as `klieo_sqlite::SqliteStore`: see
     /// [`AgentContext::with_memory`].
-    pub fn with_memory<M>(mut self, store: M) -> Self
-    where
-        M: ShortTermMemory + EpisodicMemory + 'static,
-    {
+    pub fn with_memory<J: Journal + 'static>(mut self, store: J) -> Self {
         self.ctx = self.ctx.with_memory(store);
         self
     }

@@ -1,7 +1,9 @@
 //! [`AgentContext`]: everything a run needs, cheap to clone.
 
 use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
-use klieo_types::{EpisodicMemory, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet};
+use klieo_types::{
+    EpisodicMemory, Journal, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet,
+};
 use std::fmt;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +39,10 @@ pub struct AgentContext {
     pub cancel: CancellationToken,
     /// The agent's name, for episodes and traces.
     pub agent_name: Arc<str>,
+    /// The store both memories are, when it writes a step whole
+    /// ([`with_memory`](Self::with_memory)). Used only while
+    /// `short_term` and `episodic` are still that store.
+    pub(crate) journal: Option<Arc<dyn Journal>>,
 }
 
 impl AgentContext {
@@ -56,6 +62,7 @@ impl AgentContext {
             run_id: RunId::new(),
             cancel: CancellationToken::new(),
             agent_name: Arc::from("agent"),
+            journal: None,
         }
     }
 
@@ -77,16 +84,15 @@ impl AgentContext {
         self
     }
 
-    /// Sets both memories to one store that is both, such as
-    /// `klieo_sqlite::SqliteStore` (which keeps a thread's messages and
-    /// its runs' episodes in one file).
-    pub fn with_memory<M>(mut self, store: M) -> Self
-    where
-        M: ShortTermMemory + EpisodicMemory + 'static,
-    {
+    /// Sets both memories to one store, such as `klieo_sqlite::SqliteStore`,
+    /// which then writes each step whole: the reply, the tool results,
+    /// their episodes and the run's pending step commit together (see
+    /// [`Journal`]).
+    pub fn with_memory<J: Journal + 'static>(mut self, store: J) -> Self {
         let store = Arc::new(store);
         self.short_term = store.clone();
-        self.episodic = store;
+        self.episodic = store.clone();
+        self.journal = Some(store);
         self
     }
 

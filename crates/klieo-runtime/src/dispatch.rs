@@ -177,25 +177,24 @@ async fn run_bounded<'a>(
 pub(crate) struct Dispatched {
     /// One tool message per call, in the model's order.
     pub(crate) messages: Vec<Message>,
+    /// One `ToolCall` episode per call that ran, in the model's order.
+    pub(crate) episodes: Vec<Episode>,
     /// What ends the run: cancellation while a call ran, else the first
     /// error, in call order, that the model is not told.
     pub(crate) fatal: Option<Error>,
 }
 
-/// Runs the tool calls of cycle `step` and records their episodes in the
-/// model's order. When a call fails for good, every call already started
-/// still has its result recorded; the caller then ends the run with the
-/// first such error in call order.
-pub(crate) async fn dispatch_tools(
-    run: &Run,
-    step: u32,
-    calls: &[ToolCall],
-) -> Result<Dispatched, Error> {
+/// Runs the tool calls of cycle `step` and returns their results and
+/// episodes in the model's order, for the caller to write. When a call
+/// fails for good, every call already started still has its result; the
+/// caller then ends the run with the first such error in call order.
+pub(crate) async fn dispatch_tools(run: &Run, step: u32, calls: &[ToolCall]) -> Dispatched {
     let limit = run.opts.tool_concurrency.max(1);
     let records = run_bounded(run, calls, limit).await;
     let policy = run.opts.tool_errors;
 
     let mut messages = Vec::with_capacity(calls.len());
+    let mut episodes = Vec::with_capacity(calls.len());
     let mut fatal: Option<Error> = None;
     for (call, record) in calls.iter().zip(records) {
         let Some(record) = record else {
@@ -219,15 +218,18 @@ pub(crate) async fn dispatch_tools(
             }
         };
         run.progress.tool(step, call, &result);
-        run.record(Episode::ToolCall {
+        episodes.push(Episode::ToolCall {
             step,
             call_id: call.id.clone(),
             name: call.name.clone(),
             args: record.args,
             result,
             latency_ms: record.latency_ms,
-        })
-        .await?;
+        });
     }
-    Ok(Dispatched { messages, fatal })
+    Dispatched {
+        messages,
+        episodes,
+        fatal,
+    }
 }

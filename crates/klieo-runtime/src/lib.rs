@@ -49,6 +49,7 @@ mod context;
 mod dispatch;
 mod events;
 mod guardrail;
+mod journal;
 mod memory;
 mod options;
 mod output;

@@ -4,6 +4,7 @@
 
 use crate::context::AgentContext;
 use crate::guardrail::check_pre_llm;
+use crate::journal::Writer;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
@@ -12,8 +13,8 @@ use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, Message, ThreadId, TimeLimit, ToolChoice,
-    Transcript,
+    ChatRequest, ChatResponse, Commit, Episode, Error, LlmError, Message, ThreadId, TimeLimit,
+    ToolChoice, Transcript,
 };
 use std::fmt;
 use std::future::Future;
@@ -38,6 +39,8 @@ pub(crate) struct Run {
     repairs: AtomicU32,
     /// The tool calls made so far.
     pub(crate) repeats: Repeats,
+    /// Where the run's messages and episodes are written.
+    writer: Writer,
 }
 
 /// What a run does beyond the seed's loop.
@@ -134,6 +137,7 @@ impl Run {
             output: extras.output,
             repairs: AtomicU32::new(0),
             repeats: Repeats::default(),
+            writer: Writer::of(&ctx),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,
@@ -143,8 +147,19 @@ impl Run {
         }
     }
 
+    /// An empty commit for this run and its thread.
+    pub(crate) fn commit(&self) -> Commit {
+        Commit::new(self.ctx.run_id, self.thread.clone())
+    }
+
+    /// Writes `commit`: in one transaction when the memories are a journal.
+    pub(crate) async fn write(&self, commit: Commit) -> Result<(), Error> {
+        Ok(self.writer.commit(commit).await?)
+    }
+
+    /// Records one episode.
     pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
-        Ok(self.ctx.episodic.record(self.ctx.run_id, episode).await?)
+        self.write(self.commit().with_episodes(vec![episode])).await
     }
 
     /// Records how the run ended without an answer (`Episode::Failed`, with

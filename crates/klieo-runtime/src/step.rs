@@ -3,7 +3,7 @@
 
 use crate::dispatch::dispatch_tools;
 use crate::run::{Run, Verdict};
-use klieo_types::{ChatResponse, Episode, Error, FinishReason, LlmError};
+use klieo_types::{ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep};
 use std::time::Duration;
 
 /// What a step led to.
@@ -14,8 +14,14 @@ pub(crate) enum StepEnd {
     Continue,
 }
 
-/// Records the `LlmCall`, appends the reply to the thread, and acts on its
-/// finish reason.
+/// Writes the reply and acts on its finish reason: runs the tools it asked
+/// for, or ends the run with its answer.
+///
+/// A step that calls tools is two commits: the `LlmCall` with the reply as
+/// the run's pending step, before the first tool runs; then the reply, its
+/// results and their `ToolCall` episodes, clearing it. A step that answers
+/// is one. So a crash at any instant leaves either no trace of the step,
+/// its tool calls as intents whose outcome is unknown, or all of it.
 pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
@@ -28,27 +34,38 @@ pub(crate) async fn finish_step(
         finish_reason,
         ..
     } = reply;
-    run.record(Episode::LlmCall {
+    let llm_call = Episode::LlmCall {
         step,
         tokens: usage,
         latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
         finish_reason,
         tool_calls: u32::try_from(message.tool_calls.len()).unwrap_or(u32::MAX),
-    })
-    .await?;
+    };
     run.progress.step(step, usage, finish_reason);
 
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
     if calls_tools {
         run.repeats.note(&message.tool_calls);
+        let intent = PendingStep::new(step, message.clone());
+        run.write(
+            run.commit()
+                .with_episodes(vec![llm_call])
+                .with_pending(intent),
+        )
+        .await?;
+        let dispatched = dispatch_tools(run, step, &message.tool_calls).await;
         // The assistant message and its results land together, so a
-        // concurrent reader never sees calls without their results.
-        let dispatched = dispatch_tools(run, step, &message.tool_calls).await?;
+        // reader never sees calls without their results.
         let mut messages = Vec::with_capacity(1 + dispatched.messages.len());
         messages.push(message);
         messages.extend(dispatched.messages);
-        run.ctx.short_term.append(&run.thread, messages).await?;
+        run.write(
+            run.commit()
+                .with_messages(messages)
+                .with_episodes(dispatched.episodes),
+        )
+        .await?;
         return match dispatched.fatal {
             Some(e) => Err(e),
             None => Ok(StepEnd::Continue),
@@ -60,20 +77,21 @@ pub(crate) async fn finish_step(
     let mut message = message;
     message.tool_calls.clear();
     let answer = message.content.clone();
-    run.ctx
-        .short_term
-        .append(&run.thread, vec![message])
-        .await?;
-    match finish_reason {
-        FinishReason::Stop | FinishReason::Length => {
-            if let Verdict::Repair(ask) = run.judge(&answer)? {
-                run.ctx.short_term.append(&run.thread, vec![ask]).await?;
-                return Ok(StepEnd::Continue);
+    let mut messages = vec![message];
+    let mut episodes = vec![llm_call];
+    let end = match finish_reason {
+        FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
+            Ok(Verdict::Repair(ask)) => {
+                messages.push(ask);
+                Ok(StepEnd::Continue)
             }
-            run.progress.answered(&answer);
-            run.record(Episode::Completed { steps: step }).await?;
-            Ok(StepEnd::Answer(answer))
-        }
+            Ok(Verdict::Fits) => {
+                run.progress.answered(&answer);
+                episodes.push(Episode::Completed { steps: step });
+                Ok(StepEnd::Answer(answer))
+            }
+            Err(e) => Err(e),
+        },
         FinishReason::ToolCalls => Err(Error::BadResponse(
             "the model's finish reason was tool_calls, but it asked for no tool".into(),
         )),
@@ -87,5 +105,8 @@ pub(crate) async fn finish_step(
             "unexpected finish reason `{}`",
             other.as_str()
         ))),
-    }
+    };
+    run.write(run.commit().with_messages(messages).with_episodes(episodes))
+        .await?;
+    end
 }

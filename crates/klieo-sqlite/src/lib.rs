@@ -4,22 +4,26 @@
 //!
 //! Depends on `klieo-types` and its driver (sqlx, with SQLite built in)
 //! only: never on the runtime. [`SqliteStore`] implements
-//! [`ShortTermMemory`](klieo_types::ShortTermMemory) and
-//! [`EpisodicMemory`](klieo_types::EpisodicMemory); hand it to an agent
-//! as both with `AgentBuilder::with_memory`. It runs on tokio, with timers
+//! [`ShortTermMemory`](klieo_types::ShortTermMemory),
+//! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
+//! [`Journal`](klieo_types::Journal); hand it to an agent with
+//! `AgentBuilder::with_memory`. It runs on tokio, with timers
 //! enabled (the driver bounds its waits with them).
 //!
 //! # Durability
 //!
-//! The file is in WAL mode. Each `append` (all the messages of one call)
-//! and each `record` is one transaction, synced to disk before it returns
-//! under the default [`Synchronous::Full`]. The schema is versioned
-//! ([`SCHEMA_VERSION`]); opening a file applies the migrations it lacks,
-//! each in one transaction, and refuses a file from a newer version.
+//! The file is in WAL mode. Each journal commit, `append` (all the
+//! messages of one call) and `record` is one transaction, synced to disk
+//! before it returns under the default [`Synchronous::Full`]. An agent
+//! writes a step that answers in one commit, and a step that calls tools
+//! in two: the model's reply as the run's pending step before the first
+//! tool runs, then the reply, the results and their episodes together. The
+//! schema is versioned ([`SCHEMA_VERSION`]); opening a file applies the
+//! migrations it lacks, each in one transaction, and refuses a file from a
+//! newer version.
 //!
-//! Not built yet (issue 11): a step's episodes and messages committing
-//! together, resuming a run after a crash, approvals, and a Postgres
-//! store.
+//! Not built yet (issue 11): resuming a run after a crash (the pending
+//! step is what it will read), approvals, and a Postgres store.
 //!
 //! # Example
 //!
@@ -41,6 +45,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod journal;
 mod memory;
 mod options;
 mod schema;

@@ -7,13 +7,17 @@ use klieo_types::{
     Episode, EpisodicMemory, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
     Transcript,
 };
+use sqlx::SqliteConnection;
 
-fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
+pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
     serde_json::to_string(value)
         .map_err(|e| MemoryError::Serialization(format!("SQLite store: encoding {what}: {e}")))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, MemoryError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, MemoryError> {
     serde_json::from_str(text).map_err(|e| {
         MemoryError::Serialization(format!(
             "SQLite store: a stored {what} could not be read ({e}); was the file \
@@ -26,6 +30,69 @@ fn tokens(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Appends `messages` to `thread` inside `tx`, after what it holds.
+pub(crate) async fn append_in(
+    tx: &mut SqliteConnection,
+    thread: &ThreadId,
+    messages: &[Message],
+) -> Result<(), MemoryError> {
+    let doing = "appending to a thread";
+    let last: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, tokens_before + tokens FROM messages \
+         WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(thread.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| backend(doing, e))?;
+    let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
+    for message in messages {
+        let own = tokens(message.estimated_tokens());
+        sqlx::query(
+            "INSERT INTO messages (thread, seq, role, tokens_before, tokens, message) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(thread.as_str())
+        .bind(seq)
+        .bind(message.role.as_str())
+        .bind(before)
+        .bind(own)
+        .bind(encode("a message", message)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        seq += 1;
+        before = before.saturating_add(own);
+    }
+    Ok(())
+}
+
+/// Records `episode` for `run` inside `tx` (or as its own statement).
+pub(crate) async fn record_in(
+    tx: &mut SqliteConnection,
+    run: RunId,
+    episode: &Episode,
+) -> Result<(), MemoryError> {
+    let json = serde_json::to_value(episode)
+        .map_err(|e| MemoryError::Serialization(format!("SQLite store: an episode: {e}")))?;
+    let kind = json
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    sqlx::query(
+        "INSERT INTO episodes (run, seq, kind, episode) VALUES \
+         (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
+    )
+    .bind(run.to_string())
+    .bind(kind)
+    .bind(json.to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| backend("recording an episode", e))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ShortTermMemory for SqliteStore {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
@@ -35,33 +102,7 @@ impl ShortTermMemory for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| backend(doing, e))?;
-        let last: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT seq, tokens_before + tokens FROM messages \
-             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(thread.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
-        for message in &messages {
-            let own = tokens(message.estimated_tokens());
-            sqlx::query(
-                "INSERT INTO messages (thread, seq, role, tokens_before, tokens, message) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(thread.as_str())
-            .bind(seq)
-            .bind(message.role.as_str())
-            .bind(before)
-            .bind(own)
-            .bind(encode("a message", message)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-            seq += 1;
-            before = before.saturating_add(own);
-        }
+        append_in(&mut tx, thread, &messages).await?;
         tx.commit().await.map_err(|e| backend(doing, e))
     }
 
@@ -111,24 +152,12 @@ impl ShortTermMemory for SqliteStore {
 #[async_trait]
 impl EpisodicMemory for SqliteStore {
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        let json = serde_json::to_value(&episode)
-            .map_err(|e| MemoryError::Serialization(format!("SQLite store: an episode: {e}")))?;
-        let kind = json
-            .get("type")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
-        sqlx::query(
-            "INSERT INTO episodes (run, seq, kind, episode) VALUES \
-             (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
-        )
-        .bind(run.to_string())
-        .bind(kind)
-        .bind(json.to_string())
-        .execute(&self.writer)
-        .await
-        .map_err(|e| backend("recording an episode", e))?;
-        Ok(())
+        let mut connection = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|e| backend("recording an episode", e))?;
+        record_in(&mut connection, run, &episode).await
     }
 
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {

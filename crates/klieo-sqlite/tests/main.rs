@@ -1,4 +1,5 @@
 //! Integration tests of klieo-sqlite, one binary: each opens real files in
 //! a temporary directory.
+mod journal;
 mod memories;
 mod schema;

@@ -11,11 +11,10 @@ async fn open(path: &Path) -> SqliteStore {
 }
 
 #[tokio::test]
-async fn the_store_behaves_like_every_memory() {
+async fn the_store_behaves_like_every_journal() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = open(&dir.path().join("a.db")).await;
-    memory::short_term(&store).await;
-    memory::episodic(&store).await;
+    memory::journal(&store).await;
 }
 
 #[tokio::test]

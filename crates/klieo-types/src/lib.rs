@@ -62,6 +62,7 @@
 mod episode;
 mod error;
 mod ids;
+mod journal;
 mod llm;
 mod memory;
 mod message;
@@ -76,6 +77,7 @@ pub mod testing;
 pub use episode::{Episode, ToolOutcome};
 pub use error::{ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError};
 pub use ids::{ParseIdError, RunId, ThreadId};
+pub use journal::{Commit, Journal, PendingStep};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
@@ -99,6 +101,7 @@ mod dyn_compat {
         _: &dyn ToolInvoker,
         _: &dyn ShortTermMemory,
         _: &dyn EpisodicMemory,
+        _: &dyn Journal,
     ) {
     }
 

@@ -8,8 +8,8 @@
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
 use crate::{
-    Episode, EpisodicMemory, FinishReason, Message, Role, RunId, ShortTermMemory, ThreadId,
-    ToolCall, ToolOutcome, Usage,
+    Commit, Episode, EpisodicMemory, FinishReason, Journal, Message, PendingStep, Role, RunId,
+    ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::json;
 
@@ -42,6 +42,88 @@ pub async fn short_term(memory: &dyn ShortTermMemory) {
 pub async fn episodic(memory: &dyn EpisodicMemory) {
     episodes_replay_in_order_per_run(memory).await;
     runs_are_listed_in_creation_order(memory).await;
+}
+
+/// Every check of a [`Journal`], on an empty one: its memory checks, then
+/// what a commit writes.
+pub async fn journal(journal: &dyn Journal) {
+    short_term(journal).await;
+    episodic(journal).await;
+    a_commit_writes_messages_episodes_and_pending(journal).await;
+}
+
+async fn pending(journal: &dyn Journal, run: RunId) -> Option<PendingStep> {
+    match journal.pending(run).await {
+        Ok(step) => step,
+        Err(e) => panic!("pending({run}) failed: {e}"),
+    }
+}
+
+async fn commit(journal: &dyn Journal, commit: Commit) {
+    if let Err(e) = journal.commit(commit).await {
+        panic!("commit failed: {e}");
+    }
+}
+
+async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
+    let (run, thread) = (RunId::new(), ThreadId::new("journal"));
+    assert_eq!(
+        pending(journal, run).await,
+        None,
+        "a new run has no pending step"
+    );
+    let call = ToolCall::new("c1", "echo", json!({"n": 1}));
+    let reply = Message::assistant_tool_calls("", vec![call]);
+    let started = Episode::Started { agent: "a".into() };
+    let asked = sample_episodes()[1].clone();
+    commit(
+        journal,
+        Commit::new(run, thread.clone())
+            .with_messages(vec![Message::user("go")])
+            .with_episodes(vec![started.clone()]),
+    )
+    .await;
+    commit(
+        journal,
+        Commit::new(run, thread.clone())
+            .with_episodes(vec![asked.clone()])
+            .with_pending(PendingStep::new(1, reply.clone())),
+    )
+    .await;
+    assert_eq!(
+        pending(journal, run).await,
+        Some(PendingStep::new(1, reply.clone())),
+        "the pending step is kept"
+    );
+    assert_eq!(
+        contents(&load(journal, &thread, 1_000).await),
+        ["go"],
+        "a pending reply is not in the thread"
+    );
+    let result = Message::tool_result("c1", "1");
+    let ran = sample_episodes()[2].clone();
+    commit(
+        journal,
+        Commit::new(run, thread.clone())
+            .with_messages(vec![reply.clone(), result.clone()])
+            .with_episodes(vec![ran.clone()]),
+    )
+    .await;
+    assert_eq!(
+        pending(journal, run).await,
+        None,
+        "a commit without one clears it"
+    );
+    assert_eq!(
+        load(journal, &thread, 1_000).await,
+        [Message::user("go"), reply, result],
+        "the messages of every commit, in order"
+    );
+    assert_eq!(
+        replay(journal, run).await,
+        [started, asked, ran],
+        "the episodes of every commit, in order"
+    );
 }
 
 async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {

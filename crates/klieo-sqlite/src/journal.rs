@@ -1,0 +1,51 @@
+//! The store as a [`Journal`]: a commit is one SQLite transaction.
+
+use crate::error::backend;
+use crate::memory::{append_in, decode, encode, record_in};
+use crate::SqliteStore;
+use async_trait::async_trait;
+use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId};
+
+#[async_trait]
+impl Journal for SqliteStore {
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        let doing = "committing a step";
+        let pending = commit
+            .pending
+            .as_ref()
+            .map(|p| encode("a pending step", p))
+            .transpose()?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        sqlx::query(
+            "INSERT INTO runs (run, thread, pending) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending",
+        )
+        .bind(commit.run.to_string())
+        .bind(commit.thread.as_str())
+        .bind(pending)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        append_in(&mut tx, &commit.thread, &commit.messages).await?;
+        for episode in &commit.episodes {
+            record_in(&mut tx, commit.run, episode).await?;
+        }
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
+        let row: Option<Option<String>> =
+            sqlx::query_scalar("SELECT pending FROM runs WHERE run = ?1")
+                .bind(run.to_string())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| backend("reading a pending step", e))?;
+        row.flatten()
+            .map(|json| decode("pending step", &json))
+            .transpose()
+    }
+}

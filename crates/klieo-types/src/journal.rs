@@ -1,0 +1,109 @@
+//! [`Journal`]: a store that writes a run's messages, episodes and pending
+//! step together, so that a crash at any instant leaves a record from
+//! which the truth can be told.
+
+use crate::error::MemoryError;
+use crate::memory::{EpisodicMemory, ShortTermMemory};
+use crate::{Episode, Message, RunId, ThreadId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A step whose model reply asked for tools that have not all reported
+/// back to the thread yet: written before the first tool runs, cleared by
+/// the commit that appends the reply and its results to the thread.
+///
+/// A run found with a pending step was interrupted while its tools ran:
+/// each of `reply`'s calls may or may not have had its effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingStep {
+    /// The step's number (1 for the run's first model call).
+    pub step: u32,
+    /// The model's reply, with the tool calls it asked for.
+    pub reply: Message,
+}
+
+impl PendingStep {
+    /// The pending step `step`, for `reply`.
+    pub fn new(step: u32, reply: Message) -> Self {
+        Self { step, reply }
+    }
+}
+
+/// One all-or-nothing write of a run's journal.
+///
+/// ```
+/// use klieo_types::{Commit, Episode, Message, RunId, ThreadId};
+///
+/// let commit = Commit::new(RunId::new(), ThreadId::new("t"))
+///     .with_messages(vec![Message::assistant("391")])
+///     .with_episodes(vec![Episode::Completed { steps: 1 }]);
+/// assert_eq!(commit.messages.len(), 1);
+/// assert!(commit.pending.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Commit {
+    /// The run written for.
+    pub run: RunId,
+    /// The run's thread.
+    pub thread: ThreadId,
+    /// Appended to the thread, in order.
+    pub messages: Vec<Message>,
+    /// Recorded in the run's event log, in order, after its earlier ones.
+    pub episodes: Vec<Episode>,
+    /// The run's pending step once this commit is in: `None` clears it.
+    pub pending: Option<PendingStep>,
+}
+
+impl Commit {
+    /// A commit for `run` on `thread` that writes nothing yet and leaves
+    /// the run with no pending step.
+    pub fn new(run: RunId, thread: ThreadId) -> Self {
+        Self {
+            run,
+            thread,
+            messages: Vec::new(),
+            episodes: Vec::new(),
+            pending: None,
+        }
+    }
+
+    /// Appends these messages to the thread.
+    pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
+        self.messages = messages;
+        self
+    }
+
+    /// Records these episodes.
+    pub fn with_episodes(mut self, episodes: Vec<Episode>) -> Self {
+        self.episodes = episodes;
+        self
+    }
+
+    /// Leaves the run with this pending step.
+    pub fn with_pending(mut self, pending: PendingStep) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+}
+
+/// A memory that is both a [`ShortTermMemory`] and an [`EpisodicMemory`]
+/// and writes a [`Commit`] whole: its messages, its episodes and the run's
+/// pending step land together or not at all, and are durable when
+/// `commit` returns.
+///
+/// The runtime writes through it when a context's two memories are one
+/// store that is a journal (`AgentContext::with_memory`): once per step
+/// that ends with an answer, and twice per step that calls tools (the
+/// reply as a [`PendingStep`] before the first tool runs, then the reply,
+/// the results and their episodes). Memories that are not journals get
+/// the same writes one after another.
+#[async_trait]
+pub trait Journal: ShortTermMemory + EpisodicMemory {
+    /// Writes `commit` whole, or returns an error having written nothing.
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError>;
+
+    /// The pending step of `run`, if its last commit left one.
+    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError>;
+}

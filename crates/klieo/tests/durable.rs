@@ -1,0 +1,114 @@
+//! Runs on a SQLite store: each step is written through the journal, a
+//! tool call's intent is in the database before the tool runs, and the
+//! conversation and event log are there for the next process.
+
+use klieo::prelude::*;
+use klieo::sqlite::SqliteStore;
+use klieo::testing::ScriptedLlm;
+use klieo::{async_trait, EpisodicMemory, Journal, PendingStep, ShortTermMemory, ToolContext};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+/// A tool that, while it runs, reads the run's pending step from the store.
+struct Witness {
+    def: ToolDef,
+    store: SqliteStore,
+    seen: Arc<Mutex<Vec<Option<PendingStep>>>>,
+}
+
+#[async_trait]
+impl Tool for Witness {
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    async fn invoke(
+        &self,
+        args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError> {
+        let pending = self
+            .store
+            .pending(ctx.run_id)
+            .await
+            .map_err(|e| ToolError::Permanent(e.to_string()))?;
+        self.seen.lock().map(|mut s| s.push(pending)).ok();
+        Ok(args)
+    }
+}
+
+#[tokio::test]
+async fn a_tool_call_is_written_down_before_the_tool_runs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let witness = Witness {
+        def: ToolDef::new("witness", "reads the journal", json!({"type": "object"})),
+        store: store.clone(),
+        seen: Arc::clone(&seen),
+    };
+    let call = ToolCall::new("c1", "witness", json!({"n": 7}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call.clone()])
+        .then_text("done");
+    let agent = Agent::builder(llm)
+        .with_tool(witness)
+        .with_memory(store.clone())
+        .build();
+    let chat = agent.session("t");
+    let answer = chat.run("go").await.expect("the run ends with an answer");
+    assert_eq!(answer.text, "done");
+
+    let seen = seen.lock().expect("not poisoned").clone();
+    let intents: Vec<(u32, Vec<ToolCall>)> = seen
+        .iter()
+        .flatten()
+        .map(|p| (p.step, p.reply.tool_calls.clone()))
+        .collect();
+    assert_eq!(
+        intents,
+        [(1, vec![call])],
+        "the tool saw its own call pending, in step 1: {seen:?}"
+    );
+    assert_eq!(seen.len(), 1, "the tool ran once");
+
+    let run = answer.summary.run_id;
+    assert_eq!(
+        store.pending(run).await.expect("pending"),
+        None,
+        "cleared after"
+    );
+    store.close().await;
+
+    // The next process sees the whole run.
+    let store = SqliteStore::open(&path).await.expect("opens again");
+    let kinds: Vec<String> = store
+        .replay(run)
+        .await
+        .expect("replay")
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("json")["type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            r#""started""#,
+            r#""llm_call""#,
+            r#""tool_call""#,
+            r#""llm_call""#,
+            r#""completed""#
+        ]
+    );
+    let roles: Vec<Role> = store
+        .load(&ThreadId::new("t"), 10_000)
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.role)
+        .collect();
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+    );
+}
