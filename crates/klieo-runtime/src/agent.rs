@@ -7,6 +7,7 @@ use crate::context::AgentContext;
 use crate::events::RunEvents;
 use crate::options::RunOptions;
 use crate::output::{parse, OutputSpec};
+use crate::resume::{journal_of, record_of, resume_run};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
 use klieo_types::{
@@ -134,6 +135,29 @@ impl Agent {
             cancel: template.cancel.child_token(),
             ..template.clone()
         }
+    }
+
+    /// Continues the run `run` after its process stopped (a crash, a
+    /// restart), in this process or any other, on the thread its journal
+    /// recorded: completed model calls are not asked again, recorded tool
+    /// results are not run again, and a call that was running when the
+    /// process stopped runs again only if its tool is idempotent
+    /// ([`Tool::idempotent`]); otherwise the model is told its outcome is
+    /// unknown. A run that already answered gives that answer again.
+    ///
+    /// Needs a store that is a journal ([`AgentBuilder::with_memory`]);
+    /// otherwise, or for a run the store does not know or that ended
+    /// without an answer, [`Error::NotResumable`]. A typed run resumes as a
+    /// plain one.
+    pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
+        let journal = journal_of(&self.run_context(run))?;
+        let record = record_of(journal.as_ref(), run).await?;
+        let run = self.new_run(run, &record.thread, Extras::default());
+        let text = resume_run(&run, journal.as_ref()).await?;
+        Ok(Answer {
+            text,
+            summary: run.progress.summary(),
+        })
     }
 
     fn new_run(&self, run_id: RunId, thread: &ThreadId, extras: Extras) -> Run {
@@ -361,11 +385,9 @@ impl Session {
         extras: Extras,
     ) -> Result<Answer, Error> {
         let run = self.agent.new_run(run_id, &self.thread, extras);
-        run.ctx
-            .short_term
-            .append(&self.thread, vec![Message::user(prompt)])
-            .await?;
-        let text = run_blocking(&run).await?;
+        // The prompt lands with the run's `Started`: a store never holds
+        // one without the other.
+        let text = run_blocking(&run, Some(Message::user(prompt))).await?;
         Ok(Answer {
             text,
             summary: run.progress.summary(),

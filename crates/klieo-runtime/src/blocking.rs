@@ -6,7 +6,8 @@ use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::telemetry::record_reply;
-use klieo_types::{Episode, Error, ThreadId};
+use klieo_types::{Episode, Error, Message, ThreadId};
+use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -52,14 +53,25 @@ pub async fn run_steps(
     opts: RunOptions,
 ) -> Result<String, Error> {
     let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
-    run_blocking(&run).await
+    run_blocking(&run, None).await
 }
 
 /// Drives `run` to its answer, recording `Failed` when it ends without one.
-pub(crate) async fn run_blocking(run: &Run) -> Result<String, Error> {
+/// A `prompt` is appended to the thread in the same commit as `Started`.
+pub(crate) async fn run_blocking(run: &Run, prompt: Option<Message>) -> Result<String, Error> {
+    run_blocking_with(run, || drive(run, prompt)).await
+}
+
+/// Runs `body` in the run's span, recording `Failed` when it ends without
+/// an answer.
+pub(crate) async fn run_blocking_with<F, Fut>(run: &Run, body: F) -> Result<String, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<String, Error>>,
+{
     let span = run.span.clone();
     async {
-        let outcome = drive(run).await;
+        let outcome = body().await;
         if let Err(e) = &outcome {
             run.record_failure(e).await;
         }
@@ -69,12 +81,21 @@ pub(crate) async fn run_blocking(run: &Run) -> Result<String, Error> {
     .await
 }
 
-async fn drive(run: &Run) -> Result<String, Error> {
-    run.record(Episode::Started {
+async fn drive(run: &Run, prompt: Option<Message>) -> Result<String, Error> {
+    let started = Episode::Started {
         agent: run.ctx.agent_name.to_string(),
-    })
+    };
+    run.write(
+        run.commit()
+            .with_messages(prompt.into_iter().collect())
+            .with_episodes(vec![started]),
+    )
     .await?;
-    let mut step = 0u32;
+    steps_from(run, 0).await
+}
+
+/// The loop, from the step after `step` until an answer.
+pub(crate) async fn steps_from(run: &Run, mut step: u32) -> Result<String, Error> {
     loop {
         run.check_next_step(step)?;
         step += 1;

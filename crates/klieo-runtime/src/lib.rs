@@ -54,6 +54,7 @@ mod memory;
 mod options;
 mod output;
 mod repeats;
+mod resume;
 mod run;
 mod schema;
 mod step;
@@ -74,6 +75,7 @@ pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
 pub use options::{
     AfterToolCalls, RunOptions, ToolErrorPolicy, DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY,
 };
+pub use resume::resume_steps;
 pub use streaming::run_steps_streaming;
 
 /// Test doubles for agents built on klieo: the scripted model of

@@ -54,6 +54,7 @@ pub struct TypedTool<A, F> {
     def: ToolDef,
     f: F,
     timeout: Option<Duration>,
+    idempotent: bool,
     args: PhantomData<fn(A)>,
 }
 
@@ -70,6 +71,7 @@ where
             def: ToolDef::new(name, description, schema_of::<A>()),
             f,
             timeout: None,
+            idempotent: false,
             args: PhantomData,
         }
     }
@@ -78,6 +80,14 @@ where
     /// `RunOptions::tool_timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Declares that running a call twice with the same arguments has the
+    /// effect of running it once, so a resumed run may run an interrupted
+    /// call again ([`Tool::idempotent`]). Default: not idempotent.
+    pub fn with_idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
         self
     }
 }
@@ -104,6 +114,10 @@ where
 
     fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
     }
 
     async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {

@@ -4,7 +4,7 @@ use crate::error::backend;
 use crate::memory::{append_in, decode, encode, record_in};
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId};
+use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
 
 #[async_trait]
 impl Journal for SqliteStore {
@@ -37,15 +37,19 @@ impl Journal for SqliteStore {
         tx.commit().await.map_err(|e| backend(doing, e))
     }
 
-    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
-        let row: Option<Option<String>> =
-            sqlx::query_scalar("SELECT pending FROM runs WHERE run = ?1")
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT thread, pending FROM runs WHERE run = ?1")
                 .bind(run.to_string())
                 .fetch_optional(&self.reader)
                 .await
-                .map_err(|e| backend("reading a pending step", e))?;
-        row.flatten()
-            .map(|json| decode("pending step", &json))
-            .transpose()
+                .map_err(|e| backend("reading a run", e))?;
+        let Some((thread, pending)) = row else {
+            return Ok(None);
+        };
+        let pending = pending
+            .map(|json| decode::<PendingStep>("pending step", &json))
+            .transpose()?;
+        Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
     }
 }

@@ -22,8 +22,9 @@
 //! migrations it lacks, each in one transaction, and refuses a file from a
 //! newer version.
 //!
-//! Not built yet (issue 11): resuming a run after a crash (the pending
-//! step is what it will read), approvals, and a Postgres store.
+//! A run whose process stopped continues with `Agent::resume` (or
+//! `klieo_runtime::resume_steps`) from what the store holds. Not built yet
+//! (issue 11): approvals, and a Postgres store.
 //!
 //! # Example
 //!

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// How one tool call ended, as recorded in an [`Episode::ToolCall`].
 ///
-/// JSON: `{"status": "ok", "output": …}`, `{"status": "error", "message": "…"}`
-/// or `{"status": "cancelled"}`.
+/// JSON: `{"status": "ok", "output": …}`, `{"status": "error", "message": "…"}`,
+/// `{"status": "cancelled"}` or `{"status": "interrupted"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -24,6 +24,10 @@ pub enum ToolOutcome {
     },
     /// The run was cancelled while the call ran; it was stopped.
     Cancelled,
+    /// The run's process stopped while the call ran, and the tool is not
+    /// idempotent, so it was not run again: whether it had its effect is
+    /// unknown. The model is told so.
+    Interrupted,
 }
 
 /// One event of an agent run, recorded by an
@@ -40,6 +44,7 @@ pub enum ToolOutcome {
 /// {"type":"tool_call","step":1,"call_id":"c1","name":"calculator","args":{"expression":"17*23"},"result":{"status":"ok","output":391},"latency_ms":0}
 /// {"type":"completed","steps":2}
 /// {"type":"failed","error":"cancelled"}
+/// {"type":"resumed","steps":1}
 /// ```
 ///
 /// `tokens` is `null` when the provider did not report usage: unknown is
@@ -100,5 +105,12 @@ pub enum Episode {
     Failed {
         /// Why, in words.
         error: String,
+    },
+    /// The run was taken up again after its process stopped (a crash or a
+    /// restart): what follows continues the log before it.
+    Resumed {
+        /// Model calls the run had made before (its next is `steps + 1`,
+        /// or the pending step's tools are finished first).
+        steps: u32,
     },
 }

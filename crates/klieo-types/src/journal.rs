@@ -30,6 +30,23 @@ impl PendingStep {
     }
 }
 
+/// What a journal knows of one run beyond its episodes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The thread the run talks on.
+    pub thread: ThreadId,
+    /// The step whose tools had not all reported back at the last commit.
+    pub pending: Option<PendingStep>,
+}
+
+impl RunRecord {
+    /// A run on `thread` with `pending`.
+    pub fn new(thread: ThreadId, pending: Option<PendingStep>) -> Self {
+        Self { thread, pending }
+    }
+}
+
 /// One all-or-nothing write of a run's journal.
 ///
 /// ```
@@ -104,6 +121,12 @@ pub trait Journal: ShortTermMemory + EpisodicMemory {
     /// Writes `commit` whole, or returns an error having written nothing.
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError>;
 
+    /// What the journal holds of `run`; `None` for a run never committed
+    /// through it.
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError>;
+
     /// The pending step of `run`, if its last commit left one.
-    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError>;
+    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
+        Ok(self.run(run).await?.and_then(|record| record.pending))
+    }
 }

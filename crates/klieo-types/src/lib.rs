@@ -77,7 +77,7 @@ pub mod testing;
 pub use episode::{Episode, ToolOutcome};
 pub use error::{ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError};
 pub use ids::{ParseIdError, RunId, ThreadId};
-pub use journal::{Commit, Journal, PendingStep};
+pub use journal::{Commit, Journal, PendingStep, RunRecord};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};

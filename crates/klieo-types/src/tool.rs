@@ -73,6 +73,18 @@ pub trait Tool: Send + Sync {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether running a call twice has the effect of running it once,
+    /// given the same call id ([`ToolContext::call_id`], the idempotency
+    /// key). Default `false`.
+    ///
+    /// A run resumed after its process stopped while this tool ran runs
+    /// the call again only when this is `true`; otherwise the model is told
+    /// the call was interrupted and its outcome is unknown
+    /// (`ToolOutcome::Interrupted`).
+    fn idempotent(&self) -> bool {
+        false
+    }
 }
 
 /// What the runtime calls to run tools by name.
@@ -95,6 +107,13 @@ pub trait ToolInvoker: Send + Sync {
     fn timeout(&self, name: &str) -> Option<Duration> {
         let _ = name;
         None
+    }
+
+    /// Whether the tool called `name` is idempotent ([`Tool::idempotent`]).
+    /// Default `false`.
+    fn idempotent(&self, name: &str) -> bool {
+        let _ = name;
+        false
     }
 }
 
@@ -213,6 +232,13 @@ impl ToolInvoker for ToolSet {
     fn timeout(&self, name: &str) -> Option<Duration> {
         let &index = self.by_name.get(name)?;
         self.tools.get(index)?.timeout()
+    }
+
+    fn idempotent(&self, name: &str) -> bool {
+        self.by_name
+            .get(name)
+            .and_then(|&index| self.tools.get(index))
+            .is_some_and(|tool| tool.idempotent())
     }
 }
 

@@ -54,6 +54,15 @@ fn sample() -> Vec<Episode> {
         Episode::Failed {
             error: "cancelled".into(),
         },
+        Episode::Resumed { steps: 1 },
+        Episode::ToolCall {
+            step: 2,
+            call_id: "c4".into(),
+            name: "send_mail".into(),
+            args: json!({"to": "ada@example.com"}),
+            result: ToolOutcome::Interrupted,
+            latency_ms: 0,
+        },
     ]
 }
 

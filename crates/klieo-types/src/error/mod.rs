@@ -170,6 +170,15 @@ pub enum Error {
         /// The guardrail's reason.
         reason: String,
     },
+    /// A run asked to be resumed cannot be: its store is not a journal,
+    /// the journal does not know it, or it already ended without an answer.
+    #[error("run {run} cannot be resumed: {reason}")]
+    NotResumable {
+        /// The run.
+        run: crate::RunId,
+        /// Why, and what to do.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -185,7 +194,8 @@ impl Error {
             | Self::BadResponse(_)
             | Self::InvalidOutput { .. }
             | Self::Refused { .. }
-            | Self::Handoff { .. } => false,
+            | Self::Handoff { .. }
+            | Self::NotResumable { .. } => false,
         }
     }
 

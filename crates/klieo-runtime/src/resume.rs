@@ -1,0 +1,183 @@
+//! Resuming a run whose process stopped: the journal tells where it was.
+//!
+//! Completed model calls are not asked again, and recorded tool results
+//! are not run again. The tools of a step that was pending (its reply
+//! written down, its results not) are settled first: an idempotent tool's
+//! call runs again with the same call id, any other is reported to the
+//! model as interrupted with an unknown outcome. Then the loop goes on
+//! from the next step. The log gains one `Resumed` episode and otherwise
+//! reads as if the run had not stopped.
+
+use crate::blocking::{run_blocking_with, steps_from};
+use crate::context::AgentContext;
+use crate::dispatch::dispatch_tools;
+use crate::options::RunOptions;
+use crate::run::{Extras, Run};
+use klieo_types::{
+    Episode, Error, Journal, Message, PendingStep, Role, RunId, RunRecord, ToolOutcome,
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the model is told of a call that may or may not have had its effect.
+pub(crate) const INTERRUPTED: &str = "error: the run was interrupted while this tool ran, and \
+     it was not run again because it is not idempotent: whether it had its effect is unknown; \
+     check before calling it again";
+
+fn not_resumable(run: RunId, reason: impl Into<String>) -> Error {
+    Error::NotResumable {
+        run,
+        reason: reason.into(),
+    }
+}
+
+/// The journal of `ctx`, or why the run cannot be resumed without one.
+pub(crate) fn journal_of(ctx: &AgentContext) -> Result<Arc<dyn Journal>, Error> {
+    crate::journal::Writer::of(ctx).journal().ok_or_else(|| {
+        not_resumable(
+            ctx.run_id,
+            "the context's memories are not a journal: give the agent one store \
+             that is (with_memory(store), such as klieo_sqlite::SqliteStore)",
+        )
+    })
+}
+
+/// What `journal` holds of `run`, or why it cannot be resumed.
+pub(crate) async fn record_of(journal: &dyn Journal, run: RunId) -> Result<RunRecord, Error> {
+    journal.run(run).await?.ok_or_else(|| {
+        not_resumable(
+            run,
+            "its store has no record of it: was it started on this store?",
+        )
+    })
+}
+
+/// Continues the run `ctx.run_id` (on the thread its journal recorded) to
+/// its answer. A run that already answered gives that answer again.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// use klieo_runtime::{resume_steps, AgentContext, RunOptions};
+/// use klieo_types::testing::ScriptedLlm;
+/// use klieo_types::Error;
+///
+/// // In-memory memories are not a journal: there is nothing to resume from.
+/// let ctx = AgentContext::new(ScriptedLlm::new());
+/// let err = resume_steps(&ctx, "", RunOptions::default()).await.unwrap_err();
+/// assert!(matches!(err, Error::NotResumable { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn resume_steps(
+    ctx: &AgentContext,
+    system_prompt: &str,
+    opts: RunOptions,
+) -> Result<String, Error> {
+    let journal = journal_of(ctx)?;
+    let record = record_of(journal.as_ref(), ctx.run_id).await?;
+    let run = Run::new(
+        ctx.clone(),
+        system_prompt,
+        record.thread,
+        opts,
+        Extras::default(),
+    );
+    resume_run(&run, journal.as_ref()).await
+}
+
+/// [`resume_steps`] for a run already built on the recorded thread.
+pub(crate) async fn resume_run(run: &Run, journal: &dyn Journal) -> Result<String, Error> {
+    let id = run.ctx.run_id;
+    let episodes = journal.replay(id).await?;
+    match episodes.last() {
+        Some(Episode::Completed { .. }) => return answer_of(run).await,
+        Some(Episode::Failed { error }) => {
+            return Err(not_resumable(
+                id,
+                format!("it already ended without an answer ({error}); start a new run"),
+            ))
+        }
+        None => return Err(not_resumable(id, "it has no episodes in its store")),
+        Some(_) => {}
+    }
+    let steps = episodes
+        .iter()
+        .filter(|e| matches!(e, Episode::LlmCall { .. }))
+        .count();
+    let steps = u32::try_from(steps).unwrap_or(u32::MAX);
+    let pending = journal.pending(id).await?;
+    run_blocking_with(run, || async move {
+        run.record(Episode::Resumed { steps }).await?;
+        let mut step = steps;
+        if let Some(pending) = pending {
+            step = pending.step;
+            settle(run, pending).await?;
+        }
+        steps_from(run, step).await
+    })
+    .await
+}
+
+/// The answer of a run that completed: its thread's last assistant message.
+async fn answer_of(run: &Run) -> Result<String, Error> {
+    let thread = run.ctx.short_term.load(&run.thread, usize::MAX).await?;
+    let answer = thread
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Assistant)
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
+    Ok(answer)
+}
+
+/// Finishes a pending step's tool calls and writes the step whole.
+async fn settle(run: &Run, pending: PendingStep) -> Result<(), Error> {
+    let PendingStep { step, reply, .. } = pending;
+    let tools = &run.ctx.tools;
+    let again: Vec<_> = reply
+        .tool_calls
+        .iter()
+        .filter(|call| tools.idempotent(&call.name))
+        .cloned()
+        .collect();
+    let mut dispatched = dispatch_tools(run, step, &again).await;
+    let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());
+    let mut episodes = Vec::with_capacity(reply.tool_calls.len());
+    let mut rerun_messages = std::mem::take(&mut dispatched.messages).into_iter();
+    let mut rerun_episodes = std::mem::take(&mut dispatched.episodes);
+    for call in &reply.tool_calls {
+        if tools.idempotent(&call.name) {
+            messages.extend(rerun_messages.next());
+            // A call not started (another failed for good) has no episode.
+            let ran = rerun_episodes.iter().position(
+                |e| matches!(e, Episode::ToolCall { call_id, .. } if *call_id == call.id),
+            );
+            if let Some(index) = ran {
+                episodes.push(rerun_episodes.remove(index));
+            }
+            continue;
+        }
+        run.progress.tool(step, call, &ToolOutcome::Interrupted);
+        messages.push(Message::tool_result(call.id.clone(), INTERRUPTED));
+        episodes.push(Episode::ToolCall {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            args: call
+                .parse_arguments()
+                .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+            result: ToolOutcome::Interrupted,
+            latency_ms: 0,
+        });
+    }
+    let mut all = Vec::with_capacity(1 + messages.len());
+    all.push(reply);
+    all.extend(messages);
+    run.write(run.commit().with_messages(all).with_episodes(episodes))
+        .await?;
+    match dispatched.fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,304 @@
+//! Resuming runs whose process stopped, on a SQLite store. The "crash" is
+//! the run's future dropped at a known point (a tool running, a model
+//! call waiting), which leaves the store exactly as a killed process
+//! would; the resume uses a fresh store handle, model and tools, as
+//! another process would.
+
+use klieo::prelude::*;
+use klieo::sqlite::SqliteStore;
+use klieo::testing::ScriptedLlm;
+use klieo::{
+    async_trait, Capabilities, EpisodicMemory, Journal, ShortTermMemory, ToolContext, ToolOutcome,
+};
+use serde_json::json;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A tool that counts its runs; it hangs on its first run when told to.
+struct Counted {
+    def: ToolDef,
+    runs: Arc<AtomicUsize>,
+    idempotent: bool,
+    hang: Option<Arc<Notify>>,
+}
+
+impl Counted {
+    fn new(name: &str, idempotent: bool, runs: &Arc<AtomicUsize>) -> Self {
+        Self {
+            def: ToolDef::new(name, "counts its runs", json!({"type": "object"})),
+            runs: Arc::clone(runs),
+            idempotent,
+            hang: None,
+        }
+    }
+
+    fn hanging(mut self, started: &Arc<Notify>) -> Self {
+        self.hang = Some(Arc::clone(started));
+        self
+    }
+}
+
+#[async_trait]
+impl Tool for Counted {
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    async fn invoke(
+        &self,
+        _args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if let Some(started) = &self.hang {
+            started.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(json!({"call": ctx.call_id}))
+    }
+}
+
+/// A model that tells when each call starts.
+struct Told {
+    inner: ScriptedLlm,
+    called: Arc<Notify>,
+}
+
+#[async_trait]
+impl LlmClient for Told {
+    fn name(&self) -> &str {
+        "told"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.called.notify_one();
+        self.inner.complete(req).await
+    }
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("the store opens")
+}
+
+fn kinds(log: &[Episode]) -> Vec<String> {
+    log.iter()
+        .map(|e| {
+            let json = serde_json::to_value(e).expect("json");
+            match &json["result"]["status"] {
+                serde_json::Value::String(status) => format!("{}:{status}", json["type"]),
+                _ => json["type"].to_string(),
+            }
+            .replace('"', "")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let (mails, lookups) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Arc::new(Notify::new());
+    let calls = vec![
+        ToolCall::new("c1", "send_mail", json!({})),
+        ToolCall::new("c2", "lookup", json!({})),
+    ];
+    let run_id = {
+        let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(calls.clone()))
+            .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+            .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
+            .with_memory(open(&path).await)
+            .with_options(RunOptions {
+                tool_concurrency: 1,
+                ..RunOptions::default()
+            })
+            .build();
+        let chat = agent.session("t");
+        let run = chat.run("mail Ada");
+        let ended = tokio::select! {
+            answer = run => Some(answer),
+            () = started.notified() => None,
+        };
+        assert!(
+            ended.is_none(),
+            "the run cannot end while its tool hangs: {ended:?}"
+        );
+        // The process dies here, with send_mail running.
+        let store = open(&path).await;
+        let runs = store.list_runs().await.expect("list");
+        assert_eq!(runs.len(), 1);
+        runs[0]
+    };
+    assert_eq!(
+        (mails.load(Ordering::SeqCst), lookups.load(Ordering::SeqCst)),
+        (1, 0)
+    );
+
+    // Another process: the same store, a model that answers.
+    let llm = ScriptedLlm::new().then_text("Sent? Unknown; looked up.");
+    let agent = Agent::builder(llm.clone())
+        .with_tool(Counted::new("send_mail", false, &mails))
+        .with_tool(Counted::new("lookup", true, &lookups))
+        .with_memory(open(&path).await)
+        .build();
+    let answer = agent.resume(run_id).await.expect("the run resumes");
+    assert_eq!(answer.text, "Sent? Unknown; looked up.");
+    assert_eq!(
+        (mails.load(Ordering::SeqCst), lookups.load(Ordering::SeqCst)),
+        (1, 1),
+        "the mail was not sent again; the idempotent lookup ran once"
+    );
+
+    let store = open(&path).await;
+    let log = store.replay(run_id).await.expect("replay");
+    assert_eq!(
+        kinds(&log),
+        [
+            "started",
+            "llm_call",
+            "resumed",
+            "tool_call:interrupted",
+            "tool_call:ok",
+            "llm_call",
+            "completed"
+        ]
+    );
+    assert!(matches!(log[2], Episode::Resumed { steps: 1 }));
+    assert_eq!(store.pending(run_id).await.expect("pending"), None);
+    let thread = store
+        .load(&ThreadId::new("t"), 100_000)
+        .await
+        .expect("load");
+    let roles: Vec<Role> = thread.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Tool,
+            Role::Assistant
+        ],
+        "nothing the user said is lost, every call has a result"
+    );
+    let told = &llm.requests()[0];
+    let interrupted = told
+        .messages
+        .iter()
+        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
+        .expect("the model saw send_mail's result");
+    assert!(
+        interrupted
+            .content
+            .contains("whether it had its effect is unknown"),
+        "{}",
+        interrupted.content
+    );
+    assert!(matches!(
+        log[3],
+        Episode::ToolCall {
+            result: ToolOutcome::Interrupted,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let mails = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(Notify::new());
+    let llm = Told {
+        inner: ScriptedLlm::new()
+            .then_tool_calls(vec![ToolCall::new("c1", "send_mail", json!({}))])
+            .then_stall(),
+        called: Arc::clone(&called),
+    };
+    let agent = Agent::builder(llm)
+        .with_tool(Counted::new("send_mail", false, &mails))
+        .with_memory(open(&path).await)
+        .build();
+    let chat = agent.session("t");
+    let mut run = Box::pin(chat.run("mail Ada"));
+    for _ in 0..2 {
+        let ended = tokio::select! {
+            answer = &mut run => Some(answer),
+            () = called.notified() => None,
+        };
+        assert!(
+            ended.is_none(),
+            "the second model call never answers: {ended:?}"
+        );
+    }
+    drop(run); // the process dies during the second model call
+    let store = open(&path).await;
+    let run_id = store.list_runs().await.expect("list")[0];
+
+    let agent = Agent::builder(ScriptedLlm::new().then_text("Sent."))
+        .with_tool(Counted::new("send_mail", false, &mails))
+        .with_memory(open(&path).await)
+        .build();
+    let answer = agent.resume(run_id).await.expect("resumes");
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(
+        mails.load(Ordering::SeqCst),
+        1,
+        "the recorded result is not re-run"
+    );
+    let log = store.replay(run_id).await.expect("replay");
+    assert_eq!(
+        kinds(&log),
+        [
+            "started",
+            "llm_call",
+            "tool_call:ok",
+            "resumed",
+            "llm_call",
+            "completed"
+        ]
+    );
+    assert!(matches!(log[3], Episode::Resumed { steps: 1 }));
+
+    // Resuming a run that answered gives the answer again, and writes nothing.
+    let again = agent.resume(run_id).await.expect("resumes again");
+    assert_eq!(again.text, "Sent.");
+    assert_eq!(store.replay(run_id).await.expect("replay").len(), log.len());
+}
+
+#[tokio::test]
+async fn runs_that_cannot_be_resumed_say_why() {
+    let in_memory = Agent::builder(ScriptedLlm::new()).build();
+    let error = in_memory
+        .resume(RunId::new())
+        .await
+        .expect_err("no journal");
+    assert!(matches!(error, Error::NotResumable { .. }), "{error:?}");
+    assert!(error.to_string().contains("with_memory"), "{error}");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let agent = Agent::builder(ScriptedLlm::new())
+        .with_memory(open(&dir.path().join("a.db")).await)
+        .build();
+    let error = agent.resume(RunId::new()).await.expect_err("unknown run");
+    assert!(error.to_string().contains("no record"), "{error}");
+
+    let failing = Agent::builder(ScriptedLlm::new().then_error(LlmError::unauthorized("bad key")))
+        .with_memory(open(&dir.path().join("b.db")).await)
+        .build();
+    failing.session("t").run("hi").await.expect_err("fails");
+    let store = open(&dir.path().join("b.db")).await;
+    let run = store.list_runs().await.expect("list")[0];
+    let error = failing.resume(run).await.expect_err("ended");
+    assert!(error.to_string().contains("already ended"), "{error}");
+}
