@@ -2,17 +2,18 @@
 //! built once with [`AgentBuilder`] and shared; each question is a run of
 //! its own, alone ([`Agent::run`]) or in a conversation ([`Session`]).
 
+use crate::approval::decide;
 use crate::blocking::run_blocking;
 use crate::context::AgentContext;
 use crate::events::RunEvents;
 use crate::options::RunOptions;
 use crate::output::{parse, OutputSpec};
-use crate::resume::{journal_of, record_of, resume_run};
+use crate::resume::{journal_of, record_of, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
 use klieo_types::{
-    EpisodicMemory, Error, Journal, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Tool,
-    ToolSet, Transcript,
+    EpisodicMemory, Error, Journal, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Ticket,
+    Tool, ToolSet, Transcript,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -150,10 +151,40 @@ impl Agent {
     /// without an answer, [`Error::NotResumable`]. A typed run resumes as a
     /// plain one.
     pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
+        self.go_on(run, None).await
+    }
+
+    /// Approves the call a suspended run waits on ([`Error::Suspended`]),
+    /// then runs it on to its answer (or its next suspension), in this
+    /// process or any other. Fails closed with [`Error::TicketRejected`],
+    /// running nothing, unless the run waits on exactly that call.
+    pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
+        self.go_on(ticket.run, Some((ticket, None))).await
+    }
+
+    /// Denies the call a suspended run waits on: it does not run, and the
+    /// model is told `reason` as its result. Then as [`approve`](Self::approve).
+    pub async fn deny(&self, ticket: &Ticket, reason: impl Into<String>) -> Result<Answer, Error> {
+        self.go_on(ticket.run, Some((ticket, Some(reason.into()))))
+            .await
+    }
+
+    async fn go_on(
+        &self,
+        run: RunId,
+        decision: Option<(&Ticket, Option<String>)>,
+    ) -> Result<Answer, Error> {
         let journal = journal_of(&self.run_context(run))?;
         let record = record_of(journal.as_ref(), run).await?;
         let run = self.new_run(run, &record.thread, Extras::default());
-        let text = resume_run(&run, journal.as_ref()).await?;
+        let why = match decision {
+            Some((ticket, denial)) => {
+                decide(&run, journal.as_ref(), ticket, denial).await?;
+                Why::Decision
+            }
+            None => Why::Restart,
+        };
+        let text = resume_run(&run, journal.as_ref(), why).await?;
         Ok(Answer {
             text,
             summary: run.progress.summary(),

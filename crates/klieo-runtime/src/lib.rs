@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+mod approval;
 mod blocking;
 mod context;
 mod dispatch;

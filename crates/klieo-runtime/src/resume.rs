@@ -8,13 +8,14 @@
 //! from the next step. The log gains one `Resumed` episode and otherwise
 //! reads as if the run had not stopped.
 
+use crate::approval::{self, Decisions};
 use crate::blocking::{run_blocking_with, steps_from};
 use crate::context::AgentContext;
 use crate::dispatch::dispatch_tools;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
-    Episode, Error, Journal, Message, PendingStep, Role, RunId, RunRecord, ToolOutcome,
+    Episode, Error, Journal, Message, PendingStep, Role, RunId, RunRecord, ToolCall, ToolOutcome,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -83,11 +84,24 @@ pub async fn resume_steps(
         opts,
         Extras::default(),
     );
-    resume_run(&run, journal.as_ref()).await
+    resume_run(&run, journal.as_ref(), Why::Restart).await
+}
+
+/// Why a run is taken up again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// Its process stopped; the log gains `Resumed`.
+    Restart,
+    /// A person decided the call it waited on.
+    Decision,
 }
 
 /// [`resume_steps`] for a run already built on the recorded thread.
-pub(crate) async fn resume_run(run: &Run, journal: &dyn Journal) -> Result<String, Error> {
+pub(crate) async fn resume_run(
+    run: &Run,
+    journal: &dyn Journal,
+    why: Why,
+) -> Result<String, Error> {
     let id = run.ctx.run_id;
     let episodes = journal.replay(id).await?;
     match episodes.last() {
@@ -107,12 +121,21 @@ pub(crate) async fn resume_run(run: &Run, journal: &dyn Journal) -> Result<Strin
         .count();
     let steps = u32::try_from(steps).unwrap_or(u32::MAX);
     let pending = journal.pending(id).await?;
+    let decisions = Decisions::of_last_step(&episodes);
+    if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
+        approval::still_waiting(run, waiting, &decisions, episodes.last()).await?;
+    }
     run_blocking_with(run, || async move {
-        run.record(Episode::Resumed { steps }).await?;
+        if why == Why::Restart {
+            // The pending step stays pending: this commit states it again.
+            let mut resumed = run.commit().with_episodes(vec![Episode::Resumed { steps }]);
+            resumed.pending.clone_from(&pending);
+            run.write(resumed).await?;
+        }
         let mut step = steps;
         if let Some(pending) = pending {
             step = pending.step;
-            settle(run, pending).await?;
+            settle(run, pending, &decisions).await?;
         }
         steps_from(run, step).await
     })
@@ -131,35 +154,59 @@ async fn answer_of(run: &Run) -> Result<String, Error> {
     Ok(answer)
 }
 
-/// Finishes a pending step's tool calls and writes the step whole.
-async fn settle(run: &Run, pending: PendingStep) -> Result<(), Error> {
-    let PendingStep { step, reply, .. } = pending;
+/// Finishes a pending step's tool calls and writes the step whole. A step
+/// that waited for approval runs every call not denied (none had run); a
+/// step whose process stopped runs again only its idempotent calls.
+async fn settle(run: &Run, pending: PendingStep, decisions: &Decisions) -> Result<(), Error> {
+    let PendingStep {
+        step,
+        reply,
+        started,
+        ..
+    } = pending;
+    if !started {
+        // From here on the tools may have run.
+        let dispatching = PendingStep::new(step, reply.clone());
+        run.write(run.commit().with_pending(dispatching)).await?;
+    }
     let tools = &run.ctx.tools;
-    let again: Vec<_> = reply
+    let runs_now = |call: &ToolCall| {
+        decisions.denial(&call.id).is_none() && (!started || tools.idempotent(&call.name))
+    };
+    let now: Vec<ToolCall> = reply
         .tool_calls
         .iter()
-        .filter(|call| tools.idempotent(&call.name))
+        .filter(|c| runs_now(c))
         .cloned()
         .collect();
-    let mut dispatched = dispatch_tools(run, step, &again).await;
+    let mut dispatched = dispatch_tools(run, step, &now).await;
+    let mut ran_messages = std::mem::take(&mut dispatched.messages).into_iter();
+    let mut ran_episodes = std::mem::take(&mut dispatched.episodes);
     let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());
     let mut episodes = Vec::with_capacity(reply.tool_calls.len());
-    let mut rerun_messages = std::mem::take(&mut dispatched.messages).into_iter();
-    let mut rerun_episodes = std::mem::take(&mut dispatched.episodes);
     for call in &reply.tool_calls {
-        if tools.idempotent(&call.name) {
-            messages.extend(rerun_messages.next());
+        if runs_now(call) {
+            messages.extend(ran_messages.next());
             // A call not started (another failed for good) has no episode.
-            let ran = rerun_episodes.iter().position(
+            let ran = ran_episodes.iter().position(
                 |e| matches!(e, Episode::ToolCall { call_id, .. } if *call_id == call.id),
             );
             if let Some(index) = ran {
-                episodes.push(rerun_episodes.remove(index));
+                episodes.push(ran_episodes.remove(index));
             }
             continue;
         }
-        run.progress.tool(step, call, &ToolOutcome::Interrupted);
-        messages.push(Message::tool_result(call.id.clone(), INTERRUPTED));
+        let (text, outcome) = match decisions.denial(&call.id) {
+            Some(reason) => (
+                format!("error: a person denied this call, so it did not run: {reason}"),
+                ToolOutcome::Denied {
+                    reason: reason.to_owned(),
+                },
+            ),
+            None => (INTERRUPTED.to_owned(), ToolOutcome::Interrupted),
+        };
+        run.progress.tool(step, call, &outcome);
+        messages.push(Message::tool_result(call.id.clone(), text));
         episodes.push(Episode::ToolCall {
             step,
             call_id: call.id.clone(),
@@ -167,7 +214,7 @@ async fn settle(run: &Run, pending: PendingStep) -> Result<(), Error> {
             args: call
                 .parse_arguments()
                 .unwrap_or_else(|_| Value::String(call.arguments.clone())),
-            result: ToolOutcome::Interrupted,
+            result: outcome,
             latency_ms: 0,
         });
     }

@@ -168,6 +168,10 @@ impl Run {
     /// the run's own error matters more.
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
+        if matches!(error, Error::Suspended { .. }) {
+            // Not an ending: the run goes on once the call is decided.
+            return terminal.item;
+        }
         let failed = Episode::Failed {
             error: terminal.episode,
         };

@@ -3,7 +3,9 @@
 
 use crate::dispatch::dispatch_tools;
 use crate::run::{Run, Verdict};
-use klieo_types::{ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep};
+use klieo_types::{
+    ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall,
+};
 use std::time::Duration;
 
 /// What a step led to.
@@ -12,6 +14,16 @@ pub(crate) enum StepEnd {
     Answer(String),
     /// Tools ran; the model is called again.
     Continue,
+}
+
+/// The episode of a run stopping to wait for `ticket`.
+pub(crate) fn suspended(step: u32, call: &ToolCall, ticket: &Ticket) -> Episode {
+    Episode::Suspended {
+        step,
+        call_id: call.id.clone(),
+        tool: call.name.clone(),
+        digest: ticket.digest.clone(),
+    }
 }
 
 /// Writes the reply and acts on its finish reason: runs the tools it asked
@@ -47,6 +59,26 @@ pub(crate) async fn finish_step(
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
     if calls_tools {
         run.repeats.note(&message.tool_calls);
+        let tools = &run.ctx.tools;
+        if let Some(call) = message
+            .tool_calls
+            .iter()
+            .find(|c| tools.requires_approval(&c.name))
+        {
+            let ticket = Ticket::for_call(run.ctx.run_id, call);
+            let suspended = suspended(step, call, &ticket);
+            let waiting = PendingStep::awaiting_approval(step, message.clone());
+            run.write(
+                run.commit()
+                    .with_episodes(vec![llm_call, suspended])
+                    .with_pending(waiting),
+            )
+            .await?;
+            return Err(Error::Suspended {
+                ticket,
+                tool: call.name.clone(),
+            });
+        }
         let intent = PendingStep::new(step, message.clone());
         run.write(
             run.commit()

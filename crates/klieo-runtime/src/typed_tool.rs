@@ -55,6 +55,7 @@ pub struct TypedTool<A, F> {
     f: F,
     timeout: Option<Duration>,
     idempotent: bool,
+    approval: bool,
     args: PhantomData<fn(A)>,
 }
 
@@ -72,6 +73,7 @@ where
             f,
             timeout: None,
             idempotent: false,
+            approval: false,
             args: PhantomData,
         }
     }
@@ -88,6 +90,13 @@ where
     /// call again ([`Tool::idempotent`]). Default: not idempotent.
     pub fn with_idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Requires a person's approval before each call runs
+    /// ([`Tool::requires_approval`]). Default: no approval.
+    pub fn with_approval(mut self, required: bool) -> Self {
+        self.approval = required;
         self
     }
 }
@@ -118,6 +127,10 @@ where
 
     fn idempotent(&self) -> bool {
         self.idempotent
+    }
+
+    fn requires_approval(&self) -> bool {
+        self.approval
     }
 
     async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {

@@ -23,8 +23,9 @@
 //! newer version.
 //!
 //! A run whose process stopped continues with `Agent::resume` (or
-//! `klieo_runtime::resume_steps`) from what the store holds. Not built yet
-//! (issue 11): approvals, and a Postgres store.
+//! `klieo_runtime::resume_steps`) from what the store holds, and a run
+//! suspended for approval continues with `Agent::approve` or
+//! `Agent::deny`. Not built yet (issue 11): a Postgres store.
 //!
 //! # Example
 //!

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 /// How one tool call ended, as recorded in an [`Episode::ToolCall`].
 ///
 /// JSON: `{"status": "ok", "output": …}`, `{"status": "error", "message": "…"}`,
-/// `{"status": "cancelled"}` or `{"status": "interrupted"}`.
+/// `{"status": "cancelled"}`, `{"status": "interrupted"}` or
+/// `{"status": "denied", "reason": "…"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -28,6 +29,11 @@ pub enum ToolOutcome {
     /// idempotent, so it was not run again: whether it had its effect is
     /// unknown. The model is told so.
     Interrupted,
+    /// A person denied the call; it did not run. The model is told why.
+    Denied {
+        /// The reason they gave.
+        reason: String,
+    },
 }
 
 /// One event of an agent run, recorded by an
@@ -45,6 +51,8 @@ pub enum ToolOutcome {
 /// {"type":"completed","steps":2}
 /// {"type":"failed","error":"cancelled"}
 /// {"type":"resumed","steps":1}
+/// {"type":"suspended","step":1,"call_id":"c4","tool":"send_mail","digest":"9f2c4e1a07b3d566"}
+/// {"type":"approved","call_id":"c4"}
 /// ```
 ///
 /// `tokens` is `null` when the provider did not report usage: unknown is
@@ -105,6 +113,30 @@ pub enum Episode {
     Failed {
         /// Why, in words.
         error: String,
+    },
+    /// The run stopped to wait for a person to approve a tool call; it
+    /// goes on with `Agent::approve` or `Agent::deny`.
+    Suspended {
+        /// The step whose call waits.
+        step: u32,
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The digest of the call's name and arguments (the ticket's).
+        digest: String,
+    },
+    /// A person approved the call the run waited on.
+    Approved {
+        /// The call.
+        call_id: String,
+    },
+    /// A person denied the call the run waited on.
+    Denied {
+        /// The call.
+        call_id: String,
+        /// The reason they gave, which the model is told.
+        reason: String,
     },
     /// The run was taken up again after its process stopped (a crash or a
     /// restart): what follows continues the log before it.

@@ -21,12 +21,34 @@ pub struct PendingStep {
     pub step: u32,
     /// The model's reply, with the tool calls it asked for.
     pub reply: Message,
+    /// Whether its tools may have started: `false` while the step waits
+    /// for an approval, before any of them ran.
+    #[serde(default = "started")]
+    pub started: bool,
+}
+
+fn started() -> bool {
+    true
 }
 
 impl PendingStep {
-    /// The pending step `step`, for `reply`.
+    /// The pending step `step`, for `reply`, whose tools are about to run.
     pub fn new(step: u32, reply: Message) -> Self {
-        Self { step, reply }
+        Self {
+            step,
+            reply,
+            started: true,
+        }
+    }
+
+    /// The pending step `step`, for `reply`, waiting for an approval before
+    /// any tool runs.
+    pub fn awaiting_approval(step: u32, reply: Message) -> Self {
+        Self {
+            step,
+            reply,
+            started: false,
+        }
     }
 }
 

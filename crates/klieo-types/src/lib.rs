@@ -59,6 +59,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod approval;
 mod episode;
 mod error;
 mod ids;
@@ -74,6 +75,7 @@ mod transcript;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use approval::{ParseTicketError, Ticket};
 pub use episode::{Episode, ToolOutcome};
 pub use error::{ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError};
 pub use ids::{ParseIdError, RunId, ThreadId};

@@ -85,6 +85,13 @@ pub trait Tool: Send + Sync {
     fn idempotent(&self) -> bool {
         false
     }
+
+    /// Whether a person must approve each call before it runs. Default
+    /// `false`. A run that reaches such a call suspends durably and ends
+    /// with `Error::Suspended`, carrying the ticket to approve or deny.
+    fn requires_approval(&self) -> bool {
+        false
+    }
 }
 
 /// What the runtime calls to run tools by name.
@@ -112,6 +119,13 @@ pub trait ToolInvoker: Send + Sync {
     /// Whether the tool called `name` is idempotent ([`Tool::idempotent`]).
     /// Default `false`.
     fn idempotent(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
+    /// Whether calls of the tool called `name` need approval
+    /// ([`Tool::requires_approval`]). Default `false`.
+    fn requires_approval(&self, name: &str) -> bool {
         let _ = name;
         false
     }
@@ -239,6 +253,13 @@ impl ToolInvoker for ToolSet {
             .get(name)
             .and_then(|&index| self.tools.get(index))
             .is_some_and(|tool| tool.idempotent())
+    }
+
+    fn requires_approval(&self, name: &str) -> bool {
+        self.by_name
+            .get(name)
+            .and_then(|&index| self.tools.get(index))
+            .is_some_and(|tool| tool.requires_approval())
     }
 }
 

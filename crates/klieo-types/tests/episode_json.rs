@@ -63,6 +63,29 @@ fn sample() -> Vec<Episode> {
             result: ToolOutcome::Interrupted,
             latency_ms: 0,
         },
+        Episode::Suspended {
+            step: 2,
+            call_id: "c5".into(),
+            tool: "send_mail".into(),
+            digest: "9f2c4e1a07b3d566".into(),
+        },
+        Episode::Approved {
+            call_id: "c5".into(),
+        },
+        Episode::Denied {
+            call_id: "c6".into(),
+            reason: "not to Eve".into(),
+        },
+        Episode::ToolCall {
+            step: 2,
+            call_id: "c6".into(),
+            name: "send_mail".into(),
+            args: json!({"to": "eve@example.com"}),
+            result: ToolOutcome::Denied {
+                reason: "not to Eve".into(),
+            },
+            latency_ms: 0,
+        },
     ]
 }
 

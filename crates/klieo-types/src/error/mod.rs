@@ -170,6 +170,26 @@ pub enum Error {
         /// The guardrail's reason.
         reason: String,
     },
+    /// The run stopped to wait for a person to approve a tool call: not a
+    /// failure. Keep the ticket (it prints as text) and go on with
+    /// `Agent::approve` or `Agent::deny`, in this process or another.
+    #[error("the run waits for approval of a call to tool `{tool}` (ticket {ticket}): approve or deny it")]
+    Suspended {
+        /// What to approve or deny.
+        ticket: crate::Ticket,
+        /// The tool the call is for.
+        tool: String,
+    },
+    /// An approval or denial was refused, and nothing ran: the run is not
+    /// waiting on that call, or the call pending is not the one the ticket
+    /// was given for (its digest differs).
+    #[error("ticket {ticket} was refused, and nothing ran: {reason}")]
+    TicketRejected {
+        /// The ticket.
+        ticket: crate::Ticket,
+        /// Why.
+        reason: String,
+    },
     /// A run asked to be resumed cannot be: its store is not a journal,
     /// the journal does not know it, or it already ended without an answer.
     #[error("run {run} cannot be resumed: {reason}")]
@@ -195,6 +215,8 @@ impl Error {
             | Self::InvalidOutput { .. }
             | Self::Refused { .. }
             | Self::Handoff { .. }
+            | Self::Suspended { .. }
+            | Self::TicketRejected { .. }
             | Self::NotResumable { .. } => false,
         }
     }

@@ -1,0 +1,119 @@
+//! Approvals: a run that reaches a call of a tool that needs one waits,
+//! durably, until a person approves or denies it with its ticket.
+
+use crate::run::Run;
+use crate::step::suspended;
+use klieo_types::{Episode, Error, Journal, PendingStep, Ticket, ToolCall};
+
+/// The decisions taken on the calls of a run's last step.
+#[derive(Default)]
+pub(crate) struct Decisions(Vec<(String, Option<String>)>);
+
+impl Decisions {
+    /// The `Approved` and `Denied` episodes after the last `LlmCall`.
+    pub(crate) fn of_last_step(episodes: &[Episode]) -> Self {
+        let since = episodes
+            .iter()
+            .rposition(|e| matches!(e, Episode::LlmCall { .. }))
+            .map_or(0, |i| i + 1);
+        let decided = episodes[since..].iter().filter_map(|e| match e {
+            Episode::Approved { call_id } => Some((call_id.clone(), None)),
+            Episode::Denied { call_id, reason } => Some((call_id.clone(), Some(reason.clone()))),
+            _ => None,
+        });
+        Self(decided.collect())
+    }
+
+    fn decided(&self, call_id: &str) -> bool {
+        self.0.iter().any(|(id, _)| id == call_id)
+    }
+
+    /// The reason `call_id` was denied, if it was.
+    pub(crate) fn denial(&self, call_id: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(id, _)| id == call_id)
+            .and_then(|(_, reason)| reason.as_deref())
+    }
+}
+
+/// Fails with [`Error::Suspended`] while a call of `pending` that needs an
+/// approval has none, writing its `Suspended` first unless `last` is it.
+pub(crate) async fn still_waiting(
+    run: &Run,
+    pending: &PendingStep,
+    decisions: &Decisions,
+    last: Option<&Episode>,
+) -> Result<(), Error> {
+    let tools = &run.ctx.tools;
+    let Some(call) = pending
+        .reply
+        .tool_calls
+        .iter()
+        .find(|c| tools.requires_approval(&c.name) && !decisions.decided(&c.id))
+    else {
+        return Ok(());
+    };
+    let ticket = Ticket::for_call(run.ctx.run_id, call);
+    let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if *call_id == call.id);
+    if !already {
+        let mut waits = run
+            .commit()
+            .with_episodes(vec![suspended(pending.step, call, &ticket)]);
+        waits.pending = Some(pending.clone());
+        run.write(waits).await?;
+    }
+    Err(Error::Suspended {
+        ticket,
+        tool: call.name.clone(),
+    })
+}
+
+/// Records a person's decision on the call `ticket` names, after checking
+/// that the run waits on exactly that call. `denial` is the reason of a
+/// denial; `None` approves.
+pub(crate) async fn decide(
+    run: &Run,
+    journal: &dyn Journal,
+    ticket: &Ticket,
+    denial: Option<String>,
+) -> Result<(), Error> {
+    let rejected = |reason: &str| Error::TicketRejected {
+        ticket: ticket.clone(),
+        reason: reason.to_owned(),
+    };
+    let pending = journal
+        .pending(ticket.run)
+        .await?
+        .filter(|p| !p.started)
+        .ok_or_else(|| rejected("the run is not waiting for an approval"))?;
+    let episodes = journal.replay(ticket.run).await?;
+    let waits_on_it = matches!(
+        episodes.last(),
+        Some(Episode::Suspended { call_id, .. }) if *call_id == ticket.call_id
+    );
+    if !waits_on_it {
+        return Err(rejected(
+            "the run is not waiting on this call: it was decided already, or another call waits",
+        ));
+    }
+    let matches = pending
+        .reply
+        .tool_calls
+        .iter()
+        .find(|c: &&ToolCall| c.id == ticket.call_id)
+        .is_some_and(|call| ticket.matches(call));
+    if !matches {
+        return Err(rejected(
+            "the call pending is not the one the ticket was given for: its tool or arguments differ",
+        ));
+    }
+    let call_id = ticket.call_id.clone();
+    let episode = match denial {
+        None => Episode::Approved { call_id },
+        Some(reason) => Episode::Denied { call_id, reason },
+    };
+    let mut decided = run.commit().with_episodes(vec![episode]);
+    decided.pending = Some(pending);
+    run.write(decided).await
+}

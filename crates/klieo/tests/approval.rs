@@ -1,0 +1,172 @@
+//! Approvals on a SQLite store: a run suspends at a call that needs one,
+//! and goes on when a person approves or denies it, from another agent
+//! and store handle (another process).
+
+use klieo::prelude::*;
+use klieo::sqlite::SqliteStore;
+use klieo::testing::ScriptedLlm;
+use klieo::{EpisodicMemory, Journal, Ticket, ToolOutcome};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct Mail {
+    /// Who to.
+    to: String,
+}
+
+fn agent(llm: ScriptedLlm, store: SqliteStore, sent: &Arc<AtomicUsize>) -> Agent {
+    let sent = Arc::clone(sent);
+    let send = TypedTool::new("send_mail", "Sends a mail.", move |mail: Mail| {
+        let sent = Arc::clone(&sent);
+        async move {
+            sent.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ToolError>(format!("sent to {}", mail.to))
+        }
+    })
+    .with_approval(true);
+    Agent::builder(llm)
+        .with_tool(send)
+        .with_memory(store)
+        .build()
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("the store opens")
+}
+
+fn kinds(log: &[Episode]) -> Vec<String> {
+    log.iter()
+        .map(|e| {
+            serde_json::to_value(e).expect("json")["type"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Starts a run that suspends at send_mail; returns its ticket, as text.
+async fn suspend(path: &Path, sent: &Arc<AtomicUsize>) -> String {
+    let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+    let agent = agent(
+        ScriptedLlm::new().then_tool_calls(vec![call]),
+        open(path).await,
+        sent,
+    );
+    let error = agent
+        .session("t")
+        .run("mail Ada")
+        .await
+        .expect_err("suspends");
+    let Error::Suspended { ticket, tool } = error else {
+        return format!("not suspended: {error}");
+    };
+    assert_eq!(tool, "send_mail");
+    ticket.to_string()
+}
+
+#[tokio::test]
+async fn an_approved_call_runs_once_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket: Ticket = suspend(&path, &sent).await.parse().expect("a ticket");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        0,
+        "nothing runs before approval"
+    );
+    let store = open(&path).await;
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.expect("replay")),
+        ["started", "llm_call", "suspended"]
+    );
+
+    // Another process: resuming without a decision still waits.
+    let later = agent(
+        ScriptedLlm::new().then_text("Sent."),
+        open(&path).await,
+        &sent,
+    );
+    let still = later.resume(ticket.run).await.expect_err("still waits");
+    assert!(matches!(still, Error::Suspended { .. }), "{still:?}");
+    assert_eq!(
+        store.replay(ticket.run).await.expect("replay").len(),
+        3,
+        "nothing written"
+    );
+
+    let answer = later.approve(&ticket).await.expect("approved");
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.expect("replay")),
+        [
+            "started",
+            "llm_call",
+            "suspended",
+            "approved",
+            "tool_call",
+            "llm_call",
+            "completed"
+        ]
+    );
+    assert_eq!(store.pending(ticket.run).await.expect("pending"), None);
+
+    let again = later.approve(&ticket).await.expect_err("a used ticket");
+    assert!(matches!(again, Error::TicketRejected { .. }), "{again:?}");
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "nothing ran again");
+}
+
+#[tokio::test]
+async fn a_denied_call_does_not_run_and_the_model_is_told_why() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket: Ticket = suspend(&path, &sent).await.parse().expect("a ticket");
+    let llm = ScriptedLlm::new().then_text("I did not send it.");
+    let later = agent(llm.clone(), open(&path).await, &sent);
+    let answer = later.deny(&ticket, "not today").await.expect("denied");
+    assert_eq!(answer.text, "I did not send it.");
+    assert_eq!(sent.load(Ordering::SeqCst), 0);
+    let told = &llm.requests()[0];
+    let result = told
+        .messages
+        .iter()
+        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
+        .expect("the call's result");
+    assert!(result.content.contains("not today"), "{}", result.content);
+    let log = open(&path).await.replay(ticket.run).await.expect("replay");
+    assert!(log.iter().any(|e| matches!(
+        e,
+        Episode::ToolCall { result: ToolOutcome::Denied { reason }, .. } if reason == "not today"
+    )));
+}
+
+#[tokio::test]
+async fn a_ticket_for_other_arguments_fails_closed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket: Ticket = suspend(&path, &sent).await.parse().expect("a ticket");
+    let forged = Ticket::for_call(
+        ticket.run,
+        &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
+    );
+    let later = agent(
+        ScriptedLlm::new().then_text("Sent."),
+        open(&path).await,
+        &sent,
+    );
+    let error = later.approve(&forged).await.expect_err("refused");
+    assert!(matches!(error, Error::TicketRejected { .. }), "{error:?}");
+    assert!(error.to_string().contains("arguments differ"), "{error}");
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "nothing ran");
+    // The real ticket still works.
+    later.approve(&ticket).await.expect("approved");
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
