@@ -4,28 +4,23 @@
 use crate::{cmd, Error};
 use std::path::Path;
 
-/// The benchmark programs: (package, example).
-const BENCHES: &[(&str, &str)] = &[
-    ("klieo-runtime", "bench"),
-    ("klieo-runtime", "concurrent_bench"),
-    ("klieo-openai", "stream_bench"),
+/// The benchmark programs: (package, example, features).
+const BENCHES: &[(&str, &str, &str)] = &[
+    ("klieo-runtime", "bench", ""),
+    ("klieo-runtime", "concurrent_bench", ""),
+    ("klieo-openai", "stream_bench", ""),
+    ("klieo", "durable_bench", "runtime,sqlite"),
 ];
 
 pub(crate) fn run(root: &Path, _args: &[String]) -> Result<(), Error> {
-    for (package, example) in BENCHES {
+    for (package, example, features) in BENCHES {
         println!("==> {package} --example {example}");
-        cmd::run(&mut cmd::cargo(
-            root,
-            &[
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                package,
-                "--example",
-                example,
-            ],
-        ))?;
+        let mut args = vec!["run", "--quiet", "--release", "-p", package];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        args.extend(["--example", example]);
+        cmd::run(&mut cmd::cargo(root, &args))?;
     }
     Ok(())
 }

@@ -37,6 +37,9 @@ pub(crate) async fn append_in(
     messages: &[Message],
 ) -> Result<(), MemoryError> {
     let doing = "appending to a thread";
+    if messages.is_empty() {
+        return Ok(());
+    }
     let last: Option<(i64, i64)> = sqlx::query_as(
         "SELECT seq, tokens_before + tokens FROM messages \
          WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",

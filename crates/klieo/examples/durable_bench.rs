@@ -1,0 +1,201 @@
+//! Benchmark of durable runs, run by `cargo xtask bench`: the per-step
+//! cost of a run on SQLite (`synchronous` FULL and NORMAL) beside the
+//! in-memory one, the number of commits per step, and the time to resume
+//! an interrupted run of 100 and of 1,000 steps. A stateless model calls
+//! one echo tool a step. Prints one JSON object per figure.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
+
+use klieo::prelude::*;
+use klieo::runtime::AgentBuilder;
+use klieo::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use klieo::{
+    async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
+    RunRecord, ShortTermMemory, Transcript,
+};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// Calls `echo` (ids c0, c1, …) until `steps - 1` calls have results,
+/// then answers;
+/// with `stall`, waits for ever instead of answering (and says so).
+struct Model {
+    steps: usize,
+    stall: AtomicBool,
+    stalled: Notify,
+}
+
+#[async_trait]
+impl LlmClient for Model {
+    fn name(&self) -> &str {
+        "bench"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        // The history window may not hold every result: read the last id.
+        let results = req
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| {
+                m.tool_call_id
+                    .as_deref()?
+                    .strip_prefix('c')?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .map_or(0, |n| n + 1);
+        if results + 1 < self.steps {
+            let call = ToolCall::new(format!("c{results}"), "echo", json!({"i": results}));
+            let reply = Message::assistant_tool_calls("", vec![call]);
+            return Ok(ChatResponse::new(reply, FinishReason::ToolCalls));
+        }
+        if self.stall.load(Ordering::SeqCst) {
+            self.stalled.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(ChatResponse::new(
+            Message::assistant("done"),
+            FinishReason::Stop,
+        ))
+    }
+}
+
+/// Counts the writes that reach the store.
+#[derive(Clone)]
+struct Counted(SqliteStore, Arc<AtomicUsize>);
+
+#[async_trait]
+impl ShortTermMemory for Counted {
+    async fn append(&self, t: &ThreadId, m: Vec<Message>) -> Result<(), MemoryError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.append(t, m).await
+    }
+    async fn load(&self, t: &ThreadId, n: usize) -> Result<Transcript, MemoryError> {
+        self.0.load(t, n).await
+    }
+    async fn clear(&self, t: &ThreadId) -> Result<(), MemoryError> {
+        self.0.clear(t).await
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for Counted {
+    async fn record(&self, r: RunId, e: Episode) -> Result<(), MemoryError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.record(r, e).await
+    }
+    async fn replay(&self, r: RunId) -> Result<Vec<Episode>, MemoryError> {
+        self.0.replay(r).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        self.0.list_runs().await
+    }
+}
+
+#[async_trait]
+impl Journal for Counted {
+    async fn commit(&self, c: Commit) -> Result<(), MemoryError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.commit(c).await
+    }
+    async fn run(&self, r: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        self.0.run(r).await
+    }
+}
+
+fn model(steps: usize, stall: bool) -> Arc<Model> {
+    Arc::new(Model {
+        steps,
+        stall: AtomicBool::new(stall),
+        stalled: Notify::new(),
+    })
+}
+
+fn builder(llm: Arc<Model>) -> AgentBuilder {
+    let echo = FnTool::new(
+        ToolDef::new("echo", "echoes", json!({"type": "object"})),
+        Ok,
+    );
+    Agent::builder_shared(llm)
+        .with_tool(echo)
+        .with_options(RunOptions {
+            max_steps: 2_000,
+            ..RunOptions::default()
+        })
+}
+
+async fn store(dir: &std::path::Path, name: &str, sync: Synchronous) -> SqliteStore {
+    let options = SqliteOptions::new(dir.join(name)).with_synchronous(sync);
+    SqliteStore::open_with(options).await.unwrap()
+}
+
+/// Nanoseconds per step and commits per step of one `steps`-step run.
+async fn per_step(agent: &Agent, steps: usize, commits: &AtomicUsize) -> (f64, f64) {
+    let before = commits.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let answer = agent
+        .session(format!("t{}", RunId::new()))
+        .run("go")
+        .await
+        .unwrap();
+    let ns = t.elapsed().as_nanos() as f64 / steps as f64;
+    assert_eq!(answer.text, "done");
+    let made = commits.load(Ordering::Relaxed) - before;
+    (ns, made as f64 / steps as f64)
+}
+
+/// Seconds to resume a run stopped before its last model call.
+async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
+    let path_store = store(dir, &format!("resume{steps}.db"), Synchronous::Normal).await;
+    let stalling = model(steps, true);
+    let agent = builder(Arc::clone(&stalling))
+        .with_memory(path_store.clone())
+        .build();
+    let chat = agent.session("t");
+    let run = chat.run("go");
+    tokio::select! {
+        ended = run => panic!("the run cannot end while the model stalls: {ended:?}"),
+        () = stalling.stalled.notified() => {}
+    }
+    let id = path_store.list_runs().await.unwrap()[0];
+    let again = builder(model(steps, false)).with_memory(path_store).build();
+    let t = Instant::now();
+    let answer = again.resume(id).await.unwrap();
+    assert_eq!(answer.text, "done");
+    t.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    const STEPS: usize = 100;
+    let memory = builder(model(STEPS, false)).build();
+    let (ns, _) = per_step(&memory, STEPS, &AtomicUsize::new(0)).await;
+    println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"in-memory\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0}}}");
+    for (name, sync) in [("full", Synchronous::Full), ("normal", Synchronous::Normal)] {
+        let commits = Arc::new(AtomicUsize::new(0));
+        let counted = Counted(
+            store(dir.path(), &format!("{name}.db"), sync).await,
+            Arc::clone(&commits),
+        );
+        let agent = builder(model(STEPS, false)).with_memory(counted).build();
+        let mut best = (f64::MAX, 0.0);
+        for _ in 0..3 {
+            let (ns, per) = per_step(&agent, STEPS, &commits).await;
+            if ns < best.0 {
+                best = (ns, per);
+            }
+        }
+        let (ns, per) = best;
+        println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"sqlite\",\"synchronous\":\"{name}\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0},\"commits_per_step\":{per:.2}}}");
+    }
+    for steps in [100, 1_000] {
+        let secs = resume_time(dir.path(), steps).await;
+        println!("{{\"impl\":\"klieo\",\"workload\":\"resume\",\"store\":\"sqlite\",\"steps\":{steps},\"ms\":{:.1}}}", secs * 1e3);
+    }
+}

@@ -1,0 +1,189 @@
+//! Looks at the runs in a SQLite store:
+//!
+//! ```text
+//! cargo run -p klieo --features sqlite --example runs -- agent.db list
+//! cargo run -p klieo --features sqlite --example runs -- agent.db show <run-id> [--json]
+//! ```
+//!
+//! `list` prints each run with its status (the last thing its log says)
+//! and age; `show` prints a run's episodes as a timeline, or as JSON lines
+//! with `--json`.
+#![allow(clippy::print_stderr)]
+
+use klieo::sqlite::SqliteStore;
+use klieo::{Episode, EpisodicMemory, RunId, ToolOutcome};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const USAGE: &str = "usage: runs <store.db> list | runs <store.db> show <run-id> [--json]";
+
+/// What a run's log says of where it is.
+fn status(log: &[Episode]) -> &'static str {
+    match log.last() {
+        Some(Episode::Completed { .. }) => "completed",
+        Some(Episode::Failed { .. }) => "failed",
+        Some(Episode::Suspended { .. }) => "waiting for approval",
+        Some(_) => "unfinished (running, or stopped: resume it)",
+        None => "empty",
+    }
+}
+
+/// "3 s", "12 min", "5 h", "2 d".
+fn age(run: RunId, now_ms: u64) -> String {
+    let secs = now_ms.saturating_sub(run.timestamp_ms()) / 1000;
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7_199 => format!("{} min", secs / 60),
+        7_200..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+/// One line of a timeline.
+fn line(episode: &Episode) -> String {
+    match episode {
+        Episode::Started { agent } => format!("started      agent {agent}"),
+        Episode::LlmCall {
+            step,
+            tokens,
+            latency_ms,
+            finish_reason,
+            tool_calls,
+        } => {
+            let tokens = tokens.map_or("tokens unknown".to_owned(), |u| {
+                format!("{} in, {} out", u.input_tokens, u.output_tokens)
+            });
+            format!(
+                "model call   step {step}: {} ({tool_calls} tool calls), {tokens}, {latency_ms} ms",
+                finish_reason.as_str()
+            )
+        }
+        Episode::ToolCall {
+            step,
+            call_id,
+            name,
+            result,
+            latency_ms,
+            ..
+        } => {
+            let outcome = match result {
+                ToolOutcome::Ok { .. } => "ok".to_owned(),
+                ToolOutcome::Error { message } => format!("error: {message}"),
+                ToolOutcome::Cancelled => "cancelled".to_owned(),
+                ToolOutcome::Interrupted => "interrupted, outcome unknown".to_owned(),
+                ToolOutcome::Denied { reason } => format!("denied: {reason}"),
+                _ => "other".to_owned(),
+            };
+            format!("tool call    step {step}: {name} ({call_id}) {outcome}, {latency_ms} ms")
+        }
+        Episode::Suspended { tool, call_id, .. } => {
+            format!("suspended    waiting for approval of {tool} ({call_id})")
+        }
+        Episode::Approved { call_id } => format!("approved     {call_id}"),
+        Episode::Denied { call_id, reason } => format!("denied       {call_id}: {reason}"),
+        Episode::Resumed { steps } => format!("resumed      after {steps} model calls"),
+        Episode::Completed { steps } => format!("completed    in {steps} steps"),
+        Episode::Failed { error } => format!("failed       {error}"),
+        _ => "(an episode this program does not know)".to_owned(),
+    }
+}
+
+/// Writes one line to stdout; a closed stdout (`runs … | head`) ends the
+/// program instead of panicking.
+fn emit(text: &str) -> Result<(), String> {
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing to stdout: {e}"))
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let (path, command) = match args {
+        [path, command, ..] => (path, command.as_str()),
+        _ => return Err(USAGE.to_owned()),
+    };
+    let store = SqliteStore::open(path).await.map_err(|e| e.to_string())?;
+    match (command, &args[2..]) {
+        ("list", []) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            for id in store.list_runs().await.map_err(|e| e.to_string())? {
+                let log = store.replay(id).await.map_err(|e| e.to_string())?;
+                emit(&format!("{id}  {:>7} ago  {}", age(id, now), status(&log)))?;
+            }
+        }
+        ("show", [id, rest @ ..]) => {
+            let id: RunId = id.parse().map_err(|e| format!("{e}"))?;
+            let log = store.replay(id).await.map_err(|e| e.to_string())?;
+            if log.is_empty() {
+                return Err(format!("run {id} has no episodes in {path}"));
+            }
+            let json = matches!(rest, [flag] if flag == "--json");
+            for episode in &log {
+                let text = if json {
+                    serde_json::to_string(episode).map_err(|e| e.to_string())?
+                } else {
+                    line(episode)
+                };
+                emit(&text)?;
+            }
+        }
+        _ => return Err(USAGE.to_owned()),
+    }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("runs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_is_what_the_log_ends_with() {
+        assert_eq!(status(&[Episode::Completed { steps: 1 }]), "completed");
+        let suspended = Episode::Suspended {
+            step: 1,
+            call_id: "c1".into(),
+            tool: "send_mail".into(),
+            digest: "00".into(),
+        };
+        assert_eq!(status(&[suspended]), "waiting for approval");
+        assert!(status(&[Episode::Started { agent: "a".into() }]).starts_with("unfinished"));
+    }
+
+    #[test]
+    fn ages_read_in_the_largest_unit_that_fits() {
+        let run = RunId::new();
+        let made = run.timestamp_ms();
+        assert_eq!(age(run, made + 5_000), "5 s");
+        assert_eq!(age(run, made + 600_000), "10 min");
+        assert_eq!(age(run, made + 3 * 86_400_000), "3 d");
+    }
+
+    #[test]
+    fn a_timeline_line_names_the_tool_and_its_outcome() {
+        let call = Episode::ToolCall {
+            step: 2,
+            call_id: "c7".into(),
+            name: "send_mail".into(),
+            args: serde_json::json!({}),
+            result: ToolOutcome::Interrupted,
+            latency_ms: 0,
+        };
+        assert_eq!(
+            line(&call),
+            "tool call    step 2: send_mail (c7) interrupted, outcome unknown, 0 ms"
+        );
+    }
+}
