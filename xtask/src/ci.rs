@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::metadata::Graph;
 use crate::model_server::{ModelServer, Needs};
+use crate::postgres::PostgresServer;
 use crate::{cmd, layering, Error};
 
 /// One step of CI: its name, what to do when it fails, and what it runs.
@@ -66,6 +67,11 @@ const STEPS: &[Step] = &[
         fix: "make each listed crate build with only that feature: gate code behind \
               #[cfg(feature = \"...\")], or have the feature enable what it needs in Cargo.toml",
         run: features,
+    },
+    Step {
+        name: "postgres",
+        fix: "read the failing test above; the server's log is target/klieo-postgres/server.log",
+        run: postgres,
     },
     Step {
         name: "end-to-end",
@@ -152,6 +158,20 @@ fn end_to_end(root: &Path) -> Result<(), Error> {
         .env_remove("OPENAI_API_KEY");
     println!("    {}", cmd::show(&test));
     server.run_client(&mut test)
+}
+
+/// The tests that need a PostgreSQL server, against one started for them
+/// (and stopped on every exit path).
+fn postgres(root: &Path) -> Result<(), Error> {
+    const TESTS: &[&str] = &["test", "--locked", "-p", "klieo-postgres", "--test", "main"];
+    // Built before the server starts.
+    cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
+    let server = PostgresServer::start(root)?;
+    let mut test = cmd::cargo(root, TESTS);
+    test.args(["--", "--ignored"])
+        .env("KLIEO_POSTGRES_URL", &server.url);
+    println!("    {}", cmd::show(&test));
+    cmd::run(&mut test)
 }
 
 /// Checks the workspace's dependency graph against the layering rules, reporting every violation.

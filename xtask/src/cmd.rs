@@ -76,6 +76,14 @@ fn quote(word: &OsStr) -> String {
     }
 }
 
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::new(format!("no free loopback port: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

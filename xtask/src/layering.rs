@@ -30,6 +30,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
         ("klieo-retry", 1, &["klieo-types"]),
         // A store needs the vocabulary and its driver: never the runtime.
         ("klieo-sqlite", 1, &["klieo-types"]),
+        ("klieo-postgres", 1, &["klieo-types"]),
         ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
         (
             "klieo-runtime",
@@ -53,6 +54,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-runtime",
                 "klieo-openai",
                 "klieo-sqlite",
+                "klieo-postgres",
             ],
         ),
     ],

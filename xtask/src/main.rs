@@ -14,6 +14,7 @@ mod demo;
 mod layering;
 mod metadata;
 mod model_server;
+mod postgres;
 #[cfg(test)]
 mod tidy;
 

@@ -6,11 +6,11 @@
 mod install;
 mod ready;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::cmd::free_port;
 use crate::Error;
 
 /// How long the server may take to load the model and listen.
@@ -138,12 +138,4 @@ impl ModelServer {
             None => Err(error),
         }
     }
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> Result<u16, Error> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::new(format!("no free loopback port: {e}")))
 }

@@ -10,6 +10,7 @@
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`), guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
+//! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
@@ -59,6 +60,10 @@ pub use klieo_openai as openai;
 #[cfg(feature = "sqlite")]
 #[doc(inline)]
 pub use klieo_sqlite as sqlite;
+
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use klieo_postgres as postgres;
 
 /// docs/STREAMING.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime"))]

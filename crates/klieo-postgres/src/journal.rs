@@ -1,0 +1,49 @@
+//! The store as a [`Journal`]: a commit is one transaction.
+
+use crate::error::backend;
+use crate::memory::{append_in, decode, encode, record_in};
+use crate::PostgresStore;
+use async_trait::async_trait;
+use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
+
+#[async_trait]
+impl Journal for PostgresStore {
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        let doing = "committing a step";
+        let pending = commit
+            .pending
+            .as_ref()
+            .map(|p| encode("a pending step", p))
+            .transpose()?;
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        sqlx::query(
+            "INSERT INTO klieo_runs (run, thread, pending) VALUES ($1, $2, $3) \
+             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending",
+        )
+        .bind(commit.run.to_string())
+        .bind(commit.thread.as_str())
+        .bind(pending)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        append_in(&mut tx, &commit.thread, &commit.messages).await?;
+        record_in(&mut tx, commit.run, &commit.episodes).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT thread, pending FROM klieo_runs WHERE run = $1")
+                .bind(run.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend("reading a run", e))?;
+        let Some((thread, pending)) = row else {
+            return Ok(None);
+        };
+        let pending = pending
+            .map(|json| decode::<PendingStep>("pending step", &json))
+            .transpose()?;
+        Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+    }
+}

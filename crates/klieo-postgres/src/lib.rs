@@ -1,0 +1,40 @@
+//! klieo's shared store: conversations, event logs and run journals in
+//! PostgreSQL, for many processes on many machines sharing one database.
+//!
+//! Depends on `klieo-types` and its driver (sqlx) only: never on the
+//! runtime. [`PostgresStore`] implements
+//! [`ShortTermMemory`](klieo_types::ShortTermMemory),
+//! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
+//! [`Journal`](klieo_types::Journal); hand it to an agent with
+//! `AgentBuilder::with_memory`, and resume or approve its runs from any
+//! process. It runs on tokio, with timers enabled.
+//!
+//! The schema is versioned ([`SCHEMA_VERSION`]); connecting applies the
+//! migrations the database lacks, each in one transaction, and refuses a
+//! database from a newer version. No error or `Debug` output shows the
+//! connection URL.
+//!
+//! Not built yet (issue 11): leases, so that two workers can never both
+//! drive one run; TLS to the server (connect over a trusted network or a
+//! local socket for now).
+//!
+//! ```no_run
+//! use klieo_postgres::PostgresStore;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect("postgres://klieo@127.0.0.1:5432/agents").await?;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod journal;
+mod memory;
+mod schema;
+mod store;
+
+pub use error::OpenError;
+pub use schema::SCHEMA_VERSION;
+pub use store::PostgresStore;

@@ -1,0 +1,203 @@
+//! The memory traits over the store's tables.
+
+use crate::error::backend;
+use crate::PostgresStore;
+use async_trait::async_trait;
+use klieo_types::{
+    Episode, EpisodicMemory, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Transcript,
+};
+use sqlx::PgConnection;
+
+pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
+    serde_json::to_string(value)
+        .map_err(|e| MemoryError::Serialization(format!("PostgreSQL store: encoding {what}: {e}")))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, MemoryError> {
+    serde_json::from_str(text).map_err(|e| {
+        MemoryError::Serialization(format!(
+            "PostgreSQL store: a stored {what} could not be read ({e}); was it written by \
+             another program?"
+        ))
+    })
+}
+
+fn tokens(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Takes the transaction-long lock of `key`, so writers of one thread (or
+/// one run) go one after the other.
+async fn lock(tx: &mut PgConnection, key: &str, doing: &str) -> Result<(), MemoryError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+    Ok(())
+}
+
+/// Appends `messages` to `thread` inside the transaction `tx`.
+pub(crate) async fn append_in(
+    tx: &mut PgConnection,
+    thread: &ThreadId,
+    messages: &[Message],
+) -> Result<(), MemoryError> {
+    let doing = "appending to a thread";
+    if messages.is_empty() {
+        return Ok(());
+    }
+    lock(tx, &format!("thread:{thread}"), doing).await?;
+    let last: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, tokens_before + tokens FROM klieo_messages \
+         WHERE thread = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(thread.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| backend(doing, e))?;
+    let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
+    for message in messages {
+        let own = tokens(message.estimated_tokens());
+        sqlx::query(
+            "INSERT INTO klieo_messages (thread, seq, role, tokens_before, tokens, message) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(thread.as_str())
+        .bind(seq)
+        .bind(message.role.as_str())
+        .bind(before)
+        .bind(own)
+        .bind(encode("a message", message)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        seq += 1;
+        before = before.saturating_add(own);
+    }
+    Ok(())
+}
+
+/// Records `episodes` for `run` inside the transaction `tx`.
+pub(crate) async fn record_in(
+    tx: &mut PgConnection,
+    run: RunId,
+    episodes: &[Episode],
+) -> Result<(), MemoryError> {
+    let doing = "recording an episode";
+    if episodes.is_empty() {
+        return Ok(());
+    }
+    let run = run.to_string();
+    lock(tx, &format!("run:{run}"), doing).await?;
+    for episode in episodes {
+        let json = serde_json::to_value(episode).map_err(|e| {
+            MemoryError::Serialization(format!("PostgreSQL store: an episode: {e}"))
+        })?;
+        let kind = json
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        sqlx::query(
+            "INSERT INTO klieo_episodes (run, seq, kind, episode) VALUES \
+             ($1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_episodes WHERE run = $1), $2, $3)",
+        )
+        .bind(&run)
+        .bind(kind)
+        .bind(json.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ShortTermMemory for PostgresStore {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        let doing = "appending to a thread";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        append_in(&mut tx, thread, &messages).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        let doing = "loading a thread";
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT tokens_before + tokens FROM klieo_messages \
+             WHERE thread = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(thread.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let Some(total) = total else {
+            return Ok(Transcript::new());
+        };
+        // The same cut as `MessageLog::window`.
+        let floor = total.saturating_sub(tokens(max_tokens));
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT role, message FROM klieo_messages \
+             WHERE thread = $1 AND tokens_before >= $2 ORDER BY seq",
+        )
+        .bind(thread.as_str())
+        .bind(floor)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let tool = Role::Tool.as_str();
+        rows.iter()
+            .skip_while(|(role, _)| role == tool)
+            .map(|(_, message)| decode::<Message>("message", message))
+            .collect()
+    }
+
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        sqlx::query("DELETE FROM klieo_messages WHERE thread = $1")
+            .bind(thread.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("clearing a thread", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for PostgresStore {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        let doing = "recording an episode";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        record_in(&mut tx, run, &[episode]).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT episode FROM klieo_episodes WHERE run = $1 ORDER BY seq")
+                .bind(run.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| backend("replaying a run", e))?;
+        rows.iter().map(|e| decode("episode", e)).collect()
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT run FROM klieo_episodes ORDER BY run")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| backend("listing runs", e))?;
+        rows.iter()
+            .map(|id| {
+                id.parse().map_err(|e| {
+                    MemoryError::Serialization(format!("PostgreSQL store: run id `{id}`: {e}"))
+                })
+            })
+            .collect()
+    }
+}

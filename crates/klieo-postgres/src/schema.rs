@@ -1,0 +1,63 @@
+//! The schema's versions and the migrations between them, applied on
+//! connect. The version is the one row of `klieo_schema`; each migration
+//! and the version it reaches commit together, under an advisory lock so
+//! that processes connecting at once migrate one after the other.
+
+use crate::error::OpenError;
+use sqlx::PgPool;
+
+/// Every migration, in order; version `i + 1` is `MIGRATIONS[i]`. Never
+/// edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_memories.sql")];
+
+/// The schema version this crate writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock migrations take ("klieo" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6b_6c69_656f;
+
+/// Brings the database up to [`SCHEMA_VERSION`].
+pub(crate) async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
+    let connect = |source| OpenError::Connect { source };
+    let mut tx = pool.begin().await.map_err(connect)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(connect)?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS klieo_schema (version BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .map_err(connect)?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM klieo_schema")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(connect)?;
+    let found = found.unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let failed = |source| OpenError::Migrate { version, source };
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query("DELETE FROM klieo_schema")
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query("INSERT INTO klieo_schema (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+    }
+    tx.commit().await.map_err(connect)
+}

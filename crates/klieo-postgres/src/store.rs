@@ -1,0 +1,65 @@
+//! [`PostgresStore`]: conversations, event logs and run journals in one
+//! PostgreSQL database, shared by every process that connects to it.
+
+use crate::error::OpenError;
+use crate::schema;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Conversations ([`ShortTermMemory`](klieo_types::ShortTermMemory)),
+/// event logs ([`EpisodicMemory`](klieo_types::EpisodicMemory)) and run
+/// journals ([`Journal`](klieo_types::Journal)) in PostgreSQL, for many
+/// processes on many machines sharing one database.
+///
+/// Connecting brings the schema up to date
+/// ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)). A commit is one
+/// transaction; appends to one thread and episodes of one run are
+/// serialised by advisory locks, so concurrent writers never race their
+/// sequence numbers. Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) pool: PgPool,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("PostgresStore")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`)
+    /// with a pool of up to 8 connections, each wait for one bounded by
+    /// 10 s.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| OpenError::BadUrl)?;
+        // One connection first: a server that is down or refuses is an error
+        // at once, where the pool would retry until its timeout.
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| OpenError::Connect { source })?;
+        probe
+            .close()
+            .await
+            .map_err(|source| OpenError::Connect { source })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| OpenError::Connect { source })?;
+        schema::migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of klieo-postgres, one binary. Those marked
+//! `#[ignore]` need a PostgreSQL server: `cargo xtask ci` starts one and
+//! runs them with `KLIEO_POSTGRES_URL` set; each makes a database of its
+//! own.
+mod store;
+mod support;

@@ -1,0 +1,156 @@
+//! The store against a real server: the shared behaviour, migrations,
+//! concurrent writers, all-or-nothing commits; and connection errors that
+//! never show the URL.
+
+use crate::support::{fresh, fresh_url};
+use klieo_postgres::{OpenError, PostgresStore, SCHEMA_VERSION};
+use klieo_types::testing::memory;
+use klieo_types::{
+    Commit, Episode, EpisodicMemory, Journal, Message, PendingStep, RunId, ShortTermMemory,
+    ThreadId, ToolCall,
+};
+use serde_json::json;
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn the_store_behaves_like_every_journal() {
+    memory::journal(&fresh().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn processes_connecting_at_once_migrate_once() {
+    let url = fresh_url().await;
+    let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
+    let (a, _b) = (a.expect("one connects"), b.expect("the other too"));
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM klieo_schema")
+        .fetch_all(&sqlx::PgPool::connect(&url).await.expect("raw"))
+        .await
+        .expect("the version row");
+    assert_eq!(versions, [SCHEMA_VERSION]);
+    a.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn concurrent_appends_from_two_stores_all_land_in_order() {
+    let url = fresh_url().await;
+    let stores = [
+        PostgresStore::connect(&url).await.expect("connects"),
+        PostgresStore::connect(&url).await.expect("connects"),
+    ];
+    let thread = ThreadId::new("shared");
+    let mut tasks = Vec::new();
+    for (writer, store) in stores.iter().enumerate() {
+        for task in 0..8 {
+            let (store, thread) = (store.clone(), thread.clone());
+            tasks.push(tokio::spawn(async move {
+                for k in 0..10 {
+                    let note = Message::user(format!("{writer}/{task}:{k}"));
+                    store.append(&thread, vec![note]).await.expect("append");
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("the task ends");
+    }
+    let notes: Vec<String> = stores[0]
+        .load(&thread, usize::MAX)
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(notes.len(), 160, "no append is lost");
+    for writer in 0..2 {
+        for task in 0..8 {
+            let prefix = format!("{writer}/{task}:");
+            let mine: Vec<&String> = notes.iter().filter(|n| n.starts_with(&prefix)).collect();
+            let expected: Vec<String> = (0..10).map(|k| format!("{prefix}{k}")).collect();
+            assert_eq!(
+                mine,
+                expected.iter().collect::<Vec<_>>(),
+                "{prefix} in order"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_commit_that_fails_part_way_writes_nothing() {
+    let url = fresh_url().await;
+    let store = PostgresStore::connect(&url).await.expect("connects");
+    let (run, thread) = (RunId::new(), ThreadId::new("t"));
+    let reply = Message::assistant_tool_calls("", vec![ToolCall::new("c1", "echo", json!({}))]);
+    store
+        .commit(
+            Commit::new(run, thread.clone())
+                .with_messages(vec![Message::user("go")])
+                .with_pending(PendingStep::new(1, reply.clone())),
+        )
+        .await
+        .expect("the first commit");
+    let raw = sqlx::PgPool::connect(&url).await.expect("raw");
+    sqlx::raw_sql(
+        "CREATE FUNCTION no_completed() RETURNS trigger AS $$ BEGIN \
+         IF NEW.kind = 'completed' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; \
+         END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER no_completed BEFORE INSERT ON klieo_episodes \
+         FOR EACH ROW EXECUTE FUNCTION no_completed();",
+    )
+    .execute(&raw)
+    .await
+    .expect("the trigger");
+    let error = store
+        .commit(
+            Commit::new(run, thread.clone())
+                .with_messages(vec![reply.clone(), Message::tool_result("c1", "{}")])
+                .with_episodes(vec![
+                    Episode::Started { agent: "a".into() },
+                    Episode::Completed { steps: 1 },
+                ]),
+        )
+        .await
+        .expect_err("the trigger fails the commit");
+    assert!(error.to_string().contains("disk full"), "{error}");
+    let history = store.load(&thread, 1_000).await.expect("load").to_vec();
+    assert_eq!(
+        history,
+        [Message::user("go")],
+        "no message of the failed commit"
+    );
+    assert!(
+        store.replay(run).await.expect("replay").is_empty(),
+        "no episode of it"
+    );
+    assert_eq!(
+        store.pending(run).await.expect("pending"),
+        Some(PendingStep::new(1, reply)),
+        "the pending step is still the one before"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_error_never_shows_the_url() {
+    // Nothing listens on port 1; the password must not appear anywhere.
+    let error = PostgresStore::connect("postgres://klieo:s3cr3t-pw@127.0.0.1:1/agents")
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, OpenError::Connect { .. }), "{error:?}");
+    let mut texts = vec![error.to_string(), format!("{error:?}")];
+    let mut cause = std::error::Error::source(&error);
+    while let Some(c) = cause {
+        texts.push(c.to_string());
+        cause = c.source();
+    }
+    for text in texts {
+        assert!(!text.contains("s3cr3t-pw"), "{text}");
+    }
+    let error = PostgresStore::connect("postgres://klieo:s3cr3t-pw@[bad")
+        .await
+        .expect_err("bad");
+    assert!(matches!(error, OpenError::BadUrl), "{error:?}");
+    assert!(!error.to_string().contains("s3cr3t-pw"));
+}

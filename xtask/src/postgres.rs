@@ -1,0 +1,183 @@
+//! The PostgreSQL server klieo-postgres's tests run against: Debian's
+//! `postgresql` package (installed with apt when missing), a cluster
+//! initialised under `target/klieo-postgres/` on each start, listening on
+//! a free loopback port, and stopped when dropped or when xtask dies.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cmd::free_port;
+use crate::Error;
+
+/// How long the server may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server; dropping it stops it.
+pub(crate) struct PostgresServer {
+    child: Child,
+    /// `postgres://klieo@127.0.0.1:PORT/postgres`.
+    pub(crate) url: String,
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        println!("    postgres stopped");
+    }
+}
+
+/// The directory holding `initdb`, `postgres` and `pg_isready`.
+fn bin_dir() -> Option<PathBuf> {
+    let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
+    let mut dirs: Vec<PathBuf> = versions
+        .filter_map(|v| v.ok().map(|v| v.path().join("bin")))
+        .filter(|bin| bin.join("postgres").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+fn is_root() -> bool {
+    // The effective uid, from /proc: no libc call needed.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Installs Debian's `postgresql` when it is missing.
+fn ensure_installed() -> Result<PathBuf, Error> {
+    if let Some(bin) = bin_dir() {
+        return Ok(bin);
+    }
+    println!("    installing PostgreSQL (apt-get install postgresql)");
+    let fix = "install PostgreSQL yourself (Debian and Ubuntu: apt-get install postgresql)";
+    if !is_root() {
+        return Err(
+            Error::new("PostgreSQL is not installed, and installing it needs root").or_fix(fix),
+        );
+    }
+    for args in [
+        &["update"][..],
+        &["install", "-y", "--no-install-recommends", "postgresql"],
+    ] {
+        crate::cmd::run(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .map_err(|e| e.or_fix(fix))?;
+    }
+    bin_dir().ok_or_else(|| {
+        Error::new(
+            "apt installed postgresql, but no server binary was found under /usr/lib/postgresql",
+        )
+        .or_fix(fix)
+    })
+}
+
+/// `command` as the `postgres` user when xtask runs as root (initdb and
+/// the server refuse to run as root), dying with xtask either way.
+fn as_server_user(program: &Path) -> Command {
+    let mut command = Command::new("setpriv");
+    if is_root() {
+        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
+    }
+    command.args(["--pdeathsig", "TERM", "--"]).arg(program);
+    command
+}
+
+impl PostgresServer {
+    /// Installs PostgreSQL if needed, initialises a fresh cluster under
+    /// `target/klieo-postgres/` and starts it on a free loopback port.
+    pub(crate) fn start(root: &Path) -> Result<Self, Error> {
+        let bin = ensure_installed()?;
+        let dir = root.join("target").join("klieo-postgres");
+        let data = dir.join("data");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&data)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", data.display())))?;
+        if is_root() {
+            crate::cmd::run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&dir),
+            )?;
+        }
+        crate::cmd::run(
+            as_server_user(&bin.join("initdb"))
+                .args([
+                    "--username=klieo",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                    "-D",
+                ])
+                .arg(&data)
+                .stdout(Stdio::null()),
+        )?;
+        let port = free_port()?;
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| Error::new(format!("cannot reuse {}: {e}", log.display())))?;
+        println!(
+            "    starting postgres on 127.0.0.1:{port} (log: {})",
+            log.display()
+        );
+        let child = as_server_user(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+            .arg(&dir)
+            .args(["-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot start postgres: {e}")))?;
+        let mut server = Self {
+            child,
+            url: format!("postgres://klieo@127.0.0.1:{port}/postgres"),
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(Error::new(format!(
+                    "postgres exited ({status}) before accepting connections; its log is {}",
+                    log.display()
+                )));
+            }
+            let ready = Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(Error::new(format!(
+                    "postgres did not accept connections within {} s; its log is {}",
+                    READY_TIMEOUT.as_secs(),
+                    log.display()
+                )));
+            }
+            // A synchronous tool waiting for a child process: no executor to block.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!(
+            "    postgres ready in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(server)
+    }
+}
