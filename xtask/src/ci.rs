@@ -163,15 +163,42 @@ fn end_to_end(root: &Path) -> Result<(), Error> {
 /// The tests that need a PostgreSQL server, against one started for them
 /// (and stopped on every exit path).
 fn postgres(root: &Path) -> Result<(), Error> {
-    const TESTS: &[&str] = &["test", "--locked", "-p", "klieo-postgres", "--test", "main"];
+    const STORE: &[&str] = &["test", "--locked", "-p", "klieo-postgres", "--test", "main"];
+    const CRASH: &[&str] = &[
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--all-features",
+        "--test",
+        "crash",
+    ];
     // Built before the server starts.
-    cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
+    for tests in [STORE, CRASH] {
+        cmd::run(cmd::cargo(root, tests).arg("--no-run"))?;
+    }
     let server = PostgresServer::start(root)?;
-    let mut test = cmd::cargo(root, TESTS);
-    test.args(["--", "--ignored"])
-        .env("KLIEO_POSTGRES_URL", &server.url);
-    println!("    {}", cmd::show(&test));
-    cmd::run(&mut test)
+    let runs: [(&[&str], &[&str]); 2] = [
+        (STORE, &["--ignored"]),
+        // Only this one: the suite's other ignored test is its child process.
+        (
+            CRASH,
+            &[
+                "--ignored",
+                "--exact",
+                "every_boundary_survives_a_kill_on_postgres",
+            ],
+        ),
+    ];
+    for (tests, filter) in runs {
+        let mut test = cmd::cargo(root, tests);
+        test.arg("--")
+            .args(filter)
+            .env("KLIEO_POSTGRES_URL", &server.url);
+        println!("    {}", cmd::show(&test));
+        cmd::run(&mut test)?;
+    }
+    Ok(())
 }
 
 /// Checks the workspace's dependency graph against the layering rules, reporting every violation.

@@ -34,6 +34,8 @@ mod journal;
 mod memory;
 mod schema;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::OpenError;
 pub use schema::SCHEMA_VERSION;

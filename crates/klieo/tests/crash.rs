@@ -14,6 +14,8 @@
     reason = "the child tells the parent on stdout where it stopped"
 )]
 
+use klieo::postgres::testing::fresh_database;
+use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
 use klieo::{
@@ -127,12 +129,12 @@ impl Tool for Effect {
     }
 }
 
-/// The store, with the boundaries of its commits.
+/// A store, with the boundaries of its commits.
 #[derive(Clone)]
-struct Hooked(SqliteStore);
+struct Hooked<S>(S);
 
 #[async_trait]
-impl ShortTermMemory for Hooked {
+impl<S: Journal> ShortTermMemory for Hooked<S> {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
         self.0.append(thread, messages).await
     }
@@ -145,7 +147,7 @@ impl ShortTermMemory for Hooked {
 }
 
 #[async_trait]
-impl EpisodicMemory for Hooked {
+impl<S: Journal> EpisodicMemory for Hooked<S> {
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
         self.0.record(run, episode).await
     }
@@ -158,7 +160,7 @@ impl EpisodicMemory for Hooked {
 }
 
 #[async_trait]
-impl Journal for Hooked {
+impl<S: Journal> Journal for Hooked<S> {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         if commit
             .episodes
@@ -215,20 +217,36 @@ fn paths(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[tokio::test]
-#[ignore = "the child process of the crash suite: run only by `every_boundary_survives_a_kill`"]
+#[ignore = "the child process of the crash suite: run only by the every_boundary tests"]
 async fn crash_child() {
     let dir = std::env::var("KLIEO_CRASH_DIR")
-        .expect("KLIEO_CRASH_DIR is set by every_boundary_survives_a_kill, which runs this");
-    let dir = PathBuf::from(dir);
-    let (store, effects) = paths(&dir);
-    let store = Hooked(SqliteStore::open(&store).await.expect("the store"));
-    let agent = agent(store, &effects_pool(&effects).await).await;
-    let answer = agent.session("t").run(PROMPT).await;
+        .expect("KLIEO_CRASH_DIR is set by the every_boundary tests, which run this");
+    let (store, effects) = paths(&PathBuf::from(dir));
+    let effects = effects_pool(&effects).await;
+    let answer = match std::env::var("KLIEO_CRASH_DB_URL") {
+        Ok(url) => {
+            let store = PostgresStore::connect(&url).await.expect("the store");
+            agent(Hooked(store), &effects)
+                .await
+                .session("t")
+                .run(PROMPT)
+                .await
+        }
+        Err(_) => {
+            let store = SqliteStore::open(&store).await.expect("the store");
+            agent(Hooked(store), &effects)
+                .await
+                .session("t")
+                .run(PROMPT)
+                .await
+        }
+    };
     println!("the run ended without reaching its kill point: {answer:?}");
 }
 
-/// Runs the child until it reports `point`, then kills it.
-fn kill_child_at(point: &str, dir: &Path) {
+/// Runs the child (on the PostgreSQL database `db_url`, else on SQLite)
+/// until it reports `point`, then kills it.
+fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args([
             "--ignored",
@@ -239,6 +257,7 @@ fn kill_child_at(point: &str, dir: &Path) {
         ])
         .env("KLIEO_CRASH_DIR", dir)
         .env("KLIEO_CRASH_POINT", point)
+        .envs(db_url.map(|url| ("KLIEO_CRASH_DB_URL", url)))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -272,86 +291,119 @@ fn kind(episode: &Episode) -> String {
     json["type"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Resumes the run the killed child left in `store` and checks the truth.
+async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sqlx::SqlitePool) {
+    let runs = store.list_runs().await.expect("list");
+    assert_eq!(runs.len(), 1, "{point}: one run was started");
+    let run = runs[0];
+
+    let answer = agent(store.clone(), effects)
+        .await
+        .resume(run)
+        .await
+        .map_err(|e| format!("{point}: {e}"))
+        .expect("the run resumes");
+    assert_eq!(answer.text, "done", "{point}");
+
+    let log: Vec<String> = store
+        .replay(run)
+        .await
+        .expect("replay")
+        .iter()
+        .map(kind)
+        .collect();
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("started"),
+        "{point}: {log:?}"
+    );
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("completed"),
+        "{point}: {log:?}"
+    );
+    let count = |k: &str| log.iter().filter(|e| *e == k).count();
+    assert_eq!(count("resumed"), 1, "{point}: {log:?}");
+    assert_eq!(
+        count("tool_call"),
+        2,
+        "{point}: one episode per call: {log:?}"
+    );
+    assert_eq!(
+        count("llm_call"),
+        2,
+        "{point}: each step asked once: {log:?}"
+    );
+    assert_eq!(count("completed"), 1, "{point}: {log:?}");
+
+    let done: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tool, COUNT(*) FROM effects GROUP BY tool ORDER BY tool")
+            .fetch_all(effects)
+            .await
+            .expect("the effects");
+    let of = |tool: &str| done.iter().find(|(t, _)| t == tool).map_or(0, |(_, n)| *n);
+    assert_eq!(
+        of("lookup"),
+        1,
+        "{point}: the idempotent effect exactly once"
+    );
+    assert!(
+        of("send_mail") <= 1,
+        "{point}: the mail at most once: {done:?}"
+    );
+
+    let thread = store
+        .load(&ThreadId::new("t"), usize::MAX)
+        .await
+        .expect("load");
+    let prompts = thread.iter().filter(|m| m.content == PROMPT).count();
+    assert_eq!(prompts, 1, "{point}: the user's message, once");
+}
+
+/// Kills the child at `point` on a fresh store and checks the resumed run.
+async fn survive(point: &str, postgres_server: Option<&str>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir_path = dir.path().to_owned();
+    let db_url = match postgres_server {
+        Some(server) => Some(fresh_database(server).await.expect("a database of its own")),
+        None => None,
+    };
+    let (child_dir, child_point, child_url) = (dir_path.clone(), point.to_owned(), db_url.clone());
+    tokio::task::spawn_blocking(move || {
+        kill_child_at(&child_point, &child_dir, child_url.as_deref())
+    })
+    .await
+    .expect("the child was run");
+    let (store_path, effects_path) = paths(&dir_path);
+    let effects = effects_pool(&effects_path).await;
+    match db_url {
+        Some(url) => {
+            let store = PostgresStore::connect(&url).await.expect("the store");
+            check(point, store.clone(), &effects).await;
+            store.close().await;
+        }
+        None => {
+            let store = SqliteStore::open(&store_path).await.expect("the store");
+            check(point, store.clone(), &effects).await;
+            store.close().await;
+        }
+    }
+    effects.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_boundary_survives_a_kill() {
     for point in POINTS {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let dir_path = dir.path().to_owned();
-        let child_dir = dir_path.clone();
-        let child_point = (*point).to_owned();
-        tokio::task::spawn_blocking(move || kill_child_at(&child_point, &child_dir))
-            .await
-            .expect("the child was run");
+        survive(point, None).await;
+    }
+}
 
-        let (store_path, effects_path) = paths(&dir_path);
-        let store = SqliteStore::open(&store_path).await.expect("the store");
-        let effects = effects_pool(&effects_path).await;
-        let runs = store.list_runs().await.expect("list");
-        assert_eq!(runs.len(), 1, "{point}: one run was started");
-        let run = runs[0];
-
-        let answer = agent(store.clone(), &effects)
-            .await
-            .resume(run)
-            .await
-            .map_err(|e| format!("{point}: {e}"))
-            .expect("the run resumes");
-        assert_eq!(answer.text, "done", "{point}");
-
-        let log: Vec<String> = store
-            .replay(run)
-            .await
-            .expect("replay")
-            .iter()
-            .map(kind)
-            .collect();
-        assert_eq!(
-            log.first().map(String::as_str),
-            Some("started"),
-            "{point}: {log:?}"
-        );
-        assert_eq!(
-            log.last().map(String::as_str),
-            Some("completed"),
-            "{point}: {log:?}"
-        );
-        let count = |k: &str| log.iter().filter(|e| *e == k).count();
-        assert_eq!(count("resumed"), 1, "{point}: {log:?}");
-        assert_eq!(
-            count("tool_call"),
-            2,
-            "{point}: one episode per call: {log:?}"
-        );
-        assert_eq!(
-            count("llm_call"),
-            2,
-            "{point}: each step asked once: {log:?}"
-        );
-        assert_eq!(count("completed"), 1, "{point}: {log:?}");
-
-        let done: Vec<(String, i64)> =
-            sqlx::query_as("SELECT tool, COUNT(*) FROM effects GROUP BY tool ORDER BY tool")
-                .fetch_all(&effects)
-                .await
-                .expect("the effects");
-        let of = |tool: &str| done.iter().find(|(t, _)| t == tool).map_or(0, |(_, n)| *n);
-        assert_eq!(
-            of("lookup"),
-            1,
-            "{point}: the idempotent effect exactly once"
-        );
-        assert!(
-            of("send_mail") <= 1,
-            "{point}: the mail at most once: {done:?}"
-        );
-
-        let thread = store
-            .load(&ThreadId::new("t"), usize::MAX)
-            .await
-            .expect("load");
-        let prompts = thread.iter().filter(|m| m.content == PROMPT).count();
-        assert_eq!(prompts, 1, "{point}: the user's message, once");
-        store.close().await;
-        effects.close().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
+async fn every_boundary_survives_a_kill_on_postgres() {
+    let server = std::env::var("KLIEO_POSTGRES_URL")
+        .expect("KLIEO_POSTGRES_URL names a PostgreSQL server: cargo xtask ci sets it");
+    for point in POINTS {
+        survive(point, Some(&server)).await;
     }
 }
