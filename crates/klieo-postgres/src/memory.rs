@@ -95,21 +95,13 @@ pub(crate) async fn record_in(
     let run = run.to_string();
     lock(tx, &format!("run:{run}"), doing).await?;
     for episode in episodes {
-        let json = serde_json::to_value(episode).map_err(|e| {
-            MemoryError::Serialization(format!("PostgreSQL store: an episode: {e}"))
-        })?;
-        let kind = json
-            .get("type")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
         sqlx::query(
             "INSERT INTO klieo_episodes (run, seq, kind, episode) VALUES \
              ($1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_episodes WHERE run = $1), $2, $3)",
         )
         .bind(&run)
-        .bind(kind)
-        .bind(json.to_string())
+        .bind(episode.kind())
+        .bind(encode("an episode", episode)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;

@@ -115,17 +115,7 @@ pub(crate) async fn episodes(ctx: &AgentContext) -> Vec<Episode> {
 
 /// The kind of each episode, as in their JSON `type`.
 pub(crate) fn kinds(episodes: &[Episode]) -> Vec<&'static str> {
-    episodes
-        .iter()
-        .map(|e| match e {
-            Episode::Started { .. } => "started",
-            Episode::LlmCall { .. } => "llm_call",
-            Episode::ToolCall { .. } => "tool_call",
-            Episode::Completed { .. } => "completed",
-            Episode::Failed { .. } => "failed",
-            _ => "other",
-        })
-        .collect()
+    episodes.iter().map(Episode::kind).collect()
 }
 
 /// The text of the run's last episode when it is `Failed`.

@@ -76,20 +76,13 @@ pub(crate) async fn record_in(
     run: RunId,
     episode: &Episode,
 ) -> Result<(), MemoryError> {
-    let json = serde_json::to_value(episode)
-        .map_err(|e| MemoryError::Serialization(format!("SQLite store: an episode: {e}")))?;
-    let kind = json
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown")
-        .to_owned();
     sqlx::query(
         "INSERT INTO episodes (run, seq, kind, episode) VALUES \
          (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
     )
     .bind(run.to_string())
-    .bind(kind)
-    .bind(json.to_string())
+    .bind(episode.kind())
+    .bind(encode("an episode", episode)?)
     .execute(&mut *tx)
     .await
     .map_err(|e| backend("recording an episode", e))?;

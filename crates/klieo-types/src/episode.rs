@@ -146,3 +146,30 @@ pub enum Episode {
         steps: u32,
     },
 }
+
+impl Episode {
+    /// The episode's kind: its JSON `"type"` (`"started"`, `"llm_call"`,
+    /// `"tool_call"`, …).
+    ///
+    /// ```
+    /// use klieo_types::Episode;
+    ///
+    /// let e = Episode::Completed { steps: 2 };
+    /// assert_eq!(e.kind(), "completed");
+    /// assert_eq!(serde_json::to_value(&e)?["type"], e.kind());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "started",
+            Self::LlmCall { .. } => "llm_call",
+            Self::ToolCall { .. } => "tool_call",
+            Self::Completed { .. } => "completed",
+            Self::Failed { .. } => "failed",
+            Self::Suspended { .. } => "suspended",
+            Self::Approved { .. } => "approved",
+            Self::Denied { .. } => "denied",
+            Self::Resumed { .. } => "resumed",
+        }
+    }
+}

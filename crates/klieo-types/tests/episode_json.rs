@@ -109,6 +109,14 @@ fn golden_lines_deserialize_to_the_same_episodes() {
 }
 
 #[test]
+fn every_kind_is_the_json_type() {
+    for episode in sample() {
+        let json = serde_json::to_value(&episode).unwrap();
+        assert_eq!(json["type"], episode.kind(), "{episode:?}");
+    }
+}
+
+#[test]
 fn unknown_tokens_stay_distinct_from_zero() {
     let zero = Episode::LlmCall {
         step: 1,

@@ -38,15 +38,8 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path).await.expect("the store opens")
 }
 
-fn kinds(log: &[Episode]) -> Vec<String> {
-    log.iter()
-        .map(|e| {
-            serde_json::to_value(e).expect("json")["type"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect()
+fn kinds(log: &[Episode]) -> Vec<&'static str> {
+    log.iter().map(Episode::kind).collect()
 }
 
 /// Starts a run that suspends at send_mail; returns its ticket, as text.

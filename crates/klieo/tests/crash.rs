@@ -286,11 +286,6 @@ fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
     assert!(reached, "the child never reached {point}: {output:?}");
 }
 
-fn kind(episode: &Episode) -> String {
-    let json = serde_json::to_value(episode).expect("json");
-    json["type"].as_str().unwrap_or_default().to_owned()
-}
-
 /// Resumes the run the killed child left in `store` and checks the truth.
 async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sqlx::SqlitePool) {
     let runs = store.list_runs().await.expect("list");
@@ -305,24 +300,16 @@ async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sq
         .expect("the run resumes");
     assert_eq!(answer.text, "done", "{point}");
 
-    let log: Vec<String> = store
+    let log: Vec<&str> = store
         .replay(run)
         .await
         .expect("replay")
         .iter()
-        .map(kind)
+        .map(Episode::kind)
         .collect();
-    assert_eq!(
-        log.first().map(String::as_str),
-        Some("started"),
-        "{point}: {log:?}"
-    );
-    assert_eq!(
-        log.last().map(String::as_str),
-        Some("completed"),
-        "{point}: {log:?}"
-    );
-    let count = |k: &str| log.iter().filter(|e| *e == k).count();
+    assert_eq!(log.first().copied(), Some("started"), "{point}: {log:?}");
+    assert_eq!(log.last().copied(), Some("completed"), "{point}: {log:?}");
+    let count = |k: &str| log.iter().filter(|e| **e == k).count();
     assert_eq!(count("resumed"), 1, "{point}: {log:?}");
     assert_eq!(
         count("tool_call"),

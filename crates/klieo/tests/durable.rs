@@ -83,22 +83,16 @@ async fn a_tool_call_is_written_down_before_the_tool_runs() {
 
     // The next process sees the whole run.
     let store = SqliteStore::open(&path).await.expect("opens again");
-    let kinds: Vec<String> = store
+    let kinds: Vec<&str> = store
         .replay(run)
         .await
         .expect("replay")
         .iter()
-        .map(|e| serde_json::to_value(e).expect("json")["type"].to_string())
+        .map(Episode::kind)
         .collect();
     assert_eq!(
         kinds,
-        [
-            r#""started""#,
-            r#""llm_call""#,
-            r#""tool_call""#,
-            r#""llm_call""#,
-            r#""completed""#
-        ]
+        ["started", "llm_call", "tool_call", "llm_call", "completed"]
     );
     let roles: Vec<Role> = store
         .load(&ThreadId::new("t"), 10_000)

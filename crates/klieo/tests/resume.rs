@@ -90,15 +90,15 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path).await.expect("the store opens")
 }
 
+/// Each episode's kind, with a tool call's outcome (`tool_call:ok`).
 fn kinds(log: &[Episode]) -> Vec<String> {
     log.iter()
-        .map(|e| {
-            let json = serde_json::to_value(e).expect("json");
-            match &json["result"]["status"] {
-                serde_json::Value::String(status) => format!("{}:{status}", json["type"]),
-                _ => json["type"].to_string(),
+        .map(|e| match e {
+            Episode::ToolCall { result, .. } => {
+                let json = serde_json::to_value(result).expect("json");
+                format!("tool_call:{}", json["status"].as_str().unwrap_or("?"))
             }
-            .replace('"', "")
+            other => other.kind().to_owned(),
         })
         .collect()
 }
