@@ -12,6 +12,8 @@ use crate::Error;
 
 /// How long the server may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the server has to stop before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// A running server; dropping it stops it.
 pub(crate) struct PostgresServer {
@@ -22,9 +24,26 @@ pub(crate) struct PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
+        // A fast shutdown (SIGINT) lets the server stop its own processes;
+        // SIGKILL only if it has not within the grace period.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let asked = Instant::now();
+        while asked.elapsed() < STOP_GRACE {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                println!("    postgres stopped");
+                return;
+            }
+            // A synchronous tool waiting for a child process: no executor to block.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        println!("    postgres stopped");
+        println!(
+            "    postgres killed (it did not stop within {} s)",
+            STOP_GRACE.as_secs()
+        );
     }
 }
 
@@ -89,7 +108,9 @@ fn as_server_user(program: &Path) -> Command {
     if is_root() {
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
     }
-    command.args(["--pdeathsig", "TERM", "--"]).arg(program);
+    // If xtask dies, SIGINT: a fast shutdown, which does not wait for
+    // clients still connected.
+    command.args(["--pdeathsig", "INT", "--"]).arg(program);
     command
 }
 

@@ -1,7 +1,7 @@
 //! The store as a [`Journal`]: a commit is one transaction.
 
 use crate::error::backend;
-use crate::memory::{append_in, decode, encode, record_in};
+use crate::memory::{append_in, decode, encode, lock_run, record_in};
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
@@ -16,6 +16,21 @@ impl Journal for PostgresStore {
             .map(|p| encode("a pending step", p))
             .transpose()?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        if let Some(expected) = commit.expected_episodes {
+            lock_run(&mut tx, commit.run, doing).await?;
+            let found: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM klieo_episodes WHERE run = $1")
+                    .bind(commit.run.to_string())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| backend(doing, e))?;
+            if u64::try_from(found).ok() != Some(expected) {
+                return Err(MemoryError::Conflict(format!(
+                    "run {} has {found} episodes, not the {expected} this commit expected",
+                    commit.run
+                )));
+            }
+        }
         sqlx::query(
             "INSERT INTO klieo_runs (run, thread, pending) VALUES ($1, $2, $3) \
              ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending",

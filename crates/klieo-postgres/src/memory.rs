@@ -82,6 +82,16 @@ pub(crate) async fn append_in(
     Ok(())
 }
 
+/// Takes the lock of `run`'s episodes for the rest of the transaction
+/// (taking it again in the same transaction is free).
+pub(crate) async fn lock_run(
+    tx: &mut PgConnection,
+    run: RunId,
+    doing: &str,
+) -> Result<(), MemoryError> {
+    lock(tx, &format!("run:{run}"), doing).await
+}
+
 /// Records `episodes` for `run` inside the transaction `tx`.
 pub(crate) async fn record_in(
     tx: &mut PgConnection,
@@ -92,8 +102,8 @@ pub(crate) async fn record_in(
     if episodes.is_empty() {
         return Ok(());
     }
+    lock_run(tx, run, doing).await?;
     let run = run.to_string();
-    lock(tx, &format!("run:{run}"), doing).await?;
     for episode in episodes {
         sqlx::query(
             "INSERT INTO klieo_episodes (run, seq, kind, episode) VALUES \
@@ -120,25 +130,18 @@ impl ShortTermMemory for PostgresStore {
 
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
         let doing = "loading a thread";
-        let total: Option<i64> = sqlx::query_scalar(
-            "SELECT tokens_before + tokens FROM klieo_messages \
-             WHERE thread = $1 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(thread.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        let Some(total) = total else {
-            return Ok(Transcript::new());
-        };
-        // The same cut as `MessageLog::window`.
-        let floor = total.saturating_sub(tokens(max_tokens));
+        // One statement, so one snapshot: an append between reading the
+        // total and the rows cannot widen the cut. The same cut as
+        // `MessageLog::window`: from the first message with at most
+        // `max_tokens` at and after it.
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT role, message FROM klieo_messages \
-             WHERE thread = $1 AND tokens_before >= $2 ORDER BY seq",
+            "WITH last AS (SELECT tokens_before + tokens AS total FROM klieo_messages \
+             WHERE thread = $1 ORDER BY seq DESC LIMIT 1) \
+             SELECT role, message FROM klieo_messages, last \
+             WHERE thread = $1 AND last.total - tokens_before <= $2 ORDER BY seq",
         )
         .bind(thread.as_str())
-        .bind(floor)
+        .bind(tokens(max_tokens))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;

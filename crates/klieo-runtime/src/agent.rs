@@ -144,12 +144,13 @@ impl Agent {
     /// results are not run again, and a call that was running when the
     /// process stopped runs again only if its tool is idempotent
     /// ([`Tool::idempotent`]); otherwise the model is told its outcome is
-    /// unknown. A run that already answered gives that answer again.
+    /// unknown. Of two processes resuming one run at once, one goes on and
+    /// the other fails with a `MemoryError::Conflict` before running
+    /// anything.
     ///
     /// Needs a store that is a journal ([`AgentBuilder::with_memory`]);
-    /// otherwise, or for a run the store does not know or that ended
-    /// without an answer, [`Error::NotResumable`]. A typed run resumes as a
-    /// plain one.
+    /// otherwise, or for a run the store does not know or that already
+    /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one.
     pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
         self.go_on(run, None).await
     }
@@ -157,7 +158,9 @@ impl Agent {
     /// Approves the call a suspended run waits on ([`Error::Suspended`]),
     /// then runs it on to its answer (or its next suspension), in this
     /// process or any other. Fails closed with [`Error::TicketRejected`],
-    /// running nothing, unless the run waits on exactly that call.
+    /// running nothing, unless the run waits on exactly that call; of two
+    /// decisions at once, one wins and the other fails with a
+    /// `MemoryError::Conflict`, running nothing.
     pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
         self.go_on(ticket.run, Some((ticket, None))).await
     }

@@ -28,12 +28,13 @@ impl Decisions {
         self.0.iter().any(|(id, _)| id == call_id)
     }
 
-    /// The reason `call_id` was denied, if it was.
+    /// The reason `call_id` was denied, if it was: a denial wins over any
+    /// approval of the same call.
     pub(crate) fn denial(&self, call_id: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(id, _)| id == call_id)
-            .and_then(|(_, reason)| reason.as_deref())
+            .filter(|(id, _)| id == call_id)
+            .find_map(|(_, reason)| reason.as_deref())
     }
 }
 
@@ -43,8 +44,10 @@ pub(crate) async fn still_waiting(
     run: &Run,
     pending: &PendingStep,
     decisions: &Decisions,
-    last: Option<&Episode>,
+    episodes: &[Episode],
+    seen: u64,
 ) -> Result<(), Error> {
+    let last = episodes.last();
     let tools = &run.ctx.tools;
     let Some(call) = pending
         .reply
@@ -57,10 +60,11 @@ pub(crate) async fn still_waiting(
     let ticket = Ticket::for_call(run.ctx.run_id, call);
     let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if *call_id == call.id);
     if !already {
-        let mut waits = run
+        let waits = run
             .commit()
-            .with_episodes(vec![suspended(pending.step, call, &ticket)]);
-        waits.pending = Some(pending.clone());
+            .with_episodes(vec![suspended(pending.step, call, &ticket)])
+            .with_pending(pending.clone())
+            .with_expected_episodes(seen);
         run.write(waits).await?;
     }
     Err(Error::Suspended {
@@ -113,7 +117,12 @@ pub(crate) async fn decide(
         None => Episode::Approved { call_id },
         Some(reason) => Episode::Denied { call_id, reason },
     };
-    let mut decided = run.commit().with_episodes(vec![episode]);
-    decided.pending = Some(pending);
+    // Refused if another process decided (or resumed) the run meanwhile.
+    let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
+    let decided = run
+        .commit()
+        .with_episodes(vec![episode])
+        .with_pending(pending)
+        .with_expected_episodes(seen);
     run.write(decided).await
 }

@@ -15,7 +15,7 @@ use crate::dispatch::dispatch_tools;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
-    Episode, Error, Journal, Message, PendingStep, Role, RunId, RunRecord, ToolCall, ToolOutcome,
+    Episode, Error, Journal, Message, PendingStep, RunId, RunRecord, ToolCall, ToolOutcome,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub(crate) async fn record_of(journal: &dyn Journal, run: RunId) -> Result<RunRe
 }
 
 /// Continues the run `ctx.run_id` (on the thread its journal recorded) to
-/// its answer. A run that already answered gives that answer again.
+/// its answer.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
@@ -105,7 +105,12 @@ pub(crate) async fn resume_run(
     let id = run.ctx.run_id;
     let episodes = journal.replay(id).await?;
     match episodes.last() {
-        Some(Episode::Completed { .. }) => return answer_of(run).await,
+        Some(Episode::Completed { .. }) => {
+            return Err(not_resumable(
+                id,
+                "it already completed; its answer is in its thread",
+            ))
+        }
         Some(Episode::Failed { error }) => {
             return Err(not_resumable(
                 id,
@@ -121,43 +126,48 @@ pub(crate) async fn resume_run(
         .count();
     let steps = u32::try_from(steps).unwrap_or(u32::MAX);
     let pending = journal.pending(id).await?;
+    run.set_pending(pending.clone());
+    // Every process acting on what it read here expects the log as read:
+    // of two resuming (or deciding) at once, the first write of one wins
+    // and the other's is refused before anything runs.
+    let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
     let decisions = Decisions::of_last_step(&episodes);
     if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
-        approval::still_waiting(run, waiting, &decisions, episodes.last()).await?;
+        approval::still_waiting(run, waiting, &decisions, &episodes, seen).await?;
     }
     run_blocking_with(run, || async move {
+        let mut expected = Some(seen);
         if why == Why::Restart {
             // The pending step stays pending: this commit states it again.
-            let mut resumed = run.commit().with_episodes(vec![Episode::Resumed { steps }]);
+            let mut resumed = run
+                .commit()
+                .with_episodes(vec![Episode::Resumed { steps }])
+                .with_expected_episodes(seen);
             resumed.pending.clone_from(&pending);
             run.write(resumed).await?;
+            expected = None;
         }
         let mut step = steps;
         if let Some(pending) = pending {
             step = pending.step;
-            settle(run, pending, &decisions).await?;
+            settle(run, pending, &decisions, expected).await?;
         }
         steps_from(run, step).await
     })
     .await
 }
 
-/// The answer of a run that completed: its thread's last assistant message.
-async fn answer_of(run: &Run) -> Result<String, Error> {
-    let thread = run.ctx.short_term.load(&run.thread, usize::MAX).await?;
-    let answer = thread
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::Assistant)
-        .map(|m| m.content.clone())
-        .unwrap_or_default();
-    Ok(answer)
-}
-
 /// Finishes a pending step's tool calls and writes the step whole. A step
 /// that waited for approval runs every call not denied (none had run); a
 /// step whose process stopped runs again only its idempotent calls.
-async fn settle(run: &Run, pending: PendingStep, decisions: &Decisions) -> Result<(), Error> {
+///
+/// `expected` fences the step's first write when nothing else did.
+async fn settle(
+    run: &Run,
+    pending: PendingStep,
+    decisions: &Decisions,
+    expected: Option<u64>,
+) -> Result<(), Error> {
     let PendingStep {
         step,
         reply,
@@ -166,8 +176,11 @@ async fn settle(run: &Run, pending: PendingStep, decisions: &Decisions) -> Resul
     } = pending;
     if !started {
         // From here on the tools may have run.
-        let dispatching = PendingStep::new(step, reply.clone());
-        run.write(run.commit().with_pending(dispatching)).await?;
+        let mut dispatching = run
+            .commit()
+            .with_pending(PendingStep::new(step, reply.clone()));
+        dispatching.expected_episodes = expected;
+        run.write(dispatching).await?;
     }
     let tools = &run.ctx.tools;
     let runs_now = |call: &ToolCall| {

@@ -13,13 +13,13 @@ use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
-    ChatRequest, ChatResponse, Commit, Episode, Error, LlmError, Message, ThreadId, TimeLimit,
-    ToolChoice, Transcript,
+    ChatRequest, ChatResponse, Commit, Episode, Error, LlmError, Message, PendingStep, ThreadId,
+    TimeLimit, ToolChoice, Transcript,
 };
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::{Duration, Instant};
 use tracing::Span;
 
@@ -41,6 +41,8 @@ pub(crate) struct Run {
     pub(crate) repeats: Repeats,
     /// Where the run's messages and episodes are written.
     writer: Writer,
+    /// The pending step the last write left, which lone episodes keep.
+    pending: Mutex<Option<PendingStep>>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -138,6 +140,7 @@ impl Run {
             repairs: AtomicU32::new(0),
             repeats: Repeats::default(),
             writer: Writer::of(&ctx),
+            pending: Mutex::new(None),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,
@@ -154,12 +157,27 @@ impl Run {
 
     /// Writes `commit`: in one transaction when the memories are a journal.
     pub(crate) async fn write(&self, commit: Commit) -> Result<(), Error> {
-        Ok(self.writer.commit(commit).await?)
+        let pending = commit.pending.clone();
+        self.writer.commit(commit).await?;
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
+        Ok(())
     }
 
-    /// Records one episode.
+    /// Records one episode, leaving the run's pending step as it is.
     pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
-        self.write(self.commit().with_episodes(vec![episode])).await
+        let mut commit = self.commit().with_episodes(vec![episode]);
+        commit.pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.write(commit).await
+    }
+
+    /// The run's pending step as its journal now holds it (for a resumed
+    /// run, as found there).
+    pub(crate) fn set_pending(&self, pending: Option<PendingStep>) {
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
     }
 
     /// Records how the run ended without an answer (`Episode::Failed`, with
@@ -168,8 +186,10 @@ impl Run {
     /// the run's own error matters more.
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
-        if matches!(error, Error::Suspended { .. }) {
-            // Not an ending: the run goes on once the call is decided.
+        if matches!(error, Error::Suspended { .. } | Error::Memory(_)) {
+            // Not an ending. A suspended run goes on once the call is
+            // decided; a run whose store failed is left as a crash leaves
+            // it, to be resumed when the store is back.
             return terminal.item;
         }
         let failed = Episode::Failed {

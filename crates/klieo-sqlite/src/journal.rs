@@ -20,6 +20,19 @@ impl Journal for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| backend(doing, e))?;
+        if let Some(expected) = commit.expected_episodes {
+            let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM episodes WHERE run = ?1")
+                .bind(commit.run.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| backend(doing, e))?;
+            if u64::try_from(found).ok() != Some(expected) {
+                return Err(MemoryError::Conflict(format!(
+                    "run {} has {found} episodes, not the {expected} this commit expected",
+                    commit.run
+                )));
+            }
+        }
         sqlx::query(
             "INSERT INTO runs (run, thread, pending) VALUES (?1, ?2, ?3) \
              ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending",

@@ -104,26 +104,18 @@ impl ShortTermMemory for SqliteStore {
 
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
         let doing = "loading a thread";
-        let total: Option<i64> = sqlx::query_scalar(
-            "SELECT tokens_before + tokens FROM messages \
-             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(thread.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        let Some(total) = total else {
-            return Ok(Transcript::new());
-        };
-        // The same cut as `MessageLog::window`: from the first message with
-        // at most `max_tokens` at and after it.
-        let floor = total.saturating_sub(tokens(max_tokens));
+        // One statement, so one snapshot: an append between reading the
+        // total and the rows cannot widen the cut. The same cut as
+        // `MessageLog::window`: from the first message with at most
+        // `max_tokens` at and after it.
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT role, message FROM messages \
-             WHERE thread = ?1 AND tokens_before >= ?2 ORDER BY seq",
+            "WITH last AS (SELECT tokens_before + tokens AS total FROM messages \
+             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1) \
+             SELECT role, message FROM messages, last \
+             WHERE thread = ?1 AND last.total - tokens_before <= ?2 ORDER BY seq",
         )
         .bind(thread.as_str())
-        .bind(floor)
+        .bind(tokens(max_tokens))
         .fetch_all(&self.reader)
         .await
         .map_err(|e| backend(doing, e))?;

@@ -93,6 +93,10 @@ pub struct Commit {
     pub episodes: Vec<Episode>,
     /// The run's pending step once this commit is in: `None` clears it.
     pub pending: Option<PendingStep>,
+    /// When set, the commit goes in only if the run has exactly this many
+    /// episodes, and is otherwise refused with [`MemoryError::Conflict`]:
+    /// of two processes that read the same state and act on it, one wins.
+    pub expected_episodes: Option<u64>,
 }
 
 impl Commit {
@@ -105,6 +109,7 @@ impl Commit {
             messages: Vec::new(),
             episodes: Vec::new(),
             pending: None,
+            expected_episodes: None,
         }
     }
 
@@ -123,6 +128,12 @@ impl Commit {
     /// Leaves the run with this pending step.
     pub fn with_pending(mut self, pending: PendingStep) -> Self {
         self.pending = Some(pending);
+        self
+    }
+
+    /// Goes in only if the run has exactly `count` episodes.
+    pub fn with_expected_episodes(mut self, count: u64) -> Self {
+        self.expected_episodes = Some(count);
         self
     }
 }

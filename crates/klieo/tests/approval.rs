@@ -163,3 +163,23 @@ async fn a_ticket_for_other_arguments_fails_closed() {
     later.approve(&ticket).await.expect("approved");
     assert_eq!(sent.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvals_at_once_run_the_call_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket: Ticket = suspend(&path, &sent).await.parse().expect("a ticket");
+    let script = || ScriptedLlm::new().then_text("Sent.");
+    let (one, two) = (
+        agent(script(), open(&path).await, &sent),
+        agent(script(), open(&path).await, &sent),
+    );
+    let (a, b) = tokio::join!(one.approve(&ticket), two.approve(&ticket));
+    assert_eq!(
+        u8::from(a.is_ok()) + u8::from(b.is_ok()),
+        1,
+        "one approval wins: {a:?} {b:?}"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "the mail went once");
+}

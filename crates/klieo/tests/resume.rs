@@ -270,9 +270,9 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     );
     assert!(matches!(log[3], Episode::Resumed { steps: 1 }));
 
-    // Resuming a run that answered gives the answer again, and writes nothing.
-    let again = agent.resume(run_id).await.expect("resumes again");
-    assert_eq!(again.text, "Sent.");
+    // A run that answered is over, and resuming it writes nothing.
+    let again = agent.resume(run_id).await.expect_err("it completed");
+    assert!(again.to_string().contains("already completed"), "{again}");
     assert_eq!(store.replay(run_id).await.expect("replay").len(), log.len());
 }
 
@@ -301,4 +301,38 @@ async fn runs_that_cannot_be_resumed_say_why() {
     let run = store.list_runs().await.expect("list")[0];
     let error = failing.resume(run).await.expect_err("ended");
     assert!(error.to_string().contains("already ended"), "{error}");
+}
+
+#[tokio::test]
+async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let mails = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .with_memory(open(&path).await)
+        .build();
+    let mut events = agent.session("t").stream("mail Ada");
+    let ended = tokio::select! {
+        event = async { while let Some(e) = events.next().await { if e.is_err() { return Some(e) } } None } => event.map(|e| e.is_err()),
+        () = started.notified() => None,
+    };
+    assert!(ended.is_none(), "the tool hangs: {ended:?}");
+    // The consumer goes away while send_mail runs: the run fails...
+    drop(events);
+    let store = open(&path).await;
+    let run = store.list_runs().await.expect("list")[0];
+    for _ in 0..1_000 {
+        if store.replay(run).await.expect("replay").len() > 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let log = store.replay(run).await.expect("replay");
+    assert_eq!(log.last().map(Episode::kind), Some("failed"), "{log:?}");
+    // ...and its log still says a mail may have gone.
+    let pending = store.pending(run).await.expect("pending").expect("kept");
+    assert_eq!(pending.reply.tool_calls[0].name, "send_mail");
 }

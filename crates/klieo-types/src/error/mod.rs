@@ -81,6 +81,10 @@ pub enum MemoryError {
     /// The thing asked for does not exist.
     #[error("not found in memory: {0}")]
     NotFound(String),
+    /// A conditional write was refused: another process changed the run
+    /// first (it resumed or decided it). Nothing was written.
+    #[error("another process changed this run first, so nothing was written: {0}")]
+    Conflict(String),
 }
 
 /// A setting is missing or invalid.

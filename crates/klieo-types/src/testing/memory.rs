@@ -8,8 +8,8 @@
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
 use crate::{
-    Commit, Episode, EpisodicMemory, FinishReason, Journal, Message, PendingStep, Role, RunId,
-    ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
+    Commit, Episode, EpisodicMemory, FinishReason, Journal, MemoryError, Message, PendingStep,
+    Role, RunId, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::json;
 
@@ -121,8 +121,29 @@ async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
     );
     assert_eq!(
         replay(journal, run).await,
-        [started, asked, ran],
+        [started, asked, ran.clone()],
         "the episodes of every commit, in order"
+    );
+
+    let stale = Commit::new(run, thread.clone())
+        .with_episodes(vec![ran.clone()])
+        .with_expected_episodes(2);
+    assert!(
+        matches!(journal.commit(stale).await, Err(MemoryError::Conflict(_))),
+        "a commit expecting another count of episodes is refused"
+    );
+    assert_eq!(replay(journal, run).await.len(), 3, "and writes nothing");
+    commit(
+        journal,
+        Commit::new(run, thread)
+            .with_episodes(vec![ran])
+            .with_expected_episodes(3),
+    )
+    .await;
+    assert_eq!(
+        replay(journal, run).await.len(),
+        4,
+        "the expected count goes in"
     );
 }
 
