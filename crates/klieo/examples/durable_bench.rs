@@ -1,10 +1,14 @@
 //! Benchmark of durable runs, run by `cargo xtask bench`: the per-step
 //! cost of a run on SQLite (`synchronous` FULL and NORMAL) beside the
 //! in-memory one, the number of commits per step, and the time to resume
-//! an interrupted run of 100 and of 1,000 steps. A stateless model calls
-//! one echo tool a step. Prints one JSON object per figure.
+//! an interrupted run of 100 and of 1,000 steps; with `KLIEO_POSTGRES_URL`
+//! (xtask starts a server), the per-step cost on PostgreSQL and the steps
+//! per second of 1, 8 and 64 runs at once. A stateless model calls one
+//! echo tool a step. Prints one JSON object per figure.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
 
+use klieo::postgres::testing::fresh_database;
+use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
 use klieo::runtime::AgentBuilder;
 use klieo::sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -67,10 +71,10 @@ impl LlmClient for Model {
 
 /// Counts the writes that reach the store.
 #[derive(Clone)]
-struct Counted(SqliteStore, Arc<AtomicUsize>);
+struct Counted<S>(S, Arc<AtomicUsize>);
 
 #[async_trait]
-impl ShortTermMemory for Counted {
+impl<S: Journal> ShortTermMemory for Counted<S> {
     async fn append(&self, t: &ThreadId, m: Vec<Message>) -> Result<(), MemoryError> {
         self.1.fetch_add(1, Ordering::Relaxed);
         self.0.append(t, m).await
@@ -84,7 +88,7 @@ impl ShortTermMemory for Counted {
 }
 
 #[async_trait]
-impl EpisodicMemory for Counted {
+impl<S: Journal> EpisodicMemory for Counted<S> {
     async fn record(&self, r: RunId, e: Episode) -> Result<(), MemoryError> {
         self.1.fetch_add(1, Ordering::Relaxed);
         self.0.record(r, e).await
@@ -98,7 +102,7 @@ impl EpisodicMemory for Counted {
 }
 
 #[async_trait]
-impl Journal for Counted {
+impl<S: Journal> Journal for Counted<S> {
     async fn commit(&self, c: Commit) -> Result<(), MemoryError> {
         self.1.fetch_add(1, Ordering::Relaxed);
         self.0.commit(c).await
@@ -170,7 +174,57 @@ async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-#[tokio::main(flavor = "current_thread")]
+/// Steps per second of `runs` concurrent 20-step runs on `store`.
+async fn throughput(store: &PostgresStore, runs: usize) -> f64 {
+    const STEPS: usize = 20;
+    let agent = builder(model(STEPS, false))
+        .with_memory(store.clone())
+        .build();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..runs)
+        .map(|_| {
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let chat = agent.session(format!("t{}", RunId::new()));
+                assert_eq!(chat.run("go").await.unwrap().text, "done");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (runs * STEPS) as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn postgres(server: &str) {
+    const STEPS: usize = 100;
+    let url = fresh_database(server).await.unwrap();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let agent = builder(model(STEPS, false))
+        .with_memory(Counted(store.clone(), Arc::clone(&commits)))
+        .build();
+    let mut best = (f64::MAX, 0.0);
+    for _ in 0..3 {
+        let (ns, per) = per_step(&agent, STEPS, &commits).await;
+        if ns < best.0 {
+            best = (ns, per);
+        }
+    }
+    let (ns, per) = best;
+    println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"postgres\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0},\"commits_per_step\":{per:.2}}}");
+    let one = throughput(&store, 1).await;
+    for runs in [1, 8, 64] {
+        let rate = if runs == 1 {
+            one
+        } else {
+            throughput(&store, runs).await
+        };
+        println!("{{\"impl\":\"klieo\",\"workload\":\"durable_throughput\",\"store\":\"postgres\",\"runs\":{runs},\"steps_per_s\":{rate:.0},\"vs_one\":{:.2}}}", rate / one);
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     const STEPS: usize = 100;
@@ -193,6 +247,9 @@ async fn main() {
         }
         let (ns, per) = best;
         println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"sqlite\",\"synchronous\":\"{name}\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0},\"commits_per_step\":{per:.2}}}");
+    }
+    if let Ok(server) = std::env::var("KLIEO_POSTGRES_URL") {
+        postgres(&server).await;
     }
     for steps in [100, 1_000] {
         let secs = resume_time(dir.path(), steps).await;
