@@ -63,13 +63,11 @@ enum State {
 }
 
 impl RunEvents {
-    /// The events of `run`, which starts by appending `prompt` to its thread.
+    /// The events of `run`, which starts by appending `prompt` to its
+    /// thread, in the commit of its `Started`.
     pub(crate) fn new(run: Run, prompt: Message) -> Self {
         let run = Arc::new(run);
-        let starting = Box::pin(async move {
-            run.ctx.short_term.append(&run.thread, vec![prompt]).await?;
-            start(run).await
-        });
+        let starting = Box::pin(start(run, Some(prompt)));
         Self {
             state: State::Starting(starting),
         }

@@ -12,7 +12,7 @@ use futures_core::Stream;
 use klieo_stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use klieo_types::{
     ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, FinishReason, LlmError,
-    ThreadId,
+    Message, ThreadId,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -102,7 +102,7 @@ pub async fn run_steps_streaming(
     opts: RunOptions,
 ) -> Result<ChunkStream, Error> {
     let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
-    Ok(Box::pin(Chunks(start(Arc::new(run)).await?)))
+    Ok(Box::pin(Chunks(start(Arc::new(run), None).await?)))
 }
 
 /// What the run's stream hands out: the model's chunks and, when the run
@@ -141,15 +141,21 @@ impl Stream for Chunks {
     }
 }
 
-/// Records `Started`, opens the first cycle and returns the run's stream;
-/// an error that retrying cannot fix before the first chunk is returned
-/// here (and recorded as `Failed`).
-pub(crate) async fn start(run: Arc<Run>) -> Result<RunStream, Error> {
+/// Records `Started` (with `prompt`, appended to the thread in the same
+/// commit), opens the first cycle and returns the run's stream; an error
+/// that retrying cannot fix before the first chunk is returned here (and
+/// recorded as `Failed`).
+pub(crate) async fn start(run: Arc<Run>, prompt: Option<Message>) -> Result<RunStream, Error> {
     let span = run.span.clone();
     let first = async {
-        run.record(Episode::Started {
+        let started = Episode::Started {
             agent: run.ctx.agent_name.to_string(),
-        })
+        };
+        run.write(
+            run.commit()
+                .with_messages(prompt.into_iter().collect())
+                .with_episodes(vec![started]),
+        )
         .await?;
         run.check_next_step(0)?;
         Ok::<_, Error>(open_cycle(&run, 1).await)
