@@ -5,6 +5,7 @@ use crate::memory::{append_in, decode, encode, lock_run, record_in};
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
+use std::time::Duration;
 
 #[async_trait]
 impl Journal for PostgresStore {
@@ -16,6 +17,23 @@ impl Journal for PostgresStore {
             .map(|p| encode("a pending step", p))
             .transpose()?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        if let Some(holder) = &commit.holder {
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT holder FROM klieo_leases WHERE run = $1 AND holder <> $2 \
+                 AND until_at > now()",
+            )
+            .bind(commit.run.to_string())
+            .bind(holder)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+            if other.is_some() {
+                return Err(MemoryError::Conflict(format!(
+                    "another worker holds the lease of run {}",
+                    commit.run
+                )));
+            }
+        }
         if let Some(expected) = commit.expected_episodes {
             lock_run(&mut tx, commit.run, doing).await?;
             let found: i64 =
@@ -44,6 +62,33 @@ impl Journal for PostgresStore {
         append_in(&mut tx, &commit.thread, &commit.messages).await?;
         record_in(&mut tx, commit.run, &commit.episodes).await?;
         tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let taken = sqlx::query(
+            "INSERT INTO klieo_leases (run, holder, until_at) \
+             VALUES ($1, $2, now() + $3 * interval '1 millisecond') \
+             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
+             WHERE klieo_leases.holder = excluded.holder OR klieo_leases.until_at <= now()",
+        )
+        .bind(run.to_string())
+        .bind(holder)
+        .bind(ttl_ms as f64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("taking a lease", e))?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        sqlx::query("DELETE FROM klieo_leases WHERE run = $1 AND holder = $2")
+            .bind(run.to_string())
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("giving up a lease", e))?;
+        Ok(())
     }
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {

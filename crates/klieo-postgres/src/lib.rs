@@ -14,9 +14,11 @@
 //! database from a newer version. No error or `Debug` output shows the
 //! connection URL.
 //!
-//! Not built yet (issue 11): leases, so that two workers can never both
-//! drive one run; TLS to the server (connect over a trusted network or a
-//! local socket for now).
+//! Leases ([`Journal::lease`](klieo_types::Journal::lease)) are timed by
+//! the server's clock, so workers on many machines agree on them.
+//!
+//! Not built yet: TLS to the server (connect over a trusted network or a
+//! local socket for now); the pool's size (8) as a setting.
 //!
 //! ```no_run
 //! use klieo_postgres::PostgresStore;

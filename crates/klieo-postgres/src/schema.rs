@@ -8,7 +8,10 @@ use sqlx::PgPool;
 
 /// Every migration, in order; version `i + 1` is `MIGRATIONS[i]`. Never
 /// edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_memories.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_memories.sql"),
+    include_str!("../migrations/0002_leases.sql"),
+];
 
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -14,7 +14,9 @@ use serde_json::json;
 #[tokio::test]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn the_store_behaves_like_every_journal() {
-    memory::journal(&fresh().await).await;
+    let store = fresh().await;
+    memory::journal(&store).await;
+    memory::leases(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

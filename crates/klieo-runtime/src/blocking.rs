@@ -2,6 +2,7 @@
 
 use crate::context::AgentContext;
 use crate::guardrail::check_post_llm;
+use crate::lease;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use crate::step::{finish_step, StepEnd};
@@ -71,9 +72,13 @@ where
 {
     let span = run.span.clone();
     async {
+        let lease = lease::hold(run).await?;
         let outcome = body().await;
         if let Err(e) = &outcome {
             run.record_failure(e).await;
+        }
+        if let Some(lease) = lease {
+            lease.release().await;
         }
         outcome
     }

@@ -45,6 +45,14 @@ impl Writer {
         }
     }
 
+    /// The journal, when writes go to one.
+    pub(crate) fn journal_ref(&self) -> Option<&Arc<dyn Journal>> {
+        match self {
+            Self::Journal(journal) => Some(journal),
+            Self::Memories { .. } => None,
+        }
+    }
+
     /// Writes `commit`: whole, for a journal.
     pub(crate) async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         match self {

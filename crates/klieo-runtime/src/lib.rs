@@ -51,6 +51,7 @@ mod dispatch;
 mod events;
 mod guardrail;
 mod journal;
+mod lease;
 mod memory;
 mod options;
 mod output;

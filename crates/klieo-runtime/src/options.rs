@@ -117,6 +117,13 @@ pub struct RunOptions {
     /// `retry_after` delay is tried again, after that delay, before the
     /// model sees the error.
     pub tool_retries: u32,
+    /// How long a worker's claim on a run lasts between renewals, on a
+    /// store shared by many processes (`Journal::lease`): a blocking run,
+    /// resume or approval takes the lease first and renews it every third
+    /// of this while it runs, so a second worker cannot drive the same run,
+    /// and takes over a crashed worker's run once it runs out. `None`
+    /// takes no lease. Default 30 s.
+    pub lease_ttl: Option<Duration>,
 }
 
 /// The default time budget of one model call and its retries: a stalled
@@ -144,6 +151,7 @@ impl Default for RunOptions {
             output_repairs: 2,
             tool_timeout: Duration::from_secs(60),
             tool_retries: 2,
+            lease_ttl: Some(Duration::from_secs(30)),
         }
     }
 }

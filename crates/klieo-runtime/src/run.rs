@@ -13,8 +13,8 @@ use crate::telemetry;
 use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
-    ChatRequest, ChatResponse, Commit, Episode, Error, LlmError, Message, PendingStep, ThreadId,
-    TimeLimit, ToolChoice, Transcript,
+    ChatRequest, ChatResponse, Commit, Episode, Error, Journal, LlmError, Message, PendingStep,
+    RunId, ThreadId, TimeLimit, ToolChoice, Transcript,
 };
 use std::fmt;
 use std::future::Future;
@@ -43,6 +43,8 @@ pub(crate) struct Run {
     writer: Writer,
     /// The pending step the last write left, which lone episodes keep.
     pending: Mutex<Option<PendingStep>>,
+    /// Who this process is to the run's lease.
+    holder: String,
 }
 
 /// What a run does beyond the seed's loop.
@@ -141,6 +143,7 @@ impl Run {
             repeats: Repeats::default(),
             writer: Writer::of(&ctx),
             pending: Mutex::new(None),
+            holder: format!("worker-{}", RunId::new()),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
             opts,
@@ -155,8 +158,22 @@ impl Run {
         Commit::new(self.ctx.run_id, self.thread.clone())
     }
 
-    /// Writes `commit`: in one transaction when the memories are a journal.
-    pub(crate) async fn write(&self, commit: Commit) -> Result<(), Error> {
+    /// Who this process is to the run's lease.
+    pub(crate) fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The journal the run writes to, if it writes to one.
+    pub(crate) fn journal(&self) -> Option<Arc<dyn Journal>> {
+        self.writer.journal_ref().cloned()
+    }
+
+    /// Writes `commit`: in one transaction when the memories are a journal,
+    /// refused while another worker holds the run's lease.
+    pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
+        if self.opts.lease_ttl.is_some() {
+            commit.holder = Some(self.holder.clone());
+        }
         let pending = commit.pending.clone();
         self.writer.commit(commit).await?;
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;

@@ -5,7 +5,10 @@ use crate::memory::{append_in, decode, encode, record_in};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
+use std::time::Duration;
 
+// Leases are timed by SQLite's clock, in milliseconds since the Unix
+// epoch: `CAST(unixepoch('subsec') * 1000 AS INTEGER)` in the queries.
 #[async_trait]
 impl Journal for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
@@ -20,6 +23,23 @@ impl Journal for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| backend(doing, e))?;
+        if let Some(holder) = &commit.holder {
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT holder FROM leases WHERE run = ?1 AND holder <> ?2 \
+                 AND until_ms > CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            )
+            .bind(commit.run.to_string())
+            .bind(holder)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+            if other.is_some() {
+                return Err(MemoryError::Conflict(format!(
+                    "another worker holds the lease of run {}",
+                    commit.run
+                )));
+            }
+        }
         if let Some(expected) = commit.expected_episodes {
             let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM episodes WHERE run = ?1")
                 .bind(commit.run.to_string())
@@ -48,6 +68,32 @@ impl Journal for SqliteStore {
             record_in(&mut tx, commit.run, episode).await?;
         }
         tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let taken = sqlx::query(
+            "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?3) \
+             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+             WHERE leases.holder = excluded.holder OR leases.until_ms <= CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+        )
+        .bind(run.to_string())
+        .bind(holder)
+        .bind(ttl_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| backend("taking a lease", e))?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        sqlx::query("DELETE FROM leases WHERE run = ?1 AND holder = ?2")
+            .bind(run.to_string())
+            .bind(holder)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| backend("giving up a lease", e))?;
+        Ok(())
     }
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {

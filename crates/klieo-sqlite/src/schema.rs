@@ -12,6 +12,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_memories.sql"),
     include_str!("../migrations/0002_runs.sql"),
+    include_str!("../migrations/0003_leases.sql"),
 ];
 
 /// The schema version this crate writes.

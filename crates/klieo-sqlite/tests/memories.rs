@@ -15,6 +15,7 @@ async fn the_store_behaves_like_every_journal() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = open(&dir.path().join("a.db")).await;
     memory::journal(&store).await;
+    memory::leases(&store).await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use crate::memory::{EpisodicMemory, ShortTermMemory};
 use crate::{Episode, Message, RunId, ThreadId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// A step whose model reply asked for tools that have not all reported
 /// back to the thread yet: written before the first tool runs, cleared by
@@ -97,6 +98,9 @@ pub struct Commit {
     /// episodes, and is otherwise refused with [`MemoryError::Conflict`]:
     /// of two processes that read the same state and act on it, one wins.
     pub expected_episodes: Option<u64>,
+    /// When set, the commit is refused with [`MemoryError::Conflict`] if
+    /// another holder has a live lease on the run ([`Journal::lease`]).
+    pub holder: Option<String>,
 }
 
 impl Commit {
@@ -110,6 +114,7 @@ impl Commit {
             episodes: Vec::new(),
             pending: None,
             expected_episodes: None,
+            holder: None,
         }
     }
 
@@ -134,6 +139,12 @@ impl Commit {
     /// Goes in only if the run has exactly `count` episodes.
     pub fn with_expected_episodes(mut self, count: u64) -> Self {
         self.expected_episodes = Some(count);
+        self
+    }
+
+    /// Goes in only if no other holder has a live lease on the run.
+    pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = Some(holder.into());
         self
     }
 }
@@ -161,5 +172,23 @@ pub trait Journal: ShortTermMemory + EpisodicMemory {
     /// The pending step of `run`, if its last commit left one.
     async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
         Ok(self.run(run).await?.and_then(|record| record.pending))
+    }
+
+    /// Takes or renews the lease of `run` for `holder` until `ttl` from
+    /// now by the store's clock, unless another holder's lease is still
+    /// live; returns whether `holder` holds it now. A worker drives a run
+    /// only while it holds its lease, renewing it as it goes; a crashed
+    /// worker's lease runs out, and another may take the run over.
+    ///
+    /// The default, for a store only one process uses, grants every lease.
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        let _ = (run, holder, ttl);
+        Ok(true)
+    }
+
+    /// Gives up `holder`'s lease of `run`, if it has it.
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        let _ = (run, holder);
+        Ok(())
     }
 }

@@ -209,6 +209,12 @@ async fn agent(memory: impl Journal + 'static, effects: &sqlx::SqlitePool) -> Ag
         .with_tool(tool("send_mail", false))
         .with_tool(tool("lookup", true))
         .with_memory(memory)
+        // The killed child's lease would keep the parent out until it ran
+        // out: this suite is about what the log says, not about leases.
+        .with_options(RunOptions {
+            lease_ttl: None,
+            ..RunOptions::default()
+        })
         .build()
 }
 

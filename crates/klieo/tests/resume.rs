@@ -8,7 +8,8 @@ use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
 use klieo::testing::ScriptedLlm;
 use klieo::{
-    async_trait, Capabilities, EpisodicMemory, Journal, ShortTermMemory, ToolContext, ToolOutcome,
+    async_trait, Capabilities, EpisodicMemory, Journal, MemoryError, ShortTermMemory, ToolContext,
+    ToolOutcome,
 };
 use serde_json::json;
 use std::path::Path;
@@ -120,6 +121,9 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
             .with_memory(open(&path).await)
             .with_options(RunOptions {
                 tool_concurrency: 1,
+                // A killed process's lease would keep others out until it
+                // ran out; leases have their own test below.
+                lease_ttl: None,
                 ..RunOptions::default()
             })
             .build();
@@ -228,6 +232,10 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     let agent = Agent::builder(llm)
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(open(&path).await)
+        .with_options(RunOptions {
+            lease_ttl: None,
+            ..RunOptions::default()
+        })
         .build();
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
@@ -335,4 +343,49 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     // ...and its log still says a mail may have gone.
     let pending = store.pending(run).await.expect("pending").expect("kept");
     assert_eq!(pending.reply.tool_calls[0].name, "send_mail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let mails = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .with_memory(open(&path).await)
+        .build();
+    let chat = first.session("t");
+    let mut run = Box::pin(chat.run("mail Ada"));
+    let ended = tokio::select! {
+        answer = &mut run => Some(answer),
+        () = started.notified() => None,
+    };
+    assert!(ended.is_none(), "send_mail hangs: {ended:?}");
+    // The first worker is alive, holding the run's lease.
+    let store = open(&path).await;
+    let id = store.list_runs().await.expect("list")[0];
+    let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
+        .with_tool(Counted::new("send_mail", false, &mails))
+        .with_memory(open(&path).await)
+        .build();
+    let error = second.resume(id).await.expect_err("the lease is held");
+    assert!(
+        matches!(error, Error::Memory(MemoryError::Conflict(_))),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("another worker"), "{error}");
+    assert_eq!(
+        mails.load(Ordering::SeqCst),
+        1,
+        "the second worker ran nothing"
+    );
+    let log = store.replay(id).await.expect("replay");
+    assert!(
+        !log.iter()
+            .any(|e| matches!(e, Episode::Resumed { .. } | Episode::Failed { .. })),
+        "the second worker wrote nothing: {log:?}"
+    );
+    drop(run);
 }

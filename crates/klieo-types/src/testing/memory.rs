@@ -12,6 +12,7 @@ use crate::{
     Role, RunId, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::json;
+use std::time::Duration;
 
 fn contents(messages: &[Message]) -> Vec<&str> {
     messages.iter().map(|m| m.content.as_str()).collect()
@@ -50,6 +51,48 @@ pub async fn journal(journal: &dyn Journal) {
     short_term(journal).await;
     episodic(journal).await;
     a_commit_writes_messages_episodes_and_pending(journal).await;
+}
+
+/// Every check of a [`Journal`] whose leases exclude other holders (a
+/// store many processes share; the default `lease` grants every lease).
+pub async fn leases(journal: &dyn Journal) {
+    let (run, thread) = (RunId::new(), ThreadId::new("leased"));
+    let hour = Duration::from_secs(3600);
+    let lease = |holder: &'static str, ttl: Duration| async move {
+        match journal.lease(run, holder, ttl).await {
+            Ok(taken) => taken,
+            Err(e) => panic!("lease({run}, {holder}) failed: {e}"),
+        }
+    };
+    assert!(lease("a", hour).await, "a free run's lease is taken");
+    assert!(
+        !lease("b", hour).await,
+        "a live lease excludes another holder"
+    );
+    assert!(lease("a", hour).await, "its holder renews it");
+
+    let started = || vec![Episode::Started { agent: "a".into() }];
+    let by = |holder: &str| {
+        Commit::new(run, thread.clone())
+            .with_episodes(started())
+            .with_holder(holder)
+    };
+    assert!(
+        matches!(journal.commit(by("b")).await, Err(MemoryError::Conflict(_))),
+        "a commit by another holder is refused while the lease is live"
+    );
+    commit(journal, by("a")).await;
+    assert_eq!(
+        replay(journal, run).await.len(),
+        1,
+        "only the holder's commit went in"
+    );
+
+    if let Err(e) = journal.release(run, "a").await {
+        panic!("release failed: {e}");
+    }
+    assert!(lease("b", Duration::ZERO).await, "a released lease is free");
+    assert!(lease("a", hour).await, "a lease that ran out is free");
 }
 
 async fn pending(journal: &dyn Journal, run: RunId) -> Option<PendingStep> {

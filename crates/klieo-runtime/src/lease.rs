@@ -1,0 +1,75 @@
+//! Holding a run's lease while driving it: taken first, renewed in the
+//! background, given up at the end.
+
+use crate::run::Run;
+use klieo_types::{Error, Journal, MemoryError, RunId};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// A lease this process holds; dropping it stops the renewals (the lease
+/// then runs out), [`release`](Self::release) also gives it up.
+pub(crate) struct Held {
+    renewal: Option<JoinHandle<()>>,
+    journal: Arc<dyn Journal>,
+    run: RunId,
+    holder: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+    }
+}
+
+impl Held {
+    /// Stops renewing and gives the lease up (a failure to is only
+    /// logged: the lease runs out anyway).
+    pub(crate) async fn release(mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if let Err(e) = self.journal.release(self.run, &self.holder).await {
+            tracing::warn!(run_id = %self.run, error = %e, "could not give up the run's lease");
+        }
+    }
+}
+
+/// Takes the lease of `run`'s run, when its store is a journal and its
+/// options ask for leases; fails with a `MemoryError::Conflict` while
+/// another worker holds it.
+pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
+    let (Some(ttl), Some(journal)) = (run.opts.lease_ttl, run.journal()) else {
+        return Ok(None);
+    };
+    let id = run.ctx.run_id;
+    let holder = run.holder().to_owned();
+    if !journal.lease(id, &holder, ttl).await? {
+        return Err(Error::Memory(MemoryError::Conflict(format!(
+            "another worker is driving run {id}: its lease lasts {} s past its last \
+             renewal; resume it once that worker has stopped and the lease ran out",
+            ttl.as_secs()
+        ))));
+    }
+    let renewing = (Arc::clone(&journal), holder.clone());
+    let renewal = tokio::spawn(async move {
+        let (journal, holder) = renewing;
+        let mut tick = tokio::time::interval(ttl / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            // A lost lease ends the renewals; the run's next commit is
+            // then refused.
+            if !journal.lease(id, &holder, ttl).await.unwrap_or(false) {
+                break;
+            }
+        }
+    });
+    Ok(Some(Held {
+        renewal: Some(renewal),
+        journal,
+        run: id,
+        holder,
+    }))
+}
