@@ -16,6 +16,24 @@ pub(crate) enum StepEnd {
     Continue,
 }
 
+/// Makes the ids of one reply's calls distinct (`c1`, `c1~2`, …): results,
+/// approvals and idempotency keys name a call by its id, and a server that
+/// fills in missing ids can repeat one.
+fn distinct_call_ids(calls: &mut [ToolCall]) {
+    for i in 1..calls.len() {
+        let taken = |id: &str, calls: &[ToolCall]| calls[..i].iter().any(|c| c.id == id);
+        if !taken(&calls[i].id, calls) {
+            continue;
+        }
+        let base = calls[i].id.clone();
+        let mut n = 2;
+        while taken(&format!("{base}~{n}"), calls) {
+            n += 1;
+        }
+        calls[i].id = format!("{base}~{n}");
+    }
+}
+
 /// The episode of a run stopping to wait for `ticket`.
 pub(crate) fn suspended(step: u32, call: &ToolCall, ticket: &Ticket) -> Episode {
     Episode::Suspended {
@@ -54,6 +72,8 @@ pub(crate) async fn finish_step(
         tool_calls: u32::try_from(message.tool_calls.len()).unwrap_or(u32::MAX),
     };
     run.progress.step(step, usage, finish_reason);
+    let mut message = message;
+    distinct_call_ids(&mut message.tool_calls);
 
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
@@ -106,7 +126,6 @@ pub(crate) async fn finish_step(
 
     // Tool calls that will not run (a reply cut by `length`, filtered, or
     // failed) are not kept: every call in a thread needs a result.
-    let mut message = message;
     message.tool_calls.clear();
     let answer = message.content.clone();
     let mut messages = vec![message];
@@ -141,4 +160,19 @@ pub(crate) async fn finish_step(
     run.write(run.commit().with_messages(messages).with_episodes(episodes))
         .await?;
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repeated_call_ids_in_one_reply_become_distinct() {
+        let call = |id: &str| ToolCall::new(id, "echo", json!({}));
+        let mut calls = vec![call("c"), call("c"), call("d"), call("c"), call("c~2")];
+        distinct_call_ids(&mut calls);
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c", "c~2", "d", "c~3", "c~2~2"]);
+    }
 }
