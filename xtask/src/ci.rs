@@ -173,14 +173,23 @@ fn postgres(root: &Path) -> Result<(), Error> {
         "--test",
         "crash",
     ];
+    const WORKERS: &[&str] = &[
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--all-features",
+        "--test",
+        "workers",
+    ];
     // Built before the server starts.
-    for tests in [STORE, CRASH] {
+    for tests in [STORE, CRASH, WORKERS] {
         cmd::run(cmd::cargo(root, tests).arg("--no-run"))?;
     }
     let server = PostgresServer::start(root)?;
-    let runs: [(&[&str], &[&str]); 2] = [
+    // By exact name where the suite's other ignored test is its child.
+    let runs: [(&[&str], &[&str]); 3] = [
         (STORE, &["--ignored"]),
-        // Only this one: the suite's other ignored test is its child process.
         (
             CRASH,
             &[
@@ -188,6 +197,10 @@ fn postgres(root: &Path) -> Result<(), Error> {
                 "--exact",
                 "every_boundary_survives_a_kill_on_postgres",
             ],
+        ),
+        (
+            WORKERS,
+            &["--ignored", "--exact", "two_workers_share_200_runs"],
         ),
     ];
     for (tests, filter) in runs {

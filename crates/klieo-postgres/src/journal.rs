@@ -17,6 +17,9 @@ impl Journal for PostgresStore {
             .map(|p| encode("a pending step", p))
             .transpose()?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        // The run's lock first, always: every commit then takes its locks
+        // in one order (run, then thread), so two cannot deadlock.
+        lock_run(&mut tx, commit.run, doing).await?;
         if let Some(holder) = &commit.holder {
             let other: Option<String> = sqlx::query_scalar(
                 "SELECT holder FROM klieo_leases WHERE run = $1 AND holder <> $2 \
@@ -35,7 +38,6 @@ impl Journal for PostgresStore {
             }
         }
         if let Some(expected) = commit.expected_episodes {
-            lock_run(&mut tx, commit.run, doing).await?;
             let found: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM klieo_episodes WHERE run = $1")
                     .bind(commit.run.to_string())
