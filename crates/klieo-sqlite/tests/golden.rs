@@ -1,12 +1,36 @@
-//! What the golden fixture `tests/fixtures/schema-v1.db` holds: written by
-//! `cargo run -p klieo-sqlite --example golden_fixture` with schema
-//! version 1, read back by every later version's tests.
+//! What the golden fixtures `tests/fixtures/schema-v{N}.db` hold: written
+//! by `cargo run -p klieo-sqlite --example golden_fixture` when schema
+//! version N shipped, read back by every later version's tests. From
+//! version 3 a fixture also holds a run with a pending step, written
+//! through the journal.
 
-use klieo_types::{Episode, FinishReason, Message, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
+use klieo_types::{
+    Episode, FinishReason, Message, PendingStep, RunId, ThreadId, ToolCall, ToolOutcome, Usage,
+};
 use serde_json::json;
 
-/// The fixture's file name, under `tests/fixtures/`.
-pub(crate) const FILE: &str = "schema-v1.db";
+/// The fixture of schema version `version`, under `tests/fixtures/`.
+pub(crate) fn file(version: i64) -> String {
+    format!("schema-v{version}.db")
+}
+
+/// The run left with a pending step (fixtures from version 3).
+pub(crate) fn pending_run() -> RunId {
+    "01890a5d-ac96-774b-bcce-b302099a8058"
+        .parse()
+        .expect("a valid run id")
+}
+
+/// That run's pending step.
+pub(crate) fn pending() -> PendingStep {
+    PendingStep::new(
+        1,
+        Message::assistant_tool_calls(
+            "",
+            vec![ToolCall::new("c9", "send_mail", json!({"to": "ada"}))],
+        ),
+    )
+}
 
 /// The thread the fixture holds.
 pub(crate) fn thread() -> ThreadId {

@@ -5,7 +5,7 @@
 mod golden;
 
 use klieo_sqlite::{OpenError, SqliteStore, SCHEMA_VERSION};
-use klieo_types::{EpisodicMemory, ShortTermMemory};
+use klieo_types::{EpisodicMemory, Journal, ShortTermMemory};
 use std::path::Path;
 
 async fn user_version(path: &Path) -> i64 {
@@ -21,35 +21,48 @@ async fn user_version(path: &Path) -> i64 {
     version
 }
 
-#[tokio::test]
-async fn a_file_written_by_schema_version_1_still_reads() {
+/// Opens a copy of the fixture of `version` and checks what it holds.
+async fn read_fixture(version: i64) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(golden::FILE);
+        .join(golden::file(version));
     let dir = tempfile::tempdir().expect("a temporary directory");
     // A copy: opening migrates the file, and the fixture must stay as shipped.
     let path = dir.path().join("copy.db");
     std::fs::copy(&fixture, &path).expect("the fixture is in tests/fixtures");
-    assert_eq!(user_version(&path).await, 1, "the fixture is version 1");
+    assert_eq!(user_version(&path).await, version, "the fixture's version");
 
     let store = SqliteStore::open(&path).await.expect("the old file opens");
+    let thread = golden::thread();
     let messages = store
-        .load(&golden::thread(), usize::MAX)
+        .load(&thread, usize::MAX)
         .await
         .expect("load")
         .to_vec();
     assert_eq!(messages, golden::messages());
-    assert_eq!(store.list_runs().await.expect("list"), [golden::run()]);
     assert_eq!(
         store.replay(golden::run()).await.expect("replay"),
         golden::episodes()
     );
+    if version >= 3 {
+        let record = store.run(golden::pending_run()).await.expect("run");
+        let record = record.expect("the waiting run is known");
+        assert_eq!(record.thread, thread);
+        assert_eq!(record.pending, Some(golden::pending()));
+    }
     store.close().await;
     assert_eq!(
         user_version(&path).await,
         SCHEMA_VERSION,
         "migrated on open"
     );
+}
+
+#[tokio::test]
+async fn a_file_of_every_shipped_schema_version_still_reads() {
+    for version in [1, 3] {
+        read_fixture(version).await;
+    }
 }
 
 #[tokio::test]
