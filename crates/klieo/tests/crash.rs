@@ -18,11 +18,12 @@ use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
-use klieo::{
-    async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
-    RunRecord, ShortTermMemory, ToolContext, Transcript,
-};
-use serde_json::json;
+use klieo::Ticket;
+
+#[path = "crash/harness.rs"]
+mod harness;
+use harness::{agent, boundary, effects_pool, Hooked};
+use klieo::{EpisodicMemory, Journal};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,183 +42,6 @@ const POINTS: &[&str] = &[
 
 const PROMPT: &str = "mail Ada, then look her up";
 
-/// Stops the child for ever at `name` if it is the kill point.
-async fn boundary(name: &str) {
-    if std::env::var("KLIEO_CRASH_POINT").is_ok_and(|p| p == name) {
-        println!("reached {name}");
-        std::future::pending::<()>().await;
-    }
-}
-
-/// A stateless model: both tools until the thread has their results, then
-/// an answer. The same in the child and in the resuming process.
-struct Model;
-
-#[async_trait]
-impl LlmClient for Model {
-    fn name(&self) -> &str {
-        "crash-model"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        boundary("model_called").await;
-        let results = req.messages.iter().filter(|m| m.role == Role::Tool).count();
-        let message = if results == 0 {
-            Message::assistant_tool_calls(
-                "",
-                vec![
-                    ToolCall::new("c1", "send_mail", json!({"to": "ada"})),
-                    ToolCall::new("c2", "lookup", json!({"who": "ada"})),
-                ],
-            )
-        } else {
-            Message::assistant("done")
-        };
-        let reason = if message.tool_calls.is_empty() {
-            FinishReason::Stop
-        } else {
-            FinishReason::ToolCalls
-        };
-        Ok(ChatResponse::new(message, reason))
-    }
-}
-
-/// A tool whose side effect is a row in the effects database.
-struct Effect {
-    def: ToolDef,
-    effects: sqlx::SqlitePool,
-    idempotent: bool,
-}
-
-#[async_trait]
-impl Tool for Effect {
-    fn def(&self) -> &ToolDef {
-        &self.def
-    }
-
-    fn idempotent(&self) -> bool {
-        self.idempotent
-    }
-
-    async fn invoke(
-        &self,
-        _args: serde_json::Value,
-        ctx: ToolContext<'_>,
-    ) -> Result<serde_json::Value, ToolError> {
-        boundary("tool_running").await;
-        // The idempotent tool keys its effect by the call id.
-        let sql = if self.idempotent {
-            "INSERT OR IGNORE INTO effects (tool, key) VALUES (?1, ?2)"
-        } else {
-            "INSERT INTO effects (tool, key) VALUES (?1, ?2 || '-' || (SELECT COUNT(*) FROM effects))"
-        };
-        sqlx::query(sql)
-            .bind(&self.def.name)
-            .bind(ctx.call_id)
-            .execute(&self.effects)
-            .await
-            .map_err(|e| ToolError::Permanent(e.to_string()))?;
-        if !self.idempotent {
-            // The mail is out; its result is not written down yet.
-            boundary("mail_sent").await;
-        }
-        Ok(json!("ok"))
-    }
-}
-
-/// A store, with the boundaries of its commits.
-#[derive(Clone)]
-struct Hooked<S>(S);
-
-#[async_trait]
-impl<S: Journal> ShortTermMemory for Hooked<S> {
-    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        self.0.append(thread, messages).await
-    }
-    async fn load(&self, thread: &ThreadId, max: usize) -> Result<Transcript, MemoryError> {
-        self.0.load(thread, max).await
-    }
-    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        self.0.clear(thread).await
-    }
-}
-
-#[async_trait]
-impl<S: Journal> EpisodicMemory for Hooked<S> {
-    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        self.0.record(run, episode).await
-    }
-    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        self.0.replay(run).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
-        self.0.list_runs().await
-    }
-}
-
-#[async_trait]
-impl<S: Journal> Journal for Hooked<S> {
-    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
-        if commit
-            .episodes
-            .iter()
-            .any(|e| matches!(e, Episode::Completed { .. }))
-        {
-            boundary("before_completed").await;
-        }
-        let intent = commit.pending.is_some();
-        let results = commit.messages.iter().any(|m| m.role == Role::Tool);
-        self.0.commit(commit).await?;
-        if intent {
-            boundary("reply_recorded").await;
-        }
-        if results {
-            boundary("result_recorded").await;
-        }
-        Ok(())
-    }
-    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
-        self.0.run(run).await
-    }
-}
-
-async fn effects_pool(path: &Path) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("the effects database");
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS effects (tool TEXT NOT NULL, key TEXT NOT NULL UNIQUE)",
-    )
-    .execute(&pool)
-    .await
-    .expect("the effects table");
-    pool
-}
-
-async fn agent(memory: impl Journal + 'static, effects: &sqlx::SqlitePool) -> Agent {
-    let tool = |name: &str, idempotent| Effect {
-        def: ToolDef::new(name, "has a side effect", json!({"type": "object"})),
-        effects: effects.clone(),
-        idempotent,
-    };
-    Agent::builder(Model)
-        .with_tool(tool("send_mail", false))
-        .with_tool(tool("lookup", true))
-        .with_memory(memory)
-        // The killed child's lease would keep the parent out until it ran
-        // out: this suite is about what the log says, not about leases.
-        .with_options(RunOptions {
-            lease_ttl: None,
-            ..RunOptions::default()
-        })
-        .build()
-}
-
 fn paths(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("agent.db"), dir.join("effects.db"))
 }
@@ -229,10 +53,11 @@ async fn crash_child() {
         .expect("KLIEO_CRASH_DIR is set by the every_boundary tests, which run this");
     let (store, effects) = paths(&PathBuf::from(dir));
     let effects = effects_pool(&effects).await;
+    let approval = std::env::var_os("KLIEO_CRASH_APPROVAL").is_some();
     let answer = match std::env::var("KLIEO_CRASH_DB_URL") {
         Ok(url) => {
             let store = PostgresStore::connect(&url).await.expect("the store");
-            agent(Hooked(store), &effects)
+            agent(Hooked(store), &effects, approval)
                 .await
                 .session("t")
                 .run(PROMPT)
@@ -240,19 +65,23 @@ async fn crash_child() {
         }
         Err(_) => {
             let store = SqliteStore::open(&store).await.expect("the store");
-            agent(Hooked(store), &effects)
+            agent(Hooked(store), &effects, approval)
                 .await
                 .session("t")
                 .run(PROMPT)
                 .await
         }
     };
+    if matches!(answer, Err(Error::Suspended { .. })) {
+        boundary("suspended").await;
+    }
     println!("the run ended without reaching its kill point: {answer:?}");
 }
 
 /// Runs the child (on the PostgreSQL database `db_url`, else on SQLite)
 /// until it reports `point`, then kills it.
 fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
+    let approval = point == "suspended";
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args([
             "--ignored",
@@ -264,6 +93,7 @@ fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
         .env("KLIEO_CRASH_DIR", dir)
         .env("KLIEO_CRASH_POINT", point)
         .envs(db_url.map(|url| ("KLIEO_CRASH_DB_URL", url)))
+        .envs(approval.then_some(("KLIEO_CRASH_APPROVAL", "1")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -298,7 +128,7 @@ async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sq
     assert_eq!(runs.len(), 1, "{point}: one run was started");
     let run = runs[0];
 
-    let answer = agent(store.clone(), effects)
+    let answer = agent(store.clone(), effects, false)
         .await
         .resume(run)
         .await
@@ -399,4 +229,59 @@ async fn every_boundary_survives_a_kill_on_postgres() {
     for point in POINTS {
         survive(point, Some(&server)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_suspended_for_approval_loses_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir_path = dir.path().to_owned();
+    let child_dir = dir_path.clone();
+    tokio::task::spawn_blocking(move || kill_child_at("suspended", &child_dir, None))
+        .await
+        .expect("the child was run");
+    let (store_path, effects_path) = paths(&dir_path);
+    let store = SqliteStore::open(&store_path).await.expect("the store");
+    let effects = effects_pool(&effects_path).await;
+    let run = store.list_runs().await.expect("list")[0];
+    let log = store.replay(run).await.expect("replay");
+    let Some(Episode::Suspended {
+        call_id, digest, ..
+    }) = log.last().cloned()
+    else {
+        unreachable!("the child stops only once suspended: {log:?}")
+    };
+    // Another process approves; the mail needs approval there too.
+    let ticket = Ticket {
+        run,
+        call_id,
+        digest,
+    };
+    let approver = agent(store.clone(), &effects, true).await;
+    let answer = approver.approve(&ticket).await.expect("approved");
+    assert_eq!(answer.text, "done");
+    let kinds: Vec<&str> = store
+        .replay(run)
+        .await
+        .expect("replay")
+        .iter()
+        .map(Episode::kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "llm_call",
+            "suspended",
+            "approved",
+            "tool_call",
+            "tool_call",
+            "llm_call",
+            "completed"
+        ]
+    );
+    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM effects WHERE tool = 'send_mail'")
+        .fetch_one(&effects)
+        .await
+        .expect("the effects");
+    assert_eq!(sent, 1, "the approved mail went once");
 }
