@@ -76,6 +76,16 @@ fn quote(word: &OsStr) -> String {
     }
 }
 
+/// A server's log file, created (or emptied), as its stdout and stderr.
+pub(crate) fn log_file(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
+    let out = std::fs::File::create(path)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", path.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| Error::new(format!("cannot reuse {}: {e}", path.display())))?;
+    Ok((out, err))
+}
+
 /// A loopback port nobody listens on right now.
 pub(crate) fn free_port() -> Result<u16, Error> {
     std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))

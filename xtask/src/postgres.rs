@@ -145,11 +145,7 @@ impl PostgresServer {
         )?;
         let port = free_port()?;
         let log = dir.join("server.log");
-        let out = std::fs::File::create(&log)
-            .map_err(|e| Error::new(format!("cannot create {}: {e}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| Error::new(format!("cannot reuse {}: {e}", log.display())))?;
+        let (out, err) = crate::cmd::log_file(&log)?;
         println!(
             "    starting postgres on 127.0.0.1:{port} (log: {})",
             log.display()
