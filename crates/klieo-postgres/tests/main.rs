@@ -2,5 +2,6 @@
 //! `#[ignore]` need a PostgreSQL server: `cargo xtask ci` starts one and
 //! runs them with `KLIEO_POSTGRES_URL` set; each makes a database of its
 //! own.
+mod golden;
 mod store;
 mod support;

@@ -1,11 +1,8 @@
 //! The schema's versions: a file of every shipped version still reads,
 //! reopening changes nothing, a newer file is refused.
 
-#[path = "golden.rs"]
-mod golden;
-
 use klieo_sqlite::{OpenError, SqliteStore, SCHEMA_VERSION};
-use klieo_types::{EpisodicMemory, Journal, ShortTermMemory};
+use klieo_types::testing::golden;
 use std::path::Path;
 
 async fn user_version(path: &Path) -> i64 {
@@ -25,7 +22,7 @@ async fn user_version(path: &Path) -> i64 {
 async fn read_fixture(version: i64) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(golden::file(version));
+        .join(format!("schema-v{version}.db"));
     let dir = tempfile::tempdir().expect("a temporary directory");
     // A copy: opening migrates the file, and the fixture must stay as shipped.
     let path = dir.path().join("copy.db");
@@ -33,22 +30,10 @@ async fn read_fixture(version: i64) {
     assert_eq!(user_version(&path).await, version, "the fixture's version");
 
     let store = SqliteStore::open(&path).await.expect("the old file opens");
-    let thread = golden::thread();
-    let messages = store
-        .load(&thread, usize::MAX)
-        .await
-        .expect("load")
-        .to_vec();
-    assert_eq!(messages, golden::messages());
-    assert_eq!(
-        store.replay(golden::run()).await.expect("replay"),
-        golden::episodes()
-    );
     if version >= 3 {
-        let record = store.run(golden::pending_run()).await.expect("run");
-        let record = record.expect("the waiting run is known");
-        assert_eq!(record.thread, thread);
-        assert_eq!(record.pending, Some(golden::pending()));
+        golden::check(&store).await;
+    } else {
+        golden::check_memories(&store).await;
     }
     store.close().await;
     assert_eq!(

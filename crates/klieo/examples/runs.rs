@@ -1,22 +1,76 @@
-//! Looks at the runs in a SQLite store:
+//! Looks at the runs in a store, a SQLite file or a PostgreSQL database:
 //!
 //! ```text
-//! cargo run -p klieo --features sqlite --example runs -- agent.db list
-//! cargo run -p klieo --features sqlite --example runs -- agent.db show <run-id> [--json]
+//! cargo run -p klieo --features sqlite,postgres --example runs -- agent.db list
+//! cargo run -p klieo --features sqlite,postgres --example runs -- agent.db show <run-id> [--json]
+//! cargo run -p klieo --features sqlite,postgres --example runs -- postgres://host/db list
 //! ```
+//!
+//! A store that starts with `postgres://` or `postgresql://` is a
+//! PostgreSQL URL (it is never printed: errors name the database only as
+//! "the PostgreSQL database"); anything else is a SQLite file.
 //!
 //! `list` prints each run with its status (the last thing its log says)
 //! and age; `show` prints a run's episodes as a timeline, or as JSON lines
 //! with `--json`.
 #![allow(clippy::print_stderr)]
 
+use klieo::postgres::PostgresStore;
 use klieo::sqlite::SqliteStore;
 use klieo::{Episode, EpisodicMemory, RunId, ToolOutcome};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: runs <store.db> list | runs <store.db> show <run-id> [--json]";
+const USAGE: &str = "usage: runs <store> list | runs <store> show <run-id> [--json]\n\
+    (<store> is a SQLite file or a postgres:// URL)";
+
+/// The store the runs are read from.
+enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Store {
+    /// Opens a PostgreSQL database for a `postgres://` or `postgresql://`
+    /// URL, a SQLite file for anything else.
+    async fn open(location: &str) -> Result<Self, String> {
+        if is_postgres_url(location) {
+            let store = PostgresStore::connect(location).await;
+            store.map(Self::Postgres).map_err(|e| e.to_string())
+        } else {
+            let store = SqliteStore::open(location).await;
+            store.map(Self::Sqlite).map_err(|e| e.to_string())
+        }
+    }
+
+    fn log(&self) -> &dyn EpisodicMemory {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
+    }
+
+    /// What errors call the store: a SQLite file by its path, a database
+    /// never by its URL, which can carry a password.
+    fn name<'a>(&self, location: &'a str) -> &'a str {
+        match self {
+            Self::Sqlite(_) => location,
+            Self::Postgres(_) => "the PostgreSQL database",
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
 
 /// What a run's log says of where it is.
 fn status(log: &[Episode]) -> &'static str {
@@ -96,12 +150,24 @@ fn emit(text: &str) -> Result<(), String> {
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
-    let (path, command) = match args {
-        [path, command, ..] => (path, command.as_str()),
+    let (location, command) = match args {
+        [location, command, ..] => (location, command.as_str()),
         _ => return Err(USAGE.to_owned()),
     };
-    let store = SqliteStore::open(path).await.map_err(|e| e.to_string())?;
-    match (command, &args[2..]) {
+    let store = Store::open(location).await?;
+    let result = report(store.log(), store.name(location), command, &args[2..]).await;
+    store.close().await;
+    result
+}
+
+/// Runs `command` against a store's log.
+async fn report(
+    store: &dyn EpisodicMemory,
+    name: &str,
+    command: &str,
+    rest: &[String],
+) -> Result<(), String> {
+    match (command, rest) {
         ("list", []) => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -115,7 +181,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             let id: RunId = id.parse().map_err(|e| format!("{e}"))?;
             let log = store.replay(id).await.map_err(|e| e.to_string())?;
             if log.is_empty() {
-                return Err(format!("run {id} has no episodes in {path}"));
+                return Err(format!("run {id} has no episodes in {name}"));
             }
             let json = matches!(rest, [flag] if flag == "--json");
             for episode in &log {
@@ -129,7 +195,6 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         _ => return Err(USAGE.to_owned()),
     }
-    store.close().await;
     Ok(())
 }
 
@@ -160,6 +225,14 @@ mod tests {
         };
         assert_eq!(status(&[suspended]), "waiting for approval");
         assert!(status(&[Episode::Started { agent: "a".into() }]).starts_with("unfinished"));
+    }
+
+    #[test]
+    fn only_a_postgres_url_is_taken_for_postgres() {
+        assert!(is_postgres_url("postgres://klieo@localhost/runs"));
+        assert!(is_postgres_url("postgresql://localhost:5433/runs"));
+        assert!(!is_postgres_url("agent.db"));
+        assert!(!is_postgres_url("./postgres/agent.db"));
     }
 
     #[test]
