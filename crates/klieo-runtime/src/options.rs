@@ -118,11 +118,12 @@ pub struct RunOptions {
     /// model sees the error.
     pub tool_retries: u32,
     /// How long a worker's claim on a run lasts between renewals, on a
-    /// store shared by many processes (`Journal::lease`): a blocking run,
-    /// resume or approval takes the lease first and renews it every third
-    /// of this while it runs, so a second worker cannot drive the same run,
-    /// and takes over a crashed worker's run once it runs out. `None`
-    /// takes no lease. Default 30 s.
+    /// store shared by many processes (`Journal::lease`): a blocking or
+    /// streamed run, a resume or an approval takes the lease first and
+    /// renews it every third of this while it runs (a streamed run until
+    /// its stream ends or is dropped), so a second worker cannot drive the
+    /// same run, and takes over a crashed worker's run once it runs out.
+    /// `None` takes no lease. Default 30 s.
     pub lease_ttl: Option<Duration>,
 }
 

@@ -3,6 +3,7 @@
 
 use crate::context::AgentContext;
 use crate::guardrail::check_post_llm;
+use crate::lease::{self, Held};
 use crate::options::RunOptions;
 use crate::run::{Extras, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
@@ -141,12 +142,14 @@ impl Stream for Chunks {
     }
 }
 
-/// Records `Started` (with `prompt`, appended to the thread in the same
-/// commit), opens the first cycle and returns the run's stream; an error
-/// that retrying cannot fix before the first chunk is returned here (and
+/// Takes the run's lease, records `Started` (with `prompt`, appended to
+/// the thread in the same commit), opens the first cycle and returns the
+/// run's stream, which holds the lease until it ends; an error that
+/// retrying cannot fix before the first chunk is returned here (and
 /// recorded as `Failed`).
 pub(crate) async fn start(run: Arc<Run>, prompt: Option<Message>) -> Result<RunStream, Error> {
     let span = run.span.clone();
+    let lease = lease::hold(&run).instrument(span.clone()).await?;
     let first = async {
         let started = Episode::Started {
             agent: run.ctx.agent_name.to_string(),
@@ -162,16 +165,29 @@ pub(crate) async fn start(run: Arc<Run>, prompt: Option<Message>) -> Result<RunS
     }
     .instrument(span)
     .await;
+    let mut lease = lease;
     let state = match first {
         Ok(Ok(cycle)) => State::Relaying(cycle),
-        Ok(Err(OpenFailure::InBand(e))) => failing(&run, e),
+        Ok(Err(OpenFailure::InBand(e))) => failing(&run, e, lease.take()),
         Err(e) | Ok(Err(OpenFailure::Init(e))) => {
             run.record_failure(&e).await;
+            give_up(lease).await;
             return Err(e);
         }
     };
     let events = run.progress.queues_events();
-    Ok(RunStream { run, state, events })
+    Ok(RunStream {
+        run,
+        state,
+        events,
+        lease,
+    })
+}
+
+async fn give_up(lease: Option<Held>) {
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
 }
 
 /// One cycle in flight: its request, span, clock and pump.
@@ -237,16 +253,27 @@ enum State {
     Relaying(Box<Cycle>),
     Working(Work<Result<Option<Box<Cycle>>, Error>>),
     Failing(Work<Ended>),
+    /// The model answered; the lease is being given up.
+    Closing(Work<()>),
     Done,
 }
 
-/// Records the failure, then hands out the ending.
-fn failing(run: &Arc<Run>, error: Error) -> State {
+/// Records the failure and gives up the lease, then hands out the ending.
+fn failing(run: &Arc<Run>, error: Error, lease: Option<Held>) -> State {
     let run = Arc::clone(run);
     State::Failing(Box::pin(async move {
         let item = run.record_failure(&error).await;
+        give_up(lease).await;
         Ended { error, item }
     }))
+}
+
+/// Gives up the lease of a run that answered, then ends the stream.
+fn closing(lease: Option<Held>) -> State {
+    match lease {
+        Some(lease) => State::Closing(Box::pin(lease.release())),
+        None => State::Done,
+    }
 }
 
 /// A streamed run: the step loop, driven by the consumer's polls.
@@ -255,6 +282,8 @@ pub(crate) struct RunStream {
     state: State,
     /// Whether the run queues events (checked before each item).
     events: bool,
+    /// The run's lease, held (and renewed) until the stream ends.
+    lease: Option<Held>,
 }
 
 impl RunStream {
@@ -304,10 +333,12 @@ impl Stream for RunStream {
                             let run = Arc::clone(&this.run);
                             this.state = State::Working(Box::pin(after_reply(run, cycle, reply)));
                         }
-                        PumpEvent::Failed(e) => this.state = failing(&this.run, e),
+                        PumpEvent::Failed(e) => {
+                            this.state = failing(&this.run, e, this.lease.take());
+                        }
                         other => {
                             let e = Error::BadResponse(format!("unexpected pump event {other:?}"));
-                            this.state = failing(&this.run, e);
+                            this.state = failing(&this.run, e, this.lease.take());
                         }
                     }
                 }
@@ -318,8 +349,8 @@ impl Stream for RunStream {
                         return this.queued().unwrap_or(Poll::Pending);
                     }
                     Poll::Ready(Ok(Some(cycle))) => this.state = State::Relaying(cycle),
-                    Poll::Ready(Ok(None)) => this.state = State::Done,
-                    Poll::Ready(Err(e)) => this.state = failing(&this.run, e),
+                    Poll::Ready(Ok(None)) => this.state = closing(this.lease.take()),
+                    Poll::Ready(Err(e)) => this.state = failing(&this.run, e, this.lease.take()),
                 },
                 State::Failing(mut work) => match work.as_mut().poll(cx) {
                     Poll::Pending => {
@@ -327,6 +358,13 @@ impl Stream for RunStream {
                         return Poll::Pending;
                     }
                     Poll::Ready(item) => return Poll::Ready(Some(Err(item))),
+                },
+                State::Closing(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Closing(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(()) => this.state = State::Done,
                 },
                 State::Done => return Poll::Ready(None),
             }
@@ -352,12 +390,15 @@ impl Drop for RunStream {
     /// records `consumer-dropped`, on the current tokio runtime. A consumer
     /// that stops after the answer's finish chunk has the answer kept and
     /// the run completed (usage that would have followed stays unknown).
+    /// The lease is given up once that is recorded.
     fn drop(&mut self) {
+        let lease = self.lease.take();
         let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
             State::Done => return,
             State::Failing(record) => Box::pin(async move {
                 record.await;
             }),
+            State::Closing(release) => release,
             State::Relaying(cycle) if answered(&cycle) => {
                 // The consumer stopped reading after the answer's finish
                 // chunk: the run is complete, so finish its step.
@@ -367,6 +408,7 @@ impl Drop for RunStream {
                     if let Err(e) = after_reply(Arc::clone(&run), cycle, reply).await {
                         run.record_failure(&e).await;
                     }
+                    give_up(lease).await;
                 })
             }
             State::Relaying(_) | State::Working(_) => {
@@ -377,6 +419,7 @@ impl Drop for RunStream {
                             error: CONSUMER_DROPPED.to_owned(),
                         })
                         .await;
+                    give_up(lease).await;
                 })
             }
         };

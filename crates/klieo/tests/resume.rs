@@ -17,12 +17,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// A tool that counts its runs; it hangs on its first run when told to.
+/// A tool that counts its runs; when told to, it tells when it starts and
+/// then hangs, or waits to be let go on.
 struct Counted {
     def: ToolDef,
     runs: Arc<AtomicUsize>,
     idempotent: bool,
     hang: Option<Arc<Notify>>,
+    proceed: Option<Arc<Notify>>,
 }
 
 impl Counted {
@@ -32,12 +34,18 @@ impl Counted {
             runs: Arc::clone(runs),
             idempotent,
             hang: None,
+            proceed: None,
         }
     }
 
     fn hanging(mut self, started: &Arc<Notify>) -> Self {
         self.hang = Some(Arc::clone(started));
         self
+    }
+
+    fn waiting(mut self, started: &Arc<Notify>, proceed: &Arc<Notify>) -> Self {
+        self.proceed = Some(Arc::clone(proceed));
+        self.hanging(started)
     }
 }
 
@@ -59,7 +67,10 @@ impl Tool for Counted {
         self.runs.fetch_add(1, Ordering::SeqCst);
         if let Some(started) = &self.hang {
             started.notify_one();
-            std::future::pending::<()>().await;
+            match &self.proceed {
+                Some(proceed) => proceed.notified().await,
+                None => std::future::pending::<()>().await,
+            }
         }
         Ok(json!({"call": ctx.call_id}))
     }
@@ -364,11 +375,18 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
     };
     assert!(ended.is_none(), "send_mail hangs: {ended:?}");
     // The first worker is alive, holding the run's lease.
-    let store = open(&path).await;
+    refused_while_driven(&path, &mails).await;
+    drop(run);
+}
+
+/// While another worker drives the store's one run, holding its lease, a
+/// second worker's resume is refused and runs and writes nothing.
+async fn refused_while_driven(path: &Path, mails: &Arc<AtomicUsize>) -> RunId {
+    let store = open(path).await;
     let id = store.list_runs().await.expect("list")[0];
     let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
-        .with_tool(Counted::new("send_mail", false, &mails))
-        .with_memory(open(&path).await)
+        .with_tool(Counted::new("send_mail", false, mails))
+        .with_memory(open(path).await)
         .build();
     let error = second.resume(id).await.expect_err("the lease is held");
     assert!(
@@ -387,5 +405,43 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
             .any(|e| matches!(e, Episode::Resumed { .. } | Episode::Failed { .. })),
         "the second worker wrote nothing: {log:?}"
     );
-    drop(run);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let mails = Arc::new(AtomicUsize::new(0));
+    let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call])
+        .then_text("Sent.");
+    let first = Agent::builder(llm)
+        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
+        .with_memory(open(&path).await)
+        .build();
+    let mut events = first.session("t").stream("mail Ada");
+    let mut read = std::pin::pin!(async {
+        let mut answer = None;
+        while let Some(event) = events.next().await {
+            if let RunEvent::Finished(done) = event.expect("the run goes on") {
+                answer = Some(done.text);
+            }
+        }
+        answer
+    });
+    tokio::select! {
+        ended = &mut read => panic!("the run ended while send_mail waits: {ended:?}"),
+        () = started.notified() => {}
+    }
+    let id = refused_while_driven(&path, &mails).await;
+    proceed.notify_one();
+    let answer = read.await;
+    assert_eq!(answer.as_deref(), Some("Sent."));
+    // The stream gave the lease up before it ended.
+    let store = open(&path).await;
+    let free = store.lease(id, "another worker", std::time::Duration::from_secs(30));
+    assert!(free.await.expect("lease"), "the lease was given up");
 }
