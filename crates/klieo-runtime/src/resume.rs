@@ -2,16 +2,17 @@
 //!
 //! Completed model calls are not asked again, and recorded tool results
 //! are not run again. The tools of a step that was pending (its reply
-//! written down, its results not) are settled first: an idempotent tool's
-//! call runs again with the same call id, any other is reported to the
-//! model as interrupted with an unknown outcome. Then the loop goes on
+//! written down, not all its results) are settled first: a call whose
+//! result is in the log keeps it, an idempotent tool's call without one
+//! runs again with the same call id, any other is reported to the model as
+//! interrupted with an unknown outcome. Then the loop goes on
 //! from the next step. The log gains one `Resumed` episode and otherwise
 //! reads as if the run had not stopped.
 
 use crate::approval::{self, Decisions};
 use crate::blocking::{run_blocking_with, steps_from};
 use crate::context::AgentContext;
-use crate::dispatch::dispatch_tools;
+use crate::dispatch::{dispatch_tools, result_text};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
@@ -19,11 +20,6 @@ use klieo_types::{
 };
 use serde_json::Value;
 use std::sync::Arc;
-
-/// What the model is told of a call that may or may not have had its effect.
-pub(crate) const INTERRUPTED: &str = "error: the run was interrupted while this tool ran, and \
-     it was not run again because it is not idempotent: whether it had its effect is unknown; \
-     check before calling it again";
 
 fn not_resumable(run: RunId, reason: impl Into<String>) -> Error {
     Error::NotResumable {
@@ -150,22 +146,41 @@ pub(crate) async fn resume_run(
         let mut step = steps;
         if let Some(pending) = pending {
             step = pending.step;
-            settle(run, pending, &decisions, expected).await?;
+            let recorded = recorded_results(&episodes, step);
+            settle(run, pending, &decisions, &recorded, expected).await?;
         }
         steps_from(run, step).await
     })
     .await
 }
 
-/// Finishes a pending step's tool calls and writes the step whole. A step
-/// that waited for approval runs every call not denied (none had run); a
-/// step whose process stopped runs again only its idempotent calls.
+/// The results the log holds of step `step`'s calls, by call id.
+fn recorded_results(episodes: &[Episode], step: u32) -> Vec<(&str, &ToolOutcome)> {
+    episodes
+        .iter()
+        .filter_map(|e| match e {
+            Episode::ToolCall {
+                step: of,
+                call_id,
+                result,
+                ..
+            } if *of == step => Some((call_id.as_str(), result)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Finishes a pending step's tool calls and writes the step whole. A call
+/// whose result is `recorded` keeps it. A step that waited for approval
+/// runs every call not denied (none had run); a step whose process
+/// stopped runs again only its idempotent calls without a result.
 ///
 /// `expected` fences the step's first write when nothing else did.
 async fn settle(
     run: &Run,
     pending: PendingStep,
     decisions: &Decisions,
+    recorded: &[(&str, &ToolOutcome)],
     expected: Option<u64>,
 ) -> Result<(), Error> {
     let PendingStep {
@@ -183,8 +198,14 @@ async fn settle(
         run.write(dispatching).await?;
     }
     let tools = &run.ctx.tools;
+    let result_of = |call: &ToolCall| {
+        let found = recorded.iter().find(|(id, _)| *id == call.id);
+        found.map(|(_, outcome)| *outcome)
+    };
     let runs_now = |call: &ToolCall| {
-        decisions.denial(&call.id).is_none() && (!started || tools.idempotent(&call.name))
+        result_of(call).is_none()
+            && decisions.denial(&call.id).is_none()
+            && (!started || tools.idempotent(&call.name))
     };
     let now: Vec<ToolCall> = reply
         .tool_calls
@@ -198,6 +219,12 @@ async fn settle(
     let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());
     let mut episodes = Vec::with_capacity(reply.tool_calls.len());
     for call in &reply.tool_calls {
+        if let Some(outcome) = result_of(call) {
+            // In the log already: the model gets the result it had.
+            run.progress.tool(step, call, outcome);
+            messages.push(Message::tool_result(call.id.clone(), result_text(outcome)));
+            continue;
+        }
         if runs_now(call) {
             messages.extend(ran_messages.next());
             // A call not started (another failed for good) has no episode.
@@ -209,17 +236,14 @@ async fn settle(
             }
             continue;
         }
-        let (text, outcome) = match decisions.denial(&call.id) {
-            Some(reason) => (
-                format!("error: a person denied this call, so it did not run: {reason}"),
-                ToolOutcome::Denied {
-                    reason: reason.to_owned(),
-                },
-            ),
-            None => (INTERRUPTED.to_owned(), ToolOutcome::Interrupted),
+        let outcome = match decisions.denial(&call.id) {
+            Some(reason) => ToolOutcome::Denied {
+                reason: reason.to_owned(),
+            },
+            None => ToolOutcome::Interrupted,
         };
         run.progress.tool(step, call, &outcome);
-        messages.push(Message::tool_result(call.id.clone(), text));
+        messages.push(Message::tool_result(call.id.clone(), result_text(&outcome)));
         episodes.push(Episode::ToolCall {
             step,
             call_id: call.id.clone(),

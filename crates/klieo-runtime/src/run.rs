@@ -182,7 +182,13 @@ impl Run {
 
     /// Records one episode, leaving the run's pending step as it is.
     pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
-        let mut commit = self.commit().with_episodes(vec![episode]);
+        self.record_all(vec![episode]).await
+    }
+
+    /// Records episodes in one commit, leaving the run's pending step as
+    /// it is.
+    pub(crate) async fn record_all(&self, episodes: Vec<Episode>) -> Result<(), Error> {
+        let mut commit = self.commit().with_episodes(episodes);
         commit.pending = self
             .pending
             .lock()

@@ -49,9 +49,11 @@ pub(crate) fn suspended(step: u32, call: &ToolCall, ticket: &Ticket) -> Episode 
 ///
 /// A step that calls tools is two commits: the `LlmCall` with the reply as
 /// the run's pending step, before the first tool runs; then the reply, its
-/// results and their `ToolCall` episodes, clearing it. A step that answers
-/// is one. So a crash at any instant leaves either no trace of the step,
-/// its tool calls as intents whose outcome is unknown, or all of it.
+/// results and their `ToolCall` episodes, clearing it. On a journal, a
+/// result that is in while other calls still run has its episode written
+/// at once, the step still pending. A step that answers is one commit. So
+/// a crash at any instant leaves either no trace of the step, its tool
+/// calls as intents (with the results that were in), or all of it.
 pub(crate) async fn finish_step(
     run: &Run,
     step: u32,

@@ -445,3 +445,93 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
     let free = store.lease(id, "another worker", std::time::Duration::from_secs(30));
     assert!(free.await.expect("lease"), "the lease was given up");
 }
+
+/// Waits (up to 10 s) for the store's one run to log a result of `call_id`,
+/// and returns the run.
+async fn result_logged(path: &Path, call_id: &str) -> RunId {
+    let store = open(path).await;
+    let look = async {
+        loop {
+            if let Some(&id) = store.list_runs().await.expect("list").first() {
+                let log = store.replay(id).await.expect("replay");
+                let logged =
+                    |e: &Episode| matches!(e, Episode::ToolCall { call_id: c, .. } if c == call_id);
+                if log.iter().any(logged) {
+                    return id;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), look).await;
+    waited.expect("the result is written while the other call runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agent.db");
+    let (charges, mails) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Arc::new(Notify::new());
+    let calls = vec![
+        ToolCall::new("c1", "charge", json!({})),
+        ToolCall::new("c2", "send_mail", json!({})),
+    ];
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(calls))
+        .with_tool(Counted::new("charge", false, &charges))
+        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .with_memory(open(&path).await)
+        .with_options(RunOptions {
+            lease_ttl: None,
+            ..RunOptions::default()
+        })
+        .build();
+    let chat = agent.session("t");
+    let mut run = Box::pin(chat.run("charge Ada, then mail her"));
+    // The charge is done and written while send_mail hangs...
+    let run_id = tokio::select! {
+        ended = &mut run => panic!("the run cannot end while send_mail hangs: {ended:?}"),
+        id = result_logged(&path, "c1") => id,
+    };
+    // ...and the process dies.
+    drop(run);
+
+    let llm = ScriptedLlm::new().then_text("Charged; the mail is unknown.");
+    let agent = Agent::builder(llm.clone())
+        .with_tool(Counted::new("charge", false, &charges))
+        .with_tool(Counted::new("send_mail", false, &mails))
+        .with_memory(open(&path).await)
+        .build();
+    agent.resume(run_id).await.expect("the run resumes");
+    assert_eq!(
+        (charges.load(Ordering::SeqCst), mails.load(Ordering::SeqCst)),
+        (1, 1),
+        "neither call ran again"
+    );
+    let log = open(&path).await.replay(run_id).await.expect("replay");
+    assert_eq!(
+        kinds(&log),
+        [
+            "started",
+            "llm_call",
+            "tool_call:ok",
+            "resumed",
+            "tool_call:interrupted",
+            "llm_call",
+            "completed"
+        ]
+    );
+    // The model reads the charge's real result, not "interrupted".
+    let asked = llm.requests();
+    let results: Vec<&str> = asked[0]
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(results[0], r#"{"call":"c1"}"#);
+    assert!(
+        results[1].starts_with("error: the run was interrupted"),
+        "{results:?}"
+    );
+}

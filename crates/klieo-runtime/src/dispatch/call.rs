@@ -1,0 +1,119 @@
+//! One tool call under the run's bounds: raced against cancellation, each
+//! attempt under the tool's timeout, retried when the tool asks to be.
+
+use crate::options::{ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
+use crate::run::Run;
+use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome};
+use serde_json::Value;
+use std::time::Instant;
+
+/// How one call ended.
+enum Outcome {
+    /// The tool returned, failed, or timed out.
+    Done(Result<Value, ToolError>),
+    /// The run was cancelled while it ran.
+    Cancelled,
+}
+
+/// A call that ended: what the log records of it, and what it ends.
+pub(super) struct Ended {
+    /// The arguments as the tool got them (the raw text when they were not
+    /// JSON).
+    pub(super) args: Value,
+    pub(super) outcome: ToolOutcome,
+    pub(super) latency_ms: u64,
+    /// What ends the run instead of going back to the model: cancellation,
+    /// or a tool error the policy does not let the model see.
+    pub(super) fatal: Option<Error>,
+}
+
+impl Ended {
+    fn new(args: Value, outcome: Outcome, started: Instant, policy: ToolErrorPolicy) -> Self {
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (outcome, fatal) = match outcome {
+            Outcome::Cancelled => (ToolOutcome::Cancelled, Some(Error::Cancelled)),
+            Outcome::Done(Ok(output)) => (ToolOutcome::Ok { output }, None),
+            Outcome::Done(Err(e)) => {
+                let fatal = match &e {
+                    ToolError::UnknownTool { .. } | ToolError::InvalidArgs { .. } => {
+                        policy == ToolErrorPolicy::Strict
+                    }
+                    other => !other.retryable(),
+                };
+                let message = e.to_string();
+                (
+                    ToolOutcome::Error { message },
+                    fatal.then_some(Error::Tool(e)),
+                )
+            }
+        };
+        Self {
+            args,
+            outcome,
+            latency_ms,
+            fatal,
+        }
+    }
+}
+
+/// Runs the tool under the run's bounds: raced against cancellation, each
+/// attempt under the tool's timeout, and retried after the delay a
+/// `ToolError::Retryable` asks for, at most `tool_retries` times.
+async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
+    let limit = run
+        .ctx
+        .tools
+        .timeout(&call.name)
+        .unwrap_or(run.opts.tool_timeout);
+    let cancel = &run.ctx.cancel;
+    let mut retries = 0;
+    loop {
+        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
+        let attempt =
+            tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Outcome::Cancelled,
+            result = attempt => result.unwrap_or_else(|_| Err(ToolError::Timeout {
+                tool: call.name.clone(),
+                after: limit,
+            })),
+        };
+        match result {
+            Err(ToolError::Retryable {
+                retry_after: Some(delay),
+                ..
+            }) if retries < run.opts.tool_retries => {
+                retries += 1;
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Outcome::Cancelled,
+                    () = tokio::time::sleep(delay.min(MAX_TOOL_RETRY_DELAY)) => {}
+                }
+            }
+            other => return Outcome::Done(other),
+        }
+    }
+}
+
+/// Runs one call to its end.
+pub(super) async fn run_one(run: &Run, call: &ToolCall) -> Ended {
+    let started = Instant::now();
+    let policy = run.opts.tool_errors;
+    match call.parse_arguments() {
+        Ok(args) => {
+            let outcome = invoke_bounded(run, call, &args).await;
+            Ended::new(args, outcome, started, policy)
+        }
+        Err(e) => {
+            let invalid = ToolError::InvalidArgs {
+                tool: call.name.clone(),
+                reason: format!(
+                    "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
+                ),
+            };
+            let args = Value::String(call.arguments.clone());
+            Ended::new(args, Outcome::Done(Err(invalid)), started, policy)
+        }
+    }
+}

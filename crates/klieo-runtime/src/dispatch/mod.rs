@@ -1,0 +1,154 @@
+//! Tool dispatch: the calls of one step run concurrently up to a bound;
+//! their results reach memory in the model's order, and the event log as
+//! soon as they are in.
+
+mod call;
+mod results;
+
+pub(crate) use results::result_text;
+
+use crate::run::Run;
+use crate::telemetry;
+use call::{run_one, Ended};
+use klieo_types::{Episode, Error, Message, ToolCall};
+use results::EarlyResults;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use tracing::Instrument;
+
+/// The message a call that was never started gets, so the thread keeps a
+/// result for every call the model made (providers reject it otherwise).
+const NOT_RUN: &str = "error: not run, because another tool call of this step failed";
+
+type CallFuture<'a> = Pin<Box<dyn Future<Output = Ended> + Send + 'a>>;
+
+/// Runs the calls, at most `limit` at once, starting none after a fatal
+/// result; returns each started call's end at its index. A call that ends
+/// while others still run has its episode written at once by `early`.
+async fn run_bounded<'a>(
+    run: &'a Run,
+    step: u32,
+    calls: &'a [ToolCall],
+    limit: usize,
+    early: &mut EarlyResults<'a>,
+) -> Vec<Option<Ended>> {
+    let start = |call: &'a ToolCall| -> CallFuture<'a> {
+        let span = telemetry::tool_span(call, run.run_id());
+        Box::pin(run_one(run, call).instrument(span))
+    };
+    if let [call] = calls {
+        return vec![Some(start(call).await)];
+    }
+    let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
+    let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);
+    let mut next = 0;
+    let mut stop = false;
+    poll_fn(|cx| loop {
+        while !stop && running.len() < limit {
+            let Some(call) = calls.get(next) else { break };
+            running.push((next, start(call)));
+            next += 1;
+        }
+        let mut progressed = false;
+        let mut i = 0;
+        while i < running.len() {
+            if let Poll::Ready(end) = running[i].1.as_mut().poll(cx) {
+                let (index, _) = running.swap_remove(i);
+                stop |= end.fatal.is_some();
+                if let (Some(call), Some(slot)) = (calls.get(index), ended.get_mut(index)) {
+                    early.push(index, episode(step, call, &end));
+                    *slot = Some(end);
+                }
+                progressed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if running.is_empty() && (stop || next >= calls.len()) {
+            // The last results go in the step's commit; a write in flight
+            // finishes first.
+            early.leave_queued();
+            return early.poll(cx);
+        }
+        // Running calls keep their wakers; a write's own wakes this too.
+        let _ = early.poll(cx);
+        stop |= early.failed.is_some();
+        if !progressed {
+            return Poll::Pending;
+        }
+    })
+    .await;
+    ended
+}
+
+/// The log's record of a call that ended.
+fn episode(step: u32, call: &ToolCall, end: &Ended) -> Episode {
+    Episode::ToolCall {
+        step,
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        args: end.args.clone(),
+        result: end.outcome.clone(),
+        latency_ms: end.latency_ms,
+    }
+}
+
+/// The results of one step's tool calls.
+pub(crate) struct Dispatched {
+    /// One tool message per call, in the model's order.
+    pub(crate) messages: Vec<Message>,
+    /// One `ToolCall` episode per call that ran and is not in the log yet,
+    /// in the model's order.
+    pub(crate) episodes: Vec<Episode>,
+    /// What ends the run: cancellation while a call ran, else the first
+    /// error, in call order, that the model is not told, else a failed
+    /// write of an early result.
+    pub(crate) fatal: Option<Error>,
+}
+
+/// Runs the tool calls of cycle `step` and returns their results in the
+/// model's order, for the caller to write with the step. A result in while
+/// other calls still run is written to the log at once (keeping the step
+/// pending), so a crash loses no result that was in; the others are left
+/// to the caller. When a call fails for good, every call already started
+/// still has its result; the caller then ends the run with the first such
+/// error in call order.
+pub(crate) async fn dispatch_tools(run: &Run, step: u32, calls: &[ToolCall]) -> Dispatched {
+    let limit = run.opts.tool_concurrency.max(1);
+    let mut early = EarlyResults::new(run, calls.len());
+    let ended = run_bounded(run, step, calls, limit, &mut early).await;
+
+    let mut messages = Vec::with_capacity(calls.len());
+    let mut episodes = Vec::with_capacity(calls.len());
+    let mut fatal: Option<Error> = None;
+    for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
+        let Some(end) = end else {
+            messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
+            continue;
+        };
+        messages.push(Message::tool_result(
+            call.id.clone(),
+            result_text(&end.outcome),
+        ));
+        run.progress.tool(step, call, &end.outcome);
+        if !early.written(index) {
+            episodes.push(episode(step, call, &end));
+        }
+        match end.fatal {
+            Some(Error::Cancelled) => fatal = Some(Error::Cancelled),
+            Some(e) => {
+                fatal.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    if let Some(e) = early.failed.take() {
+        fatal.get_or_insert(e);
+    }
+    Dispatched {
+        messages,
+        episodes,
+        fatal,
+    }
+}
