@@ -4,116 +4,20 @@
 //! would; the resume uses a fresh store handle, model and tools, as
 //! another process would.
 
+#[path = "resume/leases.rs"]
+mod leases;
+#[path = "resume/support.rs"]
+mod support;
+
 use klieo::prelude::*;
-use klieo::sqlite::SqliteStore;
 use klieo::testing::ScriptedLlm;
-use klieo::{
-    async_trait, Capabilities, EpisodicMemory, Journal, MemoryError, ShortTermMemory, ToolContext,
-    ToolOutcome,
-};
+use klieo::{EpisodicMemory, Journal, ShortTermMemory, ToolOutcome};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::{kinds, open, Counted, Told};
 use tokio::sync::Notify;
-
-/// A tool that counts its runs; when told to, it tells when it starts and
-/// then hangs, or waits to be let go on.
-struct Counted {
-    def: ToolDef,
-    runs: Arc<AtomicUsize>,
-    idempotent: bool,
-    hang: Option<Arc<Notify>>,
-    proceed: Option<Arc<Notify>>,
-}
-
-impl Counted {
-    fn new(name: &str, idempotent: bool, runs: &Arc<AtomicUsize>) -> Self {
-        Self {
-            def: ToolDef::new(name, "counts its runs", json!({"type": "object"})),
-            runs: Arc::clone(runs),
-            idempotent,
-            hang: None,
-            proceed: None,
-        }
-    }
-
-    fn hanging(mut self, started: &Arc<Notify>) -> Self {
-        self.hang = Some(Arc::clone(started));
-        self
-    }
-
-    fn waiting(mut self, started: &Arc<Notify>, proceed: &Arc<Notify>) -> Self {
-        self.proceed = Some(Arc::clone(proceed));
-        self.hanging(started)
-    }
-}
-
-#[async_trait]
-impl Tool for Counted {
-    fn def(&self) -> &ToolDef {
-        &self.def
-    }
-
-    fn idempotent(&self) -> bool {
-        self.idempotent
-    }
-
-    async fn invoke(
-        &self,
-        _args: serde_json::Value,
-        ctx: ToolContext<'_>,
-    ) -> Result<serde_json::Value, ToolError> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        if let Some(started) = &self.hang {
-            started.notify_one();
-            match &self.proceed {
-                Some(proceed) => proceed.notified().await,
-                None => std::future::pending::<()>().await,
-            }
-        }
-        Ok(json!({"call": ctx.call_id}))
-    }
-}
-
-/// A model that tells when each call starts.
-struct Told {
-    inner: ScriptedLlm,
-    called: Arc<Notify>,
-}
-
-#[async_trait]
-impl LlmClient for Told {
-    fn name(&self) -> &str {
-        "told"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.called.notify_one();
-        self.inner.complete(req).await
-    }
-}
-
-async fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path).await.expect("the store opens")
-}
-
-/// Each episode's kind, with a tool call's outcome (`tool_call:ok`).
-fn kinds(log: &[Episode]) -> Vec<String> {
-    log.iter()
-        .map(|e| match e {
-            Episode::ToolCall { result, .. } => {
-                let json = serde_json::to_value(result).expect("json");
-                format!("tool_call:{}", json["status"].as_str().unwrap_or("?"))
-            }
-            other => other.kind().to_owned(),
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
@@ -354,96 +258,6 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     // ...and its log still says a mail may have gone.
     let pending = store.pending(run).await.expect("pending").expect("kept");
     assert_eq!(pending.reply.tool_calls[0].name, "send_mail");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("agent.db");
-    let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-        .with_memory(open(&path).await)
-        .build();
-    let chat = first.session("t");
-    let mut run = Box::pin(chat.run("mail Ada"));
-    let ended = tokio::select! {
-        answer = &mut run => Some(answer),
-        () = started.notified() => None,
-    };
-    assert!(ended.is_none(), "send_mail hangs: {ended:?}");
-    // The first worker is alive, holding the run's lease.
-    refused_while_driven(&path, &mails).await;
-    drop(run);
-}
-
-/// While another worker drives the store's one run, holding its lease, a
-/// second worker's resume is refused and runs and writes nothing.
-async fn refused_while_driven(path: &Path, mails: &Arc<AtomicUsize>) -> RunId {
-    let store = open(path).await;
-    let id = store.list_runs().await.expect("list")[0];
-    let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
-        .with_tool(Counted::new("send_mail", false, mails))
-        .with_memory(open(path).await)
-        .build();
-    let error = second.resume(id).await.expect_err("the lease is held");
-    assert!(
-        matches!(error, Error::Memory(MemoryError::Conflict(_))),
-        "{error:?}"
-    );
-    assert!(error.to_string().contains("another worker"), "{error}");
-    assert_eq!(
-        mails.load(Ordering::SeqCst),
-        1,
-        "the second worker ran nothing"
-    );
-    let log = store.replay(id).await.expect("replay");
-    assert!(
-        !log.iter()
-            .any(|e| matches!(e, Episode::Resumed { .. } | Episode::Failed { .. })),
-        "the second worker wrote nothing: {log:?}"
-    );
-    id
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("agent.db");
-    let mails = Arc::new(AtomicUsize::new(0));
-    let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![call])
-        .then_text("Sent.");
-    let first = Agent::builder(llm)
-        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
-        .with_memory(open(&path).await)
-        .build();
-    let mut events = first.session("t").stream("mail Ada");
-    let mut read = std::pin::pin!(async {
-        let mut answer = None;
-        while let Some(event) = events.next().await {
-            if let RunEvent::Finished(done) = event.expect("the run goes on") {
-                answer = Some(done.text);
-            }
-        }
-        answer
-    });
-    tokio::select! {
-        ended = &mut read => panic!("the run ended while send_mail waits: {ended:?}"),
-        () = started.notified() => {}
-    }
-    let id = refused_while_driven(&path, &mails).await;
-    proceed.notify_one();
-    let answer = read.await;
-    assert_eq!(answer.as_deref(), Some("Sent."));
-    // The stream gave the lease up before it ended.
-    let store = open(&path).await;
-    let free = store.lease(id, "another worker", std::time::Duration::from_secs(30));
-    assert!(free.await.expect("lease"), "the lease was given up");
 }
 
 /// Waits (up to 10 s) for the store's one run to log a result of `call_id`,

@@ -1,6 +1,6 @@
 //! What every store's golden fixture holds: one thread, a completed run on
 //! it, and a run left waiting with a pending step. A store writes it with
-//! [`write`] when a schema version ships and keeps the file; every later
+//! [`write()`] when a schema version ships and keeps the file; every later
 //! version's tests open that file and call [`check`] (or
 //! [`check_memories`] for a fixture from before the store had a journal).
 //!
@@ -130,7 +130,7 @@ pub async fn check_memories(store: &(impl ShortTermMemory + EpisodicMemory)) {
     }
 }
 
-/// Checks that a store opened on a fixture holds everything [`write`]
+/// Checks that a store opened on a fixture holds everything [`write()`]
 /// wrote: the thread, the completed run, and the waiting run's pending
 /// step.
 pub async fn check(store: &impl Journal) {

@@ -7,9 +7,10 @@
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
+use super::golden;
 use crate::{
-    Commit, Episode, EpisodicMemory, FinishReason, Journal, MemoryError, Message, PendingStep,
-    Role, RunId, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
+    Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, PendingStep, Role, RunId,
+    ShortTermMemory, ThreadId, ToolCall,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -118,7 +119,7 @@ async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
     let call = ToolCall::new("c1", "echo", json!({"n": 1}));
     let reply = Message::assistant_tool_calls("", vec![call]);
     let started = Episode::Started { agent: "a".into() };
-    let asked = sample_episodes()[1].clone();
+    let asked = golden::episodes()[1].clone();
     commit(
         journal,
         Commit::new(run, thread.clone())
@@ -144,7 +145,7 @@ async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
         "a pending reply is not in the thread"
     );
     let result = Message::tool_result("c1", "1");
-    let ran = sample_episodes()[2].clone();
+    let ran = golden::episodes()[2].clone();
     commit(
         journal,
         Commit::new(run, thread.clone())
@@ -313,30 +314,6 @@ async fn threads_are_separate_and_clear_empties_one(memory: &dyn ShortTermMemory
     );
 }
 
-fn sample_episodes() -> Vec<Episode> {
-    vec![
-        Episode::Started {
-            agent: "calc".into(),
-        },
-        Episode::LlmCall {
-            step: 1,
-            tokens: Some(Usage::new(52, 9)),
-            latency_ms: 310,
-            finish_reason: FinishReason::ToolCalls,
-            tool_calls: 1,
-        },
-        Episode::ToolCall {
-            step: 1,
-            call_id: "c1".into(),
-            name: "calculator".into(),
-            args: json!({"expression": "17*23"}),
-            result: ToolOutcome::Ok { output: json!(391) },
-            latency_ms: 0,
-        },
-        Episode::Completed { steps: 2 },
-    ]
-}
-
 async fn record(memory: &dyn EpisodicMemory, run: RunId, episode: Episode) {
     if let Err(e) = memory.record(run, episode).await {
         panic!("record for {run} failed: {e}");
@@ -352,7 +329,7 @@ async fn replay(memory: &dyn EpisodicMemory, run: RunId) -> Vec<Episode> {
 
 async fn episodes_replay_in_order_per_run(memory: &dyn EpisodicMemory) {
     let (one, two) = (RunId::new(), RunId::new());
-    let episodes = sample_episodes();
+    let episodes = golden::episodes();
     for episode in &episodes {
         record(memory, one, episode.clone()).await;
         record(
