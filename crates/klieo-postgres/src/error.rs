@@ -46,12 +46,5 @@ pub enum OpenError {
 /// A driver error as a [`MemoryError`](klieo_types::MemoryError), with its
 /// causes, saying what was being done.
 pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {
-    let mut text = format!("PostgreSQL store: {doing}: {e}");
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    klieo_types::MemoryError::Backend(text)
+    crate::memory::ROWS.backend(doing, &e)
 }

@@ -1,7 +1,7 @@
 //! The store as a [`Journal`]: a commit is one transaction.
 
 use crate::error::backend;
-use crate::memory::{append_in, decode, encode, lock_run, record_in};
+use crate::memory::{append_in, lock_run, record_in, ROWS};
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
@@ -14,7 +14,7 @@ impl Journal for PostgresStore {
         let pending = commit
             .pending
             .as_ref()
-            .map(|p| encode("a pending step", p))
+            .map(|p| ROWS.encode("a pending step", p))
             .transpose()?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // The run's lock first, always: every commit then takes its locks
@@ -104,7 +104,7 @@ impl Journal for PostgresStore {
             return Ok(None);
         };
         let pending = pending
-            .map(|json| decode::<PendingStep>("pending step", &json))
+            .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
             .transpose()?;
         Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
     }

@@ -4,31 +4,13 @@ use crate::error::backend;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, StoreRows, ThreadId,
     Transcript,
 };
 use sqlx::PgConnection;
 
-pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
-    serde_json::to_string(value)
-        .map_err(|e| MemoryError::Serialization(format!("PostgreSQL store: encoding {what}: {e}")))
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    what: &str,
-    text: &str,
-) -> Result<T, MemoryError> {
-    serde_json::from_str(text).map_err(|e| {
-        MemoryError::Serialization(format!(
-            "PostgreSQL store: a stored {what} could not be read ({e}); was it written by \
-             another program?"
-        ))
-    })
-}
-
-fn tokens(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+/// The rows this store keeps, as every klieo database store keeps them.
+pub(crate) const ROWS: StoreRows = StoreRows::new("PostgreSQL store");
 
 /// Takes the transaction-long lock of `key`, so writers of one thread (or
 /// one run) go one after the other.
@@ -60,24 +42,20 @@ pub(crate) async fn append_in(
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| backend(doing, e))?;
-    let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
-    for message in messages {
-        let own = tokens(message.estimated_tokens());
+    for row in ROWS.message_rows(messages, last)? {
         sqlx::query(
             "INSERT INTO klieo_messages (thread, seq, role, tokens_before, tokens, message) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(thread.as_str())
-        .bind(seq)
-        .bind(message.role.as_str())
-        .bind(before)
-        .bind(own)
-        .bind(encode("a message", message)?)
+        .bind(row.seq)
+        .bind(row.role)
+        .bind(row.tokens_before)
+        .bind(row.tokens)
+        .bind(row.json)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
-        seq += 1;
-        before = before.saturating_add(own);
     }
     Ok(())
 }
@@ -111,7 +89,7 @@ pub(crate) async fn record_in(
         )
         .bind(&run)
         .bind(episode.kind())
-        .bind(encode("an episode", episode)?)
+        .bind(ROWS.encode("an episode", episode)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
@@ -141,15 +119,11 @@ impl ShortTermMemory for PostgresStore {
              WHERE thread = $1 AND last.total - tokens_before <= $2 ORDER BY seq",
         )
         .bind(thread.as_str())
-        .bind(tokens(max_tokens))
+        .bind(StoreRows::tokens(max_tokens))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
-        let tool = Role::Tool.as_str();
-        rows.iter()
-            .skip_while(|(role, _)| role == tool)
-            .map(|(_, message)| decode::<Message>("message", message))
-            .collect()
+        ROWS.transcript(&rows)
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
@@ -178,7 +152,7 @@ impl EpisodicMemory for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| backend("replaying a run", e))?;
-        rows.iter().map(|e| decode("episode", e)).collect()
+        rows.iter().map(|e| ROWS.decode("episode", e)).collect()
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
@@ -187,12 +161,6 @@ impl EpisodicMemory for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| backend("listing runs", e))?;
-        rows.iter()
-            .map(|id| {
-                id.parse().map_err(|e| {
-                    MemoryError::Serialization(format!("PostgreSQL store: run id `{id}`: {e}"))
-                })
-            })
-            .collect()
+        ROWS.run_ids(&rows)
     }
 }

@@ -37,46 +37,9 @@ async fn processes_connecting_at_once_migrate_once() {
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn concurrent_appends_from_two_stores_all_land_in_order() {
     let url = fresh_url().await;
-    let stores = [
-        PostgresStore::connect(&url).await.expect("connects"),
-        PostgresStore::connect(&url).await.expect("connects"),
-    ];
-    let thread = ThreadId::new("shared");
-    let mut tasks = Vec::new();
-    for (writer, store) in stores.iter().enumerate() {
-        for task in 0..8 {
-            let (store, thread) = (store.clone(), thread.clone());
-            tasks.push(tokio::spawn(async move {
-                for k in 0..10 {
-                    let note = Message::user(format!("{writer}/{task}:{k}"));
-                    store.append(&thread, vec![note]).await.expect("append");
-                }
-            }));
-        }
-    }
-    for task in tasks {
-        task.await.expect("the task ends");
-    }
-    let notes: Vec<String> = stores[0]
-        .load(&thread, usize::MAX)
-        .await
-        .expect("load")
-        .iter()
-        .map(|m| m.content.clone())
-        .collect();
-    assert_eq!(notes.len(), 160, "no append is lost");
-    for writer in 0..2 {
-        for task in 0..8 {
-            let prefix = format!("{writer}/{task}:");
-            let mine: Vec<&String> = notes.iter().filter(|n| n.starts_with(&prefix)).collect();
-            let expected: Vec<String> = (0..10).map(|k| format!("{prefix}{k}")).collect();
-            assert_eq!(
-                mine,
-                expected.iter().collect::<Vec<_>>(),
-                "{prefix} in order"
-            );
-        }
-    }
+    let a = PostgresStore::connect(&url).await.expect("connects");
+    let b = PostgresStore::connect(&url).await.expect("connects");
+    memory::concurrent_appends(&[&a, &b]).await;
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ fn contents(messages: impl IntoIterator<Item = Message>) -> Vec<String> {
 #[tokio::test]
 async fn in_memory_short_term_behaves_like_every_memory() {
     memory::short_term(&InMemoryShortTerm::new()).await;
+    let shared = InMemoryShortTerm::new();
+    memory::concurrent_appends(&[&shared, &shared]).await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The store as a [`Journal`]: a commit is one SQLite transaction.
 
 use crate::error::backend;
-use crate::memory::{append_in, decode, encode, record_in};
+use crate::memory::{append_in, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
@@ -16,7 +16,7 @@ impl Journal for SqliteStore {
         let pending = commit
             .pending
             .as_ref()
-            .map(|p| encode("a pending step", p))
+            .map(|p| ROWS.encode("a pending step", p))
             .transpose()?;
         let mut tx = self
             .writer
@@ -107,7 +107,7 @@ impl Journal for SqliteStore {
             return Ok(None);
         };
         let pending = pending
-            .map(|json| decode::<PendingStep>("pending step", &json))
+            .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
             .transpose()?;
         Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
     }

@@ -4,31 +4,13 @@ use crate::error::backend;
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, StoreRows, ThreadId,
     Transcript,
 };
 use sqlx::SqliteConnection;
 
-pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, MemoryError> {
-    serde_json::to_string(value)
-        .map_err(|e| MemoryError::Serialization(format!("SQLite store: encoding {what}: {e}")))
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    what: &str,
-    text: &str,
-) -> Result<T, MemoryError> {
-    serde_json::from_str(text).map_err(|e| {
-        MemoryError::Serialization(format!(
-            "SQLite store: a stored {what} could not be read ({e}); was the file \
-             written by another program?"
-        ))
-    })
-}
-
-fn tokens(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+/// The rows this store keeps, as every klieo database store keeps them.
+pub(crate) const ROWS: StoreRows = StoreRows::new("SQLite store");
 
 /// Appends `messages` to `thread` inside `tx`, after what it holds.
 pub(crate) async fn append_in(
@@ -48,24 +30,20 @@ pub(crate) async fn append_in(
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| backend(doing, e))?;
-    let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
-    for message in messages {
-        let own = tokens(message.estimated_tokens());
+    for row in ROWS.message_rows(messages, last)? {
         sqlx::query(
             "INSERT INTO messages (thread, seq, role, tokens_before, tokens, message) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(thread.as_str())
-        .bind(seq)
-        .bind(message.role.as_str())
-        .bind(before)
-        .bind(own)
-        .bind(encode("a message", message)?)
+        .bind(row.seq)
+        .bind(row.role)
+        .bind(row.tokens_before)
+        .bind(row.tokens)
+        .bind(row.json)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
-        seq += 1;
-        before = before.saturating_add(own);
     }
     Ok(())
 }
@@ -82,7 +60,7 @@ pub(crate) async fn record_in(
     )
     .bind(run.to_string())
     .bind(episode.kind())
-    .bind(encode("an episode", episode)?)
+    .bind(ROWS.encode("an episode", episode)?)
     .execute(&mut *tx)
     .await
     .map_err(|e| backend("recording an episode", e))?;
@@ -115,16 +93,11 @@ impl ShortTermMemory for SqliteStore {
              WHERE thread = ?1 AND last.total - tokens_before <= ?2 ORDER BY seq",
         )
         .bind(thread.as_str())
-        .bind(tokens(max_tokens))
+        .bind(StoreRows::tokens(max_tokens))
         .fetch_all(&self.reader)
         .await
         .map_err(|e| backend(doing, e))?;
-        // Never start with a tool result whose call was cut.
-        let tool = Role::Tool.as_str();
-        rows.iter()
-            .skip_while(|(role, _)| role == tool)
-            .map(|(_, message)| decode::<Message>("message", message))
-            .collect()
+        ROWS.transcript(&rows)
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
@@ -155,7 +128,7 @@ impl EpisodicMemory for SqliteStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(|e| backend("replaying a run", e))?;
-        rows.iter().map(|e| decode("episode", e)).collect()
+        rows.iter().map(|e| ROWS.decode("episode", e)).collect()
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
@@ -164,12 +137,6 @@ impl EpisodicMemory for SqliteStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(|e| backend("listing runs", e))?;
-        rows.iter()
-            .map(|id| {
-                id.parse().map_err(|e| {
-                    MemoryError::Serialization(format!("SQLite store: run id `{id}`: {e}"))
-                })
-            })
-            .collect()
+        ROWS.run_ids(&rows)
     }
 }

@@ -65,41 +65,6 @@ async fn concurrent_appends_from_two_stores_on_one_file_all_land_in_order() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("a.db");
     // Two stores on one file stand for two processes.
-    let stores = [open(&path).await, open(&path).await];
-    let thread = ThreadId::new("shared");
-    let mut tasks = Vec::new();
-    for (writer, store) in stores.iter().enumerate() {
-        for task in 0..8 {
-            let (store, thread) = (store.clone(), thread.clone());
-            tasks.push(tokio::spawn(async move {
-                for k in 0..10 {
-                    let note = Message::user(format!("{writer}/{task}:{k}"));
-                    store.append(&thread, vec![note]).await.expect("append");
-                }
-            }));
-        }
-    }
-    for task in tasks {
-        task.await.expect("the task ends");
-    }
-    let notes: Vec<String> = stores[0]
-        .load(&thread, usize::MAX)
-        .await
-        .expect("load")
-        .iter()
-        .map(|m| m.content.clone())
-        .collect();
-    assert_eq!(notes.len(), 2 * 8 * 10, "no append is lost");
-    for writer in 0..2 {
-        for task in 0..8 {
-            let prefix = format!("{writer}/{task}:");
-            let mine: Vec<&String> = notes.iter().filter(|n| n.starts_with(&prefix)).collect();
-            let expected: Vec<String> = (0..10).map(|k| format!("{prefix}{k}")).collect();
-            assert_eq!(
-                mine,
-                expected.iter().collect::<Vec<_>>(),
-                "{prefix} in order"
-            );
-        }
-    }
+    let (a, b) = (open(&path).await, open(&path).await);
+    memory::concurrent_appends(&[&a, &b]).await;
 }

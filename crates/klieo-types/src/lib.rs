@@ -69,6 +69,7 @@ mod memory;
 mod message;
 mod request;
 mod response;
+mod rows;
 mod tool;
 mod transcript;
 
@@ -85,6 +86,7 @@ pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, Usage};
+pub use rows::{MessageRow, StoreRows};
 pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
 pub use transcript::{MessageLog, Transcript};
 

@@ -7,6 +7,10 @@
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
+mod concurrent;
+
+pub use concurrent::concurrent_appends;
+
 use super::golden;
 use crate::{
     Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, PendingStep, Role, RunId,

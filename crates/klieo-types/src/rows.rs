@@ -1,0 +1,218 @@
+//! [`StoreRows`]: how a database store keeps conversations and event logs
+//! as rows, whatever its driver.
+
+use crate::error::MemoryError;
+use crate::ids::RunId;
+use crate::message::{Message, Role};
+use crate::transcript::Transcript;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The row layout klieo's database stores share, and the conversions to
+/// and from it, with errors that name the store.
+///
+/// Messages, episodes and pending steps are kept as JSON text. A thread's
+/// messages are numbered from 0 and carry the running sum of the tokens
+/// before them, so the newest messages within a token budget are one
+/// range query: those whose `total - tokens_before <= budget`, where
+/// `total` is the last row's `tokens_before + tokens`. [`transcript`]
+/// then drops leading tool results whose call was cut, the same cut as
+/// [`MessageLog::window`](crate::MessageLog::window).
+///
+/// ```
+/// use klieo_types::{Message, StoreRows};
+///
+/// const ROWS: StoreRows = StoreRows::new("my store");
+/// let rows = ROWS.message_rows(&[Message::user("hi"), Message::assistant("hello")], None)?;
+/// assert_eq!((rows[1].seq, rows[1].tokens_before), (1, rows[0].tokens));
+///
+/// let stored: Vec<(String, String)> = rows
+///     .into_iter()
+///     .map(|row| (row.role.to_owned(), row.json))
+///     .collect();
+/// assert_eq!(ROWS.transcript(&stored)?.len(), 2);
+/// # Ok::<(), klieo_types::MemoryError>(())
+/// ```
+///
+/// [`transcript`]: Self::transcript
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRows {
+    store: &'static str,
+}
+
+/// One message as a row, numbered after the thread's last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageRow {
+    /// Its place in the thread, from 0.
+    pub seq: i64,
+    /// Its role, as [`Role::as_str`] spells it.
+    pub role: &'static str,
+    /// The estimated tokens of the thread's messages before it.
+    pub tokens_before: i64,
+    /// Its own estimated tokens.
+    pub tokens: i64,
+    /// The message as JSON.
+    pub json: String,
+}
+
+impl StoreRows {
+    /// The layout for the store called `store` in error messages
+    /// ("SQLite store").
+    pub const fn new(store: &'static str) -> Self {
+        Self { store }
+    }
+
+    /// `value` as JSON text; `what` names it in the error ("a message").
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when serde cannot encode it.
+    pub fn encode<T: Serialize>(&self, what: &str, value: &T) -> Result<String, MemoryError> {
+        serde_json::to_string(value).map_err(|e| {
+            MemoryError::Serialization(format!("{}: encoding {what}: {e}", self.store))
+        })
+    }
+
+    /// A value read back from JSON text; `what` names it in the error.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when the text is not a `T`.
+    pub fn decode<T: DeserializeOwned>(&self, what: &str, text: &str) -> Result<T, MemoryError> {
+        serde_json::from_str(text).map_err(|e| {
+            MemoryError::Serialization(format!(
+                "{}: a stored {what} could not be read ({e}); was it written by another program?",
+                self.store
+            ))
+        })
+    }
+
+    /// The rows of `messages` appended after a thread whose last row has
+    /// `last = (seq, tokens_before + tokens)`, or to an empty thread.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when a message cannot be encoded.
+    pub fn message_rows(
+        &self,
+        messages: &[Message],
+        last: Option<(i64, i64)>,
+    ) -> Result<Vec<MessageRow>, MemoryError> {
+        let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
+        messages
+            .iter()
+            .map(|message| {
+                let tokens = Self::tokens(message.estimated_tokens());
+                let row = MessageRow {
+                    seq,
+                    role: message.role.as_str(),
+                    tokens_before: before,
+                    tokens,
+                    json: self.encode("a message", message)?,
+                };
+                seq += 1;
+                before = before.saturating_add(tokens);
+                Ok(row)
+            })
+            .collect()
+    }
+
+    /// A token count as the column type, saturating.
+    pub fn tokens(n: usize) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// The messages of the `(role, json)` rows a window query returned, in
+    /// order, without the leading tool results whose call was cut.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when a row is not a message.
+    pub fn transcript(&self, rows: &[(String, String)]) -> Result<Transcript, MemoryError> {
+        let tool = Role::Tool.as_str();
+        rows.iter()
+            .skip_while(|(role, _)| role == tool)
+            .map(|(_, json)| self.decode::<Message>("message", json))
+            .collect()
+    }
+
+    /// A driver's error as `MemoryError::Backend`, saying what was being
+    /// done (`"appending to a thread"`), with the error's causes.
+    pub fn backend(&self, doing: &str, error: &(dyn std::error::Error + 'static)) -> MemoryError {
+        let mut text = format!("{}: {doing}: {error}", self.store);
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        MemoryError::Backend(text)
+    }
+
+    /// The run ids of stored rows.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` naming the first text that is not one.
+    pub fn run_ids(&self, rows: &[String]) -> Result<Vec<RunId>, MemoryError> {
+        rows.iter()
+            .map(|id| {
+                id.parse().map_err(|e| {
+                    MemoryError::Serialization(format!("{}: run id `{id}`: {e}", self.store))
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROWS: StoreRows = StoreRows::new("test store");
+
+    #[test]
+    fn rows_continue_the_numbering_and_the_token_sum() {
+        let rows = ROWS
+            .message_rows(&[Message::user("a"), Message::user("b")], Some((4, 100)))
+            .expect("rows");
+        assert_eq!((rows[0].seq, rows[0].tokens_before), (5, 100));
+        assert_eq!(rows[1].seq, 6);
+        assert_eq!(rows[1].tokens_before, 100 + rows[0].tokens);
+    }
+
+    #[test]
+    fn a_window_never_starts_with_a_tool_result() {
+        let rows: Vec<(String, String)> = [Message::tool_result("c1", "391"), Message::user("hi")]
+            .iter()
+            .map(|m| {
+                (
+                    m.role.as_str().to_owned(),
+                    ROWS.encode("m", m).expect("json"),
+                )
+            })
+            .collect();
+        let transcript = ROWS.transcript(&rows).expect("decodes");
+        assert_eq!(transcript.to_vec(), [Message::user("hi")]);
+    }
+
+    #[test]
+    fn errors_name_the_store_and_the_value() {
+        let err = ROWS
+            .decode::<Message>("message", "{")
+            .expect_err("not JSON");
+        assert!(
+            err.to_string().contains("test store: a stored message"),
+            "{err}"
+        );
+        let err = ROWS.run_ids(&["nope".into()]).expect_err("not an id");
+        assert!(err.to_string().contains("run id `nope`"), "{err}");
+        let io = std::io::Error::other("disk on fire");
+        let err = ROWS.backend("appending to a thread", &io);
+        assert_eq!(
+            err.to_string(),
+            "memory backend failed: test store: appending to a thread: disk on fire"
+        );
+    }
+}
