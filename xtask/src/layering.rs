@@ -28,6 +28,8 @@ pub(crate) const RULES: Rules<'static> = Rules {
     crates: &[
         ("klieo-types", 0, &[]),
         ("klieo-retry", 1, &["klieo-types"]),
+        // What every HTTP provider needs: the vocabulary and the HTTP stack.
+        ("klieo-provider", 1, &["klieo-types"]),
         // A store needs the vocabulary and its driver: never the runtime.
         ("klieo-sqlite", 1, &["klieo-types"]),
         ("klieo-postgres", 1, &["klieo-types"]),
@@ -37,19 +39,16 @@ pub(crate) const RULES: Rules<'static> = Rules {
             3,
             &["klieo-types", "klieo-retry", "klieo-stream"],
         ),
-        // A provider needs nothing above the vocabulary and the SSE decoder:
-        // never the runtime.
-        (
-            "klieo-openai",
-            4,
-            &["klieo-types", "klieo-retry", "klieo-stream"],
-        ),
+        // A provider needs the vocabulary and the provider kit: never the
+        // runtime's layers.
+        ("klieo-openai", 4, &["klieo-types", "klieo-provider"]),
         (
             "klieo",
             5,
             &[
                 "klieo-types",
                 "klieo-retry",
+                "klieo-provider",
                 "klieo-stream",
                 "klieo-runtime",
                 "klieo-openai",

@@ -2,33 +2,22 @@
 //! into at most one [`ChatChunk`], tool calls put together in [`Calls`],
 //! and the end of the stream judged (finished, cut, empty).
 
-use crate::calls::{Calls, CALLS_LIMIT};
+use crate::calls::Calls;
 use crate::chunk::WireChunk;
-use crate::error::{decoding, from_stream_error, ErrorField, WireError, MESSAGE_LIMIT};
-use crate::redact::{redacted, Secret};
+use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
-use klieo_stream::SseEvent;
+use klieo_provider::{
+    decoding, redacted, EventReader, Progress, Secret, SseEvent, Step, MESSAGE_LIMIT,
+};
 use klieo_types::{ChatChunk, LlmError, Usage};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What the stream does after an event or the end of its input.
-#[derive(Debug)]
-pub(crate) enum Step {
-    /// Yield this chunk and go on.
-    Emit(ChatChunk),
-    /// Nothing to yield yet; go on.
-    Continue,
-    /// The reply is over: yield this last chunk, then end.
-    Done(ChatChunk),
-    /// Yield this error, then end.
-    Fail(LlmError),
-}
-
 /// The state of one streamed reply.
 ///
 /// Content deltas are forwarded, never kept: memory grows only with the
-/// tool calls being assembled, up to [`CALLS_LIMIT`]. The chunk carrying
+/// tool calls being assembled, up to
+/// [`TOOL_CALLS_LIMIT`](klieo_provider::TOOL_CALLS_LIMIT). The chunk carrying
 /// the finish reason is held back until `[DONE]`, the end of the body or a
 /// failure, so that it is the last chunk; a usage chunk that comes in the
 /// meantime does not release it but adds its usage to it.
@@ -47,7 +36,7 @@ pub(crate) struct Assembler {
 impl Assembler {
     pub(crate) fn new(secret: Option<Secret>) -> Self {
         Self {
-            calls: Calls::new(CALLS_LIMIT),
+            calls: Calls::default(),
             finish: None,
             usage: None,
             events: 0,
@@ -61,22 +50,6 @@ impl Assembler {
     pub(crate) fn with_auto_tools(mut self, flag: Arc<AtomicBool>) -> Self {
         self.auto_tools = Some(flag);
         self
-    }
-
-    /// Events handled so far.
-    pub(crate) fn events(&self) -> u64 {
-        self.events
-    }
-
-    /// Handles one SSE event. An error event, an undecodable event or too
-    /// much tool-call text fails the stream, unless the finish reason came
-    /// already (see [`on_error`](Self::on_error)).
-    pub(crate) fn on_event(&mut self, event: &SseEvent) -> Step {
-        self.events += 1;
-        match self.read(event) {
-            Ok(step) => step,
-            Err(error) => self.on_error(error),
-        }
     }
 
     fn read(&mut self, event: &SseEvent) -> Result<Step, LlmError> {
@@ -179,13 +152,38 @@ impl Assembler {
             )),
         }
     }
+}
+
+impl EventReader for Assembler {
+    /// Handles one SSE event. An error event, an undecodable event or too
+    /// much tool-call text fails the stream, unless the finish reason came
+    /// already (see [`on_error`](Self::on_error)).
+    fn on_event(&mut self, event: &SseEvent) -> Step {
+        self.events += 1;
+        match self.read(event) {
+            Ok(step) => step,
+            Err(error) => self.on_error(error),
+        }
+    }
+
+    /// The stream failed with `error`: reading the body broke off, or an
+    /// event was an error or could not be read. After a finish reason the
+    /// reply is complete and ends normally with the held chunk; before one,
+    /// the error is the last item.
+    fn on_error(&mut self, error: LlmError) -> Step {
+        if let Some(finish) = self.finish.take() {
+            return Step::Done(finish);
+        }
+        Step::Fail(error)
+    }
 
     /// The body ended without an error, after `bytes` bytes. Before any
     /// event that is a retryable `Server` error saying so (or, when the
     /// model could choose tools, `Unsupported`: the server cannot stream
     /// such calls); after some, but before a finish reason, the reply is
     /// incomplete (`Interrupted`).
-    pub(crate) fn on_end(&mut self, bytes: u64) -> Step {
+    fn on_end(&mut self, progress: Progress) -> Step {
+        let bytes = progress.bytes;
         if let Some(finish) = self.finish.take() {
             return Step::Done(finish);
         }
@@ -213,17 +211,6 @@ impl Assembler {
                 .to_owned(),
         })
     }
-
-    /// The stream failed with `error`: reading the body broke off, or an
-    /// event was an error or could not be read. After a finish reason the
-    /// reply is complete and ends normally with the held chunk; before one,
-    /// the error is the last item.
-    pub(crate) fn on_error(&mut self, error: LlmError) -> Step {
-        if let Some(finish) = self.finish.take() {
-            return Step::Done(finish);
-        }
-        Step::Fail(error)
-    }
 }
 
 #[cfg(test)]
@@ -245,7 +232,7 @@ mod tests {
                 })
             })
             .collect();
-        steps.push(a.on_end(0));
+        steps.push(a.on_end(Progress::default()));
         steps
     }
 
@@ -365,7 +352,7 @@ mod tests {
     #[test]
     fn tool_call_text_past_the_limit_fails_the_stream() {
         let mut a = Assembler::new(None);
-        a.calls = Calls::new(200);
+        a.calls = Calls::with_limit(200);
         let piece = format!(
             r#"{{"choices":[{{"delta":{{"tool_calls":[{{"index":0,"id":"c","function":{{"name":"f","arguments":"{}"}}}}]}}}}]}}"#,
             "x".repeat(40)
@@ -379,7 +366,7 @@ mod tests {
         };
         assert!(reason.contains("exceeded 200 bytes"), "{steps:?}");
         let mut legacy = Assembler::new(None);
-        legacy.calls = Calls::new(16);
+        legacy.calls = Calls::with_limit(16);
         let steps = feed_to(
             legacy,
             &[

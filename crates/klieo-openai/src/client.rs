@@ -1,13 +1,14 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::body::{from_send, read_reply};
 use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
-use crate::error::{from_response, REPLY_LIMIT};
-use crate::redact::{shown_base_url, shown_raw_url, Secret};
+use crate::error::from_response;
 use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, http, stream};
+use klieo_provider::{
+    from_send, read_reply, shown_base_url, shown_raw_url, Secret, StreamReading, REPLY_LIMIT,
+};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, TimeLimit, ToolChoice,
@@ -295,14 +296,13 @@ impl LlmClient for OpenAiClient {
         let flag = auto_tools.then(|| Arc::clone(&self.inner.auto_tool_streams));
         let first_byte = self.inner.first_byte_timeout;
         let resp = within(TimeLimit::FirstByte, first_byte, self.send_chat(&req, true)).await?;
-        let reading = stream::Reading {
-            reply_limit: self.inner.reply_limit,
-            idle: self.inner.idle_timeout,
-            whole: self.inner.request_timeout,
-            secret: self.inner.api_key.clone(),
-            auto_tools: flag,
-        };
-        stream::chunk_stream(resp, reading).await
+        let reading = StreamReading::new(
+            self.inner.reply_limit,
+            self.inner.idle_timeout,
+            self.inner.request_timeout,
+            self.inner.api_key.clone(),
+        );
+        stream::chunk_stream(resp, reading, flag).await
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {

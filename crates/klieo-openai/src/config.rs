@@ -2,7 +2,7 @@
 //! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
-use crate::redact::{shown_base_url, Secret};
+use klieo_provider::{shown_base_url, Secret};
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;
 use std::fmt;

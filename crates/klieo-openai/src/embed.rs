@@ -1,12 +1,10 @@
 //! Embeddings: batched `POST /embeddings` requests, results put back in
 //! input order, and per-token vectors mean-pooled into one per input.
 
-use crate::body::read_reply;
 use crate::client::within;
 use crate::client::OpenAiClient;
-use crate::error::decoding;
-use crate::redact::Secret;
 use crate::request::EmbeddingsBody;
+use klieo_provider::{decoding, read_reply, Secret};
 use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{Deserializer, SeqAccess, Visitor};

@@ -6,7 +6,8 @@
 //! Ollama's `/v1`), depend on this crate, usually through the `klieo`
 //! facade's `openai` feature. It depends on `klieo-types` (the
 //! [`LlmClient`](klieo_types::LlmClient) trait it implements) and on
-//! `klieo-stream` for Server-Sent-Events decoding; nothing above them.
+//! `klieo-provider` for what every HTTP provider needs (SSE decoding, bounded
+//! reads, status mapping, redaction); nothing of the runtime.
 //!
 //! # Brief overview
 //!
@@ -139,7 +140,6 @@
 #![deny(missing_docs)]
 
 mod assemble;
-mod body;
 mod calls;
 mod chunk;
 mod client;
@@ -147,12 +147,9 @@ mod config;
 mod embed;
 mod error;
 mod http;
-mod redact;
 mod request;
 mod response;
-mod retry_after;
 mod stream;
-mod watch;
 
 pub use client::OpenAiClient;
 pub use config::{

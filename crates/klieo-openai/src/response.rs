@@ -2,8 +2,7 @@
 //! with streamed chunks (raw argument text, usage, finish reasons), turned
 //! into klieo's [`ChatResponse`].
 
-use crate::error::decoding;
-use crate::redact::Secret;
+use klieo_provider::{decoding, Secret};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};

@@ -1,13 +1,11 @@
 //! klieo's streaming layer: the pump that relays a provider's chunks to a
-//! consumer while rebuilding the reply, the mapping from a run's terminal
-//! error to what the consumer and the event log are told, and an
-//! incremental Server-Sent-Events decoder.
+//! consumer while rebuilding the reply, and the mapping from a run's
+//! terminal error to what the consumer and the event log are told.
 //!
 //! Depends on `klieo-types` (with tokio-util and futures-util for
-//! cancellation, and memchr for finding SSE line ends); knows nothing of
-//! HTTP or of the step loop.
-//! `klieo-runtime` drives the pump; providers such as `klieo-openai` use the
-//! SSE decoder.
+//! cancellation); knows nothing of HTTP or of the step loop.
+//! `klieo-runtime` drives the pump. Providers decode their wire formats
+//! with `klieo-provider`, not with this crate.
 //!
 //! # Brief overview
 //!
@@ -18,8 +16,6 @@
 //!   streamed run to its single terminal `Err` item and `Episode::Failed`
 //!   text ([`Terminal`]).
 //! - [`whole_reply`] turns a blocking reply into the chunks of a stream.
-//! - [`SseDecoder`] and [`SseStream`] decode `text/event-stream` bodies
-//!   following the WHATWG rules.
 //!
 //! # Example
 //!
@@ -51,12 +47,10 @@
 mod cancel;
 mod pump;
 mod reply;
-mod sse;
 mod terminal;
 mod whole;
 
 pub use pump::{ChunkPump, PumpEvent, STREAM_ENDED_EARLY};
 pub use reply::{OverCap, ReplyBuilder, RESPONSE_OVER_CAP};
-pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
 pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED};
 pub use whole::whole_reply;

@@ -18,7 +18,7 @@ use tokio::time::{Instant, Sleep};
 
 /// Why a watched body stopped.
 #[derive(Debug)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     /// Reading it failed.
     Transport(reqwest::Error),
     /// No line ended for this long while it was being read.
@@ -46,7 +46,7 @@ impl Error for BodyError {
 /// A body stream that counts its bytes and fails with
 /// [`BodyError::Idle`] when no line ends within `idle` of being asked for
 /// more (or of the last line's end, if it is read on without a pause).
-pub(crate) struct Watched<S> {
+pub struct Watched<S> {
     inner: Pin<Box<S>>,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
@@ -57,7 +57,8 @@ pub(crate) struct Watched<S> {
 }
 
 impl<S> Watched<S> {
-    pub(crate) fn new(inner: S, idle: Duration) -> Self {
+    /// Watches `inner`, failing it after `idle` without a line's end.
+    pub fn new(inner: S, idle: Duration) -> Self {
         Self {
             inner: Box::pin(inner),
             idle,
@@ -68,7 +69,7 @@ impl<S> Watched<S> {
     }
 
     /// Bytes of the body read so far.
-    pub(crate) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.bytes
     }
 }

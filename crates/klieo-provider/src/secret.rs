@@ -13,21 +13,31 @@ const MIN_SCRUBBED_KEY_LEN: usize = 4;
 
 /// An API key, stored trimmed: what is sent is exactly what is scrubbed.
 /// Its `Debug` shows `"***"`; the key itself is only read to build the
-/// `Authorization` header and to scrub it out of server messages.
+/// request's header and to scrub it out of server messages.
+///
+/// ```
+/// use klieo_provider::Secret;
+///
+/// let key = Secret::new("  sk-secret-123\n".to_owned());
+/// assert_eq!(format!("{key:?}"), "\"***\"");
+/// assert_eq!(key.scrub("bad key sk-secret-123".to_owned()), "bad key ***");
+/// ```
 #[derive(Clone)]
-pub(crate) struct Secret(Arc<str>);
+pub struct Secret(Arc<str>);
 
 impl Secret {
-    pub(crate) fn new(key: String) -> Self {
+    /// The key, trimmed.
+    pub fn new(key: String) -> Self {
         Self(Arc::from(key.trim()))
     }
 
-    pub(crate) fn expose(&self) -> &str {
+    /// The key itself: only for the header that carries it.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 
     /// `text` with every occurrence of the key replaced by `***`.
-    pub(crate) fn scrub(&self, text: String) -> String {
+    pub fn scrub(&self, text: String) -> String {
         if self.found_in(&text) {
             text.replace(&*self.0, "***")
         } else {
@@ -48,7 +58,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Scrubs `text` when there is a key.
-pub(crate) fn scrub(secret: Option<&Secret>, text: String) -> String {
+pub fn scrub(secret: Option<&Secret>, text: String) -> String {
     match secret {
         Some(s) => s.scrub(text),
         None => text,
@@ -58,7 +68,7 @@ pub(crate) fn scrub(secret: Option<&Secret>, text: String) -> String {
 /// `text` with the key scrubbed out, then cut to at most `limit`
 /// characters (see [`bounded`]). Scrubbing first matters: a key that
 /// straddles the cut would otherwise keep its first characters.
-pub(crate) fn redacted(secret: Option<&Secret>, text: &str, limit: usize) -> String {
+pub fn redacted(secret: Option<&Secret>, text: &str, limit: usize) -> String {
     match secret.filter(|s| s.found_in(text)) {
         Some(s) => bounded(&text.replace(s.expose(), "***"), limit),
         None => bounded(text, limit),
@@ -66,7 +76,7 @@ pub(crate) fn redacted(secret: Option<&Secret>, text: &str, limit: usize) -> Str
 }
 
 /// At most `limit` characters of `text`, marked with `…` when cut.
-pub(crate) fn bounded(text: &str, limit: usize) -> String {
+pub fn bounded(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {
         Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
         None => text.to_owned(),
@@ -75,7 +85,7 @@ pub(crate) fn bounded(text: &str, limit: usize) -> String {
 
 /// `url` without what may be a credential: user name, password, query and
 /// fragment.
-pub(crate) fn safe_url(url: &Url) -> Url {
+pub fn safe_url(url: &Url) -> Url {
     let mut url = url.clone();
     // Only URLs that cannot have a user (`data:`, say) refuse; those have
     // none to remove.
@@ -88,7 +98,7 @@ pub(crate) fn safe_url(url: &Url) -> Url {
 
 /// A configured base URL for `Debug`: without credentials, or a placeholder
 /// when it does not parse (it could hold anything).
-pub(crate) fn shown_base_url(url: &str) -> String {
+pub fn shown_base_url(url: &str) -> String {
     match Url::parse(url.trim()) {
         Ok(url) => safe_url(&url).as_str().trim_end_matches('/').to_owned(),
         Err(_) => "<not a valid URL>".to_owned(),
@@ -97,7 +107,7 @@ pub(crate) fn shown_base_url(url: &str) -> String {
 
 /// A base URL that did not parse, for an error message: without a query
 /// or fragment, and with whatever precedes an `@` (credentials) hidden.
-pub(crate) fn shown_raw_url(raw: &str) -> String {
+pub fn shown_raw_url(raw: &str) -> String {
     let raw = raw.trim();
     let raw = raw.split(['?', '#']).next().unwrap_or_default();
     let shown = match raw.rsplit_once('@') {

@@ -2,15 +2,34 @@
 //! or as an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime
 //! forms HTTP still accepts), and the `x-should-retry` hint.
 
+use klieo_types::RetryHint;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
+
+/// The [`RetryHint`] of a reply's headers, counted from `now`: the delay
+/// of `retry-after-ms` or `retry-after`, and `x-should-retry`.
+///
+/// ```
+/// use reqwest::header::{HeaderMap, HeaderValue};
+/// use std::time::{Duration, SystemTime};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", HeaderValue::from_static("2"));
+/// let hint = klieo_provider::retry_hint(&headers, SystemTime::now());
+/// assert_eq!(hint.retry_after, Some(Duration::from_secs(2)));
+/// ```
+pub fn retry_hint(headers: &HeaderMap, now: SystemTime) -> RetryHint {
+    RetryHint::new()
+        .with_retry_after(retry_after(headers, now))
+        .with_should_retry(should_retry(headers))
+}
 
 /// The delay asked for by the headers, if any: `retry-after-ms`
 /// (milliseconds, possibly fractional) first, then `retry-after` as seconds
 /// (possibly fractional) or as an HTTP date, counted from `now`. A date in
 /// the past means no wait (zero). Negative, non-finite or unparsable values
 /// are ignored.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| {
         headers
             .get(name)
@@ -28,7 +47,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 /// `x-should-retry: true|false`, when present and readable.
-pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
+fn should_retry(headers: &HeaderMap) -> Option<bool> {
     let value = headers.get("x-should-retry")?.to_str().ok()?.trim();
     if value.eq_ignore_ascii_case("true") {
         Some(true)

@@ -4,8 +4,8 @@
 //! out ([`LlmError::Interrupted`], with what had arrived). Every text names
 //! URLs without their credentials and has the API key scrubbed out.
 
-use crate::error::decoding;
-use crate::redact::{safe_url, scrub, Secret};
+use crate::secret::{safe_url, scrub, Secret};
+use crate::status::decoding;
 use klieo_types::{LlmError, TimeLimit};
 use std::error::Error;
 use std::time::Duration;
@@ -30,7 +30,7 @@ async fn read_into(
 
 /// Up to `limit` bytes of an error body; the rest is left unread, and a
 /// failed read keeps what came before it.
-pub(crate) async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+pub async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
     // Whether the body was cut or broke off, what came is the message.
     let _ = read_into(&mut resp, limit, &mut body).await;
@@ -40,7 +40,7 @@ pub(crate) async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> V
 /// The whole body of a 2xx reply. Past `limit` bytes (by its
 /// `content-length`, or as read) it is a [`LlmError::Decoding`] saying so;
 /// a read that breaks off is [`LlmError::Interrupted`] with the bytes read.
-pub(crate) async fn read_reply(
+pub async fn read_reply(
     mut resp: reqwest::Response,
     limit: usize,
     secret: Option<&Secret>,
@@ -66,7 +66,7 @@ pub(crate) async fn read_reply(
 /// long) or `Network` when the connection could not be made; otherwise
 /// the connection broke after the request went out (`Interrupted`, after
 /// 0 bytes).
-pub(crate) fn from_send(
+pub fn from_send(
     err: reqwest::Error,
     secret: Option<&Secret>,
     connect_timeout: Duration,
@@ -80,7 +80,7 @@ pub(crate) fn from_send(
 
 /// [`LlmError::Interrupted`] after `bytes` of the body and `events` of a
 /// stream, for the transport failure `err`.
-pub(crate) fn interrupted(
+pub fn interrupted(
     err: reqwest::Error,
     bytes: u64,
     events: u64,
@@ -106,7 +106,7 @@ fn transport_text(err: reqwest::Error, secret: Option<&Secret>) -> String {
 }
 
 /// `err` and its sources, joined by `: `.
-pub(crate) fn chain(err: &dyn Error) -> String {
+pub fn error_chain(err: &dyn Error) -> String {
     chain_onto(err.to_string(), err.source())
 }
 

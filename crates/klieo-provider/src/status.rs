@@ -1,0 +1,157 @@
+//! From an HTTP status and its headers to [`LlmError`], the bounds on what
+//! is read of a reply, and the error for a reply that cannot be read.
+
+use crate::body::read_bounded;
+use crate::hint::retry_hint;
+use crate::secret::{redacted, safe_url, Secret};
+use klieo_types::{LlmError, RetryHint};
+use reqwest::Url;
+use std::time::SystemTime;
+
+/// Bytes of an error body read at most, 64 KiB; the rest is left unread.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Bytes of a successful reply read at most, 16 MiB: a longer reply is a
+/// [`LlmError::Decoding`] rather than memory the server decides on.
+/// Streamed replies are bounded per event by the SSE decoder instead.
+pub const REPLY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Characters of a server message kept in an error (a `…` marks a cut).
+pub const MESSAGE_LIMIT: usize = 1000;
+
+/// Characters of an undecodable reply kept in [`LlmError::Decoding`]'s
+/// excerpt; with the `…` that marks a cut, an excerpt has at most 200.
+const EXCERPT_LIMIT: usize = 199;
+
+/// A non-2xx reply, read: what a provider needs to build its error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ErrorReply {
+    /// The status code.
+    pub status: u16,
+    /// What the headers said of retrying.
+    pub hint: RetryHint,
+    /// The URL asked, without credentials, query or fragment.
+    pub url: Url,
+    /// The request id the server gave the reply (`request-id` or
+    /// `x-request-id`), for support.
+    pub request_id: Option<String>,
+    /// At most [`ERROR_BODY_LIMIT`] bytes of the body.
+    pub body: Vec<u8>,
+}
+
+impl ErrorReply {
+    /// A reply of `status` from `url`, with no hint, request id or body
+    /// (for tests of a provider's error parsing).
+    pub fn new(status: u16, url: Url) -> Self {
+        Self {
+            status,
+            hint: RetryHint::new(),
+            url,
+            request_id: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// Reads a non-2xx reply: its status, retry headers, request id and at
+    /// most [`ERROR_BODY_LIMIT`] bytes of its body.
+    pub async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let hint = retry_hint(resp.headers(), SystemTime::now());
+        let request_id = ["request-id", "x-request-id"]
+            .iter()
+            .find_map(|name| resp.headers().get(*name)?.to_str().ok())
+            .map(|id| crate::secret::bounded(id.trim(), 200));
+        let url = safe_url(resp.url());
+        let body = read_bounded(resp, ERROR_BODY_LIMIT).await;
+        Self {
+            status,
+            hint,
+            url,
+            request_id,
+            body,
+        }
+    }
+
+    /// The body as text, trimmed, with the key scrubbed out and cut to
+    /// [`MESSAGE_LIMIT`]; `HTTP {status} with an empty body` for none.
+    pub fn body_text(&self, secret: Option<&Secret>) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if text.is_empty() {
+            format!("HTTP {} with an empty body", self.status)
+        } else {
+            redacted(secret, text, MESSAGE_LIMIT)
+        }
+    }
+}
+
+/// The error an HTTP status stands for, with the server's `message` and
+/// retry `hint`: 401 and 403 are `Unauthorized`; 429 is `RateLimit`; 400
+/// to 407 and 410 to 499 are `BadRequest`; 408, 409, 5xx (529, overloaded,
+/// among them) and anything else are `Server`. The hint's `should_retry`
+/// decides `retryable()` while the kind and status stay true.
+///
+/// ```
+/// use klieo_types::{LlmError, RetryHint};
+///
+/// let e = klieo_provider::status_error(529, "overloaded".into(), RetryHint::new());
+/// assert!(matches!(e, LlmError::Server { status: Some(529), .. }));
+/// assert!(e.retryable());
+/// ```
+pub fn status_error(status: u16, message: String, hint: RetryHint) -> LlmError {
+    match status {
+        401 | 403 => LlmError::Unauthorized { message, hint },
+        429 => LlmError::RateLimit { message, hint },
+        400..=407 | 410..=499 => LlmError::BadRequest {
+            status: Some(status),
+            message,
+            hint,
+        },
+        _ => LlmError::Server {
+            status: Some(status),
+            message,
+            hint,
+            cause: None,
+        },
+    }
+}
+
+/// A [`LlmError::Decoding`] for `body`, with an excerpt of at most 200
+/// characters; both texts redacted.
+pub fn decoding(reason: impl Into<String>, body: &[u8], secret: Option<&Secret>) -> LlmError {
+    LlmError::Decoding {
+        reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
+        excerpt: redacted(secret, &String::from_utf8_lossy(body), EXCERPT_LIMIT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let kind = |status| status_error(status, "m".into(), RetryHint::new());
+        assert!(matches!(kind(401), LlmError::Unauthorized { .. }));
+        assert!(matches!(kind(403), LlmError::Unauthorized { .. }));
+        assert!(matches!(kind(429), LlmError::RateLimit { .. }));
+        for bad in [400, 404, 413, 422] {
+            assert!(matches!(kind(bad), LlmError::BadRequest { .. }), "{bad}");
+        }
+        for server in [408, 409, 500, 503, 529] {
+            assert!(matches!(kind(server), LlmError::Server { .. }), "{server}");
+        }
+    }
+
+    #[test]
+    fn excerpts_are_bounded() {
+        let body = "x".repeat(500);
+        let error = decoding("r", body.as_bytes(), None);
+        let excerpt = match &error {
+            LlmError::Decoding { excerpt, .. } => excerpt.chars().count(),
+            _ => 0,
+        };
+        assert_eq!(excerpt, 200, "{error:?}");
+    }
+}
