@@ -78,12 +78,22 @@ pub(crate) struct WireUsage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    /// `cached_tokens`: the part of the prompt read from OpenAI's cache.
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Usage {
         let clamp = |n: Option<u64>| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX);
-        Usage::new(clamp(u.prompt_tokens), clamp(u.completion_tokens))
+        let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        Usage::new(clamp(u.prompt_tokens), clamp(u.completion_tokens)).with_cache(clamp(cached), 0)
     }
 }
 

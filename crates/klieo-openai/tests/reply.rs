@@ -29,6 +29,17 @@ async fn text_reply_with_usage() {
 }
 
 #[tokio::test]
+async fn cached_prompt_tokens_are_kept() {
+    let mut body = completion(json!({"content": "a"}), json!("stop"));
+    body["usage"] = json!({"prompt_tokens": 100, "completion_tokens": 2,
+        "prompt_tokens_details": {"cached_tokens": 64}});
+    assert_eq!(
+        reply(body).await.usage,
+        Some(Usage::new(100, 2).with_cache(64, 0))
+    );
+}
+
+#[tokio::test]
 async fn usage_absent_or_null_is_none() {
     let r = reply(completion(json!({"content": "a"}), json!("stop"))).await;
     assert_eq!(r.usage, None);

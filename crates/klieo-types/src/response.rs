@@ -15,13 +15,29 @@ use serde::{Deserialize, Serialize};
 /// let u = Usage::new(12, 5);
 /// assert_eq!(u.total(), 17);
 /// assert_eq!(u + Usage::new(1, 1), Usage::new(13, 6));
+///
+/// // 100 prompt tokens, 80 of them read from the provider's cache.
+/// let cached = Usage::new(100, 5).with_cache(80, 0);
+/// assert_eq!(cached.cached_input_tokens, 80);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
-    /// Tokens of the request (the prompt).
+    /// Tokens of the request (the whole prompt, cached parts included).
     pub input_tokens: u32,
     /// Tokens the model generated.
     pub output_tokens: u32,
+    /// Of `input_tokens`, those read from the provider's prompt cache (0
+    /// when it did not say).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u32,
+    /// Of `input_tokens`, those written to the provider's prompt cache (0
+    /// when it did not say).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_creation_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -30,7 +46,17 @@ impl Usage {
         Self {
             input_tokens,
             output_tokens,
+            cached_input_tokens: 0,
+            cache_creation_tokens: 0,
         }
+    }
+
+    /// The same usage, `read` of its input tokens read from the prompt
+    /// cache and `created` written to it.
+    pub const fn with_cache(mut self, read: u32, created: u32) -> Self {
+        self.cached_input_tokens = read;
+        self.cache_creation_tokens = created;
+        self
     }
 
     /// Input plus output, saturating.
@@ -46,6 +72,12 @@ impl std::ops::Add for Usage {
         Usage {
             input_tokens: self.input_tokens.saturating_add(rhs.input_tokens),
             output_tokens: self.output_tokens.saturating_add(rhs.output_tokens),
+            cached_input_tokens: self
+                .cached_input_tokens
+                .saturating_add(rhs.cached_input_tokens),
+            cache_creation_tokens: self
+                .cache_creation_tokens
+                .saturating_add(rhs.cache_creation_tokens),
         }
     }
 }
