@@ -7,7 +7,7 @@ use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, http, stream};
 use klieo_provider::{
-    from_send, read_reply, shown_base_url, shown_raw_url, Secret, StreamReading, REPLY_LIMIT,
+    from_send, read_reply, shown_base_url, within, Secret, StreamReading, REPLY_LIMIT,
 };
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
@@ -98,29 +98,9 @@ impl OpenAiClient {
     }
 
     pub(crate) fn from_builder(mut b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
+        let name = b.base_url_var.unwrap_or("base_url");
+        let parsed = klieo_provider::base_url(&b.base_url, name, "http://127.0.0.1:8080/v1")?;
         let base_url = b.base_url.trim().trim_end_matches('/').to_owned();
-        let not_http = |why: &str| {
-            let from = match b.base_url_var {
-                Some(var) => format!(" (from {var})"),
-                None => String::new(),
-            };
-            invalid(
-                b.base_url_var.unwrap_or("base_url"),
-                format!(
-                    "`{}`{from} {why}: add http:// or https:// in front, as in \
-                     http://127.0.0.1:8080/v1",
-                    shown_raw_url(&base_url)
-                ),
-            )
-        };
-        let parsed = Url::parse(&base_url)
-            .map_err(|e| not_http(&format!("is not a URL with a scheme ({e})")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(not_http(&format!(
-                "has the scheme `{}:`, not http or https",
-                parsed.scheme()
-            )));
-        }
         let api_key = b.api_key.take().filter(|k| !k.expose().is_empty());
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
             return Err(ConfigError::Missing {
@@ -248,17 +228,6 @@ impl OpenAiClient {
         let resp = self.send_chat(req, false).await?;
         read_reply(resp, self.inner.reply_limit, self.secret()).await
     }
-}
-
-/// `call`, or [`LlmError::Timeout`] of `limit` if it takes `after` or more.
-pub(crate) async fn within<T>(
-    limit: TimeLimit,
-    after: Duration,
-    call: impl std::future::Future<Output = Result<T, LlmError>>,
-) -> Result<T, LlmError> {
-    tokio::time::timeout(after, call)
-        .await
-        .unwrap_or(Err(LlmError::timeout(limit, after)))
 }
 
 #[async_trait]

@@ -347,10 +347,7 @@ mod tests {
                 (name == "OPENAI_BASE_URL").then(|| url.to_owned())
             });
             let e = b.build().err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(
-                e.contains(&format!("`{url}` (from OPENAI_BASE_URL) {why}")),
-                "{e}"
-            );
+            assert!(e.contains(&format!("`{url}` {why}")), "{e}");
             assert!(e.contains("add http:// or https://"), "{e}");
             assert!(e.starts_with("invalid value for `OPENAI_BASE_URL`"), "{e}");
         }

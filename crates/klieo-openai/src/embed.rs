@@ -1,10 +1,9 @@
 //! Embeddings: batched `POST /embeddings` requests, results put back in
 //! input order, and per-token vectors mean-pooled into one per input.
 
-use crate::client::within;
 use crate::client::OpenAiClient;
 use crate::request::EmbeddingsBody;
-use klieo_provider::{decoding, read_reply, Secret};
+use klieo_provider::{decoding, read_reply, within, Secret};
 use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{Deserializer, SeqAccess, Visitor};

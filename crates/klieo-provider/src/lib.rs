@@ -24,10 +24,12 @@
 //!   [`decoding`] is the error of a reply that cannot be read.
 //! - [`stream_body`], [`event_stream`] and an [`EventReader`] make a
 //!   provider's streamed reply; [`ToolCallParts`] assembles its tool calls.
-//! - [`tls_config`] is the client's TLS settings.
+//! - [`tls_config`] is the client's TLS settings; [`base_url`] checks a
+//!   configured URL; [`within`] bounds a wait by a [`TimeLimit`](klieo_types::TimeLimit).
 #![deny(missing_docs)]
 
 mod body;
+mod config;
 mod events;
 mod hint;
 mod secret;
@@ -38,6 +40,7 @@ mod tool_calls;
 mod watch;
 
 pub use body::{error_chain, from_send, interrupted, read_bounded, read_reply};
+pub use config::{base_url, within};
 pub use events::{
     event_stream, one_chunk, stream_body, EventReader, Progress, Step, StreamBody, StreamReading,
 };
