@@ -42,6 +42,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
         // A provider needs the vocabulary and the provider kit: never the
         // runtime's layers.
         ("klieo-openai", 4, &["klieo-types", "klieo-provider"]),
+        ("klieo-anthropic", 4, &["klieo-types", "klieo-provider"]),
         (
             "klieo",
             5,
@@ -52,6 +53,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-stream",
                 "klieo-runtime",
                 "klieo-openai",
+                "klieo-anthropic",
                 "klieo-sqlite",
                 "klieo-postgres",
             ],

@@ -1,0 +1,252 @@
+//! [`AnthropicClient`]: one pooled HTTP client and the [`LlmClient`]
+//! implementation over the Messages API.
+
+use crate::config::{default_capabilities, invalid, AnthropicClientBuilder};
+use crate::error::from_response;
+use crate::request::MessagesBody;
+use crate::response::parse_message;
+use crate::stream;
+use klieo_provider::{
+    error_chain, from_send, read_reply, shown_base_url, tls_config, within, Secret, StreamReading,
+    REPLY_LIMIT,
+};
+use klieo_types::{
+    async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, LlmClient,
+    LlmError, TimeLimit,
+};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::Url;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// A client of Anthropic's Messages API, or of a server that speaks it
+/// (llama.cpp's `llama-server` serves `/v1/messages`).
+///
+/// Build it with [`AnthropicClient::builder`] or
+/// [`AnthropicClient::from_env`]. It holds one pooled `reqwest` client
+/// (rustls with ring, the system's roots); cloning it is cheap and shares
+/// the pool.
+#[derive(Clone)]
+pub struct AnthropicClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    messages_url: Url,
+    model: String,
+    max_tokens: u32,
+    connect_timeout: Duration,
+    first_byte_timeout: Duration,
+    idle_timeout: Duration,
+    request_timeout: Duration,
+    capabilities: Capabilities,
+    api_key: Option<Secret>,
+}
+
+impl fmt::Debug for AnthropicClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("AnthropicClient")
+            .field("api_key", &i.api_key)
+            .field("base_url", &shown_base_url(&i.base_url))
+            .field("model", &i.model)
+            .field("max_tokens", &i.max_tokens)
+            .field("connect_timeout", &i.connect_timeout)
+            .field("first_byte_timeout", &i.first_byte_timeout)
+            .field("idle_timeout", &i.idle_timeout)
+            .field("request_timeout", &i.request_timeout)
+            .field("capabilities", &i.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnthropicClient {
+    /// A builder with the defaults listed on [`AnthropicClientBuilder`].
+    pub fn builder() -> AnthropicClientBuilder {
+        AnthropicClientBuilder::new()
+    }
+
+    /// A client configured from the environment (`ANTHROPIC_API_KEY`,
+    /// `ANTHROPIC_BASE_URL`, `ANTHROPIC_MODEL`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        AnthropicClientBuilder::from_env().build()
+    }
+
+    /// The base URL requests go to, without a trailing `/` and without any
+    /// credentials or query it was given: safe to print.
+    pub fn base_url(&self) -> String {
+        shown_base_url(&self.inner.base_url)
+    }
+
+    pub(crate) fn from_builder(mut b: AnthropicClientBuilder) -> Result<Self, ConfigError> {
+        let name = b.base_url_var.unwrap_or("base_url");
+        let parsed = klieo_provider::base_url(&b.base_url, name, "https://api.anthropic.com")?;
+        let api_key = b.api_key.take().filter(|k| !k.expose().is_empty());
+        if api_key.is_none() && parsed.host_str() == Some("api.anthropic.com") {
+            return Err(ConfigError::Missing {
+                name: "ANTHROPIC_API_KEY".to_owned(),
+                hint: "Anthropic's API needs a key: set ANTHROPIC_API_KEY or call \
+                       AnthropicClientBuilder::api_key (a local server at another base URL \
+                       needs none)"
+                    .to_owned(),
+            });
+        }
+        if b.model.trim().is_empty() {
+            return Err(invalid("model", "must not be empty"));
+        }
+        if b.max_tokens == 0 {
+            return Err(invalid("max_tokens", "must be at least 1"));
+        }
+        for (name, limit) in [
+            ("connect_timeout", b.connect_timeout),
+            ("first_byte_timeout", b.first_byte_timeout),
+            ("idle_timeout", b.idle_timeout),
+            ("request_timeout", b.request_timeout),
+        ] {
+            if limit.is_zero() {
+                return Err(invalid(name, "must be more than zero"));
+            }
+        }
+        let base_url = parsed.as_str().trim_end_matches('/').to_owned();
+        let messages_url = Url::parse(&format!("{base_url}/v1/messages"))
+            .map_err(|e| invalid(name, format!("cannot hold the path /v1/messages ({e})")))?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(parsed.scheme() == "https")?)
+            .connect_timeout(b.connect_timeout)
+            .default_headers(headers(&b, api_key.as_ref())?)
+            .user_agent(concat!("klieo-anthropic/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| invalid("http client", error_chain(&e)))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                messages_url,
+                model: b.model.trim().to_owned(),
+                max_tokens: b.max_tokens,
+                connect_timeout: b.connect_timeout,
+                first_byte_timeout: b.first_byte_timeout,
+                idle_timeout: b.idle_timeout,
+                request_timeout: b.request_timeout,
+                capabilities: b.capabilities.unwrap_or_else(default_capabilities),
+                api_key,
+            }),
+        })
+    }
+
+    fn secret(&self) -> Option<&Secret> {
+        self.inner.api_key.as_ref()
+    }
+
+    /// POSTs `req` to `/v1/messages`, streamed or not; a non-2xx status
+    /// becomes its [`LlmError`].
+    async fn send(&self, req: &ChatRequest, stream: bool) -> Result<reqwest::Response, LlmError> {
+        let model = req.model.as_deref().unwrap_or(&self.inner.model);
+        let body = MessagesBody::new(req, model, self.inner.max_tokens, stream);
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
+        debug!(
+            stream,
+            messages = req.messages.len(),
+            tools = req.tools.len(),
+            bytes = body.len(),
+            "messages request"
+        );
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let url = &self.inner.messages_url;
+        let resp = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| from_send(e, self.secret(), self.inner.connect_timeout))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        debug!(
+            status = resp.status().as_u16(),
+            "error status from the model server"
+        );
+        Err(from_response(resp, self.secret()).await)
+    }
+}
+
+/// The default headers: `x-api-key` (sensitive), `anthropic-version`, and
+/// the extra headers (sensitive too).
+fn headers(b: &AnthropicClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = api_key {
+        let mut value = HeaderValue::from_str(key.expose())
+            .map_err(|_| invalid("api_key", "contains characters an HTTP header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.insert("x-api-key", value);
+    }
+    let version = HeaderValue::from_str(b.api_version.trim())
+        .map_err(|_| invalid("api_version", "has characters an HTTP header cannot carry"))?;
+    headers.insert("anthropic-version", version);
+    for (name, value) in &b.headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(name, "is not a valid HTTP header name"))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| invalid(name, "has a value an HTTP header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.append(header, value);
+    }
+    Ok(headers)
+}
+
+#[async_trait]
+impl LlmClient for AnthropicClient {
+    fn name(&self) -> &str {
+        "anthropic"
+    }
+
+    fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities
+    }
+
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let started = Instant::now();
+        let deadline = req.timeout.unwrap_or(self.inner.request_timeout);
+        let body = within(TimeLimit::Call, deadline, async {
+            let resp = self.send(&req, false).await?;
+            read_reply(resp, REPLY_LIMIT, self.secret()).await
+        })
+        .await?;
+        let reply = parse_message(&body, self.secret());
+        debug!(
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ok = reply.is_ok(),
+            "messages reply"
+        );
+        reply
+    }
+
+    async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
+        let first_byte = self.inner.first_byte_timeout;
+        let resp = within(TimeLimit::FirstByte, first_byte, self.send(&req, true)).await?;
+        let reading = StreamReading::new(
+            REPLY_LIMIT,
+            self.inner.idle_timeout,
+            self.inner.request_timeout,
+            self.inner.api_key.clone(),
+        );
+        stream::chunk_stream(resp, reading).await
+    }
+}

@@ -1,0 +1,267 @@
+//! Settings of an [`AnthropicClient`]: the [`AnthropicClientBuilder`], its
+//! defaults and the environment variables it reads.
+
+use crate::client::AnthropicClient;
+use klieo_provider::{shown_base_url, Secret};
+use klieo_types::{Capabilities, ConfigError};
+use std::fmt;
+use std::time::Duration;
+
+/// Anthropic's own endpoint, the default base URL (requests go to
+/// `{base_url}/v1/messages`).
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The model used when none is set.
+pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+/// The `max_tokens` sent when a request sets none (the API requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// The `anthropic-version` header sent unless set.
+pub const DEFAULT_API_VERSION: &str = "2023-06-01";
+/// How long connecting may take, unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a streamed reply may take to start (status and headers), unless set.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a streamed reply may go without a new line, unless set
+/// (Anthropic sends `ping` events while a model thinks).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a whole blocking call may take, unless set (a request's own
+/// timeout wins).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Builds an [`AnthropicClient`]. Get one from [`AnthropicClient::builder`]
+/// or, preset from the environment, [`AnthropicClientBuilder::from_env`].
+///
+/// # Default
+///
+/// - base URL [`DEFAULT_BASE_URL`] (Anthropic itself, which needs an API
+///   key; any other base URL, such as llama.cpp's server, works without);
+/// - model [`DEFAULT_MODEL`]; `max_tokens` [`DEFAULT_MAX_TOKENS`] when a
+///   request sets none; `anthropic-version` [`DEFAULT_API_VERSION`];
+/// - timeouts as klieo-openai's: connect 10 s, first byte 30 s, idle 60 s,
+///   a blocking call 120 s (each a typed `LlmError::Timeout`);
+/// - capabilities: tools, streaming (tool calls too), usage in streams;
+///   no JSON mode, JSON schema or embeddings (the runtime then asks for
+///   typed output in the instructions).
+///
+/// ```
+/// use klieo_anthropic::AnthropicClient;
+///
+/// let client = AnthropicClient::builder()
+///     .api_key("sk-ant-example")
+///     .model("claude-haiku-4-5")
+///     .max_tokens(1024)
+///     .build()?;
+/// assert_eq!(klieo_types::LlmClient::model(&client), "claude-haiku-4-5");
+/// assert!(!format!("{client:?}").contains("sk-ant-example"));
+/// # Ok::<(), klieo_types::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct AnthropicClientBuilder {
+    pub(crate) api_key: Option<Secret>,
+    pub(crate) base_url: String,
+    pub(crate) model: String,
+    pub(crate) max_tokens: u32,
+    pub(crate) api_version: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) capabilities: Option<Capabilities>,
+    /// The variable the base URL came from, for error messages.
+    pub(crate) base_url_var: Option<&'static str>,
+}
+
+impl Default for AnthropicClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            model: DEFAULT_MODEL.to_owned(),
+            max_tokens: DEFAULT_MAX_TOKENS,
+            api_version: DEFAULT_API_VERSION.to_owned(),
+            headers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            capabilities: None,
+            base_url_var: None,
+        }
+    }
+}
+
+impl fmt::Debug for AnthropicClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials too: show their names only.
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("AnthropicClientBuilder")
+            .field("api_key", &self.api_key)
+            .field("base_url", &shown_base_url(&self.base_url))
+            .field("model", &self.model)
+            .field("max_tokens", &self.max_tokens)
+            .field("api_version", &self.api_version)
+            .field("headers", &header_names)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
+}
+
+impl AnthropicClientBuilder {
+    /// A builder with the defaults listed above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder preset from the environment: `ANTHROPIC_API_KEY`,
+    /// `ANTHROPIC_BASE_URL` and `ANTHROPIC_MODEL`. Unset or empty
+    /// variables leave the default. Later setter calls override what it
+    /// read.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = Self::default();
+        if let Some(key) = get("ANTHROPIC_API_KEY") {
+            b = b.api_key(key.trim());
+        }
+        if let Some(url) = get("ANTHROPIC_BASE_URL") {
+            b = b.base_url(url.trim());
+            b.base_url_var = Some("ANTHROPIC_BASE_URL");
+        }
+        if let Some(model) = get("ANTHROPIC_MODEL") {
+            b = b.model(model.trim());
+        }
+        b
+    }
+
+    /// The API key, sent as `x-api-key`; surrounding whitespace is
+    /// trimmed. Never shown by `Debug`, logs or errors.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret::new(key.into()));
+        self
+    }
+
+    /// The API's base URL, without the version (`https://api.anthropic.com`,
+    /// `http://127.0.0.1:8080`): requests go to `{base_url}/v1/messages`. A
+    /// trailing `/` is ignored.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self.base_url_var = None;
+        self
+    }
+
+    /// The model requests go to unless they name another.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// The `max_tokens` sent when a request sets none.
+    pub fn max_tokens(mut self, tokens: u32) -> Self {
+        self.max_tokens = tokens;
+        self
+    }
+
+    /// The `anthropic-version` header.
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// An extra header sent with every request (`anthropic-beta`, a
+    /// proxy's token). Its value is treated as sensitive and never shown.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long establishing a connection may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a streamed reply may take to start (default 30 s).
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long a streamed reply may go without finishing a line (default
+    /// 60 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a whole blocking call may take (default 120 s); a
+    /// request's own timeout overrides it.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Overrides the [`Capabilities`] the client declares.
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = Some(capabilities);
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    ///
+    /// Fails with [`ConfigError::Missing`] when the base URL is
+    /// Anthropic's own and no API key is set, and with
+    /// [`ConfigError::Invalid`] for a base URL that is not `http(s)://`, an
+    /// empty model, a zero `max_tokens` or timeout, or a header that
+    /// cannot be sent.
+    pub fn build(self) -> Result<AnthropicClient, ConfigError> {
+        AnthropicClient::from_builder(self)
+    }
+}
+
+/// The capabilities a client declares unless told otherwise.
+pub(crate) fn default_capabilities() -> Capabilities {
+    Capabilities::default()
+        .with_json_mode(false)
+        .with_json_schema(false)
+        .with_embeddings(false)
+        .with_usage_in_streams(true)
+        .with_streamed_auto_tool_calls(true)
+}
+
+pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_presets_key_url_and_model() {
+        let b = AnthropicClientBuilder::from_lookup(|name| match name {
+            "ANTHROPIC_API_KEY" => Some(" sk-ant-env \n".into()),
+            "ANTHROPIC_BASE_URL" => Some("http://127.0.0.1:9".into()),
+            "ANTHROPIC_MODEL" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(b.api_key.as_ref().map(Secret::expose), Some("sk-ant-env"));
+        assert_eq!(b.base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            b.model, DEFAULT_MODEL,
+            "an empty variable leaves the default"
+        );
+        assert!(!format!("{b:?}").contains("sk-ant-env"));
+    }
+}

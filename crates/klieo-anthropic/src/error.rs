@@ -1,0 +1,132 @@
+//! Anthropic's errors as [`LlmError`]s: an error status with its
+//! `{"type": "error", "error": {"type", "message"}}` body, and the same
+//! object sent as an `error` event mid-stream. Each message names the
+//! request id (from the `request-id` header or the body) for support, and
+//! has the API key scrubbed out.
+
+use klieo_provider::{redacted, status_error, ErrorReply, Secret, MESSAGE_LIMIT};
+use klieo_types::{LlmError, RetryHint};
+use serde::Deserialize;
+
+/// An error body or event.
+#[derive(Deserialize, Default)]
+pub(crate) struct WireError {
+    #[serde(default)]
+    pub(crate) error: Option<ErrorObject>,
+    #[serde(default)]
+    pub(crate) request_id: Option<String>,
+}
+
+/// The `error` object.
+#[derive(Deserialize, Default)]
+pub(crate) struct ErrorObject {
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+}
+
+/// `message`, with the request id after it when there is one.
+fn with_request_id(message: String, request_id: Option<&str>) -> String {
+    match request_id {
+        Some(id) => format!("{message} (request-id {id})"),
+        None => message,
+    }
+}
+
+/// The error a non-2xx response stands for, by its status (see
+/// [`status_error`]: 401/403 `Unauthorized`, 429 `RateLimit`, other 4xx
+/// `BadRequest`, 5xx and 529 `Server`), with the server's message, the
+/// request id and the retry headers.
+pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secret>) -> LlmError {
+    let reply = ErrorReply::read(resp).await;
+    let wire: WireError = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let text = wire
+        .error
+        .as_ref()
+        .and_then(|e| e.message.as_deref())
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    let mut message = match text {
+        Some(text) => redacted(secret, text, MESSAGE_LIMIT),
+        None => reply.body_text(secret),
+    };
+    match reply.status {
+        401 | 403 if secret.is_none() => message.push_str(
+            "; no API key was sent: set ANTHROPIC_API_KEY or call AnthropicClientBuilder::api_key",
+        ),
+        404 if wire.error.is_none() => message.push_str(&format!(
+            "; nothing answers at {}: the base URL (ANTHROPIC_BASE_URL) is the server's root, \
+             without /v1, as in https://api.anthropic.com",
+            reply.url
+        )),
+        _ => {}
+    }
+    let request_id = reply.request_id.as_deref().or(wire.request_id.as_deref());
+    let message = with_request_id(message, request_id);
+    status_error(reply.status, message, reply.hint)
+}
+
+/// The typed error of an `error` event, by its `type`:
+/// `authentication_error` and `permission_error` → `Unauthorized`,
+/// `rate_limit_error` → `RateLimit`, `invalid_request_error`,
+/// `not_found_error` and `request_too_large` → `BadRequest`, anything else
+/// (`overloaded_error`, `api_error`) → a retryable `Server` error.
+pub(crate) fn from_event(data: &str, secret: Option<&Secret>) -> LlmError {
+    let wire: WireError = serde_json::from_str(data).unwrap_or_default();
+    let error = wire.error.unwrap_or_default();
+    let kind = error.kind.as_deref().unwrap_or("unknown");
+    let message = match error.message.as_deref().map(str::trim) {
+        Some(m) if !m.is_empty() => redacted(secret, m, MESSAGE_LIMIT),
+        _ => redacted(
+            secret,
+            &format!("error event in the stream: {data}"),
+            MESSAGE_LIMIT,
+        ),
+    };
+    let message = with_request_id(message, wire.request_id.as_deref());
+    let hint = RetryHint::new();
+    match kind {
+        "authentication_error" | "permission_error" => LlmError::Unauthorized { message, hint },
+        "rate_limit_error" => LlmError::RateLimit { message, hint },
+        "invalid_request_error" | "not_found_error" | "request_too_large" => {
+            LlmError::bad_request(message)
+        }
+        _ => LlmError::server(format!("{kind}: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_events_are_typed_by_their_type() {
+        let event = |kind: &str| {
+            let data = format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"m"}}}}"#);
+            from_event(&data, None)
+        };
+        assert!(matches!(event("overloaded_error"), LlmError::Server { .. }));
+        assert!(event("overloaded_error").retryable());
+        assert!(event("api_error").retryable());
+        assert!(matches!(
+            event("rate_limit_error"),
+            LlmError::RateLimit { .. }
+        ));
+        assert!(matches!(
+            event("authentication_error"),
+            LlmError::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            event("invalid_request_error"),
+            LlmError::BadRequest { .. }
+        ));
+        assert!(!event("invalid_request_error").retryable());
+    }
+
+    #[test]
+    fn the_request_id_of_an_event_is_kept() {
+        let data = r#"{"type":"error","error":{"type":"api_error","message":"boom"},"request_id":"req_9"}"#;
+        assert!(from_event(data, None).to_string().contains("req_9"));
+    }
+}

@@ -1,0 +1,179 @@
+//! A Messages API reply, and the pieces streamed events share with it
+//! (stop reasons, usage), turned into klieo's [`ChatResponse`].
+
+use klieo_provider::{decoding, fallback_id, Secret};
+use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A whole reply.
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    content: Vec<WireBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// A content block; kinds klieo does not use (thinking, server tools) are
+/// skipped.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        input: Option<Value>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// Reported token counts; missing counts are zero, oversized ones saturate.
+#[derive(Deserialize, Clone, Copy, Default)]
+pub(crate) struct WireUsage {
+    #[serde(default)]
+    pub(crate) input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) output_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) cache_creation_input_tokens: Option<u64>,
+}
+
+fn clamp(n: Option<u64>) -> u32 {
+    u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX)
+}
+
+impl WireUsage {
+    /// klieo's usage: `input_tokens` is the whole prompt (Anthropic's
+    /// uncached input plus the cache reads and writes), of which the cache
+    /// counts are parts.
+    pub(crate) fn usage(self) -> Usage {
+        let (read, created) = (
+            clamp(self.cache_read_input_tokens),
+            clamp(self.cache_creation_input_tokens),
+        );
+        let input = clamp(self.input_tokens)
+            .saturating_add(read)
+            .saturating_add(created);
+        Usage::new(input, clamp(self.output_tokens)).with_cache(read, created)
+    }
+}
+
+/// Maps a `stop_reason`: `end_turn` and `stop_sequence` → `Stop`,
+/// `max_tokens` → `Length`, `tool_use` → `ToolCalls`, `refusal` →
+/// `ContentFilter`, `pause_turn` (only with Anthropic's server tools,
+/// which klieo does not send) → `Error`, so the runtime asks again. An
+/// unknown or missing reason is `ToolCalls` beside tool calls, else `Stop`.
+pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> FinishReason {
+    match reason {
+        Some("max_tokens") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("refusal") => FinishReason::ContentFilter,
+        Some("pause_turn") => FinishReason::Error,
+        Some("end_turn" | "stop_sequence") if !has_tool_calls => FinishReason::Stop,
+        _ if has_tool_calls => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// A tool call's `input` as the arguments' JSON text (`{}` for none).
+pub(crate) fn arguments(input: Option<&Value>) -> String {
+    match input {
+        Some(Value::Null) | None => "{}".to_owned(),
+        Some(value) => value.to_string(),
+    }
+}
+
+/// Parses a whole reply.
+pub(crate) fn parse_message(
+    body: &[u8],
+    secret: Option<&Secret>,
+) -> Result<ChatResponse, LlmError> {
+    let reply: WireMessage = serde_json::from_slice(body)
+        .map_err(|e| decoding(format!("not a Messages API reply: {e}"), body, secret))?;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in reply.content {
+        match block {
+            WireBlock::Text { text: piece } => text.push_str(&piece),
+            WireBlock::ToolUse { id, name, input } => {
+                let id = if id.is_empty() {
+                    fallback_id(calls.len())
+                } else {
+                    id
+                };
+                calls.push(ToolCall::from_raw(id, name, arguments(input.as_ref())));
+            }
+            WireBlock::Other => {}
+        }
+    }
+    let finish = finish_reason(reply.stop_reason.as_deref(), !calls.is_empty());
+    let message = if calls.is_empty() {
+        Message::assistant(text)
+    } else {
+        Message::assistant_tool_calls(text, calls)
+    };
+    let mut response = ChatResponse::new(message, finish);
+    if let Some(usage) = reply.usage {
+        response = response.with_usage(usage.usage());
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reasons_map_to_finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn"), false), FinishReason::Stop);
+        assert_eq!(
+            finish_reason(Some("stop_sequence"), false),
+            FinishReason::Stop
+        );
+        assert_eq!(
+            finish_reason(Some("max_tokens"), false),
+            FinishReason::Length
+        );
+        assert_eq!(
+            finish_reason(Some("tool_use"), true),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(
+            finish_reason(Some("refusal"), false),
+            FinishReason::ContentFilter
+        );
+        assert_eq!(
+            finish_reason(Some("pause_turn"), false),
+            FinishReason::Error
+        );
+        assert_eq!(
+            finish_reason(Some("end_turn"), true),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(finish_reason(None, false), FinishReason::Stop);
+    }
+
+    #[test]
+    fn cache_tokens_are_parts_of_the_input() {
+        let usage = WireUsage {
+            input_tokens: Some(10),
+            output_tokens: Some(3),
+            cache_read_input_tokens: Some(80),
+            cache_creation_input_tokens: Some(5),
+        };
+        assert_eq!(usage.usage(), Usage::new(95, 3).with_cache(80, 5));
+    }
+}

@@ -1,0 +1,266 @@
+//! The [`ChunkStream`] of a streamed reply: klieo-provider decodes the
+//! event stream, and [`Events`] reads Anthropic's events: text deltas are
+//! forwarded as they come, tool input is assembled from its partial JSON
+//! and emitted whole with the finish reason and usage on the last chunk.
+
+use crate::error::from_event;
+use crate::response::{finish_reason, parse_message, WireUsage};
+use klieo_provider::{
+    decoding, event_stream, one_chunk, stream_body, EventReader, Progress, Secret, SseEvent, Step,
+    StreamBody, StreamReading, ToolCallFragment, ToolCallParts,
+};
+use klieo_types::{ChatChunk, ChunkStream, LlmError, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One event's data; fields of events klieo does not read are ignored.
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    message: Option<StartMessage>,
+    #[serde(default)]
+    content_block: Option<StartBlock>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct StartBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<&'a str>,
+    #[serde(default, borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    stop_reason: Option<&'a str>,
+}
+
+/// The state of one streamed reply.
+pub(crate) struct Events {
+    calls: ToolCallParts,
+    /// Tool-use blocks whose input came whole in their start event and no
+    /// delta followed, by block index (so it is not sent twice).
+    whole_inputs: Vec<(u32, String)>,
+    input_usage: Option<WireUsage>,
+    output_tokens: Option<u64>,
+    stop_reason: Option<String>,
+    secret: Option<Secret>,
+}
+
+impl Events {
+    pub(crate) fn new(secret: Option<Secret>) -> Self {
+        Self {
+            calls: ToolCallParts::new(),
+            whole_inputs: Vec::new(),
+            input_usage: None,
+            output_tokens: None,
+            stop_reason: None,
+            secret,
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        let mut usage = self.input_usage?;
+        if self.output_tokens.is_some() {
+            usage.output_tokens = self.output_tokens;
+        }
+        Some(usage.usage())
+    }
+
+    /// The last chunk: every tool call in block order, the finish reason
+    /// and the usage.
+    fn last_chunk(&mut self) -> ChatChunk {
+        for (index, input) in std::mem::take(&mut self.whole_inputs) {
+            let fragment = ToolCallFragment {
+                index: Some(index),
+                arguments: Some(&input),
+                ..ToolCallFragment::default()
+            };
+            // The block's own input: bounded with the rest.
+            if let Err(e) = self.calls.add(&fragment) {
+                tracing::debug!(error = %e, "a tool call's input was dropped");
+            }
+        }
+        let mut calls = self.calls.finish();
+        for call in &mut calls {
+            if call.arguments.trim().is_empty() {
+                call.arguments = "{}".to_owned();
+            }
+        }
+        let reason = finish_reason(self.stop_reason.as_deref(), !calls.is_empty());
+        let mut chunk = ChatChunk::tool_calls(calls).with_finish_reason(reason);
+        if let Some(usage) = self.usage() {
+            chunk = chunk.with_usage(usage);
+        }
+        chunk
+    }
+
+    fn read(&mut self, event: &SseEvent) -> Result<Step, LlmError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Step::Continue);
+        }
+        if event.event.as_deref() == Some("error") {
+            return Err(from_event(data, self.secret.as_ref()));
+        }
+        let wire: WireEvent<'_> = serde_json::from_str(data).map_err(|e| {
+            let reason = format!("not a Messages API stream event: {e}");
+            decoding(reason, data.as_bytes(), self.secret.as_ref())
+        })?;
+        match wire.kind {
+            "message_start" => {
+                self.input_usage = wire.message.and_then(|m| m.usage);
+                Ok(Step::Continue)
+            }
+            "content_block_start" => {
+                if let Some(block) = wire.content_block.filter(|b| b.kind == "tool_use") {
+                    let index = wire.index.unwrap_or(0);
+                    self.calls.add(&ToolCallFragment {
+                        index: Some(index),
+                        id: block.id.as_deref(),
+                        name: block.name.as_deref(),
+                        arguments: None,
+                    })?;
+                    match block.input {
+                        Some(Value::Object(o)) if !o.is_empty() => {
+                            self.whole_inputs
+                                .push((index, Value::Object(o).to_string()));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Step::Continue)
+            }
+            "content_block_delta" => {
+                let Some(delta) = wire.delta else {
+                    return Ok(Step::Continue);
+                };
+                match delta.kind {
+                    Some("text_delta") => match delta.text {
+                        Some(text) if !text.is_empty() => {
+                            Ok(Step::Emit(ChatChunk::delta(text.into_owned())))
+                        }
+                        _ => Ok(Step::Continue),
+                    },
+                    Some("input_json_delta") => {
+                        let index = wire.index.unwrap_or(0);
+                        // Deltas are the input: one given whole at the start is dropped.
+                        self.whole_inputs.retain(|(i, _)| *i != index);
+                        self.calls.add(&ToolCallFragment {
+                            index: Some(index),
+                            arguments: delta.partial_json.as_deref(),
+                            ..ToolCallFragment::default()
+                        })?;
+                        Ok(Step::Continue)
+                    }
+                    // Thinking and signature deltas are not part of the answer.
+                    _ => Ok(Step::Continue),
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
+                    self.stop_reason = Some(reason.to_owned());
+                }
+                if let Some(tokens) = wire.usage.and_then(|u| u.output_tokens) {
+                    self.output_tokens = Some(tokens);
+                }
+                Ok(Step::Continue)
+            }
+            "message_stop" => Ok(Step::Done(self.last_chunk())),
+            "error" => Err(from_event(data, self.secret.as_ref())),
+            // ping, content_block_stop, and event types added later.
+            _ => Ok(Step::Continue),
+        }
+    }
+}
+
+impl EventReader for Events {
+    /// Handles one event. An error event or an undecodable one fails the
+    /// stream, unless the stop reason came already.
+    fn on_event(&mut self, event: &SseEvent) -> Step {
+        match self.read(event) {
+            Ok(step) => step,
+            Err(error) => self.on_error(error),
+        }
+    }
+
+    /// After `message_delta` brought the stop reason, the reply is whole:
+    /// it ends with its last chunk. Before, `error` is the last item.
+    fn on_error(&mut self, error: LlmError) -> Step {
+        if self.stop_reason.is_some() {
+            return Step::Done(self.last_chunk());
+        }
+        Step::Fail(error)
+    }
+
+    /// The body ended without `message_stop`. After the stop reason the
+    /// reply is whole; before any event the server sent nothing (a
+    /// retryable `Server` error); otherwise the reply is incomplete
+    /// (`Interrupted`).
+    fn on_end(&mut self, progress: Progress) -> Step {
+        if self.stop_reason.is_some() {
+            return Step::Done(self.last_chunk());
+        }
+        if progress.events == 0 {
+            return Step::Fail(LlmError::server(format!(
+                "the server ended the stream without sending any event ({} bytes came)",
+                progress.bytes
+            )));
+        }
+        Step::Fail(LlmError::Interrupted {
+            bytes: progress.bytes,
+            events: progress.events,
+            reason: "the body ended before the model finished (no stop reason, no message_stop)"
+                .to_owned(),
+        })
+    }
+}
+
+/// The chunks of a streamed reply whose status was 2xx (a whole JSON
+/// reply from a server that ignored `stream` becomes one chunk).
+pub(crate) async fn chunk_stream(
+    resp: reqwest::Response,
+    reading: StreamReading,
+) -> Result<ChunkStream, LlmError> {
+    match stream_body(resp, &reading).await? {
+        StreamBody::Whole(body) => {
+            let reply = parse_message(&body, reading.secret.as_ref())?;
+            let mut chunk = ChatChunk::tool_calls(reply.message.tool_calls)
+                .with_finish_reason(reply.finish_reason);
+            chunk.delta = reply.message.content;
+            if let Some(usage) = reply.usage {
+                chunk = chunk.with_usage(usage);
+            }
+            Ok(one_chunk(chunk))
+        }
+        StreamBody::Events(resp) => {
+            let events = Events::new(reading.secret.clone());
+            Ok(event_stream(resp, events, &reading))
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of klieo-anthropic, one binary, against loopback servers.
