@@ -1,1 +1,4 @@
 //! Integration tests of klieo-anthropic, one binary, against loopback servers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conformance;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod config;
+mod conformance;
 mod embeddings;
 mod errors;
 mod faults;

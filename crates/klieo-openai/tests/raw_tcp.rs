@@ -172,10 +172,7 @@ async fn sequential_requests_share_one_connection() {
     for _ in 0..25 {
         assert_eq!(c.complete(req()).await.unwrap().message.content, "ok");
     }
-    assert_eq!(
-        server.requests.load(std::sync::atomic::Ordering::SeqCst),
-        25
-    );
+    assert_eq!(server.requests(), 25);
     assert_eq!(server.connections(), 1);
     // Clones share the pool.
     let clone = c.clone();

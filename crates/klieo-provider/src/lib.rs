@@ -35,6 +35,8 @@ mod hint;
 mod secret;
 mod sse;
 mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 mod tool_calls;
 mod watch;

@@ -1,0 +1,439 @@
+//! The provider conformance suite: the scenarios every HTTP provider must
+//! get right, each served by a loopback [`RawServer`] in the provider's
+//! own wire format, which the provider's test describes with a [`Wire`].
+//!
+//! ```ignore
+//! #[tokio::test(start_paused = true)]
+//! async fn the_provider_conforms() {
+//!     klieo_provider::testing::conformance::run(&MyWire).await;
+//! }
+//! ```
+//!
+//! Run it on paused tokio time: the stalled-body scenario waits out the
+//! client's idle limit, which paused time skips.
+
+#![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
+
+use super::server::{chunk, response, sse_head, Act, RawServer};
+use klieo_types::testing::collect;
+use klieo_types::{
+    ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, TimeLimit, ToolCall,
+    ToolDef, Usage,
+};
+use serde_json::json;
+use std::time::Duration;
+
+/// The API key the suite's clients hold: it must never show.
+pub const KEY: &str = "sk-conformance-SECRET-0123456789";
+
+/// The idle limit the suite's clients are built with.
+pub const IDLE: Duration = Duration::from_secs(5);
+
+/// How a server sends a streamed tool call's pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Habit {
+    /// The id and name once, then the arguments in several fragments
+    /// (OpenAI, Anthropic).
+    IdAndNameOnce,
+    /// The id and name again in every fragment (llama.cpp's server).
+    IdAndNameInEveryFragment,
+    /// Each call whole in one fragment.
+    Whole,
+}
+
+/// How a provider's wire says what the suite serves. Every text is the
+/// body as the server sends it: for a stream, whole events (each ending
+/// in a blank line), so the suite can cut between them.
+pub trait Wire: Send + Sync {
+    /// The provider's client.
+    type Client: LlmClient + std::fmt::Debug;
+
+    /// A client of this provider whose base URL is `base` (the server's
+    /// `http://127.0.0.1:PORT`, to which the provider adds its path), with
+    /// `key` as its API key and `idle` as its idle limit.
+    fn client(&self, base: &str, key: &str, idle: Duration) -> Self::Client;
+
+    /// A streamed reply: `pieces` as text deltas, then the end of the
+    /// answer (a `stop` or `end_turn`) with `usage`.
+    fn text_stream(&self, pieces: &[&str], usage: Usage) -> String;
+
+    /// The opening of a streamed reply, up to and including one text
+    /// delta of `text`, with no end.
+    fn opening(&self, text: &str) -> String;
+
+    /// A streamed reply calling `calls` in parallel, sent in `habit`, each
+    /// call's arguments in three fragments unless the habit says whole.
+    fn tool_call_stream(&self, calls: &[ToolCall], habit: Habit) -> String;
+
+    /// A whole reply with `text` and `usage`.
+    fn text_reply(&self, text: &str, usage: Usage) -> String;
+
+    /// A whole reply calling `calls`.
+    fn tool_call_reply(&self, calls: &[ToolCall]) -> String;
+
+    /// The body of an error status, carrying `message`.
+    fn error_body(&self, status: u16, message: &str) -> String;
+
+    /// An error event sent mid-stream for an overloaded or failing server,
+    /// carrying `message`.
+    fn error_event(&self, message: &str) -> String;
+}
+
+/// `text` in three fragments, cut at character boundaries (fewer for a
+/// text too short), for [`Wire::tool_call_stream`].
+pub fn thirds(text: &str) -> Vec<&str> {
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let at = |n: usize| {
+        bounds
+            .get(bounds.len() * n / 3)
+            .copied()
+            .unwrap_or(text.len())
+    };
+    let (a, b) = (at(1), at(2));
+    [&text[..a], &text[a..b], &text[b..]]
+        .into_iter()
+        .filter(|piece| !piece.is_empty())
+        .collect()
+}
+
+/// Runs every scenario; panics naming the first that fails.
+pub async fn run<W: Wire>(wire: &W) {
+    text_streams_as_it_comes(wire).await;
+    a_blocking_reply_is_whole(wire).await;
+    for habit in [
+        Habit::IdAndNameOnce,
+        Habit::IdAndNameInEveryFragment,
+        Habit::Whole,
+    ] {
+        streamed_tool_calls_come_whole(wire, habit).await;
+    }
+    blocking_tool_calls(wire).await;
+    error_statuses_are_typed(wire).await;
+    retry_hints_are_kept(wire).await;
+    the_key_never_shows(wire).await;
+    a_stream_cut_before_its_first_event_is_retryable(wire).await;
+    a_stream_cut_after_its_first_event_is_interrupted(wire).await;
+    an_error_event_mid_stream_is_a_typed_error(wire).await;
+    a_stalled_body_is_cut_at_the_idle_limit(wire).await;
+}
+
+fn ask() -> ChatRequest {
+    ChatRequest::new(vec![Message::user("hi")])
+}
+
+fn ask_with_tools() -> ChatRequest {
+    let mut req = ask();
+    req.tools = vec![
+        ToolDef::new("add", "Adds.", json!({"type": "object"})),
+        ToolDef::new("clock", "Tells the time.", json!({"type": "object"})),
+    ]
+    .into();
+    req
+}
+
+fn calls() -> Vec<ToolCall> {
+    vec![
+        ToolCall::new("call_a", "add", json!({"a": 17, "b": 23})),
+        ToolCall::new("call_b", "clock", json!({"zone": "UTC"})),
+    ]
+}
+
+async fn serve(acts: Vec<Act>) -> RawServer {
+    RawServer::start(acts).await
+}
+
+/// A chunked event stream of `body`, one chunk per event, then its end.
+fn events(body: &str) -> Vec<Act> {
+    let mut acts = vec![sse_head()];
+    for event in body.split_inclusive("\n\n") {
+        acts.push(chunk(event.as_bytes()));
+    }
+    acts.push(super::server::last_chunk());
+    acts
+}
+
+async fn stream_items<W: Wire>(
+    wire: &W,
+    acts: Vec<Act>,
+    req: ChatRequest,
+    scenario: &str,
+) -> Vec<Result<ChatChunk, LlmError>> {
+    let server = serve(acts).await;
+    let client = wire.client(&server.base(), KEY, IDLE);
+    match client.stream(req).await {
+        Ok(mut stream) => collect(&mut stream).await,
+        Err(e) => panic!("{scenario}: the stream did not open: {e:?}"),
+    }
+}
+
+fn texts(items: &[Result<ChatChunk, LlmError>]) -> String {
+    items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|c| c.delta.as_str())
+        .collect()
+}
+
+async fn text_streams_as_it_comes<W: Wire>(wire: &W) {
+    let scenario = "text stream";
+    let usage = Usage::new(12, 3);
+    let body = wire.text_stream(&["17 × 23", " = ", "391"], usage);
+    let items = stream_items(wire, events(&body), ask(), scenario).await;
+    let chunks: Vec<&ChatChunk> = items
+        .iter()
+        .map(|i| match i {
+            Ok(c) => c,
+            Err(e) => panic!("{scenario}: an error item: {e:?}"),
+        })
+        .collect();
+    let deltas: Vec<&str> = chunks
+        .iter()
+        .map(|c| c.delta.as_str())
+        .filter(|d| !d.is_empty())
+        .collect();
+    assert_eq!(
+        deltas,
+        ["17 × 23", " = ", "391"],
+        "{scenario}: deltas as they came"
+    );
+    let last = chunks.last().map(|c| (c.finish_reason, c.usage));
+    assert_eq!(
+        last,
+        Some((Some(FinishReason::Stop), Some(usage))),
+        "{scenario}: the last chunk ends the answer with its usage"
+    );
+    let finishes = chunks.iter().filter(|c| c.finish_reason.is_some()).count();
+    assert_eq!(
+        finishes, 1,
+        "{scenario}: one finish reason, on the last chunk"
+    );
+}
+
+async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
+    let usage = Usage::new(9, 2);
+    let body = wire.text_reply("391", usage);
+    let server = serve(vec![response(
+        200,
+        &[],
+        "application/json",
+        body.as_bytes(),
+    )])
+    .await;
+    let client = wire.client(&server.base(), KEY, IDLE);
+    let reply = match client.complete(ask()).await {
+        Ok(reply) => reply,
+        Err(e) => panic!("blocking reply: {e:?}"),
+    };
+    assert_eq!(reply.message.content, "391", "blocking reply: its text");
+    assert_eq!(
+        reply.finish_reason,
+        FinishReason::Stop,
+        "blocking reply: finish"
+    );
+    assert_eq!(reply.usage, Some(usage), "blocking reply: usage");
+}
+
+fn same_calls(got: &[ToolCall], scenario: &str) {
+    let want = calls();
+    assert_eq!(got.len(), want.len(), "{scenario}: every call, {got:?}");
+    for (got, want) in got.iter().zip(&want) {
+        assert_eq!((&got.id, &got.name), (&want.id, &want.name), "{scenario}");
+        let args: serde_json::Value = match serde_json::from_str(&got.arguments) {
+            Ok(args) => args,
+            Err(e) => panic!(
+                "{scenario}: arguments {:?} are not JSON: {e}",
+                got.arguments
+            ),
+        };
+        let expected: serde_json::Value = serde_json::from_str(&want.arguments).unwrap_or_default();
+        assert_eq!(args, expected, "{scenario}: the arguments whole");
+    }
+}
+
+async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
+    let scenario = format!("streamed tool calls ({habit:?})");
+    let body = wire.tool_call_stream(&calls(), habit);
+    let items = stream_items(wire, events(&body), ask_with_tools(), &scenario).await;
+    let mut with_calls = Vec::new();
+    for item in &items {
+        match item {
+            Ok(chunk) if !chunk.tool_calls.is_empty() => with_calls.push(chunk),
+            Ok(_) => {}
+            Err(e) => panic!("{scenario}: an error item: {e:?}"),
+        }
+    }
+    assert_eq!(
+        with_calls.len(),
+        1,
+        "{scenario}: the calls come together, once"
+    );
+    let last = items.last().and_then(|i| i.as_ref().ok());
+    assert!(
+        last.is_some_and(|c| !c.tool_calls.is_empty()),
+        "{scenario}: on the last chunk"
+    );
+    assert_eq!(
+        last.and_then(|c| c.finish_reason),
+        Some(FinishReason::ToolCalls),
+        "{scenario}: finish"
+    );
+    same_calls(&with_calls[0].tool_calls, &scenario);
+}
+
+async fn blocking_tool_calls<W: Wire>(wire: &W) {
+    let body = wire.tool_call_reply(&calls());
+    let server = serve(vec![response(
+        200,
+        &[],
+        "application/json",
+        body.as_bytes(),
+    )])
+    .await;
+    let client = wire.client(&server.base(), KEY, IDLE);
+    let reply = match client.complete(ask_with_tools()).await {
+        Ok(reply) => reply,
+        Err(e) => panic!("blocking tool calls: {e:?}"),
+    };
+    assert_eq!(
+        reply.finish_reason,
+        FinishReason::ToolCalls,
+        "blocking tool calls"
+    );
+    same_calls(&reply.message.tool_calls, "blocking tool calls");
+}
+
+async fn error_of<W: Wire>(
+    wire: &W,
+    status: u16,
+    headers: &[(&str, &str)],
+    message: &str,
+) -> LlmError {
+    let body = wire.error_body(status, message);
+    let server = serve(vec![response(
+        status,
+        headers,
+        "application/json",
+        body.as_bytes(),
+    )])
+    .await;
+    let client = wire.client(&server.base(), KEY, IDLE);
+    match client.complete(ask()).await {
+        Ok(reply) => panic!("status {status}: an answer {reply:?}"),
+        Err(e) => e,
+    }
+}
+
+async fn error_statuses_are_typed<W: Wire>(wire: &W) {
+    type Kind = fn(&LlmError) -> bool;
+    let cases: [(u16, Kind, bool); 9] = [
+        (400, |e| matches!(e, LlmError::BadRequest { .. }), false),
+        (401, |e| matches!(e, LlmError::Unauthorized { .. }), false),
+        (403, |e| matches!(e, LlmError::Unauthorized { .. }), false),
+        (404, |e| matches!(e, LlmError::BadRequest { .. }), false),
+        (413, |e| matches!(e, LlmError::BadRequest { .. }), false),
+        (429, |e| matches!(e, LlmError::RateLimit { .. }), true),
+        (500, |e| matches!(e, LlmError::Server { .. }), true),
+        (503, |e| matches!(e, LlmError::Server { .. }), true),
+        (529, |e| matches!(e, LlmError::Server { .. }), true),
+    ];
+    for (status, kind, retryable) in cases {
+        let e = error_of(wire, status, &[], "the server's own words").await;
+        assert!(kind(&e), "status {status}: {e:?}");
+        assert_eq!(
+            e.retryable(),
+            retryable,
+            "status {status}: retryable? {e:?}"
+        );
+        assert!(
+            e.to_string().contains("the server's own words"),
+            "status {status}: the message is kept: {e}"
+        );
+    }
+}
+
+async fn retry_hints_are_kept<W: Wire>(wire: &W) {
+    let e = error_of(wire, 429, &[("retry-after", "7")], "slow down").await;
+    let after = e.hint().and_then(|h| h.retry_after);
+    assert_eq!(after, Some(Duration::from_secs(7)), "retry-after: {e:?}");
+    let e = error_of(wire, 503, &[("retry-after-ms", "1500")], "busy").await;
+    let after = e.hint().and_then(|h| h.retry_after);
+    assert_eq!(
+        after,
+        Some(Duration::from_millis(1500)),
+        "retry-after-ms: {e:?}"
+    );
+    let e = error_of(wire, 500, &[("x-should-retry", "false")], "broken").await;
+    assert!(!e.retryable(), "x-should-retry: false wins: {e:?}");
+    let e = error_of(wire, 400, &[("x-should-retry", "true")], "flaky").await;
+    assert!(e.retryable(), "x-should-retry: true wins: {e:?}");
+}
+
+async fn the_key_never_shows<W: Wire>(wire: &W) {
+    let client = wire.client("http://127.0.0.1:9", KEY, IDLE);
+    assert!(!format!("{client:?}").contains(KEY), "the client's Debug");
+    let e = error_of(wire, 401, &[], &format!("bad key {KEY}")).await;
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains(KEY), "an error echoing the key: {shown}");
+    }
+}
+
+async fn a_stream_cut_before_its_first_event_is_retryable<W: Wire>(wire: &W) {
+    let scenario = "a stream cut before its first event";
+    let items = stream_items(wire, vec![sse_head(), Act::Close], ask(), scenario).await;
+    match items.as_slice() {
+        [Err(e)] => assert!(e.retryable(), "{scenario}: retryable: {e:?}"),
+        other => panic!("{scenario}: one error item, not {other:?}"),
+    }
+}
+
+async fn a_stream_cut_after_its_first_event_is_interrupted<W: Wire>(wire: &W) {
+    let scenario = "a stream cut after its first event";
+    let acts = vec![
+        sse_head(),
+        chunk(wire.opening("Hel").as_bytes()),
+        Act::Close,
+    ];
+    let items = stream_items(wire, acts, ask(), scenario).await;
+    assert_eq!(texts(&items), "Hel", "{scenario}: the text that came");
+    match items.last() {
+        Some(Err(e @ LlmError::Interrupted { .. })) => {
+            assert!(e.retryable(), "{scenario}: retryable: {e:?}");
+        }
+        other => panic!("{scenario}: ends with Interrupted, not {other:?}"),
+    }
+}
+
+async fn an_error_event_mid_stream_is_a_typed_error<W: Wire>(wire: &W) {
+    let scenario = "an error event mid-stream";
+    let body = wire.opening("Hel") + &wire.error_event("overloaded, try again");
+    let items = stream_items(wire, events(&body), ask(), scenario).await;
+    assert_eq!(texts(&items), "Hel", "{scenario}: the text that came");
+    match items.last() {
+        Some(Err(e)) => {
+            assert!(e.retryable(), "{scenario}: retryable: {e:?}");
+            assert!(
+                e.to_string().contains("overloaded, try again"),
+                "{scenario}: the server's message: {e}"
+            );
+        }
+        other => panic!("{scenario}: ends with an error, not {other:?}"),
+    }
+}
+
+async fn a_stalled_body_is_cut_at_the_idle_limit<W: Wire>(wire: &W) {
+    let scenario = "a stalled body";
+    let acts = vec![
+        sse_head(),
+        chunk(wire.opening("Hel").as_bytes()),
+        Act::Pause(Duration::from_secs(3600)),
+    ];
+    let items = stream_items(wire, acts, ask(), scenario).await;
+    assert_eq!(texts(&items), "Hel", "{scenario}: the text that came");
+    match items.last() {
+        Some(Err(LlmError::Timeout { limit, after })) => {
+            assert_eq!((*limit, *after), (TimeLimit::Idle, IDLE), "{scenario}");
+        }
+        other => panic!("{scenario}: ends with an idle timeout, not {other:?}"),
+    }
+}
