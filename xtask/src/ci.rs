@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::llama_server::LlamaServer;
 use crate::metadata::Graph;
 use crate::model_server::{ModelServer, Needs};
 use crate::postgres::PostgresServer;
@@ -77,6 +78,12 @@ const STEPS: &[Step] = &[
         name: "end-to-end",
         fix: "read the failing test above; the model server's log is target/klieo-model/server.log",
         run: end_to_end,
+    },
+    Step {
+        name: "llama-server",
+        fix:
+            "read the failing test above; the server's log is target/klieo-llama-server/server.log",
+        run: llama_server,
     },
     Step {
         name: "cargo-deny",
@@ -158,6 +165,30 @@ fn end_to_end(root: &Path) -> Result<(), Error> {
         .env_remove("OPENAI_API_KEY");
     println!("    {}", cmd::show(&test));
     server.run_client(&mut test)
+}
+
+/// The facade's runs against llama.cpp's own server (Anthropic's Messages
+/// API and OpenAI's chat completions), built and started for them and
+/// stopped on every exit path.
+fn llama_server(root: &Path) -> Result<(), Error> {
+    const TESTS: &[&str] = &[
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--features",
+        "openai,anthropic",
+        "--test",
+        "llama_server",
+    ];
+    cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
+    let server = LlamaServer::start(root)?;
+    let mut test = cmd::cargo(root, TESTS);
+    // One at a time: the server answers one request at a time.
+    test.args(["--", "--ignored", "--test-threads=1"])
+        .env("KLIEO_LLAMA_SERVER_URL", &server.base);
+    println!("    {}", cmd::show(&test));
+    cmd::run(&mut test)
 }
 
 /// The tests that need a PostgreSQL server, against one started for them

@@ -12,6 +12,7 @@ mod ci;
 mod cmd;
 mod demo;
 mod layering;
+mod llama_server;
 mod metadata;
 mod model_server;
 mod postgres;

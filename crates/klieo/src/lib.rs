@@ -6,9 +6,10 @@
 //! |---------|--------|--------------|
 //! | (always) | [`types`], and the crate root | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
-//! | `stream` | `stream` | the chunk pump, terminal-error mapping, SSE decoder |
+//! | `stream` | `stream` | the chunk pump, terminal-error mapping |
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`), guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
+//! | `anthropic` | `anthropic` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
@@ -56,6 +57,10 @@ pub use klieo_runtime as runtime;
 #[cfg(feature = "openai")]
 #[doc(inline)]
 pub use klieo_openai as openai;
+
+#[cfg(feature = "anthropic")]
+#[doc(inline)]
+pub use klieo_anthropic as anthropic;
 
 #[cfg(feature = "sqlite")]
 #[doc(inline)]

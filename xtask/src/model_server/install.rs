@@ -34,7 +34,7 @@ const PRINT_MODEL_DIR: &str = "import importlib.util; \
 
 /// llama.cpp's CMake flags: no `-march=native`; on x86-64 the instruction
 /// set every CPU with AVX2 has (AVX-512 and AMX stay off).
-fn cmake_args() -> &'static str {
+pub(super) fn cmake_args() -> &'static str {
     if cfg!(target_arch = "x86_64") {
         "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
     } else {
@@ -110,7 +110,7 @@ pub(super) fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
 
 /// On x86-64, fails with what to do when the CPU lacks AVX2, which the
 /// portable build needs (it would die of an illegal instruction).
-fn require_avx2() -> Result<(), Error> {
+pub(crate) fn require_avx2() -> Result<(), Error> {
     if !cfg!(target_arch = "x86_64") {
         return Ok(());
     }

@@ -30,6 +30,14 @@ pub(crate) const CHAT: Probe = Probe {
     expect: "\"choices\"",
 };
 
+/// An Anthropic Messages API reply of a few tokens (llama.cpp's server).
+pub(crate) const MESSAGES: Probe = Probe {
+    what: "a Messages API reply",
+    path: "/v1/messages",
+    body: r#"{"model":"smollm2","max_tokens":4,"messages":[{"role":"user","content":"Say hello to the new user in one short sentence."}]}"#,
+    expect: "\"content\"",
+};
+
 /// An embedding of a few words.
 pub(crate) const EMBEDDING: Probe = Probe {
     what: "an embedding",

@@ -1,0 +1,90 @@
+//! Replies recorded from llama.cpp's `llama-server` (see
+//! `tests/fixtures/llama_server/README.md`), played back: the request klieo
+//! sends is the one that was recorded, and the replies read as the server
+//! meant them.
+
+use klieo_anthropic::AnthropicClient;
+use klieo_types::testing::collect;
+use klieo_types::{ChatRequest, FinishReason, LlmClient, Message, Usage};
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TEXT: &str = "Ada is a young and ambitious AI assistant, always ready";
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/llama_server/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).expect("the fixture is there")
+}
+
+fn request() -> ChatRequest {
+    let mut req = ChatRequest::new(vec![
+        Message::system("Answer in one short sentence."),
+        Message::user("Say hello to Ada."),
+    ]);
+    req.max_tokens = Some(12);
+    req.temperature = Some(0.0);
+    req
+}
+
+async fn server(body: String, content_type: &str) -> (MockServer, AnthropicClient) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
+        .mount(&server)
+        .await;
+    let client = AnthropicClient::builder()
+        .base_url(server.uri())
+        .model("smollm2")
+        .build()
+        .expect("a client");
+    (server, client)
+}
+
+/// The request body sent, and the recorded one, with their temperatures
+/// compared as numbers (`0` and `0.0` are one value).
+async fn same_request(server: &MockServer, recorded: &str) {
+    let sent = &server.received_requests().await.expect("recorded")[0];
+    let mut sent: Value = sent.body_json().expect("JSON");
+    let mut recorded: Value = serde_json::from_str(recorded).expect("JSON");
+    let temperature = |v: &mut Value| v.as_object_mut().and_then(|o| o.remove("temperature"));
+    let (a, b) = (temperature(&mut sent), temperature(&mut recorded));
+    assert_eq!(a.and_then(|t| t.as_f64()), b.and_then(|t| t.as_f64()));
+    assert_eq!(sent, recorded);
+}
+
+#[tokio::test]
+async fn a_recorded_blocking_reply() {
+    let (server, client) = server(fixture("text.reply.json"), "application/json").await;
+    let reply = client.complete(request()).await.expect("a reply");
+    assert_eq!(reply.message.content, TEXT);
+    assert_eq!(
+        reply.finish_reason,
+        FinishReason::Length,
+        "stop_reason max_tokens"
+    );
+    assert_eq!(reply.usage, Some(Usage::new(25, 12).with_cache(3, 0)));
+    same_request(&server, &fixture("text.request.json")).await;
+}
+
+#[tokio::test]
+async fn a_recorded_stream() {
+    let (server, client) = server(fixture("text.stream.sse"), "text/event-stream").await;
+    let mut stream = client.stream(request()).await.expect("opens");
+    let chunks: Vec<_> = collect(&mut stream)
+        .await
+        .into_iter()
+        .map(|c| c.expect("no error"))
+        .collect();
+    let text: String = chunks.iter().map(|c| c.delta.as_str()).collect();
+    assert_eq!(text, TEXT);
+    assert!(chunks.len() > 5, "in pieces");
+    let last = chunks.last().expect("a last chunk");
+    assert_eq!(last.finish_reason, Some(FinishReason::Length));
+    assert_eq!(last.usage.map(|u| u.output_tokens), Some(12));
+    same_request(&server, &fixture("text.stream.request.json")).await;
+}

@@ -1,0 +1,98 @@
+//! End-to-end runs against llama.cpp's own server, `llama-server`, a second
+//! real model server: agents on klieo-anthropic (its `/v1/messages`) and on
+//! klieo-openai (its `/v1/chat/completions`), each a blocking and a
+//! streamed text run. `cargo xtask ci` builds and starts the server and
+//! runs these with `--ignored` and `KLIEO_LLAMA_SERVER_URL` set (the
+//! server's root, `http://127.0.0.1:PORT`). SmolLM2-135M answers in text
+//! there but does not call tools, so tool use is tested against recorded
+//! fixtures in each provider's own tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use klieo::anthropic::AnthropicClient;
+use klieo::openai::OpenAiClient;
+use klieo::prelude::*;
+use klieo::runtime::RunEvent;
+use klieo::LlmClient;
+
+fn server() -> String {
+    std::env::var("KLIEO_LLAMA_SERVER_URL")
+        .expect("KLIEO_LLAMA_SERVER_URL names llama-server's root: cargo xtask ci sets it")
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        max_steps: 2,
+        temperature: Some(0.0),
+        max_tokens: Some(24),
+        ..RunOptions::default()
+    }
+}
+
+fn agent(llm: impl LlmClient + 'static) -> Agent {
+    Agent::builder(llm)
+        .with_instructions("You are a friendly assistant. Answer in one short sentence.")
+        .with_options(options())
+        .build()
+}
+
+/// A blocking run answers in text, in one step, with usage.
+async fn blocking(agent: &Agent, provider: &str) {
+    let answer = agent
+        .session("blocking")
+        .run("Say hello to Ada.")
+        .await
+        .unwrap_or_else(|e| panic!("{provider}: the blocking run failed: {e}"));
+    assert!(!answer.text.trim().is_empty(), "{provider}: an answer");
+    assert_eq!(answer.summary.steps, 1, "{provider}: one model call");
+    assert!(answer.summary.usage.is_some(), "{provider}: usage reported");
+}
+
+/// A streamed run hands out its text in pieces that make up the answer.
+async fn streamed(agent: &Agent, provider: &str) {
+    let mut events = agent.session("streamed").stream("Say hello to Grace.");
+    let (mut pieces, mut text, mut answer) = (0, String::new(), None);
+    while let Some(event) = events.next().await {
+        match event.unwrap_or_else(|e| panic!("{provider}: the streamed run failed: {e}")) {
+            RunEvent::Text(delta) => {
+                pieces += 1;
+                text.push_str(&delta);
+            }
+            RunEvent::Finished(done) => answer = Some(done),
+            _ => {}
+        }
+    }
+    let answer = answer.unwrap_or_else(|| panic!("{provider}: the stream finished"));
+    assert_eq!(answer.text, text, "{provider}: the pieces are the answer");
+    assert!(
+        pieces > 1,
+        "{provider}: streamed in pieces, not whole ({pieces})"
+    );
+    assert!(answer.summary.usage.is_some(), "{provider}: usage reported");
+}
+
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn anthropic_messages_against_llama_server() {
+    let llm = AnthropicClient::builder()
+        .base_url(server())
+        .model("smollm2")
+        .build()
+        .expect("a client");
+    let agent = agent(llm);
+    blocking(&agent, "anthropic").await;
+    streamed(&agent, "anthropic").await;
+}
+
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn openai_chat_completions_against_llama_server() {
+    let llm = OpenAiClient::builder()
+        .base_url(format!("{}/v1", server()))
+        .model("smollm2")
+        .capabilities(klieo::Capabilities::default().with_usage_in_streams(true))
+        .build()
+        .expect("a client");
+    let agent = agent(llm);
+    blocking(&agent, "openai").await;
+    streamed(&agent, "openai").await;
+}
