@@ -10,6 +10,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("klieo-runtime", "bench", ""),
     ("klieo-runtime", "concurrent_bench", ""),
     ("klieo-openai", "stream_bench", ""),
+    ("klieo-anthropic", "messages_stream_bench", ""),
     ("klieo", "durable_bench", "runtime,sqlite,postgres,testing"),
 ];
 

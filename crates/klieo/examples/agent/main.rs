@@ -7,10 +7,13 @@
 //! cargo run -p klieo --features openai --example agent -- "Compute 17*23."
 //! cargo run -p klieo --features openai --example agent -- --tool utc_now "What time is it?"
 //! cargo run -p klieo --features openai --example agent -- --auto "What is 2^10?"
+//! cargo run -p klieo --features openai,anthropic --example agent -- --provider anthropic "Compute 17*23."
 //! ```
 //!
 //! It reads `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OPENAI_MODEL` (see
-//! `klieo::openai`). The first model call is forced to call a tool
+//! `klieo::openai`); with `--provider anthropic` (feature `anthropic`),
+//! `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY` and `ANTHROPIC_MODEL` (see
+//! `klieo::anthropic`). The first model call is forced to call a tool
 //! (`--tool`, `calculator` by default), because llama.cpp-based servers
 //! stream tool calls only when one is forced; `--auto` lets the model
 //! decide, for servers that support it. After the tools ran, the model is
@@ -27,6 +30,7 @@ use klieo::{Episode, ToolOutcome};
 use std::future::poll_fn;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 const SYSTEM: &str = "You are a helpful assistant. Use the calculator tool for arithmetic \
@@ -36,11 +40,16 @@ const DEFAULT_PROMPT: &str = "Compute 17*23.";
 
 struct Args {
     first_choice: ToolChoice,
+    provider: String,
     prompt: String,
 }
 
+const USAGE: &str =
+    "usage: agent [--provider openai|anthropic] [--tool calculator|utc_now | --auto] [prompt]";
+
 fn parse_args() -> Result<Args, String> {
     let mut first_choice = ToolChoice::Function("calculator".into());
+    let mut provider = "openai".to_owned();
     let mut words = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,9 +62,15 @@ fn parse_args() -> Result<Args, String> {
                 }
                 first_choice = ToolChoice::Function(name);
             }
-            "-h" | "--help" => {
-                return Err("usage: agent [--tool calculator|utc_now | --auto] [prompt]".into())
+            "--provider" => {
+                provider = args.next().ok_or("--provider needs openai or anthropic")?;
+                if provider != "openai" && provider != "anthropic" {
+                    return Err(format!(
+                        "unknown provider `{provider}`: use openai or anthropic"
+                    ));
+                }
             }
+            "-h" | "--help" => return Err(USAGE.into()),
             _ => words.push(arg),
         }
     }
@@ -66,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
     };
     Ok(Args {
         first_choice,
+        provider,
         prompt,
     })
 }
@@ -88,11 +104,33 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+/// The model client `provider` names, configured from the environment.
+fn client(provider: &str) -> Result<Arc<dyn LlmClient>, Box<dyn std::error::Error>> {
+    if provider == "anthropic" {
+        #[cfg(feature = "anthropic")]
+        {
+            let llm = klieo::anthropic::AnthropicClient::from_env()?;
+            println!(
+                "model: {} at {} (Anthropic's Messages API)",
+                llm.model(),
+                llm.base_url()
+            );
+            return Ok(Arc::new(llm));
+        }
+        #[cfg(not(feature = "anthropic"))]
+        return Err(
+            "--provider anthropic needs the example built with --features anthropic".into(),
+        );
+    }
     let llm = OpenAiClient::from_env()?;
     println!("model: {} at {}", llm.model(), llm.base_url());
+    Ok(Arc::new(llm))
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let llm = client(&args.provider)?;
     let tools = ToolSet::new().with(calculator::tool()).with(clock::tool());
-    let ctx = AgentContext::new(llm)
+    let ctx = AgentContext::from_shared(llm)
         .with_tools(tools)
         .with_agent_name("demo");
     let thread = ThreadId::new("demo");
