@@ -7,14 +7,14 @@ use crate::request::MessagesBody;
 use crate::response::parse_message;
 use crate::stream;
 use klieo_provider::{
-    error_chain, from_send, read_reply, shown_base_url, tls_config, within, Secret, StreamReading,
-    REPLY_LIMIT,
+    from_send, http_client, read_reply, sensitive_header, shown_base_url, within, Secret,
+    StreamReading, REPLY_LIMIT,
 };
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, LlmClient,
     LlmError, TimeLimit,
 };
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Url;
 use std::fmt;
 use std::sync::Arc;
@@ -101,26 +101,23 @@ impl AnthropicClient {
         if b.max_tokens == 0 {
             return Err(invalid("max_tokens", "must be at least 1"));
         }
-        for (name, limit) in [
+        klieo_provider::check_timeouts(&[
             ("connect_timeout", b.connect_timeout),
             ("first_byte_timeout", b.first_byte_timeout),
             ("idle_timeout", b.idle_timeout),
             ("request_timeout", b.request_timeout),
-        ] {
-            if limit.is_zero() {
-                return Err(invalid(name, "must be more than zero"));
-            }
-        }
+        ])?;
         let base_url = parsed.as_str().trim_end_matches('/').to_owned();
         let messages_url = Url::parse(&format!("{base_url}/v1/messages"))
             .map_err(|e| invalid(name, format!("cannot hold the path /v1/messages ({e})")))?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(parsed.scheme() == "https")?)
-            .connect_timeout(b.connect_timeout)
-            .default_headers(headers(&b, api_key.as_ref())?)
-            .user_agent(concat!("klieo-anthropic/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid("http client", error_chain(&e)))?;
+        let agent = concat!("klieo-anthropic/", env!("CARGO_PKG_VERSION"));
+        let https = parsed.scheme() == "https";
+        let http = http_client(
+            https,
+            b.connect_timeout,
+            headers(&b, api_key.as_ref())?,
+            agent,
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -197,12 +194,7 @@ fn headers(b: &AnthropicClientBuilder, api_key: Option<&Secret>) -> Result<Heade
         .map_err(|_| invalid("api_version", "has characters an HTTP header cannot carry"))?;
     headers.insert("anthropic-version", version);
     for (name, value) in &b.headers {
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid(name, "is not a valid HTTP header name"))?;
-        let mut value = HeaderValue::from_str(value)
-            .map_err(|_| invalid(name, "has a value an HTTP header cannot carry"))?;
-        value.set_sensitive(true);
-        headers.append(header, value);
+        sensitive_header(&mut headers, name, name, value)?;
     }
     Ok(headers)
 }

@@ -116,16 +116,12 @@ impl OpenAiClient {
         if b.embedding_model.trim().is_empty() {
             return Err(invalid("embedding_model", "must not be empty"));
         }
-        for (name, limit) in [
+        klieo_provider::check_timeouts(&[
             ("connect_timeout", b.connect_timeout),
             ("first_byte_timeout", b.first_byte_timeout),
             ("idle_timeout", b.idle_timeout),
             ("request_timeout", b.request_timeout),
-        ] {
-            if limit.is_zero() {
-                return Err(invalid(name, "must be more than zero"));
-            }
-        }
+        ])?;
         if b.embedding_batch_size == 0 {
             return Err(invalid("embedding_batch_size", "must be at least 1"));
         }

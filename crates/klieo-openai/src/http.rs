@@ -3,9 +3,9 @@
 //! settings (rustls on ring, the system's roots).
 
 use crate::config::{invalid, OpenAiClientBuilder};
-use klieo_provider::{error_chain, tls_config, Secret};
+use klieo_provider::{http_client, sensitive_header, Secret};
 use klieo_types::ConfigError;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 /// The HTTP client for `b`'s settings, sending `api_key` as a bearer token.
 pub(crate) fn client(
@@ -13,13 +13,8 @@ pub(crate) fn client(
     api_key: Option<&Secret>,
     https: bool,
 ) -> Result<reqwest::Client, ConfigError> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config(https)?)
-        .connect_timeout(b.connect_timeout)
-        .default_headers(headers(b, api_key)?)
-        .user_agent(concat!("klieo-openai/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| invalid("http client", error_chain(&e)))
+    let agent = concat!("klieo-openai/", env!("CARGO_PKG_VERSION"));
+    http_client(https, b.connect_timeout, headers(b, api_key)?, agent)
 }
 
 fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
@@ -39,12 +34,7 @@ fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMa
         .filter_map(|(n, v)| v.map(|v| (n, v.as_str())))
         .chain(b.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     for (name, value) in extra {
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid(name, "is not a valid HTTP header name"))?;
-        let mut value = HeaderValue::from_str(value)
-            .map_err(|_| invalid(name, "has a value an HTTP header cannot carry"))?;
-        value.set_sensitive(true);
-        headers.append(header, value);
+        sensitive_header(&mut headers, name, name, value)?;
     }
     Ok(headers)
 }

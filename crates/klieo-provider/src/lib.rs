@@ -42,7 +42,7 @@ mod tool_calls;
 mod watch;
 
 pub use body::{error_chain, from_send, interrupted, read_bounded, read_reply};
-pub use config::{base_url, within};
+pub use config::{base_url, check_timeouts, http_client, sensitive_header, within};
 pub use events::{
     event_stream, one_chunk, stream_body, EventReader, Progress, Step, StreamBody, StreamReading,
 };
