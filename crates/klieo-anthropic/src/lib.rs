@@ -46,9 +46,12 @@
 //!   `cached_input_tokens` were read from the cache and
 //!   `cache_creation_tokens` written to it).
 //! - `stop_reason`: `end_turn` and `stop_sequence` → `Stop`, `max_tokens`
-//!   → `Length`, `tool_use` → `ToolCalls`, `refusal` → `ContentFilter`,
-//!   `pause_turn` (only with Anthropic's server tools, which klieo does
-//!   not send) → `Error`, which the runtime retries.
+//!   and `model_context_window_exceeded` → `Length`, `tool_use` →
+//!   `ToolCalls`, `refusal` → `ContentFilter`, `pause_turn` (only with
+//!   Anthropic's server tools, which klieo does not send) → `Error`, which
+//!   ends the run with a server error.
+//! - A 2xx reply that is an `error` object is that error; one with neither
+//!   content nor a stop reason is `Decoding`.
 //! - Streaming: `message_start` (input usage), `content_block_start`
 //!   (a tool's id and name), `content_block_delta` (`text_delta` forwarded
 //!   at once; `input_json_delta` assembled), `message_delta` (stop reason,

@@ -9,6 +9,8 @@ use serde_json::Value;
 /// A whole reply.
 #[derive(Deserialize)]
 struct WireMessage {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     content: Vec<WireBlock>,
     #[serde(default)]
@@ -72,13 +74,14 @@ impl WireUsage {
 }
 
 /// Maps a `stop_reason`: `end_turn` and `stop_sequence` → `Stop`,
-/// `max_tokens` → `Length`, `tool_use` → `ToolCalls`, `refusal` →
-/// `ContentFilter`, `pause_turn` (only with Anthropic's server tools,
-/// which klieo does not send) → `Error`, so the runtime asks again. An
-/// unknown or missing reason is `ToolCalls` beside tool calls, else `Stop`.
+/// `max_tokens` and `model_context_window_exceeded` → `Length`, `tool_use`
+/// → `ToolCalls`, `refusal` → `ContentFilter`, `pause_turn` (only with
+/// Anthropic's server tools, which klieo does not send) → `Error`, which
+/// ends the run with a server error. An unknown or missing reason is
+/// `ToolCalls` beside tool calls, else `Stop`.
 pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> FinishReason {
     match reason {
-        Some("max_tokens") => FinishReason::Length,
+        Some("max_tokens" | "model_context_window_exceeded") => FinishReason::Length,
         Some("tool_use") => FinishReason::ToolCalls,
         Some("refusal") => FinishReason::ContentFilter,
         Some("pause_turn") => FinishReason::Error,
@@ -103,6 +106,17 @@ pub(crate) fn parse_message(
 ) -> Result<ChatResponse, LlmError> {
     let reply: WireMessage = serde_json::from_slice(body)
         .map_err(|e| decoding(format!("not a Messages API reply: {e}"), body, secret))?;
+    if reply.kind.as_deref() == Some("error") {
+        // An error object with a 2xx status (some gateways answer so).
+        return Err(crate::error::from_event(
+            &String::from_utf8_lossy(body),
+            secret,
+        ));
+    }
+    if reply.content.is_empty() && reply.stop_reason.is_none() {
+        let reason = "not a Messages API reply: no content and no stop_reason";
+        return Err(decoding(reason, body, secret));
+    }
     let mut text = String::new();
     let mut calls = Vec::new();
     for block in reply.content {
@@ -164,6 +178,15 @@ mod tests {
             FinishReason::ToolCalls
         );
         assert_eq!(finish_reason(None, false), FinishReason::Stop);
+    }
+
+    #[test]
+    fn an_error_or_an_empty_object_with_a_2xx_status_is_not_an_answer() {
+        let error = br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
+        let e = parse_message(error, None).expect_err("an error");
+        assert!(e.retryable() && e.to_string().contains("busy"), "{e}");
+        let e = parse_message(b"{}", None).expect_err("not a reply");
+        assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::from_event;
 use crate::response::{finish_reason, parse_message, WireUsage};
 use klieo_provider::{
     decoding, event_stream, one_chunk, stream_body, EventReader, Progress, Secret, SseEvent, Step,
-    StreamBody, StreamReading, ToolCallFragment, ToolCallParts,
+    StreamBody, StreamReading, ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT,
 };
 use klieo_types::{ChatChunk, ChunkStream, LlmError, Usage};
 use serde::Deserialize;
@@ -66,6 +66,8 @@ pub(crate) struct Events {
     /// Tool-use blocks whose input came whole in their start event and no
     /// delta followed, by block index (so it is not sent twice).
     whole_inputs: Vec<(u32, String)>,
+    /// Bytes held in `whole_inputs`, bounded like the assembled calls.
+    whole_bytes: usize,
     input_usage: Option<WireUsage>,
     output_tokens: Option<u64>,
     stop_reason: Option<String>,
@@ -77,6 +79,7 @@ impl Events {
         Self {
             calls: ToolCallParts::new(),
             whole_inputs: Vec::new(),
+            whole_bytes: 0,
             input_usage: None,
             output_tokens: None,
             stop_reason: None,
@@ -84,8 +87,13 @@ impl Events {
         }
     }
 
+    /// The reply's usage: the input counts of `message_start` and the
+    /// output count of `message_delta`, whichever came.
     fn usage(&self) -> Option<Usage> {
-        let mut usage = self.input_usage?;
+        if self.input_usage.is_none() && self.output_tokens.is_none() {
+            return None;
+        }
+        let mut usage = self.input_usage.unwrap_or_default();
         if self.output_tokens.is_some() {
             usage.output_tokens = self.output_tokens;
         }
@@ -93,18 +101,15 @@ impl Events {
     }
 
     /// The last chunk: every tool call in block order, the finish reason
-    /// and the usage.
-    fn last_chunk(&mut self) -> ChatChunk {
+    /// and the usage; an error when the calls hold more than the bound.
+    fn last_chunk(&mut self) -> Result<ChatChunk, LlmError> {
         for (index, input) in std::mem::take(&mut self.whole_inputs) {
             let fragment = ToolCallFragment {
                 index: Some(index),
                 arguments: Some(&input),
                 ..ToolCallFragment::default()
             };
-            // The block's own input: bounded with the rest.
-            if let Err(e) = self.calls.add(&fragment) {
-                tracing::debug!(error = %e, "a tool call's input was dropped");
-            }
+            self.calls.add(&fragment)?;
         }
         let mut calls = self.calls.finish();
         for call in &mut calls {
@@ -117,7 +122,15 @@ impl Events {
         if let Some(usage) = self.usage() {
             chunk = chunk.with_usage(usage);
         }
-        chunk
+        Ok(chunk)
+    }
+
+    /// The end of a whole reply: its last chunk, or the error that stops it.
+    fn finished(&mut self) -> Step {
+        match self.last_chunk() {
+            Ok(chunk) => Step::Done(chunk),
+            Err(e) => Step::Fail(e),
+        }
     }
 
     fn read(&mut self, event: &SseEvent) -> Result<Step, LlmError> {
@@ -148,8 +161,16 @@ impl Events {
                     })?;
                     match block.input {
                         Some(Value::Object(o)) if !o.is_empty() => {
-                            self.whole_inputs
-                                .push((index, Value::Object(o).to_string()));
+                            let input = Value::Object(o).to_string();
+                            self.whole_bytes = self.whole_bytes.saturating_add(input.len());
+                            if self.whole_bytes > TOOL_CALLS_LIMIT {
+                                let reason = format!(
+                                    "the streamed tool calls exceeded {TOOL_CALLS_LIMIT} bytes \
+                                     of input"
+                                );
+                                return Err(decoding(reason, b"", None));
+                            }
+                            self.whole_inputs.push((index, input));
                         }
                         _ => {}
                     }
@@ -169,8 +190,15 @@ impl Events {
                     },
                     Some("input_json_delta") => {
                         let index = wire.index.unwrap_or(0);
-                        // Deltas are the input: one given whole at the start is dropped.
-                        self.whole_inputs.retain(|(i, _)| *i != index);
+                        // Deltas are the input: one given whole at the start
+                        // is dropped once a delta says something.
+                        if delta
+                            .partial_json
+                            .as_deref()
+                            .is_some_and(|j| !j.trim().is_empty())
+                        {
+                            self.whole_inputs.retain(|(i, _)| *i != index);
+                        }
                         self.calls.add(&ToolCallFragment {
                             index: Some(index),
                             arguments: delta.partial_json.as_deref(),
@@ -191,7 +219,7 @@ impl Events {
                 }
                 Ok(Step::Continue)
             }
-            "message_stop" => Ok(Step::Done(self.last_chunk())),
+            "message_stop" => Ok(self.finished()),
             "error" => Err(from_event(data, self.secret.as_ref())),
             // ping, content_block_stop, and event types added later.
             _ => Ok(Step::Continue),
@@ -213,7 +241,7 @@ impl EventReader for Events {
     /// it ends with its last chunk. Before, `error` is the last item.
     fn on_error(&mut self, error: LlmError) -> Step {
         if self.stop_reason.is_some() {
-            return Step::Done(self.last_chunk());
+            return self.finished();
         }
         Step::Fail(error)
     }
@@ -224,7 +252,7 @@ impl EventReader for Events {
     /// (`Interrupted`).
     fn on_end(&mut self, progress: Progress) -> Step {
         if self.stop_reason.is_some() {
-            return Step::Done(self.last_chunk());
+            return self.finished();
         }
         if progress.events == 0 {
             return Step::Fail(LlmError::server(format!(
@@ -262,5 +290,42 @@ pub(crate) async fn chunk_stream(
             let events = Events::new(reading.secret.clone());
             Ok(event_stream(resp, events, &reading))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(events: &[&str]) -> Step {
+        let mut reader = Events::new(None);
+        let mut last = Step::Continue;
+        for data in events {
+            last = reader.on_event(&SseEvent {
+                data: (*data).to_owned(),
+                ..SseEvent::default()
+            });
+        }
+        last
+    }
+
+    #[test]
+    fn an_input_given_whole_survives_an_empty_delta() {
+        let last = feed(&[
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"add","input":{"a":1}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":7}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let done = match &last {
+            Step::Done(chunk) => Some((chunk.tool_calls[0].arguments.as_str(), chunk.usage)),
+            _ => None,
+        };
+        // Usage only in message_delta is kept too.
+        assert_eq!(
+            done,
+            Some((r#"{"a":1}"#, Some(Usage::new(0, 7)))),
+            "{last:?}"
+        );
     }
 }

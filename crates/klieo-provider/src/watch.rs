@@ -84,7 +84,12 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if !this.armed {
-            let deadline = Instant::now() + this.idle;
+            // An idle limit too long to add (`Duration::MAX`, meaning "none")
+            // waits thirty years.
+            let now = Instant::now();
+            let deadline = now
+                .checked_add(this.idle)
+                .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
             this.timer.as_mut().reset(deadline);
             this.armed = true;
         }
