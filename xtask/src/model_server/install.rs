@@ -62,24 +62,9 @@ pub(super) fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
         return Ok(python);
     }
     require_avx2()?;
-    if venv.exists() {
-        println!(
-            "    the local model in {} was built with other settings (or natively, for \
-             one CPU, by an older klieo): rebuilding it portably",
-            venv.display()
-        );
-        std::fs::remove_dir_all(&venv)
-            .map_err(|e| Error::new(format!("cannot remove {}: {e}", venv.display())))?;
-    }
-    println!(
-        "    setting up the local model in {} (first time only): llama-cpp-python is \
-         built from source, which takes 5 to 10 minutes on two cores",
-        venv.display()
-    );
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    cmd::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .map_err(|e| e.or_fix("install Python 3 with its venv module (Debian: python3-venv)"))?;
+    let what = "the local model";
+    let minutes = "llama-cpp-python is built from source, which takes 5 to 10 minutes on two cores";
+    fresh_venv(dir, &venv, what, minutes)?;
     let pip = venv.join("bin").join("pip");
     let mut server = Command::new(&pip);
     server
@@ -106,6 +91,29 @@ pub(super) fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
     std::fs::write(&stamp_path, stamp())
         .map_err(|e| Error::new(format!("cannot write {}: {e}", stamp_path.display())))?;
     Ok(python)
+}
+
+/// Creates the virtual environment `venv` (in `dir`), removing one built
+/// with other settings first; `what` names it and `how_long` says what the
+/// first build costs, for the messages.
+pub(crate) fn fresh_venv(dir: &Path, venv: &Path, what: &str, how_long: &str) -> Result<(), Error> {
+    if venv.exists() {
+        println!(
+            "    {what} in {} was built with other settings (or natively, for one CPU, by an \
+             older klieo): rebuilding it portably",
+            venv.display()
+        );
+        std::fs::remove_dir_all(venv)
+            .map_err(|e| Error::new(format!("cannot remove {}: {e}", venv.display())))?;
+    }
+    println!(
+        "    setting up {what} in {} (first time only): {how_long}",
+        venv.display()
+    );
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    cmd::run(Command::new("python3").arg("-m").arg("venv").arg(venv))
+        .map_err(|e| e.or_fix("install Python 3 with its venv module (Debian: python3-venv)"))
 }
 
 /// On x86-64, fails with what to do when the CPU lacks AVX2, which the
