@@ -13,7 +13,7 @@ use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
 use klieo_types::{
     EpisodicMemory, Error, Journal, LlmClient, Message, RunId, ShortTermMemory, ThreadId, Ticket,
-    Tool, ToolSet, Transcript,
+    Tool, ToolInvoker, ToolSet, Toolbox, Transcript,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -230,6 +230,7 @@ impl fmt::Debug for Agent {
 pub struct AgentBuilder {
     ctx: AgentContext,
     tools: ToolSet,
+    sources: Toolbox,
     instructions: String,
     options: RunOptions,
 }
@@ -239,6 +240,7 @@ impl AgentBuilder {
         Self {
             ctx,
             tools: ToolSet::new(),
+            sources: Toolbox::new(),
             instructions: String::new(),
             options: RunOptions::default(),
         }
@@ -259,6 +261,24 @@ impl AgentBuilder {
     /// Adds every tool of `tools`.
     pub fn with_tools(mut self, tools: ToolSet) -> Self {
         self.tools = self.tools.merge(tools);
+        self
+    }
+
+    /// Adds a source of tools, such as an MCP server (`klieo_mcp`): its
+    /// tools join the agent's in one catalogue. A tool whose name is taken
+    /// already is shown to the model as `{prefix}{name}` (see [`Toolbox`]).
+    pub fn with_invoker(
+        mut self,
+        prefix: impl Into<String>,
+        tools: impl ToolInvoker + 'static,
+    ) -> Self {
+        self.sources = self.sources.with_prefixed(prefix, tools);
+        self
+    }
+
+    /// Adds every source of `toolbox`, each with its own prefix.
+    pub fn with_toolbox(mut self, toolbox: Toolbox) -> Self {
+        self.sources = self.sources.merge(toolbox);
         self
     }
 
@@ -303,7 +323,12 @@ impl AgentBuilder {
 
     /// The agent.
     pub fn build(self) -> Agent {
-        let template = self.ctx.with_tools(self.tools);
+        let template = if self.sources.is_empty() {
+            self.ctx.with_tools(self.tools)
+        } else {
+            self.ctx
+                .with_tools(Toolbox::new().with(self.tools).merge(self.sources))
+        };
         Agent {
             inner: Arc::new(Inner {
                 template,

@@ -374,3 +374,27 @@ async fn tool_choice_policy_across_steps() {
     assert_eq!(llm.requests()[0].tool_choice, None);
     assert!(llm.requests()[0].tools.is_empty());
 }
+
+#[tokio::test]
+async fn a_failure_the_tool_reports_goes_back_to_the_model_and_the_run_goes_on() {
+    let lookup = FnTool::new(object_def("lookup"), |_| {
+        Err(ToolError::Failed {
+            tool: "lookup".into(),
+            message: "no such file: notes.txt".into(),
+        })
+    });
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c0", "lookup", json!({}))])
+        .then_text("the file is missing");
+    let (ctx, thread) = context(&llm).await;
+    let ctx = ctx.with_tools(ToolSet::new().with(lookup));
+    let outcome = run_steps(&ctx, "", thread, RunOptions::default()).await;
+
+    assert_eq!(outcome.unwrap(), "the file is missing");
+    let sent = &llm.requests()[1].messages;
+    let result = sent.iter().find(|m| m.role == Role::Tool).unwrap();
+    assert_eq!(
+        result.content,
+        "error: tool `lookup` failed: no such file: notes.txt"
+    );
+}

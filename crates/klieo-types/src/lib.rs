@@ -71,6 +71,7 @@ mod request;
 mod response;
 mod rows;
 mod tool;
+mod toolbox;
 mod transcript;
 
 #[cfg(feature = "testing")]
@@ -88,6 +89,7 @@ pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, Usage};
 pub use rows::{MessageRow, StoreRows};
 pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
+pub use toolbox::Toolbox;
 pub use transcript::{MessageLog, Transcript};
 
 /// Re-exported so implementors of the async traits use the same version.

@@ -100,7 +100,7 @@ pub mod prelude {
     pub use futures_util::StreamExt;
     pub use klieo_types::{
         ChatChunk, ChatRequest, ChatResponse, Episode, Error, FnTool, LlmClient, LlmError, Message,
-        Role, RunId, ThreadId, Tool, ToolCall, ToolChoice, ToolDef, ToolError, ToolSet,
+        Role, RunId, ThreadId, Tool, ToolCall, ToolChoice, ToolDef, ToolError, ToolSet, Toolbox,
     };
 
     #[cfg(feature = "runtime")]

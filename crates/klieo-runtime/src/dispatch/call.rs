@@ -38,7 +38,7 @@ impl Ended {
                     ToolError::UnknownTool { .. } | ToolError::InvalidArgs { .. } => {
                         policy == ToolErrorPolicy::Strict
                     }
-                    other => !other.retryable(),
+                    other => other.ends_run(),
                 };
                 let message = e.to_string();
                 (

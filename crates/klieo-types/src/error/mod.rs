@@ -49,8 +49,20 @@ pub enum ToolError {
         retry_after: Option<Duration>,
     },
     /// A failure that retrying will not fix; the text says what failed.
+    /// It ends the run.
     #[error("{0}")]
     Permanent(String),
+    /// The tool ran and reports a failure the model can act on (a file
+    /// that does not exist, a query it can correct, an MCP result marked
+    /// `isError`). Unlike [`Permanent`](Self::Permanent), the run goes on:
+    /// the message goes back to the model as the call's result.
+    #[error("tool `{tool}` failed: {message}")]
+    Failed {
+        /// The tool called.
+        tool: String,
+        /// What the tool says went wrong.
+        message: String,
+    },
     /// The tool did not finish within its deadline.
     #[error("tool `{tool}` did not finish within {} ms", after.as_millis())]
     Timeout {
@@ -65,6 +77,14 @@ impl ToolError {
     /// Whether the same call may succeed later.
     pub fn retryable(&self) -> bool {
         matches!(self, Self::Retryable { .. } | Self::Timeout { .. })
+    }
+
+    /// Whether this error ends the run instead of going back to the model
+    /// as the call's result: only [`Permanent`](Self::Permanent) does. (An
+    /// unknown tool and invalid arguments also end a run that is strict
+    /// about them.)
+    pub fn ends_run(&self) -> bool {
+        matches!(self, Self::Permanent(_))
     }
 }
 
