@@ -4,9 +4,11 @@
 //! and add a row to [`STEPS`].
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::llama_server::LlamaServer;
+use crate::mcp::{McpServers, CONFORMANCE_SCENARIOS};
 use crate::metadata::Graph;
 use crate::model_server::{ModelServer, Needs};
 use crate::postgres::PostgresServer;
@@ -68,6 +70,12 @@ const STEPS: &[Step] = &[
         fix: "make each listed crate build with only that feature: gate code behind \
               #[cfg(feature = \"...\")], or have the feature enable what it needs in Cargo.toml",
         run: features,
+    },
+    Step {
+        name: "mcp",
+        fix: "read the failing test or conformance check above; `cargo xtask ci` installs the \
+              servers under target/klieo-mcp (delete it to reinstall)",
+        run: mcp,
     },
     Step {
         name: "postgres",
@@ -149,14 +157,16 @@ fn end_to_end(root: &Path) -> Result<(), Error> {
         "-p",
         "klieo",
         "--features",
-        "openai",
+        "openai,mcp",
         "--test",
         "e2e",
     ];
     // Built before the server starts, so the server does not wait on rustc.
     cmd::run(cmd::cargo(root, E2E).arg("--no-run"))?;
+    let mcp = McpServers::install(root)?;
     let mut server = ModelServer::start(root, Needs::ChatAndEmbeddings)?;
     let mut test = cmd::cargo(root, E2E);
+    mcp.env(&mut test);
     // One at a time: llama-cpp-python serves one request at a time, and under
     // concurrent ones it sometimes ends a stream early.
     test.args(["--", "--ignored", "--test-threads=1"]);
@@ -189,6 +199,43 @@ fn llama_server(root: &Path) -> Result<(), Error> {
         .env("KLIEO_LLAMA_SERVER_URL", &server.base);
     println!("    {}", cmd::show(&test));
     cmd::run(&mut test)
+}
+
+/// klieo-mcp against real MCP servers (each test starts and stops its
+/// own), then the official conformance suite's client scenarios against
+/// klieo-mcp's conformance client.
+fn mcp(root: &Path) -> Result<(), Error> {
+    const TESTS: &[&str] = &["test", "--locked", "-p", "klieo-mcp", "--test", "main"];
+    const CLIENT: &[&str] = &[
+        "build",
+        "--locked",
+        "-p",
+        "klieo-mcp",
+        "--example",
+        "conformance_client",
+    ];
+    cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
+    cmd::run(&mut cmd::cargo(root, CLIENT))?;
+    let servers = McpServers::install(root)?;
+    let mut test = cmd::cargo(root, TESTS);
+    test.args(["--", "--ignored"]);
+    servers.env(&mut test);
+    println!("    {}", cmd::show(&test));
+    cmd::run(&mut test)?;
+    let client = root.join("target/debug/examples/conformance_client");
+    let results = root.join("target/klieo-mcp/conformance");
+    for scenario in CONFORMANCE_SCENARIOS {
+        let mut suite = Command::new(&servers.node);
+        suite
+            .arg(&servers.conformance)
+            .args(["client", "--command"])
+            .arg(&client)
+            .args(["--scenario", scenario, "--timeout", "60000", "--output-dir"])
+            .arg(&results);
+        println!("    {}", cmd::show(&suite));
+        cmd::run(&mut suite)?;
+    }
+    Ok(())
 }
 
 /// The tests that need a PostgreSQL server, against one started for them

@@ -34,6 +34,9 @@ pub(crate) const RULES: Rules<'static> = Rules {
         ("klieo-sqlite", 1, &["klieo-types"]),
         ("klieo-postgres", 1, &["klieo-types"]),
         ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
+        // MCP tools need the vocabulary and the kit's HTTP client settings
+        // (with rmcp): never the runtime.
+        ("klieo-mcp", 2, &["klieo-types", "klieo-provider"]),
         (
             "klieo-runtime",
             3,
@@ -56,6 +59,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-anthropic",
                 "klieo-sqlite",
                 "klieo-postgres",
+                "klieo-mcp",
             ],
         ),
     ],

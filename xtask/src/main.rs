@@ -13,6 +13,7 @@ mod cmd;
 mod demo;
 mod layering;
 mod llama_server;
+mod mcp;
 mod metadata;
 mod model_server;
 mod postgres;

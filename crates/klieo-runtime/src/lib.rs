@@ -46,6 +46,7 @@
 mod agent;
 mod approval;
 mod blocking;
+mod builder;
 mod context;
 mod dispatch;
 mod events;
@@ -65,7 +66,8 @@ mod summary;
 mod telemetry;
 mod typed_tool;
 
-pub use agent::{Agent, AgentBuilder, Session};
+pub use agent::{Agent, Session};
+pub use builder::AgentBuilder;
 pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
 pub use typed_tool::TypedTool;

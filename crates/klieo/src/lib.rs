@@ -12,6 +12,7 @@
 //! | `anthropic` | `anthropic` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
+//! | `mcp` | `mcp` | the tools of Model Context Protocol servers, over stdio or streamable HTTP, next to an agent's own |
 //! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
@@ -69,6 +70,10 @@ pub use klieo_sqlite as sqlite;
 #[cfg(feature = "postgres")]
 #[doc(inline)]
 pub use klieo_postgres as postgres;
+
+#[cfg(feature = "mcp")]
+#[doc(inline)]
+pub use klieo_mcp as mcp;
 
 /// docs/STREAMING.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime"))]

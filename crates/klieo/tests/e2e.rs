@@ -1,9 +1,12 @@
 //! End-to-end runs against a real OpenAI-compatible model server: a blocking
-//! and a streaming run that each call the calculator and answer, and an
-//! embeddings call. `cargo xtask ci` starts the local model (llama-cpp-python
-//! with SmolLM2-135M) and runs these with `--ignored`; against another
-//! server, set `OPENAI_BASE_URL` (and `OPENAI_API_KEY`) and run
-//! `cargo test -p klieo --features openai --test e2e -- --ignored`.
+//! and a streaming run that each call the calculator and answer, an
+//! embeddings call, and an agent calling a tool of a real MCP server
+//! (server-everything). `cargo xtask ci` starts the local model
+//! (llama-cpp-python with SmolLM2-135M), installs the MCP server and runs
+//! these with `--ignored`; against another server, set `OPENAI_BASE_URL`
+//! (and `OPENAI_API_KEY`), `KLIEO_MCP_NODE` and `KLIEO_MCP_EVERYTHING` (a
+//! Node.js and server-everything's `dist/index.js`) and run
+//! `cargo test -p klieo --features openai,mcp --test e2e -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 #[path = "../examples/agent/calculator.rs"]
@@ -230,4 +233,60 @@ async fn typed_output_falls_back_to_json_mode_on_a_local_server() {
         }
         Err(other) => panic!("the server rejected the typed run: {other}"),
     }
+}
+
+/// server-everything over stdio, offering its `echo` tool only (the whole
+/// list would crowd this small model's context).
+async fn everything_echo() -> klieo::mcp::McpServer {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: `cargo xtask ci` installs the MCP servers and sets it")
+        })
+    };
+    let settings = klieo::mcp::McpSettings::stdio("everything", var("KLIEO_MCP_NODE"))
+        .with_args([var("KLIEO_MCP_EVERYTHING"), "stdio".into()])
+        .with_only(["echo"]);
+    klieo::mcp::McpServer::connect(settings).await.unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs a model server and an MCP server: `cargo xtask ci` starts them and runs this"]
+async fn agent_calls_a_tool_of_a_real_mcp_server_and_answers_with_its_result() {
+    let options = RunOptions {
+        max_steps: 4,
+        temperature: Some(0.0),
+        max_tokens: Some(128),
+        tool_choice: Some(ToolChoice::Function("echo".into())),
+        after_tool_calls: AfterToolCalls::None,
+        ..RunOptions::default()
+    };
+    let agent = Agent::builder(client())
+        .with_instructions(
+            "Use the echo tool to repeat the user's words, then say what it returned.",
+        )
+        .with_invoker("everything_", everything_echo().await)
+        .with_options(options)
+        .build();
+    let answer = agent.run("Echo the word pineapple.").await.unwrap();
+    assert!(!answer.text.trim().is_empty());
+
+    let log = agent.context().episodic;
+    let episodes = log.replay(answer.summary.run_id).await.unwrap();
+    let outputs: Vec<&serde_json::Value> = episodes
+        .iter()
+        .filter_map(|e| match e {
+            Episode::ToolCall {
+                name,
+                result: ToolOutcome::Ok { output },
+                ..
+            } if name == "echo" => Some(output),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outputs.len(), 1, "{episodes:#?}");
+    let echoed = outputs[0].as_str().unwrap();
+    assert!(
+        echoed.starts_with("Echo: "),
+        "the server's own reply: {echoed}"
+    );
 }

@@ -8,6 +8,8 @@
 //! cargo run -p klieo --features openai --example agent -- --tool utc_now "What time is it?"
 //! cargo run -p klieo --features openai --example agent -- --auto "What is 2^10?"
 //! cargo run -p klieo --features openai,anthropic --example agent -- --provider anthropic "Compute 17*23."
+//! cargo run -p klieo --features openai,mcp --example agent -- \
+//!     --mcp crates/klieo/examples/agent/mcp.json --tool echo "Say pineapple through the echo tool."
 //! ```
 //!
 //! It reads `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OPENAI_MODEL` (see
@@ -17,7 +19,9 @@
 //! (`--tool`, `calculator` by default), because llama.cpp-based servers
 //! stream tool calls only when one is forced; `--auto` lets the model
 //! decide, for servers that support it. After the tools ran, the model is
-//! asked to answer in text.
+//! asked to answer in text. `--mcp FILE` (feature `mcp`) adds the tools of
+//! the MCP servers an `mcpServers` file names (see `klieo::mcp::config`);
+//! `--tool` may then name one of theirs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod calculator;
@@ -26,7 +30,7 @@ mod clock;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::AfterToolCalls;
-use klieo::{Episode, ToolOutcome};
+use klieo::{Episode, ToolInvoker, ToolOutcome};
 use std::future::poll_fn;
 use std::io::Write;
 use std::process::ExitCode;
@@ -41,15 +45,17 @@ const DEFAULT_PROMPT: &str = "Compute 17*23.";
 struct Args {
     first_choice: ToolChoice,
     provider: String,
+    mcp: Option<String>,
     prompt: String,
 }
 
-const USAGE: &str =
-    "usage: agent [--provider openai|anthropic] [--tool calculator|utc_now | --auto] [prompt]";
+const USAGE: &str = "usage: agent [--provider openai|anthropic] [--mcp mcp.json] \
+                     [--tool calculator|utc_now|<an MCP tool> | --auto] [prompt]";
 
 fn parse_args() -> Result<Args, String> {
     let mut first_choice = ToolChoice::Function("calculator".into());
     let mut provider = "openai".to_owned();
+    let mut mcp = None;
     let mut words = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -57,11 +63,9 @@ fn parse_args() -> Result<Args, String> {
             "--auto" => first_choice = ToolChoice::Auto,
             "--tool" => {
                 let name = args.next().ok_or("--tool needs a tool name")?;
-                if name != "calculator" && name != "utc_now" {
-                    return Err(format!("unknown tool `{name}`: use calculator or utc_now"));
-                }
                 first_choice = ToolChoice::Function(name);
             }
+            "--mcp" => mcp = Some(args.next().ok_or("--mcp needs an mcpServers file")?),
             "--provider" => {
                 provider = args.next().ok_or("--provider needs openai or anthropic")?;
                 if provider != "openai" && provider != "anthropic" {
@@ -82,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         first_choice,
         provider,
+        mcp,
         prompt,
     })
 }
@@ -127,9 +132,39 @@ fn client(provider: &str) -> Result<Arc<dyn LlmClient>, Box<dyn std::error::Erro
     Ok(Arc::new(llm))
 }
 
+/// The local tools, and the tools of the MCP servers in `mcp` (a file).
+async fn tools(mcp: Option<&str>) -> Result<Toolbox, Box<dyn std::error::Error>> {
+    let local = ToolSet::new().with(calculator::tool()).with(clock::tool());
+    let toolbox = Toolbox::new().with(local);
+    let Some(file) = mcp else {
+        return Ok(toolbox);
+    };
+    #[cfg(feature = "mcp")]
+    {
+        let servers = klieo::mcp::McpServers::connect(klieo::mcp::config::read(file)?).await?;
+        for server in servers.servers() {
+            let names: Vec<String> = server.catalogue().iter().map(|d| d.name.clone()).collect();
+            println!("mcp server `{}`: {}", server.name(), names.join(", "));
+        }
+        Ok(toolbox.merge(servers.toolbox()))
+    }
+    #[cfg(not(feature = "mcp"))]
+    {
+        let _ = (file, toolbox);
+        Err("--mcp needs the example built with --features mcp".into())
+    }
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let llm = client(&args.provider)?;
-    let tools = ToolSet::new().with(calculator::tool()).with(clock::tool());
+    let tools = tools(args.mcp.as_deref()).await?;
+    if let ToolChoice::Function(name) = &args.first_choice {
+        let catalogue = tools.catalogue();
+        if !catalogue.iter().any(|d| &d.name == name) {
+            let names: Vec<&str> = catalogue.iter().map(|d| d.name.as_str()).collect();
+            return Err(format!("unknown tool `{name}`: use one of {}", names.join(", ")).into());
+        }
+    }
     let ctx = AgentContext::from_shared(llm)
         .with_tools(tools)
         .with_agent_name("demo");

@@ -1,0 +1,176 @@
+//! A server's tools as klieo tool definitions, kept current as the server
+//! announces changes.
+
+use klieo_types::ToolDef;
+use rmcp::service::{Peer, RoleClient, ServiceError};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::watch;
+
+/// One server's tools as the model sees them, and the server's own name
+/// of each.
+pub(crate) struct Catalogue {
+    /// The server's tools to offer, when not all.
+    only: Option<Vec<String>>,
+    listed: RwLock<Listed>,
+    /// Counts the lists taken in, for those waiting on a change.
+    version: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Listed {
+    defs: Arc<[ToolDef]>,
+    /// The name shown to the model → the server's own name.
+    own: HashMap<String, String>,
+}
+
+impl Catalogue {
+    /// An empty catalogue that will offer the tools named in `only`, or
+    /// all when `None`.
+    pub(crate) fn new(only: Option<Vec<String>>) -> Self {
+        Self {
+            only,
+            listed: RwLock::default(),
+            version: watch::Sender::new(0),
+        }
+    }
+
+    /// The definitions shown to the model.
+    pub(crate) fn defs(&self) -> Arc<[ToolDef]> {
+        let listed = self.listed.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&listed.defs)
+    }
+
+    /// The server's own name of the tool shown as `shown`.
+    pub(crate) fn own_name(&self, shown: &str) -> Option<String> {
+        let listed = self.listed.read().unwrap_or_else(PoisonError::into_inner);
+        listed.own.get(shown).cloned()
+    }
+
+    /// A receiver that sees each new list.
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Lists the server's tools again (every page) and takes the list in.
+    pub(crate) async fn refresh(&self, peer: &Peer<RoleClient>) -> Result<(), ServiceError> {
+        let tools = peer.list_all_tools().await?;
+        self.take(&tools);
+        Ok(())
+    }
+
+    /// Takes in `tools`, as the server listed them.
+    pub(crate) fn take(&self, tools: &[rmcp::model::Tool]) {
+        let mut own = HashMap::new();
+        let mut defs = Vec::with_capacity(tools.len());
+        let offered = tools.iter().filter(|tool| {
+            self.only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|name| *name == tool.name))
+        });
+        for tool in offered {
+            let shown = unique(&own, model_name(&tool.name));
+            let description = tool
+                .description
+                .as_deref()
+                .or(tool.title.as_deref())
+                .unwrap_or_default();
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            defs.push(ToolDef::new(shown.clone(), description, schema));
+            own.insert(shown, tool.name.to_string());
+        }
+        *self.listed.write().unwrap_or_else(PoisonError::into_inner) = Listed {
+            defs: defs.into(),
+            own,
+        };
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+/// `name` with what model APIs refuse in a function name (OpenAI's
+/// `^[a-zA-Z0-9_-]{1,64}$`) made `_`. MCP allows `.` and `/` as well.
+fn model_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "tool".to_owned()
+    } else {
+        clean
+    }
+}
+
+/// `name`, or with `_2`, `_3`, ... after it when two of the server's
+/// names come out the same.
+fn unique(taken: &HashMap<String, String>, name: String) -> String {
+    if !taken.contains_key(&name) {
+        return name;
+    }
+    (2..)
+        .map(|n| format!("{name}_{n}"))
+        .find(|candidate| !taken.contains_key(candidate))
+        .unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(name: &str) -> rmcp::model::Tool {
+        let schema = json!({"type": "object", "properties": {"x": {"type": "string"}}});
+        let serde_json::Value::Object(schema) = schema else {
+            unreachable!("an object")
+        };
+        rmcp::model::Tool::new(name.to_owned(), "Does x.", Arc::new(schema))
+    }
+
+    #[test]
+    fn names_a_model_refuses_are_made_valid_and_kept_apart() {
+        let catalogue = Catalogue::new(None);
+        catalogue.take(&[tool("files/read"), tool("files.read"), tool("echo")]);
+        let names: Vec<String> = catalogue.defs().iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names, ["files_read", "files_read_2", "echo"]);
+        assert_eq!(
+            catalogue.own_name("files_read_2").as_deref(),
+            Some("files.read")
+        );
+        assert_eq!(catalogue.own_name("files/read"), None);
+        let def = &catalogue.defs()[2];
+        assert_eq!(def.description, "Does x.");
+        assert_eq!(def.parameters["properties"]["x"]["type"], "string");
+    }
+
+    #[test]
+    fn only_the_tools_asked_for_are_offered() {
+        let catalogue = Catalogue::new(Some(vec!["echo".into()]));
+        catalogue.take(&[tool("files/read"), tool("echo")]);
+        let names: Vec<String> = catalogue.defs().iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names, ["echo"]);
+        assert_eq!(
+            catalogue.own_name("files_read"),
+            None,
+            "never called either"
+        );
+    }
+
+    #[test]
+    fn each_new_list_is_seen_by_a_watcher() {
+        let catalogue = Catalogue::new(None);
+        let mut watcher = catalogue.watch();
+        assert!(!watcher.has_changed().unwrap_or(true));
+        catalogue.take(&[tool("a")]);
+        assert!(watcher.has_changed().unwrap_or(false));
+        watcher.mark_unchanged();
+        catalogue.take(&[tool("a"), tool("b")]);
+        assert_eq!(catalogue.defs().len(), 2);
+        assert!(watcher.has_changed().unwrap_or(false));
+    }
+}

@@ -1,0 +1,214 @@
+//! The `mcpServers` configuration file other MCP clients use, read into
+//! [`McpSettings`].
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "everything": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-everything"] },
+//!     "tracker": {
+//!       "url": "https://mcp.example.com/mcp",
+//!       "headers": { "Authorization": "Bearer ${TRACKER_TOKEN}" }
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! A server has either `command` (with `args`, `env` and `cwd`: a child
+//! process over stdio) or `url` (with `headers`: streamable HTTP). `type`
+//! may say which (`stdio`, `http` or `streamable-http`); `sse`, the
+//! transport the specification retired, is refused. `${NAME}` in any
+//! string is the environment variable `NAME`, so a token need not be kept
+//! in the file. `includeTools` (as in Gemini CLI's file) lists the only
+//! tools of a server to offer the model ([`McpSettings::with_only`]). Other
+//! keys are ignored. Servers come in the order of their names.
+
+use crate::error::McpError;
+use crate::settings::McpSettings;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(rename = "mcpServers")]
+    servers: BTreeMap<String, Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(rename = "includeTools")]
+    include_tools: Option<Vec<String>>,
+}
+
+/// Reads the configuration file at `path`.
+///
+/// # Errors
+///
+/// [`McpError::File`] when it cannot be read or parsed, naming the file.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<McpSettings>, McpError> {
+    let path = path.as_ref();
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| McpError::File {
+        path: shown.clone(),
+        reason: format!("cannot be read: {e}"),
+    })?;
+    parse(&text).map_err(|e| match e {
+        McpError::File { reason, .. } => McpError::File {
+            path: shown,
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Parses a configuration's text.
+///
+/// ```
+/// let servers = klieo_mcp::config::parse(r#"{"mcpServers": {
+///     "everything": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-everything"]},
+///     "web": {"url": "http://127.0.0.1:3001/mcp"}
+/// }}"#)?;
+/// let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
+/// assert_eq!(names, ["everything", "web"]);
+/// # Ok::<(), klieo_mcp::McpError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`McpError::File`] (with the path `<text>`) for text that is not the
+/// `mcpServers` shape, a server with neither or both of `command` and
+/// `url`, an unknown `type`, or a `${NAME}` not set in the environment.
+pub fn parse(text: &str) -> Result<Vec<McpSettings>, McpError> {
+    let bad = |reason: String| McpError::File {
+        path: "<text>".into(),
+        reason,
+    };
+    let file: File = serde_json::from_str(text)
+        .map_err(|e| bad(format!("is not an `mcpServers` configuration: {e}")))?;
+    file.servers
+        .into_iter()
+        .map(|(name, entry)| {
+            settings(&name, entry).map_err(|reason| bad(format!("server `{name}`: {reason}")))
+        })
+        .collect()
+}
+
+fn settings(name: &str, entry: Entry) -> Result<McpSettings, String> {
+    let only = entry.include_tools.clone();
+    let settings = transport(name, entry)?;
+    Ok(match only {
+        Some(tools) => settings.with_only(tools),
+        None => settings,
+    })
+}
+
+fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
+    let kind = entry.kind.as_deref();
+    match (entry.command, entry.url, kind) {
+        (_, _, Some("sse")) => Err("the `sse` transport is not supported: use the server's streamable HTTP endpoint (`url`) or run it over stdio (`command`)".into()),
+        (_, _, Some(other)) if !matches!(other, "stdio" | "http" | "streamable-http" | "streamableHttp") => {
+            Err(format!("unknown `type` `{other}`: use `stdio` or `http`"))
+        }
+        (Some(command), None, _) => {
+            let mut s = McpSettings::stdio(name, expand(&command)?)
+                .with_args(entry.args.iter().map(|a| expand(a)).collect::<Result<Vec<_>, _>>()?);
+            for (k, v) in &entry.env {
+                s = s.with_env(k, expand(v)?);
+            }
+            if let Some(cwd) = entry.cwd {
+                s = s.with_cwd(cwd);
+            }
+            Ok(s)
+        }
+        (None, Some(url), _) => {
+            let mut s = McpSettings::http(name, expand(&url)?);
+            for (k, v) in &entry.headers {
+                s = s.with_header(k, expand(v)?);
+            }
+            Ok(s)
+        }
+        (Some(_), Some(_), _) => Err("has both `command` and `url`: keep the one that reaches the server".into()),
+        (None, None, _) => Err("has neither `command` (a program to run) nor `url` (a streamable HTTP endpoint)".into()),
+    }
+}
+
+/// `text` with each `${NAME}` replaced by the environment variable `NAME`.
+/// The error names the variable, never a value.
+fn expand(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(rest.get(..start).unwrap_or_default());
+        let after = rest.get(start + 2..).unwrap_or_default();
+        let Some(end) = after.find('}') else {
+            return Err("has a `${` without its `}`".into());
+        };
+        let var = after.get(..end).unwrap_or_default();
+        let value = std::env::var(var).map_err(|_| {
+            format!("uses `${{{var}}}`, which is not set in the environment: set it, or write the value in")
+        })?;
+        out.push_str(&value);
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(text: &str) -> String {
+        match parse(text) {
+            Err(McpError::File { reason, .. }) => reason,
+            other => format!("not a file error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_wrong_shape_is_named() {
+        assert!(reason("[]").contains("not an `mcpServers` configuration"));
+        assert!(reason(r#"{"mcpServers": {"a": {}}}"#).contains("server `a`: has neither"));
+        let both = r#"{"mcpServers": {"a": {"command": "x", "url": "http://h/mcp"}}}"#;
+        assert!(reason(both).contains("both"));
+        let sse = r#"{"mcpServers": {"a": {"type": "sse", "url": "http://h/sse"}}}"#;
+        assert!(reason(sse).contains("`sse` transport is not supported"));
+        let unset = r#"{"mcpServers": {"a": {"url": "http://h/mcp", "headers": {"k": "${KLIEO_TEST_NEVER_SET}"}}}}"#;
+        assert!(reason(unset).contains("`${KLIEO_TEST_NEVER_SET}`, which is not set"));
+    }
+
+    #[test]
+    fn include_tools_limits_what_is_offered() {
+        let text = r#"{"mcpServers": {"e": {"command": "x", "includeTools": ["echo"]}}}"#;
+        let servers = parse(text).unwrap_or_default();
+        assert_eq!(servers[0].only.as_deref(), Some(&["echo".to_owned()][..]));
+    }
+
+    #[test]
+    fn variables_are_expanded_and_values_stay_out_of_debug() {
+        // PATH is set wherever tests run.
+        let path = std::env::var("PATH").unwrap_or_default();
+        let text = r#"{"mcpServers": {"a": {"command": "run", "args": ["--path=${PATH}"], "env": {"TOKEN": "${PATH}"}}}}"#;
+        let servers = parse(text).unwrap_or_default();
+        let shown = format!("{servers:?}");
+        assert!(shown.contains("only: None"));
+        assert!(
+            shown.contains(&format!("--path={path}")),
+            "args are not secret"
+        );
+        assert!(shown.contains("TOKEN"));
+        assert_eq!(expand("a${PATH}b"), Ok(format!("a{path}b")));
+        assert!(expand("${OPEN").is_err());
+    }
+}

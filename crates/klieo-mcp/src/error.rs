@@ -1,0 +1,97 @@
+//! [`McpError`]: why a server could not be connected, or its settings
+//! read.
+
+use klieo_types::ConfigError;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why an MCP server could not be started, reached or used. At a tool
+/// call the same failures reach the model as a retryable
+/// `klieo_types::ToolError` naming the server.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum McpError {
+    /// A setting cannot work (an empty command, a URL without a scheme,
+    /// a header HTTP cannot carry).
+    #[error("MCP server `{server}`: {source}")]
+    Config {
+        /// The server's name.
+        server: String,
+        /// The setting and what is wrong with it.
+        #[source]
+        source: ConfigError,
+    },
+    /// A configuration file could not be read or is not the `mcpServers`
+    /// shape.
+    #[error("MCP configuration `{path}`: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// The server's command could not be started.
+    #[error("MCP server `{server}`: could not start `{command}` ({source}); check that it is installed and on PATH")]
+    Spawn {
+        /// The server's name.
+        server: String,
+        /// The command, as configured.
+        command: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not complete the MCP handshake.
+    #[error(
+        "MCP server `{server}` did not complete the handshake: {reason}{}",
+        crate::stderr::shown(stderr)
+    )]
+    Handshake {
+        /// The server's name.
+        server: String,
+        /// What went wrong.
+        reason: String,
+        /// The server's last lines on stderr (stdio servers).
+        stderr: Vec<String>,
+    },
+    /// Starting or reaching the server, or its handshake, took longer
+    /// than the connect timeout.
+    #[error("MCP server `{server}` was not ready within {} ms; raise its connect timeout if it is slow to start{}", after.as_millis(), crate::stderr::shown(stderr))]
+    Timeout {
+        /// The server's name.
+        server: String,
+        /// The bound it missed.
+        after: Duration,
+        /// The server's last lines on stderr (stdio servers).
+        stderr: Vec<String>,
+    },
+    /// The server answered with a protocol version klieo does not speak.
+    #[error("MCP server `{server}` speaks protocol version {version}; klieo speaks {}: update the server or klieo", supported.join(", "))]
+    Version {
+        /// The server's name.
+        server: String,
+        /// The version the server chose.
+        version: String,
+        /// The versions klieo speaks.
+        supported: Vec<String>,
+    },
+    /// The server's tools could not be listed.
+    #[error("MCP server `{server}` did not list its tools: {reason}")]
+    Tools {
+        /// The server's name.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl McpError {
+    /// Whether trying again later may work (the server was slow, exited,
+    /// or could not be reached), as opposed to a setting that must change.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Handshake { .. } | Self::Timeout { .. } | Self::Tools { .. }
+        )
+    }
+}

@@ -1,0 +1,53 @@
+//! The tools of Model Context Protocol servers, for klieo agents.
+//!
+//! Built on `rmcp`, the official Rust SDK. An [`McpServer`] connects to one
+//! server, as a child process over stdio or over streamable HTTP, and is a
+//! `klieo_types::ToolInvoker` over its tools: an agent uses them next to its
+//! own tools.
+//!
+//! ```no_run
+//! # async fn demo(llm: std::sync::Arc<dyn klieo_types::LlmClient>) -> Result<(), Box<dyn std::error::Error>> {
+//! use klieo_mcp::{McpServer, McpSettings};
+//!
+//! let everything = McpServer::connect(
+//!     McpSettings::stdio("everything", "npx")
+//!         .with_args(["-y", "@modelcontextprotocol/server-everything"]),
+//! )
+//! .await?;
+//! // With the runtime (`klieo-runtime`):
+//! // let agent = Agent::builder(llm).with_invoker("everything_", everything).build();
+//! # drop((llm, everything));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What a call does, and how each failure reaches the model, is in
+//! [`McpServer`]'s documentation; the settings and their defaults in
+//! [`McpSettings`]; the `mcpServers` file in [`config`].
+//!
+//! # Protocol
+//!
+//! klieo offers the versions in [`PROTOCOL_VERSIONS`] (it asks for the
+//! newest and accepts any of them) and the `initialize` handshake. It
+//! offers the server no client capability (no sampling, roots or
+//! elicitation), and uses the server's tools only: a server without the
+//! `tools` capability is not asked for them. Prompts, resources and OAuth
+//! are not supported; a bearer token or other header is.
+
+#![deny(missing_docs)]
+
+mod catalogue;
+pub mod config;
+mod error;
+mod link;
+mod reply;
+mod server;
+mod servers;
+mod settings;
+mod stderr;
+
+pub use error::McpError;
+pub use link::PROTOCOL_VERSIONS;
+pub use server::McpServer;
+pub use servers::McpServers;
+pub use settings::{Approval, McpSettings, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};

@@ -1,0 +1,180 @@
+//! One live connection to a server: the child process or HTTP session, the
+//! MCP handshake, and the handler that hears the server's notifications.
+
+use crate::catalogue::Catalogue;
+use crate::error::McpError;
+use crate::settings::{McpSettings, Transport};
+use crate::stderr::Tail;
+use klieo_types::ConfigError;
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
+use std::future::Future;
+use std::process::Stdio;
+use std::sync::Arc;
+
+/// The protocol versions klieo speaks, newest first: the current
+/// specification with a handshake and the ones before it.
+pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// A live connection.
+pub(crate) struct Link {
+    pub(crate) service: RunningService<RoleClient, Listener>,
+    /// What a stdio server wrote on stderr.
+    pub(crate) stderr: Option<Tail>,
+}
+
+impl Link {
+    /// The server's last stderr lines (none over HTTP), waiting a moment
+    /// for the last of a server that stopped.
+    pub(crate) async fn last_stderr(&self) -> Vec<String> {
+        match &self.stderr {
+            Some(tail) => tail.last_lines().await,
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Hears the server: a changed tool list is listed again at once.
+#[derive(Clone)]
+pub(crate) struct Listener {
+    pub(crate) catalogue: Arc<Catalogue>,
+}
+
+impl ClientHandler for Listener {
+    async fn on_tool_list_changed(&self, context: NotificationContext<RoleClient>) {
+        if let Err(e) = self.catalogue.refresh(&context.peer).await {
+            tracing::warn!(error = %e, "an MCP server changed its tools but did not list them");
+        }
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        // Tools only: no sampling, roots or elicitation are offered.
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("klieo", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+}
+
+const USER_AGENT: &str = concat!("klieo-mcp/", env!("CARGO_PKG_VERSION"));
+
+fn config(settings: &McpSettings, source: ConfigError) -> McpError {
+    McpError::Config {
+        server: settings.name.clone(),
+        source,
+    }
+}
+
+/// Starts (stdio) or reaches (HTTP) the server and completes the
+/// handshake, within the connect timeout.
+pub(crate) async fn connect(settings: &McpSettings, listener: Listener) -> Result<Link, McpError> {
+    match &settings.transport {
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            if command.trim().is_empty() {
+                let invalid = ConfigError::Invalid {
+                    name: "command".into(),
+                    reason: "is empty: name the program that runs the server".into(),
+                };
+                return Err(config(settings, invalid));
+            }
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            let mut wrap = CommandWrap::from(cmd);
+            // Its own process group, so a server that is a wrapper (`npx`)
+            // goes with all its children.
+            wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+            let (child, stderr) = TokioChildProcess::builder(wrap)
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|source| McpError::Spawn {
+                    server: settings.name.clone(),
+                    command: command.clone(),
+                    source,
+                })?;
+            let stderr = stderr.map(Tail::follow);
+            let service = handshake(settings, listener.serve(child), stderr.as_ref()).await?;
+            Ok(Link { service, stderr })
+        }
+        Transport::Http { url, headers } => {
+            let example = "http://127.0.0.1:3001/mcp";
+            let url =
+                klieo_provider::base_url(url, "url", example).map_err(|e| config(settings, e))?;
+            let mut map = reqwest::header::HeaderMap::new();
+            for (name, value) in headers {
+                klieo_provider::sensitive_header(&mut map, "headers", name, value)
+                    .map_err(|e| config(settings, e))?;
+            }
+            let https = url.scheme() == "https";
+            let client =
+                klieo_provider::http_client(https, settings.connect_timeout, map, USER_AGENT)
+                    .map_err(|e| config(settings, e))?;
+            let transport = StreamableHttpClientTransport::with_client(
+                client,
+                StreamableHttpClientTransportConfig::with_uri(url.as_str()),
+            );
+            let service = handshake(settings, listener.serve(transport), None).await?;
+            Ok(Link {
+                service,
+                stderr: None,
+            })
+        }
+    }
+}
+
+async fn last_lines(stderr: Option<&Tail>) -> Vec<String> {
+    match stderr {
+        Some(tail) => tail.last_lines().await,
+        None => Vec::new(),
+    }
+}
+
+/// Waits for the handshake within the connect timeout and checks the
+/// version the server chose.
+async fn handshake<E: std::fmt::Display>(
+    settings: &McpSettings,
+    serving: impl Future<Output = Result<RunningService<RoleClient, Listener>, E>>,
+    stderr: Option<&Tail>,
+) -> Result<RunningService<RoleClient, Listener>, McpError> {
+    let service = match tokio::time::timeout(settings.connect_timeout, serving).await {
+        Err(_) => {
+            return Err(McpError::Timeout {
+                server: settings.name.clone(),
+                after: settings.connect_timeout,
+                stderr: last_lines(stderr).await,
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(McpError::Handshake {
+                server: settings.name.clone(),
+                reason: e.to_string(),
+                stderr: last_lines(stderr).await,
+            })
+        }
+        Ok(Ok(service)) => service,
+    };
+    let version = service
+        .peer_info()
+        .map(|info| info.protocol_version.to_string())
+        .unwrap_or_default();
+    if !PROTOCOL_VERSIONS.contains(&version.as_str()) {
+        return Err(McpError::Version {
+            server: settings.name.clone(),
+            version,
+            supported: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+        });
+    }
+    Ok(service)
+}

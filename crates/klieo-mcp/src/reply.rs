@@ -1,0 +1,128 @@
+//! A `tools/call` result as a klieo tool output, or as the tool error the
+//! model is told of.
+
+use klieo_types::ToolError;
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
+use serde_json::Value;
+
+/// The output of a call: its `structuredContent` when it has one, else
+/// its content as text. A result marked `isError` is
+/// [`ToolError::Failed`]: the model reads the message and the run goes on.
+pub(crate) fn output(tool: &str, result: CallToolResult) -> Result<Value, ToolError> {
+    let text = text_of(&result.content);
+    if result.is_error == Some(true) {
+        let message = if text.is_empty() {
+            "the tool reported an error and gave no message".to_owned()
+        } else {
+            text
+        };
+        return Err(ToolError::Failed {
+            tool: tool.to_owned(),
+            message,
+        });
+    }
+    Ok(result.structured_content.unwrap_or(Value::String(text)))
+}
+
+/// The content blocks as text for the model, one per line. What is not
+/// text (an image, audio, a binary resource) is named, with its size, but
+/// not pasted: base64 would only fill the model's context.
+fn text_of(content: &[ContentBlock]) -> String {
+    let parts: Vec<String> = content.iter().map(block_text).collect();
+    parts.join("\n")
+}
+
+fn block_text(block: &ContentBlock) -> String {
+    match block {
+        ContentBlock::Text(text) => text.text.clone(),
+        ContentBlock::Image(image) => {
+            format!(
+                "[an image, {}, {} bytes of base64]",
+                image.mime_type,
+                image.data.len()
+            )
+        }
+        ContentBlock::Audio(audio) => {
+            format!(
+                "[audio, {}, {} bytes of base64]",
+                audio.mime_type,
+                audio.data.len()
+            )
+        }
+        ContentBlock::Resource(embedded) => match &embedded.resource {
+            ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            ResourceContents::BlobResourceContents {
+                uri,
+                mime_type,
+                blob,
+                ..
+            } => format!(
+                "[resource {uri}, {}, {} bytes of base64]",
+                mime_type.as_deref().unwrap_or("binary"),
+                blob.len()
+            ),
+            _ => unknown_kind(block),
+        },
+        ContentBlock::ResourceLink(link) => format!("[resource {} ({})]", link.uri, link.name),
+        _ => unknown_kind(block),
+    }
+}
+
+/// A block of a kind newer than klieo, named by its `type`.
+fn unknown_kind(block: &ContentBlock) -> String {
+    let value = serde_json::to_value(block).unwrap_or_default();
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    format!("[{kind} content]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result(value: Value) -> CallToolResult {
+        serde_json::from_value(value).expect("a tools/call result")
+    }
+
+    #[test]
+    fn structured_content_wins_over_its_text_copy() {
+        let r = result(json!({
+            "content": [{"type": "text", "text": "{\"sum\": 3}"}],
+            "structuredContent": {"sum": 3}
+        }));
+        assert_eq!(output("add", r), Ok(json!({"sum": 3})));
+    }
+
+    #[test]
+    fn content_becomes_text_with_binary_parts_named_not_pasted() {
+        let r = result(json!({"content": [
+            {"type": "text", "text": "here:"},
+            {"type": "image", "data": "aGVsbG8=", "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "file:///a.txt", "text": "inside"}},
+            {"type": "resource_link", "uri": "file:///b", "name": "b"}
+        ]}));
+        let expected =
+            "here:\n[an image, image/png, 8 bytes of base64]\ninside\n[resource file:///b (b)]";
+        assert_eq!(output("t", r), Ok(json!(expected)));
+    }
+
+    #[test]
+    fn an_error_result_goes_to_the_model_as_a_failure() {
+        let r =
+            result(json!({"content": [{"type": "text", "text": "no such city"}], "isError": true}));
+        assert_eq!(
+            output("weather", r),
+            Err(ToolError::Failed {
+                tool: "weather".into(),
+                message: "no such city".into()
+            })
+        );
+        let bare = result(json!({"content": [], "isError": true}));
+        assert!(
+            matches!(output("w", bare), Err(ToolError::Failed { message, .. }) if message.contains("no message"))
+        );
+    }
+}

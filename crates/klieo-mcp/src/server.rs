@@ -1,0 +1,359 @@
+//! [`McpServer`]: one MCP server's tools as a klieo `ToolInvoker`, kept
+//! connected: a server that dies is started (or reached) again, with
+//! backoff, at the next call.
+
+use crate::catalogue::Catalogue;
+use crate::error::McpError;
+use crate::link::{self, Link, Listener};
+use crate::reply;
+use crate::settings::McpSettings;
+use crate::stderr;
+use async_trait::async_trait;
+use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker};
+use rmcp::model::{CallToolRequestParams, ErrorCode};
+use rmcp::service::ServiceError;
+use serde_json::Value;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The first wait before starting a server again after a failed start.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two starts.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// One MCP server, its tools usable by a klieo agent.
+///
+/// Its tools are a [`ToolInvoker`]: give it to an agent next to local tools
+/// with `AgentBuilder::with_invoker`, or combine several servers in a
+/// `klieo_types::Toolbox` ([`McpServers::toolbox`](crate::McpServers::toolbox)).
+///
+/// - Each tool's input schema is the tool's parameters; a result's
+///   `structuredContent`, else its text, is the tool's output; a result
+///   marked `isError` is `ToolError::Failed`, which the model reads.
+/// - The tool list follows the server's `notifications/tools/list_changed`.
+/// - A call is bounded by the call timeout, and a call given up (timed out,
+///   or its run cancelled) sends the server `notifications/cancelled`.
+/// - A server that died is started again (stdio) or reached again (HTTP)
+///   at the next call; while it cannot be, calls fail at once with a
+///   retryable `ToolError` naming the server and its last stderr lines.
+///
+/// Cloning is cheap and shares the connection. The child process of a
+/// stdio server is stopped when the last clone is dropped.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: McpSettings,
+    catalogue: Arc<Catalogue>,
+    state: Mutex<State>,
+}
+
+/// The connection, when there is one, and what is known of the last
+/// time there was not.
+struct State {
+    live: Option<Arc<Link>>,
+    down: Down,
+}
+
+/// A server that is not connected: why, and when to try again.
+struct Down {
+    why: String,
+    stderr: Vec<String>,
+    failed_starts: u32,
+    retry_at: Instant,
+}
+
+impl McpServer {
+    /// Starts (stdio) or reaches (HTTP) the server, completes the MCP
+    /// handshake and lists its tools.
+    ///
+    /// # Errors
+    ///
+    /// [`McpError`]: a setting that cannot work, a command that cannot be
+    /// started, a handshake that fails or takes longer than the connect
+    /// timeout, a protocol version klieo does not speak, or a tool list the
+    /// server does not give.
+    pub async fn connect(settings: McpSettings) -> Result<Self, McpError> {
+        let catalogue = Arc::new(Catalogue::new(settings.only.clone()));
+        let link = start(&settings, &catalogue).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                catalogue,
+                state: Mutex::new(State {
+                    live: Some(link),
+                    down: Down::new("it was never started", Vec::new()),
+                }),
+            }),
+        })
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.inner.settings.name
+    }
+
+    /// The server's settings.
+    pub fn settings(&self) -> &McpSettings {
+        &self.inner.settings
+    }
+
+    /// A future that ends when the server's tool list next changes (it
+    /// announced a change and klieo listed the tools again, or it was
+    /// started again). It watches from this call on, so a change between
+    /// this call and the `.await` is not missed. Put a bound on the wait
+    /// (`tokio::time::timeout`): a server may never change.
+    pub fn tools_changed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut watch = self.inner.catalogue.watch();
+        watch.mark_unchanged();
+        async move {
+            // The sender lives in the server: an error means it is gone,
+            // and so is any change to wait for.
+            let _ = watch.changed().await;
+        }
+    }
+
+    /// Stops the server: the child process of a stdio server is ended, an
+    /// HTTP session closed. The next call starts it again.
+    pub async fn close(&self) {
+        let mut state = self.inner.state.lock().await;
+        state.live = None;
+        state.down = Down::new("it was closed", Vec::new());
+    }
+
+    /// The live connection, started again if the server died and its
+    /// backoff has passed.
+    async fn link(&self) -> Result<Arc<Link>, ToolError> {
+        let settings = &self.inner.settings;
+        let mut state = self.inner.state.lock().await;
+        if let Some(link) = &state.live {
+            if !link.service.is_closed() {
+                return Ok(Arc::clone(link));
+            }
+            state.down = Down::new("it stopped", link.last_stderr().await);
+            state.live = None;
+        }
+        let down = &mut state.down;
+        let now = Instant::now();
+        if now < down.retry_at {
+            return Err(down.unavailable(&settings.name, down.retry_at - now));
+        }
+        match start(settings, &self.inner.catalogue).await {
+            Ok(link) => {
+                tracing::info!(server = %settings.name, "MCP server started again");
+                state.live = Some(Arc::clone(&link));
+                Ok(link)
+            }
+            Err(e) => {
+                down.failed_starts = down.failed_starts.saturating_add(1);
+                let wait = backoff(down.failed_starts);
+                // From the failure, not from the attempt: a slow start must not
+                // use up its own backoff.
+                down.retry_at = Instant::now() + wait;
+                down.stderr = match &e {
+                    McpError::Handshake { stderr, .. } | McpError::Timeout { stderr, .. } => {
+                        stderr.clone()
+                    }
+                    _ => Vec::new(),
+                };
+                down.why = format!("it could not be started again: {e}");
+                Err(down.unavailable(&settings.name, wait))
+            }
+        }
+    }
+
+    /// Marks `link` dead (if it is still the live one) after a call lost
+    /// it, and says so.
+    async fn lost(&self, link: &Arc<Link>, tool: &str, error: &ServiceError) -> ToolError {
+        let stderr = link.last_stderr().await;
+        let mut state = self.inner.state.lock().await;
+        if state
+            .live
+            .as_ref()
+            .is_some_and(|live| Arc::ptr_eq(live, link))
+        {
+            state.down = Down::new("it stopped", stderr.clone());
+            state.live = None;
+        }
+        ToolError::Retryable {
+            message: format!(
+                "MCP server `{}` stopped answering during the call of `{tool}` ({error}), so \
+                 whether the call took effect is unknown{}; klieo starts it again at the next call",
+                self.inner.settings.name,
+                stderr::shown(&stderr)
+            ),
+            retry_after: None,
+        }
+    }
+
+    async fn call(&self, shown: &str, args: Value) -> Result<Value, ToolError> {
+        let settings = &self.inner.settings;
+        let own = self
+            .inner
+            .catalogue
+            .own_name(shown)
+            .ok_or_else(|| unknown(shown, &self.inner.catalogue.defs()))?;
+        let arguments = match args {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(ToolError::InvalidArgs {
+                    tool: shown.to_owned(),
+                    reason: format!("the arguments must be one JSON object, not `{other}`"),
+                })
+            }
+        };
+        let link = self.link().await?;
+        let params = CallToolRequestParams::new(own).with_arguments(arguments);
+        // Dropping this future (at the timeout, or when the run is
+        // cancelled) sends the server `notifications/cancelled`.
+        let call = link.service.call_tool(params);
+        match tokio::time::timeout(settings.call_timeout, call).await {
+            Err(_) => Err(ToolError::Timeout {
+                tool: shown.to_owned(),
+                after: settings.call_timeout,
+            }),
+            Ok(Ok(result)) => reply::output(shown, result),
+            Ok(Err(ServiceError::McpError(e))) if e.code == ErrorCode::INVALID_PARAMS => {
+                Err(ToolError::InvalidArgs {
+                    tool: shown.to_owned(),
+                    reason: e.message.into_owned(),
+                })
+            }
+            Ok(Err(ServiceError::McpError(e))) => Err(ToolError::Failed {
+                tool: shown.to_owned(),
+                message: format!(
+                    "the server refused the call: {} (code {})",
+                    e.message, e.code.0
+                ),
+            }),
+            Ok(Err(e)) => Err(self.lost(&link, shown, &e).await),
+        }
+    }
+}
+
+impl Down {
+    /// Down for `why`, to be started again at the next call.
+    fn new(why: &str, stderr: Vec<String>) -> Self {
+        Self {
+            why: why.to_owned(),
+            stderr,
+            failed_starts: 0,
+            retry_at: Instant::now(),
+        }
+    }
+
+    fn unavailable(&self, server: &str, wait: Duration) -> ToolError {
+        ToolError::Retryable {
+            message: format!(
+                "MCP server `{server}` is not running: {}{}; klieo tries again in {} ms",
+                self.why,
+                stderr::shown(&self.stderr),
+                wait.as_millis()
+            ),
+            retry_after: Some(wait),
+        }
+    }
+}
+
+/// Starts the server and lists its tools into `catalogue`.
+async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
+    let listener = Listener {
+        catalogue: Arc::clone(catalogue),
+    };
+    let link = link::connect(settings, listener).await?;
+    let has_tools = link
+        .service
+        .peer_info()
+        .is_some_and(|info| info.capabilities.tools.is_some());
+    if has_tools {
+        let listing = catalogue.refresh(link.service.peer());
+        let listed = tokio::time::timeout(settings.connect_timeout, listing).await;
+        let failed = |reason: String| McpError::Tools {
+            server: settings.name.clone(),
+            reason,
+        };
+        match listed {
+            Err(_) => {
+                return Err(failed(format!(
+                    "no answer within {} ms",
+                    settings.connect_timeout.as_millis()
+                )))
+            }
+            Ok(Err(e)) => return Err(failed(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+    } else {
+        // A server without the tools capability is not asked for tools.
+        catalogue.take(&[]);
+    }
+    Ok(Arc::new(link))
+}
+
+/// The wait after the `n`th failed start in a row: 1 s, 2 s, 4 s, ... 30 s.
+fn backoff(n: u32) -> Duration {
+    let doubled = BACKOFF_FIRST.saturating_mul(2u32.saturating_pow(n.saturating_sub(1)));
+    doubled.min(BACKOFF_MAX)
+}
+
+fn unknown(name: &str, defs: &[ToolDef]) -> ToolError {
+    ToolError::UnknownTool {
+        name: name.to_owned(),
+        available: defs.iter().map(|d| d.name.clone()).collect(),
+    }
+}
+
+impl fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpServer")
+            .field("settings", &self.inner.settings)
+            .field("tools", &self.inner.catalogue.defs().len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ToolInvoker for McpServer {
+    fn catalogue(&self) -> Arc<[ToolDef]> {
+        self.inner.catalogue.defs()
+    }
+
+    async fn invoke(
+        &self,
+        name: &str,
+        args: Value,
+        _ctx: ToolContext<'_>,
+    ) -> Result<Value, ToolError> {
+        self.call(name, args).await
+    }
+
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        let _ = name;
+        Some(self.inner.settings.call_timeout)
+    }
+
+    fn requires_approval(&self, name: &str) -> bool {
+        self.inner
+            .catalogue
+            .own_name(name)
+            .is_some_and(|own| self.inner.settings.approval.applies_to(&own))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let waits: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+}

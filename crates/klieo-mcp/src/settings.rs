@@ -1,0 +1,294 @@
+//! [`McpSettings`]: how to reach one MCP server, and how klieo treats its
+//! tools.
+
+use klieo_provider::shown_base_url;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to reach one MCP server, and how its tools are treated.
+///
+/// ```
+/// use klieo_mcp::{Approval, McpSettings};
+/// use std::time::Duration;
+///
+/// let files = McpSettings::stdio("files", "npx")
+///     .with_args(["-y", "@modelcontextprotocol/server-filesystem", "/srv/docs"])
+///     .with_call_timeout(Duration::from_secs(20));
+/// let tracker = McpSettings::http("tracker", "https://mcp.example.com/mcp")
+///     .with_bearer_token("sk-not-shown")
+///     .with_approval(Approval::Tools(vec!["close_issue".into()]));
+/// assert!(!format!("{tracker:?}").contains("sk-not-shown"));
+/// # drop(files);
+/// ```
+///
+/// # Default
+///
+/// - call timeout: 60 s per tool call ([`DEFAULT_CALL_TIMEOUT`])
+/// - connect timeout: 30 s to start (or reach) the server and finish the
+///   handshake ([`DEFAULT_CONNECT_TIMEOUT`])
+/// - prefix: `{name}_`, put before a tool's name only when another tool
+///   has that name already (see `klieo_types::Toolbox`)
+/// - approval: [`Approval::None`]
+/// - tools offered: all the server lists ([`with_only`](Self::with_only))
+/// - restart backoff: a dead server is started again at the next call,
+///   then no sooner than 1 s, 2 s, 4 s, ... up to 30 s after each failed
+///   start
+#[derive(Clone)]
+pub struct McpSettings {
+    pub(crate) name: String,
+    pub(crate) transport: Transport,
+    pub(crate) call_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) prefix: Option<String>,
+    pub(crate) approval: Approval,
+    pub(crate) only: Option<Vec<String>>,
+}
+
+/// The call bound of an MCP tool, unless set otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound on starting or reaching a server and its handshake.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the server is reached.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// A child process speaking MCP on its stdin and stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<PathBuf>,
+    },
+    /// Streamable HTTP at `url`, each request carrying `headers`.
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// Which of a server's tools need a person's approval before each call
+/// (the run suspends durably until it is given: see
+/// `klieo_types::Tool::requires_approval`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Approval {
+    /// None of them.
+    #[default]
+    None,
+    /// Every one.
+    All,
+    /// These, by the server's own names for them.
+    Tools(Vec<String>),
+}
+
+impl Approval {
+    pub(crate) fn applies_to(&self, tool: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Tools(names) => names.iter().any(|n| n == tool),
+        }
+    }
+}
+
+impl McpSettings {
+    fn new(name: impl Into<String>, transport: Transport) -> Self {
+        Self {
+            name: name.into(),
+            transport,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            prefix: None,
+            approval: Approval::None,
+            only: None,
+        }
+    }
+
+    /// A server klieo starts as a child process, `command` (looked up on
+    /// `PATH`), speaking MCP over its stdin and stdout. Its stderr is kept
+    /// (the last lines) for the errors that say why it died.
+    pub fn stdio(name: impl Into<String>, command: impl Into<String>) -> Self {
+        Self::new(
+            name,
+            Transport::Stdio {
+                command: command.into(),
+                args: Vec::new(),
+                env: Vec::new(),
+                cwd: None,
+            },
+        )
+    }
+
+    /// A server reached over streamable HTTP at `url` (the endpoint
+    /// itself, such as `http://127.0.0.1:3001/mcp`).
+    pub fn http(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::new(
+            name,
+            Transport::Http {
+                url: url.into(),
+                headers: Vec::new(),
+            },
+        )
+    }
+
+    /// The server's name, as errors and the default prefix give it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the arguments of a stdio server's command (no effect on HTTP).
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let Transport::Stdio { args: a, .. } = &mut self.transport {
+            *a = args.into_iter().map(Into::into).collect();
+        }
+        self
+    }
+
+    /// Sets an environment variable of a stdio server (no effect on
+    /// HTTP). The child inherits klieo's environment besides. Values are
+    /// never shown: `Debug` lists the names only.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Transport::Stdio { env, .. } = &mut self.transport {
+            env.push((name.into(), value.into()));
+        }
+        self
+    }
+
+    /// Sets the working directory of a stdio server (no effect on HTTP).
+    pub fn with_cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        if let Transport::Stdio { cwd, .. } = &mut self.transport {
+            *cwd = Some(dir.into());
+        }
+        self
+    }
+
+    /// Adds a header to every request to an HTTP server (no effect on
+    /// stdio). Values are marked sensitive and never shown.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Transport::Http { headers, .. } = &mut self.transport {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+
+    /// Sends `Authorization: Bearer {token}` to an HTTP server.
+    pub fn with_bearer_token(self, token: impl AsRef<str>) -> Self {
+        let value = format!("Bearer {}", token.as_ref());
+        self.with_header("authorization", value)
+    }
+
+    /// Sets how long one tool call may take. A call past it is cancelled
+    /// (the server gets MCP's `notifications/cancelled`) and becomes
+    /// `ToolError::Timeout`.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets how long starting (or reaching) the server and the handshake
+    /// may take.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the prefix put before a tool's name when another tool has that
+    /// name already (default `{name}_`).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The prefix put before a clashing tool name.
+    pub fn prefix(&self) -> String {
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}_", self.name))
+    }
+
+    /// Offers the model only these of the server's tools (by the server's
+    /// own names); the others are never shown nor called. A large server's
+    /// whole list can crowd a small model's context.
+    pub fn with_only<I, S>(mut self, tools: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(tools.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets which tools need approval before each call.
+    pub fn with_approval(mut self, approval: Approval) -> Self {
+        self.approval = approval;
+        self
+    }
+}
+
+impl fmt::Debug for McpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("McpSettings");
+        s.field("name", &self.name);
+        match &self.transport {
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+                s.field("command", command)
+                    .field("args", args)
+                    .field("env", &names)
+                    .field("cwd", cwd);
+            }
+            Transport::Http { url, headers } => {
+                let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+                s.field("url", &shown_base_url(url))
+                    .field("headers", &names);
+            }
+        }
+        s.field("call_timeout", &self.call_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("prefix", &self.prefix())
+            .field("approval", &self.approval)
+            .field("only", &self.only)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret_of_either_transport() {
+        let stdio = McpSettings::stdio("gh", "gh-mcp").with_env("GITHUB_TOKEN", "ghp_secret1");
+        let http = McpSettings::http("t", "https://user:pw@mcp.example.com/mcp?key=secret2")
+            .with_bearer_token("secret3")
+            .with_header("x-api-key", "secret4");
+        let shown = format!("{stdio:?} {http:?}");
+        for secret in ["ghp_secret1", "pw", "secret2", "secret3", "secret4"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("GITHUB_TOKEN") && shown.contains("x-api-key"));
+    }
+
+    #[test]
+    fn transport_setters_leave_the_other_transport_alone() {
+        let http = McpSettings::http("t", "http://127.0.0.1/mcp").with_args(["x"]);
+        let stdio = McpSettings::stdio("s", "cmd").with_header("a", "b");
+        assert!(
+            matches!(http.transport, Transport::Http { ref headers, .. } if headers.is_empty())
+        );
+        assert!(matches!(stdio.transport, Transport::Stdio { ref args, .. } if args.is_empty()));
+        assert_eq!(stdio.prefix(), "s_");
+        assert_eq!(stdio.with_prefix("mine.").prefix(), "mine.");
+    }
+}

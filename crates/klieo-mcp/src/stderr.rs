@@ -1,0 +1,119 @@
+//! The last lines a stdio server wrote on stderr, kept for the errors that
+//! say why it failed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+
+/// How many lines are kept.
+const LINES: usize = 20;
+/// How much of one line is kept, in bytes.
+const LINE_BYTES: usize = 500;
+
+/// How long an error waits for the last lines of a server that stopped.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// The last [`LINES`] lines of a stream, shared with the task reading it.
+#[derive(Clone)]
+pub(crate) struct Tail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    /// Becomes `true` when the stream has ended.
+    ended: watch::Sender<bool>,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Self {
+            lines: Arc::default(),
+            ended: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Tail {
+    /// Starts a task that reads `stream` to its end, keeping its last lines.
+    pub(crate) fn follow(stream: impl AsyncRead + Send + Unpin + 'static) -> Self {
+        let tail = Self::default();
+        tokio::spawn(tail.clone().read(stream));
+        tail
+    }
+
+    async fn read(self, mut stream: impl AsyncRead + Unpin) {
+        let mut buf = vec![0u8; 4096];
+        let mut line = Vec::new();
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &byte in buf.get(..n).unwrap_or_default() {
+                if byte == b'\n' {
+                    self.push(&line);
+                    line.clear();
+                } else if line.len() < LINE_BYTES {
+                    line.push(byte);
+                }
+            }
+        }
+        if !line.is_empty() {
+            self.push(&line);
+        }
+        self.ended.send_replace(true);
+    }
+
+    fn push(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line).trim_end().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() == LINES {
+            lines.pop_front();
+        }
+        lines.push_back(text);
+    }
+
+    /// The lines kept, oldest first.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.iter().cloned().collect()
+    }
+
+    /// The lines kept, once the stream has ended (the server stopped and
+    /// its last words are in) or after a short bound, whichever is first.
+    pub(crate) async fn last_lines(&self) -> Vec<String> {
+        let mut ended = self.ended.subscribe();
+        let _ = tokio::time::timeout(SETTLE, ended.wait_for(|ended| *ended)).await;
+        self.lines()
+    }
+}
+
+/// `lines` for the end of an error message: nothing when there are none.
+pub(crate) fn shown(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; its last lines on stderr: {}", lines.join(" | "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_the_last_lines_each_bounded() {
+        let long = "x".repeat(2 * LINE_BYTES);
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect::<String>() + &long;
+        let tail = Tail::default();
+        tail.clone().read(text.as_bytes()).await;
+        let lines = tail.last_lines().await;
+        assert_eq!(lines.len(), LINES);
+        assert_eq!(lines[0], "line 11");
+        assert_eq!(lines[LINES - 1].len(), LINE_BYTES);
+        assert_eq!(shown(&lines[..1]), "; its last lines on stderr: line 11");
+        assert_eq!(shown(&[]), "");
+    }
+}

@@ -1,0 +1,76 @@
+//! An agent with a local tool and an MCP server's tools in one catalogue.
+
+use crate::support::{everything_stdio, faults_stdio};
+use klieo_mcp::McpServer;
+use klieo_runtime::Agent;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{FnTool, Role, ToolCall, ToolDef};
+use serde_json::json;
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
+    let everything = McpServer::connect(everything_stdio()).await.unwrap();
+    let local_echo = FnTool::new(
+        ToolDef::new("echo", "The local echo.", json!({"type": "object"})),
+        |_| Ok(json!("local")),
+    );
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new(
+            "c1",
+            "everything_echo",
+            json!({"message": "hi"}),
+        )])
+        .then_text("it said hi");
+    let agent = Agent::builder(llm.clone())
+        .with_tool(local_echo)
+        .with_invoker("everything_", everything)
+        .build();
+
+    let answer = agent.run("echo hi through the server").await.unwrap();
+    assert_eq!(answer.text, "it said hi");
+    let requests = llm.requests();
+    let names: Vec<&str> = requests[0].tools.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names.first(),
+        Some(&"echo"),
+        "the local tool keeps its name"
+    );
+    assert!(names.contains(&"everything_echo") && names.contains(&"get-sum"));
+    let result = requests[1]
+        .messages
+        .iter()
+        .find(|m| m.role == Role::Tool)
+        .unwrap();
+    assert_eq!(result.content, "Echo: hi");
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn an_error_result_goes_to_the_model_and_the_run_goes_on() {
+    let faults = McpServer::connect(faults_stdio()).await.unwrap();
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new(
+            "c1",
+            "fail",
+            json!({"message": "no such city"}),
+        )])
+        .then_text("that city does not exist");
+    let agent = Agent::builder(llm.clone())
+        .with_invoker("faults_", faults)
+        .build();
+
+    let answer = agent.run("weather in Atlantis?").await.unwrap();
+    assert_eq!(answer.text, "that city does not exist");
+    let requests = llm.requests();
+    let result = requests[1]
+        .messages
+        .iter()
+        .find(|m| m.role == Role::Tool)
+        .unwrap();
+    assert!(
+        result.content.contains("no such city"),
+        "{}",
+        result.content
+    );
+}

@@ -1,0 +1,167 @@
+//! The faults server (the official Python SDK): a tool that fails, one that
+//! hangs until cancelled, a server that exits mid-call or cannot start
+//! again, and a tool list that changes.
+
+use crate::support::faults_stdio;
+use klieo_mcp::{Approval, McpServer};
+use klieo_types::{RunId, ToolContext, ToolError, ToolInvoker};
+use serde_json::json;
+use std::time::Duration;
+
+fn ctx() -> ToolContext<'static> {
+    ToolContext::new(RunId::new(), "call-1", "test")
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn an_error_result_is_a_failure_for_the_model_and_structured_output_is_kept() {
+    let server = McpServer::connect(faults_stdio()).await.unwrap();
+    let out = server
+        .invoke("fail", json!({"message": "no such city"}), ctx())
+        .await;
+    match out {
+        Err(ToolError::Failed { tool, message }) => {
+            assert_eq!(tool, "fail");
+            assert!(message.contains("no such city"), "{message}");
+        }
+        other => panic!("expected ToolError::Failed, got {other:?}"),
+    }
+    let sum = server.invoke("add", json!({"a": 2, "b": 3}), ctx()).await;
+    assert_eq!(sum, Ok(json!({"sum": 5})));
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_call_that_hangs_times_out_and_the_server_is_told_to_cancel_it() {
+    let settings = faults_stdio().with_call_timeout(Duration::from_millis(500));
+    let server = McpServer::connect(settings).await.unwrap();
+    let out = server.invoke("hang", json!({}), ctx()).await;
+    assert!(matches!(out, Err(ToolError::Timeout { .. })), "{out:?}");
+    // The server counts the cancellations it received (it waits for the
+    // first, 10 s at most).
+    let cancelled = server
+        .invoke("cancelled_calls", json!({"at_least": 1}), ctx())
+        .await;
+    assert_eq!(cancelled, Ok(json!("1")));
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_call_dropped_mid_way_is_cancelled_at_the_server() {
+    let server = McpServer::connect(faults_stdio()).await.unwrap();
+    let hang = {
+        let server = server.clone();
+        tokio::spawn(async move { server.invoke("hang", json!({}), ctx()).await })
+    };
+    // Once the server has the call, drop it, as a cancelled run does.
+    let started = server
+        .invoke("hanging", json!({"at_least": 1}), ctx())
+        .await;
+    assert_eq!(started, Ok(json!("1")));
+    hang.abort();
+    assert!(hang.await.unwrap_err().is_cancelled());
+    let cancelled = server
+        .invoke("cancelled_calls", json!({"at_least": 1}), ctx())
+        .await;
+    assert_eq!(cancelled, Ok(json!("1")));
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_that_exits_mid_call_is_reported_then_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts = dir.path().join("starts");
+    let settings = faults_stdio().with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+    let server = McpServer::connect(settings).await.unwrap();
+
+    let out = server.invoke("exit_mid_call", json!({}), ctx()).await;
+    let Err(
+        error @ ToolError::Retryable {
+            retry_after: None, ..
+        },
+    ) = out
+    else {
+        panic!("expected a retryable error with no automatic retry, got {out:?}");
+    };
+    let message = error.to_string();
+    assert!(message.contains("MCP server `faults`"), "{message}");
+    assert!(
+        message.contains("unknown"),
+        "the outcome is unknown: {message}"
+    );
+    assert!(
+        message.contains("exiting mid-call on purpose"),
+        "its stderr: {message}"
+    );
+
+    let echoed = server.invoke("echo", json!({"text": "back"}), ctx()).await;
+    assert_eq!(echoed, Ok(json!("back")), "started again at the next call");
+    let lines = std::fs::read_to_string(&starts).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let refuse = dir.path().join("refuse");
+    let starts = dir.path().join("starts");
+    let settings = faults_stdio()
+        .with_env("KLIEO_MCP_REFUSE", refuse.display().to_string())
+        .with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+    let server = McpServer::connect(settings).await.unwrap();
+    let exited = server.invoke("exit_mid_call", json!({}), ctx()).await;
+    assert!(matches!(exited, Err(ToolError::Retryable { .. })));
+    std::fs::write(&refuse, "").unwrap();
+
+    let first = server.invoke("echo", json!({"text": "x"}), ctx()).await;
+    let Err(ToolError::Retryable {
+        message,
+        retry_after: Some(wait),
+    }) = first
+    else {
+        panic!("expected a retryable error with a wait, got {first:?}");
+    };
+    assert!(
+        message.contains("refusing to start"),
+        "its stderr: {message}"
+    );
+    assert_eq!(wait, Duration::from_secs(1), "the first backoff");
+
+    // Within the backoff no start is tried: the call fails at once.
+    let second = server.invoke("echo", json!({"text": "x"}), ctx()).await;
+    assert!(matches!(second, Err(ToolError::Retryable { retry_after: Some(w), .. }) if w <= wait));
+    let lines = std::fs::read_to_string(&starts).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        1,
+        "only the first start got that far"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_tool_list_change_the_server_announces_reaches_the_catalogue() {
+    let server = McpServer::connect(faults_stdio()).await.unwrap();
+    assert!(!server.catalogue().iter().any(|d| d.name == "late"));
+    let changed = server.tools_changed();
+    let added = server
+        .invoke("add_tool", json!({"name": "late"}), ctx())
+        .await;
+    assert_eq!(added, Ok(json!("added late")));
+    tokio::time::timeout(Duration::from_secs(10), changed)
+        .await
+        .expect("the list is refreshed within 10 s");
+    assert!(server.catalogue().iter().any(|d| d.name == "late"));
+    let late = server.invoke("late", json!({}), ctx()).await;
+    assert_eq!(late, Ok(json!("added late")));
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn tools_marked_for_approval_say_so() {
+    let settings = faults_stdio().with_approval(Approval::Tools(vec!["add".into()]));
+    let server = McpServer::connect(settings).await.unwrap();
+    assert!(server.requires_approval("add"));
+    assert!(!server.requires_approval("echo"));
+}

@@ -1,0 +1,77 @@
+//! The reference server over streamable HTTP: calls, a server that goes
+//! away and comes back, and headers that never show.
+
+use crate::support::{everything_http, free_port};
+use klieo_mcp::{McpError, McpServer, McpSettings};
+use klieo_types::{RunId, ToolContext, ToolError, ToolInvoker};
+use serde_json::json;
+use std::time::Duration;
+
+fn ctx() -> ToolContext<'static> {
+    ToolContext::new(RunId::new(), "call-1", "test")
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn tools_are_called_over_streamable_http_with_a_bearer_token() {
+    let running = everything_http(free_port()).await;
+    let settings = McpSettings::http("web", &running.url).with_bearer_token("tok-never-shown");
+    let server = McpServer::connect(settings).await.unwrap();
+    assert!(server.catalogue().iter().any(|d| d.name == "echo"));
+    let out = server
+        .invoke("echo", json!({"message": "over http"}), ctx())
+        .await;
+    assert_eq!(out, Ok(json!("Echo: over http")));
+    assert!(!format!("{server:?}").contains("tok-never-shown"));
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_that_goes_away_is_reached_again_when_it_is_back() {
+    let port = free_port();
+    let running = everything_http(port).await;
+    let server = McpServer::connect(McpSettings::http("web", &running.url))
+        .await
+        .unwrap();
+    drop(running);
+
+    let lost = server.invoke("echo", json!({"message": "a"}), ctx()).await;
+    let Err(error @ ToolError::Retryable { .. }) = lost else {
+        panic!("expected a retryable error, got {lost:?}");
+    };
+    assert!(error.to_string().contains("`web`"), "{error}");
+
+    let _back = everything_http(port).await;
+    let out = server.invoke("echo", json!({"message": "b"}), ctx()).await;
+    assert_eq!(
+        out,
+        Ok(json!("Echo: b")),
+        "a new session on the server that came back"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_to_connect_without_showing_its_token() {
+    let url = format!("http://127.0.0.1:{}/mcp", free_port());
+    let settings = McpSettings::http("web", url)
+        .with_bearer_token("tok-secret")
+        .with_connect_timeout(Duration::from_secs(10));
+    let error = McpServer::connect(settings).await.unwrap_err();
+    assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
+    assert!(error.retryable());
+    let shown = format!("{error} {error:?}");
+    assert!(
+        shown.contains("`web`") && !shown.contains("tok-secret"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_url_without_a_scheme_is_a_setting_to_fix() {
+    let error = McpServer::connect(McpSettings::http("web", "localhost:3001/mcp"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, McpError::Config { .. }), "{error:?}");
+    assert!(!error.retryable());
+    assert!(error.to_string().contains("http://"), "{error}");
+}
