@@ -1,15 +1,11 @@
 //! The reference server over stdio: its tools listed with their schemas,
 //! text and structured results, a call given up at its timeout.
 
-use crate::support::everything_stdio;
+use crate::support::{ctx, everything_stdio};
 use klieo_mcp::McpServer;
-use klieo_types::{RunId, ToolContext, ToolError, ToolInvoker};
+use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
 use std::time::Duration;
-
-fn ctx() -> ToolContext<'static> {
-    ToolContext::new(RunId::new(), "call-1", "test")
-}
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]

@@ -2,15 +2,11 @@
 //! hangs until cancelled, a server that exits mid-call or cannot start
 //! again, and a tool list that changes.
 
-use crate::support::faults_stdio;
+use crate::support::{ctx, faults_stdio};
 use klieo_mcp::{Approval, McpServer};
-use klieo_types::{RunId, ToolContext, ToolError, ToolInvoker};
+use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
 use std::time::Duration;
-
-fn ctx() -> ToolContext<'static> {
-    ToolContext::new(RunId::new(), "call-1", "test")
-}
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
@@ -37,12 +33,7 @@ async fn a_call_that_hangs_times_out_and_the_server_is_told_to_cancel_it() {
     let server = McpServer::connect(settings).await.unwrap();
     let out = server.invoke("hang", json!({}), ctx()).await;
     assert!(matches!(out, Err(ToolError::Timeout { .. })), "{out:?}");
-    // The server counts the cancellations it received (it waits for the
-    // first, 10 s at most).
-    let cancelled = server
-        .invoke("cancelled_calls", json!({"at_least": 1}), ctx())
-        .await;
-    assert_eq!(cancelled, Ok(json!("1")));
+    assert_one_cancellation_reached(&server).await;
 }
 
 #[tokio::test]
@@ -60,6 +51,12 @@ async fn a_call_dropped_mid_way_is_cancelled_at_the_server() {
     assert_eq!(started, Ok(json!("1")));
     hang.abort();
     assert!(hang.await.unwrap_err().is_cancelled());
+    assert_one_cancellation_reached(&server).await;
+}
+
+/// The server counts the cancellations it received (waiting for the
+/// first, 10 s at most): one.
+async fn assert_one_cancellation_reached(server: &McpServer) {
     let cancelled = server
         .invoke("cancelled_calls", json!({"at_least": 1}), ctx())
         .await;

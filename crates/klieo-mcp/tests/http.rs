@@ -1,15 +1,11 @@
 //! The reference server over streamable HTTP: calls, a server that goes
 //! away and comes back, and headers that never show.
 
-use crate::support::{everything_http, free_port};
+use crate::support::{ctx, everything_http, free_port};
 use klieo_mcp::{McpError, McpServer, McpSettings};
-use klieo_types::{RunId, ToolContext, ToolError, ToolInvoker};
+use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
 use std::time::Duration;
-
-fn ctx() -> ToolContext<'static> {
-    ToolContext::new(RunId::new(), "call-1", "test")
-}
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]

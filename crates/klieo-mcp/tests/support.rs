@@ -1,6 +1,7 @@
 //! Where the servers are, and how to start them.
 
 use klieo_mcp::McpSettings;
+use klieo_types::{RunId, ToolContext};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -79,4 +80,9 @@ pub(crate) async fn everything_http(port: u16) -> Running {
 pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// The context of a call made outside a run.
+pub(crate) fn ctx() -> ToolContext<'static> {
+    ToolContext::new(RunId::new(), "call-1", "test")
 }

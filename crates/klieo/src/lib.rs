@@ -90,9 +90,20 @@ pub struct FaultsDoc;
 #[doc = include_str!("../../../docs/AGENTS.md")]
 pub struct AgentsDoc;
 
+/// docs/MCP.md, whose examples compile as doctests.
+#[cfg(all(doctest, feature = "runtime", feature = "mcp"))]
+#[doc = include_str!("../../../docs/MCP.md")]
+pub struct McpDoc;
+
 /// The README, whose examples compile (and, but for the quick start, which
 /// needs a server, run) as doctests.
-#[cfg(all(doctest, feature = "runtime", feature = "openai", feature = "sqlite"))]
+#[cfg(all(
+    doctest,
+    feature = "runtime",
+    feature = "openai",
+    feature = "sqlite",
+    feature = "mcp"
+))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoc;
 
