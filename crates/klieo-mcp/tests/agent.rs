@@ -1,10 +1,11 @@
 //! An agent with a local tool and an MCP server's tools in one catalogue.
 
 use crate::support::{everything_stdio, faults_stdio};
-use klieo_mcp::McpServer;
+use klieo_mcp::{Approval, McpServer};
 use klieo_runtime::Agent;
+use klieo_sqlite::SqliteStore;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{FnTool, Role, ToolCall, ToolDef};
+use klieo_types::{Error, FnTool, Role, ToolCall, ToolDef};
 use serde_json::json;
 
 #[tokio::test]
@@ -73,4 +74,39 @@ async fn an_error_result_goes_to_the_model_and_the_run_goes_on() {
         "{}",
         result.content
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_tool_marked_for_approval_suspends_the_run_until_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("agent.db"))
+        .await
+        .unwrap();
+    let settings = faults_stdio().with_approval(Approval::Tools(vec!["add".into()]));
+    let faults = McpServer::connect(settings).await.unwrap();
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c1", "add", json!({"a": 2, "b": 3}))])
+        .then_text("5");
+    let agent = Agent::builder(llm.clone())
+        .with_invoker("faults_", faults)
+        .with_memory(store)
+        .build();
+
+    let suspended = agent.run("2+3?").await.unwrap_err();
+    let Error::Suspended { ticket, tool } = suspended else {
+        panic!("expected a suspended run, got {suspended:?}");
+    };
+    assert_eq!(tool, "add");
+    assert_eq!(llm.requests().len(), 1, "the call waits for a person");
+
+    let answer = agent.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "5");
+    let requests = llm.requests();
+    let result = requests[1]
+        .messages
+        .iter()
+        .find(|m| m.role == Role::Tool)
+        .unwrap();
+    assert_eq!(result.content, r#"{"sum":5}"#);
 }
