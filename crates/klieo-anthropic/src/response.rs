@@ -2,7 +2,7 @@
 //! (stop reasons, usage), turned into klieo's [`ChatResponse`].
 
 use klieo_provider::{decoding, fallback_id, Secret};
-use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -11,6 +11,10 @@ use serde_json::Value;
 struct WireMessage {
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     content: Vec<WireBlock>,
     #[serde(default)]
@@ -139,7 +143,8 @@ pub(crate) fn parse_message(
     } else {
         Message::assistant_tool_calls(text, calls)
     };
-    let mut response = ChatResponse::new(message, finish);
+    let mut response =
+        ChatResponse::new(message, finish).with_info(ReplyInfo::new(reply.id, reply.model));
     if let Some(usage) = reply.usage {
         response = response.with_usage(usage.usage());
     }

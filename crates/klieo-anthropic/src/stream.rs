@@ -9,7 +9,7 @@ use klieo_provider::{
     decoding, event_stream, one_chunk, stream_body, EventReader, Progress, Secret, SseEvent, Step,
     StreamBody, StreamReading, ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT,
 };
-use klieo_types::{ChatChunk, ChunkStream, LlmError, Usage};
+use klieo_types::{ChatChunk, ChunkStream, LlmError, ReplyInfo, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -32,6 +32,10 @@ struct WireEvent<'a> {
 
 #[derive(Deserialize)]
 struct StartMessage {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
@@ -71,6 +75,8 @@ pub(crate) struct Events {
     input_usage: Option<WireUsage>,
     output_tokens: Option<u64>,
     stop_reason: Option<String>,
+    /// The reply's id and model, from `message_start`.
+    info: ReplyInfo,
     secret: Option<Secret>,
 }
 
@@ -83,6 +89,7 @@ impl Events {
             input_usage: None,
             output_tokens: None,
             stop_reason: None,
+            info: ReplyInfo::default(),
             secret,
         }
     }
@@ -122,7 +129,7 @@ impl Events {
         if let Some(usage) = self.usage() {
             chunk = chunk.with_usage(usage);
         }
-        Ok(chunk)
+        Ok(chunk.with_info(std::mem::take(&mut self.info)))
     }
 
     /// The end of a whole reply: its last chunk, or the error that stops it.
@@ -147,7 +154,10 @@ impl Events {
         })?;
         match wire.kind {
             "message_start" => {
-                self.input_usage = wire.message.and_then(|m| m.usage);
+                if let Some(message) = wire.message {
+                    self.input_usage = message.usage;
+                    self.info = ReplyInfo::new(message.id, message.model);
+                }
                 Ok(Step::Continue)
             }
             "content_block_start" => {

@@ -57,6 +57,9 @@ async fn same_request(server: &MockServer, recorded: &str) {
     assert_eq!(sent, recorded);
 }
 
+/// The model llama-server said answered (its file name).
+const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
 #[tokio::test]
 async fn a_recorded_blocking_reply() {
     let (server, client) = server(fixture("text.reply.json"), "application/json").await;
@@ -68,6 +71,11 @@ async fn a_recorded_blocking_reply() {
         "stop_reason max_tokens"
     );
     assert_eq!(reply.usage, Some(Usage::new(25, 12).with_cache(3, 0)));
+    assert_eq!(
+        reply.info.id.as_deref(),
+        Some("chatcmpl-0PC1Acx2QfQA7z8RMy37vKOGPR8faION")
+    );
+    assert_eq!(reply.info.model.as_deref(), Some(MODEL_FILE));
     same_request(&server, &fixture("text.request.json")).await;
 }
 
@@ -86,5 +94,14 @@ async fn a_recorded_stream() {
     let last = chunks.last().expect("a last chunk");
     assert_eq!(last.finish_reason, Some(FinishReason::Length));
     assert_eq!(last.usage.map(|u| u.output_tokens), Some(12));
+    assert_eq!(
+        last.info.id.as_deref(),
+        Some("chatcmpl-A79e51erkyaBOfIgE3zgs9dCVIxWnb91")
+    );
+    assert_eq!(
+        last.info.model.as_deref(),
+        Some(MODEL_FILE),
+        "from message_start"
+    );
     same_request(&server, &fixture("text.stream.request.json")).await;
 }

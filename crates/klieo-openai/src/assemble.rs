@@ -9,7 +9,8 @@ use crate::response::finish_reason;
 use klieo_provider::{
     decoding, redacted, EventReader, Progress, Secret, SseEvent, Step, MESSAGE_LIMIT,
 };
-use klieo_types::{ChatChunk, LlmError, Usage};
+use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub(crate) struct Assembler {
     calls: Calls,
     finish: Option<ChatChunk>,
     usage: Option<Usage>,
+    /// The reply's id and model, from the first chunk that gives them.
+    info: ReplyInfo,
     events: u64,
     secret: Option<Secret>,
     /// Set when the request let the model choose tools (`tool_choice`
@@ -39,6 +42,7 @@ impl Assembler {
             calls: Calls::default(),
             finish: None,
             usage: None,
+            info: ReplyInfo::default(),
             events: 0,
             secret,
             auto_tools: None,
@@ -81,6 +85,12 @@ impl Assembler {
         }
         if error_event {
             return Err(self.error_text(data));
+        }
+        if self.info.id.is_none() && self.info.model.is_none() {
+            self.info = ReplyInfo::new(
+                chunk.id.map(Cow::into_owned),
+                chunk.model.map(Cow::into_owned),
+            );
         }
         if let Some(usage) = chunk.usage {
             let usage = Usage::from(usage);
@@ -136,7 +146,7 @@ impl Assembler {
         if let Some(usage) = self.usage {
             chunk = chunk.with_usage(usage);
         }
-        chunk
+        chunk.with_info(std::mem::take(&mut self.info))
     }
 
     /// `[DONE]`: the held finish chunk. Without a finish reason the reply

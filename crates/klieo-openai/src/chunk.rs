@@ -12,6 +12,10 @@ use std::fmt;
 #[derive(Deserialize)]
 pub(crate) struct WireChunk<'a> {
     #[serde(borrow, default)]
+    pub(crate) id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     pub(crate) choices: FirstChoice<'a>,
     #[serde(default)]
     pub(crate) usage: Option<WireUsage>,

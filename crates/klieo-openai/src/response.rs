@@ -3,7 +3,7 @@
 //! into klieo's [`ChatResponse`].
 
 use klieo_provider::{decoding, Secret};
-use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -121,6 +121,10 @@ pub(crate) fn fallback_id(index: usize) -> String {
 #[derive(Deserialize)]
 struct Completion<'a> {
     #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -185,6 +189,10 @@ pub(crate) fn parse_completion(
 ) -> Result<ChatResponse, LlmError> {
     let reply: Completion<'_> = serde_json::from_slice(body)
         .map_err(|e| decoding(format!("not a chat completion: {e}"), body, secret))?;
+    let info = ReplyInfo::new(
+        reply.id.map(Cow::into_owned),
+        reply.model.map(Cow::into_owned),
+    );
     let position = reply
         .choices
         .iter()
@@ -217,7 +225,7 @@ pub(crate) fn parse_completion(
     } else {
         Message::assistant_tool_calls(content, calls)
     };
-    let mut response = ChatResponse::new(message, reason);
+    let mut response = ChatResponse::new(message, reason).with_info(info);
     response.usage = reply.usage.map(Usage::from);
     Ok(response)
 }

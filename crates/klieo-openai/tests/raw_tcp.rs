@@ -2,8 +2,8 @@
 //! reads, CRLF, keep-alive comments, cuts, stalls, and connection reuse.
 
 use crate::support::{
-    chunk, chunks, client, collect, event, full_response, raw_server, sse_head, sse_in_pieces,
-    text, Act,
+    chunk, chunks, client, collect, event, full_response, info, raw_server, sse_head,
+    sse_in_pieces, text, Act,
 };
 use klieo_types::{
     ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage,
@@ -96,7 +96,9 @@ async fn keep_alive_comments_between_pauses() {
     let got = chunks(s).await;
     assert_eq!(
         got,
-        [ChatChunk::delta("late").with_finish_reason(FinishReason::Stop)]
+        [ChatChunk::delta("late")
+            .with_finish_reason(FinishReason::Stop)
+            .with_info(info())]
     );
 }
 
@@ -156,7 +158,9 @@ async fn cut_after_the_finish_reason_still_completes() {
     let got = chunks(client(&server.base()).stream(req()).await.unwrap()).await;
     assert_eq!(
         got,
-        [ChatChunk::delta("done").with_finish_reason(FinishReason::Stop)]
+        [ChatChunk::delta("done")
+            .with_finish_reason(FinishReason::Stop)
+            .with_info(info())]
     );
 }
 

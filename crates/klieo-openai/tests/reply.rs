@@ -202,3 +202,14 @@ async fn choice_with_index_zero_is_used() {
     ]});
     assert_eq!(reply(body).await.message.content, "first");
 }
+
+#[tokio::test]
+async fn the_reply_id_and_model_are_kept_and_empty_ones_are_not() {
+    let r = reply(completion(json!({"content": "a"}), json!("stop"))).await;
+    assert_eq!(r.info.id.as_deref(), Some("chatcmpl-1"));
+    assert_eq!(r.info.model.as_deref(), Some("test-model"));
+    let mut body = completion(json!({"content": "a"}), json!("stop"));
+    body["id"] = json!("");
+    body["model"] = Value::Null;
+    assert_eq!(reply(body).await.info, klieo_types::ReplyInfo::default());
+}

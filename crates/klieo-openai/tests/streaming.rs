@@ -1,7 +1,7 @@
 //! Streamed replies from whole SSE bodies: deltas, tool-call assembly for
 //! each server habit, usage, the end of the stream, errors.
 
-use crate::support::{chunks, client, collect, event, mock_chat, sse_reply, text};
+use crate::support::{chunks, client, collect, event, info, mock_chat, sse_reply, text};
 use klieo_types::{
     ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolCall, Usage,
 };
@@ -59,7 +59,9 @@ async fn text_deltas_are_forwarded_one_chunk_each_then_finish_with_usage() {
     assert_eq!(got[1], ChatChunk::delta("91"));
     assert_eq!(
         got[2],
-        ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(9, 2))
+        ChatChunk::finish(FinishReason::Stop)
+            .with_usage(Usage::new(9, 2))
+            .with_info(info())
     );
 }
 
@@ -292,7 +294,9 @@ async fn error_after_the_finish_reason_ends_the_reply_normally() {
         let got = stream_ok(body).await;
         assert_eq!(
             got,
-            [ChatChunk::delta("done").with_finish_reason(FinishReason::Stop)],
+            [ChatChunk::delta("done")
+                .with_finish_reason(FinishReason::Stop)
+                .with_info(info())],
             "{late}"
         );
     }

@@ -46,8 +46,13 @@ pub(crate) async fn raw_server(script: Vec<Act>) -> RawServer {
 /// reason (JSON: `null` or a string).
 pub(crate) fn event(delta: &str, finish: &str) -> String {
     format!(
-        "data: {{\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        "data: {{\"id\":\"x\",\"model\":\"m\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
     )
+}
+
+/// What the last chunk of a stream of [`event`]s says of the reply.
+pub(crate) fn info() -> klieo_types::ReplyInfo {
+    klieo_types::ReplyInfo::new(Some("x".into()), Some("m".into()))
 }
 
 /// Answers every `POST /v1/chat/completions` with `reply`.

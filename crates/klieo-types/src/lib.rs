@@ -86,7 +86,7 @@ pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
-pub use response::{ChatChunk, ChatResponse, FinishReason, Usage};
+pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use rows::{MessageRow, StoreRows};
 pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
 pub use toolbox::Toolbox;

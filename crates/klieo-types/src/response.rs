@@ -131,6 +131,31 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
     /// Why generation ended.
     pub finish_reason: FinishReason,
+    /// The server's id of the reply and the model that answered, when it
+    /// said (traces record them).
+    pub info: ReplyInfo,
+}
+
+/// What a server says of a reply itself: its id and the model that wrote
+/// it (which may differ from the one asked for: a dated version, an alias
+/// resolved).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ReplyInfo {
+    /// The server's id of the reply (`chatcmpl-…`, `msg_…`).
+    pub id: Option<String>,
+    /// The model that answered.
+    pub model: Option<String>,
+}
+
+impl ReplyInfo {
+    /// The id and model a server gave; empty ones count as not given.
+    pub fn new(id: Option<String>, model: Option<String>) -> Self {
+        Self {
+            id: id.filter(|s| !s.is_empty()),
+            model: model.filter(|s| !s.is_empty()),
+        }
+    }
 }
 
 impl ChatResponse {
@@ -140,7 +165,14 @@ impl ChatResponse {
             message,
             usage: None,
             finish_reason,
+            info: ReplyInfo::default(),
         }
+    }
+
+    /// Sets the server's id of the reply and the model that answered.
+    pub fn with_info(mut self, info: ReplyInfo) -> Self {
+        self.info = info;
+        self
     }
 
     /// Sets the reported usage.
@@ -176,6 +208,9 @@ pub struct ChatChunk {
     pub finish_reason: Option<FinishReason>,
     /// Tokens consumed, on the chunk where the provider reports them.
     pub usage: Option<Usage>,
+    /// The server's id of the reply and the model that answered, on the
+    /// last chunk, when the server said.
+    pub info: ReplyInfo,
 }
 
 impl ChatChunk {
@@ -212,6 +247,12 @@ impl ChatChunk {
     /// Sets the reported usage.
     pub fn with_usage(mut self, usage: Usage) -> Self {
         self.usage = Some(usage);
+        self
+    }
+
+    /// Sets the server's id of the reply and the model that answered.
+    pub fn with_info(mut self, info: ReplyInfo) -> Self {
+        self.info = info;
         self
     }
 }
