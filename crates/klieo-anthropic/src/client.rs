@@ -44,6 +44,8 @@ struct Inner {
     idle_timeout: Duration,
     request_timeout: Duration,
     capabilities: Capabilities,
+    /// `gen_ai.provider.name`.
+    provider_name: String,
     api_key: Option<Secret>,
 }
 
@@ -130,6 +132,15 @@ impl AnthropicClient {
                 idle_timeout: b.idle_timeout,
                 request_timeout: b.request_timeout,
                 capabilities: b.capabilities.unwrap_or_else(default_capabilities),
+                provider_name: b.provider_name.unwrap_or_else(|| {
+                    let own = parsed.host_str() == Some("api.anthropic.com");
+                    (if own {
+                        "anthropic"
+                    } else {
+                        "anthropic_compatible"
+                    })
+                    .to_owned()
+                }),
                 api_key,
             }),
         })
@@ -207,6 +218,10 @@ impl LlmClient for AnthropicClient {
 
     fn model(&self) -> &str {
         &self.inner.model
+    }
+
+    fn provider_name(&self) -> &str {
+        &self.inner.provider_name
     }
 
     fn capabilities(&self) -> Capabilities {

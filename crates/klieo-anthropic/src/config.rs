@@ -68,6 +68,7 @@ pub struct AnthropicClientBuilder {
     pub(crate) idle_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) provider_name: Option<String>,
     /// The variable the base URL came from, for error messages.
     pub(crate) base_url_var: Option<&'static str>,
 }
@@ -86,6 +87,7 @@ impl Default for AnthropicClientBuilder {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             capabilities: None,
+            provider_name: None,
             base_url_var: None,
         }
     }
@@ -212,6 +214,15 @@ impl AnthropicClientBuilder {
     /// Overrides the [`Capabilities`] the client declares.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = Some(capabilities);
+        self
+    }
+
+    /// The name traces give the provider (`gen_ai.provider.name`). By
+    /// default `anthropic` when the base URL is Anthropic's own, else
+    /// `anthropic_compatible`; name the server (`llama.cpp`, say) to tell
+    /// them apart.
+    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
+        self.provider_name = Some(name.into());
         self
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     /// ([`REPLY_LIMIT`]; smaller in tests).
     pub(crate) reply_limit: usize,
     capabilities: Capabilities,
+    /// `gen_ai.provider.name`.
+    provider_name: String,
     /// Whether the server can stream tool calls the model chooses; cleared
     /// by the first empty stream it sends for such a request.
     auto_tool_streams: Arc<AtomicBool>,
@@ -135,6 +137,10 @@ impl OpenAiClient {
         let capabilities = b
             .capabilities
             .unwrap_or_else(|| default_capabilities(&base_url));
+        let provider_name = b.provider_name.unwrap_or_else(|| {
+            let own = parsed.host_str() == Some("api.openai.com");
+            (if own { "openai" } else { "openai_compatible" }).to_owned()
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -151,6 +157,7 @@ impl OpenAiClient {
                 request_timeout: b.request_timeout,
                 reply_limit: REPLY_LIMIT,
                 capabilities,
+                provider_name,
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
             }),
@@ -234,6 +241,10 @@ impl LlmClient for OpenAiClient {
 
     fn model(&self) -> &str {
         &self.inner.model
+    }
+
+    fn provider_name(&self) -> &str {
+        &self.inner.provider_name
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -79,6 +79,7 @@ pub struct OpenAiClientBuilder {
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
     pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) provider_name: Option<String>,
     /// The variable the base URL came from, for error messages.
     pub(crate) base_url_var: Option<&'static str>,
 }
@@ -100,6 +101,7 @@ impl Default for OpenAiClientBuilder {
             embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
             embedding_dimensions: None,
             capabilities: None,
+            provider_name: None,
             base_url_var: None,
         }
     }
@@ -267,6 +269,16 @@ impl OpenAiClientBuilder {
     /// model that can do less (or more) than the defaults say.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = Some(capabilities);
+        self
+    }
+
+    /// The name traces give the provider (`gen_ai.provider.name`). By
+    /// default `openai` when the base URL is OpenAI's own, else
+    /// `openai_compatible`; name the server (`vllm`, `llama.cpp`, or a
+    /// well-known value of the conventions such as `groq` or
+    /// `azure.ai.openai`) to tell them apart.
+    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
+        self.provider_name = Some(name.into());
         self
     }
 

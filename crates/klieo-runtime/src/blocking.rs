@@ -6,7 +6,7 @@ use crate::lease;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use crate::step::{finish_step, StepEnd};
-use crate::telemetry::record_reply;
+use crate::telemetry::{self, record_reply};
 use klieo_types::{Episode, Error, Message, ThreadId};
 use std::future::Future;
 use std::time::Instant;
@@ -105,10 +105,16 @@ pub(crate) async fn steps_from(run: &Run, mut step: u32) -> Result<String, Error
         run.check_next_step(step)?;
         step += 1;
         let req = run.request(step).await?;
-        let span = run.chat_span(&req, step);
+        let span = run.chat_span(&req, step, false);
         let started = Instant::now();
-        let reply = run.complete(&req).instrument(span.clone()).await?;
-        record_reply(&span, &reply);
+        let reply = match run.complete(&req).instrument(span.clone()).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                telemetry::record_error(&span, &e);
+                return Err(e);
+            }
+        };
+        record_reply(&span, &reply, run.captures_content());
         drop(span);
         check_post_llm(&run.opts.guardrails, &req, &reply).await?;
         // The request shares the thread's newest history block; letting it

@@ -66,6 +66,8 @@ pub enum ToolErrorPolicy {
 /// - `tool_retries`: 2 retries of a tool call that asks for one after a
 ///   delay (`ToolError::Retryable` with `retry_after`), each delay at most
 ///   [`MAX_TOOL_RETRY_DELAY`]
+/// - `lease_ttl`: 30 s
+/// - `capture_content`: `None` (the environment decides; off when unset)
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
@@ -125,6 +127,15 @@ pub struct RunOptions {
     /// same run, and takes over a crashed worker's run once it runs out.
     /// `None` takes no lease. Default 30 s.
     pub lease_ttl: Option<Duration>,
+    /// Whether traces record what is said: the messages sent to and
+    /// received from the model (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`) and each tool call's arguments and result.
+    /// `None` (the default) leaves it to the environment variable
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`true`,
+    /// `span_only` or `span_and_event` turn it on); off when that is not
+    /// set. Secrets are never in what is recorded (API keys and tokens are
+    /// not part of messages), but what users and tools say may be private.
+    pub capture_content: Option<bool>,
 }
 
 /// The default time budget of one model call and its retries: a stalled
@@ -153,6 +164,7 @@ impl Default for RunOptions {
             tool_timeout: Duration::from_secs(60),
             tool_retries: 2,
             lease_ttl: Some(Duration::from_secs(30)),
+            capture_content: None,
         }
     }
 }
@@ -192,6 +204,8 @@ impl fmt::Debug for RunOptions {
             .field("output_repairs", &self.output_repairs)
             .field("tool_timeout", &self.tool_timeout)
             .field("tool_retries", &self.tool_retries)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("capture_content", &self.capture_content)
             .finish()
     }
 }

@@ -112,6 +112,7 @@ async fn within<T, E>(
 /// The retry classifier for model calls: transient errors are retried,
 /// after the server's requested delay when it gave one.
 fn classify(error: &LlmError) -> RetryDecision {
+    telemetry::attempt_failed(error);
     if !error.retryable() {
         RetryDecision::Stop
     } else if let Some(delay) = error.retry_after() {
@@ -131,7 +132,12 @@ impl Run {
         extras: Extras,
     ) -> Self {
         let run_id = ctx.run_id.to_string();
-        let span = telemetry::run_span(&ctx.agent_name, &run_id, ctx.llm.model());
+        let span = telemetry::run_span(&telemetry::RunLabels {
+            agent: &ctx.agent_name,
+            run_id: &run_id,
+            thread: thread.as_str(),
+            llm: ctx.llm.as_ref(),
+        });
         let system_prompt = match &extras.output {
             Some(spec) => spec.instructions(system_prompt),
             None => system_prompt.to_owned(),
@@ -209,6 +215,9 @@ impl Run {
     /// the run's own error matters more.
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
+        if !matches!(error, Error::Suspended { .. }) {
+            telemetry::record_error(&self.span, error);
+        }
         if matches!(error, Error::Suspended { .. } | Error::Memory(_)) {
             // Not an ending. A suspended run goes on once the call is
             // decided; a run whose store failed is left as a crash leaves
@@ -299,9 +308,29 @@ impl Run {
         Ok(req)
     }
 
-    pub(crate) fn chat_span(&self, req: &ChatRequest, step: u32) -> Span {
-        let model = req.model.as_deref().unwrap_or_else(|| self.ctx.llm.model());
-        telemetry::chat_span(model, &self.run_id, step)
+    /// What every span of this run says of it.
+    pub(crate) fn labels(&self) -> telemetry::RunLabels<'_> {
+        telemetry::RunLabels {
+            agent: &self.ctx.agent_name,
+            run_id: &self.run_id,
+            thread: self.thread.as_str(),
+            llm: self.ctx.llm.as_ref(),
+        }
+    }
+
+    /// Whether this run's traces record what is said.
+    pub(crate) fn captures_content(&self) -> bool {
+        telemetry::capture(self.opts.capture_content)
+    }
+
+    /// The span of cycle `step`'s model call (with the request's messages
+    /// when content is captured).
+    pub(crate) fn chat_span(&self, req: &ChatRequest, step: u32, streamed: bool) -> Span {
+        let span = telemetry::chat_span(&self.labels(), req, step, streamed);
+        if self.captures_content() {
+            telemetry::record_input(&span, req);
+        }
+        span
     }
 
     /// The end of a model call's retry budget, from now, when it has one.

@@ -8,7 +8,7 @@ use crate::options::RunOptions;
 use crate::run::{Extras, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::summary::RunEvent;
-use crate::telemetry::record_reply;
+use crate::telemetry::{self, record_reply};
 use futures_core::Stream;
 use klieo_stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use klieo_types::{
@@ -202,9 +202,16 @@ struct Cycle {
 
 async fn open_cycle(run: &Run, step: u32) -> Result<Box<Cycle>, OpenFailure> {
     let req = run.request(step).await.map_err(OpenFailure::Init)?;
-    let span = run.chat_span(&req, step);
+    let span = run.chat_span(&req, step, true);
     let started = Instant::now();
-    let (pump, first) = run.open_stream(&req).instrument(span.clone()).await?;
+    let (pump, first) = match run.open_stream(&req).instrument(span.clone()).await {
+        Ok(opened) => opened,
+        Err(failure) => {
+            let (OpenFailure::Init(e) | OpenFailure::InBand(e)) = &failure;
+            telemetry::record_error(&span, e);
+            return Err(failure);
+        }
+    };
     Ok(Box::new(Cycle {
         step,
         req,
@@ -229,7 +236,7 @@ async fn after_reply(
         started,
         ..
     } = *cycle;
-    record_reply(&span, &reply);
+    record_reply(&span, &reply, run.captures_content());
     drop(span);
     check_post_llm(&run.opts.guardrails, &req, &reply).await?;
     // The request shares the thread's newest history block; letting it go
@@ -334,10 +341,12 @@ impl Stream for RunStream {
                             this.state = State::Working(Box::pin(after_reply(run, cycle, reply)));
                         }
                         PumpEvent::Failed(e) => {
+                            telemetry::record_error(&cycle.span, &e);
                             this.state = failing(&this.run, e, this.lease.take());
                         }
                         other => {
                             let e = Error::BadResponse(format!("unexpected pump event {other:?}"));
+                            telemetry::record_error(&cycle.span, &e);
                             this.state = failing(&this.run, e, this.lease.take());
                         }
                     }

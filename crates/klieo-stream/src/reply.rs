@@ -1,6 +1,6 @@
 //! [`ReplyBuilder`]: rebuilds a whole reply from the chunks of a stream.
 
-use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ToolCall, Usage};
+use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ReplyInfo, ToolCall, Usage};
 
 /// Rebuilds the assistant message of a streamed reply: its text, its tool
 /// calls, the reported usage and the finish reason, counting the bytes of
@@ -25,6 +25,7 @@ pub struct ReplyBuilder {
     tool_calls: Vec<ToolCall>,
     usage: Option<Usage>,
     finish_reason: Option<FinishReason>,
+    info: ReplyInfo,
     bytes: usize,
     max_bytes: usize,
 }
@@ -59,6 +60,7 @@ impl ReplyBuilder {
             tool_calls: Vec::new(),
             usage: None,
             finish_reason: None,
+            info: ReplyInfo::default(),
             bytes: 0,
             max_bytes,
         }
@@ -82,6 +84,9 @@ impl ReplyBuilder {
         }
         if chunk.finish_reason.is_some() {
             self.finish_reason = chunk.finish_reason;
+        }
+        if chunk.info != ReplyInfo::default() {
+            self.info = chunk.info.clone();
         }
         Ok(())
     }
@@ -117,7 +122,7 @@ impl ReplyBuilder {
 
     fn response(self, finish_reason: FinishReason) -> ChatResponse {
         let message = Message::assistant_tool_calls(self.content, self.tool_calls);
-        let mut response = ChatResponse::new(message, finish_reason);
+        let mut response = ChatResponse::new(message, finish_reason).with_info(self.info);
         response.usage = self.usage;
         response
     }

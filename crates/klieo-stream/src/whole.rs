@@ -30,6 +30,7 @@ pub fn whole_reply(reply: ChatResponse) -> ChunkStream {
         message,
         usage,
         finish_reason,
+        info,
         ..
     } = reply;
     let mut chunks = VecDeque::with_capacity(3);
@@ -39,7 +40,7 @@ pub fn whole_reply(reply: ChatResponse) -> ChunkStream {
     if !message.tool_calls.is_empty() {
         chunks.push_back(ChatChunk::tool_calls(message.tool_calls));
     }
-    let mut last = ChatChunk::finish(finish_reason);
+    let mut last = ChatChunk::finish(finish_reason).with_info(info);
     last.usage = usage;
     chunks.push_back(last);
     Box::pin(Chunks(chunks))

@@ -167,6 +167,14 @@ pub trait LlmClient: Send + Sync {
         self.name()
     }
 
+    /// Who serves the model, as traces name it (`gen_ai.provider.name` of
+    /// the OpenTelemetry GenAI conventions): one of their well-known
+    /// values (`"openai"`, `"anthropic"`) where it applies. Default: the
+    /// client's [`name`](Self::name).
+    fn provider_name(&self) -> &str {
+        self.name()
+    }
+
     /// What this client can do, as it knows now (a provider may learn a
     /// server's limits from its replies).
     fn capabilities(&self) -> Capabilities;

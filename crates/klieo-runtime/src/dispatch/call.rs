@@ -21,6 +21,8 @@ pub(super) struct Ended {
     /// JSON).
     pub(super) args: Value,
     pub(super) outcome: ToolOutcome,
+    /// The kind of the tool's error, for its span (`error.type`).
+    pub(super) error_kind: Option<&'static str>,
     pub(super) latency_ms: u64,
     /// What ends the run instead of going back to the model: cancellation,
     /// or a tool error the policy does not let the model see.
@@ -30,6 +32,10 @@ pub(super) struct Ended {
 impl Ended {
     fn new(args: Value, outcome: Outcome, started: Instant, policy: ToolErrorPolicy) -> Self {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let error_kind = match &outcome {
+            Outcome::Done(Err(e)) => Some(e.kind()),
+            _ => None,
+        };
         let (outcome, fatal) = match outcome {
             Outcome::Cancelled => (ToolOutcome::Cancelled, Some(Error::Cancelled)),
             Outcome::Done(Ok(output)) => (ToolOutcome::Ok { output }, None),
@@ -50,6 +56,7 @@ impl Ended {
         Self {
             args,
             outcome,
+            error_kind,
             latency_ms,
             fatal,
         }

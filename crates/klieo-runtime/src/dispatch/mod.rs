@@ -34,8 +34,23 @@ async fn run_bounded<'a>(
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
     let start = |call: &'a ToolCall| -> CallFuture<'a> {
-        let span = telemetry::tool_span(call, run.run_id());
-        Box::pin(run_one(run, call).instrument(span))
+        let span = telemetry::tool_span(&run.labels(), call);
+        let capture = run.captures_content();
+        let ended = span.clone();
+        Box::pin(
+            async move {
+                let end = run_one(run, call).await;
+                telemetry::record_tool_end(
+                    &ended,
+                    &end.args,
+                    &end.outcome,
+                    end.error_kind,
+                    capture,
+                );
+                end
+            }
+            .instrument(span),
+        )
     };
     if let [call] = calls {
         return vec![Some(start(call).await)];

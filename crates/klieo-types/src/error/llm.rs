@@ -154,6 +154,24 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The kind of failure, in snake case (`"rate_limit"`, `"timeout"`):
+    /// low-cardinality, for traces (`error.type`) and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Network(_) => "network",
+            Self::Interrupted { .. } => "interrupted",
+            Self::Timeout { .. } => "timeout",
+            Self::RateLimit { .. } => "rate_limit",
+            Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::BadRequest { .. } => "bad_request",
+            Self::Server { .. } => "server",
+            Self::Decoding { .. } => "decoding",
+            Self::Unsupported(_) => "unsupported",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// A [`LlmError::BadRequest`] with no HTTP status nor hint.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest {

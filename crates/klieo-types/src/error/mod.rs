@@ -79,6 +79,19 @@ impl ToolError {
         matches!(self, Self::Retryable { .. } | Self::Timeout { .. })
     }
 
+    /// The kind of failure, in snake case (`"timeout"`, `"failed"`), for
+    /// traces (`error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownTool { .. } => "unknown_tool",
+            Self::InvalidArgs { .. } => "invalid_args",
+            Self::Retryable { .. } => "retryable",
+            Self::Permanent(_) => "permanent",
+            Self::Failed { .. } => "failed",
+            Self::Timeout { .. } => "timeout",
+        }
+    }
+
     /// Whether this error ends the run instead of going back to the model
     /// as the call's result: only [`Permanent`](Self::Permanent) does. (An
     /// unknown tool and invalid arguments also end a run that is strict
@@ -226,6 +239,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kind of failure, in snake case, for traces (`error.type`): a
+    /// model or tool failure gives its own kind (`"rate_limit"`,
+    /// `"unknown_tool"`), the others their variant's (`"cancelled"`,
+    /// `"max_steps_exceeded"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Llm(e) => e.kind(),
+            Self::Tool(e) => e.kind(),
+            Self::Memory(_) => "memory",
+            Self::Config(_) => "config",
+            Self::MaxStepsExceeded { .. } => "max_steps_exceeded",
+            Self::Cancelled => "cancelled",
+            Self::BadResponse(_) => "bad_response",
+            Self::InvalidOutput { .. } => "invalid_output",
+            Self::Refused { .. } => "refused",
+            Self::Handoff { .. } => "handoff",
+            Self::Suspended { .. } => "suspended",
+            Self::TicketRejected { .. } => "ticket_rejected",
+            Self::NotResumable { .. } => "not_resumable",
+        }
+    }
+
     /// Whether trying the failed operation again may succeed.
     pub fn retryable(&self) -> bool {
         match self {

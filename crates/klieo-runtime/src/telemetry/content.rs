@@ -1,0 +1,128 @@
+//! What is said, in the shape the GenAI conventions give it
+//! (`gen_ai.input.messages`, `gen_ai.output.messages`), recorded only when
+//! asked for.
+
+use klieo_types::{ChatResponse, FinishReason, Message, Role, ToolCall};
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// The standard variable that turns content capture on.
+pub(crate) const CAPTURE_VAR: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+
+/// Whether content is recorded: the run's option, else the variable
+/// (read once per process).
+pub(crate) fn capture(option: Option<bool>) -> bool {
+    static FROM_ENV: OnceLock<bool> = OnceLock::new();
+    option.unwrap_or_else(|| {
+        *FROM_ENV.get_or_init(|| std::env::var(CAPTURE_VAR).is_ok_and(|v| capture_value(&v)))
+    })
+}
+
+/// What a value of [`CAPTURE_VAR`] means: `true`, and the newer
+/// `SPAN_ONLY` and `SPAN_AND_EVENT` (any case), turn it on.
+fn capture_value(value: &str) -> bool {
+    let value = value.trim().to_ascii_lowercase();
+    matches!(
+        value.as_str(),
+        "true" | "1" | "span_only" | "span_and_event"
+    )
+}
+
+/// The messages of a request, as `gen_ai.input.messages` (JSON text).
+pub(crate) fn input_messages<'a>(messages: impl IntoIterator<Item = &'a Message>) -> String {
+    let list: Vec<Value> = messages.into_iter().map(message).collect();
+    Value::Array(list).to_string()
+}
+
+/// A reply, as `gen_ai.output.messages` (JSON text).
+pub(crate) fn output_messages(reply: &ChatResponse) -> String {
+    let mut out = message(&reply.message);
+    out["finish_reason"] = json!(finish_reason(reply.finish_reason));
+    Value::Array(vec![out]).to_string()
+}
+
+fn message(m: &Message) -> Value {
+    let mut parts = Vec::new();
+    match m.role {
+        Role::Tool => parts.push(json!({
+            "type": "tool_call_response",
+            "id": m.tool_call_id,
+            "response": m.content,
+        })),
+        _ => {
+            if !m.content.is_empty() {
+                parts.push(json!({"type": "text", "content": m.content}));
+            }
+            parts.extend(m.tool_calls.iter().map(tool_call));
+        }
+    }
+    json!({"role": m.role.as_str(), "parts": parts})
+}
+
+fn tool_call(call: &ToolCall) -> Value {
+    json!({
+        "type": "tool_call",
+        "id": call.id,
+        "name": call.name,
+        "arguments": arguments(&call.arguments),
+    })
+}
+
+/// Arguments as the JSON they are, or their text when they are not JSON.
+pub(crate) fn arguments(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// The conventions' finish reasons of an output message.
+fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::ToolCalls => "tool_call",
+        other => other.as_str(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_turns_capture_on_only_when_it_says_so() {
+        for on in ["true", "TRUE", "span_only", "SPAN_AND_EVENT", " 1 "] {
+            assert!(capture_value(on), "{on}");
+        }
+        for off in ["false", "", "no_content", "EVENT_ONLY", "yes please"] {
+            assert!(!capture_value(off), "{off}");
+        }
+        assert!(
+            capture(Some(true)) && !capture(Some(false)),
+            "the option wins"
+        );
+    }
+
+    #[test]
+    fn messages_take_the_conventions_shape() {
+        let call = ToolCall::new("c1", "add", json!({"a": 1}));
+        let messages = [
+            Message::system("Be brief."),
+            Message::user("1+1?"),
+            Message::assistant_tool_calls("", vec![call]),
+            Message::tool_result("c1", "2"),
+        ];
+        let shown: Value = serde_json::from_str(&input_messages(&messages)).unwrap_or_default();
+        let expected = json!([
+            {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+            {"role": "user", "parts": [{"type": "text", "content": "1+1?"}]},
+            {"role": "assistant", "parts": [
+                {"type": "tool_call", "id": "c1", "name": "add", "arguments": {"a": 1}}
+            ]},
+            {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "2"}]}
+        ]);
+        assert_eq!(shown, expected);
+        let reply = ChatResponse::new(Message::assistant("2"), FinishReason::Stop);
+        let out: Value = serde_json::from_str(&output_messages(&reply)).unwrap_or_default();
+        assert_eq!(
+            out,
+            json!([{"role": "assistant", "parts": [{"type": "text", "content": "2"}], "finish_reason": "stop"}])
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Tracing spans named and attributed after the OpenTelemetry GenAI
+//! semantic conventions, so a tracing backend shows them as agent runs,
+//! model calls and tool calls (docs/TELEMETRY.md lists every span and
+//! attribute). Message contents only when asked for; never secrets.
+//!
+//! `otel.name`, `otel.kind`, `otel.status_code` and
+//! `otel.status_description` are the fields `tracing-opentelemetry` turns
+//! into the span's name, kind and status.
+
+mod content;
+
+use klieo_types::{ChatRequest, ChatResponse, Error, LlmClient, LlmError, ToolCall, ToolOutcome};
+use serde_json::Value;
+use tracing::field::Empty;
+use tracing::Span;
+
+pub(crate) use content::capture;
+
+/// What every span of a run says of it.
+pub(crate) struct RunLabels<'a> {
+    pub(crate) agent: &'a str,
+    pub(crate) run_id: &'a str,
+    pub(crate) thread: &'a str,
+    pub(crate) llm: &'a dyn LlmClient,
+}
+
+/// The span of one run: `invoke_agent {agent}`, kind internal (the agent
+/// runs in this process).
+pub(crate) fn run_span(run: &RunLabels<'_>) -> Span {
+    tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format_args!("invoke_agent {}", run.agent),
+        otel.kind = "internal",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.provider.name = %run.llm.provider_name(),
+        gen_ai.agent.name = %run.agent,
+        gen_ai.conversation.id = %run.thread,
+        gen_ai.request.model = %run.llm.model(),
+        error.type = Empty,
+        klieo.run_id = %run.run_id,
+    )
+}
+
+/// The span of one model call, with all its retries: `chat {model}`, kind
+/// client. What the reply says is recorded when it is in
+/// ([`record_reply`]); a failure with [`record_error`].
+pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) -> Span {
+    let model = req.model.as_deref().unwrap_or_else(|| run.llm.model());
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = %format_args!("chat {model}"),
+        otel.kind = "client",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = %run.llm.provider_name(),
+        gen_ai.request.model = %model,
+        gen_ai.conversation.id = %run.thread,
+        gen_ai.request.temperature = Empty,
+        gen_ai.request.max_tokens = Empty,
+        gen_ai.request.stream = Empty,
+        gen_ai.response.id = Empty,
+        gen_ai.response.model = Empty,
+        gen_ai.response.finish_reasons = Empty,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        gen_ai.usage.cache_read.input_tokens = Empty,
+        gen_ai.usage.cache_write.input_tokens = Empty,
+        gen_ai.input.messages = Empty,
+        gen_ai.output.messages = Empty,
+        error.type = Empty,
+        klieo.run_id = %run.run_id,
+        klieo.step = step,
+    );
+    if let Some(t) = req.temperature {
+        span.record("gen_ai.request.temperature", f64::from(t));
+    }
+    if let Some(n) = req.max_tokens {
+        span.record("gen_ai.request.max_tokens", n);
+    }
+    if streamed {
+        span.record("gen_ai.request.stream", true);
+    }
+    span
+}
+
+/// Records the request's messages on a `chat` span, when content is
+/// captured.
+pub(crate) fn record_input(span: &Span, req: &ChatRequest) {
+    span.record(
+        "gen_ai.input.messages",
+        content::input_messages(req.messages.iter()),
+    );
+}
+
+/// Records what the reply says about itself on a `chat` span (and, when
+/// `capture`, the reply itself). Unknown usage leaves the usage
+/// attributes unset.
+pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
+    if let Some(usage) = reply.usage {
+        span.record("gen_ai.usage.input_tokens", usage.input_tokens);
+        span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+        if usage.cached_input_tokens > 0 {
+            span.record(
+                "gen_ai.usage.cache_read.input_tokens",
+                usage.cached_input_tokens,
+            );
+        }
+        if usage.cache_creation_tokens > 0 {
+            span.record(
+                "gen_ai.usage.cache_write.input_tokens",
+                usage.cache_creation_tokens,
+            );
+        }
+    }
+    if let Some(id) = &reply.info.id {
+        span.record("gen_ai.response.id", id.as_str());
+    }
+    if let Some(model) = &reply.info.model {
+        span.record("gen_ai.response.model", model.as_str());
+    }
+    span.record(
+        "gen_ai.response.finish_reasons",
+        reply.finish_reason.as_str(),
+    );
+    if capture {
+        span.record("gen_ai.output.messages", content::output_messages(reply));
+    }
+}
+
+/// Marks `span` failed: `error.type` the error's kind, the status an error
+/// with its message.
+pub(crate) fn record_error(span: &Span, error: &Error) {
+    span.record("error.type", error.kind());
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", error.to_string().as_str());
+}
+
+/// An event on the current (`chat`) span for one failed attempt of a
+/// model call, whether it is retried or not.
+pub(crate) fn attempt_failed(error: &LlmError) {
+    tracing::info!(
+        error.type = error.kind(),
+        exception.message = %error,
+        retryable = error.retryable(),
+        "model call attempt failed"
+    );
+}
+
+/// The span of one tool call: `execute_tool {name}`, kind internal; its
+/// end is recorded with [`record_tool_end`].
+pub(crate) fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
+    tracing::info_span!(
+        "execute_tool",
+        otel.name = %format_args!("execute_tool {}", call.name),
+        otel.kind = "internal",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.provider.name = %run.llm.provider_name(),
+        gen_ai.agent.name = %run.agent,
+        gen_ai.conversation.id = %run.thread,
+        gen_ai.tool.name = %call.name,
+        gen_ai.tool.call.id = %call.id,
+        gen_ai.tool.type = "function",
+        gen_ai.tool.call.arguments = Empty,
+        gen_ai.tool.call.result = Empty,
+        error.type = Empty,
+        klieo.run_id = %run.run_id,
+    )
+}
+
+/// Records how a tool call ended on its span: an error's kind and status,
+/// and, when `capture`, the arguments and the result.
+pub(crate) fn record_tool_end(
+    span: &Span,
+    args: &Value,
+    outcome: &ToolOutcome,
+    error_kind: Option<&'static str>,
+    capture: bool,
+) {
+    if capture {
+        span.record("gen_ai.tool.call.arguments", args.to_string().as_str());
+    }
+    match outcome {
+        ToolOutcome::Ok { output } if capture => {
+            span.record("gen_ai.tool.call.result", output.to_string().as_str());
+        }
+        ToolOutcome::Error { message } => {
+            span.record("error.type", error_kind.unwrap_or("_OTHER"));
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", message.as_str());
+        }
+        ToolOutcome::Cancelled => {
+            span.record("error.type", "cancelled");
+            span.record("otel.status_code", "ERROR");
+        }
+        _ => {}
+    }
+}
