@@ -11,7 +11,7 @@ use crate::model_server::{ModelServer, Needs};
 use crate::{cmd, Error};
 
 /// The cargo arguments shared by both examples.
-const FACADE: &[&str] = &["-p", "klieo", "--features", "openai,mcp"];
+const FACADE: &[&str] = &["-p", "klieo", "--features", "openai,mcp,otel"];
 /// The examples, in the order they run.
 const EXAMPLES: &[&str] = &["quickstart", "agent"];
 

@@ -37,6 +37,9 @@ pub(crate) const RULES: Rules<'static> = Rules {
         // MCP tools need the vocabulary and the kit's HTTP client settings
         // (with rmcp): never the runtime.
         ("klieo-mcp", 2, &["klieo-types", "klieo-provider"]),
+        // Exporting spans needs the kit's TLS settings and OpenTelemetry:
+        // never the runtime, whose spans it exports.
+        ("klieo-otel", 2, &["klieo-types", "klieo-provider"]),
         (
             "klieo-runtime",
             3,
@@ -60,6 +63,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-sqlite",
                 "klieo-postgres",
                 "klieo-mcp",
+                "klieo-otel",
             ],
         ),
     ],

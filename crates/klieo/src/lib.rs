@@ -13,6 +13,7 @@
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `mcp` | `mcp` | the tools of Model Context Protocol servers, over stdio or streamable HTTP, next to an agent's own |
+//! | `otel` | `otel` | OpenTelemetry export of the runs' GenAI spans over OTLP/HTTP, from the `OTEL_*` variables (`klieo::otel::init()`) |
 //! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
@@ -75,6 +76,10 @@ pub use klieo_postgres as postgres;
 #[doc(inline)]
 pub use klieo_mcp as mcp;
 
+#[cfg(feature = "otel")]
+#[doc(inline)]
+pub use klieo_otel as otel;
+
 /// docs/STREAMING.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime"))]
 #[doc = include_str!("../../../docs/STREAMING.md")]
@@ -95,6 +100,11 @@ pub struct AgentsDoc;
 #[doc = include_str!("../../../docs/MCP.md")]
 pub struct McpDoc;
 
+/// docs/TELEMETRY.md, whose examples compile as doctests.
+#[cfg(all(doctest, feature = "otel"))]
+#[doc = include_str!("../../../docs/TELEMETRY.md")]
+pub struct TelemetryDoc;
+
 /// The README, whose examples compile (and, but for the quick start, which
 /// needs a server, run) as doctests.
 #[cfg(all(
@@ -102,7 +112,8 @@ pub struct McpDoc;
     feature = "runtime",
     feature = "openai",
     feature = "sqlite",
-    feature = "mcp"
+    feature = "mcp",
+    feature = "otel"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoc;

@@ -5,7 +5,8 @@
 //!
 //! `otel.name`, `otel.kind`, `otel.status_code` and
 //! `otel.status_description` are the fields `tracing-opentelemetry` turns
-//! into the span's name, kind and status.
+//! into the span's name, kind and status. Integers are recorded as `i64`:
+//! the bridge would turn a `u64` into text.
 
 mod content;
 
@@ -72,13 +73,13 @@ pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, strea
         gen_ai.output.messages = Empty,
         error.type = Empty,
         klieo.run_id = %run.run_id,
-        klieo.step = step,
+        klieo.step = i64::from(step),
     );
     if let Some(t) = req.temperature {
         span.record("gen_ai.request.temperature", f64::from(t));
     }
     if let Some(n) = req.max_tokens {
-        span.record("gen_ai.request.max_tokens", n);
+        span.record("gen_ai.request.max_tokens", i64::from(n));
     }
     if streamed {
         span.record("gen_ai.request.stream", true);
@@ -100,18 +101,18 @@ pub(crate) fn record_input(span: &Span, req: &ChatRequest) {
 /// attributes unset.
 pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
     if let Some(usage) = reply.usage {
-        span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-        span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+        span.record("gen_ai.usage.input_tokens", i64::from(usage.input_tokens));
+        span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
         if usage.cached_input_tokens > 0 {
             span.record(
                 "gen_ai.usage.cache_read.input_tokens",
-                usage.cached_input_tokens,
+                i64::from(usage.cached_input_tokens),
             );
         }
         if usage.cache_creation_tokens > 0 {
             span.record(
                 "gen_ai.usage.cache_write.input_tokens",
-                usage.cache_creation_tokens,
+                i64::from(usage.cache_creation_tokens),
             );
         }
     }

@@ -198,7 +198,7 @@ fn reply_as_chunks(reply: ChatResponse) -> Vec<Result<ChatChunk, LlmError>> {
     if !reply.message.tool_calls.is_empty() {
         items.push(Ok(ChatChunk::tool_calls(reply.message.tool_calls)));
     }
-    let mut last = ChatChunk::finish(reply.finish_reason);
+    let mut last = ChatChunk::finish(reply.finish_reason).with_info(reply.info);
     last.usage = reply.usage;
     items.push(Ok(last));
     items

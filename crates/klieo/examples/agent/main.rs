@@ -21,7 +21,9 @@
 //! decide, for servers that support it. After the tools ran, the model is
 //! asked to answer in text. `--mcp FILE` (feature `mcp`) adds the tools of
 //! the MCP servers an `mcpServers` file names (see `klieo::mcp::config`);
-//! `--tool` may then name one of theirs.
+//! `--tool` may then name one of theirs. With feature `otel`, `--otlp` (or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set) sends the run's trace to an OTLP
+//! receiver (see `klieo::otel` for the variables).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod calculator;
@@ -46,16 +48,18 @@ struct Args {
     first_choice: ToolChoice,
     provider: String,
     mcp: Option<String>,
+    otlp: bool,
     prompt: String,
 }
 
-const USAGE: &str = "usage: agent [--provider openai|anthropic] [--mcp mcp.json] \
+const USAGE: &str = "usage: agent [--provider openai|anthropic] [--mcp mcp.json] [--otlp] \
                      [--tool calculator|utc_now|<an MCP tool> | --auto] [prompt]";
 
 fn parse_args() -> Result<Args, String> {
     let mut first_choice = ToolChoice::Function("calculator".into());
     let mut provider = "openai".to_owned();
     let mut mcp = None;
+    let mut otlp = false;
     let mut words = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
                 first_choice = ToolChoice::Function(name);
             }
             "--mcp" => mcp = Some(args.next().ok_or("--mcp needs an mcpServers file")?),
+            "--otlp" => otlp = true,
             "--provider" => {
                 provider = args.next().ok_or("--provider needs openai or anthropic")?;
                 if provider != "openai" && provider != "anthropic" {
@@ -87,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
         first_choice,
         provider,
         mcp,
+        otlp,
         prompt,
     })
 }
@@ -155,7 +161,30 @@ async fn tools(mcp: Option<&str>) -> Result<Toolbox, Box<dyn std::error::Error>>
     }
 }
 
+/// Sends the run's trace over OTLP when asked: the guard sends what is
+/// left when it is dropped, at the end of `run`.
+#[cfg(feature = "otel")]
+fn telemetry(on: bool) -> Result<Option<klieo::otel::Telemetry>, Box<dyn std::error::Error>> {
+    let endpoint_set =
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty());
+    if !on && !endpoint_set {
+        return Ok(None);
+    }
+    let telemetry = klieo::otel::init()?;
+    println!("tracing: spans go over OTLP/HTTP (OTEL_EXPORTER_OTLP_* say where)");
+    Ok(Some(telemetry))
+}
+
+#[cfg(not(feature = "otel"))]
+fn telemetry(on: bool) -> Result<Option<()>, Box<dyn std::error::Error>> {
+    if on {
+        return Err("--otlp needs the example built with --features otel".into());
+    }
+    Ok(None)
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let _telemetry = telemetry(args.otlp)?;
     let llm = client(&args.provider)?;
     let tools = tools(args.mcp.as_deref()).await?;
     if let ToolChoice::Function(name) = &args.first_choice {
