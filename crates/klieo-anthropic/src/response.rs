@@ -12,9 +12,9 @@ struct WireMessage {
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
-    id: Option<String>,
+    id: Option<Value>,
     #[serde(default)]
-    model: Option<String>,
+    model: Option<Value>,
     #[serde(default)]
     content: Vec<WireBlock>,
     #[serde(default)]
@@ -95,6 +95,16 @@ pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> Finis
     }
 }
 
+/// A reply's `id` or `model` as text: a string as it is, another JSON
+/// value as its JSON (an odd one never fails the reply).
+pub(crate) fn text_of(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
 /// A tool call's `input` as the arguments' JSON text (`{}` for none).
 pub(crate) fn arguments(input: Option<&Value>) -> String {
     match input {
@@ -143,8 +153,8 @@ pub(crate) fn parse_message(
     } else {
         Message::assistant_tool_calls(text, calls)
     };
-    let mut response =
-        ChatResponse::new(message, finish).with_info(ReplyInfo::new(reply.id, reply.model));
+    let mut response = ChatResponse::new(message, finish)
+        .with_info(ReplyInfo::new(text_of(reply.id), text_of(reply.model)));
     if let Some(usage) = reply.usage {
         response = response.with_usage(usage.usage());
     }

@@ -4,7 +4,7 @@
 //! and emitted whole with the finish reason and usage on the last chunk.
 
 use crate::error::from_event;
-use crate::response::{finish_reason, parse_message, WireUsage};
+use crate::response::{finish_reason, parse_message, text_of, WireUsage};
 use klieo_provider::{
     decoding, event_stream, one_chunk, stream_body, EventReader, Progress, Secret, SseEvent, Step,
     StreamBody, StreamReading, ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT,
@@ -33,9 +33,9 @@ struct WireEvent<'a> {
 #[derive(Deserialize)]
 struct StartMessage {
     #[serde(default)]
-    id: Option<String>,
+    id: Option<Value>,
     #[serde(default)]
-    model: Option<String>,
+    model: Option<Value>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
@@ -156,7 +156,7 @@ impl Events {
             "message_start" => {
                 if let Some(message) = wire.message {
                     self.input_usage = message.usage;
-                    self.info = ReplyInfo::new(message.id, message.model);
+                    self.info = ReplyInfo::new(text_of(message.id), text_of(message.model));
                 }
                 Ok(Step::Continue)
             }

@@ -72,10 +72,13 @@ async fn a_recorded_blocking_reply() {
     );
     assert_eq!(reply.usage, Some(Usage::new(25, 12).with_cache(3, 0)));
     assert_eq!(
-        reply.info.id.as_deref(),
+        reply.info.as_deref().and_then(|i| i.id.as_deref()),
         Some("chatcmpl-0PC1Acx2QfQA7z8RMy37vKOGPR8faION")
     );
-    assert_eq!(reply.info.model.as_deref(), Some(MODEL_FILE));
+    assert_eq!(
+        reply.info.as_deref().and_then(|i| i.model.as_deref()),
+        Some(MODEL_FILE)
+    );
     same_request(&server, &fixture("text.request.json")).await;
 }
 
@@ -94,12 +97,13 @@ async fn a_recorded_stream() {
     let last = chunks.last().expect("a last chunk");
     assert_eq!(last.finish_reason, Some(FinishReason::Length));
     assert_eq!(last.usage.map(|u| u.output_tokens), Some(12));
+    let info = last.info.as_deref().expect("the reply's id and model");
     assert_eq!(
-        last.info.id.as_deref(),
+        info.id.as_deref(),
         Some("chatcmpl-A79e51erkyaBOfIgE3zgs9dCVIxWnb91")
     );
     assert_eq!(
-        last.info.model.as_deref(),
+        info.model.as_deref(),
         Some(MODEL_FILE),
         "from message_start"
     );

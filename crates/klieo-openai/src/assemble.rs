@@ -3,16 +3,20 @@
 //! and the end of the stream judged (finished, cut, empty).
 
 use crate::calls::Calls;
-use crate::chunk::WireChunk;
+use crate::chunk::{ChunkInfo, WireChunk};
 use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
 use klieo_provider::{
     decoding, redacted, EventReader, Progress, Secret, SseEvent, Step, MESSAGE_LIMIT,
 };
 use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// How many of a stream's first chunks are read for the reply's id and
+/// model: Azure's first chunk (its content filter's results) has them
+/// empty.
+const INFO_CHUNKS: u8 = 4;
 
 /// The state of one streamed reply.
 ///
@@ -26,8 +30,10 @@ pub(crate) struct Assembler {
     calls: Calls,
     finish: Option<ChatChunk>,
     usage: Option<Usage>,
-    /// The reply's id and model, from the first chunk that gives them.
+    /// The reply's id and model, from the first chunks that give them.
     info: ReplyInfo,
+    /// Chunks read for them so far (at most [`INFO_CHUNKS`]).
+    info_reads: u8,
     events: u64,
     secret: Option<Secret>,
     /// Set when the request let the model choose tools (`tool_choice`
@@ -43,6 +49,7 @@ impl Assembler {
             finish: None,
             usage: None,
             info: ReplyInfo::default(),
+            info_reads: 0,
             events: 0,
             secret,
             auto_tools: None,
@@ -86,11 +93,14 @@ impl Assembler {
         if error_event {
             return Err(self.error_text(data));
         }
-        if self.info.id.is_none() && self.info.model.is_none() {
-            self.info = ReplyInfo::new(
-                chunk.id.map(Cow::into_owned),
-                chunk.model.map(Cow::into_owned),
-            );
+        if self.info == ReplyInfo::default() && self.info_reads < INFO_CHUNKS {
+            self.info_reads += 1;
+            if let Ok(head) = serde_json::from_str::<ChunkInfo<'_>>(data) {
+                self.info = ReplyInfo::new(
+                    head.id.map(|t| t.0.into_owned()),
+                    head.model.map(|t| t.0.into_owned()),
+                );
+            }
         }
         if let Some(usage) = chunk.usage {
             let usage = Usage::from(usage);

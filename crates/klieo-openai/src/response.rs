@@ -121,9 +121,9 @@ pub(crate) fn fallback_id(index: usize) -> String {
 #[derive(Deserialize)]
 struct Completion<'a> {
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<RawText<'a>>,
     #[serde(borrow, default)]
-    model: Option<Cow<'a, str>>,
+    model: Option<RawText<'a>>,
     #[serde(borrow, default)]
     choices: Vec<Choice<'a>>,
     #[serde(default)]
@@ -190,8 +190,8 @@ pub(crate) fn parse_completion(
     let reply: Completion<'_> = serde_json::from_slice(body)
         .map_err(|e| decoding(format!("not a chat completion: {e}"), body, secret))?;
     let info = ReplyInfo::new(
-        reply.id.map(Cow::into_owned),
-        reply.model.map(Cow::into_owned),
+        reply.id.map(|t| t.0.into_owned()),
+        reply.model.map(|t| t.0.into_owned()),
     );
     let position = reply
         .choices

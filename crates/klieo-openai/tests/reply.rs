@@ -206,10 +206,20 @@ async fn choice_with_index_zero_is_used() {
 #[tokio::test]
 async fn the_reply_id_and_model_are_kept_and_empty_ones_are_not() {
     let r = reply(completion(json!({"content": "a"}), json!("stop"))).await;
-    assert_eq!(r.info.id.as_deref(), Some("chatcmpl-1"));
-    assert_eq!(r.info.model.as_deref(), Some("test-model"));
+    let info = r.info.expect("the reply's id and model");
+    assert_eq!(info.id.as_deref(), Some("chatcmpl-1"));
+    assert_eq!(info.model.as_deref(), Some("test-model"));
     let mut body = completion(json!({"content": "a"}), json!("stop"));
     body["id"] = json!("");
     body["model"] = Value::Null;
-    assert_eq!(reply(body).await.info, klieo_types::ReplyInfo::default());
+    assert_eq!(reply(body).await.info, None);
+}
+
+#[tokio::test]
+async fn an_odd_reply_id_never_fails_the_reply() {
+    let mut body = completion(json!({"content": "a"}), json!("stop"));
+    body["id"] = json!(42);
+    let r = reply(body).await;
+    assert_eq!(r.message.content, "a");
+    assert_eq!(r.info.and_then(|i| i.id).as_deref(), Some("42"));
 }

@@ -344,3 +344,19 @@ async fn json_reply_to_a_stream_request_becomes_one_chunk() {
         [ChatChunk::delta("whole").with_finish_reason(FinishReason::Stop)]
     );
 }
+
+#[tokio::test]
+async fn the_reply_id_comes_from_the_first_chunk_that_has_one() {
+    // Azure's first chunk carries its content filter's results, with an
+    // empty id and model.
+    let filter =
+        "data: {\"id\":\"\",\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\n";
+    let body = filter.to_owned() + &event(r#"{"content":"hi"}"#, r#""stop""#) + DONE;
+    let got = stream_ok(body).await;
+    assert_eq!(
+        got,
+        [ChatChunk::delta("hi")
+            .with_finish_reason(FinishReason::Stop)
+            .with_info(info())]
+    );
+}

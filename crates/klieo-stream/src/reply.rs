@@ -25,7 +25,7 @@ pub struct ReplyBuilder {
     tool_calls: Vec<ToolCall>,
     usage: Option<Usage>,
     finish_reason: Option<FinishReason>,
-    info: ReplyInfo,
+    info: Option<Box<ReplyInfo>>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -60,7 +60,7 @@ impl ReplyBuilder {
             tool_calls: Vec::new(),
             usage: None,
             finish_reason: None,
-            info: ReplyInfo::default(),
+            info: None,
             bytes: 0,
             max_bytes,
         }
@@ -85,8 +85,8 @@ impl ReplyBuilder {
         if chunk.finish_reason.is_some() {
             self.finish_reason = chunk.finish_reason;
         }
-        if chunk.info != ReplyInfo::default() {
-            self.info = chunk.info.clone();
+        if chunk.info.is_some() {
+            self.info.clone_from(&chunk.info);
         }
         Ok(())
     }
@@ -122,8 +122,9 @@ impl ReplyBuilder {
 
     fn response(self, finish_reason: FinishReason) -> ChatResponse {
         let message = Message::assistant_tool_calls(self.content, self.tool_calls);
-        let mut response = ChatResponse::new(message, finish_reason).with_info(self.info);
+        let mut response = ChatResponse::new(message, finish_reason);
         response.usage = self.usage;
+        response.info = self.info;
         response
     }
 }

@@ -40,8 +40,9 @@ pub fn whole_reply(reply: ChatResponse) -> ChunkStream {
     if !message.tool_calls.is_empty() {
         chunks.push_back(ChatChunk::tool_calls(message.tool_calls));
     }
-    let mut last = ChatChunk::finish(finish_reason).with_info(info);
+    let mut last = ChatChunk::finish(finish_reason);
     last.usage = usage;
+    last.info = info;
     chunks.push_back(last);
     Box::pin(Chunks(chunks))
 }

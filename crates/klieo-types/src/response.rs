@@ -132,8 +132,10 @@ pub struct ChatResponse {
     /// Why generation ended.
     pub finish_reason: FinishReason,
     /// The server's id of the reply and the model that answered, when it
-    /// said (traces record them).
-    pub info: ReplyInfo,
+    /// said (traces record them). Boxed, as on [`ChatChunk`]: a reply is
+    /// moved through the stream's events, whose size is that of their
+    /// largest variant.
+    pub info: Option<Box<ReplyInfo>>,
 }
 
 /// What a server says of a reply itself: its id and the model that wrote
@@ -165,13 +167,14 @@ impl ChatResponse {
             message,
             usage: None,
             finish_reason,
-            info: ReplyInfo::default(),
+            info: None,
         }
     }
 
-    /// Sets the server's id of the reply and the model that answered.
+    /// Sets the server's id of the reply and the model that answered
+    /// (left unset when it says nothing).
     pub fn with_info(mut self, info: ReplyInfo) -> Self {
-        self.info = info;
+        self.info = (info != ReplyInfo::default()).then(|| Box::new(info));
         self
     }
 
@@ -209,8 +212,9 @@ pub struct ChatChunk {
     /// Tokens consumed, on the chunk where the provider reports them.
     pub usage: Option<Usage>,
     /// The server's id of the reply and the model that answered, on the
-    /// last chunk, when the server said.
-    pub info: ReplyInfo,
+    /// last chunk, when the server said. Boxed: most chunks carry none,
+    /// and a smaller chunk is a faster one to pass along.
+    pub info: Option<Box<ReplyInfo>>,
 }
 
 impl ChatChunk {
@@ -250,9 +254,10 @@ impl ChatChunk {
         self
     }
 
-    /// Sets the server's id of the reply and the model that answered.
+    /// Sets the server's id of the reply and the model that answered
+    /// (left unset when it says nothing).
     pub fn with_info(mut self, info: ReplyInfo) -> Self {
-        self.info = info;
+        self.info = (info != ReplyInfo::default()).then(|| Box::new(info));
         self
     }
 }

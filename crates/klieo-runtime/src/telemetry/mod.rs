@@ -116,11 +116,13 @@ pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
             );
         }
     }
-    if let Some(id) = &reply.info.id {
-        span.record("gen_ai.response.id", id.as_str());
-    }
-    if let Some(model) = &reply.info.model {
-        span.record("gen_ai.response.model", model.as_str());
+    if let Some(info) = &reply.info {
+        if let Some(id) = &info.id {
+            span.record("gen_ai.response.id", id.as_str());
+        }
+        if let Some(model) = &info.model {
+            span.record("gen_ai.response.model", model.as_str());
+        }
     }
     span.record(
         "gen_ai.response.finish_reasons",

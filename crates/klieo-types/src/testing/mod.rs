@@ -198,8 +198,9 @@ fn reply_as_chunks(reply: ChatResponse) -> Vec<Result<ChatChunk, LlmError>> {
     if !reply.message.tool_calls.is_empty() {
         items.push(Ok(ChatChunk::tool_calls(reply.message.tool_calls)));
     }
-    let mut last = ChatChunk::finish(reply.finish_reason).with_info(reply.info);
+    let mut last = ChatChunk::finish(reply.finish_reason);
     last.usage = reply.usage;
+    last.info = reply.info;
     items.push(Ok(last));
     items
 }
