@@ -87,11 +87,17 @@ impl Catalogue {
     }
 }
 
-/// `name` with what model APIs refuse in a function name (OpenAI's
-/// `^[a-zA-Z0-9_-]{1,64}$`) made `_`. MCP allows `.` and `/` as well.
+/// The longest tool name model APIs take (OpenAI's and Anthropic's
+/// bound); MCP allows 128.
+const NAME_LIMIT: usize = 64;
+
+/// `name` as model APIs take a function name (OpenAI's
+/// `^[a-zA-Z0-9_-]{1,64}$`): what they refuse made `_` (MCP allows `.`
+/// and `/` as well), and cut to [`NAME_LIMIT`] characters.
 fn model_name(name: &str) -> String {
     let clean: String = name
         .chars()
+        .take(NAME_LIMIT)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                 c
@@ -114,7 +120,12 @@ fn unique(taken: &HashMap<String, String>, name: String) -> String {
         return name;
     }
     (2..)
-        .map(|n| format!("{name}_{n}"))
+        .map(|n| {
+            let suffix = format!("_{n}");
+            // ASCII by now: one byte a character.
+            let room = NAME_LIMIT.saturating_sub(suffix.len()).min(name.len());
+            format!("{}{suffix}", name.get(..room).unwrap_or_default())
+        })
         .find(|candidate| !taken.contains_key(candidate))
         .unwrap_or(name)
 }
@@ -146,6 +157,21 @@ mod tests {
         let def = &catalogue.defs()[2];
         assert_eq!(def.description, "Does x.");
         assert_eq!(def.parameters["properties"]["x"]["type"], "string");
+    }
+
+    #[test]
+    fn long_names_are_cut_and_kept_apart() {
+        let catalogue = Catalogue::new(None);
+        let long = "n".repeat(100);
+        catalogue.take(&[tool(&long), tool(&format!("{long}x"))]);
+        let names: Vec<String> = catalogue.defs().iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names[0].len(), 64);
+        assert_eq!(names[1].len(), 64);
+        assert!(names[1].ends_with("_2"));
+        assert_eq!(
+            catalogue.own_name(&names[1]).as_deref(),
+            Some(format!("{long}x").as_str())
+        );
     }
 
     #[test]

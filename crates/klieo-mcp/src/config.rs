@@ -26,7 +26,7 @@ use crate::error::McpError;
 use crate::settings::McpSettings;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Deserialize)]
 struct File {
@@ -43,7 +43,7 @@ struct Entry {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
-    cwd: Option<PathBuf>,
+    cwd: Option<String>,
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -120,6 +120,12 @@ fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
         (_, _, Some(other)) if !matches!(other, "stdio" | "http" | "streamable-http" | "streamableHttp") => {
             Err(format!("unknown `type` `{other}`: use `stdio` or `http`"))
         }
+        (None, Some(_), Some("stdio")) => {
+            Err("has `type` `stdio` but a `url`: a stdio server needs a `command`".into())
+        }
+        (Some(_), None, Some(kind)) if kind != "stdio" => Err(format!(
+            "has `type` `{kind}` but a `command`: an HTTP server needs a `url`"
+        )),
         (Some(command), None, _) => {
             let mut s = McpSettings::stdio(name, expand(&command)?)
                 .with_args(entry.args.iter().map(|a| expand(a)).collect::<Result<Vec<_>, _>>()?);
@@ -127,7 +133,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
                 s = s.with_env(k, expand(v)?);
             }
             if let Some(cwd) = entry.cwd {
-                s = s.with_cwd(cwd);
+                s = s.with_cwd(expand(&cwd)?);
             }
             Ok(s)
         }
@@ -168,6 +174,7 @@ fn expand(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Transport;
 
     fn reason(text: &str) -> String {
         match parse(text) {
@@ -184,6 +191,8 @@ mod tests {
         assert!(reason(both).contains("both"));
         let sse = r#"{"mcpServers": {"a": {"type": "sse", "url": "http://h/sse"}}}"#;
         assert!(reason(sse).contains("`sse` transport is not supported"));
+        let mixed = r#"{"mcpServers": {"a": {"type": "http", "command": "x"}}}"#;
+        assert!(reason(mixed).contains("an HTTP server needs a `url`"));
         let unset = r#"{"mcpServers": {"a": {"url": "http://h/mcp", "headers": {"k": "${KLIEO_TEST_NEVER_SET}"}}}}"#;
         assert!(reason(unset).contains("`${KLIEO_TEST_NEVER_SET}`, which is not set"));
     }
@@ -204,10 +213,15 @@ mod tests {
         let shown = format!("{servers:?}");
         assert!(shown.contains("only: None"));
         assert!(
-            shown.contains(&format!("--path={path}")),
-            "args are not secret"
+            !shown.contains(&format!("--path={path}")),
+            "args are counted, not shown"
         );
         assert!(shown.contains("TOKEN"));
+        let args = match servers.first().map(|s| &s.transport) {
+            Some(Transport::Stdio { args, .. }) => args.clone(),
+            _ => Vec::new(),
+        };
+        assert_eq!(args, [format!("--path={path}")]);
         assert_eq!(expand("a${PATH}b"), Ok(format!("a{path}b")));
         assert!(expand("${OPEN").is_err());
     }

@@ -15,6 +15,8 @@ use rmcp::{ClientHandler, ServiceExt};
 use std::future::Future;
 use std::process::Stdio;
 use std::sync::Arc;
+use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 /// The protocol versions klieo speaks, newest first: the current
 /// specification with a handshake and the ones before it.
@@ -28,6 +30,13 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    /// Whether the connection still works as far as klieo knows: its task
+    /// runs and its transport is open (a server that exited between calls
+    /// closed it).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.service.is_closed() && !self.service.is_transport_closed()
+    }
+
     /// The server's last stderr lines (none over HTTP), waiting a moment
     /// for the last of a server that stopped.
     pub(crate) async fn last_stderr(&self) -> Vec<String> {
@@ -71,8 +80,16 @@ fn config(settings: &McpSettings, source: ConfigError) -> McpError {
 }
 
 /// Starts (stdio) or reaches (HTTP) the server and completes the
-/// handshake, within the connect timeout.
-pub(crate) async fn connect(settings: &McpSettings, listener: Listener) -> Result<Link, McpError> {
+/// handshake, by `deadline`.
+///
+/// The connection's own task and spans (rmcp's) are made outside any span
+/// of the caller's: a connection started during a tool call outlives it,
+/// and would otherwise keep the call's and the run's spans open.
+pub(crate) async fn connect(
+    settings: &McpSettings,
+    listener: Listener,
+    deadline: Instant,
+) -> Result<Link, McpError> {
     match &settings.transport {
         Transport::Stdio {
             command,
@@ -105,7 +122,8 @@ pub(crate) async fn connect(settings: &McpSettings, listener: Listener) -> Resul
                     source,
                 })?;
             let stderr = stderr.map(Tail::follow);
-            let service = handshake(settings, listener.serve(child), stderr.as_ref()).await?;
+            let serving = listener.serve(child).instrument(Span::none());
+            let service = handshake(settings, serving, stderr.as_ref(), deadline).await?;
             Ok(Link { service, stderr })
         }
         Transport::Http { url, headers } => {
@@ -125,7 +143,8 @@ pub(crate) async fn connect(settings: &McpSettings, listener: Listener) -> Resul
                 client,
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()),
             );
-            let service = handshake(settings, listener.serve(transport), None).await?;
+            let serving = listener.serve(transport).instrument(Span::none());
+            let service = handshake(settings, serving, None, deadline).await?;
             Ok(Link {
                 service,
                 stderr: None,
@@ -141,14 +160,15 @@ async fn last_lines(stderr: Option<&Tail>) -> Vec<String> {
     }
 }
 
-/// Waits for the handshake within the connect timeout and checks the
-/// version the server chose.
+/// Waits for the handshake until `deadline` and checks the version the
+/// server chose.
 async fn handshake<E: std::fmt::Display>(
     settings: &McpSettings,
     serving: impl Future<Output = Result<RunningService<RoleClient, Listener>, E>>,
     stderr: Option<&Tail>,
+    deadline: Instant,
 ) -> Result<RunningService<RoleClient, Listener>, McpError> {
-    let service = match tokio::time::timeout(settings.connect_timeout, serving).await {
+    let service = match tokio::time::timeout_at(deadline, serving).await {
         Err(_) => {
             return Err(McpError::Timeout {
                 server: settings.name.clone(),
@@ -159,7 +179,7 @@ async fn handshake<E: std::fmt::Display>(
         Ok(Err(e)) => {
             return Err(McpError::Handshake {
                 server: settings.name.clone(),
-                reason: e.to_string(),
+                reason: settings.scrub(e.to_string()),
                 stderr: last_lines(stderr).await,
             })
         }

@@ -133,7 +133,7 @@ impl McpServer {
         let settings = &self.inner.settings;
         let mut state = self.inner.state.lock().await;
         if let Some(link) = &state.live {
-            if !link.service.is_closed() {
+            if link.is_open() {
                 return Ok(Arc::clone(link));
             }
             state.down = Down::new("it stopped", link.last_stderr().await);
@@ -183,9 +183,10 @@ impl McpServer {
         }
         ToolError::Retryable {
             message: format!(
-                "MCP server `{}` stopped answering during the call of `{tool}` ({error}), so \
+                "MCP server `{}` stopped answering during the call of `{tool}` ({}), so \
                  whether the call took effect is unknown{}; klieo starts it again at the next call",
                 self.inner.settings.name,
+                self.inner.settings.scrub(error.to_string()),
                 stderr::shown(&stderr)
             ),
             retry_after: None,
@@ -233,7 +234,17 @@ impl McpServer {
                     e.message, e.code.0
                 ),
             }),
-            Ok(Err(e)) => Err(self.lost(&link, shown, &e).await),
+            Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
+                Err(self.lost(&link, shown, &e).await)
+            }
+            Ok(Err(e)) => Err(ToolError::Failed {
+                tool: shown.to_owned(),
+                message: format!(
+                    "the server's answer cannot be used ({}): klieo takes a tool's result, \
+                     not a task or a request for more input",
+                    settings.scrub(e.to_string())
+                ),
+            }),
         }
     }
 }
@@ -262,38 +273,36 @@ impl Down {
     }
 }
 
-/// Starts the server and lists its tools into `catalogue`.
+/// Starts the server and lists its tools into `catalogue`, the whole
+/// within the connect timeout.
 async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
+    let deadline = Instant::now() + settings.connect_timeout;
     let listener = Listener {
         catalogue: Arc::clone(catalogue),
     };
-    let link = link::connect(settings, listener).await?;
+    let link = link::connect(settings, listener, deadline).await?;
     let has_tools = link
         .service
         .peer_info()
         .is_some_and(|info| info.capabilities.tools.is_some());
-    if has_tools {
-        let listing = catalogue.refresh(link.service.peer());
-        let listed = tokio::time::timeout(settings.connect_timeout, listing).await;
-        let failed = |reason: String| McpError::Tools {
-            server: settings.name.clone(),
-            reason,
-        };
-        match listed {
-            Err(_) => {
-                return Err(failed(format!(
-                    "no answer within {} ms",
-                    settings.connect_timeout.as_millis()
-                )))
-            }
-            Ok(Err(e)) => return Err(failed(e.to_string())),
-            Ok(Ok(())) => {}
-        }
-    } else {
+    if !has_tools {
         // A server without the tools capability is not asked for tools.
         catalogue.take(&[]);
+        return Ok(Arc::new(link));
     }
-    Ok(Arc::new(link))
+    let listing = catalogue.refresh(link.service.peer());
+    match tokio::time::timeout_at(deadline, listing).await {
+        Ok(Ok(())) => Ok(Arc::new(link)),
+        Ok(Err(e)) => Err(McpError::Tools {
+            server: settings.name.clone(),
+            reason: settings.scrub(e.to_string()),
+        }),
+        Err(_) => Err(McpError::Timeout {
+            server: settings.name.clone(),
+            after: settings.connect_timeout,
+            stderr: link.last_stderr().await,
+        }),
+    }
 }
 
 /// The wait after the `n`th failed start in a row: 1 s, 2 s, 4 s, ... 30 s.
@@ -333,9 +342,16 @@ impl ToolInvoker for McpServer {
         self.call(name, args).await
     }
 
+    /// The call timeout plus the connect timeout: a call may first have
+    /// to start the server again, and each part has its own bound inside.
     fn timeout(&self, name: &str) -> Option<Duration> {
         let _ = name;
-        Some(self.inner.settings.call_timeout)
+        let settings = &self.inner.settings;
+        Some(
+            settings
+                .call_timeout
+                .saturating_add(settings.connect_timeout),
+        )
     }
 
     fn requires_approval(&self, name: &str) -> bool {

@@ -205,6 +205,25 @@ impl McpSettings {
         self
     }
 
+    /// `text` (an error from the transport) without what the URL may
+    /// carry as a credential: its user, password, query and fragment.
+    pub(crate) fn scrub(&self, text: String) -> String {
+        let Transport::Http { url, .. } = &self.transport else {
+            return text;
+        };
+        let Ok(parsed) = reqwest::Url::parse(url.trim()) else {
+            return text;
+        };
+        let safe = klieo_provider::safe_url(&parsed);
+        let safe = safe.as_str();
+        let mut text = text.replace(parsed.as_str(), safe);
+        let raw = url.trim();
+        if !raw.is_empty() {
+            text = text.replace(raw, safe);
+        }
+        text
+    }
+
     /// The prefix put before a clashing tool name.
     pub fn prefix(&self) -> String {
         self.prefix
@@ -243,8 +262,10 @@ impl fmt::Debug for McpSettings {
                 cwd,
             } => {
                 let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+                // Arguments may carry a token (`--token=${TOKEN}`): counted,
+                // not shown.
                 s.field("command", command)
-                    .field("args", args)
+                    .field("args", &args.len())
                     .field("env", &names)
                     .field("cwd", cwd);
             }
@@ -278,6 +299,27 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         assert!(shown.contains("GITHUB_TOKEN") && shown.contains("x-api-key"));
+        let with_token = McpSettings::stdio("s", "run").with_args(["--token=secret5"]);
+        assert!(
+            !format!("{with_token:?}").contains("secret5"),
+            "args are counted only"
+        );
+    }
+
+    #[test]
+    fn transport_errors_lose_the_url_credentials() {
+        let http = McpSettings::http("t", "https://user:pw@mcp.example.com/mcp?key=secret6");
+        let error =
+            "error sending request for url (https://user:pw@mcp.example.com/mcp?key=secret6)";
+        let scrubbed = http.scrub(error.to_owned());
+        assert!(
+            !scrubbed.contains("secret6") && !scrubbed.contains("pw@"),
+            "{scrubbed}"
+        );
+        assert!(
+            scrubbed.contains("https://mcp.example.com/mcp"),
+            "{scrubbed}"
+        );
     }
 
     #[test]

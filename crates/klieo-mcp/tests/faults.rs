@@ -99,6 +99,38 @@ async fn a_server_that_exits_mid_call_is_reported_then_started_again() {
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_killed_between_calls_is_started_again_by_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts = dir.path().join("starts");
+    let settings = faults_stdio().with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+    let server = McpServer::connect(settings).await.unwrap();
+    let pid = server.invoke("pid", json!({}), ctx()).await.unwrap();
+    let pid = pid.as_str().unwrap().to_owned();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+
+    // klieo learns of the death from the closed pipe, which may come just
+    // after a call has gone out: then that one call says the outcome is
+    // unknown, and the next starts the server. Never more than one.
+    let mut failures = 0;
+    let echoed = loop {
+        match server.invoke("echo", json!({"text": "again"}), ctx()).await {
+            Ok(out) => break out,
+            Err(ToolError::Retryable { .. }) if failures == 0 => failures += 1,
+            Err(e) => panic!("after {failures} failure(s): {e}"),
+        }
+    };
+    assert_eq!(echoed, json!("again"));
+    let lines = std::fs::read_to_string(&starts).unwrap();
+    assert_eq!(lines.lines().count(), 2, "started once more");
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let refuse = dir.path().join("refuse");

@@ -27,9 +27,10 @@
 //! - `OTEL_EXPORTER_OTLP_HEADERS` / `OTEL_EXPORTER_OTLP_TRACES_HEADERS`
 //!   (`key=value,key2=value2`, such as an authorization header)
 //! - `OTEL_EXPORTER_OTLP_TIMEOUT` / `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`
-//!   (milliseconds, default 10 000)
-//! - `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` (the default) is the
-//!   one built; `grpc` and `http/json` are refused with an [`OtelError`]
+//!   (milliseconds, default 10 000): the bound on each export request
+//! - `OTEL_EXPORTER_OTLP_PROTOCOL` / `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`:
+//!   `http/protobuf` (the default) is the one built; another value
+//!   (`grpc`, `http/json`) is refused with an [`OtelError`]
 //! - `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
 //! - `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` to record
 //!   message contents (the runtime reads it; off by default)
@@ -48,6 +49,7 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use std::fmt;
+use std::time::Duration;
 use thiserror::Error;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -143,6 +145,7 @@ pub fn init() -> Result<Telemetry, OtelError> {
 ///
 /// [`OtelError::Exporter`] for settings the exporter refuses.
 pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> {
+    check_protocol()?;
     let https = endpoint.map_or_else(
         || {
             [
@@ -154,7 +157,7 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> 
         },
         |url| url.trim().starts_with("https"),
     );
-    let client = http_client(https)?;
+    let client = http_client(https, export_timeout()?)?;
     let mut builder = SpanExporter::builder().with_http().with_http_client(client);
     if let Some(endpoint) = endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -164,14 +167,65 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> 
     })
 }
 
+/// The first of `names` that is set (and not empty), with its value.
+fn first_set(names: &[&'static str]) -> Option<(&'static str, String)> {
+    names.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        let value = value.trim().to_owned();
+        (!value.is_empty()).then_some((*name, value))
+    })
+}
+
+/// Refuses a protocol other than `http/protobuf`: the exporter would fall
+/// back to it with only a warning, and the spans go to the wrong port.
+fn check_protocol() -> Result<(), OtelError> {
+    let names = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ];
+    match first_set(&names) {
+        Some((name, value)) if value != "http/protobuf" => Err(OtelError::Exporter {
+            reason: format!(
+                "{name} is `{value}`, but klieo-otel sends OTLP over http/protobuf only: unset \
+                 it or set it to http/protobuf, with the endpoint at the receiver's HTTP port \
+                 (4318 by convention)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The bound on one export: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` or
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds, else 10 s.
+fn export_timeout() -> Result<Duration, OtelError> {
+    let names = [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ];
+    let Some((name, value)) = first_set(&names) else {
+        return Ok(DEFAULT_EXPORT_TIMEOUT);
+    };
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(OtelError::Exporter {
+            reason: format!("{name} is `{value}`: give a number of milliseconds above zero"),
+        }),
+    }
+}
+
+/// The bound on one export when no variable sets it (the specification's
+/// default).
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A blocking HTTP client with klieo's TLS settings, built on a thread of
 /// its own: reqwest's blocking client must not be made inside an async
 /// runtime, and `init` is usually called from one.
-fn http_client(https: bool) -> Result<reqwest::blocking::Client, OtelError> {
+fn http_client(https: bool, timeout: Duration) -> Result<reqwest::blocking::Client, OtelError> {
     let tls = klieo_provider::tls_config(https)?;
     let build = move || {
         reqwest::blocking::Client::builder()
             .tls_backend_preconfigured(tls)
+            .timeout(timeout)
             .build()
     };
     let built = std::thread::spawn(build)
@@ -209,4 +263,36 @@ where
         .with_level(false)
         .with_tracked_inactivity(false)
         .with_filter(LevelFilter::INFO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One test for the variables: they are the process's, shared by
+    /// every test thread of this binary.
+    #[test]
+    fn a_protocol_or_timeout_klieo_cannot_honour_is_refused_by_name() {
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+        let refused = check_protocol().map_err(|e| e.to_string());
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        let accepted = check_protocol().is_ok();
+        std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("OTEL_EXPORTER_OTLP_PROTOCOL is `grpc`")),
+            "{refused:?}"
+        );
+        assert!(accepted);
+
+        assert_eq!(export_timeout().ok(), Some(DEFAULT_EXPORT_TIMEOUT));
+        std::env::set_var("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+        let set = export_timeout().ok();
+        std::env::set_var("OTEL_EXPORTER_OTLP_TIMEOUT", "soon");
+        let bad = export_timeout().map_err(|e| e.to_string());
+        std::env::remove_var("OTEL_EXPORTER_OTLP_TIMEOUT");
+        assert_eq!(set, Some(Duration::from_millis(2500)));
+        assert!(bad.is_err_and(|e| e.contains("`soon`")));
+    }
 }

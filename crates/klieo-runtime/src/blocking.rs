@@ -110,7 +110,7 @@ pub(crate) async fn steps_from(run: &Run, mut step: u32) -> Result<String, Error
         let reply = match run.complete(&req).instrument(span.clone()).await {
             Ok(reply) => reply,
             Err(e) => {
-                telemetry::record_error(&span, &e);
+                telemetry::record_error(&span, &e, run.captures_content());
                 return Err(e);
             }
         };

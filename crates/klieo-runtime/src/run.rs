@@ -216,7 +216,7 @@ impl Run {
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
         if !matches!(error, Error::Suspended { .. }) {
-            telemetry::record_error(&self.span, error);
+            telemetry::record_error(&self.span, error, self.captures_content());
         }
         if matches!(error, Error::Suspended { .. } | Error::Memory(_)) {
             // Not an ending. A suspended run goes on once the call is

@@ -208,7 +208,7 @@ async fn open_cycle(run: &Run, step: u32) -> Result<Box<Cycle>, OpenFailure> {
         Ok(opened) => opened,
         Err(failure) => {
             let (OpenFailure::Init(e) | OpenFailure::InBand(e)) = &failure;
-            telemetry::record_error(&span, e);
+            telemetry::record_error(&span, e, run.captures_content());
             return Err(failure);
         }
     };
@@ -341,12 +341,12 @@ impl Stream for RunStream {
                             this.state = State::Working(Box::pin(after_reply(run, cycle, reply)));
                         }
                         PumpEvent::Failed(e) => {
-                            telemetry::record_error(&cycle.span, &e);
+                            telemetry::record_error(&cycle.span, &e, this.run.captures_content());
                             this.state = failing(&this.run, e, this.lease.take());
                         }
                         other => {
                             let e = Error::BadResponse(format!("unexpected pump event {other:?}"));
-                            telemetry::record_error(&cycle.span, &e);
+                            telemetry::record_error(&cycle.span, &e, this.run.captures_content());
                             this.state = failing(&this.run, e, this.lease.take());
                         }
                     }

@@ -19,10 +19,12 @@ use std::time::Duration;
 /// A tool keeps its own name unless a part added earlier has a tool of
 /// that name. Then it is shown to the model as `{prefix}{name}`, with the
 /// prefix given for its part ([`with_prefixed`](Self::with_prefixed)), and
-/// if that name is taken too, with `_2`, `_3`, ... after it. No tool is
-/// ever dropped. The catalogue follows its parts: when a part's catalogue
-/// changes (an MCP server announcing a new tool list), the names are worked
-/// out again at the next [`catalogue`](ToolInvoker::catalogue) or call.
+/// if that name is taken too, with `_2`, `_3`, ... after it; a name made
+/// so is at most 64 characters. No tool is ever dropped. The catalogue
+/// follows its parts: when a part's catalogue changes (an MCP server
+/// announcing a new tool list), a new tool is named at the next
+/// [`catalogue`](ToolInvoker::catalogue) or call, and a tool keeps the name
+/// it had, so a name the model saw never moves to another tool.
 ///
 /// ```
 /// use klieo_types::{FnTool, RunId, ToolContext, ToolDef, ToolInvoker, ToolSet, Toolbox};
@@ -126,7 +128,8 @@ impl Toolbox {
         let current = names.seen.len() == now.len()
             && names.seen.iter().zip(&now).all(|(a, b)| Arc::ptr_eq(a, b));
         if !current {
-            *names = Names::work_out(&self.parts, now);
+            let previous = std::mem::take(&mut *names);
+            *names = Names::work_out(&self.parts, now, &previous);
         }
         f(&names)
     }
@@ -145,15 +148,36 @@ impl Toolbox {
 }
 
 impl Names {
-    fn work_out(parts: &[Part], seen: Vec<Arc<[ToolDef]>>) -> Self {
+    /// The names for the parts' catalogues `seen`. A tool named before
+    /// (in `previous`) keeps its name while it is there, so a change in one
+    /// part never moves a name to another tool; a new tool gets a free one.
+    fn work_out(parts: &[Part], seen: Vec<Arc<[ToolDef]>>, previous: &Names) -> Self {
+        let mut routes: HashMap<String, (usize, String)> = previous
+            .routes
+            .iter()
+            .filter(|(_, (part, own))| {
+                seen.get(*part)
+                    .is_some_and(|defs| defs.iter().any(|d| d.name == *own))
+            })
+            .map(|(shown, route)| (shown.clone(), route.clone()))
+            .collect();
+        let kept: HashMap<(usize, String), String> = routes
+            .iter()
+            .map(|(shown, route)| (route.clone(), shown.clone()))
+            .collect();
         let mut catalogue = Vec::new();
-        let mut routes = HashMap::new();
         for (index, (part, defs)) in parts.iter().zip(&seen).enumerate() {
             for def in defs.iter() {
-                let shown = unique_name(&routes, &part.prefix, &def.name);
+                let shown = match kept.get(&(index, def.name.clone())) {
+                    Some(shown) => shown.clone(),
+                    None => {
+                        let shown = unique_name(&routes, &part.prefix, &def.name);
+                        routes.insert(shown.clone(), (index, def.name.clone()));
+                        shown
+                    }
+                };
                 let mut def = def.clone();
-                let own = std::mem::replace(&mut def.name, shown.clone());
-                routes.insert(shown, (index, own));
+                def.name = shown;
                 catalogue.push(def);
             }
         }
@@ -172,19 +196,32 @@ impl Names {
     }
 }
 
-/// `name` if it is free; else `{prefix}{name}`; else that with `_2`, `_3`, ...
+/// The longest name a [`Toolbox`] makes: the bound OpenAI and Anthropic
+/// put on a tool's name.
+const NAME_LIMIT: usize = 64;
+
+/// `name` if it is free; else `{prefix}{name}`; else that with `_2`, `_3`,
+/// ... The names made are cut to [`NAME_LIMIT`] characters.
 fn unique_name<V>(taken: &HashMap<String, V>, prefix: &str, name: &str) -> String {
     if !taken.contains_key(name) {
         return name.to_owned();
     }
-    let prefixed = format!("{prefix}{name}");
+    let prefixed = cut(&format!("{prefix}{name}"), NAME_LIMIT);
     if !taken.contains_key(&prefixed) {
         return prefixed;
     }
     (2..)
-        .map(|n| format!("{prefixed}_{n}"))
+        .map(|n| {
+            let suffix = format!("_{n}");
+            format!("{}{suffix}", cut(&prefixed, NAME_LIMIT - suffix.len()))
+        })
         .find(|candidate| !taken.contains_key(candidate))
         .unwrap_or(prefixed)
+}
+
+/// The first `limit` characters of `text`.
+fn cut(text: &str, limit: usize) -> String {
+    text.chars().take(limit).collect()
 }
 
 impl fmt::Debug for Toolbox {
@@ -314,6 +351,39 @@ mod tests {
         assert_eq!(out, Ok(json!("risky")), "called by its own name");
         assert!(tools.requires_approval("srv_risky"));
         assert!(!tools.requires_approval("risky"), "the local one does not");
+    }
+
+    #[tokio::test]
+    async fn a_name_never_moves_to_another_tool_when_a_list_changes() {
+        let server = Arc::new(Changing::default());
+        let tools = Toolbox::new()
+            .with_shared("srv_", server.clone())
+            .with_prefixed("local_", answering(&["search"], "local"));
+        assert_eq!(names(&tools), ["search"], "the local one has the name");
+
+        // The earlier part gains a tool of the same name: the name stays
+        // with the tool that had it, and the newcomer gets the prefix.
+        *server.0.write().expect("lock") = vec![def("search")].into();
+        assert_eq!(names(&tools), ["srv_search", "search"]);
+        let ctx = ToolContext::new(RunId::new(), "c", "t");
+        let out = tools.invoke("search", json!({}), ctx).await;
+        assert_eq!(out, Ok(json!("local")));
+    }
+
+    #[test]
+    fn names_made_are_at_most_64_characters() {
+        let long = "t".repeat(60);
+        let tools = Toolbox::new()
+            .with(answering(&[long.as_str()], "one"))
+            .with_prefixed("prefix_", answering(&[long.as_str()], "two"))
+            .with_prefixed("prefix_", answering(&[long.as_str()], "three"));
+        let shown = names(&tools);
+        assert_eq!(shown.len(), 3);
+        assert!(
+            shown.iter().skip(1).all(|n| n.chars().count() <= 64),
+            "{shown:?}"
+        );
+        assert_ne!(shown[1], shown[2]);
     }
 
     #[test]

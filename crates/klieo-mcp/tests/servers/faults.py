@@ -118,6 +118,12 @@ async def hanging(at_least: int = 1) -> int:
 
 
 @server.tool(structured_output=False)
+def pid() -> int:
+    """Returns the server's process id (tests kill it between calls)."""
+    return os.getpid()
+
+
+@server.tool(structured_output=False)
 def exit_mid_call() -> str:
     """Exits the server process (status 3) without answering the call."""
     _err("exiting mid-call on purpose")

@@ -134,11 +134,16 @@ pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
 }
 
 /// Marks `span` failed: `error.type` the error's kind, the status an error
-/// with its message.
-pub(crate) fn record_error(span: &Span, error: &Error) {
+/// with its message. A tool's failure says what the tool said, which is
+/// content: its text only when `capture`, its kind otherwise.
+pub(crate) fn record_error(span: &Span, error: &Error, capture: bool) {
     span.record("error.type", error.kind());
     span.record("otel.status_code", "ERROR");
-    span.record("otel.status_description", error.to_string().as_str());
+    let description = match error {
+        Error::Tool(_) if !capture => format!("a tool call failed ({})", error.kind()),
+        other => other.to_string(),
+    };
+    span.record("otel.status_description", description.as_str());
 }
 
 /// An event on the current (`chat`) span for one failed attempt of a
@@ -192,9 +197,16 @@ pub(crate) fn record_tool_end(
             span.record("gen_ai.tool.call.result", output.to_string().as_str());
         }
         ToolOutcome::Error { message } => {
-            span.record("error.type", error_kind.unwrap_or("_OTHER"));
+            let kind = error_kind.unwrap_or("_OTHER");
+            span.record("error.type", kind);
             span.record("otel.status_code", "ERROR");
-            span.record("otel.status_description", message.as_str());
+            // The message is the tool's own words: content.
+            if capture {
+                span.record("otel.status_description", message.as_str());
+            } else {
+                let description = format!("the tool call failed ({kind})");
+                span.record("otel.status_description", description.as_str());
+            }
         }
         ToolOutcome::Cancelled => {
             span.record("error.type", "cancelled");
