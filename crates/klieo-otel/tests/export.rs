@@ -2,13 +2,12 @@
 //! and checked against the same golden file as the in-memory capture.
 
 use crate::golden;
-use crate::support::{run, Mode};
+use crate::support::{golden_json, run, Mode, Shown};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -96,49 +95,40 @@ async fn an_otlp_http_export_decodes_to_the_golden_spans() {
     golden::check("blocking", &as_json(&spans));
 }
 
-/// Decoded spans in the shape of `support::as_json`.
+/// Decoded spans as JSON (`support::golden_json`).
 fn as_json(spans: &[Span]) -> Value {
-    let mut spans: Vec<&Span> = spans.iter().collect();
-    spans.sort_by_key(|s| s.start_time_unix_nano);
-    let names: HashMap<&[u8], &str> = spans
-        .iter()
-        .map(|s| (s.span_id.as_slice(), s.name.as_str()))
-        .collect();
-    let shown: Vec<Value> = spans
-        .iter()
-        .map(|s| {
-            let status = match &s.status {
-                Some(st) if st.code == 2 => json!({"error": st.message}),
-                Some(st) if st.code == 1 => json!("ok"),
-                _ => json!("unset"),
-            };
-            json!({
-                "name": s.name,
-                "kind": match s.kind { 1 => "internal", 2 => "server", 3 => "client", 4 => "producer", 5 => "consumer", _ => "unspecified" },
-                "parent": names.get(s.parent_span_id.as_slice()),
-                "status": status,
-                "attributes": attributes(&s.attributes),
-                "events": s.events.iter().map(|e| json!({
-                    "name": e.name,
-                    "attributes": attributes(&e.attributes),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Value::Array(shown)
+    let shown = spans.iter().map(|s| Shown {
+        id: s.span_id.clone(),
+        parent: s.parent_span_id.clone(),
+        start: s.start_time_unix_nano,
+        name: s.name.clone(),
+        kind: match s.kind {
+            1 => "internal",
+            2 => "server",
+            3 => "client",
+            4 => "producer",
+            5 => "consumer",
+            _ => "unspecified",
+        },
+        status: match &s.status {
+            Some(st) if st.code == 2 => json!({"error": st.message}),
+            Some(st) if st.code == 1 => json!("ok"),
+            _ => json!("unset"),
+        },
+        attributes: pairs(&s.attributes),
+        events: s
+            .events
+            .iter()
+            .map(|e| (e.name.clone(), pairs(&e.attributes)))
+            .collect(),
+    });
+    golden_json(shown.collect())
 }
 
-fn attributes(list: &[KeyValue]) -> Value {
-    let mut map = Map::new();
-    for kv in list {
-        let value = if kv.key == "klieo.run_id" {
-            json!("<run id>")
-        } else {
-            kv.value.as_ref().map_or(Value::Null, value)
-        };
-        map.insert(kv.key.clone(), value);
-    }
-    Value::Object(map)
+fn pairs(list: &[KeyValue]) -> Vec<(String, Value)> {
+    list.iter()
+        .map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, value)))
+        .collect()
 }
 
 fn value(v: &AnyValue) -> Value {

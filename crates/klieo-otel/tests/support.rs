@@ -6,7 +6,7 @@ use klieo_types::{
     ChatResponse, FinishReason, FnTool, LlmError, Message, ReplyInfo, ToolCall, ToolDef, ToolError,
     Usage,
 };
-use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value as OtelValue};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{json, Map, Value};
@@ -116,36 +116,82 @@ pub(crate) async fn run(mode: Mode, capture: bool) {
     }
 }
 
+/// One span as the golden files hold it, from either source (the SDK's
+/// in-memory exporter, or OTLP decoded).
+pub(crate) struct Shown {
+    pub(crate) id: Vec<u8>,
+    pub(crate) parent: Vec<u8>,
+    pub(crate) start: u64,
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) status: Value,
+    pub(crate) attributes: Vec<(String, Value)>,
+    pub(crate) events: Vec<(String, Vec<(String, Value)>)>,
+}
+
 /// The spans as JSON, in the order they started: name, kind, parent's
 /// name, status, attributes (the run id replaced, as it is new each run)
 /// and events.
-pub(crate) fn as_json(spans: &[SpanData]) -> Value {
-    let mut spans: Vec<&SpanData> = spans.iter().collect();
-    spans.sort_by_key(|s| s.start_time);
-    let names: HashMap<SpanId, &str> = spans
+pub(crate) fn golden_json(mut spans: Vec<Shown>) -> Value {
+    spans.sort_by_key(|s| s.start);
+    let names: HashMap<Vec<u8>, String> = spans
         .iter()
-        .map(|s| (s.span_context.span_id(), s.name.as_ref()))
+        .map(|s| (s.id.clone(), s.name.clone()))
         .collect();
-    let shown: Vec<Value> = spans
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "kind": kind(&s.span_kind),
-                "parent": names.get(&s.parent_span_id),
-                "status": status(&s.status),
-                "attributes": attributes(&s.attributes),
-                "events": s.events.iter().map(|e| json!({
-                    "name": e.name,
-                    "attributes": attributes(&e.attributes),
-                })).collect::<Vec<_>>(),
-            })
+    let shown = spans.iter().map(|s| {
+        json!({
+            "name": s.name,
+            "kind": s.kind,
+            "parent": names.get(&s.parent),
+            "status": s.status,
+            "attributes": attribute_map(&s.attributes),
+            "events": s.events.iter().map(|(name, attributes)| json!({
+                "name": name,
+                "attributes": attribute_map(attributes),
+            })).collect::<Vec<_>>(),
         })
-        .collect();
-    Value::Array(shown)
+    });
+    Value::Array(shown.collect())
 }
 
-pub(crate) fn kind(kind: &SpanKind) -> &'static str {
+fn attribute_map(pairs: &[(String, Value)]) -> Value {
+    let map: Map<String, Value> = pairs
+        .iter()
+        .map(|(key, value)| {
+            let value = if key == "klieo.run_id" {
+                json!("<run id>")
+            } else {
+                value.clone()
+            };
+            (key.clone(), value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// The SDK's spans as JSON ([`golden_json`]).
+pub(crate) fn as_json(spans: &[SpanData]) -> Value {
+    let shown = spans.iter().map(|s| Shown {
+        id: s.span_context.span_id().to_bytes().to_vec(),
+        parent: s.parent_span_id.to_bytes().to_vec(),
+        start: s
+            .start_time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        name: s.name.to_string(),
+        kind: kind(&s.span_kind),
+        status: status(&s.status),
+        attributes: pairs(&s.attributes),
+        events: s
+            .events
+            .iter()
+            .map(|e| (e.name.to_string(), pairs(&e.attributes)))
+            .collect(),
+    });
+    golden_json(shown.collect())
+}
+
+fn kind(kind: &SpanKind) -> &'static str {
     match kind {
         SpanKind::Client => "client",
         SpanKind::Server => "server",
@@ -163,18 +209,10 @@ fn status(status: &Status) -> Value {
     }
 }
 
-pub(crate) fn attributes(list: &[KeyValue]) -> Value {
-    let mut map = Map::new();
-    for kv in list {
-        let key = kv.key.as_str().to_owned();
-        let value = if key == "klieo.run_id" {
-            json!("<run id>")
-        } else {
-            value(&kv.value)
-        };
-        map.insert(key, value);
-    }
-    Value::Object(map)
+fn pairs(list: &[KeyValue]) -> Vec<(String, Value)> {
+    list.iter()
+        .map(|kv| (kv.key.as_str().to_owned(), value(&kv.value)))
+        .collect()
 }
 
 fn value(v: &OtelValue) -> Value {
