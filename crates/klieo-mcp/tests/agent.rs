@@ -8,6 +8,20 @@ use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Error, FnTool, Role, ToolCall, ToolDef};
 use serde_json::json;
 
+/// A model that calls `tool` with `args`, then answers `answer`.
+fn calls(tool: &str, args: serde_json::Value, answer: &str) -> ScriptedLlm {
+    ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c1", tool, args)])
+        .then_text(answer)
+}
+
+/// The tool result the model got in its second request.
+fn result_sent(llm: &ScriptedLlm) -> String {
+    let requests = llm.requests();
+    let result = requests[1].messages.iter().find(|m| m.role == Role::Tool);
+    result.map(|m| m.content.clone()).unwrap_or_default()
+}
+
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
@@ -16,13 +30,7 @@ async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
         ToolDef::new("echo", "The local echo.", json!({"type": "object"})),
         |_| Ok(json!("local")),
     );
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ToolCall::new(
-            "c1",
-            "everything_echo",
-            json!({"message": "hi"}),
-        )])
-        .then_text("it said hi");
+    let llm = calls("everything_echo", json!({"message": "hi"}), "it said hi");
     let agent = Agent::builder(llm.clone())
         .with_tool(local_echo)
         .with_invoker("everything_", everything)
@@ -38,42 +46,26 @@ async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
         "the local tool keeps its name"
     );
     assert!(names.contains(&"everything_echo") && names.contains(&"get-sum"));
-    let result = requests[1]
-        .messages
-        .iter()
-        .find(|m| m.role == Role::Tool)
-        .unwrap();
-    assert_eq!(result.content, "Echo: hi");
+    assert_eq!(result_sent(&llm), "Echo: hi");
 }
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn an_error_result_goes_to_the_model_and_the_run_goes_on() {
     let faults = McpServer::connect(faults_stdio()).await.unwrap();
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ToolCall::new(
-            "c1",
-            "fail",
-            json!({"message": "no such city"}),
-        )])
-        .then_text("that city does not exist");
+    let llm = calls(
+        "fail",
+        json!({"message": "no such city"}),
+        "that city does not exist",
+    );
     let agent = Agent::builder(llm.clone())
         .with_invoker("faults_", faults)
         .build();
 
     let answer = agent.run("weather in Atlantis?").await.unwrap();
     assert_eq!(answer.text, "that city does not exist");
-    let requests = llm.requests();
-    let result = requests[1]
-        .messages
-        .iter()
-        .find(|m| m.role == Role::Tool)
-        .unwrap();
-    assert!(
-        result.content.contains("no such city"),
-        "{}",
-        result.content
-    );
+    let result = result_sent(&llm);
+    assert!(result.contains("no such city"), "{result}");
 }
 
 #[tokio::test]
@@ -85,9 +77,7 @@ async fn a_tool_marked_for_approval_suspends_the_run_until_approved() {
         .unwrap();
     let settings = faults_stdio().with_approval(Approval::Tools(vec!["add".into()]));
     let faults = McpServer::connect(settings).await.unwrap();
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ToolCall::new("c1", "add", json!({"a": 2, "b": 3}))])
-        .then_text("5");
+    let llm = calls("add", json!({"a": 2, "b": 3}), "5");
     let agent = Agent::builder(llm.clone())
         .with_invoker("faults_", faults)
         .with_memory(store)
@@ -102,11 +92,5 @@ async fn a_tool_marked_for_approval_suspends_the_run_until_approved() {
 
     let answer = agent.approve(&ticket).await.unwrap();
     assert_eq!(answer.text, "5");
-    let requests = llm.requests();
-    let result = requests[1]
-        .messages
-        .iter()
-        .find(|m| m.role == Role::Tool)
-        .unwrap();
-    assert_eq!(result.content, r#"{"sum":5}"#);
+    assert_eq!(result_sent(&llm), r#"{"sum":5}"#);
 }
