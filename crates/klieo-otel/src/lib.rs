@@ -51,7 +51,8 @@ use opentelemetry_sdk::Resource;
 use std::fmt;
 use std::time::Duration;
 use thiserror::Error;
-use tracing_subscriber::filter::LevelFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
@@ -248,8 +249,17 @@ pub fn provider(exporter: SpanExporter) -> SdkTracerProvider {
         .build()
 }
 
+/// What is exported: spans and events at INFO and above, but rmcp's only
+/// at WARN (an MCP connection's span lasts as long as the connection, and
+/// its events carry what the server sends).
+fn spans_exported() -> Targets {
+    Targets::new()
+        .with_default(Level::INFO)
+        .with_target("rmcp", Level::WARN)
+}
+
 /// The `tracing` layer that turns spans at level INFO and above (klieo's
-/// and your own) into OpenTelemetry spans of `provider`. Code locations,
+/// and your own; rmcp's at WARN) into OpenTelemetry spans of `provider`. Code locations,
 /// thread names, `tracing` targets and busy/idle times are left out.
 pub fn layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
 where
@@ -262,7 +272,7 @@ where
         .with_target(false)
         .with_level(false)
         .with_tracked_inactivity(false)
-        .with_filter(LevelFilter::INFO)
+        .with_filter(spans_exported())
 }
 
 #[cfg(test)]
