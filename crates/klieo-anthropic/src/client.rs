@@ -84,10 +84,11 @@ impl AnthropicClient {
         shown_base_url(&self.inner.base_url)
     }
 
-    pub(crate) fn from_builder(mut b: AnthropicClientBuilder) -> Result<Self, ConfigError> {
-        let name = b.base_url_var.unwrap_or("base_url");
-        let parsed = klieo_provider::base_url(&b.base_url, name, "https://api.anthropic.com")?;
-        let api_key = b.api_key.take().filter(|k| !k.expose().is_empty());
+    pub(crate) fn from_builder(b: AnthropicClientBuilder) -> Result<Self, ConfigError> {
+        let c = &b.common;
+        let name = c.base_url_setting();
+        let parsed = klieo_provider::base_url(&c.base_url, name, "https://api.anthropic.com")?;
+        let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.anthropic.com") {
             return Err(ConfigError::Missing {
                 name: "ANTHROPIC_API_KEY".to_owned(),
@@ -97,18 +98,10 @@ impl AnthropicClient {
                     .to_owned(),
             });
         }
-        if b.model.trim().is_empty() {
-            return Err(invalid("model", "must not be empty"));
-        }
+        c.check()?;
         if b.max_tokens == 0 {
             return Err(invalid("max_tokens", "must be at least 1"));
         }
-        klieo_provider::check_timeouts(&[
-            ("connect_timeout", b.connect_timeout),
-            ("first_byte_timeout", b.first_byte_timeout),
-            ("idle_timeout", b.idle_timeout),
-            ("request_timeout", b.request_timeout),
-        ])?;
         let base_url = parsed.as_str().trim_end_matches('/').to_owned();
         let messages_url = Url::parse(&format!("{base_url}/v1/messages"))
             .map_err(|e| invalid(name, format!("cannot hold the path /v1/messages ({e})")))?;
@@ -116,7 +109,7 @@ impl AnthropicClient {
         let https = parsed.scheme() == "https";
         let http = http_client(
             https,
-            b.connect_timeout,
+            c.connect_timeout,
             headers(&b, api_key.as_ref())?,
             agent,
         )?;
@@ -125,22 +118,14 @@ impl AnthropicClient {
                 http,
                 base_url,
                 messages_url,
-                model: b.model.trim().to_owned(),
+                model: c.model.trim().to_owned(),
                 max_tokens: b.max_tokens,
-                connect_timeout: b.connect_timeout,
-                first_byte_timeout: b.first_byte_timeout,
-                idle_timeout: b.idle_timeout,
-                request_timeout: b.request_timeout,
-                capabilities: b.capabilities.unwrap_or_else(default_capabilities),
-                provider_name: b.provider_name.unwrap_or_else(|| {
-                    let own = parsed.host_str() == Some("api.anthropic.com");
-                    (if own {
-                        "anthropic"
-                    } else {
-                        "anthropic_compatible"
-                    })
-                    .to_owned()
-                }),
+                connect_timeout: c.connect_timeout,
+                first_byte_timeout: c.first_byte_timeout,
+                idle_timeout: c.idle_timeout,
+                request_timeout: c.request_timeout,
+                capabilities: c.capabilities.unwrap_or_else(default_capabilities),
+                provider_name: c.provider_name_for(&parsed, "api.anthropic.com", "anthropic"),
                 api_key,
             }),
         })
@@ -204,7 +189,7 @@ fn headers(b: &AnthropicClientBuilder, api_key: Option<&Secret>) -> Result<Heade
     let version = HeaderValue::from_str(b.api_version.trim())
         .map_err(|_| invalid("api_version", "has characters an HTTP header cannot carry"))?;
     headers.insert("anthropic-version", version);
-    for (name, value) in &b.headers {
+    for (name, value) in &b.common.headers {
         sensitive_header(&mut headers, name, name, value)?;
     }
     Ok(headers)

@@ -2,7 +2,7 @@
 //! defaults and the environment variables it reads.
 
 use crate::client::AnthropicClient;
-use klieo_provider::{shown_base_url, Secret};
+use klieo_provider::{ClientSettings, Secret};
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;
 use std::time::Duration;
@@ -17,15 +17,15 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The `anthropic-version` header sent unless set.
 pub const DEFAULT_API_VERSION: &str = "2023-06-01";
 /// How long connecting may take, unless set.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = klieo_provider::DEFAULT_CONNECT_TIMEOUT;
 /// How long a streamed reply may take to start (status and headers), unless set.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = klieo_provider::DEFAULT_FIRST_BYTE_TIMEOUT;
 /// How long a streamed reply may go without a new line, unless set
 /// (Anthropic sends `ping` events while a model thinks).
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = klieo_provider::DEFAULT_IDLE_TIMEOUT;
 /// How long a whole blocking call may take, unless set (a request's own
 /// timeout wins).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = klieo_provider::DEFAULT_REQUEST_TIMEOUT;
 
 /// Builds an [`AnthropicClient`]. Get one from [`AnthropicClient::builder`]
 /// or, preset from the environment, [`AnthropicClientBuilder::from_env`].
@@ -57,58 +57,28 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Clone)]
 #[must_use]
 pub struct AnthropicClientBuilder {
-    pub(crate) api_key: Option<Secret>,
-    pub(crate) base_url: String,
-    pub(crate) model: String,
+    /// Key, base URL, model, headers, time limits, capabilities, name.
+    pub(crate) common: ClientSettings,
     pub(crate) max_tokens: u32,
     pub(crate) api_version: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) first_byte_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) capabilities: Option<Capabilities>,
-    pub(crate) provider_name: Option<String>,
-    /// The variable the base URL came from, for error messages.
-    pub(crate) base_url_var: Option<&'static str>,
 }
 
 impl Default for AnthropicClientBuilder {
     fn default() -> Self {
         Self {
-            api_key: None,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            model: DEFAULT_MODEL.to_owned(),
+            common: ClientSettings::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
             max_tokens: DEFAULT_MAX_TOKENS,
             api_version: DEFAULT_API_VERSION.to_owned(),
-            headers: Vec::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            capabilities: None,
-            provider_name: None,
-            base_url_var: None,
         }
     }
 }
 
 impl fmt::Debug for AnthropicClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials too: show their names only.
-        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("AnthropicClientBuilder")
-            .field("api_key", &self.api_key)
-            .field("base_url", &shown_base_url(&self.base_url))
-            .field("model", &self.model)
-            .field("max_tokens", &self.max_tokens)
+        let mut s = f.debug_struct("AnthropicClientBuilder");
+        self.common.debug_fields(&mut s);
+        s.field("max_tokens", &self.max_tokens)
             .field("api_version", &self.api_version)
-            .field("headers", &header_names)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("first_byte_timeout", &self.first_byte_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("capabilities", &self.capabilities)
             .finish()
     }
 }
@@ -129,25 +99,15 @@ impl AnthropicClientBuilder {
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut b = Self::default();
-        if let Some(key) = get("ANTHROPIC_API_KEY") {
-            b = b.api_key(key.trim());
-        }
-        if let Some(url) = get("ANTHROPIC_BASE_URL") {
-            b = b.base_url(url.trim());
-            b.base_url_var = Some("ANTHROPIC_BASE_URL");
-        }
-        if let Some(model) = get("ANTHROPIC_MODEL") {
-            b = b.model(model.trim());
-        }
+        b.common.read_env("ANTHROPIC", lookup);
         b
     }
 
     /// The API key, sent as `x-api-key`; surrounding whitespace is
     /// trimmed. Never shown by `Debug`, logs or errors.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(Secret::new(key.into()));
+        self.common.api_key = Some(Secret::new(key.into()));
         self
     }
 
@@ -155,14 +115,13 @@ impl AnthropicClientBuilder {
     /// `http://127.0.0.1:8080`): requests go to `{base_url}/v1/messages`. A
     /// trailing `/` is ignored.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self.base_url_var = None;
+        self.common.set_base_url(url.into());
         self
     }
 
     /// The model requests go to unless they name another.
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = model.into();
+        self.common.model = model.into();
         self
     }
 
@@ -181,39 +140,39 @@ impl AnthropicClientBuilder {
     /// An extra header sent with every request (`anthropic-beta`, a
     /// proxy's token). Its value is treated as sensitive and never shown.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.common.headers.push((name.into(), value.into()));
         self
     }
 
     /// How long establishing a connection may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.common.connect_timeout = timeout;
         self
     }
 
     /// How long a streamed reply may take to start (default 30 s).
     pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
-        self.first_byte_timeout = timeout;
+        self.common.first_byte_timeout = timeout;
         self
     }
 
     /// How long a streamed reply may go without finishing a line (default
     /// 60 s).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.common.idle_timeout = timeout;
         self
     }
 
     /// How long a whole blocking call may take (default 120 s); a
     /// request's own timeout overrides it.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.common.request_timeout = timeout;
         self
     }
 
     /// Overrides the [`Capabilities`] the client declares.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = Some(capabilities);
+        self.common.capabilities = Some(capabilities);
         self
     }
 
@@ -222,7 +181,7 @@ impl AnthropicClientBuilder {
     /// `anthropic_compatible`; name the server (`llama.cpp`, say) to tell
     /// them apart.
     pub fn provider_name(mut self, name: impl Into<String>) -> Self {
-        self.provider_name = Some(name.into());
+        self.common.provider_name = Some(name.into());
         self
     }
 
@@ -267,10 +226,13 @@ mod tests {
             "ANTHROPIC_MODEL" => Some("  ".into()),
             _ => None,
         });
-        assert_eq!(b.api_key.as_ref().map(Secret::expose), Some("sk-ant-env"));
-        assert_eq!(b.base_url, "http://127.0.0.1:9");
         assert_eq!(
-            b.model, DEFAULT_MODEL,
+            b.common.api_key.as_ref().map(Secret::expose),
+            Some("sk-ant-env")
+        );
+        assert_eq!(b.common.base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            b.common.model, DEFAULT_MODEL,
             "an empty variable leaves the default"
         );
         assert!(!format!("{b:?}").contains("sk-ant-env"));

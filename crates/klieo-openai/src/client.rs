@@ -99,11 +99,12 @@ impl OpenAiClient {
         shown_base_url(&self.inner.base_url)
     }
 
-    pub(crate) fn from_builder(mut b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
-        let name = b.base_url_var.unwrap_or("base_url");
-        let parsed = klieo_provider::base_url(&b.base_url, name, "http://127.0.0.1:8080/v1")?;
-        let base_url = b.base_url.trim().trim_end_matches('/').to_owned();
-        let api_key = b.api_key.take().filter(|k| !k.expose().is_empty());
+    pub(crate) fn from_builder(b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
+        let c = &b.common;
+        let name = c.base_url_setting();
+        let parsed = klieo_provider::base_url(&c.base_url, name, "http://127.0.0.1:8080/v1")?;
+        let base_url = c.base_url.trim().trim_end_matches('/').to_owned();
+        let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
             return Err(ConfigError::Missing {
                 name: "OPENAI_API_KEY".to_owned(),
@@ -112,18 +113,10 @@ impl OpenAiClient {
                     .to_owned(),
             });
         }
-        if b.model.trim().is_empty() {
-            return Err(invalid("model", "must not be empty"));
-        }
+        c.check()?;
         if b.embedding_model.trim().is_empty() {
             return Err(invalid("embedding_model", "must not be empty"));
         }
-        klieo_provider::check_timeouts(&[
-            ("connect_timeout", b.connect_timeout),
-            ("first_byte_timeout", b.first_byte_timeout),
-            ("idle_timeout", b.idle_timeout),
-            ("request_timeout", b.request_timeout),
-        ])?;
         if b.embedding_batch_size == 0 {
             return Err(invalid("embedding_batch_size", "must be at least 1"));
         }
@@ -134,32 +127,28 @@ impl OpenAiClient {
         let (chat_url, embeddings_url) = (join("chat/completions")?, join("embeddings")?);
 
         let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
-        let capabilities = b
+        let capabilities = c
             .capabilities
             .unwrap_or_else(|| default_capabilities(&base_url));
-        let provider_name = b.provider_name.unwrap_or_else(|| {
-            let own = parsed.host_str() == Some("api.openai.com");
-            (if own { "openai" } else { "openai_compatible" }).to_owned()
-        });
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                base_url,
                 chat_url,
                 embeddings_url,
-                model: b.model,
-                embedding_model: b.embedding_model,
+                model: c.model.clone(),
+                embedding_model: b.embedding_model.clone(),
                 embedding_batch_size: b.embedding_batch_size,
                 embedding_dimensions: b.embedding_dimensions,
-                connect_timeout: b.connect_timeout,
-                first_byte_timeout: b.first_byte_timeout,
-                idle_timeout: b.idle_timeout,
-                request_timeout: b.request_timeout,
+                connect_timeout: c.connect_timeout,
+                first_byte_timeout: c.first_byte_timeout,
+                idle_timeout: c.idle_timeout,
+                request_timeout: c.request_timeout,
                 reply_limit: REPLY_LIMIT,
                 capabilities,
-                provider_name,
+                provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
+                base_url,
             }),
         })
     }

@@ -2,7 +2,7 @@
 //! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
-use klieo_provider::{shown_base_url, Secret};
+use klieo_provider::{ClientSettings, Secret};
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;
 use std::fmt;
@@ -15,14 +15,14 @@ pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 /// The embedding model used when none is set.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 /// How long connecting may take, unless set.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = klieo_provider::DEFAULT_CONNECT_TIMEOUT;
 /// How long a streamed reply may take to start (status and headers), unless set.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = klieo_provider::DEFAULT_FIRST_BYTE_TIMEOUT;
 /// How long a streamed reply may go without a new line, unless set.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = klieo_provider::DEFAULT_IDLE_TIMEOUT;
 /// How long a whole blocking call may take, unless set (a request's own
 /// timeout wins).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = klieo_provider::DEFAULT_REQUEST_TIMEOUT;
 /// Texts per embeddings request, unless set.
 pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 
@@ -65,67 +65,37 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 #[derive(Clone)]
 #[must_use]
 pub struct OpenAiClientBuilder {
-    pub(crate) api_key: Option<Secret>,
-    pub(crate) base_url: String,
-    pub(crate) model: String,
+    /// Key, base URL, model, headers, time limits, capabilities, name.
+    pub(crate) common: ClientSettings,
     pub(crate) organization: Option<String>,
     pub(crate) project: Option<String>,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) first_byte_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) request_timeout: Duration,
     pub(crate) embedding_model: String,
     pub(crate) embedding_batch_size: usize,
     pub(crate) embedding_dimensions: Option<u32>,
-    pub(crate) capabilities: Option<Capabilities>,
-    pub(crate) provider_name: Option<String>,
-    /// The variable the base URL came from, for error messages.
-    pub(crate) base_url_var: Option<&'static str>,
 }
 
 impl Default for OpenAiClientBuilder {
     fn default() -> Self {
         Self {
-            api_key: None,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            model: DEFAULT_MODEL.to_owned(),
+            common: ClientSettings::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
             organization: None,
             project: None,
-            headers: Vec::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
             embedding_batch_size: DEFAULT_EMBEDDING_BATCH_SIZE,
             embedding_dimensions: None,
-            capabilities: None,
-            provider_name: None,
-            base_url_var: None,
         }
     }
 }
 
 impl fmt::Debug for OpenAiClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials too: show their names only.
-        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("OpenAiClientBuilder")
-            .field("api_key", &self.api_key)
-            .field("base_url", &shown_base_url(&self.base_url))
-            .field("model", &self.model)
-            .field("organization", &self.organization)
+        let mut s = f.debug_struct("OpenAiClientBuilder");
+        self.common.debug_fields(&mut s);
+        s.field("organization", &self.organization)
             .field("project", &self.project)
-            .field("headers", &header_names)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("first_byte_timeout", &self.first_byte_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("request_timeout", &self.request_timeout)
             .field("embedding_model", &self.embedding_model)
             .field("embedding_batch_size", &self.embedding_batch_size)
             .field("embedding_dimensions", &self.embedding_dimensions)
-            .field("capabilities", &self.capabilities)
             .finish()
     }
 }
@@ -148,16 +118,7 @@ impl OpenAiClientBuilder {
     pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut b = Self::default();
-        if let Some(key) = get("OPENAI_API_KEY") {
-            b = b.api_key(key.trim());
-        }
-        if let Some(url) = get("OPENAI_BASE_URL") {
-            b = b.base_url(url.trim());
-            b.base_url_var = Some("OPENAI_BASE_URL");
-        }
-        if let Some(model) = get("OPENAI_MODEL") {
-            b = b.model(model.trim());
-        }
+        b.common.read_env("OPENAI", &lookup);
         if let Some(model) = get("OPENAI_EMBEDDING_MODEL") {
             b = b.embedding_model(model.trim());
         }
@@ -174,7 +135,7 @@ impl OpenAiClientBuilder {
     /// whitespace (a newline read from a file, say) is trimmed. Never shown
     /// by `Debug`, logs or errors.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(Secret::new(key.into()));
+        self.common.api_key = Some(Secret::new(key.into()));
         self
     }
 
@@ -182,14 +143,13 @@ impl OpenAiClientBuilder {
     /// (`http://127.0.0.1:8080/v1`); a trailing `/` is ignored. `Debug` and
     /// errors show it without user name, password or query.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self.base_url_var = None;
+        self.common.set_base_url(url.into());
         self
     }
 
     /// The chat model requests go to unless they name another.
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = model.into();
+        self.common.model = model.into();
         self
     }
 
@@ -208,13 +168,13 @@ impl OpenAiClientBuilder {
     /// An extra header sent with every request (a proxy's token, say).
     /// Its value is treated as sensitive and never shown.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.common.headers.push((name.into(), value.into()));
         self
     }
 
     /// How long establishing a connection may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.common.connect_timeout = timeout;
         self
     }
 
@@ -222,7 +182,7 @@ impl OpenAiClientBuilder {
     /// request to its status and headers (default 30 s). An error status's
     /// body is read within it too.
     pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
-        self.first_byte_timeout = timeout;
+        self.common.first_byte_timeout = timeout;
         self
     }
 
@@ -232,7 +192,7 @@ impl OpenAiClientBuilder {
     /// trickling them is cut too. Raise it for a model that thinks in
     /// silence for longer before its first token.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.common.idle_timeout = timeout;
         self
     }
 
@@ -242,7 +202,7 @@ impl OpenAiClientBuilder {
     /// own [`timeout`](klieo_types::ChatRequest::timeout) overrides it for
     /// that request. Streamed replies are never cut by it.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.common.request_timeout = timeout;
         self
     }
 
@@ -268,7 +228,7 @@ impl OpenAiClientBuilder {
     /// Overrides the [`Capabilities`] the client declares, for a server or
     /// model that can do less (or more) than the defaults say.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = Some(capabilities);
+        self.common.capabilities = Some(capabilities);
         self
     }
 
@@ -278,7 +238,7 @@ impl OpenAiClientBuilder {
     /// well-known value of the conventions such as `groq` or
     /// `azure.ai.openai`) to tell them apart.
     pub fn provider_name(mut self, name: impl Into<String>) -> Self {
-        self.provider_name = Some(name.into());
+        self.common.provider_name = Some(name.into());
         self
     }
 
@@ -342,9 +302,12 @@ mod tests {
             "OPENAI_EMBEDDING_MODEL" => Some("  ".into()),
             _ => None,
         });
-        assert_eq!(b.api_key.as_ref().map(Secret::expose), Some("sk-env-key"));
-        assert_eq!(b.base_url, "http://127.0.0.1:9/v1");
-        assert_eq!(b.model, "smollm2");
+        assert_eq!(
+            b.common.api_key.as_ref().map(Secret::expose),
+            Some("sk-env-key")
+        );
+        assert_eq!(b.common.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(b.common.model, "smollm2");
         assert_eq!(b.embedding_model, DEFAULT_EMBEDDING_MODEL);
         assert!(!format!("{b:?}").contains("sk-env-key"));
     }

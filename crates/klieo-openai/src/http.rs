@@ -14,7 +14,7 @@ pub(crate) fn client(
     https: bool,
 ) -> Result<reqwest::Client, ConfigError> {
     let agent = concat!("klieo-openai/", env!("CARGO_PKG_VERSION"));
-    http_client(https, b.connect_timeout, headers(b, api_key)?, agent)
+    http_client(https, b.common.connect_timeout, headers(b, api_key)?, agent)
 }
 
 fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
@@ -32,7 +32,12 @@ fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMa
     let extra = named
         .into_iter()
         .filter_map(|(n, v)| v.map(|v| (n, v.as_str())))
-        .chain(b.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        .chain(
+            b.common
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
     for (name, value) in extra {
         sensitive_header(&mut headers, name, name, value)?;
     }

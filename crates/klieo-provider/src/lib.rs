@@ -33,6 +33,7 @@ mod config;
 mod events;
 mod hint;
 mod secret;
+mod settings;
 mod sse;
 mod status;
 #[cfg(feature = "testing")]
@@ -48,6 +49,10 @@ pub use events::{
 };
 pub use hint::retry_hint;
 pub use secret::{bounded, redacted, safe_url, scrub, shown_base_url, shown_raw_url, Secret};
+pub use settings::{
+    ClientSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+};
 pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
 pub use status::{
     decoding, status_error, ErrorReply, ERROR_BODY_LIMIT, MESSAGE_LIMIT, REPLY_LIMIT,
