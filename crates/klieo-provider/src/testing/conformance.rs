@@ -17,8 +17,8 @@
 use super::server::{chunk, response, sse_head, Act, RawServer};
 use klieo_types::testing::collect;
 use klieo_types::{
-    ChatChunk, ChatRequest, FinishReason, LlmClient, LlmError, Message, TimeLimit, ToolCall,
-    ToolDef, Usage,
+    ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmClient, LlmError, Message, TimeLimit,
+    ToolCall, ToolDef, Usage,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -210,9 +210,8 @@ async fn text_streams_as_it_comes<W: Wire>(wire: &W) {
     );
 }
 
-async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
-    let usage = Usage::new(9, 2);
-    let body = wire.text_reply("391", usage);
+/// `req` answered with the JSON `body`: the reply, or a panic naming `what`.
+async fn blocking<W: Wire>(wire: &W, body: &str, req: ChatRequest, what: &str) -> ChatResponse {
     let server = serve(vec![response(
         200,
         &[],
@@ -221,10 +220,16 @@ async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
     )])
     .await;
     let client = wire.client(&server.base(), KEY, IDLE);
-    let reply = match client.complete(ask()).await {
+    match client.complete(req).await {
         Ok(reply) => reply,
-        Err(e) => panic!("blocking reply: {e:?}"),
-    };
+        Err(e) => panic!("{what}: {e:?}"),
+    }
+}
+
+async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
+    let usage = Usage::new(9, 2);
+    let body = wire.text_reply("391", usage);
+    let reply = blocking(wire, &body, ask(), "blocking reply").await;
     assert_eq!(reply.message.content, "391", "blocking reply: its text");
     assert_eq!(
         reply.finish_reason,
@@ -283,18 +288,7 @@ async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
 
 async fn blocking_tool_calls<W: Wire>(wire: &W) {
     let body = wire.tool_call_reply(&calls());
-    let server = serve(vec![response(
-        200,
-        &[],
-        "application/json",
-        body.as_bytes(),
-    )])
-    .await;
-    let client = wire.client(&server.base(), KEY, IDLE);
-    let reply = match client.complete(ask_with_tools()).await {
-        Ok(reply) => reply,
-        Err(e) => panic!("blocking tool calls: {e:?}"),
-    };
+    let reply = blocking(wire, &body, ask_with_tools(), "blocking tool calls").await;
     assert_eq!(
         reply.finish_reason,
         FinishReason::ToolCalls,
