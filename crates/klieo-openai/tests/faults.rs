@@ -102,6 +102,27 @@ async fn a_healthy_ten_minute_stream_is_never_cut() {
     assert_eq!(text, Ok(".".repeat(20)));
 }
 
+/// WHATWG lets a server end its lines with a lone `\r`; the decoder reads
+/// them, so the idle limit must count them as progress too.
+#[tokio::test(start_paused = true)]
+async fn a_healthy_stream_ending_lines_with_cr_alone_is_never_cut() {
+    let mut script = vec![sse_head()];
+    for _ in 0..20 {
+        script.push(Act::Pause(Duration::from_secs(30)));
+        let cr = event(r#"{"content":"."}"#, "null").replace('\n', "\r");
+        script.push(chunk(cr.as_bytes()));
+    }
+    script.push(chunk(
+        event("{}", r#""stop""#).replace('\n', "\r").as_bytes(),
+    ));
+    script.push(chunk(b"data: [DONE]\r\r"));
+    script.push(last_chunk());
+    let server = raw_server(script).await;
+    let items = collect(client(&server.base()).stream(req()).await.unwrap()).await;
+    let text: Result<String, _> = items.into_iter().map(|i| i.map(|c| c.delta)).collect();
+    assert_eq!(text, Ok(".".repeat(20)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stream_cut_before_its_first_event_is_retryable_and_counts_the_bytes() {
     let script = vec![sse_head(), chunk(b"data: {\"cho"), Act::Close];

@@ -4,8 +4,10 @@
 //! Progress is a complete line: a server that trickles bytes without ever
 //! finishing a line (one byte a second, say) is as stalled as one that
 //! sends nothing, and an SSE stream is lines, so a healthy one finishes a
-//! line with every token or keep-alive. The wait runs only while the
-//! stream is polled, so a slow consumer is not mistaken for a slow server.
+//! line with every token or keep-alive. A line ends where the SSE decoder
+//! ends one: at `\n`, `\r\n` or a lone `\r` (WHATWG allows all three).
+//! The wait runs only while the stream is polled, so a slow consumer is
+//! not mistaken for a slow server.
 
 use futures_core::Stream;
 use std::error::Error;
@@ -97,7 +99,7 @@ where
             Poll::Ready(Some(Ok(piece))) => {
                 let bytes = piece.as_ref();
                 this.bytes = this.bytes.saturating_add(bytes.len() as u64);
-                if bytes.contains(&b'\n') {
+                if memchr::memchr2(b'\n', b'\r', bytes).is_some() {
                     this.armed = false;
                 }
                 Poll::Ready(Some(Ok(piece)))
