@@ -51,6 +51,22 @@ pub enum OpenError {
     },
 }
 
+impl OpenError {
+    /// Whether SQLite refused because another connection held the file
+    /// locked (`SQLITE_BUSY`, any extended code).
+    pub(crate) fn is_busy(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. } | Self::Migrate { source, .. } => source,
+            Self::TooNew { .. } => return false,
+        };
+        source
+            .as_database_error()
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == 5)
+    }
+}
+
 /// A driver error as a [`MemoryError`](klieo_types::MemoryError), with its
 /// causes, saying what was being done.
 pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {

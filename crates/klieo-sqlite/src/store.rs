@@ -8,6 +8,8 @@ use sqlx::sqlite::{
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Conversations ([`ShortTermMemory`](klieo_types::ShortTermMemory)) and
 /// event logs ([`EpisodicMemory`](klieo_types::EpisodicMemory)) in one
@@ -78,12 +80,7 @@ impl SqliteStore {
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(options.busy_timeout);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(connect.clone())
-            .await
-            .map_err(open)?;
-        schema::migrate(&writer, &path).await?;
+        let writer = open_writer(&connect, &path, options.busy_timeout).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_readers)
             .connect_with(connect.read_only(true))
@@ -107,4 +104,49 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// The writer's connection, with the schema up to date.
+///
+/// Two connections that open one *new* file at the same instant both try
+/// to switch it to WAL, and SQLite answers one of them "database is
+/// locked" at once instead of calling its busy handler (waiting could
+/// deadlock inside SQLite). Such a refusal is waited out here, as the
+/// busy timeout promises for every other write: the open is tried again,
+/// after 5, 10, 20 … 100 ms, until `busy_timeout` has passed.
+async fn open_writer(
+    connect: &SqliteConnectOptions,
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<SqlitePool, OpenError> {
+    let deadline = Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match try_open_writer(connect, path).await {
+            Err(e) if e.is_busy() && Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+async fn try_open_writer(
+    connect: &SqliteConnectOptions,
+    path: &Path,
+) -> Result<SqlitePool, OpenError> {
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect.clone())
+        .await
+        .map_err(|source| OpenError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    if let Err(e) = schema::migrate(&writer, path).await {
+        writer.close().await;
+        return Err(e);
+    }
+    Ok(writer)
 }

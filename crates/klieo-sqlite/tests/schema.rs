@@ -99,3 +99,25 @@ async fn a_file_in_a_missing_directory_names_the_path() {
         "the driver's cause is kept"
     );
 }
+
+/// Processes that restart together (two resumers after a crash) open the
+/// same new file at the same instant: each must wait its turn, as the
+/// busy timeout promises, never fail with "database is locked". Separate
+/// pools are separate connections, as separate processes would hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_opening_one_new_file_at_once_all_open() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for round in 0..40 {
+        let path = dir.path().join(format!("new-{round}.db"));
+        let opens: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(SqliteStore::open(path.clone())))
+            .collect();
+        for open in opens {
+            let store = open.await.expect("the task ran").unwrap_or_else(|e| {
+                panic!("round {round}: {e}: {:?}", std::error::Error::source(&e))
+            });
+            store.close().await;
+        }
+        assert_eq!(user_version(&path).await, SCHEMA_VERSION);
+    }
+}
