@@ -154,21 +154,65 @@ fn schema_name(type_name: &str) -> String {
     }
 }
 
+/// Keywords whose value is a map of names to schemas.
+const SCHEMA_MAPS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+];
+
+/// Keywords whose value is one schema (or, for `items`, an array of them).
+const SCHEMA_VALUES: &[&str] = &[
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+];
+
+/// Keywords whose value is an array of schemas.
+const SCHEMA_LISTS: &[&str] = &["anyOf", "allOf", "oneOf", "prefixItems"];
+
 /// Makes every object schema in `schema` strict, as OpenAI's strict mode
 /// requires: no additional properties, every property required (an
 /// optional one is already nullable in the schema).
+///
+/// The walk follows the keywords that hold schemas, never a property's
+/// name: a field called `properties` or `required` is a name like any
+/// other, not a keyword.
 fn make_strict(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            if let Some(Value::Object(props)) = map.get("properties") {
-                let keys: Vec<Value> = props.keys().cloned().map(Value::String).collect();
-                map.insert("required".into(), Value::Array(keys));
-                map.insert("additionalProperties".into(), Value::Bool(false));
+    let Value::Object(map) = schema else {
+        return;
+    };
+    if let Some(Value::Object(props)) = map.get("properties") {
+        let keys: Vec<Value> = props.keys().cloned().map(Value::String).collect();
+        map.insert("required".into(), Value::Array(keys));
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (keyword, value) in map.iter_mut() {
+        let keyword = keyword.as_str();
+        if SCHEMA_MAPS.contains(&keyword) {
+            if let Value::Object(named) = value {
+                named.values_mut().for_each(make_strict);
             }
-            map.values_mut().for_each(make_strict);
+        } else if SCHEMA_VALUES.contains(&keyword) {
+            match value {
+                Value::Array(list) => list.iter_mut().for_each(make_strict),
+                one => make_strict(one),
+            }
+        } else if SCHEMA_LISTS.contains(&keyword) {
+            if let Value::Array(list) = value {
+                list.iter_mut().for_each(make_strict);
+            }
         }
-        Value::Array(items) => items.iter_mut().for_each(make_strict),
-        _ => {}
     }
 }
 
@@ -183,6 +227,48 @@ mod tests {
     struct Total {
         amount: i64,
         note: Option<String>,
+    }
+
+    /// Fields named like the keywords a strict schema adds.
+    #[derive(Debug, Deserialize, JsonSchema, PartialEq)]
+    #[allow(dead_code)]
+    struct Keywords {
+        properties: Vec<String>,
+        required: bool,
+        nested: Inner,
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema, PartialEq)]
+    #[allow(dead_code)]
+    struct Inner {
+        #[serde(rename = "additionalProperties")]
+        additional: Option<u32>,
+    }
+
+    #[test]
+    fn fields_named_like_keywords_stay_fields() {
+        let strict = Capabilities::default().with_json_schema(true);
+        let spec = OutputSpec::of::<Keywords>(strict);
+        let ResponseFormat::JsonSchema { schema, .. } = spec.format() else {
+            panic!("{:?}", spec.format());
+        };
+        let props = schema["properties"].as_object().unwrap();
+        let names: Vec<&str> = props.keys().map(String::as_str).collect();
+        assert_eq!(names, ["nested", "properties", "required"]);
+        assert_eq!(
+            schema["required"],
+            json!(["nested", "properties", "required"])
+        );
+        assert_eq!(schema["additionalProperties"], json!(false));
+        // The field `properties` keeps its own schema: an array of strings.
+        assert_eq!(props["properties"]["type"], json!("array"));
+        assert_eq!(props["properties"]["items"], json!({"type": "string"}));
+        // The nested struct (inlined) is strict too, and keeps its field.
+        let inner = props["nested"].as_object().unwrap();
+        assert_eq!(inner["required"], json!(["additionalProperties"]));
+        assert_eq!(inner["additionalProperties"], json!(false));
+        let inner_props = inner["properties"].as_object().unwrap();
+        assert_eq!(inner_props.len(), 1, "{inner_props:?}");
     }
 
     #[test]
