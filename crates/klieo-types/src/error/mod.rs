@@ -161,8 +161,8 @@ pub enum Error {
     /// A model call failed.
     #[error(transparent)]
     Llm(#[from] LlmError),
-    /// A tool call failed.
-    #[error("a tool call failed: {0}")]
+    /// A tool call failed (its text names the tool).
+    #[error(transparent)]
     Tool(#[from] ToolError),
     /// A memory backend failed.
     #[error(transparent)]
@@ -301,6 +301,32 @@ mod tests {
         assert_send_sync::<Error>();
         assert_send_sync::<LlmError>();
         assert_send_sync::<ToolError>();
+    }
+
+    /// The texts of `e` and each of its causes, outermost first.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut texts = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(cause) = next {
+            texts.push(cause.to_string());
+            next = cause.source();
+        }
+        texts
+    }
+
+    #[test]
+    fn a_tool_error_is_printed_once_by_a_reporter_walking_the_chain() {
+        let e = Error::from(ToolError::Failed {
+            tool: "refund".into(),
+            message: "card declined".into(),
+        });
+        let texts = chain(&e);
+        assert!(texts[0].contains("card declined"), "{texts:?}");
+        for (i, outer) in texts.iter().enumerate() {
+            for inner in &texts[i + 1..] {
+                assert!(!outer.contains(inner.as_str()), "{texts:?}");
+            }
+        }
     }
 
     #[test]
