@@ -13,7 +13,9 @@ use thiserror::Error;
 pub enum McpError {
     /// A setting cannot work (an empty command, a URL without a scheme,
     /// a header HTTP cannot carry).
-    #[error("MCP server `{server}`: {source}")]
+    #[error(
+        "MCP server `{server}` has a setting that cannot work: fix the setting the cause names"
+    )]
     Config {
         /// The server's name.
         server: String,
@@ -31,7 +33,7 @@ pub enum McpError {
         reason: String,
     },
     /// The server's command could not be started.
-    #[error("MCP server `{server}`: could not start `{command}` ({source}); check that it is installed and on PATH")]
+    #[error("MCP server `{server}`: could not start `{command}`; check that it is installed and on PATH")]
     Spawn {
         /// The server's name.
         server: String,
@@ -93,5 +95,44 @@ impl McpError {
             self,
             Self::Handshake { .. } | Self::Timeout { .. } | Self::Tools { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Each layer's words once: what a reporter walking the chain prints.
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut parts = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(cause) = source {
+            parts.push(cause.to_string());
+            source = cause.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn a_cause_is_shown_once_when_the_chain_is_walked() {
+        let spawn = McpError::Spawn {
+            server: "s".into(),
+            command: "nope".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        let config = McpError::Config {
+            server: "s".into(),
+            source: ConfigError::Invalid {
+                name: "url".into(),
+                reason: "has no scheme".into(),
+            },
+        };
+        for error in [spawn, config] {
+            let shown = chain(&error);
+            assert!(error.source().is_some(), "{shown}");
+            let cause = error.source().map(ToString::to_string).unwrap_or_default();
+            assert_eq!(shown.matches(cause.as_str()).count(), 1, "{shown}");
+        }
     }
 }

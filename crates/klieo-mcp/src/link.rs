@@ -121,7 +121,7 @@ pub(crate) async fn connect(
                     command: command.clone(),
                     source,
                 })?;
-            let stderr = stderr.map(Tail::follow);
+            let stderr = stderr.map(|stream| Tail::follow(stream, settings.secrets()));
             let serving = listener.serve(child).instrument(Span::none());
             let service = handshake(settings, serving, stderr.as_ref(), deadline).await?;
             Ok(Link { service, stderr })

@@ -1,20 +1,26 @@
 //! A `tools/call` result as a klieo tool output, or as the tool error the
 //! model is told of.
 
+use crate::scrub::{Secrets, TEXT_LIMIT};
 use klieo_types::ToolError;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::Value;
 
 /// The output of a call: its `structuredContent` when it has one, else
 /// its content as text. A result marked `isError` is
-/// [`ToolError::Failed`]: the model reads the message and the run goes on.
-pub(crate) fn output(tool: &str, result: CallToolResult) -> Result<Value, ToolError> {
+/// [`ToolError::Failed`]: the model reads the message (scrubbed of
+/// `secrets` and bounded) and the run goes on.
+pub(crate) fn output(
+    tool: &str,
+    result: CallToolResult,
+    secrets: &Secrets,
+) -> Result<Value, ToolError> {
     let text = text_of(&result.content);
     if result.is_error == Some(true) {
         let message = if text.is_empty() {
             "the tool reported an error and gave no message".to_owned()
         } else {
-            text
+            secrets.shown(&text, TEXT_LIMIT)
         };
         return Err(ToolError::Failed {
             tool: tool.to_owned(),
@@ -93,7 +99,7 @@ mod tests {
             "content": [{"type": "text", "text": "{\"sum\": 3}"}],
             "structuredContent": {"sum": 3}
         }));
-        assert_eq!(output("add", r), Ok(json!({"sum": 3})));
+        assert_eq!(output("add", r, &Secrets::default()), Ok(json!({"sum": 3})));
     }
 
     #[test]
@@ -106,7 +112,7 @@ mod tests {
         ]}));
         let expected =
             "here:\n[an image, image/png, 8 bytes of base64]\ninside\n[resource file:///b (b)]";
-        assert_eq!(output("t", r), Ok(json!(expected)));
+        assert_eq!(output("t", r, &Secrets::default()), Ok(json!(expected)));
     }
 
     #[test]
@@ -114,7 +120,7 @@ mod tests {
         let r =
             result(json!({"content": [{"type": "text", "text": "no such city"}], "isError": true}));
         assert_eq!(
-            output("weather", r),
+            output("weather", r, &Secrets::default()),
             Err(ToolError::Failed {
                 tool: "weather".into(),
                 message: "no such city".into()
@@ -122,7 +128,7 @@ mod tests {
         );
         let bare = result(json!({"content": [], "isError": true}));
         assert!(
-            matches!(output("w", bare), Err(ToolError::Failed { message, .. }) if message.contains("no message"))
+            matches!(output("w", bare, &Secrets::default()), Err(ToolError::Failed { message, .. }) if message.contains("no message"))
         );
     }
 }

@@ -220,18 +220,19 @@ impl McpServer {
                 tool: shown.to_owned(),
                 after: settings.call_timeout,
             }),
-            Ok(Ok(result)) => reply::output(shown, result),
+            Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
             Ok(Err(ServiceError::McpError(e))) if e.code == ErrorCode::INVALID_PARAMS => {
                 Err(ToolError::InvalidArgs {
                     tool: shown.to_owned(),
-                    reason: e.message.into_owned(),
+                    reason: settings.scrub(&e.message),
                 })
             }
             Ok(Err(ServiceError::McpError(e))) => Err(ToolError::Failed {
                 tool: shown.to_owned(),
                 message: format!(
                     "the server refused the call: {} (code {})",
-                    e.message, e.code.0
+                    settings.scrub(&e.message),
+                    e.code.0
                 ),
             }),
             Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {

@@ -1,6 +1,7 @@
 //! [`McpSettings`]: how to reach one MCP server, and how klieo treats its
 //! tools.
 
+use crate::scrub::{Secrets, TEXT_LIMIT};
 use klieo_provider::shown_base_url;
 use std::fmt;
 use std::path::PathBuf;
@@ -205,23 +206,16 @@ impl McpSettings {
         self
     }
 
-    /// `text` (an error from the transport) without what the URL may
-    /// carry as a credential: its user, password, query and fragment.
-    pub(crate) fn scrub(&self, text: String) -> String {
-        let Transport::Http { url, .. } = &self.transport else {
-            return text;
-        };
-        let Ok(parsed) = reqwest::Url::parse(url.trim()) else {
-            return text;
-        };
-        let safe = klieo_provider::safe_url(&parsed);
-        let safe = safe.as_str();
-        let mut text = text.replace(parsed.as_str(), safe);
-        let raw = url.trim();
-        if !raw.is_empty() {
-            text = text.replace(raw, safe);
-        }
-        text
+    /// The secrets of these settings: environment and header values, the
+    /// URL's user, password and query values.
+    pub(crate) fn secrets(&self) -> Secrets {
+        Secrets::of(&self.transport)
+    }
+
+    /// `text` (built from what the server or its transport said) without
+    /// any secret of these settings, cut to [`TEXT_LIMIT`] characters.
+    pub(crate) fn scrub(&self, text: impl AsRef<str>) -> String {
+        self.secrets().shown(text.as_ref(), TEXT_LIMIT)
     }
 
     /// The prefix put before a clashing tool name.
@@ -311,7 +305,7 @@ mod tests {
         let http = McpSettings::http("t", "https://user:pw@mcp.example.com/mcp?key=secret6");
         let error =
             "error sending request for url (https://user:pw@mcp.example.com/mcp?key=secret6)";
-        let scrubbed = http.scrub(error.to_owned());
+        let scrubbed = http.scrub(error);
         assert!(
             !scrubbed.contains("secret6") && !scrubbed.contains("pw@"),
             "{scrubbed}"
@@ -320,6 +314,14 @@ mod tests {
             scrubbed.contains("https://mcp.example.com/mcp"),
             "{scrubbed}"
         );
+    }
+
+    #[test]
+    fn transport_errors_written_without_the_user_lose_the_query() {
+        let http = McpSettings::http("t", "http://user:pass@host.example/mcp?key=SECRET8");
+        let error = "error sending request for url (http://host.example/mcp?key=SECRET8)";
+        let scrubbed = http.scrub(error);
+        assert!(!scrubbed.contains("SECRET8"), "{scrubbed}");
     }
 
     #[test]

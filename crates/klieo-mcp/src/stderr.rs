@@ -1,6 +1,7 @@
 //! The last lines a stdio server wrote on stderr, kept for the errors that
-//! say why it failed.
+//! say why it failed: each scrubbed of the server's secrets, then bounded.
 
+use crate::scrub::Secrets;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -9,8 +10,12 @@ use tokio::sync::watch;
 
 /// How many lines are kept.
 const LINES: usize = 20;
-/// How much of one line is kept, in bytes.
-const LINE_BYTES: usize = 500;
+/// How much of one line is shown, in characters.
+const LINE_CHARS: usize = 500;
+/// How much of one line is read before it is scrubbed and cut, in bytes:
+/// more than is shown, so a secret near the cut is still whole when it is
+/// scrubbed.
+const LINE_BYTES: usize = 4 * LINE_CHARS;
 
 /// How long an error waits for the last lines of a server that stopped.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -19,23 +24,28 @@ const SETTLE: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub(crate) struct Tail {
     lines: Arc<Mutex<VecDeque<String>>>,
+    secrets: Secrets,
     /// Becomes `true` when the stream has ended.
     ended: watch::Sender<bool>,
 }
 
-impl Default for Tail {
-    fn default() -> Self {
+impl Tail {
+    /// An empty tail whose lines will be scrubbed of `secrets`.
+    fn new(secrets: Secrets) -> Self {
         Self {
             lines: Arc::default(),
+            secrets,
             ended: watch::Sender::new(false),
         }
     }
-}
 
-impl Tail {
-    /// Starts a task that reads `stream` to its end, keeping its last lines.
-    pub(crate) fn follow(stream: impl AsyncRead + Send + Unpin + 'static) -> Self {
-        let tail = Self::default();
+    /// Starts a task that reads `stream` to its end, keeping its last
+    /// lines scrubbed of `secrets`.
+    pub(crate) fn follow(
+        stream: impl AsyncRead + Send + Unpin + 'static,
+        secrets: Secrets,
+    ) -> Self {
+        let tail = Self::new(secrets);
         tokio::spawn(tail.clone().read(stream));
         tail
     }
@@ -64,7 +74,8 @@ impl Tail {
     }
 
     fn push(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line).trim_end().to_owned();
+        let text = String::from_utf8_lossy(line);
+        let text = self.secrets.shown(text.trim_end(), LINE_CHARS);
         if text.is_empty() {
             return;
         }
@@ -103,17 +114,40 @@ pub(crate) fn shown(lines: &[String]) -> String {
 mod tests {
     use super::*;
 
+    use crate::settings::Transport;
+
+    fn with_env(value: &str) -> Secrets {
+        Secrets::of(&Transport::Stdio {
+            command: "x".into(),
+            args: Vec::new(),
+            env: vec![("TOKEN".into(), value.into())],
+            cwd: None,
+        })
+    }
+
     #[tokio::test]
     async fn keeps_the_last_lines_each_bounded() {
         let long = "x".repeat(2 * LINE_BYTES);
         let text: String = (0..30).map(|i| format!("line {i}\n")).collect::<String>() + &long;
-        let tail = Tail::default();
+        let tail = Tail::new(Secrets::default());
         tail.clone().read(text.as_bytes()).await;
         let lines = tail.last_lines().await;
         assert_eq!(lines.len(), LINES);
         assert_eq!(lines[0], "line 11");
-        assert_eq!(lines[LINES - 1].len(), LINE_BYTES);
+        assert_eq!(lines[LINES - 1], format!("{}…", "x".repeat(LINE_CHARS)));
         assert_eq!(shown(&lines[..1]), "; its last lines on stderr: line 11");
         assert_eq!(shown(&[]), "");
+    }
+
+    #[tokio::test]
+    async fn a_secret_the_server_prints_is_scrubbed_even_across_the_cut() {
+        let secret = "sk-live-0123456789";
+        let near_cut = format!("{}{secret}\n", "y".repeat(LINE_CHARS - 5));
+        let text = format!("invalid key {secret}\n{near_cut}");
+        let tail = Tail::new(with_env(secret));
+        tail.clone().read(text.as_bytes()).await;
+        let lines = tail.last_lines().await;
+        assert_eq!(lines[0], "invalid key ***");
+        assert!(!lines[1].contains("sk-li"), "{}", lines[1]);
     }
 }

@@ -69,5 +69,6 @@ async fn a_url_without_a_scheme_is_a_setting_to_fix() {
         .unwrap_err();
     assert!(matches!(error, McpError::Config { .. }), "{error:?}");
     assert!(!error.retryable());
-    assert!(error.to_string().contains("http://"), "{error}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("http://")), "{error:?}");
 }

@@ -9,4 +9,5 @@ mod agent;
 mod everything;
 mod faults;
 mod http;
+mod secrets;
 mod support;

@@ -127,6 +127,9 @@ def pid() -> int:
 def exit_mid_call() -> str:
     """Exits the server process (status 3) without answering the call."""
     _err("exiting mid-call on purpose")
+    if secret := os.environ.get("KLIEO_MCP_SECRET"):
+        # As a server that prints its token in an error does.
+        _err(f"invalid key {secret}")
     os._exit(3)
 
 

@@ -1,0 +1,195 @@
+//! The secrets of a server's settings (environment values, header values,
+//! the URL's user, password and query values), scrubbed out of every text
+//! built from what the server or its transport said.
+
+use crate::settings::Transport;
+use reqwest::Url;
+
+/// Values shorter than this are not scrubbed: replacing every `1` or `on`
+/// would garble the text, and so short a value protects nothing.
+const MIN_SECRET_LEN: usize = 4;
+
+/// What replaces a secret.
+const HIDDEN: &str = "***";
+
+/// The most of one text built from a server's output (a transport error,
+/// a JSON-RPC error's message) shown, in characters.
+pub(crate) const TEXT_LIMIT: usize = 2_000;
+
+/// The secrets of one server's settings, longest first (so a secret that
+/// holds another is replaced whole).
+#[derive(Clone, Default)]
+pub(crate) struct Secrets {
+    /// Whole URLs, each with what replaces it (the URL without
+    /// credentials), as the configuration and as reqwest write them.
+    urls: Vec<(String, String)>,
+    values: Vec<String>,
+}
+
+impl Secrets {
+    /// The secrets `transport` was given.
+    pub(crate) fn of(transport: &Transport) -> Self {
+        let mut secrets = Self::default();
+        match transport {
+            Transport::Stdio { env, .. } => {
+                for (_, value) in env {
+                    secrets.add(value);
+                }
+            }
+            Transport::Http { url, headers } => {
+                for (_, value) in headers {
+                    secrets.add(value);
+                    // `Bearer <token>`: the token alone, as a server echoes it.
+                    if let Some((_, token)) = value.trim().split_once(' ') {
+                        secrets.add(token);
+                    }
+                }
+                secrets.add_url(url);
+            }
+        }
+        secrets.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        secrets.values.dedup();
+        secrets
+    }
+
+    fn add(&mut self, value: &str) {
+        let value = value.trim();
+        if value.len() >= MIN_SECRET_LEN {
+            self.values.push(value.to_owned());
+        }
+    }
+
+    /// The URL's parts that may be credentials, each on its own: reqwest
+    /// writes a URL without its user, so the whole configured text is
+    /// never found in its errors.
+    fn add_url(&mut self, raw: &str) {
+        let raw = raw.trim();
+        let Ok(url) = Url::parse(raw) else {
+            // Unparsed, the text may hold anything: it is the secret.
+            self.add(raw);
+            return;
+        };
+        let safe = klieo_provider::safe_url(&url).to_string();
+        for whole in [raw, url.as_str()] {
+            if whole != safe {
+                self.urls.push((whole.to_owned(), safe.clone()));
+            }
+        }
+        self.add(url.username());
+        if let Some(password) = url.password() {
+            self.add(password);
+        }
+        for (_, value) in url.query_pairs() {
+            self.add(&value);
+        }
+        // As written in the URL (percent-encoded), which is how reqwest
+        // shows it.
+        for pair in url.query().unwrap_or_default().split('&') {
+            if let Some((_, value)) = pair.split_once('=') {
+                self.add(value);
+            }
+        }
+        if let Some(fragment) = url.fragment() {
+            self.add(fragment);
+        }
+    }
+
+    /// `text` without any secret.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (whole, safe) in &self.urls {
+            if text.contains(whole.as_str()) {
+                text = text.replace(whole.as_str(), safe);
+            }
+        }
+        for value in &self.values {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), HIDDEN);
+            }
+        }
+        text
+    }
+
+    /// `text` without any secret, then cut to `limit` characters (scrubbed
+    /// first: a secret across the cut would keep its start).
+    pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
+        klieo_provider::bounded(&self.scrub(text), limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(url: &str, headers: &[(&str, &str)]) -> Secrets {
+        Secrets::of(&Transport::Http {
+            url: url.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_url_with_a_user_is_scrubbed_by_its_parts() {
+        let secrets = http(
+            "http://user1:pass1@mcp.example.com/mcp?key=SECRET7&v=a%20b%2Bc",
+            &[],
+        );
+        // reqwest writes the URL without its user part.
+        let error =
+            "error sending request for url (http://mcp.example.com/mcp?key=SECRET7&v=a%20b%2Bc)";
+        let shown = secrets.scrub(error);
+        assert!(!shown.contains("SECRET7"), "{shown}");
+        assert!(!shown.contains("a%20b%2Bc"), "{shown}");
+        assert!(shown.contains("http://mcp.example.com/mcp"), "{shown}");
+        let configured = "at http://user1:pass1@mcp.example.com/mcp?key=SECRET7&v=a%20b%2Bc";
+        let shown = secrets.scrub(configured);
+        assert_eq!(shown, "at http://mcp.example.com/mcp");
+        let parts = secrets.scrub("user1 said pass1; a b+c");
+        assert_eq!(parts, "*** said ***; ***");
+    }
+
+    #[test]
+    fn header_values_and_their_tokens_are_scrubbed() {
+        let secrets = http(
+            "http://h/mcp",
+            &[("authorization", "Bearer tok-123"), ("x-key", "k-456")],
+        );
+        assert_eq!(
+            secrets.scrub("invalid token tok-123 (k-456)"),
+            "invalid token *** (***)"
+        );
+    }
+
+    #[test]
+    fn env_values_are_scrubbed_and_short_ones_left() {
+        let secrets = Secrets::of(&Transport::Stdio {
+            command: "x".into(),
+            args: Vec::new(),
+            env: vec![
+                ("TOKEN".into(), "sk-live-abc".into()),
+                ("DEBUG".into(), "1".into()),
+            ],
+            cwd: None,
+        });
+        assert_eq!(
+            secrets.scrub("invalid key sk-live-abc at 1"),
+            "invalid key *** at 1"
+        );
+    }
+
+    #[test]
+    fn shown_scrubs_before_it_cuts() {
+        let secrets = Secrets::of(&Transport::Stdio {
+            command: "x".into(),
+            args: Vec::new(),
+            env: vec![("TOKEN".into(), "sk-live-abcdef".into())],
+            cwd: None,
+        });
+        let shown = secrets.shown("key sk-live-abcdef", 8);
+        assert_eq!(shown, "key ***");
+        assert_eq!(secrets.shown(&"x".repeat(10), 4), "xxxx…");
+    }
+}

@@ -1,0 +1,51 @@
+//! Secrets given to a server (environment values, header values, the
+//! URL's user, password and query) never reach the texts built from what
+//! the server or its transport said.
+
+use crate::support::{ctx, faults_stdio, free_port};
+use klieo_mcp::{McpError, McpServer, McpSettings};
+use klieo_types::{ToolError, ToolInvoker};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_token_a_server_prints_on_stderr_is_scrubbed_from_the_error() {
+    let settings = McpSettings::stdio("leaky", "sh")
+        .with_args(["-c", "echo \"invalid key $LEAKY_TOKEN\" >&2; exit 1"])
+        .with_env("LEAKY_TOKEN", "sk-leak-0123456789");
+    let error = McpServer::connect(settings).await.unwrap_err();
+    let McpError::Handshake { stderr, .. } = &error else {
+        panic!("expected a failed handshake, got {error:?}");
+    };
+    assert_eq!(stderr, &["invalid key ***"]);
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("sk-leak"), "{shown}");
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_token_printed_by_a_server_that_dies_mid_call_is_scrubbed_for_the_model() {
+    let settings = faults_stdio().with_env("KLIEO_MCP_SECRET", "sk-live-9876543210");
+    let server = McpServer::connect(settings).await.unwrap();
+    let out = server.invoke("exit_mid_call", json!({}), ctx()).await;
+    let Err(error @ ToolError::Retryable { .. }) = out else {
+        panic!("expected a retryable error, got {out:?}");
+    };
+    let message = error.to_string();
+    assert!(message.contains("invalid key ***"), "{message}");
+    assert!(!message.contains("sk-live"), "{message}");
+}
+
+#[tokio::test]
+async fn a_url_with_a_user_keeps_its_query_out_of_the_error() {
+    let url = format!(
+        "http://user:pass@127.0.0.1:{}/mcp?key=SECRET-QUERY-1",
+        free_port()
+    );
+    let settings = McpSettings::http("web", url).with_connect_timeout(Duration::from_secs(10));
+    let error = McpServer::connect(settings).await.unwrap_err();
+    assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("SECRET-QUERY-1"), "{shown}");
+    assert!(!shown.contains("pass"), "{shown}");
+}
