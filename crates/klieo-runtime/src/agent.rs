@@ -186,7 +186,7 @@ impl Agent {
     ) -> Result<Answer, Error> {
         let journal = journal_of(&self.run_context(run))?;
         let record = record_of(journal.as_ref(), run).await?;
-        let run = self.new_run(run, &record.thread, Extras::default());
+        let run = self.new_run(run, &record.thread, Extras::default())?;
         let why = match decision {
             Some((ticket, denial)) => {
                 decide(&run, journal.as_ref(), ticket, denial).await?;
@@ -201,7 +201,7 @@ impl Agent {
         })
     }
 
-    fn new_run(&self, run_id: RunId, thread: &ThreadId, extras: Extras) -> Run {
+    fn new_run(&self, run_id: RunId, thread: &ThreadId, extras: Extras) -> Result<Run, Error> {
         Run::new(
             self.run_context(run_id),
             &self.inner.instructions,
@@ -327,7 +327,7 @@ impl Session {
         prompt: String,
         extras: Extras,
     ) -> Result<Answer, Error> {
-        let run = self.agent.new_run(run_id, &self.thread, extras);
+        let run = self.agent.new_run(run_id, &self.thread, extras)?;
         // The prompt lands with the run's `Started`: a store never holds
         // one without the other.
         let text = run_blocking(&run, Some(Message::user(prompt))).await?;
@@ -342,7 +342,9 @@ impl Session {
             events: true,
             ..Extras::default()
         };
-        let run = self.agent.new_run(run_id, &self.thread, extras);
-        RunEvents::new(run, Message::user(prompt))
+        match self.agent.new_run(run_id, &self.thread, extras) {
+            Ok(run) => RunEvents::new(run, Message::user(prompt)),
+            Err(e) => RunEvents::failed(e),
+        }
     }
 }

@@ -53,7 +53,7 @@ pub async fn run_steps(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<String, Error> {
-    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default())?;
     run_blocking(&run, None).await
 }
 

@@ -73,6 +73,13 @@ impl RunEvents {
         }
     }
 
+    /// A run that could not start: its one item is `error`.
+    pub(crate) fn failed(error: Error) -> Self {
+        Self {
+            state: State::Starting(Box::pin(std::future::ready(Err(error)))),
+        }
+    }
+
     /// The next event; `None` after the last.
     pub async fn next(&mut self) -> Option<Result<RunEvent, Error>> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await

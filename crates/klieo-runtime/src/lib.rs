@@ -78,6 +78,7 @@ pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength
 pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
 pub use options::{
     AfterToolCalls, RunOptions, ToolErrorPolicy, DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY,
+    MIN_LEASE_TTL,
 };
 pub use resume::resume_steps;
 pub use streaming::run_steps_streaming;

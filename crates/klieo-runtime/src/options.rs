@@ -2,7 +2,7 @@
 
 use crate::guardrail::Guardrail;
 use klieo_retry::RetryPolicy;
-use klieo_types::ToolChoice;
+use klieo_types::{ConfigError, ToolChoice};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,12 +66,12 @@ pub enum ToolErrorPolicy {
 /// - `tool_retries`: 2 retries of a tool call that asks for one after a
 ///   delay (`ToolError::Retryable` with `retry_after`), each delay at most
 ///   [`MAX_TOOL_RETRY_DELAY`]
-/// - `lease_ttl`: 30 s
+/// - `lease_ttl`: 30 s (at least [`MIN_LEASE_TTL`])
 /// - `capture_content`: `None` (the environment decides; off when unset)
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
-/// use klieo_types::ToolChoice;
+/// use klieo_types::{ConfigError, ToolChoice};
 ///
 /// let opts = RunOptions {
 ///     max_steps: 4,
@@ -125,7 +125,9 @@ pub struct RunOptions {
     /// renews it every third of this while it runs (a streamed run until
     /// its stream ends or is dropped), so a second worker cannot drive the
     /// same run, and takes over a crashed worker's run once it runs out.
-    /// `None` takes no lease. Default 30 s.
+    /// `None` takes no lease. Default 30 s; a lease shorter than
+    /// [`MIN_LEASE_TTL`] would run out before its first renewal reached
+    /// the store, and is refused ([`validate`](Self::validate)).
     pub lease_ttl: Option<Duration>,
     /// Whether traces record what is said: the messages sent to and
     /// received from the model (`gen_ai.input.messages`,
@@ -141,6 +143,10 @@ pub struct RunOptions {
 /// The default time budget of one model call and its retries: a stalled
 /// or trickling server ends a call with a typed timeout within it.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(80);
+
+/// The shortest `lease_ttl` a run accepts: a lease is renewed every third
+/// of its length, and each renewal is a round trip to the store.
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
 /// The longest a tool's requested retry delay is honoured for; a longer
 /// request waits this long.
@@ -170,6 +176,35 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// Checks the options: every run checks them before it does anything
+    /// (takes a lease, writes, calls the model), and fails with
+    /// `Error::Config` when they cannot work. Call it to check options
+    /// where they are made.
+    ///
+    /// ```
+    /// use klieo_runtime::RunOptions;
+    /// use std::time::Duration;
+    ///
+    /// assert!(RunOptions::default().validate().is_ok());
+    /// let zero = RunOptions { lease_ttl: Some(Duration::ZERO), ..RunOptions::default() };
+    /// let error = zero.validate().unwrap_err();
+    /// assert!(error.to_string().contains("lease_ttl"), "{error}");
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(ttl) = self.lease_ttl.filter(|ttl| *ttl < MIN_LEASE_TTL) {
+            return Err(ConfigError::Invalid {
+                name: "RunOptions::lease_ttl".into(),
+                reason: format!(
+                    "{ttl:?} is shorter than the {} s minimum (the lease would run out \
+                     before its first renewal): use at least {} s, or `None` to take no lease",
+                    MIN_LEASE_TTL.as_secs(),
+                    MIN_LEASE_TTL.as_secs()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The `tool_choice` of the request of cycle `step` (counting from 1),
     /// `repeated` saying whether the last round of tool calls only
     /// repeated calls the run had made before.

@@ -79,7 +79,7 @@ pub async fn resume_steps(
         record.thread,
         opts,
         Extras::default(),
-    );
+    )?;
     resume_run(&run, journal.as_ref(), Why::Restart).await
 }
 

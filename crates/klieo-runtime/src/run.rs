@@ -123,14 +123,16 @@ fn classify(error: &LlmError) -> RetryDecision {
 }
 
 impl Run {
-    /// A run of `ctx` on `thread`, shaped by `extras`.
+    /// A run of `ctx` on `thread`, shaped by `extras`; `Error::Config`
+    /// when `opts` cannot work, before anything runs.
     pub(crate) fn new(
         ctx: AgentContext,
         system_prompt: &str,
         thread: ThreadId,
         opts: RunOptions,
         extras: Extras,
-    ) -> Self {
+    ) -> Result<Self, Error> {
+        opts.validate()?;
         let run_id = ctx.run_id.to_string();
         let span = telemetry::run_span(&telemetry::RunLabels {
             agent: &ctx.agent_name,
@@ -142,7 +144,7 @@ impl Run {
             Some(spec) => spec.instructions(system_prompt),
             None => system_prompt.to_owned(),
         };
-        Self {
+        Ok(Self {
             progress: Progress::new(ctx.run_id, thread.clone(), extras.events),
             output: extras.output,
             repairs: AtomicU32::new(0),
@@ -156,7 +158,7 @@ impl Run {
             thread,
             run_id,
             span,
-        }
+        })
     }
 
     /// An empty commit for this run and its thread.

@@ -102,7 +102,7 @@ pub async fn run_steps_streaming(
     thread: ThreadId,
     opts: RunOptions,
 ) -> Result<ChunkStream, Error> {
-    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default());
+    let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default())?;
     Ok(Box::pin(Chunks(start(Arc::new(run), None).await?)))
 }
 

@@ -3,14 +3,18 @@
 //! both modes.
 
 use crate::support::{echo_call, echo_tools};
-use klieo_runtime::{Agent, Answer, DenyKeywords, RunEvent, RunEvents, RunOptions};
+use klieo_runtime::{
+    run_steps, run_steps_streaming, Agent, AgentContext, Answer, DenyKeywords, RunEvent, RunEvents,
+    RunOptions,
+};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    ChatResponse, Episode, Error, FinishReason, FnTool, Message, Role, ToolDef, ToolError,
-    ToolOutcome, Usage,
+    ChatResponse, ConfigError, Episode, Error, FinishReason, FnTool, Message, Role, ThreadId,
+    ToolDef, ToolError, ToolOutcome, Usage,
 };
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn agent(llm: &ScriptedLlm) -> Agent {
     Agent::builder(llm.clone())
@@ -330,4 +334,49 @@ async fn a_provider_error_is_the_same_llm_error_in_both_modes() {
         Error::Llm(klieo_types::LlmError::unauthorized("bad key"))
     );
     assert_eq!(streamed, blocking);
+}
+
+/// A lease too short to renew (zero panicked in the renewal task, and the
+/// lease was already expired) is a configuration error before the run
+/// does anything: no model call, no message, no episode, in both modes
+/// and in the low-level API.
+#[tokio::test]
+async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
+    for ttl in [
+        Duration::ZERO,
+        Duration::from_nanos(2),
+        Duration::from_millis(999),
+    ] {
+        let llm = ScriptedLlm::new().then_text("never asked");
+        let opts = RunOptions {
+            lease_ttl: Some(ttl),
+            ..RunOptions::default()
+        };
+        let agent = Agent::builder(llm.clone())
+            .with_options(opts.clone())
+            .build();
+        let session = agent.session("s");
+        let refused = |e: &Error| matches!(e, Error::Config(ConfigError::Invalid { name, .. }) if name == "RunOptions::lease_ttl");
+        let blocking = session.run("go").await.unwrap_err();
+        assert!(refused(&blocking), "{blocking:?}");
+        assert!(
+            blocking.to_string().contains("use at least 1 s"),
+            "{blocking}"
+        );
+        let streamed = events(session.stream("go")).await;
+        assert!(
+            matches!(streamed.as_slice(), [Err(e)] if refused(e)),
+            "{streamed:?}"
+        );
+        assert!(session.messages().await.unwrap().is_empty());
+
+        let ctx = AgentContext::new(llm.clone());
+        let thread = ThreadId::new("t");
+        let low = run_steps(&ctx, "", thread.clone(), opts.clone()).await;
+        assert!(refused(&low.unwrap_err()));
+        let streamed = run_steps_streaming(&ctx, "", thread, opts).await;
+        assert!(refused(&streamed.err().unwrap()));
+        assert!(ctx.episodic.replay(ctx.run_id).await.unwrap().is_empty());
+        assert!(llm.requests().is_empty(), "the model was never asked");
+    }
 }
