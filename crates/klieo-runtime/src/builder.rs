@@ -5,8 +5,21 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::options::RunOptions;
 use klieo_types::{EpisodicMemory, Journal, ShortTermMemory, Tool, ToolInvoker, ToolSet, Toolbox};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// An [`AgentBuilder`] whose memories are separate ones (the default:
+/// in-memory, or those given to `with_short_term` / `with_episodic`): runs
+/// are written to each in turn, with no journal, and cannot be resumed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeparateMemories;
+
+/// An [`AgentBuilder`] whose memories are one store that is a [`Journal`]
+/// (`with_memory`): each step is written whole, and runs can be resumed
+/// and approved from any process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Journaled;
 
 /// Builds an [`Agent`]; every setting has a default.
 ///
@@ -18,13 +31,52 @@ use tokio_util::sync::CancellationToken;
 /// - memories: in-memory, for this process
 /// - name: `"agent"`
 /// - cancellation: a token of the agent's own
+///
+/// # Memories are one choice
+///
+/// Either one store that is a [`Journal`] ([`with_memory`](Self::with_memory),
+/// which makes the builder an `AgentBuilder<Journaled>`): each step is
+/// written whole and runs can be resumed; or separate memories
+/// ([`with_short_term`](AgentBuilder::with_short_term),
+/// [`with_episodic`](AgentBuilder::with_episodic), an
+/// `AgentBuilder<SeparateMemories>`), written in turn, with nothing to
+/// resume from. Replacing one half of a journaled store would silently
+/// lose resumability, so it does not compile:
+///
+/// ```compile_fail,E0599
+/// use klieo_runtime::{Agent, InMemoryShortTerm};
+/// use klieo_types::{testing::ScriptedLlm, Journal};
+/// use std::sync::Arc;
+///
+/// fn mixed<J: Journal + 'static>(store: J) {
+///     let _agent = Agent::builder(ScriptedLlm::new())
+///         .with_memory(store)
+///         .with_short_term(Arc::new(InMemoryShortTerm::new())) // no such method
+///         .build();
+/// }
+/// ```
+///
+/// The other order is one choice replacing another, and compiles:
+///
+/// ```
+/// use klieo_runtime::{Agent, AgentBuilder, InMemoryShortTerm, Journaled};
+/// use klieo_types::{testing::ScriptedLlm, Journal};
+/// use std::sync::Arc;
+///
+/// fn durable<J: Journal + 'static>(store: J) -> AgentBuilder<Journaled> {
+///     Agent::builder(ScriptedLlm::new())
+///         .with_short_term(Arc::new(InMemoryShortTerm::new()))
+///         .with_memory(store) // both memories are the store now
+/// }
+/// ```
 #[must_use = "an AgentBuilder does nothing until .build()"]
-pub struct AgentBuilder {
+pub struct AgentBuilder<M = SeparateMemories> {
     ctx: AgentContext,
     tools: ToolSet,
     sources: Toolbox,
     instructions: String,
     options: RunOptions,
+    memories: PhantomData<M>,
 }
 
 impl AgentBuilder {
@@ -35,9 +87,26 @@ impl AgentBuilder {
             sources: Toolbox::new(),
             instructions: String::new(),
             options: RunOptions::default(),
+            memories: PhantomData,
         }
     }
 
+    /// Sets the conversation memory, a memory of its own: runs are not
+    /// journaled and cannot be resumed.
+    pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
+        self.ctx = self.ctx.with_short_term(memory);
+        self
+    }
+
+    /// Sets the event log, a memory of its own: runs are not journaled
+    /// and cannot be resumed.
+    pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
+        self.ctx = self.ctx.with_episodic(memory);
+        self
+    }
+}
+
+impl<M> AgentBuilder<M> {
     /// Sets the instructions (the system prompt) of every run.
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
         self.instructions = instructions.into();
@@ -80,24 +149,19 @@ impl AgentBuilder {
         self
     }
 
-    /// Sets the conversation memory.
-    pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
-        self.ctx.short_term = memory;
-        self
-    }
-
-    /// Sets the event log.
-    pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
-        self.ctx.episodic = memory;
-        self
-    }
-
     /// Sets both the conversation memory and the event log to one store,
-    /// such as `klieo_sqlite::SqliteStore`: see
-    /// [`AgentContext::with_memory`].
-    pub fn with_memory<J: Journal + 'static>(mut self, store: J) -> Self {
-        self.ctx = self.ctx.with_memory(store);
-        self
+    /// such as `klieo_sqlite::SqliteStore`, replacing the memories set
+    /// before: see [`AgentContext::with_memory`]. Runs are then journaled
+    /// and can be resumed.
+    pub fn with_memory<J: Journal + 'static>(self, store: J) -> AgentBuilder<Journaled> {
+        AgentBuilder {
+            ctx: self.ctx.with_memory(store),
+            tools: self.tools,
+            sources: self.sources,
+            instructions: self.instructions,
+            options: self.options,
+            memories: PhantomData,
+        }
     }
 
     /// Sets the agent's name.

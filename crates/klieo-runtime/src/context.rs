@@ -72,15 +72,23 @@ impl AgentContext {
         self
     }
 
-    /// Sets the conversation memory.
+    /// Sets the conversation memory. It replaces a store set with
+    /// [`with_memory`](Self::with_memory) as a whole: the context's
+    /// memories are then separate ones, runs are not journaled and cannot
+    /// be resumed (the event log stays the store's, written episode by
+    /// episode).
     pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
         self.short_term = memory;
+        self.journal = None;
         self
     }
 
-    /// Sets the event log.
+    /// Sets the event log. Like [`with_short_term`](Self::with_short_term),
+    /// it ends a journal set with [`with_memory`](Self::with_memory): runs
+    /// are then not journaled and cannot be resumed.
     pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
         self.episodic = memory;
+        self.journal = None;
         self
     }
 

@@ -67,7 +67,7 @@ mod telemetry;
 mod typed_tool;
 
 pub use agent::{Agent, Session};
-pub use builder::AgentBuilder;
+pub use builder::{AgentBuilder, Journaled, SeparateMemories};
 pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
 pub use typed_tool::TypedTool;
