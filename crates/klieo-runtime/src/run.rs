@@ -220,10 +220,16 @@ impl Run {
         if !matches!(error, Error::Suspended { .. }) {
             telemetry::record_error(&self.span, error, self.captures_content());
         }
-        if matches!(error, Error::Suspended { .. } | Error::Memory(_)) {
+        let journaled = self.writer.journal_ref().is_some();
+        if matches!(error, Error::Suspended { .. })
+            || (journaled && matches!(error, Error::Memory(_)))
+        {
             // Not an ending. A suspended run goes on once the call is
-            // decided; a run whose store failed is left as a crash leaves
-            // it, to be resumed when the store is back.
+            // decided; a run whose journal failed is left as a crash
+            // leaves it, to be resumed when the store is back. Separate
+            // memories have nothing to resume from: the run has ended,
+            // and the event log (healthy, when the conversation memory is
+            // what failed) says so.
             return terminal.item;
         }
         let failed = Episode::Failed {
