@@ -41,6 +41,7 @@ pub mod config;
 mod error;
 mod link;
 mod reply;
+mod restart;
 mod scrub;
 mod server;
 mod servers;

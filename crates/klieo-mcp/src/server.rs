@@ -6,6 +6,7 @@ use crate::catalogue::Catalogue;
 use crate::error::McpError;
 use crate::link::{self, Link, Listener};
 use crate::reply;
+use crate::restart::{Alive, Restarts};
 use crate::settings::McpSettings;
 use crate::stderr;
 use async_trait::async_trait;
@@ -17,13 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
-
-/// The first wait before starting a server again after a failed start.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-/// The longest wait between two starts.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// One MCP server, its tools usable by a klieo agent.
 ///
@@ -51,22 +46,7 @@ pub struct McpServer {
 struct Inner {
     settings: McpSettings,
     catalogue: Arc<Catalogue>,
-    state: Mutex<State>,
-}
-
-/// The connection, when there is one, and what is known of the last
-/// time there was not.
-struct State {
-    live: Option<Arc<Link>>,
-    down: Down,
-}
-
-/// A server that is not connected: why, and when to try again.
-struct Down {
-    why: String,
-    stderr: Vec<String>,
-    failed_starts: u32,
-    retry_at: Instant,
+    restarts: Restarts<Link>,
 }
 
 impl McpServer {
@@ -84,12 +64,9 @@ impl McpServer {
         let link = start(&settings, &catalogue).await?;
         Ok(Self {
             inner: Arc::new(Inner {
+                restarts: Restarts::new(&settings.name, link),
                 settings,
                 catalogue,
-                state: Mutex::new(State {
-                    live: Some(link),
-                    down: Down::new("it was never started", Vec::new()),
-                }),
             }),
         })
     }
@@ -120,67 +97,34 @@ impl McpServer {
     }
 
     /// Stops the server: the child process of a stdio server is ended, an
-    /// HTTP session closed. The next call starts it again.
+    /// HTTP session closed, a start under way ended. It never waits for a
+    /// start. The next call starts the server again.
     pub async fn close(&self) {
-        let mut state = self.inner.state.lock().await;
-        state.live = None;
-        state.down = Down::new("it was closed", Vec::new());
+        self.inner.restarts.close();
     }
 
     /// The live connection, started again if the server died and its
-    /// backoff has passed.
+    /// backoff has passed. A start runs in its own task, bounded by the
+    /// connect timeout; a caller waits for it no longer than its own
+    /// bound.
     async fn link(&self) -> Result<Arc<Link>, ToolError> {
-        let settings = &self.inner.settings;
-        let mut state = self.inner.state.lock().await;
-        if let Some(link) = &state.live {
-            if link.is_open() {
-                return Ok(Arc::clone(link));
-            }
-            state.down = Down::new("it stopped", link.last_stderr().await);
-            state.live = None;
-        }
-        let down = &mut state.down;
-        let now = Instant::now();
-        if now < down.retry_at {
-            return Err(down.unavailable(&settings.name, down.retry_at - now));
-        }
-        match start(settings, &self.inner.catalogue).await {
-            Ok(link) => {
-                tracing::info!(server = %settings.name, "MCP server started again");
-                state.live = Some(Arc::clone(&link));
-                Ok(link)
-            }
-            Err(e) => {
-                down.failed_starts = down.failed_starts.saturating_add(1);
-                let wait = backoff(down.failed_starts);
-                // From the failure, not from the attempt: a slow start must not
-                // use up its own backoff.
-                down.retry_at = Instant::now() + wait;
-                down.stderr = match &e {
-                    McpError::Handshake { stderr, .. } | McpError::Timeout { stderr, .. } => {
-                        stderr.clone()
-                    }
-                    _ => Vec::new(),
-                };
-                down.why = format!("it could not be started again: {e}");
-                Err(down.unavailable(&settings.name, wait))
-            }
-        }
+        let settings = self.inner.settings.clone();
+        let catalogue = Arc::clone(&self.inner.catalogue);
+        self.inner
+            .restarts
+            .get(move || async move {
+                start(&settings, &catalogue)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
     }
 
     /// Marks `link` dead (if it is still the live one) after a call lost
     /// it, and says so.
     async fn lost(&self, link: &Arc<Link>, tool: &str, error: &ServiceError) -> ToolError {
+        self.inner.restarts.lost(link);
         let stderr = link.last_stderr().await;
-        let mut state = self.inner.state.lock().await;
-        if state
-            .live
-            .as_ref()
-            .is_some_and(|live| Arc::ptr_eq(live, link))
-        {
-            state.down = Down::new("it stopped", stderr.clone());
-            state.live = None;
-        }
         ToolError::Retryable {
             message: format!(
                 "MCP server `{}` stopped answering during the call of `{tool}` ({}), so \
@@ -250,27 +194,9 @@ impl McpServer {
     }
 }
 
-impl Down {
-    /// Down for `why`, to be started again at the next call.
-    fn new(why: &str, stderr: Vec<String>) -> Self {
-        Self {
-            why: why.to_owned(),
-            stderr,
-            failed_starts: 0,
-            retry_at: Instant::now(),
-        }
-    }
-
-    fn unavailable(&self, server: &str, wait: Duration) -> ToolError {
-        ToolError::Retryable {
-            message: format!(
-                "MCP server `{server}` is not running: {}{}; klieo tries again in {} ms",
-                self.why,
-                stderr::shown(&self.stderr),
-                wait.as_millis()
-            ),
-            retry_after: Some(wait),
-        }
+impl Alive for Link {
+    fn is_open(&self) -> bool {
+        Link::is_open(self)
     }
 }
 
@@ -304,12 +230,6 @@ async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc
             stderr: link.last_stderr().await,
         }),
     }
-}
-
-/// The wait after the `n`th failed start in a row: 1 s, 2 s, 4 s, ... 30 s.
-fn backoff(n: u32) -> Duration {
-    let doubled = BACKOFF_FIRST.saturating_mul(2u32.saturating_pow(n.saturating_sub(1)));
-    doubled.min(BACKOFF_MAX)
 }
 
 fn unknown(name: &str, defs: &[ToolDef]) -> ToolError {
@@ -360,17 +280,5 @@ impl ToolInvoker for McpServer {
             .catalogue
             .own_name(name)
             .is_some_and(|own| self.inner.settings.approval.applies_to(&own))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let waits: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
     }
 }

@@ -170,6 +170,36 @@ async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() 
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn close_never_waits_behind_a_restart_that_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mute = dir.path().join("mute");
+    let settings = faults_stdio()
+        .with_env("KLIEO_MCP_MUTE", mute.display().to_string())
+        .with_connect_timeout(Duration::from_secs(3600));
+    let server = McpServer::connect(settings).await.unwrap();
+    let exited = server.invoke("exit_mid_call", json!({}), ctx()).await;
+    assert!(matches!(exited, Err(ToolError::Retryable { .. })));
+    std::fs::write(&mute, "").unwrap();
+
+    let restarting = {
+        let server = server.clone();
+        tokio::spawn(async move { server.invoke("echo", json!({"text": "x"}), ctx()).await })
+    };
+    // On this one-thread runtime the call runs until it waits for the
+    // start, which never ends by itself (the server never answers).
+    tokio::task::yield_now().await;
+    tokio::time::timeout(Duration::from_secs(30), server.close())
+        .await
+        .expect("close does not wait for the start");
+    let out = restarting.await.unwrap();
+    assert!(
+        matches!(&out, Err(ToolError::Retryable { message, .. }) if message.contains("closed")),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_tool_list_change_the_server_announces_reaches_the_catalogue() {
     let server = McpServer::connect(faults_stdio()).await.unwrap();
     assert!(!server.catalogue().iter().any(|d| d.name == "late"));

@@ -12,7 +12,9 @@ that changes at run time.
 At start it writes `faults server started pid=<pid>` to stderr and, when the
 `KLIEO_MCP_STARTS` environment variable names a file, appends a line to it, so
 tests can count (re)starts. When `KLIEO_MCP_REFUSE` names a file that exists,
-it writes why on stderr and exits with status 4 instead. In stdio mode stdout carries protocol messages only.
+it writes why on stderr and exits with status 4 instead; when `KLIEO_MCP_MUTE`
+names a file that exists, it never answers (not even the handshake) until its
+stdin closes. In stdio mode stdout carries protocol messages only.
 """
 
 import argparse
@@ -164,6 +166,12 @@ def main() -> None:
         # A server that cannot start again: tests show the error it gives.
         _err(f"refusing to start: {refuse} exists")
         sys.exit(4)
+    mute = os.environ.get("KLIEO_MCP_MUTE")
+    if mute and os.path.exists(mute):
+        # A server that starts but never answers, not even the handshake.
+        _err(f"muted: {mute} exists")
+        sys.stdin.buffer.read()
+        return
     _err(f"faults server started pid={os.getpid()}")
     if starts := os.environ.get("KLIEO_MCP_STARTS"):
         with open(starts, "a", encoding="utf-8") as f:
