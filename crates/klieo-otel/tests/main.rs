@@ -6,5 +6,6 @@
 
 mod export;
 mod golden;
+mod shutdown;
 mod spans;
 mod support;

@@ -1,0 +1,70 @@
+//! [`OtelError`]: why telemetry could not be set up, flushed or shut down.
+
+use thiserror::Error;
+
+/// Why telemetry could not be set up, flushed or shut down.
+///
+/// Each message says what happened at this layer; a cause it wraps is its
+/// [`source`](std::error::Error::source), not repeated in the message.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OtelError {
+    /// The OTLP exporter could not be built from the settings (an endpoint
+    /// that is not a URL, a protocol other than `http/protobuf`).
+    #[error(
+        "the OTLP exporter could not be built: {reason}; check the OTEL_EXPORTER_OTLP_* variables"
+    )]
+    Exporter {
+        /// What the exporter said.
+        reason: String,
+    },
+    /// The TLS settings of the exporter's HTTP client could not be made
+    /// (over `https`, a system without root certificates); the source says
+    /// which setting and what to install.
+    #[error("the OTLP exporter's HTTP client could not be set up: its cause says what to fix")]
+    Client(#[from] klieo_types::ConfigError),
+    /// The process has a global `tracing` subscriber already; add
+    /// [`layer`](crate::layer) to it instead of calling [`init`](crate::init).
+    #[error("a global tracing subscriber is set already: add klieo_otel::layer(...) to yours instead of calling init()")]
+    SubscriberTaken,
+    /// Sending what was left, or stopping the exporter, failed.
+    #[error("the OTLP exporter did not flush or shut down: {reason}")]
+    Flush {
+        /// What the SDK said.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_client_error_says_its_cause_once_through_the_chain() {
+        let cause = klieo_types::ConfigError::Invalid {
+            name: "base_url".into(),
+            reason: "is https, but the system's root certificates could not be loaded".into(),
+        };
+        let error = OtelError::from(cause.clone());
+        let mut chain = vec![error.to_string()];
+        let mut next = error.source();
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        let told = chain.join(": ");
+        assert_eq!(
+            told.matches("root certificates").count(),
+            1,
+            "the cause is printed once along the chain: {told}"
+        );
+        assert_eq!(chain.last(), Some(&cause.to_string()));
+    }
+
+    #[test]
+    fn the_error_crosses_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<OtelError>();
+    }
+}

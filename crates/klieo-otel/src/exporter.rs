@@ -1,0 +1,127 @@
+//! [`otlp_exporter`]: the OTLP/HTTP span exporter, configured from the
+//! `OTEL_EXPORTER_OTLP_*` variables, and the checks klieo adds to them.
+
+use crate::client::OnFirstSend;
+use crate::OtelError;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig};
+use std::time::Duration;
+
+/// The OTLP/HTTP (protobuf) span exporter: to `endpoint` (the full
+/// `…/v1/traces` URL) when given, else where the `OTEL_EXPORTER_OTLP_*`
+/// variables say.
+///
+/// Building it waits for nothing, so it may be called from async code.
+/// It sends with a blocking HTTP client, built when it first sends: put it
+/// behind a batch processor (as [`provider`](crate::provider) does), whose
+/// thread does the sending, never behind a simple processor on a runtime.
+///
+/// # Errors
+///
+/// [`OtelError::Exporter`] for settings the exporter refuses,
+/// [`OtelError::Client`] when the TLS settings for an `https` endpoint
+/// cannot be made.
+pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> {
+    check_protocol()?;
+    let https = endpoint.map_or_else(
+        || {
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+            .iter()
+            .any(|v| std::env::var(v).is_ok_and(|url| url.trim().starts_with("https")))
+        },
+        |url| url.trim().starts_with("https"),
+    );
+    let tls = klieo_provider::tls_config(https)?;
+    let client = OnFirstSend::new(tls, export_timeout()?);
+    let mut builder = SpanExporter::builder().with_http().with_http_client(client);
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    builder.build().map_err(|e| OtelError::Exporter {
+        reason: e.to_string(),
+    })
+}
+
+/// The first of `names` that is set (and not empty), with its value.
+fn first_set(names: &[&'static str]) -> Option<(&'static str, String)> {
+    names.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        let value = value.trim().to_owned();
+        (!value.is_empty()).then_some((*name, value))
+    })
+}
+
+/// Refuses a protocol other than `http/protobuf`: the exporter would fall
+/// back to it with only a warning, and the spans go to the wrong port.
+fn check_protocol() -> Result<(), OtelError> {
+    let names = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ];
+    match first_set(&names) {
+        Some((name, value)) if value != "http/protobuf" => Err(OtelError::Exporter {
+            reason: format!(
+                "{name} is `{value}`, but klieo-otel sends OTLP over http/protobuf only: unset \
+                 it or set it to http/protobuf, with the endpoint at the receiver's HTTP port \
+                 (4318 by convention)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The bound on one export: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` or
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds, else 10 s.
+fn export_timeout() -> Result<Duration, OtelError> {
+    let names = [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ];
+    let Some((name, value)) = first_set(&names) else {
+        return Ok(DEFAULT_EXPORT_TIMEOUT);
+    };
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(OtelError::Exporter {
+            reason: format!("{name} is `{value}`: give a number of milliseconds above zero"),
+        }),
+    }
+}
+
+/// The bound on one export when no variable sets it (the specification's
+/// default).
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One test for the variables: they are the process's, shared by
+    /// every test thread of this binary.
+    #[test]
+    fn a_protocol_or_timeout_klieo_cannot_honour_is_refused_by_name() {
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+        let refused = check_protocol().map_err(|e| e.to_string());
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        let accepted = check_protocol().is_ok();
+        std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("OTEL_EXPORTER_OTLP_PROTOCOL is `grpc`")),
+            "{refused:?}"
+        );
+        assert!(accepted);
+
+        assert_eq!(export_timeout().ok(), Some(DEFAULT_EXPORT_TIMEOUT));
+        std::env::set_var("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+        let set = export_timeout().ok();
+        std::env::set_var("OTEL_EXPORTER_OTLP_TIMEOUT", "soon");
+        let bad = export_timeout().map_err(|e| e.to_string());
+        std::env::remove_var("OTEL_EXPORTER_OTLP_TIMEOUT");
+        assert_eq!(set, Some(Duration::from_millis(2500)));
+        assert!(bad.is_err_and(|e| e.contains("`soon`")));
+    }
+}
