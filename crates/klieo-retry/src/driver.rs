@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -107,13 +108,68 @@ use crate::policy::RetryPolicy;
 pub async fn retry<T, E, Op, Fut, C>(
     policy: &RetryPolicy,
     cancel: &CancellationToken,
+    classify: C,
+    op: Op,
+) -> Result<T, RetryError<E>>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> RetryDecision,
+    E: Display,
+{
+    retry_notify(policy, cancel, classify, |_, _| {}, op).await
+}
+
+/// [`retry`], telling `notify` of each failed attempt that will be tried
+/// again, with the delay before the next attempt, just before that delay
+/// starts.
+///
+/// An error `notify` is not told of is the one that ended the retries: it
+/// is returned as [`RetryError::Failed`] (or dropped for `Cancelled`, when
+/// the token fires at the same moment). So a caller knows, for each
+/// failure, whether another attempt followed it.
+///
+/// # Errors
+///
+/// As [`retry`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use klieo_retry::{retry_notify, RetryDecision, RetryPolicy};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(async {
+/// let policy = RetryPolicy::new().with_max_retries(2);
+/// let mut retried = Vec::new();
+/// let result: Result<(), _> = retry_notify(
+///     &policy,
+///     &CancellationToken::new(),
+///     |_: &String| RetryDecision::RetryAfter(Duration::from_millis(50)),
+///     |e, delay| retried.push((e.clone(), delay)),
+///     || async { Err("down".to_owned()) },
+/// )
+/// .await;
+/// // Three attempts: the first two were retried, the third was the last.
+/// assert_eq!(retried.len(), 2);
+/// assert_eq!(retried[0].1, Duration::from_millis(50));
+/// assert_eq!(result.unwrap_err().to_string(), "down");
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn retry_notify<T, E, Op, Fut, C, N>(
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
     mut classify: C,
+    mut notify: N,
     mut op: Op,
 ) -> Result<T, RetryError<E>>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     C: FnMut(&E) -> RetryDecision,
+    N: FnMut(&E, Duration),
     E: Display,
 {
     let mut delays = Backoff::new(policy);
@@ -153,6 +209,7 @@ where
             reason = %err,
             "operation failed; retrying after backoff"
         );
+        notify(&err, delay);
         drop(err);
 
         if cancel

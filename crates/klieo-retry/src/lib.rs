@@ -19,7 +19,8 @@
 //!   the schedule, or retry after a delay the server gave.
 //! - [`retry()`]: the async driver, racing every attempt and sleep against
 //!   a `CancellationToken`; it returns [`RetryError`], which is either
-//!   `Cancelled` or the last error unchanged.
+//!   `Cancelled` or the last error unchanged. [`retry_notify`] also tells
+//!   a hook of each failure that is tried again.
 //!
 //! The full contract is in `docs/RETRY.md`.
 //!
@@ -83,7 +84,7 @@ mod policy;
 pub use crate::{
     backoff::Backoff,
     decision::RetryDecision,
-    driver::retry,
+    driver::{retry, retry_notify},
     error::RetryError,
     jitter::Jitter,
     policy::{PolicyError, RetryPolicy},

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod cancel;
+mod notify;
 mod outcomes;
 mod seed_parity;
 mod send;
