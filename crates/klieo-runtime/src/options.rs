@@ -63,6 +63,8 @@ pub enum ToolErrorPolicy {
 /// - `temperature`, `max_tokens`: `None` (the provider's defaults)
 /// - `output_repairs`: 2 (a typed run asks again at most twice)
 /// - `tool_timeout`: 60 s per tool call (a tool may set its own)
+/// - `max_tool_result_bytes`: 16 KiB of one tool result's text (about
+///   4,000 tokens, half the default history), cut beyond
 /// - `tool_retries`: 2 retries of a tool call that asks for one after a
 ///   delay (`ToolError::Retryable` with `retry_after`), each delay at most
 ///   [`MAX_TOOL_RETRY_DELAY`]
@@ -115,6 +117,14 @@ pub struct RunOptions {
     /// `ToolError::Timeout`, which goes back to the model. A tool made from
     /// a synchronous closure cannot be stopped mid-call: keep those short.
     pub tool_timeout: Duration,
+    /// The most of one tool call's result (its output's text, or its
+    /// error's) that enters the run: a longer one is cut at this many
+    /// bytes (at a character's boundary) and ends with a note saying so,
+    /// which the model reads and the event log records. A result must fit
+    /// the history of a request (`max_history_tokens`, about four bytes a
+    /// token) with the call that asked for it, or the run stops with
+    /// `Error::NewestTurnTooLarge`. Must not be 0.
+    pub max_tool_result_bytes: usize,
     /// How often a tool call that fails with `ToolError::Retryable` and a
     /// `retry_after` delay is tried again, after that delay, before the
     /// model sees the error.
@@ -144,6 +154,9 @@ pub struct RunOptions {
 /// or trickling server ends a call with a typed timeout within it.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(80);
 
+/// The default bound of one tool result's text: 16 KiB.
+pub const DEFAULT_MAX_TOOL_RESULT_BYTES: usize = 16 * 1024;
+
 /// The shortest `lease_ttl` a run accepts: a lease is renewed every third
 /// of its length, and each renewal is a round trip to the store.
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
@@ -168,6 +181,7 @@ impl Default for RunOptions {
             max_tokens: None,
             output_repairs: 2,
             tool_timeout: Duration::from_secs(60),
+            max_tool_result_bytes: DEFAULT_MAX_TOOL_RESULT_BYTES,
             tool_retries: 2,
             lease_ttl: Some(Duration::from_secs(30)),
             capture_content: None,
@@ -200,6 +214,14 @@ impl RunOptions {
                     MIN_LEASE_TTL.as_secs(),
                     MIN_LEASE_TTL.as_secs()
                 ),
+            });
+        }
+        if self.max_tool_result_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "RunOptions::max_tool_result_bytes".into(),
+                reason: "0 would leave the model no result of any tool call: use at least \
+                         a few hundred bytes (the default is 16384)"
+                    .into(),
             });
         }
         Ok(())
@@ -238,6 +260,7 @@ impl fmt::Debug for RunOptions {
             .field("max_tokens", &self.max_tokens)
             .field("output_repairs", &self.output_repairs)
             .field("tool_timeout", &self.tool_timeout)
+            .field("max_tool_result_bytes", &self.max_tool_result_bytes)
             .field("tool_retries", &self.tool_retries)
             .field("lease_ttl", &self.lease_ttl)
             .field("capture_content", &self.capture_content)
@@ -264,6 +287,7 @@ mod tests {
         assert_eq!(o.output_repairs, 2);
         assert_eq!(o.tool_timeout, Duration::from_secs(60));
         assert_eq!(o.tool_retries, 2);
+        assert_eq!(o.max_tool_result_bytes, 16 * 1024);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
     ChatRequest, ChatResponse, Commit, Episode, Error, Journal, LlmError, Message, PendingStep,
-    RunId, ThreadId, TimeLimit, ToolChoice, Transcript,
+    Role, RunId, ThreadId, TimeLimit, ToolChoice, Transcript,
 };
 use std::fmt;
 use std::future::Future;
@@ -287,6 +287,9 @@ impl Run {
             .short_term
             .load(&self.thread, self.opts.max_history_tokens)
             .await?;
+        if history.is_empty() {
+            self.check_newest_turn_fits().await?;
+        }
         let mut messages = Transcript::new();
         if let Some(system) = &self.system {
             messages.push_shared(Arc::clone(system));
@@ -314,6 +317,31 @@ impl Run {
         }
         check_pre_llm(&self.opts.guardrails, &req).await?;
         Ok(req)
+    }
+
+    /// Fails with `Error::NewestTurnTooLarge` when the thread has
+    /// messages but its newest turn is over the history budget (a memory
+    /// then loads nothing): a request without it would ask the model
+    /// about nothing. An empty thread is left to the model.
+    async fn check_newest_turn_fits(&self) -> Result<(), Error> {
+        let all = self.ctx.short_term.load(&self.thread, usize::MAX).await?;
+        if all.is_empty() {
+            return Ok(());
+        }
+        // The newest turn: the last message, and back over tool results to
+        // the call that asked for them.
+        let mut tokens = 0;
+        for message in all.iter().rev() {
+            tokens += message.estimated_tokens();
+            if message.role != Role::Tool {
+                break;
+            }
+        }
+        Err(Error::NewestTurnTooLarge {
+            thread: self.thread.clone(),
+            tokens,
+            max_history_tokens: self.opts.max_history_tokens,
+        })
     }
 
     /// What every span of this run says of it.

@@ -7,6 +7,7 @@ mod capabilities;
 mod edge_cases;
 mod episodes;
 mod guardrails;
+mod history_bounds;
 mod memory;
 mod retries;
 mod support;

@@ -1,7 +1,8 @@
 //! One tool call under the run's bounds: raced against cancellation, each
 //! attempt under the tool's timeout, retried when the tool asks to be.
 
-use crate::options::{ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
+use super::bound::bound;
+use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::run::Run;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome};
 use serde_json::Value;
@@ -30,7 +31,7 @@ pub(super) struct Ended {
 }
 
 impl Ended {
-    fn new(args: Value, outcome: Outcome, started: Instant, policy: ToolErrorPolicy) -> Self {
+    fn new(args: Value, outcome: Outcome, started: Instant, opts: &RunOptions) -> Self {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let error_kind = match &outcome {
             Outcome::Done(Err(e)) => Some(e.kind()),
@@ -42,7 +43,7 @@ impl Ended {
             Outcome::Done(Err(e)) => {
                 let fatal = match &e {
                     ToolError::UnknownTool { .. } | ToolError::InvalidArgs { .. } => {
-                        policy == ToolErrorPolicy::Strict
+                        opts.tool_errors == ToolErrorPolicy::Strict
                     }
                     other => other.ends_run(),
                 };
@@ -55,7 +56,7 @@ impl Ended {
         };
         Self {
             args,
-            outcome,
+            outcome: bound(outcome, opts.max_tool_result_bytes),
             error_kind,
             latency_ms,
             fatal,
@@ -106,11 +107,11 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
 /// Runs one call to its end.
 pub(super) async fn run_one(run: &Run, call: &ToolCall) -> Ended {
     let started = Instant::now();
-    let policy = run.opts.tool_errors;
+    let opts = &run.opts;
     match call.parse_arguments() {
         Ok(args) => {
             let outcome = invoke_bounded(run, call, &args).await;
-            Ended::new(args, outcome, started, policy)
+            Ended::new(args, outcome, started, opts)
         }
         Err(e) => {
             let invalid = ToolError::InvalidArgs {
@@ -120,7 +121,7 @@ pub(super) async fn run_one(run: &Run, call: &ToolCall) -> Ended {
                 ),
             };
             let args = Value::String(call.arguments.clone());
-            Ended::new(args, Outcome::Done(Err(invalid)), started, policy)
+            Ended::new(args, Outcome::Done(Err(invalid)), started, opts)
         }
     }
 }

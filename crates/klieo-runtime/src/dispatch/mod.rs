@@ -2,6 +2,7 @@
 //! their results reach memory in the model's order, and the event log as
 //! soon as they are in.
 
+mod bound;
 mod call;
 mod results;
 

@@ -227,6 +227,24 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The newest turn of the conversation (the prompt, or a tool call and
+    /// its results) is larger than the history sent with each request may
+    /// be, so a request would have to leave it out: the run stops rather
+    /// than send the model a conversation without it.
+    #[error(
+        "the newest turn of thread `{thread}` is about {tokens} tokens, more than the \
+         {max_history_tokens} the history of a request may hold: raise \
+         RunOptions::max_history_tokens, or bound tool results lower \
+         (RunOptions::max_tool_result_bytes)"
+    )]
+    NewestTurnTooLarge {
+        /// The conversation.
+        thread: crate::ThreadId,
+        /// The newest turn's estimated tokens.
+        tokens: usize,
+        /// The history budget of a request.
+        max_history_tokens: usize,
+    },
     /// A run asked to be resumed cannot be: its store is not a journal,
     /// the journal does not know it, or it already ended without an answer.
     #[error("run {run} cannot be resumed: {reason}")]
@@ -258,6 +276,7 @@ impl Error {
             Self::Suspended { .. } => "suspended",
             Self::TicketRejected { .. } => "ticket_rejected",
             Self::NotResumable { .. } => "not_resumable",
+            Self::NewestTurnTooLarge { .. } => "newest_turn_too_large",
         }
     }
 
@@ -276,7 +295,8 @@ impl Error {
             | Self::Handoff { .. }
             | Self::Suspended { .. }
             | Self::TicketRejected { .. }
-            | Self::NotResumable { .. } => false,
+            | Self::NotResumable { .. }
+            | Self::NewestTurnTooLarge { .. } => false,
         }
     }
 
