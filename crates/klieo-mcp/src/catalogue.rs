@@ -1,8 +1,10 @@
 //! A server's tools as klieo tool definitions, kept current as the server
 //! announces changes.
 
+use crate::listing::{self, ListError};
+use crate::scrub::Secrets;
 use klieo_types::ToolDef;
-use rmcp::service::{Peer, RoleClient, ServiceError};
+use rmcp::service::{Peer, RoleClient};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::watch;
@@ -52,10 +54,16 @@ impl Catalogue {
         self.version.subscribe()
     }
 
-    /// Lists the server's tools again (every page) and takes the list in.
-    pub(crate) async fn refresh(&self, peer: &Peer<RoleClient>) -> Result<(), ServiceError> {
-        let tools = peer.list_all_tools().await?;
-        self.take(&tools);
+    /// Lists the server's tools again (every page, within the listing's
+    /// bounds) and takes the list in. A listing that fails leaves the last
+    /// good list in place.
+    pub(crate) async fn refresh(
+        &self,
+        peer: &Peer<RoleClient>,
+        secrets: &Secrets,
+    ) -> Result<(), ListError> {
+        let listed = listing::list(peer, secrets).await?;
+        self.take(&listed.tools);
         Ok(())
     }
 

@@ -85,6 +85,42 @@ pub enum McpError {
         /// What went wrong.
         reason: String,
     },
+    /// The server's tool listing passed a bound klieo keeps: it never
+    /// ends, or it is far larger than a model can use.
+    #[error("MCP server `{server}` listed its tools past a bound klieo keeps ({fault}): fix the server's listing, or offer fewer tools")]
+    Listing {
+        /// The server's name.
+        server: String,
+        /// The bound it passed.
+        fault: ListFault,
+    },
+}
+
+/// The bound a tool listing passed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ListFault {
+    /// It had more pages than `limit`.
+    #[error("more than {limit} pages")]
+    Pages {
+        /// The most pages one listing follows.
+        limit: usize,
+    },
+    /// It had more tools than `limit`.
+    #[error("more than {limit} tools")]
+    Tools {
+        /// The most tools one listing takes.
+        limit: usize,
+    },
+    /// Its tool definitions came to more than `limit` bytes of JSON.
+    #[error("more than {limit} bytes of tool definitions")]
+    Bytes {
+        /// The most bytes one listing takes.
+        limit: usize,
+    },
+    /// It gave a next-page cursor it had given before: it would never end.
+    #[error("a next-page cursor it had given before, so the listing would never end")]
+    CursorRepeated,
 }
 
 impl McpError {

@@ -1,7 +1,6 @@
 //! One live connection to a server: the child process or HTTP session, the
 //! MCP handshake, and the handler that hears the server's notifications.
 
-use crate::catalogue::Catalogue;
 use crate::error::McpError;
 use crate::settings::{McpSettings, Transport};
 use crate::stderr::Tail;
@@ -15,6 +14,8 @@ use rmcp::{ClientHandler, ServiceExt};
 use std::future::Future;
 use std::process::Stdio;
 use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, Span};
 
@@ -27,6 +28,17 @@ pub(crate) struct Link {
     pub(crate) service: RunningService<RoleClient, Listener>,
     /// What a stdio server wrote on stderr.
     pub(crate) stderr: Option<Tail>,
+    /// The task that lists the tools again when they change, ended with
+    /// the link.
+    pub(crate) refresher: Option<AbortHandle>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(task) = &self.refresher {
+            task.abort();
+        }
+    }
 }
 
 impl Link {
@@ -47,17 +59,17 @@ impl Link {
     }
 }
 
-/// Hears the server: a changed tool list is listed again at once.
-#[derive(Clone)]
+/// Hears the server: a changed tool list wakes the link's refresher
+/// (`refresh.rs`), which lists the tools again; changes announced while
+/// it lists make one more listing, not one each.
+#[derive(Clone, Default)]
 pub(crate) struct Listener {
-    pub(crate) catalogue: Arc<Catalogue>,
+    pub(crate) changed: Arc<Notify>,
 }
 
 impl ClientHandler for Listener {
-    async fn on_tool_list_changed(&self, context: NotificationContext<RoleClient>) {
-        if let Err(e) = self.catalogue.refresh(&context.peer).await {
-            tracing::warn!(error = %e, "an MCP server changed its tools but did not list them");
-        }
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.changed.notify_one();
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -124,7 +136,11 @@ pub(crate) async fn connect(
             let stderr = stderr.map(|stream| Tail::follow(stream, settings.secrets()));
             let serving = listener.serve(child).instrument(Span::none());
             let service = handshake(settings, serving, stderr.as_ref(), deadline).await?;
-            Ok(Link { service, stderr })
+            Ok(Link {
+                service,
+                stderr,
+                refresher: None,
+            })
         }
         Transport::Http { url, headers } => {
             let example = "http://127.0.0.1:3001/mcp";
@@ -148,6 +164,7 @@ pub(crate) async fn connect(
             Ok(Link {
                 service,
                 stderr: None,
+                refresher: None,
             })
         }
     }

@@ -5,6 +5,8 @@
 use crate::catalogue::Catalogue;
 use crate::error::McpError;
 use crate::link::{self, Link, Listener};
+use crate::listing::ListError;
+use crate::refresh::Refresher;
 use crate::reply;
 use crate::restart::{Alive, Restarts};
 use crate::settings::McpSettings;
@@ -19,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 /// One MCP server, its tools usable by a klieo agent.
 ///
@@ -204,10 +207,9 @@ impl Alive for Link {
 /// within the connect timeout.
 async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
     let deadline = Instant::now() + settings.connect_timeout;
-    let listener = Listener {
-        catalogue: Arc::clone(catalogue),
-    };
-    let link = link::connect(settings, listener, deadline).await?;
+    let listener = Listener::default();
+    let changed = Arc::clone(&listener.changed);
+    let mut link = link::connect(settings, listener, deadline).await?;
     let has_tools = link
         .service
         .peer_info()
@@ -217,19 +219,41 @@ async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc
         catalogue.take(&[]);
         return Ok(Arc::new(link));
     }
-    let listing = catalogue.refresh(link.service.peer());
+    let secrets = settings.secrets();
+    let listing = catalogue.refresh(link.service.peer(), &secrets);
     match tokio::time::timeout_at(deadline, listing).await {
-        Ok(Ok(())) => Ok(Arc::new(link)),
-        Ok(Err(e)) => Err(McpError::Tools {
-            server: settings.name.clone(),
-            reason: settings.scrub(e.to_string()),
-        }),
-        Err(_) => Err(McpError::Timeout {
-            server: settings.name.clone(),
-            after: settings.connect_timeout,
-            stderr: link.last_stderr().await,
-        }),
+        Ok(Ok(())) => {}
+        Ok(Err(ListError::Fault(fault))) => {
+            return Err(McpError::Listing {
+                server: settings.name.clone(),
+                fault,
+            })
+        }
+        Ok(Err(ListError::Service(e))) => {
+            return Err(McpError::Tools {
+                server: settings.name.clone(),
+                reason: settings.scrub(e.to_string()),
+            })
+        }
+        Err(_) => {
+            return Err(McpError::Timeout {
+                server: settings.name.clone(),
+                after: settings.connect_timeout,
+                stderr: link.last_stderr().await,
+            })
+        }
     }
+    let refresher = Refresher {
+        server: settings.name.clone(),
+        peer: link.service.peer().clone(),
+        catalogue: Arc::clone(catalogue),
+        secrets,
+        bound: settings.connect_timeout,
+    };
+    // Outside the caller's span, as the connection's own task is.
+    let task = tokio::spawn(refresher.run(changed).instrument(Span::none()));
+    link.refresher = Some(task.abort_handle());
+    Ok(Arc::new(link))
 }
 
 fn unknown(name: &str, defs: &[ToolDef]) -> ToolError {

@@ -9,5 +9,6 @@ mod agent;
 mod everything;
 mod faults;
 mod http;
+mod listing;
 mod secrets;
 mod support;

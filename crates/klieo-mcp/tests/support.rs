@@ -86,3 +86,11 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) fn ctx() -> ToolContext<'static> {
     ToolContext::new(RunId::new(), "call-1", "test")
 }
+
+/// `servers/raw.py` (a server written by hand, no SDK) in `mode`, over
+/// stdio.
+pub(crate) fn raw_stdio(mode: &str) -> McpSettings {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/raw.py");
+    McpSettings::stdio("raw", required("KLIEO_MCP_PYTHON"))
+        .with_args([script.display().to_string(), mode.to_owned()])
+}
