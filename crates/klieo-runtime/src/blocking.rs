@@ -90,6 +90,7 @@ async fn drive(run: &Run, prompt: Option<Message>) -> Result<String, Error> {
     let started = Episode::Started {
         agent: run.ctx.agent_name.to_string(),
     };
+    run.fence_new();
     run.write(
         run.commit()
             .with_messages(prompt.into_iter().collect())
@@ -114,7 +115,7 @@ pub(crate) async fn steps_from(run: &Run, mut step: u32) -> Result<String, Error
                 return Err(e);
             }
         };
-        record_reply(&span, &reply, run.captures_content());
+        record_reply(&run.span, &span, &reply, run.captures_content());
         drop(span);
         check_post_llm(&run.opts.guardrails, &req, &reply).await?;
         // The request shares the thread's newest history block; letting it

@@ -10,7 +10,7 @@ use crate::output::OutputSpec;
 use crate::repeats::Repeats;
 use crate::summary::Progress;
 use crate::telemetry;
-use klieo_retry::{retry, RetryDecision, RetryError};
+use klieo_retry::{retry_notify, RetryDecision, RetryError};
 use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{
     ChatRequest, ChatResponse, Commit, Episode, Error, Journal, LlmError, Message, PendingStep,
@@ -43,8 +43,30 @@ pub(crate) struct Run {
     writer: Writer,
     /// The pending step the last write left, which lone episodes keep.
     pending: Mutex<Option<PendingStep>>,
+    /// How many episodes the run's journal holds, as this run last saw
+    /// it: every write expects exactly that many (see [`Run::write`]).
+    fence: Mutex<Fence>,
     /// Who this process is to the run's lease.
     holder: String,
+}
+
+/// What a run knows of its journal's episode count.
+#[derive(Clone, Copy)]
+enum Fence {
+    /// Nothing: writes are not fenced (no journal, or a write's outcome
+    /// unknown).
+    Unknown,
+    /// The journal holds this many of the run's episodes.
+    Episodes(u64),
+}
+
+impl Fence {
+    fn expected(self) -> Option<u64> {
+        match self {
+            Self::Unknown => None,
+            Self::Episodes(n) => Some(n),
+        }
+    }
 }
 
 /// What a run does beyond the seed's loop.
@@ -112,7 +134,6 @@ async fn within<T, E>(
 /// The retry classifier for model calls: transient errors are retried,
 /// after the server's requested delay when it gave one.
 fn classify(error: &LlmError) -> RetryDecision {
-    telemetry::attempt_failed(error);
     if !error.retryable() {
         RetryDecision::Stop
     } else if let Some(delay) = error.retry_after() {
@@ -151,6 +172,7 @@ impl Run {
             repeats: Repeats::default(),
             writer: Writer::of(&ctx),
             pending: Mutex::new(None),
+            fence: Mutex::new(Fence::Unknown),
             holder: format!("worker-{}", RunId::new()),
             system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
             ctx,
@@ -178,14 +200,47 @@ impl Run {
 
     /// Writes `commit`: in one transaction when the memories are a journal,
     /// refused while another worker holds the run's lease.
+    ///
+    /// Fenced: once the run knows how many episodes its journal holds (a
+    /// new run from its `Started`, a resumed or decided one from the log
+    /// it read), every write expects exactly that many and is refused
+    /// with `MemoryError::Conflict` otherwise, so a second process that
+    /// took the run up meanwhile (a resume racing this one, leases or
+    /// not) stops this one at its next write, before any tool of a new
+    /// step runs. A commit that states its own expectation is fenced by
+    /// it.
     pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
         if self.opts.lease_ttl.is_some() {
             commit.holder = Some(self.holder.clone());
         }
+        if self.writer.journal_ref().is_some() && commit.expected_episodes.is_none() {
+            commit.expected_episodes = self.lock_fence().expected();
+        }
+        let after = commit
+            .expected_episodes
+            .map(|n| n.saturating_add(commit.episodes.len() as u64));
         let pending = commit.pending.clone();
-        self.writer.commit(commit).await?;
+        // A write abandoned mid-way (its future dropped) may or may not
+        // be in, so the count is unknown until it returns; one that
+        // failed wrote nothing.
+        let before = std::mem::replace(&mut *self.lock_fence(), Fence::Unknown);
+        if let Err(e) = self.writer.commit(commit).await {
+            *self.lock_fence() = before;
+            return Err(e.into());
+        }
+        *self.lock_fence() = after.map_or(Fence::Unknown, Fence::Episodes);
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
         Ok(())
+    }
+
+    /// Starts the fence of a new run, whose journal holds none of its
+    /// episodes yet.
+    pub(crate) fn fence_new(&self) {
+        *self.lock_fence() = Fence::Episodes(0);
+    }
+
+    fn lock_fence(&self) -> std::sync::MutexGuard<'_, Fence> {
+        self.fence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records one episode, leaving the run's pending step as it is.
@@ -364,7 +419,7 @@ impl Run {
     pub(crate) fn chat_span(&self, req: &ChatRequest, step: u32, streamed: bool) -> Span {
         let span = telemetry::chat_span(&self.labels(), req, step, streamed);
         if self.captures_content() {
-            telemetry::record_input(&span, req);
+            telemetry::record_input(&self.span, &span, req, step);
         }
         span
     }
@@ -378,15 +433,20 @@ impl Run {
     /// `complete` under the retry policy, within its budget.
     pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
         let budget = self.budget();
-        retry(&self.opts.retry, &self.ctx.cancel, classify, || {
+        let call = || {
             within(
                 budget,
                 self.ctx.llm.complete(req.clone()),
                 std::convert::identity,
             )
-        })
-        .await
-        .map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
+        };
+        let retried = |e: &LlmError, _| telemetry::attempt_failed(e, true);
+        let (policy, cancel) = (&self.opts.retry, &self.ctx.cancel);
+        let outcome = retry_notify(policy, cancel, classify, retried, call).await;
+        if let Err(RetryError::Failed(e)) = &outcome {
+            telemetry::attempt_failed(e, false);
+        }
+        outcome.map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
     }
 
     /// Opens the cycle's stream and pulls its first event.
@@ -458,7 +518,13 @@ impl Run {
             }
         };
         let bounded = || within(budget, attempt(), OpenError::Init);
-        match retry(&self.opts.retry, cancel, |e| classify(e.llm()), bounded).await {
+        let retried = |e: &OpenError, _| telemetry::attempt_failed(e.llm(), true);
+        let policy = &self.opts.retry;
+        let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
+        if let Err(RetryError::Failed(e)) = &outcome {
+            telemetry::attempt_failed(e.llm(), false);
+        }
+        match outcome {
             Ok(opened) => Ok(opened),
             Err(RetryError::Failed(OpenError::FirstItem(e))) => {
                 Err(OpenFailure::InBand(Error::Llm(e)))

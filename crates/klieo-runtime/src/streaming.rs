@@ -154,6 +154,7 @@ pub(crate) async fn start(run: Arc<Run>, prompt: Option<Message>) -> Result<RunS
         let started = Episode::Started {
             agent: run.ctx.agent_name.to_string(),
         };
+        run.fence_new();
         run.write(
             run.commit()
                 .with_messages(prompt.into_iter().collect())
@@ -236,7 +237,7 @@ async fn after_reply(
         started,
         ..
     } = *cycle;
-    record_reply(&span, &reply, run.captures_content());
+    record_reply(&run.span, &span, &reply, run.captures_content());
     drop(span);
     check_post_llm(&run.opts.guardrails, &req, &reply).await?;
     // The request shares the thread's newest history block; letting it go
