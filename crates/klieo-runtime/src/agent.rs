@@ -153,7 +153,10 @@ impl Agent {
     /// ([`Tool::idempotent`](klieo_types::Tool::idempotent)); otherwise the model is told its outcome is
     /// unknown. Of two processes resuming one run at once, one goes on and
     /// the other fails with a `MemoryError::Conflict` before running
-    /// anything.
+    /// anything: with leases, at its lease; without (`lease_ttl: None`), at
+    /// its first write after the other's, since every write expects the
+    /// log it read, before any tool of a new step runs (an idempotent call
+    /// of the interrupted step may have run again in both).
     ///
     /// Needs a store that is a journal ([`AgentBuilder::with_memory`]);
     /// otherwise, or for a run the store does not know or that already
