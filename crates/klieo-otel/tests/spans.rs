@@ -49,6 +49,8 @@ async fn no_content_is_recorded_unless_asked_for() {
     let content = [
         "gen_ai.input.messages",
         "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
     ];

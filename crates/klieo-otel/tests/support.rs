@@ -61,7 +61,7 @@ fn llm() -> ScriptedLlm {
         Message::assistant_tool_calls("", vec![call]),
         FinishReason::ToolCalls,
     )
-    .with_usage(Usage::new(40, 8).with_cache(32, 0))
+    .with_usage(Usage::new(40, 8).with_cache(32, 8))
     .with_info(ReplyInfo::new(
         Some("resp-1".into()),
         Some("scripted-2026-01".into()),

@@ -1,8 +1,9 @@
 //! What is said, in the shape the GenAI conventions give it
-//! (`gen_ai.input.messages`, `gen_ai.output.messages`), recorded only when
-//! asked for.
+//! (`gen_ai.input.messages`, `gen_ai.output.messages`,
+//! `gen_ai.system_instructions`, `gen_ai.tool.definitions`), recorded only
+//! when asked for.
 
-use klieo_types::{ChatResponse, FinishReason, Message, Role, ToolCall};
+use klieo_types::{ChatResponse, FinishReason, Message, Role, ToolCall, ToolDef};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
@@ -39,6 +40,32 @@ pub(crate) fn output_messages(reply: &ChatResponse) -> String {
     let mut out = message(&reply.message);
     out["finish_reason"] = json!(finish_reason(reply.finish_reason));
     Value::Array(vec![out]).to_string()
+}
+
+/// The system messages among `messages`, as `gen_ai.system_instructions`
+/// (JSON text): a list of text parts. `None` when there are none.
+pub(crate) fn system_instructions<'a>(
+    messages: impl IntoIterator<Item = &'a Message>,
+) -> Option<String> {
+    let parts: Vec<Value> = messages
+        .into_iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| json!({"type": "text", "content": m.content}))
+        .collect();
+    (!parts.is_empty()).then(|| Value::Array(parts).to_string())
+}
+
+/// The tools a model is offered, as `gen_ai.tool.definitions` (JSON text).
+pub(crate) fn tool_definitions(tools: &[ToolDef]) -> String {
+    let list = tools.iter().map(|t| {
+        json!({
+            "type": "function",
+            "name": t.name,
+            "description": t.description,
+            "parameters": t.parameters,
+        })
+    });
+    Value::Array(list.collect()).to_string()
 }
 
 fn message(m: &Message) -> Value {
@@ -123,6 +150,22 @@ mod tests {
         assert_eq!(
             out,
             json!([{"role": "assistant", "parts": [{"type": "text", "content": "2"}], "finish_reason": "stop"}])
+        );
+    }
+
+    #[test]
+    fn instructions_and_tools_take_the_conventions_shape() {
+        let messages = [Message::system("Be brief."), Message::user("1+1?")];
+        let shown = system_instructions(&messages).unwrap_or_default();
+        let shown: Value = serde_json::from_str(&shown).unwrap_or_default();
+        assert_eq!(shown, json!([{"type": "text", "content": "Be brief."}]));
+        assert_eq!(system_instructions(&messages[1..]), None);
+
+        let add = ToolDef::new("add", "Adds.", json!({"type": "object"}));
+        let shown: Value = serde_json::from_str(&tool_definitions(&[add])).unwrap_or_default();
+        assert_eq!(
+            shown,
+            json!([{"type": "function", "name": "add", "description": "Adds.", "parameters": {"type": "object"}}])
         );
     }
 }

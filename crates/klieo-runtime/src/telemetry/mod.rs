@@ -1,7 +1,8 @@
 //! Tracing spans named and attributed after the OpenTelemetry GenAI
 //! semantic conventions, so a tracing backend shows them as agent runs,
 //! model calls and tool calls (docs/TELEMETRY.md lists every span and
-//! attribute). Message contents only when asked for; never secrets.
+//! attribute). Message contents only when asked for; never secrets. A
+//! failed model-call attempt is an `exception` event on its `chat` span.
 //!
 //! `otel.name`, `otel.kind`, `otel.status_code` and
 //! `otel.status_description` are the fields `tracing-opentelemetry` turns
@@ -10,7 +11,10 @@
 
 mod content;
 
-use klieo_types::{ChatRequest, ChatResponse, Error, LlmClient, LlmError, ToolCall, ToolOutcome};
+use klieo_types::{
+    ChatRequest, ChatResponse, Error, FinishReason, LlmClient, LlmError, Role, ToolCall,
+    ToolOutcome,
+};
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Span;
@@ -26,7 +30,9 @@ pub(crate) struct RunLabels<'a> {
 }
 
 /// The span of one run: `invoke_agent {agent}`, kind internal (the agent
-/// runs in this process).
+/// runs in this process). With content captured, what it was asked and
+/// told to do is recorded with its first model call ([`record_input`]),
+/// and its answer with the reply that gives it ([`record_reply`]).
 pub(crate) fn run_span(run: &RunLabels<'_>) -> Span {
     tracing::info_span!(
         "invoke_agent",
@@ -39,6 +45,10 @@ pub(crate) fn run_span(run: &RunLabels<'_>) -> Span {
         gen_ai.agent.name = %run.agent,
         gen_ai.conversation.id = %run.thread,
         gen_ai.request.model = %run.llm.model(),
+        gen_ai.system_instructions = Empty,
+        gen_ai.tool.definitions = Empty,
+        gen_ai.input.messages = Empty,
+        gen_ai.output.messages = Empty,
         error.type = Empty,
         klieo.run_id = %run.run_id,
     )
@@ -68,7 +78,7 @@ pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, strea
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.usage.cache_read.input_tokens = Empty,
-        gen_ai.usage.cache_write.input_tokens = Empty,
+        gen_ai.usage.cache_creation.input_tokens = Empty,
         gen_ai.input.messages = Empty,
         gen_ai.output.messages = Empty,
         error.type = Empty,
@@ -87,19 +97,36 @@ pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, strea
     span
 }
 
-/// Records the request's messages on a `chat` span, when content is
-/// captured.
-pub(crate) fn record_input(span: &Span, req: &ChatRequest) {
-    span.record(
+/// Records, when content is captured, the request's messages on its
+/// `chat` span; and for the run's first model call (`step` 1), on the
+/// run's span: its system prompt (`gen_ai.system_instructions`), its tools
+/// (`gen_ai.tool.definitions`) and the other messages, the conversation
+/// the run was given (`gen_ai.input.messages`).
+pub(crate) fn record_input(run: &Span, chat: &Span, req: &ChatRequest, step: u32) {
+    chat.record(
         "gen_ai.input.messages",
         content::input_messages(req.messages.iter()),
     );
+    if step != 1 {
+        return;
+    }
+    if let Some(instructions) = content::system_instructions(req.messages.iter()) {
+        run.record("gen_ai.system_instructions", instructions);
+    }
+    if !req.tools.is_empty() {
+        run.record(
+            "gen_ai.tool.definitions",
+            content::tool_definitions(&req.tools),
+        );
+    }
+    let said = req.messages.iter().filter(|m| m.role != Role::System);
+    run.record("gen_ai.input.messages", content::input_messages(said));
 }
 
-/// Records what the reply says about itself on a `chat` span (and, when
-/// `capture`, the reply itself). Unknown usage leaves the usage
-/// attributes unset.
-pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
+/// Records what the reply says about itself on its `chat` span (and, when
+/// `capture`, the reply itself; and, when it is an answer, on the run's
+/// span too). Unknown usage leaves the usage attributes unset.
+pub(crate) fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
     if let Some(usage) = reply.usage {
         span.record("gen_ai.usage.input_tokens", i64::from(usage.input_tokens));
         span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
@@ -111,7 +138,7 @@ pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
         }
         if usage.cache_creation_tokens > 0 {
             span.record(
-                "gen_ai.usage.cache_write.input_tokens",
+                "gen_ai.usage.cache_creation.input_tokens",
                 i64::from(usage.cache_creation_tokens),
             );
         }
@@ -129,7 +156,17 @@ pub(crate) fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
         reply.finish_reason.as_str(),
     );
     if capture {
-        span.record("gen_ai.output.messages", content::output_messages(reply));
+        let output = content::output_messages(reply);
+        let answers = reply.message.tool_calls.is_empty()
+            && matches!(
+                reply.finish_reason,
+                FinishReason::Stop | FinishReason::Length
+            );
+        if answers {
+            // A typed run's answer that is repaired is recorded again.
+            run.record("gen_ai.output.messages", output.as_str());
+        }
+        span.record("gen_ai.output.messages", output);
     }
 }
 
@@ -146,14 +183,16 @@ pub(crate) fn record_error(span: &Span, error: &Error, capture: bool) {
     span.record("otel.status_description", description.as_str());
 }
 
-/// An event on the current (`chat`) span for one failed attempt of a
-/// model call, whether it is retried or not.
-pub(crate) fn attempt_failed(error: &LlmError) {
+/// An `exception` event on the current (`chat`) span for one failed
+/// attempt of a model call: `exception.type` the error's kind,
+/// `exception.message` its text, and `retryable` whether another attempt
+/// follows it (`false` for the attempt the call gives up after).
+pub(crate) fn attempt_failed(error: &LlmError, retried: bool) {
     tracing::info!(
-        error.type = error.kind(),
+        exception.type = error.kind(),
         exception.message = %error,
-        retryable = error.retryable(),
-        "model call attempt failed"
+        retryable = retried,
+        "exception"
     );
 }
 

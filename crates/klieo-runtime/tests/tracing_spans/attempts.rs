@@ -1,0 +1,80 @@
+//! A failed model-call attempt is an OpenTelemetry `exception` event on
+//! its `chat` span; `retryable` says whether another attempt followed, so
+//! the attempt the call gives up after says `false`.
+
+use super::capture::captured;
+use crate::support::with_user;
+use klieo_retry::RetryPolicy;
+use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::LlmError;
+use std::time::Duration;
+
+/// The exception events of a run whose model call fails three times with
+/// a retryable error, under a policy of two retries, as (field, value)
+/// lists.
+fn attempt_events(streamed: bool) -> Vec<Vec<(String, String)>> {
+    let ((), captured) = captured(|| async move {
+        let llm = ScriptedLlm::new()
+            .then_error(LlmError::server("overloaded 1"))
+            .then_error(LlmError::server("overloaded 2"))
+            .then_error(LlmError::server("overloaded 3"));
+        let (ctx, thread) = with_user(AgentContext::new(llm), "Hello?").await;
+        let options = RunOptions {
+            retry: RetryPolicy::new()
+                .with_max_retries(2)
+                .with_base_delay(Duration::ZERO),
+            ..RunOptions::default()
+        };
+        if streamed {
+            // Failing before its first chunk, the run fails to start.
+            let opened = run_steps_streaming(&ctx, "", thread, options).await;
+            assert!(opened.is_err());
+        } else {
+            let answer = run_steps(&ctx, "", thread, options).await;
+            assert!(answer.is_err(), "{answer:?}");
+        }
+    });
+    let is_exception = |fields: &Vec<(String, String)>| {
+        fields
+            .iter()
+            .any(|(name, value)| name == "message" && value == "exception")
+    };
+    captured.events.into_iter().filter(is_exception).collect()
+}
+
+fn check_attempts(streamed: bool) {
+    let shown: Vec<Vec<(String, String)>> = attempt_events(streamed)
+        .into_iter()
+        .map(|fields| {
+            fields
+                .into_iter()
+                .filter(|(name, _)| name != "message")
+                .collect()
+        })
+        .collect();
+    let expected: Vec<Vec<(String, String)>> = [(1, "true"), (2, "true"), (3, "false")]
+        .into_iter()
+        .map(|(n, retryable)| {
+            vec![
+                ("exception.type".into(), "server".into()),
+                (
+                    "exception.message".into(),
+                    format!("the model server failed: overloaded {n}"),
+                ),
+                ("retryable".into(), retryable.into()),
+            ]
+        })
+        .collect();
+    assert_eq!(shown, expected);
+}
+
+#[test]
+fn a_blocking_call_records_each_failed_attempt_and_the_last_is_not_retryable() {
+    check_attempts(false);
+}
+
+#[test]
+fn a_streamed_call_records_each_failed_attempt_and_the_last_is_not_retryable() {
+    check_attempts(true);
+}
