@@ -161,8 +161,7 @@ async fn tools(mcp: Option<&str>) -> Result<Toolbox, Box<dyn std::error::Error>>
     }
 }
 
-/// Sends the run's trace over OTLP when asked: the guard sends what is
-/// left when it is dropped, at the end of `run`.
+/// Sends the run's trace over OTLP when asked; [`end`] sends what is left.
 #[cfg(feature = "otel")]
 fn telemetry(on: bool) -> Result<Option<klieo::otel::Telemetry>, Box<dyn std::error::Error>> {
     let endpoint_set =
@@ -175,6 +174,15 @@ fn telemetry(on: bool) -> Result<Option<klieo::otel::Telemetry>, Box<dyn std::er
     Ok(Some(telemetry))
 }
 
+/// Sends the spans still batched and stops the exporter.
+#[cfg(feature = "otel")]
+async fn end(telemetry: Option<klieo::otel::Telemetry>) -> Result<(), klieo::otel::OtelError> {
+    match telemetry {
+        Some(telemetry) => telemetry.shutdown().await,
+        None => Ok(()),
+    }
+}
+
 #[cfg(not(feature = "otel"))]
 fn telemetry(on: bool) -> Result<Option<()>, Box<dyn std::error::Error>> {
     if on {
@@ -183,8 +191,20 @@ fn telemetry(on: bool) -> Result<Option<()>, Box<dyn std::error::Error>> {
     Ok(None)
 }
 
+#[cfg(not(feature = "otel"))]
+async fn end(_telemetry: Option<()>) -> Result<(), std::convert::Infallible> {
+    Ok(())
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let _telemetry = telemetry(args.otlp)?;
+    let telemetry = telemetry(args.otlp)?;
+    let outcome = converse(args).await;
+    end(telemetry).await?;
+    outcome
+}
+
+/// Runs the prompt, printing the answer as it streams and a summary.
+async fn converse(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let llm = client(&args.provider)?;
     let tools = tools(args.mcp.as_deref()).await?;
     if let ToolChoice::Function(name) = &args.first_choice {
