@@ -85,6 +85,17 @@ pub enum McpError {
         /// What went wrong.
         reason: String,
     },
+    /// The server's reply could not be read (too large, not JSON-RPC); a
+    /// longer timeout cannot help.
+    #[error("MCP server `{server}`: its reply {fault}, so klieo dropped it; an MCP server must write only JSON-RPC messages on stdout (its logs go to stderr) and keep each under the bound{}", crate::stderr::shown(stderr))]
+    Reply {
+        /// The server's name.
+        server: String,
+        /// What was wrong with the reply.
+        fault: ReplyFault,
+        /// The server's last lines on stderr.
+        stderr: Vec<String>,
+    },
     /// The server's tool listing passed a bound klieo keeps: it never
     /// ends, or it is far larger than a model can use.
     #[error("MCP server `{server}` listed its tools past a bound klieo keeps ({fault}): fix the server's listing, or offer fewer tools")]
@@ -94,6 +105,45 @@ pub enum McpError {
         /// The bound it passed.
         fault: ListFault,
     },
+}
+
+/// Why a server's reply could not be read: klieo dropped it and ended the
+/// request it answered at once.
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ReplyFault {
+    /// The reply was longer than `limit` bytes.
+    #[error("was larger than {limit} bytes")]
+    TooLarge {
+        /// The longest reply taken.
+        limit: usize,
+    },
+    /// The reply held more than `limit` JSON values.
+    #[error("held more than {limit} JSON values")]
+    TooManyValues {
+        /// The most values a reply may hold.
+        limit: usize,
+    },
+    /// The reply nested deeper than `limit`.
+    #[error("nested deeper than {limit} levels")]
+    TooDeep {
+        /// The deepest a reply may nest.
+        limit: usize,
+    },
+    /// The line was not a JSON-RPC message.
+    #[error("was not a JSON-RPC message (it began `{excerpt}`)")]
+    Malformed {
+        /// Its start, scrubbed of secrets.
+        excerpt: String,
+    },
+}
+
+impl ReplyFault {
+    /// The fault an error from klieo's stdio transport carries.
+    pub(crate) fn of(error: &rmcp::model::ErrorData) -> Option<Self> {
+        let data = error.data.as_ref()?.get(crate::stdio::FAULT_KEY)?;
+        serde_json::from_value(data.clone()).ok()
+    }
 }
 
 /// The bound a tool listing passed.

@@ -2,14 +2,16 @@
 //! MCP handshake, and the handler that hears the server's notifications.
 
 use crate::error::McpError;
+use crate::error::ReplyFault;
 use crate::settings::{McpSettings, Transport};
 use crate::stderr::Tail;
+use crate::stdio::{LastFault, StdioLines};
 use klieo_types::ConfigError;
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServiceExt};
 use std::future::Future;
 use std::process::Stdio;
@@ -118,6 +120,9 @@ pub(crate) async fn connect(
             }
             let mut cmd = tokio::process::Command::new(command);
             cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             if let Some(dir) = cwd {
                 cmd.current_dir(dir);
             }
@@ -125,17 +130,23 @@ pub(crate) async fn connect(
             // Its own process group, so a server that is a wrapper (`npx`)
             // goes with all its children.
             wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-            let (child, stderr) = TokioChildProcess::builder(wrap)
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|source| McpError::Spawn {
-                    server: settings.name.clone(),
-                    command: command.clone(),
-                    source,
-                })?;
-            let stderr = stderr.map(|stream| Tail::follow(stream, settings.secrets()));
-            let serving = listener.serve(child).instrument(Span::none());
-            let service = handshake(settings, serving, stderr.as_ref(), deadline).await?;
+            let spawn_failed = |source| McpError::Spawn {
+                server: settings.name.clone(),
+                command: command.clone(),
+                source,
+            };
+            let mut child = wrap.spawn().map_err(spawn_failed)?;
+            let stderr = child
+                .stderr()
+                .take()
+                .map(|stream| Tail::follow(stream, settings.secrets()));
+            let last_fault = LastFault::default();
+            let transport = StdioLines::new(child, settings.secrets(), Arc::clone(&last_fault))
+                .map_err(spawn_failed)?;
+            let serving = listener.serve(transport).instrument(Span::none());
+            let service = handshake(settings, serving, stderr.as_ref(), deadline)
+                .await
+                .map_err(|e| replaced_by_fault(e, &last_fault))?;
             Ok(Link {
                 service,
                 stderr,
@@ -167,6 +178,22 @@ pub(crate) async fn connect(
                 refresher: None,
             })
         }
+    }
+}
+
+/// A failed handshake whose reply the transport dropped, said as such.
+fn replaced_by_fault(error: McpError, last_fault: &LastFault) -> McpError {
+    let fault: Option<ReplyFault> = last_fault
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match (error, fault) {
+        (McpError::Handshake { server, stderr, .. }, Some(fault)) => McpError::Reply {
+            server,
+            fault,
+            stderr,
+        },
+        (error, _) => error,
     }
 }
 

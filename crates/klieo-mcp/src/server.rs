@@ -3,7 +3,7 @@
 //! backoff, at the next call.
 
 use crate::catalogue::Catalogue;
-use crate::error::McpError;
+use crate::error::{McpError, ReplyFault};
 use crate::link::{self, Link, Listener};
 use crate::listing::ListError;
 use crate::refresh::Refresher;
@@ -168,6 +168,19 @@ impl McpServer {
                 after: settings.call_timeout,
             }),
             Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
+            Ok(Err(ServiceError::McpError(e))) if ReplyFault::of(&e).is_some() => {
+                let fault = ReplyFault::of(&e)
+                    .map(|f| f.to_string())
+                    .unwrap_or_default();
+                Err(ToolError::Failed {
+                    tool: shown.to_owned(),
+                    message: format!(
+                        "MCP server `{}`'s reply to this call {fault}, so klieo dropped it; \
+                         calling again will not help unless the arguments ask for less",
+                        settings.name
+                    ),
+                })
+            }
             Ok(Err(ServiceError::McpError(e))) if e.code == ErrorCode::INVALID_PARAMS => {
                 Err(ToolError::InvalidArgs {
                     tool: shown.to_owned(),
@@ -227,6 +240,15 @@ async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc
             return Err(McpError::Listing {
                 server: settings.name.clone(),
                 fault,
+            })
+        }
+        Ok(Err(ListError::Service(ServiceError::McpError(e)))) if ReplyFault::of(&e).is_some() => {
+            return Err(McpError::Reply {
+                server: settings.name.clone(),
+                fault: ReplyFault::of(&e).unwrap_or(ReplyFault::Malformed {
+                    excerpt: String::new(),
+                }),
+                stderr: link.last_stderr().await,
             })
         }
         Ok(Err(ListError::Service(e))) => {

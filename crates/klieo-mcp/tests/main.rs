@@ -10,5 +10,6 @@ mod everything;
 mod faults;
 mod http;
 mod listing;
+mod replies;
 mod secrets;
 mod support;

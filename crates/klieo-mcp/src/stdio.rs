@@ -1,0 +1,339 @@
+//! klieo's own stdio transport: a child's stdout read line by line within
+//! bounds (bytes, JSON values, nesting), and a line that cannot be a reply
+//! (too large, not JSON-RPC) ends the request it answers at once, with a
+//! [`ReplyFault`], instead of being dropped while the call waits out its
+//! timeout (rmcp's transport only logs such lines).
+//!
+//! The request a bad line answers is the pending one whose id the line
+//! holds (`"id":` near its start or end); when none is found, every
+//! pending request, as the line may have been the reply to any of them.
+
+use crate::error::ReplyFault;
+use crate::scrub::Secrets;
+use process_wrap::tokio::ChildWrapper;
+use rmcp::model::{ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, RequestId};
+use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+
+/// The longest reply line taken, in bytes (rmcp's own bound).
+pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// The most JSON values one reply may hold: parsing a value costs some
+/// fifty times its text, so 640,000 empty items (16 MB) would take about
+/// 900 MiB.
+pub const MAX_REPLY_VALUES: usize = 100_000;
+/// The deepest a reply may nest.
+pub const MAX_REPLY_DEPTH: usize = 100;
+
+/// How much of a bad line is kept to find its id and show it.
+const KEPT: usize = 256;
+
+/// The last reply fault, shared with the link (for the handshake).
+pub(crate) type LastFault = Arc<Mutex<Option<ReplyFault>>>;
+
+/// The child, killed (with its process group) when the transport goes.
+struct ChildGuard(Option<Box<dyn ChildWrapper>>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = Box::into_pin(child.kill()).await;
+                });
+            }
+        }
+    }
+}
+
+/// The transport over a child's stdin and stdout.
+pub(crate) struct StdioLines {
+    read: BufReader<ChildStdout>,
+    write: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    line: Vec<u8>,
+    /// The start of a line over the bound, kept while its rest is skipped.
+    over: Option<Vec<u8>>,
+    pending: Arc<Mutex<Vec<RequestId>>>,
+    queued: VecDeque<RxJsonRpcMessage<RoleClient>>,
+    last_fault: LastFault,
+    secrets: Secrets,
+    _child: ChildGuard,
+}
+
+enum Read {
+    Line,
+    Over(Vec<u8>),
+    End,
+}
+
+impl StdioLines {
+    /// The transport over `child`'s stdio, which must be piped.
+    pub(crate) fn new(
+        mut child: Box<dyn ChildWrapper>,
+        secrets: Secrets,
+        last_fault: LastFault,
+    ) -> std::io::Result<Self> {
+        let missing = |what| std::io::Error::other(format!("the child's {what} is not piped"));
+        let stdin = child.stdin().take().ok_or_else(|| missing("stdin"))?;
+        let stdout = child.stdout().take().ok_or_else(|| missing("stdout"))?;
+        Ok(Self {
+            read: BufReader::new(stdout),
+            write: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
+            line: Vec::new(),
+            over: None,
+            pending: Arc::default(),
+            queued: VecDeque::new(),
+            last_fault,
+            secrets,
+            _child: ChildGuard(Some(child)),
+        })
+    }
+
+    /// Reads one line into `self.line`, never past the bound. Cancel-safe:
+    /// what was read stays in `self` for the next call.
+    async fn read_line(&mut self) -> Read {
+        loop {
+            let (used, done) = {
+                let Ok(available) = self.read.fill_buf().await else {
+                    return Read::End;
+                };
+                if available.is_empty() {
+                    return Read::End;
+                }
+                let newline = available.iter().position(|b| *b == b'\n');
+                let take = newline.map_or(available.len(), |i| i + 1);
+                let chunk = available.get(..take).unwrap_or_default();
+                if let Some(over) = &mut self.over {
+                    // Keep the line's end, where an id may be.
+                    over.extend_from_slice(chunk);
+                    if over.len() > KEPT * 3 {
+                        let cut = over.len() - KEPT * 2;
+                        over.drain(KEPT..cut);
+                    }
+                } else if self.line.len() + take > MAX_REPLY_BYTES {
+                    let mut start = std::mem::take(&mut self.line);
+                    start.truncate(KEPT);
+                    start.extend_from_slice(chunk);
+                    self.over = Some(start);
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+                (take, newline.is_some())
+            };
+            self.read.consume(used);
+            if done {
+                return match self.over.take() {
+                    Some(over) => Read::Over(over),
+                    None => Read::Line,
+                };
+            }
+        }
+    }
+
+    /// Ends the request `bytes` answers (or every pending one) with `fault`.
+    fn fault(&mut self, fault: ReplyFault, bytes: &[u8]) {
+        let targets: Vec<RequestId> = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            match pending.iter().position(|id| holds_id(bytes, id)) {
+                Some(i) => vec![pending.remove(i)],
+                None => std::mem::take(&mut *pending),
+            }
+        };
+        tracing::warn!(%fault, requests = targets.len(), "an MCP server's reply was dropped");
+        *self
+            .last_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fault.clone());
+        for id in targets {
+            let data = serde_json::json!({ FAULT_KEY: fault });
+            let error = ErrorData::new(ErrorCode::INTERNAL_ERROR, fault.to_string(), Some(data));
+            self.queued.push_back(JsonRpcMessage::Error(JsonRpcError {
+                jsonrpc: Default::default(),
+                id: Some(id),
+                error,
+            }));
+        }
+    }
+
+    fn answered(&self, message: &RxJsonRpcMessage<RoleClient>) {
+        let id = match message {
+            JsonRpcMessage::Response(r) => Some(&r.id),
+            JsonRpcMessage::Error(e) => e.id.as_ref(),
+            _ => None,
+        };
+        if let Some(id) = id {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.retain(|p| p != id);
+        }
+    }
+
+    /// The next message, or a fault for a line that could not be one.
+    fn parse(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let line = std::mem::take(&mut self.line);
+        let text = trimmed(&line);
+        if text.is_empty() {
+            return None;
+        }
+        if let Err(fault) = scan(text) {
+            self.fault(fault, text);
+            return None;
+        }
+        match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(text) {
+            Ok(message) => {
+                self.answered(&message);
+                Some(message)
+            }
+            Err(e) => {
+                let value = serde_json::from_slice::<Value>(text).ok();
+                if value.as_ref().is_some_and(|v| v.get("id").is_none()) {
+                    // A notification of a kind rmcp does not know: nothing waits.
+                    tracing::debug!(error = %e, "an MCP server sent a message klieo ignores");
+                    return None;
+                }
+                let excerpt = self.secrets.shown(
+                    &String::from_utf8_lossy(text.get(..KEPT).unwrap_or(text)),
+                    200,
+                );
+                self.fault(ReplyFault::Malformed { excerpt }, text);
+                None
+            }
+        }
+    }
+}
+
+/// Where a fault travels in the error a request ends with.
+pub(crate) const FAULT_KEY: &str = "klieoReplyFault";
+
+fn trimmed(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}
+
+/// Whether `bytes` holds `"id":` followed by `id`.
+fn holds_id(bytes: &[u8], id: &RequestId) -> bool {
+    let Ok(shown) = serde_json::to_vec(id) else {
+        return false;
+    };
+    let tight = [b"\"id\":".as_slice(), &shown].concat();
+    let spaced = [b"\"id\": ".as_slice(), &shown].concat();
+    let ends = |at: usize| {
+        bytes
+            .get(at)
+            .is_none_or(|b| matches!(b, b',' | b'}' | b' ' | b'\n'))
+    };
+    [tight, spaced].iter().any(|needle| {
+        bytes
+            .windows(needle.len())
+            .enumerate()
+            .any(|(i, w)| w == needle.as_slice() && ends(i + needle.len()))
+    })
+}
+
+/// Checks a line's nesting and count of values without parsing it.
+pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
+    let (mut depth, mut values) = (0usize, 1usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in line {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_REPLY_DEPTH {
+                    return Err(ReplyFault::TooDeep {
+                        limit: MAX_REPLY_DEPTH,
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => {
+                values += 1;
+                if values > MAX_REPLY_VALUES {
+                    return Err(ReplyFault::TooManyValues {
+                        limit: MAX_REPLY_VALUES,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Transport<RoleClient> for StdioLines {
+    type Error = std::io::Error;
+
+    fn name() -> Cow<'static, str> {
+        "stdio".into()
+    }
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &item {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.push(request.id.clone());
+        }
+        let write = Arc::clone(&self.write);
+        async move {
+            let mut bytes = serde_json::to_vec(&item)?;
+            bytes.push(b'\n');
+            let mut write = write.lock().await;
+            let Some(stdin) = write.as_mut() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the server's stdin is closed",
+                ));
+            };
+            stdin.write_all(&bytes).await?;
+            stdin.flush().await
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            if let Some(message) = self.queued.pop_front() {
+                return Some(message);
+            }
+            match self.read_line().await {
+                Read::End => return None,
+                Read::Over(start) => {
+                    let fault = ReplyFault::TooLarge {
+                        limit: MAX_REPLY_BYTES,
+                    };
+                    self.fault(fault, &start);
+                }
+                Read::Line => {
+                    if let Some(message) = self.parse() {
+                        return Some(message);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        drop(self.write.lock().await.take());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "stdio_tests.rs"]
+mod tests;
