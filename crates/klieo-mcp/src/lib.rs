@@ -38,6 +38,7 @@
 
 mod catalogue;
 pub mod config;
+mod describe;
 mod error;
 mod link;
 mod listing;

@@ -9,7 +9,7 @@ use crate::stdio::{LastFault, StdioLines};
 use klieo_types::ConfigError;
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
-use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::service::{ClientInitializeError, NotificationContext, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServiceExt};
@@ -206,9 +206,9 @@ async fn last_lines(stderr: Option<&Tail>) -> Vec<String> {
 
 /// Waits for the handshake until `deadline` and checks the version the
 /// server chose.
-async fn handshake<E: std::fmt::Display>(
+async fn handshake(
     settings: &McpSettings,
-    serving: impl Future<Output = Result<RunningService<RoleClient, Listener>, E>>,
+    serving: impl Future<Output = Result<RunningService<RoleClient, Listener>, ClientInitializeError>>,
     stderr: Option<&Tail>,
     deadline: Instant,
 ) -> Result<RunningService<RoleClient, Listener>, McpError> {
@@ -223,7 +223,7 @@ async fn handshake<E: std::fmt::Display>(
         Ok(Err(e)) => {
             return Err(McpError::Handshake {
                 server: settings.name.clone(),
-                reason: settings.scrub(e.to_string()),
+                reason: settings.scrub(crate::describe::initialize(&e)),
                 stderr: last_lines(stderr).await,
             })
         }

@@ -33,7 +33,9 @@ impl Refresher {
             let reason = match tokio::time::timeout(self.bound, listing).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(ListError::Fault(fault))) => fault.to_string(),
-                Ok(Err(ListError::Service(e))) => self.secrets.shown(&e.to_string(), 500),
+                Ok(Err(ListError::Service(e))) => {
+                    self.secrets.shown(&crate::describe::service(&e), 500)
+                }
                 Err(_) => format!("it took longer than {} ms", self.bound.as_millis()),
             };
             tracing::warn!(

@@ -3,6 +3,7 @@
 //! backoff, at the next call.
 
 use crate::catalogue::Catalogue;
+use crate::describe;
 use crate::error::{McpError, ReplyFault};
 use crate::link::{self, Link, Listener};
 use crate::listing::ListError;
@@ -133,7 +134,7 @@ impl McpServer {
                 "MCP server `{}` stopped answering during the call of `{tool}` ({}), so \
                  whether the call took effect is unknown{}; klieo starts it again at the next call",
                 self.inner.settings.name,
-                self.inner.settings.scrub(error.to_string()),
+                self.inner.settings.scrub(describe::service(error)),
                 stderr::shown(&stderr)
             ),
             retry_after: None,
@@ -195,6 +196,16 @@ impl McpServer {
                     e.code.0
                 ),
             }),
+            // Over the HTTP body bound: this reply is lost, the session is not.
+            Ok(Err(e)) if describe::too_large(&e).is_some() => Err(ToolError::Failed {
+                tool: shown.to_owned(),
+                message: format!(
+                    "MCP server `{}`'s reply to this call was larger than {} bytes, so klieo \
+                     dropped it; calling again will not help unless the arguments ask for less",
+                    settings.name,
+                    describe::too_large(&e).unwrap_or_default()
+                ),
+            }),
             Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
                 Err(self.lost(&link, shown, &e).await)
             }
@@ -203,7 +214,7 @@ impl McpServer {
                 message: format!(
                     "the server's answer cannot be used ({}): klieo takes a tool's result, \
                      not a task or a request for more input",
-                    settings.scrub(e.to_string())
+                    settings.scrub(describe::service(&e))
                 ),
             }),
         }
@@ -254,7 +265,7 @@ async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc
         Ok(Err(ListError::Service(e))) => {
             return Err(McpError::Tools {
                 server: settings.name.clone(),
-                reason: settings.scrub(e.to_string()),
+                reason: settings.scrub(describe::service(&e)),
             })
         }
         Err(_) => {

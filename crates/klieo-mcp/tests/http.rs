@@ -72,3 +72,30 @@ async fn a_url_without_a_scheme_is_a_setting_to_fix() {
     let cause = std::error::Error::source(&error).map(ToString::to_string);
     assert!(cause.is_some_and(|c| c.contains("http://")), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            let body = "database is down";
+            let reply = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let error = McpServer::connect(McpSettings::http("web", url))
+        .await
+        .unwrap_err();
+    let McpError::Handshake { reason, .. } = &error else {
+        panic!("expected a failed handshake, got {error:?}");
+    };
+    assert!(reason.contains("HTTP 500"), "{reason}");
+    assert!(!reason.contains("rmcp::"), "{reason}");
+}

@@ -48,4 +48,8 @@ async fn a_url_with_a_user_keeps_its_query_out_of_the_error() {
     let shown = format!("{error} {error:?}");
     assert!(!shown.contains("SECRET-QUERY-1"), "{shown}");
     assert!(!shown.contains("pass"), "{shown}");
+    assert!(
+        !shown.contains("rmcp::"),
+        "what happened, not Rust types: {shown}"
+    );
 }
