@@ -167,7 +167,16 @@ async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
         () = stalling.stalled.notified() => {}
     }
     let id = path_store.list_runs().await.unwrap()[0];
-    let again = builder(model(steps, false)).with_memory(path_store).build();
+    // The stopped run's lease outlives it (as a killed process's does) for
+    // its 30 s; the resume measured is the one after it ran out.
+    let again = builder(model(steps, false))
+        .with_options(RunOptions {
+            max_steps: 2_000,
+            lease_ttl: None,
+            ..RunOptions::default()
+        })
+        .with_memory(path_store)
+        .build();
     let t = Instant::now();
     let answer = again.resume(id).await.unwrap();
     assert_eq!(answer.text, "done");
