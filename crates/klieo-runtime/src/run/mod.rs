@@ -1,6 +1,10 @@
 //! [`Run`]: the state one run shares between its steps, and the steps'
-//! common parts: building a request, calling the model under the retry
-//! policy, opening a stream, recording episodes.
+//! common parts: building a request and recording episodes. Calling the
+//! model under the retry policy is `model_call`'s.
+
+mod model_call;
+
+pub(crate) use model_call::OpenFailure;
 
 use crate::context::AgentContext;
 use crate::guardrail::check_pre_llm;
@@ -10,17 +14,13 @@ use crate::output::OutputSpec;
 use crate::repeats::Repeats;
 use crate::summary::Progress;
 use crate::telemetry;
-use klieo_retry::{retry_notify, RetryDecision, RetryError};
-use klieo_stream::{terminal_for, whole_reply, ChunkPump, PumpEvent};
+use klieo_stream::terminal_for;
 use klieo_types::{
-    ChatRequest, ChatResponse, Commit, Episode, Error, Journal, LlmError, Message, PendingStep,
-    Role, RunId, ThreadId, TimeLimit, ToolChoice, Transcript,
+    ChatRequest, Commit, Episode, Error, Journal, LlmError, Message, PendingStep, Role, RunId,
+    ThreadId, ToolChoice, Transcript,
 };
-use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::time::{Duration, Instant};
 use tracing::Span;
 
 /// One run's context, options and thread, shared by its steps.
@@ -85,62 +85,6 @@ pub(crate) enum Verdict {
     Fits,
     /// It does not; the model is asked again with this message.
     Repair(Message),
-}
-
-/// How opening a stream failed: before the call was made or answered
-/// (`Init`, which the first cycle returns from `run_steps_streaming`
-/// itself), or in the stream's first item after retries (`InBand`).
-pub(crate) enum OpenFailure {
-    Init(Error),
-    InBand(Error),
-}
-
-/// A stream failure seen while opening it, for the retry classifier.
-enum OpenError {
-    Init(LlmError),
-    FirstItem(LlmError),
-}
-
-impl OpenError {
-    fn llm(&self) -> &LlmError {
-        match self {
-            OpenError::Init(e) | OpenError::FirstItem(e) => e,
-        }
-    }
-}
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.llm().fmt(f)
-    }
-}
-
-/// `call`, or the budget's timeout (as `E`, by `wrap`) if it is still
-/// running when `budget` ends.
-async fn within<T, E>(
-    budget: Option<(Instant, Duration)>,
-    call: impl Future<Output = Result<T, E>>,
-    wrap: impl FnOnce(LlmError) -> E,
-) -> Result<T, E> {
-    let Some((end, length)) = budget else {
-        return call.await;
-    };
-    match tokio::time::timeout_at(end, call).await {
-        Ok(done) => done,
-        Err(_) => Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))),
-    }
-}
-
-/// The retry classifier for model calls: transient errors are retried,
-/// after the server's requested delay when it gave one.
-fn classify(error: &LlmError) -> RetryDecision {
-    if !error.retryable() {
-        RetryDecision::Stop
-    } else if let Some(delay) = error.retry_after() {
-        RetryDecision::RetryAfter(delay)
-    } else {
-        RetryDecision::Retry
-    }
 }
 
 impl Run {
@@ -422,117 +366,5 @@ impl Run {
             telemetry::record_input(&self.span, &span, req, step);
         }
         span
-    }
-
-    /// The end of a model call's retry budget, from now, when it has one.
-    fn budget(&self) -> Option<(Instant, Duration)> {
-        let budget = self.opts.retry.total_budget()?;
-        Some((Instant::now() + budget, budget))
-    }
-
-    /// `complete` under the retry policy, within its budget.
-    pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        let budget = self.budget();
-        let call = || {
-            within(
-                budget,
-                self.ctx.llm.complete(req.clone()),
-                std::convert::identity,
-            )
-        };
-        let retried = |e: &LlmError, _| telemetry::attempt_failed(e, true);
-        let (policy, cancel) = (&self.opts.retry, &self.ctx.cancel);
-        let outcome = retry_notify(policy, cancel, classify, retried, call).await;
-        if let Err(RetryError::Failed(e)) = &outcome {
-            telemetry::attempt_failed(e, false);
-        }
-        outcome.map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
-    }
-
-    /// Opens the cycle's stream and pulls its first event.
-    ///
-    /// A request that lets the model choose tools (`tool_choice` auto, or
-    /// none given) on a provider that cannot stream such calls
-    /// ([`Capabilities::streamed_auto_tool_calls`], or an `Unsupported`
-    /// answer to the stream) is sent blocking, and its reply relayed as
-    /// chunks: the model keeps its choice, and the consumer gets the same
-    /// items, only not token by token. Forcing a tool instead would change
-    /// what the model is asked.
-    ///
-    /// [`Capabilities::streamed_auto_tool_calls`]: klieo_types::Capabilities::streamed_auto_tool_calls
-    pub(crate) async fn open_stream(
-        &self,
-        req: &ChatRequest,
-    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let model_chooses =
-            !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
-        if model_chooses && !self.ctx.llm.capabilities().streamed_auto_tool_calls {
-            return self.open_blocking(req).await;
-        }
-        match self.open_streamed(req).await {
-            Ok((_, PumpEvent::Failed(Error::Llm(LlmError::Unsupported(_)))))
-            | Err(OpenFailure::Init(Error::Llm(LlmError::Unsupported(_))))
-                if model_chooses =>
-            {
-                self.open_blocking(req).await
-            }
-            opened => opened,
-        }
-    }
-
-    /// A blocking call under the retry policy, its reply as a stream.
-    async fn open_blocking(
-        &self,
-        req: &ChatRequest,
-    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let reply = self.complete(req).await.map_err(OpenFailure::Init)?;
-        let mut pump = ChunkPump::new(
-            whole_reply(reply),
-            self.ctx.cancel.clone(),
-            self.opts.max_response_bytes,
-        );
-        let first = pump.next_event().await;
-        Ok((pump, first))
-    }
-
-    /// Opens a stream under the retry policy and pulls its first event. A
-    /// retryable failure before the first chunk is retried like an init
-    /// error; the consumer has seen nothing yet.
-    async fn open_streamed(
-        &self,
-        req: &ChatRequest,
-    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let cancel = &self.ctx.cancel;
-        let budget = self.budget();
-        let attempt = || async {
-            let stream = self
-                .ctx
-                .llm
-                .stream(req.clone())
-                .await
-                .map_err(OpenError::Init)?;
-            let mut pump = ChunkPump::new(stream, cancel.clone(), self.opts.max_response_bytes);
-            match pump.next_event().await {
-                PumpEvent::Failed(Error::Llm(e)) if e.retryable() => Err(OpenError::FirstItem(e)),
-                first => Ok((pump, first)),
-            }
-        };
-        let bounded = || within(budget, attempt(), OpenError::Init);
-        let retried = |e: &OpenError, _| telemetry::attempt_failed(e.llm(), true);
-        let policy = &self.opts.retry;
-        let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
-        if let Err(RetryError::Failed(e)) = &outcome {
-            telemetry::attempt_failed(e.llm(), false);
-        }
-        match outcome {
-            Ok(opened) => Ok(opened),
-            Err(RetryError::Failed(OpenError::FirstItem(e))) => {
-                Err(OpenFailure::InBand(Error::Llm(e)))
-            }
-            Err(e) => Err(OpenFailure::Init(match e.into_inner() {
-                Some(OpenError::Init(e) | OpenError::FirstItem(e)) => Error::Llm(e),
-                None => Error::Cancelled,
-            })),
-        }
     }
 }
