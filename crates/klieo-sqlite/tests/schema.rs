@@ -113,9 +113,10 @@ async fn stores_opening_one_new_file_at_once_all_open() {
             .map(|_| tokio::spawn(SqliteStore::open(path.clone())))
             .collect();
         for open in opens {
-            let store = open.await.expect("the task ran").unwrap_or_else(|e| {
-                panic!("round {round}: {e}: {:?}", std::error::Error::source(&e))
-            });
+            let store = open
+                .await
+                .expect("the task ran")
+                .expect("every store opens, waiting its turn");
             store.close().await;
         }
         assert_eq!(user_version(&path).await, SCHEMA_VERSION);
