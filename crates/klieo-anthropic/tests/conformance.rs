@@ -2,7 +2,7 @@
 //! API's wire format (its events as Anthropic documents them).
 
 use klieo_anthropic::AnthropicClient;
-use klieo_provider::testing::conformance::{run, thirds, Habit, Wire};
+use klieo_provider::testing::conformance::{suite, thirds, Habit, Wire};
 use klieo_types::{ToolCall, Usage};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -143,7 +143,4 @@ impl Wire for Messages {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_anthropic_provider_conforms() {
-    run(&Messages).await;
-}
+suite!(Messages);

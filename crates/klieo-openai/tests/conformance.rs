@@ -2,7 +2,7 @@
 //! Completions' wire format.
 
 use klieo_openai::OpenAiClient;
-use klieo_provider::testing::conformance::{run, thirds, Habit, Wire};
+use klieo_provider::testing::conformance::{suite, thirds, Habit, Wire};
 use klieo_types::{ToolCall, Usage};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -105,7 +105,4 @@ impl Wire for ChatCompletions {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_openai_provider_conforms() {
-    run(&ChatCompletions).await;
-}
+suite!(ChatCompletions);

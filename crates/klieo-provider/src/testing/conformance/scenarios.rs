@@ -1,20 +1,10 @@
-//! The provider conformance suite: the scenarios every HTTP provider must
-//! get right, each served by a loopback [`RawServer`] in the provider's
-//! own wire format, which the provider's test describes with a [`Wire`].
-//!
-//! ```ignore
-//! #[tokio::test(start_paused = true)]
-//! async fn the_provider_conforms() {
-//!     klieo_provider::testing::conformance::run(&MyWire).await;
-//! }
-//! ```
-//!
-//! Run it on paused tokio time: the stalled-body scenario waits out the
-//! client's idle limit, which paused time skips.
+//! The conformance scenarios, one function each; [`suite!`](super::suite)
+//! makes each a test.
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
-use super::server::{chunk, response, sse_head, Act, RawServer};
+use super::{Habit, Wire, IDLE, KEY};
+use crate::testing::server::{chunk, last_chunk, response, sse_head, Act, RawServer};
 use klieo_types::testing::collect;
 use klieo_types::{
     ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmClient, LlmError, Message, TimeLimit,
@@ -22,101 +12,6 @@ use klieo_types::{
 };
 use serde_json::json;
 use std::time::Duration;
-
-/// The API key the suite's clients hold: it must never show.
-pub const KEY: &str = "sk-conformance-SECRET-0123456789";
-
-/// The idle limit the suite's clients are built with.
-pub const IDLE: Duration = Duration::from_secs(5);
-
-/// How a server sends a streamed tool call's pieces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Habit {
-    /// The id and name once, then the arguments in several fragments
-    /// (OpenAI, Anthropic).
-    IdAndNameOnce,
-    /// The id and name again in every fragment (llama.cpp's server).
-    IdAndNameInEveryFragment,
-    /// Each call whole in one fragment.
-    Whole,
-}
-
-/// How a provider's wire says what the suite serves. Every text is the
-/// body as the server sends it: for a stream, whole events (each ending
-/// in a blank line), so the suite can cut between them.
-pub trait Wire: Send + Sync {
-    /// The provider's client.
-    type Client: LlmClient + std::fmt::Debug;
-
-    /// A client of this provider whose base URL is `base` (the server's
-    /// `http://127.0.0.1:PORT`, to which the provider adds its path), with
-    /// `key` as its API key and `idle` as its idle limit.
-    fn client(&self, base: &str, key: &str, idle: Duration) -> Self::Client;
-
-    /// A streamed reply: `pieces` as text deltas, then the end of the
-    /// answer (a `stop` or `end_turn`) with `usage`.
-    fn text_stream(&self, pieces: &[&str], usage: Usage) -> String;
-
-    /// The opening of a streamed reply, up to and including one text
-    /// delta of `text`, with no end.
-    fn opening(&self, text: &str) -> String;
-
-    /// A streamed reply calling `calls` in parallel, sent in `habit`, each
-    /// call's arguments in three fragments unless the habit says whole.
-    fn tool_call_stream(&self, calls: &[ToolCall], habit: Habit) -> String;
-
-    /// A whole reply with `text` and `usage`.
-    fn text_reply(&self, text: &str, usage: Usage) -> String;
-
-    /// A whole reply calling `calls`.
-    fn tool_call_reply(&self, calls: &[ToolCall]) -> String;
-
-    /// The body of an error status, carrying `message`.
-    fn error_body(&self, status: u16, message: &str) -> String;
-
-    /// An error event sent mid-stream for an overloaded or failing server,
-    /// carrying `message`.
-    fn error_event(&self, message: &str) -> String;
-}
-
-/// `text` in three fragments, cut at character boundaries (fewer for a
-/// text too short), for [`Wire::tool_call_stream`].
-pub fn thirds(text: &str) -> Vec<&str> {
-    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    let at = |n: usize| {
-        bounds
-            .get(bounds.len() * n / 3)
-            .copied()
-            .unwrap_or(text.len())
-    };
-    let (a, b) = (at(1), at(2));
-    [&text[..a], &text[a..b], &text[b..]]
-        .into_iter()
-        .filter(|piece| !piece.is_empty())
-        .collect()
-}
-
-/// Runs every scenario; panics naming the first that fails.
-pub async fn run<W: Wire>(wire: &W) {
-    text_streams_as_it_comes(wire).await;
-    a_blocking_reply_is_whole(wire).await;
-    for habit in [
-        Habit::IdAndNameOnce,
-        Habit::IdAndNameInEveryFragment,
-        Habit::Whole,
-    ] {
-        streamed_tool_calls_come_whole(wire, habit).await;
-    }
-    blocking_tool_calls(wire).await;
-    error_statuses_are_typed(wire).await;
-    retry_hints_are_kept(wire).await;
-    the_key_never_shows(wire).await;
-    a_stream_cut_before_its_first_event_is_retryable(wire).await;
-    a_stream_cut_after_its_first_event_is_interrupted(wire).await;
-    an_error_event_mid_stream_is_a_typed_error(wire).await;
-    a_stalled_body_is_cut_at_the_idle_limit(wire).await;
-}
 
 fn ask() -> ChatRequest {
     ChatRequest::new(vec![Message::user("hi")])
@@ -149,7 +44,7 @@ fn events(body: &str) -> Vec<Act> {
     for event in body.split_inclusive("\n\n") {
         acts.push(chunk(event.as_bytes()));
     }
-    acts.push(super::server::last_chunk());
+    acts.push(last_chunk());
     acts
 }
 
@@ -175,7 +70,9 @@ fn texts(items: &[Result<ChatChunk, LlmError>]) -> String {
         .collect()
 }
 
-async fn text_streams_as_it_comes<W: Wire>(wire: &W) {
+/// A text stream comes as its deltas as they came, then one finish
+/// reason, with the usage, on the last chunk.
+pub async fn text_streams_as_it_comes<W: Wire>(wire: &W) {
     let scenario = "text stream";
     let usage = Usage::new(12, 3);
     let body = wire.text_stream(&["17 × 23", " = ", "391"], usage);
@@ -226,7 +123,8 @@ async fn blocking<W: Wire>(wire: &W, body: &str, req: ChatRequest, what: &str) -
     }
 }
 
-async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
+/// A blocking reply carries its text, finish reason and usage.
+pub async fn a_blocking_reply_is_whole<W: Wire>(wire: &W) {
     let usage = Usage::new(9, 2);
     let body = wire.text_reply("391", usage);
     let reply = blocking(wire, &body, ask(), "blocking reply").await;
@@ -256,7 +154,24 @@ fn same_calls(got: &[ToolCall], scenario: &str) {
     }
 }
 
-async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
+/// [`streamed_tool_calls_come_whole`] in [`Habit::IdAndNameOnce`].
+pub async fn streamed_tool_calls_with_id_and_name_once<W: Wire>(wire: &W) {
+    streamed_tool_calls_come_whole(wire, Habit::IdAndNameOnce).await;
+}
+
+/// [`streamed_tool_calls_come_whole`] in [`Habit::IdAndNameInEveryFragment`].
+pub async fn streamed_tool_calls_with_id_and_name_in_every_fragment<W: Wire>(wire: &W) {
+    streamed_tool_calls_come_whole(wire, Habit::IdAndNameInEveryFragment).await;
+}
+
+/// [`streamed_tool_calls_come_whole`] in [`Habit::Whole`].
+pub async fn streamed_tool_calls_whole<W: Wire>(wire: &W) {
+    streamed_tool_calls_come_whole(wire, Habit::Whole).await;
+}
+
+/// Parallel tool calls streamed in `habit` come whole, together and once,
+/// on the last chunk, which finishes with `ToolCalls`.
+pub async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
     let scenario = format!("streamed tool calls ({habit:?})");
     let body = wire.tool_call_stream(&calls(), habit);
     let items = stream_items(wire, events(&body), ask_with_tools(), &scenario).await;
@@ -286,7 +201,8 @@ async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
     same_calls(&with_calls[0].tool_calls, &scenario);
 }
 
-async fn blocking_tool_calls<W: Wire>(wire: &W) {
+/// A blocking reply's tool calls come whole.
+pub async fn blocking_tool_calls<W: Wire>(wire: &W) {
     let body = wire.tool_call_reply(&calls());
     let reply = blocking(wire, &body, ask_with_tools(), "blocking tool calls").await;
     assert_eq!(
@@ -318,7 +234,9 @@ async fn error_of<W: Wire>(
     }
 }
 
-async fn error_statuses_are_typed<W: Wire>(wire: &W) {
+/// Each error status is its kind, retryable or not, and keeps the
+/// server's message.
+pub async fn error_statuses_are_typed<W: Wire>(wire: &W) {
     type Kind = fn(&LlmError) -> bool;
     let cases: [(u16, Kind, bool); 9] = [
         (400, |e| matches!(e, LlmError::BadRequest { .. }), false),
@@ -346,7 +264,8 @@ async fn error_statuses_are_typed<W: Wire>(wire: &W) {
     }
 }
 
-async fn retry_hints_are_kept<W: Wire>(wire: &W) {
+/// `retry-after`, `retry-after-ms` and `x-should-retry` reach the error.
+pub async fn retry_hints_are_kept<W: Wire>(wire: &W) {
     let e = error_of(wire, 429, &[("retry-after", "7")], "slow down").await;
     let after = e.hint().and_then(|h| h.retry_after);
     assert_eq!(after, Some(Duration::from_secs(7)), "retry-after: {e:?}");
@@ -363,7 +282,9 @@ async fn retry_hints_are_kept<W: Wire>(wire: &W) {
     assert!(e.retryable(), "x-should-retry: true wins: {e:?}");
 }
 
-async fn the_key_never_shows<W: Wire>(wire: &W) {
+/// The API key shows neither in the client's `Debug` nor in an error that
+/// echoes it.
+pub async fn the_key_never_shows<W: Wire>(wire: &W) {
     let client = wire.client("http://127.0.0.1:9", KEY, IDLE);
     assert!(!format!("{client:?}").contains(KEY), "the client's Debug");
     let e = error_of(wire, 401, &[], &format!("bad key {KEY}")).await;
@@ -372,7 +293,8 @@ async fn the_key_never_shows<W: Wire>(wire: &W) {
     }
 }
 
-async fn a_stream_cut_before_its_first_event_is_retryable<W: Wire>(wire: &W) {
+/// A stream closed before its first event is one retryable error.
+pub async fn a_stream_cut_before_its_first_event_is_retryable<W: Wire>(wire: &W) {
     let scenario = "a stream cut before its first event";
     let items = stream_items(wire, vec![sse_head(), Act::Close], ask(), scenario).await;
     match items.as_slice() {
@@ -381,7 +303,9 @@ async fn a_stream_cut_before_its_first_event_is_retryable<W: Wire>(wire: &W) {
     }
 }
 
-async fn a_stream_cut_after_its_first_event_is_interrupted<W: Wire>(wire: &W) {
+/// A stream closed after its first event keeps its text and ends with a
+/// retryable `Interrupted`.
+pub async fn a_stream_cut_after_its_first_event_is_interrupted<W: Wire>(wire: &W) {
     let scenario = "a stream cut after its first event";
     let acts = vec![
         sse_head(),
@@ -398,7 +322,9 @@ async fn a_stream_cut_after_its_first_event_is_interrupted<W: Wire>(wire: &W) {
     }
 }
 
-async fn an_error_event_mid_stream_is_a_typed_error<W: Wire>(wire: &W) {
+/// An error event mid-stream ends the stream with a retryable error
+/// carrying the server's message.
+pub async fn an_error_event_mid_stream_is_a_typed_error<W: Wire>(wire: &W) {
     let scenario = "an error event mid-stream";
     let body = wire.opening("Hel") + &wire.error_event("overloaded, try again");
     let items = stream_items(wire, events(&body), ask(), scenario).await;
@@ -415,7 +341,8 @@ async fn an_error_event_mid_stream_is_a_typed_error<W: Wire>(wire: &W) {
     }
 }
 
-async fn a_stalled_body_is_cut_at_the_idle_limit<W: Wire>(wire: &W) {
+/// A body that stalls is cut at the idle limit with a `Timeout`.
+pub async fn a_stalled_body_is_cut_at_the_idle_limit<W: Wire>(wire: &W) {
     let scenario = "a stalled body";
     let acts = vec![
         sse_head(),
