@@ -30,9 +30,14 @@ pub(crate) const RULES: Rules<'static> = Rules {
         ("klieo-retry", 1, &["klieo-types"]),
         // What every HTTP provider needs: the vocabulary and the HTTP stack.
         ("klieo-provider", 1, &["klieo-types"]),
-        // A store needs the vocabulary and its driver: never the runtime.
-        ("klieo-sqlite", 1, &["klieo-types"]),
-        ("klieo-postgres", 1, &["klieo-types"]),
+        // The store kit: the row layout, an in-memory journal, and (for
+        // tests) the conformance suite and golden fixtures. The runtime
+        // only dev-depends on it, to test resume, approvals and leases.
+        ("klieo-store", 1, &["klieo-types"]),
+        // A store needs the vocabulary, the store kit and its driver:
+        // never the runtime.
+        ("klieo-sqlite", 2, &["klieo-types", "klieo-store"]),
+        ("klieo-postgres", 2, &["klieo-types", "klieo-store"]),
         ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
         // MCP tools need the vocabulary and the kit's HTTP client settings
         // (with rmcp): never the runtime.
@@ -56,6 +61,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-types",
                 "klieo-retry",
                 "klieo-provider",
+                "klieo-store",
                 "klieo-stream",
                 "klieo-runtime",
                 "klieo-openai",

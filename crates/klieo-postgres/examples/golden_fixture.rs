@@ -1,5 +1,5 @@
 //! Writes the golden fixture of this schema version,
-//! `tests/fixtures/schema-v{SCHEMA_VERSION}.sql`: `klieo_types::testing::golden`'s
+//! `tests/fixtures/schema-v{SCHEMA_VERSION}.sql`: `klieo_store::testing::golden`'s
 //! thread and runs, written through the journal into a fresh database,
 //! then dumped as plain SQL by `pg_dump`. It refuses to rewrite a shipped
 //! fixture: a new schema version adds its own beside the older ones.
@@ -13,7 +13,7 @@
 
 use klieo_postgres::testing::fresh_database;
 use klieo_postgres::{PostgresStore, SCHEMA_VERSION};
-use klieo_types::testing::golden;
+use klieo_store::testing::golden;
 use std::path::Path;
 use std::process::Command;
 

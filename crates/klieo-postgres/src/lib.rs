@@ -1,7 +1,8 @@
 //! klieo's shared store: conversations, event logs and run journals in
 //! PostgreSQL, for many processes on many machines sharing one database.
 //!
-//! Depends on `klieo-types` and its driver (sqlx) only: never on the
+//! Depends on `klieo-types`, the store kit `klieo-store` (the row layout
+//! it shares with klieo-sqlite) and its driver (sqlx) only: never on the
 //! runtime. [`PostgresStore`] implements
 //! [`ShortTermMemory`](klieo_types::ShortTermMemory),
 //! [`EpisodicMemory`](klieo_types::EpisodicMemory) and

@@ -4,7 +4,7 @@
 
 use crate::support::fresh_url;
 use klieo_postgres::{PostgresStore, SCHEMA_VERSION};
-use klieo_types::testing::golden;
+use klieo_store::testing::golden;
 use sqlx::Connection;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 
 use crate::support::{fresh, fresh_url};
 use klieo_postgres::{OpenError, PostgresStore, SCHEMA_VERSION};
-use klieo_types::testing::memory;
+use klieo_store::testing::memory;
 use klieo_types::{
     Commit, Episode, EpisodicMemory, Journal, Message, PendingStep, RunId, ShortTermMemory,
     ThreadId, ToolCall,

@@ -3,7 +3,8 @@
 
 use crate::support::{echo_call, echo_tools, episodes, kinds, with_user};
 use klieo_runtime::{run_steps, AgentContext, InMemoryEpisodic, InMemoryShortTerm, RunOptions};
-use klieo_types::testing::{memory, ScriptedLlm};
+use klieo_store::testing::memory;
+use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Episode, EpisodicMemory, Message, Role, RunId, ShortTermMemory, ThreadId};
 use std::sync::Arc;
 

@@ -1,13 +1,13 @@
 //! Writes the golden fixture of this schema version,
 //! `tests/fixtures/schema-v{SCHEMA_VERSION}.db`, holding
-//! `klieo_types::testing::golden`'s thread and runs (written through the
+//! `klieo_store::testing::golden`'s thread and runs (written through the
 //! journal). It refuses to rewrite a
 //! shipped fixture: a new schema version adds its own beside the older
 //! ones.
 #![allow(clippy::print_stdout)]
 
 use klieo_sqlite::{SqliteStore, SCHEMA_VERSION};
-use klieo_types::testing::golden;
+use klieo_store::testing::golden;
 use std::path::Path;
 
 #[tokio::main(flavor = "current_thread")]

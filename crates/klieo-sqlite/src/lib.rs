@@ -2,8 +2,9 @@
 //! file, for anyone who wants runs to outlive the process without running
 //! a database server.
 //!
-//! Depends on `klieo-types` and its driver (sqlx, with SQLite built in)
-//! only: never on the runtime. [`SqliteStore`] implements
+//! Depends on `klieo-types`, the store kit `klieo-store` (the row layout
+//! it shares with klieo-postgres) and its driver (sqlx, with SQLite built
+//! in) only: never on the runtime. [`SqliteStore`] implements
 //! [`ShortTermMemory`](klieo_types::ShortTermMemory),
 //! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
 //! [`Journal`](klieo_types::Journal); hand it to an agent with

@@ -3,9 +3,9 @@
 use crate::error::backend;
 use crate::SqliteStore;
 use async_trait::async_trait;
+use klieo_store::StoreRows;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, StoreRows, ThreadId,
-    Transcript,
+    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, ThreadId, Transcript,
 };
 use sqlx::SqliteConnection;
 

@@ -2,7 +2,7 @@
 //! under concurrent writers.
 
 use klieo_sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use klieo_types::testing::memory;
+use klieo_store::testing::memory;
 use klieo_types::{Episode, EpisodicMemory, Message, RunId, ShortTermMemory, ThreadId};
 use std::path::Path;
 

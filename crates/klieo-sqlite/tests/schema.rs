@@ -2,7 +2,7 @@
 //! reopening changes nothing, a newer file is refused.
 
 use klieo_sqlite::{OpenError, SqliteStore, SCHEMA_VERSION};
-use klieo_types::testing::golden;
+use klieo_store::testing::golden;
 use std::path::Path;
 
 async fn user_version(path: &Path) -> i64 {

@@ -20,7 +20,8 @@
 //!   [`MemoryError`] and [`ConfigError`]; each says whether it is
 //!   `retryable()`.
 //! - Runs: [`RunId`], [`ThreadId`], the [`Episode`] log, and the
-//!   [`ShortTermMemory`] and [`EpisodicMemory`] traits.
+//!   [`ShortTermMemory`], [`EpisodicMemory`] and [`Journal`] traits (the
+//!   store kit, with an in-memory journal, is `klieo-store`).
 //! - Tools implement [`Tool`] (or are a [`FnTool`] closure); the runtime
 //!   calls a [`ToolInvoker`], such as a [`ToolSet`].
 //! - With the `testing` feature, `testing::ScriptedLlm` plays back a script
@@ -69,7 +70,6 @@ mod memory;
 mod message;
 mod request;
 mod response;
-mod rows;
 mod tool;
 mod toolbox;
 mod transcript;
@@ -87,7 +87,6 @@ pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
-pub use rows::{MessageRow, StoreRows};
 pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
 pub use toolbox::Toolbox;
 pub use transcript::{MessageLog, Transcript};

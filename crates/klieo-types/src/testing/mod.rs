@@ -1,16 +1,13 @@
 //! Test doubles for code built on klieo: [`ScriptedLlm`], a model that plays
 //! back a script, with a record of the requests it received; [`next`] and
-//! [`collect`], to read any stream in a test without `futures-util`;
-//! [`memory`], the behaviour every memory backend must show; and
-//! [`golden`], what every store's golden fixture holds. Enabled by the
-//! `testing` feature.
+//! [`collect`], to read any stream in a test without `futures-util`.
+//! Enabled by the `testing` feature. The checks every memory and store
+//! passes, and the golden fixtures, are klieo-store's
+//! (`klieo_store::testing`).
 //!
 //! One script serves both the blocking and the streaming loop: a step
 //! written as a whole reply is streamed as chunks when `stream` is called,
 //! and a step written as chunks is only for `stream`.
-
-pub mod golden;
-pub mod memory;
 
 use crate::error::LlmError;
 use crate::llm::{Capabilities, ChunkStream, Embedding, LlmClient};

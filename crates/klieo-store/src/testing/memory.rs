@@ -1,9 +1,10 @@
 //! The behaviour every [`ShortTermMemory`] and [`EpisodicMemory`] must
 //! show, as checks a backend's tests call with a fresh, empty backend.
-//! klieo's in-memory memories and its database stores all pass them.
+//! klieo's in-memory memories, its in-memory journal and its database
+//! stores all pass them.
 //!
 //! Each check panics with a message naming what broke. A backend's test
-//! is one line: `klieo_types::testing::memory::short_term(&store).await`.
+//! is one line: `klieo_store::testing::memory::short_term(&store).await`.
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
@@ -12,7 +13,7 @@ mod concurrent;
 pub use concurrent::concurrent_appends;
 
 use super::golden;
-use crate::{
+use klieo_types::{
     Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, PendingStep, Role, RunId,
     ShortTermMemory, ThreadId, ToolCall,
 };

@@ -9,7 +9,7 @@
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
-use crate::{
+use klieo_types::{
     Commit, Episode, EpisodicMemory, FinishReason, Journal, MemoryError, Message, PendingStep,
     RunId, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
 };

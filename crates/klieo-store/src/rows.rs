@@ -1,10 +1,7 @@
 //! [`StoreRows`]: how a database store keeps conversations and event logs
 //! as rows, whatever its driver.
 
-use crate::error::MemoryError;
-use crate::ids::RunId;
-use crate::message::{Message, Role};
-use crate::transcript::Transcript;
+use klieo_types::{MemoryError, Message, Role, RunId, Transcript};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,10 +14,11 @@ use serde::Serialize;
 /// range query: those whose `total - tokens_before <= budget`, where
 /// `total` is the last row's `tokens_before + tokens`. [`transcript`]
 /// then drops leading tool results whose call was cut, the same cut as
-/// [`MessageLog::window`](crate::MessageLog::window).
+/// [`MessageLog::window`](klieo_types::MessageLog::window).
 ///
 /// ```
-/// use klieo_types::{Message, StoreRows};
+/// use klieo_store::StoreRows;
+/// use klieo_types::Message;
 ///
 /// const ROWS: StoreRows = StoreRows::new("my store");
 /// let rows = ROWS.message_rows(&[Message::user("hi"), Message::assistant("hello")], None)?;
@@ -31,7 +29,7 @@ use serde::Serialize;
 ///     .map(|row| (row.role.to_owned(), row.json))
 ///     .collect();
 /// assert_eq!(ROWS.transcript(&stored)?.len(), 2);
-/// # Ok::<(), klieo_types::MemoryError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// [`transcript`]: Self::transcript

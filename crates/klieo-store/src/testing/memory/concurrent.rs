@@ -1,7 +1,7 @@
 //! Many writers on one thread at once: every append lands, whole and in
 //! each writer's order.
 
-use crate::{Message, ShortTermMemory, ThreadId};
+use klieo_types::{Message, ShortTermMemory, ThreadId};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;

@@ -1,0 +1,26 @@
+//! What every store must show, for the tests of a store (enabled by the
+//! `testing` feature): [`memory`], the checks every
+//! [`ShortTermMemory`](klieo_types::ShortTermMemory),
+//! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
+//! [`Journal`](klieo_types::Journal) passes on a fresh, empty store; and
+//! [`golden`], what every store's golden fixture holds, written once per
+//! schema version and read by every later one.
+//!
+//! ```
+//! use klieo_store::testing::{golden, memory};
+//! use klieo_store::InMemoryJournal;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! memory::journal(&InMemoryJournal::new()).await;
+//! memory::leases(&InMemoryJournal::new()).await;
+//!
+//! let store = InMemoryJournal::new();
+//! golden::write(&store).await?;
+//! golden::check(&store).await;
+//! # Ok::<(), klieo_types::MemoryError>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod golden;
+pub mod memory;
