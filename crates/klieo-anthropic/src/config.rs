@@ -2,7 +2,8 @@
 //! defaults and the environment variables it reads.
 
 use crate::client::AnthropicClient;
-use klieo_provider::{ClientSettings, Secret};
+use klieo_provider::secret::Secret;
+use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;
 use std::time::Duration;
@@ -16,16 +17,6 @@ pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The `anthropic-version` header sent unless set.
 pub const DEFAULT_API_VERSION: &str = "2023-06-01";
-/// How long connecting may take, unless set.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = klieo_provider::DEFAULT_CONNECT_TIMEOUT;
-/// How long a streamed reply may take to start (status and headers), unless set.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = klieo_provider::DEFAULT_FIRST_BYTE_TIMEOUT;
-/// How long a streamed reply may go without a new line, unless set
-/// (Anthropic sends `ping` events while a model thinks).
-pub const DEFAULT_IDLE_TIMEOUT: Duration = klieo_provider::DEFAULT_IDLE_TIMEOUT;
-/// How long a whole blocking call may take, unless set (a request's own
-/// timeout wins).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = klieo_provider::DEFAULT_REQUEST_TIMEOUT;
 
 /// Builds an [`AnthropicClient`]. Get one from [`AnthropicClient::builder`]
 /// or, preset from the environment, [`AnthropicClientBuilder::from_env`].

@@ -4,7 +4,8 @@
 //! request id (from the `request-id` header or the body) for support, and
 //! has the API key scrubbed out.
 
-use klieo_provider::{redacted, status_error, ErrorReply, Secret, MESSAGE_LIMIT};
+use klieo_provider::secret::{redacted, Secret};
+use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::{LlmError, RetryHint};
 use serde::Deserialize;
 

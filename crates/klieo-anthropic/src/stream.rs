@@ -5,10 +5,13 @@
 
 use crate::error::from_event;
 use crate::response::{finish_reason, parse_message, text_of, WireUsage};
-use klieo_provider::{
-    decoding, event_stream, one_chunk, stream_body, EventReader, Progress, Secret, SseEvent, Step,
-    StreamBody, StreamReading, ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT,
+use klieo_provider::secret::Secret;
+use klieo_provider::sse::SseEvent;
+use klieo_provider::status::decoding;
+use klieo_provider::streamed::{
+    event_stream, one_chunk, stream_body, EventReader, Progress, Step, StreamBody, StreamReading,
 };
+use klieo_provider::tool_calls::{ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT};
 use klieo_types::{ChatChunk, ChunkStream, LlmError, ReplyInfo, Usage};
 use serde::Deserialize;
 use serde_json::Value;

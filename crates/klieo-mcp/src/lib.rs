@@ -57,5 +57,5 @@ pub use link::PROTOCOL_VERSIONS;
 pub use listing::{MAX_LIST_BYTES, MAX_LIST_PAGES, MAX_LIST_TOOLS};
 pub use server::McpServer;
 pub use servers::McpServers;
-pub use settings::{Approval, McpSettings, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
+pub use settings::{Approval, McpSettings, DEFAULT_CALL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use stdio::{MAX_REPLY_BYTES, MAX_REPLY_DEPTH, MAX_REPLY_VALUES};

@@ -2,7 +2,7 @@
 //! tools.
 
 use crate::scrub::{Secrets, TEXT_LIMIT};
-use klieo_provider::shown_base_url;
+use klieo_provider::url::shown_base_url;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use std::time::Duration;
 ///
 /// - call timeout: 60 s per tool call ([`DEFAULT_CALL_TIMEOUT`])
 /// - connect timeout: 30 s to start (or reach) the server and finish the
-///   handshake ([`DEFAULT_CONNECT_TIMEOUT`])
+///   handshake ([`DEFAULT_HANDSHAKE_TIMEOUT`])
 /// - prefix: `{name}_`, put before a tool's name only when another tool
 ///   has that name already (see `klieo_types::Toolbox`)
 /// - approval: [`Approval::None`]
@@ -49,8 +49,9 @@ pub struct McpSettings {
 /// The call bound of an MCP tool, unless set otherwise.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The bound on starting or reaching a server and its handshake.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bound on starting or reaching a server and finishing its MCP
+/// handshake, unless [`McpSettings::with_connect_timeout`] sets another.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the server is reached.
 #[derive(Clone)]
@@ -100,7 +101,7 @@ impl McpSettings {
             name: name.into(),
             transport,
             call_timeout: DEFAULT_CALL_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             prefix: None,
             approval: Approval::None,
             only: None,

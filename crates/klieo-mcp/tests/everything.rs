@@ -80,7 +80,7 @@ async fn a_call_past_its_timeout_is_given_up_and_the_server_goes_on() {
             after: Duration::from_millis(300)
         })
     );
-    let bound = Duration::from_millis(300) + klieo_mcp::DEFAULT_CONNECT_TIMEOUT;
+    let bound = Duration::from_millis(300) + klieo_mcp::DEFAULT_HANDSHAKE_TIMEOUT;
     assert_eq!(
         server.timeout("echo"),
         Some(bound),

@@ -6,9 +6,10 @@ use crate::calls::Calls;
 use crate::chunk::{ChunkInfo, WireChunk};
 use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
-use klieo_provider::{
-    decoding, redacted, EventReader, Progress, Secret, SseEvent, Step, MESSAGE_LIMIT,
-};
+use klieo_provider::secret::{redacted, Secret};
+use klieo_provider::sse::SseEvent;
+use klieo_provider::status::{decoding, MESSAGE_LIMIT};
+use klieo_provider::streamed::{EventReader, Progress, Step};
 use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ const INFO_CHUNKS: u8 = 4;
 ///
 /// Content deltas are forwarded, never kept: memory grows only with the
 /// tool calls being assembled, up to
-/// [`TOOL_CALLS_LIMIT`](klieo_provider::TOOL_CALLS_LIMIT). The chunk carrying
+/// [`TOOL_CALLS_LIMIT`](klieo_provider::tool_calls::TOOL_CALLS_LIMIT). The chunk carrying
 /// the finish reason is held back until `[DONE]`, the end of the body or a
 /// failure, so that it is the last chunk; a usage chunk that comes in the
 /// meantime does not release it but adds its usage to it.

@@ -4,7 +4,7 @@
 //! `tool_calls` came.
 
 use crate::chunk::{FunctionFragment, ToolCallFragment};
-use klieo_provider::{ToolCallFragment as Fragment, ToolCallParts, TOOL_CALLS_LIMIT};
+use klieo_provider::tool_calls::{ToolCallFragment as Fragment, ToolCallParts, TOOL_CALLS_LIMIT};
 use klieo_types::{LlmError, ToolCall};
 
 /// The tool calls of one streamed reply, being assembled.

@@ -2,7 +2,8 @@
 //! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
-use klieo_provider::{ClientSettings, Secret};
+use klieo_provider::secret::Secret;
+use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;
 use std::fmt;
@@ -14,15 +15,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 /// The embedding model used when none is set.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
-/// How long connecting may take, unless set.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = klieo_provider::DEFAULT_CONNECT_TIMEOUT;
-/// How long a streamed reply may take to start (status and headers), unless set.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = klieo_provider::DEFAULT_FIRST_BYTE_TIMEOUT;
-/// How long a streamed reply may go without a new line, unless set.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = klieo_provider::DEFAULT_IDLE_TIMEOUT;
-/// How long a whole blocking call may take, unless set (a request's own
-/// timeout wins).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = klieo_provider::DEFAULT_REQUEST_TIMEOUT;
 /// Texts per embeddings request, unless set.
 pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 

@@ -3,7 +3,10 @@
 
 use crate::client::OpenAiClient;
 use crate::request::EmbeddingsBody;
-use klieo_provider::{decoding, read_reply, within, Secret};
+use klieo_provider::body::read_reply;
+use klieo_provider::secret::Secret;
+use klieo_provider::settings::within;
+use klieo_provider::status::decoding;
 use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{Deserializer, SeqAccess, Visitor};

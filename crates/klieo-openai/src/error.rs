@@ -3,13 +3,14 @@
 //! objects. Every message surfaced here has the API key scrubbed out, and
 //! URLs lose their credentials.
 
-use klieo_provider::{redacted, status_error, ErrorReply, Secret, MESSAGE_LIMIT};
+use klieo_provider::secret::{redacted, Secret};
+use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::LlmError;
 use serde::Deserialize;
 use std::borrow::Cow;
 
 /// The error a non-2xx response stands for. Reads at most
-/// [`ERROR_BODY_LIMIT`](klieo_provider::ERROR_BODY_LIMIT) bytes of its body.
+/// [`ERROR_BODY_LIMIT`](klieo_provider::status::ERROR_BODY_LIMIT) bytes of its body.
 ///
 /// Classification: 401 and 403 are `Unauthorized`; 429 is `RateLimit`, or
 /// `QuotaExhausted` when the body's error code or type is

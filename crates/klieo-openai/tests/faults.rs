@@ -20,7 +20,10 @@ async fn a_blocking_call_never_answered_ends_at_the_request_timeout() {
     let e = client(&server.base()).complete(req()).await.unwrap_err();
     assert_eq!(
         e,
-        LlmError::timeout(TimeLimit::Call, klieo_openai::DEFAULT_REQUEST_TIMEOUT)
+        LlmError::timeout(
+            TimeLimit::Call,
+            klieo_provider::settings::DEFAULT_REQUEST_TIMEOUT
+        )
     );
     assert!(e.retryable());
 }
@@ -33,7 +36,7 @@ async fn a_stream_whose_reply_never_starts_ends_at_the_first_byte_timeout() {
         e,
         LlmError::timeout(
             TimeLimit::FirstByte,
-            klieo_openai::DEFAULT_FIRST_BYTE_TIMEOUT
+            klieo_provider::settings::DEFAULT_FIRST_BYTE_TIMEOUT
         )
     );
 }
@@ -51,7 +54,7 @@ async fn a_stream_trickling_one_byte_a_second_is_cut_as_idle() {
         items,
         [Err(LlmError::timeout(
             TimeLimit::Idle,
-            klieo_openai::DEFAULT_IDLE_TIMEOUT
+            klieo_provider::settings::DEFAULT_IDLE_TIMEOUT
         ))]
     );
 }
@@ -71,7 +74,7 @@ async fn a_stream_stalled_mid_body_is_cut_as_idle() {
         items[1],
         Err(LlmError::timeout(
             TimeLimit::Idle,
-            klieo_openai::DEFAULT_IDLE_TIMEOUT
+            klieo_provider::settings::DEFAULT_IDLE_TIMEOUT
         ))
     );
 }

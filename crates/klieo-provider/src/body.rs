@@ -4,8 +4,9 @@
 //! out ([`LlmError::Interrupted`], with what had arrived). Every text names
 //! URLs without their credentials and has the API key scrubbed out.
 
-use crate::secret::{safe_url, scrub, Secret};
+use crate::secret::{scrub, Secret};
 use crate::status::decoding;
+use crate::url::safe_url;
 use klieo_types::{LlmError, TimeLimit};
 use std::error::Error;
 use std::time::Duration;
@@ -102,23 +103,5 @@ fn transport_text(err: reqwest::Error, secret: Option<&Secret>) -> String {
     if let Some(url) = url {
         text = format!("{text} for url ({url})");
     }
-    scrub(secret, chain_onto(text, err.source()))
-}
-
-/// `err` and its sources, joined by `: `.
-pub fn error_chain(err: &dyn Error) -> String {
-    chain_onto(err.to_string(), err.source())
-}
-
-/// `text`, then `source` and its own sources, joined by `: `.
-fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
+    scrub(secret, crate::client::chain_onto(text, err.source()))
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("retry-after", HeaderValue::from_static("2"));
-/// let hint = klieo_provider::retry_hint(&headers, SystemTime::now());
+/// let hint = klieo_provider::hint::retry_hint(&headers, SystemTime::now());
 /// assert_eq!(hint.retry_after, Some(Duration::from_secs(2)));
 /// ```
 pub fn retry_hint(headers: &HeaderMap, now: SystemTime) -> RetryHint {

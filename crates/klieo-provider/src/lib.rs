@@ -7,56 +7,69 @@
 //! settings. With the `testing` feature, the conformance suite every
 //! provider runs against its own fake server.
 //!
-//! Depends on `klieo-types` and the HTTP stack (reqwest with rustls on
-//! ring, tokio's timers); nothing of klieo's runtime.
+//! Provider authors depend on this crate and `klieo-types`, nothing of
+//! klieo's runtime. It brings the HTTP stack (reqwest with rustls on
+//! ring, tokio's timers).
 //!
 //! # Brief overview
 //!
-//! - [`SseDecoder`] and [`SseStream`] decode `text/event-stream` bodies
+//! The root holds modules only, one per role:
+//!
+//! - [`sse`] — [`SseDecoder`](sse::SseDecoder) and
+//!   [`SseStream`](sse::SseStream) decode `text/event-stream` bodies
 //!   following the WHATWG rules.
-//! - [`Secret`] holds an API key: `Debug` shows `***`, and [`redacted`]
-//!   scrubs it out of server text before cutting that to length;
-//!   [`safe_url`] drops a URL's credentials and query.
-//! - [`read_reply`] and [`read_bounded`] read bodies within a byte bound;
-//!   [`from_send`] and [`interrupted`] tell transport failures apart.
-//! - [`ErrorReply`] reads a non-2xx reply (status, [`retry_hint`], request
-//!   id, bounded body); [`status_error`] maps its status to an error kind;
-//!   [`decoding`] is the error of a reply that cannot be read.
-//! - [`stream_body`], [`event_stream`] and an [`EventReader`] make a
-//!   provider's streamed reply; [`ToolCallParts`] assembles its tool calls.
-//! - [`tls_config`] is the client's TLS settings; [`base_url`] checks a
-//!   configured URL; [`within`] bounds a wait by a [`TimeLimit`](klieo_types::TimeLimit).
+//! - [`secret`] — [`Secret`](secret::Secret) holds an API key (`Debug`
+//!   shows `***`); [`secret::redacted`] scrubs it out of server text
+//!   before cutting that to length.
+//! - [`url`] — [`url::base_url`] checks a configured URL;
+//!   [`url::safe_url`] drops a URL's credentials and query.
+//! - [`body`] — [`body::read_reply`] and [`body::read_bounded`] read bodies
+//!   within a byte bound; [`body::from_send`] and [`body::interrupted`]
+//!   tell transport failures apart.
+//! - [`status`] — [`ErrorReply`](status::ErrorReply) reads a non-2xx
+//!   reply; [`status::status_error`] maps its status to an error kind;
+//!   [`status::decoding`] is the error of a reply that cannot be read.
+//! - [`hint`] — [`hint::retry_hint`] reads a reply's retry headers.
+//! - [`streamed`] — [`streamed::stream_body`], [`streamed::event_stream`]
+//!   and an [`EventReader`](streamed::EventReader) make a provider's
+//!   streamed reply; [`watch`] bounds its idle time.
+//! - [`tool_calls`] — [`ToolCallParts`](tool_calls::ToolCallParts)
+//!   assembles streamed tool calls.
+//! - [`settings`] — [`ClientSettings`](settings::ClientSettings), what
+//!   every provider's builder holds, its defaults, and
+//!   [`settings::within`], a wait bounded by one of its time limits.
+//! - [`client`] and [`tls`] — the pooled HTTP client and its TLS settings.
+//!
+//! # Example
+//!
+//! ```
+//! use klieo_provider::secret::{redacted, Secret};
+//! use klieo_provider::sse::SseDecoder;
+//!
+//! let key = Secret::new("sk-secret-123".to_owned());
+//! assert_eq!(redacted(Some(&key), "bad key sk-secret-123", 100), "bad key ***");
+//!
+//! let mut decoder = SseDecoder::new();
+//! decoder.push(b"data: hello\n\n");
+//! let event = decoder.next_event()?.expect("one event");
+//! assert_eq!(event.data, "hello");
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `klieo-openai` and `klieo-anthropic` are two providers built on it.
 #![deny(missing_docs)]
 
-mod body;
-mod config;
-mod events;
-mod hint;
-mod secret;
-mod settings;
-mod sse;
-mod status;
+pub mod body;
+pub mod client;
+pub mod hint;
+pub mod secret;
+pub mod settings;
+pub mod sse;
+pub mod status;
+pub mod streamed;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod tls;
-mod tool_calls;
-mod watch;
-
-pub use body::{error_chain, from_send, interrupted, read_bounded, read_reply};
-pub use config::{base_url, check_timeouts, http_client, sensitive_header, within};
-pub use events::{
-    event_stream, one_chunk, stream_body, EventReader, Progress, Step, StreamBody, StreamReading,
-};
-pub use hint::retry_hint;
-pub use secret::{bounded, redacted, safe_url, scrub, shown_base_url, shown_raw_url, Secret};
-pub use settings::{
-    ClientSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-};
-pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
-pub use status::{
-    decoding, status_error, ErrorReply, ERROR_BODY_LIMIT, MESSAGE_LIMIT, REPLY_LIMIT,
-};
-pub use tls::tls_config;
-pub use tool_calls::{fallback_id, ToolCallFragment, ToolCallParts, TOOL_CALLS_LIMIT};
-pub use watch::{BodyError, Watched};
+pub mod tls;
+pub mod tool_calls;
+pub mod url;
+pub mod watch;

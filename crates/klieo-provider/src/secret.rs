@@ -1,8 +1,7 @@
 //! What must never show: the API key ([`Secret`], scrubbed out of server
-//! text before that text is cut to length) and the credentials a URL can
-//! carry (userinfo, query).
+//! text before that text is cut to length), and text cut to a length
+//! ([`bounded`]). A URL's credentials are [`url`](crate::url)'s.
 
-use reqwest::Url;
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ const MIN_SCRUBBED_KEY_LEN: usize = 4;
 /// request's header and to scrub it out of server messages.
 ///
 /// ```
-/// use klieo_provider::Secret;
+/// use klieo_provider::secret::Secret;
 ///
 /// let key = Secret::new("  sk-secret-123\n".to_owned());
 /// assert_eq!(format!("{key:?}"), "\"***\"");
@@ -83,50 +82,9 @@ pub fn bounded(text: &str, limit: usize) -> String {
     }
 }
 
-/// `url` without what may be a credential: user name, password, query and
-/// fragment.
-pub fn safe_url(url: &Url) -> Url {
-    let mut url = url.clone();
-    // Only URLs that cannot have a user (`data:`, say) refuse; those have
-    // none to remove.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_query(None);
-    url.set_fragment(None);
-    url
-}
-
-/// A configured base URL for `Debug`: without credentials, or a placeholder
-/// when it does not parse (it could hold anything).
-pub fn shown_base_url(url: &str) -> String {
-    match Url::parse(url.trim()) {
-        Ok(url) => safe_url(&url).as_str().trim_end_matches('/').to_owned(),
-        Err(_) => "<not a valid URL>".to_owned(),
-    }
-}
-
-/// A base URL that did not parse, for an error message: without a query
-/// or fragment, and with whatever precedes an `@` (credentials) hidden.
-pub fn shown_raw_url(raw: &str) -> String {
-    let raw = raw.trim();
-    let raw = raw.split(['?', '#']).next().unwrap_or_default();
-    let shown = match raw.rsplit_once('@') {
-        Some((_, host)) => format!("…@{host}"),
-        None => raw.to_owned(),
-    };
-    bounded(&shown, 200)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn raw_urls_lose_credentials_and_queries() {
-        assert_eq!(shown_raw_url(" localhost:8080/v1 "), "localhost:8080/v1");
-        assert_eq!(shown_raw_url("user:sk-key@host:1/v1"), "…@host:1/v1");
-        assert_eq!(shown_raw_url("host/v1?api-key=sk"), "host/v1");
-    }
 
     #[test]
     fn scrub_replaces_the_key_but_not_short_keys() {
@@ -153,17 +111,5 @@ mod tests {
         let text = format!("{}sk-secret-123 and more", "x".repeat(8));
         assert_eq!(redacted(Some(&s), &text, 10), "xxxxxxxx**…");
         assert_eq!(redacted(None, "short", 10), "short");
-    }
-
-    #[test]
-    fn urls_lose_userinfo_query_and_fragment() {
-        let url = Url::parse("http://user:pw@127.0.0.1:1/v1?api-key=k#f").ok();
-        let shown = url.as_ref().map(|u| safe_url(u).to_string());
-        assert_eq!(shown.as_deref(), Some("http://127.0.0.1:1/v1"));
-        assert_eq!(
-            shown_base_url("https://u:p@host/v1/"),
-            "https://host/v1".to_owned()
-        );
-        assert_eq!(shown_base_url("not a url"), "<not a valid URL>");
     }
 }

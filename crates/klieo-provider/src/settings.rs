@@ -1,11 +1,13 @@
 //! [`ClientSettings`]: what every HTTP provider's builder holds alike, read
 //! from the environment, shown and checked the same way.
 
-use crate::config::check_timeouts;
-use crate::secret::{shown_base_url, Secret};
-use klieo_types::{Capabilities, ConfigError};
+use crate::client::check_timeouts;
+use crate::secret::Secret;
+use crate::url::shown_base_url;
+use klieo_types::{Capabilities, ConfigError, LlmError, TimeLimit};
 use reqwest::Url;
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 /// The longest wait for a connection, unless set otherwise.
@@ -18,13 +20,24 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The deadline of a whole blocking call, unless set otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// `call`, or [`LlmError::Timeout`] of `limit` if it takes `after` or more.
+pub async fn within<T>(
+    limit: TimeLimit,
+    after: Duration,
+    call: impl Future<Output = Result<T, LlmError>>,
+) -> Result<T, LlmError> {
+    tokio::time::timeout(after, call)
+        .await
+        .unwrap_or(Err(LlmError::timeout(limit, after)))
+}
+
 /// The settings every HTTP provider's builder has: key, base URL, model,
 /// extra headers, time limits, declared capabilities and the provider's
 /// name in traces. A provider's builder holds one beside its own settings
 /// and offers setters for them.
 ///
 /// ```
-/// use klieo_provider::ClientSettings;
+/// use klieo_provider::settings::ClientSettings;
 ///
 /// let mut s = ClientSettings::new("https://api.example.com/v1", "small");
 /// s.read_env("EXAMPLE", |name| (name == "EXAMPLE_MODEL").then(|| " large ".to_owned()));

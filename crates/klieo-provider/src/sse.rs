@@ -18,7 +18,7 @@ pub use stream::SseStream;
 /// # Example
 ///
 /// ```
-/// use klieo_provider::SseEvent;
+/// use klieo_provider::sse::SseEvent;
 ///
 /// let event = SseEvent { data: "hello".into(), ..SseEvent::default() };
 /// assert_eq!(event.event_type(), "message");

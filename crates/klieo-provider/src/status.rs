@@ -3,7 +3,8 @@
 
 use crate::body::read_bounded;
 use crate::hint::retry_hint;
-use crate::secret::{redacted, safe_url, Secret};
+use crate::secret::{redacted, Secret};
+use crate::url::safe_url;
 use klieo_types::{LlmError, RetryHint};
 use reqwest::Url;
 use std::time::SystemTime;
@@ -95,7 +96,7 @@ impl ErrorReply {
 /// ```
 /// use klieo_types::{LlmError, RetryHint};
 ///
-/// let e = klieo_provider::status_error(529, "overloaded".into(), RetryHint::new());
+/// let e = klieo_provider::status::status_error(529, "overloaded".into(), RetryHint::new());
 /// assert!(matches!(e, LlmError::Server { status: Some(529), .. }));
 /// assert!(e.retryable());
 /// ```

@@ -22,14 +22,14 @@ fn invalid(name: &str, reason: String) -> ConfigError {
 /// redirect to `https` then fails verification rather than going unchecked.
 ///
 /// ```
-/// let tls = klieo_provider::tls_config(false)?;
+/// let tls = klieo_provider::tls::client_config(false)?;
 /// let client = reqwest::Client::builder()
 ///     .tls_backend_preconfigured(tls)
 ///     .build()?;
 /// # drop(client);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tls_config(https: bool) -> Result<rustls::ClientConfig, ConfigError> {
+pub fn client_config(https: bool) -> Result<rustls::ClientConfig, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn plain_http_needs_no_root_certificates() {
-        let config = tls_config(false).expect("no roots are loaded for http");
+        let config = client_config(false).expect("no roots are loaded for http");
         assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
     }
 }

@@ -60,7 +60,7 @@ impl PartialCall {
 /// stream with [`LlmError::Decoding`] instead of growing memory.
 ///
 /// ```
-/// use klieo_provider::{ToolCallFragment, ToolCallParts};
+/// use klieo_provider::tool_calls::{ToolCallFragment, ToolCallParts};
 ///
 /// let mut parts = ToolCallParts::new();
 /// let start = ToolCallFragment { index: Some(0), id: Some("c1"), name: Some("add"), ..Default::default() };

@@ -9,7 +9,7 @@ use std::error::Error as _;
 use std::io;
 use std::time::Duration;
 
-use klieo_provider::{SseDecoder, SseError, SseEvent, SseStream};
+use klieo_provider::sse::{SseDecoder, SseError, SseEvent, SseStream};
 
 use crate::support::{decode, decode_with, ev, events, sample, sample_events, Chunks, BOM};
 

@@ -3,7 +3,7 @@
 //! failed, and a line or event exactly at its bound passes.
 #![allow(clippy::unwrap_used)]
 
-use klieo_provider::{SseDecoder, SseError};
+use klieo_provider::sse::{SseDecoder, SseError};
 
 use crate::support::{decode, decode_with, ev, events};
 

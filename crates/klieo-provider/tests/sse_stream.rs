@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_core::stream::{FusedStream, Stream};
-use klieo_provider::{SseDecoder, SseError, SseStream};
+use klieo_provider::sse::{SseDecoder, SseError, SseStream};
 use klieo_types::testing::next;
 
 use crate::support::{chunks, ev, sample, sample_events};

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::stream::Stream;
-use klieo_provider::{SseDecoder, SseEvent};
+use klieo_provider::sse::{SseDecoder, SseEvent};
 
 /// The UTF-8 byte-order mark.
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";

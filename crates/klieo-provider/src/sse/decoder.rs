@@ -71,7 +71,7 @@ const DEFAULT_MAX_EVENT_LEN: usize = 16 << 20;
 /// # Example
 ///
 /// ```
-/// use klieo_provider::SseDecoder;
+/// use klieo_provider::sse::SseDecoder;
 ///
 /// // Two network reads; the first ends in the middle of an event.
 /// let reads: [&[u8]; 2] = [
@@ -143,7 +143,7 @@ impl SseDecoder {
     /// counted, the `\n` joining two of them is.
     ///
     /// ```
-    /// use klieo_provider::{SseDecoder, SseError};
+    /// use klieo_provider::sse::{SseDecoder, SseError};
     ///
     /// let mut decoder = SseDecoder::new().with_max_event_len(8);
     /// decoder.push(b"data: 1234\ndata: 567\n");
@@ -167,7 +167,7 @@ impl SseDecoder {
     /// reply that is not text is an error, not something to show.
     ///
     /// ```
-    /// use klieo_provider::{SseDecoder, SseError};
+    /// use klieo_provider::sse::{SseDecoder, SseError};
     ///
     /// let mut decoder = SseDecoder::new().with_strict_utf8();
     /// decoder.push(b"data: Hel\xfflo\n\n");

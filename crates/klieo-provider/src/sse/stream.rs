@@ -33,7 +33,7 @@ pin_project! {
     /// # Example
     ///
     /// ```
-    /// use klieo_provider::{SseEvent, SseStream};
+    /// use klieo_provider::sse::{SseEvent, SseStream};
     /// # use klieo_types::testing::next;
     /// # use std::collections::VecDeque;
     /// # use std::pin::Pin;

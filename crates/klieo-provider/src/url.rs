@@ -1,0 +1,96 @@
+//! What a URL must not show (user name, password, query, fragment), and
+//! a configured base URL parsed and checked.
+
+use crate::secret::bounded;
+use klieo_types::ConfigError;
+use reqwest::Url;
+
+/// The base URL `raw` parsed, trimmed and without a trailing `/`, or a
+/// [`ConfigError::Invalid`] naming `name` (the setting, or the variable it
+/// came from), showing the value without credentials, and asking for an
+/// `http://` or `https://` URL like `example`.
+///
+/// ```
+/// let url = klieo_provider::url::base_url(" http://127.0.0.1:8080/v1/ ", "base_url", "http://127.0.0.1:8080/v1")?;
+/// assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1");
+/// let err = klieo_provider::url::base_url("localhost:8080", "MY_BASE_URL", "http://127.0.0.1:8080").unwrap_err();
+/// assert!(err.to_string().contains("MY_BASE_URL"));
+/// # Ok::<(), klieo_types::ConfigError>(())
+/// ```
+pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let not_http = |why: String| ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: format!(
+            "`{}` {why}: add http:// or https:// in front, as in {example}",
+            shown_raw_url(trimmed)
+        ),
+    };
+    let url =
+        Url::parse(trimmed).map_err(|e| not_http(format!("is not a URL with a scheme ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        let scheme = url.scheme().to_owned();
+        return Err(not_http(format!(
+            "has the scheme `{scheme}:`, not http or https"
+        )));
+    }
+    Ok(url)
+}
+
+/// `url` without what may be a credential: user name, password, query and
+/// fragment.
+pub fn safe_url(url: &Url) -> Url {
+    let mut url = url.clone();
+    // Only URLs that cannot have a user (`data:`, say) refuse; those have
+    // none to remove.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
+/// A configured base URL for `Debug`: without credentials, or a placeholder
+/// when it does not parse (it could hold anything).
+pub fn shown_base_url(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(url) => safe_url(&url).as_str().trim_end_matches('/').to_owned(),
+        Err(_) => "<not a valid URL>".to_owned(),
+    }
+}
+
+/// A base URL that did not parse, for an error message: without a query
+/// or fragment, and with whatever precedes an `@` (credentials) hidden.
+pub fn shown_raw_url(raw: &str) -> String {
+    let raw = raw.trim();
+    let raw = raw.split(['?', '#']).next().unwrap_or_default();
+    let shown = match raw.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => raw.to_owned(),
+    };
+    bounded(&shown, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_urls_lose_credentials_and_queries() {
+        assert_eq!(shown_raw_url(" localhost:8080/v1 "), "localhost:8080/v1");
+        assert_eq!(shown_raw_url("user:sk-key@host:1/v1"), "…@host:1/v1");
+        assert_eq!(shown_raw_url("host/v1?api-key=sk"), "host/v1");
+    }
+
+    #[test]
+    fn urls_lose_userinfo_query_and_fragment() {
+        let url = Url::parse("http://user:pw@127.0.0.1:1/v1?api-key=k#f").ok();
+        let shown = url.as_ref().map(|u| safe_url(u).to_string());
+        assert_eq!(shown.as_deref(), Some("http://127.0.0.1:1/v1"));
+        assert_eq!(
+            shown_base_url("https://u:p@host/v1/"),
+            "https://host/v1".to_owned()
+        );
+        assert_eq!(shown_base_url("not a url"), "<not a valid URL>");
+    }
+}
