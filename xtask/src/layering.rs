@@ -28,8 +28,12 @@ pub(crate) const RULES: Rules<'static> = Rules {
     crates: &[
         ("klieo-types", 0, &[]),
         ("klieo-retry", 1, &["klieo-types"]),
-        // What every HTTP provider needs: the vocabulary and the HTTP stack.
-        ("klieo-provider", 1, &["klieo-types"]),
+        // The HTTP kit: secrets, URLs, the pooled client and its TLS
+        // settings, for every crate that speaks HTTP, whatever it says.
+        ("klieo-http", 1, &["klieo-types"]),
+        // The LLM wire kit every HTTP provider builds on: SSE, bounded
+        // bodies, status and hint mapping, streamed replies, tool calls.
+        ("klieo-provider", 2, &["klieo-types", "klieo-http"]),
         // The store kit: the row layout, an in-memory journal, and (for
         // tests) the conformance suite and golden fixtures. The runtime
         // only dev-depends on it, to test resume, approvals and leases.
@@ -39,12 +43,12 @@ pub(crate) const RULES: Rules<'static> = Rules {
         ("klieo-sqlite", 2, &["klieo-types", "klieo-store"]),
         ("klieo-postgres", 2, &["klieo-types", "klieo-store"]),
         ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
-        // MCP tools need the vocabulary and the kit's HTTP client settings
-        // (with rmcp): never the runtime.
-        ("klieo-mcp", 2, &["klieo-types", "klieo-provider"]),
-        // Exporting spans needs the kit's TLS settings and OpenTelemetry:
-        // never the runtime, whose spans it exports.
-        ("klieo-otel", 2, &["klieo-types", "klieo-provider"]),
+        // MCP tools need the vocabulary and the HTTP kit's client (with
+        // rmcp): never the LLM wire kit, never the runtime.
+        ("klieo-mcp", 2, &["klieo-types", "klieo-http"]),
+        // Exporting spans needs the HTTP kit's TLS settings and
+        // OpenTelemetry: never the runtime, whose spans it exports.
+        ("klieo-otel", 2, &["klieo-types", "klieo-http"]),
         (
             "klieo-runtime",
             3,
@@ -52,14 +56,23 @@ pub(crate) const RULES: Rules<'static> = Rules {
         ),
         // A provider needs the vocabulary and the provider kit: never the
         // runtime's layers.
-        ("klieo-openai", 4, &["klieo-types", "klieo-provider"]),
-        ("klieo-anthropic", 4, &["klieo-types", "klieo-provider"]),
+        (
+            "klieo-openai",
+            4,
+            &["klieo-types", "klieo-http", "klieo-provider"],
+        ),
+        (
+            "klieo-anthropic",
+            4,
+            &["klieo-types", "klieo-http", "klieo-provider"],
+        ),
         (
             "klieo",
             5,
             &[
                 "klieo-types",
                 "klieo-retry",
+                "klieo-http",
                 "klieo-provider",
                 "klieo-store",
                 "klieo-stream",

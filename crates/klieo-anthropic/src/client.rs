@@ -6,13 +6,13 @@ use crate::error::from_response;
 use crate::request::MessagesBody;
 use crate::response::parse_message;
 use crate::stream;
+use klieo_http::client::{build as http_client, sensitive_header};
+use klieo_http::secret::Secret;
+use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
-use klieo_provider::client::{build as http_client, sensitive_header};
-use klieo_provider::secret::Secret;
 use klieo_provider::settings::within;
 use klieo_provider::status::REPLY_LIMIT;
 use klieo_provider::streamed::StreamReading;
-use klieo_provider::url::shown_base_url;
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, LlmClient,
     LlmError, TimeLimit,
@@ -90,7 +90,7 @@ impl AnthropicClient {
     pub(crate) fn from_builder(b: AnthropicClientBuilder) -> Result<Self, ConfigError> {
         let c = &b.common;
         let name = c.base_url_setting();
-        let parsed = klieo_provider::url::base_url(&c.base_url, name, "https://api.anthropic.com")?;
+        let parsed = klieo_http::url::base_url(&c.base_url, name, "https://api.anthropic.com")?;
         let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.anthropic.com") {
             return Err(ConfigError::Missing {

@@ -2,7 +2,7 @@
 //! defaults and the environment variables it reads.
 
 use crate::client::AnthropicClient;
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;

@@ -4,7 +4,7 @@
 //! request id (from the `request-id` header or the body) for support, and
 //! has the API key scrubbed out.
 
-use klieo_provider::secret::{redacted, Secret};
+use klieo_http::secret::{redacted, Secret};
 use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::{LlmError, RetryHint};
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! A Messages API reply, and the pieces streamed events share with it
 //! (stop reasons, usage), turned into klieo's [`ChatResponse`].
 
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::status::decoding;
 use klieo_provider::tool_calls::fallback_id;
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};

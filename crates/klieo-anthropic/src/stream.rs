@@ -5,7 +5,7 @@
 
 use crate::error::from_event;
 use crate::response::{finish_reason, parse_message, text_of, WireUsage};
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::decoding;
 use klieo_provider::streamed::{

@@ -155,16 +155,16 @@ pub(crate) async fn connect(
         }
         Transport::Http { url, headers } => {
             let example = "http://127.0.0.1:3001/mcp";
-            let url = klieo_provider::url::base_url(url, "url", example)
-                .map_err(|e| config(settings, e))?;
+            let url =
+                klieo_http::url::base_url(url, "url", example).map_err(|e| config(settings, e))?;
             let mut map = reqwest::header::HeaderMap::new();
             for (name, value) in headers {
-                klieo_provider::client::sensitive_header(&mut map, "headers", name, value)
+                klieo_http::client::sensitive_header(&mut map, "headers", name, value)
                     .map_err(|e| config(settings, e))?;
             }
             let https = url.scheme() == "https";
             let client =
-                klieo_provider::client::build(https, settings.connect_timeout, map, USER_AGENT)
+                klieo_http::client::build(https, settings.connect_timeout, map, USER_AGENT)
                     .map_err(|e| config(settings, e))?;
             let transport = StreamableHttpClientTransport::with_client(
                 client,

@@ -69,7 +69,7 @@ impl Secrets {
             self.add(raw);
             return;
         };
-        let safe = klieo_provider::url::safe_url(&url).to_string();
+        let safe = klieo_http::url::safe_url(&url).to_string();
         for whole in [raw, url.as_str()] {
             if whole != safe {
                 self.urls.push((whole.to_owned(), safe.clone()));
@@ -113,7 +113,7 @@ impl Secrets {
     /// `text` without any secret, then cut to `limit` characters (scrubbed
     /// first: a secret across the cut would keep its start).
     pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
-        klieo_provider::secret::bounded(&self.scrub(text), limit)
+        klieo_http::secret::bounded(&self.scrub(text), limit)
     }
 }
 

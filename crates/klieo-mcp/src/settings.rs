@@ -2,7 +2,7 @@
 //! tools.
 
 use crate::scrub::{Secrets, TEXT_LIMIT};
-use klieo_provider::url::shown_base_url;
+use klieo_http::url::shown_base_url;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use crate::calls::Calls;
 use crate::chunk::{ChunkInfo, WireChunk};
 use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
-use klieo_provider::secret::{redacted, Secret};
+use klieo_http::secret::{redacted, Secret};
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::{decoding, MESSAGE_LIMIT};
 use klieo_provider::streamed::{EventReader, Progress, Step};

@@ -6,12 +6,12 @@ use crate::error::from_response;
 use crate::request::ChatBody;
 use crate::response::parse_completion;
 use crate::{embed, http, stream};
+use klieo_http::secret::Secret;
+use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
-use klieo_provider::secret::Secret;
 use klieo_provider::settings::within;
 use klieo_provider::status::REPLY_LIMIT;
 use klieo_provider::streamed::StreamReading;
-use klieo_provider::url::shown_base_url;
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, TimeLimit, ToolChoice,
@@ -105,7 +105,7 @@ impl OpenAiClient {
     pub(crate) fn from_builder(b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
         let c = &b.common;
         let name = c.base_url_setting();
-        let parsed = klieo_provider::url::base_url(&c.base_url, name, "http://127.0.0.1:8080/v1")?;
+        let parsed = klieo_http::url::base_url(&c.base_url, name, "http://127.0.0.1:8080/v1")?;
         let base_url = c.base_url.trim().trim_end_matches('/').to_owned();
         let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {

@@ -2,7 +2,7 @@
 //! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;

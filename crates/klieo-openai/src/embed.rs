@@ -3,8 +3,8 @@
 
 use crate::client::OpenAiClient;
 use crate::request::EmbeddingsBody;
+use klieo_http::secret::Secret;
 use klieo_provider::body::read_reply;
-use klieo_provider::secret::Secret;
 use klieo_provider::settings::within;
 use klieo_provider::status::decoding;
 use klieo_types::{Embedding, LlmError, TimeLimit};

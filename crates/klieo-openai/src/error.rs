@@ -3,7 +3,7 @@
 //! objects. Every message surfaced here has the API key scrubbed out, and
 //! URLs lose their credentials.
 
-use klieo_provider::secret::{redacted, Secret};
+use klieo_http::secret::{redacted, Secret};
 use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::LlmError;
 use serde::Deserialize;

@@ -3,8 +3,8 @@
 //! settings (rustls on ring, the system's roots).
 
 use crate::config::{invalid, OpenAiClientBuilder};
-use klieo_provider::client::{build as http_client, sensitive_header};
-use klieo_provider::secret::Secret;
+use klieo_http::client::{build as http_client, sensitive_header};
+use klieo_http::secret::Secret;
 use klieo_types::ConfigError;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 

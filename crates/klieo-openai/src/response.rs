@@ -2,7 +2,7 @@
 //! with streamed chunks (raw argument text, usage, finish reasons), turned
 //! into klieo's [`ChatResponse`].
 
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::status::decoding;
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};

@@ -3,7 +3,7 @@
 
 use crate::assemble::Assembler;
 use crate::response::parse_completion;
-use klieo_provider::secret::Secret;
+use klieo_http::secret::Secret;
 use klieo_provider::streamed::{event_stream, one_chunk, stream_body, StreamBody, StreamReading};
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
 use std::sync::atomic::AtomicBool;

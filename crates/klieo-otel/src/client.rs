@@ -21,7 +21,7 @@ pub(crate) struct OnFirstSend {
 }
 
 impl OnFirstSend {
-    /// A client with the TLS settings `tls` (`klieo_provider::tls::client_config`)
+    /// A client with the TLS settings `tls` (`klieo_http::tls::client_config`)
     /// and `timeout` on each request, built on first use.
     pub(crate) fn new<T>(tls: T, timeout: Duration) -> Self
     where
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn the_client_is_built_by_the_first_send_not_by_the_setup() -> Result<(), HttpError> {
-        let tls = klieo_provider::tls::client_config(false)?;
+        let tls = klieo_http::tls::client_config(false)?;
         let client = OnFirstSend::new(tls, Duration::from_secs(30));
         assert!(
             !client.built(),

@@ -33,7 +33,7 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> 
         },
         |url| url.trim().starts_with("https"),
     );
-    let tls = klieo_provider::tls::client_config(https)?;
+    let tls = klieo_http::tls::client_config(https)?;
     let client = OnFirstSend::new(tls, export_timeout()?);
     let mut builder = SpanExporter::builder().with_http().with_http_client(client);
     if let Some(endpoint) = endpoint {

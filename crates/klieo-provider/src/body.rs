@@ -4,9 +4,9 @@
 //! out ([`LlmError::Interrupted`], with what had arrived). Every text names
 //! URLs without their credentials and has the API key scrubbed out.
 
-use crate::secret::{scrub, Secret};
 use crate::status::decoding;
-use crate::url::safe_url;
+use klieo_http::secret::{scrub, Secret};
+use klieo_http::url::safe_url;
 use klieo_types::{LlmError, TimeLimit};
 use std::error::Error;
 use std::time::Duration;
@@ -103,5 +103,18 @@ fn transport_text(err: reqwest::Error, secret: Option<&Secret>) -> String {
     if let Some(url) = url {
         text = format!("{text} for url ({url})");
     }
-    scrub(secret, crate::client::chain_onto(text, err.source()))
+    scrub(secret, chain_onto(text, err.source()))
+}
+
+/// `text`, then `source` and its own sources, joined by `: `.
+fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }

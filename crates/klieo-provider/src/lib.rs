@@ -3,13 +3,13 @@
 //! never show, bounded body reads, HTTP statuses and retry headers as
 //! [`LlmError`](klieo_types::LlmError)s, a streamed reply as a
 //! [`ChunkStream`](klieo_types::ChunkStream) (idle bound, transport errors,
-//! draining), tool calls assembled from fragments by index, and the TLS
-//! settings. With the `testing` feature, the conformance suite every
+//! draining), tool calls assembled from fragments by index, and the
+//! settings every provider's builder holds. With the `testing` feature, the conformance suite every
 //! provider runs against its own fake server.
 //!
-//! Provider authors depend on this crate and `klieo-types`, nothing of
-//! klieo's runtime. It brings the HTTP stack (reqwest with rustls on
-//! ring, tokio's timers).
+//! Provider authors depend on this crate, `klieo-http` (API keys, URLs,
+//! the pooled client and its TLS settings) and `klieo-types`, nothing of
+//! klieo's runtime. It brings the HTTP stack (reqwest, tokio's timers).
 //!
 //! # Brief overview
 //!
@@ -18,11 +18,6 @@
 //! - [`sse`] — [`SseDecoder`](sse::SseDecoder) and
 //!   [`SseStream`](sse::SseStream) decode `text/event-stream` bodies
 //!   following the WHATWG rules.
-//! - [`secret`] — [`Secret`](secret::Secret) holds an API key (`Debug`
-//!   shows `***`); [`secret::redacted`] scrubs it out of server text
-//!   before cutting that to length.
-//! - [`url`] — [`url::base_url`] checks a configured URL;
-//!   [`url::safe_url`] drops a URL's credentials and query.
 //! - [`body`] — [`body::read_reply`] and [`body::read_bounded`] read bodies
 //!   within a byte bound; [`body::from_send`] and [`body::interrupted`]
 //!   tell transport failures apart.
@@ -38,16 +33,16 @@
 //! - [`settings`] — [`ClientSettings`](settings::ClientSettings), what
 //!   every provider's builder holds, its defaults, and
 //!   [`settings::within`], a wait bounded by one of its time limits.
-//! - [`client`] and [`tls`] — the pooled HTTP client and its TLS settings.
 //!
 //! # Example
 //!
 //! ```
-//! use klieo_provider::secret::{redacted, Secret};
 //! use klieo_provider::sse::SseDecoder;
+//! use klieo_provider::status::status_error;
+//! use klieo_types::{LlmError, RetryHint};
 //!
-//! let key = Secret::new("sk-secret-123".to_owned());
-//! assert_eq!(redacted(Some(&key), "bad key sk-secret-123", 100), "bad key ***");
+//! let e = status_error(429, "slow down".into(), RetryHint::new());
+//! assert!(matches!(e, LlmError::RateLimit { .. }) && e.retryable());
 //!
 //! let mut decoder = SseDecoder::new();
 //! decoder.push(b"data: hello\n\n");
@@ -60,16 +55,12 @@
 #![deny(missing_docs)]
 
 pub mod body;
-pub mod client;
 pub mod hint;
-pub mod secret;
 pub mod settings;
 pub mod sse;
 pub mod status;
 pub mod streamed;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod tls;
 pub mod tool_calls;
-pub mod url;
 pub mod watch;

@@ -1,9 +1,9 @@
 //! [`ClientSettings`]: what every HTTP provider's builder holds alike, read
 //! from the environment, shown and checked the same way.
 
-use crate::client::check_timeouts;
-use crate::secret::Secret;
-use crate::url::shown_base_url;
+use klieo_http::client::check_timeouts;
+use klieo_http::secret::Secret;
+use klieo_http::url::shown_base_url;
 use klieo_types::{Capabilities, ConfigError, LlmError, TimeLimit};
 use reqwest::Url;
 use std::fmt;

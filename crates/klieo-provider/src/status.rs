@@ -3,8 +3,8 @@
 
 use crate::body::read_bounded;
 use crate::hint::retry_hint;
-use crate::secret::{redacted, Secret};
-use crate::url::safe_url;
+use klieo_http::secret::{redacted, Secret};
+use klieo_http::url::safe_url;
 use klieo_types::{LlmError, RetryHint};
 use reqwest::Url;
 use std::time::SystemTime;
@@ -62,7 +62,7 @@ impl ErrorReply {
         let request_id = ["request-id", "x-request-id"]
             .iter()
             .find_map(|name| resp.headers().get(*name)?.to_str().ok())
-            .map(|id| crate::secret::bounded(id.trim(), 200));
+            .map(|id| klieo_http::secret::bounded(id.trim(), 200));
         let url = safe_url(resp.url());
         let body = read_bounded(resp, ERROR_BODY_LIMIT).await;
         Self {

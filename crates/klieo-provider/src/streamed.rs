@@ -4,11 +4,11 @@
 //! the last chunk so the connection can go back to the pool.
 
 use crate::body::{interrupted, read_bounded, read_reply};
-use crate::secret::{scrub, Secret};
 use crate::sse::{SseDecoder, SseError, SseEvent, SseStream};
 use crate::status::decoding;
 use crate::watch::{BodyError, Watched};
 use futures_core::Stream;
+use klieo_http::secret::{scrub, Secret};
 use klieo_types::{ChatChunk, ChunkStream, LlmError, TimeLimit};
 use std::future::Future;
 use std::pin::Pin;

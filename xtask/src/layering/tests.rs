@@ -265,7 +265,9 @@ fn provider_depending_on_the_runtime_is_reported() {
         [Violation::NotAllowed {
             from: "klieo-openai".into(),
             to: "klieo-runtime".into(),
-            allowed: ["klieo-types", "klieo-provider"].map(String::from).to_vec(),
+            allowed: ["klieo-types", "klieo-http", "klieo-provider"]
+                .map(String::from)
+                .to_vec(),
         }]
     );
     assert!(violations[0]
@@ -287,6 +289,34 @@ fn the_real_stack_obeys_its_own_table() {
         ("klieo", "klieo-openai", "normal"),
     ];
     assert_eq!(check(&graph(TODAY, &edges), &RULES), []);
+}
+
+#[test]
+fn mcp_and_otel_reach_the_http_kit_but_not_the_llm_wire_kit() {
+    let members = [
+        "klieo-types",
+        "klieo-http",
+        "klieo-provider",
+        "klieo-mcp",
+        "klieo-otel",
+    ];
+    let fine = [
+        ("klieo-http", "klieo-types", "normal"),
+        ("klieo-provider", "klieo-http", "normal"),
+        ("klieo-mcp", "klieo-http", "normal"),
+        ("klieo-otel", "klieo-http", "normal"),
+    ];
+    assert_eq!(check(&graph(&members, &fine), &RULES), []);
+    let g = graph(&members, &[("klieo-mcp", "klieo-provider", "normal")]);
+    assert_eq!(
+        check(&g, &RULES),
+        [upward("klieo-mcp", 2, "klieo-provider", 2)]
+    );
+    let g = graph(&members, &[("klieo-http", "klieo-provider", "normal")]);
+    assert_eq!(
+        check(&g, &RULES),
+        [upward("klieo-http", 1, "klieo-provider", 2)]
+    );
 }
 
 #[test]

@@ -11,9 +11,9 @@ use reqwest::Url;
 /// `http://` or `https://` URL like `example`.
 ///
 /// ```
-/// let url = klieo_provider::url::base_url(" http://127.0.0.1:8080/v1/ ", "base_url", "http://127.0.0.1:8080/v1")?;
+/// let url = klieo_http::url::base_url(" http://127.0.0.1:8080/v1/ ", "base_url", "http://127.0.0.1:8080/v1")?;
 /// assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1");
-/// let err = klieo_provider::url::base_url("localhost:8080", "MY_BASE_URL", "http://127.0.0.1:8080").unwrap_err();
+/// let err = klieo_http::url::base_url("localhost:8080", "MY_BASE_URL", "http://127.0.0.1:8080").unwrap_err();
 /// assert!(err.to_string().contains("MY_BASE_URL"));
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```

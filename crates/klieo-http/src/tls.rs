@@ -22,7 +22,7 @@ fn invalid(name: &str, reason: String) -> ConfigError {
 /// redirect to `https` then fails verification rather than going unchecked.
 ///
 /// ```
-/// let tls = klieo_provider::tls::client_config(false)?;
+/// let tls = klieo_http::tls::client_config(false)?;
 /// let client = reqwest::Client::builder()
 ///     .tls_backend_preconfigured(tls)
 ///     .build()?;

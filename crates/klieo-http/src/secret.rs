@@ -15,7 +15,7 @@ const MIN_SCRUBBED_KEY_LEN: usize = 4;
 /// request's header and to scrub it out of server messages.
 ///
 /// ```
-/// use klieo_provider::secret::Secret;
+/// use klieo_http::secret::Secret;
 ///
 /// let key = Secret::new("  sk-secret-123\n".to_owned());
 /// assert_eq!(format!("{key:?}"), "\"***\"");

@@ -76,7 +76,7 @@ pub fn error_chain(err: &dyn Error) -> String {
 }
 
 /// `text`, then `source` and its own sources, joined by `: `.
-pub(crate) fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
+fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
     while let Some(cause) = source {
         let more = cause.to_string();
         if !text.contains(&more) {
