@@ -2,7 +2,7 @@
 //! (stop reasons, usage), turned into klieo's [`ChatResponse`].
 
 use klieo_http::secret::Secret;
-use klieo_provider::status::decoding;
+use klieo_provider::status::{decoding, decoding_from};
 use klieo_provider::tool_calls::fallback_id;
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::Deserialize;
@@ -121,7 +121,7 @@ pub(crate) fn parse_message(
     secret: Option<&Secret>,
 ) -> Result<ChatResponse, LlmError> {
     let reply: WireMessage = serde_json::from_slice(body)
-        .map_err(|e| decoding(format!("not a Messages API reply: {e}"), body, secret))?;
+        .map_err(|e| decoding_from("not a Messages API reply", &e, body, secret))?;
     if reply.kind.as_deref() == Some("error") {
         // An error object with a 2xx status (some gateways answer so).
         return Err(crate::error::from_event(

@@ -7,7 +7,7 @@ use crate::error::from_event;
 use crate::response::{finish_reason, parse_message, text_of, WireUsage};
 use klieo_http::secret::Secret;
 use klieo_provider::sse::SseEvent;
-use klieo_provider::status::decoding;
+use klieo_provider::status::decoding_from;
 use klieo_provider::streamed::{
     event_stream, one_chunk, stream_body, EventReader, Progress, Step, StreamBody, StreamReading,
 };
@@ -152,8 +152,8 @@ impl Events {
             return Err(from_event(data, self.secret.as_ref()));
         }
         let wire: WireEvent<'_> = serde_json::from_str(data).map_err(|e| {
-            let reason = format!("not a Messages API stream event: {e}");
-            decoding(reason, data.as_bytes(), self.secret.as_ref())
+            let reason = "not a Messages API stream event";
+            decoding_from(reason, &e, data.as_bytes(), self.secret.as_ref())
         })?;
         match wire.kind {
             "message_start" => {
@@ -177,11 +177,9 @@ impl Events {
                             let input = Value::Object(o).to_string();
                             self.whole_bytes = self.whole_bytes.saturating_add(input.len());
                             if self.whole_bytes > TOOL_CALLS_LIMIT {
-                                let reason = format!(
-                                    "the streamed tool calls exceeded {TOOL_CALLS_LIMIT} bytes \
-                                     of input"
-                                );
-                                return Err(decoding(reason, b"", None));
+                                return Err(LlmError::ToolCallsTooLarge {
+                                    limit: TOOL_CALLS_LIMIT,
+                                });
                             }
                             self.whole_inputs.push((index, input));
                         }
@@ -278,6 +276,7 @@ impl EventReader for Events {
             events: progress.events,
             reason: "the body ended before the model finished (no stop reason, no message_stop)"
                 .to_owned(),
+            cause: None,
         })
     }
 }

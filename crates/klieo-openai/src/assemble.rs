@@ -8,7 +8,7 @@ use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
 use klieo_http::secret::{redacted, Secret};
 use klieo_provider::sse::SseEvent;
-use klieo_provider::status::{decoding, MESSAGE_LIMIT};
+use klieo_provider::status::{decoding_from, MESSAGE_LIMIT};
 use klieo_provider::streamed::{EventReader, Progress, Step};
 use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,8 +77,9 @@ impl Assembler {
             Ok(chunk) => chunk,
             Err(_) if error_event => return Err(self.error_text(data)),
             Err(e) => {
-                let reason = format!("not a chat completion chunk: {e}");
-                return Err(decoding(reason, data.as_bytes(), self.secret.as_ref()));
+                let reason = "not a chat completion chunk";
+                let secret = self.secret.as_ref();
+                return Err(decoding_from(reason, &e, data.as_bytes(), secret));
             }
         };
         if let Some(error) = chunk.error {
@@ -230,6 +231,7 @@ impl EventReader for Assembler {
             events: self.events,
             reason: "the body ended before the model finished (no finish reason, no [DONE])"
                 .to_owned(),
+            cause: None,
         })
     }
 }
@@ -366,7 +368,7 @@ mod tests {
             data: finish.to_owned(),
             ..SseEvent::default()
         });
-        let cut = a.on_error(LlmError::Network("reset".into()));
+        let cut = a.on_error(LlmError::network("reset"));
         assert!(matches!(cut, Step::Done(_)), "{cut:?}");
     }
 
@@ -381,11 +383,11 @@ mod tests {
         let steps = feed_to(a, &[&piece, &piece, &piece, &piece, &piece]);
         let failed = steps.iter().position(|s| matches!(s, Step::Fail(_)));
         assert!(failed.is_some_and(|i| i < 5), "{steps:?}");
-        let reason = match failed.and_then(|i| steps.get(i)) {
-            Some(Step::Fail(LlmError::Decoding { reason, .. })) => reason.as_str(),
-            _ => "",
+        let limit = match failed.and_then(|i| steps.get(i)) {
+            Some(Step::Fail(LlmError::ToolCallsTooLarge { limit })) => Some(*limit),
+            _ => None,
         };
-        assert!(reason.contains("exceeded 200 bytes"), "{steps:?}");
+        assert_eq!(limit, Some(200), "{steps:?}");
         let mut legacy = Assembler::new(None);
         legacy.calls = Calls::with_limit(16);
         let steps = feed_to(
@@ -395,7 +397,10 @@ mod tests {
             ],
         );
         assert!(
-            matches!(&steps[0], Step::Fail(LlmError::Decoding { .. })),
+            matches!(
+                &steps[0],
+                Step::Fail(LlmError::ToolCallsTooLarge { limit: 16 })
+            ),
             "{steps:?}"
         );
     }

@@ -302,8 +302,8 @@ mod tests {
     }
 
     fn too_long(e: &LlmError) -> bool {
-        matches!(e, LlmError::Decoding { reason, excerpt }
-            if reason.contains(&format!("exceeded {LIMIT} bytes")) && excerpt.chars().count() <= 200)
+        matches!(e, LlmError::ReplyTooLarge { limit, excerpt }
+            if *limit == LIMIT && excerpt.chars().count() <= 200)
     }
 
     fn req() -> ChatRequest {
@@ -380,7 +380,7 @@ mod tests {
             .await
             .err();
         assert!(
-            matches!(&e, Some(LlmError::Decoding { excerpt, .. }) if excerpt.starts_with("qqq")),
+            matches!(&e, Some(LlmError::ReplyTooLarge { excerpt, .. }) if excerpt.starts_with("qqq")),
             "{e:?}"
         );
         assert!(e.as_ref().is_some_and(too_long), "{e:?}");

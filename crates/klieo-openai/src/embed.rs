@@ -6,7 +6,7 @@ use crate::request::EmbeddingsBody;
 use klieo_http::secret::Secret;
 use klieo_provider::body::read_reply;
 use klieo_provider::settings::within;
-use klieo_provider::status::decoding;
+use klieo_provider::status::{decoding, decoding_from};
 use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{Deserializer, SeqAccess, Visitor};
@@ -161,7 +161,7 @@ fn parse_embeddings(
     secret: Option<&Secret>,
 ) -> Result<Vec<Embedding>, LlmError> {
     let reply: Reply = serde_json::from_slice(body)
-        .map_err(|e| decoding(format!("not an embeddings reply: {e}"), body, secret))?;
+        .map_err(|e| decoding_from("not an embeddings reply", &e, body, secret))?;
     let mut slots: Vec<Option<Embedding>> = vec![None; expected];
     for (position, item) in reply.data.into_iter().enumerate() {
         let index = item.index.unwrap_or(position);

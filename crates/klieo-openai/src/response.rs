@@ -3,7 +3,7 @@
 //! into klieo's [`ChatResponse`].
 
 use klieo_http::secret::Secret;
-use klieo_provider::status::decoding;
+use klieo_provider::status::{decoding, decoding_from};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
@@ -189,7 +189,7 @@ pub(crate) fn parse_completion(
     secret: Option<&Secret>,
 ) -> Result<ChatResponse, LlmError> {
     let reply: Completion<'_> = serde_json::from_slice(body)
-        .map_err(|e| decoding(format!("not a chat completion: {e}"), body, secret))?;
+        .map_err(|e| decoding_from("not a chat completion", &e, body, secret))?;
     let info = ReplyInfo::new(
         reply.id.map(|t| t.0.into_owned()),
         reply.model.map(|t| t.0.into_owned()),

@@ -278,7 +278,9 @@ async fn an_exhausted_quota_is_not_retried_and_says_so() {
 async fn undecodable_reply_is_decoding_with_a_bounded_excerpt() {
     let body = format!("<html>{}</html>", "z".repeat(1000));
     match error_for(ResponseTemplate::new(200).set_body_string(body)).await {
-        LlmError::Decoding { reason, excerpt } => {
+        LlmError::Decoding {
+            reason, excerpt, ..
+        } => {
             assert!(reason.contains("not a chat completion"), "{reason}");
             assert!(excerpt.starts_with("<html>"));
             assert!(excerpt.chars().count() <= 200);
@@ -322,7 +324,7 @@ async fn refused_connection_is_network() {
         .await
         .unwrap_err();
     match e {
-        LlmError::Network(m) => assert!(m.contains("127.0.0.1"), "{m}"),
+        LlmError::Network { reason: m, .. } => assert!(m.contains("127.0.0.1"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
@@ -360,8 +362,8 @@ async fn reply_past_16_mib_is_a_decoding_error() {
     let body = vec![b' '; 16 * 1024 * 1024 + 1];
     let reply = ResponseTemplate::new(200).set_body_raw(body, "application/json");
     match error_for(reply).await {
-        LlmError::Decoding { reason, excerpt } => {
-            assert!(reason.contains("exceeded 16777216 bytes"), "{reason}");
+        LlmError::ReplyTooLarge { limit, excerpt } => {
+            assert_eq!(limit, 16_777_216);
             assert!(excerpt.chars().count() <= 200);
         }
         other => panic!("{other:?}"),

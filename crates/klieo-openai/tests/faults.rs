@@ -168,7 +168,9 @@ async fn an_html_page_answering_a_stream_is_a_decoding_error_naming_the_type() {
     let server = raw_server(vec![full_response("text/html; charset=utf-8", page)]).await;
     let e = client(&server.base()).stream(req()).await.err().unwrap();
     match &e {
-        LlmError::Decoding { reason, excerpt } => {
+        LlmError::Decoding {
+            reason, excerpt, ..
+        } => {
             assert!(reason.contains("content-type `text/html`"), "{reason}");
             assert!(
                 excerpt.starts_with("<html><body>Please log in"),

@@ -148,7 +148,7 @@ async fn credentials_in_the_base_url_never_show() {
         assert!(shown.contains("127.0.0.1:1"), "{shown}");
         let e = client.complete(req()).await.unwrap_err();
         let shown = format!("{e} {e:?}");
-        assert!(matches!(e, LlmError::Network(_)), "{shown}");
+        assert!(matches!(e, LlmError::Network { .. }), "{shown}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("127.0.0.1:1"), "{shown}");
     }

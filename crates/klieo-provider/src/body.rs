@@ -2,13 +2,15 @@
 //! could not be made ([`LlmError::Network`]), one that took too long to
 //! make ([`LlmError::Timeout`]), and one that broke after the request went
 //! out ([`LlmError::Interrupted`], with what had arrived). Every text names
-//! URLs without their credentials and has the API key scrubbed out.
+//! URLs without their credentials and has the API key scrubbed out; the
+//! transport's own error is the `source()`, never pasted into the text.
 
-use crate::status::decoding;
+use crate::status::excerpt;
 use klieo_http::secret::{scrub, Secret};
 use klieo_http::url::safe_url;
 use klieo_types::{LlmError, TimeLimit};
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Reads the body into `body` until it ends (`Ok(true)`) or would pass
@@ -39,16 +41,16 @@ pub async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> 
 }
 
 /// The whole body of a 2xx reply. Past `limit` bytes (by its
-/// `content-length`, or as read) it is a [`LlmError::Decoding`] saying so;
-/// a read that breaks off is [`LlmError::Interrupted`] with the bytes read.
+/// `content-length`, or as read) it is [`LlmError::ReplyTooLarge`]; a read
+/// that breaks off is [`LlmError::Interrupted`] with the bytes read.
 pub async fn read_reply(
     mut resp: reqwest::Response,
     limit: usize,
     secret: Option<&Secret>,
 ) -> Result<Vec<u8>, LlmError> {
-    let too_long = |body: &[u8]| {
-        let reason = format!("the reply exceeded {limit} bytes");
-        decoding(reason, body, secret)
+    let too_long = |body: &[u8]| LlmError::ReplyTooLarge {
+        limit,
+        excerpt: excerpt(body, secret),
     };
     let announced = resp.content_length().unwrap_or(0);
     if announced > limit as u64 {
@@ -66,7 +68,8 @@ pub async fn read_reply(
 /// [`LlmError::Timeout`] of [`TimeLimit::Connect`] (`connect_timeout`
 /// long) or `Network` when the connection could not be made; otherwise
 /// the connection broke after the request went out (`Interrupted`, after
-/// 0 bytes).
+/// 0 bytes). The text says what was being done, and to which URL (without
+/// its credentials); reqwest's error, without the URL, is the `source()`.
 pub fn from_send(
     err: reqwest::Error,
     secret: Option<&Secret>,
@@ -74,47 +77,53 @@ pub fn from_send(
 ) -> LlmError {
     match (err.is_connect(), err.is_timeout()) {
         (true, true) => LlmError::timeout(TimeLimit::Connect, connect_timeout),
-        (true, false) => LlmError::Network(transport_text(err, secret)),
-        _ => interrupted(err, 0, 0, secret),
+        (true, false) => {
+            let (reason, cause) = doing("connecting to", err, secret);
+            LlmError::Network {
+                reason,
+                cause: Some(cause),
+            }
+        }
+        _ => {
+            let (reason, cause) = doing("waiting for the reply from", err, secret);
+            LlmError::Interrupted {
+                bytes: 0,
+                events: 0,
+                reason,
+                cause: Some(cause),
+            }
+        }
     }
 }
 
 /// [`LlmError::Interrupted`] after `bytes` of the body and `events` of a
-/// stream, for the transport failure `err`.
+/// stream, for the transport failure `err` (its `source()`).
 pub fn interrupted(
     err: reqwest::Error,
     bytes: u64,
     events: u64,
     secret: Option<&Secret>,
 ) -> LlmError {
+    let (reason, cause) = doing("reading the reply from", err, secret);
     LlmError::Interrupted {
         bytes,
         events,
-        reason: transport_text(err, secret),
+        reason,
+        cause: Some(cause),
     }
 }
 
-/// reqwest's text without the URL (which it would show whole), then the
-/// URL without credentials, then the causes; the key scrubbed out.
-fn transport_text(err: reqwest::Error, secret: Option<&Secret>) -> String {
-    let url = err.url().map(safe_url);
-    let err = err.without_url();
-    let mut text = err.to_string();
-    if let Some(url) = url {
-        text = format!("{text} for url ({url})");
-    }
-    scrub(secret, chain_onto(text, err.source()))
-}
-
-/// `text`, then `source` and its own sources, joined by `: `.
-fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
+/// `what` the URL of `err` (without credentials; the key scrubbed out),
+/// and `err` without its URL as the cause: reqwest would show the URL
+/// whole.
+fn doing(
+    what: &str,
+    err: reqwest::Error,
+    secret: Option<&Secret>,
+) -> (String, Arc<dyn Error + Send + Sync>) {
+    let reason = match err.url().map(safe_url) {
+        Some(url) => scrub(secret, format!("{what} {url}")),
+        None => format!("{what} the model server"),
+    };
+    (reason, Arc::new(err.without_url()))
 }

@@ -3,17 +3,21 @@
 
 use crate::body::read_bounded;
 use crate::hint::retry_hint;
+use klieo_http::client::error_chain;
 use klieo_http::secret::{redacted, Secret};
 use klieo_http::url::safe_url;
 use klieo_types::{LlmError, RetryHint};
 use reqwest::Url;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Bytes of an error body read at most, 64 KiB; the rest is left unread.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Bytes of a successful reply read at most, 16 MiB: a longer reply is a
-/// [`LlmError::Decoding`] rather than memory the server decides on.
+/// Bytes of a successful reply read at most, 16 MiB: a longer reply is
+/// [`LlmError::ReplyTooLarge`] rather than memory the server decides on.
 /// Streamed replies are bounded per event by the SSE decoder instead.
 pub const REPLY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -123,9 +127,47 @@ pub fn status_error(status: u16, message: String, hint: RetryHint) -> LlmError {
 pub fn decoding(reason: impl Into<String>, body: &[u8], secret: Option<&Secret>) -> LlmError {
     LlmError::Decoding {
         reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
-        excerpt: redacted(secret, &String::from_utf8_lossy(body), EXCERPT_LIMIT),
+        excerpt: excerpt(body, secret),
+        cause: None,
     }
 }
+
+/// [`decoding`] with the parser's error `cause` as the `source()`, its
+/// text redacted too (a parser may quote the body, and the body may echo
+/// the key).
+pub fn decoding_from(
+    reason: impl Into<String>,
+    cause: &dyn Error,
+    body: &[u8],
+    secret: Option<&Secret>,
+) -> LlmError {
+    LlmError::Decoding {
+        reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
+        excerpt: excerpt(body, secret),
+        cause: Some(Arc::new(Redacted(redacted(
+            secret,
+            &error_chain(cause),
+            MESSAGE_LIMIT,
+        )))),
+    }
+}
+
+/// At most 200 characters of `body`, as text, the key scrubbed out.
+pub(crate) fn excerpt(body: &[u8], secret: Option<&Secret>) -> String {
+    redacted(secret, &String::from_utf8_lossy(body), EXCERPT_LIMIT)
+}
+
+/// A parser's error text, redacted, standing for that error as a cause.
+#[derive(Debug)]
+struct Redacted(String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for Redacted {}
 
 #[cfg(test)]
 mod tests {

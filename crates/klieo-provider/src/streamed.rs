@@ -8,10 +8,11 @@ use crate::sse::{SseDecoder, SseError, SseEvent, SseStream};
 use crate::status::decoding;
 use crate::watch::{BodyError, Watched};
 use futures_core::Stream;
-use klieo_http::secret::{scrub, Secret};
+use klieo_http::secret::Secret;
 use klieo_types::{ChatChunk, ChunkStream, LlmError, TimeLimit};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
@@ -227,7 +228,8 @@ where
             Err(other) => LlmError::Interrupted {
                 bytes,
                 events,
-                reason: scrub(self.secret.as_ref(), other.to_string()),
+                reason: "reading the reply".to_owned(),
+                cause: Some(Arc::from(other)),
             },
         }
     }
@@ -258,6 +260,12 @@ where
                 Poll::Ready(Some(Err(SseError::Transport(cause)))) => {
                     let error = self.transport(cause);
                     self.reader.on_error(error)
+                }
+                Poll::Ready(Some(Err(SseError::LineTooLong { limit }))) => {
+                    self.reader.on_error(LlmError::LineTooLong { limit })
+                }
+                Poll::Ready(Some(Err(SseError::EventTooLong { limit }))) => {
+                    self.reader.on_error(LlmError::EventTooLong { limit })
                 }
                 Poll::Ready(Some(Err(other))) => {
                     let error = decoding(other.to_string(), b"", self.secret.as_ref());

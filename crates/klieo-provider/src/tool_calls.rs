@@ -1,7 +1,6 @@
 //! [`ToolCallParts`]: streamed tool calls put together from fragments, by
 //! index, whatever the wire format that carries them.
 
-use crate::status::decoding;
 use klieo_types::{LlmError, ToolCall};
 
 /// Bytes the tool calls of one streamed reply may hold by default, 4 MiB:
@@ -57,7 +56,7 @@ impl PartialCall {
 
 /// The tool calls of one streamed reply, being assembled from fragments,
 /// within a bound on what they hold: a server that sends more fails the
-/// stream with [`LlmError::Decoding`] instead of growing memory.
+/// stream with [`LlmError::ToolCallsTooLarge`] instead of growing memory.
 ///
 /// ```
 /// use klieo_provider::tool_calls::{ToolCallFragment, ToolCallParts};
@@ -110,7 +109,7 @@ impl ToolCallParts {
     ///
     /// # Errors
     ///
-    /// [`LlmError::Decoding`] once the calls hold more than the limit.
+    /// [`LlmError::ToolCallsTooLarge`] once the calls hold more than the limit.
     pub fn add(&mut self, fragment: &ToolCallFragment<'_>) -> Result<(), LlmError> {
         let id = fragment.id.filter(|id| !id.is_empty());
         let slot = match (fragment.index, id) {
@@ -142,11 +141,7 @@ impl ToolCallParts {
     fn hold(&mut self, bytes: usize) -> Result<(), LlmError> {
         self.held = self.held.saturating_add(bytes);
         if self.held > self.limit {
-            let reason = format!(
-                "the streamed tool calls exceeded {} bytes of arguments, ids and names",
-                self.limit
-            );
-            return Err(decoding(reason, b"", None));
+            return Err(LlmError::ToolCallsTooLarge { limit: self.limit });
         }
         Ok(())
     }

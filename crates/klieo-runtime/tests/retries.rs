@@ -8,7 +8,7 @@ use klieo_types::{ChatChunk, Error, LlmError, TimeLimit};
 use std::time::Duration;
 
 fn network() -> LlmError {
-    LlmError::Network("connection reset".into())
+    LlmError::network("connection reset")
 }
 
 #[tokio::test(start_paused = true)]
@@ -87,7 +87,7 @@ async fn stream_init_retries_exhausted_are_returned_by_the_function() {
     }
     let (ctx, thread) = context(&llm).await;
     let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
-    assert!(matches!(outcome, Err(Error::Llm(LlmError::Network(_)))));
+    assert!(matches!(outcome, Err(Error::Llm(LlmError::Network { .. }))));
     assert_eq!(llm.requests().len(), 4);
 }
 

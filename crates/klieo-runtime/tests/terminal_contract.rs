@@ -126,7 +126,7 @@ async fn tool_failure_yields_server_item_prefixed_with_tool() {
 async fn mid_stream_provider_error_keeps_its_variant() {
     let errors = [
         LlmError::rate_limit("slow down", Some(Duration::from_millis(1500))),
-        LlmError::Network("connection reset".into()),
+        LlmError::network("connection reset"),
         LlmError::timeout(TimeLimit::Idle, Duration::from_secs(60)),
     ];
     for error in errors {

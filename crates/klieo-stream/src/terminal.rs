@@ -154,8 +154,8 @@ mod tests {
         let t = terminal_for(&Error::Llm(rate.clone()), false);
         assert_eq!(t.item, rate);
         assert_eq!(t.episode, rate.to_string());
-        let t = terminal_for(&Error::Llm(LlmError::Network("reset".into())), false);
-        assert_eq!(t.item, LlmError::Network("reset".into()));
+        let t = terminal_for(&Error::Llm(LlmError::network("reset")), false);
+        assert_eq!(t.item, LlmError::network("reset"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::time_limit::timeout_text;
 use super::Error as RunError;
 use super::{RetryHint, TimeLimit};
+use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -40,18 +41,41 @@ fn interrupted_text(bytes: &u64, events: &u64, reason: &str) -> String {
     )
 }
 
+/// The lower-level error behind an [`LlmError`] (the transport's, the
+/// parser's), shared so that the error stays `Clone`.
+type Cause = Arc<dyn StdError + Send + Sync>;
+
 /// Why a call to a model failed.
+///
+/// `Display` says what went wrong in this layer's words; the lower-level
+/// error behind it, when there is one, is its `source()` and never
+/// repeated in the text. Equality ignores that cause: two errors of the
+/// same kind and fields are equal whatever failed beneath them.
+///
+/// A size limit that was passed is a variant of its own carrying the
+/// limit ([`ReplyTooLarge`](Self::ReplyTooLarge),
+/// [`LineTooLong`](Self::LineTooLong), [`EventTooLong`](Self::EventTooLong),
+/// [`ToolCallsTooLarge`](Self::ToolCallsTooLarge)); none is retryable.
 ///
 /// [`retryable`](Self::retryable) says whether trying again may help:
 /// network failures, broken connections, timeouts, rate limits and server
 /// errors are transient; the rest are not, and a server's explicit
 /// [`RetryHint::should_retry`] overrides either way.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum LlmError {
     /// The server could not be reached (the connection could not be made).
-    #[error("could not reach the model server: {0}; check the base URL and that the server is up")]
-    Network(String),
+    #[error(
+        "could not reach the model server: {reason}; check the base URL and that the server is up"
+    )]
+    Network {
+        /// What was being done (connecting to which URL, without its
+        /// credentials).
+        reason: String,
+        /// The transport's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The connection broke (or the body ended) after the request went out
     /// and before the reply was complete: counts of what had arrived, and
     /// why it stopped.
@@ -61,8 +85,11 @@ pub enum LlmError {
         bytes: u64,
         /// Events of a streamed reply received before the break.
         events: u64,
-        /// What broke (the transport's own text).
+        /// What was being done when it broke, or why the body ended.
         reason: String,
+        /// The transport's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
     },
     /// A time limit passed before the call finished.
     #[error("{}", timeout_text(.limit, .after))]
@@ -144,6 +171,39 @@ pub enum LlmError {
         reason: String,
         /// The start of the offending text, bounded in length.
         excerpt: String,
+        /// The parser's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// A whole reply was longer than the bound on it.
+    #[error("the model server's reply exceeded {limit} bytes (reply began: {excerpt:?})")]
+    ReplyTooLarge {
+        /// The bound, in bytes.
+        limit: usize,
+        /// The start of the reply, bounded in length.
+        excerpt: String,
+    },
+    /// A line of a streamed reply grew past the bound on it before it
+    /// ended: the server is not sending an event stream, or sends longer
+    /// lines than expected.
+    #[error("a line of the model server's streamed reply exceeded {limit} bytes")]
+    LineTooLong {
+        /// The bound, in bytes, not counting the line end.
+        limit: usize,
+    },
+    /// An event of a streamed reply grew past the bound on it before it
+    /// ended.
+    #[error("an event of the model server's streamed reply exceeded {limit} bytes")]
+    EventTooLong {
+        /// The bound, in bytes, on the event's data and type together.
+        limit: usize,
+    },
+    /// The tool calls of a streamed reply (their arguments, ids and names)
+    /// grew past the bound on them.
+    #[error("the streamed tool calls exceeded {limit} bytes of arguments, ids and names")]
+    ToolCallsTooLarge {
+        /// The bound, in bytes.
+        limit: usize,
     },
     /// The provider cannot do what was asked (streaming, embeddings, ...).
     #[error("not supported by this provider: {0}")]
@@ -158,7 +218,7 @@ impl LlmError {
     /// low-cardinality, for traces (`error.type`) and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Network(_) => "network",
+            Self::Network { .. } => "network",
             Self::Interrupted { .. } => "interrupted",
             Self::Timeout { .. } => "timeout",
             Self::RateLimit { .. } => "rate_limit",
@@ -167,8 +227,20 @@ impl LlmError {
             Self::BadRequest { .. } => "bad_request",
             Self::Server { .. } => "server",
             Self::Decoding { .. } => "decoding",
+            Self::ReplyTooLarge { .. }
+            | Self::LineTooLong { .. }
+            | Self::EventTooLong { .. }
+            | Self::ToolCallsTooLarge { .. } => "too_large",
             Self::Unsupported(_) => "unsupported",
             Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// A [`LlmError::Network`] saying `reason`, with no cause.
+    pub fn network(reason: impl Into<String>) -> Self {
+        Self::Network {
+            reason: reason.into(),
+            cause: None,
         }
     }
 
@@ -262,7 +334,7 @@ impl LlmError {
         }
         matches!(
             self,
-            Self::Network(_)
+            Self::Network { .. }
                 | Self::Interrupted { .. }
                 | Self::Timeout { .. }
                 | Self::RateLimit { .. }
@@ -288,104 +360,6 @@ impl LlmError {
     }
 }
 
+mod eq;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classification_follows_kind_then_server_verdict() {
-        let retryable = [
-            LlmError::Network("refused".into()),
-            LlmError::Interrupted {
-                bytes: 10,
-                events: 1,
-                reason: "reset".into(),
-            },
-            LlmError::timeout(TimeLimit::Idle, Duration::from_secs(1)),
-            LlmError::rate_limit("slow down", None),
-            LlmError::server("503"),
-        ];
-        let permanent = [
-            LlmError::unauthorized("no key"),
-            LlmError::bad_request("bad"),
-            LlmError::QuotaExhausted {
-                message: "insufficient_quota".into(),
-            },
-            LlmError::Decoding {
-                reason: "eof".into(),
-                excerpt: String::new(),
-            },
-            LlmError::Unsupported("embeddings".into()),
-            LlmError::Cancelled,
-        ];
-        for e in retryable {
-            assert!(RunError::from(e.clone()).retryable(), "{e:?} should retry");
-        }
-        for e in permanent {
-            assert!(!RunError::from(e.clone()).retryable(), "{e:?} should not");
-        }
-        let told = |should| RetryHint::new().with_should_retry(Some(should));
-        let bad = LlmError::BadRequest {
-            status: Some(400),
-            message: "m".into(),
-            hint: told(true),
-        };
-        assert!(bad.retryable(), "x-should-retry: true keeps the kind");
-        let limited = LlmError::RateLimit {
-            message: "m".into(),
-            hint: told(false),
-        };
-        assert!(!limited.retryable());
-    }
-
-    #[test]
-    fn every_hinted_kind_hands_out_its_delay() {
-        let wait = RetryHint::new().with_retry_after(Some(Duration::from_millis(1500)));
-        let server = LlmError::Server {
-            status: Some(503),
-            message: "busy".into(),
-            hint: wait,
-            cause: None,
-        };
-        assert_eq!(server.retry_after(), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            server.to_string(),
-            "the model server failed (HTTP 503): busy; the server asks to wait 1500 ms"
-        );
-        let limited = LlmError::rate_limit("slow down", Some(Duration::from_millis(1500)));
-        assert_eq!(limited.retry_after(), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            limited.to_string(),
-            "rate limited by the provider: slow down; the server asks to wait 1500 ms"
-        );
-        assert_eq!(LlmError::Cancelled.retry_after(), None);
-    }
-
-    #[test]
-    fn texts_say_what_happened() {
-        let bad = LlmError::BadRequest {
-            status: Some(422),
-            message: "messages: field required".into(),
-            hint: RetryHint::new().with_should_retry(Some(true)),
-        };
-        assert_eq!(
-            bad.to_string(),
-            "the provider rejected the request (HTTP 422): messages: field required; \
-             the server says to retry"
-        );
-        let cut = LlmError::Interrupted {
-            bytes: 120,
-            events: 2,
-            reason: "connection reset".into(),
-        };
-        assert_eq!(
-            cut.to_string(),
-            "the connection to the model server broke before the reply was complete, after \
-             120 bytes and 2 events: connection reset"
-        );
-        let idle = LlmError::timeout(TimeLimit::Idle, Duration::from_secs(60));
-        assert!(idle.to_string().contains("nothing more came for 60000 ms"));
-        let budget = LlmError::timeout(TimeLimit::RetryBudget, Duration::from_secs(80));
-        assert!(budget.to_string().contains("RunOptions::retry"));
-    }
-}
+mod tests;
