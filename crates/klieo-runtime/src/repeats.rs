@@ -2,29 +2,45 @@
 //! repeats them can be told apart (see `AfterToolCalls::AutoUntilRepeat`).
 
 use klieo_types::ToolCall;
+use serde_json::Value;
 use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The calls of a run so far, by tool and arguments.
+///
+/// A call is kept as a 64-bit digest of its tool's name and its parsed
+/// arguments (walked in their canonical order: serde_json's maps are
+/// ordered by key), with SipHash under this process's random key: no
+/// argument text is rendered or copied. Two different calls share a
+/// digest with odds of 2⁻⁶⁴, and the cost of one that did would be a
+/// request asking the model for its answer.
 #[derive(Default)]
 pub(crate) struct Repeats {
-    seen: Mutex<HashSet<(String, String)>>,
+    seen: Mutex<HashSet<u64>>,
+    keys: RandomState,
     last_round_repeated: AtomicBool,
 }
 
+/// A call's arguments as the run parsed them (or the text that is not JSON).
+pub(crate) type Parsed = Result<Value, serde_json::Error>;
+
 impl Repeats {
-    /// Notes a round of calls; returns whether every one of them had been
-    /// made before (same tool, same arguments, whatever their layout).
-    pub(crate) fn note(&self, calls: &[ToolCall]) -> bool {
+    /// Notes a round of calls, `args` holding each one's parsed arguments;
+    /// returns whether every one of them had been made before (same tool,
+    /// same arguments, whatever their layout).
+    pub(crate) fn note(&self, calls: &[ToolCall], args: &[Parsed]) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut repeated = !calls.is_empty();
-        for call in calls {
-            // serde_json's maps are ordered by key, so this is canonical.
-            let args = call
-                .parse_arguments()
-                .map_or_else(|_| call.arguments.clone(), |v| v.to_string());
-            repeated &= !seen.insert((call.name.clone(), args));
+        for (call, parsed) in calls.iter().zip(args) {
+            let mut digest = self.keys.build_hasher();
+            call.name.hash(&mut digest);
+            match parsed {
+                Ok(value) => hash_value(value, &mut digest),
+                Err(_) => call.arguments.hash(&mut digest),
+            }
+            repeated &= !seen.insert(digest.finish());
         }
         self.last_round_repeated.store(repeated, Ordering::Relaxed);
         repeated
@@ -36,21 +52,93 @@ impl Repeats {
     }
 }
 
+/// Feeds `value` to `hasher` by its structure: each kind tagged, each
+/// array and object with its length, an object's entries in key order.
+fn hash_value(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => hasher.write_u8(0),
+        Value::Bool(b) => {
+            hasher.write_u8(1);
+            b.hash(hasher);
+        }
+        Value::Number(n) => {
+            hasher.write_u8(2);
+            n.hash(hasher);
+        }
+        Value::String(s) => {
+            hasher.write_u8(3);
+            s.hash(hasher);
+        }
+        Value::Array(items) => {
+            hasher.write_u8(4);
+            hasher.write_usize(items.len());
+            items.iter().for_each(|item| hash_value(item, hasher));
+        }
+        Value::Object(map) => {
+            hasher.write_u8(5);
+            hasher.write_usize(map.len());
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_value(item, hasher);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn note(r: &Repeats, calls: &[ToolCall]) -> bool {
+        let args: Vec<Parsed> = calls.iter().map(ToolCall::parse_arguments).collect();
+        r.note(calls, &args)
+    }
+
     #[test]
     fn a_round_of_known_calls_is_a_repeat_whatever_the_spacing() {
         let r = Repeats::default();
-        assert!(!r.note(&[ToolCall::new("c1", "mul", json!({"a": 17, "b": 23}))]));
+        assert!(!note(
+            &r,
+            &[ToolCall::new("c1", "mul", json!({"a": 17, "b": 23}))]
+        ));
         assert!(!r.last_round_repeated());
         let again = ToolCall::from_raw("c2", "mul", r#"{ "b":23, "a" :17 }"#);
-        assert!(r.note(std::slice::from_ref(&again)));
+        assert!(note(&r, std::slice::from_ref(&again)));
         assert!(r.last_round_repeated());
         let new = ToolCall::new("c3", "mul", json!({"a": 1, "b": 23}));
-        assert!(!r.note(&[again, new]), "one new call is progress");
-        assert!(!r.note(&[]), "no calls, no repeat");
+        assert!(!note(&r, &[again, new]), "one new call is progress");
+        assert!(!note(&r, &[]), "no calls, no repeat");
+    }
+
+    #[test]
+    fn calls_alike_but_for_their_shape_are_not_repeats() {
+        let r = Repeats::default();
+        assert!(!note(&r, &[ToolCall::new("c1", "f", json!({"a": [1, 2]}))]));
+        for other in [
+            json!({"a": [[1, 2]]}),
+            json!({"a": [1], "b": [2]}),
+            json!({"a": ["1", "2"]}),
+            json!({"a": [1, 2], "b": null}),
+            json!([{"a": [1, 2]}]),
+        ] {
+            assert!(
+                !note(&r, &[ToolCall::new("c", "f", other.clone())]),
+                "{other}"
+            );
+        }
+        assert!(
+            !note(&r, &[ToolCall::new("c", "g", json!({"a": [1, 2]}))]),
+            "another tool"
+        );
+        assert!(note(&r, &[ToolCall::new("c", "f", json!({"a": [1, 2]}))]));
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_repeat_by_their_text() {
+        let r = Repeats::default();
+        assert!(!note(&r, &[ToolCall::from_raw("c1", "f", "{not json")]));
+        assert!(note(&r, &[ToolCall::from_raw("c2", "f", "{not json")]));
+        assert!(!note(&r, &[ToolCall::from_raw("c3", "f", "{not json ")]));
     }
 }

@@ -12,7 +12,7 @@
 use crate::approval::{self, Decisions};
 use crate::blocking::{run_blocking_with, steps_from};
 use crate::context::AgentContext;
-use crate::dispatch::{dispatch_tools, result_text};
+use crate::dispatch::{dispatch_tools, parse_all, result_text};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
@@ -213,7 +213,7 @@ async fn settle(
         .filter(|c| runs_now(c))
         .cloned()
         .collect();
-    let mut dispatched = dispatch_tools(run, step, &now).await;
+    let mut dispatched = dispatch_tools(run, step, &now, parse_all(&now)).await;
     let mut ran_messages = std::mem::take(&mut dispatched.messages).into_iter();
     let mut ran_episodes = std::mem::take(&mut dispatched.episodes);
     let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());

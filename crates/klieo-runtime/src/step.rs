@@ -1,7 +1,8 @@
 //! What both loops do with a model's reply: record it, keep it, and either
 //! finish or dispatch the tools it asked for.
 
-use crate::dispatch::dispatch_tools;
+use crate::dispatch::{dispatch_tools, parse_all};
+use crate::options::AfterToolCalls;
 use crate::run::{Run, Verdict};
 use klieo_types::{
     ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall,
@@ -80,7 +81,10 @@ pub(crate) async fn finish_step(
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
     if calls_tools {
-        run.repeats.note(&message.tool_calls);
+        let args = parse_all(&message.tool_calls);
+        if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
+            run.repeats.note(&message.tool_calls, &args);
+        }
         let tools = &run.ctx.tools;
         if let Some(call) = message
             .tool_calls
@@ -101,14 +105,13 @@ pub(crate) async fn finish_step(
                 tool: call.name.clone(),
             });
         }
-        let intent = PendingStep::new(step, message.clone());
-        run.write(
-            run.commit()
-                .with_episodes(vec![llm_call])
-                .with_pending(intent),
-        )
-        .await?;
-        let dispatched = dispatch_tools(run, step, &message.tool_calls).await;
+        let mut intent = run.commit().with_episodes(vec![llm_call]);
+        if run.journaled() {
+            // Separate memories keep no pending step.
+            intent = intent.with_pending(PendingStep::new(step, message.clone()));
+        }
+        run.write(intent).await?;
+        let dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
         // The assistant message and its results land together, so a
         // reader never sees calls without their results.
         let mut messages = Vec::with_capacity(1 + dispatched.messages.len());

@@ -2,48 +2,36 @@
 //! `RunOptions::max_tool_result_bytes` is cut, and ends with a note that
 //! says so, which the model reads and the event log records.
 
+use super::results::result_text;
 use klieo_types::ToolOutcome;
 use serde_json::Value;
-use std::io;
 
-/// `outcome`, with its text cut to `limit` bytes when it is longer.
-pub(super) fn bound(outcome: ToolOutcome, limit: usize) -> ToolOutcome {
+/// `outcome`, with its text cut to `limit` bytes when it is longer, and
+/// the text the model reads of it: rendered once.
+pub(super) fn bounded(outcome: ToolOutcome, limit: usize) -> (ToolOutcome, String) {
+    let text = result_text(&outcome);
+    if text.len() <= limit {
+        return (outcome, text);
+    }
     match outcome {
-        ToolOutcome::Ok {
-            output: Value::String(text),
-        } if text.len() > limit => ToolOutcome::Ok {
-            output: Value::String(cut(&text, limit)),
-        },
-        ToolOutcome::Ok { output } if !fits(&output, limit) => ToolOutcome::Ok {
-            output: Value::String(cut(&output.to_string(), limit)),
-        },
-        ToolOutcome::Error { message } if message.len() > limit => ToolOutcome::Error {
-            message: cut(&message, limit),
-        },
-        other => other,
-    }
-}
-
-/// Whether `value`'s JSON text is at most `limit` bytes; stops writing it
-/// once it is over.
-fn fits(value: &Value, limit: usize) -> bool {
-    struct Counter {
-        bytes: usize,
-        limit: usize,
-    }
-    impl io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.bytes = self.bytes.saturating_add(buf.len());
-            if self.bytes > self.limit {
-                return Err(io::Error::other("over the limit"));
-            }
-            Ok(buf.len())
+        ToolOutcome::Ok { .. } => {
+            let cut = cut(&text, limit);
+            (
+                ToolOutcome::Ok {
+                    output: Value::String(cut.clone()),
+                },
+                cut,
+            )
         }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
+        ToolOutcome::Error { message } if message.len() > limit => {
+            let outcome = ToolOutcome::Error {
+                message: cut(&message, limit),
+            };
+            let text = result_text(&outcome);
+            (outcome, text)
         }
+        other => (other, text),
     }
-    serde_json::to_writer(&mut Counter { bytes: 0, limit }, value).is_ok()
 }
 
 /// The first `limit` bytes of `text` (at a character's boundary) and a
@@ -66,6 +54,12 @@ fn cut(text: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn bound(outcome: ToolOutcome, limit: usize) -> ToolOutcome {
+        let (outcome, text) = bounded(outcome, limit);
+        assert_eq!(text, result_text(&outcome), "the text is the outcome's");
+        outcome
+    }
 
     fn text(outcome: &ToolOutcome) -> &str {
         match outcome {

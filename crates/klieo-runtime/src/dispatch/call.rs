@@ -1,8 +1,9 @@
 //! One tool call under the run's bounds: raced against cancellation, each
 //! attempt under the tool's timeout, retried when the tool asks to be.
 
-use super::bound::bound;
+use super::bound::bounded;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
+use crate::repeats::Parsed;
 use crate::run::Run;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome};
 use serde_json::Value;
@@ -22,6 +23,8 @@ pub(super) struct Ended {
     /// JSON).
     pub(super) args: Value,
     pub(super) outcome: ToolOutcome,
+    /// The text the model reads of `outcome`.
+    pub(super) text: String,
     /// The kind of the tool's error, for its span (`error.type`).
     pub(super) error_kind: Option<&'static str>,
     pub(super) latency_ms: u64,
@@ -54,9 +57,11 @@ impl Ended {
                 )
             }
         };
+        let (outcome, text) = bounded(outcome, opts.max_tool_result_bytes);
         Self {
             args,
-            outcome: bound(outcome, opts.max_tool_result_bytes),
+            outcome,
+            text,
             error_kind,
             latency_ms,
             fatal,
@@ -104,11 +109,11 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
     }
 }
 
-/// Runs one call to its end.
-pub(super) async fn run_one(run: &Run, call: &ToolCall) -> Ended {
+/// Runs one call to its end, with its arguments as the run parsed them.
+pub(super) async fn run_one(run: &Run, call: &ToolCall, parsed: Parsed) -> Ended {
     let started = Instant::now();
     let opts = &run.opts;
-    match call.parse_arguments() {
+    match parsed {
         Ok(args) => {
             let outcome = invoke_bounded(run, call, &args).await;
             Ended::new(args, outcome, started, opts)

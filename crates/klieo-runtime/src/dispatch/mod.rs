@@ -8,6 +8,7 @@ mod results;
 
 pub(crate) use results::result_text;
 
+use crate::repeats::Parsed;
 use crate::run::Run;
 use crate::telemetry;
 use call::{run_one, Ended};
@@ -31,16 +32,17 @@ async fn run_bounded<'a>(
     run: &'a Run,
     step: u32,
     calls: &'a [ToolCall],
+    args: Vec<Parsed>,
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
-    let start = |call: &'a ToolCall| -> CallFuture<'a> {
+    let start = |call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
         let span = telemetry::tool_span(&run.labels(), call);
         let capture = run.captures_content();
         let ended = span.clone();
         Box::pin(
             async move {
-                let end = run_one(run, call).await;
+                let end = run_one(run, call, parsed).await;
                 telemetry::record_tool_end(
                     &ended,
                     &end.args,
@@ -53,8 +55,10 @@ async fn run_bounded<'a>(
             .instrument(span),
         )
     };
+    let mut args = args.into_iter();
     if let [call] = calls {
-        return vec![Some(start(call).await)];
+        let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
+        return vec![Some(start(call, parsed).await)];
     }
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
     let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);
@@ -63,7 +67,8 @@ async fn run_bounded<'a>(
     poll_fn(|cx| loop {
         while !stop && running.len() < limit {
             let Some(call) = calls.get(next) else { break };
-            running.push((next, start(call)));
+            let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
+            running.push((next, start(call, parsed)));
             next += 1;
         }
         let mut progressed = false;
@@ -73,7 +78,9 @@ async fn run_bounded<'a>(
                 let (index, _) = running.swap_remove(i);
                 stop |= end.fatal.is_some();
                 if let (Some(call), Some(slot)) = (calls.get(index), ended.get_mut(index)) {
-                    early.push(index, episode(step, call, &end));
+                    if early.enabled() {
+                        early.push(index, episode(step, call, &end));
+                    }
                     *slot = Some(end);
                 }
                 progressed = true;
@@ -110,6 +117,19 @@ fn episode(step: u32, call: &ToolCall, end: &Ended) -> Episode {
     }
 }
 
+/// [`episode`], taking what it can from `end`.
+fn into_episode(step: u32, call: &ToolCall, end: Ended) -> (Episode, Option<Error>) {
+    let episode = Episode::ToolCall {
+        step,
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        args: end.args,
+        result: end.outcome,
+        latency_ms: end.latency_ms,
+    };
+    (episode, end.fatal)
+}
+
 /// The results of one step's tool calls.
 pub(crate) struct Dispatched {
     /// One tool message per call, in the model's order.
@@ -130,28 +150,35 @@ pub(crate) struct Dispatched {
 /// to the caller. When a call fails for good, every call already started
 /// still has its result; the caller then ends the run with the first such
 /// error in call order.
-pub(crate) async fn dispatch_tools(run: &Run, step: u32, calls: &[ToolCall]) -> Dispatched {
+pub(crate) async fn dispatch_tools(
+    run: &Run,
+    step: u32,
+    calls: &[ToolCall],
+    args: Vec<Parsed>,
+) -> Dispatched {
     let limit = run.opts.tool_concurrency.max(1);
     let mut early = EarlyResults::new(run, calls.len());
-    let ended = run_bounded(run, step, calls, limit, &mut early).await;
+    let ended = run_bounded(run, step, calls, args, limit, &mut early).await;
 
     let mut messages = Vec::with_capacity(calls.len());
     let mut episodes = Vec::with_capacity(calls.len());
     let mut fatal: Option<Error> = None;
     for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
-        let Some(end) = end else {
+        let Some(mut end) = end else {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
             continue;
         };
-        messages.push(Message::tool_result(
-            call.id.clone(),
-            result_text(&end.outcome),
-        ));
         run.progress.tool(step, call, &end.outcome);
-        if !early.written(index) {
-            episodes.push(episode(step, call, &end));
-        }
-        match end.fatal {
+        let text = std::mem::take(&mut end.text);
+        messages.push(Message::tool_result(call.id.clone(), text));
+        let end_fatal = if early.written(index) {
+            end.fatal
+        } else {
+            let (episode, end_fatal) = into_episode(step, call, end);
+            episodes.push(episode);
+            end_fatal
+        };
+        match end_fatal {
             Some(Error::Cancelled) => fatal = Some(Error::Cancelled),
             Some(e) => {
                 fatal.get_or_insert(e);
@@ -167,4 +194,9 @@ pub(crate) async fn dispatch_tools(run: &Run, step: u32, calls: &[ToolCall]) -> 
         episodes,
         fatal,
     }
+}
+
+/// Each call's arguments, parsed once for the whole step.
+pub(crate) fn parse_all(calls: &[ToolCall]) -> Vec<Parsed> {
+    calls.iter().map(ToolCall::parse_arguments).collect()
 }

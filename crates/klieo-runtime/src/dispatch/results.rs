@@ -24,7 +24,9 @@ pub(crate) fn result_text(outcome: &ToolOutcome) -> String {
         ToolOutcome::Ok {
             output: Value::String(text),
         } => text.clone(),
-        ToolOutcome::Ok { output } => output.to_string(),
+        // `to_string` starts its buffer at 128 bytes; `Display` grows one
+        // from nothing.
+        ToolOutcome::Ok { output } => serde_json::to_string(output).unwrap_or_default(),
         ToolOutcome::Error { message } => format!("error: {message}"),
         ToolOutcome::Cancelled => CANCELLED.to_owned(),
         ToolOutcome::Interrupted => INTERRUPTED.to_owned(),
@@ -76,6 +78,11 @@ impl<'a> EarlyResults<'a> {
         if self.enabled {
             self.queue.push((index, episode));
         }
+    }
+
+    /// Whether results are written early (the run has a journal).
+    pub(super) fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Leaves what is queued to the step's commit.

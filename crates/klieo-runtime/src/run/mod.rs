@@ -137,6 +137,11 @@ impl Run {
         &self.holder
     }
 
+    /// Whether the run writes to a journal.
+    pub(crate) fn journaled(&self) -> bool {
+        self.writer.journal_ref().is_some()
+    }
+
     /// The journal the run writes to, if it writes to one.
     pub(crate) fn journal(&self) -> Option<Arc<dyn Journal>> {
         self.writer.journal_ref().cloned()
@@ -163,7 +168,12 @@ impl Run {
         let after = commit
             .expected_episodes
             .map(|n| n.saturating_add(commit.episodes.len() as u64));
-        let pending = commit.pending.clone();
+        // Separate memories keep no pending step: nothing to copy.
+        let pending = if self.journaled() {
+            commit.pending.clone()
+        } else {
+            commit.pending.take()
+        };
         // A write abandoned mid-way (its future dropped) may or may not
         // be in, so the count is unknown until it returns; one that
         // failed wrote nothing.
