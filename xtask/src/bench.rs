@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: builds and runs the benchmark programs in release
-//! mode; each prints one JSON object per workload.
+//! mode; each prints one JSON object per workload. Last, a step's cost in
+//! instructions is counted under callgrind and checked against its ceiling.
 
 use crate::postgres::PostgresServer;
 use crate::{cmd, Error};
@@ -14,7 +15,19 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("klieo", "durable_bench", "runtime,sqlite,postgres,testing"),
 ];
 
-pub(crate) fn run(root: &Path, _args: &[String]) -> Result<(), Error> {
+/// `cargo xtask bench`: every program; `cargo xtask bench instructions`:
+/// only a step's instruction count.
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
+    match args {
+        [] => {}
+        [only] if only == "instructions" => return crate::step_cost::run(root),
+        other => {
+            return Err(Error::new(format!(
+                "`cargo xtask bench` takes nothing or `instructions`, got `{}`",
+                other.join(" ")
+            )))
+        }
+    }
     for (package, example, features) in BENCHES {
         println!("==> {package} --example {example}");
         let mut args = vec!["run", "--quiet", "--release", "-p", package];
@@ -33,5 +46,6 @@ pub(crate) fn run(root: &Path, _args: &[String]) -> Result<(), Error> {
         }
         cmd::run(&mut bench)?;
     }
-    Ok(())
+    println!("==> klieo-runtime --example step_cost, under callgrind");
+    crate::step_cost::run(root)
 }

@@ -17,6 +17,7 @@ mod mcp;
 mod metadata;
 mod model_server;
 mod postgres;
+mod step_cost;
 #[cfg(test)]
 mod tidy;
 
@@ -35,7 +36,7 @@ struct Command {
 const COMMANDS: &[Command] = &[
     Command {
         name: "bench",
-        about: "run the benchmark programs (release mode) and print their figures",
+        about: "run the benchmark programs (release mode) and print their figures; `bench instructions`: only a step's instruction count",
         run: bench::run,
     },
     Command {

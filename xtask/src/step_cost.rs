@@ -1,0 +1,96 @@
+//! The instruction count of one agent step, from callgrind: the seed's
+//! workload (`klieo-runtime --example step_cost`) at two lengths, collected
+//! only inside the run, the difference divided by the steps between them.
+//! Instructions, unlike seconds, are the same on a loaded machine, so a
+//! regression shows as a number; the count must stay under [`CEILING`].
+
+use crate::{cmd, Error};
+use std::path::Path;
+use std::process::Command;
+
+/// The most instructions a step may cost before `cargo xtask bench`
+/// fails: today's count (24.3k on 2026-12-04) with room for compiler and
+/// library drift. Lower it as the step gets cheaper.
+const CEILING: u64 = 27_000;
+
+/// The two run lengths measured.
+const SHORT: u64 = 10;
+const LONG: u64 = 100;
+
+/// Builds the program, counts a step, prints the figure and checks it.
+pub(crate) fn run(root: &Path) -> Result<(), Error> {
+    if !cmd::succeeds(Command::new("valgrind").arg("--version")) {
+        return Err(Error::new(
+            "valgrind is not installed, so a step's instructions cannot be counted",
+        )
+        .or_fix("install Debian's `valgrind` package (`apt-get install valgrind`)"));
+    }
+    let build = ["build", "--quiet", "--release", "-p", "klieo-runtime"];
+    cmd::run(cmd::cargo(root, &build).args(["--example", "step_cost"]))?;
+    let program = root.join("target/release/examples/step_cost");
+    let short = collected(&program, SHORT)?;
+    let long = collected(&program, LONG)?;
+    let per_step = long.saturating_sub(short) / (LONG - SHORT);
+    println!(
+        "{{\"impl\":\"klieo\",\"workload\":\"step_instructions\",\"steps\":\"{SHORT}..{LONG}\",\"instructions_per_step\":{per_step},\"ceiling\":{CEILING}}}"
+    );
+    if per_step > CEILING {
+        return Err(Error::new(format!(
+            "a step costs {per_step} instructions, over the ceiling of {CEILING}"
+        ))
+        .or_fix("find what the step does more (callgrind_annotate on the program's profile) and undo it; raise CEILING in xtask/src/step_cost.rs only for a cost that buys something, and say so in docs/PERFORMANCE.md"));
+    }
+    Ok(())
+}
+
+/// The instructions callgrind counts inside the run of `steps` steps.
+fn collected(program: &Path, steps: u64) -> Result<u64, Error> {
+    let out = std::env::temp_dir().join(format!("klieo-step-cost-{}.out", std::process::id()));
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg("--toggle-collect=*step_cost*measured*")
+        .arg(program)
+        .arg(steps.to_string());
+    let ran = valgrind
+        .output()
+        .map_err(|e| Error::new(format!("could not start `{}`: {e}", cmd::show(&valgrind))))?;
+    let _ = std::fs::remove_file(&out);
+    if !ran.status.success() {
+        return Err(Error::new(format!(
+            "`{}` failed ({}): {}",
+            cmd::show(&valgrind),
+            ran.status,
+            String::from_utf8_lossy(&ran.stderr)
+        )));
+    }
+    parse_collected(&String::from_utf8_lossy(&ran.stderr)).ok_or_else(|| {
+        Error::new(format!(
+            "callgrind printed no `Collected :` line for `{}`",
+            cmd::show(&valgrind)
+        ))
+    })
+}
+
+/// The count in callgrind's `==PID== Collected : N` line.
+fn parse_collected(stderr: &str) -> Option<u64> {
+    stderr.lines().find_map(|line| {
+        let (_, count) = line.split_once("Collected :")?;
+        count.trim().replace(',', "").parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collected_count_is_read_from_callgrinds_summary() {
+        let stderr = "==4989== Callgrind, a call-graph generating cache profiler\n\
+                      ==4989== Events    : Ir\n==4989== Collected : 344028\n\
+                      ==4989== I   refs:      344,028\n";
+        assert_eq!(parse_collected(stderr), Some(344_028));
+        assert_eq!(parse_collected("no summary"), None);
+    }
+}
