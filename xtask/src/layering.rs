@@ -42,18 +42,15 @@ pub(crate) const RULES: Rules<'static> = Rules {
         // never the runtime.
         ("klieo-sqlite", 2, &["klieo-types", "klieo-store"]),
         ("klieo-postgres", 2, &["klieo-types", "klieo-store"]),
-        ("klieo-stream", 2, &["klieo-types", "klieo-retry"]),
         // MCP tools need the vocabulary and the HTTP kit's client (with
         // rmcp): never the LLM wire kit, never the runtime.
         ("klieo-mcp", 2, &["klieo-types", "klieo-http"]),
         // Exporting spans needs the HTTP kit's TLS settings and
         // OpenTelemetry: never the runtime, whose spans it exports.
         ("klieo-otel", 2, &["klieo-types", "klieo-http"]),
-        (
-            "klieo-runtime",
-            3,
-            &["klieo-types", "klieo-retry", "klieo-stream"],
-        ),
+        // The engine, with its chunk pump (once the crate klieo-stream,
+        // whose one user it was).
+        ("klieo-runtime", 3, &["klieo-types", "klieo-retry"]),
         // A provider needs the vocabulary and the provider kit: never the
         // runtime's layers.
         (
@@ -75,7 +72,6 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-http",
                 "klieo-provider",
                 "klieo-store",
-                "klieo-stream",
                 "klieo-runtime",
                 "klieo-openai",
                 "klieo-anthropic",

@@ -3,8 +3,9 @@
 //! their results go back to it, and so on until it answers, with retries,
 //! guardrails, cancellation and an event log of every run.
 //!
-//! Depends on `klieo-types` (the vocabulary), `klieo-retry` (backoff for
-//! model calls) and `klieo-stream` (the chunk pump and terminal mapping).
+//! Depends on `klieo-types` (the vocabulary) and `klieo-retry` (backoff
+//! for model calls); the chunk pump and the terminal mapping of a streamed
+//! run are its own (they were `klieo-stream`).
 //! Applications usually reach it through the `klieo` facade.
 //!
 //! # Brief overview
@@ -61,6 +62,7 @@ mod resume;
 mod run;
 mod schema;
 mod step;
+mod stream;
 mod streaming;
 mod summary;
 mod telemetry;
@@ -81,6 +83,9 @@ pub use options::{
     DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY, MIN_LEASE_TTL,
 };
 pub use resume::resume_steps;
+pub use stream::{
+    terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, RESPONSE_OVER_CAP, STREAM_ENDED_EARLY,
+};
 pub use streaming::run_steps_streaming;
 
 /// Test doubles for agents built on klieo: the scripted model of

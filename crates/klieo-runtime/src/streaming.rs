@@ -7,10 +7,10 @@ use crate::lease::{self, Held};
 use crate::options::RunOptions;
 use crate::run::{Extras, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
+use crate::stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use crate::summary::RunEvent;
 use crate::telemetry::{self, record_reply};
 use futures_core::Stream;
-use klieo_stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
 use klieo_types::{
     ChatChunk, ChatRequest, ChatResponse, ChunkStream, Episode, Error, FinishReason, LlmError,
     Message, ThreadId,
@@ -62,7 +62,7 @@ use tracing::{Instrument, Span};
 /// As in the blocking loop: `Started`, one `LlmCall` per cycle (with the
 /// provider's token usage when it reported any, `null` when not), one
 /// `ToolCall` per tool call, `Completed`; a failed run records `Failed`
-/// with the texts of [`klieo_stream::terminal_for`]: `cancelled`,
+/// with the texts of [`terminal_for`](crate::terminal_for): `cancelled`,
 /// `consumer-dropped`, `max steps exceeded: N`, and so on. Every episode of
 /// the run is recorded before the stream yields its last item.
 ///
@@ -342,11 +342,6 @@ impl Stream for RunStream {
                             this.state = State::Working(Box::pin(after_reply(run, cycle, reply)));
                         }
                         PumpEvent::Failed(e) => {
-                            telemetry::record_error(&cycle.span, &e, this.run.captures_content());
-                            this.state = failing(&this.run, e, this.lease.take());
-                        }
-                        other => {
-                            let e = Error::BadResponse(format!("unexpected pump event {other:?}"));
                             telemetry::record_error(&cycle.span, &e, this.run.captures_content());
                             this.state = failing(&this.run, e, this.lease.take());
                         }

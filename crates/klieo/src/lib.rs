@@ -6,8 +6,7 @@
 //! |---------|--------|--------------|
 //! | (always) | [`types`], and the crate root | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
-//! | `stream` | `stream` | the chunk pump, terminal-error mapping |
-//! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`), guardrails, in-memory memories |
+//! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`) with its chunk pump and terminal-error mapping, guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
 //! | `anthropic` | `anthropic` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
@@ -47,10 +46,6 @@ pub use klieo_types::*;
 #[cfg(feature = "retry")]
 #[doc(inline)]
 pub use klieo_retry as retry;
-
-#[cfg(feature = "stream")]
-#[doc(inline)]
-pub use klieo_stream as stream;
 
 #[cfg(feature = "runtime")]
 #[doc(inline)]

@@ -64,7 +64,6 @@ const TODAY: &[&str] = &[
     "klieo-types",
     "klieo-retry",
     "klieo-provider",
-    "klieo-stream",
     "klieo-runtime",
     "klieo-openai",
     "klieo",
@@ -278,10 +277,8 @@ fn provider_depending_on_the_runtime_is_reported() {
 #[test]
 fn the_real_stack_obeys_its_own_table() {
     let edges = [
-        ("klieo-stream", "klieo-types", "normal"),
         ("klieo-runtime", "klieo-types", "normal"),
         ("klieo-runtime", "klieo-retry", "normal"),
-        ("klieo-runtime", "klieo-stream", "normal"),
         ("klieo-provider", "klieo-types", "normal"),
         ("klieo-openai", "klieo-types", "normal"),
         ("klieo-openai", "klieo-provider", "normal"),

@@ -12,9 +12,9 @@ use crate::journal::Writer;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
+use crate::stream::terminal_for;
 use crate::summary::Progress;
 use crate::telemetry;
-use klieo_stream::terminal_for;
 use klieo_types::{
     ChatRequest, Commit, Episode, Error, Journal, LlmError, Message, PendingStep, Role, RunId,
     ThreadId, ToolChoice, Transcript,

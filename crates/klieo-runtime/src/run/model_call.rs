@@ -3,9 +3,9 @@
 //! run's span.
 
 use super::Run;
+use crate::stream::{whole_reply, ChunkPump, PumpEvent};
 use crate::telemetry;
 use klieo_retry::{retry_notify, RetryDecision, RetryError};
-use klieo_stream::{whole_reply, ChunkPump, PumpEvent};
 use klieo_types::{ChatRequest, ChatResponse, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
 use std::future::Future;

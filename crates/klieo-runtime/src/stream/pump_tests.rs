@@ -1,7 +1,9 @@
-//! The pump's cancellation: seen on the next event, whether the provider
-//! has chunks ready or is waiting.
+#![allow(clippy::panic)]
 
-use klieo_stream::{ChunkPump, PumpEvent};
+//! The pump's cancellation: seen on the next event, whether the provider
+//! has chunks ready or is waiting; and a pumped reply rebuilt whole.
+
+use super::{ChunkPump, PumpEvent};
 use klieo_types::testing::{text_chunks, ScriptedLlm, ScriptedStep};
 use klieo_types::{ChatRequest, Error, LlmClient};
 use tokio_util::sync::CancellationToken;
@@ -68,4 +70,20 @@ async fn a_token_cancelled_before_the_pump_yields_no_chunk() {
         pump.next_event().await,
         PumpEvent::Failed(Error::Cancelled)
     ));
+}
+
+#[tokio::test]
+async fn the_chunks_are_relayed_and_the_reply_rebuilt() {
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let mut pump = pump(&llm, &CancellationToken::new()).await;
+    let mut seen = String::new();
+    let reply = loop {
+        match pump.next_event().await {
+            PumpEvent::Chunk(chunk) => seen.push_str(&chunk.delta),
+            PumpEvent::Finished(reply) => break reply,
+            PumpEvent::Failed(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(seen, "Hello");
+    assert_eq!(reply.message.content, "Hello");
 }

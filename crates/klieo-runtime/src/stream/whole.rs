@@ -9,23 +9,7 @@ use std::task::{Context, Poll};
 
 /// The chunks of `reply`: its text (if any), its tool calls (if any), then
 /// the finish chunk with its usage.
-///
-/// ```
-/// use klieo_stream::whole_reply;
-/// use klieo_types::testing::collect;
-/// use klieo_types::{ChatResponse, FinishReason, Message, Usage};
-///
-/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-/// let reply = ChatResponse::new(Message::assistant("391"), FinishReason::Stop)
-///     .with_usage(Usage::new(9, 2));
-/// let chunks = collect(&mut whole_reply(reply)).await;
-/// assert_eq!(chunks.len(), 2);
-/// assert_eq!(chunks[1].as_ref().unwrap().usage, Some(Usage::new(9, 2)));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn whole_reply(reply: ChatResponse) -> ChunkStream {
+pub(crate) fn whole_reply(reply: ChatResponse) -> ChunkStream {
     let ChatResponse {
         message,
         usage,
@@ -54,5 +38,23 @@ impl Stream for Chunks {
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(self.0.pop_front().map(Ok))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use klieo_types::testing::collect;
+    use klieo_types::{FinishReason, Message, Usage};
+
+    #[tokio::test]
+    async fn a_whole_reply_is_its_text_then_its_finish_with_usage() {
+        let reply = ChatResponse::new(Message::assistant("391"), FinishReason::Stop)
+            .with_usage(Usage::new(9, 2));
+        let chunks = collect(&mut whole_reply(reply)).await;
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].as_ref().unwrap().delta, "391");
+        assert_eq!(chunks[1].as_ref().unwrap().usage, Some(Usage::new(9, 2)));
     }
 }

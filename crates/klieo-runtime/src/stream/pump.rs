@@ -1,8 +1,8 @@
 //! [`ChunkPump`]: relays a provider's chunks one by one while rebuilding
 //! the reply, enforcing the byte cap and honouring cancellation.
 
-use crate::cancel::CancelWatch;
-use crate::reply::{ReplyBuilder, RESPONSE_OVER_CAP};
+use super::cancel::CancelWatch;
+use super::reply::{ReplyBuilder, RESPONSE_OVER_CAP};
 use klieo_types::{ChatChunk, ChatResponse, ChunkStream, Error};
 use std::future::poll_fn;
 use std::task::{Context, Poll};
@@ -14,8 +14,7 @@ pub const STREAM_ENDED_EARLY: &str =
 
 /// What [`ChunkPump::poll_event`] produced.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum PumpEvent {
+pub(crate) enum PumpEvent {
     /// A chunk to hand to the consumer as it is.
     Chunk(ChatChunk),
     /// The provider's stream ended after a finish reason: the whole reply.
@@ -32,33 +31,7 @@ pub enum PumpEvent {
 ///
 /// The pump runs in the consumer's own task: no channel, no extra task, no
 /// hop between threads for each chunk.
-///
-/// ```
-/// use klieo_stream::{ChunkPump, PumpEvent};
-/// use klieo_types::testing::{text_chunks, ScriptedLlm};
-/// use klieo_types::{ChatRequest, LlmClient};
-/// use tokio_util::sync::CancellationToken;
-///
-/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-/// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
-/// let provider = llm.stream(ChatRequest::default()).await?;
-/// let mut pump = ChunkPump::new(provider, CancellationToken::new(), 1 << 20);
-/// let mut seen = String::new();
-/// let reply = loop {
-///     match pump.next_event().await {
-///         PumpEvent::Chunk(chunk) => seen.push_str(&chunk.delta),
-///         PumpEvent::Finished(reply) => break reply,
-///         PumpEvent::Failed(e) => return Err(e.into()),
-///         _ => continue,
-///     }
-/// };
-/// assert_eq!(seen, "Hello");
-/// assert_eq!(reply.message.content, "Hello");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct ChunkPump {
+pub(crate) struct ChunkPump {
     provider: Option<ChunkStream>,
     reply: ReplyBuilder,
     cancel: CancelWatch,
@@ -81,7 +54,7 @@ impl ChunkPump {
     /// returned, the next event is [`PumpEvent::Failed`] with
     /// [`Error::Cancelled`], whether the provider has chunks ready or is
     /// waiting.
-    pub fn new(
+    pub(crate) fn new(
         provider: ChunkStream,
         cancel: CancellationToken,
         max_response_bytes: usize,
@@ -94,7 +67,7 @@ impl ChunkPump {
     }
 
     /// The reply rebuilt so far.
-    pub fn reply(&self) -> &ReplyBuilder {
+    pub(crate) fn reply(&self) -> &ReplyBuilder {
         &self.reply
     }
 
@@ -105,7 +78,7 @@ impl ChunkPump {
 
     /// Polls for the next event. After `Finished` or `Failed` the pump is
     /// spent, and polling again yields `Failed` with [`Error::BadResponse`].
-    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<PumpEvent> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<PumpEvent> {
         let Some(provider) = self.provider.as_mut() else {
             return Poll::Ready(PumpEvent::Failed(Error::BadResponse(
                 "the chunk pump was polled after its stream ended".into(),
@@ -138,7 +111,11 @@ impl ChunkPump {
     }
 
     /// Waits for the next event.
-    pub async fn next_event(&mut self) -> PumpEvent {
+    pub(crate) async fn next_event(&mut self) -> PumpEvent {
         poll_fn(|cx| self.poll_event(cx)).await
     }
 }
+
+#[cfg(test)]
+#[path = "pump_tests.rs"]
+mod tests;

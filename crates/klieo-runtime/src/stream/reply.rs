@@ -5,22 +5,8 @@ use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ReplyInfo, Too
 /// Rebuilds the assistant message of a streamed reply: its text, its tool
 /// calls, the reported usage and the finish reason, counting the bytes of
 /// text and tool-call payloads against a cap.
-///
-/// ```
-/// use klieo_stream::ReplyBuilder;
-/// use klieo_types::{ChatChunk, FinishReason, Usage};
-///
-/// let mut reply = ReplyBuilder::new(1024);
-/// reply.absorb(&ChatChunk::delta("Hel"))?;
-/// reply.absorb(&ChatChunk::delta("lo"))?;
-/// reply.absorb(&ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(5, 2)))?;
-/// let response = reply.into_response().expect("finished");
-/// assert_eq!(response.message.content, "Hello");
-/// assert_eq!(response.usage, Some(Usage::new(5, 2)));
-/// # Ok::<(), klieo_stream::OverCap>(())
-/// ```
 #[derive(Debug, Clone)]
-pub struct ReplyBuilder {
+pub(crate) struct ReplyBuilder {
     content: String,
     tool_calls: Vec<ToolCall>,
     usage: Option<Usage>,
@@ -32,9 +18,9 @@ pub struct ReplyBuilder {
 
 /// A reply grew past its byte cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OverCap {
+pub(crate) struct OverCap {
     /// The cap that was passed.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl std::fmt::Display for OverCap {
@@ -54,7 +40,7 @@ fn payload_bytes(call: &ToolCall) -> usize {
 
 impl ReplyBuilder {
     /// An empty reply allowed `max_bytes` of text and tool-call payloads.
-    pub fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             content: String::new(),
             tool_calls: Vec::new(),
@@ -68,7 +54,7 @@ impl ReplyBuilder {
 
     /// Adds a chunk. Fails, adding nothing, when the chunk would take the
     /// reply past its cap.
-    pub fn absorb(&mut self, chunk: &ChatChunk) -> Result<(), OverCap> {
+    pub(crate) fn absorb(&mut self, chunk: &ChatChunk) -> Result<(), OverCap> {
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);
         if bytes > self.max_bytes {
@@ -92,30 +78,30 @@ impl ReplyBuilder {
     }
 
     /// Bytes of text and tool-call payloads so far.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Whether any tool call arrived.
-    pub fn has_tool_calls(&self) -> bool {
+    pub(crate) fn has_tool_calls(&self) -> bool {
         !self.tool_calls.is_empty()
     }
 
     /// The finish reason, once a chunk carried one.
-    pub fn finish_reason(&self) -> Option<FinishReason> {
+    pub(crate) fn finish_reason(&self) -> Option<FinishReason> {
         self.finish_reason
     }
 
     /// The reply so far as a response, with `finish_reason` standing in
     /// for a missing one (for guardrails that look at a partial reply).
-    pub fn snapshot(&self, finish_reason: FinishReason) -> ChatResponse {
+    pub(crate) fn snapshot(&self, finish_reason: FinishReason) -> ChatResponse {
         let reply = self.clone();
         let finish_reason = reply.finish_reason.unwrap_or(finish_reason);
         reply.response(finish_reason)
     }
 
     /// The whole reply, or `None` when no chunk carried a finish reason.
-    pub fn into_response(self) -> Option<ChatResponse> {
+    pub(crate) fn into_response(self) -> Option<ChatResponse> {
         let finish_reason = self.finish_reason?;
         Some(self.response(finish_reason))
     }
@@ -132,6 +118,18 @@ impl ReplyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_rebuild_the_text_usage_and_finish() {
+        let mut reply = ReplyBuilder::new(1024);
+        assert!(reply.absorb(&ChatChunk::delta("Hel")).is_ok());
+        assert!(reply.absorb(&ChatChunk::delta("lo")).is_ok());
+        let finish = ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(5, 2));
+        assert!(reply.absorb(&finish).is_ok());
+        let response = reply.into_response().expect("finished");
+        assert_eq!(response.message.content, "Hello");
+        assert_eq!(response.usage, Some(Usage::new(5, 2)));
+    }
 
     #[test]
     fn cap_counts_text_and_tool_payloads_and_rejects_the_crossing_chunk() {

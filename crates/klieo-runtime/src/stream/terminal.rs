@@ -52,7 +52,7 @@ impl Terminal {
 /// steps is not) and the cause can be matched on.
 ///
 /// ```
-/// use klieo_stream::terminal_for;
+/// use klieo_runtime::terminal_for;
 /// use klieo_types::{Error, LlmError};
 ///
 /// let t = terminal_for(&Error::MaxStepsExceeded { steps: 4 }, false);
@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn byte_cap_maps_to_server_item_naming_the_cap() {
-        let t = terminal_for(&Error::BadResponse(crate::RESPONSE_OVER_CAP.into()), false);
+        let t = terminal_for(
+            &Error::BadResponse(crate::stream::RESPONSE_OVER_CAP.into()),
+            false,
+        );
         assert_eq!(
             t.item.to_string(),
             "response exceeded max_response_bytes cap"

@@ -1,2 +1,0 @@
-//! Integration tests of klieo-stream, one binary.
-mod pump;
