@@ -4,6 +4,7 @@
 mod agent;
 mod backpressure;
 mod capabilities;
+mod durable;
 mod edge_cases;
 mod episodes;
 mod guardrails;

@@ -1,0 +1,165 @@
+//! Approvals: a run suspends at a call that needs one, and goes on when a
+//! person approves or denies it, from another agent on the same store.
+
+use klieo_runtime::{Agent, TypedTool};
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    Episode, EpisodicMemory, Error, Journal, Ticket, ToolCall, ToolError, ToolOutcome,
+};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct Mail {
+    /// Who to.
+    to: String,
+}
+
+fn agent(llm: ScriptedLlm, store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> Agent {
+    let sent = Arc::clone(sent);
+    let send = TypedTool::new("send_mail", "Sends a mail.", move |mail: Mail| {
+        let sent = Arc::clone(&sent);
+        async move {
+            sent.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ToolError>(format!("sent to {}", mail.to))
+        }
+    })
+    .with_approval(true);
+    Agent::builder(llm)
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+}
+
+fn kinds(log: &[Episode]) -> Vec<&'static str> {
+    log.iter().map(Episode::kind).collect()
+}
+
+/// Starts a run that suspends at send_mail; returns its ticket.
+async fn suspend(store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> Ticket {
+    let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+    let agent = agent(ScriptedLlm::new().then_tool_calls(vec![call]), store, sent);
+    let error = agent
+        .session("t")
+        .run("mail Ada")
+        .await
+        .expect_err("suspends");
+    let Error::Suspended { ticket, tool } = error else {
+        panic!("not suspended: {error}");
+    };
+    assert_eq!(tool, "send_mail");
+    // A ticket travels as text (a link, a queue message).
+    ticket.to_string().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_approved_call_runs_once_and_the_run_goes_on() {
+    let store = InMemoryJournal::new();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        0,
+        "nothing runs before approval"
+    );
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.unwrap()),
+        ["started", "llm_call", "suspended"]
+    );
+
+    // Another process: resuming without a decision still waits.
+    let later = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent);
+    let still = later.resume(ticket.run).await.expect_err("still waits");
+    assert!(matches!(still, Error::Suspended { .. }), "{still:?}");
+    assert_eq!(
+        store.replay(ticket.run).await.unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    let answer = later.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.unwrap()),
+        [
+            "started",
+            "llm_call",
+            "suspended",
+            "approved",
+            "tool_call",
+            "llm_call",
+            "completed"
+        ]
+    );
+    assert_eq!(store.pending(ticket.run).await.unwrap(), None);
+
+    let again = later.approve(&ticket).await.expect_err("a used ticket");
+    assert!(matches!(again, Error::TicketRejected { .. }), "{again:?}");
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "nothing ran again");
+}
+
+#[tokio::test]
+async fn a_denied_call_does_not_run_and_the_model_is_told_why() {
+    let store = InMemoryJournal::new();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new().then_text("I did not send it.");
+    let later = agent(llm.clone(), &store, &sent);
+    let answer = later.deny(&ticket, "not today").await.unwrap();
+    assert_eq!(answer.text, "I did not send it.");
+    assert_eq!(sent.load(Ordering::SeqCst), 0);
+    let told = &llm.requests()[0];
+    let result = told
+        .messages
+        .iter()
+        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
+        .expect("the call's result");
+    assert!(result.content.contains("not today"), "{}", result.content);
+    let log = store.replay(ticket.run).await.unwrap();
+    assert!(log.iter().any(|e| matches!(
+        e,
+        Episode::ToolCall { result: ToolOutcome::Denied { reason }, .. } if reason == "not today"
+    )));
+}
+
+#[tokio::test]
+async fn a_ticket_for_other_arguments_fails_closed() {
+    let store = InMemoryJournal::new();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let forged = Ticket::for_call(
+        ticket.run,
+        &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
+    );
+    let later = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent);
+    let error = later.approve(&forged).await.expect_err("refused");
+    assert!(matches!(error, Error::TicketRejected { .. }), "{error:?}");
+    assert!(error.to_string().contains("arguments differ"), "{error}");
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "nothing ran");
+    // The real ticket still works.
+    later.approve(&ticket).await.unwrap();
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn two_approvals_at_once_run_the_call_once() {
+    let store = InMemoryJournal::new();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let script = || ScriptedLlm::new().then_text("Sent.");
+    let (one, two) = (
+        agent(script(), &store, &sent),
+        agent(script(), &store, &sent),
+    );
+    let (a, b) = tokio::join!(one.approve(&ticket), two.approve(&ticket));
+    assert_eq!(
+        u8::from(a.is_ok()) + u8::from(b.is_ok()),
+        1,
+        "one approval wins: {a:?} {b:?}"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "the mail went once");
+}

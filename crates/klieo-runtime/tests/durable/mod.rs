@@ -1,0 +1,16 @@
+//! Durable runs on klieo-store's in-memory journal: each step written
+//! through the journal, resume after a crash, approvals, the fence of
+//! resumes without leases, and leases (their expiry under paused time).
+//! The facade's tests run the same scenarios on SQLite, end to end.
+//!
+//! A "crash" is the run's future dropped at a known point (a tool
+//! running, a model call waiting), which leaves the store exactly as a
+//! killed process would; the resume uses a clone of the store (the same
+//! data, as another process would see it) and a fresh agent.
+
+mod approval;
+mod fence;
+mod journal;
+mod leases;
+mod resume;
+mod support;

@@ -1,0 +1,113 @@
+//! What the durable-run tests share: a tool that counts its runs, a model
+//! that tells when it is called, episode outcomes.
+
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    async_trait, Capabilities, ChatRequest, ChatResponse, Episode, LlmClient, LlmError, Tool,
+    ToolContext, ToolDef, ToolError,
+};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A tool that counts its runs; when told to, it tells when it starts and
+/// then hangs, or waits to be let go on.
+pub(crate) struct Counted {
+    def: ToolDef,
+    runs: Arc<AtomicUsize>,
+    idempotent: bool,
+    hang: Option<Arc<Notify>>,
+    proceed: Option<Arc<Notify>>,
+}
+
+impl Counted {
+    pub(crate) fn new(name: &str, idempotent: bool, runs: &Arc<AtomicUsize>) -> Self {
+        Self {
+            def: ToolDef::new(name, "counts its runs", json!({"type": "object"})),
+            runs: Arc::clone(runs),
+            idempotent,
+            hang: None,
+            proceed: None,
+        }
+    }
+
+    /// Tells `started` when it runs, then never answers.
+    pub(crate) fn hanging(mut self, started: &Arc<Notify>) -> Self {
+        self.hang = Some(Arc::clone(started));
+        self
+    }
+
+    /// Tells `started` when it runs, then answers once `proceed` is told.
+    pub(crate) fn waiting(mut self, started: &Arc<Notify>, proceed: &Arc<Notify>) -> Self {
+        self.proceed = Some(Arc::clone(proceed));
+        self.hanging(started)
+    }
+}
+
+#[async_trait]
+impl Tool for Counted {
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    async fn invoke(
+        &self,
+        _args: serde_json::Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<serde_json::Value, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if let Some(started) = &self.hang {
+            started.notify_one();
+            match &self.proceed {
+                Some(proceed) => proceed.notified().await,
+                None => std::future::pending::<()>().await,
+            }
+        }
+        Ok(json!({"call": ctx.call_id}))
+    }
+}
+
+/// A model that tells when each call starts.
+pub(crate) struct Told {
+    pub(crate) inner: ScriptedLlm,
+    pub(crate) called: Arc<Notify>,
+}
+
+#[async_trait]
+impl LlmClient for Told {
+    fn name(&self) -> &str {
+        "told"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.called.notify_one();
+        self.inner.complete(req).await
+    }
+}
+
+/// Each episode's kind, with a tool call's outcome (`tool_call:ok`).
+pub(crate) fn outcomes(log: &[Episode]) -> Vec<String> {
+    log.iter()
+        .map(|e| match e {
+            Episode::ToolCall { result, .. } => {
+                let json = serde_json::to_value(result).unwrap();
+                format!("tool_call:{}", json["status"].as_str().unwrap_or("?"))
+            }
+            other => other.kind().to_owned(),
+        })
+        .collect()
+}
+
+/// A count of `runs` so far.
+pub(crate) fn count(runs: &AtomicUsize) -> usize {
+    runs.load(Ordering::SeqCst)
+}
