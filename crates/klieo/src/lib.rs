@@ -9,11 +9,12 @@
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`) with its chunk pump and terminal-error mapping, guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
 //! | `anthropic` | `anthropic` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
+//! | `store` | `store` | the store kit: an in-memory journal (resume, approvals and leases with no database, for tests of durable agents), the row layout the database stores share |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `mcp` | `mcp` | the tools of Model Context Protocol servers, over stdio or streamable HTTP, next to an agent's own |
 //! | `otel` | `otel` | OpenTelemetry export of the runs' GenAI spans over OTLP/HTTP, from the `OTEL_*` variables (`klieo::otel::init()`) |
-//! | `testing` | `testing` | a scripted model for tests of agents, and the checks every memory backend passes |
+//! | `testing` | `testing` | a scripted model for tests of agents; with `store`, `store::testing` too: the checks every memory and journal passes, and the golden fixtures |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
 //! streaming agent with two tools against a real model (`cargo xtask demo`
@@ -58,6 +59,10 @@ pub use klieo_openai as openai;
 #[cfg(feature = "anthropic")]
 #[doc(inline)]
 pub use klieo_anthropic as anthropic;
+
+#[cfg(feature = "store")]
+#[doc(inline)]
+pub use klieo_store as store;
 
 #[cfg(feature = "sqlite")]
 #[doc(inline)]
