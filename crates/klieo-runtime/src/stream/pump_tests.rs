@@ -1,7 +1,6 @@
-#![allow(clippy::panic)]
-
 //! The pump's cancellation: seen on the next event, whether the provider
 //! has chunks ready or is waiting; and a pumped reply rebuilt whole.
+#![allow(clippy::panic)]
 
 use super::{ChunkPump, PumpEvent};
 use klieo_types::testing::{text_chunks, ScriptedLlm, ScriptedStep};
