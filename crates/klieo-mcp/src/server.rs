@@ -13,14 +13,13 @@ use crate::restart::{Alive, Restarts};
 use crate::settings::McpSettings;
 use crate::stderr;
 use async_trait::async_trait;
-use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker};
+use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
 use rmcp::model::{CallToolRequestParams, ErrorCode};
 use rmcp::service::ServiceError;
 use serde_json::Value;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{Instrument, Span};
 
@@ -320,22 +319,24 @@ impl ToolInvoker for McpServer {
         self.call(name, args).await
     }
 
-    /// The call timeout plus the connect timeout: a call may first have
-    /// to start the server again, and each part has its own bound inside.
-    fn timeout(&self, name: &str) -> Option<Duration> {
-        let _ = name;
+    /// The call timeout plus the connect timeout (a call may first have
+    /// to start the server again, and each part has its own bound inside),
+    /// and approval as the settings say; MCP's tool annotations
+    /// (`idempotentHint`) are a server's hints, not trusted, so no call is
+    /// idempotent.
+    fn policy(&self, name: &str) -> ToolPolicy {
         let settings = &self.inner.settings;
-        Some(
-            settings
-                .call_timeout
-                .saturating_add(settings.connect_timeout),
-        )
-    }
-
-    fn requires_approval(&self, name: &str) -> bool {
-        self.inner
+        let approval = self
+            .inner
             .catalogue
             .own_name(name)
-            .is_some_and(|own| self.inner.settings.approval.applies_to(&own))
+            .is_some_and(|own| settings.approval.applies_to(&own));
+        ToolPolicy::new()
+            .with_timeout(
+                settings
+                    .call_timeout
+                    .saturating_add(settings.connect_timeout),
+            )
+            .with_approval(approval)
     }
 }

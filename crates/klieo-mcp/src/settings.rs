@@ -72,7 +72,7 @@ pub(crate) enum Transport {
 
 /// Which of a server's tools need a person's approval before each call
 /// (the run suspends durably until it is given: see
-/// `klieo_types::Tool::requires_approval`).
+/// `klieo_types::ToolPolicy::requires_approval`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Approval {

@@ -82,7 +82,7 @@ async fn a_call_past_its_timeout_is_given_up_and_the_server_goes_on() {
     );
     let bound = Duration::from_millis(300) + klieo_mcp::DEFAULT_HANDSHAKE_TIMEOUT;
     assert_eq!(
-        server.timeout("echo"),
+        server.policy("echo").timeout(),
         Some(bound),
         "a call may start the server first"
     );

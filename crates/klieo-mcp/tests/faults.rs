@@ -221,6 +221,6 @@ async fn a_tool_list_change_the_server_announces_reaches_the_catalogue() {
 async fn tools_marked_for_approval_say_so() {
     let settings = faults_stdio().with_approval(Approval::Tools(vec!["add".into()]));
     let server = McpServer::connect(settings).await.unwrap();
-    assert!(server.requires_approval("add"));
-    assert!(!server.requires_approval("echo"));
+    assert!(server.policy("add").requires_approval());
+    assert!(!server.policy("echo").requires_approval());
 }

@@ -150,7 +150,7 @@ impl Agent {
     /// recorded: completed model calls are not asked again, recorded tool
     /// results are not run again, and a call that was running when the
     /// process stopped runs again only if its tool is idempotent
-    /// ([`Tool::idempotent`](klieo_types::Tool::idempotent)); otherwise the model is told its outcome is
+    /// ([`ToolPolicy::idempotent`](klieo_types::ToolPolicy::idempotent)); otherwise the model is told its outcome is
     /// unknown. Of two processes resuming one run at once, one goes on and
     /// the other fails with a `MemoryError::Conflict` before running
     /// anything: with leases, at its lease; without (`lease_ttl: None`), at

@@ -53,7 +53,7 @@ pub(crate) async fn still_waiting(
         .reply
         .tool_calls
         .iter()
-        .find(|c| tools.requires_approval(&c.name) && !decisions.decided(&c.id))
+        .find(|c| tools.policy(&c.name).requires_approval() && !decisions.decided(&c.id))
     else {
         return Ok(());
     };

@@ -113,7 +113,7 @@ pub struct RunOptions {
     /// `max_steps`.
     pub output_repairs: u32,
     /// How long one tool call may take unless its tool sets its own bound
-    /// (`Tool::timeout`). A call past it is stopped and becomes
+    /// (`ToolPolicy::with_timeout`, in `Tool::policy`). A call past it is stopped and becomes
     /// `ToolError::Timeout`, which goes back to the model. A tool made from
     /// a synchronous closure cannot be stopped mid-call: keep those short.
     pub tool_timeout: Duration,

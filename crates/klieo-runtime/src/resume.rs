@@ -205,7 +205,7 @@ async fn settle(
     let runs_now = |call: &ToolCall| {
         result_of(call).is_none()
             && decisions.denial(&call.id).is_none()
-            && (!started || tools.idempotent(&call.name))
+            && (!started || tools.policy(&call.name).idempotent())
     };
     let now: Vec<ToolCall> = reply
         .tool_calls

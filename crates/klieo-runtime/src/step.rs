@@ -89,7 +89,7 @@ pub(crate) async fn finish_step(
         if let Some(call) = message
             .tool_calls
             .iter()
-            .find(|c| tools.requires_approval(&c.name))
+            .find(|c| tools.policy(&c.name).requires_approval())
         {
             let ticket = Ticket::for_call(run.ctx.run_id, call);
             let suspended = suspended(step, call, &ticket);

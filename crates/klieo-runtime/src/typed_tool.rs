@@ -2,7 +2,7 @@
 //! JSON Schema derived from the type.
 
 use crate::schema::schema_of;
-use klieo_types::{async_trait, Tool, ToolContext, ToolDef, ToolError};
+use klieo_types::{async_trait, Tool, ToolContext, ToolDef, ToolError, ToolPolicy};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -53,9 +53,7 @@ use std::time::Duration;
 pub struct TypedTool<A, F> {
     def: ToolDef,
     f: F,
-    timeout: Option<Duration>,
-    idempotent: bool,
-    approval: bool,
+    policy: ToolPolicy,
     args: PhantomData<fn(A)>,
 }
 
@@ -71,9 +69,7 @@ where
         Self {
             def: ToolDef::new(name, description, schema_of::<A>()),
             f,
-            timeout: None,
-            idempotent: false,
-            approval: false,
+            policy: ToolPolicy::new(),
             args: PhantomData,
         }
     }
@@ -81,22 +77,22 @@ where
     /// Bounds each call of this tool by `timeout` instead of the run's
     /// `RunOptions::tool_timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.policy = self.policy.with_timeout(timeout);
         self
     }
 
     /// Declares that running a call twice with the same arguments has the
     /// effect of running it once, so a resumed run may run an interrupted
-    /// call again ([`Tool::idempotent`]). Default: not idempotent.
+    /// call again ([`ToolPolicy::idempotent`]). Default: not idempotent.
     pub fn with_idempotent(mut self, idempotent: bool) -> Self {
-        self.idempotent = idempotent;
+        self.policy = self.policy.with_idempotent(idempotent);
         self
     }
 
     /// Requires a person's approval before each call runs
-    /// ([`Tool::requires_approval`]). Default: no approval.
+    /// ([`ToolPolicy::requires_approval`]). Default: no approval.
     pub fn with_approval(mut self, required: bool) -> Self {
-        self.approval = required;
+        self.policy = self.policy.with_approval(required);
         self
     }
 }
@@ -121,16 +117,8 @@ where
         &self.def
     }
 
-    fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    fn idempotent(&self) -> bool {
-        self.idempotent
-    }
-
-    fn requires_approval(&self) -> bool {
-        self.approval
+    fn policy(&self) -> ToolPolicy {
+        self.policy
     }
 
     async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {

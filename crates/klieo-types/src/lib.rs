@@ -71,6 +71,7 @@ mod message;
 mod request;
 mod response;
 mod tool;
+mod tool_policy;
 mod toolbox;
 mod transcript;
 
@@ -88,6 +89,7 @@ pub use message::{Message, Role, ToolCall};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
+pub use tool_policy::ToolPolicy;
 pub use toolbox::Toolbox;
 pub use transcript::{MessageLog, Transcript};
 

@@ -4,11 +4,11 @@
 use crate::error::ToolError;
 use crate::ids::RunId;
 use crate::request::ToolDef;
+use crate::tool_policy::ToolPolicy;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What a tool knows about the call it serves.
 #[derive(Debug, Clone, Copy)]
@@ -67,30 +67,12 @@ pub trait Tool: Send + Sync {
         ctx: ToolContext<'_>,
     ) -> Result<serde_json::Value, ToolError>;
 
-    /// How long one call may take, when this tool needs another bound
-    /// than the run's default (`RunOptions::tool_timeout`). A call past it
-    /// is stopped (its future dropped) and becomes [`ToolError::Timeout`].
-    fn timeout(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Whether running a call twice has the effect of running it once,
-    /// given the same call id ([`ToolContext::call_id`], the idempotency
-    /// key). Default `false`.
-    ///
-    /// A run resumed after its process stopped while this tool ran runs
-    /// the call again only when this is `true`; otherwise the model is told
-    /// the call was interrupted and its outcome is unknown
-    /// (`ToolOutcome::Interrupted`).
-    fn idempotent(&self) -> bool {
-        false
-    }
-
-    /// Whether a person must approve each call before it runs. Default
-    /// `false`. A run that reaches such a call suspends durably and ends
-    /// with `Error::Suspended`, carrying the ticket to approve or deny.
-    fn requires_approval(&self) -> bool {
-        false
+    /// How the runtime treats this tool's calls: its own time bound,
+    /// whether a call may run again, whether a person must approve it.
+    /// Default [`ToolPolicy::new`]: the run's bound, not idempotent, no
+    /// approval.
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new()
     }
 }
 
@@ -109,25 +91,11 @@ pub trait ToolInvoker: Send + Sync {
         ctx: ToolContext<'_>,
     ) -> Result<serde_json::Value, ToolError>;
 
-    /// The call bound of the tool called `name`, when it has its own
-    /// (see [`Tool::timeout`]).
-    fn timeout(&self, name: &str) -> Option<Duration> {
+    /// The policy of the tool called `name` ([`Tool::policy`]); the
+    /// default policy for a name it does not know.
+    fn policy(&self, name: &str) -> ToolPolicy {
         let _ = name;
-        None
-    }
-
-    /// Whether the tool called `name` is idempotent ([`Tool::idempotent`]).
-    /// Default `false`.
-    fn idempotent(&self, name: &str) -> bool {
-        let _ = name;
-        false
-    }
-
-    /// Whether calls of the tool called `name` need approval
-    /// ([`Tool::requires_approval`]). Default `false`.
-    fn requires_approval(&self, name: &str) -> bool {
-        let _ = name;
-        false
+        ToolPolicy::new()
     }
 }
 
@@ -243,23 +211,11 @@ impl ToolInvoker for ToolSet {
         tool.invoke(args, ctx).await
     }
 
-    fn timeout(&self, name: &str) -> Option<Duration> {
-        let &index = self.by_name.get(name)?;
-        self.tools.get(index)?.timeout()
-    }
-
-    fn idempotent(&self, name: &str) -> bool {
+    fn policy(&self, name: &str) -> ToolPolicy {
         self.by_name
             .get(name)
             .and_then(|&index| self.tools.get(index))
-            .is_some_and(|tool| tool.idempotent())
-    }
-
-    fn requires_approval(&self, name: &str) -> bool {
-        self.by_name
-            .get(name)
-            .and_then(|&index| self.tools.get(index))
-            .is_some_and(|tool| tool.requires_approval())
+            .map_or_else(ToolPolicy::new, |tool| tool.policy())
     }
 }
 

@@ -4,11 +4,11 @@
 use crate::error::ToolError;
 use crate::request::ToolDef;
 use crate::tool::{ToolContext, ToolInvoker};
+use crate::tool_policy::ToolPolicy;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 /// A [`ToolInvoker`] over several invokers: the local tools of an agent
 /// and the tools of servers (such as `klieo_mcp::McpServer`), shown to the
@@ -249,19 +249,9 @@ impl ToolInvoker for Toolbox {
         tools.invoke(&own, args, ctx).await
     }
 
-    fn timeout(&self, name: &str) -> Option<Duration> {
-        let (tools, own) = self.route(name).ok()?;
-        tools.timeout(&own)
-    }
-
-    fn idempotent(&self, name: &str) -> bool {
+    fn policy(&self, name: &str) -> ToolPolicy {
         self.route(name)
-            .is_ok_and(|(tools, own)| tools.idempotent(&own))
-    }
-
-    fn requires_approval(&self, name: &str) -> bool {
-        self.route(name)
-            .is_ok_and(|(tools, own)| tools.requires_approval(&own))
+            .map_or_else(|_| ToolPolicy::new(), |(tools, own)| tools.policy(&own))
     }
 }
 
@@ -331,8 +321,8 @@ mod tests {
         ) -> Result<serde_json::Value, ToolError> {
             Ok(json!(name))
         }
-        fn requires_approval(&self, name: &str) -> bool {
-            name == "risky"
+        fn policy(&self, name: &str) -> ToolPolicy {
+            ToolPolicy::new().with_approval(name == "risky")
         }
     }
 
@@ -349,8 +339,11 @@ mod tests {
         let ctx = ToolContext::new(RunId::new(), "c", "t");
         let out = tools.invoke("srv_risky", json!({}), ctx).await;
         assert_eq!(out, Ok(json!("risky")), "called by its own name");
-        assert!(tools.requires_approval("srv_risky"));
-        assert!(!tools.requires_approval("risky"), "the local one does not");
+        assert!(tools.policy("srv_risky").requires_approval());
+        assert!(
+            !tools.policy("risky").requires_approval(),
+            "the local one does not"
+        );
     }
 
     #[tokio::test]

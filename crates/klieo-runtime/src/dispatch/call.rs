@@ -76,7 +76,8 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
     let limit = run
         .ctx
         .tools
-        .timeout(&call.name)
+        .policy(&call.name)
+        .timeout()
         .unwrap_or(run.opts.tool_timeout);
     let cancel = &run.ctx.cancel;
     let mut retries = 0;

@@ -4,7 +4,7 @@
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, Episode, LlmClient, LlmError, Tool,
-    ToolContext, ToolDef, ToolError,
+    ToolContext, ToolDef, ToolError, ToolPolicy,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,8 +51,8 @@ impl Tool for Counted {
         &self.def
     }
 
-    fn idempotent(&self) -> bool {
-        self.idempotent
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new().with_idempotent(self.idempotent)
     }
 
     async fn invoke(

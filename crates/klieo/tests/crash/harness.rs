@@ -5,7 +5,7 @@
 use klieo::prelude::*;
 use klieo::{
     async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
-    RunRecord, ShortTermMemory, ToolContext, Transcript,
+    RunRecord, ShortTermMemory, ToolContext, ToolPolicy, Transcript,
 };
 use serde_json::json;
 use std::path::Path;
@@ -69,12 +69,10 @@ impl Tool for Effect {
         &self.def
     }
 
-    fn idempotent(&self) -> bool {
-        self.idempotent
-    }
-
-    fn requires_approval(&self) -> bool {
-        self.approval
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new()
+            .with_idempotent(self.idempotent)
+            .with_approval(self.approval)
     }
 
     async fn invoke(

@@ -4,7 +4,7 @@
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
 use klieo::testing::ScriptedLlm;
-use klieo::{async_trait, Capabilities, ToolContext};
+use klieo::{async_trait, Capabilities, ToolContext, ToolPolicy};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,8 +49,8 @@ impl Tool for Counted {
         &self.def
     }
 
-    fn idempotent(&self) -> bool {
-        self.idempotent
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new().with_idempotent(self.idempotent)
     }
 
     async fn invoke(
