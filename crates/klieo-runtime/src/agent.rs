@@ -189,7 +189,7 @@ impl Agent {
     ) -> Result<Answer, Error> {
         let journal = journal_of(&self.run_context(run))?;
         let record = record_of(journal.as_ref(), run).await?;
-        let run = self.new_run(run, &record.thread, Extras::default())?;
+        let run = Arc::new(self.new_run(run, &record.thread, Extras::default())?);
         let why = match decision {
             Some((ticket, denial)) => {
                 decide(&run, journal.as_ref(), ticket, denial).await?;
@@ -197,7 +197,7 @@ impl Agent {
             }
             None => Why::Restart,
         };
-        let text = resume_run(&run, journal.as_ref(), why).await?;
+        let text = resume_run(Arc::clone(&run), journal.as_ref(), why).await?;
         Ok(Answer {
             text,
             summary: run.progress.summary(),
@@ -330,10 +330,10 @@ impl Session {
         prompt: String,
         extras: Extras,
     ) -> Result<Answer, Error> {
-        let run = self.agent.new_run(run_id, &self.thread, extras)?;
+        let run = Arc::new(self.agent.new_run(run_id, &self.thread, extras)?);
         // The prompt lands with the run's `Started`: a store never holds
         // one without the other.
-        let text = run_blocking(&run, Some(Message::user(prompt))).await?;
+        let text = run_blocking(Arc::clone(&run), Some(Message::user(prompt))).await?;
         Ok(Answer {
             text,
             summary: run.progress.summary(),

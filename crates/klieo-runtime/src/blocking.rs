@@ -1,16 +1,12 @@
-//! [`run_steps`]: the blocking step loop.
+//! [`run_steps`]: a run driven to its answer, on the engine (`engine.rs`)
+//! in blocking mode.
 
 use crate::context::AgentContext;
-use crate::guardrail::check_post_llm;
-use crate::lease;
+use crate::engine::{start, Mode};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
-use crate::step::{finish_step, StepEnd};
-use crate::telemetry::{self, record_reply};
-use klieo_types::{Episode, Error, Message, ThreadId};
-use std::future::Future;
-use std::time::Instant;
-use tracing::Instrument;
+use klieo_types::{Error, Message, ThreadId};
+use std::sync::Arc;
 
 /// Runs the agent until the model answers: call the model with the
 /// thread's recent history, run the tools it asks for, record their
@@ -54,75 +50,12 @@ pub async fn run_steps(
     opts: RunOptions,
 ) -> Result<String, Error> {
     let run = Run::new(ctx.clone(), system_prompt, thread, opts, Extras::default())?;
-    run_blocking(&run, None).await
+    run_blocking(Arc::new(run), None).await
 }
 
-/// Drives `run` to its answer, recording `Failed` when it ends without one.
-/// A `prompt` is appended to the thread in the same commit as `Started`.
-pub(crate) async fn run_blocking(run: &Run, prompt: Option<Message>) -> Result<String, Error> {
-    run_blocking_with(run, || drive(run, prompt)).await
-}
-
-/// Runs `body` in the run's span, recording `Failed` when it ends without
-/// an answer.
-pub(crate) async fn run_blocking_with<F, Fut>(run: &Run, body: F) -> Result<String, Error>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<String, Error>>,
-{
-    let span = run.span.clone();
-    async {
-        let lease = lease::hold(run).await?;
-        let outcome = body().await;
-        if let Err(e) = &outcome {
-            run.record_failure(e).await;
-        }
-        if let Some(lease) = lease {
-            lease.release().await;
-        }
-        outcome
-    }
-    .instrument(span)
-    .await
-}
-
-async fn drive(run: &Run, prompt: Option<Message>) -> Result<String, Error> {
-    let started = Episode::Started {
-        agent: run.ctx.agent_name.to_string(),
-    };
-    run.fence_new();
-    run.write(
-        run.commit()
-            .with_messages(prompt.into_iter().collect())
-            .with_episodes(vec![started]),
-    )
-    .await?;
-    steps_from(run, 0).await
-}
-
-/// The loop, from the step after `step` until an answer.
-pub(crate) async fn steps_from(run: &Run, mut step: u32) -> Result<String, Error> {
-    loop {
-        run.check_next_step(step)?;
-        step += 1;
-        let req = run.request(step).await?;
-        let span = run.chat_span(&req, step, false);
-        let started = Instant::now();
-        let reply = match run.complete(&req).instrument(span.clone()).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                telemetry::record_error(&span, &e, run.captures_content());
-                return Err(e);
-            }
-        };
-        record_reply(&run.span, &span, &reply, run.captures_content());
-        drop(span);
-        check_post_llm(&run.opts.guardrails, &req, &reply).await?;
-        // The request shares the thread's newest history block; letting it
-        // go first lets the append below extend that block in place.
-        drop(req);
-        if let StepEnd::Answer(answer) = finish_step(run, step, reply, started.elapsed()).await? {
-            return Ok(answer);
-        }
-    }
+/// Drives `run` to its answer on the engine in blocking mode, recording
+/// `Failed` when it ends without one. A `prompt` is appended to the thread
+/// in the same commit as `Started`.
+pub(crate) async fn run_blocking(run: Arc<Run>, prompt: Option<Message>) -> Result<String, Error> {
+    start(run, prompt, Mode::Blocking).await?.finish().await
 }

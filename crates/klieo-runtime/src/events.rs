@@ -1,8 +1,9 @@
 //! [`RunEvents`]: the stream of an [`Agent`](crate::Agent)'s run, as typed
 //! [`RunEvent`]s with klieo's own [`Error`].
 
+use crate::engine::{start, Engine, Mode};
 use crate::run::Run;
-use crate::streaming::{start, Item, RunStream};
+use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent};
 use futures_core::Stream;
 use klieo_types::{Error, Message};
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-type Starting = Pin<Box<dyn Future<Output = Result<RunStream, Error>> + Send>>;
+type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
 
 /// What a streamed run does, as it happens: text, tool calls and their
 /// results, finished steps, and last [`RunEvent::Finished`] with the answer
@@ -56,7 +57,7 @@ enum State {
     Starting(Starting),
     /// Relaying; `pending` holds the events one chunk made.
     Running {
-        stream: RunStream,
+        stream: Engine,
         pending: VecDeque<RunEvent>,
     },
     Done,
@@ -67,7 +68,7 @@ impl RunEvents {
     /// thread, in the commit of its `Started`.
     pub(crate) fn new(run: Run, prompt: Message) -> Self {
         let run = Arc::new(run);
-        let starting = Box::pin(start(run, Some(prompt)));
+        let starting = Box::pin(start(run, Some(prompt), Mode::Streamed));
         Self {
             state: State::Starting(starting),
         }

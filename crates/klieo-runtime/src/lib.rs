@@ -10,7 +10,7 @@
 //!
 //! # Brief overview
 //!
-//! - [`run_steps`] runs a blocking loop and returns the answer;
+//! - [`run_steps`] drives a run to its answer and returns it;
 //!   [`run_steps_streaming`] hands out the model's chunks as they arrive.
 //! - [`AgentContext`] holds the model, memories, tools, run id, cancel token
 //!   and agent name; [`RunOptions`] the limits and policies
@@ -50,6 +50,7 @@ mod blocking;
 mod builder;
 mod context;
 mod dispatch;
+mod engine;
 mod events;
 mod guardrail;
 mod journal;

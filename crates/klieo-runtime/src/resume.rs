@@ -10,9 +10,9 @@
 //! reads as if the run had not stopped.
 
 use crate::approval::{self, Decisions};
-use crate::blocking::{run_blocking_with, steps_from};
 use crate::context::AgentContext;
 use crate::dispatch::{dispatch_tools, parse_all, result_text};
+use crate::engine::{start_with, Mode};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
@@ -80,7 +80,7 @@ pub async fn resume_steps(
         opts,
         Extras::default(),
     )?;
-    resume_run(&run, journal.as_ref(), Why::Restart).await
+    resume_run(Arc::new(run), journal.as_ref(), Why::Restart).await
 }
 
 /// Why a run is taken up again.
@@ -94,7 +94,7 @@ pub(crate) enum Why {
 
 /// [`resume_steps`] for a run already built on the recorded thread.
 pub(crate) async fn resume_run(
-    run: &Run,
+    run: Arc<Run>,
     journal: &dyn Journal,
     why: Why,
 ) -> Result<String, Error> {
@@ -129,9 +129,9 @@ pub(crate) async fn resume_run(
     let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
     let decisions = Decisions::of_last_step(&episodes);
     if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
-        approval::still_waiting(run, waiting, &decisions, &episodes, seen).await?;
+        approval::still_waiting(&run, waiting, &decisions, &episodes, seen).await?;
     }
-    run_blocking_with(run, || async move {
+    let prelude = |run: Arc<Run>| async move {
         let mut expected = Some(seen);
         if why == Why::Restart {
             // The pending step stays pending: this commit states it again.
@@ -147,11 +147,14 @@ pub(crate) async fn resume_run(
         if let Some(pending) = pending {
             step = pending.step;
             let recorded = recorded_results(&episodes, step);
-            settle(run, pending, &decisions, &recorded, expected).await?;
+            settle(&run, pending, &decisions, &recorded, expected).await?;
         }
-        steps_from(run, step).await
-    })
-    .await
+        Ok(step)
+    };
+    start_with(run, Mode::Blocking, prelude)
+        .await?
+        .finish()
+        .await
 }
 
 /// The results the log holds of step `step`'s calls, by call id.

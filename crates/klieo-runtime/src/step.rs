@@ -1,4 +1,4 @@
-//! What both loops do with a model's reply: record it, keep it, and either
+//! What the engine does with a model's reply: record it, keep it, and either
 //! finish or dispatch the tools it asked for.
 
 use crate::dispatch::{dispatch_tools, parse_all};

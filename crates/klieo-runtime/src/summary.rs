@@ -100,7 +100,7 @@ pub(crate) struct Progress {
 struct Tally {
     summary: RunSummary,
     events: Option<VecDeque<RunEvent>>,
-    /// The answer, kept for a consumer of events (the blocking loop
+    /// The answer, kept for a consumer of events (a blocking run
     /// returns it instead).
     answer: Option<String>,
 }

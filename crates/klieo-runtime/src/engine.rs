@@ -1,0 +1,424 @@
+//! [`Engine`]: the one step loop. A run's cycles (fit the history, call the
+//! model under the retry policy, the guardrails, the journal, the tools)
+//! are driven here for blocking and streamed runs alike, by the polls of
+//! whoever reads the engine: the consumer of a streamed run, or
+//! [`Engine::finish`] for a blocking one.
+//!
+//! The two modes differ only in how a cycle calls the model
+//! ([`Mode`]): a streamed cycle relays the model's chunks as they come; a
+//! blocking cycle makes one `complete` call and goes straight to its
+//! reply, with nothing relayed.
+
+use crate::guardrail::check_post_llm;
+use crate::lease::{self, Held};
+use crate::run::{OpenFailure, Run};
+use crate::step::{finish_step, StepEnd};
+use crate::stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
+use crate::streaming::{Ended, Item};
+use crate::telemetry::{self, record_reply};
+use futures_core::Stream;
+use klieo_types::{ChatRequest, ChatResponse, Episode, Error, FinishReason, Message};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tracing::{Instrument, Span};
+
+/// How the engine's cycles call the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// One `complete` call a cycle; nothing is relayed.
+    Blocking,
+    /// The model's chunks are relayed as they arrive.
+    Streamed,
+}
+
+/// Takes the run's lease, records `Started` (with `prompt`, appended to
+/// the thread in the same commit) and opens the first cycle; see
+/// [`start_with`].
+pub(crate) async fn start(
+    run: Arc<Run>,
+    prompt: Option<Message>,
+    mode: Mode,
+) -> Result<Engine, Error> {
+    start_with(run, mode, |run| async move {
+        let started = Episode::Started {
+            agent: run.ctx.agent_name.to_string(),
+        };
+        run.fence_new();
+        run.write(
+            run.commit()
+                .with_messages(prompt.into_iter().collect())
+                .with_episodes(vec![started]),
+        )
+        .await?;
+        Ok(0)
+    })
+    .await
+}
+
+/// Takes the run's lease, runs `prelude` (which writes what comes before
+/// the loop and returns the number of steps done), opens the next cycle
+/// and returns the engine, which holds the lease until it ends. An error
+/// before the first cycle is open is returned here, recorded as `Failed`
+/// (unless the run is left to be resumed), with the lease given up.
+pub(crate) async fn start_with<F, Fut>(
+    run: Arc<Run>,
+    mode: Mode,
+    prelude: F,
+) -> Result<Engine, Error>
+where
+    F: FnOnce(Arc<Run>) -> Fut,
+    Fut: Future<Output = Result<u32, Error>>,
+{
+    let span = run.span.clone();
+    let lease = lease::hold(&run).instrument(span.clone()).await?;
+    let first = async {
+        let done = prelude(Arc::clone(&run)).await?;
+        run.check_next_step(done)?;
+        Ok::<_, Error>(open_cycle(&run, done + 1, mode).await)
+    }
+    .instrument(span)
+    .await;
+    let mut lease = lease;
+    let state = match first {
+        Ok(Ok(cycle)) => State::Relaying(cycle),
+        Ok(Err(OpenFailure::InBand(e))) => failing(&run, e, lease.take()),
+        Err(e) | Ok(Err(OpenFailure::Init(e))) => {
+            run.record_failure(&e).await;
+            give_up(lease).await;
+            return Err(e);
+        }
+    };
+    let events = run.progress.queues_events();
+    Ok(Engine {
+        run,
+        mode,
+        state,
+        events,
+        lease,
+        answer: None,
+    })
+}
+
+async fn give_up(lease: Option<Held>) {
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+}
+
+/// One cycle in flight: its request, span, clock, the stream it relays
+/// (none for a blocking call) and the next event to hand out (for a
+/// blocking call, its whole reply).
+struct Cycle {
+    step: u32,
+    req: ChatRequest,
+    span: Span,
+    started: Instant,
+    pump: Option<ChunkPump>,
+    pending: Option<PumpEvent>,
+}
+
+async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, OpenFailure> {
+    let req = run.request(step).await.map_err(OpenFailure::Init)?;
+    let span = run.chat_span(&req, step, mode == Mode::Streamed);
+    let started = Instant::now();
+    let opened = match mode {
+        Mode::Streamed => run
+            .open_stream(&req)
+            .instrument(span.clone())
+            .await
+            .map(|(pump, first)| (Some(pump), first)),
+        Mode::Blocking => run
+            .complete(&req)
+            .instrument(span.clone())
+            .await
+            .map(|reply| (None, PumpEvent::Finished(reply)))
+            .map_err(OpenFailure::Init),
+    };
+    let (pump, first) = match opened {
+        Ok(opened) => opened,
+        Err(failure) => {
+            let (OpenFailure::Init(e) | OpenFailure::InBand(e)) = &failure;
+            telemetry::record_error(&span, e, run.captures_content());
+            return Err(failure);
+        }
+    };
+    Ok(Box::new(Cycle {
+        step,
+        req,
+        span,
+        started,
+        pump,
+        pending: Some(first),
+    }))
+}
+
+/// What the work between two cycles led to.
+enum Next {
+    /// The next cycle, open.
+    Cycle(Box<Cycle>),
+    /// The model answered this.
+    Answered(String),
+}
+
+/// Everything between two cycles: guardrails, episodes, memory, tools,
+/// and opening the next cycle.
+async fn after_reply(
+    run: Arc<Run>,
+    cycle: Box<Cycle>,
+    reply: ChatResponse,
+    mode: Mode,
+) -> Result<Next, Error> {
+    let Cycle {
+        step,
+        req,
+        span,
+        started,
+        ..
+    } = *cycle;
+    record_reply(&run.span, &span, &reply, run.captures_content());
+    drop(span);
+    check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+    // The request shares the thread's newest history block; letting it go
+    // first lets the append in `finish_step` extend that block in place.
+    drop(req);
+    match finish_step(&run, step, reply, started.elapsed()).await? {
+        StepEnd::Answer(text) => Ok(Next::Answered(text)),
+        StepEnd::Continue => {
+            run.check_next_step(step)?;
+            match open_cycle(&run, step + 1, mode).await {
+                Ok(cycle) => Ok(Next::Cycle(cycle)),
+                Err(OpenFailure::Init(e) | OpenFailure::InBand(e)) => Err(e),
+            }
+        }
+    }
+}
+
+type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+enum State {
+    Relaying(Box<Cycle>),
+    Working(Work<Result<Next, Error>>),
+    Failing(Work<Ended>),
+    /// The model answered; the lease is being given up.
+    Closing(Work<()>),
+    Done,
+}
+
+/// Records the failure and gives up the lease, then hands out the ending.
+fn failing(run: &Arc<Run>, error: Error, lease: Option<Held>) -> State {
+    let run = Arc::clone(run);
+    State::Failing(Box::pin(async move {
+        let item = run.record_failure(&error).await;
+        give_up(lease).await;
+        Ended { error, item }
+    }))
+}
+
+/// Gives up the lease of a run that answered, then ends the stream.
+fn closing(lease: Option<Held>) -> State {
+    match lease {
+        Some(lease) => State::Closing(Box::pin(lease.release())),
+        None => State::Done,
+    }
+}
+
+/// A run's step loop, driven by polls: it yields the model's chunks (in a
+/// streamed run) and the run's queued events, then ends, or yields one
+/// [`Ended`] and ends.
+pub(crate) struct Engine {
+    run: Arc<Run>,
+    mode: Mode,
+    state: State,
+    /// Whether the run queues events (checked before each item).
+    events: bool,
+    /// The run's lease, held (and renewed) until the engine ends.
+    lease: Option<Held>,
+    /// The answer, once the model gave it.
+    answer: Option<String>,
+}
+
+impl Engine {
+    /// The run, for its summary once the engine has ended.
+    pub(crate) fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// Drives the run to its end, dropping what it relays: the answer, or
+    /// the error that ended it (recorded already).
+    pub(crate) async fn finish(mut self) -> Result<String, Error> {
+        loop {
+            match poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
+                Some(Ok(_)) => {}
+                Some(Err(ended)) => return Err(ended.error),
+                None => return Ok(self.answer.take().unwrap_or_default()),
+            }
+        }
+    }
+
+    /// An event the run queued, unless it queues none.
+    fn queued(&self) -> Option<Poll<Option<Result<Item, Ended>>>> {
+        if !self.events {
+            return None;
+        }
+        let event = self.run.progress.next_event()?;
+        Some(Poll::Ready(Some(Ok(Item::Event(event)))))
+    }
+}
+
+impl Stream for Engine {
+    type Item = Result<Item, Ended>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let _entered = this.run.span.enter();
+        loop {
+            if let Some(event) = this.queued() {
+                return event;
+            }
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Relaying(mut cycle) => {
+                    let event = match (cycle.pending.take(), &mut cycle.pump) {
+                        (Some(event), _) => event,
+                        (None, Some(pump)) => match pump.poll_event(cx) {
+                            Poll::Ready(event) => event,
+                            Poll::Pending => {
+                                this.state = State::Relaying(cycle);
+                                return Poll::Pending;
+                            }
+                        },
+                        (None, None) => PumpEvent::Failed(Error::BadResponse(
+                            "a blocking cycle's reply was taken twice".into(),
+                        )),
+                    };
+                    match event {
+                        PumpEvent::Chunk(chunk) => {
+                            this.state = State::Relaying(cycle);
+                            return Poll::Ready(Some(Ok(Item::Chunk(chunk))));
+                        }
+                        PumpEvent::Finished(reply) => {
+                            let run = Arc::clone(&this.run);
+                            let work = after_reply(run, cycle, reply, this.mode);
+                            this.state = State::Working(Box::pin(work));
+                        }
+                        PumpEvent::Failed(e) => {
+                            telemetry::record_error(&cycle.span, &e, this.run.captures_content());
+                            this.state = failing(&this.run, e, this.lease.take());
+                        }
+                    }
+                }
+                State::Working(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Working(work);
+                        // Tool results arrive while the next cycle opens.
+                        return this.queued().unwrap_or(Poll::Pending);
+                    }
+                    Poll::Ready(Ok(Next::Cycle(cycle))) => this.state = State::Relaying(cycle),
+                    Poll::Ready(Ok(Next::Answered(text))) => {
+                        this.answer = Some(text);
+                        this.state = closing(this.lease.take());
+                    }
+                    Poll::Ready(Err(e)) => this.state = failing(&this.run, e, this.lease.take()),
+                },
+                State::Failing(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Failing(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(item) => return Poll::Ready(Some(Err(item))),
+                },
+                State::Closing(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Closing(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(()) => this.state = State::Done,
+                },
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// Whether the cycle's reply is a whole answer: a `stop` or `length`
+/// finish reason has arrived and the model asked for no tool.
+fn answered(cycle: &Cycle) -> bool {
+    let Some(pump) = &cycle.pump else {
+        return false;
+    };
+    let reply = pump.reply();
+    cycle.pending.is_none()
+        && matches!(
+            reply.finish_reason(),
+            Some(FinishReason::Stop | FinishReason::Length)
+        )
+        && !reply.has_tool_calls()
+}
+
+impl Drop for Engine {
+    /// A streamed run dropped before its end is a consumer that went away:
+    /// the run stops (its pending work is dropped with it) and the event
+    /// log records `consumer-dropped`, on the current tokio runtime. A
+    /// consumer that stops after the answer's finish chunk has the answer
+    /// kept and the run completed (usage that would have followed stays
+    /// unknown). The lease is given up once that is recorded.
+    ///
+    /// A blocking run dropped before its end is a process that stopped:
+    /// nothing is recorded, and the lease runs out (its renewals stop), so
+    /// the run is resumed as a crashed one is.
+    fn drop(&mut self) {
+        if self.mode == Mode::Blocking {
+            return;
+        }
+        let lease = self.lease.take();
+        let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => return,
+            State::Failing(record) => Box::pin(async move {
+                record.await;
+            }),
+            State::Closing(release) => release,
+            State::Relaying(cycle) if answered(&cycle) => {
+                // The consumer stopped reading after the answer's finish
+                // chunk: the run is complete, so finish its step.
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    let Some(reply) = cycle
+                        .pump
+                        .as_ref()
+                        .map(|p| p.reply().snapshot(FinishReason::Stop))
+                    else {
+                        return;
+                    };
+                    if let Err(e) =
+                        after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed).await
+                    {
+                        run.record_failure(&e).await;
+                    }
+                    give_up(lease).await;
+                })
+            }
+            State::Relaying(_) | State::Working(_) => {
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    let _ = run
+                        .record(Episode::Failed {
+                            error: CONSUMER_DROPPED.to_owned(),
+                        })
+                        .await;
+                    give_up(lease).await;
+                })
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(work);
+            }
+            Err(_) => tracing::warn!(
+                run_id = self.run.run_id(),
+                "streamed run dropped outside a tokio runtime; its end is not recorded"
+            ),
+        }
+    }
+}
