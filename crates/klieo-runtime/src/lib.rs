@@ -19,8 +19,6 @@
 //!   [`MaxResponseLength`] are ready).
 //! - [`InMemoryShortTerm`] and [`InMemoryEpisodic`] are memories for one
 //!   process, safe under concurrent runs.
-//! - With the `testing` feature, the `testing` module re-exports the scripted model
-//!   of `klieo-types` for tests of agents.
 //!
 //! # Example
 //!
@@ -88,10 +86,3 @@ pub use stream::{
     terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, RESPONSE_OVER_CAP, STREAM_ENDED_EARLY,
 };
 pub use streaming::run_steps_streaming;
-
-/// Test doubles for agents built on klieo: the scripted model of
-/// `klieo-types`.
-#[cfg(feature = "testing")]
-pub mod testing {
-    pub use klieo_types::testing::*;
-}

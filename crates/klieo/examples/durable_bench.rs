@@ -12,7 +12,7 @@ use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
 use klieo::runtime::AgentBuilder;
 use klieo::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use klieo::{
+use klieo::types::{
     async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
     RunRecord, ShortTermMemory, Transcript,
 };

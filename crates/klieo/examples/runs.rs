@@ -17,7 +17,7 @@
 
 use klieo::postgres::PostgresStore;
 use klieo::sqlite::SqliteStore;
-use klieo::{Episode, EpisodicMemory, RunId, ToolOutcome};
+use klieo::types::{Episode, EpisodicMemory, RunId, ToolOutcome};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};

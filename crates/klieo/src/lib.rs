@@ -4,7 +4,7 @@
 //!
 //! | feature | module | what it adds |
 //! |---------|--------|--------------|
-//! | (always) | [`types`], and the crate root | messages, `LlmClient`, errors, episodes, memory and tool traits |
+//! | (always) | [`types`] | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`) with its chunk pump and terminal-error mapping, guardrails, in-memory memories |
 //! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
@@ -26,7 +26,7 @@
 //! # #[cfg(feature = "runtime")]
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 //! use klieo::prelude::*;
-//! use klieo::testing::ScriptedLlm;
+//! use klieo::types::testing::ScriptedLlm;
 //!
 //! let llm = ScriptedLlm::new().then_text("Hello!");
 //! let ctx = AgentContext::new(llm);
@@ -34,7 +34,7 @@
 //! ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
 //! let answer = run_steps(&ctx, "Be friendly.", thread, RunOptions::default()).await?;
 //! assert_eq!(answer, "Hello!");
-//! # Ok::<(), klieo::Error>(())
+//! # Ok::<(), klieo::types::Error>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -42,7 +42,6 @@
 
 #[doc(inline)]
 pub use klieo_types as types;
-pub use klieo_types::*;
 
 #[cfg(feature = "retry")]
 #[doc(inline)]
@@ -121,7 +120,7 @@ pub struct ReadmeDoc;
 /// The items most agent programs use, for `use klieo::prelude::*`.
 ///
 /// It includes `futures_util`'s `StreamExt`, so `stream.next().await` works
-/// on a [`ChunkStream`] with nothing else in
+/// on a [`ChunkStream`](types::ChunkStream) with nothing else in
 /// `Cargo.toml` (an agent's `RunEvents` has an inherent `next` too).
 pub mod prelude {
     pub use futures_util::StreamExt;

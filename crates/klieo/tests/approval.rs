@@ -4,8 +4,8 @@
 
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
-use klieo::testing::ScriptedLlm;
-use klieo::{EpisodicMemory, Journal, Ticket, ToolOutcome};
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{EpisodicMemory, Journal, Ticket, ToolOutcome};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::Path;

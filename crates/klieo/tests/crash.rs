@@ -18,12 +18,12 @@ use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
-use klieo::Ticket;
+use klieo::types::Ticket;
 
 #[path = "crash/harness.rs"]
 mod harness;
 use harness::{agent, boundary, effects_pool, Hooked};
-use klieo::{EpisodicMemory, Journal};
+use klieo::types::{EpisodicMemory, Journal};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

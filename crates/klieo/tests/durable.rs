@@ -4,8 +4,10 @@
 
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
-use klieo::testing::ScriptedLlm;
-use klieo::{async_trait, EpisodicMemory, Journal, PendingStep, ShortTermMemory, ToolContext};
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{
+    async_trait, EpisodicMemory, Journal, PendingStep, ShortTermMemory, ToolContext,
+};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 

@@ -15,7 +15,7 @@ mod calculator;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::RunEvent;
-use klieo::{Episode, FinishReason, LlmClient, ToolOutcome};
+use klieo::types::{Episode, FinishReason, LlmClient, ToolOutcome};
 use serde_json::json;
 use std::future::poll_fn;
 

@@ -6,7 +6,7 @@
 
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
-use klieo::{LlmError, TimeLimit};
+use klieo::types::{LlmError, TimeLimit};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

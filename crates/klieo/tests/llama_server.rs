@@ -12,7 +12,7 @@ use klieo::anthropic::AnthropicClient;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::RunEvent;
-use klieo::LlmClient;
+use klieo::types::LlmClient;
 
 fn server() -> String {
     std::env::var("KLIEO_LLAMA_SERVER_URL")
@@ -89,7 +89,7 @@ async fn openai_chat_completions_against_llama_server() {
     let llm = OpenAiClient::builder()
         .base_url(format!("{}/v1", server()))
         .model("smollm2")
-        .capabilities(klieo::Capabilities::default().with_usage_in_streams(true))
+        .capabilities(klieo::types::Capabilities::default().with_usage_in_streams(true))
         .build()
         .expect("a client");
     let agent = agent(llm);

@@ -12,8 +12,8 @@ mod leases;
 mod support;
 
 use klieo::prelude::*;
-use klieo::testing::ScriptedLlm;
-use klieo::{EpisodicMemory, Journal, ShortTermMemory, ToolOutcome};
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{EpisodicMemory, Journal, ShortTermMemory, ToolOutcome};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -13,7 +13,7 @@
 use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
-use klieo::{
+use klieo::types::{
     async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
     ToolContext,
 };

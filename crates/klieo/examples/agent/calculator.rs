@@ -2,7 +2,7 @@
 //! parentheses, unary minus, decimals), with an error that says what is
 //! wrong and where.
 
-use klieo::{FnTool, ToolDef, ToolError};
+use klieo::types::{FnTool, ToolDef, ToolError};
 use serde_json::{json, Value};
 
 /// Nesting deeper than this is refused rather than risking the stack.

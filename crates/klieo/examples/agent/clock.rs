@@ -1,6 +1,6 @@
 //! The `utc_now` tool: the current date and time in UTC, RFC 3339.
 
-use klieo::{FnTool, ToolDef, ToolError};
+use klieo::types::{FnTool, ToolDef, ToolError};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -32,7 +32,7 @@ mod clock;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::AfterToolCalls;
-use klieo::{Episode, ToolInvoker, ToolOutcome};
+use klieo::types::{Episode, ToolInvoker, ToolOutcome};
 use std::future::poll_fn;
 use std::io::Write;
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 //! the child at the boundaries of its commits.
 
 use klieo::prelude::*;
-use klieo::{
+use klieo::types::{
     async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
     RunRecord, ShortTermMemory, ToolContext, ToolPolicy, Transcript,
 };

@@ -7,8 +7,8 @@ use crate::support::{open, Counted};
 use klieo::prelude::*;
 use klieo::runtime::AgentBuilder;
 use klieo::sqlite::SqliteStore;
-use klieo::testing::ScriptedLlm;
-use klieo::{
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{
     async_trait, Commit, EpisodicMemory, Journal, MemoryError, PendingStep, RunRecord,
     ShortTermMemory, Transcript,
 };

@@ -3,8 +3,8 @@
 
 use crate::support::{open, Counted};
 use klieo::prelude::*;
-use klieo::testing::ScriptedLlm;
-use klieo::{EpisodicMemory, Journal, MemoryError};
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{EpisodicMemory, Journal, MemoryError};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

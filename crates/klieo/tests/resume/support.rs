@@ -3,8 +3,8 @@
 
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
-use klieo::testing::ScriptedLlm;
-use klieo::{async_trait, Capabilities, ToolContext, ToolPolicy};
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{async_trait, Capabilities, ToolContext, ToolPolicy};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
