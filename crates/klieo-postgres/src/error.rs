@@ -43,8 +43,8 @@ pub enum OpenError {
     },
 }
 
-/// A driver error as a [`MemoryError`](klieo_types::MemoryError), with its
-/// causes, saying what was being done.
+/// A driver error as a [`MemoryError`](klieo_types::MemoryError) saying
+/// what was being done, the driver's error as its source.
 pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {
-    crate::memory::ROWS.backend(doing, &e)
+    crate::memory::ROWS.backend(doing, e)
 }

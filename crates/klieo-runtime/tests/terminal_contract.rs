@@ -349,7 +349,7 @@ struct FullDisk {
 impl ShortTermMemory for FullDisk {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
         if self.full.load(Ordering::SeqCst) {
-            return Err(MemoryError::Backend("disk full".into()));
+            return Err(MemoryError::backend("disk full"));
         }
         self.inner.append(thread, messages).await
     }
@@ -389,10 +389,7 @@ async fn a_failing_conversation_memory_ends_a_blocking_runs_log_with_failed() {
     let error = run_steps(&ctx, "", thread, RunOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(
-        error,
-        Error::Memory(MemoryError::Backend("disk full".into()))
-    );
+    assert_eq!(error, Error::Memory(MemoryError::backend("disk full")));
     assert_eq!(
         failed_text(&episodes(&ctx).await).as_deref(),
         Some(DISK_FULL)
@@ -407,7 +404,7 @@ async fn a_failing_conversation_memory_ends_a_streamed_run_with_one_item_and_fai
     assert_eq!(text(&items), "hello");
     assert_eq!(
         ended(&terminal(&items), DISK_FULL),
-        &Error::Memory(MemoryError::Backend("disk full".into()))
+        &Error::Memory(MemoryError::backend("disk full"))
     );
     assert_eq!(
         failed_text(&episodes(&ctx).await).as_deref(),

@@ -49,7 +49,16 @@ async fn a_commit_that_fails_part_way_writes_nothing() {
         )
         .await;
     let error = failed.expect_err("the trigger fails the commit");
-    assert!(error.to_string().contains("disk full"), "{error}");
+    let mut chain = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(c) = cause {
+        chain = format!("{chain}: {c}");
+        cause = c.source();
+    }
+    assert!(
+        chain.contains("disk full"),
+        "the driver's error is the source: {chain}"
+    );
 
     let history = store.load(&thread, 1_000).await.expect("load").to_vec();
     assert_eq!(

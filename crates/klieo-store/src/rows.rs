@@ -136,16 +136,14 @@ impl StoreRows {
     }
 
     /// A driver's error as `MemoryError::Backend`, saying what was being
-    /// done (`"appending to a thread"`), with the error's causes.
-    pub fn backend(&self, doing: &str, error: &(dyn std::error::Error + 'static)) -> MemoryError {
-        let mut text = format!("{}: {doing}: {error}", self.store);
-        let mut cause = error.source();
-        while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
-        MemoryError::Backend(text)
+    /// done (`"appending to a thread"`) in this store, the driver's error
+    /// as its source (not pasted into its text).
+    pub fn backend(
+        &self,
+        doing: &str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> MemoryError {
+        MemoryError::backend_from(format!("{}: {doing}", self.store), error)
     }
 
     /// The run ids of stored rows.
@@ -207,10 +205,12 @@ mod tests {
         let err = ROWS.run_ids(&["nope".into()]).expect_err("not an id");
         assert!(err.to_string().contains("run id `nope`"), "{err}");
         let io = std::io::Error::other("disk on fire");
-        let err = ROWS.backend("appending to a thread", &io);
+        let err = ROWS.backend("appending to a thread", io);
         assert_eq!(
             err.to_string(),
-            "memory backend failed: test store: appending to a thread: disk on fire"
+            "memory backend failed: test store: appending to a thread"
         );
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("disk on fire"), "the cause is kept");
     }
 }

@@ -92,8 +92,23 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
         Error::Handoff { agent, reason } => {
             Terminal::ended(format!("handoff to {agent}: {reason}"), error)
         }
+        // The log is read by people: a backend's failure says the driver's
+        // words too, which its error keeps as its source.
+        Error::Memory(e) => Terminal::ended(with_causes(e), error),
         other => Terminal::ended(other.to_string(), other),
     }
+}
+
+/// `error`'s text, then each of its causes', joined by `: `.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -196,8 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn a_backends_failure_tells_the_log_the_drivers_words() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::Memory(klieo_types::MemoryError::backend_from(
+            "store: appending",
+            io,
+        ));
+        let t = terminal_for(&e, false);
+        assert_eq!(
+            t.episode,
+            "memory backend failed: store: appending: disk full"
+        );
+        assert_ended(&t.item, &t.episode);
+    }
+
+    #[test]
     fn other_errors_fall_through_to_server_with_their_text() {
-        let e = Error::Memory(klieo_types::MemoryError::Backend("store down".into()));
+        let e = Error::Config(klieo_types::ConfigError::Invalid {
+            name: "x".into(),
+            reason: "y".into(),
+        });
         let text = e.to_string();
         let t = terminal_for(&e, false);
         assert_eq!(t.episode, text);

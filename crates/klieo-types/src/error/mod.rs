@@ -3,10 +3,12 @@
 //! thing a caller can act on, each classifying itself as retryable or not.
 
 mod llm;
+mod memory;
 mod retry_hint;
 mod time_limit;
 
 pub use llm::LlmError;
+pub use memory::MemoryError;
 pub use retry_hint::RetryHint;
 pub use time_limit::TimeLimit;
 
@@ -99,25 +101,6 @@ impl ToolError {
     pub fn ends_run(&self) -> bool {
         matches!(self, Self::Permanent(_))
     }
-}
-
-/// Why a memory backend failed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum MemoryError {
-    /// The backend itself failed (connection, storage, lock).
-    #[error("memory backend failed: {0}")]
-    Backend(String),
-    /// Stored data could not be encoded or decoded.
-    #[error("memory data could not be (de)serialized: {0}")]
-    Serialization(String),
-    /// The thing asked for does not exist.
-    #[error("not found in memory: {0}")]
-    NotFound(String),
-    /// A conditional write was refused: another process changed the run
-    /// first (it resumed or decided it). Nothing was written.
-    #[error("another process changed this run first, so nothing was written: {0}")]
-    Conflict(String),
 }
 
 /// A setting is missing or invalid.
@@ -371,7 +354,7 @@ mod tests {
         .retryable());
         assert!(!Error::Cancelled.retryable());
         assert!(!Error::MaxStepsExceeded { steps: 3 }.retryable());
-        assert!(!Error::from(MemoryError::Backend("down".into())).retryable());
+        assert!(!Error::from(MemoryError::backend("down")).retryable());
         assert!(!Error::from(ConfigError::Missing {
             name: "k".into(),
             hint: "h".into()

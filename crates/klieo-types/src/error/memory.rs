@@ -1,0 +1,83 @@
+//! [`MemoryError`]: why a memory backend failed.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The driver's error behind a [`MemoryError::Backend`], shared so that
+/// the error stays `Clone`.
+type Cause = Arc<dyn StdError + Send + Sync>;
+
+/// Why a memory backend failed.
+///
+/// A backend's own failure keeps the driver's error as its `source()`
+/// (never pasted into its text); equality ignores that cause.
+///
+/// ```
+/// use klieo_types::MemoryError;
+/// use std::error::Error as _;
+///
+/// let io = std::io::Error::other("disk on fire");
+/// let e = MemoryError::backend_from("sqlite store: appending to a thread", io);
+/// assert_eq!(e.to_string(), "memory backend failed: sqlite store: appending to a thread");
+/// assert_eq!(e.source().map(|c| c.to_string()).as_deref(), Some("disk on fire"));
+/// assert_eq!(e, MemoryError::backend("sqlite store: appending to a thread"));
+/// ```
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// The backend itself failed (connection, storage, lock).
+    #[error("memory backend failed: {reason}")]
+    Backend {
+        /// What was being done, in which store.
+        reason: String,
+        /// The driver's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// Stored data could not be encoded or decoded.
+    #[error("memory data could not be (de)serialized: {0}")]
+    Serialization(String),
+    /// The thing asked for does not exist.
+    #[error("not found in memory: {0}")]
+    NotFound(String),
+    /// A conditional write was refused: another process changed the run
+    /// first (it resumed or decided it). Nothing was written.
+    #[error("another process changed this run first, so nothing was written: {0}")]
+    Conflict(String),
+}
+
+impl MemoryError {
+    /// A [`MemoryError::Backend`] saying `reason`, with no cause.
+    pub fn backend(reason: impl Into<String>) -> Self {
+        Self::Backend {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// A [`MemoryError::Backend`] saying `reason`, caused by `cause`.
+    pub fn backend_from(
+        reason: impl Into<String>,
+        cause: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Backend {
+            reason: reason.into(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+}
+
+impl PartialEq for MemoryError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Backend { reason: a, .. }, Self::Backend { reason: b, .. }) => a == b,
+            (Self::Serialization(a), Self::Serialization(b))
+            | (Self::NotFound(a), Self::NotFound(b))
+            | (Self::Conflict(a), Self::Conflict(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for MemoryError {}
