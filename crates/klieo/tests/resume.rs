@@ -4,8 +4,6 @@
 //! would; the resume uses a fresh store handle, model and tools, as
 //! another process would.
 
-#[path = "resume/fence.rs"]
-mod fence;
 #[path = "resume/leases.rs"]
 mod leases;
 #[path = "resume/support.rs"]
