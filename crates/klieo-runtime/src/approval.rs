@@ -1,8 +1,8 @@
 //! Approvals: a run that reaches a call of a tool that needs one waits,
 //! durably, until a person approves or denies it with its ticket.
 
+use crate::fact::Fact;
 use crate::run::Run;
-use crate::step::suspended;
 use klieo_types::{Episode, Error, Journal, PendingStep, Ticket, ToolCall};
 
 /// The decisions taken on the calls of a run's last step.
@@ -60,9 +60,14 @@ pub(crate) async fn still_waiting(
     let ticket = Ticket::for_call(run.ctx.run_id, call);
     let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if *call_id == call.id);
     if !already {
+        let suspended = run.emit(Fact::Suspended {
+            step: pending.step,
+            call,
+            ticket: &ticket,
+        });
         let waits = run
             .commit()
-            .with_episodes(vec![suspended(pending.step, call, &ticket)])
+            .with_episodes(suspended.episode.into_iter().collect())
             .with_pending(pending.clone())
             .with_expected_episodes(seen);
         run.write(waits).await?;
@@ -112,16 +117,15 @@ pub(crate) async fn decide(
             "the call pending is not the one the ticket was given for: its tool or arguments differ",
         ));
     }
-    let call_id = ticket.call_id.clone();
-    let episode = match denial {
-        None => Episode::Approved { call_id },
-        Some(reason) => Episode::Denied { call_id, reason },
-    };
+    let decided = run.emit(Fact::Decided {
+        call_id: ticket.call_id.clone(),
+        denial,
+    });
     // Refused if another process decided (or resumed) the run meanwhile.
     let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
     let decided = run
         .commit()
-        .with_episodes(vec![episode])
+        .with_episodes(decided.episode.into_iter().collect())
         .with_pending(pending)
         .with_expected_episodes(seen);
     run.write(decided).await

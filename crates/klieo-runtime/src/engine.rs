@@ -9,15 +9,15 @@
 //! blocking cycle makes one `complete` call and goes straight to its
 //! reply, with nothing relayed.
 
+use crate::fact::Fact;
 use crate::guardrail::check_post_llm;
 use crate::lease::{self, Held};
 use crate::run::{OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
-use crate::stream::{ChunkPump, PumpEvent, CONSUMER_DROPPED};
+use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
-use crate::telemetry::{self, record_reply};
 use futures_core::Stream;
-use klieo_types::{ChatRequest, ChatResponse, Episode, Error, FinishReason, Message};
+use klieo_types::{ChatRequest, ChatResponse, Error, FinishReason, Message};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -43,14 +43,14 @@ pub(crate) async fn start(
     mode: Mode,
 ) -> Result<Engine, Error> {
     start_with(run, mode, |run| async move {
-        let started = Episode::Started {
-            agent: run.ctx.agent_name.to_string(),
-        };
+        let started = run.emit(Fact::Started {
+            agent: &run.ctx.agent_name,
+        });
         run.fence_new();
         run.write(
             run.commit()
                 .with_messages(prompt.into_iter().collect())
-                .with_episodes(vec![started]),
+                .with_episodes(started.episode.into_iter().collect()),
         )
         .await?;
         Ok(0)
@@ -91,12 +91,10 @@ where
             return Err(e);
         }
     };
-    let events = run.progress.queues_events();
     Ok(Engine {
         run,
         mode,
         state,
-        events,
         lease,
         answer: None,
     })
@@ -122,7 +120,13 @@ struct Cycle {
 
 async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, OpenFailure> {
     let req = run.request(step).await.map_err(OpenFailure::Init)?;
-    let span = run.chat_span(&req, step, mode == Mode::Streamed);
+    let span = run
+        .emit(Fact::ModelCallBegan {
+            step,
+            req: &req,
+            streamed: mode == Mode::Streamed,
+        })
+        .span();
     let started = Instant::now();
     let opened = match mode {
         Mode::Streamed => run
@@ -140,8 +144,8 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
     let (pump, first) = match opened {
         Ok(opened) => opened,
         Err(failure) => {
-            let (OpenFailure::Init(e) | OpenFailure::InBand(e)) = &failure;
-            telemetry::record_error(&span, e, run.captures_content());
+            let (OpenFailure::Init(error) | OpenFailure::InBand(error)) = &failure;
+            let _ = run.emit(Fact::ModelCallFailed { error, span: &span });
             return Err(failure);
         }
     };
@@ -178,13 +182,18 @@ async fn after_reply(
         started,
         ..
     } = *cycle;
-    record_reply(&run.span, &span, &reply, run.captures_content());
+    let ended = run.emit(Fact::ModelCallEnded {
+        step,
+        reply: &reply,
+        latency: started.elapsed(),
+        span: &span,
+    });
     drop(span);
     check_post_llm(&run.opts.guardrails, &req, &reply).await?;
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
-    match finish_step(&run, step, reply, started.elapsed()).await? {
+    match finish_step(&run, step, reply, ended.episode).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {
             run.check_next_step(step)?;
@@ -232,8 +241,6 @@ pub(crate) struct Engine {
     run: Arc<Run>,
     mode: Mode,
     state: State,
-    /// Whether the run queues events (checked before each item).
-    events: bool,
     /// The run's lease, held (and renewed) until the engine ends.
     lease: Option<Held>,
     /// The answer, once the model gave it.
@@ -260,9 +267,6 @@ impl Engine {
 
     /// An event the run queued, unless it queues none.
     fn queued(&self) -> Option<Poll<Option<Result<Item, Ended>>>> {
-        if !self.events {
-            return None;
-        }
         let event = self.run.progress.next_event()?;
         Some(Poll::Ready(Some(Ok(Item::Event(event)))))
     }
@@ -296,16 +300,23 @@ impl Stream for Engine {
                     match event {
                         PumpEvent::Chunk(chunk) => {
                             this.state = State::Relaying(cycle);
-                            return Poll::Ready(Some(Ok(Item::Chunk(chunk))));
+                            // Handed back to a consumer of chunks; queued
+                            // as events for one of events.
+                            if let Some(chunk) = this.run.progress.relay(chunk) {
+                                return Poll::Ready(Some(Ok(Item::Chunk(chunk))));
+                            }
                         }
                         PumpEvent::Finished(reply) => {
                             let run = Arc::clone(&this.run);
                             let work = after_reply(run, cycle, reply, this.mode);
                             this.state = State::Working(Box::pin(work));
                         }
-                        PumpEvent::Failed(e) => {
-                            telemetry::record_error(&cycle.span, &e, this.run.captures_content());
-                            this.state = failing(&this.run, e, this.lease.take());
+                        PumpEvent::Failed(error) => {
+                            let _ = this.run.emit(Fact::ModelCallFailed {
+                                error: &error,
+                                span: &cycle.span,
+                            });
+                            this.state = failing(&this.run, error, this.lease.take());
                         }
                     }
                 }
@@ -402,11 +413,9 @@ impl Drop for Engine {
             State::Relaying(_) | State::Working(_) => {
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
-                    let _ = run
-                        .record(Episode::Failed {
-                            error: CONSUMER_DROPPED.to_owned(),
-                        })
-                        .await;
+                    if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
+                        let _ = run.record(dropped).await;
+                    }
                     give_up(lease).await;
                 })
             }

@@ -7,7 +7,6 @@ use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent};
 use futures_core::Stream;
 use klieo_types::{Error, Message};
-use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -55,11 +54,9 @@ pub struct RunEvents {
 enum State {
     /// Appending the user's message and opening the first cycle.
     Starting(Starting),
-    /// Relaying; `pending` holds the events one chunk made.
-    Running {
-        stream: Engine,
-        pending: VecDeque<RunEvent>,
-    },
+    /// Relaying the run's events (its chunks among them, as the run's
+    /// one queue turned them into events).
+    Running(Engine),
     Done,
 }
 
@@ -96,29 +93,17 @@ impl Stream for RunEvents {
             match &mut this.state {
                 State::Starting(starting) => match starting.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(stream)) => {
-                        this.state = State::Running {
-                            stream,
-                            pending: VecDeque::new(),
-                        }
-                    }
+                    Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
                     Poll::Ready(Err(e)) => {
                         this.state = State::Done;
                         return Poll::Ready(Some(Err(e)));
                     }
                 },
-                State::Running { stream, pending } => {
-                    if let Some(event) = pending.pop_front() {
-                        return Poll::Ready(Some(Ok(event)));
-                    }
-                    match Pin::new(&mut *stream).poll_next(cx) {
+                State::Running(engine) => {
+                    match Pin::new(&mut *engine).poll_next(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Some(Ok(Item::Chunk(chunk)))) => {
-                            if !chunk.delta.is_empty() {
-                                pending.push_back(RunEvent::Text(chunk.delta));
-                            }
-                            pending.extend(chunk.tool_calls.into_iter().map(RunEvent::ToolCall));
-                        }
+                        // A run of events hands out no chunks.
+                        Poll::Ready(Some(Ok(Item::Chunk(_)))) => {}
                         Poll::Ready(Some(Ok(Item::Event(event)))) => {
                             return Poll::Ready(Some(Ok(event)))
                         }
@@ -127,7 +112,7 @@ impl Stream for RunEvents {
                             return Poll::Ready(Some(Err(ended.error)));
                         }
                         Poll::Ready(None) => {
-                            let run = stream.run();
+                            let run = engine.run();
                             let answer = Answer {
                                 text: run.progress.answer().unwrap_or_default(),
                                 summary: run.progress.summary(),

@@ -1,8 +1,10 @@
 //! Where a run's writes go: one [`Journal`] commit when the context's two
-//! memories are one journal, else the two memories one after the other.
+//! memories are one journal, else the two memories one after the other;
+//! and the journal's view of a run's [`Fact`]s, the episodes it records.
 
 use crate::context::AgentContext;
-use klieo_types::{Commit, EpisodicMemory, Journal, MemoryError, ShortTermMemory};
+use crate::fact::{Fact, ToolCallEnd};
+use klieo_types::{Commit, Episode, EpisodicMemory, Error, Journal, MemoryError, ShortTermMemory};
 use std::sync::Arc;
 
 /// A run's writer; see the module docs.
@@ -51,6 +53,82 @@ impl Writer {
             Self::Journal(journal) => Some(journal),
             Self::Memories { .. } => None,
         }
+    }
+
+    /// The journal's view of `fact`: the episode it records, if any, for
+    /// the engine to write in the commit the fact belongs to.
+    ///
+    /// A run that stopped (suspended, or its journal failed) has not
+    /// ended: it records no `Failed` and is resumed later. Separate
+    /// memories have nothing to resume from, so a failure of theirs is an
+    /// ending.
+    pub(crate) fn episode(&self, fact: Fact<'_>) -> Option<Episode> {
+        Some(match fact {
+            Fact::Started { agent } => Episode::Started {
+                agent: agent.to_owned(),
+            },
+            Fact::Resumed { steps } => Episode::Resumed { steps },
+            Fact::ModelCallEnded {
+                step,
+                reply,
+                latency,
+                ..
+            } => Episode::LlmCall {
+                step,
+                tokens: reply.usage,
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                finish_reason: reply.finish_reason,
+                tool_calls: u32::try_from(reply.message.tool_calls.len()).unwrap_or(u32::MAX),
+            },
+            Fact::ToolCallEnded(ToolCallEnd {
+                step,
+                call,
+                args,
+                outcome,
+                latency_ms,
+                ..
+            }) => Episode::ToolCall {
+                step,
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                args,
+                result: outcome,
+                latency_ms,
+            },
+            Fact::Suspended { step, call, ticket } => Episode::Suspended {
+                step,
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                digest: ticket.digest.clone(),
+            },
+            Fact::Decided {
+                call_id,
+                denial: None,
+            } => Episode::Approved { call_id },
+            Fact::Decided {
+                call_id,
+                denial: Some(reason),
+            } => Episode::Denied { call_id, reason },
+            Fact::Answered { step, .. } => Episode::Completed { steps: step },
+            Fact::Failed { error, terminal } => {
+                let stopped = matches!(error, Error::Suspended { .. })
+                    || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
+                if stopped {
+                    return None;
+                }
+                Episode::Failed {
+                    error: terminal.episode.clone(),
+                }
+            }
+            Fact::ConsumerDropped => Episode::Failed {
+                error: crate::stream::CONSUMER_DROPPED.to_owned(),
+            },
+            Fact::ModelCallBegan { .. }
+            | Fact::AttemptFailed { .. }
+            | Fact::ModelCallFailed { .. }
+            | Fact::ToolCallBegan { .. }
+            | Fact::ToolResultRead { .. } => return None,
+        })
     }
 
     /// Writes `commit`: whole, for a journal.

@@ -50,6 +50,7 @@ mod context;
 mod dispatch;
 mod engine;
 mod events;
+mod fact;
 mod guardrail;
 mod journal;
 mod lease;

@@ -13,6 +13,7 @@ use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
 use crate::dispatch::{dispatch_tools, parse_all, result_text};
 use crate::engine::{start_with, Mode};
+use crate::fact::{Fact, ToolCallEnd};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
@@ -135,9 +136,10 @@ pub(crate) async fn resume_run(
         let mut expected = Some(seen);
         if why == Why::Restart {
             // The pending step stays pending: this commit states it again.
+            let resumed = run.emit(Fact::Resumed { steps });
             let mut resumed = run
                 .commit()
-                .with_episodes(vec![Episode::Resumed { steps }])
+                .with_episodes(resumed.episode.into_iter().collect())
                 .with_expected_episodes(seen);
             resumed.pending.clone_from(&pending);
             run.write(resumed).await?;
@@ -224,7 +226,11 @@ async fn settle(
     for call in &reply.tool_calls {
         if let Some(outcome) = result_of(call) {
             // In the log already: the model gets the result it had.
-            run.progress.tool(step, call, outcome);
+            let _ = run.emit(Fact::ToolResultRead {
+                step,
+                call,
+                outcome,
+            });
             messages.push(Message::tool_result(call.id.clone(), result_text(outcome)));
             continue;
         }
@@ -245,18 +251,21 @@ async fn settle(
             },
             None => ToolOutcome::Interrupted,
         };
-        run.progress.tool(step, call, &outcome);
         messages.push(Message::tool_result(call.id.clone(), result_text(&outcome)));
-        episodes.push(Episode::ToolCall {
+        let never_ran = run.emit(Fact::ToolCallEnded(ToolCallEnd {
             step,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
+            // After the calls that ran again, as the log has them.
+            index: usize::MAX,
+            call,
             args: call
                 .parse_arguments()
                 .unwrap_or_else(|_| Value::String(call.arguments.clone())),
-            result: outcome,
+            outcome,
+            error_kind: None,
             latency_ms: 0,
-        });
+            span: None,
+        }));
+        episodes.extend(never_ran.episode);
     }
     let mut all = Vec::with_capacity(1 + messages.len());
     all.push(reply);

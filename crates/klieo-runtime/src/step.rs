@@ -2,12 +2,12 @@
 //! finish or dispatch the tools it asked for.
 
 use crate::dispatch::{dispatch_tools, parse_all};
+use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{Run, Verdict};
 use klieo_types::{
     ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall,
 };
-use std::time::Duration;
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -35,17 +35,8 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
     }
 }
 
-/// The episode of a run stopping to wait for `ticket`.
-pub(crate) fn suspended(step: u32, call: &ToolCall, ticket: &Ticket) -> Episode {
-    Episode::Suspended {
-        step,
-        call_id: call.id.clone(),
-        tool: call.name.clone(),
-        digest: ticket.digest.clone(),
-    }
-}
-
-/// Writes the reply and acts on its finish reason: runs the tools it asked
+/// Writes the reply (`llm_call`, the journal's view of its fact) and acts
+/// on its finish reason: runs the tools it asked
 /// for, or ends the run with its answer.
 ///
 /// A step that calls tools is two commits: the `LlmCall` with the reply as
@@ -59,22 +50,13 @@ pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
     reply: ChatResponse,
-    latency: Duration,
+    llm_call: Option<Episode>,
 ) -> Result<StepEnd, Error> {
     let ChatResponse {
         message,
-        usage,
         finish_reason,
         ..
     } = reply;
-    let llm_call = Episode::LlmCall {
-        step,
-        tokens: usage,
-        latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-        finish_reason,
-        tool_calls: u32::try_from(message.tool_calls.len()).unwrap_or(u32::MAX),
-    };
-    run.progress.step(step, usage, finish_reason);
     let mut message = message;
     distinct_call_ids(&mut message.tool_calls);
 
@@ -92,20 +74,21 @@ pub(crate) async fn finish_step(
             .find(|c| tools.policy(&c.name).requires_approval())
         {
             let ticket = Ticket::for_call(run.ctx.run_id, call);
-            let suspended = suspended(step, call, &ticket);
+            let suspended = run.emit(Fact::Suspended {
+                step,
+                call,
+                ticket: &ticket,
+            });
             let waiting = PendingStep::awaiting_approval(step, message.clone());
-            run.write(
-                run.commit()
-                    .with_episodes(vec![llm_call, suspended])
-                    .with_pending(waiting),
-            )
-            .await?;
+            let episodes = llm_call.into_iter().chain(suspended.episode).collect();
+            run.write(run.commit().with_episodes(episodes).with_pending(waiting))
+                .await?;
             return Err(Error::Suspended {
                 ticket,
                 tool: call.name.clone(),
             });
         }
-        let mut intent = run.commit().with_episodes(vec![llm_call]);
+        let mut intent = run.commit().with_episodes(llm_call.into_iter().collect());
         if run.journaled() {
             // Separate memories keep no pending step.
             intent = intent.with_pending(PendingStep::new(step, message.clone()));
@@ -134,7 +117,7 @@ pub(crate) async fn finish_step(
     message.tool_calls.clear();
     let answer = message.content.clone();
     let mut messages = vec![message];
-    let mut episodes = vec![llm_call];
+    let mut episodes: Vec<Episode> = llm_call.into_iter().collect();
     let end = match finish_reason {
         FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
             Ok(Verdict::Repair(ask)) => {
@@ -142,8 +125,11 @@ pub(crate) async fn finish_step(
                 Ok(StepEnd::Continue)
             }
             Ok(Verdict::Fits) => {
-                run.progress.answered(&answer);
-                episodes.push(Episode::Completed { steps: step });
+                let answered = run.emit(Fact::Answered {
+                    step,
+                    text: &answer,
+                });
+                episodes.extend(answered.episode);
                 Ok(StepEnd::Answer(answer))
             }
             Err(e) => Err(e),

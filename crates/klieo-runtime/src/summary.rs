@@ -1,9 +1,9 @@
 //! What a run did, as a user reads it: [`RunEvent`]s as they happen, and the
-//! [`Answer`] with its [`RunSummary`] at the end. Both loops note their
-//! steps and tool calls here ([`Progress`]), so a blocking and a streamed
-//! run summarise alike.
+//! [`Answer`] with its [`RunSummary`] at the end: the user's view of a
+//! run's facts ([`Progress`]), the same for a blocking and a streamed run.
 
-use klieo_types::{FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
+use crate::fact::Fact;
+use klieo_types::{ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -91,15 +91,22 @@ pub struct ToolCallRecord {
     pub outcome: ToolOutcome,
 }
 
-/// A run's running tally, and the queue of events for a consumer that
-/// wants them (`None` for the chunk stream of `run_steps_streaming`).
+/// The user's view of a run: its running tally, and the one queue of
+/// events for a consumer that wants them (none for the chunk stream of
+/// `run_steps_streaming`, whose chunks are handed back as they come).
 pub(crate) struct Progress {
+    /// Whether events are queued (fixed for the run; read without the
+    /// lock on every chunk).
+    events: bool,
     inner: Mutex<Tally>,
 }
 
 struct Tally {
     summary: RunSummary,
-    events: Option<VecDeque<RunEvent>>,
+    /// By tool call record: its step and its place among the calls
+    /// dispatched with it, which keep the records in the model's order.
+    order: Vec<(u32, usize)>,
+    events: VecDeque<RunEvent>,
     /// The answer, kept for a consumer of events (a blocking run
     /// returns it instead).
     answer: Option<String>,
@@ -108,6 +115,7 @@ struct Tally {
 impl Progress {
     pub(crate) fn new(run_id: RunId, thread: ThreadId, events: bool) -> Self {
         Self {
+            events,
             inner: Mutex::new(Tally {
                 summary: RunSummary {
                     run_id,
@@ -117,7 +125,8 @@ impl Progress {
                     steps_without_usage: 0,
                     tool_calls: Vec::new(),
                 },
-                events: events.then(VecDeque::new),
+                order: Vec::new(),
+                events: VecDeque::new(),
                 answer: None,
             }),
         }
@@ -129,16 +138,52 @@ impl Progress {
         f(&mut tally)
     }
 
+    /// Keeps what the user sees of `fact`.
+    pub(crate) fn observe(&self, fact: &Fact<'_>) {
+        match fact {
+            Fact::ModelCallEnded { step, reply, .. } => {
+                self.step(*step, reply.usage, reply.finish_reason);
+            }
+            Fact::ToolCallEnded(end) => self.tool(end.step, end.index, end.call, &end.outcome),
+            // Read back from the log: after the calls that ran again.
+            Fact::ToolResultRead {
+                step,
+                call,
+                outcome,
+            } => self.tool(*step, usize::MAX, call, outcome),
+            Fact::Answered { text, .. } if self.events => {
+                self.with(|t| t.answer = Some((*text).to_owned()));
+            }
+            _ => {}
+        }
+    }
+
+    /// The user's view of a chunk: handed back to a consumer of chunks;
+    /// for a consumer of events, queued as its text and tool calls.
+    pub(crate) fn relay(&self, chunk: ChatChunk) -> Option<ChatChunk> {
+        if !self.events {
+            return Some(chunk);
+        }
+        self.with(|t| {
+            if !chunk.delta.is_empty() {
+                t.events.push_back(RunEvent::Text(chunk.delta));
+            }
+            t.events
+                .extend(chunk.tool_calls.into_iter().map(RunEvent::ToolCall));
+        });
+        None
+    }
+
     /// A model call of cycle `step` finished.
-    pub(crate) fn step(&self, step: u32, usage: Option<Usage>, finish_reason: FinishReason) {
+    fn step(&self, step: u32, usage: Option<Usage>, finish_reason: FinishReason) {
         self.with(|t| {
             t.summary.steps = t.summary.steps.max(step);
             match usage {
                 Some(u) => t.summary.usage = Some(t.summary.usage.unwrap_or_default() + u),
                 None => t.summary.steps_without_usage += 1,
             }
-            if let Some(events) = &mut t.events {
-                events.push_back(RunEvent::StepFinished {
+            if self.events {
+                t.events.push_back(RunEvent::StepFinished {
                     step,
                     usage,
                     finish_reason,
@@ -147,31 +192,29 @@ impl Progress {
         });
     }
 
-    /// A tool call of cycle `step` ended with `outcome`.
-    pub(crate) fn tool(&self, step: u32, call: &ToolCall, outcome: &ToolOutcome) {
+    /// A tool call of cycle `step`, the `index`th of its dispatch, ended
+    /// with `outcome`.
+    fn tool(&self, step: u32, index: usize, call: &ToolCall, outcome: &ToolOutcome) {
         self.with(|t| {
-            if let Some(events) = &mut t.events {
-                events.push_back(RunEvent::ToolResult {
+            if self.events {
+                t.events.push_back(RunEvent::ToolResult {
                     call_id: call.id.clone(),
                     name: call.name.clone(),
                     outcome: outcome.clone(),
                 });
             }
-            t.summary.tool_calls.push(ToolCallRecord {
-                step,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                outcome: outcome.clone(),
-            });
-        });
-    }
-
-    /// The model answered `text`.
-    pub(crate) fn answered(&self, text: &str) {
-        self.with(|t| {
-            if t.events.is_some() {
-                t.answer = Some(text.to_owned());
-            }
+            let key = (step, index);
+            let at = t.order.iter().rposition(|k| *k <= key).map_or(0, |i| i + 1);
+            t.order.insert(at, key);
+            t.summary.tool_calls.insert(
+                at,
+                ToolCallRecord {
+                    step,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    outcome: outcome.clone(),
+                },
+            );
         });
     }
 
@@ -180,14 +223,12 @@ impl Progress {
         self.with(|t| t.answer.take())
     }
 
-    /// Whether this run queues events.
-    pub(crate) fn queues_events(&self) -> bool {
-        self.with(|t| t.events.is_some())
-    }
-
     /// The next queued event, if any.
     pub(crate) fn next_event(&self) -> Option<RunEvent> {
-        self.with(|t| t.events.as_mut().and_then(VecDeque::pop_front))
+        if !self.events {
+            return None;
+        }
+        self.with(|t| t.events.pop_front())
     }
 
     /// The summary so far.
@@ -220,7 +261,7 @@ mod tests {
         let call = ToolCall::new("c1", "echo", json!({}));
         let ok = ToolOutcome::Ok { output: json!(1) };
         p.step(1, None, FinishReason::ToolCalls);
-        p.tool(1, &call, &ok);
+        p.tool(1, 0, &call, &ok);
         assert!(matches!(
             p.next_event(),
             Some(RunEvent::StepFinished { step: 1, .. })
@@ -231,5 +272,30 @@ mod tests {
         assert_eq!(p.next_event(), None);
         assert_eq!(p.summary().tool_calls.len(), 1);
         assert_eq!(p.summary().usage, None);
+    }
+
+    #[test]
+    fn tool_calls_keep_the_models_order_whatever_order_they_end_in() {
+        let p = Progress::new(RunId::new(), ThreadId::new("t"), true);
+        let ok = ToolOutcome::Ok { output: json!(1) };
+        let call = |id: &str| ToolCall::new(id, "echo", json!({}));
+        p.tool(1, 1, &call("b"), &ok);
+        p.tool(1, 0, &call("a"), &ok);
+        p.tool(2, 0, &call("c"), &ok);
+        p.tool(2, usize::MAX, &call("read"), &ok);
+        let ids: Vec<String> = p
+            .summary()
+            .tool_calls
+            .into_iter()
+            .map(|r| r.call_id)
+            .collect();
+        assert_eq!(ids, ["a", "b", "c", "read"]);
+        let ended: Vec<String> = std::iter::from_fn(|| p.next_event())
+            .filter_map(|e| match e {
+                RunEvent::ToolResult { call_id, .. } => Some(call_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended, ["b", "a", "c", "read"], "events as they happen");
     }
 }

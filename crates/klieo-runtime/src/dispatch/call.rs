@@ -17,8 +17,9 @@ enum Outcome {
     Cancelled,
 }
 
-/// A call that ended: what the log records of it, and what it ends.
-pub(super) struct Ended {
+/// What a call that ended produced: the facts of its end, and what it
+/// ends.
+pub(super) struct Ran {
     /// The arguments as the tool got them (the raw text when they were not
     /// JSON).
     pub(super) args: Value,
@@ -33,7 +34,7 @@ pub(super) struct Ended {
     pub(super) fatal: Option<Error>,
 }
 
-impl Ended {
+impl Ran {
     fn new(args: Value, outcome: Outcome, started: Instant, opts: &RunOptions) -> Self {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let error_kind = match &outcome {
@@ -111,13 +112,13 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
 }
 
 /// Runs one call to its end, with its arguments as the run parsed them.
-pub(super) async fn run_one(run: &Run, call: &ToolCall, parsed: Parsed) -> Ended {
+pub(super) async fn run_one(run: &Run, call: &ToolCall, parsed: Parsed) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
     match parsed {
         Ok(args) => {
             let outcome = invoke_bounded(run, call, &args).await;
-            Ended::new(args, outcome, started, opts)
+            Ran::new(args, outcome, started, opts)
         }
         Err(e) => {
             let invalid = ToolError::InvalidArgs {
@@ -127,7 +128,7 @@ pub(super) async fn run_one(run: &Run, call: &ToolCall, parsed: Parsed) -> Ended
                 ),
             };
             let args = Value::String(call.arguments.clone());
-            Ended::new(args, Outcome::Done(Err(invalid)), started, opts)
+            Ran::new(args, Outcome::Done(Err(invalid)), started, opts)
         }
     }
 }

@@ -8,10 +8,10 @@ mod results;
 
 pub(crate) use results::result_text;
 
+use crate::fact::{Fact, ToolCallEnd};
 use crate::repeats::Parsed;
 use crate::run::Run;
-use crate::telemetry;
-use call::{run_one, Ended};
+use call::run_one;
 use klieo_types::{Episode, Error, Message, ToolCall};
 use results::EarlyResults;
 use std::future::{poll_fn, Future};
@@ -25,6 +25,14 @@ const NOT_RUN: &str = "error: not run, because another tool call of this step fa
 
 type CallFuture<'a> = Pin<Box<dyn Future<Output = Ended> + Send + 'a>>;
 
+/// A call that ended, its end emitted: what the model reads of it, the
+/// journal's episode of it, and what it ends.
+struct Ended {
+    text: String,
+    episode: Option<Episode>,
+    fatal: Option<Error>,
+}
+
 /// Runs the calls, at most `limit` at once, starting none after a fatal
 /// result; returns each started call's end at its index. A call that ends
 /// while others still run has its episode written at once by `early`.
@@ -36,21 +44,27 @@ async fn run_bounded<'a>(
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
-    let start = |call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
-        let span = telemetry::tool_span(&run.labels(), call);
-        let capture = run.captures_content();
-        let ended = span.clone();
+    let start = |index: usize, call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
+        let span = run.emit(Fact::ToolCallBegan { call }).span();
+        let within = span.clone();
         Box::pin(
             async move {
-                let end = run_one(run, call, parsed).await;
-                telemetry::record_tool_end(
-                    &ended,
-                    &end.args,
-                    &end.outcome,
-                    end.error_kind,
-                    capture,
-                );
-                end
+                let ran = run_one(run, call, parsed).await;
+                let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
+                    step,
+                    index,
+                    call,
+                    args: ran.args,
+                    outcome: ran.outcome,
+                    error_kind: ran.error_kind,
+                    latency_ms: ran.latency_ms,
+                    span: Some(&within),
+                }));
+                Ended {
+                    text: ran.text,
+                    episode: ended.episode,
+                    fatal: ran.fatal,
+                }
             }
             .instrument(span),
         )
@@ -58,7 +72,7 @@ async fn run_bounded<'a>(
     let mut args = args.into_iter();
     if let [call] = calls {
         let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
-        return vec![Some(start(call, parsed).await)];
+        return vec![Some(start(0, call, parsed).await)];
     }
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
     let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);
@@ -68,7 +82,7 @@ async fn run_bounded<'a>(
         while !stop && running.len() < limit {
             let Some(call) = calls.get(next) else { break };
             let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
-            running.push((next, start(call, parsed)));
+            running.push((next, start(next, call, parsed)));
             next += 1;
         }
         let mut progressed = false;
@@ -77,9 +91,9 @@ async fn run_bounded<'a>(
             if let Poll::Ready(end) = running[i].1.as_mut().poll(cx) {
                 let (index, _) = running.swap_remove(i);
                 stop |= end.fatal.is_some();
-                if let (Some(call), Some(slot)) = (calls.get(index), ended.get_mut(index)) {
-                    if early.enabled() {
-                        early.push(index, episode(step, call, &end));
+                if let Some(slot) = ended.get_mut(index) {
+                    if let (true, Some(episode)) = (early.enabled(), &end.episode) {
+                        early.push(index, episode.clone());
                     }
                     *slot = Some(end);
                 }
@@ -103,31 +117,6 @@ async fn run_bounded<'a>(
     })
     .await;
     ended
-}
-
-/// The log's record of a call that ended.
-fn episode(step: u32, call: &ToolCall, end: &Ended) -> Episode {
-    Episode::ToolCall {
-        step,
-        call_id: call.id.clone(),
-        name: call.name.clone(),
-        args: end.args.clone(),
-        result: end.outcome.clone(),
-        latency_ms: end.latency_ms,
-    }
-}
-
-/// [`episode`], taking what it can from `end`.
-fn into_episode(step: u32, call: &ToolCall, end: Ended) -> (Episode, Option<Error>) {
-    let episode = Episode::ToolCall {
-        step,
-        call_id: call.id.clone(),
-        name: call.name.clone(),
-        args: end.args,
-        result: end.outcome,
-        latency_ms: end.latency_ms,
-    };
-    (episode, end.fatal)
 }
 
 /// The results of one step's tool calls.
@@ -164,21 +153,15 @@ pub(crate) async fn dispatch_tools(
     let mut episodes = Vec::with_capacity(calls.len());
     let mut fatal: Option<Error> = None;
     for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
-        let Some(mut end) = end else {
+        let Some(end) = end else {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
             continue;
         };
-        run.progress.tool(step, call, &end.outcome);
-        let text = std::mem::take(&mut end.text);
-        messages.push(Message::tool_result(call.id.clone(), text));
-        let end_fatal = if early.written(index) {
-            end.fatal
-        } else {
-            let (episode, end_fatal) = into_episode(step, call, end);
-            episodes.push(episode);
-            end_fatal
-        };
-        match end_fatal {
+        messages.push(Message::tool_result(call.id.clone(), end.text));
+        if !early.written(index) {
+            episodes.extend(end.episode);
+        }
+        match end.fatal {
             Some(Error::Cancelled) => fatal = Some(Error::Cancelled),
             Some(e) => {
                 fatal.get_or_insert(e);

@@ -7,6 +7,7 @@ mod model_call;
 pub(crate) use model_call::OpenFailure;
 
 use crate::context::AgentContext;
+use crate::fact::{Emitted, Fact};
 use crate::guardrail::check_pre_llm;
 use crate::journal::Writer;
 use crate::options::RunOptions;
@@ -220,32 +221,32 @@ impl Run {
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
     }
 
+    /// Emits `fact` to the run's views: the user's (events and summary)
+    /// and the spans' keep what they need of it at once; the journal's
+    /// episode is handed back, for the caller to write in the commit the
+    /// fact belongs to, and so is the span a fact that begins work opens.
+    pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
+        self.progress.observe(&fact);
+        let span = self.tracer().observe(&fact);
+        let episode = self.writer.episode(fact);
+        Emitted { episode, span }
+    }
+
     /// Records how the run ended without an answer (`Episode::Failed`, with
-    /// the texts of [`terminal_for`]) and returns the terminal item a
-    /// streaming consumer sees. A failure to record is logged, not raised:
-    /// the run's own error matters more.
+    /// the texts of [`terminal_for`], unless the run is left to be
+    /// resumed) and returns the terminal item a streaming consumer sees. A
+    /// failure to record is logged, not raised: the run's own error
+    /// matters more.
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
-        if !matches!(error, Error::Suspended { .. }) {
-            telemetry::record_error(&self.span, error, self.captures_content());
-        }
-        let journaled = self.writer.journal_ref().is_some();
-        if matches!(error, Error::Suspended { .. })
-            || (journaled && matches!(error, Error::Memory(_)))
-        {
-            // Not an ending. A suspended run goes on once the call is
-            // decided; a run whose journal failed is left as a crash
-            // leaves it, to be resumed when the store is back. Separate
-            // memories have nothing to resume from: the run has ended,
-            // and the event log (healthy, when the conversation memory is
-            // what failed) says so.
-            return terminal.item;
-        }
-        let failed = Episode::Failed {
-            error: terminal.episode,
-        };
-        if let Err(e) = self.record(failed).await {
-            tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
+        let failed = self.emit(Fact::Failed {
+            error,
+            terminal: &terminal,
+        });
+        if let Some(failed) = failed.episode {
+            if let Err(e) = self.record(failed).await {
+                tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
+            }
         }
         terminal.item
     }
@@ -353,28 +354,17 @@ impl Run {
         })
     }
 
-    /// What every span of this run says of it.
-    pub(crate) fn labels(&self) -> telemetry::RunLabels<'_> {
-        telemetry::RunLabels {
-            agent: &self.ctx.agent_name,
-            run_id: &self.run_id,
-            thread: self.thread.as_str(),
-            llm: self.ctx.llm.as_ref(),
+    /// The spans' view of this run.
+    fn tracer(&self) -> telemetry::Tracer<'_> {
+        telemetry::Tracer {
+            labels: telemetry::RunLabels {
+                agent: &self.ctx.agent_name,
+                run_id: &self.run_id,
+                thread: self.thread.as_str(),
+                llm: self.ctx.llm.as_ref(),
+            },
+            span: &self.span,
+            capture: telemetry::capture(self.opts.capture_content),
         }
-    }
-
-    /// Whether this run's traces record what is said.
-    pub(crate) fn captures_content(&self) -> bool {
-        telemetry::capture(self.opts.capture_content)
-    }
-
-    /// The span of cycle `step`'s model call (with the request's messages
-    /// when content is captured).
-    pub(crate) fn chat_span(&self, req: &ChatRequest, step: u32, streamed: bool) -> Span {
-        let span = telemetry::chat_span(&self.labels(), req, step, streamed);
-        if self.captures_content() {
-            telemetry::record_input(&self.span, &span, req, step);
-        }
-        span
     }
 }

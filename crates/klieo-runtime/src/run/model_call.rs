@@ -1,10 +1,10 @@
 //! A run's model calls: `complete` and opening a stream, under the retry
-//! policy and within its total budget, each failed attempt told to the
-//! run's span.
+//! policy and within its total budget, each failed attempt a fact of the
+//! run.
 
 use super::Run;
+use crate::fact::Fact;
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
-use crate::telemetry;
 use klieo_retry::{retry_notify, RetryDecision, RetryError};
 use klieo_types::{ChatRequest, ChatResponse, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
@@ -68,6 +68,11 @@ fn classify(error: &LlmError) -> RetryDecision {
 }
 
 impl Run {
+    /// One attempt of a model call failed; `retried` when another follows.
+    fn attempt_failed(&self, error: &LlmError, retried: bool) {
+        let _ = self.emit(Fact::AttemptFailed { error, retried });
+    }
+
     /// The end of a model call's retry budget, from now, when it has one.
     fn budget(&self) -> Option<(Instant, Duration)> {
         let budget = self.opts.retry.total_budget()?;
@@ -84,11 +89,11 @@ impl Run {
                 std::convert::identity,
             )
         };
-        let retried = |e: &LlmError, _| telemetry::attempt_failed(e, true);
+        let retried = |error: &LlmError, _| self.attempt_failed(error, true);
         let (policy, cancel) = (&self.opts.retry, &self.ctx.cancel);
         let outcome = retry_notify(policy, cancel, classify, retried, call).await;
         if let Err(RetryError::Failed(e)) = &outcome {
-            telemetry::attempt_failed(e, false);
+            self.attempt_failed(e, false);
         }
         outcome.map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
     }
@@ -162,11 +167,11 @@ impl Run {
             }
         };
         let bounded = || within(budget, attempt(), OpenError::Init);
-        let retried = |e: &OpenError, _| telemetry::attempt_failed(e.llm(), true);
+        let retried = |e: &OpenError, _| self.attempt_failed(e.llm(), true);
         let policy = &self.opts.retry;
         let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
         if let Err(RetryError::Failed(e)) = &outcome {
-            telemetry::attempt_failed(e.llm(), false);
+            self.attempt_failed(e.llm(), false);
         }
         match outcome {
             Ok(opened) => Ok(opened),

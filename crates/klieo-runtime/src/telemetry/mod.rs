@@ -10,6 +10,7 @@
 //! the bridge would turn a `u64` into text.
 
 mod content;
+mod view;
 
 use klieo_types::{
     ChatRequest, ChatResponse, Error, FinishReason, LlmClient, LlmError, Role, ToolCall,
@@ -20,6 +21,7 @@ use tracing::field::Empty;
 use tracing::Span;
 
 pub(crate) use content::capture;
+pub(crate) use view::Tracer;
 
 /// What every span of a run says of it.
 pub(crate) struct RunLabels<'a> {
@@ -57,7 +59,7 @@ pub(crate) fn run_span(run: &RunLabels<'_>) -> Span {
 /// The span of one model call, with all its retries: `chat {model}`, kind
 /// client. What the reply says is recorded when it is in
 /// ([`record_reply`]); a failure with [`record_error`].
-pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) -> Span {
+fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) -> Span {
     let model = req.model.as_deref().unwrap_or_else(|| run.llm.model());
     let span = tracing::info_span!(
         "chat",
@@ -102,7 +104,7 @@ pub(crate) fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, strea
 /// run's span: its system prompt (`gen_ai.system_instructions`), its tools
 /// (`gen_ai.tool.definitions`) and the other messages, the conversation
 /// the run was given (`gen_ai.input.messages`).
-pub(crate) fn record_input(run: &Span, chat: &Span, req: &ChatRequest, step: u32) {
+fn record_input(run: &Span, chat: &Span, req: &ChatRequest, step: u32) {
     chat.record(
         "gen_ai.input.messages",
         content::input_messages(req.messages.iter()),
@@ -126,7 +128,7 @@ pub(crate) fn record_input(run: &Span, chat: &Span, req: &ChatRequest, step: u32
 /// Records what the reply says about itself on its `chat` span (and, when
 /// `capture`, the reply itself; and, when it is an answer, on the run's
 /// span too). Unknown usage leaves the usage attributes unset.
-pub(crate) fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
+fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
     if let Some(usage) = reply.usage {
         span.record("gen_ai.usage.input_tokens", i64::from(usage.input_tokens));
         span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
@@ -173,7 +175,7 @@ pub(crate) fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, captur
 /// Marks `span` failed: `error.type` the error's kind, the status an error
 /// with its message. A tool's failure says what the tool said, which is
 /// content: its text only when `capture`, its kind otherwise.
-pub(crate) fn record_error(span: &Span, error: &Error, capture: bool) {
+fn record_error(span: &Span, error: &Error, capture: bool) {
     span.record("error.type", error.kind());
     span.record("otel.status_code", "ERROR");
     let description = match error {
@@ -187,7 +189,7 @@ pub(crate) fn record_error(span: &Span, error: &Error, capture: bool) {
 /// attempt of a model call: `exception.type` the error's kind,
 /// `exception.message` its text, and `retryable` whether another attempt
 /// follows it (`false` for the attempt the call gives up after).
-pub(crate) fn attempt_failed(error: &LlmError, retried: bool) {
+fn attempt_failed(error: &LlmError, retried: bool) {
     tracing::info!(
         exception.type = error.kind(),
         exception.message = %error,
@@ -198,7 +200,7 @@ pub(crate) fn attempt_failed(error: &LlmError, retried: bool) {
 
 /// The span of one tool call: `execute_tool {name}`, kind internal; its
 /// end is recorded with [`record_tool_end`].
-pub(crate) fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
+fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
     tracing::info_span!(
         "execute_tool",
         otel.name = %format_args!("execute_tool {}", call.name),
@@ -221,7 +223,7 @@ pub(crate) fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
 
 /// Records how a tool call ended on its span: an error's kind and status,
 /// and, when `capture`, the arguments and the result.
-pub(crate) fn record_tool_end(
+fn record_tool_end(
     span: &Span,
     args: &Value,
     outcome: &ToolOutcome,

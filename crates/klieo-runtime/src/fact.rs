@@ -1,0 +1,116 @@
+//! [`Fact`]: one thing a run did, emitted once by the engine
+//! ([`Run::emit`](crate::run::Run::emit)). Three views derive what they
+//! keep from it, each in its own module:
+//!
+//! - the journal's [`Episode`](klieo_types::Episode) (`journal.rs`), which
+//!   the engine writes in the commit the fact belongs to;
+//! - the user's [`RunEvent`](crate::RunEvent)s and
+//!   [`RunSummary`](crate::RunSummary) (`summary.rs`);
+//! - the GenAI spans (`telemetry/view.rs`).
+//!
+//! A new fact is a variant here, one emission in the engine, and one arm
+//! in each view that keeps something of it.
+
+use crate::stream::Terminal;
+use klieo_types::{
+    ChatRequest, ChatResponse, Episode, Error, LlmError, Ticket, ToolCall, ToolOutcome,
+};
+use serde_json::Value;
+use std::time::Duration;
+use tracing::Span;
+
+/// One thing a run did; see the module docs.
+pub(crate) enum Fact<'a> {
+    /// The run began (a new run, not a resumed one), on behalf of
+    /// `agent`.
+    Started { agent: &'a str },
+    /// A run stopped after `steps` model calls is taken up again.
+    Resumed { steps: u32 },
+    /// Cycle `step` calls the model with `req` (`streamed` when its
+    /// chunks are relayed).
+    ModelCallBegan {
+        step: u32,
+        req: &'a ChatRequest,
+        streamed: bool,
+    },
+    /// One attempt of a model call failed; `retried` when another
+    /// follows it.
+    AttemptFailed { error: &'a LlmError, retried: bool },
+    /// Cycle `step`'s model call (told by `span`) replied after `latency`.
+    ModelCallEnded {
+        step: u32,
+        reply: &'a ChatResponse,
+        latency: Duration,
+        span: &'a Span,
+    },
+    /// A model call (told by `span`) failed for good.
+    ModelCallFailed { error: &'a Error, span: &'a Span },
+    /// A tool call starts.
+    ToolCallBegan { call: &'a ToolCall },
+    /// A tool call of cycle `step`, the `index`th of those dispatched
+    /// together, ended (its span, when it ran under one).
+    ToolCallEnded(ToolCallEnd<'a>),
+    /// A tool call's result was read back from the journal by a resumed
+    /// run: it is not recorded again.
+    ToolResultRead {
+        step: u32,
+        call: &'a ToolCall,
+        outcome: &'a ToolOutcome,
+    },
+    /// The run stops at cycle `step` until a person decides `call`.
+    Suspended {
+        step: u32,
+        call: &'a ToolCall,
+        ticket: &'a Ticket,
+    },
+    /// A person decided the call `call_id`: approved, or denied for the
+    /// reason given.
+    Decided {
+        call_id: String,
+        denial: Option<String>,
+    },
+    /// The model answered `text` at cycle `step`; the run is complete.
+    Answered { step: u32, text: &'a str },
+    /// The run ended (or stopped, to be resumed) with `error`, told as
+    /// `terminal`.
+    Failed {
+        error: &'a Error,
+        terminal: &'a Terminal,
+    },
+    /// The consumer of a streamed run went away before its end.
+    ConsumerDropped,
+}
+
+/// How one tool call ended; see [`Fact::ToolCallEnded`].
+pub(crate) struct ToolCallEnd<'a> {
+    pub(crate) step: u32,
+    /// Its place among the calls dispatched with it (the summary keeps
+    /// the model's order whatever order they end in).
+    pub(crate) index: usize,
+    pub(crate) call: &'a ToolCall,
+    /// The arguments as the tool got them (the raw text when they were
+    /// not JSON).
+    pub(crate) args: Value,
+    pub(crate) outcome: ToolOutcome,
+    /// The kind of the tool's error, for its span.
+    pub(crate) error_kind: Option<&'static str>,
+    pub(crate) latency_ms: u64,
+    /// The call's span; none for a call that never ran.
+    pub(crate) span: Option<&'a Span>,
+}
+
+/// What the views kept of a fact that the engine still needs: the
+/// journal's episode, to write in the fact's commit, and the span a fact
+/// that begins some work opened, to run it under.
+#[must_use = "a fact's episode is recorded only when the engine writes it"]
+pub(crate) struct Emitted {
+    pub(crate) episode: Option<Episode>,
+    pub(crate) span: Option<Span>,
+}
+
+impl Emitted {
+    /// The span opened, or a disabled one.
+    pub(crate) fn span(self) -> Span {
+        self.span.unwrap_or_else(Span::none)
+    }
+}

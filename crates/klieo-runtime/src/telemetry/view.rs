@@ -1,0 +1,63 @@
+//! The spans' view of a run's [`Fact`]s: a model call or tool call that
+//! begins opens its span, and what it ended with is recorded on it.
+
+use super::{
+    attempt_failed, chat_span, record_error, record_input, record_reply, record_tool_end,
+    tool_span, RunLabels,
+};
+use crate::fact::Fact;
+use klieo_types::Error;
+use tracing::Span;
+
+/// What the spans of one run need to know of it.
+pub(crate) struct Tracer<'a> {
+    pub(crate) labels: RunLabels<'a>,
+    /// The run's own span.
+    pub(crate) span: &'a Span,
+    /// Whether what is said is recorded.
+    pub(crate) capture: bool,
+}
+
+impl Tracer<'_> {
+    /// Records `fact` on its span; a fact that opens one (a model call or
+    /// tool call that begins) returns it, for the work to run under.
+    pub(crate) fn observe(&self, fact: &Fact<'_>) -> Option<Span> {
+        match fact {
+            Fact::ModelCallBegan {
+                step,
+                req,
+                streamed,
+            } => {
+                let span = chat_span(&self.labels, req, *step, *streamed);
+                if self.capture {
+                    record_input(self.span, &span, req, *step);
+                }
+                return Some(span);
+            }
+            Fact::AttemptFailed { error, retried } => attempt_failed(error, *retried),
+            Fact::ModelCallEnded { reply, span, .. } => {
+                record_reply(self.span, span, reply, self.capture);
+            }
+            Fact::ModelCallFailed { error, span } => record_error(span, error, self.capture),
+            Fact::ToolCallBegan { call } => return Some(tool_span(&self.labels, call)),
+            Fact::ToolCallEnded(end) => {
+                if let Some(span) = end.span {
+                    record_tool_end(span, &end.args, &end.outcome, end.error_kind, self.capture);
+                }
+            }
+            // A suspended run has not failed: it waits for a person.
+            Fact::Failed { error, .. } if !matches!(error, Error::Suspended { .. }) => {
+                record_error(self.span, error, self.capture);
+            }
+            Fact::Started { .. }
+            | Fact::Resumed { .. }
+            | Fact::ToolResultRead { .. }
+            | Fact::Suspended { .. }
+            | Fact::Decided { .. }
+            | Fact::Answered { .. }
+            | Fact::Failed { .. }
+            | Fact::ConsumerDropped => {}
+        }
+        None
+    }
+}
