@@ -34,7 +34,8 @@ async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
     let agent = Agent::builder(llm.clone())
         .with_tool(local_echo)
         .with_invoker("everything_", everything)
-        .build();
+        .build()
+        .expect("the options are valid");
 
     let answer = agent.run("echo hi through the server").await.unwrap();
     assert_eq!(answer.text, "it said hi");
@@ -60,7 +61,8 @@ async fn an_error_result_goes_to_the_model_and_the_run_goes_on() {
     );
     let agent = Agent::builder(llm.clone())
         .with_invoker("faults_", faults)
-        .build();
+        .build()
+        .expect("the options are valid");
 
     let answer = agent.run("weather in Atlantis?").await.unwrap();
     assert_eq!(answer.text, "that city does not exist");
@@ -81,7 +83,8 @@ async fn a_tool_marked_for_approval_suspends_the_run_until_approved() {
     let agent = Agent::builder(llm.clone())
         .with_invoker("faults_", faults)
         .with_memory(store)
-        .build();
+        .build()
+        .expect("the options are valid");
 
     let suspended = agent.run("2+3?").await.unwrap_err();
     let Error::Suspended { ticket, tool } = suspended else {

@@ -41,7 +41,8 @@ pub(crate) async fn failing_run() {
     let agent = Agent::builder(llm)
         .with_name("helper")
         .with_tool(lookup)
-        .build();
+        .build()
+        .expect("the options are valid");
     let error = agent
         .session("thread-1")
         .run("Weather in Atlantis?")
@@ -89,18 +90,17 @@ pub(crate) async fn run(mode: Mode, capture: bool) {
             ))
         },
     );
-    let options = RunOptions {
-        temperature: Some(0.5),
-        max_tokens: Some(64),
-        capture_content: Some(capture),
-        ..RunOptions::default()
-    };
+    let options = RunOptions::default()
+        .with_temperature(Some(0.5))
+        .with_max_tokens(Some(64))
+        .with_capture_content(Some(capture));
     let agent = Agent::builder(llm())
         .with_name("helper")
         .with_instructions("Add with the tool.")
         .with_tool(add)
         .with_options(options)
-        .build();
+        .build()
+        .expect("the options are valid");
     let session = agent.session("thread-1");
     match mode {
         Mode::Blocking => {

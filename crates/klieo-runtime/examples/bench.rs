@@ -43,10 +43,7 @@ async fn blocking(steps: usize, reps: usize) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..reps {
         let (c, thread) = ctx(script(steps)).await;
-        let opts = RunOptions {
-            max_steps: steps as u32 + 1,
-            ..RunOptions::default()
-        };
+        let opts = RunOptions::default().with_max_steps(steps as u32 + 1);
         let t = Instant::now();
         let out = run_steps(&c, "You are a bench.", thread, opts)
             .await
@@ -73,10 +70,7 @@ async fn streaming(chunks: usize, reps: usize) -> f64 {
             .without_recording()
             .then_chunks(token_chunks(chunks));
         let (c, thread) = ctx(llm).await;
-        let opts = RunOptions {
-            max_response_bytes: usize::MAX,
-            ..RunOptions::default()
-        };
+        let opts = RunOptions::default().with_max_response_bytes(usize::MAX);
         let t = Instant::now();
         let mut s = run_steps_streaming(&c, "sys", thread, opts).await.unwrap();
         let mut n = 0usize;

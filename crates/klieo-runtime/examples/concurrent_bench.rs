@@ -78,10 +78,7 @@ async fn one_run(ctx: AgentContext, i: usize) {
         .append(&thread, vec![Message::user("go")])
         .await
         .unwrap();
-    let opts = RunOptions {
-        max_steps: STEPS as u32 + 1,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(STEPS as u32 + 1);
     let out = run_steps(&ctx, "You are a bench.", thread, opts)
         .await
         .unwrap();

@@ -26,10 +26,7 @@ fn main() {
         .build()
         .unwrap();
     let (ctx, thread) = runtime.block_on(setup(steps));
-    let opts = RunOptions {
-        max_steps: steps as u32 + 1,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(steps as u32 + 1);
     let run = run_steps(&ctx, "You are a bench.", thread, opts);
     let t = Instant::now();
     let answer = measured(&runtime, run);

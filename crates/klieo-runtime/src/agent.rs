@@ -29,7 +29,7 @@ use std::sync::Arc;
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 /// let agent = Agent::builder(ScriptedLlm::new().then_text("Hi!").then_text("Fine."))
 ///     .with_instructions("Be brief.")
-///     .build();
+///     .build()?;
 ///
 /// let answer = agent.run("Hello").await?;
 /// assert_eq!(answer.text, "Hi!");
@@ -281,7 +281,7 @@ impl Session {
     /// let llm = ScriptedLlm::new()
     ///     .then_text("I think it holds.")
     ///     .then_text(r#"{"holds": true}"#);
-    /// let agent = Agent::builder(llm).build();
+    /// let agent = Agent::builder(llm).build()?;
     /// let verdict = agent.run_typed::<Verdict>("Is 17*23 = 391?").await?;
     /// assert!(verdict.value.holds);
     /// assert_eq!(verdict.answer.summary.steps, 2, "the first answer was sent back");

@@ -4,7 +4,9 @@
 use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::options::RunOptions;
-use klieo_types::{EpisodicMemory, Journal, ShortTermMemory, Tool, ToolInvoker, ToolSet, Toolbox};
+use klieo_types::{
+    ConfigError, EpisodicMemory, Journal, ShortTermMemory, Tool, ToolInvoker, ToolSet, Toolbox,
+};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -177,14 +179,27 @@ impl<M> AgentBuilder<M> {
         self
     }
 
-    /// The agent.
-    pub fn build(self) -> Agent {
+    /// The agent, once its options are checked
+    /// ([`RunOptions::validate`]): a [`ConfigError`] names an option that
+    /// cannot work, its value and the fix.
+    ///
+    /// ```
+    /// use klieo_runtime::{Agent, RunOptions};
+    /// use klieo_types::{testing::ScriptedLlm, ConfigError};
+    ///
+    /// let refused = Agent::builder(ScriptedLlm::new())
+    ///     .with_options(RunOptions::default().with_max_steps(0))
+    ///     .build();
+    /// assert!(matches!(refused, Err(ConfigError::Invalid { name, .. }) if name == "RunOptions::max_steps"));
+    /// ```
+    pub fn build(self) -> Result<Agent, ConfigError> {
+        self.options.validate()?;
         let template = if self.sources.is_empty() {
             self.ctx.with_tools(self.tools)
         } else {
             self.ctx
                 .with_tools(Toolbox::new().with(self.tools).merge(self.sources))
         };
-        Agent::new(template, self.instructions, self.options)
+        Ok(Agent::new(template, self.instructions, self.options))
     }
 }

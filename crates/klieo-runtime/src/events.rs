@@ -30,7 +30,7 @@ type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 /// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
-/// let agent = Agent::builder(llm).build();
+/// let agent = Agent::builder(llm).build()?;
 ///
 /// let mut events = agent.stream("Hi");
 /// let mut text = String::new();

@@ -22,6 +22,7 @@ fn agent(llm: &ScriptedLlm) -> Agent {
         .with_tools(echo_tools())
         .with_name("tester")
         .build()
+        .expect("the options are valid")
 }
 
 /// A tool call of `echo`, then an answer with usage.
@@ -172,6 +173,7 @@ async fn both_endings(llm: impl Fn() -> ScriptedLlm, options: RunOptions) -> (Er
             .with_tool(failing)
             .with_options(options.clone())
             .build()
+            .expect("the options are valid")
     };
     let blocking = build(llm()).run("go").await.unwrap_err();
     let mut streamed = events(build(llm()).stream("go")).await;
@@ -196,10 +198,7 @@ async fn a_tool_failure_is_error_tool_in_both_modes_and_not_retryable() {
 
 #[tokio::test]
 async fn max_steps_is_max_steps_exceeded_in_both_modes() {
-    let opts = RunOptions {
-        max_steps: 1,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(1);
     let (blocking, streamed) = both_endings(
         || ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]),
         opts,
@@ -212,10 +211,7 @@ async fn max_steps_is_max_steps_exceeded_in_both_modes() {
 
 #[tokio::test]
 async fn a_refusal_is_refused_in_both_modes() {
-    let opts = RunOptions {
-        guardrails: vec![Arc::new(DenyKeywords::new(["secret"]))],
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().add_guardrail(Arc::new(DenyKeywords::new(["secret"])));
     let (blocking, streamed) =
         both_endings(|| ScriptedLlm::new().then_text("the secret is 42"), opts).await;
     assert!(matches!(blocking, Error::Refused { .. }), "{blocking:?}");
@@ -245,7 +241,10 @@ async fn a_typed_tool_gets_parsed_arguments_and_wrong_ones_go_back_to_the_model(
             json!({"a": 1, "b": 2}),
         )])
         .then_text("3");
-    let agent = Agent::builder(llm.clone()).with_tool(add).build();
+    let agent = Agent::builder(llm.clone())
+        .with_tool(add)
+        .build()
+        .expect("the options are valid");
     let answer = agent.run("1+2?").await.unwrap();
 
     assert_eq!(answer.text, "3");
@@ -294,10 +293,7 @@ impl klieo_runtime::Guardrail for ToBilling {
 
 #[tokio::test]
 async fn a_handoff_is_handoff_in_both_modes() {
-    let opts = RunOptions {
-        guardrails: vec![Arc::new(ToBilling)],
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().add_guardrail(Arc::new(ToBilling));
     let (blocking, streamed) = both_endings(|| ScriptedLlm::new().then_text("never"), opts).await;
     assert_eq!(
         blocking,
@@ -315,7 +311,8 @@ async fn a_cancelled_agent_ends_cancelled_in_both_modes() {
     cancel.cancel();
     let agent = Agent::builder(ScriptedLlm::new().then_text("never"))
         .with_cancel(cancel)
-        .build();
+        .build()
+        .expect("the options are valid");
     assert_eq!(agent.run("go").await.unwrap_err(), Error::Cancelled);
     let mut streamed = events(agent.stream("go")).await;
     assert_eq!(streamed.len(), 1);
@@ -338,8 +335,8 @@ async fn a_provider_error_is_the_same_llm_error_in_both_modes() {
 
 /// A lease too short to renew (zero panicked in the renewal task, and the
 /// lease was already expired) is a configuration error before the run
-/// does anything: no model call, no message, no episode, in both modes
-/// and in the low-level API.
+/// does anything: the agent is not built, and the low-level API, in both
+/// modes, makes no model call and writes no message and no episode.
 #[tokio::test]
 async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
     for ttl in [
@@ -348,27 +345,14 @@ async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
         Duration::from_millis(999),
     ] {
         let llm = ScriptedLlm::new().then_text("never asked");
-        let opts = RunOptions {
-            lease_ttl: Some(ttl),
-            ..RunOptions::default()
-        };
-        let agent = Agent::builder(llm.clone())
+        let opts = RunOptions::default().with_lease_ttl(Some(ttl));
+        let built = Agent::builder(llm.clone())
             .with_options(opts.clone())
             .build();
-        let session = agent.session("s");
+        let refused_at_build = matches!(&built, Err(ConfigError::Invalid { name, reason })
+            if name == "RunOptions::lease_ttl" && reason.contains("use at least 1 s"));
+        assert!(refused_at_build, "{built:?}");
         let refused = |e: &Error| matches!(e, Error::Config(ConfigError::Invalid { name, .. }) if name == "RunOptions::lease_ttl");
-        let blocking = session.run("go").await.unwrap_err();
-        assert!(refused(&blocking), "{blocking:?}");
-        assert!(
-            blocking.to_string().contains("use at least 1 s"),
-            "{blocking}"
-        );
-        let streamed = events(session.stream("go")).await;
-        assert!(
-            matches!(streamed.as_slice(), [Err(e)] if refused(e)),
-            "{streamed:?}"
-        );
-        assert!(session.messages().await.unwrap().is_empty());
 
         let ctx = AgentContext::new(llm.clone());
         let thread = ThreadId::new("t");

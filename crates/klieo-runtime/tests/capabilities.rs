@@ -48,11 +48,9 @@ async fn a_provider_that_cannot_stream_auto_tool_calls_gets_blocking_calls_relay
 async fn a_forced_tool_still_streams_on_such_a_provider() {
     let llm = cannot_stream_auto_tools();
     let (ctx, thread) = context(&llm).await;
-    let opts = RunOptions {
-        tool_choice: Some(ToolChoice::Function("echo".into())),
-        after_tool_calls: klieo_runtime::AfterToolCalls::None,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default()
+        .with_tool_choice(Some(ToolChoice::Function("echo".into())))
+        .with_after_tool_calls(klieo_runtime::AfterToolCalls::None);
     let items = collect(start(&ctx, thread, opts).await).await;
     assert_eq!(text(&items), "done");
     assert!(llm.pulled_chunks() > 0, "forced and text cycles stream");

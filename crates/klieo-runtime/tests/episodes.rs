@@ -124,10 +124,7 @@ async fn failed_episode_texts_match_the_seed() {
             .then_tool_calls(vec![echo_call("c2")])
             .then_text("late")
     };
-    let opts = RunOptions {
-        max_steps: 2,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(2);
     let (ctx, thread) = context(&loops()).await;
     let blocking = run_steps(&ctx, "", thread, opts.clone()).await;
     assert_eq!(blocking, Err(Error::MaxStepsExceeded { steps: 2 }));
@@ -238,10 +235,7 @@ async fn max_steps_and_cancellation_checked_every_cycle() {
         .then_tool_calls(vec![echo_call("c1")])
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
-    let opts = RunOptions {
-        max_steps: 1,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(1);
     let outcome = run_steps(&ctx, "", thread, opts).await;
     assert_eq!(outcome, Err(Error::MaxStepsExceeded { steps: 1 }));
     assert_eq!(llm.requests().len(), 1);

@@ -62,13 +62,9 @@ fn handoff(agent: &str) -> Option<GuardrailOutcome> {
 }
 
 fn with(guardrails: &[&Arc<Scripted>]) -> RunOptions {
-    RunOptions {
-        guardrails: guardrails
-            .iter()
-            .map(|g| Arc::clone(g) as Arc<dyn Guardrail>)
-            .collect(),
-        ..RunOptions::default()
-    }
+    guardrails.iter().fold(RunOptions::default(), |opts, g| {
+        opts.add_guardrail(Arc::clone(g) as Arc<dyn Guardrail>)
+    })
 }
 
 #[tokio::test]
@@ -156,10 +152,7 @@ async fn streamed_post_hook_sees_the_buffered_message_of_the_cycle() {
 
 #[tokio::test]
 async fn deny_keywords_end_to_end() {
-    let deny = || RunOptions {
-        guardrails: vec![Arc::new(DenyKeywords::new(["password"]))],
-        ..RunOptions::default()
-    };
+    let deny = || RunOptions::default().add_guardrail(Arc::new(DenyKeywords::new(["password"])));
     // In the user's message: the model is never called.
     let llm = ScriptedLlm::new().then_text("never");
     let ctx = klieo_runtime::AgentContext::new(llm.clone());
@@ -194,10 +187,7 @@ async fn deny_keywords_end_to_end() {
 
 #[tokio::test]
 async fn max_response_length_end_to_end() {
-    let cap = |n| RunOptions {
-        guardrails: vec![Arc::new(MaxResponseLength::new(n))],
-        ..RunOptions::default()
-    };
+    let cap = |n| RunOptions::default().add_guardrail(Arc::new(MaxResponseLength::new(n)));
     let llm = ScriptedLlm::new().then_text("far too long");
     let (ctx, thread) = context(&llm).await;
     let outcome = run_steps(&ctx, "", thread, cap(5)).await;

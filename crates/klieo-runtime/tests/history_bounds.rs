@@ -85,10 +85,7 @@ async fn a_failing_tools_long_error_is_cut_too() {
     let llm = call_big_then_answer();
     let ctx = AgentContext::new(llm.clone()).with_tools(big(1024 * 1024, true));
     let (ctx, thread) = with_user(ctx, "go").await;
-    let opts = RunOptions {
-        max_tool_result_bytes: 1000,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_tool_result_bytes(1000);
     assert_eq!(
         run_steps(&ctx, "", thread, opts).await.as_deref(),
         Ok("done")
@@ -108,10 +105,7 @@ async fn a_tool_result_over_the_history_budget_stops_the_run_before_an_empty_req
     let llm = call_big_then_answer();
     let ctx = AgentContext::new(llm.clone()).with_tools(big(4000, false));
     let (ctx, thread) = with_user(ctx, "go").await;
-    let opts = RunOptions {
-        max_history_tokens: 500,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_history_tokens(500);
     let error = run_steps(&ctx, "", thread.clone(), opts).await.unwrap_err();
     match &error {
         Error::NewestTurnTooLarge {
@@ -142,10 +136,7 @@ async fn a_prompt_over_the_history_budget_is_never_sent_as_an_empty_request() {
     let llm = ScriptedLlm::new().then_text("never");
     let ctx = AgentContext::new(llm.clone());
     let (ctx, thread) = with_user(ctx, &"z".repeat(10_000)).await;
-    let opts = RunOptions {
-        max_history_tokens: 100,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_history_tokens(100);
     let error = run_steps(&ctx, "Be terse.", thread, opts)
         .await
         .unwrap_err();

@@ -155,12 +155,11 @@ async fn requests_carry_the_system_prompt_and_the_history_within_budget() {
         .map(|i| Message::user(format!("message{i}")))
         .collect();
     ctx.short_term.append(&thread, old).await.unwrap();
-    let opts = RunOptions {
-        max_history_tokens: 21, // three messages of 7 estimated tokens
-        temperature: Some(0.25),
-        max_tokens: Some(64),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default()
+        .with_max_history_tokens(21)
+        // three messages of 7 estimated tokens
+        .with_temperature(Some(0.25))
+        .with_max_tokens(Some(64));
     run_steps(&ctx, "Be brief.", thread.clone(), opts)
         .await
         .unwrap();

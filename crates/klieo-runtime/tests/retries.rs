@@ -142,10 +142,7 @@ async fn retry_policy_none_does_not_retry() {
         .then_error(LlmError::server("503"))
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
-    let opts = RunOptions {
-        retry: klieo_retry::RetryPolicy::none(),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_retry(klieo_retry::RetryPolicy::none());
     let answer = run_steps(&ctx, "", thread, opts).await;
     assert_eq!(answer, Err(Error::Llm(LlmError::server("503"))));
     assert_eq!(llm.requests().len(), 1);

@@ -78,10 +78,7 @@ async fn max_steps_exceeded_yields_server_item_with_step_count() {
         llm = llm.then_tool_calls(vec![echo_call(&format!("c{i}"))]);
     }
     let (ctx, thread) = context(&llm).await;
-    let opts = RunOptions {
-        max_steps: 3,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_steps(3);
     let items = collect(start(&ctx, thread, opts).await).await;
 
     assert_eq!(
@@ -149,10 +146,7 @@ async fn mid_stream_provider_error_keeps_its_variant() {
 async fn response_over_byte_cap_yields_cap_item() {
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["abc", "defg", "h"], None));
     let (ctx, thread) = context(&llm).await;
-    let opts = RunOptions {
-        max_response_bytes: 5,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_max_response_bytes(5);
     let items = collect(start(&ctx, thread, opts).await).await;
 
     assert_eq!(
@@ -253,10 +247,7 @@ async fn refusal_and_handoff_yield_prefixed_server_items() {
             .then_tool_calls(vec![echo_call("c1")])
             .then_text("never");
         let (ctx, thread) = context(&llm).await;
-        let opts = RunOptions {
-            guardrails: vec![Arc::new(Stop { pre, outcome })],
-            ..RunOptions::default()
-        };
+        let opts = RunOptions::default().add_guardrail(Arc::new(Stop { pre, outcome }));
         let items = collect(start(&ctx, thread, opts).await).await;
 
         ended(&terminal(&items), expected);

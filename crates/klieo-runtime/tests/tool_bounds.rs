@@ -74,7 +74,8 @@ async fn a_streamed_run_is_cancelled_the_same_way() {
     let agent = Agent::builder(call_hang().then_text("never"))
         .with_tool(hanging())
         .with_cancel(cancel.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     cancel_after(&cancel, Duration::from_millis(50));
     let started = Instant::now();
     let mut events = agent.stream("go");
@@ -91,11 +92,9 @@ async fn a_call_past_the_timeout_goes_back_to_the_model_as_a_timeout() {
     let llm = call_hang().then_text("it hung");
     let agent = Agent::builder(llm.clone())
         .with_tool(hanging())
-        .with_options(RunOptions {
-            tool_timeout: Duration::from_secs(1),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_tool_timeout(Duration::from_secs(1)))
+        .build()
+        .expect("the options are valid");
     let started = Instant::now();
     let answer = agent.run("go").await.unwrap();
 
@@ -123,7 +122,8 @@ async fn a_call_past_the_timeout_goes_back_to_the_model_as_a_timeout() {
 async fn a_tool_can_set_its_own_timeout() {
     let agent = Agent::builder(call_hang().then_text("ok"))
         .with_tool(hanging().with_timeout(Duration::from_millis(200)))
-        .build();
+        .build()
+        .expect("the options are valid");
     let started = Instant::now();
     agent.run("go").await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_millis(200));
@@ -158,7 +158,8 @@ async fn a_tool_that_asks_to_be_retried_is_retried_after_its_delay() {
     let calls = Arc::new(AtomicU32::new(0));
     let agent = Agent::builder(call_flaky())
         .with_tool(flaky(2, Arc::clone(&calls)))
-        .build();
+        .build()
+        .expect("the options are valid");
     let started = Instant::now();
     let answer = agent.run("go").await.unwrap();
 
@@ -177,11 +178,9 @@ async fn retries_are_bounded_and_then_the_model_is_told() {
     let calls = Arc::new(AtomicU32::new(0));
     let agent = Agent::builder(call_flaky())
         .with_tool(flaky(10, Arc::clone(&calls)))
-        .with_options(RunOptions {
-            tool_retries: 1,
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_tool_retries(1))
+        .build()
+        .expect("the options are valid");
     let answer = agent.run("go").await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one try and one retry");
     assert!(matches!(

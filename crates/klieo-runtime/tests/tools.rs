@@ -5,8 +5,8 @@ use crate::support::{context, echo_call, episodes, failed_text, kinds, with_user
 use klieo_runtime::{run_steps, AfterToolCalls, AgentContext, RunOptions, ToolErrorPolicy};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    async_trait, Episode, Error, FnTool, Message, Role, Tool, ToolCall, ToolChoice, ToolContext,
-    ToolDef, ToolError, ToolOutcome, ToolSet,
+    async_trait, ConfigError, Episode, Error, FnTool, Message, Role, Tool, ToolCall, ToolChoice,
+    ToolContext, ToolDef, ToolError, ToolOutcome, ToolSet,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,10 +63,7 @@ async fn max_in_flight(bound: usize, barrier: Option<usize>) -> usize {
         .then_text("done");
     let ctx = AgentContext::new(llm).with_tools(ToolSet::new().with_shared(gauge.clone()));
     let (ctx, thread) = with_user(ctx, "go").await;
-    let opts = RunOptions {
-        tool_concurrency: bound,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_tool_concurrency(bound);
     assert_eq!(run_steps(&ctx, "", thread, opts).await, Ok("done".into()));
     gauge.max.load(Ordering::SeqCst)
 }
@@ -77,7 +74,23 @@ async fn tool_calls_run_concurrently_up_to_the_bound() {
     assert_eq!(max_in_flight(4, Some(4)).await, 4);
     assert_eq!(max_in_flight(3, None).await, 3);
     assert_eq!(max_in_flight(1, None).await, 1);
-    assert_eq!(max_in_flight(0, None).await, 1, "0 counts as 1");
+}
+
+#[tokio::test]
+async fn a_tool_concurrency_of_zero_is_refused_before_the_run_starts() {
+    let llm = ScriptedLlm::new().then_text("never");
+    let (ctx, thread) = with_user(AgentContext::new(llm), "go").await;
+    let opts = RunOptions::default().with_tool_concurrency(0);
+    let outcome = run_steps(&ctx, "", thread, opts).await;
+    assert!(
+        matches!(&outcome, Err(Error::Config(ConfigError::Invalid { name, .. }))
+            if name == "RunOptions::tool_concurrency"),
+        "{outcome:?}"
+    );
+    assert!(
+        ctx.episodic.replay(ctx.run_id).await.unwrap().is_empty(),
+        "nothing ran"
+    );
 }
 
 /// Call `i` of `n` finishes only after call `i + 1` did: reverse order.
@@ -221,10 +234,7 @@ async fn calls_not_started_after_a_failure_get_a_not_run_result() {
     let llm = ScriptedLlm::new().then_tool_calls(batch).then_text("never");
     let (ctx, thread) = context(&llm).await;
     let ctx = ctx.with_tools(job_tools());
-    let opts = RunOptions {
-        tool_concurrency: 1,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_tool_concurrency(1);
     let outcome = run_steps(&ctx, "", thread.clone(), opts).await;
     assert_eq!(outcome, Err(Error::Tool(ToolError::Permanent("A".into()))));
     let log = episodes(&ctx).await;
@@ -303,10 +313,7 @@ async fn invalid_json_arguments_are_fed_back() {
 
 #[tokio::test]
 async fn strict_policy_aborts_on_unknown_tool() {
-    let strict = RunOptions {
-        tool_errors: ToolErrorPolicy::Strict,
-        ..RunOptions::default()
-    };
+    let strict = RunOptions::default().with_tool_errors(ToolErrorPolicy::Strict);
     let llm = ScriptedLlm::new()
         .then_tool_calls(vec![ToolCall::new("c1", "calc", json!({}))])
         .then_text("never");
@@ -348,11 +355,9 @@ async fn tool_choice_policy_across_steps() {
             .then_tool_calls(vec![echo_call("c2")])
             .then_text("done");
         let (ctx, thread) = context(&llm).await;
-        let opts = RunOptions {
-            tool_choice: Some(forced.clone()),
-            after_tool_calls: after,
-            ..RunOptions::default()
-        };
+        let opts = RunOptions::default()
+            .with_tool_choice(Some(forced.clone()))
+            .with_after_tool_calls(after);
         run_steps(&ctx, "", thread, opts).await.unwrap();
         let choices: Vec<Option<ToolChoice>> =
             llm.requests().into_iter().map(|r| r.tool_choice).collect();
@@ -366,10 +371,7 @@ async fn tool_choice_policy_across_steps() {
     // Without tools, no tool choice is sent.
     let llm = ScriptedLlm::new().then_text("hi");
     let (ctx, thread) = with_user(AgentContext::new(llm.clone()), "hi").await;
-    let opts = RunOptions {
-        tool_choice: Some(forced),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default().with_tool_choice(Some(forced));
     run_steps(&ctx, "", thread, opts).await.unwrap();
     assert_eq!(llm.requests()[0].tool_choice, None);
     assert!(llm.requests()[0].tools.is_empty());

@@ -20,6 +20,7 @@ fn agent(llm: &ScriptedLlm) -> Agent {
     Agent::builder(llm.clone())
         .with_instructions("Be exact.")
         .build()
+        .expect("the options are valid")
 }
 
 fn system_of(llm: &ScriptedLlm, request: usize) -> String {
@@ -118,11 +119,9 @@ async fn an_answer_that_does_not_fit_is_sent_back_then_fails_typed() {
 async fn repairs_are_an_option() {
     let llm = ScriptedLlm::new().then_text("no").then_text("still no");
     let agent = Agent::builder(llm.clone())
-        .with_options(RunOptions {
-            output_repairs: 0,
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_output_repairs(0))
+        .build()
+        .expect("the options are valid");
     let error = agent.run_typed::<Summary>("?").await.unwrap_err();
     assert!(
         matches!(error, Error::InvalidOutput { attempts: 1, .. }),
@@ -138,7 +137,10 @@ async fn with_tools_the_schema_binds_only_the_final_answer() {
         .then_tool_calls(vec![echo_call("c1")])
         .then_text("The echo said c1.")
         .then_text(r#"{"result": 1}"#);
-    let agent = Agent::builder(llm.clone()).with_tools(echo_tools()).build();
+    let agent = Agent::builder(llm.clone())
+        .with_tools(echo_tools())
+        .build()
+        .expect("the options are valid");
     let typed = agent
         .run_typed::<Summary>("Echo, then sum up.")
         .await

@@ -54,11 +54,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Converts km to mi or mi to km.",
             convert,
         ))
-        .with_options(RunOptions {
-            temperature: Some(0.0),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_temperature(Some(0.0)))
+        .build()?;
 
     let mut events = agent.stream("How many miles is 42 km?");
     while let Some(event) = events.next().await {

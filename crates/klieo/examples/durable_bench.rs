@@ -127,10 +127,7 @@ fn builder(llm: Arc<Model>) -> AgentBuilder {
     );
     Agent::builder_shared(llm)
         .with_tool(echo)
-        .with_options(RunOptions {
-            max_steps: 2_000,
-            ..RunOptions::default()
-        })
+        .with_options(RunOptions::default().with_max_steps(2_000))
 }
 
 async fn store(dir: &std::path::Path, name: &str, sync: Synchronous) -> SqliteStore {
@@ -159,7 +156,8 @@ async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
     let stalling = model(steps, true);
     let agent = builder(Arc::clone(&stalling))
         .with_memory(path_store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = agent.session("t");
     let run = chat.run("go");
     tokio::select! {
@@ -170,13 +168,14 @@ async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
     // The stopped run's lease outlives it (as a killed process's does) for
     // its 30 s; the resume measured is the one after it ran out.
     let again = builder(model(steps, false))
-        .with_options(RunOptions {
-            max_steps: 2_000,
-            lease_ttl: None,
-            ..RunOptions::default()
-        })
+        .with_options(
+            RunOptions::default()
+                .with_max_steps(2_000)
+                .with_lease_ttl(None),
+        )
         .with_memory(path_store)
-        .build();
+        .build()
+        .expect("the options are valid");
     let t = Instant::now();
     let answer = again.resume(id).await.unwrap();
     assert_eq!(answer.text, "done");
@@ -188,7 +187,8 @@ async fn throughput(store: &PostgresStore, runs: usize) -> f64 {
     const STEPS: usize = 20;
     let agent = builder(model(STEPS, false))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let t = Instant::now();
     let tasks: Vec<_> = (0..runs)
         .map(|_| {
@@ -212,7 +212,8 @@ async fn postgres(server: &str) {
     let store = PostgresStore::connect(&url).await.unwrap();
     let agent = builder(model(STEPS, false))
         .with_memory(Counted(store.clone(), Arc::clone(&commits)))
-        .build();
+        .build()
+        .expect("the options are valid");
     let mut best = (f64::MAX, 0.0);
     for _ in 0..3 {
         let (ns, per) = per_step(&agent, STEPS, &commits).await;
@@ -237,7 +238,9 @@ async fn postgres(server: &str) {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     const STEPS: usize = 100;
-    let memory = builder(model(STEPS, false)).build();
+    let memory = builder(model(STEPS, false))
+        .build()
+        .expect("the options are valid");
     let (ns, _) = per_step(&memory, STEPS, &AtomicUsize::new(0)).await;
     println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"in-memory\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0}}}");
     for (name, sync) in [("full", Synchronous::Full), ("normal", Synchronous::Normal)] {
@@ -246,7 +249,10 @@ async fn main() {
             store(dir.path(), &format!("{name}.db"), sync).await,
             Arc::clone(&commits),
         );
-        let agent = builder(model(STEPS, false)).with_memory(counted).build();
+        let agent = builder(model(STEPS, false))
+            .with_memory(counted)
+            .build()
+            .expect("the options are valid");
         let mut best = (f64::MAX, 0.0);
         for _ in 0..3 {
             let (ns, per) = per_step(&agent, STEPS, &commits).await;

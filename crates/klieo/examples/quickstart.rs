@@ -25,11 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = Agent::builder(OpenAiClient::from_env()?)
         .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
         .with_tool(multiply)
-        .with_options(RunOptions {
-            temperature: Some(0.0), // deterministic, for a small local model
-            ..RunOptions::default()
-        })
-        .build();
+        // Deterministic, for a small local model.
+        .with_options(RunOptions::default().with_temperature(Some(0.0)))
+        .build()?;
 
     let mut events = agent.stream("What is 17 times 23?");
     while let Some(event) = events.next().await {

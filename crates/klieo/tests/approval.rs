@@ -32,6 +32,7 @@ fn agent(llm: ScriptedLlm, store: SqliteStore, sent: &Arc<AtomicUsize>) -> Agent
         .with_tool(send)
         .with_memory(store)
         .build()
+        .expect("the options are valid")
 }
 
 async fn open(path: &Path) -> SqliteStore {

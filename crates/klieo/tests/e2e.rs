@@ -42,14 +42,12 @@ async fn context() -> (AgentContext, ThreadId) {
 /// A forced calculator call first, then a text answer: this server keeps
 /// calling tools otherwise, and streams tool calls only when forced.
 fn options() -> RunOptions {
-    RunOptions {
-        max_steps: 4,
-        temperature: Some(0.0),
-        max_tokens: Some(128),
-        tool_choice: Some(ToolChoice::Function("calculator".into())),
-        after_tool_calls: AfterToolCalls::None,
-        ..RunOptions::default()
-    }
+    RunOptions::default()
+        .with_max_steps(4)
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(128))
+        .with_tool_choice(Some(ToolChoice::Function("calculator".into())))
+        .with_after_tool_calls(AfterToolCalls::None)
 }
 
 /// Checks the episode log of a run that called the calculator once and
@@ -160,11 +158,9 @@ async fn agent_streams_with_default_options_and_calls_a_typed_tool() {
     let agent = Agent::builder(client())
         .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
         .with_tool(multiply)
-        .with_options(RunOptions {
-            temperature: Some(0.0),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_temperature(Some(0.0)))
+        .build()
+        .expect("the options are valid");
     let mut events = agent.stream("What is 17 times 23?");
     let mut seen = Vec::new();
     while let Some(event) = events.next().await {
@@ -216,12 +212,13 @@ async fn typed_output_falls_back_to_json_mode_on_a_local_server() {
     assert!(caps.json_mode && !caps.json_schema, "{caps:?}");
     let agent = Agent::builder(llm)
         .with_instructions("You multiply numbers.")
-        .with_options(RunOptions {
-            temperature: Some(0.0),
-            max_tokens: Some(96),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(
+            RunOptions::default()
+                .with_temperature(Some(0.0))
+                .with_max_tokens(Some(96)),
+        )
+        .build()
+        .expect("the options are valid");
     // A 135M model may not manage the shape: a typed refusal is a truthful
     // ending; any other error (a rejected request) is not.
     match agent.run_typed::<Product>("What is 17 times 23?").await {
@@ -252,21 +249,20 @@ async fn everything_echo() -> klieo::mcp::McpServer {
 #[tokio::test]
 #[ignore = "needs a model server and an MCP server: `cargo xtask ci` starts them and runs this"]
 async fn agent_calls_a_tool_of_a_real_mcp_server_and_answers_with_its_result() {
-    let options = RunOptions {
-        max_steps: 4,
-        temperature: Some(0.0),
-        max_tokens: Some(128),
-        tool_choice: Some(ToolChoice::Function("echo".into())),
-        after_tool_calls: AfterToolCalls::None,
-        ..RunOptions::default()
-    };
+    let options = RunOptions::default()
+        .with_max_steps(4)
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(128))
+        .with_tool_choice(Some(ToolChoice::Function("echo".into())))
+        .with_after_tool_calls(AfterToolCalls::None);
     let agent = Agent::builder(client())
         .with_instructions(
             "Use the echo tool to repeat the user's words, then say what it returned.",
         )
         .with_invoker("everything_", everything_echo().await)
         .with_options(options)
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.run("Echo the word pineapple.").await.unwrap();
     assert!(!answer.text.trim().is_empty());
 

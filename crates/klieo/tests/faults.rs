@@ -62,7 +62,9 @@ async fn server(fault: Fault) -> String {
 
 fn agent(base_url: String) -> Agent {
     let client = OpenAiClient::builder().base_url(base_url).build().unwrap();
-    Agent::builder(client).build()
+    Agent::builder(client)
+        .build()
+        .expect("the options are valid")
 }
 
 fn assert_timed_out(error: &Error, began: Instant) {

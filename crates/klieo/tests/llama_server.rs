@@ -20,12 +20,10 @@ fn server() -> String {
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        max_steps: 2,
-        temperature: Some(0.0),
-        max_tokens: Some(24),
-        ..RunOptions::default()
-    }
+    RunOptions::default()
+        .with_max_steps(2)
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(24))
 }
 
 fn agent(llm: impl LlmClient + 'static) -> Agent {
@@ -33,6 +31,7 @@ fn agent(llm: impl LlmClient + 'static) -> Agent {
         .with_instructions("You are a friendly assistant. Answer in one short sentence.")
         .with_options(options())
         .build()
+        .expect("the options are valid")
 }
 
 /// A blocking run answers in text, in one step, with usage.

@@ -34,14 +34,15 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
             .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
             .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
             .with_memory(open(&path).await)
-            .with_options(RunOptions {
-                tool_concurrency: 1,
-                // A killed process's lease would keep others out until it
-                // ran out; leases have their own test below.
-                lease_ttl: None,
-                ..RunOptions::default()
-            })
-            .build();
+            .with_options(
+                RunOptions::default()
+                    .with_tool_concurrency(1)
+                    // A killed process's lease would keep others out until it
+                    // ran out; leases have their own test below.
+                    .with_lease_ttl(None),
+            )
+            .build()
+            .expect("the options are valid");
         let chat = agent.session("t");
         let run = chat.run("mail Ada");
         let ended = tokio::select! {
@@ -69,7 +70,8 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_tool(Counted::new("lookup", true, &lookups))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.resume(run_id).await.expect("the run resumes");
     assert_eq!(answer.text, "Sent? Unknown; looked up.");
     assert_eq!(
@@ -147,11 +149,9 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     let agent = Agent::builder(llm)
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(open(&path).await)
-        .with_options(RunOptions {
-            lease_ttl: None,
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .expect("the options are valid");
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     for _ in 0..2 {
@@ -171,7 +171,8 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     let agent = Agent::builder(ScriptedLlm::new().then_text("Sent."))
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.resume(run_id).await.expect("resumes");
     assert_eq!(answer.text, "Sent.");
     assert_eq!(
@@ -201,7 +202,9 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
 
 #[tokio::test]
 async fn runs_that_cannot_be_resumed_say_why() {
-    let in_memory = Agent::builder(ScriptedLlm::new()).build();
+    let in_memory = Agent::builder(ScriptedLlm::new())
+        .build()
+        .expect("the options are valid");
     let error = in_memory
         .resume(RunId::new())
         .await
@@ -212,13 +215,15 @@ async fn runs_that_cannot_be_resumed_say_why() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let agent = Agent::builder(ScriptedLlm::new())
         .with_memory(open(&dir.path().join("a.db")).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let error = agent.resume(RunId::new()).await.expect_err("unknown run");
     assert!(error.to_string().contains("no record"), "{error}");
 
     let failing = Agent::builder(ScriptedLlm::new().then_error(LlmError::unauthorized("bad key")))
         .with_memory(open(&dir.path().join("b.db")).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     failing.session("t").run("hi").await.expect_err("fails");
     let store = open(&dir.path().join("b.db")).await;
     let run = store.list_runs().await.expect("list")[0];
@@ -236,7 +241,8 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let mut events = agent.session("t").stream("mail Ada");
     let ended = tokio::select! {
         event = async { while let Some(e) = events.next().await { if e.is_err() { return Some(e) } } None } => event.map(|e| e.is_err()),
@@ -295,11 +301,9 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         .with_tool(Counted::new("charge", false, &charges))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(open(&path).await)
-        .with_options(RunOptions {
-            lease_ttl: None,
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .expect("the options are valid");
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("charge Ada, then mail her"));
     // The charge is done and written while send_mail hangs...
@@ -315,7 +319,8 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         .with_tool(Counted::new("charge", false, &charges))
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     agent.resume(run_id).await.expect("the run resumes");
     assert_eq!(
         (charges.load(Ordering::SeqCst), mails.load(Ordering::SeqCst)),

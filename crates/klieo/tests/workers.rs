@@ -94,11 +94,9 @@ async fn worker_child() {
     let agent = Agent::builder(Model)
         .with_tool(charge)
         .with_memory(store.clone())
-        .with_options(RunOptions {
-            lease_ttl: Some(Duration::from_secs(1)),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_lease_ttl(Some(Duration::from_secs(1))))
+        .build()
+        .expect("the options are valid");
     loop {
         let mut left = 0;
         for run in store.list_runs().await.expect("list") {

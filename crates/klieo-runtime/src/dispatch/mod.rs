@@ -145,7 +145,7 @@ pub(crate) async fn dispatch_tools(
     calls: &[ToolCall],
     args: Vec<Parsed>,
 ) -> Dispatched {
-    let limit = run.opts.tool_concurrency.max(1);
+    let limit = run.opts.tool_concurrency;
     let mut early = EarlyResults::new(run, calls.len());
     let ended = run_bounded(run, step, calls, args, limit, &mut early).await;
 

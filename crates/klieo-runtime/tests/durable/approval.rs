@@ -32,6 +32,7 @@ fn agent(llm: ScriptedLlm, store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> 
         .with_tool(send)
         .with_memory(store.clone())
         .build()
+        .expect("the options are valid")
 }
 
 fn kinds(log: &[Episode]) -> Vec<&'static str> {

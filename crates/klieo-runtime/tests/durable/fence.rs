@@ -80,10 +80,7 @@ impl Journal for PausedAfterResumed {
 }
 
 fn no_lease() -> RunOptions {
-    RunOptions {
-        lease_ttl: None,
-        ..RunOptions::default()
-    }
+    RunOptions::default().with_lease_ttl(None)
 }
 
 /// A resumer whose model asks for `send_mail` once, then answers.
@@ -110,7 +107,8 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_options(no_lease())
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = crashed.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     tokio::select! {
@@ -129,13 +127,17 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
             paused: Arc::clone(&paused),
             go_on: Arc::clone(&go_on),
         })
-        .build();
+        .build()
+        .expect("the options are valid");
     let first = tokio::spawn(async move { first.resume(id).await });
     paused.notified().await;
 
     // The second reads the log after it, gets its own `Resumed` in, and
     // drives the run to its answer.
-    let second = resumer(&mails).with_memory(store.clone()).build();
+    let second = resumer(&mails)
+        .with_memory(store.clone())
+        .build()
+        .expect("the options are valid");
     let answer = second.resume(id).await.unwrap();
     assert_eq!(answer.text, "Sent.");
     assert_eq!(count(&mails), 1);

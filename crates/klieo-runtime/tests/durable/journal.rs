@@ -56,7 +56,8 @@ async fn a_tool_call_is_written_down_before_the_tool_runs() {
     let agent = Agent::builder(llm)
         .with_tool(witness)
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.session("t").run("go").await.unwrap();
     assert_eq!(answer.text, "done");
 

@@ -23,7 +23,8 @@ async fn second_worker_resumes(
     let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
         .with_tool(Counted::new("send_mail", false, mails))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     (id, second.resume(id).await.map(|answer| answer.text))
 }
 
@@ -56,7 +57,8 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
     let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = first.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     let ended = tokio::select! {
@@ -81,7 +83,8 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
     let first = Agent::builder(llm)
         .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let mut events = first.session("t").stream("mail Ada");
     let mut read = std::pin::pin!(async {
         let mut answer = None;
@@ -115,11 +118,9 @@ async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over()
     let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
-        .with_options(RunOptions {
-            lease_ttl: Some(ttl),
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
+        .build()
+        .expect("the options are valid");
     let chat = first.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     tokio::select! {
@@ -157,13 +158,14 @@ async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
     let first = Agent::builder(llm)
         .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
         .with_memory(store.clone())
-        .with_options(RunOptions {
-            lease_ttl: Some(ttl),
-            // Longer than the time this test lets pass.
-            tool_timeout: ttl * 10,
-            ..RunOptions::default()
-        })
-        .build();
+        .with_options(
+            RunOptions::default()
+                .with_lease_ttl(Some(ttl))
+                // Longer than the time this test lets pass.
+                .with_tool_timeout(ttl * 10),
+        )
+        .build()
+        .expect("the options are valid");
     let chat = first.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     tokio::select! {

@@ -18,10 +18,7 @@ use tokio::sync::Notify;
 /// A killed process's lease would keep others out until it ran out;
 /// leases have tests of their own.
 fn no_lease() -> RunOptions {
-    RunOptions {
-        lease_ttl: None,
-        ..RunOptions::default()
-    }
+    RunOptions::default().with_lease_ttl(None)
 }
 
 /// The store's one run.
@@ -45,11 +42,9 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
             .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
             .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
             .with_memory(store.clone())
-            .with_options(RunOptions {
-                tool_concurrency: 1,
-                ..no_lease()
-            })
-            .build();
+            .with_options(no_lease().with_tool_concurrency(1))
+            .build()
+            .expect("the options are valid");
         let chat = agent.session("t");
         let ended = tokio::select! {
             answer = chat.run("mail Ada") => Some(answer),
@@ -67,7 +62,8 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_tool(Counted::new("lookup", true, &lookups))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.resume(run_id).await.unwrap();
     assert_eq!(answer.text, "Sent? Unknown; looked up.");
     assert_eq!(
@@ -142,7 +138,8 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
         .with_options(no_lease())
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     // With nothing but memory between them, both calls may start within
@@ -160,7 +157,8 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     let agent = Agent::builder(ScriptedLlm::new().then_text("Sent."))
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let answer = agent.resume(run_id).await.unwrap();
     assert_eq!(answer.text, "Sent.");
     assert_eq!(count(&mails), 1, "the recorded result is not re-run");
@@ -186,7 +184,9 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
 
 #[tokio::test]
 async fn runs_that_cannot_be_resumed_say_why() {
-    let in_memory = Agent::builder(ScriptedLlm::new()).build();
+    let in_memory = Agent::builder(ScriptedLlm::new())
+        .build()
+        .expect("the options are valid");
     let error = in_memory
         .resume(RunId::new())
         .await
@@ -196,14 +196,16 @@ async fn runs_that_cannot_be_resumed_say_why() {
 
     let agent = Agent::builder(ScriptedLlm::new())
         .with_memory(InMemoryJournal::new())
-        .build();
+        .build()
+        .expect("the options are valid");
     let error = agent.resume(RunId::new()).await.expect_err("unknown run");
     assert!(error.to_string().contains("no record"), "{error}");
 
     let store = InMemoryJournal::new();
     let failing = Agent::builder(ScriptedLlm::new().then_error(LlmError::unauthorized("bad key")))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     failing.session("t").run("hi").await.expect_err("fails");
     let run = only_run(&store).await;
     let error = failing.resume(run).await.expect_err("ended");
@@ -219,7 +221,8 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     let mut events = agent.session("t").stream("mail Ada");
     let ended = tokio::select! {
         failed = async {
@@ -263,7 +266,8 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
         .with_options(no_lease())
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("charge Ada, then mail her"));
     // The charge is done and written while send_mail hangs...
@@ -294,7 +298,8 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         .with_tool(Counted::new("charge", false, &charges))
         .with_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
-        .build();
+        .build()
+        .expect("the options are valid");
     agent.resume(run_id).await.unwrap();
     assert_eq!(
         (charges.load(Ordering::SeqCst), count(&mails)),

@@ -20,12 +20,11 @@ fn attempt_events(streamed: bool) -> Vec<Vec<(String, String)>> {
             .then_error(LlmError::server("overloaded 2"))
             .then_error(LlmError::server("overloaded 3"));
         let (ctx, thread) = with_user(AgentContext::new(llm), "Hello?").await;
-        let options = RunOptions {
-            retry: RetryPolicy::new()
+        let options = RunOptions::default().with_retry(
+            RetryPolicy::new()
                 .with_max_retries(2)
                 .with_base_delay(Duration::ZERO),
-            ..RunOptions::default()
-        };
+        );
         if streamed {
             // Failing before its first chunk, the run fails to start.
             let opened = run_steps_streaming(&ctx, "", thread, options).await;

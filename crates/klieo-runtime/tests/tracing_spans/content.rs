@@ -7,10 +7,7 @@ use klieo_runtime::RunOptions;
 use serde_json::{json, Value};
 
 fn check_run_span_content(streamed: bool) {
-    let options = RunOptions {
-        capture_content: Some(true),
-        ..RunOptions::default()
-    };
+    let options = RunOptions::default().with_capture_content(Some(true));
     let (_, captured) = traced_run(streamed, options);
     let [agent] = captured.named("invoke_agent")[..] else {
         panic!("one invoke_agent span: {:?}", captured.spans);

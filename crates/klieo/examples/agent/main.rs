@@ -221,14 +221,12 @@ async fn converse(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     ctx.short_term
         .append(&thread, vec![Message::user(args.prompt.clone())])
         .await?;
-    let opts = RunOptions {
-        max_steps: 4,
-        temperature: Some(0.0),
-        max_tokens: Some(256),
-        tool_choice: Some(args.first_choice),
-        after_tool_calls: AfterToolCalls::None,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default()
+        .with_max_steps(4)
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(256))
+        .with_tool_choice(Some(args.first_choice))
+        .with_after_tool_calls(AfterToolCalls::None);
 
     print!("user: {}\nassistant: ", args.prompt);
     std::io::stdout().flush()?;

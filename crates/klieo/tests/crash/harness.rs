@@ -189,9 +189,7 @@ pub(crate) async fn agent(
         .with_memory(memory)
         // The killed child's lease would keep the parent out until it ran
         // out: this suite is about what the log says, not about leases.
-        .with_options(RunOptions {
-            lease_ttl: None,
-            ..RunOptions::default()
-        })
+        .with_options(RunOptions::default().with_lease_ttl(None))
         .build()
+        .expect("the options are valid")
 }

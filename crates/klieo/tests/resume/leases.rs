@@ -21,7 +21,8 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
     let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
         .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let chat = first.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     let ended = tokio::select! {
@@ -42,7 +43,8 @@ async fn refused_while_driven(path: &Path, mails: &Arc<AtomicUsize>) -> RunId {
     let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
         .with_tool(Counted::new("send_mail", false, mails))
         .with_memory(open(path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let error = second.resume(id).await.expect_err("the lease is held");
     assert!(
         matches!(error, Error::Memory(MemoryError::Conflict(_))),
@@ -76,7 +78,8 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
     let first = Agent::builder(llm)
         .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
         .with_memory(open(&path).await)
-        .build();
+        .build()
+        .expect("the options are valid");
     let mut events = first.session("t").stream("mail Ada");
     let mut read = std::pin::pin!(async {
         let mut answer = None;

@@ -1,5 +1,7 @@
 //! [`RunOptions`]: the limits and policies of a run, with their defaults.
 
+mod accessors;
+
 use crate::guardrail::Guardrail;
 use klieo_retry::RetryPolicy;
 use klieo_types::{ConfigError, ToolChoice};
@@ -42,11 +44,16 @@ pub enum ToolErrorPolicy {
     Strict,
 }
 
-/// Limits and policies of one run.
+/// Limits and policies of one run: set each with its `with_*` method
+/// (guardrails are added with [`add_guardrail`](Self::add_guardrail)),
+/// read it with the method of its name. Values that cannot work are
+/// refused by [`validate`](Self::validate), which every run and
+/// `AgentBuilder::build` call, with a [`ConfigError`] naming the option,
+/// the value and the fix.
 ///
 /// # Default
 ///
-/// - `max_steps`: 16 model calls
+/// - `max_steps`: 16 model calls (at least 1)
 /// - `max_history_tokens`: 8,000 (estimated) tokens of history per request
 /// - `max_response_bytes`: 4 MiB of text and tool-call payload per streamed reply
 /// - `guardrails`: none
@@ -56,13 +63,13 @@ pub enum ToolErrorPolicy {
 ///   (for a streamed call, until its first chunk) end within it, an
 ///   attempt still running then ending in `LlmError::Timeout` of
 ///   `TimeLimit::RetryBudget`. `with_total_budget(None)` removes the bound.
-/// - `tool_concurrency`: 4 tool calls of one step at once
+/// - `tool_concurrency`: 4 tool calls of one step at once (at least 1)
 /// - `tool_errors`: [`ToolErrorPolicy::FeedBack`]
 /// - `tool_choice`: `None` (the provider's default, `auto` when tools exist)
 /// - `after_tool_calls`: [`AfterToolCalls::AutoUntilRepeat`]
 /// - `temperature`, `max_tokens`: `None` (the provider's defaults)
 /// - `output_repairs`: 2 (a typed run asks again at most twice)
-/// - `tool_timeout`: 60 s per tool call (a tool may set its own)
+/// - `tool_timeout`: 60 s per tool call (a tool may set its own; not zero)
 /// - `max_tool_result_bytes`: 16 KiB of one tool result's text (about
 ///   4,000 tokens, half the default history), cut beyond
 /// - `tool_retries`: 2 retries of a tool call that asks for one after a
@@ -75,79 +82,52 @@ pub enum ToolErrorPolicy {
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
 /// use klieo_types::{ConfigError, ToolChoice};
 ///
-/// let opts = RunOptions {
-///     max_steps: 4,
-///     tool_choice: Some(ToolChoice::Function("calculator".into())),
-///     after_tool_calls: AfterToolCalls::None,
-///     ..RunOptions::default()
-/// };
+/// let opts = RunOptions::default()
+///     .with_max_steps(4)
+///     .with_tool_choice(Some(ToolChoice::Function("calculator".into())))
+///     .with_after_tool_calls(AfterToolCalls::None);
+/// assert_eq!(opts.max_steps(), 4);
 /// assert!(format!("{opts:?}").contains("guardrails: 0"));
+///
+/// let none = RunOptions::default().with_tool_concurrency(0);
+/// assert!(matches!(none.validate(), Err(ConfigError::Invalid { .. })));
 /// ```
 #[derive(Clone)]
 pub struct RunOptions {
-    /// Model calls allowed before the run fails with `MaxStepsExceeded`.
-    pub max_steps: u32,
-    /// Token budget of the history sent with each request.
-    pub max_history_tokens: usize,
-    /// Byte cap of one streamed reply.
-    pub max_response_bytes: usize,
-    /// Checks before and after each model call, in order.
-    pub guardrails: Vec<Arc<dyn Guardrail>>,
-    /// Retries of model calls (and of streams that fail before their first chunk).
-    pub retry: RetryPolicy,
-    /// Tool calls of one step that may run at once (0 counts as 1).
-    pub tool_concurrency: usize,
-    /// What an unknown tool or invalid arguments do.
-    pub tool_errors: ToolErrorPolicy,
-    /// `tool_choice` of the first request.
-    pub tool_choice: Option<ToolChoice>,
-    /// `tool_choice` after a round of tool calls.
-    pub after_tool_calls: AfterToolCalls,
-    /// Sampling temperature of every request.
-    pub temperature: Option<f32>,
-    /// Generated-token bound of every request.
-    pub max_tokens: Option<u32>,
-    /// How often a typed run (`Agent::run_typed`) tells the model its
-    /// answer does not fit and asks again, before it fails with
-    /// `Error::InvalidOutput`. Each repair is a model call within
-    /// `max_steps`.
-    pub output_repairs: u32,
-    /// How long one tool call may take unless its tool sets its own bound
-    /// (`ToolPolicy::with_timeout`, in `Tool::policy`). A call past it is stopped and becomes
-    /// `ToolError::Timeout`, which goes back to the model. A tool made from
-    /// a synchronous closure cannot be stopped mid-call: keep those short.
-    pub tool_timeout: Duration,
-    /// The most of one tool call's result (its output's text, or its
-    /// error's) that enters the run: a longer one is cut at this many
-    /// bytes (at a character's boundary) and ends with a note saying so,
-    /// which the model reads and the event log records. A result must fit
-    /// the history of a request (`max_history_tokens`, about four bytes a
-    /// token) with the call that asked for it, or the run stops with
-    /// `Error::NewestTurnTooLarge`. Must not be 0.
-    pub max_tool_result_bytes: usize,
-    /// How often a tool call that fails with `ToolError::Retryable` and a
-    /// `retry_after` delay is tried again, after that delay, before the
-    /// model sees the error.
-    pub tool_retries: u32,
-    /// How long a worker's claim on a run lasts between renewals, on a
-    /// store shared by many processes (`Journal::lease`): a blocking or
-    /// streamed run, a resume or an approval takes the lease first and
-    /// renews it every third of this while it runs (a streamed run until
-    /// its stream ends or is dropped), so a second worker cannot drive the
-    /// same run, and takes over a crashed worker's run once it runs out.
-    /// `None` takes no lease. Default 30 s; a lease shorter than
-    /// [`MIN_LEASE_TTL`] would run out before its first renewal reached
-    /// the store, and is refused ([`validate`](Self::validate)).
-    pub lease_ttl: Option<Duration>,
-    /// Whether traces record what is said: the messages sent to and
-    /// received from the model (`gen_ai.input.messages`,
-    /// `gen_ai.output.messages`) and each tool call's arguments and result.
-    /// `None` (the default) leaves it to the environment variable
-    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`true`,
-    /// `span_only` or `span_and_event` turn it on); off when that is not
-    /// set. Secrets are never in what is recorded (API keys and tokens are
-    /// not part of messages), but what users and tools say may be private.
-    pub capture_content: Option<bool>,
+    /// See [`max_steps`](Self::max_steps).
+    pub(crate) max_steps: u32,
+    /// See [`max_history_tokens`](Self::max_history_tokens).
+    pub(crate) max_history_tokens: usize,
+    /// See [`max_response_bytes`](Self::max_response_bytes).
+    pub(crate) max_response_bytes: usize,
+    /// See [`guardrails`](Self::guardrails).
+    pub(crate) guardrails: Vec<Arc<dyn Guardrail>>,
+    /// See [`retry`](Self::retry).
+    pub(crate) retry: RetryPolicy,
+    /// See [`tool_concurrency`](Self::tool_concurrency).
+    pub(crate) tool_concurrency: usize,
+    /// See [`tool_errors`](Self::tool_errors).
+    pub(crate) tool_errors: ToolErrorPolicy,
+    /// See [`tool_choice`](Self::tool_choice).
+    pub(crate) tool_choice: Option<ToolChoice>,
+    /// See [`after_tool_calls`](Self::after_tool_calls).
+    pub(crate) after_tool_calls: AfterToolCalls,
+    /// See [`temperature`](Self::temperature).
+    pub(crate) temperature: Option<f32>,
+    /// See [`max_tokens`](Self::max_tokens).
+    pub(crate) max_tokens: Option<u32>,
+    /// See [`output_repairs`](Self::output_repairs).
+    pub(crate) output_repairs: u32,
+    /// See [`tool_timeout`](Self::tool_timeout).
+    pub(crate) tool_timeout: Duration,
+    /// See [`max_tool_result_bytes`](Self::max_tool_result_bytes).
+    pub(crate) max_tool_result_bytes: usize,
+    /// See [`tool_retries`](Self::tool_retries).
+    pub(crate) tool_retries: u32,
+    /// See [`lease_ttl`](Self::lease_ttl).
+    pub(crate) lease_ttl: Option<Duration>,
+    /// See [`capture_content`](Self::capture_content).
+    pub(crate) capture_content: Option<bool>,
 }
 
 /// The default time budget of one model call and its retries: a stalled
@@ -190,39 +170,69 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Checks the options: every run checks them before it does anything
-    /// (takes a lease, writes, calls the model), and fails with
-    /// `Error::Config` when they cannot work. Call it to check options
-    /// where they are made.
+    /// Checks the options: `AgentBuilder::build` checks them, and every run
+    /// before it does anything (takes a lease, writes, calls the model),
+    /// failing with `Error::Config` when they cannot work: `max_steps`,
+    /// `tool_concurrency` or `max_tool_result_bytes` of 0, a
+    /// `tool_timeout` of zero, a `lease_ttl` under [`MIN_LEASE_TTL`]. Call
+    /// it to check options where they are made.
     ///
     /// ```
     /// use klieo_runtime::RunOptions;
     /// use std::time::Duration;
     ///
     /// assert!(RunOptions::default().validate().is_ok());
-    /// let zero = RunOptions { lease_ttl: Some(Duration::ZERO), ..RunOptions::default() };
+    /// let zero = RunOptions::default().with_lease_ttl(Some(Duration::ZERO));
     /// let error = zero.validate().unwrap_err();
     /// assert!(error.to_string().contains("lease_ttl"), "{error}");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, reason: String| {
+            Err(ConfigError::Invalid {
+                name: format!("RunOptions::{name}"),
+                reason,
+            })
+        };
+        if self.max_steps == 0 {
+            return invalid(
+                "max_steps",
+                "0 allows no model call, so no run could answer: use at least 1 (the \
+                 default is 16)"
+                    .into(),
+            );
+        }
+        if self.tool_concurrency == 0 {
+            return invalid(
+                "tool_concurrency",
+                "0 would run no tool call: use at least 1 (the default is 4)".into(),
+            );
+        }
+        if self.tool_timeout.is_zero() {
+            return invalid(
+                "tool_timeout",
+                "0 s would time every tool call out before it starts: use the longest a \
+                 tool call may take (the default is 60 s)"
+                    .into(),
+            );
+        }
         if let Some(ttl) = self.lease_ttl.filter(|ttl| *ttl < MIN_LEASE_TTL) {
-            return Err(ConfigError::Invalid {
-                name: "RunOptions::lease_ttl".into(),
-                reason: format!(
+            return invalid(
+                "lease_ttl",
+                format!(
                     "{ttl:?} is shorter than the {} s minimum (the lease would run out \
                      before its first renewal): use at least {} s, or `None` to take no lease",
                     MIN_LEASE_TTL.as_secs(),
                     MIN_LEASE_TTL.as_secs()
                 ),
-            });
+            );
         }
         if self.max_tool_result_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                name: "RunOptions::max_tool_result_bytes".into(),
-                reason: "0 would leave the model no result of any tool call: use at least \
-                         a few hundred bytes (the default is 16384)"
+            return invalid(
+                "max_tool_result_bytes",
+                "0 would leave the model no result of any tool call: use at least \
+                 a few hundred bytes (the default is 16384)"
                     .into(),
-            });
+            );
         }
         Ok(())
     }
@@ -291,12 +301,36 @@ mod tests {
     }
 
     #[test]
+    fn options_that_cannot_work_are_refused_naming_the_option() {
+        let refused = |o: RunOptions| match o.validate() {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => format!("not refused: {other:?}"),
+        };
+        let o = RunOptions::default;
+        assert_eq!(refused(o().with_max_steps(0)), "RunOptions::max_steps");
+        assert_eq!(
+            refused(o().with_tool_concurrency(0)),
+            "RunOptions::tool_concurrency"
+        );
+        assert_eq!(
+            refused(o().with_tool_timeout(Duration::ZERO)),
+            "RunOptions::tool_timeout"
+        );
+        assert_eq!(
+            refused(o().with_lease_ttl(Some(Duration::from_millis(999)))),
+            "RunOptions::lease_ttl"
+        );
+        assert_eq!(
+            refused(o().with_max_tool_result_bytes(0)),
+            "RunOptions::max_tool_result_bytes"
+        );
+        assert!(o().with_lease_ttl(None).validate().is_ok());
+    }
+
+    #[test]
     fn tool_choice_policy_across_steps() {
         let forced = Some(ToolChoice::Function("calculator".into()));
-        let mut o = RunOptions {
-            tool_choice: forced.clone(),
-            ..RunOptions::default()
-        };
+        let mut o = RunOptions::default().with_tool_choice(forced.clone());
         assert_eq!(o.tool_choice_for(1, false), forced);
         assert_eq!(o.tool_choice_for(2, false), Some(ToolChoice::Auto));
         assert_eq!(o.tool_choice_for(2, true), Some(ToolChoice::None));
