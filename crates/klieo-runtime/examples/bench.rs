@@ -23,7 +23,7 @@ async fn ctx(llm: ScriptedLlm) -> (AgentContext, ThreadId) {
         .with_tools(ToolSet::new().with(echo))
         .with_agent_name("bench");
     let thread = ThreadId::new("t");
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user("go")])
         .await
         .unwrap();

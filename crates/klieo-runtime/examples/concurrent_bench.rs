@@ -74,7 +74,7 @@ enum Way {
 /// One run on its own thread of `ctx`, checked.
 async fn one_run(ctx: AgentContext, i: usize) {
     let thread = ThreadId::new(format!("t{i}"));
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user("go")])
         .await
         .unwrap();
@@ -111,7 +111,7 @@ async fn round(way: Way) -> f64 {
     }
     let elapsed = start.elapsed().as_secs_f64();
     if way != Way::PrivateMemories {
-        assert_eq!(ctx.episodic.list_runs().await.unwrap().len(), RUNS);
+        assert_eq!(ctx.episodic().list_runs().await.unwrap().len(), RUNS);
     }
     elapsed
 }

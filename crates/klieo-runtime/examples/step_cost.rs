@@ -57,7 +57,7 @@ async fn setup(steps: usize) -> (AgentContext, ThreadId) {
         .with_tools(ToolSet::new().with(echo))
         .with_agent_name("bench");
     let thread = ThreadId::new("t");
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user("go")])
         .await
         .unwrap();

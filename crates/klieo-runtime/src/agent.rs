@@ -298,7 +298,7 @@ impl Session {
 
     /// The conversation so far, oldest first.
     pub async fn messages(&self) -> Result<Transcript, Error> {
-        let memory = &self.agent.inner.template.short_term;
+        let memory = self.agent.inner.template.short_term();
         Ok(memory.load(&self.thread, usize::MAX).await?)
     }
 

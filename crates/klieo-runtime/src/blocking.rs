@@ -34,11 +34,11 @@ use std::sync::Arc;
 /// );
 /// let ctx = AgentContext::new(llm).with_tools(ToolSet::new().with(double));
 /// let thread = ThreadId::new("t");
-/// ctx.short_term.append(&thread, vec![Message::user("Double 21.")]).await?;
+/// ctx.short_term().append(&thread, vec![Message::user("Double 21.")]).await?;
 ///
 /// let answer = run_steps(&ctx, "You are terse.", thread, RunOptions::default()).await?;
 /// assert_eq!(answer, "42");
-/// assert_eq!(ctx.episodic.replay(ctx.run_id).await?.len(), 5);
+/// assert_eq!(ctx.episodic().replay(ctx.run_id()).await?.len(), 5);
 /// # Ok::<(), klieo_types::Error>(())
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -1,5 +1,6 @@
 //! [`AgentContext`]: everything a run needs, cheap to clone.
 
+use crate::journal::Memories;
 use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
 use klieo_types::{
     EpisodicMemory, Journal, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet,
@@ -19,30 +20,19 @@ use tokio_util::sync::CancellationToken;
 ///
 /// let ctx = AgentContext::new(ScriptedLlm::new()).with_agent_name("calc");
 /// let sub = ctx.child("helper");
-/// assert_ne!(sub.run_id, ctx.run_id);
-/// ctx.cancel.cancel();
-/// assert!(sub.cancel.is_cancelled(), "cancelling a parent cancels its children");
+/// assert_ne!(sub.run_id(), ctx.run_id());
+/// ctx.cancel().cancel();
+/// assert!(sub.cancel().is_cancelled(), "cancelling a parent cancels its children");
 /// ```
 #[derive(Clone)]
 pub struct AgentContext {
-    /// The model.
-    pub llm: Arc<dyn LlmClient>,
-    /// Conversation memory.
-    pub short_term: Arc<dyn ShortTermMemory>,
-    /// The event log.
-    pub episodic: Arc<dyn EpisodicMemory>,
-    /// The tools the model may call.
-    pub tools: Arc<dyn ToolInvoker>,
-    /// This run's id; the episodes it records are filed under it.
-    pub run_id: RunId,
-    /// Cancels the run (and the runs of its children).
-    pub cancel: CancellationToken,
-    /// The agent's name, for episodes and traces.
-    pub agent_name: Arc<str>,
-    /// The store both memories are, when it writes a step whole
-    /// ([`with_memory`](Self::with_memory)). Used only while
-    /// `short_term` and `episodic` are still that store.
-    pub(crate) journal: Option<Arc<dyn Journal>>,
+    pub(crate) llm: Arc<dyn LlmClient>,
+    /// One choice: a journal, or separate memories.
+    pub(crate) memories: Memories,
+    pub(crate) tools: Arc<dyn ToolInvoker>,
+    pub(crate) run_id: RunId,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) agent_name: Arc<str>,
 }
 
 impl AgentContext {
@@ -56,13 +46,14 @@ impl AgentContext {
     pub fn from_shared(llm: Arc<dyn LlmClient>) -> Self {
         Self {
             llm,
-            short_term: Arc::new(InMemoryShortTerm::new()),
-            episodic: Arc::new(InMemoryEpisodic::new()),
+            memories: Memories::Memories {
+                short_term: Arc::new(InMemoryShortTerm::new()),
+                episodic: Arc::new(InMemoryEpisodic::new()),
+            },
             tools: Arc::new(ToolSet::new()),
             run_id: RunId::new(),
             cancel: CancellationToken::new(),
             agent_name: Arc::from("agent"),
-            journal: None,
         }
     }
 
@@ -72,23 +63,19 @@ impl AgentContext {
         self
     }
 
-    /// Sets the conversation memory. It replaces a store set with
-    /// [`with_memory`](Self::with_memory) as a whole: the context's
-    /// memories are then separate ones, runs are not journaled and cannot
-    /// be resumed (the event log stays the store's, written episode by
-    /// episode).
+    /// Sets the conversation memory: the context's memories are then
+    /// separate ones (a store set with [`with_memory`](Self::with_memory)
+    /// stays the event log, written episode by episode), runs are not
+    /// journaled and cannot be resumed.
     pub fn with_short_term(mut self, memory: Arc<dyn ShortTermMemory>) -> Self {
-        self.short_term = memory;
-        self.journal = None;
+        self.memories = self.memories.with_short_term(memory);
         self
     }
 
-    /// Sets the event log. Like [`with_short_term`](Self::with_short_term),
-    /// it ends a journal set with [`with_memory`](Self::with_memory): runs
-    /// are then not journaled and cannot be resumed.
+    /// Sets the event log: like [`with_short_term`](Self::with_short_term),
+    /// the memories are then separate ones, and runs cannot be resumed.
     pub fn with_episodic(mut self, memory: Arc<dyn EpisodicMemory>) -> Self {
-        self.episodic = memory;
-        self.journal = None;
+        self.memories = self.memories.with_episodic(memory);
         self
     }
 
@@ -97,10 +84,7 @@ impl AgentContext {
     /// their episodes and the run's pending step commit together (see
     /// [`Journal`]).
     pub fn with_memory<J: Journal + 'static>(mut self, store: J) -> Self {
-        let store = Arc::new(store);
-        self.short_term = store.clone();
-        self.episodic = store.clone();
-        self.journal = Some(store);
+        self.memories = Memories::Journal(Arc::new(store));
         self
     }
 
@@ -116,6 +100,47 @@ impl AgentContext {
         self
     }
 
+    /// The model.
+    pub fn llm(&self) -> &Arc<dyn LlmClient> {
+        &self.llm
+    }
+
+    /// The conversation memory (the journal, when the memories are one).
+    pub fn short_term(&self) -> &dyn ShortTermMemory {
+        self.memories.short_term()
+    }
+
+    /// The event log (the journal, when the memories are one).
+    pub fn episodic(&self) -> &dyn EpisodicMemory {
+        self.memories.episodic()
+    }
+
+    /// The journal both memories are, when they are one
+    /// ([`with_memory`](Self::with_memory)).
+    pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
+        self.memories.journal_ref()
+    }
+
+    /// The tools the model may call.
+    pub fn tools(&self) -> &Arc<dyn ToolInvoker> {
+        &self.tools
+    }
+
+    /// This run's id; the episodes it records are filed under it.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// The token that cancels the run (and the runs of its children).
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The agent's name, for episodes and traces.
+    pub fn agent_name(&self) -> &str {
+        &self.agent_name
+    }
+
     /// The context of the next run of the same agent: a fresh run id, and
     /// the same model, memories, tools, cancellation token and name. A run
     /// files its episodes under its run id, so each question asked through
@@ -127,8 +152,8 @@ impl AgentContext {
     ///
     /// let first = AgentContext::new(ScriptedLlm::new());
     /// let second = first.next_run();
-    /// assert_ne!(first.run_id, second.run_id);
-    /// assert_eq!(first.agent_name, second.agent_name);
+    /// assert_ne!(first.run_id(), second.run_id());
+    /// assert_eq!(first.agent_name(), second.agent_name());
     /// ```
     pub fn next_run(&self) -> Self {
         Self {

@@ -2,13 +2,15 @@
 //! memories are one journal, else the two memories one after the other;
 //! and the journal's view of a run's [`Fact`]s, the episodes it records.
 
-use crate::context::AgentContext;
 use crate::fact::{Fact, ToolCallEnd};
 use klieo_types::{Commit, Episode, EpisodicMemory, Error, Journal, MemoryError, ShortTermMemory};
 use std::sync::Arc;
 
-/// A run's writer; see the module docs.
-pub(crate) enum Writer {
+/// A context's memories, one choice: one store that is a journal, or
+/// two separate memories; and where a run's writes go (see the module
+/// docs).
+#[derive(Clone)]
+pub(crate) enum Memories {
     /// Every commit is one transaction of the store.
     Journal(Arc<dyn Journal>),
     /// Messages are appended, then episodes recorded; a pending step is
@@ -19,23 +21,46 @@ pub(crate) enum Writer {
     },
 }
 
-/// Whether two handles point at the same store.
-fn same<A: ?Sized, B: ?Sized>(a: &Arc<A>, b: &Arc<B>) -> bool {
-    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
-}
+impl Memories {
+    /// The conversation memory: the journal, or the separate one.
+    pub(crate) fn short_term(&self) -> &dyn ShortTermMemory {
+        match self {
+            Self::Journal(journal) => &**journal,
+            Self::Memories { short_term, .. } => &**short_term,
+        }
+    }
 
-impl Writer {
-    /// The writer for `ctx`: its journal, unless either memory was
-    /// replaced by another store since the journal was set.
-    pub(crate) fn of(ctx: &AgentContext) -> Self {
-        match &ctx.journal {
-            Some(journal) if same(journal, &ctx.short_term) && same(journal, &ctx.episodic) => {
-                Self::Journal(Arc::clone(journal))
-            }
-            _ => Self::Memories {
-                short_term: Arc::clone(&ctx.short_term),
-                episodic: Arc::clone(&ctx.episodic),
-            },
+    /// The event log: the journal, or the separate one.
+    pub(crate) fn episodic(&self) -> &dyn EpisodicMemory {
+        match self {
+            Self::Journal(journal) => &**journal,
+            Self::Memories { episodic, .. } => &**episodic,
+        }
+    }
+
+    /// Separate memories: `short_term` replaced, the event log kept (a
+    /// journal's own, when the memories were one).
+    pub(crate) fn with_short_term(self, short_term: Arc<dyn ShortTermMemory>) -> Self {
+        let episodic = match self {
+            Self::Journal(journal) => journal as Arc<dyn EpisodicMemory>,
+            Self::Memories { episodic, .. } => episodic,
+        };
+        Self::Memories {
+            short_term,
+            episodic,
+        }
+    }
+
+    /// Separate memories: `episodic` replaced, the conversation memory
+    /// kept (a journal's own, when the memories were one).
+    pub(crate) fn with_episodic(self, episodic: Arc<dyn EpisodicMemory>) -> Self {
+        let short_term = match self {
+            Self::Journal(journal) => journal as Arc<dyn ShortTermMemory>,
+            Self::Memories { short_term, .. } => short_term,
+        };
+        Self::Memories {
+            short_term,
+            episodic,
         }
     }
 

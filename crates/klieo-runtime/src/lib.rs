@@ -30,11 +30,11 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 //! let ctx = AgentContext::new(ScriptedLlm::new().then_text("Hello!"));
 //! let thread = ThreadId::new("greeting");
-//! ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+//! ctx.short_term().append(&thread, vec![Message::user("Hi")]).await?;
 //!
 //! let answer = run_steps(&ctx, "Be friendly.", thread, RunOptions::default()).await?;
 //! assert_eq!(answer, "Hello!");
-//! let log = ctx.episodic.replay(ctx.run_id).await?;
+//! let log = ctx.episodic().replay(ctx.run_id()).await?;
 //! assert!(matches!(log.last(), Some(Episode::Completed { steps: 1 })));
 //! # Ok::<(), klieo_types::Error>(())
 //! # })?;

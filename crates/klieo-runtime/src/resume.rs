@@ -31,7 +31,7 @@ fn not_resumable(run: RunId, reason: impl Into<String>) -> Error {
 
 /// The journal of `ctx`, or why the run cannot be resumed without one.
 pub(crate) fn journal_of(ctx: &AgentContext) -> Result<Arc<dyn Journal>, Error> {
-    crate::journal::Writer::of(ctx).journal().ok_or_else(|| {
+    ctx.memories.clone().journal().ok_or_else(|| {
         not_resumable(
             ctx.run_id,
             "the context's memories are not a journal: give the agent one store \
@@ -50,7 +50,7 @@ pub(crate) async fn record_of(journal: &dyn Journal, run: RunId) -> Result<RunRe
     })
 }
 
-/// Continues the run `ctx.run_id` (on the thread its journal recorded) to
+/// Continues the run `ctx.run_id()` (on the thread its journal recorded) to
 /// its answer.
 ///
 /// ```

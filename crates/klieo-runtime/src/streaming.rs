@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 /// On any ending other than an answer, the stream yields exactly one last
 /// `Err` item, then ends:
 ///
-/// - cancellation through `ctx.cancel` → `LlmError::Cancelled`;
+/// - cancellation through `ctx.cancel()` → `LlmError::Cancelled`;
 /// - the consumer dropped the stream → nobody is left to see an item; the
 ///   run stops and records `Episode::Failed { error: "consumer-dropped" }`;
 /// - `max_steps` reached → `LlmError::Server` with message
@@ -73,7 +73,7 @@ use std::task::{Context, Poll};
 /// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
 /// let ctx = AgentContext::new(llm);
 /// let thread = ThreadId::new("t");
-/// ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+/// ctx.short_term().append(&thread, vec![Message::user("Hi")]).await?;
 ///
 /// let mut stream = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await?;
 /// let mut text = String::new();

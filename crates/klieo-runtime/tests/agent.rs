@@ -70,7 +70,8 @@ async fn run_answers_with_a_summary_in_a_fresh_run_each_time() {
         first.summary.thread, second.summary.thread,
         "a one-off run does not see another's history"
     );
-    let log = agent.context().episodic;
+    let context = agent.context();
+    let log = context.episodic();
     assert_eq!(log.list_runs().await.unwrap().len(), 2);
     for run in [first.summary.run_id, second.summary.run_id] {
         let episodes = log.replay(run).await.unwrap();
@@ -360,7 +361,12 @@ async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
         assert!(refused(&low.unwrap_err()));
         let streamed = run_steps_streaming(&ctx, "", thread, opts).await;
         assert!(refused(&streamed.err().unwrap()));
-        assert!(ctx.episodic.replay(ctx.run_id).await.unwrap().is_empty());
+        assert!(ctx
+            .episodic()
+            .replay(ctx.run_id())
+            .await
+            .unwrap()
+            .is_empty());
         assert!(llm.requests().is_empty(), "the model was never asked");
     }
 }

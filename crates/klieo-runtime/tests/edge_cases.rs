@@ -15,7 +15,7 @@ async fn cancellation_with_chunks_ready_is_seen_on_the_next_item() {
     let (ctx, thread) = context(&llm).await;
     let mut stream = start(&ctx, thread, RunOptions::default()).await;
     assert!(next(&mut stream).await.is_some_and(|i| i.is_ok()));
-    ctx.cancel.cancel();
+    ctx.cancel().cancel();
     let rest = collect(stream).await;
 
     // 99 chunks were ready; not one of them follows the cancel.
@@ -48,7 +48,7 @@ async fn dropping_after_the_finish_chunk_keeps_the_answer() {
         tokio::task::yield_now().await;
     }
 
-    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     assert_eq!(
         history.last().map(|m| (m.role, m.content.as_str())),
         Some((Role::Assistant, "Hello")),
@@ -68,7 +68,7 @@ async fn a_truncated_reply_with_tool_calls_leaves_no_call_without_result() {
     let (ctx, thread) = context(&llm).await;
     let _outcome = run_steps(&ctx, "", thread.clone(), RunOptions::default()).await;
 
-    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     let answered: HashSet<&str> = history
         .iter()
         .filter_map(|m| m.tool_call_id.as_deref())

@@ -90,7 +90,7 @@ async fn failed_episode_texts_match_the_seed() {
     // Cancelled before the first cycle, blocking and streamed.
     let llm = ScriptedLlm::new().then_text("never");
     let (ctx, thread) = context(&llm).await;
-    ctx.cancel.cancel();
+    ctx.cancel().cancel();
     let blocking = run_steps(&ctx, "", thread.clone(), RunOptions::default()).await;
     assert_eq!(blocking, Err(Error::Cancelled));
     assert_eq!(
@@ -98,7 +98,7 @@ async fn failed_episode_texts_match_the_seed() {
         Some("cancelled")
     );
     let ctx = ctx.child("streamed");
-    ctx.cancel.cancel();
+    ctx.cancel().cancel();
     let streamed = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
     assert!(matches!(streamed, Err(Error::Cancelled)));
     assert_eq!(kinds(&episodes(&ctx).await), ["started", "failed"]);
@@ -207,7 +207,9 @@ async fn max_steps_and_cancellation_checked_every_cycle() {
         .then_tool_calls(vec![stop_call()])
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.clone().with_tools(tools_cancelling(ctx.cancel.clone()));
+    let ctx = ctx
+        .clone()
+        .with_tools(tools_cancelling(ctx.cancel().clone()));
     let outcome = run_steps(&ctx, "", thread, RunOptions::default()).await;
     assert_eq!(outcome, Err(Error::Cancelled));
     assert_eq!(llm.requests().len(), 1);
@@ -221,7 +223,9 @@ async fn max_steps_and_cancellation_checked_every_cycle() {
         .then_tool_calls(vec![stop_call()])
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.clone().with_tools(tools_cancelling(ctx.cancel.clone()));
+    let ctx = ctx
+        .clone()
+        .with_tools(tools_cancelling(ctx.cancel().clone()));
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
     assert_eq!(terminal(&items), LlmError::Cancelled);
     assert_eq!(llm.requests().len(), 1);

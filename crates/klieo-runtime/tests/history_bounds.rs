@@ -71,7 +71,7 @@ async fn a_tool_result_over_the_limit_is_cut_with_a_note_the_model_reads_and_the
         "{}",
         &sent[16 * 1024..]
     );
-    let log = ctx.episodic.replay(ctx.run_id).await.unwrap();
+    let log = ctx.episodic().replay(ctx.run_id()).await.unwrap();
     assert_eq!(
         recorded(&log),
         ToolOutcome::Ok {
@@ -93,7 +93,7 @@ async fn a_failing_tools_long_error_is_cut_too() {
     let sent = result_sent(&llm);
     assert!(sent.len() < 1000 + 300, "{} bytes", sent.len());
     assert!(sent.contains("it has 1048"), "{sent}");
-    let log = ctx.episodic.replay(ctx.run_id).await.unwrap();
+    let log = ctx.episodic().replay(ctx.run_id()).await.unwrap();
     assert!(
         matches!(recorded(&log), ToolOutcome::Error { message } if sent.ends_with(&message)),
         "{log:?}"

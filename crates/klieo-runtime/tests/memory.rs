@@ -44,7 +44,7 @@ async fn concurrent_runs_share_memories_correctly() {
                 .with_short_term(short_term.clone())
                 .with_episodic(episodic);
             let own = ThreadId::new(format!("t{task}"));
-            ctx.short_term
+            ctx.short_term()
                 .append(&own, vec![Message::user(format!("question {task}"))])
                 .await
                 .unwrap();
@@ -55,7 +55,7 @@ async fn concurrent_runs_share_memories_correctly() {
             }
             let answer = run_steps(&ctx, "", own, RunOptions::default()).await;
             assert_eq!(answer, Ok(format!("answer {task}")));
-            ctx.run_id
+            ctx.run_id()
         }));
     }
     let mut run_ids: Vec<RunId> = Vec::new();
@@ -115,12 +115,12 @@ async fn child_context_has_fresh_run_id_and_child_cancel() {
     let llm = ScriptedLlm::new().then_text("from the child");
     let parent = AgentContext::new(llm).with_agent_name("parent");
     let child = parent.child("helper");
-    assert_ne!(child.run_id, parent.run_id);
-    assert!(child.run_id > parent.run_id, "later ids sort later");
-    assert_eq!(&*child.agent_name, "helper");
-    assert!(Arc::ptr_eq(&child.short_term, &parent.short_term));
-    assert!(Arc::ptr_eq(&child.episodic, &parent.episodic));
-    assert!(Arc::ptr_eq(&child.llm, &parent.llm));
+    assert_ne!(child.run_id(), parent.run_id());
+    assert!(child.run_id() > parent.run_id(), "later ids sort later");
+    assert_eq!(child.agent_name(), "helper");
+    assert!(std::ptr::addr_eq(child.short_term(), parent.short_term()));
+    assert!(std::ptr::addr_eq(child.episodic(), parent.episodic()));
+    assert!(Arc::ptr_eq(child.llm(), parent.llm()));
 
     // The child's run is filed under its own id, in the shared log.
     let (child, thread) = with_user(child, "hi").await;
@@ -138,12 +138,12 @@ async fn child_context_has_fresh_run_id_and_child_cancel() {
     // Cancelling a child leaves the parent; cancelling the parent reaches
     // every child.
     let second = parent.child("second");
-    child.cancel.cancel();
-    assert!(!parent.cancel.is_cancelled());
-    assert!(!second.cancel.is_cancelled());
-    parent.cancel.cancel();
-    assert!(second.cancel.is_cancelled());
-    assert!(parent.child("late").cancel.is_cancelled());
+    child.cancel().cancel();
+    assert!(!parent.cancel().is_cancelled());
+    assert!(!second.cancel().is_cancelled());
+    parent.cancel().cancel();
+    assert!(second.cancel().is_cancelled());
+    assert!(parent.child("late").cancel().is_cancelled());
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn requests_carry_the_system_prompt_and_the_history_within_budget() {
     let old: Vec<Message> = (0..50)
         .map(|i| Message::user(format!("message{i}")))
         .collect();
-    ctx.short_term.append(&thread, old).await.unwrap();
+    ctx.short_term().append(&thread, old).await.unwrap();
     let opts = RunOptions::default()
         .with_max_history_tokens(21)
         // three messages of 7 estimated tokens
@@ -172,7 +172,7 @@ async fn requests_carry_the_system_prompt_and_the_history_within_budget() {
     );
     assert_eq!(req.messages.get(0).map(|m| m.role), Some(Role::System));
     assert_eq!((req.temperature, req.max_tokens), (Some(0.25), Some(64)));
-    let stored = ctx.short_term.load(&thread, usize::MAX).await.unwrap();
+    let stored = ctx.short_term().load(&thread, usize::MAX).await.unwrap();
     assert_eq!(
         stored.len(),
         51,

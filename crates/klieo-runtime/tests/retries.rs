@@ -166,7 +166,7 @@ async fn cancellation_during_backoff_stops_retrying() {
         tokio::task::yield_now().await;
     }
     assert_eq!(llm.requests().len(), 1);
-    ctx.cancel.cancel();
+    ctx.cancel().cancel();
     assert_eq!(run.await.unwrap(), Err(Error::Cancelled));
     assert_eq!(llm.requests().len(), 1, "no attempt after the cancellation");
     let log = episodes(&ctx).await;

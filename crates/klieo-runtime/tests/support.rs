@@ -31,7 +31,7 @@ pub(crate) fn echo_call(id: &str) -> ToolCall {
 /// `ctx` with a thread `t` holding one user message `text`.
 pub(crate) async fn with_user(ctx: AgentContext, text: &str) -> (AgentContext, ThreadId) {
     let thread = ThreadId::new("t");
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user(text)])
         .await
         .unwrap();
@@ -110,7 +110,7 @@ pub(crate) fn ended<'a>(item: &'a LlmError, message: &str) -> &'a klieo_types::E
 
 /// The run's episodes.
 pub(crate) async fn episodes(ctx: &AgentContext) -> Vec<Episode> {
-    ctx.episodic.replay(ctx.run_id).await.unwrap()
+    ctx.episodic().replay(ctx.run_id()).await.unwrap()
 }
 
 /// The kind of each episode, as in their JSON `type`.

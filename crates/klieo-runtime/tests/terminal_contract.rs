@@ -44,7 +44,7 @@ async fn cancellation_mid_stream_yields_one_cancelled_item() {
         !consumer.is_finished(),
         "a stalled provider keeps the consumer waiting"
     );
-    ctx.cancel.cancel();
+    ctx.cancel().cancel();
     let rest = consumer.await.unwrap();
 
     assert_eq!(rest, vec![Err(LlmError::Cancelled)]);
@@ -66,7 +66,7 @@ async fn consumer_dropped_records_consumer_dropped_episode() {
     assert_eq!(log.len(), 2, "Started, then Failed: {log:?}");
     assert_eq!(failed_text(&log).as_deref(), Some("consumer-dropped"));
     assert!(
-        !ctx.cancel.is_cancelled(),
+        !ctx.cancel().is_cancelled(),
         "dropping the stream does not cancel the token"
     );
 }
@@ -362,7 +362,7 @@ async fn full_disk(llm: &ScriptedLlm) -> (AgentContext, ThreadId) {
         full: AtomicBool::new(false),
     });
     let (ctx, thread) = context(llm).await;
-    let history = ctx.short_term.load(&thread, usize::MAX).await.unwrap();
+    let history = ctx.short_term().load(&thread, usize::MAX).await.unwrap();
     memory
         .append(&thread, history.iter().cloned().collect())
         .await

@@ -88,7 +88,11 @@ async fn a_tool_concurrency_of_zero_is_refused_before_the_run_starts() {
         "{outcome:?}"
     );
     assert!(
-        ctx.episodic.replay(ctx.run_id).await.unwrap().is_empty(),
+        ctx.episodic()
+            .replay(ctx.run_id())
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing ran"
     );
 }
@@ -144,7 +148,7 @@ async fn results_recorded_in_model_call_order() {
         .collect();
     assert_eq!(ids, ["c0", "c1", "c2", "c3"]);
 
-    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     let roles: Vec<Role> = history.iter().map(|m| m.role).collect();
     use Role::{Assistant, Tool as T, User};
     assert_eq!(roles, [User, Assistant, T, T, T, T, Assistant]);
@@ -223,7 +227,7 @@ async fn permanent_failure_records_started_calls_then_fails_with_first_error() {
     assert_eq!(tool_outcomes(&log), expected);
     assert_eq!(failed_text(&log).as_deref(), Some("tool: A"));
     assert_eq!(llm.requests().len(), 1);
-    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     let results = history.iter().filter(|m| m.role == Role::Tool).count();
     assert_eq!(results, 4, "every call keeps a result in the thread");
 }
@@ -243,7 +247,7 @@ async fn calls_not_started_after_a_failure_get_a_not_run_result() {
         1,
         "only the started call is recorded"
     );
-    let history = ctx.short_term.load(&thread, 100_000).await.unwrap();
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     let results: Vec<&Message> = history.iter().filter(|m| m.role == Role::Tool).collect();
     assert_eq!(results.len(), 3);
     assert!(results[1].content.contains("not run"), "{:?}", results[1]);

@@ -31,7 +31,7 @@
 //! let llm = ScriptedLlm::new().then_text("Hello!");
 //! let ctx = AgentContext::new(llm);
 //! let thread = ThreadId::new("greeting");
-//! ctx.short_term.append(&thread, vec![Message::user("Hi")]).await?;
+//! ctx.short_term().append(&thread, vec![Message::user("Hi")]).await?;
 //! let answer = run_steps(&ctx, "Be friendly.", thread, RunOptions::default()).await?;
 //! assert_eq!(answer, "Hello!");
 //! # Ok::<(), klieo::types::Error>(())

@@ -32,7 +32,7 @@ async fn context() -> (AgentContext, ThreadId) {
         .with_tools(ToolSet::new().with(calculator::tool()))
         .with_agent_name("e2e");
     let thread = ThreadId::new("e2e");
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user("Compute 17*23.")])
         .await
         .unwrap();
@@ -100,7 +100,7 @@ async fn blocking_run_calls_the_calculator_and_answers() {
     let (ctx, thread) = context().await;
     let answer = run_steps(&ctx, SYSTEM, thread, options()).await.unwrap();
     assert!(!answer.trim().is_empty());
-    let reported = check_log(&ctx.episodic.replay(ctx.run_id).await.unwrap());
+    let reported = check_log(&ctx.episodic().replay(ctx.run_id()).await.unwrap());
     assert_eq!(reported, [true, true], "blocking replies carry usage");
 }
 
@@ -117,7 +117,7 @@ async fn streaming_run_calls_the_calculator_and_answers() {
         text.push_str(&chunk.delta);
         calls.extend(chunk.tool_calls);
     }
-    let episodes = ctx.episodic.replay(ctx.run_id).await.unwrap();
+    let episodes = ctx.episodic().replay(ctx.run_id()).await.unwrap();
     assert_eq!(calls.len(), 1, "text: {text:?}\nepisodes: {episodes:#?}");
     assert_eq!(calls[0].name, "calculator");
     assert!(!text.trim().is_empty(), "the answer is streamed as text");
@@ -266,7 +266,8 @@ async fn agent_calls_a_tool_of_a_real_mcp_server_and_answers_with_its_result() {
     let answer = agent.run("Echo the word pineapple.").await.unwrap();
     assert!(!answer.text.trim().is_empty());
 
-    let log = agent.context().episodic;
+    let context = agent.context();
+    let log = context.episodic();
     let episodes = log.replay(answer.summary.run_id).await.unwrap();
     let outputs: Vec<&serde_json::Value> = episodes
         .iter()

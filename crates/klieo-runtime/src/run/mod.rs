@@ -9,7 +9,6 @@ pub(crate) use model_call::OpenFailure;
 use crate::context::AgentContext;
 use crate::fact::{Emitted, Fact};
 use crate::guardrail::check_pre_llm;
-use crate::journal::Writer;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
@@ -40,8 +39,6 @@ pub(crate) struct Run {
     repairs: AtomicU32,
     /// The tool calls made so far.
     pub(crate) repeats: Repeats,
-    /// Where the run's messages and episodes are written.
-    writer: Writer,
     /// The pending step the last write left, which lone episodes keep.
     pending: Mutex<Option<PendingStep>>,
     /// How many episodes the run's journal holds, as this run last saw
@@ -115,7 +112,6 @@ impl Run {
             output: extras.output,
             repairs: AtomicU32::new(0),
             repeats: Repeats::default(),
-            writer: Writer::of(&ctx),
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
             holder: format!("worker-{}", RunId::new()),
@@ -140,12 +136,12 @@ impl Run {
 
     /// Whether the run writes to a journal.
     pub(crate) fn journaled(&self) -> bool {
-        self.writer.journal_ref().is_some()
+        self.ctx.memories.journal_ref().is_some()
     }
 
     /// The journal the run writes to, if it writes to one.
     pub(crate) fn journal(&self) -> Option<Arc<dyn Journal>> {
-        self.writer.journal_ref().cloned()
+        self.ctx.memories.journal_ref().cloned()
     }
 
     /// Writes `commit`: in one transaction when the memories are a journal,
@@ -163,7 +159,7 @@ impl Run {
         if self.opts.lease_ttl.is_some() {
             commit.holder = Some(self.holder.clone());
         }
-        if self.writer.journal_ref().is_some() && commit.expected_episodes.is_none() {
+        if self.ctx.memories.journal_ref().is_some() && commit.expected_episodes.is_none() {
             commit.expected_episodes = self.lock_fence().expected();
         }
         let after = commit
@@ -179,7 +175,7 @@ impl Run {
         // be in, so the count is unknown until it returns; one that
         // failed wrote nothing.
         let before = std::mem::replace(&mut *self.lock_fence(), Fence::Unknown);
-        if let Err(e) = self.writer.commit(commit).await {
+        if let Err(e) = self.ctx.memories.commit(commit).await {
             *self.lock_fence() = before;
             return Err(e.into());
         }
@@ -228,7 +224,7 @@ impl Run {
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         self.progress.observe(&fact);
         let span = self.tracer().observe(&fact);
-        let episode = self.writer.episode(fact);
+        let episode = self.ctx.memories.episode(fact);
         Emitted { episode, span }
     }
 
@@ -294,7 +290,7 @@ impl Run {
     pub(crate) async fn request(&self, step: u32) -> Result<ChatRequest, Error> {
         let history = self
             .ctx
-            .short_term
+            .short_term()
             .load(&self.thread, self.opts.max_history_tokens)
             .await?;
         if history.is_empty() {
@@ -334,7 +330,7 @@ impl Run {
     /// then loads nothing): a request without it would ask the model
     /// about nothing. An empty thread is left to the model.
     async fn check_newest_turn_fits(&self) -> Result<(), Error> {
-        let all = self.ctx.short_term.load(&self.thread, usize::MAX).await?;
+        let all = self.ctx.short_term().load(&self.thread, usize::MAX).await?;
         if all.is_empty() {
             return Ok(());
         }

@@ -51,7 +51,7 @@ fn traced_run(streamed: bool, opts: RunOptions) -> (String, Captured) {
             let answer = run_steps(&ctx, &system, thread, opts).await;
             assert_eq!(answer, Ok(format!("{MARKER}-reply")));
         }
-        ctx.run_id.to_string()
+        ctx.run_id().to_string()
     })
 }
 

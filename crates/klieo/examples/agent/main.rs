@@ -218,7 +218,7 @@ async fn converse(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_tools(tools)
         .with_agent_name("demo");
     let thread = ThreadId::new("demo");
-    ctx.short_term
+    ctx.short_term()
         .append(&thread, vec![Message::user(args.prompt.clone())])
         .await?;
     let opts = RunOptions::default()
@@ -246,7 +246,10 @@ async fn converse(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!();
-    summarize(&ctx.episodic.replay(ctx.run_id).await?, started.elapsed());
+    summarize(
+        &ctx.episodic().replay(ctx.run_id()).await?,
+        started.elapsed(),
+    );
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(()),
