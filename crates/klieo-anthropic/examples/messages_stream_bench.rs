@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
 
 use klieo_anthropic::AnthropicClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_provider::testing::{response, RawServer};
 use klieo_types::{ChatRequest, LlmClient, Message};
 use std::future::poll_fn;
@@ -72,7 +73,7 @@ async fn main() {
     let body = sse_body(chunks);
     let server = RawServer::start(vec![response(200, &[], "text/event-stream", &body)]).await;
     let client = AnthropicClient::builder()
-        .base_url(server.base())
+        .with_base_url(server.base())
         .build()
         .unwrap();
     let mut best = f64::MAX;

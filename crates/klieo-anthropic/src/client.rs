@@ -90,13 +90,13 @@ impl AnthropicClient {
     pub(crate) fn from_builder(b: AnthropicClientBuilder) -> Result<Self, ConfigError> {
         let c = &b.common;
         let name = c.base_url_setting();
-        let parsed = klieo_http::url::base_url(&c.base_url, name, "https://api.anthropic.com")?;
+        let parsed = klieo_http::url::base_url(c.base_url(), name, "https://api.anthropic.com")?;
         let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.anthropic.com") {
             return Err(ConfigError::Missing {
                 name: "ANTHROPIC_API_KEY".to_owned(),
                 hint: "Anthropic's API needs a key: set ANTHROPIC_API_KEY or call \
-                       AnthropicClientBuilder::api_key (a local server at another base URL \
+                       AnthropicClientBuilder::with_api_key (a local server at another base URL \
                        needs none)"
                     .to_owned(),
             });
@@ -112,7 +112,7 @@ impl AnthropicClient {
         let https = parsed.scheme() == "https";
         let http = http_client(
             https,
-            c.connect_timeout,
+            c.connect_timeout(),
             headers(&b, api_key.as_ref())?,
             agent,
         )?;
@@ -121,13 +121,16 @@ impl AnthropicClient {
                 http,
                 base_url,
                 messages_url,
-                model: c.model.trim().to_owned(),
+                model: c.model().trim().to_owned(),
                 max_tokens: b.max_tokens,
-                connect_timeout: c.connect_timeout,
-                first_byte_timeout: c.first_byte_timeout,
-                idle_timeout: c.idle_timeout,
-                request_timeout: c.request_timeout,
-                capabilities: c.capabilities.unwrap_or_else(default_capabilities),
+                connect_timeout: c.connect_timeout(),
+                first_byte_timeout: c.first_byte_timeout(),
+                idle_timeout: c.idle_timeout(),
+                request_timeout: c.request_timeout(),
+                capabilities: c
+                    .capabilities()
+                    .copied()
+                    .unwrap_or_else(default_capabilities),
                 provider_name: c.provider_name_for(&parsed, "api.anthropic.com", "anthropic"),
                 api_key,
             }),
@@ -192,7 +195,7 @@ fn headers(b: &AnthropicClientBuilder, api_key: Option<&Secret>) -> Result<Heade
     let version = HeaderValue::from_str(b.api_version.trim())
         .map_err(|_| invalid("api_version", "has characters an HTTP header cannot carry"))?;
     headers.insert("anthropic-version", version);
-    for (name, value) in &b.common.headers {
+    for (name, value) in b.common.headers() {
         sensitive_header(&mut headers, name, name, value)?;
     }
     Ok(headers)

@@ -2,11 +2,10 @@
 //! defaults and the environment variables it reads.
 
 use crate::client::AnthropicClient;
-use klieo_http::secret::Secret;
+use klieo_provider::builder::ClientBuilder;
 use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;
-use std::time::Duration;
 
 /// Anthropic's own endpoint, the default base URL (requests go to
 /// `{base_url}/v1/messages`).
@@ -35,11 +34,12 @@ pub const DEFAULT_API_VERSION: &str = "2023-06-01";
 ///
 /// ```
 /// use klieo_anthropic::AnthropicClient;
+/// use klieo_provider::builder::ClientBuilder;
 ///
 /// let client = AnthropicClient::builder()
-///     .api_key("sk-ant-example")
-///     .model("claude-haiku-4-5")
-///     .max_tokens(1024)
+///     .with_api_key("sk-ant-example")
+///     .with_model("claude-haiku-4-5")
+///     .with_max_tokens(1024)
 ///     .build()?;
 /// assert_eq!(klieo_types::LlmClient::model(&client), "claude-haiku-4-5");
 /// assert!(!format!("{client:?}").contains("sk-ant-example"));
@@ -74,6 +74,12 @@ impl fmt::Debug for AnthropicClientBuilder {
     }
 }
 
+impl ClientBuilder for AnthropicClientBuilder {
+    fn settings(&mut self) -> &mut ClientSettings {
+        &mut self.common
+    }
+}
+
 impl AnthropicClientBuilder {
     /// A builder with the defaults listed above.
     pub fn new() -> Self {
@@ -95,84 +101,15 @@ impl AnthropicClientBuilder {
         b
     }
 
-    /// The API key, sent as `x-api-key`; surrounding whitespace is
-    /// trimmed. Never shown by `Debug`, logs or errors.
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.common.api_key = Some(Secret::new(key.into()));
-        self
-    }
-
-    /// The API's base URL, without the version (`https://api.anthropic.com`,
-    /// `http://127.0.0.1:8080`): requests go to `{base_url}/v1/messages`. A
-    /// trailing `/` is ignored.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.common.set_base_url(url.into());
-        self
-    }
-
-    /// The model requests go to unless they name another.
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.common.model = model.into();
-        self
-    }
-
     /// The `max_tokens` sent when a request sets none.
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
+    pub fn with_max_tokens(mut self, tokens: u32) -> Self {
         self.max_tokens = tokens;
         self
     }
 
     /// The `anthropic-version` header.
-    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+    pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
-        self
-    }
-
-    /// An extra header sent with every request (`anthropic-beta`, a
-    /// proxy's token). Its value is treated as sensitive and never shown.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.common.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// How long establishing a connection may take (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.common.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a streamed reply may take to start (default 30 s).
-    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
-        self.common.first_byte_timeout = timeout;
-        self
-    }
-
-    /// How long a streamed reply may go without finishing a line (default
-    /// 60 s).
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.common.idle_timeout = timeout;
-        self
-    }
-
-    /// How long a whole blocking call may take (default 120 s); a
-    /// request's own timeout overrides it.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.common.request_timeout = timeout;
-        self
-    }
-
-    /// Overrides the [`Capabilities`] the client declares.
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.common.capabilities = Some(capabilities);
-        self
-    }
-
-    /// The name traces give the provider (`gen_ai.provider.name`). By
-    /// default `anthropic` when the base URL is Anthropic's own, else
-    /// `anthropic_compatible`; name the server (`llama.cpp`, say) to tell
-    /// them apart.
-    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
-        self.common.provider_name = Some(name.into());
         self
     }
 
@@ -208,6 +145,7 @@ pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use klieo_http::secret::Secret;
 
     #[test]
     fn the_environment_presets_key_url_and_model() {
@@ -217,13 +155,11 @@ mod tests {
             "ANTHROPIC_MODEL" => Some("  ".into()),
             _ => None,
         });
+        assert_eq!(b.common.api_key().map(Secret::expose), Some("sk-ant-env"));
+        assert_eq!(b.common.base_url(), "http://127.0.0.1:9");
         assert_eq!(
-            b.common.api_key.as_ref().map(Secret::expose),
-            Some("sk-ant-env")
-        );
-        assert_eq!(b.common.base_url, "http://127.0.0.1:9");
-        assert_eq!(
-            b.common.model, DEFAULT_MODEL,
+            b.common.model(),
+            DEFAULT_MODEL,
             "an empty variable leaves the default"
         );
         assert!(!format!("{b:?}").contains("sk-ant-env"));

@@ -54,7 +54,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
     };
     match reply.status {
         401 | 403 if secret.is_none() => message.push_str(
-            "; no API key was sent: set ANTHROPIC_API_KEY or call AnthropicClientBuilder::api_key",
+            "; no API key was sent: set ANTHROPIC_API_KEY or call AnthropicClientBuilder::with_api_key",
         ),
         404 if wire.error.is_none() => message.push_str(&format!(
             "; nothing answers at {}: the base URL (ANTHROPIC_BASE_URL) is the server's root, \

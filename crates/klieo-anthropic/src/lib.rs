@@ -9,11 +9,12 @@
 //!
 //! ```
 //! use klieo_anthropic::AnthropicClient;
+//! use klieo_provider::builder::ClientBuilder;
 //!
 //! // A local llama-server needs no key.
 //! let client = AnthropicClient::builder()
-//!     .base_url("http://127.0.0.1:8080")
-//!     .model("smollm2")
+//!     .with_base_url("http://127.0.0.1:8080")
+//!     .with_model("smollm2")
 //!     .build()?;
 //! assert_eq!(client.base_url(), "http://127.0.0.1:8080");
 //! # Ok::<(), klieo_types::ConfigError>(())

@@ -2,6 +2,7 @@
 //! API's wire format (its events as Anthropic documents them).
 
 use klieo_anthropic::AnthropicClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_provider::testing::conformance::{suite, thirds, Habit, Wire};
 use klieo_types::{ToolCall, Usage};
 use serde_json::{json, Value};
@@ -63,9 +64,9 @@ impl Wire for Messages {
 
     fn client(&self, base: &str, key: &str, idle: Duration) -> AnthropicClient {
         AnthropicClient::builder()
-            .base_url(base)
-            .api_key(key)
-            .idle_timeout(idle)
+            .with_base_url(base)
+            .with_api_key(key)
+            .with_idle_timeout(idle)
             .build()
             .expect("a client")
     }

@@ -4,6 +4,7 @@
 //! meant them.
 
 use klieo_anthropic::AnthropicClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::testing::collect;
 use klieo_types::{ChatRequest, FinishReason, LlmClient, Message, Usage};
 use serde_json::Value;
@@ -38,8 +39,8 @@ async fn server(body: String, content_type: &str) -> (MockServer, AnthropicClien
         .mount(&server)
         .await;
     let client = AnthropicClient::builder()
-        .base_url(server.uri())
-        .model("smollm2")
+        .with_base_url(server.uri())
+        .with_model("smollm2")
         .build()
         .expect("a client");
     (server, client)

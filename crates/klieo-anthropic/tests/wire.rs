@@ -4,6 +4,7 @@
 
 use crate::conformance::event;
 use klieo_anthropic::AnthropicClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::testing::collect;
 use klieo_types::{ChatRequest, FinishReason, LlmClient, LlmError, Message, ToolDef, Usage};
 use serde_json::json;
@@ -14,9 +15,9 @@ const KEY: &str = "sk-ant-wire-SECRET-42";
 
 fn client(server: &MockServer) -> AnthropicClient {
     AnthropicClient::builder()
-        .base_url(server.uri())
-        .api_key(KEY)
-        .model("claude-test")
+        .with_base_url(server.uri())
+        .with_api_key(KEY)
+        .with_model("claude-test")
         .build()
         .expect("a client")
 }
@@ -221,11 +222,11 @@ fn a_missing_key_for_anthropic_itself_is_a_config_error() {
     let e = AnthropicClient::builder().build().expect_err("no key");
     assert!(e.to_string().contains("ANTHROPIC_API_KEY"), "{e}");
     let local = AnthropicClient::builder()
-        .base_url("http://127.0.0.1:8080")
+        .with_base_url("http://127.0.0.1:8080")
         .build();
     assert!(local.is_ok(), "a local server needs no key");
     let e = AnthropicClient::builder()
-        .base_url("localhost:8080")
+        .with_base_url("localhost:8080")
         .build()
         .expect_err("no scheme");
     assert!(e.to_string().contains("add http:// or https://"), "{e}");

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
 
 use klieo_openai::OpenAiClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{ChatRequest, LlmClient, Message};
 use std::future::poll_fn;
 use std::time::Instant;
@@ -129,11 +130,11 @@ async fn main() {
     let small: &'static [u8] = Box::leak(sse_body(10_000).into_boxed_slice());
     let body: &'static [u8] = Box::leak(sse_body(chunks).into_boxed_slice());
     let small_client = OpenAiClient::builder()
-        .base_url(serve(small).await)
+        .with_base_url(serve(small).await)
         .build()
         .unwrap();
     let client = OpenAiClient::builder()
-        .base_url(serve(body).await)
+        .with_base_url(serve(body).await)
         .build()
         .unwrap();
 

@@ -105,14 +105,14 @@ impl OpenAiClient {
     pub(crate) fn from_builder(b: OpenAiClientBuilder) -> Result<Self, ConfigError> {
         let c = &b.common;
         let name = c.base_url_setting();
-        let parsed = klieo_http::url::base_url(&c.base_url, name, "http://127.0.0.1:8080/v1")?;
-        let base_url = c.base_url.trim().trim_end_matches('/').to_owned();
+        let parsed = klieo_http::url::base_url(c.base_url(), name, "http://127.0.0.1:8080/v1")?;
+        let base_url = c.base_url().trim().trim_end_matches('/').to_owned();
         let api_key = c.key();
         if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
             return Err(ConfigError::Missing {
                 name: "OPENAI_API_KEY".to_owned(),
                 hint: "OpenAI's API needs a key: set OPENAI_API_KEY or call \
-                       OpenAiClientBuilder::api_key (local servers at another base URL need none)"
+                       OpenAiClientBuilder::with_api_key (local servers at another base URL need none)"
                     .to_owned(),
             });
         }
@@ -131,21 +131,22 @@ impl OpenAiClient {
 
         let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
         let capabilities = c
-            .capabilities
+            .capabilities()
+            .copied()
             .unwrap_or_else(|| default_capabilities(&base_url));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 chat_url,
                 embeddings_url,
-                model: c.model.clone(),
+                model: c.model().to_owned(),
                 embedding_model: b.embedding_model.clone(),
                 embedding_batch_size: b.embedding_batch_size,
                 embedding_dimensions: b.embedding_dimensions,
-                connect_timeout: c.connect_timeout,
-                first_byte_timeout: c.first_byte_timeout,
-                idle_timeout: c.idle_timeout,
-                request_timeout: c.request_timeout,
+                connect_timeout: c.connect_timeout(),
+                first_byte_timeout: c.first_byte_timeout(),
+                idle_timeout: c.idle_timeout(),
+                request_timeout: c.request_timeout(),
                 reply_limit: REPLY_LIMIT,
                 capabilities,
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
@@ -282,6 +283,7 @@ impl LlmClient for OpenAiClient {
 mod tests {
     //! The reply bound, with a small limit so the bodies stay small.
     use super::*;
+    use klieo_provider::builder::ClientBuilder;
     use klieo_types::Message;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wiremock::matchers::method;
@@ -293,7 +295,7 @@ mod tests {
 
     fn limited(uri: &str) -> Result<OpenAiClient, ConfigError> {
         let mut client = OpenAiClient::builder()
-            .base_url(format!("{uri}/v1"))
+            .with_base_url(format!("{uri}/v1"))
             .build()?;
         if let Some(inner) = Arc::get_mut(&mut client.inner) {
             inner.reply_limit = LIMIT;

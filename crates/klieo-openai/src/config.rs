@@ -2,12 +2,11 @@
 //! and the environment variables it reads.
 
 use crate::client::OpenAiClient;
-use klieo_http::secret::Secret;
+use klieo_provider::builder::ClientBuilder;
 use klieo_provider::settings::ClientSettings;
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;
 use std::fmt;
-use std::time::Duration;
 
 /// OpenAI's own endpoint, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -43,12 +42,13 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 ///
 /// ```
 /// use klieo_openai::OpenAiClient;
+/// use klieo_provider::builder::ClientBuilder;
 /// use std::time::Duration;
 ///
 /// let client = OpenAiClient::builder()
-///     .api_key("sk-example")
-///     .model("gpt-4o")
-///     .request_timeout(Duration::from_secs(30))
+///     .with_api_key("sk-example")
+///     .with_model("gpt-4o")
+///     .with_request_timeout(Duration::from_secs(30))
 ///     .build()?;
 /// assert_eq!(klieo_types::LlmClient::model(&client), "gpt-4o");
 /// assert!(!format!("{client:?}").contains("sk-example"));
@@ -92,6 +92,12 @@ impl fmt::Debug for OpenAiClientBuilder {
     }
 }
 
+impl ClientBuilder for OpenAiClientBuilder {
+    fn settings(&mut self) -> &mut ClientSettings {
+        &mut self.common
+    }
+}
+
 impl OpenAiClientBuilder {
     /// A builder with the defaults listed above.
     pub fn new() -> Self {
@@ -112,125 +118,45 @@ impl OpenAiClientBuilder {
         let mut b = Self::default();
         b.common.read_env("OPENAI", &lookup);
         if let Some(model) = get("OPENAI_EMBEDDING_MODEL") {
-            b = b.embedding_model(model.trim());
+            b = b.with_embedding_model(model.trim());
         }
         if let Some(org) = get("OPENAI_ORG_ID") {
-            b = b.organization(org.trim());
+            b = b.with_organization(org.trim());
         }
         if let Some(project) = get("OPENAI_PROJECT_ID") {
-            b = b.project(project.trim());
+            b = b.with_project(project.trim());
         }
         b
     }
 
-    /// The API key, sent as `Authorization: Bearer <key>`; surrounding
-    /// whitespace (a newline read from a file, say) is trimmed. Never shown
-    /// by `Debug`, logs or errors.
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.common.api_key = Some(Secret::new(key.into()));
-        self
-    }
-
-    /// The API's base URL, up to and including the version
-    /// (`http://127.0.0.1:8080/v1`); a trailing `/` is ignored. `Debug` and
-    /// errors show it without user name, password or query.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.common.set_base_url(url.into());
-        self
-    }
-
-    /// The chat model requests go to unless they name another.
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.common.model = model.into();
-        self
-    }
-
     /// The `OpenAI-Organization` header.
-    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+    pub fn with_organization(mut self, organization: impl Into<String>) -> Self {
         self.organization = Some(organization.into());
         self
     }
 
     /// The `OpenAI-Project` header.
-    pub fn project(mut self, project: impl Into<String>) -> Self {
+    pub fn with_project(mut self, project: impl Into<String>) -> Self {
         self.project = Some(project.into());
         self
     }
 
-    /// An extra header sent with every request (a proxy's token, say).
-    /// Its value is treated as sensitive and never shown.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.common.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// How long establishing a connection may take (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.common.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a streamed reply may take to start: from sending the
-    /// request to its status and headers (default 30 s). An error status's
-    /// body is read within it too.
-    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
-        self.common.first_byte_timeout = timeout;
-        self
-    }
-
-    /// How long a streamed reply may go without finishing a line (a token's
-    /// event, or a keep-alive comment) while it is being read (default
-    /// 60 s). Bytes that do not end a line do not count, so a server
-    /// trickling them is cut too. Raise it for a model that thinks in
-    /// silence for longer before its first token.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.common.idle_timeout = timeout;
-        self
-    }
-
-    /// How long a whole blocking call may take, from sending the request
-    /// to the end of the reply (default 120 s); also the limit on reading
-    /// a streamed request's reply that came as one JSON body. A request's
-    /// own [`timeout`](klieo_types::ChatRequest::timeout) overrides it for
-    /// that request. Streamed replies are never cut by it.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.common.request_timeout = timeout;
-        self
-    }
-
     /// The model [`embed`](klieo_types::LlmClient::embed) uses.
-    pub fn embedding_model(mut self, model: impl Into<String>) -> Self {
+    pub fn with_embedding_model(mut self, model: impl Into<String>) -> Self {
         self.embedding_model = model.into();
         self
     }
 
     /// How many texts go in one embeddings request.
-    pub fn embedding_batch_size(mut self, size: usize) -> Self {
+    pub fn with_embedding_batch_size(mut self, size: usize) -> Self {
         self.embedding_batch_size = size;
         self
     }
 
     /// The `dimensions` asked of the embedding model (OpenAI's
     /// `text-embedding-3-*` can shorten their vectors); unset by default.
-    pub fn embedding_dimensions(mut self, dimensions: u32) -> Self {
+    pub fn with_embedding_dimensions(mut self, dimensions: u32) -> Self {
         self.embedding_dimensions = Some(dimensions);
-        self
-    }
-
-    /// Overrides the [`Capabilities`] the client declares, for a server or
-    /// model that can do less (or more) than the defaults say.
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.common.capabilities = Some(capabilities);
-        self
-    }
-
-    /// The name traces give the provider (`gen_ai.provider.name`). By
-    /// default `openai` when the base URL is OpenAI's own, else
-    /// `openai_compatible`; name the server (`vllm`, `llama.cpp`, or a
-    /// well-known value of the conventions such as `groq` or
-    /// `azure.ai.openai`) to tell them apart.
-    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
-        self.common.provider_name = Some(name.into());
         self
     }
 
@@ -284,6 +210,7 @@ pub fn default_capabilities(base_url: &str) -> Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use klieo_http::secret::Secret;
 
     #[test]
     fn env_lookup_fills_the_builder_and_skips_empty_values() {
@@ -294,12 +221,9 @@ mod tests {
             "OPENAI_EMBEDDING_MODEL" => Some("  ".into()),
             _ => None,
         });
-        assert_eq!(
-            b.common.api_key.as_ref().map(Secret::expose),
-            Some("sk-env-key")
-        );
-        assert_eq!(b.common.base_url, "http://127.0.0.1:9/v1");
-        assert_eq!(b.common.model, "smollm2");
+        assert_eq!(b.common.api_key().map(Secret::expose), Some("sk-env-key"));
+        assert_eq!(b.common.base_url(), "http://127.0.0.1:9/v1");
+        assert_eq!(b.common.model(), "smollm2");
         assert_eq!(b.embedding_model, DEFAULT_EMBEDDING_MODEL);
         assert!(!format!("{b:?}").contains("sk-env-key"));
     }
@@ -319,7 +243,7 @@ mod tests {
             assert!(e.starts_with("invalid value for `OPENAI_BASE_URL`"), "{e}");
         }
         let e = OpenAiClientBuilder::new()
-            .base_url("user:sk-secret@host/v1")
+            .with_base_url("user:sk-secret@host/v1")
             .build()
             .err()
             .map(|e| e.to_string())

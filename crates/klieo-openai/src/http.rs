@@ -15,7 +15,12 @@ pub(crate) fn client(
     https: bool,
 ) -> Result<reqwest::Client, ConfigError> {
     let agent = concat!("klieo-openai/", env!("CARGO_PKG_VERSION"));
-    http_client(https, b.common.connect_timeout, headers(b, api_key)?, agent)
+    http_client(
+        https,
+        b.common.connect_timeout(),
+        headers(b, api_key)?,
+        agent,
+    )
 }
 
 fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
@@ -35,7 +40,7 @@ fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMa
         .filter_map(|(n, v)| v.map(|v| (n, v.as_str())))
         .chain(
             b.common
-                .headers
+                .headers()
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str())),
         );

@@ -96,13 +96,14 @@
 //!
 //! ```
 //! use klieo_openai::OpenAiClient;
+//! use klieo_provider::builder::ClientBuilder;
 //! use klieo_types::{ChatRequest, LlmClient, Message, ToolChoice, ToolDef};
 //! use serde_json::json;
 //!
 //! // A llama.cpp-style server on this machine: no API key needed.
 //! let client = OpenAiClient::builder()
-//!     .base_url("http://127.0.0.1:8080/v1")
-//!     .model("smollm2")
+//!     .with_base_url("http://127.0.0.1:8080/v1")
+//!     .with_model("smollm2")
 //!     .build()?;
 //! assert_eq!(client.model(), "smollm2");
 //!
@@ -126,9 +127,10 @@
 //!
 //! ```no_run
 //! # use klieo_openai::OpenAiClient;
+//! # use klieo_provider::builder::ClientBuilder;
 //! # use klieo_types::{ChatRequest, LlmClient, Message};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! # let client = OpenAiClient::builder().base_url("http://127.0.0.1:8080/v1").build()?;
+//! # let client = OpenAiClient::builder().with_base_url("http://127.0.0.1:8080/v1").build()?;
 //! # let req = ChatRequest::new(vec![Message::user("Compute 17*23.")]);
 //! let reply = client.complete(req).await?;
 //! for call in &reply.message.tool_calls {

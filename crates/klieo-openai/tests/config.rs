@@ -2,6 +2,7 @@
 
 use crate::support::{client, completion, json_reply, mock_chat, KEY};
 use klieo_openai::{OpenAiClient, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{Capabilities, ChatRequest, ConfigError, LlmClient, Message};
 use serde_json::json;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use wiremock::MockServer;
 #[test]
 fn defaults() {
     let c = OpenAiClient::builder()
-        .api_key("sk-x-123456")
+        .with_api_key("sk-x-123456")
         .build()
         .unwrap();
     assert_eq!(c.model(), DEFAULT_MODEL);
@@ -32,15 +33,15 @@ fn openai_without_key_is_missing() {
         }
         other => panic!("expected Missing, got {other:?}"),
     }
-    let blank = OpenAiClient::builder().api_key("  ").build();
+    let blank = OpenAiClient::builder().with_api_key("  ").build();
     assert!(matches!(blank, Err(ConfigError::Missing { .. })));
 }
 
 #[test]
 fn local_server_needs_no_key() {
     let c = OpenAiClient::builder()
-        .base_url("http://127.0.0.1:8080/v1/")
-        .model("smollm2")
+        .with_base_url("http://127.0.0.1:8080/v1/")
+        .with_model("smollm2")
         .build()
         .unwrap();
     assert_eq!(c.base_url(), "http://127.0.0.1:8080/v1");
@@ -49,21 +50,30 @@ fn local_server_needs_no_key() {
 
 #[test]
 fn invalid_settings_are_named() {
-    let local = || OpenAiClient::builder().base_url("http://127.0.0.1:1/v1");
+    let local = || OpenAiClient::builder().with_base_url("http://127.0.0.1:1/v1");
     let cases = [
-        (OpenAiClient::builder().base_url("not a url"), "base_url"),
         (
-            OpenAiClient::builder().base_url("ftp://host/v1"),
+            OpenAiClient::builder().with_base_url("not a url"),
             "base_url",
         ),
-        (local().model(""), "model"),
-        (local().embedding_model(" "), "embedding_model"),
-        (local().embedding_batch_size(0), "embedding_batch_size"),
-        (local().request_timeout(Duration::ZERO), "request_timeout"),
-        (local().connect_timeout(Duration::ZERO), "connect_timeout"),
-        (local().header("bad header", "v"), "bad header"),
-        (local().header("x-ok", "line\nbreak"), "x-ok"),
-        (local().api_key("sk-bad\nkey"), "api_key"),
+        (
+            OpenAiClient::builder().with_base_url("ftp://host/v1"),
+            "base_url",
+        ),
+        (local().with_model(""), "model"),
+        (local().with_embedding_model(" "), "embedding_model"),
+        (local().with_embedding_batch_size(0), "embedding_batch_size"),
+        (
+            local().with_request_timeout(Duration::ZERO),
+            "request_timeout",
+        ),
+        (
+            local().with_connect_timeout(Duration::ZERO),
+            "connect_timeout",
+        ),
+        (local().add_header("bad header", "v"), "bad header"),
+        (local().add_header("x-ok", "line\nbreak"), "x-ok"),
+        (local().with_api_key("sk-bad\nkey"), "api_key"),
     ];
     for (builder, expected) in cases {
         match builder.build() {
@@ -82,8 +92,8 @@ fn capabilities_can_be_overridden() {
         .with_streaming(false)
         .with_max_context_tokens(4096);
     let c = OpenAiClient::builder()
-        .base_url("http://127.0.0.1:1/v1")
-        .capabilities(caps)
+        .with_base_url("http://127.0.0.1:1/v1")
+        .with_capabilities(caps)
         .build()
         .unwrap();
     assert_eq!(c.capabilities(), caps);
@@ -101,11 +111,11 @@ async fn headers_are_sent() {
     let server = MockServer::start().await;
     mock_chat(&server, ok_reply()).await;
     let c = OpenAiClient::builder()
-        .base_url(format!("{}/v1", server.uri()))
-        .api_key(KEY)
-        .organization("org-1")
-        .project("proj-1")
-        .header("x-proxy-token", "tok")
+        .with_base_url(format!("{}/v1", server.uri()))
+        .with_api_key(KEY)
+        .with_organization("org-1")
+        .with_project("proj-1")
+        .add_header("x-proxy-token", "tok")
         .build()
         .unwrap();
     c.complete(ChatRequest::new(vec![Message::user("hi")]))
@@ -126,7 +136,7 @@ async fn no_key_sends_no_authorization() {
     let server = MockServer::start().await;
     mock_chat(&server, ok_reply()).await;
     let c = OpenAiClient::builder()
-        .base_url(format!("{}/v1", server.uri()))
+        .with_base_url(format!("{}/v1", server.uri()))
         .build()
         .unwrap();
     c.complete(ChatRequest::new(vec![Message::user("hi")]))
@@ -157,7 +167,7 @@ async fn model_comes_from_request_else_client() {
 #[test]
 fn the_base_url_shown_holds_no_credentials() {
     let c = OpenAiClient::builder()
-        .base_url("http://user:sk-in-url-123@127.0.0.1:9/v1?api-key=sk-in-query-456")
+        .with_base_url("http://user:sk-in-url-123@127.0.0.1:9/v1?api-key=sk-in-query-456")
         .build()
         .unwrap();
     assert_eq!(c.base_url(), "http://127.0.0.1:9/v1");

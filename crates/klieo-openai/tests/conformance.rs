@@ -2,6 +2,7 @@
 //! Completions' wire format.
 
 use klieo_openai::OpenAiClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_provider::testing::conformance::{suite, thirds, Habit, Wire};
 use klieo_types::{ToolCall, Usage};
 use serde_json::{json, Value};
@@ -27,9 +28,9 @@ impl Wire for ChatCompletions {
 
     fn client(&self, base: &str, key: &str, idle: Duration) -> OpenAiClient {
         OpenAiClient::builder()
-            .base_url(format!("{base}/v1"))
-            .api_key(key)
-            .idle_timeout(idle)
+            .with_base_url(format!("{base}/v1"))
+            .with_api_key(key)
+            .with_idle_timeout(idle)
             .build()
             .expect("a client")
     }

@@ -2,6 +2,7 @@
 
 use crate::support::KEY;
 use klieo_openai::OpenAiClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{LlmClient, LlmError};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -9,10 +10,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn client(uri: &str, batch: usize) -> OpenAiClient {
     OpenAiClient::builder()
-        .base_url(format!("{uri}/v1"))
-        .api_key(KEY)
-        .embedding_model("embed-model")
-        .embedding_batch_size(batch)
+        .with_base_url(format!("{uri}/v1"))
+        .with_api_key(KEY)
+        .with_embedding_model("embed-model")
+        .with_embedding_batch_size(batch)
         .build()
         .unwrap()
 }
@@ -80,8 +81,8 @@ async fn dimensions_are_sent_when_set() {
     let server = MockServer::start().await;
     mount(&server, Echo).await;
     let c = OpenAiClient::builder()
-        .base_url(format!("{}/v1", server.uri()))
-        .embedding_dimensions(256)
+        .with_base_url(format!("{}/v1", server.uri()))
+        .with_embedding_dimensions(256)
         .build()
         .unwrap();
     c.embed(&["x".into()]).await.unwrap();

@@ -1,6 +1,7 @@
 //! From status, headers and body to `LlmError`.
 
 use crate::support::{client, mock_chat};
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{ChatRequest, LlmClient, LlmError, Message, RetryHint, TimeLimit};
 use serde_json::json;
 use std::time::Duration;
@@ -62,7 +63,7 @@ async fn unauthorized_without_a_key_says_none_was_sent() {
     let server = MockServer::start().await;
     mock_chat(&server, openai_error(401, "Missing bearer token")).await;
     let keyless = klieo_openai::OpenAiClient::builder()
-        .base_url(format!("{}/v1", server.uri()))
+        .with_base_url(format!("{}/v1", server.uri()))
         .build()
         .unwrap();
     match keyless.complete(req()).await {
@@ -80,7 +81,7 @@ async fn not_found_names_the_url_and_asks_about_v1() {
     let server = MockServer::start().await;
     // A base URL without `/v1`: the server has nothing at /chat/completions.
     let bare = klieo_openai::OpenAiClient::builder()
-        .base_url(server.uri())
+        .with_base_url(server.uri())
         .build()
         .unwrap();
     let reply = ResponseTemplate::new(404).set_body_json(json!({"detail": "Not Found"}));
@@ -345,8 +346,8 @@ async fn connect_timeout_is_a_timeout_of_connecting() {
         }
     }
     let c = klieo_openai::OpenAiClient::builder()
-        .base_url(format!("http://{addr}/v1"))
-        .connect_timeout(Duration::from_millis(200))
+        .with_base_url(format!("http://{addr}/v1"))
+        .with_connect_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
     let e = c.complete(req()).await.unwrap_err();

@@ -3,6 +3,7 @@
 
 use crate::support::{client, collect, mock_chat, sse_reply, KEY};
 use klieo_openai::OpenAiClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{ChatRequest, LlmClient, LlmError, Message};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
@@ -27,8 +28,8 @@ fn assert_no_prefix(e: &LlmError) {
 #[test]
 fn debug_hides_the_key() {
     let builder = OpenAiClient::builder()
-        .api_key(KEY)
-        .header("x-proxy-token", "proxy-secret-value");
+        .with_api_key(KEY)
+        .add_header("x-proxy-token", "proxy-secret-value");
     let shown = format!("{builder:?}");
     assert!(
         !shown.contains(KEY) && !shown.contains("proxy-secret-value"),
@@ -89,8 +90,8 @@ async fn key_with_a_trailing_newline_is_sent_trimmed_and_scrubbed() {
     let body = json!({"error": {"message": format!("Incorrect API key provided: {KEY}."), "type": "invalid_request_error"}});
     mock_chat(&server, ResponseTemplate::new(401).set_body_json(body)).await;
     let c = OpenAiClient::builder()
-        .base_url(format!("{}/v1", server.uri()))
-        .api_key(format!("{KEY}\n"))
+        .with_base_url(format!("{}/v1", server.uri()))
+        .with_api_key(format!("{KEY}\n"))
         .build()
         .unwrap();
     let e = c.complete(req()).await.unwrap_err();
@@ -139,7 +140,7 @@ async fn credentials_in_the_base_url_never_show() {
         "http://user:secret@127.0.0.1:1/v1",
         "http://127.0.0.1:1/v1?api-key=secret",
     ] {
-        let builder = OpenAiClient::builder().base_url(base);
+        let builder = OpenAiClient::builder().with_base_url(base);
         let shown = format!("{builder:?}");
         assert!(!shown.contains("secret"), "{shown}");
         let client = builder.build().unwrap();

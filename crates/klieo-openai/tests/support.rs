@@ -3,6 +3,7 @@
 //! wiremock cannot do (split writes, cuts, stalls, connection counts).
 
 use klieo_openai::OpenAiClient;
+use klieo_provider::builder::ClientBuilder;
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
 
 /// The API key of test clients; it must never show up anywhere.
@@ -11,9 +12,9 @@ pub(crate) const KEY: &str = "sk-test-SECRET-0123456789abcdef";
 /// A client of `{uri}/v1` with [`KEY`] and model `test-model`.
 pub(crate) fn client(uri: &str) -> OpenAiClient {
     OpenAiClient::builder()
-        .base_url(format!("{uri}/v1"))
-        .api_key(KEY)
-        .model("test-model")
+        .with_base_url(format!("{uri}/v1"))
+        .with_api_key(KEY)
+        .with_model("test-model")
         .build()
         .unwrap()
 }

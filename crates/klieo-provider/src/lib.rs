@@ -33,6 +33,8 @@
 //! - [`settings`] — [`ClientSettings`](settings::ClientSettings), what
 //!   every provider's builder holds, its defaults, and
 //!   [`settings::within`], a wait bounded by one of its time limits.
+//! - [`builder`] — [`ClientBuilder`](builder::ClientBuilder), the setters
+//!   of those settings, written once for every provider's builder.
 //!
 //! # Example
 //!
@@ -55,6 +57,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod builder;
 pub mod hint;
 pub mod settings;
 pub mod sse;

@@ -34,14 +34,15 @@ pub async fn within<T>(
 /// The settings every HTTP provider's builder has: key, base URL, model,
 /// extra headers, time limits, declared capabilities and the provider's
 /// name in traces. A provider's builder holds one beside its own settings
-/// and offers setters for them.
+/// and gets their setters from [`ClientBuilder`](crate::builder::ClientBuilder);
+/// the provider reads them with the getters here.
 ///
 /// ```
 /// use klieo_provider::settings::ClientSettings;
 ///
 /// let mut s = ClientSettings::new("https://api.example.com/v1", "small");
 /// s.read_env("EXAMPLE", |name| (name == "EXAMPLE_MODEL").then(|| " large ".to_owned()));
-/// assert_eq!(s.model, "large");
+/// assert_eq!(s.model(), "large");
 /// assert_eq!(s.base_url_setting(), "base_url");
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
@@ -49,27 +50,27 @@ pub async fn within<T>(
 #[non_exhaustive]
 pub struct ClientSettings {
     /// The API key; never shown.
-    pub api_key: Option<Secret>,
+    pub(crate) api_key: Option<Secret>,
     /// The base URL, as given.
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// The variable the base URL came from, for error messages.
-    pub base_url_var: Option<String>,
+    pub(crate) base_url_var: Option<String>,
     /// The model requests go to unless they name another.
-    pub model: String,
+    pub(crate) model: String,
     /// Extra headers sent with every request; values never shown.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The longest wait for a connection.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// The longest wait for a streamed reply to start.
-    pub first_byte_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     /// The longest a streamed reply may go without finishing a line.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// The deadline of a whole blocking call.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// The capabilities declared instead of the provider's defaults.
-    pub capabilities: Option<Capabilities>,
+    pub(crate) capabilities: Option<Capabilities>,
     /// `gen_ai.provider.name` instead of the provider's default.
-    pub provider_name: Option<String>,
+    pub(crate) provider_name: Option<String>,
 }
 
 impl ClientSettings {
@@ -110,10 +111,49 @@ impl ClientSettings {
         }
     }
 
-    /// Sets the base URL (no longer from a variable).
-    pub fn set_base_url(&mut self, url: String) {
-        self.base_url = url;
-        self.base_url_var = None;
+    /// The API key as set (possibly empty; see [`key`](Self::key)).
+    pub fn api_key(&self) -> Option<&Secret> {
+        self.api_key.as_ref()
+    }
+
+    /// The base URL, as given.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The model requests go to unless they name another.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Extra headers sent with every request; values never shown.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The longest wait for a connection.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The longest wait for a streamed reply to start.
+    pub fn first_byte_timeout(&self) -> Duration {
+        self.first_byte_timeout
+    }
+
+    /// The longest a streamed reply may go without finishing a line.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The deadline of a whole blocking call.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The capabilities declared instead of the provider's defaults.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
     }
 
     /// What errors call the base URL setting: its variable, or `base_url`.
@@ -202,7 +242,7 @@ mod tests {
         );
         assert_eq!(s.base_url_setting(), "EX_BASE_URL");
         assert_eq!(s.model, "m", "an empty variable leaves the default");
-        s.set_base_url("http://h".into());
+        s.base_url_var = None;
         assert_eq!(s.base_url_setting(), "base_url");
         assert!(!format!("{s:?}").contains("sk-secret"));
     }

@@ -7,8 +7,8 @@
 //! | (always) | [`types`] | messages, `LlmClient`, errors, episodes, memory and tool traits |
 //! | `retry` | `retry` | a generic backoff policy and retry driver |
 //! | `runtime` (default) | `runtime` | `Agent`, sessions, typed tools and output, the step loop (`run_steps`, `run_steps_streaming`) with its chunk pump and terminal-error mapping, guardrails, in-memory memories |
-//! | `openai` | `openai` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment) |
-//! | `anthropic` | `anthropic` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
+//! | `openai` | `openai`, `provider` | an OpenAI-compatible provider (OpenAI, llama.cpp, vLLM, Ollama); its environment variables are in [its docs](openai#environment); its builder's shared setters are `provider::builder::ClientBuilder`'s (in the prelude) |
+//! | `anthropic` | `anthropic`, `provider` | Anthropic's Messages API (Anthropic, llama.cpp's `llama-server`); its environment variables are in [its docs](anthropic#environment) |
 //! | `store` | `store` | the store kit: an in-memory journal (resume, approvals and leases with no database, for tests of durable agents), the row layout the database stores share |
 //! | `sqlite` | `sqlite` | a store keeping conversations and event logs in one SQLite file, across restarts |
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
@@ -50,6 +50,10 @@ pub use klieo_retry as retry;
 #[cfg(feature = "runtime")]
 #[doc(inline)]
 pub use klieo_runtime as runtime;
+
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+#[doc(inline)]
+pub use klieo_provider as provider;
 
 #[cfg(feature = "openai")]
 #[doc(inline)]
@@ -134,6 +138,9 @@ pub mod prelude {
         run_steps, run_steps_streaming, AfterToolCalls, Agent, AgentContext, Answer, RunEvent,
         RunOptions, Session, TypedTool,
     };
+
+    #[cfg(any(feature = "openai", feature = "anthropic"))]
+    pub use klieo_provider::builder::ClientBuilder;
 
     #[cfg(feature = "openai")]
     pub use klieo_openai::OpenAiClient;

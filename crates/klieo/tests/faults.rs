@@ -61,7 +61,10 @@ async fn server(fault: Fault) -> String {
 }
 
 fn agent(base_url: String) -> Agent {
-    let client = OpenAiClient::builder().base_url(base_url).build().unwrap();
+    let client = OpenAiClient::builder()
+        .with_base_url(base_url)
+        .build()
+        .unwrap();
     Agent::builder(client)
         .build()
         .expect("the options are valid")

@@ -73,8 +73,8 @@ async fn streamed(agent: &Agent, provider: &str) {
 #[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
 async fn anthropic_messages_against_llama_server() {
     let llm = AnthropicClient::builder()
-        .base_url(server())
-        .model("smollm2")
+        .with_base_url(server())
+        .with_model("smollm2")
         .build()
         .expect("a client");
     let agent = agent(llm);
@@ -86,9 +86,9 @@ async fn anthropic_messages_against_llama_server() {
 #[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
 async fn openai_chat_completions_against_llama_server() {
     let llm = OpenAiClient::builder()
-        .base_url(format!("{}/v1", server()))
-        .model("smollm2")
-        .capabilities(klieo::types::Capabilities::default().with_usage_in_streams(true))
+        .with_base_url(format!("{}/v1", server()))
+        .with_model("smollm2")
+        .with_capabilities(klieo::types::Capabilities::default().with_usage_in_streams(true))
         .build()
         .expect("a client");
     let agent = agent(llm);
