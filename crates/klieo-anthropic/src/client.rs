@@ -10,7 +10,7 @@ use klieo_http::client::{build as http_client, sensitive_header};
 use klieo_http::secret::Secret;
 use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
-use klieo_provider::settings::within;
+use klieo_provider::options::within;
 use klieo_provider::status::REPLY_LIMIT;
 use klieo_provider::streamed::StreamReading;
 use klieo_types::{

@@ -3,7 +3,7 @@
 
 use crate::client::AnthropicClient;
 use klieo_provider::builder::ClientBuilder;
-use klieo_provider::settings::ClientSettings;
+use klieo_provider::options::ClientOptions;
 use klieo_types::{Capabilities, ConfigError};
 use std::fmt;
 
@@ -49,7 +49,7 @@ pub const DEFAULT_API_VERSION: &str = "2023-06-01";
 #[must_use]
 pub struct AnthropicClientBuilder {
     /// Key, base URL, model, headers, time limits, capabilities, name.
-    pub(crate) common: ClientSettings,
+    pub(crate) common: ClientOptions,
     pub(crate) max_tokens: u32,
     pub(crate) api_version: String,
 }
@@ -57,7 +57,7 @@ pub struct AnthropicClientBuilder {
 impl Default for AnthropicClientBuilder {
     fn default() -> Self {
         Self {
-            common: ClientSettings::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
+            common: ClientOptions::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
             max_tokens: DEFAULT_MAX_TOKENS,
             api_version: DEFAULT_API_VERSION.to_owned(),
         }
@@ -75,7 +75,7 @@ impl fmt::Debug for AnthropicClientBuilder {
 }
 
 impl ClientBuilder for AnthropicClientBuilder {
-    fn settings(&mut self) -> &mut ClientSettings {
+    fn options(&mut self) -> &mut ClientOptions {
         &mut self.common
     }
 }

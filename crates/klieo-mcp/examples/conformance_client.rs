@@ -8,7 +8,7 @@
 //! with arguments made from its input schema, as an agent's model would.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use klieo_mcp::{McpServer, McpSettings};
+use klieo_mcp::{McpOptions, McpServer};
 use klieo_types::{RunId, ToolContext, ToolInvoker};
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     };
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     println!("scenario `{scenario}` against {url}");
-    let server = match McpServer::connect(McpSettings::http("conformance", url)).await {
+    let server = match McpServer::connect(McpOptions::http("conformance", url)).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("{e}");

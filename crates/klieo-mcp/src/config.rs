@@ -1,5 +1,5 @@
 //! The `mcpServers` configuration file other MCP clients use, read into
-//! [`McpSettings`].
+//! [`McpOptions`].
 //!
 //! ```json
 //! {
@@ -19,11 +19,11 @@
 //! transport the specification retired, is refused. `${NAME}` in any
 //! string is the environment variable `NAME`, so a token need not be kept
 //! in the file. `includeTools` (as in Gemini CLI's file) lists the only
-//! tools of a server to offer the model ([`McpSettings::with_only`]). Other
+//! tools of a server to offer the model ([`McpOptions::with_only`]). Other
 //! keys are ignored. Servers come in the order of their names.
 
 use crate::error::McpError;
-use crate::settings::McpSettings;
+use crate::options::McpOptions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,7 +56,7 @@ struct Entry {
 /// # Errors
 ///
 /// [`McpError::File`] when it cannot be read or parsed, naming the file.
-pub fn read(path: impl AsRef<Path>) -> Result<Vec<McpSettings>, McpError> {
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<McpOptions>, McpError> {
     let path = path.as_ref();
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| McpError::File {
@@ -89,7 +89,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<McpSettings>, McpError> {
 /// [`McpError::File`] (with the path `<text>`) for text that is not the
 /// `mcpServers` shape, a server with neither or both of `command` and
 /// `url`, an unknown `type`, or a `${NAME}` not set in the environment.
-pub fn parse(text: &str) -> Result<Vec<McpSettings>, McpError> {
+pub fn parse(text: &str) -> Result<Vec<McpOptions>, McpError> {
     let bad = |reason: String| McpError::File {
         path: "<text>".into(),
         reason,
@@ -104,7 +104,7 @@ pub fn parse(text: &str) -> Result<Vec<McpSettings>, McpError> {
         .collect()
 }
 
-fn settings(name: &str, entry: Entry) -> Result<McpSettings, String> {
+fn settings(name: &str, entry: Entry) -> Result<McpOptions, String> {
     let only = entry.include_tools.clone();
     let settings = transport(name, entry)?;
     Ok(match only {
@@ -113,7 +113,7 @@ fn settings(name: &str, entry: Entry) -> Result<McpSettings, String> {
     })
 }
 
-fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
+fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
     let kind = entry.kind.as_deref();
     match (entry.command, entry.url, kind) {
         (_, _, Some("sse")) => Err("the `sse` transport is not supported: use the server's streamable HTTP endpoint (`url`) or run it over stdio (`command`)".into()),
@@ -127,7 +127,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
             "has `type` `{kind}` but a `command`: an HTTP server needs a `url`"
         )),
         (Some(command), None, _) => {
-            let mut s = McpSettings::stdio(name, expand(&command)?)
+            let mut s = McpOptions::stdio(name, expand(&command)?)
                 .with_args(entry.args.iter().map(|a| expand(a)).collect::<Result<Vec<_>, _>>()?);
             for (k, v) in &entry.env {
                 s = s.with_env(k, expand(v)?);
@@ -138,7 +138,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpSettings, String> {
             Ok(s)
         }
         (None, Some(url), _) => {
-            let mut s = McpSettings::http(name, expand(&url)?);
+            let mut s = McpOptions::http(name, expand(&url)?);
             for (k, v) in &entry.headers {
                 s = s.with_header(k, expand(v)?);
             }
@@ -174,7 +174,7 @@ fn expand(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Transport;
+    use crate::options::Transport;
 
     fn reason(text: &str) -> String {
         match parse(text) {

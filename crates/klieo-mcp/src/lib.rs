@@ -7,10 +7,10 @@
 //!
 //! ```no_run
 //! # async fn demo(llm: std::sync::Arc<dyn klieo_types::LlmClient>) -> Result<(), Box<dyn std::error::Error>> {
-//! use klieo_mcp::{McpServer, McpSettings};
+//! use klieo_mcp::{McpServer, McpOptions};
 //!
 //! let everything = McpServer::connect(
-//!     McpSettings::stdio("everything", "npx")
+//!     McpOptions::stdio("everything", "npx")
 //!         .with_args(["-y", "@modelcontextprotocol/server-everything"]),
 //! )
 //! .await?;
@@ -23,7 +23,7 @@
 //!
 //! What a call does, and how each failure reaches the model, is in
 //! [`McpServer`]'s documentation; the settings and their defaults in
-//! [`McpSettings`]; the `mcpServers` file in [`config`].
+//! [`McpOptions`]; the `mcpServers` file in [`config`].
 //!
 //! # Protocol
 //!
@@ -42,20 +42,20 @@ mod describe;
 mod error;
 mod link;
 mod listing;
+mod options;
 mod refresh;
 mod reply;
 mod restart;
 mod scrub;
 mod server;
 mod servers;
-mod settings;
 mod stderr;
 mod stdio;
 
 pub use error::{ListFault, McpError, ReplyFault};
 pub use link::PROTOCOL_VERSIONS;
 pub use listing::{MAX_LIST_BYTES, MAX_LIST_PAGES, MAX_LIST_TOOLS};
+pub use options::{Approval, McpOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use server::McpServer;
 pub use servers::McpServers;
-pub use settings::{Approval, McpSettings, DEFAULT_CALL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use stdio::{MAX_REPLY_BYTES, MAX_REPLY_DEPTH, MAX_REPLY_VALUES};

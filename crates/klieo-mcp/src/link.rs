@@ -3,7 +3,7 @@
 
 use crate::error::McpError;
 use crate::error::ReplyFault;
-use crate::settings::{McpSettings, Transport};
+use crate::options::{McpOptions, Transport};
 use crate::stderr::Tail;
 use crate::stdio::{LastFault, StdioLines};
 use klieo_types::ConfigError;
@@ -86,7 +86,7 @@ impl ClientHandler for Listener {
 
 const USER_AGENT: &str = concat!("klieo-mcp/", env!("CARGO_PKG_VERSION"));
 
-fn config(settings: &McpSettings, source: ConfigError) -> McpError {
+fn config(settings: &McpOptions, source: ConfigError) -> McpError {
     McpError::Config {
         server: settings.name.clone(),
         source,
@@ -100,7 +100,7 @@ fn config(settings: &McpSettings, source: ConfigError) -> McpError {
 /// of the caller's: a connection started during a tool call outlives it,
 /// and would otherwise keep the call's and the run's spans open.
 pub(crate) async fn connect(
-    settings: &McpSettings,
+    settings: &McpOptions,
     listener: Listener,
     deadline: Instant,
 ) -> Result<Link, McpError> {
@@ -207,7 +207,7 @@ async fn last_lines(stderr: Option<&Tail>) -> Vec<String> {
 /// Waits for the handshake until `deadline` and checks the version the
 /// server chose.
 async fn handshake(
-    settings: &McpSettings,
+    settings: &McpOptions,
     serving: impl Future<Output = Result<RunningService<RoleClient, Listener>, ClientInitializeError>>,
     stderr: Option<&Tail>,
     deadline: Instant,

@@ -2,7 +2,7 @@
 //! the URL's user, password and query values), scrubbed out of every text
 //! built from what the server or its transport said.
 
-use crate::settings::Transport;
+use crate::options::Transport;
 use reqwest::Url;
 
 /// Values shorter than this are not scrubbed: replacing every `1` or `on`

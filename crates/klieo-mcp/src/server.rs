@@ -7,10 +7,10 @@ use crate::describe;
 use crate::error::{McpError, ReplyFault};
 use crate::link::{self, Link, Listener};
 use crate::listing::ListError;
+use crate::options::McpOptions;
 use crate::refresh::Refresher;
 use crate::reply;
 use crate::restart::{Alive, Restarts};
-use crate::settings::McpSettings;
 use crate::stderr;
 use async_trait::async_trait;
 use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
@@ -47,7 +47,7 @@ pub struct McpServer {
 }
 
 struct Inner {
-    settings: McpSettings,
+    settings: McpOptions,
     catalogue: Arc<Catalogue>,
     restarts: Restarts<Link>,
 }
@@ -62,7 +62,7 @@ impl McpServer {
     /// started, a handshake that fails or takes longer than the connect
     /// timeout, a protocol version klieo does not speak, or a tool list the
     /// server does not give.
-    pub async fn connect(settings: McpSettings) -> Result<Self, McpError> {
+    pub async fn connect(settings: McpOptions) -> Result<Self, McpError> {
         let catalogue = Arc::new(Catalogue::new(settings.only.clone()));
         let link = start(&settings, &catalogue).await?;
         Ok(Self {
@@ -80,7 +80,7 @@ impl McpServer {
     }
 
     /// The server's settings.
-    pub fn settings(&self) -> &McpSettings {
+    pub fn settings(&self) -> &McpOptions {
         &self.inner.settings
     }
 
@@ -228,7 +228,7 @@ impl Alive for Link {
 
 /// Starts the server and lists its tools into `catalogue`, the whole
 /// within the connect timeout.
-async fn start(settings: &McpSettings, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
+async fn start(settings: &McpOptions, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
     let deadline = Instant::now() + settings.connect_timeout;
     let listener = Listener::default();
     let changed = Arc::clone(&listener.changed);

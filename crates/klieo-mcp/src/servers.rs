@@ -2,8 +2,8 @@
 //! catalogue.
 
 use crate::error::McpError;
+use crate::options::McpOptions;
 use crate::server::McpServer;
-use crate::settings::McpSettings;
 use klieo_types::Toolbox;
 use std::sync::Arc;
 
@@ -31,9 +31,7 @@ impl McpServers {
     ///
     /// The first [`McpError`] of a server that could not be connected; the
     /// servers already started are stopped.
-    pub async fn connect(
-        settings: impl IntoIterator<Item = McpSettings>,
-    ) -> Result<Self, McpError> {
+    pub async fn connect(settings: impl IntoIterator<Item = McpOptions>) -> Result<Self, McpError> {
         let starts = settings.into_iter().map(McpServer::connect);
         let servers = futures_util::future::try_join_all(starts).await?;
         Ok(Self { servers })
@@ -51,7 +49,7 @@ impl McpServers {
 
     /// Every server's tools in one [`Toolbox`]: a tool whose name an
     /// earlier server has already is shown with its server's prefix
-    /// (`McpSettings::with_prefix`, default `{name}_`).
+    /// (`McpOptions::with_prefix`, default `{name}_`).
     pub fn toolbox(&self) -> Toolbox {
         self.servers.iter().fold(Toolbox::new(), |toolbox, server| {
             let prefix = server.settings().prefix();

@@ -114,7 +114,7 @@ pub(crate) fn shown(lines: &[String]) -> String {
 mod tests {
     use super::*;
 
-    use crate::settings::Transport;
+    use crate::options::Transport;
 
     fn with_env(value: &str) -> Secrets {
         Secrets::of(&Transport::Stdio {

@@ -2,7 +2,7 @@
 //! away and comes back, and headers that never show.
 
 use crate::support::{ctx, everything_http, free_port};
-use klieo_mcp::{McpError, McpServer, McpSettings};
+use klieo_mcp::{McpError, McpOptions, McpServer};
 use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn tools_are_called_over_streamable_http_with_a_bearer_token() {
     let running = everything_http(free_port()).await;
-    let settings = McpSettings::http("web", &running.url).with_bearer_token("tok-never-shown");
+    let settings = McpOptions::http("web", &running.url).with_bearer_token("tok-never-shown");
     let server = McpServer::connect(settings).await.unwrap();
     assert!(server.catalogue().iter().any(|d| d.name == "echo"));
     let out = server
@@ -26,7 +26,7 @@ async fn tools_are_called_over_streamable_http_with_a_bearer_token() {
 async fn a_server_that_goes_away_is_reached_again_when_it_is_back() {
     let port = free_port();
     let running = everything_http(port).await;
-    let server = McpServer::connect(McpSettings::http("web", &running.url))
+    let server = McpServer::connect(McpOptions::http("web", &running.url))
         .await
         .unwrap();
     drop(running);
@@ -49,7 +49,7 @@ async fn a_server_that_goes_away_is_reached_again_when_it_is_back() {
 #[tokio::test]
 async fn an_unreachable_server_fails_to_connect_without_showing_its_token() {
     let url = format!("http://127.0.0.1:{}/mcp", free_port());
-    let settings = McpSettings::http("web", url)
+    let settings = McpOptions::http("web", url)
         .with_bearer_token("tok-secret")
         .with_connect_timeout(Duration::from_secs(10));
     let error = McpServer::connect(settings).await.unwrap_err();
@@ -64,7 +64,7 @@ async fn an_unreachable_server_fails_to_connect_without_showing_its_token() {
 
 #[tokio::test]
 async fn a_url_without_a_scheme_is_a_setting_to_fix() {
-    let error = McpServer::connect(McpSettings::http("web", "localhost:3001/mcp"))
+    let error = McpServer::connect(McpOptions::http("web", "localhost:3001/mcp"))
         .await
         .unwrap_err();
     assert!(matches!(error, McpError::Config { .. }), "{error:?}");
@@ -90,7 +90,7 @@ async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
             let _ = socket.write_all(reply.as_bytes()).await;
         }
     });
-    let error = McpServer::connect(McpSettings::http("web", url))
+    let error = McpServer::connect(McpOptions::http("web", url))
         .await
         .unwrap_err();
     let McpError::Handshake { reason, .. } = &error else {

@@ -18,7 +18,7 @@ async fn failed(server: &McpServer, tool: &str) -> String {
 }
 
 /// A server whose calls would otherwise wait out an hour.
-fn patient(mode: &str) -> klieo_mcp::McpSettings {
+fn patient(mode: &str) -> klieo_mcp::McpOptions {
     raw_stdio(mode).with_call_timeout(Duration::from_secs(3600))
 }
 

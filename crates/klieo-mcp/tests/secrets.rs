@@ -3,14 +3,14 @@
 //! the server or its transport said.
 
 use crate::support::{ctx, faults_stdio, free_port};
-use klieo_mcp::{McpError, McpServer, McpSettings};
+use klieo_mcp::{McpError, McpOptions, McpServer};
 use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
 async fn a_token_a_server_prints_on_stderr_is_scrubbed_from_the_error() {
-    let settings = McpSettings::stdio("leaky", "sh")
+    let settings = McpOptions::stdio("leaky", "sh")
         .with_args(["-c", "echo \"invalid key $LEAKY_TOKEN\" >&2; exit 1"])
         .with_env("LEAKY_TOKEN", "sk-leak-0123456789");
     let error = McpServer::connect(settings).await.unwrap_err();
@@ -42,7 +42,7 @@ async fn a_url_with_a_user_keeps_its_query_out_of_the_error() {
         "http://user:pass@127.0.0.1:{}/mcp?key=SECRET-QUERY-1",
         free_port()
     );
-    let settings = McpSettings::http("web", url).with_connect_timeout(Duration::from_secs(10));
+    let settings = McpOptions::http("web", url).with_connect_timeout(Duration::from_secs(10));
     let error = McpServer::connect(settings).await.unwrap_err();
     assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
     let shown = format!("{error} {error:?}");

@@ -1,6 +1,6 @@
 //! Where the servers are, and how to start them.
 
-use klieo_mcp::McpSettings;
+use klieo_mcp::McpOptions;
 use klieo_types::{RunId, ToolContext};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -21,14 +21,14 @@ fn everything() -> (String, String) {
 }
 
 /// server-everything as a child process over stdio.
-pub(crate) fn everything_stdio() -> McpSettings {
+pub(crate) fn everything_stdio() -> McpOptions {
     let (node, entry) = everything();
-    McpSettings::stdio("everything", node).with_args([entry, "stdio".into()])
+    McpOptions::stdio("everything", node).with_args([entry, "stdio".into()])
 }
 
 /// The Python SDK's interpreter, and the fault server's script.
-pub(crate) fn faults_stdio() -> McpSettings {
-    McpSettings::stdio("faults", required("KLIEO_MCP_PYTHON")).with_args([faults_script()])
+pub(crate) fn faults_stdio() -> McpOptions {
+    McpOptions::stdio("faults", required("KLIEO_MCP_PYTHON")).with_args([faults_script()])
 }
 
 fn faults_script() -> String {
@@ -89,8 +89,8 @@ pub(crate) fn ctx() -> ToolContext<'static> {
 
 /// `servers/raw.py` (a server written by hand, no SDK) in `mode`, over
 /// stdio.
-pub(crate) fn raw_stdio(mode: &str) -> McpSettings {
+pub(crate) fn raw_stdio(mode: &str) -> McpOptions {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/raw.py");
-    McpSettings::stdio("raw", required("KLIEO_MCP_PYTHON"))
+    McpOptions::stdio("raw", required("KLIEO_MCP_PYTHON"))
         .with_args([script.display().to_string(), mode.to_owned()])
 }

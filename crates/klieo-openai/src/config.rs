@@ -3,7 +3,7 @@
 
 use crate::client::OpenAiClient;
 use klieo_provider::builder::ClientBuilder;
-use klieo_provider::settings::ClientSettings;
+use klieo_provider::options::ClientOptions;
 use klieo_types::{Capabilities, ConfigError};
 use reqwest::Url;
 use std::fmt;
@@ -58,7 +58,7 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 #[must_use]
 pub struct OpenAiClientBuilder {
     /// Key, base URL, model, headers, time limits, capabilities, name.
-    pub(crate) common: ClientSettings,
+    pub(crate) common: ClientOptions,
     pub(crate) organization: Option<String>,
     pub(crate) project: Option<String>,
     pub(crate) embedding_model: String,
@@ -69,7 +69,7 @@ pub struct OpenAiClientBuilder {
 impl Default for OpenAiClientBuilder {
     fn default() -> Self {
         Self {
-            common: ClientSettings::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
+            common: ClientOptions::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
             organization: None,
             project: None,
             embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
@@ -93,7 +93,7 @@ impl fmt::Debug for OpenAiClientBuilder {
 }
 
 impl ClientBuilder for OpenAiClientBuilder {
-    fn settings(&mut self) -> &mut ClientSettings {
+    fn options(&mut self) -> &mut ClientOptions {
         &mut self.common
     }
 }

@@ -5,7 +5,7 @@ use crate::client::OpenAiClient;
 use crate::request::EmbeddingsBody;
 use klieo_http::secret::Secret;
 use klieo_provider::body::read_reply;
-use klieo_provider::settings::within;
+use klieo_provider::options::within;
 use klieo_provider::status::{decoding, decoding_from};
 use klieo_types::{Embedding, LlmError, TimeLimit};
 use serde::de::value::SeqAccessDeserializer;

@@ -22,7 +22,7 @@ async fn a_blocking_call_never_answered_ends_at_the_request_timeout() {
         e,
         LlmError::timeout(
             TimeLimit::Call,
-            klieo_provider::settings::DEFAULT_REQUEST_TIMEOUT
+            klieo_provider::options::DEFAULT_REQUEST_TIMEOUT
         )
     );
     assert!(e.retryable());
@@ -36,7 +36,7 @@ async fn a_stream_whose_reply_never_starts_ends_at_the_first_byte_timeout() {
         e,
         LlmError::timeout(
             TimeLimit::FirstByte,
-            klieo_provider::settings::DEFAULT_FIRST_BYTE_TIMEOUT
+            klieo_provider::options::DEFAULT_FIRST_BYTE_TIMEOUT
         )
     );
 }
@@ -54,7 +54,7 @@ async fn a_stream_trickling_one_byte_a_second_is_cut_as_idle() {
         items,
         [Err(LlmError::timeout(
             TimeLimit::Idle,
-            klieo_provider::settings::DEFAULT_IDLE_TIMEOUT
+            klieo_provider::options::DEFAULT_IDLE_TIMEOUT
         ))]
     );
 }
@@ -74,7 +74,7 @@ async fn a_stream_stalled_mid_body_is_cut_as_idle() {
         items[1],
         Err(LlmError::timeout(
             TimeLimit::Idle,
-            klieo_provider::settings::DEFAULT_IDLE_TIMEOUT
+            klieo_provider::options::DEFAULT_IDLE_TIMEOUT
         ))
     );
 }

@@ -1,10 +1,10 @@
 //! [`ClientBuilder`]: the setters every HTTP provider's builder has,
 //! written once. A provider's builder holds a
-//! [`ClientSettings`](crate::settings::ClientSettings), implements
-//! [`ClientBuilder::settings`], and has them all; a new provider adds
+//! [`ClientOptions`](crate::options::ClientOptions), implements
+//! [`ClientBuilder::options`], and has them all; a new provider adds
 //! only its own.
 
-use crate::settings::ClientSettings;
+use crate::options::ClientOptions;
 use klieo_http::secret::Secret;
 use klieo_types::Capabilities;
 use std::time::Duration;
@@ -16,33 +16,33 @@ use std::time::Duration;
 ///
 /// ```
 /// use klieo_provider::builder::ClientBuilder;
-/// use klieo_provider::settings::ClientSettings;
+/// use klieo_provider::options::ClientOptions;
 /// use std::time::Duration;
 ///
 /// /// A provider's builder: its own settings beside the shared ones.
-/// struct MyBuilder(ClientSettings);
+/// struct MyBuilder(ClientOptions);
 ///
 /// impl ClientBuilder for MyBuilder {
-///     fn settings(&mut self) -> &mut ClientSettings {
+///     fn options(&mut self) -> &mut ClientOptions {
 ///         &mut self.0
 ///     }
 /// }
 ///
-/// let mut b = MyBuilder(ClientSettings::new("https://api.example.com/v1", "small"))
+/// let mut b = MyBuilder(ClientOptions::new("https://api.example.com/v1", "small"))
 ///     .with_model("large")
 ///     .with_request_timeout(Duration::from_secs(5))
 ///     .add_header("x-proxy-token", "t");
-/// assert_eq!(b.settings().model(), "large");
-/// assert!(b.settings().check().is_ok());
+/// assert_eq!(b.options().model(), "large");
+/// assert!(b.options().check().is_ok());
 /// ```
 pub trait ClientBuilder: Sized {
     /// The settings this builder shares with every provider's.
-    fn settings(&mut self) -> &mut ClientSettings;
+    fn options(&mut self) -> &mut ClientOptions;
 
     /// Sets the API key; surrounding whitespace (a newline read from a
     /// file, say) is trimmed. Never shown by `Debug`, logs or errors.
     fn with_api_key(mut self, key: impl Into<String>) -> Self {
-        self.settings().api_key = Some(Secret::new(key.into()));
+        self.options().api_key = Some(Secret::new(key.into()));
         self
     }
 
@@ -50,29 +50,29 @@ pub trait ClientBuilder: Sized {
     /// `/` is ignored. `Debug` and errors show it without user name,
     /// password or query.
     fn with_base_url(mut self, url: impl Into<String>) -> Self {
-        let settings = self.settings();
-        settings.base_url = url.into();
-        settings.base_url_var = None;
+        let options = self.options();
+        options.base_url = url.into();
+        options.base_url_var = None;
         self
     }
 
     /// Sets the model requests go to unless they name another; must not
     /// be empty.
     fn with_model(mut self, model: impl Into<String>) -> Self {
-        self.settings().model = model.into();
+        self.options().model = model.into();
         self
     }
 
     /// Adds a header sent with every request (a proxy's token, say). Its
     /// value is treated as sensitive and never shown.
     fn add_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings().headers.push((name.into(), value.into()));
+        self.options().headers.push((name.into(), value.into()));
         self
     }
 
     /// Sets how long establishing a connection may take (default 10 s).
     fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings().connect_timeout = timeout;
+        self.options().connect_timeout = timeout;
         self
     }
 
@@ -80,7 +80,7 @@ pub trait ClientBuilder: Sized {
     /// request to its status and headers (default 30 s). An error
     /// status's body is read within it too.
     fn with_first_byte_timeout(mut self, timeout: Duration) -> Self {
-        self.settings().first_byte_timeout = timeout;
+        self.options().first_byte_timeout = timeout;
         self
     }
 
@@ -90,7 +90,7 @@ pub trait ClientBuilder: Sized {
     /// trickling them is cut too. Raise it for a model that thinks in
     /// silence for longer before its first token.
     fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.settings().idle_timeout = timeout;
+        self.options().idle_timeout = timeout;
         self
     }
 
@@ -101,7 +101,7 @@ pub trait ClientBuilder: Sized {
     /// overrides it for that request. Streamed replies are never cut by
     /// it.
     fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.settings().request_timeout = timeout;
+        self.options().request_timeout = timeout;
         self
     }
 
@@ -109,7 +109,7 @@ pub trait ClientBuilder: Sized {
     /// provider's defaults, for a server or model that can do less (or
     /// more) than they say.
     fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.settings().capabilities = Some(capabilities);
+        self.options().capabilities = Some(capabilities);
         self
     }
 
@@ -118,7 +118,7 @@ pub trait ClientBuilder: Sized {
     /// `llama.cpp`, or a well-known value of the conventions such as
     /// `groq`) to tell servers of one wire format apart.
     fn with_provider_name(mut self, name: impl Into<String>) -> Self {
-        self.settings().provider_name = Some(name.into());
+        self.options().provider_name = Some(name.into());
         self
     }
 }

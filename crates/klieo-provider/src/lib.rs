@@ -30,9 +30,9 @@
 //!   streamed reply; [`watch`] bounds its idle time.
 //! - [`tool_calls`] — [`ToolCallParts`](tool_calls::ToolCallParts)
 //!   assembles streamed tool calls.
-//! - [`settings`] — [`ClientSettings`](settings::ClientSettings), what
+//! - [`options`] — [`ClientOptions`](options::ClientOptions), what
 //!   every provider's builder holds, its defaults, and
-//!   [`settings::within`], a wait bounded by one of its time limits.
+//!   [`options::within`], a wait bounded by one of its time limits.
 //! - [`builder`] — [`ClientBuilder`](builder::ClientBuilder), the setters
 //!   of those settings, written once for every provider's builder.
 //!
@@ -59,7 +59,7 @@
 pub mod body;
 pub mod builder;
 pub mod hint;
-pub mod settings;
+pub mod options;
 pub mod sse;
 pub mod status;
 pub mod streamed;

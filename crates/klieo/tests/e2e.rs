@@ -240,7 +240,7 @@ async fn everything_echo() -> klieo::mcp::McpServer {
             panic!("{name} is not set: `cargo xtask ci` installs the MCP servers and sets it")
         })
     };
-    let settings = klieo::mcp::McpSettings::stdio("everything", var("KLIEO_MCP_NODE"))
+    let settings = klieo::mcp::McpOptions::stdio("everything", var("KLIEO_MCP_NODE"))
         .with_args([var("KLIEO_MCP_EVERYTHING"), "stdio".into()])
         .with_only(["echo"]);
     klieo::mcp::McpServer::connect(settings).await.unwrap()

@@ -1,4 +1,4 @@
-//! [`McpSettings`]: how to reach one MCP server, and how klieo treats its
+//! [`McpOptions`]: how to reach one MCP server, and how klieo treats its
 //! tools.
 
 use crate::scrub::{Secrets, TEXT_LIMIT};
@@ -10,13 +10,13 @@ use std::time::Duration;
 /// How to reach one MCP server, and how its tools are treated.
 ///
 /// ```
-/// use klieo_mcp::{Approval, McpSettings};
+/// use klieo_mcp::{Approval, McpOptions};
 /// use std::time::Duration;
 ///
-/// let files = McpSettings::stdio("files", "npx")
+/// let files = McpOptions::stdio("files", "npx")
 ///     .with_args(["-y", "@modelcontextprotocol/server-filesystem", "/srv/docs"])
 ///     .with_call_timeout(Duration::from_secs(20));
-/// let tracker = McpSettings::http("tracker", "https://mcp.example.com/mcp")
+/// let tracker = McpOptions::http("tracker", "https://mcp.example.com/mcp")
 ///     .with_bearer_token("sk-not-shown")
 ///     .with_approval(Approval::Tools(vec!["close_issue".into()]));
 /// assert!(!format!("{tracker:?}").contains("sk-not-shown"));
@@ -36,7 +36,7 @@ use std::time::Duration;
 ///   then no sooner than 1 s, 2 s, 4 s, ... up to 30 s after each failed
 ///   start
 #[derive(Clone)]
-pub struct McpSettings {
+pub struct McpOptions {
     pub(crate) name: String,
     pub(crate) transport: Transport,
     pub(crate) call_timeout: Duration,
@@ -50,7 +50,7 @@ pub struct McpSettings {
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The bound on starting or reaching a server and finishing its MCP
-/// handshake, unless [`McpSettings::with_connect_timeout`] sets another.
+/// handshake, unless [`McpOptions::with_connect_timeout`] sets another.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the server is reached.
@@ -95,7 +95,7 @@ impl Approval {
     }
 }
 
-impl McpSettings {
+impl McpOptions {
     fn new(name: impl Into<String>, transport: Transport) -> Self {
         Self {
             name: name.into(),
@@ -245,9 +245,9 @@ impl McpSettings {
     }
 }
 
-impl fmt::Debug for McpSettings {
+impl fmt::Debug for McpOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("McpSettings");
+        let mut s = f.debug_struct("McpOptions");
         s.field("name", &self.name);
         match &self.transport {
             Transport::Stdio {
@@ -285,8 +285,8 @@ mod tests {
 
     #[test]
     fn debug_shows_no_secret_of_either_transport() {
-        let stdio = McpSettings::stdio("gh", "gh-mcp").with_env("GITHUB_TOKEN", "ghp_secret1");
-        let http = McpSettings::http("t", "https://user:pw@mcp.example.com/mcp?key=secret2")
+        let stdio = McpOptions::stdio("gh", "gh-mcp").with_env("GITHUB_TOKEN", "ghp_secret1");
+        let http = McpOptions::http("t", "https://user:pw@mcp.example.com/mcp?key=secret2")
             .with_bearer_token("secret3")
             .with_header("x-api-key", "secret4");
         let shown = format!("{stdio:?} {http:?}");
@@ -294,7 +294,7 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         assert!(shown.contains("GITHUB_TOKEN") && shown.contains("x-api-key"));
-        let with_token = McpSettings::stdio("s", "run").with_args(["--token=secret5"]);
+        let with_token = McpOptions::stdio("s", "run").with_args(["--token=secret5"]);
         assert!(
             !format!("{with_token:?}").contains("secret5"),
             "args are counted only"
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn transport_errors_lose_the_url_credentials() {
-        let http = McpSettings::http("t", "https://user:pw@mcp.example.com/mcp?key=secret6");
+        let http = McpOptions::http("t", "https://user:pw@mcp.example.com/mcp?key=secret6");
         let error =
             "error sending request for url (https://user:pw@mcp.example.com/mcp?key=secret6)";
         let scrubbed = http.scrub(error);
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn transport_errors_written_without_the_user_lose_the_query() {
-        let http = McpSettings::http("t", "http://user:pass@host.example/mcp?key=SECRET8");
+        let http = McpOptions::http("t", "http://user:pass@host.example/mcp?key=SECRET8");
         let error = "error sending request for url (http://host.example/mcp?key=SECRET8)";
         let scrubbed = http.scrub(error);
         assert!(!scrubbed.contains("SECRET8"), "{scrubbed}");
@@ -327,8 +327,8 @@ mod tests {
 
     #[test]
     fn transport_setters_leave_the_other_transport_alone() {
-        let http = McpSettings::http("t", "http://127.0.0.1/mcp").with_args(["x"]);
-        let stdio = McpSettings::stdio("s", "cmd").with_header("a", "b");
+        let http = McpOptions::http("t", "http://127.0.0.1/mcp").with_args(["x"]);
+        let stdio = McpOptions::stdio("s", "cmd").with_header("a", "b");
         assert!(
             matches!(http.transport, Transport::Http { ref headers, .. } if headers.is_empty())
         );

@@ -1,4 +1,4 @@
-//! [`ClientSettings`]: what every HTTP provider's builder holds alike, read
+//! [`ClientOptions`]: what every HTTP provider's builder holds alike, read
 //! from the environment, shown and checked the same way.
 
 use klieo_http::client::check_timeouts;
@@ -38,9 +38,9 @@ pub async fn within<T>(
 /// the provider reads them with the getters here.
 ///
 /// ```
-/// use klieo_provider::settings::ClientSettings;
+/// use klieo_provider::options::ClientOptions;
 ///
-/// let mut s = ClientSettings::new("https://api.example.com/v1", "small");
+/// let mut s = ClientOptions::new("https://api.example.com/v1", "small");
 /// s.read_env("EXAMPLE", |name| (name == "EXAMPLE_MODEL").then(|| " large ".to_owned()));
 /// assert_eq!(s.model(), "large");
 /// assert_eq!(s.base_url_setting(), "base_url");
@@ -48,7 +48,7 @@ pub async fn within<T>(
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
-pub struct ClientSettings {
+pub struct ClientOptions {
     /// The API key; never shown.
     pub(crate) api_key: Option<Secret>,
     /// The base URL, as given.
@@ -73,7 +73,7 @@ pub struct ClientSettings {
     pub(crate) provider_name: Option<String>,
 }
 
-impl ClientSettings {
+impl ClientOptions {
     /// Settings with this base URL and model and the default time limits.
     pub fn new(base_url: &str, model: &str) -> Self {
         Self {
@@ -215,9 +215,9 @@ impl ClientSettings {
     }
 }
 
-impl fmt::Debug for ClientSettings {
+impl fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("ClientSettings");
+        let mut s = f.debug_struct("ClientOptions");
         self.debug_fields(&mut s);
         s.finish()
     }
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_environment_presets_and_a_setter_overrides() {
-        let mut s = ClientSettings::new("https://api.example.com", "m");
+        let mut s = ClientOptions::new("https://api.example.com", "m");
         s.read_env("EX", |name| match name {
             "EX_API_KEY" => Some(" sk-secret ".into()),
             "EX_BASE_URL" => Some("http://127.0.0.1:1/v1".into()),
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn the_provider_name_follows_the_host_unless_set() {
-        let mut s = ClientSettings::new("x", "m");
+        let mut s = ClientOptions::new("x", "m");
         let own = Url::parse("https://api.example.com/v1").unwrap_or_else(|_| unreachable!());
         let other = Url::parse("http://127.0.0.1:8080").unwrap_or_else(|_| unreachable!());
         assert_eq!(s.provider_name_for(&own, "api.example.com", "ex"), "ex");
