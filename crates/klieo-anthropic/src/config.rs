@@ -139,6 +139,7 @@ pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         name: name.to_owned(),
         reason: reason.into(),
+        cause: None,
     }
 }
 

@@ -8,10 +8,7 @@ use std::error::Error;
 use std::time::Duration;
 
 fn invalid(name: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-    }
+    ConfigError::invalid(name, reason)
 }
 
 /// Fails with [`ConfigError::Invalid`] naming the first of `limits` that is
@@ -64,9 +61,12 @@ pub fn build(
         .default_headers(headers)
         .user_agent(user_agent)
         .build()
-        .map_err(|e| ConfigError::Invalid {
-            name: "http client".to_owned(),
-            reason: error_chain(&e),
+        .map_err(|e| {
+            ConfigError::invalid_from(
+                "http client",
+                "reqwest could not build a client from these settings",
+                e,
+            )
         })
 }
 

@@ -7,13 +7,6 @@
 use klieo_types::ConfigError;
 use std::sync::Arc;
 
-fn invalid(name: &str, reason: String) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_owned(),
-        reason,
-    }
-}
-
 /// The TLS settings for a client whose base URL is `https` or not.
 ///
 /// Over `https` the system's roots are loaded and a system with none is a
@@ -33,17 +26,17 @@ pub fn client_config(https: bool) -> Result<rustls::ClientConfig, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("tls", format!("rustls has no usable protocol version: {e}")))?;
+        .map_err(|e| {
+            ConfigError::invalid_from("tls", "rustls has no usable protocol version", e)
+        })?;
     let mut config = if https {
         let verifier = rustls_platform_verifier::Verifier::new(provider).map_err(|e| {
-            invalid(
+            ConfigError::invalid_from(
                 "base_url",
-                format!(
-                    "is https, but the system's root certificates could not be \
-                     loaded ({e}): install them (Debian and Ubuntu: \
-                     `apt install ca-certificates`) or point SSL_CERT_FILE at a \
-                     PEM bundle"
-                ),
+                "is https, but the system's root certificates could not be loaded: \
+                 install them (Debian and Ubuntu: `apt install ca-certificates`) or \
+                 point SSL_CERT_FILE at a PEM bundle",
+                e,
             )
         })?;
         builder

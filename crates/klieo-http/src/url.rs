@@ -25,6 +25,7 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
             "`{}` {why}: add http:// or https:// in front, as in {example}",
             shown_raw_url(trimmed)
         ),
+        cause: None,
     };
     let url =
         Url::parse(trimmed).map_err(|e| not_http(format!("is not a URL with a scheme ({e})")))?;

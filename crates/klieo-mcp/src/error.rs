@@ -212,6 +212,7 @@ mod tests {
             source: ConfigError::Invalid {
                 name: "url".into(),
                 reason: "has no scheme".into(),
+                cause: None,
             },
         };
         for error in [spawn, config] {

@@ -115,6 +115,7 @@ pub(crate) async fn connect(
                 let invalid = ConfigError::Invalid {
                     name: "command".into(),
                     reason: "is empty: name the program that runs the server".into(),
+                    cause: None,
                 };
                 return Err(config(settings, invalid));
             }

@@ -77,7 +77,7 @@ fn invalid_settings_are_named() {
     ];
     for (builder, expected) in cases {
         match builder.build() {
-            Err(ConfigError::Invalid { name, reason }) => {
+            Err(ConfigError::Invalid { name, reason, .. }) => {
                 assert_eq!(name, expected);
                 assert!(!reason.contains("sk-bad"), "{reason}");
             }

@@ -45,6 +45,7 @@ mod tests {
         let cause = klieo_types::ConfigError::Invalid {
             name: "base_url".into(),
             reason: "is https, but the system's root certificates could not be loaded".into(),
+            cause: None,
         };
         let error = OtelError::from(cause.clone());
         let mut chain = vec![error.to_string()];

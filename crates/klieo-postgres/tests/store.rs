@@ -2,7 +2,7 @@
 //! concurrent writers, all-or-nothing commits; and connection errors that
 //! never show the URL.
 
-use crate::support::{fresh, fresh_url};
+use crate::support::fresh_url;
 use klieo_postgres::{OpenError, PostgresStore, SCHEMA_VERSION};
 use klieo_store::testing::memory;
 use klieo_types::{
@@ -11,12 +11,12 @@ use klieo_types::{
 };
 use serde_json::json;
 
-#[tokio::test]
-#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
-async fn the_store_behaves_like_every_journal() {
-    let store = fresh().await;
-    memory::journal(&store).await;
-    memory::leases(&store).await;
+mod like_every_journal {
+    use crate::support::fresh;
+    klieo_store::testing::memory::journal_suite!(
+        Box::new(fresh().await),
+        #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,10 +174,11 @@ impl ClientOptions {
     /// [`ConfigError::Invalid`] naming the setting.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.model.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "model".into(),
-                reason: "must not be empty".into(),
-            });
+            return Err(ConfigError::invalid(
+                "model",
+                "must not be empty: name the model requests go to (with_model, or the \
+                 provider's MODEL variable)",
+            ));
         }
         check_timeouts(&[
             ("connect_timeout", self.connect_timeout),

@@ -350,7 +350,7 @@ async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
         let built = Agent::builder(llm.clone())
             .with_options(opts.clone())
             .build();
-        let refused_at_build = matches!(&built, Err(ConfigError::Invalid { name, reason })
+        let refused_at_build = matches!(&built, Err(ConfigError::Invalid { name, reason, .. })
             if name == "RunOptions::lease_ttl" && reason.contains("use at least 1 s"));
         assert!(refused_at_build, "{built:?}");
         let refused = |e: &Error| matches!(e, Error::Config(ConfigError::Invalid { name, .. }) if name == "RunOptions::lease_ttl");

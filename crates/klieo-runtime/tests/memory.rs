@@ -12,16 +12,20 @@ fn contents(messages: impl IntoIterator<Item = Message>) -> Vec<String> {
     messages.into_iter().map(|m| m.content).collect()
 }
 
-#[tokio::test]
-async fn in_memory_short_term_behaves_like_every_memory() {
-    memory::short_term(&InMemoryShortTerm::new()).await;
-    let shared = InMemoryShortTerm::new();
-    memory::concurrent_appends(&[&shared, &shared]).await;
+mod in_memory_short_term_like_every_memory {
+    klieo_store::testing::memory::short_term_suite!(Box::new(
+        klieo_runtime::InMemoryShortTerm::new()
+    ));
+}
+
+mod in_memory_episodic_like_every_memory {
+    klieo_store::testing::memory::episodic_suite!(Box::new(klieo_runtime::InMemoryEpisodic::new()));
 }
 
 #[tokio::test]
-async fn in_memory_episodic_behaves_like_every_memory() {
-    memory::episodic(&InMemoryEpisodic::new()).await;
+async fn in_memory_short_term_takes_concurrent_appends_in_order() {
+    let shared = InMemoryShortTerm::new();
+    memory::concurrent_appends(&[&shared, &shared]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,22 +10,39 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path).await.expect("the store opens")
 }
 
-#[tokio::test]
-async fn the_store_behaves_like_every_journal() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = open(&dir.path().join("a.db")).await;
-    memory::journal(&store).await;
-    memory::leases(&store).await;
+/// A fresh store in a temporary directory, which lives as long as it.
+struct Fresh {
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
 }
 
-#[tokio::test]
-async fn under_normal_sync_too() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let options = SqliteOptions::new(dir.path().join("a.db")).with_synchronous(Synchronous::Normal);
-    let store = SqliteStore::open_with(options)
-        .await
-        .expect("the store opens");
-    memory::short_term(&store).await;
+impl Fresh {
+    async fn new(synchronous: Synchronous) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = SqliteOptions::new(dir.path().join("a.db")).with_synchronous(synchronous);
+        let store = SqliteStore::open_with(options)
+            .await
+            .expect("the store opens");
+        Self { store, _dir: dir }
+    }
+}
+
+impl std::ops::Deref for Fresh {
+    type Target = SqliteStore;
+
+    fn deref(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+mod like_every_journal {
+    use super::{Fresh, Synchronous};
+    klieo_store::testing::memory::journal_suite!(Fresh::new(Synchronous::Full).await);
+}
+
+mod under_normal_sync_too {
+    use super::{Fresh, Synchronous};
+    klieo_store::testing::memory::short_term_suite!(Fresh::new(Synchronous::Normal).await);
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ impl StoreRows {
     /// `MemoryError::Serialization` when serde cannot encode it.
     pub fn encode<T: Serialize>(&self, what: &str, value: &T) -> Result<String, MemoryError> {
         serde_json::to_string(value).map_err(|e| {
-            MemoryError::Serialization(format!("{}: encoding {what}: {e}", self.store))
+            MemoryError::serialization_from(format!("{}: encoding {what}", self.store), e)
         })
     }
 
@@ -79,10 +79,13 @@ impl StoreRows {
     /// `MemoryError::Serialization` when the text is not a `T`.
     pub fn decode<T: DeserializeOwned>(&self, what: &str, text: &str) -> Result<T, MemoryError> {
         serde_json::from_str(text).map_err(|e| {
-            MemoryError::Serialization(format!(
-                "{}: a stored {what} could not be read ({e}); was it written by another program?",
-                self.store
-            ))
+            MemoryError::serialization_from(
+                format!(
+                    "{}: a stored {what} could not be read; was it written by another program?",
+                    self.store
+                ),
+                e,
+            )
         })
     }
 
@@ -155,7 +158,10 @@ impl StoreRows {
         rows.iter()
             .map(|id| {
                 id.parse().map_err(|e| {
-                    MemoryError::Serialization(format!("{}: run id `{id}`: {e}", self.store))
+                    MemoryError::serialization_from(
+                        format!("{}: run id `{id}` could not be read", self.store),
+                        e,
+                    )
                 })
             })
             .collect()
@@ -201,6 +207,10 @@ mod tests {
         assert!(
             err.to_string().contains("test store: a stored message"),
             "{err}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the parser's error is the source"
         );
         let err = ROWS.run_ids(&["nope".into()]).expect_err("not an id");
         assert!(err.to_string().contains("run id `nope`"), "{err}");

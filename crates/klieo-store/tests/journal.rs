@@ -14,14 +14,8 @@ fn reply() -> Message {
     Message::assistant_tool_calls("", vec![ToolCall::new("c1", "echo", json!({}))])
 }
 
-#[tokio::test]
-async fn the_store_behaves_like_every_journal() {
-    memory::journal(&InMemoryJournal::new()).await;
-}
-
-#[tokio::test]
-async fn its_leases_exclude_other_holders() {
-    memory::leases(&InMemoryJournal::new()).await;
+mod like_every_journal {
+    klieo_store::testing::memory::journal_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,10 +188,7 @@ impl RunOptions {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name: &str, reason: String| {
-            Err(ConfigError::Invalid {
-                name: format!("RunOptions::{name}"),
-                reason,
-            })
+            Err(ConfigError::invalid(format!("RunOptions::{name}"), reason))
         };
         if self.max_steps == 0 {
             return invalid(

@@ -230,6 +230,7 @@ mod tests {
         let e = Error::Config(klieo_types::ConfigError::Invalid {
             name: "x".into(),
             reason: "y".into(),
+            cause: None,
         });
         let text = e.to_string();
         let t = terminal_for(&e, false);

@@ -3,14 +3,21 @@
 //! klieo's in-memory memories, its in-memory journal and its database
 //! stores all pass them.
 //!
-//! Each check panics with a message naming what broke. A backend's test
-//! is one line: `klieo_store::testing::memory::short_term(&store).await`.
+//! Each check is one scenario, on a fresh store, and panics with a
+//! message naming what broke. A backend's tests are one line:
+//! [`journal_suite!`](crate::testing::memory::journal_suite) (or
+//! [`short_term_suite!`](crate::testing::memory::short_term_suite),
+//! [`episodic_suite!`](crate::testing::memory::episodic_suite)) expands
+//! to one named test per scenario, so a failure names its scenario and
+//! hides none of the others.
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
 mod concurrent;
+mod suite;
 
 pub use concurrent::concurrent_appends;
+pub use suite::{episodic_suite, journal_suite, short_term_suite};
 
 use super::golden;
 use klieo_types::{
@@ -37,31 +44,10 @@ async fn append(memory: &dyn ShortTermMemory, thread: &ThreadId, messages: Vec<M
     }
 }
 
-/// Every check of a [`ShortTermMemory`], on an empty one.
-pub async fn short_term(memory: &dyn ShortTermMemory) {
-    token_budget_keeps_the_newest(memory).await;
-    never_starts_with_an_orphaned_tool_result(memory).await;
-    messages_come_back_as_they_went_in(memory).await;
-    threads_are_separate_and_clear_empties_one(memory).await;
-}
-
-/// Every check of an [`EpisodicMemory`], on an empty one.
-pub async fn episodic(memory: &dyn EpisodicMemory) {
-    episodes_replay_in_order_per_run(memory).await;
-    runs_are_listed_in_creation_order(memory).await;
-}
-
-/// Every check of a [`Journal`], on an empty one: its memory checks, then
-/// what a commit writes.
-pub async fn journal(journal: &dyn Journal) {
-    short_term(journal).await;
-    episodic(journal).await;
-    a_commit_writes_messages_episodes_and_pending(journal).await;
-}
-
-/// Every check of a [`Journal`] whose leases exclude other holders (a
-/// store many processes share; the default `lease` grants every lease).
-pub async fn leases(journal: &dyn Journal) {
+/// A [`Journal`]'s leases exclude other holders (a store many processes
+/// share; the default `lease` grants every lease), are renewed by their
+/// holder, and are free once released or run out.
+pub async fn leases_exclude_other_holders(journal: &dyn Journal) {
     let (run, thread) = (RunId::new(), ThreadId::new("leased"));
     let hour = Duration::from_secs(3600);
     let lease = |holder: &'static str, ttl: Duration| async move {
@@ -114,7 +100,9 @@ async fn commit(journal: &dyn Journal, commit: Commit) {
     }
 }
 
-async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
+/// A [`Journal`]'s commit writes its messages, episodes and pending step
+/// together, and honours the episode count it expects.
+pub async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
     let (run, thread) = (RunId::new(), ThreadId::new("journal"));
     assert_eq!(
         pending(journal, run).await,
@@ -196,7 +184,9 @@ async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal) {
     );
 }
 
-async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {
+/// A [`ShortTermMemory`] loads the newest messages that fit the token
+/// budget.
+pub async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {
     let thread = ThreadId::new("budget");
     // Eight bytes of text each: 4 + 2 = 6 estimated tokens per message.
     let messages: Vec<Message> = (0..10)
@@ -234,7 +224,9 @@ async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {
     );
 }
 
-async fn never_starts_with_an_orphaned_tool_result(memory: &dyn ShortTermMemory) {
+/// A [`ShortTermMemory`] never loads a history that starts with a tool
+/// result whose call was cut off.
+pub async fn never_starts_with_an_orphaned_tool_result(memory: &dyn ShortTermMemory) {
     let thread = ThreadId::new("orphans");
     let calls = vec![
         ToolCall::new("c1", "echo", json!({"n": 1})),
@@ -267,7 +259,8 @@ async fn never_starts_with_an_orphaned_tool_result(memory: &dyn ShortTermMemory)
     );
 }
 
-async fn messages_come_back_as_they_went_in(memory: &dyn ShortTermMemory) {
+/// A [`ShortTermMemory`] gives back every field of a message as it went in.
+pub async fn messages_come_back_as_they_went_in(memory: &dyn ShortTermMemory) {
     let thread = ThreadId::new("round trip");
     let call = ToolCall::new(
         "c-ü",
@@ -294,7 +287,8 @@ async fn messages_come_back_as_they_went_in(memory: &dyn ShortTermMemory) {
     );
 }
 
-async fn threads_are_separate_and_clear_empties_one(memory: &dyn ShortTermMemory) {
+/// A [`ShortTermMemory`] keeps threads apart, and `clear` empties one.
+pub async fn threads_are_separate_and_clear_empties_one(memory: &dyn ShortTermMemory) {
     let (a, b) = (ThreadId::new("a"), ThreadId::new("b"));
     append(memory, &a, vec![Message::user("to a")]).await;
     append(memory, &b, vec![Message::user("to b")]).await;
@@ -332,7 +326,9 @@ async fn replay(memory: &dyn EpisodicMemory, run: RunId) -> Vec<Episode> {
     }
 }
 
-async fn episodes_replay_in_order_per_run(memory: &dyn EpisodicMemory) {
+/// An [`EpisodicMemory`] replays each run's episodes in the order they
+/// were recorded.
+pub async fn episodes_replay_in_order_per_run(memory: &dyn EpisodicMemory) {
     let (one, two) = (RunId::new(), RunId::new());
     let episodes = golden::episodes();
     for episode in &episodes {
@@ -362,7 +358,8 @@ async fn episodes_replay_in_order_per_run(memory: &dyn EpisodicMemory) {
     );
 }
 
-async fn runs_are_listed_in_creation_order(memory: &dyn EpisodicMemory) {
+/// An [`EpisodicMemory`] lists runs in the order they were created.
+pub async fn runs_are_listed_in_creation_order(memory: &dyn EpisodicMemory) {
     let before = match memory.list_runs().await {
         Ok(runs) => runs,
         Err(e) => panic!("list_runs failed: {e}"),

@@ -11,8 +11,10 @@
 //! use klieo_store::InMemoryJournal;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
-//! memory::journal(&InMemoryJournal::new()).await;
-//! memory::leases(&InMemoryJournal::new()).await;
+//! // In a test crate, `memory::journal_suite!(Box::new(InMemoryJournal::new()));`
+//! // makes one test per scenario; each scenario is a function too.
+//! memory::a_commit_writes_messages_episodes_and_pending(&InMemoryJournal::new()).await;
+//! memory::leases_exclude_other_holders(&InMemoryJournal::new()).await;
 //!
 //! let store = InMemoryJournal::new();
 //! golden::write(&store).await?;

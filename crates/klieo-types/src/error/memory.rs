@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// The driver's error behind a [`MemoryError::Backend`], shared so that
+/// The driver's or parser's error behind a [`MemoryError`], shared so that
 /// the error stays `Clone`.
 type Cause = Arc<dyn StdError + Send + Sync>;
 
@@ -36,8 +36,14 @@ pub enum MemoryError {
         cause: Option<Cause>,
     },
     /// Stored data could not be encoded or decoded.
-    #[error("memory data could not be (de)serialized: {0}")]
-    Serialization(String),
+    #[error("memory data could not be (de)serialized: {reason}")]
+    Serialization {
+        /// What was being encoded or read, in which store.
+        reason: String,
+        /// The parser's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The thing asked for does not exist.
     #[error("not found in memory: {0}")]
     NotFound(String),
@@ -56,6 +62,18 @@ impl MemoryError {
         }
     }
 
+    /// A [`MemoryError::Serialization`] saying `reason`, caused by the
+    /// parser's `cause`.
+    pub fn serialization_from(
+        reason: impl Into<String>,
+        cause: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Serialization {
+            reason: reason.into(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+
     /// A [`MemoryError::Backend`] saying `reason`, caused by `cause`.
     pub fn backend_from(
         reason: impl Into<String>,
@@ -71,10 +89,13 @@ impl MemoryError {
 impl PartialEq for MemoryError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Backend { reason: a, .. }, Self::Backend { reason: b, .. }) => a == b,
-            (Self::Serialization(a), Self::Serialization(b))
-            | (Self::NotFound(a), Self::NotFound(b))
-            | (Self::Conflict(a), Self::Conflict(b)) => a == b,
+            (Self::Backend { reason: a, .. }, Self::Backend { reason: b, .. })
+            | (Self::Serialization { reason: a, .. }, Self::Serialization { reason: b, .. }) => {
+                a == b
+            }
+            (Self::NotFound(a), Self::NotFound(b)) | (Self::Conflict(a), Self::Conflict(b)) => {
+                a == b
+            }
             _ => false,
         }
     }

@@ -2,11 +2,13 @@
 //! [`ToolError`], [`MemoryError`], [`ConfigError`]), each variant a distinct
 //! thing a caller can act on, each classifying itself as retryable or not.
 
+mod config;
 mod llm;
 mod memory;
 mod retry_hint;
 mod time_limit;
 
+pub use config::ConfigError;
 pub use llm::LlmError;
 pub use memory::MemoryError;
 pub use retry_hint::RetryHint;
@@ -101,28 +103,6 @@ impl ToolError {
     pub fn ends_run(&self) -> bool {
         matches!(self, Self::Permanent(_))
     }
-}
-
-/// A setting is missing or invalid.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A required setting was not given.
-    #[error("missing setting `{name}`: {hint}")]
-    Missing {
-        /// The setting (an option or environment variable).
-        name: String,
-        /// How to provide it.
-        hint: String,
-    },
-    /// A setting has a value that cannot work.
-    #[error("invalid value for `{name}`: {reason}")]
-    Invalid {
-        /// The setting.
-        name: String,
-        /// Why the value cannot work.
-        reason: String,
-    },
 }
 
 /// Everything that can end an agent run.
