@@ -58,13 +58,9 @@ macro_rules! __klieo_store_episodic_suite {
 #[macro_export]
 macro_rules! __klieo_store_journal_suite {
     ($fresh:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::__klieo_store_short_term_suite!($fresh $(, #[$attr])*);
+        $crate::__klieo_store_episodic_suite!($fresh $(, #[$attr])*);
         $crate::__klieo_store_memory_scenarios!([$(#[$attr])*] $fresh;
-            token_budget_keeps_the_newest,
-            never_starts_with_an_orphaned_tool_result,
-            messages_come_back_as_they_went_in,
-            threads_are_separate_and_clear_empties_one,
-            episodes_replay_in_order_per_run,
-            runs_are_listed_in_creation_order,
             a_commit_writes_messages_episodes_and_pending,
             leases_exclude_other_holders,
         );
