@@ -1,8 +1,8 @@
 //! Approvals: a run suspends at a call that needs one, and goes on when a
 //! person approves or denies it, from another agent on the same store.
 
+use super::store::{fresh, Store};
 use klieo_runtime::{Agent, TypedTool};
-use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     Episode, EpisodicMemory, Error, Journal, Ticket, ToolCall, ToolError, ToolOutcome,
@@ -18,7 +18,7 @@ struct Mail {
     to: String,
 }
 
-fn agent(llm: ScriptedLlm, store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> Agent {
+fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) -> Agent {
     let sent = Arc::clone(sent);
     let send = TypedTool::new("send_mail", "Sends a mail.", move |mail: Mail| {
         let sent = Arc::clone(&sent);
@@ -40,7 +40,7 @@ fn kinds(log: &[Episode]) -> Vec<&'static str> {
 }
 
 /// Starts a run that suspends at send_mail; returns its ticket.
-async fn suspend(store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> Ticket {
+async fn suspend(store: &Store, sent: &Arc<AtomicUsize>) -> Ticket {
     let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
     let agent = agent(ScriptedLlm::new().then_tool_calls(vec![call]), store, sent);
     let error = agent
@@ -58,7 +58,7 @@ async fn suspend(store: &InMemoryJournal, sent: &Arc<AtomicUsize>) -> Ticket {
 
 #[tokio::test]
 async fn an_approved_call_runs_once_and_the_run_goes_on() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let sent = Arc::new(AtomicUsize::new(0));
     let ticket = suspend(&store, &sent).await;
     assert_eq!(
@@ -105,7 +105,7 @@ async fn an_approved_call_runs_once_and_the_run_goes_on() {
 
 #[tokio::test]
 async fn a_denied_call_does_not_run_and_the_model_is_told_why() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let sent = Arc::new(AtomicUsize::new(0));
     let ticket = suspend(&store, &sent).await;
     let llm = ScriptedLlm::new().then_text("I did not send it.");
@@ -129,7 +129,7 @@ async fn a_denied_call_does_not_run_and_the_model_is_told_why() {
 
 #[tokio::test]
 async fn a_ticket_for_other_arguments_fails_closed() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let sent = Arc::new(AtomicUsize::new(0));
     let ticket = suspend(&store, &sent).await;
     let forged = Ticket::for_call(
@@ -148,7 +148,7 @@ async fn a_ticket_for_other_arguments_fails_closed() {
 
 #[tokio::test]
 async fn two_approvals_at_once_run_the_call_once() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let sent = Arc::new(AtomicUsize::new(0));
     let ticket = suspend(&store, &sent).await;
     let script = || ScriptedLlm::new().then_text("Sent.");

@@ -3,9 +3,9 @@
 //! that read first fails with a `Conflict` at its next write, and nothing
 //! runs twice.
 
+use super::store::{fresh, Store};
 use super::support::{count, Counted};
 use klieo_runtime::{Agent, AgentBuilder, RunOptions};
-use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, Commit, Episode, EpisodicMemory, Error, Journal, MemoryError, Message,
@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 /// The store, with a pause after a commit that records `Resumed`: says
 /// `paused`, then waits for `go_on`.
 struct PausedAfterResumed {
-    inner: InMemoryJournal,
+    inner: Store,
     paused: Arc<Notify>,
     go_on: Arc<Notify>,
 }
@@ -97,7 +97,7 @@ fn resumer(mails: &Arc<AtomicUsize>) -> AgentBuilder {
 
 #[tokio::test]
 async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_running_anything() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
 
     // A run that stopped while its (not idempotent) call ran.

@@ -2,8 +2,8 @@
 //! the store before the tool runs, and the conversation and event log are
 //! there for the next process.
 
+use super::store::{fresh, Store};
 use klieo_runtime::Agent;
-use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, Episode, EpisodicMemory, Journal, PendingStep, Role, ShortTermMemory, ThreadId,
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 /// A tool that, while it runs, reads the run's pending step from the store.
 struct Witness {
     def: ToolDef,
-    store: InMemoryJournal,
+    store: Store,
     seen: Arc<Mutex<Vec<Option<PendingStep>>>>,
 }
 
@@ -42,7 +42,7 @@ impl Tool for Witness {
 
 #[tokio::test]
 async fn a_tool_call_is_written_down_before_the_tool_runs() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let witness = Witness {
         def: ToolDef::new("witness", "reads the journal", json!({"type": "object"})),

@@ -1,10 +1,10 @@
 //! Leases: a run another worker drives, blocking or streamed, is not
-//! resumed by a second; a crashed worker's lease runs out at its time to
-//! live (paused tokio time, no waiting), and then the run is taken over.
+//! resumed by a second. (When a lease runs out is `lease_expiry.rs`'s,
+//! on paused tokio time.)
 
+use super::store::{fresh, Store};
 use super::support::{count, Counted};
-use klieo_runtime::{Agent, RunEvent, RunOptions};
-use klieo_store::InMemoryJournal;
+use klieo_runtime::{Agent, RunEvent};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, RunId, ToolCall};
 use serde_json::json;
@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 
 /// Tries to resume the store's one run from a second worker, whose tool
 /// counts into `mails`.
-async fn second_worker_resumes(
-    store: &InMemoryJournal,
+pub(super) async fn second_worker_resumes(
+    store: &Store,
     mails: &Arc<AtomicUsize>,
 ) -> (RunId, Result<String, Error>) {
     let id = store.list_runs().await.unwrap()[0];
@@ -30,7 +30,7 @@ async fn second_worker_resumes(
 
 /// While another worker holds the lease of the store's one run, a second
 /// worker's resume is refused and runs and writes nothing.
-async fn refused_while_held(store: &InMemoryJournal, mails: &Arc<AtomicUsize>) -> RunId {
+pub(super) async fn refused_while_held(store: &Store, mails: &Arc<AtomicUsize>) -> RunId {
     let (id, resumed) = second_worker_resumes(store, mails).await;
     let error = resumed.expect_err("the lease is held");
     assert!(
@@ -50,7 +50,7 @@ async fn refused_while_held(store: &InMemoryJournal, mails: &Arc<AtomicUsize>) -
 
 #[tokio::test]
 async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
@@ -73,7 +73,7 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
 
 #[tokio::test]
 async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
     let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let call = ToolCall::new("c1", "send_mail", json!({}));
@@ -106,81 +106,4 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
     // The stream gave the lease up before it ended.
     let free = store.lease(id, "another worker", Duration::from_secs(30));
     assert!(free.await.unwrap(), "the lease was given up");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over() {
-    let ttl = Duration::from_secs(30);
-    let store = InMemoryJournal::new();
-    let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-        .with_memory(store.clone())
-        .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
-        .build()
-        .expect("the options are valid");
-    let chat = first.session("t");
-    let mut run = Box::pin(chat.run("mail Ada"));
-    tokio::select! {
-        answer = &mut run => panic!("send_mail hangs: {answer:?}"),
-        () = started.notified() => {}
-    }
-    // The first worker dies with send_mail running: its lease is neither
-    // renewed nor given up.
-    drop(run);
-    refused_while_held(&store, &mails).await;
-    tokio::time::advance(ttl - Duration::from_millis(1)).await;
-    refused_while_held(&store, &mails).await;
-
-    tokio::time::advance(Duration::from_millis(1)).await;
-    let (id, resumed) = second_worker_resumes(&store, &mails).await;
-    assert_eq!(resumed.unwrap(), "Sent.", "the lease ran out: taken over");
-    assert_eq!(count(&mails), 1, "the mail was not sent again");
-    let log = store.replay(id).await.unwrap();
-    assert!(
-        matches!(log.last(), Some(Episode::Completed { .. })),
-        "{log:?}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
-    let ttl = Duration::from_secs(30);
-    let store = InMemoryJournal::new();
-    let mails = Arc::new(AtomicUsize::new(0));
-    let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![call])
-        .then_text("Sent.");
-    let first = Agent::builder(llm)
-        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
-        .with_memory(store.clone())
-        .with_options(
-            RunOptions::default()
-                .with_lease_ttl(Some(ttl))
-                // Longer than the time this test lets pass.
-                .with_tool_timeout(ttl * 10),
-        )
-        .build()
-        .expect("the options are valid");
-    let chat = first.session("t");
-    let mut run = Box::pin(chat.run("mail Ada"));
-    tokio::select! {
-        answer = &mut run => panic!("send_mail waits: {answer:?}"),
-        () = started.notified() => {}
-    }
-    // Over two lifetimes of the lease pass while send_mail works, a third
-    // of one at a time; the worker renews it in the background, in a task
-    // of its own that runs as each third passes.
-    for _ in 0..7 {
-        tokio::time::advance(ttl / 3).await;
-    }
-    refused_while_held(&store, &mails).await;
-    proceed.notify_one();
-    let answer = run.await.unwrap();
-    assert_eq!(answer.text, "Sent.");
-    assert_eq!(count(&mails), 1);
 }

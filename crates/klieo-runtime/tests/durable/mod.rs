@@ -1,7 +1,9 @@
 //! Durable runs on klieo-store's in-memory journal: each step written
 //! through the journal, resume after a crash, approvals, the fence of
 //! resumes without leases, and leases (their expiry under paused time).
-//! The facade's tests run the same scenarios on SQLite, end to end.
+//! The facade's tests run the same scenario files on SQLite
+//! (`crates/klieo/tests/durable_sqlite.rs`, with its own `store`), all but
+//! `lease_expiry`.
 //!
 //! A "crash" is the run's future dropped at a known point (a tool
 //! running, a model call waiting), which leaves the store exactly as a
@@ -11,6 +13,8 @@
 mod approval;
 mod fence;
 mod journal;
+mod lease_expiry;
 mod leases;
 mod resume;
+mod store;
 mod support;

@@ -2,9 +2,9 @@
 //! effect are not run again, recorded results are kept, and runs that
 //! cannot be resumed say why.
 
+use super::store::{fresh, Store};
 use super::support::{count, outcomes, Counted, Told};
 use klieo_runtime::{Agent, RunOptions};
-use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     Episode, EpisodicMemory, Error, Journal, LlmError, Role, RunId, ShortTermMemory, ThreadId,
@@ -22,7 +22,7 @@ fn no_lease() -> RunOptions {
 }
 
 /// The store's one run.
-async fn only_run(store: &InMemoryJournal) -> RunId {
+async fn only_run(store: &Store) -> RunId {
     let runs = store.list_runs().await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs[0]
@@ -30,7 +30,7 @@ async fn only_run(store: &InMemoryJournal) -> RunId {
 
 #[tokio::test]
 async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let (mails, lookups) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Arc::new(Notify::new());
     let calls = vec![
@@ -124,7 +124,7 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
 
 #[tokio::test]
 async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
     let called = Arc::new(Notify::new());
     let script = ScriptedLlm::new()
@@ -194,14 +194,15 @@ async fn runs_that_cannot_be_resumed_say_why() {
     assert!(matches!(error, Error::NotResumable { .. }), "{error:?}");
     assert!(error.to_string().contains("with_memory"), "{error}");
 
+    let (_empty_dir, empty) = fresh().await;
     let agent = Agent::builder(ScriptedLlm::new())
-        .with_memory(InMemoryJournal::new())
+        .with_memory(empty)
         .build()
         .expect("the options are valid");
     let error = agent.resume(RunId::new()).await.expect_err("unknown run");
     assert!(error.to_string().contains("no record"), "{error}");
 
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let failing = Agent::builder(ScriptedLlm::new().then_error(LlmError::unauthorized("bad key")))
         .with_memory(store.clone())
         .build()
@@ -214,7 +215,7 @@ async fn runs_that_cannot_be_resumed_say_why() {
 
 #[tokio::test]
 async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
@@ -254,7 +255,7 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
 
 #[tokio::test]
 async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let (charges, mails) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Arc::new(Notify::new());
     let calls = vec![

@@ -1,0 +1,93 @@
+//! A lease's time to live, on paused tokio time (no waiting): a crashed
+//! worker's lease runs out at it and the run is taken over; a live worker
+//! keeps its lease past it by renewing it. On the in-memory journal,
+//! whose leases run on tokio's clock (a database's run on its own).
+
+use super::leases::{refused_while_held, second_worker_resumes};
+use super::support::{count, Counted};
+use klieo_runtime::{Agent, RunOptions};
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{Episode, EpisodicMemory, ToolCall};
+use serde_json::json;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over() {
+    let ttl = Duration::from_secs(30);
+    let store = InMemoryJournal::new();
+    let mails = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
+        .build()
+        .expect("the options are valid");
+    let chat = first.session("t");
+    let mut run = Box::pin(chat.run("mail Ada"));
+    tokio::select! {
+        answer = &mut run => panic!("send_mail hangs: {answer:?}"),
+        () = started.notified() => {}
+    }
+    // The first worker dies with send_mail running: its lease is neither
+    // renewed nor given up.
+    drop(run);
+    refused_while_held(&store, &mails).await;
+    tokio::time::advance(ttl - Duration::from_millis(1)).await;
+    refused_while_held(&store, &mails).await;
+
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let (id, resumed) = second_worker_resumes(&store, &mails).await;
+    assert_eq!(resumed.unwrap(), "Sent.", "the lease ran out: taken over");
+    assert_eq!(count(&mails), 1, "the mail was not sent again");
+    let log = store.replay(id).await.unwrap();
+    assert!(
+        matches!(log.last(), Some(Episode::Completed { .. })),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
+    let ttl = Duration::from_secs(30);
+    let store = InMemoryJournal::new();
+    let mails = Arc::new(AtomicUsize::new(0));
+    let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call])
+        .then_text("Sent.");
+    let first = Agent::builder(llm)
+        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
+        .with_memory(store.clone())
+        .with_options(
+            RunOptions::default()
+                .with_lease_ttl(Some(ttl))
+                // Longer than the time this test lets pass.
+                .with_tool_timeout(ttl * 10),
+        )
+        .build()
+        .expect("the options are valid");
+    let chat = first.session("t");
+    let mut run = Box::pin(chat.run("mail Ada"));
+    tokio::select! {
+        answer = &mut run => panic!("send_mail waits: {answer:?}"),
+        () = started.notified() => {}
+    }
+    // Over two lifetimes of the lease pass while send_mail works, a third
+    // of one at a time; the worker renews it in the background, in a task
+    // of its own that runs as each third passes.
+    for _ in 0..7 {
+        tokio::time::advance(ttl / 3).await;
+    }
+    refused_while_held(&store, &mails).await;
+    proceed.notify_one();
+    let answer = run.await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(count(&mails), 1);
+}
