@@ -210,7 +210,10 @@ impl Agent {
             &self.inner.instructions,
             thread.clone(),
             self.inner.options.clone(),
-            extras,
+            Extras {
+                summary: true,
+                ..extras
+            },
         )
     }
 }

@@ -91,10 +91,12 @@ where
             return Err(e);
         }
     };
+    let events = run.progress.queues_events();
     Ok(Engine {
         run,
         mode,
         state,
+        events,
         lease,
         answer: None,
     })
@@ -241,6 +243,8 @@ pub(crate) struct Engine {
     run: Arc<Run>,
     mode: Mode,
     state: State,
+    /// Whether the run queues events (read on every item).
+    events: bool,
     /// The run's lease, held (and renewed) until the engine ends.
     lease: Option<Held>,
     /// The answer, once the model gave it.
@@ -267,6 +271,9 @@ impl Engine {
 
     /// An event the run queued, unless it queues none.
     fn queued(&self) -> Option<Poll<Option<Result<Item, Ended>>>> {
+        if !self.events {
+            return None;
+        }
         let event = self.run.progress.next_event()?;
         Some(Poll::Ready(Some(Ok(Item::Event(event)))))
     }
@@ -300,11 +307,12 @@ impl Stream for Engine {
                     match event {
                         PumpEvent::Chunk(chunk) => {
                             this.state = State::Relaying(cycle);
-                            // Handed back to a consumer of chunks; queued
-                            // as events for one of events.
-                            if let Some(chunk) = this.run.progress.relay(chunk) {
+                            // A consumer of chunks gets it as it is; one of
+                            // events, the events it makes, from the queue.
+                            if !this.events {
                                 return Poll::Ready(Some(Ok(Item::Chunk(chunk))));
                             }
+                            this.run.progress.queue_chunk(chunk);
                         }
                         PumpEvent::Finished(reply) => {
                             let run = Arc::clone(&this.run);

@@ -98,6 +98,9 @@ pub(crate) struct Progress {
     /// Whether events are queued (fixed for the run; read without the
     /// lock on every chunk).
     events: bool,
+    /// Whether a summary is kept (fixed for the run): a run with neither
+    /// keeps nothing, and never takes the lock.
+    summary: bool,
     inner: Mutex<Tally>,
 }
 
@@ -113,9 +116,10 @@ struct Tally {
 }
 
 impl Progress {
-    pub(crate) fn new(run_id: RunId, thread: ThreadId, events: bool) -> Self {
+    pub(crate) fn new(run_id: RunId, thread: ThreadId, events: bool, summary: bool) -> Self {
         Self {
             events,
+            summary,
             inner: Mutex::new(Tally {
                 summary: RunSummary {
                     run_id,
@@ -140,6 +144,9 @@ impl Progress {
 
     /// Keeps what the user sees of `fact`.
     pub(crate) fn observe(&self, fact: &Fact<'_>) {
+        if !self.events && !self.summary {
+            return;
+        }
         match fact {
             Fact::ModelCallEnded { step, reply, .. } => {
                 self.step(*step, reply.usage, reply.finish_reason);
@@ -158,12 +165,15 @@ impl Progress {
         }
     }
 
-    /// The user's view of a chunk: handed back to a consumer of chunks;
-    /// for a consumer of events, queued as its text and tool calls.
-    pub(crate) fn relay(&self, chunk: ChatChunk) -> Option<ChatChunk> {
-        if !self.events {
-            return Some(chunk);
-        }
+    /// Whether this run queues events; one that does not hands the model's
+    /// chunks to its consumer as they are.
+    pub(crate) fn queues_events(&self) -> bool {
+        self.events
+    }
+
+    /// The user's view of a chunk, for a consumer of events: queued as its
+    /// text and tool calls.
+    pub(crate) fn queue_chunk(&self, chunk: ChatChunk) {
         self.with(|t| {
             if !chunk.delta.is_empty() {
                 t.events.push_back(RunEvent::Text(chunk.delta));
@@ -171,16 +181,17 @@ impl Progress {
             t.events
                 .extend(chunk.tool_calls.into_iter().map(RunEvent::ToolCall));
         });
-        None
     }
 
     /// A model call of cycle `step` finished.
     fn step(&self, step: u32, usage: Option<Usage>, finish_reason: FinishReason) {
         self.with(|t| {
-            t.summary.steps = t.summary.steps.max(step);
-            match usage {
-                Some(u) => t.summary.usage = Some(t.summary.usage.unwrap_or_default() + u),
-                None => t.summary.steps_without_usage += 1,
+            if self.summary {
+                t.summary.steps = t.summary.steps.max(step);
+                match usage {
+                    Some(u) => t.summary.usage = Some(t.summary.usage.unwrap_or_default() + u),
+                    None => t.summary.steps_without_usage += 1,
+                }
             }
             if self.events {
                 t.events.push_back(RunEvent::StepFinished {
@@ -202,6 +213,9 @@ impl Progress {
                     name: call.name.clone(),
                     outcome: outcome.clone(),
                 });
+            }
+            if !self.summary {
+                return;
             }
             let key = (step, index);
             let at = t.order.iter().rposition(|k| *k <= key).map_or(0, |i| i + 1);
@@ -244,7 +258,7 @@ mod tests {
 
     #[test]
     fn usage_sums_what_was_reported_and_counts_what_was_not() {
-        let p = Progress::new(RunId::new(), ThreadId::new("t"), false);
+        let p = Progress::new(RunId::new(), ThreadId::new("t"), false, true);
         p.step(1, Some(Usage::new(10, 2)), FinishReason::ToolCalls);
         p.step(2, None, FinishReason::ToolCalls);
         p.step(3, Some(Usage::new(5, 1)), FinishReason::Stop);
@@ -257,7 +271,7 @@ mod tests {
 
     #[test]
     fn events_queue_in_order_when_asked_for() {
-        let p = Progress::new(RunId::new(), ThreadId::new("t"), true);
+        let p = Progress::new(RunId::new(), ThreadId::new("t"), true, true);
         let call = ToolCall::new("c1", "echo", json!({}));
         let ok = ToolOutcome::Ok { output: json!(1) };
         p.step(1, None, FinishReason::ToolCalls);
@@ -276,7 +290,7 @@ mod tests {
 
     #[test]
     fn tool_calls_keep_the_models_order_whatever_order_they_end_in() {
-        let p = Progress::new(RunId::new(), ThreadId::new("t"), true);
+        let p = Progress::new(RunId::new(), ThreadId::new("t"), true, true);
         let ok = ToolOutcome::Ok { output: json!(1) };
         let call = |id: &str| ToolCall::new(id, "echo", json!({}));
         p.tool(1, 1, &call("b"), &ok);

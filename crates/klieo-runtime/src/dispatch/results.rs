@@ -63,12 +63,18 @@ pub(super) struct EarlyResults<'a> {
 
 impl<'a> EarlyResults<'a> {
     pub(super) fn new(run: &'a Run, calls: usize) -> Self {
+        let enabled = run.journaled();
         Self {
             run,
-            enabled: run.journal().is_some(),
+            enabled,
             queue: Vec::new(),
             writing: None,
-            written: vec![false; calls],
+            // Nothing is written early without a journal.
+            written: if enabled {
+                vec![false; calls]
+            } else {
+                Vec::new()
+            },
             failed: None,
         }
     }

@@ -73,6 +73,9 @@ pub(crate) struct Extras {
     /// Queue [`RunEvent`](crate::RunEvent)s for a consumer that wants more
     /// than chunks.
     pub(crate) events: bool,
+    /// Keep a [`RunSummary`](crate::RunSummary) (an agent's runs; the
+    /// low-level loops return none, so keep none).
+    pub(crate) summary: bool,
     /// End with an answer of this shape.
     pub(crate) output: Option<OutputSpec>,
 }
@@ -108,7 +111,7 @@ impl Run {
             None => system_prompt.to_owned(),
         };
         Ok(Self {
-            progress: Progress::new(ctx.run_id, thread.clone(), extras.events),
+            progress: Progress::new(ctx.run_id, thread.clone(), extras.events, extras.summary),
             output: extras.output,
             repairs: AtomicU32::new(0),
             repeats: Repeats::default(),
