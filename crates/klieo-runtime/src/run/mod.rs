@@ -28,7 +28,9 @@ pub(crate) struct Run {
     pub(crate) ctx: AgentContext,
     pub(crate) opts: RunOptions,
     pub(crate) thread: ThreadId,
-    system: Option<Arc<Message>>,
+    /// The system prompt, as the start of every request (one shared
+    /// block, so a request copies no message of it).
+    system: Transcript,
     run_id: String,
     pub(crate) span: Span,
     /// The tally of steps and tool calls, and events for a consumer.
@@ -118,7 +120,13 @@ impl Run {
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
             holder: format!("worker-{}", RunId::new()),
-            system: (!system_prompt.is_empty()).then(|| Arc::new(Message::system(system_prompt))),
+            system: {
+                let mut system = Transcript::new();
+                if !system_prompt.is_empty() {
+                    system.push_shared(Arc::new(Message::system(system_prompt)));
+                }
+                system
+            },
             ctx,
             opts,
             thread,
@@ -159,11 +167,14 @@ impl Run {
     /// step runs. A commit that states its own expectation is fenced by
     /// it.
     pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
-        if self.opts.lease_ttl.is_some() {
-            commit.holder = Some(self.holder.clone());
-        }
-        if self.ctx.memories.journal_ref().is_some() && commit.expected_episodes.is_none() {
-            commit.expected_episodes = self.lock_fence().expected();
+        // Only a journal keeps leases and counts episodes.
+        if self.ctx.memories.journal_ref().is_some() {
+            if self.opts.lease_ttl.is_some() {
+                commit.holder = Some(self.holder.clone());
+            }
+            if commit.expected_episodes.is_none() {
+                commit.expected_episodes = self.lock_fence().expected();
+            }
         }
         let after = commit
             .expected_episodes
@@ -299,10 +310,7 @@ impl Run {
         if history.is_empty() {
             self.check_newest_turn_fits().await?;
         }
-        let mut messages = Transcript::new();
-        if let Some(system) = &self.system {
-            messages.push_shared(Arc::clone(system));
-        }
+        let mut messages = self.system.clone();
         messages.extend_shared(&history);
         let mut req = ChatRequest::new(messages);
         req.tools = self.ctx.tools.catalogue();
