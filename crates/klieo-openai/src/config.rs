@@ -38,7 +38,7 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 ///   OpenAI itself does everything; another server (llama.cpp, vLLM,
 ///   Ollama) is assumed to do JSON mode but not strict JSON schema, and
 ///   not to report usage in streams. Declare more with
-///   [`capabilities`](Self::capabilities).
+///   `with_capabilities` ([`ClientBuilder::with_capabilities`]).
 ///
 /// ```
 /// use klieo_openai::OpenAiClient;

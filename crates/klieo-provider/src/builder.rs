@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: the setters every HTTP provider's builder has,
 //! written once. A provider's builder holds a
-//! [`ClientOptions`](crate::options::ClientOptions), implements
+//! [`ClientOptions`], implements
 //! [`ClientBuilder::options`], and has them all; a new provider adds
 //! only its own.
 

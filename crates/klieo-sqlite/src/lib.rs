@@ -26,7 +26,16 @@
 //! A run whose process stopped continues with `Agent::resume` (or
 //! `klieo_runtime::resume_steps`) from what the store holds, and a run
 //! suspended for approval continues with `Agent::approve` or
-//! `Agent::deny`. Not built yet (issue 11): a Postgres store.
+//! `Agent::deny`.
+//!
+//! # Leases
+//!
+//! The store keeps leases ([`Journal::lease`](klieo_types::Journal::lease)),
+//! so processes sharing one file do not drive one run twice: a run, a
+//! resume and an approval take the run's lease first (30 s by default,
+//! renewed while the run goes on), and a killed process's run can be taken
+//! over once its lease runs out. For processes on many machines,
+//! `klieo-postgres` is the same store in PostgreSQL.
 //!
 //! # Example
 //!

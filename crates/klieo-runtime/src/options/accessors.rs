@@ -203,7 +203,7 @@ impl RunOptions {
     /// its stream ends or is dropped), so a second worker cannot drive the
     /// same run, and takes over a crashed worker's run once it runs out.
     /// `None` takes no lease. Default 30 s; a lease shorter than
-    /// [`MIN_LEASE_TTL`] would run out before its first renewal reached
+    /// [`MIN_LEASE_TTL`](super::MIN_LEASE_TTL) would run out before its first renewal reached
     /// the store, and is refused ([`validate`](Self::validate)).
     pub fn lease_ttl(&self) -> Option<Duration> {
         self.lease_ttl
