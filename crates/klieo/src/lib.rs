@@ -98,6 +98,11 @@ pub struct FaultsDoc;
 #[doc = include_str!("../../../docs/AGENTS.md")]
 pub struct AgentsDoc;
 
+/// docs/LOCAL_MODELS.md, whose example runs as a doctest.
+#[cfg(all(doctest, feature = "openai"))]
+#[doc = include_str!("../../../docs/LOCAL_MODELS.md")]
+pub struct LocalModelsDoc;
+
 /// docs/MCP.md, whose examples compile as doctests.
 #[cfg(all(doctest, feature = "runtime", feature = "mcp"))]
 #[doc = include_str!("../../../docs/MCP.md")]
