@@ -6,13 +6,13 @@ use crate::run::Run;
 use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent};
 use futures_core::Stream;
-use klieo_types::{Error, Message};
+use klieo_types::{Error, Message, RunId};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
+pub(crate) type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
 
 /// What a streamed run does, as it happens: text, tool calls and their
 /// results, finished steps, and last [`RunEvent::Finished`] with the answer
@@ -48,6 +48,7 @@ type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
 /// ```
 #[must_use = "a run's stream does nothing unless polled"]
 pub struct RunEvents {
+    run_id: RunId,
     state: State,
 }
 
@@ -64,18 +65,28 @@ impl RunEvents {
     /// The events of `run`, which starts by appending `prompt` to its
     /// thread, in the commit of its `Started`.
     pub(crate) fn new(run: Run, prompt: Message) -> Self {
+        let run_id = run.ctx.run_id;
         let run = Arc::new(run);
-        let starting = Box::pin(start(run, Some(prompt), Mode::Streamed));
+        Self::starting(run_id, Box::pin(start(run, Some(prompt), Mode::Streamed)))
+    }
+
+    /// The events of run `run_id`, once `starting` has started its engine.
+    pub(crate) fn starting(run_id: RunId, starting: Starting) -> Self {
         Self {
+            run_id,
             state: State::Starting(starting),
         }
     }
 
     /// A run that could not start: its one item is `error`.
-    pub(crate) fn failed(error: Error) -> Self {
-        Self {
-            state: State::Starting(Box::pin(std::future::ready(Err(error)))),
-        }
+    pub(crate) fn failed(run_id: RunId, error: Error) -> Self {
+        Self::starting(run_id, Box::pin(std::future::ready(Err(error))))
+    }
+
+    /// The run these are the events of, known before its first event: a
+    /// process that stops mid-run resumes it by this id.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
     }
 
     /// The next event; `None` after the last.
@@ -135,6 +146,9 @@ impl std::fmt::Debug for RunEvents {
             State::Running { .. } => "running",
             State::Done => "done",
         };
-        f.debug_struct("RunEvents").field("state", &state).finish()
+        f.debug_struct("RunEvents")
+            .field("run_id", &self.run_id)
+            .field("state", &state)
+            .finish()
     }
 }

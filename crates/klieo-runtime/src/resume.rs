@@ -12,7 +12,7 @@
 use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
 use crate::dispatch::{dispatch_tools, parse_all, result_text};
-use crate::engine::{start_with, Mode};
+use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
@@ -81,7 +81,7 @@ pub async fn resume_steps(
         opts,
         Extras::default(),
     )?;
-    resume_run(Arc::new(run), journal.as_ref(), Why::Restart).await
+    resume_run(Arc::new(run), journal, Why::Restart).await
 }
 
 /// Why a run is taken up again.
@@ -93,12 +93,28 @@ pub(crate) enum Why {
     Decision,
 }
 
-/// [`resume_steps`] for a run already built on the recorded thread.
+/// [`resume_steps`] for a run already built on the recorded thread, to
+/// its answer.
 pub(crate) async fn resume_run(
     run: Arc<Run>,
-    journal: &dyn Journal,
+    journal: Arc<dyn Journal>,
     why: Why,
 ) -> Result<String, Error> {
+    resume_engine(run, journal, why, Mode::Blocking)
+        .await?
+        .finish()
+        .await
+}
+
+/// Takes the run up again from what `journal` holds: checks that it can
+/// go on, then starts the engine in `mode` with the settling of its
+/// pending step (and, after a restart, its `Resumed`) as the prelude.
+pub(crate) async fn resume_engine(
+    run: Arc<Run>,
+    journal: Arc<dyn Journal>,
+    why: Why,
+    mode: Mode,
+) -> Result<Engine, Error> {
     let id = run.ctx.run_id;
     let episodes = journal.replay(id).await?;
     match episodes.last() {
@@ -132,7 +148,7 @@ pub(crate) async fn resume_run(
     if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
         approval::still_waiting(&run, waiting, &decisions, &episodes, seen).await?;
     }
-    let prelude = |run: Arc<Run>| async move {
+    let prelude = move |run: Arc<Run>| async move {
         let mut expected = Some(seen);
         if why == Why::Restart {
             // The pending step stays pending: this commit states it again.
@@ -153,10 +169,7 @@ pub(crate) async fn resume_run(
         }
         Ok(step)
     };
-    start_with(run, Mode::Blocking, prelude)
-        .await?
-        .finish()
-        .await
+    start_with(run, mode, prelude).await
 }
 
 /// The results the log holds of step `step`'s calls, by call id.

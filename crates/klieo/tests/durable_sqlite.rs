@@ -1,6 +1,7 @@
 //! The runtime's durable scenarios (`crates/klieo-runtime/tests/durable`,
 //! written once, generic over the store) on SQLite: each step written
-//! through the journal, resume after a stop, approvals, the fence of
+//! through the journal, resume after a stop, approvals (blocking and
+//! streamed), the fence of
 //! resumes without leases, and leases. The in-memory journal runs them in
 //! the runtime's own tests; real processes killed at each boundary are
 //! `crash.rs`'s.
@@ -16,6 +17,8 @@ mod journal;
 mod leases;
 #[path = "../../klieo-runtime/tests/durable/resume.rs"]
 mod resume;
+#[path = "../../klieo-runtime/tests/durable/streamed.rs"]
+mod streamed;
 #[path = "../../klieo-runtime/tests/durable/support.rs"]
 mod support;
 

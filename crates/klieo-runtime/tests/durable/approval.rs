@@ -18,7 +18,7 @@ struct Mail {
     to: String,
 }
 
-fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) -> Agent {
+pub(super) fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) -> Agent {
     let sent = Arc::clone(sent);
     let send = TypedTool::new("send_mail", "Sends a mail.", move |mail: Mail| {
         let sent = Arc::clone(&sent);
@@ -35,12 +35,12 @@ fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) -> Agent {
         .expect("the options are valid")
 }
 
-fn kinds(log: &[Episode]) -> Vec<&'static str> {
+pub(super) fn kinds(log: &[Episode]) -> Vec<&'static str> {
     log.iter().map(Episode::kind).collect()
 }
 
 /// Starts a run that suspends at send_mail; returns its ticket.
-async fn suspend(store: &Store, sent: &Arc<AtomicUsize>) -> Ticket {
+pub(super) async fn suspend(store: &Store, sent: &Arc<AtomicUsize>) -> Ticket {
     let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
     let agent = agent(ScriptedLlm::new().then_tool_calls(vec![call]), store, sent);
     let error = agent

@@ -17,4 +17,5 @@ mod lease_expiry;
 mod leases;
 mod resume;
 mod store;
+mod streamed;
 mod support;

@@ -1,0 +1,165 @@
+//! A run goes on as it started: an approval, a denial and a resume each
+//! have a streamed form, whose run id is known before its first event and
+//! whose events and episodes are those of the blocking form.
+
+use super::approval::{agent, kinds, suspend};
+use super::store::fresh;
+use super::support::{count, Counted};
+use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
+use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::{EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Every item of a run's events.
+async fn all(mut events: RunEvents) -> Vec<Result<RunEvent, Error>> {
+    let mut items = Vec::new();
+    while let Some(item) = events.next().await {
+        items.push(item);
+    }
+    items
+}
+
+/// The text of the `Text` events.
+fn text(items: &[Result<RunEvent, Error>]) -> String {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Ok(RunEvent::Text(delta)) => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_approval_streamed_runs_the_call_once_and_streams_the_rest() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Se", "nt."], None));
+    let later = agent(llm, &store, &sent);
+
+    let events = later.approve_stream(&ticket);
+    assert_eq!(events.run_id(), ticket.run, "known before the first event");
+    let items = all(events).await;
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "the mail went once");
+    assert!(
+        matches!(&items[0], Ok(RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. }) if call_id == "c1"),
+        "the approved call's result comes first: {items:?}"
+    );
+    assert_eq!(text(&items), "Sent.");
+    assert!(
+        matches!(items.last(), Some(Ok(RunEvent::Finished(answer))) if answer.text == "Sent." && answer.summary.run_id == ticket.run),
+        "{items:?}"
+    );
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.unwrap()),
+        [
+            "started",
+            "llm_call",
+            "suspended",
+            "approved",
+            "tool_call",
+            "llm_call",
+            "completed"
+        ],
+        "the log of a blocking approval"
+    );
+}
+
+#[tokio::test]
+async fn a_denial_streamed_tells_the_model_why() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new().then_text("I did not send it.");
+    let later = agent(llm.clone(), &store, &sent);
+    let items = all(later.deny_stream(&ticket, "not today")).await;
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "a denied call does not run");
+    assert!(
+        matches!(&items[0], Ok(RunEvent::ToolResult { outcome: ToolOutcome::Denied { reason }, .. }) if reason == "not today"),
+        "{items:?}"
+    );
+    assert_eq!(text(&items), "I did not send it.");
+    let told = &llm.requests()[0];
+    assert!(told
+        .messages
+        .iter()
+        .any(|m| m.tool_call_id.as_deref() == Some("c1") && m.content.contains("not today")));
+}
+
+#[tokio::test]
+async fn a_rejected_ticket_streamed_is_one_error_and_runs_nothing() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let forged = klieo_types::Ticket::for_call(
+        ticket.run,
+        &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
+    );
+    let later = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent);
+    let items = all(later.approve_stream(&forged)).await;
+    assert!(
+        matches!(items.as_slice(), [Err(Error::TicketRejected { .. })]),
+        "{items:?}"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "nothing ran");
+    assert_eq!(
+        store.replay(ticket.run).await.unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    // Resumed without a decision, the run still waits: one error, the
+    // same the blocking resume returns.
+    let items = all(later.resume_stream(ticket.run)).await;
+    assert!(
+        matches!(items.as_slice(), [Err(Error::Suspended { ticket: t, .. })] if *t == ticket),
+        "{items:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
+    let (_dir, store) = fresh().await;
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "lookup", json!({}));
+    let no_lease = RunOptions::default().with_lease_ttl(None);
+    let run_id = {
+        let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+            .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
+            .with_memory(store.clone())
+            .with_options(no_lease.clone())
+            .build()
+            .expect("the options are valid");
+        let mut events = agent.session("t").stream("look it up");
+        let run_id = events.run_id();
+        tokio::select! {
+            item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
+            () = started.notified() => {}
+        }
+        // The process dies here, with lookup running.
+        std::mem::forget(events);
+        run_id
+    };
+    assert_eq!(store.list_runs().await.unwrap(), [run_id], "the id it told");
+
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Fo", "und."], None));
+    let later = Agent::builder(llm)
+        .with_tool(Counted::new("lookup", true, &lookups))
+        .with_memory(store.clone())
+        .with_options(no_lease)
+        .build()
+        .expect("the options are valid");
+    let items = all(later.resume_stream(run_id)).await;
+    assert_eq!(count(&lookups), 2, "the idempotent lookup ran again");
+    assert_eq!(text(&items), "Found.");
+    assert!(
+        matches!(items.last(), Some(Ok(RunEvent::Finished(answer))) if answer.text == "Found."),
+        "{items:?}"
+    );
+    assert_eq!(store.pending(run_id).await.unwrap(), None);
+}
