@@ -1,0 +1,166 @@
+//! Runs that go on after their process stopped or a person decided:
+//! `resume`, `approve` and `deny`, blocking and streamed.
+
+use super::Agent;
+use crate::approval::decide;
+use crate::engine::Mode;
+use crate::events::RunEvents;
+use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
+use crate::run::{Extras, Run};
+use crate::summary::Answer;
+use klieo_types::{Error, Journal, RunId, Ticket};
+use std::sync::Arc;
+
+impl Agent {
+    /// Continues the run `run` after its process stopped (a crash, a
+    /// restart), in this process or any other, on the thread its journal
+    /// recorded: completed model calls are not asked again, recorded tool
+    /// results are not run again, and a call that was running when the
+    /// process stopped runs again only if its tool is idempotent
+    /// ([`ToolPolicy::idempotent`](klieo_types::ToolPolicy::idempotent)); otherwise the model is told its outcome is
+    /// unknown. Of two processes resuming one run at once, one goes on and
+    /// the other fails with a `MemoryError::Conflict` before running
+    /// anything: with leases, at its lease; without (`lease_ttl: None`), at
+    /// its first write after the other's, since every write expects the
+    /// log it read, before any tool of a new step runs (an idempotent call
+    /// of the interrupted step may have run again in both).
+    ///
+    /// Needs a store that is a journal ([`AgentBuilder::with_memory`]);
+    /// otherwise, or for a run the store does not know or that already
+    /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one.
+    pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
+        self.go_on(run, None).await
+    }
+
+    /// Approves the call a suspended run waits on ([`Error::Suspended`]),
+    /// then runs it on to its answer (or its next suspension), in this
+    /// process or any other. Fails closed with [`Error::TicketRejected`],
+    /// running nothing, unless the run waits on exactly that call; of two
+    /// decisions at once, one wins and the other fails with a
+    /// `MemoryError::Conflict`, running nothing.
+    pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
+        self.go_on(ticket.run, Some((ticket, None))).await
+    }
+
+    /// Denies the call a suspended run waits on: it does not run, and the
+    /// model is told `reason` as its result. Then as [`approve`](Self::approve).
+    pub async fn deny(&self, ticket: &Ticket, reason: impl Into<String>) -> Result<Answer, Error> {
+        self.go_on(ticket.run, Some((ticket, Some(reason.into()))))
+            .await
+    }
+
+    /// [`resume`](Self::resume), streamed: the run's events from where it
+    /// stopped, as [`Session::stream`] hands them out, ending with
+    /// [`RunEvent::Finished`](crate::RunEvent::Finished) or one `Err` (the
+    /// same errors `resume` returns, [`Error::Suspended`] among them).
+    ///
+    /// ```
+    /// use klieo_runtime::{Agent, RunEvent};
+    /// use klieo_store::InMemoryJournal;
+    /// use klieo_types::testing::{text_chunks, ScriptedLlm};
+    /// use klieo_types::{Error, ToolCall};
+    /// use serde_json::json;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let store = InMemoryJournal::new();
+    /// let refund = klieo_runtime::TypedTool::new("refund", "Refunds.", |_: serde_json::Value| async {
+    ///     Ok::<_, klieo_types::ToolError>("refunded")
+    /// })
+    /// .with_approval(true);
+    /// let call = ToolCall::new("c1", "refund", json!({}));
+    /// let llm = ScriptedLlm::new()
+    ///     .then_tool_calls(vec![call])
+    ///     .then_chunks(text_chunks(&["Re", "funded."], None));
+    /// let agent = Agent::builder(llm).with_tool(refund).with_memory(store).build()?;
+    /// let Err(Error::Suspended { ticket, .. }) = agent.session("t").run("Refund me").await else {
+    ///     panic!("the refund waits for a person");
+    /// };
+    ///
+    /// let mut events = agent.approve_stream(&ticket);
+    /// assert_eq!(events.run_id(), ticket.run);
+    /// let mut text = String::new();
+    /// while let Some(event) = events.next().await {
+    ///     if let RunEvent::Text(delta) = event? {
+    ///         text.push_str(&delta);
+    ///     }
+    /// }
+    /// assert_eq!(text, "Refunded.");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_stream(&self, run: RunId) -> RunEvents {
+        self.go_on_streamed(run, None)
+    }
+
+    /// [`approve`](Self::approve), streamed; see
+    /// [`resume_stream`](Self::resume_stream).
+    pub fn approve_stream(&self, ticket: &Ticket) -> RunEvents {
+        self.go_on_streamed(ticket.run, Some((ticket.clone(), None)))
+    }
+
+    /// [`deny`](Self::deny), streamed; see
+    /// [`resume_stream`](Self::resume_stream).
+    pub fn deny_stream(&self, ticket: &Ticket, reason: impl Into<String>) -> RunEvents {
+        self.go_on_streamed(ticket.run, Some((ticket.clone(), Some(reason.into()))))
+    }
+
+    async fn go_on(
+        &self,
+        run: RunId,
+        decision: Option<(&Ticket, Option<String>)>,
+    ) -> Result<Answer, Error> {
+        let (run, journal, why) = self
+            .take_up(
+                run,
+                decision.map(|(t, d)| (t.clone(), d)),
+                Extras::default(),
+            )
+            .await?;
+        let text = resume_run(Arc::clone(&run), journal, why).await?;
+        Ok(Answer {
+            text,
+            summary: run.progress.summary(),
+        })
+    }
+
+    fn go_on_streamed(
+        &self,
+        run_id: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+    ) -> RunEvents {
+        let agent = self.clone();
+        let extras = Extras {
+            events: true,
+            ..Extras::default()
+        };
+        RunEvents::starting(
+            run_id,
+            Box::pin(async move {
+                let (run, journal, why) = agent.take_up(run_id, decision, extras).await?;
+                resume_engine(run, journal, why, Mode::Streamed).await
+            }),
+        )
+    }
+
+    /// The run `run` rebuilt from its journal, with a person's decision on
+    /// the call it waits on recorded first when there is one.
+    async fn take_up(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+        extras: Extras,
+    ) -> Result<(Arc<Run>, Arc<dyn Journal>, Why), Error> {
+        let journal = journal_of(&self.run_context(run))?;
+        let record = record_of(journal.as_ref(), run).await?;
+        let run = Arc::new(self.new_run(run, &record.thread, extras)?);
+        let why = match decision {
+            Some((ticket, denial)) => {
+                decide(&run, journal.as_ref(), &ticket, denial).await?;
+                Why::Decision
+            }
+            None => Why::Restart,
+        };
+        Ok((run, journal, why))
+    }
+}

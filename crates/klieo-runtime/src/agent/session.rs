@@ -1,0 +1,142 @@
+//! [`Session`]: a conversation with an agent, on one thread.
+
+use super::Agent;
+use crate::blocking::run_blocking;
+use crate::events::RunEvents;
+use crate::output::{parse, OutputSpec};
+use crate::run::Extras;
+use crate::summary::{Answer, Typed};
+use klieo_types::{Error, Message, RunId, ThreadId, Transcript};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// One conversation with an [`Agent`]: each call appends the user's
+/// message to the thread's history, runs (a new run id each time), and
+/// keeps the answer in the history.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub(super) agent: Agent,
+    pub(super) thread: ThreadId,
+}
+
+impl Session {
+    /// The conversation's thread.
+    pub fn thread(&self) -> &ThreadId {
+        &self.thread
+    }
+
+    /// Asks `prompt` and waits for the answer.
+    pub async fn run(&self, prompt: impl Into<String>) -> Result<Answer, Error> {
+        self.run_as(RunId::new(), prompt.into()).await
+    }
+
+    /// Asks `prompt` and streams what the run does; the last event is
+    /// [`RunEvent::Finished`](crate::RunEvent::Finished).
+    pub fn stream(&self, prompt: impl Into<String>) -> RunEvents {
+        self.stream_as(RunId::new(), prompt.into())
+    }
+
+    /// Asks `prompt` and waits for an answer of type `T`, whose JSON
+    /// Schema is derived with schemars.
+    ///
+    /// The answer is asked for the strongest way the provider allows
+    /// ([`Capabilities`](klieo_types::Capabilities)): strict JSON schema,
+    /// else JSON mode with the schema in the instructions, else the schema
+    /// in the instructions alone (the JSON is then taken from the text).
+    /// With tools, the schema binds only the final answer: the model may
+    /// call tools first. An answer that does not parse or fit is sent back
+    /// with the reason, at most
+    /// [`output_repairs`](crate::RunOptions::output_repairs) times, then the
+    /// run fails with `Error::InvalidOutput`, holding the last answer.
+    ///
+    /// ```
+    /// use klieo_runtime::Agent;
+    /// use klieo_types::testing::ScriptedLlm;
+    /// use schemars::JsonSchema;
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Verdict {
+    ///     /// Whether the claim holds.
+    ///     holds: bool,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let llm = ScriptedLlm::new()
+    ///     .then_text("I think it holds.")
+    ///     .then_text(r#"{"holds": true}"#);
+    /// let agent = Agent::builder(llm).build()?;
+    /// let verdict = agent.run_typed::<Verdict>("Is 17*23 = 391?").await?;
+    /// assert!(verdict.value.holds);
+    /// assert_eq!(verdict.answer.summary.steps, 2, "the first answer was sent back");
+    /// # Ok::<(), klieo_types::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn run_typed<T>(&self, prompt: impl Into<String>) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        self.run_typed_as(RunId::new(), prompt.into()).await
+    }
+
+    /// The conversation so far, oldest first.
+    pub async fn messages(&self) -> Result<Transcript, Error> {
+        let memory = self.agent.inner.template.short_term();
+        Ok(memory.load(&self.thread, usize::MAX).await?)
+    }
+
+    pub(super) async fn run_typed_as<T>(
+        &self,
+        run_id: RunId,
+        prompt: String,
+    ) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let caps = self.agent.inner.template.llm.capabilities();
+        let extras = Extras {
+            output: Some(OutputSpec::of::<T>(caps)),
+            ..Extras::default()
+        };
+        let answer = self.run_with(run_id, prompt, extras).await?;
+        let value = parse::<T>(&answer.text).map_err(|reason| Error::InvalidOutput {
+            reason,
+            reply: answer.text.clone(),
+            attempts: 1,
+        })?;
+        Ok(Typed { value, answer })
+    }
+
+    pub(super) async fn run_as(&self, run_id: RunId, prompt: String) -> Result<Answer, Error> {
+        self.run_with(run_id, prompt, Extras::default()).await
+    }
+
+    async fn run_with(
+        &self,
+        run_id: RunId,
+        prompt: String,
+        extras: Extras,
+    ) -> Result<Answer, Error> {
+        let run = Arc::new(self.agent.new_run(run_id, &self.thread, extras)?);
+        // The prompt lands with the run's `Started`: a store never holds
+        // one without the other.
+        let text = run_blocking(Arc::clone(&run), Some(Message::user(prompt))).await?;
+        Ok(Answer {
+            text,
+            summary: run.progress.summary(),
+        })
+    }
+
+    pub(super) fn stream_as(&self, run_id: RunId, prompt: String) -> RunEvents {
+        let extras = Extras {
+            events: true,
+            ..Extras::default()
+        };
+        match self.agent.new_run(run_id, &self.thread, extras) {
+            Ok(run) => RunEvents::new(run, Message::user(prompt)),
+            Err(e) => RunEvents::failed(run_id, e),
+        }
+    }
+}
