@@ -68,7 +68,7 @@ mod summary;
 mod telemetry;
 mod typed_tool;
 
-pub use agent::{Agent, Session};
+pub use agent::{Agent, PendingApproval, Session};
 pub use builder::{AgentBuilder, Journaled, SeparateMemories};
 pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};

@@ -11,6 +11,8 @@
 mod approval;
 #[path = "../../klieo-runtime/tests/durable/fence.rs"]
 mod fence;
+#[path = "../../klieo-runtime/tests/durable/inbox.rs"]
+mod inbox;
 #[path = "../../klieo-runtime/tests/durable/journal.rs"]
 mod journal;
 #[path = "../../klieo-runtime/tests/durable/leases.rs"]

@@ -3,8 +3,10 @@
 //! its own, alone ([`Agent::run`]) or in a conversation ([`Session`]).
 
 mod durable;
+mod inbox;
 mod session;
 
+pub use inbox::PendingApproval;
 pub use session::Session;
 
 use crate::builder::AgentBuilder;

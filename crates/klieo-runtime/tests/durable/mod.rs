@@ -12,6 +12,7 @@
 
 mod approval;
 mod fence;
+mod inbox;
 mod journal;
 mod lease_expiry;
 mod leases;
