@@ -2,7 +2,9 @@
 //! JSON Schema derived from the type.
 
 use crate::schema::schema_of;
-use klieo_types::{async_trait, Tool, ToolContext, ToolDef, ToolError, ToolPolicy};
+use klieo_types::{
+    async_trait, OwnedToolContext, Tool, ToolContext, ToolDef, ToolError, ToolPolicy,
+};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -57,23 +59,80 @@ pub struct TypedTool<A, F> {
     args: PhantomData<fn(A)>,
 }
 
-impl<A, F, Fut, O> TypedTool<A, F>
-where
-    A: DeserializeOwned + JsonSchema,
-    F: Fn(A) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<O, ToolError>> + Send,
-    O: Serialize,
-{
+impl<A> TypedTool<A, ()> {
     /// A tool called `name` that does what `description` says by running `f`.
-    pub fn new(name: impl Into<String>, description: impl Into<String>, f: F) -> Self {
-        Self {
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "the tool's type names its function's"
+    )]
+    pub fn new<G, Fut, O>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: G,
+    ) -> TypedTool<A, impl Fn(A, OwnedToolContext) -> Fut + Send + Sync>
+    where
+        A: DeserializeOwned + JsonSchema,
+        G: Fn(A) -> Fut + Send + Sync,
+        Fut: Future<Output = Result<O, ToolError>> + Send,
+        O: Serialize,
+    {
+        TypedTool::with_context(name, description, move |args, _call| f(args))
+    }
+
+    /// [`new`](Self::new), for a function that also gets the call's
+    /// context: its run, its call id (the idempotency key a payment
+    /// service wants: a resumed run that runs an interrupted call again
+    /// runs it with the same id) and the agent.
+    ///
+    /// ```
+    /// use klieo_runtime::TypedTool;
+    /// use klieo_types::{OwnedToolContext, RunId, Tool, ToolContext, ToolError};
+    /// use schemars::JsonSchema;
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Refund {
+    ///     /// In cents.
+    ///     cents: u32,
+    /// }
+    ///
+    /// let refund = TypedTool::with_context(
+    ///     "refund",
+    ///     "Refunds the customer.",
+    ///     |r: Refund, call: OwnedToolContext| async move {
+    ///         // The payment service is told `call.call_id` as the idempotency key.
+    ///         Ok::<_, ToolError>(format!("refunded {} cents (key {})", r.cents, call.call_id))
+    ///     },
+    /// );
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let ctx = ToolContext::new(RunId::new(), "call-7", "desk");
+    /// assert_eq!(refund.invoke(json!({"cents": 5}), ctx).await?, json!("refunded 5 cents (key call-7)"));
+    /// # Ok::<(), ToolError>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_context<G, Fut, O>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: G,
+    ) -> TypedTool<A, G>
+    where
+        A: DeserializeOwned + JsonSchema,
+        G: Fn(A, OwnedToolContext) -> Fut + Send + Sync,
+        Fut: Future<Output = Result<O, ToolError>> + Send,
+        O: Serialize,
+    {
+        TypedTool {
             def: ToolDef::new(name, description, schema_of::<A>()),
             f,
             policy: ToolPolicy::new(),
             args: PhantomData,
         }
     }
+}
 
+impl<A, F> TypedTool<A, F> {
     /// Bounds each call of this tool by `timeout` instead of the run's
     /// `RunOptions::tool_timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -109,7 +168,7 @@ impl<A, F> fmt::Debug for TypedTool<A, F> {
 impl<A, F, Fut, O> Tool for TypedTool<A, F>
 where
     A: DeserializeOwned + JsonSchema,
-    F: Fn(A) -> Fut + Send + Sync,
+    F: Fn(A, OwnedToolContext) -> Fut + Send + Sync,
     Fut: Future<Output = Result<O, ToolError>> + Send,
     O: Serialize,
 {
@@ -121,12 +180,12 @@ where
         self.policy
     }
 
-    async fn invoke(&self, args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+    async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
         let args: A = serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs {
             tool: self.def.name.clone(),
             reason: format!("{e}; send one JSON object that matches the tool's parameters"),
         })?;
-        let output = (self.f)(args).await?;
+        let output = (self.f)(args, ctx.into_owned()).await?;
         serde_json::to_value(output).map_err(|e| {
             ToolError::Permanent(format!(
                 "tool `{}` returned an output that is not JSON: {e}",

@@ -219,6 +219,47 @@ async fn a_refusal_is_refused_in_both_modes() {
     assert_eq!(streamed, blocking);
 }
 
+#[tokio::test]
+async fn a_typed_tool_with_context_gets_its_calls_id_run_and_agent() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let pay = klieo_runtime::TypedTool::with_context(
+        "pay",
+        "Pays.",
+        move |args: Add, call: klieo_types::OwnedToolContext| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push(call);
+                Ok::<_, ToolError>(args.a + args.b)
+            }
+        },
+    );
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![klieo_types::ToolCall::new(
+            "pay-1",
+            "pay",
+            json!({"a": 1, "b": 2}),
+        )])
+        .then_text("paid");
+    let agent = Agent::builder(llm)
+        .with_tool(pay)
+        .with_name("desk")
+        .build()
+        .expect("the options are valid");
+    let answer = agent.run("pay").await.unwrap();
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0].call_id, "pay-1",
+        "the model's call id: the idempotency key"
+    );
+    assert_eq!(calls[0].run_id, answer.summary.run_id);
+    assert_eq!(calls[0].agent, "desk");
+    assert!(
+        matches!(&answer.summary.tool_calls[0].outcome, ToolOutcome::Ok { output } if *output == json!(3))
+    );
+}
+
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Add {
     a: i64,

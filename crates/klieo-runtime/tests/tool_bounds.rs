@@ -5,10 +5,11 @@
 use crate::support::{episodes, with_user};
 use klieo_runtime::{run_steps, Agent, AgentContext, RunOptions, TypedTool};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, Error, ToolCall, ToolError, ToolOutcome, ToolSet};
+use klieo_types::{Episode, Error, OwnedToolContext, ToolCall, ToolError, ToolOutcome, ToolSet};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::future::Pending;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +20,10 @@ use tokio_util::sync::CancellationToken;
 struct NoArgs {}
 
 /// A tool that never returns.
-fn hanging() -> TypedTool<NoArgs, impl Fn(NoArgs) -> std::future::Pending<Result<Value, ToolError>>>
-{
+fn hanging() -> TypedTool<
+    NoArgs,
+    impl Fn(NoArgs, OwnedToolContext) -> Pending<Result<Value, ToolError>> + Send + Sync,
+> {
     TypedTool::new("hang", "Never returns.", |_: NoArgs| std::future::pending())
 }
 

@@ -88,7 +88,7 @@ pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
-pub use tool::{FnTool, Tool, ToolContext, ToolInvoker, ToolSet};
+pub use tool::{FnTool, OwnedToolContext, Tool, ToolContext, ToolInvoker, ToolSet};
 pub use tool_policy::ToolPolicy;
 pub use toolbox::Toolbox;
 pub use transcript::{MessageLog, Transcript};

@@ -33,6 +33,40 @@ impl<'a> ToolContext<'a> {
     }
 }
 
+/// A [`ToolContext`] that owns what it says, for work that outlives the
+/// call's borrow (a typed tool's future, a task of its own). The call id
+/// is the call's idempotency key: a resumed run that runs an interrupted
+/// call again runs it with the same id.
+///
+/// ```
+/// use klieo_types::{OwnedToolContext, RunId, ToolContext};
+///
+/// let run = RunId::new();
+/// let owned = ToolContext::new(run, "c1", "desk").into_owned();
+/// assert_eq!((owned.run_id, owned.call_id.as_str(), owned.agent.as_str()), (run, "c1", "desk"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OwnedToolContext {
+    /// The run making the call.
+    pub run_id: RunId,
+    /// The call's id, as the model gave it.
+    pub call_id: String,
+    /// The agent making the call.
+    pub agent: String,
+}
+
+impl ToolContext<'_> {
+    /// The same context, owning its strings.
+    pub fn into_owned(self) -> OwnedToolContext {
+        OwnedToolContext {
+            run_id: self.run_id,
+            call_id: self.call_id.to_owned(),
+            agent: self.agent.to_owned(),
+        }
+    }
+}
+
 /// One tool a model can call.
 ///
 /// ```
