@@ -1,6 +1,7 @@
 //! [`RunEvents`]: the stream of an [`Agent`](crate::Agent)'s run, as typed
 //! [`RunEvent`]s with klieo's own [`Error`].
 
+use crate::dispatch::result_text;
 use crate::engine::{start, Engine, Mode};
 use crate::run::Run;
 use crate::streaming::Item;
@@ -8,6 +9,7 @@ use crate::summary::{Answer, RunEvent};
 use futures_core::Stream;
 use klieo_types::{Error, Message, RunId};
 use std::future::{poll_fn, Future};
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -93,6 +95,73 @@ impl RunEvents {
     pub async fn next(&mut self) -> Option<Result<RunEvent, Error>> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
+
+    /// Drives the run to its end, writing what it does to `out` as it
+    /// happens (the model's text as it comes, `[tool(arguments)]` for a
+    /// call, `[= result]` for its result), and returns its answer, or the
+    /// error that ended it. For a terminal: control characters in what the
+    /// model and tools say (an escape sequence, say) are written escaped,
+    /// never as themselves. A write that fails is not tried again; the run
+    /// goes on to its end either way.
+    ///
+    /// ```
+    /// use klieo_runtime::Agent;
+    /// use klieo_types::testing::{text_chunks, ScriptedLlm};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo\u{1b}[2J"], None));
+    /// let agent = Agent::builder(llm).build()?;
+    /// let mut shown = Vec::new();
+    /// let answer = agent.stream("Hi").print(&mut shown).await?;
+    /// assert_eq!(answer.text, "Hello\u{1b}[2J");
+    /// assert_eq!(String::from_utf8(shown)?, "Hello\\u{1b}[2J");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn print(mut self, mut out: impl Write) -> Result<Answer, Error> {
+        let mut writing = true;
+        let mut write = |text: String| {
+            writing = writing
+                && out
+                    .write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .is_ok();
+        };
+        while let Some(event) = self.next().await {
+            match event? {
+                RunEvent::Text(delta) => write(shown(&delta)),
+                RunEvent::ToolCall(call) => {
+                    write(format!(
+                        "[{}({})]\n",
+                        shown(&call.name),
+                        shown(&call.arguments)
+                    ));
+                }
+                RunEvent::ToolResult { outcome, .. } => {
+                    write(format!("[= {}]\n", shown(&result_text(&outcome))));
+                }
+                RunEvent::Finished(answer) => return Ok(answer),
+                _ => {}
+            }
+        }
+        Err(Error::BadResponse(
+            "the run's events ended without its answer".into(),
+        ))
+    }
+}
+
+/// `text` with its control characters (but line ends and tabs) escaped.
+fn shown(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 impl Stream for RunEvents {

@@ -260,6 +260,40 @@ async fn a_typed_tool_with_context_gets_its_calls_id_run_and_agent() {
     );
 }
 
+#[tokio::test]
+async fn printed_events_show_text_calls_and_results_and_return_the_answer() {
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![echo_call("c1")])
+        .then_text("done");
+    let agent = Agent::builder(llm)
+        .with_tools(echo_tools())
+        .build()
+        .expect("the options are valid");
+    let mut shown = Vec::new();
+    let answer = agent.stream("go").print(&mut shown).await.unwrap();
+    assert_eq!(answer.text, "done");
+    assert_eq!(answer.summary.tool_calls.len(), 1);
+    assert_eq!(
+        String::from_utf8(shown).unwrap(),
+        "[echo({\"id\":\"c1\"})]\n[= {\"echo\":{\"id\":\"c1\"}}]\ndone"
+    );
+
+    let failing = Agent::builder(
+        ScriptedLlm::new().then_error(klieo_types::LlmError::unauthorized("bad key")),
+    )
+    .build()
+    .expect("the options are valid");
+    let error = failing
+        .stream("go")
+        .print(std::io::sink())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Error::Llm(klieo_types::LlmError::unauthorized("bad key"))
+    );
+}
+
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Add {
     a: i64,

@@ -29,22 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_options(RunOptions::default().with_temperature(Some(0.0)))
         .build()?;
 
-    let mut events = agent.stream("What is 17 times 23?");
-    while let Some(event) = events.next().await {
-        match event? {
-            RunEvent::Text(delta) => print!("{delta}"),
-            RunEvent::ToolCall(call) => println!("[{}({})]", call.name, call.arguments),
-            RunEvent::ToolResult { outcome, .. } => println!("[= {outcome:?}]"),
-            RunEvent::Finished(answer) => {
-                let run = &answer.summary;
-                println!(
-                    "\n[{} steps, {} tool calls]",
-                    run.steps,
-                    run.tool_calls.len()
-                );
-            }
-            _ => {}
-        }
-    }
+    // Prints text as it comes, each tool call and result in brackets.
+    let events = agent.stream("What is 17 times 23?");
+    let answer = events.print(std::io::stdout()).await?;
+    println!("\n[{} steps]", answer.summary.steps);
     Ok(())
 }
