@@ -2,10 +2,11 @@
 //! implementation over Chat Completions and embeddings.
 
 use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
+use crate::discover::Learned;
 use crate::error::from_response;
 use crate::request::ChatBody;
 use crate::response::parse_completion;
-use crate::{embed, http, stream};
+use crate::{discover, embed, http, stream};
 use klieo_http::secret::Secret;
 use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
@@ -58,6 +59,11 @@ pub(crate) struct Inner {
     /// ([`REPLY_LIMIT`]; smaller in tests).
     pub(crate) reply_limit: usize,
     capabilities: Capabilities,
+    /// Where the server says what it can do, unless the user declared it
+    /// or the server is OpenAI's own.
+    props_url: Option<Url>,
+    /// What the server said, once asked (`None`: nothing readable).
+    learned: tokio::sync::OnceCell<Option<Learned>>,
     /// `gen_ai.provider.name`.
     provider_name: String,
     /// Whether the server can stream tool calls the model chooses; cleared
@@ -130,10 +136,12 @@ impl OpenAiClient {
         let (chat_url, embeddings_url) = (join("chat/completions")?, join("embeddings")?);
 
         let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
-        let capabilities = c
-            .capabilities()
-            .copied()
-            .unwrap_or_else(|| default_capabilities(&base_url));
+        let declared = c.capabilities().copied();
+        let capabilities = declared.unwrap_or_else(|| default_capabilities(&base_url));
+        let openai = parsed.host_str() == Some("api.openai.com");
+        let props_url = (declared.is_none() && !openai)
+            .then(|| discover::props_url(&base_url))
+            .flatten();
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -149,6 +157,8 @@ impl OpenAiClient {
                 request_timeout: c.request_timeout(),
                 reply_limit: REPLY_LIMIT,
                 capabilities,
+                props_url,
+                learned: tokio::sync::OnceCell::new(),
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
@@ -242,8 +252,22 @@ impl LlmClient for OpenAiClient {
 
     fn capabilities(&self) -> Capabilities {
         let learned = self.inner.auto_tool_streams.load(Ordering::Relaxed);
-        let caps = self.inner.capabilities;
+        let caps = match self.inner.learned.get() {
+            Some(Some(said)) => said.apply(self.inner.capabilities),
+            _ => self.inner.capabilities,
+        };
         caps.with_streamed_auto_tool_calls(caps.streamed_auto_tool_calls && learned)
+    }
+
+    async fn discover_capabilities(&self) -> Capabilities {
+        if let Some(url) = &self.inner.props_url {
+            let (http, within) = (&self.inner.http, self.inner.first_byte_timeout);
+            self.inner
+                .learned
+                .get_or_init(|| discover::ask(http, url.clone(), within))
+                .await;
+        }
+        self.capabilities()
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {

@@ -37,8 +37,12 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 /// - capabilities: derived from the base URL ([`default_capabilities`]):
 ///   OpenAI itself does everything; another server (llama.cpp, vLLM,
 ///   Ollama) is assumed to do JSON mode but not strict JSON schema, and
-///   not to report usage in streams. Declare more with
-///   `with_capabilities` ([`ClientBuilder::with_capabilities`]).
+///   not to report usage in streams, until it says more: the first
+///   `discover_capabilities` (a typed run calls it) asks the server's
+///   `GET /props` once, which llama.cpp's server answers (JSON schema,
+///   usage in streams, its context window, its template's tool support).
+///   Capabilities declared with `with_capabilities`
+///   ([`ClientBuilder::with_capabilities`]) win, and then nothing is asked.
 ///
 /// ```
 /// use klieo_openai::OpenAiClient;

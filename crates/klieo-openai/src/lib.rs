@@ -146,6 +146,7 @@ mod calls;
 mod chunk;
 mod client;
 mod config;
+mod discover;
 mod embed;
 mod error;
 mod http;

@@ -3,6 +3,7 @@
 
 mod config;
 mod conformance;
+mod discovery;
 mod embeddings;
 mod errors;
 mod faults;

@@ -179,6 +179,16 @@ pub trait LlmClient: Send + Sync {
     /// server's limits from its replies).
     fn capabilities(&self) -> Capabilities;
 
+    /// What this client can do, after asking its server where the server
+    /// says (llama.cpp's server does, at `GET /props`): asked once, its
+    /// answer kept, and what the user declared wins over it. A client
+    /// that cannot ask returns [`capabilities`](Self::capabilities), the
+    /// default. The runtime asks before a typed run, which needs to know
+    /// how to ask for its shape.
+    async fn discover_capabilities(&self) -> Capabilities {
+        self.capabilities()
+    }
+
     /// Sends the request and waits for the whole reply. One attempt:
     /// retries, and typed output with repairs, are the runtime's (an
     /// `Agent`'s runs, or `run_steps`), not the provider's.

@@ -95,3 +95,41 @@ async fn openai_chat_completions_against_llama_server() {
     blocking(&agent, "openai").await;
     streamed(&agent, "openai").await;
 }
+
+/// What the model is asked to fill in.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Weather {
+    /// Whether it rains.
+    raining: bool,
+}
+
+/// With default settings, the client asks the server what it can do
+/// (`/props`): llama-server follows a JSON schema, so a typed answer is
+/// asked for by schema, and it fits.
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn a_typed_answer_from_llama_server_with_default_settings() {
+    let llm = OpenAiClient::builder()
+        .with_base_url(format!("{}/v1", server()))
+        .with_model("smollm2")
+        .build()
+        .expect("a client");
+    let learned = llm.discover_capabilities().await;
+    assert!(learned.json_schema, "llama-server says it: {learned:?}");
+    assert_eq!(
+        learned.max_context_tokens,
+        Some(4096),
+        "its window, -c 4096"
+    );
+    let agent = Agent::builder(llm)
+        .with_instructions("You report the weather.")
+        .with_options(options().with_max_tokens(Some(64)))
+        .build()
+        .expect("the options are valid");
+    let typed = agent
+        .run_typed::<Weather>("Is it raining in Glasgow?")
+        .await
+        .unwrap_or_else(|e| panic!("a typed answer: {e}"));
+    assert_eq!(typed.answer.summary.steps, 1, "it fit the first time");
+    let _: bool = typed.value.raining;
+}

@@ -25,7 +25,7 @@ impl Agent {
     /// log it read, before any tool of a new step runs (an idempotent call
     /// of the interrupted step may have run again in both).
     ///
-    /// Needs a store that is a journal ([`AgentBuilder::with_memory`]);
+    /// Needs a store that is a journal ([`AgentBuilder::with_memory`](crate::AgentBuilder::with_memory));
     /// otherwise, or for a run the store does not know or that already
     /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one.
     pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
@@ -50,7 +50,7 @@ impl Agent {
     }
 
     /// [`resume`](Self::resume), streamed: the run's events from where it
-    /// stopped, as [`Session::stream`] hands them out, ending with
+    /// stopped, as [`Session::stream`](crate::Session::stream) hands them out, ending with
     /// [`RunEvent::Finished`](crate::RunEvent::Finished) or one `Err` (the
     /// same errors `resume` returns, [`Error::Suspended`] among them).
     ///

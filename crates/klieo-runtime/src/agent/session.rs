@@ -95,7 +95,7 @@ impl Session {
     where
         T: DeserializeOwned + JsonSchema,
     {
-        let caps = self.agent.inner.template.llm.capabilities();
+        let caps = self.agent.inner.template.llm.discover_capabilities().await;
         let extras = Extras {
             output: Some(OutputSpec::of::<T>(caps)),
             ..Extras::default()

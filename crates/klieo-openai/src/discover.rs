@@ -1,0 +1,124 @@
+//! What an OpenAI-compatible server says it can do. llama.cpp's own
+//! server (`llama-server`) answers `GET /props` with its context window
+//! and what its chat template supports; it also follows a JSON schema
+//! (its grammars) and reports usage in streams. The client asks once,
+//! lazily (the first time a typed run needs to know), keeps the answer,
+//! and never asks when the user declared the capabilities or the server
+//! is OpenAI's own. A server that does not answer (llama-cpp-python's, a
+//! proxy) keeps the defaults.
+
+use klieo_provider::body::read_bounded;
+use klieo_types::Capabilities;
+use reqwest::Url;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The most of a `/props` answer read: it holds the chat template,
+/// typically a few KiB.
+const PROPS_LIMIT: usize = 1024 * 1024;
+
+/// What llama.cpp's server said of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Learned {
+    max_context_tokens: Option<u32>,
+    /// Whether its chat template can call tools (`None`: not said).
+    tool_calls: Option<bool>,
+}
+
+impl Learned {
+    /// `caps` with what was learned: llama.cpp's server follows JSON
+    /// schemas and reports usage in streams.
+    pub(crate) fn apply(self, caps: Capabilities) -> Capabilities {
+        let mut caps = caps.with_json_schema(true).with_usage_in_streams(true);
+        if let Some(tokens) = self.max_context_tokens {
+            caps = caps.with_max_context_tokens(tokens);
+        }
+        if let Some(tools) = self.tool_calls {
+            caps = caps.with_tool_calling(tools);
+        }
+        caps
+    }
+}
+
+#[derive(Deserialize)]
+struct Props {
+    default_generation_settings: GenerationSettings,
+    #[serde(default)]
+    chat_template_caps: Option<TemplateCaps>,
+}
+
+#[derive(Deserialize)]
+struct GenerationSettings {
+    #[serde(default)]
+    n_ctx: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct TemplateCaps {
+    #[serde(default)]
+    supports_tool_calls: Option<bool>,
+}
+
+/// Where a server whose API is at `base_url` (`…/v1`) says what it can
+/// do: `/props` beside the API's version.
+pub(crate) fn props_url(base_url: &str) -> Option<Url> {
+    let root = base_url.strip_suffix("/v1").unwrap_or(base_url);
+    Url::parse(&format!("{root}/props")).ok()
+}
+
+/// What the server at `url` says, within `timeout`; `None` when it says
+/// nothing klieo can read (no such endpoint, another server, an error).
+pub(crate) async fn ask(http: &reqwest::Client, url: Url, timeout: Duration) -> Option<Learned> {
+    let asked = async {
+        let resp = http.get(url).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        Some(read_bounded(resp, PROPS_LIMIT).await)
+    };
+    let body = tokio::time::timeout(timeout, asked).await.ok()??;
+    parse(&body)
+}
+
+/// What a `/props` answer says; `None` unless it is llama.cpp's.
+fn parse(body: &[u8]) -> Option<Learned> {
+    let props: Props = serde_json::from_slice(body).ok()?;
+    Some(Learned {
+        max_context_tokens: props.default_generation_settings.n_ctx,
+        tool_calls: props.chat_template_caps.and_then(|c| c.supports_tool_calls),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama_cpp_props_give_the_window_and_template_support() {
+        let body = br#"{"default_generation_settings":{"n_ctx":4096,"params":{}},
+            "chat_template_caps":{"supports_tool_calls":false},"build_info":"b1"}"#;
+        let learned = parse(body).expect("llama.cpp's answer");
+        let caps = learned.apply(Capabilities::default());
+        assert!(caps.json_schema && caps.usage_in_streams);
+        assert_eq!(caps.max_context_tokens, Some(4096));
+        assert!(!caps.tool_calling, "the template cannot call tools");
+    }
+
+    #[test]
+    fn other_answers_say_nothing() {
+        assert_eq!(parse(b"{\"detail\":\"Not Found\"}"), None);
+        assert_eq!(parse(b"<html>"), None);
+        let no_caps = parse(br#"{"default_generation_settings":{}}"#).expect("llama.cpp's");
+        let caps = no_caps.apply(Capabilities::default().with_tool_calling(true));
+        assert!(caps.tool_calling, "unsaid stays as it was");
+        assert_eq!(caps.max_context_tokens, None);
+    }
+
+    #[test]
+    fn props_sit_beside_the_apis_version() {
+        let url = props_url("http://127.0.0.1:8080/v1").expect("a URL");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/props");
+        let url = props_url("http://127.0.0.1:8080").expect("a URL");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/props");
+    }
+}
