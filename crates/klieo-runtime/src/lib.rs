@@ -66,12 +66,14 @@ mod stream;
 mod streaming;
 mod summary;
 mod telemetry;
+mod typed_events;
 mod typed_tool;
 
 pub use agent::{Agent, PendingApproval, Session};
 pub use builder::{AgentBuilder, Journaled, SeparateMemories};
 pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
+pub use typed_events::{TypedEvent, TypedEvents};
 pub use typed_tool::TypedTool;
 
 pub use blocking::run_steps;

@@ -13,7 +13,8 @@
 //! and the answer must be repaired, so it never keeps the model from
 //! calling tools; the instructions carry the schema from the start.
 
-use klieo_types::{Capabilities, ResponseFormat};
+use crate::summary::{Answer, Typed};
+use klieo_types::{Capabilities, Error, ResponseFormat};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -101,6 +102,18 @@ impl OutputSpec {
             self.schema
         )
     }
+}
+
+/// A typed run's answer with its value: `Error::InvalidOutput` when the
+/// answer holds no `T` (the run checked it, so only a type that changed
+/// since can fail here).
+pub(crate) fn typed<T: DeserializeOwned>(answer: Answer) -> Result<Typed<T>, Error> {
+    let value = parse::<T>(&answer.text).map_err(|reason| Error::InvalidOutput {
+        reason,
+        reply: answer.text.clone(),
+        attempts: 1,
+    })?;
+    Ok(Typed { value, answer })
 }
 
 /// The value of type `T` in `text`: the JSON the text holds (see

@@ -172,3 +172,49 @@ async fn a_session_keeps_typed_answers_in_its_history() {
     assert_eq!(typed.value.result, 2);
     assert_eq!(chat.messages().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_streamed_typed_run_repairs_like_a_blocking_one_and_ends_with_the_value() {
+    use klieo_runtime::TypedEvent;
+    let llm = ScriptedLlm::new()
+        .then_text("It is 391.")
+        .then_text(r#"{"result": 391}"#);
+    let mut events = agent(&llm).session("t").stream_typed::<Summary>("17*23?");
+    let (mut text, mut value) = (String::new(), None);
+    while let Some(event) = events.next().await {
+        match event.unwrap() {
+            TypedEvent::Event(klieo_runtime::RunEvent::Text(delta)) => text.push_str(&delta),
+            TypedEvent::Finished(typed) => value = Some(typed.value),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        value,
+        Some(Summary {
+            result: 391,
+            remark: None
+        })
+    );
+    assert_eq!(text, "It is 391.{\"result\": 391}", "both answers streamed");
+    assert_eq!(llm.requests().len(), 2, "one repair");
+    assert!(
+        system_of(&llm, 0).contains("JSON"),
+        "the schema is asked for"
+    );
+
+    let failing = ScriptedLlm::new()
+        .then_text("no")
+        .then_text("no")
+        .then_text("no");
+    let mut events = agent(&failing)
+        .session("t")
+        .stream_typed::<Summary>("17*23?");
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        last = Some(event);
+    }
+    assert!(
+        matches!(last, Some(Err(Error::InvalidOutput { attempts: 3, .. }))),
+        "{last:?}"
+    );
+}

@@ -5,10 +5,13 @@ use super::Agent;
 use crate::approval::decide;
 use crate::engine::Mode;
 use crate::events::RunEvents;
+use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
-use crate::summary::Answer;
+use crate::summary::{Answer, Typed};
 use klieo_types::{Error, Journal, RunId, Ticket};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 impl Agent {
@@ -27,9 +30,10 @@ impl Agent {
     ///
     /// Needs a store that is a journal ([`AgentBuilder::with_memory`](crate::AgentBuilder::with_memory));
     /// otherwise, or for a run the store does not know or that already
-    /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one.
+    /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one;
+    /// [`resume_typed`](Self::resume_typed) asks for its type again.
     pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
-        self.go_on(run, None).await
+        self.go_on(run, None, Extras::default()).await
     }
 
     /// Approves the call a suspended run waits on ([`Error::Suspended`]),
@@ -39,14 +43,15 @@ impl Agent {
     /// decisions at once, one wins and the other fails with a
     /// `MemoryError::Conflict`, running nothing.
     pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
-        self.go_on(ticket.run, Some((ticket, None))).await
+        self.go_on(ticket.run, Some((ticket, None)), Extras::default())
+            .await
     }
 
     /// Denies the call a suspended run waits on: it does not run, and the
     /// model is told `reason` as its result. Then as [`approve`](Self::approve).
     pub async fn deny(&self, ticket: &Ticket, reason: impl Into<String>) -> Result<Answer, Error> {
-        self.go_on(ticket.run, Some((ticket, Some(reason.into()))))
-            .await
+        let decision = Some((ticket, Some(reason.into())));
+        self.go_on(ticket.run, decision, Extras::default()).await
     }
 
     /// [`resume`](Self::resume), streamed: the run's events from where it
@@ -105,18 +110,60 @@ impl Agent {
         self.go_on_streamed(ticket.run, Some((ticket.clone(), Some(reason.into()))))
     }
 
+    /// [`resume`](Self::resume) of a run that was asked for an answer of
+    /// type `T` ([`Session::run_typed`](crate::Session::run_typed)): the
+    /// model is asked for that shape again, the answer checked (and
+    /// repaired) as in the run, and its value returned.
+    pub async fn resume_typed<T>(&self, run: RunId) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let extras = self.typed_extras::<T>().await;
+        typed(self.go_on(run, None, extras).await?)
+    }
+
+    /// [`approve`](Self::approve) of a typed run; see
+    /// [`resume_typed`](Self::resume_typed).
+    pub async fn approve_typed<T>(&self, ticket: &Ticket) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let extras = self.typed_extras::<T>().await;
+        typed(self.go_on(ticket.run, Some((ticket, None)), extras).await?)
+    }
+
+    /// [`deny`](Self::deny) of a typed run; see
+    /// [`resume_typed`](Self::resume_typed).
+    pub async fn deny_typed<T>(
+        &self,
+        ticket: &Ticket,
+        reason: impl Into<String>,
+    ) -> Result<Typed<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let extras = self.typed_extras::<T>().await;
+        let decision = Some((ticket, Some(reason.into())));
+        typed(self.go_on(ticket.run, decision, extras).await?)
+    }
+
+    /// What a run asked for an answer of type `T` is built with.
+    async fn typed_extras<T: DeserializeOwned + JsonSchema>(&self) -> Extras {
+        let caps = self.inner.template.llm.discover_capabilities().await;
+        Extras {
+            output: Some(OutputSpec::of::<T>(caps)),
+            ..Extras::default()
+        }
+    }
+
     async fn go_on(
         &self,
         run: RunId,
         decision: Option<(&Ticket, Option<String>)>,
+        extras: Extras,
     ) -> Result<Answer, Error> {
-        let (run, journal, why) = self
-            .take_up(
-                run,
-                decision.map(|(t, d)| (t.clone(), d)),
-                Extras::default(),
-            )
-            .await?;
+        let decision = decision.map(|(t, d)| (t.clone(), d));
+        let (run, journal, why) = self.take_up(run, decision, extras).await?;
         let text = resume_run(Arc::clone(&run), journal, why).await?;
         Ok(Answer {
             text,

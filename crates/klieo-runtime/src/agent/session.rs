@@ -2,10 +2,12 @@
 
 use super::Agent;
 use crate::blocking::run_blocking;
+use crate::engine::{start, Mode};
 use crate::events::RunEvents;
-use crate::output::{parse, OutputSpec};
+use crate::output::{typed, OutputSpec};
 use crate::run::Extras;
 use crate::summary::{Answer, Typed};
+use crate::typed_events::TypedEvents;
 use klieo_types::{Error, Message, RunId, ThreadId, Transcript};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -87,6 +89,56 @@ impl Session {
         Ok(memory.load(&self.thread, usize::MAX).await?)
     }
 
+    /// [`stream`](Self::stream), for an answer of type `T` as
+    /// [`run_typed`](Self::run_typed) asks for it: the run's events as they
+    /// come (the answer's text among them), ending with
+    /// [`TypedEvent::Finished`](crate::TypedEvent::Finished) and the value.
+    ///
+    /// ```
+    /// use klieo_runtime::{Agent, TypedEvent};
+    /// use klieo_types::testing::{text_chunks, ScriptedLlm};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Verdict {
+    ///     approve: bool,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let llm = ScriptedLlm::new().then_chunks(text_chunks(&["{\"approve\"", ": true}"], None));
+    /// let agent = Agent::builder(llm).build()?;
+    /// let mut events = agent.session("t").stream_typed::<Verdict>("Refund order 7?");
+    /// let mut verdict = None;
+    /// while let Some(event) = events.next().await {
+    ///     if let TypedEvent::Finished(typed) = event? {
+    ///         verdict = Some(typed.value);
+    ///     }
+    /// }
+    /// assert!(verdict.expect("the last event").approve);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stream_typed<T>(&self, prompt: impl Into<String>) -> TypedEvents<T>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let run_id = RunId::new();
+        let (agent, thread, prompt) = (self.agent.clone(), self.thread.clone(), prompt.into());
+        TypedEvents::new(RunEvents::starting(
+            run_id,
+            Box::pin(async move {
+                let caps = agent.inner.template.llm.discover_capabilities().await;
+                let extras = Extras {
+                    events: true,
+                    output: Some(OutputSpec::of::<T>(caps)),
+                    ..Extras::default()
+                };
+                let run = Arc::new(agent.new_run(run_id, &thread, extras)?);
+                start(run, Some(Message::user(prompt)), Mode::Streamed).await
+            }),
+        ))
+    }
+
     pub(super) async fn run_typed_as<T>(
         &self,
         run_id: RunId,
@@ -100,13 +152,7 @@ impl Session {
             output: Some(OutputSpec::of::<T>(caps)),
             ..Extras::default()
         };
-        let answer = self.run_with(run_id, prompt, extras).await?;
-        let value = parse::<T>(&answer.text).map_err(|reason| Error::InvalidOutput {
-            reason,
-            reply: answer.text.clone(),
-            attempts: 1,
-        })?;
-        Ok(Typed { value, answer })
+        typed(self.run_with(run_id, prompt, extras).await?)
     }
 
     pub(super) async fn run_as(&self, run_id: RunId, prompt: String) -> Result<Answer, Error> {

@@ -164,3 +164,33 @@ async fn two_approvals_at_once_run_the_call_once() {
     );
     assert_eq!(sent.load(Ordering::SeqCst), 1, "the mail went once");
 }
+
+/// What the model is asked to answer with, after the mail.
+#[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+struct Sent {
+    /// Whether it went.
+    sent: bool,
+}
+
+#[tokio::test]
+async fn a_typed_run_goes_on_typed_after_its_approval() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new().then_text(r#"{"sent": true}"#);
+    let later = agent(llm.clone(), &store, &sent);
+    let typed = later.approve_typed::<Sent>(&ticket).await.unwrap();
+    assert_eq!(typed.value, Sent { sent: true });
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    let system = llm.requests()[0]
+        .messages
+        .iter()
+        .next()
+        .unwrap()
+        .content
+        .clone();
+    assert!(
+        system.contains("\"sent\""),
+        "the model is asked for the type again: {system}"
+    );
+}
