@@ -46,11 +46,20 @@ pub(crate) async fn start(
         let started = run.emit(Fact::Started {
             agent: &run.ctx.agent_name,
         });
+        let shaped = run.output().map(|spec| {
+            let (name, schema) = spec.shape();
+            run.emit(Fact::Shaped { name, schema })
+        });
+        let episodes = started
+            .episode
+            .into_iter()
+            .chain(shaped.and_then(|s| s.episode))
+            .collect();
         run.fence_new();
         run.write(
             run.commit()
                 .with_messages(prompt.into_iter().collect())
-                .with_episodes(started.episode.into_iter().collect()),
+                .with_episodes(episodes),
         )
         .await?;
         Ok(0)

@@ -24,6 +24,8 @@ pub(crate) enum Fact<'a> {
     /// The run began (a new run, not a resumed one), on behalf of
     /// `agent`.
     Started { agent: &'a str },
+    /// The run asks for an answer of this shape (a typed run).
+    Shaped { name: &'a str, schema: &'a Value },
     /// A run stopped after `steps` model calls is taken up again.
     Resumed { steps: u32 },
     /// Cycle `step` calls the model with `req` (`streamed` when its

@@ -93,6 +93,12 @@ impl Memories {
                 agent: agent.to_owned(),
             },
             Fact::Resumed { steps } => Episode::Resumed { steps },
+            // Only a journal is resumed, so only a journal keeps the
+            // shape a resume asks for again.
+            Fact::Shaped { name, schema } if self.journal_ref().is_some() => Episode::OutputShape {
+                name: name.to_owned(),
+                schema: schema.clone(),
+            },
             Fact::ModelCallEnded {
                 step,
                 reply,
@@ -148,7 +154,8 @@ impl Memories {
             Fact::ConsumerDropped => Episode::Failed {
                 error: crate::stream::CONSUMER_DROPPED.to_owned(),
             },
-            Fact::ModelCallBegan { .. }
+            Fact::Shaped { .. }
+            | Fact::ModelCallBegan { .. }
             | Fact::AttemptFailed { .. }
             | Fact::ModelCallFailed { .. }
             | Fact::ToolCallBegan { .. }

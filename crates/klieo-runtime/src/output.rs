@@ -25,6 +25,8 @@ use crate::schema::schema_of;
 /// The output a typed run must end with.
 #[derive(Clone)]
 pub(crate) struct OutputSpec {
+    /// The type's name, as the `response_format` gives it.
+    name: String,
     /// The schema, as the instructions show it.
     schema: Value,
     /// The `response_format` for requests that must answer.
@@ -46,13 +48,35 @@ impl fmt::Debug for OutputSpec {
 impl OutputSpec {
     /// The spec for `T` on a provider that can do `caps`.
     pub(crate) fn of<T: DeserializeOwned + JsonSchema>(caps: Capabilities) -> Self {
-        let schema = schema_of::<T>();
         let name = schema_name(&T::schema_name());
+        Self::shaped(name, schema_of::<T>(), caps, |text| {
+            parse::<T>(text).map(drop)
+        })
+    }
+
+    /// The spec of a run whose journal recorded its shape (`name`,
+    /// `schema`), taken up without its type: the model is asked for the
+    /// shape as before, and an answer must hold a JSON value (whether it
+    /// is a `T` is for whoever reads it with its type).
+    pub(crate) fn recorded(name: String, schema: Value, caps: Capabilities) -> Self {
+        Self::shaped(name, schema, caps, |text| {
+            json_in(text)
+                .map(drop)
+                .ok_or_else(|| "it holds no JSON value".to_owned())
+        })
+    }
+
+    fn shaped(
+        name: String,
+        schema: Value,
+        caps: Capabilities,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Self {
         let (format, in_instructions) = if caps.json_schema {
             let mut strict = schema.clone();
             make_strict(&mut strict);
             let format = ResponseFormat::JsonSchema {
-                name,
+                name: name.clone(),
                 schema: strict,
                 strict: true,
             };
@@ -63,11 +87,17 @@ impl OutputSpec {
             (ResponseFormat::Text, true)
         };
         Self {
+            name,
             schema,
             format,
             in_instructions,
-            check: |text| parse::<T>(text).map(drop),
+            check,
         }
+    }
+
+    /// The shape as a journal records it.
+    pub(crate) fn shape(&self) -> (&str, &Value) {
+        (&self.name, &self.schema)
     }
 
     /// The `response_format` of a request that must answer.

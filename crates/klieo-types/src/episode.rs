@@ -145,6 +145,15 @@ pub enum Episode {
         /// or the pending step's tools are finished first).
         steps: u32,
     },
+    /// The run asks for an answer of this shape (a typed run, on a
+    /// journal): written with `Started`, so a resume of the run asks for
+    /// it again.
+    OutputShape {
+        /// The type's name, as the `response_format` names it.
+        name: String,
+        /// Its JSON Schema.
+        schema: serde_json::Value,
+    },
 }
 
 impl Episode {
@@ -170,6 +179,7 @@ impl Episode {
             Self::Approved { .. } => "approved",
             Self::Denied { .. } => "denied",
             Self::Resumed { .. } => "resumed",
+            Self::OutputShape { .. } => "output_shape",
         }
     }
 }

@@ -137,6 +137,7 @@ fn line(episode: &Episode) -> String {
         Episode::Approved { call_id } => format!("approved     {call_id}"),
         Episode::Denied { call_id, reason } => format!("denied       {call_id}: {reason}"),
         Episode::Resumed { steps } => format!("resumed      after {steps} model calls"),
+        Episode::OutputShape { name, .. } => format!("typed        answers a {name}"),
         Episode::Completed { steps } => format!("completed    in {steps} steps"),
         Episode::Failed { error } => format!("failed       {error}"),
         _ => "(an episode this program does not know)".to_owned(),

@@ -9,7 +9,7 @@ use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
-use klieo_types::{Error, Journal, RunId, Ticket};
+use klieo_types::{Episode, Error, Journal, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -147,6 +147,24 @@ impl Agent {
         typed(self.go_on(ticket.run, decision, extras).await?)
     }
 
+    /// The shape a typed run recorded, so that a resume without its type
+    /// asks for it again.
+    async fn recorded_shape(
+        &self,
+        journal: &dyn Journal,
+        run: RunId,
+    ) -> Result<Option<OutputSpec>, Error> {
+        let log = journal.replay(run).await?;
+        let Some((name, schema)) = log.into_iter().find_map(|e| match e {
+            Episode::OutputShape { name, schema } => Some((name, schema)),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let caps = self.inner.template.llm.discover_capabilities().await;
+        Ok(Some(OutputSpec::recorded(name, schema, caps)))
+    }
+
     /// What a run asked for an answer of type `T` is built with.
     async fn typed_extras<T: DeserializeOwned + JsonSchema>(&self) -> Extras {
         let caps = self.inner.template.llm.discover_capabilities().await;
@@ -200,6 +218,13 @@ impl Agent {
     ) -> Result<(Arc<Run>, Arc<dyn Journal>, Why), Error> {
         let journal = journal_of(&self.run_context(run))?;
         let record = record_of(journal.as_ref(), run).await?;
+        let extras = match extras.output {
+            Some(_) => extras,
+            None => Extras {
+                output: self.recorded_shape(journal.as_ref(), run).await?,
+                ..extras
+            },
+        };
         let run = Arc::new(self.new_run(run, &record.thread, extras)?);
         let why = match decision {
             Some((ticket, denial)) => {

@@ -140,6 +140,11 @@ impl Run {
         Commit::new(self.ctx.run_id, self.thread.clone())
     }
 
+    /// The output a typed run must end with.
+    pub(crate) fn output(&self) -> Option<&OutputSpec> {
+        self.output.as_ref()
+    }
+
     /// Who this process is to the run's lease.
     pub(crate) fn holder(&self) -> &str {
         &self.holder

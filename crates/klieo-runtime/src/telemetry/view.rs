@@ -50,6 +50,7 @@ impl Tracer<'_> {
                 record_error(self.span, error, self.capture);
             }
             Fact::Started { .. }
+            | Fact::Shaped { .. }
             | Fact::Resumed { .. }
             | Fact::ToolResultRead { .. }
             | Fact::Suspended { .. }

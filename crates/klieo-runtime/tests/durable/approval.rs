@@ -194,3 +194,49 @@ async fn a_typed_run_goes_on_typed_after_its_approval() {
         "the model is asked for the type again: {system}"
     );
 }
+
+#[tokio::test]
+async fn a_typed_run_taken_up_without_its_type_is_asked_for_its_shape_again() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+    let first = agent(
+        ScriptedLlm::new().then_tool_calls(vec![call]),
+        &store,
+        &sent,
+    );
+    let error = first
+        .session("t")
+        .run_typed::<Sent>("mail Ada")
+        .await
+        .expect_err("suspends");
+    let Error::Suspended { ticket, .. } = error else {
+        panic!("not suspended: {error}");
+    };
+    assert_eq!(
+        kinds(&store.replay(ticket.run).await.unwrap()),
+        ["started", "output_shape", "llm_call", "suspended"],
+        "the shape is in the journal"
+    );
+
+    // Another process approves it without knowing its type.
+    let llm = ScriptedLlm::new()
+        .then_text("I sent it.")
+        .then_text(r#"{"sent": true}"#);
+    let later = agent(llm.clone(), &store, &sent);
+    let answer = later.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, r#"{"sent": true}"#, "a JSON answer, as asked");
+    let system = llm.requests()[0]
+        .messages
+        .iter()
+        .next()
+        .unwrap()
+        .content
+        .clone();
+    assert!(system.contains("\"sent\""), "asked for the shape: {system}");
+    assert_eq!(
+        llm.requests().len(),
+        2,
+        "the answer without JSON was sent back"
+    );
+}
