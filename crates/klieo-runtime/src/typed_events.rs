@@ -52,6 +52,28 @@ impl<T: DeserializeOwned> TypedEvents<T> {
     }
 }
 
+/// The events of a run that asks for a `T`, read as such: the streamed
+/// continuation of a typed run (`Agent::approve_stream`, `deny_stream`,
+/// `resume_stream` ask for the shape its journal recorded), whose last
+/// event becomes [`TypedEvent::Finished`] with the value.
+///
+/// ```
+/// use klieo_runtime::{Agent, RunEvents, TypedEvents};
+/// # fn show(agent: &Agent, ticket: &klieo_types::Ticket) {
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Decision {
+///     refunded_cents: u32,
+/// }
+/// let events: TypedEvents<Decision> = agent.approve_stream(ticket).into();
+/// # drop(events);
+/// # }
+/// ```
+impl<T: DeserializeOwned> From<RunEvents> for TypedEvents<T> {
+    fn from(events: RunEvents) -> Self {
+        Self::new(events)
+    }
+}
+
 impl<T> fmt::Debug for TypedEvents<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedEvents")

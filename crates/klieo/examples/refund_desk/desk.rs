@@ -1,0 +1,267 @@
+//! The desk itself: an agent with a typed order lookup and a refund that
+//! a person approves and that pays at most once, on a SQLite store.
+
+use klieo::prelude::*;
+use klieo::sqlite::SqliteStore;
+use klieo::types::{Journal, LlmClient, OwnedToolContext};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub(crate) const INSTRUCTIONS: &str = "You run a refund desk. Look the order up, refund \
+    what the customer paid when the order arrived damaged, then answer.";
+
+/// An order to look up.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct Lookup {
+    /// The order's number.
+    pub(crate) order: u32,
+}
+
+/// A refund to pay.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct Refund {
+    /// The order's number.
+    pub(crate) order: u32,
+    /// The amount, in cents.
+    pub(crate) cents: u32,
+}
+
+/// What the desk decided, the run's typed answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Decision {
+    /// Cents refunded; 0 when nothing was.
+    pub(crate) refunded_cents: u32,
+    /// One sentence for the customer.
+    pub(crate) note: String,
+}
+
+/// The payment service: each payment keyed by the tool call's id, so a
+/// call that runs twice pays once. A file of `key cents` lines.
+#[derive(Clone)]
+pub(crate) struct Ledger {
+    path: PathBuf,
+    lock: Arc<Mutex<()>>,
+    /// For the tests: told once the refund paid, after which it never
+    /// returns, as a process killed right after the money moved.
+    stall_after_paying: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Ledger {
+    pub(crate) fn beside(store: &Path) -> Self {
+        Self {
+            path: store.with_extension("ledger"),
+            lock: Arc::default(),
+            stall_after_paying: None,
+        }
+    }
+
+    /// Every payment, by key.
+    pub(crate) fn payments(&self) -> BTreeMap<String, u32> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let (key, cents) = line.split_once(' ')?;
+                Some((key.to_owned(), cents.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Pays `cents` under `key`, unless a payment has that key already.
+    fn pay(&self, key: &str, cents: u32) -> Result<bool, std::io::Error> {
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.payments().contains_key(key) {
+            return Ok(false);
+        }
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        writeln!(file, "{key} {cents}")?;
+        file.sync_all()?;
+        Ok(true)
+    }
+}
+
+/// The desk's agent on `store`, paying into `ledger`.
+pub(crate) fn agent(
+    llm: impl LlmClient + 'static,
+    store: SqliteStore,
+    ledger: &Ledger,
+    options: RunOptions,
+) -> Result<Agent, klieo::types::ConfigError> {
+    let lookup = TypedTool::new(
+        "lookup_order",
+        "Looks an order up.",
+        |l: Lookup| async move {
+            Ok::<_, ToolError>(serde_json::json!({
+                "order": l.order, "paid_cents": 1200, "status": "arrived damaged"
+            }))
+        },
+    )
+    .with_idempotent(true);
+    let ledger = ledger.clone();
+    let refund = TypedTool::with_context(
+        "refund",
+        "Refunds an order.",
+        move |r: Refund, call: OwnedToolContext| {
+            let ledger = ledger.clone();
+            async move {
+                // The call id is the payment's idempotency key.
+                let paid = ledger
+                    .pay(&call.call_id, r.cents)
+                    .map_err(|e| ToolError::Permanent(format!("the ledger failed: {e}")))?;
+                if let Some(paid) = &ledger.stall_after_paying {
+                    paid.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, ToolError>(match paid {
+                    true => format!("refunded {} cents for order {}", r.cents, r.order),
+                    false => format!("order {} was refunded already", r.order),
+                })
+            }
+        },
+    )
+    .with_approval(true);
+    Agent::builder(llm)
+        .with_name("refund-desk")
+        .with_instructions(INSTRUCTIONS)
+        .with_tool(lookup)
+        .with_tool(refund)
+        .with_memory(store)
+        .with_options(options)
+        .build()
+}
+
+/// The store at `path`, whose journal the desk's agents share.
+pub(crate) async fn open(path: &Path) -> Result<SqliteStore, Box<dyn std::error::Error>> {
+    let store = SqliteStore::open(path).await?;
+    let _: &dyn Journal = &store;
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The desk's flow on the scripted model: asked, suspended at the
+    //! refund, approved in another "process", paid once, a typed
+    //! decision; and a process stopped while the refund ran.
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use klieo::types::testing::ScriptedLlm;
+    use klieo::types::{Error, ToolCall};
+    use serde_json::json;
+
+    fn calls(name: &str, id: &str, args: serde_json::Value) -> Vec<ToolCall> {
+        vec![ToolCall::new(id, name, args)]
+    }
+
+    fn decision() -> &'static str {
+        r#"{"refunded_cents": 1200, "note": "Refunded, sorry for the damage."}"#
+    }
+
+    #[tokio::test]
+    async fn a_refund_waits_for_a_person_pays_once_and_ends_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desk.db");
+        let ledger = Ledger::beside(&path);
+        let llm = ScriptedLlm::new()
+            .then_tool_calls(calls("lookup_order", "c1", json!({"order": 7})))
+            .then_tool_calls(calls("refund", "c2", json!({"order": 7, "cents": 1200})));
+        let desk = agent(
+            llm,
+            open(&path).await.unwrap(),
+            &ledger,
+            RunOptions::default(),
+        )
+        .unwrap();
+        let mut events = desk
+            .session("order-7")
+            .stream_typed::<Decision>("My order 7 arrived broken.");
+        let run = events.run_id();
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            last = Some(event);
+        }
+        assert!(
+            matches!(last, Some(Err(Error::Suspended { .. }))),
+            "{last:?}"
+        );
+        assert!(ledger.payments().is_empty(), "nothing paid before approval");
+
+        // Another process: it sees what waits, approves it, gets the decision.
+        let llm = ScriptedLlm::new().then_text(decision());
+        let later = agent(
+            llm,
+            open(&path).await.unwrap(),
+            &ledger,
+            RunOptions::default(),
+        )
+        .unwrap();
+        let waiting = later
+            .pending_approval(run)
+            .await
+            .unwrap()
+            .expect("the refund waits");
+        assert_eq!(waiting.tool, "refund");
+        assert_eq!(waiting.arguments, json!({"order": 7, "cents": 1200}));
+        let typed = later
+            .approve_typed::<Decision>(&waiting.ticket)
+            .await
+            .unwrap();
+        assert_eq!(typed.value.refunded_cents, 1200);
+        assert_eq!(ledger.payments(), BTreeMap::from([("c2".to_owned(), 1200)]));
+        let again = later.approve(&waiting.ticket).await.unwrap_err();
+        assert!(matches!(again, Error::TicketRejected { .. }), "{again:?}");
+        assert_eq!(ledger.payments().len(), 1, "paid once");
+    }
+
+    #[tokio::test]
+    async fn a_desk_stopped_mid_refund_does_not_pay_twice_when_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desk.db");
+        let ledger = Ledger::beside(&path);
+        let no_lease = RunOptions::default().with_lease_ttl(None);
+        let llm = ScriptedLlm::new().then_tool_calls(calls(
+            "refund",
+            "c1",
+            json!({"order": 7, "cents": 1200}),
+        ));
+        let desk = agent(llm, open(&path).await.unwrap(), &ledger, no_lease.clone()).unwrap();
+        let Err(Error::Suspended { ticket, .. }) = desk.session("order-7").run("Refund 7.").await
+        else {
+            panic!("the refund waits");
+        };
+        let paid = Arc::new(tokio::sync::Notify::new());
+        let stalling = Ledger {
+            stall_after_paying: Some(Arc::clone(&paid)),
+            ..ledger.clone()
+        };
+        let paying = agent(
+            ScriptedLlm::new(),
+            open(&path).await.unwrap(),
+            &stalling,
+            no_lease.clone(),
+        )
+        .unwrap();
+        // The process is killed once the refund paid: its future dropped.
+        tokio::select! {
+            () = paid.notified() => {}
+            done = paying.approve(&ticket) => panic!("the refund never returns: {done:?}"),
+        }
+        assert_eq!(ledger.payments().len(), 1);
+
+        let llm = ScriptedLlm::new().then_text(decision());
+        let resumed = agent(llm, open(&path).await.unwrap(), &ledger, no_lease).unwrap();
+        assert!(resumed
+            .unfinished_runs()
+            .await
+            .unwrap()
+            .contains(&ticket.run));
+        let typed = resumed.resume_typed::<Decision>(ticket.run).await.unwrap();
+        assert_eq!(typed.value.refunded_cents, 1200);
+        assert_eq!(ledger.payments().len(), 1, "the refund is never paid twice");
+    }
+}
