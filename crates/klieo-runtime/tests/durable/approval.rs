@@ -35,6 +35,24 @@ pub(super) fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) ->
         .expect("the options are valid")
 }
 
+/// The log of a run approved and answered.
+pub(super) const APPROVED: [&str; 7] = [
+    "started",
+    "llm_call",
+    "suspended",
+    "approved",
+    "tool_call",
+    "llm_call",
+    "completed",
+];
+
+/// The system prompt of the model's first request.
+pub(super) fn first_system_prompt(llm: &ScriptedLlm) -> String {
+    let requests = llm.requests();
+    let first = requests[0].messages.iter().next().expect("a message");
+    first.content.clone()
+}
+
 pub(super) fn kinds(log: &[Episode]) -> Vec<&'static str> {
     log.iter().map(Episode::kind).collect()
 }
@@ -84,18 +102,7 @@ async fn an_approved_call_runs_once_and_the_run_goes_on() {
     let answer = later.approve(&ticket).await.unwrap();
     assert_eq!(answer.text, "Sent.");
     assert_eq!(sent.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        kinds(&store.replay(ticket.run).await.unwrap()),
-        [
-            "started",
-            "llm_call",
-            "suspended",
-            "approved",
-            "tool_call",
-            "llm_call",
-            "completed"
-        ]
-    );
+    assert_eq!(kinds(&store.replay(ticket.run).await.unwrap()), APPROVED);
     assert_eq!(store.pending(ticket.run).await.unwrap(), None);
 
     let again = later.approve(&ticket).await.expect_err("a used ticket");
@@ -182,13 +189,7 @@ async fn a_typed_run_goes_on_typed_after_its_approval() {
     let typed = later.approve_typed::<Sent>(&ticket).await.unwrap();
     assert_eq!(typed.value, Sent { sent: true });
     assert_eq!(sent.load(Ordering::SeqCst), 1);
-    let system = llm.requests()[0]
-        .messages
-        .iter()
-        .next()
-        .unwrap()
-        .content
-        .clone();
+    let system = first_system_prompt(&llm);
     assert!(
         system.contains("\"sent\""),
         "the model is asked for the type again: {system}"
@@ -226,13 +227,7 @@ async fn a_typed_run_taken_up_without_its_type_is_asked_for_its_shape_again() {
     let later = agent(llm.clone(), &store, &sent);
     let answer = later.approve(&ticket).await.unwrap();
     assert_eq!(answer.text, r#"{"sent": true}"#, "a JSON answer, as asked");
-    let system = llm.requests()[0]
-        .messages
-        .iter()
-        .next()
-        .unwrap()
-        .content
-        .clone();
+    let system = first_system_prompt(&llm);
     assert!(system.contains("\"sent\""), "asked for the shape: {system}");
     assert_eq!(
         llm.requests().len(),

@@ -2,7 +2,7 @@
 //! have a streamed form, whose run id is known before its first event and
 //! whose events and episodes are those of the blocking form.
 
-use super::approval::{agent, kinds, suspend};
+use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
 use super::support::{count, Counted};
 use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
@@ -56,15 +56,7 @@ async fn an_approval_streamed_runs_the_call_once_and_streams_the_rest() {
     );
     assert_eq!(
         kinds(&store.replay(ticket.run).await.unwrap()),
-        [
-            "started",
-            "llm_call",
-            "suspended",
-            "approved",
-            "tool_call",
-            "llm_call",
-            "completed"
-        ],
+        APPROVED,
         "the log of a blocking approval"
     );
 }
