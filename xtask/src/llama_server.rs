@@ -110,6 +110,13 @@ impl LlamaServer {
             .arg(&model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--jinja", "-c", "4096", "--embeddings", "--threads", "2"])
+            // SmolLM2's own template has no tool format; this one does.
+            .arg("--chat-template-file")
+            .arg(
+                root.join("xtask")
+                    .join("templates")
+                    .join("smollm2-tools.jinja"),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -217,7 +217,8 @@ impl OpenAiClient {
         stream: bool,
     ) -> Result<reqwest::Response, LlmError> {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
-        let body = serde_json::to_vec(&ChatBody::new(req, model, stream)?)
+        let named = self.capabilities().named_tool_choice;
+        let body = serde_json::to_vec(&ChatBody::new(req, model, stream, named)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(
             stream,

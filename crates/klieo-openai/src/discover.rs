@@ -27,9 +27,13 @@ pub(crate) struct Learned {
 
 impl Learned {
     /// `caps` with what was learned: llama.cpp's server follows JSON
-    /// schemas and reports usage in streams.
+    /// schemas, reports usage in streams, and takes a tool forced by name
+    /// for `auto`.
     pub(crate) fn apply(self, caps: Capabilities) -> Capabilities {
-        let mut caps = caps.with_json_schema(true).with_usage_in_streams(true);
+        let mut caps = caps
+            .with_json_schema(true)
+            .with_usage_in_streams(true)
+            .with_named_tool_choice(false);
         if let Some(tokens) = self.max_context_tokens {
             caps = caps.with_max_context_tokens(tokens);
         }
@@ -100,6 +104,10 @@ mod tests {
         let learned = parse(body).expect("llama.cpp's answer");
         let caps = learned.apply(Capabilities::default());
         assert!(caps.json_schema && caps.usage_in_streams);
+        assert!(
+            !caps.named_tool_choice,
+            "a named choice is sent as required"
+        );
         assert_eq!(caps.max_context_tokens, Some(4096));
         assert!(!caps.tool_calling, "the template cannot call tools");
     }

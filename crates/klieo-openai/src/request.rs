@@ -41,20 +41,30 @@ impl<'a> ChatBody<'a> {
     /// it); with tools and no choice, `auto` is sent, which is OpenAI's
     /// default but not llama-cpp-python's (it answers in text without
     /// one). A `response_format` of plain text is left out (the default).
+    /// Unless the server honours a tool forced by name (`named_choice`), a
+    /// named choice goes as `required` with only that tool.
     pub(crate) fn new(
         req: &'a ChatRequest,
         model: &'a str,
         stream: bool,
+        named_choice: bool,
     ) -> Result<Self, LlmError> {
+        let mut tools: &[ToolDef] = &req.tools;
         let tool_choice = match &req.tool_choice {
             _ if req.tools.is_empty() => None,
+            Some(ToolChoice::Function(name)) if !named_choice => {
+                if let Some(tool) = req.tools.iter().find(|t| t.name == *name) {
+                    tools = std::slice::from_ref(tool);
+                }
+                Some(WireToolChoice::new(&ToolChoice::Required)?)
+            }
             Some(choice) => Some(WireToolChoice::new(choice)?),
             None => Some(WireToolChoice::new(&ToolChoice::Auto)?),
         };
         Ok(Self {
             model,
             messages: Messages(&req.messages),
-            tools: Tools(&req.tools),
+            tools: Tools(tools),
             tool_choice,
             temperature: req.temperature,
             max_tokens: req.max_tokens,
@@ -272,7 +282,7 @@ mod tests {
             Message::assistant_tool_calls("", vec![call]),
             Message::tool_result("c1", "391"),
         ]);
-        let body = ChatBody::new(&req, "m", false).ok();
+        let body = ChatBody::new(&req, "m", false, true).ok();
         let value = body.and_then(|b| serde_json::to_value(&b).ok());
         assert_eq!(
             value,
@@ -290,10 +300,39 @@ mod tests {
     }
 
     #[test]
+    fn a_named_choice_goes_as_required_with_that_tool_alone_when_the_server_cannot_name() {
+        let tool = |name: &str| ToolDef::new(name, "d", json!({"type": "object"}));
+        let mut req = ChatRequest::new(vec![Message::user("hi")])
+            .with_tool_choice(ToolChoice::Function("refund".into()));
+        req.tools = vec![tool("lookup"), tool("refund")].into();
+        let body = |named| {
+            ChatBody::new(&req, "m", false, named)
+                .ok()
+                .and_then(|b| serde_json::to_value(&b).ok())
+                .unwrap_or_default()
+        };
+        let named = body(true);
+        assert_eq!(
+            named["tool_choice"],
+            json!({"type": "function", "function": {"name": "refund"}})
+        );
+        assert_eq!(named["tools"].as_array().map(Vec::len), Some(2));
+        let narrowed = body(false);
+        assert_eq!(narrowed["tool_choice"], "required");
+        let names: Vec<&str> = narrowed["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["function"]["name"].as_str())
+            .collect();
+        assert_eq!(names, ["refund"]);
+    }
+
+    #[test]
     fn stream_body_asks_for_usage_and_drops_choice_without_tools() {
         let req =
             ChatRequest::new(vec![Message::user("hi")]).with_tool_choice(ToolChoice::Required);
-        let value = ChatBody::new(&req, "m", true)
+        let value = ChatBody::new(&req, "m", true, true)
             .ok()
             .and_then(|b| serde_json::to_value(&b).ok());
         assert_eq!(

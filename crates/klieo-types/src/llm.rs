@@ -47,12 +47,17 @@ pub struct Capabilities {
     pub embeddings: bool,
     /// Size of the context window, when known.
     pub max_context_tokens: Option<u32>,
+    /// A tool forced by name (`ToolChoice::Function`) is honoured.
+    /// llama.cpp's server reads only `auto`, `none` and `required`, and
+    /// takes a named choice for `auto`; when this is `false`, a provider
+    /// sends such a request as `required` with only that tool.
+    pub named_tool_choice: bool,
 }
 
 impl Default for Capabilities {
-    /// Tool calling, streaming and streamed tool calls under `auto` on;
-    /// JSON schema, JSON mode, usage in streams and embeddings off; context
-    /// size unknown.
+    /// Tool calling, streaming, streamed tool calls under `auto` and tools
+    /// forced by name on; JSON schema, JSON mode, usage in streams and
+    /// embeddings off; context size unknown.
     fn default() -> Self {
         Self {
             tool_calling: true,
@@ -63,6 +68,7 @@ impl Default for Capabilities {
             usage_in_streams: false,
             embeddings: false,
             max_context_tokens: None,
+            named_tool_choice: true,
         }
     }
 }
@@ -107,6 +113,12 @@ impl Capabilities {
     /// Sets [`embeddings`](Self::embeddings).
     pub const fn with_embeddings(mut self, on: bool) -> Self {
         self.embeddings = on;
+        self
+    }
+
+    /// Sets [`named_tool_choice`](Self::named_tool_choice).
+    pub const fn with_named_tool_choice(mut self, on: bool) -> Self {
+        self.named_tool_choice = on;
         self
     }
 

@@ -133,3 +133,74 @@ async fn a_typed_answer_from_llama_server_with_default_settings() {
     assert_eq!(typed.answer.summary.steps, 1, "it fit the first time");
     let _: bool = typed.value.raining;
 }
+
+#[path = "../examples/refund_desk/desk.rs"]
+#[allow(dead_code, reason = "the desk's test hooks are its own tests'")]
+mod desk;
+
+/// The refund desk (`examples/refund_desk`) end to end on llama-server:
+/// the refund forced by name (sent as `required` with that tool alone, the
+/// server's `/props` says it cannot name one), the run waits for a person,
+/// another agent on the same file approves it, the refund pays once, and
+/// the rest streams to a typed decision.
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn the_refund_desk_against_llama_server() {
+    use desk::{agent, open, Decision, Ledger};
+    use klieo::runtime::{AfterToolCalls, TypedEvent, TypedEvents};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("desk.db");
+    let ledger = Ledger::beside(&path);
+    let options = RunOptions::default()
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(96))
+        .with_tool_choice(Some(ToolChoice::Function("refund".into())))
+        .with_after_tool_calls(AfterToolCalls::None);
+    let client = || async {
+        let llm = OpenAiClient::builder()
+            .with_base_url(format!("{}/v1", server()))
+            .with_model("smollm2")
+            .build()
+            .expect("a client");
+        let caps = llm.discover_capabilities().await;
+        assert!(!caps.named_tool_choice, "llama-server cannot name a tool");
+        llm
+    };
+
+    let store = open(&path).await.expect("the store");
+    let first = agent(client().await, store, &ledger, options.clone()).expect("an agent");
+    let mut events = first
+        .session("order-7")
+        .stream_typed::<Decision>("Order 7 arrived broken. Refund the 1200 cents I paid.");
+    let run = events.run_id();
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        last = Some(event.map(|_| ()));
+    }
+    assert!(
+        matches!(&last, Some(Err(Error::Suspended { tool, .. })) if tool == "refund"),
+        "the refund waits for a person: {last:?}"
+    );
+    assert!(ledger.payments().is_empty(), "nothing paid before approval");
+
+    let store = open(&path).await.expect("the store, again");
+    let later = agent(client().await, store, &ledger, options).expect("another agent");
+    let waiting = later
+        .pending_approval(run)
+        .await
+        .expect("the store answers")
+        .expect("the refund waits");
+    assert_eq!(waiting.tool, "refund");
+    let mut events: TypedEvents<Decision> = later.approve_stream(&waiting.ticket).into();
+    let mut decision = None;
+    while let Some(event) = events.next().await {
+        match event.unwrap_or_else(|e| panic!("the approved run failed: {e}")) {
+            TypedEvent::Finished(typed) => decision = Some(typed.value),
+            TypedEvent::Event(_) => {}
+            _ => {}
+        }
+    }
+    let decision = decision.expect("a typed decision");
+    assert_eq!(ledger.payments().len(), 1, "paid once: {decision:?}");
+}

@@ -14,10 +14,16 @@
 //! Against any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`,
 //! `OPENAI_API_KEY`; see docs/LOCAL_MODELS.md). The refund's call id is the
 //! payment's idempotency key (`TypedTool::with_context`); payments go to
-//! `STORE.ledger`. Its tests run the whole flow on the scripted model.
+//! `STORE.ledger`. Its tests run the whole flow on the scripted model;
+//! `cargo xtask ci` runs it against llama-server
+//! (`tests/llama_server.rs::the_refund_desk_against_llama_server`, the
+//! refund forced by name). A model that chooses its tools well needs no
+//! forcing.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod desk;
+#[cfg(test)]
+mod tests;
 
 use desk::{agent, open, Decision, Ledger};
 use klieo::openai::OpenAiClient;
