@@ -178,8 +178,8 @@ fn end_to_end(root: &Path) -> Result<(), Error> {
 }
 
 /// The facade's runs against llama.cpp's own server (Anthropic's Messages
-/// API and OpenAI's chat completions), built and started for them and
-/// stopped on every exit path.
+/// API and OpenAI's chat completions, typed output, the refund desk), built
+/// and started for them and stopped on every exit path.
 fn llama_server(root: &Path) -> Result<(), Error> {
     const TESTS: &[&str] = &[
         "test",
@@ -187,7 +187,7 @@ fn llama_server(root: &Path) -> Result<(), Error> {
         "-p",
         "klieo",
         "--features",
-        "openai,anthropic",
+        "openai,anthropic,sqlite,testing",
         "--test",
         "llama_server",
     ];
