@@ -3,7 +3,7 @@
 
 use crate::fact::Fact;
 use crate::run::Run;
-use klieo_types::{Episode, Error, Journal, PendingStep, Ticket, ToolCall};
+use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall};
 
 /// The decisions taken on the calls of a run's last step.
 #[derive(Default)]
@@ -91,28 +91,13 @@ pub(crate) async fn decide(
         ticket: ticket.clone(),
         reason: reason.to_owned(),
     };
-    let pending = journal
-        .pending(ticket.run)
-        .await?
-        .filter(|p| !p.started)
-        .ok_or_else(|| rejected("the run is not waiting for an approval"))?;
-    let episodes = journal.replay(ticket.run).await?;
-    let waits_on_it = matches!(
-        episodes.last(),
-        Some(Episode::Suspended { call_id, .. }) if *call_id == ticket.call_id
-    );
-    if !waits_on_it {
+    let waiting = waiting_on(journal, ticket.run).await?.map_err(rejected)?;
+    if waiting.call.id != ticket.call_id {
         return Err(rejected(
             "the run is not waiting on this call: it was decided already, or another call waits",
         ));
     }
-    let matches = pending
-        .reply
-        .tool_calls
-        .iter()
-        .find(|c: &&ToolCall| c.id == ticket.call_id)
-        .is_some_and(|call| ticket.matches(call));
-    if !matches {
+    if !ticket.matches(&waiting.call) {
         return Err(rejected(
             "the call pending is not the one the ticket was given for: its tool or arguments differ",
         ));
@@ -122,11 +107,49 @@ pub(crate) async fn decide(
         denial,
     });
     // Refused if another process decided (or resumed) the run meanwhile.
-    let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
     let decided = run
         .commit()
         .with_episodes(decided.episode.into_iter().collect())
-        .with_pending(pending)
-        .with_expected_episodes(seen);
+        .with_pending(waiting.pending)
+        .with_expected_episodes(waiting.seen);
     run.write(decided).await
+}
+
+/// The call a run waits on for a person, as its journal holds it.
+pub(crate) struct Waiting {
+    /// The run's pending step, not started.
+    pub(crate) pending: PendingStep,
+    /// The call of that step the log's last `Suspended` names.
+    pub(crate) call: ToolCall,
+    /// How many episodes the log held when read.
+    pub(crate) seen: u64,
+}
+
+/// The call `run` waits on, or why it waits on none: no pending step
+/// that waits for an approval, or a log that does not end waiting on one
+/// of its calls (decided already, or taken up since).
+pub(crate) async fn waiting_on(
+    journal: &dyn Journal,
+    run: RunId,
+) -> Result<Result<Waiting, &'static str>, Error> {
+    let Some(pending) = journal.pending(run).await?.filter(|p| !p.started) else {
+        return Ok(Err("the run is not waiting for an approval"));
+    };
+    let episodes = journal.replay(run).await?;
+    let call = match episodes.last() {
+        Some(Episode::Suspended { call_id, .. }) => {
+            pending.reply.tool_calls.iter().find(|c| c.id == *call_id)
+        }
+        _ => None,
+    };
+    let Some(call) = call.cloned() else {
+        return Ok(Err(
+            "the run is not waiting on a call: it was decided already, or taken up since",
+        ));
+    };
+    Ok(Ok(Waiting {
+        pending,
+        call,
+        seen: u64::try_from(episodes.len()).unwrap_or(u64::MAX),
+    }))
 }

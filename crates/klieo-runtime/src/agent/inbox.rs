@@ -3,6 +3,7 @@
 //! without ending (for a process starting up).
 
 use super::Agent;
+use crate::approval::{waiting_on, Waiting};
 use crate::resume::journal_of;
 use crate::summary::Answer;
 use klieo_types::{Episode, Error, Journal, RunId, Ticket};
@@ -104,24 +105,16 @@ impl Agent {
     }
 }
 
-/// The call `run` waits on: its pending step not started, and its log
-/// ending with that call's `Suspended`.
+/// The call `run` waits on, as a person is shown it.
 async fn waiting_call(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
-    let Some(pending) = journal.pending(run).await?.filter(|p| !p.started) else {
-        return Ok(None);
-    };
-    let log = journal.replay(run).await?;
-    let Some(Episode::Suspended { call_id, .. }) = log.last() else {
-        return Ok(None);
-    };
-    let Some(call) = pending.reply.tool_calls.iter().find(|c| c.id == *call_id) else {
+    let Ok(Waiting { call, .. }) = waiting_on(journal, run).await? else {
         return Ok(None);
     };
     Ok(Some(PendingApproval {
-        ticket: Ticket::for_call(run, call),
-        tool: call.name.clone(),
+        ticket: Ticket::for_call(run, &call),
         arguments: call
             .parse_arguments()
             .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+        tool: call.name,
     }))
 }
