@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -172,7 +173,10 @@ where
     N: FnMut(&E, Duration),
     E: Display,
 {
-    let mut delays = Backoff::new(policy);
+    // Made at the first failure: most calls succeed at once, and seeding
+    // the jitter costs more than the rest of a successful attempt's
+    // bookkeeping.
+    let mut delays: Option<Backoff> = None;
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {
@@ -182,7 +186,7 @@ where
         if cancel.is_cancelled() {
             return Err(RetryError::Cancelled);
         }
-        let err = match cancel.run_until_cancelled(op()).await {
+        let err = match unless_cancelled(cancel, op()).await {
             None => return Err(RetryError::Cancelled),
             Some(Ok(value)) => return Ok(value),
             Some(Err(err)) => err,
@@ -190,9 +194,12 @@ where
 
         let delay = match classify(&err) {
             RetryDecision::Stop => None,
-            RetryDecision::Retry => delays.next(),
+            RetryDecision::Retry => delays.get_or_insert_with(|| Backoff::new(policy)).next(),
             RetryDecision::RetryAfter(d) if d > policy.max_server_delay() => None,
-            RetryDecision::RetryAfter(d) => delays.next().map(|_| d),
+            RetryDecision::RetryAfter(d) => delays
+                .get_or_insert_with(|| Backoff::new(policy))
+                .next()
+                .map(|_| d),
         };
         let Some(delay) = delay else {
             return Err(RetryError::Failed(err));
@@ -220,4 +227,20 @@ where
             return Err(RetryError::Cancelled);
         }
     }
+}
+
+/// `attempt`'s output, or `None` once `cancel` fires first. The attempt is
+/// polled first, so one that is ready at once never waits on the token
+/// (`CancellationToken::run_until_cancelled` polls the token first, which
+/// registers a waiter with it on every attempt).
+async fn unless_cancelled<F: Future>(cancel: &CancellationToken, attempt: F) -> Option<F::Output> {
+    let mut attempt = std::pin::pin!(attempt);
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = attempt.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        cancelled.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }

@@ -174,8 +174,8 @@ impl Memories {
                 if !commit.messages.is_empty() {
                     short_term.append(&commit.thread, commit.messages).await?;
                 }
-                for episode in commit.episodes {
-                    episodic.record(commit.run, episode).await?;
+                if !commit.episodes.is_empty() {
+                    episodic.record_all(commit.run, commit.episodes).await?;
                 }
                 Ok(())
             }

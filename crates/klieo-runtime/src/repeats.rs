@@ -1,10 +1,11 @@
 //! [`Repeats`]: which tool calls a run has made, so a round that only
 //! repeats them can be told apart (see `AfterToolCalls::AutoUntilRepeat`).
 
+use foldhash::fast::RandomState;
 use klieo_types::ToolCall;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -12,10 +13,11 @@ use std::sync::Mutex;
 ///
 /// A call is kept as a 64-bit digest of its tool's name and its parsed
 /// arguments (walked in their canonical order: serde_json's maps are
-/// ordered by key), with SipHash under this process's random key: no
+/// ordered by key), with foldhash under this process's random seed: no
 /// argument text is rendered or copied. Two different calls share a
-/// digest with odds of 2⁻⁶⁴, and the cost of one that did would be a
-/// request asking the model for its answer.
+/// digest with odds near 2⁻⁶⁴, and the cost of one that did would be a
+/// request asking the model for its answer, so a fast hash does; SipHash
+/// cost a step 1.2k instructions here.
 #[derive(Default)]
 pub(crate) struct Repeats {
     seen: Mutex<HashSet<u64, BuildHasherDefault<Digest>>>,
@@ -54,7 +56,7 @@ impl Repeats {
 
 /// Feeds `value` to `hasher` by its structure: each kind tagged, each
 /// array and object with its length, an object's entries in key order.
-/// The hasher of the set of digests: a digest is already a keyed SipHash,
+/// The hasher of the set of digests: a digest is already a seeded hash,
 /// so the set uses it as it is instead of hashing it again (a third of
 /// what noting a call cost).
 #[derive(Default)]

@@ -39,9 +39,11 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
 /// on its finish reason: runs the tools it asked
 /// for, or ends the run with its answer.
 ///
-/// A step that calls tools is two commits: the `LlmCall` with the reply as
-/// the run's pending step, before the first tool runs; then the reply, its
-/// results and their `ToolCall` episodes, clearing it. On a journal, a
+/// On a journal, a step that calls tools is two commits: the `LlmCall`
+/// with the reply as the run's pending step, before the first tool runs;
+/// then the reply, its results and their `ToolCall` episodes, clearing
+/// it. Separate memories, which keep no pending step, get the `LlmCall`
+/// in the second write. On a journal, a
 /// result that is in while other calls still run has its episode written
 /// at once, the step still pending. A step that answers is one commit. So
 /// a crash at any instant leaves either no trace of the step, its tool
@@ -88,24 +90,27 @@ pub(crate) async fn finish_step(
                 tool: call.name.clone(),
             });
         }
-        let mut intent = run.commit().with_episodes(llm_call.into_iter().collect());
+        // Separate memories keep no pending step and outlive no crash, so
+        // the call is written with its results, in one write.
+        let mut episodes = Vec::with_capacity(1 + message.tool_calls.len());
         if run.journaled() {
-            // Separate memories keep no pending step.
-            intent = intent.with_pending(PendingStep::new(step, message.clone()));
+            let intent = run
+                .commit()
+                .with_episodes(llm_call.into_iter().collect())
+                .with_pending(PendingStep::new(step, message.clone()));
+            run.write(intent).await?;
+        } else {
+            episodes.extend(llm_call);
         }
-        run.write(intent).await?;
         let dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
         // The assistant message and its results land together, so a
         // reader never sees calls without their results.
         let mut messages = Vec::with_capacity(1 + dispatched.messages.len());
         messages.push(message);
         messages.extend(dispatched.messages);
-        run.write(
-            run.commit()
-                .with_messages(messages)
-                .with_episodes(dispatched.episodes),
-        )
-        .await?;
+        episodes.extend(dispatched.episodes);
+        run.write(run.commit().with_messages(messages).with_episodes(episodes))
+            .await?;
         return match dispatched.fatal {
             Some(e) => Err(e),
             None => Ok(StepEnd::Continue),

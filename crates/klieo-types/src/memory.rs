@@ -35,6 +35,16 @@ pub trait EpisodicMemory: Send + Sync {
     /// Appends one event to a run's log.
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError>;
 
+    /// Appends events to a run's log, in order. The default records them
+    /// one by one; a store that can take them at once should (the
+    /// runtime hands a step's events over together).
+    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
+        for episode in episodes {
+            self.record(run, episode).await?;
+        }
+        Ok(())
+    }
+
     /// A run's events, in the order they were recorded; empty for an
     /// unknown run.
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError>;

@@ -8,6 +8,8 @@ use crate::tool_policy::ToolPolicy;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// What a tool knows about the call it serves.
@@ -164,7 +166,7 @@ pub trait ToolInvoker: Send + Sync {
 #[derive(Clone, Default)]
 pub struct ToolSet {
     tools: Vec<Arc<dyn Tool>>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, foldhash::fast::RandomState>,
     catalogue: Arc<[ToolDef]>,
 }
 
@@ -228,21 +230,30 @@ impl ToolInvoker for ToolSet {
         Arc::clone(&self.catalogue)
     }
 
-    async fn invoke(
-        &self,
-        name: &str,
+    /// Hands back the tool's own future: a call boxes one future, not
+    /// two.
+    fn invoke<'set, 'name, 'ctx, 'call>(
+        &'set self,
+        name: &'name str,
         args: serde_json::Value,
-        ctx: ToolContext<'_>,
-    ) -> Result<serde_json::Value, ToolError> {
-        let tool = self
-            .by_name
-            .get(name)
-            .and_then(|&i| self.tools.get(i))
-            .ok_or_else(|| ToolError::UnknownTool {
-                name: name.to_owned(),
-                available: self.catalogue.iter().map(|d| d.name.clone()).collect(),
-            })?;
-        tool.invoke(args, ctx).await
+        ctx: ToolContext<'ctx>,
+    ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, ToolError>> + Send + 'call>>
+    where
+        'set: 'call,
+        'name: 'call,
+        'ctx: 'call,
+        Self: 'call,
+    {
+        match self.by_name.get(name).and_then(|&i| self.tools.get(i)) {
+            Some(tool) => tool.invoke(args, ctx),
+            None => {
+                let unknown = ToolError::UnknownTool {
+                    name: name.to_owned(),
+                    available: self.catalogue.iter().map(|d| d.name.clone()).collect(),
+                };
+                Box::pin(std::future::ready(Err(unknown)))
+            }
+        }
     }
 
     fn policy(&self, name: &str) -> ToolPolicy {

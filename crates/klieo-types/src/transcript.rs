@@ -132,6 +132,28 @@ impl Transcript {
         self.len += other.len;
     }
 
+    /// The messages of `parts`, in order, sharing them (one allocation,
+    /// where extending a copy of the first part grows it).
+    ///
+    /// ```
+    /// use klieo_types::{Message, Transcript};
+    ///
+    /// let system = Transcript::from(vec![Message::system("Be brief.")]);
+    /// let history = Transcript::from(vec![Message::user("hi"), Message::assistant("hello")]);
+    /// let request = Transcript::concat(&[&system, &history]);
+    /// assert_eq!(request.len(), 3);
+    /// assert_eq!(request.get(1).map(|m| m.content.as_str()), Some("hi"));
+    /// ```
+    pub fn concat(parts: &[&Transcript]) -> Transcript {
+        let mut segments = Vec::with_capacity(parts.iter().map(|p| p.segments.len()).sum());
+        let mut len = 0;
+        for part in parts {
+            segments.extend(part.segments.iter().cloned());
+            len += part.len;
+        }
+        Self { segments, len }
+    }
+
     /// Copies the messages out into a vector.
     pub fn to_vec(&self) -> Vec<Message> {
         self.iter().cloned().collect()
@@ -297,11 +319,15 @@ impl MessageLog {
     }
 
     fn range(&self, start: usize, end: usize) -> Transcript {
-        let mut transcript = Transcript::new();
         if start >= end {
-            return transcript;
+            return Transcript::new();
         }
-        for index in start / BLOCK..=(end - 1) / BLOCK {
+        let blocks = start / BLOCK..=(end - 1) / BLOCK;
+        let mut transcript = Transcript {
+            segments: Vec::with_capacity(blocks.clone().count()),
+            len: 0,
+        };
+        for index in blocks {
             let Some(block) = self.blocks.get(index) else {
                 break;
             };

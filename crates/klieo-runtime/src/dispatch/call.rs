@@ -86,13 +86,18 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
         let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
         let attempt =
             tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
+        if cancel.is_cancelled() {
+            return Outcome::Cancelled;
+        }
+        // The attempt is polled first: a tool that is done at once never
+        // registers with the token.
         let result = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Outcome::Cancelled,
             result = attempt => result.unwrap_or_else(|_| Err(ToolError::Timeout {
                 tool: call.name.clone(),
                 after: limit,
             })),
+            () = cancel.cancelled() => return Outcome::Cancelled,
         };
         match result {
             Err(ToolError::Retryable {

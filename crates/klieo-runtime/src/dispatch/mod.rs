@@ -17,7 +17,7 @@ use results::EarlyResults;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 /// The message a call that was never started gets, so the thread keeps a
 /// result for every call the model made (providers reject it otherwise).
@@ -33,6 +33,39 @@ struct Ended {
     fatal: Option<Error>,
 }
 
+/// Runs one call, its start emitted (`span` the one that opened), and
+/// emits its end.
+async fn call_and_end(
+    run: &Run,
+    step: u32,
+    index: usize,
+    call: &ToolCall,
+    parsed: Parsed,
+    span: Span,
+) -> Ended {
+    let within = span.clone();
+    async move {
+        let ran = run_one(run, call, parsed).await;
+        let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
+            step,
+            index,
+            call,
+            args: ran.args,
+            outcome: ran.outcome,
+            error_kind: ran.error_kind,
+            latency_ms: ran.latency_ms,
+            span: Some(&within),
+        }));
+        Ended {
+            text: ran.text,
+            episode: ended.episode,
+            fatal: ran.fatal,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
 /// Runs the calls, at most `limit` at once, starting none after a fatal
 /// result; returns each started call's end at its index. A call that ends
 /// while others still run has its episode written at once by `early`.
@@ -46,33 +79,14 @@ async fn run_bounded<'a>(
 ) -> Vec<Option<Ended>> {
     let start = |index: usize, call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        let within = span.clone();
-        Box::pin(
-            async move {
-                let ran = run_one(run, call, parsed).await;
-                let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
-                    step,
-                    index,
-                    call,
-                    args: ran.args,
-                    outcome: ran.outcome,
-                    error_kind: ran.error_kind,
-                    latency_ms: ran.latency_ms,
-                    span: Some(&within),
-                }));
-                Ended {
-                    text: ran.text,
-                    episode: ended.episode,
-                    fatal: ran.fatal,
-                }
-            }
-            .instrument(span),
-        )
+        Box::pin(call_and_end(run, step, index, call, parsed, span))
     };
     let mut args = args.into_iter();
     if let [call] = calls {
+        // One call needs no boxed future to race with others.
         let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
-        return vec![Some(start(0, call, parsed).await)];
+        let span = run.emit(Fact::ToolCallBegan { call }).span();
+        return vec![Some(call_and_end(run, step, 0, call, parsed, span).await)];
     }
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
     let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);

@@ -107,6 +107,15 @@ impl EpisodicMemory for InMemoryEpisodic {
         Ok(())
     }
 
+    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
+        self.runs
+            .shard(&run)
+            .entry(run)
+            .or_default()
+            .extend(episodes);
+        Ok(())
+    }
+
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
         Ok(self.runs.shard(&run).get(&run).cloned().unwrap_or_default())
     }

@@ -315,9 +315,7 @@ impl Run {
         if history.is_empty() {
             self.check_newest_turn_fits().await?;
         }
-        let mut messages = self.system.clone();
-        messages.extend_shared(&history);
-        let mut req = ChatRequest::new(messages);
+        let mut req = ChatRequest::new(Transcript::concat(&[&self.system, &history]));
         req.tools = self.ctx.tools.catalogue();
         if !req.tools.is_empty() {
             req.tool_choice = self
