@@ -68,6 +68,7 @@ mod summary;
 mod telemetry;
 mod typed_events;
 mod typed_tool;
+mod worker;
 
 pub use agent::{Agent, PendingApproval, Session};
 pub use builder::{AgentBuilder, Journaled, SeparateMemories};
@@ -75,6 +76,7 @@ pub use events::RunEvents;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
 pub use typed_events::{TypedEvent, TypedEvents};
 pub use typed_tool::TypedTool;
+pub use worker::{wait, Worker, WorkerBuilder, WorkerOptions, WorkerReport};
 
 pub use blocking::run_steps;
 pub use context::AgentContext;

@@ -17,3 +17,4 @@ mod tool_bounds;
 mod tools;
 mod tracing_spans;
 mod typed_output;
+mod worker;

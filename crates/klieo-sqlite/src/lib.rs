@@ -60,6 +60,7 @@ mod error;
 mod journal;
 mod memory;
 mod options;
+mod queue;
 mod schema;
 mod store;
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_memories.sql"),
     include_str!("../migrations/0002_runs.sql"),
     include_str!("../migrations/0003_leases.sql"),
+    include_str!("../migrations/0004_queue.sql"),
 ];
 
 /// The schema version this crate writes.

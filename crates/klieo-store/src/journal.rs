@@ -1,8 +1,11 @@
 //! [`InMemoryJournal`]: a [`Journal`] kept in the process's memory, with
 //! leases timed by tokio's clock.
 
+use crate::queue::Queue;
 use async_trait::async_trait;
-use klieo_types::{Commit, Episode, Journal, MemoryError, MessageLog, RunId, RunRecord, ThreadId};
+use klieo_types::{
+    Commit, Episode, Journal, MemoryError, MessageLog, RunId, RunRecord, RunState, ThreadId,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -68,27 +71,45 @@ pub(crate) struct State {
     pub(crate) logs: BTreeMap<RunId, Vec<Episode>>,
     runs: HashMap<RunId, RunRecord>,
     leases: HashMap<RunId, Lease>,
+    /// Each run's state and, for a submitted run, its submission.
+    pub(crate) queue: Queue,
 }
 
 /// Who holds a run's lease, and until when (`None`: a lease so long that
 /// the clock cannot say when it ends).
-struct Lease {
+pub(crate) struct Lease {
     holder: String,
     until: Option<Instant>,
 }
 
 impl Lease {
-    fn live_at(&self, now: Instant) -> bool {
+    pub(crate) fn live_at(&self, now: Instant) -> bool {
         self.until.is_none_or(|until| until > now)
     }
 }
 
 impl State {
     /// The lease of `run` if a holder other than `holder` has it live.
-    fn held_by_other(&self, run: RunId, holder: &str, now: Instant) -> Option<&Lease> {
+    pub(crate) fn held_by_other(&self, run: RunId, holder: &str, now: Instant) -> Option<&Lease> {
         self.leases
             .get(&run)
             .filter(|lease| lease.holder != holder && lease.live_at(now))
+    }
+
+    /// Gives `holder` the lease of `run` for `ttl` from `now`.
+    pub(crate) fn take_lease(&mut self, run: RunId, holder: &str, ttl: Duration, now: Instant) {
+        let lease = Lease {
+            holder: holder.to_owned(),
+            until: now.checked_add(ttl),
+        };
+        self.leases.insert(run, lease);
+    }
+
+    /// Whether a live lease of `run` is held by anyone.
+    pub(crate) fn leased(&self, run: RunId, now: Instant) -> bool {
+        self.leases
+            .get(&run)
+            .is_some_and(|lease| lease.live_at(now))
     }
 
     /// Refuses `commit` when its checks fail, having changed nothing.
@@ -144,6 +165,7 @@ impl Journal for InMemoryJournal {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         let mut state = self.state();
         state.check(&commit)?;
+        let after = RunState::after(&commit);
         let Commit {
             run,
             thread,
@@ -161,6 +183,7 @@ impl Journal for InMemoryJournal {
         if !episodes.is_empty() {
             state.logs.entry(run).or_default().extend(episodes);
         }
+        state.queue.committed(run, &after);
         state.runs.insert(run, RunRecord::new(thread, pending));
         Ok(())
     }
@@ -175,11 +198,7 @@ impl Journal for InMemoryJournal {
         if state.held_by_other(run, holder, now).is_some() {
             return Ok(false);
         }
-        let lease = Lease {
-            holder: holder.to_owned(),
-            until: now.checked_add(ttl),
-        };
-        state.leases.insert(run, lease);
+        state.take_lease(run, holder, ttl, now);
         Ok(true)
     }
 

@@ -62,6 +62,7 @@
 
 mod journal;
 mod memory;
+mod queue;
 mod rows;
 
 #[cfg(feature = "testing")]

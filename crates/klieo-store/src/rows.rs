@@ -1,7 +1,7 @@
 //! [`StoreRows`]: how a database store keeps conversations and event logs
 //! as rows, whatever its driver.
 
-use klieo_types::{MemoryError, Message, Role, RunId, Transcript};
+use klieo_types::{MemoryError, Message, Role, RunId, RunState, Transcript};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -138,6 +138,66 @@ impl StoreRows {
             .collect()
     }
 
+    /// A run's [`RunState`] as two columns: its name (`queued`, `running`,
+    /// `suspended`, `completed`, `failed`, `cancelled`) and its text (the
+    /// answer, the error, or who cancelled), which [`run_state`] reads
+    /// back.
+    ///
+    /// ```
+    /// use klieo_store::StoreRows;
+    /// use klieo_types::RunState;
+    ///
+    /// const ROWS: StoreRows = StoreRows::new("my store");
+    /// let done = RunState::Completed { answer: "391".into() };
+    /// let (name, text) = ROWS.state_columns(&done);
+    /// assert_eq!((name, text), ("completed", Some("391")));
+    /// assert_eq!(ROWS.run_state(name, text.map(str::to_owned))?, done);
+    /// # Ok::<(), klieo_types::MemoryError>(())
+    /// ```
+    ///
+    /// [`run_state`]: Self::run_state
+    pub fn state_columns<'a>(&self, state: &'a RunState) -> (&'static str, Option<&'a str>) {
+        match state {
+            RunState::Queued => ("queued", None),
+            RunState::Suspended => ("suspended", None),
+            RunState::Completed { answer } => ("completed", Some(answer)),
+            RunState::Failed { error } => ("failed", Some(error)),
+            RunState::Cancelled { by } => ("cancelled", Some(by)),
+            // `RunState` may grow; a state this layout does not name is
+            // kept as running, which a worker can claim once it stops.
+            _ => ("running", None),
+        }
+    }
+
+    /// The [`RunState`] two columns hold (see [`state_columns`]).
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` for a state name this version does not
+    /// know (a newer schema's).
+    ///
+    /// [`state_columns`]: Self::state_columns
+    pub fn run_state(&self, name: &str, text: Option<String>) -> Result<RunState, MemoryError> {
+        let text = text.unwrap_or_default();
+        Ok(match name {
+            "queued" => RunState::Queued,
+            "running" => RunState::Running,
+            "suspended" => RunState::Suspended,
+            "completed" => RunState::Completed { answer: text },
+            "failed" => RunState::Failed { error: text },
+            "cancelled" => RunState::Cancelled { by: text },
+            other => {
+                return Err(MemoryError::Serialization {
+                    reason: format!(
+                        "{}: a run's state `{other}` is not one this version knows; upgrade klieo",
+                        self.store
+                    ),
+                    cause: None,
+                })
+            }
+        })
+    }
+
     /// A driver's error as `MemoryError::Backend`, saying what was being
     /// done (`"appending to a thread"`) in this store, the driver's error
     /// as its source (not pasted into its text).
@@ -155,16 +215,21 @@ impl StoreRows {
     ///
     /// `MemoryError::Serialization` naming the first text that is not one.
     pub fn run_ids(&self, rows: &[String]) -> Result<Vec<RunId>, MemoryError> {
-        rows.iter()
-            .map(|id| {
-                id.parse().map_err(|e| {
-                    MemoryError::serialization_from(
-                        format!("{}: run id `{id}` could not be read", self.store),
-                        e,
-                    )
-                })
-            })
-            .collect()
+        rows.iter().map(|id| self.run_id(id)).collect()
+    }
+
+    /// The run id of a stored row.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` naming the text when it is not one.
+    pub fn run_id(&self, id: &str) -> Result<RunId, MemoryError> {
+        id.parse().map_err(|e| {
+            MemoryError::serialization_from(
+                format!("{}: run id `{id}` could not be read", self.store),
+                e,
+            )
+        })
     }
 }
 

@@ -18,6 +18,10 @@ mod like_every_journal {
     klieo_store::testing::memory::journal_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }
 
+mod like_every_queue {
+    klieo_store::testing::queue::queue_suite!(Box::new(klieo_store::InMemoryJournal::new()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_from_two_clones_all_land_in_order() {
     let store = InMemoryJournal::new();

@@ -21,7 +21,9 @@
 //!   `retryable()`.
 //! - Runs: [`RunId`], [`ThreadId`], the [`Episode`] log, and the
 //!   [`ShortTermMemory`], [`EpisodicMemory`] and [`Journal`] traits (the
-//!   store kit, with an in-memory journal, is `klieo-store`).
+//!   store kit, with an in-memory journal, is `klieo-store`), and the
+//!   [`RunQueue`] a fleet of workers drives runs from ([`Submission`],
+//!   [`RunState`], [`Claimed`]).
 //! - Tools implement [`Tool`] (or are a [`FnTool`] closure); the runtime
 //!   calls a [`ToolInvoker`], such as a [`ToolSet`].
 //! - With the `testing` feature, `testing::ScriptedLlm` plays back a script
@@ -68,6 +70,7 @@ mod journal;
 mod llm;
 mod memory;
 mod message;
+mod queue;
 mod request;
 mod response;
 mod tool;
@@ -86,6 +89,7 @@ pub use journal::{Commit, Journal, PendingStep, RunRecord};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
+pub use queue::{Claimed, RunQueue, RunState, Submission};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use tool::{FnTool, OwnedToolContext, Tool, ToolContext, ToolInvoker, ToolSet};
@@ -109,6 +113,7 @@ mod dyn_compat {
         _: &dyn ShortTermMemory,
         _: &dyn EpisodicMemory,
         _: &dyn Journal,
+        _: &dyn RunQueue,
     ) {
     }
 

@@ -135,13 +135,14 @@ pub mod prelude {
     pub use futures_util::StreamExt;
     pub use klieo_types::{
         ChatChunk, ChatRequest, ChatResponse, Episode, Error, FnTool, LlmClient, LlmError, Message,
-        Role, RunId, ThreadId, Tool, ToolCall, ToolChoice, ToolDef, ToolError, ToolSet, Toolbox,
+        Role, RunId, RunQueue, RunState, Submission, ThreadId, Tool, ToolCall, ToolChoice, ToolDef,
+        ToolError, ToolSet, Toolbox,
     };
 
     #[cfg(feature = "runtime")]
     pub use klieo_runtime::{
         run_steps, run_steps_streaming, AfterToolCalls, Agent, AgentContext, Answer, RunEvent,
-        RunOptions, Session, TypedTool,
+        RunOptions, Session, TypedTool, Worker, WorkerOptions,
     };
 
     #[cfg(any(feature = "openai", feature = "anthropic"))]

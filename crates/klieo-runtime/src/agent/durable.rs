@@ -174,7 +174,7 @@ impl Agent {
         }
     }
 
-    async fn go_on(
+    pub(crate) async fn go_on(
         &self,
         run: RunId,
         decision: Option<(&Ticket, Option<String>)>,

@@ -159,7 +159,7 @@ impl Session {
         self.run_with(run_id, prompt, Extras::default()).await
     }
 
-    async fn run_with(
+    pub(crate) async fn run_with(
         &self,
         run_id: RunId,
         prompt: String,

@@ -80,6 +80,10 @@ pub(crate) struct Extras {
     pub(crate) summary: bool,
     /// End with an answer of this shape.
     pub(crate) output: Option<OutputSpec>,
+    /// Drive the run under this lease, which a worker's claim took: the
+    /// holder it took it as, and its time to live (whatever the options
+    /// say).
+    pub(crate) lease: Option<(String, std::time::Duration)>,
 }
 
 /// What a typed run does with an answer.
@@ -100,6 +104,10 @@ impl Run {
         opts: RunOptions,
         extras: Extras,
     ) -> Result<Self, Error> {
+        let (opts, holder) = match extras.lease {
+            Some((holder, ttl)) => (opts.with_lease_ttl(Some(ttl)), holder),
+            None => (opts, format!("worker-{}", RunId::new())),
+        };
         opts.validate()?;
         let run_id = ctx.run_id.to_string();
         let span = telemetry::run_span(&telemetry::RunLabels {
@@ -119,7 +127,7 @@ impl Run {
             repeats: Repeats::default(),
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
-            holder: format!("worker-{}", RunId::new()),
+            holder,
             system: {
                 let mut system = Transcript::new();
                 if !system_prompt.is_empty() {

@@ -19,4 +19,4 @@ mod leases;
 mod resume;
 mod store;
 mod streamed;
-mod support;
+pub(crate) mod support;

@@ -26,3 +26,4 @@
 
 pub mod golden;
 pub mod memory;
+pub mod queue;

@@ -1,5 +1,6 @@
 //! [`MemoryError`]: why a memory backend failed.
 
+use crate::ids::RunId;
 use std::error::Error as StdError;
 use std::sync::Arc;
 use thiserror::Error;
@@ -51,6 +52,15 @@ pub enum MemoryError {
     /// first (it resumed or decided it). Nothing was written.
     #[error("another process changed this run first, so nothing was written: {0}")]
     Conflict(String),
+    /// A submit's idempotency key was used before for a different
+    /// submission (another agent, prompt or thread). Nothing was queued.
+    #[error("the idempotency key `{key}` already made run {run} for a different submission; use a new key for a new run")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The run it made.
+        run: RunId,
+    },
 }
 
 impl MemoryError {
@@ -95,6 +105,9 @@ impl PartialEq for MemoryError {
             }
             (Self::NotFound(a), Self::NotFound(b)) | (Self::Conflict(a), Self::Conflict(b)) => {
                 a == b
+            }
+            (Self::KeyReused { key: a, run: r }, Self::KeyReused { key: b, run: s }) => {
+                a == b && r == s
             }
             _ => false,
         }

@@ -1,0 +1,308 @@
+//! [`Worker`]: drives the runs a [`RunQueue`] holds, with the agents it
+//! knows by name: claims what is due, up to its concurrency, holds their
+//! leases while it drives them, and on shutdown drains, then gives up the
+//! leases of what is left so another worker takes it over at once.
+//! [`wait`] follows a submitted run from any process.
+
+mod options;
+mod wait;
+
+pub use options::WorkerOptions;
+pub use wait::wait;
+
+use crate::Agent;
+use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use tokio::task::{Id, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// Drives queued runs with the agents it holds.
+///
+/// Every agent must use the worker's store as its memory
+/// ([`AgentBuilder::with_memory`](crate::AgentBuilder::with_memory)): the
+/// worker claims runs there and the agent writes them there. A run whose
+/// agent no worker holds stays queued. Runs suspended for approval are not
+/// claimed; a decision (`Agent::approve`) drives them on where it is made.
+///
+/// ```
+/// use klieo_runtime::{wait, Agent, Worker, WorkerOptions};
+/// use klieo_store::InMemoryJournal;
+/// use klieo_types::testing::ScriptedLlm;
+/// use klieo_types::{RunQueue, RunState, Submission};
+/// use std::time::Duration;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let store = InMemoryJournal::new();
+/// // Any process that opens the store submits:
+/// let run = store.submit(&Submission::new("greeter", "Hello!")).await?;
+///
+/// // A worker process drives it:
+/// let agent = Agent::builder(ScriptedLlm::new().then_text("Hi there."))
+///     .with_memory(store.clone())
+///     .build()?;
+/// let worker = Worker::builder(store.clone())
+///     .with_agent("greeter", agent)
+///     .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(10)))
+///     .build()?;
+/// let shutdown = CancellationToken::new();
+/// let working = tokio::spawn({
+///     let shutdown = shutdown.clone();
+///     async move { worker.run(shutdown).await }
+/// });
+///
+/// let state = wait(&store, run, Duration::from_secs(10)).await?;
+/// assert_eq!(state, RunState::Completed { answer: "Hi there.".into() });
+/// shutdown.cancel();
+/// assert_eq!(working.await??.finished, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    queue: Arc<dyn RunQueue>,
+    agents: Arc<BTreeMap<String, Agent>>,
+    names: Arc<[String]>,
+    options: WorkerOptions,
+    holder: Arc<str>,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("holder", &self.holder)
+            .field("agents", &self.names)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Worker`]; see [`Worker::builder`].
+pub struct WorkerBuilder {
+    queue: Arc<dyn RunQueue>,
+    agents: BTreeMap<String, Agent>,
+    options: WorkerOptions,
+}
+
+impl fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("agents", &self.agents.keys().collect::<Vec<_>>())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerBuilder {
+    /// Drives the runs submitted for `name` with `agent`; a second agent
+    /// of the same name replaces the first.
+    pub fn with_agent(mut self, name: impl Into<String>, agent: Agent) -> Self {
+        self.agents.insert(name.into(), agent);
+        self
+    }
+
+    /// Sets the worker's options (see [`WorkerOptions`] for the defaults).
+    pub fn with_options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The worker, or `ConfigError::Invalid` for options that cannot work
+    /// or a worker without agents.
+    pub fn build(self) -> Result<Worker, ConfigError> {
+        self.options.validate()?;
+        if self.agents.is_empty() {
+            return Err(ConfigError::invalid(
+                "Worker::with_agent",
+                "a worker without agents would claim no run: add one with \
+                 `with_agent(name, agent)`, named as its runs are submitted",
+            ));
+        }
+        Ok(Worker {
+            queue: self.queue,
+            names: self.agents.keys().cloned().collect(),
+            agents: Arc::new(self.agents),
+            options: self.options,
+            holder: format!("worker-{}", RunId::new()).into(),
+        })
+    }
+}
+
+/// What a worker did, once it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Runs it drove to their end (an answer, a failure, or a suspension
+    /// for approval).
+    pub finished: u64,
+    /// Runs it stopped at the drain deadline, their leases given up for
+    /// another worker to take over.
+    pub released: Vec<RunId>,
+}
+
+impl Worker {
+    /// A worker claiming runs from `queue`; add agents with
+    /// [`WorkerBuilder::with_agent`].
+    pub fn builder(queue: impl RunQueue + 'static) -> WorkerBuilder {
+        WorkerBuilder {
+            queue: Arc::new(queue),
+            agents: BTreeMap::new(),
+            options: WorkerOptions::default(),
+        }
+    }
+
+    /// The name this worker holds leases as.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Drives runs until `shutdown` is cancelled, then drains: claims no
+    /// more, waits up to the drain deadline for its runs, stops those
+    /// still going and gives up their leases. A failure to claim (the
+    /// store unreachable) is logged and tried again after the poll
+    /// interval; a run's own failure is the run's, recorded in its log.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<WorkerReport, Error> {
+        let mut report = WorkerReport::default();
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut runs: HashMap<Id, RunId> = HashMap::new();
+        while !shutdown.is_cancelled() {
+            let room = self.options.concurrency().saturating_sub(running.len());
+            let claimed = match room {
+                0 => Vec::new(),
+                _ => self.claim(room).await,
+            };
+            let full = !claimed.is_empty() && claimed.len() == room;
+            for claim in claimed {
+                let run = claim.run;
+                let task = running.spawn(self.clone().drive(claim));
+                runs.insert(task.id(), run);
+            }
+            if full {
+                // Room was filled: look again once a run ends.
+                if let Some(done) = tokio::select! {
+                    () = shutdown.cancelled() => None,
+                    done = running.join_next_with_id() => done,
+                } {
+                    ended(&mut runs, &mut report, done);
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    ended(&mut runs, &mut report, done);
+                }
+                () = tokio::time::sleep(self.options.poll_interval()) => {}
+            }
+        }
+        self.drain(running, runs, report).await
+    }
+
+    /// Claims at most `room` runs, or none when the store fails.
+    async fn claim(&self, room: usize) -> Vec<Claimed> {
+        let ttl = self.options.lease_ttl();
+        match self.queue.claim(&self.holder, &self.names, room, ttl).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(holder = %self.holder, error = %e, "could not claim runs; trying again");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Drives one claimed run to its end, under the claim's lease.
+    async fn drive(self, claim: Claimed) {
+        let Some(agent) = self.agents.get(&claim.agent) else {
+            // Claims name only this worker's agents.
+            return;
+        };
+        let lease = Some((self.holder.to_string(), self.options.lease_ttl()));
+        let extras = crate::run::Extras {
+            lease,
+            ..Default::default()
+        };
+        let outcome = match claim.prompt {
+            Some(prompt) => {
+                agent
+                    .session(claim.thread.as_str())
+                    .run_with(claim.run, prompt, extras)
+                    .await
+            }
+            None => agent.go_on(claim.run, None, extras).await,
+        };
+        match outcome {
+            Ok(_) | Err(Error::Suspended { .. }) => {}
+            Err(e) => {
+                tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer")
+            }
+        }
+    }
+
+    /// Waits up to the drain deadline for `running`, then stops what is
+    /// left and gives up its leases.
+    async fn drain(
+        &self,
+        mut running: JoinSet<()>,
+        mut runs: HashMap<Id, RunId>,
+        mut report: WorkerReport,
+    ) -> Result<WorkerReport, Error> {
+        let deadline = tokio::time::sleep(self.options.drain_deadline());
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                done = running.join_next_with_id() => match done {
+                    Some(done) => ended(&mut runs, &mut report, done),
+                    None => return Ok(report),
+                },
+                () = &mut deadline => break,
+            }
+        }
+        running.abort_all();
+        // A run that ended before its abort took hold is booked as ended.
+        while let Some(done) = running.join_next_with_id().await {
+            if matches!(&done, Err(e) if e.is_cancelled()) {
+                continue;
+            }
+            ended(&mut runs, &mut report, done);
+        }
+        for (_, run) in runs.drain() {
+            if let Err(e) = self.queue.release(run, &self.holder).await {
+                tracing::warn!(run_id = %run, error = %e, "could not give up a drained run's lease; it runs out");
+            }
+            // Stopped while giving up its lease, a run may be over already.
+            match self.queue.state(run).await {
+                Ok(Some(state)) if state.is_finished() || state == RunState::Suspended => {
+                    report.finished += 1;
+                }
+                _ => report.released.push(run),
+            }
+        }
+        report.released.sort_unstable();
+        Ok(report)
+    }
+}
+
+/// Books a run whose task ended.
+fn ended(
+    runs: &mut HashMap<Id, RunId>,
+    report: &mut WorkerReport,
+    done: Result<(Id, ()), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((id, ())) => {
+            if runs.remove(&id).is_some() {
+                report.finished += 1;
+            }
+        }
+        Err(e) => {
+            // A run that panicked keeps its lease until it runs out; then
+            // a worker takes the run over.
+            if let Some(run) = runs.remove(&e.id()) {
+                tracing::error!(run_id = %run, error = %e, "a run's task panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! [`wait`]: a submitted run followed from any process until it is over
+//! or waits on a person.
+
+use klieo_types::{Error, MemoryError, RunId, RunQueue, RunState};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The first pause between two looks at the run's state; each pause
+/// doubles, up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+
+/// The longest pause between two looks.
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Waits until the run `run` is over (completed, failed, cancelled) or
+/// suspended for approval, or until `within` has passed, and returns its
+/// state then: a state that is neither tells the caller the wait ran out.
+/// Dropping the future stops waiting. The store is asked again after
+/// pauses that grow from 10 ms to 1 s.
+///
+/// `Error::Memory(MemoryError::NotFound)` for a run the store does not
+/// know; the store's own failures as they come.
+pub async fn wait(queue: &dyn RunQueue, run: RunId, within: Duration) -> Result<RunState, Error> {
+    let deadline = Instant::now() + within;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let Some(state) = queue.state(run).await? else {
+            return Err(Error::Memory(MemoryError::NotFound(format!(
+                "run {run}: no run of that id was submitted to or written in this store"
+            ))));
+        };
+        let now = Instant::now();
+        if state.is_finished() || state == RunState::Suspended || now >= deadline {
+            return Ok(state);
+        }
+        tokio::time::sleep_until((now + pause).min(deadline)).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}

@@ -1,0 +1,334 @@
+//! Workers driving submitted runs on the in-memory journal, on paused
+//! tokio time: submit and wait, the concurrency bound, runs no worker
+//! knows, a drained worker's runs taken over at once, a crashed one's at
+//! its lease's end, cancel, and the builder's checks.
+
+use crate::durable::support::{count, Counted};
+use klieo_runtime::{wait, Agent, Worker, WorkerOptions, WorkerReport};
+use klieo_store::InMemoryJournal;
+use klieo_types::{
+    async_trait, Capabilities, ChatRequest, ChatResponse, ConfigError, Episode, EpisodicMemory,
+    Error, FinishReason, LlmClient, LlmError, MemoryError, Message, Role, RunId, RunQueue,
+    RunState, Submission, ToolCall,
+};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const TTL: Duration = Duration::from_secs(30);
+const LONG: Duration = Duration::from_secs(3600);
+
+/// Calls `work` once, then answers `done`; any number of runs at once.
+struct Stateless;
+
+#[async_trait]
+impl LlmClient for Stateless {
+    fn name(&self) -> &str {
+        "stateless"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        if req.messages.iter().any(|m| m.role == Role::Tool) {
+            return Ok(ChatResponse::new(
+                Message::assistant("done"),
+                FinishReason::Stop,
+            ));
+        }
+        let call = ToolCall::new("c1", "work", json!({}));
+        let reply = Message::assistant_tool_calls("", vec![call]);
+        Ok(ChatResponse::new(reply, FinishReason::ToolCalls))
+    }
+}
+
+fn agent(store: &InMemoryJournal, work: Counted) -> Agent {
+    Agent::builder(Stateless)
+        .with_tool(work)
+        .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
+fn options() -> WorkerOptions {
+    WorkerOptions::new()
+        .with_lease_ttl(TTL)
+        .with_poll_interval(Duration::from_millis(100))
+        .with_drain_deadline(Duration::from_secs(5))
+}
+
+/// Starts `worker` in a task of its own; cancel the token to drain it.
+fn start(worker: Worker) -> (CancellationToken, JoinHandle<Result<WorkerReport, Error>>) {
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    (
+        shutdown,
+        tokio::spawn(async move { worker.run(token).await }),
+    )
+}
+
+fn completed() -> RunState {
+    RunState::Completed {
+        answer: "done".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submitted_run_is_driven_by_a_worker_and_waited_for() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let run = store
+        .submit(&Submission::new("support", "do the work"))
+        .await
+        .unwrap();
+    let worker = Worker::builder(store.clone())
+        .with_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(worker);
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), completed());
+    shutdown.cancel();
+    let report = working.await.unwrap().unwrap();
+    assert_eq!((report.finished, report.released.len()), (1, 0));
+    assert_eq!(count(&works), 1);
+    let log = store.replay(run).await.unwrap();
+    assert!(
+        matches!(log.first(), Some(Episode::Started { .. })),
+        "{log:?}"
+    );
+    assert!(
+        matches!(log.last(), Some(Episode::Completed { .. })),
+        "{log:?}"
+    );
+}
+
+/// A tool that tracks how many of its calls run at once.
+struct Gauge {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_drives_many_runs_at_most_its_concurrency_at_once() {
+    let store = InMemoryJournal::new();
+    let gauge = Arc::new(Gauge {
+        now: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
+    let tracked = Arc::clone(&gauge);
+    let work =
+        klieo_runtime::TypedTool::new("work", "works a while", move |_: serde_json::Value| {
+            let gauge = Arc::clone(&tracked);
+            async move {
+                let now = gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+                gauge.most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                gauge.now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, klieo_types::ToolError>("worked")
+            }
+        });
+    let agent = Agent::builder(Stateless)
+        .with_tool(work)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let mut runs = Vec::new();
+    for i in 0..20 {
+        let submission = Submission::new("support", format!("job {i}"));
+        runs.push(store.submit(&submission).await.unwrap());
+    }
+    let worker = Worker::builder(store.clone())
+        .with_agent("support", agent)
+        .with_options(options().with_concurrency(3))
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(worker);
+    for run in &runs {
+        assert_eq!(wait(&store, *run, LONG).await.unwrap(), completed());
+    }
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap().finished, 20);
+    assert_eq!(
+        gauge.most.load(Ordering::SeqCst),
+        3,
+        "three runs at once, never more"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_of_an_agent_no_worker_holds_stays_queued() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let run = store
+        .submit(&Submission::new("billing", "refund"))
+        .await
+        .unwrap();
+    let worker = Worker::builder(store.clone())
+        .with_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(worker);
+    // The wait runs out on paused time, the worker looking all along.
+    let state = wait(&store, run, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(state, RunState::Queued, "never dropped, never run");
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap(), WorkerReport::default());
+    assert_eq!(count(&works), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drained_worker_gives_its_runs_up_and_another_takes_them_at_once() {
+    let store = InMemoryJournal::new();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let hanging = Counted::new("work", false, &works).hanging(&started);
+    let first = Worker::builder(store.clone())
+        .with_agent("support", agent(&store, hanging))
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(first);
+    started.notified().await;
+    shutdown.cancel();
+    let report = working.await.unwrap().unwrap();
+    assert_eq!(
+        (report.finished, report.released),
+        (0, vec![run]),
+        "the run outlived the drain deadline and was given up"
+    );
+
+    // Its lease is free now, not in 30 s.
+    let claimed = store
+        .claim("another", &["support".to_owned()], 10, TTL)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "taken over at once");
+    assert_eq!(
+        (claimed[0].run, claimed[0].prompt.as_deref()),
+        (run, None),
+        "to resume"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_workers_run_is_taken_over_when_its_lease_runs_out() {
+    let store = InMemoryJournal::new();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let hanging = Counted::new("work", false, &works).hanging(&started);
+    let first = Worker::builder(store.clone())
+        .with_agent("support", agent(&store, hanging))
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (_, working) = start(first);
+    started.notified().await;
+    // The process dies: no drain, the lease neither renewed nor given up.
+    working.abort();
+    assert!(working.await.unwrap_err().is_cancelled());
+    let names = ["support".to_owned()];
+    assert!(
+        store
+            .claim("probe", &names, 10, TTL)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not while its lease lasts"
+    );
+
+    let second = Worker::builder(store.clone())
+        .with_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(second);
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), completed());
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap().finished, 1);
+    assert_eq!(
+        count(&works),
+        1,
+        "the interrupted call is not run again (not idempotent)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_is_never_claimed_and_its_wait_says_who() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let later = SystemTime::now() + LONG;
+    let submission = Submission::new("support", "work").with_not_before(later);
+    let run = store.submit(&submission).await.unwrap();
+    let cancelled = RunState::Cancelled { by: "ops".into() };
+    assert_eq!(
+        store.cancel(run, "ops").await.unwrap(),
+        Some(cancelled.clone())
+    );
+    let worker = Worker::builder(store.clone())
+        .with_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(worker);
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), cancelled);
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap().finished, 0);
+    assert_eq!(count(&works), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_on_a_run_the_store_does_not_know_is_not_found() {
+    let store = InMemoryJournal::new();
+    let unknown = RunId::new();
+    match wait(&store, unknown, LONG).await {
+        Err(Error::Memory(MemoryError::NotFound(text))) => {
+            assert!(text.contains(&unknown.to_string()), "{text}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_worker_without_agents_or_with_options_that_cannot_work_is_refused() {
+    let store = InMemoryJournal::new();
+    match Worker::builder(store.clone()).build() {
+        Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "Worker::with_agent"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let works = Arc::new(AtomicUsize::new(0));
+    let refused = Worker::builder(store.clone())
+        .with_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(WorkerOptions::new().with_concurrency(0))
+        .build();
+    match refused {
+        Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "WorkerOptions::concurrency"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -1,0 +1,181 @@
+//! The store as a [`RunQueue`]: a submit, a claim and a cancel are each
+//! one write transaction, so of two processes claiming at once each run
+//! goes to one (SQLite has one writer at a time). Times are SQLite's
+//! clock, in milliseconds since the Unix epoch, as the leases'.
+
+use crate::error::backend;
+use crate::memory::{record_in, ROWS};
+use crate::SqliteStore;
+use async_trait::async_trait;
+use klieo_types::{Claimed, Episode, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// SQLite's clock, in milliseconds since the Unix epoch.
+const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+/// `time` in milliseconds since the Unix epoch (0 before it).
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A due run's row, as a claim reads it: run, agent, thread, prompt, and
+/// whether its log is empty.
+type Due = (String, String, String, Option<String>, bool);
+
+#[async_trait]
+impl RunQueue for SqliteStore {
+    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
+        let doing = "submitting a run";
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        if let Some(key) = submission.key() {
+            let found: Option<(String, Option<String>, Option<String>, String)> =
+                sqlx::query_as("SELECT run, agent, prompt, thread FROM runs WHERE idem_key = ?1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| backend(doing, e))?;
+            if let Some((run, agent, prompt, thread)) = found {
+                let run = ROWS.run_id(&run)?;
+                let same = agent.as_deref() == Some(submission.agent())
+                    && prompt.as_deref() == Some(submission.prompt())
+                    && ThreadId::new(thread) == submission.thread_for(run);
+                if !same {
+                    return Err(MemoryError::KeyReused {
+                        key: key.to_owned(),
+                        run,
+                    });
+                }
+                return Ok(run);
+            }
+        }
+        let run = RunId::new();
+        sqlx::query(
+            "INSERT INTO runs (run, thread, state, agent, prompt, idem_key, not_before_ms, seq) \
+             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
+        )
+        .bind(run.to_string())
+        .bind(submission.thread_for(run).as_str())
+        .bind(submission.agent())
+        .bind(submission.prompt())
+        .bind(submission.key())
+        .bind(submission.not_before().map(millis))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        Ok(run)
+    }
+
+    async fn claim(
+        &self,
+        holder: &str,
+        agents: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claimed>, MemoryError> {
+        let doing = "claiming runs";
+        if agents.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let agents = ROWS.encode("the agents' names", &agents)?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        let due: Vec<Due> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT run, agent, thread, prompt, \
+             NOT EXISTS (SELECT 1 FROM episodes e WHERE e.run = r.run) AS fresh \
+             FROM runs r \
+             WHERE agent IN (SELECT value FROM json_each(?1)) AND ( \
+               (state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= {NOW_MS})) \
+               OR (state = 'running' AND NOT EXISTS (SELECT 1 FROM leases l \
+                   WHERE l.run = r.run AND l.until_ms > {NOW_MS}))) \
+             ORDER BY state = 'running', seq LIMIT ?2"
+        )))
+        .bind(&agents)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for (run, agent, thread, prompt, fresh) in due {
+            sqlx::query("UPDATE runs SET state = 'running' WHERE run = ?1")
+                .bind(&run)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(doing, e))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, {NOW_MS} + ?3) \
+                 ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms"
+            )))
+            .bind(&run)
+            .bind(holder)
+            .bind(ttl_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+            claimed.push(Claimed::new(
+                ROWS.run_id(&run)?,
+                agent,
+                ThreadId::new(thread),
+                prompt.filter(|_| fresh),
+            ));
+        }
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        Ok(claimed)
+    }
+
+    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
+                .bind(run.to_string())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| backend("reading a run's state", e))?;
+        row.map(|(state, outcome)| ROWS.run_state(&state, outcome))
+            .transpose()
+    }
+
+    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
+        let doing = "cancelling a run";
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
+                .bind(run.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(doing, e))?;
+        let Some((state, outcome)) = row else {
+            return Ok(None);
+        };
+        let state = ROWS.run_state(&state, outcome)?;
+        if !matches!(state, RunState::Queued | RunState::Suspended) {
+            return Ok(Some(state));
+        }
+        let cancelled = RunState::Cancelled { by: by.to_owned() };
+        let (name, text) = ROWS.state_columns(&cancelled);
+        sqlx::query("UPDATE runs SET state = ?2, outcome = ?3 WHERE run = ?1")
+            .bind(run.to_string())
+            .bind(name)
+            .bind(text)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        let error = format!("cancelled by {by}");
+        record_in(&mut tx, run, &Episode::Failed { error }).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        Ok(Some(cancelled))
+    }
+}

@@ -1,0 +1,146 @@
+//! The [`InMemoryJournal`] as a [`RunQueue`]: submissions, claims and
+//! states under the store's one lock, leases on tokio's clock as the
+//! journal's are, `not_before` on the system clock.
+
+use crate::InMemoryJournal;
+use async_trait::async_trait;
+use klieo_types::{Claimed, Episode, MemoryError, RunId, RunQueue, RunState, Submission};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Every run's state, and the submissions of those that were queued.
+#[derive(Default)]
+pub(crate) struct Queue {
+    runs: HashMap<RunId, Entry>,
+    keys: HashMap<String, RunId>,
+    /// Submissions so far, numbering them in order.
+    submitted: u64,
+}
+
+/// One run as the queue knows it.
+struct Entry {
+    state: RunState,
+    /// How it was submitted, and its place in line; `None` for a run
+    /// written without being submitted.
+    submission: Option<(Submission, u64)>,
+}
+
+impl Queue {
+    /// A commit to `run` left it in `after`.
+    pub(crate) fn committed(&mut self, run: RunId, after: &RunState) {
+        self.runs
+            .entry(run)
+            .and_modify(|entry| entry.state = after.clone())
+            .or_insert_with(|| Entry {
+                state: after.clone(),
+                submission: None,
+            });
+    }
+}
+
+#[async_trait]
+impl RunQueue for InMemoryJournal {
+    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
+        let mut state = self.state();
+        let queue = &mut state.queue;
+        if let Some(key) = submission.key() {
+            if let Some(&run) = queue.keys.get(key) {
+                let same = queue
+                    .runs
+                    .get(&run)
+                    .and_then(|entry| entry.submission.as_ref())
+                    .is_some_and(|(first, _)| first.same_run_as(submission));
+                if !same {
+                    return Err(MemoryError::KeyReused {
+                        key: key.to_owned(),
+                        run,
+                    });
+                }
+                return Ok(run);
+            }
+        }
+        let run = RunId::new();
+        queue.submitted += 1;
+        let entry = Entry {
+            state: RunState::Queued,
+            submission: Some((submission.clone(), queue.submitted)),
+        };
+        queue.runs.insert(run, entry);
+        if let Some(key) = submission.key() {
+            queue.keys.insert(key.to_owned(), run);
+        }
+        Ok(run)
+    }
+
+    async fn claim(
+        &self,
+        holder: &str,
+        agents: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claimed>, MemoryError> {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let mut state = self.state();
+        let mut due: Vec<(bool, u64, RunId)> = state
+            .queue
+            .runs
+            .iter()
+            .filter_map(|(&run, entry)| {
+                let (submission, seq) = entry.submission.as_ref()?;
+                if !agents.iter().any(|a| a == submission.agent()) {
+                    return None;
+                }
+                let ready = match entry.state {
+                    RunState::Queued => submission.not_before().is_none_or(|t| t <= wall),
+                    RunState::Running => !state.leased(run, now),
+                    _ => false,
+                };
+                // Queued runs first, each kind oldest first.
+                ready.then_some((entry.state != RunState::Queued, *seq, run))
+            })
+            .collect();
+        due.sort_unstable();
+        let mut claimed = Vec::new();
+        for (_, _, run) in due.into_iter().take(limit) {
+            state.take_lease(run, holder, ttl, now);
+            let fresh = state.logs.get(&run).is_none_or(Vec::is_empty);
+            let Some(entry) = state.queue.runs.get_mut(&run) else {
+                continue;
+            };
+            entry.state = RunState::Running;
+            if let Some((submission, _)) = &entry.submission {
+                claimed.push(Claimed::new(
+                    run,
+                    submission.agent().to_owned(),
+                    submission.thread_for(run),
+                    fresh.then(|| submission.prompt().to_owned()),
+                ));
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        Ok(self.state().queue.runs.get(&run).map(|e| e.state.clone()))
+    }
+
+    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
+        let mut state = self.state();
+        let Some(entry) = state.queue.runs.get_mut(&run) else {
+            return Ok(None);
+        };
+        if !matches!(entry.state, RunState::Queued | RunState::Suspended) {
+            return Ok(Some(entry.state.clone()));
+        }
+        entry.state = RunState::Cancelled { by: by.to_owned() };
+        let after = entry.state.clone();
+        let error = format!("cancelled by {by}");
+        state
+            .logs
+            .entry(run)
+            .or_default()
+            .push(Episode::Failed { error });
+        Ok(Some(after))
+    }
+}
