@@ -98,6 +98,11 @@ pub struct FaultsDoc;
 #[doc = include_str!("../../../docs/AGENTS.md")]
 pub struct AgentsDoc;
 
+/// docs/FLEET.md, whose example runs as a doctest.
+#[cfg(all(doctest, feature = "runtime", feature = "store"))]
+#[doc = include_str!("../../../docs/FLEET.md")]
+pub struct FleetDoc;
+
 /// docs/LOCAL_MODELS.md, whose example runs as a doctest.
 #[cfg(all(doctest, feature = "openai"))]
 #[doc = include_str!("../../../docs/LOCAL_MODELS.md")]
