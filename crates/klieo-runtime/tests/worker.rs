@@ -6,12 +6,10 @@
 use crate::durable::support::{count, Counted};
 use klieo_runtime::{wait, Agent, Worker, WorkerOptions, WorkerReport};
 use klieo_store::InMemoryJournal;
+use klieo_types::testing::CallThenAnswer;
 use klieo_types::{
-    async_trait, Capabilities, ChatRequest, ChatResponse, ConfigError, Episode, EpisodicMemory,
-    Error, FinishReason, LlmClient, LlmError, MemoryError, Message, Role, RunId, RunQueue,
-    RunState, Submission, ToolCall,
+    ConfigError, Episode, EpisodicMemory, Error, MemoryError, RunId, RunQueue, RunState, Submission,
 };
-use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,34 +20,18 @@ use tokio_util::sync::CancellationToken;
 const TTL: Duration = Duration::from_secs(30);
 const LONG: Duration = Duration::from_secs(3600);
 
-/// Calls `work` once, then answers `done`; any number of runs at once.
-struct Stateless;
-
-#[async_trait]
-impl LlmClient for Stateless {
-    fn name(&self) -> &str {
-        "stateless"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        if req.messages.iter().any(|m| m.role == Role::Tool) {
-            return Ok(ChatResponse::new(
-                Message::assistant("done"),
-                FinishReason::Stop,
-            ));
-        }
-        let call = ToolCall::new("c1", "work", json!({}));
-        let reply = Message::assistant_tool_calls("", vec![call]);
-        Ok(ChatResponse::new(reply, FinishReason::ToolCalls))
-    }
-}
-
 fn agent(store: &InMemoryJournal, work: Counted) -> Agent {
-    Agent::builder(Stateless)
+    Agent::builder(CallThenAnswer::new("work", "done"))
         .with_tool(work)
         .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
+fn worker(store: &InMemoryJournal, agent: Agent, options: WorkerOptions) -> Worker {
+    Worker::builder(store.clone())
+        .with_agent("support", agent)
+        .with_options(options)
         .build()
         .unwrap()
 }
@@ -62,7 +44,7 @@ fn options() -> WorkerOptions {
 }
 
 /// Starts `worker` in a task of its own; cancel the token to drain it.
-fn start(worker: Worker) -> (CancellationToken, JoinHandle<Result<WorkerReport, Error>>) {
+fn start(worker: Worker) -> (CancellationToken, JoinHandle<WorkerReport>) {
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     (
@@ -85,18 +67,15 @@ async fn a_submitted_run_is_driven_by_a_worker_and_waited_for() {
         .submit(&Submission::new("support", "do the work"))
         .await
         .unwrap();
-    let worker = Worker::builder(store.clone())
-        .with_agent(
-            "support",
-            agent(&store, Counted::new("work", false, &works)),
-        )
-        .with_options(options())
-        .build()
-        .unwrap();
+    let worker = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        options(),
+    );
     let (shutdown, working) = start(worker);
     assert_eq!(wait(&store, run, LONG).await.unwrap(), completed());
     shutdown.cancel();
-    let report = working.await.unwrap().unwrap();
+    let report = working.await.unwrap();
     assert_eq!((report.finished, report.released.len()), (1, 0));
     assert_eq!(count(&works), 1);
     let log = store.replay(run).await.unwrap();
@@ -135,7 +114,7 @@ async fn a_worker_drives_many_runs_at_most_its_concurrency_at_once() {
                 Ok::<_, klieo_types::ToolError>("worked")
             }
         });
-    let agent = Agent::builder(Stateless)
+    let agent = Agent::builder(CallThenAnswer::new("work", "done"))
         .with_tool(work)
         .with_memory(store.clone())
         .build()
@@ -145,17 +124,13 @@ async fn a_worker_drives_many_runs_at_most_its_concurrency_at_once() {
         let submission = Submission::new("support", format!("job {i}"));
         runs.push(store.submit(&submission).await.unwrap());
     }
-    let worker = Worker::builder(store.clone())
-        .with_agent("support", agent)
-        .with_options(options().with_concurrency(3))
-        .build()
-        .unwrap();
+    let worker = worker(&store, agent, options().with_concurrency(3));
     let (shutdown, working) = start(worker);
     for run in &runs {
         assert_eq!(wait(&store, *run, LONG).await.unwrap(), completed());
     }
     shutdown.cancel();
-    assert_eq!(working.await.unwrap().unwrap().finished, 20);
+    assert_eq!(working.await.unwrap().finished, 20);
     assert_eq!(
         gauge.most.load(Ordering::SeqCst),
         3,
@@ -171,20 +146,17 @@ async fn a_run_of_an_agent_no_worker_holds_stays_queued() {
         .submit(&Submission::new("billing", "refund"))
         .await
         .unwrap();
-    let worker = Worker::builder(store.clone())
-        .with_agent(
-            "support",
-            agent(&store, Counted::new("work", false, &works)),
-        )
-        .with_options(options())
-        .build()
-        .unwrap();
+    let worker = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        options(),
+    );
     let (shutdown, working) = start(worker);
     // The wait runs out on paused time, the worker looking all along.
     let state = wait(&store, run, Duration::from_secs(10)).await.unwrap();
     assert_eq!(state, RunState::Queued, "never dropped, never run");
     shutdown.cancel();
-    assert_eq!(working.await.unwrap().unwrap(), WorkerReport::default());
+    assert_eq!(working.await.unwrap(), WorkerReport::default());
     assert_eq!(count(&works), 0);
 }
 
@@ -197,15 +169,11 @@ async fn a_drained_worker_gives_its_runs_up_and_another_takes_them_at_once() {
         .await
         .unwrap();
     let hanging = Counted::new("work", false, &works).hanging(&started);
-    let first = Worker::builder(store.clone())
-        .with_agent("support", agent(&store, hanging))
-        .with_options(options())
-        .build()
-        .unwrap();
+    let first = worker(&store, agent(&store, hanging), options());
     let (shutdown, working) = start(first);
     started.notified().await;
     shutdown.cancel();
-    let report = working.await.unwrap().unwrap();
+    let report = working.await.unwrap();
     assert_eq!(
         (report.finished, report.released),
         (0, vec![run]),
@@ -234,11 +202,7 @@ async fn a_crashed_workers_run_is_taken_over_when_its_lease_runs_out() {
         .await
         .unwrap();
     let hanging = Counted::new("work", false, &works).hanging(&started);
-    let first = Worker::builder(store.clone())
-        .with_agent("support", agent(&store, hanging))
-        .with_options(options())
-        .build()
-        .unwrap();
+    let first = worker(&store, agent(&store, hanging), options());
     let (_, working) = start(first);
     started.notified().await;
     // The process dies: no drain, the lease neither renewed nor given up.
@@ -254,18 +218,15 @@ async fn a_crashed_workers_run_is_taken_over_when_its_lease_runs_out() {
         "not while its lease lasts"
     );
 
-    let second = Worker::builder(store.clone())
-        .with_agent(
-            "support",
-            agent(&store, Counted::new("work", false, &works)),
-        )
-        .with_options(options())
-        .build()
-        .unwrap();
+    let second = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        options(),
+    );
     let (shutdown, working) = start(second);
     assert_eq!(wait(&store, run, LONG).await.unwrap(), completed());
     shutdown.cancel();
-    assert_eq!(working.await.unwrap().unwrap().finished, 1);
+    assert_eq!(working.await.unwrap().finished, 1);
     assert_eq!(
         count(&works),
         1,
@@ -285,18 +246,15 @@ async fn a_cancelled_run_is_never_claimed_and_its_wait_says_who() {
         store.cancel(run, "ops").await.unwrap(),
         Some(cancelled.clone())
     );
-    let worker = Worker::builder(store.clone())
-        .with_agent(
-            "support",
-            agent(&store, Counted::new("work", false, &works)),
-        )
-        .with_options(options())
-        .build()
-        .unwrap();
+    let worker = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        options(),
+    );
     let (shutdown, working) = start(worker);
     assert_eq!(wait(&store, run, LONG).await.unwrap(), cancelled);
     shutdown.cancel();
-    assert_eq!(working.await.unwrap().unwrap().finished, 0);
+    assert_eq!(working.await.unwrap().finished, 0);
     assert_eq!(count(&works), 0);
 }
 

@@ -8,7 +8,8 @@
 use klieo::prelude::*;
 use klieo::runtime::wait;
 use klieo::sqlite::SqliteStore;
-use klieo::types::{async_trait, Capabilities, FinishReason, ToolContext};
+use klieo::types::testing::CallThenAnswer;
+use klieo::types::{async_trait, ToolContext};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,36 +18,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 60;
-
-/// Calls `charge` once, then answers with the run's prompt.
-struct Model;
-
-#[async_trait]
-impl LlmClient for Model {
-    fn name(&self) -> &str {
-        "fleet-model"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        if req.messages.iter().any(|m| m.role == Role::Tool) {
-            let prompt = req
-                .messages
-                .iter()
-                .find(|m| m.role == Role::User)
-                .map(|m| m.content.clone())
-                .unwrap_or_default();
-            return Ok(ChatResponse::new(
-                Message::assistant(format!("did {prompt}")),
-                FinishReason::Stop,
-            ));
-        }
-        let call = ToolCall::new("c1", "charge", json!({}));
-        let reply = Message::assistant_tool_calls("", vec![call]);
-        Ok(ChatResponse::new(reply, FinishReason::ToolCalls))
-    }
-}
 
 /// A non-idempotent tool that counts its calls per run.
 struct Charge {
@@ -77,7 +48,7 @@ async fn worker(path: &Path, calls: &Arc<Mutex<HashMap<RunId, usize>>>) -> Worke
         def: ToolDef::new("charge", "charges once", json!({"type": "object"})),
         calls: Arc::clone(calls),
     };
-    let agent = Agent::builder(Model)
+    let agent = Agent::builder(CallThenAnswer::new("charge", "did {prompt}"))
         .with_tool(charge)
         .with_memory(store.clone())
         .build()
@@ -142,7 +113,7 @@ async fn three_workers_drive_every_run_once_and_a_drained_ones_runs_are_finished
     let mut finished = 0;
     let mut reports = Vec::new();
     for handle in working {
-        let report = handle.await.unwrap().unwrap();
+        let report = handle.await.unwrap();
         finished += report.finished;
         reports.push(report);
     }

@@ -13,10 +13,8 @@
 use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
-use klieo::types::{
-    async_trait, Capabilities, Commit, EpisodicMemory, FinishReason, Journal, MemoryError,
-    ToolContext,
-};
+use klieo::types::testing::CallThenAnswer;
+use klieo::types::{async_trait, Commit, EpisodicMemory, Journal, MemoryError, ToolContext};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -24,30 +22,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const RUNS: usize = 200;
-
-/// One tool call, then an answer.
-struct Model;
-
-#[async_trait]
-impl LlmClient for Model {
-    fn name(&self) -> &str {
-        "workers-model"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        if req.messages.iter().any(|m| m.role == Role::Tool) {
-            return Ok(ChatResponse::new(
-                Message::assistant("done"),
-                FinishReason::Stop,
-            ));
-        }
-        let call = ToolCall::new("c1", "charge", json!({}));
-        let reply = Message::assistant_tool_calls("", vec![call]);
-        Ok(ChatResponse::new(reply, FinishReason::ToolCalls))
-    }
-}
 
 /// A non-idempotent tool whose effect is a row per call.
 struct Charge {
@@ -91,7 +65,7 @@ async fn worker_child() {
         def: ToolDef::new("charge", "charges once", json!({"type": "object"})),
         db,
     };
-    let agent = Agent::builder(Model)
+    let agent = Agent::builder(CallThenAnswer::new("charge", "done"))
         .with_tool(charge)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(Some(Duration::from_secs(1))))

@@ -1,5 +1,6 @@
 //! Test doubles for code built on klieo: [`ScriptedLlm`], a model that plays
-//! back a script, with a record of the requests it received; [`next`] and
+//! back a script, with a record of the requests it received;
+//! [`CallThenAnswer`], a stateless model many runs share at once; [`next`] and
 //! [`collect`], to read any stream in a test without `futures-util`.
 //! Enabled by the `testing` feature. The checks every memory and store
 //! passes, and the golden fixtures, are klieo-store's
@@ -8,6 +9,10 @@
 //! One script serves both the blocking and the streaming loop: a step
 //! written as a whole reply is streamed as chunks when `stream` is called,
 //! and a step written as chunks is only for `stream`.
+
+mod call_then_answer;
+
+pub use call_then_answer::CallThenAnswer;
 
 use crate::error::LlmError;
 use crate::llm::{Capabilities, ChunkStream, Embedding, LlmClient};
