@@ -36,18 +36,18 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
 }
 
 /// Writes the reply (`llm_call`, the journal's view of its fact) and acts
-/// on its finish reason: runs the tools it asked
-/// for, or ends the run with its answer.
+/// on its finish reason: runs the tools it asked for, or ends the run
+/// with its answer.
 ///
 /// On a journal, a step that calls tools is two commits: the `LlmCall`
 /// with the reply as the run's pending step, before the first tool runs;
 /// then the reply, its results and their `ToolCall` episodes, clearing
+/// it; a result that is in while other calls still run has its episode
+/// written at once, the step still pending. A step that answers is one
+/// commit. So a crash at any instant leaves either no trace of the step,
+/// its tool calls as intents (with the results that were in), or all of
 /// it. Separate memories, which keep no pending step, get the `LlmCall`
-/// in the second write. On a journal, a
-/// result that is in while other calls still run has its episode written
-/// at once, the step still pending. A step that answers is one commit. So
-/// a crash at any instant leaves either no trace of the step, its tool
-/// calls as intents (with the results that were in), or all of it.
+/// in the second write.
 pub(crate) async fn finish_step(
     run: &Run,
     step: u32,

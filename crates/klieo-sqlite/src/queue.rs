@@ -7,7 +7,7 @@ use crate::error::backend;
 use crate::memory::{record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_types::{Claimed, Episode, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
+use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// SQLite's clock, in milliseconds since the Unix epoch.
@@ -40,17 +40,9 @@ impl RunQueue for SqliteStore {
                     .await
                     .map_err(|e| backend(doing, e))?;
             if let Some((run, agent, prompt, thread)) = found {
-                let run = ROWS.run_id(&run)?;
-                let same = agent.as_deref() == Some(submission.agent())
-                    && prompt.as_deref() == Some(submission.prompt())
-                    && ThreadId::new(thread) == submission.thread_for(run);
-                if !same {
-                    return Err(MemoryError::KeyReused {
-                        key: key.to_owned(),
-                        run,
-                    });
-                }
-                return Ok(run);
+                let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
+                    .with_thread(ThreadId::new(thread));
+                return submission.resubmitted(ROWS.run_id(&run)?, &first);
             }
         }
         let run = RunId::new();
@@ -164,7 +156,7 @@ impl RunQueue for SqliteStore {
         if !matches!(state, RunState::Queued | RunState::Suspended) {
             return Ok(Some(state));
         }
-        let cancelled = RunState::Cancelled { by: by.to_owned() };
+        let (cancelled, episode) = RunState::cancellation(by);
         let (name, text) = ROWS.state_columns(&cancelled);
         sqlx::query("UPDATE runs SET state = ?2, outcome = ?3 WHERE run = ?1")
             .bind(run.to_string())
@@ -173,8 +165,7 @@ impl RunQueue for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| backend(doing, e))?;
-        let error = format!("cancelled by {by}");
-        record_in(&mut tx, run, &Episode::Failed { error }).await?;
+        record_in(&mut tx, run, &episode).await?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(Some(cancelled))
     }

@@ -4,7 +4,7 @@
 
 use crate::InMemoryJournal;
 use async_trait::async_trait;
-use klieo_types::{Claimed, Episode, MemoryError, RunId, RunQueue, RunState, Submission};
+use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -44,20 +44,10 @@ impl RunQueue for InMemoryJournal {
     async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
         let mut state = self.state();
         let queue = &mut state.queue;
-        if let Some(key) = submission.key() {
-            if let Some(&run) = queue.keys.get(key) {
-                let same = queue
-                    .runs
-                    .get(&run)
-                    .and_then(|entry| entry.submission.as_ref())
-                    .is_some_and(|(first, _)| first.same_run_as(submission));
-                if !same {
-                    return Err(MemoryError::KeyReused {
-                        key: key.to_owned(),
-                        run,
-                    });
-                }
-                return Ok(run);
+        if let Some(&run) = submission.key().and_then(|key| queue.keys.get(key)) {
+            // Only a submitted run has a key.
+            if let Some((first, _)) = queue.runs.get(&run).and_then(|e| e.submission.as_ref()) {
+                return submission.resubmitted(run, first);
             }
         }
         let run = RunId::new();
@@ -133,14 +123,9 @@ impl RunQueue for InMemoryJournal {
         if !matches!(entry.state, RunState::Queued | RunState::Suspended) {
             return Ok(Some(entry.state.clone()));
         }
-        entry.state = RunState::Cancelled { by: by.to_owned() };
-        let after = entry.state.clone();
-        let error = format!("cancelled by {by}");
-        state
-            .logs
-            .entry(run)
-            .or_default()
-            .push(Episode::Failed { error });
+        let (after, episode) = RunState::cancellation(by);
+        entry.state = after.clone();
+        state.logs.entry(run).or_default().push(episode);
         Ok(Some(after))
     }
 }

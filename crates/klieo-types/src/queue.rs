@@ -108,10 +108,38 @@ impl Submission {
             .unwrap_or_else(|| ThreadId::new(format!("run-{run}")))
     }
 
-    /// Whether `other` asks for the same run (the key aside): what a
-    /// reused key is checked against.
-    pub fn same_run_as(&self, other: &Submission) -> bool {
-        self.agent == other.agent && self.prompt == other.prompt && self.thread == other.thread
+    /// What a submit of this submission does when its key already made
+    /// `run` from `first`: `Ok(run)` when both ask for the same run (the
+    /// same agent, prompt and thread, a thread of its own counting as
+    /// `run`'s), else [`MemoryError::KeyReused`]. Every store answers a
+    /// reused key with this.
+    ///
+    /// ```
+    /// use klieo_types::{MemoryError, RunId, Submission, ThreadId};
+    ///
+    /// let run = RunId::new();
+    /// let first = Submission::new("support", "hi").with_key("k");
+    /// assert_eq!(first.resubmitted(run, &first), Ok(run));
+    /// // A store that keeps the thread it gave the run answers the same.
+    /// let stored = Submission::new("support", "hi").with_thread(ThreadId::new(format!("run-{run}")));
+    /// assert_eq!(first.resubmitted(run, &stored), Ok(run));
+    /// let other = Submission::new("support", "hello").with_key("k");
+    /// assert_eq!(
+    ///     other.resubmitted(run, &first),
+    ///     Err(MemoryError::KeyReused { key: "k".into(), run })
+    /// );
+    /// ```
+    pub fn resubmitted(&self, run: RunId, first: &Submission) -> Result<RunId, MemoryError> {
+        let same = self.agent == first.agent
+            && self.prompt == first.prompt
+            && self.thread_for(run) == first.thread_for(run);
+        if same {
+            return Ok(run);
+        }
+        Err(MemoryError::KeyReused {
+            key: self.key.clone().unwrap_or_default(),
+            run,
+        })
     }
 }
 
@@ -150,6 +178,22 @@ impl RunState {
             self,
             Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled { .. }
         )
+    }
+
+    /// What a store records when it cancels a run for `by`: the run's
+    /// state, and the episode that ends its log.
+    ///
+    /// ```
+    /// use klieo_types::{Episode, RunState};
+    ///
+    /// let (state, episode) = RunState::cancellation("ops");
+    /// assert_eq!(state, RunState::Cancelled { by: "ops".into() });
+    /// assert_eq!(episode, Episode::Failed { error: "cancelled by ops".into() });
+    /// ```
+    pub fn cancellation(by: &str) -> (RunState, Episode) {
+        let state = RunState::Cancelled { by: by.to_owned() };
+        let error = format!("cancelled by {by}");
+        (state, Episode::Failed { error })
     }
 
     /// The state `commit` leaves its run in: ended or suspended when it
@@ -305,11 +349,14 @@ mod tests {
     #[test]
     fn a_reused_key_is_checked_against_the_agent_prompt_and_thread() {
         let a = Submission::new("support", "hi").with_key("k");
-        assert!(a.same_run_as(&Submission::new("support", "hi").with_key("other")));
-        assert!(!a.same_run_as(&Submission::new("support", "hello")));
-        assert!(!a.same_run_as(&Submission::new("billing", "hi")));
-        assert!(!a.same_run_as(&Submission::new("support", "hi").with_thread(ThreadId::new("t"))));
         let run = RunId::new();
+        let same = |other: Submission| a.resubmitted(run, &other).is_ok();
+        assert!(same(Submission::new("support", "hi").with_key("other")));
+        assert!(!same(Submission::new("support", "hello")));
+        assert!(!same(Submission::new("billing", "hi")));
+        assert!(!same(
+            Submission::new("support", "hi").with_thread(ThreadId::new("t"))
+        ));
         assert_eq!(a.thread_for(run), ThreadId::new(format!("run-{run}")));
     }
 }

@@ -83,12 +83,12 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
     let cancel = &run.ctx.cancel;
     let mut retries = 0;
     loop {
-        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
-        let attempt =
-            tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
         if cancel.is_cancelled() {
             return Outcome::Cancelled;
         }
+        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
+        let attempt =
+            tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
         // The attempt is polled first: a tool that is done at once never
         // registers with the token.
         let result = tokio::select! {

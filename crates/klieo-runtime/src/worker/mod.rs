@@ -56,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 /// let state = wait(&store, run, Duration::from_secs(10)).await?;
 /// assert_eq!(state, RunState::Completed { answer: "Hi there.".into() });
 /// shutdown.cancel();
-/// assert_eq!(working.await??.finished, 1);
+/// assert_eq!(working.await?.finished, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -161,10 +161,11 @@ impl Worker {
 
     /// Drives runs until `shutdown` is cancelled, then drains: claims no
     /// more, waits up to the drain deadline for its runs, stops those
-    /// still going and gives up their leases. A failure to claim (the
-    /// store unreachable) is logged and tried again after the poll
-    /// interval; a run's own failure is the run's, recorded in its log.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<WorkerReport, Error> {
+    /// still going and gives up their leases. It does not fail: a failure
+    /// to claim (the store unreachable) is logged and tried again after
+    /// the poll interval, and a run's own failure is the run's, recorded
+    /// in its log.
+    pub async fn run(&self, shutdown: CancellationToken) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut running: JoinSet<()> = JoinSet::new();
         let mut runs: HashMap<Id, RunId> = HashMap::new();
@@ -248,14 +249,14 @@ impl Worker {
         mut running: JoinSet<()>,
         mut runs: HashMap<Id, RunId>,
         mut report: WorkerReport,
-    ) -> Result<WorkerReport, Error> {
+    ) -> WorkerReport {
         let deadline = tokio::time::sleep(self.options.drain_deadline());
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 done = running.join_next_with_id() => match done {
                     Some(done) => ended(&mut runs, &mut report, done),
-                    None => return Ok(report),
+                    None => return report,
                 },
                 () = &mut deadline => break,
             }
@@ -281,7 +282,7 @@ impl Worker {
             }
         }
         report.released.sort_unstable();
-        Ok(report)
+        report
     }
 }
 

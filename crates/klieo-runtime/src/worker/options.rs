@@ -2,18 +2,15 @@
 //! leases last, how often an idle worker looks for work, and how long it
 //! drains on shutdown.
 
+use crate::options::MIN_LEASE_TTL;
 use klieo_types::ConfigError;
 use std::time::Duration;
-
-/// The shortest lease a worker may take: shorter would run out between
-/// its renewals on a busy machine.
-const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
 /// How a [`Worker`](crate::Worker) drives runs.
 ///
 /// Defaults: 8 runs at once (`concurrency`), leases of 30 s
-/// (`lease_ttl`: a stopped worker's runs are taken over after at most
-/// that), a look for queued runs every second while idle
+/// (`lease_ttl`, at least [`MIN_LEASE_TTL`](crate::MIN_LEASE_TTL): a
+/// stopped worker's runs are taken over after at most that), a look for queued runs every second while idle
 /// (`poll_interval`), and 30 s to drain (`drain_deadline`: on shutdown,
 /// runs still going after it are stopped and their leases given up, so
 /// another worker takes them over at once). Checked by
