@@ -1,7 +1,7 @@
 //! [`AnthropicClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over the Messages API.
 
-use crate::config::{default_capabilities, invalid, AnthropicClientBuilder};
+use crate::config::{default_capabilities, AnthropicClientBuilder};
 use crate::error::from_response;
 use crate::request::MessagesBody;
 use crate::response::parse_message;
@@ -103,11 +103,11 @@ impl AnthropicClient {
         }
         c.check()?;
         if b.max_tokens == 0 {
-            return Err(invalid("max_tokens", "must be at least 1"));
+            return Err(ConfigError::invalid("max_tokens", "must be at least 1"));
         }
         let base_url = parsed.as_str().trim_end_matches('/').to_owned();
         let messages_url = Url::parse(&format!("{base_url}/v1/messages"))
-            .map_err(|e| invalid(name, format!("cannot hold the path /v1/messages ({e})")))?;
+            .map_err(|e| ConfigError::invalid_from(name, "cannot hold the path /v1/messages", e))?;
         let agent = concat!("klieo-anthropic/", env!("CARGO_PKG_VERSION"));
         let https = parsed.scheme() == "https";
         let http = http_client(
@@ -187,13 +187,15 @@ impl AnthropicClient {
 fn headers(b: &AnthropicClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
     let mut headers = HeaderMap::new();
     if let Some(key) = api_key {
-        let mut value = HeaderValue::from_str(key.expose())
-            .map_err(|_| invalid("api_key", "contains characters an HTTP header cannot carry"))?;
+        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+            ConfigError::invalid("api_key", "contains characters an HTTP header cannot carry")
+        })?;
         value.set_sensitive(true);
         headers.insert("x-api-key", value);
     }
-    let version = HeaderValue::from_str(b.api_version.trim())
-        .map_err(|_| invalid("api_version", "has characters an HTTP header cannot carry"))?;
+    let version = HeaderValue::from_str(b.api_version.trim()).map_err(|_| {
+        ConfigError::invalid("api_version", "has characters an HTTP header cannot carry")
+    })?;
     headers.insert("anthropic-version", version);
     for (name, value) in b.common.headers() {
         sensitive_header(&mut headers, name, name, value)?;

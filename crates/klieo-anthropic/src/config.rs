@@ -135,14 +135,6 @@ pub(crate) fn default_capabilities() -> Capabilities {
         .with_streamed_auto_tool_calls(true)
 }
 
-pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_owned(),
-        reason: reason.into(),
-        cause: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,15 +7,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::error::Error;
 use std::time::Duration;
 
-fn invalid(name: &str, reason: &str) -> ConfigError {
-    ConfigError::invalid(name, reason)
-}
-
 /// Fails with [`ConfigError::Invalid`] naming the first of `limits` that is
 /// zero.
 pub fn check_timeouts(limits: &[(&str, Duration)]) -> Result<(), ConfigError> {
     match limits.iter().find(|(_, limit)| limit.is_zero()) {
-        Some((name, _)) => Err(invalid(name, "must be more than zero")),
+        Some((name, _)) => Err(ConfigError::invalid(*name, "must be more than zero")),
         None => Ok(()),
     }
 }
@@ -33,9 +29,9 @@ pub fn sensitive_header(
     value: &str,
 ) -> Result<(), ConfigError> {
     let header = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| invalid(setting, "is not a valid HTTP header name"))?;
+        .map_err(|_| ConfigError::invalid(setting, "is not a valid HTTP header name"))?;
     let mut value = HeaderValue::from_str(value)
-        .map_err(|_| invalid(setting, "has a value an HTTP header cannot carry"))?;
+        .map_err(|_| ConfigError::invalid(setting, "has a value an HTTP header cannot carry"))?;
     value.set_sensitive(true);
     headers.append(header, value);
     Ok(())

@@ -19,21 +19,20 @@ use reqwest::Url;
 /// ```
 pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let not_http = |why: String| ConfigError::Invalid {
-        name: name.to_owned(),
-        reason: format!(
+    let why_not = |why: &str| {
+        format!(
             "`{}` {why}: add http:// or https:// in front, as in {example}",
             shown_raw_url(trimmed)
-        ),
-        cause: None,
+        )
     };
-    let url =
-        Url::parse(trimmed).map_err(|e| not_http(format!("is not a URL with a scheme ({e})")))?;
+    let url = Url::parse(trimmed)
+        .map_err(|e| ConfigError::invalid_from(name, why_not("is not a URL with a scheme"), e))?;
     if !matches!(url.scheme(), "http" | "https") {
         let scheme = url.scheme().to_owned();
-        return Err(not_http(format!(
-            "has the scheme `{scheme}:`, not http or https"
-        )));
+        return Err(ConfigError::invalid(
+            name,
+            why_not(&format!("has the scheme `{scheme}:`, not http or https")),
+        ));
     }
     Ok(url)
 }

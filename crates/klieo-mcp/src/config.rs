@@ -130,7 +130,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
             let mut s = McpOptions::stdio(name, expand(&command)?)
                 .with_args(entry.args.iter().map(|a| expand(a)).collect::<Result<Vec<_>, _>>()?);
             for (k, v) in &entry.env {
-                s = s.with_env(k, expand(v)?);
+                s = s.add_env(k, expand(v)?);
             }
             if let Some(cwd) = entry.cwd {
                 s = s.with_cwd(expand(&cwd)?);
@@ -140,7 +140,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
         (None, Some(url), _) => {
             let mut s = McpOptions::http(name, expand(&url)?);
             for (k, v) in &entry.headers {
-                s = s.with_header(k, expand(v)?);
+                s = s.add_header(k, expand(v)?);
             }
             Ok(s)
         }

@@ -112,11 +112,10 @@ pub(crate) async fn connect(
             cwd,
         } => {
             if command.trim().is_empty() {
-                let invalid = ConfigError::Invalid {
-                    name: "command".into(),
-                    reason: "is empty: name the program that runs the server".into(),
-                    cause: None,
-                };
+                let invalid = ConfigError::invalid(
+                    "command",
+                    "is empty: name the program that runs the server",
+                );
                 return Err(config(settings, invalid));
             }
             let mut cmd = tokio::process::Command::new(command);

@@ -152,10 +152,10 @@ impl McpOptions {
         self
     }
 
-    /// Sets an environment variable of a stdio server (no effect on
+    /// Adds an environment variable of a stdio server (no effect on
     /// HTTP). The child inherits klieo's environment besides. Values are
     /// never shown: `Debug` lists the names only.
-    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn add_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         if let Transport::Stdio { env, .. } = &mut self.transport {
             env.push((name.into(), value.into()));
         }
@@ -172,7 +172,7 @@ impl McpOptions {
 
     /// Adds a header to every request to an HTTP server (no effect on
     /// stdio). Values are marked sensitive and never shown.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn add_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         if let Transport::Http { headers, .. } = &mut self.transport {
             headers.push((name.into(), value.into()));
         }
@@ -182,7 +182,7 @@ impl McpOptions {
     /// Sends `Authorization: Bearer {token}` to an HTTP server.
     pub fn with_bearer_token(self, token: impl AsRef<str>) -> Self {
         let value = format!("Bearer {}", token.as_ref());
-        self.with_header("authorization", value)
+        self.add_header("authorization", value)
     }
 
     /// Sets how long one tool call may take. A call past it is cancelled
@@ -285,10 +285,10 @@ mod tests {
 
     #[test]
     fn debug_shows_no_secret_of_either_transport() {
-        let stdio = McpOptions::stdio("gh", "gh-mcp").with_env("GITHUB_TOKEN", "ghp_secret1");
+        let stdio = McpOptions::stdio("gh", "gh-mcp").add_env("GITHUB_TOKEN", "ghp_secret1");
         let http = McpOptions::http("t", "https://user:pw@mcp.example.com/mcp?key=secret2")
             .with_bearer_token("secret3")
-            .with_header("x-api-key", "secret4");
+            .add_header("x-api-key", "secret4");
         let shown = format!("{stdio:?} {http:?}");
         for secret in ["ghp_secret1", "pw", "secret2", "secret3", "secret4"] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn transport_setters_leave_the_other_transport_alone() {
         let http = McpOptions::http("t", "http://127.0.0.1/mcp").with_args(["x"]);
-        let stdio = McpOptions::stdio("s", "cmd").with_header("a", "b");
+        let stdio = McpOptions::stdio("s", "cmd").add_header("a", "b");
         assert!(
             matches!(http.transport, Transport::Http { ref headers, .. } if headers.is_empty())
         );

@@ -68,7 +68,7 @@ async fn assert_one_cancellation_reached(server: &McpServer) {
 async fn a_server_that_exits_mid_call_is_reported_then_started_again() {
     let dir = tempfile::tempdir().unwrap();
     let starts = dir.path().join("starts");
-    let settings = faults_stdio().with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+    let settings = faults_stdio().add_env("KLIEO_MCP_STARTS", starts.display().to_string());
     let server = McpServer::connect(settings).await.unwrap();
 
     let out = server.invoke("exit_mid_call", json!({}), ctx()).await;
@@ -102,7 +102,7 @@ async fn a_server_that_exits_mid_call_is_reported_then_started_again() {
 async fn a_server_killed_between_calls_is_started_again_by_the_next_call() {
     let dir = tempfile::tempdir().unwrap();
     let starts = dir.path().join("starts");
-    let settings = faults_stdio().with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+    let settings = faults_stdio().add_env("KLIEO_MCP_STARTS", starts.display().to_string());
     let server = McpServer::connect(settings).await.unwrap();
     let pid = server.invoke("pid", json!({}), ctx()).await.unwrap();
     let pid = pid.as_str().unwrap().to_owned();
@@ -136,8 +136,8 @@ async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() 
     let refuse = dir.path().join("refuse");
     let starts = dir.path().join("starts");
     let settings = faults_stdio()
-        .with_env("KLIEO_MCP_REFUSE", refuse.display().to_string())
-        .with_env("KLIEO_MCP_STARTS", starts.display().to_string());
+        .add_env("KLIEO_MCP_REFUSE", refuse.display().to_string())
+        .add_env("KLIEO_MCP_STARTS", starts.display().to_string());
     let server = McpServer::connect(settings).await.unwrap();
     let exited = server.invoke("exit_mid_call", json!({}), ctx()).await;
     assert!(matches!(exited, Err(ToolError::Retryable { .. })));
@@ -174,7 +174,7 @@ async fn close_never_waits_behind_a_restart_that_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let mute = dir.path().join("mute");
     let settings = faults_stdio()
-        .with_env("KLIEO_MCP_MUTE", mute.display().to_string())
+        .add_env("KLIEO_MCP_MUTE", mute.display().to_string())
         .with_connect_timeout(Duration::from_secs(3600));
     let server = McpServer::connect(settings).await.unwrap();
     let exited = server.invoke("exit_mid_call", json!({}), ctx()).await;

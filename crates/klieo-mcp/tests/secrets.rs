@@ -12,7 +12,7 @@ use std::time::Duration;
 async fn a_token_a_server_prints_on_stderr_is_scrubbed_from_the_error() {
     let settings = McpOptions::stdio("leaky", "sh")
         .with_args(["-c", "echo \"invalid key $LEAKY_TOKEN\" >&2; exit 1"])
-        .with_env("LEAKY_TOKEN", "sk-leak-0123456789");
+        .add_env("LEAKY_TOKEN", "sk-leak-0123456789");
     let error = McpServer::connect(settings).await.unwrap_err();
     let McpError::Handshake { stderr, .. } = &error else {
         panic!("expected a failed handshake, got {error:?}");
@@ -25,7 +25,7 @@ async fn a_token_a_server_prints_on_stderr_is_scrubbed_from_the_error() {
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_token_printed_by_a_server_that_dies_mid_call_is_scrubbed_for_the_model() {
-    let settings = faults_stdio().with_env("KLIEO_MCP_SECRET", "sk-live-9876543210");
+    let settings = faults_stdio().add_env("KLIEO_MCP_SECRET", "sk-live-9876543210");
     let server = McpServer::connect(settings).await.unwrap();
     let out = server.invoke("exit_mid_call", json!({}), ctx()).await;
     let Err(error @ ToolError::Retryable { .. }) = out else {

@@ -1,7 +1,7 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::config::{default_capabilities, invalid, OpenAiClientBuilder};
+use crate::config::{default_capabilities, OpenAiClientBuilder};
 use crate::discover::Learned;
 use crate::error::from_response;
 use crate::request::ChatBody;
@@ -124,14 +124,18 @@ impl OpenAiClient {
         }
         c.check()?;
         if b.embedding_model.trim().is_empty() {
-            return Err(invalid("embedding_model", "must not be empty"));
+            return Err(ConfigError::invalid("embedding_model", "must not be empty"));
         }
         if b.embedding_batch_size == 0 {
-            return Err(invalid("embedding_batch_size", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "embedding_batch_size",
+                "must be at least 1",
+            ));
         }
         let join = |path: &str| {
-            Url::parse(&format!("{base_url}/{path}"))
-                .map_err(|e| invalid("base_url", e.to_string()))
+            Url::parse(&format!("{base_url}/{path}")).map_err(|e| {
+                ConfigError::invalid_from("base_url", format!("cannot hold the path /{path}"), e)
+            })
         };
         let (chat_url, embeddings_url) = (join("chat/completions")?, join("embeddings")?);
 
@@ -217,7 +221,13 @@ impl OpenAiClient {
         stream: bool,
     ) -> Result<reqwest::Response, LlmError> {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
-        let named = self.capabilities().named_tool_choice;
+        // A tool forced by name is sent as the server can take it, so
+        // ask the server first (once) unless the user declared it.
+        let named = match req.tool_choice {
+            Some(ToolChoice::Function(_)) => self.discover_capabilities().await,
+            _ => self.capabilities(),
+        }
+        .named_tool_choice;
         let body = serde_json::to_vec(&ChatBody::new(req, model, stream, named)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(
@@ -263,9 +273,11 @@ impl LlmClient for OpenAiClient {
     async fn discover_capabilities(&self) -> Capabilities {
         if let Some(url) = &self.inner.props_url {
             let (http, within) = (&self.inner.http, self.inner.first_byte_timeout);
-            self.inner
+            // An unreached server is asked again next time.
+            let _ = self
+                .inner
                 .learned
-                .get_or_init(|| discover::ask(http, url.clone(), within))
+                .get_or_try_init(|| discover::ask(http, url.clone(), within))
                 .await;
         }
         self.capabilities()

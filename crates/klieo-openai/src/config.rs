@@ -38,9 +38,11 @@ pub const DEFAULT_EMBEDDING_BATCH_SIZE: usize = 256;
 ///   OpenAI itself does everything; another server (llama.cpp, vLLM,
 ///   Ollama) is assumed to do JSON mode but not strict JSON schema, and
 ///   not to report usage in streams, until it says more: the first
-///   `discover_capabilities` (a typed run calls it) asks the server's
-///   `GET /props` once, which llama.cpp's server answers (JSON schema,
-///   usage in streams, its context window, its template's tool support).
+///   `discover_capabilities` (a typed run calls it, and so does the
+///   client before a request that forces a tool by name) asks the
+///   server's `GET /props`, which llama.cpp's server answers (JSON schema,
+///   usage in streams, its context window, its template's tool support);
+///   an answer is kept, a server not reachable yet is asked again.
 ///   Capabilities declared with `with_capabilities`
 ///   ([`ClientBuilder::with_capabilities`]) win, and then nothing is asked.
 ///
@@ -173,14 +175,6 @@ impl OpenAiClientBuilder {
     /// size, or a header that cannot be sent.
     pub fn build(self) -> Result<OpenAiClient, ConfigError> {
         OpenAiClient::from_builder(self)
-    }
-}
-
-pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_owned(),
-        reason: reason.into(),
-        cause: None,
     }
 }
 

@@ -70,18 +70,30 @@ pub(crate) fn props_url(base_url: &str) -> Option<Url> {
     Url::parse(&format!("{root}/props")).ok()
 }
 
-/// What the server at `url` says, within `timeout`; `None` when it says
-/// nothing klieo can read (no such endpoint, another server, an error).
-pub(crate) async fn ask(http: &reqwest::Client, url: Url, timeout: Duration) -> Option<Learned> {
+/// The server could not be reached (a connection error, or no answer in
+/// time): nothing is learned, and it is asked again next time.
+#[derive(Debug)]
+pub(crate) struct Unreached;
+
+/// What the server at `url` says, within `timeout`: `Ok(None)` when it
+/// answers something klieo cannot read (no such endpoint, another
+/// server), [`Unreached`] when it does not answer.
+pub(crate) async fn ask(
+    http: &reqwest::Client,
+    url: Url,
+    timeout: Duration,
+) -> Result<Option<Learned>, Unreached> {
     let asked = async {
-        let resp = http.get(url).send().await.ok()?;
+        let resp = http.get(url).send().await.map_err(|_| Unreached)?;
         if !resp.status().is_success() {
-            return None;
+            return Ok(None);
         }
-        Some(read_bounded(resp, PROPS_LIMIT).await)
+        Ok(Some(read_bounded(resp, PROPS_LIMIT).await))
     };
-    let body = tokio::time::timeout(timeout, asked).await.ok()??;
-    parse(&body)
+    let body = tokio::time::timeout(timeout, asked)
+        .await
+        .map_err(|_| Unreached)??;
+    Ok(body.as_deref().and_then(parse))
 }
 
 /// What a `/props` answer says; `None` unless it is llama.cpp's.

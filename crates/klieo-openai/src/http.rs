@@ -2,7 +2,7 @@
 //! and any extra headers, all marked sensitive) and klieo-provider's TLS
 //! settings (rustls on ring, the system's roots).
 
-use crate::config::{invalid, OpenAiClientBuilder};
+use crate::config::OpenAiClientBuilder;
 use klieo_http::client::{build as http_client, sensitive_header};
 use klieo_http::secret::Secret;
 use klieo_types::ConfigError;
@@ -26,8 +26,10 @@ pub(crate) fn client(
 fn headers(b: &OpenAiClientBuilder, api_key: Option<&Secret>) -> Result<HeaderMap, ConfigError> {
     let mut headers = HeaderMap::new();
     if let Some(key) = api_key {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| invalid("api_key", "contains characters an HTTP header cannot carry"))?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                ConfigError::invalid("api_key", "contains characters an HTTP header cannot carry")
+            })?;
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
     }

@@ -47,7 +47,6 @@ pub async fn within<T>(
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
 #[derive(Clone)]
-#[non_exhaustive]
 pub struct ClientOptions {
     /// The API key; never shown.
     pub(crate) api_key: Option<Secret>,

@@ -65,14 +65,6 @@ impl Memories {
     }
 
     /// The journal, when writes go to one.
-    pub(crate) fn journal(self) -> Option<Arc<dyn Journal>> {
-        match self {
-            Self::Journal(journal) => Some(journal),
-            Self::Memories { .. } => None,
-        }
-    }
-
-    /// The journal, when writes go to one.
     pub(crate) fn journal_ref(&self) -> Option<&Arc<dyn Journal>> {
         match self {
             Self::Journal(journal) => Some(journal),

@@ -54,8 +54,6 @@ impl Repeats {
     }
 }
 
-/// Feeds `value` to `hasher` by its structure: each kind tagged, each
-/// array and object with its length, an object's entries in key order.
 /// The hasher of the set of digests: a digest is already a seeded hash,
 /// so the set uses it as it is instead of hashing it again (a third of
 /// what noting a call cost).
@@ -79,6 +77,8 @@ impl Hasher for Digest {
     }
 }
 
+/// Feeds `value` to `hasher` by its structure: each kind tagged, each
+/// array and object with its length, an object's entries in key order.
 fn hash_value(value: &Value, hasher: &mut impl Hasher) {
     match value {
         Value::Null => hasher.write_u8(0),

@@ -14,6 +14,7 @@ use crate::context::AgentContext;
 use crate::dispatch::{dispatch_tools, parse_all, result_text};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
+use crate::journal::Memories;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
 use klieo_types::{
@@ -29,11 +30,12 @@ fn not_resumable(run: RunId, reason: impl Into<String>) -> Error {
     }
 }
 
-/// The journal of `ctx`, or why the run cannot be resumed without one.
-pub(crate) fn journal_of(ctx: &AgentContext) -> Result<Arc<dyn Journal>, Error> {
-    ctx.memories.clone().journal().ok_or_else(|| {
+/// The journal of `memories`, or why the run `run` cannot be resumed
+/// without one.
+pub(crate) fn journal_of(memories: &Memories, run: RunId) -> Result<Arc<dyn Journal>, Error> {
+    memories.journal_ref().cloned().ok_or_else(|| {
         not_resumable(
-            ctx.run_id,
+            run,
             "the context's memories are not a journal: give the agent one store \
              that is (with_memory(store), such as klieo_sqlite::SqliteStore)",
         )
@@ -72,7 +74,7 @@ pub async fn resume_steps(
     system_prompt: &str,
     opts: RunOptions,
 ) -> Result<String, Error> {
-    let journal = journal_of(ctx)?;
+    let journal = journal_of(&ctx.memories, ctx.run_id)?;
     let record = record_of(journal.as_ref(), ctx.run_id).await?;
     let run = Run::new(
         ctx.clone(),

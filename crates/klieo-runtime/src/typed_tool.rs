@@ -80,9 +80,10 @@ impl<A> TypedTool<A, ()> {
     }
 
     /// [`new`](Self::new), for a function that also gets the call's
-    /// context: its run, its call id (the idempotency key a payment
-    /// service wants: a resumed run that runs an interrupted call again
-    /// runs it with the same id) and the agent.
+    /// context: its run, step and call id, and the agent; its
+    /// [`idempotency_key`](klieo_types::OwnedToolContext::idempotency_key)
+    /// is what a payment service wants (a resumed run that runs an
+    /// interrupted call again runs it with the same key).
     ///
     /// ```
     /// use klieo_runtime::TypedTool;
@@ -101,13 +102,16 @@ impl<A> TypedTool<A, ()> {
     ///     "refund",
     ///     "Refunds the customer.",
     ///     |r: Refund, call: OwnedToolContext| async move {
-    ///         // The payment service is told `call.call_id` as the idempotency key.
-    ///         Ok::<_, ToolError>(format!("refunded {} cents (key {})", r.cents, call.call_id))
+    ///         // The payment service is told the call's idempotency key.
+    ///         let key = call.idempotency_key();
+    ///         Ok::<_, ToolError>(format!("refunded {} cents (key {key})", r.cents))
     ///     },
     /// );
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-    /// let ctx = ToolContext::new(RunId::new(), "call-7", "desk");
-    /// assert_eq!(refund.invoke(json!({"cents": 5}), ctx).await?, json!("refunded 5 cents (key call-7)"));
+    /// let run = RunId::new();
+    /// let ctx = ToolContext::new(run, "call-7", "desk").with_step(2);
+    /// let said = format!("refunded 5 cents (key {run}:2:call-7)");
+    /// assert_eq!(refund.invoke(json!({"cents": 5}), ctx).await?, json!(said));
     /// # Ok::<(), ToolError>(())
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -249,11 +249,14 @@ async fn a_typed_tool_with_context_gets_its_calls_id_run_and_agent() {
     let answer = agent.run("pay").await.unwrap();
     let calls = seen.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(
-        calls[0].call_id, "pay-1",
-        "the model's call id: the idempotency key"
-    );
+    assert_eq!(calls[0].call_id, "pay-1", "the model's call id");
     assert_eq!(calls[0].run_id, answer.summary.run_id);
+    assert_eq!(calls[0].step, 1, "asked for at the first cycle");
+    assert_eq!(
+        calls[0].idempotency_key(),
+        format!("{}:1:pay-1", answer.summary.run_id),
+        "the idempotency key names run, step and call"
+    );
     assert_eq!(calls[0].agent, "desk");
     assert!(
         matches!(&answer.summary.tool_calls[0].outcome, ToolOutcome::Ok { output } if *output == json!(3))
@@ -444,4 +447,38 @@ async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
             .is_empty());
         assert!(llm.requests().is_empty(), "the model was never asked");
     }
+}
+
+#[tokio::test]
+async fn calls_a_server_gave_the_same_id_in_two_steps_have_different_idempotency_keys() {
+    let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&keys);
+    let pay = klieo_runtime::TypedTool::with_context(
+        "pay",
+        "Pays.",
+        move |_: serde_json::Value, call: klieo_types::OwnedToolContext| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push(call.idempotency_key());
+                Ok::<_, ToolError>("paid")
+            }
+        },
+    );
+    // A server that fills in missing ids numbers each reply's calls
+    // from `call_0`.
+    let call = || klieo_types::ToolCall::new("call_0", "pay", json!({}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call()])
+        .then_tool_calls(vec![call()])
+        .then_text("paid twice");
+    let agent = Agent::builder(llm)
+        .with_tool(pay)
+        .build()
+        .expect("the options are valid");
+    let run = agent.run("pay twice").await.unwrap().summary.run_id;
+    assert_eq!(
+        *keys.lock().unwrap(),
+        [format!("{run}:1:call_0"), format!("{run}:2:call_0")],
+        "two payments, two keys"
+    );
 }

@@ -47,10 +47,10 @@ pub struct Capabilities {
     pub embeddings: bool,
     /// Size of the context window, when known.
     pub max_context_tokens: Option<u32>,
-    /// A tool forced by name (`ToolChoice::Function`) is honoured.
-    /// llama.cpp's server reads only `auto`, `none` and `required`, and
-    /// takes a named choice for `auto`; when this is `false`, a provider
-    /// sends such a request as `required` with only that tool.
+    /// A tool forced by name (`ToolChoice::Function`) is honoured. When
+    /// `false` (a server that would take a named choice for `auto`), a
+    /// provider sends such a request as `required` with only that tool
+    /// offered.
     pub named_tool_choice: bool,
 }
 
@@ -192,11 +192,11 @@ pub trait LlmClient: Send + Sync {
     fn capabilities(&self) -> Capabilities;
 
     /// What this client can do, after asking its server where the server
-    /// says (llama.cpp's server does, at `GET /props`): asked once, its
-    /// answer kept, and what the user declared wins over it. A client
-    /// that cannot ask returns [`capabilities`](Self::capabilities), the
-    /// default. The runtime asks before a typed run, which needs to know
-    /// how to ask for its shape.
+    /// can say: asked once, its answer kept, and what the user declared
+    /// wins over it. A client that cannot ask returns
+    /// [`capabilities`](Self::capabilities), the default. Call it before
+    /// building a request that depends on the answer (a typed run, for
+    /// the way it asks for its shape).
     async fn discover_capabilities(&self) -> Capabilities {
         self.capabilities()
     }

@@ -13,49 +13,96 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// What a tool knows about the call it serves.
+///
+/// [`idempotency_key`](Self::idempotency_key) names the call for a
+/// service that must act on it once (a payment): a resumed run that runs
+/// an interrupted call again runs it with the same key, and no other call
+/// has it.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ToolContext<'a> {
     /// The run making the call.
     pub run_id: RunId,
-    /// The call's id, as the model gave it.
+    /// The cycle of the run that asked for the call (from 1; 0 outside a
+    /// run).
+    pub step: u32,
+    /// The call's id, as the model gave it (distinct within its reply
+    /// only: a server that fills in missing ids repeats them across
+    /// replies).
     pub call_id: &'a str,
     /// The agent making the call.
     pub agent: &'a str,
 }
 
 impl<'a> ToolContext<'a> {
-    /// A context for one call.
+    /// A context for one call, outside any step (see
+    /// [`with_step`](Self::with_step)).
     pub fn new(run_id: RunId, call_id: &'a str, agent: &'a str) -> Self {
         Self {
             run_id,
+            step: 0,
             call_id,
             agent,
         }
     }
+
+    /// The context of a call asked for at cycle `step`.
+    pub fn with_step(mut self, step: u32) -> Self {
+        self.step = step;
+        self
+    }
+
+    /// The call's idempotency key, `{run}:{step}:{call id}`: the same for
+    /// the call whenever it runs (a resumed run runs an interrupted call
+    /// again in its step, with its id), different for every other call.
+    ///
+    /// ```
+    /// use klieo_types::{RunId, ToolContext};
+    ///
+    /// let run = RunId::new();
+    /// let first = ToolContext::new(run, "call_0", "desk").with_step(1);
+    /// let later = ToolContext::new(run, "call_0", "desk").with_step(2);
+    /// assert_eq!(first.idempotency_key(), format!("{run}:1:call_0"));
+    /// assert_ne!(first.idempotency_key(), later.idempotency_key(), "a server reused the id");
+    /// ```
+    pub fn idempotency_key(&self) -> String {
+        idempotency_key(self.run_id, self.step, self.call_id)
+    }
+}
+
+fn idempotency_key(run: RunId, step: u32, call_id: &str) -> String {
+    format!("{run}:{step}:{call_id}")
 }
 
 /// A [`ToolContext`] that owns what it says, for work that outlives the
-/// call's borrow (a typed tool's future, a task of its own). The call id
-/// is the call's idempotency key: a resumed run that runs an interrupted
-/// call again runs it with the same id.
+/// call's borrow (a typed tool's future, a task of its own).
 ///
 /// ```
 /// use klieo_types::{OwnedToolContext, RunId, ToolContext};
 ///
 /// let run = RunId::new();
-/// let owned = ToolContext::new(run, "c1", "desk").into_owned();
+/// let owned = ToolContext::new(run, "c1", "desk").with_step(3).into_owned();
 /// assert_eq!((owned.run_id, owned.call_id.as_str(), owned.agent.as_str()), (run, "c1", "desk"));
+/// assert_eq!(owned.idempotency_key(), format!("{run}:3:c1"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OwnedToolContext {
     /// The run making the call.
     pub run_id: RunId,
+    /// The cycle of the run that asked for the call.
+    pub step: u32,
     /// The call's id, as the model gave it.
     pub call_id: String,
     /// The agent making the call.
     pub agent: String,
+}
+
+impl OwnedToolContext {
+    /// The call's idempotency key, as [`ToolContext::idempotency_key`].
+    pub fn idempotency_key(&self) -> String {
+        idempotency_key(self.run_id, self.step, &self.call_id)
+    }
 }
 
 impl ToolContext<'_> {
@@ -63,6 +110,7 @@ impl ToolContext<'_> {
     pub fn into_owned(self) -> OwnedToolContext {
         OwnedToolContext {
             run_id: self.run_id,
+            step: self.step,
             call_id: self.call_id.to_owned(),
             agent: self.agent.to_owned(),
         }

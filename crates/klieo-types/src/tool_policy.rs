@@ -52,8 +52,8 @@ impl ToolPolicy {
     }
 
     /// Sets whether running a call twice has the effect of running it
-    /// once, given the same call id (`ToolContext::call_id`, the
-    /// idempotency key). A run resumed after its process stopped while the
+    /// once, given the same idempotency key
+    /// (`ToolContext::idempotency_key`: run, step and call id). A run resumed after its process stopped while the
     /// tool ran runs the call again only when this is `true`; otherwise
     /// the model is told the call was interrupted and its outcome is
     /// unknown (`ToolOutcome::Interrupted`).

@@ -166,7 +166,7 @@ impl Agent {
     }
 
     /// What a run asked for an answer of type `T` is built with.
-    async fn typed_extras<T: DeserializeOwned + JsonSchema>(&self) -> Extras {
+    pub(super) async fn typed_extras<T: DeserializeOwned + JsonSchema>(&self) -> Extras {
         let caps = self.inner.template.llm.discover_capabilities().await;
         Extras {
             output: Some(OutputSpec::of::<T>(caps)),
@@ -216,7 +216,7 @@ impl Agent {
         decision: Option<(Ticket, Option<String>)>,
         extras: Extras,
     ) -> Result<(Arc<Run>, Arc<dyn Journal>, Why), Error> {
-        let journal = journal_of(&self.run_context(run))?;
+        let journal = journal_of(&self.inner.template.memories, run)?;
         let record = record_of(journal.as_ref(), run).await?;
         let extras = match extras.output {
             Some(_) => extras,

@@ -6,7 +6,7 @@ use super::Agent;
 use crate::approval::{waiting_on, Waiting};
 use crate::resume::journal_of;
 use crate::summary::Answer;
-use klieo_types::{Episode, Error, Journal, RunId, Ticket};
+use klieo_types::{ConfigError, Episode, Error, Journal, RunId, Ticket};
 use serde_json::Value;
 
 /// The call a suspended run waits on, for a person to decide with
@@ -61,7 +61,7 @@ impl Agent {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn pending_approval(&self, run: RunId) -> Result<Option<PendingApproval>, Error> {
-        let journal = journal_of(&self.run_context(run))?;
+        let journal = journal_of(&self.inner.template.memories, run)?;
         waiting_call(journal.as_ref(), run).await
     }
 
@@ -86,8 +86,16 @@ impl Agent {
     /// `MemoryError::Conflict` at its lease). Oldest first.
     ///
     /// Reads each run's log: its cost grows with the runs the store holds.
+    /// `Error::Config` when the agent's memories are not a journal.
     pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, Error> {
-        let journal = journal_of(&self.run_context(RunId::new()))?;
+        let Some(journal) = self.inner.template.memories.journal_ref() else {
+            return Err(Error::Config(ConfigError::invalid(
+                "Agent::unfinished_runs",
+                "the agent's memories are not a journal, so none of its runs can be \
+                 resumed: give it one store that is (with_memory(store), such as \
+                 klieo_sqlite::SqliteStore)",
+            )));
+        };
         let mut unfinished = Vec::new();
         for run in journal.list_runs().await? {
             let log = journal.replay(run).await?;

@@ -4,7 +4,7 @@ use super::Agent;
 use crate::blocking::run_blocking;
 use crate::engine::{start, Mode};
 use crate::events::RunEvents;
-use crate::output::{typed, OutputSpec};
+use crate::output::typed;
 use crate::run::Extras;
 use crate::summary::{Answer, Typed};
 use crate::typed_events::TypedEvents;
@@ -127,11 +127,9 @@ impl Session {
         TypedEvents::new(RunEvents::starting(
             run_id,
             Box::pin(async move {
-                let caps = agent.inner.template.llm.discover_capabilities().await;
                 let extras = Extras {
                     events: true,
-                    output: Some(OutputSpec::of::<T>(caps)),
-                    ..Extras::default()
+                    ..agent.typed_extras::<T>().await
                 };
                 let run = Arc::new(agent.new_run(run_id, &thread, extras)?);
                 start(run, Some(Message::user(prompt)), Mode::Streamed).await
@@ -147,11 +145,7 @@ impl Session {
     where
         T: DeserializeOwned + JsonSchema,
     {
-        let caps = self.agent.inner.template.llm.discover_capabilities().await;
-        let extras = Extras {
-            output: Some(OutputSpec::of::<T>(caps)),
-            ..Extras::default()
-        };
+        let extras = self.agent.typed_extras::<T>().await;
         typed(self.run_with(run_id, prompt, extras).await?)
     }
 

@@ -73,7 +73,7 @@ impl Ran {
 /// Runs the tool under the run's bounds: raced against cancellation, each
 /// attempt under the tool's timeout, and retried after the delay a
 /// `ToolError::Retryable` asks for, at most `tool_retries` times.
-async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
+async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> Outcome {
     let limit = run
         .ctx
         .tools
@@ -86,7 +86,7 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
         if cancel.is_cancelled() {
             return Outcome::Cancelled;
         }
-        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name);
+        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name).with_step(step);
         let attempt =
             tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
         // The attempt is polled first: a tool that is done at once never
@@ -116,13 +116,14 @@ async fn invoke_bounded(run: &Run, call: &ToolCall, args: &Value) -> Outcome {
     }
 }
 
-/// Runs one call to its end, with its arguments as the run parsed them.
-pub(super) async fn run_one(run: &Run, call: &ToolCall, parsed: Parsed) -> Ran {
+/// Runs one call of cycle `step` to its end, with its arguments as the
+/// run parsed them.
+pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parsed) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
     match parsed {
         Ok(args) => {
-            let outcome = invoke_bounded(run, call, &args).await;
+            let outcome = invoke_bounded(run, step, call, &args).await;
             Ran::new(args, outcome, started, opts)
         }
         Err(e) => {

@@ -45,7 +45,7 @@ async fn call_and_end(
 ) -> Ended {
     let within = span.clone();
     async move {
-        let ran = run_one(run, call, parsed).await;
+        let ran = run_one(run, step, call, parsed).await;
         let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
             step,
             index,

@@ -181,7 +181,7 @@ impl Run {
     /// it.
     pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
         // Only a journal keeps leases and counts episodes.
-        if self.ctx.memories.journal_ref().is_some() {
+        if self.journaled() {
             if self.opts.lease_ttl.is_some() {
                 commit.holder = Some(self.holder.clone());
             }

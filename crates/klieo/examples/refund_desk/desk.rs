@@ -121,9 +121,9 @@ pub(crate) fn agent(
         move |r: Refund, call: OwnedToolContext| {
             let ledger = ledger.clone();
             async move {
-                // The call id is the payment's idempotency key.
+                // The call's idempotency key is the payment's.
                 let paid = ledger
-                    .pay(&call.call_id, r.cents)
+                    .pay(&call.idempotency_key(), r.cents)
                     .map_err(|e| ToolError::Permanent(format!("the ledger failed: {e}")))?;
                 if let Some(paid) = &ledger.stall_after_paying {
                     paid.notify_one();

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Against any OpenAI-compatible server (`OPENAI_BASE_URL`, `OPENAI_MODEL`,
-//! `OPENAI_API_KEY`; see docs/LOCAL_MODELS.md). The refund's call id is the
-//! payment's idempotency key (`TypedTool::with_context`); payments go to
+//! `OPENAI_API_KEY`; see docs/LOCAL_MODELS.md). The refund call's
+//! idempotency key is the payment's (`TypedTool::with_context`,
+//! `OwnedToolContext::idempotency_key`); payments go to
 //! `STORE.ledger`. Its tests run the whole flow on the scripted model;
 //! `cargo xtask ci` runs it against llama-server
 //! (`tests/llama_server.rs::the_refund_desk_against_llama_server`, the

@@ -68,7 +68,11 @@ async fn a_refund_waits_for_a_person_pays_once_and_ends_typed() {
         .await
         .unwrap();
     assert_eq!(typed.value.refunded_cents, 1200);
-    assert_eq!(ledger.payments(), BTreeMap::from([("c2".to_owned(), 1200)]));
+    assert_eq!(
+        ledger.payments(),
+        BTreeMap::from([(format!("{run}:2:c2"), 1200)]),
+        "paid under the call's idempotency key"
+    );
     let again = later.approve(&waiting.ticket).await.unwrap_err();
     assert!(matches!(again, Error::TicketRejected { .. }), "{again:?}");
     assert_eq!(ledger.payments().len(), 1, "paid once");
