@@ -17,4 +17,5 @@ mod tool_bounds;
 mod tools;
 mod tracing_spans;
 mod typed_output;
+mod typed_tools;
 mod worker;
