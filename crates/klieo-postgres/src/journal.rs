@@ -4,7 +4,9 @@ use crate::error::backend;
 use crate::memory::{append_in, lock_run, record_in, ROWS};
 use crate::PostgresStore;
 use async_trait::async_trait;
-use klieo_types::{Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, ThreadId};
+use klieo_types::{
+    Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
+};
 use std::time::Duration;
 
 #[async_trait]
@@ -51,13 +53,19 @@ impl Journal for PostgresStore {
                 )));
             }
         }
+        let after = RunState::after(&commit);
+        let (state, outcome) = ROWS.state_columns(&after);
         sqlx::query(
-            "INSERT INTO klieo_runs (run, thread, pending) VALUES ($1, $2, $3) \
-             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending",
+            "INSERT INTO klieo_runs (run, thread, pending, state, outcome) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
+             state = excluded.state, outcome = excluded.outcome",
         )
         .bind(commit.run.to_string())
         .bind(commit.thread.as_str())
         .bind(pending)
+        .bind(state)
+        .bind(outcome)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;

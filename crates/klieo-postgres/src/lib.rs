@@ -35,6 +35,7 @@
 mod error;
 mod journal;
 mod memory;
+mod queue;
 mod schema;
 mod store;
 #[cfg(feature = "testing")]

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_memories.sql"),
     include_str!("../migrations/0002_leases.sql"),
+    include_str!("../migrations/0003_queue.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -19,6 +19,14 @@ mod like_every_journal {
     );
 }
 
+mod like_every_queue {
+    use crate::support::fresh;
+    klieo_store::testing::queue::queue_suite!(
+        Box::new(fresh().await),
+        #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn processes_connecting_at_once_migrate_once() {

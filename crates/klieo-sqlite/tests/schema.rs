@@ -3,6 +3,7 @@
 
 use klieo_sqlite::{OpenError, SqliteStore, SCHEMA_VERSION};
 use klieo_store::testing::golden;
+use klieo_types::{RunQueue, RunState};
 use std::path::Path;
 
 async fn user_version(path: &Path) -> i64 {
@@ -32,6 +33,20 @@ async fn read_fixture(version: i64) {
     let store = SqliteStore::open(&path).await.expect("the old file opens");
     if version >= 3 {
         golden::check(&store).await;
+        // Version 4 gives each old run the state its log ends in.
+        let state = |run| store.state(run);
+        assert_eq!(
+            state(golden::run()).await.expect("the state"),
+            Some(RunState::Completed {
+                answer: String::new()
+            }),
+            "a completed run is completed (its answer was not kept apart)"
+        );
+        assert_eq!(
+            state(golden::waiting_run()).await.expect("the state"),
+            Some(RunState::Running),
+            "a run that stopped mid-step is running, for a worker to take over"
+        );
     } else {
         golden::check_memories(&store).await;
     }

@@ -1,25 +1,28 @@
-//! Two worker processes share one PostgreSQL database and 200 runs; one is
-//! killed with SIGKILL part way. Every run completes exactly once, and no
-//! run's side effect happens twice.
+//! Two worker processes share one PostgreSQL database and 200 submitted
+//! runs; one is killed with SIGKILL while it drives runs. Every run
+//! completes exactly once, and no run's side effect happens twice.
 //!
-//! A worker is this test binary re-run as `worker_child`: it resumes every
-//! run that is not finished, skipping those another worker holds, until
-//! none is left.
+//! A worker is this test binary re-run as `worker_child`: a
+//! [`Worker`](klieo::runtime::Worker) on the database, with leases of 1 s,
+//! until it is killed. It prints its lease holder's name first.
 #![allow(
     clippy::print_stdout,
-    reason = "a worker tells the parent on stdout what it finished"
+    reason = "a worker tells the parent on stdout who it is"
 )]
+#![allow(clippy::panic, reason = "a broken worker fails the test")]
 
 use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
+use klieo::runtime::wait;
 use klieo::types::testing::CallThenAnswer;
-use klieo::types::{async_trait, Commit, EpisodicMemory, Journal, MemoryError, ToolContext};
+use klieo::types::{async_trait, EpisodicMemory, ToolContext};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 200;
 
@@ -48,13 +51,6 @@ impl Tool for Charge {
     }
 }
 
-fn finished(log: &[Episode]) -> bool {
-    matches!(
-        log.last(),
-        Some(Episode::Completed { .. } | Episode::Failed { .. })
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a worker process of the two-worker test: run only by it"]
 async fn worker_child() {
@@ -68,39 +64,23 @@ async fn worker_child() {
     let agent = Agent::builder(CallThenAnswer::new("charge", "done"))
         .with_tool(charge)
         .with_memory(store.clone())
-        .with_options(RunOptions::default().with_lease_ttl(Some(Duration::from_secs(1))))
         .build()
         .expect("the options are valid");
-    loop {
-        let mut left = 0;
-        for run in store.list_runs().await.expect("list") {
-            if finished(&store.replay(run).await.expect("replay")) {
-                continue;
-            }
-            left += 1;
-            match agent.resume(run).await {
-                Ok(_) => println!("done {run}"),
-                // Another worker holds it, finished it, or moved it first.
-                Err(Error::Memory(MemoryError::Conflict(_)) | Error::NotResumable { .. }) => {}
-                Err(e) => {
-                    // The parent sees no "all done", and fails.
-                    println!("failed {run}: {e}");
-                    return;
-                }
-            }
-        }
-        if left == 0 {
-            println!("all done");
-            return;
-        }
-        // Runs are left that another worker holds (or held, until its
-        // lease runs out): look again shortly.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let options = WorkerOptions::new()
+        .with_lease_ttl(Duration::from_secs(1))
+        .with_poll_interval(Duration::from_millis(50));
+    let worker = Worker::builder(store)
+        .with_agent("billing", agent)
+        .with_options(options)
+        .build()
+        .expect("the worker's options are valid");
+    println!("holder {}", worker.holder());
+    // Until the parent kills this process.
+    worker.run(CancellationToken::new()).await;
 }
 
-/// Starts a worker and a thread forwarding its stdout lines.
-fn worker(url: &str) -> (Child, mpsc::Receiver<String>) {
+/// Starts a worker; returns it and its lease holder's name.
+fn worker(url: &str) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args(["--ignored", "--exact", "worker_child", "--nocapture"])
         .env("KLIEO_WORKERS_DB", url)
@@ -117,19 +97,28 @@ fn worker(url: &str) -> (Child, mpsc::Receiver<String>) {
             }
         }
     });
-    (child, seen)
+    // A bound, not a timing: a worker that says nothing in a minute is
+    // broken.
+    let holder = loop {
+        match seen.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                if let Some(holder) = line.strip_prefix("holder ") {
+                    break holder.to_owned();
+                }
+            }
+            Err(_) => panic!("the worker did not say who it is"),
+        }
+    };
+    (child, holder)
 }
 
-/// Reads `lines` until `stop` says so; false if the worker went quiet for
-/// a minute (a bound, not a timing) or ended first.
-fn read_until(lines: &mpsc::Receiver<String>, mut stop: impl FnMut(&str) -> bool) -> bool {
-    loop {
-        match lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if stop(&line) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
+/// How many live leases `holder` has: runs it is driving now.
+async fn driving(db: &sqlx::PgPool, holder: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM klieo_leases WHERE holder = $1 AND until_at > now()")
+        .bind(holder)
+        .fetch_one(db)
+        .await
+        .expect("the leases")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,42 +135,51 @@ async fn two_workers_share_200_runs() {
         .execute(&db)
         .await
         .expect("the effects table");
-    // 200 runs, started (the prompt in the thread) and not yet driven.
+    let mut runs = Vec::with_capacity(RUNS);
     for i in 0..RUNS {
-        let commit = Commit::new(RunId::new(), ThreadId::new(format!("t{i}")))
-            .with_messages(vec![Message::user(format!("charge {i}"))])
-            .with_episodes(vec![Episode::Started {
-                agent: "billing".into(),
-            }]);
-        store.commit(commit).await.expect("a queued run");
+        let submission =
+            Submission::new("billing", format!("charge {i}")).with_key(format!("c{i}"));
+        runs.push(store.submit(&submission).await.expect("a queued run"));
     }
 
-    let first_url = url.clone();
-    let second_url = url.clone();
-    let both = tokio::task::spawn_blocking(move || {
-        let (mut first, first_lines) = worker(&first_url);
-        let (mut second, second_lines) = worker(&second_url);
-        let mut done = 0;
-        let first_got_going = read_until(&first_lines, |line| {
-            done += usize::from(line.starts_with("done "));
-            done >= 20
-        });
-        first.kill().expect("SIGKILL");
-        first.wait().expect("reaped");
-        let second_finished = read_until(&second_lines, |line| line.ends_with("all done"));
-        let _ = second.kill();
-        second.wait().expect("reaped");
-        (first_got_going, second_finished)
-    });
-    let (first_got_going, second_finished) = both.await.expect("the workers ran");
-    assert!(
-        first_got_going,
-        "the first worker finished 20 runs before it was killed"
-    );
-    assert!(second_finished, "the second worker finished every run");
+    let (mut first, first_holder) = worker(&url);
+    let (mut second, _) = worker(&url);
+    // The first 20 runs (claims take the oldest first) are over, and the
+    // first worker is driving runs: it dies in the middle of its work.
+    for run in &runs[..20] {
+        let state = wait(&store, *run, Duration::from_secs(120)).await;
+        assert!(
+            matches!(state, Ok(RunState::Completed { .. })),
+            "run {run}: {state:?}"
+        );
+    }
+    let mut got_going = false;
+    for _ in 0..1_000 {
+        if driving(&db, &first_holder).await > 0 {
+            first.kill().expect("SIGKILL");
+            got_going = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let _ = first.kill();
+    first.wait().expect("reaped");
+    assert!(got_going, "the first worker was driving runs when killed");
 
-    for run in store.list_runs().await.expect("list") {
-        let log = store.replay(run).await.expect("replay");
+    // The second worker finishes every run, the killed one's taken over
+    // once their leases ran out.
+    for run in &runs {
+        let state = wait(&store, *run, Duration::from_secs(120)).await;
+        assert!(
+            matches!(state, Ok(RunState::Completed { .. })),
+            "the second worker finished run {run}: {state:?}"
+        );
+    }
+    let _ = second.kill();
+    second.wait().expect("reaped");
+
+    for run in &runs {
+        let log = store.replay(*run).await.expect("replay");
         let completed = log
             .iter()
             .filter(|e| matches!(e, Episode::Completed { .. }))

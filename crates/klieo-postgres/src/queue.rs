@@ -1,0 +1,165 @@
+//! The store as a [`RunQueue`]. A claim is one statement that locks the
+//! due rows it takes with `FOR UPDATE SKIP LOCKED`, so workers on many
+//! machines claiming at once each take other runs and never wait on one
+//! another; the lease is taken in the same transaction. Times are the
+//! server's clock, as the leases'.
+
+use crate::error::backend;
+use crate::memory::{lock_run, record_in, ROWS};
+use crate::PostgresStore;
+use async_trait::async_trait;
+use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `time` in seconds since the Unix epoch, as `to_timestamp` takes it.
+fn epoch_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A claimed run's row: run, agent, thread, prompt, and whether its log
+/// is empty.
+type Due = (String, String, String, Option<String>, bool);
+
+#[async_trait]
+impl RunQueue for PostgresStore {
+    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
+        let doing = "submitting a run";
+        let run = RunId::new();
+        // A key already used makes the insert a no-op; two submits of one
+        // key at once insert one row.
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO klieo_runs (run, thread, state, agent, prompt, idem_key, not_before, seq) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, to_timestamp($6), nextval('klieo_runs_seq')) \
+             ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING \
+             RETURNING run",
+        )
+        .bind(run.to_string())
+        .bind(submission.thread_for(run).as_str())
+        .bind(submission.agent())
+        .bind(submission.prompt())
+        .bind(submission.key())
+        .bind(submission.not_before().map(epoch_seconds))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        if inserted.is_some() {
+            return Ok(run);
+        }
+        let found: Option<(String, Option<String>, Option<String>, String)> =
+            sqlx::query_as("SELECT run, agent, prompt, thread FROM klieo_runs WHERE idem_key = $1")
+                .bind(submission.key())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend(doing, e))?;
+        let Some((made, agent, prompt, thread)) = found else {
+            return Err(MemoryError::backend(format!(
+                "{doing}: the key's run was neither inserted nor found"
+            )));
+        };
+        let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
+            .with_thread(ThreadId::new(thread));
+        submission.resubmitted(ROWS.run_id(&made)?, &first)
+    }
+
+    async fn claim(
+        &self,
+        holder: &str,
+        agents: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claimed>, MemoryError> {
+        let doing = "claiming runs";
+        if agents.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        let due: Vec<Due> = sqlx::query_as(
+            "WITH due AS ( \
+               SELECT r.run FROM klieo_runs r \
+               WHERE r.agent = ANY($1) AND ( \
+                 (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now())) \
+                 OR (r.state = 'running' AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
+                     WHERE l.run = r.run AND l.until_at > now()))) \
+               ORDER BY r.state = 'running', r.seq \
+               LIMIT $2 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE klieo_runs r SET state = 'running' FROM due WHERE r.run = due.run \
+             RETURNING r.run, r.agent, r.thread, r.prompt, \
+               NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run)",
+        )
+        .bind(agents)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        let runs: Vec<&str> = due.iter().map(|(run, ..)| run.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO klieo_leases (run, holder, until_at) \
+             SELECT run, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS run \
+             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at",
+        )
+        .bind(&runs)
+        .bind(holder)
+        .bind(ttl_ms as f64)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        due.into_iter()
+            .map(|(run, agent, thread, prompt, fresh)| {
+                Ok(Claimed::new(
+                    ROWS.run_id(&run)?,
+                    agent,
+                    ThreadId::new(thread),
+                    prompt.filter(|_| fresh),
+                ))
+            })
+            .collect()
+    }
+
+    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1")
+                .bind(run.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend("reading a run's state", e))?;
+        row.map(|(state, outcome)| ROWS.run_state(&state, outcome))
+            .transpose()
+    }
+
+    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
+        let doing = "cancelling a run";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        // The run's lock, as a commit takes it: a cancel and a commit of
+        // one run happen one after the other.
+        lock_run(&mut tx, run, doing).await?;
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1 FOR UPDATE")
+                .bind(run.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(doing, e))?;
+        let Some((state, outcome)) = row else {
+            return Ok(None);
+        };
+        let state = ROWS.run_state(&state, outcome)?;
+        if !matches!(state, RunState::Queued | RunState::Suspended) {
+            return Ok(Some(state));
+        }
+        let (cancelled, episode) = RunState::cancellation(by);
+        let (name, text) = ROWS.state_columns(&cancelled);
+        sqlx::query("UPDATE klieo_runs SET state = $2, outcome = $3 WHERE run = $1")
+            .bind(run.to_string())
+            .bind(name)
+            .bind(text)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        record_in(&mut tx, run, std::slice::from_ref(&episode)).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        Ok(Some(cancelled))
+    }
+}
