@@ -5,6 +5,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// A setting cannot work (see [`PostgresOptions`](crate::PostgresOptions)).
+    #[error(transparent)]
+    Config(#[from] klieo_types::ConfigError),
     /// The URL is not one the driver understands. Its text is not shown.
     #[error(
         "the PostgreSQL URL is not valid: write it as postgres://user:password@host:port/database"

@@ -18,8 +18,9 @@
 //! Leases ([`Journal::lease`](klieo_types::Journal::lease)) are timed by
 //! the server's clock, so workers on many machines agree on them.
 //!
-//! Not built yet: TLS to the server (connect over a trusted network or a
-//! local socket for now); the pool's size (8) as a setting.
+//! The pool's size and wait are [`PostgresOptions`]
+//! (`PostgresStore::connect_with`). Not built yet: TLS to the server
+//! (connect over a trusted network or a local socket for now).
 //!
 //! ```no_run
 //! use klieo_postgres::PostgresStore;
@@ -35,6 +36,7 @@
 mod error;
 mod journal;
 mod memory;
+mod options;
 mod queue;
 mod schema;
 mod store;
@@ -42,5 +44,6 @@ mod store;
 pub mod testing;
 
 pub use error::OpenError;
+pub use options::PostgresOptions;
 pub use schema::SCHEMA_VERSION;
 pub use store::PostgresStore;

@@ -2,12 +2,12 @@
 //! PostgreSQL database, shared by every process that connects to it.
 
 use crate::error::OpenError;
+use crate::options::PostgresOptions;
 use crate::schema;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// Conversations ([`ShortTermMemory`](klieo_types::ShortTermMemory)),
 /// event logs ([`EpisodicMemory`](klieo_types::EpisodicMemory)) and run
@@ -35,13 +35,19 @@ impl fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`)
-    /// with a pool of up to 8 connections, each wait for one bounded by
-    /// 10 s.
+    /// with the default [`PostgresOptions`]: a pool of up to 8
+    /// connections, each wait for one bounded by 10 s.
     pub async fn connect(url: &str) -> Result<Self, OpenError> {
-        let options = PgConnectOptions::from_str(url).map_err(|_| OpenError::BadUrl)?;
+        Self::connect_with(PostgresOptions::new(url)).await
+    }
+
+    /// Connects to the database `options` describe.
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, OpenError> {
+        options.validate()?;
+        let connect = PgConnectOptions::from_str(&options.url).map_err(|_| OpenError::BadUrl)?;
         // One connection first: a server that is down or refuses is an error
         // at once, where the pool would retry until its timeout.
-        let probe = PgConnection::connect_with(&options)
+        let probe = PgConnection::connect_with(&connect)
             .await
             .map_err(|source| OpenError::Connect { source })?;
         probe
@@ -49,9 +55,9 @@ impl PostgresStore {
             .await
             .map_err(|source| OpenError::Connect { source })?;
         let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .max_connections(options.max_connections())
+            .acquire_timeout(options.acquire_timeout())
+            .connect_with(connect)
             .await
             .map_err(|source| OpenError::Connect { source })?;
         schema::migrate(&pool).await?;

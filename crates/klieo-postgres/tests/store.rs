@@ -3,7 +3,7 @@
 //! never show the URL.
 
 use crate::support::fresh_url;
-use klieo_postgres::{OpenError, PostgresStore, SCHEMA_VERSION};
+use klieo_postgres::{OpenError, PostgresOptions, PostgresStore, SCHEMA_VERSION};
 use klieo_store::testing::memory;
 use klieo_types::{
     Commit, Episode, EpisodicMemory, Journal, Message, PendingStep, RunId, ShortTermMemory,
@@ -135,4 +135,28 @@ async fn a_connection_error_never_shows_the_url() {
         .expect_err("bad");
     assert!(matches!(error, OpenError::BadUrl), "{error:?}");
     assert!(!error.to_string().contains("s3cr3t-pw"));
+}
+
+#[tokio::test]
+async fn options_that_cannot_work_are_refused_before_connecting() {
+    let url = "postgres://klieo:s3cr3t-pw@127.0.0.1:1/agents";
+    for (options, field) in [
+        (
+            PostgresOptions::new(url).with_max_connections(0),
+            "PostgresOptions::max_connections",
+        ),
+        (
+            PostgresOptions::new(url).with_acquire_timeout(std::time::Duration::ZERO),
+            "PostgresOptions::acquire_timeout",
+        ),
+    ] {
+        let error = PostgresStore::connect_with(options)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&error, OpenError::Config(klieo_types::ConfigError::Invalid { name, .. }) if name == field),
+            "{field}: {error:?}"
+        );
+        assert!(!error.to_string().contains("s3cr3t-pw"));
+    }
 }

@@ -1,0 +1,98 @@
+//! [`PostgresOptions`]: where the database is, and how many connections
+//! the store keeps to it.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Settings of a [`PostgresStore`](crate::PostgresStore).
+///
+/// # Default
+///
+/// - `max_connections`: 8. Each run being written holds one for a commit;
+///   a [`Worker`](https://docs.rs/klieo-runtime) driving N runs at once
+///   wants about N + 2 (its claims and leases use the pool too). The
+///   server's `max_connections` bounds the sum over every process.
+/// - `acquire_timeout`: 10 s, how long a write waits for a free
+///   connection before it fails.
+///
+/// `Debug` never shows the URL: it may carry a password.
+///
+/// ```
+/// use klieo_postgres::PostgresOptions;
+/// use std::time::Duration;
+///
+/// let options = PostgresOptions::new("postgres://klieo:secret@db:5432/agents")
+///     .with_max_connections(34)
+///     .with_acquire_timeout(Duration::from_secs(5));
+/// assert_eq!(options.max_connections(), 34);
+/// assert!(!format!("{options:?}").contains("secret"));
+/// ```
+#[derive(Clone)]
+pub struct PostgresOptions {
+    pub(crate) url: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults above, for the database at `url`
+    /// (`postgres://user:password@host:port/database`).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Keeps at most `n` connections (at least 1).
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Waits at most `timeout` for a free connection (more than zero).
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The most connections kept.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    /// How long a write waits for a free connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// Checks the options can work: `ConfigError::Invalid` naming the
+    /// field otherwise.
+    pub(crate) fn validate(&self) -> Result<(), klieo_types::ConfigError> {
+        use klieo_types::ConfigError;
+        if self.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "PostgresOptions::max_connections",
+                "0 would leave no connection to write with: use at least 1 (the default is 8)",
+            ));
+        }
+        if self.acquire_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "PostgresOptions::acquire_timeout",
+                "0 s would fail every write that waits for a connection: use how long a write \
+                 may wait (the default is 10 s)",
+            ));
+        }
+        Ok(())
+    }
+}
