@@ -94,6 +94,11 @@ impl RunQueue for PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
+        if due.is_empty() {
+            // An idle worker's claim: one statement, nothing to lease.
+            tx.commit().await.map_err(|e| backend(doing, e))?;
+            return Ok(Vec::new());
+        }
         let runs: Vec<&str> = due.iter().map(|(run, ..)| run.as_str()).collect();
         sqlx::query(
             "INSERT INTO klieo_leases (run, holder, until_at) \

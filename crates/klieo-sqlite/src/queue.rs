@@ -77,12 +77,7 @@ impl RunQueue for SqliteStore {
         }
         let agents = ROWS.encode("the agents' names", &agents)?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend(doing, e))?;
-        let due: Vec<Due> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let due_sql = format!(
             "SELECT run, agent, thread, prompt, \
              NOT EXISTS (SELECT 1 FROM episodes e WHERE e.run = r.run) AS fresh \
              FROM runs r \
@@ -91,12 +86,31 @@ impl RunQueue for SqliteStore {
                OR (state = 'running' AND NOT EXISTS (SELECT 1 FROM leases l \
                    WHERE l.run = r.run AND l.until_ms > {NOW_MS}))) \
              ORDER BY state = 'running', seq LIMIT ?2"
-        )))
-        .bind(&agents)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Looked for on a reader first: an idle worker's claim takes no
+        // write lock from the writers.
+        let any: Option<Due> = sqlx::query_as(sqlx::AssertSqlSafe(due_sql.clone()))
+            .bind(&agents)
+            .bind(1_i64)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(doing, e))?;
+        // Again under the write lock: another worker may have claimed it.
+        let due: Vec<Due> = sqlx::query_as(sqlx::AssertSqlSafe(due_sql))
+            .bind(&agents)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
         let mut claimed = Vec::with_capacity(due.len());
         for (run, agent, thread, prompt, fresh) in due {
             sqlx::query("UPDATE runs SET state = 'running' WHERE run = ?1")
