@@ -167,7 +167,7 @@ impl RunQueue for SqliteStore {
             return Ok(None);
         };
         let state = ROWS.run_state(&state, outcome)?;
-        if !matches!(state, RunState::Queued | RunState::Suspended) {
+        if !state.is_cancellable() {
             return Ok(Some(state));
         }
         let (cancelled, episode) = RunState::cancellation(by);

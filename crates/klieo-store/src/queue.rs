@@ -120,7 +120,7 @@ impl RunQueue for InMemoryJournal {
         let Some(entry) = state.queue.runs.get_mut(&run) else {
             return Ok(None);
         };
-        if !matches!(entry.state, RunState::Queued | RunState::Suspended) {
+        if !entry.state.is_cancellable() {
             return Ok(Some(entry.state.clone()));
         }
         let (after, episode) = RunState::cancellation(by);

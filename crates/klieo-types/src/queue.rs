@@ -180,6 +180,13 @@ impl RunState {
         )
     }
 
+    /// Whether [`RunQueue::cancel`] stops a run in this state: one that
+    /// waits (queued, or suspended for a person); a running or finished
+    /// run is left as it is.
+    pub fn is_cancellable(&self) -> bool {
+        matches!(self, Self::Queued | Self::Suspended)
+    }
+
     /// What a store records when it cancels a run for `by`: the run's
     /// state, and the episode that ends its log.
     ///
