@@ -33,10 +33,15 @@ impl Journal for PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
             if other.is_some() {
-                return Err(MemoryError::Conflict(format!(
-                    "another worker holds the lease of run {}",
-                    commit.run
-                )));
+                return Err(refusal(
+                    &mut tx,
+                    commit.run,
+                    MemoryError::Conflict(format!(
+                        "another worker holds the lease of run {}",
+                        commit.run
+                    )),
+                )
+                .await);
             }
         }
         if let Some(expected) = commit.expected_episodes {
@@ -47,19 +52,24 @@ impl Journal for PostgresStore {
                     .await
                     .map_err(|e| backend(doing, e))?;
             if u64::try_from(found).ok() != Some(expected) {
-                return Err(MemoryError::Conflict(format!(
-                    "run {} has {found} episodes, not the {expected} this commit expected",
-                    commit.run
-                )));
+                return Err(refusal(
+                    &mut tx,
+                    commit.run,
+                    MemoryError::Conflict(format!(
+                        "run {} has {found} episodes, not the {expected} this commit expected",
+                        commit.run
+                    )),
+                )
+                .await);
             }
         }
         let after = RunState::after(&commit);
         let (state, outcome) = ROWS.state_columns(&after);
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO klieo_runs (run, thread, pending, state, outcome) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
-             state = excluded.state, outcome = excluded.outcome",
+             state = excluded.state, outcome = excluded.outcome WHERE klieo_runs.state <> 'cancelled'",
         )
         .bind(commit.run.to_string())
         .bind(commit.thread.as_str())
@@ -69,6 +79,10 @@ impl Journal for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
+        if written.rows_affected() == 0 {
+            let unknown = MemoryError::backend(format!("run {} was not written", commit.run));
+            return Err(refusal(&mut tx, commit.run, unknown).await);
+        }
         append_in(&mut tx, &commit.thread, &commit.messages).await?;
         record_in(&mut tx, commit.run, &commit.episodes).await?;
         tx.commit().await.map_err(|e| backend(doing, e))
@@ -78,7 +92,8 @@ impl Journal for PostgresStore {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let taken = sqlx::query(
             "INSERT INTO klieo_leases (run, holder, until_at) \
-             VALUES ($1, $2, now() + $3 * interval '1 millisecond') \
+             SELECT $1, $2, now() + $3 * interval '1 millisecond' \
+             WHERE NOT EXISTS (SELECT 1 FROM klieo_runs WHERE run = $1 AND state = 'cancelled') \
              ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
              WHERE klieo_leases.holder = excluded.holder OR klieo_leases.until_at <= now()",
         )
@@ -115,5 +130,21 @@ impl Journal for PostgresStore {
             .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
             .transpose()?;
         Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+    }
+}
+
+/// Why a commit of `run` was refused: [`MemoryError::Cancelled`] when the
+/// run was cancelled (which also fails its lease and episode checks),
+/// else `otherwise`. Read only on this rare path, in the commit's
+/// transaction.
+async fn refusal(tx: &mut sqlx::PgConnection, run: RunId, otherwise: MemoryError) -> MemoryError {
+    let row: Result<Option<(String, Option<String>)>, _> =
+        sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1")
+            .bind(run.to_string())
+            .fetch_optional(&mut *tx)
+            .await;
+    match row.map(|row| row.map(|(state, outcome)| ROWS.run_state(&state, outcome))) {
+        Ok(Some(Ok(RunState::Cancelled { by }))) => MemoryError::Cancelled { run, by },
+        _ => otherwise,
     }
 }

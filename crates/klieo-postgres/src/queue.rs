@@ -164,6 +164,12 @@ impl RunQueue for PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
         record_in(&mut tx, run, std::slice::from_ref(&episode)).await?;
+        // Its worker, if any, learns at its next renewal or commit.
+        sqlx::query("DELETE FROM klieo_leases WHERE run = $1")
+            .bind(run.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(Some(cancelled))
     }

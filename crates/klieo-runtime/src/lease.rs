@@ -52,17 +52,28 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
             ttl.as_secs()
         ))));
     }
-    let renewing = (Arc::clone(&journal), holder.clone());
+    let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
     let renewal = tokio::spawn(async move {
-        let (journal, holder) = renewing;
+        let (journal, holder, cancel) = renewing;
         let mut tick = tokio::time::interval(ttl / 3);
         tick.tick().await;
         loop {
             tick.tick().await;
-            // A lost lease ends the renewals; the run's next commit is
-            // then refused.
-            if !journal.lease(id, &holder, ttl).await.unwrap_or(false) {
-                break;
+            match journal.lease(id, &holder, ttl).await {
+                Ok(true) => {}
+                // Cancelled from another process, or taken over by a
+                // worker that found the lease run out: this process
+                // stops the run now (its commits would be refused).
+                Ok(false) => {
+                    tracing::warn!(run_id = %id, "the run's lease was lost (it was cancelled, or another worker took it over); stopping it");
+                    cancel.cancel();
+                    break;
+                }
+                // The store may be back by the next renewal, before
+                // the lease runs out.
+                Err(e) => {
+                    tracing::warn!(run_id = %id, error = %e, "could not renew the run's lease");
+                }
             }
         }
     });

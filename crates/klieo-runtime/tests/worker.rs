@@ -259,6 +259,47 @@ async fn a_cancelled_run_is_never_claimed_and_its_wait_says_who() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_running_run_cancelled_elsewhere_is_stopped_by_its_worker() {
+    let store = InMemoryJournal::new();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let hanging = Counted::new("work", false, &works).hanging(&started);
+    let one_at_a_time = options().with_concurrency(1);
+    let (shutdown, working) = start(worker(&store, agent(&store, hanging), one_at_a_time));
+    let first = store
+        .submit(&Submission::new("support", "a"))
+        .await
+        .unwrap();
+    started.notified().await;
+    let cancelled = RunState::Cancelled { by: "ops".into() };
+    assert_eq!(
+        store.cancel(first, "ops").await.unwrap(),
+        Some(cancelled.clone())
+    );
+    assert_eq!(wait(&store, first, LONG).await.unwrap(), cancelled);
+
+    // The worker drives one run at a time: the next one's tool starts
+    // only once the cancelled run was stopped (at its lease's renewal).
+    let second = store
+        .submit(&Submission::new("support", "b"))
+        .await
+        .unwrap();
+    started.notified().await;
+    assert_eq!(count(&works), 2);
+    assert_eq!(store.state(second).await.unwrap(), Some(RunState::Running));
+    let log = store.replay(first).await.unwrap();
+    assert_eq!(
+        log.last(),
+        Some(&Episode::Failed {
+            error: "cancelled by ops".into()
+        }),
+        "nothing is written after the cancel: {log:?}"
+    );
+    shutdown.cancel();
+    let report = working.await.unwrap();
+    assert_eq!(report.released, vec![second]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiting_on_a_run_the_store_does_not_know_is_not_found() {
     let store = InMemoryJournal::new();
     let unknown = RunId::new();

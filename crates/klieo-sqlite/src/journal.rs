@@ -36,10 +36,15 @@ impl Journal for SqliteStore {
             .await
             .map_err(|e| backend(doing, e))?;
             if other.is_some() {
-                return Err(MemoryError::Conflict(format!(
-                    "another worker holds the lease of run {}",
-                    commit.run
-                )));
+                return Err(refusal(
+                    &mut tx,
+                    commit.run,
+                    MemoryError::Conflict(format!(
+                        "another worker holds the lease of run {}",
+                        commit.run
+                    )),
+                )
+                .await);
             }
         }
         if let Some(expected) = commit.expected_episodes {
@@ -49,18 +54,23 @@ impl Journal for SqliteStore {
                 .await
                 .map_err(|e| backend(doing, e))?;
             if u64::try_from(found).ok() != Some(expected) {
-                return Err(MemoryError::Conflict(format!(
-                    "run {} has {found} episodes, not the {expected} this commit expected",
-                    commit.run
-                )));
+                return Err(refusal(
+                    &mut tx,
+                    commit.run,
+                    MemoryError::Conflict(format!(
+                        "run {} has {found} episodes, not the {expected} this commit expected",
+                        commit.run
+                    )),
+                )
+                .await);
             }
         }
         let after = RunState::after(&commit);
         let (state, outcome) = ROWS.state_columns(&after);
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO runs (run, thread, pending, state, outcome) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
-             state = excluded.state, outcome = excluded.outcome",
+             state = excluded.state, outcome = excluded.outcome WHERE runs.state <> 'cancelled'",
         )
         .bind(commit.run.to_string())
         .bind(commit.thread.as_str())
@@ -70,6 +80,10 @@ impl Journal for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
+        if written.rows_affected() == 0 {
+            let unknown = MemoryError::backend(format!("run {} was not written", commit.run));
+            return Err(refusal(&mut tx, commit.run, unknown).await);
+        }
         append_in(&mut tx, &commit.thread, &commit.messages).await?;
         for episode in &commit.episodes {
             record_in(&mut tx, commit.run, episode).await?;
@@ -80,7 +94,8 @@ impl Journal for SqliteStore {
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let taken = sqlx::query(
-            "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?3) \
+            "INSERT INTO leases (run, holder, until_ms) SELECT ?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?3 \
+             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run = ?1 AND state = 'cancelled') \
              ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
              WHERE leases.holder = excluded.holder OR leases.until_ms <= CAST(unixepoch('subsec') * 1000 AS INTEGER)",
         )
@@ -117,5 +132,25 @@ impl Journal for SqliteStore {
             .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
             .transpose()?;
         Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+    }
+}
+
+/// Why a commit of `run` was refused: [`MemoryError::Cancelled`] when the
+/// run was cancelled (which also fails its lease and episode checks),
+/// else `otherwise`. Read only on this rare path, in the commit's
+/// transaction.
+async fn refusal(
+    tx: &mut sqlx::SqliteConnection,
+    run: RunId,
+    otherwise: MemoryError,
+) -> MemoryError {
+    let row: Result<Option<(String, Option<String>)>, _> =
+        sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
+            .bind(run.to_string())
+            .fetch_optional(&mut *tx)
+            .await;
+    match row.map(|row| row.map(|(state, outcome)| ROWS.run_state(&state, outcome))) {
+        Ok(Some(Ok(RunState::Cancelled { by }))) => MemoryError::Cancelled { run, by },
+        _ => otherwise,
     }
 }

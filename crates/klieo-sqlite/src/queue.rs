@@ -180,6 +180,12 @@ impl RunQueue for SqliteStore {
             .await
             .map_err(|e| backend(doing, e))?;
         record_in(&mut tx, run, &episode).await?;
+        // Its worker, if any, learns at its next renewal or commit.
+        sqlx::query("DELETE FROM leases WHERE run = ?1")
+            .bind(run.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(Some(cancelled))
     }

@@ -105,6 +105,11 @@ impl State {
         self.leases.insert(run, lease);
     }
 
+    /// Drops whatever lease `run` has.
+    pub(crate) fn give_up_lease(&mut self, run: RunId) {
+        self.leases.remove(&run);
+    }
+
     /// Whether a live lease of `run` is held by anyone.
     pub(crate) fn leased(&self, run: RunId, now: Instant) -> bool {
         self.leases
@@ -114,6 +119,12 @@ impl State {
 
     /// Refuses `commit` when its checks fail, having changed nothing.
     fn check(&self, commit: &Commit) -> Result<(), MemoryError> {
+        if let Some(by) = self.queue.cancelled_by(commit.run) {
+            return Err(MemoryError::Cancelled {
+                run: commit.run,
+                by: by.to_owned(),
+            });
+        }
         if let Some(holder) = &commit.holder {
             if let Some(lease) = self.held_by_other(commit.run, holder, Instant::now()) {
                 return Err(MemoryError::Conflict(format!(
@@ -195,7 +206,9 @@ impl Journal for InMemoryJournal {
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
         let now = Instant::now();
         let mut state = self.state();
-        if state.held_by_other(run, holder, now).is_some() {
+        if state.held_by_other(run, holder, now).is_some()
+            || state.queue.cancelled_by(run).is_some()
+        {
             return Ok(false);
         }
         state.take_lease(run, holder, ttl, now);

@@ -27,6 +27,14 @@ struct Entry {
 }
 
 impl Queue {
+    /// Who cancelled `run`, when it was cancelled.
+    pub(crate) fn cancelled_by(&self, run: RunId) -> Option<&str> {
+        match &self.runs.get(&run)?.state {
+            RunState::Cancelled { by } => Some(by),
+            _ => None,
+        }
+    }
+
     /// A commit to `run` left it in `after`.
     pub(crate) fn committed(&mut self, run: RunId, after: &RunState) {
         self.runs
@@ -126,6 +134,7 @@ impl RunQueue for InMemoryJournal {
         let (after, episode) = RunState::cancellation(by);
         entry.state = after.clone();
         state.logs.entry(run).or_default().push(episode);
+        state.give_up_lease(run);
         Ok(Some(after))
     }
 }

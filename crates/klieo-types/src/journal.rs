@@ -178,7 +178,10 @@ pub trait Journal: ShortTermMemory + EpisodicMemory {
     /// now by the store's clock, unless another holder's lease is still
     /// live; returns whether `holder` holds it now. A worker drives a run
     /// only while it holds its lease, renewing it as it goes; a crashed
-    /// worker's lease runs out, and another may take the run over.
+    /// worker's lease runs out, and another may take the run over. A
+    /// store that queues runs ([`RunQueue`](crate::RunQueue)) grants no
+    /// lease on a cancelled run, and refuses its commits with
+    /// [`MemoryError::Cancelled`].
     ///
     /// The default, for a store only one process uses, grants every lease.
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {

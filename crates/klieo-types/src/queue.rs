@@ -164,7 +164,8 @@ pub enum RunState {
         /// Why, as the run's log says.
         error: String,
     },
-    /// It was cancelled before it ran.
+    /// It was cancelled ([`RunQueue::cancel`]): queued, waiting for a
+    /// person, or while a worker drove it.
     Cancelled {
         /// Who cancelled it, as they said.
         by: String,
@@ -180,11 +181,11 @@ impl RunState {
         )
     }
 
-    /// Whether [`RunQueue::cancel`] stops a run in this state: one that
-    /// waits (queued, or suspended for a person); a running or finished
-    /// run is left as it is.
+    /// Whether [`RunQueue::cancel`] stops a run in this state: any run
+    /// not over yet (queued, running, or suspended for a person); a
+    /// finished run is left as it is.
     pub fn is_cancellable(&self) -> bool {
-        matches!(self, Self::Queued | Self::Suspended)
+        !self.is_finished()
     }
 
     /// What a store records when it cancels a run for `by`: the run's
@@ -299,10 +300,17 @@ pub trait RunQueue: Journal {
     /// The run's state; `None` for a run the store does not know.
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError>;
 
-    /// Cancels a queued or suspended run (`by` says who, in its state and
+    /// Cancels a run that is not over (`by` says who, in its state and
     /// log) and returns the state it is in after: `Cancelled`, or the
-    /// state of a run that is running or over, left as it is; `None` for
-    /// a run the store does not know.
+    /// state of a run that is over, left as it is; `None` for a run the
+    /// store does not know.
+    ///
+    /// A running run is cancelled in the store at once: its lease is
+    /// given up and no more of its commits or leases are taken
+    /// ([`MemoryError::Cancelled`]). The worker driving it learns this at
+    /// its next lease renewal (a third of the lease's TTL at most) or
+    /// write, whichever comes first, and stops it there; a tool call in
+    /// flight is dropped, and its outcome is unknown.
     async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError>;
 }
 

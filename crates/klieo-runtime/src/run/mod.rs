@@ -109,6 +109,14 @@ impl Run {
             None => (opts, format!("worker-{}", RunId::new())),
         };
         opts.validate()?;
+        // A leased run is stopped when its lease is lost, and only it.
+        let ctx = match opts.lease_ttl {
+            Some(_) => {
+                let cancel = ctx.cancel.child_token();
+                ctx.with_cancel(cancel)
+            }
+            None => ctx,
+        };
         let run_id = ctx.run_id.to_string();
         let span = telemetry::run_span(&telemetry::RunLabels {
             agent: &ctx.agent_name,

@@ -239,8 +239,8 @@ pub async fn a_released_run_is_claimed_to_resume(queue: &dyn RunQueue) {
     );
 }
 
-/// Cancel stops a queued or suspended run, saying who in its state and
-/// log; a running or finished run is left as it is.
+/// Cancel stops a queued run, saying who in its state and log; a
+/// finished run is left as it is.
 pub async fn cancel_stops_a_run_that_waits(queue: &dyn RunQueue) {
     let run = submit(queue, &Submission::new("support", "hi")).await;
     let cancelled = RunState::Cancelled { by: "ops".into() };
@@ -258,16 +258,79 @@ pub async fn cancel_stops_a_run_that_waits(queue: &dyn RunQueue) {
     }
     assert!(claim(queue, "w", "support", 10).await.is_empty());
 
-    let running = submit(queue, &Submission::new("support", "hi")).await;
+    let done = submit(queue, &Submission::new("support", "hi")).await;
     assert_eq!(claim(queue, "w", "support", 10).await.len(), 1);
+    let thread = ThreadId::new(format!("run-{done}"));
+    let answered = Commit::new(done, thread)
+        .with_messages(vec![Message::assistant("hello")])
+        .with_episodes(vec![Episode::Completed { steps: 1 }]);
+    commit(queue, answered).await;
+    let completed = RunState::Completed {
+        answer: "hello".into(),
+    };
     assert!(
-        matches!(
-            queue.cancel(running, "ops").await,
-            Ok(Some(RunState::Running))
-        ),
-        "a running run is left running"
+        matches!(queue.cancel(done, "ops").await, Ok(Some(ref s)) if *s == completed),
+        "a finished run is left as it is"
     );
     assert!(matches!(queue.cancel(RunId::new(), "ops").await, Ok(None)));
+}
+
+/// Cancel stops a running run in the store at once: its worker's lease is
+/// gone and cannot be taken again, and every later commit is refused
+/// with `MemoryError::Cancelled`, so the log ends with who cancelled it.
+pub async fn cancel_stops_a_running_run(queue: &dyn RunQueue) {
+    let run = submit(queue, &Submission::new("support", "hi")).await;
+    assert_eq!(claim(queue, "w", "support", 10).await.len(), 1);
+    let thread = ThreadId::new(format!("run-{run}"));
+    let started = Commit::new(run, thread.clone())
+        .with_messages(vec![Message::user("hi")])
+        .with_episodes(vec![Episode::Started {
+            agent: "support".into(),
+        }])
+        .with_holder("w")
+        .with_expected_episodes(0);
+    commit(queue, started).await;
+    let cancelled = RunState::Cancelled { by: "ops".into() };
+    assert!(matches!(queue.cancel(run, "ops").await, Ok(Some(ref s)) if *s == cancelled));
+    for holder in ["w", "w2"] {
+        assert!(
+            matches!(queue.lease(run, holder, HOUR).await, Ok(false)),
+            "no lease is granted on a cancelled run ({holder})"
+        );
+    }
+    let refused = MemoryError::Cancelled {
+        run,
+        by: "ops".into(),
+    };
+    let next = Commit::new(run, thread.clone())
+        .with_messages(vec![Message::assistant("hello")])
+        .with_episodes(vec![Episode::Completed { steps: 1 }]);
+    for attempt in [
+        next.clone().with_holder("w").with_expected_episodes(1),
+        next,
+    ] {
+        match queue.commit(attempt).await {
+            Err(e) => assert_eq!(e, refused, "a cancelled run's commit is refused"),
+            Ok(()) => panic!("a commit to a cancelled run went in"),
+        }
+    }
+    assert_eq!(state(queue, run).await, Some(cancelled));
+    match queue.replay(run).await {
+        Ok(log) => assert_eq!(
+            log,
+            vec![
+                Episode::Started {
+                    agent: "support".into()
+                },
+                Episode::Failed {
+                    error: "cancelled by ops".into()
+                }
+            ],
+            "the log ends with who cancelled the run"
+        ),
+        Err(e) => panic!("replay failed: {e}"),
+    }
+    assert!(claim(queue, "w2", "support", 10).await.is_empty());
 }
 
 /// One test per [`RunQueue`] scenario of this module, each on a fresh
@@ -291,6 +354,7 @@ macro_rules! __klieo_store_queue_suite {
             commits_move_a_runs_state,
             a_released_run_is_claimed_to_resume,
             cancel_stops_a_run_that_waits,
+            cancel_stops_a_running_run,
         );
     };
 }

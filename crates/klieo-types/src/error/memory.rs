@@ -61,6 +61,17 @@ pub enum MemoryError {
         /// The run it made.
         run: RunId,
     },
+    /// The run was cancelled ([`RunQueue::cancel`](crate::RunQueue::cancel)),
+    /// so the store takes no more of its steps and grants no lease on it.
+    /// Nothing was written; the run's log already ends with who
+    /// cancelled it.
+    #[error("run {run} was cancelled by {by}, so nothing more is written to it; submit a new run to start again")]
+    Cancelled {
+        /// The run.
+        run: RunId,
+        /// Who cancelled it, as they said.
+        by: String,
+    },
 }
 
 impl MemoryError {
@@ -108,6 +119,9 @@ impl PartialEq for MemoryError {
             }
             (Self::KeyReused { key: a, run: r }, Self::KeyReused { key: b, run: s }) => {
                 a == b && r == s
+            }
+            (Self::Cancelled { run: r, by: a }, Self::Cancelled { run: s, by: b }) => {
+                r == s && a == b
             }
             _ => false,
         }
