@@ -156,6 +156,8 @@ impl PostgresServer {
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(&dir)
             .args(["-c", "max_connections=200"])
+            // The fleet test counts an idle worker's statements.
+            .args(["-c", "shared_preload_libraries=pg_stat_statements"])
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -2,6 +2,7 @@
 
 use crate::error::backend;
 use crate::memory::{append_in, lock_run, record_in, ROWS};
+use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{
@@ -107,12 +108,19 @@ impl Journal for PostgresStore {
     }
 
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
-        sqlx::query("DELETE FROM klieo_leases WHERE run = $1 AND holder = $2")
-            .bind(run.to_string())
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("giving up a lease", e))?;
+        // A run given up before its end is for another worker now: wake
+        // the idle ones.
+        sqlx::query(
+            "WITH gone AS (DELETE FROM klieo_leases WHERE run = $1 AND holder = $2 RETURNING run) \
+             SELECT pg_notify($3, '') FROM gone JOIN klieo_runs r ON r.run = gone.run \
+             WHERE r.state = 'running'",
+        )
+        .bind(run.to_string())
+        .bind(holder)
+        .bind(CHANNEL)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("giving up a lease", e))?;
         Ok(())
     }
 

@@ -16,7 +16,10 @@
 //! connection URL.
 //!
 //! Leases ([`Journal::lease`](klieo_types::Journal::lease)) are timed by
-//! the server's clock, so workers on many machines agree on them.
+//! the server's clock, so workers on many machines agree on them. A
+//! submit, or a run given up by a draining worker, notifies the channel
+//! `klieo_runs`; [`RunQueue::wakeups`](klieo_types::RunQueue::wakeups)
+//! listens on it on a connection of its own, outside the pool.
 //!
 //! The pool's size and wait are [`PostgresOptions`]
 //! (`PostgresStore::connect_with`). Not built yet: TLS to the server
@@ -42,6 +45,7 @@ mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wakeups;
 
 pub use error::OpenError;
 pub use options::PostgresOptions;

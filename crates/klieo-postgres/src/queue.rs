@@ -6,9 +6,10 @@
 
 use crate::error::backend;
 use crate::memory::{lock_run, record_in, ROWS};
+use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
-use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
+use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId, Wakeups};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `time` in seconds since the Unix epoch, as `to_timestamp` takes it.
@@ -27,12 +28,16 @@ impl RunQueue for PostgresStore {
         let doing = "submitting a run";
         let run = RunId::new();
         // A key already used makes the insert a no-op; two submits of one
-        // key at once insert one row.
+        // key at once insert one row. A row inserted wakes idle workers
+        // (the notification is sent as the statement commits).
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO klieo_runs (run, thread, state, agent, prompt, idem_key, not_before, seq) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, to_timestamp($6), nextval('klieo_runs_seq')) \
-             ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING \
-             RETURNING run",
+            "WITH made AS ( \
+               INSERT INTO klieo_runs (run, thread, state, agent, prompt, idem_key, not_before, seq) \
+               VALUES ($1, $2, 'queued', $3, $4, $5, to_timestamp($6), nextval('klieo_runs_seq')) \
+               ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING \
+               RETURNING run), \
+             woke AS (SELECT pg_notify($7, '') FROM made) \
+             SELECT made.run FROM made, woke",
         )
         .bind(run.to_string())
         .bind(submission.thread_for(run).as_str())
@@ -40,6 +45,7 @@ impl RunQueue for PostgresStore {
         .bind(submission.prompt())
         .bind(submission.key())
         .bind(submission.not_before().map(epoch_seconds))
+        .bind(CHANNEL)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
@@ -122,6 +128,10 @@ impl RunQueue for PostgresStore {
                 ))
             })
             .collect()
+    }
+
+    async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+        self.listen().await.map(Some)
     }
 
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {

@@ -300,6 +300,60 @@ async fn a_running_run_cancelled_elsewhere_is_stopped_by_its_worker() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_idle_worker_is_woken_by_a_submit_before_its_next_poll() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let hourly = options().with_poll_interval(LONG);
+    let idle = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        hourly,
+    );
+    let (shutdown, working) = start(idle);
+    // Its first claim found nothing; its next poll is an hour away.
+    tokio::task::yield_now().await;
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let soon = Duration::from_secs(1);
+    assert_eq!(wait(&store, run, soon).await.unwrap(), completed());
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().finished, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drained_workers_run_wakes_an_idle_worker() {
+    let store = InMemoryJournal::new();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let hanging = Counted::new("work", true, &works).hanging(&started);
+    let (busy_shutdown, busy_working) = start(worker(&store, agent(&store, hanging), options()));
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    started.notified().await;
+    // Idle: its first claim finds the run leased; its next poll is an
+    // hour away.
+    let hourly = options().with_poll_interval(LONG);
+    let idle = worker(
+        &store,
+        agent(&store, Counted::new("work", true, &works)),
+        hourly,
+    );
+    let (idle_shutdown, idle_working) = start(idle);
+    tokio::task::yield_now().await;
+    busy_shutdown.cancel();
+    assert_eq!(busy_working.await.unwrap().released, vec![run]);
+    // Given up at the drain deadline (5 s): the idle worker takes it at
+    // once, not at its next poll.
+    let soon = Duration::from_secs(1);
+    assert_eq!(wait(&store, run, soon).await.unwrap(), completed());
+    idle_shutdown.cancel();
+    assert_eq!(idle_working.await.unwrap().finished, 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiting_on_a_run_the_store_does_not_know_is_not_found() {
     let store = InMemoryJournal::new();
     let unknown = RunId::new();

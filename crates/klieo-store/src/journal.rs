@@ -219,6 +219,10 @@ impl Journal for InMemoryJournal {
         let mut state = self.state();
         if state.leases.get(&run).is_some_and(|l| l.holder == holder) {
             state.leases.remove(&run);
+            // A run given up before its end is for another worker now.
+            if state.queue.is_running(run) {
+                state.queue.wake();
+            }
         }
         Ok(())
     }

@@ -4,7 +4,8 @@
 
 use crate::InMemoryJournal;
 use async_trait::async_trait;
-use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission};
+use futures_util::stream;
+use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, Wakeups};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -16,6 +17,9 @@ pub(crate) struct Queue {
     keys: HashMap<String, RunId>,
     /// Submissions so far, numbering them in order.
     submitted: u64,
+    /// Counts the times a run may have become claimable; each worker's
+    /// wake-ups watch it.
+    woken: tokio::sync::watch::Sender<u64>,
 }
 
 /// One run as the queue knows it.
@@ -27,6 +31,16 @@ struct Entry {
 }
 
 impl Queue {
+    /// Tells idle workers a run may be claimable.
+    pub(crate) fn wake(&self) {
+        self.woken.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether `run` is running, as the queue knows it.
+    pub(crate) fn is_running(&self, run: RunId) -> bool {
+        self.runs.get(&run).is_some_and(|e| e.state == RunState::Running)
+    }
+
     /// Who cancelled `run`, when it was cancelled.
     pub(crate) fn cancelled_by(&self, run: RunId) -> Option<&str> {
         match &self.runs.get(&run)?.state {
@@ -68,6 +82,7 @@ impl RunQueue for InMemoryJournal {
         if let Some(key) = submission.key() {
             queue.keys.insert(key.to_owned(), run);
         }
+        queue.wake();
         Ok(run)
     }
 
@@ -117,6 +132,15 @@ impl RunQueue for InMemoryJournal {
             }
         }
         Ok(claimed)
+    }
+
+    async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+        let woken = self.state().queue.woken.subscribe();
+        let each = stream::unfold(woken, |mut woken| async move {
+            woken.changed().await.ok()?;
+            Some(((), woken))
+        });
+        Ok(Some(Box::pin(each)))
     }
 
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {

@@ -89,7 +89,7 @@ pub use journal::{Commit, Journal, PendingStep, RunRecord};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
-pub use queue::{Claimed, RunQueue, RunState, Submission};
+pub use queue::{Claimed, RunQueue, RunState, Submission, Wakeups};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use tool::{FnTool, OwnedToolContext, Tool, ToolContext, ToolInvoker, ToolSet};

@@ -12,7 +12,13 @@ use crate::error::MemoryError;
 use crate::journal::{Commit, Journal};
 use crate::{Episode, Role, RunId, ThreadId};
 use async_trait::async_trait;
+use futures_core::Stream;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
+
+/// What [`RunQueue::wakeups`] gives a worker: an item each time a run
+/// may have become claimable.
+pub type Wakeups = Pin<Box<dyn Stream<Item = ()> + Send>>;
 
 /// A run to queue: the agent that drives it (by the name workers know it
 /// by) and the user's message; optionally the thread it talks on, a key
@@ -296,6 +302,21 @@ pub trait RunQueue: Journal {
         limit: usize,
         ttl: Duration,
     ) -> Result<Vec<Claimed>, MemoryError>;
+
+    /// Wake-ups for an idle worker: an item each time a run may have
+    /// become claimable (submitted, or given up by a draining worker), so
+    /// the worker claims at once instead of at its next poll. Each call
+    /// gives a stream of its own. An item may come with nothing to claim
+    /// (another worker was quicker), and a run coming due by time (its
+    /// `not_before`, an expired lease) sends none: workers still poll, less
+    /// often.
+    ///
+    /// The default, for a store that cannot tell other processes, is
+    /// `None`: its workers only poll. The stream may end (its connection
+    /// lost for good); the worker then only polls.
+    async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+        Ok(None)
+    }
 
     /// The run's state; `None` for a run the store does not know.
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError>;

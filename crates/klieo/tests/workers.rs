@@ -1,196 +1,145 @@
-//! Two worker processes share one PostgreSQL database and 200 submitted
-//! runs; one is killed with SIGKILL while it drives runs. Every run
-//! completes exactly once, and no run's side effect happens twice.
+//! A fleet on one PostgreSQL database, each worker a process of its own:
+//! four workers share 1,000 submitted runs while two are killed with
+//! SIGKILL and a third is stopped with SIGTERM; a drained worker's runs
+//! are taken over at once; an idle worker is woken by a submit and costs
+//! a few statements a poll.
 //!
 //! A worker is this test binary re-run as `worker_child`: a
-//! [`Worker`](klieo::runtime::Worker) on the database, with leases of 1 s,
-//! until it is killed. It prints its lease holder's name first.
+//! [`Worker`](klieo::runtime::Worker) on the database with two tools that
+//! write a row per call (`lookup`, idempotent, then `charge`, not), until
+//! it is killed or drains on SIGTERM. It prints its lease holder's name
+//! first.
 #![allow(
     clippy::print_stdout,
     reason = "a worker tells the parent on stdout who it is"
 )]
 #![allow(clippy::panic, reason = "a broken worker fails the test")]
 
-use klieo::postgres::testing::fresh_database;
+#[path = "workers/effects.rs"]
+mod effects;
+#[path = "workers/fleet.rs"]
+mod fleet;
+
+use effects::Effect;
 use klieo::postgres::PostgresStore;
 use klieo::prelude::*;
-use klieo::runtime::wait;
 use klieo::types::testing::CallThenAnswer;
-use klieo::types::{async_trait, EpisodicMemory, ToolContext};
-use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const RUNS: usize = 200;
-
-/// A non-idempotent tool whose effect is a row per call.
-struct Charge {
-    def: ToolDef,
-    db: sqlx::PgPool,
-}
-
-#[async_trait]
-impl Tool for Charge {
-    fn def(&self) -> &ToolDef {
-        &self.def
-    }
-    async fn invoke(
-        &self,
-        _args: serde_json::Value,
-        ctx: ToolContext<'_>,
-    ) -> Result<serde_json::Value, ToolError> {
-        sqlx::query("INSERT INTO charges (run) VALUES ($1)")
-            .bind(ctx.run_id.to_string())
-            .execute(&self.db)
-            .await
-            .map_err(|e| ToolError::Permanent(e.to_string()))?;
-        Ok(json!("charged"))
-    }
-}
-
+/// The worker process the fleet tests start (`KLIEO_WORKERS_DB`; leases
+/// of `KLIEO_WORKER_LEASE_SECS`, 1 by default; a `lookup` that never
+/// returns with `KLIEO_WORKER_HANG`). SIGTERM drains it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a worker process of the two-worker test: run only by it"]
+#[ignore = "a worker process of the fleet tests: run only by them"]
 async fn worker_child() {
-    let url = std::env::var("KLIEO_WORKERS_DB").expect("set by two_workers_share_200_runs");
+    let url = std::env::var("KLIEO_WORKERS_DB").expect("set by the fleet tests");
+    let lease = std::env::var("KLIEO_WORKER_LEASE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let hang = std::env::var_os("KLIEO_WORKER_HANG").is_some();
     let store = PostgresStore::connect(&url).await.expect("the store");
     let db = sqlx::PgPool::connect(&url).await.expect("the effects pool");
-    let charge = Charge {
-        def: ToolDef::new("charge", "charges once", json!({"type": "object"})),
-        db,
-    };
-    let agent = Agent::builder(CallThenAnswer::new("charge", "done"))
-        .with_tool(charge)
+    let agent = Agent::builder(CallThenAnswer::new("lookup", "done").add_call("charge"))
+        .with_tool(Effect::lookup(&db).hanging(hang))
+        .with_tool(Effect::charge(&db))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
     let options = WorkerOptions::new()
-        .with_lease_ttl(Duration::from_secs(1))
-        .with_poll_interval(Duration::from_millis(50));
+        .with_lease_ttl(Duration::from_secs(lease))
+        .with_drain_deadline(Duration::from_secs(1));
     let worker = Worker::builder(store)
         .with_agent("billing", agent)
         .with_options(options)
         .build()
         .expect("the worker's options are valid");
     println!("holder {}", worker.holder());
-    // Until the parent kills this process.
-    worker.run(CancellationToken::new()).await;
-}
-
-/// Starts a worker; returns it and its lease holder's name.
-fn worker(url: &str) -> (Child, String) {
-    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["--ignored", "--exact", "worker_child", "--nocapture"])
-        .env("KLIEO_WORKERS_DB", url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("a worker starts");
-    let stdout = child.stdout.take().expect("its stdout");
-    let (lines, seen) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
+    let shutdown = CancellationToken::new();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        terminate.recv().await;
+        stop.cancel();
     });
-    // A bound, not a timing: a worker that says nothing in a minute is
-    // broken.
-    let holder = loop {
-        match seen.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => {
-                if let Some(holder) = line.strip_prefix("holder ") {
-                    break holder.to_owned();
-                }
-            }
-            Err(_) => panic!("the worker did not say who it is"),
-        }
-    };
-    (child, holder)
-}
-
-/// How many live leases `holder` has: runs it is driving now.
-async fn driving(db: &sqlx::PgPool, holder: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM klieo_leases WHERE holder = $1 AND until_at > now()")
-        .bind(holder)
-        .fetch_one(db)
-        .await
-        .expect("the leases")
+    let report = worker.run(shutdown).await;
+    println!("drained {} {}", report.finished, report.released.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
-async fn two_workers_share_200_runs() {
-    let server = std::env::var("KLIEO_POSTGRES_URL")
-        .expect("KLIEO_POSTGRES_URL names a PostgreSQL server: cargo xtask ci sets it");
-    let url = fresh_database(&server)
-        .await
-        .expect("a database of its own");
-    let store = PostgresStore::connect(&url).await.expect("the store");
-    let db = sqlx::PgPool::connect(&url).await.expect("raw");
-    sqlx::query("CREATE TABLE charges (run TEXT NOT NULL)")
-        .execute(&db)
-        .await
-        .expect("the effects table");
-    let mut runs = Vec::with_capacity(RUNS);
-    for i in 0..RUNS {
-        let submission =
-            Submission::new("billing", format!("charge {i}")).with_key(format!("c{i}"));
-        runs.push(store.submit(&submission).await.expect("a queued run"));
+async fn four_workers_share_1000_runs_through_two_kills_and_a_drain() {
+    let fleet = fleet::Fleet::new().await;
+    let runs = fleet.submit(1_000).await;
+    let mut workers: Vec<_> = (0..4).map(|_| fleet.worker(&[])).collect();
+    // The first runs (claims take the oldest first) are over: the fleet
+    // is at work. Then two workers die and one drains, each while it
+    // drives runs.
+    fleet.completed(&runs[..20]).await;
+    for (i, signal) in ["KILL", "KILL", "TERM"].into_iter().enumerate() {
+        fleet.once_driving(&workers[i]).await;
+        workers[i].signal(signal);
     }
+    let drained = workers[2].drained();
+    assert!(
+        drained.is_some(),
+        "the SIGTERM'd worker drained and said so"
+    );
 
-    let (mut first, first_holder) = worker(&url);
-    let (mut second, _) = worker(&url);
-    // The first 20 runs (claims take the oldest first) are over, and the
-    // first worker is driving runs: it dies in the middle of its work.
-    for run in &runs[..20] {
-        let state = wait(&store, *run, Duration::from_secs(120)).await;
-        assert!(
-            matches!(state, Ok(RunState::Completed { .. })),
-            "run {run}: {state:?}"
-        );
+    // The last worker finishes every run: the killed ones' after their
+    // leases ran out, the drained one's at once.
+    fleet.completed(&runs).await;
+    for worker in &mut workers {
+        worker.signal("KILL");
     }
-    let mut got_going = false;
-    for _ in 0..1_000 {
-        if driving(&db, &first_holder).await > 0 {
-            first.kill().expect("SIGKILL");
-            got_going = true;
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let _ = first.kill();
-    first.wait().expect("reaped");
-    assert!(got_going, "the first worker was driving runs when killed");
+    fleet.logs_are_whole(&runs).await;
+    effects::once_each(&fleet.db, &fleet.store, &runs).await;
+}
 
-    // The second worker finishes every run, the killed one's taken over
-    // once their leases ran out.
-    for run in &runs {
-        let state = wait(&store, *run, Duration::from_secs(120)).await;
-        assert!(
-            matches!(state, Ok(RunState::Completed { .. })),
-            "the second worker finished run {run}: {state:?}"
-        );
-    }
-    let _ = second.kill();
-    second.wait().expect("reaped");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
+async fn a_drained_workers_runs_go_to_a_later_worker_without_waiting_for_leases() {
+    let fleet = fleet::Fleet::new().await;
+    // Submitted while no worker runs: driven when one starts.
+    let runs = fleet.submit(10).await;
+    // Leases of an hour: only a drain that gives them up lets another
+    // worker take these runs within the test's bounds.
+    let hour = [("KLIEO_WORKER_LEASE_SECS", "3600")];
+    let mut stuck = fleet.worker(&[hour[0], ("KLIEO_WORKER_HANG", "1")]);
+    fleet.once_driving(&stuck).await;
+    stuck.signal("TERM");
+    let (finished, released) = stuck.drained().expect("it drained and said so");
+    assert_eq!(finished, 0, "its lookups never return");
+    assert!(released > 0, "it gave its runs up");
 
-    for run in &runs {
-        let log = store.replay(*run).await.expect("replay");
-        let completed = log
-            .iter()
-            .filter(|e| matches!(e, Episode::Completed { .. }))
-            .count();
-        assert_eq!(completed, 1, "run {run} completed once: {log:?}");
-        assert_eq!(log.last().map(Episode::kind), Some("completed"), "{log:?}");
-    }
-    let charges: Vec<(String, i64)> =
-        sqlx::query_as("SELECT run, COUNT(*) FROM charges GROUP BY run HAVING COUNT(*) > 1")
-            .fetch_all(&db)
-            .await
-            .expect("the charges");
-    assert!(charges.is_empty(), "charged twice: {charges:?}");
+    let mut later = fleet.worker(&hour);
+    fleet.completed(&runs).await;
+    later.signal("KILL");
+    fleet.logs_are_whole(&runs).await;
+    effects::once_each(&fleet.db, &fleet.store, &runs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
+async fn an_idle_worker_is_woken_by_a_submit_and_costs_a_few_statements_a_poll() {
+    let fleet = fleet::Fleet::new().await;
+    let poll = Duration::from_secs(1);
+    let (made, window) = fleet.idle_statements(poll).await;
+    let per_minute = made as f64 * 60.0 / window.as_secs_f64();
+    println!("an idle worker polling every {poll:?}: {per_minute:.0} statements a minute");
+    // A claim that finds nothing is one transaction of one statement
+    // (three with its BEGIN and COMMIT), once a poll; the window holds at
+    // most one poll more than it spans, and listening starts with one.
+    let polls = (window.as_secs_f64() / poll.as_secs_f64()) as i64 + 1;
+    assert!(
+        made <= 3 * polls + 3,
+        "an idle worker made {made} statements in {window:?}"
+    );
+
+    // With an hour between polls, only the submit's notification can
+    // start the run within the wait's bound.
+    let run = fleet.woken_run(Duration::from_secs(3600)).await;
+    fleet.completed(&[run]).await;
 }

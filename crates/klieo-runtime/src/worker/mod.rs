@@ -11,7 +11,8 @@ pub use options::WorkerOptions;
 pub use wait::wait;
 
 use crate::Agent;
-use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
+use futures_util::{FutureExt, StreamExt};
+use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState, Wakeups};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -169,6 +170,7 @@ impl Worker {
         let mut report = WorkerReport::default();
         let mut running: JoinSet<()> = JoinSet::new();
         let mut runs: HashMap<Id, RunId> = HashMap::new();
+        let mut wakeups = self.wakeups().await;
         while !shutdown.is_cancelled() {
             let room = self.options.concurrency().saturating_sub(running.len());
             let claimed = match room {
@@ -196,10 +198,26 @@ impl Worker {
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                     ended(&mut runs, &mut report, done);
                 }
+                woke = woken(&mut wakeups) => if !woke {
+                    tracing::warn!(holder = %self.holder, "the store stopped waking this worker; it polls");
+                    wakeups = None;
+                },
                 () = tokio::time::sleep(self.options.poll_interval()) => {}
             }
         }
         self.drain(running, runs, report).await
+    }
+
+    /// The store's wake-ups, or none (the worker polls) when it has none
+    /// or cannot listen.
+    async fn wakeups(&self) -> Option<Wakeups> {
+        match self.queue.wakeups().await {
+            Ok(wakeups) => wakeups,
+            Err(e) => {
+                tracing::warn!(holder = %self.holder, error = %e, "cannot be woken by the store; polling");
+                None
+            }
+        }
     }
 
     /// Claims at most `room` runs, or none when the store fails.
@@ -284,6 +302,24 @@ impl Worker {
         report.released.sort_unstable();
         report
     }
+}
+
+/// Waits for a wake-up (never, without wake-ups) and takes every other
+/// one already there, so a burst of submits costs one claim; false when
+/// the stream ended.
+async fn woken(wakeups: &mut Option<Wakeups>) -> bool {
+    let Some(each) = wakeups else {
+        return std::future::pending().await;
+    };
+    if each.next().await.is_none() {
+        return false;
+    }
+    while let Some(more) = each.next().now_or_never() {
+        if more.is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Books a run whose task ended.

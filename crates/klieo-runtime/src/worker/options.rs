@@ -10,8 +10,9 @@ use std::time::Duration;
 ///
 /// Defaults: 8 runs at once (`concurrency`), leases of 30 s
 /// (`lease_ttl`, at least [`MIN_LEASE_TTL`](crate::MIN_LEASE_TTL): a
-/// stopped worker's runs are taken over after at most that), a look for queued runs every second while idle
-/// (`poll_interval`), and 30 s to drain (`drain_deadline`: on shutdown,
+/// stopped worker's runs are taken over after at most that), a look for due runs every second while it has room
+/// (`poll_interval`; a store with wake-ups, PostgreSQL's, also wakes it
+/// at once when a run is submitted or given up), and 30 s to drain (`drain_deadline`: on shutdown,
 /// runs still going after it are stopped and their leases given up, so
 /// another worker takes them over at once). Checked by
 /// [`WorkerBuilder::build`](crate::WorkerBuilder::build).
@@ -63,7 +64,10 @@ impl WorkerOptions {
         self
     }
 
-    /// Looks for queued runs this often while it has room for more.
+    /// Looks for due runs this often while it has room for more: runs
+    /// whose `not_before` came or whose lease ran out, and, on a store
+    /// without wake-ups ([`RunQueue::wakeups`](klieo_types::RunQueue::wakeups)),
+    /// submitted ones.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self

@@ -10,10 +10,11 @@ use async_trait::async_trait;
 
 /// A model for tests of many runs at once (workers, concurrency, crashes),
 /// where a [`ScriptedLlm`](super::ScriptedLlm)'s one script would be
-/// shared between runs. It reads each request alone: a thread with no
-/// tool result yet gets one call to its tool (id `c1`, arguments `{}`);
-/// a thread with one gets the answer, `{prompt}` in it replaced by the
-/// thread's first user message, so each run's answer is its own.
+/// shared between runs. It reads each request alone: a thread with `n`
+/// tool results gets one call to its tool number `n + 1` (id `c{n + 1}`,
+/// arguments `{}`), and once every tool was called, the answer, `{prompt}`
+/// in it replaced by the thread's first user message, so each run's
+/// answer is its own. [`add_call`](Self::add_call) adds a tool to call.
 ///
 /// ```
 /// use klieo_types::testing::CallThenAnswer;
@@ -35,7 +36,7 @@ use async_trait::async_trait;
 /// ```
 #[derive(Debug, Clone)]
 pub struct CallThenAnswer {
-    tool: String,
+    tools: Vec<String>,
     answer: String,
 }
 
@@ -43,9 +44,16 @@ impl CallThenAnswer {
     /// Calls `tool` once, then answers `answer` (with `{prompt}` replaced).
     pub fn new(tool: impl Into<String>, answer: impl Into<String>) -> Self {
         Self {
-            tool: tool.into(),
+            tools: vec![tool.into()],
             answer: answer.into(),
         }
+    }
+
+    /// Calls `tool` too, a step after the tools before it, before
+    /// answering.
+    pub fn add_call(mut self, tool: impl Into<String>) -> Self {
+        self.tools.push(tool.into());
+        self
     }
 }
 
@@ -60,8 +68,10 @@ impl LlmClient for CallThenAnswer {
     }
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        if !req.messages.iter().any(|m| m.role == Role::Tool) {
-            let call = ToolCall::new("c1", self.tool.as_str(), serde_json::json!({}));
+        let answered = req.messages.iter().filter(|m| m.role == Role::Tool).count();
+        if let Some(tool) = self.tools.get(answered) {
+            let id = format!("c{}", answered + 1);
+            let call = ToolCall::new(id, tool.as_str(), serde_json::json!({}));
             let reply = Message::assistant_tool_calls("", vec![call]);
             return Ok(ChatResponse::new(reply, FinishReason::ToolCalls));
         }

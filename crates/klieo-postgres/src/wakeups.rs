@@ -1,0 +1,45 @@
+//! Waking idle workers with `LISTEN/NOTIFY`: a submit, or a lease given up
+//! before its run ended, notifies the channel in its own statement (sent
+//! when it commits); each worker listens on a connection of its own.
+
+use crate::error::backend;
+use crate::PostgresStore;
+use futures_util::stream;
+use klieo_types::{MemoryError, Wakeups};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use std::time::Duration;
+
+/// The channel the store notifies and its workers listen on.
+pub(crate) const CHANNEL: &str = "klieo_runs";
+
+/// How long listening waits for its connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl PostgresStore {
+    /// A stream with an item per notification on [`CHANNEL`], on a
+    /// connection of its own (not one of the pool's, which drive runs).
+    /// A lost connection is made again and counts as a wake-up (a
+    /// notification may have been missed); the stream ends only when
+    /// the server cannot be reached again.
+    pub(crate) async fn listen(&self) -> Result<Wakeups, MemoryError> {
+        let doing = "listening for submitted runs";
+        let options = (*self.pool.connect_options()).clone();
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(options);
+        let mut listener = PgListener::connect_with(&own)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        // An error here is the server gone past the pool's wait: the
+        // stream ends and the worker, which says so, polls.
+        let each = stream::unfold(listener, |mut listener| async move {
+            listener.try_recv().await.ok().map(|_| ((), listener))
+        });
+        Ok(Box::pin(each))
+    }
+}
