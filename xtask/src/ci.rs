@@ -285,7 +285,9 @@ fn postgres(root: &Path) -> Result<(), Error> {
         let mut test = cmd::cargo(root, tests);
         test.arg("--")
             .args(filter)
-            .env("KLIEO_POSTGRES_URL", &server.url);
+            .env("KLIEO_POSTGRES_URL", &server.url)
+            .env("KLIEO_POSTGRES_CA", &server.certs.ca)
+            .env("KLIEO_POSTGRES_OTHER_CA", &server.certs.other_ca);
         println!("    {}", cmd::show(&test));
         cmd::run(&mut test)?;
     }

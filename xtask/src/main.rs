@@ -18,6 +18,7 @@ mod metadata;
 mod model_server;
 mod postgres;
 mod step_cost;
+mod test_certs;
 #[cfg(test)]
 mod tidy;
 

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cmd::free_port;
+use crate::test_certs::{self, TestCerts};
 use crate::Error;
 
 /// How long the server may take to accept connections.
@@ -20,6 +21,8 @@ pub(crate) struct PostgresServer {
     child: Child,
     /// `postgres://klieo@127.0.0.1:PORT/postgres`.
     pub(crate) url: String,
+    /// The certificates it serves TLS with (see [`TestCerts`]).
+    pub(crate) certs: TestCerts,
 }
 
 impl Drop for PostgresServer {
@@ -143,6 +146,14 @@ impl PostgresServer {
                 .arg(&data)
                 .stdout(Stdio::null()),
         )?;
+        let certs = test_certs::make(&dir.join("tls"))?;
+        if is_root() {
+            crate::cmd::run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.join("tls")),
+            )?;
+        }
         let port = free_port()?;
         let log = dir.join("server.log");
         let (out, err) = crate::cmd::log_file(&log)?;
@@ -158,6 +169,11 @@ impl PostgresServer {
             .args(["-c", "max_connections=200"])
             // The fleet test counts an idle worker's statements.
             .args(["-c", "shared_preload_libraries=pg_stat_statements"])
+            // TLS offered, as managed servers do; clients choose.
+            .args(["-c", "ssl=on", "-c"])
+            .arg(format!("ssl_cert_file={}", certs.cert.display()))
+            .arg("-c")
+            .arg(format!("ssl_key_file={}", certs.key.display()))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -166,6 +182,7 @@ impl PostgresServer {
         let mut server = Self {
             child,
             url: format!("postgres://klieo@127.0.0.1:{port}/postgres"),
+            certs,
         };
         let started = Instant::now();
         loop {

@@ -23,6 +23,23 @@ pub enum OpenError {
         #[source]
         source: sqlx::Error,
     },
+    /// The TLS connection the URL asks for (`sslmode=require`,
+    /// `verify-ca`, `verify-full`) could not be made: the server offers
+    /// no TLS, or its certificate is not signed by a trusted CA
+    /// (`sslrootcert`, else the system's), or (with `verify-full`) does
+    /// not name `host`.
+    #[error(
+        "could not make a TLS connection to the PostgreSQL server at {host}: check that it \
+         offers TLS, that the URL's sslrootcert is the CA that signed its certificate, and, \
+         with sslmode=verify-full, that the certificate names {host}"
+    )]
+    Tls {
+        /// The host the URL names.
+        host: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database was written by a newer klieo-postgres.
     #[error(
         "the database has klieo schema version {found}, newer than the {known} this \
@@ -50,4 +67,53 @@ pub enum OpenError {
 /// what was being done, the driver's error as its source.
 pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {
     crate::memory::ROWS.backend(doing, e)
+}
+
+impl OpenError {
+    /// A connection to `host` that failed with `source`: [`Self::Tls`] when
+    /// TLS failed, else [`Self::Connect`].
+    pub(crate) fn connecting(host: &str, source: sqlx::Error) -> Self {
+        // The driver says a server without TLS is a TLS error, and a
+        // handshake rustls refused an I/O error around rustls' own.
+        let tls = match &source {
+            sqlx::Error::Tls(_) => true,
+            sqlx::Error::Io(e) => e
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+            _ => false,
+        };
+        if tls {
+            Self::Tls {
+                host: host.to_owned(),
+                source,
+            }
+        } else {
+            Self::Connect { source }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn a_refused_certificate_or_a_server_without_tls_is_a_tls_error_naming_the_host() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let handshake = sqlx::Error::Io(io::Error::new(io::ErrorKind::InvalidData, refused));
+        let no_tls = sqlx::Error::Tls("server does not support TLS".into());
+        for source in [handshake, no_tls] {
+            let e = OpenError::connecting("db.example.com", source);
+            assert!(
+                matches!(&e, OpenError::Tls { host, .. } if host == "db.example.com"),
+                "{e:?}"
+            );
+        }
+        let down = sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(
+            OpenError::connecting("db.example.com", down),
+            OpenError::Connect { .. }
+        ));
+    }
 }

@@ -22,8 +22,12 @@
 //! listens on it on a connection of its own, outside the pool.
 //!
 //! The pool's size and wait are [`PostgresOptions`]
-//! (`PostgresStore::connect_with`). Not built yet: TLS to the server
-//! (connect over a trusted network or a local socket for now).
+//! (`PostgresStore::connect_with`). TLS is asked for in the URL, as
+//! libpq's: `?sslmode=verify-full&sslrootcert=/path/ca.pem` checks the
+//! server's certificate against that CA (the system's roots without
+//! `sslrootcert`) and that it names the URL's host; `sslmode=require`
+//! only encrypts. It is rustls on ring; a refused certificate is
+//! [`OpenError::Tls`].
 //!
 //! ```no_run
 //! use klieo_postgres::PostgresStore;

@@ -45,11 +45,12 @@ impl PostgresStore {
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, OpenError> {
         options.validate()?;
         let connect = PgConnectOptions::from_str(&options.url).map_err(|_| OpenError::BadUrl)?;
+        let host = connect.get_host().to_owned();
         // One connection first: a server that is down or refuses is an error
         // at once, where the pool would retry until its timeout.
         let probe = PgConnection::connect_with(&connect)
             .await
-            .map_err(|source| OpenError::Connect { source })?;
+            .map_err(|source| OpenError::connecting(&host, source))?;
         probe
             .close()
             .await
@@ -59,7 +60,7 @@ impl PostgresStore {
             .acquire_timeout(options.acquire_timeout())
             .connect_with(connect)
             .await
-            .map_err(|source| OpenError::Connect { source })?;
+            .map_err(|source| OpenError::connecting(&host, source))?;
         schema::migrate(&pool).await?;
         Ok(Self { pool })
     }

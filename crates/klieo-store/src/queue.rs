@@ -38,7 +38,9 @@ impl Queue {
 
     /// Whether `run` is running, as the queue knows it.
     pub(crate) fn is_running(&self, run: RunId) -> bool {
-        self.runs.get(&run).is_some_and(|e| e.state == RunState::Running)
+        self.runs
+            .get(&run)
+            .is_some_and(|e| e.state == RunState::Running)
     }
 
     /// Who cancelled `run`, when it was cancelled.
