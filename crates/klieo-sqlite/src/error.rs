@@ -19,6 +19,20 @@ pub enum OpenError {
         #[source]
         source: sqlx::Error,
     },
+    /// The store's writer (a thread with a connection of its own) could
+    /// not open the file or start.
+    #[error(
+        "could not open the SQLite database `{}` for writing: check that the file \
+         and its directory are writable, and that the process may start a thread",
+        path.display()
+    )]
+    Writer {
+        /// The file.
+        path: PathBuf,
+        /// What failed: SQLite's error, or the thread's.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The file was written by a newer klieo-sqlite, whose schema this
     /// version does not know.
     #[error(
@@ -57,7 +71,7 @@ impl OpenError {
     pub(crate) fn is_busy(&self) -> bool {
         let source = match self {
             Self::Open { source, .. } | Self::Migrate { source, .. } => source,
-            Self::TooNew { .. } => return false,
+            Self::TooNew { .. } | Self::Writer { .. } => return false,
         };
         source
             .as_database_error()
@@ -69,6 +83,9 @@ impl OpenError {
 
 /// A driver error as a [`MemoryError`](klieo_types::MemoryError) saying
 /// what was being done, the driver's error as its source.
-pub(crate) fn backend(doing: &str, e: sqlx::Error) -> klieo_types::MemoryError {
+pub(crate) fn backend(
+    doing: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> klieo_types::MemoryError {
     crate::memory::ROWS.backend(doing, e)
 }

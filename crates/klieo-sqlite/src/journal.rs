@@ -1,12 +1,16 @@
-//! The store as a [`Journal`]: a commit is one SQLite transaction.
+//! The store as a [`Journal`]: a commit is written whole or not at all,
+//! in one transaction it may share with commits queued at the same time
+//! (see the writer).
 
 use crate::error::backend;
-use crate::memory::{append_in, record_in, ROWS};
+use crate::memory::{append_in, encode_episode, encode_messages, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
+use klieo_store::MessageRow;
 use klieo_types::{
     Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
 };
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
 // Leases are timed by SQLite's clock, in milliseconds since the Unix
@@ -14,108 +18,61 @@ use std::time::Duration;
 #[async_trait]
 impl Journal for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
-        let doing = "committing a step";
-        let pending = commit
-            .pending
-            .as_ref()
-            .map(|p| ROWS.encode("a pending step", p))
-            .transpose()?;
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        // Encoded here, on the caller's thread; the writer only writes.
+        let encoded = Encoded {
+            pending: commit
+                .pending
+                .as_ref()
+                .map(|p| ROWS.encode("a pending step", p))
+                .transpose()?,
+            messages: encode_messages(&commit.messages)?,
+            episodes: commit
+                .episodes
+                .iter()
+                .map(encode_episode)
+                .collect::<Result<_, _>>()?,
+        };
+        self.writer
+            .write("committing a step", move |connection| {
+                commit_in(connection, &commit, encoded)
+            })
             .await
-            .map_err(|e| backend(doing, e))?;
-        if let Some(holder) = &commit.holder {
-            let other: Option<String> = sqlx::query_scalar(
-                "SELECT holder FROM leases WHERE run = ?1 AND holder <> ?2 \
-                 AND until_ms > CAST(unixepoch('subsec') * 1000 AS INTEGER)",
-            )
-            .bind(commit.run.to_string())
-            .bind(holder)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-            if other.is_some() {
-                return Err(refusal(
-                    &mut tx,
-                    commit.run,
-                    MemoryError::Conflict(format!(
-                        "another worker holds the lease of run {}",
-                        commit.run
-                    )),
-                )
-                .await);
-            }
-        }
-        if let Some(expected) = commit.expected_episodes {
-            let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM episodes WHERE run = ?1")
-                .bind(commit.run.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| backend(doing, e))?;
-            if u64::try_from(found).ok() != Some(expected) {
-                return Err(refusal(
-                    &mut tx,
-                    commit.run,
-                    MemoryError::Conflict(format!(
-                        "run {} has {found} episodes, not the {expected} this commit expected",
-                        commit.run
-                    )),
-                )
-                .await);
-            }
-        }
-        let after = RunState::after(&commit);
-        let (state, outcome) = ROWS.state_columns(&after);
-        let written = sqlx::query(
-            "INSERT INTO runs (run, thread, pending, state, outcome) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
-             state = excluded.state, outcome = excluded.outcome WHERE runs.state <> 'cancelled'",
-        )
-        .bind(commit.run.to_string())
-        .bind(commit.thread.as_str())
-        .bind(pending)
-        .bind(state)
-        .bind(outcome)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        if written.rows_affected() == 0 {
-            let unknown = MemoryError::backend(format!("run {} was not written", commit.run));
-            return Err(refusal(&mut tx, commit.run, unknown).await);
-        }
-        append_in(&mut tx, &commit.thread, &commit.messages).await?;
-        for episode in &commit.episodes {
-            record_in(&mut tx, commit.run, episode).await?;
-        }
-        tx.commit().await.map_err(|e| backend(doing, e))
     }
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        let doing = "taking a lease";
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let taken = sqlx::query(
-            "INSERT INTO leases (run, holder, until_ms) SELECT ?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?3 \
-             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run = ?1 AND state = 'cancelled') \
-             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
-             WHERE leases.holder = excluded.holder OR leases.until_ms <= CAST(unixepoch('subsec') * 1000 AS INTEGER)",
-        )
-        .bind(run.to_string())
-        .bind(holder)
-        .bind(ttl_ms)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| backend("taking a lease", e))?;
-        Ok(taken.rows_affected() == 1)
+        let (run, holder) = (run.to_string(), holder.to_owned());
+        self.writer
+            .write(doing, move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO leases (run, holder, until_ms) \
+                         SELECT ?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?3 \
+                         WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run = ?1 AND state = 'cancelled') \
+                         ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+                         WHERE leases.holder = excluded.holder \
+                         OR leases.until_ms <= CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+                    )
+                    .and_then(|mut take| take.execute(params![run, holder, ttl_ms]))
+                    .map(|taken| taken == 1)
+                    .map_err(|e| backend(doing, e))
+            })
+            .await
     }
 
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
-        sqlx::query("DELETE FROM leases WHERE run = ?1 AND holder = ?2")
-            .bind(run.to_string())
-            .bind(holder)
-            .execute(&self.writer)
+        let doing = "giving up a lease";
+        let (run, holder) = (run.to_string(), holder.to_owned());
+        self.writer
+            .write(doing, move |connection| {
+                connection
+                    .prepare_cached("DELETE FROM leases WHERE run = ?1 AND holder = ?2")
+                    .and_then(|mut release| release.execute([&run, &holder]))
+                    .map_err(|e| backend(doing, e))?;
+                Ok(())
+            })
             .await
-            .map_err(|e| backend("giving up a lease", e))?;
-        Ok(())
     }
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
@@ -135,20 +92,92 @@ impl Journal for SqliteStore {
     }
 }
 
+/// A commit's rows, encoded before the writer is asked.
+struct Encoded {
+    pending: Option<String>,
+    messages: Vec<MessageRow>,
+    episodes: Vec<(&'static str, String)>,
+}
+
+/// Writes `commit` (its rows `encoded`) on the writer's connection,
+/// refused when its checks fail.
+fn commit_in(
+    connection: &Connection,
+    commit: &Commit,
+    encoded: Encoded,
+) -> Result<(), MemoryError> {
+    let doing = "committing a step";
+    let run = commit.run.to_string();
+    if let Some(holder) = &commit.holder {
+        let other: Option<String> = connection
+            .prepare_cached(
+                "SELECT holder FROM leases WHERE run = ?1 AND holder <> ?2 \
+                 AND until_ms > CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            )
+            .and_then(|mut other| other.query_row([&run, holder], |row| row.get(0)).optional())
+            .map_err(|e| backend(doing, e))?;
+        if other.is_some() {
+            let held = MemoryError::Conflict(format!(
+                "another worker holds the lease of run {}",
+                commit.run
+            ));
+            return Err(refusal(connection, commit.run, held));
+        }
+    }
+    if let Some(expected) = commit.expected_episodes {
+        let found: i64 = connection
+            .prepare_cached("SELECT COUNT(*) FROM episodes WHERE run = ?1")
+            .and_then(|mut count| count.query_row([&run], |row| row.get(0)))
+            .map_err(|e| backend(doing, e))?;
+        if u64::try_from(found).ok() != Some(expected) {
+            let moved = MemoryError::Conflict(format!(
+                "run {} has {found} episodes, not the {expected} this commit expected",
+                commit.run
+            ));
+            return Err(refusal(connection, commit.run, moved));
+        }
+    }
+    let after = RunState::after(commit);
+    let (state, outcome) = ROWS.state_columns(&after);
+    let written = connection
+        .prepare_cached(
+            "INSERT INTO runs (run, thread, pending, state, outcome) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
+             state = excluded.state, outcome = excluded.outcome WHERE runs.state <> 'cancelled'",
+        )
+        .and_then(|mut upsert| {
+            upsert.execute(params![
+                run,
+                commit.thread.as_str(),
+                encoded.pending,
+                state,
+                outcome
+            ])
+        })
+        .map_err(|e| backend(doing, e))?;
+    if written == 0 {
+        let unknown = MemoryError::backend(format!("run {} was not written", commit.run));
+        return Err(refusal(connection, commit.run, unknown));
+    }
+    append_in(connection, commit.thread.as_str(), &encoded.messages)?;
+    for episode in &encoded.episodes {
+        record_in(connection, &run, episode)?;
+    }
+    Ok(())
+}
+
 /// Why a commit of `run` was refused: [`MemoryError::Cancelled`] when the
 /// run was cancelled (which also fails its lease and episode checks),
 /// else `otherwise`. Read only on this rare path, in the commit's
 /// transaction.
-async fn refusal(
-    tx: &mut sqlx::SqliteConnection,
-    run: RunId,
-    otherwise: MemoryError,
-) -> MemoryError {
-    let row: Result<Option<(String, Option<String>)>, _> =
-        sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
-            .bind(run.to_string())
-            .fetch_optional(&mut *tx)
-            .await;
+fn refusal(connection: &Connection, run: RunId, otherwise: MemoryError) -> MemoryError {
+    let row: Result<Option<(String, Option<String>)>, _> = connection
+        .prepare_cached("SELECT state, outcome FROM runs WHERE run = ?1")
+        .and_then(|mut state| {
+            state
+                .query_row([run.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        });
     match row.map(|row| row.map(|(state, outcome)| ROWS.run_state(&state, outcome))) {
         Ok(Some(Ok(RunState::Cancelled { by }))) => MemoryError::Cancelled { run, by },
         _ => otherwise,

@@ -3,8 +3,9 @@
 //! a database server.
 //!
 //! Depends on `klieo-types`, the store kit `klieo-store` (the row layout
-//! it shares with klieo-postgres) and its driver (sqlx, with SQLite built
-//! in) only: never on the runtime. [`SqliteStore`] implements
+//! it shares with klieo-postgres) and its drivers (sqlx, with SQLite built
+//! in, for reads and migrations; rusqlite on the same SQLite for writes)
+//! only: never on the runtime. [`SqliteStore`] implements
 //! [`ShortTermMemory`](klieo_types::ShortTermMemory),
 //! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
 //! [`Journal`](klieo_types::Journal); hand it to an agent with
@@ -14,8 +15,14 @@
 //! # Durability
 //!
 //! The file is in WAL mode. Each journal commit, `append` (all the
-//! messages of one call) and `record` is one transaction, synced to disk
-//! before it returns under the default [`Synchronous::Full`]. An agent
+//! messages of one call) and `record` is written whole or not at all, and
+//! synced to disk before it returns under the default
+//! [`Synchronous::Full`]. Writes go through one thread holding the write
+//! connection; the writes queued while it commits are committed together
+//! next, in one transaction and one sync (group commit), each in a
+//! savepoint of its own, so one refused (a lease another process holds)
+//! leaves the others in. Runs writing at once therefore share the disk's
+//! syncs instead of taking one each. An agent
 //! writes a step that answers in one commit, and a step that calls tools
 //! in two: the model's reply as the run's pending step before the first
 //! tool runs, then the reply, the results and their episodes together. The
@@ -63,6 +70,7 @@ mod options;
 mod queue;
 mod schema;
 mod store;
+mod writer;
 
 pub use error::OpenError;
 pub use options::{SqliteOptions, Synchronous};

@@ -3,81 +3,97 @@
 use crate::error::backend;
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_store::StoreRows;
+use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
     Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, ThreadId, Transcript,
 };
-use sqlx::SqliteConnection;
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// The rows this store keeps, as every klieo database store keeps them.
 pub(crate) const ROWS: StoreRows = StoreRows::new("SQLite store");
 
-/// Appends `messages` to `thread` inside `tx`, after what it holds.
-pub(crate) async fn append_in(
-    tx: &mut SqliteConnection,
-    thread: &ThreadId,
-    messages: &[Message],
+/// Messages encoded for the writer before it is asked (the JSON is made
+/// on the caller's thread, not the writer's): rows numbered from 0, which
+/// [`append_in`] moves after what the thread holds.
+pub(crate) fn encode_messages(messages: &[Message]) -> Result<Vec<MessageRow>, MemoryError> {
+    ROWS.message_rows(messages, None)
+}
+
+/// An episode encoded for the writer: its kind and its JSON.
+pub(crate) fn encode_episode(episode: &Episode) -> Result<(&'static str, String), MemoryError> {
+    Ok((episode.kind(), ROWS.encode("an episode", episode)?))
+}
+
+/// Appends `rows` (from [`encode_messages`]) to `thread` on the writer's
+/// connection, after what it holds.
+pub(crate) fn append_in(
+    connection: &Connection,
+    thread: &str,
+    rows: &[MessageRow],
 ) -> Result<(), MemoryError> {
     let doing = "appending to a thread";
-    if messages.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let last: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT seq, tokens_before + tokens FROM messages \
-         WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(thread.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| backend(doing, e))?;
-    for row in ROWS.message_rows(messages, last)? {
-        sqlx::query(
+    let (next, before): (i64, i64) = connection
+        .prepare_cached(
+            "SELECT seq + 1, tokens_before + tokens FROM messages \
+             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut last| {
+            last.query_row([thread], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(|e| backend(doing, e))?
+        .unwrap_or((0, 0));
+    let mut insert = connection
+        .prepare_cached(
             "INSERT INTO messages (thread, seq, role, tokens_before, tokens, message) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .bind(thread.as_str())
-        .bind(row.seq)
-        .bind(row.role)
-        .bind(row.tokens_before)
-        .bind(row.tokens)
-        .bind(row.json)
-        .execute(&mut *tx)
-        .await
         .map_err(|e| backend(doing, e))?;
+    for row in rows {
+        insert
+            .execute(params![
+                thread,
+                next + row.seq,
+                row.role,
+                before.saturating_add(row.tokens_before),
+                row.tokens,
+                row.json
+            ])
+            .map_err(|e| backend(doing, e))?;
     }
     Ok(())
 }
 
-/// Records `episode` for `run` inside `tx` (or as its own statement).
-pub(crate) async fn record_in(
-    tx: &mut SqliteConnection,
-    run: RunId,
-    episode: &Episode,
+/// Records an episode (from [`encode_episode`]) for `run` on the
+/// writer's connection.
+pub(crate) fn record_in(
+    connection: &Connection,
+    run: &str,
+    (kind, json): &(&'static str, String),
 ) -> Result<(), MemoryError> {
-    sqlx::query(
-        "INSERT INTO episodes (run, seq, kind, episode) VALUES \
-         (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
-    )
-    .bind(run.to_string())
-    .bind(episode.kind())
-    .bind(ROWS.encode("an episode", episode)?)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| backend("recording an episode", e))?;
+    connection
+        .prepare_cached(
+            "INSERT INTO episodes (run, seq, kind, episode) VALUES \
+             (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM episodes WHERE run = ?1), ?2, ?3)",
+        )
+        .and_then(|mut insert| insert.execute(params![run, kind, json]))
+        .map_err(|e| backend("recording an episode", e))?;
     Ok(())
 }
 
 #[async_trait]
 impl ShortTermMemory for SqliteStore {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        let doing = "appending to a thread";
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let thread = thread.as_str().to_owned();
+        let rows = encode_messages(&messages)?;
+        self.writer
+            .write("appending to a thread", move |connection| {
+                append_in(connection, &thread, &rows)
+            })
             .await
-            .map_err(|e| backend(doing, e))?;
-        append_in(&mut tx, thread, &messages).await?;
-        tx.commit().await.map_err(|e| backend(doing, e))
     }
 
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
@@ -101,24 +117,30 @@ impl ShortTermMemory for SqliteStore {
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        sqlx::query("DELETE FROM messages WHERE thread = ?1")
-            .bind(thread.as_str())
-            .execute(&self.writer)
+        let doing = "clearing a thread";
+        let thread = thread.as_str().to_owned();
+        self.writer
+            .write(doing, move |connection| {
+                connection
+                    .prepare_cached("DELETE FROM messages WHERE thread = ?1")
+                    .and_then(|mut delete| delete.execute([&thread]))
+                    .map_err(|e| backend(doing, e))?;
+                Ok(())
+            })
             .await
-            .map_err(|e| backend("clearing a thread", e))?;
-        Ok(())
     }
 }
 
 #[async_trait]
 impl EpisodicMemory for SqliteStore {
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        let mut connection = self
-            .writer
-            .acquire()
+        let run = run.to_string();
+        let episode = encode_episode(&episode)?;
+        self.writer
+            .write("recording an episode", move |connection| {
+                record_in(connection, &run, &episode)
+            })
             .await
-            .map_err(|e| backend("recording an episode", e))?;
-        record_in(&mut connection, run, &episode).await
     }
 
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {

@@ -4,10 +4,11 @@
 //! clock, in milliseconds since the Unix epoch, as the leases'.
 
 use crate::error::backend;
-use crate::memory::{record_in, ROWS};
+use crate::memory::{encode_episode, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// SQLite's clock, in milliseconds since the Unix epoch.
@@ -27,41 +28,12 @@ type Due = (String, String, String, Option<String>, bool);
 impl RunQueue for SqliteStore {
     async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
         let doing = "submitting a run";
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let submission = submission.clone();
+        self.writer
+            .write(doing, move |connection| {
+                submit_in(connection, &submission).map_err(|e| e.reported(doing))
+            })
             .await
-            .map_err(|e| backend(doing, e))?;
-        if let Some(key) = submission.key() {
-            let found: Option<(String, Option<String>, Option<String>, String)> =
-                sqlx::query_as("SELECT run, agent, prompt, thread FROM runs WHERE idem_key = ?1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| backend(doing, e))?;
-            if let Some((run, agent, prompt, thread)) = found {
-                let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
-                    .with_thread(ThreadId::new(thread));
-                return submission.resubmitted(ROWS.run_id(&run)?, &first);
-            }
-        }
-        let run = RunId::new();
-        sqlx::query(
-            "INSERT INTO runs (run, thread, state, agent, prompt, idem_key, not_before_ms, seq) \
-             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, \
-             (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
-        )
-        .bind(run.to_string())
-        .bind(submission.thread_for(run).as_str())
-        .bind(submission.agent())
-        .bind(submission.prompt())
-        .bind(submission.key())
-        .bind(submission.not_before().map(millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(run)
     }
 
     async fn claim(
@@ -99,44 +71,15 @@ impl RunQueue for SqliteStore {
         if any.is_none() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let holder = holder.to_owned();
+        self.writer
+            .write(doing, move |connection| {
+                // Again under the write lock: another worker may have
+                // claimed it.
+                claim_in(connection, &due_sql, &agents, limit, &holder, ttl_ms)
+                    .map_err(|e| e.reported(doing))
+            })
             .await
-            .map_err(|e| backend(doing, e))?;
-        // Again under the write lock: another worker may have claimed it.
-        let due: Vec<Due> = sqlx::query_as(sqlx::AssertSqlSafe(due_sql))
-            .bind(&agents)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for (run, agent, thread, prompt, fresh) in due {
-            sqlx::query("UPDATE runs SET state = 'running' WHERE run = ?1")
-                .bind(&run)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend(doing, e))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, {NOW_MS} + ?3) \
-                 ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms"
-            )))
-            .bind(&run)
-            .bind(holder)
-            .bind(ttl_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-            claimed.push(Claimed::new(
-                ROWS.run_id(&run)?,
-                agent,
-                ThreadId::new(thread),
-                prompt.filter(|_| fresh),
-            ));
-        }
-        tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(claimed)
     }
 
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
@@ -152,41 +95,142 @@ impl RunQueue for SqliteStore {
 
     async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
         let doing = "cancelling a run";
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let by = by.to_owned();
+        self.writer
+            .write(doing, move |connection| {
+                cancel_in(connection, run, &by).map_err(|e| e.reported(doing))
+            })
             .await
-            .map_err(|e| backend(doing, e))?;
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
-                .bind(run.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| backend(doing, e))?;
-        let Some((state, outcome)) = row else {
-            return Ok(None);
-        };
-        let state = ROWS.run_state(&state, outcome)?;
-        if !state.is_cancellable() {
-            return Ok(Some(state));
-        }
-        let (cancelled, episode) = RunState::cancellation(by);
-        let (name, text) = ROWS.state_columns(&cancelled);
-        sqlx::query("UPDATE runs SET state = ?2, outcome = ?3 WHERE run = ?1")
-            .bind(run.to_string())
-            .bind(name)
-            .bind(text)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-        record_in(&mut tx, run, &episode).await?;
-        // Its worker, if any, learns at its next renewal or commit.
-        sqlx::query("DELETE FROM leases WHERE run = ?1")
-            .bind(run.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-        tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(Some(cancelled))
     }
+}
+
+/// Why a queue write failed: SQLite's error, or klieo's own.
+enum Failed {
+    Sql(rusqlite::Error),
+    Memory(MemoryError),
+}
+
+impl Failed {
+    /// As a `MemoryError`, saying what was being done.
+    fn reported(self, doing: &str) -> MemoryError {
+        match self {
+            Self::Sql(e) => backend(doing, e),
+            Self::Memory(e) => e,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<MemoryError> for Failed {
+    fn from(e: MemoryError) -> Self {
+        Self::Memory(e)
+    }
+}
+
+/// Queues `submission` on the writer's connection (or finds the run its
+/// key made).
+fn submit_in(connection: &Connection, submission: &Submission) -> Result<RunId, Failed> {
+    if let Some(key) = submission.key() {
+        let found: Option<(String, Option<String>, Option<String>, String)> = connection
+            .prepare_cached("SELECT run, agent, prompt, thread FROM runs WHERE idem_key = ?1")?
+            .query_row([key], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .optional()?;
+        if let Some((run, agent, prompt, thread)) = found {
+            let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
+                .with_thread(ThreadId::new(thread));
+            return Ok(submission.resubmitted(ROWS.run_id(&run)?, &first)?);
+        }
+    }
+    let run = RunId::new();
+    connection
+        .prepare_cached(
+            "INSERT INTO runs (run, thread, state, agent, prompt, idem_key, not_before_ms, seq) \
+             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
+        )?
+        .execute(params![
+            run.to_string(),
+            submission.thread_for(run).as_str(),
+            submission.agent(),
+            submission.prompt(),
+            submission.key(),
+            submission.not_before().map(millis),
+        ])?;
+    Ok(run)
+}
+
+/// Claims what `due_sql` finds, for `holder`, on the writer's connection.
+fn claim_in(
+    connection: &Connection,
+    due_sql: &str,
+    agents: &str,
+    limit: i64,
+    holder: &str,
+    ttl_ms: i64,
+) -> Result<Vec<Claimed>, Failed> {
+    let due: Vec<Due> = connection
+        .prepare_cached(due_sql)?
+        .query_map(params![agents, limit], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for (run, agent, thread, prompt, fresh) in due {
+        connection
+            .prepare_cached("UPDATE runs SET state = 'running' WHERE run = ?1")?
+            .execute([&run])?;
+        connection
+            .prepare_cached(&format!(
+                "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, {NOW_MS} + ?3) \
+                 ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms"
+            ))?
+            .execute(params![run, holder, ttl_ms])?;
+        claimed.push(Claimed::new(
+            ROWS.run_id(&run)?,
+            agent,
+            ThreadId::new(thread),
+            prompt.filter(|_| fresh),
+        ));
+    }
+    Ok(claimed)
+}
+
+/// Cancels `run` for `by` on the writer's connection, when it is not over.
+fn cancel_in(connection: &Connection, run: RunId, by: &str) -> Result<Option<RunState>, Failed> {
+    let id = run.to_string();
+    let row: Option<(String, Option<String>)> = connection
+        .prepare_cached("SELECT state, outcome FROM runs WHERE run = ?1")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((state, outcome)) = row else {
+        return Ok(None);
+    };
+    let state = ROWS.run_state(&state, outcome)?;
+    if !state.is_cancellable() {
+        return Ok(Some(state));
+    }
+    let (cancelled, episode) = RunState::cancellation(by);
+    let (name, text) = ROWS.state_columns(&cancelled);
+    connection
+        .prepare_cached("UPDATE runs SET state = ?2, outcome = ?3 WHERE run = ?1")?
+        .execute(params![id, name, text])?;
+    record_in(connection, &id, &encode_episode(&episode)?)?;
+    // Its worker, if any, learns at its next renewal or commit.
+    connection
+        .prepare_cached("DELETE FROM leases WHERE run = ?1")?
+        .execute([&id])?;
+    Ok(Some(cancelled))
 }

@@ -3,11 +3,13 @@
 use crate::error::OpenError;
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
+use crate::writer::Writer;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,7 +20,8 @@ use tokio::time::Instant;
 ///
 /// Opening creates the file if it is missing and brings its schema up to
 /// date ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)). Writes go through one
-/// connection (SQLite has one writer at a time; other processes wait up to
+/// connection on a thread of its own, which commits what was queued
+/// together (SQLite has one writer at a time; other processes wait up to
 /// the busy timeout), reads through a small pool of their own. Cloning is
 /// cheap and shares both.
 ///
@@ -44,7 +47,7 @@ use tokio::time::Instant;
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(crate) writer: SqlitePool,
+    pub(crate) writer: Arc<Writer>,
     pub(crate) reader: SqlitePool,
     path: PathBuf,
 }
@@ -66,7 +69,7 @@ impl SqliteStore {
 
     /// Opens (or creates) the store `options` describe.
     pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
-        let path = options.path;
+        let path = options.path.clone();
         let open = |source| OpenError::Open {
             path: path.clone(),
             source,
@@ -80,7 +83,11 @@ impl SqliteStore {
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(options.busy_timeout);
-        let writer = open_writer(&connect, &path, options.busy_timeout).await?;
+        // Migrated through the driver, then written through a connection
+        // of the writer's own (see `Writer`).
+        let migrator = open_writer(&connect, &path, options.busy_timeout).await?;
+        migrator.close().await;
+        let writer = Arc::new(start_writer(&path, &options).await?);
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_readers)
             .connect_with(connect.read_only(true))
@@ -149,4 +156,30 @@ async fn try_open_writer(
         return Err(e);
     }
     Ok(writer)
+}
+
+/// The writer's thread, on a connection of its own to the migrated file,
+/// set as the options say.
+async fn start_writer(path: &Path, options: &SqliteOptions) -> Result<Writer, OpenError> {
+    let (file, busy, synchronous) = (path.to_owned(), options.busy_timeout, options.synchronous);
+    let failed = |source| OpenError::Writer {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = tokio::task::spawn_blocking(move || {
+        let connection = rusqlite::Connection::open(&file)?;
+        connection.busy_timeout(busy)?;
+        let synchronous = match synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        connection.pragma_update(None, "synchronous", synchronous)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok::<_, rusqlite::Error>(connection)
+    })
+    .await
+    .map_err(|e| failed(Box::new(e)))?
+    .map_err(|e| failed(Box::new(e)))?;
+    Writer::start(connection).map_err(|e| failed(Box::new(e)))
 }

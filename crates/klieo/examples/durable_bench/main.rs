@@ -1,11 +1,17 @@
-//! Benchmark of durable runs, run by `cargo xtask bench`: the per-step
-//! cost of a run on SQLite (`synchronous` FULL and NORMAL) beside the
-//! in-memory one, the number of commits per step, and the time to resume
-//! an interrupted run of 100 and of 1,000 steps; with `KLIEO_POSTGRES_URL`
-//! (xtask starts a server), the per-step cost on PostgreSQL and the steps
-//! per second of 1, 8 and 64 runs at once. A stateless model calls one
+//! Benchmark of durable runs, run by `cargo xtask bench`: the disk's
+//! fsync latency (the floor); the per-step cost of a run on SQLite
+//! (`synchronous` FULL and NORMAL) beside the in-memory one, the number of
+//! commits per step, the steps a second of 1,000 runs at once on SQLite,
+//! and the time to resume an interrupted run of 100 and of 1,000 steps;
+//! with `KLIEO_POSTGRES_URL` (xtask starts a server), the per-step cost on
+//! PostgreSQL, the steps per second of 1, 8 and 64 runs at once in one
+//! process and of 1, 2 and 4 worker processes (beside pgbench), and the
+//! takeover times after SIGKILL and SIGTERM. A stateless model calls one
 //! echo tool a step. Prints one JSON object per figure.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
+
+mod fleet;
+mod floor;
 
 use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
@@ -25,7 +31,7 @@ use tokio::sync::Notify;
 /// Calls `echo` (ids c0, c1, …) until `steps - 1` calls have results,
 /// then answers;
 /// with `stall`, waits for ever instead of answering (and says so).
-struct Model {
+pub(crate) struct Model {
     steps: usize,
     stall: AtomicBool,
     stalled: Notify,
@@ -112,7 +118,10 @@ impl<S: Journal> Journal for Counted<S> {
     }
 }
 
-fn model(steps: usize, stall: bool) -> Arc<Model> {
+/// The steps of each run in the many-runs figures.
+pub(crate) const STEPS_PER_RUN: usize = 10;
+
+pub(crate) fn model(steps: usize, stall: bool) -> Arc<Model> {
     Arc::new(Model {
         steps,
         stall: AtomicBool::new(stall),
@@ -120,7 +129,7 @@ fn model(steps: usize, stall: bool) -> Arc<Model> {
     })
 }
 
-fn builder(llm: Arc<Model>) -> AgentBuilder {
+pub(crate) fn builder(llm: Arc<Model>) -> AgentBuilder {
     let echo = FnTool::new(
         ToolDef::new("echo", "echoes", json!({"type": "object"})),
         Ok,
@@ -182,10 +191,9 @@ async fn resume_time(dir: &std::path::Path, steps: usize) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// Steps per second of `runs` concurrent 20-step runs on `store`.
-async fn throughput(store: &PostgresStore, runs: usize) -> f64 {
-    const STEPS: usize = 20;
-    let agent = builder(model(STEPS, false))
+/// Steps per second of `runs` concurrent runs of `steps` steps on `store`.
+async fn throughput<S: Journal + Clone + 'static>(store: &S, runs: usize, steps: usize) -> f64 {
+    let agent = builder(model(steps, false))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -202,7 +210,7 @@ async fn throughput(store: &PostgresStore, runs: usize) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    (runs * STEPS) as f64 / t.elapsed().as_secs_f64()
+    (runs * steps) as f64 / t.elapsed().as_secs_f64()
 }
 
 async fn postgres(server: &str) {
@@ -223,20 +231,73 @@ async fn postgres(server: &str) {
     }
     let (ns, per) = best;
     println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"postgres\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0},\"commits_per_step\":{per:.2}}}");
-    let one = throughput(&store, 1).await;
+    let one = throughput(&store, 1, 20).await;
     for runs in [1, 8, 64] {
         let rate = if runs == 1 {
             one
         } else {
-            throughput(&store, runs).await
+            throughput(&store, runs, 20).await
         };
         println!("{{\"impl\":\"klieo\",\"workload\":\"durable_throughput\",\"store\":\"postgres\",\"runs\":{runs},\"steps_per_s\":{rate:.0},\"vs_one\":{:.2}}}", rate / one);
     }
 }
 
+/// The figures by name; `durable_bench NAME…` prints only those named.
+const FIGURES: [&str; 6] = [
+    "fsync",
+    "steps",
+    "sqlite_many",
+    "postgres",
+    "fleet",
+    "resume",
+];
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("worker") {
+        return fleet::worker(&args[1..]).await;
+    }
+    for arg in &args {
+        assert!(
+            FIGURES.contains(&arg.as_str()),
+            "{arg}: the figures are {FIGURES:?}"
+        );
+    }
+    let wanted = |figure: &str| args.is_empty() || args.iter().any(|a| a == figure);
     let dir = tempfile::tempdir().unwrap();
+    if wanted("fsync") {
+        let fsync = floor::fsync(dir.path(), 200);
+        println!(
+            "{{\"impl\":\"floor\",\"workload\":\"fsync_4k\",\"us\":{:.0}}}",
+            fsync.as_secs_f64() * 1e6
+        );
+    }
+    if wanted("steps") {
+        steps(dir.path()).await;
+    }
+    if wanted("sqlite_many") {
+        sqlite_many(dir.path()).await;
+    }
+    let server = std::env::var("KLIEO_POSTGRES_URL").ok();
+    if let Some(server) = server.as_deref() {
+        if wanted("postgres") {
+            postgres(server).await;
+        }
+        if wanted("fleet") {
+            fleet::figures(server).await;
+        }
+    }
+    if wanted("resume") {
+        for steps in [100, 1_000] {
+            let secs = resume_time(dir.path(), steps).await;
+            println!("{{\"impl\":\"klieo\",\"workload\":\"resume\",\"store\":\"sqlite\",\"steps\":{steps},\"ms\":{:.1}}}", secs * 1e3);
+        }
+    }
+}
+
+/// A step's cost in one run: in memory, and on SQLite in both modes.
+async fn steps(dir: &std::path::Path) {
     const STEPS: usize = 100;
     let memory = builder(model(STEPS, false))
         .build()
@@ -246,7 +307,7 @@ async fn main() {
     for (name, sync) in [("full", Synchronous::Full), ("normal", Synchronous::Normal)] {
         let commits = Arc::new(AtomicUsize::new(0));
         let counted = Counted(
-            store(dir.path(), &format!("{name}.db"), sync).await,
+            store(dir, &format!("{name}.db"), sync).await,
             Arc::clone(&commits),
         );
         let agent = builder(model(STEPS, false))
@@ -263,11 +324,15 @@ async fn main() {
         let (ns, per) = best;
         println!("{{\"impl\":\"klieo\",\"workload\":\"durable_steps\",\"store\":\"sqlite\",\"synchronous\":\"{name}\",\"steps\":{STEPS},\"ns_per_step\":{ns:.0},\"commits_per_step\":{per:.2}}}");
     }
-    if let Ok(server) = std::env::var("KLIEO_POSTGRES_URL") {
-        postgres(&server).await;
-    }
-    for steps in [100, 1_000] {
-        let secs = resume_time(dir.path(), steps).await;
-        println!("{{\"impl\":\"klieo\",\"workload\":\"resume\",\"store\":\"sqlite\",\"steps\":{steps},\"ms\":{:.1}}}", secs * 1e3);
-    }
+}
+
+/// Steps a second of 1,000 runs at once on one SQLite file.
+async fn sqlite_many(dir: &std::path::Path) {
+    const RUNS: usize = 1_000;
+    let many = store(dir, "many.db", Synchronous::Full).await;
+    let commits = Arc::new(AtomicUsize::new(0));
+    let counted = Counted(many, Arc::clone(&commits));
+    let rate = throughput(&counted, RUNS, STEPS_PER_RUN).await;
+    let per = commits.load(Ordering::Relaxed) as f64 / (RUNS * STEPS_PER_RUN) as f64;
+    println!("{{\"impl\":\"klieo\",\"workload\":\"durable_throughput\",\"store\":\"sqlite\",\"synchronous\":\"full\",\"runs\":{RUNS},\"steps\":{STEPS_PER_RUN},\"steps_per_s\":{rate:.0},\"commits_per_step\":{per:.2}}}");
 }

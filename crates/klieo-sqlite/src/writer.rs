@@ -1,0 +1,188 @@
+//! The store's one writer: a thread of its own holding the write
+//! connection (rusqlite, straight on SQLite), running each write as a job
+//! and committing the jobs that queued meanwhile as one transaction, so
+//! runs writing at once share a commit and its fsync (group commit).
+//!
+//! Why not the async driver's connection, as the reads use: through it
+//! every statement is a round trip to the driver's own thread, and a
+//! commit is five to eight statements; here a write is one hop to this
+//! thread and one back (docs/PERFORMANCE.md, "Durable runs"). Each job
+//! runs in a savepoint: one refused (a lease another worker holds, a
+//! fence missed) leaves the others' writes in.
+
+use crate::memory::ROWS;
+use klieo_types::MemoryError;
+use rusqlite::Connection;
+use std::sync::{mpsc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// The most jobs one transaction commits.
+const MOST_JOBS: usize = 512;
+
+/// A write the thread runs, answered once its transaction ended.
+trait Job: Send {
+    /// Runs the write; whether its changes stay (an error rolls its
+    /// savepoint back).
+    fn run(&mut self, connection: &Connection) -> bool;
+
+    /// Answers the caller: the write's own result, or `failed` when the
+    /// transaction it ran in did not commit.
+    fn answer(self: Box<Self>, failed: Option<&MemoryError>);
+}
+
+/// A job of a closure, its result kept until the commit.
+struct Pending<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, MemoryError>>,
+    reply: oneshot::Sender<Result<T, MemoryError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, MemoryError> + Send,
+{
+    fn run(&mut self, connection: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(connection);
+        let kept = result.is_ok();
+        self.result = Some(result);
+        kept
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&MemoryError>) {
+        let result = match (self.result, failed) {
+            // Refused on its own: its refusal, committed or not.
+            (Some(Err(refused)), _) => Err(refused),
+            (Some(Ok(done)), None) => Ok(done),
+            (_, Some(failed)) => Err(failed.clone()),
+            (None, None) => Err(MemoryError::backend(
+                "SQLite store: a write was queued but never run",
+            )),
+        };
+        // A caller that stopped waiting no longer wants the answer.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The handle every clone of a store shares. Dropping the last one ends
+/// the thread once it has run what was queued.
+pub(crate) struct Writer {
+    jobs: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the thread on `connection`.
+    pub(crate) fn start(connection: Connection) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("klieo-sqlite-writer".into())
+            .spawn(move || drive(&connection, &queue))?;
+        Ok(Self {
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` on the writer's connection inside a transaction it
+    /// may share with other writes, and returns its result once that
+    /// transaction committed. Dropping the future does not stop the
+    /// write: it may or may not be in.
+    pub(crate) async fn write<T, F>(&self, doing: &str, work: F) -> Result<T, MemoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, MemoryError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        let sent = match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(stopped(doing));
+        }
+        answer.await.map_err(|_| stopped(doing))?
+    }
+
+    /// Takes no more writes, and returns once those queued are in and
+    /// the connection is closed.
+    pub(crate) async fn close(&self) {
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            // Joining blocks: off the async threads.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// The error of a write the writer cannot take or answer.
+fn stopped(doing: &str) -> MemoryError {
+    MemoryError::backend(format!(
+        "SQLite store: {doing}: the store was closed (or its writer stopped); open it again"
+    ))
+}
+
+/// The thread: waits for a job, takes every other one queued (up to
+/// [`MOST_JOBS`]), commits them together and answers each.
+fn drive(connection: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MOST_JOBS {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let failed = commit(connection, &mut batch).err();
+        for job in batch {
+            job.answer(failed.as_ref());
+        }
+    }
+}
+
+/// Runs `sql`, a statement without parameters or rows, parsed once.
+fn statement(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// Runs `batch` in one transaction, each job in a savepoint of its own.
+fn commit(connection: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), MemoryError> {
+    let failed = |e| ROWS.backend("committing writes", e);
+    statement(connection, "BEGIN IMMEDIATE").map_err(failed)?;
+    for job in batch.iter_mut() {
+        let ran = statement(connection, "SAVEPOINT job").and_then(|()| {
+            if !job.run(connection) {
+                statement(connection, "ROLLBACK TO job")?;
+            }
+            statement(connection, "RELEASE job")
+        });
+        if let Err(e) = ran {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(failed(e));
+        }
+    }
+    if let Err(e) = statement(connection, "COMMIT") {
+        let _ = connection.execute_batch("ROLLBACK");
+        return Err(failed(e));
+    }
+    Ok(())
+}
