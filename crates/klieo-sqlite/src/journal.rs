@@ -76,19 +76,26 @@ impl Journal for SqliteStore {
     }
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT thread, pending FROM runs WHERE run = ?1")
-                .bind(run.to_string())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(|e| backend("reading a run", e))?;
-        let Some((thread, pending)) = row else {
-            return Ok(None);
-        };
-        let pending = pending
-            .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
-            .transpose()?;
-        Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+        let doing = "reading a run";
+        let id = run.to_string();
+        self.readers
+            .read(doing, move |connection| {
+                let row: Option<(String, Option<String>)> = connection
+                    .prepare_cached("SELECT thread, pending FROM runs WHERE run = ?1")
+                    .and_then(|mut read| {
+                        read.query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(|e| backend(doing, e))?;
+                let Some((thread, pending)) = row else {
+                    return Ok(None);
+                };
+                let pending = pending
+                    .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
+                    .transpose()?;
+                Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+            })
+            .await
     }
 }
 

@@ -3,9 +3,9 @@
 //! a database server.
 //!
 //! Depends on `klieo-types`, the store kit `klieo-store` (the row layout
-//! it shares with klieo-postgres) and its drivers (sqlx, with SQLite built
-//! in, for reads and migrations; rusqlite on the same SQLite for writes)
-//! only: never on the runtime. [`SqliteStore`] implements
+//! it shares with klieo-postgres) and its drivers (rusqlite for reads and
+//! writes, sqlx for opening and migrating, both on the one SQLite sqlx
+//! builds in) only: never on the runtime. [`SqliteStore`] implements
 //! [`ShortTermMemory`](klieo_types::ShortTermMemory),
 //! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
 //! [`Journal`](klieo_types::Journal); hand it to an agent with
@@ -68,6 +68,7 @@ mod journal;
 mod memory;
 mod options;
 mod queue;
+mod reader;
 mod schema;
 mod store;
 mod writer;

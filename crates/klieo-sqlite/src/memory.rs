@@ -102,18 +102,26 @@ impl ShortTermMemory for SqliteStore {
         // total and the rows cannot widen the cut. The same cut as
         // `MessageLog::window`: from the first message with at most
         // `max_tokens` at and after it.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "WITH last AS (SELECT tokens_before + tokens AS total FROM messages \
-             WHERE thread = ?1 ORDER BY seq DESC LIMIT 1) \
-             SELECT role, message FROM messages, last \
-             WHERE thread = ?1 AND last.total - tokens_before <= ?2 ORDER BY seq",
-        )
-        .bind(thread.as_str())
-        .bind(StoreRows::tokens(max_tokens))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(|e| backend(doing, e))?;
-        ROWS.transcript(&rows)
+        let (thread, budget) = (thread.as_str().to_owned(), StoreRows::tokens(max_tokens));
+        self.readers
+            .read(doing, move |connection| {
+                let rows: Vec<(String, String)> = connection
+                    .prepare_cached(
+                        "WITH last AS (SELECT tokens_before + tokens AS total FROM messages \
+                         WHERE thread = ?1 ORDER BY seq DESC LIMIT 1) \
+                         SELECT role, message FROM messages, last \
+                         WHERE thread = ?1 AND last.total - tokens_before <= ?2 ORDER BY seq",
+                    )
+                    .and_then(|mut load| {
+                        load.query_map(params![thread, budget], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?
+                        .collect()
+                    })
+                    .map_err(|e| backend(doing, e))?;
+                ROWS.transcript(&rows)
+            })
+            .await
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
@@ -144,21 +152,29 @@ impl EpisodicMemory for SqliteStore {
     }
 
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT episode FROM episodes WHERE run = ?1 ORDER BY seq")
-                .bind(run.to_string())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(|e| backend("replaying a run", e))?;
-        rows.iter().map(|e| ROWS.decode("episode", e)).collect()
+        let doing = "replaying a run";
+        let run = run.to_string();
+        self.readers
+            .read(doing, move |connection| {
+                let rows: Vec<String> = connection
+                    .prepare_cached("SELECT episode FROM episodes WHERE run = ?1 ORDER BY seq")
+                    .and_then(|mut replay| replay.query_map([&run], |row| row.get(0))?.collect())
+                    .map_err(|e| backend(doing, e))?;
+                rows.iter().map(|e| ROWS.decode("episode", e)).collect()
+            })
+            .await
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT run FROM episodes ORDER BY run")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(|e| backend("listing runs", e))?;
-        ROWS.run_ids(&rows)
+        let doing = "listing runs";
+        self.readers
+            .read(doing, move |connection| {
+                let rows: Vec<String> = connection
+                    .prepare_cached("SELECT DISTINCT run FROM episodes ORDER BY run")
+                    .and_then(|mut list| list.query_map([], |row| row.get(0))?.collect())
+                    .map_err(|e| backend(doing, e))?;
+                ROWS.run_ids(&rows)
+            })
+            .await
     }
 }

@@ -62,13 +62,17 @@ impl RunQueue for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Looked for on a reader first: an idle worker's claim takes no
         // write lock from the writers.
-        let any: Option<Due> = sqlx::query_as(sqlx::AssertSqlSafe(due_sql.clone()))
-            .bind(&agents)
-            .bind(1_i64)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| backend(doing, e))?;
-        if any.is_none() {
+        let (probe, probed) = (due_sql.clone(), agents.clone());
+        let any = self
+            .readers
+            .read(doing, move |connection| {
+                connection
+                    .prepare_cached(&probe)
+                    .and_then(|mut due| due.exists(params![probed, 1_i64]))
+                    .map_err(|e| backend(doing, e))
+            })
+            .await?;
+        if !any {
             return Ok(Vec::new());
         }
         let holder = holder.to_owned();
@@ -83,14 +87,21 @@ impl RunQueue for SqliteStore {
     }
 
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT state, outcome FROM runs WHERE run = ?1")
-                .bind(run.to_string())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(|e| backend("reading a run's state", e))?;
-        row.map(|(state, outcome)| ROWS.run_state(&state, outcome))
-            .transpose()
+        let doing = "reading a run's state";
+        let id = run.to_string();
+        self.readers
+            .read(doing, move |connection| {
+                let row: Option<(String, Option<String>)> = connection
+                    .prepare_cached("SELECT state, outcome FROM runs WHERE run = ?1")
+                    .and_then(|mut read| {
+                        read.query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(|e| backend(doing, e))?;
+                row.map(|(state, outcome)| ROWS.run_state(&state, outcome))
+                    .transpose()
+            })
+            .await
     }
 
     async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {

@@ -3,6 +3,7 @@
 use crate::error::OpenError;
 use crate::options::{SqliteOptions, Synchronous};
 use crate::schema;
+use crate::reader::Readers;
 use crate::writer::Writer;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -48,7 +49,7 @@ use tokio::time::Instant;
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) writer: Arc<Writer>,
-    pub(crate) reader: SqlitePool,
+    pub(crate) readers: Arc<Readers>,
     path: PathBuf,
 }
 
@@ -70,10 +71,6 @@ impl SqliteStore {
     /// Opens (or creates) the store `options` describe.
     pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
         let path = options.path.clone();
-        let open = |source| OpenError::Open {
-            path: path.clone(),
-            source,
-        };
         let connect = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -88,14 +85,14 @@ impl SqliteStore {
         let migrator = open_writer(&connect, &path, options.busy_timeout).await?;
         migrator.close().await;
         let writer = Arc::new(start_writer(&path, &options).await?);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.max_readers)
-            .connect_with(connect.read_only(true))
-            .await
-            .map_err(open)?;
+        let readers = Arc::new(Readers::new(
+            path.clone(),
+            options.busy_timeout,
+            options.max_readers,
+        ));
         Ok(Self {
             writer,
-            reader,
+            readers,
             path,
         })
     }
@@ -108,7 +105,7 @@ impl SqliteStore {
     /// Closes every connection, waiting for those in use to be returned.
     /// Dropping the last clone closes them too, without waiting.
     pub async fn close(&self) {
-        self.reader.close().await;
+        self.readers.close();
         self.writer.close().await;
     }
 }

@@ -1,0 +1,81 @@
+//! The store's reads: read-only rusqlite connections, at most
+//! `max_readers` in use at once, each read run whole on tokio's blocking
+//! threads (one hop there and one back, where the async driver made one
+//! per statement and per row). WAL mode lets them read while the writer
+//! writes; each read sees what was committed when it began.
+
+use crate::memory::ROWS;
+use klieo_types::MemoryError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// The connections, shared by every clone of a store.
+pub(crate) struct Readers {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    /// At most `max` connections to the file at `path`, opened as reads
+    /// need them.
+    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max: u32) -> Self {
+        Self {
+            path,
+            busy_timeout,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Semaphore::new(usize::try_from(max).unwrap_or(1).max(1)),
+        }
+    }
+
+    /// Runs `work` on a reader connection and returns its result.
+    pub(crate) async fn read<T, F>(&self, doing: &'static str, work: F) -> Result<T, MemoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, MemoryError> + Send + 'static,
+    {
+        let closed = || {
+            MemoryError::backend(format!(
+                "SQLite store: {doing}: the store was closed; open it again"
+            ))
+        };
+        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        let (idle, path, busy) = (Arc::clone(&self.idle), self.path.clone(), self.busy_timeout);
+        tokio::task::spawn_blocking(move || {
+            let taken = idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let connection = match taken {
+                Some(connection) => connection,
+                None => open(&path, busy).map_err(|e| ROWS.backend(doing, e))?,
+            };
+            let result = work(&connection);
+            idle.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(connection);
+            result
+        })
+        .await
+        .map_err(|_| closed())?
+    }
+
+    /// Takes no more reads and closes the idle connections.
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// A read-only connection to `path`.
+fn open(path: &PathBuf, busy: Duration) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(busy)?;
+    connection.set_prepared_statement_cache_capacity(32);
+    Ok(connection)
+}
