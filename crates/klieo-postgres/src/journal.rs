@@ -1,12 +1,13 @@
-//! The store as a [`Journal`]: a commit is one transaction.
+//! The store as a [`Journal`]: a commit is one statement, and one
+//! transaction (`klieo_commit`, schema version 4).
 
 use crate::error::backend;
-use crate::memory::{append_in, lock_run, record_in, ROWS};
+use crate::memory::ROWS;
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_types::{
-    Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
+    Commit, Episode, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
 };
 use std::time::Duration;
 
@@ -19,74 +20,44 @@ impl Journal for PostgresStore {
             .as_ref()
             .map(|p| ROWS.encode("a pending step", p))
             .transpose()?;
-        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
-        // The run's lock first, always: every commit then takes its locks
-        // in one order (run, then thread), so two cannot deadlock.
-        lock_run(&mut tx, commit.run, doing).await?;
-        if let Some(holder) = &commit.holder {
-            let other: Option<String> = sqlx::query_scalar(
-                "SELECT holder FROM klieo_leases WHERE run = $1 AND holder <> $2 \
-                 AND until_at > now()",
-            )
-            .bind(commit.run.to_string())
-            .bind(holder)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-            if other.is_some() {
-                return Err(refusal(
-                    &mut tx,
-                    commit.run,
-                    MemoryError::Conflict(format!(
-                        "another worker holds the lease of run {}",
-                        commit.run
-                    )),
-                )
-                .await);
-            }
-        }
-        if let Some(expected) = commit.expected_episodes {
-            let found: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM klieo_episodes WHERE run = $1")
-                    .bind(commit.run.to_string())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| backend(doing, e))?;
-            if u64::try_from(found).ok() != Some(expected) {
-                return Err(refusal(
-                    &mut tx,
-                    commit.run,
-                    MemoryError::Conflict(format!(
-                        "run {} has {found} episodes, not the {expected} this commit expected",
-                        commit.run
-                    )),
-                )
-                .await);
-            }
-        }
         let after = RunState::after(&commit);
         let (state, outcome) = ROWS.state_columns(&after);
-        let written = sqlx::query(
-            "INSERT INTO klieo_runs (run, thread, pending, state, outcome) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
-             state = excluded.state, outcome = excluded.outcome WHERE klieo_runs.state <> 'cancelled'",
+        // Numbered from 0: the function puts them after the thread's last.
+        let rows = ROWS.message_rows(&commit.messages, None)?;
+        let episodes = commit
+            .episodes
+            .iter()
+            .map(|e| ROWS.encode("an episode", e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kinds: Vec<&str> = commit.episodes.iter().map(Episode::kind).collect();
+        let expected = commit
+            .expected_episodes
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        // One statement, one round trip: `klieo_commit` (schema v4) takes
+        // the run's lock, checks, and writes in the statement's transaction.
+        let refused: Option<String> = sqlx::query_scalar(
+            "SELECT klieo_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(commit.run.to_string())
         .bind(commit.thread.as_str())
         .bind(pending)
         .bind(state)
         .bind(outcome)
-        .execute(&mut *tx)
+        .bind(commit.holder.as_deref())
+        .bind(expected)
+        .bind(rows.iter().map(|r| r.role).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tokens_before).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tokens).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.json.as_str()).collect::<Vec<_>>())
+        .bind(kinds)
+        .bind(episodes)
+        .fetch_one(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
-        if written.rows_affected() == 0 {
-            let unknown = MemoryError::backend(format!("run {} was not written", commit.run));
-            return Err(refusal(&mut tx, commit.run, unknown).await);
+        match refused {
+            None => Ok(()),
+            Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
         }
-        append_in(&mut tx, &commit.thread, &commit.messages).await?;
-        record_in(&mut tx, commit.run, &commit.episodes).await?;
-        tx.commit().await.map_err(|e| backend(doing, e))
     }
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
@@ -141,18 +112,20 @@ impl Journal for PostgresStore {
     }
 }
 
-/// Why a commit of `run` was refused: [`MemoryError::Cancelled`] when the
-/// run was cancelled (which also fails its lease and episode checks),
-/// else `otherwise`. Read only on this rare path, in the commit's
-/// transaction.
-async fn refusal(tx: &mut sqlx::PgConnection, run: RunId, otherwise: MemoryError) -> MemoryError {
-    let row: Result<Option<(String, Option<String>)>, _> =
-        sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1")
-            .bind(run.to_string())
-            .fetch_optional(&mut *tx)
-            .await;
-    match row.map(|row| row.map(|(state, outcome)| ROWS.run_state(&state, outcome))) {
-        Ok(Some(Ok(RunState::Cancelled { by }))) => MemoryError::Cancelled { run, by },
-        _ => otherwise,
+/// The error of a commit of `run` that `klieo_commit` refused, saying
+/// `why` (see migration 0004).
+fn refusal(run: RunId, expected: Option<u64>, why: &str) -> MemoryError {
+    if let Some(by) = why.strip_prefix("cancelled:") {
+        return MemoryError::Cancelled {
+            run,
+            by: by.to_owned(),
+        };
     }
+    if let Some(found) = why.strip_prefix("episodes:") {
+        let expected = expected.map_or_else(|| "?".to_owned(), |n| n.to_string());
+        return MemoryError::Conflict(format!(
+            "run {run} has {found} episodes, not the {expected} this commit expected"
+        ));
+    }
+    MemoryError::Conflict(format!("another worker holds the lease of run {run}"))
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_memories.sql"),
     include_str!("../migrations/0002_leases.sql"),
     include_str!("../migrations/0003_queue.sql"),
+    include_str!("../migrations/0004_commit.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -2,8 +2,8 @@
 
 use crate::error::OpenError;
 use crate::options::{SqliteOptions, Synchronous};
-use crate::schema;
 use crate::reader::Readers;
+use crate::schema;
 use crate::writer::Writer;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

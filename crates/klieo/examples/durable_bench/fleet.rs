@@ -197,10 +197,11 @@ pub(crate) async fn figures(server: &str) {
     const CONCURRENCY: usize = 64;
     for processes in [1, 2, 4] {
         let rate = throughput(server, processes, CONCURRENCY, 8).await;
-        let clients = processes * CONCURRENCY;
+        // pgbench at as many connections as the workers' pools hold.
+        let clients = processes * (CONCURRENCY / 2 + 2);
         let floor = crate::floor::pgbench_inserts(&url, clients, 5)
             .map_or("null".into(), |tps| format!("{tps:.0}"));
-        println!("{{\"impl\":\"klieo\",\"workload\":\"fleet_throughput\",\"store\":\"postgres\",\"worker_processes\":{processes},\"runs_at_once\":{clients},\"steps_per_s\":{rate:.0},\"pgbench_insert_tps\":{floor}}}");
+        println!("{{\"impl\":\"klieo\",\"workload\":\"fleet_throughput\",\"store\":\"postgres\",\"worker_processes\":{processes},\"runs_at_once\":{},\"pgbench_clients\":{clients},\"steps_per_s\":{rate:.0},\"pgbench_insert_tps\":{floor}}}", processes * CONCURRENCY);
     }
     let second = Duration::from_secs(1);
     for (signal, lease, drain) in [
