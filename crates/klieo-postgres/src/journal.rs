@@ -2,7 +2,7 @@
 //! transaction (`klieo_commit`, schema version 4).
 
 use crate::error::backend;
-use crate::memory::ROWS;
+use crate::memory::{lock_run, ROWS};
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -61,7 +61,12 @@ impl Journal for PostgresStore {
     }
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        let doing = "taking a lease";
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        // Under the run's lock, as a cancel takes it: a renewal racing a
+        // cancel sees it, instead of a snapshot from before it.
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        lock_run(&mut tx, run, doing).await?;
         let taken = sqlx::query(
             "INSERT INTO klieo_leases (run, holder, until_at) \
              SELECT $1, $2, now() + $3 * interval '1 millisecond' \
@@ -72,9 +77,10 @@ impl Journal for PostgresStore {
         .bind(run.to_string())
         .bind(holder)
         .bind(ttl_ms as f64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(|e| backend("taking a lease", e))?;
+        .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(taken.rows_affected() == 1)
     }
 

@@ -47,8 +47,9 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     let holder = run.holder().to_owned();
     if !journal.lease(id, &holder, ttl).await? {
         return Err(Error::Memory(MemoryError::Conflict(format!(
-            "another worker is driving run {id}: its lease lasts {} s past its last \
-             renewal; resume it once that worker has stopped and the lease ran out",
+            "run {id} cannot be leased: another worker is driving it (its lease lasts {} s \
+             past its last renewal; resume it once that worker has stopped and the lease \
+             ran out), or it was cancelled (its log ends saying by whom)",
             ttl.as_secs()
         ))));
     }

@@ -17,18 +17,23 @@ pub(crate) struct Readers {
     path: PathBuf,
     busy_timeout: Duration,
     idle: Arc<Mutex<Vec<Connection>>>,
-    permits: Semaphore,
+    /// One a connection in use; a read holds its permit until its work
+    /// on the blocking thread ends, even if its caller stopped waiting.
+    permits: Arc<Semaphore>,
+    max: u32,
 }
 
 impl Readers {
     /// At most `max` connections to the file at `path`, opened as reads
     /// need them.
     pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max: u32) -> Self {
+        let max = max.max(1);
         Self {
             path,
             busy_timeout,
             idle: Arc::new(Mutex::new(Vec::new())),
-            permits: Semaphore::new(usize::try_from(max).unwrap_or(1).max(1)),
+            permits: Arc::new(Semaphore::new(usize::try_from(max).unwrap_or(1))),
+            max,
         }
     }
 
@@ -43,9 +48,13 @@ impl Readers {
                 "SQLite store: {doing}: the store was closed; open it again"
             ))
         };
-        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
         let (idle, path, busy) = (Arc::clone(&self.idle), self.path.clone(), self.busy_timeout);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let taken = idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let connection = match taken {
                 Some(connection) => connection,
@@ -61,9 +70,13 @@ impl Readers {
         .map_err(|_| closed())?
     }
 
-    /// Takes no more reads and closes the idle connections.
-    pub(crate) fn close(&self) {
+    /// Waits for the reads in progress, takes no more, and closes the
+    /// connections.
+    pub(crate) async fn close(&self) {
+        // Every permit back: no read is running.
+        let all = self.permits.acquire_many(self.max).await;
         self.permits.close();
+        drop(all);
         self.idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

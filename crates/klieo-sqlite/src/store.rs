@@ -105,7 +105,7 @@ impl SqliteStore {
     /// Closes every connection, waiting for those in use to be returned.
     /// Dropping the last clone closes them too, without waiting.
     pub async fn close(&self) {
-        self.readers.close();
+        self.readers.close().await;
         self.writer.close().await;
     }
 }

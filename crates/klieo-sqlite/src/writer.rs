@@ -13,6 +13,7 @@
 use crate::memory::ROWS;
 use klieo_types::MemoryError;
 use rusqlite::Connection;
+use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -47,7 +48,13 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let result = work(connection);
+        // A job that panics fails alone; the writer goes on.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(connection)))
+            .unwrap_or_else(|_| {
+                Err(MemoryError::backend(
+                    "SQLite store: a write panicked; nothing of it was written",
+                ))
+            });
         let kept = result.is_ok();
         self.result = Some(result);
         kept
@@ -55,10 +62,10 @@ where
 
     fn answer(self: Box<Self>, failed: Option<&MemoryError>) {
         let result = match (self.result, failed) {
-            // Refused on its own: its refusal, committed or not.
-            (Some(Err(refused)), _) => Err(refused),
-            (Some(Ok(done)), None) => Ok(done),
+            // The transaction did not commit: whatever this job saw (a
+            // refusal too) may rest on writes of others that are not in.
             (_, Some(failed)) => Err(failed.clone()),
+            (Some(result), None) => result,
             (None, None) => Err(MemoryError::backend(
                 "SQLite store: a write was queued but never run",
             )),
@@ -167,6 +174,10 @@ fn statement(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// Runs `batch` in one transaction, each job in a savepoint of its own.
 fn commit(connection: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), MemoryError> {
     let failed = |e| ROWS.backend("committing writes", e);
+    // A rollback that failed last time left a transaction open.
+    if !connection.is_autocommit() {
+        connection.execute_batch("ROLLBACK").map_err(failed)?;
+    }
     statement(connection, "BEGIN IMMEDIATE").map_err(failed)?;
     for job in batch.iter_mut() {
         let ran = statement(connection, "SAVEPOINT job").and_then(|()| {

@@ -4,6 +4,7 @@
 //! leases of what is left so another worker takes it over at once.
 //! [`wait`] follows a submitted run from any process.
 
+mod listening;
 mod options;
 mod wait;
 
@@ -11,8 +12,8 @@ pub use options::WorkerOptions;
 pub use wait::wait;
 
 use crate::Agent;
-use futures_util::{FutureExt, StreamExt};
-use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState, Wakeups};
+use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
+use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -170,8 +171,9 @@ impl Worker {
         let mut report = WorkerReport::default();
         let mut running: JoinSet<()> = JoinSet::new();
         let mut runs: HashMap<Id, RunId> = HashMap::new();
-        let mut wakeups = self.wakeups().await;
+        let mut listening = Listening::new();
         while !shutdown.is_cancelled() {
+            listening.renew(self.queue.as_ref(), &self.holder).await;
             let room = self.options.concurrency().saturating_sub(running.len());
             let claimed = match room {
                 0 => Vec::new(),
@@ -198,26 +200,11 @@ impl Worker {
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                     ended(&mut runs, &mut report, done);
                 }
-                woke = woken(&mut wakeups) => if !woke {
-                    tracing::warn!(holder = %self.holder, "the store stopped waking this worker; it polls");
-                    wakeups = None;
-                },
+                () = listening.woken(&self.holder) => {}
                 () = tokio::time::sleep(self.options.poll_interval()) => {}
             }
         }
         self.drain(running, runs, report).await
-    }
-
-    /// The store's wake-ups, or none (the worker polls) when it has none
-    /// or cannot listen.
-    async fn wakeups(&self) -> Option<Wakeups> {
-        match self.queue.wakeups().await {
-            Ok(wakeups) => wakeups,
-            Err(e) => {
-                tracing::warn!(holder = %self.holder, error = %e, "cannot be woken by the store; polling");
-                None
-            }
-        }
     }
 
     /// Claims at most `room` runs, or none when the store fails.
@@ -302,24 +289,6 @@ impl Worker {
         report.released.sort_unstable();
         report
     }
-}
-
-/// Waits for a wake-up (never, without wake-ups) and takes every other
-/// one already there, so a burst of submits costs one claim; false when
-/// the stream ended.
-async fn woken(wakeups: &mut Option<Wakeups>) -> bool {
-    let Some(each) = wakeups else {
-        return std::future::pending().await;
-    };
-    if each.next().await.is_none() {
-        return false;
-    }
-    while let Some(more) = each.next().now_or_never() {
-        if more.is_none() {
-            return false;
-        }
-    }
-    true
 }
 
 /// Books a run whose task ended.
