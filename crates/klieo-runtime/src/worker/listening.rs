@@ -70,3 +70,113 @@ impl Listening {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use futures_util::stream;
+    use klieo_types::{
+        Claimed, Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, RunId, RunRecord,
+        RunState, ShortTermMemory, Submission, ThreadId, Transcript,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A queue whose wake-ups end at once the first time they are asked
+    /// for, cannot be had the second time, and last the third.
+    #[derive(Default)]
+    struct Flaky {
+        asked: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ShortTermMemory for Flaky {
+        async fn append(&self, _: &ThreadId, _: Vec<Message>) -> Result<(), MemoryError> {
+            Ok(())
+        }
+        async fn load(&self, _: &ThreadId, _: usize) -> Result<Transcript, MemoryError> {
+            Ok(Transcript::new())
+        }
+        async fn clear(&self, _: &ThreadId) -> Result<(), MemoryError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl EpisodicMemory for Flaky {
+        async fn record(&self, _: RunId, _: Episode) -> Result<(), MemoryError> {
+            Ok(())
+        }
+        async fn replay(&self, _: RunId) -> Result<Vec<Episode>, MemoryError> {
+            Ok(Vec::new())
+        }
+        async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[async_trait]
+    impl Journal for Flaky {
+        async fn commit(&self, _: Commit) -> Result<(), MemoryError> {
+            Ok(())
+        }
+        async fn run(&self, _: RunId) -> Result<Option<RunRecord>, MemoryError> {
+            Ok(None)
+        }
+    }
+
+    #[async_trait]
+    impl RunQueue for Flaky {
+        async fn submit(&self, _: &Submission) -> Result<RunId, MemoryError> {
+            Ok(RunId::new())
+        }
+        async fn claim(
+            &self,
+            _: &str,
+            _: &[String],
+            _: usize,
+            _: Duration,
+        ) -> Result<Vec<Claimed>, MemoryError> {
+            Ok(Vec::new())
+        }
+        async fn state(&self, _: RunId) -> Result<Option<RunState>, MemoryError> {
+            Ok(None)
+        }
+        async fn cancel(&self, _: RunId, _: &str) -> Result<Option<RunState>, MemoryError> {
+            Ok(None)
+        }
+        async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+            match self.asked.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Some(Box::pin(stream::empty()))),
+                1 => Err(MemoryError::backend("the server is down")),
+                _ => Ok(Some(Box::pin(stream::pending()))),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wake_ups_that_stop_or_fail_are_asked_for_again_after_a_while() {
+        let queue = Flaky::default();
+        let asked = || queue.asked.load(Ordering::SeqCst);
+        let mut listening = Listening::new();
+        listening.renew(&queue, "w").await;
+        assert!(matches!(listening, Listening::On(_)));
+        listening.woken("w").await;
+        assert!(matches!(listening, Listening::Off(_)), "the stream ended");
+        listening.renew(&queue, "w").await;
+        assert_eq!(asked(), 1, "not asked again at once");
+
+        tokio::time::advance(LISTEN_AGAIN_AFTER).await;
+        listening.renew(&queue, "w").await;
+        assert_eq!(asked(), 2);
+        assert!(
+            matches!(listening, Listening::Off(_)),
+            "it could not listen"
+        );
+
+        tokio::time::advance(LISTEN_AGAIN_AFTER).await;
+        listening.renew(&queue, "w").await;
+        assert_eq!(asked(), 3);
+        assert!(matches!(listening, Listening::On(_)), "listening again");
+    }
+}
