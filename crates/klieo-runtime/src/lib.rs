@@ -61,6 +61,7 @@ mod repeats;
 mod resume;
 mod run;
 mod schema;
+mod spend;
 mod step;
 mod stream;
 mod streaming;
@@ -83,7 +84,7 @@ pub use context::AgentContext;
 pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength};
 pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
 pub use options::{
-    AfterToolCalls, RunOptions, ToolErrorPolicy, DEFAULT_MAX_TOOL_RESULT_BYTES,
+    AfterToolCalls, Budget, RunOptions, ToolErrorPolicy, DEFAULT_MAX_TOOL_RESULT_BYTES,
     DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY, MIN_LEASE_TTL,
 };
 pub use resume::resume_steps;

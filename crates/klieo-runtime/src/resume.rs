@@ -135,6 +135,7 @@ pub(crate) async fn resume_engine(
         None => return Err(not_resumable(id, "it has no episodes in its store")),
         Some(_) => {}
     }
+    run.spent_as_logged(&episodes);
     let steps = episodes
         .iter()
         .filter(|e| matches!(e, Episode::LlmCall { .. }))

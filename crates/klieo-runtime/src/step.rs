@@ -65,6 +65,13 @@ pub(crate) async fn finish_step(
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
     if calls_tools {
+        if let Err(over) = run.check_tool_calls(message.tool_calls.len()) {
+            // The model call is spent and kept; its calls are not (every
+            // call in a thread needs a result).
+            run.write(run.commit().with_episodes(llm_call.into_iter().collect()))
+                .await?;
+            return Err(over);
+        }
         let args = parse_all(&message.tool_calls);
         if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
             run.repeats.note(&message.tool_calls, &args);

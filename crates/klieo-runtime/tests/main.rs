@@ -3,6 +3,7 @@
 
 mod agent;
 mod backpressure;
+mod budget;
 mod capabilities;
 mod durable;
 mod edge_cases;

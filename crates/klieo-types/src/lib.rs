@@ -83,7 +83,9 @@ pub mod testing;
 
 pub use approval::{ParseTicketError, Ticket};
 pub use episode::{Episode, ToolOutcome};
-pub use error::{ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError};
+pub use error::{
+    BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,
+};
 pub use ids::{ParseIdError, RunId, ThreadId};
 pub use journal::{Commit, Journal, PendingStep, RunRecord};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};

@@ -3,13 +3,24 @@
 
 use super::RunOptions;
 use crate::guardrail::Guardrail;
-use crate::options::{AfterToolCalls, ToolErrorPolicy};
+use crate::options::{AfterToolCalls, Budget, ToolErrorPolicy};
 use klieo_retry::RetryPolicy;
 use klieo_types::ToolChoice;
 use std::sync::Arc;
 use std::time::Duration;
 
 impl RunOptions {
+    /// Sets [`budget`](Self::budget).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// What the run may spend (see [`Budget`]).
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
     /// Sets [`max_steps`](Self::max_steps).
     pub fn with_max_steps(mut self, max_steps: u32) -> Self {
         self.max_steps = max_steps;

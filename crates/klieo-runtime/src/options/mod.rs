@@ -1,6 +1,9 @@
 //! [`RunOptions`]: the limits and policies of a run, with their defaults.
 
 mod accessors;
+mod budget;
+
+pub use budget::Budget;
 
 use crate::guardrail::Guardrail;
 use klieo_retry::RetryPolicy;
@@ -77,6 +80,7 @@ pub enum ToolErrorPolicy {
 ///   [`MAX_TOOL_RETRY_DELAY`]
 /// - `lease_ttl`: 30 s (at least [`MIN_LEASE_TTL`])
 /// - `capture_content`: `None` (the environment decides; off when unset)
+/// - `budget`: [`Budget::new`], no limits
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
@@ -128,6 +132,8 @@ pub struct RunOptions {
     pub(crate) lease_ttl: Option<Duration>,
     /// See [`capture_content`](Self::capture_content).
     pub(crate) capture_content: Option<bool>,
+    /// See [`budget`](Self::budget).
+    pub(crate) budget: Budget,
 }
 
 /// The default time budget of one model call and its retries: a stalled
@@ -165,6 +171,7 @@ impl Default for RunOptions {
             tool_retries: 2,
             lease_ttl: Some(Duration::from_secs(30)),
             capture_content: None,
+            budget: Budget::default(),
         }
     }
 }
@@ -187,6 +194,7 @@ impl RunOptions {
     /// assert!(error.to_string().contains("lease_ttl"), "{error}");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.budget.validate()?;
         let invalid = |name: &str, reason: String| {
             Err(ConfigError::invalid(format!("RunOptions::{name}"), reason))
         };

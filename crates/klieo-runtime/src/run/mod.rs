@@ -9,9 +9,11 @@ pub(crate) use model_call::OpenFailure;
 use crate::context::AgentContext;
 use crate::fact::{Emitted, Fact};
 use crate::guardrail::check_pre_llm;
+use crate::options::Budget;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
+use crate::spend::Spend;
 use crate::stream::terminal_for;
 use crate::summary::Progress;
 use crate::telemetry;
@@ -48,6 +50,10 @@ pub(crate) struct Run {
     fence: Mutex<Fence>,
     /// Who this process is to the run's lease.
     holder: String,
+    /// What the run spent against its budget (counted only when it has
+    /// one, which `budgeted` says once).
+    spend: Mutex<Spend>,
+    budgeted: bool,
 }
 
 /// What a run knows of its journal's episode count.
@@ -136,6 +142,8 @@ impl Run {
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
             holder,
+            spend: Mutex::new(Spend::default()),
+            budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
                 if !system_prompt.is_empty() {
@@ -257,6 +265,11 @@ impl Run {
     /// episode is handed back, for the caller to write in the commit the
     /// fact belongs to, and so is the span a fact that begins work opens.
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
+        if let Fact::ModelCallEnded { reply, .. } = &fact {
+            if self.budgeted() {
+                self.lock_spend().settle(reply);
+            }
+        }
         self.progress.observe(&fact);
         let span = self.tracer().observe(&fact);
         let episode = self.ctx.memories.episode(fact);
@@ -352,7 +365,34 @@ impl Run {
             }
         }
         check_pre_llm(&self.opts.guardrails, &req).await?;
+        if self.budgeted() {
+            self.lock_spend().reserve(&self.opts.budget, &mut req)?;
+        }
         Ok(req)
+    }
+
+    /// Whether the run has a budget to keep.
+    fn budgeted(&self) -> bool {
+        self.budgeted
+    }
+
+    fn lock_spend(&self) -> std::sync::MutexGuard<'_, Spend> {
+        self.spend.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the spend recorded in the run's log as its spend so far (a
+    /// run taken up again).
+    pub(crate) fn spent_as_logged(&self, episodes: &[Episode]) {
+        *self.lock_spend() = Spend::from_log(episodes);
+    }
+
+    /// Checks and counts the `calls` tool calls of a reply against the
+    /// budget.
+    pub(crate) fn check_tool_calls(&self, calls: usize) -> Result<(), Error> {
+        if !self.budgeted() {
+            return Ok(());
+        }
+        self.lock_spend().tool_calls(&self.opts.budget, calls)
     }
 
     /// Fails with `Error::NewestTurnTooLarge` when the thread has

@@ -2,12 +2,14 @@
 //! [`ToolError`], [`MemoryError`], [`ConfigError`]), each variant a distinct
 //! thing a caller can act on, each classifying itself as retryable or not.
 
+mod budget;
 mod config;
 mod llm;
 mod memory;
 mod retry_hint;
 mod time_limit;
 
+pub use budget::BudgetLimit;
 pub use config::ConfigError;
 pub use llm::LlmError;
 pub use memory::MemoryError;
@@ -208,6 +210,25 @@ pub enum Error {
         /// The history budget of a request.
         max_history_tokens: usize,
     },
+    /// The next model call, or the tool calls a reply asked for, would
+    /// pass a limit of the run's budget: it was not made. `needed` is what
+    /// it would have taken at most (a call's tokens: the request's
+    /// estimated size and the reply it may generate).
+    #[error(
+        "the run would pass its budget of {max} {limit}: {spent} spent, and what comes \
+         next needs up to {needed}; raise the limit (RunOptions::with_budget) or give the \
+         run less to do"
+    )]
+    BudgetExceeded {
+        /// The limit.
+        limit: BudgetLimit,
+        /// Its value.
+        max: u64,
+        /// What the run spent of it so far.
+        spent: u64,
+        /// What the refused call (or calls) would have taken, at most.
+        needed: u64,
+    },
     /// A run asked to be resumed cannot be: its store is not a journal,
     /// the journal does not know it, or it already ended without an answer.
     #[error("run {run} cannot be resumed: {reason}")]
@@ -240,6 +261,7 @@ impl Error {
             Self::TicketRejected { .. } => "ticket_rejected",
             Self::NotResumable { .. } => "not_resumable",
             Self::NewestTurnTooLarge { .. } => "newest_turn_too_large",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
         }
     }
 
@@ -259,7 +281,8 @@ impl Error {
             | Self::Suspended { .. }
             | Self::TicketRejected { .. }
             | Self::NotResumable { .. }
-            | Self::NewestTurnTooLarge { .. } => false,
+            | Self::NewestTurnTooLarge { .. }
+            | Self::BudgetExceeded { .. } => false,
         }
     }
 

@@ -1,0 +1,173 @@
+//! Budgets: a run stops before the model call that would pass a limit,
+//! a reply's tool calls are checked before any runs, a run taken up again
+//! counts what its log says it spent, and a limit of 0 is refused when the
+//! agent is built.
+
+use klieo_runtime::{Agent, Budget, RunOptions, TypedTool};
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    BudgetLimit, ChatResponse, ConfigError, Episode, EpisodicMemory, Error, FinishReason, Message,
+    ToolCall, ToolError, Usage,
+};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn reported(mut reply: ChatResponse, input: u32, output: u32) -> ChatResponse {
+    reply.usage = Some(Usage::new(input, output));
+    reply
+}
+
+/// A reply calling `work` `n` times.
+fn calls(n: usize) -> ChatResponse {
+    let calls = (1..=n)
+        .map(|i| ToolCall::new(format!("c{i}"), "work", json!({})))
+        .collect();
+    ChatResponse::new(
+        Message::assistant_tool_calls("", calls),
+        FinishReason::ToolCalls,
+    )
+}
+
+fn text(answer: &str) -> ChatResponse {
+    ChatResponse::new(Message::assistant(answer), FinishReason::Stop)
+}
+
+/// An agent with `budget` and a `work` tool counting its runs (needing
+/// approval with `approval`), on `store`.
+fn agent(
+    llm: &ScriptedLlm,
+    budget: Budget,
+    store: &InMemoryJournal,
+    runs: &Arc<AtomicUsize>,
+    approval: bool,
+) -> Agent {
+    let runs = Arc::clone(runs);
+    let work = TypedTool::new("work", "works", move |_: serde_json::Value| {
+        let runs = Arc::clone(&runs);
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ToolError>("worked")
+        }
+    })
+    .with_approval(approval);
+    Agent::builder(llm.clone())
+        .with_tool(work)
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_budget(budget))
+        .build()
+        .expect("the options are valid")
+}
+
+#[tokio::test]
+async fn a_token_budget_stops_the_run_before_the_call_that_would_pass_it() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let llm = ScriptedLlm::new()
+        .then_reply(reported(calls(1), 70, 25))
+        .then_reply(reported(text("done"), 10, 5));
+    let budget = Budget::new().with_total_tokens(100);
+    let agent = agent(&llm, budget, &store, &runs, false);
+    let error = agent.session("t").run("go").await.expect_err("over budget");
+    match error {
+        Error::BudgetExceeded {
+            limit: BudgetLimit::TotalTokens,
+            max: 100,
+            spent: 95,
+            needed,
+        } => assert!(needed > 5, "the next call's request alone: {needed}"),
+        other => panic!("expected the token budget, got {other:?}"),
+    }
+    assert_eq!(llm.requests().len(), 1, "the call over budget was not made");
+    assert!(
+        llm.requests()[0].max_tokens.is_some_and(|left| left < 100),
+        "the first call could generate only what the budget left"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let run = store.list_runs().await.unwrap()[0];
+    let log = store.replay(run).await.unwrap();
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error.contains("budget")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_past_the_budget_are_not_run() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let llm = ScriptedLlm::new().then_reply(calls(2));
+    let budget = Budget::new().with_tool_calls(1);
+    let agent = agent(&llm, budget, &store, &runs, false);
+    let error = agent.session("t").run("go").await.expect_err("over budget");
+    assert!(
+        matches!(
+            error,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ToolCalls,
+                max: 1,
+                spent: 0,
+                needed: 2
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "no call of the reply ran");
+    let run = store.list_runs().await.unwrap()[0];
+    let kinds: Vec<_> = store
+        .replay(run)
+        .await
+        .unwrap()
+        .iter()
+        .map(Episode::kind)
+        .collect();
+    assert_eq!(kinds, ["started", "llm_call", "failed"], "the call is kept");
+}
+
+#[tokio::test]
+async fn a_run_taken_up_again_counts_what_its_log_says_it_spent() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let budget = Budget::new().with_total_tokens(100);
+    let first = ScriptedLlm::new().then_reply(reported(calls(1), 70, 25));
+    let suspended = agent(&first, budget, &store, &runs, true)
+        .session("t")
+        .run("go")
+        .await
+        .expect_err("waits for approval");
+    let Error::Suspended { ticket, .. } = suspended else {
+        panic!("not suspended: {suspended:?}");
+    };
+
+    // Another process approves: the call runs, and the next model call
+    // would pass the 95 tokens the log records.
+    let later_llm = ScriptedLlm::new().then_reply(reported(text("done"), 1, 1));
+    let later = agent(&later_llm, budget, &store, &runs, true);
+    let error = later.approve(&ticket).await.expect_err("over budget");
+    assert!(
+        matches!(
+            error,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::TotalTokens,
+                spent: 95,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the approved call ran");
+    assert!(later_llm.requests().is_empty(), "no call over budget");
+}
+
+#[test]
+fn a_limit_of_zero_is_refused_when_the_agent_is_built() {
+    let budget = Budget::new().with_tool_calls(0);
+    let refused = Agent::builder(ScriptedLlm::new())
+        .with_options(RunOptions::default().with_budget(budget))
+        .build();
+    match refused {
+        Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "Budget::tool_calls"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

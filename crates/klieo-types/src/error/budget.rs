@@ -1,0 +1,31 @@
+//! [`BudgetLimit`]: which limit of a run's budget a call would pass.
+
+use std::fmt;
+
+/// A limit of a run's budget ([`Error::BudgetExceeded`](crate::Error::BudgetExceeded)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BudgetLimit {
+    /// Tokens sent to the model, over all its calls.
+    InputTokens,
+    /// Tokens the model generated, over all its calls.
+    OutputTokens,
+    /// Input and output tokens together.
+    TotalTokens,
+    /// Model calls.
+    ModelCalls,
+    /// Tool calls.
+    ToolCalls,
+}
+
+impl fmt::Display for BudgetLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InputTokens => "input tokens",
+            Self::OutputTokens => "output tokens",
+            Self::TotalTokens => "tokens",
+            Self::ModelCalls => "model calls",
+            Self::ToolCalls => "tool calls",
+        })
+    }
+}
