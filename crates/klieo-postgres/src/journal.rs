@@ -6,6 +6,7 @@ use crate::memory::{lock_run, ROWS};
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
+use klieo_store::StoreRows;
 use klieo_types::{
     Commit, Episode, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
 };
@@ -62,7 +63,7 @@ impl Journal for PostgresStore {
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
         let doing = "taking a lease";
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = StoreRows::millis(ttl);
         // Under the run's lock, as a cancel takes it: a renewal racing a
         // cancel sees it, instead of a snapshot from before it.
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;

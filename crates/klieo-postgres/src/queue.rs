@@ -9,6 +9,7 @@ use crate::memory::{lock_run, record_in, ROWS};
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
+use klieo_store::StoreRows;
 use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId, Wakeups};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,14 +59,12 @@ impl RunQueue for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| backend(doing, e))?;
-        let Some((made, agent, prompt, thread)) = found else {
+        let Some(made) = found else {
             return Err(MemoryError::backend(format!(
                 "{doing}: the key's run was neither inserted nor found"
             )));
         };
-        let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
-            .with_thread(ThreadId::new(thread));
-        submission.resubmitted(ROWS.run_id(&made)?, &first)
+        ROWS.resubmitted(submission, made)
     }
 
     async fn claim(
@@ -79,7 +78,7 @@ impl RunQueue for PostgresStore {
         if agents.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = StoreRows::millis(ttl);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         let due: Vec<Due> = sqlx::query_as(
             "WITH due AS ( \

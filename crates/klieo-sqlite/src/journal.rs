@@ -6,7 +6,7 @@ use crate::error::backend;
 use crate::memory::{append_in, encode_episode, encode_messages, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_store::MessageRow;
+use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
     Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
 };
@@ -41,7 +41,7 @@ impl Journal for SqliteStore {
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
         let doing = "taking a lease";
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = StoreRows::millis(ttl);
         let (run, holder) = (run.to_string(), holder.to_owned());
         self.writer
             .write(doing, move |connection| {

@@ -7,6 +7,7 @@ use crate::error::backend;
 use crate::memory::{encode_episode, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
+use klieo_store::StoreRows;
 use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,7 +49,7 @@ impl RunQueue for SqliteStore {
             return Ok(Vec::new());
         }
         let agents = ROWS.encode("the agents' names", &agents)?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = StoreRows::millis(ttl);
         let due_sql = format!(
             "SELECT run, agent, thread, prompt, \
              NOT EXISTS (SELECT 1 FROM episodes e WHERE e.run = r.run) AS fresh \
@@ -153,10 +154,8 @@ fn submit_in(connection: &Connection, submission: &Submission) -> Result<RunId, 
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
             .optional()?;
-        if let Some((run, agent, prompt, thread)) = found {
-            let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
-                .with_thread(ThreadId::new(thread));
-            return Ok(submission.resubmitted(ROWS.run_id(&run)?, &first)?);
+        if let Some(made) = found {
+            return Ok(ROWS.resubmitted(submission, made)?);
         }
     }
     let run = RunId::new();

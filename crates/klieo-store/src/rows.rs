@@ -1,9 +1,10 @@
 //! [`StoreRows`]: how a database store keeps conversations and event logs
 //! as rows, whatever its driver.
 
-use klieo_types::{MemoryError, Message, Role, RunId, RunState, Transcript};
+use klieo_types::{MemoryError, Message, Role, RunId, RunState, Submission, ThreadId, Transcript};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::time::Duration;
 
 /// The row layout klieo's database stores share, and the conversions to
 /// and from it, with errors that name the store.
@@ -117,6 +118,31 @@ impl StoreRows {
                 Ok(row)
             })
             .collect()
+    }
+
+    /// A duration in whole milliseconds as the column type, saturating
+    /// (a lease's time to live).
+    pub fn millis(d: Duration) -> i64 {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// What a submit of `submission` answers when its key already made a
+    /// run, whose row holds `(run, agent, prompt, thread)`: that run, or
+    /// `MemoryError::KeyReused` when the row was made for another
+    /// submission ([`Submission::resubmitted`]).
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::KeyReused`, or `MemoryError::Serialization` for a run
+    /// id that is not one.
+    pub fn resubmitted(
+        &self,
+        submission: &Submission,
+        (run, agent, prompt, thread): (String, Option<String>, Option<String>, String),
+    ) -> Result<RunId, MemoryError> {
+        let first = Submission::new(agent.unwrap_or_default(), prompt.unwrap_or_default())
+            .with_thread(ThreadId::new(thread));
+        submission.resubmitted(self.run_id(&run)?, &first)
     }
 
     /// A token count as the column type, saturating.
