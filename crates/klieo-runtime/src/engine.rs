@@ -193,18 +193,13 @@ async fn after_reply(
         started,
         ..
     } = *cycle;
-    let ended = run.emit(Fact::ModelCallEnded {
-        step,
-        reply: &reply,
-        latency: started.elapsed(),
-        span: &span,
-    });
+    let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
     drop(span);
     check_post_llm(&run.opts.guardrails, &req, &reply).await?;
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
-    match finish_step(&run, step, reply, ended.episode).await? {
+    match finish_step(&run, step, reply, episodes).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {
             run.check_next_step(step)?;

@@ -13,7 +13,8 @@
 
 use crate::stream::Terminal;
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, Ticket, ToolCall, ToolOutcome,
+    ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, Ticket, ToolCall,
+    ToolOutcome,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -44,6 +45,12 @@ pub(crate) enum Fact<'a> {
         reply: &'a ChatResponse,
         latency: Duration,
         span: &'a Span,
+    },
+    /// Cycle `step`'s model call moved from one provider to the next
+    /// before its reply (told by the reply's info).
+    ProviderSwitched {
+        step: u32,
+        switch: &'a ProviderSwitch,
     },
     /// A model call (told by `span`) failed for good.
     ModelCallFailed { error: &'a Error, span: &'a Span },

@@ -118,6 +118,12 @@ impl Memories {
                 result: outcome,
                 latency_ms,
             },
+            Fact::ProviderSwitched { step, switch } => Episode::ProviderSwitched {
+                step,
+                from: switch.from.clone(),
+                to: switch.to.clone(),
+                reason: switch.reason.clone(),
+            },
             Fact::Suspended { step, call, ticket } => Episode::Suspended {
                 step,
                 call_id: call.id.clone(),

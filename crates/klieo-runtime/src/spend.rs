@@ -12,9 +12,52 @@ pub(crate) struct Spend {
     output: u64,
     model_calls: u64,
     tool_calls: u64,
-    /// The estimated input of the call in flight, for a reply that
-    /// reports no usage.
+    /// The input reserved for the call in flight, counted for a reply
+    /// that reports no usage.
     reserved_input: u64,
+    /// The call in flight's [`input_bound`].
+    reserved_bound: u64,
+    /// The bound and the reported input of the last call that reported
+    /// usage: the next request starts with the same messages, so its input
+    /// is that call's plus the bound of what was added.
+    calibration: Option<(u64, u64)>,
+}
+
+/// Markers a chat template adds to each message (role, start and end).
+const PER_MESSAGE: u64 = 8;
+/// What a template adds to a request: the reply's opening, and a little.
+const PER_REQUEST: u64 = 32;
+/// What a template adds around each tool's definition.
+const PER_TOOL: u64 = 32;
+
+/// An upper bound of the tokens `req` sends: a token a byte (no tokenizer
+/// makes a token of less than one), each tool's definition as JSON, and
+/// the markers of a chat template. About four times the real count for
+/// English, so a run corrects it with the usage its calls report (see
+/// `Spend::calibration`).
+fn input_bound(req: &ChatRequest) -> u64 {
+    let messages: usize = req
+        .messages
+        .iter()
+        .map(|m| {
+            let calls: usize = m
+                .tool_calls
+                .iter()
+                .map(|c| c.id.len() + c.name.len() + c.arguments.len() + 8)
+                .sum();
+            m.content.len() + calls
+        })
+        .sum();
+    let tools: usize = req
+        .tools
+        .iter()
+        .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+        .sum();
+    let count = |n: usize| n as u64;
+    count(messages + tools)
+        + PER_MESSAGE * count(req.messages.len())
+        + PER_TOOL * count(req.tools.len())
+        + PER_REQUEST
 }
 
 /// `Err(BudgetExceeded)` when `spent + needed` passes `max`.
@@ -52,8 +95,11 @@ impl Spend {
     }
 
     /// Checks the model call of `req` against `budget` and reserves it:
-    /// its estimated input, and as output what the token limits leave,
-    /// which lowers the request's `max_tokens` when that is less.
+    /// an upper bound of its input (the last reported input and the bound
+    /// of the messages added since, or the whole request's bound before
+    /// any call reported), and as output what the token limits leave,
+    /// which lowers the request's `max_tokens` when that is less. So what
+    /// a server reports never passes a token limit.
     pub(crate) fn reserve(&mut self, budget: &Budget, req: &mut ChatRequest) -> Result<(), Error> {
         within(
             BudgetLimit::ModelCalls,
@@ -64,11 +110,11 @@ impl Spend {
         if !budget.limits_tokens() {
             return Ok(());
         }
-        let input: u64 = req
-            .messages
-            .iter()
-            .map(|m| m.estimated_tokens() as u64)
-            .sum();
+        let bound = input_bound(req);
+        let input = match self.calibration {
+            Some((last_bound, reported)) if bound >= last_bound => reported + (bound - last_bound),
+            _ => bound,
+        };
         within(
             BudgetLimit::InputTokens,
             budget.input_tokens(),
@@ -117,6 +163,7 @@ impl Spend {
             req.max_tokens = Some(req.max_tokens.map_or(left, |asked| asked.min(left)));
         }
         self.reserved_input = input;
+        self.reserved_bound = bound;
         Ok(())
     }
 
@@ -128,6 +175,9 @@ impl Spend {
             Some(usage) => {
                 self.input += u64::from(usage.input_tokens);
                 self.output += u64::from(usage.output_tokens);
+                if self.reserved_bound > 0 {
+                    self.calibration = Some((self.reserved_bound, u64::from(usage.input_tokens)));
+                }
             }
             None => {
                 self.input += self.reserved_input;
@@ -135,6 +185,7 @@ impl Spend {
             }
         }
         self.reserved_input = 0;
+        self.reserved_bound = 0;
     }
 
     /// Checks and counts `calls` tool calls of one reply.
@@ -230,6 +281,23 @@ mod tests {
         ];
         let spend = Spend::from_log(&log);
         assert_eq!((spend.input, spend.output, spend.model_calls), (40, 10, 2));
+    }
+
+    #[test]
+    fn the_input_is_reserved_at_its_bound_then_from_what_calls_report() {
+        let budget = Budget::new().with_total_tokens(10_000);
+        let mut spend = Spend::default();
+        // 500 bytes, one message, the request's markers.
+        let mut first = request(100);
+        spend.reserve(&budget, &mut first).unwrap();
+        assert_eq!(first.max_tokens, Some(10_000 - 540));
+        spend.settle(&answered(120, 10));
+        // The same message and a reply of 2 bytes: 10 more than before.
+        let words = "word ".repeat(100);
+        let mut next = ChatRequest::new(vec![Message::user(words), Message::assistant("ok")]);
+        spend.reserve(&budget, &mut next).unwrap();
+        assert_eq!(spend.reserved_input, 130);
+        assert_eq!(next.max_tokens, Some(10_000 - 130 - 130));
     }
 
     #[test]

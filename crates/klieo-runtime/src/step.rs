@@ -4,10 +4,8 @@
 use crate::dispatch::{dispatch_tools, parse_all};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
-use crate::run::{Run, Verdict};
-use klieo_types::{
-    ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall,
-};
+use crate::run::{ReplyEpisodes, Run, Verdict};
+use klieo_types::{ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall};
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -35,7 +33,7 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
     }
 }
 
-/// Writes the reply (`llm_call`, the journal's view of its fact) and acts
+/// Writes the reply (`llm_call`, the journal's view of its facts) and acts
 /// on its finish reason: runs the tools it asked for, or ends the run
 /// with its answer.
 ///
@@ -52,7 +50,7 @@ pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
     reply: ChatResponse,
-    llm_call: Option<Episode>,
+    llm_call: ReplyEpisodes,
 ) -> Result<StepEnd, Error> {
     let ChatResponse {
         message,
@@ -68,7 +66,7 @@ pub(crate) async fn finish_step(
         if let Err(over) = run.check_tool_calls(message.tool_calls.len()) {
             // The model call is spent and kept; its calls are not (every
             // call in a thread needs a result).
-            run.write(run.commit().with_episodes(llm_call.into_iter().collect()))
+            run.write(run.commit().with_episodes(llm_call.into_vec()))
                 .await?;
             return Err(over);
         }
@@ -89,7 +87,8 @@ pub(crate) async fn finish_step(
                 ticket: &ticket,
             });
             let waiting = PendingStep::awaiting_approval(step, message.clone());
-            let episodes = llm_call.into_iter().chain(suspended.episode).collect();
+            let mut episodes = llm_call.into_vec();
+            episodes.extend(suspended.episode);
             run.write(run.commit().with_episodes(episodes).with_pending(waiting))
                 .await?;
             return Err(Error::Suspended {
@@ -103,11 +102,11 @@ pub(crate) async fn finish_step(
         if run.journaled() {
             let intent = run
                 .commit()
-                .with_episodes(llm_call.into_iter().collect())
+                .with_episodes(llm_call.into_vec())
                 .with_pending(PendingStep::new(step, message.clone()));
             run.write(intent).await?;
         } else {
-            episodes.extend(llm_call);
+            llm_call.append_to(&mut episodes);
         }
         let dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
         // The assistant message and its results land together, so a
@@ -129,7 +128,7 @@ pub(crate) async fn finish_step(
     message.tool_calls.clear();
     let answer = message.content.clone();
     let mut messages = vec![message];
-    let mut episodes: Vec<Episode> = llm_call.into_iter().collect();
+    let mut episodes = llm_call.into_vec();
     let end = match finish_reason {
         FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
             Ok(Verdict::Repair(ask)) => {

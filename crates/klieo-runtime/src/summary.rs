@@ -3,7 +3,9 @@
 //! run's facts ([`Progress`]), the same for a blocking and a streamed run.
 
 use crate::fact::Fact;
-use klieo_types::{ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
+use klieo_types::{
+    ChatChunk, FinishReason, ProviderSwitch, RunId, ThreadId, ToolCall, ToolOutcome, Usage,
+};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -33,6 +35,15 @@ pub enum RunEvent {
         usage: Option<Usage>,
         /// Why the model stopped.
         finish_reason: FinishReason,
+    },
+    /// A model call moved from one provider to the next (a client made of
+    /// several, such as `klieo_provider::fallback::Fallback`), before the
+    /// step's [`StepFinished`](Self::StepFinished).
+    ProviderSwitched {
+        /// The cycle whose call moved.
+        step: u32,
+        /// From which provider to which, and why.
+        switch: ProviderSwitch,
     },
     /// The run answered: the same value [`Agent::run`](crate::Agent::run)
     /// returns. It is the last event.
@@ -158,6 +169,13 @@ impl Progress {
                 call,
                 outcome,
             } => self.tool(*step, usize::MAX, call, outcome),
+            Fact::ProviderSwitched { step, switch } if self.events => {
+                let event = RunEvent::ProviderSwitched {
+                    step: *step,
+                    switch: (*switch).clone(),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
             Fact::Answered { text, .. } if self.events => {
                 self.with(|t| t.answer = Some((*text).to_owned()));
             }

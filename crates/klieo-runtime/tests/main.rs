@@ -8,6 +8,7 @@ mod capabilities;
 mod durable;
 mod edge_cases;
 mod episodes;
+mod failover;
 mod guardrails;
 mod history_bounds;
 mod memory;

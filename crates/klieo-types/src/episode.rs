@@ -154,6 +154,19 @@ pub enum Episode {
         /// Its JSON Schema.
         schema: serde_json::Value,
     },
+    /// A model call moved from one provider to the next (a client made of
+    /// several, such as `klieo_provider::Fallback`); written with the
+    /// step's `LlmCall`, before it.
+    ProviderSwitched {
+        /// The cycle whose call moved.
+        step: u32,
+        /// The provider passed over.
+        from: String,
+        /// The provider tried next.
+        to: String,
+        /// Why `from` was passed over.
+        reason: String,
+    },
 }
 
 impl Episode {
@@ -180,6 +193,7 @@ impl Episode {
             Self::Denied { .. } => "denied",
             Self::Resumed { .. } => "resumed",
             Self::OutputShape { .. } => "output_shape",
+            Self::ProviderSwitched { .. } => "provider_switched",
         }
     }
 }

@@ -65,6 +65,7 @@
 mod approval;
 mod episode;
 mod error;
+mod failover;
 mod ids;
 mod journal;
 mod llm;
@@ -86,6 +87,7 @@ pub use episode::{Episode, ToolOutcome};
 pub use error::{
     BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,
 };
+pub use failover::{ProviderFailure, ProviderSwitch};
 pub use ids::{ParseIdError, RunId, ThreadId};
 pub use journal::{Commit, Journal, PendingStep, RunRecord};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};

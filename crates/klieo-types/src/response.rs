@@ -1,6 +1,7 @@
 //! What comes back from a model: [`ChatResponse`] whole, or [`ChatChunk`]s
 //! as they stream, with [`Usage`] and the [`FinishReason`].
 
+use crate::failover::ProviderSwitch;
 use crate::message::{Message, ToolCall};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +141,8 @@ pub struct ChatResponse {
 
 /// What a server says of a reply itself: its id and the model that wrote
 /// it (which may differ from the one asked for: a dated version, an alias
-/// resolved).
+/// resolved); and, from a client made of several providers, which one
+/// answered and the ones it passed over first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ReplyInfo {
@@ -148,6 +150,10 @@ pub struct ReplyInfo {
     pub id: Option<String>,
     /// The model that answered.
     pub model: Option<String>,
+    /// The provider that answered, when a client chose among several.
+    pub provider: Option<String>,
+    /// The providers passed over before `provider` answered, in order.
+    pub switches: Vec<ProviderSwitch>,
 }
 
 impl ReplyInfo {
@@ -156,6 +162,8 @@ impl ReplyInfo {
         Self {
             id: id.filter(|s| !s.is_empty()),
             model: model.filter(|s| !s.is_empty()),
+            provider: None,
+            switches: Vec::new(),
         }
     }
 }

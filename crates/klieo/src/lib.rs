@@ -151,7 +151,7 @@ pub mod prelude {
     };
 
     #[cfg(any(feature = "openai", feature = "anthropic"))]
-    pub use klieo_provider::builder::ClientBuilder;
+    pub use klieo_provider::{builder::ClientBuilder, fallback::Fallback};
 
     #[cfg(feature = "openai")]
     pub use klieo_openai::OpenAiClient;

@@ -14,6 +14,9 @@ use klieo::prelude::*;
 use klieo::runtime::RunEvent;
 use klieo::types::LlmClient;
 
+#[path = "llama_server/failover.rs"]
+mod failover;
+
 fn server() -> String {
     std::env::var("KLIEO_LLAMA_SERVER_URL")
         .expect("KLIEO_LLAMA_SERVER_URL names llama-server's root: cargo xtask ci sets it")

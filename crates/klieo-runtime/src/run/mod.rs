@@ -4,7 +4,7 @@
 
 mod model_call;
 
-pub(crate) use model_call::OpenFailure;
+pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
 
 use crate::context::AgentContext;
 use crate::fact::{Emitted, Fact};

@@ -6,10 +6,11 @@ use super::Run;
 use crate::fact::Fact;
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
 use klieo_retry::{retry_notify, RetryDecision, RetryError};
-use klieo_types::{ChatRequest, ChatResponse, Error, LlmError, TimeLimit, ToolChoice};
+use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
 use std::future::Future;
 use tokio::time::{Duration, Instant};
+use tracing::Span;
 
 /// How opening a stream failed: before the call was made or answered
 /// (`Init`, which the first cycle returns from `run_steps_streaming`
@@ -67,7 +68,60 @@ fn classify(error: &LlmError) -> RetryDecision {
     }
 }
 
+/// The journal's view of a reply: the providers passed over before it
+/// (none but for a client of several), then its `LlmCall`.
+pub(crate) struct ReplyEpisodes {
+    pub(crate) switched: Vec<Episode>,
+    pub(crate) llm_call: Option<Episode>,
+}
+
+impl ReplyEpisodes {
+    /// The episodes, in order.
+    pub(crate) fn into_vec(self) -> Vec<Episode> {
+        let mut episodes = self.switched;
+        episodes.extend(self.llm_call);
+        episodes
+    }
+
+    /// Appends the episodes to `episodes`, in order.
+    pub(crate) fn append_to(mut self, episodes: &mut Vec<Episode>) {
+        episodes.append(&mut self.switched);
+        episodes.extend(self.llm_call);
+    }
+}
+
 impl Run {
+    /// The model call of cycle `step` replied `reply` after `latency`
+    /// (told by `span`): emits each provider a client of several passed
+    /// over first (none from a single provider), then the reply, and hands
+    /// back their episodes.
+    pub(crate) fn reply_ended(
+        &self,
+        step: u32,
+        reply: &ChatResponse,
+        latency: Duration,
+        span: &Span,
+    ) -> ReplyEpisodes {
+        let switched = match &reply.info {
+            Some(info) => info
+                .switches
+                .iter()
+                .filter_map(|switch| self.emit(Fact::ProviderSwitched { step, switch }).episode)
+                .collect(),
+            None => Vec::new(),
+        };
+        let ended = self.emit(Fact::ModelCallEnded {
+            step,
+            reply,
+            latency,
+            span,
+        });
+        ReplyEpisodes {
+            switched,
+            llm_call: ended.episode,
+        }
+    }
+
     /// One attempt of a model call failed; `retried` when another follows.
     fn attempt_failed(&self, error: &LlmError, retried: bool) {
         let _ = self.emit(Fact::AttemptFailed { error, retried });

@@ -77,6 +77,7 @@ fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) 
         gen_ai.response.id = Empty,
         gen_ai.response.model = Empty,
         gen_ai.response.finish_reasons = Empty,
+        klieo.provider.passed_over = Empty,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.usage.cache_read.input_tokens = Empty,
@@ -151,6 +152,14 @@ fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
         }
         if let Some(model) = &info.model {
             span.record("gen_ai.response.model", model.as_str());
+        }
+        // A client of several providers names the one that answered.
+        if let Some(provider) = &info.provider {
+            span.record("gen_ai.provider.name", provider.as_str());
+        }
+        if !info.switches.is_empty() {
+            let passed: Vec<&str> = info.switches.iter().map(|s| s.from.as_str()).collect();
+            span.record("klieo.provider.passed_over", passed.join(", "));
         }
     }
     span.record(

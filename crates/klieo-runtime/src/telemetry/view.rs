@@ -49,6 +49,8 @@ impl Tracer<'_> {
             Fact::Failed { error, .. } if !matches!(error, Error::Suspended { .. }) => {
                 record_error(self.span, error, self.capture);
             }
+            // The chat span names them, from the reply (`record_reply`).
+            Fact::ProviderSwitched { .. } => {}
             Fact::Started { .. }
             | Fact::Shaped { .. }
             | Fact::Resumed { .. }

@@ -2,7 +2,7 @@
 //! conventions, captured by a minimal subscriber; never message contents.
 
 mod attempts;
-mod capture;
+pub(crate) mod capture;
 mod content;
 
 use crate::support::{collect, start, with_user};

@@ -5,6 +5,7 @@
 use super::time_limit::timeout_text;
 use super::Error as RunError;
 use super::{RetryHint, TimeLimit};
+use crate::failover::{all_failed_text, ProviderFailure};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,6 +212,15 @@ pub enum LlmError {
     /// The call was cancelled by the caller.
     #[error("the model call was cancelled")]
     Cancelled,
+    /// Every provider of a fallback list failed, each with an error that
+    /// moves a call on to the next (see `klieo_provider::Fallback`);
+    /// `failures` lists them in the order they were tried. Retryable
+    /// when one of them is, after the shortest delay any server asked for.
+    #[error("{}", all_failed_text(.failures))]
+    AllProvidersFailed {
+        /// Each provider's failure, in order.
+        failures: Vec<ProviderFailure>,
+    },
 }
 
 impl LlmError {
@@ -233,6 +243,7 @@ impl LlmError {
             | Self::ToolCallsTooLarge { .. } => "too_large",
             Self::Unsupported(_) => "unsupported",
             Self::Cancelled => "cancelled",
+            Self::AllProvidersFailed { .. } => "all_providers_failed",
         }
     }
 
@@ -329,6 +340,9 @@ impl LlmError {
         if let Some(cause) = self.cause() {
             return cause.retryable();
         }
+        if let Self::AllProvidersFailed { failures } = self {
+            return failures.iter().any(|f| f.error.retryable());
+        }
         if let Some(verdict) = self.hint().and_then(|h| h.should_retry) {
             return verdict;
         }
@@ -356,6 +370,13 @@ impl LlmError {
     /// The delay the server asked for before the next attempt, whatever
     /// the kind of error, if it asked.
     pub fn retry_after(&self) -> Option<Duration> {
+        if let Self::AllProvidersFailed { failures } = self {
+            return failures
+                .iter()
+                .filter(|f| f.error.retryable())
+                .filter_map(|f| f.error.retry_after())
+                .min();
+        }
         self.hint().and_then(|h| h.retry_after)
     }
 }

@@ -87,6 +87,7 @@ pub struct ScriptedLlm {
     shared: Arc<Shared>,
     caps: Capabilities,
     record: bool,
+    name: Arc<str>,
 }
 
 impl Default for ScriptedLlm {
@@ -102,7 +103,15 @@ impl ScriptedLlm {
             shared: Arc::default(),
             caps: Capabilities::default().with_embeddings(true),
             record: true,
+            name: Arc::from("scripted"),
         }
+    }
+
+    /// Names the model's provider (`"scripted"` by default), as a list of
+    /// providers tells them apart.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Arc::from(name);
+        self
     }
 
     /// Declares these capabilities instead (embeddings on, the rest the
@@ -210,7 +219,7 @@ fn reply_as_chunks(reply: ChatResponse) -> Vec<Result<ChatChunk, LlmError>> {
 #[async_trait]
 impl LlmClient for ScriptedLlm {
     fn name(&self) -> &str {
-        "scripted"
+        &self.name
     }
 
     fn capabilities(&self) -> Capabilities {

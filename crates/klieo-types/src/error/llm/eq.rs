@@ -88,6 +88,9 @@ impl PartialEq for LlmError {
             | (E::ToolCallsTooLarge { limit }, E::ToolCallsTooLarge { limit: l }) => limit == l,
             (E::Unsupported(a), E::Unsupported(b)) => a == b,
             (E::Cancelled, E::Cancelled) => true,
+            (E::AllProvidersFailed { failures: a }, E::AllProvidersFailed { failures: b }) => {
+                a == b
+            }
             _ => false,
         }
     }

@@ -1,0 +1,189 @@
+//! The fallback's choices on scripted providers: who is tried, who
+//! answers, what the reply and the error say.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use super::*;
+use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::{ChatChunk, Message, ToolDef, Usage};
+
+fn hi() -> ChatRequest {
+    ChatRequest::new(vec![Message::user("hi")])
+}
+
+fn named(name: &str) -> ScriptedLlm {
+    ScriptedLlm::new().with_name(name)
+}
+
+fn pair(a: &ScriptedLlm, b: &ScriptedLlm) -> Fallback {
+    Fallback::builder()
+        .add_provider(a.clone())
+        .add_provider(b.clone())
+        .build()
+        .unwrap()
+}
+
+async fn next(stream: &mut ChunkStream) -> Option<Result<ChatChunk, LlmError>> {
+    poll_fn(|cx| stream.as_mut().poll_next(cx)).await
+}
+
+#[tokio::test]
+async fn a_retryable_failure_moves_to_the_next_provider_and_the_reply_says_so() {
+    let a = named("primary").then_error(LlmError::server("overloaded"));
+    let b = named("backup").then_text("hello");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    assert_eq!(reply.message.content, "hello");
+    let info = reply.info.unwrap();
+    assert_eq!(info.provider.as_deref(), Some("backup"));
+    assert_eq!(info.switches.len(), 1);
+    assert_eq!(info.switches[0].from, "primary");
+    assert_eq!(info.switches[0].to, "backup");
+    assert!(info.switches[0].reason.contains("overloaded"));
+}
+
+#[tokio::test]
+async fn the_first_provider_answering_is_named_with_no_switch() {
+    let a = named("primary").then_text("hello");
+    let b = named("backup");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    let info = reply.info.unwrap();
+    assert_eq!(info.provider.as_deref(), Some("primary"));
+    assert!(info.switches.is_empty());
+    assert!(b.requests().is_empty(), "the backup was not called");
+}
+
+#[tokio::test]
+async fn a_refused_request_ends_the_call_without_trying_the_next() {
+    let a = named("primary").then_error(LlmError::bad_request("messages is empty"));
+    let b = named("backup").then_text("hello");
+    let err = pair(&a, &b).complete(hi()).await.unwrap_err();
+    assert_eq!(err, LlmError::bad_request("messages is empty"));
+    assert!(b.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_moves_to_the_next_provider() {
+    let quota = LlmError::QuotaExhausted {
+        message: "no credit".into(),
+    };
+    let a = named("primary").then_error(quota);
+    let b = named("backup").then_text("hello");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("backup"));
+}
+
+#[tokio::test]
+async fn every_provider_failing_lists_each_and_waits_the_shortest_hint() {
+    let slow = LlmError::rate_limit("slow down", Some(Duration::from_secs(5)));
+    let soon = LlmError::rate_limit("slow down", Some(Duration::from_secs(2)));
+    let a = named("primary").then_error(slow);
+    let b = named("backup").then_error(soon);
+    let err = pair(&a, &b).complete(hi()).await.unwrap_err();
+    let LlmError::AllProvidersFailed { failures } = &err else {
+        panic!("not every provider failed: {err:?}");
+    };
+    let names: Vec<&str> = failures.iter().map(|f| f.provider.as_str()).collect();
+    assert_eq!(names, ["primary", "backup"]);
+    assert!(err.retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    assert!(err.to_string().contains("primary: rate limited"), "{err}");
+}
+
+#[tokio::test]
+async fn a_list_that_failed_only_for_good_is_not_retried() {
+    let quota = LlmError::QuotaExhausted {
+        message: "no credit".into(),
+    };
+    let a = named("primary").then_error(quota.clone());
+    let b = named("backup").then_error(quota);
+    let err = pair(&a, &b).complete(hi()).await.unwrap_err();
+    assert_eq!(err.kind(), "all_providers_failed");
+    assert!(!err.retryable());
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_serve_the_request_is_skipped_with_the_reason() {
+    let a = named("primary").with_capabilities(Capabilities::default().with_tool_calling(false));
+    let b = named("backup").then_text("hello");
+    let mut req = hi();
+    req.tools = vec![ToolDef::new("echo", "echoes", serde_json::json!({}))].into();
+    let reply = pair(&a, &b).complete(req).await.unwrap();
+    let info = reply.info.unwrap();
+    assert!(
+        info.switches[0].reason.contains("does not call tools"),
+        "{:?}",
+        info.switches
+    );
+    assert!(
+        a.requests().is_empty(),
+        "the skipped provider was not called"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_fails_over_when_its_first_item_is_a_failure() {
+    let a = named("primary").then_chunks(vec![Err(LlmError::server("overloaded"))]);
+    let b = named("backup").then_chunks(text_chunks(&["hel", "lo"], Some(Usage::new(3, 2))));
+    let mut stream = pair(&a, &b).stream(hi()).await.unwrap();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(first.delta, "hel");
+    let info = first.info.unwrap();
+    assert_eq!(info.provider.as_deref(), Some("backup"));
+    assert_eq!(info.switches[0].from, "primary");
+    let mut last = None;
+    while let Some(item) = next(&mut stream).await {
+        last = Some(item.unwrap());
+    }
+    let last = last.unwrap();
+    assert_eq!(last.delta, "");
+    assert!(last.finish_reason.is_some());
+}
+
+#[tokio::test]
+async fn a_stream_that_began_is_not_failed_over() {
+    let a = named("primary").then_chunks(vec![
+        Ok(ChatChunk::delta("hel")),
+        Err(LlmError::server("dropped")),
+    ]);
+    let b = named("backup").then_text("hello");
+    let mut stream = pair(&a, &b).stream(hi()).await.unwrap();
+    assert_eq!(next(&mut stream).await.unwrap().unwrap().delta, "hel");
+    let failed = next(&mut stream).await.unwrap().unwrap_err();
+    assert_eq!(failed, LlmError::server("dropped"));
+    assert!(b.requests().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_provider_is_left_after_the_attempt_timeout() {
+    let a = named("primary").then_stall();
+    let b = named("backup").then_text("hello");
+    let llm = Fallback::builder()
+        .add_provider(a.clone())
+        .add_provider(b.clone())
+        .with_attempt_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let reply = llm.complete(hi()).await.unwrap();
+    let info = reply.info.unwrap();
+    assert_eq!(info.provider.as_deref(), Some("backup"));
+    assert!(info.switches[0].reason.contains("5000 ms"), "{info:?}");
+}
+
+#[test]
+fn a_list_of_no_providers_or_two_of_one_name_is_refused() {
+    let none = Fallback::builder().build().unwrap_err();
+    assert!(none.to_string().contains("add at least one"), "{none}");
+    let twice = Fallback::builder()
+        .add_provider(named("openai"))
+        .add_provider(named("openai"))
+        .build()
+        .unwrap_err();
+    assert!(twice
+        .to_string()
+        .contains("two providers are named `openai`"));
+    let zero = Fallback::builder()
+        .add_provider(named("openai"))
+        .with_attempt_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(zero.to_string().contains("attempt_timeout"), "{zero}");
+}
