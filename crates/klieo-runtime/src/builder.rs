@@ -194,6 +194,7 @@ impl<M> AgentBuilder<M> {
     /// ```
     pub fn build(self) -> Result<Agent, ConfigError> {
         self.options.validate()?;
+        self.options.budget.check_model(self.ctx.llm.model())?;
         let template = if self.sources.is_empty() {
             self.ctx.with_tools(self.tools)
         } else {

@@ -84,8 +84,8 @@ pub use context::AgentContext;
 pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength};
 pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
 pub use options::{
-    AfterToolCalls, Budget, RunOptions, ToolErrorPolicy, DEFAULT_MAX_TOOL_RESULT_BYTES,
-    DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY, MIN_LEASE_TTL,
+    AfterToolCalls, Budget, ModelPrice, Prices, RunOptions, ToolErrorPolicy,
+    DEFAULT_MAX_TOOL_RESULT_BYTES, DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY, MIN_LEASE_TTL,
 };
 pub use resume::resume_steps;
 pub use stream::{

@@ -3,7 +3,7 @@
 //! counts what its log says it spent, and a limit of 0 is refused when the
 //! agent is built.
 
-use klieo_runtime::{Agent, Budget, RunOptions, TypedTool};
+use klieo_runtime::{Agent, Budget, ModelPrice, Prices, RunOptions, TypedTool};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -131,7 +131,7 @@ async fn a_run_taken_up_again_counts_what_its_log_says_it_spent() {
     let runs = Arc::new(AtomicUsize::new(0));
     let budget = Budget::new().with_total_tokens(100);
     let first = ScriptedLlm::new().then_reply(reported(calls(1), 70, 25));
-    let suspended = agent(&first, budget, &store, &runs, true)
+    let suspended = agent(&first, budget.clone(), &store, &runs, true)
         .session("t")
         .run("go")
         .await
@@ -170,4 +170,88 @@ fn a_limit_of_zero_is_refused_when_the_agent_is_built() {
         Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "Budget::tool_calls"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// A price of 1 dollar a million input tokens and 10 for output, for the
+/// scripted model.
+fn priced(usd: f64) -> Budget {
+    let prices = Prices::new().add_model("scripted", ModelPrice::per_million_tokens(1.0, 10.0));
+    Budget::new().with_cost_usd(usd, prices)
+}
+
+#[tokio::test]
+async fn a_cost_limit_stops_the_run_before_the_call_it_cannot_afford() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    // 100 in and 90 out: 100 + 900 = 1,000 of the 1,050 millionths.
+    let llm = ScriptedLlm::new()
+        .then_reply(reported(calls(1), 100, 90))
+        .then_reply(reported(text("done"), 10, 5));
+    let agent = agent(&llm, priced(0.00105), &store, &runs, false);
+    let error = agent.session("t").run("go").await.expect_err("over budget");
+    match error {
+        Error::BudgetExceeded {
+            limit: BudgetLimit::Cost,
+            max: 1_050,
+            spent: 1_000,
+            needed,
+        } => assert!(needed > 50, "{needed}"),
+        other => panic!("expected the cost limit, got {other:?}"),
+    }
+    assert_eq!(llm.requests().len(), 1, "the call it could not afford");
+}
+
+#[test]
+fn a_model_without_a_price_under_a_cost_limit_is_refused_at_build() {
+    let prices = Prices::new().add_model("gpt-4o", ModelPrice::per_million_tokens(2.5, 10.0));
+    let refused = Agent::builder(ScriptedLlm::new())
+        .with_options(RunOptions::default().with_budget(Budget::new().with_cost_usd(1.0, prices)))
+        .build()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("`scripted` has no price"),
+        "{refused}"
+    );
+    let negative = Agent::builder(ScriptedLlm::new())
+        .with_options(RunOptions::default().with_budget(priced(-1.0)))
+        .build();
+    assert!(
+        matches!(negative, Err(ConfigError::Invalid { name, .. }) if name == "Budget::cost_usd")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_limit_stops_the_run_after_its_tools_took_the_time() {
+    let slow = TypedTool::new("work", "works slowly", |_: serde_json::Value| async {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        Ok::<_, ToolError>("worked")
+    });
+    let llm = ScriptedLlm::new()
+        .then_reply(calls(1))
+        .then_reply(text("done"));
+    let budget = Budget::new().with_time(std::time::Duration::from_secs(20));
+    let agent = Agent::builder(llm.clone())
+        .with_tool(slow)
+        .with_options(RunOptions::default().with_budget(budget))
+        .build()
+        .unwrap();
+    let error = agent.run("go").await.expect_err("out of time");
+    assert!(
+        matches!(
+            error,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::Time,
+                max: 20_000,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let sent = llm.requests();
+    assert_eq!(sent.len(), 1, "the second call was not made");
+    assert_eq!(
+        sent[0].timeout,
+        Some(std::time::Duration::from_secs(20)),
+        "the first call had the time left"
+    );
 }

@@ -14,6 +14,8 @@ use klieo::prelude::*;
 use klieo::runtime::RunEvent;
 use klieo::types::LlmClient;
 
+#[path = "llama_server/budgets.rs"]
+mod budgets;
 #[path = "llama_server/failover.rs"]
 mod failover;
 

@@ -3,7 +3,8 @@
 //! provider may not share (a retryable error, a timeout, an exhausted
 //! quota, a feature it lacks) moves it to the next, at once. The reply
 //! names the provider that answered and each switch before it
-//! ([`ReplyInfo::provider`], [`ReplyInfo::switches`]), which the runtime
+//! ([`ReplyInfo::provider`](klieo_types::ReplyInfo::provider),
+//! [`ReplyInfo::switches`](klieo_types::ReplyInfo::switches)), which the runtime
 //! records in the run's journal, events and spans.
 //!
 //! One pass over the list is one attempt: the runtime's retry policy and

@@ -1,9 +1,12 @@
-//! [`Budget`]: what one run may spend, in tokens and calls.
+//! [`Budget`]: what one run may spend, in tokens, calls, money and time.
 
+use super::prices::Prices;
 use klieo_types::ConfigError;
+use std::time::Duration;
 
-/// Limits on what one run spends: tokens sent and generated, model calls
-/// and tool calls. Unset limits do not apply; the default has none.
+/// Limits on what one run spends: tokens sent and generated, model calls,
+/// tool calls, money (from the models' [`Prices`]) and working time.
+/// Unset limits do not apply; the default has none.
 ///
 /// The run counts its spend in its journal's episodes (each model call's
 /// reported usage, each tool call), so a run resumed in another process
@@ -17,8 +20,19 @@ use klieo_types::ConfigError;
 /// the request and the reply; after a resume, only reported usage is
 /// counted again.
 ///
+/// A cost limit counts each call's reported usage at its model's price
+/// (the model the reply names, else the client's), and reserves a call's
+/// bound at the client's model's price: a run whose client's model has
+/// no price is refused when the agent is built or the run starts, since
+/// its calls could not be counted. The time limit counts the time the
+/// run spent working: its model and tool calls as logged, and the time of
+/// the process driving it now (not the time it waited for a person or
+/// for a worker). A model call is sent with what is left of it as its
+/// timeout.
+///
 /// Checked by [`RunOptions::validate`](crate::RunOptions::validate): a
-/// limit of 0 is refused (leave it unset for no limit).
+/// limit of 0 is refused (leave it unset for no limit), and so is a cost
+/// that is not a positive number or a price that is negative.
 ///
 /// ```
 /// use klieo_runtime::{Budget, RunOptions};
@@ -33,13 +47,16 @@ use klieo_types::ConfigError;
 /// ```
 ///
 /// [`Error::BudgetExceeded`]: klieo_types::Error::BudgetExceeded
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Budget {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     total_tokens: Option<u64>,
     model_calls: Option<u64>,
     tool_calls: Option<u64>,
+    cost_usd: Option<f64>,
+    prices: Prices,
+    time: Option<Duration>,
 }
 
 impl Budget {
@@ -103,13 +120,78 @@ impl Budget {
         self.tool_calls
     }
 
+    /// Sets [`cost_usd`](Self::cost_usd), counted at `prices`.
+    pub fn with_cost_usd(mut self, max: f64, prices: Prices) -> Self {
+        self.cost_usd = Some(max);
+        self.prices = prices;
+        self
+    }
+
+    /// US dollars the model calls may cost, at [`prices`](Self::prices).
+    pub fn cost_usd(&self) -> Option<f64> {
+        self.cost_usd
+    }
+
+    /// The models' prices a cost limit counts by.
+    pub fn prices(&self) -> &Prices {
+        &self.prices
+    }
+
+    /// The cost limit in millionths of a dollar, as
+    /// [`BudgetLimit::Cost`](klieo_types::BudgetLimit::Cost) counts it.
+    pub(crate) fn cost_micros(&self) -> Option<u64> {
+        self.cost_usd.map(|usd| (usd * 1e6).floor() as u64)
+    }
+
+    /// Sets [`time`](Self::time).
+    pub fn with_time(mut self, max: Duration) -> Self {
+        self.time = Some(max);
+        self
+    }
+
+    /// The time the run may spend working (see the type's docs).
+    pub fn time(&self) -> Option<Duration> {
+        self.time
+    }
+
+    /// `ConfigError::Invalid` when a cost limit cannot count the calls of
+    /// `model`: it has no price.
+    pub(crate) fn check_model(&self, model: &str) -> Result<(), ConfigError> {
+        if self.cost_usd.is_none() || self.prices.price(model).is_some() {
+            return Ok(());
+        }
+        Err(ConfigError::invalid(
+            "Budget::cost_usd",
+            format!(
+                "the model `{model}` has no price, so its calls could not be counted: add it \
+                 with Prices::add_model"
+            ),
+        ))
+    }
+
     /// Whether any token limit is set.
     pub(crate) fn limits_tokens(&self) -> bool {
         self.input_tokens.is_some() || self.output_tokens.is_some() || self.total_tokens.is_some()
     }
 
-    /// `ConfigError::Invalid` for a limit of 0.
+    /// `ConfigError::Invalid` for a limit of 0, a cost that is not a
+    /// positive number, or a price that is negative.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(usd) = self.cost_usd {
+            if !(usd.is_finite() && usd > 0.0) {
+                return Err(ConfigError::invalid(
+                    "Budget::cost_usd",
+                    format!("{usd} US dollars cannot be spent: give a positive amount"),
+                ));
+            }
+        }
+        self.prices.validate()?;
+        if self.time == Some(Duration::ZERO) {
+            return Err(ConfigError::invalid(
+                "Budget::time",
+                "0 leaves the run no time to work: leave it unset for no limit",
+            ));
+        }
         let limits = [
             ("input_tokens", self.input_tokens),
             ("output_tokens", self.output_tokens),

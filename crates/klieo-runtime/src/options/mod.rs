@@ -2,8 +2,10 @@
 
 mod accessors;
 mod budget;
+mod prices;
 
 pub use budget::Budget;
+pub use prices::{ModelPrice, Prices};
 
 use crate::guardrail::Guardrail;
 use klieo_retry::RetryPolicy;

@@ -54,6 +54,9 @@ pub(crate) struct Run {
     /// one, which `budgeted` says once).
     spend: Mutex<Spend>,
     budgeted: bool,
+    /// When this process took the run up: its working time here, for a
+    /// time limit.
+    began: tokio::time::Instant,
 }
 
 /// What a run knows of its journal's episode count.
@@ -115,6 +118,7 @@ impl Run {
             None => (opts, format!("worker-{}", RunId::new())),
         };
         opts.validate()?;
+        opts.budget.check_model(ctx.llm.model())?;
         // A leased run is stopped when its lease is lost, and only it.
         let ctx = match opts.lease_ttl {
             Some(_) => {
@@ -142,7 +146,8 @@ impl Run {
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
             holder,
-            spend: Mutex::new(Spend::default()),
+            spend: Mutex::new(Spend::new(&opts.budget, ctx.llm.model())),
+            began: tokio::time::Instant::now(),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
@@ -267,7 +272,7 @@ impl Run {
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         if let Fact::ModelCallEnded { reply, .. } = &fact {
             if self.budgeted() {
-                self.lock_spend().settle(reply);
+                self.lock_spend().settle(&self.opts.budget, reply);
             }
         }
         self.progress.observe(&fact);
@@ -366,7 +371,9 @@ impl Run {
         }
         check_pre_llm(&self.opts.guardrails, &req).await?;
         if self.budgeted() {
-            self.lock_spend().reserve(&self.opts.budget, &mut req)?;
+            let worked = self.began.elapsed();
+            self.lock_spend()
+                .reserve(&self.opts.budget, &mut req, worked)?;
         }
         Ok(req)
     }
@@ -383,7 +390,8 @@ impl Run {
     /// Takes the spend recorded in the run's log as its spend so far (a
     /// run taken up again).
     pub(crate) fn spent_as_logged(&self, episodes: &[Episode]) {
-        *self.lock_spend() = Spend::from_log(episodes);
+        let logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
+        *self.lock_spend() = logged;
     }
 
     /// Checks and counts the `calls` tool calls of a reply against the

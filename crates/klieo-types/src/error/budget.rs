@@ -16,6 +16,10 @@ pub enum BudgetLimit {
     ModelCalls,
     /// Tool calls.
     ToolCalls,
+    /// The cost of the model calls, in millionths of a US dollar.
+    Cost,
+    /// The time the run spent working, in milliseconds.
+    Time,
 }
 
 impl fmt::Display for BudgetLimit {
@@ -26,6 +30,8 @@ impl fmt::Display for BudgetLimit {
             Self::TotalTokens => "tokens",
             Self::ModelCalls => "model calls",
             Self::ToolCalls => "tool calls",
+            Self::Cost => "millionths of a US dollar",
+            Self::Time => "milliseconds of work",
         })
     }
 }

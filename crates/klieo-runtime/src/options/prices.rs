@@ -1,0 +1,188 @@
+//! [`Prices`]: what each model's tokens cost, for a [`Budget`]'s cost
+//! limit.
+//!
+//! [`Budget`]: crate::Budget
+
+use klieo_types::{ConfigError, Usage};
+use std::sync::Arc;
+
+/// What one model's tokens cost, in US dollars per million tokens.
+///
+/// # Default
+/// - cached input: the input price (set [`with_cached_input`](Self::with_cached_input)
+///   for a provider that charges less for prompt-cache reads)
+///
+/// Tokens written to a prompt cache are counted at the input price.
+///
+/// ```
+/// use klieo_runtime::ModelPrice;
+///
+/// let mini = ModelPrice::per_million_tokens(0.15, 0.60).with_cached_input(0.075);
+/// assert_eq!(mini.cached_input(), 0.075);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelPrice {
+    input: f64,
+    output: f64,
+    cached_input: Option<f64>,
+}
+
+impl ModelPrice {
+    /// `input` and `output` US dollars per million tokens sent and
+    /// generated.
+    pub fn per_million_tokens(input: f64, output: f64) -> Self {
+        Self {
+            input,
+            output,
+            cached_input: None,
+        }
+    }
+
+    /// Sets the price of input read from the provider's prompt cache.
+    #[must_use]
+    pub fn with_cached_input(mut self, usd: f64) -> Self {
+        self.cached_input = Some(usd);
+        self
+    }
+
+    /// US dollars per million input tokens.
+    pub fn input(&self) -> f64 {
+        self.input
+    }
+
+    /// US dollars per million output tokens.
+    pub fn output(&self) -> f64 {
+        self.output
+    }
+
+    /// US dollars per million input tokens read from a prompt cache.
+    pub fn cached_input(&self) -> f64 {
+        self.cached_input.unwrap_or(self.input)
+    }
+
+    /// What `usage` costs, in millionths of a US dollar, rounded up.
+    pub(crate) fn cost_micros(&self, usage: &Usage) -> u64 {
+        let cached = f64::from(usage.cached_input_tokens.min(usage.input_tokens));
+        let fresh = f64::from(usage.input_tokens) - cached;
+        let output = f64::from(usage.output_tokens);
+        micros(fresh * self.input + cached * self.cached_input() + output * self.output)
+    }
+
+    /// What `input` tokens sent and `output` generated cost at most, in
+    /// millionths of a US dollar.
+    pub(crate) fn bound_micros(&self, input: u64, output: u64) -> u64 {
+        micros(input as f64 * self.input + output as f64 * self.output)
+    }
+
+    /// How many output tokens `micros` buys (all of them when output is
+    /// free).
+    pub(crate) fn output_for(&self, micros: u64) -> u64 {
+        if self.output <= 0.0 {
+            return u64::MAX;
+        }
+        (micros as f64 / self.output).floor() as u64
+    }
+
+    fn validate(&self, model: &str) -> Result<(), ConfigError> {
+        let prices = [
+            ("input", self.input),
+            ("output", self.output),
+            ("cached input", self.cached_input()),
+        ];
+        match prices.iter().find(|(_, p)| !p.is_finite() || *p < 0.0) {
+            Some((which, price)) => Err(ConfigError::invalid(
+                "Prices::add_model",
+                format!(
+                    "the {which} price of `{model}` is {price}: give US dollars per million \
+                     tokens, 0 or more"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A price in millionths of a dollar (a price per million tokens is the
+/// price of one token in millionths), rounded up so a budget never counts
+/// less than was spent.
+fn micros(per_token_sum: f64) -> u64 {
+    per_token_sum.ceil() as u64
+}
+
+/// The prices of the models a run may call, by name. A model is found by
+/// its name, or else by the longest name given that its name begins with
+/// (so `gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`).
+///
+/// ```
+/// use klieo_runtime::{ModelPrice, Prices};
+///
+/// let prices = Prices::new()
+///     .add_model("gpt-4o", ModelPrice::per_million_tokens(2.50, 10.0))
+///     .add_model("gpt-4o-mini", ModelPrice::per_million_tokens(0.15, 0.60));
+/// assert_eq!(prices.price("gpt-4o-mini-2024-07-18").map(|p| p.input()), Some(0.15));
+/// assert!(prices.price("claude-sonnet").is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prices {
+    models: Arc<Vec<(String, ModelPrice)>>,
+}
+
+impl Prices {
+    /// No prices.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the price of `model`.
+    #[must_use]
+    pub fn add_model(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
+        let model = model.into();
+        let models = Arc::make_mut(&mut self.models);
+        models.retain(|(name, _)| *name != model);
+        models.push((model, price));
+        self
+    }
+
+    /// The price of `model`: its own, or that of the longest name it
+    /// begins with.
+    pub fn price(&self, model: &str) -> Option<&ModelPrice> {
+        self.models
+            .iter()
+            .filter(|(name, _)| model.starts_with(name.as_str()))
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, price)| price)
+    }
+
+    /// `ConfigError::Invalid` for a price that is negative or not a
+    /// number.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.models
+            .iter()
+            .try_for_each(|(model, price)| price.validate(model))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_priced_per_million_with_cached_input_apart() {
+        let price = ModelPrice::per_million_tokens(2.0, 8.0).with_cached_input(0.5);
+        // 1,000 input (400 cached) and 100 output tokens:
+        // 600 × 2 + 400 × 0.5 + 100 × 8 = 2,200 millionths.
+        let usage = Usage::new(1_000, 100).with_cache(400, 0);
+        assert_eq!(price.cost_micros(&usage), 2_200);
+        assert_eq!(price.output_for(2_200), 275);
+    }
+
+    #[test]
+    fn a_negative_or_nan_price_is_refused_naming_the_model() {
+        let bad = Prices::new().add_model("m", ModelPrice::per_million_tokens(-1.0, 1.0));
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("input price of `m` is -1"), "{e}");
+        let nan = Prices::new().add_model("m", ModelPrice::per_million_tokens(1.0, f64::NAN));
+        assert!(nan.validate().is_err());
+    }
+}

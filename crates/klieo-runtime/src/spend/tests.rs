@@ -1,0 +1,211 @@
+//! What a run spends, checked and counted: tokens, calls, cost and time.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use super::*;
+use crate::options::Prices;
+use klieo_types::{FinishReason, Message, Usage};
+
+fn request(words: usize) -> ChatRequest {
+    ChatRequest::new(vec![Message::user("word ".repeat(words))])
+}
+
+fn answered(input: u32, output: u32) -> ChatResponse {
+    let mut reply = ChatResponse::new(Message::assistant("ok"), FinishReason::Stop);
+    reply.usage = Some(Usage::new(input, output));
+    reply
+}
+
+#[test]
+fn a_call_that_would_pass_a_token_limit_is_refused_naming_it() {
+    let budget = Budget::new().with_total_tokens(100);
+    let mut spend = Spend::default();
+    let mut req = request(10);
+    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    assert!(req.max_tokens.is_some_and(|left| left < 100), "{req:?}");
+    spend.settle(&budget, &answered(60, 30));
+    let refused = spend
+        .reserve(&budget, &mut request(10), Duration::ZERO)
+        .unwrap_err();
+    match refused {
+        Error::BudgetExceeded {
+            limit: BudgetLimit::TotalTokens,
+            max: 100,
+            spent: 90,
+            needed,
+        } => assert!(needed > 10, "{needed}"),
+        other => panic!("expected the total-token limit, got {other:?}"),
+    }
+}
+
+#[test]
+fn calls_are_counted_and_refused_past_their_limits() {
+    let budget = Budget::new().with_model_calls(1).with_tool_calls(2);
+    let mut spend = Spend::default();
+    spend
+        .reserve(&budget, &mut request(1), Duration::ZERO)
+        .unwrap();
+    spend.settle(&budget, &answered(1, 1));
+    assert!(matches!(
+        spend.reserve(&budget, &mut request(1), Duration::ZERO),
+        Err(Error::BudgetExceeded {
+            limit: BudgetLimit::ModelCalls,
+            max: 1,
+            spent: 1,
+            needed: 1
+        })
+    ));
+    spend.tool_calls(&budget, 2).unwrap();
+    assert!(matches!(
+        spend.tool_calls(&budget, 1),
+        Err(Error::BudgetExceeded {
+            limit: BudgetLimit::ToolCalls,
+            max: 2,
+            spent: 2,
+            needed: 1
+        })
+    ));
+}
+
+#[test]
+fn a_log_gives_back_the_spend_it_records() {
+    let call = |usage: Option<Usage>| Episode::LlmCall {
+        step: 1,
+        tokens: usage,
+        latency_ms: 1,
+        finish_reason: FinishReason::ToolCalls,
+        tool_calls: 1,
+    };
+    let log = vec![
+        Episode::Started { agent: "a".into() },
+        call(Some(Usage::new(40, 10))),
+        call(None),
+    ];
+    let spend = Spend::from_log(&Budget::new(), "m", &log);
+    assert_eq!((spend.input, spend.output, spend.model_calls), (40, 10, 2));
+}
+
+#[test]
+fn the_input_is_reserved_at_its_bound_then_from_what_calls_report() {
+    let budget = Budget::new().with_total_tokens(10_000);
+    let mut spend = Spend::default();
+    // 500 bytes, one message, the request's markers.
+    let mut first = request(100);
+    spend.reserve(&budget, &mut first, Duration::ZERO).unwrap();
+    assert_eq!(first.max_tokens, Some(10_000 - 540));
+    spend.settle(&budget, &answered(120, 10));
+    // The same message and a reply of 2 bytes: 10 more than before.
+    let words = "word ".repeat(100);
+    let mut next = ChatRequest::new(vec![Message::user(words), Message::assistant("ok")]);
+    spend.reserve(&budget, &mut next, Duration::ZERO).unwrap();
+    assert_eq!(spend.reserved_input, 130);
+    assert_eq!(next.max_tokens, Some(10_000 - 130 - 130));
+}
+
+#[test]
+fn an_unreported_usage_is_estimated() {
+    let mut spend = Spend::default();
+    let budget = Budget::new().with_input_tokens(1_000);
+    spend
+        .reserve(&budget, &mut request(20), Duration::ZERO)
+        .unwrap();
+    let reply = ChatResponse::new(Message::assistant("a reply"), FinishReason::Stop);
+    spend.settle(&budget, &reply);
+    assert!(spend.input > 0 && spend.output > 0, "{spend:?}");
+}
+
+fn priced(usd: f64) -> Budget {
+    let prices = Prices::new().add_model("m", ModelPrice::per_million_tokens(1.0, 10.0));
+    Budget::new().with_cost_usd(usd, prices)
+}
+
+#[test]
+fn a_cost_limit_lowers_max_tokens_to_what_the_money_left_buys() {
+    // 1,000 millionths: the request's bound (50 bytes, its markers: 90
+    // tokens at 1) leaves 910, which buys 91 output tokens at 10.
+    let budget = priced(0.001);
+    let mut spend = Spend::new(&budget, "m");
+    let mut req = request(10);
+    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    assert_eq!(req.max_tokens, Some(91));
+    spend.settle(&budget, &answered(20, 50));
+    assert_eq!(spend.cost, 20 + 500);
+    // 970 input at most (20 reported, and the bound of 950 more bytes),
+    // and one output token: past 1,000 with the 520 spent.
+    let refused = spend
+        .reserve(&budget, &mut request(200), Duration::ZERO)
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::Cost,
+                max: 1_000,
+                spent: 520,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_reply_is_priced_at_the_model_it_names() {
+    let prices = Prices::new()
+        .add_model("m", ModelPrice::per_million_tokens(1.0, 1.0))
+        .add_model("big", ModelPrice::per_million_tokens(100.0, 100.0));
+    let budget = Budget::new().with_cost_usd(1.0, prices);
+    let mut spend = Spend::new(&budget, "m");
+    let mut reply = answered(10, 10);
+    reply.info = Some(Box::new(klieo_types::ReplyInfo::new(
+        None,
+        Some("big-2025".into()),
+    )));
+    spend.settle(&budget, &reply);
+    assert_eq!(spend.cost, 2_000);
+}
+
+#[test]
+fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
+    let budget = Budget::new().with_time(Duration::from_secs(10));
+    let tool = |step, ms| Episode::ToolCall {
+        step,
+        call_id: "c".into(),
+        name: "t".into(),
+        args: serde_json::Value::Null,
+        result: klieo_types::ToolOutcome::Ok {
+            output: serde_json::Value::Null,
+        },
+        latency_ms: ms,
+    };
+    let call = Episode::LlmCall {
+        step: 1,
+        tokens: None,
+        latency_ms: 2_000,
+        finish_reason: FinishReason::ToolCalls,
+        tool_calls: 2,
+    };
+    // The model call, and the longer of the step's two tool calls.
+    let log = vec![call, tool(1, 1_000), tool(1, 3_000)];
+    let mut spend = Spend::from_log(&budget, "m", &log);
+    assert_eq!(spend.logged_ms, 5_000);
+    let mut req = request(1);
+    spend
+        .reserve(&budget, &mut req, Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(req.timeout, Some(Duration::from_secs(4)));
+    let over = spend
+        .reserve(&budget, &mut request(1), Duration::from_secs(5))
+        .unwrap_err();
+    assert!(
+        matches!(
+            over,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::Time,
+                max: 10_000,
+                spent: 10_000,
+                ..
+            }
+        ),
+        "{over:?}"
+    );
+}
