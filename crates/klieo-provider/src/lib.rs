@@ -61,7 +61,9 @@ pub mod builder;
 pub mod fallback;
 pub mod hint;
 pub mod options;
+pub mod rate_limit;
 pub mod sse;
+mod stamp;
 pub mod status;
 pub mod streamed;
 #[cfg(feature = "testing")]

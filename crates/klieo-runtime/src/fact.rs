@@ -13,8 +13,8 @@
 
 use crate::stream::Terminal;
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, Ticket, ToolCall,
-    ToolOutcome,
+    ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, RateWait, Ticket,
+    ToolCall, ToolOutcome,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -46,6 +46,9 @@ pub(crate) enum Fact<'a> {
         latency: Duration,
         span: &'a Span,
     },
+    /// Cycle `step`'s model call waited for a shared rate limit before it
+    /// was sent (told by the reply's info).
+    RateLimitWaited { step: u32, wait: &'a RateWait },
     /// Cycle `step`'s model call moved from one provider to the next
     /// before its reply (told by the reply's info).
     ProviderSwitched {

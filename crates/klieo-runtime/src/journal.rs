@@ -118,6 +118,11 @@ impl Memories {
                 result: outcome,
                 latency_ms,
             },
+            Fact::RateLimitWaited { step, wait } => Episode::RateLimited {
+                step,
+                scope: wait.scope.clone(),
+                waited_ms: u64::try_from(wait.waited.as_millis()).unwrap_or(u64::MAX),
+            },
             Fact::ProviderSwitched { step, switch } => Episode::ProviderSwitched {
                 step,
                 from: switch.from.clone(),

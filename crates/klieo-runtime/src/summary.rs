@@ -4,7 +4,8 @@
 
 use crate::fact::Fact;
 use klieo_types::{
-    ChatChunk, FinishReason, ProviderSwitch, RunId, ThreadId, ToolCall, ToolOutcome, Usage,
+    ChatChunk, FinishReason, ProviderSwitch, RateWait, RunId, ThreadId, ToolCall, ToolOutcome,
+    Usage,
 };
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -35,6 +36,15 @@ pub enum RunEvent {
         usage: Option<Usage>,
         /// Why the model stopped.
         finish_reason: FinishReason,
+    },
+    /// A model call waited for a shared rate limit before it was sent (a
+    /// client limited by a `RateLimiter`), before the step's
+    /// [`StepFinished`](Self::StepFinished).
+    RateLimitWaited {
+        /// The cycle whose call waited.
+        step: u32,
+        /// The limit's scope and how long the call waited.
+        wait: RateWait,
     },
     /// A model call moved from one provider to the next (a client made of
     /// several, such as `klieo_provider::fallback::Fallback`), before the
@@ -169,6 +179,13 @@ impl Progress {
                 call,
                 outcome,
             } => self.tool(*step, usize::MAX, call, outcome),
+            Fact::RateLimitWaited { step, wait } if self.events => {
+                let event = RunEvent::RateLimitWaited {
+                    step: *step,
+                    wait: (*wait).clone(),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
             Fact::ProviderSwitched { step, switch } if self.events => {
                 let event = RunEvent::ProviderSwitched {
                     step: *step,

@@ -63,10 +63,12 @@
 mod journal;
 mod memory;
 mod queue;
+mod rate;
 mod rows;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use journal::InMemoryJournal;
+pub use rate::InMemoryRateLimiter;
 pub use rows::{MessageRow, StoreRows};

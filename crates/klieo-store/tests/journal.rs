@@ -22,6 +22,18 @@ mod like_every_queue {
     klieo_store::testing::queue::queue_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }
 
+/// Clones of one in-memory limiter share it, like two processes on one
+/// store.
+mod like_every_rate_limiter {
+    use klieo_store::testing::rate::limits;
+    use klieo_store::InMemoryRateLimiter;
+
+    klieo_store::testing::rate::rate_limiter_suite!({
+        let limiter = InMemoryRateLimiter::new(limits()).expect("valid limits");
+        (Box::new(limiter.clone()), Box::new(limiter))
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_from_two_clones_all_land_in_order() {
     let store = InMemoryJournal::new();

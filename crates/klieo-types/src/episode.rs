@@ -154,6 +154,17 @@ pub enum Episode {
         /// Its JSON Schema.
         schema: serde_json::Value,
     },
+    /// A model call waited for a shared rate limit before it was sent
+    /// (a client limited by a `RateLimiter`); written with the step's
+    /// `LlmCall`, before it.
+    RateLimited {
+        /// The cycle whose call waited.
+        step: u32,
+        /// The limit's scope (a provider's model, usually).
+        scope: String,
+        /// How long it waited.
+        waited_ms: u64,
+    },
     /// A model call moved from one provider to the next (a client made of
     /// several, such as `klieo_provider::Fallback`); written with the
     /// step's `LlmCall`, before it.
@@ -194,6 +205,7 @@ impl Episode {
             Self::Resumed { .. } => "resumed",
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::failover::ProviderSwitch;
 use crate::message::{Message, ToolCall};
+use crate::rate::RateWait;
 use serde::{Deserialize, Serialize};
 
 /// Tokens a call consumed, as reported by the provider.
@@ -154,6 +155,9 @@ pub struct ReplyInfo {
     pub provider: Option<String>,
     /// The providers passed over before `provider` answered, in order.
     pub switches: Vec<ProviderSwitch>,
+    /// How long the call waited for a shared rate limit before it was
+    /// sent, when it waited.
+    pub rate_wait: Option<RateWait>,
 }
 
 impl ReplyInfo {
@@ -164,6 +168,7 @@ impl ReplyInfo {
             model: model.filter(|s| !s.is_empty()),
             provider: None,
             switches: Vec::new(),
+            rate_wait: None,
         }
     }
 }

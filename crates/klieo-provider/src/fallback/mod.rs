@@ -33,14 +33,13 @@
 //! ```
 
 mod needs;
-mod relay;
 
+use crate::stamp::{stamp_info, Stamp, Stamped};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, ProviderFailure, ProviderSwitch, TimeLimit,
 };
 use needs::{combined, lacks, Mode};
-use relay::{Answerer, Relay};
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
@@ -199,8 +198,9 @@ impl Pass {
             .push(ProviderFailure::new(member.client.provider_name(), error));
     }
 
-    /// `member` answered: the switches that led to it.
-    fn answered(self, member: &Member) -> Answerer {
+    /// `member` answered: names it, and the switches that led to it, on
+    /// the reply.
+    fn answered(self, member: &Member) -> Stamp {
         let provider = member.client.provider_name().to_owned();
         let mut switches = Vec::with_capacity(self.passed.len());
         let mut passed = self.passed.into_iter().peekable();
@@ -214,7 +214,10 @@ impl Pass {
                 failure.error.to_string(),
             ));
         }
-        Answerer { provider, switches }
+        Box::new(move |info| {
+            info.provider = Some(provider.clone());
+            info.switches.clone_from(&switches);
+        })
     }
 
     fn exhausted(self) -> LlmError {
@@ -273,7 +276,7 @@ impl LlmClient for Fallback {
             let attempt = member.client.complete(req.clone());
             match self.bounded(TimeLimit::Call, attempt).await {
                 Ok(mut reply) => {
-                    pass.answered(member).stamp(&mut reply.info);
+                    stamp_info(&mut reply.info, &pass.answered(member));
                     return Ok(reply);
                 }
                 Err(e) if moves_on(&e) => pass.fail(member, e),
@@ -302,7 +305,10 @@ impl LlmClient for Fallback {
             match opened.await {
                 Ok((stream, Some(first))) => match first {
                     Err(e) if moves_on(&e) => pass.fail(member, e),
-                    first => return Ok(Box::pin(Relay::new(first, stream, pass.answered(member)))),
+                    first => {
+                        let stamp = pass.answered(member);
+                        return Ok(Box::pin(Stamped::new(Some(first), stream, stamp)));
+                    }
                 },
                 // A stream that ends before any item has nothing to relay.
                 Ok((stream, None)) => return Ok(stream),

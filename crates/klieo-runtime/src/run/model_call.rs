@@ -68,33 +68,34 @@ fn classify(error: &LlmError) -> RetryDecision {
     }
 }
 
-/// The journal's view of a reply: the providers passed over before it
-/// (none but for a client of several), then its `LlmCall`.
+/// The journal's view of a reply: what its client says came before it (a
+/// wait for a rate limit, the providers passed over; usually nothing),
+/// then its `LlmCall`.
 pub(crate) struct ReplyEpisodes {
-    pub(crate) switched: Vec<Episode>,
+    pub(crate) before: Vec<Episode>,
     pub(crate) llm_call: Option<Episode>,
 }
 
 impl ReplyEpisodes {
     /// The episodes, in order.
     pub(crate) fn into_vec(self) -> Vec<Episode> {
-        let mut episodes = self.switched;
+        let mut episodes = self.before;
         episodes.extend(self.llm_call);
         episodes
     }
 
     /// Appends the episodes to `episodes`, in order.
     pub(crate) fn append_to(mut self, episodes: &mut Vec<Episode>) {
-        episodes.append(&mut self.switched);
+        episodes.append(&mut self.before);
         episodes.extend(self.llm_call);
     }
 }
 
 impl Run {
     /// The model call of cycle `step` replied `reply` after `latency`
-    /// (told by `span`): emits each provider a client of several passed
-    /// over first (none from a single provider), then the reply, and hands
-    /// back their episodes.
+    /// (told by `span`): emits what its client says came first (a wait
+    /// for a rate limit, each provider a client of several passed over),
+    /// then the reply, and hands back their episodes.
     pub(crate) fn reply_ended(
         &self,
         step: u32,
@@ -102,14 +103,15 @@ impl Run {
         latency: Duration,
         span: &Span,
     ) -> ReplyEpisodes {
-        let switched = match &reply.info {
-            Some(info) => info
-                .switches
-                .iter()
-                .filter_map(|switch| self.emit(Fact::ProviderSwitched { step, switch }).episode)
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut before = Vec::new();
+        if let Some(info) = &reply.info {
+            if let Some(wait) = &info.rate_wait {
+                before.extend(self.emit(Fact::RateLimitWaited { step, wait }).episode);
+            }
+            for switch in &info.switches {
+                before.extend(self.emit(Fact::ProviderSwitched { step, switch }).episode);
+            }
+        }
         let ended = self.emit(Fact::ModelCallEnded {
             step,
             reply,
@@ -117,7 +119,7 @@ impl Run {
             span,
         });
         ReplyEpisodes {
-            switched,
+            before,
             llm_call: ended.episode,
         }
     }

@@ -78,6 +78,7 @@ fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) 
         gen_ai.response.model = Empty,
         gen_ai.response.finish_reasons = Empty,
         klieo.provider.passed_over = Empty,
+        klieo.rate_limit.waited_ms = Empty,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.usage.cache_read.input_tokens = Empty,
@@ -156,6 +157,10 @@ fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
         // A client of several providers names the one that answered.
         if let Some(provider) = &info.provider {
             span.record("gen_ai.provider.name", provider.as_str());
+        }
+        if let Some(wait) = &info.rate_wait {
+            let waited = i64::try_from(wait.waited.as_millis()).unwrap_or(i64::MAX);
+            span.record("klieo.rate_limit.waited_ms", waited);
         }
         if !info.switches.is_empty() {
             let passed: Vec<&str> = info.switches.iter().map(|s| s.from.as_str()).collect();

@@ -50,7 +50,7 @@ impl Tracer<'_> {
                 record_error(self.span, error, self.capture);
             }
             // The chat span names them, from the reply (`record_reply`).
-            Fact::ProviderSwitched { .. } => {}
+            Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }
             | Fact::Shaped { .. }
             | Fact::Resumed { .. }

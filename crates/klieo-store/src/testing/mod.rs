@@ -27,3 +27,4 @@
 pub mod golden;
 pub mod memory;
 pub mod queue;
+pub mod rate;

@@ -1,16 +1,18 @@
-//! A reply from a client of several providers (a fallback) names the one
-//! that answered and the ones passed over first: each switch is an
-//! episode written with the step's `LlmCall` and before it, a `RunEvent`
-//! before the step's `StepFinished`, and the chat span names the provider
-//! that answered, blocking or streamed.
+//! What a reply's client says came before it: the providers a fallback
+//! passed over (each switch an episode written with the step's `LlmCall`
+//! and before it, a `RunEvent` before the step's `StepFinished`, and the
+//! chat span names the provider that answered, blocking or streamed), and
+//! how long a rate limit held the call back.
 
 use crate::tracing_spans::capture::captured;
 use klieo_runtime::{Agent, RunEvent};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    ChatResponse, Episode, EpisodicMemory, FinishReason, Message, ProviderSwitch, ReplyInfo,
+    ChatResponse, Episode, EpisodicMemory, FinishReason, Message, ProviderSwitch, RateWait,
+    ReplyInfo,
 };
+use std::time::Duration;
 
 /// An answer from `backup`, after `primary` and `spare` were passed over.
 fn switched_reply() -> ChatResponse {
@@ -112,4 +114,37 @@ fn the_chat_span_names_the_provider_that_answered_and_those_passed_over() {
         chat[0].get("klieo.provider.passed_over"),
         Some("primary, spare")
     );
+}
+
+#[tokio::test]
+async fn a_wait_for_a_rate_limit_is_logged_and_told_before_the_call() {
+    let mut info = ReplyInfo::new(None, None);
+    info.rate_wait = Some(RateWait::new("openai/gpt-4o", Duration::from_millis(1_500)));
+    let reply = ChatResponse::new(Message::assistant("hello"), FinishReason::Stop).with_info(info);
+    let store = InMemoryJournal::new();
+    let agent = Agent::builder(ScriptedLlm::new().then_reply(reply))
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let mut events = agent.session("t").stream("hi");
+    let mut waits = Vec::new();
+    while let Some(event) = events.next().await {
+        if let RunEvent::RateLimitWaited { step, wait } = event.unwrap() {
+            waits.push((step, wait.scope, wait.waited));
+        }
+    }
+    assert_eq!(
+        waits,
+        [(1, "openai/gpt-4o".to_owned(), Duration::from_millis(1_500))]
+    );
+    let run = store.list_runs().await.unwrap()[0];
+    let log = store.replay(run).await.unwrap();
+    assert!(
+        matches!(
+            &log[1],
+            Episode::RateLimited { step: 1, scope, waited_ms: 1_500 } if scope == "openai/gpt-4o"
+        ),
+        "{log:?}"
+    );
+    assert_eq!(log[2].kind(), "llm_call");
 }

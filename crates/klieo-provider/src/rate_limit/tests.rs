@@ -1,0 +1,84 @@
+//! A rate-limited client on paused time: calls wait for their scope, a
+//! wait past the bound fails retryably, and a server's "slow down" holds
+//! back another client sharing the limiter.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use super::*;
+use klieo_store::InMemoryRateLimiter;
+use klieo_types::testing::{text_chunks, ScriptedLlm};
+use klieo_types::{Message, RateLimit, RateLimits};
+use std::future::poll_fn;
+
+fn hi() -> ChatRequest {
+    ChatRequest::new(vec![Message::user("hi")])
+}
+
+fn one_a_minute() -> InMemoryRateLimiter {
+    let limits = RateLimits::new().with_default(RateLimit::new().with_requests_per_minute(1));
+    InMemoryRateLimiter::new(limits).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_would_wait_past_the_bound_fails_retryably_without_calling() {
+    let llm = ScriptedLlm::new().then_text("one").then_text("two");
+    let limited = RateLimited::builder(llm.clone(), one_a_minute())
+        .with_max_wait(Duration::from_secs(10))
+        .build();
+    limited.complete(hi()).await.unwrap();
+    let err = limited.complete(hi()).await.unwrap_err();
+    assert!(err.retryable(), "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    assert!(err.to_string().contains("scripted/scripted"), "{err}");
+    assert_eq!(llm.requests().len(), 1, "the second call was not sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_servers_slow_down_holds_back_every_client_of_the_limiter() {
+    let limiter = InMemoryRateLimiter::new(RateLimits::new()).unwrap();
+    let busy = LlmError::rate_limit("slow down", Some(Duration::from_secs(2)));
+    let first = RateLimited::builder(ScriptedLlm::new().then_error(busy), limiter.clone()).build();
+    let other_llm = ScriptedLlm::new().then_text("hello");
+    let other = RateLimited::builder(other_llm.clone(), limiter).build();
+    let began = Instant::now();
+    first.complete(hi()).await.unwrap_err();
+    let reply = other.complete(hi()).await.unwrap();
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "held back 2 s");
+    let wait = reply.info.unwrap().rate_wait.unwrap();
+    assert_eq!(wait.waited, Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_request_does_not_pause_the_scope() {
+    let limiter = InMemoryRateLimiter::new(RateLimits::new()).unwrap();
+    let refused = LlmError::BadRequest {
+        status: Some(400),
+        message: "bad".into(),
+        hint: klieo_types::RetryHint::new().with_retry_after(Some(Duration::from_secs(5))),
+    };
+    let first =
+        RateLimited::builder(ScriptedLlm::new().then_error(refused), limiter.clone()).build();
+    first.complete(hi()).await.unwrap_err();
+    assert_eq!(limiter.acquire("scripted/scripted", 1).await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_call_that_waited_says_so_on_its_first_chunk() {
+    let llm = ScriptedLlm::new()
+        .then_text("one")
+        .then_chunks(text_chunks(&["t", "wo"], None));
+    let limited = RateLimited::builder(llm, one_a_minute())
+        .with_scope("account")
+        .build();
+    limited.complete(hi()).await.unwrap();
+    let mut stream = limited.stream(hi()).await.unwrap();
+    let first = poll_fn(|cx| stream.as_mut().poll_next(cx))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.delta, "t");
+    let wait = first.info.unwrap().rate_wait.unwrap();
+    assert_eq!(
+        (wait.scope.as_str(), wait.waited),
+        ("account", Duration::from_secs(60))
+    );
+}
