@@ -45,6 +45,7 @@ mod journal;
 mod memory;
 mod options;
 mod queue;
+mod rate;
 mod schema;
 mod store;
 #[cfg(feature = "testing")]
@@ -53,5 +54,6 @@ mod wakeups;
 
 pub use error::OpenError;
 pub use options::PostgresOptions;
+pub use rate::PostgresRateLimiter;
 pub use schema::SCHEMA_VERSION;
 pub use store::PostgresStore;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_leases.sql"),
     include_str!("../migrations/0003_queue.sql"),
     include_str!("../migrations/0004_commit.sql"),
+    include_str!("../migrations/0005_rate_limits.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -27,6 +27,32 @@ mod like_every_queue {
     );
 }
 
+/// Two limiters of the suite's limits on one database, each through a
+/// store of its own (as two processes have).
+async fn two_limiters() -> (
+    Box<klieo_postgres::PostgresRateLimiter>,
+    Box<klieo_postgres::PostgresRateLimiter>,
+) {
+    let url = fresh_url().await;
+    let limits = klieo_store::testing::rate::limits();
+    let mut pair = Vec::new();
+    for _ in 0..2 {
+        let store = PostgresStore::connect(&url).await.expect("connects");
+        pair.push(Box::new(
+            store.rate_limiter(limits.clone()).expect("valid limits"),
+        ));
+    }
+    let b = pair.pop().expect("two");
+    (pair.pop().expect("two"), b)
+}
+
+mod like_every_rate_limiter {
+    klieo_store::testing::rate::rate_limiter_suite!(
+        super::two_limiters().await,
+        #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn processes_connecting_at_once_migrate_once() {

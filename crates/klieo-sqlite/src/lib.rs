@@ -68,6 +68,7 @@ mod journal;
 mod memory;
 mod options;
 mod queue;
+mod rate;
 mod reader;
 mod schema;
 mod store;
@@ -75,5 +76,6 @@ mod writer;
 
 pub use error::OpenError;
 pub use options::{SqliteOptions, Synchronous};
+pub use rate::SqliteRateLimiter;
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;

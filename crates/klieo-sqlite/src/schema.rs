@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_runs.sql"),
     include_str!("../migrations/0003_leases.sql"),
     include_str!("../migrations/0004_queue.sql"),
+    include_str!("../migrations/0005_rate_limits.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -45,6 +45,42 @@ mod like_every_queue {
     klieo_store::testing::queue::queue_suite!(Fresh::new(Synchronous::Full).await);
 }
 
+/// A limiter over a fresh file, beside its temporary directory.
+struct Limiter {
+    limiter: klieo_sqlite::SqliteRateLimiter,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Limiter {
+    type Target = klieo_sqlite::SqliteRateLimiter;
+
+    fn deref(&self) -> &Self::Target {
+        &self.limiter
+    }
+}
+
+/// Two limiters of the suite's limits over one file, each through a store
+/// of its own (as two processes have).
+async fn two_limiters() -> (Limiter, Limiter) {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("a temporary directory"));
+    let path = dir.path().join("a.db");
+    let limits = klieo_store::testing::rate::limits();
+    let mut pair = Vec::new();
+    for _ in 0..2 {
+        let limiter = open(&path).await.rate_limiter(limits.clone());
+        pair.push(Limiter {
+            limiter: limiter.expect("valid limits"),
+            _dir: std::sync::Arc::clone(&dir),
+        });
+    }
+    let b = pair.pop().expect("two");
+    (pair.pop().expect("two"), b)
+}
+
+mod like_every_rate_limiter {
+    klieo_store::testing::rate::rate_limiter_suite!(super::two_limiters().await);
+}
+
 mod under_normal_sync_too {
     use super::{Fresh, Synchronous};
     klieo_store::testing::memory::short_term_suite!(Fresh::new(Synchronous::Normal).await);

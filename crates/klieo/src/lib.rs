@@ -94,7 +94,7 @@ pub struct StreamingDoc;
 pub struct FaultsDoc;
 
 /// docs/AGENTS.md, whose examples run as doctests.
-#[cfg(all(doctest, feature = "runtime", feature = "openai"))]
+#[cfg(all(doctest, feature = "runtime", feature = "openai", feature = "store"))]
 #[doc = include_str!("../../../docs/AGENTS.md")]
 pub struct AgentsDoc;
 
