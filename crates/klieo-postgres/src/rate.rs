@@ -46,31 +46,27 @@ impl PostgresRateLimiter {
     ) -> Result<T, MemoryError> {
         let limit = self.limits.limit(scope);
         let full = RateBucket::full(&limit, 0);
+        // Read committed whatever the database's default: the upsert
+        // below waits for a concurrent one and then sees its row.
         let mut tx = self
             .store
             .pool
-            .begin()
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(|e| backend(doing, e))?;
-        // Times are the server's clock, in milliseconds since the epoch.
-        sqlx::query(
-            "INSERT INTO klieo_rate_limits (scope, requests, tokens, at_ms, paused_until_ms) \
-             VALUES ($1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0) \
-             ON CONFLICT (scope) DO NOTHING",
-        )
-        .bind(scope)
-        .bind(full.requests)
-        .bind(full.tokens)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
+        // One statement makes the row if need be and locks it; times are
+        // the server's clock, in milliseconds since the epoch.
         let (requests, tokens, at_ms, paused_until_ms, now): (f64, f64, i64, i64, i64) =
             sqlx::query_as(
-                "SELECT requests, tokens, at_ms, paused_until_ms, \
-                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
-                 FROM klieo_rate_limits WHERE scope = $1 FOR UPDATE",
+                "INSERT INTO klieo_rate_limits (scope, requests, tokens, at_ms, paused_until_ms) \
+                 VALUES ($1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0) \
+                 ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope \
+                 RETURNING requests, tokens, at_ms, paused_until_ms, \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
             )
             .bind(scope)
+            .bind(full.requests)
+            .bind(full.tokens)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| backend(doing, e))?;

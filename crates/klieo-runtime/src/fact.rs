@@ -11,6 +11,7 @@
 //! A new fact is a variant here, one emission in the engine, and one arm
 //! in each view that keeps something of it.
 
+use crate::spend::{BudgetSpend, Settled};
 use crate::stream::Terminal;
 use klieo_types::{
     ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, RateWait, Ticket,
@@ -54,6 +55,14 @@ pub(crate) enum Fact<'a> {
     ProviderSwitched {
         step: u32,
         switch: &'a ProviderSwitch,
+    },
+    /// Cycle `step`'s model call (told by `span`) was counted against the
+    /// run's budget as `settled`; the run has spent `spent` so far.
+    BudgetSettled {
+        step: u32,
+        settled: &'a Settled,
+        spent: &'a BudgetSpend,
+        span: &'a Span,
     },
     /// A model call (told by `span`) failed for good.
     ModelCallFailed { error: &'a Error, span: &'a Span },

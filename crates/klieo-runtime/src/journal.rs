@@ -118,6 +118,13 @@ impl Memories {
                 result: outcome,
                 latency_ms,
             },
+            Fact::BudgetSettled { step, settled, .. } => Episode::BudgetSettled {
+                step,
+                input_tokens: settled.input,
+                output_tokens: settled.output,
+                cost_micros: settled.cost_micros,
+                estimated: settled.estimated,
+            },
             Fact::RateLimitWaited { step, wait } => Episode::RateLimited {
                 step,
                 scope: wait.scope.clone(),

@@ -74,6 +74,7 @@ mod worker;
 pub use agent::{Agent, PendingApproval, Session};
 pub use builder::{AgentBuilder, Journaled, SeparateMemories};
 pub use events::RunEvents;
+pub use spend::BudgetSpend;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
 pub use typed_events::{TypedEvent, TypedEvents};
 pub use typed_tool::TypedTool;

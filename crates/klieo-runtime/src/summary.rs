@@ -3,6 +3,7 @@
 //! run's facts ([`Progress`]), the same for a blocking and a streamed run.
 
 use crate::fact::Fact;
+use crate::spend::BudgetSpend;
 use klieo_types::{
     ChatChunk, FinishReason, ProviderSwitch, RateWait, RunId, ThreadId, ToolCall, ToolOutcome,
     Usage,
@@ -36,6 +37,15 @@ pub enum RunEvent {
         usage: Option<Usage>,
         /// Why the model stopped.
         finish_reason: FinishReason,
+    },
+    /// A model call of a run with a budget was counted: what the run has
+    /// spent so far, after the step's
+    /// [`StepFinished`](Self::StepFinished).
+    BudgetSpent {
+        /// The cycle whose call it was.
+        step: u32,
+        /// The run's spend, this call included.
+        spent: BudgetSpend,
     },
     /// A model call waited for a shared rate limit before it was sent (a
     /// client limited by a `RateLimiter`), before the step's
@@ -179,6 +189,13 @@ impl Progress {
                 call,
                 outcome,
             } => self.tool(*step, usize::MAX, call, outcome),
+            Fact::BudgetSettled { step, spent, .. } if self.events => {
+                let event = RunEvent::BudgetSpent {
+                    step: *step,
+                    spent: **spent,
+                };
+                self.with(|t| t.events.push_back(event));
+            }
             Fact::RateLimitWaited { step, wait } if self.events => {
                 let event = RunEvent::RateLimitWaited {
                     step: *step,

@@ -3,7 +3,7 @@
 //! counts what its log says it spent, and a limit of 0 is refused when the
 //! agent is built.
 
-use klieo_runtime::{Agent, Budget, ModelPrice, Prices, RunOptions, TypedTool};
+use klieo_runtime::{Agent, Budget, ModelPrice, Prices, RunEvent, RunOptions, TypedTool};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -122,7 +122,11 @@ async fn tool_calls_past_the_budget_are_not_run() {
         .iter()
         .map(Episode::kind)
         .collect();
-    assert_eq!(kinds, ["started", "llm_call", "failed"], "the call is kept");
+    assert_eq!(
+        kinds,
+        ["started", "llm_call", "budget_settled", "failed"],
+        "the call is kept, with what it was counted as"
+    );
 }
 
 #[tokio::test]
@@ -254,4 +258,87 @@ async fn a_time_limit_stops_the_run_after_its_tools_took_the_time() {
         Some(std::time::Duration::from_secs(20)),
         "the first call had the time left"
     );
+}
+
+/// The `BudgetSettled` episodes of the one run in `store`, as (step,
+/// input, output, estimated).
+async fn settled(store: &InMemoryJournal) -> Vec<(u32, u64, u64, bool)> {
+    let run = store.list_runs().await.unwrap()[0];
+    let log = store.replay(run).await.unwrap();
+    log.iter()
+        .filter_map(|e| match e {
+            Episode::BudgetSettled {
+                step,
+                input_tokens,
+                output_tokens,
+                estimated,
+                ..
+            } => Some((*step, *input_tokens, *output_tokens, *estimated)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_estimated_spend_is_logged_and_counted_again_by_another_process() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let budget = Budget::new().with_total_tokens(1_000_000);
+    // The server reports no usage: the call is counted as estimated.
+    let first = ScriptedLlm::new().then_reply(calls(1));
+    let suspended = agent(&first, budget.clone(), &store, &runs, true)
+        .session("t")
+        .run("go")
+        .await
+        .expect_err("waits for approval");
+    let Error::Suspended { ticket, .. } = suspended else {
+        panic!("not suspended: {suspended:?}");
+    };
+    let logged = settled(&store).await;
+    let [(1, input, output, true)] = logged[..] else {
+        panic!("one estimated call: {logged:?}");
+    };
+    assert!(input > 0 && output > 0, "{logged:?}");
+
+    // Another process approves; its next call reports usage, and the
+    // run's spend starts from the estimate, not from nothing.
+    let later_llm = ScriptedLlm::new().then_reply(reported(text("done"), 7, 3));
+    let later = agent(&later_llm, budget, &store, &runs, true);
+    let mut events = later.approve_stream(&ticket);
+    let mut spent = Vec::new();
+    while let Some(event) = events.next().await {
+        if let RunEvent::BudgetSpent { step, spent: s } = event.unwrap() {
+            spent.push((step, s.input_tokens, s.output_tokens, s.model_calls));
+        }
+    }
+    assert_eq!(spent, [(2, input + 7, output + 3, 2)]);
+    assert_eq!(
+        settled(&store).await,
+        [(1, input, output, true), (2, 7, 3, false)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_limit_cuts_off_a_model_call_that_outlasts_it() {
+    let llm = ScriptedLlm::new().then_stall();
+    let budget = Budget::new().with_time(std::time::Duration::from_secs(10));
+    let agent = Agent::builder(llm)
+        .with_options(RunOptions::default().with_budget(budget))
+        .build()
+        .unwrap();
+    let began = tokio::time::Instant::now();
+    let error = agent.run("go").await.expect_err("out of time");
+    assert!(
+        matches!(
+            error,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::Time,
+                max: 10_000,
+                spent: 10_000,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(began.elapsed(), std::time::Duration::from_secs(10));
 }

@@ -154,6 +154,25 @@ pub enum Episode {
         /// Its JSON Schema.
         schema: serde_json::Value,
     },
+    /// What a model call of a run with a budget was counted as spending,
+    /// written with the step's `LlmCall`, after it: a run taken up again
+    /// counts its spend from these (and from the `LlmCall`s of steps
+    /// without one).
+    BudgetSettled {
+        /// The cycle whose call it was.
+        step: u32,
+        /// Input tokens counted.
+        input_tokens: u64,
+        /// Output tokens counted.
+        output_tokens: u64,
+        /// What they cost, in millionths of a US dollar, when the budget
+        /// has a cost limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_micros: Option<u64>,
+        /// Whether the tokens are estimated (the server reported no
+        /// usage): the reservation's input bound and the reply's size.
+        estimated: bool,
+    },
     /// A model call waited for a shared rate limit before it was sent
     /// (a client limited by a `RateLimiter`); written with the step's
     /// `LlmCall`, before it.
@@ -206,6 +225,7 @@ impl Episode {
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",
             Self::RateLimited { .. } => "rate_limited",
+            Self::BudgetSettled { .. } => "budget_settled",
         }
     }
 }

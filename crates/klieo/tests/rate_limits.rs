@@ -1,8 +1,8 @@
 //! A rate limit shared by two processes through one SQLite file: the
-//! first process's call is answered 429 with `retry-after: 2`, which
+//! first process's call is answered 429 with `retry-after: 4`, which
 //! pauses the model's scope in the file; neither process calls the server
-//! again within those two seconds, and the second process's call says it
-//! waited.
+//! again within those four seconds (the second one starts once the first
+//! got its 429), and each one's next call says it waited.
 //!
 //! A process is this test binary re-run as `rate_child`: an agent whose
 //! client is limited by the store's rate limiter. It prints what happened
@@ -38,7 +38,7 @@ struct Seen {
     limited_at: Option<Instant>,
 }
 
-/// A chat server answering its first request 429 with `retry-after: 2`
+/// A chat server answering its first request 429 with `retry-after: 4`
 /// and every later one with a reply.
 async fn server() -> (String, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -66,7 +66,7 @@ async fn server() -> (String, Arc<Mutex<Seen>>) {
                     let body = r#"{"error":{"message":"slow down"}}"#;
                     format!(
                         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
-                         retry-after: 2\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                         retry-after: 4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
                     )
                 } else {
@@ -76,10 +76,12 @@ async fn server() -> (String, Arc<Mutex<Seen>>) {
                         REPLY.len()
                     )
                 };
-                let _ = sock.write_all(response.as_bytes()).await;
                 if first {
+                    // Before the client can have it: its pause counts
+                    // from a later instant.
                     log.lock().unwrap().limited_at = Some(Instant::now());
                 }
+                let _ = sock.write_all(response.as_bytes()).await;
             });
         }
     });
@@ -202,9 +204,11 @@ async fn a_429_holds_back_both_processes_for_the_time_it_asked() {
     let seen = seen.lock().unwrap();
     let limited_at = seen.limited_at.expect("the 429 was sent");
     assert_eq!(seen.arrivals.len(), 3, "the 429'd call and one of each");
+    // The store counts whole milliseconds: a pause may end up to one
+    // before the instant the 429 came in, plus four seconds.
     for later in &seen.arrivals[1..] {
         assert!(
-            *later >= limited_at + Duration::from_secs(2),
+            *later + Duration::from_millis(2) >= limited_at + Duration::from_secs(4),
             "a call came {:?} after the 429",
             later.duration_since(limited_at)
         );

@@ -1,7 +1,8 @@
 //! [`Fallback`]: an [`LlmClient`] made of providers tried in order. A call
 //! goes to the first provider that can serve it; a failure that another
 //! provider may not share (a retryable error, a timeout, an exhausted
-//! quota, a feature it lacks) moves it to the next, at once. The reply
+//! quota, a refused key, an unknown model, a feature it lacks) moves it
+//! to the next, at once. The reply
 //! names the provider that answered and each switch before it
 //! ([`ReplyInfo::provider`](klieo_types::ReplyInfo::provider),
 //! [`ReplyInfo::switches`](klieo_types::ReplyInfo::switches)), which the runtime
@@ -170,13 +171,20 @@ impl FallbackBuilder {
 }
 
 /// Whether `error` moves a call on to the next provider: a failure the
-/// next may not share. Anything else (a request the server refused,
-/// credentials, a cancel) ends the call with it.
+/// next may not share (the server's state, this provider's quota, key or
+/// model). Anything else (a request the server refused as malformed, a
+/// cancel) ends the call with it: the next would refuse it too.
 fn moves_on(error: &LlmError) -> bool {
     error.retryable()
         || matches!(
             error,
-            LlmError::QuotaExhausted { .. } | LlmError::Unsupported(_)
+            LlmError::QuotaExhausted { .. }
+                | LlmError::Unauthorized { .. }
+                | LlmError::Unsupported(_)
+                | LlmError::BadRequest {
+                    status: Some(404),
+                    ..
+                }
         )
 }
 
@@ -188,7 +196,7 @@ struct Pass {
 
 impl Pass {
     fn skip(&mut self, member: &Member, why: &str) {
-        let error = LlmError::Unsupported(format!("{}: {why}", member.client.provider_name()));
+        let error = LlmError::Unsupported(why.to_owned());
         self.passed
             .push(ProviderFailure::new(member.client.provider_name(), error));
     }

@@ -187,3 +187,25 @@ fn a_list_of_no_providers_or_two_of_one_name_is_refused() {
         .unwrap_err();
     assert!(zero.to_string().contains("attempt_timeout"), "{zero}");
 }
+
+#[tokio::test]
+async fn a_refused_key_moves_to_the_next_provider() {
+    let a = named("primary").then_error(LlmError::unauthorized("revoked"));
+    let b = named("backup").then_text("hello");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("backup"));
+}
+
+#[tokio::test]
+async fn a_failure_without_a_delay_leaves_the_retry_to_its_own_backoff() {
+    let hinted = LlmError::rate_limit("slow down", Some(Duration::from_secs(60)));
+    let a = named("primary").then_error(LlmError::network("refused"));
+    let b = named("backup").then_error(hinted);
+    let err = pair(&a, &b).complete(hi()).await.unwrap_err();
+    assert!(err.retryable());
+    assert_eq!(
+        err.retry_after(),
+        None,
+        "the network failure may pass sooner"
+    );
+}

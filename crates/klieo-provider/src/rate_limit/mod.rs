@@ -3,7 +3,13 @@
 //! waits (bounded by [`with_max_wait`](RateLimitedBuilder::with_max_wait),
 //! and dropped with the call when the run is cancelled), and a server's
 //! own "slow down" (a 429, or a 503 or 529, that says how long) pauses the
-//! scope for every process sharing the limiter, not only this call. The
+//! scope for every process sharing the limiter, not only this call (for
+//! at most [`MAX_PAUSE`]). A question to the limiter's store that takes
+//! longer than [`LIMITER_TIMEOUT`] fails the call as a network error.
+//!
+//! A call of many tokens waits for the bucket to hold them all, while
+//! smaller calls may take from it meanwhile: under steady contention it
+//! may reach its max wait. Nothing is set aside for it. The
 //! reply says how long the call waited ([`ReplyInfo::rate_wait`]), which
 //! the runtime records in the run's journal, events and spans.
 //!
@@ -46,6 +52,13 @@ use tokio::time::Instant;
 
 /// The longest a call waits for its scope by default.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The longest a server's "slow down" pauses a scope: a server that asks
+/// for more (a day, a year) does not hold a fleet back that long.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+/// The longest one question to the limiter (its store) may take.
+pub const LIMITER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client whose calls are held to a shared rate limit; see the
 /// [module docs](self). Built with [`RateLimited::builder`].
@@ -148,33 +161,48 @@ fn tokens_of(req: &ChatRequest) -> u64 {
 }
 
 impl RateLimited {
+    /// Asks the limiter for the call, within [`LIMITER_TIMEOUT`].
+    async fn ask(&self, tokens: u64) -> Result<Option<Duration>, LlmError> {
+        let failed = |reason: String, cause: Option<klieo_types::MemoryError>| LlmError::Network {
+            reason,
+            cause: cause.map(|e| Arc::new(e) as _),
+        };
+        match tokio::time::timeout(LIMITER_TIMEOUT, self.limiter.acquire(&self.scope, tokens)).await
+        {
+            Ok(Ok(wait)) => Ok(wait),
+            Ok(Err(e)) => Err(failed(
+                format!("the rate limiter of `{}` failed", self.scope),
+                Some(e),
+            )),
+            Err(_) => Err(failed(
+                format!(
+                    "the rate limiter of `{}` did not answer within {} ms",
+                    self.scope,
+                    LIMITER_TIMEOUT.as_millis()
+                ),
+                None,
+            )),
+        }
+    }
+
     /// Waits until the scope takes the call: how long it waited, if it
     /// did.
     async fn acquire(&self, tokens: u64) -> Result<Option<RateWait>, LlmError> {
         let began = Instant::now();
         loop {
-            let wait = self
-                .limiter
-                .acquire(&self.scope, tokens)
-                .await
-                .map_err(|e| {
-                    let reason = format!("the rate limiter of `{}` failed", self.scope);
-                    LlmError::Network {
-                        reason,
-                        cause: Some(Arc::new(e)),
-                    }
-                })?;
+            let wait = self.ask(tokens).await?;
             let waited = began.elapsed();
             let Some(wait) = wait else {
                 let waited = (!waited.is_zero()).then(|| RateWait::new(&*self.scope, waited));
                 return Ok(waited);
             };
-            if waited + wait > self.max_wait {
+            let until = waited.saturating_add(wait);
+            if until > self.max_wait {
                 let message = format!(
                     "the shared rate limit of `{}` lets no call through for {} ms more, past the \
                      {} ms a call may wait (RateLimited's max wait)",
                     self.scope,
-                    (waited + wait).as_millis(),
+                    until.as_millis(),
                     self.max_wait.as_millis()
                 );
                 return Err(LlmError::rate_limit(message, Some(wait)));
@@ -197,7 +225,8 @@ impl RateLimited {
             // A pause that could not be written costs the other processes
             // a 429 of their own; the call's failure is the server's, and
             // this call's own retry waits the hint anyway.
-            let _ = self.limiter.pause(&self.scope, pause).await;
+            let pause = self.limiter.pause(&self.scope, pause.min(MAX_PAUSE));
+            let _ = tokio::time::timeout(LIMITER_TIMEOUT, pause).await;
         }
     }
 }

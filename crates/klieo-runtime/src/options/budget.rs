@@ -140,7 +140,7 @@ impl Budget {
     /// The cost limit in millionths of a dollar, as
     /// [`BudgetLimit::Cost`](klieo_types::BudgetLimit::Cost) counts it.
     pub(crate) fn cost_micros(&self) -> Option<u64> {
-        self.cost_usd.map(|usd| (usd * 1e6).floor() as u64)
+        self.cost_usd.map(|usd| (usd * 1e6).round() as u64)
     }
 
     /// Sets [`time`](Self::time).

@@ -111,15 +111,17 @@ fn micros(per_token_sum: f64) -> u64 {
 
 /// The prices of the models a run may call, by name. A model is found by
 /// its name, or else by the longest name given that its name begins with
-/// (so `gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`).
+/// followed by `-`, `:`, `@` or `/` (so `gpt-4o-mini` prices
+/// `gpt-4o-mini-2024-07-18`, and `gpt-4` does not price `gpt-4o`).
 ///
 /// ```
 /// use klieo_runtime::{ModelPrice, Prices};
 ///
 /// let prices = Prices::new()
-///     .add_model("gpt-4o", ModelPrice::per_million_tokens(2.50, 10.0))
+///     .add_model("gpt-4", ModelPrice::per_million_tokens(30.0, 60.0))
 ///     .add_model("gpt-4o-mini", ModelPrice::per_million_tokens(0.15, 0.60));
 /// assert_eq!(prices.price("gpt-4o-mini-2024-07-18").map(|p| p.input()), Some(0.15));
+/// assert!(prices.price("gpt-4o").is_none(), "not a dated gpt-4");
 /// assert!(prices.price("claude-sonnet").is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -144,13 +146,30 @@ impl Prices {
     }
 
     /// The price of `model`: its own, or that of the longest name it
-    /// begins with.
+    /// begins with, up to a `-`, `:`, `@` or `/`.
     pub fn price(&self, model: &str) -> Option<&ModelPrice> {
+        let names = |name: &str| match model.strip_prefix(name) {
+            Some(rest) => rest.is_empty() || rest.starts_with(['-', ':', '@', '/']),
+            None => false,
+        };
         self.models
             .iter()
-            .filter(|(name, _)| model.starts_with(name.as_str()))
+            .filter(|(name, _)| names(name))
             .max_by_key(|(name, _)| name.len())
             .map(|(_, price)| price)
+    }
+
+    /// The dearest input and output prices of the table (each of any
+    /// model): what a call that any model of the table may answer costs at
+    /// most.
+    pub(crate) fn dearest(&self) -> Option<ModelPrice> {
+        let mut prices = self.models.iter().map(|(_, p)| *p);
+        let first = prices.next()?;
+        Some(prices.fold(first, |most, p| ModelPrice {
+            input: most.input.max(p.input),
+            output: most.output.max(p.output),
+            cached_input: Some(most.cached_input().max(p.cached_input())),
+        }))
     }
 
     /// `ConfigError::Invalid` for a price that is negative or not a

@@ -270,11 +270,6 @@ impl Run {
     /// episode is handed back, for the caller to write in the commit the
     /// fact belongs to, and so is the span a fact that begins work opens.
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
-        if let Fact::ModelCallEnded { reply, .. } = &fact {
-            if self.budgeted() {
-                self.lock_spend().settle(&self.opts.budget, reply);
-            }
-        }
         self.progress.observe(&fact);
         let span = self.tracer().observe(&fact);
         let episode = self.ctx.memories.episode(fact);

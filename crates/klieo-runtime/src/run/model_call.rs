@@ -70,10 +70,12 @@ fn classify(error: &LlmError) -> RetryDecision {
 
 /// The journal's view of a reply: what its client says came before it (a
 /// wait for a rate limit, the providers passed over; usually nothing),
-/// then its `LlmCall`.
+/// its `LlmCall`, and what the budget counted it as.
 pub(crate) struct ReplyEpisodes {
     pub(crate) before: Vec<Episode>,
     pub(crate) llm_call: Option<Episode>,
+    /// What the call was counted as, for a run with a budget.
+    pub(crate) settled: Option<Episode>,
 }
 
 impl ReplyEpisodes {
@@ -81,6 +83,7 @@ impl ReplyEpisodes {
     pub(crate) fn into_vec(self) -> Vec<Episode> {
         let mut episodes = self.before;
         episodes.extend(self.llm_call);
+        episodes.extend(self.settled);
         episodes
     }
 
@@ -88,6 +91,7 @@ impl ReplyEpisodes {
     pub(crate) fn append_to(mut self, episodes: &mut Vec<Episode>) {
         episodes.append(&mut self.before);
         episodes.extend(self.llm_call);
+        episodes.extend(self.settled);
     }
 }
 
@@ -118,9 +122,24 @@ impl Run {
             latency,
             span,
         });
+        let settled = self.budgeted().then(|| {
+            let (settled, spent) = {
+                let mut spend = self.lock_spend();
+                let settled = spend.settle(&self.opts.budget, reply);
+                (settled, spend.report())
+            };
+            let fact = Fact::BudgetSettled {
+                step,
+                settled: &settled,
+                spent: &spent,
+                span,
+            };
+            self.emit(fact).episode
+        });
         ReplyEpisodes {
             before,
             llm_call: ended.episode,
+            settled: settled.flatten(),
         }
     }
 
@@ -135,8 +154,35 @@ impl Run {
         Some((Instant::now() + budget, budget))
     }
 
-    /// `complete` under the retry policy, within its budget.
+    /// When the budget's working time runs out, if it has a time limit.
+    fn time_deadline(&self) -> Option<Instant> {
+        let max = self.opts.budget.time()?;
+        let logged = self.lock_spend().logged();
+        Some(self.began + max.saturating_sub(logged))
+    }
+
+    /// `call` (a model call and its retries), cut off with
+    /// `Error::BudgetExceeded` when the budget's time runs out first.
+    async fn in_time<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let Some(deadline) = self.time_deadline() else {
+            return call.await;
+        };
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(done) => done,
+            Err(_) => {
+                let worked = self.began.elapsed();
+                Err(self.lock_spend().out_of_time(&self.opts.budget, worked))
+            }
+        }
+    }
+
+    /// `complete` under the retry policy, within its budgets.
     pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        self.in_time(self.complete_retried(req)).await
+    }
+
+    /// `complete` under the retry policy, within its time budget.
+    async fn complete_retried(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
         let budget = self.budget();
         let call = || {
             within(
@@ -200,10 +246,24 @@ impl Run {
         Ok((pump, first))
     }
 
+    /// Opens a stream under the retry policy and pulls its first event,
+    /// within the budget's time (a reply being streamed is not cut: its
+    /// idle and request timeouts bound it).
+    async fn open_streamed(
+        &self,
+        req: &ChatRequest,
+    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
+        let opened = self.in_time(async { Ok(self.open_streamed_retried(req).await) });
+        match opened.await {
+            Ok(opened) => opened,
+            Err(out_of_time) => Err(OpenFailure::Init(out_of_time)),
+        }
+    }
+
     /// Opens a stream under the retry policy and pulls its first event. A
     /// retryable failure before the first chunk is retried like an init
     /// error; the consumer has seen nothing yet.
-    async fn open_streamed(
+    async fn open_streamed_retried(
         &self,
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {

@@ -3,10 +3,15 @@
 //! and each reply's tool calls, settled after each call.
 
 mod bound;
+mod log;
+mod report;
+
+pub use report::BudgetSpend;
+pub(crate) use report::Settled;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
-use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, Episode, Error};
+use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, Error};
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -24,6 +29,9 @@ pub(crate) struct Spend {
     logged_ms: u64,
     /// The price of the client's model, when the budget has a cost limit.
     price: Option<ModelPrice>,
+    /// The dearest prices of the table, which a call is reserved at (a
+    /// client of several providers may answer with any of its models).
+    dearest: Option<ModelPrice>,
     /// The input reserved for the call in flight, counted for a reply
     /// that reports no usage.
     reserved_input: u64,
@@ -48,6 +56,19 @@ fn within(limit: BudgetLimit, max: Option<u64>, spent: u64, needed: u64) -> Resu
     }
 }
 
+/// The most output tokens `money` buys at `price` after `input` tokens,
+/// counted as the budget counts them (rounded up), not as floats divide.
+fn affordable(price: &ModelPrice, input: u64, money: u64) -> u64 {
+    let total = money.saturating_add(price.bound_micros(input, 0));
+    // A request's max_tokens is a u32, and below 2^53 floats count
+    // tokens exactly: the loop steps down a rounding or two.
+    let mut tokens = price.output_for(money).min(u64::from(u32::MAX));
+    while tokens > 0 && price.bound_micros(input, tokens) > total {
+        tokens -= 1;
+    }
+    tokens
+}
+
 /// A duration in whole milliseconds.
 fn millis(time: Duration) -> u64 {
     u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
@@ -60,51 +81,9 @@ impl Spend {
             price: budget
                 .cost_usd()
                 .and_then(|_| budget.prices().price(model).copied()),
+            dearest: budget.cost_usd().and_then(|_| budget.prices().dearest()),
             ..Self::default()
         }
-    }
-
-    /// What the log of a run shows it spent: each model call with the
-    /// usage it reported, each tool call, and the time they took.
-    pub(crate) fn from_log(budget: &Budget, model: &str, episodes: &[Episode]) -> Self {
-        let mut spend = Self::new(budget, model);
-        // Tool calls of one step run together: the longest is their time.
-        let mut step_tools: Option<(u32, u64)> = None;
-        for episode in episodes {
-            match episode {
-                Episode::LlmCall {
-                    tokens, latency_ms, ..
-                } => {
-                    spend.model_calls += 1;
-                    spend.logged_ms += latency_ms;
-                    if let Some(usage) = tokens {
-                        spend.input += u64::from(usage.input_tokens);
-                        spend.output += u64::from(usage.output_tokens);
-                        if let Some(price) = &spend.price {
-                            spend.cost += price.cost_micros(usage);
-                        }
-                    }
-                }
-                Episode::ToolCall {
-                    step, latency_ms, ..
-                } => {
-                    spend.tool_calls += 1;
-                    step_tools = match step_tools {
-                        Some((s, longest)) if s == *step => Some((s, longest.max(*latency_ms))),
-                        Some((_, longest)) => {
-                            spend.logged_ms += longest;
-                            Some((*step, *latency_ms))
-                        }
-                        None => Some((*step, *latency_ms)),
-                    };
-                }
-                _ => {}
-            }
-        }
-        if let Some((_, longest)) = step_tools {
-            spend.logged_ms += longest;
-        }
-        spend
     }
 
     /// Checks the model call of `req` against `budget` and reserves it,
@@ -171,7 +150,7 @@ impl Spend {
         .into_iter()
         .flatten()
         .min();
-        if let Some(price) = &self.price {
+        if let Some(price) = &self.dearest {
             let max = budget.cost_micros();
             let least = price.bound_micros(input, 1);
             within(BudgetLimit::Cost, max, self.cost, least).map_err(|_| {
@@ -182,7 +161,11 @@ impl Spend {
                 .unwrap_or(u64::MAX)
                 .saturating_sub(self.cost)
                 .saturating_sub(price.bound_micros(input, 0));
-            let affordable = price.output_for(money);
+            let affordable = affordable(price, input, money);
+            if affordable == 0 {
+                let needed = price.bound_micros(input, 1);
+                return Err(refused(BudgetLimit::Cost, max, self.cost, needed));
+            }
             left = Some(left.map_or(affordable, |left| left.min(affordable)));
         }
         if let Some(left) = left {
@@ -195,34 +178,87 @@ impl Spend {
     }
 
     /// Counts a model call that answered `reply`: the usage it reported
-    /// (priced at the model the reply names, else the client's), else
-    /// the reserved input and the reply's estimated size.
-    pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) {
+    /// (priced at the model the reply names; else the client's model's,
+    /// when one provider answers, or the dearest of the table when a
+    /// client of several does), else the reserved input and the reply's
+    /// estimated size. A reply of a client of several providers does not
+    /// calibrate the next reservation: the next may go to another
+    /// provider, which counts tokens its own way.
+    pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) -> Settled {
         self.model_calls += 1;
-        let usage = match &reply.usage {
+        let (usage, estimated) = match &reply.usage {
             Some(usage) => {
-                if self.reserved_bound > 0 {
+                let one_provider = reply.info.as_ref().is_none_or(|i| i.provider.is_none());
+                if self.reserved_bound > 0 && one_provider {
                     self.calibration = Some((self.reserved_bound, u64::from(usage.input_tokens)));
                 }
-                *usage
+                (*usage, false)
             }
             None => {
                 let output = reply.message.estimated_tokens();
                 let input = u32::try_from(self.reserved_input).unwrap_or(u32::MAX);
-                klieo_types::Usage::new(input, u32::try_from(output).unwrap_or(u32::MAX))
+                let output = u32::try_from(output).unwrap_or(u32::MAX);
+                (klieo_types::Usage::new(input, output), true)
             }
         };
-        self.input += u64::from(usage.input_tokens);
-        self.output += u64::from(usage.output_tokens);
-        if let Some(client_price) = &self.price {
-            let answered = reply.info.as_ref().and_then(|i| i.model.as_deref());
-            let price = answered
-                .and_then(|model| budget.prices().price(model))
-                .unwrap_or(client_price);
-            self.cost += price.cost_micros(&usage);
-        }
+        let cost_micros = match (&self.price, &self.dearest) {
+            (Some(client), Some(dearest)) => {
+                let info = reply.info.as_deref();
+                let named = info
+                    .and_then(|i| i.model.as_deref())
+                    .and_then(|model| budget.prices().price(model));
+                let unnamed = match info.and_then(|i| i.provider.as_ref()) {
+                    Some(_) => dearest,
+                    None => client,
+                };
+                Some(named.unwrap_or(unnamed).cost_micros(&usage))
+            }
+            _ => None,
+        };
+        let settled = Settled {
+            input: u64::from(usage.input_tokens),
+            output: u64::from(usage.output_tokens),
+            cost_micros,
+            estimated,
+        };
+        self.count(&settled);
         self.reserved_input = 0;
         self.reserved_bound = 0;
+        settled
+    }
+
+    /// Adds what one call was counted as spending.
+    fn count(&mut self, settled: &Settled) {
+        self.input += settled.input;
+        self.output += settled.output;
+        self.cost += settled.cost_micros.unwrap_or(0);
+    }
+
+    /// What the run has spent so far, as its user reads it.
+    pub(crate) fn report(&self) -> BudgetSpend {
+        BudgetSpend {
+            input_tokens: self.input,
+            output_tokens: self.output,
+            model_calls: self.model_calls,
+            tool_calls: self.tool_calls,
+            cost_usd: self.price.map(|_| self.cost as f64 / 1e6),
+        }
+    }
+
+    /// The working time its log records.
+    pub(crate) fn logged(&self) -> Duration {
+        Duration::from_millis(self.logged_ms)
+    }
+
+    /// The refusal of a call cut off when the budget's time ran out, the
+    /// run having worked `elapsed` in this process.
+    pub(crate) fn out_of_time(&self, budget: &Budget, elapsed: Duration) -> Error {
+        Error::BudgetExceeded {
+            limit: BudgetLimit::Time,
+            max: budget.time().map_or(0, millis),
+            spent: self.logged_ms.saturating_add(millis(elapsed)),
+            needed: 1,
+        }
     }
 
     /// Checks and counts `calls` tool calls of one reply.

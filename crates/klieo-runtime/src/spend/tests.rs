@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::options::Prices;
-use klieo_types::{FinishReason, Message, Usage};
+use klieo_types::{Episode, FinishReason, Message, Usage};
 
 fn request(words: usize) -> ChatRequest {
     ChatRequest::new(vec![Message::user("word ".repeat(words))])
@@ -208,4 +208,16 @@ fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
         ),
         "{over:?}"
     );
+}
+
+#[test]
+fn max_tokens_is_what_the_money_buys_as_the_budget_rounds() {
+    // Free input, 0.07 a million output: 77 millionths buy 1,099 tokens,
+    // for 1,100 × 0.07 comes to 77.00000000000001, which rounds up to 78.
+    let prices = Prices::new().add_model("m", ModelPrice::per_million_tokens(0.0, 0.07));
+    let budget = Budget::new().with_cost_usd(0.000077, prices);
+    let mut spend = Spend::new(&budget, "m");
+    let mut req = request(10);
+    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    assert_eq!(req.max_tokens, Some(1_099));
 }

@@ -49,6 +49,17 @@ impl Tracer<'_> {
             Fact::Failed { error, .. } if !matches!(error, Error::Suspended { .. }) => {
                 record_error(self.span, error, self.capture);
             }
+            Fact::BudgetSettled { settled, span, .. } => {
+                if let Some(cost) = settled.cost_micros {
+                    span.record(
+                        "klieo.budget.cost_micros",
+                        i64::try_from(cost).unwrap_or(i64::MAX),
+                    );
+                }
+                if settled.estimated {
+                    span.record("klieo.budget.estimated", true);
+                }
+            }
             // The chat span names them, from the reply (`record_reply`).
             Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }

@@ -215,7 +215,8 @@ pub enum LlmError {
     /// Every provider of a fallback list failed, each with an error that
     /// moves a call on to the next (see `klieo_provider::Fallback`);
     /// `failures` lists them in the order they were tried. Retryable
-    /// when one of them is, after the shortest delay any server asked for.
+    /// when one of them is, after the shortest delay the retryable ones
+    /// asked for (none when one of them asked for none).
     #[error("{}", all_failed_text(.failures))]
     AllProvidersFailed {
         /// Each provider's failure, in order.
@@ -371,11 +372,13 @@ impl LlmError {
     /// the kind of error, if it asked.
     pub fn retry_after(&self) -> Option<Duration> {
         if let Self::AllProvidersFailed { failures } = self {
-            return failures
-                .iter()
-                .filter(|f| f.error.retryable())
-                .filter_map(|f| f.error.retry_after())
-                .min();
+            // The soonest any provider may answer again: none asked when
+            // one that may recover gave no delay.
+            let mut hints = failures.iter().filter(|f| f.error.retryable());
+            return hints.try_fold(None, |soonest: Option<Duration>, f| {
+                let hint = f.error.retry_after()?;
+                Some(Some(soonest.map_or(hint, |s| s.min(hint))))
+            })?;
         }
         self.hint().and_then(|h| h.retry_after)
     }

@@ -8,7 +8,7 @@
 //! of requests and one of tokens, each holding a minute's allowance and
 //! refilled evenly over the minute; a call takes one request and its
 //! estimated tokens, or is told how long to wait. A server's own "slow
-//! down" (a 429 or 529 with `retry-after`) pauses the whole scope for
+//! down" (a 429, 503 or 529 with `retry-after`) pauses the whole scope for
 //! every process sharing the limiter.
 
 mod bucket;
