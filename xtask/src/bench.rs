@@ -12,7 +12,11 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("klieo-runtime", "concurrent_bench", ""),
     ("klieo-openai", "stream_bench", ""),
     ("klieo-anthropic", "messages_stream_bench", ""),
-    ("klieo", "durable_bench", "runtime,sqlite,postgres,testing"),
+    (
+        "klieo",
+        "durable_bench",
+        "runtime,openai,sqlite,postgres,testing",
+    ),
 ];
 
 /// `cargo xtask bench`: every program; `cargo xtask bench instructions`:

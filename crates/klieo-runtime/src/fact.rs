@@ -11,11 +11,11 @@
 //! A new fact is a variant here, one emission in the engine, and one arm
 //! in each view that keeps something of it.
 
-use crate::spend::{BudgetSpend, Settled};
+use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
-    ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, RateWait, Ticket,
-    ToolCall, ToolOutcome,
+    CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, RateWait,
+    Ticket, ToolCall, ToolOutcome,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -40,12 +40,14 @@ pub(crate) enum Fact<'a> {
     /// One attempt of a model call failed; `retried` when another
     /// follows it.
     AttemptFailed { error: &'a LlmError, retried: bool },
-    /// Cycle `step`'s model call (told by `span`) replied after `latency`.
+    /// Cycle `step`'s model call (told by `span`) replied after `latency`;
+    /// a run with a budget counted it as `spend`.
     ModelCallEnded {
         step: u32,
         reply: &'a ChatResponse,
         latency: Duration,
         span: &'a Span,
+        spend: Option<&'a CallSpend>,
     },
     /// Cycle `step`'s model call waited for a shared rate limit before it
     /// was sent (told by the reply's info).
@@ -60,7 +62,7 @@ pub(crate) enum Fact<'a> {
     /// run's budget as `settled`; the run has spent `spent` so far.
     BudgetSettled {
         step: u32,
-        settled: &'a Settled,
+        settled: &'a CallSpend,
         spent: &'a BudgetSpend,
         span: &'a Span,
     },

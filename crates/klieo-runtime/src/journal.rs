@@ -95,6 +95,7 @@ impl Memories {
                 step,
                 reply,
                 latency,
+                spend,
                 ..
             } => Episode::LlmCall {
                 step,
@@ -102,6 +103,7 @@ impl Memories {
                 latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
                 finish_reason: reply.finish_reason,
                 tool_calls: u32::try_from(reply.message.tool_calls.len()).unwrap_or(u32::MAX),
+                spend: spend.copied(),
             },
             Fact::ToolCallEnded(ToolCallEnd {
                 step,
@@ -117,13 +119,6 @@ impl Memories {
                 args,
                 result: outcome,
                 latency_ms,
-            },
-            Fact::BudgetSettled { step, settled, .. } => Episode::BudgetSettled {
-                step,
-                input_tokens: settled.input,
-                output_tokens: settled.output,
-                cost_micros: settled.cost_micros,
-                estimated: settled.estimated,
             },
             Fact::RateLimitWaited { step, wait } => Episode::RateLimited {
                 step,
@@ -164,7 +159,9 @@ impl Memories {
             Fact::ConsumerDropped => Episode::Failed {
                 error: crate::stream::CONSUMER_DROPPED.to_owned(),
             },
-            Fact::Shaped { .. }
+            // Written on the call's `LlmCall` (`ModelCallEnded`'s spend).
+            Fact::BudgetSettled { .. }
+            | Fact::Shaped { .. }
             | Fact::ModelCallBegan { .. }
             | Fact::AttemptFailed { .. }
             | Fact::ModelCallFailed { .. }

@@ -122,11 +122,7 @@ async fn tool_calls_past_the_budget_are_not_run() {
         .iter()
         .map(Episode::kind)
         .collect();
-    assert_eq!(
-        kinds,
-        ["started", "llm_call", "budget_settled", "failed"],
-        "the call is kept, with what it was counted as"
-    );
+    assert_eq!(kinds, ["started", "llm_call", "failed"], "the call is kept");
 }
 
 #[tokio::test]
@@ -260,20 +256,23 @@ async fn a_time_limit_stops_the_run_after_its_tools_took_the_time() {
     );
 }
 
-/// The `BudgetSettled` episodes of the one run in `store`, as (step,
-/// input, output, estimated).
+/// What each `LlmCall` of the one run in `store` was counted as, as
+/// (step, input, output, estimated).
 async fn settled(store: &InMemoryJournal) -> Vec<(u32, u64, u64, bool)> {
     let run = store.list_runs().await.unwrap()[0];
     let log = store.replay(run).await.unwrap();
     log.iter()
         .filter_map(|e| match e {
-            Episode::BudgetSettled {
+            Episode::LlmCall {
                 step,
-                input_tokens,
-                output_tokens,
-                estimated,
+                spend: Some(spend),
                 ..
-            } => Some((*step, *input_tokens, *output_tokens, *estimated)),
+            } => Some((
+                *step,
+                spend.input_tokens,
+                spend.output_tokens,
+                spend.estimated,
+            )),
             _ => None,
         })
         .collect()

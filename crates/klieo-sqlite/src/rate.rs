@@ -1,6 +1,7 @@
 //! [`SqliteRateLimiter`]: rate limits shared by every process that opens
 //! the file, each scope a row counted and written in one transaction of
-//! the store's writer.
+//! the store's writer. A count need not survive a power cut, so a
+//! transaction of counts alone commits without syncing.
 
 use crate::error::backend;
 use crate::SqliteStore;
@@ -106,7 +107,7 @@ impl RateLimiter for SqliteRateLimiter {
         let (limits, scope) = (Arc::clone(&self.limits), scope.to_owned());
         self.store
             .writer
-            .write(doing, move |connection| {
+            .write_volatile(doing, move |connection| {
                 let limit = limits.limit(&scope);
                 counted(connection, &limits, &scope, |bucket, now| {
                     bucket.take(&limit, now, tokens)
@@ -121,7 +122,7 @@ impl RateLimiter for SqliteRateLimiter {
         let (limits, scope) = (Arc::clone(&self.limits), scope.to_owned());
         self.store
             .writer
-            .write(doing, move |connection| {
+            .write_volatile(doing, move |connection| {
                 counted(connection, &limits, &scope, |bucket, now| {
                     bucket.pause(now, pause);
                 })

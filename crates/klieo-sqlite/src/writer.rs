@@ -30,6 +30,10 @@ trait Job: Send {
     /// Answers the caller: the write's own result, or `failed` when the
     /// transaction it ran in did not commit.
     fn answer(self: Box<Self>, failed: Option<&MemoryError>);
+
+    /// Whether the write must survive a power cut once answered (a
+    /// journal's must; a rate limit's count need not).
+    fn durable(&self) -> bool;
 }
 
 /// A job of a closure, its result kept until the commit.
@@ -37,6 +41,7 @@ struct Pending<T, F> {
     work: Option<F>,
     result: Option<Result<T, MemoryError>>,
     reply: oneshot::Sender<Result<T, MemoryError>>,
+    durable: bool,
 }
 
 impl<T, F> Job for Pending<T, F>
@@ -73,6 +78,10 @@ where
         // A caller that stopped waiting no longer wants the answer.
         let _ = self.reply.send(result);
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
 /// The handle every clone of a store shares. Dropping the last one ends
@@ -104,11 +113,31 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, MemoryError> + Send + 'static,
     {
+        self.queue(doing, work, true).await
+    }
+
+    /// [`write`](Self::write) for a write that need not survive a power
+    /// cut: a transaction of such writes alone commits without syncing
+    /// (`synchronous = OFF` for it); with others, it is synced with them.
+    pub(crate) async fn write_volatile<T, F>(&self, doing: &str, work: F) -> Result<T, MemoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, MemoryError> + Send + 'static,
+    {
+        self.queue(doing, work, false).await
+    }
+
+    async fn queue<T, F>(&self, doing: &str, work: F, durable: bool) -> Result<T, MemoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, MemoryError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
             work: Some(work),
             result: None,
             reply,
+            durable,
         });
         let sent = match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(jobs) => jobs.send(job).is_ok(),
@@ -151,6 +180,12 @@ fn stopped(doing: &str) -> MemoryError {
 /// The thread: waits for a job, takes every other one queued (up to
 /// [`MOST_JOBS`]), commits them together and answers each.
 fn drive(connection: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    // The store's own level, put back after a transaction of volatile
+    // writes only.
+    let level: i64 = connection
+        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+        .unwrap_or(2);
+    let restore = format!("PRAGMA synchronous = {level}");
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MOST_JOBS {
@@ -159,7 +194,14 @@ fn drive(connection: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        let volatile = batch.iter().all(|job| !job.durable());
+        if volatile {
+            let _ = statement(connection, "PRAGMA synchronous = OFF");
+        }
         let failed = commit(connection, &mut batch).err();
+        if volatile {
+            let _ = statement(connection, &restore);
+        }
         for job in batch {
             job.answer(failed.as_ref());
         }

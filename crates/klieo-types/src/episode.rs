@@ -87,6 +87,10 @@ pub enum Episode {
         finish_reason: FinishReason,
         /// How many tool calls the model asked for.
         tool_calls: u32,
+        /// What a run with a budget counted the call as (absent in a run
+        /// without one): a run taken up again counts its spend from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spend: Option<CallSpend>,
     },
     /// One tool call finished.
     ToolCall {
@@ -154,25 +158,6 @@ pub enum Episode {
         /// Its JSON Schema.
         schema: serde_json::Value,
     },
-    /// What a model call of a run with a budget was counted as spending,
-    /// written with the step's `LlmCall`, after it: a run taken up again
-    /// counts its spend from these (and from the `LlmCall`s of steps
-    /// without one).
-    BudgetSettled {
-        /// The cycle whose call it was.
-        step: u32,
-        /// Input tokens counted.
-        input_tokens: u64,
-        /// Output tokens counted.
-        output_tokens: u64,
-        /// What they cost, in millionths of a US dollar, when the budget
-        /// has a cost limit.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cost_micros: Option<u64>,
-        /// Whether the tokens are estimated (the server reported no
-        /// usage): the reservation's input bound and the reply's size.
-        estimated: bool,
-    },
     /// A model call waited for a shared rate limit before it was sent
     /// (a client limited by a `RateLimiter`); written with the step's
     /// `LlmCall`, before it.
@@ -197,6 +182,43 @@ pub enum Episode {
         /// Why `from` was passed over.
         reason: String,
     },
+}
+
+/// What a model call of a run with a budget was counted as spending (on
+/// its [`Episode::LlmCall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CallSpend {
+    /// Input tokens counted.
+    pub input_tokens: u64,
+    /// Output tokens counted.
+    pub output_tokens: u64,
+    /// What they cost, in millionths of a US dollar, when the budget has a
+    /// cost limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_micros: Option<u64>,
+    /// Whether the tokens are estimated (the server reported no usage):
+    /// the reservation's input bound and the reply's size.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
+}
+
+impl CallSpend {
+    /// `input_tokens` and `output_tokens`, costing `cost_micros`,
+    /// `estimated` or reported.
+    pub fn new(
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: Option<u64>,
+        estimated: bool,
+    ) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            cost_micros,
+            estimated,
+        }
+    }
 }
 
 impl Episode {
@@ -225,7 +247,6 @@ impl Episode {
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",
             Self::RateLimited { .. } => "rate_limited",
-            Self::BudgetSettled { .. } => "budget_settled",
         }
     }
 }

@@ -84,7 +84,7 @@ mod transcript;
 pub mod testing;
 
 pub use approval::{ParseTicketError, Ticket};
-pub use episode::{Episode, ToolOutcome};
+pub use episode::{CallSpend, Episode, ToolOutcome};
 pub use error::{
     BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,
 };

@@ -16,6 +16,7 @@ fn sample() -> Vec<Episode> {
             latency_ms: 310,
             finish_reason: FinishReason::ToolCalls,
             tool_calls: 1,
+            spend: None,
         },
         Episode::ToolCall {
             step: 1,
@@ -49,6 +50,7 @@ fn sample() -> Vec<Episode> {
             latency_ms: 120,
             finish_reason: FinishReason::Stop,
             tool_calls: 0,
+            spend: None,
         },
         Episode::Completed { steps: 2 },
         Episode::Failed {
@@ -124,6 +126,7 @@ fn unknown_tokens_stay_distinct_from_zero() {
         latency_ms: 0,
         finish_reason: FinishReason::Stop,
         tool_calls: 0,
+        spend: None,
     };
     let json = serde_json::to_value(&zero).unwrap();
     assert_eq!(

@@ -104,6 +104,7 @@ fn line(episode: &Episode) -> String {
             latency_ms,
             finish_reason,
             tool_calls,
+            ..
         } => {
             let tokens = tokens.map_or("tokens unknown".to_owned(), |u| {
                 format!("{} in, {} out", u.input_tokens, u.output_tokens)

@@ -5,10 +5,15 @@
 use super::Run;
 use crate::fact::Fact;
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
+use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError};
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed model call cut off by the budget's time.
+type Work<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
 use tokio::time::{Duration, Instant};
 use tracing::Span;
 
@@ -70,12 +75,10 @@ fn classify(error: &LlmError) -> RetryDecision {
 
 /// The journal's view of a reply: what its client says came before it (a
 /// wait for a rate limit, the providers passed over; usually nothing),
-/// its `LlmCall`, and what the budget counted it as.
+/// then its `LlmCall`.
 pub(crate) struct ReplyEpisodes {
     pub(crate) before: Vec<Episode>,
     pub(crate) llm_call: Option<Episode>,
-    /// What the call was counted as, for a run with a budget.
-    pub(crate) settled: Option<Episode>,
 }
 
 impl ReplyEpisodes {
@@ -83,7 +86,6 @@ impl ReplyEpisodes {
     pub(crate) fn into_vec(self) -> Vec<Episode> {
         let mut episodes = self.before;
         episodes.extend(self.llm_call);
-        episodes.extend(self.settled);
         episodes
     }
 
@@ -91,7 +93,6 @@ impl ReplyEpisodes {
     pub(crate) fn append_to(mut self, episodes: &mut Vec<Episode>) {
         episodes.append(&mut self.before);
         episodes.extend(self.llm_call);
-        episodes.extend(self.settled);
     }
 }
 
@@ -116,30 +117,29 @@ impl Run {
                 before.extend(self.emit(Fact::ProviderSwitched { step, switch }).episode);
             }
         }
+        let settled = self.budgeted().then(|| {
+            let mut spend = self.lock_spend();
+            let settled = spend.settle(&self.opts.budget, reply);
+            (settled, spend.report())
+        });
         let ended = self.emit(Fact::ModelCallEnded {
             step,
             reply,
             latency,
             span,
+            spend: settled.as_ref().map(|(settled, _)| settled),
         });
-        let settled = self.budgeted().then(|| {
-            let (settled, spent) = {
-                let mut spend = self.lock_spend();
-                let settled = spend.settle(&self.opts.budget, reply);
-                (settled, spend.report())
-            };
-            let fact = Fact::BudgetSettled {
+        if let Some((settled, spent)) = &settled {
+            let _ = self.emit(Fact::BudgetSettled {
                 step,
-                settled: &settled,
-                spent: &spent,
+                settled,
+                spent,
                 span,
-            };
-            self.emit(fact).episode
-        });
+            });
+        }
         ReplyEpisodes {
             before,
             llm_call: ended.episode,
-            settled: settled.flatten(),
         }
     }
 
@@ -162,23 +162,35 @@ impl Run {
     }
 
     /// `call` (a model call and its retries), cut off with
-    /// `Error::BudgetExceeded` when the budget's time runs out first.
-    async fn in_time<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    /// `Error::BudgetExceeded` when the budget's time runs out first. A
+    /// run without a time limit gets `call` itself: no layer to move it
+    /// through (a step's cost; see docs/PERFORMANCE.md).
+    fn in_time<'a, T: 'a, E: 'a>(
+        &'a self,
+        call: impl Future<Output = Result<T, E>> + Send + 'a,
+        out_of_time: fn(Error) -> E,
+    ) -> Either<impl Future<Output = Result<T, E>> + Send + 'a, Work<'a, T, E>> {
         let Some(deadline) = self.time_deadline() else {
-            return call.await;
+            return Either::Left(call);
         };
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(done) => done,
-            Err(_) => {
-                let worked = self.began.elapsed();
-                Err(self.lock_spend().out_of_time(&self.opts.budget, worked))
+        Either::Right(Box::pin(async move {
+            match tokio::time::timeout_at(deadline, call).await {
+                Ok(done) => done,
+                Err(_) => {
+                    let worked = self.began.elapsed();
+                    let refused = self.lock_spend().out_of_time(&self.opts.budget, worked);
+                    Err(out_of_time(refused))
+                }
             }
-        }
+        }))
     }
 
     /// `complete` under the retry policy, within its budgets.
-    pub(crate) async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.in_time(self.complete_retried(req)).await
+    pub(crate) fn complete<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<ChatResponse, Error>> + Send + 'a {
+        self.in_time(self.complete_retried(req), std::convert::identity)
     }
 
     /// `complete` under the retry policy, within its time budget.
@@ -249,15 +261,11 @@ impl Run {
     /// Opens a stream under the retry policy and pulls its first event,
     /// within the budget's time (a reply being streamed is not cut: its
     /// idle and request timeouts bound it).
-    async fn open_streamed(
-        &self,
-        req: &ChatRequest,
-    ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let opened = self.in_time(async { Ok(self.open_streamed_retried(req).await) });
-        match opened.await {
-            Ok(opened) => opened,
-            Err(out_of_time) => Err(OpenFailure::Init(out_of_time)),
-        }
+    fn open_streamed<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+    ) -> impl Future<Output = Result<(ChunkPump, PumpEvent), OpenFailure>> + Send + 'a {
+        self.in_time(self.open_streamed_retried(req), OpenFailure::Init)
     }
 
     /// Opens a stream under the retry policy and pulls its first event. A

@@ -7,11 +7,10 @@ mod log;
 mod report;
 
 pub use report::BudgetSpend;
-pub(crate) use report::Settled;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
-use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, Error};
+use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error};
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -42,6 +41,12 @@ pub(crate) struct Spend {
     /// is that call's plus the bound of what was added.
     calibration: Option<(u64, u64)>,
 }
+
+/// The `max_tokens` a call under a token or cost limit is sent with when
+/// it asks for none and the budget leaves more: what the Anthropic client
+/// sends by default, and a value every server takes (a budget's
+/// remainder, millions of tokens, is refused by some).
+pub(crate) const UNASKED_MAX_TOKENS: u32 = 4_096;
 
 /// `Err(BudgetExceeded)` when `spent + needed` passes `max`.
 fn within(limit: BudgetLimit, max: Option<u64>, spent: u64, needed: u64) -> Result<(), Error> {
@@ -170,7 +175,10 @@ impl Spend {
         }
         if let Some(left) = left {
             let left = u32::try_from(left).unwrap_or(u32::MAX);
-            req.max_tokens = Some(req.max_tokens.map_or(left, |asked| asked.min(left)));
+            // A request that asks for no limit of its own still needs one
+            // for the budget to hold, and one a server takes.
+            let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
+            req.max_tokens = Some(asked.min(left));
         }
         self.reserved_input = input;
         self.reserved_bound = bound;
@@ -184,7 +192,7 @@ impl Spend {
     /// estimated size. A reply of a client of several providers does not
     /// calibrate the next reservation: the next may go to another
     /// provider, which counts tokens its own way.
-    pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) -> Settled {
+    pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) -> CallSpend {
         self.model_calls += 1;
         let (usage, estimated) = match &reply.usage {
             Some(usage) => {
@@ -215,12 +223,12 @@ impl Spend {
             }
             _ => None,
         };
-        let settled = Settled {
-            input: u64::from(usage.input_tokens),
-            output: u64::from(usage.output_tokens),
+        let settled = CallSpend::new(
+            u64::from(usage.input_tokens),
+            u64::from(usage.output_tokens),
             cost_micros,
             estimated,
-        };
+        );
         self.count(&settled);
         self.reserved_input = 0;
         self.reserved_bound = 0;
@@ -228,9 +236,9 @@ impl Spend {
     }
 
     /// Adds what one call was counted as spending.
-    fn count(&mut self, settled: &Settled) {
-        self.input += settled.input;
-        self.output += settled.output;
+    fn count(&mut self, settled: &CallSpend) {
+        self.input += settled.input_tokens;
+        self.output += settled.output_tokens;
         self.cost += settled.cost_micros.unwrap_or(0);
     }
 

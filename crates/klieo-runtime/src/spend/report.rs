@@ -1,6 +1,5 @@
 //! What a run spent, as its user reads it ([`BudgetSpend`], on
-//! [`RunEvent::BudgetSpent`](crate::RunEvent::BudgetSpent)), and what one
-//! call was counted as ([`Settled`], the journal's `BudgetSettled`).
+//! [`RunEvent::BudgetSpent`](crate::RunEvent::BudgetSpent)).
 
 /// What a run with a budget has spent so far, after a model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -17,13 +16,4 @@ pub struct BudgetSpend {
     pub tool_calls: u64,
     /// US dollars, when the budget has a cost limit.
     pub cost_usd: Option<f64>,
-}
-
-/// What one model call was counted as spending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Settled {
-    pub(crate) input: u64,
-    pub(crate) output: u64,
-    pub(crate) cost_micros: Option<u64>,
-    pub(crate) estimated: bool,
 }

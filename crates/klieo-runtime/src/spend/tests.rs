@@ -74,6 +74,7 @@ fn a_log_gives_back_the_spend_it_records() {
         latency_ms: 1,
         finish_reason: FinishReason::ToolCalls,
         tool_calls: 1,
+        spend: None,
     };
     let log = vec![
         Episode::Started { agent: "a".into() },
@@ -88,14 +89,17 @@ fn a_log_gives_back_the_spend_it_records() {
 fn the_input_is_reserved_at_its_bound_then_from_what_calls_report() {
     let budget = Budget::new().with_total_tokens(10_000);
     let mut spend = Spend::default();
-    // 500 bytes, one message, the request's markers.
+    // 500 bytes, one message, the request's markers; a reply of up to
+    // 100,000 tokens asked for.
     let mut first = request(100);
+    first.max_tokens = Some(100_000);
     spend.reserve(&budget, &mut first, Duration::ZERO).unwrap();
     assert_eq!(first.max_tokens, Some(10_000 - 540));
     spend.settle(&budget, &answered(120, 10));
     // The same message and a reply of 2 bytes: 10 more than before.
     let words = "word ".repeat(100);
     let mut next = ChatRequest::new(vec![Message::user(words), Message::assistant("ok")]);
+    next.max_tokens = Some(100_000);
     spend.reserve(&budget, &mut next, Duration::ZERO).unwrap();
     assert_eq!(spend.reserved_input, 130);
     assert_eq!(next.max_tokens, Some(10_000 - 130 - 130));
@@ -183,6 +187,7 @@ fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
         latency_ms: 2_000,
         finish_reason: FinishReason::ToolCalls,
         tool_calls: 2,
+        spend: None,
     };
     // The model call, and the longer of the step's two tool calls.
     let log = vec![call, tool(1, 1_000), tool(1, 3_000)];
@@ -220,4 +225,13 @@ fn max_tokens_is_what_the_money_buys_as_the_budget_rounds() {
     let mut req = request(10);
     spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
     assert_eq!(req.max_tokens, Some(1_099));
+}
+
+#[test]
+fn a_request_that_asks_no_limit_is_sent_one_a_server_takes() {
+    let budget = Budget::new().with_total_tokens(1_000_000_000);
+    let mut spend = Spend::default();
+    let mut req = request(1);
+    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    assert_eq!(req.max_tokens, Some(UNASKED_MAX_TOKENS));
 }

@@ -50,6 +50,7 @@ impl Tracer<'_> {
                 record_error(self.span, error, self.capture);
             }
             Fact::BudgetSettled { settled, span, .. } => {
+                // `CallSpend`: what the call was counted as.
                 if let Some(cost) = settled.cost_micros {
                     span.record(
                         "klieo.budget.cost_micros",

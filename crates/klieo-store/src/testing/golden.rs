@@ -78,6 +78,7 @@ pub fn episodes() -> Vec<Episode> {
             latency_ms: 310,
             finish_reason: FinishReason::ToolCalls,
             tool_calls: 1,
+            spend: None,
         },
         Episode::ToolCall {
             step: 1,
@@ -93,6 +94,7 @@ pub fn episodes() -> Vec<Episode> {
             latency_ms: 120,
             finish_reason: FinishReason::Stop,
             tool_calls: 0,
+            spend: None,
         },
         Episode::Completed { steps: 2 },
     ]

@@ -2,7 +2,9 @@
 //! fsync latency (the floor); the per-step cost of a run on SQLite
 //! (`synchronous` FULL and NORMAL) beside the in-memory one, the number of
 //! commits per step, the steps a second of 1,000 runs at once on SQLite,
-//! and the time to resume an interrupted run of 100 and of 1,000 steps;
+//! the cost of a step governed by a budget and a rate limiter in the
+//! file, and the time to resume an interrupted run of 100 and of 1,000
+//! steps;
 //! with `KLIEO_POSTGRES_URL` (xtask starts a server), the per-step cost on
 //! PostgreSQL, the steps per second of 1, 8 and 64 runs at once in one
 //! process and of 1, 2 and 4 worker processes (beside pgbench), and the
@@ -12,6 +14,7 @@
 
 mod fleet;
 mod floor;
+mod governed;
 
 use klieo::postgres::testing::fresh_database;
 use klieo::postgres::PostgresStore;
@@ -248,9 +251,10 @@ async fn postgres(server: &str) {
 }
 
 /// The figures by name; `durable_bench NAME…` prints only those named.
-const FIGURES: [&str; 6] = [
+const FIGURES: [&str; 7] = [
     "fsync",
     "steps",
+    "governed",
     "sqlite_many",
     "postgres",
     "fleet",
@@ -262,6 +266,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
         return fleet::worker(&args[1..]).await;
+    }
+    if args.first().map(String::as_str) == Some("governed_run") {
+        return governed::run_once(&args[1..]).await;
     }
     for arg in &args {
         assert!(
@@ -280,6 +287,9 @@ async fn main() {
     }
     if wanted("steps") {
         steps(dir.path()).await;
+    }
+    if wanted("governed") {
+        governed::figure(dir.path()).await;
     }
     if wanted("sqlite_many") {
         sqlite_many(dir.path()).await;
