@@ -67,36 +67,38 @@ fn counted<T>(
 ) -> Result<T, rusqlite::Error> {
     let now = now_ms();
     let limit = limits.limit(scope);
+    // Cached, like every statement of the writer: parsing one costs more
+    // than running it.
     let mut bucket = connection
-        .query_row(
+        .prepare_cached(
             "SELECT requests, tokens, at_ms, paused_until_ms FROM rate_limits WHERE scope = ?1",
-            params![scope],
-            |row| {
-                Ok(RateBucket {
-                    requests: row.get(0)?,
-                    tokens: row.get(1)?,
-                    at_ms: row.get(2)?,
-                    paused_until_ms: row.get(3)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![scope], |row| {
+            Ok(RateBucket {
+                requests: row.get(0)?,
+                tokens: row.get(1)?,
+                at_ms: row.get(2)?,
+                paused_until_ms: row.get(3)?,
+            })
+        })
         .optional()?
         .unwrap_or_else(|| RateBucket::full(&limit, now));
     let answer = change(&mut bucket, now);
-    connection.execute(
-        "INSERT INTO rate_limits (scope, requests, tokens, at_ms, paused_until_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (scope) DO UPDATE SET requests = excluded.requests, \
-         tokens = excluded.tokens, at_ms = excluded.at_ms, \
-         paused_until_ms = excluded.paused_until_ms",
-        params![
+    connection
+        .prepare_cached(
+            "INSERT INTO rate_limits (scope, requests, tokens, at_ms, paused_until_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (scope) DO UPDATE SET requests = excluded.requests, \
+             tokens = excluded.tokens, at_ms = excluded.at_ms, \
+             paused_until_ms = excluded.paused_until_ms",
+        )?
+        .execute(params![
             scope,
             bucket.requests,
             bucket.tokens,
             bucket.at_ms,
             bucket.paused_until_ms
-        ],
-    )?;
+        ])?;
     Ok(answer)
 }
 

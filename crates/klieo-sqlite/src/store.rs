@@ -163,20 +163,28 @@ async fn start_writer(path: &Path, options: &SqliteOptions) -> Result<Writer, Op
         path: path.to_owned(),
         source,
     };
-    let connection = tokio::task::spawn_blocking(move || {
-        let connection = rusqlite::Connection::open(&file)?;
-        connection.busy_timeout(busy)?;
+    let connections = tokio::task::spawn_blocking(move || {
+        let open = |synchronous: &str| {
+            let connection = rusqlite::Connection::open(&file)?;
+            connection.busy_timeout(busy)?;
+            connection.pragma_update(None, "synchronous", synchronous)?;
+            connection.pragma_update(None, "foreign_keys", "ON")?;
+            connection.set_prepared_statement_cache_capacity(64);
+            crate::reader::stable_plans(&connection)?;
+            Ok::<_, rusqlite::Error>(connection)
+        };
         let synchronous = match synchronous {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
         };
-        connection.pragma_update(None, "synchronous", synchronous)?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.set_prepared_statement_cache_capacity(64);
-        Ok::<_, rusqlite::Error>(connection)
+        // Writes that need not survive a power cut commit on a second
+        // connection that does not sync; switching one connection's
+        // setting back and forth would make SQLite parse every statement
+        // again.
+        Ok::<_, rusqlite::Error>((open(synchronous)?, open("OFF")?))
     })
     .await
     .map_err(|e| failed(Box::new(e)))?
     .map_err(|e| failed(Box::new(e)))?;
-    Writer::start(connection).map_err(|e| failed(Box::new(e)))
+    Writer::start(connections).map_err(|e| failed(Box::new(e)))
 }

@@ -93,11 +93,13 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the thread on `connection`.
-    pub(crate) fn start(connection: Connection) -> std::io::Result<Self> {
+    /// Starts the thread on `connections`: the store's, and one that does
+    /// not sync, for transactions of volatile writes alone.
+    pub(crate) fn start(connections: (Connection, Connection)) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("klieo-sqlite-writer".into())
-            .spawn(move || drive(&connection, &queue))?;
+            .spawn(move || drive(&connections.0, &connections.1, &queue))?;
         Ok(Self {
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
@@ -117,8 +119,9 @@ impl Writer {
     }
 
     /// [`write`](Self::write) for a write that need not survive a power
-    /// cut: a transaction of such writes alone commits without syncing
-    /// (`synchronous = OFF` for it); with others, it is synced with them.
+    /// cut: a transaction of such writes alone commits without syncing,
+    /// on the thread's second connection (`synchronous = OFF`); with
+    /// others, it is synced with them.
     pub(crate) async fn write_volatile<T, F>(&self, doing: &str, work: F) -> Result<T, MemoryError>
     where
         T: Send + 'static,
@@ -179,13 +182,7 @@ fn stopped(doing: &str) -> MemoryError {
 
 /// The thread: waits for a job, takes every other one queued (up to
 /// [`MOST_JOBS`]), commits them together and answers each.
-fn drive(connection: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
-    // The store's own level, put back after a transaction of volatile
-    // writes only.
-    let level: i64 = connection
-        .query_row("PRAGMA synchronous", [], |row| row.get(0))
-        .unwrap_or(2);
-    let restore = format!("PRAGMA synchronous = {level}");
+fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MOST_JOBS {
@@ -194,14 +191,11 @@ fn drive(connection: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let volatile = batch.iter().all(|job| !job.durable());
-        if volatile {
-            let _ = statement(connection, "PRAGMA synchronous = OFF");
-        }
+        let connection = match batch.iter().all(|job| !job.durable()) {
+            true => volatile,
+            false => durable,
+        };
         let failed = commit(connection, &mut batch).err();
-        if volatile {
-            let _ = statement(connection, &restore);
-        }
         for job in batch {
             job.answer(failed.as_ref());
         }
