@@ -341,3 +341,28 @@ async fn a_time_limit_cuts_off_a_model_call_that_outlasts_it() {
     );
     assert_eq!(began.elapsed(), std::time::Duration::from_secs(10));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_time_limit_cuts_off_a_stream_that_never_begins() {
+    let llm = ScriptedLlm::new().then_stall();
+    let budget = Budget::new().with_time(std::time::Duration::from_secs(10));
+    let agent = Agent::builder(llm)
+        .with_options(RunOptions::default().with_budget(budget))
+        .build()
+        .unwrap();
+    let mut events = agent.stream("go");
+    let mut last = None;
+    while let Some(event) = futures_util::StreamExt::next(&mut events).await {
+        last = Some(event);
+    }
+    assert!(
+        matches!(
+            last,
+            Some(Err(Error::BudgetExceeded {
+                limit: BudgetLimit::Time,
+                ..
+            }))
+        ),
+        "{last:?}"
+    );
+}

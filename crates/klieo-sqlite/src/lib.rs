@@ -18,7 +18,8 @@
 //! messages of one call) and `record` is written whole or not at all, and
 //! synced to disk before it returns under the default
 //! [`Synchronous::Full`]. Writes go through one thread holding the write
-//! connection; the writes queued while it commits are committed together
+//! connection (and a second, unsynced, that never checkpoints, for a rate
+//! limit's counts alone); the writes queued while it commits are committed together
 //! next, in one transaction and one sync (group commit), each in a
 //! savepoint of its own, so one refused (a lease another process holds)
 //! leaves the others in. Runs writing at once therefore share the disk's

@@ -181,7 +181,14 @@ async fn start_writer(path: &Path, options: &SqliteOptions) -> Result<Writer, Op
         // connection that does not sync; switching one connection's
         // setting back and forth would make SQLite parse every statement
         // again.
-        Ok::<_, rusqlite::Error>((open(synchronous)?, open("OFF")?))
+        let volatile = open("OFF")?;
+        // It never checkpoints: it would copy pages into the file unsynced.
+        volatile.pragma_update(None, "wal_autocheckpoint", 0)?;
+        volatile.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        Ok::<_, rusqlite::Error>((open(synchronous)?, volatile))
     })
     .await
     .map_err(|e| failed(Box::new(e)))?

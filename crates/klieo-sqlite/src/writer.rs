@@ -9,6 +9,13 @@
 //! thread and one back (docs/PERFORMANCE.md, "Durable runs"). Each job
 //! runs in a savepoint: one refused (a lease another worker holds, a
 //! fence missed) leaves the others' writes in.
+//!
+//! The thread holds a second connection for writes that need not survive
+//! a power cut (a rate limit's counts): a transaction of those alone
+//! commits there, unsynced. That connection never checkpoints (neither as
+//! the WAL grows nor when it closes, and it closes first), since a
+//! checkpoint on it would copy the journal's pages into the file without
+//! syncing them.
 
 use crate::memory::ROWS;
 use klieo_types::MemoryError;
@@ -92,14 +99,19 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread on `connection`.
     /// Starts the thread on `connections`: the store's, and one that does
     /// not sync, for transactions of volatile writes alone.
     pub(crate) fn start(connections: (Connection, Connection)) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("klieo-sqlite-writer".into())
-            .spawn(move || drive(&connections.0, &connections.1, &queue))?;
+            .spawn(move || {
+                let (durable, volatile) = connections;
+                drive(&durable, &volatile, &queue);
+                // The unsynced one first: the last to close checkpoints.
+                drop(volatile);
+                drop(durable);
+            })?;
         Ok(Self {
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
@@ -191,6 +203,13 @@ fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box
                 Err(_) => break,
             }
         }
+        // A rollback that failed last time left a transaction open, on
+        // either connection; it would hold the other one's writes back.
+        for open in [durable, volatile] {
+            if !open.is_autocommit() {
+                let _ = open.execute_batch("ROLLBACK");
+            }
+        }
         let connection = match batch.iter().all(|job| !job.durable()) {
             true => volatile,
             false => durable,
@@ -232,4 +251,45 @@ fn commit(connection: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Mem
         return Err(failed(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A writer on a fresh WAL file: a `FULL` connection and the unsynced
+    /// one, as the store opens them.
+    fn writer(dir: &std::path::Path) -> Writer {
+        let open = |synchronous: &str| {
+            let connection = Connection::open(dir.join("w.db")).unwrap();
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .unwrap();
+            connection
+                .pragma_update(None, "synchronous", synchronous)
+                .unwrap();
+            connection
+        };
+        Writer::start((open("FULL"), open("OFF"))).unwrap()
+    }
+
+    fn synchronous(connection: &Connection) -> Result<i64, MemoryError> {
+        connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .map_err(|e| ROWS.backend("reading the setting", e))
+    }
+
+    #[tokio::test]
+    async fn a_volatile_write_alone_commits_unsynced_and_a_durable_one_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path());
+        // 0 is OFF, 2 is FULL.
+        assert_eq!(
+            writer.write_volatile("a count", synchronous).await.unwrap(),
+            0
+        );
+        assert_eq!(writer.write("a record", synchronous).await.unwrap(), 2);
+        writer.close().await;
+    }
 }

@@ -209,3 +209,16 @@ async fn a_failure_without_a_delay_leaves_the_retry_to_its_own_backoff() {
         "the network failure may pass sooner"
     );
 }
+
+#[tokio::test]
+async fn a_model_the_provider_does_not_know_moves_to_the_next() {
+    let unknown = LlmError::BadRequest {
+        status: Some(404),
+        message: "model not found".into(),
+        hint: klieo_types::RetryHint::new(),
+    };
+    let a = named("primary").then_error(unknown);
+    let b = named("backup").then_text("hello");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("backup"));
+}

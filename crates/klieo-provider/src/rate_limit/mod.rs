@@ -5,7 +5,8 @@
 //! own "slow down" (a 429, or a 503 or 529, that says how long) pauses the
 //! scope for every process sharing the limiter, not only this call (for
 //! at most [`MAX_PAUSE`]). A question to the limiter's store that takes
-//! longer than [`LIMITER_TIMEOUT`] fails the call as a network error.
+//! longer than [`LIMITER_TIMEOUT`] fails the call as a network error (the
+//! store may still count it: the allowance errs on the side of less).
 //!
 //! A call of many tokens waits for the bucket to hold them all, while
 //! smaller calls may take from it meanwhile: under steady contention it

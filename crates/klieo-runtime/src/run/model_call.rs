@@ -158,7 +158,8 @@ impl Run {
     fn time_deadline(&self) -> Option<Instant> {
         let max = self.opts.budget.time()?;
         let logged = self.lock_spend().logged();
-        Some(self.began + max.saturating_sub(logged))
+        // A limit past what the clock can hold is no limit.
+        self.began.checked_add(max.saturating_sub(logged))
     }
 
     /// `call` (a model call and its retries), cut off with

@@ -120,14 +120,20 @@ impl Spend {
             let left = max.saturating_sub(Duration::from_millis(worked));
             req.timeout = Some(req.timeout.map_or(left, |asked| asked.min(left)));
         }
+        // The input is bounded for every budget: a reply without usage is
+        // counted at it, whatever the limits.
+        let bound = input_bound(req);
+        let input = match self.calibration {
+            Some((last_bound, reported)) if bound >= last_bound => {
+                reported.saturating_add(bound - last_bound)
+            }
+            _ => bound,
+        };
+        self.reserved_input = input;
+        self.reserved_bound = bound;
         if !budget.limits_tokens() && self.price.is_none() {
             return Ok(());
         }
-        let bound = input_bound(req);
-        let input = match self.calibration {
-            Some((last_bound, reported)) if bound >= last_bound => reported + (bound - last_bound),
-            _ => bound,
-        };
         let asked = req.max_tokens.map_or(1, u64::from);
         let refused = |limit, max: Option<u64>, spent, needed| Error::BudgetExceeded {
             limit,
@@ -141,16 +147,24 @@ impl Spend {
             self.input,
             input,
         )?;
-        let total = self.input + self.output;
+        let total = self.input.saturating_add(self.output);
         let max_total = budget.total_tokens();
-        within(BudgetLimit::TotalTokens, max_total, total, input + 1)
-            .map_err(|_| refused(BudgetLimit::TotalTokens, max_total, total, input + asked))?;
+        within(
+            BudgetLimit::TotalTokens,
+            max_total,
+            total,
+            input.saturating_add(1),
+        )
+        .map_err(|_| {
+            let needed = input.saturating_add(asked);
+            refused(BudgetLimit::TotalTokens, max_total, total, needed)
+        })?;
         let max_output = budget.output_tokens();
         within(BudgetLimit::OutputTokens, max_output, self.output, 1)
             .map_err(|_| refused(BudgetLimit::OutputTokens, max_output, self.output, asked))?;
         let mut left = [
             max_output.map(|max| max.saturating_sub(self.output)),
-            max_total.map(|max| max.saturating_sub(total + input)),
+            max_total.map(|max| max.saturating_sub(total.saturating_add(input))),
         ]
         .into_iter()
         .flatten()
@@ -180,8 +194,6 @@ impl Spend {
             let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
             req.max_tokens = Some(asked.min(left));
         }
-        self.reserved_input = input;
-        self.reserved_bound = bound;
         Ok(())
     }
 
@@ -237,9 +249,10 @@ impl Spend {
 
     /// Adds what one call was counted as spending.
     fn count(&mut self, settled: &CallSpend) {
-        self.input += settled.input_tokens;
-        self.output += settled.output_tokens;
-        self.cost += settled.cost_micros.unwrap_or(0);
+        // Saturating: a log's numbers are data, not trusted to be small.
+        self.input = self.input.saturating_add(settled.input_tokens);
+        self.output = self.output.saturating_add(settled.output_tokens);
+        self.cost = self.cost.saturating_add(settled.cost_micros.unwrap_or(0));
     }
 
     /// What the run has spent so far, as its user reads it.
