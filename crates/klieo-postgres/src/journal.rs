@@ -7,9 +7,7 @@ use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
-use klieo_types::{
-    Commit, Episode, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
-};
+use klieo_types::{Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState};
 use std::time::Duration;
 
 #[async_trait]
@@ -112,10 +110,7 @@ impl Journal for PostgresStore {
         let Some((thread, pending)) = row else {
             return Ok(None);
         };
-        let pending = pending
-            .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
-            .transpose()?;
-        Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+        ROWS.run_record(thread, pending).map(Some)
     }
 }
 

@@ -5,7 +5,8 @@
 use crate::error::backend;
 use crate::PostgresStore;
 use async_trait::async_trait;
-use klieo_types::{ConfigError, MemoryError, RateBucket, RateLimiter, RateLimits};
+use klieo_store::{RateBucket, RateLimits};
+use klieo_types::{ConfigError, MemoryError, RateLimiter};
 use std::sync::Arc;
 use std::time::Duration;
 

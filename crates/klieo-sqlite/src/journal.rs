@@ -7,9 +7,7 @@ use crate::memory::{append_in, encode_episode, encode_messages, record_in, ROWS}
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
-use klieo_types::{
-    Commit, Journal, MemoryError, PendingStep, RunId, RunRecord, RunState, ThreadId,
-};
+use klieo_types::{Commit, Journal, MemoryError, RunId, RunRecord, RunState};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
@@ -90,10 +88,7 @@ impl Journal for SqliteStore {
                 let Some((thread, pending)) = row else {
                     return Ok(None);
                 };
-                let pending = pending
-                    .map(|json| ROWS.decode::<PendingStep>("pending step", &json))
-                    .transpose()?;
-                Ok(Some(RunRecord::new(ThreadId::new(thread), pending)))
+                ROWS.run_record(thread, pending).map(Some)
             })
             .await
     }

@@ -6,7 +6,8 @@
 use crate::error::backend;
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_types::{ConfigError, MemoryError, RateBucket, RateLimiter, RateLimits};
+use klieo_store::{RateBucket, RateLimits};
+use klieo_types::{ConfigError, MemoryError, RateLimiter};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +27,8 @@ impl SqliteStore {
     ///
     /// ```
     /// use klieo_sqlite::SqliteStore;
-    /// use klieo_types::{RateLimit, RateLimiter, RateLimits};
+    /// use klieo_store::{RateLimit, RateLimits};
+    /// use klieo_types::RateLimiter;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
     /// let dir = tempfile::tempdir()?;

@@ -70,5 +70,5 @@ mod rows;
 pub mod testing;
 
 pub use journal::InMemoryJournal;
-pub use rate::InMemoryRateLimiter;
+pub use rate::{InMemoryRateLimiter, RateBucket, RateLimit, RateLimits};
 pub use rows::{MessageRow, StoreRows};

@@ -1,7 +1,10 @@
 //! [`StoreRows`]: how a database store keeps conversations and event logs
 //! as rows, whatever its driver.
 
-use klieo_types::{MemoryError, Message, Role, RunId, RunState, Submission, ThreadId, Transcript};
+use klieo_types::{
+    MemoryError, Message, PendingStep, Role, RunId, RunRecord, RunState, Submission, ThreadId,
+    Transcript,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -233,6 +236,23 @@ impl StoreRows {
         error: impl std::error::Error + Send + Sync + 'static,
     ) -> MemoryError {
         MemoryError::backend_from(format!("{}: {doing}", self.store), error)
+    }
+
+    /// A run's record from its row: its thread and its pending step's
+    /// JSON, when it has one.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when the pending step cannot be read.
+    pub fn run_record(
+        &self,
+        thread: String,
+        pending: Option<String>,
+    ) -> Result<RunRecord, MemoryError> {
+        let pending = pending
+            .map(|json| self.decode::<PendingStep>("pending step", &json))
+            .transpose()?;
+        Ok(RunRecord::new(ThreadId::new(thread), pending))
     }
 
     /// The run ids of stored rows.

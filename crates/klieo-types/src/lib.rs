@@ -95,7 +95,7 @@ pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};
 pub use queue::{Claimed, RunQueue, RunState, Submission, Wakeups};
-pub use rate::{RateBucket, RateLimit, RateLimiter, RateLimits, RateWait};
+pub use rate::{RateLimiter, RateWait};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use tool::{FnTool, OwnedToolContext, Tool, ToolContext, ToolInvoker, ToolSet};

@@ -16,9 +16,9 @@
 //!
 //! ```
 //! use klieo_provider::rate_limit::RateLimited;
-//! use klieo_store::InMemoryRateLimiter;
+//! use klieo_store::{InMemoryRateLimiter, RateLimit, RateLimits};
 //! use klieo_types::testing::ScriptedLlm;
-//! use klieo_types::{ChatRequest, LlmClient, Message, RateLimit, RateLimits};
+//! use klieo_types::{ChatRequest, LlmClient, Message};
 //! use std::time::Duration;
 //!
 //! # let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;

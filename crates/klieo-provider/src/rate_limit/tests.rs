@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use super::*;
-use klieo_store::InMemoryRateLimiter;
+use klieo_store::{InMemoryRateLimiter, RateLimit, RateLimits};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{Message, RateLimit, RateLimits};
+use klieo_types::Message;
 use std::future::poll_fn;
 
 fn hi() -> ChatRequest {

@@ -7,7 +7,8 @@
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
-use klieo_types::{RateLimit, RateLimiter, RateLimits};
+use crate::{RateLimit, RateLimits};
+use klieo_types::RateLimiter;
 use std::time::Duration;
 
 /// The limits the scenarios expect: scope `rpm` 3 requests a minute,

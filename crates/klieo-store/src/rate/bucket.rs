@@ -13,7 +13,7 @@ const MINUTE_MS: f64 = 60_000.0;
 /// server's, or the machine's).
 ///
 /// ```
-/// use klieo_types::{RateBucket, RateLimit};
+/// use klieo_store::{RateBucket, RateLimit};
 /// use std::time::Duration;
 ///
 /// let limit = RateLimit::new().with_requests_per_minute(2);

@@ -1,7 +1,8 @@
 //! [`InMemoryRateLimiter`]: a [`RateLimiter`] for the calls of one
 //! process, on tokio's clock (so a test with paused time drives it).
 
-use klieo_types::{async_trait, ConfigError, MemoryError, RateBucket, RateLimiter, RateLimits};
+use super::{RateBucket, RateLimits};
+use klieo_types::{async_trait, ConfigError, MemoryError, RateLimiter};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,7 +14,8 @@ use tokio::time::Instant;
 ///
 /// ```
 /// use klieo_store::InMemoryRateLimiter;
-/// use klieo_types::{RateLimit, RateLimiter, RateLimits};
+/// use klieo_store::{RateLimit, RateLimits};
+/// use klieo_types::RateLimiter;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?.block_on(async {
 /// let limits = RateLimits::new().add_scope("openai/gpt-4o", RateLimit::new().with_requests_per_minute(1));
