@@ -2,12 +2,13 @@
 //! transaction (`klieo_commit`, schema version 4).
 
 use crate::error::backend;
+use crate::ledger::int;
 use crate::memory::{lock_run, ROWS};
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
-use klieo_types::{Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState};
+use klieo_types::{Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState, SpendLedger};
 use std::time::Duration;
 
 #[async_trait]
@@ -33,26 +34,41 @@ impl Journal for PostgresStore {
             .expected_episodes
             .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         // One statement, one round trip: `klieo_commit` (schema v4) takes
-        // the run's lock, checks, and writes in the statement's transaction.
-        let refused: Option<String> = sqlx::query_scalar(
-            "SELECT klieo_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(commit.run.to_string())
-        .bind(commit.thread.as_str())
-        .bind(pending)
-        .bind(state)
-        .bind(outcome)
-        .bind(commit.holder.as_deref())
-        .bind(expected)
-        .bind(rows.iter().map(|r| r.role).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.tokens_before).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.tokens).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.json.as_str()).collect::<Vec<_>>())
-        .bind(kinds)
-        .bind(episodes)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| backend(doing, e))?;
+        // the run's lock, checks, and writes in the statement's transaction;
+        // `klieo_commit_settling` (v6) settles a key's spend after it.
+        let query = if commit.settlement.is_some() {
+            "SELECT klieo_commit_settling($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18)"
+        } else {
+            "SELECT klieo_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        };
+        let mut statement = sqlx::query_scalar(query)
+            .bind(commit.run.to_string())
+            .bind(commit.thread.as_str())
+            .bind(pending)
+            .bind(state)
+            .bind(outcome)
+            .bind(commit.holder.as_deref())
+            .bind(expected)
+            .bind(rows.iter().map(|r| r.role).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.tokens_before).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.tokens).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.json.as_str()).collect::<Vec<_>>())
+            .bind(kinds)
+            .bind(episodes);
+        if let Some(settlement) = &commit.settlement {
+            let spend = &settlement.spend;
+            statement = statement
+                .bind(settlement.key.as_str())
+                .bind(int(settlement.period))
+                .bind(int(spend.tokens))
+                .bind(int(spend.cost_micros))
+                .bind(int(spend.model_calls));
+        }
+        let refused: Option<String> = statement
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| backend(doing, e))?;
         match refused {
             None => Ok(()),
             Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
@@ -111,6 +127,10 @@ impl Journal for PostgresStore {
             return Ok(None);
         };
         ROWS.run_record(thread, pending).map(Some)
+    }
+
+    fn ledger(&self) -> Option<&dyn SpendLedger> {
+        Some(self)
     }
 }
 

@@ -42,6 +42,7 @@
 
 mod error;
 mod journal;
+mod ledger;
 mod memory;
 mod options;
 mod queue;

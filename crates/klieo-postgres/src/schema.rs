@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_queue.sql"),
     include_str!("../migrations/0004_commit.sql"),
     include_str!("../migrations/0005_rate_limits.sql"),
+    include_str!("../migrations/0006_key_ledger.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -19,6 +19,14 @@ mod like_every_journal {
     );
 }
 
+mod like_every_ledger {
+    use crate::support::fresh;
+    klieo_store::testing::ledger::ledger_suite!(
+        Box::new(fresh().await),
+        #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+    );
+}
+
 mod like_every_queue {
     use crate::support::fresh;
     klieo_store::testing::queue::queue_suite!(

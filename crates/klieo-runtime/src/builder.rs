@@ -195,6 +195,7 @@ impl<M> AgentBuilder<M> {
     pub fn build(self) -> Result<Agent, ConfigError> {
         self.options.validate()?;
         self.options.budget.check_model(self.ctx.llm.model())?;
+        crate::run::check_ledger(&self.options.budget, &self.ctx.memories)?;
         let template = if self.sources.is_empty() {
             self.ctx.with_tools(self.tools)
         } else {

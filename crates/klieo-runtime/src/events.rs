@@ -8,6 +8,7 @@ use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent};
 use futures_core::Stream;
 use klieo_types::{Error, Message, RunId};
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::Write;
 use std::pin::Pin;
@@ -52,6 +53,9 @@ pub(crate) type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + 
 pub struct RunEvents {
     run_id: RunId,
     state: State,
+    /// The run being started, for the events it queued before an error
+    /// that ends it before its first cycle (a budget's refusal).
+    early: Option<Arc<Run>>,
 }
 
 enum State {
@@ -60,6 +64,9 @@ enum State {
     /// Relaying the run's events (its chunks among them, as the run's
     /// one queue turned them into events).
     Running(Engine),
+    /// Handing out the events queued before an error that ended the run
+    /// as it started, then the error.
+    Failing(VecDeque<RunEvent>, Option<Error>),
     Done,
 }
 
@@ -69,7 +76,12 @@ impl RunEvents {
     pub(crate) fn new(run: Run, prompt: Message) -> Self {
         let run_id = run.ctx.run_id;
         let run = Arc::new(run);
-        Self::starting(run_id, Box::pin(start(run, Some(prompt), Mode::Streamed)))
+        let early = Some(Arc::clone(&run));
+        let starting = Box::pin(start(run, Some(prompt), Mode::Streamed));
+        Self {
+            early,
+            ..Self::starting(run_id, starting)
+        }
     }
 
     /// The events of run `run_id`, once `starting` has started its engine.
@@ -77,6 +89,7 @@ impl RunEvents {
         Self {
             run_id,
             state: State::Starting(starting),
+            early: None,
         }
     }
 
@@ -173,12 +186,30 @@ impl Stream for RunEvents {
             match &mut this.state {
                 State::Starting(starting) => match starting.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
+                    Poll::Ready(Ok(engine)) => {
+                        this.early = None;
+                        this.state = State::Running(engine);
+                    }
                     Poll::Ready(Err(e)) => {
-                        this.state = State::Done;
-                        return Poll::Ready(Some(Err(e)));
+                        let mut queued = VecDeque::new();
+                        if let Some(run) = this.early.take() {
+                            while let Some(event) = run.progress.next_event() {
+                                queued.push_back(event);
+                            }
+                        }
+                        this.state = State::Failing(queued, Some(e));
                     }
                 },
+                State::Failing(queued, error) => {
+                    if let Some(event) = queued.pop_front() {
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    let error = error.take();
+                    this.state = State::Done;
+                    if let Some(e) = error {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
                 State::Running(engine) => {
                     match Pin::new(&mut *engine).poll_next(cx) {
                         Poll::Pending => return Poll::Pending,
@@ -213,6 +244,7 @@ impl std::fmt::Debug for RunEvents {
         let state = match &self.state {
             State::Starting(_) => "starting",
             State::Running { .. } => "running",
+            State::Failing(..) => "failing",
             State::Done => "done",
         };
         f.debug_struct("RunEvents")

@@ -14,8 +14,8 @@
 use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
-    CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch, RateWait,
-    Ticket, ToolCall, ToolOutcome,
+    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch,
+    RateWait, Ticket, ToolCall, ToolOutcome,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -65,6 +65,16 @@ pub(crate) enum Fact<'a> {
         settled: &'a CallSpend,
         spent: &'a BudgetSpend,
         span: &'a Span,
+    },
+    /// A model call, or a reply's tool calls, would have passed `limit`
+    /// of the run's budget (or, with `key`, of its key's): it was not
+    /// made, and the run ends.
+    BudgetRefused {
+        limit: BudgetLimit,
+        max: u64,
+        spent: u64,
+        needed: u64,
+        key: Option<&'a str>,
     },
     /// A model call (told by `span`) failed for good.
     ModelCallFailed { error: &'a Error, span: &'a Span },

@@ -146,6 +146,19 @@ impl Memories {
                 denial: Some(reason),
             } => Episode::Denied { call_id, reason },
             Fact::Answered { step, .. } => Episode::Completed { steps: step },
+            Fact::BudgetRefused {
+                limit,
+                max,
+                spent,
+                needed,
+                key,
+            } => Episode::BudgetRefused {
+                limit,
+                max,
+                spent,
+                needed,
+                key: key.map(str::to_owned),
+            },
             Fact::Failed { error, terminal } => {
                 let stopped = matches!(error, Error::Suspended { .. })
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));

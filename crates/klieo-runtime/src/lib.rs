@@ -85,7 +85,7 @@ pub use context::AgentContext;
 pub use guardrail::{DenyKeywords, Guardrail, GuardrailOutcome, MaxResponseLength};
 pub use memory::{InMemoryEpisodic, InMemoryShortTerm};
 pub use options::{
-    AfterToolCalls, Budget, ModelPrice, Prices, RunOptions, ToolErrorPolicy,
+    AfterToolCalls, Budget, KeyBudget, ModelPrice, Prices, RunOptions, ToolErrorPolicy,
     DEFAULT_MAX_TOOL_RESULT_BYTES, DEFAULT_RETRY_BUDGET, MAX_TOOL_RETRY_DELAY, MIN_LEASE_TTL,
 };
 pub use resume::resume_steps;

@@ -5,8 +5,8 @@
 use crate::fact::Fact;
 use crate::spend::BudgetSpend;
 use klieo_types::{
-    ChatChunk, FinishReason, ProviderSwitch, RateWait, RunId, ThreadId, ToolCall, ToolOutcome,
-    Usage,
+    BudgetLimit, ChatChunk, FinishReason, ProviderSwitch, RateWait, RunId, ThreadId, ToolCall,
+    ToolOutcome, Usage,
 };
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -64,6 +64,22 @@ pub enum RunEvent {
         step: u32,
         /// From which provider to which, and why.
         switch: ProviderSwitch,
+    },
+    /// A model call, or a reply's tool calls, would have passed a limit of
+    /// the run's budget or of its key's, and was not made: the run ends
+    /// with the error that says so, right after this event.
+    BudgetRefused {
+        /// The limit.
+        limit: BudgetLimit,
+        /// Its value.
+        max: u64,
+        /// What the run (for a key's limit, the key's runs) had spent and
+        /// reserved of it.
+        spent: u64,
+        /// What the refused call would have taken, at most.
+        needed: u64,
+        /// The key, when the limit was the key's.
+        key: Option<String>,
     },
     /// The run answered: the same value [`Agent::run`](crate::Agent::run)
     /// returns. It is the last event.
@@ -207,6 +223,22 @@ impl Progress {
                 let event = RunEvent::ProviderSwitched {
                     step: *step,
                     switch: (*switch).clone(),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
+            Fact::BudgetRefused {
+                limit,
+                max,
+                spent,
+                needed,
+                key,
+            } if self.events => {
+                let event = RunEvent::BudgetRefused {
+                    limit: *limit,
+                    max: *max,
+                    spent: *spent,
+                    needed: *needed,
+                    key: key.map(str::to_owned),
                 };
                 self.with(|t| t.events.push_back(event));
             }

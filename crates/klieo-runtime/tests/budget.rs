@@ -122,7 +122,11 @@ async fn tool_calls_past_the_budget_are_not_run() {
         .iter()
         .map(Episode::kind)
         .collect();
-    assert_eq!(kinds, ["started", "llm_call", "failed"], "the call is kept");
+    assert_eq!(
+        kinds,
+        ["started", "llm_call", "budget_refused", "failed"],
+        "the call is kept, and the refusal recorded"
+    );
 }
 
 #[tokio::test]

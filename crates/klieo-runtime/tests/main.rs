@@ -10,6 +10,7 @@ mod edge_cases;
 mod episodes;
 mod guardrails;
 mod history_bounds;
+mod key_budget;
 mod memory;
 mod reply_info;
 mod retries;

@@ -3,11 +3,12 @@
 //! (see the writer).
 
 use crate::error::backend;
+use crate::ledger::settle_in;
 use crate::memory::{append_in, encode_episode, encode_messages, record_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
-use klieo_types::{Commit, Journal, MemoryError, RunId, RunRecord, RunState};
+use klieo_types::{Commit, Journal, MemoryError, RunId, RunRecord, RunState, SpendLedger};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
@@ -92,6 +93,10 @@ impl Journal for SqliteStore {
             })
             .await
     }
+
+    fn ledger(&self) -> Option<&dyn SpendLedger> {
+        Some(self)
+    }
 }
 
 /// A commit's rows, encoded before the writer is asked.
@@ -164,6 +169,9 @@ fn commit_in(
     append_in(connection, commit.thread.as_str(), &encoded.messages)?;
     for episode in &encoded.episodes {
         record_in(connection, &run, episode)?;
+    }
+    if let Some(settlement) = &commit.settlement {
+        settle_in(connection, &run, settlement)?;
     }
     Ok(())
 }

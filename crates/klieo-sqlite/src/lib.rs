@@ -66,6 +66,7 @@
 
 mod error;
 mod journal;
+mod ledger;
 mod memory;
 mod options;
 mod queue;

@@ -40,6 +40,11 @@ mod like_every_journal {
     klieo_store::testing::memory::journal_suite!(Fresh::new(Synchronous::Full).await);
 }
 
+mod like_every_ledger {
+    use super::{Fresh, Synchronous};
+    klieo_store::testing::ledger::ledger_suite!(Fresh::new(Synchronous::Full).await);
+}
+
 mod like_every_queue {
     use super::{Fresh, Synchronous};
     klieo_store::testing::queue::queue_suite!(Fresh::new(Synchronous::Full).await);

@@ -1,10 +1,12 @@
 //! [`InMemoryJournal`]: a [`Journal`] kept in the process's memory, with
 //! leases timed by tokio's clock.
 
+use crate::ledger::Ledger;
 use crate::queue::Queue;
 use async_trait::async_trait;
 use klieo_types::{
-    Commit, Episode, Journal, MemoryError, MessageLog, RunId, RunRecord, RunState, ThreadId,
+    Commit, Episode, Journal, MemoryError, MessageLog, RunId, RunRecord, RunState, SpendLedger,
+    ThreadId,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -73,6 +75,8 @@ pub(crate) struct State {
     leases: HashMap<RunId, Lease>,
     /// Each run's state and, for a submitted run, its submission.
     pub(crate) queue: Queue,
+    /// Keys' spend and runs' reservations.
+    pub(crate) ledger: Ledger,
 }
 
 /// Who holds a run's lease, and until when (`None`: a lease so long that
@@ -183,8 +187,12 @@ impl Journal for InMemoryJournal {
             messages,
             episodes,
             pending,
+            settlement,
             ..
         } = commit;
+        if let Some(settlement) = settlement {
+            state.ledger.settle(run, settlement);
+        }
         if !messages.is_empty() {
             let log = state.threads.entry(thread.clone()).or_default();
             for message in messages {
@@ -225,5 +233,9 @@ impl Journal for InMemoryJournal {
             }
         }
         Ok(())
+    }
+
+    fn ledger(&self) -> Option<&dyn SpendLedger> {
+        Some(self)
     }
 }

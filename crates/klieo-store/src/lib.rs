@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 
 mod journal;
+mod ledger;
 mod memory;
 mod queue;
 mod rate;

@@ -18,6 +18,10 @@ mod like_every_journal {
     klieo_store::testing::memory::journal_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }
 
+mod like_every_ledger {
+    klieo_store::testing::ledger::ledger_suite!(Box::new(klieo_store::InMemoryJournal::new()));
+}
+
 mod like_every_queue {
     klieo_store::testing::queue::queue_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }

@@ -182,6 +182,23 @@ pub enum Episode {
         /// Why `from` was passed over.
         reason: String,
     },
+    /// A model call, or a reply's tool calls, would have passed a limit
+    /// of the run's budget or of its key's, and was not made: the run
+    /// ends. Written with its `Failed`, before it.
+    BudgetRefused {
+        /// The limit.
+        limit: crate::BudgetLimit,
+        /// Its value.
+        max: u64,
+        /// What the run (or, for a key's limit, the key's runs) had spent
+        /// and reserved of it.
+        spent: u64,
+        /// What the refused call would have taken, at most.
+        needed: u64,
+        /// The key, when the limit was the key's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
 }
 
 /// What a model call of a run with a budget was counted as spending (on
@@ -247,6 +264,7 @@ impl Episode {
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",
             Self::RateLimited { .. } => "rate_limited",
+            Self::BudgetRefused { .. } => "budget_refused",
         }
     }
 }

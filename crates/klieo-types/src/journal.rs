@@ -4,7 +4,7 @@
 
 use crate::error::MemoryError;
 use crate::memory::{EpisodicMemory, ShortTermMemory};
-use crate::{Episode, Message, RunId, ThreadId};
+use crate::{Episode, Message, RunId, Settlement, SpendLedger, ThreadId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -101,6 +101,11 @@ pub struct Commit {
     /// When set, the commit is refused with [`MemoryError::Conflict`] if
     /// another holder has a live lease on the run ([`Journal::lease`]).
     pub holder: Option<String>,
+    /// A key's spend to settle in the same transaction: added to the
+    /// key's ledger, and the run's reservation on it dropped (see
+    /// [`SpendLedger`](crate::SpendLedger)). A journal that keeps no
+    /// ledger ignores it.
+    pub settlement: Option<Settlement>,
 }
 
 impl Commit {
@@ -115,6 +120,7 @@ impl Commit {
             pending: None,
             expected_episodes: None,
             holder: None,
+            settlement: None,
         }
     }
 
@@ -145,6 +151,12 @@ impl Commit {
     /// Goes in only if no other holder has a live lease on the run.
     pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
         self.holder = Some(holder.into());
+        self
+    }
+
+    /// Settles `settlement` in the same transaction.
+    pub fn with_settlement(mut self, settlement: Settlement) -> Self {
+        self.settlement = Some(settlement);
         self
     }
 }
@@ -193,5 +205,13 @@ pub trait Journal: ShortTermMemory + EpisodicMemory {
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
         let _ = (run, holder);
         Ok(())
+    }
+
+    /// The ledger of keys' spend this journal keeps, if it keeps one; it
+    /// then settles each commit's [`Commit::settlement`] with the commit.
+    /// `None` by default: runs whose budgets name a key are refused on a
+    /// journal without one.
+    fn ledger(&self) -> Option<&dyn SpendLedger> {
+        None
     }
 }

@@ -68,6 +68,7 @@ mod error;
 mod failover;
 mod ids;
 mod journal;
+mod ledger;
 mod llm;
 mod memory;
 mod message;
@@ -91,6 +92,9 @@ pub use error::{
 pub use failover::{ProviderFailure, ProviderSwitch};
 pub use ids::{ParseIdError, RunId, ThreadId};
 pub use journal::{Commit, Journal, PendingStep, RunRecord};
+pub use ledger::{
+    KeyLimits, KeyShortfall, KeySpend, KeyStanding, Reservation, Reserved, Settlement, SpendLedger,
+};
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{Message, Role, ToolCall};

@@ -1,5 +1,6 @@
 //! [`Budget`]: what one run may spend, in tokens, calls, money and time.
 
+use super::key_budget::KeyBudget;
 use super::prices::Prices;
 use klieo_types::ConfigError;
 use std::time::Duration;
@@ -30,6 +31,9 @@ use std::time::Duration;
 /// for a worker). A model call is sent with what is left of it as its
 /// timeout.
 ///
+/// A [`KeyBudget`] adds limits shared by every run of one key (a tenant,
+/// a user) on every worker of the store, counted in the journal's ledger.
+///
 /// Checked by [`RunOptions::validate`](crate::RunOptions::validate): a
 /// limit of 0 is refused (leave it unset for no limit), and so is a cost
 /// that is not a positive number or a price that is negative.
@@ -57,6 +61,7 @@ pub struct Budget {
     cost_usd: Option<f64>,
     prices: Prices,
     time: Option<Duration>,
+    key: Option<KeyBudget>,
 }
 
 impl Budget {
@@ -120,9 +125,17 @@ impl Budget {
         self.tool_calls
     }
 
-    /// Sets [`cost_usd`](Self::cost_usd), counted at `prices`.
+    /// Sets [`cost_usd`](Self::cost_usd), counted at `prices` (which
+    /// replace the [`prices`](Self::prices) set before).
     pub fn with_cost_usd(mut self, max: f64, prices: Prices) -> Self {
         self.cost_usd = Some(max);
+        self.prices = prices;
+        self
+    }
+
+    /// Sets [`prices`](Self::prices) alone: for a [`KeyBudget`]'s cost
+    /// limit when the run has none of its own.
+    pub fn with_prices(mut self, prices: Prices) -> Self {
         self.prices = prices;
         self
     }
@@ -130,6 +143,23 @@ impl Budget {
     /// US dollars the model calls may cost, at [`prices`](Self::prices).
     pub fn cost_usd(&self) -> Option<f64> {
         self.cost_usd
+    }
+
+    /// Sets [`key`](Self::key): the run's spend also counts against the
+    /// limits of its key, shared by the key's runs on every worker.
+    pub fn with_key(mut self, key: KeyBudget) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The key whose limits the run's model calls also count against.
+    pub fn key(&self) -> Option<&KeyBudget> {
+        self.key.as_ref()
+    }
+
+    /// Whether the run or its key has a cost limit: calls are priced.
+    pub(crate) fn counts_cost(&self) -> bool {
+        self.cost_usd.is_some() || self.key.as_ref().is_some_and(|k| k.cost_usd().is_some())
     }
 
     /// The models' prices a cost limit counts by.
@@ -157,11 +187,15 @@ impl Budget {
     /// `ConfigError::Invalid` when a cost limit cannot count the calls of
     /// `model`: it has no price.
     pub(crate) fn check_model(&self, model: &str) -> Result<(), ConfigError> {
-        if self.cost_usd.is_none() || self.prices.price(model).is_some() {
+        if !self.counts_cost() || self.prices.price(model).is_some() {
             return Ok(());
         }
+        let setting = match self.cost_usd {
+            Some(_) => "Budget::cost_usd",
+            None => "KeyBudget::cost_usd",
+        };
         Err(ConfigError::invalid(
-            "Budget::cost_usd",
+            setting,
             format!(
                 "the model `{model}` has no price, so its calls could not be counted: add it \
                  with Prices::add_model"
@@ -186,6 +220,9 @@ impl Budget {
             }
         }
         self.prices.validate()?;
+        if let Some(key) = &self.key {
+            key.validate()?;
+        }
         if self.time == Some(Duration::ZERO) {
             return Err(ConfigError::invalid(
                 "Budget::time",

@@ -2,9 +2,11 @@
 
 mod accessors;
 mod budget;
+mod key_budget;
 mod prices;
 
 pub use budget::Budget;
+pub use key_budget::KeyBudget;
 pub use prices::{ModelPrice, Prices};
 
 use crate::guardrail::Guardrail;

@@ -2,9 +2,14 @@
 //! common parts: building a request and recording episodes. Calling the
 //! model under the retry policy is `model_call`'s.
 
+mod ledger;
 mod model_call;
+mod record;
 
+pub(crate) use ledger::check_ledger;
 pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
+
+use record::Fence;
 
 use crate::context::AgentContext;
 use crate::fact::{Emitted, Fact};
@@ -14,12 +19,11 @@ use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
 use crate::spend::Spend;
-use crate::stream::terminal_for;
 use crate::summary::Progress;
 use crate::telemetry;
 use klieo_types::{
-    ChatRequest, Commit, Episode, Error, Journal, LlmError, Message, PendingStep, Role, RunId,
-    ThreadId, ToolChoice, Transcript,
+    ChatRequest, Commit, Episode, Error, Journal, Message, PendingStep, Role, RunId, ThreadId,
+    ToolChoice, Transcript,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -57,25 +61,6 @@ pub(crate) struct Run {
     /// When this process took the run up: its working time here, for a
     /// time limit.
     began: tokio::time::Instant,
-}
-
-/// What a run knows of its journal's episode count.
-#[derive(Clone, Copy)]
-enum Fence {
-    /// Nothing: writes are not fenced (no journal, or a write's outcome
-    /// unknown).
-    Unknown,
-    /// The journal holds this many of the run's episodes.
-    Episodes(u64),
-}
-
-impl Fence {
-    fn expected(self) -> Option<u64> {
-        match self {
-            Self::Unknown => None,
-            Self::Episodes(n) => Some(n),
-        }
-    }
 }
 
 /// What a run does beyond the seed's loop.
@@ -138,7 +123,7 @@ impl Run {
             Some(spec) => spec.instructions(system_prompt),
             None => system_prompt.to_owned(),
         };
-        Ok(Self {
+        let run = Self {
             progress: Progress::new(ctx.run_id, thread.clone(), extras.events, extras.summary),
             output: extras.output,
             repairs: AtomicU32::new(0),
@@ -161,7 +146,9 @@ impl Run {
             thread,
             run_id,
             span,
-        })
+        };
+        ledger::check_ledger(&run.opts.budget, &run.ctx.memories)?;
+        Ok(run)
     }
 
     /// An empty commit for this run and its thread.
@@ -189,82 +176,6 @@ impl Run {
         self.ctx.memories.journal_ref().cloned()
     }
 
-    /// Writes `commit`: in one transaction when the memories are a journal,
-    /// refused while another worker holds the run's lease.
-    ///
-    /// Fenced: once the run knows how many episodes its journal holds (a
-    /// new run from its `Started`, a resumed or decided one from the log
-    /// it read), every write expects exactly that many and is refused
-    /// with `MemoryError::Conflict` otherwise, so a second process that
-    /// took the run up meanwhile (a resume racing this one, leases or
-    /// not) stops this one at its next write, before any tool of a new
-    /// step runs. A commit that states its own expectation is fenced by
-    /// it.
-    pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
-        // Only a journal keeps leases and counts episodes.
-        if self.journaled() {
-            if self.opts.lease_ttl.is_some() {
-                commit.holder = Some(self.holder.clone());
-            }
-            if commit.expected_episodes.is_none() {
-                commit.expected_episodes = self.lock_fence().expected();
-            }
-        }
-        let after = commit
-            .expected_episodes
-            .map(|n| n.saturating_add(commit.episodes.len() as u64));
-        // Separate memories keep no pending step: nothing to copy.
-        let pending = if self.journaled() {
-            commit.pending.clone()
-        } else {
-            commit.pending.take()
-        };
-        // A write abandoned mid-way (its future dropped) may or may not
-        // be in, so the count is unknown until it returns; one that
-        // failed wrote nothing.
-        let before = std::mem::replace(&mut *self.lock_fence(), Fence::Unknown);
-        if let Err(e) = self.ctx.memories.commit(commit).await {
-            *self.lock_fence() = before;
-            return Err(e.into());
-        }
-        *self.lock_fence() = after.map_or(Fence::Unknown, Fence::Episodes);
-        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
-        Ok(())
-    }
-
-    /// Starts the fence of a new run, whose journal holds none of its
-    /// episodes yet.
-    pub(crate) fn fence_new(&self) {
-        *self.lock_fence() = Fence::Episodes(0);
-    }
-
-    fn lock_fence(&self) -> std::sync::MutexGuard<'_, Fence> {
-        self.fence.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records one episode, leaving the run's pending step as it is.
-    pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
-        self.record_all(vec![episode]).await
-    }
-
-    /// Records episodes in one commit, leaving the run's pending step as
-    /// it is.
-    pub(crate) async fn record_all(&self, episodes: Vec<Episode>) -> Result<(), Error> {
-        let mut commit = self.commit().with_episodes(episodes);
-        commit.pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        self.write(commit).await
-    }
-
-    /// The run's pending step as its journal now holds it (for a resumed
-    /// run, as found there).
-    pub(crate) fn set_pending(&self, pending: Option<PendingStep>) {
-        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
-    }
-
     /// Emits `fact` to the run's views: the user's (events and summary)
     /// and the spans' keep what they need of it at once; the journal's
     /// episode is handed back, for the caller to write in the commit the
@@ -274,25 +185,6 @@ impl Run {
         let span = self.tracer().observe(&fact);
         let episode = self.ctx.memories.episode(fact);
         Emitted { episode, span }
-    }
-
-    /// Records how the run ended without an answer (`Episode::Failed`, with
-    /// the texts of [`terminal_for`], unless the run is left to be
-    /// resumed) and returns the terminal item a streaming consumer sees. A
-    /// failure to record is logged, not raised: the run's own error
-    /// matters more.
-    pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
-        let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
-        let failed = self.emit(Fact::Failed {
-            error,
-            terminal: &terminal,
-        });
-        if let Some(failed) = failed.episode {
-            if let Err(e) = self.record(failed).await {
-                tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
-            }
-        }
-        terminal.item
     }
 
     /// Checks a typed run's answer: fits, ask again, or (repairs used up)
@@ -369,6 +261,9 @@ impl Run {
             let worked = self.began.elapsed();
             self.lock_spend()
                 .reserve(&self.opts.budget, &mut req, worked)?;
+            if let Some(key) = self.opts.budget.key() {
+                self.reserve_on_key(key, &mut req).await?;
+            }
         }
         Ok(req)
     }

@@ -17,6 +17,15 @@ type Work<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
 use tokio::time::{Duration, Instant};
 use tracing::Span;
 
+/// What cuts a model call off (see `Run::deadline`).
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// The budget's working time ran out.
+    Time,
+    /// The call's reservation on its key lapsed, after this long.
+    Reservation(Duration),
+}
+
 /// How opening a stream failed: before the call was made or answered
 /// (`Init`, which the first cycle returns from `run_steps_streaming`
 /// itself), or in the stream's first item after retries (`InBand`).
@@ -154,34 +163,50 @@ impl Run {
         Some((Instant::now() + budget, budget))
     }
 
-    /// When the budget's working time runs out, if it has a time limit.
-    fn time_deadline(&self) -> Option<Instant> {
-        let max = self.opts.budget.time()?;
-        let logged = self.lock_spend().logged();
+    /// When a model call must end, and why: the budget's working time
+    /// runs out, or the call's reservation on its key lapses (whichever
+    /// comes first); `None` when neither applies.
+    fn deadline(&self) -> Option<(Instant, Cut)> {
+        let spend = self.lock_spend();
         // A limit past what the clock can hold is no limit.
-        self.began.checked_add(max.saturating_sub(logged))
+        let time = self.opts.budget.time().and_then(|max| {
+            let at = self.began.checked_add(max.saturating_sub(spend.logged()))?;
+            Some((at, Cut::Time))
+        });
+        let held = spend
+            .hold()
+            .map(|hold| (hold.until, Cut::Reservation(hold.ttl)));
+        match (time, held) {
+            (Some(time), Some(held)) => Some(if held.0 < time.0 { held } else { time }),
+            (time, held) => time.or(held),
+        }
     }
 
-    /// `call` (a model call and its retries), cut off with
-    /// `Error::BudgetExceeded` when the budget's time runs out first. A
-    /// run without a time limit gets `call` itself: no layer to move it
-    /// through (a step's cost; see docs/PERFORMANCE.md).
+    /// `call` (a model call and its retries), cut off when the budget's
+    /// time runs out first (`Error::BudgetExceeded`) or its key's
+    /// reservation lapses (a timeout). A run with neither gets `call`
+    /// itself: no layer to move it through (a step's cost; see
+    /// docs/PERFORMANCE.md).
     fn in_time<'a, T: 'a, E: 'a>(
         &'a self,
         call: impl Future<Output = Result<T, E>> + Send + 'a,
         out_of_time: fn(Error) -> E,
     ) -> Either<impl Future<Output = Result<T, E>> + Send + 'a, Work<'a, T, E>> {
-        let Some(deadline) = self.time_deadline() else {
+        let Some((deadline, cut)) = self.deadline() else {
             return Either::Left(call);
         };
         Either::Right(Box::pin(async move {
             match tokio::time::timeout_at(deadline, call).await {
                 Ok(done) => done,
-                Err(_) => {
-                    let worked = self.began.elapsed();
-                    let refused = self.lock_spend().out_of_time(&self.opts.budget, worked);
-                    Err(out_of_time(refused))
-                }
+                Err(_) => Err(out_of_time(match cut {
+                    Cut::Time => {
+                        let worked = self.began.elapsed();
+                        self.lock_spend().out_of_time(&self.opts.budget, worked)
+                    }
+                    Cut::Reservation(ttl) => {
+                        Error::Llm(LlmError::timeout(TimeLimit::KeyReservation, ttl))
+                    }
+                })),
             }
         }))
     }

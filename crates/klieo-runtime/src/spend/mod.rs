@@ -3,9 +3,11 @@
 //! and each reply's tool calls, settled after each call.
 
 mod bound;
+mod key;
 mod log;
 mod report;
 
+pub(crate) use key::claim;
 pub use report::BudgetSpend;
 
 use crate::options::{Budget, ModelPrice};
@@ -40,6 +42,17 @@ pub(crate) struct Spend {
     /// usage: the next request starts with the same messages, so its input
     /// is that call's plus the bound of what was added.
     calibration: Option<(u64, u64)>,
+    /// The reservation held on the run's key, if any (see `KeyBudget`).
+    hold: Option<KeyHold>,
+}
+
+/// A call's reservation on its key: the period it counts in, and when it
+/// lapses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct KeyHold {
+    pub(crate) period: u64,
+    pub(crate) until: tokio::time::Instant,
+    pub(crate) ttl: Duration,
 }
 
 /// The `max_tokens` a call under a token or cost limit is sent with when
@@ -84,9 +97,13 @@ impl Spend {
     pub(crate) fn new(budget: &Budget, model: &str) -> Self {
         Self {
             price: budget
-                .cost_usd()
-                .and_then(|_| budget.prices().price(model).copied()),
-            dearest: budget.cost_usd().and_then(|_| budget.prices().dearest()),
+                .counts_cost()
+                .then(|| budget.prices().price(model).copied())
+                .flatten(),
+            dearest: budget
+                .counts_cost()
+                .then(|| budget.prices().dearest())
+                .flatten(),
             ..Self::default()
         }
     }
@@ -264,6 +281,26 @@ impl Spend {
             tool_calls: self.tool_calls,
             cost_usd: self.price.map(|_| self.cost as f64 / 1e6),
         }
+    }
+
+    /// The bound of the input of the call reserved last.
+    pub(crate) fn reserved_input(&self) -> u64 {
+        self.reserved_input
+    }
+
+    /// The dearest prices of the table, when calls are priced.
+    pub(crate) fn dearest(&self) -> Option<ModelPrice> {
+        self.dearest
+    }
+
+    /// The reservation held on the run's key, if any.
+    pub(crate) fn hold(&self) -> Option<KeyHold> {
+        self.hold
+    }
+
+    /// Holds (or, with `None`, lets go of) a reservation on the key.
+    pub(crate) fn set_hold(&mut self, hold: Option<KeyHold>) {
+        self.hold = hold;
     }
 
     /// The working time its log records.

@@ -52,6 +52,7 @@ pub(crate) fn run_span(run: &RunLabels<'_>) -> Span {
         gen_ai.input.messages = Empty,
         gen_ai.output.messages = Empty,
         error.type = Empty,
+        klieo.budget.refused = Empty,
         klieo.run_id = %run.run_id,
     )
 }

@@ -61,6 +61,9 @@ impl Tracer<'_> {
                     span.record("klieo.budget.estimated", true);
                 }
             }
+            Fact::BudgetRefused { limit, .. } => {
+                self.span.record("klieo.budget.refused", limit.as_str());
+            }
             // The chat span names them, from the reply (`record_reply`).
             Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }

@@ -4,7 +4,9 @@
 //! [`EpisodicMemory`](klieo_types::EpisodicMemory) and
 //! [`Journal`](klieo_types::Journal) passes on a fresh, empty store; and
 //! [`golden`], what every store's golden fixture holds, written once per
-//! schema version and read by every later one.
+//! schema version and read by every later one; [`ledger`], what every
+//! journal's ledger of keys' spend does; [`queue`] and [`rate`], the run
+//! queue's and the shared rate limiter's behaviour.
 //!
 //! ```
 //! use klieo_store::testing::{golden, memory};
@@ -25,6 +27,7 @@
 //! ```
 
 pub mod golden;
+pub mod ledger;
 pub mod memory;
 pub mod queue;
 pub mod rate;

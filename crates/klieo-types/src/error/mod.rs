@@ -229,6 +229,26 @@ pub enum Error {
         /// What the refused call (or calls) would have taken, at most.
         needed: u64,
     },
+    /// The next model call would pass a limit of the key its run's budget
+    /// names (a tenant, a user), counted over the key's runs on every
+    /// worker that shares the store: it was not made.
+    #[error(
+        "key `{key}` would pass its budget of {max} {limit} this period: its runs have \
+         settled or reserved {spent}, and the next call needs up to {needed}; raise the \
+         key's limit (KeyBudget) or wait for its next period"
+    )]
+    KeyBudgetExceeded {
+        /// The key.
+        key: String,
+        /// The limit.
+        limit: BudgetLimit,
+        /// Its value.
+        max: u64,
+        /// What the key's runs have settled and reserved of it.
+        spent: u64,
+        /// What the refused call would have taken, at most.
+        needed: u64,
+    },
     /// A run asked to be resumed cannot be: its store is not a journal,
     /// the journal does not know it, or it already ended without an answer.
     #[error("run {run} cannot be resumed: {reason}")]
@@ -262,6 +282,7 @@ impl Error {
             Self::NotResumable { .. } => "not_resumable",
             Self::NewestTurnTooLarge { .. } => "newest_turn_too_large",
             Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::KeyBudgetExceeded { .. } => "key_budget_exceeded",
         }
     }
 
@@ -282,7 +303,8 @@ impl Error {
             | Self::TicketRejected { .. }
             | Self::NotResumable { .. }
             | Self::NewestTurnTooLarge { .. }
-            | Self::BudgetExceeded { .. } => false,
+            | Self::BudgetExceeded { .. }
+            | Self::KeyBudgetExceeded { .. } => false,
         }
     }
 

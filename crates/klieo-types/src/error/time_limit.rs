@@ -17,6 +17,9 @@ pub enum TimeLimit {
     /// The time budget of one model call and its retries (the runtime's
     /// retry policy).
     RetryBudget,
+    /// The reservation of a call on its key's budget, which no longer
+    /// holds the call's spend once it lapses.
+    KeyReservation,
 }
 
 pub(super) fn timeout_text(limit: &TimeLimit, after: &Duration) -> String {
@@ -41,6 +44,11 @@ pub(super) fn timeout_text(limit: &TimeLimit, after: &Duration) -> String {
         TimeLimit::RetryBudget => format!(
             "the model call and its retries used up their budget of {ms} ms; retry \
              later, or raise the retry policy's total budget (RunOptions::retry)"
+        ),
+        TimeLimit::KeyReservation => format!(
+            "the model call outlived its {ms} ms reservation on its key's budget, which \
+             no longer held its spend; raise KeyBudget::with_reservation_ttl to the longest \
+             a call may take"
         ),
     }
 }

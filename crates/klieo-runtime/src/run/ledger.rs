@@ -1,0 +1,103 @@
+//! A run's model calls on its key's budget ([`KeyBudget`]): reserved in
+//! the journal's ledger before each call, settled by the commit that
+//! records it.
+
+use super::Run;
+use crate::journal::Memories;
+use crate::options::{Budget, KeyBudget};
+use crate::spend::{claim, KeyHold};
+use klieo_types::{
+    ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved, Settlement,
+    SpendLedger,
+};
+use std::time::SystemTime;
+
+/// The ledger of `memories`' journal; `ConfigError::Invalid` when they
+/// keep none, since a key's spend could not be counted.
+fn ledger_of(memories: &Memories) -> Result<&dyn SpendLedger, ConfigError> {
+    memories
+        .journal_ref()
+        .and_then(|journal| journal.ledger())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "Budget::key",
+                "the run's memories keep no ledger of keys' spend, so the key's limits could \
+                 not be kept: give the agent a journal that keeps one (AgentBuilder::with_memory \
+                 with an InMemoryJournal, a SqliteStore or a PostgresStore)",
+            )
+        })
+}
+
+/// `ConfigError::Invalid` when `budget` names a key and `memories` keep
+/// no ledger: checked when an agent is built and when a run starts.
+pub(crate) fn check_ledger(budget: &Budget, memories: &Memories) -> Result<(), ConfigError> {
+    match budget.key() {
+        Some(_) => ledger_of(memories).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+impl Run {
+    /// Reserves the call of `req` on `key`'s allowance, lowering its
+    /// `max_tokens` to what the key has left; `Error::KeyBudgetExceeded`
+    /// when the key would pass a limit.
+    pub(crate) async fn reserve_on_key(
+        &self,
+        key: &KeyBudget,
+        req: &mut ChatRequest,
+    ) -> Result<(), Error> {
+        let ledger = ledger_of(&self.ctx.memories)?;
+        let period = key.period_at(SystemTime::now());
+        let run = self.ctx.run_id;
+        let standing = ledger.standing(key.key(), period, run).await?;
+        let (input, dearest) = {
+            let spend = self.lock_spend();
+            (spend.reserved_input(), spend.dearest())
+        };
+        let amount = claim(key, &standing, input, dearest.as_ref(), req)?;
+        let ttl = key.reservation_ttl();
+        // Timed from before the ledger's clock starts it: this process
+        // lets go of the call no later than the ledger does.
+        let until = tokio::time::Instant::now() + ttl;
+        let reservation = Reservation::new(key.key(), period, run, amount, key.limits(), ttl);
+        match ledger.reserve(&reservation).await? {
+            Reserved::Granted => {
+                self.lock_spend()
+                    .set_hold(Some(KeyHold { period, until, ttl }));
+                Ok(())
+            }
+            Reserved::Refused(short) => Err(Error::KeyBudgetExceeded {
+                key: key.key().to_owned(),
+                limit: short.limit,
+                max: short.max,
+                spent: short.spent,
+                needed: short.needed,
+            }),
+        }
+    }
+
+    /// The settlement `commit` carries when the run holds a reservation on
+    /// its key: the spend its episodes record (nothing, when they record
+    /// no model call), which the journal adds to the key's ledger in the
+    /// commit's transaction, dropping the reservation.
+    pub(crate) fn settlement(&self, commit: &Commit) -> Option<Settlement> {
+        let hold = self.lock_spend().hold()?;
+        let key = self.opts.budget.key()?;
+        let spend = commit
+            .episodes
+            .iter()
+            .filter_map(|episode| match episode {
+                Episode::LlmCall {
+                    spend: Some(spend), ..
+                } => Some(KeySpend::of_call(spend)),
+                _ => None,
+            })
+            .fold(KeySpend::default(), KeySpend::plus);
+        Some(Settlement::new(key.key(), hold.period, spend))
+    }
+
+    /// The reservation is settled: let go of it.
+    pub(crate) fn settled(&self) {
+        self.lock_spend().set_hold(None);
+    }
+}

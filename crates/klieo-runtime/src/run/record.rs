@@ -1,0 +1,158 @@
+//! Writing a run's journal: each commit fenced by the episode count the
+//! run last saw and carrying the settlement of its key's reservation;
+//! lone episodes; and how a run that ends without an answer is recorded.
+
+use super::Run;
+use crate::fact::Fact;
+use crate::stream::terminal_for;
+use klieo_types::{Commit, Episode, Error, LlmError, PendingStep};
+use std::sync::PoisonError;
+
+/// What a run knows of its journal's episode count.
+#[derive(Clone, Copy)]
+pub(super) enum Fence {
+    /// Nothing: writes are not fenced (no journal, or a write's outcome
+    /// unknown).
+    Unknown,
+    /// The journal holds this many of the run's episodes.
+    Episodes(u64),
+}
+
+impl Fence {
+    pub(super) fn expected(self) -> Option<u64> {
+        match self {
+            Self::Unknown => None,
+            Self::Episodes(n) => Some(n),
+        }
+    }
+}
+
+impl Run {
+    /// Writes `commit`: in one transaction when the memories are a journal,
+    /// refused while another worker holds the run's lease.
+    ///
+    /// Fenced: once the run knows how many episodes its journal holds (a
+    /// new run from its `Started`, a resumed or decided one from the log
+    /// it read), every write expects exactly that many and is refused
+    /// with `MemoryError::Conflict` otherwise, so a second process that
+    /// took the run up meanwhile (a resume racing this one, leases or
+    /// not) stops this one at its next write, before any tool of a new
+    /// step runs. A commit that states its own expectation is fenced by
+    /// it.
+    pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
+        // Only a journal keeps leases and counts episodes.
+        if self.journaled() {
+            if self.opts.lease_ttl.is_some() {
+                commit.holder = Some(self.holder.clone());
+            }
+            if commit.expected_episodes.is_none() {
+                commit.expected_episodes = self.lock_fence().expected();
+            }
+        }
+        let after = commit
+            .expected_episodes
+            .map(|n| n.saturating_add(commit.episodes.len() as u64));
+        // Separate memories keep no pending step: nothing to copy.
+        let pending = if self.journaled() {
+            commit.pending.clone()
+        } else {
+            commit.pending.take()
+        };
+        // A write abandoned mid-way (its future dropped) may or may not
+        // be in, so the count is unknown until it returns; one that
+        // failed wrote nothing.
+        // A reservation on the run's key is settled by the next commit.
+        commit.settlement = self.settlement(&commit);
+        let settles = commit.settlement.is_some();
+        let before = std::mem::replace(&mut *self.lock_fence(), Fence::Unknown);
+        if let Err(e) = self.ctx.memories.commit(commit).await {
+            *self.lock_fence() = before;
+            return Err(e.into());
+        }
+        if settles {
+            self.settled();
+        }
+        *self.lock_fence() = after.map_or(Fence::Unknown, Fence::Episodes);
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
+        Ok(())
+    }
+
+    /// Starts the fence of a new run, whose journal holds none of its
+    /// episodes yet.
+    pub(crate) fn fence_new(&self) {
+        *self.lock_fence() = Fence::Episodes(0);
+    }
+
+    fn lock_fence(&self) -> std::sync::MutexGuard<'_, Fence> {
+        self.fence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records one episode, leaving the run's pending step as it is.
+    pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
+        self.record_all(vec![episode]).await
+    }
+
+    /// Records episodes in one commit, leaving the run's pending step as
+    /// it is.
+    pub(crate) async fn record_all(&self, episodes: Vec<Episode>) -> Result<(), Error> {
+        let mut commit = self.commit().with_episodes(episodes);
+        commit.pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.write(commit).await
+    }
+
+    /// The run's pending step as its journal now holds it (for a resumed
+    /// run, as found there).
+    pub(crate) fn set_pending(&self, pending: Option<PendingStep>) {
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
+    }
+
+    /// Records how the run ended without an answer (`Episode::Failed`, with
+    /// the texts of [`terminal_for`], unless the run is left to be
+    /// resumed) and returns the terminal item a streaming consumer sees. A
+    /// failure to record is logged, not raised: the run's own error
+    /// matters more.
+    pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
+        let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
+        let refused = match error {
+            Error::BudgetExceeded {
+                limit,
+                max,
+                spent,
+                needed,
+            } => Some((*limit, *max, *spent, *needed, None)),
+            Error::KeyBudgetExceeded {
+                key,
+                limit,
+                max,
+                spent,
+                needed,
+            } => Some((*limit, *max, *spent, *needed, Some(key.as_str()))),
+            _ => None,
+        };
+        let refused = refused.and_then(|(limit, max, spent, needed, key)| {
+            self.emit(Fact::BudgetRefused {
+                limit,
+                max,
+                spent,
+                needed,
+                key,
+            })
+            .episode
+        });
+        let failed = self.emit(Fact::Failed {
+            error,
+            terminal: &terminal,
+        });
+        if let Some(failed) = failed.episode {
+            let episodes = refused.into_iter().chain([failed]).collect();
+            if let Err(e) = self.record_all(episodes).await {
+                tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
+            }
+        }
+        terminal.item
+    }
+}

@@ -1,0 +1,139 @@
+//! A model call's claim on its key's allowance ([`KeyBudget`]): the
+//! request's `max_tokens` lowered to what the key has left, and the most
+//! the call may spend, which the ledger reserves.
+
+use super::{affordable, UNASKED_MAX_TOKENS};
+use crate::options::{KeyBudget, ModelPrice};
+use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
+
+/// The claim of a call whose input is at most `input` tokens, on `key`
+/// standing at `standing`, priced at `dearest` (the table's dearest, when
+/// calls are priced): lowers `req.max_tokens` to what the key's token and
+/// cost limits leave, or refuses the call when they leave nothing.
+pub(crate) fn claim(
+    key: &KeyBudget,
+    standing: &KeyStanding,
+    input: u64,
+    dearest: Option<&ModelPrice>,
+    req: &mut ChatRequest,
+) -> Result<KeySpend, Error> {
+    let held = standing.held();
+    let asked = req.max_tokens.map_or(1, u64::from);
+    let refused = |limit, max, spent, needed| Error::KeyBudgetExceeded {
+        key: key.key().to_owned(),
+        limit,
+        max,
+        spent,
+        needed,
+    };
+    let mut left: Option<u64> = None;
+    if let Some(max) = key.total_tokens() {
+        let room = max.saturating_sub(held.tokens).saturating_sub(input);
+        if room == 0 {
+            let needed = input.saturating_add(asked);
+            return Err(refused(BudgetLimit::TotalTokens, max, held.tokens, needed));
+        }
+        left = Some(room);
+    }
+    if let (Some(max), Some(price)) = (key.cost_micros(), dearest) {
+        let money = max
+            .saturating_sub(held.cost_micros)
+            .saturating_sub(price.bound_micros(input, 0));
+        let tokens = affordable(price, input, money);
+        if tokens == 0 {
+            let needed = price.bound_micros(input, asked);
+            return Err(refused(BudgetLimit::Cost, max, held.cost_micros, needed));
+        }
+        left = Some(left.map_or(tokens, |left| left.min(tokens)));
+    }
+    if let Some(left) = left {
+        let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
+        req.max_tokens = Some(asked.min(u32::try_from(left).unwrap_or(u32::MAX)));
+    }
+    let output = req.max_tokens.map_or(0, u64::from);
+    let cost = dearest.map_or(0, |price| price.bound_micros(input, output));
+    Ok(KeySpend::new(input.saturating_add(output), cost, 1))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use klieo_types::Message;
+
+    fn request(max_tokens: Option<u32>) -> ChatRequest {
+        let mut req = ChatRequest::new(vec![Message::user("hi")]);
+        req.max_tokens = max_tokens;
+        req
+    }
+
+    fn standing(tokens: u64, cost_micros: u64) -> KeyStanding {
+        KeyStanding::new(KeySpend::new(tokens, cost_micros, 0), KeySpend::default())
+    }
+
+    #[test]
+    fn max_tokens_is_lowered_to_what_the_key_has_left() {
+        let key = KeyBudget::new("k").with_total_tokens(1_000);
+        let mut req = request(Some(500));
+        let amount = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
+        assert_eq!(req.max_tokens, Some(300));
+        assert_eq!(amount, KeySpend::new(400, 0, 1));
+    }
+
+    #[test]
+    fn a_request_asking_for_no_limit_is_given_one_under_a_token_limit() {
+        let key = KeyBudget::new("k").with_total_tokens(1_000_000);
+        let mut req = request(None);
+        claim(&key, &standing(0, 0), 100, None, &mut req).unwrap();
+        assert_eq!(req.max_tokens, Some(UNASKED_MAX_TOKENS));
+    }
+
+    #[test]
+    fn a_key_with_no_room_past_the_input_refuses_the_call() {
+        let key = KeyBudget::new("acme").with_total_tokens(1_000);
+        let mut req = request(Some(50));
+        let Err(Error::KeyBudgetExceeded {
+            key,
+            limit,
+            max,
+            spent,
+            needed,
+        }) = claim(&key, &standing(900, 0), 100, None, &mut req)
+        else {
+            panic!("900 settled and 100 of input leave nothing of 1,000");
+        };
+        assert_eq!(
+            (key.as_str(), limit, max, spent, needed),
+            ("acme", BudgetLimit::TotalTokens, 1_000, 900, 150)
+        );
+    }
+
+    #[test]
+    fn a_cost_limit_buys_the_output_the_money_left_pays_for() {
+        // $1 and $2 per million: 100 input tokens cost 100 µ$, each
+        // output token 2 µ$.
+        let price = ModelPrice::per_million_tokens(1.0, 2.0);
+        let key = KeyBudget::new("k").with_cost_usd(0.001);
+        let mut req = request(Some(4_000));
+        let amount = claim(&key, &standing(0, 500), 100, Some(&price), &mut req).unwrap();
+        assert_eq!(req.max_tokens, Some(200), "400 µ$ left after the input");
+        assert_eq!(amount, KeySpend::new(300, 500, 1));
+        let mut broke = request(Some(10));
+        assert!(matches!(
+            claim(&key, &standing(0, 900), 100, Some(&price), &mut broke),
+            Err(Error::KeyBudgetExceeded {
+                limit: BudgetLimit::Cost,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_key_limiting_only_calls_leaves_max_tokens_alone() {
+        let key = KeyBudget::new("k").with_model_calls(5);
+        let mut req = request(None);
+        let amount = claim(&key, &standing(0, 0), 100, None, &mut req).unwrap();
+        assert_eq!(req.max_tokens, None);
+        assert_eq!(amount, KeySpend::new(100, 0, 1));
+    }
+}

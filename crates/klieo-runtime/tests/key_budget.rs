@@ -1,0 +1,233 @@
+//! Key budgets: the runs of one key share its limits through the
+//! journal's ledger, whichever worker drives them; a refused call is not
+//! made, and the refusal is an episode, an event and the run's error;
+//! the ledger's settled spend is what the runs' journals record.
+
+use futures_util::StreamExt;
+use klieo_runtime::{Agent, Budget, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions};
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    BudgetLimit, ChatResponse, ConfigError, Episode, EpisodicMemory, Error, FinishReason, Journal,
+    KeySpend, LlmError, Message, RunId, TimeLimit, Usage,
+};
+use std::time::Duration;
+
+fn answer(input: u32, output: u32) -> ChatResponse {
+    let mut reply = ChatResponse::new(Message::assistant("done"), FinishReason::Stop);
+    reply.usage = Some(Usage::new(input, output));
+    reply
+}
+
+/// A worker: an agent on `store` whose runs count against `key`.
+fn worker(llm: &ScriptedLlm, store: &InMemoryJournal, key: KeyBudget) -> Agent {
+    Agent::builder(llm.clone())
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_budget(Budget::new().with_key(key)))
+        .build()
+        .unwrap()
+}
+
+/// Sum of the spend the journal's `LlmCall`s record, as the ledger counts it.
+async fn journaled(store: &InMemoryJournal) -> KeySpend {
+    let mut sum = KeySpend::default();
+    for run in store.list_runs().await.unwrap() {
+        for episode in store.replay(run).await.unwrap() {
+            if let Episode::LlmCall {
+                spend: Some(spend), ..
+            } = episode
+            {
+                sum = sum.plus(KeySpend::of_call(&spend));
+            }
+        }
+    }
+    sum
+}
+
+async fn settled(store: &InMemoryJournal, key: &str) -> KeySpend {
+    let ledger = store.ledger().unwrap();
+    ledger.standing(key, 0, RunId::new()).await.unwrap().settled
+}
+
+#[tokio::test]
+async fn two_workers_share_a_keys_limit_and_settle_what_they_journal() {
+    let store = InMemoryJournal::new();
+    let key = || KeyBudget::new("acme").with_total_tokens(300);
+    let (one, two) = (ScriptedLlm::new(), ScriptedLlm::new());
+    let first = worker(&one.clone().then_reply(answer(100, 200)), &store, key());
+    let second = worker(
+        &two.clone().then_reply(answer(10, 5)),
+        &store.clone(),
+        key(),
+    );
+    first.session("a").run("go").await.unwrap();
+    let error = second.session("b").run("go").await.expect_err("over");
+    match error {
+        Error::KeyBudgetExceeded {
+            key,
+            limit: BudgetLimit::TotalTokens,
+            max: 300,
+            spent: 300,
+            needed,
+        } => {
+            assert_eq!(key, "acme");
+            assert!(needed > 1, "the request's input and one token: {needed}");
+        }
+        other => panic!("expected the key's token limit, got {other:?}"),
+    }
+    assert!(two.requests().is_empty(), "the refused call was not made");
+    assert_eq!(settled(&store, "acme").await, KeySpend::new(300, 0, 1));
+    assert_eq!(settled(&store, "acme").await, journaled(&store).await);
+}
+
+#[tokio::test]
+async fn a_call_may_generate_only_what_the_key_has_left() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new()
+        .then_reply(answer(100, 400))
+        .then_reply(answer(10, 5));
+    let key = KeyBudget::new("acme").with_total_tokens(1_000);
+    let agent = worker(&llm, &store, key);
+    agent.session("a").run("go").await.unwrap();
+    agent.session("b").run("go").await.unwrap();
+    let asked: Vec<_> = llm.requests().iter().map(|r| r.max_tokens).collect();
+    let Some(Some(second)) = asked.get(1) else {
+        panic!("two calls, each with a max_tokens: {asked:?}");
+    };
+    assert!(
+        *second < 500,
+        "500 tokens are settled, and the input is reserved: {asked:?}"
+    );
+    assert_eq!(settled(&store, "acme").await, KeySpend::new(515, 0, 2));
+}
+
+#[tokio::test]
+async fn a_refusal_is_an_episode_and_an_event_before_the_runs_error() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new().then_reply(answer(10, 5));
+    let agent = worker(&llm, &store, KeyBudget::new("acme").with_model_calls(1));
+    agent.session("a").run("go").await.unwrap();
+    let events: Vec<_> = agent.session("b").stream("go").collect().await;
+    let refused = events
+        .iter()
+        .find_map(|event| match event {
+            Ok(RunEvent::BudgetRefused { limit, key, .. }) => Some((*limit, key.clone())),
+            _ => None,
+        })
+        .expect("a BudgetRefused event");
+    assert_eq!(refused, (BudgetLimit::ModelCalls, Some("acme".to_owned())));
+    assert!(
+        matches!(events.last(), Some(Err(Error::KeyBudgetExceeded { .. }))),
+        "{events:?}"
+    );
+    let runs = store.list_runs().await.unwrap();
+    let log = store.replay(runs[1]).await.unwrap();
+    let tail: Vec<_> = log.iter().rev().take(2).map(Episode::kind).collect();
+    assert_eq!(tail, ["failed", "budget_refused"], "{log:?}");
+    assert!(matches!(
+        &log[log.len() - 2],
+        Episode::BudgetRefused {
+            limit: BudgetLimit::ModelCalls,
+            max: 1,
+            spent: 1,
+            needed: 1,
+            key: Some(key),
+        } if key == "acme"
+    ));
+}
+
+#[tokio::test]
+async fn a_runs_own_refusal_is_recorded_without_a_key() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new().then_reply(answer(10, 5));
+    let agent = Agent::builder(llm)
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_budget(Budget::new().with_input_tokens(1)))
+        .build()
+        .unwrap();
+    let error = agent
+        .run("a prompt longer than a token")
+        .await
+        .expect_err("over");
+    assert!(matches!(error, Error::BudgetExceeded { .. }), "{error:?}");
+    let run = store.list_runs().await.unwrap()[0];
+    let log = store.replay(run).await.unwrap();
+    assert!(
+        log.iter().any(|e| matches!(
+            e,
+            Episode::BudgetRefused {
+                limit: BudgetLimit::InputTokens,
+                key: None,
+                ..
+            }
+        )),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_outlives_its_reservation_is_cut_off_and_released() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new().then_stall();
+    let ttl = Duration::from_secs(30);
+    let key = KeyBudget::new("acme")
+        .with_total_tokens(10_000)
+        .with_reservation_ttl(ttl);
+    let agent = Agent::builder(llm)
+        .with_memory(store.clone())
+        .with_options(
+            RunOptions::default()
+                .with_budget(Budget::new().with_key(key))
+                .with_retry(klieo_retry::RetryPolicy::default().with_total_budget(None)),
+        )
+        .build()
+        .unwrap();
+    let began = tokio::time::Instant::now();
+    let error = agent.run("go").await.expect_err("cut off");
+    assert!(
+        matches!(
+            error,
+            Error::Llm(LlmError::Timeout {
+                limit: TimeLimit::KeyReservation,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(began.elapsed(), ttl);
+    let ledger = store.ledger().unwrap();
+    let standing = ledger.standing("acme", 0, RunId::new()).await.unwrap();
+    assert_eq!(
+        standing.reserved,
+        KeySpend::default(),
+        "given up with the failure"
+    );
+}
+
+#[test]
+fn a_key_budget_needs_a_journal_that_keeps_a_ledger() {
+    let key = Budget::new().with_key(KeyBudget::new("acme").with_model_calls(5));
+    let refused = Agent::builder(ScriptedLlm::new())
+        .with_options(RunOptions::default().with_budget(key))
+        .build();
+    assert!(
+        matches!(&refused, Err(ConfigError::Invalid { name, .. }) if name == "Budget::key"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_key_cost_limit_needs_the_models_price() {
+    let prices = Prices::new().add_model("other", ModelPrice::per_million_tokens(1.0, 2.0));
+    let budget = Budget::new()
+        .with_prices(prices)
+        .with_key(KeyBudget::new("acme").with_cost_usd(1.0));
+    let refused = Agent::builder(ScriptedLlm::new())
+        .with_memory(InMemoryJournal::new())
+        .with_options(RunOptions::default().with_budget(budget))
+        .build();
+    assert!(
+        matches!(&refused, Err(ConfigError::Invalid { name, .. }) if name == "KeyBudget::cost_usd"),
+        "{refused:?}"
+    );
+}
