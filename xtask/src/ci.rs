@@ -260,13 +260,22 @@ fn postgres(root: &Path) -> Result<(), Error> {
         "--test",
         "workers",
     ];
+    const KEY_BUDGETS: &[&str] = &[
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--all-features",
+        "--test",
+        "key_budgets",
+    ];
     // Built before the server starts.
-    for tests in [STORE, CRASH, WORKERS] {
+    for tests in [STORE, CRASH, WORKERS, KEY_BUDGETS] {
         cmd::run(cmd::cargo(root, tests).arg("--no-run"))?;
     }
     let server = PostgresServer::start(root)?;
     // Without the suites' child processes, run only by their tests.
-    let runs: [(&[&str], &[&str]); 3] = [
+    let runs: [(&[&str], &[&str]); 4] = [
         (STORE, &["--ignored"]),
         (
             CRASH,
@@ -279,6 +288,14 @@ fn postgres(root: &Path) -> Result<(), Error> {
         (
             WORKERS,
             &["--ignored", "--skip", "worker_child", "--test-threads=1"],
+        ),
+        (
+            KEY_BUDGETS,
+            &[
+                "--ignored",
+                "--exact",
+                "a_keys_budget_is_never_overspent_through_kills_on_postgres",
+            ],
         ),
     ];
     for (tests, filter) in runs {
