@@ -92,7 +92,7 @@ impl SpendLedger for PostgresStore {
         .await
         .map_err(|e| backend(doing, e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(Reserved::Granted)
+        Ok(Reserved::Granted(standing))
     }
 
     async fn standing(

@@ -4,13 +4,16 @@
 //! the ledger's settled spend is what the runs' journals record.
 
 use futures_util::StreamExt;
-use klieo_runtime::{Agent, Budget, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions};
+use klieo_runtime::{
+    Agent, Budget, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions, TypedTool,
+};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     BudgetLimit, ChatResponse, ConfigError, Episode, EpisodicMemory, Error, FinishReason, Journal,
-    KeySpend, LlmError, Message, RunId, TimeLimit, Usage,
+    KeySpend, LlmError, Message, RunId, TimeLimit, ToolCall, Usage,
 };
+use serde_json::json;
 use std::time::Duration;
 
 fn answer(input: u32, output: u32) -> ChatResponse {
@@ -230,4 +233,46 @@ fn a_key_cost_limit_needs_the_models_price() {
         matches!(&refused, Err(ConfigError::Invalid { name, .. }) if name == "KeyBudget::cost_usd"),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_call_sized_by_a_stale_standing_is_sized_again_when_the_ledger_refuses_it() {
+    let store = InMemoryJournal::new();
+    let key = || KeyBudget::new("acme").with_total_tokens(2_000);
+    // While run A's tool works, run B (another worker) spends 1,800 of
+    // the key's 2,000 tokens: A's next call, sized by what A saw, is
+    // refused by the ledger, sized again by what it says, and made.
+    let other = worker(
+        &ScriptedLlm::new().then_reply(answer(1_000, 800)),
+        &store,
+        key(),
+    );
+    let spend_elsewhere = TypedTool::new("spend", "spends", move |_: serde_json::Value| {
+        let other = other.clone();
+        async move {
+            other.session("b").run("go").await.unwrap();
+            Ok::<_, klieo_types::ToolError>("spent")
+        }
+    });
+    let mut call = ChatResponse::new(
+        Message::assistant_tool_calls("", vec![ToolCall::new("c1", "spend", json!({}))]),
+        FinishReason::ToolCalls,
+    );
+    call.usage = Some(Usage::new(10, 5));
+    let llm = ScriptedLlm::new()
+        .then_reply(call)
+        .then_reply(answer(10, 5));
+    let agent = Agent::builder(llm.clone())
+        .with_tool(spend_elsewhere)
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_budget(Budget::new().with_key(key())))
+        .build()
+        .unwrap();
+    agent.session("a").run("go").await.unwrap();
+    let second = llm.requests()[1].max_tokens.unwrap();
+    assert!(
+        second < 2_000 - 1_815,
+        "sized by the key's standing after B: {second}"
+    );
+    assert_eq!(settled(&store, "acme").await, journaled(&store).await);
 }

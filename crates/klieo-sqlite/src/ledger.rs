@@ -129,7 +129,7 @@ impl SpendLedger for SqliteStore {
                         ])
                     })
                     .map_err(|e| backend(doing, e))?;
-                Ok(Reserved::Granted)
+                Ok(Reserved::Granted(standing))
             })
             .await
     }

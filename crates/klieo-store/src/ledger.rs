@@ -67,7 +67,7 @@ impl SpendLedger for InMemoryJournal {
                 now.checked_add(reservation.ttl),
             ),
         );
-        Ok(Reserved::Granted)
+        Ok(Reserved::Granted(standing))
     }
 
     async fn standing(

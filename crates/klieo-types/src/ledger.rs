@@ -221,8 +221,10 @@ impl Reservation {
 /// What a ledger answered a [`Reservation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reserved {
-    /// Reserved.
-    Granted,
+    /// Reserved; where the key stood before, leaving out the run's own
+    /// reservation (what [`SpendLedger::standing`] would have said), so
+    /// the run can size its next call without asking again.
+    Granted(KeyStanding),
     /// Not reserved: the key would pass a limit.
     Refused(KeyShortfall),
 }

@@ -41,6 +41,11 @@ impl Run {
     /// Reserves the call of `req` on `key`'s allowance, lowering its
     /// `max_tokens` to what the key has left; `Error::KeyBudgetExceeded`
     /// when the key would pass a limit.
+    ///
+    /// The call is sized by where the key stood at the run's last
+    /// reservation (one round trip to the ledger a call); when that
+    /// leaves too little, or the ledger refuses what it sized, the key's
+    /// standing is read afresh and the call sized again once.
     pub(crate) async fn reserve_on_key(
         &self,
         key: &KeyBudget,
@@ -49,30 +54,55 @@ impl Run {
         let ledger = ledger_of(&self.ctx.memories)?;
         let period = key.period_at(SystemTime::now());
         let run = self.ctx.run_id;
-        let standing = ledger.standing(key.key(), period, run).await?;
-        let (input, dearest) = {
+        let (input, dearest, known) = {
             let spend = self.lock_spend();
-            (spend.reserved_input(), spend.dearest())
+            (
+                spend.reserved_input(),
+                spend.dearest(),
+                spend.known_standing(period),
+            )
         };
-        let amount = claim(key, &standing, input, dearest.as_ref(), req)?;
-        let ttl = key.reservation_ttl();
-        // Timed from before the ledger's clock starts it: this process
-        // lets go of the call no later than the ledger does.
-        let until = tokio::time::Instant::now() + ttl;
-        let reservation = Reservation::new(key.key(), period, run, amount, key.limits(), ttl);
-        match ledger.reserve(&reservation).await? {
-            Reserved::Granted => {
-                self.lock_spend()
-                    .set_hold(Some(KeyHold { period, until, ttl }));
-                Ok(())
+        let asked = req.max_tokens;
+        let (mut standing, mut fresh) = match known {
+            Some(standing) => (standing, false),
+            None => (ledger.standing(key.key(), period, run).await?, true),
+        };
+        loop {
+            req.max_tokens = asked;
+            let amount = match claim(key, &standing, input, dearest.as_ref(), req) {
+                Ok(amount) => amount,
+                Err(_) if !fresh => {
+                    standing = ledger.standing(key.key(), period, run).await?;
+                    fresh = true;
+                    continue;
+                }
+                Err(refused) => return Err(refused),
+            };
+            let ttl = key.reservation_ttl();
+            // Timed from before the ledger's clock starts it: this process
+            // lets go of the call no later than the ledger does.
+            let until = tokio::time::Instant::now() + ttl;
+            let reservation = Reservation::new(key.key(), period, run, amount, key.limits(), ttl);
+            match ledger.reserve(&reservation).await? {
+                Reserved::Granted(before) => {
+                    let hold = KeyHold { period, until, ttl };
+                    self.lock_spend().hold(hold, before);
+                    return Ok(());
+                }
+                Reserved::Refused(_) if !fresh => {
+                    standing = ledger.standing(key.key(), period, run).await?;
+                    fresh = true;
+                }
+                Reserved::Refused(short) => {
+                    return Err(Error::KeyBudgetExceeded {
+                        key: key.key().to_owned(),
+                        limit: short.limit,
+                        max: short.max,
+                        spent: short.spent,
+                        needed: short.needed,
+                    })
+                }
             }
-            Reserved::Refused(short) => Err(Error::KeyBudgetExceeded {
-                key: key.key().to_owned(),
-                limit: short.limit,
-                max: short.max,
-                spent: short.spent,
-                needed: short.needed,
-            }),
         }
     }
 
@@ -81,8 +111,8 @@ impl Run {
     /// no model call), which the journal adds to the key's ledger in the
     /// commit's transaction, dropping the reservation.
     pub(crate) fn settlement(&self, commit: &Commit) -> Option<Settlement> {
-        let hold = self.lock_spend().hold()?;
         let key = self.opts.budget.key()?;
+        let hold = self.lock_spend().held()?;
         let spend = commit
             .episodes
             .iter()
@@ -96,8 +126,8 @@ impl Run {
         Some(Settlement::new(key.key(), hold.period, spend))
     }
 
-    /// The reservation is settled: let go of it.
-    pub(crate) fn settled(&self) {
-        self.lock_spend().set_hold(None);
+    /// The reservation was settled as `spend`: let go of it.
+    pub(crate) fn settled(&self, spend: KeySpend) {
+        self.lock_spend().settled(spend);
     }
 }

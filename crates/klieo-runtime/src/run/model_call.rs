@@ -167,6 +167,9 @@ impl Run {
     /// runs out, or the call's reservation on its key lapses (whichever
     /// comes first); `None` when neither applies.
     fn deadline(&self) -> Option<(Instant, Cut)> {
+        if self.opts.budget.time().is_none() && self.opts.budget.key().is_none() {
+            return None;
+        }
         let spend = self.lock_spend();
         // A limit past what the clock can hold is no limit.
         let time = self.opts.budget.time().and_then(|max| {
@@ -174,7 +177,7 @@ impl Run {
             Some((at, Cut::Time))
         });
         let held = spend
-            .hold()
+            .held()
             .map(|hold| (hold.until, Cut::Reservation(hold.ttl)));
         match (time, held) {
             (Some(time), Some(held)) => Some(if held.0 < time.0 { held } else { time }),

@@ -12,7 +12,9 @@ pub use report::BudgetSpend;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
-use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error};
+use klieo_types::{
+    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeySpend, KeyStanding,
+};
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -44,6 +46,10 @@ pub(crate) struct Spend {
     calibration: Option<(u64, u64)>,
     /// The reservation held on the run's key, if any (see `KeyBudget`).
     hold: Option<KeyHold>,
+    /// Where the key stood in a period when this run last reserved on it,
+    /// with this run's settled calls since added: the next call is sized
+    /// by it, without asking the ledger first (which checks it anyway).
+    key_standing: Option<(u64, KeyStanding)>,
 }
 
 /// A call's reservation on its key: the period it counts in, and when it
@@ -294,13 +300,30 @@ impl Spend {
     }
 
     /// The reservation held on the run's key, if any.
-    pub(crate) fn hold(&self) -> Option<KeyHold> {
+    pub(crate) fn held(&self) -> Option<KeyHold> {
         self.hold
     }
 
-    /// Holds (or, with `None`, lets go of) a reservation on the key.
-    pub(crate) fn set_hold(&mut self, hold: Option<KeyHold>) {
-        self.hold = hold;
+    /// Holds a reservation on the key, granted when the key stood at
+    /// `standing`.
+    pub(crate) fn hold(&mut self, hold: KeyHold, standing: KeyStanding) {
+        self.key_standing = Some((hold.period, standing));
+        self.hold = Some(hold);
+    }
+
+    /// The reservation was settled as `spend`: let go of it.
+    pub(crate) fn settled(&mut self, spend: KeySpend) {
+        self.hold = None;
+        if let Some((_, standing)) = &mut self.key_standing {
+            standing.settled = standing.settled.plus(spend);
+        }
+    }
+
+    /// Where the key stood in `period` as this run last saw it, if it did.
+    pub(crate) fn known_standing(&self, period: u64) -> Option<KeyStanding> {
+        self.key_standing
+            .filter(|(seen, _)| *seen == period)
+            .map(|(_, standing)| standing)
     }
 
     /// The working time its log records.

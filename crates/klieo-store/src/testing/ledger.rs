@@ -39,6 +39,14 @@ async fn reserve(journal: &dyn Journal, reservation: Reservation) -> Reserved {
     }
 }
 
+/// Reserves `reservation`, which must be granted; where the key stood.
+async fn granted(journal: &dyn Journal, reservation: Reservation) -> KeyStanding {
+    match reserve(journal, reservation).await {
+        Reserved::Granted(standing) => standing,
+        Reserved::Refused(short) => panic!("refused: {short:?}"),
+    }
+}
+
 async fn standing(journal: &dyn Journal, key: &str, run: RunId) -> KeyStanding {
     match ledger(journal).standing(key, PERIOD, run).await {
         Ok(standing) => standing,
@@ -63,10 +71,7 @@ async fn commit(journal: &dyn Journal, commit: Commit) -> Result<(), MemoryError
 /// refused when both would pass it, naming the limit and the amounts.
 pub async fn reservations_share_a_keys_limit(journal: &dyn Journal) {
     let (a, b) = (RunId::new(), RunId::new());
-    assert_eq!(
-        reserve(journal, claim("acme", a, 600)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", a, 600)).await;
     let Reserved::Refused(short) = reserve(journal, claim("acme", b, 401)).await else {
         panic!("600 and 401 tokens pass 1,000");
     };
@@ -74,9 +79,11 @@ pub async fn reservations_share_a_keys_limit(journal: &dyn Journal) {
         (short.limit, short.max, short.spent, short.needed),
         (BudgetLimit::TotalTokens, 1_000, 600, 401)
     );
+    let before = granted(journal, claim("acme", b, 400)).await;
     assert_eq!(
-        reserve(journal, claim("acme", b, 400)).await,
-        Reserved::Granted
+        before.reserved,
+        KeySpend::new(600, 0, 1),
+        "a grant says where the key stood"
     );
     assert_eq!(
         standing(journal, "acme", RunId::new()).await.reserved,
@@ -88,34 +95,23 @@ pub async fn reservations_share_a_keys_limit(journal: &dyn Journal) {
 /// run's reservation, freeing what the call did not use.
 pub async fn a_commit_settles_and_frees_the_reservation(journal: &dyn Journal) {
     let (a, b) = (RunId::new(), RunId::new());
-    assert_eq!(
-        reserve(journal, claim("acme", a, 900)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", a, 900)).await;
     if let Err(e) = commit(journal, settling(a, "acme", 300)).await {
         panic!("the commit failed: {e}");
     }
     let now = standing(journal, "acme", b).await;
     assert_eq!(now.settled, KeySpend::new(300, 0, 1));
     assert_eq!(now.reserved, KeySpend::default(), "the reservation is gone");
-    assert_eq!(
-        reserve(journal, claim("acme", b, 700)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", b, 700)).await;
 }
 
 /// A run's new reservation replaces its earlier one: a run resumed on
 /// another worker does not hold its call twice.
 pub async fn a_runs_reservation_is_replaced(journal: &dyn Journal) {
     let run = RunId::new();
-    assert_eq!(
-        reserve(journal, claim("acme", run, 800)).await,
-        Reserved::Granted
-    );
-    assert_eq!(
-        reserve(journal, claim("acme", run, 900)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", run, 800)).await;
+    let before = granted(journal, claim("acme", run, 900)).await;
+    assert_eq!(before.reserved, KeySpend::default(), "its own is left out");
     let other = standing(journal, "acme", RunId::new()).await;
     assert_eq!(other.reserved, KeySpend::new(900, 0, 1));
     let own = standing(journal, "acme", run).await;
@@ -125,10 +121,7 @@ pub async fn a_runs_reservation_is_replaced(journal: &dyn Journal) {
 /// A commit refused by its checks settles nothing.
 pub async fn a_refused_commit_settles_nothing(journal: &dyn Journal) {
     let run = RunId::new();
-    assert_eq!(
-        reserve(journal, claim("acme", run, 500)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", run, 500)).await;
     let stale = settling(run, "acme", 500).with_expected_episodes(3);
     assert!(
         matches!(commit(journal, stale).await, Err(MemoryError::Conflict(_))),
@@ -149,20 +142,14 @@ pub async fn a_lapsed_reservation_holds_nothing(journal: &dyn Journal) {
         limits(),
         Duration::ZERO,
     );
-    assert_eq!(reserve(journal, lapsed).await, Reserved::Granted);
-    assert_eq!(
-        reserve(journal, claim("acme", RunId::new(), 1_000)).await,
-        Reserved::Granted
-    );
+    granted(journal, lapsed).await;
+    granted(journal, claim("acme", RunId::new(), 1_000)).await;
 }
 
 /// Keys and periods are counted apart.
 pub async fn keys_and_periods_are_apart(journal: &dyn Journal) {
     let run = RunId::new();
-    assert_eq!(
-        reserve(journal, claim("acme", run, 1_000)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("acme", run, 1_000)).await;
     if let Err(e) = commit(journal, settling(run, "acme", 1_000)).await {
         panic!("the commit failed: {e}");
     }
@@ -171,10 +158,7 @@ pub async fn keys_and_periods_are_apart(journal: &dyn Journal) {
         reserve(journal, claim("acme", other, 1)).await,
         Reserved::Refused(_)
     ));
-    assert_eq!(
-        reserve(journal, claim("globex", other, 1_000)).await,
-        Reserved::Granted
-    );
+    granted(journal, claim("globex", other, 1_000)).await;
     let next = Reservation::new(
         "acme",
         PERIOD + 3_600,
@@ -183,7 +167,7 @@ pub async fn keys_and_periods_are_apart(journal: &dyn Journal) {
         limits(),
         Duration::from_secs(600),
     );
-    assert_eq!(reserve(journal, next).await, Reserved::Granted);
+    granted(journal, next).await;
 }
 
 /// Every limit is kept: the model calls of a period, and a cost.
@@ -203,8 +187,8 @@ pub async fn calls_and_cost_are_limited(journal: &dyn Journal) {
         panic!("5,001 micro-dollars pass 5,000");
     };
     assert_eq!(short.limit, BudgetLimit::Cost);
-    assert_eq!(reserve(journal, call(1)).await, Reserved::Granted);
-    assert_eq!(reserve(journal, call(1)).await, Reserved::Granted);
+    granted(journal, call(1)).await;
+    granted(journal, call(1)).await;
     let Reserved::Refused(short) = reserve(journal, call(1)).await else {
         panic!("a third call passes 2");
     };

@@ -119,6 +119,9 @@ impl<S: Journal> Journal for Counted<S> {
     async fn run(&self, r: RunId) -> Result<Option<RunRecord>, MemoryError> {
         self.0.run(r).await
     }
+    fn ledger(&self) -> Option<&dyn klieo::types::SpendLedger> {
+        self.0.ledger()
+    }
 }
 
 /// The steps of each run in the many-runs figures.
