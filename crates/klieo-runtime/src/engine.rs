@@ -138,6 +138,7 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
             streamed: mode == Mode::Streamed,
         })
         .span();
+    run.reserved(step, &span);
     let started = Instant::now();
     let opened = match mode {
         Mode::Streamed => run

@@ -58,6 +58,15 @@ pub(crate) enum Fact<'a> {
         step: u32,
         switch: &'a ProviderSwitch,
     },
+    /// Cycle `step`'s model call (told by `span`) was reserved as `tokens`
+    /// (its input's bound and its `max_tokens`), costing at most
+    /// `cost_micros` when calls are priced.
+    BudgetReserved {
+        step: u32,
+        tokens: u64,
+        cost_micros: Option<u64>,
+        span: &'a Span,
+    },
     /// Cycle `step`'s model call (told by `span`) was counted against the
     /// run's budget as `settled`; the run has spent `spent` so far.
     BudgetSettled {

@@ -174,6 +174,7 @@ impl Memories {
             },
             // Written on the call's `LlmCall` (`ModelCallEnded`'s spend).
             Fact::BudgetSettled { .. }
+            | Fact::BudgetReserved { .. }
             | Fact::Shaped { .. }
             | Fact::ModelCallBegan { .. }
             | Fact::AttemptFailed { .. }

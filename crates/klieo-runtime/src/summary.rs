@@ -38,6 +38,18 @@ pub enum RunEvent {
         /// Why the model stopped.
         finish_reason: FinishReason,
     },
+    /// A model call of a run with a budget is reserved before it is made
+    /// (under a token or cost limit or a key's budget): its input's bound
+    /// and the `max_tokens` it is sent with, and what they would cost at
+    /// the dearest prices when calls are priced.
+    BudgetReserved {
+        /// The cycle whose call it is.
+        step: u32,
+        /// The tokens reserved.
+        tokens: u64,
+        /// Their cost at most, in millionths of a US dollar.
+        cost_micros: Option<u64>,
+    },
     /// A model call of a run with a budget was counted: what the run has
     /// spent so far, after the step's
     /// [`StepFinished`](Self::StepFinished).
@@ -209,6 +221,19 @@ impl Progress {
                 let event = RunEvent::BudgetSpent {
                     step: *step,
                     spent: **spent,
+                };
+                self.with(|t| t.events.push_back(event));
+            }
+            Fact::BudgetReserved {
+                step,
+                tokens,
+                cost_micros,
+                ..
+            } if self.events => {
+                let event = RunEvent::BudgetReserved {
+                    step: *step,
+                    tokens: *tokens,
+                    cost_micros: *cost_micros,
                 };
                 self.with(|t| t.events.push_back(event));
             }

@@ -276,3 +276,40 @@ async fn a_call_sized_by_a_stale_standing_is_sized_again_when_the_ledger_refuses
     );
     assert_eq!(settled(&store, "acme").await, journaled(&store).await);
 }
+
+#[tokio::test]
+async fn each_call_is_reserved_before_it_is_made_and_the_log_keeps_both() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new().then_reply(answer(10, 5));
+    let agent = worker(
+        &llm,
+        &store,
+        KeyBudget::new("acme").with_total_tokens(100_000),
+    );
+    let events: Vec<_> = agent.session("a").stream("go").collect().await;
+    let reserved: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            Ok(RunEvent::BudgetReserved { step, tokens, .. }) => Some((*step, *tokens)),
+            _ => None,
+        })
+        .collect();
+    let [(1, tokens)] = reserved[..] else {
+        panic!("one reservation, for step 1: {events:?}");
+    };
+    let sent = u64::from(llm.requests()[0].max_tokens.unwrap());
+    assert!(tokens > sent, "the input's bound and the max_tokens sent");
+    let run = store.list_runs().await.unwrap()[0];
+    let spend = store
+        .replay(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|episode| match episode {
+            Episode::LlmCall { spend, .. } => spend,
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(spend.reserved_tokens, Some(tokens));
+    assert_eq!((spend.input_tokens, spend.output_tokens), (10, 5));
+}

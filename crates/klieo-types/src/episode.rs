@@ -218,6 +218,15 @@ pub struct CallSpend {
     /// the reservation's input bound and the reply's size.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub estimated: bool,
+    /// The tokens reserved for the call before it was made (its input's
+    /// bound and the `max_tokens` it was sent with), under a token or
+    /// cost limit or a key's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_tokens: Option<u64>,
+    /// What the reservation would have cost at the dearest prices, in
+    /// millionths of a US dollar, when calls are priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_cost_micros: Option<u64>,
 }
 
 impl CallSpend {
@@ -234,7 +243,17 @@ impl CallSpend {
             output_tokens,
             cost_micros,
             estimated,
+            reserved_tokens: None,
+            reserved_cost_micros: None,
         }
+    }
+
+    /// The same, reserved as `tokens` costing `cost_micros` before it
+    /// was made.
+    pub fn with_reserved(mut self, tokens: u64, cost_micros: Option<u64>) -> Self {
+        self.reserved_tokens = Some(tokens);
+        self.reserved_cost_micros = cost_micros;
+        self
     }
 }
 

@@ -264,8 +264,26 @@ impl Run {
             if let Some(key) = self.opts.budget.key() {
                 self.reserve_on_key(key, &mut req).await?;
             }
+            self.lock_spend().noted(&self.opts.budget, &req);
         }
         Ok(req)
+    }
+
+    /// Emits what the call of cycle `step` (told by `span`) was reserved
+    /// as, if it was reserved in tokens.
+    pub(crate) fn reserved(&self, step: u32, span: &Span) {
+        if !self.budgeted() {
+            return;
+        }
+        let reserved = self.lock_spend().reservation();
+        if let Some((tokens, cost_micros)) = reserved {
+            let _ = self.emit(Fact::BudgetReserved {
+                step,
+                tokens,
+                cost_micros,
+                span,
+            });
+        }
     }
 
     /// Whether the run has a budget to keep.

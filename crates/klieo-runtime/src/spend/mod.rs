@@ -46,6 +46,9 @@ pub(crate) struct Spend {
     calibration: Option<(u64, u64)>,
     /// The reservation held on the run's key, if any (see `KeyBudget`).
     hold: Option<KeyHold>,
+    /// The tokens, and their cost at the dearest prices, reserved for the
+    /// call in flight, when it is reserved in tokens (see `noted`).
+    reserved: Option<(u64, Option<u64>)>,
     /// Where the key stood in a period when this run last reserved on it,
     /// with this run's settled calls since added: the next call is sized
     /// by it, without asking the ledger first (which checks it anyway).
@@ -258,12 +261,15 @@ impl Spend {
             }
             _ => None,
         };
-        let settled = CallSpend::new(
+        let mut settled = CallSpend::new(
             u64::from(usage.input_tokens),
             u64::from(usage.output_tokens),
             cost_micros,
             estimated,
         );
+        if let Some((tokens, cost)) = self.reserved.take() {
+            settled = settled.with_reserved(tokens, cost);
+        }
         self.count(&settled);
         self.reserved_input = 0;
         self.reserved_bound = 0;
@@ -287,6 +293,31 @@ impl Spend {
             tool_calls: self.tool_calls,
             cost_usd: self.price.map(|_| self.cost as f64 / 1e6),
         }
+    }
+
+    /// Notes what the call of `req` is reserved as, once its run's and
+    /// its key's limits have lowered its `max_tokens`: its input's bound
+    /// and that many tokens, under a token or cost limit or a key's
+    /// budget (else nothing is reserved in tokens).
+    pub(crate) fn noted(
+        &mut self,
+        budget: &Budget,
+        req: &ChatRequest,
+    ) -> Option<(u64, Option<u64>)> {
+        if !(budget.limits_tokens() || self.dearest.is_some() || budget.key().is_some()) {
+            return None;
+        }
+        let output = req.max_tokens.map_or(0, u64::from);
+        let cost = self
+            .dearest
+            .map(|price| price.bound_micros(self.reserved_input, output));
+        self.reserved = Some((self.reserved_input.saturating_add(output), cost));
+        self.reserved
+    }
+
+    /// What the call in flight was reserved as, in tokens, if it was.
+    pub(crate) fn reservation(&self) -> Option<(u64, Option<u64>)> {
+        self.reserved
     }
 
     /// The bound of the input of the call reserved last.

@@ -80,6 +80,8 @@ fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) 
         gen_ai.response.finish_reasons = Empty,
         klieo.provider.passed_over = Empty,
         klieo.rate_limit.waited_ms = Empty,
+        klieo.budget.reserved_tokens = Empty,
+        klieo.budget.reserved_cost_micros = Empty,
         klieo.budget.cost_micros = Empty,
         klieo.budget.estimated = Empty,
         gen_ai.usage.input_tokens = Empty,

@@ -61,6 +61,23 @@ impl Tracer<'_> {
                     span.record("klieo.budget.estimated", true);
                 }
             }
+            Fact::BudgetReserved {
+                tokens,
+                cost_micros,
+                span,
+                ..
+            } => {
+                span.record(
+                    "klieo.budget.reserved_tokens",
+                    i64::try_from(*tokens).unwrap_or(i64::MAX),
+                );
+                if let Some(cost) = cost_micros {
+                    span.record(
+                        "klieo.budget.reserved_cost_micros",
+                        i64::try_from(*cost).unwrap_or(i64::MAX),
+                    );
+                }
+            }
             Fact::BudgetRefused { limit, .. } => {
                 self.span.record("klieo.budget.refused", limit.as_str());
             }

@@ -2,6 +2,7 @@
 //! conventions, captured by a minimal subscriber; never message contents.
 
 mod attempts;
+mod budget;
 pub(crate) mod capture;
 mod content;
 
