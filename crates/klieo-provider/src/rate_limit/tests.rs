@@ -82,3 +82,42 @@ async fn a_streamed_call_that_waited_says_so_on_its_first_chunk() {
         ("account", Duration::from_secs(60))
     );
 }
+
+/// A client of one key: the provider's limited client, limited again in
+/// the key's own scope.
+fn for_key(llm: &ScriptedLlm, limiter: &InMemoryRateLimiter, key: &str) -> RateLimited {
+    let provider = RateLimited::builder(llm.clone(), limiter.clone()).build();
+    RateLimited::builder(provider, limiter.clone())
+        .with_scope(key)
+        .with_max_wait(Duration::from_secs(10))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keys_own_scope_limits_its_calls_within_the_providers() {
+    // Tenants get a request a minute each; the provider three.
+    let limits = RateLimits::new()
+        .with_default(RateLimit::new().with_requests_per_minute(1))
+        .add_scope(
+            "scripted/scripted",
+            RateLimit::new().with_requests_per_minute(3),
+        );
+    let limiter = InMemoryRateLimiter::new(limits).unwrap();
+    let llm = ScriptedLlm::new().then_text("a").then_text("b");
+    let (acme, globex) = (
+        for_key(&llm, &limiter, "acme"),
+        for_key(&llm, &limiter, "globex"),
+    );
+    acme.complete(hi()).await.unwrap();
+    let refused = acme.complete(hi()).await.unwrap_err();
+    assert!(refused.to_string().contains("acme"), "{refused}");
+    globex.complete(hi()).await.unwrap();
+    assert_eq!(llm.requests().len(), 2, "one call of each key went");
+    // Both took from the provider's scope: one request of three is left.
+    assert_eq!(limiter.acquire("scripted/scripted", 1).await.unwrap(), None);
+    assert!(limiter
+        .acquire("scripted/scripted", 1)
+        .await
+        .unwrap()
+        .is_some());
+}
