@@ -192,11 +192,14 @@ fn llama_server(root: &Path) -> Result<(), Error> {
         "llama_server",
     ];
     cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
-    let server = LlamaServer::start(root)?;
+    let server = LlamaServer::start(root, 4_096)?;
+    // A deliberately small window, for the long conversations.
+    let small = LlamaServer::start(root, 1_024)?;
     let mut test = cmd::cargo(root, TESTS);
     // One at a time: the server answers one request at a time.
     test.args(["--", "--ignored", "--test-threads=1"])
-        .env("KLIEO_LLAMA_SERVER_URL", &server.base);
+        .env("KLIEO_LLAMA_SERVER_URL", &server.base)
+        .env("KLIEO_LLAMA_SERVER_SMALL_URL", &small.base);
     println!("    {}", cmd::show(&test));
     cmd::run(&mut test)
 }

@@ -90,17 +90,18 @@ impl Drop for LlamaServer {
 }
 
 impl LlamaServer {
-    /// Builds the server if needed, starts it on a free loopback port and
-    /// waits until it answers a chat completion and a Messages API call.
-    pub(crate) fn start(root: &Path) -> Result<Self, Error> {
+    /// Builds the server if needed, starts it with a context window of
+    /// `context` tokens on a free loopback port and waits until it answers
+    /// a chat completion and a Messages API call.
+    pub(crate) fn start(root: &Path, context: u32) -> Result<Self, Error> {
         let dir = root.join("target").join("klieo-llama-server");
         let python = ensure_venv(&dir)?;
         let model = model_file(root)?;
         let port = free_port()?;
-        let log = dir.join("server.log");
+        let log = dir.join(format!("server-{context}.log"));
         let (out, err) = cmd::log_file(&log)?;
         println!(
-            "    starting llama-server on 127.0.0.1:{port} (log: {})",
+            "    starting llama-server ({context}-token window) on 127.0.0.1:{port} (log: {})",
             log.display()
         );
         let child = Command::new(&python)
@@ -109,7 +110,14 @@ impl LlamaServer {
             .args([&std::process::id().to_string(), "--model"])
             .arg(&model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--jinja", "-c", "4096", "--embeddings", "--threads", "2"])
+            .args([
+                "--jinja",
+                "-c",
+                &context.to_string(),
+                "--embeddings",
+                "--threads",
+                "2",
+            ])
             // SmolLM2's own template has no tool format; this one does.
             .arg("--chat-template-file")
             .arg(

@@ -149,5 +149,12 @@ fn refusal(run: RunId, expected: Option<u64>, why: &str) -> MemoryError {
             "run {run} has {found} episodes, not the {expected} this commit expected"
         ));
     }
+    if why == "lapsed" {
+        return MemoryError::Conflict(format!(
+            "the reservation of run {run} on its key lapsed before the call's spend was \
+             settled (the call outlasted KeyBudget::reservation_ttl): the step is not \
+             written, and the run is left to be resumed"
+        ));
+    }
     MemoryError::Conflict(format!("another worker holds the lease of run {run}"))
 }

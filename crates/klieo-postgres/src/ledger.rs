@@ -3,7 +3,9 @@
 //! reservation is checked and written in one transaction under the key's
 //! advisory lock, so two workers never both take the last of a key's
 //! allowance; a commit's [`Settlement`](klieo_types::Settlement) lands in
-//! the commit's own statement (`klieo_commit_settling`, schema v6).
+//! the commit's own statement (`klieo_commit_settling`, schema v6), under
+//! the same lock and only against the run's live reservation. Both read
+//! the clock as they run (`clock_timestamp()`), after the lock.
 
 use crate::error::backend;
 use crate::PostgresStore;
@@ -41,7 +43,7 @@ async fn standing_in(
                COALESCE(SUM(cost_micros), 0)::bigint AS cost_micros, \
                COALESCE(SUM(model_calls), 0)::bigint AS model_calls \
                FROM klieo_key_reservations \
-               WHERE key = $1 AND period = $2 AND run <> $3 AND until_at > now()) r \
+               WHERE key = $1 AND period = $2 AND run <> $3 AND until_at > clock_timestamp()) r \
          LEFT JOIN klieo_key_spend s ON s.key = $1 AND s.period = $2",
     )
     .bind(key)
@@ -63,6 +65,12 @@ impl SpendLedger for PostgresStore {
         let run = reservation.run.to_string();
         let period = int(reservation.period);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        // A key's lock held by a client that hangs does not hold every
+        // other worker of the key forever.
+        sqlx::query("SET LOCAL lock_timeout = '10s'")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("key:{}", reservation.key))
             .execute(&mut *tx)
@@ -70,13 +78,22 @@ impl SpendLedger for PostgresStore {
             .map_err(|e| backend(doing, e))?;
         let standing = standing_in(&mut tx, &reservation.key, period, &run, doing).await?;
         if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
+            tx.rollback().await.map_err(|e| backend(doing, e))?;
             return Ok(Reserved::Refused(short));
         }
+        // The key's lapsed reservations go: they hold nothing.
+        sqlx::query(
+            "DELETE FROM klieo_key_reservations WHERE key = $1 AND until_at <= clock_timestamp()",
+        )
+        .bind(&reservation.key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
         let amount = &reservation.amount;
         sqlx::query(
             "INSERT INTO klieo_key_reservations \
              (key, run, period, tokens, cost_micros, model_calls, until_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 millisecond') \
+             VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + $7 * interval '1 millisecond') \
              ON CONFLICT (key, run) DO UPDATE SET period = excluded.period, \
              tokens = excluded.tokens, cost_micros = excluded.cost_micros, \
              model_calls = excluded.model_calls, until_at = excluded.until_at",

@@ -107,19 +107,34 @@ impl ShortTermMemory for PostgresStore {
     }
 
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        self.load_stable(thread, max_tokens, 1).await
+    }
+
+    async fn load_stable(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<Transcript, MemoryError> {
         let doing = "loading a thread";
         // One statement, so one snapshot: an append between reading the
         // total and the rows cannot widen the cut. The same cut as
-        // `MessageLog::window`: from the first message with at most
-        // `max_tokens` at and after it.
+        // `MessageLog::stable_window`: from the first message with at
+        // least the thread's total less `max_tokens`, rounded up to a
+        // multiple of `granule`, before it. The total is one seek, the
+        // cut one seek of the running sums' index, the rows a range of
+        // the key: a long thread costs its window, not its length.
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "WITH last AS (SELECT tokens_before + tokens AS total FROM klieo_messages \
-             WHERE thread = $1 ORDER BY seq DESC LIMIT 1) \
-             SELECT role, message FROM klieo_messages, last \
-             WHERE thread = $1 AND last.total - tokens_before <= $2 ORDER BY seq",
+            "SELECT role, message FROM klieo_messages WHERE thread = $1 AND seq >= \
+             (SELECT seq FROM klieo_messages WHERE thread = $1 AND tokens_before >= \
+             (SELECT GREATEST(tokens_before + tokens - $2 + $3 - 1, 0) / $3 * $3 \
+             FROM klieo_messages WHERE thread = $1 ORDER BY seq DESC LIMIT 1) \
+             ORDER BY tokens_before LIMIT 1) \
+             ORDER BY seq",
         )
         .bind(thread.as_str())
         .bind(StoreRows::tokens(max_tokens))
+        .bind(StoreRows::tokens(granule.max(1)))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;

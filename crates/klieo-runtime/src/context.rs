@@ -2,6 +2,7 @@
 
 use crate::journal::Memories;
 use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
+use crate::run::ModelFit;
 use klieo_types::{
     EpisodicMemory, Journal, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet,
 };
@@ -33,6 +34,8 @@ pub struct AgentContext {
     pub(crate) run_id: RunId,
     pub(crate) cancel: CancellationToken,
     pub(crate) agent_name: Arc<str>,
+    /// What the runs of this model learned of its window and its counts.
+    pub(crate) model_fit: Arc<ModelFit>,
 }
 
 impl AgentContext {
@@ -54,6 +57,7 @@ impl AgentContext {
             run_id: RunId::new(),
             cancel: CancellationToken::new(),
             agent_name: Arc::from("agent"),
+            model_fit: Arc::default(),
         }
     }
 

@@ -12,10 +12,14 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 pub(crate) type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + Send>>;
+
+/// Where a starting run is kept once it is made, for the events it queues
+/// before an error that ends it as it starts (a budget's refusal).
+pub(crate) type EarlyRun = Arc<OnceLock<Arc<Run>>>;
 
 /// What a streamed run does, as it happens: text, tool calls and their
 /// results, finished steps, and last [`RunEvent::Finished`] with the answer
@@ -55,7 +59,7 @@ pub struct RunEvents {
     state: State,
     /// The run being started, for the events it queued before an error
     /// that ends it before its first cycle (a budget's refusal).
-    early: Option<Arc<Run>>,
+    early: EarlyRun,
 }
 
 enum State {
@@ -76,26 +80,27 @@ impl RunEvents {
     pub(crate) fn new(run: Run, prompt: Message) -> Self {
         let run_id = run.ctx.run_id;
         let run = Arc::new(run);
-        let early = Some(Arc::clone(&run));
-        let starting = Box::pin(start(run, Some(prompt), Mode::Streamed));
-        Self {
-            early,
-            ..Self::starting(run_id, starting)
-        }
+        Self::starting(run_id, |early| {
+            let _ = early.set(Arc::clone(&run));
+            Box::pin(start(run, Some(prompt), Mode::Streamed))
+        })
     }
 
-    /// The events of run `run_id`, once `starting` has started its engine.
-    pub(crate) fn starting(run_id: RunId, starting: Starting) -> Self {
+    /// The events of run `run_id`, once the future `make` returns has
+    /// started its engine; the future puts the run in the slot it is
+    /// given once it made it.
+    pub(crate) fn starting(run_id: RunId, make: impl FnOnce(EarlyRun) -> Starting) -> Self {
+        let early = EarlyRun::default();
         Self {
             run_id,
-            state: State::Starting(starting),
-            early: None,
+            state: State::Starting(make(Arc::clone(&early))),
+            early,
         }
     }
 
     /// A run that could not start: its one item is `error`.
     pub(crate) fn failed(run_id: RunId, error: Error) -> Self {
-        Self::starting(run_id, Box::pin(std::future::ready(Err(error))))
+        Self::starting(run_id, |_| Box::pin(std::future::ready(Err(error))))
     }
 
     /// The run these are the events of, known before its first event: a
@@ -186,13 +191,10 @@ impl Stream for RunEvents {
             match &mut this.state {
                 State::Starting(starting) => match starting.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(engine)) => {
-                        this.early = None;
-                        this.state = State::Running(engine);
-                    }
+                    Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
                     Poll::Ready(Err(e)) => {
                         let mut queued = VecDeque::new();
-                        if let Some(run) = this.early.take() {
+                        if let Some(run) = this.early.get() {
                             while let Some(event) = run.progress.next_event() {
                                 queued.push_back(event);
                             }

@@ -21,4 +21,5 @@ mod tools;
 mod tracing_spans;
 mod typed_output;
 mod typed_tools;
+mod window;
 mod worker;

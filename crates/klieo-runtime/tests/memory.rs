@@ -160,8 +160,8 @@ async fn requests_carry_the_system_prompt_and_the_history_within_budget() {
         .collect();
     ctx.short_term().append(&thread, old).await.unwrap();
     let opts = RunOptions::default()
-        .with_max_history_tokens(21)
-        // three messages of 7 estimated tokens
+        .with_max_history_tokens(24)
+        // three messages of 8 estimated tokens (seven letters, two digits)
         .with_temperature(Some(0.25))
         .with_max_tokens(Some(64));
     run_steps(&ctx, "Be brief.", thread.clone(), opts)

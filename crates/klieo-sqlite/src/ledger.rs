@@ -57,8 +57,12 @@ fn standing_in(
     Ok(KeyStanding::new(settled, reserved))
 }
 
-/// Adds `settlement` to its key and drops `run`'s reservation on it, in
-/// the transaction of the commit that records the spend.
+/// Adds `settlement` to its key (saturating) and drops `run`'s
+/// reservation on it, in the transaction of the commit that records the
+/// spend. Spend is settled only against the run's live reservation: a
+/// call that outlasted it could otherwise settle into an allowance
+/// another run took meanwhile, so the commit is refused
+/// ([`MemoryError::Conflict`]).
 pub(crate) fn settle_in(
     connection: &Connection,
     run: &str,
@@ -66,16 +70,34 @@ pub(crate) fn settle_in(
 ) -> Result<(), MemoryError> {
     let doing = "settling a key's spend";
     let spend = &settlement.spend;
-    connection
-        .prepare_cached("DELETE FROM key_reservations WHERE key = ?1 AND run = ?2")
+    let live = connection
+        .prepare_cached(
+            "DELETE FROM key_reservations WHERE key = ?1 AND run = ?2 \
+             AND until_ms > CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+        )
         .and_then(|mut drop| drop.execute(params![settlement.key, run]))
         .map_err(|e| backend(doing, e))?;
+    if *spend == KeySpend::default() {
+        return Ok(());
+    }
+    if live == 0 {
+        return Err(MemoryError::Conflict(format!(
+            "the reservation of run {run} on key `{}` lapsed before the call's spend was \
+             settled (the call outlasted KeyBudget::reservation_ttl): the step is not \
+             written, and the run is left to be resumed",
+            settlement.key
+        )));
+    }
     connection
         .prepare_cached(
             "INSERT INTO key_spend (key, period, tokens, cost_micros, model_calls) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key, period) DO UPDATE SET \
-             tokens = tokens + excluded.tokens, cost_micros = cost_micros + excluded.cost_micros, \
-             model_calls = model_calls + excluded.model_calls",
+             tokens = CASE WHEN tokens > 9223372036854775807 - excluded.tokens \
+             THEN 9223372036854775807 ELSE tokens + excluded.tokens END, \
+             cost_micros = CASE WHEN cost_micros > 9223372036854775807 - excluded.cost_micros \
+             THEN 9223372036854775807 ELSE cost_micros + excluded.cost_micros END, \
+             model_calls = CASE WHEN model_calls > 9223372036854775807 - excluded.model_calls \
+             THEN 9223372036854775807 ELSE model_calls + excluded.model_calls END",
         )
         .and_then(|mut add| {
             add.execute(params![
@@ -106,6 +128,14 @@ impl SpendLedger for SqliteStore {
                 if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
                     return Ok(Reserved::Refused(short));
                 }
+                // The key's lapsed reservations go: they hold nothing.
+                connection
+                    .prepare_cached(
+                        "DELETE FROM key_reservations WHERE key = ?1 \
+                         AND until_ms <= CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+                    )
+                    .and_then(|mut drop| drop.execute(params![reservation.key]))
+                    .map_err(|e| backend(doing, e))?;
                 let amount = &reservation.amount;
                 connection
                     .prepare_cached(

@@ -137,6 +137,9 @@ impl State {
                 )));
             }
         }
+        if let Some(settlement) = &commit.settlement {
+            self.ledger.check(commit.run, settlement, Instant::now())?;
+        }
         if let Some(expected) = commit.expected_episodes {
             let found = self.logs.get(&commit.run).map_or(0, Vec::len);
             if u64::try_from(found).ok() != Some(expected) {

@@ -38,7 +38,36 @@ impl Ledger {
         KeyStanding::new(settled, reserved)
     }
 
-    /// Adds `settlement` to its key, dropping `run`'s reservation on it.
+    /// `MemoryError::Conflict` when `settlement` records spend and `run`
+    /// holds no live reservation on its key at `now`: a call that
+    /// outlasted its reservation could settle into an allowance another
+    /// run took meanwhile.
+    pub(crate) fn check(
+        &self,
+        run: RunId,
+        settlement: &Settlement,
+        now: Instant,
+    ) -> Result<(), MemoryError> {
+        if settlement.spend == KeySpend::default() {
+            return Ok(());
+        }
+        let live = self
+            .reservations
+            .get(&(settlement.key.clone(), run))
+            .is_some_and(|(_, _, until)| until.is_none_or(|until| until > now));
+        if live {
+            return Ok(());
+        }
+        Err(MemoryError::Conflict(format!(
+            "the reservation of run {run} on key `{}` lapsed before the call's spend was \
+             settled (the call outlasted KeyBudget::reservation_ttl): the step is not written, \
+             and the run is left to be resumed",
+            settlement.key
+        )))
+    }
+
+    /// Adds `settlement` to its key, dropping `run`'s reservation on it
+    /// (after [`check`](Self::check)).
     pub(crate) fn settle(&mut self, run: RunId, settlement: Settlement) {
         let Settlement {
             key, period, spend, ..
@@ -59,6 +88,10 @@ impl SpendLedger for InMemoryJournal {
         if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
             return Ok(Reserved::Refused(short));
         }
+        // The key's lapsed reservations go: they hold nothing.
+        ledger.reservations.retain(|(key, _), (_, _, until)| {
+            key != &reservation.key || until.is_none_or(|until| until > now)
+        });
         ledger.reservations.insert(
             (reservation.key.clone(), reservation.run),
             (

@@ -30,6 +30,20 @@ impl ShortTermMemory for InMemoryJournal {
             .unwrap_or_default())
     }
 
+    async fn load_stable(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<Transcript, MemoryError> {
+        Ok(self
+            .state()
+            .threads
+            .get(thread)
+            .map(|log| log.stable_window(max_tokens, granule))
+            .unwrap_or_default())
+    }
+
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
         self.state().threads.remove(thread);
         Ok(())

@@ -25,6 +25,24 @@ pub trait ShortTermMemory: Send + Sync {
     /// message was cut.
     async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError>;
 
+    /// [`load`](Self::load), with the cut moved forward to a multiple of
+    /// `granule` of the thread's estimated tokens: the oldest message
+    /// loaded then changes only each `granule` tokens the thread grows
+    /// by, so consecutive requests start alike, which servers that cache
+    /// prompts (llama.cpp's, OpenAI's) reuse. What is loaded fits
+    /// `max_tokens` and, but for a message at the cut, holds at least
+    /// `max_tokens - granule`. The default cuts as `load` does (a store
+    /// that keeps no running sums); klieo's stores override it.
+    async fn load_stable(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<Transcript, MemoryError> {
+        let _ = granule;
+        self.load(thread, max_tokens).await
+    }
+
     /// Forgets the thread.
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError>;
 }

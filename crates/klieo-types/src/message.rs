@@ -162,20 +162,64 @@ impl Message {
         }
     }
 
-    /// A rough token count, about four bytes a token plus a small overhead
-    /// per message and per tool call. Memories use it to honour a token
-    /// budget without a tokenizer; it errs on the high side for English.
+    /// A rough token count without a tokenizer: a token for each four
+    /// ASCII letters or spaces, one for each digit and each ASCII
+    /// punctuation mark, two for each three bytes of other text, and a
+    /// small overhead per message and per tool call. Memories use it to
+    /// honour a token budget, and runs to fit a model's window.
+    ///
+    /// Measured against SmolLM2's tokenizer (llama.cpp's server), it counts
+    /// 0.56 to 1.2 of the server's tokens: English prose 0.8, JSON 0.8 to
+    /// 0.94, code 0.88, digits 1.15, French 1.2, Chinese 1.0. Tokenizers
+    /// that merge digits (GPT-4o's) count fewer; a run corrects for its
+    /// model with the usage its server reports.
+    ///
+    /// ```
+    /// use klieo_types::Message;
+    ///
+    /// assert_eq!(Message::user("abcdefgh").estimated_tokens(), 4 + 2);
+    /// assert_eq!(Message::user("2026-12-05").estimated_tokens(), 4 + 10);
+    /// ```
     pub fn estimated_tokens(&self) -> usize {
         const PER_MESSAGE: usize = 4;
         const PER_CALL: usize = 3;
-        let call_bytes: usize = self
+        let calls: usize = self
             .tool_calls
             .iter()
-            .map(|c| c.name.len() + c.arguments.len() + c.id.len())
+            .map(|c| text_tokens(&c.name) + text_tokens(&c.arguments) + text_tokens(&c.id))
             .sum();
-        let bytes = self.content.len() + call_bytes;
-        PER_MESSAGE + self.tool_calls.len() * PER_CALL + bytes.div_ceil(4)
+        PER_MESSAGE + self.tool_calls.len() * PER_CALL + text_tokens(&self.content) + calls
     }
+}
+
+/// Twelfths of a token each byte is counted as: an ASCII letter or space
+/// 3 (a token for four), other ASCII 12 (a token each), any other byte 8
+/// (two tokens for three).
+const TWELFTHS: [u8; 256] = {
+    let mut weights = [8u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        weights[b] = if byte.is_ascii_alphabetic() || byte.is_ascii_whitespace() {
+            3
+        } else {
+            12
+        };
+        b += 1;
+    }
+    weights
+};
+
+/// The estimated tokens of `text` (see [`Message::estimated_tokens`]):
+/// one table lookup a byte, as a step appends a few messages, each
+/// counted once.
+fn text_tokens(text: &str) -> usize {
+    let twelfths: usize = text
+        .as_bytes()
+        .iter()
+        .map(|&b| usize::from(TWELFTHS[usize::from(b)]))
+        .sum();
+    twelfths.div_ceil(12)
 }
 
 #[cfg(test)]
@@ -194,7 +238,14 @@ mod tests {
         assert_eq!(plain.estimated_tokens(), 4 + 2);
         let call = ToolCall::from_raw("id", "fn", "{}");
         let with_call = Message::assistant_tool_calls("", vec![call]);
-        assert_eq!(with_call.estimated_tokens(), 4 + 3 + 2);
+        // "fn" and "id" a token each, the braces one each.
+        assert_eq!(with_call.estimated_tokens(), 4 + 3 + 1 + 2 + 1);
+        let chinese = Message::user("灯塔");
+        assert_eq!(chinese.estimated_tokens(), 4 + 4, "six bytes, four tokens");
+        let mixed = Message::user("Az@[`{ \t\n\r\x0b\x0c~");
+        // Letters A, z and the spaces (space, tab, newline, return, form
+        // feed): 7, two tokens; @ [ ` { \x0b ~ one each.
+        assert_eq!(mixed.estimated_tokens(), 4 + 2 + 6);
     }
 
     #[test]

@@ -18,6 +18,8 @@ use klieo::types::LlmClient;
 mod budgets;
 #[path = "llama_server/failover.rs"]
 mod failover;
+#[path = "llama_server/window.rs"]
+mod window;
 
 fn server() -> String {
     std::env::var("KLIEO_LLAMA_SERVER_URL")

@@ -58,6 +58,14 @@ async fn server() -> (String, Arc<Mutex<Seen>>) {
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
+                // A chat server only: the client's question about what the
+                // server can do (`GET /props`) finds nothing.
+                if request.starts_with(b"GET ") {
+                    let none = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\
+                                connection: close\r\n\r\n";
+                    let _ = sock.write_all(none.as_bytes()).await;
+                    return;
+                }
                 let first = {
                     let mut seen = log.lock().unwrap();
                     seen.arrivals.push(Instant::now());

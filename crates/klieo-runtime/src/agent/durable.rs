@@ -199,13 +199,13 @@ impl Agent {
             events: true,
             ..Extras::default()
         };
-        RunEvents::starting(
-            run_id,
+        RunEvents::starting(run_id, |early| {
             Box::pin(async move {
                 let (run, journal, why) = agent.take_up(run_id, decision, extras).await?;
+                let _ = early.set(Arc::clone(&run));
                 resume_engine(run, journal, why, Mode::Streamed).await
-            }),
-        )
+            })
+        })
     }
 
     /// The run `run` rebuilt from its journal, with a person's decision on

@@ -124,17 +124,17 @@ impl Session {
     {
         let run_id = RunId::new();
         let (agent, thread, prompt) = (self.agent.clone(), self.thread.clone(), prompt.into());
-        TypedEvents::new(RunEvents::starting(
-            run_id,
+        TypedEvents::new(RunEvents::starting(run_id, |early| {
             Box::pin(async move {
                 let extras = Extras {
                     events: true,
                     ..agent.typed_extras::<T>().await
                 };
                 let run = Arc::new(agent.new_run(run_id, &thread, extras)?);
+                let _ = early.set(Arc::clone(&run));
                 start(run, Some(Message::user(prompt)), Mode::Streamed).await
-            }),
-        ))
+            })
+        }))
     }
 
     pub(super) async fn run_typed_as<T>(

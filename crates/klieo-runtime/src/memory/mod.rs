@@ -64,6 +64,20 @@ impl ShortTermMemory for InMemoryShortTerm {
             .unwrap_or_default())
     }
 
+    async fn load_stable(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<Transcript, MemoryError> {
+        Ok(self
+            .threads
+            .shard(thread)
+            .get(thread)
+            .map(|log| log.stable_window(max_tokens, granule))
+            .unwrap_or_default())
+    }
+
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
         self.threads.shard(thread).remove(thread);
         Ok(())

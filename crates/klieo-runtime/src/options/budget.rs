@@ -218,6 +218,15 @@ impl Budget {
                     format!("{usd} US dollars cannot be spent: give a positive amount"),
                 ));
             }
+            if self.cost_micros() == Some(0) {
+                return Err(ConfigError::invalid(
+                    "Budget::cost_usd",
+                    format!(
+                        "{usd} US dollars is under the millionth of a dollar costs are counted \
+                         in: give at least 0.000001"
+                    ),
+                ));
+            }
         }
         self.prices.validate()?;
         if let Some(key) = &self.key {

@@ -20,16 +20,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// call settles its spend in the same transaction, so what the ledger
 /// says a key spent is what its runs' journals hold, whatever process
 /// dies when. A call whose worker dies before the commit holds its
-/// reservation until it lapses ([`reservation_ttl`](Self::reservation_ttl));
-/// a call still running then is cut off, since its spend is no longer
-/// held.
+/// reservation until it lapses ([`reservation_ttl`](Self::reservation_ttl)).
+/// A blocking call, or a stream not yet begun, still running then is cut
+/// off, since its spend is no longer held; a commit that would settle
+/// spend against a lapsed reservation (a streamed reply read for longer)
+/// is refused with `MemoryError::Conflict`, and the run stops, to be
+/// resumed.
 ///
 /// Money is counted at the [`Budget`]'s [`Prices`](crate::Prices)
 /// ([`Budget::with_prices`]), as the run's own cost limit is.
 ///
 /// # Default
 /// - `period`: none, the key's runs are counted over all time
-/// - `reservation_ttl`: 15 minutes
+/// - `reservation_ttl`: 15 minutes (at most a day)
 ///
 /// ```
 /// use klieo_runtime::{Budget, KeyBudget, RunOptions};
@@ -60,6 +63,9 @@ pub struct KeyBudget {
 
 /// The default [`KeyBudget::reservation_ttl`].
 const DEFAULT_RESERVATION_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The longest [`KeyBudget::reservation_ttl`]: a day.
+const MAX_RESERVATION_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl KeyBudget {
     /// No limits yet on the runs of `key`.
@@ -177,6 +183,15 @@ impl KeyBudget {
                     format!("{usd} US dollars cannot be spent: give a positive amount"),
                 ));
             }
+            if self.cost_micros() == Some(0) {
+                return Err(ConfigError::invalid(
+                    "KeyBudget::cost_usd",
+                    format!(
+                        "{usd} US dollars is under the millionth of a dollar costs are counted \
+                         in: give at least 0.000001"
+                    ),
+                ));
+            }
         }
         if self.period.is_some_and(|p| p.as_secs() == 0) {
             return Err(ConfigError::invalid(
@@ -190,6 +205,16 @@ impl KeyBudget {
                 "KeyBudget::reservation_ttl",
                 "a reservation that holds for no time cannot cover a call: give the longest \
                  a model call may take",
+            ));
+        }
+        if self.reservation_ttl > MAX_RESERVATION_TTL {
+            return Err(ConfigError::invalid(
+                "KeyBudget::reservation_ttl",
+                format!(
+                    "{:?} would hold a dead worker's reservation for longer than a day: give \
+                     at most 24 hours",
+                    self.reservation_ttl
+                ),
             ));
         }
         let limits = [
@@ -247,6 +272,14 @@ mod tests {
                 "KeyBudget::reservation_ttl",
             ),
             (KeyBudget::new(""), "KeyBudget::key"),
+            (
+                KeyBudget::new("k").with_reservation_ttl(Duration::MAX),
+                "KeyBudget::reservation_ttl",
+            ),
+            (
+                KeyBudget::new("k").with_cost_usd(1e-9),
+                "KeyBudget::cost_usd",
+            ),
         ];
         for (budget, setting) in cases {
             let error = budget.validate().unwrap_err();

@@ -44,8 +44,9 @@ impl Run {
     ///
     /// The call is sized by where the key stood at the run's last
     /// reservation (one round trip to the ledger a call); when that
-    /// leaves too little, or the ledger refuses what it sized, the key's
-    /// standing is read afresh and the call sized again once.
+    /// leaves too little or lowers the reply's `max_tokens`, or the
+    /// ledger refuses what it sized, the key's standing is read afresh
+    /// and the call sized again once.
     pub(crate) async fn reserve_on_key(
         &self,
         key: &KeyBudget,
@@ -69,14 +70,17 @@ impl Run {
         };
         loop {
             req.max_tokens = asked;
+            // A standing from the run's last call may hold reservations
+            // since settled for less: when it leaves too little, or cuts
+            // the reply short, ask the ledger before settling for it.
             let amount = match claim(key, &standing, input, dearest.as_ref(), req) {
-                Ok(amount) => amount,
-                Err(_) if !fresh => {
+                Ok(claimed) if !claimed.lowered || fresh => claimed.amount,
+                Err(refused) if fresh => return Err(refused),
+                _ => {
                     standing = ledger.standing(key.key(), period, run).await?;
                     fresh = true;
                     continue;
                 }
-                Err(refused) => return Err(refused),
             };
             let ttl = key.reservation_ttl();
             // Timed from before the ledger's clock starts it: this process

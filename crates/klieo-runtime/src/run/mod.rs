@@ -2,10 +2,13 @@
 //! common parts: building a request and recording episodes. Calling the
 //! model under the retry policy is `model_call`'s.
 
+mod fit;
 mod ledger;
 mod model_call;
 mod record;
+mod request;
 
+pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
 pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
 
@@ -13,7 +16,6 @@ use record::Fence;
 
 use crate::context::AgentContext;
 use crate::fact::{Emitted, Fact};
-use crate::guardrail::check_pre_llm;
 use crate::options::Budget;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
@@ -22,8 +24,7 @@ use crate::spend::Spend;
 use crate::summary::Progress;
 use crate::telemetry;
 use klieo_types::{
-    ChatRequest, Commit, Episode, Error, Journal, Message, PendingStep, Role, RunId, ThreadId,
-    ToolChoice, Transcript,
+    Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, Transcript,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,6 +62,8 @@ pub(crate) struct Run {
     /// When this process took the run up: its working time here, for a
     /// time limit.
     began: tokio::time::Instant,
+    /// What the run knows of its model's window (see `fit`).
+    fit: fit::Fit,
 }
 
 /// What a run does beyond the seed's loop.
@@ -133,6 +136,7 @@ impl Run {
             holder,
             spend: Mutex::new(Spend::new(&opts.budget, ctx.llm.model())),
             began: tokio::time::Instant::now(),
+            fit: fit::Fit::default(),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
@@ -224,51 +228,6 @@ impl Run {
         Ok(())
     }
 
-    /// The request of cycle `step`: system prompt, the history that fits
-    /// the budget, the tools and this cycle's tool choice; checked by the
-    /// pre-LLM guardrails.
-    pub(crate) async fn request(&self, step: u32) -> Result<ChatRequest, Error> {
-        let history = self
-            .ctx
-            .short_term()
-            .load(&self.thread, self.opts.max_history_tokens)
-            .await?;
-        if history.is_empty() {
-            self.check_newest_turn_fits().await?;
-        }
-        let mut req = ChatRequest::new(Transcript::concat(&[&self.system, &history]));
-        req.tools = self.ctx.tools.catalogue();
-        if !req.tools.is_empty() {
-            req.tool_choice = self
-                .opts
-                .tool_choice_for(step, self.repeats.last_round_repeated());
-        }
-        req.temperature = self.opts.temperature;
-        req.max_tokens = self.opts.max_tokens;
-        if let Some(spec) = &self.output {
-            // With tools, the format would keep the model from calling
-            // them: it applies once an answer is being repaired.
-            let repairing = self.repairs.load(Ordering::Relaxed) > 0;
-            if req.tools.is_empty() || repairing {
-                req.response_format = spec.format().clone();
-            }
-            if repairing && !req.tools.is_empty() {
-                req.tool_choice = Some(ToolChoice::None);
-            }
-        }
-        check_pre_llm(&self.opts.guardrails, &req).await?;
-        if self.budgeted() {
-            let worked = self.began.elapsed();
-            self.lock_spend()
-                .reserve(&self.opts.budget, &mut req, worked)?;
-            if let Some(key) = self.opts.budget.key() {
-                self.reserve_on_key(key, &mut req).await?;
-            }
-            self.lock_spend().noted(&self.opts.budget, &req);
-        }
-        Ok(req)
-    }
-
     /// Emits what the call of cycle `step` (told by `span`) was reserved
     /// as, if it was reserved in tokens.
     pub(crate) fn reserved(&self, step: u32, span: &Span) {
@@ -309,31 +268,6 @@ impl Run {
             return Ok(());
         }
         self.lock_spend().tool_calls(&self.opts.budget, calls)
-    }
-
-    /// Fails with `Error::NewestTurnTooLarge` when the thread has
-    /// messages but its newest turn is over the history budget (a memory
-    /// then loads nothing): a request without it would ask the model
-    /// about nothing. An empty thread is left to the model.
-    async fn check_newest_turn_fits(&self) -> Result<(), Error> {
-        let all = self.ctx.short_term().load(&self.thread, usize::MAX).await?;
-        if all.is_empty() {
-            return Ok(());
-        }
-        // The newest turn: the last message, and back over tool results to
-        // the call that asked for them.
-        let mut tokens = 0;
-        for message in all.iter().rev() {
-            tokens += message.estimated_tokens();
-            if message.role != Role::Tool {
-                break;
-            }
-        }
-        Err(Error::NewestTurnTooLarge {
-            thread: self.thread.clone(),
-            tokens,
-            max_history_tokens: self.opts.max_history_tokens,
-        })
     }
 
     /// The spans' view of this run.

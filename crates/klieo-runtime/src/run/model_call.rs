@@ -117,6 +117,9 @@ impl Run {
         latency: Duration,
         span: &Span,
     ) -> ReplyEpisodes {
+        if let Some(usage) = &reply.usage {
+            self.input_reported(usage.input_tokens);
+        }
         let mut before = Vec::new();
         if let Some(info) = &reply.info {
             if let Some(wait) = &info.rate_wait {
@@ -157,10 +160,13 @@ impl Run {
         let _ = self.emit(Fact::AttemptFailed { error, retried });
     }
 
-    /// The end of a model call's retry budget, from now, when it has one.
+    /// The end of a model call's retry budget, when it has one: from now,
+    /// or, for the call the run first asked its client about its window
+    /// for, from when it asked (the question is part of making the call).
     fn budget(&self) -> Option<(Instant, Duration)> {
         let budget = self.opts.retry.total_budget()?;
-        Some((Instant::now() + budget, budget))
+        let began = self.window_asked().unwrap_or_else(Instant::now);
+        Some((began + budget, budget))
     }
 
     /// When a model call must end, and why: the budget's working time

@@ -6,6 +6,14 @@ use super::{affordable, UNASKED_MAX_TOKENS};
 use crate::options::{KeyBudget, ModelPrice};
 use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
 
+/// A call's claim on its key: what it may spend, and whether the key's
+/// limits lowered the `max_tokens` it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub(crate) amount: KeySpend,
+    pub(crate) lowered: bool,
+}
+
 /// The claim of a call whose input is at most `input` tokens, on `key`
 /// standing at `standing`, priced at `dearest` (the table's dearest, when
 /// calls are priced): lowers `req.max_tokens` to what the key's token and
@@ -16,7 +24,7 @@ pub(crate) fn claim(
     input: u64,
     dearest: Option<&ModelPrice>,
     req: &mut ChatRequest,
-) -> Result<KeySpend, Error> {
+) -> Result<Claim, Error> {
     let held = standing.held();
     let asked = req.max_tokens.map_or(1, u64::from);
     let refused = |limit, max, spent, needed| Error::KeyBudgetExceeded {
@@ -46,13 +54,19 @@ pub(crate) fn claim(
         }
         left = Some(left.map_or(tokens, |left| left.min(tokens)));
     }
+    let mut lowered = false;
     if let Some(left) = left {
         let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
-        req.max_tokens = Some(asked.min(u32::try_from(left).unwrap_or(u32::MAX)));
+        let left = u32::try_from(left).unwrap_or(u32::MAX);
+        lowered = left < asked;
+        req.max_tokens = Some(asked.min(left));
     }
     let output = req.max_tokens.map_or(0, u64::from);
     let cost = dearest.map_or(0, |price| price.bound_micros(input, output));
-    Ok(KeySpend::new(input.saturating_add(output), cost, 1))
+    Ok(Claim {
+        amount: KeySpend::new(input.saturating_add(output), cost, 1),
+        lowered,
+    })
 }
 
 #[cfg(test)]
@@ -75,9 +89,13 @@ mod tests {
     fn max_tokens_is_lowered_to_what_the_key_has_left() {
         let key = KeyBudget::new("k").with_total_tokens(1_000);
         let mut req = request(Some(500));
-        let amount = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
+        let claimed = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, Some(300));
-        assert_eq!(amount, KeySpend::new(400, 0, 1));
+        assert_eq!(claimed.amount, KeySpend::new(400, 0, 1));
+        assert!(claimed.lowered);
+        let mut roomy = request(Some(100));
+        let claimed = claim(&key, &standing(0, 0), 100, None, &mut roomy).unwrap();
+        assert!(!claimed.lowered, "100 of 900 left");
     }
 
     #[test]
@@ -115,9 +133,9 @@ mod tests {
         let price = ModelPrice::per_million_tokens(1.0, 2.0);
         let key = KeyBudget::new("k").with_cost_usd(0.001);
         let mut req = request(Some(4_000));
-        let amount = claim(&key, &standing(0, 500), 100, Some(&price), &mut req).unwrap();
+        let claimed = claim(&key, &standing(0, 500), 100, Some(&price), &mut req).unwrap();
         assert_eq!(req.max_tokens, Some(200), "400 µ$ left after the input");
-        assert_eq!(amount, KeySpend::new(300, 500, 1));
+        assert_eq!(claimed.amount, KeySpend::new(300, 500, 1));
         let mut broke = request(Some(10));
         assert!(matches!(
             claim(&key, &standing(0, 900), 100, Some(&price), &mut broke),
@@ -132,8 +150,9 @@ mod tests {
     fn a_key_limiting_only_calls_leaves_max_tokens_alone() {
         let key = KeyBudget::new("k").with_model_calls(5);
         let mut req = request(None);
-        let amount = claim(&key, &standing(0, 0), 100, None, &mut req).unwrap();
+        let claimed = claim(&key, &standing(0, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, None);
-        assert_eq!(amount, KeySpend::new(100, 0, 1));
+        assert_eq!(claimed.amount, KeySpend::new(100, 0, 1));
+        assert!(!claimed.lowered);
     }
 }

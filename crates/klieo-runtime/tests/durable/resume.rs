@@ -240,11 +240,15 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     // The consumer goes away while send_mail runs: the run fails...
     drop(events);
     let run = only_run(&store).await;
-    for _ in 0..1_000 {
+    // The failure is written by a task the drop spawned, through the
+    // store's writer thread: looked for until it is in, within a bound.
+    let mut look = tokio::time::interval(std::time::Duration::from_millis(1));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
         if store.replay(run).await.unwrap().len() > 2 {
             break;
         }
-        tokio::task::yield_now().await;
+        look.tick().await;
     }
     let log = store.replay(run).await.unwrap();
     assert_eq!(log.last().map(Episode::kind), Some("failed"), "{log:?}");
@@ -280,13 +284,17 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         ended = &mut run => panic!("the run cannot end while send_mail hangs: {ended:?}"),
         id = async {
             started.notified().await;
-            for _ in 0..1_000 {
+            // Written through the store's writer thread: looked for until
+            // it is in, within a bound.
+            let mut look = tokio::time::interval(std::time::Duration::from_millis(1));
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            while tokio::time::Instant::now() < deadline {
                 if let Some(&id) = store.list_runs().await.unwrap().first() {
                     if charged(&store.replay(id).await.unwrap()) {
                         return id;
                     }
                 }
-                tokio::task::yield_now().await;
+                look.tick().await;
             }
             panic!("the charge's result was never written while send_mail ran");
         } => id,

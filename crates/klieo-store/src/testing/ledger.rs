@@ -146,6 +146,41 @@ pub async fn a_lapsed_reservation_holds_nothing(journal: &dyn Journal) {
     granted(journal, claim("acme", RunId::new(), 1_000)).await;
 }
 
+/// Spend cannot be settled against a lapsed reservation (the call
+/// outlasted it, and another run may have taken the allowance): the
+/// commit is refused whole. A commit settling nothing goes in.
+pub async fn a_lapsed_reservation_cannot_settle_spend(journal: &dyn Journal) {
+    let run = RunId::new();
+    let lapsed = Reservation::new(
+        "acme",
+        PERIOD,
+        run,
+        KeySpend::new(500, 0, 1),
+        limits(),
+        Duration::ZERO,
+    );
+    granted(journal, lapsed).await;
+    let late = settling(run, "acme", 500)
+        .with_episodes(vec![klieo_types::Episode::Completed { steps: 1 }]);
+    let refused = commit(journal, late).await;
+    assert!(
+        matches!(&refused, Err(MemoryError::Conflict(why)) if why.contains("lapsed")),
+        "{refused:?}"
+    );
+    let now = standing(journal, "acme", RunId::new()).await;
+    assert_eq!(now.settled, KeySpend::default(), "nothing settled");
+    let episodes = match journal.replay(run).await {
+        Ok(episodes) => episodes,
+        Err(e) => panic!("replay failed: {e}"),
+    };
+    assert!(episodes.is_empty(), "nothing written: {episodes:?}");
+    let nothing = Commit::new(run, ThreadId::new(format!("t-{run}")))
+        .with_settlement(Settlement::new("acme", PERIOD, KeySpend::default()));
+    if let Err(e) = commit(journal, nothing).await {
+        panic!("a commit settling nothing failed: {e}");
+    }
+}
+
 /// Keys and periods are counted apart.
 pub async fn keys_and_periods_are_apart(journal: &dyn Journal) {
     let run = RunId::new();
@@ -214,6 +249,7 @@ macro_rules! __klieo_store_ledger_suite {
             a_runs_reservation_is_replaced,
             a_refused_commit_settles_nothing,
             a_lapsed_reservation_holds_nothing,
+            a_lapsed_reservation_cannot_settle_spend,
             keys_and_periods_are_apart,
             calls_and_cost_are_limited,
         );

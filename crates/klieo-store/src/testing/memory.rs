@@ -184,20 +184,58 @@ pub async fn a_commit_writes_messages_episodes_and_pending(journal: &dyn Journal
     );
 }
 
+/// `load_stable` of 24 tokens in granules of 16.
+async fn stable(memory: &dyn ShortTermMemory, thread: &ThreadId) -> Vec<Message> {
+    match memory.load_stable(thread, 24, 16).await {
+        Ok(transcript) => transcript.to_vec(),
+        Err(e) => panic!("load_stable({thread}) failed: {e}"),
+    }
+}
+
+/// A stable load cuts at a multiple of its granule of the thread's
+/// tokens: its first message changes only each granule the thread grows
+/// by, and what it loads fits the budget.
+pub async fn a_stable_load_moves_its_cut_in_steps(memory: &dyn ShortTermMemory) {
+    let thread = ThreadId::new("stable");
+    // Seven letters and two digits: 4 + 2 + 2 = 8 estimated tokens each.
+    let numbered = |range: std::ops::Range<usize>| {
+        range
+            .map(|i| Message::user(format!("message{i:02}")))
+            .collect::<Vec<_>>()
+    };
+    append(memory, &thread, numbered(0..10)).await;
+    // 80 tokens: the cut at 56 rounds up to 64, message 8.
+    let first = stable(memory, &thread).await;
+    assert_eq!(contents(&first), ["message08", "message09"]);
+    append(memory, &thread, numbered(10..11)).await;
+    let same = stable(memory, &thread).await;
+    assert_eq!(
+        contents(&same),
+        ["message08", "message09", "message10"],
+        "the cut stays while the thread grows less than a granule"
+    );
+    append(memory, &thread, numbered(11..12)).await;
+    let moved = stable(memory, &thread).await;
+    assert_eq!(contents(&moved), ["message10", "message11"]);
+    let exact = load(memory, &thread, 24).await;
+    assert_eq!(contents(&exact), ["message09", "message10", "message11"]);
+}
+
 /// A [`ShortTermMemory`] loads the newest messages that fit the token
 /// budget.
 pub async fn token_budget_keeps_the_newest(memory: &dyn ShortTermMemory) {
     let thread = ThreadId::new("budget");
-    // Eight bytes of text each: 4 + 2 = 6 estimated tokens per message.
+    // Seven letters and a digit each: 4 + 2 + 1 = 7 estimated tokens per
+    // message.
     let messages: Vec<Message> = (0..10)
         .map(|i| Message::user(format!("message{i}")))
         .collect();
     append(memory, &thread, messages.clone()).await;
     let cases: [(usize, &[&str]); 4] = [
-        (18, &["message7", "message8", "message9"]),
-        (17, &["message8", "message9"]),
-        (6, &["message9"]),
-        (5, &[]),
+        (21, &["message7", "message8", "message9"]),
+        (20, &["message8", "message9"]),
+        (7, &["message9"]),
+        (6, &[]),
     ];
     for (budget, expected) in cases {
         assert_eq!(

@@ -198,9 +198,10 @@ pub enum Error {
     /// than send the model a conversation without it.
     #[error(
         "the newest turn of thread `{thread}` is about {tokens} tokens, more than the \
-         {max_history_tokens} the history of a request may hold: raise \
-         RunOptions::max_history_tokens, or bound tool results lower \
-         (RunOptions::max_tool_result_bytes)"
+         {max_history_tokens} the history of a request may hold (the model's window less \
+         what the request holds besides, at most RunOptions::max_history_tokens): raise \
+         RunOptions::max_history_tokens, use a model with a larger window, or bound tool \
+         results lower (RunOptions::max_tool_result_bytes)"
     )]
     NewestTurnTooLarge {
         /// The conversation.
@@ -209,6 +210,29 @@ pub enum Error {
         tokens: usize,
         /// The history budget of a request.
         max_history_tokens: usize,
+    },
+    /// The request cannot fit the model's context window even with no
+    /// history: what it must hold besides (each counted as the run
+    /// estimates the server counts it) and the room kept for the reply
+    /// leave nothing. No call was made.
+    #[error(
+        "the request cannot fit the model's window of {window} tokens even with no history: \
+         about {system} tokens of system prompt, {tools} of tools' schemas and {schema} of \
+         the answer's schema, and {reply} kept for the reply; shorten the largest, offer \
+         fewer tools, lower RunOptions::max_tokens, or use a model with a larger window"
+    )]
+    ContextWindowExceeded {
+        /// The model's window.
+        window: u32,
+        /// The system prompt's tokens.
+        system: u64,
+        /// The tools' definitions' tokens.
+        tools: u64,
+        /// The answer's schema's tokens.
+        schema: u64,
+        /// The room kept for the reply (the request's `max_tokens`, or a
+        /// quarter of the window up to 1,024).
+        reply: u32,
     },
     /// The next model call, or the tool calls a reply asked for, would
     /// pass a limit of the run's budget: it was not made. `needed` is what
@@ -283,6 +307,7 @@ impl Error {
             Self::NewestTurnTooLarge { .. } => "newest_turn_too_large",
             Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::KeyBudgetExceeded { .. } => "key_budget_exceeded",
+            Self::ContextWindowExceeded { .. } => "context_window_exceeded",
         }
     }
 
@@ -304,7 +329,8 @@ impl Error {
             | Self::NotResumable { .. }
             | Self::NewestTurnTooLarge { .. }
             | Self::BudgetExceeded { .. }
-            | Self::KeyBudgetExceeded { .. } => false,
+            | Self::KeyBudgetExceeded { .. }
+            | Self::ContextWindowExceeded { .. } => false,
         }
     }
 
@@ -319,86 +345,4 @@ impl Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn assert_send_sync<T: Send + Sync + 'static>() {}
-
-    #[test]
-    fn errors_are_send_sync() {
-        assert_send_sync::<Error>();
-        assert_send_sync::<LlmError>();
-        assert_send_sync::<ToolError>();
-    }
-
-    /// The texts of `e` and each of its causes, outermost first.
-    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-        let mut texts = vec![e.to_string()];
-        let mut next = e.source();
-        while let Some(cause) = next {
-            texts.push(cause.to_string());
-            next = cause.source();
-        }
-        texts
-    }
-
-    #[test]
-    fn a_tool_error_is_printed_once_by_a_reporter_walking_the_chain() {
-        let e = Error::from(ToolError::Failed {
-            tool: "refund".into(),
-            message: "card declined".into(),
-        });
-        let texts = chain(&e);
-        assert!(texts[0].contains("card declined"), "{texts:?}");
-        for (i, outer) in texts.iter().enumerate() {
-            for inner in &texts[i + 1..] {
-                assert!(!outer.contains(inner.as_str()), "{texts:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn tool_and_other_classification() {
-        let retry = ToolError::Retryable {
-            message: "busy".into(),
-            retry_after: Some(Duration::from_millis(250)),
-        };
-        let e = Error::from(retry);
-        assert!(e.retryable());
-        assert_eq!(e.retry_after(), Some(Duration::from_millis(250)));
-        let timeout = ToolError::Timeout {
-            tool: "t".into(),
-            after: Duration::from_secs(1),
-        };
-        assert!(timeout.retryable());
-        assert!(!Error::from(ToolError::Permanent("x".into())).retryable());
-        assert!(!Error::from(ToolError::InvalidArgs {
-            tool: "t".into(),
-            reason: "r".into()
-        })
-        .retryable());
-        assert!(!Error::Cancelled.retryable());
-        assert!(!Error::MaxStepsExceeded { steps: 3 }.retryable());
-        assert!(!Error::from(MemoryError::backend("down")).retryable());
-        assert!(!Error::from(ConfigError::Missing {
-            name: "k".into(),
-            hint: "h".into()
-        })
-        .retryable());
-    }
-
-    #[test]
-    fn display_texts_name_the_problem() {
-        let unknown = ToolError::UnknownTool {
-            name: "calc".into(),
-            available: vec!["calculator".into(), "now".into()],
-        };
-        assert_eq!(
-            unknown.to_string(),
-            "the model called an unknown tool `calc`; available tools: calculator, now"
-        );
-        let timeout = LlmError::timeout(TimeLimit::Call, Duration::from_secs(1));
-        let wrapped = Error::from(timeout.clone());
-        assert_eq!(wrapped.to_string(), timeout.to_string());
-    }
-}
+mod tests;

@@ -21,6 +21,7 @@ macro_rules! __klieo_store_short_term_suite {
     ($fresh:expr $(, #[$attr:meta])* $(,)?) => {
         $crate::__klieo_store_memory_scenarios!([$(#[$attr])*] $fresh;
             token_budget_keeps_the_newest,
+            a_stable_load_moves_its_cut_in_steps,
             never_starts_with_an_orphaned_tool_result,
             messages_come_back_as_they_went_in,
             threads_are_separate_and_clear_empties_one,

@@ -2,101 +2,14 @@
 //! [`Answer`] with its [`RunSummary`] at the end: the user's view of a
 //! run's facts ([`Progress`]), the same for a blocking and a streamed run.
 
+mod event;
+
+pub use event::RunEvent;
+
 use crate::fact::Fact;
-use crate::spend::BudgetSpend;
-use klieo_types::{
-    BudgetLimit, ChatChunk, FinishReason, ProviderSwitch, RateWait, RunId, ThreadId, ToolCall,
-    ToolOutcome, Usage,
-};
+use klieo_types::{ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
 use std::collections::VecDeque;
 use std::sync::Mutex;
-
-/// One thing that happened in a run, in the order it happened, as an
-/// [`Agent`](crate::Agent)'s stream hands it out.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum RunEvent {
-    /// New text from the model.
-    Text(String),
-    /// The model asked for a tool call (whole, with its id).
-    ToolCall(ToolCall),
-    /// A tool call ended; `outcome` is what the model is told.
-    ToolResult {
-        /// The call's id, as the model gave it.
-        call_id: String,
-        /// The tool's name.
-        name: String,
-        /// Its output, or the error the model reads.
-        outcome: ToolOutcome,
-    },
-    /// A model call finished.
-    StepFinished {
-        /// The cycle, counting from 1.
-        step: u32,
-        /// Tokens it used, when the provider reported them.
-        usage: Option<Usage>,
-        /// Why the model stopped.
-        finish_reason: FinishReason,
-    },
-    /// A model call of a run with a budget is reserved before it is made
-    /// (under a token or cost limit or a key's budget): its input's bound
-    /// and the `max_tokens` it is sent with, and what they would cost at
-    /// the dearest prices when calls are priced.
-    BudgetReserved {
-        /// The cycle whose call it is.
-        step: u32,
-        /// The tokens reserved.
-        tokens: u64,
-        /// Their cost at most, in millionths of a US dollar.
-        cost_micros: Option<u64>,
-    },
-    /// A model call of a run with a budget was counted: what the run has
-    /// spent so far, after the step's
-    /// [`StepFinished`](Self::StepFinished).
-    BudgetSpent {
-        /// The cycle whose call it was.
-        step: u32,
-        /// The run's spend, this call included.
-        spent: BudgetSpend,
-    },
-    /// A model call waited for a shared rate limit before it was sent (a
-    /// client limited by a `RateLimiter`), before the step's
-    /// [`StepFinished`](Self::StepFinished).
-    RateLimitWaited {
-        /// The cycle whose call waited.
-        step: u32,
-        /// The limit's scope and how long the call waited.
-        wait: RateWait,
-    },
-    /// A model call moved from one provider to the next (a client made of
-    /// several, such as `klieo_provider::fallback::Fallback`), before the
-    /// step's [`StepFinished`](Self::StepFinished).
-    ProviderSwitched {
-        /// The cycle whose call moved.
-        step: u32,
-        /// From which provider to which, and why.
-        switch: ProviderSwitch,
-    },
-    /// A model call, or a reply's tool calls, would have passed a limit of
-    /// the run's budget or of its key's, and was not made: the run ends
-    /// with the error that says so, right after this event.
-    BudgetRefused {
-        /// The limit.
-        limit: BudgetLimit,
-        /// Its value.
-        max: u64,
-        /// What the run (for a key's limit, the key's runs) had spent and
-        /// reserved of it.
-        spent: u64,
-        /// What the refused call would have taken, at most.
-        needed: u64,
-        /// The key, when the limit was the key's.
-        key: Option<String>,
-    },
-    /// The run answered: the same value [`Agent::run`](crate::Agent::run)
-    /// returns. It is the last event.
-    Finished(Answer),
-}
 
 /// A run's answer and what it took.
 #[derive(Debug, Clone, PartialEq)]

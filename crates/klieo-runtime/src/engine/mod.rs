@@ -9,6 +9,8 @@
 //! blocking cycle makes one `complete` call and goes straight to its
 //! reply, with nothing relayed.
 
+mod dropped;
+
 use crate::fact::Fact;
 use crate::guardrail::check_post_llm;
 use crate::lease::{self, Held};
@@ -218,6 +220,8 @@ enum State {
     Relaying(Box<Cycle>),
     Working(Work<Result<Next, Error>>),
     Failing(Work<Ended>),
+    /// The failure is recorded: the events it queued go first, then it.
+    Ended(Box<Ended>),
     /// The model answered; the lease is being given up.
     Closing(Work<()>),
     Done,
@@ -351,8 +355,9 @@ impl Stream for Engine {
                         this.state = State::Failing(work);
                         return Poll::Pending;
                     }
-                    Poll::Ready(item) => return Poll::Ready(Some(Err(item))),
+                    Poll::Ready(item) => this.state = State::Ended(Box::new(item)),
                 },
+                State::Ended(item) => return Poll::Ready(Some(Err(*item))),
                 State::Closing(mut work) => match work.as_mut().poll(cx) {
                     Poll::Pending => {
                         this.state = State::Closing(work);
@@ -379,68 +384,4 @@ fn answered(cycle: &Cycle) -> bool {
             Some(FinishReason::Stop | FinishReason::Length)
         )
         && !reply.has_tool_calls()
-}
-
-impl Drop for Engine {
-    /// A streamed run dropped before its end is a consumer that went away:
-    /// the run stops (its pending work is dropped with it) and the event
-    /// log records `consumer-dropped`, on the current tokio runtime. A
-    /// consumer that stops after the answer's finish chunk has the answer
-    /// kept and the run completed (usage that would have followed stays
-    /// unknown). The lease is given up once that is recorded.
-    ///
-    /// A blocking run dropped before its end is a process that stopped:
-    /// nothing is recorded, and the lease runs out (its renewals stop), so
-    /// the run is resumed as a crashed one is.
-    fn drop(&mut self) {
-        if self.mode == Mode::Blocking {
-            return;
-        }
-        let lease = self.lease.take();
-        let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
-            State::Done => return,
-            State::Failing(record) => Box::pin(async move {
-                record.await;
-            }),
-            State::Closing(release) => release,
-            State::Relaying(cycle) if answered(&cycle) => {
-                // The consumer stopped reading after the answer's finish
-                // chunk: the run is complete, so finish its step.
-                let run = Arc::clone(&self.run);
-                Box::pin(async move {
-                    let Some(reply) = cycle
-                        .pump
-                        .as_ref()
-                        .map(|p| p.reply().snapshot(FinishReason::Stop))
-                    else {
-                        return;
-                    };
-                    if let Err(e) =
-                        after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed).await
-                    {
-                        run.record_failure(&e).await;
-                    }
-                    give_up(lease).await;
-                })
-            }
-            State::Relaying(_) | State::Working(_) => {
-                let run = Arc::clone(&self.run);
-                Box::pin(async move {
-                    if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
-                        let _ = run.record(dropped).await;
-                    }
-                    give_up(lease).await;
-                })
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(work);
-            }
-            Err(_) => tracing::warn!(
-                run_id = self.run.run_id(),
-                "streamed run dropped outside a tokio runtime; its end is not recorded"
-            ),
-        }
-    }
 }

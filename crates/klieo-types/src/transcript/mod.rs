@@ -308,9 +308,20 @@ impl MessageLog {
     /// `max_tokens`, oldest first, never starting with an orphaned tool
     /// result. May be empty when even the newest message is over budget.
     pub fn window(&self, max_tokens: usize) -> Transcript {
+        self.stable_window(max_tokens, 1)
+    }
+
+    /// [`window`](Self::window), cut at a multiple of `granule` tokens of
+    /// the log (see
+    /// [`ShortTermMemory::load_stable`](crate::ShortTermMemory::load_stable)).
+    pub fn stable_window(&self, max_tokens: usize, granule: usize) -> Transcript {
         let end = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
-        let floor = total.saturating_sub(max_tokens as u64);
+        let granule = (granule as u64).max(1);
+        let floor = total
+            .saturating_sub(max_tokens as u64)
+            .div_ceil(granule)
+            .saturating_mul(granule);
         let mut start = self.running_tokens[..end].partition_point(|&t| t < floor);
         while start < end && self.message(start).map(|m| m.role) == Some(Role::Tool) {
             start += 1;
@@ -355,92 +366,4 @@ impl fmt::Debug for MessageLog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ToolCall;
-
-    fn numbered(n: usize) -> MessageLog {
-        let mut log = MessageLog::new();
-        for i in 0..n {
-            log.push(Message::user(format!("m{i:04}")));
-        }
-        log
-    }
-
-    fn contents(t: &Transcript) -> Vec<String> {
-        t.iter().map(|m| m.content.clone()).collect()
-    }
-
-    #[test]
-    fn window_spanning_blocks_keeps_order() {
-        let log = numbered(3 * BLOCK + 5);
-        let all = log.all();
-        assert_eq!(all.len(), 3 * BLOCK + 5);
-        let expected: Vec<String> = (0..3 * BLOCK + 5).map(|i| format!("m{i:04}")).collect();
-        assert_eq!(contents(&all), expected);
-        let per = Message::user("m0000").estimated_tokens();
-        let window = log.window(per * 70);
-        assert_eq!(contents(&window), expected[expected.len() - 70..].to_vec());
-        assert_eq!(window.get(0).map(|m| m.content.as_str()), Some("m0127"));
-    }
-
-    #[test]
-    fn window_is_empty_when_newest_is_over_budget() {
-        let log = numbered(3);
-        assert!(log.window(1).is_empty());
-        assert!(MessageLog::new().window(100).is_empty());
-    }
-
-    #[test]
-    fn window_skips_every_orphaned_tool_result() {
-        let mut log = MessageLog::new();
-        let calls = vec![
-            ToolCall::new("a", "t", serde_json::json!({})),
-            ToolCall::new("b", "t", serde_json::json!({})),
-        ];
-        log.push(Message::assistant_tool_calls("", calls));
-        log.push(Message::tool_result("a", "1"));
-        log.push(Message::tool_result("b", "2"));
-        log.push(Message::assistant("done"));
-        let budget = Message::tool_result("b", "2").estimated_tokens()
-            + Message::assistant("done").estimated_tokens();
-        let window = log.window(budget);
-        assert_eq!(contents(&window), ["done"]);
-    }
-
-    #[test]
-    fn transcripts_share_blocks_and_stay_immutable() {
-        let mut log = numbered(3);
-        let before = log.all();
-        log.push(Message::user("later"));
-        assert_eq!(before.len(), 3);
-        assert_eq!(log.all().len(), 4);
-        let mut extended = before.clone();
-        extended.push(Message::user("own"));
-        assert_eq!(before.len(), 3, "pushing onto a clone leaves the original");
-        assert_eq!(contents(&extended).last().map(String::as_str), Some("own"));
-    }
-
-    #[test]
-    fn transcript_round_trips_through_json() {
-        let t = Transcript::from(vec![Message::system("s"), Message::user("u")]);
-        let json = serde_json::to_string(&t).unwrap_or_default();
-        let back: Result<Transcript, _> = serde_json::from_str(&json);
-        assert_eq!(back.ok(), Some(t));
-    }
-
-    #[test]
-    fn extend_shared_and_get_walk_segments() {
-        let mut t = Transcript::new();
-        t.push(Message::system("s"));
-        t.extend_shared(&numbered(2).all());
-        t.push(Message::user("tail"));
-        assert_eq!(contents(&t), ["s", "m0000", "m0001", "tail"]);
-        assert_eq!(t.get(2).map(|m| m.content.as_str()), Some("m0001"));
-        assert_eq!(t.get(4), None);
-        assert_eq!(
-            t.iter().next_back().map(|m| m.content.as_str()),
-            Some("tail")
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,71 @@
+//! A streamed run's engine dropped before its end: its consumer went
+//! away, and what the run was doing is finished or recorded as dropped.
+
+use super::{after_reply, answered, give_up, Engine, Mode, State, Work};
+use crate::fact::Fact;
+use klieo_types::FinishReason;
+use std::sync::Arc;
+
+impl Drop for Engine {
+    /// A streamed run dropped before its end is a consumer that went away:
+    /// the run stops (its pending work is dropped with it) and the event
+    /// log records `consumer-dropped`, on the current tokio runtime. A
+    /// consumer that stops after the answer's finish chunk has the answer
+    /// kept and the run completed (usage that would have followed stays
+    /// unknown). The lease is given up once that is recorded.
+    ///
+    /// A blocking run dropped before its end is a process that stopped:
+    /// nothing is recorded, and the lease runs out (its renewals stop), so
+    /// the run is resumed as a crashed one is.
+    fn drop(&mut self) {
+        if self.mode == Mode::Blocking {
+            return;
+        }
+        let lease = self.lease.take();
+        let work: Work<()> = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done | State::Ended(_) => return,
+            State::Failing(record) => Box::pin(async move {
+                record.await;
+            }),
+            State::Closing(release) => release,
+            State::Relaying(cycle) if answered(&cycle) => {
+                // The consumer stopped reading after the answer's finish
+                // chunk: the run is complete, so finish its step.
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    let Some(reply) = cycle
+                        .pump
+                        .as_ref()
+                        .map(|p| p.reply().snapshot(FinishReason::Stop))
+                    else {
+                        return;
+                    };
+                    if let Err(e) =
+                        after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed).await
+                    {
+                        run.record_failure(&e).await;
+                    }
+                    give_up(lease).await;
+                })
+            }
+            State::Relaying(_) | State::Working(_) => {
+                let run = Arc::clone(&self.run);
+                Box::pin(async move {
+                    if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
+                        let _ = run.record(dropped).await;
+                    }
+                    give_up(lease).await;
+                })
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(work);
+            }
+            Err(_) => tracing::warn!(
+                run_id = self.run.run_id(),
+                "streamed run dropped outside a tokio runtime; its end is not recorded"
+            ),
+        }
+    }
+}

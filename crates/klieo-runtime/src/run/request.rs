@@ -1,0 +1,178 @@
+//! Building a cycle's request: the system prompt, the newest history that
+//! fits (the model's window when it is known, and the run's history
+//! budget), the tools and the cycle's tool choice, checked by the pre-LLM
+//! guardrails and reserved against the budgets.
+
+use super::fit::{estimate, estimate_of, history_budget, reply_room, schema_estimate, Fixed};
+use super::Run;
+use crate::guardrail::check_pre_llm;
+use klieo_types::{ChatRequest, Error, ResponseFormat, Role, ToolChoice, ToolDef, Transcript};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// How a request fits the model's window: the history it may hold, what
+/// it holds besides, and the room kept for the reply.
+struct Fitted {
+    history: usize,
+    fixed: Fixed,
+    reply: u32,
+}
+
+impl Run {
+    /// The request of cycle `step`: system prompt, the history that fits
+    /// the window and the budget, the tools and this cycle's tool choice;
+    /// checked by the pre-LLM guardrails.
+    pub(crate) async fn request(&self, step: u32) -> Result<ChatRequest, Error> {
+        let tools = self.ctx.tools.catalogue();
+        let mut tool_choice = None;
+        if !tools.is_empty() {
+            tool_choice = self
+                .opts
+                .tool_choice_for(step, self.repeats.last_round_repeated());
+        }
+        let mut format = ResponseFormat::Text;
+        if let Some(spec) = &self.output {
+            // With tools, the format would keep the model from calling
+            // them: it applies once an answer is being repaired.
+            let repairing = self.repairs.load(Ordering::Relaxed) > 0;
+            if tools.is_empty() || repairing {
+                format = spec.format().clone();
+            }
+            if repairing && !tools.is_empty() {
+                tool_choice = Some(ToolChoice::None);
+            }
+        }
+        let fitted = self.fitted(&tools, &format).await?;
+        let history_budget = fitted
+            .as_ref()
+            .map_or(self.opts.max_history_tokens, |f| f.history);
+        // Fitted to a window, the history's start moves in quarters of
+        // its budget: the requests of a run, and of a session, start alike
+        // until then, for servers that cache prompts.
+        let memory = self.ctx.short_term();
+        let history = match &fitted {
+            Some(_) => {
+                let granule = (history_budget / 4).max(1);
+                memory
+                    .load_stable(&self.thread, history_budget, granule)
+                    .await?
+            }
+            None => memory.load(&self.thread, history_budget).await?,
+        };
+        if history.is_empty() {
+            self.check_newest_turn_fits(history_budget).await?;
+        }
+        if let Some(fitted) = &fitted {
+            self.fit
+                .sent(estimate_of(&fitted.fixed, estimate(&history)));
+        }
+        let mut req = ChatRequest::new(Transcript::concat(&[&self.system, &history]));
+        req.tools = tools;
+        req.tool_choice = tool_choice;
+        req.response_format = format;
+        req.temperature = self.opts.temperature;
+        req.max_tokens = self.opts.max_tokens;
+        check_pre_llm(&self.opts.guardrails, &req).await?;
+        if self.budgeted() {
+            if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
+                // A budget bounds the reply: by the room the window keeps.
+                req.max_tokens = Some(fitted.reply);
+            }
+            let worked = self.began.elapsed();
+            self.lock_spend()
+                .reserve(&self.opts.budget, &mut req, worked)?;
+            if let Some(key) = self.opts.budget.key() {
+                self.reserve_on_key(key, &mut req).await?;
+            }
+            self.lock_spend().noted(&self.opts.budget, &req);
+        }
+        Ok(req)
+    }
+
+    /// How a request with `tools` and `format` fits the model's window;
+    /// `None` when the window is not known (the client's capabilities do
+    /// not say, after it was asked once).
+    async fn fitted(
+        &self,
+        tools: &Arc<[ToolDef]>,
+        format: &ResponseFormat,
+    ) -> Result<Option<Fitted>, Error> {
+        let Some(window) = self.window().await else {
+            return Ok(None);
+        };
+        let reply = reply_room(window, self.opts.max_tokens);
+        let fixed = Fixed {
+            system: estimate(&self.system),
+            tools: self.fit.tools(tools),
+            schema: schema_estimate(format),
+        };
+        let scale = self.ctx.model_fit.scale();
+        let history = history_budget(window, scale, &fixed, reply, self.opts.max_history_tokens)?;
+        Ok(Some(Fitted {
+            history,
+            fixed,
+            reply,
+        }))
+    }
+
+    /// The model's context window, asked of the client once for the runs
+    /// of its context, within the retry policy's total budget (which the
+    /// call the question is for counts from it: see `Run::budget`).
+    async fn window(&self) -> Option<u32> {
+        if let Some(window) = self.ctx.model_fit.window() {
+            return window;
+        }
+        self.fit.asking();
+        let asking = self.ctx.llm.discover_capabilities();
+        let caps = match self.opts.retry.total_budget() {
+            Some(budget) => tokio::time::timeout(budget, asking).await.ok(),
+            None => Some(asking.await),
+        };
+        let window = caps.and_then(|caps| caps.max_context_tokens);
+        // A client that could not be asked is asked again by the next run.
+        if caps.is_some() {
+            self.ctx.model_fit.set_window(window);
+        }
+        window
+    }
+
+    /// When the run asked its client about its window, if the call that
+    /// question was for has not taken it yet.
+    pub(crate) fn window_asked(&self) -> Option<tokio::time::Instant> {
+        self.fit.take_asked()
+    }
+
+    /// The server counted `input` tokens for the request in flight.
+    pub(crate) fn input_reported(&self, input: u32) {
+        let sent = self.fit.take_sent();
+        if sent > 0 {
+            self.ctx.model_fit.reported(sent, input);
+        }
+    }
+
+    /// Fails with `Error::NewestTurnTooLarge` when the thread has
+    /// messages but its newest turn is over the history budget of
+    /// `budget` tokens (a memory then loads nothing): a request without
+    /// it would ask the model about nothing. An empty thread is left to
+    /// the model.
+    async fn check_newest_turn_fits(&self, budget: usize) -> Result<(), Error> {
+        let all = self.ctx.short_term().load(&self.thread, usize::MAX).await?;
+        if all.is_empty() {
+            return Ok(());
+        }
+        // The newest turn: the last message, and back over tool results to
+        // the call that asked for them.
+        let mut tokens = 0;
+        for message in all.iter().rev() {
+            tokens += message.estimated_tokens();
+            if message.role != Role::Tool {
+                break;
+            }
+        }
+        Err(Error::NewestTurnTooLarge {
+            thread: self.thread.clone(),
+            tokens,
+            max_history_tokens: budget,
+        })
+    }
+}
