@@ -89,8 +89,8 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "llama-server",
-        fix:
-            "read the failing test above; the server's log is target/klieo-llama-server/server.log",
+        fix: "read the failing test above; the servers' logs are \
+             target/klieo-llama-server/server-4096.log and server-1024.log",
         run: llama_server,
     },
     Step {

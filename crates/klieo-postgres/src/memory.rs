@@ -134,7 +134,7 @@ impl ShortTermMemory for PostgresStore {
         )
         .bind(thread.as_str())
         .bind(StoreRows::tokens(max_tokens))
-        .bind(StoreRows::tokens(granule.max(1)))
+        .bind(StoreRows::tokens(granule.clamp(1, max_tokens.max(1))))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;

@@ -77,22 +77,25 @@ async fn a_long_session_is_fitted_to_a_small_window() {
 }
 
 #[tokio::test]
-async fn the_history_grows_to_what_the_servers_counts_allow() {
-    // A server that counts half the estimate lets more history in than
-    // the first scale does.
-    let generous = model(2_048, 30, Some(100));
+async fn a_server_that_counts_more_than_the_estimate_gets_less_history() {
+    // A server that counts twice what the first scale assumes: the next
+    // requests hold less history, so they still fit; one that counts
+    // less gets no more than the first scale allows.
+    let strict = model(2_048, 30, Some(3_000));
+    let generous = model(2_048, 30, Some(10));
     let unknown = model(2_048, 30, None);
-    for llm in [&generous, &unknown] {
+    for llm in [&strict, &generous, &unknown] {
         let agent = Agent::builder(llm.clone()).build().unwrap();
         session(&agent, 30).await;
     }
     let held = |llm: &ScriptedLlm| estimated(llm.requests().last().unwrap());
     assert!(
-        held(&generous) > held(&unknown),
-        "{} estimated tokens with the server's counts, {} without",
-        held(&generous),
+        held(&strict) < held(&unknown),
+        "{} estimated tokens with the strict server's counts, {} without",
+        held(&strict),
         held(&unknown)
     );
+    assert_eq!(held(&generous), held(&unknown));
 }
 
 #[tokio::test]

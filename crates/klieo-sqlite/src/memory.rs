@@ -115,7 +115,7 @@ impl ShortTermMemory for SqliteStore {
         // cut one seek of the running sums' index, the rows a range of
         // the key: a long thread costs its window, not its length.
         let (thread, budget) = (thread.as_str().to_owned(), StoreRows::tokens(max_tokens));
-        let granule = StoreRows::tokens(granule.max(1));
+        let granule = StoreRows::tokens(granule.clamp(1, max_tokens.max(1)));
         self.readers
             .read(doing, move |connection| {
                 let rows: Vec<(String, String)> = connection

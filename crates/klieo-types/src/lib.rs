@@ -97,7 +97,7 @@ pub use ledger::{
 };
 pub use llm::{Capabilities, ChunkStream, Embedding, LlmClient};
 pub use memory::{EpisodicMemory, ShortTermMemory};
-pub use message::{Message, Role, ToolCall};
+pub use message::{estimated_text_tokens, Message, Role, ToolCall};
 pub use queue::{Claimed, RunQueue, RunState, Submission, Wakeups};
 pub use rate::{RateLimiter, RateWait};
 pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};

@@ -30,9 +30,12 @@ pub trait ShortTermMemory: Send + Sync {
     /// loaded then changes only each `granule` tokens the thread grows
     /// by, so consecutive requests start alike, which servers that cache
     /// prompts (llama.cpp's, OpenAI's) reuse. What is loaded fits
-    /// `max_tokens` and, but for a message at the cut, holds at least
-    /// `max_tokens - granule`. The default cuts as `load` does (a store
-    /// that keeps no running sums); klieo's stores override it.
+    /// `max_tokens`; it holds at least `max_tokens - granule` but for the
+    /// message the cut falls in and the tool results whose call it
+    /// dropped, and may be empty where `load` would not be (a newest turn
+    /// the cut falls in). A granule over `max_tokens` counts as
+    /// `max_tokens`. The default cuts as `load` does (a store that keeps
+    /// no running sums); klieo's stores override it.
     async fn load_stable(
         &self,
         thread: &ThreadId,

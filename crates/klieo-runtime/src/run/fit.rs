@@ -4,17 +4,17 @@
 //! left (the memories load it, a tool call never apart from its results).
 //!
 //! Counts are estimates ([`Message::estimated_tokens`], which the
-//! memories keep as running sums), scaled by what the server reported for
-//! the model's last request: the reported input over the estimate of what
-//! was sent. Until a call reports, the scale is [`FIRST_SCALE`], above the
+//! memories keep as running sums), scaled by [`FIRST_SCALE`], above the
 //! most the estimate fell short of the local server's tokenizer
-//! (docs/AGENTS.md, "Long conversations", has the measurements). A tenth
-//! of the window is kept free besides, for the chat template's markers
-//! and the estimate's error.
+//! (docs/AGENTS.md, "Long conversations", has the measurements), or by
+//! more when a server reports counting more: the reported input over the
+//! estimate of what was sent, for the model's last request. A tenth of
+//! the window is kept free besides, for the chat template's markers and
+//! the estimate's error.
 
-use klieo_types::{Error, Message, ResponseFormat, ToolDef, Transcript};
+use klieo_types::{estimated_text_tokens, Error, Message, ResponseFormat, ToolDef, Transcript};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Room kept for the reply of a request that asks for no `max_tokens`:
 /// a quarter of the window, at most this.
@@ -24,9 +24,13 @@ pub(crate) const DEFAULT_REPLY_ROOM: u32 = 1_024;
 /// usage, in thousandths: the server's tokens per estimated token.
 pub(crate) const FIRST_SCALE: u64 = 1_250;
 
-/// The least and the most the scale is taken to be, in thousandths: a
-/// count far outside them is a server's error, not the estimate's.
-const SCALES: (u64, u64) = (500, 8_000);
+/// The least and the most the scale is taken to be, in thousandths. Never
+/// under the first scale: a request's count says how its own text
+/// tokenizes, and a later request may hold denser text (a JSON or digits
+/// tool result after prose), so a server that counts less than the
+/// estimate does not let requests grow past what the first scale allows.
+/// A count far above the most is a server's error, not the estimate's.
+const SCALES: (u64, u64) = (FIRST_SCALE, 8_000);
 
 /// Estimated tokens of a tool's definition besides its text: the
 /// template's markers around it.
@@ -60,13 +64,15 @@ pub(crate) fn estimate(messages: &Transcript) -> u64 {
 }
 
 /// The estimated tokens of the tools' definitions, as a provider sends
-/// them (name, description, parameters as JSON).
+/// them (name, description, parameters as JSON), counted as messages are.
 pub(crate) fn tools_estimate(tools: &[ToolDef]) -> u64 {
     tools
         .iter()
         .map(|t| {
-            let bytes = t.name.len() + t.description.len() + t.parameters.to_string().len();
-            (bytes as u64).div_ceil(4) + PER_TOOL
+            let text = estimated_text_tokens(&t.name)
+                + estimated_text_tokens(&t.description)
+                + estimated_text_tokens(&t.parameters.to_string());
+            text as u64 + PER_TOOL
         })
         .sum()
 }
@@ -75,7 +81,7 @@ pub(crate) fn tools_estimate(tools: &[ToolDef]) -> u64 {
 pub(crate) fn schema_estimate(format: &ResponseFormat) -> u64 {
     match format {
         ResponseFormat::JsonSchema { name, schema, .. } => {
-            ((name.len() + schema.to_string().len()) as u64).div_ceil(4)
+            (estimated_text_tokens(name) + estimated_text_tokens(&schema.to_string())) as u64
         }
         _ => 0,
     }
@@ -91,8 +97,8 @@ pub(crate) struct ModelFit {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Learned {
-    /// The window, once the client was asked (`None` inside: unknown).
-    window: Option<Option<u32>>,
+    /// The window, once the client said it.
+    window: Option<u32>,
     /// The server's tokens per estimated token, in thousandths; `None`
     /// until a call reported its usage.
     scale: Option<u64>,
@@ -103,13 +109,13 @@ impl ModelFit {
         self.learned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The window, if the client was asked (`Some(None)`: it did not say).
-    pub(crate) fn window(&self) -> Option<Option<u32>> {
+    /// The window, once the client said it.
+    pub(crate) fn window(&self) -> Option<u32> {
         self.learned().window
     }
 
-    /// What the client said of its window.
-    pub(crate) fn set_window(&self, window: Option<u32>) {
+    /// The client said its window is `window` tokens.
+    pub(crate) fn set_window(&self, window: u32) {
         self.learned().window = Some(window);
     }
 
@@ -143,6 +149,9 @@ pub(crate) struct Fit {
     asked: Mutex<Option<tokio::time::Instant>>,
     /// The tools' estimate, by the catalogue it was made for.
     tools: Mutex<Option<(Arc<[ToolDef]>, u64)>>,
+    /// What the client said of its window when this run asked (`None`
+    /// inside: it did not say), so a run asks once.
+    window: OnceLock<Option<u32>>,
 }
 
 impl Fit {
@@ -167,6 +176,16 @@ impl Fit {
     /// The estimate of the request in flight, taken (0 when none).
     pub(crate) fn take_sent(&self) -> u64 {
         self.sent.swap(0, Ordering::Relaxed)
+    }
+
+    /// What the client said of its window when this run asked, if it did.
+    pub(crate) fn window(&self) -> Option<Option<u32>> {
+        self.window.get().copied()
+    }
+
+    /// What the client said of its window to this run.
+    pub(crate) fn set_window(&self, window: Option<u32>) {
+        let _ = self.window.set(window);
     }
 
     /// The client is being asked about the window now.
@@ -253,13 +272,15 @@ mod tests {
     }
 
     #[test]
-    fn the_scale_follows_the_servers_count() {
+    fn the_scale_rises_with_a_server_that_counts_more_and_never_falls_under_the_first() {
         let model = ModelFit::default();
-        model.reported(1_000, 800);
-        // At 0.8: 3,687 - (116 * 0.8, rounded up: 93) - 1,024 = 2,570
-        // real tokens, 3,212 estimated.
+        model.reported(1_000, 2_000);
+        // At 2.0: 3,687 - 232 - 1,024 = 2,431 real tokens, 1,215
+        // estimated.
         let budget = history_budget(4_096, model.scale(), &fixed(100, 0, 0), 1_024, 8_000);
-        assert_eq!(budget.unwrap(), 3_212);
+        assert_eq!(budget.unwrap(), 1_215);
+        model.reported(1_000, 800);
+        assert_eq!(model.scale(), FIRST_SCALE, "a server counting less");
         model.reported(1_000, 100_000);
         assert_eq!(model.scale(), SCALES.1, "a count far off is bounded");
         model.reported(0, 5);

@@ -9,6 +9,10 @@ use crate::guardrail::check_pre_llm;
 use klieo_types::{ChatRequest, Error, ResponseFormat, Role, ToolChoice, ToolDef, Transcript};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a run waits for its client to say what its window is.
+const WINDOW_QUESTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a request fits the model's window: the history it may hold, what
 /// it holds besides, and the room kept for the reply.
@@ -50,7 +54,7 @@ impl Run {
         // its budget: the requests of a run, and of a session, start alike
         // until then, for servers that cache prompts.
         let memory = self.ctx.short_term();
-        let history = match &fitted {
+        let mut history = match &fitted {
             Some(_) => {
                 let granule = (history_budget / 4).max(1);
                 memory
@@ -59,6 +63,11 @@ impl Run {
             }
             None => memory.load(&self.thread, history_budget).await?,
         };
+        if history.is_empty() && fitted.is_some() {
+            // The stable cut may fall inside a newest turn that the
+            // budget holds whole (a call and its results): cut exactly.
+            history = memory.load(&self.thread, history_budget).await?;
+        }
         if history.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;
         }
@@ -115,23 +124,35 @@ impl Run {
         }))
     }
 
-    /// The model's context window, asked of the client once for the runs
-    /// of its context, within the retry policy's total budget (which the
-    /// call the question is for counts from it: see `Run::budget`).
+    /// The model's context window: asked of the client once per run (a
+    /// known window once for every run of its context), within the retry
+    /// policy's total budget and [`WINDOW_QUESTION_TIMEOUT`], and given up
+    /// when the run is cancelled. The call the question is for counts its
+    /// retry budget from it (see `Run::budget`).
     async fn window(&self) -> Option<u32> {
         if let Some(window) = self.ctx.model_fit.window() {
+            return Some(window);
+        }
+        if let Some(window) = self.fit.window() {
             return window;
         }
         self.fit.asking();
-        let asking = self.ctx.llm.discover_capabilities();
-        let caps = match self.opts.retry.total_budget() {
-            Some(budget) => tokio::time::timeout(budget, asking).await.ok(),
-            None => Some(asking.await),
+        let bound = self
+            .opts
+            .retry
+            .total_budget()
+            .map_or(WINDOW_QUESTION_TIMEOUT, |b| b.min(WINDOW_QUESTION_TIMEOUT));
+        let asking = tokio::time::timeout(bound, self.ctx.llm.discover_capabilities());
+        let caps = tokio::select! {
+            caps = asking => caps.ok(),
+            () = self.ctx.cancel.cancelled() => None,
         };
         let window = caps.and_then(|caps| caps.max_context_tokens);
-        // A client that could not be asked is asked again by the next run.
-        if caps.is_some() {
-            self.ctx.model_fit.set_window(window);
+        // A window the client did not say is asked for again by the next
+        // run: the client may learn it meanwhile.
+        match window {
+            Some(known) => self.ctx.model_fit.set_window(known),
+            None => self.fit.set_window(None),
         }
         window
     }

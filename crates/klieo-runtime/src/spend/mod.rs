@@ -38,6 +38,10 @@ pub(crate) struct Spend {
     /// The input reserved for the call in flight, counted for a reply
     /// that reports no usage.
     reserved_input: u64,
+    /// The `max_tokens` the call in flight was sent with: a reply without
+    /// usage is counted at no more output (the server generates no more;
+    /// an estimate over it is the estimate's error).
+    reserved_output: Option<u64>,
     /// The call in flight's [`input_bound`].
     reserved_bound: u64,
     /// The bound and the reported input of the last call that reported
@@ -241,7 +245,10 @@ impl Spend {
                 (*usage, false)
             }
             None => {
-                let output = reply.message.estimated_tokens();
+                let estimated = reply.message.estimated_tokens() as u64;
+                let output = self
+                    .reserved_output
+                    .map_or(estimated, |max| estimated.min(max));
                 let input = u32::try_from(self.reserved_input).unwrap_or(u32::MAX);
                 let output = u32::try_from(output).unwrap_or(u32::MAX);
                 (klieo_types::Usage::new(input, output), true)
@@ -272,6 +279,7 @@ impl Spend {
         }
         self.count(&settled);
         self.reserved_input = 0;
+        self.reserved_output = None;
         self.reserved_bound = 0;
         settled
     }
@@ -304,6 +312,7 @@ impl Spend {
         budget: &Budget,
         req: &ChatRequest,
     ) -> Option<(u64, Option<u64>)> {
+        self.reserved_output = req.max_tokens.map(u64::from);
         if !(budget.limits_tokens() || self.dearest.is_some() || budget.key().is_some()) {
             return None;
         }

@@ -235,3 +235,19 @@ fn a_request_that_asks_no_limit_is_sent_one_a_server_takes() {
     spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
     assert_eq!(req.max_tokens, Some(UNASKED_MAX_TOKENS));
 }
+
+#[test]
+fn a_reply_without_usage_is_counted_at_no_more_output_than_it_was_sent_with() {
+    let budget = Budget::new().with_total_tokens(10_000);
+    let mut spend = Spend::default();
+    let mut req = request(10).with_max_tokens(3);
+    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend.noted(&budget, &req);
+    // A long reply a server would have cut: the estimate is over 3.
+    let long = ChatResponse::new(Message::assistant("word ".repeat(40)), FinishReason::Length);
+    assert!(long.message.estimated_tokens() > 3);
+    let settled = spend.settle(&budget, &long);
+    assert!(settled.estimated);
+    assert_eq!(settled.output_tokens, 3);
+    assert!(settled.input_tokens + settled.output_tokens <= settled.reserved_tokens.unwrap());
+}

@@ -219,6 +219,15 @@ pub async fn a_stable_load_moves_its_cut_in_steps(memory: &dyn ShortTermMemory) 
     assert_eq!(contents(&moved), ["message10", "message11"]);
     let exact = load(memory, &thread, 24).await;
     assert_eq!(contents(&exact), ["message09", "message10", "message11"]);
+    let nothing = stable(memory, &ThreadId::new("stable-none")).await;
+    assert!(nothing.is_empty(), "an empty thread loads nothing");
+    // A granule over the budget counts as the budget: 96 tokens, the cut
+    // at 72 rounds up to 72.
+    let coarse = match memory.load_stable(&thread, 24, usize::MAX).await {
+        Ok(transcript) => transcript.to_vec(),
+        Err(e) => panic!("load_stable with a huge granule failed: {e}"),
+    };
+    assert_eq!(contents(&coarse), ["message09", "message10", "message11"]);
 }
 
 /// A [`ShortTermMemory`] loads the newest messages that fit the token

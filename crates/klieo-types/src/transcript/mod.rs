@@ -317,7 +317,7 @@ impl MessageLog {
     pub fn stable_window(&self, max_tokens: usize, granule: usize) -> Transcript {
         let end = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
-        let granule = (granule as u64).max(1);
+        let granule = (granule.clamp(1, max_tokens.max(1))) as u64;
         let floor = total
             .saturating_sub(max_tokens as u64)
             .div_ceil(granule)
