@@ -241,37 +241,26 @@ fn mcp(root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// `cargo test` of the facade's integration test `name`, every feature on.
+const fn facade_test(name: &str) -> [&str; 7] {
+    [
+        "test",
+        "--locked",
+        "-p",
+        "klieo",
+        "--all-features",
+        "--test",
+        name,
+    ]
+}
+
 /// The tests that need a PostgreSQL server, against one started for them
 /// (and stopped on every exit path).
 fn postgres(root: &Path) -> Result<(), Error> {
     const STORE: &[&str] = &["test", "--locked", "-p", "klieo-postgres", "--test", "main"];
-    const CRASH: &[&str] = &[
-        "test",
-        "--locked",
-        "-p",
-        "klieo",
-        "--all-features",
-        "--test",
-        "crash",
-    ];
-    const WORKERS: &[&str] = &[
-        "test",
-        "--locked",
-        "-p",
-        "klieo",
-        "--all-features",
-        "--test",
-        "workers",
-    ];
-    const KEY_BUDGETS: &[&str] = &[
-        "test",
-        "--locked",
-        "-p",
-        "klieo",
-        "--all-features",
-        "--test",
-        "key_budgets",
-    ];
+    const CRASH: &[&str] = &facade_test("crash");
+    const WORKERS: &[&str] = &facade_test("workers");
+    const KEY_BUDGETS: &[&str] = &facade_test("key_budgets");
     // Built before the server starts.
     for tests in [STORE, CRASH, WORKERS, KEY_BUDGETS] {
         cmd::run(cmd::cargo(root, tests).arg("--no-run"))?;

@@ -10,7 +10,7 @@
 use crate::error::backend;
 use crate::PostgresStore;
 use async_trait::async_trait;
-use klieo_store::StoreRows;
+use klieo_store::{key_shortfall, StoreRows};
 use klieo_types::{KeySpend, KeyStanding, MemoryError, Reservation, Reserved, RunId, SpendLedger};
 use sqlx::PgConnection;
 
@@ -77,7 +77,7 @@ impl SpendLedger for PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
         let standing = standing_in(&mut tx, &reservation.key, period, &run, doing).await?;
-        if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
+        if let Some(short) = key_shortfall(&standing, &reservation.amount, &reservation.limits) {
             tx.rollback().await.map_err(|e| backend(doing, e))?;
             return Ok(Reserved::Refused(short));
         }

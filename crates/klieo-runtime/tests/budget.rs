@@ -321,14 +321,19 @@ async fn an_estimated_spend_is_logged_and_counted_again_by_another_process() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_time_limit_cuts_off_a_model_call_that_outlasts_it() {
+/// An agent whose model never answers, under a 10 s time limit.
+fn stalled_under_a_10_s_limit() -> Agent {
     let llm = ScriptedLlm::new().then_stall();
     let budget = Budget::new().with_time(std::time::Duration::from_secs(10));
-    let agent = Agent::builder(llm)
+    Agent::builder(llm)
         .with_options(RunOptions::default().with_budget(budget))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_limit_cuts_off_a_model_call_that_outlasts_it() {
+    let agent = stalled_under_a_10_s_limit();
     let began = tokio::time::Instant::now();
     let error = agent.run("go").await.expect_err("out of time");
     assert!(
@@ -348,12 +353,7 @@ async fn a_time_limit_cuts_off_a_model_call_that_outlasts_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_time_limit_cuts_off_a_stream_that_never_begins() {
-    let llm = ScriptedLlm::new().then_stall();
-    let budget = Budget::new().with_time(std::time::Duration::from_secs(10));
-    let agent = Agent::builder(llm)
-        .with_options(RunOptions::default().with_budget(budget))
-        .build()
-        .unwrap();
+    let agent = stalled_under_a_10_s_limit();
     let mut events = agent.stream("go");
     let mut last = None;
     while let Some(event) = futures_util::StreamExt::next(&mut events).await {

@@ -8,7 +8,7 @@
 use crate::error::backend;
 use crate::SqliteStore;
 use async_trait::async_trait;
-use klieo_store::StoreRows;
+use klieo_store::{key_shortfall, StoreRows};
 use klieo_types::{
     KeySpend, KeyStanding, MemoryError, Reservation, Reserved, RunId, Settlement, SpendLedger,
 };
@@ -125,7 +125,9 @@ impl SpendLedger for SqliteStore {
                 let period = int(reservation.period);
                 let standing = standing_in(connection, &reservation.key, period, &run)
                     .map_err(|e| backend(doing, e))?;
-                if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
+                if let Some(short) =
+                    key_shortfall(&standing, &reservation.amount, &reservation.limits)
+                {
                     return Ok(Reserved::Refused(short));
                 }
                 // The key's lapsed reservations go: they hold nothing.

@@ -71,5 +71,6 @@ mod rows;
 pub mod testing;
 
 pub use journal::InMemoryJournal;
+pub use ledger::key_shortfall;
 pub use rate::{InMemoryRateLimiter, RateBucket, RateLimit, RateLimits};
 pub use rows::{MessageRow, StoreRows};

@@ -107,6 +107,18 @@ pub struct KeyShortfall {
     pub needed: u64,
 }
 
+impl KeyShortfall {
+    /// `limit` of `max` would pass: `spent` held, `needed` more asked.
+    pub fn new(limit: BudgetLimit, max: u64, spent: u64, needed: u64) -> Self {
+        Self {
+            limit,
+            max,
+            spent,
+            needed,
+        }
+    }
+}
+
 /// Where a key stands in one period, as one run sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -126,52 +138,6 @@ impl KeyStanding {
     /// Settled and reserved together.
     pub fn held(&self) -> KeySpend {
         self.settled.plus(self.reserved)
-    }
-
-    /// The first of `limits` that `amount` would pass on top of what the
-    /// key holds, if any: the one rule every ledger applies.
-    ///
-    /// ```
-    /// use klieo_types::{BudgetLimit, KeyLimits, KeySpend, KeyStanding};
-    ///
-    /// let standing = KeyStanding::new(KeySpend::new(900, 0, 3), KeySpend::new(50, 0, 1));
-    /// let limits = KeyLimits::new().with_tokens(1_000);
-    /// assert_eq!(standing.shortfall(&KeySpend::new(50, 0, 1), &limits), None);
-    /// let short = standing.shortfall(&KeySpend::new(51, 0, 1), &limits).unwrap();
-    /// assert_eq!((short.limit, short.max, short.spent, short.needed), (BudgetLimit::TotalTokens, 1_000, 950, 51));
-    /// ```
-    pub fn shortfall(&self, amount: &KeySpend, limits: &KeyLimits) -> Option<KeyShortfall> {
-        let held = self.held();
-        [
-            (
-                BudgetLimit::TotalTokens,
-                limits.tokens,
-                held.tokens,
-                amount.tokens,
-            ),
-            (
-                BudgetLimit::Cost,
-                limits.cost_micros,
-                held.cost_micros,
-                amount.cost_micros,
-            ),
-            (
-                BudgetLimit::ModelCalls,
-                limits.model_calls,
-                held.model_calls,
-                amount.model_calls,
-            ),
-        ]
-        .into_iter()
-        .find_map(|(limit, max, spent, needed)| {
-            let max = max?;
-            (spent.saturating_add(needed) > max).then_some(KeyShortfall {
-                limit,
-                max,
-                spent,
-                needed,
-            })
-        })
     }
 }
 

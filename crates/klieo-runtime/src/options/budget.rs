@@ -170,7 +170,7 @@ impl Budget {
     /// The cost limit in millionths of a dollar, as
     /// [`BudgetLimit::Cost`](klieo_types::BudgetLimit::Cost) counts it.
     pub(crate) fn cost_micros(&self) -> Option<u64> {
-        self.cost_usd.map(|usd| (usd * 1e6).round() as u64)
+        self.cost_usd.map(micros_of)
     }
 
     /// Sets [`time`](Self::time).
@@ -212,21 +212,7 @@ impl Budget {
     /// positive number, or a price that is negative.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(usd) = self.cost_usd {
-            if !(usd.is_finite() && usd > 0.0) {
-                return Err(ConfigError::invalid(
-                    "Budget::cost_usd",
-                    format!("{usd} US dollars cannot be spent: give a positive amount"),
-                ));
-            }
-            if self.cost_micros() == Some(0) {
-                return Err(ConfigError::invalid(
-                    "Budget::cost_usd",
-                    format!(
-                        "{usd} US dollars is under the millionth of a dollar costs are counted \
-                         in: give at least 0.000001"
-                    ),
-                ));
-            }
+            check_dollars("Budget::cost_usd", usd)?;
         }
         self.prices.validate()?;
         if let Some(key) = &self.key {
@@ -253,4 +239,31 @@ impl Budget {
             None => Ok(()),
         }
     }
+}
+
+/// `usd` in millionths of a dollar, as costs are counted.
+pub(super) fn micros_of(usd: f64) -> u64 {
+    (usd * 1e6).round() as u64
+}
+
+/// `ConfigError::Invalid` for the cost limit `setting` of `usd` dollars
+/// when it is not a positive number, or under the millionth of a dollar
+/// costs are counted in.
+pub(super) fn check_dollars(setting: &str, usd: f64) -> Result<(), ConfigError> {
+    if !(usd.is_finite() && usd > 0.0) {
+        return Err(ConfigError::invalid(
+            setting,
+            format!("{usd} US dollars cannot be spent: give a positive amount"),
+        ));
+    }
+    if micros_of(usd) == 0 {
+        return Err(ConfigError::invalid(
+            setting,
+            format!(
+                "{usd} US dollars is under the millionth of a dollar costs are counted in: \
+                 give at least 0.000001"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! [`KeyBudget`]: what the runs of one key (a tenant, a session, a user)
 //! may spend together in a period, on every worker that shares the store.
 
+use super::budget::{check_dollars, micros_of};
 use klieo_types::{ConfigError, KeyLimits};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -153,7 +154,7 @@ impl KeyBudget {
 
     /// The cost limit in millionths of a dollar.
     pub(crate) fn cost_micros(&self) -> Option<u64> {
-        self.cost_usd.map(|usd| (usd * 1e6).round() as u64)
+        self.cost_usd.map(micros_of)
     }
 
     /// The start of the period `now` falls in, in seconds since the Unix
@@ -177,21 +178,7 @@ impl KeyBudget {
             ));
         }
         if let Some(usd) = self.cost_usd {
-            if !(usd.is_finite() && usd > 0.0) {
-                return Err(ConfigError::invalid(
-                    "KeyBudget::cost_usd",
-                    format!("{usd} US dollars cannot be spent: give a positive amount"),
-                ));
-            }
-            if self.cost_micros() == Some(0) {
-                return Err(ConfigError::invalid(
-                    "KeyBudget::cost_usd",
-                    format!(
-                        "{usd} US dollars is under the millionth of a dollar costs are counted \
-                         in: give at least 0.000001"
-                    ),
-                ));
-            }
+            check_dollars("KeyBudget::cost_usd", usd)?;
         }
         if self.period.is_some_and(|p| p.as_secs() == 0) {
             return Err(ConfigError::invalid(

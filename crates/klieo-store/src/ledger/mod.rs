@@ -2,6 +2,10 @@
 //! runs' reservations in the store's maps, timed by tokio's clock; a
 //! commit's [`Settlement`] lands under the commit's lock.
 
+mod rule;
+
+pub use rule::key_shortfall;
+
 use crate::InMemoryJournal;
 use async_trait::async_trait;
 use klieo_types::{
@@ -85,7 +89,7 @@ impl SpendLedger for InMemoryJournal {
         let mut state = self.state();
         let ledger = &mut state.ledger;
         let standing = ledger.standing(&reservation.key, reservation.period, reservation.run, now);
-        if let Some(short) = standing.shortfall(&reservation.amount, &reservation.limits) {
+        if let Some(short) = key_shortfall(&standing, &reservation.amount, &reservation.limits) {
             return Ok(Reserved::Refused(short));
         }
         // The key's lapsed reservations go: they hold nothing.
