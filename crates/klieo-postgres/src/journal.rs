@@ -1,14 +1,17 @@
 //! The store as a [`Journal`]: a commit is one statement, and one
-//! transaction (`klieo_commit`, schema version 4).
+//! transaction (`klieo_commit`, schema version 4); a commit that keeps a
+//! thread summary is that statement in a transaction that keeps the
+//! summary first.
 
 use crate::error::backend;
 use crate::ledger::int;
-use crate::memory::{lock_run, ROWS};
+use crate::memory::{lock_run, summary_in, ROWS};
 use crate::wakeups::CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
 use klieo_types::{Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState, SpendLedger};
+use sqlx::PgConnection;
 use std::time::Duration;
 
 #[async_trait]
@@ -65,10 +68,35 @@ impl Journal for PostgresStore {
                 .bind(int(spend.cost_micros))
                 .bind(int(spend.model_calls));
         }
+        let Some(summary) = &commit.summary else {
+            let refused: Option<String> = statement
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| backend(doing, e))?;
+            return match refused {
+                None => Ok(()),
+                Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
+            };
+        };
+        // A summary too: kept first, in a transaction the commit's
+        // statement then joins, so that a refusal of either writes
+        // nothing. The run's lock before the thread's, as the statement
+        // takes them.
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        lock_run(&mut tx, commit.run, doing).await?;
+        if let Err(refused) = summary_in(&mut tx, &commit.thread, summary).await {
+            return Err(match refused {
+                MemoryError::Conflict(_) => cancelled(&mut tx, commit.run).await.unwrap_or(refused),
+                other => other,
+            });
+        }
         let refused: Option<String> = statement
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(|e| backend(doing, e))?;
+        if refused.is_none() {
+            tx.commit().await.map_err(|e| backend(doing, e))?;
+        }
         match refused {
             None => Ok(()),
             Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
@@ -132,6 +160,22 @@ impl Journal for PostgresStore {
     fn ledger(&self) -> Option<&dyn SpendLedger> {
         Some(self)
     }
+}
+
+/// [`MemoryError::Cancelled`] when `run` was cancelled, read inside `tx`
+/// on the rare path of a refused summary (`klieo_commit` tells it
+/// otherwise); `None` when it was not, or could not be read.
+async fn cancelled(tx: &mut PgConnection, run: RunId) -> Option<MemoryError> {
+    let by: Option<Option<String>> =
+        sqlx::query_scalar("SELECT outcome FROM klieo_runs WHERE run = $1 AND state = 'cancelled'")
+            .bind(run.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .ok()?;
+    by.map(|by| MemoryError::Cancelled {
+        run,
+        by: by.unwrap_or_default(),
+    })
 }
 
 /// The error of a commit of `run` that `klieo_commit` refused, saying

@@ -5,7 +5,8 @@ use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, ThreadId, Transcript,
+    Episode, EpisodicMemory, History, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    ThreadSummary, Transcript,
 };
 use sqlx::PgConnection;
 
@@ -97,6 +98,119 @@ pub(crate) async fn record_in(
     Ok(())
 }
 
+/// A thread's length (its number of messages) and its latest summary,
+/// read in one statement inside `tx`.
+async fn head(
+    tx: &mut PgConnection,
+    thread: &ThreadId,
+    doing: &str,
+) -> Result<(u64, Option<ThreadSummary>), MemoryError> {
+    // Summaries extend one another, so the latest starts last: one seek
+    // of the key, as the thread's last message is.
+    let (len, from, through, text): (i64, Option<i64>, Option<i64>, Option<String>) =
+        sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_messages WHERE thread = $1), \
+             s.from_seq, s.through, s.text FROM (SELECT 1) AS one \
+             LEFT JOIN (SELECT from_seq, through, text FROM klieo_summaries WHERE thread = $1 \
+             ORDER BY from_seq DESC LIMIT 1) AS s ON true",
+        )
+        .bind(thread.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+    let summary = match (from, through, text) {
+        (Some(from), Some(through), Some(text)) => {
+            Some(ThreadSummary::new(count(from), count(through), text))
+        }
+        _ => None,
+    };
+    Ok((count(len), summary))
+}
+
+/// A count or index read back (a negative one, which klieo never writes,
+/// as 0).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Keeps `summary` of `thread` inside the transaction `tx` if it follows
+/// the thread's latest ([`ThreadSummary::follows`]), for
+/// [`ShortTermMemory::add_summary`] and a commit that carries one;
+/// refused with [`MemoryError::Conflict`] otherwise, having written
+/// nothing. Takes the thread's lock: a caller that holds a run's takes it
+/// first, the order every writer takes them in.
+pub(crate) async fn summary_in(
+    tx: &mut PgConnection,
+    thread: &ThreadId,
+    summary: &ThreadSummary,
+) -> Result<(), MemoryError> {
+    let doing = "summarising a thread";
+    lock(tx, &format!("thread:{thread}"), doing).await?;
+    let index = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    // Under the thread's lock nothing is appended or summarised between
+    // the check and the insert; the key refuses a second summary that
+    // extends the same one all the same.
+    let inserted = sqlx::query(
+        "INSERT INTO klieo_summaries (thread, from_seq, through, text) \
+         SELECT $1, $2, $3, $4 \
+         WHERE $2 = COALESCE((SELECT through FROM klieo_summaries WHERE thread = $1 \
+         ORDER BY from_seq DESC LIMIT 1), 0) \
+         AND $3 > $2 \
+         AND $3 <= (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_messages WHERE thread = $1)",
+    )
+    .bind(thread.as_str())
+    .bind(index(summary.from))
+    .bind(index(summary.through))
+    .bind(summary.text.as_str())
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 1 => Ok(()),
+        Ok(_) => {
+            let (len, latest) = head(tx, thread, doing).await?;
+            Err(not_following(
+                summary,
+                &format!(
+                    "the thread's latest summary (through {}) within its {len} messages",
+                    latest.map_or(0, |s| s.through)
+                ),
+            ))
+        }
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            Err(not_following(
+                summary,
+                "a summary another run kept at the same time",
+            ))
+        }
+        Err(e) => Err(backend(doing, e)),
+    }
+}
+
+/// The refusal of `summary`, which does not follow `latest`.
+fn not_following(summary: &ThreadSummary, latest: &str) -> MemoryError {
+    MemoryError::Conflict(format!(
+        "a summary of messages {}..{} does not follow {latest}: another run summarised \
+         it first",
+        summary.from, summary.through
+    ))
+}
+
+/// The messages of a window's `(seq, role, json)` rows, without the
+/// leading tool results whose call was cut, and the index of the first
+/// of them (`None` when none is left).
+fn numbered(rows: &[(i64, String, String)]) -> Result<(Transcript, Option<u64>), MemoryError> {
+    let tool = Role::Tool.as_str();
+    let kept = rows.iter().skip_while(|(_, role, _)| role == tool);
+    let first = kept.clone().next().map(|(seq, _, _)| count(*seq));
+    let messages = kept
+        .map(|(_, _, json)| ROWS.decode::<Message>("message", json))
+        .collect::<Result<Transcript, _>>()?;
+    Ok((messages, first))
+}
+
 #[async_trait]
 impl ShortTermMemory for PostgresStore {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
@@ -141,12 +255,71 @@ impl ShortTermMemory for PostgresStore {
         ROWS.transcript(&rows)
     }
 
-    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        sqlx::query("DELETE FROM klieo_messages WHERE thread = $1")
-            .bind(thread.as_str())
-            .execute(&self.pool)
+    async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        let doing = "loading a thread's history";
+        // One snapshot for both statements: a summary or an append
+        // between them cannot set the window apart from the summary read.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
-            .map_err(|e| backend("clearing a thread", e))?;
+            .map_err(|e| backend(doing, e))?;
+        let (len, summary) = head(&mut tx, thread, doing).await?;
+        // `MessageLog::history`: the summary's message comes out of the
+        // budget, and the window starts at its `through` or after it, cut
+        // as `load_stable` cuts. An empty cut (the newest message alone
+        // is over the budget) stays empty.
+        let (lower, budget) = match &summary {
+            Some(s) => (s.through, s.room_under(max_tokens)),
+            None => (0, max_tokens),
+        };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT seq, role, message FROM klieo_messages WHERE thread = $1 AND seq >= \
+             (SELECT GREATEST(seq, $4) FROM klieo_messages WHERE thread = $1 AND tokens_before >= \
+             (SELECT GREATEST(tokens_before + tokens - $2 + $3 - 1, 0) / $3 * $3 \
+             FROM klieo_messages WHERE thread = $1 ORDER BY seq DESC LIMIT 1) \
+             ORDER BY tokens_before LIMIT 1) \
+             ORDER BY seq",
+        )
+        .bind(thread.as_str())
+        .bind(StoreRows::tokens(budget))
+        .bind(StoreRows::tokens(granule.clamp(1, budget.max(1))))
+        .bind(i64::try_from(lower).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        let (messages, first) = numbered(&rows)?;
+        // Nothing loaded: the window starts at the thread's end.
+        Ok(History::new(summary, messages, first.unwrap_or(len)))
+    }
+
+    async fn add_summary(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        let doing = "summarising a thread";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        summary_in(&mut tx, thread, &summary).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        // One statement, so the summaries go with the messages.
+        sqlx::query(
+            "WITH summaries AS (DELETE FROM klieo_summaries WHERE thread = $1) \
+             DELETE FROM klieo_messages WHERE thread = $1",
+        )
+        .bind(thread.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("clearing a thread", e))?;
         Ok(())
     }
 }

@@ -11,11 +11,12 @@
 //! A new fact is a variant here, one emission in the engine, and one arm
 //! in each view that keeps something of it.
 
+use crate::compaction::CompactionError;
 use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
     BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch,
-    RateWait, Ticket, ToolCall, ToolOutcome,
+    RateWait, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -84,6 +85,24 @@ pub(crate) enum Fact<'a> {
         spent: u64,
         needed: u64,
         key: Option<&'a str>,
+    },
+    /// The thread is being compacted before cycle `step`.
+    CompactionBegan { step: u32 },
+    /// Before cycle `step`, the thread was compacted into `summary` (by a
+    /// model call that reported `usage`), kept in the same commit as the
+    /// fact's episode; `span` is the compaction's.
+    Compacted {
+        step: u32,
+        summary: &'a ThreadSummary,
+        usage: Option<Usage>,
+        span: &'a Span,
+    },
+    /// Compacting the thread before cycle `step` failed; its history was
+    /// left as it was.
+    CompactionFailed {
+        step: u32,
+        error: &'a CompactionError,
+        span: &'a Span,
     },
     /// A model call (told by `span`) failed for good.
     ModelCallFailed { error: &'a Error, span: &'a Span },

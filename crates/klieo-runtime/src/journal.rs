@@ -169,6 +169,22 @@ impl Memories {
                     error: terminal.episode.clone(),
                 }
             }
+            Fact::Compacted {
+                step,
+                summary,
+                usage,
+                ..
+            } => Episode::Compacted {
+                step,
+                from: summary.from,
+                through: summary.through,
+                summary: summary.text.clone(),
+                tokens: usage,
+            },
+            Fact::CompactionFailed { step, error, .. } => Episode::CompactionFailed {
+                step,
+                reason: crate::compaction::reason(error),
+            },
             Fact::ConsumerDropped => Episode::Failed {
                 error: crate::stream::CONSUMER_DROPPED.to_owned(),
             },
@@ -180,6 +196,7 @@ impl Memories {
             | Fact::AttemptFailed { .. }
             | Fact::ModelCallFailed { .. }
             | Fact::ToolCallBegan { .. }
+            | Fact::CompactionBegan { .. }
             | Fact::ToolResultRead { .. } => return None,
         })
     }
@@ -192,6 +209,9 @@ impl Memories {
                 short_term,
                 episodic,
             } => {
+                if let Some(summary) = commit.summary {
+                    short_term.add_summary(&commit.thread, summary).await?;
+                }
                 if !commit.messages.is_empty() {
                     short_term.append(&commit.thread, commit.messages).await?;
                 }

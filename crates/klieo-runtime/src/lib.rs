@@ -46,6 +46,7 @@ mod agent;
 mod approval;
 mod blocking;
 mod builder;
+pub mod compaction;
 mod context;
 mod dispatch;
 mod engine;

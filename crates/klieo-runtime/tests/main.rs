@@ -5,6 +5,7 @@ mod agent;
 mod backpressure;
 mod budget;
 mod capabilities;
+mod compaction;
 mod durable;
 mod edge_cases;
 mod episodes;

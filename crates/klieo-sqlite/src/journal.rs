@@ -4,7 +4,7 @@
 
 use crate::error::backend;
 use crate::ledger::settle_in;
-use crate::memory::{append_in, encode_episode, encode_messages, record_in, ROWS};
+use crate::memory::{append_in, encode_episode, encode_messages, record_in, summary_in, ROWS};
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
@@ -142,6 +142,16 @@ fn commit_in(
                 commit.run
             ));
             return Err(refusal(connection, commit.run, moved));
+        }
+    }
+    if let Some(summary) = &commit.summary {
+        // Checked against the thread before this commit's messages, as
+        // `add_summary` would be: refused, the commit writes nothing.
+        match summary_in(connection, commit.thread.as_str(), summary) {
+            Err(conflict @ MemoryError::Conflict(_)) => {
+                return Err(refusal(connection, commit.run, conflict));
+            }
+            other => other?,
         }
     }
     let after = RunState::after(commit);

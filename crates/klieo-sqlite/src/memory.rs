@@ -5,7 +5,8 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, ThreadId, Transcript,
+    Episode, EpisodicMemory, History, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    ThreadSummary, Transcript,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -84,6 +85,98 @@ pub(crate) fn record_in(
     Ok(())
 }
 
+/// A thread's length (its number of messages) and its latest summary,
+/// read in one statement on `connection`.
+fn head(
+    connection: &Connection,
+    thread: &str,
+    doing: &str,
+) -> Result<(u64, Option<ThreadSummary>), MemoryError> {
+    // Summaries extend one another, so the latest starts last: one seek
+    // of the key, as the thread's last message is.
+    type Head = (i64, Option<i64>, Option<i64>, Option<String>);
+    let (len, from, through, text): Head = connection
+        .prepare_cached(
+            "SELECT (SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE thread = ?1), \
+             s.from_seq, s.through, s.text FROM (SELECT 1) \
+             LEFT JOIN (SELECT from_seq, through, text FROM summaries WHERE thread = ?1 \
+             ORDER BY from_seq DESC LIMIT 1) AS s ON 1",
+        )
+        .and_then(|mut head| {
+            head.query_row([thread], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+        })
+        .map_err(|e| backend(doing, e))?;
+    let summary = match (from, through, text) {
+        (Some(from), Some(through), Some(text)) => {
+            Some(ThreadSummary::new(count(from), count(through), text))
+        }
+        _ => None,
+    };
+    Ok((count(len), summary))
+}
+
+/// A count or index read back (a negative one, which klieo never writes,
+/// as 0).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Keeps `summary` of `thread` on the writer's connection if it follows
+/// the thread's latest ([`ThreadSummary::follows`]), for
+/// [`ShortTermMemory::add_summary`] and a commit that carries one;
+/// refused with [`MemoryError::Conflict`] otherwise, having written
+/// nothing.
+pub(crate) fn summary_in(
+    connection: &Connection,
+    thread: &str,
+    summary: &ThreadSummary,
+) -> Result<(), MemoryError> {
+    let doing = "summarising a thread";
+    // The writer is the only one: nothing changes between the check and
+    // the insert.
+    let (len, latest) = head(connection, thread, doing)?;
+    if !summary.follows(latest.as_ref(), len) {
+        return Err(MemoryError::Conflict(format!(
+            "a summary of messages {}..{} does not follow the thread's latest summary \
+             (through {}) within its {len} messages: another run summarised it first",
+            summary.from,
+            summary.through,
+            latest.map_or(0, |s| s.through)
+        )));
+    }
+    // Both within the thread's length, so both fit.
+    let index = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    connection
+        .prepare_cached(
+            "INSERT INTO summaries (thread, from_seq, through, text) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                thread,
+                index(summary.from),
+                index(summary.through),
+                summary.text
+            ])
+        })
+        .map_err(|e| backend(doing, e))?;
+    Ok(())
+}
+
+/// The messages of a window's `(seq, role, json)` rows, without the
+/// leading tool results whose call was cut, and the index of the first
+/// of them (`None` when none is left).
+fn numbered(rows: &[(i64, String, String)]) -> Result<(Transcript, Option<u64>), MemoryError> {
+    let tool = Role::Tool.as_str();
+    let kept = rows.iter().skip_while(|(_, role, _)| role == tool);
+    let first = kept.clone().next().map(|(seq, _, _)| count(*seq));
+    let messages = kept
+        .map(|(_, _, json)| ROWS.decode::<Message>("message", json))
+        .collect::<Result<Transcript, _>>()?;
+    Ok((messages, first))
+}
+
 #[async_trait]
 impl ShortTermMemory for SqliteStore {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
@@ -139,15 +232,84 @@ impl ShortTermMemory for SqliteStore {
             .await
     }
 
+    async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        let doing = "loading a thread's history";
+        let thread = thread.as_str().to_owned();
+        self.readers
+            .read(doing, move |connection| {
+                // One read transaction, so one snapshot: a summary or an
+                // append between the two statements cannot set the window
+                // apart from the summary read.
+                let snapshot = connection
+                    .unchecked_transaction()
+                    .map_err(|e| backend(doing, e))?;
+                let (len, summary) = head(&snapshot, &thread, doing)?;
+                // `MessageLog::history`: the summary's message comes out
+                // of the budget, and the window starts at its `through`
+                // or after it, cut as `load_stable` cuts.
+                let (lower, budget) = match &summary {
+                    Some(s) => (s.through, s.room_under(max_tokens)),
+                    None => (0, max_tokens),
+                };
+                let granule = StoreRows::tokens(granule.clamp(1, budget.max(1)));
+                let lower = i64::try_from(lower).unwrap_or(i64::MAX);
+                let rows: Vec<(i64, String, String)> = snapshot
+                    .prepare_cached(
+                        "SELECT seq, role, message FROM messages WHERE thread = ?1 AND seq >= \
+                         (SELECT MAX(seq, ?4) FROM messages WHERE thread = ?1 AND tokens_before >= \
+                         (SELECT MAX(tokens_before + tokens - ?2 + ?3 - 1, 0) / ?3 * ?3 \
+                         FROM messages WHERE thread = ?1 ORDER BY seq DESC LIMIT 1) \
+                         ORDER BY tokens_before LIMIT 1) \
+                         ORDER BY seq",
+                    )
+                    .and_then(|mut load| {
+                        let budget = StoreRows::tokens(budget);
+                        load.query_map(params![thread, budget, granule, lower], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })?
+                        .collect()
+                    })
+                    .map_err(|e| backend(doing, e))?;
+                drop(snapshot);
+                let (messages, first) = numbered(&rows)?;
+                // Nothing loaded: the window starts at the thread's end.
+                Ok(History::new(summary, messages, first.unwrap_or(len)))
+            })
+            .await
+    }
+
+    async fn add_summary(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        let thread = thread.as_str().to_owned();
+        self.writer
+            .write("summarising a thread", move |connection| {
+                summary_in(connection, &thread, &summary)
+            })
+            .await
+    }
+
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
         let doing = "clearing a thread";
         let thread = thread.as_str().to_owned();
         self.writer
             .write(doing, move |connection| {
-                connection
-                    .prepare_cached("DELETE FROM messages WHERE thread = ?1")
-                    .and_then(|mut delete| delete.execute([&thread]))
-                    .map_err(|e| backend(doing, e))?;
+                for sql in [
+                    "DELETE FROM messages WHERE thread = ?1",
+                    "DELETE FROM summaries WHERE thread = ?1",
+                ] {
+                    connection
+                        .prepare_cached(sql)
+                        .and_then(|mut delete| delete.execute([&thread]))
+                        .map_err(|e| backend(doing, e))?;
+                }
                 Ok(())
             })
             .await

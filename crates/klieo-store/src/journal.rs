@@ -191,8 +191,18 @@ impl Journal for InMemoryJournal {
             episodes,
             pending,
             settlement,
+            summary,
             ..
         } = commit;
+        if let Some(summary) = summary {
+            // Checked before anything is written: a refused summary
+            // refuses the whole commit.
+            state
+                .threads
+                .entry(thread.clone())
+                .or_default()
+                .add_summary(summary)?;
+        }
         if let Some(settlement) = settlement {
             state.ledger.settle(run, settlement);
         }

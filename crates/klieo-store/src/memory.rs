@@ -4,7 +4,8 @@
 use crate::InMemoryJournal;
 use async_trait::async_trait;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, RunId, ShortTermMemory, ThreadId, Transcript,
+    Episode, EpisodicMemory, History, MemoryError, Message, RunId, ShortTermMemory, ThreadId,
+    ThreadSummary, Transcript,
 };
 
 #[async_trait]
@@ -42,6 +43,32 @@ impl ShortTermMemory for InMemoryJournal {
             .get(thread)
             .map(|log| log.stable_window(max_tokens, granule))
             .unwrap_or_default())
+    }
+
+    async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        Ok(self
+            .state()
+            .threads
+            .get(thread)
+            .map(|log| log.history(max_tokens, granule))
+            .unwrap_or_else(|| History::new(None, Transcript::new(), 0)))
+    }
+
+    async fn add_summary(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        self.state()
+            .threads
+            .entry(thread.clone())
+            .or_default()
+            .add_summary(summary)
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {

@@ -199,6 +199,30 @@ pub enum Episode {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// The run's thread was compacted before cycle `step`: its messages
+    /// `from..through` are now read as `summary` (with what came before
+    /// them). The messages stay in the thread; the summary is kept
+    /// beside them in the same commit.
+    Compacted {
+        /// The cycle whose request first read the summary.
+        step: u32,
+        /// The first message newly replaced.
+        from: u64,
+        /// The first message after the summary.
+        through: u64,
+        /// The summary.
+        summary: String,
+        /// What the summary's model call reported using, if it said.
+        tokens: Option<Usage>,
+    },
+    /// Compacting the run's thread before cycle `step` failed; its history
+    /// was left as it was and the run went on.
+    CompactionFailed {
+        /// The cycle whose request was being made.
+        step: u32,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// What a model call of a run with a budget was counted as spending (on
@@ -284,6 +308,8 @@ impl Episode {
             Self::ProviderSwitched { .. } => "provider_switched",
             Self::RateLimited { .. } => "rate_limited",
             Self::BudgetRefused { .. } => "budget_refused",
+            Self::Compacted { .. } => "compacted",
+            Self::CompactionFailed { .. } => "compaction_failed",
         }
     }
 }

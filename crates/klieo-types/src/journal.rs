@@ -4,7 +4,7 @@
 
 use crate::error::MemoryError;
 use crate::memory::{EpisodicMemory, ShortTermMemory};
-use crate::{Episode, Message, RunId, Settlement, SpendLedger, ThreadId};
+use crate::{Episode, Message, RunId, Settlement, SpendLedger, ThreadId, ThreadSummary};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -106,6 +106,11 @@ pub struct Commit {
     /// [`SpendLedger`](crate::SpendLedger)). A journal that keeps no
     /// ledger ignores it.
     pub settlement: Option<Settlement>,
+    /// A summary of the thread to keep in the same transaction (see
+    /// [`ShortTermMemory::add_summary`]): the whole commit is refused
+    /// with [`MemoryError::Conflict`] when the summary does not follow
+    /// the thread's latest.
+    pub summary: Option<ThreadSummary>,
 }
 
 impl Commit {
@@ -121,6 +126,7 @@ impl Commit {
             expected_episodes: None,
             holder: None,
             settlement: None,
+            summary: None,
         }
     }
 
@@ -151,6 +157,12 @@ impl Commit {
     /// Goes in only if no other holder has a live lease on the run.
     pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
         self.holder = Some(holder.into());
+        self
+    }
+
+    /// Keeps `summary` of the thread in the same transaction.
+    pub fn with_summary(mut self, summary: ThreadSummary) -> Self {
+        self.summary = Some(summary);
         self
     }
 

@@ -5,6 +5,7 @@ use crate::episode::Episode;
 use crate::error::MemoryError;
 use crate::ids::{RunId, ThreadId};
 use crate::message::Message;
+use crate::summary::{History, ThreadSummary};
 use crate::transcript::Transcript;
 use async_trait::async_trait;
 
@@ -46,7 +47,43 @@ pub trait ShortTermMemory: Send + Sync {
         self.load(thread, max_tokens).await
     }
 
-    /// Forgets the thread.
+    /// The thread's history as a model reads it: its latest summary (see
+    /// [`add_summary`](Self::add_summary)), then the newest messages after
+    /// it that fit `max_tokens` with the summary's message, cut as
+    /// [`load_stable`](Self::load_stable) cuts (`granule` of 1 cuts as
+    /// [`load`](Self::load)), with the thread's index of the first. The
+    /// default, for a store that keeps no summaries, is `load_stable`'s
+    /// messages, unnumbered ([`History::first`] is `None`). klieo's stores
+    /// override it.
+    async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        let messages = self.load_stable(thread, max_tokens, granule).await?;
+        Ok(History::unnumbered(messages))
+    }
+
+    /// Keeps `summary` beside the thread's messages, which stay as they
+    /// are: from now on [`load_history`](Self::load_history) reads its
+    /// text in place of the messages before its `through`. Refused with
+    /// [`MemoryError::Conflict`] unless it takes up where the thread's
+    /// latest summary stopped and ends within the thread
+    /// ([`ThreadSummary::follows`]): another run summarised the thread
+    /// first. The default refuses with [`MemoryError::Unsupported`].
+    async fn add_summary(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        let _ = (thread, summary);
+        Err(MemoryError::Unsupported(
+            "this memory keeps no thread summaries".into(),
+        ))
+    }
+
+    /// Forgets the thread (its summaries too).
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError>;
 }
 

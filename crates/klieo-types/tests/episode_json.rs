@@ -88,6 +88,17 @@ fn sample() -> Vec<Episode> {
             },
             latency_ms: 0,
         },
+        Episode::Compacted {
+            step: 3,
+            from: 0,
+            through: 12,
+            summary: "Ada asked to mail Eve; it was denied.".into(),
+            tokens: Some(Usage::new(410, 14)),
+        },
+        Episode::CompactionFailed {
+            step: 4,
+            reason: "the summary came back empty".into(),
+        },
     ]
 }
 

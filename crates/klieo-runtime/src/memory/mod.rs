@@ -6,8 +6,8 @@ mod shards;
 
 use async_trait::async_trait;
 use klieo_types::{
-    Episode, EpisodicMemory, MemoryError, Message, MessageLog, RunId, ShortTermMemory, ThreadId,
-    Transcript,
+    Episode, EpisodicMemory, History, MemoryError, Message, MessageLog, RunId, ShortTermMemory,
+    ThreadId, ThreadSummary, Transcript,
 };
 use shards::Shards;
 
@@ -76,6 +76,32 @@ impl ShortTermMemory for InMemoryShortTerm {
             .get(thread)
             .map(|log| log.stable_window(max_tokens, granule))
             .unwrap_or_default())
+    }
+
+    async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        Ok(self
+            .threads
+            .shard(thread)
+            .get(thread)
+            .map(|log| log.history(max_tokens, granule))
+            .unwrap_or_else(|| History::new(None, Transcript::new(), 0)))
+    }
+
+    async fn add_summary(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        self.threads
+            .shard(thread)
+            .entry(thread.clone())
+            .or_default()
+            .add_summary(summary)
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {

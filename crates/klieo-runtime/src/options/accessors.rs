@@ -21,6 +21,18 @@ impl RunOptions {
         &self.budget
     }
 
+    /// Sets [`compaction`](Self::compaction): the thread is compacted as
+    /// it grows (see [`Compaction`](crate::compaction::Compaction)).
+    pub fn with_compaction(mut self, compaction: crate::compaction::Compaction) -> Self {
+        self.compaction = Some(compaction);
+        self
+    }
+
+    /// How the run compacts its thread, if it does.
+    pub fn compaction(&self) -> Option<&crate::compaction::Compaction> {
+        self.compaction.as_ref()
+    }
+
     /// Sets [`max_steps`](Self::max_steps).
     pub fn with_max_steps(mut self, max_steps: u32) -> Self {
         self.max_steps = max_steps;

@@ -9,6 +9,7 @@ pub use budget::Budget;
 pub use key_budget::KeyBudget;
 pub use prices::{ModelPrice, Prices};
 
+use crate::compaction::Compaction;
 use crate::guardrail::Guardrail;
 use klieo_retry::RetryPolicy;
 use klieo_types::{ConfigError, ToolChoice};
@@ -85,6 +86,8 @@ pub enum ToolErrorPolicy {
 /// - `lease_ttl`: 30 s (at least [`MIN_LEASE_TTL`])
 /// - `capture_content`: `None` (the environment decides; off when unset)
 /// - `budget`: [`Budget::new`], no limits
+/// - `compaction`: `None` (the thread's oldest messages are left out of a
+///   request that cannot hold them; see [`Compaction`])
 ///
 /// ```
 /// use klieo_runtime::{AfterToolCalls, RunOptions};
@@ -138,6 +141,7 @@ pub struct RunOptions {
     pub(crate) capture_content: Option<bool>,
     /// See [`budget`](Self::budget).
     pub(crate) budget: Budget,
+    pub(crate) compaction: Option<Compaction>,
 }
 
 /// The default time budget of one model call and its retries: a stalled
@@ -176,6 +180,7 @@ impl Default for RunOptions {
             lease_ttl: Some(Duration::from_secs(30)),
             capture_content: None,
             budget: Budget::default(),
+            compaction: None,
         }
     }
 }
@@ -199,6 +204,9 @@ impl RunOptions {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.budget.validate()?;
+        if let Some(compaction) = &self.compaction {
+            compaction.validate()?;
+        }
         let invalid = |name: &str, reason: String| {
             Err(ConfigError::invalid(format!("RunOptions::{name}"), reason))
         };
@@ -283,6 +291,7 @@ impl fmt::Debug for RunOptions {
             .field("tool_retries", &self.tool_retries)
             .field("lease_ttl", &self.lease_ttl)
             .field("capture_content", &self.capture_content)
+            .field("compaction", &self.compaction)
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 //! common parts: building a request and recording episodes. Calling the
 //! model under the retry policy is `model_call`'s.
 
+mod compact;
 mod fit;
 mod ledger;
 mod model_call;
@@ -26,7 +27,7 @@ use crate::telemetry;
 use klieo_types::{
     Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, Transcript,
 };
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tracing::Span;
 
@@ -64,6 +65,8 @@ pub(crate) struct Run {
     began: tokio::time::Instant,
     /// What the run knows of its model's window (see `fit`).
     fit: fit::Fit,
+    /// Set once a compaction failed: the run does not try again.
+    compaction_given_up: AtomicBool,
 }
 
 /// What a run does beyond the seed's loop.
@@ -137,6 +140,7 @@ impl Run {
             spend: Mutex::new(Spend::new(&opts.budget, ctx.llm.model())),
             began: tokio::time::Instant::now(),
             fit: fit::Fit::default(),
+            compaction_given_up: AtomicBool::new(false),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();

@@ -6,7 +6,9 @@
 use super::fit::{estimate, estimate_of, history_budget, reply_room, schema_estimate, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use klieo_types::{ChatRequest, Error, ResponseFormat, Role, ToolChoice, ToolDef, Transcript};
+use klieo_types::{
+    ChatRequest, Error, History, ResponseFormat, Role, ToolChoice, ToolDef, Transcript,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,29 +55,33 @@ impl Run {
         // Fitted to a window, the history's start moves in quarters of
         // its budget: the requests of a run, and of a session, start alike
         // until then, for servers that cache prompts.
-        let memory = self.ctx.short_term();
-        let mut history = match &fitted {
-            Some(_) => {
-                let granule = (history_budget / 4).max(1);
-                memory
-                    .load_stable(&self.thread, history_budget, granule)
-                    .await?
-            }
-            None => memory.load(&self.thread, history_budget).await?,
+        let granule = match &fitted {
+            Some(_) => (history_budget / 4).max(1),
+            None => 1,
         };
-        if history.is_empty() && fitted.is_some() {
-            // The stable cut may fall inside a newest turn that the
-            // budget holds whole (a call and its results): cut exactly.
-            history = memory.load(&self.thread, history_budget).await?;
-        }
-        if history.is_empty() {
+        let history = self.read_history(history_budget, granule).await?;
+        let history = self
+            .compacted(step, history, history_budget, || {
+                self.read_history(history_budget, granule)
+            })
+            .await?;
+        if history.messages.is_empty() && history.summary.is_none() {
             self.check_newest_turn_fits(history_budget).await?;
         }
+        let summary = history
+            .summary
+            .as_ref()
+            .map(|s| Transcript::from(vec![s.message()]))
+            .unwrap_or_default();
         if let Some(fitted) = &fitted {
-            self.fit
-                .sent(estimate_of(&fitted.fixed, estimate(&history)));
+            let read = estimate(&summary) + estimate(&history.messages);
+            self.fit.sent(estimate_of(&fitted.fixed, read));
         }
-        let mut req = ChatRequest::new(Transcript::concat(&[&self.system, &history]));
+        let mut req = ChatRequest::new(Transcript::concat(&[
+            &self.system,
+            &summary,
+            &history.messages,
+        ]));
         req.tools = tools;
         req.tool_choice = tool_choice;
         req.response_format = format;
@@ -96,6 +102,19 @@ impl Run {
             self.lock_spend().noted(&self.opts.budget, &req);
         }
         Ok(req)
+    }
+
+    /// The thread's history under a budget of `budget` tokens, its start
+    /// moved in granules of `granule`: when the stable cut falls inside
+    /// a newest turn that the budget holds whole (a call and its
+    /// results), and so loads nothing, cut exactly.
+    async fn read_history(&self, budget: usize, granule: usize) -> Result<History, Error> {
+        let memory = self.ctx.short_term();
+        let history = memory.load_history(&self.thread, budget, granule).await?;
+        if history.messages.is_empty() && granule > 1 {
+            return Ok(memory.load_history(&self.thread, budget, 1).await?);
+        }
+        Ok(history)
     }
 
     /// How a request with `tools` and `format` fits the model's window;

@@ -89,6 +89,27 @@ pub enum RunEvent {
         /// The key, when the limit was the key's.
         key: Option<String>,
     },
+    /// The run's thread was compacted before cycle `step`: its messages
+    /// `from..through` are read as `summary` from now on (see
+    /// [`compaction`](crate::compaction)).
+    Compacted {
+        /// The cycle whose request first reads the summary.
+        step: u32,
+        /// The first message newly replaced.
+        from: u64,
+        /// The first message after the summary.
+        through: u64,
+        /// The summary.
+        summary: String,
+    },
+    /// Compacting the run's thread before cycle `step` failed: its history
+    /// was left as it was, and the run goes on.
+    CompactionFailed {
+        /// The cycle whose request was being made.
+        step: u32,
+        /// What went wrong, with its causes.
+        reason: String,
+    },
     /// The run answered: the same value [`Agent::run`](crate::Agent::run)
     /// returns. It is the last event.
     Finished(Answer),

@@ -164,6 +164,22 @@ impl Progress {
                 };
                 self.with(|t| t.events.push_back(event));
             }
+            Fact::Compacted { step, summary, .. } if self.events => {
+                let event = RunEvent::Compacted {
+                    step: *step,
+                    from: summary.from,
+                    through: summary.through,
+                    summary: summary.text.clone(),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
+            Fact::CompactionFailed { step, error, .. } if self.events => {
+                let event = RunEvent::CompactionFailed {
+                    step: *step,
+                    reason: crate::compaction::reason(error),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
             Fact::BudgetRefused {
                 limit,
                 max,

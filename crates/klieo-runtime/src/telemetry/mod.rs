@@ -217,6 +217,26 @@ fn attempt_failed(error: &LlmError, retried: bool) {
     );
 }
 
+/// The span of one compaction before cycle `step`: `compaction`, kind
+/// internal, with the range it replaced, or its error.
+fn compaction_span(run: &RunLabels<'_>, step: u32) -> Span {
+    tracing::info_span!(
+        "compaction",
+        otel.kind = "internal",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        gen_ai.agent.name = %run.agent,
+        gen_ai.conversation.id = %run.thread,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        error.type = Empty,
+        klieo.step = step,
+        klieo.compaction.from = Empty,
+        klieo.compaction.through = Empty,
+        klieo.run_id = %run.run_id,
+    )
+}
+
 /// The span of one tool call: `execute_tool {name}`, kind internal; its
 /// end is recorded with [`record_tool_end`].
 fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {

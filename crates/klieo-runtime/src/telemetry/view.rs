@@ -2,8 +2,8 @@
 //! begins opens its span, and what it ended with is recorded on it.
 
 use super::{
-    attempt_failed, chat_span, record_error, record_input, record_reply, record_tool_end,
-    tool_span, RunLabels,
+    attempt_failed, chat_span, compaction_span, record_error, record_input, record_reply,
+    record_tool_end, tool_span, RunLabels,
 };
 use crate::fact::Fact;
 use klieo_types::Error;
@@ -40,6 +40,30 @@ impl Tracer<'_> {
             }
             Fact::ModelCallFailed { error, span } => record_error(span, error, self.capture),
             Fact::ToolCallBegan { call } => return Some(tool_span(&self.labels, call)),
+            Fact::CompactionBegan { step } => {
+                return Some(compaction_span(&self.labels, *step));
+            }
+            Fact::Compacted {
+                summary,
+                usage,
+                span,
+                ..
+            } => {
+                span.record("klieo.compaction.from", summary.from);
+                span.record("klieo.compaction.through", summary.through);
+                if let Some(usage) = usage {
+                    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
+                    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+                }
+            }
+            Fact::CompactionFailed { error, span, .. } => {
+                span.record("error.type", "compaction");
+                span.record("otel.status_code", "ERROR");
+                span.record(
+                    "otel.status_description",
+                    crate::compaction::reason(error).as_str(),
+                );
+            }
             Fact::ToolCallEnded(end) => {
                 if let Some(span) = end.span {
                     record_tool_end(span, &end.args, &end.outcome, end.error_kind, self.capture);

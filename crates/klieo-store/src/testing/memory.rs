@@ -15,9 +15,13 @@
 
 mod concurrent;
 mod suite;
+mod summaries;
 
 pub use concurrent::concurrent_appends;
 pub use suite::{episodic_suite, journal_suite, short_term_suite};
+pub use summaries::{
+    a_commit_keeps_its_summary_or_is_refused_whole, summaries_replace_older_messages_when_loaded,
+};
 
 use super::golden;
 use klieo_types::{

@@ -61,6 +61,10 @@ pub enum MemoryError {
         /// The run it made.
         run: RunId,
     },
+    /// The store cannot do what was asked (it keeps no thread summaries,
+    /// for one); use a store that does, or leave the feature off.
+    #[error("this memory cannot do it: {0}")]
+    Unsupported(String),
     /// The run was cancelled ([`RunQueue::cancel`](crate::RunQueue::cancel)),
     /// so the store takes no more of its steps and grants no lease on it.
     /// Nothing was written; the run's log already ends with who

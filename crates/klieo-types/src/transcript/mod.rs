@@ -8,7 +8,9 @@
 //! block handles, found by binary search over running token totals, so
 //! building a request costs the same at step 10 and at step 1,000.
 
+use crate::error::MemoryError;
 use crate::message::{Message, Role};
+use crate::summary::{History, ThreadSummary};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
@@ -249,6 +251,8 @@ pub struct MessageLog {
     blocks: Vec<Block>,
     /// `running_tokens[i]` is the estimated token count of messages `0..i`.
     running_tokens: Vec<u64>,
+    /// The thread's summaries, oldest first.
+    summaries: Vec<ThreadSummary>,
 }
 
 impl Default for MessageLog {
@@ -263,6 +267,7 @@ impl MessageLog {
         Self {
             blocks: Vec::new(),
             running_tokens: vec![0],
+            summaries: Vec::new(),
         }
     }
 
@@ -315,6 +320,54 @@ impl MessageLog {
     /// the log (see
     /// [`ShortTermMemory::load_stable`](crate::ShortTermMemory::load_stable)).
     pub fn stable_window(&self, max_tokens: usize, granule: usize) -> Transcript {
+        self.range(self.stable_start(0, max_tokens, granule), self.len())
+    }
+
+    /// The thread's history as a model reads it: the latest summary, then
+    /// the newest messages after it that fit `max_tokens` with the
+    /// summary's message, cut as [`stable_window`](Self::stable_window).
+    pub fn history(&self, max_tokens: usize, granule: usize) -> History {
+        let summary = self.summaries.last();
+        let (lower, budget) = match summary {
+            Some(s) => (
+                usize::try_from(s.through).unwrap_or(usize::MAX),
+                s.room_under(max_tokens),
+            ),
+            None => (0, max_tokens),
+        };
+        let start = self.stable_start(lower, budget, granule);
+        History::new(
+            summary.cloned(),
+            self.range(start, self.len()),
+            start as u64,
+        )
+    }
+
+    /// Keeps `summary` of the thread, if it follows the latest
+    /// ([`ThreadSummary::follows`]); refused with
+    /// [`MemoryError::Conflict`] otherwise.
+    pub fn add_summary(&mut self, summary: ThreadSummary) -> Result<(), MemoryError> {
+        if !summary.follows(self.summaries.last(), self.len() as u64) {
+            return Err(MemoryError::Conflict(format!(
+                "a summary of messages {}..{} does not follow the thread's latest summary (through {}) within its {} messages: another run summarised it first",
+                summary.from,
+                summary.through,
+                self.summaries.last().map_or(0, |s| s.through),
+                self.len()
+            )));
+        }
+        self.summaries.push(summary);
+        Ok(())
+    }
+
+    /// The thread's summaries, oldest first.
+    pub fn summaries(&self) -> &[ThreadSummary] {
+        &self.summaries
+    }
+
+    /// Where a window of `max_tokens` in granules of `granule` starts, at
+    /// `lower` or after it, never on a tool result.
+    fn stable_start(&self, lower: usize, max_tokens: usize, granule: usize) -> usize {
         let end = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
         let granule = (granule.clamp(1, max_tokens.max(1))) as u64;
@@ -322,11 +375,13 @@ impl MessageLog {
             .saturating_sub(max_tokens as u64)
             .div_ceil(granule)
             .saturating_mul(granule);
-        let mut start = self.running_tokens[..end].partition_point(|&t| t < floor);
+        let mut start = self.running_tokens[..end]
+            .partition_point(|&t| t < floor)
+            .max(lower.min(end));
         while start < end && self.message(start).map(|m| m.role) == Some(Role::Tool) {
             start += 1;
         }
-        self.range(start, end)
+        start
     }
 
     fn range(&self, start: usize, end: usize) -> Transcript {

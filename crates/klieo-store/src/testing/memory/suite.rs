@@ -25,6 +25,7 @@ macro_rules! __klieo_store_short_term_suite {
             never_starts_with_an_orphaned_tool_result,
             messages_come_back_as_they_went_in,
             threads_are_separate_and_clear_empties_one,
+            summaries_replace_older_messages_when_loaded,
         );
     };
 }
@@ -45,8 +46,9 @@ macro_rules! __klieo_store_episodic_suite {
 }
 
 /// Expands to one `#[tokio::test]` per [`Journal`] scenario: every
-/// conversation-memory and event-log scenario, what a commit writes, and
-/// leases that exclude other holders; see [`short_term_suite!`].
+/// conversation-memory and event-log scenario, what a commit writes (a
+/// thread summary with it, or nothing), and leases that exclude other
+/// holders; see [`short_term_suite!`].
 ///
 /// [`Journal`]: klieo_types::Journal
 ///
@@ -63,6 +65,7 @@ macro_rules! __klieo_store_journal_suite {
         $crate::__klieo_store_episodic_suite!($fresh $(, #[$attr])*);
         $crate::__klieo_store_memory_scenarios!([$(#[$attr])*] $fresh;
             a_commit_writes_messages_episodes_and_pending,
+            a_commit_keeps_its_summary_or_is_refused_whole,
             leases_exclude_other_holders,
         );
     };

@@ -1,0 +1,283 @@
+//! Compaction: a thread past its trigger is summarised by the strategy,
+//! the summary kept in the journal with the range it replaces and read by
+//! every later request; a strategy that fails or returns nothing leaves
+//! the history as it was, and the run goes on.
+
+use klieo_runtime::compaction::{Compaction, Summarize};
+use klieo_runtime::{Agent, RunEvent, RunOptions};
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    ChatRequest, Episode, EpisodicMemory, LlmError, Message, ShortTermMemory, ThreadId,
+    SUMMARY_PREFIX,
+};
+
+/// The history budget of these runs, in estimated tokens.
+const BUDGET: usize = 400;
+
+/// Runs that compact at 75% of a 400-token history, keeping 25%.
+fn options() -> RunOptions {
+    RunOptions::default()
+        .with_max_history_tokens(BUDGET)
+        .with_compaction(Compaction::new(Summarize::new()))
+}
+
+fn agent(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
+    Agent::builder(llm.clone())
+        .with_instructions("Answer briefly.")
+        .with_options(options())
+        .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
+/// A thread of `turns` question-and-answer turns, about 40 tokens each.
+async fn filled(store: &InMemoryJournal, turns: usize) -> ThreadId {
+    let thread = ThreadId::new("long");
+    let mut messages = Vec::new();
+    for turn in 0..turns {
+        messages.push(Message::user(format!(
+            "question {turn} {}",
+            "word ".repeat(30)
+        )));
+        messages.push(Message::assistant(format!("answer {turn}")));
+    }
+    store.append(&thread, messages).await.unwrap();
+    thread
+}
+
+/// The one run's log in `store`, and its kinds.
+async fn log(store: &InMemoryJournal, index: usize) -> Vec<Episode> {
+    let runs = store.list_runs().await.unwrap();
+    store.replay(runs[index]).await.unwrap()
+}
+
+fn reads_summary(req: &ChatRequest, text: &str) -> bool {
+    req.messages
+        .iter()
+        .any(|m| m.content == format!("{SUMMARY_PREFIX}{text}"))
+}
+
+#[tokio::test]
+async fn a_thread_past_its_trigger_is_summarised_and_the_summary_journaled() {
+    let store = InMemoryJournal::new();
+    // Seven turns (about 370 tokens with the prompt) load whole and pass
+    // the trigger of 300.
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("The user asked seven questions.")
+        .then_text("done");
+    let answer = agent(&llm, &store).session("long").run("one more").await;
+    assert_eq!(answer.unwrap().text, "done");
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2, "the summary call, then the run's");
+    assert!(requests[0]
+        .messages
+        .iter()
+        .any(|m| m.content.contains("question 0")));
+    let sent = &requests[1];
+    assert!(reads_summary(sent, "The user asked seven questions."));
+    assert!(
+        !sent
+            .messages
+            .iter()
+            .any(|m| m.content.contains("question 0")),
+        "the replaced messages are not sent"
+    );
+    assert_eq!(sent.messages.last().unwrap().content, "one more");
+
+    let log = log(&store, 0).await;
+    let (from, through) = log
+        .iter()
+        .find_map(|e| match e {
+            Episode::Compacted {
+                step: 1,
+                from,
+                through,
+                summary,
+                ..
+            } => {
+                assert_eq!(summary, "The user asked seven questions.");
+                Some((*from, *through))
+            }
+            _ => None,
+        })
+        .expect("a Compacted episode");
+    assert_eq!(from, 0);
+    assert!((1..14).contains(&through), "{through}");
+    // Nothing was deleted.
+    let all = store
+        .load(&ThreadId::new("long"), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 16, "seven turns, the prompt and the answer");
+    assert_eq!(
+        all.get(0).unwrap().content,
+        format!("question 0 {}", "word ".repeat(30))
+    );
+}
+
+#[tokio::test]
+async fn a_later_run_reads_the_summary_without_compacting_again() {
+    let store = InMemoryJournal::new();
+    filled(&store, 10).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Ten questions so far.")
+        .then_text("first")
+        .then_text("second");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    agent.session("long").run("and another").await.unwrap();
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 3, "one summary call for both runs");
+    assert!(reads_summary(&requests[2], "Ten questions so far."));
+    assert!(!log(&store, 1)
+        .await
+        .iter()
+        .any(|e| matches!(e, Episode::Compacted { .. })));
+}
+
+#[tokio::test]
+async fn a_second_compaction_takes_up_where_the_first_stopped() {
+    let store = InMemoryJournal::new();
+    filled(&store, 10).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Ten questions.")
+        .then_text("first")
+        .then_text("Twenty questions.")
+        .then_text("second");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    let thread = ThreadId::new("long");
+    let more: Vec<Message> = (10..20)
+        .flat_map(|turn| {
+            [
+                Message::user(format!("question {turn} {}", "word ".repeat(30))),
+                Message::assistant(format!("answer {turn}")),
+            ]
+        })
+        .collect();
+    store.append(&thread, more).await.unwrap();
+    agent.session("long").run("again").await.unwrap();
+
+    let requests = llm.requests();
+    assert!(
+        requests[2]
+            .messages
+            .get(1)
+            .unwrap()
+            .content
+            .contains("Summary so far:\nTen questions."),
+        "the strategy is given the summary it replaces"
+    );
+    assert!(reads_summary(&requests[3], "Twenty questions."));
+    let first = log(&store, 0).await;
+    let second = log(&store, 1).await;
+    let through = |log: &[Episode]| {
+        log.iter().find_map(|e| match e {
+            Episode::Compacted { from, through, .. } => Some((*from, *through)),
+            _ => None,
+        })
+    };
+    let (_, first_through) = through(&first).unwrap();
+    let (from, second_through) = through(&second).unwrap();
+    assert_eq!(from, first_through);
+    assert!(second_through > first_through);
+}
+
+#[tokio::test]
+async fn a_failed_summary_leaves_the_history_and_the_run_answers() {
+    let store = InMemoryJournal::new();
+    filled(&store, 10).await;
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::bad_request("no summaries today"))
+        .then_text("done");
+    let answer = agent(&llm, &store).session("long").run("one more").await;
+    assert_eq!(answer.unwrap().text, "done");
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(!requests[1]
+        .messages
+        .iter()
+        .any(|m| m.content.starts_with(SUMMARY_PREFIX)));
+    let log = log(&store, 0).await;
+    let reason = log
+        .iter()
+        .find_map(|e| match e {
+            Episode::CompactionFailed { step: 1, reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("a CompactionFailed episode");
+    assert!(reason.contains("no summaries today"), "{reason}");
+    assert!(matches!(log.last(), Some(Episode::Completed { .. })));
+}
+
+#[tokio::test]
+async fn an_empty_summary_is_refused_and_not_tried_again_in_the_run() {
+    let store = InMemoryJournal::new();
+    filled(&store, 10).await;
+    let call = klieo_types::ToolCall::new("c1", "echo", serde_json::json!({}));
+    let llm = ScriptedLlm::new()
+        .then_text("   ")
+        .then_tool_calls(vec![call])
+        .then_text("done");
+    let echo = klieo_types::FnTool::new(
+        klieo_types::ToolDef::new("echo", "echoes", serde_json::json!({"type": "object"})),
+        Ok,
+    );
+    let agent = Agent::builder(llm.clone())
+        .with_options(options())
+        .with_tools(klieo_types::ToolSet::new().with(echo))
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let answer = agent.session("long").run("one more").await.unwrap();
+    assert_eq!(answer.text, "done");
+    assert_eq!(llm.requests().len(), 3, "no second summary call in the run");
+    let failures: Vec<String> = log(&store, 0)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Episode::CompactionFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].contains("empty"), "{}", failures[0]);
+}
+
+#[tokio::test]
+async fn a_streamed_run_hands_out_the_compaction_as_an_event() {
+    let store = InMemoryJournal::new();
+    filled(&store, 10).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Ten questions.")
+        .then_text("done");
+    let agent = agent(&llm, &store);
+    let mut events = agent.session("long").stream("one more");
+    let mut compacted = None;
+    while let Some(event) = events.next().await {
+        if let RunEvent::Compacted {
+            step,
+            from,
+            summary,
+            ..
+        } = event.unwrap()
+        {
+            compacted = Some((step, from, summary));
+        }
+    }
+    assert_eq!(compacted, Some((1, 0, "Ten questions.".to_owned())));
+}
+
+#[tokio::test]
+async fn a_short_thread_is_not_compacted() {
+    let store = InMemoryJournal::new();
+    filled(&store, 2).await;
+    let llm = ScriptedLlm::new().then_text("done");
+    agent(&llm, &store).session("long").run("hi").await.unwrap();
+    assert_eq!(llm.requests().len(), 1);
+}
