@@ -8,7 +8,9 @@ use super::failover::client;
 use super::server;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
-use klieo::types::{LlmClient, ToolDef};
+use klieo::runtime::compaction::{Compaction, Summarize};
+use klieo::store::InMemoryJournal;
+use klieo::types::{Episode, EpisodicMemory, LlmClient, ShortTermMemory, ThreadId, ToolDef};
 use serde_json::json;
 
 fn small_server() -> String {
@@ -72,6 +74,73 @@ async fn a_long_session_never_overflows_a_4096_token_window() {
 #[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
 async fn a_200_turn_session_never_overflows_a_1024_token_window() {
     long_session(client("small", format!("{}/v1", small_server())), 200, 60).await;
+}
+
+/// 40 turns of about 60 words each on the 1,024-token window, compacting
+/// with the built-in summariser: the thread is summarised (the summary
+/// journaled with the range it replaces, and kept beside the messages),
+/// and every later turn still answers.
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+#[allow(clippy::print_stdout, reason = "the figures are printed for the docs")]
+async fn a_compacted_session_on_a_1024_token_window_keeps_answering() {
+    let store = InMemoryJournal::new();
+    let llm = client("small", format!("{}/v1", small_server()));
+    let compaction = Compaction::new(Summarize::new().with_max_tokens(96));
+    let agent = Agent::builder(llm)
+        .with_instructions("You are a friendly assistant. Answer in one short sentence.")
+        .with_options(
+            RunOptions::default()
+                .with_max_steps(2)
+                .with_temperature(Some(0.0))
+                .with_max_tokens(Some(16))
+                .with_compaction(compaction),
+        )
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let session = agent.session("compacted");
+    let filler = ["river", "lantern", "harbour", "violet", "engine", "meadow"];
+    for turn in 0..40 {
+        let story: Vec<&str> = (0..60).map(|i| filler[(i + turn) % filler.len()]).collect();
+        let prompt = format!("Turn {turn}. Remember these words: {}.", story.join(" "));
+        if let Err(e) = session.run(prompt).await {
+            panic!("turn {turn} of a compacted session failed: {e}");
+        }
+    }
+    let mut summaries = Vec::new();
+    let mut failures = Vec::new();
+    for run in store.list_runs().await.unwrap() {
+        for episode in store.replay(run).await.unwrap() {
+            match episode {
+                Episode::Compacted {
+                    from,
+                    through,
+                    summary,
+                    ..
+                } => summaries.push((from, through, summary)),
+                Episode::CompactionFailed { reason, .. } => failures.push(reason),
+                _ => {}
+            }
+        }
+    }
+    println!(
+        "{} compactions in 40 turns; summaries of {:?} bytes",
+        summaries.len(),
+        summaries.iter().map(|s| s.2.len()).collect::<Vec<_>>()
+    );
+    assert!(failures.is_empty(), "compactions failed: {failures:?}");
+    assert!(summaries.len() >= 2, "{} compactions", summaries.len());
+    for pair in summaries.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1, "each takes up where the last stopped");
+    }
+    let thread = ThreadId::new("compacted");
+    let history = store.load_history(&thread, 100_000, 1).await.unwrap();
+    let latest = summaries.last().unwrap();
+    assert_eq!(history.summary.map(|s| s.through), Some(latest.1));
+    assert_eq!(history.first, Some(latest.1), "read from the summary on");
+    let all = store.load(&thread, usize::MAX).await.unwrap();
+    assert_eq!(all.len(), 80, "every prompt and answer is kept");
 }
 
 /// The server's count of a request's input, over the run's estimate
