@@ -42,6 +42,8 @@ struct Inner {
     messages_url: Url,
     model: String,
     max_tokens: u32,
+    /// Whether requests carry prompt-cache breakpoints.
+    prompt_caching: bool,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
@@ -60,6 +62,7 @@ impl fmt::Debug for AnthropicClient {
             .field("base_url", &shown_base_url(&i.base_url))
             .field("model", &i.model)
             .field("max_tokens", &i.max_tokens)
+            .field("prompt_caching", &i.prompt_caching)
             .field("connect_timeout", &i.connect_timeout)
             .field("first_byte_timeout", &i.first_byte_timeout)
             .field("idle_timeout", &i.idle_timeout)
@@ -123,6 +126,7 @@ impl AnthropicClient {
                 messages_url,
                 model: c.model().trim().to_owned(),
                 max_tokens: b.max_tokens,
+                prompt_caching: b.prompt_caching,
                 connect_timeout: c.connect_timeout(),
                 first_byte_timeout: c.first_byte_timeout(),
                 idle_timeout: c.idle_timeout(),
@@ -145,7 +149,13 @@ impl AnthropicClient {
     /// becomes its [`LlmError`].
     async fn send(&self, req: &ChatRequest, stream: bool) -> Result<reqwest::Response, LlmError> {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
-        let body = MessagesBody::new(req, model, self.inner.max_tokens, stream);
+        let body = MessagesBody::new(
+            req,
+            model,
+            self.inner.max_tokens,
+            stream,
+            self.inner.prompt_caching,
+        );
         let body = serde_json::to_vec(&body)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(

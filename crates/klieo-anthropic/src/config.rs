@@ -26,6 +26,12 @@ pub const DEFAULT_API_VERSION: &str = "2023-06-01";
 ///   key; any other base URL, such as llama.cpp's server, works without);
 /// - model [`DEFAULT_MODEL`]; `max_tokens` [`DEFAULT_MAX_TOKENS`] when a
 ///   request sets none; `anthropic-version` [`DEFAULT_API_VERSION`];
+/// - prompt caching on: `cache_control` breakpoints on the last tool, the
+///   system prompt and the conversation's last block, so the next step of
+///   a run reads its prefix from Anthropic's cache (`Usage`'s
+///   `cached_input_tokens` and `cache_creation_tokens` say what it read
+///   and wrote); [`with_prompt_caching`](AnthropicClientBuilder::with_prompt_caching)
+///   turns it off;
 /// - timeouts as klieo-openai's: connect 10 s, first byte 30 s, idle 60 s,
 ///   a blocking call 120 s (each a typed `LlmError::Timeout`);
 /// - capabilities: tools, streaming (tool calls too), usage in streams;
@@ -52,6 +58,7 @@ pub struct AnthropicClientBuilder {
     pub(crate) common: ClientOptions,
     pub(crate) max_tokens: u32,
     pub(crate) api_version: String,
+    pub(crate) prompt_caching: bool,
 }
 
 impl Default for AnthropicClientBuilder {
@@ -60,6 +67,7 @@ impl Default for AnthropicClientBuilder {
             common: ClientOptions::new(DEFAULT_BASE_URL, DEFAULT_MODEL),
             max_tokens: DEFAULT_MAX_TOKENS,
             api_version: DEFAULT_API_VERSION.to_owned(),
+            prompt_caching: true,
         }
     }
 }
@@ -70,6 +78,7 @@ impl fmt::Debug for AnthropicClientBuilder {
         self.common.debug_fields(&mut s);
         s.field("max_tokens", &self.max_tokens)
             .field("api_version", &self.api_version)
+            .field("prompt_caching", &self.prompt_caching)
             .finish()
     }
 }
@@ -110,6 +119,14 @@ impl AnthropicClientBuilder {
     /// The `anthropic-version` header.
     pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
+        self
+    }
+
+    /// Whether requests mark their stable prefix for Anthropic's prompt
+    /// cache (on by default; see the list above). A server that does not
+    /// cache ignores the marks (llama.cpp's accepts them).
+    pub fn with_prompt_caching(mut self, on: bool) -> Self {
+        self.prompt_caching = on;
         self
     }
 

@@ -40,7 +40,10 @@
 //!   (`Required`), tool (`Function`) and none. `max_tokens` is required by
 //!   the API: a request's own, else the builder's (default 4096).
 //!   Temperature and stop sequences pass through. Headers `x-api-key` and
-//!   `anthropic-version` (default `2023-06-01`).
+//!   `anthropic-version` (default `2023-06-01`). Prompt caching, on by
+//!   default: `cache_control` breakpoints on the last tool, the system
+//!   prompt (then one text block) and the last content block
+//!   (`AnthropicClientBuilder::with_prompt_caching`).
 //! - Replies: text and `tool_use` blocks (other kinds, such as thinking,
 //!   are skipped); usage with the cache reads and writes
 //!   (`input_tokens` is the whole prompt, of which

@@ -1,6 +1,7 @@
 //! The `POST /v1/messages` body: the system prompt apart, turns that
 //! alternate between user and assistant, content blocks, tools and the
-//! tool choice.
+//! tool choice; with prompt caching, `cache_control` breakpoints on the
+//! last tool, the system prompt and the conversation's last block.
 
 use klieo_types::{ChatRequest, Message, Role, ToolChoice, ToolDef};
 use serde::Serialize;
@@ -11,8 +12,8 @@ use serde_json::Value;
 pub(crate) struct MessagesBody<'a> {
     model: &'a str,
     max_tokens: u32,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    system: String,
+    #[serde(skip_serializing_if = "System::is_empty")]
+    system: System,
     messages: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
@@ -24,6 +25,42 @@ pub(crate) struct MessagesBody<'a> {
     stop_sequences: &'a [String],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
+}
+
+/// A prompt-cache breakpoint: the prefix up to and including what carries
+/// it is cached (Anthropic keeps it five minutes).
+#[derive(Serialize, Clone, Copy)]
+struct CacheControl {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The one kind of breakpoint the API has.
+const EPHEMERAL: CacheControl = CacheControl { kind: "ephemeral" };
+
+/// The system prompt: text, or (to carry a breakpoint) one text block.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum System {
+    Text(String),
+    Blocks([SystemBlock; 1]),
+}
+
+impl System {
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Text(text) => text.is_empty(),
+            Self::Blocks(_) => false,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SystemBlock {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+    cache_control: CacheControl,
 }
 
 /// One turn: a role and its blocks.
@@ -38,16 +75,32 @@ struct Turn<'a> {
 enum Block<'a> {
     Text {
         text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
     ToolUse {
         id: &'a str,
         name: &'a str,
         input: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
     ToolResult {
         tool_use_id: &'a str,
         content: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
+}
+
+impl Block<'_> {
+    /// Marks the block as a cache breakpoint.
+    fn mark(&mut self) {
+        let (Self::Text { cache_control, .. }
+        | Self::ToolUse { cache_control, .. }
+        | Self::ToolResult { cache_control, .. }) = self;
+        *cache_control = Some(EPHEMERAL);
+    }
 }
 
 #[derive(Serialize)]
@@ -56,6 +109,8 @@ struct Tool<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
     input_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
 }
 
 #[derive(Serialize)]
@@ -80,7 +135,20 @@ impl<'a> MessagesBody<'a> {
     /// that is not a JSON object goes as `{}` (the runtime has already
     /// told the model what was wrong with it). A `tool_choice` without
     /// tools is left out.
-    pub(crate) fn new(req: &'a ChatRequest, model: &'a str, max_tokens: u32, stream: bool) -> Self {
+    ///
+    /// With `caching`, the prefix a run's next request shares is marked
+    /// for the prompt cache: the last tool, the system prompt (sent as one
+    /// block) and the last block of the conversation (the history the
+    /// next step's request begins with), three of the API's four
+    /// breakpoints. A prefix shorter than the model's minimum (1,024
+    /// tokens for most) is not cached, and costs nothing more.
+    pub(crate) fn new(
+        req: &'a ChatRequest,
+        model: &'a str,
+        max_tokens: u32,
+        stream: bool,
+        caching: bool,
+    ) -> Self {
         let mut system = String::new();
         let mut turns: Vec<Turn<'a>> = Vec::new();
         for message in req.messages.iter() {
@@ -109,7 +177,23 @@ impl<'a> MessagesBody<'a> {
                 }),
             }
         }
-        let tools: Vec<Tool<'a>> = req.tools.iter().map(Tool::new).collect();
+        let mut tools: Vec<Tool<'a>> = req.tools.iter().map(Tool::new).collect();
+        let system = match system {
+            text if !caching || text.is_empty() => System::Text(text),
+            text => System::Blocks([SystemBlock {
+                kind: "text",
+                text,
+                cache_control: EPHEMERAL,
+            }]),
+        };
+        if caching {
+            if let Some(last) = tools.last_mut() {
+                last.cache_control = Some(EPHEMERAL);
+            }
+            if let Some(block) = turns.last_mut().and_then(|t| t.content.last_mut()) {
+                block.mark();
+            }
+        }
         let tool_choice = match &req.tool_choice {
             _ if tools.is_empty() => None,
             None | Some(ToolChoice::Auto) => Some(Choice::Auto),
@@ -138,12 +222,16 @@ impl<'a> Tool<'a> {
             name: &def.name,
             description: &def.description,
             input_schema: &def.parameters,
+            cache_control: None,
         }
     }
 }
 
 fn text_block(text: &str) -> Option<Block<'_>> {
-    (!text.is_empty()).then_some(Block::Text { text })
+    (!text.is_empty()).then_some(Block::Text {
+        text,
+        cache_control: None,
+    })
 }
 
 fn assistant_blocks(message: &Message) -> Vec<Block<'_>> {
@@ -157,6 +245,7 @@ fn assistant_blocks(message: &Message) -> Vec<Block<'_>> {
             id: &call.id,
             name: &call.name,
             input,
+            cache_control: None,
         });
     }
     blocks
@@ -166,6 +255,7 @@ fn tool_result(message: &Message) -> Block<'_> {
     Block::ToolResult {
         tool_use_id: message.tool_call_id.as_deref().unwrap_or_default(),
         content: &message.content,
+        cache_control: None,
     }
 }
 
@@ -176,7 +266,55 @@ mod tests {
     use serde_json::json;
 
     fn body(req: &ChatRequest) -> Value {
-        serde_json::to_value(MessagesBody::new(req, "m", 512, false)).expect("serializes")
+        serde_json::to_value(MessagesBody::new(req, "m", 512, false, false)).expect("serializes")
+    }
+
+    fn cached(req: &ChatRequest) -> Value {
+        serde_json::to_value(MessagesBody::new(req, "m", 512, false, true)).expect("serializes")
+    }
+
+    #[test]
+    fn caching_marks_the_last_tool_the_system_and_the_last_block() {
+        let call = ToolCall::new("tu_1", "add", json!({"a": 1}));
+        let mut req = ChatRequest::new(vec![
+            Message::system("Be terse."),
+            Message::user("Add 1."),
+            Message::assistant_tool_calls("", vec![call]),
+            Message::tool_result("tu_1", "1"),
+        ]);
+        req.tools = vec![
+            ToolDef::new("add", "Adds.", json!({"type": "object"})),
+            ToolDef::new("sub", "Subtracts.", json!({"type": "object"})),
+        ]
+        .into();
+        let sent = cached(&req);
+        let ephemeral = json!({"type": "ephemeral"});
+        assert_eq!(
+            sent["system"],
+            json!([{"type": "text", "text": "Be terse.", "cache_control": ephemeral}])
+        );
+        assert!(sent["tools"][0].get("cache_control").is_none());
+        assert_eq!(sent["tools"][1]["cache_control"], ephemeral);
+        let turns = sent["messages"].as_array().expect("turns");
+        assert!(turns[0]["content"][0].get("cache_control").is_none());
+        assert!(turns[1]["content"][0].get("cache_control").is_none());
+        assert_eq!(
+            turns[2]["content"],
+            json!([{"type": "tool_result", "tool_use_id": "tu_1", "content": "1", "cache_control": ephemeral}])
+        );
+        let breakpoints = sent.to_string().matches("cache_control").count();
+        assert_eq!(breakpoints, 3, "of the API's four");
+    }
+
+    #[test]
+    fn caching_a_request_without_system_or_tools_marks_its_last_block() {
+        let sent = cached(&ChatRequest::new(vec![Message::user("hi")]));
+        assert!(sent.get("system").is_none());
+        assert!(sent.get("tools").is_none());
+        assert_eq!(
+            sent["messages"][0]["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
     }
 
     #[test]

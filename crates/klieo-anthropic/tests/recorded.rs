@@ -32,6 +32,16 @@ fn request() -> ChatRequest {
 }
 
 async fn server(body: String, content_type: &str) -> (MockServer, AnthropicClient) {
+    caching_server(body, content_type, false).await
+}
+
+/// A mock server replying `body`, and a client of it, with prompt caching
+/// on or off (the first fixtures were recorded before the client cached).
+async fn caching_server(
+    body: String,
+    content_type: &str,
+    caching: bool,
+) -> (MockServer, AnthropicClient) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/messages"))
@@ -41,6 +51,7 @@ async fn server(body: String, content_type: &str) -> (MockServer, AnthropicClien
     let client = AnthropicClient::builder()
         .with_base_url(server.uri())
         .with_model("smollm2")
+        .with_prompt_caching(caching)
         .build()
         .expect("a client");
     (server, client)
@@ -109,4 +120,21 @@ async fn a_recorded_stream() {
         "from message_start"
     );
     same_request(&server, &fixture("text.stream.request.json")).await;
+}
+
+/// Prompt caching on (the default): llama-server takes the breakpoints,
+/// and reports what it read from its own prompt cache, a request like
+/// this one having come before.
+#[tokio::test]
+async fn a_recorded_reply_to_a_request_with_cache_breakpoints() {
+    let (server, client) =
+        caching_server(fixture("cached.reply.json"), "application/json", true).await;
+    let reply = client.complete(request()).await.expect("a reply");
+    assert_eq!(reply.message.content, TEXT);
+    assert_eq!(
+        reply.usage,
+        Some(Usage::new(25, 12).with_cache(24, 0)),
+        "24 of the 25 input tokens read from the cache"
+    );
+    same_request(&server, &fixture("cached.request.json")).await;
 }

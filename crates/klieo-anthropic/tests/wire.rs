@@ -82,7 +82,16 @@ async fn the_key_version_and_body_go_as_the_api_wants() {
 
     let sent = &server.received_requests().await.expect("recorded")[0];
     let body: serde_json::Value = sent.body_json().expect("JSON");
-    assert_eq!(body["system"], "You know the weather.");
+    // Prompt caching, on by default: the system prompt as one block,
+    // marked, and the last tool marked.
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "You know the weather.", "cache_control": {"type": "ephemeral"}}])
+    );
+    assert_eq!(
+        body["tools"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
     assert_eq!(body["max_tokens"], 4096, "the documented default");
     assert_eq!(
         body["tools"][0]["input_schema"]["required"],

@@ -87,6 +87,22 @@ async fn anthropic_messages_against_llama_server() {
     let agent = agent(llm);
     blocking(&agent, "anthropic").await;
     streamed(&agent, "anthropic").await;
+    // The client marks the prompt's prefix for caching (by default); the
+    // server takes the marks.
+    reads_its_prefix_from_the_cache(&agent, "anthropic").await;
+}
+
+/// A session's next request begins with its last one, byte for byte, so
+/// the server reads that prefix from its prompt cache and says so.
+async fn reads_its_prefix_from_the_cache(agent: &Agent, provider: &str) {
+    let session = agent.session("cached");
+    session.run("Say hello to Ada.").await.unwrap();
+    let next = session.run("Now say goodbye to her.").await.unwrap();
+    let usage = next.summary.usage.expect("usage reported");
+    assert!(
+        usage.cached_input_tokens > 0,
+        "{provider}: the shared prefix is read from the cache: {usage:?}"
+    );
 }
 
 #[tokio::test]
@@ -101,6 +117,7 @@ async fn openai_chat_completions_against_llama_server() {
     let agent = agent(llm);
     blocking(&agent, "openai").await;
     streamed(&agent, "openai").await;
+    reads_its_prefix_from_the_cache(&agent, "openai").await;
 }
 
 /// What the model is asked to fill in.
