@@ -35,6 +35,7 @@ pub(crate) fn run(root: &Path) -> Result<(), Error> {
     println!(
         "{{\"impl\":\"klieo\",\"workload\":\"step_instructions\",\"steps\":\"{SHORT}..{LONG}\",\"instructions_per_step\":{per_step},\"ceiling\":{CEILING}}}"
     );
+    fitted(&program)?;
     if per_step > CEILING {
         return Err(Error::new(format!(
             "a step costs {per_step} instructions, over the ceiling of {CEILING}"
@@ -42,6 +43,43 @@ pub(crate) fn run(root: &Path) -> Result<(), Error> {
         .or_fix("find what the step does more (callgrind_annotate on the program's profile) and undo it; raise CEILING in xtask/src/step_cost.rs only for a cost that buys something, and say so in docs/PERFORMANCE.md"));
     }
     governed(root)
+}
+
+/// The most a step fitted to a 4,096-token window over a thread of
+/// [`LONG_THREAD`] messages may cost over one of [`SHORT_THREAD`]: finding
+/// the window's start is a search of the running sums (O(log n)), and the
+/// window itself is the same size in both, so the two cost the same but
+/// for noise of a few instructions.
+const FITTED_RATIO_CEILING: f64 = 1.02;
+
+/// The thread lengths (messages before the run) of the fitted steps.
+const SHORT_THREAD: u64 = 1_000;
+const LONG_THREAD: u64 = 10_000;
+
+/// A step fitted to the model's window over a thread of 1,000 and of
+/// 10,000 messages: the long thread may cost no more.
+fn fitted(program: &Path) -> Result<(), Error> {
+    let per_step = |history: u64| -> Result<u64, Error> {
+        let run = |steps: u64| {
+            let args = [steps.to_string(), history.to_string()];
+            collected(program, &args, Some("*step_cost*measured*"))
+        };
+        Ok(run(LONG)?.saturating_sub(run(SHORT)?) / (LONG - SHORT))
+    };
+    let short = per_step(SHORT_THREAD)?;
+    let long = per_step(LONG_THREAD)?;
+    let ratio = long as f64 / short.max(1) as f64;
+    println!(
+        "{{\"impl\":\"klieo\",\"workload\":\"fitted_step_instructions\",\"window\":4096,\"steps\":\"{SHORT}..{LONG}\",\"thread_{SHORT_THREAD}\":{short},\"thread_{LONG_THREAD}\":{long},\"ratio\":{ratio:.3},\"ceiling\":{FITTED_RATIO_CEILING}}}"
+    );
+    if ratio > FITTED_RATIO_CEILING {
+        return Err(Error::new(format!(
+            "a step fitted over a thread of {LONG_THREAD} messages costs {long} instructions, \
+             {ratio:.3}x one over {SHORT_THREAD} ({short}): fitting grew with the thread's length"
+        ))
+        .or_fix("find what the request does per message of the thread (callgrind_annotate on `step_cost STEPS 10000`); it must search the running sums, not walk the thread"));
+    }
+    Ok(())
 }
 
 /// What a budget of every kind and a rate limiter in the same SQLite file

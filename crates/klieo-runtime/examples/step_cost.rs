@@ -6,12 +6,17 @@
 //! [`measured`] (`--toggle-collect='*step_cost*measured*'`), which polls
 //! the run and nothing else.
 //!
-//! `step_cost STEPS`
+//! With `HISTORY`, the thread holds that many messages before the run
+//! (about 12 estimated tokens each) and the model says its window is
+//! 4,096 tokens, so each request is fitted to it: what fitting a long
+//! thread costs a step.
+//!
+//! `step_cost STEPS [HISTORY]`
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::panic)]
 
 use klieo_runtime::{run_steps, AgentContext, RunOptions};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{FnTool, Message, ThreadId, ToolCall, ToolDef, ToolSet};
+use klieo_types::{Capabilities, FnTool, Message, ThreadId, ToolCall, ToolDef, ToolSet};
 use serde_json::json;
 use std::time::Instant;
 
@@ -25,14 +30,18 @@ fn main() {
         .enable_time()
         .build()
         .unwrap();
-    let (ctx, thread) = runtime.block_on(setup(steps));
+    let history: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse().expect("HISTORY is a whole number"))
+        .unwrap_or(0);
+    let (ctx, thread) = runtime.block_on(setup(steps, history));
     let opts = RunOptions::default().with_max_steps(steps as u32 + 1);
     let run = run_steps(&ctx, "You are a bench.", thread, opts);
     let t = Instant::now();
     let answer = measured(&runtime, run);
     let ns = t.elapsed().as_nanos() as f64 / steps as f64;
     assert_eq!(answer.unwrap(), "done");
-    println!("{{\"impl\":\"klieo\",\"workload\":\"step_cost\",\"steps\":{steps},\"ns_per_step\":{ns:.0}}}");
+    println!("{{\"impl\":\"klieo\",\"workload\":\"step_cost\",\"steps\":{steps},\"history\":{history},\"ns_per_step\":{ns:.0}}}");
 }
 
 /// Drives `run` to its end: the only code callgrind counts.
@@ -41,9 +50,14 @@ fn measured<F: std::future::Future>(runtime: &tokio::runtime::Runtime, run: F) -
     runtime.block_on(run)
 }
 
-/// The scripted model, the echo tool and the thread with the user's message.
-async fn setup(steps: usize) -> (AgentContext, ThreadId) {
+/// The scripted model, the echo tool and the thread with `history`
+/// messages and the user's; with a history, the model's window is known.
+async fn setup(steps: usize, history: usize) -> (AgentContext, ThreadId) {
     let mut llm = ScriptedLlm::new().without_recording();
+    if history > 0 {
+        let window = Capabilities::default().with_max_context_tokens(4_096);
+        llm = llm.with_capabilities(window);
+    }
     for i in 0..steps - 1 {
         let args = json!({"i": i, "text": "lorem ipsum dolor sit amet"});
         llm = llm.then_tool_calls(vec![ToolCall::new(format!("c{i}"), "echo", args)]);
@@ -57,9 +71,13 @@ async fn setup(steps: usize) -> (AgentContext, ThreadId) {
         .with_tools(ToolSet::new().with(echo))
         .with_agent_name("bench");
     let thread = ThreadId::new("t");
-    ctx.short_term()
-        .append(&thread, vec![Message::user("go")])
-        .await
-        .unwrap();
+    let mut messages: Vec<Message> = (0..history)
+        .map(|i| match i % 2 {
+            0 => Message::user(format!("question {i} about the lighthouse")),
+            _ => Message::assistant(format!("answer {i} about the keeper")),
+        })
+        .collect();
+    messages.push(Message::user("go"));
+    ctx.short_term().append(&thread, messages).await.unwrap();
     (ctx, thread)
 }

@@ -281,3 +281,87 @@ async fn a_short_thread_is_not_compacted() {
     agent(&llm, &store).session("long").run("hi").await.unwrap();
     assert_eq!(llm.requests().len(), 1);
 }
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Mail {
+    /// Who to.
+    to: String,
+}
+
+/// An agent on `store` that compacts and whose `send_mail` waits for a
+/// person.
+fn approving(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
+    let send =
+        klieo_runtime::TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+            Ok::<_, klieo_types::ToolError>(format!("sent to {}", mail.to))
+        })
+        .with_approval(true);
+    Agent::builder(llm.clone())
+        .with_options(options())
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({"to": "ada"}));
+    let first = ScriptedLlm::new()
+        .then_text("Seven questions; now a mail.")
+        .then_tool_calls(vec![call]);
+    let error = approving(&first, &store)
+        .session("long")
+        .run("mail Ada")
+        .await
+        .expect_err("waits for approval");
+    let klieo_types::Error::Suspended { ticket, .. } = error else {
+        panic!("not suspended: {error}");
+    };
+    let kinds: Vec<&str> = store
+        .replay(ticket.run)
+        .await
+        .unwrap()
+        .iter()
+        .map(Episode::kind)
+        .collect();
+    assert_eq!(kinds, ["started", "compacted", "llm_call", "suspended"]);
+
+    // Another process approves: its request reads the journaled summary,
+    // and it does not summarise again.
+    let later = ScriptedLlm::new().then_text("Sent.");
+    let answer = approving(&later, &store).approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    let requests = later.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(reads_summary(&requests[0], "Seven questions; now a mail."));
+    assert!(!requests[0]
+        .messages
+        .iter()
+        .any(|m| m.content.contains("question 0")));
+}
+
+#[test]
+fn a_compaction_has_a_span_with_the_range_it_replaced() {
+    let ((), captured) = crate::tracing_spans::capture::captured(|| async {
+        let store = InMemoryJournal::new();
+        filled(&store, 7).await;
+        let llm = ScriptedLlm::new()
+            .then_text("Seven questions.")
+            .then_text("done");
+        agent(&llm, &store).session("long").run("hi").await.unwrap();
+    });
+    let spans = captured.named("compaction");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].get("klieo.compaction.from"), Some("0"));
+    let through: u64 = spans[0]
+        .get("klieo.compaction.through")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(through > 0);
+    assert_eq!(spans[0].get("klieo.step"), Some("1"));
+    assert_eq!(spans[0].get("otel.status_code"), None, "no error");
+}

@@ -59,29 +59,38 @@ impl Run {
             Some(_) => (history_budget / 4).max(1),
             None => 1,
         };
-        let history = self.read_history(history_budget, granule).await?;
-        let history = self
-            .compacted(step, history, history_budget, || {
-                self.read_history(history_budget, granule)
-            })
+        // Read here rather than through `read_history`, which only a
+        // compaction needs: one async layer less on every step.
+        let memory = self.ctx.short_term();
+        let mut history = memory
+            .load_history(&self.thread, history_budget, granule)
             .await?;
+        if history.messages.is_empty() && granule > 1 {
+            history = memory.load_history(&self.thread, history_budget, 1).await?;
+        }
+        if self.opts.compaction.is_some() {
+            history = self
+                .compacted(step, history, history_budget, || {
+                    self.read_history(history_budget, granule)
+                })
+                .await?;
+        }
         if history.messages.is_empty() && history.summary.is_none() {
             self.check_newest_turn_fits(history_budget).await?;
         }
         let summary = history
             .summary
             .as_ref()
-            .map(|s| Transcript::from(vec![s.message()]))
-            .unwrap_or_default();
+            .map(|s| Transcript::from(vec![s.message()]));
         if let Some(fitted) = &fitted {
-            let read = estimate(&summary) + estimate(&history.messages);
+            let read = summary.as_ref().map_or(0, estimate) + estimate(&history.messages);
             self.fit.sent(estimate_of(&fitted.fixed, read));
         }
-        let mut req = ChatRequest::new(Transcript::concat(&[
-            &self.system,
-            &summary,
-            &history.messages,
-        ]));
+        let messages = match &summary {
+            None => Transcript::concat(&[&self.system, &history.messages]),
+            Some(summary) => Transcript::concat(&[&self.system, summary, &history.messages]),
+        };
+        let mut req = ChatRequest::new(messages);
         req.tools = tools;
         req.tool_choice = tool_choice;
         req.response_format = format;
