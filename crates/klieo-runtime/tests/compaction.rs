@@ -365,3 +365,21 @@ fn a_compaction_has_a_span_with_the_range_it_replaced() {
     assert_eq!(spans[0].get("klieo.step"), Some("1"));
     assert_eq!(spans[0].get("otel.status_code"), None, "no error");
 }
+
+#[tokio::test]
+async fn a_newest_turn_too_large_after_a_summary_is_refused_not_sent_without_it() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Seven questions.")
+        .then_text("first");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    let huge = "word ".repeat(1_000);
+    let error = agent.session("long").run(huge).await.unwrap_err();
+    assert!(
+        matches!(error, klieo_types::Error::NewestTurnTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(llm.requests().len(), 2, "no call with the summary alone");
+}

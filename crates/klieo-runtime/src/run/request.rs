@@ -75,7 +75,10 @@ impl Run {
                 })
                 .await?;
         }
-        if history.messages.is_empty() && history.summary.is_none() {
+        if history.messages.is_empty() {
+            // A summary always leaves the newest turn after it (see
+            // `compact::cut_point`), so with one too, nothing read means
+            // the newest turn does not fit.
             self.check_newest_turn_fits(history_budget).await?;
         }
         let summary = history
