@@ -86,7 +86,9 @@ impl Journal for PostgresStore {
         lock_run(&mut tx, commit.run, doing).await?;
         if let Err(refused) = summary_in(&mut tx, &commit.thread, summary).await {
             return Err(match refused {
-                MemoryError::Conflict(_) => cancelled(&mut tx, commit.run).await.unwrap_or(refused),
+                MemoryError::SummaryRefused { .. } => {
+                    cancelled(&mut tx, commit.run).await.unwrap_or(refused)
+                }
                 other => other,
             });
         }

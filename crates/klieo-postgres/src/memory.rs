@@ -5,7 +5,7 @@ use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
 use klieo_types::{
-    Episode, EpisodicMemory, History, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Episode, EpisodicMemory, History, MemoryError, Message, RunId, ShortTermMemory, ThreadId,
     ThreadSummary, Transcript,
 };
 use sqlx::PgConnection;
@@ -99,9 +99,9 @@ pub(crate) async fn record_in(
 }
 
 /// A thread's length (its number of messages) and its latest summary,
-/// read in one statement inside `tx`.
-async fn head(
-    tx: &mut PgConnection,
+/// read in one statement.
+async fn head<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     thread: &ThreadId,
     doing: &str,
 ) -> Result<(u64, Option<ThreadSummary>), MemoryError> {
@@ -115,28 +115,16 @@ async fn head(
              ORDER BY from_seq DESC LIMIT 1) AS s ON true",
         )
         .bind(thread.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_one(executor)
         .await
         .map_err(|e| backend(doing, e))?;
-    let summary = match (from, through, text) {
-        (Some(from), Some(through), Some(text)) => {
-            Some(ThreadSummary::new(count(from), count(through), text))
-        }
-        _ => None,
-    };
-    Ok((count(len), summary))
-}
-
-/// A count or index read back (a negative one, which klieo never writes,
-/// as 0).
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+    Ok(StoreRows::thread_head(len, from, through, text))
 }
 
 /// Keeps `summary` of `thread` inside the transaction `tx` if it follows
-/// the thread's latest ([`ThreadSummary::follows`]), for
+/// the thread's latest ([`ThreadSummary::check_follows`]), for
 /// [`ShortTermMemory::add_summary`] and a commit that carries one;
-/// refused with [`MemoryError::Conflict`] otherwise, having written
+/// refused with [`MemoryError::SummaryRefused`] otherwise, having written
 /// nothing. Takes the thread's lock: a caller that holds a run's takes it
 /// first, the order every writer takes them in.
 pub(crate) async fn summary_in(
@@ -146,69 +134,32 @@ pub(crate) async fn summary_in(
 ) -> Result<(), MemoryError> {
     let doing = "summarising a thread";
     lock(tx, &format!("thread:{thread}"), doing).await?;
-    let index = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    // Under the thread's lock nothing is appended or summarised between
-    // the check and the insert; the key refuses a second summary that
-    // extends the same one all the same.
+    // Under the thread's lock nothing is appended, summarised or cleared
+    // between the check and the insert; the key refuses a second summary
+    // that extends the same one all the same, without aborting the
+    // transaction.
     let inserted = sqlx::query(
         "INSERT INTO klieo_summaries (thread, from_seq, through, text) \
          SELECT $1, $2, $3, $4 \
          WHERE $2 = COALESCE((SELECT through FROM klieo_summaries WHERE thread = $1 \
          ORDER BY from_seq DESC LIMIT 1), 0) \
          AND $3 > $2 \
-         AND $3 <= (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_messages WHERE thread = $1)",
+         AND $3 <= (SELECT COALESCE(MAX(seq) + 1, 0) FROM klieo_messages WHERE thread = $1) \
+         ON CONFLICT (thread, from_seq) DO NOTHING",
     )
     .bind(thread.as_str())
-    .bind(index(summary.from))
-    .bind(index(summary.through))
+    .bind(StoreRows::index(summary.from))
+    .bind(StoreRows::index(summary.through))
     .bind(summary.text.as_str())
     .execute(&mut *tx)
-    .await;
-    match inserted {
-        Ok(done) if done.rows_affected() == 1 => Ok(()),
-        Ok(_) => {
-            let (len, latest) = head(tx, thread, doing).await?;
-            Err(not_following(
-                summary,
-                &format!(
-                    "the thread's latest summary (through {}) within its {len} messages",
-                    latest.map_or(0, |s| s.through)
-                ),
-            ))
-        }
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            Err(not_following(
-                summary,
-                "a summary another run kept at the same time",
-            ))
-        }
-        Err(e) => Err(backend(doing, e)),
+    .await
+    .map_err(|e| backend(doing, e))?;
+    if inserted.rows_affected() == 1 {
+        return Ok(());
     }
-}
-
-/// The refusal of `summary`, which does not follow `latest`.
-fn not_following(summary: &ThreadSummary, latest: &str) -> MemoryError {
-    MemoryError::Conflict(format!(
-        "a summary of messages {}..{} does not follow {latest}: another run summarised \
-         it first",
-        summary.from, summary.through
-    ))
-}
-
-/// The messages of a window's `(seq, role, json)` rows, without the
-/// leading tool results whose call was cut, and the index of the first
-/// of them (`None` when none is left).
-fn numbered(rows: &[(i64, String, String)]) -> Result<(Transcript, Option<u64>), MemoryError> {
-    let tool = Role::Tool.as_str();
-    let kept = rows.iter().skip_while(|(_, role, _)| role == tool);
-    let first = kept.clone().next().map(|(seq, _, _)| count(*seq));
-    let messages = kept
-        .map(|(_, _, json)| ROWS.decode::<Message>("message", json))
-        .collect::<Result<Transcript, _>>()?;
-    Ok((messages, first))
+    let (len, latest) = head(&mut *tx, thread, doing).await?;
+    summary.check_follows(latest.as_ref(), len)?;
+    Err(summary.refused("another summary takes up at the same message"))
 }
 
 #[async_trait]
@@ -262,14 +213,10 @@ impl ShortTermMemory for PostgresStore {
         granule: usize,
     ) -> Result<History, MemoryError> {
         let doing = "loading a thread's history";
-        // One snapshot for both statements: a summary or an append
-        // between them cannot set the window apart from the summary read.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(|e| backend(doing, e))?;
-        let (len, summary) = head(&mut tx, thread, doing).await?;
+        // Two statements, no transaction: a summary kept between them
+        // leaves this read with the one before it, and the messages after
+        // that, which is as true a history.
+        let (len, summary) = head(&self.pool, thread, doing).await?;
         // `MessageLog::history`: the summary's message comes out of the
         // budget, and the window starts at its `through` or after it, cut
         // as `load_stable` cuts. An empty cut (the newest message alone
@@ -278,8 +225,8 @@ impl ShortTermMemory for PostgresStore {
             Some(s) => (s.through, s.room_under(max_tokens)),
             None => (0, max_tokens),
         };
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT seq, role, message FROM klieo_messages WHERE thread = $1 AND seq >= \
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT seq, role, message, tokens FROM klieo_messages WHERE thread = $1 AND seq >= \
              (SELECT GREATEST(seq, $4) FROM klieo_messages WHERE thread = $1 AND tokens_before >= \
              (SELECT GREATEST(tokens_before + tokens - $2 + $3 - 1, 0) / $3 * $3 \
              FROM klieo_messages WHERE thread = $1 ORDER BY seq DESC LIMIT 1) \
@@ -289,14 +236,13 @@ impl ShortTermMemory for PostgresStore {
         .bind(thread.as_str())
         .bind(StoreRows::tokens(budget))
         .bind(StoreRows::tokens(granule.clamp(1, budget.max(1))))
-        .bind(i64::try_from(lower).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .bind(StoreRows::index(lower))
+        .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
-        tx.commit().await.map_err(|e| backend(doing, e))?;
-        let (messages, first) = numbered(&rows)?;
+        let (messages, first, tokens) = ROWS.numbered_transcript(&rows)?;
         // Nothing loaded: the window starts at the thread's end.
-        Ok(History::new(summary, messages, first.unwrap_or(len)))
+        Ok(History::new(summary, messages, first.unwrap_or(len)).with_tokens(tokens))
     }
 
     async fn add_summary(
@@ -311,16 +257,20 @@ impl ShortTermMemory for PostgresStore {
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        // One statement, so the summaries go with the messages.
+        let doing = "clearing a thread";
+        // Under the thread's lock, so a summary being kept waits for the
+        // clear and is then refused (its messages are gone).
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        lock(&mut tx, &format!("thread:{thread}"), doing).await?;
         sqlx::query(
             "WITH summaries AS (DELETE FROM klieo_summaries WHERE thread = $1) \
              DELETE FROM klieo_messages WHERE thread = $1",
         )
         .bind(thread.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(|e| backend("clearing a thread", e))?;
-        Ok(())
+        .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))
     }
 }
 

@@ -148,8 +148,8 @@ fn commit_in(
         // Checked against the thread before this commit's messages, as
         // `add_summary` would be: refused, the commit writes nothing.
         match summary_in(connection, commit.thread.as_str(), summary) {
-            Err(conflict @ MemoryError::Conflict(_)) => {
-                return Err(refusal(connection, commit.run, conflict));
+            Err(refused @ MemoryError::SummaryRefused { .. }) => {
+                return Err(refusal(connection, commit.run, refused));
             }
             other => other?,
         }

@@ -5,7 +5,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
-    Episode, EpisodicMemory, History, MemoryError, Message, Role, RunId, ShortTermMemory, ThreadId,
+    Episode, EpisodicMemory, History, MemoryError, Message, RunId, ShortTermMemory, ThreadId,
     ThreadSummary, Transcript,
 };
 use rusqlite::{params, Connection, OptionalExtension};
@@ -108,25 +108,13 @@ fn head(
             })
         })
         .map_err(|e| backend(doing, e))?;
-    let summary = match (from, through, text) {
-        (Some(from), Some(through), Some(text)) => {
-            Some(ThreadSummary::new(count(from), count(through), text))
-        }
-        _ => None,
-    };
-    Ok((count(len), summary))
-}
-
-/// A count or index read back (a negative one, which klieo never writes,
-/// as 0).
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+    Ok(StoreRows::thread_head(len, from, through, text))
 }
 
 /// Keeps `summary` of `thread` on the writer's connection if it follows
-/// the thread's latest ([`ThreadSummary::follows`]), for
+/// the thread's latest ([`ThreadSummary::check_follows`]), for
 /// [`ShortTermMemory::add_summary`] and a commit that carries one;
-/// refused with [`MemoryError::Conflict`] otherwise, having written
+/// refused with [`MemoryError::SummaryRefused`] otherwise, having written
 /// nothing.
 pub(crate) fn summary_in(
     connection: &Connection,
@@ -137,17 +125,7 @@ pub(crate) fn summary_in(
     // The writer is the only one: nothing changes between the check and
     // the insert.
     let (len, latest) = head(connection, thread, doing)?;
-    if !summary.follows(latest.as_ref(), len) {
-        return Err(MemoryError::Conflict(format!(
-            "a summary of messages {}..{} does not follow the thread's latest summary \
-             (through {}) within its {len} messages: another run summarised it first",
-            summary.from,
-            summary.through,
-            latest.map_or(0, |s| s.through)
-        )));
-    }
-    // Both within the thread's length, so both fit.
-    let index = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    summary.check_follows(latest.as_ref(), len)?;
     connection
         .prepare_cached(
             "INSERT INTO summaries (thread, from_seq, through, text) VALUES (?1, ?2, ?3, ?4)",
@@ -155,26 +133,13 @@ pub(crate) fn summary_in(
         .and_then(|mut insert| {
             insert.execute(params![
                 thread,
-                index(summary.from),
-                index(summary.through),
+                StoreRows::index(summary.from),
+                StoreRows::index(summary.through),
                 summary.text
             ])
         })
         .map_err(|e| backend(doing, e))?;
     Ok(())
-}
-
-/// The messages of a window's `(seq, role, json)` rows, without the
-/// leading tool results whose call was cut, and the index of the first
-/// of them (`None` when none is left).
-fn numbered(rows: &[(i64, String, String)]) -> Result<(Transcript, Option<u64>), MemoryError> {
-    let tool = Role::Tool.as_str();
-    let kept = rows.iter().skip_while(|(_, role, _)| role == tool);
-    let first = kept.clone().next().map(|(seq, _, _)| count(*seq));
-    let messages = kept
-        .map(|(_, _, json)| ROWS.decode::<Message>("message", json))
-        .collect::<Result<Transcript, _>>()?;
-    Ok((messages, first))
 }
 
 #[async_trait]
@@ -242,13 +207,10 @@ impl ShortTermMemory for SqliteStore {
         let thread = thread.as_str().to_owned();
         self.readers
             .read(doing, move |connection| {
-                // One read transaction, so one snapshot: a summary or an
-                // append between the two statements cannot set the window
-                // apart from the summary read.
-                let snapshot = connection
-                    .unchecked_transaction()
-                    .map_err(|e| backend(doing, e))?;
-                let (len, summary) = head(&snapshot, &thread, doing)?;
+                // Two statements, no transaction: a summary kept between
+                // them leaves this read with the one before it, and the
+                // messages after that, which is as true a history.
+                let (len, summary) = head(connection, &thread, doing)?;
                 // `MessageLog::history`: the summary's message comes out
                 // of the budget, and the window starts at its `through`
                 // or after it, cut as `load_stable` cuts.
@@ -258,9 +220,9 @@ impl ShortTermMemory for SqliteStore {
                 };
                 let granule = StoreRows::tokens(granule.clamp(1, budget.max(1)));
                 let lower = i64::try_from(lower).unwrap_or(i64::MAX);
-                let rows: Vec<(i64, String, String)> = snapshot
+                let rows: Vec<(i64, String, String, i64)> = connection
                     .prepare_cached(
-                        "SELECT seq, role, message FROM messages WHERE thread = ?1 AND seq >= \
+                        "SELECT seq, role, message, tokens FROM messages WHERE thread = ?1 AND seq >= \
                          (SELECT MAX(seq, ?4) FROM messages WHERE thread = ?1 AND tokens_before >= \
                          (SELECT MAX(tokens_before + tokens - ?2 + ?3 - 1, 0) / ?3 * ?3 \
                          FROM messages WHERE thread = ?1 ORDER BY seq DESC LIMIT 1) \
@@ -270,15 +232,14 @@ impl ShortTermMemory for SqliteStore {
                     .and_then(|mut load| {
                         let budget = StoreRows::tokens(budget);
                         load.query_map(params![thread, budget, granule, lower], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                         })?
                         .collect()
                     })
                     .map_err(|e| backend(doing, e))?;
-                drop(snapshot);
-                let (messages, first) = numbered(&rows)?;
+                let (messages, first, tokens) = ROWS.numbered_transcript(&rows)?;
                 // Nothing loaded: the window starts at the thread's end.
-                Ok(History::new(summary, messages, first.unwrap_or(len)))
+                Ok(History::new(summary, messages, first.unwrap_or(len)).with_tokens(tokens))
             })
             .await
     }

@@ -3,7 +3,7 @@
 
 use klieo_types::{
     MemoryError, Message, PendingStep, Role, RunId, RunRecord, RunState, Submission, ThreadId,
-    Transcript,
+    ThreadSummary, Transcript,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -165,6 +165,60 @@ impl StoreRows {
             .skip_while(|(role, _)| role == tool)
             .map(|(_, json)| self.decode::<Message>("message", json))
             .collect()
+    }
+
+    /// The messages of the `(seq, role, json, tokens)` rows a history
+    /// query returned, in order, without the leading tool results whose
+    /// call was cut; the thread's index of the first of them (`None` when
+    /// none is left); and their estimated tokens, as counted when they
+    /// were appended.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when a row is not a message.
+    pub fn numbered_transcript(
+        &self,
+        rows: &[(i64, String, String, i64)],
+    ) -> Result<(Transcript, Option<u64>, u64), MemoryError> {
+        let tool = Role::Tool.as_str();
+        let kept = rows.iter().skip_while(|(_, role, _, _)| role == tool);
+        let first = kept.clone().next().map(|(seq, ..)| Self::count(*seq));
+        let tokens = kept.clone().map(|(.., tokens)| Self::count(*tokens)).sum();
+        let messages = kept
+            .map(|(_, _, json, _)| self.decode::<Message>("message", json))
+            .collect::<Result<Transcript, _>>()?;
+        Ok((messages, first, tokens))
+    }
+
+    /// A thread's length and latest summary from the columns a store read
+    /// them into: the message count, and the summary's `from`, `through`
+    /// and text (all `None` for a thread with no summary).
+    pub fn thread_head(
+        len: i64,
+        from: Option<i64>,
+        through: Option<i64>,
+        text: Option<String>,
+    ) -> (u64, Option<ThreadSummary>) {
+        let summary = match (from, through, text) {
+            (Some(from), Some(through), Some(text)) => Some(ThreadSummary::new(
+                Self::count(from),
+                Self::count(through),
+                text,
+            )),
+            _ => None,
+        };
+        (Self::count(len), summary)
+    }
+
+    /// A count or index read back from an integer column (a negative one,
+    /// which klieo never writes, as 0).
+    pub fn count(n: i64) -> u64 {
+        u64::try_from(n).unwrap_or(0)
+    }
+
+    /// A count or index as the column type, saturating.
+    pub fn index(n: u64) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
     }
 
     /// A run's [`RunState`] as two columns: its name (`queued`, `running`,

@@ -108,7 +108,7 @@ pub struct Commit {
     pub settlement: Option<Settlement>,
     /// A summary of the thread to keep in the same transaction (see
     /// [`ShortTermMemory::add_summary`]): the whole commit is refused
-    /// with [`MemoryError::Conflict`] when the summary does not follow
+    /// with [`MemoryError::SummaryRefused`] when the summary does not follow
     /// the thread's latest.
     pub summary: Option<ThreadSummary>,
 }

@@ -68,7 +68,7 @@ pub trait ShortTermMemory: Send + Sync {
     /// Keeps `summary` beside the thread's messages, which stay as they
     /// are: from now on [`load_history`](Self::load_history) reads its
     /// text in place of the messages before its `through`. Refused with
-    /// [`MemoryError::Conflict`] unless it takes up where the thread's
+    /// [`MemoryError::SummaryRefused`] unless it takes up where the thread's
     /// latest summary stopped and ends within the thread
     /// ([`ThreadSummary::follows`]): another run summarised the thread
     /// first. The default refuses with [`MemoryError::Unsupported`].

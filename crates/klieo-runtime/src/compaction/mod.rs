@@ -104,6 +104,13 @@ pub trait Compactor: Send + Sync {
     /// model reads in their place. An empty summary is refused as
     /// [`CompactionError::EmptySummary`].
     async fn summarize(&self, input: CompactionInput<'_>) -> Result<Summarized, CompactionError>;
+
+    /// Checks the strategy's settings, for
+    /// [`Compaction::validate`] (and so `RunOptions::validate` and the
+    /// agent's build). The default accepts.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// Why a compaction did not happen. The run goes on with its history as
@@ -131,9 +138,35 @@ pub enum CompactionError {
     /// summarised the thread first).
     #[error("the store did not keep the summary")]
     Store(#[source] MemoryError),
+    /// The summary is longer than the history budget leaves beside the
+    /// messages kept: a request could not hold both.
+    #[error("the summary takes about {tokens} tokens, more than the {max} the history budget leaves beside the messages kept; ask the strategy for a shorter one")]
+    SummaryTooLarge {
+        /// The summary's estimated tokens.
+        tokens: u64,
+        /// The most it may take.
+        max: u64,
+    },
     /// A strategy's own failure.
     #[error("the compaction strategy failed")]
     Strategy(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CompactionError {
+    /// A short name for the kind of failure (`error.type` on the
+    /// compaction's span): `model`, `empty_summary`, `timed_out`,
+    /// `cancelled`, `store`, `summary_too_large` or `strategy`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Model(_) => "model",
+            Self::EmptySummary => "empty_summary",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Cancelled => "cancelled",
+            Self::Store(_) => "store",
+            Self::SummaryTooLarge { .. } => "summary_too_large",
+            Self::Strategy(_) => "strategy",
+        }
+    }
 }
 
 /// How a run compacts its thread: which [`Compactor`], when, and how
@@ -145,7 +178,9 @@ pub enum CompactionError {
 ///   room the model's window leaves, or `max_history_tokens`)
 /// - `keep_percent`: 25: the newest quarter of that budget stays as it is
 ///   (at least the newest turn)
-/// - `timeout`: 60 s for the strategy
+/// - `timeout`: 60 s for each call of the strategy (a thread long since
+///   its last summary is summarised in several, each a chunk that fits
+///   the history budget)
 ///
 /// ```
 /// use klieo_runtime::compaction::{Compaction, Summarize};
@@ -220,8 +255,10 @@ impl Compaction {
     }
 
     /// Checks the values: a trigger from 1 to 100 percent, a share kept
-    /// below it, a timeout above zero.
+    /// below it, a timeout above zero, and the strategy's own
+    /// ([`Compactor::validate`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.compactor.validate()?;
         let invalid = |name: &str, reason: String| {
             Err(ConfigError::invalid(format!("Compaction::{name}"), reason))
         };
@@ -278,12 +315,5 @@ impl fmt::Debug for Compaction {
 
 /// `error` and its causes, as one line for the run's log.
 pub(crate) fn reason(error: &CompactionError) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
+    crate::stream::with_causes(error)
 }

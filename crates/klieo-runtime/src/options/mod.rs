@@ -141,6 +141,7 @@ pub struct RunOptions {
     pub(crate) capture_content: Option<bool>,
     /// See [`budget`](Self::budget).
     pub(crate) budget: Budget,
+    /// See [`compaction`](Self::compaction).
     pub(crate) compaction: Option<Compaction>,
 }
 

@@ -1,23 +1,22 @@
 //! Compacting a run's thread as its request is built (see
 //! [`crate::compaction`]): when the history read takes the policy's share
-//! of the budget, the older messages are summarised, the summary kept
+//! of the budget, every message since the last summary up to the newest
+//! kept is summarised (in chunks that fit the history budget), the summary kept
 //! with the run's `Compacted` episode in one commit, and the history read
 //! again.
 
-use super::fit::estimate;
 use super::Run;
-use crate::compaction::{Compaction, CompactionError, CompactionInput, Summarized};
+use crate::compaction::{Compaction, CompactionError, CompactionInput};
 use crate::fact::Fact;
-use klieo_types::{Error, History, Role, ThreadSummary, Transcript};
+use klieo_types::{Error, History, MemoryError, Role, ThreadSummary, Transcript, Usage};
 use std::sync::atomic::Ordering;
-use std::sync::PoisonError;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 /// Where the newest `keep` tokens of `messages` begin, moved back to the
-/// start of a turn (never on a tool result, which stays with its call):
-/// the messages before it are summarised. `None` when that leaves nothing
-/// to summarise.
-pub(crate) fn cut_point(messages: &Transcript, keep: usize) -> Option<usize> {
+/// start of a turn (never on a tool result, which stays with its call),
+/// and never after `limit`: the messages before it are summarised. `None`
+/// when that leaves nothing to summarise.
+pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Option<usize> {
     let len = messages.len();
     let mut kept = 0;
     let mut cut = len;
@@ -30,16 +29,27 @@ pub(crate) fn cut_point(messages: &Transcript, keep: usize) -> Option<usize> {
         cut = i;
     }
     // The newest message stays, however large.
-    cut = cut.min(len.saturating_sub(1));
+    cut = cut.min(len.saturating_sub(1)).min(limit);
     while cut > 0 && messages.get(cut).map(|m| m.role) == Some(Role::Tool) {
         cut -= 1;
     }
     (cut > 0).then_some(cut)
 }
 
-/// The first `n` messages of `messages`.
-fn first(messages: &Transcript, n: usize) -> Transcript {
-    messages.iter().take(n).cloned().collect()
+/// The chunk of `messages` from `next` (before `end`) of at most `max`
+/// estimated tokens (at least one message), and where the next begins.
+fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcript, usize) {
+    let (mut chunk, mut tokens) = (Transcript::new(), 0);
+    for message in messages.iter().skip(next).take(end.saturating_sub(next)) {
+        let size = message.estimated_tokens();
+        if !chunk.is_empty() && tokens + size > max {
+            break;
+        }
+        chunk.push(message.clone());
+        tokens += size;
+    }
+    let taken = chunk.len();
+    (chunk, next + taken)
 }
 
 impl Run {
@@ -47,7 +57,9 @@ impl Run {
     /// `budget` tokens), compacted first when the run's policy says so;
     /// `reload` reads it again after a compaction. A compaction that fails
     /// is recorded and leaves `history` as it was; the run does not try
-    /// again. Only a failure to record is an error.
+    /// again. A failure to record, a store that failed for another
+    /// reason than refusing the summary, and the run's cancellation are
+    /// errors.
     pub(crate) async fn compacted<F, Fut>(
         &self,
         step: u32,
@@ -62,6 +74,12 @@ impl Run {
         let Some(policy) = &self.opts.compaction else {
             return Ok(history);
         };
+        // The newest message when the run first read its thread (its
+        // prompt, for a new run) is never summarised by it.
+        let newest = history
+            .first
+            .map(|first| first + (history.messages.len() as u64).saturating_sub(1));
+        let limit = *self.compaction_limit.get_or_init(|| newest.unwrap_or(0));
         if self.compaction_given_up.load(Ordering::Relaxed) {
             return Ok(history);
         }
@@ -69,84 +87,131 @@ impl Run {
             .summary
             .as_ref()
             .map_or(0, ThreadSummary::estimated_tokens);
-        let read = summary_tokens as u64 + estimate(&history.messages);
+        let read = summary_tokens as u64 + history.message_tokens();
         if read < policy.trigger(budget) as u64 {
             return Ok(history);
         }
-        let Some(first_index) = history.first else {
-            let refused = CompactionError::Store(klieo_types::MemoryError::Unsupported(
+        let Some(first) = history.first else {
+            let refused = CompactionError::Store(MemoryError::Unsupported(
                 "the run's memory keeps no thread summaries".into(),
             ));
-            self.compaction_failed(step, &refused, &tracing::Span::none())
+            self.compaction_failed(step, &refused, &Span::none())
                 .await?;
             return Ok(history);
         };
-        let Some(cut) = cut_point(&history.messages, policy.keep(budget)) else {
+        let from = history.summary.as_ref().map_or(0, |s| s.through);
+        // Every message since the summary: the window may have left the
+        // oldest of them out, and the summary must say them too.
+        let since = if first > from {
+            self.ctx
+                .short_term()
+                .load_history(&self.thread, usize::MAX, 1)
+                .await?
+        } else {
+            history.clone()
+        };
+        let start = since.first.unwrap_or(from);
+        let limit = usize::try_from(limit.saturating_sub(start)).unwrap_or(usize::MAX);
+        let Some(cut) = cut_point(&since.messages, policy.keep(budget), limit) else {
             return Ok(history);
         };
+        let kept: u64 = since
+            .messages
+            .iter()
+            .skip(cut)
+            .map(|m| m.estimated_tokens() as u64)
+            .sum();
         let span = self.emit(Fact::CompactionBegan { step }).span();
-        let previous = history.summary.as_ref();
-        let replaced = first(&history.messages, cut);
+        let previous = history.summary.as_ref().map(|s| s.text.as_str());
         let made = self
-            .summarize(policy, previous.map(|s| s.text.as_str()), &replaced)
+            .summarize(policy, previous, &since.messages, cut, budget)
             .instrument(span.clone())
             .await;
-        let made = match made {
+        let summary = made.and_then(|(text, usage)| {
+            let summary = ThreadSummary::new(from, start + cut as u64, text);
+            // What is kept must still fit after it.
+            let max = (budget as u64).saturating_sub(kept);
+            let tokens = summary.estimated_tokens() as u64;
+            match tokens > max {
+                true => Err(CompactionError::SummaryTooLarge { tokens, max }),
+                false => Ok((summary, usage)),
+            }
+        });
+        let (summary, usage) = match summary {
             Ok(made) => made,
+            Err(CompactionError::Cancelled) => return Err(Error::Cancelled),
             Err(e) => {
                 self.compaction_failed(step, &e, &span).await?;
                 return Ok(history);
             }
         };
-        let from = previous.map_or(0, |s| s.through);
-        let summary = ThreadSummary::new(from, first_index + cut as u64, made.text);
-        let episode = self
-            .emit(Fact::Compacted {
-                step,
-                summary: &summary,
-                usage: made.usage,
-                span: &span,
-            })
-            .episode;
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut commit = self
-            .commit()
-            .with_summary(summary)
+        let fact = || Fact::Compacted {
+            step,
+            summary: &summary,
+            usage,
+            span: &span,
+        };
+        // The journal's view first, written with the summary; the others
+        // only once it is in, so no one is told of a compaction that did
+        // not happen.
+        let episode = self.ctx.memories.episode(fact());
+        let commit = self
+            .side_commit()
+            .with_summary(summary.clone())
             .with_episodes(episode.into_iter().collect());
-        commit.pending = pending;
-        if let Err(e) = self.write(commit).await {
-            let e = match e {
-                Error::Memory(e) => CompactionError::Store(e),
-                other => return Err(other),
-            };
-            self.compaction_failed(step, &e, &span).await?;
-            return Ok(history);
+        match self.write(commit).await {
+            Ok(()) => self.tell(&fact()),
+            Err(Error::Memory(refused @ MemoryError::SummaryRefused { .. })) => {
+                self.compaction_failed(step, &CompactionError::Store(refused), &span)
+                    .await?;
+                return Ok(history);
+            }
+            Err(e) => return Err(e),
         }
         reload().await
     }
 
-    /// Runs the policy's strategy over `messages`, bounded by its timeout
-    /// and the run's cancellation.
+    /// Summarises `messages[..end]` after `previous`, in chunks that fit
+    /// a history budget of `budget` with the summary so far, each bounded
+    /// by the policy's timeout and the run's cancellation: the summary and
+    /// what its calls used.
     async fn summarize(
         &self,
         policy: &Compaction,
         previous: Option<&str>,
         messages: &Transcript,
-    ) -> Result<Summarized, CompactionError> {
-        let input = CompactionInput::new(previous, messages, &*self.ctx.llm);
-        let work = tokio::time::timeout(policy.timeout(), policy.compactor().summarize(input));
-        let made = tokio::select! {
-            made = work => made.map_err(|_| CompactionError::TimedOut { after: policy.timeout() })?,
-            () = self.ctx.cancel.cancelled() => return Err(CompactionError::Cancelled),
-        }?;
-        if made.text.trim().is_empty() {
-            return Err(CompactionError::EmptySummary);
+        end: usize,
+        budget: usize,
+    ) -> Result<(String, Option<Usage>), CompactionError> {
+        let mut summary = previous.map(str::to_owned);
+        let mut used: Option<Usage> = None;
+        let room = |summary: &Option<String>| {
+            let taken = summary
+                .as_deref()
+                .map_or(0, klieo_types::estimated_text_tokens);
+            budget.saturating_sub(taken).max(1)
+        };
+        let mut next = 0;
+        while next < end {
+            // A longer summary leaves less room for the chunks after it.
+            let (part, after) = chunk(messages, next, end, room(&summary));
+            next = after;
+            let input = CompactionInput::new(summary.as_deref(), &part, &*self.ctx.llm);
+            let work = tokio::time::timeout(policy.timeout(), policy.compactor().summarize(input));
+            let made = tokio::select! {
+                made = work => made.map_err(|_| CompactionError::TimedOut { after: policy.timeout() })?,
+                () = self.ctx.cancel.cancelled() => return Err(CompactionError::Cancelled),
+            }?;
+            if made.text.trim().is_empty() {
+                return Err(CompactionError::EmptySummary);
+            }
+            used = match (used, made.usage) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            summary = Some(made.text);
         }
-        Ok(made)
+        Ok((summary.unwrap_or_default(), used))
     }
 
     /// Records that compacting before cycle `step` failed with `error`,
@@ -155,20 +220,13 @@ impl Run {
         &self,
         step: u32,
         error: &CompactionError,
-        span: &tracing::Span,
+        span: &Span,
     ) -> Result<(), Error> {
         self.compaction_given_up.store(true, Ordering::Relaxed);
         let episode = self
             .emit(Fact::CompactionFailed { step, error, span })
             .episode;
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut commit = self.commit().with_episodes(episode.into_iter().collect());
-        commit.pending = pending;
-        self.write(commit).await
+        self.record_all(episode.into_iter().collect()).await
     }
 }
 
@@ -194,18 +252,40 @@ mod tests {
         let messages = thread();
         let results: usize = messages.iter().skip(4).map(Message::estimated_tokens).sum();
         // Room for the two results alone: their call stays with them.
-        assert_eq!(cut_point(&messages, results), Some(3));
+        assert_eq!(cut_point(&messages, results, usize::MAX), Some(3));
     }
 
     #[test]
     fn the_newest_turn_stays_however_small_the_share_kept() {
-        assert_eq!(cut_point(&thread(), 0), Some(3));
+        assert_eq!(cut_point(&thread(), 0, usize::MAX), Some(3));
         let one = Transcript::from(vec![Message::user("only")]);
-        assert_eq!(cut_point(&one, 0), None, "nothing older to summarise");
+        assert_eq!(
+            cut_point(&one, 0, usize::MAX),
+            None,
+            "nothing older to summarise"
+        );
     }
 
     #[test]
     fn a_share_that_holds_everything_summarises_nothing() {
-        assert_eq!(cut_point(&thread(), usize::MAX), None);
+        assert_eq!(cut_point(&thread(), usize::MAX, usize::MAX), None);
+    }
+
+    #[test]
+    fn the_cut_stops_at_the_runs_own_first_message() {
+        assert_eq!(cut_point(&thread(), 0, 2), Some(2));
+        assert_eq!(cut_point(&thread(), 0, 0), None);
+    }
+
+    #[test]
+    fn chunks_hold_at_most_their_share_and_at_least_one_message() {
+        let messages = thread();
+        let sizes: Vec<usize> = messages.iter().map(Message::estimated_tokens).collect();
+        let (first, next) = chunk(&messages, 0, 4, sizes[0] + sizes[1]);
+        assert_eq!((first.len(), next), (2, 2), "{sizes:?}");
+        let (second, next) = chunk(&messages, next, 4, sizes[0] + sizes[1]);
+        assert_eq!((second.len(), next), (2, 4));
+        let (tiny, next) = chunk(&messages, 0, 3, 1);
+        assert_eq!((tiny.len(), next), (1, 1), "one message when none fits");
     }
 }

@@ -28,7 +28,7 @@ use klieo_types::{
     Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, Transcript,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tracing::Span;
 
 /// One run's context, options and thread, shared by its steps.
@@ -67,6 +67,9 @@ pub(crate) struct Run {
     fit: fit::Fit,
     /// Set once a compaction failed: the run does not try again.
     compaction_given_up: AtomicBool,
+    /// The thread's newest message when this run first read it: the run
+    /// never summarises it or what came after.
+    compaction_limit: OnceLock<u64>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -141,6 +144,7 @@ impl Run {
             began: tokio::time::Instant::now(),
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
+            compaction_limit: OnceLock::new(),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
@@ -188,6 +192,14 @@ impl Run {
     /// and the spans' keep what they need of it at once; the journal's
     /// episode is handed back, for the caller to write in the commit the
     /// fact belongs to, and so is the span a fact that begins work opens.
+    /// Tells the user's and the spans' views of `fact`, whose episode the
+    /// journal's view made and the engine wrote already: for a fact that
+    /// happened only if its commit went in.
+    pub(crate) fn tell(&self, fact: &Fact<'_>) {
+        self.progress.observe(fact);
+        let _ = self.tracer().observe(fact);
+    }
+
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         self.progress.observe(&fact);
         let span = self.tracer().observe(&fact);

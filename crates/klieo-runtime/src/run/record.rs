@@ -95,13 +95,19 @@ impl Run {
     /// Records episodes in one commit, leaving the run's pending step as
     /// it is.
     pub(crate) async fn record_all(&self, episodes: Vec<Episode>) -> Result<(), Error> {
-        let mut commit = self.commit().with_episodes(episodes);
+        self.write(self.side_commit().with_episodes(episodes)).await
+    }
+
+    /// An empty commit that leaves the run's pending step as it is: for
+    /// what is written beside the steps.
+    pub(crate) fn side_commit(&self) -> Commit {
+        let mut commit = self.commit();
         commit.pending = self
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        self.write(commit).await
+        commit
     }
 
     /// The run's pending step as its journal now holds it (for a resumed

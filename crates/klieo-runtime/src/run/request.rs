@@ -75,10 +75,13 @@ impl Run {
                 })
                 .await?;
         }
+        if history.messages.is_empty() && history.summary.is_some() {
+            // The newest turn does not fit beside the summary: it goes
+            // without it, as the thread's plain window.
+            let plain = memory.load(&self.thread, history_budget).await?;
+            history = History::unnumbered(plain);
+        }
         if history.messages.is_empty() {
-            // A summary always leaves the newest turn after it (see
-            // `compact::cut_point`), so with one too, nothing read means
-            // the newest turn does not fit.
             self.check_newest_turn_fits(history_budget).await?;
         }
         let summary = history
@@ -86,7 +89,7 @@ impl Run {
             .as_ref()
             .map(|s| Transcript::from(vec![s.message()]));
         if let Some(fitted) = &fitted {
-            let read = summary.as_ref().map_or(0, estimate) + estimate(&history.messages);
+            let read = summary.as_ref().map_or(0, estimate) + history.message_tokens();
             self.fit.sent(estimate_of(&fitted.fixed, read));
         }
         let messages = match &summary {

@@ -100,7 +100,7 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
 }
 
 /// `error`'s text, then each of its causes', joined by `: `.
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {

@@ -41,7 +41,8 @@ pub struct RunSummary {
     pub thread: ThreadId,
     /// Model calls made.
     pub steps: u32,
-    /// Tokens of the model calls that reported usage; `None` when none did.
+    /// Tokens of the steps' model calls that reported usage; `None` when
+    /// none did. A compaction's calls are on its `Episode::Compacted`.
     pub usage: Option<Usage>,
     /// Model calls whose usage the provider did not report.
     pub steps_without_usage: u32,

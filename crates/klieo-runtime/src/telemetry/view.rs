@@ -57,12 +57,15 @@ impl Tracer<'_> {
                 }
             }
             Fact::CompactionFailed { error, span, .. } => {
-                span.record("error.type", "compaction");
+                span.record("error.type", error.kind());
                 span.record("otel.status_code", "ERROR");
-                span.record(
-                    "otel.status_description",
-                    crate::compaction::reason(error).as_str(),
-                );
+                // The causes may quote a strategy's or a store's text:
+                // recorded only when content is.
+                let description = match self.capture {
+                    true => crate::compaction::reason(error),
+                    false => format!("compaction failed ({})", error.kind()),
+                };
+                span.record("otel.status_description", description.as_str());
             }
             Fact::ToolCallEnded(end) => {
                 if let Some(span) = end.span {

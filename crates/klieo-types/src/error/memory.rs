@@ -61,6 +61,19 @@ pub enum MemoryError {
         /// The run it made.
         run: RunId,
     },
+    /// A thread summary was not kept: it does not take up where the
+    /// thread's latest summary stopped, or ends past the thread's last
+    /// message (another run summarised the thread first, or it was
+    /// cleared). Nothing was written; the history is as it was.
+    #[error("the summary of messages {from}..{through} was not kept: {reason}")]
+    SummaryRefused {
+        /// Where the refused summary took up.
+        from: u64,
+        /// Where it ended.
+        through: u64,
+        /// What the store holds instead.
+        reason: String,
+    },
     /// The store cannot do what was asked (it keeps no thread summaries,
     /// for one); use a store that does, or leave the feature off.
     #[error("this memory cannot do it: {0}")]

@@ -40,7 +40,7 @@ async fn summarise(memory: &dyn ShortTermMemory, thread: &ThreadId, summary: Thr
 async fn refused(memory: &dyn ShortTermMemory, thread: &ThreadId, summary: ThreadSummary) {
     let replaced = summary.replaced();
     match memory.add_summary(thread, summary).await {
-        Err(MemoryError::Conflict(_)) => {}
+        Err(MemoryError::SummaryRefused { .. }) => {}
         other => panic!("add_summary({thread}, {replaced:?}) was not refused: {other:?}"),
     }
 }
@@ -62,6 +62,12 @@ pub async fn summaries_replace_older_messages_when_loaded(memory: &dyn ShortTerm
         "in place of the messages before its end"
     );
     assert_eq!(loaded.first, Some(6), "the first loaded is numbered");
+    let counted: u64 = loaded
+        .messages
+        .iter()
+        .map(|m| m.estimated_tokens() as u64)
+        .sum();
+    assert_eq!(loaded.tokens, Some(counted), "and counted by the store");
     assert_eq!(
         loaded.transcript().get(0),
         Some(&first.message()),
@@ -103,6 +109,15 @@ pub async fn summaries_replace_older_messages_when_loaded(memory: &dyn ShortTerm
         "the summary is read all the same"
     );
 
+    // In granules, as `load_stable` cuts: the summary's budget is 16
+    // tokens, so 12-token granules move the cut from message 8 to 9.
+    let coarse = match memory.load_history(&thread, room + 16, 12).await {
+        Ok(history) => history,
+        Err(e) => panic!("load_history in granules failed: {e}"),
+    };
+    assert_eq!(contents(&coarse.messages.to_vec()), ["message09"]);
+    assert_eq!(coarse.first, Some(9), "the cut moves in granules");
+
     let unknown = history(memory, &ThreadId::new("unsummarised"), 10_000).await;
     assert_eq!(
         (unknown.summary, unknown.messages.len(), unknown.first),
@@ -141,7 +156,10 @@ pub async fn a_commit_keeps_its_summary_or_is_refused_whole(journal: &dyn Journa
         .with_episodes(vec![done.clone()])
         .with_summary(ThreadSummary::new(2, 4, "Not from the start."));
     assert!(
-        matches!(journal.commit(stray).await, Err(MemoryError::Conflict(_))),
+        matches!(
+            journal.commit(stray).await,
+            Err(MemoryError::SummaryRefused { .. })
+        ),
         "a commit whose summary does not follow is refused"
     );
     assert_eq!(
@@ -187,8 +205,29 @@ pub async fn a_commit_keeps_its_summary_or_is_refused_whole(journal: &dyn Journa
         .with_episodes(vec![done])
         .with_summary(ThreadSummary::new(0, 2, "Another run's."));
     assert!(
-        matches!(journal.commit(late).await, Err(MemoryError::Conflict(_))),
+        matches!(
+            journal.commit(late).await,
+            Err(MemoryError::SummaryRefused { .. })
+        ),
         "a summary of what another summary replaced is refused"
     );
     assert_eq!(replay(journal, run).await.len(), 2, "and writes nothing");
+
+    // A summary that follows, in a commit its fence refuses: not kept.
+    let fenced = Commit::new(run, thread.clone())
+        .with_episodes(vec![Episode::Completed { steps: 2 }])
+        .with_expected_episodes(0)
+        .with_summary(ThreadSummary::new(4, 5, "Fenced."));
+    assert!(
+        matches!(journal.commit(fenced).await, Err(MemoryError::Conflict(_))),
+        "a commit its fence refuses"
+    );
+    assert_eq!(
+        history(journal, &thread, 10_000)
+            .await
+            .summary
+            .map(|s| s.through),
+        Some(4),
+        "keeps no summary"
+    );
 }

@@ -1,0 +1,105 @@
+//! A compacted thread read by a run that goes on after approval, and a
+//! newest turn that does not fit beside the summary.
+
+use super::*;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Mail {
+    /// Who to.
+    to: String,
+}
+
+/// An agent on `store` that compacts and whose `send_mail` waits for a
+/// person.
+fn approving(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
+    let send =
+        klieo_runtime::TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+            Ok::<_, klieo_types::ToolError>(format!("sent to {}", mail.to))
+        })
+        .with_approval(true);
+    Agent::builder(llm.clone())
+        .with_options(options())
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({"to": "ada"}));
+    let first = ScriptedLlm::new()
+        .then_text("Seven questions; now a mail.")
+        .then_tool_calls(vec![call]);
+    let error = approving(&first, &store)
+        .session("long")
+        .run("mail Ada")
+        .await
+        .expect_err("waits for approval");
+    let klieo_types::Error::Suspended { ticket, .. } = error else {
+        panic!("not suspended: {error}");
+    };
+    let kinds: Vec<&str> = store
+        .replay(ticket.run)
+        .await
+        .unwrap()
+        .iter()
+        .map(Episode::kind)
+        .collect();
+    assert_eq!(kinds, ["started", "compacted", "llm_call", "suspended"]);
+
+    // Another process approves: its request reads the journaled summary,
+    // and it does not summarise again.
+    let later = ScriptedLlm::new().then_text("Sent.");
+    let answer = approving(&later, &store).approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    let requests = later.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(reads_summary(&requests[0], "Seven questions; now a mail."));
+    assert!(!requests[0]
+        .messages
+        .iter()
+        .any(|m| m.content.contains("question 0")));
+}
+
+#[tokio::test]
+async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Seven questions.")
+        .then_text("first")
+        .then_text("second");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    // Fits the budget of 400 alone, not beside the summary and the rest.
+    let large = format!("tell me {}", "more ".repeat(300));
+    agent.session("long").run(large.clone()).await.unwrap();
+    let requests = llm.requests();
+    let sent = requests.last().unwrap();
+    assert_eq!(sent.messages.last().unwrap().content, large);
+    assert!(!sent
+        .messages
+        .iter()
+        .any(|m| m.content.starts_with(SUMMARY_PREFIX)));
+}
+
+#[tokio::test]
+async fn a_newest_turn_over_the_budget_is_refused_with_or_without_a_summary() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Seven questions.")
+        .then_text("first");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    let huge = "word ".repeat(1_000);
+    let error = agent.session("long").run(huge).await.unwrap_err();
+    assert!(
+        matches!(error, klieo_types::Error::NewestTurnTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(llm.requests().len(), 2, "no call with the summary alone");
+}
