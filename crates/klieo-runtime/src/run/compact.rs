@@ -8,6 +8,7 @@
 use super::Run;
 use crate::compaction::{Compaction, CompactionError, CompactionInput};
 use crate::fact::Fact;
+use klieo_retry::{retry, RetryDecision, RetryError};
 use klieo_types::{Error, History, MemoryError, Role, ThreadSummary, Transcript, Usage};
 use std::sync::atomic::Ordering;
 use tracing::{Instrument, Span};
@@ -172,9 +173,10 @@ impl Run {
     }
 
     /// Summarises `messages[..end]` after `previous`, in chunks that fit
-    /// a history budget of `budget` with the summary so far, each bounded
-    /// by the policy's timeout and the run's cancellation: the summary and
-    /// what its calls used.
+    /// a history budget of `budget` with the summary so far, each call
+    /// bounded by the policy's timeout, retried under the run's retry
+    /// policy when its model failed for a while, and given up when the run
+    /// is cancelled: the summary and what its calls used.
     async fn summarize(
         &self,
         policy: &Compaction,
@@ -196,12 +198,28 @@ impl Run {
             // A longer summary leaves less room for the chunks after it.
             let (part, after) = chunk(messages, next, end, room(&summary));
             next = after;
-            let input = CompactionInput::new(summary.as_deref(), &part, &*self.ctx.llm);
-            let work = tokio::time::timeout(policy.timeout(), policy.compactor().summarize(input));
-            let made = tokio::select! {
-                made = work => made.map_err(|_| CompactionError::TimedOut { after: policy.timeout() })?,
-                () = self.ctx.cancel.cancelled() => return Err(CompactionError::Cancelled),
-            }?;
+            // Each call within the policy's timeout, a model's transient
+            // failure retried as the run's model calls are.
+            let previous = summary.as_deref();
+            let attempt = || async {
+                let input = CompactionInput::new(previous, &part, &*self.ctx.llm);
+                let work = policy.compactor().summarize(input);
+                match tokio::time::timeout(policy.timeout(), work).await {
+                    Ok(made) => made,
+                    Err(_) => Err(CompactionError::TimedOut {
+                        after: policy.timeout(),
+                    }),
+                }
+            };
+            let classify = |e: &CompactionError| match e {
+                CompactionError::Model(e) => super::model_call::classify(e),
+                _ => RetryDecision::Stop,
+            };
+            let made = match retry(&self.opts.retry, &self.ctx.cancel, classify, attempt).await {
+                Ok(made) => made,
+                Err(RetryError::Failed(e)) => return Err(e),
+                Err(_) => return Err(CompactionError::Cancelled),
+            };
             if made.text.trim().is_empty() {
                 return Err(CompactionError::EmptySummary);
             }

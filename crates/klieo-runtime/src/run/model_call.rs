@@ -72,7 +72,7 @@ async fn within<T, E>(
 
 /// The retry classifier for model calls: transient errors are retried,
 /// after the server's requested delay when it gave one.
-fn classify(error: &LlmError) -> RetryDecision {
+pub(crate) fn classify(error: &LlmError) -> RetryDecision {
     if !error.retryable() {
         RetryDecision::Stop
     } else if let Some(delay) = error.retry_after() {

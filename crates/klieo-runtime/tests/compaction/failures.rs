@@ -118,3 +118,27 @@ async fn a_summarize_of_no_tokens_is_refused_at_build() {
         "{error}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_summary_call_that_fails_for_a_while_is_retried() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_error(LlmError::server("overloaded for a moment"))
+        .then_text("Seven questions.")
+        .then_text("done");
+    let answer = agent(&llm, &store).session("long").run("one more").await;
+    assert_eq!(answer.unwrap().text, "done");
+    assert_eq!(
+        llm.requests().len(),
+        3,
+        "the summary call twice, then the run's"
+    );
+    let log = log(&store, 0).await;
+    assert!(log
+        .iter()
+        .any(|e| matches!(e, Episode::Compacted { summary, .. } if summary == "Seven questions.")));
+    assert!(!log
+        .iter()
+        .any(|e| matches!(e, Episode::CompactionFailed { .. })));
+}
