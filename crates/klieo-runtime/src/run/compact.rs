@@ -101,6 +101,11 @@ impl Run {
             return Ok(history);
         };
         let from = history.summary.as_ref().map_or(0, |s| s.through);
+        if limit <= from {
+            // Only the run's own messages follow the summary: nothing it
+            // may summarise (and nothing to read the thread for).
+            return Ok(history);
+        }
         // Every message since the summary: the window may have left the
         // oldest of them out, and the summary must say them too.
         let since = if first > from {
@@ -122,6 +127,11 @@ impl Run {
             .skip(cut)
             .map(|m| m.estimated_tokens() as u64)
             .sum();
+        if kept >= budget as u64 {
+            // What must stay (the run's own messages) fills the budget
+            // alone: no summary could be read beside it.
+            return Ok(history);
+        }
         let span = self.emit(Fact::CompactionBegan { step }).span();
         let previous = history.summary.as_ref().map(|s| s.text.as_str());
         let made = self

@@ -103,3 +103,39 @@ async fn a_newest_turn_over_the_budget_is_refused_with_or_without_a_summary() {
     );
     assert_eq!(llm.requests().len(), 2, "no call with the summary alone");
 }
+
+#[tokio::test]
+async fn a_run_never_summarises_its_own_prompt_and_what_followed() {
+    let store = InMemoryJournal::new();
+    // A thread of one prompt; the run's tool results then fill the budget.
+    let call = |i: usize| {
+        klieo_types::ToolCall::new(
+            format!("c{i}"),
+            "echo",
+            serde_json::json!({"text": "word ".repeat(40)}),
+        )
+    };
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call(1)])
+        .then_tool_calls(vec![call(2)])
+        .then_tool_calls(vec![call(3)])
+        .then_text("done");
+    let echo = klieo_types::FnTool::new(
+        klieo_types::ToolDef::new("echo", "echoes", serde_json::json!({"type": "object"})),
+        Ok,
+    );
+    let agent = Agent::builder(llm.clone())
+        .with_options(options())
+        .with_tools(klieo_types::ToolSet::new().with(echo))
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let answer = agent.session("own").run("echo thrice").await.unwrap();
+    assert_eq!(answer.text, "done");
+    assert_eq!(llm.requests().len(), 4, "no summary call");
+    let log = log(&store, 0).await;
+    assert!(!log.iter().any(|e| matches!(
+        e,
+        Episode::Compacted { .. } | Episode::CompactionFailed { .. }
+    )));
+}
