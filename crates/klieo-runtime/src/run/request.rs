@@ -69,11 +69,12 @@ impl Run {
             history = memory.load_history(&self.thread, history_budget, 1).await?;
         }
         if self.opts.compaction.is_some() {
-            history = self
-                .compacted(step, history, history_budget, || {
-                    self.read_history(history_budget, granule)
-                })
-                .await?;
+            // Boxed: its future is large, and every step's request would
+            // carry it otherwise.
+            let compacted = self.compacted(step, history, history_budget, || {
+                self.read_history(history_budget, granule)
+            });
+            history = Box::pin(compacted).await?;
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
