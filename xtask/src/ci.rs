@@ -261,14 +261,16 @@ fn postgres(root: &Path) -> Result<(), Error> {
     const CRASH: &[&str] = &facade_test("crash");
     const WORKERS: &[&str] = &facade_test("workers");
     const KEY_BUDGETS: &[&str] = &facade_test("key_budgets");
+    const CLI: &[&str] = &["test", "--locked", "-p", "klieo-cli", "--test", "cli"];
     // Built before the server starts.
-    for tests in [STORE, CRASH, WORKERS, KEY_BUDGETS] {
+    for tests in [STORE, CRASH, WORKERS, KEY_BUDGETS, CLI] {
         cmd::run(cmd::cargo(root, tests).arg("--no-run"))?;
     }
     let server = PostgresServer::start(root)?;
     // Without the suites' child processes, run only by their tests.
-    let runs: [(&[&str], &[&str]); 4] = [
+    let runs: [(&[&str], &[&str]); 5] = [
         (STORE, &["--ignored"]),
+        (CLI, &["--ignored"]),
         (
             CRASH,
             &[

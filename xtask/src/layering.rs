@@ -81,6 +81,7 @@ pub(crate) const RULES: Rules<'static> = Rules {
                 "klieo-otel",
             ],
         ),
+        ("klieo-cli", 6, &["klieo"]),
     ],
     leaf: "klieo-types",
     forbidden: &[

@@ -51,6 +51,14 @@ pub enum OpenError {
         /// The newest version this crate can migrate to.
         known: i64,
     },
+    /// The database has no klieo schema, and the options said not to give
+    /// it one ([`PostgresOptions::with_create`](crate::PostgresOptions::with_create)).
+    /// Nothing was written.
+    #[error(
+        "the database is not a klieo store (it has no klieo schema); check the URL's \
+         database name, or connect with `create` on to make it one"
+    )]
+    NotAStore,
     /// Bringing the schema up to date failed; the database is left at the
     /// version it had (each migration is one transaction).
     #[error("could not migrate the database to klieo schema version {version}")]

@@ -14,6 +14,9 @@ use std::time::Duration;
 ///   server's `max_connections` bounds the sum over every process.
 /// - `acquire_timeout`: 10 s, how long a write waits for a free
 ///   connection before it fails.
+/// - `create`: true: a database with no klieo schema is given one; false
+///   (for tools that look at a store workers use) refuses it with
+///   [`OpenError::NotAStore`](crate::OpenError::NotAStore).
 ///
 /// `Debug` never shows the URL: it may carry a password.
 ///
@@ -32,6 +35,7 @@ pub struct PostgresOptions {
     pub(crate) url: String,
     max_connections: u32,
     acquire_timeout: Duration,
+    create: bool,
 }
 
 impl fmt::Debug for PostgresOptions {
@@ -39,6 +43,7 @@ impl fmt::Debug for PostgresOptions {
         f.debug_struct("PostgresOptions")
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("create", &self.create)
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +56,7 @@ impl PostgresOptions {
             url: url.into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            create: true,
         }
     }
 
@@ -64,6 +70,18 @@ impl PostgresOptions {
     pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
+    }
+
+    /// Whether a database with no klieo schema is given one (see the list
+    /// above).
+    pub fn with_create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Whether a database with no klieo schema is given one.
+    pub fn create(&self) -> bool {
+        self.create
     }
 
     /// The most connections kept.

@@ -24,8 +24,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The advisory lock migrations take ("klieo" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b_6c69_656f;
 
-/// Brings the database up to [`SCHEMA_VERSION`].
-pub(crate) async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
+/// Brings the database up to [`SCHEMA_VERSION`]; unless `create`, only a
+/// database that has a klieo schema already.
+pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError> {
     let connect = |source| OpenError::Connect { source };
     let mut tx = pool.begin().await.map_err(connect)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -33,6 +34,15 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
         .execute(&mut *tx)
         .await
         .map_err(connect)?;
+    if !create {
+        let known: bool = sqlx::query_scalar("SELECT to_regclass('klieo_schema') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(connect)?;
+        if !known {
+            return Err(OpenError::NotAStore);
+        }
+    }
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS klieo_schema (version BIGINT NOT NULL)")
         .execute(&mut *tx)
         .await
@@ -42,6 +52,9 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
         .await
         .map_err(connect)?;
     let found = found.unwrap_or(0);
+    if found == 0 && !create {
+        return Err(OpenError::NotAStore);
+    }
     if found > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
             found,

@@ -61,7 +61,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(|source| OpenError::connecting(&host, source))?;
-        schema::migrate(&pool).await?;
+        schema::migrate(&pool, options.create()).await?;
         Ok(Self { pool })
     }
 

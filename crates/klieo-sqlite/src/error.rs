@@ -33,6 +33,21 @@ pub enum OpenError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The file is not a klieo store (missing, or with no klieo schema),
+    /// and the options said not to make it one
+    /// ([`SqliteOptions::with_create`](crate::SqliteOptions::with_create)).
+    /// Nothing was written.
+    #[error(
+        "`{}` is not a klieo store: {reason}; check the path, or open it \
+         with `create` on to make it one",
+        path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// The file was written by a newer klieo-sqlite, whose schema this
     /// version does not know.
     #[error(
@@ -71,7 +86,7 @@ impl OpenError {
     pub(crate) fn is_busy(&self) -> bool {
         let source = match self {
             Self::Open { source, .. } | Self::Migrate { source, .. } => source,
-            Self::TooNew { .. } | Self::Writer { .. } => return false,
+            Self::TooNew { .. } | Self::Writer { .. } | Self::NotAStore { .. } => return false,
         };
         source
             .as_database_error()

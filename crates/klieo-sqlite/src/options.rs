@@ -25,6 +25,9 @@ pub enum Synchronous {
 /// - `busy_timeout`: 5 s, how long a write waits for another process's
 ///   write to finish before it fails
 /// - `max_readers`: 4 connections for reads (writes use one of their own)
+/// - `create`: true: a missing file is created, and a file with no klieo
+///   schema is given one; false (for tools that look at a store workers
+///   use) refuses both with [`OpenError::NotAStore`](crate::OpenError::NotAStore)
 ///
 /// ```
 /// use klieo_sqlite::{SqliteOptions, Synchronous};
@@ -42,6 +45,7 @@ pub struct SqliteOptions {
     pub(crate) synchronous: Synchronous,
     pub(crate) busy_timeout: Duration,
     pub(crate) max_readers: u32,
+    pub(crate) create: bool,
 }
 
 impl SqliteOptions {
@@ -52,7 +56,15 @@ impl SqliteOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
             max_readers: 4,
+            create: true,
         }
+    }
+
+    /// Whether a missing file is created and a file with no klieo schema
+    /// given one (see the list above).
+    pub fn with_create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
     }
 
     /// The database file.

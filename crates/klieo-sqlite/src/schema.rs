@@ -22,8 +22,9 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database at `path` up to [`SCHEMA_VERSION`].
-pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+/// Brings the database at `path` up to [`SCHEMA_VERSION`]; unless
+/// `create`, only a database that has a klieo schema already.
+pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Result<(), OpenError> {
     let open = |source| OpenError::Open {
         path: path.to_owned(),
         source,
@@ -35,6 +36,12 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), OpenEr
         .fetch_one(&mut *tx)
         .await
         .map_err(open)?;
+    if found == 0 && !create {
+        return Err(OpenError::NotAStore {
+            path: path.to_owned(),
+            reason: "it has no klieo schema (its user_version is 0)".into(),
+        });
+    }
     if found > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
             path: path.to_owned(),

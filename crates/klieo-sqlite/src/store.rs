@@ -71,9 +71,15 @@ impl SqliteStore {
     /// Opens (or creates) the store `options` describe.
     pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
         let path = options.path.clone();
+        if !options.create && !path.is_file() {
+            return Err(OpenError::NotAStore {
+                path,
+                reason: "there is no such file".into(),
+            });
+        }
         let connect = SqliteConnectOptions::new()
             .filename(&path)
-            .create_if_missing(true)
+            .create_if_missing(options.create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match options.synchronous {
                 Synchronous::Full => SqliteSynchronous::Full,
@@ -82,7 +88,7 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout);
         // Migrated through the driver, then written through a connection
         // of the writer's own (see `Writer`).
-        let migrator = open_writer(&connect, &path, options.busy_timeout).await?;
+        let migrator = open_writer(&connect, &path, options.busy_timeout, options.create).await?;
         migrator.close().await;
         let writer = Arc::new(start_writer(&path, &options).await?);
         let readers = Arc::new(Readers::new(
@@ -122,11 +128,12 @@ async fn open_writer(
     connect: &SqliteConnectOptions,
     path: &Path,
     busy_timeout: Duration,
+    create: bool,
 ) -> Result<SqlitePool, OpenError> {
     let deadline = Instant::now() + busy_timeout;
     let mut pause = Duration::from_millis(5);
     loop {
-        match try_open_writer(connect, path).await {
+        match try_open_writer(connect, path, create).await {
             Err(e) if e.is_busy() && Instant::now() + pause < deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(100));
@@ -139,6 +146,7 @@ async fn open_writer(
 async fn try_open_writer(
     connect: &SqliteConnectOptions,
     path: &Path,
+    create: bool,
 ) -> Result<SqlitePool, OpenError> {
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
@@ -148,7 +156,7 @@ async fn try_open_writer(
             path: path.to_owned(),
             source,
         })?;
-    if let Err(e) = schema::migrate(&writer, path).await {
+    if let Err(e) = schema::migrate(&writer, path, create).await {
         writer.close().await;
         return Err(e);
     }

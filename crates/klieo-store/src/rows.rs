@@ -240,16 +240,13 @@ impl StoreRows {
     ///
     /// [`run_state`]: Self::run_state
     pub fn state_columns<'a>(&self, state: &'a RunState) -> (&'static str, Option<&'a str>) {
-        match state {
-            RunState::Queued => ("queued", None),
-            RunState::Suspended => ("suspended", None),
-            RunState::Completed { answer } => ("completed", Some(answer)),
-            RunState::Failed { error } => ("failed", Some(error)),
-            RunState::Cancelled { by } => ("cancelled", Some(by)),
-            // `RunState` may grow; a state this layout does not name is
-            // kept as running, which a worker can claim once it stops.
-            _ => ("running", None),
-        }
+        let text = match state {
+            RunState::Completed { answer } => Some(answer.as_str()),
+            RunState::Failed { error } => Some(error.as_str()),
+            RunState::Cancelled { by } => Some(by.as_str()),
+            _ => None,
+        };
+        (state.name(), text)
     }
 
     /// The [`RunState`] two columns hold (see [`state_columns`]).

@@ -179,6 +179,25 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state's name: `queued`, `running`, `suspended`, `completed`,
+    /// `failed` or `cancelled`.
+    ///
+    /// ```
+    /// use klieo_types::RunState;
+    ///
+    /// assert_eq!(RunState::Failed { error: "boom".into() }.name(), "failed");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Suspended => "suspended",
+            Self::Completed { .. } => "completed",
+            Self::Failed { .. } => "failed",
+            Self::Cancelled { .. } => "cancelled",
+        }
+    }
+
     /// Whether the run is over: completed, failed or cancelled.
     pub fn is_finished(&self) -> bool {
         matches!(
