@@ -27,6 +27,15 @@ pub(crate) enum CliError {
         /// What was given.
         text: String,
     },
+    /// A ticket that is not one.
+    #[error("`{text}` is not a ticket (RUN:CALL:DIGEST); `klieo runs show RUN` prints the one a suspended run waits on")]
+    BadTicket {
+        /// What was given, cut.
+        text: String,
+    },
+    /// The decision was not taken: the run does not wait on that call.
+    #[error("the decision was not recorded")]
+    Decision(#[source] klieo::types::Error),
     /// The store has no such run.
     #[error("the store has no run {run}; `klieo runs list` shows the runs it has")]
     UnknownRun {

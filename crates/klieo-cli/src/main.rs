@@ -1,11 +1,18 @@
-//! `klieo`: look at the runs in a klieo store (SQLite or PostgreSQL), and
-//! cancel them, from the command line.
+//! `klieo`: look at the runs in a klieo store (SQLite or PostgreSQL),
+//! approve or deny the calls they wait on, and cancel them, from the
+//! command line.
 //!
 //! ```text
 //! klieo --store sqlite://agent.db runs list --state suspended
 //! klieo --store postgres://klieo@db/agents runs show 019a…
-//! KLIEO_STORE=sqlite://agent.db klieo cancel 019a… --by ada
+//! KLIEO_STORE=sqlite://agent.db klieo approve 019a…:c1:9f2c… --by ada
+//! klieo deny 019a…:c1:9f2c… --reason "not to Eve" --by ada
+//! klieo cancel 019a… --by ada
 //! ```
+//!
+//! A decision is recorded in the store; the run goes on where its agent
+//! is (a worker claims a submitted run; `Agent::resume` takes up any
+//! other).
 //!
 //! Output is for people; `--json` prints one JSON document for scripts.
 //! The store is only opened, never created or given a klieo schema: a
@@ -19,9 +26,10 @@ mod store;
 
 use clap::{Parser, Subcommand};
 use error::CliError;
+use klieo::runtime::decisions::Decision;
 use std::process::ExitCode;
 
-/// Look at the runs in a klieo store, and cancel them.
+/// Look at the runs in a klieo store; approve, deny or cancel them.
 #[derive(Debug, Parser)]
 #[command(name = "klieo", version)]
 struct Cli {
@@ -40,6 +48,26 @@ enum Command {
     /// Runs: list them, or show one.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Approves the call a suspended run waits on (its ticket, as `runs
+    /// show` prints it); the run goes on where its agent is.
+    Approve {
+        /// The ticket.
+        ticket: String,
+        /// Who approves, kept in the run's log.
+        #[arg(long, default_value = "klieo cli")]
+        by: String,
+    },
+    /// Denies the call a suspended run waits on; the model is told why.
+    Deny {
+        /// The ticket.
+        ticket: String,
+        /// Why, which the model is told.
+        #[arg(long)]
+        reason: String,
+        /// Who denies, kept in the run's log.
+        #[arg(long, default_value = "klieo cli")]
+        by: String,
+    },
     /// Cancels a run that is not over: it takes no more steps.
     Cancel {
         /// The run's id.
@@ -96,6 +124,14 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::Runs(RunsCommand::Show { run }) => runs::show(&store, &run, cli.json).await,
         Command::Cancel { run, by } => runs::cancel(&store, &run, &by, cli.json).await,
+        Command::Approve { ticket, by } => {
+            let decision = Decision::Approve { by };
+            runs::decide(&store, &ticket, decision, cli.json).await
+        }
+        Command::Deny { ticket, reason, by } => {
+            let decision = Decision::Deny { reason, by };
+            runs::decide(&store, &ticket, decision, cli.json).await
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! `klieo runs list`, `klieo runs show` and `klieo cancel`: what they
-//! read from the store and how they print it.
+//! `klieo runs list`, `klieo runs show`, `klieo approve`, `klieo deny`
+//! and `klieo cancel`: what they read from the store, what they write,
+//! and how they print it.
 //!
 //! Text from models and tools is untrusted: printed for people, its
 //! control characters are escaped (a terminal escape sequence shows as
@@ -7,7 +8,8 @@
 
 use crate::error::CliError;
 use crate::store::Store;
-use klieo::types::{Episode, RunId, RunState, ToolOutcome};
+use klieo::runtime::decisions::{pending_approval, record_decision, Decision};
+use klieo::types::{Episode, RunId, RunState, Ticket, ToolOutcome};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::str::FromStr;
@@ -140,12 +142,19 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
     let record = store.journal().run(run).await?;
     let log = store.journal().replay(run).await?;
     let thread = record.as_ref().map(|r| r.thread.as_str().to_owned());
+    let waiting = pending_approval(store.journal(), run)
+        .await
+        .map_err(CliError::Decision)?;
     if json {
+        let waits = waiting.as_ref().map(
+            |w| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments}),
+        );
         let shown = json!({
             "run": run,
             "state": state.name(),
             "outcome": outcome(&state),
             "thread": thread,
+            "waits_for": waits,
             "episodes": log,
         });
         return Ok(serde_json::to_string_pretty(&shown)?);
@@ -153,6 +162,15 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
     let mut text = format!("run     {run}\nstate   {}", state.name());
     if let Some(said) = outcome(&state) {
         let _ = write!(text, " ({})", plain(said, LINE));
+    }
+    if let Some(waiting) = &waiting {
+        let _ = write!(
+            text,
+            "\nwaits   {} with {}\nticket  {}",
+            plain(&waiting.tool, 40),
+            plain(&waiting.arguments.to_string(), LINE),
+            waiting.ticket
+        );
     }
     if let Some(thread) = &thread {
         let _ = write!(text, "\nthread  {}", plain(thread, LINE));
@@ -206,7 +224,14 @@ fn line(episode: &Episode) -> String {
         Episode::Suspended { step, tool, .. } => {
             format!("step {step}: {} waits for a person", plain(tool, 40))
         }
-        Episode::Denied { reason, .. } => plain(reason, LINE),
+        Episode::Approved { by, .. } => by
+            .as_deref()
+            .map(|by| format!("by {}", plain(by, 40)))
+            .unwrap_or_default(),
+        Episode::Denied { reason, by, .. } => match by {
+            Some(by) => format!("by {}: {}", plain(by, 40), plain(reason, LINE)),
+            None => plain(reason, LINE),
+        },
         Episode::Compacted { from, through, .. } => {
             format!("messages {from}..{through} summarised")
         }
@@ -215,6 +240,32 @@ fn line(episode: &Episode) -> String {
         // (`--json`).
         _ => String::new(),
     }
+}
+
+/// Records `decision` on the call `ticket` names.
+pub(crate) async fn decide(
+    store: &Store,
+    ticket: &str,
+    decision: Decision,
+    json: bool,
+) -> Result<String, CliError> {
+    let ticket = Ticket::from_str(ticket.trim()).map_err(|_| CliError::BadTicket {
+        text: plain(ticket, 60),
+    })?;
+    let approved = matches!(decision, Decision::Approve { .. });
+    record_decision(store.journal(), &ticket, decision)
+        .await
+        .map_err(CliError::Decision)?;
+    let word = if approved { "approved" } else { "denied" };
+    if json {
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word});
+        return Ok(serde_json::to_string_pretty(&shown)?);
+    }
+    Ok(format!(
+        "call {} of run {} {word}; the run goes on where its agent is",
+        plain(&ticket.call_id, 40),
+        ticket.run
+    ))
 }
 
 /// Cancels `run` for `by`.

@@ -146,6 +146,87 @@ async fn a_suspended_run_is_cancelled_and_stays_so() {
     );
 }
 
+/// An agent on the store at `path` that sends mail after approval and
+/// then answers `answer`; its model.
+async fn mailer(path: &Path, answer: &str) -> (Agent, ScriptedLlm, SqliteStore) {
+    let store = SqliteStore::open(path).await.unwrap();
+    let llm = ScriptedLlm::new().then_text(answer);
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let agent = Agent::builder(llm.clone())
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    (agent, llm, store)
+}
+
+#[tokio::test]
+async fn a_call_approved_from_the_command_line_runs_where_the_agent_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    assert_eq!(shown["waits_for"]["tool"], "send_mail");
+    assert_eq!(shown["waits_for"]["arguments"], json!({"to": "ada"}));
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+
+    let decided = ok_json(&spec, &["--json", "approve", &ticket, "--by", "grace"]);
+    assert_eq!(decided["decision"], "approved");
+    refused(
+        &klieo(&spec, &["approve", &ticket]),
+        "decision was not recorded",
+    );
+
+    let (agent, _, store) = mailer(&path, "Sent.").await;
+    assert_eq!(agent.resume(waiting).await.unwrap().text, "Sent.");
+    store.close().await;
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    assert_eq!(shown["state"], "completed");
+    let approved: Vec<&Value> = shown["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "approved")
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["by"], "grace");
+}
+
+#[tokio::test]
+async fn a_call_denied_from_the_command_line_tells_the_model_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+
+    let text = klieo(
+        &spec,
+        &["deny", &ticket, "--reason", "not to Ada", "--by", "grace"],
+    );
+    let said = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        said.contains("denied; the run goes on where its agent is"),
+        "{said}"
+    );
+
+    let (agent, llm, store) = mailer(&path, "I did not send it.").await;
+    agent.resume(waiting).await.unwrap();
+    store.close().await;
+    let told = llm.requests()[0]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content.contains("not to Ada"));
+    assert!(told, "the model is told the reason");
+    refused(
+        &klieo(&spec, &["deny", "not-a-ticket", "--reason", "x"]),
+        "is not a ticket",
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_a_message_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();

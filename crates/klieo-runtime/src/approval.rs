@@ -17,8 +17,10 @@ impl Decisions {
             .rposition(|e| matches!(e, Episode::LlmCall { .. }))
             .map_or(0, |i| i + 1);
         let decided = episodes[since..].iter().filter_map(|e| match e {
-            Episode::Approved { call_id } => Some((call_id.clone(), None)),
-            Episode::Denied { call_id, reason } => Some((call_id.clone(), Some(reason.clone()))),
+            Episode::Approved { call_id, .. } => Some((call_id.clone(), None)),
+            Episode::Denied {
+                call_id, reason, ..
+            } => Some((call_id.clone(), Some(reason.clone()))),
             _ => None,
         });
         Self(decided.collect())
@@ -87,6 +89,23 @@ pub(crate) async fn decide(
     ticket: &Ticket,
     denial: Option<String>,
 ) -> Result<(), Error> {
+    let waiting = waiting_for(journal, ticket).await?;
+    let decided = run.emit(Fact::Decided {
+        call_id: ticket.call_id.clone(),
+        denial,
+    });
+    // Refused if another process decided (or resumed) the run meanwhile.
+    let decided = run
+        .commit()
+        .with_episodes(decided.episode.into_iter().collect())
+        .with_pending(waiting.pending)
+        .with_expected_episodes(waiting.seen);
+    run.write(decided).await
+}
+
+/// What the run `ticket` names waits on, when it waits on exactly the
+/// call the ticket was given for; [`Error::TicketRejected`] otherwise.
+pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Result<Waiting, Error> {
     let rejected = |reason: &str| Error::TicketRejected {
         ticket: ticket.clone(),
         reason: reason.to_owned(),
@@ -102,17 +121,7 @@ pub(crate) async fn decide(
             "the call pending is not the one the ticket was given for: its tool or arguments differ",
         ));
     }
-    let decided = run.emit(Fact::Decided {
-        call_id: ticket.call_id.clone(),
-        denial,
-    });
-    // Refused if another process decided (or resumed) the run meanwhile.
-    let decided = run
-        .commit()
-        .with_episodes(decided.episode.into_iter().collect())
-        .with_pending(waiting.pending)
-        .with_expected_episodes(waiting.seen);
-    run.write(decided).await
+    Ok(waiting)
 }
 
 /// The call a run waits on for a person, as its journal holds it.

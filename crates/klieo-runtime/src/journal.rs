@@ -140,11 +140,15 @@ impl Memories {
             Fact::Decided {
                 call_id,
                 denial: None,
-            } => Episode::Approved { call_id },
+            } => Episode::Approved { call_id, by: None },
             Fact::Decided {
                 call_id,
                 denial: Some(reason),
-            } => Episode::Denied { call_id, reason },
+            } => Episode::Denied {
+                call_id,
+                reason,
+                by: None,
+            },
             Fact::Answered { step, .. } => Episode::Completed { steps: step },
             Fact::BudgetRefused {
                 limit,

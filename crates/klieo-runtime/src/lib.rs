@@ -48,6 +48,7 @@ mod blocking;
 mod builder;
 pub mod compaction;
 mod context;
+pub mod decisions;
 mod dispatch;
 mod engine;
 mod events;

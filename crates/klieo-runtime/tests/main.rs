@@ -6,6 +6,7 @@ mod backpressure;
 mod budget;
 mod capabilities;
 mod compaction;
+mod decisions;
 mod durable;
 mod edge_cases;
 mod episodes;

@@ -134,6 +134,10 @@ pub enum Episode {
     Approved {
         /// The call.
         call_id: String,
+        /// Who approved it, when they said (a decision recorded from
+        /// outside the run: the `klieo` command, a console).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A person denied the call the run waited on.
     Denied {
@@ -141,6 +145,9 @@ pub enum Episode {
         call_id: String,
         /// The reason they gave, which the model is told.
         reason: String,
+        /// Who denied it, when they said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The run was taken up again after its process stopped (a crash or a
     /// restart): what follows continues the log before it.

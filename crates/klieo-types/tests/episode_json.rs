@@ -73,10 +73,12 @@ fn sample() -> Vec<Episode> {
         },
         Episode::Approved {
             call_id: "c5".into(),
+            by: None,
         },
         Episode::Denied {
             call_id: "c6".into(),
             reason: "not to Eve".into(),
+            by: Some("ada".into()),
         },
         Episode::ToolCall {
             step: 2,

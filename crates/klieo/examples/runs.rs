@@ -135,8 +135,10 @@ fn line(episode: &Episode) -> String {
         Episode::Suspended { tool, call_id, .. } => {
             format!("suspended    waiting for approval of {tool} ({call_id})")
         }
-        Episode::Approved { call_id } => format!("approved     {call_id}"),
-        Episode::Denied { call_id, reason } => format!("denied       {call_id}: {reason}"),
+        Episode::Approved { call_id, .. } => format!("approved     {call_id}"),
+        Episode::Denied {
+            call_id, reason, ..
+        } => format!("denied       {call_id}: {reason}"),
         Episode::Resumed { steps } => format!("resumed      after {steps} model calls"),
         Episode::OutputShape { name, .. } => format!("typed        answers a {name}"),
         Episode::Completed { steps } => format!("completed    in {steps} steps"),

@@ -3,10 +3,9 @@
 //! without ending (for a process starting up).
 
 use super::Agent;
-use crate::approval::{waiting_on, Waiting};
 use crate::resume::journal_of;
 use crate::summary::Answer;
-use klieo_types::{ConfigError, Episode, Error, Journal, RunId, Ticket};
+use klieo_types::{ConfigError, Episode, Error, RunId, Ticket};
 use serde_json::Value;
 
 /// The call a suspended run waits on, for a person to decide with
@@ -62,7 +61,7 @@ impl Agent {
     /// ```
     pub async fn pending_approval(&self, run: RunId) -> Result<Option<PendingApproval>, Error> {
         let journal = journal_of(&self.inner.template.memories, run)?;
-        waiting_call(journal.as_ref(), run).await
+        crate::decisions::pending_approval(journal.as_ref(), run).await
     }
 
     /// Approves the call the run `run` waits on, as
@@ -111,18 +110,4 @@ impl Agent {
         }
         Ok(unfinished)
     }
-}
-
-/// The call `run` waits on, as a person is shown it.
-async fn waiting_call(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
-    let Ok(Waiting { call, .. }) = waiting_on(journal, run).await? else {
-        return Ok(None);
-    };
-    Ok(Some(PendingApproval {
-        ticket: Ticket::for_call(run, &call),
-        arguments: call
-            .parse_arguments()
-            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
-        tool: call.name,
-    }))
 }

@@ -170,6 +170,7 @@ pub async fn commits_move_a_runs_state(queue: &dyn RunQueue) {
     );
     let approved = Episode::Approved {
         call_id: "c1".into(),
+        by: None,
     };
     commit(
         queue,

@@ -1,0 +1,126 @@
+//! Decisions made outside a run: a person approves or denies the call a
+//! suspended run waits on, from a process that holds no agent (the
+//! `klieo` command, a console), and the run goes on where an agent is.
+
+use crate::agent::PendingApproval;
+use crate::approval::{waiting_for, waiting_on, Waiting};
+use klieo_types::{Commit, Episode, Error, Journal, MemoryError, RunId, Ticket};
+use serde_json::Value;
+
+/// A person's decision on the call a suspended run waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The call may run.
+    Approve {
+        /// Who approved it, kept in the run's log.
+        by: String,
+    },
+    /// The call does not run; the model is told `reason` as its result.
+    Deny {
+        /// Why, which the model is told.
+        reason: String,
+        /// Who denied it, kept in the run's log.
+        by: String,
+    },
+}
+
+/// The call the run `run` waits on in `journal`, if it waits for a person:
+/// as [`Agent::pending_approval`](crate::Agent::pending_approval), for a
+/// process that holds no agent.
+pub async fn pending_approval(
+    journal: &dyn Journal,
+    run: RunId,
+) -> Result<Option<PendingApproval>, Error> {
+    let Ok(Waiting { call, .. }) = waiting_on(journal, run).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PendingApproval {
+        ticket: Ticket::for_call(run, &call),
+        arguments: call
+            .parse_arguments()
+            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+        tool: call.name,
+    }))
+}
+
+/// Records `decision` on the call `ticket` names, in `journal`, without
+/// driving the run on: the run is then for a process with its agent to
+/// carry on, which runs the approved call (or tells the model of the
+/// denial) and goes on. A run submitted to a [`Worker`](crate::Worker)'s
+/// queue is claimed by one; any other is taken up by
+/// [`Agent::resume`](crate::Agent::resume) (and listed by
+/// [`Agent::unfinished_runs`](crate::Agent::unfinished_runs)).
+///
+/// [`Error::TicketRejected`] when the run does not wait on exactly the
+/// call the ticket was given for (decided already, taken up since, or a
+/// ticket for other arguments); nothing is written then.
+///
+/// ```
+/// use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
+/// use klieo_runtime::{Agent, TypedTool};
+/// use klieo_store::InMemoryJournal;
+/// use klieo_types::testing::ScriptedLlm;
+/// use klieo_types::{Episode, EpisodicMemory, Error, ToolCall, ToolError};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let store = InMemoryJournal::new();
+/// let refund = TypedTool::new("refund", "Refunds.", |_: serde_json::Value| async {
+///     Ok::<_, ToolError>("refunded")
+/// })
+/// .with_approval(true);
+/// let call = ToolCall::new("c1", "refund", json!({"cents": 1200}));
+/// let llm = ScriptedLlm::new().then_tool_calls(vec![call]).then_text("Refunded.");
+/// let agent = Agent::builder(llm).with_tool(refund).with_memory(store.clone()).build()?;
+/// let Err(Error::Suspended { ticket, .. }) = agent.run("Refund me").await else { panic!() };
+///
+/// // Elsewhere, with no agent: the decision, from the store alone.
+/// let waiting = pending_approval(&store, ticket.run).await?.expect("a call waits");
+/// record_decision(&store, &waiting.ticket, Decision::Approve { by: "ada".into() }).await?;
+///
+/// // Where the agent is, the run goes on.
+/// assert_eq!(agent.resume(ticket.run).await?.text, "Refunded.");
+/// let log = store.replay(ticket.run).await?;
+/// assert!(log.iter().any(|e| matches!(e, Episode::Approved { by: Some(by), .. } if by == "ada")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn record_decision(
+    journal: &dyn Journal,
+    ticket: &Ticket,
+    decision: Decision,
+) -> Result<(), Error> {
+    let waiting = waiting_for(journal, ticket).await?;
+    let Some(record) = journal.run(ticket.run).await? else {
+        return Err(Error::TicketRejected {
+            ticket: ticket.clone(),
+            reason: "the store has no record of the run".into(),
+        });
+    };
+    let call_id = ticket.call_id.clone();
+    let episode = match decision {
+        Decision::Approve { by } => Episode::Approved {
+            call_id,
+            by: Some(by),
+        },
+        Decision::Deny { reason, by } => Episode::Denied {
+            call_id,
+            reason,
+            by: Some(by),
+        },
+    };
+    // Refused if another process decided (or resumed) the run meanwhile.
+    let commit = Commit::new(ticket.run, record.thread)
+        .with_episodes(vec![episode])
+        .with_pending(waiting.pending)
+        .with_expected_episodes(waiting.seen);
+    journal.commit(commit).await.map_err(|e| match e {
+        MemoryError::Conflict(_) => Error::TicketRejected {
+            ticket: ticket.clone(),
+            reason: "another process decided or took up the run first".into(),
+        },
+        other => Error::Memory(other),
+    })
+}
