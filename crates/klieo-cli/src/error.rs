@@ -5,14 +5,17 @@ use klieo::types::{MemoryError, RunId};
 /// What a command could not do.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
-    /// `--store` names no store kind klieo knows. Only the part before
-    /// `://` is shown: the rest may carry a password.
+    /// No store was named.
+    #[error("no store given: name it with --store sqlite://PATH (or postgres://USER@HOST/DATABASE), or set KLIEO_STORE")]
+    NoStore,
+    /// `--store` names no store kind klieo knows. Only its scheme is
+    /// shown: the rest may carry a password.
     #[error(
         "the store `{scheme}…` is neither `sqlite://PATH` nor `postgres://USER@HOST/DATABASE`; \
          give one of those with --store or KLIEO_STORE"
     )]
     UnknownStore {
-        /// What came before `://`, or the first characters.
+        /// The scheme before `:`, when it looks like one; empty otherwise.
         scheme: String,
     },
     /// The SQLite store could not be opened.
@@ -28,14 +31,28 @@ pub(crate) enum CliError {
         text: String,
     },
     /// A ticket that is not one.
-    #[error("`{text}` is not a ticket (RUN:CALL:DIGEST); `klieo runs show RUN` prints the one a suspended run waits on")]
+    #[error("`{text}` is not a ticket (RUN/CALL/DIGEST); `klieo runs show RUN` prints the one a suspended run waits on")]
     BadTicket {
-        /// What was given, cut.
+        /// What was given, escaped and cut.
         text: String,
+        /// Why it does not parse.
+        #[source]
+        source: klieo::types::ParseTicketError,
     },
     /// The decision was not taken: the run does not wait on that call.
     #[error("the decision was not recorded")]
     Decision(#[source] klieo::types::Error),
+    /// The call a run waits on could not be read.
+    #[error("could not read the call the run waits on")]
+    Reading(#[source] klieo::types::Error),
+    /// Opening the store took too long.
+    #[error(
+        "opening the store took longer than {after:?}; check that its server is up and reachable"
+    )]
+    OpenTimedOut {
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// The store has no such run.
     #[error("the store has no run {run}; `klieo runs list` shows the runs it has")]
     UnknownRun {
@@ -43,7 +60,7 @@ pub(crate) enum CliError {
         run: RunId,
     },
     /// The store failed while reading or writing.
-    #[error("the store failed")]
+    #[error("the store failed while reading or writing; check that it is reachable and try again")]
     Store(#[from] MemoryError),
     /// The output could not be made into JSON.
     #[error("could not write the output as JSON")]
@@ -54,7 +71,8 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// The error and its causes, as one line.
+    /// The error and its causes, as one line for a terminal (what they
+    /// quote of a store's or a model's text escaped).
     pub(crate) fn with_causes(&self) -> String {
         let mut text = self.to_string();
         let mut cause = std::error::Error::source(self);
@@ -63,6 +81,6 @@ impl CliError {
             text.push_str(&e.to_string());
             cause = e.source();
         }
-        text
+        crate::runs::plain(&text, usize::MAX)
     }
 }

@@ -5,8 +5,8 @@
 //! ```text
 //! klieo --store sqlite://agent.db runs list --state suspended
 //! klieo --store postgres://klieo@db/agents runs show 019a…
-//! KLIEO_STORE=sqlite://agent.db klieo approve 019a…:c1:9f2c… --by ada
-//! klieo deny 019a…:c1:9f2c… --reason "not to Eve" --by ada
+//! KLIEO_STORE=sqlite://agent.db klieo approve 019a…/c1/9f2c… --by ada
+//! klieo deny 019a…/c1/9f2c… --reason "not to Eve" --by ada
 //! klieo cancel 019a… --by ada
 //! ```
 //!
@@ -28,14 +28,15 @@ use clap::{Parser, Subcommand};
 use error::CliError;
 use klieo::runtime::decisions::Decision;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Look at the runs in a klieo store; approve, deny or cancel them.
 #[derive(Debug, Parser)]
 #[command(name = "klieo", version)]
 struct Cli {
     /// The store: `sqlite://PATH` or `postgres://USER@HOST/DATABASE`.
-    #[arg(long, env = "KLIEO_STORE", hide_env_values = true)]
-    store: String,
+    #[arg(long, env = "KLIEO_STORE", hide_env_values = true, global = true)]
+    store: Option<String>,
     /// Print one JSON document instead of text for people.
     #[arg(long, global = true)]
     json: bool,
@@ -54,7 +55,7 @@ enum Command {
         /// The ticket.
         ticket: String,
         /// Who approves, kept in the run's log.
-        #[arg(long, default_value = "klieo cli")]
+        #[arg(long, default_value = "klieo cli", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         by: String,
     },
     /// Denies the call a suspended run waits on; the model is told why.
@@ -62,7 +63,7 @@ enum Command {
         /// The ticket.
         ticket: String,
         /// Why, which the model is told.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         reason: String,
         /// Who denies, kept in the run's log.
         #[arg(long, default_value = "klieo cli")]
@@ -115,29 +116,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// The longest opening the store may take (connecting to a server that
+/// does not answer, most of all).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs the command; what it prints.
 async fn run(cli: Cli) -> Result<String, CliError> {
-    let store = store::Store::open(&cli.store).await?;
-    match cli.command {
+    let spec = cli.store.ok_or(CliError::NoStore)?;
+    let opening = tokio::time::timeout(OPEN_TIMEOUT, store::Store::open(&spec));
+    let store = opening.await.map_err(|_| CliError::OpenTimedOut {
+        after: OPEN_TIMEOUT,
+    })??;
+    let done = command(&store, cli.command, cli.json).await;
+    store.close().await;
+    done
+}
+
+/// Runs `command` on `store`.
+async fn command(store: &store::Store, command: Command, json: bool) -> Result<String, CliError> {
+    match command {
         Command::Runs(RunsCommand::List { state, limit }) => {
-            runs::list(&store, state, limit, cli.json).await
+            runs::list(store, state, limit, json).await
         }
-        Command::Runs(RunsCommand::Show { run }) => runs::show(&store, &run, cli.json).await,
-        Command::Cancel { run, by } => runs::cancel(&store, &run, &by, cli.json).await,
+        Command::Runs(RunsCommand::Show { run }) => runs::show(store, &run, json).await,
+        Command::Cancel { run, by } => runs::cancel(store, &run, &by, json).await,
         Command::Approve { ticket, by } => {
             let decision = Decision::Approve { by };
-            runs::decide(&store, &ticket, decision, cli.json).await
+            runs::decide(store, &ticket, decision, json).await
         }
         Command::Deny { ticket, reason, by } => {
             let decision = Decision::Deny { reason, by };
-            runs::decide(&store, &ticket, decision, cli.json).await
+            runs::decide(store, &ticket, decision, json).await
         }
     }
 }
 
-#[allow(clippy::print_stdout, reason = "the command's output")]
+/// Writes the output; a reader that went away (`klieo … | head`) is not
+/// an error.
 fn print(text: &str) {
-    println!("{text}");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 #[allow(clippy::print_stderr, reason = "the command's error")]

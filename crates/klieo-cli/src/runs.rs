@@ -27,47 +27,36 @@ pub(crate) enum StateName {
 
 impl StateName {
     fn matches(self, state: &RunState) -> bool {
-        let name = match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Suspended => "suspended",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        };
-        state.name() == name
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .is_some_and(|value| value.get_name() == state.name())
     }
 }
 
 /// The most characters of untrusted text a line shows.
 const LINE: usize = 100;
 
-/// `text` for a terminal: control characters escaped, cut to `max`
-/// characters.
-fn plain(text: &str, max: usize) -> String {
+/// `text` for a terminal: control characters and the characters that
+/// reorder or hide text (bidirectional controls, zero-width marks)
+/// escaped, cut to `max` characters.
+pub(crate) fn plain(text: &str, max: usize) -> String {
     let mut shown = String::new();
     for (i, c) in text.chars().enumerate() {
         if i == max {
             shown.push('…');
             break;
         }
-        match c {
-            c if c.is_control() => shown.extend(c.escape_default()),
-            c => shown.push(c),
+        let hidden = matches!(
+            c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+        );
+        if c.is_control() || hidden {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
         }
     }
     shown
-}
-
-/// What a state says besides its name: the answer, the error, who
-/// cancelled.
-fn outcome(state: &RunState) -> Option<&str> {
-    match state {
-        RunState::Completed { answer } => Some(answer),
-        RunState::Failed { error } => Some(error),
-        RunState::Cancelled { by } => Some(by),
-        _ => None,
-    }
 }
 
 fn run_id(text: &str) -> Result<RunId, CliError> {
@@ -109,7 +98,7 @@ pub(crate) async fn list(
                 json!({
                     "run": run,
                     "state": state.name(),
-                    "outcome": outcome(state),
+                    "outcome": state.outcome(),
                     "thread": thread.as_ref().map(|t| t.as_str()),
                 })
             })
@@ -122,7 +111,7 @@ pub(crate) async fn list(
     let mut text = format!("{:<36}  {:<9}  {:<20}  outcome", "run", "state", "thread");
     for (run, state, thread) in &rows {
         let thread = thread.as_ref().map_or("", |t| t.as_str());
-        let said = outcome(state).map(|o| plain(o, 60)).unwrap_or_default();
+        let said = state.outcome().map(|o| plain(o, 60)).unwrap_or_default();
         let _ = write!(
             text,
             "\n{run:<36}  {:<9}  {:<20}  {said}",
@@ -144,7 +133,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
     let thread = record.as_ref().map(|r| r.thread.as_str().to_owned());
     let waiting = pending_approval(store.journal(), run)
         .await
-        .map_err(CliError::Decision)?;
+        .map_err(CliError::Reading)?;
     if json {
         let waits = waiting.as_ref().map(
             |w| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments}),
@@ -152,7 +141,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
         let shown = json!({
             "run": run,
             "state": state.name(),
-            "outcome": outcome(&state),
+            "outcome": state.outcome(),
             "thread": thread,
             "waits_for": waits,
             "episodes": log,
@@ -160,16 +149,18 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
         return Ok(serde_json::to_string_pretty(&shown)?);
     }
     let mut text = format!("run     {run}\nstate   {}", state.name());
-    if let Some(said) = outcome(&state) {
+    if let Some(said) = state.outcome() {
         let _ = write!(text, " ({})", plain(said, LINE));
     }
     if let Some(waiting) = &waiting {
+        // The arguments whole: a person decides on what they see.
+        let arguments = waiting.arguments.to_string();
         let _ = write!(
             text,
             "\nwaits   {} with {}\nticket  {}",
             plain(&waiting.tool, 40),
-            plain(&waiting.arguments.to_string(), LINE),
-            waiting.ticket
+            plain(&arguments, usize::MAX),
+            plain(&waiting.ticket.to_string(), usize::MAX)
         );
     }
     if let Some(thread) = &thread {
@@ -212,7 +203,8 @@ fn line(episode: &Episode) -> String {
             let outcome = match result {
                 ToolOutcome::Ok { output } => format!("ok: {}", plain(&output.to_string(), 60)),
                 ToolOutcome::Error { message } => format!("error: {}", plain(message, 60)),
-                other => format!("{other:?}").to_lowercase(),
+                ToolOutcome::Denied { reason } => format!("denied: {}", plain(reason, 60)),
+                other => plain(&format!("{other:?}"), 60),
             };
             format!(
                 "step {step}: {} -> {outcome}, {latency_ms} ms",
@@ -249,8 +241,9 @@ pub(crate) async fn decide(
     decision: Decision,
     json: bool,
 ) -> Result<String, CliError> {
-    let ticket = Ticket::from_str(ticket.trim()).map_err(|_| CliError::BadTicket {
+    let ticket = Ticket::from_str(ticket.trim()).map_err(|source| CliError::BadTicket {
         text: plain(ticket, 60),
+        source,
     })?;
     let approved = matches!(decision, Decision::Approve { .. });
     record_decision(store.journal(), &ticket, decision)
@@ -280,7 +273,7 @@ pub(crate) async fn cancel(
         return Err(CliError::UnknownRun { run });
     };
     if json {
-        let shown = json!({"run": run, "state": state.name(), "outcome": outcome(&state)});
+        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome()});
         return Ok(serde_json::to_string_pretty(&shown)?);
     }
     Ok(match state {
@@ -295,7 +288,12 @@ mod tests {
 
     #[test]
     fn untrusted_text_shows_its_control_characters_escaped_and_is_cut() {
-        assert_eq!(plain("a\u{1b}[31mred\nb", 100), "a\\u{1b}[31mred\\nb");
+        assert_eq!(plain("a\u{1b}[31mred\nb", 100), "a\\u{1b}[31mred\\u{a}b");
+        assert_eq!(
+            plain("pay \u{202E}evE", 100),
+            "pay \\u{202e}evE",
+            "no reordering"
+        );
         assert_eq!(plain("abcdef", 3), "abc…");
     }
 }

@@ -32,11 +32,17 @@ impl Store {
                 .map_err(CliError::Postgres)?;
             return Ok(Self::Postgres(store));
         }
-        let scheme = match spec.split_once("://") {
-            Some((scheme, _)) => scheme.to_owned(),
-            None => spec.chars().take(12).collect(),
-        };
-        Err(CliError::UnknownStore { scheme })
+        Err(CliError::UnknownStore {
+            scheme: scheme(spec),
+        })
+    }
+
+    /// Closes the store's connections, waiting for them.
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
     }
 
     /// The store's journal: runs' records and logs.
@@ -53,5 +59,35 @@ impl Store {
             Self::Sqlite(store) => store,
             Self::Postgres(store) => store,
         }
+    }
+}
+
+/// The scheme of `spec` (before its `:`) when it looks like one (a letter,
+/// then letters, digits, `+`, `-` or `.`); empty otherwise, since what
+/// else it holds may be a password.
+fn scheme(spec: &str) -> String {
+    let Some((scheme, _)) = spec.split_once(':') else {
+        return String::new();
+    };
+    let mut chars = scheme.chars();
+    let first = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if first && rest && scheme.len() <= 16 {
+        scheme.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheme;
+
+    #[test]
+    fn only_a_scheme_is_shown_never_what_may_be_a_password() {
+        assert_eq!(scheme("redis://user:pw@cache"), "redis");
+        assert_eq!(scheme("klieo:hunter2@db/x"), "klieo");
+        assert_eq!(scheme("user@host:hunter2"), "");
+        assert_eq!(scheme("agent.db"), "");
     }
 }

@@ -1,6 +1,8 @@
-//! The `klieo` command against a SQLite store that agents wrote: listing
-//! and showing runs, cancelling one, `--json` parsed as a script would,
-//! and bad input answered with a message and a non-zero exit.
+//! The `klieo` command against a SQLite store that agents wrote (and, in
+//! `cargo xtask ci`'s postgres step, a PostgreSQL one): listing and
+//! showing runs, approving, denying and cancelling, `--json` parsed as a
+//! script would, and bad input answered with a message and a non-zero
+//! exit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use klieo::prelude::*;
@@ -263,12 +265,14 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
         "nothing is created"
     );
 
-    let usage = Command::new(env!("CARGO_BIN_EXE_klieo"))
+    let unnamed = Command::new(env!("CARGO_BIN_EXE_klieo"))
         .args(["runs", "list"])
         .env_remove("KLIEO_STORE")
         .output()
         .unwrap();
-    assert_eq!(usage.status.code(), Some(2), "no store given");
+    refused(&unnamed, "no store given");
+    let usage = klieo(&spec, &["runs", "list", "--limit", "many"]);
+    assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
 }
 
 /// The same commands on PostgreSQL, in a database of the test's own;

@@ -56,9 +56,25 @@ pub enum OpenError {
     /// Nothing was written.
     #[error(
         "the database is not a klieo store (it has no klieo schema); check the URL's \
-         database name, or connect with `create` on to make it one"
+         database name (a store is made by an agent or worker that connects to it)"
     )]
     NotAStore,
+    /// The database is a klieo store of an older schema, and the options
+    /// said not to bring it up to date
+    /// ([`PostgresOptions::with_create`](crate::PostgresOptions::with_create)):
+    /// the processes that use it may be of that older version. Nothing
+    /// was written.
+    #[error(
+        "the database has klieo schema version {found}, older than the {known} this \
+         klieo-postgres writes: connect once with this version's agents or workers, \
+         which bring it up to date, or use the matching older version"
+    )]
+    TooOld {
+        /// The schema version in the database.
+        found: i64,
+        /// The version this crate writes.
+        known: i64,
+    },
     /// Bringing the schema up to date failed; the database is left at the
     /// version it had (each migration is one transaction).
     #[error("could not migrate the database to klieo schema version {version}")]

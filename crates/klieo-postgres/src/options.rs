@@ -14,9 +14,13 @@ use std::time::Duration;
 ///   server's `max_connections` bounds the sum over every process.
 /// - `acquire_timeout`: 10 s, how long a write waits for a free
 ///   connection before it fails.
-/// - `create`: true: a database with no klieo schema is given one; false
-///   (for tools that look at a store workers use) refuses it with
-///   [`OpenError::NotAStore`](crate::OpenError::NotAStore).
+/// - `create`: true: a database with no klieo schema is given one, and an
+///   older schema is brought up to date; false (for tools that look at a
+///   store workers use) only reads the schema's version (no lock, no DDL)
+///   and refuses anything but this version's with
+///   [`OpenError::NotAStore`](crate::OpenError::NotAStore),
+///   [`OpenError::TooOld`](crate::OpenError::TooOld) or
+///   [`OpenError::TooNew`](crate::OpenError::TooNew).
 ///
 /// `Debug` never shows the URL: it may carry a password.
 ///

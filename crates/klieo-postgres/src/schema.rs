@@ -27,6 +27,9 @@ const MIGRATION_LOCK: i64 = 0x6b_6c69_656f;
 /// Brings the database up to [`SCHEMA_VERSION`]; unless `create`, only a
 /// database that has a klieo schema already.
 pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError> {
+    if !create {
+        return check(pool).await;
+    }
     let connect = |source| OpenError::Connect { source };
     let mut tx = pool.begin().await.map_err(connect)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -34,15 +37,6 @@ pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError
         .execute(&mut *tx)
         .await
         .map_err(connect)?;
-    if !create {
-        let known: bool = sqlx::query_scalar("SELECT to_regclass('klieo_schema') IS NOT NULL")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(connect)?;
-        if !known {
-            return Err(OpenError::NotAStore);
-        }
-    }
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS klieo_schema (version BIGINT NOT NULL)")
         .execute(&mut *tx)
         .await
@@ -52,9 +46,6 @@ pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError
         .await
         .map_err(connect)?;
     let found = found.unwrap_or(0);
-    if found == 0 && !create {
-        return Err(OpenError::NotAStore);
-    }
     if found > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
             found,
@@ -81,4 +72,35 @@ pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError
             .map_err(failed)?;
     }
     tx.commit().await.map_err(connect)
+}
+
+/// Checks, reading only (no lock, no DDL), that the database is a klieo
+/// store of [`SCHEMA_VERSION`]: [`OpenError::NotAStore`] without klieo's
+/// schema, [`OpenError::TooOld`] or [`OpenError::TooNew`] for another
+/// version.
+async fn check(pool: &PgPool) -> Result<(), OpenError> {
+    let connect = |source| OpenError::Connect { source };
+    let known: bool = sqlx::query_scalar("SELECT to_regclass('klieo_schema') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(connect)?;
+    if !known {
+        return Err(OpenError::NotAStore);
+    }
+    let found: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM klieo_schema")
+        .fetch_one(pool)
+        .await
+        .map_err(connect)?;
+    match found.unwrap_or(0) {
+        0 => Err(OpenError::NotAStore),
+        found if found < SCHEMA_VERSION => Err(OpenError::TooOld {
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        found if found > SCHEMA_VERSION => Err(OpenError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -75,6 +75,51 @@ async fn processes_connecting_at_once_migrate_once() {
     a.close().await;
 }
 
+/// Connecting with `create` off reads the schema's version and nothing
+/// more: a database without klieo's schema, or with an older one, is
+/// refused and left as it was.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn with_create_off_only_a_store_of_this_version_connects() {
+    let url = fresh_url().await;
+    let look = || PostgresStore::connect_with(PostgresOptions::new(&url).with_create(false));
+    let refused = look().await.expect_err("no klieo schema");
+    assert!(matches!(refused, OpenError::NotAStore), "{refused}");
+    let raw = sqlx::PgPool::connect(&url).await.expect("raw");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'klieo%'")
+            .fetch_one(&raw)
+            .await
+            .expect("the tables");
+    assert_eq!(tables, 0, "no table was made");
+
+    PostgresStore::connect(&url)
+        .await
+        .expect("made")
+        .close()
+        .await;
+    look()
+        .await
+        .expect("a store of this version connects")
+        .close()
+        .await;
+    sqlx::query("UPDATE klieo_schema SET version = version - 1")
+        .execute(&raw)
+        .await
+        .expect("an older version");
+    let refused = look().await.expect_err("an older schema");
+    assert!(
+        matches!(refused, OpenError::TooOld { found, .. } if found == SCHEMA_VERSION - 1),
+        "{refused}"
+    );
+    let version: i64 = sqlx::query_scalar("SELECT version FROM klieo_schema")
+        .fetch_one(&raw)
+        .await
+        .expect("the version");
+    assert_eq!(version, SCHEMA_VERSION - 1, "not migrated");
+    raw.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn concurrent_appends_from_two_stores_all_land_in_order() {

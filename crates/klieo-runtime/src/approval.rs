@@ -145,8 +145,11 @@ pub(crate) async fn waiting_on(
         return Ok(Err("the run is not waiting for an approval"));
     };
     let episodes = journal.replay(run).await?;
+    // The log's last `Suspended` must be of the pending step (read apart
+    // from the log: a step decided and suspended again meanwhile may
+    // repeat a call's id).
     let call = match episodes.last() {
-        Some(Episode::Suspended { call_id, .. }) => {
+        Some(Episode::Suspended { step, call_id, .. }) if *step == pending.step => {
             pending.reply.tool_calls.iter().find(|c| c.id == *call_id)
         }
         _ => None,

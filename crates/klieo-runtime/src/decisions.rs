@@ -54,7 +54,10 @@ pub async fn pending_approval(
 ///
 /// [`Error::TicketRejected`] when the run does not wait on exactly the
 /// call the ticket was given for (decided already, taken up since, or a
-/// ticket for other arguments); nothing is written then.
+/// ticket for other arguments); nothing is written then. The run is left
+/// `running` with no lease until a worker or an agent takes it up; on
+/// PostgreSQL no idle worker is woken for it, so a worker claims it at
+/// its next poll.
 ///
 /// ```
 /// use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
@@ -93,12 +96,15 @@ pub async fn record_decision(
     decision: Decision,
 ) -> Result<(), Error> {
     let waiting = waiting_for(journal, ticket).await?;
-    let Some(record) = journal.run(ticket.run).await? else {
-        return Err(Error::TicketRejected {
+    // A run that waits on a call has a record: its pending step is in it.
+    let thread = journal
+        .run(ticket.run)
+        .await?
+        .map(|record| record.thread)
+        .ok_or_else(|| Error::TicketRejected {
             ticket: ticket.clone(),
             reason: "the store has no record of the run".into(),
-        });
-    };
+        })?;
     let call_id = ticket.call_id.clone();
     let episode = match decision {
         Decision::Approve { by } => Episode::Approved {
@@ -112,7 +118,7 @@ pub async fn record_decision(
         },
     };
     // Refused if another process decided (or resumed) the run meanwhile.
-    let commit = Commit::new(ticket.run, record.thread)
+    let commit = Commit::new(ticket.run, thread)
         .with_episodes(vec![episode])
         .with_pending(waiting.pending)
         .with_expected_episodes(waiting.seen);

@@ -38,8 +38,8 @@ pub enum OpenError {
     /// ([`SqliteOptions::with_create`](crate::SqliteOptions::with_create)).
     /// Nothing was written.
     #[error(
-        "`{}` is not a klieo store: {reason}; check the path, or open it \
-         with `create` on to make it one",
+        "`{}` is not a klieo store: {reason}; check the path (a store is made \
+         by an agent or worker that opens it)",
         path.display()
     )]
     NotAStore {
@@ -47,6 +47,25 @@ pub enum OpenError {
         path: PathBuf,
         /// Why not.
         reason: String,
+    },
+    /// The file is a klieo store of an older schema, and the options said
+    /// not to bring it up to date
+    /// ([`SqliteOptions::with_create`](crate::SqliteOptions::with_create)):
+    /// the processes that use it may be of that older version. Nothing
+    /// was written.
+    #[error(
+        "the SQLite store `{}` has schema version {found}, older than the {known} \
+         this klieo-sqlite writes: open it once with this version's agents or \
+         workers, which bring it up to date, or use the matching older version",
+        path.display()
+    )]
+    TooOld {
+        /// The file.
+        path: PathBuf,
+        /// The schema version in the file.
+        found: i64,
+        /// The version this crate writes.
+        known: i64,
     },
     /// The file was written by a newer klieo-sqlite, whose schema this
     /// version does not know.
@@ -86,7 +105,10 @@ impl OpenError {
     pub(crate) fn is_busy(&self) -> bool {
         let source = match self {
             Self::Open { source, .. } | Self::Migrate { source, .. } => source,
-            Self::TooNew { .. } | Self::Writer { .. } | Self::NotAStore { .. } => return false,
+            Self::TooNew { .. }
+            | Self::TooOld { .. }
+            | Self::Writer { .. }
+            | Self::NotAStore { .. } => return false,
         };
         source
             .as_database_error()

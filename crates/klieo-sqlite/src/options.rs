@@ -25,9 +25,13 @@ pub enum Synchronous {
 /// - `busy_timeout`: 5 s, how long a write waits for another process's
 ///   write to finish before it fails
 /// - `max_readers`: 4 connections for reads (writes use one of their own)
-/// - `create`: true: a missing file is created, and a file with no klieo
-///   schema is given one; false (for tools that look at a store workers
-///   use) refuses both with [`OpenError::NotAStore`](crate::OpenError::NotAStore)
+/// - `create`: true: a missing file is created, a file with no klieo
+///   schema is given one, and an older schema is brought up to date;
+///   false (for tools that look at a store workers use) opens only a klieo
+///   store of this version's schema, checked read-only first, and refuses
+///   anything else with [`OpenError::NotAStore`](crate::OpenError::NotAStore),
+///   [`OpenError::TooOld`](crate::OpenError::TooOld) or
+///   [`OpenError::TooNew`](crate::OpenError::TooNew), writing nothing
 ///
 /// ```
 /// use klieo_sqlite::{SqliteOptions, Synchronous};
@@ -60,11 +64,17 @@ impl SqliteOptions {
         }
     }
 
-    /// Whether a missing file is created and a file with no klieo schema
-    /// given one (see the list above).
+    /// Whether a missing file is created, a file with no klieo schema
+    /// given one and an older one brought up to date (see the list
+    /// above).
     pub fn with_create(mut self, create: bool) -> Self {
         self.create = create;
         self
+    }
+
+    /// Whether the store may be created or migrated.
+    pub fn create(&self) -> bool {
+        self.create
     }
 
     /// The database file.

@@ -36,10 +36,11 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Res
         .fetch_one(&mut *tx)
         .await
         .map_err(open)?;
-    if found == 0 && !create {
+    if found != SCHEMA_VERSION && !create {
+        // `probe` checked it; another process changed it since.
         return Err(OpenError::NotAStore {
             path: path.to_owned(),
-            reason: "it has no klieo schema (its user_version is 0)".into(),
+            reason: format!("its schema changed while it was opened (version {found})"),
         });
     }
     if found > SCHEMA_VERSION {
@@ -70,4 +71,54 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Res
             .map_err(failed)?;
     }
     tx.commit().await.map_err(open)
+}
+
+/// The tables every klieo store has had since schema version 1.
+const KLIEO_TABLES: [&str; 2] = ["messages", "episodes"];
+
+/// Checks, on a read-only connection, that the file at `path` is a klieo
+/// store of [`SCHEMA_VERSION`]: [`OpenError::NotAStore`] for a missing
+/// file, one that is not SQLite, or one without klieo's tables;
+/// [`OpenError::TooOld`] or [`OpenError::TooNew`] for another version.
+/// Writes nothing.
+pub(crate) fn probe(path: &Path) -> Result<(), OpenError> {
+    let not_a_store = |reason: &str| OpenError::NotAStore {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !path.is_file() {
+        return Err(not_a_store("there is no such file"));
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let read = |connection: &rusqlite::Connection| -> rusqlite::Result<(i64, i64)> {
+        let version = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        let tables = connection.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)",
+            KLIEO_TABLES,
+            |row| row.get(0),
+        )?;
+        Ok((version, tables))
+    };
+    let (found, tables) = rusqlite::Connection::open_with_flags(path, flags)
+        .and_then(|connection| read(&connection))
+        .map_err(|_| not_a_store("it is not a SQLite database SQLite can read"))?;
+    if found == 0 || tables < KLIEO_TABLES.len() as i64 {
+        return Err(not_a_store("it has no klieo schema"));
+    }
+    if found < SCHEMA_VERSION {
+        return Err(OpenError::TooOld {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }

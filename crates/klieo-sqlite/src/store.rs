@@ -68,14 +68,24 @@ impl SqliteStore {
         Self::open_with(SqliteOptions::new(path)).await
     }
 
-    /// Opens (or creates) the store `options` describe.
+    /// Opens the store `options` describe: creating the file and giving
+    /// it the klieo schema if need be, or, with
+    /// [`with_create(false)`](SqliteOptions::with_create), only a file that
+    /// is a klieo store of this version's schema, written to by nothing
+    /// before that is checked.
     pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
         let path = options.path.clone();
-        if !options.create && !path.is_file() {
-            return Err(OpenError::NotAStore {
-                path,
-                reason: "there is no such file".into(),
-            });
+        if !options.create {
+            // Looked at read-only first: a file that is not a klieo store
+            // of this schema is refused before anything opens it for
+            // writing (which would switch it to WAL).
+            let probe = path.clone();
+            tokio::task::spawn_blocking(move || schema::probe(&probe))
+                .await
+                .map_err(|e| OpenError::Writer {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })??;
         }
         let connect = SqliteConnectOptions::new()
             .filename(&path)

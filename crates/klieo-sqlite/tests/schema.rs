@@ -137,3 +137,70 @@ async fn stores_opening_one_new_file_at_once_all_open() {
         assert_eq!(user_version(&path).await, SCHEMA_VERSION);
     }
 }
+
+/// Opening with `create` off: only a klieo store of this version opens;
+/// anything else is refused and left byte for byte as it was.
+#[tokio::test]
+async fn with_create_off_only_a_store_of_this_version_opens_and_nothing_else_is_touched() {
+    use klieo_sqlite::SqliteOptions;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let open = |path: &Path| SqliteStore::open_with(SqliteOptions::new(path).with_create(false));
+
+    let missing = dir.path().join("missing.db");
+    let refused = open(&missing).await.expect_err("a missing file");
+    assert!(matches!(refused, OpenError::NotAStore { .. }), "{refused}");
+    assert!(!missing.exists(), "not created");
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, "").expect("an empty file");
+    let refused = open(&empty).await.expect_err("an empty file");
+    assert!(
+        refused.to_string().contains("has no klieo schema"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&empty).expect("read"), b"");
+
+    // Another application's SQLite file, in rollback-journal mode.
+    let foreign = dir.path().join("notes.db");
+    let url = format!("sqlite://{}?mode=rwc", foreign.display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::raw_sql(
+        "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3; CREATE TABLE notes (text TEXT)",
+    )
+    .execute(&pool)
+    .await
+    .expect("another app's schema");
+    pool.close().await;
+    let before = std::fs::read(&foreign).expect("read");
+    let refused = open(&foreign).await.expect_err("another app's file");
+    assert!(
+        refused.to_string().contains("has no klieo schema"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&foreign).expect("read"), before, "untouched");
+
+    let older = dir.path().join("older.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v3.db");
+    std::fs::copy(&fixture, &older).expect("the v3 fixture");
+    let before = std::fs::read(&older).expect("read");
+    let refused = open(&older).await.expect_err("an older schema");
+    assert!(
+        matches!(refused, OpenError::TooOld { found: 3, .. }),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&older).expect("read"), before, "not migrated");
+
+    let current = dir.path().join("current.db");
+    SqliteStore::open(&current)
+        .await
+        .expect("made")
+        .close()
+        .await;
+    open(&current)
+        .await
+        .expect("a store of this version opens")
+        .close()
+        .await;
+}

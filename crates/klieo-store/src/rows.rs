@@ -240,13 +240,7 @@ impl StoreRows {
     ///
     /// [`run_state`]: Self::run_state
     pub fn state_columns<'a>(&self, state: &'a RunState) -> (&'static str, Option<&'a str>) {
-        let text = match state {
-            RunState::Completed { answer } => Some(answer.as_str()),
-            RunState::Failed { error } => Some(error.as_str()),
-            RunState::Cancelled { by } => Some(by.as_str()),
-            _ => None,
-        };
-        (state.name(), text)
+        (state.name(), state.outcome())
     }
 
     /// The [`RunState`] two columns hold (see [`state_columns`]).

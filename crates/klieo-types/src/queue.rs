@@ -198,6 +198,17 @@ impl RunState {
         }
     }
 
+    /// What the state says besides its name: the answer, the error, or
+    /// who cancelled the run.
+    pub fn outcome(&self) -> Option<&str> {
+        match self {
+            Self::Completed { answer } => Some(answer),
+            Self::Failed { error } => Some(error),
+            Self::Cancelled { by } => Some(by),
+            Self::Queued | Self::Running | Self::Suspended => None,
+        }
+    }
+
     /// Whether the run is over: completed, failed or cancelled.
     pub fn is_finished(&self) -> bool {
         matches!(
