@@ -41,16 +41,7 @@ async fn an_empty_summary_is_refused_and_not_tried_again_in_the_run() {
         .then_text("   ")
         .then_tool_calls(vec![call])
         .then_text("done");
-    let echo = klieo_types::FnTool::new(
-        klieo_types::ToolDef::new("echo", "echoes", serde_json::json!({"type": "object"})),
-        Ok,
-    );
-    let agent = Agent::builder(llm.clone())
-        .with_options(options())
-        .with_tools(klieo_types::ToolSet::new().with(echo))
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
+    let agent = echoing(&llm, &store);
     let answer = agent.session("long").run("one more").await.unwrap();
     assert_eq!(answer.text, "done");
     assert_eq!(llm.requests().len(), 3, "no second summary call in the run");

@@ -31,6 +31,20 @@ fn agent(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
         .unwrap()
 }
 
+/// An agent on `store` that compacts, with an `echo` tool.
+fn echoing(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
+    let echo = klieo_types::FnTool::new(
+        klieo_types::ToolDef::new("echo", "echoes", serde_json::json!({"type": "object"})),
+        Ok,
+    );
+    Agent::builder(llm.clone())
+        .with_options(options())
+        .with_tools(klieo_types::ToolSet::new().with(echo))
+        .with_memory(store.clone())
+        .build()
+        .unwrap()
+}
+
 /// A thread of `turns` question-and-answer turns, about 40 tokens each.
 async fn filled(store: &InMemoryJournal, turns: usize) -> ThreadId {
     let thread = ThreadId::new("long");

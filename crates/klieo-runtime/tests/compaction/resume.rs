@@ -120,16 +120,7 @@ async fn a_run_never_summarises_its_own_prompt_and_what_followed() {
         .then_tool_calls(vec![call(2)])
         .then_tool_calls(vec![call(3)])
         .then_text("done");
-    let echo = klieo_types::FnTool::new(
-        klieo_types::ToolDef::new("echo", "echoes", serde_json::json!({"type": "object"})),
-        Ok,
-    );
-    let agent = Agent::builder(llm.clone())
-        .with_options(options())
-        .with_tools(klieo_types::ToolSet::new().with(echo))
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
+    let agent = echoing(&llm, &store);
     let answer = agent.session("own").run("echo thrice").await.unwrap();
     assert_eq!(answer.text, "done");
     assert_eq!(llm.requests().len(), 4, "no summary call");
