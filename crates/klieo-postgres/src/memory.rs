@@ -221,10 +221,7 @@ impl ShortTermMemory for PostgresStore {
         // budget, and the window starts at its `through` or after it, cut
         // as `load_stable` cuts. An empty cut (the newest message alone
         // is over the budget) stays empty.
-        let (lower, budget) = match &summary {
-            Some(s) => (s.through, s.room_under(max_tokens)),
-            None => (0, max_tokens),
-        };
+        let (lower, budget) = History::window_bounds(summary.as_ref(), max_tokens);
         let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT seq, role, message, tokens FROM klieo_messages WHERE thread = $1 AND seq >= \
              (SELECT GREATEST(seq, $4) FROM klieo_messages WHERE thread = $1 AND tokens_before >= \
@@ -240,9 +237,7 @@ impl ShortTermMemory for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
-        let (messages, first, tokens) = ROWS.numbered_transcript(&rows)?;
-        // Nothing loaded: the window starts at the thread's end.
-        Ok(History::new(summary, messages, first.unwrap_or(len)).with_tokens(tokens))
+        ROWS.history(summary, &rows, len)
     }
 
     async fn add_summary(

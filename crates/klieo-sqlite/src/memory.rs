@@ -214,10 +214,7 @@ impl ShortTermMemory for SqliteStore {
                 // `MessageLog::history`: the summary's message comes out
                 // of the budget, and the window starts at its `through`
                 // or after it, cut as `load_stable` cuts.
-                let (lower, budget) = match &summary {
-                    Some(s) => (s.through, s.room_under(max_tokens)),
-                    None => (0, max_tokens),
-                };
+                let (lower, budget) = History::window_bounds(summary.as_ref(), max_tokens);
                 let granule = StoreRows::tokens(granule.clamp(1, budget.max(1)));
                 let lower = i64::try_from(lower).unwrap_or(i64::MAX);
                 let rows: Vec<(i64, String, String, i64)> = connection
@@ -237,9 +234,7 @@ impl ShortTermMemory for SqliteStore {
                         .collect()
                     })
                     .map_err(|e| backend(doing, e))?;
-                let (messages, first, tokens) = ROWS.numbered_transcript(&rows)?;
-                // Nothing loaded: the window starts at the thread's end.
-                Ok(History::new(summary, messages, first.unwrap_or(len)).with_tokens(tokens))
+                ROWS.history(summary, &rows, len)
             })
             .await
     }

@@ -2,8 +2,8 @@
 //! as rows, whatever its driver.
 
 use klieo_types::{
-    MemoryError, Message, PendingStep, Role, RunId, RunRecord, RunState, Submission, ThreadId,
-    ThreadSummary, Transcript,
+    History, MemoryError, Message, PendingStep, Role, RunId, RunRecord, RunState, Submission,
+    ThreadId, ThreadSummary, Transcript,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -188,6 +188,24 @@ impl StoreRows {
             .map(|(_, _, json, _)| self.decode::<Message>("message", json))
             .collect::<Result<Transcript, _>>()?;
         Ok((messages, first, tokens))
+    }
+
+    /// The [`History`] of a thread of `len` messages: `summary`, then the
+    /// window `rows` (as [`numbered_transcript`](Self::numbered_transcript)
+    /// reads them) hold, counted by the store; a window with nothing in it
+    /// starts at the thread's end.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when a row is not a message.
+    pub fn history(
+        &self,
+        summary: Option<ThreadSummary>,
+        rows: &[(i64, String, String, i64)],
+        len: u64,
+    ) -> Result<History, MemoryError> {
+        let (messages, first, tokens) = self.numbered_transcript(rows)?;
+        Ok(History::new(summary, messages, first.unwrap_or(len)).with_tokens(tokens))
     }
 
     /// A thread's length and latest summary from the columns a store read

@@ -160,6 +160,16 @@ impl History {
         }
     }
 
+    /// Where a history under `max_tokens` may start (the thread's index:
+    /// `summary`'s `through`, or 0) and the tokens left for its messages
+    /// once `summary` is read before them: the rule every store cuts by.
+    pub fn window_bounds(summary: Option<&ThreadSummary>, max_tokens: usize) -> (u64, usize) {
+        match summary {
+            Some(s) => (s.through, s.room_under(max_tokens)),
+            None => (0, max_tokens),
+        }
+    }
+
     /// The same history, its messages counted as `tokens` by the store.
     pub fn with_tokens(mut self, tokens: u64) -> Self {
         self.tokens = Some(tokens);

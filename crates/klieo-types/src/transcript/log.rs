@@ -116,13 +116,8 @@ impl MessageLog {
     /// summary's message, cut as [`stable_window`](Self::stable_window).
     pub fn history(&self, max_tokens: usize, granule: usize) -> History {
         let summary = self.summaries.last();
-        let (lower, budget) = match summary {
-            Some(s) => (
-                usize::try_from(s.through).unwrap_or(usize::MAX),
-                s.room_under(max_tokens),
-            ),
-            None => (0, max_tokens),
-        };
+        let (lower, budget) = History::window_bounds(summary, max_tokens);
+        let lower = usize::try_from(lower).unwrap_or(usize::MAX);
         let (start, end) = (self.stable_start(lower, budget, granule), self.len());
         let tokens = self.running_tokens[end] - self.running_tokens[start.min(end)];
         History::new(summary.cloned(), self.range(start, end), start as u64).with_tokens(tokens)
