@@ -59,15 +59,8 @@ impl Run {
             Some(_) => (history_budget / 4).max(1),
             None => 1,
         };
-        // Read here rather than through `read_history`, which only a
-        // compaction needs: one async layer less on every step.
         let memory = self.ctx.short_term();
-        let mut history = memory
-            .load_history(&self.thread, history_budget, granule)
-            .await?;
-        if history.messages.is_empty() && granule > 1 {
-            history = memory.load_history(&self.thread, history_budget, 1).await?;
-        }
+        let mut history = self.read_history(history_budget, granule).await?;
         if self.opts.compaction.is_some() {
             // Boxed: its future is large, and every step's request would
             // carry it otherwise.
