@@ -17,22 +17,30 @@ const BENCHES: &[(&str, &str, &str)] = &[
         "durable_bench",
         "runtime,openai,sqlite,postgres,testing",
     ),
+    ("klieo", "catalog_bench", "sqlite,postgres,testing"),
 ];
 
 /// `cargo xtask bench`: every program; `cargo xtask bench instructions`:
-/// only a step's instruction count.
+/// only a step's instruction count; `cargo xtask bench NAME`: only the
+/// program `NAME` (`catalog_bench`, …).
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
-    match args {
-        [] => {}
+    let benches: Vec<_> = match args {
+        [] => BENCHES.iter().collect(),
         [only] if only == "instructions" => return crate::step_cost::run(root),
+        [only] if BENCHES.iter().any(|(_, example, _)| example == only) => BENCHES
+            .iter()
+            .filter(|(_, example, _)| example == only)
+            .collect(),
         other => {
+            let names: Vec<&str> = BENCHES.iter().map(|(_, example, _)| *example).collect();
             return Err(Error::new(format!(
-                "`cargo xtask bench` takes nothing or `instructions`, got `{}`",
+                "`cargo xtask bench` takes nothing, `instructions` or one of {}; got `{}`",
+                names.join(", "),
                 other.join(" ")
-            )))
+            )));
         }
-    }
-    for (package, example, features) in BENCHES {
+    };
+    for (package, example, features) in benches {
         println!("==> {package} --example {example}");
         let mut args = vec!["run", "--quiet", "--release", "-p", package];
         if !features.is_empty() {
@@ -40,15 +48,18 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
         }
         args.extend(["--example", example]);
         let mut bench = cmd::cargo(root, &args);
-        // The durable-run figures on PostgreSQL need a server.
+        // The figures on PostgreSQL need a server.
         let server = match *example {
-            "durable_bench" => Some(PostgresServer::start(root)?),
+            "durable_bench" | "catalog_bench" => Some(PostgresServer::start(root)?),
             _ => None,
         };
         if let Some(server) = &server {
             bench.env("KLIEO_POSTGRES_URL", &server.url);
         }
         cmd::run(&mut bench)?;
+    }
+    if !args.is_empty() {
+        return Ok(());
     }
     println!("==> klieo-runtime --example step_cost, under callgrind");
     crate::step_cost::run(root)

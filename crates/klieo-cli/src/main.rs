@@ -27,6 +27,7 @@ mod store;
 use clap::{Parser, Subcommand};
 use error::CliError;
 use klieo::runtime::decisions::Decision;
+use klieo::types::{RunQuery, RunStatus};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -81,15 +82,22 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum RunsCommand {
-    /// The newest runs first, with their state.
+    /// The newest runs first: state, agent, age, steps, tokens, cost.
     List {
         /// Only runs in this state: queued, running, suspended, completed,
         /// failed or cancelled.
         #[arg(long)]
-        state: Option<runs::StateName>,
-        /// At most this many runs.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        state: Option<RunStatus>,
+        /// Only runs submitted for this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only runs made before this one (the `more: --before` of the
+        /// page before).
+        #[arg(long, value_name = "RUN")]
+        before: Option<String>,
+        /// At most this many runs (1 to 500).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+        limit: u16,
     },
     /// One run: its state and its log.
     Show {
@@ -135,8 +143,23 @@ async fn run(cli: Cli) -> Result<String, CliError> {
 /// Runs `command` on `store`.
 async fn command(store: &store::Store, command: Command, json: bool) -> Result<String, CliError> {
     match command {
-        Command::Runs(RunsCommand::List { state, limit }) => {
-            runs::list(store, state, limit, json).await
+        Command::Runs(RunsCommand::List {
+            state,
+            agent,
+            before,
+            limit,
+        }) => {
+            let mut query = RunQuery::new().with_limit(usize::from(limit));
+            if let Some(status) = state {
+                query = query.with_status(status);
+            }
+            if let Some(agent) = agent {
+                query = query.with_agent(agent);
+            }
+            if let Some(before) = before {
+                query = query.with_before(runs::run_id(&before)?);
+            }
+            runs::list(store, &query, json).await
         }
         Command::Runs(RunsCommand::Show { run }) => runs::show(store, &run, json).await,
         Command::Cancel { run, by } => runs::cancel(store, &run, &by, json).await,

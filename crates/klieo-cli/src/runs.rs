@@ -9,29 +9,11 @@
 use crate::error::CliError;
 use crate::store::Store;
 use klieo::runtime::decisions::{pending_approval, record_decision, Decision};
-use klieo::types::{Episode, RunId, RunState, Ticket, ToolOutcome};
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, Ticket, ToolOutcome};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::str::FromStr;
-
-/// A state's name, as `--state` takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum StateName {
-    Queued,
-    Running,
-    Suspended,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl StateName {
-    fn matches(self, state: &RunState) -> bool {
-        use clap::ValueEnum;
-        self.to_possible_value()
-            .is_some_and(|value| value.get_name() == state.name())
-    }
-}
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most characters of untrusted text a line shows.
 const LINE: usize = 100;
@@ -59,67 +41,93 @@ pub(crate) fn plain(text: &str, max: usize) -> String {
     shown
 }
 
-fn run_id(text: &str) -> Result<RunId, CliError> {
+pub(crate) fn run_id(text: &str) -> Result<RunId, CliError> {
     RunId::from_str(text.trim()).map_err(|_| CliError::BadRunId {
         text: plain(text, 40),
     })
 }
 
-/// The newest runs first, at most `limit`, those in `state` only when
-/// given.
-///
-/// Every run's id is read, then each listed run's state: a store of many
-/// runs answers in time proportional to them all (an indexed catalog of
-/// runs is not built yet).
-pub(crate) async fn list(
-    store: &Store,
-    state: Option<StateName>,
-    limit: usize,
-    json: bool,
-) -> Result<String, CliError> {
-    let mut rows = Vec::new();
-    for run in store.journal().list_runs().await?.into_iter().rev() {
-        if rows.len() == limit {
-            break;
-        }
-        let Some(found) = store.queue().state(run).await? else {
-            continue;
-        };
-        if state.is_some_and(|wanted| !wanted.matches(&found)) {
-            continue;
-        }
-        let thread = store.journal().run(run).await?.map(|r| r.thread);
-        rows.push((run, found, thread));
-    }
+/// A page of the store's catalog of runs, newest first, as `query` asks.
+pub(crate) async fn list(store: &Store, query: &RunQuery, json: bool) -> Result<String, CliError> {
+    let page = store.catalog().runs(query).await?;
     if json {
-        let runs: Vec<Value> = rows
-            .iter()
-            .map(|(run, state, thread)| {
-                json!({
-                    "run": run,
-                    "state": state.name(),
-                    "outcome": state.outcome(),
-                    "thread": thread.as_ref().map(|t| t.as_str()),
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&json!({ "runs": runs }))?);
+        let runs: Vec<Value> = page.runs.iter().map(entry_json).collect();
+        let listed = json!({ "runs": runs, "next": page.next });
+        return Ok(serde_json::to_string_pretty(&listed)?);
     }
-    if rows.is_empty() {
+    if page.runs.is_empty() {
         return Ok("no runs".into());
     }
-    let mut text = format!("{:<36}  {:<9}  {:<20}  outcome", "run", "state", "thread");
-    for (run, state, thread) in &rows {
-        let thread = thread.as_ref().map_or("", |t| t.as_str());
-        let said = state.outcome().map(|o| plain(o, 60)).unwrap_or_default();
+    let now_ms = now_ms();
+    let mut text = format!(
+        "{:<36}  {:<9}  {:<16}  {:>5}  {:>5}  {:>13}  {:>9}  outcome",
+        "run", "state", "agent", "age", "steps", "tokens in/out", "cost $"
+    );
+    for entry in &page.runs {
+        let tally = &entry.tally;
+        let said = entry
+            .state
+            .outcome()
+            .map(|o| plain(o, 40))
+            .unwrap_or_default();
+        let tokens = format!("{}/{}", tally.input_tokens, tally.output_tokens);
+        let cost = tally.cost_micros.map(dollars).unwrap_or_default();
         let _ = write!(
             text,
-            "\n{run:<36}  {:<9}  {:<20}  {said}",
-            state.name(),
-            plain(thread, 20)
+            "\n{:<36}  {:<9}  {:<16}  {:>5}  {:>5}  {tokens:>13}  {cost:>9}  {said}",
+            entry.run,
+            entry.state.name(),
+            plain(entry.agent.as_deref().unwrap_or("-"), 16),
+            age(now_ms.saturating_sub(entry.run.timestamp_ms())),
+            tally.model_calls,
         );
     }
+    if let Some(next) = page.next {
+        let _ = write!(text, "\nmore: --before {next}");
+    }
     Ok(text)
+}
+
+/// One run of the catalog, as `--json` prints it.
+fn entry_json(entry: &RunEntry) -> Value {
+    let tally = &entry.tally;
+    json!({
+        "run": entry.run,
+        "state": entry.state.name(),
+        "outcome": entry.state.outcome(),
+        "thread": entry.thread.as_str(),
+        "agent": entry.agent,
+        "created_ms": entry.run.timestamp_ms(),
+        "updated_ms": entry.updated_ms,
+        "model_calls": tally.model_calls,
+        "tool_calls": tally.tool_calls,
+        "input_tokens": tally.input_tokens,
+        "output_tokens": tally.output_tokens,
+        "cost_micros": tally.cost_micros,
+    })
+}
+
+/// The system clock, in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A span of `ms` milliseconds, briefly: `42s`, `5m`, `3h`, `12d`.
+pub(crate) fn age(ms: u64) -> String {
+    let seconds = ms / 1_000;
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3_600 => format!("{}m", seconds / 60),
+        3_600..86_400 => format!("{}h", seconds / 3_600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
+/// Millionths of a US dollar, in dollars to the cent's hundredth.
+pub(crate) fn dollars(micros: u64) -> String {
+    format!("{}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
 }
 
 /// One run: its state, its thread and its log.
@@ -295,5 +303,15 @@ mod tests {
             "no reordering"
         );
         assert_eq!(plain("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn ages_and_costs_read_briefly() {
+        assert_eq!(age(59_999), "59s");
+        assert_eq!(age(60_000), "1m");
+        assert_eq!(age(7_200_000), "2h");
+        assert_eq!(age(3 * 86_400_000), "3d");
+        assert_eq!(dollars(1_250), "0.0012");
+        assert_eq!(dollars(12_345_678), "12.3456");
     }
 }

@@ -89,6 +89,11 @@ async fn runs_are_listed_newest_first_and_filtered_by_state() {
         "JSON keeps it whole"
     );
     assert_eq!(runs[1]["thread"], "greeting");
+    assert_eq!(runs[1]["model_calls"], 1, "the completed run took one step");
+    assert_eq!(
+        runs[0]["tool_calls"], 1,
+        "the waiting run asked for one call"
+    );
 
     let suspended = ok_json(&spec, &["--json", "runs", "list", "--state", "suspended"]);
     assert_eq!(suspended["runs"].as_array().unwrap().len(), 1);
@@ -275,6 +280,79 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
 }
 
+/// Runs submitted and never claimed are listed; `--agent` filters,
+/// `--limit` and `--before` page.
+#[tokio::test]
+async fn queued_runs_are_listed_by_agent_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut billing = Vec::new();
+    for prompt in ["one", "two", "three"] {
+        billing.push(
+            store
+                .submit(&Submission::new("billing", prompt))
+                .await
+                .unwrap(),
+        );
+    }
+    let support = store
+        .submit(&Submission::new("support", "four"))
+        .await
+        .unwrap();
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+
+    let queued = ok_json(&spec, &["--json", "runs", "list", "--state", "queued"]);
+    assert_eq!(
+        queued["runs"].as_array().unwrap().len(),
+        4,
+        "never claimed, still listed"
+    );
+    assert_eq!(queued["runs"][0]["run"], support.to_string());
+    assert_eq!(queued["runs"][0]["agent"], "support");
+
+    let mut seen = Vec::new();
+    let mut args = vec![
+        "--json", "runs", "list", "--agent", "billing", "--limit", "2",
+    ];
+    let first = ok_json(&spec, &args);
+    seen.extend(
+        first["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run"].clone()),
+    );
+    let next = first["next"].as_str().unwrap().to_owned();
+    args.extend(["--before", &next]);
+    let second = ok_json(&spec, &args);
+    seen.extend(
+        second["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run"].clone()),
+    );
+    assert_eq!(second["next"], Value::Null, "the last page");
+    let newest_first: Vec<Value> = billing.iter().rev().map(|r| json!(r.to_string())).collect();
+    assert_eq!(seen, newest_first);
+
+    let text = String::from_utf8(klieo(&spec, &["runs", "list", "--limit", "1"]).stdout).unwrap();
+    assert!(
+        text.contains(&format!("more: --before {support}")),
+        "{text}"
+    );
+    let sleeping = klieo(&spec, &["runs", "list", "--state", "sleeping"]);
+    assert_eq!(sleeping.status.code(), Some(2), "an argument clap refuses");
+    let said = String::from_utf8_lossy(&sleeping.stderr);
+    assert!(said.contains("`sleeping` is not a run status"), "{said}");
+    refused(
+        &klieo(&spec, &["runs", "list", "--before", "yesterday"]),
+        "yesterday",
+    );
+}
+
 /// The same commands on PostgreSQL, in a database of the test's own;
 /// `cargo xtask ci` runs it with `KLIEO_POSTGRES_URL` set.
 #[tokio::test]
@@ -297,11 +375,19 @@ async fn the_commands_read_and_cancel_on_postgresql() {
         .unwrap()
         .summary
         .run_id;
-    store.close().await;
-
+    let queued = store
+        .submit(&Submission::new("billing", "later"))
+        .await
+        .unwrap();
     let all = ok_json(&url, &["--json", "runs", "list"]);
-    assert_eq!(all["runs"][0]["run"], done.to_string());
-    assert_eq!(all["runs"][0]["state"], "completed");
+    assert_eq!(all["runs"][0]["run"], queued.to_string());
+    assert_eq!(all["runs"][0]["state"], "queued");
+    assert_eq!(all["runs"][1]["run"], done.to_string());
+    assert_eq!(all["runs"][1]["state"], "completed");
+    assert_eq!(all["runs"][1]["model_calls"], 1);
+    let billing = ok_json(&url, &["--json", "runs", "list", "--agent", "billing"]);
+    assert_eq!(billing["runs"].as_array().unwrap().len(), 1);
+    store.close().await;
     let shown = ok_json(&url, &["--json", "runs", "show", &done.to_string()]);
     assert_eq!(shown["episodes"].as_array().unwrap().len(), 3);
     refused(

@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalog;
 mod error;
 mod journal;
 mod ledger;

@@ -33,8 +33,9 @@ impl RunQueue for PostgresStore {
         // (the notification is sent as the statement commits).
         let inserted: Option<String> = sqlx::query_scalar(
             "WITH made AS ( \
-               INSERT INTO klieo_runs (run, thread, state, agent, prompt, idem_key, not_before, seq) \
-               VALUES ($1, $2, 'queued', $3, $4, $5, to_timestamp($6), nextval('klieo_runs_seq')) \
+               INSERT INTO klieo_runs (run, thread, state, agent, prompt, idem_key, not_before, seq, \
+               updated_at) \
+               VALUES ($1, $2, 'queued', $3, $4, $5, to_timestamp($6), nextval('klieo_runs_seq'), now()) \
                ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING \
                RETURNING run), \
              woke AS (SELECT pg_notify($7, '') FROM made) \
@@ -90,7 +91,7 @@ impl RunQueue for PostgresStore {
                ORDER BY r.state = 'running', r.seq \
                LIMIT $2 \
                FOR UPDATE SKIP LOCKED) \
-             UPDATE klieo_runs r SET state = 'running' FROM due WHERE r.run = due.run \
+             UPDATE klieo_runs r SET state = 'running', updated_at = now() FROM due WHERE r.run = due.run \
              RETURNING r.run, r.agent, r.thread, r.prompt, \
                NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run)",
         )
@@ -165,13 +166,15 @@ impl RunQueue for PostgresStore {
         }
         let (cancelled, episode) = RunState::cancellation(by);
         let (name, text) = ROWS.state_columns(&cancelled);
-        sqlx::query("UPDATE klieo_runs SET state = $2, outcome = $3 WHERE run = $1")
-            .bind(run.to_string())
-            .bind(name)
-            .bind(text)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
+        sqlx::query(
+            "UPDATE klieo_runs SET state = $2, outcome = $3, updated_at = now() WHERE run = $1",
+        )
+        .bind(run.to_string())
+        .bind(name)
+        .bind(text)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
         record_in(&mut tx, run, std::slice::from_ref(&episode)).await?;
         // Its worker, if any, learns at its next renewal or commit.
         sqlx::query("DELETE FROM klieo_leases WHERE run = $1")

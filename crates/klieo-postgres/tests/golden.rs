@@ -47,6 +47,7 @@ async fn read_fixture(fixture_version: i64) {
         .await
         .expect("the old database opens");
     golden::check(&store).await;
+    golden::check_catalog(&store).await;
     store.close().await;
     assert_eq!(version(&url).await, SCHEMA_VERSION, "migrated on open");
 }

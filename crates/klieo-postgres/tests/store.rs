@@ -35,6 +35,14 @@ mod like_every_queue {
     );
 }
 
+mod like_every_catalog {
+    use crate::support::fresh;
+    klieo_store::testing::catalog::catalog_suite!(
+        Box::new(fresh().await),
+        #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+    );
+}
+
 /// Two limiters of the suite's limits on one database, each through a
 /// store of its own (as two processes have).
 async fn two_limiters() -> (

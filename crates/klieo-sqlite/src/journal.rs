@@ -8,7 +8,9 @@ use crate::memory::{append_in, encode_episode, encode_messages, record_in, summa
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
-use klieo_types::{Commit, Journal, MemoryError, RunId, RunRecord, RunState, SpendLedger};
+use klieo_types::{
+    Commit, Journal, MemoryError, RunId, RunRecord, RunState, RunTally, SpendLedger,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ impl Journal for SqliteStore {
                 .iter()
                 .map(encode_episode)
                 .collect::<Result<_, _>>()?,
+            tally: RunTally::of(&commit.episodes),
         };
         self.writer
             .write("committing a step", move |connection| {
@@ -104,6 +107,8 @@ struct Encoded {
     pending: Option<String>,
     messages: Vec<MessageRow>,
     episodes: Vec<(&'static str, String)>,
+    /// What the episodes add to the run's catalog row.
+    tally: RunTally,
 }
 
 /// Writes `commit` (its rows `encoded`) on the writer's connection,
@@ -156,11 +161,23 @@ fn commit_in(
     }
     let after = RunState::after(commit);
     let (state, outcome) = ROWS.state_columns(&after);
+    let tally = &encoded.tally;
     let written = connection
         .prepare_cached(
-            "INSERT INTO runs (run, thread, pending, state, outcome) VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO runs (run, thread, pending, state, outcome, model_calls, tool_calls, \
+             input_tokens, output_tokens, cost_micros, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             CAST(unixepoch('subsec') * 1000 AS INTEGER)) \
              ON CONFLICT (run) DO UPDATE SET thread = excluded.thread, pending = excluded.pending, \
-             state = excluded.state, outcome = excluded.outcome WHERE runs.state <> 'cancelled'",
+             state = excluded.state, outcome = excluded.outcome, \
+             model_calls = runs.model_calls + excluded.model_calls, \
+             tool_calls = runs.tool_calls + excluded.tool_calls, \
+             input_tokens = runs.input_tokens + excluded.input_tokens, \
+             output_tokens = runs.output_tokens + excluded.output_tokens, \
+             cost_micros = CASE WHEN excluded.cost_micros IS NULL THEN runs.cost_micros \
+             ELSE COALESCE(runs.cost_micros, 0) + excluded.cost_micros END, \
+             updated_ms = excluded.updated_ms \
+             WHERE runs.state <> 'cancelled'",
         )
         .and_then(|mut upsert| {
             upsert.execute(params![
@@ -168,7 +185,12 @@ fn commit_in(
                 commit.thread.as_str(),
                 encoded.pending,
                 state,
-                outcome
+                outcome,
+                StoreRows::index(tally.model_calls),
+                StoreRows::index(tally.tool_calls),
+                StoreRows::index(tally.input_tokens),
+                StoreRows::index(tally.output_tokens),
+                tally.cost_micros.map(StoreRows::index),
             ])
         })
         .map_err(|e| backend(doing, e))?;

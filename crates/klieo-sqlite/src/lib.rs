@@ -64,6 +64,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalog;
 mod error;
 mod journal;
 mod ledger;

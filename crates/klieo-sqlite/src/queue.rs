@@ -161,9 +161,9 @@ fn submit_in(connection: &Connection, submission: &Submission) -> Result<RunId, 
     let run = RunId::new();
     connection
         .prepare_cached(
-            "INSERT INTO runs (run, thread, state, agent, prompt, idem_key, not_before_ms, seq) \
-             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, \
-             (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
+            "INSERT INTO runs (run, thread, state, agent, prompt, idem_key, not_before_ms, seq, \
+             updated_ms) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), CAST(unixepoch('subsec') * 1000 AS INTEGER))",
         )?
         .execute(params![
             run.to_string(),
@@ -200,7 +200,9 @@ fn claim_in(
     let mut claimed = Vec::with_capacity(due.len());
     for (run, agent, thread, prompt, fresh) in due {
         connection
-            .prepare_cached("UPDATE runs SET state = 'running' WHERE run = ?1")?
+            .prepare_cached(&format!(
+                "UPDATE runs SET state = 'running', updated_ms = {NOW_MS} WHERE run = ?1"
+            ))?
             .execute([&run])?;
         connection
             .prepare_cached(&format!(
@@ -235,7 +237,9 @@ fn cancel_in(connection: &Connection, run: RunId, by: &str) -> Result<Option<Run
     let (cancelled, episode) = RunState::cancellation(by);
     let (name, text) = ROWS.state_columns(&cancelled);
     connection
-        .prepare_cached("UPDATE runs SET state = ?2, outcome = ?3 WHERE run = ?1")?
+        .prepare_cached(&format!(
+            "UPDATE runs SET state = ?2, outcome = ?3, updated_ms = {NOW_MS} WHERE run = ?1"
+        ))?
         .execute(params![id, name, text])?;
     record_in(connection, &id, &encode_episode(&episode)?)?;
     // Its worker, if any, learns at its next renewal or commit.

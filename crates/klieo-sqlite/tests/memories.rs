@@ -50,6 +50,11 @@ mod like_every_queue {
     klieo_store::testing::queue::queue_suite!(Fresh::new(Synchronous::Full).await);
 }
 
+mod like_every_catalog {
+    use super::{Fresh, Synchronous};
+    klieo_store::testing::catalog::catalog_suite!(Fresh::new(Synchronous::Full).await);
+}
+
 /// A limiter over a fresh file, beside its temporary directory.
 struct Limiter {
     limiter: klieo_sqlite::SqliteRateLimiter,

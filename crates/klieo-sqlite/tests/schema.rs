@@ -33,6 +33,7 @@ async fn read_fixture(version: i64) {
     let store = SqliteStore::open(&path).await.expect("the old file opens");
     if version >= 3 {
         golden::check(&store).await;
+        golden::check_catalog(&store).await;
         // Version 4 gives each old run the state its log ends in.
         let state = |run| store.state(run);
         assert_eq!(

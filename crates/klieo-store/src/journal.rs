@@ -114,6 +114,11 @@ impl State {
         self.leases.remove(&run);
     }
 
+    /// The journal's record of `run`, when it has one.
+    pub(crate) fn record(&self, run: RunId) -> Option<&RunRecord> {
+        self.runs.get(&run)
+    }
+
     /// Whether a live lease of `run` is held by anyone.
     pub(crate) fn leased(&self, run: RunId, now: Instant) -> bool {
         self.leases
@@ -212,10 +217,10 @@ impl Journal for InMemoryJournal {
                 log.push(message);
             }
         }
+        state.queue.committed(run, &after, &episodes);
         if !episodes.is_empty() {
             state.logs.entry(run).or_default().extend(episodes);
         }
-        state.queue.committed(run, &after);
         state.runs.insert(run, RunRecord::new(thread, pending));
         Ok(())
     }

@@ -60,6 +60,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalog;
 mod journal;
 mod ledger;
 mod memory;
@@ -70,6 +71,7 @@ mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use catalog::CatalogRow;
 pub use journal::InMemoryJournal;
 pub use ledger::key_shortfall;
 pub use rate::{InMemoryRateLimiter, RateBucket, RateLimit, RateLimits};

@@ -5,9 +5,11 @@
 use crate::InMemoryJournal;
 use async_trait::async_trait;
 use futures_util::stream;
-use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, Wakeups};
+use klieo_types::{
+    Claimed, Episode, MemoryError, RunId, RunQueue, RunState, RunTally, Submission, Wakeups,
+};
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// Every run's state, and the submissions of those that were queued.
@@ -23,11 +25,39 @@ pub(crate) struct Queue {
 }
 
 /// One run as the queue knows it.
-struct Entry {
-    state: RunState,
+pub(crate) struct Entry {
+    pub(crate) state: RunState,
     /// How it was submitted, and its place in line; `None` for a run
     /// written without being submitted.
-    submission: Option<(Submission, u64)>,
+    pub(crate) submission: Option<(Submission, u64)>,
+    /// What its commits recorded.
+    pub(crate) tally: RunTally,
+    /// When it last changed, in milliseconds since the Unix epoch.
+    pub(crate) updated_ms: u64,
+}
+
+impl Entry {
+    fn new(state: RunState, submission: Option<(Submission, u64)>) -> Self {
+        Self {
+            state,
+            submission,
+            tally: RunTally::default(),
+            updated_ms: now_ms(),
+        }
+    }
+
+    /// Moves the run to `state`, now.
+    fn set(&mut self, state: RunState) {
+        self.state = state;
+        self.updated_ms = now_ms();
+    }
+}
+
+/// The system clock, in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Queue {
@@ -51,15 +81,21 @@ impl Queue {
         }
     }
 
-    /// A commit to `run` left it in `after`.
-    pub(crate) fn committed(&mut self, run: RunId, after: &RunState) {
-        self.runs
+    /// A commit to `run` left it in `after`, having recorded `episodes`.
+    pub(crate) fn committed(&mut self, run: RunId, after: &RunState, episodes: &[Episode]) {
+        let entry = self
+            .runs
             .entry(run)
-            .and_modify(|entry| entry.state = after.clone())
-            .or_insert_with(|| Entry {
-                state: after.clone(),
-                submission: None,
-            });
+            .or_insert_with(|| Entry::new(after.clone(), None));
+        entry.set(after.clone());
+        for episode in episodes {
+            entry.tally.add(episode);
+        }
+    }
+
+    /// Every run the queue knows, in no order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (RunId, &Entry)> {
+        self.runs.iter().map(|(&run, entry)| (run, entry))
     }
 }
 
@@ -76,10 +112,10 @@ impl RunQueue for InMemoryJournal {
         }
         let run = RunId::new();
         queue.submitted += 1;
-        let entry = Entry {
-            state: RunState::Queued,
-            submission: Some((submission.clone(), queue.submitted)),
-        };
+        let entry = Entry::new(
+            RunState::Queued,
+            Some((submission.clone(), queue.submitted)),
+        );
         queue.runs.insert(run, entry);
         if let Some(key) = submission.key() {
             queue.keys.insert(key.to_owned(), run);
@@ -123,7 +159,7 @@ impl RunQueue for InMemoryJournal {
             let Some(entry) = state.queue.runs.get_mut(&run) else {
                 continue;
             };
-            entry.state = RunState::Running;
+            entry.set(RunState::Running);
             if let Some((submission, _)) = &entry.submission {
                 claimed.push(Claimed::new(
                     run,
@@ -158,7 +194,7 @@ impl RunQueue for InMemoryJournal {
             return Ok(Some(entry.state.clone()));
         }
         let (after, episode) = RunState::cancellation(by);
-        entry.state = after.clone();
+        entry.set(after.clone());
         state.logs.entry(run).or_default().push(episode);
         state.give_up_lease(run);
         Ok(Some(after))

@@ -26,6 +26,10 @@ mod like_every_queue {
     klieo_store::testing::queue::queue_suite!(Box::new(klieo_store::InMemoryJournal::new()));
 }
 
+mod like_every_catalog {
+    klieo_store::testing::catalog::catalog_suite!(Box::new(klieo_store::InMemoryJournal::new()));
+}
+
 /// Clones of one in-memory limiter share it, like two processes on one
 /// store.
 mod like_every_rate_limiter {

@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 
 mod approval;
+mod catalog;
 mod episode;
 mod error;
 mod failover;
@@ -86,6 +87,7 @@ mod transcript;
 pub mod testing;
 
 pub use approval::{ParseTicketError, Ticket};
+pub use catalog::{ParseStatusError, RunCatalog, RunEntry, RunPage, RunQuery, RunStatus, RunTally};
 pub use episode::{CallSpend, Episode, ToolOutcome};
 pub use error::{
     BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,

@@ -10,7 +10,7 @@
 
 use crate::error::MemoryError;
 use crate::journal::{Commit, Journal};
-use crate::{Episode, Role, RunId, ThreadId};
+use crate::{Episode, Role, RunId, RunStatus, ThreadId};
 use async_trait::async_trait;
 use futures_core::Stream;
 use std::pin::Pin;
@@ -188,13 +188,18 @@ impl RunState {
     /// assert_eq!(RunState::Failed { error: "boom".into() }.name(), "failed");
     /// ```
     pub fn name(&self) -> &'static str {
+        self.status().name()
+    }
+
+    /// The state's status: its name, without what it carries.
+    pub fn status(&self) -> RunStatus {
         match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Suspended => "suspended",
-            Self::Completed { .. } => "completed",
-            Self::Failed { .. } => "failed",
-            Self::Cancelled { .. } => "cancelled",
+            Self::Queued => RunStatus::Queued,
+            Self::Running => RunStatus::Running,
+            Self::Suspended => RunStatus::Suspended,
+            Self::Completed { .. } => RunStatus::Completed,
+            Self::Failed { .. } => RunStatus::Failed,
+            Self::Cancelled { .. } => RunStatus::Cancelled,
         }
     }
 

@@ -11,7 +11,7 @@
 
 use klieo_types::{
     Commit, Episode, EpisodicMemory, FinishReason, Journal, MemoryError, Message, PendingStep,
-    RunId, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
+    RunCatalog, RunId, RunQuery, RunTally, ShortTermMemory, ThreadId, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::json;
 
@@ -148,4 +148,23 @@ pub async fn check(store: &impl Journal) {
         Some(pending()),
         "the waiting run's pending step"
     );
+}
+
+/// Checks that the catalog of a store opened on a fixture tallies the
+/// completed run's model calls from its log (the catalog's migration sums
+/// the runs written before it).
+pub async fn check_catalog(store: &impl RunCatalog) {
+    let page = match store.runs(&RunQuery::new()).await {
+        Ok(page) => page,
+        Err(e) => panic!("listing the fixture's runs failed: {e}"),
+    };
+    let Some(completed) = page.runs.iter().find(|entry| entry.run == run()) else {
+        panic!("the fixture's completed run {} is not listed", run())
+    };
+    assert_eq!(
+        completed.tally,
+        RunTally::of(&episodes()),
+        "the completed run's tally, from its log"
+    );
+    assert_eq!(completed.thread, thread(), "the completed run's thread");
 }

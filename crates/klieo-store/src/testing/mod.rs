@@ -6,7 +6,8 @@
 //! [`golden`], what every store's golden fixture holds, written once per
 //! schema version and read by every later one; [`ledger`], what every
 //! journal's ledger of keys' spend does; [`queue`] and [`rate`], the run
-//! queue's and the shared rate limiter's behaviour.
+//! queue's and the shared rate limiter's behaviour; [`catalog`], the
+//! catalog of runs'.
 //!
 //! ```
 //! use klieo_store::testing::{golden, memory};
@@ -26,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod catalog;
 pub mod golden;
 pub mod ledger;
 pub mod memory;

@@ -1,0 +1,86 @@
+//! The store as a [`RunCatalog`]: one indexed range read, newest run
+//! first, by the index that fits the filter (`klieo_runs_by_state`,
+//! `_by_agent`, `_by_agent_state` or `_newest`, each on the run id's text
+//! in the "C" collation, which sorts ids in the order they were made).
+
+use crate::error::backend;
+use crate::memory::ROWS;
+use crate::PostgresStore;
+use async_trait::async_trait;
+use klieo_store::CatalogRow;
+use klieo_types::{MemoryError, RunCatalog, RunPage, RunQuery};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+#[async_trait]
+impl RunCatalog for PostgresStore {
+    async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError> {
+        let doing = "listing runs";
+        let mut filters = Vec::new();
+        let mut next = 0;
+        let mut placeholder = || {
+            next += 1;
+            format!("${next}")
+        };
+        if query.status().is_some() {
+            filters.push(format!("state = {}", placeholder()));
+        }
+        if query.agent().is_some() {
+            filters.push(format!("agent = {}", placeholder()));
+        }
+        if query.before().is_some() {
+            filters.push(format!("run COLLATE \"C\" < {}", placeholder()));
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT run, thread, agent, state, outcome, model_calls, tool_calls, input_tokens, \
+             output_tokens, cost_micros, \
+             (extract(epoch FROM updated_at) * 1000)::BIGINT AS updated_ms \
+             FROM klieo_runs {filter} ORDER BY run COLLATE \"C\" DESC LIMIT {}",
+            placeholder()
+        );
+        let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(status) = query.status() {
+            select = select.bind(status.name());
+        }
+        if let Some(agent) = query.agent() {
+            select = select.bind(agent);
+        }
+        if let Some(before) = query.before() {
+            select = select.bind(before.to_string());
+        }
+        let limit = i64::try_from(query.limit()).unwrap_or(i64::MAX);
+        let rows = select
+            .bind(limit)
+            .try_map(|row: PgRow| catalog_row(&row))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        let runs = rows
+            .into_iter()
+            .map(|row| ROWS.run_entry(row))
+            .collect::<Result<_, _>>()?;
+        Ok(RunPage::new(runs, query.limit()))
+    }
+}
+
+/// A catalog row, by its columns' names.
+fn catalog_row(row: &PgRow) -> Result<CatalogRow, sqlx::Error> {
+    let mut read = CatalogRow::default();
+    read.run = row.try_get("run")?;
+    read.thread = row.try_get("thread")?;
+    read.agent = row.try_get("agent")?;
+    read.state = row.try_get("state")?;
+    read.outcome = row.try_get("outcome")?;
+    read.model_calls = row.try_get("model_calls")?;
+    read.tool_calls = row.try_get("tool_calls")?;
+    read.input_tokens = row.try_get("input_tokens")?;
+    read.output_tokens = row.try_get("output_tokens")?;
+    read.cost_micros = row.try_get("cost_micros")?;
+    read.updated_ms = row.try_get("updated_ms")?;
+    Ok(read)
+}

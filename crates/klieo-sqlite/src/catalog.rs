@@ -1,0 +1,92 @@
+//! The store as a [`RunCatalog`]: one indexed range read on a reader,
+//! newest run first (a run id's text sorts in the order ids were made),
+//! by the index that fits the filter (`runs_by_state`, `runs_by_agent`,
+//! `runs_by_agent_state`, or the table's key).
+
+use crate::error::backend;
+use crate::memory::ROWS;
+use crate::SqliteStore;
+use async_trait::async_trait;
+use klieo_store::CatalogRow;
+use klieo_types::{MemoryError, RunCatalog, RunPage, RunQuery};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Row};
+
+/// The columns a catalog row is read from, in [`catalog_row`]'s order.
+const COLUMNS: &str = "run, thread, agent, state, outcome, model_calls, tool_calls, \
+                       input_tokens, output_tokens, cost_micros, updated_ms";
+
+#[async_trait]
+impl RunCatalog for SqliteStore {
+    async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError> {
+        let doing = "listing runs";
+        let (sql, values) = select(query);
+        let rows = self
+            .readers
+            .read(doing, move |connection| {
+                connection
+                    .prepare_cached(&sql)
+                    .and_then(|mut select| {
+                        select
+                            .query_map(params_from_iter(values), catalog_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(|e| backend(doing, e))
+            })
+            .await?;
+        let runs = rows
+            .into_iter()
+            .map(|row| ROWS.run_entry(row))
+            .collect::<Result<_, _>>()?;
+        Ok(RunPage::new(runs, query.limit()))
+    }
+}
+
+/// The statement `query` reads by, and its values: one text per filter
+/// combination, so each is prepared once and planned on its index.
+fn select(query: &RunQuery) -> (String, Vec<Value>) {
+    let mut filters = Vec::new();
+    let mut values = Vec::new();
+    if let Some(status) = query.status() {
+        values.push(Value::Text(status.name().to_owned()));
+        filters.push(format!("state = ?{}", values.len()));
+    }
+    if let Some(agent) = query.agent() {
+        values.push(Value::Text(agent.to_owned()));
+        filters.push(format!("agent = ?{}", values.len()));
+    }
+    if let Some(before) = query.before() {
+        values.push(Value::Text(before.to_string()));
+        filters.push(format!("run < ?{}", values.len()));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    values.push(Value::Integer(
+        i64::try_from(query.limit()).unwrap_or(i64::MAX),
+    ));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM runs {filter} ORDER BY run DESC LIMIT ?{}",
+        values.len()
+    );
+    (sql, values)
+}
+
+/// A row of [`COLUMNS`].
+fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
+    let mut read = CatalogRow::default();
+    read.run = row.get(0)?;
+    read.thread = row.get(1)?;
+    read.agent = row.get(2)?;
+    read.state = row.get(3)?;
+    read.outcome = row.get(4)?;
+    read.model_calls = row.get(5)?;
+    read.tool_calls = row.get(6)?;
+    read.input_tokens = row.get(7)?;
+    read.output_tokens = row.get(8)?;
+    read.cost_micros = row.get(9)?;
+    read.updated_ms = row.get(10)?;
+    Ok(read)
+}

@@ -1,0 +1,115 @@
+//! The catalog of runs: the row a database store lists a run from
+//! ([`CatalogRow`], read back by [`StoreRows::run_entry`]), and the
+//! [`InMemoryJournal`]'s own catalog.
+
+use crate::{InMemoryJournal, StoreRows};
+use async_trait::async_trait;
+use klieo_types::{MemoryError, RunCatalog, RunEntry, RunPage, RunQuery, RunTally, ThreadId};
+
+/// A run's row in a database store's catalog, as its driver reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogRow {
+    /// The run's id.
+    pub run: String,
+    /// Its thread.
+    pub thread: String,
+    /// The agent it was submitted for.
+    pub agent: Option<String>,
+    /// Its state's name ([`StoreRows::state_columns`]).
+    pub state: String,
+    /// Its state's text.
+    pub outcome: Option<String>,
+    /// Model calls.
+    pub model_calls: i64,
+    /// Tool calls asked for.
+    pub tool_calls: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cost in millionths of a US dollar, when priced.
+    pub cost_micros: Option<i64>,
+    /// When it last changed, in milliseconds since the Unix epoch.
+    pub updated_ms: Option<i64>,
+}
+
+impl StoreRows {
+    /// The catalog's entry of `row`.
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when its id or state cannot be read.
+    ///
+    /// ```
+    /// use klieo_store::{CatalogRow, StoreRows};
+    /// use klieo_types::{RunId, RunStatus};
+    ///
+    /// const ROWS: StoreRows = StoreRows::new("my store");
+    /// let mut row = CatalogRow::default();
+    /// row.run = RunId::new().to_string();
+    /// row.thread = "t".into();
+    /// row.state = "failed".into();
+    /// row.outcome = Some("boom".into());
+    /// row.model_calls = 3;
+    /// let entry = ROWS.run_entry(row)?;
+    /// assert_eq!(entry.state.status(), RunStatus::Failed);
+    /// assert_eq!(entry.tally.model_calls, 3);
+    /// # Ok::<(), klieo_types::MemoryError>(())
+    /// ```
+    pub fn run_entry(&self, row: CatalogRow) -> Result<RunEntry, MemoryError> {
+        let mut tally = RunTally::default();
+        tally.model_calls = Self::count(row.model_calls);
+        tally.tool_calls = Self::count(row.tool_calls);
+        tally.input_tokens = Self::count(row.input_tokens);
+        tally.output_tokens = Self::count(row.output_tokens);
+        tally.cost_micros = row.cost_micros.map(Self::count);
+        Ok(RunEntry::new(
+            self.run_id(&row.run)?,
+            ThreadId::new(row.thread),
+            row.agent,
+            self.run_state(&row.state, row.outcome)?,
+            tally,
+            row.updated_ms.map(Self::count),
+        ))
+    }
+}
+
+/// Lists what the queue knows (every run submitted or committed to),
+/// filtered, then sorted newest first: time in the number of runs, as
+/// befits a store for tests and single processes.
+#[async_trait]
+impl RunCatalog for InMemoryJournal {
+    async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError> {
+        let state = self.state();
+        let mut runs: Vec<RunEntry> = state
+            .queue
+            .entries()
+            .filter(|(run, entry)| {
+                let agent = entry.submission.as_ref().map(|(s, _)| s.agent());
+                query.status().is_none_or(|s| s == entry.state.status())
+                    && query.agent().is_none_or(|a| agent == Some(a))
+                    && query.before().is_none_or(|before| *run < before)
+            })
+            .map(|(run, entry)| {
+                let submission = entry.submission.as_ref().map(|(s, _)| s);
+                let thread = match (state.record(run), submission) {
+                    (Some(record), _) => record.thread.clone(),
+                    (None, Some(submission)) => submission.thread_for(run),
+                    (None, None) => ThreadId::new(run.to_string()),
+                };
+                RunEntry::new(
+                    run,
+                    thread,
+                    submission.map(|s| s.agent().to_owned()),
+                    entry.state.clone(),
+                    entry.tally,
+                    Some(entry.updated_ms),
+                )
+            })
+            .collect();
+        runs.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.run));
+        runs.truncate(query.limit());
+        Ok(RunPage::new(runs, query.limit()))
+    }
+}

@@ -1,0 +1,336 @@
+//! The catalog of a store's runs: every run it holds, queued ones
+//! included, newest first, filtered by status and agent, a page at a time,
+//! each with what it has done so far ([`RunTally`]). What an operator's
+//! list of runs reads ([`RunCatalog`]).
+
+use crate::{Episode, MemoryError, RunId, RunState, ThreadId};
+use async_trait::async_trait;
+use std::fmt;
+use std::str::FromStr;
+
+/// A run's status: the name of its [`RunState`], without what the state
+/// carries.
+///
+/// ```
+/// use klieo_types::{RunState, RunStatus};
+///
+/// let failed = RunState::Failed { error: "boom".into() };
+/// assert_eq!(failed.status(), RunStatus::Failed);
+/// assert_eq!("suspended".parse::<RunStatus>()?, RunStatus::Suspended);
+/// assert_eq!(RunStatus::Queued.to_string(), "queued");
+/// # Ok::<(), klieo_types::ParseStatusError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// Submitted, not claimed yet.
+    Queued,
+    /// A worker drives it.
+    Running,
+    /// It waits for a person.
+    Suspended,
+    /// It ended with an answer.
+    Completed,
+    /// It ended without one.
+    Failed,
+    /// It was cancelled.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Every status, in the order a run may pass through them.
+    pub const ALL: [RunStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Suspended,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    /// The status's name: `queued`, `running`, `suspended`, `completed`,
+    /// `failed` or `cancelled`, as stores keep it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Suspended => "suspended",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A status's name that is not one of [`RunStatus::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a run status; use one of queued, running, suspended, completed, failed or cancelled")]
+pub struct ParseStatusError {
+    text: String,
+}
+
+impl FromStr for RunStatus {
+    type Err = ParseStatusError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.name() == text)
+            .ok_or_else(|| ParseStatusError {
+                text: text.chars().take(40).collect(),
+            })
+    }
+}
+
+/// Which runs to list, and how many: every run unless a status or an
+/// agent is given, newest first, from the start or from before a run
+/// (the `next` of the page before).
+///
+/// Defaults: any status, any agent, from the newest, [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT)
+/// runs.
+///
+/// ```
+/// use klieo_types::{RunQuery, RunStatus};
+///
+/// let query = RunQuery::new()
+///     .with_status(RunStatus::Suspended)
+///     .with_agent("billing")
+///     .with_limit(20);
+/// assert_eq!(query.status(), Some(RunStatus::Suspended));
+/// assert_eq!(query.agent(), Some("billing"));
+/// assert_eq!(query.limit(), 20);
+/// assert_eq!(RunQuery::new().with_limit(0).limit(), 1);
+/// assert_eq!(RunQuery::new().with_limit(10_000).limit(), RunQuery::MAX_LIMIT);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunQuery {
+    status: Option<RunStatus>,
+    agent: Option<String>,
+    before: Option<RunId>,
+    limit: usize,
+}
+
+impl RunQuery {
+    /// The runs a page holds unless told.
+    pub const DEFAULT_LIMIT: usize = 50;
+    /// The most runs a page holds: a store reads no more at once.
+    pub const MAX_LIMIT: usize = 500;
+
+    /// Every run, newest first, [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT) at a time.
+    pub fn new() -> Self {
+        Self {
+            status: None,
+            agent: None,
+            before: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+
+    /// Only runs in `status`.
+    pub fn with_status(mut self, status: RunStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only runs submitted for `agent` (a run an agent drove without
+    /// being submitted to a queue has no agent on record).
+    pub fn with_agent(mut self, agent: impl Into<String>) -> Self {
+        self.agent = Some(agent.into());
+        self
+    }
+
+    /// Only runs made before `run`: the page after the one whose
+    /// [`RunPage::next`] it is.
+    pub fn with_before(mut self, run: RunId) -> Self {
+        self.before = Some(run);
+        self
+    }
+
+    /// At most `limit` runs, taken as 1 to [`MAX_LIMIT`](Self::MAX_LIMIT).
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit.clamp(1, Self::MAX_LIMIT);
+        self
+    }
+
+    /// The status asked for, if any.
+    pub fn status(&self) -> Option<RunStatus> {
+        self.status
+    }
+
+    /// The agent asked for, if any.
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
+    /// The run the page starts before, if any.
+    pub fn before(&self) -> Option<RunId> {
+        self.before
+    }
+
+    /// The most runs the page holds.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl Default for RunQuery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a run has done so far, summed over its log's model calls: a
+/// store keeps it beside the run, updated in each commit's transaction.
+///
+/// Tokens are those the provider reported, or, where it reported none,
+/// those a budget counted (estimated). The cost is known only for calls
+/// made under a price table.
+///
+/// ```
+/// use klieo_types::{Episode, FinishReason, RunTally, Usage};
+///
+/// let call = Episode::LlmCall {
+///     step: 1,
+///     tokens: Some(Usage::new(52, 9)),
+///     latency_ms: 310,
+///     finish_reason: FinishReason::ToolCalls,
+///     tool_calls: 2,
+///     spend: None,
+/// };
+/// let tally = RunTally::of([&call, &call]);
+/// assert_eq!((tally.model_calls, tally.tool_calls), (2, 4));
+/// assert_eq!((tally.input_tokens, tally.output_tokens), (104, 18));
+/// assert_eq!(tally.cost_micros, None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunTally {
+    /// Model calls made (a run's steps).
+    pub model_calls: u64,
+    /// Tool calls the model asked for.
+    pub tool_calls: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// What the calls cost, in millionths of a US dollar, when any was
+    /// priced.
+    pub cost_micros: Option<u64>,
+}
+
+impl RunTally {
+    /// The tally of `episodes`.
+    pub fn of<'a>(episodes: impl IntoIterator<Item = &'a Episode>) -> Self {
+        let mut tally = Self::default();
+        for episode in episodes {
+            tally.add(episode);
+        }
+        tally
+    }
+
+    /// Adds `episode` when it is a model call.
+    pub fn add(&mut self, episode: &Episode) {
+        let Episode::LlmCall {
+            tokens,
+            tool_calls,
+            spend,
+            ..
+        } = episode
+        else {
+            return;
+        };
+        self.model_calls = self.model_calls.saturating_add(1);
+        self.tool_calls = self.tool_calls.saturating_add(u64::from(*tool_calls));
+        let (input, output) = match (tokens, spend) {
+            (Some(usage), _) => (
+                u64::from(usage.input_tokens),
+                u64::from(usage.output_tokens),
+            ),
+            (None, Some(spend)) => (spend.input_tokens, spend.output_tokens),
+            (None, None) => (0, 0),
+        };
+        self.input_tokens = self.input_tokens.saturating_add(input);
+        self.output_tokens = self.output_tokens.saturating_add(output);
+        if let Some(cost) = spend.as_ref().and_then(|s| s.cost_micros) {
+            self.cost_micros = Some(self.cost_micros.unwrap_or(0).saturating_add(cost));
+        }
+    }
+}
+
+/// One run as the catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunEntry {
+    /// The run; its id says when it was made ([`RunId::timestamp_ms`]).
+    pub run: RunId,
+    /// The thread it talks on.
+    pub thread: ThreadId,
+    /// The agent it was submitted for; `None` for a run an agent drove
+    /// without a queue.
+    pub agent: Option<String>,
+    /// Where it is.
+    pub state: RunState,
+    /// What it has done so far.
+    pub tally: RunTally,
+    /// When it last changed (submitted, claimed, committed to or
+    /// cancelled), in milliseconds since the Unix epoch by the store's
+    /// clock; `None` for a run written before its store kept it.
+    pub updated_ms: Option<u64>,
+}
+
+impl RunEntry {
+    /// A run's entry; see the fields.
+    pub fn new(
+        run: RunId,
+        thread: ThreadId,
+        agent: Option<String>,
+        state: RunState,
+        tally: RunTally,
+        updated_ms: Option<u64>,
+    ) -> Self {
+        Self {
+            run,
+            thread,
+            agent,
+            state,
+            tally,
+            updated_ms,
+        }
+    }
+}
+
+/// One page of the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub runs: Vec<RunEntry>,
+    /// Where the next page starts ([`RunQuery::with_before`]); `None`
+    /// when this page is the last.
+    pub next: Option<RunId>,
+}
+
+impl RunPage {
+    /// The page of `runs` read for a query of `limit` runs: full, it has a
+    /// next page from its last run (which may then be empty).
+    pub fn new(runs: Vec<RunEntry>, limit: usize) -> Self {
+        let next = (runs.len() >= limit)
+            .then(|| runs.last().map(|entry| entry.run))
+            .flatten();
+        Self { runs, next }
+    }
+}
+
+/// A store that lists its runs (every klieo store does): newest first, by
+/// an index, so a page of a store of 100,000 runs costs what a page of 100
+/// does.
+#[async_trait]
+pub trait RunCatalog: Send + Sync {
+    /// The page of runs `query` asks for.
+    async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError>;
+}
