@@ -78,6 +78,12 @@ const STEPS: &[Step] = &[
         run: mcp,
     },
     Step {
+        name: "console",
+        fix: "read the failing check above (the browser's script prints each); the pages it \
+              saw are in target/console-screenshots (failed.png for the last)",
+        run: console,
+    },
+    Step {
         name: "postgres",
         fix: "read the failing test above; the server's log is target/klieo-postgres/server.log",
         run: postgres,
@@ -256,6 +262,19 @@ const fn facade_test(name: &str) -> [&str; 7] {
 
 /// The tests that need a PostgreSQL server, against one started for them
 /// (and stopped on every exit path).
+/// The console in Chromium, driven by Playwright: a person's path through
+/// it (`crates/klieo-cli/tests/console/browser.rs`); screenshots of each
+/// page land in `target/console-screenshots/`.
+fn console(root: &Path) -> Result<(), Error> {
+    const TESTS: &[&str] = &["test", "--locked", "-p", "klieo-cli", "--test", "console"];
+    cmd::run(cmd::cargo(root, TESTS).arg("--no-run"))?;
+    let browser = crate::browser::Browser::install(root)?;
+    let mut test = cmd::cargo(root, TESTS);
+    browser.env(&mut test);
+    test.args(["--", "--ignored", "--nocapture"]);
+    cmd::run(&mut test)
+}
+
 fn postgres(root: &Path) -> Result<(), Error> {
     const STORE: &[&str] = &["test", "--locked", "-p", "klieo-postgres", "--test", "main"];
     const CRASH: &[&str] = &facade_test("crash");

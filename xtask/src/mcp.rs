@@ -102,17 +102,17 @@ impl McpServers {
     }
 }
 
-fn stamped(dir: &Path, what: &str) -> bool {
+pub(crate) fn stamped(dir: &Path, what: &str) -> bool {
     std::fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s == what)
 }
 
-fn write_stamp(dir: &Path, what: &str) -> Result<(), Error> {
+pub(crate) fn write_stamp(dir: &Path, what: &str) -> Result<(), Error> {
     let path = dir.join(STAMP);
     std::fs::write(&path, what)
         .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))
 }
 
-fn create_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn create_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))
 }

@@ -61,7 +61,7 @@ fn bin_dir() -> Option<PathBuf> {
     dirs.pop()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // The effective uid, from /proc: no libc call needed.
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -65,6 +65,34 @@ pub(crate) enum CliError {
     /// The output could not be made into JSON.
     #[error("could not write the output as JSON")]
     Json(#[from] serde_json::Error),
+    /// `--token` is too short or holds characters a cookie cannot.
+    #[error(
+        "the console's token must be at least {min} visible ASCII characters, without spaces, `;` or `,`; \
+         give another with --token (or KLIEO_CONSOLE_TOKEN), or leave it out for a random one"
+    )]
+    BadToken {
+        /// The fewest characters.
+        min: usize,
+    },
+    /// The operating system gave no random bytes for the console's token.
+    #[error("could not make the console's token: the operating system gave no random bytes")]
+    Random(#[source] getrandom::Error),
+    /// The console could not listen where it was told.
+    #[error("the console could not listen on {addr}; choose another address or port with --bind")]
+    Bind {
+        /// Where.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The console's server stopped with an error.
+    #[error("the console's server stopped")]
+    Serve {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),

@@ -20,6 +20,7 @@
 //! written to it. An error is one line on stderr and exit status 1 (2 for
 //! arguments clap refuses).
 
+mod console;
 mod error;
 mod runs;
 mod store;
@@ -69,6 +70,23 @@ enum Command {
         /// Who denies, kept in the run's log.
         #[arg(long, default_value = "klieo cli")]
         by: String,
+    },
+    /// Serves the store's runs in a browser, on 127.0.0.1 unless told:
+    /// list and follow runs, approve, deny and cancel them. Prints the URL
+    /// to open (with its token) and serves until Ctrl-C.
+    Console {
+        /// Where to listen. Another address than 127.0.0.1 lets other
+        /// machines ask, over plain HTTP: put TLS in front of it.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        bind: std::net::SocketAddr,
+        /// The token every request needs (at least 16 characters); a
+        /// random one unless given.
+        #[arg(long, env = "KLIEO_CONSOLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Who a cancellation is recorded as, and the name the approval
+        /// forms start with.
+        #[arg(long, default_value = "klieo console", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        operator: String,
     },
     /// Cancels a run that is not over: it takes no more steps.
     Cancel {
@@ -135,6 +153,23 @@ async fn run(cli: Cli) -> Result<String, CliError> {
     let store = opening.await.map_err(|_| CliError::OpenTimedOut {
         after: OPEN_TIMEOUT,
     })??;
+    if let Command::Console {
+        bind,
+        token,
+        operator,
+    } = cli.command
+    {
+        let options = console::ConsoleOptions {
+            bind,
+            token,
+            operator,
+        };
+        console::serve(store, options, |url| {
+            print(&format!("klieo console: open {url}\n(Ctrl-C stops it)"));
+        })
+        .await?;
+        return Ok("klieo console stopped".into());
+    }
     let done = command(&store, cli.command, cli.json).await;
     store.close().await;
     done
@@ -171,6 +206,8 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
             let decision = Decision::Deny { reason, by };
             runs::decide(store, &ticket, decision, json).await
         }
+        // Served by `run`, which owns the store for as long as it serves.
+        Command::Console { .. } => Ok(String::new()),
     }
 }
 

@@ -182,7 +182,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
 }
 
 /// One episode's line: what it says, briefly.
-fn line(episode: &Episode) -> String {
+pub(crate) fn line(episode: &Episode) -> String {
     match episode {
         Episode::Started { agent } => format!("agent {}", plain(agent, LINE)),
         Episode::LlmCall {

@@ -8,7 +8,7 @@ use crate::memory::ROWS;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::CatalogRow;
-use klieo_types::{MemoryError, RunCatalog, RunPage, RunQuery};
+use klieo_types::{MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
@@ -37,10 +37,7 @@ impl RunCatalog for PostgresStore {
             format!("WHERE {}", filters.join(" AND "))
         };
         let sql = format!(
-            "SELECT run, thread, agent, state, outcome, model_calls, tool_calls, input_tokens, \
-             output_tokens, cost_micros, \
-             (extract(epoch FROM updated_at) * 1000)::BIGINT AS updated_ms \
-             FROM klieo_runs {filter} ORDER BY run COLLATE \"C\" DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM klieo_runs {filter} ORDER BY run COLLATE \"C\" DESC LIMIT {}",
             placeholder()
         );
         let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -66,7 +63,24 @@ impl RunCatalog for PostgresStore {
             .collect::<Result<_, _>>()?;
         Ok(RunPage::new(runs, query.limit()))
     }
+
+    async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {
+        let doing = "reading a run's entry";
+        let sql = format!("SELECT {COLUMNS} FROM klieo_runs WHERE run = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(run.to_string())
+            .try_map(|row: PgRow| catalog_row(&row))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        row.map(|row| ROWS.run_entry(row)).transpose()
+    }
 }
+
+/// The columns a catalog row is read from.
+const COLUMNS: &str = "run, thread, agent, state, outcome, model_calls, tool_calls, \
+     input_tokens, output_tokens, cost_micros, \
+     (extract(epoch FROM updated_at) * 1000)::BIGINT AS updated_ms";
 
 /// A catalog row, by its columns' names.
 fn catalog_row(row: &PgRow) -> Result<CatalogRow, sqlx::Error> {

@@ -8,9 +8,9 @@ use crate::memory::ROWS;
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::CatalogRow;
-use klieo_types::{MemoryError, RunCatalog, RunPage, RunQuery};
+use klieo_types::{MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery};
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Row};
+use rusqlite::{params_from_iter, OptionalExtension, Row};
 
 /// The columns a catalog row is read from, in [`catalog_row`]'s order.
 const COLUMNS: &str = "run, thread, agent, state, outcome, model_calls, tool_calls, \
@@ -39,6 +39,22 @@ impl RunCatalog for SqliteStore {
             .map(|row| ROWS.run_entry(row))
             .collect::<Result<_, _>>()?;
         Ok(RunPage::new(runs, query.limit()))
+    }
+
+    async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {
+        let doing = "reading a run's entry";
+        let sql = format!("SELECT {COLUMNS} FROM runs WHERE run = ?1");
+        let id = run.to_string();
+        let row = self
+            .readers
+            .read(doing, move |connection| {
+                connection
+                    .prepare_cached(&sql)
+                    .and_then(|mut select| select.query_row([&id], catalog_row).optional())
+                    .map_err(|e| backend(doing, e))
+            })
+            .await?;
+        row.map(|row| ROWS.run_entry(row)).transpose()
     }
 }
 

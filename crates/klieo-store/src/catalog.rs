@@ -2,9 +2,13 @@
 //! ([`CatalogRow`], read back by [`StoreRows::run_entry`]), and the
 //! [`InMemoryJournal`]'s own catalog.
 
+use crate::journal::State;
+use crate::queue::Entry;
 use crate::{InMemoryJournal, StoreRows};
 use async_trait::async_trait;
-use klieo_types::{MemoryError, RunCatalog, RunEntry, RunPage, RunQuery, RunTally, ThreadId};
+use klieo_types::{
+    MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery, RunTally, ThreadId,
+};
 
 /// A run's row in a database store's catalog, as its driver reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,25 +95,36 @@ impl RunCatalog for InMemoryJournal {
                     && query.agent().is_none_or(|a| agent == Some(a))
                     && query.before().is_none_or(|before| *run < before)
             })
-            .map(|(run, entry)| {
-                let submission = entry.submission.as_ref().map(|(s, _)| s);
-                let thread = match (state.record(run), submission) {
-                    (Some(record), _) => record.thread.clone(),
-                    (None, Some(submission)) => submission.thread_for(run),
-                    (None, None) => ThreadId::new(run.to_string()),
-                };
-                RunEntry::new(
-                    run,
-                    thread,
-                    submission.map(|s| s.agent().to_owned()),
-                    entry.state.clone(),
-                    entry.tally,
-                    Some(entry.updated_ms),
-                )
-            })
+            .map(|(run, entry)| catalog_entry(&state, run, entry))
             .collect();
         runs.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.run));
         runs.truncate(query.limit());
         Ok(RunPage::new(runs, query.limit()))
     }
+
+    async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {
+        let state = self.state();
+        Ok(state
+            .queue
+            .entry(run)
+            .map(|entry| catalog_entry(&state, run, entry)))
+    }
+}
+
+/// The catalog's entry of `run`, which the queue holds as `entry`.
+fn catalog_entry(state: &State, run: RunId, entry: &Entry) -> RunEntry {
+    let submission = entry.submission.as_ref().map(|(s, _)| s);
+    let thread = match (state.record(run), submission) {
+        (Some(record), _) => record.thread.clone(),
+        (None, Some(submission)) => submission.thread_for(run),
+        (None, None) => ThreadId::new(run.to_string()),
+    };
+    RunEntry::new(
+        run,
+        thread,
+        submission.map(|s| s.agent().to_owned()),
+        entry.state.clone(),
+        entry.tally,
+        Some(entry.updated_ms),
+    )
 }

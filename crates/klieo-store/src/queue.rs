@@ -93,6 +93,11 @@ impl Queue {
         }
     }
 
+    /// What the queue knows of `run`.
+    pub(crate) fn entry(&self, run: RunId) -> Option<&Entry> {
+        self.runs.get(&run)
+    }
+
     /// Every run the queue knows, in no order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (RunId, &Entry)> {
         self.runs.iter().map(|(&run, entry)| (run, entry))

@@ -333,4 +333,7 @@ impl RunPage {
 pub trait RunCatalog: Send + Sync {
     /// The page of runs `query` asks for.
     async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError>;
+
+    /// One run's entry; `None` when the store has no such run.
+    async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError>;
 }

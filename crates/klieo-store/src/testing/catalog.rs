@@ -72,6 +72,14 @@ pub async fn lists_queued_and_journaled_runs_newest_first<S: RunQueue + RunCatal
     };
     assert_eq!((direct.agent.as_deref(), &direct.thread), (None, &thread));
     assert_eq!(direct.state.status(), RunStatus::Running);
+    match store.entry(first).await {
+        Ok(Some(entry)) => assert_eq!(&entry, queued, "one run's entry is its listed one"),
+        other => panic!("entry({first}): {other:?}"),
+    }
+    match store.entry(RunId::new()).await {
+        Ok(None) => {}
+        other => panic!("an unknown run has no entry: {other:?}"),
+    }
 }
 
 /// A status, an agent, or both, list only the runs that match.

@@ -1,0 +1,164 @@
+//! `klieo console`: the store's runs in a browser. A web server on
+//! 127.0.0.1 (unless told otherwise) whose pages list the runs, show one
+//! with its timeline and log (following it while it runs), and let a
+//! person approve or deny the call a run waits on, or cancel a run.
+//!
+//! Safe by default: every request needs the console's token (printed
+//! once at start in the URL to open, or given with `--token`), compared
+//! in constant time; actions are POSTed forms with a CSRF value; every
+//! text from a model, a tool or the store is escaped, and the pages'
+//! policy runs no script but the console's own. No secret (the store's
+//! URL, the token) is ever put in a page.
+
+mod actions;
+mod auth;
+mod layout;
+mod live;
+mod run_page;
+mod runs_page;
+mod timeline;
+
+use crate::error::CliError;
+use crate::store::Store;
+use auth::{Keys, Secret};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub(crate) use auth::MIN_TOKEN;
+
+/// The largest form the console reads.
+const FORM_BYTES: usize = 16 * 1024;
+
+/// What the console's pages share.
+pub(crate) struct Console {
+    store: Store,
+    keys: Arc<Keys>,
+    /// Who a cancellation is recorded as, and the name the decision forms
+    /// start with.
+    operator: String,
+    /// One permit per open stream of a run's changes.
+    streams: Arc<Semaphore>,
+}
+
+impl Console {
+    /// The page for a store that failed; the error, escaped, says why.
+    fn store_failed(&self, error: &CliError) -> Response {
+        layout::failure(StatusCode::INTERNAL_SERVER_ERROR, &error.with_causes())
+    }
+}
+
+/// How `klieo console` serves.
+#[derive(Debug)]
+pub(crate) struct ConsoleOptions {
+    /// Where to listen.
+    pub(crate) bind: SocketAddr,
+    /// The token, when given; else one is made.
+    pub(crate) token: Option<String>,
+    /// Who actions are recorded as unless the form says.
+    pub(crate) operator: String,
+}
+
+/// Serves the console over `store` until interrupted (Ctrl-C or SIGTERM);
+/// `started` is told the URL to open (with its token) once it listens.
+pub(crate) async fn serve(
+    store: Store,
+    options: ConsoleOptions,
+    started: impl FnOnce(&str),
+) -> Result<(), CliError> {
+    let token = match &options.token {
+        Some(given) => Secret::given(given).ok_or(CliError::BadToken { min: MIN_TOKEN })?,
+        None => Secret::random().map_err(CliError::Random)?,
+    };
+    let keys = Arc::new(Keys {
+        token,
+        csrf: Secret::random().map_err(CliError::Random)?,
+    });
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| CliError::Bind {
+        addr: options.bind,
+        source,
+    })?;
+    let console = Arc::new(Console {
+        store,
+        keys: Arc::clone(&keys),
+        operator: options.operator,
+        streams: Arc::new(Semaphore::new(live::STREAMS)),
+    });
+    let app = router(Arc::clone(&console), keys.clone());
+    started(&format!("http://{bound}/?token={}", keys.token.expose()));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(interrupted())
+        .await
+        .map_err(|source| CliError::Serve { source });
+    console.store.close().await;
+    served
+}
+
+/// The console's routes, every one behind the token.
+fn router(console: Arc<Console>, keys: Arc<Keys>) -> Router {
+    Router::new()
+        .route("/", get(runs_page::runs))
+        .route("/approvals", get(runs_page::approvals))
+        .route("/runs/{run}", get(run_page::run))
+        .route("/runs/{run}/live", get(live::live))
+        .route("/runs/{run}/approve", post(actions::approve))
+        .route("/runs/{run}/deny", post(actions::deny))
+        .route("/runs/{run}/cancel", post(actions::cancel))
+        .route(
+            "/static/console.css",
+            get(|| asset("text/css", layout::STYLE)),
+        )
+        .route(
+            "/static/console.js",
+            get(|| asset("text/javascript", layout::SCRIPT)),
+        )
+        .fallback(|| async { layout::failure(StatusCode::NOT_FOUND, "no such page") })
+        .with_state(console)
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            keys,
+            auth::require_token,
+        ))
+}
+
+/// One of the console's own files.
+async fn asset(kind: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    layout::secure(headers);
+    response
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

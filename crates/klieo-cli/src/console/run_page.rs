@@ -1,0 +1,232 @@
+//! A run's page (`/runs/{run}`): what the catalog says of it, the call it
+//! waits on with the forms to approve or deny it, its timeline, and its
+//! log, each tool call with its arguments and result. The live part
+//! follows the run while it goes on (see `live`).
+
+use super::layout::{failure, page, respond};
+use super::{live, timeline, Console};
+use crate::runs::{age, dollars, line, plain};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use klieo::runtime::decisions::pending_approval;
+use klieo::runtime::PendingApproval;
+use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome};
+use maud::{html, Markup};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The most characters of one value (arguments, a result) a page shows;
+/// `klieo runs show RUN --json` gives it whole.
+const VALUE: usize = 4_000;
+
+/// What the page says after an action, by the code the action's redirect
+/// gives: only these fixed sentences, never text from the request.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Said {
+    #[serde(default)]
+    said: String,
+}
+
+impl Said {
+    fn sentence(&self) -> Option<&'static str> {
+        Some(match self.said.as_str() {
+            "approved" => "Approved. The run goes on where its agent is.",
+            "denied" => "Denied. The model is told why when the run goes on.",
+            "cancelled" => "Cancelled. The run takes no more steps.",
+            "finished" => "The run had already ended; it was left as it is.",
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /runs/{run}`.
+pub(crate) async fn run(
+    State(console): State<Arc<Console>>,
+    Path(run): Path<String>,
+    Query(said): Query<Said>,
+) -> Response {
+    let run = match crate::runs::run_id(&run) {
+        Ok(run) => run,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let entry = match console.store.catalog().entry(run).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => {
+            let e = crate::error::CliError::UnknownRun { run };
+            return failure(StatusCode::NOT_FOUND, &e.to_string());
+        }
+        Err(e) => return console.store_failed(&e.into()),
+    };
+    let log = match console.store.journal().replay(run).await {
+        Ok(log) => log,
+        Err(e) => return console.store_failed(&e.into()),
+    };
+    let waiting = match pending_approval(console.store.journal(), run).await {
+        Ok(waiting) => waiting,
+        Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
+    };
+    let body = html! {
+        h1 { "Run " span.mono { (run) } }
+        @if let Some(sentence) = said.sentence() {
+            p.said { (sentence) }
+        }
+        div data-live=(live_url(&entry)) {
+            (live_part(&console, &entry, waiting.as_ref(), &log))
+        }
+    };
+    respond(StatusCode::OK, page("Run", body))
+}
+
+/// Where the page's script listens for the run's changes since the page
+/// was made; nothing for a run that is over.
+fn live_url(entry: &RunEntry) -> String {
+    if entry.state.is_finished() {
+        String::new()
+    } else {
+        format!("/runs/{}/live?seen={}", entry.run, live::mark(entry))
+    }
+}
+
+/// The part of the page that follows the run: the call it waits on and
+/// its forms, its facts, timeline and log. Swapped whole when the run
+/// moves, which is also when a form in it would be stale.
+fn live_part(
+    console: &Console,
+    entry: &RunEntry,
+    waiting: Option<&PendingApproval>,
+    log: &[Episode],
+) -> Markup {
+    let run = entry.run;
+    let tally = &entry.tally;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    html! {
+        @if let Some(call) = waiting {
+            section.waiting {
+                h2 { "Waits for a person" }
+                (decision_forms(console, run, call))
+            }
+        }
+        @if entry.state.is_cancellable() {
+            form.cancel method="post" action={ "/runs/" (run) "/cancel" } {
+                input type="hidden" name="csrf" value=(console.keys.csrf.expose());
+                input type="hidden" name="by" value=(console.operator);
+                button.cancel type="submit" { "Cancel the run" }
+            }
+        }
+        dl.facts {
+            dt { "Status" } dd { (status(&entry.state)) }
+            @if let Some(outcome) = entry.state.outcome() {
+                dt { (outcome_label(&entry.state)) } dd { pre { (cut(outcome)) } }
+            }
+            dt { "Agent" } dd { (entry.agent.as_deref().unwrap_or("—")) }
+            dt { "Thread" } dd.mono { (entry.thread.as_str()) }
+            dt { "Made" } dd { (age(now_ms.saturating_sub(entry.run.timestamp_ms()))) " ago" }
+            dt { "Model calls" } dd { (tally.model_calls) }
+            dt { "Tool calls" } dd { (tally.tool_calls) }
+            dt { "Tokens" } dd { (tally.input_tokens) " in, " (tally.output_tokens) " out" }
+            @if let Some(cost) = tally.cost_micros {
+                dt { "Cost" } dd { "$" (dollars(cost)) }
+            }
+        }
+        h2 { "Timeline" }
+        (timeline::draw(log))
+        h2 { "Log (" (log.len()) " episodes)" }
+        table.log {
+            thead { tr { th.number { "#" } th { "Kind" } th { "What happened" } } }
+            tbody {
+                @for (i, episode) in log.iter().enumerate() {
+                    tr class={ "episode-" (episode.kind()) } {
+                        td.number { (i) }
+                        td { (episode.kind()) }
+                        td { (details(episode)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An episode's line, and for a tool call its arguments and result.
+fn details(episode: &Episode) -> Markup {
+    let Episode::ToolCall { args, result, .. } = episode else {
+        return html! { (line(episode)) };
+    };
+    let (label, value) = match result {
+        ToolOutcome::Ok { output } => ("Result", pretty(output)),
+        ToolOutcome::Error { message } => ("Error", message.clone()),
+        ToolOutcome::Denied { reason } => ("Denied", reason.clone()),
+        other => ("Outcome", format!("{other:?}")),
+    };
+    html! {
+        (line(episode))
+        details {
+            summary { "Arguments and " (label.to_lowercase()) }
+            p.muted { "Arguments" }
+            pre.arguments { (cut(&pretty(args))) }
+            p.muted { (label) }
+            pre.result { (cut(&value)) }
+        }
+    }
+}
+
+/// The forms that approve or deny `call` of `run`.
+pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApproval) -> Markup {
+    let ticket = call.ticket.to_string();
+    let csrf = &console.keys.csrf;
+    let operator = &console.operator;
+    html! {
+        p { "Tool " strong.mono { (plain(&call.tool, 80)) } ", with:" }
+        pre.arguments { (cut(&pretty(&call.arguments))) }
+        form method="post" action={ "/runs/" (run) "/approve" } {
+            input type="hidden" name="csrf" value=(csrf.expose());
+            input type="hidden" name="ticket" value=(ticket);
+            label { "Who decides " input name="by" value=(operator) required maxlength="100"; }
+            button.approve type="submit" { "Approve" }
+        }
+        form method="post" action={ "/runs/" (run) "/deny" } {
+            input type="hidden" name="csrf" value=(csrf.expose());
+            input type="hidden" name="ticket" value=(ticket);
+            label { "Who decides " input name="by" value=(operator) required maxlength="100"; }
+            label { "Why " input name="reason" required maxlength="2000"; }
+            button.deny type="submit" { "Deny" }
+        }
+    }
+}
+
+/// A state as a badge.
+pub(crate) fn status(state: &RunState) -> Markup {
+    let name = state.name();
+    html! { span class={ "status status-" (name) } { (name) } }
+}
+
+/// What a finished state's text is.
+fn outcome_label(state: &RunState) -> &'static str {
+    match state {
+        RunState::Completed { .. } => "Answer",
+        RunState::Failed { .. } => "Error",
+        RunState::Cancelled { .. } => "Cancelled by",
+        _ => "Outcome",
+    }
+}
+
+/// `value` as indented JSON; a string as its text.
+fn pretty(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_else(|_| other.to_string()),
+    }
+}
+
+/// `text` cut to [`VALUE`] characters, saying so.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(VALUE) {
+        None => text.to_owned(),
+        Some((at, _)) => format!(
+            "{}\n… cut at {VALUE} characters; `klieo runs show RUN --json` gives it whole",
+            &text[..at]
+        ),
+    }
+}

@@ -1,0 +1,187 @@
+//! The runs page (`/`): the store's catalog, newest first, filtered by
+//! status and agent, a page at a time; and the approvals page
+//! (`/approvals`): every run that waits for a person, with its call.
+
+use super::layout::{failure, page, respond};
+use super::run_page::{decision_forms, status};
+use super::Console;
+use crate::runs::{age, dollars};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use klieo::runtime::decisions::pending_approval;
+use klieo::types::{RunEntry, RunQuery, RunStatus};
+use maud::{html, Markup};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The runs page's filters, as its form sends them.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Filters {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    before: String,
+}
+
+/// The most runs the approvals page lists.
+const WAITING: usize = 100;
+
+/// `GET /`.
+pub(crate) async fn runs(
+    State(console): State<Arc<Console>>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let mut query = RunQuery::new();
+    let status = filters.status.trim();
+    if !status.is_empty() {
+        match RunStatus::from_str(status) {
+            Ok(status) => query = query.with_status(status),
+            Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    }
+    let agent = filters.agent.trim();
+    if !agent.is_empty() {
+        query = query.with_agent(agent);
+    }
+    if !filters.before.is_empty() {
+        match crate::runs::run_id(&filters.before) {
+            Ok(before) => query = query.with_before(before),
+            Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    }
+    let listed = match console.store.catalog().runs(&query).await {
+        Ok(page) => page,
+        Err(e) => return console.store_failed(&e.into()),
+    };
+    let next = listed.next.map(|next| {
+        let mut link = format!("/?before={next}");
+        if let Some(status) = query.status() {
+            link.push_str(&format!("&status={status}"));
+        }
+        if let Some(agent) = query.agent() {
+            link.push_str("&agent=");
+            link.push_str(&encode(agent));
+        }
+        link
+    });
+    let body = html! {
+        h1 { "Runs" }
+        form.filters method="get" action="/" {
+            label { "Status"
+                select name="status" {
+                    option value="" { "any" }
+                    @for each in RunStatus::ALL {
+                        option value=(each.name()) selected[query.status() == Some(each)] { (each.name()) }
+                    }
+                }
+            }
+            label { "Agent" input name="agent" value=(agent) placeholder="any"; }
+            button type="submit" { "Filter" }
+        }
+        (table(&listed.runs))
+        @if let Some(next) = next {
+            p.pager { a href=(next) rel="next" { "Older runs →" } }
+        }
+    };
+    respond(StatusCode::OK, page("Runs", body))
+}
+
+/// The runs as a table, or a line that says there are none.
+fn table(entries: &[RunEntry]) -> Markup {
+    if entries.is_empty() {
+        return html! { p.muted { "No runs." } };
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    html! {
+        table.runs {
+            thead { tr {
+                th { "Run" } th { "Status" } th { "Agent" } th.number { "Age" }
+                th.number { "Steps" } th.number { "Tool calls" } th.number { "Tokens in / out" }
+                th.number { "Cost $" }
+            } }
+            tbody {
+                @for entry in entries {
+                    @let tally = &entry.tally;
+                    tr {
+                        td.mono { a href={ "/runs/" (entry.run) } { (entry.run) } }
+                        td { (status(&entry.state)) }
+                        td { (entry.agent.as_deref().unwrap_or("—")) }
+                        td.number { (age(now_ms.saturating_sub(entry.run.timestamp_ms()))) }
+                        td.number { (tally.model_calls) }
+                        td.number { (tally.tool_calls) }
+                        td.number { (tally.input_tokens) " / " (tally.output_tokens) }
+                        td.number { (tally.cost_micros.map(dollars).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /approvals`.
+pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
+    let query = RunQuery::new()
+        .with_status(RunStatus::Suspended)
+        .with_limit(WAITING);
+    let listed = match console.store.catalog().runs(&query).await {
+        Ok(page) => page,
+        Err(e) => return console.store_failed(&e.into()),
+    };
+    let mut waiting = Vec::new();
+    for entry in &listed.runs {
+        match pending_approval(console.store.journal(), entry.run).await {
+            Ok(Some(call)) => waiting.push((entry, call)),
+            Ok(None) => {}
+            Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
+        }
+    }
+    let body = html! {
+        h1 { "Waiting for approval" }
+        @if waiting.is_empty() {
+            p.muted { "No run waits for a person." }
+        }
+        @for (entry, call) in &waiting {
+            section.waiting {
+                p {
+                    a.mono href={ "/runs/" (entry.run) } { (entry.run) }
+                    " · " (entry.agent.as_deref().unwrap_or("—"))
+                }
+                (decision_forms(&console, entry.run, call))
+            }
+        }
+        @if listed.next.is_some() {
+            p.muted { "More runs wait than this page lists; decide these first." }
+        }
+    };
+    respond(StatusCode::OK, page("Waiting for approval", body))
+}
+
+/// `text` for a query string: every byte but unreserved ones escaped.
+fn encode(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn an_agent_name_is_escaped_for_the_next_pages_link() {
+        assert_eq!(encode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(encode("billing-2"), "billing-2");
+    }
+}

@@ -1,0 +1,156 @@
+//! What a person does from the console: approve, deny and cancel, each
+//! recorded with who did it; a form that is not the console's own, or a
+//! ticket for another call, changes nothing.
+
+use crate::support::{fill, form_value, get, hidden, post, request, Console, TOKEN};
+use klieo::sqlite::SqliteStore;
+use klieo::types::{Episode, EpisodicMemory, RunId, RunQueue, RunState};
+use std::path::Path;
+
+async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {
+    let store = SqliteStore::open(path).await.unwrap();
+    let state = store.state(run).await.unwrap();
+    let log = store.replay(run).await.unwrap();
+    store.close().await;
+    (state, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_recorded_with_who_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let run = runs.to_approve;
+
+    let page = get(&console, &format!("/runs/{run}")).await;
+    let (csrf, ticket) = (hidden(&page.body, "csrf"), hidden(&page.body, "ticket"));
+    assert!(
+        !csrf.contains(TOKEN) && csrf != TOKEN,
+        "the CSRF value is not the token"
+    );
+    let form = format!("csrf={csrf}&ticket={}&by=ada", form_value(&ticket));
+    let done = post(&console, &format!("/runs/{run}/approve"), &form).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.header("location"),
+        Some(format!("/runs/{run}?said=approved").as_str())
+    );
+    let again = post(&console, &format!("/runs/{run}/approve"), &form).await;
+    assert_eq!(again.status, 409, "decided once");
+    assert!(again.body.contains("was not recorded"), "{}", again.body);
+
+    let (_, log) = log(&path, run).await;
+    let approved: Vec<_> = log
+        .iter()
+        .filter_map(|e| match e {
+            Episode::Approved { by, .. } => Some(by.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approved, [Some("ada".to_owned())]);
+    let said = get(&console, &format!("/runs/{run}?said=approved")).await;
+    assert!(said
+        .body
+        .contains("Approved. The run goes on where its agent is."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_needs_a_reason_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let run = runs.to_deny;
+    let page = get(&console, &format!("/runs/{run}")).await;
+    let (csrf, ticket) = (
+        hidden(&page.body, "csrf"),
+        form_value(&hidden(&page.body, "ticket")),
+    );
+
+    let reasonless = format!("csrf={csrf}&ticket={ticket}&by=grace&reason=%20");
+    let refused = post(&console, &format!("/runs/{run}/deny"), &reasonless).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("`why` is empty"), "{}", refused.body);
+    let form = format!("csrf={csrf}&ticket={ticket}&by=grace&reason=not%20to%20Eve");
+    let done = post(&console, &format!("/runs/{run}/deny"), &form).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    let (_, log) = log(&path, run).await;
+    assert!(log.iter().any(|e| matches!(
+        e,
+        Episode::Denied { reason, by: Some(by), .. } if reason == "not to Eve" && by == "grace"
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_that_is_not_the_consoles_own_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let run = runs.to_approve;
+    let page = get(&console, &format!("/runs/{run}")).await;
+    let (csrf, ticket) = (
+        hidden(&page.body, "csrf"),
+        form_value(&hidden(&page.body, "ticket")),
+    );
+    let (before, _) = log(&path, run).await;
+
+    let forged = format!("csrf=guessed&ticket={ticket}&by=mallory");
+    let reply = post(&console, &format!("/runs/{run}/approve"), &forged).await;
+    assert_eq!(reply.status, 403, "without the CSRF value");
+    let bearer = format!("Bearer {TOKEN}");
+    let elsewhere = [
+        ("Authorization", bearer.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    let form = format!("csrf={csrf}&ticket={ticket}&by=mallory");
+    let path_to = format!("/runs/{run}/approve");
+    let reply = request(console.addr(), "POST", &path_to, &elsewhere, &form).await;
+    assert_eq!(reply.status, 403, "from another site");
+    let other = format!(
+        "csrf={csrf}&ticket={}&by=mallory",
+        form_value(&format!("{}/c1/00", runs.to_deny))
+    );
+    let reply = post(&console, &path_to, &other).await;
+    assert_eq!(reply.status, 400, "a ticket of another run");
+    let cancel = post(
+        &console,
+        &format!("/runs/{run}/cancel"),
+        "csrf=guessed&by=mallory",
+    )
+    .await;
+    assert_eq!(cancel.status, 403);
+
+    let (after, log) = log(&path, run).await;
+    assert_eq!(after, before);
+    assert_eq!(after, Some(RunState::Suspended));
+    assert!(!log.iter().any(|e| matches!(e, Episode::Approved { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_cancelled_from_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let run = runs.to_deny;
+    let page = get(&console, &format!("/runs/{run}")).await;
+    let csrf = hidden(&page.body, "csrf");
+
+    let done = post(
+        &console,
+        &format!("/runs/{run}/cancel"),
+        &format!("csrf={csrf}&by=ops"),
+    )
+    .await;
+    assert_eq!(done.status, 303);
+    let (state, _) = log(&path, run).await;
+    assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));
+    let finished = get(&console, &format!("/runs/{}", runs.looked_up)).await;
+    assert!(
+        !finished.body.contains("Cancel the run"),
+        "a finished run has no cancel form"
+    );
+}

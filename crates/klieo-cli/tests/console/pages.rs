@@ -1,0 +1,185 @@
+//! What the console shows, and to whom: nothing without the token; the
+//! runs, filtered; a run with its tool call, timeline and log, every
+//! text from a model or tool escaped.
+
+use crate::support::{fill, get, request, Console, HOSTILE, TOKEN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_the_token_is_refused_and_shows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    for (path, headers) in [
+        ("/", vec![]),
+        ("/approvals", vec![]),
+        ("/static/console.js", vec![]),
+        (
+            "/",
+            vec![("Authorization", "Bearer wrong-token-0123456789")],
+        ),
+        ("/?token=wrong-token-0123456789", vec![]),
+        ("/", vec![("Cookie", "klieo_console=wrong")]),
+    ] {
+        let reply = request(console.addr(), "GET", path, &headers, "").await;
+        assert_eq!(reply.status, 401, "{path} {headers:?}");
+        assert!(!reply.body.contains(&runs.looked_up.to_string()));
+        assert!(reply.body.contains("needs its token"), "{}", reply.body);
+    }
+    let post = request(
+        console.addr(),
+        "POST",
+        &format!("/runs/{}/cancel", runs.to_deny),
+        &[],
+        "by=x",
+    )
+    .await;
+    assert_eq!(post.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_url_trades_its_token_for_a_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    let opened = request(
+        console.addr(),
+        "GET",
+        &format!("/?status=suspended&token={TOKEN}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(opened.status, 303);
+    assert_eq!(
+        opened.header("location"),
+        Some("/?status=suspended"),
+        "the token leaves the URL"
+    );
+    let cookie = opened.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let listed = request(
+        console.addr(),
+        "GET",
+        "/?status=suspended",
+        &[("Cookie", pair)],
+        "",
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.body.contains(&runs.to_approve.to_string()));
+    assert!(
+        !listed.body.contains(&runs.looked_up.to_string()),
+        "filtered by status"
+    );
+    assert!(!listed.body.contains(TOKEN), "the token is never in a page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_with_their_agent_and_tally_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    let all = get(&console, "/").await;
+    assert_eq!(all.status, 200);
+    for run in [runs.looked_up, runs.to_approve, runs.to_deny] {
+        assert!(
+            all.body.contains(&format!("href=\"/runs/{run}\"")),
+            "{run} listed"
+        );
+    }
+    assert!(all.body.contains("status-completed") && all.body.contains("status-suspended"));
+    let lookups = get(&console, "/?agent=lookup").await;
+    assert!(lookups.body.contains(&runs.looked_up.to_string()));
+    assert!(!lookups.body.contains(&runs.to_deny.to_string()));
+    let bad = get(&console, "/?status=sleeping").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("`sleeping` is not a run status"),
+        "{}",
+        bad.body
+    );
+    let waiting = get(&console, "/approvals").await;
+    assert!(waiting.body.contains(&runs.to_approve.to_string()));
+    assert!(waiting.body.contains("send_mail"));
+    assert!(!waiting.body.contains(&runs.looked_up.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_shows_its_tool_call_and_timeline_and_runs_nothing_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    let page = get(&console, &format!("/runs/{}", runs.looked_up)).await;
+    assert_eq!(page.status, 200);
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page.body.contains("<svg"), "the timeline");
+    assert!(page.body.contains("class=\"tool\""), "a tool call on it");
+    assert!(page.body.contains("lookup"));
+    assert!(!page.body.contains(HOSTILE), "never as markup");
+    assert!(
+        !page.body.contains("<script>window"),
+        "no script from a tool"
+    );
+    assert!(
+        !page.body.contains("href=\"javascript:"),
+        "no link from a tool"
+    );
+    assert!(
+        page.body
+            .contains("&lt;script&gt;window.__xss = 1&lt;/script&gt;"),
+        "as text"
+    );
+    assert!(page.body.contains("status-completed"));
+
+    let unknown = get(&console, &format!("/runs/{}", klieo::types::RunId::new())).await;
+    assert_eq!(unknown.status, 404);
+    let bad = get(&console, "/runs/%3Cscript%3E").await;
+    assert_eq!(bad.status, 400);
+    assert!(!bad.body.contains("<script>"), "{}", bad.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_behind_its_run_is_told_at_once_and_a_finished_runs_stream_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let run = runs.looked_up;
+
+    let behind = get(&console, &format!("/runs/{run}/live?seen=running.1.1.0")).await;
+    assert_eq!(behind.status, 200);
+    assert_eq!(behind.header("content-type"), Some("text/event-stream"));
+    let changed = behind.body.find("event: changed").expect("told it changed");
+    let ended = behind
+        .body
+        .find("event: ended")
+        .expect("then that it ended");
+    assert!(changed < ended, "{}", behind.body);
+
+    let page = get(&console, &format!("/runs/{}", runs.to_approve)).await;
+    let live = page.body.split("data-live=\"").nth(1).unwrap();
+    let url = &live[..live.find('"').unwrap()];
+    assert!(
+        url.starts_with(&format!("/runs/{}/live?seen=suspended.", runs.to_approve)),
+        "{url}"
+    );
+    let finished = get(&console, &format!("/runs/{run}")).await;
+    assert!(
+        finished.body.contains("data-live=\"\""),
+        "a finished run is not followed"
+    );
+}
