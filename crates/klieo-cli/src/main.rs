@@ -7,6 +7,7 @@
 //! klieo --store postgres://klieo@db/agents runs show 019a…
 //! KLIEO_STORE=sqlite://agent.db klieo approve 019a…/c1/9f2c… --by ada
 //! klieo deny 019a…/c1/9f2c… --reason "not to Eve" --by ada
+//! klieo settle 019a…/c2/51c0… --happened "receipt 42" --by ada
 //! klieo cancel 019a… --by ada
 //! ```
 //!
@@ -21,13 +22,14 @@
 //! arguments clap refuses).
 
 mod console;
+mod decisions;
 mod error;
 mod runs;
 mod store;
 
 use clap::{Parser, Subcommand};
 use error::CliError;
-use klieo::runtime::decisions::Decision;
+use klieo::runtime::decisions::{Decision, Settled};
 use klieo::types::{RunQuery, RunStatus};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,6 +89,27 @@ enum Command {
         /// forms start with.
         #[arg(long, default_value = "klieo console", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         operator: String,
+    },
+    /// Settles a call in doubt (one that ran when its run's process
+    /// stopped, of a tool a person watches; `runs show` prints its
+    /// ticket): say whether it happened. The model is told.
+    Settle {
+        /// The ticket.
+        ticket: String,
+        /// It happened, with this result (the model reads it).
+        #[arg(
+            long,
+            value_name = "RESULT",
+            conflicts_with = "did_not_happen",
+            required_unless_present = "did_not_happen"
+        )]
+        happened: Option<String>,
+        /// It did not happen; the model may call it again.
+        #[arg(long)]
+        did_not_happen: bool,
+        /// Who settles it, kept in the run's log.
+        #[arg(long, default_value = "klieo cli", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        by: String,
     },
     /// Cancels a run that is not over: it takes no more steps.
     Cancel {
@@ -197,14 +220,28 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
             runs::list(store, &query, json).await
         }
         Command::Runs(RunsCommand::Show { run }) => runs::show(store, &run, json).await,
-        Command::Cancel { run, by } => runs::cancel(store, &run, &by, json).await,
+        Command::Cancel { run, by } => decisions::cancel(store, &run, &by, json).await,
         Command::Approve { ticket, by } => {
             let decision = Decision::Approve { by };
-            runs::decide(store, &ticket, decision, json).await
+            decisions::decide(store, &ticket, decision, json).await
         }
         Command::Deny { ticket, reason, by } => {
             let decision = Decision::Deny { reason, by };
-            runs::decide(store, &ticket, decision, json).await
+            decisions::decide(store, &ticket, decision, json).await
+        }
+        Command::Settle {
+            ticket,
+            happened,
+            did_not_happen: _,
+            by,
+        } => {
+            let settled = match happened {
+                Some(result) => Settled::Happened {
+                    output: serde_json::Value::String(result),
+                },
+                None => Settled::DidNotHappen,
+            };
+            decisions::settle(store, &ticket, settled, &by, json).await
         }
         // Served by `run`, which owns the store for as long as it serves.
         Command::Console { .. } => Ok(String::new()),

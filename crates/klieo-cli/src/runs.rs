@@ -1,6 +1,6 @@
-//! `klieo runs list`, `klieo runs show`, `klieo approve`, `klieo deny`
-//! and `klieo cancel`: what they read from the store, what they write,
-//! and how they print it.
+//! `klieo runs list` and `klieo runs show`: what they read from the
+//! store, and how they print it (the escaping every command's output
+//! shares).
 //!
 //! Text from models and tools is untrusted: printed for people, its
 //! control characters are escaped (a terminal escape sequence shows as
@@ -8,8 +8,9 @@
 
 use crate::error::CliError;
 use crate::store::Store;
-use klieo::runtime::decisions::{pending_approval, record_decision, Decision};
-use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, Ticket, ToolOutcome};
+use klieo::runtime::decisions::{in_doubt, pending_approval};
+use klieo::runtime::PendingApproval;
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, ToolOutcome};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::str::FromStr;
@@ -142,16 +143,20 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
     let waiting = pending_approval(store.journal(), run)
         .await
         .map_err(CliError::Reading)?;
+    let doubted = in_doubt(store.journal(), run)
+        .await
+        .map_err(CliError::Reading)?;
     if json {
-        let waits = waiting.as_ref().map(
-            |w| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments}),
-        );
+        let call = |w: &PendingApproval| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments});
+        let waits = waiting.as_ref().map(call);
+        let doubt = doubted.as_ref().map(call);
         let shown = json!({
             "run": run,
             "state": state.name(),
             "outcome": state.outcome(),
             "thread": thread,
             "waits_for": waits,
+            "in_doubt": doubt,
             "episodes": log,
         });
         return Ok(serde_json::to_string_pretty(&shown)?);
@@ -169,6 +174,16 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             plain(&waiting.tool, 40),
             plain(&arguments, usize::MAX),
             plain(&waiting.ticket.to_string(), usize::MAX)
+        );
+    }
+    if let Some(doubted) = &doubted {
+        let arguments = doubted.arguments.to_string();
+        let _ = write!(
+            text,
+            "\ndoubt   {} with {} ran when the run stopped: did it happen? (klieo settle)\nticket  {}",
+            plain(&doubted.tool, 40),
+            plain(&arguments, usize::MAX),
+            plain(&doubted.ticket.to_string(), usize::MAX)
         );
     }
     if let Some(thread) = &thread {
@@ -236,58 +251,28 @@ pub(crate) fn line(episode: &Episode) -> String {
             format!("messages {from}..{through} summarised")
         }
         Episode::CompactionFailed { reason, .. } => plain(reason, LINE),
+        Episode::InDoubt { step, tool, .. } => {
+            format!(
+                "step {step}: {} ran when the run stopped; it waits to be settled",
+                plain(tool, 40)
+            )
+        }
+        Episode::Settled { outcome, by, .. } => {
+            let said = match outcome {
+                ToolOutcome::Ok { output } => {
+                    format!("it happened: {}", plain(&output.to_string(), 60))
+                }
+                _ => "it did not happen".to_owned(),
+            };
+            match by {
+                Some(by) => format!("by {}: {said}", plain(by, 40)),
+                None => said,
+            }
+        }
         // Every other kind says enough by its name and its JSON
         // (`--json`).
         _ => String::new(),
     }
-}
-
-/// Records `decision` on the call `ticket` names.
-pub(crate) async fn decide(
-    store: &Store,
-    ticket: &str,
-    decision: Decision,
-    json: bool,
-) -> Result<String, CliError> {
-    let ticket = Ticket::from_str(ticket.trim()).map_err(|source| CliError::BadTicket {
-        text: plain(ticket, 60),
-        source,
-    })?;
-    let approved = matches!(decision, Decision::Approve { .. });
-    record_decision(store.journal(), &ticket, decision)
-        .await
-        .map_err(CliError::Decision)?;
-    let word = if approved { "approved" } else { "denied" };
-    if json {
-        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word});
-        return Ok(serde_json::to_string_pretty(&shown)?);
-    }
-    Ok(format!(
-        "call {} of run {} {word}; the run goes on where its agent is",
-        plain(&ticket.call_id, 40),
-        ticket.run
-    ))
-}
-
-/// Cancels `run` for `by`.
-pub(crate) async fn cancel(
-    store: &Store,
-    run: &str,
-    by: &str,
-    json: bool,
-) -> Result<String, CliError> {
-    let run = run_id(run)?;
-    let Some(state) = store.queue().cancel(run, by).await? else {
-        return Err(CliError::UnknownRun { run });
-    };
-    if json {
-        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome()});
-        return Ok(serde_json::to_string_pretty(&shown)?);
-    }
-    Ok(match state {
-        RunState::Cancelled { .. } => format!("run {run} cancelled"),
-        other => format!("run {run} was already {}; left as it is", other.name()),
-    })
 }
 
 #[cfg(test)]

@@ -3,37 +3,60 @@
 
 use crate::fact::Fact;
 use crate::run::Run;
-use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall};
+use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall, ToolOutcome};
 
-/// The decisions taken on the calls of a run's last step.
+/// The decisions taken on the calls of a run's last step: approvals and
+/// denials, and the settlements of calls in doubt.
 #[derive(Default)]
-pub(crate) struct Decisions(Vec<(String, Option<String>)>);
+pub(crate) struct Decisions {
+    decided: Vec<(String, Option<String>)>,
+    settled: Vec<(String, ToolOutcome)>,
+}
 
 impl Decisions {
-    /// The `Approved` and `Denied` episodes after the last `LlmCall`.
+    /// The `Approved`, `Denied` and `Settled` episodes after the last
+    /// `LlmCall`.
     pub(crate) fn of_last_step(episodes: &[Episode]) -> Self {
         let since = episodes
             .iter()
             .rposition(|e| matches!(e, Episode::LlmCall { .. }))
             .map_or(0, |i| i + 1);
-        let decided = episodes[since..].iter().filter_map(|e| match e {
-            Episode::Approved { call_id, .. } => Some((call_id.clone(), None)),
-            Episode::Denied {
-                call_id, reason, ..
-            } => Some((call_id.clone(), Some(reason.clone()))),
-            _ => None,
-        });
-        Self(decided.collect())
+        let mut decisions = Self::default();
+        for episode in &episodes[since..] {
+            match episode {
+                Episode::Approved { call_id, .. } => {
+                    decisions.decided.push((call_id.clone(), None))
+                }
+                Episode::Denied {
+                    call_id, reason, ..
+                } => decisions
+                    .decided
+                    .push((call_id.clone(), Some(reason.clone()))),
+                Episode::Settled {
+                    call_id, outcome, ..
+                } => decisions.settled.push((call_id.clone(), outcome.clone())),
+                _ => {}
+            }
+        }
+        decisions
     }
 
     fn decided(&self, call_id: &str) -> bool {
-        self.0.iter().any(|(id, _)| id == call_id)
+        self.decided.iter().any(|(id, _)| id == call_id)
+    }
+
+    /// What a person said the call `call_id` did, when they settled it.
+    pub(crate) fn settlement(&self, call_id: &str) -> Option<&ToolOutcome> {
+        self.settled
+            .iter()
+            .find(|(id, _)| id == call_id)
+            .map(|(_, outcome)| outcome)
     }
 
     /// The reason `call_id` was denied, if it was: a denial wins over any
     /// approval of the same call.
     pub(crate) fn denial(&self, call_id: &str) -> Option<&str> {
-        self.0
+        self.decided
             .iter()
             .filter(|(id, _)| id == call_id)
             .find_map(|(_, reason)| reason.as_deref())
@@ -126,9 +149,11 @@ pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
 
 /// The call a run waits on for a person, as its journal holds it.
 pub(crate) struct Waiting {
-    /// The run's pending step, not started.
+    /// The run's pending step: not started for an approval, started for
+    /// a call in doubt.
     pub(crate) pending: PendingStep,
-    /// The call of that step the log's last `Suspended` names.
+    /// The call of that step the log's last `Suspended` (or `InDoubt`)
+    /// names.
     pub(crate) call: ToolCall,
     /// How many episodes the log held when read.
     pub(crate) seen: u64,

@@ -1,6 +1,7 @@
 //! Decisions made outside a run: a person approves or denies the call a
-//! suspended run waits on, from a process that holds no agent (the
-//! `klieo` command, a console), and the run goes on where an agent is.
+//! suspended run waits on, or settles a call whose outcome a stop lost
+//! (in doubt), from a process that holds no agent (the `klieo` command,
+//! a console), and the run goes on where an agent is.
 
 use crate::agent::PendingApproval;
 use crate::approval::{waiting_for, waiting_on, Waiting};
@@ -126,6 +127,98 @@ pub async fn record_decision(
         MemoryError::Conflict(_) => Error::TicketRejected {
             ticket: ticket.clone(),
             reason: "another process decided or took up the run first".into(),
+        },
+        other => Error::Memory(other),
+    })
+}
+
+/// What a person says a call in doubt did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Settled {
+    /// It had its effect, and returned `output` (what the person found:
+    /// a payment's receipt, the mail's id), which the model is told as
+    /// the call's result.
+    Happened {
+        /// The call's result.
+        output: Value,
+    },
+    /// It did not have its effect; the model is told so, and may call it
+    /// again.
+    DidNotHappen,
+}
+
+/// What the model is told of a call a person settled as not having
+/// happened.
+const DID_NOT_HAPPEN: &str = "the call did not happen: the run stopped before it had its \
+     effect, as a person checked; call it again if it is still needed";
+
+impl Settled {
+    /// The outcome the log records and the model reads.
+    fn outcome(self) -> klieo_types::ToolOutcome {
+        match self {
+            Self::Happened { output } => klieo_types::ToolOutcome::Ok { output },
+            Self::DidNotHappen => klieo_types::ToolOutcome::Error {
+                message: DID_NOT_HAPPEN.to_owned(),
+            },
+        }
+    }
+}
+
+/// The call in doubt the run `run` waits on in `journal`, if any: a call
+/// of a tool a person watches that was running when the run's process
+/// stopped ([`Error::InDoubt`]). Its ticket settles it with
+/// [`record_settlement`].
+pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
+    let Ok(Waiting { call, .. }) = crate::in_doubt::doubted_on(journal, run).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PendingApproval {
+        ticket: Ticket::for_call(run, &call),
+        arguments: call
+            .parse_arguments()
+            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+        tool: call.name,
+    }))
+}
+
+/// Records what a person says the call in doubt `ticket` names did, with
+/// who said it, in `journal`; the run then goes on where its agent is (a
+/// worker claims a submitted run; `Agent::resume` takes up any other),
+/// and the model reads the settled outcome as the call's result. The call
+/// is not run again.
+///
+/// [`Error::TicketRejected`] when the run is not in doubt about exactly
+/// that call (settled already, taken up since, or a ticket for other
+/// arguments); nothing is written then.
+pub async fn record_settlement(
+    journal: &dyn Journal,
+    ticket: &Ticket,
+    settled: Settled,
+    by: impl Into<String>,
+) -> Result<(), Error> {
+    let waiting = crate::in_doubt::doubted_for(journal, ticket).await?;
+    let thread = journal
+        .run(ticket.run)
+        .await?
+        .map(|record| record.thread)
+        .ok_or_else(|| Error::TicketRejected {
+            ticket: ticket.clone(),
+            reason: "the store has no record of the run".into(),
+        })?;
+    let episode = Episode::Settled {
+        call_id: ticket.call_id.clone(),
+        outcome: settled.outcome(),
+        by: Some(by.into()),
+    };
+    let commit = Commit::new(ticket.run, thread)
+        .with_episodes(vec![episode])
+        .with_pending(waiting.pending)
+        .with_expected_episodes(waiting.seen);
+    journal.commit(commit).await.map_err(|e| match e {
+        MemoryError::Conflict(_) => Error::TicketRejected {
+            ticket: ticket.clone(),
+            reason: "another process settled or took up the run first".into(),
         },
         other => Error::Memory(other),
     })

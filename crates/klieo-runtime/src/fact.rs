@@ -124,6 +124,13 @@ pub(crate) enum Fact<'a> {
         call: &'a ToolCall,
         ticket: &'a Ticket,
     },
+    /// The run stops at cycle `step` until a person settles `call`, which
+    /// ran when its process stopped.
+    InDoubt {
+        step: u32,
+        call: &'a ToolCall,
+        ticket: &'a Ticket,
+    },
     /// A person decided the call `call_id`: approved, or denied for the
     /// reason given.
     Decided {

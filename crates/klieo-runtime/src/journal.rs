@@ -137,6 +137,12 @@ impl Memories {
                 tool: call.name.clone(),
                 digest: ticket.digest.clone(),
             },
+            Fact::InDoubt { step, call, ticket } => Episode::InDoubt {
+                step,
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                digest: ticket.digest.clone(),
+            },
             Fact::Decided {
                 call_id,
                 denial: None,
@@ -164,7 +170,7 @@ impl Memories {
                 key: key.map(str::to_owned),
             },
             Fact::Failed { error, terminal } => {
-                let stopped = matches!(error, Error::Suspended { .. })
+                let stopped = matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
                 if stopped {
                     return None;

@@ -54,6 +54,7 @@ mod engine;
 mod events;
 mod fact;
 mod guardrail;
+mod in_doubt;
 mod journal;
 mod lease;
 mod memory;

@@ -4,8 +4,9 @@
 //! are not run again. The tools of a step that was pending (its reply
 //! written down, not all its results) are settled first: a call whose
 //! result is in the log keeps it, an idempotent tool's call without one
-//! runs again with the same call id, any other is reported to the model as
-//! interrupted with an unknown outcome. Then the loop goes on
+//! runs again with the same call id, a call of a tool a person watches
+//! waits for them to settle it (see `in_doubt`), any other is reported to
+//! the model as interrupted with an unknown outcome. Then the loop goes on
 //! from the next step. The log gains one `Resumed` episode and otherwise
 //! reads as if the run had not stopped.
 
@@ -14,6 +15,7 @@ use crate::context::AgentContext;
 use crate::dispatch::{dispatch_tools, parse_all, result_text};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
+use crate::in_doubt;
 use crate::journal::Memories;
 use crate::options::RunOptions;
 use crate::run::{Extras, Run};
@@ -151,6 +153,10 @@ pub(crate) async fn resume_engine(
     if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
         approval::still_waiting(&run, waiting, &decisions, &episodes, seen).await?;
     }
+    if let Some(started) = pending.as_ref().filter(|p| p.started) {
+        let recorded = recorded_results(&episodes, started.step);
+        in_doubt::still_in_doubt(&run, started, &decisions, &recorded, &episodes, seen).await?;
+    }
     let prelude = move |run: Arc<Run>| async move {
         let mut expected = Some(seen);
         if why == Why::Restart {
@@ -261,11 +267,13 @@ async fn settle(
             }
             continue;
         }
-        let outcome = match decisions.denial(&call.id) {
-            Some(reason) => ToolOutcome::Denied {
+        let outcome = match (decisions.denial(&call.id), decisions.settlement(&call.id)) {
+            (Some(reason), _) => ToolOutcome::Denied {
                 reason: reason.to_owned(),
             },
-            None => ToolOutcome::Interrupted,
+            // What a person said the call in doubt did.
+            (None, Some(settled)) => settled.clone(),
+            (None, None) => ToolOutcome::Interrupted,
         };
         messages.push(Message::tool_result(call.id.clone(), result_text(&outcome)));
         let never_ran = run.emit(Fact::ToolCallEnded(ToolCallEnd {

@@ -1,14 +1,19 @@
 //! Decisions recorded from the store alone (`klieo_runtime::decisions`),
 //! with no agent: a worker claims the decided run and carries it out.
 
-use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
+use klieo_runtime::decisions::{
+    in_doubt, pending_approval, record_decision, record_settlement, Decision, Settled,
+};
 use klieo_runtime::{wait, Agent, TypedTool, Worker, WorkerOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::CallThenAnswer;
-use klieo_types::{Episode, EpisodicMemory, Error, RunQueue, RunState, Submission, ToolError};
+use klieo_types::{
+    Episode, EpisodicMemory, Error, Journal, RunQueue, RunState, Submission, ToolError, ToolOutcome,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -84,4 +89,102 @@ async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
     assert!(log
         .iter()
         .any(|e| matches!(e, Episode::Approved { by: Some(by), .. } if by == "ada")));
+}
+
+/// A worker whose `pay` needs approval and, with `started`, says so when
+/// it starts and never ends.
+fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<Notify>>) -> Worker {
+    let paid = Arc::clone(paid);
+    let pay = TypedTool::new("pay", "Pays.", move |_: serde_json::Value| {
+        let (paid, started) = (Arc::clone(&paid), started.clone());
+        async move {
+            paid.fetch_add(1, Ordering::SeqCst);
+            if let Some(started) = started {
+                started.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, ToolError>("paid")
+        }
+    })
+    .with_approval(true);
+    let agent = Agent::builder(CallThenAnswer::new("pay", "done"))
+        .with_tool(pay)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let options = WorkerOptions::new()
+        .with_poll_interval(Duration::from_millis(100))
+        .with_drain_deadline(Duration::from_millis(50));
+    Worker::builder(store.clone())
+        .with_agent("pay", agent)
+        .with_options(options)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once() {
+    let store = InMemoryJournal::new();
+    let paid = Arc::new(AtomicUsize::new(0));
+    let run = store
+        .submit(&Submission::new("pay", "pay Ada"))
+        .await
+        .unwrap();
+    let started = Arc::new(Notify::new());
+    let first = payer(&store, &paid, Some(Arc::clone(&started)));
+    let stop_first = CancellationToken::new();
+    let token = stop_first.clone();
+    let working = tokio::spawn(async move { first.run(token).await });
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    let waiting = pending_approval(&store, run).await.unwrap().unwrap();
+    let approve = Decision::Approve { by: "ada".into() };
+    record_decision(&store, &waiting.ticket, approve)
+        .await
+        .unwrap();
+    started.notified().await;
+    // The worker stops while it pays: whether it paid is unknown.
+    stop_first.cancel();
+    working.await.unwrap();
+
+    let second = payer(&store, &paid, None);
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let working = tokio::spawn(async move { second.run(token).await });
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    let doubted = in_doubt(&store, run)
+        .await
+        .unwrap()
+        .expect("the payment is in doubt");
+    assert_eq!(doubted.tool, "pay");
+    assert!(
+        store.lease(run, "anyone", LONG).await.unwrap(),
+        "the worker that found it in doubt gave its lease up"
+    );
+    store.release(run, "anyone").await.unwrap();
+
+    let happened = Settled::Happened {
+        output: serde_json::json!("receipt 42"),
+    };
+    record_settlement(&store, &doubted.ticket, happened, "ada")
+        .await
+        .unwrap();
+    let done = wait(&store, run, LONG).await.unwrap();
+    assert_eq!(
+        done,
+        RunState::Completed {
+            answer: "done".into()
+        }
+    );
+    assert_eq!(
+        paid.load(Ordering::SeqCst),
+        1,
+        "paid once: settling runs nothing"
+    );
+    shutdown.cancel();
+    working.await.unwrap();
+    let log = store.replay(run).await.unwrap();
+    assert!(log.iter().any(|e| matches!(
+        e,
+        Episode::ToolCall { result: ToolOutcome::Ok { output }, .. } if output == "receipt 42"
+    )));
 }

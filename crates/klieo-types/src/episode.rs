@@ -53,6 +53,8 @@ pub enum ToolOutcome {
 /// {"type":"resumed","steps":1}
 /// {"type":"suspended","step":1,"call_id":"c4","tool":"send_mail","digest":"9f2c4e1a07b3d566"}
 /// {"type":"approved","call_id":"c4"}
+/// {"type":"in_doubt","step":2,"call_id":"c5","tool":"pay","digest":"51c0de2a9b7e4f13"}
+/// {"type":"settled","call_id":"c5","outcome":{"status":"ok","output":"paid"},"by":"ada"}
 /// ```
 ///
 /// `tokens` is `null` when the provider did not report usage: unknown is
@@ -146,6 +148,32 @@ pub enum Episode {
         /// The reason they gave, which the model is told.
         reason: String,
         /// Who denied it, when they said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// The run's process stopped while a call of a tool a person watches
+    /// (one that needs approval, and is not idempotent) ran: whether it
+    /// had its effect is unknown, so the run waits for a person to settle
+    /// it (say what happened) before it goes on.
+    InDoubt {
+        /// The step whose call is in doubt.
+        step: u32,
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The digest of the call's name and arguments (the ticket's).
+        digest: String,
+    },
+    /// A person settled the call the run was in doubt about: what it did,
+    /// which the model is told as the call's result.
+    Settled {
+        /// The call.
+        call_id: String,
+        /// What the call did, as the person said: `ok` with its result,
+        /// or `error` when it did not happen.
+        outcome: ToolOutcome,
+        /// Who settled it, when they said.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
@@ -310,6 +338,8 @@ impl Episode {
             Self::Suspended { .. } => "suspended",
             Self::Approved { .. } => "approved",
             Self::Denied { .. } => "denied",
+            Self::InDoubt { .. } => "in_doubt",
+            Self::Settled { .. } => "settled",
             Self::Resumed { .. } => "resumed",
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",

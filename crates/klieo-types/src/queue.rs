@@ -158,7 +158,8 @@ pub enum RunState {
     Queued,
     /// A worker drives it, or a process wrote to it last.
     Running,
-    /// It waits for a person to approve or deny a tool call.
+    /// It waits for a person: to approve or deny a tool call, or to
+    /// settle one whose outcome a stop lost.
     Suspended,
     /// It ended with this answer.
     Completed {
@@ -276,7 +277,7 @@ impl RunState {
                         error: error.clone(),
                     }
                 }
-                Episode::Suspended { .. } => state = RunState::Suspended,
+                Episode::Suspended { .. } | Episode::InDoubt { .. } => state = RunState::Suspended,
                 _ => {}
             }
         }

@@ -101,6 +101,19 @@ fn sample() -> Vec<Episode> {
             step: 4,
             reason: "the summary came back empty".into(),
         },
+        Episode::InDoubt {
+            step: 5,
+            call_id: "c7".into(),
+            tool: "pay".into(),
+            digest: "51c0de2a9b7e4f13".into(),
+        },
+        Episode::Settled {
+            call_id: "c7".into(),
+            outcome: ToolOutcome::Ok {
+                output: json!("receipt 42"),
+            },
+            by: Some("ada".into()),
+        },
     ]
 }
 

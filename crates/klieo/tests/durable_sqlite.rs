@@ -11,6 +11,8 @@
 mod approval;
 #[path = "../../klieo-runtime/tests/durable/fence.rs"]
 mod fence;
+#[path = "../../klieo-runtime/tests/durable/in_doubt.rs"]
+mod in_doubt;
 #[path = "../../klieo-runtime/tests/durable/inbox.rs"]
 mod inbox;
 #[path = "../../klieo-runtime/tests/durable/journal.rs"]

@@ -1,5 +1,5 @@
 //! What a person does from the console: approve or deny the call a run
-//! waits on, or cancel a run. Each is a form POSTed from the console's
+//! waits on, settle a call in doubt, or cancel a run. Each is a form POSTed from the console's
 //! own page, carrying its CSRF value; the decision is bound to the
 //! ticket's digest (a ticket for other arguments, or for a call decided
 //! meanwhile, is refused and nothing is written) and recorded with who
@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use klieo::runtime::decisions::{record_decision, Decision};
+use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
 use klieo::types::{Error, RunId, RunState, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,6 +30,18 @@ pub(crate) struct DecisionForm {
     by: String,
     #[serde(default)]
     reason: String,
+}
+
+/// A settlement, as the run page's forms send it: `happened` is `yes`
+/// (with the `result` found) or `no`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SettleForm {
+    csrf: String,
+    ticket: String,
+    by: String,
+    happened: String,
+    #[serde(default)]
+    result: String,
 }
 
 /// A cancellation, as the run page's form sends it.
@@ -58,24 +70,9 @@ pub(crate) async fn deny(
 }
 
 async fn decide(console: &Console, run: &str, form: DecisionForm, deny: bool) -> Response {
-    if !console.keys.csrf.is(&form.csrf) {
-        return failure(
-            StatusCode::FORBIDDEN,
-            "the form's CSRF value is not this console's: reload the page and try again",
-        );
-    }
-    let run = match crate::runs::run_id(run) {
-        Ok(run) => run,
-        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    let ticket = match Ticket::from_str(form.ticket.trim()) {
-        Ok(ticket) if ticket.run == run => ticket,
-        _ => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                "the form's ticket is not one of this run's: reload the run's page",
-            )
-        }
+    let (run, ticket) = match checked(console, run, &form.csrf, &form.ticket) {
+        Ok(checked) => checked,
+        Err(response) => return *response,
     };
     let by = match bounded("who decides", &form.by, BY) {
         Ok(by) => by,
@@ -96,6 +93,71 @@ async fn decide(console: &Console, run: &str, form: DecisionForm, deny: bool) ->
             &format!("the decision was not recorded: {reason}; reload the run's page"),
         ),
         Err(e) => console.store_failed(&CliError::Decision(e)),
+    }
+}
+
+/// `POST /runs/{run}/settle`.
+pub(crate) async fn settle(
+    State(console): State<Arc<Console>>,
+    Path(run): Path<String>,
+    Form(form): Form<SettleForm>,
+) -> Response {
+    let (run, ticket) = match checked(&console, &run, &form.csrf, &form.ticket) {
+        Ok(checked) => checked,
+        Err(response) => return *response,
+    };
+    let by = match bounded("who settles", &form.by, BY) {
+        Ok(by) => by,
+        Err(wrong) => return failure(StatusCode::BAD_REQUEST, &wrong),
+    };
+    let settled = match form.happened.as_str() {
+        "yes" => match bounded("its result", &form.result, REASON) {
+            Ok(result) => Settled::Happened {
+                output: serde_json::Value::String(result),
+            },
+            Err(wrong) => return failure(StatusCode::BAD_REQUEST, &wrong),
+        },
+        "no" => Settled::DidNotHappen,
+        _ => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "say whether the call happened: yes or no",
+            )
+        }
+    };
+    match record_settlement(console.store.journal(), &ticket, settled, by).await {
+        Ok(()) => back(run, "settled"),
+        Err(Error::TicketRejected { reason, .. }) => failure(
+            StatusCode::CONFLICT,
+            &format!("the settlement was not recorded: {reason}; reload the run's page"),
+        ),
+        Err(e) => console.store_failed(&CliError::Decision(e)),
+    }
+}
+
+/// The run of the path and the form's ticket for it, when the form
+/// carries the console's CSRF value; else the page that says what is
+/// wrong.
+fn checked(
+    console: &Console,
+    run: &str,
+    csrf: &str,
+    ticket: &str,
+) -> Result<(RunId, Ticket), Box<Response>> {
+    if !console.keys.csrf.is(csrf) {
+        return Err(Box::new(failure(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF value is not this console's: reload the page and try again",
+        )));
+    }
+    let run = crate::runs::run_id(run)
+        .map_err(|e| Box::new(failure(StatusCode::BAD_REQUEST, &e.to_string())))?;
+    match Ticket::from_str(ticket.trim()) {
+        Ok(ticket) if ticket.run == run => Ok((run, ticket)),
+        _ => Err(Box::new(failure(
+            StatusCode::BAD_REQUEST,
+            "the form's ticket is not one of this run's: reload the run's page",
+        ))),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `klieo console`: the store's runs in a browser. A web server on
 //! 127.0.0.1 (unless told otherwise) whose pages list the runs, show one
 //! with its timeline and log (following it while it runs), and let a
-//! person approve or deny the call a run waits on, or cancel a run.
+//! person approve or deny the call a run waits on, settle a call whose
+//! outcome a stop lost, or cancel a run.
 //!
 //! Safe by default: every request needs the console's token (printed
 //! once at start in the URL to open, or given with `--token`), compared
@@ -114,6 +115,7 @@ fn router(console: Arc<Console>, keys: Arc<Keys>) -> Router {
         .route("/runs/{run}/live", get(live::live))
         .route("/runs/{run}/approve", post(actions::approve))
         .route("/runs/{run}/deny", post(actions::deny))
+        .route("/runs/{run}/settle", post(actions::settle))
         .route("/runs/{run}/cancel", post(actions::cancel))
         .route(
             "/static/console.css",

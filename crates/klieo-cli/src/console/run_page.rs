@@ -9,7 +9,7 @@ use crate::runs::{age, dollars, line, plain};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use klieo::runtime::decisions::pending_approval;
+use klieo::runtime::decisions::{in_doubt, pending_approval};
 use klieo::runtime::PendingApproval;
 use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome};
 use maud::{html, Markup};
@@ -34,6 +34,7 @@ impl Said {
             "approved" => "Approved. The run goes on where its agent is.",
             "denied" => "Denied. The model is told why when the run goes on.",
             "cancelled" => "Cancelled. The run takes no more steps.",
+            "settled" => "Settled. The model is told what happened when the run goes on.",
             "finished" => "The run had already ended; it was left as it is.",
             _ => return None,
         })
@@ -66,13 +67,21 @@ pub(crate) async fn run(
         Ok(waiting) => waiting,
         Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
     };
+    let doubted = match in_doubt(console.store.journal(), run).await {
+        Ok(doubted) => doubted,
+        Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
+    };
+    let person = Person {
+        approval: waiting.as_ref(),
+        doubt: doubted.as_ref(),
+    };
     let body = html! {
         h1 { "Run " span.mono { (run) } }
         @if let Some(sentence) = said.sentence() {
             p.said { (sentence) }
         }
         div data-live=(live_url(&entry)) {
-            (live_part(&console, &entry, waiting.as_ref(), &log))
+            (live_part(&console, &entry, &person, &log))
         }
     };
     respond(StatusCode::OK, page("Run", body))
@@ -91,22 +100,23 @@ fn live_url(entry: &RunEntry) -> String {
 /// The part of the page that follows the run: the call it waits on and
 /// its forms, its facts, timeline and log. Swapped whole when the run
 /// moves, which is also when a form in it would be stale.
-fn live_part(
-    console: &Console,
-    entry: &RunEntry,
-    waiting: Option<&PendingApproval>,
-    log: &[Episode],
-) -> Markup {
+fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Episode]) -> Markup {
     let run = entry.run;
     let tally = &entry.tally;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     html! {
-        @if let Some(call) = waiting {
+        @if let Some(call) = person.approval {
             section.waiting {
                 h2 { "Waits for a person" }
                 (decision_forms(console, run, call))
+            }
+        }
+        @if let Some(call) = person.doubt {
+            section.waiting.in-doubt {
+                h2 { "In doubt: did this call happen?" }
+                (settle_forms(console, run, call))
             }
         }
         @if entry.state.is_cancellable() {
@@ -192,6 +202,43 @@ pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApprov
             label { "Who decides " input name="by" value=(operator) required maxlength="100"; }
             label { "Why " input name="reason" required maxlength="2000"; }
             button.deny type="submit" { "Deny" }
+        }
+    }
+}
+
+/// What a run waits on a person for, if anything.
+pub(crate) struct Person<'a> {
+    approval: Option<&'a PendingApproval>,
+    doubt: Option<&'a PendingApproval>,
+}
+
+/// The forms that settle `call` of `run`, which ran when the run's
+/// process stopped: it happened (with the result the person found), or
+/// it did not.
+pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval) -> Markup {
+    let ticket = call.ticket.to_string();
+    let csrf = &console.keys.csrf;
+    let operator = &console.operator;
+    html! {
+        p {
+            "Tool " strong.mono { (plain(&call.tool, 80)) }
+            " was running when the run's process stopped; whether it had its effect is unknown. With:"
+        }
+        pre.arguments { (cut(&pretty(&call.arguments))) }
+        form method="post" action={ "/runs/" (run) "/settle" } {
+            input type="hidden" name="csrf" value=(csrf.expose());
+            input type="hidden" name="ticket" value=(ticket);
+            input type="hidden" name="happened" value="yes";
+            label { "Who settles " input name="by" value=(operator) required maxlength="100"; }
+            label { "Its result " input name="result" required maxlength="2000"; }
+            button.approve.happened type="submit" { "It happened" }
+        }
+        form method="post" action={ "/runs/" (run) "/settle" } {
+            input type="hidden" name="csrf" value=(csrf.expose());
+            input type="hidden" name="ticket" value=(ticket);
+            input type="hidden" name="happened" value="no";
+            label { "Who settles " input name="by" value=(operator) required maxlength="100"; }
+            button.deny.not-happened type="submit" { "It did not happen" }
         }
     }
 }

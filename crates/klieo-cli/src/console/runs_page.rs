@@ -1,15 +1,16 @@
 //! The runs page (`/`): the store's catalog, newest first, filtered by
 //! status and agent, a page at a time; and the approvals page
-//! (`/approvals`): every run that waits for a person, with its call.
+//! (`/approvals`): every run that waits for a person, with its call: to
+//! approve or deny it, or, in doubt, to settle it.
 
 use super::layout::{failure, page, respond};
-use super::run_page::{decision_forms, status};
+use super::run_page::{decision_forms, settle_forms, status};
 use super::Console;
 use crate::runs::{age, dollars};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use klieo::runtime::decisions::pending_approval;
+use klieo::runtime::decisions::{in_doubt, pending_approval};
 use klieo::types::{RunEntry, RunQuery, RunStatus};
 use maud::{html, Markup};
 use std::str::FromStr;
@@ -133,18 +134,32 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
         Ok(page) => page,
         Err(e) => return console.store_failed(&e.into()),
     };
-    let mut waiting = Vec::new();
+    let (mut waiting, mut doubted) = (Vec::new(), Vec::new());
     for entry in &listed.runs {
-        match pending_approval(console.store.journal(), entry.run).await {
+        let journal = console.store.journal();
+        match pending_approval(journal, entry.run).await {
             Ok(Some(call)) => waiting.push((entry, call)),
-            Ok(None) => {}
+            Ok(None) => match in_doubt(journal, entry.run).await {
+                Ok(Some(call)) => doubted.push((entry, call)),
+                Ok(None) => {}
+                Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
+            },
             Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
         }
     }
     let body = html! {
         h1 { "Waiting for approval" }
-        @if waiting.is_empty() {
+        @if waiting.is_empty() && doubted.is_empty() {
             p.muted { "No run waits for a person." }
+        }
+        @for (entry, call) in &doubted {
+            section.waiting.in-doubt {
+                p {
+                    a.mono href={ "/runs/" (entry.run) } { (entry.run) }
+                    " · " (entry.agent.as_deref().unwrap_or("—")) " · in doubt"
+                }
+                (settle_forms(&console, entry.run, call))
+            }
         }
         @for (entry, call) in &waiting {
             section.waiting {

@@ -5,7 +5,8 @@
 //   KLIEO_CHROMIUM     the Chromium to drive (Debian's /usr/bin/chromium)
 //   KLIEO_CONSOLE      the console's base URL, http://127.0.0.1:PORT
 //   KLIEO_TOKEN        its token
-//   KLIEO_RUNS         the runs, as JSON: looked_up, to_approve, to_deny
+//   KLIEO_RUNS         the runs, as JSON: looked_up, to_approve, to_deny,
+//                      in_doubt
 //   KLIEO_SCREENSHOTS  where each page's screenshot is saved
 // Each check prints "ok - …"; the first that fails throws, and the
 // process exits 1 with what it saw.
@@ -76,9 +77,9 @@ try {
   await page.goto(`${base}/?token=${token}`);
   check("the token leaves the address bar", !page.url().includes("token"), page.url());
   const listed = await page.locator("table.runs tbody tr").count();
-  check("the runs are listed", listed === 3, listed);
+  check("the runs are listed", listed === 4, listed);
   text = await page.textContent("table.runs");
-  check("each run with its agent", text.includes("lookup") && text.includes("mail"), text);
+  check("each run with its agent", ["lookup", "mail", "pay"].every((agent) => text.includes(agent)), text);
   await shot("runs");
 
   // Filtered by status.
@@ -86,7 +87,7 @@ try {
   await page.click("form.filters button");
   await page.waitForURL(/status=suspended/);
   const waiting = await page.locator("table.runs tbody tr").count();
-  check("the filter lists the two suspended runs", waiting === 2, waiting);
+  check("the filter lists the three runs that wait for a person", waiting === 3, waiting);
 
   // A run: its tool call, its timeline; the tool's markup shown as text.
   await page.goto(`${base}/`);
@@ -108,6 +109,7 @@ try {
   text = await page.textContent("main");
   check("the approvals page lists both calls", text.includes(runs.to_approve) && text.includes(runs.to_deny), text);
   check("with their tool and arguments", text.includes("send_mail") && text.includes("to Ada"), text);
+  check("and the call in doubt", text.includes(runs.in_doubt) && text.includes("in doubt"), text);
   await shot("approvals");
 
   // Approve one: the worker runs the call and the run completes; the
@@ -134,6 +136,24 @@ try {
   text = await page.textContent("[data-live]");
   check("the denial reaches the model", text.includes("The tool said:") && text.includes("not to Eve"), text);
   await shot("denied");
+
+  // Settle the payment its worker's stop left in doubt: it happened, and
+  // the model reads the receipt the person found; the call is not run
+  // again.
+  await page.goto(`${base}/runs/${runs.in_doubt}`);
+  text = await page.textContent("section.in-doubt");
+  check("the call in doubt is shown with its tool", text.includes("pay") && text.includes("12 euros to Ada"), text);
+  await shot("in-doubt");
+  await page.fill("form:has(button.happened) input[name=by]", "ada");
+  await page.fill("form:has(button.happened) input[name=result]", "receipt 42");
+  await page.click("button.happened");
+  await page.waitForSelector("p.said");
+  text = await page.textContent("p.said");
+  check("the settlement is acknowledged", text.includes("Settled"), text);
+  await page.waitForSelector("[data-live] .status-completed");
+  text = await page.textContent("[data-live]");
+  check("the model reads what the person found", text.includes("The tool said: receipt 42"), text);
+  await shot("settled");
 
   // Back on the list: nothing waits any more.
   await page.goto(`${base}/approvals`);

@@ -3,13 +3,12 @@
 //! both and runs this with `KLIEO_NODE`, `KLIEO_PLAYWRIGHT` and
 //! `KLIEO_CHROMIUM` set.
 
-use crate::support::{fill, worker, Console, TOKEN};
+use crate::support::{fill, Console, Working, TOKEN};
 use klieo::sqlite::SqliteStore;
 use klieo::types::{Episode, EpisodicMemory, RunQueue, RunState};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 fn needed(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: cargo xtask ci sets it"))
@@ -33,17 +32,14 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
 
     // A worker carries out what the person decides, as in a deployment.
     let store = SqliteStore::open(&path).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let working = {
-        let (worker, token) = (worker(&store), shutdown.clone());
-        tokio::spawn(async move { worker.run(token).await })
-    };
+    let working = Working::start(&store, None);
     let console = Console::start(&format!("sqlite://{}", path.display()));
     let script = manifest.join("tests/browser/console.mjs");
     let ids = serde_json::json!({
         "looked_up": runs.looked_up,
         "to_approve": runs.to_approve,
         "to_deny": runs.to_deny,
+        "in_doubt": runs.in_doubt,
     });
     let mut browse = Command::new(node);
     browse
@@ -63,8 +59,7 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
     .expect("the browser's script ends within 5 minutes")
     .unwrap()
     .unwrap();
-    shutdown.cancel();
-    working.await.unwrap();
+    working.stop().await;
     let said = String::from_utf8_lossy(&browsed.stdout);
     assert!(
         browsed.status.success(),
@@ -89,7 +84,24 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
         });
         assert!(decided, "{by}'s decision on {run} is in its log");
     }
-    for page in ["refused", "runs", "run", "approvals", "approved", "denied"] {
+    let settled = store.replay(runs.in_doubt).await.unwrap();
+    assert!(
+        settled
+            .iter()
+            .any(|e| matches!(e, Episode::Settled { by: Some(by), .. } if by == "ada")),
+        "ada's settlement is in the log"
+    );
+    let paid = store.state(runs.in_doubt).await.unwrap();
+    assert!(matches!(paid, Some(RunState::Completed { .. })), "{paid:?}");
+    for page in [
+        "refused",
+        "runs",
+        "run",
+        "approvals",
+        "approved",
+        "denied",
+        "settled",
+    ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "{page}'s screenshot"

@@ -3,6 +3,7 @@
 //! HTTP/1.1 requests to it.
 
 use klieo::prelude::*;
+use klieo::runtime::decisions::{in_doubt, pending_approval, record_decision, Decision};
 use klieo::runtime::{wait, TypedTool, Worker, WorkerOptions};
 use klieo::sqlite::SqliteStore;
 use klieo::types::{async_trait, Capabilities, FinishReason, RunState, Submission, ToolError};
@@ -10,8 +11,10 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// The token the tests' consoles are started with.
@@ -63,9 +66,11 @@ pub(crate) struct Text {
     pub(crate) text: String,
 }
 
-/// A worker on `store` with two agents: `mail`, whose `send_mail` needs a
-/// person's approval, and `lookup`, whose tool returns [`HOSTILE`].
-pub(crate) fn worker(store: &SqliteStore) -> Worker {
+/// A worker on `store` with three agents: `mail`, whose `send_mail` needs
+/// a person's approval; `lookup`, whose tool returns [`HOSTILE`]; and
+/// `pay`, whose `pay` needs approval too and, with `hang`, says so when it
+/// starts and never ends (a process that dies while it pays).
+pub(crate) fn worker(store: &SqliteStore, hang: Option<Arc<Notify>>) -> Worker {
     let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Text| async move {
         Ok::<_, ToolError>(format!("sent: {}", mail.text))
     })
@@ -83,10 +88,30 @@ pub(crate) fn worker(store: &SqliteStore) -> Worker {
         .with_memory(store.clone())
         .build()
         .unwrap();
+    let pay = TypedTool::new("pay", "Pays.", move |_: Text| {
+        let hang = hang.clone();
+        async move {
+            if let Some(started) = hang {
+                started.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, ToolError>("paid")
+        }
+    })
+    .with_approval(true);
+    let paying = Agent::builder(EchoModel)
+        .with_tool(pay)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let options = WorkerOptions::new()
+        .with_poll_interval(Duration::from_millis(100))
+        .with_drain_deadline(Duration::from_millis(50));
     Worker::builder(store.clone())
         .with_agent("mail", mail)
         .with_agent("lookup", looking)
-        .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(100)))
+        .with_agent("pay", paying)
+        .with_options(options)
         .build()
         .unwrap()
 }
@@ -99,10 +124,13 @@ pub(crate) struct Runs {
     pub(crate) to_approve: RunId,
     /// Waits for approval of another mail.
     pub(crate) to_deny: RunId,
+    /// Approved, then its worker stopped while it paid: in doubt.
+    pub(crate) in_doubt: RunId,
 }
 
-/// Fills the store at `path` through a worker: one lookup run completed,
-/// two mail runs waiting for a person.
+/// Fills the store at `path` through workers: one lookup run completed,
+/// two mail runs waiting for a person, and a payment approved and cut
+/// short by its worker's stop, which the next worker found in doubt.
 pub(crate) async fn fill(path: &Path) -> Runs {
     let store = SqliteStore::open(path).await.unwrap();
     let submit = |agent: &'static str, prompt: &'static str| {
@@ -113,20 +141,59 @@ pub(crate) async fn fill(path: &Path) -> Runs {
         looked_up: submit("lookup", "find the page").await,
         to_approve: submit("mail", "to Ada").await,
         to_deny: submit("mail", "to Eve").await,
+        in_doubt: submit("pay", "12 euros to Ada").await,
     };
-    let shutdown = CancellationToken::new();
-    let worker = worker(&store);
-    let token = shutdown.clone();
-    let working = tokio::spawn(async move { worker.run(token).await });
+    let started = Arc::new(Notify::new());
+    let first = Working::start(&store, Some(Arc::clone(&started)));
     let done = wait(&store, runs.looked_up, LONG).await.unwrap();
     assert!(matches!(done, RunState::Completed { .. }), "{done:?}");
-    for run in [runs.to_approve, runs.to_deny] {
+    for run in [runs.to_approve, runs.to_deny, runs.in_doubt] {
         assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
     }
-    shutdown.cancel();
-    working.await.unwrap();
+    let payment = pending_approval(&store, runs.in_doubt)
+        .await
+        .unwrap()
+        .unwrap();
+    let approve = Decision::Approve { by: "ada".into() };
+    record_decision(&store, &payment.ticket, approve)
+        .await
+        .unwrap();
+    tokio::time::timeout(LONG, started.notified())
+        .await
+        .unwrap();
+    // The worker stops while it pays: the payment's outcome is lost.
+    first.stop().await;
+    let second = Working::start(&store, None);
+    assert_eq!(
+        wait(&store, runs.in_doubt, LONG).await.unwrap(),
+        RunState::Suspended
+    );
+    assert!(in_doubt(&store, runs.in_doubt).await.unwrap().is_some());
+    second.stop().await;
     store.close().await;
     runs
+}
+
+/// A worker driving runs on a task until stopped.
+pub(crate) struct Working {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<klieo::runtime::WorkerReport>,
+}
+
+impl Working {
+    /// [`worker`] on `store`, started.
+    pub(crate) fn start(store: &SqliteStore, hang: Option<Arc<Notify>>) -> Self {
+        let shutdown = CancellationToken::new();
+        let (worker, token) = (worker(store, hang), shutdown.clone());
+        let task = tokio::spawn(async move { worker.run(token).await });
+        Self { shutdown, task }
+    }
+
+    /// Stops it, its runs drained or given up.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
 }
 
 /// `klieo console` over a store, killed when dropped.

@@ -73,7 +73,9 @@ impl Tracer<'_> {
                 }
             }
             // A suspended run has not failed: it waits for a person.
-            Fact::Failed { error, .. } if !matches!(error, Error::Suspended { .. }) => {
+            Fact::Failed { error, .. }
+                if !matches!(error, Error::Suspended { .. } | Error::InDoubt { .. }) =>
+            {
                 record_error(self.span, error, self.capture);
             }
             Fact::BudgetSettled { settled, span, .. } => {
@@ -115,6 +117,7 @@ impl Tracer<'_> {
             | Fact::Resumed { .. }
             | Fact::ToolResultRead { .. }
             | Fact::Suspended { .. }
+            | Fact::InDoubt { .. }
             | Fact::Decided { .. }
             | Fact::Answered { .. }
             | Fact::Failed { .. }

@@ -25,8 +25,11 @@ use tokio_util::sync::CancellationToken;
 /// Every agent must use the worker's store as its memory
 /// ([`AgentBuilder::with_memory`](crate::AgentBuilder::with_memory)): the
 /// worker claims runs there and the agent writes them there. A run whose
-/// agent no worker holds stays queued. Runs suspended for approval are not
-/// claimed; a decision (`Agent::approve`) drives them on where it is made.
+/// agent no worker holds stays queued. Runs that wait for a person (an
+/// approval, a call in doubt) are not claimed; a decision made with the
+/// agent (`Agent::approve`) drives the run on where it is made, and one
+/// recorded in the store ([`decisions`](crate::decisions)) leaves it for
+/// a worker to claim.
 ///
 /// ```
 /// use klieo_runtime::{wait, Agent, Worker, WorkerOptions};
@@ -240,7 +243,16 @@ impl Worker {
             None => agent.go_on(claim.run, None, extras).await,
         };
         match outcome {
-            Ok(_) | Err(Error::Suspended { .. }) => {}
+            Ok(_) => {}
+            // A run taken up only to find it still waits for a person
+            // stops before it would hold its lease: the claim's lease is
+            // given up here, so that once the person decides, a worker
+            // takes the run at once instead of when the lease runs out.
+            Err(Error::Suspended { .. } | Error::InDoubt { .. }) => {
+                if let Err(e) = self.queue.release(claim.run, &self.holder).await {
+                    tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
+                }
+            }
             Err(e) => {
                 tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer")
             }

@@ -12,6 +12,7 @@
 
 mod approval;
 mod fence;
+mod in_doubt;
 mod inbox;
 mod journal;
 mod lease_expiry;

@@ -17,6 +17,7 @@ pub(crate) struct Counted {
     def: ToolDef,
     runs: Arc<AtomicUsize>,
     idempotent: bool,
+    approval: bool,
     hang: Option<Arc<Notify>>,
     proceed: Option<Arc<Notify>>,
 }
@@ -27,9 +28,16 @@ impl Counted {
             def: ToolDef::new(name, "counts its runs", json!({"type": "object"})),
             runs: Arc::clone(runs),
             idempotent,
+            approval: false,
             hang: None,
             proceed: None,
         }
+    }
+
+    /// Needs a person's approval before it runs.
+    pub(crate) fn watched(mut self) -> Self {
+        self.approval = true;
+        self
     }
 
     /// Tells `started` when it runs, then never answers.
@@ -52,7 +60,9 @@ impl Tool for Counted {
     }
 
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy::new().with_idempotent(self.idempotent)
+        ToolPolicy::new()
+            .with_idempotent(self.idempotent)
+            .with_approval(self.approval)
     }
 
     async fn invoke(

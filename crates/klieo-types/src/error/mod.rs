@@ -182,6 +182,18 @@ pub enum Error {
         /// The tool the call is for.
         tool: String,
     },
+    /// The run's process stopped while a call of a tool a person watches
+    /// ran, and the call's outcome is unknown: the run waits for a person
+    /// to settle it (`klieo_runtime::decisions::record_settlement`, the
+    /// `klieo settle` command or the console) and goes on where its agent
+    /// is.
+    #[error("the run waits for a person to settle a call to tool `{tool}` whose outcome a stop lost (ticket {ticket}): say whether it happened")]
+    InDoubt {
+        /// What to settle.
+        ticket: crate::Ticket,
+        /// The tool the call is for.
+        tool: String,
+    },
     /// An approval or denial was refused, and nothing ran: the run is not
     /// waiting on that call, or the call pending is not the one the ticket
     /// was given for (its digest differs).
@@ -302,6 +314,7 @@ impl Error {
             Self::Refused { .. } => "refused",
             Self::Handoff { .. } => "handoff",
             Self::Suspended { .. } => "suspended",
+            Self::InDoubt { .. } => "in_doubt",
             Self::TicketRejected { .. } => "ticket_rejected",
             Self::NotResumable { .. } => "not_resumable",
             Self::NewestTurnTooLarge { .. } => "newest_turn_too_large",
@@ -325,6 +338,7 @@ impl Error {
             | Self::Refused { .. }
             | Self::Handoff { .. }
             | Self::Suspended { .. }
+            | Self::InDoubt { .. }
             | Self::TicketRejected { .. }
             | Self::NotResumable { .. }
             | Self::NewestTurnTooLarge { .. }

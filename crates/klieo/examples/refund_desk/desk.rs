@@ -136,7 +136,11 @@ pub(crate) fn agent(
             }
         },
     )
-    .with_approval(true);
+    .with_approval(true)
+    // Paid under the call's idempotency key, so running it again pays
+    // nothing twice: a refund a crash cut short runs again on resume
+    // instead of waiting for a person to settle it.
+    .with_idempotent(true);
     Agent::builder(llm)
         .with_name("refund-desk")
         .with_instructions(INSTRUCTIONS)

@@ -1,76 +1,12 @@
-//! The `klieo` command against a SQLite store that agents wrote (and, in
-//! `cargo xtask ci`'s postgres step, a PostgreSQL one): listing and
-//! showing runs, approving, denying and cancelling, `--json` parsed as a
-//! script would, and bad input answered with a message and a non-zero
-//! exit.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Listing, showing and cancelling runs, bad input, and the same on
+//! PostgreSQL.
 
+use crate::{klieo, ok_json, refused, store};
 use klieo::prelude::*;
-use klieo::runtime::TypedTool;
 use klieo::sqlite::SqliteStore;
 use klieo::types::testing::ScriptedLlm;
-use klieo::types::ToolError;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct Mail {
-    /// Who to.
-    to: String,
-}
-
-/// A store with a completed run (whose answer holds a terminal escape
-/// sequence) and a run suspended for approval; their ids.
-async fn store(dir: &Path) -> (PathBuf, RunId, RunId) {
-    let path = dir.join("agents.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let llm = ScriptedLlm::new()
-        .then_text("done \u{1b}[31mred\u{1b}[0m")
-        .then_tool_calls(vec![ToolCall::new("c1", "send_mail", json!({"to": "ada"}))]);
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
-    let agent = Agent::builder(llm)
-        .with_tool(send)
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
-    let done = agent.session("greeting").run("hi").await.unwrap();
-    let Err(Error::Suspended { ticket, .. }) = agent.session("mail").run("mail Ada").await else {
-        panic!("the mail run waits for a person");
-    };
-    store.close().await;
-    (path, done.summary.run_id, ticket.run)
-}
-
-fn klieo(store: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_klieo"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("KLIEO_STORE")
-        .output()
-        .unwrap()
-}
-
-fn ok_json(store: &str, args: &[&str]) -> Value {
-    let out = klieo(store, args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn refused(out: &Output, says: &str) {
-    assert_eq!(out.status.code(), Some(1), "exit status");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(says), "{stderr}");
-    assert!(out.stdout.is_empty());
-}
+use std::process::Command;
 
 #[tokio::test]
 async fn runs_are_listed_newest_first_and_filtered_by_state() {
@@ -150,87 +86,6 @@ async fn a_suspended_run_is_cancelled_and_stays_so() {
     assert!(
         said.contains("was already completed; left as it is"),
         "{said}"
-    );
-}
-
-/// An agent on the store at `path` that sends mail after approval and
-/// then answers `answer`; its model.
-async fn mailer(path: &Path, answer: &str) -> (Agent, ScriptedLlm, SqliteStore) {
-    let store = SqliteStore::open(path).await.unwrap();
-    let llm = ScriptedLlm::new().then_text(answer);
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
-    let agent = Agent::builder(llm.clone())
-        .with_tool(send)
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
-    (agent, llm, store)
-}
-
-#[tokio::test]
-async fn a_call_approved_from_the_command_line_runs_where_the_agent_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _, waiting) = store(dir.path()).await;
-    let spec = format!("sqlite://{}", path.display());
-    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
-    assert_eq!(shown["waits_for"]["tool"], "send_mail");
-    assert_eq!(shown["waits_for"]["arguments"], json!({"to": "ada"}));
-    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
-
-    let decided = ok_json(&spec, &["--json", "approve", &ticket, "--by", "grace"]);
-    assert_eq!(decided["decision"], "approved");
-    refused(
-        &klieo(&spec, &["approve", &ticket]),
-        "decision was not recorded",
-    );
-
-    let (agent, _, store) = mailer(&path, "Sent.").await;
-    assert_eq!(agent.resume(waiting).await.unwrap().text, "Sent.");
-    store.close().await;
-    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
-    assert_eq!(shown["state"], "completed");
-    let approved: Vec<&Value> = shown["episodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "approved")
-        .collect();
-    assert_eq!(approved.len(), 1);
-    assert_eq!(approved[0]["by"], "grace");
-}
-
-#[tokio::test]
-async fn a_call_denied_from_the_command_line_tells_the_model_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _, waiting) = store(dir.path()).await;
-    let spec = format!("sqlite://{}", path.display());
-    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
-    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
-
-    let text = klieo(
-        &spec,
-        &["deny", &ticket, "--reason", "not to Ada", "--by", "grace"],
-    );
-    let said = String::from_utf8(text.stdout).unwrap();
-    assert!(
-        said.contains("denied; the run goes on where its agent is"),
-        "{said}"
-    );
-
-    let (agent, llm, store) = mailer(&path, "I did not send it.").await;
-    agent.resume(waiting).await.unwrap();
-    store.close().await;
-    let told = llm.requests()[0]
-        .messages
-        .iter()
-        .any(|m| m.role == Role::Tool && m.content.contains("not to Ada"));
-    assert!(told, "the model is told the reason");
-    refused(
-        &klieo(&spec, &["deny", "not-a-ticket", "--reason", "x"]),
-        "is not a ticket",
     );
 }
 

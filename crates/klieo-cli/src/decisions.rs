@@ -1,0 +1,93 @@
+//! `klieo approve`, `klieo deny`, `klieo settle` and `klieo cancel`: what
+//! a person decides from the command line, recorded in the store with who
+//! decided; the run goes on where its agent is.
+
+use crate::error::CliError;
+use crate::runs::{plain, run_id};
+use crate::store::Store;
+use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
+use klieo::types::{RunState, Ticket};
+use serde_json::json;
+use std::str::FromStr;
+
+/// `text` as a ticket, or the error that says what one is.
+fn ticket(text: &str) -> Result<Ticket, CliError> {
+    Ticket::from_str(text.trim()).map_err(|source| CliError::BadTicket {
+        text: plain(text, 60),
+        source,
+    })
+}
+
+/// Records `decision` on the call `ticket` names.
+pub(crate) async fn decide(
+    store: &Store,
+    ticket: &str,
+    decision: Decision,
+    json: bool,
+) -> Result<String, CliError> {
+    let ticket = self::ticket(ticket)?;
+    let approved = matches!(decision, Decision::Approve { .. });
+    record_decision(store.journal(), &ticket, decision)
+        .await
+        .map_err(CliError::Decision)?;
+    let word = if approved { "approved" } else { "denied" };
+    if json {
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word});
+        return Ok(serde_json::to_string_pretty(&shown)?);
+    }
+    Ok(format!(
+        "call {} of run {} {word}; the run goes on where its agent is",
+        plain(&ticket.call_id, 40),
+        ticket.run
+    ))
+}
+
+/// Cancels `run` for `by`.
+pub(crate) async fn cancel(
+    store: &Store,
+    run: &str,
+    by: &str,
+    json: bool,
+) -> Result<String, CliError> {
+    let run = run_id(run)?;
+    let Some(state) = store.queue().cancel(run, by).await? else {
+        return Err(CliError::UnknownRun { run });
+    };
+    if json {
+        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome()});
+        return Ok(serde_json::to_string_pretty(&shown)?);
+    }
+    Ok(match state {
+        RunState::Cancelled { .. } => format!("run {run} cancelled"),
+        other => format!("run {run} was already {}; left as it is", other.name()),
+    })
+}
+
+/// Records what `by` says the call in doubt `ticket` names did.
+pub(crate) async fn settle(
+    store: &Store,
+    ticket: &str,
+    settled: Settled,
+    by: &str,
+    json: bool,
+) -> Result<String, CliError> {
+    let ticket = self::ticket(ticket)?;
+    let happened = matches!(settled, Settled::Happened { .. });
+    record_settlement(store.journal(), &ticket, settled, by)
+        .await
+        .map_err(CliError::Decision)?;
+    if json {
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened});
+        return Ok(serde_json::to_string_pretty(&shown)?);
+    }
+    let said = if happened {
+        "happened"
+    } else {
+        "did not happen"
+    };
+    Ok(format!(
+        "call {} of run {} settled: it {said}; the run goes on where its agent is",
+        plain(&ticket.call_id, 40),
+        ticket.run
+    ))
+}

@@ -1,0 +1,191 @@
+//! Deciding from the command line: approve, deny and settle, each
+//! carried out where the run's agent is.
+
+use crate::{klieo, ok_json, refused, store, Mail};
+use klieo::prelude::*;
+use klieo::runtime::TypedTool;
+use klieo::sqlite::SqliteStore;
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::ToolError;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// An agent on the store at `path` that sends mail after approval and
+/// then answers `answer`; its model.
+async fn mailer(path: &Path, answer: &str) -> (Agent, ScriptedLlm, SqliteStore) {
+    let store = SqliteStore::open(path).await.unwrap();
+    let llm = ScriptedLlm::new().then_text(answer);
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let agent = Agent::builder(llm.clone())
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    (agent, llm, store)
+}
+
+#[tokio::test]
+async fn a_call_approved_from_the_command_line_runs_where_the_agent_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    assert_eq!(shown["waits_for"]["tool"], "send_mail");
+    assert_eq!(shown["waits_for"]["arguments"], json!({"to": "ada"}));
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+
+    let decided = ok_json(&spec, &["--json", "approve", &ticket, "--by", "grace"]);
+    assert_eq!(decided["decision"], "approved");
+    refused(
+        &klieo(&spec, &["approve", &ticket]),
+        "decision was not recorded",
+    );
+
+    let (agent, _, store) = mailer(&path, "Sent.").await;
+    assert_eq!(agent.resume(waiting).await.unwrap().text, "Sent.");
+    store.close().await;
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    assert_eq!(shown["state"], "completed");
+    let approved: Vec<&Value> = shown["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "approved")
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["by"], "grace");
+}
+
+#[tokio::test]
+async fn a_call_denied_from_the_command_line_tells_the_model_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+
+    let text = klieo(
+        &spec,
+        &["deny", &ticket, "--reason", "not to Ada", "--by", "grace"],
+    );
+    let said = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        said.contains("denied; the run goes on where its agent is"),
+        "{said}"
+    );
+
+    let (agent, llm, store) = mailer(&path, "I did not send it.").await;
+    agent.resume(waiting).await.unwrap();
+    store.close().await;
+    let told = llm.requests()[0]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content.contains("not to Ada"));
+    assert!(told, "the model is told the reason");
+    refused(
+        &klieo(&spec, &["deny", "not-a-ticket", "--reason", "x"]),
+        "is not a ticket",
+    );
+}
+
+/// An agent on `store` whose `pay` needs approval and, with `started`,
+/// says so when it starts and never ends; leases off, as after a killed
+/// process whose lease ran out.
+fn payer(llm: ScriptedLlm, store: &SqliteStore, started: Option<Arc<Notify>>) -> Agent {
+    let pay = TypedTool::new("pay", "Pays.", move |_: Mail| {
+        let started = started.clone();
+        async move {
+            if let Some(started) = started {
+                started.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, ToolError>("paid")
+        }
+    })
+    .with_approval(true);
+    Agent::builder(llm)
+        .with_tool(pay)
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_in_doubt_is_settled_from_the_command_line_and_the_model_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pay.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "pay", json!({"to": "ada"}));
+    let first = payer(
+        ScriptedLlm::new().then_tool_calls(vec![call]),
+        &store,
+        Some(Arc::clone(&started)),
+    );
+    let Err(Error::Suspended { ticket, .. }) = first.session("t").run("pay Ada").await else {
+        panic!("the payment waits for approval");
+    };
+    tokio::select! {
+        done = first.approve(&ticket) => panic!("pay hangs: {done:?}"),
+        () = started.notified() => {}
+    }
+    drop(first);
+    let found = payer(ScriptedLlm::new(), &store, None)
+        .resume(ticket.run)
+        .await;
+    assert!(matches!(found, Err(Error::InDoubt { .. })), "{found:?}");
+    let spec = format!("sqlite://{}", path.display());
+    let run = ticket.run.to_string();
+
+    let shown = ok_json(&spec, &["--json", "runs", "show", &run]);
+    assert_eq!(shown["in_doubt"]["tool"], "pay");
+    assert_eq!(shown["waits_for"], Value::Null);
+    let doubted = shown["in_doubt"]["ticket"].as_str().unwrap().to_owned();
+    let text = String::from_utf8(klieo(&spec, &["runs", "show", &run]).stdout).unwrap();
+    assert!(
+        text.contains("ran when the run stopped: did it happen?"),
+        "{text}"
+    );
+
+    let neither = klieo(&spec, &["settle", &doubted]);
+    assert_eq!(
+        neither.status.code(),
+        Some(2),
+        "happened or not: one must be said"
+    );
+    let settled = ok_json(
+        &spec,
+        &[
+            "--json",
+            "settle",
+            &doubted,
+            "--happened",
+            "receipt 42",
+            "--by",
+            "ada",
+        ],
+    );
+    assert_eq!(settled["happened"], true);
+    refused(
+        &klieo(&spec, &["settle", &doubted, "--did-not-happen"]),
+        "decision was not recorded",
+    );
+
+    let llm = ScriptedLlm::new().then_text("Paid.");
+    payer(llm.clone(), &store, None)
+        .resume(ticket.run)
+        .await
+        .unwrap();
+    let told = llm.requests()[0]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content == "receipt 42");
+    assert!(told, "the model reads what the person found");
+    store.close().await;
+}
