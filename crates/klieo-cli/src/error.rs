@@ -65,10 +65,11 @@ pub(crate) enum CliError {
     /// The output could not be made into JSON.
     #[error("could not write the output as JSON")]
     Json(#[from] serde_json::Error),
-    /// `--token` is too short or holds characters a cookie cannot.
+    /// `--token` is too short or holds characters a URL or a cookie
+    /// would change.
     #[error(
-        "the console's token must be at least {min} visible ASCII characters, without spaces, `;` or `,`; \
-         give another with --token (or KLIEO_CONSOLE_TOKEN), or leave it out for a random one"
+        "the console's token must be at least {min} letters, digits, `-`, `_`, `.` or `~`; \
+         give another with KLIEO_CONSOLE_TOKEN (or --token), or leave it out for a random one"
     )]
     BadToken {
         /// The fewest characters.

@@ -5,6 +5,7 @@
 //! ```text
 //! klieo --store sqlite://agent.db runs list --state suspended
 //! klieo --store postgres://klieo@db/agents runs show 019a…
+//! klieo runs watch 019a…
 //! KLIEO_STORE=sqlite://agent.db klieo approve 019a…/c1/9f2c… --by ada
 //! klieo deny 019a…/c1/9f2c… --reason "not to Eve" --by ada
 //! klieo settle 019a…/c2/51c0… --happened "receipt 42" --by ada
@@ -26,6 +27,7 @@ mod decisions;
 mod error;
 mod runs;
 mod store;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use error::CliError;
@@ -50,7 +52,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs: list them, or show one.
+    /// Runs: list them, show one, or watch one.
     #[command(subcommand)]
     Runs(RunsCommand),
     /// Approves the call a suspended run waits on (its ticket, as `runs
@@ -81,8 +83,9 @@ enum Command {
         /// machines ask, over plain HTTP: put TLS in front of it.
         #[arg(long, default_value = "127.0.0.1:7878")]
         bind: std::net::SocketAddr,
-        /// The token every request needs (at least 16 characters); a
-        /// random one unless given.
+        /// The token every request needs (at least 16 letters, digits,
+        /// `-`, `_`, `.` or `~`); a random one unless given. Prefer
+        /// KLIEO_CONSOLE_TOKEN: a flag shows in `ps`.
         #[arg(long, env = "KLIEO_CONSOLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// Who a cancellation is recorded as, and the name the approval
@@ -142,6 +145,12 @@ enum RunsCommand {
     },
     /// One run: its state and its log.
     Show {
+        /// The run's id.
+        run: String,
+    },
+    /// A run's log as it is written, until the run is over (or Ctrl-C);
+    /// `--json` prints one episode a line.
+    Watch {
         /// The run's id.
         run: String,
     },
@@ -220,6 +229,7 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
             runs::list(store, &query, json).await
         }
         Command::Runs(RunsCommand::Show { run }) => runs::show(store, &run, json).await,
+        Command::Runs(RunsCommand::Watch { run }) => watch::watch(store, &run, json, print).await,
         Command::Cancel { run, by } => decisions::cancel(store, &run, &by, json).await,
         Command::Approve { ticket, by } => {
             let decision = Decision::Approve { by };

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most characters of untrusted text a line shows.
-const LINE: usize = 100;
+pub(crate) const LINE: usize = 100;
 
 /// `text` for a terminal: control characters and the characters that
 /// reorder or hide text (bidirectional controls, zero-width marks)

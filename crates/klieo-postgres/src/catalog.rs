@@ -50,7 +50,8 @@ impl RunCatalog for PostgresStore {
         if let Some(before) = query.before() {
             select = select.bind(before.to_string());
         }
-        let limit = i64::try_from(query.limit()).unwrap_or(i64::MAX);
+        // One past the page: whether there is a next.
+        let limit = i64::try_from(query.limit() + 1).unwrap_or(i64::MAX);
         let rows = select
             .bind(limit)
             .try_map(|row: PgRow| catalog_row(&row))

@@ -45,6 +45,13 @@ impl Decisions {
         self.decided.iter().any(|(id, _)| id == call_id)
     }
 
+    /// Whether a person approved the call `call_id`.
+    pub(crate) fn approved(&self, call_id: &str) -> bool {
+        self.decided
+            .iter()
+            .any(|(id, denial)| id == call_id && denial.is_none())
+    }
+
     /// What a person said the call `call_id` did, when they settled it.
     pub(crate) fn settlement(&self, call_id: &str) -> Option<&ToolOutcome> {
         self.settled

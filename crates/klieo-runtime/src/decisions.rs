@@ -97,15 +97,6 @@ pub async fn record_decision(
     decision: Decision,
 ) -> Result<(), Error> {
     let waiting = waiting_for(journal, ticket).await?;
-    // A run that waits on a call has a record: its pending step is in it.
-    let thread = journal
-        .run(ticket.run)
-        .await?
-        .map(|record| record.thread)
-        .ok_or_else(|| Error::TicketRejected {
-            ticket: ticket.clone(),
-            reason: "the store has no record of the run".into(),
-        })?;
     let call_id = ticket.call_id.clone();
     let episode = match decision {
         Decision::Approve { by } => Episode::Approved {
@@ -118,7 +109,28 @@ pub async fn record_decision(
             by: Some(by),
         },
     };
-    // Refused if another process decided (or resumed) the run meanwhile.
+    record(journal, ticket, waiting, episode).await
+}
+
+/// Writes `episode`, a person's word on the call `ticket` names, to the
+/// run that waits on it as `waiting` read; refused
+/// ([`Error::TicketRejected`]) if another process decided, settled or
+/// took up the run since.
+async fn record(
+    journal: &dyn Journal,
+    ticket: &Ticket,
+    waiting: Waiting,
+    episode: Episode,
+) -> Result<(), Error> {
+    // A run that waits on a call has a record: its pending step is in it.
+    let thread = journal
+        .run(ticket.run)
+        .await?
+        .map(|record| record.thread)
+        .ok_or_else(|| Error::TicketRejected {
+            ticket: ticket.clone(),
+            reason: "the store has no record of the run".into(),
+        })?;
     let commit = Commit::new(ticket.run, thread)
         .with_episodes(vec![episode])
         .with_pending(waiting.pending)
@@ -126,7 +138,7 @@ pub async fn record_decision(
     journal.commit(commit).await.map_err(|e| match e {
         MemoryError::Conflict(_) => Error::TicketRejected {
             ticket: ticket.clone(),
-            reason: "another process decided or took up the run first".into(),
+            reason: "another process decided, settled or took up the run first".into(),
         },
         other => Error::Memory(other),
     })
@@ -198,28 +210,10 @@ pub async fn record_settlement(
     by: impl Into<String>,
 ) -> Result<(), Error> {
     let waiting = crate::in_doubt::doubted_for(journal, ticket).await?;
-    let thread = journal
-        .run(ticket.run)
-        .await?
-        .map(|record| record.thread)
-        .ok_or_else(|| Error::TicketRejected {
-            ticket: ticket.clone(),
-            reason: "the store has no record of the run".into(),
-        })?;
     let episode = Episode::Settled {
         call_id: ticket.call_id.clone(),
         outcome: settled.outcome(),
         by: Some(by.into()),
     };
-    let commit = Commit::new(ticket.run, thread)
-        .with_episodes(vec![episode])
-        .with_pending(waiting.pending)
-        .with_expected_episodes(waiting.seen);
-    journal.commit(commit).await.map_err(|e| match e {
-        MemoryError::Conflict(_) => Error::TicketRejected {
-            ticket: ticket.clone(),
-            reason: "another process settled or took up the run first".into(),
-        },
-        other => Error::Memory(other),
-    })
+    record(journal, ticket, waiting, episode).await
 }

@@ -1,6 +1,7 @@
 //! Calls in doubt: a run whose process stopped while a call ran, of a
 //! tool a person watches (one that needs approval and is not idempotent),
-//! cannot know whether the call had its effect. It does not run it again
+//! cannot know whether the call had its effect (a call whose approval the
+//! log holds counts as watched, whatever its tool says now). It does not run it again
 //! and does not guess: it waits, durably, for a person to settle the call
 //! with its ticket ("it happened, with this result", or "it did not
 //! happen"), and the model is told what they said when the run goes on.
@@ -26,7 +27,11 @@ pub(crate) async fn still_in_doubt(
     let tools = &run.ctx.tools;
     let Some(call) = pending.reply.tool_calls.iter().find(|call| {
         let policy = tools.policy(&call.name);
-        policy.requires_approval()
+        // Watched: its tool needs approval, or its approval is in the log
+        // (a tool this process cannot route yet, such as an MCP server's
+        // not listed, has the default policy).
+        let watched = policy.requires_approval() || decisions.approved(&call.id);
+        watched
             && !policy.idempotent()
             && !recorded.iter().any(|(id, _)| *id == call.id)
             && decisions.denial(&call.id).is_none()

@@ -232,6 +232,7 @@ async fn settle(
     let runs_now = |call: &ToolCall| {
         result_of(call).is_none()
             && decisions.denial(&call.id).is_none()
+            && decisions.settlement(&call.id).is_none()
             && (!started || tools.policy(&call.name).idempotent())
     };
     let now: Vec<ToolCall> = reply

@@ -80,8 +80,9 @@ fn select(query: &RunQuery) -> (String, Vec<Value>) {
     } else {
         format!("WHERE {}", filters.join(" AND "))
     };
+    // One past the page: whether there is a next.
     values.push(Value::Integer(
-        i64::try_from(query.limit()).unwrap_or(i64::MAX),
+        i64::try_from(query.limit() + 1).unwrap_or(i64::MAX),
     ));
     let sql = format!(
         "SELECT {COLUMNS} FROM runs {filter} ORDER BY run DESC LIMIT ?{}",

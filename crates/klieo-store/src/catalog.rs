@@ -98,7 +98,7 @@ impl RunCatalog for InMemoryJournal {
             .map(|(run, entry)| catalog_entry(&state, run, entry))
             .collect();
         runs.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.run));
-        runs.truncate(query.limit());
+        runs.truncate(query.limit() + 1);
         Ok(RunPage::new(runs, query.limit()))
     }
 

@@ -316,12 +316,24 @@ pub struct RunPage {
 }
 
 impl RunPage {
-    /// The page of `runs` read for a query of `limit` runs: full, it has a
-    /// next page from its last run (which may then be empty).
-    pub fn new(runs: Vec<RunEntry>, limit: usize) -> Self {
-        let next = (runs.len() >= limit)
-            .then(|| runs.last().map(|entry| entry.run))
-            .flatten();
+    /// The page of a query of `limit` runs from `runs`, the runs a store
+    /// read for it, newest first: at most `limit + 1`, the one past the
+    /// page telling that there is a next (so a last page is never empty).
+    ///
+    /// ```
+    /// use klieo_types::{RunEntry, RunId, RunPage, RunState, RunTally, ThreadId};
+    ///
+    /// let entry = |run| RunEntry::new(run, ThreadId::new("t"), None, RunState::Queued, RunTally::default(), None);
+    /// let (c, b, a) = (RunId::new(), RunId::new(), RunId::new());
+    /// let page = RunPage::new(vec![entry(a), entry(b), entry(c)], 2);
+    /// assert_eq!(page.runs.len(), 2);
+    /// assert_eq!(page.next, Some(b));
+    /// assert_eq!(RunPage::new(vec![entry(a), entry(b)], 2).next, None);
+    /// ```
+    pub fn new(mut runs: Vec<RunEntry>, limit: usize) -> Self {
+        let more = runs.len() > limit;
+        runs.truncate(limit);
+        let next = more.then(|| runs.last().map(|entry| entry.run)).flatten();
         Self { runs, next }
     }
 }
@@ -331,7 +343,8 @@ impl RunPage {
 /// does.
 #[async_trait]
 pub trait RunCatalog: Send + Sync {
-    /// The page of runs `query` asks for.
+    /// The page of runs `query` asks for (read as [`RunPage::new`] says:
+    /// one run past the limit, to know whether there is a next page).
     async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError>;
 
     /// One run's entry; `None` when the store has no such run.

@@ -14,8 +14,14 @@ use std::fmt;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// The cookie that holds the token once the printed URL was opened.
-const COOKIE: &str = "klieo_console";
+/// The cookie that holds the token once the printed URL was opened,
+/// named with the console's port: browsers keep cookies by host, not
+/// port, so two consoles on one machine would otherwise overwrite each
+/// other's (and every server on 127.0.0.1 is sent it: the console's
+/// token is for one person's machine).
+fn cookie_name(port: u16) -> String {
+    format!("klieo_console_{port}")
+}
 
 /// The fewest characters a token given with `--token` may have.
 pub(crate) const MIN_TOKEN: usize = 16;
@@ -34,13 +40,13 @@ impl Secret {
     }
 
     /// A token given by the operator: at least [`MIN_TOKEN`] characters,
-    /// each a visible ASCII character other than `;` and `,` (it travels
-    /// in a cookie and a header).
+    /// each a letter, a digit, `-`, `_`, `.` or `~` (it travels as is in
+    /// a URL, a cookie and a header).
     pub(crate) fn given(text: &str) -> Option<Self> {
         let fits = text.len() >= MIN_TOKEN
             && text
                 .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',');
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
         fits.then(|| Self(text.to_owned()))
     }
 
@@ -63,11 +69,12 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The console's token and CSRF value.
+/// The console's token and CSRF value, and the port it listens on.
 #[derive(Debug)]
 pub(crate) struct Keys {
     pub(crate) token: Secret,
     pub(crate) csrf: Secret,
+    pub(crate) port: u16,
 }
 
 /// Lets a request through only with the token; the printed URL's
@@ -80,15 +87,16 @@ pub(crate) async fn require_token(
     let headers = request.headers();
     if let Some(given) = query_token(request.uri()) {
         if request.method() == Method::GET && keys.token.is(given) {
-            return with_cookie(&keys.token, request.uri());
+            return with_cookie(&keys, request.uri());
         }
         return refused();
     }
-    let carried = bearer(headers).or_else(|| cookie(headers));
+    let name = cookie_name(keys.port);
+    let carried = bearer(headers).or_else(|| cookie(headers, &name));
     if !carried.is_some_and(|given| keys.token.is(given)) {
         return refused();
     }
-    if request.method() == Method::POST && !same_origin(headers) {
+    if request.method() == Method::POST && !same_origin(headers, request.uri()) {
         return (
             StatusCode::FORBIDDEN,
             "refused: the form did not come from this console's own pages",
@@ -114,20 +122,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// The console's cookie, if the request has it.
-fn cookie(headers: &HeaderMap) -> Option<&str> {
+/// The cookie `name`, if the request has it.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|line| line.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// Whether a request comes from a page of this console, as far as the
 /// browser says: `Sec-Fetch-Site` same-origin (or none: typed by the
-/// user), and an `Origin` whose host is the request's `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// user), and an `Origin` whose host is the request's `Host` (or, without
+/// one, its URI's authority). Behind a proxy, the proxy must pass the
+/// browser's `Host` on.
+fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
     let text = |name| {
         headers
             .get(name)
@@ -138,7 +148,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
             return false;
         }
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
+    let host = text(header::HOST).or_else(|| uri.authority().map(|a| a.as_str()));
+    match (text(header::ORIGIN), host) {
         (Some(origin), Some(host)) => origin
             .split_once("://")
             .is_some_and(|(_, rest)| rest == host),
@@ -147,22 +158,25 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// The cookie set, and the page the URL named without its token.
-fn with_cookie(token: &Secret, uri: &Uri) -> Response {
+/// The cookie set, and the page the URL named without its token (always
+/// a path of this console: `//host/` is not taken for another site).
+fn with_cookie(keys: &Keys, uri: &Uri) -> Response {
     let rest: Vec<&str> = uri
         .query()
         .unwrap_or_default()
         .split('&')
         .filter(|pair| !pair.starts_with("token=") && !pair.is_empty())
         .collect();
+    let path = format!("/{}", uri.path().trim_start_matches('/'));
     let target = if rest.is_empty() {
-        uri.path().to_owned()
+        path
     } else {
-        format!("{}?{}", uri.path(), rest.join("&"))
+        format!("{path}?{}", rest.join("&"))
     };
     let set = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        token.expose()
+        "{}={}; HttpOnly; SameSite=Strict; Path=/",
+        cookie_name(keys.port),
+        keys.token.expose()
     );
     let mut response = Redirect::to(&target).into_response();
     if let Ok(value) = HeaderValue::from_str(&set) {
@@ -196,11 +210,15 @@ mod tests {
     }
 
     #[test]
-    fn a_given_token_is_long_and_plain_enough_for_a_cookie() {
-        assert!(Secret::given("correct-horse-battery").is_some());
+    fn a_given_token_is_long_and_safe_in_a_url_and_a_cookie() {
+        assert!(Secret::given("correct-horse_battery.staple~1").is_some());
         assert!(Secret::given("short").is_none());
         assert!(Secret::given("has a space in it, too").is_none());
         assert!(Secret::given("semi;colons;are;out;x").is_none());
+        assert!(
+            Secret::given("a&b=c#d%20e+f?g/h").is_none(),
+            "URL-safe only"
+        );
         let made = Secret::random().map(|s| s.expose().len());
         assert_eq!(made.ok(), Some(64));
     }
@@ -210,9 +228,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; klieo_console=tok; b=2"),
+            HeaderValue::from_static("a=1; klieo_console_9=other; klieo_console_7878=tok; b=2"),
         );
-        assert_eq!(cookie(&headers), Some("tok"));
+        assert_eq!(cookie(&headers, &cookie_name(7878)), Some("tok"));
+        assert_eq!(cookie(&headers, &cookie_name(9)), Some("other"));
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer xyz"),
@@ -224,24 +243,50 @@ mod tests {
 
     #[test]
     fn a_form_from_another_site_is_refused() {
+        let uri = Uri::from_static("/runs/x/approve");
         let mut headers = HeaderMap::new();
-        assert!(same_origin(&headers), "a client that says nothing");
+        assert!(same_origin(&headers, &uri), "a client that says nothing");
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:7878"));
-        headers.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:7878"),
-        );
-        assert!(same_origin(&headers));
+        let ours = HeaderValue::from_static("http://127.0.0.1:7878");
+        headers.insert(header::ORIGIN, ours.clone());
+        assert!(same_origin(&headers, &uri));
         headers.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://evil.example"),
         );
-        assert!(!same_origin(&headers));
-        headers.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:7878"),
-        );
+        assert!(!same_origin(&headers, &uri));
+        headers.insert(header::ORIGIN, ours.clone());
         headers.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(!same_origin(&headers));
+        assert!(!same_origin(&headers, &uri));
+        let mut h2 = HeaderMap::new();
+        h2.insert(header::ORIGIN, ours);
+        let absolute = Uri::from_static("http://127.0.0.1:7878/runs/x/approve");
+        assert!(
+            same_origin(&h2, &absolute),
+            "HTTP/2 names the host in the URI"
+        );
+    }
+
+    #[test]
+    fn the_printed_urls_redirect_stays_on_the_console() {
+        let keys = Keys {
+            token: Secret("t".repeat(16)),
+            csrf: Secret("c".repeat(16)),
+            port: 7878,
+        };
+        let response = with_cookie(&keys, &Uri::from_static("//evil.example/?token=x&a=1"));
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(location, Some("/evil.example/?a=1"));
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok());
+        assert!(
+            cookie.is_some_and(|c| c.starts_with("klieo_console_7878=")),
+            "{cookie:?}"
+        );
     }
 }

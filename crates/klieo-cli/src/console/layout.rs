@@ -54,12 +54,12 @@ pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    secure(headers);
     response
 }
 
-/// The headers every response carries: no caching of what a store holds,
-/// no framing, no sniffing, the script policy.
+/// The headers every response carries (the console's outermost layer
+/// sets them): no caching of what a store holds, no framing, no
+/// sniffing, the script policy.
 pub(crate) fn secure(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(

@@ -22,8 +22,10 @@ use tokio::time::Instant;
 
 /// How often the store is asked about the run.
 pub(crate) const POLL: Duration = Duration::from_secs(1);
-/// The longest a stream stays open; the page's script opens another.
-pub(crate) const LONGEST: Duration = Duration::from_secs(3_600);
+/// The longest a stream stays open; the browser opens another (a page
+/// open for long holds one of the few connections a browser keeps to a
+/// host only this long at a time).
+pub(crate) const LONGEST: Duration = Duration::from_secs(300);
 /// The most streams open at once.
 pub(crate) const STREAMS: usize = 64;
 
@@ -121,7 +123,11 @@ impl Follow {
                 self.done = true;
                 return Some(Event::default().event("ended").data(self.seen.state.name()));
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                // The console stops: the stream ends at once.
+                () = self.console.stopping.cancelled() => return None,
+            }
             // A store that fails now may answer at the next poll; a run
             // that went away ends the stream.
             match self.console.store.catalog().entry(self.run).await {

@@ -29,7 +29,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 pub(crate) use auth::MIN_TOKEN;
 
@@ -45,6 +47,8 @@ pub(crate) struct Console {
     operator: String,
     /// One permit per open stream of a run's changes.
     streams: Arc<Semaphore>,
+    /// Cancelled when the console stops: live streams end.
+    stopping: CancellationToken,
 }
 
 impl Console {
@@ -76,10 +80,7 @@ pub(crate) async fn serve(
         Some(given) => Secret::given(given).ok_or(CliError::BadToken { min: MIN_TOKEN })?,
         None => Secret::random().map_err(CliError::Random)?,
     };
-    let keys = Arc::new(Keys {
-        token,
-        csrf: Secret::random().map_err(CliError::Random)?,
-    });
+    let csrf = Secret::random().map_err(CliError::Random)?;
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
         .map_err(|source| CliError::Bind {
@@ -90,21 +91,52 @@ pub(crate) async fn serve(
         addr: options.bind,
         source,
     })?;
+    let keys = Arc::new(Keys {
+        token,
+        csrf,
+        port: bound.port(),
+    });
+    let stopping = CancellationToken::new();
     let console = Arc::new(Console {
         store,
         keys: Arc::clone(&keys),
         operator: options.operator,
         streams: Arc::new(Semaphore::new(live::STREAMS)),
+        stopping: stopping.clone(),
     });
     let app = router(Arc::clone(&console), keys.clone());
     started(&format!("http://{bound}/?token={}", keys.token.expose()));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(interrupted())
-        .await
-        .map_err(|source| CliError::Serve { source });
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            interrupted().await;
+            // Open live streams end now, so the server's wait for its
+            // responses to finish is short.
+            stopping.cancel();
+        }
+    };
+    let serving = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let served = tokio::select! {
+        served = serving => served.map_err(|source| CliError::Serve { source }),
+        // A response that does not finish within the bound after the
+        // signal is dropped with the server.
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(SHUTDOWN).await;
+        } => Ok(()),
+    };
     console.store.close().await;
     served
 }
+
+/// The longest the console waits, once told to stop, for the responses
+/// it is sending to finish.
+const SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// The longest a page may take to make (the store's reads, most of all):
+/// past it, the request is answered 503 and its work dropped. A live
+/// stream is bounded on its own (see `live`).
+const PAGE: Duration = Duration::from_secs(30);
 
 /// The console's routes, every one behind the token.
 fn router(console: Arc<Console>, keys: Arc<Keys>) -> Router {
@@ -128,10 +160,30 @@ fn router(console: Arc<Console>, keys: Arc<Keys>) -> Router {
         .fallback(|| async { layout::failure(StatusCode::NOT_FOUND, "no such page") })
         .with_state(console)
         .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .layer(axum::middleware::from_fn(bounded))
         .layer(axum::middleware::from_fn_with_state(
             keys,
             auth::require_token,
         ))
+        .layer(axum::middleware::map_response(secured))
+}
+
+/// Answers `request` within [`PAGE`], or 503.
+async fn bounded(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(PAGE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => layout::failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store did not answer in time; check that it is reachable and reload",
+        ),
+    }
+}
+
+/// Every response with the console's headers: refusals, redirects and
+/// axum's own rejections too.
+async fn secured(mut response: Response) -> Response {
+    layout::secure(response.headers_mut());
+    response
 }
 
 /// One of the console's own files.
@@ -139,7 +191,6 @@ async fn asset(kind: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    layout::secure(headers);
     response
 }
 

@@ -19,6 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The most characters of one value (arguments, a result) a page shows;
 /// `klieo runs show RUN --json` gives it whole.
 const VALUE: usize = 4_000;
+/// The most episodes a page lists, the newest; the timeline draws all.
+const EPISODES: usize = 2_000;
 
 /// What the page says after an action, by the code the action's redirect
 /// gives: only these fixed sentences, never text from the request.
@@ -144,10 +146,15 @@ fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Ep
         h2 { "Timeline" }
         (timeline::draw(log))
         h2 { "Log (" (log.len()) " episodes)" }
+        @if log.len() > EPISODES {
+            p.muted {
+                "The newest " (EPISODES) " are listed; `klieo runs show " (run) " --json` gives them all."
+            }
+        }
         table.log {
             thead { tr { th.number { "#" } th { "Kind" } th { "What happened" } } }
             tbody {
-                @for (i, episode) in log.iter().enumerate() {
+                @for (i, episode) in log.iter().enumerate().skip(log.len().saturating_sub(EPISODES)) {
                     tr class={ "episode-" (episode.kind()) } {
                         td.number { (i) }
                         td { (episode.kind()) }

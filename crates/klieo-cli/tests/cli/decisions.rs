@@ -189,3 +189,67 @@ async fn a_call_in_doubt_is_settled_from_the_command_line_and_the_model_told() {
     assert!(told, "the model reads what the person found");
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_run_shows_its_episodes_as_they_are_written_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, done, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+
+    let finished = klieo(&spec, &["runs", "watch", &done.to_string()]);
+    assert!(finished.status.success());
+    let said = String::from_utf8(finished.stdout).unwrap();
+    assert!(
+        said.contains("llm_call") && said.contains(&format!("run {done} completed")),
+        "{said}"
+    );
+
+    let watcher = std::process::Command::new(env!("CARGO_BIN_EXE_klieo"))
+        .args([
+            "--store",
+            &spec,
+            "--json",
+            "runs",
+            "watch",
+            &waiting.to_string(),
+        ])
+        .env_remove("KLIEO_STORE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (agent, _, store) = mailer(&path, "Sent.").await;
+    let Some(call) = agent.pending_approval(waiting).await.unwrap() else {
+        panic!("the mail waits");
+    };
+    agent.approve(&call.ticket).await.unwrap();
+    store.close().await;
+    let watched = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || watcher.wait_with_output()),
+    )
+    .await
+    .expect("the watch ends with the run")
+    .unwrap()
+    .unwrap();
+    assert!(watched.status.success());
+    let lines: Vec<Value> = String::from_utf8(watched.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "llm_call",
+            "suspended",
+            "approved",
+            "tool_call",
+            "llm_call",
+            "completed"
+        ],
+        "every episode once, in order, those written while it watched too"
+    );
+    assert_eq!(lines.last().unwrap()["state"], "completed");
+}

@@ -2,7 +2,7 @@
 //! recorded with who did it; a form that is not the console's own, or a
 //! ticket for another call, changes nothing.
 
-use crate::support::{fill, form_value, get, hidden, post, request, Console, TOKEN};
+use crate::support::{form_value, get, hidden, opened, post, request, Opened, TOKEN};
 use klieo::sqlite::SqliteStore;
 use klieo::types::{Episode, EpisodicMemory, RunId, RunQueue, RunState};
 use std::path::Path;
@@ -17,10 +17,12 @@ async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_is_recorded_with_who_decided() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
     let run = runs.to_approve;
 
     let page = get(&console, &format!("/runs/{run}")).await;
@@ -57,10 +59,12 @@ async fn an_approval_is_recorded_with_who_decided() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denial_needs_a_reason_and_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
     let run = runs.to_deny;
     let page = get(&console, &format!("/runs/{run}")).await;
     let (csrf, ticket) = (
@@ -85,10 +89,12 @@ async fn a_denial_needs_a_reason_and_keeps_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_that_is_not_the_consoles_own_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
     let run = runs.to_approve;
     let page = get(&console, &format!("/runs/{run}")).await;
     let (csrf, ticket) = (
@@ -131,10 +137,12 @@ async fn a_form_that_is_not_the_consoles_own_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_cancelled_from_its_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
     let run = runs.to_deny;
     let page = get(&console, &format!("/runs/{run}")).await;
     let csrf = hidden(&page.body, "csrf");

@@ -2,14 +2,16 @@
 //! runs, filtered; a run with its tool call, timeline and log, every
 //! text from a model or tool escaped.
 
-use crate::support::{fill, get, request, Console, HOSTILE, TOKEN};
+use crate::support::{get, opened, request, Opened, HOSTILE, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_the_token_is_refused_and_shows_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        runs,
+        console,
+        _dir,
+        ..
+    } = opened().await;
 
     for (path, headers) in [
         ("/", vec![]),
@@ -40,10 +42,12 @@ async fn a_request_without_the_token_is_refused_and_shows_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_url_trades_its_token_for_a_cookie() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        runs,
+        console,
+        _dir,
+        ..
+    } = opened().await;
 
     let opened = request(
         console.addr(),
@@ -84,10 +88,12 @@ async fn the_printed_url_trades_its_token_for_a_cookie() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_are_listed_with_their_agent_and_tally_and_filtered() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        runs,
+        console,
+        _dir,
+        ..
+    } = opened().await;
 
     let all = get(&console, "/").await;
     assert_eq!(all.status, 200);
@@ -116,10 +122,12 @@ async fn runs_are_listed_with_their_agent_and_tally_and_filtered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_shows_its_tool_call_and_timeline_and_runs_nothing_it_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        runs,
+        console,
+        _dir,
+        ..
+    } = opened().await;
 
     let page = get(&console, &format!("/runs/{}", runs.looked_up)).await;
     assert_eq!(page.status, 200);
@@ -154,10 +162,12 @@ async fn a_run_shows_its_tool_call_and_timeline_and_runs_nothing_it_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_behind_its_run_is_told_at_once_and_a_finished_runs_stream_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let runs = fill(&path).await;
-    let console = Console::start(&format!("sqlite://{}", path.display()));
+    let Opened {
+        runs,
+        console,
+        _dir,
+        ..
+    } = opened().await;
     let run = runs.looked_up;
 
     let behind = get(&console, &format!("/runs/{run}/live?seen=running.1.1.0")).await;

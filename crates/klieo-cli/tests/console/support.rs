@@ -196,6 +196,30 @@ impl Working {
     }
 }
 
+/// A filled store in a temporary directory and a console over it.
+pub(crate) struct Opened {
+    /// The store's file (its directory lives as long as this).
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) runs: Runs,
+    pub(crate) console: Console,
+    /// Bind it (`_dir`) so the directory outlives the test.
+    pub(crate) _dir: tempfile::TempDir,
+}
+
+/// A store [`fill`]ed, and `klieo console` started over it.
+pub(crate) async fn opened() -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let runs = fill(&path).await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    Opened {
+        path,
+        runs,
+        console,
+        _dir: dir,
+    }
+}
+
 /// `klieo console` over a store, killed when dropped.
 pub(crate) struct Console {
     child: Child,
@@ -327,10 +351,12 @@ pub(crate) async fn post(console: &Console, path: &str, form: &str) -> Reply {
 /// The value of the hidden input `name` in `page`.
 pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no hidden {name} in the page"))
-        + marker.len();
+    let start = page.find(&marker).unwrap_or_else(|| {
+        panic!(
+            "no hidden {name} in the page: {}",
+            &page[..page.len().min(2_000)]
+        )
+    }) + marker.len();
     let end = page[start..].find('"').unwrap() + start;
     page[start..end].replace("&amp;", "&")
 }

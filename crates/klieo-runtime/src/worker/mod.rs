@@ -233,6 +233,7 @@ impl Worker {
             lease,
             ..Default::default()
         };
+        let resumed = claim.prompt.is_none();
         let outcome = match claim.prompt {
             Some(prompt) => {
                 agent
@@ -248,11 +249,13 @@ impl Worker {
             // stops before it would hold its lease: the claim's lease is
             // given up here, so that once the person decides, a worker
             // takes the run at once instead of when the lease runs out.
-            Err(Error::Suspended { .. } | Error::InDoubt { .. }) => {
+            // (A fresh run's engine gave its lease up already.)
+            Err(Error::Suspended { .. } | Error::InDoubt { .. }) if resumed => {
                 if let Err(e) = self.queue.release(claim.run, &self.holder).await {
                     tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
                 }
             }
+            Err(Error::Suspended { .. } | Error::InDoubt { .. }) => {}
             Err(e) => {
                 tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer")
             }

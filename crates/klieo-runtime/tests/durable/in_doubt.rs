@@ -36,6 +36,22 @@ fn payer(
 /// A run whose approved `pay` was running when its process stopped; its
 /// id, once a resume found the call in doubt, with the ticket it gave.
 async fn stopped_while_paying(store: &Store, paid: &Arc<AtomicUsize>) -> (RunId, Ticket) {
+    let run = stop_while_paying(store, paid).await;
+    let later = payer(ScriptedLlm::new(), store, paid, None);
+    let doubt = later.resume(run).await.expect_err("in doubt");
+    let Error::InDoubt {
+        ticket: doubted,
+        tool,
+    } = doubt
+    else {
+        panic!("not in doubt: {doubt}");
+    };
+    assert_eq!(tool, "pay");
+    (run, doubted)
+}
+
+/// A run whose approved `pay` was running when its process stopped.
+async fn stop_while_paying(store: &Store, paid: &Arc<AtomicUsize>) -> RunId {
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "pay", json!({"cents": 1200}));
     let first = payer(
@@ -53,17 +69,7 @@ async fn stopped_while_paying(store: &Store, paid: &Arc<AtomicUsize>) -> (RunId,
     }
     // The process dies here, with pay running.
     drop(first);
-    let later = payer(ScriptedLlm::new(), store, paid, None);
-    let doubt = later.resume(ticket.run).await.expect_err("in doubt");
-    let Error::InDoubt {
-        ticket: doubted,
-        tool,
-    } = doubt
-    else {
-        panic!("not in doubt: {doubt}");
-    };
-    assert_eq!(tool, "pay");
-    (ticket.run, doubted)
+    ticket.run
 }
 
 #[tokio::test]
@@ -204,4 +210,39 @@ async fn a_settlement_for_another_call_or_run_is_refused_and_writes_nothing() {
         in_doubt(&store, run).await.unwrap().is_some(),
         "{ticket} still waits"
     );
+}
+
+#[tokio::test]
+async fn a_call_whose_approval_is_logged_is_in_doubt_whatever_its_tool_says_now() {
+    let (_dir, store) = fresh().await;
+    let paid = Arc::new(AtomicUsize::new(0));
+    let run = stop_while_paying(&store, &paid).await;
+
+    // A process whose `pay` is not routed (yet): the default policy.
+    let bare = Agent::builder(ScriptedLlm::new())
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .expect("the options are valid");
+    let found = bare.resume(run).await;
+    let Err(Error::InDoubt { ticket, .. }) = found else {
+        panic!("in doubt, not told interrupted: {found:?}");
+    };
+    let happened = Settled::Happened {
+        output: json!("receipt 7"),
+    };
+    record_settlement(&store, &ticket, happened, "ada")
+        .await
+        .unwrap();
+
+    // A process whose `pay` now says it is idempotent: settled, it is
+    // still not run again.
+    let again = Agent::builder(ScriptedLlm::new().then_text("Paid."))
+        .with_tool(Counted::new("pay", true, &paid))
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .expect("the options are valid");
+    assert_eq!(again.resume(run).await.unwrap().text, "Paid.");
+    assert_eq!(count(&paid), 1, "a settled call is not run again");
 }

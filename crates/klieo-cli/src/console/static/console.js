@@ -10,13 +10,24 @@
   if (!live || !live.dataset.live || !window.EventSource) {
     return;
   }
-  const source = new EventSource(live.dataset.live);
   let fetching = false;
-  source.addEventListener("changed", async function () {
-    if (fetching) {
+  let again = false;
+
+  // A person filling in a form of the live part (a reason, a result)
+  // keeps it: the swap waits until they leave it.
+  function busy() {
+    return Array.from(live.querySelectorAll("input, textarea")).some(
+      (field) => field === document.activeElement || field.value !== field.defaultValue
+    );
+  }
+
+  async function refresh() {
+    if (fetching || busy()) {
+      again = true;
       return;
     }
     fetching = true;
+    again = false;
     try {
       const response = await fetch(window.location.pathname, { credentials: "same-origin" });
       if (response.ok) {
@@ -28,9 +39,21 @@
       }
     } finally {
       fetching = false;
+      // A change that came while this one was fetched is fetched too.
+      if (again) {
+        refresh();
+      }
     }
-  });
+  }
+
+  const source = new EventSource(live.dataset.live);
+  source.addEventListener("changed", refresh);
   source.addEventListener("ended", function () {
     source.close();
+  });
+  live.addEventListener("focusout", function () {
+    if (again) {
+      refresh();
+    }
   });
 })();
