@@ -4,7 +4,7 @@
 use crate::error::CliError;
 use klieo::postgres::{PostgresOptions, PostgresStore};
 use klieo::sqlite::{SqliteOptions, SqliteStore};
-use klieo::types::{Journal, RunCatalog, RunQueue};
+use klieo::types::{Journal, RunCatalog, RunQueue, ShortTermMemory};
 
 /// An open klieo store.
 pub(crate) enum Store {
@@ -47,6 +47,14 @@ impl Store {
 
     /// The store's journal: runs' records and logs.
     pub(crate) fn journal(&self) -> &dyn Journal {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
+    }
+
+    /// The store's conversations.
+    pub(crate) fn threads(&self) -> &dyn ShortTermMemory {
         match self {
             Self::Sqlite(store) => store,
             Self::Postgres(store) => store,

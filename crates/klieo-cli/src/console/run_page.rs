@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use klieo::runtime::decisions::{in_doubt, pending_approval};
 use klieo::runtime::PendingApproval;
-use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome};
+use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome, Transcript};
 use maud::{html, Markup};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const VALUE: usize = 4_000;
 /// The most episodes a page lists, the newest; the timeline draws all.
 const EPISODES: usize = 2_000;
+/// How much of a run's thread its page shows, the newest messages, in
+/// estimated tokens.
+const THREAD_TOKENS: usize = 20_000;
 
 /// What the page says after an action, by the code the action's redirect
 /// gives: only these fixed sentences, never text from the request.
@@ -73,6 +76,16 @@ pub(crate) async fn run(
         Ok(doubted) => doubted,
         Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
     };
+    // The thread's newest messages: what the model was told and said.
+    let thread = match console
+        .store
+        .threads()
+        .load(&entry.thread, THREAD_TOKENS)
+        .await
+    {
+        Ok(thread) => thread,
+        Err(e) => return console.store_failed(&e.into()),
+    };
     let person = Person {
         approval: waiting.as_ref(),
         doubt: doubted.as_ref(),
@@ -85,6 +98,12 @@ pub(crate) async fn run(
         div data-live=(live_url(&entry)) {
             (live_part(&console, &entry, &person, &log))
         }
+        h2 { "Thread" }
+        p.muted {
+            "The newest messages of thread " span.mono { (entry.thread.as_str()) }
+            " (the runs that share it share these), up to about " (THREAD_TOKENS) " tokens."
+        }
+        (messages(&thread))
     };
     respond(StatusCode::OK, page("Run", body))
 }
@@ -185,6 +204,34 @@ fn details(episode: &Episode) -> Markup {
             pre.arguments { (cut(&pretty(args))) }
             p.muted { (label) }
             pre.result { (cut(&value)) }
+        }
+    }
+}
+
+/// A thread's messages: who said each, and what (tool calls with their
+/// arguments), as text.
+fn messages(thread: &Transcript) -> Markup {
+    if thread.is_empty() {
+        return html! { p.muted { "No messages." } };
+    }
+    html! {
+        table.thread {
+            tbody {
+                @for message in thread.iter() {
+                    tr {
+                        td.mono { (message.role.as_str()) }
+                        td {
+                            @if !message.content.is_empty() {
+                                pre.message { (cut(&message.content)) }
+                            }
+                            @for call in &message.tool_calls {
+                                p.muted { "calls " strong.mono { (plain(&call.name, 80)) } " (" (plain(&call.id, 40)) ")" }
+                                pre.arguments { (cut(&call.arguments)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -152,6 +152,20 @@ async fn a_run_shows_its_tool_call_and_timeline_and_runs_nothing_it_holds() {
         "as text"
     );
     assert!(page.body.contains("status-completed"));
+    let thread = page
+        .body
+        .split("<h2>Thread</h2>")
+        .nth(1)
+        .expect("the thread's section");
+    assert!(thread.contains("find the page"), "the user's message");
+    assert!(
+        thread.contains("calls <strong class=\"mono\">lookup</strong>"),
+        "the model's call"
+    );
+    assert!(
+        thread.contains("The tool said: &lt;script&gt;window.__xss = 1&lt;/script&gt;"),
+        "the model's answer, as text"
+    );
 
     let unknown = get(&console, &format!("/runs/{}", klieo::types::RunId::new())).await;
     assert_eq!(unknown.status, 404);
