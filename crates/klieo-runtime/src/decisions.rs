@@ -36,13 +36,19 @@ pub async fn pending_approval(
     let Ok(Waiting { call, .. }) = waiting_on(journal, run).await? else {
         return Ok(None);
     };
-    Ok(Some(PendingApproval {
+    Ok(Some(shown(run, call)))
+}
+
+/// The call `call` of `run`, as a person is shown it: its ticket, tool
+/// and arguments.
+fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
+    PendingApproval {
         ticket: Ticket::for_call(run, &call),
         arguments: call
             .parse_arguments()
             .unwrap_or_else(|_| Value::String(call.arguments.clone())),
         tool: call.name,
-    }))
+    }
 }
 
 /// Records `decision` on the call `ticket` names, in `journal`, without
@@ -185,13 +191,7 @@ pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<Pendin
     let Ok(Waiting { call, .. }) = crate::in_doubt::doubted_on(journal, run).await? else {
         return Ok(None);
     };
-    Ok(Some(PendingApproval {
-        ticket: Ticket::for_call(run, &call),
-        arguments: call
-            .parse_arguments()
-            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
-        tool: call.name,
-    }))
+    Ok(Some(shown(run, call)))
 }
 
 /// Records what a person says the call in doubt `ticket` names did, with

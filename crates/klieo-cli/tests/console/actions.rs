@@ -2,10 +2,17 @@
 //! recorded with who did it; a form that is not the console's own, or a
 //! ticket for another call, changes nothing.
 
-use crate::support::{form_value, get, hidden, opened, post, request, Opened, TOKEN};
+use crate::support::{form_value, get, hidden, opened, post, request, Console, Opened, TOKEN};
 use klieo::sqlite::SqliteStore;
 use klieo::types::{Episode, EpisodicMemory, RunId, RunQueue, RunState};
 use std::path::Path;
+
+/// The CSRF value and the ticket (for a form body) of `run`'s page.
+async fn forms(console: &Console, run: RunId) -> (String, String) {
+    let page = get(console, &format!("/runs/{run}")).await;
+    let ticket = form_value(&hidden(&page.body, "ticket"));
+    (hidden(&page.body, "csrf"), ticket)
+}
 
 async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {
     let store = SqliteStore::open(path).await.unwrap();
@@ -66,11 +73,7 @@ async fn a_denial_needs_a_reason_and_keeps_it() {
         _dir,
     } = opened().await;
     let run = runs.to_deny;
-    let page = get(&console, &format!("/runs/{run}")).await;
-    let (csrf, ticket) = (
-        hidden(&page.body, "csrf"),
-        form_value(&hidden(&page.body, "ticket")),
-    );
+    let (csrf, ticket) = forms(&console, run).await;
 
     let reasonless = format!("csrf={csrf}&ticket={ticket}&by=grace&reason=%20");
     let refused = post(&console, &format!("/runs/{run}/deny"), &reasonless).await;
@@ -96,11 +99,7 @@ async fn a_form_that_is_not_the_consoles_own_changes_nothing() {
         _dir,
     } = opened().await;
     let run = runs.to_approve;
-    let page = get(&console, &format!("/runs/{run}")).await;
-    let (csrf, ticket) = (
-        hidden(&page.body, "csrf"),
-        form_value(&hidden(&page.body, "ticket")),
-    );
+    let (csrf, ticket) = forms(&console, run).await;
     let (before, _) = log(&path, run).await;
 
     let forged = format!("csrf=guessed&ticket={ticket}&by=mallory");
