@@ -109,7 +109,7 @@ fn entry_json(entry: &RunEntry) -> Value {
 }
 
 /// The system clock, in milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

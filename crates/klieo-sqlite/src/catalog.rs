@@ -34,11 +34,7 @@ impl RunCatalog for SqliteStore {
                     .map_err(|e| backend(doing, e))
             })
             .await?;
-        let runs = rows
-            .into_iter()
-            .map(|row| ROWS.run_entry(row))
-            .collect::<Result<_, _>>()?;
-        Ok(RunPage::new(runs, query.limit()))
+        ROWS.run_page(rows, query.limit())
     }
 
     async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {

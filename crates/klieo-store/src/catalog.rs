@@ -79,6 +79,23 @@ impl StoreRows {
     }
 }
 
+impl StoreRows {
+    /// The page of a query of `limit` runs from the `rows` read for it
+    /// (one past the limit when more follow; see [`RunPage::new`]).
+    ///
+    /// # Errors
+    ///
+    /// `MemoryError::Serialization` when a row's id or state cannot be
+    /// read.
+    pub fn run_page(&self, rows: Vec<CatalogRow>, limit: usize) -> Result<RunPage, MemoryError> {
+        let runs = rows
+            .into_iter()
+            .map(|row| self.run_entry(row))
+            .collect::<Result<_, _>>()?;
+        Ok(RunPage::new(runs, limit))
+    }
+}
+
 /// Lists what the queue knows (every run submitted or committed to),
 /// filtered, then sorted newest first: time in the number of runs, as
 /// befits a store for tests and single processes.

@@ -14,7 +14,6 @@ use klieo::runtime::PendingApproval;
 use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome, Transcript};
 use maud::{html, Markup};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most characters of one value (arguments, a result) a page shows;
 /// `klieo runs show RUN --json` gives it whole.
@@ -124,9 +123,7 @@ fn live_url(entry: &RunEntry) -> String {
 fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Episode]) -> Markup {
     let run = entry.run;
     let tally = &entry.tally;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = crate::runs::now_ms();
     html! {
         @if let Some(call) = person.approval {
             section.waiting {

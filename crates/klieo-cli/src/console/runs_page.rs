@@ -15,7 +15,6 @@ use klieo::types::{RunEntry, RunQuery, RunStatus};
 use maud::{html, Markup};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The runs page's filters, as its form sends them.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -96,9 +95,7 @@ fn table(entries: &[RunEntry]) -> Markup {
     if entries.is_empty() {
         return html! { p.muted { "No runs." } };
     }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = crate::runs::now_ms();
     html! {
         table.runs {
             thead { tr {
