@@ -1,6 +1,7 @@
-//! `klieo approve`, `klieo deny`, `klieo settle` and `klieo cancel`: what
-//! a person decides from the command line, recorded in the store with who
-//! decided; the run goes on where its agent is.
+//! `klieo approve`, `klieo deny`, `klieo settle`, `klieo cancel` and
+//! `klieo resume`: what a person decides from the command line, recorded
+//! in the store with who decided; the run goes on where its agent is, or
+//! with the workers it is given to.
 
 use crate::error::CliError;
 use crate::runs::{plain, run_id};
@@ -90,4 +91,45 @@ pub(crate) async fn settle(
         plain(&ticket.call_id, 40),
         ticket.run
     ))
+}
+
+/// Gives `run` to the workers of `agent` (by default the agent it was
+/// submitted for), so that one of them takes it up.
+pub(crate) async fn resume(
+    store: &Store,
+    run: &str,
+    agent: Option<String>,
+    json: bool,
+) -> Result<String, CliError> {
+    let run = run_id(run)?;
+    let Some(entry) = store.catalog().entry(run).await? else {
+        return Err(CliError::UnknownRun { run });
+    };
+    let Some(agent) = agent.or(entry.agent) else {
+        return Err(CliError::NoAgent { run });
+    };
+    let Some(state) = store.queue().assign(run, &agent).await? else {
+        return Err(CliError::UnknownRun { run });
+    };
+    if state.is_finished() {
+        let state = state.name();
+        return Err(CliError::Over { run, state });
+    }
+    if json {
+        let shown = json!({"run": run, "agent": agent, "state": state.name()});
+        return Ok(serde_json::to_string_pretty(&shown)?);
+    }
+    let workers = format!("the workers of `{}`", plain(&agent, 60));
+    Ok(match state {
+        RunState::Queued => format!("run {run} is queued for {workers}"),
+        RunState::Suspended => format!(
+            "run {run} waits for a person (`klieo runs show {run}` prints the ticket); \
+             once decided, {workers} take it up"
+        ),
+        _ => format!(
+            "run {run} is given to {workers}: one takes it up at its next claim, \
+             once no process holds the run's lease (a stopped process's lease runs out \
+             within its time to live)"
+        ),
+    })
 }

@@ -59,6 +59,20 @@ pub(crate) enum CliError {
         /// The run.
         run: RunId,
     },
+    /// `klieo resume` of a run that names no agent, without `--agent`.
+    #[error("run {run} was never submitted, so no agent is named for it; name the agent whose workers should drive it with --agent NAME")]
+    NoAgent {
+        /// The run.
+        run: RunId,
+    },
+    /// `klieo resume` of a run that is over.
+    #[error("run {run} is already {state}, so it cannot go on; submit a new run")]
+    Over {
+        /// The run.
+        run: RunId,
+        /// Its state's name: completed, failed or cancelled.
+        state: &'static str,
+    },
     /// The store failed while reading or writing.
     #[error("the store failed while reading or writing; check that it is reachable and try again")]
     Store(#[from] MemoryError),

@@ -10,11 +10,12 @@
 //! klieo deny 019a…/c1/9f2c… --reason "not to Eve" --by ada
 //! klieo settle 019a…/c2/51c0… --happened "receipt 42" --by ada
 //! klieo cancel 019a… --by ada
+//! klieo resume 019a… --agent support
 //! ```
 //!
 //! A decision is recorded in the store; the run goes on where its agent
 //! is (a worker claims a submitted run; `Agent::resume` takes up any
-//! other).
+//! other, or `klieo resume` hands it to workers).
 //!
 //! Output is for people; `--json` prints one JSON document for scripts.
 //! The store is only opened, never created or given a klieo schema: a
@@ -36,7 +37,7 @@ use klieo::types::{RunQuery, RunStatus};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Look at the runs in a klieo store; approve, deny or cancel them.
+/// Look at the runs in a klieo store; approve, deny, cancel or resume them.
 #[derive(Debug, Parser)]
 #[command(name = "klieo", version)]
 struct Cli {
@@ -113,6 +114,17 @@ enum Command {
         /// Who settles it, kept in the run's log.
         #[arg(long, default_value = "klieo cli", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         by: String,
+    },
+    /// Hands a run that is not over to the workers of an agent: a run an
+    /// agent drove in its own process that stopped, or a queued run for
+    /// another agent. A worker takes it up where its log ends.
+    Resume {
+        /// The run's id.
+        run: String,
+        /// The agent's name, as the workers know it (`Worker::with_agent`);
+        /// by default the one the run was submitted for.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        agent: Option<String>,
     },
     /// Cancels a run that is not over: it takes no more steps.
     Cancel {
@@ -231,6 +243,7 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
         Command::Runs(RunsCommand::Show { run }) => runs::show(store, &run, json).await,
         Command::Runs(RunsCommand::Watch { run }) => watch::watch(store, &run, json, print).await,
         Command::Cancel { run, by } => decisions::cancel(store, &run, &by, json).await,
+        Command::Resume { run, agent } => decisions::resume(store, &run, agent, json).await,
         Command::Approve { ticket, by } => {
             let decision = Decision::Approve { by };
             decisions::decide(store, &ticket, decision, json).await

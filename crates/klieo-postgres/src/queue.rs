@@ -185,4 +185,41 @@ impl RunQueue for PostgresStore {
         tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(Some(cancelled))
     }
+
+    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
+        let doing = "giving a run to an agent's workers";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        // The row's lock keeps its state as read until the agent is set.
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1 FOR UPDATE")
+                .bind(run.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(doing, e))?;
+        let Some((state, outcome)) = row else {
+            return Ok(None);
+        };
+        let state = ROWS.run_state(&state, outcome)?;
+        if state.is_finished() {
+            return Ok(Some(state));
+        }
+        // A run never submitted takes its place in line now; idle workers
+        // are woken as the transaction commits.
+        sqlx::query(
+            "UPDATE klieo_runs SET agent = $2, updated_at = now(), \
+             seq = COALESCE(seq, nextval('klieo_runs_seq')) WHERE run = $1",
+        )
+        .bind(run.to_string())
+        .bind(agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        tx.commit().await.map_err(|e| backend(doing, e))?;
+        Ok(Some(state))
+    }
 }

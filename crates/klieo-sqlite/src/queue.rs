@@ -114,6 +114,16 @@ impl RunQueue for SqliteStore {
             })
             .await
     }
+
+    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
+        let doing = "giving a run to an agent's workers";
+        let agent = agent.to_owned();
+        self.writer
+            .write(doing, move |connection| {
+                assign_in(connection, run, &agent).map_err(|e| e.reported(doing))
+            })
+            .await
+    }
 }
 
 /// Why a queue write failed: SQLite's error, or klieo's own.
@@ -220,17 +230,24 @@ fn claim_in(
     Ok(claimed)
 }
 
+/// `run`'s state, read on `connection`; `None` for a run it does not
+/// know.
+fn state_in(connection: &Connection, id: &str) -> Result<Option<RunState>, Failed> {
+    let row: Option<(String, Option<String>)> = connection
+        .prepare_cached("SELECT state, outcome FROM runs WHERE run = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(row
+        .map(|(state, outcome)| ROWS.run_state(&state, outcome))
+        .transpose()?)
+}
+
 /// Cancels `run` for `by` on the writer's connection, when it is not over.
 fn cancel_in(connection: &Connection, run: RunId, by: &str) -> Result<Option<RunState>, Failed> {
     let id = run.to_string();
-    let row: Option<(String, Option<String>)> = connection
-        .prepare_cached("SELECT state, outcome FROM runs WHERE run = ?1")?
-        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let Some((state, outcome)) = row else {
+    let Some(state) = state_in(connection, &id)? else {
         return Ok(None);
     };
-    let state = ROWS.run_state(&state, outcome)?;
     if !state.is_cancellable() {
         return Ok(Some(state));
     }
@@ -247,4 +264,23 @@ fn cancel_in(connection: &Connection, run: RunId, by: &str) -> Result<Option<Run
         .prepare_cached("DELETE FROM leases WHERE run = ?1")?
         .execute([&id])?;
     Ok(Some(cancelled))
+}
+
+/// Gives `run` to `agent`'s workers on the writer's connection, when it
+/// is not over; a run never submitted takes its place in line now.
+fn assign_in(connection: &Connection, run: RunId, agent: &str) -> Result<Option<RunState>, Failed> {
+    let id = run.to_string();
+    let Some(state) = state_in(connection, &id)? else {
+        return Ok(None);
+    };
+    if state.is_finished() {
+        return Ok(Some(state));
+    }
+    connection
+        .prepare_cached(&format!(
+            "UPDATE runs SET agent = ?2, updated_ms = {NOW_MS}, \
+             seq = COALESCE(seq, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)) WHERE run = ?1"
+        ))?
+        .execute(params![id, agent])?;
+    Ok(Some(state))
 }

@@ -6,7 +6,8 @@ use crate::InMemoryJournal;
 use async_trait::async_trait;
 use futures_util::stream;
 use klieo_types::{
-    Claimed, Episode, MemoryError, RunId, RunQueue, RunState, RunTally, Submission, Wakeups,
+    Claimed, Episode, MemoryError, RunId, RunQueue, RunState, RunTally, Submission, ThreadId,
+    Wakeups,
 };
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -204,4 +205,49 @@ impl RunQueue for InMemoryJournal {
         state.give_up_lease(run);
         Ok(Some(after))
     }
+
+    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
+        let mut state = self.state();
+        let thread = state.record(run).map(|r| r.thread.clone());
+        let queue = &mut state.queue;
+        let Some(entry) = queue.runs.get_mut(&run) else {
+            return Ok(None);
+        };
+        if entry.state.is_finished() {
+            return Ok(Some(entry.state.clone()));
+        }
+        let assigned = match entry.submission.take() {
+            Some((first, seq)) => (for_agent(&first, agent), seq),
+            None => {
+                // A run written without being submitted: its log is not
+                // empty, so the prompt is never read.
+                queue.submitted += 1;
+                let thread = thread.unwrap_or_else(|| ThreadId::new(format!("run-{run}")));
+                (
+                    Submission::new(agent, "").with_thread(thread),
+                    queue.submitted,
+                )
+            }
+        };
+        entry.submission = Some(assigned);
+        let now = entry.state.clone();
+        entry.set(now.clone());
+        queue.wake();
+        Ok(Some(now))
+    }
+}
+
+/// `first`, as submitted for the agent named `agent`.
+fn for_agent(first: &Submission, agent: &str) -> Submission {
+    let mut submission = Submission::new(agent, first.prompt());
+    if let Some(thread) = first.thread() {
+        submission = submission.with_thread(thread.clone());
+    }
+    if let Some(key) = first.key() {
+        submission = submission.with_key(key);
+    }
+    if let Some(time) = first.not_before() {
+        submission = submission.with_not_before(time);
+    }
+    submission
 }

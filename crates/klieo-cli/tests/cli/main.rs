@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod decisions;
+mod resume;
 mod runs;
 
 use klieo::prelude::*;

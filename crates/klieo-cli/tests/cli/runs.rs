@@ -212,7 +212,7 @@ async fn queued_runs_are_listed_by_agent_a_page_at_a_time() {
 /// `cargo xtask ci` runs it with `KLIEO_POSTGRES_URL` set.
 #[tokio::test]
 #[ignore = "needs PostgreSQL: cargo xtask ci starts one and sets KLIEO_POSTGRES_URL"]
-async fn the_commands_read_and_cancel_on_postgresql() {
+async fn the_commands_read_cancel_and_resume_on_postgresql() {
     let server = std::env::var("KLIEO_POSTGRES_URL").expect("KLIEO_POSTGRES_URL");
     let url = klieo::postgres::testing::fresh_database(&server)
         .await
@@ -248,6 +248,23 @@ async fn the_commands_read_and_cancel_on_postgresql() {
     refused(
         &klieo(&url, &["cancel", &RunId::new().to_string()]),
         "the store has no run",
+    );
+    let moved = ok_json(
+        &url,
+        &[
+            "--json",
+            "resume",
+            &queued.to_string(),
+            "--agent",
+            "support",
+        ],
+    );
+    assert_eq!(moved["state"], "queued");
+    let support = ok_json(&url, &["--json", "runs", "list", "--agent", "support"]);
+    assert_eq!(support["runs"][0]["run"], queued.to_string());
+    refused(
+        &klieo(&url, &["resume", &done.to_string(), "--agent", "support"]),
+        "is already completed",
     );
 
     // A database with no klieo schema is refused, not given one.

@@ -9,6 +9,12 @@ use klieo_types::{
 };
 use std::time::{Duration, SystemTime};
 
+mod assign;
+
+pub use assign::{
+    a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
+};
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 async fn submit(queue: &dyn RunQueue, submission: &Submission) -> RunId {
@@ -356,6 +362,8 @@ macro_rules! __klieo_store_queue_suite {
             a_released_run_is_claimed_to_resume,
             cancel_stops_a_run_that_waits,
             cancel_stops_a_running_run,
+            a_run_never_submitted_is_given_to_workers,
+            assign_moves_a_waiting_run_and_leaves_a_finished_one,
         );
     };
 }

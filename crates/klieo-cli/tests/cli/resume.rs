@@ -1,0 +1,156 @@
+//! `klieo resume`: a run an agent drove in its own process, which
+//! stopped, handed to workers that finish it; a suspended one handed on
+//! before a person decides; runs that cannot go on refused.
+
+use crate::{klieo, ok_json, refused, store, Mail};
+use klieo::prelude::*;
+use klieo::runtime::{wait, TypedTool};
+use klieo::sqlite::SqliteStore;
+use klieo::types::testing::ScriptedLlm;
+use klieo::types::{RunCatalog, RunQuery, ToolError};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Longer than any of these runs takes; a bound, not a timing.
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// An agent on `store` whose idempotent `fetch` tool, with `started`,
+/// says so when it starts and never ends; leases off, as after a killed
+/// process whose lease ran out.
+fn fetcher(llm: ScriptedLlm, store: &SqliteStore, started: Option<Arc<Notify>>) -> Agent {
+    let fetch = TypedTool::new("fetch", "Fetches a page.", move |_: Mail| {
+        let started = started.clone();
+        async move {
+            if let Some(started) = started {
+                started.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, ToolError>("the page")
+        }
+    })
+    .with_idempotent(true);
+    Agent::builder(llm)
+        .with_tool(fetch)
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .unwrap()
+}
+
+/// A worker on `store` driving `agent` as `support`, until cancelled.
+fn start_worker(store: &SqliteStore, agent: Agent) -> CancellationToken {
+    let worker = Worker::builder(store.clone())
+        .with_agent("support", agent)
+        .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move { worker.run(token).await });
+    shutdown
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_process_stopped_is_finished_by_the_workers_it_is_handed_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fetch.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "fetch", json!({"to": "ada"}));
+    let first = fetcher(
+        ScriptedLlm::new().then_tool_calls(vec![call]),
+        &store,
+        Some(Arc::clone(&started)),
+    );
+    let session = first.session("fetching");
+    let running = session.run("fetch Ada's page");
+    tokio::select! {
+        done = running => panic!("fetch hangs: {done:?}"),
+        () = started.notified() => {}
+    }
+    drop(first);
+    let listed = store.runs(&RunQuery::new()).await.unwrap();
+    let [entry] = listed.runs.as_slice() else {
+        panic!("one run: {listed:?}");
+    };
+    let run = entry.run;
+    let spec = format!("sqlite://{}", path.display());
+    let id = run.to_string();
+    refused(&klieo(&spec, &["resume", &id]), "was never submitted");
+
+    let handed = ok_json(&spec, &["--json", "resume", &id, "--agent", "support"]);
+    assert_eq!(handed["state"], "running");
+    assert_eq!(handed["agent"], "support");
+    let llm = ScriptedLlm::new().then_text("Fetched.");
+    let shutdown = start_worker(&store, fetcher(llm.clone(), &store, None));
+    let state = wait(&store, run, WITHIN).await.unwrap();
+    shutdown.cancel();
+    assert_eq!(
+        state,
+        RunState::Completed {
+            answer: "Fetched.".into()
+        },
+        "a worker of the agent it was handed to finishes it"
+    );
+    let read = llm.requests()[0]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content.contains("the page"));
+    assert!(
+        read,
+        "the worker ran the stopped call again and the model read it"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_run_handed_to_workers_is_taken_up_once_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, done, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let id = waiting.to_string();
+    let text = klieo(&spec, &["resume", &id, "--agent", "support"]);
+    let said = String::from_utf8(text.stdout).unwrap();
+    assert!(said.contains("waits for a person"), "{said}");
+    let shown = ok_json(&spec, &["--json", "runs", "show", &id]);
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+    ok_json(&spec, &["--json", "approve", &ticket, "--by", "grace"]);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let llm = ScriptedLlm::new().then_text("Sent.");
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let mailer = Agent::builder(llm)
+        .with_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let shutdown = start_worker(&store, mailer);
+    let state = wait(&store, waiting, WITHIN).await.unwrap();
+    shutdown.cancel();
+    assert_eq!(
+        state,
+        RunState::Completed {
+            answer: "Sent.".into()
+        }
+    );
+    store.close().await;
+
+    refused(
+        &klieo(&spec, &["resume", &done.to_string(), "--agent", "support"]),
+        "is already completed",
+    );
+    refused(
+        &klieo(
+            &spec,
+            &["resume", &RunId::new().to_string(), "--agent", "x"],
+        ),
+        "has no run",
+    );
+    refused(&klieo(&spec, &["resume", "nope"]), "is not a run id");
+}
