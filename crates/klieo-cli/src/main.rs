@@ -26,6 +26,7 @@
 mod console;
 mod decisions;
 mod error;
+mod follow;
 mod runs;
 mod store;
 mod watch;

@@ -1,16 +1,15 @@
 //! `klieo runs watch RUN`: a run's log as it is written. The episodes so
 //! far, then each new one as the run records it, until the run is over
-//! or Ctrl-C. The store is asked once a second (one indexed row) and the
-//! log read again only when the run moved.
+//! or Ctrl-C. The run's entry (one indexed row) is read again when the
+//! store tells of a change to it (`crate::follow`), or now and then, and
+//! the log only when the run moved.
 
 use crate::error::CliError;
+use crate::follow::Hub;
 use crate::runs::{line, plain, run_id, LINE};
 use crate::store::Store;
 use klieo::types::{Episode, RunEntry};
-use std::time::Duration;
-
-/// How often the store is asked whether the run moved.
-const POLL: Duration = Duration::from_secs(1);
+use tokio_util::sync::CancellationToken;
 
 /// Prints `run`'s log with `print` as it grows, until the run is over
 /// (or Ctrl-C); what to print last.
@@ -21,6 +20,10 @@ pub(crate) async fn watch(
     print: impl Fn(&str),
 ) -> Result<String, CliError> {
     let run = run_id(run)?;
+    let stopping = CancellationToken::new();
+    let _stop_listening = stopping.clone().drop_guard();
+    let hub = Hub::start(store.catalog(), stopping).await;
+    let mut following = hub.follow(store.catalog(), run).await;
     let mut shown = 0;
     let mut seen: Option<RunEntry> = None;
     loop {
@@ -39,7 +42,7 @@ pub(crate) async fn watch(
             seen = Some(entry);
         }
         tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
+            () = following.changed(store.catalog()) => {}
             _ = tokio::signal::ctrl_c() => return Ok("(stopped watching; the run goes on)".into()),
         }
     }

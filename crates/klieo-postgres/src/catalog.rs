@@ -8,9 +8,10 @@ use crate::memory::ROWS;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::CatalogRow;
-use klieo_types::{MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery};
+use klieo_types::{MemoryError, RunCatalog, RunChanges, RunEntry, RunId, RunPage, RunQuery};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+use std::time::Duration;
 
 #[async_trait]
 impl RunCatalog for PostgresStore {
@@ -71,6 +72,16 @@ impl RunCatalog for PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
         row.map(|row| ROWS.run_entry(row)).transpose()
+    }
+
+    /// Each followed run's changes, by `LISTEN/NOTIFY` on a connection of
+    /// the stream's own.
+    async fn changes(&self) -> Result<Option<RunChanges>, MemoryError> {
+        self.run_changes().await.map(Some)
+    }
+
+    async fn follow(&self, run: RunId, ttl: Duration) -> Result<(), MemoryError> {
+        self.follow_run(run, ttl).await
     }
 }
 

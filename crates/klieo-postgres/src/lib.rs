@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod catalog;
+mod changes;
 mod error;
 mod journal;
 mod ledger;

@@ -22,7 +22,23 @@ impl PostgresStore {
     /// notification may have been missed); the stream ends only when
     /// the server cannot be reached again.
     pub(crate) async fn listen(&self) -> Result<Wakeups, MemoryError> {
-        let doing = "listening for submitted runs";
+        let listener = self
+            .listener(CHANNEL, "listening for submitted runs")
+            .await?;
+        // An error here is the server gone past the pool's wait: the
+        // stream ends and the worker, which says so, polls.
+        let each = stream::unfold(listener, |mut listener| async move {
+            listener.try_recv().await.ok().map(|_| ((), listener))
+        });
+        Ok(Box::pin(each))
+    }
+
+    /// A listener on `channel`, on a connection of its own.
+    pub(crate) async fn listener(
+        &self,
+        channel: &str,
+        doing: &str,
+    ) -> Result<PgListener, MemoryError> {
         let options = (*self.pool.connect_options()).clone();
         let own = PgPoolOptions::new()
             .max_connections(1)
@@ -32,14 +48,9 @@ impl PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
         listener
-            .listen(CHANNEL)
+            .listen(channel)
             .await
             .map_err(|e| backend(doing, e))?;
-        // An error here is the server gone past the pool's wait: the
-        // stream ends and the worker, which says so, polls.
-        let each = stream::unfold(listener, |mut listener| async move {
-            listener.try_recv().await.ok().map(|_| ((), listener))
-        });
-        Ok(Box::pin(each))
+        Ok(listener)
     }
 }

@@ -8,7 +8,7 @@ use crate::memory::ROWS;
 use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::CatalogRow;
-use klieo_types::{MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery};
+use klieo_types::{MemoryError, RunCatalog, RunChanges, RunEntry, RunId, RunPage, RunQuery};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, OptionalExtension, Row};
 
@@ -51,6 +51,12 @@ impl RunCatalog for SqliteStore {
             })
             .await?;
         row.map(|row| ROWS.run_entry(row)).transpose()
+    }
+
+    /// [`RunChange::Any`](klieo_types::RunChange::Any) each time another connection committed to the
+    /// file (`PRAGMA data_version`, asked every 100 ms).
+    async fn changes(&self) -> Result<Option<RunChanges>, MemoryError> {
+        self.change_counter().await.map(Some)
     }
 }
 

@@ -70,6 +70,17 @@ impl Readers {
         .map_err(|_| closed())?
     }
 
+    /// A read-only connection of the caller's own, as the store's are
+    /// opened.
+    pub(crate) fn open_own(&self) -> rusqlite::Result<Connection> {
+        open(&self.path, self.busy_timeout)
+    }
+
+    /// Whether the store was closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.permits.is_closed()
+    }
+
     /// Waits for the reads in progress, takes no more, and closes the
     /// connections.
     pub(crate) async fn close(&self) {

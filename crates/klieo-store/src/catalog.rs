@@ -6,8 +6,10 @@ use crate::journal::State;
 use crate::queue::Entry;
 use crate::{InMemoryJournal, StoreRows};
 use async_trait::async_trait;
+use futures_util::stream;
 use klieo_types::{
-    MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery, RunTally, ThreadId,
+    MemoryError, RunCatalog, RunChange, RunChanges, RunEntry, RunId, RunPage, RunQuery, RunTally,
+    ThreadId,
 };
 
 /// A run's row in a database store's catalog, as its driver reads it.
@@ -125,6 +127,17 @@ impl RunCatalog for InMemoryJournal {
             .queue
             .entry(run)
             .map(|entry| catalog_entry(&state, run, entry)))
+    }
+
+    /// [`RunChange::Any`] at each change: the store counts them, not
+    /// which run changed.
+    async fn changes(&self) -> Result<Option<RunChanges>, MemoryError> {
+        let changed = self.state().queue.changed.subscribe();
+        let each = stream::unfold(changed, |mut changed| async move {
+            changed.changed().await.ok()?;
+            Some((RunChange::Any, changed))
+        });
+        Ok(Some(Box::pin(each)))
     }
 }
 

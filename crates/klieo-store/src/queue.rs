@@ -23,6 +23,11 @@ pub(crate) struct Queue {
     /// Counts the times a run may have become claimable; each worker's
     /// wake-ups watch it.
     woken: tokio::sync::watch::Sender<u64>,
+    /// Counts the changes of runs; each [`RunCatalog::changes`] stream
+    /// watches it.
+    ///
+    /// [`RunCatalog::changes`]: klieo_types::RunCatalog::changes
+    pub(crate) changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// One run as the queue knows it.
@@ -67,6 +72,11 @@ impl Queue {
         self.woken.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Tells followers a run changed.
+    fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Whether `run` is running, as the queue knows it.
     pub(crate) fn is_running(&self, run: RunId) -> bool {
         self.runs
@@ -92,6 +102,7 @@ impl Queue {
         for episode in episodes {
             entry.tally.add(episode);
         }
+        self.touch();
     }
 
     /// What the queue knows of `run`.
@@ -127,6 +138,7 @@ impl RunQueue for InMemoryJournal {
             queue.keys.insert(key.to_owned(), run);
         }
         queue.wake();
+        queue.touch();
         Ok(run)
     }
 
@@ -175,6 +187,9 @@ impl RunQueue for InMemoryJournal {
                 ));
             }
         }
+        if !claimed.is_empty() {
+            state.queue.touch();
+        }
         Ok(claimed)
     }
 
@@ -203,6 +218,7 @@ impl RunQueue for InMemoryJournal {
         entry.set(after.clone());
         state.logs.entry(run).or_default().push(episode);
         state.give_up_lease(run);
+        state.queue.touch();
         Ok(Some(after))
     }
 
@@ -233,6 +249,7 @@ impl RunQueue for InMemoryJournal {
         let now = entry.state.clone();
         entry.set(now.clone());
         queue.wake();
+        queue.touch();
         Ok(Some(now))
     }
 }

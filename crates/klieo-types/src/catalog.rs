@@ -5,8 +5,11 @@
 
 use crate::{Episode, MemoryError, RunId, RunState, ThreadId};
 use async_trait::async_trait;
+use futures_core::Stream;
 use std::fmt;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A run's status: the name of its [`RunState`], without what the state
 /// carries.
@@ -349,4 +352,63 @@ pub trait RunCatalog: Send + Sync {
 
     /// One run's entry; `None` when the store has no such run.
     async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError>;
+
+    /// The store's changes as they happen: an item each time a run may
+    /// have changed (a commit, a claim, a decision, a cancel), so that
+    /// whoever follows a run looks at it again at once rather than at its
+    /// next poll. Each call gives a stream of its own, on a connection of
+    /// its own where the store has connections: take one and share it.
+    ///
+    /// An item may come with nothing changed, and a store tells only of
+    /// runs someone [`follow`](Self::follow)s: a follower still polls
+    /// now and then (the stream may end, its connection lost for good).
+    /// The default, for a store that cannot tell, is `None`: followers
+    /// poll.
+    async fn changes(&self) -> Result<Option<RunChanges>, MemoryError> {
+        Ok(None)
+    }
+
+    /// Tells the store that `run` is followed for `ttl`, so that its
+    /// [`changes`](Self::changes) streams tell of it; renew it before
+    /// `ttl` runs out. A store that tells of every run (the default)
+    /// needs nothing; one that tells only of followed runs (PostgreSQL:
+    /// a commit of a run no one follows then notifies no one) keeps it.
+    async fn follow(&self, run: RunId, ttl: Duration) -> Result<(), MemoryError> {
+        let _ = (run, ttl);
+        Ok(())
+    }
+}
+
+/// What [`RunCatalog::changes`] gives.
+pub type RunChanges = Pin<Box<dyn Stream<Item = RunChange> + Send>>;
+
+/// One item of [`RunChanges`]: which run may have changed.
+///
+/// ```
+/// use klieo_types::{RunChange, RunId};
+///
+/// let (run, other) = (RunId::new(), RunId::new());
+/// assert!(RunChange::Run(run).concerns(run));
+/// assert!(!RunChange::Run(other).concerns(run));
+/// assert!(RunChange::Any.concerns(run));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunChange {
+    /// This run may have changed.
+    Run(RunId),
+    /// Some run may have changed: the store cannot say which (it counts
+    /// the changes of the whole store), or changes may have been missed
+    /// (its connection was lost and made again).
+    Any,
+}
+
+impl RunChange {
+    /// Whether `run` may be the run that changed.
+    pub fn concerns(&self, run: RunId) -> bool {
+        match self {
+            Self::Run(changed) => *changed == run,
+            Self::Any => true,
+        }
+    }
 }

@@ -88,7 +88,10 @@ mod transcript;
 pub mod testing;
 
 pub use approval::{ParseTicketError, Ticket};
-pub use catalog::{ParseStatusError, RunCatalog, RunEntry, RunPage, RunQuery, RunStatus, RunTally};
+pub use catalog::{
+    ParseStatusError, RunCatalog, RunChange, RunChanges, RunEntry, RunPage, RunQuery, RunStatus,
+    RunTally,
+};
 pub use episode::{CallSpend, Episode, ToolOutcome};
 pub use error::{
     BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,

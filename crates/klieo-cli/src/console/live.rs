@@ -1,13 +1,16 @@
 //! A running run's changes, as server-sent events (`/runs/{run}/live`):
-//! `changed` when the run moved since its page was made, then each time the store's entry of the run moves (a commit, a
-//! claim, a decision, a cancellation), `ended` once it is over, then the
-//! stream closes. The store is asked once every [`POLL`] (an indexed
-//! read of one row); a stream lasts at most [`LONGEST`], and at most
-//! [`STREAMS`] are open at once, so a page left open costs the store
-//! little and a burst of them is refused rather than served.
+//! `changed` when the run moved since its page was made, then each time
+//! the store's entry of the run moves (a commit, a claim, a decision, a
+//! cancellation), `ended` once it is over, then the stream closes. The
+//! entry (an indexed read of one row) is read again when the store tells
+//! of a change to the run (`crate::follow`), or now and then; a stream
+//! lasts at most [`LONGEST`], and at most [`STREAMS`] are open at once,
+//! so a page left open costs the store little and a burst of them is
+//! refused rather than served.
 
 use super::layout::failure;
 use super::Console;
+use crate::follow::Following;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -20,8 +23,6 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-/// How often the store is asked about the run.
-pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// The longest a stream stays open; the browser opens another (a page
 /// open for long holds one of the few connections a browser keeps to a
 /// host only this long at a time).
@@ -74,7 +75,9 @@ pub(crate) async fn live(
         }
         Err(e) => return console.store_failed(&e.into()),
     };
+    let following = console.hub.follow(console.store.catalog(), run).await;
     let follow = Follow {
+        following,
         console,
         run,
         changed: mark(&now) != seen.seen,
@@ -94,6 +97,7 @@ pub(crate) async fn live(
 
 /// One page following one run.
 struct Follow {
+    following: Following,
     console: Arc<Console>,
     run: RunId,
     seen: RunEntry,
@@ -124,7 +128,7 @@ impl Follow {
                 return Some(Event::default().event("ended").data(self.seen.state.name()));
             }
             tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
+                () = self.following.changed(self.console.store.catalog()) => {}
                 // The console stops: the stream ends at once.
                 () = self.console.stopping.cancelled() => return None,
             }

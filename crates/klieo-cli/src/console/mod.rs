@@ -20,6 +20,7 @@ mod runs_page;
 mod timeline;
 
 use crate::error::CliError;
+use crate::follow::Hub;
 use crate::store::Store;
 use auth::{Keys, Secret};
 use axum::extract::DefaultBodyLimit;
@@ -49,6 +50,8 @@ pub(crate) struct Console {
     streams: Arc<Semaphore>,
     /// Cancelled when the console stops: live streams end.
     stopping: CancellationToken,
+    /// The store's changes, for the live streams.
+    hub: Hub,
 }
 
 impl Console {
@@ -97,7 +100,9 @@ pub(crate) async fn serve(
         port: bound.port(),
     });
     let stopping = CancellationToken::new();
+    let hub = Hub::start(store.catalog(), stopping.clone()).await;
     let console = Arc::new(Console {
+        hub,
         store,
         keys: Arc::clone(&keys),
         operator: options.operator,

@@ -267,6 +267,28 @@ async fn the_commands_read_cancel_and_resume_on_postgresql() {
         "is already completed",
     );
 
+    // Watched on PostgreSQL (following it by LISTEN/NOTIFY) until it is
+    // cancelled, whether before the watch began or while it ran.
+    let watcher = std::process::Command::new(env!("CARGO_BIN_EXE_klieo"))
+        .args(["--store", &url, "runs", "watch", &queued.to_string()])
+        .env_remove("KLIEO_STORE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = klieo::postgres::PostgresStore::connect(&url).await.unwrap();
+    store.cancel(queued, "ops").await.unwrap();
+    store.close().await;
+    let watched = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || watcher.wait_with_output()),
+    )
+    .await
+    .expect("the watch ends with the run")
+    .unwrap()
+    .unwrap();
+    let said = String::from_utf8(watched.stdout).unwrap();
+    assert!(said.contains(&format!("run {queued} cancelled")), "{said}");
+
     // A database with no klieo schema is refused, not given one.
     let bare = klieo::postgres::testing::fresh_database(&server)
         .await

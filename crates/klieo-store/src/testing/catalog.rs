@@ -5,6 +5,7 @@
 
 #![allow(clippy::panic, reason = "a failed check is a panic, like assert!")]
 
+use futures_util::StreamExt;
 use klieo_types::{
     CallSpend, Commit, Episode, FinishReason, Message, RunCatalog, RunId, RunPage, RunQuery,
     RunQueue, RunStatus, RunTally, Submission, ThreadId, Usage,
@@ -222,6 +223,44 @@ pub async fn tallies_what_commits_recorded<S: RunQueue + RunCatalog>(store: &S) 
     );
 }
 
+/// A store tells of a followed run's changes as they happen: after a
+/// commit of a run no one follows and then one of the followed run, the
+/// first change told concerns the followed run (its id, or the store as
+/// a whole). Every klieo store has a feed of changes; a store without one
+/// (followers poll) fails this scenario and leaves it out of its list.
+pub async fn changes_tell_of_a_followed_run<S: RunQueue + RunCatalog>(store: &S) {
+    let followed = submit(store, "support").await;
+    let other = submit(store, "support").await;
+    if let Err(e) = store.follow(followed, Duration::from_secs(3600)).await {
+        panic!("follow({followed}) failed: {e}");
+    }
+    let mut changes = match store.changes().await {
+        Ok(Some(changes)) => changes,
+        Ok(None) => panic!("the store tells no changes: followers would only poll"),
+        Err(e) => panic!("changes() failed: {e}"),
+    };
+    for run in [other, followed] {
+        let started = Episode::Started {
+            agent: "support".into(),
+        };
+        commit(
+            store,
+            Commit::new(run, ThreadId::new(format!("run-{run}"))).with_episodes(vec![started]),
+        )
+        .await;
+    }
+    // A bound, not a timing: a store that tells nothing fails here.
+    let told = tokio::time::timeout(Duration::from_secs(30), changes.next()).await;
+    match told {
+        Ok(Some(change)) => assert!(
+            change.concerns(followed),
+            "the first change told is of the followed run, not of {other}: {change:?}"
+        ),
+        Ok(None) => panic!("the changes stream ended"),
+        Err(_) => panic!("no change was told within 30 s of a followed run's commit"),
+    }
+}
+
 /// One test per [`RunCatalog`] scenario of this module, each on a fresh
 /// store from `$fresh` (an expression giving something that derefs to
 /// the store), with the attributes given after it.
@@ -240,6 +279,7 @@ macro_rules! __klieo_store_catalog_suite {
             filters_by_status_and_agent,
             pages_through_every_run_once,
             tallies_what_commits_recorded,
+            changes_tell_of_a_followed_run,
         );
     };
 }
