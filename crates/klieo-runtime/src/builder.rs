@@ -121,6 +121,18 @@ impl<M> AgentBuilder<M> {
         self
     }
 
+    /// Adds `agent` as a tool the model knows as `name` and is told what
+    /// it does by `description`: each call is a child run of `agent`
+    /// ([`AgentTool`](crate::AgentTool)).
+    pub fn with_agent_tool(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        agent: Agent,
+    ) -> Self {
+        self.with_tool(crate::AgentTool::new(name, description, agent))
+    }
+
     /// Adds every tool of `tools`.
     pub fn with_tools(mut self, tools: ToolSet) -> Self {
         self.tools = self.tools.merge(tools);

@@ -65,6 +65,43 @@ impl RunId {
         Self((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand)
     }
 
+    /// The id of the child run this run starts for `key` (the call that
+    /// starts it: its [idempotency key](crate::ToolContext::idempotency_key)):
+    /// the same in every process and every version of klieo, so that a
+    /// call run again after a stop finds the child the first one started.
+    /// It keeps this run's time (the two sort together) and differs from
+    /// it, and from the child of any other key, in its 62 last bits.
+    ///
+    /// ```
+    /// use klieo_types::RunId;
+    ///
+    /// let parent = RunId::new();
+    /// let child = parent.child("1:call_0");
+    /// assert_eq!(child, parent.child("1:call_0"), "found again");
+    /// assert_ne!(child, parent.child("2:call_0"));
+    /// assert_ne!(child, parent);
+    /// assert_eq!(child.timestamp_ms(), parent.timestamp_ms());
+    /// assert_eq!(child.to_string().parse::<RunId>()?, child);
+    /// # Ok::<(), klieo_types::ParseIdError>(())
+    /// ```
+    pub fn child(&self, key: &str) -> Self {
+        // FNV-1a over the parent's bytes and the key's, then SplitMix64's
+        // finaliser: fixed by this code, not by a library's hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.0.to_be_bytes().iter().chain(key.as_bytes()) {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        hash ^= hash >> 31;
+        let mut rand = u128::from(hash & ((1 << 62) - 1));
+        if rand == self.0 & ((1 << 62) - 1) {
+            // Never the parent itself.
+            rand ^= 1;
+        }
+        Self((self.0 & !((1 << 62) - 1)) | rand)
+    }
+
     /// The id as a 128-bit number.
     pub const fn as_u128(&self) -> u128 {
         self.0

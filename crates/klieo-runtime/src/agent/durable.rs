@@ -9,7 +9,7 @@ use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
-use klieo_types::{Episode, Error, Journal, RunId, Ticket};
+use klieo_types::{Episode, Error, Journal, Role, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -174,6 +174,39 @@ impl Agent {
         }
     }
 
+    /// Runs the child run `child`, asked `prompt` on a thread of its own;
+    /// when this agent's journal holds it already (its parent's call runs
+    /// again after a stop), takes it up where its log ends, or says how it
+    /// ended.
+    pub(crate) async fn run_child(&self, child: RunId, prompt: String) -> Result<ChildEnd, Error> {
+        let thread = format!("run-{child}");
+        if let Ok(journal) = journal_of(&self.inner.template.memories, child) {
+            match journal.replay(child).await?.last() {
+                None => {}
+                Some(Episode::Completed { .. }) => {
+                    let said = self.session(&thread).messages().await?;
+                    let answer = said
+                        .iter()
+                        .rev()
+                        .find(|m| m.role == Role::Assistant)
+                        .map(|m| m.content.clone())
+                        .unwrap_or_default();
+                    return Ok(ChildEnd::Answered(answer));
+                }
+                Some(Episode::Failed { error }) => return Ok(ChildEnd::Failed(error.clone())),
+                Some(_) => {
+                    let answer = self.go_on(child, None, Extras::default()).await?;
+                    return Ok(ChildEnd::Answered(answer.text));
+                }
+            }
+        }
+        let answer = self
+            .session(&thread)
+            .run_with(child, prompt, Extras::default())
+            .await?;
+        Ok(ChildEnd::Answered(answer.text))
+    }
+
     pub(crate) async fn go_on(
         &self,
         run: RunId,
@@ -235,4 +268,12 @@ impl Agent {
         };
         Ok((run, journal, why))
     }
+}
+
+/// How a child run ended, as [`Agent::run_child`] found it.
+pub(crate) enum ChildEnd {
+    /// With this answer.
+    Answered(String),
+    /// Without an answer, as its log says (it ended so before).
+    Failed(String),
 }

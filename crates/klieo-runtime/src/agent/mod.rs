@@ -6,6 +6,7 @@ mod durable;
 mod inbox;
 mod session;
 
+pub(crate) use durable::ChildEnd;
 pub use inbox::PendingApproval;
 pub use session::Session;
 

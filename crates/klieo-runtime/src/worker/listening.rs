@@ -145,6 +145,9 @@ mod tests {
         async fn cancel(&self, _: RunId, _: &str) -> Result<Option<RunState>, MemoryError> {
             Ok(None)
         }
+        async fn assign(&self, _: RunId, _: &str) -> Result<Option<RunState>, MemoryError> {
+            Ok(None)
+        }
         async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
             match self.asked.fetch_add(1, Ordering::SeqCst) {
                 0 => Ok(Some(Box::pin(stream::empty()))),

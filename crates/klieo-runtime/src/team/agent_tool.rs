@@ -1,0 +1,159 @@
+//! [`AgentTool`]: an [`Agent`] as another agent's tool. A call starts a
+//! child run: its own run id (derived from the call, so the same call
+//! finds it again), its own thread and log; its answer is the call's
+//! result, its failure the call's.
+
+use crate::agent::{Agent, ChildEnd};
+use async_trait::async_trait;
+use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy};
+use serde_json::{json, Value};
+
+/// An agent as a tool of another: the model calls it with
+/// `{"input": "…"}`, the task in words, and reads its answer.
+///
+/// Each call is a **child run** of the agent: its id is
+/// [`RunId::child`](klieo_types::RunId::child) of the calling run for the
+/// call's [idempotency key](ToolContext::idempotency_key), its thread is
+/// its own (`run-<child id>`: it does not see the parent's conversation,
+/// only `input`), and it runs with the agent's own model, instructions,
+/// tools, options and memories.
+///
+/// On an agent whose memories are a journal, a call run again after its
+/// process stopped (the tool is idempotent for this reason) finds its
+/// child: it takes the child up where the child's log ends (no completed
+/// model call is asked again; the child's own tools are resumed by their
+/// own rules), or gives the answer the child already ended with.
+///
+/// The call fails as the child does: a child that ends without an answer
+/// (steps, budget, a guardrail) is `ToolError::Failed`, told to the model;
+/// a model that failed in a way that may pass is `ToolError::Retryable`;
+/// a child cancelled, or waiting for a person (a call that needs approval
+/// inside an agent used as a tool suspends only the child for now), is
+/// `ToolError::Permanent`, which ends the calling run. Agents are built
+/// before they are given, so agents calling one another in a cycle
+/// cannot be built.
+///
+/// ```
+/// use klieo_runtime::{Agent, AgentTool};
+/// use klieo_types::testing::ScriptedLlm;
+/// use klieo_types::ToolCall;
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let lookup = Agent::builder(ScriptedLlm::new().then_text("Order 1042 shipped on May 2."))
+///     .with_name("lookup")
+///     .build()?;
+/// let call = ToolCall::new("c1", "lookup", json!({"input": "When did order 1042 ship?"}));
+/// let desk = Agent::builder(
+///     ScriptedLlm::new()
+///         .then_tool_calls(vec![call])
+///         .then_text("It shipped on May 2."),
+/// )
+/// .with_tool(AgentTool::new("lookup", "Finds orders.", lookup))
+/// .build()?;
+///
+/// let answer = desk.run("Where is my order 1042?").await?;
+/// assert_eq!(answer.text, "It shipped on May 2.");
+/// # Ok::<(), klieo_types::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct AgentTool {
+    def: ToolDef,
+    agent: Agent,
+}
+
+impl std::fmt::Debug for AgentTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTool")
+            .field("name", &self.def.name)
+            .field("agent", &self.agent.name())
+            .finish()
+    }
+}
+
+impl AgentTool {
+    /// `agent` as a tool the model knows as `name`, told what it does by
+    /// `description`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, agent: Agent) -> Self {
+        let parameters = json!({
+            "type": "object",
+            "properties": {
+                "input": {
+                    "type": "string",
+                    "description": "The task for this agent, in words, whole: it does not see this conversation."
+                }
+            },
+            "required": ["input"],
+            "additionalProperties": false
+        });
+        Self {
+            def: ToolDef::new(name, description, parameters),
+            agent,
+        }
+    }
+
+    /// The agent the tool runs.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+}
+
+#[async_trait]
+impl Tool for AgentTool {
+    fn def(&self) -> &ToolDef {
+        &self.def
+    }
+
+    async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+        let tool = &self.def.name;
+        let Some(input) = args.get("input").and_then(Value::as_str) else {
+            return Err(ToolError::InvalidArgs {
+                tool: tool.clone(),
+                reason: "`input` must be a string: the task for the agent".into(),
+            });
+        };
+        let child = ctx.run_id.child(&ctx.idempotency_key());
+        match self.agent.run_child(child, input.to_owned()).await {
+            Ok(ChildEnd::Answered(answer)) => Ok(Value::String(answer)),
+            Ok(ChildEnd::Failed(error)) => Err(ToolError::Failed {
+                tool: tool.clone(),
+                message: format!(
+                    "agent `{}` (run {child}) ended without an answer: {error}",
+                    self.agent.name()
+                ),
+            }),
+            Err(e) => Err(failure(tool, self.agent.name(), child, e)),
+        }
+    }
+
+    /// Idempotent: a call run again finds its child run (on a journal) and
+    /// takes it up rather than starting over. The time bound is the run's
+    /// (`RunOptions::tool_timeout`), which a child of many steps may need
+    /// raised.
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new().with_idempotent(true)
+    }
+}
+
+/// The call's failure for a child run that stopped with `e`.
+fn failure(tool: &str, agent: &str, child: klieo_types::RunId, e: Error) -> ToolError {
+    match e {
+        Error::Suspended { .. } | Error::InDoubt { .. } => ToolError::Permanent(format!(
+            "agent `{agent}` (run {child}) waits for a person: {e}; a call that needs a person \
+             inside an agent used as a tool is not supported yet"
+        )),
+        Error::Cancelled => {
+            ToolError::Permanent(format!("agent `{agent}` (run {child}) was cancelled"))
+        }
+        e if e.retryable() => ToolError::Retryable {
+            message: format!("agent `{agent}` (run {child}) failed: {e}"),
+            retry_after: e.retry_after(),
+        },
+        e => ToolError::Failed {
+            tool: tool.to_owned(),
+            message: format!("agent `{agent}` (run {child}) ended without an answer: {e}"),
+        },
+    }
+}
