@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::runs::{plain, run_id};
 use crate::store::Store;
 use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
-use klieo::types::{RunState, Ticket};
+use klieo::types::{Episode, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -105,6 +105,14 @@ pub(crate) async fn resume(
     let Some(entry) = store.catalog().entry(run).await? else {
         return Err(CliError::UnknownRun { run });
     };
+    let log = store.journal().replay(run).await?;
+    let parent = log.iter().take(3).find_map(|episode| match episode {
+        Episode::ChildOf { parent, .. } => Some(*parent),
+        _ => None,
+    });
+    if let Some(parent) = parent {
+        return Err(CliError::ChildRun { run, parent });
+    }
     let Some(agent) = agent.or(entry.agent) else {
         return Err(CliError::NoAgent { run });
     };

@@ -65,6 +65,14 @@ pub(crate) enum CliError {
         /// The run.
         run: RunId,
     },
+    /// `klieo resume` of a child run, which its parent's call drives.
+    #[error("run {run} is a child run of run {parent} (an agent used as a tool): resume run {parent}, whose call takes the child up")]
+    ChildRun {
+        /// The run.
+        run: RunId,
+        /// Its parent.
+        parent: RunId,
+    },
     /// `klieo resume` of a run that is over.
     #[error("run {run} is already {state}, so it cannot go on; submit a new run")]
     Over {

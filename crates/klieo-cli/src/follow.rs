@@ -27,7 +27,10 @@ const BACKLOG: usize = 256;
 
 /// The store's changes, passed on to every follower.
 pub(crate) struct Hub {
-    changes: Option<broadcast::Sender<RunChange>>,
+    /// A receiver to copy for each follower; the task passing changes
+    /// holds the only sender, so followers see the channel close when the
+    /// store's stream ends.
+    changes: Option<broadcast::Receiver<RunChange>>,
 }
 
 impl Hub {
@@ -38,8 +41,7 @@ impl Hub {
         let Ok(Some(mut changes)) = store.changes().await else {
             return Self { changes: None };
         };
-        let (sender, _) = broadcast::channel(BACKLOG);
-        let passing = sender.clone();
+        let (passing, receiver) = broadcast::channel(BACKLOG);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -53,7 +55,7 @@ impl Hub {
             }
         });
         Self {
-            changes: Some(sender),
+            changes: Some(receiver),
         }
     }
 
@@ -61,7 +63,7 @@ impl Hub {
     pub(crate) async fn follow(&self, store: &dyn RunCatalog, run: RunId) -> Following {
         let mut following = Following {
             run,
-            changes: self.changes.as_ref().map(broadcast::Sender::subscribe),
+            changes: self.changes.as_ref().map(broadcast::Receiver::resubscribe),
             renew_at: Instant::now(),
             told: false,
         };

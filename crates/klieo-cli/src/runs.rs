@@ -269,6 +269,18 @@ pub(crate) fn line(episode: &Episode) -> String {
                 None => said,
             }
         }
+        Episode::ChildOf {
+            parent,
+            step,
+            call_id,
+        } => format!(
+            "a child run: started by call {} of step {step} of run {parent}",
+            plain(call_id, 40)
+        ),
+        Episode::WaitingOnChild { step, child, .. } => {
+            format!("step {step}: waits with run {child}, which waits for a person")
+        }
+        Episode::ChildWoken { child } => format!("a person decided in run {child}; it goes on"),
         // Every other kind says enough by its name and its JSON
         // (`--json`).
         _ => String::new(),

@@ -7,7 +7,11 @@
 -- `WHEN` test: a notifying commit holds the database's notification lock
 -- until it has committed, which would put every worker's commits in one
 -- line. The column is nullable without a default: adding it rewrites
--- nothing.
+-- nothing. Its lock on the table waits at most 10 s for the statements
+-- running on it (a long report, say), so that workers are not queued
+-- behind the migration for long; past that the migration fails, changes
+-- nothing, and the next opening tries again.
+SET LOCAL lock_timeout = '10s';
 ALTER TABLE klieo_runs ADD COLUMN followed_until TIMESTAMPTZ;
 
 CREATE FUNCTION klieo_notify_run_changed() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,6 +1,6 @@
 //! Following runs with `LISTEN/NOTIFY` (schema v9): while a run's
 //! `followed_until` is to come, every change of its row notifies
-//! [`CHANNEL`] with its id (a trigger on `klieo_runs`); a follower listens
+//! [`CHANGES_CHANNEL`] with its id (a trigger on `klieo_runs`); a follower listens
 //! on a connection of its own. Runs no one follows notify no one.
 
 use crate::error::backend;
@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The channel a followed run's changes are notified on.
-pub(crate) const CHANNEL: &str = "klieo_run_changes";
+pub(crate) const CHANGES_CHANNEL: &str = "klieo_run_changes";
 
 impl PostgresStore {
     /// A stream of the followed runs' changes; a lost connection is made
@@ -20,7 +20,7 @@ impl PostgresStore {
     /// been missed). It ends when the server cannot be reached again.
     pub(crate) async fn run_changes(&self) -> Result<RunChanges, MemoryError> {
         let listener = self
-            .listener(CHANNEL, "listening for runs' changes")
+            .listener(CHANGES_CHANNEL, "listening for runs' changes")
             .await?;
         let each = stream::unfold(listener, |mut listener| async move {
             let change = match listener.try_recv().await.ok()? {

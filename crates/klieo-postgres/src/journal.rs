@@ -6,7 +6,7 @@
 use crate::error::backend;
 use crate::ledger::int;
 use crate::memory::{lock_run, summary_in, ROWS};
-use crate::wakeups::CHANNEL;
+use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
@@ -139,7 +139,7 @@ impl Journal for PostgresStore {
         )
         .bind(run.to_string())
         .bind(holder)
-        .bind(CHANNEL)
+        .bind(WAKEUP_CHANNEL)
         .execute(&self.pool)
         .await
         .map_err(|e| backend("giving up a lease", e))?;

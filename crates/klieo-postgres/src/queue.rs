@@ -6,7 +6,7 @@
 
 use crate::error::backend;
 use crate::memory::{lock_run, record_in, ROWS};
-use crate::wakeups::CHANNEL;
+use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
@@ -47,7 +47,7 @@ impl RunQueue for PostgresStore {
         .bind(submission.prompt())
         .bind(submission.key())
         .bind(submission.not_before().map(epoch_seconds))
-        .bind(CHANNEL)
+        .bind(WAKEUP_CHANNEL)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend(doing, e))?;
@@ -215,7 +215,7 @@ impl RunQueue for PostgresStore {
         .await
         .map_err(|e| backend(doing, e))?;
         sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
+            .bind(WAKEUP_CHANNEL)
             .execute(&mut *tx)
             .await
             .map_err(|e| backend(doing, e))?;

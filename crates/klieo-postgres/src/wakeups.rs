@@ -10,20 +10,20 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::time::Duration;
 
 /// The channel the store notifies and its workers listen on.
-pub(crate) const CHANNEL: &str = "klieo_runs";
+pub(crate) const WAKEUP_CHANNEL: &str = "klieo_runs";
 
 /// How long listening waits for its connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PostgresStore {
-    /// A stream with an item per notification on [`CHANNEL`], on a
+    /// A stream with an item per notification on [`WAKEUP_CHANNEL`], on a
     /// connection of its own (not one of the pool's, which drive runs).
     /// A lost connection is made again and counts as a wake-up (a
     /// notification may have been missed); the stream ends only when
     /// the server cannot be reached again.
     pub(crate) async fn listen(&self) -> Result<Wakeups, MemoryError> {
         let listener = self
-            .listener(CHANNEL, "listening for submitted runs")
+            .listener(WAKEUP_CHANNEL, "listening for submitted runs")
             .await?;
         // An error here is the server gone past the pool's wait: the
         // stream ends and the worker, which says so, polls.

@@ -147,7 +147,30 @@ async fn record(
             reason: "another process decided, settled or took up the run first".into(),
         },
         other => Error::Memory(other),
-    })
+    })?;
+    // A child run's parents wait with it: they go on too.
+    crate::team::tree::wake_parents(journal, ticket.run).await
+}
+
+/// Records an agent's decision (approved, or denied for `denial`) on the
+/// call `ticket` names in a child run, whose agent is not the one
+/// deciding: the tree's root, taken up next, finds the child going on.
+pub(crate) async fn decide_in_child(
+    journal: &dyn Journal,
+    ticket: &Ticket,
+    denial: Option<String>,
+) -> Result<(), Error> {
+    let call_id = ticket.call_id.clone();
+    let episode = match denial {
+        None => Episode::Approved { call_id, by: None },
+        Some(reason) => Episode::Denied {
+            call_id,
+            reason,
+            by: None,
+        },
+    };
+    let waiting = waiting_for(journal, ticket).await?;
+    record(journal, ticket, waiting, episode).await
 }
 
 /// What a person says a call in doubt did.

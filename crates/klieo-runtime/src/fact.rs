@@ -16,7 +16,7 @@ use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
     BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch,
-    RateWait, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
+    RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -130,6 +130,21 @@ pub(crate) enum Fact<'a> {
         step: u32,
         call: &'a ToolCall,
         ticket: &'a Ticket,
+    },
+    /// Cycle `step`'s `call` waits with the run `child` for a person (an
+    /// agent used as a tool waits on an approval): the run stops, its step
+    /// left open.
+    WaitingOnChild {
+        step: u32,
+        call: &'a ToolCall,
+        child: RunId,
+    },
+    /// The run is a child run, started by call `call_id` of cycle `step`
+    /// of the run `parent`.
+    ChildOf {
+        parent: RunId,
+        step: u32,
+        call_id: &'a str,
     },
     /// A person decided the call `call_id`: approved, or denied for the
     /// reason given.

@@ -85,6 +85,20 @@ impl Memories {
                 agent: agent.to_owned(),
             },
             Fact::Resumed { steps } => Episode::Resumed { steps },
+            Fact::WaitingOnChild { step, call, child } => Episode::WaitingOnChild {
+                step,
+                call_id: call.id.clone(),
+                child,
+            },
+            Fact::ChildOf {
+                parent,
+                step,
+                call_id,
+            } => Episode::ChildOf {
+                parent,
+                step,
+                call_id: call_id.to_owned(),
+            },
             // Only a journal is resumed, so only a journal keeps the
             // shape a resume asks for again.
             Fact::Shaped { name, schema } if self.journal_ref().is_some() => Episode::OutputShape {

@@ -17,7 +17,6 @@ mod memory;
 mod reply_info;
 mod retries;
 mod support;
-mod team;
 mod terminal_contract;
 mod tool_bounds;
 mod tools;

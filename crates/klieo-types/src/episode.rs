@@ -1,6 +1,7 @@
 //! [`Episode`]: the event log of a run, one entry per thing that happened.
 
 use crate::response::{FinishReason, Usage};
+use crate::RunId;
 use serde::{Deserialize, Serialize};
 
 /// How one tool call ended, as recorded in an [`Episode::ToolCall`].
@@ -177,6 +178,36 @@ pub enum Episode {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// This run is a child run: call `call_id` of step `step` of the run
+    /// `parent` started it (an agent used as a tool). First in its log,
+    /// with `Started`.
+    ChildOf {
+        /// The run whose call started this one.
+        parent: RunId,
+        /// The parent's step.
+        step: u32,
+        /// The parent's call.
+        call_id: String,
+    },
+    /// Step `step`'s call `call_id` runs the child run `child`, which
+    /// waits for a person: this run waits with it, the step left open.
+    /// Once the person decides, the run goes on, and the call runs again
+    /// and finds its child going on.
+    WaitingOnChild {
+        /// The step whose call waits.
+        step: u32,
+        /// The call.
+        call_id: String,
+        /// The child run that waits for a person (or one of its own
+        /// children does).
+        child: RunId,
+    },
+    /// A person decided what the child run `child` waited on: this run,
+    /// which waited with it, goes on.
+    ChildWoken {
+        /// The child run.
+        child: RunId,
+    },
     /// The run was taken up again after its process stopped (a crash or a
     /// restart): what follows continues the log before it.
     Resumed {
@@ -340,6 +371,9 @@ impl Episode {
             Self::Denied { .. } => "denied",
             Self::InDoubt { .. } => "in_doubt",
             Self::Settled { .. } => "settled",
+            Self::ChildOf { .. } => "child_of",
+            Self::WaitingOnChild { .. } => "waiting_on_child",
+            Self::ChildWoken { .. } => "child_woken",
             Self::Resumed { .. } => "resumed",
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",

@@ -70,15 +70,17 @@ impl RunId {
     /// the same in every process and every version of klieo, so that a
     /// call run again after a stop finds the child the first one started.
     /// It keeps this run's time (the two sort together) and differs from
-    /// it, and from the child of any other key, in its 62 last bits.
+    /// it in its 62 last bits, a hash of the key: the children of two keys
+    /// share an id with a chance of one in 2^62.
     ///
     /// ```
-    /// use klieo_types::RunId;
+    /// use klieo_types::{RunId, ToolContext};
     ///
     /// let parent = RunId::new();
-    /// let child = parent.child("1:call_0");
-    /// assert_eq!(child, parent.child("1:call_0"), "found again");
-    /// assert_ne!(child, parent.child("2:call_0"));
+    /// let key = ToolContext::new(parent, "call_0", "desk").with_step(1).idempotency_key();
+    /// let child = parent.child(&key);
+    /// assert_eq!(child, parent.child(&key), "found again");
+    /// assert_ne!(child, parent.child(&format!("{parent}:2:call_0")));
     /// assert_ne!(child, parent);
     /// assert_eq!(child.timestamp_ms(), parent.timestamp_ms());
     /// assert_eq!(child.to_string().parse::<RunId>()?, child);
@@ -232,6 +234,15 @@ impl fmt::Debug for ThreadId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_id_is_the_same_in_every_version() -> Result<(), ParseIdError> {
+        // Pinned: a change here would lose every stored child run's id.
+        let parent: RunId = "01a24750-f2a5-7000-92c2-1a9f2f5d3365".parse()?;
+        let child = parent.child("01a24750-f2a5-7000-92c2-1a9f2f5d3365:1:call_0");
+        assert_eq!(child.to_string(), "01a24750-f2a5-7000-bf9e-2cd2eeda326a");
+        Ok(())
+    }
 
     #[test]
     fn ids_sort_in_creation_order_even_within_a_millisecond() {

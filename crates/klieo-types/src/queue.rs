@@ -244,7 +244,9 @@ pub trait RunQueue: Journal {
     /// claimed once no lease is held on it (at once when its process is
     /// gone and its lease ran out; never while a live process renews it),
     /// a queued one when it is due, and a suspended one once a person
-    /// decides. A finished run is left as it is. A submission's key keeps
+    /// decides. A run driven without a lease (`lease_ttl: None`) holds
+    /// none, so assign only a run whose process is known to have stopped.
+    /// A finished run is left as it is. A submission's key keeps
     /// naming the run, now for `agent`: a submit of the old agent's under
     /// that key is refused as [`MemoryError::KeyReused`].
     async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError>;

@@ -132,7 +132,9 @@ impl RunState {
                         error: error.clone(),
                     }
                 }
-                Episode::Suspended { .. } | Episode::InDoubt { .. } => state = RunState::Suspended,
+                Episode::Suspended { .. }
+                | Episode::InDoubt { .. }
+                | Episode::WaitingOnChild { .. } => state = RunState::Suspended,
                 _ => {}
             }
         }

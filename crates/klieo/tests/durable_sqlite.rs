@@ -2,7 +2,8 @@
 //! written once, generic over the store) on SQLite: each step written
 //! through the journal, resume after a stop, approvals (blocking and
 //! streamed), the fence of
-//! resumes without leases, and leases. The in-memory journal runs them in
+//! resumes without leases, leases, and teams (an agent as a tool, a
+//! person's decision inside a child run). The in-memory journal runs them in
 //! the runtime's own tests; real processes killed at each boundary are
 //! `crash.rs`'s.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -25,6 +26,8 @@ mod resume;
 mod streamed;
 #[path = "../../klieo-runtime/tests/durable/support.rs"]
 mod support;
+#[path = "../../klieo-runtime/tests/durable/team/mod.rs"]
+mod team;
 
 mod store {
     //! The store the scenarios run on here: SQLite, one fresh file each.

@@ -18,6 +18,8 @@ use klieo::types::LlmClient;
 mod budgets;
 #[path = "llama_server/failover.rs"]
 mod failover;
+#[path = "llama_server/team.rs"]
+mod team;
 #[path = "llama_server/window.rs"]
 mod window;
 

@@ -67,6 +67,8 @@ pub(crate) async fn live(
             "too many pages follow runs at once; close some and reload",
         );
     };
+    // Followed first: a change after the entry is read is told.
+    let following = console.hub.follow(console.store.catalog(), run).await;
     let now = match console.store.catalog().entry(run).await {
         Ok(Some(entry)) => entry,
         Ok(None) => {
@@ -75,7 +77,6 @@ pub(crate) async fn live(
         }
         Err(e) => return console.store_failed(&e.into()),
     };
-    let following = console.hub.follow(console.store.catalog(), run).await;
     let follow = Follow {
         following,
         console,

@@ -154,3 +154,64 @@ async fn a_suspended_run_handed_to_workers_is_taken_up_once_decided() {
     );
     refused(&klieo(&spec, &["resume", "nope"]), "is not a run id");
 }
+
+#[tokio::test]
+async fn a_child_run_is_resumed_through_its_parent_and_shown_waiting_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("team.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let mailer = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
+        "m1",
+        "send_mail",
+        json!({"to": "ada"}),
+    )]))
+    .with_name("mailer")
+    .with_tool(send)
+    .with_memory(store.clone())
+    .build()
+    .unwrap();
+    let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
+        "c1",
+        "mail",
+        json!({"input": "mail Ada"}),
+    )]))
+    .with_name("desk")
+    .with_agent_tool("mail", "Sends mail.", mailer)
+    .with_memory(store.clone())
+    .build()
+    .unwrap();
+    let ended = desk.run("mail Ada").await;
+    let Err(Error::Suspended { ticket, .. }) = ended else {
+        panic!("the tree waits for a person: {ended:?}");
+    };
+    let runs = store.runs(&RunQuery::new()).await.unwrap();
+    let parent = runs
+        .runs
+        .iter()
+        .map(|entry| entry.run)
+        .find(|&run| run != ticket.run)
+        .unwrap();
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+    let child = ticket.run.to_string();
+    refused(
+        &klieo(&spec, &["resume", &child, "--agent", "mailer"]),
+        &format!("is a child run of run {parent}"),
+    );
+    let shown =
+        String::from_utf8(klieo(&spec, &["runs", "show", &parent.to_string()]).stdout).unwrap();
+    assert!(
+        shown.contains(&format!("waits with run {child}, which waits for a person")),
+        "{shown}"
+    );
+    let listed = ok_json(&spec, &["--json", "runs", "list", "--state", "suspended"]);
+    assert_eq!(
+        listed["runs"].as_array().unwrap().len(),
+        2,
+        "the tree waits: {listed}"
+    );
+}

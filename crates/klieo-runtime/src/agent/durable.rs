@@ -3,12 +3,14 @@
 
 use super::Agent;
 use crate::approval::decide;
+use crate::decisions::decide_in_child;
 use crate::engine::Mode;
 use crate::events::RunEvents;
 use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
-use crate::run::{Extras, Run};
-use crate::summary::{Answer, Typed};
+use crate::run::{Extras, ParentCall, Run};
+use crate::summary::{Answer, Relay, RunEvent, Typed};
+use crate::team::tree::root_of;
 use klieo_types::{Episode, Error, Journal, Role, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -177,9 +179,17 @@ impl Agent {
     /// Runs the child run `child`, asked `prompt` on a thread of its own;
     /// when this agent's journal holds it already (its parent's call runs
     /// again after a stop), takes it up where its log ends, or says how it
-    /// ended.
-    pub(crate) async fn run_child(&self, child: RunId, prompt: String) -> Result<ChildEnd, Error> {
+    /// ended. With `relay`, its events go into its parent's stream as
+    /// they happen.
+    pub(crate) async fn run_child(
+        &self,
+        child: RunId,
+        prompt: String,
+        parent: ParentCall,
+        relay: Option<Relay>,
+    ) -> Result<ChildEnd, Error> {
         let thread = format!("run-{child}");
+        let mut begun = false;
         if let Ok(journal) = journal_of(&self.inner.template.memories, child) {
             match journal.replay(child).await?.last() {
                 None => {}
@@ -194,17 +204,42 @@ impl Agent {
                     return Ok(ChildEnd::Answered(answer));
                 }
                 Some(Episode::Failed { error }) => return Ok(ChildEnd::Failed(error.clone())),
-                Some(_) => {
-                    let answer = self.go_on(child, None, Extras::default()).await?;
-                    return Ok(ChildEnd::Answered(answer.text));
-                }
+                Some(_) => begun = true,
             }
         }
-        let answer = self
-            .session(&thread)
-            .run_with(child, prompt, Extras::default())
-            .await?;
-        Ok(ChildEnd::Answered(answer.text))
+        let extras = Extras {
+            parent: Some(parent),
+            ..Extras::default()
+        };
+        let Some(relay) = relay else {
+            let answer = match begun {
+                true => self.go_on_exactly(child, None, Extras::default()).await?,
+                false => {
+                    self.session(&thread)
+                        .run_with(child, prompt, extras)
+                        .await?
+                }
+            };
+            return Ok(ChildEnd::Answered(answer.text));
+        };
+        let mut events = match begun {
+            true => self.go_on_streamed_from(child, None, false),
+            false => self.session(&thread).stream_with(child, prompt, extras),
+        };
+        while let Some(event) = events.next().await {
+            let event = event?;
+            let answer = match &event {
+                RunEvent::Finished(answer) => Some(answer.text.clone()),
+                _ => None,
+            };
+            relay.push(child, self.name(), event);
+            if let Some(answer) = answer {
+                return Ok(ChildEnd::Answered(answer));
+            }
+        }
+        Err(Error::BadResponse(format!(
+            "child run {child}'s events ended without its answer"
+        )))
     }
 
     pub(crate) async fn go_on(
@@ -214,6 +249,18 @@ impl Agent {
         extras: Extras,
     ) -> Result<Answer, Error> {
         let decision = decision.map(|(t, d)| (t.clone(), d));
+        let (run, decision) = self.root_for(run, decision).await?;
+        self.go_on_exactly(run, decision, extras).await
+    }
+
+    /// [`go_on`](Self::go_on) of `run` itself, a child run too (a worker's
+    /// claim, a child run taken up by its parent's call).
+    pub(crate) async fn go_on_exactly(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+        extras: Extras,
+    ) -> Result<Answer, Error> {
         let (run, journal, why) = self.take_up(run, decision, extras).await?;
         let text = resume_run(Arc::clone(&run), journal, why).await?;
         Ok(Answer {
@@ -227,18 +274,55 @@ impl Agent {
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
     ) -> RunEvents {
+        self.go_on_streamed_from(run_id, decision, true)
+    }
+
+    /// [`go_on_streamed`](Self::go_on_streamed); a child run is taken up
+    /// through its tree's root when `by_root`, else itself.
+    pub(crate) fn go_on_streamed_from(
+        &self,
+        run_id: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+        by_root: bool,
+    ) -> RunEvents {
         let agent = self.clone();
         let extras = Extras {
             events: true,
             ..Extras::default()
         };
-        RunEvents::starting(run_id, |early| {
+        RunEvents::starting(run_id, move |early| {
             Box::pin(async move {
+                let (run_id, decision) = match by_root {
+                    true => agent.root_for(run_id, decision).await?,
+                    false => (run_id, decision),
+                };
                 let (run, journal, why) = agent.take_up(run_id, decision, extras).await?;
                 let _ = early.set(Arc::clone(&run));
                 resume_engine(run, journal, why, Mode::Streamed).await
             })
         })
+    }
+
+    /// Where `run` is taken up: a child run (an agent used as a tool) by
+    /// taking up its tree's root, whose calls find the child going on,
+    /// after the decision on the child's call is recorded. Any other run
+    /// as it is.
+    async fn root_for(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+    ) -> Result<(RunId, Option<(Ticket, Option<String>)>), Error> {
+        let Ok(journal) = journal_of(&self.inner.template.memories, run) else {
+            return Ok((run, decision));
+        };
+        let root = root_of(journal.as_ref(), run).await?;
+        if root == run {
+            return Ok((run, decision));
+        }
+        if let Some((ticket, denial)) = decision {
+            decide_in_child(journal.as_ref(), &ticket, denial).await?;
+        }
+        Ok((root, None))
     }
 
     /// The run `run` rebuilt from its journal, with a person's decision on

@@ -170,9 +170,15 @@ impl Session {
     }
 
     pub(super) fn stream_as(&self, run_id: RunId, prompt: String) -> RunEvents {
+        self.stream_with(run_id, prompt, Extras::default())
+    }
+
+    /// The events of a new run `run_id` asked `prompt`, shaped by
+    /// `extras` (which queue events whatever they say).
+    pub(crate) fn stream_with(&self, run_id: RunId, prompt: String, extras: Extras) -> RunEvents {
         let extras = Extras {
             events: true,
-            ..Extras::default()
+            ..extras
         };
         match self.agent.new_run(run_id, &self.thread, extras) {
             Ok(run) => RunEvents::new(run, Message::user(prompt)),

@@ -5,7 +5,7 @@ use super::bound::bounded;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::repeats::Parsed;
 use crate::run::Run;
-use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome};
+use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -35,6 +35,18 @@ pub(super) struct Ran {
 }
 
 impl Ran {
+    /// Whether the call waits with another run for a person
+    /// (`ToolError::Waiting`, which alone stops a call as `Suspended` or
+    /// `InDoubt`): it has no end, and runs again when the run goes on.
+    pub(super) fn waits(&self) -> bool {
+        matches!(
+            self.fatal,
+            Some(Error::Suspended { .. } | Error::InDoubt { .. })
+        )
+    }
+}
+
+impl Ran {
     fn new(args: Value, outcome: Outcome, started: Instant, opts: &RunOptions) -> Self {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let error_kind = match &outcome {
@@ -43,6 +55,21 @@ impl Ran {
         };
         let (outcome, fatal) = match outcome {
             Outcome::Cancelled => (ToolOutcome::Cancelled, Some(Error::Cancelled)),
+            Outcome::Done(Err(ToolError::Waiting { on, .. })) => {
+                let WaitingOn {
+                    ticket,
+                    tool,
+                    in_doubt,
+                    ..
+                } = *on;
+                let message = format!("waits for a person to decide call {ticket}");
+                let stopped = if in_doubt {
+                    Error::InDoubt { ticket, tool }
+                } else {
+                    Error::Suspended { ticket, tool }
+                };
+                (ToolOutcome::Error { message }, Some(stopped))
+            }
             Outcome::Done(Ok(output)) => (ToolOutcome::Ok { output }, None),
             Outcome::Done(Err(e)) => {
                 let fatal = match &e {

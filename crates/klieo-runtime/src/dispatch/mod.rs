@@ -12,7 +12,7 @@ use crate::fact::{Fact, ToolCallEnd};
 use crate::repeats::Parsed;
 use crate::run::Run;
 use call::run_one;
-use klieo_types::{Episode, Error, Message, ToolCall};
+use klieo_types::{Episode, Error, Message, RunId, ToolCall};
 use results::EarlyResults;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -45,7 +45,25 @@ async fn call_and_end(
 ) -> Ended {
     let within = span.clone();
     async move {
-        let ran = run_one(run, step, call, parsed).await;
+        // A child run the call starts relays its events into this run's
+        // stream.
+        let ran = match run.progress.relay() {
+            Some(relay) => {
+                crate::team::RELAY
+                    .scope(relay, run_one(run, step, call, parsed))
+                    .await
+            }
+            None => run_one(run, step, call, parsed).await,
+        };
+        if ran.waits() {
+            // It has not ended: no result is kept, and it runs again when
+            // the run goes on.
+            return Ended {
+                text: ran.text,
+                episode: None,
+                fatal: ran.fatal,
+            };
+        }
         let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
             step,
             index,
@@ -144,6 +162,11 @@ pub(crate) struct Dispatched {
     /// error, in call order, that the model is not told, else a failed
     /// write of an early result.
     pub(crate) fatal: Option<Error>,
+    /// The first call, in call order, that waits with another run for a
+    /// person (`ToolError::Waiting`), by its index, and that run: the
+    /// step stays open, its messages unwritten, and the call runs again
+    /// when the run goes on.
+    pub(crate) waiting: Option<(usize, RunId)>,
 }
 
 /// Runs the tool calls of cycle `step` and returns their results in the
@@ -166,11 +189,17 @@ pub(crate) async fn dispatch_tools(
     let mut messages = Vec::with_capacity(calls.len());
     let mut episodes = Vec::with_capacity(calls.len());
     let mut fatal: Option<Error> = None;
+    let mut waiting = None;
     for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
         let Some(end) = end else {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
             continue;
         };
+        if let (None, Some(Error::Suspended { ticket, .. } | Error::InDoubt { ticket, .. })) =
+            (&waiting, &end.fatal)
+        {
+            waiting = Some((index, ticket.run));
+        }
         messages.push(Message::tool_result(call.id.clone(), end.text));
         if !early.written(index) {
             episodes.extend(end.episode);
@@ -190,6 +219,7 @@ pub(crate) async fn dispatch_tools(
         messages,
         episodes,
         fatal,
+        waiting,
     }
 }
 

@@ -48,6 +48,13 @@ pub(crate) async fn start(
         let started = run.emit(Fact::Started {
             agent: &run.ctx.agent_name,
         });
+        let child_of = run.parent().map(|parent| {
+            run.emit(Fact::ChildOf {
+                parent: parent.run,
+                step: parent.step,
+                call_id: &parent.call_id,
+            })
+        });
         let shaped = run.output().map(|spec| {
             let (name, schema) = spec.shape();
             run.emit(Fact::Shaped { name, schema })
@@ -55,6 +62,7 @@ pub(crate) async fn start(
         let episodes = started
             .episode
             .into_iter()
+            .chain(child_of.and_then(|c| c.episode))
             .chain(shaped.and_then(|s| s.episode))
             .collect();
         run.fence_new();

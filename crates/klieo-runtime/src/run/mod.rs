@@ -70,6 +70,8 @@ pub(crate) struct Run {
     /// The thread's newest message when this run first read it: the run
     /// never summarises it or what came after.
     compaction_limit: OnceLock<u64>,
+    /// The call that started this run, when it is a child run.
+    parent: Option<ParentCall>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -87,6 +89,16 @@ pub(crate) struct Extras {
     /// holder it took it as, and its time to live (whatever the options
     /// say).
     pub(crate) lease: Option<(String, std::time::Duration)>,
+    /// The call of another run that starts this one (a child run).
+    pub(crate) parent: Option<ParentCall>,
+}
+
+/// The call of another run that started a child run.
+#[derive(Debug, Clone)]
+pub(crate) struct ParentCall {
+    pub(crate) run: RunId,
+    pub(crate) step: u32,
+    pub(crate) call_id: String,
 }
 
 /// What a typed run does with an answer.
@@ -145,6 +157,7 @@ impl Run {
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
             compaction_limit: OnceLock::new(),
+            parent: extras.parent,
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
@@ -166,6 +179,11 @@ impl Run {
     /// An empty commit for this run and its thread.
     pub(crate) fn commit(&self) -> Commit {
         Commit::new(self.ctx.run_id, self.thread.clone())
+    }
+
+    /// The call that started this run, when it is a child run.
+    pub(crate) fn parent(&self) -> Option<&ParentCall> {
+        self.parent.as_ref()
     }
 
     /// The output a typed run must end with.

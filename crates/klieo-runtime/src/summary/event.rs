@@ -4,7 +4,7 @@
 use super::Answer;
 use crate::spend::BudgetSpend;
 use klieo_types::{
-    BudgetLimit, FinishReason, ProviderSwitch, RateWait, ToolCall, ToolOutcome, Usage,
+    BudgetLimit, FinishReason, ProviderSwitch, RateWait, RunId, ToolCall, ToolOutcome, Usage,
 };
 
 /// One thing that happened in a run, in the order it happened, as an
@@ -109,6 +109,19 @@ pub enum RunEvent {
         step: u32,
         /// What went wrong, with its causes.
         reason: String,
+    },
+    /// What a child run did while the call that runs it ran (an agent
+    /// used as a tool, [`AgentTool`](crate::AgentTool)): its event, with
+    /// the child's run and agent. A child's own children's events come
+    /// nested the same way. The call's end is the run's own
+    /// [`ToolResult`](Self::ToolResult).
+    Child {
+        /// The child run.
+        run: RunId,
+        /// Its agent's name.
+        agent: String,
+        /// What it did.
+        event: Box<RunEvent>,
     },
     /// The run answered: the same value [`Agent::run`](crate::Agent::run)
     /// returns. It is the last event.

@@ -9,7 +9,7 @@ pub use event::RunEvent;
 use crate::fact::Fact;
 use klieo_types::{ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A run's answer and what it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,26 @@ pub(crate) struct Progress {
     /// Whether a summary is kept (fixed for the run): a run with neither
     /// keeps nothing, and never takes the lock.
     summary: bool,
-    inner: Mutex<Tally>,
+    inner: Arc<Mutex<Tally>>,
+}
+
+/// The way into a run's queue of events for the child runs its tool calls
+/// start (an agent used as a tool): each child event goes in as
+/// [`RunEvent::Child`], between the run's own.
+#[derive(Clone)]
+pub(crate) struct Relay(Arc<Mutex<Tally>>);
+
+impl Relay {
+    /// Queues `event`, of the child run `run` of the agent `agent`.
+    pub(crate) fn push(&self, run: RunId, agent: &str, event: RunEvent) {
+        let child = RunEvent::Child {
+            run,
+            agent: agent.to_owned(),
+            event: Box::new(event),
+        };
+        let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tally.events.push_back(child);
+    }
 }
 
 struct Tally {
@@ -93,7 +112,7 @@ impl Progress {
         Self {
             events,
             summary,
-            inner: Mutex::new(Tally {
+            inner: Arc::new(Mutex::new(Tally {
                 summary: RunSummary {
                     run_id,
                     thread,
@@ -105,8 +124,14 @@ impl Progress {
                 order: Vec::new(),
                 events: VecDeque::new(),
                 answer: None,
-            }),
+            })),
         }
+    }
+
+    /// The way into this run's queue of events for its child runs; `None`
+    /// for a run that queues none.
+    pub(crate) fn relay(&self) -> Option<Relay> {
+        self.events.then(|| Relay(Arc::clone(&self.inner)))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Tally) -> T) -> T {

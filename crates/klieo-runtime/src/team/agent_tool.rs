@@ -4,9 +4,11 @@
 //! result, its failure the call's.
 
 use crate::agent::{Agent, ChildEnd};
+use crate::run::ParentCall;
 use async_trait::async_trait;
-use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy};
+use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, WaitingOn};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// An agent as a tool of another: the model calls it with
 /// `{"input": "…"}`, the task in words, and reads its answer.
@@ -25,13 +27,14 @@ use serde_json::{json, Value};
 /// own rules), or gives the answer the child already ended with.
 ///
 /// The call fails as the child does: a child that ends without an answer
-/// (steps, budget, a guardrail) is `ToolError::Failed`, told to the model;
-/// a model that failed in a way that may pass is `ToolError::Retryable`;
-/// a child cancelled, or waiting for a person (a call that needs approval
-/// inside an agent used as a tool suspends only the child for now), is
-/// `ToolError::Permanent`, which ends the calling run. Agents are built
-/// before they are given, so agents calling one another in a cycle
-/// cannot be built.
+/// (steps, budget, a guardrail, a model whose retries are spent, a
+/// cancel) is `ToolError::Failed`, told to the model, the same when the
+/// call runs again and finds it ended; a child whose store failed or
+/// whose lease another process still holds is `ToolError::Retryable`
+/// after the lease's time. A child that waits for a person is
+/// `ToolError::Waiting`: the calling run waits with it, and one decision
+/// carries both on. Agents are built before they are given, so agents
+/// calling one another in a cycle cannot be built.
 ///
 /// ```
 /// use klieo_runtime::{Agent, AgentTool};
@@ -62,13 +65,19 @@ use serde_json::{json, Value};
 pub struct AgentTool {
     def: ToolDef,
     agent: Agent,
+    timeout: Duration,
 }
+
+/// How long a call of an [`AgentTool`] may take by default: a child run
+/// of many steps, each a model call and its tools.
+pub const AGENT_TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for AgentTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentTool")
             .field("name", &self.def.name)
             .field("agent", &self.agent.name())
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -91,7 +100,18 @@ impl AgentTool {
         Self {
             def: ToolDef::new(name, description, parameters),
             agent,
+            timeout: AGENT_TOOL_TIMEOUT,
         }
+    }
+
+    /// Sets how long one call may take (default [`AGENT_TOOL_TIMEOUT`],
+    /// 10 minutes). A call past it is stopped and the model told
+    /// (`ToolError::Timeout`); its child run is left stopped, as after a
+    /// crash, and is not taken up again by a later call (which starts a
+    /// child of its own).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The agent the tool runs.
@@ -115,7 +135,18 @@ impl Tool for AgentTool {
             });
         };
         let child = ctx.run_id.child(&ctx.idempotency_key());
-        match self.agent.run_child(child, input.to_owned()).await {
+        let parent = ParentCall {
+            run: ctx.run_id,
+            step: ctx.step,
+            call_id: ctx.call_id.to_owned(),
+        };
+        // In a streamed run, the child's events go into its stream.
+        let relay = super::RELAY.try_with(Clone::clone).ok();
+        match self
+            .agent
+            .run_child(child, input.to_owned(), parent, relay)
+            .await
+        {
             Ok(ChildEnd::Answered(answer)) => Ok(Value::String(answer)),
             Ok(ChildEnd::Failed(error)) => Err(ToolError::Failed {
                 tool: tool.clone(),
@@ -124,36 +155,57 @@ impl Tool for AgentTool {
                     self.agent.name()
                 ),
             }),
-            Err(e) => Err(failure(tool, self.agent.name(), child, e)),
+            Err(e) => Err(failure(tool, &self.agent, child, e)),
         }
     }
 
     /// Idempotent: a call run again finds its child run (on a journal) and
-    /// takes it up rather than starting over. The time bound is the run's
-    /// (`RunOptions::tool_timeout`), which a child of many steps may need
-    /// raised.
+    /// takes it up rather than starting over. Bounded by the tool's own
+    /// time ([`with_timeout`](AgentTool::with_timeout)), not the run's
+    /// bound for a tool call.
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy::new().with_idempotent(true)
+        ToolPolicy::new()
+            .with_idempotent(true)
+            .with_timeout(self.timeout)
     }
 }
 
 /// The call's failure for a child run that stopped with `e`.
-fn failure(tool: &str, agent: &str, child: klieo_types::RunId, e: Error) -> ToolError {
+fn failure(tool: &str, agent: &Agent, child: klieo_types::RunId, e: Error) -> ToolError {
+    let name = agent.name();
     match e {
-        Error::Suspended { .. } | Error::InDoubt { .. } => ToolError::Permanent(format!(
-            "agent `{agent}` (run {child}) waits for a person: {e}; a call that needs a person \
-             inside an agent used as a tool is not supported yet"
-        )),
-        Error::Cancelled => {
-            ToolError::Permanent(format!("agent `{agent}` (run {child}) was cancelled"))
-        }
-        e if e.retryable() => ToolError::Retryable {
-            message: format!("agent `{agent}` (run {child}) failed: {e}"),
-            retry_after: e.retry_after(),
+        Error::Suspended {
+            ticket,
+            tool: waits_on,
+        } => ToolError::Waiting {
+            tool: tool.to_owned(),
+            on: Box::new(WaitingOn::new(ticket, waits_on, false)),
         },
+        Error::InDoubt {
+            ticket,
+            tool: waits_on,
+        } => ToolError::Waiting {
+            tool: tool.to_owned(),
+            on: Box::new(WaitingOn::new(ticket, waits_on, true)),
+        },
+        // The child's store failed, or another process still holds the
+        // child's lease (its process stopped a moment ago): the child is
+        // left as it is, and the call, run again after the lease's time,
+        // takes it up.
+        Error::Memory(e) => ToolError::Retryable {
+            message: format!("agent `{name}` (run {child}) could not go on: its store said: {e}"),
+            retry_after: Some(
+                agent
+                    .options()
+                    .lease_ttl()
+                    .unwrap_or(Duration::from_secs(1)),
+            ),
+        },
+        // The child's own retries are spent, or it was cancelled: it
+        // ended, and running the call again finds it ended.
         e => ToolError::Failed {
             tool: tool.to_owned(),
-            message: format!("agent `{agent}` (run {child}) ended without an answer: {e}"),
+            message: format!("agent `{name}` (run {child}) ended without an answer: {e}"),
         },
     }
 }

@@ -1,11 +1,25 @@
 //! Agents working together. [`AgentTool`]: an agent given to another as a
 //! tool; each call is a child run of its own.
 //!
-//! Not built yet (issue 28): hand-offs between the agents of a team, a
-//! call that needs approval inside a child suspending the whole tree, a
-//! child's events on its parent's stream, and the tree in `klieo runs
-//! show` and the console.
+//! A call that needs a person inside a child suspends the whole tree: the
+//! parent's step waits with the child (`tree`), and one decision carries
+//! the tree on.
+//!
+//! A child of a streamed run relays its events into its parent's stream
+//! (`RunEvent::Child`), through [`RELAY`], set around each tool call of a
+//! run that queues events.
+//!
+//! Not built yet (issue 28): hand-offs between the agents of a team, and
+//! the tree in `klieo runs show` and the console.
 
 mod agent_tool;
+pub(crate) mod tree;
 
-pub use agent_tool::AgentTool;
+pub use agent_tool::{AgentTool, AGENT_TOOL_TIMEOUT};
+
+tokio::task_local! {
+    /// The queue of events of the run whose tool call is running, when it
+    /// queues events: a child run the call starts relays its own events
+    /// into it (`RunEvent::Child`).
+    pub(crate) static RELAY: crate::summary::Relay;
+}

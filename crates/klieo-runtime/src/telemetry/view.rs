@@ -115,6 +115,8 @@ impl Tracer<'_> {
             Fact::Started { .. }
             | Fact::Shaped { .. }
             | Fact::Resumed { .. }
+            | Fact::ChildOf { .. }
+            | Fact::WaitingOnChild { .. }
             | Fact::ToolResultRead { .. }
             | Fact::Suspended { .. }
             | Fact::InDoubt { .. }

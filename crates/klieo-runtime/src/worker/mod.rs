@@ -241,7 +241,7 @@ impl Worker {
                     .run_with(claim.run, prompt, extras)
                     .await
             }
-            None => agent.go_on(claim.run, None, extras).await,
+            None => agent.go_on_exactly(claim.run, None, extras).await,
         };
         match outcome {
             Ok(_) => {}

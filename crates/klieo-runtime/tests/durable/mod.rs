@@ -21,3 +21,4 @@ mod resume;
 mod store;
 mod streamed;
 pub(crate) mod support;
+mod team;

@@ -5,6 +5,7 @@ mod attempts;
 mod budget;
 pub(crate) mod capture;
 mod content;
+mod team;
 
 use crate::support::{collect, start, with_user};
 use capture::{captured, Captured};

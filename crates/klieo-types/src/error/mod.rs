@@ -77,6 +77,60 @@ pub enum ToolError {
         /// The deadline it missed.
         after: Duration,
     },
+    /// The call cannot finish until a person decides a call in another
+    /// run (the tool runs an agent whose run waits for approval, or for a
+    /// call in doubt to be settled): `on` says which. The run stops with
+    /// its step left open and waits with that run (`Error::Suspended` or
+    /// `Error::InDoubt` with the same ticket); once the person decides,
+    /// the run goes on and runs this call again, so a tool that returns
+    /// this must be idempotent.
+    #[error("tool `{tool}` waits for a person to decide call {}", on.ticket)]
+    Waiting {
+        /// The tool called.
+        tool: String,
+        /// What it waits on (boxed: every tool result has room for each
+        /// variant).
+        on: Box<WaitingOn>,
+    },
+}
+
+/// What a [`ToolError::Waiting`] call waits on.
+///
+/// ```
+/// use klieo_types::{RunId, Ticket, ToolCall, ToolError, WaitingOn};
+/// use serde_json::json;
+///
+/// let call = ToolCall::new("s1", "send", json!({}));
+/// let ticket = Ticket::for_call(RunId::new(), &call);
+/// let waiting = ToolError::Waiting {
+///     tool: "ask_mailer".into(),
+///     on: Box::new(WaitingOn::new(ticket, "send", false)),
+/// };
+/// assert_eq!(waiting.kind(), "waiting");
+/// assert!(waiting.ends_run());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitingOn {
+    /// The call a person decides, in the run that waits on it.
+    pub ticket: crate::Ticket,
+    /// The tool that call is for.
+    pub tool: String,
+    /// Whether the person settles a call in doubt (else approves or
+    /// denies one).
+    pub in_doubt: bool,
+}
+
+impl WaitingOn {
+    /// A wait on the call `ticket` names, of `tool`; `in_doubt` when a
+    /// person settles it rather than approves it.
+    pub fn new(ticket: crate::Ticket, tool: impl Into<String>, in_doubt: bool) -> Self {
+        Self {
+            ticket,
+            tool: tool.into(),
+            in_doubt,
+        }
+    }
 }
 
 impl ToolError {
@@ -95,15 +149,17 @@ impl ToolError {
             Self::Permanent(_) => "permanent",
             Self::Failed { .. } => "failed",
             Self::Timeout { .. } => "timeout",
+            Self::Waiting { .. } => "waiting",
         }
     }
 
     /// Whether this error ends the run instead of going back to the model
-    /// as the call's result: only [`Permanent`](Self::Permanent) does. (An
+    /// as the call's result: [`Permanent`](Self::Permanent) does, and
+    /// [`Waiting`](Self::Waiting) stops it until a person decides. (An
     /// unknown tool and invalid arguments also end a run that is strict
     /// about them.)
     pub fn ends_run(&self) -> bool {
-        matches!(self, Self::Permanent(_))
+        matches!(self, Self::Permanent(_) | Self::Waiting { .. })
     }
 }
 

@@ -1,71 +1,22 @@
-//! An agent as another's tool, on the in-memory journal: each call a
-//! child run of its own (its id derived from the call), found again when
-//! the call runs again after a stop: taken up where its log ends, or its
-//! answer given, never started over; failures told as the call's.
+//! An agent as another's tool: each call a child run of its own (its id
+//! derived from the call), found again when the call runs again after a
+//! stop: taken up where its log ends, or its answer given, never started
+//! over; failures told as the call's.
 
-use crate::durable::support::{count, outcomes, Counted};
-use klieo_runtime::{Agent, RunOptions};
-use klieo_store::InMemoryJournal;
+use super::super::store::fresh;
+use super::super::support::{count, outcomes, Counted};
+use super::{ask, child_of, desk, lookup, parent_of};
+use klieo_runtime::RunEvent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Error, Journal, Role, RunId, ToolCall, ToolError};
+use klieo_types::{EpisodicMemory, Journal, Role, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// A killed process's lease would keep others out until it ran out.
-fn no_lease() -> RunOptions {
-    RunOptions::default().with_lease_ttl(None)
-}
-
-/// A `lookup` agent on `store` with `llm` and `tools`.
-fn lookup(store: &InMemoryJournal, llm: &ScriptedLlm, tools: Vec<Counted>) -> Agent {
-    let mut builder = Agent::builder(llm.clone()).with_name("lookup");
-    for tool in tools {
-        builder = builder.with_tool(tool);
-    }
-    builder
-        .with_memory(store.clone())
-        .with_options(no_lease())
-        .build()
-        .unwrap()
-}
-
-/// A `desk` agent on `store` with `llm`, `lookup` as its tool `ask_lookup`
-/// and `tools`.
-fn desk(store: &InMemoryJournal, llm: &ScriptedLlm, lookup: Agent, tools: Vec<Counted>) -> Agent {
-    let mut builder = Agent::builder(llm.clone())
-        .with_name("desk")
-        .with_agent_tool("ask_lookup", "Finds orders.", lookup);
-    for tool in tools {
-        builder = builder.with_tool(tool);
-    }
-    builder
-        .with_memory(store.clone())
-        .with_options(no_lease().with_tool_concurrency(1))
-        .build()
-        .unwrap()
-}
-
-fn ask(id: &str, input: &str) -> ToolCall {
-    ToolCall::new(id, "ask_lookup", json!({ "input": input }))
-}
-
-/// The child run a call `call` of step 1 of `parent` starts.
-fn child_of(parent: RunId, call: &str) -> RunId {
-    parent.child(&format!("{parent}:1:{call}"))
-}
-
-/// The store's run that is not `child`.
-async fn parent_of(store: &InMemoryJournal, child: impl Fn(RunId) -> RunId) -> RunId {
-    let runs = store.list_runs().await.unwrap();
-    let parent = runs.iter().copied().find(|&run| runs.contains(&child(run)));
-    parent.expect("a run whose child is in the store")
-}
-
 #[tokio::test]
 async fn an_agent_tool_answers_through_a_child_run_of_its_own() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped on May 2.");
     let parent_llm = ScriptedLlm::new()
         .then_tool_calls(vec![ask("c1", "When did order 1042 ship?")])
@@ -101,7 +52,7 @@ async fn an_agent_tool_answers_through_a_child_run_of_its_own() {
     assert!(told, "the parent's model reads the child's answer");
     assert_eq!(
         outcomes(&store.replay(child).await.unwrap()),
-        ["started", "llm_call", "completed"]
+        ["started", "child_of", "llm_call", "completed"]
     );
     let record = store.run(child).await.unwrap().unwrap();
     assert_eq!(record.thread.as_str(), format!("run-{child}"));
@@ -109,7 +60,7 @@ async fn an_agent_tool_answers_through_a_child_run_of_its_own() {
 
 #[tokio::test]
 async fn a_child_stopped_mid_run_is_taken_up_where_its_log_ends() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let fetches = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
     {
@@ -158,6 +109,7 @@ async fn a_child_stopped_mid_run_is_taken_up_where_its_log_ends() {
         outcomes(&store.replay(child).await.unwrap()),
         [
             "started",
+            "child_of",
             "llm_call",
             "resumed",
             "tool_call:ok",
@@ -171,7 +123,7 @@ async fn a_child_stopped_mid_run_is_taken_up_where_its_log_ends() {
 
 #[tokio::test]
 async fn a_child_that_answered_before_the_stop_is_not_run_again() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     let (marks, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
     {
         let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped.");
@@ -217,7 +169,7 @@ async fn a_child_that_answered_before_the_stop_is_not_run_again() {
 
 #[tokio::test]
 async fn a_child_that_fails_is_a_failed_call_the_model_reads() {
-    let store = InMemoryJournal::new();
+    let (_dir, store) = fresh().await;
     // A child whose model has nothing to say fails without an answer.
     let child_llm = ScriptedLlm::new();
     let parent_llm = ScriptedLlm::new()
@@ -254,23 +206,53 @@ async fn a_child_that_fails_is_a_failed_call_the_model_reads() {
 }
 
 #[tokio::test]
-async fn a_child_waiting_for_a_person_ends_its_parent_saying_so() {
-    let store = InMemoryJournal::new();
-    let sends = Arc::new(AtomicUsize::new(0));
-    let send = Counted::new("send", false, &sends).watched();
-    let child_llm =
-        ScriptedLlm::new().then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))]);
-    let parent_llm = ScriptedLlm::new().then_tool_calls(vec![ask("c1", "send it")]);
+async fn a_streamed_parent_relays_its_childs_events_as_the_call_runs() {
+    let (_dir, store) = fresh().await;
+    let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "When did 1042 ship?")])
+        .then_text("It shipped.");
     let desk = desk(
         &store,
         &parent_llm,
-        lookup(&store, &child_llm, vec![send]),
+        lookup(&store, &child_llm, vec![]),
         vec![],
     );
-    let ended = desk.run("send it").await;
-    let Err(Error::Tool(ToolError::Permanent(said))) = ended else {
-        panic!("the parent ends: {ended:?}");
-    };
-    assert!(said.contains("waits for a person"), "{said}");
-    assert_eq!(count(&sends), 0);
+    let mut events = desk.stream("Where is 1042?");
+    let child = child_of(events.run_id(), "c1");
+    let mut seen = Vec::new();
+    while let Some(event) = events.next().await {
+        seen.push(event.unwrap());
+    }
+    let at = |found: &dyn Fn(&RunEvent) -> bool| seen.iter().position(found);
+    let call = at(&|e| matches!(e, RunEvent::ToolCall(_))).expect("the call");
+    let result = at(&|e| matches!(e, RunEvent::ToolResult { .. })).expect("its result");
+    let of_child: Vec<(usize, &RunEvent)> = seen
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            RunEvent::Child { run, agent, event } => {
+                assert_eq!((*run, agent.as_str()), (child, "lookup"));
+                Some((i, event.as_ref()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        of_child.iter().all(|(i, _)| call < *i && *i < result),
+        "the child's events come while its call runs: {seen:?}"
+    );
+    let text: String = of_child
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RunEvent::Text(delta) => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "Order 1042 shipped.");
+    assert!(
+        matches!(of_child.last(), Some((_, RunEvent::Finished(answer))) if answer.summary.run_id == child),
+        "the child's last event is its answer"
+    );
+    assert!(matches!(seen.last(), Some(RunEvent::Finished(a)) if a.text == "It shipped."));
 }

@@ -1,0 +1,71 @@
+//! A run and its child runs, as their logs link them: a child's log
+//! starts with `ChildOf` (its parent and the call that started it); a
+//! parent that waits with a child for a person ends its log with
+//! `WaitingOnChild`, and is woken (`ChildWoken`) once the person decides.
+
+use klieo_types::{Commit, Episode, Error, Journal, MemoryError, RunId};
+
+/// The deepest tree followed: a chain of parents longer than this is not
+/// one klieo made (each child is started by a call of its parent).
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// The run that started `run`, as its log says; `None` for a run that is
+/// not a child.
+pub(crate) async fn parent_of(journal: &dyn Journal, run: RunId) -> Result<Option<RunId>, Error> {
+    let log = journal.replay(run).await?;
+    // `ChildOf` is written with `Started`, in the run's first commit.
+    Ok(log.iter().take(3).find_map(|episode| match episode {
+        Episode::ChildOf { parent, .. } => Some(*parent),
+        _ => None,
+    }))
+}
+
+/// The run at the top of `run`'s tree: `run` itself when it is not a
+/// child.
+pub(crate) async fn root_of(journal: &dyn Journal, run: RunId) -> Result<RunId, Error> {
+    let mut root = run;
+    for _ in 0..MAX_DEPTH {
+        match parent_of(journal, root).await? {
+            Some(parent) => root = parent,
+            None => return Ok(root),
+        }
+    }
+    Err(Error::NotResumable {
+        run,
+        reason: format!("its runs' chain of parents is longer than {MAX_DEPTH}; its store's logs are not ones klieo wrote"),
+    })
+}
+
+/// Wakes the runs that wait with `run` for a person, once the person
+/// decided: its parent when its log ends waiting on a child, then that
+/// one's parent, and so on up the tree, each recording `ChildWoken` (which
+/// makes it run again: a worker claims a submitted one; `Agent::resume`
+/// takes up any other). A parent that another process moved first is
+/// left to it.
+pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<(), Error> {
+    let mut child = run;
+    for _ in 0..MAX_DEPTH {
+        let Some(parent) = parent_of(journal, child).await? else {
+            return Ok(());
+        };
+        let log = journal.replay(parent).await?;
+        if !matches!(log.last(), Some(Episode::WaitingOnChild { .. })) {
+            return Ok(());
+        }
+        let Some(record) = journal.run(parent).await? else {
+            return Ok(());
+        };
+        let mut woken = Commit::new(parent, record.thread)
+            .with_episodes(vec![Episode::ChildWoken { child: run }])
+            .with_expected_episodes(u64::try_from(log.len()).unwrap_or(u64::MAX));
+        // Its step stays open: the call that waited runs again.
+        woken.pending = record.pending;
+        match journal.commit(woken).await {
+            Ok(()) => {}
+            Err(MemoryError::Conflict(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        child = parent;
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Teams on a journal: an agent as another's tool (`agent_tool`), and a
+//! call that needs a person inside a child run suspending the whole tree
+//! (`waiting`). Generic over the store, as the other durable scenarios.
+
+mod agent_tool;
+mod waiting;
+
+use super::store::Store;
+use super::support::Counted;
+use klieo_runtime::{Agent, RunOptions};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{EpisodicMemory, RunId, ToolCall};
+use serde_json::json;
+
+/// A killed process's lease would keep others out until it ran out.
+pub(crate) fn no_lease() -> RunOptions {
+    RunOptions::default().with_lease_ttl(None)
+}
+
+/// A `lookup` agent on `store` with `llm` and `tools`.
+pub(crate) fn lookup(store: &Store, llm: &ScriptedLlm, tools: Vec<Counted>) -> Agent {
+    let mut builder = Agent::builder(llm.clone()).with_name("lookup");
+    for tool in tools {
+        builder = builder.with_tool(tool);
+    }
+    builder
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap()
+}
+
+/// A `desk` agent on `store` with `llm`, `lookup` as its tool `ask_lookup`
+/// and `tools`.
+pub(crate) fn desk(store: &Store, llm: &ScriptedLlm, lookup: Agent, tools: Vec<Counted>) -> Agent {
+    let mut builder = Agent::builder(llm.clone())
+        .with_name("desk")
+        .with_agent_tool("ask_lookup", "Finds orders.", lookup);
+    for tool in tools {
+        builder = builder.with_tool(tool);
+    }
+    builder
+        .with_memory(store.clone())
+        .with_options(no_lease().with_tool_concurrency(1))
+        .build()
+        .unwrap()
+}
+
+pub(crate) fn ask(id: &str, input: &str) -> ToolCall {
+    ToolCall::new(id, "ask_lookup", json!({ "input": input }))
+}
+
+/// The child run a call `call` of step 1 of `parent` starts.
+pub(crate) fn child_of(parent: RunId, call: &str) -> RunId {
+    parent.child(&format!("{parent}:1:{call}"))
+}
+
+/// The store's run that is not `child`.
+pub(crate) async fn parent_of(store: &Store, child: impl Fn(RunId) -> RunId) -> RunId {
+    let runs = store.list_runs().await.unwrap();
+    let parent = runs.iter().copied().find(|&run| runs.contains(&child(run)));
+    parent.expect("a run whose child is in the store")
+}

@@ -1,0 +1,142 @@
+//! A call that needs a person inside a child run: the child suspends, its
+//! parent waits with it (its step left open), and one decision, from the
+//! parent's agent or from the store alone, carries the whole tree on.
+
+use super::super::store::fresh;
+use super::super::support::{count, outcomes, Counted};
+use super::{ask, child_of, desk, lookup};
+use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{EpisodicMemory, Error, Role, RunQueue, RunState, ToolCall};
+use serde_json::json;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+/// A desk whose lookup agent sends mail, which needs approval; its
+/// models, and the count of mails sent.
+fn team(
+    store: &super::super::store::Store,
+) -> (
+    klieo_runtime::Agent,
+    ScriptedLlm,
+    ScriptedLlm,
+    Arc<AtomicUsize>,
+) {
+    let sends = Arc::new(AtomicUsize::new(0));
+    let send = Counted::new("send", false, &sends).watched();
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then_text("Sent.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "mail Ada")])
+        .then_text("Ada has her mail.");
+    let desk = desk(
+        store,
+        &parent_llm,
+        lookup(store, &child_llm, vec![send]),
+        vec![],
+    );
+    (desk, parent_llm, child_llm, sends)
+}
+
+#[tokio::test]
+async fn a_call_needing_approval_in_a_child_suspends_the_tree_until_one_approval() {
+    let (_dir, store) = fresh().await;
+    let (desk, _, _, sends) = team(&store);
+    let Err(Error::Suspended { ticket, tool }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    assert_eq!(tool, "send");
+    let runs = store.list_runs().await.unwrap();
+    let parent = runs
+        .iter()
+        .copied()
+        .find(|&r| child_of(r, "c1") == ticket.run);
+    let parent = parent.expect("the ticket is the child's, of the desk's call");
+    assert_eq!(
+        store.state(parent).await.unwrap(),
+        Some(RunState::Suspended)
+    );
+    assert_eq!(
+        store.state(ticket.run).await.unwrap(),
+        Some(RunState::Suspended)
+    );
+    assert_eq!(
+        outcomes(&store.replay(parent).await.unwrap()),
+        ["started", "llm_call", "waiting_on_child"],
+        "the parent's step is left open, waiting"
+    );
+
+    let answer = desk.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Ada has her mail.");
+    assert_eq!(answer.summary.run_id, parent, "the tree's root went on");
+    assert_eq!(count(&sends), 1, "the approved mail was sent once");
+    assert_eq!(
+        outcomes(&store.replay(ticket.run).await.unwrap()),
+        [
+            "started",
+            "child_of",
+            "llm_call",
+            "suspended",
+            "approved",
+            "resumed",
+            "tool_call:ok",
+            "llm_call",
+            "completed"
+        ]
+    );
+    assert_eq!(
+        outcomes(&store.replay(parent).await.unwrap()),
+        [
+            "started",
+            "llm_call",
+            "waiting_on_child",
+            "child_woken",
+            "resumed",
+            "tool_call:ok",
+            "llm_call",
+            "completed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_decision_from_the_store_alone_wakes_the_tree() {
+    let (_dir, store) = fresh().await;
+    let (desk, parent_llm, child_llm, sends) = team(&store);
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let waiting = pending_approval(&store, ticket.run).await.unwrap();
+    assert_eq!(waiting.map(|w| w.ticket), Some(ticket.clone()));
+    let parent = store
+        .list_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|&r| r != ticket.run)
+        .unwrap();
+
+    let deny = Decision::Deny {
+        reason: "not to Ada".into(),
+        by: "grace".into(),
+    };
+    record_decision(&store, &ticket, deny).await.unwrap();
+    assert_eq!(
+        store.state(parent).await.unwrap(),
+        Some(RunState::Running),
+        "the parent is woken, for its worker or agent to take up"
+    );
+    assert_eq!(desk.resume(parent).await.unwrap().text, "Ada has her mail.");
+    assert_eq!(count(&sends), 0, "a denied mail is not sent");
+    let told = child_llm.requests()[1]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content.contains("not to Ada"));
+    assert!(told, "the child's model reads the denial");
+    let read = parent_llm.requests()[1]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content == "Sent.");
+    assert!(read, "the parent reads its child's answer");
+}

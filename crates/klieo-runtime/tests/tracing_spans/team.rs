@@ -1,0 +1,49 @@
+//! An agent used as a tool: the child run's `invoke_agent` span is a
+//! child of the parent's `execute_tool` span that runs it.
+
+use super::capture::captured;
+use klieo_runtime::Agent;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::ToolCall;
+use serde_json::json;
+
+#[test]
+fn a_child_runs_invoke_agent_span_nests_under_its_parents_execute_tool() {
+    let ((), captured) = captured(|| async {
+        let lookup = Agent::builder(ScriptedLlm::new().then_text("shipped"))
+            .with_name("lookup")
+            .build()
+            .unwrap();
+        let call = ToolCall::new("c1", "ask_lookup", json!({"input": "1042?"}));
+        let desk = Agent::builder(
+            ScriptedLlm::new()
+                .then_tool_calls(vec![call])
+                .then_text("It shipped."),
+        )
+        .with_name("desk")
+        .with_agent_tool("ask_lookup", "Finds orders.", lookup)
+        .build()
+        .unwrap();
+        assert_eq!(
+            desk.run("Where is 1042?").await.unwrap().text,
+            "It shipped."
+        );
+    });
+    let runs = captured.named("invoke_agent");
+    let by_agent = |name: &str| {
+        runs.iter()
+            .find(|s| s.get("gen_ai.agent.name") == Some(name))
+    };
+    let (Some(desk), Some(lookup)) = (by_agent("desk"), by_agent("lookup")) else {
+        panic!("two invoke_agent spans: {:?}", captured.spans);
+    };
+    let [tool] = captured.named("execute_tool")[..] else {
+        panic!("one execute_tool span: {:?}", captured.spans);
+    };
+    assert_eq!(tool.parent, Some(desk.id));
+    assert_eq!(
+        lookup.parent,
+        Some(tool.id),
+        "the child runs inside the call"
+    );
+}

@@ -1,0 +1,93 @@
+//! A team against llama-server: a desk agent asks a lookup agent (an
+//! agent used as a tool, forced by name: SmolLM2-135M calls tools only
+//! when told to), streamed, on a SQLite store; the child's events come
+//! through the desk's stream, the child run is in the store, complete.
+
+use super::server;
+use klieo::openai::OpenAiClient;
+use klieo::prelude::*;
+use klieo::runtime::{AfterToolCalls, RunEvent};
+use klieo::sqlite::SqliteStore;
+use klieo::types::{EpisodicMemory, RunQueue};
+
+fn smollm() -> OpenAiClient {
+    OpenAiClient::builder()
+        .with_base_url(format!("{}/v1", server()))
+        .with_model("smollm2")
+        .build()
+        .expect("a client")
+}
+
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn a_desk_asks_a_lookup_agent_against_llama_server() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(dir.path().join("team.db"))
+        .await
+        .expect("the store");
+    let text = RunOptions::default()
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(32));
+    let lookup = Agent::builder(smollm())
+        .with_name("lookup")
+        .with_instructions("You look orders up. Say in one short sentence that the order shipped.")
+        .with_memory(store.clone())
+        .with_options(text.clone().with_max_steps(2))
+        .build()
+        .expect("the lookup agent");
+    let desk = Agent::builder(smollm())
+        .with_name("desk")
+        .with_instructions("You answer customers. Ask the lookup agent about their order.")
+        .with_agent_tool(
+            "ask_lookup",
+            "Asks the lookup agent about an order.",
+            lookup,
+        )
+        .with_memory(store.clone())
+        .with_options(
+            text.with_max_tokens(Some(64))
+                .with_max_steps(3)
+                .with_tool_choice(Some(ToolChoice::Function("ask_lookup".into())))
+                .with_after_tool_calls(AfterToolCalls::None),
+        )
+        .build()
+        .expect("the desk agent");
+
+    let mut events = desk.stream("Where is my order 1042?");
+    let desk_run = events.run_id();
+    let (mut child, mut child_text, mut answer) = (None, String::new(), None);
+    while let Some(event) = events.next().await {
+        match event.unwrap_or_else(|e| panic!("the team's run failed: {e}")) {
+            RunEvent::Child { run, agent, event } => {
+                assert_eq!(agent, "lookup");
+                child = Some(run);
+                if let RunEvent::Text(delta) = *event {
+                    child_text.push_str(&delta);
+                }
+            }
+            RunEvent::Finished(done) => answer = Some(done),
+            _ => {}
+        }
+    }
+    let answer = answer.expect("the desk answered");
+    let child = child.expect("the lookup agent's events came through the desk's stream");
+    assert!(!answer.text.trim().is_empty(), "the desk's answer");
+    let call = &answer.summary.tool_calls[0];
+    assert_eq!(call.name, "ask_lookup");
+    assert!(
+        matches!(&call.outcome, klieo::types::ToolOutcome::Ok { output } if output.as_str() == Some(child_text.as_str())),
+        "the call's result is the lookup agent's answer: {:?} / {child_text:?}",
+        call.outcome
+    );
+    let done = store.state(child).await.expect("the child's state");
+    assert!(
+        matches!(done, Some(RunState::Completed { .. })),
+        "the child run completed: {done:?}"
+    );
+    let log = store.replay(child).await.expect("the child's log");
+    assert!(
+        matches!(&log[1], Episode::ChildOf { parent, .. } if *parent == desk_run),
+        "the child's log names its parent: {log:?}"
+    );
+    store.close().await;
+}
