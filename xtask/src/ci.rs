@@ -296,6 +296,7 @@ fn postgres(root: &Path) -> Result<(), Error> {
                 "--ignored",
                 "--exact",
                 "every_boundary_survives_a_kill_on_postgres",
+                "every_team_boundary_survives_a_kill_on_postgres",
             ],
         ),
         (

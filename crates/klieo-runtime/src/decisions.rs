@@ -148,8 +148,13 @@ async fn record(
         },
         other => Error::Memory(other),
     })?;
-    // A child run's parents wait with it: they go on too.
-    crate::team::tree::wake_parents(journal, ticket.run).await
+    // A child run's parents wait with it: they go on too. The decision
+    // is in; a wake that fails is finished by the next decision or wake
+    // of the run, and is not this decision's failure.
+    if let Err(e) = crate::team::tree::wake_parents(journal, ticket.run).await {
+        tracing::warn!(run_id = %ticket.run, error = %e, "the decision is recorded, but the runs that wait with this one were not woken");
+    }
+    Ok(())
 }
 
 /// Records an agent's decision (approved, or denied for `denial`) on the

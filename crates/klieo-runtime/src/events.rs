@@ -190,7 +190,12 @@ impl Stream for RunEvents {
         loop {
             match &mut this.state {
                 State::Starting(starting) => match starting.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    // A run taken up again settles its open step first: a
+                    // child run its call takes up relays events already.
+                    Poll::Pending => {
+                        let early = this.early.get().and_then(|run| run.progress.next_event());
+                        return early.map_or(Poll::Pending, |event| Poll::Ready(Some(Ok(event))));
+                    }
                     Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
                     Poll::Ready(Err(e)) => {
                         let mut queued = VecDeque::new();

@@ -242,6 +242,14 @@ async fn settle(
         .cloned()
         .collect();
     let mut dispatched = dispatch_tools(run, step, &now, parse_all(&now)).await;
+    if let Some(stopped) = dispatched
+        .stop_if_waiting(run, step, &now, &mut Vec::new())
+        .await
+    {
+        // A call waits with another run for a person (again): the step
+        // stays open.
+        return Err(stopped);
+    }
     let mut ran_messages = std::mem::take(&mut dispatched.messages).into_iter();
     let mut ran_episodes = std::mem::take(&mut dispatched.episodes);
     let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());

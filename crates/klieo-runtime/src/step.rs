@@ -108,27 +108,14 @@ pub(crate) async fn finish_step(
         } else {
             llm_call.append_to(&mut episodes);
         }
-        let dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
-        if let (
-            Some((index, with)),
-            Some(stopped @ (Error::Suspended { .. } | Error::InDoubt { .. })),
-        ) = (dispatched.waiting, &dispatched.fatal)
+        let mut dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
+        if let Some(stopped) = dispatched
+            .stop_if_waiting(run, step, &message.tool_calls, &mut episodes)
+            .await
         {
             // A call waits with another run for a person: the step stays
-            // open (its results so far kept as episodes), to go on once
-            // the person decides.
-            let waits = message.tool_calls.get(index).map(|call| {
-                run.emit(Fact::WaitingOnChild {
-                    step,
-                    call,
-                    child: with,
-                })
-            });
-            let mut episodes = episodes;
-            episodes.extend(dispatched.episodes);
-            episodes.extend(waits.and_then(|w| w.episode));
-            run.record_all(episodes).await?;
-            return Err(stopped.clone());
+            // open, to go on once the person decides.
+            return Err(stopped);
         }
         // The assistant message and its results land together, so a
         // reader never sees calls without their results.

@@ -1,7 +1,8 @@
 //! The crash suite: a child process (this test binary, re-run as
 //! `crash_child`) drives an agent on a SQLite store and is killed with
 //! SIGKILL at one boundary of the run; this process then resumes the run
-//! from the store. For every boundary: the run completes, its log is whole
+//! from the store. The same for a team (`crash/team.rs`): a desk agent
+//! whose tool is the suite's agent, killed at each boundary of both runs. For every boundary: the run completes, its log is whole
 //! and in order, the non-idempotent tool's side effect happened at most
 //! once, the idempotent one's exactly once, and the user's message is in
 //! the thread once.
@@ -22,6 +23,8 @@ use klieo::types::Ticket;
 
 #[path = "crash/harness.rs"]
 mod harness;
+#[path = "crash/team.rs"]
+mod team;
 use harness::{agent, boundary, effects_pool, Hooked};
 use klieo::types::{EpisodicMemory, Journal};
 use std::io::{BufRead, BufReader};
@@ -54,22 +57,15 @@ async fn crash_child() {
     let (store, effects) = paths(&PathBuf::from(dir));
     let effects = effects_pool(&effects).await;
     let approval = std::env::var_os("KLIEO_CRASH_APPROVAL").is_some();
+    let team = std::env::var_os("KLIEO_CRASH_TEAM").is_some();
     let answer = match std::env::var("KLIEO_CRASH_DB_URL") {
         Ok(url) => {
             let store = PostgresStore::connect(&url).await.expect("the store");
-            agent(Hooked(store), &effects, approval)
-                .await
-                .session("t")
-                .run(PROMPT)
-                .await
+            drive(Hooked(store), &effects, team, approval).await
         }
         Err(_) => {
             let store = SqliteStore::open(&store).await.expect("the store");
-            agent(Hooked(store), &effects, approval)
-                .await
-                .session("t")
-                .run(PROMPT)
-                .await
+            drive(Hooked(store), &effects, team, approval).await
         }
     };
     if matches!(answer, Err(Error::Suspended { .. })) {
@@ -78,9 +74,24 @@ async fn crash_child() {
     println!("the run ended without reaching its kill point: {answer:?}");
 }
 
-/// Runs the child (on the PostgreSQL database `db_url`, else on SQLite)
-/// until it reports `point`, then kills it.
-fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
+/// Runs the suite's agent (or, with `team`, the team) on `store` until it
+/// answers (or the child is killed).
+async fn drive<S: Journal + Clone + 'static>(
+    store: S,
+    effects: &sqlx::SqlitePool,
+    team: bool,
+    approval: bool,
+) -> Result<Answer, Error> {
+    let agent = match team {
+        true => team::desk(store, effects).await,
+        false => agent(store, effects, approval).await,
+    };
+    agent.session("t").run(PROMPT).await
+}
+
+/// Runs the child (on the PostgreSQL database `db_url`, else on SQLite;
+/// the team with `team`) until it reports `point`, then kills it.
+fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>, team: bool) {
     let approval = point == "suspended";
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args([
@@ -94,6 +105,7 @@ fn kill_child_at(point: &str, dir: &Path, db_url: Option<&str>) {
         .env("KLIEO_CRASH_POINT", point)
         .envs(db_url.map(|url| ("KLIEO_CRASH_DB_URL", url)))
         .envs(approval.then_some(("KLIEO_CRASH_APPROVAL", "1")))
+        .envs(team.then_some(("KLIEO_CRASH_TEAM", "1")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -183,8 +195,9 @@ async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sq
     assert_eq!(prompts, 1, "{point}: the user's message, once");
 }
 
-/// Kills the child at `point` on a fresh store and checks the resumed run.
-async fn survive(point: &str, postgres_server: Option<&str>) {
+/// Kills the child at `point` on a fresh store and checks the resumed run
+/// (the team's tree with `team`).
+async fn survive(point: &str, postgres_server: Option<&str>, team: bool) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let dir_path = dir.path().to_owned();
     let db_url = match postgres_server {
@@ -193,7 +206,7 @@ async fn survive(point: &str, postgres_server: Option<&str>) {
     };
     let (child_dir, child_point, child_url) = (dir_path.clone(), point.to_owned(), db_url.clone());
     tokio::task::spawn_blocking(move || {
-        kill_child_at(&child_point, &child_dir, child_url.as_deref())
+        kill_child_at(&child_point, &child_dir, child_url.as_deref(), team)
     })
     .await
     .expect("the child was run");
@@ -202,12 +215,18 @@ async fn survive(point: &str, postgres_server: Option<&str>) {
     match db_url {
         Some(url) => {
             let store = PostgresStore::connect(&url).await.expect("the store");
-            check(point, store.clone(), &effects).await;
+            match team {
+                true => team::check_team(point, store.clone(), &effects).await,
+                false => check(point, store.clone(), &effects).await,
+            }
             store.close().await;
         }
         None => {
             let store = SqliteStore::open(&store_path).await.expect("the store");
-            check(point, store.clone(), &effects).await;
+            match team {
+                true => team::check_team(point, store.clone(), &effects).await,
+                false => check(point, store.clone(), &effects).await,
+            }
             store.close().await;
         }
     }
@@ -217,7 +236,24 @@ async fn survive(point: &str, postgres_server: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_boundary_survives_a_kill() {
     for point in POINTS {
-        survive(point, None).await;
+        survive(point, None, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_team_boundary_survives_a_kill() {
+    for point in team::TEAM_POINTS {
+        survive(point, None, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
+async fn every_team_boundary_survives_a_kill_on_postgres() {
+    let server = std::env::var("KLIEO_POSTGRES_URL")
+        .expect("KLIEO_POSTGRES_URL names a PostgreSQL server: cargo xtask ci sets it");
+    for point in team::TEAM_POINTS {
+        survive(point, Some(&server), true).await;
     }
 }
 
@@ -227,7 +263,7 @@ async fn every_boundary_survives_a_kill_on_postgres() {
     let server = std::env::var("KLIEO_POSTGRES_URL")
         .expect("KLIEO_POSTGRES_URL names a PostgreSQL server: cargo xtask ci sets it");
     for point in POINTS {
-        survive(point, Some(&server)).await;
+        survive(point, Some(&server), false).await;
     }
 }
 
@@ -236,7 +272,7 @@ async fn a_kill_while_suspended_for_approval_loses_nothing() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let dir_path = dir.path().to_owned();
     let child_dir = dir_path.clone();
-    tokio::task::spawn_blocking(move || kill_child_at("suspended", &child_dir, None))
+    tokio::task::spawn_blocking(move || kill_child_at("suspended", &child_dir, None, false))
         .await
         .expect("the child was run");
     let (store_path, effects_path) = paths(&dir_path);

@@ -10,7 +10,7 @@ use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, ParentCall, Run};
 use crate::summary::{Answer, Relay, RunEvent, Typed};
-use crate::team::tree::root_of;
+use crate::team::tree::{agent_of, root_of};
 use klieo_types::{Episode, Error, Journal, Role, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -318,6 +318,19 @@ impl Agent {
         let root = root_of(journal.as_ref(), run).await?;
         if root == run {
             return Ok((run, decision));
+        }
+        // The root goes on with its own agent's model and tools: another
+        // agent (the child's) would find its calls unknown.
+        let started = agent_of(journal.as_ref(), root).await?;
+        if let Some(agent) = started.filter(|agent| agent != self.name()) {
+            return Err(Error::NotResumable {
+                run,
+                reason: format!(
+                    "it is a child run of run {root}, which agent `{agent}` drives: \
+                     decide or resume it with that agent (this one is `{}`)",
+                    self.name()
+                ),
+            });
         }
         if let Some((ticket, denial)) = decision {
             decide_in_child(journal.as_ref(), &ticket, denial).await?;

@@ -101,7 +101,10 @@ impl Agent {
             let ended = matches!(
                 log.last(),
                 None | Some(
-                    Episode::Completed { .. } | Episode::Failed { .. } | Episode::Suspended { .. }
+                    Episode::Completed { .. }
+                        | Episode::Failed { .. }
+                        | Episode::Suspended { .. }
+                        | Episode::WaitingOnChild { .. }
                 )
             );
             if !ended {

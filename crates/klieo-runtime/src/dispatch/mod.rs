@@ -169,6 +169,46 @@ pub(crate) struct Dispatched {
     pub(crate) waiting: Option<(usize, RunId)>,
 }
 
+impl Dispatched {
+    /// When a call of `calls` (those dispatched) waits with another run
+    /// for a person: records `before` (taken) and the results that are in, with
+    /// the wait, leaving the step open (its messages unwritten: the call
+    /// runs again when the run goes on), and returns the error the run
+    /// stops with. `None` when no call waits.
+    pub(crate) async fn stop_if_waiting(
+        &mut self,
+        run: &Run,
+        step: u32,
+        calls: &[ToolCall],
+        before: &mut Vec<Episode>,
+    ) -> Option<Error> {
+        let (index, with) = self.waiting?;
+        // A call that ended the step otherwise (cancelled, failed for
+        // good) comes first: the step is written whole, the run ends.
+        if !matches!(
+            self.fatal,
+            Some(Error::Suspended { .. } | Error::InDoubt { .. })
+        ) {
+            return None;
+        }
+        let stopped = self.fatal.take()?;
+        let waits = calls.get(index).map(|call| {
+            run.emit(Fact::WaitingOnChild {
+                step,
+                call,
+                child: with,
+            })
+        });
+        let mut episodes = std::mem::take(before);
+        episodes.append(&mut self.episodes);
+        episodes.extend(waits.and_then(|w| w.episode));
+        Some(match run.record_all(episodes).await {
+            Ok(()) => stopped,
+            Err(e) => e,
+        })
+    }
+}
+
 /// Runs the tool calls of cycle `step` and returns their results in the
 /// model's order, for the caller to write with the step. A result in while
 /// other calls still run is written to the log at once (keeping the step

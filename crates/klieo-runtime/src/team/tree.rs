@@ -37,11 +37,12 @@ pub(crate) async fn root_of(journal: &dyn Journal, run: RunId) -> Result<RunId, 
 }
 
 /// Wakes the runs that wait with `run` for a person, once the person
-/// decided: its parent when its log ends waiting on a child, then that
-/// one's parent, and so on up the tree, each recording `ChildWoken` (which
-/// makes it run again: a worker claims a submitted one; `Agent::resume`
-/// takes up any other). A parent that another process moved first is
-/// left to it.
+/// decided: its parent when its log ends waiting on `run`, then that
+/// one's parent, and so on up the tree, each recording `ChildWoken`
+/// (which makes it run again: a worker claims a submitted one;
+/// `Agent::resume` takes up any other). A parent already woken for `run`
+/// is passed (a wake cut short is finished by the next); a parent that
+/// waits on another run, or that another process moved first, stops it.
 pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<(), Error> {
     let mut child = run;
     for _ in 0..MAX_DEPTH {
@@ -49,8 +50,13 @@ pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<()
             return Ok(());
         };
         let log = journal.replay(parent).await?;
-        if !matches!(log.last(), Some(Episode::WaitingOnChild { .. })) {
-            return Ok(());
+        match log.last() {
+            Some(Episode::WaitingOnChild { child: waits, .. }) if *waits == run => {}
+            Some(Episode::ChildWoken { child: woken }) if *woken == run => {
+                child = parent;
+                continue;
+            }
+            _ => return Ok(()),
         }
         let Some(record) = journal.run(parent).await? else {
             return Ok(());
@@ -68,4 +74,13 @@ pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<()
         child = parent;
     }
     Ok(())
+}
+
+/// The agent that started `run`, as its log says.
+pub(crate) async fn agent_of(journal: &dyn Journal, run: RunId) -> Result<Option<String>, Error> {
+    let log = journal.replay(run).await?;
+    Ok(log.first().and_then(|episode| match episode {
+        Episode::Started { agent } => Some(agent.clone()),
+        _ => None,
+    }))
 }

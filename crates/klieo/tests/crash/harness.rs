@@ -134,21 +134,32 @@ impl<S: Journal> EpisodicMemory for Hooked<S> {
 #[async_trait]
 impl<S: Journal> Journal for Hooked<S> {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        // A child run (an agent used as a tool) talks on a thread of its
+        // own, `run-<id>`: its boundaries are named `child_…`.
+        let of = if commit.thread.as_str().starts_with("run-") {
+            "child_"
+        } else {
+            ""
+        };
         if commit
             .episodes
             .iter()
             .any(|e| matches!(e, Episode::Completed { .. }))
         {
-            boundary("before_completed").await;
+            boundary(&format!("{of}before_completed")).await;
         }
-        let intent = commit.pending.is_some();
+        let intent = commit.pending.is_some()
+            && !commit
+                .episodes
+                .iter()
+                .any(|e| matches!(e, Episode::WaitingOnChild { .. }));
         let results = commit.messages.iter().any(|m| m.role == Role::Tool);
         self.0.commit(commit).await?;
         if intent {
-            boundary("reply_recorded").await;
+            boundary(&format!("{of}reply_recorded")).await;
         }
         if results {
-            boundary("result_recorded").await;
+            boundary(&format!("{of}result_recorded")).await;
         }
         Ok(())
     }

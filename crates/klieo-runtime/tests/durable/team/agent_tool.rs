@@ -8,7 +8,7 @@ use super::super::support::{count, outcomes, Counted};
 use super::{ask, child_of, desk, lookup, parent_of};
 use klieo_runtime::RunEvent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Journal, Role, ToolCall};
+use klieo_types::{EpisodicMemory, Journal, Message, Role, ShortTermMemory, ThreadId, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -144,6 +144,13 @@ async fn a_child_that_answered_before_the_stop_is_not_run_again() {
         }
         // The child answered; the parent's step had not been written.
     }
+    // A write the dropped run had begun (the child's result, written
+    // early while `mark` ran) lands before this one on a store with one
+    // writer, as it would have before a killed process died.
+    store
+        .append(&ThreadId::new("barrier"), vec![Message::user("-")])
+        .await
+        .unwrap();
     let parent = parent_of(&store, |run| child_of(run, "c1")).await;
 
     let child_llm = ScriptedLlm::new();

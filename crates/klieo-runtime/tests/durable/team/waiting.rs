@@ -140,3 +140,84 @@ async fn a_decision_from_the_store_alone_wakes_the_tree() {
         .any(|m| m.role == Role::Tool && m.content == "Sent.");
     assert!(read, "the parent reads its child's answer");
 }
+
+#[tokio::test]
+async fn a_child_that_waits_again_keeps_its_parent_waiting_until_the_last_decision() {
+    let (_dir, store) = fresh().await;
+    let sends = Arc::new(AtomicUsize::new(0));
+    let send = Counted::new("send", false, &sends).watched();
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then_tool_calls(vec![ToolCall::new("s2", "send", json!({}))])
+        .then_text("Sent twice.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "mail Ada twice")])
+        .then_text("Ada has both.");
+    let lookup = lookup(&store, &child_llm, vec![send]);
+    let desk = desk(&store, &parent_llm, lookup.clone(), vec![]);
+    let Err(Error::Suspended { ticket: first, .. }) = desk.run("mail Ada twice").await else {
+        panic!("the tree waits for the first mail");
+    };
+    let parent = store
+        .list_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|&r| r != first.run)
+        .unwrap();
+    assert_eq!(
+        desk.unfinished_runs().await.unwrap(),
+        [],
+        "a tree that waits for a person is not a run to resume at start-up"
+    );
+
+    // The child's own agent cannot take up the desk's run.
+    let refused = lookup.approve(&first).await;
+    assert!(
+        matches!(&refused, Err(Error::NotResumable { reason, .. }) if reason.contains("`desk`")),
+        "{refused:?}"
+    );
+    // Resumed before anyone decides, the tree waits on as it was.
+    let again = desk.resume(parent).await;
+    assert!(
+        matches!(&again, Err(Error::Suspended { ticket, .. }) if *ticket == first),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.state(parent).await.unwrap(),
+        Some(RunState::Suspended)
+    );
+
+    let Err(Error::Suspended { ticket: second, .. }) = desk.approve(&first).await else {
+        panic!("the child waits again, and the tree with it");
+    };
+    assert_eq!(second.run, first.run, "the same child, its second call");
+    assert_ne!(second.call_id, first.call_id);
+    assert_eq!(
+        store.state(parent).await.unwrap(),
+        Some(RunState::Suspended)
+    );
+    assert_eq!(
+        outcomes(&store.replay(parent).await.unwrap())
+            .last()
+            .map(String::as_str),
+        Some("waiting_on_child"),
+        "the parent's step is still open"
+    );
+    assert_eq!(count(&sends), 1);
+
+    let answer = desk.approve(&second).await.unwrap();
+    assert_eq!(answer.text, "Ada has both.");
+    assert_eq!(count(&sends), 2, "each approved mail once");
+    let results = parent_llm.requests()[1]
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .map(|m| m.content.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        results,
+        ["Sent twice."],
+        "the parent's call has one result, the child's answer"
+    );
+}
