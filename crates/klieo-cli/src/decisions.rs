@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::runs::{plain, run_id};
 use crate::store::Store;
 use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
-use klieo::types::{Episode, RunState, Ticket};
+use klieo::types::{Episode, RunId, RunQuery, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -51,7 +51,7 @@ pub(crate) async fn cancel(
     json: bool,
 ) -> Result<String, CliError> {
     let run = run_id(run)?;
-    let Some(state) = store.queue().cancel(run, by).await? else {
+    let Some(state) = cancel_tree(store, run, by).await? else {
         return Err(CliError::UnknownRun { run });
     };
     if json {
@@ -140,4 +140,43 @@ pub(crate) async fn resume(
              within its time to live)"
         ),
     })
+}
+
+/// The deepest tree of child runs a cancel follows.
+const TREE_DEPTH: usize = 32;
+
+/// Cancels `run` for `by`, then its child runs (agents its calls ran as
+/// tools), theirs, and so on: a tree stops whole. The state `run` is in
+/// after; `None` for a run the store does not know.
+pub(crate) async fn cancel_tree(
+    store: &Store,
+    run: RunId,
+    by: &str,
+) -> Result<Option<RunState>, CliError> {
+    let state = store.queue().cancel(run, by).await?;
+    let mut level = vec![run];
+    for _ in 0..TREE_DEPTH {
+        let mut next = Vec::new();
+        for parent in level {
+            let mut query = RunQuery::new()
+                .with_parent(parent)
+                .with_limit(RunQuery::MAX_LIMIT);
+            loop {
+                let page = store.catalog().runs(&query).await?;
+                for child in &page.runs {
+                    store.queue().cancel(child.run, by).await?;
+                    next.push(child.run);
+                }
+                match page.next {
+                    Some(before) => query = query.with_before(before),
+                    None => break,
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    Ok(state)
 }

@@ -148,6 +148,10 @@ enum RunsCommand {
         /// Only runs submitted for this agent.
         #[arg(long)]
         agent: Option<String>,
+        /// Only the child runs of this one (agents its calls ran as
+        /// tools).
+        #[arg(long, value_name = "RUN")]
+        parent: Option<String>,
         /// Only runs made before this one (the `more: --before` of the
         /// page before).
         #[arg(long, value_name = "RUN")]
@@ -226,6 +230,7 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
         Command::Runs(RunsCommand::List {
             state,
             agent,
+            parent,
             before,
             limit,
         }) => {
@@ -235,6 +240,9 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
             }
             if let Some(agent) = agent {
                 query = query.with_agent(agent);
+            }
+            if let Some(parent) = parent {
+                query = query.with_parent(runs::run_id(&parent)?);
             }
             if let Some(before) = before {
                 query = query.with_before(runs::run_id(&before)?);

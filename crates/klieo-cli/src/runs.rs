@@ -98,6 +98,7 @@ fn entry_json(entry: &RunEntry) -> Value {
         "outcome": entry.state.outcome(),
         "thread": entry.thread.as_str(),
         "agent": entry.agent,
+        "parent": entry.parent,
         "created_ms": entry.run.timestamp_ms(),
         "updated_ms": entry.updated_ms,
         "model_calls": tally.model_calls,
@@ -132,6 +133,10 @@ pub(crate) fn dollars(micros: u64) -> String {
 }
 
 /// One run: its state, its thread and its log.
+/// The most child runs `runs show` lists (`runs list --parent` pages
+/// through all).
+const CHILDREN: usize = 50;
+
 pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String, CliError> {
     let run = run_id(run)?;
     let Some(state) = store.queue().state(run).await? else {
@@ -146,6 +151,11 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
     let doubted = in_doubt(store.journal(), run)
         .await
         .map_err(CliError::Reading)?;
+    let parent = store.catalog().entry(run).await?.and_then(|e| e.parent);
+    let children = store
+        .catalog()
+        .runs(&RunQuery::new().with_parent(run).with_limit(CHILDREN))
+        .await?;
     if json {
         let call = |w: &PendingApproval| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments});
         let waits = waiting.as_ref().map(call);
@@ -157,6 +167,8 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             "thread": thread,
             "waits_for": waits,
             "in_doubt": doubt,
+            "parent": parent,
+            "children": children.runs.iter().map(|c| json!({"run": c.run, "state": c.state.name()})).collect::<Vec<_>>(),
             "episodes": log,
         });
         return Ok(serde_json::to_string_pretty(&shown)?);
@@ -185,6 +197,15 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             plain(&arguments, usize::MAX),
             plain(&doubted.ticket.to_string(), usize::MAX)
         );
+    }
+    if let Some(parent) = parent {
+        let _ = write!(text, "\nparent  {parent} (this run is its call's agent)");
+    }
+    for child in &children.runs {
+        let _ = write!(text, "\nchild   {} {}", child.run, child.state.name());
+    }
+    if children.next.is_some() {
+        let _ = write!(text, "\nchild   … more: klieo runs list --parent {run}");
     }
     if let Some(thread) = &thread {
         let _ = write!(text, "\nthread  {}", plain(thread, LINE));

@@ -29,6 +29,9 @@ impl RunCatalog for PostgresStore {
         if query.agent().is_some() {
             filters.push(format!("agent = {}", placeholder()));
         }
+        if query.parent().is_some() {
+            filters.push(format!("parent = {}", placeholder()));
+        }
         if query.before().is_some() {
             filters.push(format!("run COLLATE \"C\" < {}", placeholder()));
         }
@@ -47,6 +50,9 @@ impl RunCatalog for PostgresStore {
         }
         if let Some(agent) = query.agent() {
             select = select.bind(agent);
+        }
+        if let Some(parent) = query.parent() {
+            select = select.bind(parent.to_string());
         }
         if let Some(before) = query.before() {
             select = select.bind(before.to_string());
@@ -88,7 +94,7 @@ impl RunCatalog for PostgresStore {
 /// The columns a catalog row is read from.
 const COLUMNS: &str = "run, thread, agent, state, outcome, model_calls, tool_calls, \
      input_tokens, output_tokens, cost_micros, \
-     (extract(epoch FROM updated_at) * 1000)::BIGINT AS updated_ms";
+     (extract(epoch FROM updated_at) * 1000)::BIGINT AS updated_ms, parent";
 
 /// A catalog row, by its columns' names.
 fn catalog_row(row: &PgRow) -> Result<CatalogRow, sqlx::Error> {
@@ -104,5 +110,6 @@ fn catalog_row(row: &PgRow) -> Result<CatalogRow, sqlx::Error> {
     read.output_tokens = row.try_get("output_tokens")?;
     read.cost_micros = row.try_get("cost_micros")?;
     read.updated_ms = row.try_get("updated_ms")?;
+    read.parent = row.try_get("parent")?;
     Ok(read)
 }

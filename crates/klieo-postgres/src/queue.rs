@@ -151,16 +151,9 @@ impl RunQueue for PostgresStore {
         // The run's lock, as a commit takes it: a cancel and a commit of
         // one run happen one after the other.
         lock_run(&mut tx, run, doing).await?;
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1 FOR UPDATE")
-                .bind(run.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| backend(doing, e))?;
-        let Some((state, outcome)) = row else {
+        let Some(state) = state_for_update(&mut tx, run, doing).await? else {
             return Ok(None);
         };
-        let state = ROWS.run_state(&state, outcome)?;
         if !state.is_cancellable() {
             return Ok(Some(state));
         }
@@ -190,16 +183,9 @@ impl RunQueue for PostgresStore {
         let doing = "giving a run to an agent's workers";
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // The row's lock keeps its state as read until the agent is set.
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1 FOR UPDATE")
-                .bind(run.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| backend(doing, e))?;
-        let Some((state, outcome)) = row else {
+        let Some(state) = state_for_update(&mut tx, run, doing).await? else {
             return Ok(None);
         };
-        let state = ROWS.run_state(&state, outcome)?;
         if state.is_finished() {
             return Ok(Some(state));
         }
@@ -222,4 +208,21 @@ impl RunQueue for PostgresStore {
         tx.commit().await.map_err(|e| backend(doing, e))?;
         Ok(Some(state))
     }
+}
+
+/// `run`'s state, its row locked until `tx` ends; `None` for a run the
+/// store does not know.
+async fn state_for_update(
+    tx: &mut sqlx::PgConnection,
+    run: RunId,
+    doing: &str,
+) -> Result<Option<RunState>, MemoryError> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = $1 FOR UPDATE")
+            .bind(run.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+    row.map(|(state, outcome)| ROWS.run_state(&state, outcome))
+        .transpose()
 }

@@ -1,7 +1,7 @@
 //! The store as a [`RunCatalog`]: one indexed range read on a reader,
 //! newest run first (a run id's text sorts in the order ids were made),
 //! by the index that fits the filter (`runs_by_state`, `runs_by_agent`,
-//! `runs_by_agent_state`, or the table's key).
+//! `runs_by_agent_state`, `runs_by_parent`, or the table's key).
 
 use crate::error::backend;
 use crate::memory::ROWS;
@@ -14,7 +14,7 @@ use rusqlite::{params_from_iter, OptionalExtension, Row};
 
 /// The columns a catalog row is read from, in [`catalog_row`]'s order.
 const COLUMNS: &str = "run, thread, agent, state, outcome, model_calls, tool_calls, \
-                       input_tokens, output_tokens, cost_micros, updated_ms";
+                       input_tokens, output_tokens, cost_micros, updated_ms, parent";
 
 #[async_trait]
 impl RunCatalog for SqliteStore {
@@ -73,6 +73,10 @@ fn select(query: &RunQuery) -> (String, Vec<Value>) {
         values.push(Value::Text(agent.to_owned()));
         filters.push(format!("agent = ?{}", values.len()));
     }
+    if let Some(parent) = query.parent() {
+        values.push(Value::Text(parent.to_string()));
+        filters.push(format!("parent = ?{}", values.len()));
+    }
     if let Some(before) = query.before() {
         values.push(Value::Text(before.to_string()));
         filters.push(format!("run < ?{}", values.len()));
@@ -107,5 +111,6 @@ fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
     read.output_tokens = row.get(8)?;
     read.cost_micros = row.get(9)?;
     read.updated_ms = row.get(10)?;
+    read.parent = row.get(11)?;
     Ok(read)
 }

@@ -9,7 +9,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
-    Commit, Journal, MemoryError, RunId, RunRecord, RunState, RunTally, SpendLedger,
+    Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState, RunTally, SpendLedger,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
@@ -201,6 +201,17 @@ fn commit_in(
     append_in(connection, commit.thread.as_str(), &encoded.messages)?;
     for episode in &encoded.episodes {
         record_in(connection, &run, episode)?;
+    }
+    // A child run's first commit names its parent, for the catalog.
+    let parent = commit.episodes.iter().find_map(|episode| match episode {
+        Episode::ChildOf { parent, .. } => Some(parent.to_string()),
+        _ => None,
+    });
+    if let Some(parent) = parent {
+        connection
+            .prepare_cached("UPDATE runs SET parent = ?2 WHERE run = ?1")
+            .and_then(|mut set| set.execute(params![run, parent]))
+            .map_err(|e| backend(doing, e))?;
     }
     if let Some(settlement) = &commit.settlement {
         settle_in(connection, &run, settlement)?;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_key_ledger.sql"),
     include_str!("../migrations/0007_summaries.sql"),
     include_str!("../migrations/0008_catalog.sql"),
+    include_str!("../migrations/0009_parent.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -38,6 +38,8 @@ pub struct CatalogRow {
     pub cost_micros: Option<i64>,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_ms: Option<i64>,
+    /// The run whose call started it, for a child run.
+    pub parent: Option<String>,
 }
 
 impl StoreRows {
@@ -70,6 +72,7 @@ impl StoreRows {
         tally.input_tokens = Self::count(row.input_tokens);
         tally.output_tokens = Self::count(row.output_tokens);
         tally.cost_micros = row.cost_micros.map(Self::count);
+        let parent = row.parent.map(|p| self.run_id(&p)).transpose()?;
         Ok(RunEntry::new(
             self.run_id(&row.run)?,
             ThreadId::new(row.thread),
@@ -77,7 +80,8 @@ impl StoreRows {
             self.run_state(&row.state, row.outcome)?,
             tally,
             row.updated_ms.map(Self::count),
-        ))
+        )
+        .with_parent(parent))
     }
 }
 
@@ -112,6 +116,7 @@ impl RunCatalog for InMemoryJournal {
                 let agent = entry.submission.as_ref().map(|(s, _)| s.agent());
                 query.status().is_none_or(|s| s == entry.state.status())
                     && query.agent().is_none_or(|a| agent == Some(a))
+                    && query.parent().is_none_or(|p| entry.parent == Some(p))
                     && query.before().is_none_or(|before| *run < before)
             })
             .map(|(run, entry)| catalog_entry(&state, run, entry))
@@ -157,4 +162,5 @@ fn catalog_entry(state: &State, run: RunId, entry: &Entry) -> RunEntry {
         entry.tally,
         Some(entry.updated_ms),
     )
+    .with_parent(entry.parent)
 }

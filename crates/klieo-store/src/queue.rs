@@ -40,6 +40,8 @@ pub(crate) struct Entry {
     pub(crate) tally: RunTally,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub(crate) updated_ms: u64,
+    /// The run whose call started it, for a child run.
+    pub(crate) parent: Option<RunId>,
 }
 
 impl Entry {
@@ -49,6 +51,7 @@ impl Entry {
             submission,
             tally: RunTally::default(),
             updated_ms: now_ms(),
+            parent: None,
         }
     }
 
@@ -101,6 +104,9 @@ impl Queue {
         entry.set(after.clone());
         for episode in episodes {
             entry.tally.add(episode);
+            if let Episode::ChildOf { parent, .. } = episode {
+                entry.parent = Some(*parent);
+            }
         }
         self.touch();
     }

@@ -94,7 +94,7 @@ impl FromStr for RunStatus {
 /// agent is given, newest first, from the start or from before a run
 /// (the `next` of the page before).
 ///
-/// Defaults: any status, any agent, from the newest, [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT)
+/// Defaults: any status, any agent, any parent (or none), from the newest, [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT)
 /// runs.
 ///
 /// ```
@@ -115,6 +115,7 @@ pub struct RunQuery {
     status: Option<RunStatus>,
     agent: Option<String>,
     before: Option<RunId>,
+    parent: Option<RunId>,
     limit: usize,
 }
 
@@ -130,6 +131,7 @@ impl RunQuery {
             status: None,
             agent: None,
             before: None,
+            parent: None,
             limit: Self::DEFAULT_LIMIT,
         }
     }
@@ -168,6 +170,17 @@ impl RunQuery {
     /// The agent asked for, if any.
     pub fn agent(&self) -> Option<&str> {
         self.agent.as_deref()
+    }
+
+    /// Only the child runs `run`'s calls started (agents used as tools).
+    pub fn with_parent(mut self, run: RunId) -> Self {
+        self.parent = Some(run);
+        self
+    }
+
+    /// The parent filter, if any.
+    pub fn parent(&self) -> Option<RunId> {
+        self.parent
     }
 
     /// The run the page starts before, if any.
@@ -284,6 +297,9 @@ pub struct RunEntry {
     /// cancelled), in milliseconds since the Unix epoch by the store's
     /// clock; `None` for a run written before its store kept it.
     pub updated_ms: Option<u64>,
+    /// The run whose call started this one (an agent used as a tool);
+    /// `None` for a run that is no child.
+    pub parent: Option<RunId>,
 }
 
 impl RunEntry {
@@ -303,7 +319,14 @@ impl RunEntry {
             state,
             tally,
             updated_ms,
+            parent: None,
         }
+    }
+
+    /// The entry of a child run of `parent` (see [`parent`](Self::parent)).
+    pub fn with_parent(mut self, parent: Option<RunId>) -> Self {
+        self.parent = parent;
+        self
     }
 }
 

@@ -25,7 +25,7 @@ use klieo::types::Ticket;
 mod harness;
 #[path = "crash/team.rs"]
 mod team;
-use harness::{agent, boundary, effects_pool, Hooked};
+use harness::{agent, boundary, check_effects, effects_pool, Hooked};
 use klieo::types::{EpisodicMemory, Journal};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -171,21 +171,7 @@ async fn check<S: Journal + Clone + 'static>(point: &str, store: S, effects: &sq
     );
     assert_eq!(count("completed"), 1, "{point}: {log:?}");
 
-    let done: Vec<(String, i64)> =
-        sqlx::query_as("SELECT tool, COUNT(*) FROM effects GROUP BY tool ORDER BY tool")
-            .fetch_all(effects)
-            .await
-            .expect("the effects");
-    let of = |tool: &str| done.iter().find(|(t, _)| t == tool).map_or(0, |(_, n)| *n);
-    assert_eq!(
-        of("lookup"),
-        1,
-        "{point}: the idempotent effect exactly once"
-    );
-    assert!(
-        of("send_mail") <= 1,
-        "{point}: the mail at most once: {done:?}"
-    );
+    check_effects(point, effects).await;
 
     let thread = store
         .load(&ThreadId::new("t"), usize::MAX)

@@ -181,14 +181,14 @@ pub(crate) async fn cancel(
         Ok(by) => by,
         Err(wrong) => return failure(StatusCode::BAD_REQUEST, &wrong),
     };
-    match console.store.queue().cancel(run, &by).await {
+    match crate::decisions::cancel_tree(&console.store, run, &by).await {
         Ok(Some(RunState::Cancelled { .. })) => back(run, "cancelled"),
         Ok(Some(_)) => back(run, "finished"),
         Ok(None) => failure(
             StatusCode::NOT_FOUND,
             &CliError::UnknownRun { run }.to_string(),
         ),
-        Err(e) => console.store_failed(&e.into()),
+        Err(e) => console.store_failed(&e),
     }
 }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use klieo::runtime::decisions::{in_doubt, pending_approval};
 use klieo::runtime::PendingApproval;
-use klieo::types::{Episode, RunEntry, RunId, RunState, ToolOutcome, Transcript};
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, ToolOutcome, Transcript};
 use maud::{html, Markup};
 use std::sync::Arc;
 
@@ -20,6 +20,8 @@ use std::sync::Arc;
 const VALUE: usize = 4_000;
 /// The most episodes a page lists, the newest; the timeline draws all.
 const EPISODES: usize = 2_000;
+/// The most child runs a page lists.
+const CHILDREN: usize = 50;
 /// How much of a run's thread its page shows, the newest messages, in
 /// estimated tokens.
 const THREAD_TOKENS: usize = 20_000;
@@ -85,6 +87,15 @@ pub(crate) async fn run(
         Ok(thread) => thread,
         Err(e) => return console.store_failed(&e.into()),
     };
+    let children = match console
+        .store
+        .catalog()
+        .runs(&RunQuery::new().with_parent(run).with_limit(CHILDREN))
+        .await
+    {
+        Ok(children) => children,
+        Err(e) => return console.store_failed(&e.into()),
+    };
     let person = Person {
         approval: waiting.as_ref(),
         doubt: doubted.as_ref(),
@@ -96,6 +107,18 @@ pub(crate) async fn run(
         }
         div data-live=(live_url(&entry)) {
             (live_part(&console, &entry, &person, &log))
+        }
+        @if !children.runs.is_empty() {
+            h2 { "Child runs" }
+            p.muted { "Agents this run's calls ran as tools, each a run of its own." }
+            ul.children {
+                @for child in &children.runs {
+                    li {
+                        a.mono href={ "/runs/" (child.run) } { (child.run) }
+                        " " (status(&child.state))
+                    }
+                }
+            }
         }
         h2 { "Thread" }
         p.muted {
@@ -150,6 +173,9 @@ fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Ep
                 dt { (outcome_label(&entry.state)) } dd { pre { (cut(outcome)) } }
             }
             dt { "Agent" } dd { (entry.agent.as_deref().unwrap_or("—")) }
+            @if let Some(parent) = entry.parent {
+                dt { "Parent" } dd { a.mono href={ "/runs/" (parent) } { (parent) } " (a call of it runs this one)" }
+            }
             dt { "Thread" } dd.mono { (entry.thread.as_str()) }
             dt { "Made" } dd { (age(now_ms.saturating_sub(entry.run.timestamp_ms()))) " ago" }
             dt { "Model calls" } dd { (tally.model_calls) }

@@ -8,7 +8,7 @@ use klieo::runtime::{wait, TypedTool};
 use klieo::sqlite::SqliteStore;
 use klieo::types::testing::ScriptedLlm;
 use klieo::types::{RunCatalog, RunQuery, ToolError};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -213,5 +213,27 @@ async fn a_child_run_is_resumed_through_its_parent_and_shown_waiting_with_it() {
         listed["runs"].as_array().unwrap().len(),
         2,
         "the tree waits: {listed}"
+    );
+
+    // The tree, both ways, and cancelled whole.
+    let shown = ok_json(&spec, &["--json", "runs", "show", &parent.to_string()]);
+    assert_eq!(shown["children"][0]["run"], child);
+    assert_eq!(shown["parent"], Value::Null);
+    let shown = ok_json(&spec, &["--json", "runs", "show", &child]);
+    assert_eq!(shown["parent"], parent.to_string());
+    let children = ok_json(
+        &spec,
+        &["--json", "runs", "list", "--parent", &parent.to_string()],
+    );
+    assert_eq!(children["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(children["runs"][0]["parent"], parent.to_string());
+    ok_json(
+        &spec,
+        &["--json", "cancel", &parent.to_string(), "--by", "ops"],
+    );
+    let shown = ok_json(&spec, &["--json", "runs", "show", &child]);
+    assert_eq!(
+        shown["state"], "cancelled",
+        "cancelling the parent stops its child"
     );
 }

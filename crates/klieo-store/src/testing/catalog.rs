@@ -261,6 +261,52 @@ pub async fn changes_tell_of_a_followed_run<S: RunQueue + RunCatalog>(store: &S)
     }
 }
 
+/// A child run (an agent used as a tool) names its parent, from the
+/// `ChildOf` of its first commit; a query of a run's children lists them
+/// alone.
+pub async fn lists_a_runs_children<S: RunQueue + RunCatalog>(store: &S) {
+    let started = |agent: &str| Episode::Started {
+        agent: agent.into(),
+    };
+    let parent = RunId::new();
+    commit(
+        store,
+        Commit::new(parent, ThreadId::new("desk")).with_episodes(vec![started("desk")]),
+    )
+    .await;
+    let mut children = Vec::new();
+    for call in ["c1", "c2"] {
+        let child = parent.child(&format!("{parent}:1:{call}"));
+        let child_of = Episode::ChildOf {
+            parent,
+            step: 1,
+            call_id: call.into(),
+        };
+        commit(
+            store,
+            Commit::new(child, ThreadId::new(format!("run-{child}")))
+                .with_episodes(vec![started("lookup"), child_of]),
+        )
+        .await;
+        children.push(child);
+    }
+    let other = RunId::new();
+    commit(
+        store,
+        Commit::new(other, ThreadId::new("other")).with_episodes(vec![started("desk")]),
+    )
+    .await;
+    children.sort_unstable_by(|a, b| b.cmp(a));
+    let page = list(store, &RunQuery::new().with_parent(parent)).await;
+    assert_eq!(ids(&page), children, "the parent's children, newest first");
+    assert!(page.runs.iter().all(|e| e.parent == Some(parent)));
+    let entry = match store.entry(other).await {
+        Ok(Some(entry)) => entry,
+        other => panic!("entry({other:?})"),
+    };
+    assert_eq!(entry.parent, None, "a run that is no child has no parent");
+}
+
 /// One test per [`RunCatalog`] scenario of this module, each on a fresh
 /// store from `$fresh` (an expression giving something that derefs to
 /// the store), with the attributes given after it.
@@ -280,6 +326,7 @@ macro_rules! __klieo_store_catalog_suite {
             pages_through_every_run_once,
             tallies_what_commits_recorded,
             changes_tell_of_a_followed_run,
+            lists_a_runs_children,
         );
     };
 }

@@ -204,3 +204,23 @@ pub(crate) async fn agent(
         .build()
         .expect("the options are valid")
 }
+
+/// Checks what the tools did, as the effects database says: the lookup
+/// (idempotent) exactly once, the mail at most once.
+pub(crate) async fn check_effects(point: &str, effects: &sqlx::SqlitePool) {
+    let done: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tool, COUNT(*) FROM effects GROUP BY tool ORDER BY tool")
+            .fetch_all(effects)
+            .await
+            .expect("the effects");
+    let of = |tool: &str| done.iter().find(|(t, _)| t == tool).map_or(0, |(_, n)| *n);
+    assert_eq!(
+        of("lookup"),
+        1,
+        "{point}: the idempotent effect exactly once"
+    );
+    assert!(
+        of("send_mail") <= 1,
+        "{point}: the mail at most once: {done:?}"
+    );
+}

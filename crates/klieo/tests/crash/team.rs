@@ -6,7 +6,7 @@
 //! run, no model call of a completed child step asked again, the mail
 //! sent at most once and the lookup exactly once.
 
-use super::harness::agent;
+use super::harness::{agent, check_effects};
 use klieo::prelude::*;
 use klieo::types::{async_trait, Capabilities, FinishReason, Journal};
 use serde_json::json;
@@ -140,19 +140,5 @@ pub(crate) async fn check_team<S: Journal + Clone + 'static>(
         "{point}: each of the child's steps asked once: {child_log:?}"
     );
 
-    let done: Vec<(String, i64)> =
-        sqlx::query_as("SELECT tool, COUNT(*) FROM effects GROUP BY tool ORDER BY tool")
-            .fetch_all(effects)
-            .await
-            .expect("the effects");
-    let of = |tool: &str| done.iter().find(|(t, _)| t == tool).map_or(0, |(_, n)| *n);
-    assert_eq!(
-        of("lookup"),
-        1,
-        "{point}: the idempotent effect exactly once"
-    );
-    assert!(
-        of("send_mail") <= 1,
-        "{point}: the mail at most once: {done:?}"
-    );
+    check_effects(point, effects).await;
 }
