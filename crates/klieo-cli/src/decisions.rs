@@ -51,17 +51,21 @@ pub(crate) async fn cancel(
     json: bool,
 ) -> Result<String, CliError> {
     let run = run_id(run)?;
-    let Some(state) = cancel_tree(store, run, by).await? else {
+    let Some((state, under)) = cancel_tree(store, run, by).await? else {
         return Err(CliError::UnknownRun { run });
     };
     if json {
-        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome()});
+        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome(), "children_cancelled": under});
         return Ok(serde_json::to_string_pretty(&shown)?);
     }
-    Ok(match state {
+    let mut said = match state {
         RunState::Cancelled { .. } => format!("run {run} cancelled"),
         other => format!("run {run} was already {}; left as it is", other.name()),
-    })
+    };
+    if under > 0 {
+        said.push_str(&format!("; {under} runs under it cancelled"));
+    }
+    Ok(said)
 }
 
 /// Records what `by` says the call in doubt `ticket` names did.
@@ -146,14 +150,19 @@ pub(crate) async fn resume(
 const TREE_DEPTH: usize = 32;
 
 /// Cancels `run` for `by`, then its child runs (agents its calls ran as
-/// tools), theirs, and so on: a tree stops whole. The state `run` is in
-/// after; `None` for a run the store does not know.
+/// tools), theirs, and so on, at most [`TREE_DEPTH`] deep: a tree stops
+/// whole (no child starts under a cancelled run: the store refuses it).
+/// The state `run` is in after, and how many runs under it were
+/// cancelled now; `None` for a run the store does not know.
 pub(crate) async fn cancel_tree(
     store: &Store,
     run: RunId,
     by: &str,
-) -> Result<Option<RunState>, CliError> {
-    let state = store.queue().cancel(run, by).await?;
+) -> Result<Option<(RunState, usize)>, CliError> {
+    let Some(state) = store.queue().cancel(run, by).await? else {
+        return Ok(None);
+    };
+    let mut under = 0;
     let mut level = vec![run];
     for _ in 0..TREE_DEPTH {
         let mut next = Vec::new();
@@ -164,7 +173,12 @@ pub(crate) async fn cancel_tree(
             loop {
                 let page = store.catalog().runs(&query).await?;
                 for child in &page.runs {
-                    store.queue().cancel(child.run, by).await?;
+                    let now = store.queue().cancel(child.run, by).await?;
+                    if child.state.is_cancellable()
+                        && matches!(now, Some(RunState::Cancelled { .. }))
+                    {
+                        under += 1;
+                    }
                     next.push(child.run);
                 }
                 match page.next {
@@ -178,5 +192,5 @@ pub(crate) async fn cancel_tree(
         }
         level = next;
     }
-    Ok(state)
+    Ok(Some((state, under)))
 }

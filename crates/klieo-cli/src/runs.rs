@@ -132,11 +132,11 @@ pub(crate) fn dollars(micros: u64) -> String {
     format!("{}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
 }
 
-/// One run: its state, its thread and its log.
 /// The most child runs `runs show` lists (`runs list --parent` pages
 /// through all).
 const CHILDREN: usize = 50;
 
+/// One run: its state, its thread, its parent and children, and its log.
 pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String, CliError> {
     let run = run_id(run)?;
     let Some(state) = store.queue().state(run).await? else {

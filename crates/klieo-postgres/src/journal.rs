@@ -68,7 +68,8 @@ impl Journal for PostgresStore {
                 .bind(int(spend.cost_micros))
                 .bind(int(spend.model_calls));
         }
-        let Some(summary) = &commit.summary else {
+        let parent = commit.parent();
+        if commit.summary.is_none() && parent.is_none() {
             let refused: Option<String> = statement
                 .fetch_one(&self.pool)
                 .await
@@ -77,20 +78,30 @@ impl Journal for PostgresStore {
                 None => Ok(()),
                 Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
             };
-        };
-        // A summary too: kept first, in a transaction the commit's
-        // statement then joins, so that a refusal of either writes
-        // nothing. The run's lock before the thread's, as the statement
-        // takes them.
+        }
+        // A summary, or a child run's start, too: in a transaction the
+        // commit's statement then joins, so that a refusal of either
+        // writes nothing.
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        if let Some(parent) = parent {
+            // The parent's lock, as a cancel takes it: no child starts
+            // under a cancelled run.
+            lock_run(&mut tx, parent, doing).await?;
+            if let Some(refused) = cancelled(&mut tx, parent).await {
+                return Err(refused);
+            }
+        }
+        // The run's lock before the thread's, as the statement takes them.
         lock_run(&mut tx, commit.run, doing).await?;
-        if let Err(refused) = summary_in(&mut tx, &commit.thread, summary).await {
-            return Err(match refused {
-                MemoryError::SummaryRefused { .. } => {
-                    cancelled(&mut tx, commit.run).await.unwrap_or(refused)
-                }
-                other => other,
-            });
+        if let Some(summary) = &commit.summary {
+            if let Err(refused) = summary_in(&mut tx, &commit.thread, summary).await {
+                return Err(match refused {
+                    MemoryError::SummaryRefused { .. } => {
+                        cancelled(&mut tx, commit.run).await.unwrap_or(refused)
+                    }
+                    other => other,
+                });
+            }
         }
         let refused: Option<String> = statement
             .fetch_one(&mut *tx)

@@ -9,7 +9,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::{MessageRow, StoreRows};
 use klieo_types::{
-    Commit, Episode, Journal, MemoryError, RunId, RunRecord, RunState, RunTally, SpendLedger,
+    Commit, Journal, MemoryError, RunId, RunRecord, RunState, RunTally, SpendLedger,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
@@ -120,6 +120,23 @@ fn commit_in(
 ) -> Result<(), MemoryError> {
     let doing = "committing a step";
     let run = commit.run.to_string();
+    if let Some(parent) = commit.parent() {
+        // No child starts under a cancelled run (the cancel and this
+        // commit are one writer's, one after the other).
+        let by: Option<Option<String>> = connection
+            .prepare_cached("SELECT outcome FROM runs WHERE run = ?1 AND state = 'cancelled'")
+            .and_then(|mut read| {
+                read.query_row([parent.to_string()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(|e| backend(doing, e))?;
+        if let Some(by) = by {
+            return Err(MemoryError::Cancelled {
+                run: parent,
+                by: by.unwrap_or_default(),
+            });
+        }
+    }
     if let Some(holder) = &commit.holder {
         let other: Option<String> = connection
             .prepare_cached(
@@ -203,14 +220,10 @@ fn commit_in(
         record_in(connection, &run, episode)?;
     }
     // A child run's first commit names its parent, for the catalog.
-    let parent = commit.episodes.iter().find_map(|episode| match episode {
-        Episode::ChildOf { parent, .. } => Some(parent.to_string()),
-        _ => None,
-    });
-    if let Some(parent) = parent {
+    if let Some(parent) = commit.parent() {
         connection
             .prepare_cached("UPDATE runs SET parent = ?2 WHERE run = ?1")
-            .and_then(|mut set| set.execute(params![run, parent]))
+            .and_then(|mut set| set.execute(params![run, parent.to_string()]))
             .map_err(|e| backend(doing, e))?;
     }
     if let Some(settlement) = &commit.settlement {

@@ -128,11 +128,14 @@ impl State {
 
     /// Refuses `commit` when its checks fail, having changed nothing.
     fn check(&self, commit: &Commit) -> Result<(), MemoryError> {
-        if let Some(by) = self.queue.cancelled_by(commit.run) {
-            return Err(MemoryError::Cancelled {
-                run: commit.run,
-                by: by.to_owned(),
-            });
+        // A run cancelled, or a child run started under a cancelled one.
+        for run in std::iter::once(commit.run).chain(commit.parent()) {
+            if let Some(by) = self.queue.cancelled_by(run) {
+                return Err(MemoryError::Cancelled {
+                    run,
+                    by: by.to_owned(),
+                });
+            }
         }
         if let Some(holder) = &commit.holder {
             if let Some(lease) = self.held_by_other(commit.run, holder, Instant::now()) {

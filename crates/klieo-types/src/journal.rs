@@ -114,6 +114,31 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// The run this commit's run is a child of, when the commit starts a
+    /// child run (it records `Episode::ChildOf`). A store refuses it with
+    /// [`MemoryError::Cancelled`](crate::MemoryError::Cancelled) when
+    /// that parent was cancelled: no child starts under a cancelled run.
+    ///
+    /// ```
+    /// use klieo_types::{Commit, Episode, RunId, ThreadId};
+    ///
+    /// let parent = RunId::new();
+    /// let child = parent.child("k");
+    /// let first = Commit::new(child, ThreadId::new("t")).with_episodes(vec![Episode::ChildOf {
+    ///     parent,
+    ///     step: 1,
+    ///     call_id: "c1".into(),
+    /// }]);
+    /// assert_eq!(first.parent(), Some(parent));
+    /// assert_eq!(Commit::new(parent, ThreadId::new("t")).parent(), None);
+    /// ```
+    pub fn parent(&self) -> Option<RunId> {
+        self.episodes.iter().find_map(|episode| match episode {
+            Episode::ChildOf { parent, .. } => Some(*parent),
+            _ => None,
+        })
+    }
+
     /// A commit for `run` on `thread` that writes nothing yet and leaves
     /// the run with no pending step.
     pub fn new(run: RunId, thread: ThreadId) -> Self {

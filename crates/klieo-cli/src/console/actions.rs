@@ -182,7 +182,7 @@ pub(crate) async fn cancel(
         Err(wrong) => return failure(StatusCode::BAD_REQUEST, &wrong),
     };
     match crate::decisions::cancel_tree(&console.store, run, &by).await {
-        Ok(Some(RunState::Cancelled { .. })) => back(run, "cancelled"),
+        Ok(Some((RunState::Cancelled { .. }, _))) => back(run, "cancelled"),
         Ok(Some(_)) => back(run, "finished"),
         Ok(None) => failure(
             StatusCode::NOT_FOUND,

@@ -119,6 +119,9 @@ pub(crate) async fn run(
                     }
                 }
             }
+            @if children.next.is_some() {
+                p.muted { "The newest " (CHILDREN) " are listed; `klieo runs list --parent " (run) "` pages through all." }
+            }
         }
         h2 { "Thread" }
         p.muted {

@@ -7,8 +7,8 @@
 
 use futures_util::StreamExt;
 use klieo_types::{
-    CallSpend, Commit, Episode, FinishReason, Message, RunCatalog, RunId, RunPage, RunQuery,
-    RunQueue, RunStatus, RunTally, Submission, ThreadId, Usage,
+    CallSpend, Commit, Episode, FinishReason, MemoryError, Message, RunCatalog, RunId, RunPage,
+    RunQuery, RunQueue, RunStatus, RunTally, Submission, ThreadId, Usage,
 };
 use std::time::Duration;
 
@@ -263,7 +263,8 @@ pub async fn changes_tell_of_a_followed_run<S: RunQueue + RunCatalog>(store: &S)
 
 /// A child run (an agent used as a tool) names its parent, from the
 /// `ChildOf` of its first commit; a query of a run's children lists them
-/// alone.
+/// alone, a page at a time; once the parent is cancelled, no child of it
+/// starts.
 pub async fn lists_a_runs_children<S: RunQueue + RunCatalog>(store: &S) {
     let started = |agent: &str| Episode::Started {
         agent: agent.into(),
@@ -305,6 +306,49 @@ pub async fn lists_a_runs_children<S: RunQueue + RunCatalog>(store: &S) {
         other => panic!("entry({other:?})"),
     };
     assert_eq!(entry.parent, None, "a run that is no child has no parent");
+    let first = list(store, &RunQuery::new().with_parent(parent).with_limit(1)).await;
+    assert_eq!(ids(&first), children[..1], "a page of one");
+    let Some(next) = first.next else {
+        panic!("a second page follows");
+    };
+    let second = list(
+        store,
+        &RunQuery::new()
+            .with_parent(parent)
+            .with_limit(1)
+            .with_before(next),
+    )
+    .await;
+    assert_eq!(ids(&second), children[1..], "and holds the other child");
+
+    // No child starts under a cancelled run.
+    if let Err(e) = store.cancel(parent, "ops").await {
+        panic!("cancel failed: {e}");
+    }
+    let late = parent.child(&format!("{parent}:2:c3"));
+    let child_of = Episode::ChildOf {
+        parent,
+        step: 2,
+        call_id: "c3".into(),
+    };
+    let refused = store
+        .commit(
+            Commit::new(late, ThreadId::new(format!("run-{late}")))
+                .with_episodes(vec![started("lookup"), child_of]),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        Err(MemoryError::Cancelled {
+            run: parent,
+            by: "ops".into()
+        }),
+        "a child's first commit under a cancelled parent is refused"
+    );
+    assert!(
+        matches!(store.entry(late).await, Ok(None)),
+        "and writes nothing"
+    );
 }
 
 /// One test per [`RunCatalog`] scenario of this module, each on a fresh
