@@ -6,7 +6,9 @@
 use crate::error::CliError;
 use crate::runs::{plain, run_id};
 use crate::store::Store;
-use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
+use klieo::runtime::decisions::{
+    record_decision, record_settlement, wake_if_decided, Decision, Settled,
+};
 use klieo::types::{Episode, RunId, RunQuery, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
@@ -120,9 +122,18 @@ pub(crate) async fn resume(
     let Some(agent) = agent.or(entry.agent) else {
         return Err(CliError::NoAgent { run });
     };
-    let Some(state) = store.queue().assign(run, &agent).await? else {
+    let Some(mut state) = store.queue().assign(run, &agent).await? else {
         return Err(CliError::UnknownRun { run });
     };
+    // A run that waits with a child whose call was decided since (the
+    // wake cut short by a stop) goes on now.
+    if state == RunState::Suspended
+        && wake_if_decided(store.journal(), run)
+            .await
+            .map_err(CliError::Reading)?
+    {
+        state = RunState::Running;
+    }
     if state.is_finished() {
         let state = state.name();
         return Err(CliError::Over { run, state });

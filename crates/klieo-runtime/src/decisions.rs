@@ -245,3 +245,27 @@ pub async fn record_settlement(
     };
     record(journal, ticket, waiting, episode).await
 }
+
+/// Wakes `run` when it waits with a child run (an agent used as a tool)
+/// whose call a person has decided since: the decision woke its parents
+/// as it was recorded, unless that was cut short (its process stopped in
+/// between). Returns whether it woke `run`, which then runs again (a
+/// worker claims a submitted run; `Agent::resume` takes up any other).
+/// `klieo resume` calls this for a suspended run.
+///
+/// ```
+/// use klieo_runtime::decisions::wake_if_decided;
+/// use klieo_store::InMemoryJournal;
+/// use klieo_types::RunId;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let store = InMemoryJournal::new();
+/// // A run that waits on no child is left as it is.
+/// assert!(!wake_if_decided(&store, RunId::new()).await?);
+/// # Ok::<(), klieo_types::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result<bool, Error> {
+    crate::team::tree::wake_if_decided(journal, run).await
+}

@@ -84,3 +84,31 @@ pub(crate) async fn agent_of(journal: &dyn Journal, run: RunId) -> Result<Option
         _ => None,
     }))
 }
+
+/// Wakes `run` when it waits with a child run whose call a person has
+/// decided since (a wake cut short by a stop, say): records `ChildWoken`
+/// and returns `true`. `false` when it does not wait on a child, the
+/// child still waits, or another process moved it first.
+pub(crate) async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result<bool, Error> {
+    let log = journal.replay(run).await?;
+    let Some(Episode::WaitingOnChild { child, .. }) = log.last() else {
+        return Ok(false);
+    };
+    let child = *child;
+    let still = matches!(
+        journal.replay(child).await?.last(),
+        Some(Episode::Suspended { .. } | Episode::InDoubt { .. } | Episode::WaitingOnChild { .. })
+    );
+    let Some(record) = journal.run(run).await?.filter(|_| !still) else {
+        return Ok(false);
+    };
+    let mut woken = Commit::new(run, record.thread)
+        .with_episodes(vec![Episode::ChildWoken { child }])
+        .with_expected_episodes(u64::try_from(log.len()).unwrap_or(u64::MAX));
+    woken.pending = record.pending;
+    match journal.commit(woken).await {
+        Ok(()) => Ok(true),
+        Err(MemoryError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

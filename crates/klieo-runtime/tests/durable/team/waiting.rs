@@ -5,9 +5,11 @@
 use super::super::store::fresh;
 use super::super::support::{count, outcomes, Counted};
 use super::{ask, child_of, desk, lookup};
-use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
+use klieo_runtime::decisions::{pending_approval, record_decision, wake_if_decided, Decision};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Error, Role, RunQueue, RunState, ToolCall};
+use klieo_types::{
+    Commit, Episode, EpisodicMemory, Error, Journal, Role, RunQueue, RunState, ToolCall,
+};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -220,4 +222,55 @@ async fn a_child_that_waits_again_keeps_its_parent_waiting_until_the_last_decisi
         ["Sent twice."],
         "the parent's call has one result, the child's answer"
     );
+}
+
+#[tokio::test]
+async fn a_tree_whose_wake_was_cut_short_is_woken_once_its_child_is_decided() {
+    let (_dir, store) = fresh().await;
+    let (desk, _, _, sends) = team(&store);
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let parent = store
+        .list_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|&r| r != ticket.run)
+        .unwrap();
+    assert!(
+        !wake_if_decided(&store, parent).await.unwrap(),
+        "its child still waits"
+    );
+
+    // The decision lands in the child's log; the process stops before it
+    // wakes the parent.
+    let record = store.run(ticket.run).await.unwrap().unwrap();
+    let seen = store.replay(ticket.run).await.unwrap().len();
+    let approved = Episode::Approved {
+        call_id: ticket.call_id.clone(),
+        by: Some("grace".into()),
+    };
+    let mut decided = Commit::new(ticket.run, record.thread)
+        .with_episodes(vec![approved])
+        .with_expected_episodes(u64::try_from(seen).unwrap());
+    decided.pending = record.pending;
+    store.commit(decided).await.unwrap();
+    assert_eq!(
+        store.state(parent).await.unwrap(),
+        Some(RunState::Suspended)
+    );
+
+    assert!(
+        !wake_if_decided(&store, ticket.run).await.unwrap(),
+        "no child of its own"
+    );
+    assert!(wake_if_decided(&store, parent).await.unwrap());
+    assert_eq!(store.state(parent).await.unwrap(), Some(RunState::Running));
+    assert!(
+        !wake_if_decided(&store, parent).await.unwrap(),
+        "woken once"
+    );
+    assert_eq!(desk.resume(parent).await.unwrap().text, "Ada has her mail.");
+    assert_eq!(count(&sends), 1, "the approved mail, once");
 }
