@@ -9,7 +9,7 @@ use crate::store::Store;
 use klieo::runtime::decisions::{
     record_decision, record_settlement, wake_if_decided, Decision, Settled,
 };
-use klieo::types::{Episode, RunId, RunQuery, RunState, Ticket};
+use klieo::types::{RunId, RunQuery, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -111,12 +111,7 @@ pub(crate) async fn resume(
     let Some(entry) = store.catalog().entry(run).await? else {
         return Err(CliError::UnknownRun { run });
     };
-    let log = store.journal().replay(run).await?;
-    let parent = log.iter().take(3).find_map(|episode| match episode {
-        Episode::ChildOf { parent, .. } => Some(*parent),
-        _ => None,
-    });
-    if let Some(parent) = parent {
+    if let Some(parent) = entry.parent {
         return Err(CliError::ChildRun { run, parent });
     }
     let Some(agent) = agent.or(entry.agent) else {

@@ -1,7 +1,7 @@
 //! Deciding from the command line: approve, deny and settle, each
 //! carried out where the run's agent is.
 
-use crate::{klieo, ok_json, refused, store, Mail};
+use crate::{ended, klieo, ok_json, refused, started, store, Mail};
 use klieo::prelude::*;
 use klieo::runtime::TypedTool;
 use klieo::sqlite::SqliteStore;
@@ -204,33 +204,14 @@ async fn a_watched_run_shows_its_episodes_as_they_are_written_until_it_ends() {
         "{said}"
     );
 
-    let watcher = std::process::Command::new(env!("CARGO_BIN_EXE_klieo"))
-        .args([
-            "--store",
-            &spec,
-            "--json",
-            "runs",
-            "watch",
-            &waiting.to_string(),
-        ])
-        .env_remove("KLIEO_STORE")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watcher = started(&spec, &["--json", "runs", "watch", &waiting.to_string()]);
     let (agent, _, store) = mailer(&path, "Sent.").await;
     let Some(call) = agent.pending_approval(waiting).await.unwrap() else {
         panic!("the mail waits");
     };
     agent.approve(&call.ticket).await.unwrap();
     store.close().await;
-    let watched = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || watcher.wait_with_output()),
-    )
-    .await
-    .expect("the watch ends with the run")
-    .unwrap()
-    .unwrap();
+    let watched = ended(watcher).await;
     assert!(watched.status.success());
     let lines: Vec<Value> = String::from_utf8(watched.stdout)
         .unwrap()

@@ -16,7 +16,7 @@ use klieo::types::testing::ScriptedLlm;
 use klieo::types::ToolError;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 pub(crate) struct Mail {
@@ -57,6 +57,32 @@ pub(crate) fn klieo(store: &str, args: &[&str]) -> Output {
         .env_remove("KLIEO_STORE")
         .output()
         .unwrap()
+}
+
+/// `klieo` on `store` with `args`, started and left running (a `runs
+/// watch`); its output is read by [`ended`].
+pub(crate) fn started(store: &str, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_klieo"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("KLIEO_STORE")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What `child` printed once it ended; a bound, not a timing: one that
+/// never ends fails the test.
+pub(crate) async fn ended(child: Child) -> Output {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("the command ends with the run")
+    .unwrap()
+    .unwrap()
 }
 
 pub(crate) fn ok_json(store: &str, args: &[&str]) -> Value {

@@ -1,7 +1,7 @@
 //! Listing, showing and cancelling runs, bad input, and the same on
 //! PostgreSQL.
 
-use crate::{klieo, ok_json, refused, store};
+use crate::{ended, klieo, ok_json, refused, started, store};
 use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
 use klieo::types::testing::ScriptedLlm;
@@ -269,23 +269,11 @@ async fn the_commands_read_cancel_and_resume_on_postgresql() {
 
     // Watched on PostgreSQL (following it by LISTEN/NOTIFY) until it is
     // cancelled, whether before the watch began or while it ran.
-    let watcher = std::process::Command::new(env!("CARGO_BIN_EXE_klieo"))
-        .args(["--store", &url, "runs", "watch", &queued.to_string()])
-        .env_remove("KLIEO_STORE")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watcher = started(&url, &["runs", "watch", &queued.to_string()]);
     let store = klieo::postgres::PostgresStore::connect(&url).await.unwrap();
     store.cancel(queued, "ops").await.unwrap();
     store.close().await;
-    let watched = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || watcher.wait_with_output()),
-    )
-    .await
-    .expect("the watch ends with the run")
-    .unwrap()
-    .unwrap();
+    let watched = ended(watcher).await;
     let said = String::from_utf8(watched.stdout).unwrap();
     assert!(said.contains(&format!("run {queued} cancelled")), "{said}");
 

@@ -58,18 +58,8 @@ pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<()
             }
             _ => return Ok(()),
         }
-        let Some(record) = journal.run(parent).await? else {
+        if !wake(journal, parent, log.len(), run).await? {
             return Ok(());
-        };
-        let mut woken = Commit::new(parent, record.thread)
-            .with_episodes(vec![Episode::ChildWoken { child: run }])
-            .with_expected_episodes(u64::try_from(log.len()).unwrap_or(u64::MAX));
-        // Its step stays open: the call that waited runs again.
-        woken.pending = record.pending;
-        match journal.commit(woken).await {
-            Ok(()) => {}
-            Err(MemoryError::Conflict(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
         }
         child = parent;
     }
@@ -99,12 +89,23 @@ pub(crate) async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result
         journal.replay(child).await?.last(),
         Some(Episode::Suspended { .. } | Episode::InDoubt { .. } | Episode::WaitingOnChild { .. })
     );
-    let Some(record) = journal.run(run).await?.filter(|_| !still) else {
+    if still {
+        return Ok(false);
+    }
+    wake(journal, run, log.len(), child).await
+}
+
+/// Records `ChildWoken { child }` in `run`, whose log holds `seen`
+/// episodes, its step left open (the call that waited runs again);
+/// `false` when the store has no record of it or another process wrote
+/// to it first.
+async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> Result<bool, Error> {
+    let Some(record) = journal.run(run).await? else {
         return Ok(false);
     };
     let mut woken = Commit::new(run, record.thread)
         .with_episodes(vec![Episode::ChildWoken { child }])
-        .with_expected_episodes(u64::try_from(log.len()).unwrap_or(u64::MAX));
+        .with_expected_episodes(u64::try_from(seen).unwrap_or(u64::MAX));
     woken.pending = record.pending;
     match journal.commit(woken).await {
         Ok(()) => Ok(true),

@@ -2,22 +2,30 @@
 //! parent waits with it (its step left open), and one decision, from the
 //! parent's agent or from the store alone, carries the whole tree on.
 
-use super::super::store::fresh;
+use super::super::store::{fresh, Store};
 use super::super::support::{count, outcomes, Counted};
 use super::{ask, child_of, desk, lookup};
 use klieo_runtime::decisions::{pending_approval, record_decision, wake_if_decided, Decision};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    Commit, Episode, EpisodicMemory, Error, Journal, Role, RunQueue, RunState, ToolCall,
+    Commit, Episode, EpisodicMemory, Error, Journal, Role, RunId, RunQueue, RunState, ToolCall,
 };
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+/// The store's run that is not `child`: the desk's.
+async fn the_other_run(store: &Store, child: RunId) -> RunId {
+    let runs = store.list_runs().await.unwrap();
+    runs.into_iter()
+        .find(|&r| r != child)
+        .expect("the desk's run")
+}
+
 /// A desk whose lookup agent sends mail, which needs approval; its
 /// models, and the count of mails sent.
 fn team(
-    store: &super::super::store::Store,
+    store: &Store,
 ) -> (
     klieo_runtime::Agent,
     ScriptedLlm,
@@ -111,13 +119,7 @@ async fn a_decision_from_the_store_alone_wakes_the_tree() {
     };
     let waiting = pending_approval(&store, ticket.run).await.unwrap();
     assert_eq!(waiting.map(|w| w.ticket), Some(ticket.clone()));
-    let parent = store
-        .list_runs()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|&r| r != ticket.run)
-        .unwrap();
+    let parent = the_other_run(&store, ticket.run).await;
 
     let deny = Decision::Deny {
         reason: "not to Ada".into(),
@@ -160,13 +162,7 @@ async fn a_child_that_waits_again_keeps_its_parent_waiting_until_the_last_decisi
     let Err(Error::Suspended { ticket: first, .. }) = desk.run("mail Ada twice").await else {
         panic!("the tree waits for the first mail");
     };
-    let parent = store
-        .list_runs()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|&r| r != first.run)
-        .unwrap();
+    let parent = the_other_run(&store, first.run).await;
     assert_eq!(
         desk.unfinished_runs().await.unwrap(),
         [],
@@ -231,13 +227,7 @@ async fn a_tree_whose_wake_was_cut_short_is_woken_once_its_child_is_decided() {
     let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
         panic!("the tree waits for a person");
     };
-    let parent = store
-        .list_runs()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|&r| r != ticket.run)
-        .unwrap();
+    let parent = the_other_run(&store, ticket.run).await;
     assert!(
         !wake_if_decided(&store, parent).await.unwrap(),
         "its child still waits"
