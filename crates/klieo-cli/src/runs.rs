@@ -302,6 +302,13 @@ pub(crate) fn line(episode: &Episode) -> String {
             format!("step {step}: waits with run {child}, which waits for a person")
         }
         Episode::ChildWoken { child } => format!("a person decided in run {child}; it goes on"),
+        Episode::HandedOff { from, to, reason } => {
+            let said = format!("{} handed the run to {}", plain(from, 40), plain(to, 40));
+            match reason.is_empty() {
+                true => said,
+                false => format!("{said}: {}", plain(reason, 60)),
+            }
+        }
         // Every other kind says enough by its name and its JSON
         // (`--json`).
         _ => String::new(),

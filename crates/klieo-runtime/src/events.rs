@@ -5,7 +5,7 @@ use crate::dispatch::result_text;
 use crate::engine::{start, Engine, Mode};
 use crate::run::Run;
 use crate::streaming::Item;
-use crate::summary::{Answer, RunEvent};
+use crate::summary::{Answer, RunEvent, RunSummary};
 use futures_core::Stream;
 use klieo_types::{Error, Message, RunId};
 use std::collections::VecDeque;
@@ -20,6 +20,15 @@ pub(crate) type Starting = Pin<Box<dyn Future<Output = Result<Engine, Error>> + 
 /// Where a starting run is kept once it is made, for the events it queues
 /// before an error that ends it as it starts (a budget's refusal).
 pub(crate) type EarlyRun = Arc<OnceLock<Arc<Run>>>;
+
+/// The start of a run's next part (a team's run, handed to another
+/// agent), given the slot for the run it makes.
+pub(crate) type StartPart = Box<dyn FnOnce(EarlyRun) -> Starting + Send>;
+
+/// What a team's stream does when a part of its run ends without an
+/// answer: the next part's start, when the part handed the run on. It is
+/// given the part's run and the summary of every part so far.
+pub(crate) type Onward = Box<dyn FnMut(&Run, &RunSummary) -> Option<StartPart> + Send>;
 
 /// What a streamed run does, as it happens: text, tool calls and their
 /// results, finished steps, and last [`RunEvent::Finished`] with the answer
@@ -60,6 +69,10 @@ pub struct RunEvents {
     /// The run being started, for the events it queued before an error
     /// that ends it before its first cycle (a budget's refusal).
     early: EarlyRun,
+    /// A team's run: what follows a part that hands the run on.
+    onward: Option<Onward>,
+    /// A team's run: the summary of the parts that ended.
+    carried: Option<RunSummary>,
 }
 
 enum State {
@@ -71,6 +84,9 @@ enum State {
     /// Handing out the events queued before an error that ended the run
     /// as it started, then the error.
     Failing(VecDeque<RunEvent>, Option<Error>),
+    /// Handing out the events queued before a part of a team's run handed
+    /// it on, then starting the next part.
+    Handing(VecDeque<RunEvent>, Option<StartPart>),
     Done,
 }
 
@@ -95,7 +111,31 @@ impl RunEvents {
             run_id,
             state: State::Starting(make(Arc::clone(&early))),
             early,
+            onward: None,
+            carried: None,
         }
+    }
+
+    /// These events, going on with the next part of the run when a part
+    /// hands it on (`onward`).
+    pub(crate) fn with_onward(mut self, onward: Onward) -> Self {
+        self.onward = Some(onward);
+        self
+    }
+
+    /// The next part of the run, when the part that ended (`run`) handed
+    /// it on: the summary so far is carried to the answer.
+    fn next_part(&mut self, run: &Run) -> Option<StartPart> {
+        let onward = self.onward.as_mut()?;
+        run.handoff.get()?;
+        let part = run.progress.summary();
+        let so_far = match self.carried.take() {
+            Some(carried) => carried.followed_by(part),
+            None => part,
+        };
+        let next = onward(run, &so_far);
+        self.carried = Some(so_far);
+        next
     }
 
     /// A run that could not start: its one item is `error`.
@@ -199,12 +239,17 @@ impl Stream for RunEvents {
                     Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
                     Poll::Ready(Err(e)) => {
                         let mut queued = VecDeque::new();
-                        if let Some(run) = this.early.get() {
+                        let mut next = None;
+                        if let Some(run) = this.early.get().cloned() {
                             while let Some(event) = run.progress.next_event() {
                                 queued.push_back(event);
                             }
+                            next = this.next_part(&run);
                         }
-                        this.state = State::Failing(queued, Some(e));
+                        this.state = match next {
+                            Some(next) => State::Handing(queued, Some(next)),
+                            None => State::Failing(queued, Some(e)),
+                        };
                     }
                 },
                 State::Failing(queued, error) => {
@@ -217,6 +262,17 @@ impl Stream for RunEvents {
                         return Poll::Ready(Some(Err(e)));
                     }
                 }
+                State::Handing(queued, next) => {
+                    if let Some(event) = queued.pop_front() {
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    let early = EarlyRun::default();
+                    this.early = Arc::clone(&early);
+                    this.state = match next.take() {
+                        Some(next) => State::Starting(next(early)),
+                        None => State::Done,
+                    };
+                }
                 State::Running(engine) => {
                     match Pin::new(&mut *engine).poll_next(cx) {
                         Poll::Pending => return Poll::Pending,
@@ -226,14 +282,23 @@ impl Stream for RunEvents {
                             return Poll::Ready(Some(Ok(event)))
                         }
                         Poll::Ready(Some(Err(ended))) => {
+                            let run = Arc::clone(engine.run_shared());
+                            if let Some(next) = this.next_part(&run) {
+                                this.state = State::Handing(VecDeque::new(), Some(next));
+                                continue;
+                            }
                             this.state = State::Done;
                             return Poll::Ready(Some(Err(ended.error)));
                         }
                         Poll::Ready(None) => {
                             let run = engine.run();
+                            let summary = run.progress.summary();
                             let answer = Answer {
                                 text: run.progress.answer().unwrap_or_default(),
-                                summary: run.progress.summary(),
+                                summary: match this.carried.take() {
+                                    Some(carried) => carried.followed_by(summary),
+                                    None => summary,
+                                },
                             };
                             this.state = State::Done;
                             return Poll::Ready(Some(Ok(RunEvent::Finished(answer))));
@@ -252,6 +317,7 @@ impl std::fmt::Debug for RunEvents {
             State::Starting(_) => "starting",
             State::Running { .. } => "running",
             State::Failing(..) => "failing",
+            State::Handing(..) => "handing on",
             State::Done => "done",
         };
         f.debug_struct("RunEvents")

@@ -31,6 +31,12 @@ pub(crate) enum Fact<'a> {
     Shaped { name: &'a str, schema: &'a Value },
     /// A run stopped after `steps` model calls is taken up again.
     Resumed { steps: u32 },
+    /// The agent `from` handed the run to `to`, of its team.
+    HandedOff {
+        from: &'a str,
+        to: &'a str,
+        reason: &'a str,
+    },
     /// Cycle `step` calls the model with `req` (`streamed` when its
     /// chunks are relayed).
     ModelCallBegan {
@@ -159,6 +165,8 @@ pub(crate) enum Fact<'a> {
     Failed {
         error: &'a Error,
         terminal: &'a Terminal,
+        /// The error is a hand-off its team took: the run goes on.
+        handed_off: bool,
     },
     /// The consumer of a streamed run went away before its end.
     ConsumerDropped,

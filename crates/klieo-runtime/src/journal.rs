@@ -85,6 +85,11 @@ impl Memories {
                 agent: agent.to_owned(),
             },
             Fact::Resumed { steps } => Episode::Resumed { steps },
+            Fact::HandedOff { from, to, reason } => Episode::HandedOff {
+                from: from.to_owned(),
+                to: to.to_owned(),
+                reason: reason.to_owned(),
+            },
             Fact::WaitingOnChild { step, call, child } => Episode::WaitingOnChild {
                 step,
                 call_id: call.id.clone(),
@@ -183,8 +188,15 @@ impl Memories {
                 needed,
                 key: key.map(str::to_owned),
             },
-            Fact::Failed { error, terminal } => {
+            Fact::Failed {
+                error,
+                terminal,
+                handed_off,
+            } => {
+                // A hand-off within the team is the `HandedOff` written
+                // already; one the team does not take is an ending.
                 let stopped = matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
+                    || (matches!(error, Error::Handoff { .. }) && handed_off)
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
                 if stopped {
                     return None;

@@ -95,6 +95,8 @@ pub(crate) enum Why {
     Restart,
     /// A person decided the call it waited on.
     Decision,
+    /// Another agent of its team handed it to this one.
+    Handoff,
 }
 
 /// [`resume_steps`] for a run already built on the recorded thread, to
@@ -159,6 +161,9 @@ pub(crate) async fn resume_engine(
     }
     let prelude = move |run: Arc<Run>| async move {
         let mut expected = Some(seen);
+        if why == Why::Handoff {
+            run.fence_at(seen);
+        }
         if why == Why::Restart {
             // The pending step stays pending: this commit states it again.
             let resumed = run.emit(Fact::Resumed { steps });
@@ -300,13 +305,19 @@ async fn settle(
         }));
         episodes.extend(never_ran.episode);
     }
+    let handoff = match &dispatched.fatal {
+        None => run.handoff_asked(&reply.tool_calls),
+        Some(_) => None,
+    };
+    episodes.extend(handoff.as_ref().and_then(|h| run.handoff_episode(h)));
     let mut all = Vec::with_capacity(1 + messages.len());
     all.push(reply);
     all.extend(messages);
     run.write(run.commit().with_messages(all).with_episodes(episodes))
         .await?;
-    match dispatched.fatal {
-        Some(e) => Err(e),
-        None => Ok(()),
+    match (dispatched.fatal, handoff) {
+        (Some(e), _) => Err(e),
+        (None, Some(handed)) => Err(run.handed_off(handed)),
+        (None, None) => Ok(()),
     }
 }

@@ -117,17 +117,24 @@ pub(crate) async fn finish_step(
             // open, to go on once the person decides.
             return Err(stopped);
         }
+        // A hand-off is written with the step that asked for it.
+        let handoff = match &dispatched.fatal {
+            None => run.handoff_asked(&message.tool_calls),
+            Some(_) => None,
+        };
         // The assistant message and its results land together, so a
         // reader never sees calls without their results.
         let mut messages = Vec::with_capacity(1 + dispatched.messages.len());
         messages.push(message);
         messages.extend(dispatched.messages);
         episodes.extend(dispatched.episodes);
+        episodes.extend(handoff.as_ref().and_then(|h| run.handoff_episode(h)));
         run.write(run.commit().with_messages(messages).with_episodes(episodes))
             .await?;
-        return match dispatched.fatal {
-            Some(e) => Err(e),
-            None => Ok(StepEnd::Continue),
+        return match (dispatched.fatal, handoff) {
+            (Some(e), _) => Err(e),
+            (None, Some(handed)) => Err(run.handed_off(handed)),
+            (None, None) => Ok(StepEnd::Continue),
         };
     }
 

@@ -17,6 +17,7 @@ mod memory;
 mod reply_info;
 mod retries;
 mod support;
+mod teams;
 mod terminal_contract;
 mod tool_bounds;
 mod tools;

@@ -208,6 +208,18 @@ pub enum Episode {
         /// The child run.
         child: RunId,
     },
+    /// The agent `from` handed the conversation to `to`, another agent of
+    /// its team: the run goes on with `to`'s instructions, tools and
+    /// options on the same thread. Written with the step whose hand-off
+    /// call asked for it (or alone, for a guardrail's hand-off).
+    HandedOff {
+        /// The agent that handed off.
+        from: String,
+        /// The agent that goes on.
+        to: String,
+        /// Why, as the model or the guardrail said.
+        reason: String,
+    },
     /// The run was taken up again after its process stopped (a crash or a
     /// restart): what follows continues the log before it.
     Resumed {
@@ -374,6 +386,7 @@ impl Episode {
             Self::ChildOf { .. } => "child_of",
             Self::WaitingOnChild { .. } => "waiting_on_child",
             Self::ChildWoken { .. } => "child_woken",
+            Self::HandedOff { .. } => "handed_off",
             Self::Resumed { .. } => "resumed",
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",

@@ -147,7 +147,7 @@ pub mod prelude {
     #[cfg(feature = "runtime")]
     pub use klieo_runtime::{
         run_steps, run_steps_streaming, AfterToolCalls, Agent, AgentContext, AgentTool, Answer,
-        Budget, KeyBudget, RunEvent, RunOptions, Session, TypedTool, Worker, WorkerOptions,
+        Budget, KeyBudget, RunEvent, RunOptions, Session, Team, TypedTool, Worker, WorkerOptions,
     };
 
     #[cfg(any(feature = "openai", feature = "anthropic"))]

@@ -307,7 +307,7 @@ impl Agent {
     /// taking up its tree's root, whose calls find the child going on,
     /// after the decision on the child's call is recorded. Any other run
     /// as it is.
-    async fn root_for(
+    pub(crate) async fn root_for(
         &self,
         run: RunId,
         decision: Option<(Ticket, Option<String>)>,
@@ -340,7 +340,7 @@ impl Agent {
 
     /// The run `run` rebuilt from its journal, with a person's decision on
     /// the call it waits on recorded first when there is one.
-    async fn take_up(
+    pub(crate) async fn take_up(
         &self,
         run: RunId,
         decision: Option<(Ticket, Option<String>)>,

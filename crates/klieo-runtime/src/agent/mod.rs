@@ -119,6 +119,22 @@ impl Agent {
         &self.inner.template.agent_name
     }
 
+    /// Its memories.
+    pub(crate) fn memories(&self) -> &crate::journal::Memories {
+        &self.inner.template.memories
+    }
+
+    /// What its event log holds of run `run`.
+    pub(crate) async fn episodes_of(&self, run: RunId) -> Result<Vec<klieo_types::Episode>, Error> {
+        Ok(self.inner.template.memories.episodic().replay(run).await?)
+    }
+
+    /// The names of the tools its model is offered.
+    pub(crate) fn tool_names(&self) -> Vec<String> {
+        let catalogue = self.inner.template.tools.catalogue();
+        catalogue.iter().map(|d| d.name.clone()).collect()
+    }
+
     /// The instructions every run starts with.
     pub fn instructions(&self) -> &str {
         &self.inner.instructions
@@ -149,7 +165,12 @@ impl Agent {
         }
     }
 
-    fn new_run(&self, run_id: RunId, thread: &ThreadId, extras: Extras) -> Result<Run, Error> {
+    pub(crate) fn new_run(
+        &self,
+        run_id: RunId,
+        thread: &ThreadId,
+        extras: Extras,
+    ) -> Result<Run, Error> {
         Run::new(
             self.run_context(run_id),
             &self.inner.instructions,

@@ -206,7 +206,9 @@ async fn after_reply(
     } = *cycle;
     let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
     drop(span);
-    check_post_llm(&run.opts.guardrails, &req, &reply).await?;
+    check_post_llm(&run.opts.guardrails, &req, &reply)
+        .await
+        .map_err(|e| run.within_handoffs(e))?;
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
@@ -271,6 +273,11 @@ pub(crate) struct Engine {
 impl Engine {
     /// The run, for its summary once the engine has ended.
     pub(crate) fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// The run, shared.
+    pub(crate) fn run_shared(&self) -> &Arc<Run> {
         &self.run
     }
 

@@ -23,6 +23,7 @@ use crate::output::OutputSpec;
 use crate::repeats::Repeats;
 use crate::spend::Spend;
 use crate::summary::Progress;
+use crate::team::handoff::{HandoffSlot, HandoffTools, Seat};
 use crate::telemetry;
 use klieo_types::{
     Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, Transcript,
@@ -72,6 +73,10 @@ pub(crate) struct Run {
     compaction_limit: OnceLock<u64>,
     /// The call that started this run, when it is a child run.
     parent: Option<ParentCall>,
+    /// Its agent's seat, when the run is a team's.
+    seat: Option<Seat>,
+    /// The hand-off that ended this agent's part of the run.
+    pub(crate) handoff: HandoffSlot,
 }
 
 /// What a run does beyond the seed's loop.
@@ -91,6 +96,8 @@ pub(crate) struct Extras {
     pub(crate) lease: Option<(String, std::time::Duration)>,
     /// The call of another run that starts this one (a child run).
     pub(crate) parent: Option<ParentCall>,
+    /// The agent's seat in a team whose run this is.
+    pub(crate) seat: Option<Seat>,
 }
 
 /// The call of another run that started a child run.
@@ -125,6 +132,18 @@ impl Run {
         };
         opts.validate()?;
         opts.budget.check_model(ctx.llm.model())?;
+        // A team's agent is offered the hand-offs of its seat as tools.
+        let ctx = match extras
+            .seat
+            .as_ref()
+            .filter(|s| s.left > 0 && !s.routes.is_empty())
+        {
+            Some(seat) => {
+                let tools = HandoffTools::new(Arc::clone(&ctx.tools), Arc::clone(&seat.routes));
+                ctx.with_tools(tools)
+            }
+            None => ctx,
+        };
         // A leased run is stopped when its lease is lost, and only it.
         let ctx = match opts.lease_ttl {
             Some(_) => {
@@ -158,6 +177,8 @@ impl Run {
             compaction_given_up: AtomicBool::new(false),
             compaction_limit: OnceLock::new(),
             parent: extras.parent,
+            seat: extras.seat,
+            handoff: HandoffSlot::default(),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();
@@ -184,6 +205,11 @@ impl Run {
     /// The call that started this run, when it is a child run.
     pub(crate) fn parent(&self) -> Option<&ParentCall> {
         self.parent.as_ref()
+    }
+
+    /// Its agent's seat, when the run is a team's.
+    pub(crate) fn seat(&self) -> Option<&Seat> {
+        self.seat.as_ref()
     }
 
     /// The output a typed run must end with.

@@ -83,6 +83,12 @@ impl Run {
         *self.lock_fence() = Fence::Episodes(0);
     }
 
+    /// Fences the run's writes at the `seen` episodes its journal held
+    /// when it was taken up.
+    pub(crate) fn fence_at(&self, seen: u64) {
+        *self.lock_fence() = Fence::Episodes(seen);
+    }
+
     fn lock_fence(&self) -> std::sync::MutexGuard<'_, Fence> {
         self.fence.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -123,6 +129,7 @@ impl Run {
     /// matters more.
     pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
+        let handed_off = self.takes_handoff(error).await;
         let refused = match error {
             Error::BudgetExceeded {
                 limit,
@@ -152,6 +159,7 @@ impl Run {
         let failed = self.emit(Fact::Failed {
             error,
             terminal: &terminal,
+            handed_off,
         });
         if let Some(failed) = failed.episode {
             let episodes = refused.into_iter().chain([failed]).collect();

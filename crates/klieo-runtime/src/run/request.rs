@@ -96,7 +96,9 @@ impl Run {
         req.response_format = format;
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
-        check_pre_llm(&self.opts.guardrails, &req).await?;
+        check_pre_llm(&self.opts.guardrails, &req)
+            .await
+            .map_err(|e| self.within_handoffs(e))?;
         if self.budgeted() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
                 // A budget bounds the reply: by the room the window keeps.

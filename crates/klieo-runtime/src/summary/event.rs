@@ -123,6 +123,16 @@ pub enum RunEvent {
         /// What it did.
         event: Box<RunEvent>,
     },
+    /// The agent `from` handed the run to `to`, another agent of its
+    /// [`Team`](crate::Team): what follows is `to`'s, on the same thread.
+    HandedOff {
+        /// The agent that handed off.
+        from: String,
+        /// The agent that goes on.
+        to: String,
+        /// Why, as the model or the guardrail said.
+        reason: String,
+    },
     /// The run answered: the same value [`Agent::run`](crate::Agent::run)
     /// returns. It is the last event.
     Finished(Answer),

@@ -50,6 +50,24 @@ pub struct RunSummary {
     pub tool_calls: Vec<ToolCallRecord>,
 }
 
+impl RunSummary {
+    /// This summary of a part of a run, followed by the summary of the
+    /// part after it (a team's run, one part per agent). Steps are
+    /// numbered through the run, so the later part's count them all.
+    pub(crate) fn followed_by(mut self, later: RunSummary) -> RunSummary {
+        self.steps = self.steps.max(later.steps);
+        self.usage = match (self.usage, later.usage) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.steps_without_usage = self
+            .steps_without_usage
+            .saturating_add(later.steps_without_usage);
+        self.tool_calls.extend(later.tool_calls);
+        self
+    }
+}
+
 /// One tool call of a run.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -219,6 +237,14 @@ impl Progress {
                     spent: *spent,
                     needed: *needed,
                     key: key.map(str::to_owned),
+                };
+                self.with(|t| t.events.push_back(event));
+            }
+            Fact::HandedOff { from, to, reason } if self.events => {
+                let event = RunEvent::HandedOff {
+                    from: (*from).to_owned(),
+                    to: (*to).to_owned(),
+                    reason: (*reason).to_owned(),
                 };
                 self.with(|t| t.events.push_back(event));
             }

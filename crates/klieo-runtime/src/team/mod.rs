@@ -9,13 +9,15 @@
 //! (`RunEvent::Child`), through [`RELAY`], set around each tool call of a
 //! run that queues events.
 //!
-//! Not built yet (issue 28): hand-offs between the agents of a team, and
-//! the tree in `klieo runs show` and the console.
+//! [`Team`]: agents that hand one run to one another (`handoff`), on the
+//! same thread, each part driven by the engine as a run taken up again.
 
 mod agent_tool;
+pub(crate) mod handoff;
 pub(crate) mod tree;
 
 pub use agent_tool::{AgentTool, AGENT_TOOL_TIMEOUT};
+pub use handoff::{Team, TeamBuilder, DEFAULT_MAX_HANDOFFS};
 
 tokio::task_local! {
     /// The queue of events of the run whose tool call is running, when it

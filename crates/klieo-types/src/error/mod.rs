@@ -220,13 +220,28 @@ pub enum Error {
         /// The guardrail's reason.
         reason: String,
     },
-    /// A guardrail handed the conversation to another agent.
-    #[error("a guardrail handed off to agent `{agent}`: {reason}")]
+    /// The run handed the conversation to another agent: a guardrail's
+    /// decision, for an agent that is not of the run's team (a `Team`
+    /// goes on with the agents it has).
+    #[error("the run handed off to agent `{agent}`: {reason}")]
     Handoff {
         /// The agent to continue with.
         agent: String,
         /// The guardrail's reason.
         reason: String,
+    },
+    /// A team's run was to hand off once more than its team allows: its
+    /// agents hand the conversation back and forth.
+    #[error(
+        "the run handed off {limit} times, its team's limit, and was to hand off again \
+         to agent `{agent}`: read its log for agents handing the conversation back and \
+         forth, or raise the limit (TeamBuilder::with_max_handoffs)"
+    )]
+    HandoffLimit {
+        /// The team's limit on hand-offs in one run.
+        limit: u32,
+        /// The agent the refused hand-off was to.
+        agent: String,
     },
     /// The run stopped to wait for a person to approve a tool call: not a
     /// failure. Keep the ticket (it prints as text) and go on with
@@ -369,6 +384,7 @@ impl Error {
             Self::InvalidOutput { .. } => "invalid_output",
             Self::Refused { .. } => "refused",
             Self::Handoff { .. } => "handoff",
+            Self::HandoffLimit { .. } => "handoff_limit",
             Self::Suspended { .. } => "suspended",
             Self::InDoubt { .. } => "in_doubt",
             Self::TicketRejected { .. } => "ticket_rejected",
@@ -393,6 +409,7 @@ impl Error {
             | Self::InvalidOutput { .. }
             | Self::Refused { .. }
             | Self::Handoff { .. }
+            | Self::HandoffLimit { .. }
             | Self::Suspended { .. }
             | Self::InDoubt { .. }
             | Self::TicketRejected { .. }

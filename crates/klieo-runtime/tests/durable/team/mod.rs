@@ -1,8 +1,9 @@
-//! Teams on a journal: an agent as another's tool (`agent_tool`), and a
-//! call that needs a person inside a child run suspending the whole tree
-//! (`waiting`). Generic over the store, as the other durable scenarios.
+//! Teams on a journal: an agent as another's tool (`agent_tool`), a call
+//! that needs a person inside a child run suspending the whole tree
+//! (`waiting`), and hand-offs between a team's agents (`handoff`). Generic over the store, as the other durable scenarios.
 
 mod agent_tool;
+mod handoff;
 mod waiting;
 
 use super::store::Store;

@@ -1,0 +1,264 @@
+//! Driving a team's run: one agent's part after another, each on the
+//! engine. A part that hands the run on ends as a stop does; the next
+//! part takes the run up with the agent handed to, on the same thread.
+
+use super::Team;
+use crate::agent::Agent;
+use crate::engine::{start, start_with, Engine, Mode};
+use crate::events::{EarlyRun, RunEvents, StartPart};
+use crate::resume::{journal_of, record_of, resume_engine, Why};
+use crate::run::{Extras, Run};
+use crate::summary::{Answer, RunSummary};
+use crate::team::tree::{driver_in, root_of};
+use klieo_types::{ConfigError, Episode, Error, Message, RunId, ThreadId, Ticket};
+use std::sync::Arc;
+
+/// How an agent's part of a team's run begins.
+enum Begin {
+    /// A new run, asked this.
+    Asked(String),
+    /// Another agent handed the run on after `steps` model calls.
+    HandedOn { steps: u32 },
+    /// The run taken up again (its process stopped, or a person decided
+    /// the call it waits on).
+    TakenUp(Option<(Ticket, Option<String>)>),
+}
+
+/// One agent's part of a team's run.
+struct Part {
+    agent: Agent,
+    begin: Begin,
+    /// Hand-offs the run made before this part.
+    handed: u32,
+}
+
+/// A part's run and its engine, or the error that ended it as it started.
+type Started = (Arc<Run>, Result<Engine, Error>);
+
+impl Team {
+    /// Asks `prompt` in a run of its own, started by the entry agent, and
+    /// waits for the answer of whichever agent the run ends with. The
+    /// answer's summary counts every agent's part.
+    pub async fn run(&self, prompt: impl Into<String>) -> Result<Answer, Error> {
+        let run = RunId::new();
+        let first = self.first_part(prompt.into());
+        self.drive(run, thread_of(run), first).await
+    }
+
+    /// [`run`](Self::run), streamed: each agent's events as the run goes,
+    /// a [`RunEvent::HandedOff`](crate::RunEvent::HandedOff) between two
+    /// agents' parts, and last [`RunEvent::Finished`](crate::RunEvent::Finished).
+    pub fn stream(&self, prompt: impl Into<String>) -> RunEvents {
+        let run = RunId::new();
+        let first = self.first_part(prompt.into());
+        self.streamed(run, thread_of(run), first)
+    }
+
+    /// Continues the team's run `run` after its process stopped, with the
+    /// agent whose part it was (the last its log handed the run to), as
+    /// [`Agent::resume`] does for one agent.
+    pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
+        let (root, thread, part) = self.taken_up(run, None).await?;
+        self.drive(root, thread, part).await
+    }
+
+    /// Approves the call the team's run waits on ([`Error::Suspended`],
+    /// in any agent's part, or in a child run of one), then goes on as
+    /// [`resume`](Self::resume); see [`Agent::approve`].
+    pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
+        let decision = Some((ticket.clone(), None));
+        let (root, thread, part) = self.taken_up(ticket.run, decision).await?;
+        self.drive(root, thread, part).await
+    }
+
+    /// Denies the call the team's run waits on, telling the model
+    /// `reason`, then goes on as [`approve`](Self::approve).
+    pub async fn deny(&self, ticket: &Ticket, reason: impl Into<String>) -> Result<Answer, Error> {
+        let decision = Some((ticket.clone(), Some(reason.into())));
+        let (root, thread, part) = self.taken_up(ticket.run, decision).await?;
+        self.drive(root, thread, part).await
+    }
+
+    fn first_part(&self, prompt: String) -> Part {
+        Part {
+            agent: self.entry().clone(),
+            begin: Begin::Asked(prompt),
+            handed: 0,
+        }
+    }
+
+    /// The part that takes `run` (or its tree's root) up again: the agent
+    /// its log last handed it to, with `decision` recorded first.
+    async fn taken_up(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+    ) -> Result<(RunId, ThreadId, Part), Error> {
+        let journal = journal_of(self.entry().memories(), run)?;
+        let root = root_of(journal.as_ref(), run).await?;
+        let log = journal.replay(root).await?;
+        let driver = driver_in(&log).unwrap_or(self.entry().name());
+        let Some(agent) = self.agent(driver).cloned() else {
+            return Err(Error::NotResumable {
+                run,
+                reason: format!(
+                    "agent `{driver}` drives it, and this team has no agent of that name: \
+                     take it up with the team it ran in"
+                ),
+            });
+        };
+        let (root, decision) = agent.root_for(run, decision).await?;
+        let thread = record_of(journal.as_ref(), root).await?.thread;
+        let handed = log
+            .iter()
+            .filter(|e| matches!(e, Episode::HandedOff { .. }))
+            .count();
+        let part = Part {
+            agent,
+            begin: Begin::TakenUp(decision),
+            handed: u32::try_from(handed).unwrap_or(u32::MAX),
+        };
+        Ok((root, thread, part))
+    }
+
+    /// Drives run `run` from `part` to its answer, part after part.
+    async fn drive(&self, run: RunId, thread: ThreadId, mut part: Part) -> Result<Answer, Error> {
+        let mut so_far: Option<RunSummary> = None;
+        loop {
+            let handed = part.handed;
+            let (made, engine) = self
+                .start_part(part, run, &thread, Mode::Blocking, None)
+                .await?;
+            let ended = match engine {
+                Ok(engine) => engine.finish().await,
+                Err(e) => Err(e),
+            };
+            let summary = match so_far.take() {
+                Some(before) => before.followed_by(made.progress.summary()),
+                None => made.progress.summary(),
+            };
+            let error = match ended {
+                Ok(text) => return Ok(Answer { text, summary }),
+                Err(error) => error,
+            };
+            let Some(next) = self.handed_on(&made, summary.steps, handed) else {
+                return Err(error);
+            };
+            so_far = Some(summary);
+            part = next;
+        }
+    }
+
+    /// The part after `ended`'s, when it handed the run on to an agent
+    /// of the team, the run's model calls so far being `steps`.
+    fn handed_on(&self, ended: &Run, steps: u32, handed: u32) -> Option<Part> {
+        let handoff = ended.handoff.get()?;
+        Some(Part {
+            agent: self.agent(&handoff.to)?.clone(),
+            begin: Begin::HandedOn { steps },
+            handed: handed.saturating_add(1),
+        })
+    }
+
+    /// The events of run `run` from `part` on, part after part.
+    fn streamed(&self, run: RunId, thread: ThreadId, part: Part) -> RunEvents {
+        let first = self.part_starter(run, thread.clone(), part);
+        let team = self.clone();
+        RunEvents::starting(run, first).with_onward(Box::new(move |ended, so_far| {
+            let handed = ended.seat().map_or(0, |s| s.limit.saturating_sub(s.left));
+            let next = team.handed_on(ended, so_far.steps, handed)?;
+            Some(team.part_starter(run, thread.clone(), next))
+        }))
+    }
+
+    /// The start of `part` of a streamed run.
+    fn part_starter(&self, run: RunId, thread: ThreadId, part: Part) -> StartPart {
+        let team = self.clone();
+        Box::new(move |early: EarlyRun| {
+            Box::pin(async move {
+                let (_, engine) = team
+                    .start_part(part, run, &thread, Mode::Streamed, Some(&early))
+                    .await?;
+                engine
+            })
+        })
+    }
+
+    /// Makes `part`'s run of `run` on `thread` (kept in `early` as soon
+    /// as it is made) and starts its engine in `mode`.
+    async fn start_part(
+        &self,
+        part: Part,
+        run: RunId,
+        thread: &ThreadId,
+        mode: Mode,
+        early: Option<&EarlyRun>,
+    ) -> Result<Started, Error> {
+        let Part {
+            agent,
+            begin,
+            handed,
+        } = part;
+        let extras = Extras {
+            seat: Some(self.seat(agent.name(), handed)),
+            events: mode == Mode::Streamed,
+            ..Extras::default()
+        };
+        let keep = |made: &Arc<Run>| {
+            if let Some(early) = early {
+                let _ = early.set(Arc::clone(made));
+            }
+        };
+        match begin {
+            Begin::Asked(prompt) => {
+                let made = Arc::new(agent.new_run(run, thread, extras)?);
+                keep(&made);
+                let engine = start(Arc::clone(&made), Some(Message::user(prompt)), mode).await;
+                Ok((made, engine))
+            }
+            Begin::HandedOn { steps } => {
+                let made = Arc::new(agent.new_run(run, thread, extras)?);
+                keep(&made);
+                let engine = match made.journal() {
+                    Some(journal) => {
+                        if journal.run(run).await?.is_none() {
+                            return Err(not_shared(&agent, run));
+                        }
+                        resume_engine(Arc::clone(&made), journal, Why::Handoff, mode).await
+                    }
+                    None => {
+                        if agent.episodes_of(run).await?.is_empty() {
+                            return Err(not_shared(&agent, run));
+                        }
+                        start_with(Arc::clone(&made), mode, move |_| async move { Ok(steps) }).await
+                    }
+                };
+                Ok((made, engine))
+            }
+            Begin::TakenUp(decision) => {
+                let (made, journal, why) = agent.take_up(run, decision, extras).await?;
+                keep(&made);
+                let engine = resume_engine(Arc::clone(&made), journal, why, mode).await;
+                Ok((made, engine))
+            }
+        }
+    }
+}
+
+/// The thread of a team's new run `run`.
+fn thread_of(run: RunId) -> ThreadId {
+    ThreadId::new(format!("run-{run}"))
+}
+
+/// Why `agent` cannot take run `run` on: its memories do not hold it.
+fn not_shared(agent: &Agent, run: RunId) -> Error {
+    Error::Config(ConfigError::invalid(
+        "Team",
+        format!(
+            "run {run} was handed to agent `{}`, whose memories do not hold it: build \
+             the agents of a team on one store (with_memory(store.clone())); the run \
+             waits in its store, to go on with Team::resume once they do",
+            agent.name()
+        ),
+    ))
+}

@@ -1,0 +1,261 @@
+//! An agent's seat in a team's run: the agents it may hand the run to,
+//! the hand-off tools its model is offered for them, and how the run's
+//! engine takes a hand-off (the tool's call, or a guardrail's decision).
+
+use crate::run::Run;
+use async_trait::async_trait;
+use klieo_types::{Error, ToolCall, ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The name of the tool that hands the run to agent `to`.
+pub(crate) fn tool_name(to: &str) -> String {
+    format!("transfer_to_{to}")
+}
+
+/// A hand-off an agent's model may ask for: to agent `to`, told to the
+/// model as `description`.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) to: String,
+    pub(crate) tool: ToolDef,
+}
+
+impl Route {
+    pub(crate) fn new(to: &str, description: &str) -> Self {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "reason": {
+                    "type": "string",
+                    "description": "Why the conversation goes to this agent, for it to read."
+                }
+            }
+        });
+        Self {
+            to: to.to_owned(),
+            tool: ToolDef::new(tool_name(to), description, schema),
+        }
+    }
+}
+
+/// What one agent's run in a team may do: which agents it may hand off
+/// to, by a tool or a guardrail, and how many hand-offs the run has left.
+#[derive(Debug, Clone)]
+pub(crate) struct Seat {
+    /// The agent in the seat.
+    pub(crate) agent: String,
+    /// Every agent of the team, by name.
+    pub(crate) members: Arc<BTreeSet<String>>,
+    /// The hand-off tools offered to this agent's model.
+    pub(crate) routes: Arc<[Route]>,
+    /// Hand-offs the run may still make.
+    pub(crate) left: u32,
+    /// The team's limit on hand-offs in one run.
+    pub(crate) limit: u32,
+}
+
+impl Seat {
+    /// Whether the run goes on with `agent` when it hands off to it.
+    fn takes(&self, agent: &str) -> bool {
+        self.left > 0 && agent != self.agent && self.members.contains(agent)
+    }
+}
+
+/// A hand-off the run made: to which agent, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HandedOff {
+    pub(crate) to: String,
+    pub(crate) reason: String,
+}
+
+/// The run's hand-off, once its `HandedOff` is written.
+#[derive(Default)]
+pub(crate) struct HandoffSlot(Mutex<Option<HandedOff>>);
+
+impl HandoffSlot {
+    pub(crate) fn get(&self) -> Option<HandedOff> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, handed: HandedOff) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(handed);
+    }
+}
+
+impl Run {
+    /// The hand-off a step's `calls` ask for: the first call of a
+    /// hand-off tool offered to this run's model.
+    pub(crate) fn handoff_asked(&self, calls: &[ToolCall]) -> Option<HandedOff> {
+        let seat = self.seat()?;
+        calls.iter().find_map(|call| {
+            let route = seat.routes.iter().find(|r| r.tool.name == call.name)?;
+            let reason = call
+                .parse_arguments()
+                .ok()
+                .and_then(|args| {
+                    args.get("reason")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
+            Some(HandedOff {
+                to: route.to.clone(),
+                reason,
+            })
+        })
+    }
+
+    /// The `HandedOff` episode of `handed`, for the commit of the step
+    /// that asked for it.
+    pub(crate) fn handoff_episode(&self, handed: &HandedOff) -> Option<klieo_types::Episode> {
+        self.emit(crate::fact::Fact::HandedOff {
+            from: &self.ctx.agent_name,
+            to: &handed.to,
+            reason: &handed.reason,
+        })
+        .episode
+    }
+
+    /// The error that ends this agent's part of the run once `handed`
+    /// is written: its team goes on with the agent handed to.
+    pub(crate) fn handed_off(&self, handed: HandedOff) -> Error {
+        let error = Error::Handoff {
+            agent: handed.to.clone(),
+            reason: handed.reason.clone(),
+        };
+        self.handoff.set(handed);
+        error
+    }
+
+    /// `error`, or, for a hand-off to an agent of the team when the run
+    /// has no hand-offs left, [`Error::HandoffLimit`].
+    pub(crate) fn within_handoffs(&self, error: Error) -> Error {
+        match (&error, self.seat()) {
+            (Error::Handoff { agent, .. }, Some(seat))
+                if seat.left == 0 && *agent != seat.agent && seat.members.contains(agent) =>
+            {
+                Error::HandoffLimit {
+                    limit: seat.limit,
+                    agent: agent.clone(),
+                }
+            }
+            _ => error,
+        }
+    }
+
+    /// Whether `error` hands the run to another agent of its team, whose
+    /// `HandedOff` is then written (unless the step that asked for it
+    /// wrote it): the run goes on, so it records no failure.
+    pub(crate) async fn takes_handoff(&self, error: &Error) -> bool {
+        let Error::Handoff { agent, reason } = error else {
+            return false;
+        };
+        if self.handoff.get().is_some_and(|h| h.to == *agent) {
+            return true;
+        }
+        if !self.seat().is_some_and(|seat| seat.takes(agent)) {
+            return false;
+        }
+        let handed = HandedOff {
+            to: agent.clone(),
+            reason: reason.clone(),
+        };
+        let episodes = self.handoff_episode(&handed).into_iter().collect();
+        match self.record_all(episodes).await {
+            Ok(()) => {
+                self.handoff.set(handed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(run_id = self.run_id(), error = %e, "could not record the run's hand-off");
+                false
+            }
+        }
+    }
+}
+
+/// An agent's tools, and the hand-off tools of its seat.
+pub(crate) struct HandoffTools {
+    tools: Arc<dyn ToolInvoker>,
+    routes: Arc<[Route]>,
+    /// The catalogue, made once per catalogue of `tools`.
+    catalogue: Mutex<Made>,
+}
+
+/// The catalogue of `HandoffTools`, and the catalogue of its agent's
+/// tools it was made from.
+#[derive(Default)]
+struct Made {
+    from: Option<Arc<[ToolDef]>>,
+    all: Arc<[ToolDef]>,
+}
+
+impl HandoffTools {
+    pub(crate) fn new(tools: Arc<dyn ToolInvoker>, routes: Arc<[Route]>) -> Self {
+        Self {
+            tools,
+            routes,
+            catalogue: Mutex::default(),
+        }
+    }
+
+    fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.tool.name == name)
+    }
+}
+
+#[async_trait]
+impl ToolInvoker for HandoffTools {
+    fn catalogue(&self) -> Arc<[ToolDef]> {
+        let own = self.tools.catalogue();
+        let mut made = self
+            .catalogue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if made
+            .from
+            .as_ref()
+            .is_some_and(|seen| Arc::ptr_eq(seen, &own))
+        {
+            return Arc::clone(&made.all);
+        }
+        let all: Arc<[ToolDef]> = own
+            .iter()
+            .cloned()
+            .chain(self.routes.iter().map(|r| r.tool.clone()))
+            .collect();
+        *made = Made {
+            from: Some(own),
+            all: Arc::clone(&all),
+        };
+        all
+    }
+
+    async fn invoke(
+        &self,
+        name: &str,
+        args: Value,
+        ctx: ToolContext<'_>,
+    ) -> Result<Value, ToolError> {
+        match self.route(name) {
+            // The run goes on with that agent once the step is written.
+            Some(route) => Ok(Value::String(format!(
+                "Handed off to agent `{}`; it goes on from here.",
+                route.to
+            ))),
+            None => self.tools.invoke(name, args, ctx).await,
+        }
+    }
+
+    fn policy(&self, name: &str) -> ToolPolicy {
+        match self.route(name) {
+            Some(_) => ToolPolicy::new().with_idempotent(true),
+            None => self.tools.policy(name),
+        }
+    }
+}

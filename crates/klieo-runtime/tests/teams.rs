@@ -1,0 +1,158 @@
+//! A team's build checks (every hand-off between agents it has, each
+//! agent named once, hand-off tools a model accepts), and its runs on
+//! separate memories: shared, the run goes on; not shared, the hand-off
+//! is refused with what to do.
+
+use klieo_runtime::{Agent, InMemoryEpisodic, InMemoryShortTerm, Team, TeamBuilder};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{ConfigError, Error, FnTool, ShortTermMemory, ToolCall, ToolDef};
+use serde_json::json;
+use std::sync::Arc;
+
+fn named(name: &str) -> Agent {
+    Agent::builder(ScriptedLlm::new())
+        .with_name(name)
+        .build()
+        .unwrap()
+}
+
+/// The setting and reason a build refused with.
+fn refused(builder: TeamBuilder) -> (String, String) {
+    match builder.build() {
+        Err(ConfigError::Invalid { name, reason, .. }) => (name, reason),
+        other => panic!("the build is refused: {other:?}"),
+    }
+}
+
+#[test]
+fn a_hand_off_to_an_agent_the_team_does_not_have_is_refused_at_build() {
+    let (name, reason) = refused(
+        Team::builder(named("triage"))
+            .with_agent(named("refund"))
+            .with_handoff("triage", "refnud", "Refunds."),
+    );
+    assert_eq!(name, "TeamBuilder::with_handoff");
+    assert!(reason.contains("`refnud`"), "{reason}");
+    assert!(reason.contains("`refund`, `triage`"), "{reason}");
+
+    let (_, reason) =
+        refused(Team::builder(named("triage")).with_handoff("billing", "triage", "Triage."));
+    assert!(reason.contains("from `billing`"), "{reason}");
+}
+
+#[test]
+fn a_hand_off_to_itself_is_refused_at_build() {
+    let (_, reason) =
+        refused(Team::builder(named("triage")).with_handoff("triage", "triage", "Again."));
+    assert!(reason.contains("hands off to itself"), "{reason}");
+}
+
+#[test]
+fn two_agents_of_one_name_are_refused_at_build() {
+    let (name, reason) = refused(Team::builder(named("desk")).with_agent(named("desk")));
+    assert_eq!(name, "TeamBuilder::with_agent");
+    assert!(reason.contains("`desk`"), "{reason}");
+}
+
+#[test]
+fn a_hand_off_declared_twice_is_refused_at_build() {
+    let (_, reason) = refused(
+        Team::builder(named("triage"))
+            .with_agent(named("refund"))
+            .with_handoff("triage", "refund", "Refunds.")
+            .with_handoff("triage", "refund", "Refunds again."),
+    );
+    assert!(reason.contains("declared twice"), "{reason}");
+}
+
+#[test]
+fn a_hand_off_tool_whose_name_a_tool_has_is_refused_at_build() {
+    let clash = FnTool::new(
+        ToolDef::new("transfer_to_refund", "Mine.", json!({"type": "object"})),
+        |_| Ok(json!("mine")),
+    );
+    let triage = Agent::builder(ScriptedLlm::new())
+        .with_name("triage")
+        .with_tool(clash)
+        .build()
+        .unwrap();
+    let (_, reason) = refused(
+        Team::builder(triage)
+            .with_agent(named("refund"))
+            .with_handoff("triage", "refund", "Refunds."),
+    );
+    assert!(
+        reason.contains("tool called `transfer_to_refund`"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_hand_off_tool_name_a_model_would_refuse_is_refused_at_build() {
+    let (_, reason) = refused(
+        Team::builder(named("triage"))
+            .with_agent(named("refund desk"))
+            .with_handoff("triage", "refund desk", "Refunds."),
+    );
+    assert!(reason.contains("`transfer_to_refund desk`"), "{reason}");
+}
+
+#[test]
+fn a_limit_of_no_hand_offs_is_refused_at_build() {
+    let (name, _) = refused(Team::builder(named("triage")).with_max_handoffs(0));
+    assert_eq!(name, "TeamBuilder::with_max_handoffs");
+}
+
+fn hand_off() -> ScriptedLlm {
+    let call = ToolCall::new("h1", "transfer_to_refund", json!({}));
+    ScriptedLlm::new().then_tool_calls(vec![call])
+}
+
+#[tokio::test]
+async fn a_team_on_shared_separate_memories_hands_off() {
+    let short_term: Arc<InMemoryShortTerm> = Arc::default();
+    let episodic: Arc<InMemoryEpisodic> = Arc::default();
+    let on_shared = |name: &str, llm: ScriptedLlm| {
+        Agent::builder(llm)
+            .with_name(name)
+            .with_short_term(short_term.clone())
+            .with_episodic(episodic.clone())
+            .build()
+            .unwrap()
+    };
+    let team = Team::builder(on_shared("triage", hand_off()))
+        .with_agent(on_shared(
+            "refund",
+            ScriptedLlm::new().then_text("Refunded."),
+        ))
+        .with_handoff("triage", "refund", "Refunds.")
+        .build()
+        .unwrap();
+    let answer = team.run("Money back?").await.unwrap();
+    assert_eq!(answer.text, "Refunded.");
+    assert_eq!(answer.summary.steps, 2);
+    let said = short_term
+        .load(&answer.summary.thread, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(said.len(), 4, "prompt, hand-off call, its result, answer");
+}
+
+#[tokio::test]
+async fn a_hand_off_to_an_agent_on_memories_of_its_own_is_refused_with_what_to_do() {
+    let team = Team::builder(
+        Agent::builder(hand_off())
+            .with_name("triage")
+            .build()
+            .unwrap(),
+    )
+    .with_agent(named("refund"))
+    .with_handoff("triage", "refund", "Refunds.")
+    .build()
+    .unwrap();
+    let err = team.run("Money back?").await.unwrap_err();
+    let Error::Config(ConfigError::Invalid { reason, .. }) = &err else {
+        panic!("a configuration error: {err:?}");
+    };
+    assert!(reason.contains("one store"), "{reason}");
+}
