@@ -80,7 +80,9 @@ pub use builder::{AgentBuilder, Journaled, SeparateMemories};
 pub use events::RunEvents;
 pub use spend::BudgetSpend;
 pub use summary::{Answer, RunEvent, RunSummary, ToolCallRecord, Typed};
-pub use team::{AgentTool, Team, TeamBuilder, AGENT_TOOL_TIMEOUT, DEFAULT_MAX_HANDOFFS};
+pub use team::{
+    AgentTool, HandoffHistory, Team, TeamBuilder, AGENT_TOOL_TIMEOUT, DEFAULT_MAX_HANDOFFS,
+};
 pub use typed_events::{TypedEvent, TypedEvents};
 pub use typed_tool::TypedTool;
 pub use worker::{wait, Worker, WorkerBuilder, WorkerOptions, WorkerReport};

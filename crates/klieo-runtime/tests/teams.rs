@@ -156,3 +156,13 @@ async fn a_hand_off_to_an_agent_on_memories_of_its_own_is_refused_with_what_to_d
     };
     assert!(reason.contains("one store"), "{reason}");
 }
+
+#[test]
+fn a_history_for_an_agent_the_team_does_not_have_is_refused_at_build() {
+    let (name, reason) = refused(
+        Team::builder(named("triage"))
+            .with_history("refnud", klieo_runtime::HandoffHistory::Conversation),
+    );
+    assert_eq!(name, "TeamBuilder::with_history");
+    assert!(reason.contains("`refnud`"), "{reason}");
+}

@@ -69,6 +69,14 @@ impl Run {
             });
             history = Box::pin(compacted).await?;
         }
+        if let Some(seen) = self
+            .seat()
+            .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
+        {
+            // A team's agent sees the thread as its seat says.
+            history.messages = seen;
+            history.tokens = None;
+        }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
             // without it, as the thread's plain window.

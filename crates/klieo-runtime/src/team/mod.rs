@@ -17,7 +17,7 @@ pub(crate) mod handoff;
 pub(crate) mod tree;
 
 pub use agent_tool::{AgentTool, AGENT_TOOL_TIMEOUT};
-pub use handoff::{Team, TeamBuilder, DEFAULT_MAX_HANDOFFS};
+pub use handoff::{HandoffHistory, Team, TeamBuilder, DEFAULT_MAX_HANDOFFS};
 
 tokio::task_local! {
     /// The queue of events of the run whose tool call is running, when it

@@ -10,8 +10,10 @@
 
 mod drive;
 mod seat;
+mod view;
 
 pub(crate) use seat::{HandoffSlot, HandoffTools, Seat};
+pub use view::HandoffHistory;
 
 use crate::agent::Agent;
 use klieo_types::ConfigError;
@@ -35,7 +37,10 @@ pub const DEFAULT_MAX_HANDOFFS: u32 = 10;
 ///
 /// Built with [`Team::builder`] from agents already built, checked where
 /// it is built: every agent named once, every hand-off between agents
-/// of the team. The agents keep their runs in one store.
+/// of the team. The agents keep their runs in one store. What an agent
+/// sees of the thread once the run is handed to it is its
+/// [`HandoffHistory`] (the whole thread unless
+/// [`with_history`](TeamBuilder::with_history) says otherwise).
 ///
 /// ```
 /// use klieo_runtime::{Agent, Team};
@@ -82,6 +87,8 @@ struct Inner {
     members: Arc<BTreeSet<String>>,
     /// The hand-off tools each agent is offered.
     routes: BTreeMap<String, Arc<[Route]>>,
+    /// What each agent sees of the thread, when not the whole of it.
+    histories: BTreeMap<String, HandoffHistory>,
     max_handoffs: u32,
 }
 
@@ -92,6 +99,7 @@ impl Team {
             entry,
             agents: Vec::new(),
             handoffs: Vec::new(),
+            histories: Vec::new(),
             max_handoffs: DEFAULT_MAX_HANDOFFS,
         }
     }
@@ -124,6 +132,7 @@ impl Team {
                 .unwrap_or_else(|| Arc::from(Vec::new())),
             left: self.inner.max_handoffs.saturating_sub(handed),
             limit: self.inner.max_handoffs,
+            history: self.inner.histories.get(name).copied().unwrap_or_default(),
         }
     }
 }
@@ -140,13 +149,15 @@ impl fmt::Debug for Team {
 
 /// Builds a [`Team`]; see [`Team::builder`].
 ///
-/// Defaults: no agent but the entry, no hand-off tool,
+/// Defaults: no agent but the entry, no hand-off tool, every agent sees
+/// the whole thread ([`HandoffHistory::Whole`]),
 /// [`DEFAULT_MAX_HANDOFFS`] hand-offs a run.
 #[must_use = "a builder does nothing until built"]
 pub struct TeamBuilder {
     entry: Agent,
     agents: Vec<Agent>,
     handoffs: Vec<(String, String, String)>,
+    histories: Vec<(String, HandoffHistory)>,
     max_handoffs: u32,
 }
 
@@ -171,6 +182,13 @@ impl TeamBuilder {
     ) -> Self {
         self.handoffs
             .push((from.into(), to.into(), description.into()));
+        self
+    }
+
+    /// Sets what agent `agent` sees of the thread once a run is handed
+    /// to it (default [`HandoffHistory::Whole`]).
+    pub fn with_history(mut self, agent: impl Into<String>, history: HandoffHistory) -> Self {
+        self.histories.push((agent.into(), history));
         self
     }
 
@@ -221,6 +239,20 @@ impl TeamBuilder {
             }
             offered.push(route);
         }
+        let mut histories = BTreeMap::new();
+        for (agent, history) in self.histories {
+            if !agents.contains_key(&agent) {
+                return Err(ConfigError::invalid(
+                    "TeamBuilder::with_history",
+                    format!(
+                        "the team has no agent `{agent}` (it has `{}`): add it with \
+                         with_agent, or fix the name",
+                        agents.keys().cloned().collect::<Vec<_>>().join("`, `")
+                    ),
+                ));
+            }
+            histories.insert(agent, history);
+        }
         let members = Arc::new(agents.keys().cloned().collect());
         Ok(Team {
             inner: Arc::new(Inner {
@@ -231,6 +263,7 @@ impl TeamBuilder {
                     .into_iter()
                     .map(|(from, r)| (from, Arc::from(r)))
                     .collect(),
+                histories,
                 max_handoffs: self.max_handoffs,
             }),
         })

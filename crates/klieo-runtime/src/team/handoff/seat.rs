@@ -54,6 +54,8 @@ pub(crate) struct Seat {
     pub(crate) left: u32,
     /// The team's limit on hand-offs in one run.
     pub(crate) limit: u32,
+    /// What the agent sees of the thread.
+    pub(crate) history: super::HandoffHistory,
 }
 
 impl Seat {

@@ -7,7 +7,7 @@
 use super::super::store::{fresh, Store};
 use super::super::support::{count, outcomes, Counted, Told};
 use super::no_lease;
-use klieo_runtime::{Agent, Guardrail, GuardrailOutcome, RunEvent, Team};
+use klieo_runtime::{Agent, Guardrail, GuardrailOutcome, HandoffHistory, RunEvent, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, ChatRequest, EpisodicMemory, Error, Journal, LlmClient, Role, ShortTermMemory,
@@ -139,6 +139,40 @@ async fn a_hand_off_goes_on_with_the_receiving_agent_on_the_same_thread() {
     let thread = store.run(run).await.unwrap().unwrap().thread;
     let said = store.load(&thread, usize::MAX).await.unwrap();
     assert_eq!(said.iter().last().unwrap().content, "Refunded.");
+}
+
+#[tokio::test]
+async fn an_agent_whose_team_says_so_sees_the_conversation_without_the_tool_traffic_before() {
+    let (_dir, store) = fresh().await;
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let triage_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("l1", "lookup", json!({}))])
+        .then_tool_calls(vec![hand_off("h1")]);
+    let refund_llm = ScriptedLlm::new().then_text("Refunded.");
+    let lookup = Counted::new("lookup", true, &lookups);
+    let team = Team::builder(agent("triage", &store, triage_llm, vec![lookup]))
+        .with_agent(agent("refund", &store, refund_llm.clone(), vec![]))
+        .with_handoff("triage", "refund", "Refunds orders.")
+        .with_history("refund", HandoffHistory::Conversation)
+        .build()
+        .unwrap();
+
+    let answer = team.run("Money back for 1042?").await.unwrap();
+    assert_eq!(answer.text, "Refunded.");
+    let roles: Vec<Role> = refund_llm.requests()[0]
+        .messages
+        .iter()
+        .map(|m| m.role)
+        .collect();
+    assert_eq!(roles, [Role::System, Role::User]);
+    let thread = store
+        .run(answer.summary.run_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .thread;
+    let kept = store.load(&thread, usize::MAX).await.unwrap();
+    assert_eq!(kept.len(), 6, "the thread keeps every message");
 }
 
 #[tokio::test]

@@ -1,0 +1,124 @@
+//! [`HandoffHistory`]: what an agent of a team sees of the thread once a
+//! run is handed to it.
+
+use super::seat::tool_name;
+use klieo_types::{Role, Transcript};
+use std::collections::HashSet;
+
+/// What an agent of a [`Team`](crate::Team) sees of the thread when a run
+/// is handed to it ([`TeamBuilder::with_history`](crate::TeamBuilder::with_history)).
+///
+/// The thread itself keeps everything; this is only what the agent's
+/// model is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandoffHistory {
+    /// The whole thread (the default).
+    #[default]
+    Whole,
+    /// The conversation: up to the result of the hand-off call that gave
+    /// the run to this agent, the user's messages and the agents' text,
+    /// without their tool calls and results; after it, everything. A
+    /// guardrail's hand-off makes no call, so the agent then sees the
+    /// whole thread.
+    Conversation,
+}
+
+impl HandoffHistory {
+    /// `messages` as agent `agent` sees them.
+    pub(crate) fn apply(self, messages: &Transcript, agent: &str) -> Option<Transcript> {
+        if self == Self::Whole {
+            return None;
+        }
+        let tool = tool_name(agent);
+        let mut handed: HashSet<&str> = HashSet::new();
+        let mut boundary = None;
+        for (i, message) in messages.iter().enumerate() {
+            for call in message.tool_calls.iter().filter(|c| c.name == tool) {
+                handed.insert(call.id.as_str());
+            }
+            let result_of_hand_off = message.role == Role::Tool
+                && message
+                    .tool_call_id
+                    .as_deref()
+                    .is_some_and(|id| handed.contains(id));
+            if result_of_hand_off {
+                boundary = Some(i);
+            }
+        }
+        let boundary = boundary?;
+        let seen = messages.iter().enumerate().filter_map(|(i, message)| {
+            if i > boundary {
+                return Some(message.clone());
+            }
+            match message.role {
+                Role::Tool => None,
+                Role::Assistant if !message.tool_calls.is_empty() => {
+                    let mut said = message.clone();
+                    said.tool_calls.clear();
+                    (!said.content.is_empty()).then_some(said)
+                }
+                _ => Some(message.clone()),
+            }
+        });
+        Some(seen.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klieo_types::{Message, ToolCall};
+    use serde_json::json;
+
+    fn thread() -> Transcript {
+        let lookup = ToolCall::new("l1", "lookup", json!({}));
+        let hand_off = ToolCall::new("h1", "transfer_to_refund", json!({}));
+        let mut calls = Message::assistant("Let me look.");
+        calls.tool_calls = vec![lookup];
+        let mut handing = Message::assistant("");
+        handing.tool_calls = vec![hand_off];
+        let refund_call = ToolCall::new("r1", "refund_order", json!({}));
+        let mut refunding = Message::assistant("");
+        refunding.tool_calls = vec![refund_call];
+        Transcript::from(vec![
+            Message::user("Money back for 1042?"),
+            calls,
+            Message::tool_result("l1", "shipped"),
+            handing,
+            Message::tool_result("h1", "Handed off."),
+            refunding,
+            Message::tool_result("r1", "refunded"),
+        ])
+    }
+
+    fn shown(t: &Transcript) -> Vec<String> {
+        t.iter()
+            .map(|m| format!("{:?}:{}:{}", m.role, m.content, m.tool_calls.len()))
+            .collect()
+    }
+
+    #[test]
+    fn the_conversation_drops_tool_traffic_before_the_hand_off_and_keeps_what_follows() {
+        let seen = HandoffHistory::Conversation
+            .apply(&thread(), "refund")
+            .unwrap();
+        assert_eq!(
+            shown(&seen),
+            [
+                "User:Money back for 1042?:0",
+                "Assistant:Let me look.:0",
+                "Assistant::1",
+                "Tool:refunded:0"
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_hand_off_call_to_the_agent_the_thread_is_whole() {
+        assert!(HandoffHistory::Conversation
+            .apply(&thread(), "billing")
+            .is_none());
+        assert!(HandoffHistory::Whole.apply(&thread(), "refund").is_none());
+    }
+}
