@@ -66,6 +66,7 @@ impl HandoffHistory {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use klieo_types::{Message, ToolCall};
