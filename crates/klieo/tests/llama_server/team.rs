@@ -2,13 +2,16 @@
 //! agent used as a tool, forced by name: SmolLM2-135M calls tools only
 //! when told to), streamed, on a SQLite store; the child's events come
 //! through the desk's stream, the child run is in the store, complete.
+//! And a triage agent hands a customer to a refund agent (its hand-off
+//! tool forced by name), which answers on the same thread.
 
 use super::server;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::{AfterToolCalls, RunEvent};
 use klieo::sqlite::SqliteStore;
-use klieo::types::{EpisodicMemory, RunQueue};
+use klieo::types::Role;
+use klieo::types::{EpisodicMemory, RunQueue, ShortTermMemory};
 
 fn smollm() -> OpenAiClient {
     OpenAiClient::builder()
@@ -88,6 +91,84 @@ async fn a_desk_asks_a_lookup_agent_against_llama_server() {
     assert!(
         matches!(&log[1], Episode::ChildOf { parent, .. } if *parent == desk_run),
         "the child's log names its parent: {log:?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs llama-server: cargo xtask ci builds and starts it"]
+async fn a_triage_agent_hands_off_to_a_refund_agent_against_llama_server() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(dir.path().join("handoff.db"))
+        .await
+        .expect("the store");
+    let text = RunOptions::default()
+        .with_temperature(Some(0.0))
+        .with_max_tokens(Some(48));
+    let triage = Agent::builder(smollm())
+        .with_name("triage")
+        .with_instructions("You route customers. Hand refunds to the refund desk.")
+        .with_memory(store.clone())
+        .with_options(
+            text.clone()
+                .with_tool_choice(Some(ToolChoice::Function("transfer_to_refund".into()))),
+        )
+        .build()
+        .expect("the triage agent");
+    let refund = Agent::builder(smollm())
+        .with_name("refund")
+        .with_instructions(
+            "You are the refund desk. Say in one short sentence that the refund is on its way.",
+        )
+        .with_memory(store.clone())
+        .with_options(text.with_max_steps(3))
+        .build()
+        .expect("the refund agent");
+    let team = Team::builder(triage)
+        .with_agent(refund)
+        .with_handoff("triage", "refund", "Hands the customer to the refund desk.")
+        .build()
+        .expect("the team");
+
+    let mut events = team.stream("I want my money back for order 1042.");
+    let run = events.run_id();
+    let (mut handed, mut answer) = (None, None);
+    while let Some(event) = events.next().await {
+        match event.unwrap_or_else(|e| panic!("the team's run failed: {e}")) {
+            RunEvent::HandedOff { from, to, .. } => handed = Some((from, to)),
+            RunEvent::Finished(done) => answer = Some(done),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        handed,
+        Some(("triage".to_owned(), "refund".to_owned())),
+        "the stream tells the hand-off"
+    );
+    let answer = answer.expect("the refund desk answered");
+    assert!(!answer.text.trim().is_empty(), "the refund desk's answer");
+    assert_eq!(answer.summary.tool_calls[0].name, "transfer_to_refund");
+    let log = store.replay(run).await.expect("the run's log");
+    let kinds: Vec<&str> = log.iter().map(Episode::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "llm_call",
+            "tool_call",
+            "handed_off",
+            "llm_call",
+            "completed"
+        ],
+        "one run, handed on"
+    );
+    let thread = ThreadId::new(format!("run-{run}"));
+    let said = store.load(&thread, usize::MAX).await.expect("the thread");
+    let last = said.iter().last().expect("the thread's last message");
+    assert_eq!(last.role, Role::Assistant);
+    assert_eq!(
+        last.content, answer.text,
+        "the answer is on the run's thread"
     );
     store.close().await;
 }

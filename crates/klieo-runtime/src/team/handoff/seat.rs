@@ -91,23 +91,20 @@ impl HandoffSlot {
 
 impl Run {
     /// The hand-off a step's `calls` ask for: the first call of a
-    /// hand-off tool offered to this run's model.
+    /// hand-off tool offered to this run's model whose arguments are
+    /// JSON (one that is not was told so, as any tool's call).
     pub(crate) fn handoff_asked(&self, calls: &[ToolCall]) -> Option<HandedOff> {
         let seat = self.seat()?;
         calls.iter().find_map(|call| {
             let route = seat.routes.iter().find(|r| r.tool.name == call.name)?;
-            let reason = call
-                .parse_arguments()
-                .ok()
-                .and_then(|args| {
-                    args.get("reason")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
+            let args = call.parse_arguments().ok()?;
+            let reason = args
+                .get("reason")
+                .and_then(Value::as_str)
                 .unwrap_or_default();
             Some(HandedOff {
                 to: route.to.clone(),
-                reason,
+                reason: reason.to_owned(),
             })
         })
     }

@@ -176,6 +176,34 @@ async fn an_agent_whose_team_says_so_sees_the_conversation_without_the_tool_traf
 }
 
 #[tokio::test]
+async fn a_hand_off_call_whose_arguments_are_not_json_is_told_so_and_hands_nothing_off() {
+    let (_dir, store) = fresh().await;
+    let mut broken = hand_off("h1");
+    broken.arguments = "{\"reason\": ".into();
+    let triage_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![broken])
+        .then_text("Let me try that again later.");
+    let refund_llm = ScriptedLlm::new();
+    let team = triage_team(
+        agent("triage", &store, triage_llm, vec![]),
+        agent("refund", &store, refund_llm.clone(), vec![]),
+    );
+    let answer = team.run("Money back?").await.unwrap();
+    assert_eq!(answer.text, "Let me try that again later.");
+    assert!(refund_llm.requests().is_empty(), "nothing was handed off");
+    assert_eq!(
+        outcomes(&store.replay(answer.summary.run_id).await.unwrap()),
+        [
+            "started",
+            "llm_call",
+            "tool_call:error",
+            "llm_call",
+            "completed"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_guardrail_hands_off_within_the_team_and_ends_the_run_outside_it() {
     let (_dir, store) = fresh().await;
     let refund_llm = ScriptedLlm::new().then_text("Refunded.");
