@@ -9,7 +9,7 @@ use crate::store::Store;
 use klieo::runtime::decisions::{
     record_decision, record_settlement, wake_if_decided, Decision, Settled,
 };
-use klieo::types::{RunId, RunQuery, RunState, Ticket};
+use klieo::types::{Episode, RunId, RunQuery, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -113,6 +113,14 @@ pub(crate) async fn resume(
     };
     if let Some(parent) = entry.parent {
         return Err(CliError::ChildRun { run, parent });
+    }
+    let log = store.journal().replay(run).await?;
+    let handed = log.iter().rev().find_map(|episode| match episode {
+        Episode::HandedOff { to, .. } => Some(to.clone()),
+        _ => None,
+    });
+    if let Some(agent) = handed {
+        return Err(CliError::TeamRun { run, agent });
     }
     let Some(agent) = agent.or(entry.agent) else {
         return Err(CliError::NoAgent { run });

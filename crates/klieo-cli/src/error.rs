@@ -73,6 +73,15 @@ pub(crate) enum CliError {
         /// Its parent.
         parent: RunId,
     },
+    /// `klieo resume` of a team's run, which a hand-off gave on: workers
+    /// drive one agent, not a team.
+    #[error("run {run} is a team's run, which a hand-off gave to agent `{agent}`: workers drive one agent, not a team; take it up in code with Team::resume")]
+    TeamRun {
+        /// The run.
+        run: RunId,
+        /// The agent that drives it now.
+        agent: String,
+    },
     /// `klieo resume` of a run that is over.
     #[error("run {run} is already {state}, so it cannot go on; submit a new run")]
     Over {

@@ -3,6 +3,7 @@
 
 use crate::dispatch::result_text;
 use crate::engine::{start, Engine, Mode};
+use crate::fact::Fact;
 use crate::run::Run;
 use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent, RunSummary};
@@ -73,6 +74,9 @@ pub struct RunEvents {
     onward: Option<Onward>,
     /// A team's run: the summary of the parts that ended.
     carried: Option<RunSummary>,
+    /// A team's run between two parts: the part that handed it on,
+    /// which records the stream's drop until the next part runs.
+    handing: Option<Arc<Run>>,
 }
 
 enum State {
@@ -113,6 +117,7 @@ impl RunEvents {
             early,
             onward: None,
             carried: None,
+            handing: None,
         }
     }
 
@@ -136,6 +141,12 @@ impl RunEvents {
         let next = onward(run, &so_far);
         self.carried = Some(so_far);
         next
+    }
+
+    /// The run of the part that handed the run on, kept until the next
+    /// part runs.
+    fn hand_from(&mut self, run: Arc<Run>) {
+        self.handing = Some(run);
     }
 
     /// A run that could not start: its one item is `error`.
@@ -236,7 +247,11 @@ impl Stream for RunEvents {
                         let early = this.early.get().and_then(|run| run.progress.next_event());
                         return early.map_or(Poll::Pending, |event| Poll::Ready(Some(Ok(event))));
                     }
-                    Poll::Ready(Ok(engine)) => this.state = State::Running(engine),
+                    Poll::Ready(Ok(engine)) => {
+                        // The part runs: its engine records a drop now.
+                        this.handing = None;
+                        this.state = State::Running(engine);
+                    }
                     Poll::Ready(Err(e)) => {
                         let mut queued = VecDeque::new();
                         let mut next = None;
@@ -250,6 +265,10 @@ impl Stream for RunEvents {
                             Some(next) => State::Handing(queued, Some(next)),
                             None => State::Failing(queued, Some(e)),
                         };
+                        if let (State::Handing(..), Some(run)) = (&this.state, this.early.get()) {
+                            let run = Arc::clone(run);
+                            this.hand_from(run);
+                        }
                     }
                 },
                 State::Failing(queued, error) => {
@@ -285,6 +304,7 @@ impl Stream for RunEvents {
                             let run = Arc::clone(engine.run_shared());
                             if let Some(next) = this.next_part(&run) {
                                 this.state = State::Handing(VecDeque::new(), Some(next));
+                                this.hand_from(run);
                                 continue;
                             }
                             this.state = State::Done;
@@ -308,6 +328,36 @@ impl Stream for RunEvents {
                 State::Done => return Poll::Ready(None),
             }
         }
+    }
+}
+
+impl Drop for RunEvents {
+    /// A team's stream dropped between two parts, with no engine to
+    /// record it: the part that handed the run on records
+    /// `consumer-dropped`, on the current tokio runtime.
+    fn drop(&mut self) {
+        let run = match &self.state {
+            State::Handing(..) | State::Starting(_) => self.handing.take(),
+            // The part handed on (its `HandedOff` is written) and its end
+            // was not read yet.
+            State::Running(engine)
+                if self.onward.is_some() && engine.run().handoff.get().is_some() =>
+            {
+                Some(Arc::clone(engine.run_shared()))
+            }
+            _ => None,
+        };
+        let Some(run) = run else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
+                let _ = run.record(dropped).await;
+            }
+        });
     }
 }
 

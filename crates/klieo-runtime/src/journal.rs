@@ -64,6 +64,19 @@ impl Memories {
         }
     }
 
+    /// Whether these memories and `other` keep threads in one place:
+    /// `Some` for two separate memories (the same conversation memory or
+    /// not), `None` when a journal is involved (a store's clones share
+    /// what they hold, which their handles do not tell).
+    pub(crate) fn same_threads(&self, other: &Memories) -> Option<bool> {
+        match (self, other) {
+            (Self::Memories { short_term: a, .. }, Self::Memories { short_term: b, .. }) => {
+                Some(std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)))
+            }
+            _ => None,
+        }
+    }
+
     /// The journal, when writes go to one.
     pub(crate) fn journal_ref(&self) -> Option<&Arc<dyn Journal>> {
         match self {

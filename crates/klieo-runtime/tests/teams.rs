@@ -1,11 +1,12 @@
 //! A team's build checks (every hand-off between agents it has, each
-//! agent named once, hand-off tools a model accepts), and its runs on
-//! separate memories: shared, the run goes on; not shared, the hand-off
-//! is refused with what to do.
+//! agent named once, hand-off tools a model accepts, one conversation
+//! memory), and its runs on separate memories: shared, the run goes on;
+//! agents on two stores, the hand-off is refused with what to do.
 
 use klieo_runtime::{Agent, InMemoryEpisodic, InMemoryShortTerm, Team, TeamBuilder};
+use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{ConfigError, Error, FnTool, ShortTermMemory, ToolCall, ToolDef};
+use klieo_types::{ConfigError, EpisodicMemory, Error, FnTool, ShortTermMemory, ToolCall, ToolDef};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -138,15 +139,34 @@ async fn a_team_on_shared_separate_memories_hands_off() {
     assert_eq!(said.len(), 4, "prompt, hand-off call, its result, answer");
 }
 
+#[test]
+fn agents_on_memories_of_their_own_are_refused_at_build() {
+    let (name, reason) = refused(
+        Team::builder(named("triage"))
+            .with_agent(named("refund"))
+            .with_handoff("triage", "refund", "Refunds."),
+    );
+    assert_eq!(name, "TeamBuilder::with_agent");
+    assert!(reason.contains("memories of its own"), "{reason}");
+}
+
 #[tokio::test]
-async fn a_hand_off_to_an_agent_on_memories_of_its_own_is_refused_with_what_to_do() {
+async fn a_hand_off_to_an_agent_on_another_store_is_refused_and_the_run_waits() {
+    let (here, there) = (InMemoryJournal::new(), InMemoryJournal::new());
     let team = Team::builder(
         Agent::builder(hand_off())
             .with_name("triage")
+            .with_memory(here.clone())
             .build()
             .unwrap(),
     )
-    .with_agent(named("refund"))
+    .with_agent(
+        Agent::builder(ScriptedLlm::new())
+            .with_name("refund")
+            .with_memory(there)
+            .build()
+            .unwrap(),
+    )
     .with_handoff("triage", "refund", "Refunds.")
     .build()
     .unwrap();
@@ -155,6 +175,10 @@ async fn a_hand_off_to_an_agent_on_memories_of_its_own_is_refused_with_what_to_d
         panic!("a configuration error: {err:?}");
     };
     assert!(reason.contains("one store"), "{reason}");
+    assert!(reason.contains("Team::resume"), "{reason}");
+    let run = here.list_runs().await.unwrap()[0];
+    let log = here.replay(run).await.unwrap();
+    assert_eq!(log.last().unwrap().kind(), "handed_off", "the run waits");
 }
 
 #[test]

@@ -237,3 +237,51 @@ async fn a_child_run_is_resumed_through_its_parent_and_shown_waiting_with_it() {
         "cancelling the parent stops its child"
     );
 }
+
+#[tokio::test]
+async fn a_team_run_handed_on_is_refused_to_workers_and_shown_handed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handoff.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let hand_off = ToolCall::new("h1", "transfer_to_mailer", json!({"reason": "a mail"}));
+    let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand_off]))
+        .with_name("triage")
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let mailer = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
+        "m1",
+        "send_mail",
+        json!({"to": "ada"}),
+    )]))
+    .with_name("mailer")
+    .with_tool(send)
+    .with_memory(store.clone())
+    .build()
+    .unwrap();
+    let team = Team::builder(triage)
+        .with_agent(mailer)
+        .with_handoff("triage", "mailer", "Sends mail.")
+        .build()
+        .unwrap();
+    let ended = team.run("mail Ada").await;
+    let Err(Error::Suspended { ticket, .. }) = ended else {
+        panic!("the mailer's call waits for a person: {ended:?}");
+    };
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+    let run = ticket.run.to_string();
+    refused(
+        &klieo(&spec, &["resume", &run, "--agent", "triage"]),
+        "a hand-off gave to agent `mailer`",
+    );
+    let shown = String::from_utf8(klieo(&spec, &["runs", "show", &run]).stdout).unwrap();
+    assert!(
+        shown.contains("triage handed the run to mailer: a mail"),
+        "{shown}"
+    );
+}

@@ -10,11 +10,12 @@ use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, ParentCall, Run};
 use crate::summary::{Answer, Relay, RunEvent, Typed};
-use crate::team::tree::{agent_of, root_of};
+use crate::team::tree::{driver_in, root_of};
 use klieo_types::{Episode, Error, Journal, Role, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 impl Agent {
     /// Continues the run `run` after its process stopped (a crash, a
@@ -187,6 +188,7 @@ impl Agent {
         prompt: String,
         parent: ParentCall,
         relay: Option<Relay>,
+        cancel: CancellationToken,
     ) -> Result<ChildEnd, Error> {
         let thread = format!("run-{child}");
         let mut begun = false;
@@ -209,11 +211,16 @@ impl Agent {
         }
         let extras = Extras {
             parent: Some(parent),
+            cancel: Some(cancel.clone()),
+            ..Extras::default()
+        };
+        let taken_up = Extras {
+            cancel: Some(cancel),
             ..Extras::default()
         };
         let Some(relay) = relay else {
             let answer = match begun {
-                true => self.go_on_exactly(child, None, Extras::default()).await?,
+                true => self.go_on_exactly(child, None, taken_up).await?,
                 false => {
                     self.session(&thread)
                         .run_with(child, prompt, extras)
@@ -223,7 +230,7 @@ impl Agent {
             return Ok(ChildEnd::Answered(answer.text));
         };
         let mut events = match begun {
-            true => self.go_on_streamed_from(child, None, false),
+            true => self.go_on_streamed_from(child, None, false, taken_up),
             false => self.session(&thread).stream_with(child, prompt, extras),
         };
         while let Some(event) = events.next().await {
@@ -274,7 +281,7 @@ impl Agent {
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
     ) -> RunEvents {
-        self.go_on_streamed_from(run_id, decision, true)
+        self.go_on_streamed_from(run_id, decision, true, Extras::default())
     }
 
     /// [`go_on_streamed`](Self::go_on_streamed); a child run is taken up
@@ -284,11 +291,12 @@ impl Agent {
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
         by_root: bool,
+        extras: Extras,
     ) -> RunEvents {
         let agent = self.clone();
         let extras = Extras {
             events: true,
-            ..Extras::default()
+            ..extras
         };
         RunEvents::starting(run_id, move |early| {
             Box::pin(async move {
@@ -307,30 +315,60 @@ impl Agent {
     /// taking up its tree's root, whose calls find the child going on,
     /// after the decision on the child's call is recorded. Any other run
     /// as it is.
-    pub(crate) async fn root_for(
+    async fn root_for(
         &self,
         run: RunId,
         decision: Option<(Ticket, Option<String>)>,
+    ) -> Result<(RunId, Option<(Ticket, Option<String>)>), Error> {
+        self.root_for_in(run, decision, false).await
+    }
+
+    /// [`root_for`](Self::root_for), for this agent alone or as the agent
+    /// that drives a team's run (`by_team`): a run a hand-off gave on is
+    /// taken up only through its team.
+    pub(crate) async fn root_for_in(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+        by_team: bool,
     ) -> Result<(RunId, Option<(Ticket, Option<String>)>), Error> {
         let Ok(journal) = journal_of(&self.inner.template.memories, run) else {
             return Ok((run, decision));
         };
         let root = root_of(journal.as_ref(), run).await?;
-        if root == run {
-            return Ok((run, decision));
-        }
-        // The root goes on with its own agent's model and tools: another
-        // agent (the child's) would find its calls unknown.
-        let started = agent_of(journal.as_ref(), root).await?;
-        if let Some(agent) = started.filter(|agent| agent != self.name()) {
-            return Err(Error::NotResumable {
-                run,
-                reason: format!(
-                    "it is a child run of run {root}, which agent `{agent}` drives: \
-                     decide or resume it with that agent (this one is `{}`)",
+        // The root goes on with the agent that drives it (the last a
+        // hand-off gave it to): another agent (a child's) would find its
+        // calls unknown, and a team's run goes on through its team.
+        let log = journal.replay(root).await?;
+        let handed = log.iter().any(|e| matches!(e, Episode::HandedOff { .. }));
+        let driver = driver_in(&log).unwrap_or(self.name());
+        // A run of one agent may be taken up by another (`klieo resume
+        // --agent`); a team's is its team's.
+        let refused = match (driver == self.name(), handed) {
+            (true, true) => !by_team,
+            (true, false) => false,
+            (false, _) => root != run || handed,
+        };
+        if refused {
+            let what = match root == run {
+                true => "it is".to_owned(),
+                false => format!("it is a child run of run {root}, which is"),
+            };
+            let reason = match handed {
+                true => format!(
+                    "{what} a team's run, which a hand-off gave to agent `{driver}`: take it \
+                     up through its team (Team::resume, approve or deny)"
+                ),
+                false => format!(
+                    "{what} a run which agent `{driver}` drives: decide or resume it with \
+                     that agent (this one is `{}`)",
                     self.name()
                 ),
-            });
+            };
+            return Err(Error::NotResumable { run, reason });
+        }
+        if root == run {
+            return Ok((run, decision));
         }
         if let Some((ticket, denial)) = decision {
             decide_in_child(journal.as_ref(), &ticket, denial).await?;

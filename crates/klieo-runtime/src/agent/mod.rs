@@ -147,7 +147,7 @@ impl Agent {
 
     /// A context for the low-level loops (`run_steps`), with a fresh run id.
     pub fn context(&self) -> AgentContext {
-        self.run_context(RunId::new())
+        self.run_context(RunId::new(), None)
     }
 
     /// A session of its own for one run, its thread named after the run.
@@ -156,11 +156,24 @@ impl Agent {
         (self.session(format!("run-{run_id}")), run_id)
     }
 
-    fn run_context(&self, run_id: RunId) -> AgentContext {
+    /// A token cancelled with this agent's runs (see
+    /// [`AgentBuilder::with_cancel`](crate::AgentBuilder)).
+    pub(crate) fn cancel_token(&self) -> tokio_util::sync::CancellationToken {
+        self.inner.template.cancel.child_token()
+    }
+
+    /// A run's context: a fresh run id, and a token of its own, cancelled
+    /// with `cancel` when given (a child run, with the run that called
+    /// it), else with the agent's.
+    fn run_context(
+        &self,
+        run_id: RunId,
+        cancel: Option<tokio_util::sync::CancellationToken>,
+    ) -> AgentContext {
         let template = &self.inner.template;
         AgentContext {
             run_id,
-            cancel: template.cancel.child_token(),
+            cancel: cancel.unwrap_or_else(|| template.cancel.child_token()),
             ..template.clone()
         }
     }
@@ -172,7 +185,7 @@ impl Agent {
         extras: Extras,
     ) -> Result<Run, Error> {
         Run::new(
-            self.run_context(run_id),
+            self.run_context(run_id, extras.cancel.clone()),
             &self.inner.instructions,
             thread.clone(),
             self.inner.options.clone(),

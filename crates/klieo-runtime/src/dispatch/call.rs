@@ -114,8 +114,13 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
             return Outcome::Cancelled;
         }
         let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name).with_step(step);
-        let attempt =
-            tokio::time::timeout(limit, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
+        // A child run the call starts (an agent used as a tool) is
+        // cancelled with this run.
+        let invoked = crate::team::CANCEL.scope(
+            cancel.clone(),
+            run.ctx.tools.invoke(&call.name, args.clone(), ctx),
+        );
+        let attempt = tokio::time::timeout(limit, invoked);
         // The attempt is polled first: a tool that is done at once never
         // registers with the token.
         let result = tokio::select! {

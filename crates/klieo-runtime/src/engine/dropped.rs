@@ -43,7 +43,7 @@ impl Drop for Engine {
                     if let Err(e) =
                         after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed).await
                     {
-                        run.record_failure(&e).await;
+                        run.ended_by(e).await;
                     }
                     give_up(lease).await;
                 })

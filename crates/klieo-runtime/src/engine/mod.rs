@@ -105,9 +105,9 @@ where
         Ok(Ok(cycle)) => State::Relaying(cycle),
         Ok(Err(OpenFailure::InBand(e))) => failing(&run, e, lease.take()),
         Err(e) | Ok(Err(OpenFailure::Init(e))) => {
-            run.record_failure(&e).await;
+            let ended = run.ended_by(e).await;
             give_up(lease).await;
-            return Err(e);
+            return Err(ended.error);
         }
     };
     let events = run.progress.queues_events();
@@ -206,9 +206,16 @@ async fn after_reply(
     } = *cycle;
     let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
     drop(span);
-    check_post_llm(&run.opts.guardrails, &req, &reply)
-        .await
-        .map_err(|e| run.within_handoffs(e))?;
+    if let Err(e) = check_post_llm(&run.opts.guardrails, &req, &reply).await {
+        // A hand-off within the team keeps the model call it followed.
+        if let Some(handed) = run.handoff_decided(&e) {
+            let mut written = episodes.into_vec();
+            written.extend(run.handoff_episode(&handed));
+            run.write(run.commit().with_episodes(written)).await?;
+            return Err(run.handed_off(handed));
+        }
+        return Err(e);
+    }
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
@@ -241,9 +248,9 @@ enum State {
 fn failing(run: &Arc<Run>, error: Error, lease: Option<Held>) -> State {
     let run = Arc::clone(run);
     State::Failing(Box::pin(async move {
-        let item = run.record_failure(&error).await;
+        let ended = run.ended_by(error).await;
         give_up(lease).await;
-        Ended { error, item }
+        ended
     }))
 }
 

@@ -98,6 +98,12 @@ pub(crate) struct Extras {
     pub(crate) parent: Option<ParentCall>,
     /// The agent's seat in a team whose run this is.
     pub(crate) seat: Option<Seat>,
+    /// The token the run is cancelled by, when not its agent's (a child
+    /// run, cancelled with the run that called it).
+    pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Who this process is to the run's lease, when it is one already (a
+    /// team's run, its next part after a hand-off).
+    pub(crate) holder: Option<String>,
 }
 
 /// The call of another run that started a child run.
@@ -128,16 +134,21 @@ impl Run {
     ) -> Result<Self, Error> {
         let (opts, holder) = match extras.lease {
             Some((holder, ttl)) => (opts.with_lease_ttl(Some(ttl)), holder),
-            None => (opts, format!("worker-{}", RunId::new())),
+            None => {
+                let holder = extras.holder.clone();
+                (
+                    opts,
+                    holder.unwrap_or_else(|| format!("worker-{}", RunId::new())),
+                )
+            }
         };
         opts.validate()?;
         opts.budget.check_model(ctx.llm.model())?;
-        // A team's agent is offered the hand-offs of its seat as tools.
-        let ctx = match extras
-            .seat
-            .as_ref()
-            .filter(|s| s.left > 0 && !s.routes.is_empty())
-        {
+        // A team's agent is offered the hand-offs of its seat as tools
+        // (past the team's limit too: calling one ends the run with
+        // `HandoffLimit`, where a tool taken away would make a model's
+        // forced call a refused request).
+        let ctx = match extras.seat.as_ref().filter(|s| !s.routes.is_empty()) {
             Some(seat) => {
                 let tools = HandoffTools::new(Arc::clone(&ctx.tools), Arc::clone(&seat.routes));
                 ctx.with_tools(tools)

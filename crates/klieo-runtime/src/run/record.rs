@@ -5,6 +5,7 @@
 use super::Run;
 use crate::fact::Fact;
 use crate::stream::terminal_for;
+use crate::streaming::Ended;
 use klieo_types::{Commit, Episode, Error, LlmError, PendingStep};
 use std::sync::PoisonError;
 
@@ -122,14 +123,24 @@ impl Run {
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
     }
 
+    /// How the run's part ends with `error`: a hand-off to another agent
+    /// of its team settled first (see `settle_handoff`), then the ending
+    /// recorded (see `record_failure`), with the terminal item a
+    /// streaming consumer sees.
+    pub(crate) async fn ended_by(&self, error: Error) -> Ended {
+        let error = self.settle_handoff(error).await;
+        let item = self.record_failure(&error).await;
+        Ended { error, item }
+    }
+
     /// Records how the run ended without an answer (`Episode::Failed`, with
     /// the texts of [`terminal_for`], unless the run is left to be
     /// resumed) and returns the terminal item a streaming consumer sees. A
     /// failure to record is logged, not raised: the run's own error
     /// matters more.
-    pub(crate) async fn record_failure(&self, error: &Error) -> LlmError {
+    async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
-        let handed_off = self.takes_handoff(error).await;
+        let handed_off = self.handed_on(error);
         let refused = match error {
             Error::BudgetExceeded {
                 limit,

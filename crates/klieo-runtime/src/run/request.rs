@@ -32,9 +32,12 @@ impl Run {
         let tools = self.ctx.tools.catalogue();
         let mut tool_choice = None;
         if !tools.is_empty() {
-            tool_choice = self
-                .opts
-                .tool_choice_for(step, self.repeats.last_round_repeated());
+            // A team's agent's part starts at its own first step.
+            let since = self.seat().map_or(0, |seat| seat.since);
+            tool_choice = self.opts.tool_choice_for(
+                step.saturating_sub(since),
+                self.repeats.last_round_repeated(),
+            );
         }
         let mut format = ResponseFormat::Text;
         if let Some(spec) = &self.output {
@@ -104,9 +107,7 @@ impl Run {
         req.response_format = format;
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
-        check_pre_llm(&self.opts.guardrails, &req)
-            .await
-            .map_err(|e| self.within_handoffs(e))?;
+        check_pre_llm(&self.opts.guardrails, &req).await?;
         if self.budgeted() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
                 // A budget bounds the reply: by the room the window keeps.

@@ -3,6 +3,7 @@
 //! finds it again), its own thread and log; its answer is the call's
 //! result, its failure the call's.
 
+use super::cut_off::{ChildCall, Running, CUT_OFF_GRACE};
 use crate::agent::{Agent, ChildEnd};
 use crate::run::ParentCall;
 use async_trait::async_trait;
@@ -106,9 +107,10 @@ impl AgentTool {
 
     /// Sets how long one call may take (default [`AGENT_TOOL_TIMEOUT`],
     /// 10 minutes). A call past it is stopped and the model told
-    /// (`ToolError::Timeout`); its child run is left stopped, as after a
-    /// crash, and is not taken up again by a later call (which starts a
-    /// child of its own).
+    /// (`ToolError::Timeout`); its child run is cancelled and records its
+    /// end (`Failed`, `cancelled`), and a later call starts a child of
+    /// its own. A calling run that is cancelled cancels its child the
+    /// same way.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -140,13 +142,23 @@ impl Tool for AgentTool {
             step: ctx.step,
             call_id: ctx.call_id.to_owned(),
         };
-        // In a streamed run, the child's events go into its stream.
+        // In a streamed run, the child's events go into its stream; it is
+        // cancelled with the calling run.
         let relay = super::RELAY.try_with(Clone::clone).ok();
-        match self
-            .agent
-            .run_child(child, input.to_owned(), parent, relay)
-            .await
-        {
+        let stop = match super::CANCEL.try_with(Clone::clone) {
+            Ok(calling) => calling.child_token(),
+            Err(_) => self.agent.cancel_token(),
+        };
+        let (agent, input, token) = (self.agent.clone(), input.to_owned(), stop.clone());
+        let running: Running =
+            Box::pin(async move { agent.run_child(child, input, parent, relay, token).await });
+        let Some(ended) = ChildCall::new(running, stop).within(self.timeout).await else {
+            return Err(ToolError::Timeout {
+                tool: tool.clone(),
+                after: self.timeout,
+            });
+        };
+        match ended {
             Ok(ChildEnd::Answered(answer)) => Ok(Value::String(answer)),
             Ok(ChildEnd::Failed(error)) => Err(ToolError::Failed {
                 tool: tool.clone(),
@@ -164,9 +176,10 @@ impl Tool for AgentTool {
     /// time ([`with_timeout`](AgentTool::with_timeout)), not the run's
     /// bound for a tool call.
     fn policy(&self) -> ToolPolicy {
-        ToolPolicy::new()
-            .with_idempotent(true)
-            .with_timeout(self.timeout)
+        // The call keeps its own time, and cancels its child when it is
+        // up: the run's bound comes after, never first.
+        let bound = self.timeout.saturating_add(CUT_OFF_GRACE * 2);
+        ToolPolicy::new().with_idempotent(true).with_timeout(bound)
     }
 }
 

@@ -13,6 +13,7 @@
 //! same thread, each part driven by the engine as a run taken up again.
 
 mod agent_tool;
+mod cut_off;
 pub(crate) mod handoff;
 pub(crate) mod tree;
 
@@ -24,4 +25,8 @@ tokio::task_local! {
     /// queues events: a child run the call starts relays its own events
     /// into it (`RunEvent::Child`).
     pub(crate) static RELAY: crate::summary::Relay;
+
+    /// The cancellation token of the run whose tool call is running: a
+    /// child run the call starts is cancelled with it.
+    pub(crate) static CANCEL: tokio_util::sync::CancellationToken;
 }

@@ -66,13 +66,6 @@ pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<()
     Ok(())
 }
 
-/// The agent that drives `run`, as its log says: the one that started it,
-/// or the last a hand-off gave it to.
-pub(crate) async fn agent_of(journal: &dyn Journal, run: RunId) -> Result<Option<String>, Error> {
-    let log = journal.replay(run).await?;
-    Ok(driver_in(&log).map(str::to_owned))
-}
-
 /// The agent that drives the run whose log is `log`: the last a hand-off
 /// gave it to, else the one that started it.
 pub(crate) fn driver_in(log: &[Episode]) -> Option<&str> {

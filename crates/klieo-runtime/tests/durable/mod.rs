@@ -11,6 +11,7 @@
 //! data, as another process would see it) and a fresh agent.
 
 mod approval;
+mod child_past_its_time;
 mod fence;
 mod in_doubt;
 mod inbox;

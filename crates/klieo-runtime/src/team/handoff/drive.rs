@@ -30,6 +30,10 @@ struct Part {
     begin: Begin,
     /// Hand-offs the run made before this part.
     handed: u32,
+    /// Model calls the run made before this part.
+    since: u32,
+    /// Who the process is to the run's lease, from the part before.
+    holder: Option<String>,
 }
 
 /// A part's run and its engine, or the error that ended it as it started.
@@ -84,6 +88,8 @@ impl Team {
             agent: self.entry().clone(),
             begin: Begin::Asked(prompt),
             handed: 0,
+            since: 0,
+            holder: None,
         }
     }
 
@@ -107,16 +113,15 @@ impl Team {
                 ),
             });
         };
-        let (root, decision) = agent.root_for(run, decision).await?;
+        let (root, decision) = agent.root_for_in(run, decision, true).await?;
         let thread = record_of(journal.as_ref(), root).await?.thread;
-        let handed = log
-            .iter()
-            .filter(|e| matches!(e, Episode::HandedOff { .. }))
-            .count();
+        let (handed, since) = parts_before(&log);
         let part = Part {
             agent,
             begin: Begin::TakenUp(decision),
-            handed: u32::try_from(handed).unwrap_or(u32::MAX),
+            handed,
+            since,
+            holder: None,
         };
         Ok((root, thread, part))
     }
@@ -125,7 +130,6 @@ impl Team {
     async fn drive(&self, run: RunId, thread: ThreadId, mut part: Part) -> Result<Answer, Error> {
         let mut so_far: Option<RunSummary> = None;
         loop {
-            let handed = part.handed;
             let (made, engine) = self
                 .start_part(part, run, &thread, Mode::Blocking, None)
                 .await?;
@@ -141,7 +145,7 @@ impl Team {
                 Ok(text) => return Ok(Answer { text, summary }),
                 Err(error) => error,
             };
-            let Some(next) = self.handed_on(&made, summary.steps, handed) else {
+            let Some(next) = self.handed_on(&made, summary.steps) else {
                 return Err(error);
             };
             so_far = Some(summary);
@@ -151,12 +155,15 @@ impl Team {
 
     /// The part after `ended`'s, when it handed the run on to an agent
     /// of the team, the run's model calls so far being `steps`.
-    fn handed_on(&self, ended: &Run, steps: u32, handed: u32) -> Option<Part> {
+    fn handed_on(&self, ended: &Run, steps: u32) -> Option<Part> {
         let handoff = ended.handoff.get()?;
+        let handed = ended.seat().map_or(0, |seat| seat.handed);
         Some(Part {
             agent: self.agent(&handoff.to)?.clone(),
             begin: Begin::HandedOn { steps },
             handed: handed.saturating_add(1),
+            since: steps,
+            holder: Some(ended.holder().to_owned()),
         })
     }
 
@@ -165,8 +172,7 @@ impl Team {
         let first = self.part_starter(run, thread.clone(), part);
         let team = self.clone();
         RunEvents::starting(run, first).with_onward(Box::new(move |ended, so_far| {
-            let handed = ended.seat().map_or(0, |s| s.limit.saturating_sub(s.left));
-            let next = team.handed_on(ended, so_far.steps, handed)?;
+            let next = team.handed_on(ended, so_far.steps)?;
             Some(team.part_starter(run, thread.clone(), next))
         }))
     }
@@ -198,9 +204,12 @@ impl Team {
             agent,
             begin,
             handed,
+            since,
+            holder,
         } = part;
         let extras = Extras {
-            seat: Some(self.seat(agent.name(), handed)),
+            seat: Some(self.seat(agent.name(), handed, since)),
+            holder,
             events: mode == Mode::Streamed,
             ..Extras::default()
         };
@@ -252,13 +261,34 @@ fn thread_of(run: RunId) -> ThreadId {
 
 /// Why `agent` cannot take run `run` on: its memories do not hold it.
 fn not_shared(agent: &Agent, run: RunId) -> Error {
+    let after = match agent.memories().journal_ref() {
+        Some(_) => "; the run waits in its store, to go on with Team::resume once they do",
+        None => "",
+    };
     Error::Config(ConfigError::invalid(
-        "Team",
+        "TeamBuilder::with_agent",
         format!(
             "run {run} was handed to agent `{}`, whose memories do not hold it: build \
-             the agents of a team on one store (with_memory(store.clone())); the run \
-             waits in its store, to go on with Team::resume once they do",
+             the agents of a team on one store (with_memory(store.clone())){after}",
             agent.name()
         ),
     ))
+}
+
+/// The hand-offs a run's `log` records, and the model calls it made
+/// before the last of them (the part of the agent that drives it now
+/// began after them).
+fn parts_before(log: &[Episode]) -> (u32, u32) {
+    let (mut handed, mut calls, mut since) = (0u32, 0u32, 0u32);
+    for episode in log {
+        match episode {
+            Episode::LlmCall { .. } => calls = calls.saturating_add(1),
+            Episode::HandedOff { .. } => {
+                handed = handed.saturating_add(1);
+                since = calls;
+            }
+            _ => {}
+        }
+    }
+    (handed, since)
 }

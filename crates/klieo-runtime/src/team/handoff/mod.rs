@@ -119,10 +119,13 @@ impl Team {
         self.inner.max_handoffs
     }
 
-    /// The seat of agent `name` in a run that made `handed` hand-offs.
-    fn seat(&self, name: &str, handed: u32) -> Seat {
+    /// The seat of agent `name` in a run that made `handed` hand-offs
+    /// and `since` model calls before its part.
+    fn seat(&self, name: &str, handed: u32, since: u32) -> Seat {
         Seat {
             agent: name.to_owned(),
+            handed,
+            since,
             members: Arc::clone(&self.inner.members),
             routes: self
                 .inner
@@ -252,6 +255,20 @@ impl TeamBuilder {
                 ));
             }
             histories.insert(agent, history);
+        }
+        let apart = agents
+            .values()
+            .find(|agent| entry.memories().same_threads(agent.memories()) == Some(false));
+        if let Some(agent) = apart {
+            return Err(ConfigError::invalid(
+                "TeamBuilder::with_agent",
+                format!(
+                    "agent `{}` keeps its conversations in memories of its own, so it would \
+                     not see a thread handed to it: build the agents of a team on one store \
+                     (with_memory(store.clone()), or one with_short_term memory)",
+                    agent.name()
+                ),
+            ));
         }
         let members = Arc::new(agents.keys().cloned().collect());
         Ok(Team {

@@ -2,9 +2,12 @@
 //! the hand-off tools its model is offered for them, and how the run's
 //! engine takes a hand-off (the tool's call, or a guardrail's decision).
 
+use crate::fact::Fact;
 use crate::run::Run;
 use async_trait::async_trait;
-use klieo_types::{Error, ToolCall, ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
+use klieo_types::{
+    Episode, Error, ToolCall, ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,19 +53,17 @@ pub(crate) struct Seat {
     pub(crate) members: Arc<BTreeSet<String>>,
     /// The hand-off tools offered to this agent's model.
     pub(crate) routes: Arc<[Route]>,
+    /// Hand-offs the run made before this agent's part.
+    pub(crate) handed: u32,
+    /// Model calls the run made before this agent's part: its first
+    /// step is the agent's first (for `RunOptions::tool_choice`).
+    pub(crate) since: u32,
     /// Hand-offs the run may still make.
     pub(crate) left: u32,
     /// The team's limit on hand-offs in one run.
     pub(crate) limit: u32,
     /// What the agent sees of the thread.
     pub(crate) history: super::HandoffHistory,
-}
-
-impl Seat {
-    /// Whether the run goes on with `agent` when it hands off to it.
-    fn takes(&self, agent: &str) -> bool {
-        self.left > 0 && agent != self.agent && self.members.contains(agent)
-    }
 }
 
 /// A hand-off the run made: to which agent, and why.
@@ -109,20 +110,53 @@ impl Run {
         })
     }
 
+    /// The hand-off a guardrail's `error` asks for, when it is to another
+    /// agent of the run's team.
+    pub(crate) fn handoff_decided(&self, error: &Error) -> Option<HandedOff> {
+        let Error::Handoff { agent, reason } = error else {
+            return None;
+        };
+        let seat = self.seat()?;
+        (*agent != seat.agent && seat.members.contains(agent)).then(|| HandedOff {
+            to: agent.clone(),
+            reason: reason.clone(),
+        })
+    }
+
+    /// Whether the run may make one more hand-off.
+    fn may_hand_off(&self) -> bool {
+        self.seat().is_some_and(|seat| seat.left > 0)
+    }
+
     /// The `HandedOff` episode of `handed`, for the commit of the step
-    /// that asked for it.
-    pub(crate) fn handoff_episode(&self, handed: &HandedOff) -> Option<klieo_types::Episode> {
-        self.emit(crate::fact::Fact::HandedOff {
+    /// that asked for it; none past the team's limit. The user's and the
+    /// spans' views are told once it is written ([`handed_off`](Self::handed_off)).
+    pub(crate) fn handoff_episode(&self, handed: &HandedOff) -> Option<Episode> {
+        if !self.may_hand_off() {
+            return None;
+        }
+        self.ctx.memories.episode(self.handoff_fact(handed))
+    }
+
+    fn handoff_fact<'a>(&'a self, handed: &'a HandedOff) -> Fact<'a> {
+        Fact::HandedOff {
             from: &self.ctx.agent_name,
             to: &handed.to,
             reason: &handed.reason,
-        })
-        .episode
+        }
     }
 
-    /// The error that ends this agent's part of the run once `handed`
-    /// is written: its team goes on with the agent handed to.
+    /// The error that ends this agent's part of the run once the commit
+    /// with `handed`'s episode is written: its team goes on with the
+    /// agent handed to. Past the team's limit, [`Error::HandoffLimit`].
     pub(crate) fn handed_off(&self, handed: HandedOff) -> Error {
+        if !self.may_hand_off() {
+            return Error::HandoffLimit {
+                limit: self.seat().map_or(0, |seat| seat.limit),
+                agent: handed.to,
+            };
+        }
+        self.tell(&self.handoff_fact(&handed));
         let error = Error::Handoff {
             agent: handed.to.clone(),
             reason: handed.reason.clone(),
@@ -131,50 +165,32 @@ impl Run {
         error
     }
 
-    /// `error`, or, for a hand-off to an agent of the team when the run
-    /// has no hand-offs left, [`Error::HandoffLimit`].
-    pub(crate) fn within_handoffs(&self, error: Error) -> Error {
-        match (&error, self.seat()) {
-            (Error::Handoff { agent, .. }, Some(seat))
-                if seat.left == 0 && *agent != seat.agent && seat.members.contains(agent) =>
-            {
-                Error::HandoffLimit {
-                    limit: seat.limit,
-                    agent: agent.clone(),
-                }
-            }
-            _ => error,
+    /// The error that ends the run's part: a guardrail's hand-off to
+    /// another agent of its team is written (`HandedOff`) and kept, or is
+    /// [`Error::HandoffLimit`] past the team's limit, or the store's
+    /// failure to write it; any other `error` as it is.
+    pub(crate) async fn settle_handoff(&self, error: Error) -> Error {
+        if self.handoff.get().is_some() {
+            // Written with the step that asked for it.
+            return error;
         }
-    }
-
-    /// Whether `error` hands the run to another agent of its team, whose
-    /// `HandedOff` is then written (unless the step that asked for it
-    /// wrote it): the run goes on, so it records no failure.
-    pub(crate) async fn takes_handoff(&self, error: &Error) -> bool {
-        let Error::Handoff { agent, reason } = error else {
-            return false;
-        };
-        if self.handoff.get().is_some_and(|h| h.to == *agent) {
-            return true;
-        }
-        if !self.seat().is_some_and(|seat| seat.takes(agent)) {
-            return false;
-        }
-        let handed = HandedOff {
-            to: agent.clone(),
-            reason: reason.clone(),
+        let Some(handed) = self.handoff_decided(&error) else {
+            return error;
         };
         let episodes = self.handoff_episode(&handed).into_iter().collect();
-        match self.record_all(episodes).await {
-            Ok(()) => {
-                self.handoff.set(handed);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(run_id = self.run_id(), error = %e, "could not record the run's hand-off");
-                false
+        if self.may_hand_off() {
+            if let Err(e) = self.record_all(episodes).await {
+                return e;
             }
         }
+        self.handed_off(handed)
+    }
+
+    /// Whether `error` ended the run's part with a hand-off its team
+    /// takes: the run goes on.
+    pub(crate) fn handed_on(&self, error: &Error) -> bool {
+        matches!(error, Error::Handoff { agent, .. }
+            if self.handoff.get().is_some_and(|h| h.to == *agent))
     }
 }
 

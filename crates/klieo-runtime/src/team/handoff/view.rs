@@ -16,11 +16,12 @@ pub enum HandoffHistory {
     /// The whole thread (the default).
     #[default]
     Whole,
-    /// The conversation: up to the result of the hand-off call that gave
-    /// the run to this agent, the user's messages and the agents' text,
-    /// without their tool calls and results; after it, everything. A
-    /// guardrail's hand-off makes no call, so the agent then sees the
-    /// whole thread.
+    /// The conversation: up to the result of the last hand-off call to
+    /// this agent in the thread, the user's messages and the agents'
+    /// text, without their tool calls and results; after it, everything.
+    /// A guardrail's hand-off makes no call: the cut is then at an earlier
+    /// call to this agent, or, with none, the agent sees the whole
+    /// thread.
     Conversation,
 }
 

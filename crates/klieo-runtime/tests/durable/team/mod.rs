@@ -3,6 +3,7 @@
 //! (`waiting`), and hand-offs between a team's agents (`handoff`). Generic over the store, as the other durable scenarios.
 
 mod agent_tool;
+mod cut_off;
 mod handoff;
 mod waiting;
 
