@@ -75,6 +75,9 @@ pub(crate) struct Run {
     parent: Option<ParentCall>,
     /// Its agent's seat, when the run is a team's.
     seat: Option<Seat>,
+    /// The run's cancellation token, shared with the child runs its tool
+    /// calls start (an `Arc`: cheaper to hand each call than the token).
+    pub(crate) cancel: Arc<tokio_util::sync::CancellationToken>,
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: HandoffSlot,
 }
@@ -189,6 +192,7 @@ impl Run {
             compaction_limit: OnceLock::new(),
             parent: extras.parent,
             seat: extras.seat,
+            cancel: Arc::new(ctx.cancel.clone()),
             handoff: HandoffSlot::default(),
             budgeted: opts.budget != Budget::default(),
             system: {

@@ -145,8 +145,8 @@ impl Tool for AgentTool {
         // In a streamed run, the child's events go into its stream; it is
         // cancelled with the calling run.
         let relay = super::RELAY.try_with(Clone::clone).ok();
-        let stop = match super::CANCEL.try_with(Clone::clone) {
-            Ok(calling) => calling.child_token(),
+        let stop = match super::CANCEL.try_with(|calling| calling.child_token()) {
+            Ok(stop) => stop,
             Err(_) => self.agent.cancel_token(),
         };
         let (agent, input, token) = (self.agent.clone(), input.to_owned(), stop.clone());

@@ -28,5 +28,5 @@ tokio::task_local! {
 
     /// The cancellation token of the run whose tool call is running: a
     /// child run the call starts is cancelled with it.
-    pub(crate) static CANCEL: tokio_util::sync::CancellationToken;
+    pub(crate) static CANCEL: std::sync::Arc<tokio_util::sync::CancellationToken>;
 }
