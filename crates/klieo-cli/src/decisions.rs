@@ -114,6 +114,10 @@ pub(crate) async fn resume(
     if let Some(parent) = entry.parent {
         return Err(CliError::ChildRun { run, parent });
     }
+    if entry.state.is_finished() {
+        let state = entry.state.name();
+        return Err(CliError::Over { run, state });
+    }
     let log = store.journal().replay(run).await?;
     let handed = log.iter().rev().find_map(|episode| match episode {
         Episode::HandedOff { to, .. } => Some(to.clone()),

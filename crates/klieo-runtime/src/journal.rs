@@ -64,16 +64,27 @@ impl Memories {
         }
     }
 
-    /// Whether these memories and `other` keep threads in one place:
-    /// `Some` for two separate memories (the same conversation memory or
-    /// not), `None` when a journal is involved (a store's clones share
-    /// what they hold, which their handles do not tell).
-    pub(crate) fn same_threads(&self, other: &Memories) -> Option<bool> {
+    /// Whether these memories and `other` keep runs in one place: for
+    /// separate memories, whether both are the same two; a journal and
+    /// separate memories are not; two journals cannot be told (a store's
+    /// clones share what they hold, which their handles do not say).
+    pub(crate) fn same_store(&self, other: &Memories) -> Option<bool> {
         match (self, other) {
-            (Self::Memories { short_term: a, .. }, Self::Memories { short_term: b, .. }) => {
-                Some(std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)))
-            }
-            _ => None,
+            (
+                Self::Memories {
+                    short_term: a,
+                    episodic: x,
+                },
+                Self::Memories {
+                    short_term: b,
+                    episodic: y,
+                },
+            ) => Some(
+                std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+                    && std::ptr::addr_eq(Arc::as_ptr(x), Arc::as_ptr(y)),
+            ),
+            (Self::Journal(_), Self::Journal(_)) => None,
+            _ => Some(false),
         }
     }
 

@@ -140,6 +140,7 @@ pub(crate) async fn resume_engine(
         Some(_) => {}
     }
     run.spent_as_logged(&episodes);
+    run.count_children(journal.as_ref(), &episodes).await?;
     let steps = episodes
         .iter()
         .filter(|e| matches!(e, Episode::LlmCall { .. }))

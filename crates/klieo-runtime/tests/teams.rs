@@ -150,6 +150,24 @@ fn agents_on_memories_of_their_own_are_refused_at_build() {
     assert!(reason.contains("memories of its own"), "{reason}");
 }
 
+#[test]
+fn agents_sharing_only_their_conversation_memory_are_refused_at_build() {
+    let short_term: Arc<InMemoryShortTerm> = Arc::default();
+    let on = |name: &str| {
+        Agent::builder(ScriptedLlm::new())
+            .with_name(name)
+            .with_short_term(short_term.clone())
+            .build()
+            .unwrap()
+    };
+    let (_, reason) = refused(
+        Team::builder(on("triage"))
+            .with_agent(on("refund"))
+            .with_handoff("triage", "refund", "Refunds."),
+    );
+    assert!(reason.contains("memories of its own"), "{reason}");
+}
+
 #[tokio::test]
 async fn a_hand_off_to_an_agent_on_another_store_is_refused_and_the_run_waits() {
     let (here, there) = (InMemoryJournal::new(), InMemoryJournal::new());

@@ -3,7 +3,8 @@
 //! through the journal, resume after a stop, approvals (blocking and
 //! streamed), the fence of
 //! resumes without leases, leases, and teams (an agent as a tool, a
-//! person's decision inside a child run). The in-memory journal runs them in
+//! person's decision inside a child run, a child cut off by its caller,
+//! hand-offs). The in-memory journal runs them in
 //! the runtime's own tests; real processes killed at each boundary are
 //! `crash.rs`'s.
 #![allow(clippy::unwrap_used, clippy::panic)]

@@ -8,14 +8,13 @@ use crate::engine::Mode;
 use crate::events::RunEvents;
 use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
-use crate::run::{Extras, ParentCall, Run};
-use crate::summary::{Answer, Relay, RunEvent, Typed};
+use crate::run::{Extras, Run};
+use crate::summary::{Answer, Typed};
 use crate::team::tree::{driver_in, root_of};
-use klieo_types::{Episode, Error, Journal, Role, RunId, Ticket};
+use klieo_types::{Episode, Error, Journal, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 impl Agent {
     /// Continues the run `run` after its process stopped (a crash, a
@@ -177,78 +176,6 @@ impl Agent {
         }
     }
 
-    /// Runs the child run `child`, asked `prompt` on a thread of its own;
-    /// when this agent's journal holds it already (its parent's call runs
-    /// again after a stop), takes it up where its log ends, or says how it
-    /// ended. With `relay`, its events go into its parent's stream as
-    /// they happen.
-    pub(crate) async fn run_child(
-        &self,
-        child: RunId,
-        prompt: String,
-        parent: ParentCall,
-        relay: Option<Relay>,
-        cancel: CancellationToken,
-    ) -> Result<ChildEnd, Error> {
-        let thread = format!("run-{child}");
-        let mut begun = false;
-        if let Ok(journal) = journal_of(&self.inner.template.memories, child) {
-            match journal.replay(child).await?.last() {
-                None => {}
-                Some(Episode::Completed { .. }) => {
-                    let said = self.session(&thread).messages().await?;
-                    let answer = said
-                        .iter()
-                        .rev()
-                        .find(|m| m.role == Role::Assistant)
-                        .map(|m| m.content.clone())
-                        .unwrap_or_default();
-                    return Ok(ChildEnd::Answered(answer));
-                }
-                Some(Episode::Failed { error }) => return Ok(ChildEnd::Failed(error.clone())),
-                Some(_) => begun = true,
-            }
-        }
-        let extras = Extras {
-            parent: Some(parent),
-            cancel: Some(cancel.clone()),
-            ..Extras::default()
-        };
-        let taken_up = Extras {
-            cancel: Some(cancel),
-            ..Extras::default()
-        };
-        let Some(relay) = relay else {
-            let answer = match begun {
-                true => self.go_on_exactly(child, None, taken_up).await?,
-                false => {
-                    self.session(&thread)
-                        .run_with(child, prompt, extras)
-                        .await?
-                }
-            };
-            return Ok(ChildEnd::Answered(answer.text));
-        };
-        let mut events = match begun {
-            true => self.go_on_streamed_from(child, None, false, taken_up),
-            false => self.session(&thread).stream_with(child, prompt, extras),
-        };
-        while let Some(event) = events.next().await {
-            let event = event?;
-            let answer = match &event {
-                RunEvent::Finished(answer) => Some(answer.text.clone()),
-                _ => None,
-            };
-            relay.push(child, self.name(), event);
-            if let Some(answer) = answer {
-                return Ok(ChildEnd::Answered(answer));
-            }
-        }
-        Err(Error::BadResponse(format!(
-            "child run {child}'s events ended without its answer"
-        )))
-    }
-
     pub(crate) async fn go_on(
         &self,
         run: RunId,
@@ -403,12 +330,4 @@ impl Agent {
         };
         Ok((run, journal, why))
     }
-}
-
-/// How a child run ended, as [`Agent::run_child`] found it.
-pub(crate) enum ChildEnd {
-    /// With this answer.
-    Answered(String),
-    /// Without an answer, as its log says (it ended so before).
-    Failed(String),
 }

@@ -2,11 +2,12 @@
 //! built once with [`AgentBuilder`] and shared; each question is a run of
 //! its own, alone ([`Agent::run`]) or in a conversation ([`Session`]).
 
+mod child;
 mod durable;
 mod inbox;
 mod session;
 
-pub(crate) use durable::ChildEnd;
+pub(crate) use child::{ChildEnd, ChildSetup};
 pub use inbox::PendingApproval;
 pub use session::Session;
 

@@ -5,7 +5,7 @@ use super::bound::bounded;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::repeats::Parsed;
 use crate::run::Run;
-use crate::team::CANCEL;
+use crate::team::CALLER;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
 use std::sync::Arc;
@@ -117,12 +117,9 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
         }
         let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name).with_step(step);
         // A child run the call starts (an agent used as a tool) is
-        // cancelled with this run.
-        let cancel_with = Arc::clone(&run.cancel);
-        let invoked = CANCEL.scope(
-            cancel_with,
-            run.ctx.tools.invoke(&call.name, args.clone(), ctx),
-        );
+        // cancelled with this run, which waits for it to end.
+        let caller = Arc::clone(&run.caller);
+        let invoked = CALLER.scope(caller, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
         let attempt = tokio::time::timeout(limit, invoked);
         // The attempt is polled first: a tool that is done at once never
         // registers with the token.

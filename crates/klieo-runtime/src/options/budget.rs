@@ -203,6 +203,21 @@ impl Budget {
         ))
     }
 
+    /// The limits that cover a run's children (agents used as tools):
+    /// its token, call and cost limits, not its time or its key's; none
+    /// when it has none of those.
+    pub(crate) fn for_children(&self) -> Option<Budget> {
+        let limits = self.limits_tokens()
+            || self.model_calls.is_some()
+            || self.tool_calls.is_some()
+            || self.cost_usd.is_some();
+        limits.then(|| Budget {
+            time: None,
+            key: None,
+            ..self.clone()
+        })
+    }
+
     /// Whether any token limit is set.
     pub(crate) fn limits_tokens(&self) -> bool {
         self.input_tokens.is_some() || self.output_tokens.is_some() || self.total_tokens.is_some()

@@ -21,8 +21,9 @@ use crate::options::Budget;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
-use crate::spend::Spend;
+use crate::spend::{children_spent, Cover, Covered, Spend};
 use crate::summary::Progress;
+use crate::team::cut_off::Caller;
 use crate::team::handoff::{HandoffSlot, HandoffTools, Seat};
 use crate::telemetry;
 use klieo_types::{
@@ -58,8 +59,11 @@ pub(crate) struct Run {
     /// Who this process is to the run's lease.
     holder: String,
     /// What the run spent against its budget (counted only when it has
-    /// one, which `budgeted` says once).
-    spend: Mutex<Spend>,
+    /// one, which `budgeted` says once; shared with its children's
+    /// cover).
+    spend: Arc<Mutex<Spend>>,
+    /// The budget of the run whose call started this one, covering it.
+    covered: Option<Covered>,
     budgeted: bool,
     /// When this process took the run up: its working time here, for a
     /// time limit.
@@ -75,9 +79,10 @@ pub(crate) struct Run {
     parent: Option<ParentCall>,
     /// Its agent's seat, when the run is a team's.
     seat: Option<Seat>,
-    /// The run's cancellation token, shared with the child runs its tool
-    /// calls start (an `Arc`: cheaper to hand each call than the token).
-    pub(crate) cancel: Arc<tokio_util::sync::CancellationToken>,
+    /// What the run hands its tool calls: its own cancellation (not its
+    /// lease's), for the child runs they start, and those children cut
+    /// off by it (an `Arc`: cheap to hand each call).
+    pub(crate) caller: Arc<Caller>,
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: HandoffSlot,
 }
@@ -101,6 +106,8 @@ pub(crate) struct Extras {
     pub(crate) parent: Option<ParentCall>,
     /// The agent's seat in a team whose run this is.
     pub(crate) seat: Option<Seat>,
+    /// The budget of the run whose call starts this one, covering it.
+    pub(crate) cover: Option<Cover>,
     /// The token the run is cancelled by, when not its agent's (a child
     /// run, cancelled with the run that called it).
     pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
@@ -158,7 +165,15 @@ impl Run {
             }
             None => ctx,
         };
-        // A leased run is stopped when its lease is lost, and only it.
+        // A run's own cancellation, which its children share; a leased
+        // run is also stopped when its lease is lost, and only it.
+        let spend = Arc::new(Mutex::new(Spend::new(&opts.budget, ctx.llm.model())));
+        let cover = Cover::of(&opts.budget, &spend);
+        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover));
+        let covered = match &extras.cover {
+            Some(cover) => Some(cover.covering(ctx.llm.model())?),
+            None => None,
+        };
         let ctx = match opts.lease_ttl {
             Some(_) => {
                 let cancel = ctx.cancel.child_token();
@@ -185,14 +200,15 @@ impl Run {
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
             holder,
-            spend: Mutex::new(Spend::new(&opts.budget, ctx.llm.model())),
+            spend,
+            covered,
             began: tokio::time::Instant::now(),
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
             compaction_limit: OnceLock::new(),
             parent: extras.parent,
             seat: extras.seat,
-            cancel: Arc::new(ctx.cancel.clone()),
+            caller,
             handoff: HandoffSlot::default(),
             budgeted: opts.budget != Budget::default(),
             system: {
@@ -320,6 +336,12 @@ impl Run {
         }
     }
 
+    /// The budget of the run whose call started this one, when it
+    /// covers it.
+    pub(crate) fn covered(&self) -> Option<&Covered> {
+        self.covered.as_ref()
+    }
+
     /// Whether the run has a budget to keep.
     fn budgeted(&self) -> bool {
         self.budgeted
@@ -337,12 +359,31 @@ impl Run {
     }
 
     /// Checks and counts the `calls` tool calls of a reply against the
-    /// budget.
+    /// budget, and against its caller's when it is a covered child.
     pub(crate) fn check_tool_calls(&self, calls: usize) -> Result<(), Error> {
+        if let Some(covered) = &self.covered {
+            covered.tool_calls(calls)?;
+        }
         if !self.budgeted() {
             return Ok(());
         }
         self.lock_spend().tool_calls(&self.opts.budget, calls)
+    }
+
+    /// Adds what the run's children spent, as their logs record it, to
+    /// the spend its own log showed (a run taken up again, whose budget
+    /// covers its children).
+    pub(crate) async fn count_children(
+        &self,
+        journal: &dyn Journal,
+        episodes: &[Episode],
+    ) -> Result<(), Error> {
+        let Some(budget) = self.opts.budget.for_children() else {
+            return Ok(());
+        };
+        let spent = children_spent(journal, &budget, self.ctx.run_id, episodes).await?;
+        self.lock_spend().add_counts(&spent);
+        Ok(())
     }
 
     /// The spans' view of this run.

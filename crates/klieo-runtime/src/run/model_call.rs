@@ -134,12 +134,16 @@ impl Run {
             let settled = spend.settle(&self.opts.budget, reply);
             (settled, spend.report())
         });
+        // A child under its caller's budget counts the call there too;
+        // its log keeps what the call was counted as, for the caller.
+        let covered = self.covered().map(|covered| covered.settle(reply));
+        let counted = settled.as_ref().map(|(settled, _)| settled);
         let ended = self.emit(Fact::ModelCallEnded {
             step,
             reply,
             latency,
             span,
-            spend: settled.as_ref().map(|(settled, _)| settled),
+            spend: counted.or(covered.as_ref()),
         });
         if let Some((settled, spent)) = &settled {
             let _ = self.emit(Fact::BudgetSettled {

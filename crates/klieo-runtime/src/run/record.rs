@@ -123,11 +123,14 @@ impl Run {
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
     }
 
-    /// How the run's part ends with `error`: a hand-off to another agent
-    /// of its team settled first (see `settle_handoff`), then the ending
+    /// How the run's part ends with `error`: the children its
+    /// cancellation cut off ended, a hand-off to another agent of its team
+    /// settled (see `settle_handoff`), then the ending
     /// recorded (see `record_failure`), with the terminal item a
     /// streaming consumer sees.
     pub(crate) async fn ended_by(&self, error: Error) -> Ended {
+        // Children its cancellation cut off record their ends first.
+        self.caller.children_ended().await;
         let error = self.settle_handoff(error).await;
         let item = self.record_failure(&error).await;
         Ended { error, item }

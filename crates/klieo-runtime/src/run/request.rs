@@ -108,6 +108,9 @@ impl Run {
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
         check_pre_llm(&self.opts.guardrails, &req).await?;
+        if let Some(covered) = self.covered() {
+            covered.reserve(&mut req)?;
+        }
         if self.budgeted() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
                 // A budget bounds the reply: by the room the window keeps.

@@ -3,10 +3,12 @@
 //! and each reply's tool calls, settled after each call.
 
 mod bound;
+mod cover;
 mod key;
 mod log;
 mod report;
 
+pub(crate) use cover::{children_spent, Cover, Covered};
 pub(crate) use key::claim;
 pub use report::BudgetSpend;
 
@@ -290,6 +292,26 @@ impl Spend {
         self.input = self.input.saturating_add(settled.input_tokens);
         self.output = self.output.saturating_add(settled.output_tokens);
         self.cost = self.cost.saturating_add(settled.cost_micros.unwrap_or(0));
+    }
+
+    /// Adds what `other` counted (tokens, calls, cost; not its time).
+    pub(crate) fn add_counts(&mut self, other: &Spend) {
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.model_calls = self.model_calls.saturating_add(other.model_calls);
+        self.tool_calls = self.tool_calls.saturating_add(other.tool_calls);
+        self.cost = self.cost.saturating_add(other.cost);
+    }
+
+    /// Adds one model call, counted as `settled` (a child run's).
+    pub(crate) fn add_call(&mut self, settled: &CallSpend) {
+        self.model_calls = self.model_calls.saturating_add(1);
+        self.count(settled);
+    }
+
+    /// Adds `calls` tool calls (a child run's).
+    pub(crate) fn add_tool_calls(&mut self, calls: usize) {
+        self.tool_calls = self.tool_calls.saturating_add(calls as u64);
     }
 
     /// What the run has spent so far, as its user reads it.

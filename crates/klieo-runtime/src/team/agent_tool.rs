@@ -4,11 +4,12 @@
 //! result, its failure the call's.
 
 use super::cut_off::{ChildCall, Running, CUT_OFF_GRACE};
-use crate::agent::{Agent, ChildEnd};
+use crate::agent::{Agent, ChildEnd, ChildSetup};
 use crate::run::ParentCall;
 use async_trait::async_trait;
 use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, WaitingOn};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An agent as a tool of another: the model calls it with
@@ -145,14 +146,19 @@ impl Tool for AgentTool {
         // In a streamed run, the child's events go into its stream; it is
         // cancelled with the calling run.
         let relay = super::RELAY.try_with(Clone::clone).ok();
-        let stop = match super::CANCEL.try_with(|calling| calling.child_token()) {
-            Ok(stop) => stop,
-            Err(_) => self.agent.cancel_token(),
+        let calling = super::CALLER.try_with(Arc::clone).ok();
+        let stop = self.agent.cancel_token();
+        let setup = ChildSetup {
+            parent,
+            relay,
+            cancel: stop.clone(),
+            // The calling run's budget covers the child's spend.
+            cover: calling.as_ref().and_then(|c| c.cover().cloned()),
         };
-        let (agent, input, token) = (self.agent.clone(), input.to_owned(), stop.clone());
-        let running: Running =
-            Box::pin(async move { agent.run_child(child, input, parent, relay, token).await });
-        let Some(ended) = ChildCall::new(running, stop).within(self.timeout).await else {
+        let (agent, input) = (self.agent.clone(), input.to_owned());
+        let running: Running = Box::pin(async move { agent.run_child(child, input, setup).await });
+        let call = ChildCall::new(running, stop, calling);
+        let Some(ended) = call.within(self.timeout).await else {
             return Err(ToolError::Timeout {
                 tool: tool.clone(),
                 after: self.timeout,

@@ -13,7 +13,7 @@
 //! same thread, each part driven by the engine as a run taken up again.
 
 mod agent_tool;
-mod cut_off;
+pub(crate) mod cut_off;
 pub(crate) mod handoff;
 pub(crate) mod tree;
 
@@ -26,7 +26,7 @@ tokio::task_local! {
     /// into it (`RunEvent::Child`).
     pub(crate) static RELAY: crate::summary::Relay;
 
-    /// The cancellation token of the run whose tool call is running: a
-    /// child run the call starts is cancelled with it.
-    pub(crate) static CANCEL: std::sync::Arc<tokio_util::sync::CancellationToken>;
+    /// The run whose tool call is running, to the call: a child run the
+    /// call starts is cancelled with it (and it waits for the child).
+    pub(crate) static CALLER: std::sync::Arc<cut_off::Caller>;
 }

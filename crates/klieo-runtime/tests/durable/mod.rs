@@ -3,7 +3,7 @@
 //! resumes without leases, and leases (their expiry under paused time).
 //! The facade's tests run the same scenario files on SQLite
 //! (`crates/klieo/tests/durable_sqlite.rs`, with its own `store`), all but
-//! `lease_expiry`.
+//! `lease_expiry` and `team_in_memory`.
 //!
 //! A "crash" is the run's future dropped at a known point (a tool
 //! running, a model call waiting), which leaves the store exactly as a
@@ -11,7 +11,6 @@
 //! data, as another process would see it) and a fresh agent.
 
 mod approval;
-mod child_past_its_time;
 mod fence;
 mod in_doubt;
 mod inbox;
@@ -23,3 +22,4 @@ mod store;
 mod streamed;
 pub(crate) mod support;
 mod team;
+mod team_in_memory;

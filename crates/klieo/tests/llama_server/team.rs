@@ -110,7 +110,10 @@ async fn a_triage_agent_hands_off_to_a_refund_agent_against_llama_server() {
         .with_instructions("You route customers. Hand refunds to the refund desk.")
         .with_memory(store.clone())
         .with_options(
+            // Room for the call's arguments: a call cut by `length` is
+            // dropped, and the run answers empty.
             text.clone()
+                .with_max_tokens(Some(128))
                 .with_tool_choice(Some(ToolChoice::Function("transfer_to_refund".into()))),
         )
         .build()

@@ -30,8 +30,10 @@ struct Part {
     begin: Begin,
     /// Hand-offs the run made before this part.
     handed: u32,
-    /// Model calls the run made before this part.
+    /// Model calls the run made before this agent's part.
     since: u32,
+    /// Model calls the run had made when this part began.
+    began_after: u32,
     /// Who the process is to the run's lease, from the part before.
     holder: Option<String>,
 }
@@ -89,6 +91,7 @@ impl Team {
             begin: Begin::Asked(prompt),
             handed: 0,
             since: 0,
+            began_after: 0,
             holder: None,
         }
     }
@@ -115,12 +118,13 @@ impl Team {
         };
         let (root, decision) = agent.root_for_in(run, decision, true).await?;
         let thread = record_of(journal.as_ref(), root).await?.thread;
-        let (handed, since) = parts_before(&log);
+        let (handed, since, calls) = parts_before(&log);
         let part = Part {
             agent,
             begin: Begin::TakenUp(decision),
             handed,
             since,
+            began_after: calls,
             holder: None,
         };
         Ok((root, thread, part))
@@ -157,12 +161,15 @@ impl Team {
     /// of the team, the run's model calls so far being `steps`.
     fn handed_on(&self, ended: &Run, steps: u32) -> Option<Part> {
         let handoff = ended.handoff.get()?;
-        let handed = ended.seat().map_or(0, |seat| seat.handed);
+        let seat = ended.seat()?;
+        // A part taken up again may hand on before its own first call.
+        let steps = steps.max(seat.began_after);
         Some(Part {
             agent: self.agent(&handoff.to)?.clone(),
             begin: Begin::HandedOn { steps },
-            handed: handed.saturating_add(1),
+            handed: seat.handed.saturating_add(1),
             since: steps,
+            began_after: steps,
             holder: Some(ended.holder().to_owned()),
         })
     }
@@ -205,10 +212,11 @@ impl Team {
             begin,
             handed,
             since,
+            began_after,
             holder,
         } = part;
         let extras = Extras {
-            seat: Some(self.seat(agent.name(), handed, since)),
+            seat: Some(self.seat(agent.name(), handed, since, began_after)),
             holder,
             events: mode == Mode::Streamed,
             ..Extras::default()
@@ -275,10 +283,10 @@ fn not_shared(agent: &Agent, run: RunId) -> Error {
     ))
 }
 
-/// The hand-offs a run's `log` records, and the model calls it made
-/// before the last of them (the part of the agent that drives it now
-/// began after them).
-fn parts_before(log: &[Episode]) -> (u32, u32) {
+/// The hand-offs a run's `log` records, the model calls it made before
+/// the last of them (the part of the agent that drives it now began
+/// after them), and all its model calls.
+fn parts_before(log: &[Episode]) -> (u32, u32, u32) {
     let (mut handed, mut calls, mut since) = (0u32, 0u32, 0u32);
     for episode in log {
         match episode {
@@ -290,5 +298,5 @@ fn parts_before(log: &[Episode]) -> (u32, u32) {
             _ => {}
         }
     }
-    (handed, since)
+    (handed, since, calls)
 }

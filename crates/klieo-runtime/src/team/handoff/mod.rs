@@ -120,12 +120,14 @@ impl Team {
     }
 
     /// The seat of agent `name` in a run that made `handed` hand-offs
-    /// and `since` model calls before its part.
-    fn seat(&self, name: &str, handed: u32, since: u32) -> Seat {
+    /// and `since` model calls before its part, and `began_after` model
+    /// calls when this part began.
+    fn seat(&self, name: &str, handed: u32, since: u32, began_after: u32) -> Seat {
         Seat {
             agent: name.to_owned(),
             handed,
             since,
+            began_after,
             members: Arc::clone(&self.inner.members),
             routes: self
                 .inner
@@ -258,15 +260,17 @@ impl TeamBuilder {
         }
         let apart = agents
             .values()
-            .find(|agent| entry.memories().same_threads(agent.memories()) == Some(false));
+            .find(|agent| entry.memories().same_store(agent.memories()) == Some(false));
         if let Some(agent) = apart {
             return Err(ConfigError::invalid(
                 "TeamBuilder::with_agent",
                 format!(
-                    "agent `{}` keeps its conversations in memories of its own, so it would \
-                     not see a thread handed to it: build the agents of a team on one store \
-                     (with_memory(store.clone()), or one with_short_term memory)",
-                    agent.name()
+                    "agent `{}` keeps its runs in memories of its own, not those of agent \
+                     `{}`, so it would not see a run handed to it: build the agents of a \
+                     team on one store (with_memory(store.clone()), or the same \
+                     with_short_term and with_episodic memories)",
+                    agent.name(),
+                    entry.name()
                 ),
             ));
         }

@@ -32,7 +32,7 @@ impl Route {
             "properties": {
                 "reason": {
                     "type": "string",
-                    "description": "Why the conversation goes to this agent, for it to read."
+                    "description": "Why, in a few words."
                 }
             }
         });
@@ -58,6 +58,10 @@ pub(crate) struct Seat {
     /// Model calls the run made before this agent's part: its first
     /// step is the agent's first (for `RunOptions::tool_choice`).
     pub(crate) since: u32,
+    /// Model calls the run had made when this part began (after `since`
+    /// for a part taken up again): a hand-off before its own first model
+    /// call hands on after them.
+    pub(crate) began_after: u32,
     /// Hand-offs the run may still make.
     pub(crate) left: u32,
     /// The team's limit on hand-offs in one run.

@@ -47,7 +47,14 @@ impl HandoffHistory {
                 boundary = Some(i);
             }
         }
-        let boundary = boundary?;
+        // The step's other results come with it: their calls are cut.
+        let mut boundary = boundary?;
+        while messages
+            .get(boundary + 1)
+            .is_some_and(|next| next.role == Role::Tool)
+        {
+            boundary += 1;
+        }
         let seen = messages.iter().enumerate().filter_map(|(i, message)| {
             if i > boundary {
                 return Some(message.clone());
@@ -113,6 +120,29 @@ mod tests {
                 "Assistant::1",
                 "Tool:refunded:0"
             ]
+        );
+    }
+
+    #[test]
+    fn the_results_of_the_hand_off_step_go_with_its_calls() {
+        let mut both = Message::assistant("");
+        both.tool_calls = vec![
+            ToolCall::new("h1", "transfer_to_refund", json!({})),
+            ToolCall::new("l1", "lookup", json!({})),
+        ];
+        let thread = Transcript::from(vec![
+            Message::user("Money back?"),
+            both,
+            Message::tool_result("h1", "Handed off."),
+            Message::tool_result("l1", "shipped"),
+            Message::assistant("Refunded."),
+        ]);
+        let seen = HandoffHistory::Conversation
+            .apply(&thread, "refund")
+            .unwrap();
+        assert_eq!(
+            shown(&seen),
+            ["User:Money back?:0", "Assistant:Refunded.:0"]
         );
     }
 

@@ -3,8 +3,9 @@
 //! (`waiting`), and hand-offs between a team's agents (`handoff`). Generic over the store, as the other durable scenarios.
 
 mod agent_tool;
+mod budget;
 mod cut_off;
-mod handoff;
+pub(crate) mod handoff;
 mod waiting;
 
 use super::store::Store;

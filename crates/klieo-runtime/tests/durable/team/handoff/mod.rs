@@ -18,7 +18,7 @@ use klieo_types::{async_trait, ChatRequest, ChatResponse, LlmClient, ToolCall};
 use serde_json::json;
 use std::sync::Arc;
 
-pub(super) fn hand_off(id: &str) -> ToolCall {
+pub(crate) fn hand_off(id: &str) -> ToolCall {
     ToolCall::new(
         id,
         "transfer_to_refund",
@@ -27,7 +27,7 @@ pub(super) fn hand_off(id: &str) -> ToolCall {
 }
 
 /// An agent called `name` on `store` with `llm` and `tools`.
-pub(super) fn agent(
+pub(crate) fn agent(
     name: &str,
     store: &Store,
     llm: impl LlmClient + 'static,
@@ -47,7 +47,7 @@ pub(super) fn agent(
 }
 
 /// `triage`, which may hand off to `refund`.
-pub(super) fn triage_team(triage: Agent, refund: Agent) -> Team {
+pub(crate) fn triage_team(triage: Agent, refund: Agent) -> Team {
     Team::builder(triage)
         .with_agent(refund)
         .with_handoff("triage", "refund", "Refunds orders.")

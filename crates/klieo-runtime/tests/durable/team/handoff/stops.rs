@@ -1,13 +1,13 @@
 //! A team's run that stops: taken up after a crash with the receiving
-//! agent, only through its team, decided through its team, and a stream
-//! dropped at its hand-off recorded.
+//! agent, only through its team, and decided through its team.
 
 use super::super::super::store::fresh;
 use super::super::super::support::{count, outcomes, Counted, Told};
+use super::super::no_lease;
 use super::{agent, hand_off, triage_team};
-use klieo_runtime::RunEvent;
+use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, EpisodicMemory, Error, ToolCall};
+use klieo_types::{EpisodicMemory, Error, ToolCall, ToolChoice};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -123,37 +123,33 @@ async fn a_call_waiting_for_a_person_in_the_receiving_agents_part_is_decided_thr
 }
 
 #[tokio::test]
-async fn a_team_stream_dropped_at_its_hand_off_records_consumer_dropped() {
+async fn a_hand_off_decided_through_the_team_gives_the_receiving_agent_its_first_step() {
     let (_dir, store) = fresh().await;
-    let team = triage_team(
-        agent(
-            "triage",
-            &store,
-            ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-            vec![],
-        ),
-        agent("refund", &store, ScriptedLlm::new(), vec![]),
+    let checks = Arc::new(AtomicUsize::new(0));
+    let calls = vec![ToolCall::new("k1", "check", json!({})), hand_off("h1")];
+    let refund_llm = ScriptedLlm::new().then_text("Refunded.");
+    let refund = Agent::builder(refund_llm.clone())
+        .with_name("refund")
+        .with_tool(Counted::new("refund_order", false, &checks))
+        .with_memory(store.clone())
+        .with_options(no_lease().with_tool_choice(Some(ToolChoice::Required)))
+        .build()
+        .unwrap();
+    let triage = agent(
+        "triage",
+        &store,
+        ScriptedLlm::new().then_tool_calls(calls),
+        vec![Counted::new("check", false, &checks).watched()],
     );
-    let mut events = team.stream("Money back?");
-    let run = events.run_id();
-    while let Some(event) = events.next().await {
-        if let RunEvent::HandedOff { .. } = event.unwrap() {
-            break;
-        }
-    }
-    drop(events);
-    // The drop is recorded by a task of its own: let it run.
-    let mut log = Vec::new();
-    for _ in 0..1_000 {
-        log = store.replay(run).await.unwrap();
-        if log.last().is_some_and(|e| e.kind() == "failed") {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(outcomes(&log)[3..], ["handed_off", "failed"], "{log:?}");
-    assert!(
-        matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
-        "{log:?}"
+    let team = triage_team(triage, refund);
+    let Err(Error::Suspended { ticket, .. }) = team.run("Money back?").await else {
+        panic!("the check waits for a person");
+    };
+    let answer = team.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Refunded.");
+    assert_eq!(
+        refund_llm.requests()[0].tool_choice,
+        Some(ToolChoice::Required),
+        "the refund desk's first step is its own, after a hand-off in a decided step"
     );
 }

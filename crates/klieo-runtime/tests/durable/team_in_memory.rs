@@ -1,13 +1,17 @@
-//! A child run past its call's time (`AgentTool::with_timeout`), under
-//! paused time: the call tells the model it timed out, and the child is
-//! cancelled and records its end, rather than being left `running`
-//! without a lease. Runs on the in-memory journal only (as
-//! `lease_expiry`): paused time jumps ahead while a database works.
+//! Team scenarios on the in-memory journal only (as `lease_expiry`):
+//! under paused time, a child run past its call's time
+//! (`AgentTool::with_timeout`), whose call tells the model it timed out
+//! while the child is cancelled and records its end, rather than being
+//! left `running` without a lease (paused time jumps ahead while a
+//! database works); and a team's stream dropped at its hand-off, whose
+//! drop a task of its own records (on the in-memory journal, within a
+//! few turns of the scheduler).
 
 use super::store::fresh;
 use super::support::{outcomes, Counted};
+use super::team::handoff::{agent, hand_off, triage_team};
 use super::team::{ask, child_of, lookup, no_lease, parent_of};
-use klieo_runtime::{Agent, AgentTool};
+use klieo_runtime::{Agent, AgentTool, RunEvent};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Episode, EpisodicMemory, Role, ToolCall};
 use serde_json::json;
@@ -62,6 +66,42 @@ async fn a_child_past_its_calls_time_is_cancelled_and_records_its_end() {
     );
     assert!(
         matches!(log.last(), Some(Episode::Failed { error }) if error == "cancelled"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_team_stream_dropped_at_its_hand_off_records_consumer_dropped() {
+    let (_dir, store) = fresh().await;
+    let team = triage_team(
+        agent(
+            "triage",
+            &store,
+            ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
+            vec![],
+        ),
+        agent("refund", &store, ScriptedLlm::new(), vec![]),
+    );
+    let mut events = team.stream("Money back?");
+    let run = events.run_id();
+    while let Some(event) = events.next().await {
+        if let RunEvent::HandedOff { .. } = event.unwrap() {
+            break;
+        }
+    }
+    drop(events);
+    // The drop is recorded by a task of its own: let it run.
+    let mut log = Vec::new();
+    for _ in 0..1_000 {
+        log = store.replay(run).await.unwrap();
+        if log.last().is_some_and(|e| e.kind() == "failed") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(outcomes(&log)[3..], ["handed_off", "failed"], "{log:?}");
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
         "{log:?}"
     );
 }

@@ -1,0 +1,165 @@
+//! A parent's budget covers its children (agents used as tools): a
+//! child's calls count against what the parent's budget has left and
+//! in the parent's spend, and a parent taken up again counts what its
+//! children's logs record.
+
+use super::super::store::{fresh, Store};
+use super::super::support::{outcomes, Counted};
+use super::{ask, child_of, lookup, no_lease, parent_of};
+use klieo_runtime::{Agent, Budget};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{
+    BudgetLimit, EpisodicMemory, Error, Message, ShortTermMemory, ThreadId, ToolCall,
+};
+use serde_json::json;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A desk on `store` with `llm`, under a budget of `model_calls`, whose
+/// tool `ask_lookup` is `lookup`, with `tools`.
+fn budgeted_desk(
+    store: &Store,
+    llm: &ScriptedLlm,
+    model_calls: u64,
+    lookup: Agent,
+    tools: Vec<Counted>,
+) -> Agent {
+    let budget = Budget::new().with_model_calls(model_calls);
+    let mut builder = Agent::builder(llm.clone())
+        .with_name("desk")
+        .with_agent_tool("ask_lookup", "Finds orders.", lookup);
+    for tool in tools {
+        builder = builder.with_tool(tool);
+    }
+    builder
+        .with_memory(store.clone())
+        .with_options(no_lease().with_tool_concurrency(1).with_budget(budget))
+        .build()
+        .unwrap()
+}
+
+fn fetch_then(answer: &str) -> ScriptedLlm {
+    ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("f1", "fetch", json!({}))])
+        .then_text(answer)
+}
+
+#[tokio::test]
+async fn a_parents_budget_counts_its_childs_model_calls() {
+    let (_dir, store) = fresh().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let child_llm = fetch_then("Fetched 1042.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "fetch 1042")])
+        .then_text("1042 is on its way.");
+    let lookup = lookup(
+        &store,
+        &child_llm,
+        vec![Counted::new("fetch", true, &fetches)],
+    );
+    let desk = budgeted_desk(&store, &parent_llm, 3, lookup, vec![]);
+
+    // The desk's first call and the child's two spend the budget of 3.
+    let err = desk.run("Where is 1042?").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ModelCalls,
+                max: 3,
+                spent: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(child_llm.requests().len(), 2, "the child answered");
+}
+
+#[tokio::test]
+async fn a_child_past_what_its_parents_budget_left_is_refused() {
+    let (_dir, store) = fresh().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let child_llm = fetch_then("Fetched 1042.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "fetch 1042")])
+        .then_text("The lookup ran out of budget.");
+    let lookup = lookup(
+        &store,
+        &child_llm,
+        vec![Counted::new("fetch", true, &fetches)],
+    );
+    let desk = budgeted_desk(&store, &parent_llm, 2, lookup, vec![]);
+
+    let err = desk.run("Where is 1042?").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ModelCalls,
+                max: 2,
+                spent: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        child_llm.requests().len(),
+        1,
+        "the child's second call is not made"
+    );
+    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+    let child_log = outcomes(&store.replay(child_of(parent, "c1")).await.unwrap());
+    assert_eq!(
+        child_log[child_log.len() - 2..],
+        ["budget_refused", "failed"],
+        "{child_log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_parent_taken_up_again_counts_what_its_children_spent() {
+    let (_dir, store) = fresh().await;
+    let (marks, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    {
+        let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped.");
+        let mark = Counted::new("mark", true, &marks).hanging(&started);
+        let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
+            ask("c1", "When did 1042 ship?"),
+            ToolCall::new("c2", "mark", json!({})),
+        ]);
+        let lookup = lookup(&store, &child_llm, vec![]);
+        let desk = budgeted_desk(&store, &parent_llm, 2, lookup, vec![mark]);
+        tokio::select! {
+            done = desk.run("Where is 1042?") => panic!("mark hangs: {done:?}"),
+            () = started.notified() => {}
+        }
+    }
+    // A write the dropped run had begun lands before this one.
+    store
+        .append(&ThreadId::new("barrier"), vec![Message::user("-")])
+        .await
+        .unwrap();
+    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+
+    // The desk made one call and its child one: the budget of 2 is spent.
+    let parent_llm = ScriptedLlm::new().then_text("It shipped.");
+    let lookup = lookup(&store, &ScriptedLlm::new(), vec![]);
+    let mark = Counted::new("mark", true, &marks);
+    let desk = budgeted_desk(&store, &parent_llm, 2, lookup, vec![mark]);
+    let err = desk.resume(parent).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ModelCalls,
+                spent: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(parent_llm.requests().is_empty());
+}
