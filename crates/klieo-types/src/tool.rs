@@ -6,6 +6,7 @@ use crate::ids::RunId;
 use crate::request::ToolDef;
 use crate::tool_policy::ToolPolicy;
 use async_trait::async_trait;
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -32,6 +33,9 @@ pub struct ToolContext<'a> {
     pub call_id: &'a str,
     /// The agent making the call.
     pub agent: &'a str,
+    /// What the runtime hands the tools it provides itself (see
+    /// [`runtime`](Self::runtime)).
+    runtime: Option<&'a (dyn Any + Send + Sync)>,
 }
 
 impl<'a> ToolContext<'a> {
@@ -43,6 +47,7 @@ impl<'a> ToolContext<'a> {
             step: 0,
             call_id,
             agent,
+            runtime: None,
         }
     }
 
@@ -50,6 +55,29 @@ impl<'a> ToolContext<'a> {
     pub fn with_step(mut self, step: u32) -> Self {
         self.step = step;
         self
+    }
+
+    /// The context with `value`, which the runtime hands the tools it
+    /// provides itself (an agent used as a tool finds the run calling it
+    /// by it).
+    pub fn with_runtime(mut self, value: &'a (dyn Any + Send + Sync)) -> Self {
+        self.runtime = Some(value);
+        self
+    }
+
+    /// What the runtime handed the call, if it is a `T`: for the tools
+    /// the runtime provides itself; a tool of your own has no use for it.
+    ///
+    /// ```
+    /// use klieo_types::{RunId, ToolContext};
+    ///
+    /// let mark = 7_u8;
+    /// let ctx = ToolContext::new(RunId::new(), "c1", "desk").with_runtime(&mark);
+    /// assert_eq!(ctx.runtime::<u8>(), Some(&7));
+    /// assert_eq!(ctx.runtime::<u32>(), None);
+    /// ```
+    pub fn runtime<T: Any>(&self) -> Option<&'a T> {
+        self.runtime?.downcast_ref()
     }
 
     /// The call's idempotency key, `{run}:{step}:{call id}`: the same for

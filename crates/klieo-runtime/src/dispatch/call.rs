@@ -5,10 +5,8 @@ use super::bound::bounded;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::repeats::Parsed;
 use crate::run::Run;
-use crate::team::CALLER;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// How one call ended.
@@ -115,11 +113,13 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
         if cancel.is_cancelled() {
             return Outcome::Cancelled;
         }
-        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name).with_step(step);
-        // A child run the call starts (an agent used as a tool) is
-        // cancelled with this run, which waits for it to end.
-        let caller = Arc::clone(&run.caller);
-        let invoked = CALLER.scope(caller, run.ctx.tools.invoke(&call.name, args.clone(), ctx));
+        // A child run the call starts (an agent used as a tool) finds this
+        // run in the context: it is cancelled with it and covered by its
+        // budget.
+        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name)
+            .with_step(step)
+            .with_runtime(&run.caller);
+        let invoked = run.ctx.tools.invoke(&call.name, args.clone(), ctx);
         let attempt = tokio::time::timeout(limit, invoked);
         // The attempt is polled first: a tool that is done at once never
         // registers with the token.

@@ -3,7 +3,7 @@
 //! finds it again), its own thread and log; its answer is the call's
 //! result, its failure the call's.
 
-use super::cut_off::{ChildCall, Running, CUT_OFF_GRACE};
+use super::cut_off::{Caller, ChildCall, Running, CUT_OFF_GRACE};
 use crate::agent::{Agent, ChildEnd, ChildSetup};
 use crate::run::ParentCall;
 use async_trait::async_trait;
@@ -146,7 +146,7 @@ impl Tool for AgentTool {
         // In a streamed run, the child's events go into its stream; it is
         // cancelled with the calling run.
         let relay = super::RELAY.try_with(Clone::clone).ok();
-        let calling = super::CALLER.try_with(Arc::clone).ok();
+        let calling = ctx.runtime::<Arc<Caller>>().cloned();
         let stop = self.agent.cancel_token();
         let setup = ChildSetup {
             parent,

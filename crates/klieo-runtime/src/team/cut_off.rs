@@ -22,7 +22,7 @@ pub(crate) const CUT_OFF_GRACE: Duration = Duration::from_secs(10);
 /// A child run as its call drives it.
 pub(crate) type Running = Pin<Box<dyn Future<Output = Result<ChildEnd, Error>> + Send>>;
 
-/// What a run hands each of its tool calls (see `team::CALLER`): its own
+/// What a run hands each of its tool calls (in their `ToolContext`): its own
 /// cancellation (not its lease's), the children cut off by it, which it
 /// waits for before it records its end, and its budget's cover.
 pub(crate) struct Caller {

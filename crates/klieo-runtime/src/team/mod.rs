@@ -25,8 +25,4 @@ tokio::task_local! {
     /// queues events: a child run the call starts relays its own events
     /// into it (`RunEvent::Child`).
     pub(crate) static RELAY: crate::summary::Relay;
-
-    /// The run whose tool call is running, to the call: a child run the
-    /// call starts is cancelled with it (and it waits for the child).
-    pub(crate) static CALLER: std::sync::Arc<cut_off::Caller>;
 }
