@@ -3,11 +3,12 @@
 //! stop), taken up where its log ends, or its ending told.
 
 use super::Agent;
+use crate::output::OutputSpec;
 use crate::resume::journal_of;
 use crate::run::{Extras, ParentCall};
 use crate::spend::Cover;
 use crate::summary::{Relay, RunEvent};
-use klieo_types::{Episode, Error, Role, RunId};
+use klieo_types::{Capabilities, Episode, Error, Role, RunId};
 use tokio_util::sync::CancellationToken;
 
 impl Agent {
@@ -27,6 +28,7 @@ impl Agent {
             relay,
             cancel,
             cover,
+            output,
         } = setup;
         let thread = format!("run-{child}");
         let mut begun = false;
@@ -47,10 +49,19 @@ impl Agent {
                 Some(_) => begun = true,
             }
         }
+        let output = match (output, begun) {
+            // A child taken up again asks for the shape its log recorded.
+            (Some(output), false) => {
+                let caps = self.inner.template.llm.discover_capabilities().await;
+                Some(output(caps))
+            }
+            _ => None,
+        };
         let extras = Extras {
             parent: Some(parent),
             cancel: Some(cancel.clone()),
             cover: cover.clone(),
+            output,
             ..Extras::default()
         };
         let taken_up = Extras {
@@ -98,6 +109,9 @@ pub(crate) struct ChildSetup {
     pub(crate) relay: Option<Relay>,
     pub(crate) cancel: CancellationToken,
     pub(crate) cover: Option<Cover>,
+    /// The output a typed agent tool asks its child for, given the
+    /// child's model's capabilities.
+    pub(crate) output: Option<fn(Capabilities) -> OutputSpec>,
 }
 
 /// How a child run ended, as [`Agent::run_child`] found it.

@@ -4,11 +4,14 @@
 //! result, its failure the call's.
 
 use super::cut_off::{Caller, ChildCall, Running, CUT_OFF_GRACE};
+use super::tool_shape::Shape;
 use crate::agent::{Agent, ChildEnd, ChildSetup};
 use crate::run::ParentCall;
 use async_trait::async_trait;
 use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, WaitingOn};
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +71,7 @@ pub struct AgentTool {
     def: ToolDef,
     agent: Agent,
     timeout: Duration,
+    shape: Shape,
 }
 
 /// How long a call of an [`AgentTool`] may take by default: a child run
@@ -88,21 +92,69 @@ impl AgentTool {
     /// `agent` as a tool the model knows as `name`, told what it does by
     /// `description`.
     pub fn new(name: impl Into<String>, description: impl Into<String>, agent: Agent) -> Self {
-        let parameters = json!({
-            "type": "object",
-            "properties": {
-                "input": {
-                    "type": "string",
-                    "description": "The task for this agent, in words, whole: it does not see this conversation."
-                }
-            },
-            "required": ["input"],
-            "additionalProperties": false
-        });
         Self {
-            def: ToolDef::new(name, description, parameters),
+            def: ToolDef::new(name, description, Shape::words_parameters()),
             agent,
             timeout: AGENT_TOOL_TIMEOUT,
+            shape: Shape::Words,
+        }
+    }
+
+    /// `agent` as a tool that takes a value of type `I` (its parameters
+    /// are `I`'s JSON Schema; the child run is asked its JSON) and gives
+    /// the JSON of an answer of type `O`, which the child run is asked
+    /// for as [`Session::run_typed`](crate::Session::run_typed) asks
+    /// (checked, and repaired, the same way).
+    ///
+    /// ```
+    /// use klieo_runtime::{Agent, AgentTool};
+    /// use klieo_types::testing::ScriptedLlm;
+    /// use klieo_types::ToolCall;
+    /// use schemars::JsonSchema;
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Query {
+    ///     /// The order's number.
+    ///     order: u32,
+    /// }
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Order {
+    ///     shipped: bool,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let lookup = Agent::builder(ScriptedLlm::new().then_text(r#"{"shipped": true}"#))
+    ///     .with_name("lookup")
+    ///     .build()?;
+    /// let call = ToolCall::new("c1", "lookup", json!({"order": 1042}));
+    /// let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]).then_text("It shipped."))
+    ///     .with_tool(AgentTool::typed::<Query, Order>("lookup", "Finds orders.", lookup))
+    ///     .build()?;
+    ///
+    /// let answer = desk.run("Did 1042 ship?").await?;
+    /// let result = &answer.summary.tool_calls[0].outcome;
+    /// assert_eq!(result, &klieo_types::ToolOutcome::Ok { output: json!({"shipped": true}) });
+    /// # Ok::<(), klieo_types::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn typed<I, O>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        agent: Agent,
+    ) -> Self
+    where
+        I: DeserializeOwned + JsonSchema,
+        O: DeserializeOwned + JsonSchema,
+    {
+        Self {
+            def: ToolDef::new(name, description, Shape::typed_parameters::<I>()),
+            agent,
+            timeout: AGENT_TOOL_TIMEOUT,
+            shape: Shape::typed::<I, O>(),
         }
     }
 
@@ -131,12 +183,7 @@ impl Tool for AgentTool {
 
     async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
         let tool = &self.def.name;
-        let Some(input) = args.get("input").and_then(Value::as_str) else {
-            return Err(ToolError::InvalidArgs {
-                tool: tool.clone(),
-                reason: "`input` must be a string: the task for the agent".into(),
-            });
-        };
+        let input = self.shape.prompt(tool, &args)?;
         let child = ctx.run_id.child(&ctx.idempotency_key());
         let parent = ParentCall {
             run: ctx.run_id,
@@ -154,8 +201,9 @@ impl Tool for AgentTool {
             cancel: stop.clone(),
             // The calling run's budget covers the child's spend.
             cover: calling.as_ref().and_then(|c| c.cover().cloned()),
+            output: self.shape.output(),
         };
-        let (agent, input) = (self.agent.clone(), input.to_owned());
+        let agent = self.agent.clone();
         let running: Running = Box::pin(async move { agent.run_child(child, input, setup).await });
         let call = ChildCall::new(running, stop, calling);
         let Some(ended) = call.within(self.timeout).await else {
@@ -165,7 +213,7 @@ impl Tool for AgentTool {
             });
         };
         match ended {
-            Ok(ChildEnd::Answered(answer)) => Ok(Value::String(answer)),
+            Ok(ChildEnd::Answered(answer)) => self.shape.result(tool, answer),
             Ok(ChildEnd::Failed(error)) => Err(ToolError::Failed {
                 tool: tool.clone(),
                 message: format!(

@@ -15,6 +15,7 @@
 mod agent_tool;
 pub(crate) mod cut_off;
 pub(crate) mod handoff;
+mod tool_shape;
 pub(crate) mod tree;
 
 pub use agent_tool::{AgentTool, AGENT_TOOL_TIMEOUT};

@@ -5,7 +5,7 @@
 
 use super::super::store::{fresh, Store};
 use super::super::support::{outcomes, Counted};
-use super::{ask, child_of, lookup, no_lease, parent_of};
+use super::{ask, child_of, desk_with, lookup, no_lease, parent_of};
 use klieo_runtime::{Agent, Budget};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -26,39 +26,30 @@ fn budgeted_desk(
     tools: Vec<Counted>,
 ) -> Agent {
     let budget = Budget::new().with_model_calls(model_calls);
-    let mut builder = Agent::builder(llm.clone())
-        .with_name("desk")
-        .with_agent_tool("ask_lookup", "Finds orders.", lookup);
-    for tool in tools {
-        builder = builder.with_tool(tool);
-    }
-    builder
-        .with_memory(store.clone())
-        .with_options(no_lease().with_tool_concurrency(1).with_budget(budget))
-        .build()
-        .unwrap()
+    desk_with(store, llm, lookup, tools, no_lease().with_budget(budget))
 }
 
-fn fetch_then(answer: &str) -> ScriptedLlm {
-    ScriptedLlm::new()
+/// A desk on `store` under a budget of `model_calls` that asks a lookup
+/// agent, which fetches, then answers; the desk answers `answer` after;
+/// and the lookup's model.
+fn asking_desk(store: &Store, model_calls: u64, answer: &str) -> (Agent, ScriptedLlm) {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let child_llm = ScriptedLlm::new()
         .then_tool_calls(vec![ToolCall::new("f1", "fetch", json!({}))])
-        .then_text(answer)
+        .then_text("Fetched 1042.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "fetch 1042")])
+        .then_text(answer);
+    let fetch = Counted::new("fetch", true, &fetches);
+    let lookup = lookup(store, &child_llm, vec![fetch]);
+    let desk = budgeted_desk(store, &parent_llm, model_calls, lookup, vec![]);
+    (desk, child_llm)
 }
 
 #[tokio::test]
 async fn a_parents_budget_counts_its_childs_model_calls() {
     let (_dir, store) = fresh().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let child_llm = fetch_then("Fetched 1042.");
-    let parent_llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ask("c1", "fetch 1042")])
-        .then_text("1042 is on its way.");
-    let lookup = lookup(
-        &store,
-        &child_llm,
-        vec![Counted::new("fetch", true, &fetches)],
-    );
-    let desk = budgeted_desk(&store, &parent_llm, 3, lookup, vec![]);
+    let (desk, child_llm) = asking_desk(&store, 3, "1042 is on its way.");
 
     // The desk's first call and the child's two spend the budget of 3.
     let err = desk.run("Where is 1042?").await.unwrap_err();
@@ -80,17 +71,7 @@ async fn a_parents_budget_counts_its_childs_model_calls() {
 #[tokio::test]
 async fn a_child_past_what_its_parents_budget_left_is_refused() {
     let (_dir, store) = fresh().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let child_llm = fetch_then("Fetched 1042.");
-    let parent_llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ask("c1", "fetch 1042")])
-        .then_text("The lookup ran out of budget.");
-    let lookup = lookup(
-        &store,
-        &child_llm,
-        vec![Counted::new("fetch", true, &fetches)],
-    );
-    let desk = budgeted_desk(&store, &parent_llm, 2, lookup, vec![]);
+    let (desk, child_llm) = asking_desk(&store, 2, "The lookup ran out of budget.");
 
     let err = desk.run("Where is 1042?").await.unwrap_err();
     assert!(

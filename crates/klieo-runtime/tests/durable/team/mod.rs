@@ -6,6 +6,7 @@ mod agent_tool;
 mod budget;
 mod cut_off;
 pub(crate) mod handoff;
+mod typed;
 mod waiting;
 
 use super::store::Store;
@@ -36,6 +37,17 @@ pub(crate) fn lookup(store: &Store, llm: &ScriptedLlm, tools: Vec<Counted>) -> A
 /// A `desk` agent on `store` with `llm`, `lookup` as its tool `ask_lookup`
 /// and `tools`.
 pub(crate) fn desk(store: &Store, llm: &ScriptedLlm, lookup: Agent, tools: Vec<Counted>) -> Agent {
+    desk_with(store, llm, lookup, tools, no_lease())
+}
+
+/// [`desk`], with `options` (calls one at a time).
+pub(crate) fn desk_with(
+    store: &Store,
+    llm: &ScriptedLlm,
+    lookup: Agent,
+    tools: Vec<Counted>,
+    options: RunOptions,
+) -> Agent {
     let mut builder = Agent::builder(llm.clone())
         .with_name("desk")
         .with_agent_tool("ask_lookup", "Finds orders.", lookup);
@@ -44,7 +56,7 @@ pub(crate) fn desk(store: &Store, llm: &ScriptedLlm, lookup: Agent, tools: Vec<C
     }
     builder
         .with_memory(store.clone())
-        .with_options(no_lease().with_tool_concurrency(1))
+        .with_options(options.with_tool_concurrency(1))
         .build()
         .unwrap()
 }
