@@ -66,7 +66,11 @@ impl<'a> ToolContext<'a> {
     }
 
     /// What the runtime handed the call, if it is a `T`: for the tools
-    /// the runtime provides itself; a tool of your own has no use for it.
+    /// the runtime provides itself; a tool of your own has no use for it,
+    /// but one that calls another tool passes its context on as it got it
+    /// (a context made anew, or [`into_owned`](Self::into_owned), has
+    /// none: an agent used as a tool then runs its child outside the
+    /// calling run's cancellation and budget).
     ///
     /// ```
     /// use klieo_types::{RunId, ToolContext};

@@ -168,12 +168,13 @@ impl Run {
         // A run's own cancellation, which its children share; a leased
         // run is also stopped when its lease is lost, and only it.
         let spend = Arc::new(Mutex::new(Spend::new(&opts.budget, ctx.llm.model())));
-        let cover = Cover::of(&opts.budget, &spend);
-        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover));
         let covered = match &extras.cover {
             Some(cover) => Some(cover.covering(ctx.llm.model())?),
             None => None,
         };
+        // Its own budget and its callers' cover its children.
+        let cover = Cover::of(&opts.budget, &spend, covered.as_ref().map(Covered::cover));
+        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover));
         let ctx = match opts.lease_ttl {
             Some(_) => {
                 let cancel = ctx.cancel.child_token();
@@ -362,12 +363,15 @@ impl Run {
     /// budget, and against its caller's when it is a covered child.
     pub(crate) fn check_tool_calls(&self, calls: usize) -> Result<(), Error> {
         if let Some(covered) = &self.covered {
-            covered.tool_calls(calls)?;
+            covered.check_tool_calls(calls)?;
         }
-        if !self.budgeted() {
-            return Ok(());
+        if self.budgeted() {
+            self.lock_spend().tool_calls(&self.opts.budget, calls)?;
         }
-        self.lock_spend().tool_calls(&self.opts.budget, calls)
+        if let Some(covered) = &self.covered {
+            covered.count_tool_calls(calls);
+        }
+        Ok(())
     }
 
     /// Adds what the run's children spent, as their logs record it, to

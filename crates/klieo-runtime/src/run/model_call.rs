@@ -136,14 +136,18 @@ impl Run {
         });
         // A child under its caller's budget counts the call there too;
         // its log keeps what the call was counted as, for the caller.
-        let covered = self.covered().map(|covered| covered.settle(reply));
-        let counted = settled.as_ref().map(|(settled, _)| settled);
+        let covered = self.covered().and_then(|covered| covered.settle(reply));
+        let counted = match (settled.as_ref().map(|(own, _)| own), covered.as_ref()) {
+            // Priced by the caller when the run's own budget prices nothing.
+            (Some(own), Some(caller)) if own.cost_micros.is_none() => Some(caller),
+            (own, caller) => own.or(caller),
+        };
         let ended = self.emit(Fact::ModelCallEnded {
             step,
             reply,
             latency,
             span,
-            spend: counted.or(covered.as_ref()),
+            spend: counted,
         });
         if let Some((settled, spent)) = &settled {
             let _ = self.emit(Fact::BudgetSettled {

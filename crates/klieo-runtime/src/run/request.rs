@@ -108,14 +108,16 @@ impl Run {
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
         check_pre_llm(&self.opts.guardrails, &req).await?;
-        if let Some(covered) = self.covered() {
-            covered.reserve(&mut req)?;
-        }
-        if self.budgeted() {
+        if self.budgeted() || self.covered().is_some() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
                 // A budget bounds the reply: by the room the window keeps.
                 req.max_tokens = Some(fitted.reply);
             }
+        }
+        if let Some(covered) = self.covered() {
+            covered.reserve(&mut req)?;
+        }
+        if self.budgeted() {
             let worked = self.began.elapsed();
             self.lock_spend()
                 .reserve(&self.opts.budget, &mut req, worked)?;

@@ -1,14 +1,15 @@
-//! [`Cover`]: a run's budget covering the child runs its tool calls start
-//! (agents used as tools). A child's model and tool calls are checked
-//! against what its caller's budget has left when the child begins, and
-//! counted in its caller's spend as they are made; a caller taken up
-//! again counts its children's logs.
+//! [`Cover`]: the budgets of a run's callers covering it (agents used as
+//! tools start child runs). A child's model and tool calls are checked
+//! against what each caller's budget has left when the call starts (its
+//! parent's, its grandparent's, …), and counted in each caller's spend
+//! as they are made; a caller taken up again counts its children's logs.
 
 use super::Spend;
 use crate::options::Budget;
 use klieo_types::{
     CallSpend, ChatRequest, ChatResponse, ConfigError, Episode, Error, Journal, RunId, ToolContext,
 };
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,73 +17,129 @@ use std::time::Duration;
 /// `team::tree`'s walk).
 const MAX_DEPTH: usize = 32;
 
-/// What a run with a budget hands the children its calls start: its
-/// budget's token, call and cost limits (not its time, which its own
-/// clock counts while a call runs, nor its key's, on which each run
-/// reserves by itself), and its spend, shared.
+/// One caller's budget: its token, call and cost limits (not its time,
+/// which its own clock counts while a call runs, nor its key's, on which
+/// each run reserves by itself), and its spend, shared.
 #[derive(Clone)]
-pub(crate) struct Cover {
+struct Level {
     budget: Arc<Budget>,
     spend: Arc<Mutex<Spend>>,
 }
 
+/// What a run hands the children its calls start: its own budget when it
+/// has one, and the budgets covering it, nearest first.
+#[derive(Clone)]
+pub(crate) struct Cover {
+    levels: Vec<Level>,
+}
+
 impl Cover {
-    /// The cover of a run under `budget` whose spend is `spend`; none
-    /// when the budget limits no tokens, calls or cost.
-    pub(crate) fn of(budget: &Budget, spend: &Arc<Mutex<Spend>>) -> Option<Self> {
-        let covered = budget.for_children()?;
-        Some(Self {
+    /// The cover of a run under `budget` whose spend is `spend`, itself
+    /// under `above` (the cover of the run that called it); none when
+    /// neither limits tokens, calls or cost.
+    pub(crate) fn of(
+        budget: &Budget,
+        spend: &Arc<Mutex<Spend>>,
+        above: Option<&Cover>,
+    ) -> Option<Self> {
+        let own = budget.for_children().map(|covered| Level {
             budget: Arc::new(covered),
             spend: Arc::clone(spend),
-        })
+        });
+        let levels: Vec<Level> = own
+            .into_iter()
+            .chain(above.into_iter().flat_map(|a| a.levels.iter().cloned()))
+            .collect();
+        (!levels.is_empty()).then_some(Self { levels })
     }
 
-    /// A child run on `model` under this cover, from what the caller has
-    /// spent now. A cost limit needs the child's model's price in the
-    /// caller's table.
+    /// A child run on `model` under this cover. A cost limit needs the
+    /// child's model's price in that caller's table.
     pub(crate) fn covering(&self, model: &str) -> Result<Covered, ConfigError> {
-        self.budget.check_model(model)?;
-        let mut seen = Spend::new(&self.budget, model);
-        seen.add_counts(&lock(&self.spend));
+        for level in &self.levels {
+            level.budget.check_model(model)?;
+        }
         Ok(Covered {
             cover: self.clone(),
-            seen: Mutex::new(seen),
+            model: model.to_owned(),
+            reserved: Mutex::default(),
         })
     }
 }
 
-/// A child run under its caller's [`Cover`].
+/// A child run under its callers' [`Cover`].
 pub(crate) struct Covered {
     cover: Cover,
-    /// The caller's spend when the child began, and the child's own
-    /// calls since.
-    seen: Mutex<Spend>,
+    model: String,
+    /// The call in flight as each caller's budget reserved it, for its
+    /// settling.
+    reserved: Mutex<Vec<Spend>>,
 }
 
 impl Covered {
-    /// Checks the call of `req` against the caller's budget and lowers
-    /// its `max_tokens` to what that leaves.
+    /// The cover, for the children this run's calls start.
+    pub(crate) fn cover(&self) -> &Cover {
+        &self.cover
+    }
+
+    /// Each caller's spend now, priced for this run's model.
+    fn now(&self) -> Vec<Spend> {
+        let levels = &self.cover.levels;
+        levels
+            .iter()
+            .map(|level| {
+                let mut now = Spend::new(&level.budget, &self.model);
+                now.add_counts(&lock(&level.spend));
+                now
+            })
+            .collect()
+    }
+
+    /// Checks the call of `req` against what each caller's budget has
+    /// left now, and lowers its `max_tokens` to the least of that.
     pub(crate) fn reserve(&self, req: &mut ChatRequest) -> Result<(), Error> {
-        let mut seen = lock(&self.seen);
-        seen.reserve(&self.cover.budget, req, Duration::ZERO)?;
-        let _ = seen.noted(&self.cover.budget, req);
+        let mut now = self.now();
+        for (level, spend) in self.cover.levels.iter().zip(&mut now) {
+            spend.reserve(&level.budget, req, Duration::ZERO)?;
+        }
+        for (level, spend) in self.cover.levels.iter().zip(&mut now) {
+            let _ = spend.noted(&level.budget, req);
+        }
+        *lock_all(&self.reserved) = now;
         Ok(())
     }
 
-    /// Counts the call that answered `reply`, here and in the caller's
-    /// spend, as the caller's budget counts it.
-    pub(crate) fn settle(&self, reply: &ChatResponse) -> CallSpend {
-        let settled = lock(&self.seen).settle(&self.cover.budget, reply);
-        lock(&self.cover.spend).add_call(&settled);
-        settled
+    /// Counts the call that answered `reply` in each caller's spend, as
+    /// its budget counts it; the nearest caller's count, for the log.
+    pub(crate) fn settle(&self, reply: &ChatResponse) -> Option<CallSpend> {
+        let reserved = std::mem::take(&mut *lock_all(&self.reserved));
+        let mut reserved = match reserved.len() == self.cover.levels.len() {
+            true => reserved,
+            false => self.now(),
+        };
+        let mut nearest = None;
+        for (level, spend) in self.cover.levels.iter().zip(&mut reserved) {
+            let settled = spend.settle(&level.budget, reply);
+            lock(&level.spend).add_call(&settled);
+            nearest.get_or_insert(settled);
+        }
+        nearest
     }
 
-    /// Checks and counts `calls` tool calls of one reply against the
-    /// caller's budget.
-    pub(crate) fn tool_calls(&self, calls: usize) -> Result<(), Error> {
-        lock(&self.seen).tool_calls(&self.cover.budget, calls)?;
-        lock(&self.cover.spend).add_tool_calls(calls);
+    /// Checks `calls` tool calls of one reply against what each caller's
+    /// budget has left now.
+    pub(crate) fn check_tool_calls(&self, calls: usize) -> Result<(), Error> {
+        for (level, mut spend) in self.cover.levels.iter().zip(self.now()) {
+            spend.tool_calls(&level.budget, calls)?;
+        }
         Ok(())
+    }
+
+    /// Counts `calls` tool calls in each caller's spend.
+    pub(crate) fn count_tool_calls(&self, calls: usize) {
+        for level in &self.cover.levels {
+            lock(&level.spend).add_tool_calls(calls);
+        }
     }
 }
 
@@ -90,10 +147,39 @@ fn lock(spend: &Mutex<Spend>) -> std::sync::MutexGuard<'_, Spend> {
     spend.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What the child runs of `run`, whose log is `log`, spent, as their
-/// logs record it (their own children's included): each tool call of the
-/// log may have started one (an agent used as a tool), whose id it
-/// derives.
+fn lock_all(spends: &Mutex<Vec<Spend>>) -> std::sync::MutexGuard<'_, Vec<Spend>> {
+    spends.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The calls of `run`'s log (`log`, and its pending step `pending`) that
+/// may have started a child run (an agent used as a tool), as `(step,
+/// call id)`: those with a result, those of its open step, and those
+/// waiting with a child.
+fn calls_of<'a>(
+    log: &'a [Episode],
+    pending: Option<&'a klieo_types::PendingStep>,
+) -> Vec<(u32, &'a str)> {
+    let mut calls: Vec<(u32, &str)> = log
+        .iter()
+        .filter_map(|e| match e {
+            Episode::ToolCall { step, call_id, .. }
+            | Episode::WaitingOnChild { step, call_id, .. } => Some((*step, call_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    if let Some(pending) = pending {
+        let open = pending.reply.tool_calls.iter();
+        calls.extend(open.map(|call| (pending.step, call.id.as_str())));
+    }
+    let mut seen = HashSet::new();
+    calls.retain(|call| seen.insert(*call));
+    calls
+}
+
+/// What the child runs of `run` (whose log is `log`) spent, as their
+/// logs record it, their own children's included: each call of the log
+/// (ended, open or waiting) may have started one, whose id it derives.
+/// A child kept in another store is not found.
 pub(crate) async fn children_spent(
     journal: &dyn Journal,
     budget: &Budget,
@@ -105,10 +191,8 @@ pub(crate) async fn children_spent(
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
         for (parent, episodes) in &level {
-            for (step, call_id) in episodes.iter().filter_map(|e| match e {
-                Episode::ToolCall { step, call_id, .. } => Some((*step, call_id.as_str())),
-                _ => None,
-            }) {
+            let pending = journal.pending(*parent).await?;
+            for (step, call_id) in calls_of(episodes, pending.as_ref()) {
                 let key = ToolContext::new(*parent, call_id, "")
                     .with_step(step)
                     .idempotency_key();

@@ -144,3 +144,85 @@ async fn a_parent_taken_up_again_counts_what_its_children_spent() {
     );
     assert!(parent_llm.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_child_taken_up_after_a_decision_keeps_what_it_spent_before() {
+    let (_dir, store) = fresh().await;
+    let sends = Arc::new(AtomicUsize::new(0));
+    let make = |child_llm: &ScriptedLlm, parent_llm: &ScriptedLlm| {
+        let send = Counted::new("send", false, &sends).watched();
+        let lookup = lookup(&store, child_llm, vec![send]);
+        budgeted_desk(&store, parent_llm, 3, lookup, vec![])
+    };
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then_text("Sent.");
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "send it")])
+        .then_text("Done.");
+    let Err(Error::Suspended { ticket, .. }) = make(&child_llm, &parent_llm).run("Send it.").await
+    else {
+        panic!("the child's send waits for a person");
+    };
+
+    // The desk's call and the child's two spend the budget of 3: the
+    // desk's answer is one call too many.
+    let err = make(&child_llm, &parent_llm)
+        .approve(&ticket)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ModelCalls,
+                spent: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(child_llm.requests().len(), 2, "the child answered");
+}
+
+#[tokio::test]
+async fn a_grandchilds_calls_count_against_the_roots_budget() {
+    let (_dir, store) = fresh().await;
+    let grand_llm = ScriptedLlm::new().then_text("Found it.");
+    let grand = lookup(&store, &grand_llm, vec![]);
+    let middle_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("m1", "find it")])
+        .then_text("It is found.");
+    let middle = Agent::builder(middle_llm.clone())
+        .with_name("middle")
+        .with_agent_tool("ask_lookup", "Finds orders.", grand)
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap();
+    let root_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "find it")])
+        .then_text("Done.");
+    let root = desk_with(
+        &store,
+        &root_llm,
+        middle,
+        vec![],
+        no_lease().with_budget(Budget::new().with_model_calls(4)),
+    );
+
+    // The root's call, the middle agent's two and its child's one.
+    let err = root.run("Find it.").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ModelCalls,
+                spent: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(grand_llm.requests().len(), 1);
+}
