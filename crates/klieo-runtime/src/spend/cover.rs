@@ -63,6 +63,7 @@ impl Cover {
             cover: self.clone(),
             model: model.to_owned(),
             reserved: Mutex::default(),
+            calibration: Mutex::default(),
         })
     }
 }
@@ -74,6 +75,9 @@ pub(crate) struct Covered {
     /// The call in flight as each caller's budget reserved it, for its
     /// settling.
     reserved: Mutex<Vec<Spend>>,
+    /// What this run's calls taught about its input's size (see
+    /// `Spend::calibration`): the same for every caller's count.
+    calibration: Mutex<Option<(u64, u64)>>,
 }
 
 impl Covered {
@@ -82,14 +86,20 @@ impl Covered {
         &self.cover
     }
 
-    /// Each caller's spend now, priced for this run's model.
+    /// Each caller's spend now, priced for this run's model, sizing this
+    /// run's input as its calls so far taught.
     fn now(&self) -> Vec<Spend> {
+        let calibration = *self
+            .calibration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let levels = &self.cover.levels;
         levels
             .iter()
             .map(|level| {
                 let mut now = Spend::new(&level.budget, &self.model);
                 now.add_counts(&lock(&level.spend));
+                now.calibration = calibration;
                 now
             })
             .collect()
@@ -110,20 +120,30 @@ impl Covered {
     }
 
     /// Counts the call that answered `reply` in each caller's spend, as
-    /// its budget counts it; the nearest caller's count, for the log.
+    /// its budget counts it; for the log, the nearest caller's count that
+    /// prices the call, else the nearest's.
     pub(crate) fn settle(&self, reply: &ChatResponse) -> Option<CallSpend> {
         let reserved = std::mem::take(&mut *lock_all(&self.reserved));
         let mut reserved = match reserved.len() == self.cover.levels.len() {
             true => reserved,
             false => self.now(),
         };
-        let mut nearest = None;
+        let (mut nearest, mut priced) = (None, None);
         for (level, spend) in self.cover.levels.iter().zip(&mut reserved) {
             let settled = spend.settle(&level.budget, reply);
             lock(&level.spend).add_call(&settled);
+            if settled.cost_micros.is_some() {
+                priced.get_or_insert(settled);
+            }
             nearest.get_or_insert(settled);
         }
-        nearest
+        if let Some(first) = reserved.first() {
+            *self
+                .calibration
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = first.calibration;
+        }
+        priced.or(nearest)
     }
 
     /// Checks `calls` tool calls of one reply against what each caller's

@@ -9,7 +9,8 @@ use super::{ask, child_of, desk_with, lookup, no_lease, parent_of};
 use klieo_runtime::{Agent, Budget};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    BudgetLimit, EpisodicMemory, Error, Message, ShortTermMemory, ThreadId, ToolCall,
+    BudgetLimit, ChatResponse, EpisodicMemory, Error, FinishReason, Message, ShortTermMemory,
+    ThreadId, ToolCall, Usage,
 };
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
@@ -225,4 +226,56 @@ async fn a_grandchilds_calls_count_against_the_roots_budget() {
         "{err:?}"
     );
     assert_eq!(grand_llm.requests().len(), 1);
+}
+
+fn reported(mut reply: ChatResponse, input: u32, output: u32) -> ChatResponse {
+    reply.usage = Some(Usage::new(input, output));
+    reply
+}
+
+#[tokio::test]
+async fn a_childs_later_calls_are_sized_by_what_its_first_reported() {
+    let (_dir, store) = fresh().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let fetch = ChatResponse::new(
+        Message::assistant_tool_calls("", vec![ToolCall::new("f1", "fetch", json!({}))]),
+        FinishReason::ToolCalls,
+    );
+    let done = |text: &str| ChatResponse::new(Message::assistant(text), FinishReason::Stop);
+    let child_llm = ScriptedLlm::new()
+        .then_reply(reported(fetch, 300, 10))
+        .then_reply(reported(done("Fetched."), 310, 5));
+    // 4,000 bytes of instructions are bounded at about 4,000 tokens until
+    // the child's first call reports 300: its second call fits the
+    // parent's budget only when sized by that report.
+    let lookup = Agent::builder(child_llm.clone())
+        .with_name("lookup")
+        .with_instructions("x".repeat(4_000))
+        .with_tool(Counted::new("fetch", true, &fetches))
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap();
+    let asking = ChatResponse::new(
+        Message::assistant_tool_calls("", vec![ask("c1", "fetch 1042")]),
+        FinishReason::ToolCalls,
+    );
+    let parent_llm = ScriptedLlm::new()
+        .then_reply(reported(asking, 50, 10))
+        .then_reply(reported(done("Done."), 60, 5));
+    let budget = Budget::new().with_total_tokens(4_400);
+    let desk = desk_with(
+        &store,
+        &parent_llm,
+        lookup,
+        vec![],
+        no_lease().with_budget(budget),
+    );
+    let answer = desk.run("Fetch it.").await.unwrap();
+    assert_eq!(answer.text, "Done.");
+    assert_eq!(
+        child_llm.requests().len(),
+        2,
+        "the child's second call was made"
+    );
 }
