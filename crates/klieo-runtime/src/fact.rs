@@ -165,8 +165,6 @@ pub(crate) enum Fact<'a> {
     Failed {
         error: &'a Error,
         terminal: &'a Terminal,
-        /// The error is a hand-off its team took: the run goes on.
-        handed_off: bool,
     },
     /// The consumer of a streamed run went away before its end.
     ConsumerDropped,

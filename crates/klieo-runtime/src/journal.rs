@@ -212,15 +212,8 @@ impl Memories {
                 needed,
                 key: key.map(str::to_owned),
             },
-            Fact::Failed {
-                error,
-                terminal,
-                handed_off,
-            } => {
-                // A hand-off within the team is the `HandedOff` written
-                // already; one the team does not take is an ending.
+            Fact::Failed { error, terminal } => {
                 let stopped = matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
-                    || (matches!(error, Error::Handoff { .. }) && handed_off)
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
                 if stopped {
                     return None;

@@ -21,13 +21,15 @@ use crate::options::Budget;
 use crate::options::RunOptions;
 use crate::output::OutputSpec;
 use crate::repeats::Repeats;
-use crate::spend::{children_spent, Cover, Covered, Spend};
+use crate::spend::{Cover, Covered, Spend};
 use crate::summary::Progress;
 use crate::team::cut_off::Caller;
-use crate::team::handoff::{HandoffSlot, HandoffTools, Seat};
+use crate::team::handoff::{HandedOff, Seat};
+use crate::team::tree::children_spent;
 use crate::telemetry;
 use klieo_types::{
-    Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, Transcript,
+    Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox,
+    Transcript,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -84,7 +86,7 @@ pub(crate) struct Run {
     /// off by it (an `Arc`: cheap to hand each call).
     pub(crate) caller: Arc<Caller>,
     /// The hand-off that ended this agent's part of the run.
-    pub(crate) handoff: HandoffSlot,
+    pub(crate) handoff: OnceLock<HandedOff>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -160,8 +162,10 @@ impl Run {
         // forced call a refused request).
         let ctx = match extras.seat.as_ref().filter(|s| !s.routes.is_empty()) {
             Some(seat) => {
-                let tools = HandoffTools::new(Arc::clone(&ctx.tools), Arc::clone(&seat.routes));
-                ctx.with_tools(tools)
+                let routes = seat.routes.iter().cloned();
+                let handoffs = routes.fold(ToolSet::new(), ToolSet::with);
+                let tools = Toolbox::new().with_shared("", Arc::clone(&ctx.tools));
+                ctx.with_tools(tools.with(handoffs))
             }
             None => ctx,
         };
@@ -210,7 +214,7 @@ impl Run {
             parent: extras.parent,
             seat: extras.seat,
             caller,
-            handoff: HandoffSlot::default(),
+            handoff: OnceLock::new(),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();

@@ -132,6 +132,12 @@ impl Run {
         // Children its cancellation cut off record their ends first.
         self.caller.children_ended().await;
         let error = self.settle_handoff(error).await;
+        if self.handed_on(&error) {
+            // Not an ending: its team goes on with the agent handed to,
+            // and the `HandedOff` is written already.
+            let item = terminal_for(&error, self.ctx.cancel.is_cancelled()).item;
+            return Ended { error, item };
+        }
         let item = self.record_failure(&error).await;
         Ended { error, item }
     }
@@ -143,7 +149,6 @@ impl Run {
     /// matters more.
     async fn record_failure(&self, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
-        let handed_off = self.handed_on(error);
         let refused = match error {
             Error::BudgetExceeded {
                 limit,
@@ -173,7 +178,6 @@ impl Run {
         let failed = self.emit(Fact::Failed {
             error,
             terminal: &terminal,
-            handed_off,
         });
         if let Some(failed) = failed.episode {
             let episodes = refused.into_iter().chain([failed]).collect();

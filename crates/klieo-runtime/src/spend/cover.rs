@@ -2,20 +2,14 @@
 //! tools start child runs). A child's model and tool calls are checked
 //! against what each caller's budget has left when the call starts (its
 //! parent's, its grandparent's, …), and counted in each caller's spend
-//! as they are made; a caller taken up again counts its children's logs.
+//! as they are made (a caller taken up again counts its children's logs:
+//! `team::tree::children_spent`).
 
 use super::Spend;
 use crate::options::Budget;
-use klieo_types::{
-    CallSpend, ChatRequest, ChatResponse, ConfigError, Episode, Error, Journal, RunId, ToolContext,
-};
-use std::collections::HashSet;
+use klieo_types::{CallSpend, ChatRequest, ChatResponse, ConfigError, Error};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-/// How deep a tree of runs a caller taken up again counts (as
-/// `team::tree`'s walk).
-const MAX_DEPTH: usize = 32;
 
 /// One caller's budget: its token, call and cost limits (not its time,
 /// which its own clock counts while a call runs, nor its key's, on which
@@ -169,69 +163,4 @@ fn lock(spend: &Mutex<Spend>) -> std::sync::MutexGuard<'_, Spend> {
 
 fn lock_all(spends: &Mutex<Vec<Spend>>) -> std::sync::MutexGuard<'_, Vec<Spend>> {
     spends.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The calls of `run`'s log (`log`, and its pending step `pending`) that
-/// may have started a child run (an agent used as a tool), as `(step,
-/// call id)`: those with a result, those of its open step, and those
-/// waiting with a child.
-fn calls_of<'a>(
-    log: &'a [Episode],
-    pending: Option<&'a klieo_types::PendingStep>,
-) -> Vec<(u32, &'a str)> {
-    let mut calls: Vec<(u32, &str)> = log
-        .iter()
-        .filter_map(|e| match e {
-            Episode::ToolCall { step, call_id, .. }
-            | Episode::WaitingOnChild { step, call_id, .. } => Some((*step, call_id.as_str())),
-            _ => None,
-        })
-        .collect();
-    if let Some(pending) = pending {
-        let open = pending.reply.tool_calls.iter();
-        calls.extend(open.map(|call| (pending.step, call.id.as_str())));
-    }
-    let mut seen = HashSet::new();
-    calls.retain(|call| seen.insert(*call));
-    calls
-}
-
-/// What the child runs of `run` (whose log is `log`) spent, as their
-/// logs record it, their own children's included: each call of the log
-/// (ended, open or waiting) may have started one, whose id it derives.
-/// A child kept in another store is not found.
-pub(crate) async fn children_spent(
-    journal: &dyn Journal,
-    budget: &Budget,
-    run: RunId,
-    log: &[Episode],
-) -> Result<Spend, Error> {
-    let mut spent = Spend::new(budget, "");
-    let mut level: Vec<(RunId, Vec<Episode>)> = vec![(run, log.to_vec())];
-    for _ in 0..MAX_DEPTH {
-        let mut next = Vec::new();
-        for (parent, episodes) in &level {
-            let pending = journal.pending(*parent).await?;
-            for (step, call_id) in calls_of(episodes, pending.as_ref()) {
-                let key = ToolContext::new(*parent, call_id, "")
-                    .with_step(step)
-                    .idempotency_key();
-                let child = parent.child(&key);
-                let child_log = journal.replay(child).await?;
-                let ours = child_log
-                    .iter()
-                    .take(3)
-                    .any(|e| matches!(e, Episode::ChildOf { parent: of, .. } if of == parent));
-                if ours {
-                    spent.add_counts(&Spend::from_log(budget, "", &child_log));
-                    next.push((child, child_log));
-                }
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        level = next;
-    }
-    Ok(spent)
 }

@@ -8,7 +8,7 @@ mod key;
 mod log;
 mod report;
 
-pub(crate) use cover::{children_spent, Cover, Covered};
+pub(crate) use cover::{Cover, Covered};
 pub(crate) use key::claim;
 pub use report::BudgetSpend;
 

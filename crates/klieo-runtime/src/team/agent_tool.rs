@@ -184,7 +184,7 @@ impl Tool for AgentTool {
     async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
         let tool = &self.def.name;
         let input = self.shape.prompt(tool, &args)?;
-        let child = ctx.run_id.child(&ctx.idempotency_key());
+        let child = super::tree::child_of_call(ctx.run_id, ctx.step, ctx.call_id);
         let parent = ParentCall {
             run: ctx.run_id,
             step: ctx.step,

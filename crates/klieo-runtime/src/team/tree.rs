@@ -3,7 +3,10 @@
 //! parent that waits with a child for a person ends its log with
 //! `WaitingOnChild`, and is woken (`ChildWoken`) once the person decides.
 
-use klieo_types::{Commit, Episode, Error, Journal, MemoryError, RunId};
+use crate::options::Budget;
+use crate::spend::Spend;
+use klieo_types::{Commit, Episode, Error, Journal, MemoryError, PendingStep, RunId, ToolContext};
+use std::collections::HashSet;
 
 /// The deepest tree followed: a chain of parents longer than this is not
 /// one klieo made (each child is started by a call of its parent).
@@ -12,12 +15,26 @@ pub(crate) const MAX_DEPTH: usize = 32;
 /// The run that started `run`, as its log says; `None` for a run that is
 /// not a child.
 pub(crate) async fn parent_of(journal: &dyn Journal, run: RunId) -> Result<Option<RunId>, Error> {
-    let log = journal.replay(run).await?;
+    Ok(parent_in(&journal.replay(run).await?))
+}
+
+/// The run that started the run whose log is `log`, if it is a child.
+pub(crate) fn parent_in(log: &[Episode]) -> Option<RunId> {
     // `ChildOf` is written with `Started`, in the run's first commit.
-    Ok(log.iter().take(3).find_map(|episode| match episode {
+    log.iter().take(3).find_map(|episode| match episode {
         Episode::ChildOf { parent, .. } => Some(*parent),
         _ => None,
-    }))
+    })
+}
+
+/// The child run that call `call_id` of step `step` of `parent` starts
+/// (an agent used as a tool): derived from the call's idempotency key,
+/// so the call finds it again.
+pub(crate) fn child_of_call(parent: RunId, step: u32, call_id: &str) -> RunId {
+    let key = ToolContext::new(parent, call_id, "")
+        .with_step(step)
+        .idempotency_key();
+    parent.child(&key)
 }
 
 /// The run at the top of `run`'s tree: `run` itself when it is not a
@@ -113,4 +130,59 @@ async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> R
         Err(MemoryError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The calls of `run`'s log (`log`, and its pending step `pending`) that
+/// may have started a child run (an agent used as a tool), as `(step,
+/// call id)`: those with a result, those of its open step, and those
+/// waiting with a child.
+fn calls_of<'a>(log: &'a [Episode], pending: Option<&'a PendingStep>) -> Vec<(u32, &'a str)> {
+    let mut calls: Vec<(u32, &str)> = log
+        .iter()
+        .filter_map(|e| match e {
+            Episode::ToolCall { step, call_id, .. }
+            | Episode::WaitingOnChild { step, call_id, .. } => Some((*step, call_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    if let Some(pending) = pending {
+        let open = pending.reply.tool_calls.iter();
+        calls.extend(open.map(|call| (pending.step, call.id.as_str())));
+    }
+    let mut seen = HashSet::new();
+    calls.retain(|call| seen.insert(*call));
+    calls
+}
+
+/// What the child runs of `run` (whose log is `log`) spent, as their
+/// logs record it, their own children's included: each call of the log
+/// (ended, open or waiting) may have started one, whose id it derives.
+/// A child kept in another store is not found.
+pub(crate) async fn children_spent(
+    journal: &dyn Journal,
+    budget: &Budget,
+    run: RunId,
+    log: &[Episode],
+) -> Result<Spend, Error> {
+    let mut spent = Spend::new(budget, "");
+    let mut level: Vec<(RunId, Vec<Episode>)> = vec![(run, log.to_vec())];
+    for _ in 0..MAX_DEPTH {
+        let mut next = Vec::new();
+        for (parent, episodes) in &level {
+            let pending = journal.pending(*parent).await?;
+            for (step, call_id) in calls_of(episodes, pending.as_ref()) {
+                let child = child_of_call(*parent, step, call_id);
+                let child_log = journal.replay(child).await?;
+                if parent_in(&child_log) == Some(*parent) {
+                    spent.add_counts(&Spend::from_log(budget, "", &child_log));
+                    next.push((child, child_log));
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    Ok(spent)
 }

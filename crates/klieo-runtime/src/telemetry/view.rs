@@ -72,12 +72,9 @@ impl Tracer<'_> {
                     record_tool_end(span, &end.args, &end.outcome, end.error_kind, self.capture);
                 }
             }
-            // A suspended run has not failed: it waits for a person; one
-            // handed off goes on with another agent.
-            Fact::Failed {
-                error, handed_off, ..
-            } if !handed_off
-                && !matches!(error, Error::Suspended { .. } | Error::InDoubt { .. }) =>
+            // A suspended run has not failed: it waits for a person.
+            Fact::Failed { error, .. }
+                if !matches!(error, Error::Suspended { .. } | Error::InDoubt { .. }) =>
             {
                 record_error(self.span, error, self.capture);
             }

@@ -160,7 +160,7 @@ impl Team {
     /// The part after `ended`'s, when it handed the run on to an agent
     /// of the team, the run's model calls so far being `steps`.
     fn handed_on(&self, ended: &Run, steps: u32) -> Option<Part> {
-        let handoff = ended.handoff.get()?;
+        let handoff = ended.handoff.get()?.clone();
         let seat = ended.seat()?;
         // A part taken up again may hand on before its own first call.
         let steps = steps.max(seat.began_after);

@@ -12,12 +12,11 @@ mod drive;
 mod seat;
 mod view;
 
-pub(crate) use seat::{HandoffSlot, HandoffTools, Seat};
+pub(crate) use seat::{HandedOff, Route, Seat};
 pub use view::HandoffHistory;
 
 use crate::agent::Agent;
 use klieo_types::ConfigError;
-use seat::Route;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -135,7 +134,6 @@ impl Team {
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| Arc::from(Vec::new())),
-            left: self.inner.max_handoffs.saturating_sub(handed),
             limit: self.inner.max_handoffs,
             history: self.inner.histories.get(name).copied().unwrap_or_default(),
         }

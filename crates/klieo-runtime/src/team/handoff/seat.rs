@@ -5,12 +5,10 @@
 use crate::fact::Fact;
 use crate::run::Run;
 use async_trait::async_trait;
-use klieo_types::{
-    Episode, Error, ToolCall, ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy,
-};
+use klieo_types::{Episode, Error, Tool, ToolCall, ToolContext, ToolDef, ToolError, ToolPolicy};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// The name of the tool that hands the run to agent `to`.
 pub(crate) fn tool_name(to: &str) -> String {
@@ -23,6 +21,25 @@ pub(crate) fn tool_name(to: &str) -> String {
 pub(crate) struct Route {
     pub(crate) to: String,
     pub(crate) tool: ToolDef,
+}
+
+#[async_trait]
+impl Tool for Route {
+    fn def(&self) -> &ToolDef {
+        &self.tool
+    }
+
+    /// Says the run is handed on, which it is once the step is written.
+    async fn invoke(&self, _args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+        Ok(Value::String(format!(
+            "Handed off to agent `{}`; it goes on from here.",
+            self.to
+        )))
+    }
+
+    fn policy(&self) -> ToolPolicy {
+        ToolPolicy::new().with_idempotent(true)
+    }
 }
 
 impl Route {
@@ -62,8 +79,6 @@ pub(crate) struct Seat {
     /// for a part taken up again): a hand-off before its own first model
     /// call hands on after them.
     pub(crate) began_after: u32,
-    /// Hand-offs the run may still make.
-    pub(crate) left: u32,
     /// The team's limit on hand-offs in one run.
     pub(crate) limit: u32,
     /// What the agent sees of the thread.
@@ -75,23 +90,6 @@ pub(crate) struct Seat {
 pub(crate) struct HandedOff {
     pub(crate) to: String,
     pub(crate) reason: String,
-}
-
-/// The run's hand-off, once its `HandedOff` is written.
-#[derive(Default)]
-pub(crate) struct HandoffSlot(Mutex<Option<HandedOff>>);
-
-impl HandoffSlot {
-    pub(crate) fn get(&self) -> Option<HandedOff> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set(&self, handed: HandedOff) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(handed);
-    }
 }
 
 impl Run {
@@ -129,7 +127,7 @@ impl Run {
 
     /// Whether the run may make one more hand-off.
     fn may_hand_off(&self) -> bool {
-        self.seat().is_some_and(|seat| seat.left > 0)
+        self.seat().is_some_and(|seat| seat.handed < seat.limit)
     }
 
     /// The `HandedOff` episode of `handed`, for the commit of the step
@@ -165,7 +163,7 @@ impl Run {
             agent: handed.to.clone(),
             reason: handed.reason.clone(),
         };
-        self.handoff.set(handed);
+        let _ = self.handoff.set(handed);
         error
     }
 
@@ -195,86 +193,5 @@ impl Run {
     pub(crate) fn handed_on(&self, error: &Error) -> bool {
         matches!(error, Error::Handoff { agent, .. }
             if self.handoff.get().is_some_and(|h| h.to == *agent))
-    }
-}
-
-/// An agent's tools, and the hand-off tools of its seat.
-pub(crate) struct HandoffTools {
-    tools: Arc<dyn ToolInvoker>,
-    routes: Arc<[Route]>,
-    /// The catalogue, made once per catalogue of `tools`.
-    catalogue: Mutex<Made>,
-}
-
-/// The catalogue of `HandoffTools`, and the catalogue of its agent's
-/// tools it was made from.
-#[derive(Default)]
-struct Made {
-    from: Option<Arc<[ToolDef]>>,
-    all: Arc<[ToolDef]>,
-}
-
-impl HandoffTools {
-    pub(crate) fn new(tools: Arc<dyn ToolInvoker>, routes: Arc<[Route]>) -> Self {
-        Self {
-            tools,
-            routes,
-            catalogue: Mutex::default(),
-        }
-    }
-
-    fn route(&self, name: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.tool.name == name)
-    }
-}
-
-#[async_trait]
-impl ToolInvoker for HandoffTools {
-    fn catalogue(&self) -> Arc<[ToolDef]> {
-        let own = self.tools.catalogue();
-        let mut made = self
-            .catalogue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if made
-            .from
-            .as_ref()
-            .is_some_and(|seen| Arc::ptr_eq(seen, &own))
-        {
-            return Arc::clone(&made.all);
-        }
-        let all: Arc<[ToolDef]> = own
-            .iter()
-            .cloned()
-            .chain(self.routes.iter().map(|r| r.tool.clone()))
-            .collect();
-        *made = Made {
-            from: Some(own),
-            all: Arc::clone(&all),
-        };
-        all
-    }
-
-    async fn invoke(
-        &self,
-        name: &str,
-        args: Value,
-        ctx: ToolContext<'_>,
-    ) -> Result<Value, ToolError> {
-        match self.route(name) {
-            // The run goes on with that agent once the step is written.
-            Some(route) => Ok(Value::String(format!(
-                "Handed off to agent `{}`; it goes on from here.",
-                route.to
-            ))),
-            None => self.tools.invoke(name, args, ctx).await,
-        }
-    }
-
-    fn policy(&self, name: &str) -> ToolPolicy {
-        match self.route(name) {
-            Some(_) => ToolPolicy::new().with_idempotent(true),
-            None => self.tools.policy(name),
-        }
     }
 }
