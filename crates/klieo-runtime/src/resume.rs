@@ -247,17 +247,19 @@ async fn settle(
         .filter(|c| runs_now(c))
         .cloned()
         .collect();
-    let mut dispatched = dispatch_tools(run, step, &now, parse_all(&now)).await;
+    let (mut ran_messages, mut ran_episodes) = (Vec::new(), Vec::new());
+    let args = parse_all(&now);
+    let mut dispatched =
+        dispatch_tools(run, step, &now, args, &mut ran_messages, &mut ran_episodes).await;
     if let Some(stopped) = dispatched
-        .stop_if_waiting(run, step, &now, &mut Vec::new())
+        .stop_if_waiting(run, step, &now, &mut ran_episodes)
         .await
     {
         // A call waits with another run for a person (again): the step
         // stays open.
         return Err(stopped);
     }
-    let mut ran_messages = std::mem::take(&mut dispatched.messages).into_iter();
-    let mut ran_episodes = std::mem::take(&mut dispatched.episodes);
+    let mut ran_messages = ran_messages.into_iter();
     let mut messages = Vec::with_capacity(1 + reply.tool_calls.len());
     let mut episodes = Vec::with_capacity(reply.tool_calls.len());
     for call in &reply.tool_calls {

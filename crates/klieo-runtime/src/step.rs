@@ -98,7 +98,7 @@ pub(crate) async fn finish_step(
         }
         // Separate memories keep no pending step and outlive no crash, so
         // the call is written with its results, in one write.
-        let mut episodes = Vec::with_capacity(1 + message.tool_calls.len());
+        let mut episodes = Vec::with_capacity(2 + message.tool_calls.len());
         if run.journaled() {
             let intent = run
                 .commit()
@@ -108,9 +108,16 @@ pub(crate) async fn finish_step(
         } else {
             llm_call.append_to(&mut episodes);
         }
-        let mut dispatched = dispatch_tools(run, step, &message.tool_calls, args).await;
+        // The assistant message and its results land together, so a
+        // reader never sees calls without their results; its calls are
+        // lent to dispatch meanwhile.
+        let calls = std::mem::take(&mut message.tool_calls);
+        let mut messages = Vec::with_capacity(1 + calls.len());
+        messages.push(message);
+        let mut dispatched =
+            dispatch_tools(run, step, &calls, args, &mut messages, &mut episodes).await;
         if let Some(stopped) = dispatched
-            .stop_if_waiting(run, step, &message.tool_calls, &mut episodes)
+            .stop_if_waiting(run, step, &calls, &mut episodes)
             .await
         {
             // A call waits with another run for a person: the step stays
@@ -119,15 +126,12 @@ pub(crate) async fn finish_step(
         }
         // A hand-off is written with the step that asked for it.
         let handoff = match &dispatched.fatal {
-            None => run.handoff_asked(&message.tool_calls),
+            None => run.handoff_asked(&calls),
             Some(_) => None,
         };
-        // The assistant message and its results land together, so a
-        // reader never sees calls without their results.
-        let mut messages = Vec::with_capacity(1 + dispatched.messages.len());
-        messages.push(message);
-        messages.extend(dispatched.messages);
-        episodes.extend(dispatched.episodes);
+        if let Some(asked) = messages.first_mut() {
+            asked.tool_calls = calls;
+        }
         episodes.extend(handoff.as_ref().and_then(|h| run.handoff_episode(h)));
         run.write(run.commit().with_messages(messages).with_episodes(episodes))
             .await?;

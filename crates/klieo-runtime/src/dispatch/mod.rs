@@ -84,9 +84,10 @@ async fn call_and_end(
     .await
 }
 
-/// Runs the calls, at most `limit` at once, starting none after a fatal
-/// result; returns each started call's end at its index. A call that ends
-/// while others still run has its episode written at once by `early`.
+/// Runs the calls (two or more), at most `limit` at once, starting none
+/// after a fatal result; returns each started call's end at its index. A
+/// call that ends while others still run has its episode written at once
+/// by `early`.
 async fn run_bounded<'a>(
     run: &'a Run,
     step: u32,
@@ -100,12 +101,6 @@ async fn run_bounded<'a>(
         Box::pin(call_and_end(run, step, index, call, parsed, span))
     };
     let mut args = args.into_iter();
-    if let [call] = calls {
-        // One call needs no boxed future to race with others.
-        let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
-        let span = run.emit(Fact::ToolCallBegan { call }).span();
-        return vec![Some(call_and_end(run, step, 0, call, parsed, span).await)];
-    }
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
     let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);
     let mut next = 0;
@@ -151,13 +146,9 @@ async fn run_bounded<'a>(
     ended
 }
 
-/// The results of one step's tool calls.
+/// What a step's tool calls end: their messages and episodes are pushed
+/// onto the caller's (see [`dispatch_tools`]).
 pub(crate) struct Dispatched {
-    /// One tool message per call, in the model's order.
-    pub(crate) messages: Vec<Message>,
-    /// One `ToolCall` episode per call that ran and is not in the log yet,
-    /// in the model's order.
-    pub(crate) episodes: Vec<Episode>,
     /// What ends the run: cancellation while a call ran, else the first
     /// error, in call order, that the model is not told, else a failed
     /// write of an early result.
@@ -171,16 +162,17 @@ pub(crate) struct Dispatched {
 
 impl Dispatched {
     /// When a call of `calls` (those dispatched) waits with another run
-    /// for a person: records `before` (taken) and the results that are in, with
-    /// the wait, leaving the step open (its messages unwritten: the call
-    /// runs again when the run goes on), and returns the error the run
-    /// stops with. `None` when no call waits.
+    /// for a person: records `episodes` (taken: what came before the
+    /// calls and the results that are in) with the wait, leaving the step
+    /// open (its messages unwritten: the call runs again when the run
+    /// goes on), and returns the error the run stops with. `None` when no
+    /// call waits.
     pub(crate) async fn stop_if_waiting(
         &mut self,
         run: &Run,
         step: u32,
         calls: &[ToolCall],
-        before: &mut Vec<Episode>,
+        episodes: &mut Vec<Episode>,
     ) -> Option<Error> {
         let (index, with) = self.waiting?;
         // A call that ended the step otherwise (cancelled, failed for
@@ -199,68 +191,90 @@ impl Dispatched {
                 child: with,
             })
         });
-        let mut episodes = std::mem::take(before);
-        episodes.append(&mut self.episodes);
+        let mut episodes = std::mem::take(episodes);
         episodes.extend(waits.and_then(|w| w.episode));
         Some(match run.record_all(episodes).await {
             Ok(()) => stopped,
             Err(e) => e,
         })
     }
-}
 
-/// Runs the tool calls of cycle `step` and returns their results in the
-/// model's order, for the caller to write with the step. A result in while
-/// other calls still run is written to the log at once (keeping the step
-/// pending), so a crash loses no result that was in; the others are left
-/// to the caller. When a call fails for good, every call already started
-/// still has its result; the caller then ends the run with the first such
-/// error in call order.
-pub(crate) async fn dispatch_tools(
-    run: &Run,
-    step: u32,
-    calls: &[ToolCall],
-    args: Vec<Parsed>,
-) -> Dispatched {
-    let limit = run.opts.tool_concurrency;
-    let mut early = EarlyResults::new(run, calls.len());
-    let ended = run_bounded(run, step, calls, args, limit, &mut early).await;
-
-    let mut messages = Vec::with_capacity(calls.len());
-    let mut episodes = Vec::with_capacity(calls.len());
-    let mut fatal: Option<Error> = None;
-    let mut waiting = None;
-    for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
+    /// Takes call `index`'s end (`None`: never started) into `messages`
+    /// and, unless written early, `episodes`.
+    fn take(
+        &mut self,
+        index: usize,
+        call: &ToolCall,
+        end: Option<Ended>,
+        early: &EarlyResults<'_>,
+        messages: &mut Vec<Message>,
+        episodes: &mut Vec<Episode>,
+    ) {
         let Some(end) = end else {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
-            continue;
+            return;
         };
         if let (None, Some(Error::Suspended { ticket, .. } | Error::InDoubt { ticket, .. })) =
-            (&waiting, &end.fatal)
+            (&self.waiting, &end.fatal)
         {
-            waiting = Some((index, ticket.run));
+            self.waiting = Some((index, ticket.run));
         }
         messages.push(Message::tool_result(call.id.clone(), end.text));
         if !early.written(index) {
             episodes.extend(end.episode);
         }
         match end.fatal {
-            Some(Error::Cancelled) => fatal = Some(Error::Cancelled),
+            Some(Error::Cancelled) => self.fatal = Some(Error::Cancelled),
             Some(e) => {
-                fatal.get_or_insert(e);
+                self.fatal.get_or_insert(e);
             }
             None => {}
         }
     }
+}
+
+/// Runs the tool calls of cycle `step` and pushes their results onto
+/// `messages` and their episodes onto `episodes`, in the model's order,
+/// for the caller to write with the step. A result in while other calls
+/// still run is written to the log at once (keeping the step pending), so
+/// a crash loses no result that was in; the others are left to the
+/// caller. When a call fails for good, every call already started still
+/// has its result; the caller then ends the run with the first such error
+/// in call order.
+pub(crate) async fn dispatch_tools(
+    run: &Run,
+    step: u32,
+    calls: &[ToolCall],
+    args: Vec<Parsed>,
+    messages: &mut Vec<Message>,
+    episodes: &mut Vec<Episode>,
+) -> Dispatched {
+    let mut early = EarlyResults::new(run, calls.len());
+    let mut dispatched = Dispatched {
+        fatal: None,
+        waiting: None,
+    };
+    if let [call] = calls {
+        // One call needs no boxed future to race with others, nor a list
+        // of ends.
+        let parsed = args
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| call.parse_arguments());
+        let span = run.emit(Fact::ToolCallBegan { call }).span();
+        let end = call_and_end(run, step, 0, call, parsed, span).await;
+        dispatched.take(0, call, Some(end), &early, messages, episodes);
+    } else {
+        let limit = run.opts.tool_concurrency;
+        let ended = run_bounded(run, step, calls, args, limit, &mut early).await;
+        for (index, (call, end)) in calls.iter().zip(ended).enumerate() {
+            dispatched.take(index, call, end, &early, messages, episodes);
+        }
+    }
     if let Some(e) = early.failed.take() {
-        fatal.get_or_insert(e);
+        dispatched.fatal.get_or_insert(e);
     }
-    Dispatched {
-        messages,
-        episodes,
-        fatal,
-        waiting,
-    }
+    dispatched
 }
 
 /// Each call's arguments, parsed once for the whole step.

@@ -231,6 +231,33 @@ async fn after_reply(
     }
 }
 
+/// A blocking run's steps from a reply on, up to its answer or the
+/// error that ends it: [`after_reply`] again for each cycle's reply, in
+/// one future, so a step moves no future between the engine's states
+/// (a streamed run, or one whose events are read, goes back to the
+/// engine between cycles to hand out what they relay).
+async fn blocking_steps(
+    run: Arc<Run>,
+    mut cycle: Box<Cycle>,
+    mut reply: ChatResponse,
+) -> Result<Next, Error> {
+    loop {
+        match after_reply(Arc::clone(&run), cycle, reply, Mode::Blocking).await? {
+            Next::Cycle(mut next) => match next.pending.take() {
+                Some(PumpEvent::Finished(next_reply)) => {
+                    cycle = next;
+                    reply = next_reply;
+                }
+                other => {
+                    next.pending = other;
+                    return Ok(Next::Cycle(next));
+                }
+            },
+            answered => return Ok(answered),
+        }
+    }
+}
+
 type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 enum State {
@@ -347,8 +374,12 @@ impl Stream for Engine {
                         }
                         PumpEvent::Finished(reply) => {
                             let run = Arc::clone(&this.run);
-                            let work = after_reply(run, cycle, reply, this.mode);
-                            this.state = State::Working(Box::pin(work));
+                            this.state = State::Working(match this.mode {
+                                Mode::Blocking if !this.events => {
+                                    Box::pin(blocking_steps(run, cycle, reply))
+                                }
+                                mode => Box::pin(after_reply(run, cycle, reply, mode)),
+                            });
                         }
                         PumpEvent::Failed(error) => {
                             let _ = this.run.emit(Fact::ModelCallFailed {
