@@ -130,7 +130,10 @@ impl ShortTermMemory for InMemoryShortTerm {
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryEpisodic {
-    runs: Shards<RunId, Vec<Episode>>,
+    /// Each run's episodes, as the writes that recorded them: a write's
+    /// list is kept as it came, so a long run's log is never copied to
+    /// grow.
+    runs: Shards<RunId, Vec<Vec<Episode>>>,
 }
 
 impl InMemoryEpisodic {
@@ -143,21 +146,27 @@ impl InMemoryEpisodic {
 #[async_trait]
 impl EpisodicMemory for InMemoryEpisodic {
     async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        self.runs.shard(&run).entry(run).or_default().push(episode);
-        Ok(())
-    }
-
-    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
         self.runs
             .shard(&run)
             .entry(run)
             .or_default()
-            .extend(episodes);
+            .push(vec![episode]);
+        Ok(())
+    }
+
+    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
+        let mut runs = self.runs.shard(&run);
+        let writes = runs.entry(run).or_default();
+        if !episodes.is_empty() {
+            writes.push(episodes);
+        }
         Ok(())
     }
 
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        Ok(self.runs.shard(&run).get(&run).cloned().unwrap_or_default())
+        let runs = self.runs.shard(&run);
+        let writes = runs.get(&run).map_or(&[][..], Vec::as_slice);
+        Ok(writes.iter().flatten().cloned().collect())
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {

@@ -160,26 +160,22 @@ impl MessageLog {
         if start >= end {
             return Transcript::new();
         }
-        let blocks = start / BLOCK..=(end - 1) / BLOCK;
-        let mut transcript = Transcript {
-            segments: Vec::with_capacity(blocks.clone().count()),
-            len: 0,
+        let first = start / BLOCK;
+        let Some(blocks) = self.blocks.get(first..=(end - 1) / BLOCK) else {
+            return Transcript::new();
         };
-        for index in blocks {
-            let Some(block) = self.blocks.get(index) else {
-                break;
-            };
-            let base = index * BLOCK;
-            let from = start.max(base) - base;
-            let to = end.min(base + block.len()) - base;
-            transcript.segments.push(Segment {
+        // A slice's iterator has a known length: one allocation.
+        let segments = blocks.iter().enumerate().map(|(i, block)| {
+            let base = (first + i) * BLOCK;
+            Segment {
                 block: Arc::clone(block),
-                start: from,
-                end: to,
-            });
-            transcript.len += to - from;
-        }
-        transcript
+                start: start.max(base) - base,
+                end: end.min(base + block.len()) - base,
+            }
+        });
+        let segments: Arc<[Segment]> = segments.collect();
+        let len = segments.iter().map(|s| s.end - s.start).sum();
+        Transcript::of(segments, len)
     }
 }
 

@@ -51,16 +51,34 @@ impl Segment {
 /// ```
 #[derive(Clone, Default)]
 pub struct Transcript {
-    segments: Vec<Segment>,
+    /// The segments, shared between clones, so a request cloned for each
+    /// attempt of a model call copies no list; `None` when empty.
+    segments: Option<Segments>,
     len: usize,
 }
+
+/// A transcript's segments, made in one allocation (see
+/// [`Transcript::concat`]).
+type Segments = Arc<[Segment]>;
 
 impl Transcript {
     /// An empty transcript.
     pub const fn new() -> Self {
         Self {
-            segments: Vec::new(),
+            segments: None,
             len: 0,
+        }
+    }
+
+    fn segments(&self) -> &[Segment] {
+        self.segments.as_deref().unwrap_or_default()
+    }
+
+    /// A transcript of `segments` holding `len` messages.
+    fn of(segments: Segments, len: usize) -> Self {
+        Self {
+            segments: (len > 0).then_some(segments),
+            len,
         }
     }
 
@@ -76,14 +94,14 @@ impl Transcript {
 
     /// The messages, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> + '_ {
-        self.segments
+        self.segments()
             .iter()
             .flat_map(|s| s.messages().iter().map(|m| &**m))
     }
 
     /// The message at `index`, oldest first.
     pub fn get(&self, mut index: usize) -> Option<&Message> {
-        for segment in &self.segments {
+        for segment in self.segments() {
             let messages = segment.messages();
             if index < messages.len() {
                 return messages.get(index).map(|m| &**m);
@@ -95,7 +113,7 @@ impl Transcript {
 
     /// The newest message.
     pub fn last(&self) -> Option<&Message> {
-        self.segments
+        self.segments()
             .last()
             .and_then(|s| s.messages().last())
             .map(|m| &**m)
@@ -109,7 +127,14 @@ impl Transcript {
     /// Appends a message that is already shared, without copying it.
     pub fn push_shared(&mut self, message: Arc<Message>) {
         self.len += 1;
-        if let Some(last) = self.segments.last_mut() {
+        // Grown in place when this transcript alone holds its segments
+        // and the end of their last block.
+        let last = self
+            .segments
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .and_then(|segments| segments.last_mut());
+        if let Some(last) = last {
             let end = last.end;
             if let Some(block) = Arc::get_mut(&mut last.block) {
                 if block.len() == end {
@@ -119,17 +144,18 @@ impl Transcript {
                 }
             }
         }
-        self.segments.push(Segment {
+        let segment = Segment {
             block: Arc::new(vec![message]),
             start: 0,
             end: 1,
-        });
+        };
+        let segments = self.segments().iter().cloned();
+        self.segments = Some(segments.chain(std::iter::once(segment)).collect());
     }
 
     /// Appends every message of `other`, sharing them.
     pub fn extend_shared(&mut self, other: &Transcript) {
-        self.segments.extend(other.segments.iter().cloned());
-        self.len += other.len;
+        *self = Self::concat(&[self, other]);
     }
 
     /// The messages of `parts`, in order, sharing them (one allocation,
@@ -145,13 +171,24 @@ impl Transcript {
     /// assert_eq!(request.get(1).map(|m| m.content.as_str()), Some("hi"));
     /// ```
     pub fn concat(parts: &[&Transcript]) -> Transcript {
-        let mut segments = Vec::with_capacity(parts.iter().map(|p| p.segments.len()).sum());
-        let mut len = 0;
-        for part in parts {
-            segments.extend(part.segments.iter().cloned());
-            len += part.len;
-        }
-        Self { segments, len }
+        let len = parts.iter().map(|p| p.len).sum();
+        // An iterator of known length makes the shared list in one
+        // allocation; a request's two parts (the system prompt and the
+        // history) take that path.
+        let segments: Segments = match parts {
+            [] => return Self::new(),
+            [one] => return (*one).clone(),
+            [first, second] => {
+                let (first, second) = (first.segments().iter(), second.segments().iter());
+                first.chain(second).cloned().collect()
+            }
+            more => more
+                .iter()
+                .flat_map(|p| p.segments().iter().cloned())
+                .collect::<Vec<_>>()
+                .into(),
+        };
+        Self::of(segments, len)
     }
 
     /// Copies the messages out into a vector.
@@ -173,14 +210,12 @@ impl FromIterator<Message> for Transcript {
         if len == 0 {
             return Self::new();
         }
-        Self {
-            segments: vec![Segment {
-                block: Arc::new(block),
-                start: 0,
-                end: len,
-            }],
-            len,
-        }
+        let segment = Segment {
+            block: Arc::new(block),
+            start: 0,
+            end: len,
+        };
+        Self::of(Arc::new([segment]), len)
     }
 }
 
