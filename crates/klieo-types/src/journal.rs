@@ -141,6 +141,7 @@ impl Commit {
 
     /// A commit for `run` on `thread` that writes nothing yet and leaves
     /// the run with no pending step.
+    #[inline]
     pub fn new(run: RunId, thread: ThreadId) -> Self {
         Self {
             run,
@@ -156,18 +157,21 @@ impl Commit {
     }
 
     /// Appends these messages to the thread.
+    #[inline]
     pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
         self.messages = messages;
         self
     }
 
     /// Records these episodes.
+    #[inline]
     pub fn with_episodes(mut self, episodes: Vec<Episode>) -> Self {
         self.episodes = episodes;
         self
     }
 
     /// Leaves the run with this pending step.
+    #[inline]
     pub fn with_pending(mut self, pending: PendingStep) -> Self {
         self.pending = Some(pending);
         self
