@@ -84,7 +84,7 @@ async fn call_and_end(
     .await
 }
 
-/// Runs the calls (two or more), at most `limit` at once, starting none
+/// Runs the calls (any number but one), at most `limit` at once, starting none
 /// after a fatal result; returns each started call's end at its index. A
 /// call that ends while others still run has its episode written at once
 /// by `early`.

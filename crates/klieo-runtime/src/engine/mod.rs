@@ -7,7 +7,10 @@
 //! The two modes differ only in how a cycle calls the model
 //! ([`Mode`]): a streamed cycle relays the model's chunks as they come; a
 //! blocking cycle makes one `complete` call and goes straight to its
-//! reply, with nothing relayed.
+//! reply, with nothing relayed. Having nothing to hand out between
+//! cycles, a blocking run takes its steps one after another in one
+//! future ([`blocking_steps`]), the same work between two cycles
+//! ([`after_reply`]) each time.
 
 mod dropped;
 

@@ -166,7 +166,11 @@ impl EpisodicMemory for InMemoryEpisodic {
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
         let runs = self.runs.shard(&run);
         let writes = runs.get(&run).map_or(&[][..], Vec::as_slice);
-        Ok(writes.iter().flatten().cloned().collect())
+        let mut episodes = Vec::with_capacity(writes.iter().map(Vec::len).sum());
+        for write in writes {
+            episodes.extend_from_slice(write);
+        }
+        Ok(episodes)
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {

@@ -57,7 +57,7 @@ pub struct Transcript {
     len: usize,
 }
 
-/// A transcript's segments, made in one allocation (see
+/// A transcript's segments, shared by its clones (see
 /// [`Transcript::concat`]).
 type Segments = Arc<[Segment]>;
 
@@ -158,8 +158,9 @@ impl Transcript {
         *self = Self::concat(&[self, other]);
     }
 
-    /// The messages of `parts`, in order, sharing them (one allocation,
-    /// where extending a copy of the first part grows it).
+    /// The messages of `parts`, in order, sharing them: one allocation for
+    /// up to three parts (a request's system prompt, summary and history),
+    /// two for more, where extending a copy of the first part grows it.
     ///
     /// ```
     /// use klieo_types::{Message, Transcript};
@@ -173,14 +174,18 @@ impl Transcript {
     pub fn concat(parts: &[&Transcript]) -> Transcript {
         let len = parts.iter().map(|p| p.len).sum();
         // An iterator of known length makes the shared list in one
-        // allocation; a request's two parts (the system prompt and the
-        // history) take that path.
+        // allocation; a request's parts (the system prompt, a summary,
+        // the history) take that path.
         let segments: Segments = match parts {
             [] => return Self::new(),
             [one] => return (*one).clone(),
             [first, second] => {
                 let (first, second) = (first.segments().iter(), second.segments().iter());
                 first.chain(second).cloned().collect()
+            }
+            [first, second, third] => {
+                let first = first.segments().iter().chain(second.segments());
+                first.chain(third.segments()).cloned().collect()
             }
             more => more
                 .iter()

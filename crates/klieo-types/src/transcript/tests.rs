@@ -88,3 +88,24 @@ fn extend_shared_and_get_walk_segments() {
         Some("tail")
     );
 }
+
+#[test]
+fn concat_keeps_order_and_length_for_any_number_of_parts() {
+    let log = numbered(BLOCK + 2);
+    let (head, spanning) = (numbered(1).all(), log.all());
+    let single = Transcript::from(vec![Message::user("x")]);
+    let empty = Transcript::new();
+    for parts in [
+        vec![&head, &spanning],
+        vec![&head, &single, &spanning],
+        vec![&head, &empty, &single, &spanning],
+    ] {
+        let joined = Transcript::concat(&parts);
+        let expected: Vec<String> = parts.iter().flat_map(|p| contents(p)).collect();
+        assert_eq!(joined.len(), expected.len());
+        assert_eq!(contents(&joined), expected);
+        assert_eq!(joined.clone(), joined, "a clone reads the same");
+    }
+    assert!(Transcript::concat(&[&empty, &empty]).is_empty());
+    assert_eq!(Transcript::concat(&[]), Transcript::new());
+}
