@@ -7,7 +7,12 @@ use crate::repeats::Parsed;
 use crate::run::Run;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
-use std::time::Instant;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::time::error::Elapsed;
+use tokio_util::sync::CancellationToken;
 
 /// How one call ended.
 enum Outcome {
@@ -97,6 +102,36 @@ impl Ran {
     }
 }
 
+/// One attempt of a call: what the tool returned, or `Elapsed` when it
+/// ran past `limit` (counted from before its first poll); `None` when the
+/// run was cancelled first. The tool is polled first: one that is done at
+/// once (a computation) needs no timer and never registers with the
+/// token.
+async fn attempt<F>(
+    invoked: F,
+    limit: Duration,
+    cancel: &CancellationToken,
+) -> Option<Result<F::Output, Elapsed>>
+where
+    F: Future + Unpin,
+{
+    let began = tokio::time::Instant::now();
+    let mut invoked = invoked;
+    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(Pin::new(&mut invoked).poll(cx))).await {
+        return Some(Ok(done));
+    }
+    let timed = match began.checked_add(limit) {
+        Some(deadline) => tokio::time::timeout_at(deadline, invoked),
+        // A limit past what the clock holds is no limit.
+        None => tokio::time::timeout(limit, invoked),
+    };
+    tokio::select! {
+        biased;
+        result = timed => Some(result),
+        () = cancel.cancelled() => None,
+    }
+}
+
 /// Runs the tool under the run's bounds: raced against cancellation, each
 /// attempt under the tool's timeout, and retried after the delay a
 /// `ToolError::Retryable` asks for, at most `tool_retries` times.
@@ -120,17 +155,15 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
             .with_step(step)
             .with_runtime(&run.caller);
         let invoked = run.ctx.tools.invoke(&call.name, args.clone(), ctx);
-        let attempt = tokio::time::timeout(limit, invoked);
-        // The attempt is polled first: a tool that is done at once never
-        // registers with the token.
-        let result = tokio::select! {
-            biased;
-            result = attempt => result.unwrap_or_else(|_| Err(ToolError::Timeout {
+        let Some(result) = attempt(invoked, limit, cancel).await else {
+            return Outcome::Cancelled;
+        };
+        let result = result.unwrap_or_else(|_| {
+            Err(ToolError::Timeout {
                 tool: call.name.clone(),
                 after: limit,
-            })),
-            () = cancel.cancelled() => return Outcome::Cancelled,
-        };
+            })
+        });
         match result {
             Err(ToolError::Retryable {
                 retry_after: Some(delay),
@@ -168,5 +201,52 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
             let args = Value::String(call.arguments.clone());
             Ran::new(args, Outcome::Done(Err(invalid)), started, opts)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::{pending, ready};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_done_at_once_is_not_raced_with_the_token() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let done = attempt(ready(7), Duration::from_secs(1), &cancel).await;
+        assert!(matches!(done, Some(Ok(7))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_that_waits_ends_at_its_limit_from_before_its_first_poll() {
+        let began = tokio::time::Instant::now();
+        let limit = Duration::from_secs(3);
+        let waited = attempt(pending::<()>(), limit, &CancellationToken::new()).await;
+        assert!(matches!(waited, Some(Err(_))));
+        assert_eq!(began.elapsed(), limit);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_that_waits_stops_when_the_run_is_cancelled() {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        let waited = attempt(pending::<()>(), Duration::from_secs(60), &cancel).await;
+        assert!(waited.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_past_the_clock_is_no_limit_but_cancellation_still_stops() {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+            stop.cancel();
+        });
+        let waited = attempt(pending::<()>(), Duration::MAX, &cancel).await;
+        assert!(waited.is_none());
     }
 }
