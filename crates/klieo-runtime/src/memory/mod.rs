@@ -48,7 +48,11 @@ impl InMemoryShortTerm {
 impl ShortTermMemory for InMemoryShortTerm {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
         let mut threads = self.threads.shard(thread);
-        let log = threads.entry(thread.clone()).or_default();
+        // A thread's id is copied only for its first append.
+        let log = match threads.get_mut(thread) {
+            Some(log) => log,
+            None => threads.entry(thread.clone()).or_default(),
+        };
         for message in messages {
             log.push(message);
         }

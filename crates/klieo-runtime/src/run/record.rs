@@ -65,15 +65,21 @@ impl Run {
         // A reservation on the run's key is settled by the next commit.
         commit.settlement = self.settlement(&commit);
         let settles = commit.settlement.as_ref().map(|s| s.spend);
-        let before = std::mem::replace(&mut *self.lock_fence(), Fence::Unknown);
+        // Only a journal's writes are fenced (see above).
+        let fenced = self.journaled();
+        let before = fenced.then(|| std::mem::replace(&mut *self.lock_fence(), Fence::Unknown));
         if let Err(e) = self.ctx.memories.commit(commit).await {
-            *self.lock_fence() = before;
+            if let Some(before) = before {
+                *self.lock_fence() = before;
+            }
             return Err(e.into());
         }
         if let Some(spend) = settles {
             self.settled(spend);
         }
-        *self.lock_fence() = after.map_or(Fence::Unknown, Fence::Episodes);
+        if fenced {
+            *self.lock_fence() = after.map_or(Fence::Unknown, Fence::Episodes);
+        }
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
         Ok(())
     }
