@@ -153,7 +153,10 @@ impl Transcript {
         self.segments = Some(segments.chain(std::iter::once(segment)).collect());
     }
 
-    /// Appends every message of `other`, sharing them.
+    /// Appends every message of `other`, sharing them. The list of
+    /// segments (a handle per block of up to 64 messages) is made again,
+    /// so appending many transcripts one by one costs more than one
+    /// [`concat`](Self::concat) of them all.
     pub fn extend_shared(&mut self, other: &Transcript) {
         *self = Self::concat(&[self, other]);
     }
