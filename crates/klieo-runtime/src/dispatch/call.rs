@@ -8,10 +8,9 @@ use crate::run::Run;
 use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::time::error::Elapsed;
 use tokio_util::sync::CancellationToken;
 
 /// How one call ended.
@@ -102,34 +101,61 @@ impl Ran {
     }
 }
 
-/// One attempt of a call: what the tool returned, or `Elapsed` when it
-/// ran past `limit` (counted from before its first poll); `None` when the
-/// run was cancelled first. The tool is polled first: one that is done at
-/// once (a computation) needs no timer and never registers with the
-/// token.
+/// How one attempt of a call ended.
+enum Attempt<T> {
+    /// The tool returned this.
+    Done(T),
+    /// The tool ran past its limit.
+    TimedOut,
+    /// The run was cancelled first.
+    Cancelled,
+}
+
+/// One attempt of a call, bounded by `limit` (counted from before its
+/// first poll) and raced against `cancel`. The tool is polled first: one
+/// that is done at once (a computation) needs no timer and never
+/// registers with the token; one that waits is polled again only when it
+/// wakes, then before its timer and the token, as its first poll was.
 async fn attempt<F>(
-    invoked: F,
+    mut invoked: F,
     limit: Duration,
     cancel: &CancellationToken,
-) -> Option<Result<F::Output, Elapsed>>
+) -> Attempt<F::Output>
 where
     F: Future + Unpin,
 {
     let began = tokio::time::Instant::now();
-    let mut invoked = invoked;
     if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(Pin::new(&mut invoked).poll(cx))).await {
-        return Some(Ok(done));
+        return Attempt::Done(done);
     }
-    let timed = match began.checked_add(limit) {
-        Some(deadline) => tokio::time::timeout_at(deadline, invoked),
-        // A limit past what the clock holds is no limit.
-        None => tokio::time::timeout(limit, invoked),
-    };
-    tokio::select! {
-        biased;
-        result = timed => Some(result),
-        () = cancel.cancelled() => None,
-    }
+    // A limit past what the clock holds is no limit. The timer is looked
+    // at whatever the tool spent of the task's cooperative budget (as
+    // `tokio::time::Timeout` does), so a tool that spends it on every
+    // poll still times out.
+    let timer = began
+        .checked_add(limit)
+        .map(|deadline| tokio::task::unconstrained(tokio::time::sleep_until(deadline)));
+    let mut timer = pin!(timer);
+    let mut cancelled = pin!(cancel.cancelled());
+    // The tool was just polled: its waker is registered.
+    let mut polled = true;
+    poll_fn(|cx| {
+        if !std::mem::replace(&mut polled, false) {
+            if let Poll::Ready(done) = Pin::new(&mut invoked).poll(cx) {
+                return Poll::Ready(Attempt::Done(done));
+            }
+        }
+        if let Some(timer) = timer.as_mut().as_pin_mut() {
+            if timer.poll(cx).is_ready() {
+                return Poll::Ready(Attempt::TimedOut);
+            }
+        }
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Attempt::Cancelled);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Runs the tool under the run's bounds: raced against cancellation, each
@@ -155,15 +181,14 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
             .with_step(step)
             .with_runtime(&run.caller);
         let invoked = run.ctx.tools.invoke(&call.name, args.clone(), ctx);
-        let Some(result) = attempt(invoked, limit, cancel).await else {
-            return Outcome::Cancelled;
-        };
-        let result = result.unwrap_or_else(|_| {
-            Err(ToolError::Timeout {
+        let result = match attempt(invoked, limit, cancel).await {
+            Attempt::Done(result) => result,
+            Attempt::TimedOut => Err(ToolError::Timeout {
                 tool: call.name.clone(),
                 after: limit,
-            })
-        });
+            }),
+            Attempt::Cancelled => return Outcome::Cancelled,
+        };
         match result {
             Err(ToolError::Retryable {
                 retry_after: Some(delay),
@@ -208,22 +233,63 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
 mod tests {
     use super::*;
     use std::future::{pending, ready};
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     #[tokio::test(start_paused = true)]
     async fn a_tool_done_at_once_is_not_raced_with_the_token() {
         let cancel = CancellationToken::new();
         cancel.cancel();
         let done = attempt(ready(7), Duration::from_secs(1), &cancel).await;
-        assert!(matches!(done, Some(Ok(7))));
+        assert!(matches!(done, Attempt::Done(7)));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_tool_that_waits_ends_at_its_limit_from_before_its_first_poll() {
+    async fn a_tool_that_waits_is_done_when_it_wakes_within_its_limit() {
+        let began = tokio::time::Instant::now();
+        let slow = Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            7
+        });
+        let done = attempt(slow, Duration::from_secs(3), &CancellationToken::new()).await;
+        assert!(matches!(done, Attempt::Done(7)));
+        assert_eq!(began.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_that_waits_ends_at_its_limit() {
         let began = tokio::time::Instant::now();
         let limit = Duration::from_secs(3);
         let waited = attempt(pending::<()>(), limit, &CancellationToken::new()).await;
-        assert!(matches!(waited, Some(Err(_))));
+        assert!(matches!(waited, Attempt::TimedOut));
         assert_eq!(began.elapsed(), limit);
+    }
+
+    /// Pending on its first poll without asking to be woken, done on any
+    /// later one.
+    struct Unwoken(AtomicU32);
+
+    impl Future for &Unwoken {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<()> {
+            match self.0.fetch_add(1, Ordering::Relaxed) {
+                0 => Poll::Pending,
+                _ => Poll::Ready(()),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tool_that_waits_is_polled_again_only_when_the_task_wakes() {
+        let began = tokio::time::Instant::now();
+        let tool = Unwoken(AtomicU32::new(0));
+        let limit = Duration::from_secs(3);
+        let done = attempt(&tool, limit, &CancellationToken::new()).await;
+        // Next polled when its timer woke the task, not at once: a tool
+        // is polled before its timer, so it is done, at the limit.
+        assert!(matches!(done, Attempt::Done(())));
+        assert_eq!(began.elapsed(), limit);
+        assert_eq!(tool.0.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -235,7 +301,7 @@ mod tests {
             stop.cancel();
         });
         let waited = attempt(pending::<()>(), Duration::from_secs(60), &cancel).await;
-        assert!(waited.is_none());
+        assert!(matches!(waited, Attempt::Cancelled));
     }
 
     #[tokio::test(start_paused = true)]
@@ -247,6 +313,6 @@ mod tests {
             stop.cancel();
         });
         let waited = attempt(pending::<()>(), Duration::MAX, &cancel).await;
-        assert!(waited.is_none());
+        assert!(matches!(waited, Attempt::Cancelled));
     }
 }
