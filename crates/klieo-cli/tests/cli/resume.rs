@@ -4,7 +4,7 @@
 
 use crate::{klieo, ok_json, refused, store, Mail};
 use klieo::prelude::*;
-use klieo::runtime::{wait, TypedTool};
+use klieo::runtime::{wait, AgentBuilder, Journaled, TypedTool};
 use klieo::sqlite::SqliteStore;
 use klieo::types::testing::ScriptedLlm;
 use klieo::types::{RunCatalog, RunQuery, ToolError};
@@ -16,6 +16,24 @@ use tokio_util::sync::CancellationToken;
 
 /// Longer than any of these runs takes; a bound, not a timing.
 const WITHIN: Duration = Duration::from_secs(60);
+
+/// An agent on `store` with `llm` and a `send_mail` tool that needs a
+/// person's approval.
+fn mailer(llm: ScriptedLlm, store: &SqliteStore) -> AgentBuilder<Journaled> {
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    Agent::builder(llm)
+        .with_tool(send)
+        .with_memory(store.clone())
+}
+
+/// A model that mails Ada.
+fn mailing_ada() -> ScriptedLlm {
+    let mail = ToolCall::new("m1", "send_mail", json!({"to": "ada"}));
+    ScriptedLlm::new().then_tool_calls(vec![mail])
+}
 
 /// An agent on `store` whose idempotent `fetch` tool, with `started`,
 /// says so when it starts and never ends; leases off, as after a killed
@@ -121,15 +139,7 @@ async fn a_suspended_run_handed_to_workers_is_taken_up_once_decided() {
 
     let store = SqliteStore::open(&path).await.unwrap();
     let llm = ScriptedLlm::new().then_text("Sent.");
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
-    let mailer = Agent::builder(llm)
-        .with_tool(send)
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
+    let mailer = mailer(llm, &store).build().unwrap();
     let shutdown = start_worker(&store, mailer);
     let state = wait(&store, waiting, WITHIN).await.unwrap();
     shutdown.cancel();
@@ -160,20 +170,10 @@ async fn a_child_run_is_resumed_through_its_parent_and_shown_waiting_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("team.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
-    let mailer = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
-        "m1",
-        "send_mail",
-        json!({"to": "ada"}),
-    )]))
-    .with_name("mailer")
-    .with_tool(send)
-    .with_memory(store.clone())
-    .build()
-    .unwrap();
+    let mailer = mailer(mailing_ada(), &store)
+        .with_name("mailer")
+        .build()
+        .unwrap();
     let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
         "c1",
         "mail",
@@ -243,26 +243,16 @@ async fn a_team_run_handed_on_is_refused_to_workers_and_shown_handed_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("handoff.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
     let hand_off = ToolCall::new("h1", "transfer_to_mailer", json!({"reason": "a mail"}));
     let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand_off]))
         .with_name("triage")
         .with_memory(store.clone())
         .build()
         .unwrap();
-    let mailer = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ToolCall::new(
-        "m1",
-        "send_mail",
-        json!({"to": "ada"}),
-    )]))
-    .with_name("mailer")
-    .with_tool(send)
-    .with_memory(store.clone())
-    .build()
-    .unwrap();
+    let mailer = mailer(mailing_ada(), &store)
+        .with_name("mailer")
+        .build()
+        .unwrap();
     let team = Team::builder(triage)
         .with_agent(mailer)
         .with_handoff("triage", "mailer", "Sends mail.")

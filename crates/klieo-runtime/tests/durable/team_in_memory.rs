@@ -9,7 +9,7 @@
 
 use super::store::fresh;
 use super::support::{outcomes, Counted};
-use super::team::handoff::{agent, hand_off, triage_team};
+use super::team::handoff::{agent, handing_triage, triage_team};
 use super::team::{ask, child_of, lookup, no_lease, parent_of};
 use klieo_runtime::{Agent, AgentTool, RunEvent};
 use klieo_types::testing::ScriptedLlm;
@@ -74,12 +74,7 @@ async fn a_child_past_its_calls_time_is_cancelled_and_records_its_end() {
 async fn a_team_stream_dropped_at_its_hand_off_records_consumer_dropped() {
     let (_dir, store) = fresh().await;
     let team = triage_team(
-        agent(
-            "triage",
-            &store,
-            ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-            vec![],
-        ),
+        handing_triage(&store),
         agent("refund", &store, ScriptedLlm::new(), vec![]),
     );
     let mut events = team.stream("Money back?");

@@ -5,10 +5,10 @@
 
 use super::super::store::fresh;
 use super::super::support::{count, outcomes, Counted};
-use super::{ask, child_of, desk, lookup, parent_of};
+use super::{ask, child_of, desk, lookup, parent_of, stopped_while_hanging};
 use klieo_runtime::RunEvent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Journal, Message, Role, ShortTermMemory, ThreadId, ToolCall};
+use klieo_types::{EpisodicMemory, Journal, Role, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ async fn a_child_stopped_mid_run_is_taken_up_where_its_log_ends() {
 async fn a_child_that_answered_before_the_stop_is_not_run_again() {
     let (_dir, store) = fresh().await;
     let (marks, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-    {
+    let parent = {
         let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped.");
         let mark = Counted::new("mark", true, &marks).hanging(&started);
         let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
@@ -138,20 +138,9 @@ async fn a_child_that_answered_before_the_stop_is_not_run_again() {
             lookup(&store, &child_llm, vec![]),
             vec![mark],
         );
-        tokio::select! {
-            done = desk.run("Where is 1042?") => panic!("mark hangs: {done:?}"),
-            () = started.notified() => {}
-        }
-        // The child answered; the parent's step had not been written.
-    }
-    // A write the dropped run had begun (the child's result, written
-    // early while `mark` ran) lands before this one on a store with one
-    // writer, as it would have before a killed process died.
-    store
-        .append(&ThreadId::new("barrier"), vec![Message::user("-")])
-        .await
-        .unwrap();
-    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+        // The child answers; the parent's step is not written.
+        stopped_while_hanging(&store, desk, &started).await
+    };
 
     let child_llm = ScriptedLlm::new();
     let parent_llm = ScriptedLlm::new().then_text("It shipped.");

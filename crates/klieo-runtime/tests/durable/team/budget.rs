@@ -5,12 +5,11 @@
 
 use super::super::store::{fresh, Store};
 use super::super::support::{outcomes, Counted};
-use super::{ask, child_of, desk_with, lookup, no_lease, parent_of};
+use super::{ask, child_of, desk_with, lookup, no_lease, parent_of, stopped_while_hanging};
 use klieo_runtime::{Agent, Budget};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    BudgetLimit, ChatResponse, EpisodicMemory, Error, FinishReason, Message, ShortTermMemory,
-    ThreadId, ToolCall, Usage,
+    BudgetLimit, ChatResponse, EpisodicMemory, Error, FinishReason, Message, ToolCall, Usage,
 };
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
@@ -105,7 +104,7 @@ async fn a_child_past_what_its_parents_budget_left_is_refused() {
 async fn a_parent_taken_up_again_counts_what_its_children_spent() {
     let (_dir, store) = fresh().await;
     let (marks, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-    {
+    let parent = {
         let child_llm = ScriptedLlm::new().then_text("Order 1042 shipped.");
         let mark = Counted::new("mark", true, &marks).hanging(&started);
         let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
@@ -114,17 +113,8 @@ async fn a_parent_taken_up_again_counts_what_its_children_spent() {
         ]);
         let lookup = lookup(&store, &child_llm, vec![]);
         let desk = budgeted_desk(&store, &parent_llm, 2, lookup, vec![mark]);
-        tokio::select! {
-            done = desk.run("Where is 1042?") => panic!("mark hangs: {done:?}"),
-            () = started.notified() => {}
-        }
-    }
-    // A write the dropped run had begun lands before this one.
-    store
-        .append(&ThreadId::new("barrier"), vec![Message::user("-")])
-        .await
-        .unwrap();
-    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+        stopped_while_hanging(&store, desk, &started).await
+    };
 
     // The desk made one call and its child one: the budget of 2 is spent.
     let parent_llm = ScriptedLlm::new().then_text("It shipped.");

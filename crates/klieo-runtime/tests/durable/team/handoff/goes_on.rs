@@ -5,7 +5,7 @@
 use super::super::super::store::fresh;
 use super::super::super::support::{count, outcomes, Counted};
 use super::super::no_lease;
-use super::{agent, hand_off, triage_team};
+use super::{agent, hand_off, handing_triage, triage_team};
 use klieo_runtime::{Agent, HandoffHistory, RunEvent, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -145,12 +145,7 @@ async fn a_hand_off_call_whose_arguments_are_not_json_is_told_so_and_hands_nothi
 async fn a_streamed_team_run_tells_the_hand_off_between_the_agents_parts() {
     let (_dir, store) = fresh().await;
     let team = triage_team(
-        agent(
-            "triage",
-            &store,
-            ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-            vec![],
-        ),
+        handing_triage(&store),
         agent(
             "refund",
             &store,
@@ -199,15 +194,7 @@ async fn the_receiving_agents_tool_choice_applies_at_its_own_first_step() {
         .with_options(no_lease().with_tool_choice(Some(ToolChoice::Required)))
         .build()
         .unwrap();
-    let team = triage_team(
-        agent(
-            "triage",
-            &store,
-            ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-            vec![],
-        ),
-        refund,
-    );
+    let team = triage_team(handing_triage(&store), refund);
     team.run("Money back?").await.unwrap();
     let asked = refund_llm.requests();
     assert_eq!(asked[0].tool_choice, Some(ToolChoice::Required));

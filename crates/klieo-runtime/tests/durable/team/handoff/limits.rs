@@ -4,7 +4,7 @@
 use super::super::super::store::fresh;
 use super::super::super::support::outcomes;
 use super::super::no_lease;
-use super::{agent, hand_off, handing, triage_team, HandsReplyTo};
+use super::{agent, handing, handing_triage, triage_team, HandsReplyTo};
 use klieo_runtime::{Agent, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{EpisodicMemory, Error, ToolCall};
@@ -108,23 +108,18 @@ async fn agents_handing_a_run_back_and_forth_stop_at_the_teams_limit() {
 async fn a_hand_off_call_past_the_teams_limit_ends_the_run() {
     let (_dir, store) = fresh().await;
     let back = ToolCall::new("b1", "transfer_to_triage", json!({}));
-    let team = Team::builder(agent(
-        "triage",
-        &store,
-        ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-        vec![],
-    ))
-    .with_agent(agent(
-        "refund",
-        &store,
-        ScriptedLlm::new().then_tool_calls(vec![back]),
-        vec![],
-    ))
-    .with_handoff("triage", "refund", "Refunds orders.")
-    .with_handoff("refund", "triage", "Routes customers.")
-    .with_max_handoffs(1)
-    .build()
-    .unwrap();
+    let team = Team::builder(handing_triage(&store))
+        .with_agent(agent(
+            "refund",
+            &store,
+            ScriptedLlm::new().then_tool_calls(vec![back]),
+            vec![],
+        ))
+        .with_handoff("triage", "refund", "Refunds orders.")
+        .with_handoff("refund", "triage", "Routes customers.")
+        .with_max_handoffs(1)
+        .build()
+        .unwrap();
     let err = team.run("Money back?").await.unwrap_err();
     assert!(
         matches!(&err, Error::HandoffLimit { limit: 1, agent } if agent == "triage"),

@@ -11,7 +11,7 @@ mod stops;
 
 use super::super::store::Store;
 use super::super::support::Counted;
-use super::no_lease;
+use super::{built, no_lease};
 use klieo_runtime::{Agent, Guardrail, GuardrailOutcome, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{async_trait, ChatRequest, ChatResponse, LlmClient, ToolCall};
@@ -33,17 +33,17 @@ pub(crate) fn agent(
     llm: impl LlmClient + 'static,
     tools: Vec<Counted>,
 ) -> Agent {
-    let mut builder = Agent::builder(llm)
+    let builder = Agent::builder(llm)
         .with_name(name)
         .with_instructions(format!("You are the {name} desk."));
-    for tool in tools {
-        builder = builder.with_tool(tool);
-    }
-    builder
-        .with_memory(store.clone())
-        .with_options(no_lease())
-        .build()
-        .unwrap()
+    built(builder, store, tools, no_lease())
+}
+
+/// A `triage` agent on `store` whose model hands the customer to
+/// `refund` at once.
+pub(crate) fn handing_triage(store: &Store) -> Agent {
+    let llm = ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]);
+    agent("triage", store, llm, vec![])
 }
 
 /// `triage`, which may hand off to `refund`.
@@ -74,12 +74,9 @@ impl Guardrail for HandsTo {
 /// An agent called `name` on `store` whose guardrail hands every request
 /// to `to`.
 pub(super) fn handing(name: &str, store: &Store, llm: &ScriptedLlm, to: &'static str) -> Agent {
-    Agent::builder(llm.clone())
-        .with_name(name)
-        .with_memory(store.clone())
-        .with_options(no_lease().add_guardrail(Arc::new(HandsTo(to))))
-        .build()
-        .unwrap()
+    let builder = Agent::builder(llm.clone()).with_name(name);
+    let options = no_lease().add_guardrail(Arc::new(HandsTo(to)));
+    built(builder, store, vec![], options)
 }
 
 /// Hands every reply off to `to`.

@@ -4,7 +4,7 @@
 use super::super::super::store::fresh;
 use super::super::super::support::{count, outcomes, Counted, Told};
 use super::super::no_lease;
-use super::{agent, hand_off, triage_team};
+use super::{agent, hand_off, handing_triage, triage_team};
 use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{EpisodicMemory, Error, ToolCall, ToolChoice};
@@ -65,12 +65,7 @@ async fn a_handed_on_run_is_refused_to_its_agents_alone() {
         called: Arc::new(Notify::new()),
     };
     let called = Arc::clone(&refund_llm.called);
-    let triage = agent(
-        "triage",
-        &store,
-        ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-        vec![],
-    );
+    let triage = handing_triage(&store);
     let refund = agent("refund", &store, refund_llm, vec![]);
     let team = triage_team(triage.clone(), refund.clone());
     tokio::select! {
@@ -97,12 +92,7 @@ async fn a_call_waiting_for_a_person_in_the_receiving_agents_part_is_decided_thr
         .then_text("Refunded.");
     let make = |refund_llm: &ScriptedLlm| {
         triage_team(
-            agent(
-                "triage",
-                &store,
-                ScriptedLlm::new().then_tool_calls(vec![hand_off("h1")]),
-                vec![],
-            ),
+            handing_triage(&store),
             agent(
                 "refund",
                 &store,
