@@ -3,7 +3,6 @@
 
 use crate::dispatch::result_text;
 use crate::engine::{start, Engine, Mode};
-use crate::fact::Fact;
 use crate::run::Run;
 use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent, RunSummary};
@@ -350,14 +349,8 @@ impl Drop for RunEvents {
         let Some(run) = run else {
             return;
         };
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        handle.spawn(async move {
-            if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
-                let _ = run.record(dropped).await;
-            }
-        });
+        let recording = Arc::clone(&run);
+        run.spawn_dropped(async move { recording.record_dropped().await });
     }
 }
 

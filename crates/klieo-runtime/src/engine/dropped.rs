@@ -2,7 +2,6 @@
 //! away, and what the run was doing is finished or recorded as dropped.
 
 use super::{after_reply, answered, give_up, Engine, Mode, State, Work};
-use crate::fact::Fact;
 use klieo_types::FinishReason;
 use std::sync::Arc;
 
@@ -51,21 +50,11 @@ impl Drop for Engine {
             State::Relaying(_) | State::Working(_) => {
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
-                    if let Some(dropped) = run.emit(Fact::ConsumerDropped).episode {
-                        let _ = run.record(dropped).await;
-                    }
+                    run.record_dropped().await;
                     give_up(lease).await;
                 })
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(work);
-            }
-            Err(_) => tracing::warn!(
-                run_id = self.run.run_id(),
-                "streamed run dropped outside a tokio runtime; its end is not recorded"
-            ),
-        }
+        self.run.spawn_dropped(work);
     }
 }

@@ -7,6 +7,7 @@ use crate::fact::Fact;
 use crate::stream::terminal_for;
 use crate::streaming::Ended;
 use klieo_types::{Commit, Episode, Error, LlmError, PendingStep};
+use std::future::Future;
 use std::sync::PoisonError;
 
 /// What a run knows of its journal's episode count.
@@ -98,6 +99,29 @@ impl Run {
 
     fn lock_fence(&self) -> std::sync::MutexGuard<'_, Fence> {
         self.fence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that the run's consumer dropped its stream
+    /// (`consumer-dropped`).
+    pub(crate) async fn record_dropped(&self) {
+        if let Some(dropped) = self.emit(Fact::ConsumerDropped).episode {
+            let _ = self.record(dropped).await;
+        }
+    }
+
+    /// Runs `work`, what records the end of a stream its consumer
+    /// dropped, on the current tokio runtime; outside one, says that the
+    /// end is not recorded.
+    pub(crate) fn spawn_dropped(&self, work: impl Future<Output = ()> + Send + 'static) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(work);
+            }
+            Err(_) => tracing::warn!(
+                run_id = self.run_id(),
+                "streamed run dropped outside a tokio runtime; its end is not recorded"
+            ),
+        }
     }
 
     /// Records one episode, leaving the run's pending step as it is.
