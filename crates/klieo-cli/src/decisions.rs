@@ -7,9 +7,9 @@ use crate::error::CliError;
 use crate::runs::{plain, run_id};
 use crate::store::Store;
 use klieo::runtime::decisions::{
-    record_decision, record_settlement, wake_if_decided, Decision, Settled,
+    handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
 };
-use klieo::types::{Episode, RunId, RunQuery, RunState, Ticket};
+use klieo::types::{RunId, RunQuery, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -119,11 +119,8 @@ pub(crate) async fn resume(
         return Err(CliError::Over { run, state });
     }
     let log = store.journal().replay(run).await?;
-    let handed = log.iter().rev().find_map(|episode| match episode {
-        Episode::HandedOff { to, .. } => Some(to.clone()),
-        _ => None,
-    });
-    if let Some(agent) = handed {
+    if let Some(agent) = handed_to(&log) {
+        let agent = agent.to_owned();
         return Err(CliError::TeamRun { run, agent });
     }
     let Some(agent) = agent.or(entry.agent) else {

@@ -3,6 +3,8 @@
 //! (in doubt), from a process that holds no agent (the `klieo` command,
 //! a console), and the run goes on where an agent is.
 
+pub use crate::team::tree::handed_to;
+
 use crate::agent::PendingApproval;
 use crate::approval::{waiting_for, waiting_on, Waiting};
 use klieo_types::{Commit, Episode, Error, Journal, MemoryError, RunId, Ticket};

@@ -10,7 +10,7 @@ use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
-use crate::team::tree::{driver_in, root_of};
+use crate::team::tree::{driver_in, handed_to, root_of};
 use klieo_types::{Episode, Error, Journal, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -267,7 +267,7 @@ impl Agent {
         // hand-off gave it to): another agent (a child's) would find its
         // calls unknown, and a team's run goes on through its team.
         let log = journal.replay(root).await?;
-        let handed = log.iter().any(|e| matches!(e, Episode::HandedOff { .. }));
+        let handed = handed_to(&log).is_some();
         let driver = driver_in(&log).unwrap_or(self.name());
         // A run of one agent may be taken up by another (`klieo resume
         // --agent`); a team's is its team's.

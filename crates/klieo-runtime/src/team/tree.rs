@@ -83,6 +83,30 @@ pub(crate) async fn wake_parents(journal: &dyn Journal, run: RunId) -> Result<()
     Ok(())
 }
 
+/// The agent the latest hand-off in `log` gave its run to; `None` when
+/// the run was never handed on (it goes on only through its team when
+/// it was).
+///
+/// ```
+/// use klieo_runtime::decisions::handed_to;
+/// use klieo_types::Episode;
+///
+/// let started = Episode::Started { agent: "triage".into() };
+/// assert_eq!(handed_to(&[started.clone()]), None);
+/// let handed = Episode::HandedOff {
+///     from: "triage".into(),
+///     to: "refund".into(),
+///     reason: "wants a refund".into(),
+/// };
+/// assert_eq!(handed_to(&[started, handed]), Some("refund"));
+/// ```
+pub fn handed_to(log: &[Episode]) -> Option<&str> {
+    log.iter().rev().find_map(|episode| match episode {
+        Episode::HandedOff { to, .. } => Some(to.as_str()),
+        _ => None,
+    })
+}
+
 /// The agent that drives the run whose log is `log`: the last a hand-off
 /// gave it to, else the one that started it.
 pub(crate) fn driver_in(log: &[Episode]) -> Option<&str> {
