@@ -45,16 +45,7 @@ async fn call_and_end(
 ) -> Ended {
     let within = span.clone();
     async move {
-        // A child run the call starts relays its events into this run's
-        // stream.
-        let ran = match run.progress.relay() {
-            Some(relay) => {
-                crate::team::RELAY
-                    .scope(relay, run_one(run, step, call, parsed))
-                    .await
-            }
-            None => run_one(run, step, call, parsed).await,
-        };
+        let ran = run_one(run, step, call, parsed).await;
         if ran.waits() {
             // It has not ended: no result is kept, and it runs again when
             // the run goes on.

@@ -178,7 +178,8 @@ impl Run {
         };
         // Its own budget and its callers' cover its children.
         let cover = Cover::of(&opts.budget, &spend, covered.as_ref().map(Covered::cover));
-        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover));
+        let progress = Progress::new(ctx.run_id, thread.clone(), extras.events, extras.summary);
+        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover, progress.relay()));
         let ctx = match opts.lease_ttl {
             Some(_) => {
                 let cancel = ctx.cancel.child_token();
@@ -198,7 +199,7 @@ impl Run {
             None => system_prompt.to_owned(),
         };
         let run = Self {
-            progress: Progress::new(ctx.run_id, thread.clone(), extras.events, extras.summary),
+            progress,
             output: extras.output,
             repairs: AtomicU32::new(0),
             repeats: Repeats::default(),

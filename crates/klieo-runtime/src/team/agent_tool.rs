@@ -192,8 +192,8 @@ impl Tool for AgentTool {
         };
         // In a streamed run, the child's events go into its stream; it is
         // cancelled with the calling run.
-        let relay = super::RELAY.try_with(Clone::clone).ok();
         let calling = ctx.runtime::<Arc<Caller>>().cloned();
+        let relay = calling.as_ref().and_then(|c| c.relay().cloned());
         let stop = self.agent.cancel_token();
         let setup = ChildSetup {
             parent,

@@ -8,6 +8,7 @@
 
 use crate::agent::ChildEnd;
 use crate::spend::Cover;
+use crate::summary::Relay;
 use klieo_types::Error;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,26 +25,40 @@ pub(crate) type Running = Pin<Box<dyn Future<Output = Result<ChildEnd, Error>> +
 
 /// What a run hands each of its tool calls (in their `ToolContext`): its own
 /// cancellation (not its lease's), the children cut off by it, which it
-/// waits for before it records its end, and its budget's cover.
+/// waits for before it records its end, its budget's cover, and its queue
+/// of events when it queues them.
 pub(crate) struct Caller {
     cancel: CancellationToken,
     cut_off: Mutex<Vec<JoinHandle<()>>>,
     /// Its budget, covering its children.
     cover: Option<Cover>,
+    /// Where a child run relays its events (`RunEvent::Child`).
+    relay: Option<Relay>,
 }
 
 impl Caller {
-    pub(crate) fn new(cancel: CancellationToken, cover: Option<Cover>) -> Self {
+    pub(crate) fn new(
+        cancel: CancellationToken,
+        cover: Option<Cover>,
+        relay: Option<Relay>,
+    ) -> Self {
         Self {
             cancel,
             cut_off: Mutex::default(),
             cover,
+            relay,
         }
     }
 
     /// Its budget, covering the children its calls start.
     pub(crate) fn cover(&self) -> Option<&Cover> {
         self.cover.as_ref()
+    }
+
+    /// Its queue of events, into which a child run its call starts relays
+    /// its own, when it queues events.
+    pub(crate) fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
     }
 
     fn cancelled(&self) -> bool {

@@ -20,10 +20,3 @@ pub(crate) mod tree;
 
 pub use agent_tool::{AgentTool, AGENT_TOOL_TIMEOUT};
 pub use handoff::{HandoffHistory, Team, TeamBuilder, DEFAULT_MAX_HANDOFFS};
-
-tokio::task_local! {
-    /// The queue of events of the run whose tool call is running, when it
-    /// queues events: a child run the call starts relays its own events
-    /// into it (`RunEvent::Child`).
-    pub(crate) static RELAY: crate::summary::Relay;
-}
