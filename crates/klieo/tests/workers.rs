@@ -72,16 +72,21 @@ async fn worker_child() {
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one (KLIEO_POSTGRES_URL)"]
 async fn four_workers_share_1000_runs_through_two_kills_and_a_drain() {
     let fleet = fleet::Fleet::new().await;
-    let runs = fleet.submit(1_000).await;
+    let mut runs = fleet.submit(0..700).await;
     let mut workers: Vec<_> = (0..4).map(|_| fleet.worker(&[])).collect();
     // The first runs (claims take the oldest first) are over: the fleet
     // is at work. Then two workers die and one drains, each while it
-    // drives runs.
+    // drives runs. A fast fleet may have finished the first 700 by then,
+    // so 100 more are submitted before each look: the worker looked for
+    // has queued runs to take, and the submit wakes it if it was idle.
     fleet.completed(&runs[..20]).await;
     for (i, signal) in ["KILL", "KILL", "TERM"].into_iter().enumerate() {
+        let from = 700 + 100 * i;
+        runs.extend(fleet.submit(from..from + 100).await);
         fleet.once_driving(&workers[i]).await;
         workers[i].signal(signal);
     }
+    assert_eq!(runs.len(), 1_000);
     let drained = workers[2].drained();
     assert!(
         drained.is_some(),
@@ -103,7 +108,7 @@ async fn four_workers_share_1000_runs_through_two_kills_and_a_drain() {
 async fn a_drained_workers_runs_go_to_a_later_worker_without_waiting_for_leases() {
     let fleet = fleet::Fleet::new().await;
     // Submitted while no worker runs: driven when one starts.
-    let runs = fleet.submit(10).await;
+    let runs = fleet.submit(0..10).await;
     // Leases of an hour: only a drain that gives them up lets another
     // worker take these runs within the test's bounds.
     let hour = [("KLIEO_WORKER_LEASE_SECS", "3600")];

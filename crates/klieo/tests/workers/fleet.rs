@@ -50,10 +50,10 @@ impl Fleet {
         Self { url, store, db }
     }
 
-    /// Submits `n` runs of `billing`, each with a key of its own.
-    pub(crate) async fn submit(&self, n: usize) -> Vec<RunId> {
-        let mut runs = Vec::with_capacity(n);
-        for i in 0..n {
+    /// Submits a run of `billing` for each number of `keys`, keyed by it.
+    pub(crate) async fn submit(&self, keys: std::ops::Range<usize>) -> Vec<RunId> {
+        let mut runs = Vec::with_capacity(keys.len());
+        for i in keys {
             let submission =
                 Submission::new("billing", format!("charge {i}")).with_key(format!("c{i}"));
             runs.push(self.store.submit(&submission).await.expect("a queued run"));
@@ -90,6 +90,8 @@ impl Fleet {
     }
 
     /// Returns once `worker` holds a live lease: it is driving a run.
+    /// The caller makes sure runs are queued: a worker that finds none
+    /// never drives.
     pub(crate) async fn once_driving(&self, worker: &WorkerProcess) {
         let mut look = tokio::time::interval(Duration::from_millis(5));
         let deadline = tokio::time::Instant::now() + BOUND;
