@@ -40,6 +40,8 @@ const KEY: &str = "tenant-7";
 const LIMIT: u64 = 30_000;
 const RUNS: usize = 100;
 const KILLS: usize = 8;
+/// Runs submitted before each kill's look for a working worker.
+const RUNS_A_KILL: usize = 4;
 /// How long any one thing the test waits for may take before it counts
 /// as never: a bound, not a timing.
 const BOUND: Duration = Duration::from_secs(300);
@@ -226,14 +228,18 @@ async fn journaled(store: &dyn Journal, runs: &[RunId]) -> KeySpend {
     sum
 }
 
+/// Submits `n` more runs of the key, numbered on from `runs`.
+async fn submit(store: &dyn RunQueue, runs: &mut Vec<RunId>, n: usize) {
+    for _ in 0..n {
+        let submission = Submission::new("tenant", format!("job {}", runs.len()));
+        runs.push(store.submit(&submission).await.unwrap());
+    }
+}
+
 /// Four workers on `db` (opened as `store` here too) share 100 runs of
 /// one key through eight kills.
 async fn never_overspent_through_kills(store: &dyn RunQueue, db: &str) {
     let mut runs = Vec::with_capacity(RUNS);
-    for i in 0..RUNS {
-        let submission = Submission::new("tenant", format!("job {i}"));
-        runs.push(store.submit(&submission).await.unwrap());
-    }
     let mut chaos = Chaos::new();
     let mut workers = Processes::new(db);
     for _ in 0..4 {
@@ -241,7 +247,11 @@ async fn never_overspent_through_kills(store: &dyn RunQueue, db: &str) {
     }
     let mut kills = 0;
     // Each kill lands in a run a worker is working on, or just past it.
+    // A few runs are submitted before each look, so a fast fleet has
+    // work then (the 32 stay inside what the key admits, even with the
+    // killed runs' reservations held); the rest after the kills.
     while kills < KILLS {
+        submit(store, &mut runs, RUNS_A_KILL).await;
         let Some(victim) = workers.one_working(Duration::from_secs(10)) else {
             break;
         };
@@ -252,6 +262,8 @@ async fn never_overspent_through_kills(store: &dyn RunQueue, db: &str) {
         let now = settled(store).await;
         assert!(now.tokens <= LIMIT, "settled {now:?} past {LIMIT}");
     }
+    let rest = RUNS - runs.len();
+    submit(store, &mut runs, rest).await;
     let (mut answered, mut refused) = (0, 0);
     for run in &runs {
         match wait(store, *run, BOUND).await.unwrap() {

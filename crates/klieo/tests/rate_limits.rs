@@ -23,7 +23,7 @@ use klieo::provider::rate_limit::RateLimited;
 use klieo::sqlite::SqliteStore;
 use klieo::store::RateLimits;
 use klieo::types::LlmError;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,8 +99,8 @@ async fn server() -> (String, Arc<Mutex<Seen>>) {
 
 /// The process the test starts: `KLIEO_RATE_ROLE` `first` makes a call
 /// that may not retry (the 429 ends it: "limited"), then one that may
-/// ("answered"); `second` makes one call ("waited <ms>" when it waited,
-/// then "answered").
+/// ("answered"); `second` waits for a line on its stdin, then makes one
+/// call ("waited <ms>" when it waited, then "answered").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a process of the shared rate limit test: run only by it"]
 async fn rate_child() {
@@ -119,6 +119,12 @@ async fn rate_child() {
             .build()
             .unwrap()
     };
+    if var("KLIEO_RATE_ROLE") == "second" {
+        // Started before the 429, so its start-up is not inside the
+        // pause: the parent's line on stdin says the pause began.
+        let go = tokio::task::spawn_blocking(|| std::io::stdin().lines().next());
+        assert!(matches!(go.await, Ok(Some(Ok(_)))), "the parent says go");
+    }
     if var("KLIEO_RATE_ROLE") == "first" {
         let retry = klieo::retry::RetryPolicy::new().with_max_retries(0);
         let once = agent(RunOptions::default().with_retry(retry));
@@ -151,6 +157,7 @@ fn child(
         .env("KLIEO_RATE_ROLE", role)
         .env("KLIEO_RATE_SERVER", server)
         .env("KLIEO_RATE_DB", db)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -191,12 +198,16 @@ async fn a_429_holds_back_both_processes_for_the_time_it_asked() {
     SqliteStore::open(&db).await.unwrap().close().await;
 
     let (mut first, mut first_lines) = child("first", &base, &db);
+    let (mut second, mut second_lines) = child("second", &base, &db);
     // The 429 ended the first call, and its pause is in the file.
     assert_eq!(
         next_line(&mut first_lines).await.as_deref(),
         Some("limited")
     );
-    let (mut second, mut second_lines) = child("second", &base, &db);
+    let mut go = second.stdin.take().expect("its stdin");
+    go.write_all(b"go\n")
+        .expect("the second process is told to go");
+    drop(go);
     // Each process's next call waited for the pause, then was answered.
     for lines in [&mut first_lines, &mut second_lines] {
         let waited = next_line(lines).await.expect("a wait");

@@ -106,6 +106,7 @@ try {
 
   // Approvals: both waiting calls, with their tool and arguments.
   await page.click("nav a[href='/approvals']");
+  await page.waitForURL(/\/approvals$/);
   text = await page.textContent("main");
   check("the approvals page lists both calls", text.includes(runs.to_approve) && text.includes(runs.to_deny), text);
   check("with their tool and arguments", text.includes("send_mail") && text.includes("to Ada"), text);

@@ -290,15 +290,21 @@ impl Worker {
             ended(&mut runs, &mut report, done);
         }
         for (_, run) in runs.drain() {
+            // Aborted after its last write, a run may be over already.
+            // Its state is read while this worker still holds the lease:
+            // once the lease is given up, another worker may take the run
+            // and finish it, and both would count it.
+            let over = matches!(
+                self.queue.state(run).await,
+                Ok(Some(state)) if state.is_finished() || state == RunState::Suspended
+            );
             if let Err(e) = self.queue.release(run, &self.holder).await {
                 tracing::warn!(run_id = %run, error = %e, "could not give up a drained run's lease; it runs out");
             }
-            // Stopped while giving up its lease, a run may be over already.
-            match self.queue.state(run).await {
-                Ok(Some(state)) if state.is_finished() || state == RunState::Suspended => {
-                    report.finished += 1;
-                }
-                _ => report.released.push(run),
+            if over {
+                report.finished += 1;
+            } else {
+                report.released.push(run);
             }
         }
         report.released.sort_unstable();

@@ -37,7 +37,19 @@ const OVERLOADED: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: appl
 retry-after: 30\r\ncontent-length: 39\r\nconnection: close\r\n\r\n\
 {\"error\":{\"message\":\"overloaded now\"}}";
 
+/// A client of the server at `base` named `name`, with the default
+/// timeouts: a real server's long prompt may take a while to answer.
 pub(crate) fn client(name: &str, base: String) -> OpenAiClient {
+    OpenAiClient::builder()
+        .with_base_url(base)
+        .with_model("smollm2")
+        .with_provider_name(name)
+        .build()
+        .expect("a client")
+}
+
+/// A client of a faulty server, given up on after 2 s.
+fn faulty(name: &str, base: String) -> OpenAiClient {
     OpenAiClient::builder()
         .with_base_url(base)
         .with_model("smollm2")
@@ -58,9 +70,9 @@ async fn a_run_fails_over_from_down_overloaded_and_stalled_servers_to_llama_serv
     let overloaded = loopback(Some(OVERLOADED)).await;
     let stalled = loopback(None).await;
     let llm = Fallback::builder()
-        .add_provider(client("down", down))
-        .add_provider(client("overloaded", overloaded))
-        .add_provider(client("stalled", stalled))
+        .add_provider(faulty("down", down))
+        .add_provider(faulty("overloaded", overloaded))
+        .add_provider(faulty("stalled", stalled))
         .add_provider(client("llama", format!("{}/v1", server())))
         .build()
         .expect("a fallback");
