@@ -308,19 +308,11 @@ async fn settle(
         }));
         episodes.extend(never_ran.episode);
     }
-    let handoff = match &dispatched.fatal {
-        None => run.handoff_asked(&reply.tool_calls),
-        Some(_) => None,
-    };
-    episodes.extend(handoff.as_ref().and_then(|h| run.handoff_episode(h)));
+    // A hand-off is written with the step that asked for it.
+    let handoff = run.handoff_unless_failed(&reply.tool_calls, dispatched.fatal.as_ref());
     let mut all = Vec::with_capacity(1 + messages.len());
     all.push(reply);
     all.extend(messages);
-    run.write(run.commit().with_messages(all).with_episodes(episodes))
-        .await?;
-    match (dispatched.fatal, handoff) {
-        (Some(e), _) => Err(e),
-        (None, Some(handed)) => Err(run.handed_off(handed)),
-        (None, None) => Ok(()),
-    }
+    let commit = run.commit().with_messages(all).with_episodes(episodes);
+    run.write_tool_step(commit, handoff, dispatched.fatal).await
 }

@@ -125,21 +125,14 @@ pub(crate) async fn finish_step(
             return Err(stopped);
         }
         // A hand-off is written with the step that asked for it.
-        let handoff = match &dispatched.fatal {
-            None => run.handoff_asked(&calls),
-            Some(_) => None,
-        };
+        let handoff = run.handoff_unless_failed(&calls, dispatched.fatal.as_ref());
         if let Some(asked) = messages.first_mut() {
             asked.tool_calls = calls;
         }
-        episodes.extend(handoff.as_ref().and_then(|h| run.handoff_episode(h)));
-        run.write(run.commit().with_messages(messages).with_episodes(episodes))
+        let commit = run.commit().with_messages(messages).with_episodes(episodes);
+        run.write_tool_step(commit, handoff, dispatched.fatal)
             .await?;
-        return match (dispatched.fatal, handoff) {
-            (Some(e), _) => Err(e),
-            (None, Some(handed)) => Err(run.handed_off(handed)),
-            (None, None) => Ok(StepEnd::Continue),
-        };
+        return Ok(StepEnd::Continue);
     }
 
     // Tool calls that will not run (a reply cut by `length`, filtered, or

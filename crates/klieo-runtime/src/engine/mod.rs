@@ -212,10 +212,8 @@ async fn after_reply(
     if let Err(e) = check_post_llm(&run.opts.guardrails, &req, &reply).await {
         // A hand-off within the team keeps the model call it followed.
         if let Some(handed) = run.handoff_decided(&e) {
-            let mut written = episodes.into_vec();
-            written.extend(run.handoff_episode(&handed));
-            run.write(run.commit().with_episodes(written)).await?;
-            return Err(run.handed_off(handed));
+            let step = run.commit().with_episodes(episodes.into_vec());
+            return Err(run.hand_off(step, handed).await);
         }
         return Err(e);
     }

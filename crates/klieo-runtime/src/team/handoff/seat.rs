@@ -5,7 +5,7 @@
 use crate::fact::Fact;
 use crate::run::Run;
 use async_trait::async_trait;
-use klieo_types::{Episode, Error, Tool, ToolCall, ToolContext, ToolDef, ToolError, ToolPolicy};
+use klieo_types::{Commit, Error, Tool, ToolCall, ToolContext, ToolDef, ToolError, ToolPolicy};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -125,19 +125,43 @@ impl Run {
         })
     }
 
-    /// Whether the run may make one more hand-off.
-    fn may_hand_off(&self) -> bool {
-        self.seat().is_some_and(|seat| seat.handed < seat.limit)
+    /// The error past the team's limit on hand-offs, when the run may
+    /// make no more: [`Error::HandoffLimit`].
+    fn past_limit(&self, handed: &HandedOff) -> Option<Error> {
+        match self.seat() {
+            Some(seat) if seat.handed < seat.limit => None,
+            seat => Some(Error::HandoffLimit {
+                limit: seat.map_or(0, |seat| seat.limit),
+                agent: handed.to.clone(),
+            }),
+        }
     }
 
-    /// The `HandedOff` episode of `handed`, for the commit of the step
-    /// that asked for it; none past the team's limit. The user's and the
-    /// spans' views are told once it is written ([`handed_off`](Self::handed_off)).
-    pub(crate) fn handoff_episode(&self, handed: &HandedOff) -> Option<Episode> {
-        if !self.may_hand_off() {
-            return None;
+    /// Writes `commit`, the step that asked for `handed`, with its
+    /// `HandedOff` episode, and returns the error that ends this agent's
+    /// part: the hand-off, which its team takes (the user's and the
+    /// spans' views are told once it is written). Past the team's limit,
+    /// the commit is written without the episode and the error is
+    /// [`Error::HandoffLimit`]. A failed write is the error.
+    pub(crate) async fn hand_off(&self, mut commit: Commit, handed: HandedOff) -> Error {
+        if let Some(over) = self.past_limit(&handed) {
+            return match self.write(commit).await {
+                Ok(()) => over,
+                Err(e) => e,
+            };
         }
-        self.ctx.memories.episode(self.handoff_fact(handed))
+        let episode = self.ctx.memories.episode(self.handoff_fact(&handed));
+        commit.episodes.extend(episode);
+        if let Err(e) = self.write(commit).await {
+            return e;
+        }
+        self.tell(&self.handoff_fact(&handed));
+        let error = Error::Handoff {
+            agent: handed.to.clone(),
+            reason: handed.reason.clone(),
+        };
+        let _ = self.handoff.set(handed);
+        error
     }
 
     fn handoff_fact<'a>(&'a self, handed: &'a HandedOff) -> Fact<'a> {
@@ -148,23 +172,37 @@ impl Run {
         }
     }
 
-    /// The error that ends this agent's part of the run once the commit
-    /// with `handed`'s episode is written: its team goes on with the
-    /// agent handed to. Past the team's limit, [`Error::HandoffLimit`].
-    pub(crate) fn handed_off(&self, handed: HandedOff) -> Error {
-        if !self.may_hand_off() {
-            return Error::HandoffLimit {
-                limit: self.seat().map_or(0, |seat| seat.limit),
-                agent: handed.to,
-            };
+    /// The hand-off a tool step asks for, unless `fatal`, the first error
+    /// of its calls that ends the run, is set: see
+    /// [`handoff_asked`](Self::handoff_asked).
+    pub(crate) fn handoff_unless_failed(
+        &self,
+        calls: &[ToolCall],
+        fatal: Option<&Error>,
+    ) -> Option<HandedOff> {
+        match fatal {
+            None => self.handoff_asked(calls),
+            Some(_) => None,
         }
-        self.tell(&self.handoff_fact(&handed));
-        let error = Error::Handoff {
-            agent: handed.to.clone(),
-            reason: handed.reason.clone(),
-        };
-        let _ = self.handoff.set(handed);
-        error
+    }
+
+    /// Writes a tool step's `commit` and returns what ends the agent's
+    /// part: `fatal`, the first error of its calls that ends the run;
+    /// else `handed`, the hand-off it asked for, written with it (see
+    /// [`hand_off`](Self::hand_off)); else nothing: the run goes on.
+    pub(crate) async fn write_tool_step(
+        &self,
+        commit: Commit,
+        handed: Option<HandedOff>,
+        fatal: Option<Error>,
+    ) -> Result<(), Error> {
+        match (fatal, handed) {
+            (None, Some(handed)) => Err(self.hand_off(commit, handed).await),
+            (fatal, _) => {
+                self.write(commit).await?;
+                fatal.map_or(Ok(()), Err)
+            }
+        }
     }
 
     /// The error that ends the run's part: a guardrail's hand-off to
@@ -179,13 +217,11 @@ impl Run {
         let Some(handed) = self.handoff_decided(&error) else {
             return error;
         };
-        let episodes = self.handoff_episode(&handed).into_iter().collect();
-        if self.may_hand_off() {
-            if let Err(e) = self.record_all(episodes).await {
-                return e;
-            }
+        // Past the limit there is nothing to write.
+        if let Some(over) = self.past_limit(&handed) {
+            return over;
         }
-        self.handed_off(handed)
+        self.hand_off(self.side_commit(), handed).await
     }
 
     /// Whether `error` ended the run's part with a hand-off its team
