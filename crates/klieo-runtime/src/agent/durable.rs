@@ -3,14 +3,13 @@
 
 use super::Agent;
 use crate::approval::decide;
-use crate::decisions::decide_in_child;
 use crate::engine::Mode;
 use crate::events::RunEvents;
 use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
-use crate::team::tree::{driver_in, handed_to, root_of};
+use crate::team::tree::{handed_to, TreeRoot};
 use klieo_types::{Episode, Error, Journal, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -241,41 +240,25 @@ impl Agent {
     /// Where `run` is taken up: a child run (an agent used as a tool) by
     /// taking up its tree's root, whose calls find the child going on,
     /// after the decision on the child's call is recorded. Any other run
-    /// as it is.
+    /// as it is. A run another agent drives, or a team's, is refused.
     async fn root_for(
         &self,
         run: RunId,
         decision: Option<(Ticket, Option<String>)>,
     ) -> Result<(RunId, Option<(Ticket, Option<String>)>), Error> {
-        self.root_for_in(run, decision, false).await
-    }
-
-    /// [`root_for`](Self::root_for), for this agent alone or as the agent
-    /// that drives a team's run (`by_team`): a run a hand-off gave on is
-    /// taken up only through its team.
-    pub(crate) async fn root_for_in(
-        &self,
-        run: RunId,
-        decision: Option<(Ticket, Option<String>)>,
-        by_team: bool,
-    ) -> Result<(RunId, Option<(Ticket, Option<String>)>), Error> {
         let Ok(journal) = journal_of(&self.inner.template.memories, run) else {
             return Ok((run, decision));
         };
-        let root = root_of(journal.as_ref(), run).await?;
+        let tree = TreeRoot::of(journal, run).await?;
+        let root = tree.root;
         // The root goes on with the agent that drives it (the last a
         // hand-off gave it to): another agent (a child's) would find its
         // calls unknown, and a team's run goes on through its team.
-        let log = journal.replay(root).await?;
-        let handed = handed_to(&log).is_some();
-        let driver = driver_in(&log).unwrap_or(self.name());
+        let handed = handed_to(&tree.log).is_some();
+        let driver = tree.driver(self.name());
         // A run of one agent may be taken up by another (`klieo resume
         // --agent`); a team's is its team's.
-        let refused = match (driver == self.name(), handed) {
-            (true, true) => !by_team,
-            (true, false) => false,
-            (false, _) => root != run || handed,
-        };
+        let refused = handed || (driver != self.name() && root != run);
         if refused {
             let what = match root == run {
                 true => "it is".to_owned(),
@@ -294,13 +277,7 @@ impl Agent {
             };
             return Err(Error::NotResumable { run, reason });
         }
-        if root == run {
-            return Ok((run, decision));
-        }
-        if let Some((ticket, denial)) = decision {
-            decide_in_child(journal.as_ref(), &ticket, denial).await?;
-        }
-        Ok((root, None))
+        Ok((root, tree.decision_for_root(run, decision).await?))
     }
 
     /// The run `run` rebuilt from its journal, with a person's decision on

@@ -3,10 +3,14 @@
 //! parent that waits with a child for a person ends its log with
 //! `WaitingOnChild`, and is woken (`ChildWoken`) once the person decides.
 
+use crate::decisions::decide_in_child;
 use crate::options::Budget;
 use crate::spend::Spend;
-use klieo_types::{Commit, Episode, Error, Journal, MemoryError, PendingStep, RunId, ToolContext};
+use klieo_types::{
+    Commit, Episode, Error, Journal, MemoryError, PendingStep, RunId, Ticket, ToolContext,
+};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The deepest tree followed: a chain of parents longer than this is not
 /// one klieo made (each child is started by a call of its parent).
@@ -51,6 +55,47 @@ pub(crate) async fn root_of(journal: &dyn Journal, run: RunId) -> Result<RunId, 
         run,
         reason: format!("its runs' chain of parents is longer than {MAX_DEPTH}; its store's logs are not ones klieo wrote"),
     })
+}
+
+/// The root of a run's tree, found to take the tree up from any of its
+/// runs: the root, its log, and the journal that holds them.
+pub(crate) struct TreeRoot {
+    pub(crate) journal: Arc<dyn Journal>,
+    pub(crate) root: RunId,
+    pub(crate) log: Vec<Episode>,
+}
+
+impl TreeRoot {
+    /// The root of `run`'s tree in `journal`, and its log.
+    pub(crate) async fn of(journal: Arc<dyn Journal>, run: RunId) -> Result<Self, Error> {
+        let root = root_of(journal.as_ref(), run).await?;
+        let log = journal.replay(root).await?;
+        Ok(Self { journal, root, log })
+    }
+
+    /// The agent that drives the root (see [`driver_in`]), or `started`
+    /// when its log names none.
+    pub(crate) fn driver<'a>(&'a self, started: &'a str) -> &'a str {
+        driver_in(&self.log).unwrap_or(started)
+    }
+
+    /// The decision the root is taken up with, given `decision` on a call
+    /// of `run`: in a child run, the decision is recorded in the child
+    /// first (the root's calls then find the child going on) and the root
+    /// has none; the root's own as it is.
+    pub(crate) async fn decision_for_root(
+        &self,
+        run: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+    ) -> Result<Option<(Ticket, Option<String>)>, Error> {
+        if run == self.root {
+            return Ok(decision);
+        }
+        if let Some((ticket, denial)) = decision {
+            decide_in_child(self.journal.as_ref(), &ticket, denial).await?;
+        }
+        Ok(None)
+    }
 }
 
 /// Wakes the runs that wait with `run` for a person, once the person

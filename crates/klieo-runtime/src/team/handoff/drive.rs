@@ -9,7 +9,7 @@ use crate::events::{EarlyRun, RunEvents, StartPart};
 use crate::resume::{journal_of, record_of, resume_engine, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, RunSummary};
-use crate::team::tree::{driver_in, root_of};
+use crate::team::tree::TreeRoot;
 use klieo_types::{ConfigError, Episode, Error, Message, RunId, ThreadId, Ticket};
 use std::sync::Arc;
 
@@ -103,10 +103,8 @@ impl Team {
         run: RunId,
         decision: Option<(Ticket, Option<String>)>,
     ) -> Result<(RunId, ThreadId, Part), Error> {
-        let journal = journal_of(self.entry().memories(), run)?;
-        let root = root_of(journal.as_ref(), run).await?;
-        let log = journal.replay(root).await?;
-        let driver = driver_in(&log).unwrap_or(self.entry().name());
+        let tree = TreeRoot::of(journal_of(self.entry().memories(), run)?, run).await?;
+        let driver = tree.driver(self.entry().name());
         let Some(agent) = self.agent(driver).cloned() else {
             return Err(Error::NotResumable {
                 run,
@@ -116,9 +114,10 @@ impl Team {
                 ),
             });
         };
-        let (root, decision) = agent.root_for_in(run, decision, true).await?;
-        let thread = record_of(journal.as_ref(), root).await?.thread;
-        let (handed, since, calls) = parts_before(&log);
+        let decision = tree.decision_for_root(run, decision).await?;
+        let root = tree.root;
+        let thread = record_of(tree.journal.as_ref(), root).await?.thread;
+        let (handed, since, calls) = parts_before(&tree.log);
         let part = Part {
             agent,
             begin: Begin::TakenUp(decision),
