@@ -2,7 +2,7 @@
 //! engine. A part that hands the run on ends as a stop does; the next
 //! part takes the run up with the agent handed to, on the same thread.
 
-use super::Team;
+use super::{SoFar, Team};
 use crate::agent::Agent;
 use crate::engine::{start, start_with, Engine, Mode};
 use crate::events::{EarlyRun, RunEvents, StartPart};
@@ -17,8 +17,9 @@ use std::sync::Arc;
 enum Begin {
     /// A new run, asked this.
     Asked(String),
-    /// Another agent handed the run on after `steps` model calls.
-    HandedOn { steps: u32 },
+    /// Another agent handed the run on (after the model calls of the
+    /// part's `so_far.began_after`).
+    HandedOn,
     /// The run taken up again (its process stopped, or a person decided
     /// the call it waits on).
     TakenUp(Option<(Ticket, Option<String>)>),
@@ -28,12 +29,8 @@ enum Begin {
 struct Part {
     agent: Agent,
     begin: Begin,
-    /// Hand-offs the run made before this part.
-    handed: u32,
-    /// Model calls the run made before this agent's part.
-    since: u32,
-    /// Model calls the run had made when this part began.
-    began_after: u32,
+    /// What the run had done when this part began.
+    so_far: SoFar,
     /// Who the process is to the run's lease, from the part before.
     holder: Option<String>,
 }
@@ -89,9 +86,7 @@ impl Team {
         Part {
             agent: self.entry().clone(),
             begin: Begin::Asked(prompt),
-            handed: 0,
-            since: 0,
-            began_after: 0,
+            so_far: SoFar::default(),
             holder: None,
         }
     }
@@ -117,13 +112,11 @@ impl Team {
         let decision = tree.decision_for_root(run, decision).await?;
         let root = tree.root;
         let thread = record_of(tree.journal.as_ref(), root).await?.thread;
-        let (handed, since, calls) = parts_before(&tree.log);
+        let so_far = so_far_in(&tree.log);
         let part = Part {
             agent,
             begin: Begin::TakenUp(decision),
-            handed,
-            since,
-            began_after: calls,
+            so_far,
             holder: None,
         };
         Ok((root, thread, part))
@@ -165,10 +158,12 @@ impl Team {
         let steps = steps.max(seat.began_after);
         Some(Part {
             agent: self.agent(&handoff.to)?.clone(),
-            begin: Begin::HandedOn { steps },
-            handed: seat.handed.saturating_add(1),
-            since: steps,
-            began_after: steps,
+            begin: Begin::HandedOn,
+            so_far: SoFar {
+                handed: seat.handed.saturating_add(1),
+                since: steps,
+                began_after: steps,
+            },
             holder: Some(ended.holder().to_owned()),
         })
     }
@@ -209,13 +204,11 @@ impl Team {
         let Part {
             agent,
             begin,
-            handed,
-            since,
-            began_after,
+            so_far,
             holder,
         } = part;
         let extras = Extras {
-            seat: Some(self.seat(agent.name(), handed, since, began_after)),
+            seat: Some(self.seat(agent.name(), so_far)),
             holder,
             events: mode == Mode::Streamed,
             ..Extras::default()
@@ -232,7 +225,8 @@ impl Team {
                 let engine = start(Arc::clone(&made), Some(Message::user(prompt)), mode).await;
                 Ok((made, engine))
             }
-            Begin::HandedOn { steps } => {
+            Begin::HandedOn => {
+                let steps = so_far.began_after;
                 let made = Arc::new(agent.new_run(run, thread, extras)?);
                 keep(&made);
                 let engine = match made.journal() {
@@ -282,10 +276,11 @@ fn not_shared(agent: &Agent, run: RunId) -> Error {
     ))
 }
 
-/// The hand-offs a run's `log` records, the model calls it made before
-/// the last of them (the part of the agent that drives it now began
-/// after them), and all its model calls.
-fn parts_before(log: &[Episode]) -> (u32, u32, u32) {
+/// What the run whose log is `log` had done, for the part that takes it
+/// up: the hand-offs it records, the model calls made before the last of
+/// them (the part of the agent that drives it now began after them), and
+/// all its model calls.
+fn so_far_in(log: &[Episode]) -> SoFar {
     let (mut handed, mut calls, mut since) = (0u32, 0u32, 0u32);
     for episode in log {
         match episode {
@@ -297,5 +292,9 @@ fn parts_before(log: &[Episode]) -> (u32, u32, u32) {
             _ => {}
         }
     }
-    (handed, since, calls)
+    SoFar {
+        handed,
+        since,
+        began_after: calls,
+    }
 }

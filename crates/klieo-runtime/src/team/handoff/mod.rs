@@ -79,6 +79,19 @@ pub struct Team {
     inner: Arc<Inner>,
 }
 
+/// What a team's run had done when an agent's part of it began.
+#[derive(Debug, Clone, Copy, Default)]
+struct SoFar {
+    /// Hand-offs made before the part.
+    handed: u32,
+    /// Model calls made before this agent's part: its first step is the
+    /// agent's first.
+    since: u32,
+    /// Model calls made when the part began (after `since` for a part
+    /// taken up again).
+    began_after: u32,
+}
+
 struct Inner {
     /// The agent every new run starts with.
     entry: Agent,
@@ -118,10 +131,14 @@ impl Team {
         self.inner.max_handoffs
     }
 
-    /// The seat of agent `name` in a run that made `handed` hand-offs
-    /// and `since` model calls before its part, and `began_after` model
-    /// calls when this part began.
-    fn seat(&self, name: &str, handed: u32, since: u32, began_after: u32) -> Seat {
+    /// The seat of agent `name` in a run that had done `so_far` when its
+    /// part began.
+    fn seat(&self, name: &str, so_far: SoFar) -> Seat {
+        let SoFar {
+            handed,
+            since,
+            began_after,
+        } = so_far;
         Seat {
             agent: name.to_owned(),
             handed,
