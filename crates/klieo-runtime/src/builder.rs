@@ -9,6 +9,7 @@ use klieo_types::{
 };
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// An [`AgentBuilder`] whose memories are separate ones (the default:
@@ -206,6 +207,25 @@ impl<M> AgentBuilder<M> {
     /// ```
     pub fn build(self) -> Result<Agent, ConfigError> {
         self.options.validate()?;
+        if self.ctx.agent_name.is_empty() {
+            return Err(ConfigError::invalid(
+                "AgentBuilder::with_name",
+                "an empty name names no agent in its runs' logs and spans, nor in a \
+                 team: use a name such as `support` (the default is `agent`)",
+            ));
+        }
+        // A tool given here is checked now; tools a source lists (an MCP
+        // server's) are known only once it is asked.
+        for def in self.tools.catalogue().iter() {
+            if self.tools.policy(&def.name).timeout() == Some(Duration::ZERO) {
+                return Err(ConfigError::invalid(
+                    format!("ToolPolicy::timeout of tool `{}`", def.name),
+                    "0 s would time every call of the tool out before it starts: use the \
+                     longest a call may take, or no timeout of its own (the run's \
+                     RunOptions::tool_timeout)",
+                ));
+            }
+        }
         self.options.budget.check_model(self.ctx.llm.model())?;
         crate::run::check_ledger(&self.options.budget, &self.ctx.memories)?;
         let template = if self.sources.is_empty() {

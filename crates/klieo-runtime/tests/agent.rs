@@ -347,3 +347,28 @@ async fn a_lease_too_short_to_renew_is_refused_before_anything_runs() {
         assert!(llm.requests().is_empty(), "the model was never asked");
     }
 }
+
+#[test]
+fn an_agent_with_an_empty_name_is_refused() {
+    let built = Agent::builder(ScriptedLlm::new()).with_name("").build();
+    assert!(
+        matches!(&built, Err(ConfigError::Invalid { name, .. }) if name == "AgentBuilder::with_name"),
+        "{built:?}"
+    );
+}
+
+#[test]
+fn a_tool_whose_own_timeout_is_zero_is_refused_naming_it() {
+    let instant =
+        klieo_runtime::TypedTool::new("lookup", "Looks up.", |_: serde_json::Value| async {
+            Ok::<_, ToolError>("found")
+        })
+        .with_timeout(Duration::ZERO);
+    let built = Agent::builder(ScriptedLlm::new())
+        .with_tool(instant)
+        .build();
+    assert!(
+        matches!(&built, Err(ConfigError::Invalid { name, .. }) if name.contains("tool `lookup`")),
+        "{built:?}"
+    );
+}

@@ -156,6 +156,11 @@ async fn response_over_byte_cap_yields_cap_item() {
     );
     let cap = "response exceeded max_response_bytes cap";
     ended(&terminal(&items), cap);
+    assert_eq!(
+        terminal(&items).cause(),
+        Some(&Error::ResponseTooLarge { limit: 5 }),
+        "the limit is a field of the cause"
+    );
     assert_eq!(failed_text(&episodes(&ctx).await).as_deref(), Some(cap));
 }
 

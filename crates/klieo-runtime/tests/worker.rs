@@ -385,3 +385,19 @@ fn a_worker_without_agents_or_with_options_that_cannot_work_is_refused() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn a_worker_with_an_agent_named_nothing_is_refused() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let refused = Worker::builder(store.clone())
+        .with_agent("", agent(&store, Counted::new("work", false, &works)))
+        .build();
+    match refused {
+        Err(ConfigError::Invalid { name, reason, .. }) => {
+            assert_eq!(name, "Worker::with_agent");
+            assert!(reason.contains("\"\""), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -252,6 +252,36 @@ impl RunOptions {
                     .into(),
             );
         }
+        if self.max_history_tokens == 0 {
+            return invalid(
+                "max_history_tokens",
+                "0 leaves no room for the newest turn, so every run would stop before \
+                 its first model call: use the tokens a request's history may hold (the \
+                 default is 8000)"
+                    .into(),
+            );
+        }
+        if self.max_response_bytes == 0 {
+            return invalid(
+                "max_response_bytes",
+                "0 would end every streamed run at its first chunk: use the most a \
+                 reply may hold (the default is 4194304, 4 MiB)"
+                    .into(),
+            );
+        }
+        if self
+            .retry
+            .total_budget()
+            .is_some_and(|budget| budget.is_zero())
+        {
+            return invalid(
+                "retry",
+                "a total budget of 0 s would time every model call out before it is \
+                 sent: use the longest a call and its retries may take, or no budget \
+                 (RetryPolicy::with_total_budget(None), the default)"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -344,6 +374,35 @@ mod tests {
             "RunOptions::max_tool_result_bytes"
         );
         assert!(o().with_lease_ttl(None).validate().is_ok());
+    }
+
+    /// The option `o.validate()` names as the one that cannot work.
+    fn refused_option(o: RunOptions) -> String {
+        match o.validate() {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => format!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_room_for_history_is_refused() {
+        let o = RunOptions::default().with_max_history_tokens(0);
+        assert_eq!(refused_option(o), "RunOptions::max_history_tokens");
+    }
+
+    #[test]
+    fn a_zero_byte_reply_cap_is_refused() {
+        let o = RunOptions::default().with_max_response_bytes(0);
+        assert_eq!(refused_option(o), "RunOptions::max_response_bytes");
+    }
+
+    #[test]
+    fn a_zero_retry_budget_is_refused_and_no_budget_is_not() {
+        let retry = RetryPolicy::new().with_total_budget(Some(Duration::ZERO));
+        let o = RunOptions::default().with_retry(retry);
+        assert_eq!(refused_option(o), "RunOptions::retry");
+        let none = RetryPolicy::new().with_total_budget(None);
+        assert!(RunOptions::default().with_retry(none).validate().is_ok());
     }
 
     #[test]

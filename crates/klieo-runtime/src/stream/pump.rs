@@ -2,7 +2,7 @@
 //! the reply, enforcing the byte cap and honouring cancellation.
 
 use super::cancel::CancelWatch;
-use super::reply::{ReplyBuilder, RESPONSE_OVER_CAP};
+use super::reply::ReplyBuilder;
 use klieo_types::{ChatChunk, ChatResponse, ChunkStream, Error};
 use std::future::poll_fn;
 use std::task::{Context, Poll};
@@ -89,8 +89,10 @@ impl ChunkPump {
         }
         match provider.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                if self.reply.absorb(&chunk).is_err() {
-                    return self.fail(Error::BadResponse(RESPONSE_OVER_CAP.into()));
+                if let Err(over) = self.reply.absorb(&chunk) {
+                    return self.fail(Error::ResponseTooLarge {
+                        limit: over.max_bytes,
+                    });
                 }
                 Poll::Ready(PumpEvent::Chunk(chunk))
             }

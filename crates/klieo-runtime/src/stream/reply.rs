@@ -23,15 +23,8 @@ pub(crate) struct OverCap {
     pub(crate) max_bytes: usize,
 }
 
-impl std::fmt::Display for OverCap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(RESPONSE_OVER_CAP)
-    }
-}
-
-impl std::error::Error for OverCap {}
-
-/// The text of the terminal error when a reply passes `max_response_bytes`.
+/// The text of the terminal item and episode when a reply passes
+/// `max_response_bytes` ([`Error::ResponseTooLarge`](klieo_types::Error::ResponseTooLarge)).
 pub const RESPONSE_OVER_CAP: &str = "response exceeded max_response_bytes cap";
 
 fn payload_bytes(call: &ToolCall) -> usize {

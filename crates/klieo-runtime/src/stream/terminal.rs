@@ -2,6 +2,7 @@
 //! reports why, as one `Err` item for the consumer and one
 //! `Episode::Failed` text for the log.
 
+use super::reply::RESPONSE_OVER_CAP;
 use klieo_types::{Error, LlmError};
 
 /// The `Episode::Failed` text when the run was cancelled.
@@ -41,7 +42,7 @@ impl Terminal {
 /// | max steps | `Server`: `max steps exceeded: N` | `max steps exceeded: N` |
 /// | tool failure | `Server`: `tool: …` | `tool: …` |
 /// | provider error mid-stream | the provider's `LlmError`, unchanged | its text |
-/// | reply over the byte cap | `Server`: `response exceeded max_response_bytes cap` | the same |
+/// | reply over the byte cap (`ResponseTooLarge`) | `Server`: `response exceeded max_response_bytes cap` | the same |
 /// | unusable reply (`BadResponse`) | `Server`: its message | its message |
 /// | guardrail refusal | `Server`: `refused: …` | `refused: …` |
 /// | guardrail hand-off | `Server`: `handoff to AGENT: …` | `handoff to AGENT: …` |
@@ -88,6 +89,7 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
             episode: e.to_string(),
         },
         Error::BadResponse(message) => Terminal::ended(message.clone(), error),
+        Error::ResponseTooLarge { .. } => Terminal::ended(RESPONSE_OVER_CAP.to_owned(), error),
         Error::Refused { reason } => Terminal::ended(format!("refused: {reason}"), error),
         Error::Handoff { agent, reason } => {
             Terminal::ended(format!("handoff to {agent}: {reason}"), error)
@@ -175,10 +177,7 @@ mod tests {
 
     #[test]
     fn byte_cap_maps_to_server_item_naming_the_cap() {
-        let t = terminal_for(
-            &Error::BadResponse(crate::stream::RESPONSE_OVER_CAP.into()),
-            false,
-        );
+        let t = terminal_for(&Error::ResponseTooLarge { limit: 5 }, false);
         assert_eq!(
             t.item.to_string(),
             "response exceeded max_response_bytes cap"

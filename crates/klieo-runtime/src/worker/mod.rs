@@ -126,6 +126,13 @@ impl WorkerBuilder {
                  `with_agent(name, agent)`, named as its runs are submitted",
             ));
         }
+        if self.agents.contains_key("") {
+            return Err(ConfigError::invalid(
+                "Worker::with_agent",
+                "an agent named \"\" drives no submitted run (a submission names its \
+                 agent): name it as its runs are submitted, such as `billing`",
+            ));
+        }
         Ok(Worker {
             queue: self.queue,
             names: self.agents.keys().cloned().collect(),

@@ -203,6 +203,13 @@ pub enum Error {
     /// The model's reply cannot be used (for example, it is empty).
     #[error("the model's reply cannot be used: {0}")]
     BadResponse(String),
+    /// A streamed reply's text and tool calls passed the run's
+    /// `max_response_bytes`; the chunk that crossed it was not relayed.
+    #[error("the model's streamed reply passed {limit} bytes (RunOptions::max_response_bytes); raise the limit or ask for shorter replies")]
+    ResponseTooLarge {
+        /// The limit that was passed, in bytes.
+        limit: usize,
+    },
     /// The model's answer did not fit the requested output type, and
     /// asking again did not help.
     #[error("the model's answer does not fit the requested output ({reason}) after {attempts} answer(s); allow more repairs (RunOptions::output_repairs), simplify the output type, or use a stronger model")]
@@ -381,6 +388,7 @@ impl Error {
             Self::MaxStepsExceeded { .. } => "max_steps_exceeded",
             Self::Cancelled => "cancelled",
             Self::BadResponse(_) => "bad_response",
+            Self::ResponseTooLarge { .. } => "response_too_large",
             Self::InvalidOutput { .. } => "invalid_output",
             Self::Refused { .. } => "refused",
             Self::Handoff { .. } => "handoff",
@@ -406,6 +414,7 @@ impl Error {
             | Self::MaxStepsExceeded { .. }
             | Self::Cancelled
             | Self::BadResponse(_)
+            | Self::ResponseTooLarge { .. }
             | Self::InvalidOutput { .. }
             | Self::Refused { .. }
             | Self::Handoff { .. }
