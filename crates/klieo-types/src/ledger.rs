@@ -56,21 +56,42 @@ impl KeySpend {
 }
 
 /// A key's limits in one period; `None` is no limit.
+///
+/// Defaults: no limit on tokens, cost or model calls.
+///
+/// ```
+/// use klieo_types::KeyLimits;
+///
+/// let limits = KeyLimits::new().with_tokens(30_000);
+/// assert_eq!(limits.tokens(), Some(30_000));
+/// assert_eq!(limits.model_calls(), None);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct KeyLimits {
-    /// Input and output tokens.
-    pub tokens: Option<u64>,
-    /// Cost, in millionths of a US dollar.
-    pub cost_micros: Option<u64>,
-    /// Model calls.
-    pub model_calls: Option<u64>,
+    tokens: Option<u64>,
+    cost_micros: Option<u64>,
+    model_calls: Option<u64>,
 }
 
 impl KeyLimits {
     /// No limits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The most input and output tokens.
+    pub fn tokens(&self) -> Option<u64> {
+        self.tokens
+    }
+
+    /// The most cost, in millionths of a US dollar.
+    pub fn cost_micros(&self) -> Option<u64> {
+        self.cost_micros
+    }
+
+    /// The most model calls.
+    pub fn model_calls(&self) -> Option<u64> {
+        self.model_calls
     }
 
     /// Sets [`tokens`](Self::tokens).

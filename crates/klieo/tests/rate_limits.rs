@@ -112,7 +112,7 @@ async fn rate_child() {
         .with_model("m")
         .build()
         .unwrap();
-    let llm = RateLimited::builder(client, limiter).build();
+    let llm = RateLimited::builder(client, limiter).build().unwrap();
     let agent = |options: RunOptions| {
         Agent::builder(llm.clone())
             .with_options(options)

@@ -27,7 +27,7 @@
 //! let limiter = InMemoryRateLimiter::new(limits)?;
 //! let llm = RateLimited::builder(ScriptedLlm::new().then_text("one").then_text("two"), limiter)
 //!     .with_max_wait(Duration::from_secs(90))
-//!     .build();
+//!     .build()?;
 //! let ask = || ChatRequest::new(vec![Message::user("hi")]);
 //! assert!(llm.complete(ask()).await?.info.is_none(), "the first call goes at once");
 //! // The second waits a minute for the scope's next request.
@@ -44,8 +44,8 @@
 
 use crate::stamp::{stamp_info, Stamp, Stamped};
 use klieo_types::{
-    async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, Embedding, LlmClient,
-    LlmError, RateLimiter, RateWait,
+    async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
+    LlmClient, LlmError, RateLimiter, RateWait,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,17 +140,27 @@ impl RateLimitedBuilder {
         self
     }
 
-    /// The client.
-    pub fn build(self) -> RateLimited {
-        let scope = self
-            .scope
-            .unwrap_or_else(|| format!("{}/{}", self.client.provider_name(), self.client.model()));
-        RateLimited {
+    /// The client, or a [`ConfigError`] for an empty scope (which would
+    /// share one limit with every other client given no scope of its own).
+    pub fn build(self) -> Result<RateLimited, ConfigError> {
+        let scope = match self.scope {
+            Some(scope) if scope.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "RateLimitedBuilder::with_scope",
+                    "an empty scope names no limit: name the account or model whose \
+                     limit the calls share, such as `openai/gpt-4o` (the default is the \
+                     client's provider and model)",
+                ));
+            }
+            Some(scope) => scope,
+            None => format!("{}/{}", self.client.provider_name(), self.client.model()),
+        };
+        Ok(RateLimited {
             client: self.client,
             limiter: self.limiter,
             scope: scope.into(),
             max_wait: self.max_wait,
-        }
+        })
     }
 }
 

@@ -23,7 +23,8 @@ async fn a_call_that_would_wait_past_the_bound_fails_retryably_without_calling()
     let llm = ScriptedLlm::new().then_text("one").then_text("two");
     let limited = RateLimited::builder(llm.clone(), one_a_minute())
         .with_max_wait(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     limited.complete(hi()).await.unwrap();
     let err = limited.complete(hi()).await.unwrap_err();
     assert!(err.retryable(), "{err}");
@@ -36,9 +37,13 @@ async fn a_call_that_would_wait_past_the_bound_fails_retryably_without_calling()
 async fn a_servers_slow_down_holds_back_every_client_of_the_limiter() {
     let limiter = InMemoryRateLimiter::new(RateLimits::new()).unwrap();
     let busy = LlmError::rate_limit("slow down", Some(Duration::from_secs(2)));
-    let first = RateLimited::builder(ScriptedLlm::new().then_error(busy), limiter.clone()).build();
+    let first = RateLimited::builder(ScriptedLlm::new().then_error(busy), limiter.clone())
+        .build()
+        .unwrap();
     let other_llm = ScriptedLlm::new().then_text("hello");
-    let other = RateLimited::builder(other_llm.clone(), limiter).build();
+    let other = RateLimited::builder(other_llm.clone(), limiter)
+        .build()
+        .unwrap();
     let began = Instant::now();
     first.complete(hi()).await.unwrap_err();
     let reply = other.complete(hi()).await.unwrap();
@@ -55,8 +60,9 @@ async fn a_refused_request_does_not_pause_the_scope() {
         message: "bad".into(),
         hint: klieo_types::RetryHint::new().with_retry_after(Some(Duration::from_secs(5))),
     };
-    let first =
-        RateLimited::builder(ScriptedLlm::new().then_error(refused), limiter.clone()).build();
+    let first = RateLimited::builder(ScriptedLlm::new().then_error(refused), limiter.clone())
+        .build()
+        .unwrap();
     first.complete(hi()).await.unwrap_err();
     assert_eq!(limiter.acquire("scripted/scripted", 1).await.unwrap(), None);
 }
@@ -68,7 +74,8 @@ async fn a_streamed_call_that_waited_says_so_on_its_first_chunk() {
         .then_chunks(text_chunks(&["t", "wo"], None));
     let limited = RateLimited::builder(llm, one_a_minute())
         .with_scope("account")
-        .build();
+        .build()
+        .unwrap();
     limited.complete(hi()).await.unwrap();
     let mut stream = limited.stream(hi()).await.unwrap();
     let first = poll_fn(|cx| stream.as_mut().poll_next(cx))
@@ -86,11 +93,14 @@ async fn a_streamed_call_that_waited_says_so_on_its_first_chunk() {
 /// A client of one key: the provider's limited client, limited again in
 /// the key's own scope.
 fn for_key(llm: &ScriptedLlm, limiter: &InMemoryRateLimiter, key: &str) -> RateLimited {
-    let provider = RateLimited::builder(llm.clone(), limiter.clone()).build();
+    let provider = RateLimited::builder(llm.clone(), limiter.clone())
+        .build()
+        .unwrap();
     RateLimited::builder(provider, limiter.clone())
         .with_scope(key)
         .with_max_wait(Duration::from_secs(10))
         .build()
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,4 +130,15 @@ async fn a_keys_own_scope_limits_its_calls_within_the_providers() {
         .await
         .unwrap()
         .is_some());
+}
+
+#[test]
+fn an_empty_scope_is_refused_naming_the_setting() {
+    let built = RateLimited::builder(ScriptedLlm::new(), one_a_minute())
+        .with_scope("")
+        .build();
+    assert!(
+        matches!(&built, Err(klieo_types::ConfigError::Invalid { name, .. }) if name == "RateLimitedBuilder::with_scope"),
+        "{built:?}"
+    );
 }

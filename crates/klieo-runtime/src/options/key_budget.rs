@@ -146,9 +146,15 @@ impl KeyBudget {
     /// The limits, as the ledger counts them.
     pub(crate) fn limits(&self) -> KeyLimits {
         let mut limits = KeyLimits::new();
-        limits.tokens = self.total_tokens;
-        limits.model_calls = self.model_calls;
-        limits.cost_micros = self.cost_micros();
+        if let Some(max) = self.total_tokens {
+            limits = limits.with_tokens(max);
+        }
+        if let Some(max) = self.model_calls {
+            limits = limits.with_model_calls(max);
+        }
+        if let Some(max) = self.cost_micros() {
+            limits = limits.with_cost_micros(max);
+        }
         limits
     }
 

@@ -25,19 +25,19 @@ pub fn key_shortfall(
     [
         (
             BudgetLimit::TotalTokens,
-            limits.tokens,
+            limits.tokens(),
             held.tokens,
             amount.tokens,
         ),
         (
             BudgetLimit::Cost,
-            limits.cost_micros,
+            limits.cost_micros(),
             held.cost_micros,
             amount.cost_micros,
         ),
         (
             BudgetLimit::ModelCalls,
-            limits.model_calls,
+            limits.model_calls(),
             held.model_calls,
             amount.model_calls,
         ),

@@ -59,7 +59,9 @@ async fn agents(
             .with_tokens_per_minute(1_000_000_000),
     );
     let limiter = governed_store.rate_limiter(limits).unwrap();
-    let llm = RateLimited::builder(Shared(model(steps, false)), limiter).build();
+    let llm = RateLimited::builder(Shared(model(steps, false)), limiter)
+        .build()
+        .expect("a valid scope");
     let prices = Prices::new().add_model("bench", ModelPrice::per_million_tokens(1.0, 2.0));
     let mut budget = Budget::new()
         .with_total_tokens(1_000_000_000)
