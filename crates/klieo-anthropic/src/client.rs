@@ -106,7 +106,17 @@ impl AnthropicClient {
         }
         c.check()?;
         if b.max_tokens == 0 {
-            return Err(ConfigError::invalid("max_tokens", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "max_tokens",
+                "0 leaves the model no room to answer: use at least 1 (the default is 4096)",
+            ));
+        }
+        if b.api_version.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "api_version",
+                "is empty, and Anthropic's API refuses a request without its \
+                 `anthropic-version` header: leave the default (2023-06-01) or name a version",
+            ));
         }
         let base_url = parsed.as_str().trim_end_matches('/').to_owned();
         let messages_url = Url::parse(&format!("{base_url}/v1/messages"))

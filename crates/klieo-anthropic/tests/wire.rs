@@ -240,3 +240,16 @@ fn a_missing_key_for_anthropic_itself_is_a_config_error() {
         .expect_err("no scheme");
     assert!(e.to_string().contains("add http:// or https://"), "{e}");
 }
+
+#[test]
+fn an_empty_api_version_is_refused_naming_it() {
+    let e = AnthropicClient::builder()
+        .with_base_url("http://127.0.0.1:8080")
+        .with_api_version(" ")
+        .build()
+        .expect_err("no version");
+    assert!(
+        matches!(&e, klieo_types::ConfigError::Invalid { name, .. } if name == "api_version"),
+        "{e:?}"
+    );
+}

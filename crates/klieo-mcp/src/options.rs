@@ -3,6 +3,7 @@
 
 use crate::scrub::{Secrets, TEXT_LIMIT};
 use klieo_http::url::shown_base_url;
+use klieo_types::ConfigError;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -179,10 +180,51 @@ impl McpOptions {
         self
     }
 
-    /// Sends `Authorization: Bearer {token}` to an HTTP server.
-    pub fn with_bearer_token(self, token: impl AsRef<str>) -> Self {
+    /// Sends `Authorization: Bearer {token}` to an HTTP server, in place
+    /// of any `Authorization` header set before.
+    pub fn with_bearer_token(mut self, token: impl AsRef<str>) -> Self {
+        if let Transport::Http { headers, .. } = &mut self.transport {
+            headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        }
         let value = format!("Bearer {}", token.as_ref());
         self.add_header("authorization", value)
+    }
+
+    /// Checks what [`McpServer::connect`](crate::McpServer::connect)
+    /// checks before it starts anything: a name, and call and connect
+    /// timeouts longer than 0 s. A [`ConfigError`] names the setting and
+    /// the fix.
+    ///
+    /// ```
+    /// use klieo_mcp::McpOptions;
+    /// use std::time::Duration;
+    ///
+    /// assert!(McpOptions::stdio("files", "npx").validate().is_ok());
+    /// let never = McpOptions::stdio("files", "npx").with_call_timeout(Duration::ZERO);
+    /// assert!(never.validate().unwrap_err().to_string().contains("call_timeout"));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "McpOptions name",
+                "is empty: name the server (errors and its tools' prefix use the name)",
+            ));
+        }
+        if self.call_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "McpOptions::call_timeout",
+                "0 s would time every tool call out before it is sent: use the longest a \
+                 call may take (the default is 60 s)",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "McpOptions::connect_timeout",
+                "0 s would give up on the server before it starts: use the longest its \
+                 start and handshake may take (the default is 30 s)",
+            ));
+        }
+        Ok(())
     }
 
     /// Sets how long one tool call may take. A call past it is cancelled
@@ -323,6 +365,39 @@ mod tests {
         let error = "error sending request for url (http://host.example/mcp?key=SECRET8)";
         let scrubbed = http.scrub(error);
         assert!(!scrubbed.contains("SECRET8"), "{scrubbed}");
+    }
+
+    #[test]
+    fn a_second_bearer_token_replaces_the_first() {
+        let http = McpOptions::http("t", "http://127.0.0.1/mcp")
+            .add_header("Authorization", "Basic old")
+            .with_bearer_token("one")
+            .with_bearer_token("two");
+        let bearer = [("authorization".to_owned(), "Bearer two".to_owned())];
+        assert!(
+            matches!(&http.transport, Transport::Http { headers, .. } if headers[..] == bearer),
+            "one Authorization header, the last token's"
+        );
+    }
+
+    #[test]
+    fn an_empty_name_is_refused() {
+        let refused = McpOptions::stdio(" ", "run").validate();
+        assert!(
+            matches!(&refused, Err(ConfigError::Invalid { name, .. }) if name == "McpOptions name"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_zero_connect_timeout_is_refused() {
+        let refused = McpOptions::stdio("s", "run")
+            .with_connect_timeout(Duration::ZERO)
+            .validate();
+        assert!(
+            matches!(&refused, Err(ConfigError::Invalid { name, .. }) if name == "McpOptions::connect_timeout"),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -58,11 +58,16 @@ impl McpServer {
     ///
     /// # Errors
     ///
-    /// [`McpError`]: a setting that cannot work, a command that cannot be
+    /// [`McpError`]: a setting that cannot work (see
+    /// [`McpOptions::validate`]), a command that cannot be
     /// started, a handshake that fails or takes longer than the connect
     /// timeout, a protocol version klieo does not speak, or a tool list the
     /// server does not give.
     pub async fn connect(settings: McpOptions) -> Result<Self, McpError> {
+        settings.validate().map_err(|source| McpError::Config {
+            server: settings.name.clone(),
+            source,
+        })?;
         let catalogue = Arc::new(Catalogue::new(settings.only.clone()));
         let link = start(&settings, &catalogue).await?;
         Ok(Self {

@@ -132,6 +132,13 @@ impl OpenAiClient {
                 "must be at least 1",
             ));
         }
+        if b.embedding_dimensions == Some(0) {
+            return Err(ConfigError::invalid(
+                "embedding_dimensions",
+                "0 asks for vectors of no numbers: use the length the embedding model \
+                 can give (text-embedding-3-small: up to 1536), or leave it unset",
+            ));
+        }
         let join = |path: &str| {
             Url::parse(&format!("{base_url}/{path}")).map_err(|e| {
                 ConfigError::invalid_from("base_url", format!("cannot hold the path /{path}"), e)

@@ -172,3 +172,16 @@ fn the_base_url_shown_holds_no_credentials() {
         .unwrap();
     assert_eq!(c.base_url(), "http://127.0.0.1:9/v1");
 }
+
+#[test]
+fn zero_embedding_dimensions_are_refused_naming_them() {
+    let built = OpenAiClient::builder()
+        .with_base_url("http://127.0.0.1:1/v1")
+        .with_embedding_dimensions(0)
+        .build();
+    assert!(
+        matches!(&built, Err(ConfigError::Invalid { name, .. }) if name == "embedding_dimensions"),
+        "{:?}",
+        built.err()
+    );
+}

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// An option cannot work (see
+    /// [`SqliteOptions::validate`](crate::SqliteOptions::validate)); nothing
+    /// was opened.
+    #[error("the SQLite store's options cannot work: fix the option the cause names")]
+    Config {
+        /// The option and what is wrong with it.
+        #[source]
+        source: klieo_types::ConfigError,
+    },
     /// The database file could not be opened or created.
     #[error(
         "could not open the SQLite database `{}`: check that its directory \
@@ -105,7 +114,8 @@ impl OpenError {
     pub(crate) fn is_busy(&self) -> bool {
         let source = match self {
             Self::Open { source, .. } | Self::Migrate { source, .. } => source,
-            Self::TooNew { .. }
+            Self::Config { .. }
+            | Self::TooNew { .. }
             | Self::TooOld { .. }
             | Self::Writer { .. }
             | Self::NotAStore { .. } => return false,

@@ -1,5 +1,6 @@
 //! [`SqliteOptions`]: where the store lives and how hard it syncs.
 
+use klieo_types::ConfigError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,7 +97,36 @@ impl SqliteOptions {
 
     /// How many connections serve reads (at least one).
     pub fn with_max_readers(mut self, readers: u32) -> Self {
-        self.max_readers = readers.max(1);
+        self.max_readers = readers;
         self
+    }
+
+    /// Checks what [`SqliteStore::open_with`](crate::SqliteStore::open_with)
+    /// checks before it opens anything: at least one reader, and a busy
+    /// timeout longer than 0 s. A [`ConfigError`] names the option and the
+    /// fix.
+    ///
+    /// ```
+    /// use klieo_sqlite::SqliteOptions;
+    ///
+    /// assert!(SqliteOptions::new("agent.db").validate().is_ok());
+    /// let none = SqliteOptions::new("agent.db").with_max_readers(0);
+    /// assert!(none.validate().unwrap_err().to_string().contains("max_readers"));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_readers == 0 {
+            return Err(ConfigError::invalid(
+                "SqliteOptions::max_readers",
+                "0 connections would serve no read: use at least 1 (the default is 4)",
+            ));
+        }
+        if self.busy_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "SqliteOptions::busy_timeout",
+                "0 s would fail a write whenever another process writes at the same \
+                 moment: use how long a write may wait (the default is 5 s)",
+            ));
+        }
+        Ok(())
     }
 }

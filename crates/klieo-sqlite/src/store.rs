@@ -74,6 +74,9 @@ impl SqliteStore {
     /// is a klieo store of this version's schema, written to by nothing
     /// before that is checked.
     pub async fn open_with(options: SqliteOptions) -> Result<Self, OpenError> {
+        options
+            .validate()
+            .map_err(|source| OpenError::Config { source })?;
         let path = options.path.clone();
         if !options.create {
             // Looked at read-only first: a file that is not a klieo store

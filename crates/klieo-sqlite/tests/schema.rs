@@ -205,3 +205,18 @@ async fn with_create_off_only_a_store_of_this_version_opens_and_nothing_else_is_
         .close()
         .await;
 }
+
+#[tokio::test]
+async fn options_that_cannot_work_are_refused_before_the_file_is_touched() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    let options = klieo_sqlite::SqliteOptions::new(&path).with_max_readers(0);
+    let error = SqliteStore::open_with(options)
+        .await
+        .expect_err("no reader");
+    assert!(
+        matches!(&error, OpenError::Config { source } if source.to_string().contains("max_readers")),
+        "{error:?}"
+    );
+    assert!(!path.exists(), "nothing was created");
+}
