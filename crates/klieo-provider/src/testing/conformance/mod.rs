@@ -18,6 +18,7 @@
 //! ```
 
 mod scenarios;
+mod statuses;
 
 use klieo_types::{LlmClient, ToolCall, Usage};
 use std::time::Duration;
@@ -26,10 +27,17 @@ pub use scenarios::{
     a_blocking_reply_is_whole, a_stalled_body_is_cut_at_the_idle_limit,
     a_stream_cut_after_its_first_event_is_interrupted,
     a_stream_cut_before_its_first_event_is_retryable, an_error_event_mid_stream_is_a_typed_error,
-    blocking_tool_calls, error_statuses_are_typed, retry_hints_are_kept,
-    streamed_tool_calls_come_whole, streamed_tool_calls_whole,
+    blocking_tool_calls, streamed_tool_calls_come_whole, streamed_tool_calls_whole,
     streamed_tool_calls_with_id_and_name_in_every_fragment,
     streamed_tool_calls_with_id_and_name_once, text_streams_as_it_comes, the_key_never_shows,
+};
+pub use statuses::{
+    retry_after_ms_reaches_the_error, retry_after_reaches_the_error,
+    should_retry_false_wins_over_a_server_error, should_retry_true_wins_over_a_bad_request,
+    status_400_is_a_bad_request, status_401_is_unauthorized, status_403_is_unauthorized,
+    status_404_is_a_bad_request, status_413_is_a_bad_request, status_429_is_a_retryable_rate_limit,
+    status_500_is_a_retryable_server_error, status_503_is_a_retryable_server_error,
+    status_529_is_a_retryable_server_error,
 };
 
 /// The API key the suite's clients hold: it must never show.
@@ -120,8 +128,19 @@ macro_rules! __klieo_provider_conformance_suite {
             streamed_tool_calls_with_id_and_name_in_every_fragment,
             streamed_tool_calls_whole,
             blocking_tool_calls,
-            error_statuses_are_typed,
-            retry_hints_are_kept,
+            status_400_is_a_bad_request,
+            status_401_is_unauthorized,
+            status_403_is_unauthorized,
+            status_404_is_a_bad_request,
+            status_413_is_a_bad_request,
+            status_429_is_a_retryable_rate_limit,
+            status_500_is_a_retryable_server_error,
+            status_503_is_a_retryable_server_error,
+            status_529_is_a_retryable_server_error,
+            retry_after_reaches_the_error,
+            retry_after_ms_reaches_the_error,
+            should_retry_false_wins_over_a_server_error,
+            should_retry_true_wins_over_a_bad_request,
             the_key_never_shows,
             a_stream_cut_before_its_first_event_is_retryable,
             a_stream_cut_after_its_first_event_is_interrupted,

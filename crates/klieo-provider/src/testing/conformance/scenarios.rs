@@ -213,7 +213,8 @@ pub async fn blocking_tool_calls<W: Wire>(wire: &W) {
     same_calls(&reply.message.tool_calls, "blocking tool calls");
 }
 
-async fn error_of<W: Wire>(
+/// The error a reply of `status` with `headers` and `message` is.
+pub(super) async fn error_of<W: Wire>(
     wire: &W,
     status: u16,
     headers: &[(&str, &str)],
@@ -232,54 +233,6 @@ async fn error_of<W: Wire>(
         Ok(reply) => panic!("status {status}: an answer {reply:?}"),
         Err(e) => e,
     }
-}
-
-/// Each error status is its kind, retryable or not, and keeps the
-/// server's message.
-pub async fn error_statuses_are_typed<W: Wire>(wire: &W) {
-    type Kind = fn(&LlmError) -> bool;
-    let cases: [(u16, Kind, bool); 9] = [
-        (400, |e| matches!(e, LlmError::BadRequest { .. }), false),
-        (401, |e| matches!(e, LlmError::Unauthorized { .. }), false),
-        (403, |e| matches!(e, LlmError::Unauthorized { .. }), false),
-        (404, |e| matches!(e, LlmError::BadRequest { .. }), false),
-        (413, |e| matches!(e, LlmError::BadRequest { .. }), false),
-        (429, |e| matches!(e, LlmError::RateLimit { .. }), true),
-        (500, |e| matches!(e, LlmError::Server { .. }), true),
-        (503, |e| matches!(e, LlmError::Server { .. }), true),
-        (529, |e| matches!(e, LlmError::Server { .. }), true),
-    ];
-    for (status, kind, retryable) in cases {
-        let e = error_of(wire, status, &[], "the server's own words").await;
-        assert!(kind(&e), "status {status}: {e:?}");
-        assert_eq!(
-            e.retryable(),
-            retryable,
-            "status {status}: retryable? {e:?}"
-        );
-        assert!(
-            e.to_string().contains("the server's own words"),
-            "status {status}: the message is kept: {e}"
-        );
-    }
-}
-
-/// `retry-after`, `retry-after-ms` and `x-should-retry` reach the error.
-pub async fn retry_hints_are_kept<W: Wire>(wire: &W) {
-    let e = error_of(wire, 429, &[("retry-after", "7")], "slow down").await;
-    let after = e.hint().and_then(|h| h.retry_after);
-    assert_eq!(after, Some(Duration::from_secs(7)), "retry-after: {e:?}");
-    let e = error_of(wire, 503, &[("retry-after-ms", "1500")], "busy").await;
-    let after = e.hint().and_then(|h| h.retry_after);
-    assert_eq!(
-        after,
-        Some(Duration::from_millis(1500)),
-        "retry-after-ms: {e:?}"
-    );
-    let e = error_of(wire, 500, &[("x-should-retry", "false")], "broken").await;
-    assert!(!e.retryable(), "x-should-retry: false wins: {e:?}");
-    let e = error_of(wire, 400, &[("x-should-retry", "true")], "flaky").await;
-    assert!(e.retryable(), "x-should-retry: true wins: {e:?}");
 }
 
 /// The API key shows neither in the client's `Debug` nor in an error that
