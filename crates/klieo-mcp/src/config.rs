@@ -61,12 +61,14 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<McpOptions>, McpError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| McpError::File {
         path: shown.clone(),
-        reason: format!("cannot be read: {e}"),
+        reason: "cannot be read".into(),
+        cause: Some(Box::new(e)),
     })?;
     parse(&text).map_err(|e| match e {
-        McpError::File { reason, .. } => McpError::File {
+        McpError::File { reason, cause, .. } => McpError::File {
             path: shown,
             reason,
+            cause,
         },
         other => other,
     })
@@ -93,9 +95,13 @@ pub fn parse(text: &str) -> Result<Vec<McpOptions>, McpError> {
     let bad = |reason: String| McpError::File {
         path: "<text>".into(),
         reason,
+        cause: None,
     };
-    let file: File = serde_json::from_str(text)
-        .map_err(|e| bad(format!("is not an `mcpServers` configuration: {e}")))?;
+    let file: File = serde_json::from_str(text).map_err(|e| McpError::File {
+        path: "<text>".into(),
+        reason: "is not an `mcpServers` configuration".into(),
+        cause: Some(Box::new(e)),
+    })?;
     file.servers
         .into_iter()
         .map(|(name, entry)| {
@@ -181,6 +187,21 @@ mod tests {
             Err(McpError::File { reason, .. }) => reason,
             other => format!("not a file error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn text_that_is_not_json_keeps_the_parsers_error_saying_where() {
+        let parsed = parse("{\n  \"mcpServers\": ");
+        let error = parsed.as_ref().err();
+        let source = error
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
+        assert!(
+            source.as_deref().is_some_and(|s| s.contains("line 2")),
+            "{source:?}"
+        );
+        let shown = error.map(ToString::to_string).unwrap_or_default();
+        assert!(!shown.contains("line 2"), "said once: {shown}");
     }
 
     #[test]

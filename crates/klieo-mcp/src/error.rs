@@ -31,6 +31,10 @@ pub enum McpError {
         path: String,
         /// What is wrong, and where.
         reason: String,
+        /// The reading's or the parser's own error (which says where in
+        /// the text), when there is one.
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The server's command could not be started.
     #[error("MCP server `{server}`: could not start `{command}`; check that it is installed and on PATH")]

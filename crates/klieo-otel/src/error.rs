@@ -15,8 +15,11 @@ pub enum OtelError {
         "the OTLP exporter could not be built: {reason}; check the OTEL_EXPORTER_OTLP_* variables"
     )]
     Exporter {
-        /// What the exporter said.
+        /// What is wrong, in this layer's words.
         reason: String,
+        /// The exporter's own error, when it refused.
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The TLS settings of the exporter's HTTP client could not be made
     /// (over `https`, a system without root certificates); the source says
@@ -30,8 +33,11 @@ pub enum OtelError {
     /// Sending what was left, or stopping the exporter, failed.
     #[error("the OTLP exporter did not flush or shut down: {reason}")]
     Flush {
-        /// What the SDK said.
+        /// What failed, in this layer's words.
         reason: String,
+        /// The SDK's (or the thread's) own error.
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
@@ -61,6 +67,18 @@ mod tests {
             "the cause is printed once along the chain: {told}"
         );
         assert_eq!(chain.last(), Some(&cause.to_string()));
+    }
+
+    #[test]
+    fn a_flush_failure_keeps_the_sdks_error_as_its_source() {
+        let sdk = std::io::Error::other("connection refused by collector");
+        let error = OtelError::Flush {
+            reason: "the exporter failed".into(),
+            cause: Some(Box::new(sdk)),
+        };
+        assert!(!error.to_string().contains("connection refused"), "{error}");
+        let source = error.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection refused by collector"));
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> 
         builder = builder.with_endpoint(endpoint);
     }
     builder.build().map_err(|e| OtelError::Exporter {
-        reason: e.to_string(),
+        reason: "the exporter refused its settings".into(),
+        cause: Some(Box::new(e)),
     })
 }
 
@@ -67,6 +68,7 @@ fn check_protocol() -> Result<(), OtelError> {
                  it or set it to http/protobuf, with the endpoint at the receiver's HTTP port \
                  (4318 by convention)"
             ),
+            cause: None,
         }),
         _ => Ok(()),
     }
@@ -86,6 +88,7 @@ fn export_timeout() -> Result<Duration, OtelError> {
         Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
         _ => Err(OtelError::Exporter {
             reason: format!("{name} is `{value}`: give a number of milliseconds above zero"),
+            cause: None,
         }),
     }
 }

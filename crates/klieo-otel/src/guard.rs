@@ -109,14 +109,17 @@ async fn off_thread(
             let _ = tx.send(work());
         })
         .map_err(|e| OtelError::Flush {
-            reason: format!("a thread to do it could not be started: {e}"),
+            reason: "a thread to do it could not be started".into(),
+            cause: Some(Box::new(e)),
         })?;
     match rx.await {
         Ok(done) => done.map_err(|e| OtelError::Flush {
-            reason: e.to_string(),
+            reason: "the exporter failed".into(),
+            cause: Some(Box::new(e)),
         }),
         Err(_) => Err(OtelError::Flush {
             reason: "the thread doing it panicked".into(),
+            cause: None,
         }),
     }
 }

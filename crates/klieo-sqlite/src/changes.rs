@@ -34,7 +34,7 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         let (connection, seen) = tokio::task::spawn_blocking(move || look(&readers, None))
             .await
-            .map_err(|e| MemoryError::backend(format!("SQLite store: {doing}: {e}")))?
+            .map_err(|e| ROWS.backend(doing, e))?
             .map_err(|e| ROWS.backend(doing, e))?;
         let counter = Counter {
             readers: Arc::clone(&self.readers),

@@ -67,7 +67,9 @@ impl Readers {
             result
         })
         .await
-        .map_err(|_| closed())?
+        // The read's thread panicked (or its runtime is shutting down):
+        // that, not a closed store, is the error.
+        .map_err(|e| ROWS.backend(doing, e))?
     }
 
     /// A read-only connection of the caller's own, as the store's are
