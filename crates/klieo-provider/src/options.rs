@@ -37,6 +37,19 @@ pub async fn within<T>(
 /// and gets their setters from [`ClientBuilder`](crate::builder::ClientBuilder);
 /// the provider reads them with the getters here.
 ///
+/// # Default
+/// - API key: none (a provider reads `{PREFIX}_API_KEY`)
+/// - base URL and model: the provider's own, as it makes these options
+/// - headers: none beyond the provider's own
+/// - connect timeout: [`DEFAULT_CONNECT_TIMEOUT`] (10 s)
+/// - first byte timeout: [`DEFAULT_FIRST_BYTE_TIMEOUT`] (30 s)
+/// - idle timeout: [`DEFAULT_IDLE_TIMEOUT`] (60 s between two chunks)
+/// - request timeout: [`DEFAULT_REQUEST_TIMEOUT`] (120 s for a whole
+///   blocking call)
+/// - capabilities: none declared (the provider asks the server, or
+///   assumes)
+/// - provider name in traces: the provider's own
+///
 /// ```
 /// use klieo_provider::options::ClientOptions;
 ///

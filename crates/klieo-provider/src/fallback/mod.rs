@@ -88,6 +88,10 @@ impl Fallback {
 }
 
 /// Builds a [`Fallback`]: add providers in the order to try them.
+///
+/// # Default
+/// - providers: none (`build` refuses a fallback without one)
+/// - attempt timeout: none of its own; each provider's limits apply
 #[derive(Default)]
 pub struct FallbackBuilder {
     members: Vec<Arc<dyn LlmClient>>,

@@ -87,6 +87,10 @@ impl std::fmt::Debug for RateLimited {
 }
 
 /// Builds a [`RateLimited`].
+///
+/// # Default
+/// - scope: `"{provider name}/{model}"` of the client
+/// - max wait: [`DEFAULT_MAX_WAIT`] (60 s)
 pub struct RateLimitedBuilder {
     client: Arc<dyn LlmClient>,
     limiter: Arc<dyn RateLimiter>,

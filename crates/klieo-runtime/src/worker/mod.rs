@@ -86,6 +86,11 @@ impl fmt::Debug for Worker {
 }
 
 /// Builds a [`Worker`]; see [`Worker::builder`].
+///
+/// # Default
+/// - agents: none (`build` refuses a worker without one)
+/// - options: [`WorkerOptions::default`] (8 runs at once, leases of 30 s;
+///   see its list)
 pub struct WorkerBuilder {
     queue: Arc<dyn RunQueue>,
     agents: BTreeMap<String, Agent>,
