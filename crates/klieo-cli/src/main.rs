@@ -122,7 +122,7 @@ enum Command {
     Resume {
         /// The run's id.
         run: String,
-        /// The agent's name, as the workers know it (`Worker::with_agent`);
+        /// The agent's name, as the workers know it (`WorkerBuilder::add_agent`);
         /// by default the one the run was submitted for.
         #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         agent: Option<String>,

@@ -26,7 +26,7 @@ use tracing::{Instrument, Span};
 /// One MCP server, its tools usable by a klieo agent.
 ///
 /// Its tools are a [`ToolInvoker`]: give it to an agent next to local tools
-/// with `AgentBuilder::with_invoker`, or combine several servers in a
+/// with `AgentBuilder::add_invoker`, or combine several servers in a
 /// `klieo_types::Toolbox` ([`McpServers::toolbox`](crate::McpServers::toolbox)).
 ///
 /// - Each tool's input schema is the tool's parameters; a result's

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// use klieo_mcp::{config, McpServers};
 ///
 /// let servers = McpServers::connect(config::read("mcp.json")?).await?;
-/// let tools = servers.toolbox(); // give it to `AgentBuilder::with_toolbox`
+/// let tools = servers.toolbox(); // give it to `AgentBuilder::add_toolbox`
 /// # drop(tools);
 /// # Ok(())
 /// # }
@@ -53,7 +53,7 @@ impl McpServers {
     pub fn toolbox(&self) -> Toolbox {
         self.servers.iter().fold(Toolbox::new(), |toolbox, server| {
             let prefix = server.settings().prefix();
-            toolbox.with_shared(prefix, Arc::new(server.clone()))
+            toolbox.add_shared(prefix, Arc::new(server.clone()))
         })
     }
 }

@@ -32,8 +32,8 @@ async fn a_clashing_server_tool_gets_the_prefix_and_the_model_calls_it() {
     );
     let llm = calls("everything_echo", json!({"message": "hi"}), "it said hi");
     let agent = Agent::builder(llm.clone())
-        .with_tool(local_echo)
-        .with_invoker("everything_", everything)
+        .add_tool(local_echo)
+        .add_invoker("everything_", everything)
         .build()
         .expect("the options are valid");
 
@@ -60,7 +60,7 @@ async fn an_error_result_goes_to_the_model_and_the_run_goes_on() {
         "that city does not exist",
     );
     let agent = Agent::builder(llm.clone())
-        .with_invoker("faults_", faults)
+        .add_invoker("faults_", faults)
         .build()
         .expect("the options are valid");
 
@@ -81,7 +81,7 @@ async fn a_tool_marked_for_approval_suspends_the_run_until_approved() {
     let faults = McpServer::connect(settings).await.unwrap();
     let llm = calls("add", json!({"a": 2, "b": 3}), "5");
     let agent = Agent::builder(llm.clone())
-        .with_invoker("faults_", faults)
+        .add_invoker("faults_", faults)
         .with_memory(store)
         .build()
         .expect("the options are valid");

@@ -68,8 +68,8 @@ async fn follow_up_sends_empty_content_and_reads_text() {
     let server = MockServer::start().await;
     mock_chat(&server, json_reply(fixture_json("chat_text.json"))).await;
     let req = calculator_request()
-        .with_message(Message::assistant_tool_calls("", vec![expected_call()]))
-        .with_message(Message::tool_result(CALL_ID, "391"))
+        .add_message(Message::assistant_tool_calls("", vec![expected_call()]))
+        .add_message(Message::tool_result(CALL_ID, "391"))
         .with_tool_choice(ToolChoice::None);
     let r = client(&server.uri()).complete(req).await.unwrap();
     // The recorded model (135M parameters) gets the arithmetic wrong even

@@ -40,7 +40,7 @@ pub(crate) async fn failing_run() {
         .then_error(LlmError::bad_request("the context is too long"));
     let agent = Agent::builder(llm)
         .with_name("helper")
-        .with_tool(lookup)
+        .add_tool(lookup)
         .build()
         .expect("the options are valid");
     let error = agent
@@ -97,7 +97,7 @@ pub(crate) async fn run(mode: Mode, capture: bool) {
     let agent = Agent::builder(llm())
         .with_name("helper")
         .with_instructions("Add with the tool.")
-        .with_tool(add)
+        .add_tool(add)
         .with_options(options)
         .build()
         .expect("the options are valid");

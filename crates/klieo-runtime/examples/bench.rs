@@ -20,7 +20,7 @@ async fn ctx(llm: ScriptedLlm) -> (AgentContext, ThreadId) {
         Ok,
     );
     let ctx = AgentContext::new(llm)
-        .with_tools(ToolSet::new().with(echo))
+        .with_tools(ToolSet::new().add_tool(echo))
         .with_agent_name("bench");
     let thread = ThreadId::new("t");
     ctx.short_term()

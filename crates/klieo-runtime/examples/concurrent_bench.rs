@@ -60,7 +60,7 @@ fn context() -> AgentContext {
         Ok,
     );
     AgentContext::new(EchoUntilDone)
-        .with_tools(ToolSet::new().with(echo))
+        .with_tools(ToolSet::new().add_tool(echo))
         .with_agent_name("bench")
 }
 

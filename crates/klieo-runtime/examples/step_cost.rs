@@ -68,7 +68,7 @@ async fn setup(steps: usize, history: usize) -> (AgentContext, ThreadId) {
         Ok,
     );
     let ctx = AgentContext::new(llm)
-        .with_tools(ToolSet::new().with(echo))
+        .with_tools(ToolSet::new().add_tool(echo))
         .with_agent_name("bench");
     let thread = ThreadId::new("t");
     let mut messages: Vec<Message> = (0..history)

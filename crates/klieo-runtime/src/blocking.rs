@@ -32,7 +32,7 @@ use std::sync::Arc;
 ///     ToolDef::new("double", "Doubles n.", json!({"type": "object"})),
 ///     |args| Ok(json!(args["n"].as_i64().unwrap_or(0) * 2)),
 /// );
-/// let ctx = AgentContext::new(llm).with_tools(ToolSet::new().with(double));
+/// let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(double));
 /// let thread = ThreadId::new("t");
 /// ctx.short_term().append(&thread, vec![Message::user("Double 21.")]).await?;
 ///

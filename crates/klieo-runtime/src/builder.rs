@@ -117,25 +117,25 @@ impl<M> AgentBuilder<M> {
     }
 
     /// Adds a tool; one with the same name replaces the earlier one.
-    pub fn with_tool(mut self, tool: impl Tool + 'static) -> Self {
-        self.tools = self.tools.with(tool);
+    pub fn add_tool(mut self, tool: impl Tool + 'static) -> Self {
+        self.tools = self.tools.add_tool(tool);
         self
     }
 
     /// Adds `agent` as a tool the model knows as `name` and is told what
     /// it does by `description`: each call is a child run of `agent`
     /// ([`AgentTool`](crate::AgentTool)).
-    pub fn with_agent_tool(
+    pub fn add_agent_tool(
         self,
         name: impl Into<String>,
         description: impl Into<String>,
         agent: Agent,
     ) -> Self {
-        self.with_tool(crate::AgentTool::new(name, description, agent))
+        self.add_tool(crate::AgentTool::new(name, description, agent))
     }
 
     /// Adds every tool of `tools`.
-    pub fn with_tools(mut self, tools: ToolSet) -> Self {
+    pub fn add_tools(mut self, tools: ToolSet) -> Self {
         self.tools = self.tools.merge(tools);
         self
     }
@@ -143,17 +143,17 @@ impl<M> AgentBuilder<M> {
     /// Adds a source of tools, such as an MCP server (`klieo_mcp`): its
     /// tools join the agent's in one catalogue. A tool whose name is taken
     /// already is shown to the model as `{prefix}{name}` (see [`Toolbox`]).
-    pub fn with_invoker(
+    pub fn add_invoker(
         mut self,
         prefix: impl Into<String>,
         tools: impl ToolInvoker + 'static,
     ) -> Self {
-        self.sources = self.sources.with_prefixed(prefix, tools);
+        self.sources = self.sources.add_prefixed(prefix, tools);
         self
     }
 
     /// Adds every source of `toolbox`, each with its own prefix.
-    pub fn with_toolbox(mut self, toolbox: Toolbox) -> Self {
+    pub fn add_toolbox(mut self, toolbox: Toolbox) -> Self {
         self.sources = self.sources.merge(toolbox);
         self
     }
@@ -232,7 +232,7 @@ impl<M> AgentBuilder<M> {
             self.ctx.with_tools(self.tools)
         } else {
             self.ctx
-                .with_tools(Toolbox::new().with(self.tools).merge(self.sources))
+                .with_tools(Toolbox::new().add_source(self.tools).merge(self.sources))
         };
         Ok(Agent::new(template, self.instructions, self.options))
     }

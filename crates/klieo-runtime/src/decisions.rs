@@ -84,7 +84,7 @@ fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
 /// .with_approval(true);
 /// let call = ToolCall::new("c1", "refund", json!({"cents": 1200}));
 /// let llm = ScriptedLlm::new().then_tool_calls(vec![call]).then_text("Refunded.");
-/// let agent = Agent::builder(llm).with_tool(refund).with_memory(store.clone()).build()?;
+/// let agent = Agent::builder(llm).add_tool(refund).with_memory(store.clone()).build()?;
 /// let Err(Error::Suspended { ticket, .. }) = agent.run("Refund me").await else { panic!() };
 ///
 /// // Elsewhere, with no agent: the decision, from the store alone.

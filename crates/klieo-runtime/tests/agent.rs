@@ -19,7 +19,7 @@ use std::time::Duration;
 fn agent(llm: &ScriptedLlm) -> Agent {
     Agent::builder(llm.clone())
         .with_instructions("Be terse.")
-        .with_tools(echo_tools())
+        .add_tools(echo_tools())
         .with_name("tester")
         .build()
         .expect("the options are valid")
@@ -170,8 +170,8 @@ async fn both_endings(llm: impl Fn() -> ScriptedLlm, options: RunOptions) -> (Er
             |_| Err(ToolError::Permanent("disk full".into())),
         );
         Agent::builder(llm)
-            .with_tools(echo_tools())
-            .with_tool(failing)
+            .add_tools(echo_tools())
+            .add_tool(failing)
             .with_options(options.clone())
             .build()
             .expect("the options are valid")
@@ -225,7 +225,7 @@ async fn printed_events_show_text_calls_and_results_and_return_the_answer() {
         .then_tool_calls(vec![echo_call("c1")])
         .then_text("done");
     let agent = Agent::builder(llm)
-        .with_tools(echo_tools())
+        .add_tools(echo_tools())
         .build()
         .expect("the options are valid");
     let mut shown = Vec::new();
@@ -364,9 +364,7 @@ fn a_tool_whose_own_timeout_is_zero_is_refused_naming_it() {
             Ok::<_, ToolError>("found")
         })
         .with_timeout(Duration::ZERO);
-    let built = Agent::builder(ScriptedLlm::new())
-        .with_tool(instant)
-        .build();
+    let built = Agent::builder(ScriptedLlm::new()).add_tool(instant).build();
     assert!(
         matches!(&built, Err(ConfigError::Invalid { name, .. }) if name.contains("tool `lookup`")),
         "{built:?}"

@@ -53,7 +53,7 @@ fn agent(
     })
     .with_approval(approval);
     Agent::builder(llm.clone())
-        .with_tool(work)
+        .add_tool(work)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_budget(budget))
         .build()
@@ -235,7 +235,7 @@ async fn a_time_limit_stops_the_run_after_its_tools_took_the_time() {
         .then_reply(text("done"));
     let budget = Budget::new().with_time(std::time::Duration::from_secs(20));
     let agent = Agent::builder(llm.clone())
-        .with_tool(slow)
+        .add_tool(slow)
         .with_options(RunOptions::default().with_budget(budget))
         .build()
         .unwrap();

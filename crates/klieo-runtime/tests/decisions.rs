@@ -32,12 +32,12 @@ fn worker(store: &InMemoryJournal) -> (Worker, Arc<AtomicUsize>) {
     })
     .with_approval(true);
     let agent = Agent::builder(CallThenAnswer::new("work", "done"))
-        .with_tool(work)
+        .add_tool(work)
         .with_memory(store.clone())
         .build()
         .unwrap();
     let worker = Worker::builder(store.clone())
-        .with_agent("support", agent)
+        .add_agent("support", agent)
         .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(100)))
         .build()
         .unwrap();
@@ -108,7 +108,7 @@ fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<N
     })
     .with_approval(true);
     let agent = Agent::builder(CallThenAnswer::new("pay", "done"))
-        .with_tool(pay)
+        .add_tool(pay)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -116,7 +116,7 @@ fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<N
         .with_poll_interval(Duration::from_millis(100))
         .with_drain_deadline(Duration::from_millis(50));
     Worker::builder(store.clone())
-        .with_agent("pay", agent)
+        .add_agent("pay", agent)
         .with_options(options)
         .build()
         .unwrap()

@@ -100,7 +100,7 @@ async fn retryable_tool_errors_go_back_to_the_model() {
         .then_tool_calls(vec![ToolCall::new("c1", "flaky", serde_json::json!({}))])
         .then_text("gave up");
     let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.with_tools(klieo_types::ToolSet::new().with(flaky));
+    let ctx = ctx.with_tools(klieo_types::ToolSet::new().add_tool(flaky));
     let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
     assert_eq!(answer, Ok("gave up".into()));
     let fed_back = llm.requests()[1].messages.last().cloned();

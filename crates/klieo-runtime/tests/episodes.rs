@@ -190,7 +190,7 @@ async fn unknown_usage_stays_unknown() {
 
 /// A tool set with `echo` and `stop`, which cancels `token`.
 fn tools_cancelling(token: CancellationToken) -> ToolSet {
-    echo_tools().with(FnTool::new(
+    echo_tools().add_tool(FnTool::new(
         ToolDef::new("stop", "Cancels the run.", json!({"type": "object"})),
         move |_| {
             token.cancel();

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 /// A tool `big` that answers with `bytes` bytes of text, or fails with
 /// them when `fail` is set.
 fn big(bytes: usize, fail: bool) -> ToolSet {
-    ToolSet::new().with(FnTool::new(
+    ToolSet::new().add_tool(FnTool::new(
         ToolDef::new("big", "Answers at length.", json!({"type": "object"})),
         move |_| {
             let text = "y".repeat(bytes);

@@ -263,7 +263,7 @@ async fn a_call_sized_by_a_stale_standing_is_sized_again_when_the_ledger_refuses
         .then_reply(call)
         .then_reply(answer(10, 5));
     let agent = Agent::builder(llm.clone())
-        .with_tool(spend_elsewhere)
+        .add_tool(spend_elsewhere)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_budget(Budget::new().with_key(key())))
         .build()

@@ -17,7 +17,7 @@ pub(crate) const USER_TEXT: &str = "hello";
 
 /// A tool set with `echo`, which answers `{"echo": args}`.
 pub(crate) fn echo_tools() -> ToolSet {
-    ToolSet::new().with(FnTool::new(
+    ToolSet::new().add_tool(FnTool::new(
         ToolDef::new("echo", "Returns its arguments.", json!({"type": "object"})),
         |args| Ok(json!({ "echo": args })),
     ))

@@ -29,29 +29,29 @@ fn refused(builder: TeamBuilder) -> (String, String) {
 fn a_hand_off_to_an_agent_the_team_does_not_have_is_refused_at_build() {
     let (name, reason) = refused(
         Team::builder(named("triage"))
-            .with_agent(named("refund"))
-            .with_handoff("triage", "refnud", "Refunds."),
+            .add_agent(named("refund"))
+            .add_handoff("triage", "refnud", "Refunds."),
     );
-    assert_eq!(name, "TeamBuilder::with_handoff");
+    assert_eq!(name, "TeamBuilder::add_handoff");
     assert!(reason.contains("`refnud`"), "{reason}");
     assert!(reason.contains("`refund`, `triage`"), "{reason}");
 
     let (_, reason) =
-        refused(Team::builder(named("triage")).with_handoff("billing", "triage", "Triage."));
+        refused(Team::builder(named("triage")).add_handoff("billing", "triage", "Triage."));
     assert!(reason.contains("from `billing`"), "{reason}");
 }
 
 #[test]
 fn a_hand_off_to_itself_is_refused_at_build() {
     let (_, reason) =
-        refused(Team::builder(named("triage")).with_handoff("triage", "triage", "Again."));
+        refused(Team::builder(named("triage")).add_handoff("triage", "triage", "Again."));
     assert!(reason.contains("hands off to itself"), "{reason}");
 }
 
 #[test]
 fn two_agents_of_one_name_are_refused_at_build() {
-    let (name, reason) = refused(Team::builder(named("desk")).with_agent(named("desk")));
-    assert_eq!(name, "TeamBuilder::with_agent");
+    let (name, reason) = refused(Team::builder(named("desk")).add_agent(named("desk")));
+    assert_eq!(name, "TeamBuilder::add_agent");
     assert!(reason.contains("`desk`"), "{reason}");
 }
 
@@ -59,9 +59,9 @@ fn two_agents_of_one_name_are_refused_at_build() {
 fn a_hand_off_declared_twice_is_refused_at_build() {
     let (_, reason) = refused(
         Team::builder(named("triage"))
-            .with_agent(named("refund"))
-            .with_handoff("triage", "refund", "Refunds.")
-            .with_handoff("triage", "refund", "Refunds again."),
+            .add_agent(named("refund"))
+            .add_handoff("triage", "refund", "Refunds.")
+            .add_handoff("triage", "refund", "Refunds again."),
     );
     assert!(reason.contains("declared twice"), "{reason}");
 }
@@ -74,13 +74,13 @@ fn a_hand_off_tool_whose_name_a_tool_has_is_refused_at_build() {
     );
     let triage = Agent::builder(ScriptedLlm::new())
         .with_name("triage")
-        .with_tool(clash)
+        .add_tool(clash)
         .build()
         .unwrap();
     let (_, reason) = refused(
         Team::builder(triage)
-            .with_agent(named("refund"))
-            .with_handoff("triage", "refund", "Refunds."),
+            .add_agent(named("refund"))
+            .add_handoff("triage", "refund", "Refunds."),
     );
     assert!(
         reason.contains("tool called `transfer_to_refund`"),
@@ -92,8 +92,8 @@ fn a_hand_off_tool_whose_name_a_tool_has_is_refused_at_build() {
 fn a_hand_off_tool_name_a_model_would_refuse_is_refused_at_build() {
     let (_, reason) = refused(
         Team::builder(named("triage"))
-            .with_agent(named("refund desk"))
-            .with_handoff("triage", "refund desk", "Refunds."),
+            .add_agent(named("refund desk"))
+            .add_handoff("triage", "refund desk", "Refunds."),
     );
     assert!(reason.contains("`transfer_to_refund desk`"), "{reason}");
 }
@@ -122,11 +122,11 @@ async fn a_team_on_shared_separate_memories_hands_off() {
             .unwrap()
     };
     let team = Team::builder(on_shared("triage", hand_off()))
-        .with_agent(on_shared(
+        .add_agent(on_shared(
             "refund",
             ScriptedLlm::new().then_text("Refunded."),
         ))
-        .with_handoff("triage", "refund", "Refunds.")
+        .add_handoff("triage", "refund", "Refunds.")
         .build()
         .unwrap();
     let answer = team.run("Money back?").await.unwrap();
@@ -143,10 +143,10 @@ async fn a_team_on_shared_separate_memories_hands_off() {
 fn agents_on_memories_of_their_own_are_refused_at_build() {
     let (name, reason) = refused(
         Team::builder(named("triage"))
-            .with_agent(named("refund"))
-            .with_handoff("triage", "refund", "Refunds."),
+            .add_agent(named("refund"))
+            .add_handoff("triage", "refund", "Refunds."),
     );
-    assert_eq!(name, "TeamBuilder::with_agent");
+    assert_eq!(name, "TeamBuilder::add_agent");
     assert!(reason.contains("memories of its own"), "{reason}");
 }
 
@@ -162,8 +162,8 @@ fn agents_sharing_only_their_conversation_memory_are_refused_at_build() {
     };
     let (_, reason) = refused(
         Team::builder(on("triage"))
-            .with_agent(on("refund"))
-            .with_handoff("triage", "refund", "Refunds."),
+            .add_agent(on("refund"))
+            .add_handoff("triage", "refund", "Refunds."),
     );
     assert!(reason.contains("memories of its own"), "{reason}");
 }
@@ -178,14 +178,14 @@ async fn a_hand_off_to_an_agent_on_another_store_is_refused_and_the_run_waits() 
             .build()
             .unwrap(),
     )
-    .with_agent(
+    .add_agent(
         Agent::builder(ScriptedLlm::new())
             .with_name("refund")
             .with_memory(there)
             .build()
             .unwrap(),
     )
-    .with_handoff("triage", "refund", "Refunds.")
+    .add_handoff("triage", "refund", "Refunds.")
     .build()
     .unwrap();
     let err = team.run("Money back?").await.unwrap_err();

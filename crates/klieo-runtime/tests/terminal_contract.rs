@@ -102,7 +102,7 @@ async fn tool_failure_yields_server_item_prefixed_with_tool() {
         |_| Err(ToolError::Permanent("disk full".into())),
     );
     let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.with_tools(ToolSet::new().with(disk));
+    let ctx = ctx.with_tools(ToolSet::new().add_tool(disk));
     let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
 
     assert_eq!(

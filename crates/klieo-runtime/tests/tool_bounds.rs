@@ -53,7 +53,7 @@ fn cancel_after(token: &CancellationToken, after: Duration) {
 async fn a_cancelled_run_stops_a_hanging_tool_and_records_the_call_as_cancelled() {
     let cancel = CancellationToken::new();
     let ctx = AgentContext::new(call_hang().then_text("never"))
-        .with_tools(ToolSet::new().with(hanging()))
+        .with_tools(ToolSet::new().add_tool(hanging()))
         .with_cancel(cancel.clone());
     let (ctx, thread) = with_user(ctx, "go").await;
     cancel_after(&cancel, Duration::from_millis(50));
@@ -75,7 +75,7 @@ async fn a_cancelled_run_stops_a_hanging_tool_and_records_the_call_as_cancelled(
 async fn a_streamed_run_is_cancelled_the_same_way() {
     let cancel = CancellationToken::new();
     let agent = Agent::builder(call_hang().then_text("never"))
-        .with_tool(hanging())
+        .add_tool(hanging())
         .with_cancel(cancel.clone())
         .build()
         .expect("the options are valid");
@@ -94,7 +94,7 @@ async fn a_streamed_run_is_cancelled_the_same_way() {
 async fn a_call_past_the_timeout_goes_back_to_the_model_as_a_timeout() {
     let llm = call_hang().then_text("it hung");
     let agent = Agent::builder(llm.clone())
-        .with_tool(hanging())
+        .add_tool(hanging())
         .with_options(RunOptions::default().with_tool_timeout(Duration::from_secs(1)))
         .build()
         .expect("the options are valid");
@@ -124,7 +124,7 @@ async fn a_call_past_the_timeout_goes_back_to_the_model_as_a_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_tool_can_set_its_own_timeout() {
     let agent = Agent::builder(call_hang().then_text("ok"))
-        .with_tool(hanging().with_timeout(Duration::from_millis(200)))
+        .add_tool(hanging().with_timeout(Duration::from_millis(200)))
         .build()
         .expect("the options are valid");
     let started = Instant::now();
@@ -160,7 +160,7 @@ fn call_flaky() -> ScriptedLlm {
 async fn a_tool_that_asks_to_be_retried_is_retried_after_its_delay() {
     let calls = Arc::new(AtomicU32::new(0));
     let agent = Agent::builder(call_flaky())
-        .with_tool(flaky(2, Arc::clone(&calls)))
+        .add_tool(flaky(2, Arc::clone(&calls)))
         .build()
         .expect("the options are valid");
     let started = Instant::now();
@@ -180,7 +180,7 @@ async fn a_tool_that_asks_to_be_retried_is_retried_after_its_delay() {
 async fn retries_are_bounded_and_then_the_model_is_told() {
     let calls = Arc::new(AtomicU32::new(0));
     let agent = Agent::builder(call_flaky())
-        .with_tool(flaky(10, Arc::clone(&calls)))
+        .add_tool(flaky(10, Arc::clone(&calls)))
         .with_options(RunOptions::default().with_tool_retries(1))
         .build()
         .expect("the options are valid");

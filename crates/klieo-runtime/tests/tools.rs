@@ -61,7 +61,7 @@ async fn max_in_flight(bound: usize, barrier: Option<usize>) -> usize {
     let llm = ScriptedLlm::new()
         .then_tool_calls(calls("gauge", 4))
         .then_text("done");
-    let ctx = AgentContext::new(llm).with_tools(ToolSet::new().with_shared(gauge.clone()));
+    let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_shared(gauge.clone()));
     let (ctx, thread) = with_user(ctx, "go").await;
     let opts = RunOptions::default().with_tool_concurrency(bound);
     assert_eq!(run_steps(&ctx, "", thread, opts).await, Ok("done".into()));
@@ -132,7 +132,7 @@ async fn results_recorded_in_model_call_order() {
     let llm = ScriptedLlm::new()
         .then_tool_calls(calls("rev", 4))
         .then_text("done");
-    let ctx = AgentContext::new(llm.clone()).with_tools(ToolSet::new().with_shared(tool.clone()));
+    let ctx = AgentContext::new(llm.clone()).with_tools(ToolSet::new().add_shared(tool.clone()));
     let (ctx, thread) = with_user(ctx, "go").await;
     let answer = run_steps(&ctx, "", thread.clone(), RunOptions::default()).await;
     assert_eq!(answer, Ok("done".into()));
@@ -173,7 +173,7 @@ async fn results_recorded_in_model_call_order() {
 
 /// `job` fails for good with the text of its `fail` argument.
 fn job_tools() -> ToolSet {
-    ToolSet::new().with(FnTool::new(object_def("job"), |args| {
+    ToolSet::new().add_tool(FnTool::new(object_def("job"), |args| {
         match args["fail"].as_str() {
             Some(reason) => Err(ToolError::Permanent(reason.into())),
             None => Ok(json!("fine")),
@@ -255,7 +255,7 @@ async fn calls_not_started_after_a_failure_get_a_not_run_result() {
 }
 
 fn calculator_tools() -> ToolSet {
-    ToolSet::new().with(FnTool::new(object_def("calculator"), |_| Ok(json!(2))))
+    ToolSet::new().add_tool(FnTool::new(object_def("calculator"), |_| Ok(json!(2))))
 }
 
 fn last_tool_message(llm: &ScriptedLlm, request: usize) -> Message {
@@ -393,7 +393,7 @@ async fn a_failure_the_tool_reports_goes_back_to_the_model_and_the_run_goes_on()
         .then_tool_calls(vec![ToolCall::new("c0", "lookup", json!({}))])
         .then_text("the file is missing");
     let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.with_tools(ToolSet::new().with(lookup));
+    let ctx = ctx.with_tools(ToolSet::new().add_tool(lookup));
     let outcome = run_steps(&ctx, "", thread, RunOptions::default()).await;
 
     assert_eq!(outcome.unwrap(), "the file is missing");

@@ -138,7 +138,7 @@ async fn with_tools_the_schema_binds_only_the_final_answer() {
         .then_text("The echo said c1.")
         .then_text(r#"{"result": 1}"#);
     let agent = Agent::builder(llm.clone())
-        .with_tools(echo_tools())
+        .add_tools(echo_tools())
         .build()
         .expect("the options are valid");
     let typed = agent

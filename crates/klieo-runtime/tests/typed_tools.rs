@@ -31,7 +31,7 @@ async fn a_typed_tool_with_context_gets_its_calls_id_run_and_agent() {
         )])
         .then_text("paid");
     let agent = Agent::builder(llm)
-        .with_tool(pay)
+        .add_tool(pay)
         .with_name("desk")
         .build()
         .expect("the options are valid");
@@ -76,7 +76,7 @@ async fn a_typed_tool_gets_parsed_arguments_and_wrong_ones_go_back_to_the_model(
         )])
         .then_text("3");
     let agent = Agent::builder(llm.clone())
-        .with_tool(add)
+        .add_tool(add)
         .build()
         .expect("the options are valid");
     let answer = agent.run("1+2?").await.unwrap();
@@ -132,7 +132,7 @@ async fn calls_a_server_gave_the_same_id_in_two_steps_have_different_idempotency
         .then_tool_calls(vec![call()])
         .then_text("paid twice");
     let agent = Agent::builder(llm)
-        .with_tool(pay)
+        .add_tool(pay)
         .build()
         .expect("the options are valid");
     let run = agent.run("pay twice").await.unwrap().summary.run_id;

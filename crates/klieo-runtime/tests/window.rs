@@ -103,7 +103,7 @@ async fn a_request_that_cannot_fit_with_no_history_is_refused_before_any_call() 
     let llm = model(512, 1, None);
     let agent = Agent::builder(llm.clone())
         .with_instructions("x".repeat(1_200))
-        .with_tool(klieo_types::FnTool::new(
+        .add_tool(klieo_types::FnTool::new(
             ToolDef::new("echo", "Echoes.", json!({"type": "object"})),
             Ok,
         ))

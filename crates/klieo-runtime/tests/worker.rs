@@ -22,7 +22,7 @@ const LONG: Duration = Duration::from_secs(3600);
 
 fn agent(store: &InMemoryJournal, work: Counted) -> Agent {
     Agent::builder(CallThenAnswer::new("work", "done"))
-        .with_tool(work)
+        .add_tool(work)
         .with_memory(store.clone())
         .build()
         .unwrap()
@@ -30,7 +30,7 @@ fn agent(store: &InMemoryJournal, work: Counted) -> Agent {
 
 fn worker(store: &InMemoryJournal, agent: Agent, options: WorkerOptions) -> Worker {
     Worker::builder(store.clone())
-        .with_agent("support", agent)
+        .add_agent("support", agent)
         .with_options(options)
         .build()
         .unwrap()
@@ -115,7 +115,7 @@ async fn a_worker_drives_many_runs_at_most_its_concurrency_at_once() {
             }
         });
     let agent = Agent::builder(CallThenAnswer::new("work", "done"))
-        .with_tool(work)
+        .add_tool(work)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -369,12 +369,12 @@ async fn waiting_on_a_run_the_store_does_not_know_is_not_found() {
 fn a_worker_without_agents_or_with_options_that_cannot_work_is_refused() {
     let store = InMemoryJournal::new();
     match Worker::builder(store.clone()).build() {
-        Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "Worker::with_agent"),
+        Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "WorkerBuilder::add_agent"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     let works = Arc::new(AtomicUsize::new(0));
     let refused = Worker::builder(store.clone())
-        .with_agent(
+        .add_agent(
             "support",
             agent(&store, Counted::new("work", false, &works)),
         )
@@ -391,11 +391,11 @@ fn a_worker_with_an_agent_named_nothing_is_refused() {
     let store = InMemoryJournal::new();
     let works = Arc::new(AtomicUsize::new(0));
     let refused = Worker::builder(store.clone())
-        .with_agent("", agent(&store, Counted::new("work", false, &works)))
+        .add_agent("", agent(&store, Counted::new("work", false, &works)))
         .build();
     match refused {
         Err(ConfigError::Invalid { name, reason, .. }) => {
-            assert_eq!(name, "Worker::with_agent");
+            assert_eq!(name, "WorkerBuilder::add_agent");
             assert!(reason.contains("\"\""), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),

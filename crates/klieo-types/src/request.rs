@@ -137,7 +137,7 @@ impl ChatRequest {
     }
 
     /// Appends one message.
-    pub fn with_message(mut self, message: Message) -> Self {
+    pub fn add_message(mut self, message: Message) -> Self {
         self.messages.push(message);
         self
     }

@@ -230,7 +230,7 @@ pub trait ToolInvoker: Send + Sync {
 /// use klieo_types::{RunId, ToolInvoker, ToolSet};
 ///
 /// let tools = ToolSet::new()
-///     .with(Echo(ToolDef::new("echo", "Returns its arguments.", json!({"type": "object"}))));
+///     .add_tool(Echo(ToolDef::new("echo", "Returns its arguments.", json!({"type": "object"}))));
 /// assert_eq!(tools.catalogue().len(), 1);
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
@@ -257,12 +257,12 @@ impl ToolSet {
     }
 
     /// Adds a tool; a tool with the same name replaces the earlier one.
-    pub fn with(self, tool: impl Tool + 'static) -> Self {
-        self.with_shared(Arc::new(tool))
+    pub fn add_tool(self, tool: impl Tool + 'static) -> Self {
+        self.add_shared(Arc::new(tool))
     }
 
     /// Adds a shared tool; a tool with the same name replaces the earlier one.
-    pub fn with_shared(mut self, tool: Arc<dyn Tool>) -> Self {
+    pub fn add_shared(mut self, tool: Arc<dyn Tool>) -> Self {
         let name = tool.def().name.clone();
         match self.by_name.get(&name) {
             Some(&index) => {
@@ -282,7 +282,7 @@ impl ToolSet {
     /// Adds every tool of `other`; a tool with the same name as one
     /// already here replaces it.
     pub fn merge(self, other: ToolSet) -> Self {
-        other.tools.into_iter().fold(self, Self::with_shared)
+        other.tools.into_iter().fold(self, Self::add_shared)
     }
 
     /// Number of tools.

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 ///
 /// A tool keeps its own name unless a part added earlier has a tool of
 /// that name. Then it is shown to the model as `{prefix}{name}`, with the
-/// prefix given for its part ([`with_prefixed`](Self::with_prefixed)), and
+/// prefix given for its part ([`add_prefixed`](Self::add_prefixed)), and
 /// if that name is taken too, with `_2`, `_3`, ... after it; a name made
 /// so is at most 64 characters. No tool is ever dropped. The catalogue
 /// follows its parts: when a part's catalogue changes (an MCP server
@@ -31,11 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// use serde_json::json;
 ///
 /// let def = |name: &str| ToolDef::new(name, "A tool.", json!({"type": "object"}));
-/// let local = ToolSet::new().with(FnTool::new(def("search"), |_| Ok(json!("local"))));
+/// let local = ToolSet::new().add_tool(FnTool::new(def("search"), |_| Ok(json!("local"))));
 /// let server = ToolSet::new()
-///     .with(FnTool::new(def("search"), |_| Ok(json!("server"))))
-///     .with(FnTool::new(def("fetch"), |_| Ok(json!("fetched"))));
-/// let tools = Toolbox::new().with(local).with_prefixed("web_", server);
+///     .add_tool(FnTool::new(def("search"), |_| Ok(json!("server"))))
+///     .add_tool(FnTool::new(def("fetch"), |_| Ok(json!("fetched"))));
+/// let tools = Toolbox::new().add_source(local).add_prefixed("web_", server);
 ///
 /// let names: Vec<String> = tools.catalogue().iter().map(|d| d.name.clone()).collect();
 /// assert_eq!(names, ["search", "web_search", "fetch"]);
@@ -78,22 +78,22 @@ impl Toolbox {
 
     /// Adds a source of tools whose clashing names get `_2`, `_3`, ...
     /// after them.
-    pub fn with(self, tools: impl ToolInvoker + 'static) -> Self {
-        self.with_shared("", Arc::new(tools))
+    pub fn add_source(self, tools: impl ToolInvoker + 'static) -> Self {
+        self.add_shared("", Arc::new(tools))
     }
 
     /// Adds a source of tools; a tool whose name an earlier part has
     /// already is shown as `{prefix}{name}`.
-    pub fn with_prefixed(
+    pub fn add_prefixed(
         self,
         prefix: impl Into<String>,
         tools: impl ToolInvoker + 'static,
     ) -> Self {
-        self.with_shared(prefix, Arc::new(tools))
+        self.add_shared(prefix, Arc::new(tools))
     }
 
-    /// Adds a shared source of tools, as [`with_prefixed`](Self::with_prefixed).
-    pub fn with_shared(mut self, prefix: impl Into<String>, tools: Arc<dyn ToolInvoker>) -> Self {
+    /// Adds a shared source of tools, as [`add_prefixed`](Self::add_prefixed).
+    pub fn add_shared(mut self, prefix: impl Into<String>, tools: Arc<dyn ToolInvoker>) -> Self {
         self.parts.push(Part {
             prefix: Arc::from(prefix.into()),
             tools,
@@ -106,7 +106,7 @@ impl Toolbox {
     /// Adds every part of `other`, after the parts here.
     pub fn merge(self, other: Toolbox) -> Self {
         other.parts.into_iter().fold(self, |toolbox, part| {
-            toolbox.with_shared(&*part.prefix, part.tools)
+            toolbox.add_shared(&*part.prefix, part.tools)
         })
     }
 
@@ -269,7 +269,7 @@ mod tests {
 
     fn answering(names: &[&str], answer: &'static str) -> ToolSet {
         names.iter().fold(ToolSet::new(), |set, name| {
-            set.with(FnTool::new(def(name), move |_| Ok(json!(answer))))
+            set.add_tool(FnTool::new(def(name), move |_| Ok(json!(answer))))
         })
     }
 
@@ -280,17 +280,17 @@ mod tests {
     #[test]
     fn a_name_taken_twice_over_gets_a_number_and_no_tool_is_dropped() {
         let tools = Toolbox::new()
-            .with(answering(&["a", "s_a"], "one"))
-            .with_prefixed("s_", answering(&["a"], "two"))
-            .with_prefixed("s_", answering(&["a"], "three"));
+            .add_source(answering(&["a", "s_a"], "one"))
+            .add_prefixed("s_", answering(&["a"], "two"))
+            .add_prefixed("s_", answering(&["a"], "three"));
         assert_eq!(names(&tools), ["a", "s_a", "s_a_2", "s_a_3"]);
     }
 
     #[tokio::test]
     async fn each_shown_name_reaches_its_own_tool() {
         let tools = Toolbox::new()
-            .with(answering(&["a"], "one"))
-            .with(answering(&["a"], "two"));
+            .add_source(answering(&["a"], "one"))
+            .add_source(answering(&["a"], "two"));
         let ctx = ToolContext::new(RunId::new(), "c", "t");
         assert_eq!(tools.invoke("a", json!({}), ctx).await, Ok(json!("one")));
         assert_eq!(tools.invoke("a_2", json!({}), ctx).await, Ok(json!("two")));
@@ -330,8 +330,8 @@ mod tests {
     async fn the_catalogue_follows_a_part_whose_list_changes() {
         let server = Arc::new(Changing::default());
         let tools = Toolbox::new()
-            .with(answering(&["risky"], "local"))
-            .with_shared("srv_", server.clone());
+            .add_source(answering(&["risky"], "local"))
+            .add_shared("srv_", server.clone());
         assert_eq!(names(&tools), ["risky"]);
 
         *server.0.write().expect("lock") = vec![def("risky")].into();
@@ -350,8 +350,8 @@ mod tests {
     async fn a_name_never_moves_to_another_tool_when_a_list_changes() {
         let server = Arc::new(Changing::default());
         let tools = Toolbox::new()
-            .with_shared("srv_", server.clone())
-            .with_prefixed("local_", answering(&["search"], "local"));
+            .add_shared("srv_", server.clone())
+            .add_prefixed("local_", answering(&["search"], "local"));
         assert_eq!(names(&tools), ["search"], "the local one has the name");
 
         // The earlier part gains a tool of the same name: the name stays
@@ -367,9 +367,9 @@ mod tests {
     fn names_made_are_at_most_64_characters() {
         let long = "t".repeat(60);
         let tools = Toolbox::new()
-            .with(answering(&[long.as_str()], "one"))
-            .with_prefixed("prefix_", answering(&[long.as_str()], "two"))
-            .with_prefixed("prefix_", answering(&[long.as_str()], "three"));
+            .add_source(answering(&[long.as_str()], "one"))
+            .add_prefixed("prefix_", answering(&[long.as_str()], "two"))
+            .add_prefixed("prefix_", answering(&[long.as_str()], "three"));
         let shown = names(&tools);
         assert_eq!(shown.len(), 3);
         assert!(
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_catalogue_is_the_same_allocation() {
-        let tools = Toolbox::new().with(answering(&["a"], "one"));
+        let tools = Toolbox::new().add_source(answering(&["a"], "one"));
         assert!(Arc::ptr_eq(&tools.catalogue(), &tools.catalogue()));
     }
 }

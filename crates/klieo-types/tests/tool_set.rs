@@ -37,9 +37,9 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 #[test]
 fn later_tool_with_same_name_replaces_earlier_in_place() {
     let set = ToolSet::new()
-        .with(Constant::new("a", json!(1)))
-        .with(Constant::new("b", json!(2)))
-        .with(Constant::new("a", json!(3)));
+        .add_tool(Constant::new("a", json!(1)))
+        .add_tool(Constant::new("b", json!(2)))
+        .add_tool(Constant::new("a", json!(3)));
     let names: Vec<String> = set.catalogue().iter().map(|d| d.name.clone()).collect();
     assert_eq!(names, ["a", "b"]);
     let ctx = ToolContext::new(RunId::new(), "c", "test");
@@ -49,8 +49,8 @@ fn later_tool_with_same_name_replaces_earlier_in_place() {
 #[test]
 fn unknown_tool_lists_the_available_ones() {
     let set = ToolSet::new()
-        .with(Constant::new("now", json!(0)))
-        .with(Constant::new("calculator", json!(0)));
+        .add_tool(Constant::new("now", json!(0)))
+        .add_tool(Constant::new("calculator", json!(0)));
     let ctx = ToolContext::new(RunId::new(), "c", "test");
     let err = block_on(set.invoke("calc", json!({}), ctx)).unwrap_err();
     assert_eq!(

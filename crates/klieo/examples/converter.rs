@@ -49,7 +49,7 @@ async fn convert(length: Length) -> Result<Converted, ToolError> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = Agent::builder(OpenAiClient::from_env()?)
         .with_instructions("Convert lengths with the convert tool, then state the result.")
-        .with_tool(TypedTool::new(
+        .add_tool(TypedTool::new(
             "convert",
             "Converts km to mi or mi to km.",
             convert,

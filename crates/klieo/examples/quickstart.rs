@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let agent = Agent::builder(OpenAiClient::from_env()?)
         .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
-        .with_tool(multiply)
+        .add_tool(multiply)
         // Deterministic, for a small local model.
         .with_options(RunOptions::default().with_temperature(Some(0.0)))
         .build()?;

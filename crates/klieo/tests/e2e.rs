@@ -29,7 +29,7 @@ fn client() -> OpenAiClient {
 
 async fn context() -> (AgentContext, ThreadId) {
     let ctx = AgentContext::new(client())
-        .with_tools(ToolSet::new().with(calculator::tool()))
+        .with_tools(ToolSet::new().add_tool(calculator::tool()))
         .with_agent_name("e2e");
     let thread = ThreadId::new("e2e");
     ctx.short_term()
@@ -157,7 +157,7 @@ async fn agent_streams_with_default_options_and_calls_a_typed_tool() {
     });
     let agent = Agent::builder(client())
         .with_instructions("Use the multiply tool for arithmetic. Then state the result.")
-        .with_tool(multiply)
+        .add_tool(multiply)
         .with_options(RunOptions::default().with_temperature(Some(0.0)))
         .build()
         .expect("the options are valid");
@@ -259,7 +259,7 @@ async fn agent_calls_a_tool_of_a_real_mcp_server_and_answers_with_its_result() {
         .with_instructions(
             "Use the echo tool to repeat the user's words, then say what it returned.",
         )
-        .with_invoker("everything_", everything_echo().await)
+        .add_invoker("everything_", everything_echo().await)
         .with_options(options)
         .build()
         .expect("the options are valid");

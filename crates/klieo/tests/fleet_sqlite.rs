@@ -49,7 +49,7 @@ async fn worker(path: &Path, calls: &Arc<Mutex<HashMap<RunId, usize>>>) -> Worke
         calls: Arc::clone(calls),
     };
     let agent = Agent::builder(CallThenAnswer::new("charge", "did {prompt}"))
-        .with_tool(charge)
+        .add_tool(charge)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -58,7 +58,7 @@ async fn worker(path: &Path, calls: &Arc<Mutex<HashMap<RunId, usize>>>) -> Worke
         .with_poll_interval(Duration::from_millis(20))
         .with_drain_deadline(Duration::ZERO);
     Worker::builder(store)
-        .with_agent("billing", agent)
+        .add_agent("billing", agent)
         .with_options(options)
         .build()
         .unwrap()

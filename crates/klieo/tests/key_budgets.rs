@@ -76,7 +76,7 @@ fn worker(store: impl RunQueue + Clone + 'static) -> Worker {
             .with_reservation_ttl(Duration::from_secs(5)),
     );
     let agent = Agent::builder(CallThenAnswer::new("work", "did {prompt}").add_call("work"))
-        .with_tool(Work {
+        .add_tool(Work {
             def: ToolDef::new("work", "works", json!({"type": "object"})),
         })
         .with_memory(store.clone())
@@ -92,7 +92,7 @@ fn worker(store: impl RunQueue + Clone + 'static) -> Worker {
         .with_lease_ttl(Duration::from_secs(1))
         .with_poll_interval(Duration::from_millis(50));
     Worker::builder(store)
-        .with_agent("tenant", agent)
+        .add_agent("tenant", agent)
         .with_options(options)
         .build()
         .unwrap()

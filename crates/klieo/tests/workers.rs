@@ -42,8 +42,8 @@ async fn worker_child() {
     let store = PostgresStore::connect(&url).await.expect("the store");
     let db = sqlx::PgPool::connect(&url).await.expect("the effects pool");
     let agent = Agent::builder(CallThenAnswer::new("lookup", "done").add_call("charge"))
-        .with_tool(Effect::lookup(&db).hanging(hang))
-        .with_tool(Effect::charge(&db))
+        .add_tool(Effect::lookup(&db).hanging(hang))
+        .add_tool(Effect::charge(&db))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -51,7 +51,7 @@ async fn worker_child() {
         .with_lease_ttl(Duration::from_secs(lease))
         .with_drain_deadline(Duration::from_secs(1));
     let worker = Worker::builder(store)
-        .with_agent("billing", agent)
+        .add_agent("billing", agent)
         .with_options(options)
         .build()
         .expect("the worker's options are valid");

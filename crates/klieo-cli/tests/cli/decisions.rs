@@ -22,7 +22,7 @@ async fn mailer(path: &Path, answer: &str) -> (Agent, ScriptedLlm, SqliteStore) 
     })
     .with_approval(true);
     let agent = Agent::builder(llm.clone())
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -109,7 +109,7 @@ fn payer(llm: ScriptedLlm, store: &SqliteStore, started: Option<Arc<Notify>>) ->
     })
     .with_approval(true);
     Agent::builder(llm)
-        .with_tool(pay)
+        .add_tool(pay)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(None))
         .build()

@@ -37,7 +37,7 @@ pub(crate) async fn store(dir: &Path) -> (PathBuf, RunId, RunId) {
     })
     .with_approval(true);
     let agent = Agent::builder(llm)
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
         .build()
         .unwrap();

@@ -25,7 +25,7 @@ fn mailer(llm: ScriptedLlm, store: &SqliteStore) -> AgentBuilder<Journaled> {
     })
     .with_approval(true);
     Agent::builder(llm)
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
 }
 
@@ -51,7 +51,7 @@ fn fetcher(llm: ScriptedLlm, store: &SqliteStore, started: Option<Arc<Notify>>) 
     })
     .with_idempotent(true);
     Agent::builder(llm)
-        .with_tool(fetch)
+        .add_tool(fetch)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(None))
         .build()
@@ -61,7 +61,7 @@ fn fetcher(llm: ScriptedLlm, store: &SqliteStore, started: Option<Arc<Notify>>) 
 /// A worker on `store` driving `agent` as `support`, until cancelled.
 fn start_worker(store: &SqliteStore, agent: Agent) -> CancellationToken {
     let worker = Worker::builder(store.clone())
-        .with_agent("support", agent)
+        .add_agent("support", agent)
         .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(20)))
         .build()
         .unwrap();
@@ -180,7 +180,7 @@ async fn a_child_run_is_resumed_through_its_parent_and_shown_waiting_with_it() {
         json!({"input": "mail Ada"}),
     )]))
     .with_name("desk")
-    .with_agent_tool("mail", "Sends mail.", mailer)
+    .add_agent_tool("mail", "Sends mail.", mailer)
     .with_memory(store.clone())
     .build()
     .unwrap();
@@ -254,8 +254,8 @@ async fn a_team_run_handed_on_is_refused_to_workers_and_shown_handed_on() {
         .build()
         .unwrap();
     let team = Team::builder(triage)
-        .with_agent(mailer)
-        .with_handoff("triage", "mailer", "Sends mail.")
+        .add_agent(mailer)
+        .add_handoff("triage", "mailer", "Sends mail.")
         .build()
         .unwrap();
     let ended = team.run("mail Ada").await;

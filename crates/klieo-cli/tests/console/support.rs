@@ -79,12 +79,12 @@ pub(crate) fn worker(store: &SqliteStore, hang: Option<Arc<Notify>>) -> Worker {
         Ok::<_, ToolError>(HOSTILE)
     });
     let mail = Agent::builder(EchoModel)
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
         .build()
         .unwrap();
     let looking = Agent::builder(EchoModel)
-        .with_tool(lookup)
+        .add_tool(lookup)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -100,7 +100,7 @@ pub(crate) fn worker(store: &SqliteStore, hang: Option<Arc<Notify>>) -> Worker {
     })
     .with_approval(true);
     let paying = Agent::builder(EchoModel)
-        .with_tool(pay)
+        .add_tool(pay)
         .with_memory(store.clone())
         .build()
         .unwrap();
@@ -108,9 +108,9 @@ pub(crate) fn worker(store: &SqliteStore, hang: Option<Arc<Notify>>) -> Worker {
         .with_poll_interval(Duration::from_millis(100))
         .with_drain_deadline(Duration::from_millis(50));
     Worker::builder(store.clone())
-        .with_agent("mail", mail)
-        .with_agent("lookup", looking)
-        .with_agent("pay", paying)
+        .add_agent("mail", mail)
+        .add_agent("lookup", looking)
+        .add_agent("pay", paying)
         .with_options(options)
         .build()
         .unwrap()

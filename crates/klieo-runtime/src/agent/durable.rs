@@ -77,7 +77,7 @@ impl Agent {
     /// let llm = ScriptedLlm::new()
     ///     .then_tool_calls(vec![call])
     ///     .then_chunks(text_chunks(&["Re", "funded."], None));
-    /// let agent = Agent::builder(llm).with_tool(refund).with_memory(store).build()?;
+    /// let agent = Agent::builder(llm).add_tool(refund).with_memory(store).build()?;
     /// let Err(Error::Suspended { ticket, .. }) = agent.session("t").run("Refund me").await else {
     ///     panic!("the refund waits for a person");
     /// };

@@ -43,7 +43,7 @@ impl Agent {
     /// let call = ToolCall::new("c1", "refund", json!({"cents": 1200}));
     /// let llm = ScriptedLlm::new().then_tool_calls(vec![call]).then_text("Refunded.");
     /// let agent = Agent::builder(llm)
-    ///     .with_tool(refund)
+    ///     .add_tool(refund)
     ///     .with_memory(InMemoryJournal::new())
     ///     .build()?;
     /// let mut events = agent.stream("Refund me");

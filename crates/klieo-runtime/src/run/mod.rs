@@ -163,9 +163,9 @@ impl Run {
         let ctx = match extras.seat.as_ref().filter(|s| !s.routes.is_empty()) {
             Some(seat) => {
                 let routes = seat.routes.iter().cloned();
-                let handoffs = routes.fold(ToolSet::new(), ToolSet::with);
-                let tools = Toolbox::new().with_shared("", Arc::clone(&ctx.tools));
-                ctx.with_tools(tools.with(handoffs))
+                let handoffs = routes.fold(ToolSet::new(), ToolSet::add_tool);
+                let tools = Toolbox::new().add_shared("", Arc::clone(&ctx.tools));
+                ctx.with_tools(tools.add_source(handoffs))
             }
             None => ctx,
         };

@@ -57,7 +57,7 @@ use std::time::Duration;
 ///         .then_tool_calls(vec![call])
 ///         .then_text("It shipped on May 2."),
 /// )
-/// .with_tool(AgentTool::new("lookup", "Finds orders.", lookup))
+/// .add_tool(AgentTool::new("lookup", "Finds orders.", lookup))
 /// .build()?;
 ///
 /// let answer = desk.run("Where is my order 1042?").await?;
@@ -131,7 +131,7 @@ impl AgentTool {
     ///     .build()?;
     /// let call = ToolCall::new("c1", "lookup", json!({"order": 1042}));
     /// let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]).then_text("It shipped."))
-    ///     .with_tool(AgentTool::typed::<Query, Order>("lookup", "Finds orders.", lookup))
+    ///     .add_tool(AgentTool::typed::<Query, Order>("lookup", "Finds orders.", lookup))
     ///     .build()?;
     ///
     /// let answer = desk.run("Did 1042 ship?").await?;

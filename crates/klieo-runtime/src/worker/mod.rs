@@ -49,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 ///     .with_memory(store.clone())
 ///     .build()?;
 /// let worker = Worker::builder(store.clone())
-///     .with_agent("greeter", agent)
+///     .add_agent("greeter", agent)
 ///     .with_options(WorkerOptions::new().with_poll_interval(Duration::from_millis(10)))
 ///     .build()?;
 /// let shutdown = CancellationToken::new();
@@ -109,7 +109,7 @@ impl fmt::Debug for WorkerBuilder {
 impl WorkerBuilder {
     /// Drives the runs submitted for `name` with `agent`; a second agent
     /// of the same name replaces the first.
-    pub fn with_agent(mut self, name: impl Into<String>, agent: Agent) -> Self {
+    pub fn add_agent(mut self, name: impl Into<String>, agent: Agent) -> Self {
         self.agents.insert(name.into(), agent);
         self
     }
@@ -126,14 +126,14 @@ impl WorkerBuilder {
         self.options.validate()?;
         if self.agents.is_empty() {
             return Err(ConfigError::invalid(
-                "Worker::with_agent",
+                "WorkerBuilder::add_agent",
                 "a worker without agents would claim no run: add one with \
-                 `with_agent(name, agent)`, named as its runs are submitted",
+                 `add_agent(name, agent)`, named as its runs are submitted",
             ));
         }
         if self.agents.contains_key("") {
             return Err(ConfigError::invalid(
-                "Worker::with_agent",
+                "WorkerBuilder::add_agent",
                 "an agent named \"\" drives no submitted run (a submission names its \
                  agent): name it as its runs are submitted, such as `billing`",
             ));
@@ -162,7 +162,7 @@ pub struct WorkerReport {
 
 impl Worker {
     /// A worker claiming runs from `queue`; add agents with
-    /// [`WorkerBuilder::with_agent`].
+    /// [`WorkerBuilder::add_agent`].
     pub fn builder(queue: impl RunQueue + 'static) -> WorkerBuilder {
         WorkerBuilder {
             queue: Arc::new(queue),

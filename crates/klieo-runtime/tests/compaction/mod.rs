@@ -39,7 +39,7 @@ fn echoing(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
     );
     Agent::builder(llm.clone())
         .with_options(options())
-        .with_tools(klieo_types::ToolSet::new().with(echo))
+        .add_tools(klieo_types::ToolSet::new().add_tool(echo))
         .with_memory(store.clone())
         .build()
         .unwrap()

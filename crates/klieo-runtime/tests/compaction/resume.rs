@@ -19,7 +19,7 @@ fn approving(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
         .with_approval(true);
     Agent::builder(llm.clone())
         .with_options(options())
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
         .build()
         .unwrap()

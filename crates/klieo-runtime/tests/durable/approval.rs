@@ -29,7 +29,7 @@ pub(super) fn agent(llm: ScriptedLlm, store: &Store, sent: &Arc<AtomicUsize>) ->
     })
     .with_approval(true);
     Agent::builder(llm)
-        .with_tool(send)
+        .add_tool(send)
         .with_memory(store.clone())
         .build()
         .expect("the options are valid")

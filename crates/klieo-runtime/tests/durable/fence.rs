@@ -91,7 +91,7 @@ fn resumer(mails: &Arc<AtomicUsize>) -> AgentBuilder {
             .then_tool_calls(vec![call])
             .then_text("Sent."),
     )
-    .with_tool(Counted::new("send_mail", false, mails))
+    .add_tool(Counted::new("send_mail", false, mails))
     .with_options(no_lease())
 }
 
@@ -104,7 +104,7 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
     let crashed = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_options(no_lease())
         .with_memory(store.clone())
         .build()

@@ -26,7 +26,7 @@ fn payer(
         pay = pay.hanging(started);
     }
     Agent::builder(llm)
-        .with_tool(pay)
+        .add_tool(pay)
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(None))
         .build()
@@ -238,7 +238,7 @@ async fn a_call_whose_approval_is_logged_is_in_doubt_whatever_its_tool_says_now(
     // A process whose `pay` now says it is idempotent: settled, it is
     // still not run again.
     let again = Agent::builder(ScriptedLlm::new().then_text("Paid."))
-        .with_tool(Counted::new("pay", true, &paid))
+        .add_tool(Counted::new("pay", true, &paid))
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(None))
         .build()

@@ -74,7 +74,7 @@ async fn unfinished_runs_are_those_that_stopped_without_ending() {
     let call = ToolCall::new("c1", "lookup", json!({}));
     let stopped = {
         let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-            .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
+            .add_tool(Counted::new("lookup", true, &lookups).hanging(&started))
             .with_memory(store.clone())
             .with_options(no_lease.clone())
             .build()

@@ -54,7 +54,7 @@ async fn a_tool_call_is_written_down_before_the_tool_runs() {
         .then_tool_calls(vec![call.clone()])
         .then_text("done");
     let agent = Agent::builder(llm)
-        .with_tool(witness)
+        .add_tool(witness)
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");

@@ -23,7 +23,7 @@ async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over()
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
     let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
         .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
         .build()
@@ -63,7 +63,7 @@ async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
         .then_tool_calls(vec![call])
         .then_text("Sent.");
     let first = Agent::builder(llm)
-        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
+        .add_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
         .with_memory(store.clone())
         .with_options(
             RunOptions::default()

@@ -21,7 +21,7 @@ pub(super) async fn second_worker_resumes(
 ) -> (RunId, Result<String, Error>) {
     let id = store.list_runs().await.unwrap()[0];
     let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
-        .with_tool(Counted::new("send_mail", false, mails))
+        .add_tool(Counted::new("send_mail", false, mails))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -55,7 +55,7 @@ async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
     let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -81,7 +81,7 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
         .then_tool_calls(vec![call])
         .then_text("Sent.");
     let first = Agent::builder(llm)
-        .with_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
+        .add_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");

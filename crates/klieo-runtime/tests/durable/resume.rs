@@ -39,8 +39,8 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
     ];
     {
         let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(calls))
-            .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-            .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
+            .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+            .add_tool(Counted::new("lookup", true, &lookups).hanging(&started))
             .with_memory(store.clone())
             .with_options(no_lease().with_tool_concurrency(1))
             .build()
@@ -59,8 +59,8 @@ async fn a_run_stopped_while_its_tools_ran_settles_them_and_goes_on() {
     // Another process: the same store, a model that answers.
     let llm = ScriptedLlm::new().then_text("Sent? Unknown; looked up.");
     let agent = Agent::builder(llm.clone())
-        .with_tool(Counted::new("send_mail", false, &mails))
-        .with_tool(Counted::new("lookup", true, &lookups))
+        .add_tool(Counted::new("send_mail", false, &mails))
+        .add_tool(Counted::new("lookup", true, &lookups))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -135,7 +135,7 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
         called: Arc::clone(&called),
     };
     let agent = Agent::builder(llm)
-        .with_tool(Counted::new("send_mail", false, &mails))
+        .add_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
         .with_options(no_lease())
         .build()
@@ -155,7 +155,7 @@ async fn a_run_stopped_while_the_model_thought_does_not_run_its_tools_again() {
     let run_id = only_run(&store).await;
 
     let agent = Agent::builder(ScriptedLlm::new().then_text("Sent."))
-        .with_tool(Counted::new("send_mail", false, &mails))
+        .add_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -220,7 +220,7 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     let started = Arc::new(Notify::new());
     let call = ToolCall::new("c1", "send_mail", json!({}));
     let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");
@@ -267,8 +267,8 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         ToolCall::new("c2", "send_mail", json!({})),
     ];
     let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(calls))
-        .with_tool(Counted::new("charge", false, &charges))
-        .with_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .add_tool(Counted::new("charge", false, &charges))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
         .with_memory(store.clone())
         .with_options(no_lease())
         .build()
@@ -304,8 +304,8 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
 
     let llm = ScriptedLlm::new().then_text("Charged; the mail is unknown.");
     let agent = Agent::builder(llm.clone())
-        .with_tool(Counted::new("charge", false, &charges))
-        .with_tool(Counted::new("send_mail", false, &mails))
+        .add_tool(Counted::new("charge", false, &charges))
+        .add_tool(Counted::new("send_mail", false, &mails))
         .with_memory(store.clone())
         .build()
         .expect("the options are valid");

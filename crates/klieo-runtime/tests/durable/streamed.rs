@@ -122,7 +122,7 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
     let no_lease = RunOptions::default().with_lease_ttl(None);
     let run_id = {
         let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-            .with_tool(Counted::new("lookup", true, &lookups).hanging(&started))
+            .add_tool(Counted::new("lookup", true, &lookups).hanging(&started))
             .with_memory(store.clone())
             .with_options(no_lease.clone())
             .build()
@@ -141,7 +141,7 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
 
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Fo", "und."], None));
     let later = Agent::builder(llm)
-        .with_tool(Counted::new("lookup", true, &lookups))
+        .add_tool(Counted::new("lookup", true, &lookups))
         .with_memory(store.clone())
         .with_options(no_lease)
         .build()

@@ -38,7 +38,7 @@ async fn a_child_past_its_calls_time_is_cancelled_and_records_its_end() {
         .then_text("The lookup desk did not answer in time.");
     let desk = Agent::builder(parent_llm.clone())
         .with_name("desk")
-        .with_tool(tool)
+        .add_tool(tool)
         .with_memory(store.clone())
         .with_options(no_lease())
         .build()

@@ -39,7 +39,7 @@ fn traced_run(streamed: bool, opts: RunOptions) -> (String, Captured) {
             |args| Ok(json!(format!("{MARKER}-output {args}"))),
         );
         let ctx = AgentContext::new(llm)
-            .with_tools(ToolSet::new().with(echo))
+            .with_tools(ToolSet::new().add_tool(echo))
             .with_agent_name("tracer");
         let (ctx, thread) = with_user(ctx, &format!("{MARKER}-user")).await;
         let system = format!("{MARKER}-system");

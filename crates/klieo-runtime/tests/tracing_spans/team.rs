@@ -21,7 +21,7 @@ fn a_child_runs_invoke_agent_span_nests_under_its_parents_execute_tool() {
                 .then_text("It shipped."),
         )
         .with_name("desk")
-        .with_agent_tool("ask_lookup", "Finds orders.", lookup)
+        .add_agent_tool("ask_lookup", "Finds orders.", lookup)
         .build()
         .unwrap();
         assert_eq!(

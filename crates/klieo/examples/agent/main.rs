@@ -140,8 +140,10 @@ fn client(provider: &str) -> Result<Arc<dyn LlmClient>, Box<dyn std::error::Erro
 
 /// The local tools, and the tools of the MCP servers in `mcp` (a file).
 async fn tools(mcp: Option<&str>) -> Result<Toolbox, Box<dyn std::error::Error>> {
-    let local = ToolSet::new().with(calculator::tool()).with(clock::tool());
-    let toolbox = Toolbox::new().with(local);
+    let local = ToolSet::new()
+        .add_tool(calculator::tool())
+        .add_tool(clock::tool());
+    let toolbox = Toolbox::new().add_source(local);
     let Some(file) = mcp else {
         return Ok(toolbox);
     };

@@ -40,7 +40,7 @@ pub(crate) async fn worker(args: &[String]) {
         .with_lease_ttl(ms(lease_ms))
         .with_drain_deadline(ms(drain_ms));
     let worker = Worker::builder(store)
-        .with_agent(AGENT, agent)
+        .add_agent(AGENT, agent)
         .with_options(options)
         .build()
         .unwrap();

@@ -82,7 +82,7 @@ async fn agents(
         Ok,
     );
     let governed = Agent::builder(llm)
-        .with_tool(echo)
+        .add_tool(echo)
         .with_memory(Counted(governed_store, Arc::clone(commits)))
         .with_options(
             RunOptions::default()

@@ -141,7 +141,7 @@ pub(crate) fn builder(llm: Arc<Model>) -> AgentBuilder {
         Ok,
     );
     Agent::builder_shared(llm)
-        .with_tool(echo)
+        .add_tool(echo)
         .with_options(RunOptions::default().with_max_steps(2_000))
 }
 

@@ -85,7 +85,7 @@ where
         .with_memory(store.clone())
         .build()?;
     Worker::builder(store)
-        .with_agent(AGENT, assistant)
+        .add_agent(AGENT, assistant)
         .with_options(options())
         .build()
 }

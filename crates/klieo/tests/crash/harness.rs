@@ -195,8 +195,8 @@ pub(crate) async fn agent(
         approval: approval && !idempotent,
     };
     Agent::builder(Model)
-        .with_tool(tool("send_mail", false))
-        .with_tool(tool("lookup", true))
+        .add_tool(tool("send_mail", false))
+        .add_tool(tool("lookup", true))
         .with_memory(memory)
         // The killed child's lease would keep the parent out until it ran
         // out: this suite is about what the log says, not about leases.

@@ -64,7 +64,7 @@ pub(crate) async fn desk(
     let mailer = agent(memory.clone(), effects, false).await;
     Agent::builder(DeskModel)
         .with_name("desk")
-        .with_agent_tool("ask_mailer", "Mails Ada and looks her up.", mailer)
+        .add_agent_tool("ask_mailer", "Mails Ada and looks her up.", mailer)
         .with_memory(memory)
         .with_options(RunOptions::default().with_lease_ttl(None))
         .build()

@@ -41,7 +41,7 @@ async fn a_desk_asks_a_lookup_agent_against_llama_server() {
     let desk = Agent::builder(smollm())
         .with_name("desk")
         .with_instructions("You answer customers. Ask the lookup agent about their order.")
-        .with_agent_tool(
+        .add_agent_tool(
             "ask_lookup",
             "Asks the lookup agent about an order.",
             lookup,
@@ -128,8 +128,8 @@ async fn a_triage_agent_hands_off_to_a_refund_agent_against_llama_server() {
         .build()
         .expect("the refund agent");
     let team = Team::builder(triage)
-        .with_agent(refund)
-        .with_handoff("triage", "refund", "Hands the customer to the refund desk.")
+        .add_agent(refund)
+        .add_handoff("triage", "refund", "Hands the customer to the refund desk.")
         .build()
         .expect("the team");
 

@@ -39,7 +39,7 @@ async fn long_session(llm: OpenAiClient, turns: usize, words: usize) {
     assert!(window.is_some(), "llama-server reports its window");
     let agent = Agent::builder(llm)
         .with_instructions("You are a friendly assistant. Answer in one short sentence.")
-        .with_tool(note())
+        .add_tool(note())
         .with_options(
             RunOptions::default()
                 .with_max_steps(2)

@@ -139,13 +139,13 @@ impl Fleet {
     /// An in-process worker of this fleet polling every `poll`.
     fn idle_worker(&self, poll: Duration) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let agent = Agent::builder(CallThenAnswer::new("lookup", "done").add_call("charge"))
-            .with_tool(Effect::lookup(&self.db))
-            .with_tool(Effect::charge(&self.db))
+            .add_tool(Effect::lookup(&self.db))
+            .add_tool(Effect::charge(&self.db))
             .with_memory(self.store.clone())
             .build()
             .expect("the options are valid");
         let worker = Worker::builder(self.store.clone())
-            .with_agent("billing", agent)
+            .add_agent("billing", agent)
             .with_options(WorkerOptions::new().with_poll_interval(poll))
             .build()
             .expect("the worker's options are valid");

@@ -267,7 +267,7 @@ fn not_shared(agent: &Agent, run: RunId) -> Error {
         None => "",
     };
     Error::Config(ConfigError::invalid(
-        "TeamBuilder::with_agent",
+        "TeamBuilder::add_agent",
         format!(
             "run {run} was handed to agent `{}`, whose memories do not hold it: build \
              the agents of a team on one store (with_memory(store.clone())){after}",

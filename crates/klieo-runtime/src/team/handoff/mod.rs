@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_HANDOFFS: u32 = 10;
 
 /// Agents that hand a run to one another: the model of one calls a
 /// hand-off tool (`transfer_to_<agent>`, one for each hand-off declared
-/// with [`TeamBuilder::with_handoff`]), or one of its guardrails hands
+/// with [`TeamBuilder::add_handoff`]), or one of its guardrails hands
 /// off ([`GuardrailOutcome::Handoff`](crate::GuardrailOutcome::Handoff))
 /// to another agent of the team, and the run goes on with that agent's
 /// instructions, tools and options on the same thread, which it sees
@@ -61,8 +61,8 @@ pub const DEFAULT_MAX_HANDOFFS: u32 = 10;
 ///     .with_memory(store.clone())
 ///     .build()?;
 /// let team = Team::builder(triage)
-///     .with_agent(refund)
-///     .with_handoff("triage", "refund", "Hands the customer to the refund desk.")
+///     .add_agent(refund)
+///     .add_handoff("triage", "refund", "Hands the customer to the refund desk.")
 ///     .build()?;
 ///
 /// let answer = team.run("I want my money back.").await?;
@@ -184,7 +184,7 @@ pub struct TeamBuilder {
 impl TeamBuilder {
     /// Adds `agent`, known to the team by its name
     /// ([`AgentBuilder::with_name`](crate::AgentBuilder::with_name)).
-    pub fn with_agent(mut self, agent: Agent) -> Self {
+    pub fn add_agent(mut self, agent: Agent) -> Self {
         self.agents.push(agent);
         self
     }
@@ -194,7 +194,7 @@ impl TeamBuilder {
     /// (what `to` does, for the model to choose), taking an optional
     /// `reason`. A guardrail of any agent may hand off to any other
     /// agent of the team without one.
-    pub fn with_handoff(
+    pub fn add_handoff(
         mut self,
         from: impl Into<String>,
         to: impl Into<String>,
@@ -239,7 +239,7 @@ impl TeamBuilder {
             let name = agent.name().to_owned();
             if agents.insert(name.clone(), agent).is_some() {
                 return Err(ConfigError::invalid(
-                    "TeamBuilder::with_agent",
+                    "TeamBuilder::add_agent",
                     format!(
                         "two agents of the team are called `{name}`: give each a name of \
                          its own (AgentBuilder::with_name)"
@@ -253,7 +253,7 @@ impl TeamBuilder {
             let offered = routes.entry(from.clone()).or_default();
             if offered.iter().any(|r| r.to == route.to) {
                 return Err(ConfigError::invalid(
-                    "TeamBuilder::with_handoff",
+                    "TeamBuilder::add_handoff",
                     format!("the hand-off from `{from}` to `{to}` is declared twice: keep one"),
                 ));
             }
@@ -266,7 +266,7 @@ impl TeamBuilder {
                     "TeamBuilder::with_history",
                     format!(
                         "the team has no agent `{agent}` (it has `{}`): add it with \
-                         with_agent, or fix the name",
+                         add_agent, or fix the name",
                         agents.keys().cloned().collect::<Vec<_>>().join("`, `")
                     ),
                 ));
@@ -278,7 +278,7 @@ impl TeamBuilder {
             .find(|agent| entry.memories().same_store(agent.memories()) == Some(false));
         if let Some(agent) = apart {
             return Err(ConfigError::invalid(
-                "TeamBuilder::with_agent",
+                "TeamBuilder::add_agent",
                 format!(
                     "agent `{}` keeps its runs in memories of its own, not those of agent \
                      `{}`, so it would not see a run handed to it: build the agents of a \
@@ -313,19 +313,19 @@ fn checked_route(
     to: &str,
     description: &str,
 ) -> Result<Route, ConfigError> {
-    let invalid = |reason: String| ConfigError::invalid("TeamBuilder::with_handoff", reason);
+    let invalid = |reason: String| ConfigError::invalid("TeamBuilder::add_handoff", reason);
     let known = || agents.keys().cloned().collect::<Vec<_>>().join("`, `");
     let Some(giver) = agents.get(from) else {
         return Err(invalid(format!(
             "a hand-off from `{from}`, which the team does not have (it has `{}`): \
-             add the agent with with_agent, or fix the name",
+             add the agent with add_agent, or fix the name",
             known()
         )));
     };
     if !agents.contains_key(to) {
         return Err(invalid(format!(
             "agent `{from}` hands off to `{to}`, which the team does not have (it has \
-             `{}`): add the agent with with_agent, or fix the name",
+             `{}`): add the agent with add_agent, or fix the name",
             known()
         )));
     }

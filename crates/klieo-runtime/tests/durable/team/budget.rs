@@ -186,7 +186,7 @@ async fn a_grandchilds_calls_count_against_the_roots_budget() {
         .then_text("It is found.");
     let middle = Agent::builder(middle_llm.clone())
         .with_name("middle")
-        .with_agent_tool("ask_lookup", "Finds orders.", grand)
+        .add_agent_tool("ask_lookup", "Finds orders.", grand)
         .with_memory(store.clone())
         .with_options(no_lease())
         .build()
@@ -241,7 +241,7 @@ async fn a_childs_later_calls_are_sized_by_what_its_first_reported() {
     let lookup = Agent::builder(child_llm.clone())
         .with_name("lookup")
         .with_instructions("x".repeat(4_000))
-        .with_tool(Counted::new("fetch", true, &fetches))
+        .add_tool(Counted::new("fetch", true, &fetches))
         .with_memory(store.clone())
         .with_options(no_lease())
         .build()

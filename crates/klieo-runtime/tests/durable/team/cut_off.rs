@@ -24,7 +24,7 @@ async fn a_cancelled_run_cancels_its_child_which_records_its_end() {
     let cancel = CancellationToken::new();
     let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ask("c1", "fetch 1042")]))
         .with_name("desk")
-        .with_agent_tool(
+        .add_agent_tool(
             "ask_lookup",
             "Finds orders.",
             lookup(&store, &child_llm, vec![fetch]),

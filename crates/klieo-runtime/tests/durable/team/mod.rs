@@ -31,7 +31,7 @@ pub(crate) fn built(
 ) -> Agent {
     let mut builder = builder;
     for tool in tools {
-        builder = builder.with_tool(tool);
+        builder = builder.add_tool(tool);
     }
     builder
         .with_memory(store.clone())
@@ -62,7 +62,7 @@ pub(crate) fn desk_with(
 ) -> Agent {
     let builder = Agent::builder(llm.clone())
         .with_name("desk")
-        .with_agent_tool("ask_lookup", "Finds orders.", lookup);
+        .add_agent_tool("ask_lookup", "Finds orders.", lookup);
     built(builder, store, tools, options.with_tool_concurrency(1))
 }
 

@@ -46,7 +46,7 @@ async fn a_typed_agent_tool_asks_its_input_and_gives_its_answers_json() {
         .then_text("It shipped.");
     let desk = Agent::builder(parent_llm.clone())
         .with_name("desk")
-        .with_tool(AgentTool::typed::<Query, Order>(
+        .add_tool(AgentTool::typed::<Query, Order>(
             "lookup",
             "Finds orders.",
             lookup,

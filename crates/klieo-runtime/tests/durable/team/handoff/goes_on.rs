@@ -89,8 +89,8 @@ async fn an_agent_whose_team_says_so_sees_the_conversation_without_the_tool_traf
     let refund_llm = ScriptedLlm::new().then_text("Refunded.");
     let lookup = Counted::new("lookup", true, &lookups);
     let team = Team::builder(agent("triage", &store, triage_llm, vec![lookup]))
-        .with_agent(agent("refund", &store, refund_llm.clone(), vec![]))
-        .with_handoff("triage", "refund", "Refunds orders.")
+        .add_agent(agent("refund", &store, refund_llm.clone(), vec![]))
+        .add_handoff("triage", "refund", "Refunds orders.")
         .with_history("refund", HandoffHistory::Conversation)
         .build()
         .unwrap();
@@ -189,7 +189,7 @@ async fn the_receiving_agents_tool_choice_applies_at_its_own_first_step() {
         .then_text("Refunded.");
     let refund = Agent::builder(refund_llm.clone())
         .with_name("refund")
-        .with_tool(Counted::new("refund_order", false, &refunds))
+        .add_tool(Counted::new("refund_order", false, &refunds))
         .with_memory(store.clone())
         .with_options(no_lease().with_tool_choice(Some(ToolChoice::Required)))
         .build()

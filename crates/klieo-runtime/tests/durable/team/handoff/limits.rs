@@ -82,7 +82,7 @@ async fn a_hand_off_after_a_reply_keeps_the_model_call_it_followed() {
 async fn agents_handing_a_run_back_and_forth_stop_at_the_teams_limit() {
     let (_dir, store) = fresh().await;
     let team = Team::builder(handing("triage", &store, &ScriptedLlm::new(), "refund"))
-        .with_agent(handing("refund", &store, &ScriptedLlm::new(), "triage"))
+        .add_agent(handing("refund", &store, &ScriptedLlm::new(), "triage"))
         .with_max_handoffs(3)
         .build()
         .unwrap();
@@ -109,14 +109,14 @@ async fn a_hand_off_call_past_the_teams_limit_ends_the_run() {
     let (_dir, store) = fresh().await;
     let back = ToolCall::new("b1", "transfer_to_triage", json!({}));
     let team = Team::builder(handing_triage(&store))
-        .with_agent(agent(
+        .add_agent(agent(
             "refund",
             &store,
             ScriptedLlm::new().then_tool_calls(vec![back]),
             vec![],
         ))
-        .with_handoff("triage", "refund", "Refunds orders.")
-        .with_handoff("refund", "triage", "Routes customers.")
+        .add_handoff("triage", "refund", "Refunds orders.")
+        .add_handoff("refund", "triage", "Routes customers.")
         .with_max_handoffs(1)
         .build()
         .unwrap();

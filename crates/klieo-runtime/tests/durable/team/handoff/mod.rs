@@ -49,8 +49,8 @@ pub(crate) fn handing_triage(store: &Store) -> Agent {
 /// `triage`, which may hand off to `refund`.
 pub(crate) fn triage_team(triage: Agent, refund: Agent) -> Team {
     Team::builder(triage)
-        .with_agent(refund)
-        .with_handoff("triage", "refund", "Refunds orders.")
+        .add_agent(refund)
+        .add_handoff("triage", "refund", "Refunds orders.")
         .build()
         .unwrap()
 }

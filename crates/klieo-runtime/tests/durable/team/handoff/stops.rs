@@ -120,7 +120,7 @@ async fn a_hand_off_decided_through_the_team_gives_the_receiving_agent_its_first
     let refund_llm = ScriptedLlm::new().then_text("Refunded.");
     let refund = Agent::builder(refund_llm.clone())
         .with_name("refund")
-        .with_tool(Counted::new("refund_order", false, &checks))
+        .add_tool(Counted::new("refund_order", false, &checks))
         .with_memory(store.clone())
         .with_options(no_lease().with_tool_choice(Some(ToolChoice::Required)))
         .build()
