@@ -29,7 +29,7 @@ pub enum McpError {
     File {
         /// The file.
         path: String,
-        /// What is wrong, and where.
+        /// What is wrong.
         reason: String,
         /// The reading's or the parser's own error (which says where in
         /// the text), when there is one.

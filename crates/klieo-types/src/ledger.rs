@@ -57,7 +57,8 @@ impl KeySpend {
 
 /// A key's limits in one period; `None` is no limit.
 ///
-/// Defaults: no limit on tokens, cost or model calls.
+/// # Default
+/// - tokens, cost and model calls: no limit
 ///
 /// ```
 /// use klieo_types::KeyLimits;

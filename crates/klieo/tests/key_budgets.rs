@@ -167,6 +167,12 @@ impl Processes {
         }
     }
 
+    /// Drops the lines printed so far: the next `working` is one printed
+    /// after this call, by a worker at work now.
+    fn forget_lines(&self) {
+        while self.lines.try_recv().is_ok() {}
+    }
+
     /// Kills worker `number`.
     fn kill(&mut self, number: usize) {
         if let Some(at) = self.live.iter().position(|(n, _)| *n == number) {
@@ -251,6 +257,7 @@ async fn never_overspent_through_kills(store: &dyn RunQueue, db: &str) {
     // work then (the 32 stay inside what the key admits, even with the
     // killed runs' reservations held); the rest after the kills.
     while kills < KILLS {
+        workers.forget_lines();
         submit(store, &mut runs, RUNS_A_KILL).await;
         let Some(victim) = workers.one_working(Duration::from_secs(10)) else {
             break;

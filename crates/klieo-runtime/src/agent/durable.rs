@@ -240,7 +240,8 @@ impl Agent {
     /// Where `run` is taken up: a child run (an agent used as a tool) by
     /// taking up its tree's root, whose calls find the child going on,
     /// after the decision on the child's call is recorded. Any other run
-    /// as it is. A run another agent drives, or a team's, is refused.
+    /// as it is. A child run whose root another agent drives, or a run a
+    /// hand-off gave on (a team's), is refused.
     async fn root_for(
         &self,
         run: RunId,

@@ -190,9 +190,10 @@ impl RunOptions {
     /// Checks the options: `AgentBuilder::build` checks them, and every run
     /// before it does anything (takes a lease, writes, calls the model),
     /// failing with `Error::Config` when they cannot work: `max_steps`,
-    /// `tool_concurrency` or `max_tool_result_bytes` of 0, a
-    /// `tool_timeout` of zero, a `lease_ttl` under [`MIN_LEASE_TTL`]. Call
-    /// it to check options where they are made.
+    /// `tool_concurrency`, `max_tool_result_bytes`, `max_history_tokens`
+    /// or `max_response_bytes` of 0, a `tool_timeout` of zero, a retry
+    /// policy whose total budget is zero, a `lease_ttl` under
+    /// [`MIN_LEASE_TTL`]. Call it to check options where they are made.
     ///
     /// ```
     /// use klieo_runtime::RunOptions;
@@ -277,8 +278,8 @@ impl RunOptions {
             return invalid(
                 "retry",
                 "a total budget of 0 s would time every model call out before it is \
-                 sent: use the longest a call and its retries may take, or no budget \
-                 (RetryPolicy::with_total_budget(None), the default)"
+                 sent: use the longest a call and its retries may take (the default is \
+                 80 s), or no budget (RetryPolicy::with_total_budget(None))"
                     .into(),
             );
         }

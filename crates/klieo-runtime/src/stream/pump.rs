@@ -20,8 +20,9 @@ pub(crate) enum PumpEvent {
     /// The provider's stream ended after a finish reason: the whole reply.
     Finished(ChatResponse),
     /// The reply failed: a provider error (kept as its own variant),
-    /// [`Error::Cancelled`], or [`Error::BadResponse`] for a reply over its
-    /// byte cap or one that ended without a finish reason.
+    /// [`Error::Cancelled`], [`Error::ResponseTooLarge`] for a reply over
+    /// its byte cap, or [`Error::BadResponse`] for one that ended without
+    /// a finish reason.
     Failed(Error),
 }
 

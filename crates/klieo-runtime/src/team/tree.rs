@@ -60,8 +60,11 @@ pub(crate) async fn root_of(journal: &dyn Journal, run: RunId) -> Result<RunId, 
 /// The root of a run's tree, found to take the tree up from any of its
 /// runs: the root, its log, and the journal that holds them.
 pub(crate) struct TreeRoot {
+    /// The journal that holds the tree.
     pub(crate) journal: Arc<dyn Journal>,
+    /// The run at the top of the tree.
     pub(crate) root: RunId,
+    /// The root's log, as read.
     pub(crate) log: Vec<Episode>,
 }
 

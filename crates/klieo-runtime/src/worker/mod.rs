@@ -134,8 +134,8 @@ impl WorkerBuilder {
         if self.agents.contains_key("") {
             return Err(ConfigError::invalid(
                 "WorkerBuilder::add_agent",
-                "an agent named \"\" drives no submitted run (a submission names its \
-                 agent): name it as its runs are submitted, such as `billing`",
+                "an agent named \"\" is most likely a setting left unset (an empty \
+                 variable): name it as its runs are submitted, such as `billing`",
             ));
         }
         Ok(Worker {

@@ -109,7 +109,15 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("\nerror: {e}");
+            // The whole chain: an error's cause (a file's read error, a
+            // parser's position) is its source, not in its text.
+            let mut told = format!("\nerror: {e}");
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                told.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            eprintln!("{told}");
             ExitCode::FAILURE
         }
     }
