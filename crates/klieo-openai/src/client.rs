@@ -234,7 +234,7 @@ impl OpenAiClient {
             Some(ToolChoice::Function(_)) => self.discover_capabilities().await,
             _ => self.capabilities(),
         }
-        .named_tool_choice;
+        .named_tool_choice();
         let body = serde_json::to_vec(&ChatBody::new(req, model, stream, named)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(
@@ -274,7 +274,7 @@ impl LlmClient for OpenAiClient {
             Some(Some(said)) => said.apply(self.inner.capabilities),
             _ => self.inner.capabilities,
         };
-        caps.with_streamed_auto_tool_calls(caps.streamed_auto_tool_calls && learned)
+        caps.with_streamed_auto_tool_calls(caps.streamed_auto_tool_calls() && learned)
     }
 
     async fn discover_capabilities(&self) -> Capabilities {

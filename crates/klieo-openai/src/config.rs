@@ -187,9 +187,9 @@ impl OpenAiClientBuilder {
 /// ```
 /// use klieo_openai::default_capabilities;
 ///
-/// assert!(default_capabilities("https://api.openai.com/v1").json_schema);
+/// assert!(default_capabilities("https://api.openai.com/v1").json_schema());
 /// let local = default_capabilities("http://127.0.0.1:8080/v1");
-/// assert!(local.json_mode && !local.json_schema && !local.usage_in_streams);
+/// assert!(local.json_mode() && !local.json_schema() && !local.usage_in_streams());
 /// ```
 pub fn default_capabilities(base_url: &str) -> Capabilities {
     let openai = Url::parse(base_url)

@@ -115,13 +115,13 @@ mod tests {
             "chat_template_caps":{"supports_tool_calls":false},"build_info":"b1"}"#;
         let learned = parse(body).expect("llama.cpp's answer");
         let caps = learned.apply(Capabilities::default());
-        assert!(caps.json_schema && caps.usage_in_streams);
+        assert!(caps.json_schema() && caps.usage_in_streams());
         assert!(
-            !caps.named_tool_choice,
+            !caps.named_tool_choice(),
             "a named choice is sent as required"
         );
-        assert_eq!(caps.max_context_tokens, Some(4096));
-        assert!(!caps.tool_calling, "the template cannot call tools");
+        assert_eq!(caps.max_context_tokens(), Some(4096));
+        assert!(!caps.tool_calling(), "the template cannot call tools");
     }
 
     #[test]
@@ -130,8 +130,8 @@ mod tests {
         assert_eq!(parse(b"<html>"), None);
         let no_caps = parse(br#"{"default_generation_settings":{}}"#).expect("llama.cpp's");
         let caps = no_caps.apply(Capabilities::default().with_tool_calling(true));
-        assert!(caps.tool_calling, "unsaid stays as it was");
-        assert_eq!(caps.max_context_tokens, None);
+        assert!(caps.tool_calling(), "unsaid stays as it was");
+        assert_eq!(caps.max_context_tokens(), None);
     }
 
     #[test]

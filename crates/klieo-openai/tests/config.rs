@@ -19,8 +19,8 @@ fn defaults() {
     assert_eq!(c.base_url(), DEFAULT_BASE_URL);
     assert_eq!(c.name(), "openai");
     let caps = c.capabilities();
-    assert!(caps.tool_calling && caps.streaming && caps.json_schema && caps.embeddings);
-    assert!(caps.streamed_auto_tool_calls && caps.json_mode && caps.usage_in_streams);
+    assert!(caps.tool_calling() && caps.streaming() && caps.json_schema() && caps.embeddings());
+    assert!(caps.streamed_auto_tool_calls() && caps.json_mode() && caps.usage_in_streams());
 }
 
 #[test]

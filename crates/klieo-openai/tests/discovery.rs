@@ -34,7 +34,10 @@ async fn llama_cpps_props_are_learned_once_when_asked_for() {
     let server = props_server().await;
     let llm = client(&server.uri());
     let before = llm.capabilities();
-    assert!(!before.json_schema, "a local server's defaults: no schema");
+    assert!(
+        !before.json_schema(),
+        "a local server's defaults: no schema"
+    );
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "nothing is asked until a run needs it"
@@ -42,11 +45,11 @@ async fn llama_cpps_props_are_learned_once_when_asked_for() {
 
     let learned = llm.discover_capabilities().await;
     assert!(
-        learned.json_schema && learned.usage_in_streams,
+        learned.json_schema() && learned.usage_in_streams(),
         "{learned:?}"
     );
-    assert_eq!(learned.max_context_tokens, Some(4096));
-    assert!(!learned.tool_calling, "its template cannot call tools");
+    assert_eq!(learned.max_context_tokens(), Some(4096));
+    assert!(!learned.tool_calling(), "its template cannot call tools");
     assert_eq!(llm.capabilities(), learned, "kept");
     assert_eq!(llm.clone().discover_capabilities().await, learned);
     assert_eq!(
@@ -133,7 +136,7 @@ async fn a_server_not_reachable_yet_is_asked_again() {
         .await;
     let learned = llm.discover_capabilities().await;
     assert_eq!(
-        learned.max_context_tokens,
+        learned.max_context_tokens(),
         Some(4096),
         "asked again, learned"
     );

@@ -127,7 +127,7 @@ async fn streaming_with_auto_tools_gets_an_empty_stream() {
     mock_chat(&server, sse_reply(fixture("stream_auto_tools_empty.sse"))).await;
     let req = calculator_request().with_tool_choice(ToolChoice::Auto);
     let client = client(&server.uri());
-    assert!(client.capabilities().streamed_auto_tool_calls);
+    assert!(client.capabilities().streamed_auto_tool_calls());
     let items = collect(client.stream(req).await.unwrap()).await;
     assert_eq!(items.len(), 1);
     match &items[0] {
@@ -139,7 +139,7 @@ async fn streaming_with_auto_tools_gets_an_empty_stream() {
         other => panic!("{other:?}"),
     }
     assert!(
-        !client.capabilities().streamed_auto_tool_calls,
+        !client.capabilities().streamed_auto_tool_calls(),
         "the client remembers that this server cannot stream tool calls under auto"
     );
 }

@@ -72,7 +72,7 @@ impl OutputSpec {
         caps: Capabilities,
         check: fn(&str) -> Result<(), String>,
     ) -> Self {
-        let (format, in_instructions) = if caps.json_schema {
+        let (format, in_instructions) = if caps.json_schema() {
             let mut strict = schema.clone();
             make_strict(&mut strict);
             let format = ResponseFormat::JsonSchema {
@@ -81,7 +81,7 @@ impl OutputSpec {
                 strict: true,
             };
             (format, false)
-        } else if caps.json_mode {
+        } else if caps.json_mode() {
             (ResponseFormat::JsonObject, true)
         } else {
             (ResponseFormat::Text, true)

@@ -22,36 +22,20 @@ pub type Embedding = Vec<f32>;
 /// use klieo_types::Capabilities;
 ///
 /// let caps = Capabilities::default().with_embeddings(true).with_max_context_tokens(4096);
-/// assert!(caps.tool_calling && caps.embeddings);
-/// assert_eq!(caps.max_context_tokens, Some(4096));
+/// assert!(caps.tool_calling() && caps.embeddings());
+/// assert_eq!(caps.max_context_tokens(), Some(4096));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Capabilities {
-    /// The model can call tools.
-    pub tool_calling: bool,
-    /// Replies can be streamed.
-    pub streaming: bool,
-    /// Tool calls the model chooses itself (`tool_choice` auto, or none
-    /// given) can be streamed. llama-cpp-python's server cannot: it answers
-    /// such a stream with no event at all. When this is `false`, the runtime
-    /// makes those calls blocking and hands their reply out as chunks.
-    pub streamed_auto_tool_calls: bool,
-    /// `response_format` with a JSON schema (strict) is honoured.
-    pub json_schema: bool,
-    /// `response_format` JSON mode (any JSON object) is honoured.
-    pub json_mode: bool,
-    /// Streamed replies report token usage.
-    pub usage_in_streams: bool,
-    /// [`LlmClient::embed`] works.
-    pub embeddings: bool,
-    /// Size of the context window, when known.
-    pub max_context_tokens: Option<u32>,
-    /// A tool forced by name (`ToolChoice::Function`) is honoured. When
-    /// `false` (a server that would take a named choice for `auto`), a
-    /// provider sends such a request as `required` with only that tool
-    /// offered.
-    pub named_tool_choice: bool,
+    tool_calling: bool,
+    streaming: bool,
+    streamed_auto_tool_calls: bool,
+    json_schema: bool,
+    json_mode: bool,
+    usage_in_streams: bool,
+    embeddings: bool,
+    max_context_tokens: Option<u32>,
+    named_tool_choice: bool,
 }
 
 impl Default for Capabilities {
@@ -74,6 +58,57 @@ impl Default for Capabilities {
 }
 
 impl Capabilities {
+    /// The model can call tools.
+    pub const fn tool_calling(&self) -> bool {
+        self.tool_calling
+    }
+
+    /// Replies can be streamed.
+    pub const fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// Tool calls the model chooses itself (`tool_choice` auto, or none
+    /// given) can be streamed. llama-cpp-python's server cannot: it answers
+    /// such a stream with no event at all. When this is `false`, the runtime
+    /// makes those calls blocking and hands their reply out as chunks.
+    pub const fn streamed_auto_tool_calls(&self) -> bool {
+        self.streamed_auto_tool_calls
+    }
+
+    /// `response_format` with a JSON schema (strict) is honoured.
+    pub const fn json_schema(&self) -> bool {
+        self.json_schema
+    }
+
+    /// `response_format` JSON mode (any JSON object) is honoured.
+    pub const fn json_mode(&self) -> bool {
+        self.json_mode
+    }
+
+    /// Streamed replies report token usage.
+    pub const fn usage_in_streams(&self) -> bool {
+        self.usage_in_streams
+    }
+
+    /// [`LlmClient::embed`] works.
+    pub const fn embeddings(&self) -> bool {
+        self.embeddings
+    }
+
+    /// Size of the context window, when known.
+    pub const fn max_context_tokens(&self) -> Option<u32> {
+        self.max_context_tokens
+    }
+
+    /// A tool forced by name (`ToolChoice::Function`) is honoured. When
+    /// `false` (a server that would take a named choice for `auto`), a
+    /// provider sends such a request as `required` with only that tool
+    /// offered.
+    pub const fn named_tool_choice(&self) -> bool {
+        self.named_tool_choice
+    }
+
     /// Sets [`tool_calling`](Self::tool_calling).
     pub const fn with_tool_calling(mut self, on: bool) -> Self {
         self.tool_calling = on;

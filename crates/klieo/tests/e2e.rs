@@ -209,7 +209,7 @@ async fn typed_output_falls_back_to_json_mode_on_a_local_server() {
     // `json_object`: the client must not declare strict schemas for it.
     let llm = client();
     let caps = llm.capabilities();
-    assert!(caps.json_mode && !caps.json_schema, "{caps:?}");
+    assert!(caps.json_mode() && !caps.json_schema(), "{caps:?}");
     let agent = Agent::builder(llm)
         .with_instructions("You multiply numbers.")
         .with_options(

@@ -141,9 +141,9 @@ async fn a_typed_answer_from_llama_server_with_default_settings() {
         .build()
         .expect("a client");
     let learned = llm.discover_capabilities().await;
-    assert!(learned.json_schema, "llama-server says it: {learned:?}");
+    assert!(learned.json_schema(), "llama-server says it: {learned:?}");
     assert_eq!(
-        learned.max_context_tokens,
+        learned.max_context_tokens(),
         Some(4096),
         "its window, -c 4096"
     );
@@ -190,7 +190,7 @@ async fn the_refund_desk_against_llama_server() {
             .build()
             .expect("a client");
         let caps = llm.discover_capabilities().await;
-        assert!(!caps.named_tool_choice, "llama-server cannot name a tool");
+        assert!(!caps.named_tool_choice(), "llama-server cannot name a tool");
         llm
     };
 

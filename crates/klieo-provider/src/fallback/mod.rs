@@ -335,7 +335,7 @@ impl LlmClient for Fallback {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if !member.caps.embeddings {
+            if !member.caps.embeddings() {
                 pass.skip(member, "the provider has no embeddings");
                 continue;
             }

@@ -14,27 +14,27 @@ pub(super) enum Mode {
 /// Why a provider with `caps` cannot serve `req`, or `None` when it can.
 pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Option<&'static str> {
     let has_tools = !req.tools.is_empty();
-    if has_tools && !caps.tool_calling {
+    if has_tools && !caps.tool_calling() {
         return Some("the request offers tools and the provider does not call tools");
     }
-    if matches!(req.tool_choice, Some(ToolChoice::Function(_))) && !caps.named_tool_choice {
+    if matches!(req.tool_choice, Some(ToolChoice::Function(_))) && !caps.named_tool_choice() {
         return Some("the request names the tool to call and the provider cannot be told one");
     }
     match req.response_format {
-        ResponseFormat::JsonSchema { .. } if !caps.json_schema => {
+        ResponseFormat::JsonSchema { .. } if !caps.json_schema() => {
             return Some("the request asks for a JSON Schema and the provider cannot enforce one");
         }
-        ResponseFormat::JsonObject if !caps.json_mode => {
+        ResponseFormat::JsonObject if !caps.json_mode() => {
             return Some("the request asks for a JSON object and the provider has no JSON mode");
         }
         _ => {}
     }
     if mode == Mode::Stream {
-        if !caps.streaming {
+        if !caps.streaming() {
             return Some("the call is streamed and the provider does not stream");
         }
         let model_chooses = has_tools && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
-        if model_chooses && !caps.streamed_auto_tool_calls {
+        if model_chooses && !caps.streamed_auto_tool_calls() {
             return Some(
                 "the call is streamed with tools the model may choose, which the provider \
                  cannot stream",
@@ -52,17 +52,19 @@ pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Optio
 pub(super) fn combined(each: &[Capabilities]) -> Capabilities {
     let any = |f: fn(&Capabilities) -> bool| each.iter().any(f);
     let all = |f: fn(&Capabilities) -> bool| each.iter().all(f);
-    let mut caps = Capabilities::default()
-        .with_tool_calling(any(|c| c.tool_calling))
-        .with_streaming(any(|c| c.streaming))
-        .with_streamed_auto_tool_calls(all(|c| c.streamed_auto_tool_calls))
-        .with_json_schema(any(|c| c.json_schema))
-        .with_json_mode(any(|c| c.json_mode))
-        .with_usage_in_streams(all(|c| c.usage_in_streams))
-        .with_embeddings(any(|c| c.embeddings))
-        .with_named_tool_choice(any(|c| c.named_tool_choice));
-    caps.max_context_tokens = each.iter().filter_map(|c| c.max_context_tokens).min();
-    caps
+    let caps = Capabilities::default()
+        .with_tool_calling(any(|c| c.tool_calling()))
+        .with_streaming(any(|c| c.streaming()))
+        .with_streamed_auto_tool_calls(all(|c| c.streamed_auto_tool_calls()))
+        .with_json_schema(any(|c| c.json_schema()))
+        .with_json_mode(any(|c| c.json_mode()))
+        .with_usage_in_streams(all(|c| c.usage_in_streams()))
+        .with_embeddings(any(|c| c.embeddings()))
+        .with_named_tool_choice(any(|c| c.named_tool_choice()));
+    match each.iter().filter_map(|c| c.max_context_tokens()).min() {
+        Some(smallest) => caps.with_max_context_tokens(smallest),
+        None => caps,
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +118,8 @@ mod tests {
             .with_streamed_auto_tool_calls(false)
             .with_max_context_tokens(4_096);
         let caps = combined(&[a, b]);
-        assert!(caps.json_schema);
-        assert!(!caps.streamed_auto_tool_calls);
-        assert_eq!(caps.max_context_tokens, Some(4_096));
+        assert!(caps.json_schema());
+        assert!(!caps.streamed_auto_tool_calls());
+        assert_eq!(caps.max_context_tokens(), Some(4_096));
     }
 }

@@ -272,7 +272,7 @@ impl Run {
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
         let model_chooses =
             !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
-        if model_chooses && !self.ctx.llm.capabilities().streamed_auto_tool_calls {
+        if model_chooses && !self.ctx.llm.capabilities().streamed_auto_tool_calls() {
             return self.open_blocking(req).await;
         }
         match self.open_streamed(req).await {

@@ -191,7 +191,7 @@ impl Run {
             caps = asking => caps.ok(),
             () = self.ctx.cancel.cancelled() => None,
         };
-        let window = caps.and_then(|caps| caps.max_context_tokens);
+        let window = caps.and_then(|caps| caps.max_context_tokens());
         // A window the client did not say is asked for again by the next
         // run: the client may learn it meanwhile.
         match window {

@@ -35,7 +35,7 @@ fn note() -> impl Tool {
 /// A session of `turns` turns on `llm`, each prompt about `words` words;
 /// every turn must answer.
 async fn long_session(llm: OpenAiClient, turns: usize, words: usize) {
-    let window = llm.discover_capabilities().await.max_context_tokens;
+    let window = llm.discover_capabilities().await.max_context_tokens();
     assert!(window.is_some(), "llama-server reports its window");
     let agent = Agent::builder(llm)
         .with_instructions("You are a friendly assistant. Answer in one short sentence.")
