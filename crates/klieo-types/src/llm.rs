@@ -18,6 +18,12 @@ pub type Embedding = Vec<f32>;
 /// What a provider can do, so callers (the runtime among them) avoid
 /// asking for what it cannot.
 ///
+/// # Default
+/// - on: tool calling, streaming, streamed tool calls under `auto`, tools
+///   forced by name
+/// - off: JSON schema, JSON mode, usage in streams, embeddings
+/// - context window: unknown
+///
 /// ```
 /// use klieo_types::Capabilities;
 ///
