@@ -352,10 +352,7 @@ mod tests {
 
     #[test]
     fn options_that_cannot_work_are_refused_naming_the_option() {
-        let refused = |o: RunOptions| match o.validate() {
-            Err(ConfigError::Invalid { name, .. }) => name,
-            other => format!("not refused: {other:?}"),
-        };
+        let refused = refused_option;
         let o = RunOptions::default;
         assert_eq!(refused(o().with_max_steps(0)), "RunOptions::max_steps");
         assert_eq!(
