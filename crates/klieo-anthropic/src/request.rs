@@ -237,7 +237,7 @@ fn text_block(text: &str) -> Option<Block<'_>> {
 fn assistant_blocks(message: &Message) -> Vec<Block<'_>> {
     let mut blocks: Vec<Block<'_>> = text_block(&message.content).into_iter().collect();
     for call in &message.tool_calls {
-        let input = match serde_json::from_str::<Value>(&call.arguments) {
+        let input = match serde_json::from_str::<Value>(call.arguments()) {
             Ok(object @ Value::Object(_)) => object,
             _ => Value::Object(serde_json::Map::new()),
         };

@@ -123,8 +123,8 @@ impl Events {
         }
         let mut calls = self.calls.finish();
         for call in &mut calls {
-            if call.arguments.trim().is_empty() {
-                call.arguments = "{}".to_owned();
+            if call.arguments().trim().is_empty() {
+                call.set_arguments("{}");
             }
         }
         let reason = finish_reason(self.stop_reason.as_deref(), !calls.is_empty());
@@ -330,7 +330,7 @@ mod tests {
             r#"{"type":"message_stop"}"#,
         ]);
         let done = match &last {
-            Step::Done(chunk) => Some((chunk.tool_calls[0].arguments.as_str(), chunk.usage)),
+            Step::Done(chunk) => Some((chunk.tool_calls[0].arguments(), chunk.usage)),
             _ => None,
         };
         // Usage only in message_delta is kept too.

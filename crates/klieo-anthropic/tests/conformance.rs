@@ -95,8 +95,8 @@ impl Wire for Messages {
             );
             // The API sends the id and name once, in the block's start.
             let pieces = match habit {
-                Habit::Whole => vec![call.arguments.as_str()],
-                _ => thirds(&call.arguments),
+                Habit::Whole => vec![call.arguments()],
+                _ => thirds(call.arguments()),
             };
             for piece in pieces {
                 body += &event(
@@ -121,7 +121,7 @@ impl Wire for Messages {
         let blocks: Vec<Value> = calls
             .iter()
             .map(|c| {
-                let input: Value = serde_json::from_str(&c.arguments).expect("JSON arguments");
+                let input: Value = serde_json::from_str(c.arguments()).expect("JSON arguments");
                 json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input})
             })
             .collect();

@@ -134,7 +134,7 @@
 //! # let req = ChatRequest::new(vec![Message::user("Compute 17*23.")]);
 //! let reply = client.complete(req).await?;
 //! for call in &reply.message.tool_calls {
-//!     println!("{} wants {}", call.name, call.arguments);
+//!     println!("{} wants {}", call.name, call.arguments());
 //! }
 //! # Ok(())
 //! # }

@@ -125,7 +125,7 @@ impl Serialize for ToolCalls<'_> {
             function: WireFunction {
                 name: &c.name,
                 // The raw text, valid JSON or not: never parsed here.
-                arguments: &c.arguments,
+                arguments: c.arguments(),
             },
         }))
     }

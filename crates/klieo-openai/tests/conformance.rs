@@ -64,13 +64,13 @@ impl Wire for ChatCompletions {
                 delta(json!({"tool_calls": [f]}), Value::Null)
             };
             if habit == Habit::Whole {
-                body += &fragment(&call.arguments, true);
+                body += &fragment(call.arguments(), true);
                 continue;
             }
             if habit == Habit::IdAndNameOnce {
                 body += &fragment("", true);
             }
-            for piece in thirds(&call.arguments) {
+            for piece in thirds(call.arguments()) {
                 body += &fragment(piece, habit == Habit::IdAndNameInEveryFragment);
             }
         }
@@ -89,7 +89,7 @@ impl Wire for ChatCompletions {
             .iter()
             .map(|c| {
                 json!({"id": c.id, "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments}})
+                "function": {"name": c.name, "arguments": c.arguments()}})
             })
             .collect();
         json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": null,

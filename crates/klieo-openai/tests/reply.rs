@@ -119,11 +119,8 @@ async fn parallel_tool_calls_keep_order_and_raw_arguments() {
         (calls[0].id.as_str(), calls[0].name.as_str()),
         ("c1", "calculator")
     );
-    assert_eq!(calls[0].arguments, "{\"expression\": \"17*23\"}");
-    assert_eq!(
-        (calls[1].id.as_str(), calls[1].arguments.as_str()),
-        ("c2", "")
-    );
+    assert_eq!(calls[0].arguments(), "{\"expression\": \"17*23\"}");
+    assert_eq!((calls[1].id.as_str(), calls[1].arguments()), ("c2", ""));
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
 }
 
@@ -131,7 +128,10 @@ async fn parallel_tool_calls_keep_order_and_raw_arguments() {
 async fn invalid_json_arguments_pass_through() {
     let msg = json!({"content": "", "tool_calls": [tool_call("c1", "calculator", json!("{\"expression\": 17*23"))]});
     let r = reply(completion(msg, json!("tool_calls"))).await;
-    assert_eq!(r.message.tool_calls[0].arguments, "{\"expression\": 17*23");
+    assert_eq!(
+        r.message.tool_calls[0].arguments(),
+        "{\"expression\": 17*23"
+    );
     assert!(r.message.tool_calls[0].parse_arguments().is_err());
 }
 
@@ -140,7 +140,7 @@ async fn object_arguments_become_json_text() {
     let msg = json!({"content": "", "tool_calls": [tool_call("c1", "calculator", json!({"expression": "1+1"}))]});
     let r = reply(completion(msg, json!("tool_calls"))).await;
     assert_eq!(
-        r.message.tool_calls[0].arguments,
+        r.message.tool_calls[0].arguments(),
         "{\"expression\":\"1+1\"}"
     );
 }
@@ -156,7 +156,7 @@ async fn tool_calls_win_over_legacy_function_call() {
     assert_eq!(r.message.tool_calls.len(), 1);
     assert_eq!(r.message.tool_calls[0].name, "calculator");
     assert_eq!(
-        r.message.tool_calls[0].arguments,
+        r.message.tool_calls[0].arguments(),
         "{\"expression\": \"17*23\"}"
     );
 }
@@ -171,7 +171,7 @@ async fn legacy_function_call_alone_is_one_tool_call() {
         (call.id.as_str(), call.name.as_str()),
         ("call_0", "calculator")
     );
-    assert_eq!(call.arguments, "{\"expression\": \"2\"}");
+    assert_eq!(call.arguments(), "{\"expression\": \"2\"}");
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
 }
 

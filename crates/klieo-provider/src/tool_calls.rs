@@ -68,7 +68,7 @@ impl PartialCall {
 ///     parts.add(&ToolCallFragment { index: Some(0), arguments: Some(piece), ..Default::default() })?;
 /// }
 /// let calls = parts.finish();
-/// assert_eq!((calls[0].id.as_str(), calls[0].arguments.as_str()), ("c1", r#"{"a": 1}"#));
+/// assert_eq!((calls[0].id.as_str(), calls[0].arguments()), ("c1", r#"{"a": 1}"#));
 /// # Ok::<(), klieo_types::LlmError>(())
 /// ```
 #[derive(Debug)]

@@ -48,7 +48,7 @@ fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
         ticket: Ticket::for_call(run, &call),
         arguments: call
             .parse_arguments()
-            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+            .unwrap_or_else(|_| Value::String(call.arguments().to_owned())),
         tool: call.name,
     }
 }

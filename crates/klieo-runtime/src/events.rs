@@ -203,7 +203,7 @@ impl RunEvents {
                     write(format!(
                         "[{}({})]\n",
                         shown(&call.name),
-                        shown(&call.arguments)
+                        shown(call.arguments())
                     ));
                 }
                 RunEvent::ToolResult { outcome, .. } => {

@@ -40,7 +40,7 @@ impl Repeats {
             call.name.hash(&mut digest);
             match parsed {
                 Ok(value) => hash_value(value, &mut digest),
-                Err(_) => call.arguments.hash(&mut digest),
+                Err(_) => call.arguments().hash(&mut digest),
             }
             repeated &= !seen.insert(digest.finish());
         }

@@ -241,14 +241,14 @@ async fn settle(
             && decisions.settlement(&call.id).is_none()
             && (!started || tools.policy(&call.name).idempotent())
     };
-    let now: Vec<ToolCall> = reply
+    let mut now: Vec<ToolCall> = reply
         .tool_calls
         .iter()
         .filter(|c| runs_now(c))
         .cloned()
         .collect();
     let (mut ran_messages, mut ran_episodes) = (Vec::new(), Vec::new());
-    let args = parse_all(&now);
+    let args = parse_all(&mut now);
     let mut dispatched =
         dispatch_tools(run, step, &now, args, &mut ran_messages, &mut ran_episodes).await;
     if let Some(stopped) = dispatched
@@ -300,7 +300,7 @@ async fn settle(
             call,
             args: call
                 .parse_arguments()
-                .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+                .unwrap_or_else(|_| Value::String(call.arguments().to_owned())),
             outcome,
             error_kind: None,
             latency_ms: 0,

@@ -70,7 +70,7 @@ pub(crate) async fn finish_step(
                 .await?;
             return Err(over);
         }
-        let args = parse_all(&message.tool_calls);
+        let args = parse_all(&mut message.tool_calls);
         if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
             run.repeats.note(&message.tool_calls, &args);
         }

@@ -54,7 +54,7 @@ impl Ticket {
 /// FNV-1a (64 bits) over the tool's name and its raw arguments.
 fn digest(call: &ToolCall) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = call.name.bytes().chain([0]).chain(call.arguments.bytes());
+    let bytes = call.name.bytes().chain([0]).chain(call.arguments().bytes());
     for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);

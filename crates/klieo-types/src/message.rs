@@ -30,38 +30,54 @@ impl Role {
 
 /// A tool invocation requested by the model.
 ///
-/// `arguments` holds the JSON text exactly as the model produced it. Models,
-/// small ones especially, sometimes produce text that is not valid JSON; the
-/// runtime then tells the model so instead of failing the whole reply, which
-/// is why the raw text is kept rather than a parsed value.
+/// Its arguments are JSON text exactly as the model produced it
+/// ([`arguments`](Self::arguments)). Models, small ones especially,
+/// sometimes produce text that is not valid JSON; the runtime then tells
+/// the model so instead of failing the whole reply, which is why the raw
+/// text is kept rather than a parsed value.
+///
+/// A call built from a value ([`ToolCall::new`]: a provider whose wire
+/// sends arguments as an object, or a scripted model) keeps that value
+/// beside its text, so the runtime hands it to the tool without parsing
+/// the text again. The kept value is not part of the call's identity: it
+/// is not compared, serialized, shown by `Debug` or copied by `Clone` (a
+/// copy parses its text when asked). The text is private so that the two
+/// cannot disagree; [`set_arguments`](Self::set_arguments) replaces both.
 ///
 /// ```
 /// use klieo_types::ToolCall;
 ///
 /// let call = ToolCall::new("call_1", "calculator", serde_json::json!({"expression": "17*23"}));
+/// assert_eq!(call.arguments(), r#"{"expression":"17*23"}"#);
 /// assert_eq!(call.parse_arguments()?["expression"], "17*23");
 ///
 /// let broken = ToolCall::from_raw("call_2", "calculator", "{\"expression\": ");
 /// assert!(broken.parse_arguments().is_err());
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct ToolCall {
     /// Provider-assigned id; the tool's result message quotes it.
     pub id: String,
     /// Name of the tool to run.
     pub name: String,
     /// The arguments as JSON text, unparsed.
-    pub arguments: String,
+    arguments: String,
+    /// The value `arguments` was rendered from, when the call was built
+    /// from one: the same arguments, parsed.
+    #[serde(skip)]
+    parsed: Option<serde_json::Value>,
 }
 
 impl ToolCall {
-    /// A call whose arguments are the given JSON value.
+    /// A call whose arguments are the given JSON value (kept, and rendered
+    /// as the call's text).
     pub fn new(id: impl Into<String>, name: impl Into<String>, args: serde_json::Value) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
             arguments: args.to_string(),
+            parsed: Some(args),
         }
     }
 
@@ -75,16 +91,99 @@ impl ToolCall {
             id: id.into(),
             name: name.into(),
             arguments: arguments.into(),
+            parsed: None,
         }
     }
 
-    /// Parses [`arguments`](Self::arguments) as JSON. Empty text counts as
-    /// `{}`, since some servers send no arguments for a tool that takes none.
+    /// The arguments as JSON text, exactly as the model produced them
+    /// (valid JSON or not).
+    pub fn arguments(&self) -> &str {
+        &self.arguments
+    }
+
+    /// Replaces the arguments with raw text, valid JSON or not.
+    ///
+    /// ```
+    /// use klieo_types::ToolCall;
+    ///
+    /// let mut call = ToolCall::new("c1", "search", serde_json::json!({"q": "tea"}));
+    /// call.set_arguments(r#"{"q": "coffee"}"#);
+    /// assert_eq!(call.parse_arguments()?["q"], "coffee");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn set_arguments(&mut self, arguments: impl Into<String>) {
+        self.arguments = arguments.into();
+        self.parsed = None;
+    }
+
+    /// The arguments as a JSON value: the value the call was built from,
+    /// else its text parsed. Empty text counts as `{}`, since some servers
+    /// send no arguments for a tool that takes none.
     pub fn parse_arguments(&self) -> Result<serde_json::Value, serde_json::Error> {
-        if self.arguments.trim().is_empty() {
-            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        match &self.parsed {
+            Some(value) => Ok(value.clone()),
+            None => parse_text(&self.arguments),
         }
-        serde_json::from_str(&self.arguments)
+    }
+
+    /// The arguments as a JSON value, as [`parse_arguments`](Self::parse_arguments)
+    /// gives them, taking the value the call was built from instead of
+    /// copying it: the call keeps its text, and parses it when asked
+    /// again. For whoever runs the call once.
+    ///
+    /// ```
+    /// use klieo_types::ToolCall;
+    ///
+    /// let mut call = ToolCall::new("c1", "search", serde_json::json!({"q": "tea"}));
+    /// assert_eq!(call.take_parsed_arguments()?["q"], "tea");
+    /// assert_eq!(call.parse_arguments()?["q"], "tea");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn take_parsed_arguments(&mut self) -> Result<serde_json::Value, serde_json::Error> {
+        match self.parsed.take() {
+            Some(value) => Ok(value),
+            None => parse_text(&self.arguments),
+        }
+    }
+}
+
+/// Arguments' text parsed; empty text is `{}`.
+fn parse_text(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(text)
+}
+
+/// A copy of the call's id, name and text; the value it was built from is
+/// not copied (the copy parses its text when asked).
+impl Clone for ToolCall {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            arguments: self.arguments.clone(),
+            parsed: None,
+        }
+    }
+}
+
+/// Calls are equal when their ids, names and argument texts are.
+impl PartialEq for ToolCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.name == other.name && self.arguments == other.arguments
+    }
+}
+
+impl Eq for ToolCall {}
+
+impl std::fmt::Debug for ToolCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolCall")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("arguments", &self.arguments)
+            .finish()
     }
 }
 
@@ -237,6 +336,40 @@ pub fn estimated_text_tokens(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_of_a_call_parses_its_text() {
+        let call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
+        let copy = call.clone();
+        assert!(copy.parsed.is_none());
+        assert_eq!(copy, call);
+        assert_eq!(copy.parse_arguments().ok(), call.parse_arguments().ok());
+    }
+
+    #[test]
+    fn set_arguments_replaces_the_kept_value() {
+        let mut call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
+        call.set_arguments("{\"q\": ");
+        assert!(call.take_parsed_arguments().is_err());
+        assert_eq!(call.arguments(), "{\"q\": ");
+    }
+
+    #[test]
+    fn a_taken_value_leaves_the_text_to_parse() {
+        let mut call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
+        let taken = call.take_parsed_arguments().ok();
+        assert!(call.parsed.is_none());
+        assert_eq!(call.take_parsed_arguments().ok(), taken);
+    }
+
+    #[test]
+    fn the_kept_value_is_not_serialized() {
+        let call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
+        let json = serde_json::to_value(&call).ok();
+        let expected =
+            serde_json::json!({"id": "c", "name": "search", "arguments": "{\"q\":\"tea\"}"});
+        assert_eq!(json, Some(expected));
+    }
 
     #[test]
     fn empty_arguments_parse_as_empty_object() {

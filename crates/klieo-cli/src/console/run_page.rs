@@ -252,7 +252,7 @@ fn messages(thread: &Transcript) -> Markup {
                             }
                             @for call in &message.tool_calls {
                                 p.muted { "calls " strong.mono { (plain(&call.name, 80)) } " (" (plain(&call.id, 40)) ")" }
-                                pre.arguments { (cut(&call.arguments)) }
+                                pre.arguments { (cut(call.arguments())) }
                             }
                         }
                     }

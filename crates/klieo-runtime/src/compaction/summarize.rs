@@ -92,7 +92,7 @@ impl Summarize {
                     text,
                     "assistant called {} with {}",
                     call.name,
-                    bounded(&call.arguments)
+                    bounded(call.arguments())
                 );
             }
         }

@@ -223,7 +223,7 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
                     "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
                 ),
             };
-            let args = Value::String(call.arguments.clone());
+            let args = Value::String(call.arguments().to_owned());
             Ran::new(args, Outcome::Done(Err(invalid)), started, opts)
         }
     }

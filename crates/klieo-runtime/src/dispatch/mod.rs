@@ -268,7 +268,11 @@ pub(crate) async fn dispatch_tools(
     dispatched
 }
 
-/// Each call's arguments, parsed once for the whole step.
-pub(crate) fn parse_all(calls: &[ToolCall]) -> Vec<Parsed> {
-    calls.iter().map(ToolCall::parse_arguments).collect()
+/// Each call's arguments, parsed once for the whole step: a call built
+/// from a value gives it up instead of having its text parsed.
+pub(crate) fn parse_all(calls: &mut [ToolCall]) -> Vec<Parsed> {
+    calls
+        .iter_mut()
+        .map(ToolCall::take_parsed_arguments)
+        .collect()
 }

@@ -22,7 +22,7 @@ pub(super) fn input_bound(req: &ChatRequest) -> u64 {
             let calls: usize = m
                 .tool_calls
                 .iter()
-                .map(|c| c.id.len() + c.name.len() + c.arguments.len() + 8)
+                .map(|c| c.id.len() + c.name.len() + c.arguments().len() + 8)
                 .sum();
             m.content.len() + calls
         })

@@ -28,7 +28,7 @@ pub(crate) struct OverCap {
 pub const RESPONSE_OVER_CAP: &str = "response exceeded max_response_bytes cap";
 
 fn payload_bytes(call: &ToolCall) -> usize {
-    call.id.len() + call.name.len() + call.arguments.len()
+    call.id.len() + call.name.len() + call.arguments().len()
 }
 
 impl ReplyBuilder {

@@ -91,7 +91,7 @@ fn tool_call(call: &ToolCall) -> Value {
         "type": "tool_call",
         "id": call.id,
         "name": call.name,
-        "arguments": arguments(&call.arguments),
+        "arguments": arguments(call.arguments()),
     })
 }
 

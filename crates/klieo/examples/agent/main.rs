@@ -248,7 +248,7 @@ async fn converse(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Ok(chunk) => {
                 print!("{}", chunk.delta);
                 for call in &chunk.tool_calls {
-                    print!("[calls {}({})] ", call.name, call.arguments);
+                    print!("[calls {}({})] ", call.name, call.arguments());
                 }
                 std::io::stdout().flush()?;
             }

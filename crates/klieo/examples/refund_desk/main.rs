@@ -108,7 +108,7 @@ async fn show(mut events: TypedEvents<Decision>) -> Result<(), Box<dyn std::erro
     while let Some(event) = events.next().await {
         match event {
             Ok(TypedEvent::Event(RunEvent::ToolCall(call))) => {
-                println!("[{}({})]", call.name, call.arguments);
+                println!("[{}({})]", call.name, call.arguments());
             }
             Ok(TypedEvent::Finished(decision)) => {
                 println!("decision: {:?}", decision.value);

@@ -142,14 +142,15 @@ fn same_calls(got: &[ToolCall], scenario: &str) {
     assert_eq!(got.len(), want.len(), "{scenario}: every call, {got:?}");
     for (got, want) in got.iter().zip(&want) {
         assert_eq!((&got.id, &got.name), (&want.id, &want.name), "{scenario}");
-        let args: serde_json::Value = match serde_json::from_str(&got.arguments) {
+        let args: serde_json::Value = match serde_json::from_str(got.arguments()) {
             Ok(args) => args,
             Err(e) => panic!(
                 "{scenario}: arguments {:?} are not JSON: {e}",
-                got.arguments
+                got.arguments()
             ),
         };
-        let expected: serde_json::Value = serde_json::from_str(&want.arguments).unwrap_or_default();
+        let expected: serde_json::Value =
+            serde_json::from_str(want.arguments()).unwrap_or_default();
         assert_eq!(args, expected, "{scenario}: the arguments whole");
     }
 }

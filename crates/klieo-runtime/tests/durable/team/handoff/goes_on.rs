@@ -117,7 +117,7 @@ async fn an_agent_whose_team_says_so_sees_the_conversation_without_the_tool_traf
 async fn a_hand_off_call_whose_arguments_are_not_json_is_told_so_and_hands_nothing_off() {
     let (_dir, store) = fresh().await;
     let mut broken = hand_off("h1");
-    broken.arguments = "{\"reason\": ".into();
+    broken.set_arguments("{\"reason\": ");
     let triage_llm = ScriptedLlm::new()
         .then_tool_calls(vec![broken])
         .then_text("Let me try that again later.");
