@@ -107,11 +107,12 @@ pub(crate) fn text_of(value: Option<Value>) -> Option<String> {
     }
 }
 
-/// A tool call's `input` as the arguments' JSON text (`{}` for none).
-pub(crate) fn arguments(input: Option<&Value>) -> String {
+/// A tool call from its `tool_use` block: its `input` kept as the
+/// arguments' value (rendered as their text), `{}` for none.
+fn tool_call(id: String, name: String, input: Option<Value>) -> ToolCall {
     match input {
-        Some(Value::Null) | None => "{}".to_owned(),
-        Some(value) => value.to_string(),
+        Some(Value::Null) | None => ToolCall::from_raw(id, name, "{}"),
+        Some(value) => ToolCall::new(id, name, value),
     }
 }
 
@@ -144,7 +145,7 @@ pub(crate) fn parse_message(
                 } else {
                     id
                 };
-                calls.push(ToolCall::from_raw(id, name, arguments(input.as_ref())));
+                calls.push(tool_call(id, name, input));
             }
             WireBlock::Other => {}
         }
