@@ -1,6 +1,6 @@
 //! [`CliError`]: what a command could not do, said so a person can act.
 
-use klieo::types::{MemoryError, RunId};
+use klieo::types::{ErrorChain, MemoryError, RunId};
 
 /// What a command could not do.
 #[derive(Debug, thiserror::Error)]
@@ -134,13 +134,7 @@ impl CliError {
     /// The error and its causes, as one line for a terminal (what they
     /// quote of a store's or a model's text escaped).
     pub(crate) fn with_causes(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            text.push_str(": ");
-            text.push_str(&e.to_string());
-            cause = e.source();
-        }
+        let text = ErrorChain(self).to_string();
         crate::runs::plain(&text, usize::MAX)
     }
 }

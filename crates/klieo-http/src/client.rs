@@ -4,7 +4,6 @@
 
 use klieo_types::ConfigError;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use std::error::Error;
 use std::time::Duration;
 
 /// Fails with [`ConfigError::Invalid`] naming the first of `limits` that is
@@ -64,22 +63,4 @@ pub fn build(
                 e,
             )
         })
-}
-
-/// `err` and its sources, joined by `: `.
-pub fn error_chain(err: &dyn Error) -> String {
-    chain_onto(err.to_string(), err.source())
-}
-
-/// `text`, then `source` and its own sources, joined by `: `.
-fn chain_onto(mut text: String, mut source: Option<&dyn Error>) -> String {
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }

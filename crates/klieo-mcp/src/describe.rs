@@ -2,6 +2,7 @@
 //! (`Send message error Transport [rmcp::transport::worker::WorkerTransport<…>]`);
 //! these name what happened (the HTTP status, the connection refused).
 
+use klieo_types::ErrorChain;
 use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 use rmcp::transport::worker::WorkerQuitReason;
@@ -57,22 +58,8 @@ fn transport(error: &DynamicTransportError) -> String {
         Some(StreamableHttpError::ResponseBodyTooLarge { max_size }) => {
             format!("the server's reply was larger than {max_size} bytes")
         }
-        Some(StreamableHttpError::Client(e)) => chain(e),
-        Some(other) => chain(other),
-        None => chain(inner),
+        Some(StreamableHttpError::Client(e)) => ErrorChain(e).to_string(),
+        Some(other) => ErrorChain(other).to_string(),
+        None => ErrorChain(inner).to_string(),
     }
-}
-
-/// `error` and its causes, each once.
-fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }

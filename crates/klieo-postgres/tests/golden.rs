@@ -1,5 +1,5 @@
 //! The golden fixtures `tests/fixtures/schema-v{N}.sql`: a database written
-//! by schema version N (by `examples/golden_fixture.rs`), dumped by
+//! by schema version N (by `examples/postgres_golden_fixture.rs`), dumped by
 //! `pg_dump`. Each is restored into a fresh database and must still read.
 
 use crate::support::fresh_url;

@@ -3,10 +3,9 @@
 
 use crate::body::read_bounded;
 use crate::hint::retry_hint;
-use klieo_http::client::error_chain;
 use klieo_http::secret::{redacted, Secret};
 use klieo_http::url::safe_url;
-use klieo_types::{LlmError, RetryHint};
+use klieo_types::{ErrorChain, LlmError, RetryHint};
 use reqwest::Url;
 use std::error::Error;
 use std::fmt;
@@ -146,7 +145,7 @@ pub fn decoding_from(
         excerpt: excerpt(body, secret),
         cause: Some(Arc::new(Redacted(redacted(
             secret,
-            &error_chain(cause),
+            &ErrorChain(cause).to_string(),
             MESSAGE_LIMIT,
         )))),
     }

@@ -94,8 +94,8 @@ pub use catalog::{
 };
 pub use episode::{CallSpend, Episode, ToolOutcome};
 pub use error::{
-    BudgetLimit, ConfigError, Error, LlmError, MemoryError, RetryHint, TimeLimit, ToolError,
-    WaitingOn,
+    BudgetLimit, ConfigError, Error, ErrorChain, LlmError, MemoryError, RetryHint, TimeLimit,
+    ToolError, WaitingOn,
 };
 pub use failover::{ProviderFailure, ProviderSwitch};
 pub use ids::{ParseIdError, RunId, ThreadId};

@@ -315,5 +315,5 @@ impl fmt::Debug for Compaction {
 
 /// `error` and its causes, as one line for the run's log.
 pub(crate) fn reason(error: &CompactionError) -> String {
-    crate::stream::with_causes(error)
+    klieo_types::ErrorChain(error).to_string()
 }

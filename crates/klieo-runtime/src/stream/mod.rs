@@ -17,6 +17,5 @@ mod whole;
 pub use pump::STREAM_ENDED_EARLY;
 pub(crate) use pump::{ChunkPump, PumpEvent};
 pub use reply::RESPONSE_OVER_CAP;
-pub(crate) use terminal::with_causes;
 pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED};
 pub(crate) use whole::whole_reply;

@@ -3,7 +3,7 @@
 //! `Episode::Failed` text for the log.
 
 use super::reply::RESPONSE_OVER_CAP;
-use klieo_types::{Error, LlmError};
+use klieo_types::{Error, ErrorChain, LlmError};
 
 /// The `Episode::Failed` text when the run was cancelled.
 pub const CANCELLED: &str = "cancelled";
@@ -96,21 +96,9 @@ pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
         }
         // The log is read by people: a backend's failure says the driver's
         // words too, which its error keeps as its source.
-        Error::Memory(e) => Terminal::ended(with_causes(e), error),
+        Error::Memory(e) => Terminal::ended(ErrorChain(e).to_string(), error),
         other => Terminal::ended(other.to_string(), other),
     }
-}
-
-/// `error`'s text, then each of its causes', joined by `: `.
-pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! thing a caller can act on, each classifying itself as retryable or not.
 
 mod budget;
+mod chain;
 mod config;
 mod llm;
 mod memory;
@@ -10,6 +11,7 @@ mod retry_hint;
 mod time_limit;
 
 pub use budget::BudgetLimit;
+pub use chain::ErrorChain;
 pub use config::ConfigError;
 pub use llm::LlmError;
 pub use memory::MemoryError;

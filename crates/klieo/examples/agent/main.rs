@@ -32,7 +32,7 @@ mod clock;
 use klieo::openai::OpenAiClient;
 use klieo::prelude::*;
 use klieo::runtime::AfterToolCalls;
-use klieo::types::{Episode, ToolInvoker, ToolOutcome};
+use klieo::types::{Episode, ErrorChain, ToolInvoker, ToolOutcome};
 use std::future::poll_fn;
 use std::io::Write;
 use std::process::ExitCode;
@@ -111,13 +111,7 @@ async fn main() -> ExitCode {
         Err(e) => {
             // The whole chain: an error's cause (a file's read error, a
             // parser's position) is its source, not in its text.
-            let mut told = format!("\nerror: {e}");
-            let mut cause = e.source();
-            while let Some(c) = cause {
-                told.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            eprintln!("{told}");
+            eprintln!("\nerror: {}", ErrorChain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -7,7 +7,7 @@
 //! ```text
 //! KLIEO_POSTGRES_URL=postgres://klieo@127.0.0.1:5432/postgres \
 //! PG_DUMP=/usr/lib/postgresql/15/bin/pg_dump \
-//!     cargo run -p klieo-postgres --features testing --example golden_fixture
+//!     cargo run -p klieo-postgres --features testing --example postgres_golden_fixture
 //! ```
 #![allow(clippy::print_stdout)]
 
