@@ -213,7 +213,7 @@ async fn after_reply(
         // A hand-off within the team keeps the model call it followed.
         if let Some(handed) = run.handoff_decided(&e) {
             let step = run.commit().with_episodes(episodes.into_vec());
-            return Err(run.hand_off(step, handed).await);
+            return Err(run.hand_off(Some(step), handed).await);
         }
         return Err(e);
     }

@@ -137,19 +137,24 @@ impl Run {
         }
     }
 
-    /// Writes `commit`, the step that asked for `handed`, with its
-    /// `HandedOff` episode, and returns the error that ends this agent's
-    /// part: the hand-off, which its team takes (the user's and the
-    /// spans' views are told once it is written). Past the team's limit,
-    /// the commit is written without the episode and the error is
+    /// Writes `step`, the commit of the step that asked for `handed`
+    /// (`None` when a guardrail asked, with nothing else to write), with
+    /// its `HandedOff` episode, and returns the error that ends this
+    /// agent's part: the hand-off, which its team takes (the user's and
+    /// the spans' views are told once it is written). Past the team's
+    /// limit, the step is written without the episode and the error is
     /// [`Error::HandoffLimit`]. A failed write is the error.
-    pub(crate) async fn hand_off(&self, mut commit: Commit, handed: HandedOff) -> Error {
+    pub(crate) async fn hand_off(&self, step: Option<Commit>, handed: HandedOff) -> Error {
         if let Some(over) = self.past_limit(&handed) {
-            return match self.write(commit).await {
+            let Some(step) = step else {
+                return over;
+            };
+            return match self.write(step).await {
                 Ok(()) => over,
                 Err(e) => e,
             };
         }
+        let mut commit = step.unwrap_or_else(|| self.side_commit());
         let episode = self.ctx.memories.episode(self.handoff_fact(&handed));
         commit.episodes.extend(episode);
         if let Err(e) = self.write(commit).await {
@@ -197,7 +202,7 @@ impl Run {
         fatal: Option<Error>,
     ) -> Result<(), Error> {
         match (fatal, handed) {
-            (None, Some(handed)) => Err(self.hand_off(commit, handed).await),
+            (None, Some(handed)) => Err(self.hand_off(Some(commit), handed).await),
             (fatal, _) => {
                 self.write(commit).await?;
                 fatal.map_or(Ok(()), Err)
@@ -217,11 +222,7 @@ impl Run {
         let Some(handed) = self.handoff_decided(&error) else {
             return error;
         };
-        // Past the limit there is nothing to write.
-        if let Some(over) = self.past_limit(&handed) {
-            return over;
-        }
-        self.hand_off(self.side_commit(), handed).await
+        self.hand_off(None, handed).await
     }
 
     /// Whether `error` ended the run's part with a hand-off its team
