@@ -174,12 +174,7 @@ async fn a_commit_that_fails_part_way_writes_nothing() {
         )
         .await
         .expect_err("the trigger fails the commit");
-    let mut chain = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(c) = cause {
-        chain = format!("{chain}: {c}");
-        cause = c.source();
-    }
+    let chain = klieo_types::ErrorChain(&error).to_string();
     assert!(
         chain.contains("disk full"),
         "the driver's error is the source: {chain}"

@@ -18,7 +18,7 @@
 //! - Providers implement [`LlmClient`] and declare [`Capabilities`].
 //! - Errors: [`Error`], converting from [`LlmError`], [`ToolError`],
 //!   [`MemoryError`] and [`ConfigError`]; each says whether it is
-//!   `retryable()`.
+//!   `retryable()`. [`ErrorChain`] shows one with its causes in a line.
 //! - Runs: [`RunId`], [`ThreadId`], the [`Episode`] log, and the
 //!   [`ShortTermMemory`], [`EpisodicMemory`] and [`Journal`] traits (the
 //!   store kit, with an in-memory journal, is `klieo-store`), and the

@@ -42,7 +42,8 @@ impl Role {
 /// the text again. The kept value is not part of the call's identity: it
 /// is not compared, serialized, shown by `Debug` or copied by `Clone` (a
 /// copy parses its text when asked). The text is private so that the two
-/// cannot disagree; [`set_arguments`](Self::set_arguments) replaces both.
+/// cannot disagree; [`set_arguments`](Self::set_arguments) replaces the
+/// text and drops the kept value.
 ///
 /// ```
 /// use klieo_types::ToolCall;
@@ -344,6 +345,23 @@ mod tests {
         assert!(copy.parsed.is_none());
         assert_eq!(copy, call);
         assert_eq!(copy.parse_arguments().ok(), call.parse_arguments().ok());
+    }
+
+    #[test]
+    fn a_float_argument_parses_back_from_its_text_as_the_same_float() {
+        // Floats spread over the whole range by their bits: the kept value
+        // and the text it was rendered as must give the tool one number.
+        let mut bits: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            bits = bits.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let x = f64::from_bits(bits);
+            if !x.is_finite() {
+                continue;
+            }
+            let call = ToolCall::new("c", "f", serde_json::json!({ "x": x }));
+            let parsed = call.clone().parse_arguments().ok();
+            assert_eq!(parsed, call.parse_arguments().ok(), "{x:e}");
+        }
     }
 
     #[test]

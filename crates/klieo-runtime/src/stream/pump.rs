@@ -89,8 +89,8 @@ impl ChunkPump {
             return self.fail(Error::Cancelled);
         }
         match provider.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if let Err(over) = self.reply.absorb(&chunk) {
+            Poll::Ready(Some(Ok(mut chunk))) => {
+                if let Err(over) = self.reply.absorb(&mut chunk) {
                     return self.fail(Error::ResponseTooLarge {
                         limit: over.max_bytes,
                     });

@@ -46,8 +46,10 @@ impl ReplyBuilder {
     }
 
     /// Adds a chunk. Fails, adding nothing, when the chunk would take the
-    /// reply past its cap.
-    pub(crate) fn absorb(&mut self, chunk: &ChatChunk) -> Result<(), OverCap> {
+    /// reply past its cap. The chunk's tool calls move into the reply, a
+    /// copy of each left in the chunk for its consumer: a call built from
+    /// a value keeps it for the tool ([`ToolCall::take_parsed_arguments`]).
+    pub(crate) fn absorb(&mut self, chunk: &mut ChatChunk) -> Result<(), OverCap> {
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);
         if bytes > self.max_bytes {
@@ -57,7 +59,10 @@ impl ReplyBuilder {
         }
         self.bytes = bytes;
         self.content.push_str(&chunk.delta);
-        self.tool_calls.extend(chunk.tool_calls.iter().cloned());
+        for call in &mut chunk.tool_calls {
+            let copy = call.clone();
+            self.tool_calls.push(std::mem::replace(call, copy));
+        }
         if chunk.usage.is_some() {
             self.usage = chunk.usage;
         }
@@ -115,10 +120,10 @@ mod tests {
     #[test]
     fn chunks_rebuild_the_text_usage_and_finish() {
         let mut reply = ReplyBuilder::new(1024);
-        assert!(reply.absorb(&ChatChunk::delta("Hel")).is_ok());
-        assert!(reply.absorb(&ChatChunk::delta("lo")).is_ok());
-        let finish = ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(5, 2));
-        assert!(reply.absorb(&finish).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::delta("Hel")).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::delta("lo")).is_ok());
+        let mut finish = ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(5, 2));
+        assert!(reply.absorb(&mut finish).is_ok());
         let response = reply.into_response().expect("finished");
         assert_eq!(response.message.content, "Hello");
         assert_eq!(response.usage, Some(Usage::new(5, 2)));
@@ -127,12 +132,12 @@ mod tests {
     #[test]
     fn cap_counts_text_and_tool_payloads_and_rejects_the_crossing_chunk() {
         let mut reply = ReplyBuilder::new(10);
-        assert!(reply.absorb(&ChatChunk::delta("12345")).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::delta("12345")).is_ok());
         let call = ToolCall::from_raw("i", "n", "{}");
-        assert!(reply.absorb(&ChatChunk::tool_calls(vec![call])).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::tool_calls(vec![call])).is_ok());
         assert_eq!(reply.bytes(), 9);
         assert_eq!(
-            reply.absorb(&ChatChunk::delta("ab")),
+            reply.absorb(&mut ChatChunk::delta("ab")),
             Err(OverCap { max_bytes: 10 })
         );
         assert_eq!(reply.bytes(), 9, "a rejected chunk adds nothing");
@@ -141,7 +146,7 @@ mod tests {
     #[test]
     fn no_finish_reason_means_no_response() {
         let mut reply = ReplyBuilder::new(100);
-        assert!(reply.absorb(&ChatChunk::delta("cut")).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::delta("cut")).is_ok());
         assert_eq!(reply.finish_reason(), None);
         assert_eq!(reply.snapshot(FinishReason::Stop).message.content, "cut");
         assert!(reply.into_response().is_none());
@@ -150,10 +155,10 @@ mod tests {
     #[test]
     fn last_reported_usage_wins_and_unknown_stays_unknown() {
         let mut reply = ReplyBuilder::new(100);
-        assert!(reply.absorb(&ChatChunk::delta("a")).is_ok());
+        assert!(reply.absorb(&mut ChatChunk::delta("a")).is_ok());
         let unknown = reply.clone();
         assert!(reply
-            .absorb(&ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(3, 1)))
+            .absorb(&mut ChatChunk::finish(FinishReason::Stop).with_usage(Usage::new(3, 1)))
             .is_ok());
         assert_eq!(
             reply.into_response().and_then(|r| r.usage),
@@ -161,7 +166,7 @@ mod tests {
         );
         let mut unknown = unknown;
         assert!(unknown
-            .absorb(&ChatChunk::finish(FinishReason::Stop))
+            .absorb(&mut ChatChunk::finish(FinishReason::Stop))
             .is_ok());
         assert_eq!(unknown.into_response().and_then(|r| r.usage), None);
     }

@@ -8,8 +8,8 @@ use std::fmt;
 /// recorded failure. klieo's errors say their own layer's words in
 /// `Display` and keep the cause as their source, so showing only the
 /// outer error drops what a driver or a parser said. A cause whose words
-/// the line already holds (an error of another library that repeats its
-/// source in its own text) is not said twice.
+/// the line already ends with (an error of another library that repeats
+/// its source at the end of its own text) is not said twice.
 ///
 /// ```
 /// use klieo_types::{ErrorChain, MemoryError};
@@ -30,13 +30,13 @@ impl fmt::Display for ErrorChain<'_> {
         let mut cause = self.0.source();
         while let Some(c) = cause {
             let text = c.to_string();
-            if !line.contains(&text) {
+            if !line.ends_with(&text) {
                 line.push_str(": ");
                 line.push_str(&text);
             }
             cause = c.source();
         }
-        f.write_str(&line)
+        f.pad(&line)
     }
 }
 
@@ -72,6 +72,23 @@ mod tests {
     fn a_cause_the_line_already_holds_is_not_said_twice() {
         let error = Repeats(std::io::Error::other("refused"));
         assert_eq!(ErrorChain(&error).to_string(), "could not connect: refused");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the call timed out after 30 s")]
+    struct Quotes(#[source] Short);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("timed out")]
+    struct Short;
+
+    #[test]
+    fn a_cause_quoted_inside_the_line_is_still_said() {
+        let error = Quotes(Short);
+        assert_eq!(
+            ErrorChain(&error).to_string(),
+            "the call timed out after 30 s: timed out"
+        );
     }
 
     #[test]
