@@ -193,17 +193,6 @@ mod tests {
     use super::*;
     use std::error::Error as _;
 
-    /// Each layer's words once: what a reporter walking the chain prints.
-    fn chain(error: &dyn std::error::Error) -> String {
-        let mut parts = vec![error.to_string()];
-        let mut source = error.source();
-        while let Some(cause) = source {
-            parts.push(cause.to_string());
-            source = cause.source();
-        }
-        parts.join(": ")
-    }
-
     #[test]
     fn a_cause_is_shown_once_when_the_chain_is_walked() {
         let spawn = McpError::Spawn {
@@ -220,7 +209,7 @@ mod tests {
             },
         };
         for error in [spawn, config] {
-            let shown = chain(&error);
+            let shown = klieo_types::ErrorChain(&error).texts().join(": ");
             assert!(error.source().is_some(), "{shown}");
             let cause = error.source().map(ToString::to_string).unwrap_or_default();
             assert_eq!(shown.matches(cause.as_str()).count(), 1, "{shown}");

@@ -54,12 +54,7 @@ mod tests {
             cause: None,
         };
         let error = OtelError::from(cause.clone());
-        let mut chain = vec![error.to_string()];
-        let mut next = error.source();
-        while let Some(e) = next {
-            chain.push(e.to_string());
-            next = e.source();
-        }
+        let chain = klieo_types::ErrorChain(&error).texts();
         let told = chain.join(": ");
         assert_eq!(
             told.matches("root certificates").count(),

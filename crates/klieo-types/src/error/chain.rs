@@ -24,6 +24,29 @@ use std::fmt;
 #[derive(Clone, Copy)]
 pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'a));
 
+impl ErrorChain<'_> {
+    /// The text of the error and of each of its causes, outermost first,
+    /// each as it says it (none left out): to show the chain as a list,
+    /// or to check that no layer repeats another's words.
+    ///
+    /// ```
+    /// use klieo_types::{ErrorChain, MemoryError};
+    ///
+    /// let io = std::io::Error::other("disk full");
+    /// let error = MemoryError::backend_from("could not append to the thread", io);
+    /// assert_eq!(ErrorChain(&error).texts(), [error.to_string(), "disk full".to_owned()]);
+    /// ```
+    pub fn texts(&self) -> Vec<String> {
+        let mut texts = vec![self.0.to_string()];
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            texts.push(c.to_string());
+            cause = c.source();
+        }
+        texts
+    }
+}
+
 impl fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut line = self.0.to_string();
@@ -57,6 +80,15 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("middle")]
     struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn texts_hold_every_cause_even_one_the_line_repeats() {
+        let error = Repeats(std::io::Error::other("refused"));
+        assert_eq!(
+            ErrorChain(&error).texts(),
+            ["could not connect: refused", "refused"]
+        );
+    }
 
     #[test]
     fn every_cause_follows_in_order() {

@@ -11,24 +11,13 @@ fn errors_are_send_sync() {
     assert_send_sync::<ToolError>();
 }
 
-/// The texts of `e` and each of its causes, outermost first.
-fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut texts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(cause) = next {
-        texts.push(cause.to_string());
-        next = cause.source();
-    }
-    texts
-}
-
 #[test]
 fn a_tool_error_is_printed_once_by_a_reporter_walking_the_chain() {
     let e = Error::from(ToolError::Failed {
         tool: "refund".into(),
         message: "card declined".into(),
     });
-    let texts = chain(&e);
+    let texts = crate::ErrorChain(&e).texts();
     assert!(texts[0].contains("card declined"), "{texts:?}");
     for (i, outer) in texts.iter().enumerate() {
         for inner in &texts[i + 1..] {
