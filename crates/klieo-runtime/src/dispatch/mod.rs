@@ -144,11 +144,12 @@ pub(crate) struct Dispatched {
     /// error, in call order, that the model is not told, else a failed
     /// write of an early result.
     pub(crate) fatal: Option<Error>,
-    /// The first call, in call order, that waits with another run for a
-    /// person (`ToolError::Waiting`), by its index, and that run: the
-    /// step stays open, its messages unwritten, and the call runs again
-    /// when the run goes on.
-    pub(crate) waiting: Option<(usize, RunId)>,
+    /// The calls, in call order, that wait with another run for a person
+    /// (`ToolError::Waiting`), by their index, and those runs. Unless
+    /// another call ended the step for good, the step stays open with the
+    /// first, its messages unwritten, and the calls run again when the
+    /// run goes on; otherwise the runs they wait with are ended with it.
+    pub(crate) waiting: Vec<(usize, RunId)>,
 }
 
 impl Dispatched {
@@ -165,7 +166,7 @@ impl Dispatched {
         calls: &[ToolCall],
         episodes: &mut Vec<Episode>,
     ) -> Option<Error> {
-        let (index, with) = self.waiting?;
+        let &(index, with) = self.waiting.first()?;
         // A call that ended the step otherwise (cancelled, failed for
         // good) comes first: the step is written whole, the run ends.
         if !matches!(
@@ -190,6 +191,29 @@ impl Dispatched {
         })
     }
 
+    /// Ends the runs the calls of a step that ends for good (a call failed
+    /// for good, or the run was cancelled) wait with, and those between
+    /// (see `team::tree::end_waiting`): no person is asked about a call
+    /// whose result nobody will read. A run the step suspends on is left
+    /// waiting. A store that fails to end one is logged: the step's own
+    /// end is what the run reports.
+    pub(crate) async fn end_waiting(&self, run: &Run) {
+        let Some(journal) = run.journal() else {
+            return;
+        };
+        for &(_, waiting) in &self.waiting {
+            let ended = crate::team::tree::end_waiting(journal.as_ref(), run.ctx.run_id, waiting);
+            if let Err(e) = ended.await {
+                tracing::warn!(
+                    run_id = %run.ctx.run_id,
+                    waiting = %waiting,
+                    error = %e,
+                    "the run ended, but a run that waits with one of its calls was not ended"
+                );
+            }
+        }
+    }
+
     /// Takes call `index`'s end (`None`: never started) into `messages`
     /// and, unless written early, `episodes`.
     fn take(
@@ -205,10 +229,8 @@ impl Dispatched {
             messages.push(Message::tool_result(call.id.clone(), NOT_RUN));
             return;
         };
-        if let (None, Some(Error::Suspended { ticket, .. } | Error::InDoubt { ticket, .. })) =
-            (&self.waiting, &end.fatal)
-        {
-            self.waiting = Some((index, ticket.run));
+        if let Some(Error::Suspended { ticket, .. } | Error::InDoubt { ticket, .. }) = &end.fatal {
+            self.waiting.push((index, ticket.run));
         }
         messages.push(Message::tool_result(call.id.clone(), end.text));
         if !early.written(index) {
@@ -243,7 +265,7 @@ pub(crate) async fn dispatch_tools(
     let mut early = EarlyResults::new(run, calls.len());
     let mut dispatched = Dispatched {
         fatal: None,
-        waiting: None,
+        waiting: Vec::new(),
     };
     if let [call] = calls {
         // One call needs no boxed future to race with others, nor a list

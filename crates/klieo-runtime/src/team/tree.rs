@@ -6,6 +6,7 @@
 use crate::decisions::decide_in_child;
 use crate::options::Budget;
 use crate::spend::Spend;
+use crate::stream::CANCELLED;
 use klieo_types::{
     Commit, Episode, Error, Journal, MemoryError, PendingStep, RunId, Ticket, ToolContext,
 };
@@ -190,14 +191,84 @@ pub(crate) async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result
 /// `false` when the store has no record of it or another process wrote
 /// to it first.
 async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> Result<bool, Error> {
+    let woken = Episode::ChildWoken { child };
+    append_fenced(journal, run, seen, woken, Pending::Keep).await
+}
+
+/// Ends the runs that wait for a person under `caller`, whose step ended
+/// for good (a call of it failed for good, or the run was cancelled)
+/// while one of its calls waited with `waiting`, the run the person is
+/// asked about: `waiting` and each run between it and `caller` record
+/// `Failed` (`cancelled`, as a child its caller cut off does), their
+/// steps closed, so no person is asked about a call whose result nobody
+/// will read. A run that no longer waits, or that another process moved
+/// first, is left as it is.
+pub(crate) async fn end_waiting(
+    journal: &dyn Journal,
+    caller: RunId,
+    waiting: RunId,
+) -> Result<(), Error> {
+    // Only runs of `caller`'s tree: the chain of parents from `waiting`
+    // must reach it.
+    let mut chain = Vec::new();
+    let mut run = waiting;
+    while run != caller {
+        if chain.len() == MAX_DEPTH {
+            return Ok(());
+        }
+        let log = journal.replay(run).await?;
+        let Some(parent) = parent_in(&log) else {
+            return Ok(());
+        };
+        chain.push((run, log));
+        run = parent;
+    }
+    for (run, log) in chain {
+        if matches!(
+            log.last(),
+            Some(
+                Episode::Suspended { .. }
+                    | Episode::InDoubt { .. }
+                    | Episode::WaitingOnChild { .. }
+            )
+        ) {
+            let ended = Episode::Failed {
+                error: CANCELLED.to_owned(),
+            };
+            append_fenced(journal, run, log.len(), ended, Pending::Clear).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What a fenced append does with the run's open step.
+enum Pending {
+    /// Left open: the run goes on with it.
+    Keep,
+    /// Closed: the run is over.
+    Clear,
+}
+
+/// Appends `episode` to `run`, whose log holds `seen` episodes; `false`
+/// when the store has no record of it or another process wrote to it
+/// first.
+async fn append_fenced(
+    journal: &dyn Journal,
+    run: RunId,
+    seen: usize,
+    episode: Episode,
+    pending: Pending,
+) -> Result<bool, Error> {
     let Some(record) = journal.run(run).await? else {
         return Ok(false);
     };
-    let mut woken = Commit::new(run, record.thread)
-        .with_episodes(vec![Episode::ChildWoken { child }])
+    let mut commit = Commit::new(run, record.thread)
+        .with_episodes(vec![episode])
         .with_expected_episodes(u64::try_from(seen).unwrap_or(u64::MAX));
-    woken.pending = record.pending;
-    match journal.commit(woken).await {
+    if let Pending::Keep = pending {
+        commit.pending = record.pending;
+    }
+    match journal.commit(commit).await {
         Ok(()) => Ok(true),
         Err(MemoryError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
