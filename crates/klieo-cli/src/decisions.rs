@@ -7,9 +7,9 @@ use crate::error::CliError;
 use crate::runs::{plain, run_id};
 use crate::store::Store;
 use klieo::runtime::decisions::{
-    handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
+    self, handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
 };
-use klieo::types::{RunId, RunQuery, RunState, Ticket};
+use klieo::types::{RunId, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -161,51 +161,15 @@ pub(crate) async fn resume(
     })
 }
 
-/// The deepest tree of child runs a cancel follows.
-const TREE_DEPTH: usize = 32;
-
-/// Cancels `run` for `by`, then its child runs (agents its calls ran as
-/// tools), theirs, and so on, at most [`TREE_DEPTH`] deep: a tree stops
-/// whole (no child starts under a cancelled run: the store refuses it).
-/// The state `run` is in after, and how many runs under it were
-/// cancelled now; `None` for a run the store does not know.
+/// Cancels `run` for `by`, with the runs under it (see
+/// [`klieo::runtime::decisions::cancel_tree`]): the state `run` is in
+/// after, and how many runs under it were cancelled now; `None` for a run
+/// the store does not know.
 pub(crate) async fn cancel_tree(
     store: &Store,
     run: RunId,
     by: &str,
 ) -> Result<Option<(RunState, usize)>, CliError> {
-    let Some(state) = store.queue().cancel(run, by).await? else {
-        return Ok(None);
-    };
-    let mut under = 0;
-    let mut level = vec![run];
-    for _ in 0..TREE_DEPTH {
-        let mut next = Vec::new();
-        for parent in level {
-            let mut query = RunQuery::new()
-                .with_parent(parent)
-                .with_limit(RunQuery::MAX_LIMIT);
-            loop {
-                let page = store.catalog().runs(&query).await?;
-                for child in &page.runs {
-                    let now = store.queue().cancel(child.run, by).await?;
-                    if child.state.is_cancellable()
-                        && matches!(now, Some(RunState::Cancelled { .. }))
-                    {
-                        under += 1;
-                    }
-                    next.push(child.run);
-                }
-                match page.next {
-                    Some(before) => query = query.with_before(before),
-                    None => break,
-                }
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        level = next;
-    }
-    Ok(Some((state, under)))
+    let cancelled = decisions::cancel_tree(store.queue(), store.catalog(), run, by).await?;
+    Ok(cancelled.map(|c| (c.state, c.under)))
 }

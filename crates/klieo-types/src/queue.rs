@@ -232,6 +232,10 @@ pub trait RunQueue: Journal {
     /// its next lease renewal (a third of the lease's TTL at most) or
     /// write, whichever comes first, and stops it there; a tool call in
     /// flight is dropped, and its outcome is unknown.
+    ///
+    /// Only `run` is cancelled, not the child runs its calls started (an
+    /// agent used as a tool): `klieo_runtime::decisions::cancel_tree`
+    /// cancels a run with every run under it.
     async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError>;
 
     /// Gives `run` to the workers of the agent named `agent` and returns

@@ -5,7 +5,9 @@
 use super::super::store::{fresh, Store};
 use super::super::support::{count, outcomes, Counted};
 use super::{ask, built, child_of, desk, lookup, no_lease, parent_of};
-use klieo_runtime::decisions::{pending_approval, record_decision, wake_if_decided, Decision};
+use klieo_runtime::decisions::{
+    cancel_tree, pending_approval, record_decision, wake_if_decided, Decision,
+};
 use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -377,4 +379,26 @@ async fn a_run_outside_the_callers_tree_is_left_waiting_when_the_step_fails() {
     assert_eq!(suspended.len(), 1, "the other run still waits");
     let asked = pending_approval(&store, suspended[0]).await.unwrap();
     assert!(asked.is_some(), "its person is still asked");
+}
+
+#[tokio::test]
+async fn a_waiting_tree_is_cancelled_whole_from_its_root() {
+    let (_dir, store) = fresh().await;
+    let (desk, _, _, sends) = team(&store);
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let parent = the_other_run(&store, ticket.run).await;
+
+    let cancelled = cancel_tree(&store, &store, parent, "ops").await.unwrap();
+    let cancelled = cancelled.expect("the store knows the run");
+    let by_ops = RunState::Cancelled { by: "ops".into() };
+    assert_eq!(cancelled.state, by_ops);
+    assert_eq!(cancelled.under, 1, "its waiting child is cancelled with it");
+    assert_eq!(store.state(ticket.run).await.unwrap(), Some(by_ops));
+    assert!(pending_approval(&store, ticket.run)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(count(&sends), 0);
 }
