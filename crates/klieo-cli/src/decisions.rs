@@ -13,6 +13,26 @@ use klieo::types::{RunId, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
+/// The most characters of who decides, cancels or settles, as the run's
+/// log keeps it (the console's forms take no more).
+pub(crate) const WHO: usize = 100;
+
+/// Who decides, as a flag gives it: trimmed, not empty, at most [`WHO`]
+/// characters; else what is wrong with it, for clap to say.
+pub(crate) fn who(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("it is empty: name who decides, as the run's log keeps it".into());
+    }
+    let length = text.chars().count();
+    if length > WHO {
+        return Err(format!(
+            "it is {length} characters, and at most {WHO} are kept: shorten it"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// `text` as a ticket, or the error that says what one is.
 fn ticket(text: &str) -> Result<Ticket, CliError> {
     Ticket::from_str(text.trim()).map_err(|source| CliError::BadTicket {

@@ -39,7 +39,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Look at the runs in a klieo store; approve, deny, cancel or resume them.
-#[derive(Debug, Parser)]
+///
+/// No `Debug`: the store's URL may carry a password, and the console's
+/// token is a secret.
+#[derive(Parser)]
 #[command(name = "klieo", version)]
 struct Cli {
     /// The store: `sqlite://PATH` or `postgres://USER@HOST/DATABASE`.
@@ -52,7 +55,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Runs: list them, show one, or watch one.
     #[command(subcommand)]
@@ -63,7 +66,7 @@ enum Command {
         /// The ticket.
         ticket: String,
         /// Who approves, kept in the run's log.
-        #[arg(long, default_value = "klieo cli", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
         by: String,
     },
     /// Denies the call a suspended run waits on; the model is told why.
@@ -74,7 +77,7 @@ enum Command {
         #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         reason: String,
         /// Who denies, kept in the run's log.
-        #[arg(long, default_value = "klieo cli")]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
         by: String,
     },
     /// Serves the store's runs in a browser, on 127.0.0.1 unless told:
@@ -92,7 +95,7 @@ enum Command {
         token: Option<String>,
         /// Who a cancellation is recorded as, and the name the approval
         /// forms start with.
-        #[arg(long, default_value = "klieo console", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, default_value = "klieo console", value_parser = decisions::who)]
         operator: String,
     },
     /// Settles a call in doubt (one that ran when its run's process
@@ -113,7 +116,7 @@ enum Command {
         #[arg(long)]
         did_not_happen: bool,
         /// Who settles it, kept in the run's log.
-        #[arg(long, default_value = "klieo cli", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
         by: String,
     },
     /// Hands a run that is not over to the workers of an agent: a run an
@@ -132,7 +135,7 @@ enum Command {
         /// The run's id.
         run: String,
         /// Who cancels it, kept in its state and log.
-        #[arg(long, default_value = "klieo cli")]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
         by: String,
     },
 }

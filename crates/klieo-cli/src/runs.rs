@@ -29,17 +29,34 @@ pub(crate) fn plain(text: &str, max: usize) -> String {
             shown.push('…');
             break;
         }
-        let hidden = matches!(
-            c,
-            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
-        );
-        if c.is_control() || hidden {
-            shown.extend(c.escape_unicode());
-        } else {
-            shown.push(c);
-        }
+        push_shown(&mut shown, c, c.is_control());
     }
     shown
+}
+
+/// `text` for a page's preformatted block, as [`plain`] but whole and
+/// keeping its line breaks and tabs: what a person reads there is what
+/// the text holds, in its order.
+pub(crate) fn visible(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_shown(&mut shown, c, c.is_control() && c != '\n' && c != '\t');
+    }
+    shown
+}
+
+/// Pushes `c` onto `shown`, escaped (`\u{202e}`) when `control` or when
+/// it reorders or hides text.
+fn push_shown(shown: &mut String, c: char, control: bool) {
+    let hidden = matches!(
+        c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+    );
+    if control || hidden {
+        shown.extend(c.escape_unicode());
+    } else {
+        shown.push(c);
+    }
 }
 
 pub(crate) fn run_id(text: &str) -> Result<RunId, CliError> {
@@ -328,6 +345,18 @@ mod tests {
             "no reordering"
         );
         assert_eq!(plain("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn text_for_a_page_keeps_its_lines_and_shows_what_would_reorder_it() {
+        assert_eq!(
+            visible("{\n\t\"account\": \"\u{202E}4321\"\n}"),
+            "{\n\t\"account\": \"\\u{202e}4321\"\n}"
+        );
+        assert_eq!(
+            visible("a\u{200B}b\u{1b}[0m\r"),
+            "a\\u{200b}b\\u{1b}[0m\\u{d}"
+        );
     }
 
     #[test]

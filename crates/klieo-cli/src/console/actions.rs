@@ -17,8 +17,7 @@ use klieo::types::{Error, RunId, RunState, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// The most characters of who decided.
-const BY: usize = 100;
+use crate::decisions::WHO as BY;
 /// The most characters of a reason for a denial.
 const REASON: usize = 2_000;
 

@@ -134,8 +134,18 @@ impl Follow {
                 () = self.console.stopping.cancelled() => return None,
             }
             // A store that fails now may answer at the next poll; a run
-            // that went away ends the stream.
-            match self.console.store.catalog().entry(self.run).await {
+            // that went away ends the stream, as a read that outlasts the
+            // stream or the console does (the browser opens another).
+            let read =
+                tokio::time::timeout_at(self.until, self.console.store.catalog().entry(self.run));
+            let read = tokio::select! {
+                read = read => read,
+                () = self.console.stopping.cancelled() => return None,
+            };
+            let Ok(read) = read else {
+                return None;
+            };
+            match read {
                 Ok(Some(entry)) if entry != self.seen => {
                     self.seen = entry;
                     return Some(

@@ -57,12 +57,16 @@ pub(crate) struct Console {
 impl Console {
     /// The page for a store that failed; the error, escaped, says why.
     fn store_failed(&self, error: &CliError) -> Response {
-        layout::failure(StatusCode::INTERNAL_SERVER_ERROR, &error.with_causes())
+        // Bounded: a store's error may quote much of what it was sent.
+        let said = crate::runs::plain(&error.with_causes(), FAILURE);
+        layout::failure(StatusCode::INTERNAL_SERVER_ERROR, &said)
     }
 }
 
-/// How `klieo console` serves.
-#[derive(Debug)]
+/// The most characters of a store's error a page shows.
+const FAILURE: usize = 2_000;
+
+/// How `klieo console` serves. No `Debug`: it holds the token.
 pub(crate) struct ConsoleOptions {
     /// Where to listen.
     pub(crate) bind: SocketAddr,

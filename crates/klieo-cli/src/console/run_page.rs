@@ -5,7 +5,7 @@
 
 use super::layout::{failure, page, respond};
 use super::{live, timeline, Console};
-use crate::runs::{age, dollars, line, plain};
+use crate::runs::{age, dollars, line, plain, visible};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// The most characters of one value (arguments, a result) a page shows;
 /// `klieo runs show RUN --json` gives it whole.
 const VALUE: usize = 4_000;
-/// The most episodes a page lists, the newest; the timeline draws all.
+/// The most episodes a page lists and its timeline draws, the newest.
 const EPISODES: usize = 2_000;
 /// The most child runs a page lists.
 const CHILDREN: usize = 50;
@@ -189,7 +189,7 @@ fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Ep
             }
         }
         h2 { "Timeline" }
-        (timeline::draw(log))
+        (timeline::draw(&log[log.len().saturating_sub(EPISODES)..]))
         h2 { "Log (" (log.len()) " episodes)" }
         @if log.len() > EPISODES {
             p.muted {
@@ -269,7 +269,8 @@ pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApprov
     let operator = &console.operator;
     html! {
         p { "Tool " strong.mono { (plain(&call.tool, 80)) } ", with:" }
-        pre.arguments { (cut(&pretty(&call.arguments))) }
+        // Whole: a person decides on what they see.
+        pre.arguments { (visible(&pretty(&call.arguments))) }
         form method="post" action={ "/runs/" (run) "/approve" } {
             input type="hidden" name="csrf" value=(csrf.expose());
             input type="hidden" name="ticket" value=(ticket);
@@ -304,7 +305,7 @@ pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval
             "Tool " strong.mono { (plain(&call.tool, 80)) }
             " was running when the run's process stopped; whether it had its effect is unknown. With:"
         }
-        pre.arguments { (cut(&pretty(&call.arguments))) }
+        pre.arguments { (visible(&pretty(&call.arguments))) }
         form method="post" action={ "/runs/" (run) "/settle" } {
             input type="hidden" name="csrf" value=(csrf.expose());
             input type="hidden" name="ticket" value=(ticket);
@@ -347,13 +348,14 @@ fn pretty(value: &serde_json::Value) -> String {
     }
 }
 
-/// `text` cut to [`VALUE`] characters, saying so.
+/// `text` cut to [`VALUE`] characters, saying so, as [`visible`] shows
+/// it.
 fn cut(text: &str) -> String {
     match text.char_indices().nth(VALUE) {
-        None => text.to_owned(),
+        None => visible(text),
         Some((at, _)) => format!(
             "{}\n… cut at {VALUE} characters; `klieo runs show RUN --json` gives it whole",
-            &text[..at]
+            visible(&text[..at])
         ),
     }
 }

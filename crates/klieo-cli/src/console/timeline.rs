@@ -7,6 +7,7 @@
 //! the slowest. Time between steps (waiting for a person, a worker's
 //! restart) is not drawn.
 
+use crate::runs::plain;
 use klieo::types::{Episode, ToolOutcome};
 use maud::{html, Markup};
 
@@ -86,7 +87,7 @@ pub(crate) fn bars(log: &[Episode]) -> (Vec<Bar>, Option<End>) {
                     start_ms: tools_from,
                     duration_ms: *latency_ms,
                     kind,
-                    label: format!("step {step}: {name}, {latency_ms} ms"),
+                    label: format!("step {step}: {}, {latency_ms} ms", plain(name, 40)),
                 });
                 step_end = step_end.max(tools_from.saturating_add(*latency_ms));
             }
@@ -235,5 +236,20 @@ mod tests {
         let svg = draw(&log).into_string();
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"), "{svg}");
+    }
+
+    #[test]
+    fn a_tool_name_is_cut_and_shows_what_would_reorder_it() {
+        let ok = || ToolOutcome::Ok { output: json!(1) };
+        let long = "x".repeat(100_000);
+        let log = [
+            call(1, 10, 2),
+            tool(1, &long, 5, ok()),
+            tool(1, "pay \u{202E}evE", 5, ok()),
+        ];
+        let svg = draw(&log).into_string();
+        assert!(svg.len() < 5_000, "a model's name for a tool is bounded");
+        assert!(!svg.contains('\u{202E}'), "{svg}");
+        assert!(svg.contains("pay \\u{202e}evE"), "{svg}");
     }
 }

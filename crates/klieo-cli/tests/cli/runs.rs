@@ -135,6 +135,56 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
 }
 
+/// Who decides, cancels or settles is kept in a run's log and fills the
+/// console's forms: empty or longer than the forms take, it is refused
+/// before anything starts, naming the flag.
+#[tokio::test]
+async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let run = waiting.to_string();
+    let long = "a".repeat(101);
+    for (args, flag, says) in [
+        (
+            vec!["console", "--operator", "   "],
+            "--operator",
+            "it is empty",
+        ),
+        (
+            vec!["console", "--operator", &long],
+            "--operator",
+            "at most 100",
+        ),
+        (vec!["cancel", &run, "--by", " "], "--by", "it is empty"),
+        (
+            vec!["deny", "T", "--reason", "no", "--by", ""],
+            "--by",
+            "it is empty",
+        ),
+        (vec!["approve", "T", "--by", &long], "--by", "at most 100"),
+        (
+            vec!["settle", "T", "--did-not-happen", "--by", " "],
+            "--by",
+            "it is empty",
+        ),
+    ] {
+        let out = klieo(&spec, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(flag) && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
+    let shown = klieo(&spec, &["runs", "show", &run]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("state   suspended"),
+        "nothing was cancelled: {shown}"
+    );
+}
+
 /// Runs submitted and never claimed are listed; `--agent` filters,
 /// `--limit` and `--before` page.
 #[tokio::test]

@@ -2,7 +2,10 @@
 //! runs, filtered; a run with its tool call, timeline and log, every
 //! text from a model or tool escaped.
 
-use crate::support::{get, opened, request, Opened, HOSTILE, TOKEN};
+use crate::support::{get, opened, request, Console, Opened, Working, HOSTILE, LONG, TOKEN};
+use klieo::runtime::wait;
+use klieo::sqlite::SqliteStore;
+use klieo::types::{RunQueue, RunState, Submission};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_the_token_is_refused_and_shows_nothing() {
@@ -206,4 +209,42 @@ async fn a_page_behind_its_run_is_told_at_once_and_a_finished_runs_stream_ends()
         finished.body.contains("data-live=\"\""),
         "a finished run is not followed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_decide_shows_its_arguments_whole_with_nothing_reordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    // The mail model calls its tool with what the user said: a
+    // right-to-left override would show `pay 4321` for `pay 1234`, and a
+    // long tail would be cut where the page shows a log's values.
+    let tail = "x".repeat(5_000);
+    let prompt = format!("pay \u{202E}1234 {tail}");
+    let run = store
+        .submit(&Submission::new("mail", prompt))
+        .await
+        .unwrap();
+    let working = Working::start(&store, None);
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    working.stop().await;
+    store.close().await;
+
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+    for page in [format!("/runs/{run}"), "/approvals".to_owned()] {
+        let reply = get(&console, &page).await;
+        assert_eq!(reply.status, 200, "{page}");
+        assert!(
+            !reply.body.contains('\u{202E}'),
+            "{page} shows the override as it is"
+        );
+        assert!(
+            reply.body.contains("pay \\u{202e}1234"),
+            "{page} shows it escaped"
+        );
+        assert!(
+            reply.body.contains(&tail),
+            "{page} shows the call to decide on whole"
+        );
+    }
 }

@@ -24,7 +24,8 @@ pub(crate) const TOKEN: &str = "test-token-0123456789";
 pub(crate) const HOSTILE: &str =
     "<script>window.__xss = 1</script><a href=\"javascript:window.__xss=2\">click</a>";
 
-const LONG: Duration = Duration::from_secs(60);
+/// How long a test waits for a run to get where it goes.
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// A model with no script: it calls the run's tool with the user's
 /// message, then answers with what the tool said ("The tool said: …").
