@@ -63,6 +63,9 @@ pub trait Guardrail: Send + Sync {
     }
 
     /// Called after each model call with the request and the whole reply.
+    /// A reply it refuses was made and is spent: the run's log keeps its
+    /// model call (`Episode::LlmCall`, with its spend, which the budgets
+    /// count) before the run ends; its text is not kept in the thread.
     async fn post_llm(&self, req: &ChatRequest, resp: &ChatResponse) -> GuardrailOutcome {
         let _ = (req, resp);
         GuardrailOutcome::Pass

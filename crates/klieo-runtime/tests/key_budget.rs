@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 use klieo_runtime::{
-    Agent, Budget, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions, TypedTool,
+    Agent, Budget, DenyKeywords, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions, TypedTool,
 };
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
@@ -14,6 +14,7 @@ use klieo_types::{
     KeySpend, LlmError, Message, RunId, TimeLimit, ToolCall, Usage,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn answer(input: u32, output: u32) -> ChatResponse {
@@ -312,4 +313,34 @@ async fn each_call_is_reserved_before_it_is_made_and_the_log_keeps_both() {
         .unwrap();
     assert_eq!(spend.reserved_tokens, Some(tokens));
     assert_eq!((spend.input_tokens, spend.output_tokens), (10, 5));
+}
+
+#[tokio::test]
+async fn a_reply_a_guardrail_refuses_is_spent_and_counted_against_the_key() {
+    let store = InMemoryJournal::new();
+    let llm = ScriptedLlm::new()
+        .then_reply(answer(100, 50))
+        .then_reply(answer(10, 5));
+    let options = RunOptions::default()
+        .with_budget(Budget::new().with_key(KeyBudget::new("acme").with_model_calls(1)))
+        .add_guardrail(Arc::new(DenyKeywords::new(["done"])));
+    let agent = Agent::builder(llm.clone())
+        .with_memory(store.clone())
+        .with_options(options)
+        .build()
+        .unwrap();
+    let refused = agent.session("a").run("go").await;
+    assert!(matches!(refused, Err(Error::Refused { .. })), "{refused:?}");
+    assert_eq!(
+        settled(&store, "acme").await,
+        KeySpend::new(150, 0, 1),
+        "the provider answered: its reply is spent"
+    );
+    assert_eq!(journaled(&store).await, KeySpend::new(150, 0, 1));
+    let over = agent.session("b").run("go").await;
+    assert!(
+        matches!(over, Err(Error::KeyBudgetExceeded { .. })),
+        "the key's one model call is spent: {over:?}"
+    );
+    assert_eq!(llm.requests().len(), 1, "no second call is made");
 }

@@ -210,11 +210,15 @@ async fn after_reply(
     let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
     drop(span);
     if let Err(e) = check_post_llm(&run.opts.guardrails, &req, &reply).await {
-        // A hand-off within the team keeps the model call it followed.
+        // The reply is spent and kept, its spend settled against the
+        // budgets, as a step whose calls are refused keeps its model
+        // call (see `finish_step`); a hand-off within the team writes it
+        // with the hand-off.
+        let step = run.commit().with_episodes(episodes.into_vec());
         if let Some(handed) = run.handoff_decided(&e) {
-            let step = run.commit().with_episodes(episodes.into_vec());
             return Err(run.hand_off(Some(step), handed).await);
         }
+        run.write(step).await?;
         return Err(e);
     }
     // The request shares the thread's newest history block; letting it go
