@@ -1,7 +1,7 @@
 //! What is sent to a model: [`ChatRequest`] and its parts, [`ToolDef`],
 //! [`ToolChoice`] and [`ResponseFormat`].
 
-use crate::message::Message;
+use crate::message::{estimated_text_tokens, Message};
 use crate::transcript::Transcript;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -47,6 +47,26 @@ impl ToolDef {
             parameters,
         }
     }
+
+    /// Its estimated tokens as a provider sends it (name, description,
+    /// parameters as JSON, and the template's markers around them),
+    /// counted as [`Message::estimated_tokens`] counts text.
+    ///
+    /// ```
+    /// use klieo_types::ToolDef;
+    ///
+    /// let small = ToolDef::new("echo", "Echoes.", serde_json::json!({}));
+    /// let large = ToolDef::new("echo", "Echoes. ".repeat(100), serde_json::json!({}));
+    /// assert!(large.estimated_tokens() > small.estimated_tokens() + 100);
+    /// ```
+    pub fn estimated_tokens(&self) -> usize {
+        /// The template's markers around a tool's definition.
+        const MARKERS: usize = 8;
+        estimated_text_tokens(&self.name)
+            + estimated_text_tokens(&self.description)
+            + estimated_text_tokens(&self.parameters.to_string())
+            + MARKERS
+    }
 }
 
 /// Whether, and which, tool the model must call.
@@ -83,6 +103,31 @@ pub enum ResponseFormat {
         /// Ask the provider to enforce the schema strictly.
         strict: bool,
     },
+}
+
+impl ResponseFormat {
+    /// The estimated tokens of the schema it sends (name and schema as
+    /// JSON); none for free text or any JSON object.
+    ///
+    /// ```
+    /// use klieo_types::ResponseFormat;
+    ///
+    /// assert_eq!(ResponseFormat::Text.estimated_tokens(), 0);
+    /// let schema = ResponseFormat::JsonSchema {
+    ///     name: "answer".into(),
+    ///     schema: serde_json::json!({"type": "object"}),
+    ///     strict: true,
+    /// };
+    /// assert!(schema.estimated_tokens() > 0);
+    /// ```
+    pub fn estimated_tokens(&self) -> usize {
+        match self {
+            Self::JsonSchema { name, schema, .. } => {
+                estimated_text_tokens(name) + estimated_text_tokens(&schema.to_string())
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// One request to a model.

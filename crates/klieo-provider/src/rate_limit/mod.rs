@@ -168,10 +168,13 @@ impl RateLimitedBuilder {
     }
 }
 
-/// What a call counts against a tokens-per-minute limit: its messages'
-/// estimated size and the most it may generate.
+/// What a call counts against a tokens-per-minute limit: its estimated
+/// size (messages, tools' definitions, the answer's schema, as providers
+/// count them) and the most it may generate.
 fn tokens_of(req: &ChatRequest) -> u64 {
-    let input: usize = req.messages.iter().map(|m| m.estimated_tokens()).sum();
+    let messages: usize = req.messages.iter().map(|m| m.estimated_tokens()).sum();
+    let tools: usize = req.tools.iter().map(|t| t.estimated_tokens()).sum();
+    let input = messages + tools + req.response_format.estimated_tokens();
     input as u64 + req.max_tokens.map_or(0, u64::from)
 }
 

@@ -53,6 +53,26 @@ async fn a_servers_slow_down_holds_back_every_client_of_the_limiter() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_calls_tools_count_against_the_tokens_a_minute() {
+    let limits = RateLimits::new().with_default(RateLimit::new().with_tokens_per_minute(1_000));
+    let limiter = InMemoryRateLimiter::new(limits).unwrap();
+    let limited = RateLimited::builder(ScriptedLlm::new().then_text("a"), limiter.clone())
+        .build()
+        .unwrap();
+    // About 900 estimated tokens of the tool's description: providers
+    // count a request's tools as they count its messages.
+    let big = klieo_types::ToolDef::new("big", "x".repeat(3_600), serde_json::json!({}));
+    let mut req = hi();
+    req.tools = vec![big].into();
+    limited.complete(req).await.unwrap();
+    let next = limiter.acquire("scripted/scripted", 100).await.unwrap();
+    assert!(
+        next.is_some(),
+        "100 more tokens wait for the minute to pass"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refused_request_does_not_pause_the_scope() {
     let limiter = InMemoryRateLimiter::new(RateLimits::new()).unwrap();
     let refused = LlmError::BadRequest {

@@ -12,7 +12,7 @@
 //! the window is kept free besides, for the chat template's markers and
 //! the estimate's error.
 
-use klieo_types::{estimated_text_tokens, Error, Message, ResponseFormat, ToolDef, Transcript};
+use klieo_types::{Error, Message, ResponseFormat, ToolDef, Transcript};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -31,10 +31,6 @@ pub(crate) const FIRST_SCALE: u64 = 1_250;
 /// estimate does not let requests grow past what the first scale allows.
 /// A count far above the most is a server's error, not the estimate's.
 const SCALES: (u64, u64) = (FIRST_SCALE, 8_000);
-
-/// Estimated tokens of a tool's definition besides its text: the
-/// template's markers around it.
-const PER_TOOL: u64 = 8;
 
 /// Estimated tokens of a request besides its messages and tools: the
 /// template's opening of the reply, and a little.
@@ -64,27 +60,14 @@ pub(crate) fn estimate(messages: &Transcript) -> u64 {
 }
 
 /// The estimated tokens of the tools' definitions, as a provider sends
-/// them (name, description, parameters as JSON), counted as messages are.
+/// them (see [`ToolDef::estimated_tokens`]).
 pub(crate) fn tools_estimate(tools: &[ToolDef]) -> u64 {
-    tools
-        .iter()
-        .map(|t| {
-            let text = estimated_text_tokens(&t.name)
-                + estimated_text_tokens(&t.description)
-                + estimated_text_tokens(&t.parameters.to_string());
-            text as u64 + PER_TOOL
-        })
-        .sum()
+    tools.iter().map(|t| t.estimated_tokens() as u64).sum()
 }
 
 /// The estimated tokens of the answer's schema, when one is asked for.
 pub(crate) fn schema_estimate(format: &ResponseFormat) -> u64 {
-    match format {
-        ResponseFormat::JsonSchema { name, schema, .. } => {
-            (estimated_text_tokens(name) + estimated_text_tokens(&schema.to_string())) as u64
-        }
-        _ => 0,
-    }
+    format.estimated_tokens() as u64
 }
 
 /// What the runs of one model (one [`AgentContext`](crate::AgentContext)
@@ -323,7 +306,7 @@ mod tests {
         let fit = Fit::default();
         let first = fit.tools(&tools);
         assert_eq!(first, tools_estimate(&tools));
-        assert!(first > PER_TOOL);
+        assert!(first > 8, "more than the markers around a tool");
         assert_eq!(fit.tools(&tools), first);
         let none: Arc<[ToolDef]> = Vec::new().into();
         assert_eq!(fit.tools(&none), 0);
