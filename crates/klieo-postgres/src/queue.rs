@@ -88,7 +88,7 @@ impl RunQueue for PostgresStore {
                  (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now())) \
                  OR (r.state = 'running' AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
                      WHERE l.run = r.run AND l.until_at > now()))) \
-               ORDER BY r.state = 'running', r.seq \
+               ORDER BY r.state = 'queued', r.seq \
                LIMIT $2 \
                FOR UPDATE SKIP LOCKED) \
              UPDATE klieo_runs r SET state = 'running', updated_at = now() FROM due WHERE r.run = due.run \

@@ -58,7 +58,7 @@ impl RunQueue for SqliteStore {
                (state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= {NOW_MS})) \
                OR (state = 'running' AND NOT EXISTS (SELECT 1 FROM leases l \
                    WHERE l.run = r.run AND l.until_ms > {NOW_MS}))) \
-             ORDER BY state = 'running', seq LIMIT ?2"
+             ORDER BY state = 'queued', seq LIMIT ?2"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Looked for on a reader first: an idle worker's claim takes no

@@ -171,8 +171,9 @@ impl RunQueue for InMemoryJournal {
                     RunState::Running => !state.leased(run, now),
                     _ => false,
                 };
-                // Queued runs first, each kind oldest first.
-                ready.then_some((entry.state != RunState::Queued, *seq, run))
+                // Runs under way first (taken over at once), then queued
+                // ones; each kind oldest first.
+                ready.then_some((entry.state == RunState::Queued, *seq, run))
             })
             .collect();
         due.sort_unstable();

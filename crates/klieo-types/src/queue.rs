@@ -192,9 +192,11 @@ pub trait RunQueue: Journal {
     async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError>;
 
     /// Claims at most `limit` runs of the agents named in `agents`, for
-    /// `holder`, leased for `ttl`: queued runs whose `not_before` has
-    /// passed, oldest first, then running runs whose lease ran out (their
-    /// worker stopped). Suspended and finished runs are never claimed.
+    /// `holder`, leased for `ttl`: running runs whose lease ran out or was
+    /// given up (their worker stopped or drained), so a run under way is
+    /// taken over at once whatever waits in the queue, then queued runs
+    /// whose `not_before` has passed; each kind oldest first. Suspended
+    /// and finished runs are never claimed.
     async fn claim(
         &self,
         holder: &str,

@@ -197,6 +197,12 @@ impl Worker {
             let full = !claimed.is_empty() && claimed.len() == room;
             for claim in claimed {
                 let run = claim.run;
+                if runs.values().any(|&driven| driven == run) {
+                    // Its lease ran out while this worker still drives it
+                    // (the store was out of reach): the claim renewed it
+                    // for the task that holds it, which goes on.
+                    continue;
+                }
                 let task = running.spawn(self.clone().drive(claim));
                 runs.insert(task.id(), run);
             }

@@ -13,15 +13,17 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 /// Waits until the run `run` is over (completed, failed, cancelled) or
-/// suspended for approval, or until `within` has passed, and returns its
-/// state then: a state that is neither tells the caller the wait ran out.
+/// suspended for approval, or until `within` has passed (`Duration::MAX`
+/// waits as long as it takes), and returns its state then: a state that
+/// is neither tells the caller the wait ran out.
 /// Dropping the future stops waiting. The store is asked again after
 /// pauses that grow from 10 ms to 1 s.
 ///
 /// `Error::Memory(MemoryError::NotFound)` for a run the store does not
 /// know; the store's own failures as they come.
 pub async fn wait(queue: &dyn RunQueue, run: RunId, within: Duration) -> Result<RunState, Error> {
-    let deadline = Instant::now() + within;
+    // A bound past what the clock holds (`Duration::MAX`) is no bound.
+    let deadline = Instant::now().checked_add(within);
     let mut pause = FIRST_PAUSE;
     loop {
         let Some(state) = queue.state(run).await? else {
@@ -30,10 +32,12 @@ pub async fn wait(queue: &dyn RunQueue, run: RunId, within: Duration) -> Result<
             ))));
         };
         let now = Instant::now();
-        if state.is_finished() || state == RunState::Suspended || now >= deadline {
+        let over = deadline.is_some_and(|deadline| now >= deadline);
+        if state.is_finished() || state == RunState::Suspended || over {
             return Ok(state);
         }
-        tokio::time::sleep_until((now + pause).min(deadline)).await;
+        let next = now + pause;
+        tokio::time::sleep_until(deadline.map_or(next, |deadline| next.min(deadline))).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
     }
 }

@@ -10,10 +10,12 @@ use klieo_types::{
 use std::time::{Duration, SystemTime};
 
 mod assign;
+mod order;
 
 pub use assign::{
     a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
 };
+pub use order::a_given_up_run_is_claimed_before_queued_ones;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -360,6 +362,7 @@ macro_rules! __klieo_store_queue_suite {
             a_key_makes_one_run,
             commits_move_a_runs_state,
             a_released_run_is_claimed_to_resume,
+            a_given_up_run_is_claimed_before_queued_ones,
             cancel_stops_a_run_that_waits,
             cancel_stops_a_running_run,
             a_run_never_submitted_is_given_to_workers,

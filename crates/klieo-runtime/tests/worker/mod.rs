@@ -1,7 +1,8 @@
 //! Workers driving submitted runs on the in-memory journal, on paused
 //! tokio time: submit and wait, the concurrency bound, runs no worker
-//! knows, a drained worker's runs taken over at once, a crashed one's at
-//! its lease's end, cancel, and the builder's checks.
+//! knows, runs taken over (`takeover`), cancel, and the builder's checks.
+
+mod takeover;
 
 use crate::durable::support::{count, Counted};
 use klieo_runtime::{wait, Agent, Worker, WorkerOptions, WorkerReport};
@@ -161,80 +162,6 @@ async fn a_run_of_an_agent_no_worker_holds_stays_queued() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_drained_worker_gives_its_runs_up_and_another_takes_them_at_once() {
-    let store = InMemoryJournal::new();
-    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-    let run = store
-        .submit(&Submission::new("support", "work"))
-        .await
-        .unwrap();
-    let hanging = Counted::new("work", false, &works).hanging(&started);
-    let first = worker(&store, agent(&store, hanging), options());
-    let (shutdown, working) = start(first);
-    started.notified().await;
-    shutdown.cancel();
-    let report = working.await.unwrap();
-    assert_eq!(
-        (report.finished, report.released),
-        (0, vec![run]),
-        "the run outlived the drain deadline and was given up"
-    );
-
-    // Its lease is free now, not in 30 s.
-    let claimed = store
-        .claim("another", &["support".to_owned()], 10, TTL)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1, "taken over at once");
-    assert_eq!(
-        (claimed[0].run, claimed[0].prompt.as_deref()),
-        (run, None),
-        "to resume"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_crashed_workers_run_is_taken_over_when_its_lease_runs_out() {
-    let store = InMemoryJournal::new();
-    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-    let run = store
-        .submit(&Submission::new("support", "work"))
-        .await
-        .unwrap();
-    let hanging = Counted::new("work", false, &works).hanging(&started);
-    let first = worker(&store, agent(&store, hanging), options());
-    let (_, working) = start(first);
-    started.notified().await;
-    // The process dies: no drain, the lease neither renewed nor given up.
-    working.abort();
-    assert!(working.await.unwrap_err().is_cancelled());
-    let names = ["support".to_owned()];
-    assert!(
-        store
-            .claim("probe", &names, 10, TTL)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not while its lease lasts"
-    );
-
-    let second = worker(
-        &store,
-        agent(&store, Counted::new("work", false, &works)),
-        options(),
-    );
-    let (shutdown, working) = start(second);
-    assert_eq!(wait(&store, run, LONG).await.unwrap(), completed());
-    shutdown.cancel();
-    assert_eq!(working.await.unwrap().finished, 1);
-    assert_eq!(
-        count(&works),
-        1,
-        "the interrupted call is not run again (not idempotent)"
-    );
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_cancelled_run_is_never_claimed_and_its_wait_says_who() {
     let store = InMemoryJournal::new();
     let works = Arc::new(AtomicUsize::new(0));
@@ -351,6 +278,25 @@ async fn a_drained_workers_run_wakes_an_idle_worker() {
     assert_eq!(wait(&store, run, soon).await.unwrap(), completed());
     idle_shutdown.cancel();
     assert_eq!(idle_working.await.unwrap().finished, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_without_a_bound_lasts_until_the_run_is_over() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let driving = worker(
+        &store,
+        agent(&store, Counted::new("work", false, &works)),
+        options(),
+    );
+    let (shutdown, working) = start(driving);
+    assert_eq!(wait(&store, run, Duration::MAX).await.unwrap(), completed());
+    shutdown.cancel();
+    working.await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
