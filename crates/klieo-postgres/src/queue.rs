@@ -106,19 +106,28 @@ impl RunQueue for PostgresStore {
             return Ok(Vec::new());
         }
         let runs: Vec<&str> = due.iter().map(|(run, ..)| run.as_str()).collect();
-        sqlx::query(
+        // The search above read the leases as of its start: a run another
+        // worker claimed while it ran (its lease committed since) looks
+        // free to it. The lease is taken only where none is live, and
+        // only the runs leased here are claimed.
+        let leased: Vec<(String,)> = sqlx::query_as(
             "INSERT INTO klieo_leases (run, holder, until_at) \
              SELECT run, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS run \
-             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at",
+             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
+             WHERE klieo_leases.until_at <= now() OR klieo_leases.holder = excluded.holder \
+             RETURNING run",
         )
         .bind(&runs)
         .bind(holder)
         .bind(ttl_ms as f64)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
+        let leased: std::collections::HashSet<String> =
+            leased.into_iter().map(|(run,)| run).collect();
         due.into_iter()
+            .filter(|(run, ..)| leased.contains(run))
             .map(|(run, agent, thread, prompt, fresh)| {
                 Ok(Claimed::new(
                     ROWS.run_id(&run)?,
