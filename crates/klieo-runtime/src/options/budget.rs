@@ -18,12 +18,13 @@ use std::time::Duration;
 /// made: the run ends with [`Error::BudgetExceeded`], naming the limit,
 /// the spend and what the call needed. Tool calls are checked before a
 /// reply's calls run. Usage a server does not report is estimated from
-/// the request and the reply; after a resume, only reported usage is
-/// counted again.
+/// the request and the reply, and the log keeps the estimate: a resumed
+/// run counts each call as its log recorded it.
 ///
 /// A cost limit counts each call's reported usage at its model's price
 /// (the model the reply names, else the client's), and reserves a call's
-/// bound at the client's model's price: a run whose client's model has
+/// bound at the dearest price of the table (a client of several
+/// providers may answer with any of its models): a run whose client's model has
 /// no price is refused when the agent is built or the run starts, since
 /// its calls could not be counted. The time limit counts the time the
 /// run spent working: its model and tool calls as logged, and the time of
