@@ -6,6 +6,7 @@
 use super::fit::{estimate, estimate_of, history_budget, reply_room, schema_estimate, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
+use crate::spend::Window;
 use klieo_types::{
     ChatRequest, Error, History, ResponseFormat, Role, ToolChoice, ToolDef, Transcript,
 };
@@ -72,6 +73,7 @@ impl Run {
             });
             history = Box::pin(compacted).await?;
         }
+        let mut viewed = false;
         if let Some(seen) = self
             .seat()
             .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
@@ -79,6 +81,7 @@ impl Run {
             // A team's agent sees the thread as its seat says.
             history.messages = seen;
             history.tokens = None;
+            viewed = true;
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
@@ -89,6 +92,12 @@ impl Run {
         if history.messages.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;
         }
+        // Where the history starts, for the budgets' calibration: a seat's
+        // view of the thread is not a window of it.
+        let window = history.first.filter(|_| !viewed).map(|first| Window {
+            first,
+            summary: history.summary.as_ref().map(|s| s.through),
+        });
         let summary = history
             .summary
             .as_ref()
@@ -115,12 +124,12 @@ impl Run {
             }
         }
         if let Some(covered) = self.covered() {
-            covered.reserve(&mut req)?;
+            covered.reserve(&mut req, window)?;
         }
         if self.budgeted() {
             let worked = self.began.elapsed();
             self.lock_spend()
-                .reserve(&self.opts.budget, &mut req, worked)?;
+                .reserve(&self.opts.budget, &mut req, worked, window)?;
             if let Some(key) = self.opts.budget.key() {
                 self.reserve_on_key(key, &mut req).await?;
             }

@@ -71,7 +71,7 @@ pub(crate) struct Covered {
     reserved: Mutex<Vec<Spend>>,
     /// What this run's calls taught about its input's size (see
     /// `Spend::calibration`): the same for every caller's count.
-    calibration: Mutex<Option<(u64, u64)>>,
+    calibration: Mutex<Option<super::Calibration>>,
 }
 
 impl Covered {
@@ -101,10 +101,14 @@ impl Covered {
 
     /// Checks the call of `req` against what each caller's budget has
     /// left now, and lowers its `max_tokens` to the least of that.
-    pub(crate) fn reserve(&self, req: &mut ChatRequest) -> Result<(), Error> {
+    pub(crate) fn reserve(
+        &self,
+        req: &mut ChatRequest,
+        window: Option<super::Window>,
+    ) -> Result<(), Error> {
         let mut now = self.now();
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
-            spend.reserve(&level.budget, req, Duration::ZERO)?;
+            spend.reserve(&level.budget, req, Duration::ZERO, window)?;
         }
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
             let _ = spend.noted(&level.budget, req);

@@ -3,17 +3,20 @@
 //! and each reply's tool calls, settled after each call.
 
 mod bound;
+mod calibration;
 mod cover;
 mod key;
 mod log;
 mod report;
 
+pub(crate) use calibration::Window;
 pub(crate) use cover::{Cover, Covered};
 pub(crate) use key::claim;
 pub use report::BudgetSpend;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
+use calibration::Calibration;
 use klieo_types::{
     BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeySpend, KeyStanding,
 };
@@ -46,10 +49,12 @@ pub(crate) struct Spend {
     reserved_output: Option<u64>,
     /// The call in flight's [`input_bound`].
     reserved_bound: u64,
-    /// The bound and the reported input of the last call that reported
-    /// usage: the next request starts with the same messages, so its input
-    /// is that call's plus the bound of what was added.
-    calibration: Option<(u64, u64)>,
+    /// The call in flight's window, when its history's start is known.
+    reserved_window: Option<Window>,
+    /// What the last call that reported usage taught: a request of the
+    /// same window holds its messages and more, so its input is that
+    /// call's plus the bound of what was added.
+    calibration: Option<Calibration>,
     /// The reservation held on the run's key, if any (see `KeyBudget`).
     hold: Option<KeyHold>,
     /// The tokens, and their cost at the dearest prices, reserved for the
@@ -127,8 +132,8 @@ impl Spend {
     /// the run having worked `elapsed` in this process:
     ///
     /// - an upper bound of its input (the last reported input and the
-    ///   bound of the messages added since, or the whole request's bound
-    ///   before any call reported);
+    ///   bound of the messages added since, when its history starts where
+    ///   that call's did (`window`); else the whole request's bound);
     /// - as output, what the token and cost limits leave, which lowers the
     ///   request's `max_tokens` when that is less;
     /// - as its timeout, what the time limit leaves.
@@ -139,6 +144,7 @@ impl Spend {
         budget: &Budget,
         req: &mut ChatRequest,
         elapsed: Duration,
+        window: Option<Window>,
     ) -> Result<(), Error> {
         within(
             BudgetLimit::ModelCalls,
@@ -155,14 +161,13 @@ impl Spend {
         // The input is bounded for every budget: a reply without usage is
         // counted at it, whatever the limits.
         let bound = input_bound(req);
-        let input = match self.calibration {
-            Some((last_bound, reported)) if bound >= last_bound => {
-                reported.saturating_add(bound - last_bound)
-            }
-            _ => bound,
-        };
+        let input = self
+            .calibration
+            .and_then(|learned| learned.input(bound, window))
+            .unwrap_or(bound);
         self.reserved_input = input;
         self.reserved_bound = bound;
+        self.reserved_window = window;
         if !budget.limits_tokens() && self.price.is_none() {
             return Ok(());
         }
@@ -241,8 +246,15 @@ impl Spend {
         let (usage, estimated) = match &reply.usage {
             Some(usage) => {
                 let one_provider = reply.info.as_ref().is_none_or(|i| i.provider.is_none());
-                if self.reserved_bound > 0 && one_provider {
-                    self.calibration = Some((self.reserved_bound, u64::from(usage.input_tokens)));
+                if let (true, Some(window)) = (
+                    self.reserved_bound > 0 && one_provider,
+                    self.reserved_window,
+                ) {
+                    self.calibration = Some(Calibration {
+                        bound: self.reserved_bound,
+                        reported: u64::from(usage.input_tokens),
+                        window,
+                    });
                 }
                 (*usage, false)
             }
@@ -283,6 +295,7 @@ impl Spend {
         self.reserved_input = 0;
         self.reserved_output = None;
         self.reserved_bound = 0;
+        self.reserved_window = None;
         settled
     }
 

@@ -9,6 +9,12 @@ fn request(words: usize) -> ChatRequest {
     ChatRequest::new(vec![Message::user("word ".repeat(words))])
 }
 
+/// A request's window: the thread's first message, no summary.
+const SAME: Option<Window> = Some(Window {
+    first: 0,
+    summary: None,
+});
+
 fn answered(input: u32, output: u32) -> ChatResponse {
     let mut reply = ChatResponse::new(Message::assistant("ok"), FinishReason::Stop);
     reply.usage = Some(Usage::new(input, output));
@@ -20,11 +26,13 @@ fn a_call_that_would_pass_a_token_limit_is_refused_naming_it() {
     let budget = Budget::new().with_total_tokens(100);
     let mut spend = Spend::default();
     let mut req = request(10);
-    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut req, Duration::ZERO, SAME)
+        .unwrap();
     assert!(req.max_tokens.is_some_and(|left| left < 100), "{req:?}");
     spend.settle(&budget, &answered(60, 30));
     let refused = spend
-        .reserve(&budget, &mut request(10), Duration::ZERO)
+        .reserve(&budget, &mut request(10), Duration::ZERO, SAME)
         .unwrap_err();
     match refused {
         Error::BudgetExceeded {
@@ -42,11 +50,11 @@ fn calls_are_counted_and_refused_past_their_limits() {
     let budget = Budget::new().with_model_calls(1).with_tool_calls(2);
     let mut spend = Spend::default();
     spend
-        .reserve(&budget, &mut request(1), Duration::ZERO)
+        .reserve(&budget, &mut request(1), Duration::ZERO, SAME)
         .unwrap();
     spend.settle(&budget, &answered(1, 1));
     assert!(matches!(
-        spend.reserve(&budget, &mut request(1), Duration::ZERO),
+        spend.reserve(&budget, &mut request(1), Duration::ZERO, SAME),
         Err(Error::BudgetExceeded {
             limit: BudgetLimit::ModelCalls,
             max: 1,
@@ -93,16 +101,54 @@ fn the_input_is_reserved_at_its_bound_then_from_what_calls_report() {
     // 100,000 tokens asked for.
     let mut first = request(100);
     first.max_tokens = Some(100_000);
-    spend.reserve(&budget, &mut first, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut first, Duration::ZERO, SAME)
+        .unwrap();
     assert_eq!(first.max_tokens, Some(10_000 - 540));
     spend.settle(&budget, &answered(120, 10));
     // The same message and a reply of 2 bytes: 10 more than before.
     let words = "word ".repeat(100);
     let mut next = ChatRequest::new(vec![Message::user(words), Message::assistant("ok")]);
     next.max_tokens = Some(100_000);
-    spend.reserve(&budget, &mut next, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut next, Duration::ZERO, SAME)
+        .unwrap();
     assert_eq!(spend.reserved_input, 130);
     assert_eq!(next.max_tokens, Some(10_000 - 130 - 130));
+}
+
+#[test]
+fn a_request_whose_window_moved_is_reserved_at_its_bound() {
+    let budget = Budget::new().with_total_tokens(100_000);
+    let mut spend = Spend::default();
+    // Prose, about four bytes a token, reported as such.
+    let mut first = ChatRequest::new(vec![
+        Message::user("word ".repeat(1_200)),
+        Message::user("list the ids"),
+    ]);
+    spend
+        .reserve(&budget, &mut first, Duration::ZERO, SAME)
+        .unwrap();
+    spend.settle(&budget, &answered(1_500, 10));
+    // The window moved past the prose, and a result of digits came in:
+    // a token a digit, as a server may count them.
+    let moved = Some(Window {
+        first: 1,
+        summary: None,
+    });
+    let mut next = ChatRequest::new(vec![
+        Message::user("list the ids"),
+        Message::assistant("..."),
+        Message::user("0123456789".repeat(700)),
+    ]);
+    spend
+        .reserve(&budget, &mut next, Duration::ZERO, moved)
+        .unwrap();
+    assert!(
+        spend.reserved_input >= 7_000,
+        "reserved {} input tokens for 7,000 digits",
+        spend.reserved_input
+    );
 }
 
 #[test]
@@ -110,7 +156,7 @@ fn an_unreported_usage_is_estimated() {
     let mut spend = Spend::default();
     let budget = Budget::new().with_input_tokens(1_000);
     spend
-        .reserve(&budget, &mut request(20), Duration::ZERO)
+        .reserve(&budget, &mut request(20), Duration::ZERO, SAME)
         .unwrap();
     let reply = ChatResponse::new(Message::assistant("a reply"), FinishReason::Stop);
     spend.settle(&budget, &reply);
@@ -129,14 +175,16 @@ fn a_cost_limit_lowers_max_tokens_to_what_the_money_left_buys() {
     let budget = priced(0.001);
     let mut spend = Spend::new(&budget, "m");
     let mut req = request(10);
-    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut req, Duration::ZERO, SAME)
+        .unwrap();
     assert_eq!(req.max_tokens, Some(91));
     spend.settle(&budget, &answered(20, 50));
     assert_eq!(spend.cost, 20 + 500);
     // 970 input at most (20 reported, and the bound of 950 more bytes),
     // and one output token: past 1,000 with the 520 spent.
     let refused = spend
-        .reserve(&budget, &mut request(200), Duration::ZERO)
+        .reserve(&budget, &mut request(200), Duration::ZERO, SAME)
         .unwrap_err();
     assert!(
         matches!(
@@ -195,11 +243,11 @@ fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
     assert_eq!(spend.logged_ms, 5_000);
     let mut req = request(1);
     spend
-        .reserve(&budget, &mut req, Duration::from_secs(1))
+        .reserve(&budget, &mut req, Duration::from_secs(1), SAME)
         .unwrap();
     assert_eq!(req.timeout, Some(Duration::from_secs(4)));
     let over = spend
-        .reserve(&budget, &mut request(1), Duration::from_secs(5))
+        .reserve(&budget, &mut request(1), Duration::from_secs(5), SAME)
         .unwrap_err();
     assert!(
         matches!(
@@ -223,7 +271,9 @@ fn max_tokens_is_what_the_money_buys_as_the_budget_rounds() {
     let budget = Budget::new().with_cost_usd(0.000077, prices);
     let mut spend = Spend::new(&budget, "m");
     let mut req = request(10);
-    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut req, Duration::ZERO, SAME)
+        .unwrap();
     assert_eq!(req.max_tokens, Some(1_099));
 }
 
@@ -232,7 +282,9 @@ fn a_request_that_asks_no_limit_is_sent_one_a_server_takes() {
     let budget = Budget::new().with_total_tokens(1_000_000_000);
     let mut spend = Spend::default();
     let mut req = request(1);
-    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut req, Duration::ZERO, SAME)
+        .unwrap();
     assert_eq!(req.max_tokens, Some(UNASKED_MAX_TOKENS));
 }
 
@@ -241,7 +293,9 @@ fn a_reply_without_usage_is_counted_at_no_more_output_than_it_was_sent_with() {
     let budget = Budget::new().with_total_tokens(10_000);
     let mut spend = Spend::default();
     let mut req = request(10).with_max_tokens(3);
-    spend.reserve(&budget, &mut req, Duration::ZERO).unwrap();
+    spend
+        .reserve(&budget, &mut req, Duration::ZERO, SAME)
+        .unwrap();
     spend.noted(&budget, &req);
     // A long reply a server would have cut: the estimate is over 3.
     let long = ChatResponse::new(Message::assistant("word ".repeat(40)), FinishReason::Length);

@@ -1,0 +1,66 @@
+//! What a run's calls taught of its input's size: the next request's
+//! input is the last reported one and the bound of what was added, when
+//! the next request only adds to the last.
+
+/// Where a request's history starts in its thread: the index of its first
+/// message and the summary read before it (its `through`). The thread
+/// only grows at its end, so a request of the same window holds the last
+/// one's messages and more; one whose window moved dropped some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) first: u64,
+    pub(crate) summary: Option<u64>,
+}
+
+/// The input bound and the reported input of the last call that
+/// reported usage, and its request's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Calibration {
+    pub(crate) bound: u64,
+    pub(crate) reported: u64,
+    pub(crate) window: Window,
+}
+
+impl Calibration {
+    /// The input of a request of `window` whose bound is `bound`: what
+    /// the calibrated call reported and the bound of what was added, when
+    /// the request holds that call's messages (the same window); `None`
+    /// otherwise (a window that moved dropped messages, whose bound says
+    /// nothing of what they counted), for the request's bound.
+    pub(crate) fn input(&self, bound: u64, window: Option<Window>) -> Option<u64> {
+        (window == Some(self.window) && bound >= self.bound)
+            .then(|| self.reported.saturating_add(bound - self.bound))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_of_the_same_window_adds_to_what_was_reported() {
+        let window = Window {
+            first: 3,
+            summary: None,
+        };
+        let learned = Calibration {
+            bound: 4_000,
+            reported: 1_000,
+            window,
+        };
+        assert_eq!(learned.input(4_500, Some(window)), Some(1_500));
+        assert_eq!(
+            learned.input(3_000, Some(window)),
+            None,
+            "smaller: a new request"
+        );
+        let moved = Window { first: 9, ..window };
+        assert_eq!(learned.input(4_500, Some(moved)), None, "messages dropped");
+        let summarised = Window {
+            summary: Some(3),
+            ..window
+        };
+        assert_eq!(learned.input(4_500, Some(summarised)), None);
+        assert_eq!(learned.input(4_500, None), None, "a window not known");
+    }
+}
