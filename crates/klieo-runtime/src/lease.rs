@@ -4,6 +4,7 @@
 use crate::run::Run;
 use klieo_types::{Error, Journal, MemoryError, RunId};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// A lease this process holds; dropping it stops the renewals (the lease
@@ -37,15 +38,15 @@ impl Held {
 }
 
 /// Takes the lease of `run`'s run, when its store is a journal and its
-/// options ask for leases; fails with a `MemoryError::Conflict` while
-/// another worker holds it.
-pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
+/// options ask for leases, without renewing it (see [`hold`]): the
+/// journal and the lease's time to live, or `None` without leases. Fails
+/// with a `MemoryError::Conflict` while another worker holds it.
+pub(crate) async fn take(run: &Run) -> Result<Option<(Arc<dyn Journal>, Duration)>, Error> {
     let (Some(ttl), Some(journal)) = (run.opts.lease_ttl, run.journal()) else {
         return Ok(None);
     };
     let id = run.ctx.run_id;
-    let holder = run.holder().to_owned();
-    if !journal.lease(id, &holder, ttl).await? {
+    if !journal.lease(id, run.holder(), ttl).await? {
         return Err(Error::Memory(MemoryError::Conflict(format!(
             "run {id} cannot be leased: another worker is driving it (its lease lasts {} s \
              past its last renewal; resume it once that worker has stopped and the lease \
@@ -53,6 +54,19 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
             ttl.as_secs()
         ))));
     }
+    Ok(Some((journal, ttl)))
+}
+
+/// Takes the lease of `run`'s run and renews it until the [`Held`] is
+/// dropped or released, when its store is a journal and its options ask
+/// for leases; fails with a `MemoryError::Conflict` while another worker
+/// holds it.
+pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
+    let Some((journal, ttl)) = take(run).await? else {
+        return Ok(None);
+    };
+    let id = run.ctx.run_id;
+    let holder = run.holder().to_owned();
     let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;

@@ -1,8 +1,8 @@
 //! The runtime's durable scenarios (`crates/klieo-runtime/tests/durable`,
 //! written once, generic over the store) on SQLite: each step written
 //! through the journal, resume after a stop, approvals (blocking and
-//! streamed), the fence of
-//! resumes without leases, leases, and teams (an agent as a tool, a
+//! streamed), a decision no worker's claim takes from its agent, the
+//! fence of resumes without leases, leases, and teams (an agent as a tool, a
 //! person's decision inside a child run, a child cut off by its caller,
 //! hand-offs). The in-memory journal runs them in
 //! the runtime's own tests; real processes killed at each boundary are
@@ -11,6 +11,8 @@
 
 #[path = "../../klieo-runtime/tests/durable/approval.rs"]
 mod approval;
+#[path = "../../klieo-runtime/tests/durable/decided_claims.rs"]
+mod decided_claims;
 #[path = "../../klieo-runtime/tests/durable/fence.rs"]
 mod fence;
 #[path = "../../klieo-runtime/tests/durable/in_doubt.rs"]

@@ -42,7 +42,12 @@ impl Agent {
     /// process or any other. Fails closed with [`Error::TicketRejected`],
     /// running nothing, unless the run waits on exactly that call; of two
     /// decisions at once, one wins and the other fails with a
-    /// `MemoryError::Conflict`, running nothing.
+    /// `MemoryError::Conflict`, running nothing. The run's lease is taken
+    /// before the decision is recorded (with leases on), so a worker of
+    /// its fleet does not claim it in between: the agent that decides
+    /// runs it on. (A decision on a child run's call is recorded before
+    /// its root is leased: a worker may take the root up first, and this
+    /// call then fails with a `Conflict` while the run goes on there.)
     pub async fn approve(&self, ticket: &Ticket) -> Result<Answer, Error> {
         self.go_on(ticket.run, Some((ticket, None)), Extras::default())
             .await
@@ -301,7 +306,17 @@ impl Agent {
         let run = Arc::new(self.new_run(run, &record.thread, extras)?);
         let why = match decision {
             Some((ticket, denial)) => {
-                decide(&run, journal.as_ref(), &ticket, denial).await?;
+                // Leased first: a decided run is for a worker to claim,
+                // and one claiming it before this take-up leases it would
+                // leave the decision in and this take-up refused.
+                let leased = crate::lease::take(&run).await?;
+                if let Err(refused) = decide(&run, journal.as_ref(), &ticket, denial).await {
+                    if leased.is_some() {
+                        // Nothing was decided: the run is left as it was.
+                        let _ = journal.release(run.ctx.run_id, run.holder()).await;
+                    }
+                    return Err(refused);
+                }
                 Why::Decision
             }
             None => Why::Restart,

@@ -11,6 +11,7 @@
 //! data, as another process would see it) and a fresh agent.
 
 mod approval;
+mod decided_claims;
 mod fence;
 mod in_doubt;
 mod inbox;
