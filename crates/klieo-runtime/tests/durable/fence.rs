@@ -3,81 +3,15 @@
 //! that read first fails with a `Conflict` at its next write, and nothing
 //! runs twice.
 
-use super::store::{fresh, Store};
-use super::support::{count, Counted};
+use super::store::fresh;
+use super::support::{count, AfterCommit, Counted, Hooked};
 use klieo_runtime::{Agent, AgentBuilder, RunOptions};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{
-    async_trait, Commit, Episode, EpisodicMemory, Error, Journal, MemoryError, Message,
-    PendingStep, RunId, RunRecord, ShortTermMemory, ThreadId, ToolCall, Transcript,
-};
+use klieo_types::{Episode, EpisodicMemory, Error, MemoryError, ToolCall};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
-
-/// The store, with a pause after a commit that records `Resumed`: says
-/// `paused`, then waits for `go_on`.
-struct PausedAfterResumed {
-    inner: Store,
-    paused: Arc<Notify>,
-    go_on: Arc<Notify>,
-}
-
-#[async_trait]
-impl ShortTermMemory for PausedAfterResumed {
-    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        self.inner.append(thread, messages).await
-    }
-    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
-        self.inner.load(thread, max_tokens).await
-    }
-    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        self.inner.clear(thread).await
-    }
-}
-
-#[async_trait]
-impl EpisodicMemory for PausedAfterResumed {
-    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        self.inner.record(run, episode).await
-    }
-    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        self.inner.replay(run).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
-        self.inner.list_runs().await
-    }
-}
-
-#[async_trait]
-impl Journal for PausedAfterResumed {
-    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
-        let resumed = commit
-            .episodes
-            .iter()
-            .any(|e| matches!(e, Episode::Resumed { .. }));
-        self.inner.commit(commit).await?;
-        if resumed {
-            self.paused.notify_one();
-            self.go_on.notified().await;
-        }
-        Ok(())
-    }
-    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
-        self.inner.run(run).await
-    }
-    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
-        self.inner.pending(run).await
-    }
-    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
-        self.inner.lease(run, holder, ttl).await
-    }
-    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
-        self.inner.release(run, holder).await
-    }
-}
 
 fn no_lease() -> RunOptions {
     RunOptions::default().with_lease_ttl(None)
@@ -121,11 +55,24 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
 
     // The first resumer gets its `Resumed` in, then pauses.
     let (paused, go_on) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (pause, wait) = (Arc::clone(&paused), Arc::clone(&go_on));
+    let after: AfterCommit = Arc::new(move |_, episodes| {
+        let (pause, wait) = (Arc::clone(&pause), Arc::clone(&wait));
+        Box::pin(async move {
+            if episodes
+                .iter()
+                .any(|e| matches!(e, Episode::Resumed { .. }))
+            {
+                pause.notify_one();
+                wait.notified().await;
+            }
+            Ok(())
+        })
+    });
     let first = resumer(&mails)
-        .with_memory(PausedAfterResumed {
+        .with_memory(Hooked {
             inner: store.clone(),
-            paused: Arc::clone(&paused),
-            go_on: Arc::clone(&go_on),
+            after,
         })
         .build()
         .expect("the options are valid");

@@ -1,14 +1,20 @@
 //! What the durable-run tests share: a tool that counts its runs, a model
-//! that tells when it is called, episode outcomes.
+//! that tells when it is called, a store that acts after its commits,
+//! episode outcomes.
 
+use super::store::Store;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    async_trait, Capabilities, ChatRequest, ChatResponse, Episode, LlmClient, LlmError, Tool,
-    ToolContext, ToolDef, ToolError, ToolPolicy,
+    async_trait, Capabilities, ChatRequest, ChatResponse, Commit, Episode, EpisodicMemory, Journal,
+    LlmClient, LlmError, MemoryError, Message, PendingStep, RunId, RunRecord, ShortTermMemory,
+    ThreadId, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, Transcript,
 };
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// A tool that counts its runs; when told to, it tells when it starts and
@@ -120,4 +126,66 @@ pub(crate) fn outcomes(log: &[Episode]) -> Vec<String> {
 /// A count of `runs` so far.
 pub(crate) fn count(runs: &AtomicUsize) -> usize {
     runs.load(Ordering::SeqCst)
+}
+
+/// What [`Hooked`] does after a commit is in, given the store and the
+/// commit's episodes.
+pub(crate) type AfterCommit = Arc<
+    dyn Fn(Store, Vec<Episode>) -> Pin<Box<dyn Future<Output = Result<(), MemoryError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The store under test, acting after each commit that is in (a pause, a
+/// worker's claim): a store whose timing falls just so.
+pub(crate) struct Hooked {
+    pub(crate) inner: Store,
+    pub(crate) after: AfterCommit,
+}
+
+#[async_trait]
+impl ShortTermMemory for Hooked {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        self.inner.append(thread, messages).await
+    }
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        self.inner.load(thread, max_tokens).await
+    }
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        self.inner.clear(thread).await
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for Hooked {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        self.inner.record(run, episode).await
+    }
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        self.inner.replay(run).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        self.inner.list_runs().await
+    }
+}
+
+#[async_trait]
+impl Journal for Hooked {
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        let episodes = commit.episodes.clone();
+        self.inner.commit(commit).await?;
+        (self.after)(self.inner.clone(), episodes).await
+    }
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        self.inner.run(run).await
+    }
+    async fn pending(&self, run: RunId) -> Result<Option<PendingStep>, MemoryError> {
+        self.inner.pending(run).await
+    }
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        self.inner.lease(run, holder, ttl).await
+    }
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        self.inner.release(run, holder).await
+    }
 }
