@@ -20,14 +20,19 @@ pub(crate) const WHO: usize = 100;
 /// Who decides, as a flag gives it: trimmed, not empty, at most [`WHO`]
 /// characters; else what is wrong with it, for clap to say.
 pub(crate) fn who(text: &str) -> Result<String, String> {
+    bounded("who decides", text, WHO)
+}
+
+/// `text` trimmed, when it is not empty and at most `max` characters;
+/// else what is wrong with it, naming it `field`.
+pub(crate) fn bounded(field: &str, text: &str, max: usize) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("it is empty: name who decides, as the run's log keeps it".into());
+        return Err(format!("`{field}` is empty: fill it in"));
     }
-    let length = text.chars().count();
-    if length > WHO {
+    if text.chars().count() > max {
         return Err(format!(
-            "it is {length} characters, and at most {WHO} are kept: shorten it"
+            "`{field}` is longer than {max} characters: shorten it"
         ));
     }
     Ok(text.to_owned())

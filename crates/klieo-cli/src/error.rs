@@ -131,10 +131,11 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// The error and its causes, as one line for a terminal (what they
-    /// quote of a store's or a model's text escaped).
-    pub(crate) fn with_causes(&self) -> String {
+    /// The error and its causes, as one line for a terminal or a page
+    /// (what they quote of a store's or a model's text escaped), cut at
+    /// `max` characters.
+    pub(crate) fn with_causes(&self, max: usize) -> String {
         let text = ErrorChain(self).to_string();
-        crate::runs::plain(&text, usize::MAX)
+        crate::runs::plain(&text, max)
     }
 }

@@ -293,6 +293,6 @@ fn print(text: &str) {
 
 #[allow(clippy::print_stderr, reason = "the command's error")]
 fn fail(error: &CliError) -> ExitCode {
-    eprintln!("klieo: {}", error.with_causes());
+    eprintln!("klieo: {}", error.with_causes(usize::MAX));
     ExitCode::FAILURE
 }

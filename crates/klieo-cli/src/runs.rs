@@ -48,9 +48,27 @@ pub(crate) fn visible(text: &str) -> String {
 /// Pushes `c` onto `shown`, escaped (`\u{202e}`) when `control` or when
 /// it reorders or hides text.
 fn push_shown(shown: &mut String, c: char, control: bool) {
+    // Bidirectional controls, zero-width and invisible marks, variation
+    // selectors, line and paragraph separators, fillers that show as
+    // nothing, and the tag characters that carry hidden text.
     let hidden = matches!(
         c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E007F}'
     );
     if control || hidden {
         shown.extend(c.escape_unicode());

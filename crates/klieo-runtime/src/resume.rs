@@ -121,45 +121,24 @@ pub(crate) async fn resume_engine(
     why: Why,
     mode: Mode,
 ) -> Result<Engine, Error> {
-    let id = run.ctx.run_id;
-    let episodes = journal.replay(id).await?;
-    match episodes.last() {
-        Some(Episode::Completed { .. }) => {
-            return Err(not_resumable(
-                id,
-                "it already completed; its answer is in its thread",
-            ))
+    let prepared = prepare(&run, journal.as_ref()).await;
+    let Prepared {
+        episodes,
+        steps,
+        pending,
+        seen,
+        decisions,
+    } = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            if why == Why::Decision {
+                // The lease taken to record the decision is let go: the
+                // run is for whoever takes it up next.
+                let _ = journal.release(run.ctx.run_id, run.holder()).await;
+            }
+            return Err(e);
         }
-        Some(Episode::Failed { error }) => {
-            return Err(not_resumable(
-                id,
-                format!("it already ended without an answer ({error}); start a new run"),
-            ))
-        }
-        None => return Err(not_resumable(id, "it has no episodes in its store")),
-        Some(_) => {}
-    }
-    run.spent_as_logged(&episodes);
-    run.count_children(journal.as_ref(), &episodes).await?;
-    let steps = episodes
-        .iter()
-        .filter(|e| matches!(e, Episode::LlmCall { .. }))
-        .count();
-    let steps = u32::try_from(steps).unwrap_or(u32::MAX);
-    let pending = journal.pending(id).await?;
-    run.set_pending(pending.clone());
-    // Every process acting on what it read here expects the log as read:
-    // of two resuming (or deciding) at once, the first write of one wins
-    // and the other's is refused before anything runs.
-    let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
-    let decisions = Decisions::of_last_step(&episodes);
-    if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
-        approval::still_waiting(&run, waiting, &decisions, &episodes, seen).await?;
-    }
-    if let Some(started) = pending.as_ref().filter(|p| p.started) {
-        let recorded = recorded_results(&episodes, started.step);
-        in_doubt::still_in_doubt(&run, started, &decisions, &recorded, &episodes, seen).await?;
-    }
+    };
     let prelude = move |run: Arc<Run>| async move {
         let mut expected = Some(seen);
         if why == Why::Handoff {
@@ -314,5 +293,66 @@ async fn settle(
     all.push(reply);
     all.extend(messages);
     let commit = run.commit().with_messages(all).with_episodes(episodes);
-    run.write_tool_step(commit, handoff, dispatched.fatal).await
+    dispatched.write_step(run, commit, handoff).await
+}
+
+/// What a run taken up read of its journal, checked (see [`prepare`]).
+struct Prepared {
+    episodes: Vec<Episode>,
+    steps: u32,
+    pending: Option<PendingStep>,
+    seen: u64,
+    decisions: Decisions,
+}
+
+/// Reads `run`'s log and pending step from `journal` and checks that it
+/// can go on: not ended, and its open step's calls no longer waiting on
+/// a person (else the wait is recorded and is the error).
+async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
+    let id = run.ctx.run_id;
+    let episodes = journal.replay(id).await?;
+    match episodes.last() {
+        Some(Episode::Completed { .. }) => {
+            return Err(not_resumable(
+                id,
+                "it already completed; its answer is in its thread",
+            ))
+        }
+        Some(Episode::Failed { error }) => {
+            return Err(not_resumable(
+                id,
+                format!("it already ended without an answer ({error}); start a new run"),
+            ))
+        }
+        None => return Err(not_resumable(id, "it has no episodes in its store")),
+        Some(_) => {}
+    }
+    run.spent_as_logged(&episodes);
+    run.count_children(journal, &episodes).await?;
+    let steps = episodes
+        .iter()
+        .filter(|e| matches!(e, Episode::LlmCall { .. }))
+        .count();
+    let steps = u32::try_from(steps).unwrap_or(u32::MAX);
+    let pending = journal.pending(id).await?;
+    run.set_pending(pending.clone());
+    // Every process acting on what it read here expects the log as read:
+    // of two resuming (or deciding) at once, the first write of one wins
+    // and the other's is refused before anything runs.
+    let seen = u64::try_from(episodes.len()).unwrap_or(u64::MAX);
+    let decisions = Decisions::of_last_step(&episodes);
+    if let Some(waiting) = pending.as_ref().filter(|p| !p.started) {
+        approval::still_waiting(run, waiting, &decisions, &episodes, seen).await?;
+    }
+    if let Some(started) = pending.as_ref().filter(|p| p.started) {
+        let recorded = recorded_results(&episodes, started.step);
+        in_doubt::still_in_doubt(run, started, &decisions, &recorded, &episodes, seen).await?;
+    }
+    Ok(Prepared {
+        episodes,
+        steps,
+        pending,
+        seen,
+        decisions,
+    })
 }

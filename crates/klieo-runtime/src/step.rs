@@ -124,18 +124,13 @@ pub(crate) async fn finish_step(
             // open, to go on once the person decides.
             return Err(stopped);
         }
-        if !dispatched.waiting.is_empty() {
-            // The step ends for good: what its calls wait with ends too.
-            dispatched.end_waiting(run).await;
-        }
         // A hand-off is written with the step that asked for it.
         let handoff = run.handoff_unless_failed(&calls, dispatched.fatal.as_ref());
         if let Some(asked) = messages.first_mut() {
             asked.tool_calls = calls;
         }
         let commit = run.commit().with_messages(messages).with_episodes(episodes);
-        run.write_tool_step(commit, handoff, dispatched.fatal)
-            .await?;
+        dispatched.write_step(run, commit, handoff).await?;
         return Ok(StepEnd::Continue);
     }
 

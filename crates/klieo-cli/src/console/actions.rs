@@ -17,7 +17,7 @@ use klieo::types::{Error, RunId, RunState, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::decisions::WHO as BY;
+use crate::decisions::{bounded, WHO as BY};
 /// The most characters of a reason for a denial.
 const REASON: usize = 2_000;
 
@@ -189,21 +189,6 @@ pub(crate) async fn cancel(
         ),
         Err(e) => console.store_failed(&e),
     }
-}
-
-/// `text` trimmed, when it is not empty and at most `max` characters;
-/// else what is wrong with it.
-fn bounded(field: &str, text: &str, max: usize) -> Result<String, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("`{field}` is empty: fill it in"));
-    }
-    if text.chars().count() > max {
-        return Err(format!(
-            "`{field}` is longer than {max} characters: shorten it"
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 /// Back to the run's page, which says `said`.

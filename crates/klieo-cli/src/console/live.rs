@@ -130,8 +130,10 @@ impl Follow {
             }
             tokio::select! {
                 () = self.following.changed(self.console.store.catalog()) => {}
-                // The console stops: the stream ends at once.
+                // The console stops, or the stream's time is up: it ends
+                // at once (the browser opens another).
                 () = self.console.stopping.cancelled() => return None,
+                () = tokio::time::sleep_until(self.until) => return None,
             }
             // A store that fails now may answer at the next poll; a run
             // that went away ends the stream, as a read that outlasts the

@@ -58,7 +58,7 @@ impl Console {
     /// The page for a store that failed; the error, escaped, says why.
     fn store_failed(&self, error: &CliError) -> Response {
         // Bounded: a store's error may quote much of what it was sent.
-        let said = crate::runs::plain(&error.with_causes(), FAILURE);
+        let said = error.with_causes(FAILURE);
         layout::failure(StatusCode::INTERNAL_SERVER_ERROR, &said)
     }
 }

@@ -125,7 +125,7 @@ pub(crate) async fn run(
         }
         h2 { "Thread" }
         p.muted {
-            "The newest messages of thread " span.mono { (entry.thread.as_str()) }
+            "The newest messages of thread " span.mono { (plain(entry.thread.as_str(), NAME)) }
             " (the runs that share it share these), up to about " (THREAD_TOKENS) " tokens."
         }
         (messages(&thread))
@@ -175,11 +175,11 @@ fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Ep
             @if let Some(outcome) = entry.state.outcome() {
                 dt { (outcome_label(&entry.state)) } dd { pre { (cut(outcome)) } }
             }
-            dt { "Agent" } dd { (entry.agent.as_deref().unwrap_or("—")) }
+            dt { "Agent" } dd { (agent_name(entry)) }
             @if let Some(parent) = entry.parent {
                 dt { "Parent" } dd { a.mono href={ "/runs/" (parent) } { (parent) } " (a call of it runs this one)" }
             }
-            dt { "Thread" } dd.mono { (entry.thread.as_str()) }
+            dt { "Thread" } dd.mono { (plain(entry.thread.as_str(), NAME)) }
             dt { "Made" } dd { (age(now_ms.saturating_sub(entry.run.timestamp_ms()))) " ago" }
             dt { "Model calls" } dd { (tally.model_calls) }
             dt { "Tool calls" } dd { (tally.tool_calls) }
@@ -322,6 +322,17 @@ pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval
             button.deny.not-happened type="submit" { "It did not happen" }
         }
     }
+}
+
+/// The most characters of a name (an agent's, a thread's) a page shows.
+const NAME: usize = 80;
+
+/// The run's agent, as a page shows a name.
+pub(crate) fn agent_name(entry: &RunEntry) -> String {
+    entry
+        .agent
+        .as_deref()
+        .map_or_else(|| "—".to_owned(), |agent| plain(agent, NAME))
 }
 
 /// A state as a badge.

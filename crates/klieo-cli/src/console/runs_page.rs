@@ -4,7 +4,7 @@
 //! approve or deny it, or, in doubt, to settle it.
 
 use super::layout::{failure, page, respond};
-use super::run_page::{decision_forms, settle_forms, status};
+use super::run_page::{agent_name, decision_forms, settle_forms, status};
 use super::Console;
 use crate::runs::{age, dollars};
 use axum::extract::{Query, State};
@@ -109,7 +109,7 @@ fn table(entries: &[RunEntry]) -> Markup {
                     tr {
                         td.mono { a href={ "/runs/" (entry.run) } { (entry.run) } }
                         td { (status(&entry.state)) }
-                        td { (entry.agent.as_deref().unwrap_or("—")) }
+                        td { (agent_name(entry)) }
                         td.number { (age(now_ms.saturating_sub(entry.run.timestamp_ms()))) }
                         td.number { (tally.model_calls) }
                         td.number { (tally.tool_calls) }
@@ -153,7 +153,7 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
             section.waiting.in-doubt {
                 p {
                     a.mono href={ "/runs/" (entry.run) } { (entry.run) }
-                    " · " (entry.agent.as_deref().unwrap_or("—")) " · in doubt"
+                    " · " (agent_name(entry)) " · in doubt"
                 }
                 (settle_forms(&console, entry.run, call))
             }
@@ -162,7 +162,7 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
             section.waiting {
                 p {
                     a.mono href={ "/runs/" (entry.run) } { (entry.run) }
-                    " · " (entry.agent.as_deref().unwrap_or("—"))
+                    " · " (agent_name(entry))
                 }
                 (decision_forms(&console, entry.run, call))
             }

@@ -149,24 +149,28 @@ async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
         (
             vec!["console", "--operator", "   "],
             "--operator",
-            "it is empty",
+            "is empty",
         ),
         (
             vec!["console", "--operator", &long],
             "--operator",
-            "at most 100",
+            "longer than 100",
         ),
-        (vec!["cancel", &run, "--by", " "], "--by", "it is empty"),
+        (vec!["cancel", &run, "--by", " "], "--by", "is empty"),
         (
             vec!["deny", "T", "--reason", "no", "--by", ""],
             "--by",
-            "it is empty",
+            "is empty",
         ),
-        (vec!["approve", "T", "--by", &long], "--by", "at most 100"),
+        (
+            vec!["approve", "T", "--by", &long],
+            "--by",
+            "longer than 100",
+        ),
         (
             vec!["settle", "T", "--did-not-happen", "--by", " "],
             "--by",
-            "it is empty",
+            "is empty",
         ),
     ] {
         let out = klieo(&spec, &args);

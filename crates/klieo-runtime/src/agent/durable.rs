@@ -306,9 +306,12 @@ impl Agent {
         let run = Arc::new(self.new_run(run, &record.thread, extras)?);
         let why = match decision {
             Some((ticket, denial)) => {
-                // Leased first: a decided run is for a worker to claim,
-                // and one claiming it before this take-up leases it would
-                // leave the decision in and this take-up refused.
+                // The ticket is checked first, reading only: one the run
+                // does not wait on (decided, cancelled) takes no lease.
+                // Then leased: a decided run is for a worker to claim, and
+                // one claiming it before this take-up leases it would leave
+                // the decision in and this take-up refused.
+                crate::approval::waiting_for(journal.as_ref(), &ticket).await?;
                 let leased = crate::lease::take(&run).await?;
                 if let Err(refused) = decide(&run, journal.as_ref(), &ticket, denial).await {
                     if leased.is_some() {

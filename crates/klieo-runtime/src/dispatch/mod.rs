@@ -11,8 +11,10 @@ pub(crate) use results::result_text;
 use crate::fact::{Fact, ToolCallEnd};
 use crate::repeats::Parsed;
 use crate::run::Run;
+use crate::team::handoff::HandedOff;
+use crate::team::tree::end_waiting;
 use call::run_one;
-use klieo_types::{Episode, Error, Message, RunId, ToolCall};
+use klieo_types::{Commit, Episode, Error, MemoryError, Message, RunId, ToolCall};
 use results::EarlyResults;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -191,27 +193,46 @@ impl Dispatched {
         })
     }
 
-    /// Ends the runs the calls of a step that ends for good (a call failed
-    /// for good, or the run was cancelled) wait with, and those between
-    /// (see `team::tree::end_waiting`): no person is asked about a call
-    /// whose result nobody will read. A run the step suspends on is left
-    /// waiting. A store that fails to end one is logged: the step's own
-    /// end is what the run reports.
-    pub(crate) async fn end_waiting(&self, run: &Run) {
-        let Some(journal) = run.journal() else {
-            return;
+    /// Writes the step's `commit` and returns what ends the agent's part
+    /// (see `Run::write_tool_step`). A step that ends for good while its
+    /// calls wait with other runs for a person (a call failed for good,
+    /// or the run was cancelled) ends those runs once it is written, or
+    /// once the store refuses it as cancelled (see
+    /// `team::tree::end_waiting`): no person is asked about a call whose
+    /// result nobody will read. A step that is not written (another
+    /// process took the run over, the store failed) leaves them as they
+    /// are, for the run that goes on. A store that fails to end one is
+    /// logged: the step's own end is what the run reports.
+    pub(crate) async fn write_step(
+        self,
+        run: &Run,
+        commit: Commit,
+        handoff: Option<HandedOff>,
+    ) -> Result<(), Error> {
+        let fatal = match self.fatal {
+            Some(fatal) if !self.waiting.is_empty() => fatal,
+            fatal => return run.write_tool_step(commit, handoff, fatal).await,
         };
-        for &(_, waiting) in &self.waiting {
-            let ended = crate::team::tree::end_waiting(journal.as_ref(), run.ctx.run_id, waiting);
-            if let Err(e) = ended.await {
-                tracing::warn!(
-                    run_id = %run.ctx.run_id,
-                    waiting = %waiting,
-                    error = %e,
-                    "the run ended, but a run that waits with one of its calls was not ended"
-                );
+        let written = run.write(commit).await;
+        let ended = match &written {
+            Ok(()) => !matches!(fatal, Error::Memory(_)),
+            Err(e) => matches!(e, Error::Memory(MemoryError::Cancelled { .. })),
+        };
+        if let (true, Some(journal)) = (ended, run.journal()) {
+            for &(_, waiting) in &self.waiting {
+                let ending = end_waiting(journal.as_ref(), run.ctx.run_id, waiting);
+                if let Err(e) = ending.await {
+                    tracing::warn!(
+                        run_id = %run.ctx.run_id,
+                        waiting = %waiting,
+                        error = %e,
+                        "the run ended, but a run that waits with one of its calls was not ended"
+                    );
+                }
             }
         }
+        written?;
+        Err(fatal)
     }
 
     /// Takes call `index`'s end (`None`: never started) into `messages`

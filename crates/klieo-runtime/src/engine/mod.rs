@@ -22,7 +22,7 @@ use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
 use futures_core::Stream;
-use klieo_types::{ChatRequest, ChatResponse, Error, FinishReason, Message};
+use klieo_types::{ChatRequest, ChatResponse, Error, ErrorChain, FinishReason, Message};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -218,7 +218,11 @@ async fn after_reply(
         if let Some(handed) = run.handoff_decided(&e) {
             return Err(run.hand_off(Some(step), handed).await);
         }
-        run.write(step).await?;
+        if let Err(lost) = run.write(step).await {
+            // The refusal is what ends the run; the store's failure is
+            // told, not put in its place.
+            tracing::warn!(error = %ErrorChain(&lost), "a refused reply's model call was not written");
+        }
         return Err(e);
     }
     // The request shares the thread's newest history block; letting it go

@@ -12,7 +12,7 @@
 //! the window is kept free besides, for the chat template's markers and
 //! the estimate's error.
 
-use klieo_types::{Error, Message, ResponseFormat, ToolDef, Transcript};
+use klieo_types::{Error, Message, ToolDef, Transcript};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -61,13 +61,8 @@ pub(crate) fn estimate(messages: &Transcript) -> u64 {
 
 /// The estimated tokens of the tools' definitions, as a provider sends
 /// them (see [`ToolDef::estimated_tokens`]).
-pub(crate) fn tools_estimate(tools: &[ToolDef]) -> u64 {
+fn tools_estimate(tools: &[ToolDef]) -> u64 {
     tools.iter().map(|t| t.estimated_tokens() as u64).sum()
-}
-
-/// The estimated tokens of the answer's schema, when one is asked for.
-pub(crate) fn schema_estimate(format: &ResponseFormat) -> u64 {
-    format.estimated_tokens() as u64
 }
 
 /// What the runs of one model (one [`AgentContext`](crate::AgentContext)

@@ -3,10 +3,10 @@
 //! budget), the tools and the cycle's tool choice, checked by the pre-LLM
 //! guardrails and reserved against the budgets.
 
-use super::fit::{estimate, estimate_of, history_budget, reply_room, schema_estimate, Fixed};
+use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::Window;
+use crate::spend::{Start, Window};
 use klieo_types::{
     ChatRequest, Error, History, ResponseFormat, Role, ToolChoice, ToolDef, Transcript,
 };
@@ -73,7 +73,6 @@ impl Run {
             });
             history = Box::pin(compacted).await?;
         }
-        let mut viewed = false;
         if let Some(seen) = self
             .seat()
             .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
@@ -81,7 +80,6 @@ impl Run {
             // A team's agent sees the thread as its seat says.
             history.messages = seen;
             history.tokens = None;
-            viewed = true;
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
@@ -92,10 +90,18 @@ impl Run {
         if history.messages.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;
         }
-        // Where the history starts, for the budgets' calibration: a seat's
-        // view of the thread is not a window of it.
-        let window = history.first.filter(|_| !viewed).map(|first| Window {
-            first,
+        // Where the history starts, for the budgets' calibration (a seat's
+        // view filters a window that grows as the window does).
+        let start = match history.first {
+            Some(first) => Some(Start::Index(first)),
+            None => history
+                .messages
+                .iter()
+                .next()
+                .map(|m| Start::Message(digest(m))),
+        };
+        let window = start.map(|start| Window {
+            start,
             summary: history.summary.as_ref().map(|s| s.through),
         });
         let summary = history
@@ -166,7 +172,7 @@ impl Run {
         let fixed = Fixed {
             system: estimate(&self.system),
             tools: self.fit.tools(tools),
-            schema: schema_estimate(format),
+            schema: format.estimated_tokens() as u64,
         };
         let scale = self.ctx.model_fit.scale();
         let history = history_budget(window, scale, &fixed, reply, self.opts.max_history_tokens)?;
@@ -249,4 +255,18 @@ impl Run {
             max_history_tokens: budget,
         })
     }
+}
+
+/// A digest of `message`, which tells a history's first message from
+/// another's in a memory that does not number them.
+fn digest(message: &klieo_types::Message) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = foldhash::fast::FixedState::default().build_hasher();
+    message.role.hash(&mut hasher);
+    message.content.hash(&mut hasher);
+    for call in &message.tool_calls {
+        call.id.hash(&mut hasher);
+    }
+    message.tool_call_id.hash(&mut hasher);
+    hasher.finish()
 }

@@ -2,14 +2,24 @@
 //! input is the last reported one and the bound of what was added, when
 //! the next request only adds to the last.
 
-/// Where a request's history starts in its thread: the index of its first
-/// message and the summary read before it (its `through`). The thread
-/// only grows at its end, so a request of the same window holds the last
-/// one's messages and more; one whose window moved dropped some.
+/// Where a request's history starts in its thread, and the summary read
+/// before it (its `through`). The thread only grows at its end, so a
+/// request of the same window holds the last one's messages and more;
+/// one whose window moved dropped some.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Window {
-    pub(crate) first: u64,
+    pub(crate) start: Start,
     pub(crate) summary: Option<u64>,
+}
+
+/// The start of a request's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The thread's index of its first message, from a memory that
+    /// numbers them.
+    Index(u64),
+    /// A digest of its first message, from one that does not.
+    Message(u64),
 }
 
 /// The input bound and the reported input of the last call that
@@ -40,7 +50,7 @@ mod tests {
     #[test]
     fn a_request_of_the_same_window_adds_to_what_was_reported() {
         let window = Window {
-            first: 3,
+            start: Start::Index(3),
             summary: None,
         };
         let learned = Calibration {
@@ -54,7 +64,10 @@ mod tests {
             None,
             "smaller: a new request"
         );
-        let moved = Window { first: 9, ..window };
+        let moved = Window {
+            start: Start::Index(9),
+            ..window
+        };
         assert_eq!(learned.input(4_500, Some(moved)), None, "messages dropped");
         let summarised = Window {
             summary: Some(3),
@@ -62,5 +75,14 @@ mod tests {
         };
         assert_eq!(learned.input(4_500, Some(summarised)), None);
         assert_eq!(learned.input(4_500, None), None, "a window not known");
+        let by_message = Window {
+            start: Start::Message(3),
+            ..window
+        };
+        assert_eq!(
+            learned.input(4_500, Some(by_message)),
+            None,
+            "another kind of start"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod key;
 mod log;
 mod report;
 
-pub(crate) use calibration::Window;
+pub(crate) use calibration::{Start, Window};
 pub(crate) use cover::{Cover, Covered};
 pub(crate) use key::claim;
 pub use report::BudgetSpend;

@@ -11,7 +11,7 @@ fn request(words: usize) -> ChatRequest {
 
 /// A request's window: the thread's first message, no summary.
 const SAME: Option<Window> = Some(Window {
-    first: 0,
+    start: Start::Index(0),
     summary: None,
 });
 
@@ -133,7 +133,7 @@ fn a_request_whose_window_moved_is_reserved_at_its_bound() {
     // The window moved past the prose, and a result of digits came in:
     // a token a digit, as a server may count them.
     let moved = Some(Window {
-        first: 1,
+        start: Start::Index(1),
         summary: None,
     });
     let mut next = ChatRequest::new(vec![

@@ -200,9 +200,11 @@ async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> R
 /// while one of its calls waited with `waiting`, the run the person is
 /// asked about: `waiting` and each run between it and `caller` record
 /// `Failed` (`cancelled`, as a child its caller cut off does), their
-/// steps closed, so no person is asked about a call whose result nobody
-/// will read. A run that no longer waits, or that another process moved
-/// first, is left as it is.
+/// steps closed, so no person is asked to approve a call whose result
+/// nobody will read. A run that no longer waits, or that another process
+/// moved first, is left as it is, and so is a chain whose call is in
+/// doubt: its person is asked what happened, which matters whoever reads
+/// the answer.
 pub(crate) async fn end_waiting(
     journal: &dyn Journal,
     caller: RunId,
@@ -223,14 +225,17 @@ pub(crate) async fn end_waiting(
         chain.push((run, log));
         run = parent;
     }
+    // A call in doubt asks its person what happened, whoever reads the
+    // answer: its chain is left for the person to settle.
+    let in_doubt =
+        |(_, log): &(RunId, Vec<Episode>)| matches!(log.last(), Some(Episode::InDoubt { .. }));
+    if chain.first().is_some_and(in_doubt) {
+        return Ok(());
+    }
     for (run, log) in chain {
         if matches!(
             log.last(),
-            Some(
-                Episode::Suspended { .. }
-                    | Episode::InDoubt { .. }
-                    | Episode::WaitingOnChild { .. }
-            )
+            Some(Episode::Suspended { .. } | Episode::WaitingOnChild { .. })
         ) {
             let ended = Episode::Failed {
                 error: CANCELLED.to_owned(),

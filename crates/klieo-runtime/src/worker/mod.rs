@@ -188,6 +188,11 @@ impl Worker {
         let mut runs: HashMap<Id, RunId> = HashMap::new();
         let mut listening = Listening::new();
         while !shutdown.is_cancelled() {
+            // Runs that ended are let go first: one given up (left to be
+            // resumed) may be claimed again at once.
+            while let Some(done) = running.try_join_next_with_id() {
+                ended(&mut runs, &mut report, done);
+            }
             listening.renew(self.queue.as_ref(), &self.holder).await;
             let room = self.options.concurrency().saturating_sub(running.len());
             let claimed = match room {

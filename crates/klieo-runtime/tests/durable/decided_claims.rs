@@ -63,3 +63,54 @@ async fn an_approval_with_the_agent_is_not_lost_to_a_workers_claim() {
     assert!(claimed.is_empty(), "a worker claimed it: {claimed:?}");
     assert_eq!(count(&works), 1);
 }
+
+#[tokio::test]
+async fn the_second_of_two_approvals_in_one_step_is_not_kept_out_by_the_first() {
+    let (_dir, store) = fresh().await;
+    let works = Arc::new(AtomicUsize::new(0));
+    let calls = vec![
+        ToolCall::new("c1", "work", json!({"n": 1})),
+        ToolCall::new("c2", "work", json!({"n": 2})),
+    ];
+    let llm = ScriptedLlm::new().then_tool_calls(calls).then_text("Done.");
+    let agent = Agent::builder(llm)
+        .add_tool(Counted::new("work", false, &works).watched())
+        .with_memory(store.clone())
+        .build()
+        .expect("the options are valid");
+    let Err(Error::Suspended { ticket, .. }) = agent.session("t").run("work twice").await else {
+        panic!("the run waits for a person");
+    };
+    // The first approval leaves the run waiting on the second call, its
+    // lease let go: the next decision is not refused as another's run.
+    let Err(Error::Suspended { ticket: second, .. }) = agent.approve(&ticket).await else {
+        panic!("the second call waits");
+    };
+    assert_ne!(second, ticket);
+    let answer = agent.approve(&second).await;
+    assert_eq!(answer.map(|a| a.text).ok().as_deref(), Some("Done."));
+    assert_eq!(count(&works), 2);
+}
+
+#[tokio::test]
+async fn an_approval_of_a_cancelled_run_is_a_rejected_ticket() {
+    let (_dir, store) = fresh().await;
+    let works = Arc::new(AtomicUsize::new(0));
+    let call = ToolCall::new("c1", "work", json!({}));
+    let llm = ScriptedLlm::new().then_tool_calls(vec![call]);
+    let agent = Agent::builder(llm)
+        .add_tool(Counted::new("work", false, &works).watched())
+        .with_memory(store.clone())
+        .build()
+        .expect("the options are valid");
+    let Err(Error::Suspended { ticket, .. }) = agent.session("t").run("work").await else {
+        panic!("the run waits for a person");
+    };
+    store.cancel(ticket.run, "ops").await.unwrap();
+    let refused = agent.approve(&ticket).await;
+    assert!(
+        matches!(refused, Err(Error::TicketRejected { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(count(&works), 0);
+}

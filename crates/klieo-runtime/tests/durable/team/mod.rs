@@ -5,6 +5,7 @@
 mod agent_tool;
 mod budget;
 mod cut_off;
+mod ending;
 pub(crate) mod handoff;
 mod typed;
 mod waiting;
