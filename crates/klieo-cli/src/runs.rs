@@ -48,27 +48,29 @@ pub(crate) fn visible(text: &str) -> String {
 /// Pushes `c` onto `shown`, escaped (`\u{202e}`) when `control` or when
 /// it reorders or hides text.
 fn push_shown(shown: &mut String, c: char, control: bool) {
-    // Bidirectional controls, zero-width and invisible marks, variation
-    // selectors, line and paragraph separators, fillers that show as
-    // nothing, and the tag characters that carry hidden text.
+    // Unicode's default-ignorable code points (bidirectional controls,
+    // zero-width and invisible marks, variation selectors, blank fillers,
+    // the tag characters that carry hidden text), and the line and
+    // paragraph separators.
     let hidden = matches!(
         c,
         '\u{00AD}'
             | '\u{034F}'
             | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180E}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}'
+            | '\u{2060}'..='\u{206F}'
             | '\u{3164}'
             | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
-            | '\u{E0000}'..='\u{E007F}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
     );
     if control || hidden {
         shown.extend(c.escape_unicode());

@@ -163,7 +163,14 @@ pub(crate) async fn resume_engine(
         }
         Ok(step)
     };
-    start_with(run, mode, prelude).await
+    let (id, holder) = (run.ctx.run_id, run.holder().to_owned());
+    let started = start_with(run, mode, prelude).await;
+    if started.is_err() && why == Why::Decision {
+        // The engine gives up the lease it held; one it could not take
+        // over is let go here (giving up twice is harmless).
+        let _ = journal.release(id, &holder).await;
+    }
+    started
 }
 
 /// The results the log holds of step `step`'s calls, by call id.

@@ -17,7 +17,7 @@ use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 /// Drives queued runs with the agents it holds.
@@ -185,7 +185,7 @@ impl Worker {
     pub async fn run(&self, shutdown: CancellationToken) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut running: JoinSet<()> = JoinSet::new();
-        let mut runs: HashMap<Id, RunId> = HashMap::new();
+        let mut runs: Runs = HashMap::new();
         let mut listening = Listening::new();
         while !shutdown.is_cancelled() {
             // Runs that ended are let go first: one given up (left to be
@@ -199,18 +199,23 @@ impl Worker {
                 0 => Vec::new(),
                 _ => self.claim(room).await,
             };
-            let full = !claimed.is_empty() && claimed.len() == room;
+            let mut spawned = 0;
             for claim in claimed {
                 let run = claim.run;
-                if runs.values().any(|&driven| driven == run) {
+                if runs
+                    .values()
+                    .any(|(driven, task)| *driven == run && !task.is_finished())
+                {
                     // Its lease ran out while this worker still drives it
                     // (the store was out of reach): the claim renewed it
                     // for the task that holds it, which goes on.
                     continue;
                 }
                 let task = running.spawn(self.clone().drive(claim));
-                runs.insert(task.id(), run);
+                runs.insert(task.id(), (run, task));
+                spawned += 1;
             }
+            let full = spawned > 0 && spawned == room;
             if full {
                 // Room was filled: look again once a run ends.
                 if let Some(done) = tokio::select! {
@@ -290,7 +295,7 @@ impl Worker {
     async fn drain(
         &self,
         mut running: JoinSet<()>,
-        mut runs: HashMap<Id, RunId>,
+        mut runs: Runs,
         mut report: WorkerReport,
     ) -> WorkerReport {
         let deadline = tokio::time::sleep(self.options.drain_deadline());
@@ -312,11 +317,17 @@ impl Worker {
             }
             ended(&mut runs, &mut report, done);
         }
-        for (_, run) in runs.drain() {
+        for (_, (run, _)) in runs.drain() {
             // Aborted after its last write, a run may be over already.
             // Its state is read while this worker still holds the lease:
             // once the lease is given up, another worker may take the run
-            // and finish it, and both would count it.
+            // and finish it, and both would count it. The lease is renewed
+            // first: on a store with one writer, a write the aborted run
+            // had begun lands before it, so the state read is the run's.
+            let _ = self
+                .queue
+                .lease(run, &self.holder, self.options.lease_ttl())
+                .await;
             let over = matches!(
                 self.queue.state(run).await,
                 Ok(Some(state)) if state.is_finished() || state == RunState::Suspended
@@ -335,9 +346,12 @@ impl Worker {
     }
 }
 
+/// The runs a worker drives, by their task: each run and its task.
+type Runs = HashMap<Id, (RunId, AbortHandle)>;
+
 /// Books a run whose task ended.
 fn ended(
-    runs: &mut HashMap<Id, RunId>,
+    runs: &mut Runs,
     report: &mut WorkerReport,
     done: Result<(Id, ()), tokio::task::JoinError>,
 ) {
@@ -350,7 +364,7 @@ fn ended(
         Err(e) => {
             // A run that panicked keeps its lease until it runs out; then
             // a worker takes the run over.
-            if let Some(run) = runs.remove(&e.id()) {
+            if let Some((run, _)) = runs.remove(&e.id()) {
                 tracing::error!(run_id = %run, error = %e, "a run's task panicked");
             }
         }

@@ -3,10 +3,10 @@
 //! worker claims the run in between and the agent goes on with it.
 
 use super::store::fresh;
-use super::support::{count, AfterCommit, Counted, Hooked};
+use super::support::{count, Counted, Hooked, OnCommit};
 use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, Error, RunQueue, ToolCall};
+use klieo_types::{Episode, Error, Journal, RunQueue, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -19,13 +19,15 @@ async fn an_approval_with_the_agent_is_not_lost_to_a_workers_claim() {
     // records a decision, as a poll that lands just then does.
     let claimed = Arc::new(Mutex::new(Vec::new()));
     let claims = Arc::clone(&claimed);
-    let after: AfterCommit = Arc::new(move |store, episodes| {
+    let on_commit: OnCommit = Arc::new(move |store, commit| {
         let claims = Arc::clone(&claims);
         Box::pin(async move {
-            if episodes
+            let decided = commit
+                .episodes
                 .iter()
-                .any(|e| matches!(e, Episode::Approved { .. }))
-            {
+                .any(|e| matches!(e, Episode::Approved { .. }));
+            store.commit(commit).await?;
+            if decided {
                 let agents = ["support".to_owned()];
                 let ttl = Duration::from_secs(30);
                 let mut got = store.claim("racer", &agents, 1, ttl).await?;
@@ -39,7 +41,7 @@ async fn an_approval_with_the_agent_is_not_lost_to_a_workers_claim() {
     });
     let racing = Hooked {
         inner: store.clone(),
-        after,
+        on_commit,
     };
     let works = Arc::new(AtomicUsize::new(0));
     let call = ToolCall::new("c1", "work", json!({}));

@@ -1,5 +1,5 @@
 //! What the durable-run tests share: a tool that counts its runs, a model
-//! that tells when it is called, a store that acts after its commits,
+//! that tells when it is called, a store whose commits go through a hook,
 //! episode outcomes.
 
 use super::store::Store;
@@ -128,19 +128,19 @@ pub(crate) fn count(runs: &AtomicUsize) -> usize {
     runs.load(Ordering::SeqCst)
 }
 
-/// What [`Hooked`] does after a commit is in, given the store and the
-/// commit's episodes.
-pub(crate) type AfterCommit = Arc<
-    dyn Fn(Store, Vec<Episode>) -> Pin<Box<dyn Future<Output = Result<(), MemoryError>> + Send>>
+/// What [`Hooked`] does with a commit, given the store: writes it, and
+/// acts before or after (a pause, a worker's claim), or refuses it.
+pub(crate) type OnCommit = Arc<
+    dyn Fn(Store, Commit) -> Pin<Box<dyn Future<Output = Result<(), MemoryError>> + Send>>
         + Send
         + Sync,
 >;
 
-/// The store under test, acting after each commit that is in (a pause, a
-/// worker's claim): a store whose timing falls just so.
+/// The store under test, its commits through a hook: a store whose
+/// timing falls just so, or that refuses a write.
 pub(crate) struct Hooked {
     pub(crate) inner: Store,
-    pub(crate) after: AfterCommit,
+    pub(crate) on_commit: OnCommit,
 }
 
 #[async_trait]
@@ -172,9 +172,7 @@ impl EpisodicMemory for Hooked {
 #[async_trait]
 impl Journal for Hooked {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
-        let episodes = commit.episodes.clone();
-        self.inner.commit(commit).await?;
-        (self.after)(self.inner.clone(), episodes).await
+        (self.on_commit)(self.inner.clone(), commit).await
     }
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
         self.inner.run(run).await

@@ -3,14 +3,15 @@
 //! that wait for a person, whether it ran first or after an approval, and
 //! leaves any run outside its tree as it is.
 
-use super::super::store::fresh;
-use super::super::support::{count, outcomes, Counted};
+use super::super::store::{fresh, Store};
+use super::super::support::{count, outcomes, Counted, Hooked, OnCommit};
 use super::{ask, built, child_of, lookup, no_lease, parent_of};
 use klieo_runtime::decisions::pending_approval;
 use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    EpisodicMemory, Error, FnTool, RunQueue, RunState, ToolCall, ToolDef, ToolError, WaitingOn,
+    Episode, EpisodicMemory, Error, FnTool, Journal, MemoryError, RunId, RunQueue, RunState,
+    ToolCall, ToolDef, ToolError, WaitingOn,
 };
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
@@ -177,4 +178,89 @@ async fn a_child_waiting_when_an_approved_step_fails_for_good_ends_with_it() {
     );
     assert!(pending_approval(&store, child).await.unwrap().is_none());
     assert_eq!(count(&sends), 0);
+}
+
+/// The desk's step (the ledger's failure and the child that waits) on a
+/// store that refuses the step's own write with `refusal`: the desk's
+/// run ends with the store's error, and the child is left as it is.
+async fn step_refused_with(refusal: fn(RunId) -> MemoryError) -> (impl Sized, Store, RunId, Error) {
+    let (dir, store) = fresh().await;
+    let sends = Arc::new(AtomicUsize::new(0));
+    let send = Counted::new("send", false, &sends).watched();
+    let child_llm =
+        ScriptedLlm::new().then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))]);
+    let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
+        ToolCall::new("b1", "ledger", json!({})),
+        ask("c1", "mail Ada"),
+    ]);
+    let on_commit: OnCommit = Arc::new(move |store, commit| {
+        Box::pin(async move {
+            let the_step = commit
+                .episodes
+                .iter()
+                .any(|e| matches!(e, Episode::ToolCall { name, .. } if name == "ledger"));
+            if the_step {
+                return Err(refusal(commit.run));
+            }
+            store.commit(commit).await
+        })
+    });
+    let hooked = Hooked {
+        inner: store.clone(),
+        on_commit,
+    };
+    let desk = Agent::builder(parent_llm)
+        .with_name("desk")
+        .add_agent_tool(
+            "ask_lookup",
+            "Finds orders.",
+            lookup(&store, &child_llm, vec![send]),
+        )
+        .add_tool(closed_ledger())
+        .with_memory(hooked)
+        .with_options(no_lease())
+        .build()
+        .unwrap();
+    let error = desk
+        .run("mail Ada")
+        .await
+        .expect_err("the step is not written");
+    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+    // The store's directory (on SQLite) lives as long as the store.
+    (dir, store, child_of(parent, "c1"), error)
+}
+
+#[tokio::test]
+async fn a_child_is_left_waiting_when_its_callers_step_is_not_written() {
+    let refusal = |_| MemoryError::Conflict("another process took the run".into());
+    let (_dir, store, child, error) = step_refused_with(refusal).await;
+    assert!(
+        matches!(error, Error::Memory(MemoryError::Conflict(_))),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.state(child).await.unwrap(),
+        Some(RunState::Suspended),
+        "the run that goes on finds its child waiting"
+    );
+}
+
+#[tokio::test]
+async fn a_child_ends_when_its_callers_step_is_refused_as_cancelled() {
+    let (_dir, store, child, error) = step_refused_with(|run| MemoryError::Cancelled {
+        run,
+        by: "ops".into(),
+    })
+    .await;
+    assert!(
+        matches!(error, Error::Memory(MemoryError::Cancelled { .. })),
+        "{error:?}"
+    );
+    assert!(
+        matches!(
+            store.state(child).await.unwrap(),
+            Some(RunState::Failed { .. })
+        ),
+        "a cancelled caller's child ends with it"
+    );
 }
