@@ -7,7 +7,7 @@ use super::super::store::{fresh, Store};
 use super::super::support::{count, outcomes, Counted, Hooked, OnCommit};
 use super::{ask, built, child_of, lookup, no_lease, parent_of};
 use klieo_runtime::decisions::pending_approval;
-use klieo_runtime::Agent;
+use klieo_runtime::{Agent, AgentBuilder};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     Episode, EpisodicMemory, Error, FnTool, Journal, MemoryError, RunId, RunQueue, RunState,
@@ -25,6 +25,24 @@ fn closed_ledger() -> FnTool<fn(serde_json::Value) -> Result<serde_json::Value, 
     )
 }
 
+/// A desk on `parent_llm` whose tools are the closed ledger and a lookup
+/// agent on `child_llm` (on `store`) that sends mail with `send`.
+fn desk_builder(
+    store: &Store,
+    parent_llm: ScriptedLlm,
+    child_llm: &ScriptedLlm,
+    send: Counted,
+) -> AgentBuilder {
+    Agent::builder(parent_llm)
+        .with_name("desk")
+        .add_agent_tool(
+            "ask_lookup",
+            "Finds orders.",
+            lookup(store, child_llm, vec![send]),
+        )
+        .add_tool(closed_ledger())
+}
+
 #[tokio::test]
 async fn children_waiting_when_their_callers_step_fails_for_good_end_with_it() {
     let (_dir, store) = fresh().await;
@@ -34,7 +52,6 @@ async fn children_waiting_when_their_callers_step_fails_for_good_end_with_it() {
     let child_llm = ScriptedLlm::new()
         .then_tool_calls(mail())
         .then_tool_calls(mail());
-    let closed = closed_ledger();
     // The calls start at once: the ledger fails for good while both
     // children wait for a person.
     let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
@@ -42,14 +59,7 @@ async fn children_waiting_when_their_callers_step_fails_for_good_end_with_it() {
         ask("c1", "mail Ada"),
         ask("c2", "mail Grace"),
     ]);
-    let builder = Agent::builder(parent_llm)
-        .with_name("desk")
-        .add_agent_tool(
-            "ask_lookup",
-            "Finds orders.",
-            lookup(&store, &child_llm, vec![send]),
-        )
-        .add_tool(closed);
+    let builder = desk_builder(&store, parent_llm, &child_llm, send);
     let desk = built(builder, &store, vec![], no_lease());
     let Err(Error::Tool(ToolError::Permanent(_))) = desk.run("mail Ada and Grace").await else {
         panic!("the desk's run ends with the ledger's failure");
@@ -146,14 +156,7 @@ async fn a_child_waiting_when_an_approved_step_fails_for_good_ends_with_it() {
         ToolCall::new("b1", "ledger", json!({})),
         ask("c1", "mail Ada"),
     ]);
-    let builder = Agent::builder(parent_llm)
-        .with_name("desk")
-        .add_agent_tool(
-            "ask_lookup",
-            "Finds orders.",
-            lookup(&store, &child_llm, vec![send]),
-        )
-        .add_tool(closed_ledger());
+    let builder = desk_builder(&store, parent_llm, &child_llm, send);
     let desk = built(
         builder,
         &store,
@@ -209,14 +212,7 @@ async fn step_refused_with(refusal: fn(RunId) -> MemoryError) -> (impl Sized, St
         inner: store.clone(),
         on_commit,
     };
-    let desk = Agent::builder(parent_llm)
-        .with_name("desk")
-        .add_agent_tool(
-            "ask_lookup",
-            "Finds orders.",
-            lookup(&store, &child_llm, vec![send]),
-        )
-        .add_tool(closed_ledger())
+    let desk = desk_builder(&store, parent_llm, &child_llm, send)
         .with_memory(hooked)
         .with_options(no_lease())
         .build()
