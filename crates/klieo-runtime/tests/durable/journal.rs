@@ -1,13 +1,14 @@
 //! Each step is written through the journal: a tool call's intent is in
-//! the store before the tool runs, and the conversation and event log are
-//! there for the next process.
+//! the store before the tool runs, the conversation and event log are
+//! there for the next process, and a reply a guardrail refused is kept.
 
 use super::store::{fresh, Store};
-use klieo_runtime::Agent;
+use super::support::{Hooked, OnCommit};
+use klieo_runtime::{Agent, DenyKeywords, RunOptions};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    async_trait, Episode, EpisodicMemory, Journal, PendingStep, Role, ShortTermMemory, ThreadId,
-    Tool, ToolCall, ToolContext, ToolDef, ToolError,
+    async_trait, Episode, EpisodicMemory, Error, Journal, MemoryError, PendingStep, Role,
+    ShortTermMemory, ThreadId, Tool, ToolCall, ToolContext, ToolDef, ToolError,
 };
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -97,5 +98,35 @@ async fn a_tool_call_is_written_down_before_the_tool_runs() {
     assert_eq!(
         roles,
         [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_reply_whose_write_fails_still_ends_the_run_as_refused() {
+    let (_dir, store) = fresh().await;
+    // The store fails the write of the refused reply's model call alone.
+    let on_commit: OnCommit = Arc::new(|store, commit| {
+        Box::pin(async move {
+            let refused_call = commit.messages.is_empty()
+                && matches!(commit.episodes.as_slice(), [Episode::LlmCall { .. }]);
+            if refused_call {
+                return Err(MemoryError::backend("the disk is full"));
+            }
+            store.commit(commit).await
+        })
+    });
+    let options = RunOptions::default().add_guardrail(Arc::new(DenyKeywords::new(["secret"])));
+    let agent = Agent::builder(ScriptedLlm::new().then_text("the secret is 42"))
+        .with_memory(Hooked {
+            inner: store.clone(),
+            on_commit,
+        })
+        .with_options(options)
+        .build()
+        .expect("the options are valid");
+    let ended = agent.session("t").run("tell me").await;
+    assert!(
+        matches!(ended, Err(Error::Refused { .. })),
+        "the refusal, not the store's failure: {ended:?}"
     );
 }
