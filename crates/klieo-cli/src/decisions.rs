@@ -8,8 +8,9 @@ use crate::runs::{plain, run_id};
 use crate::store::Store;
 use klieo::runtime::decisions::{
     self, handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
+    TreeCancelled,
 };
-use klieo::types::{RunId, RunState, Ticket};
+use klieo::types::{RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -78,7 +79,9 @@ pub(crate) async fn cancel(
     json: bool,
 ) -> Result<String, CliError> {
     let run = run_id(run)?;
-    let Some((state, under)) = cancel_tree(store, run, by).await? else {
+    // With the runs under it: a tree stops whole.
+    let cancelled = decisions::cancel_tree(store.queue(), store.catalog(), run, by).await?;
+    let Some(TreeCancelled { state, under, .. }) = cancelled else {
         return Err(CliError::UnknownRun { run });
     };
     if json {
@@ -184,17 +187,4 @@ pub(crate) async fn resume(
              within its time to live)"
         ),
     })
-}
-
-/// Cancels `run` for `by`, with the runs under it (see
-/// [`klieo::runtime::decisions::cancel_tree`]): the state `run` is in
-/// after, and how many runs under it were cancelled now; `None` for a run
-/// the store does not know.
-pub(crate) async fn cancel_tree(
-    store: &Store,
-    run: RunId,
-    by: &str,
-) -> Result<Option<(RunState, usize)>, CliError> {
-    let cancelled = decisions::cancel_tree(store.queue(), store.catalog(), run, by).await?;
-    Ok(cancelled.map(|c| (c.state, c.under)))
 }

@@ -12,7 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use klieo::runtime::decisions::{record_decision, record_settlement, Decision, Settled};
+use klieo::runtime::decisions::{
+    cancel_tree, record_decision, record_settlement, Decision, Settled,
+};
 use klieo::types::{Error, RunId, RunState, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -180,14 +182,18 @@ pub(crate) async fn cancel(
         Ok(by) => by,
         Err(wrong) => return failure(StatusCode::BAD_REQUEST, &wrong),
     };
-    match crate::decisions::cancel_tree(&console.store, run, &by).await {
-        Ok(Some((RunState::Cancelled { .. }, _))) => back(run, "cancelled"),
+    // With the runs under it: a tree stops whole.
+    let store = &console.store;
+    match cancel_tree(store.queue(), store.catalog(), run, &by).await {
+        Ok(Some(cancelled)) if matches!(cancelled.state, RunState::Cancelled { .. }) => {
+            back(run, "cancelled")
+        }
         Ok(Some(_)) => back(run, "finished"),
         Ok(None) => failure(
             StatusCode::NOT_FOUND,
             &CliError::UnknownRun { run }.to_string(),
         ),
-        Err(e) => console.store_failed(&e),
+        Err(e) => console.store_failed(&e.into()),
     }
 }
 
