@@ -334,3 +334,89 @@ pub(crate) async fn children_spent(
     }
     Ok(spent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klieo_store::InMemoryJournal;
+    use klieo_types::{EpisodicMemory, Message, ThreadId};
+
+    /// A chain `caller` ← `middle` ← `waiting` in `journal`: `middle`
+    /// waits with `waiting`, whose log ends with `last`.
+    async fn chain(journal: &InMemoryJournal, last: Episode) -> (RunId, RunId, RunId) {
+        let thread = ThreadId::new("t");
+        let (caller, middle, waiting) = (RunId::new(), RunId::new(), RunId::new());
+        let started = || Episode::Started { agent: "a".into() };
+        let child_of = |parent| Episode::ChildOf {
+            parent,
+            step: 0,
+            call_id: "c".into(),
+        };
+        let open = || PendingStep::new(0, Message::assistant("calls"));
+        let commits = [
+            Commit::new(caller, thread.clone()).with_episodes(vec![started()]),
+            Commit::new(middle, thread.clone())
+                .with_episodes(vec![
+                    started(),
+                    child_of(caller),
+                    Episode::WaitingOnChild {
+                        step: 0,
+                        call_id: "c".into(),
+                        child: waiting,
+                    },
+                ])
+                .with_pending(open()),
+            Commit::new(waiting, thread.clone())
+                .with_episodes(vec![started(), child_of(middle), last])
+                .with_pending(open()),
+        ];
+        for commit in commits {
+            journal.commit(commit).await.unwrap();
+        }
+        (caller, middle, waiting)
+    }
+
+    fn last_kind(log: &[Episode]) -> &'static str {
+        log.last().map_or("none", Episode::kind)
+    }
+
+    #[tokio::test]
+    async fn a_chain_whose_call_is_in_doubt_is_left_for_its_person() {
+        let journal = InMemoryJournal::new();
+        let in_doubt = Episode::InDoubt {
+            step: 0,
+            call_id: "pay".into(),
+            tool: "pay".into(),
+            digest: "d".into(),
+        };
+        let (caller, middle, waiting) = chain(&journal, in_doubt).await;
+        end_waiting(&journal, caller, waiting).await.unwrap();
+        assert_eq!(
+            last_kind(&journal.replay(waiting).await.unwrap()),
+            "in_doubt"
+        );
+        assert_eq!(
+            last_kind(&journal.replay(middle).await.unwrap()),
+            "waiting_on_child"
+        );
+        assert!(journal.pending(waiting).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_chain_waiting_for_an_approval_ends_with_its_caller() {
+        let journal = InMemoryJournal::new();
+        let suspended = Episode::Suspended {
+            step: 0,
+            call_id: "pay".into(),
+            tool: "pay".into(),
+            digest: "d".into(),
+        };
+        let (caller, middle, waiting) = chain(&journal, suspended).await;
+        end_waiting(&journal, caller, waiting).await.unwrap();
+        for run in [waiting, middle] {
+            assert_eq!(last_kind(&journal.replay(run).await.unwrap()), "failed");
+            assert!(journal.pending(run).await.unwrap().is_none());
+        }
+        assert_eq!(last_kind(&journal.replay(caller).await.unwrap()), "started");
+    }
+}
