@@ -63,6 +63,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
         )),
         _ => {}
     }
+    message.extend(reply.redirect_note());
     let request_id = reply.request_id.as_deref().or(wire.request_id.as_deref());
     let message = with_request_id(message, request_id);
     status_error(reply.status, message, reply.hint)

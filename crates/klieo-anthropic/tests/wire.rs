@@ -253,3 +253,33 @@ fn an_empty_api_version_is_refused_naming_it() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed_with_the_key() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let to = format!("{}/v1/messages", elsewhere.uri());
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(308).insert_header("location", to.as_str()))
+        .mount(&server)
+        .await;
+    let e = client(&server)
+        .complete(weather_request())
+        .await
+        .unwrap_err();
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the redirect was followed, with the key in `x-api-key`"
+    );
+    assert!(
+        matches!(
+            e,
+            LlmError::BadRequest {
+                status: Some(308),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&to), "{e}");
+}

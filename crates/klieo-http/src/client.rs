@@ -38,7 +38,10 @@ pub fn sensitive_header(
 
 /// The pooled HTTP client of a provider: the kit's TLS settings for an
 /// `https` base URL or not, `connect_timeout`, `headers` on every request
-/// and `user_agent`.
+/// and `user_agent`. It follows no redirect: reqwest would send a key in a
+/// header of its own name (`x-api-key`, `api-key`, an added header) on to
+/// whatever host a redirect names, so a `3xx` reply is handed back as it
+/// is, for the caller to report.
 ///
 /// # Errors
 ///
@@ -53,6 +56,7 @@ pub fn build(
     reqwest::Client::builder()
         .tls_backend_preconfigured(crate::tls::client_config(https)?)
         .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .user_agent(user_agent)
         .build()

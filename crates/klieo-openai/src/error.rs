@@ -37,6 +37,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
         ),
         _ => {}
     }
+    message.extend(reply.redirect_note());
     if reply.status == 429 && quota {
         return LlmError::QuotaExhausted { message };
     }

@@ -154,3 +154,41 @@ async fn credentials_in_the_base_url_never_show() {
         assert!(shown.contains("127.0.0.1:1"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_with_the_key_and_headers() {
+    let api = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let to = format!("{}/v1/chat/completions?token=t0ken", elsewhere.uri());
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(307).insert_header("location", to.as_str()))
+        .mount(&api)
+        .await;
+    let client = OpenAiClient::builder()
+        .with_base_url(format!("{}/v1", api.uri()))
+        .with_api_key(KEY)
+        .add_header("api-key", "proxy-secret-value")
+        .with_model("m")
+        .build()
+        .unwrap();
+    let e = client.complete(req()).await.unwrap_err();
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the redirect was followed"
+    );
+    assert!(
+        matches!(
+            e,
+            LlmError::BadRequest {
+                status: Some(307),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.retryable(), "{e:?}");
+    let shown = e.to_string();
+    assert!(shown.contains(&elsewhere.uri()), "{shown}");
+    assert!(!shown.contains("t0ken"), "the query is not shown: {shown}");
+    assert_clean(&e);
+}

@@ -32,6 +32,9 @@ impl OnFirstSend {
                 reqwest::blocking::Client::builder()
                     .tls_backend_preconfigured(tls.clone())
                     .timeout(timeout)
+                    // The exporter's headers (a collector's token) would
+                    // go on to any host a redirect named.
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
             }),
             client: OnceLock::new(),

@@ -42,6 +42,10 @@ pub struct ErrorReply {
     pub request_id: Option<String>,
     /// At most [`ERROR_BODY_LIMIT`] bytes of the body.
     pub body: Vec<u8>,
+    /// Where a redirect (`3xx`) pointed, without credentials, query or
+    /// fragment: klieo's clients follow none (see
+    /// [`klieo_http::client::build`]).
+    pub location: Option<Url>,
 }
 
 impl ErrorReply {
@@ -54,6 +58,7 @@ impl ErrorReply {
             url,
             request_id: None,
             body: Vec::new(),
+            location: None,
         }
     }
 
@@ -66,6 +71,12 @@ impl ErrorReply {
             .iter()
             .find_map(|name| resp.headers().get(*name)?.to_str().ok())
             .map(|id| klieo_http::secret::bounded(id.trim(), 200));
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|to| to.to_str().ok())
+            .and_then(|to| resp.url().join(to).ok())
+            .map(|to| safe_url(&to));
         let url = safe_url(resp.url());
         let body = read_bounded(resp, ERROR_BODY_LIMIT).await;
         Self {
@@ -74,7 +85,26 @@ impl ErrorReply {
             url,
             request_id,
             body,
+            location,
         }
+    }
+
+    /// For a redirect (`3xx`), what to add to its error's message: where
+    /// it pointed and what to do, since klieo follows none (a key sent in
+    /// a header would go on to wherever it points); `None` otherwise.
+    pub fn redirect_note(&self) -> Option<String> {
+        if !(300..400).contains(&self.status) {
+            return None;
+        }
+        let to = match &self.location {
+            Some(to) => format!("to {}", klieo_http::secret::bounded(to.as_str(), 200)),
+            None => "without saying where".to_owned(),
+        };
+        Some(format!(
+            "; {} redirected {to}: klieo follows no redirect, which would carry the API key \
+             elsewhere, so set the base URL to the address the API answers at",
+            self.url
+        ))
     }
 
     /// The body as text, trimmed, with the key scrubbed out and cut to
@@ -91,9 +121,10 @@ impl ErrorReply {
 }
 
 /// The error an HTTP status stands for, with the server's `message` and
-/// retry `hint`: 401 and 403 are `Unauthorized`; 429 is `RateLimit`; 400
-/// to 407 and 410 to 499 are `BadRequest`; 408, 409, 5xx (529, overloaded,
-/// among them) and anything else are `Server`. The hint's `should_retry`
+/// retry `hint`: 401 and 403 are `Unauthorized`; 429 is `RateLimit`; a
+/// redirect (300 to 399, which klieo does not follow), 400 to 407 and 410
+/// to 499 are `BadRequest`; 408, 409, 5xx (529, overloaded, among them)
+/// and anything else are `Server`. The hint's `should_retry`
 /// decides `retryable()` while the kind and status stay true.
 ///
 /// ```
@@ -107,7 +138,7 @@ pub fn status_error(status: u16, message: String, hint: RetryHint) -> LlmError {
     match status {
         401 | 403 => LlmError::Unauthorized { message, hint },
         429 => LlmError::RateLimit { message, hint },
-        400..=407 | 410..=499 => LlmError::BadRequest {
+        300..=399 | 400..=407 | 410..=499 => LlmError::BadRequest {
             status: Some(status),
             message,
             hint,
@@ -178,8 +209,9 @@ mod tests {
         assert!(matches!(kind(401), LlmError::Unauthorized { .. }));
         assert!(matches!(kind(403), LlmError::Unauthorized { .. }));
         assert!(matches!(kind(429), LlmError::RateLimit { .. }));
-        for bad in [400, 404, 413, 422] {
+        for bad in [301, 307, 308, 400, 404, 413, 422] {
             assert!(matches!(kind(bad), LlmError::BadRequest { .. }), "{bad}");
+            assert!(!kind(bad).retryable(), "{bad}");
         }
         for server in [408, 409, 500, 503, 529] {
             assert!(matches!(kind(server), LlmError::Server { .. }), "{server}");
