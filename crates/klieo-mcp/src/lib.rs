@@ -39,6 +39,7 @@
 mod catalogue;
 pub mod config;
 mod describe;
+mod environment;
 mod error;
 mod link;
 mod listing;
@@ -52,6 +53,7 @@ mod servers;
 mod stderr;
 mod stdio;
 
+pub use environment::PASSED_ENV;
 pub use error::{ListFault, McpError, ReplyFault};
 pub use link::PROTOCOL_VERSIONS;
 pub use listing::{MAX_LIST_BYTES, MAX_LIST_PAGES, MAX_LIST_TOOLS};

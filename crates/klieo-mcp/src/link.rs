@@ -109,6 +109,7 @@ pub(crate) async fn connect(
             command,
             args,
             env,
+            inherited,
             cwd,
         } => {
             if command.trim().is_empty() {
@@ -119,7 +120,8 @@ pub(crate) async fn connect(
                 return Err(config(settings, invalid));
             }
             let mut cmd = tokio::process::Command::new(command);
-            cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+            cmd.args(args);
+            inherited.apply(&mut cmd, env);
             cmd.stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());

@@ -1,6 +1,7 @@
 //! [`McpOptions`]: how to reach one MCP server, and how klieo treats its
 //! tools.
 
+use crate::environment::Inherited;
 use crate::scrub::{Secrets, TEXT_LIMIT};
 use klieo_http::url::shown_base_url;
 use klieo_types::ConfigError;
@@ -32,6 +33,9 @@ use std::time::Duration;
 /// - prefix: `{name}_`, put before a tool's name only when another tool
 ///   has that name already (see `klieo_types::Toolbox`)
 /// - approval: [`Approval::None`]
+/// - a stdio server's environment: its own variables
+///   ([`add_env`](Self::add_env)) and, of klieo's, only
+///   [`PASSED_ENV`](crate::PASSED_ENV)
 /// - tools offered: all the server lists ([`with_only`](Self::with_only))
 /// - restart backoff: a dead server is started again at the next call,
 ///   then no sooner than 1 s, 2 s, 4 s, ... up to 30 s after each failed
@@ -62,6 +66,7 @@ pub(crate) enum Transport {
         command: String,
         args: Vec<String>,
         env: Vec<(String, String)>,
+        inherited: Inherited,
         cwd: Option<PathBuf>,
     },
     /// Streamable HTTP at `url`, each request carrying `headers`.
@@ -119,6 +124,7 @@ impl McpOptions {
                 command: command.into(),
                 args: Vec::new(),
                 env: Vec::new(),
+                inherited: Inherited::default(),
                 cwd: None,
             },
         )
@@ -154,11 +160,36 @@ impl McpOptions {
     }
 
     /// Adds an environment variable of a stdio server (no effect on
-    /// HTTP). The child inherits klieo's environment besides. Values are
+    /// HTTP). Of klieo's own environment the child gets only
+    /// [`PASSED_ENV`](crate::PASSED_ENV) and what
+    /// [`add_passed_env`](Self::add_passed_env) names, unless
+    /// [`with_whole_env`](Self::with_whole_env) says otherwise. Values are
     /// never shown: `Debug` lists the names only.
     pub fn add_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         if let Transport::Stdio { env, .. } = &mut self.transport {
             env.push((name.into(), value.into()));
+        }
+        self
+    }
+
+    /// Adds a variable of klieo's own environment, `name`, to what a stdio
+    /// server is given besides [`PASSED_ENV`](crate::PASSED_ENV) (no effect
+    /// on HTTP, or when it is not set).
+    pub fn add_passed_env(mut self, name: impl Into<String>) -> Self {
+        if let Transport::Stdio { inherited, .. } = &mut self.transport {
+            inherited.also.push(name.into());
+        }
+        self
+    }
+
+    /// Sets whether a stdio server inherits klieo's whole environment
+    /// (no effect on HTTP). Off by default: a server given the API keys
+    /// klieo holds in its environment could hand them to the model (a
+    /// tool that shows its environment), and they are not scrubbed, since
+    /// klieo does not know them as secrets.
+    pub fn with_whole_env(mut self, whole: bool) -> Self {
+        if let Transport::Stdio { inherited, .. } = &mut self.transport {
+            inherited.whole = whole;
         }
         self
     }
@@ -296,6 +327,7 @@ impl fmt::Debug for McpOptions {
                 command,
                 args,
                 env,
+                inherited,
                 cwd,
             } => {
                 let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
@@ -304,6 +336,7 @@ impl fmt::Debug for McpOptions {
                 s.field("command", command)
                     .field("args", &args.len())
                     .field("env", &names)
+                    .field("inherited", inherited)
                     .field("cwd", cwd);
             }
             Transport::Http { url, headers } => {

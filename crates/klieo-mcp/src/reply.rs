@@ -7,7 +7,8 @@ use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::Value;
 
 /// The output of a call: its `structuredContent` when it has one, else
-/// its content as text. A result marked `isError` is
+/// its content as text, with every secret of `secrets` taken out. A
+/// result marked `isError` is
 /// [`ToolError::Failed`]: the model reads the message (scrubbed of
 /// `secrets` and bounded) and the run goes on.
 pub(crate) fn output(
@@ -27,7 +28,8 @@ pub(crate) fn output(
             message,
         });
     }
-    Ok(result.structured_content.unwrap_or(Value::String(text)))
+    let answer = result.structured_content.unwrap_or(Value::String(text));
+    Ok(secrets.scrub_value(answer))
 }
 
 /// The content blocks as text for the model, one per line. What is not
@@ -100,6 +102,19 @@ mod tests {
             "structuredContent": {"sum": 3}
         }));
         assert_eq!(output("add", r, &Secrets::default()), Ok(json!({"sum": 3})));
+    }
+
+    #[test]
+    fn an_answer_that_echoes_a_secret_reaches_the_model_without_it() {
+        let secrets = Secrets::of(&crate::options::Transport::Http {
+            url: "http://127.0.0.1/mcp".into(),
+            headers: vec![("x-api-key".into(), "sk-live-abcdef".into())],
+        });
+        let text = result(json!({"content": [{"type": "text", "text": "key sk-live-abcdef"}]}));
+        assert_eq!(output("t", text, &secrets), Ok(json!("key ***")));
+        let structured =
+            result(json!({"content": [], "structuredContent": {"k": "sk-live-abcdef"}}));
+        assert_eq!(output("t", structured, &secrets), Ok(json!({"k": "***"})));
     }
 
     #[test]

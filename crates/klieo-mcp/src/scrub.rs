@@ -4,6 +4,7 @@
 
 use crate::options::Transport;
 use reqwest::Url;
+use serde_json::Value;
 
 /// Values shorter than this are not scrubbed: replacing every `1` or `on`
 /// would garble the text, and so short a value protects nothing.
@@ -110,6 +111,28 @@ impl Secrets {
         text
     }
 
+    /// `value` with every secret taken out of each of its strings (keys
+    /// and values): a tool's answer that echoes one (a tool that shows its
+    /// settings) reaches the model and the episodes without it.
+    pub(crate) fn scrub_value(&self, value: Value) -> Value {
+        if self.urls.is_empty() && self.values.is_empty() {
+            return value;
+        }
+        match value {
+            Value::String(text) => Value::String(self.scrub(&text)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.scrub_value(v)).collect())
+            }
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (self.scrub(&k), self.scrub_value(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// `text` without any secret, then cut to `limit` characters (scrubbed
     /// first: a secret across the cut would keep its start).
     pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
@@ -172,6 +195,7 @@ mod tests {
                 ("TOKEN".into(), "sk-live-abc".into()),
                 ("DEBUG".into(), "1".into()),
             ],
+            inherited: Default::default(),
             cwd: None,
         });
         assert_eq!(
@@ -181,11 +205,37 @@ mod tests {
     }
 
     #[test]
+    fn every_string_of_an_answer_is_scrubbed() {
+        let secrets = Secrets::of(&Transport::Stdio {
+            command: "x".into(),
+            args: Vec::new(),
+            env: vec![("TOKEN".into(), "sk-live-abcdef".into())],
+            inherited: Default::default(),
+            cwd: None,
+        });
+        let answer = serde_json::json!({
+            "env": {"TOKEN": "sk-live-abcdef", "n": 4},
+            "lines": ["key=sk-live-abcdef;", true],
+            "sk-live-abcdef": null,
+        });
+        let scrubbed = secrets.scrub_value(answer);
+        assert_eq!(
+            scrubbed,
+            serde_json::json!({
+                "env": {"TOKEN": "***", "n": 4},
+                "lines": ["key=***;", true],
+                "***": null,
+            })
+        );
+    }
+
+    #[test]
     fn shown_scrubs_before_it_cuts() {
         let secrets = Secrets::of(&Transport::Stdio {
             command: "x".into(),
             args: Vec::new(),
             env: vec![("TOKEN".into(), "sk-live-abcdef".into())],
+            inherited: Default::default(),
             cwd: None,
         });
         let shown = secrets.shown("key sk-live-abcdef", 8);

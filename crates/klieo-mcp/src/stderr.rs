@@ -121,6 +121,7 @@ mod tests {
             command: "x".into(),
             args: Vec::new(),
             env: vec![("TOKEN".into(), value.into())],
+            inherited: Default::default(),
             cwd: None,
         })
     }

@@ -53,3 +53,40 @@ async fn a_url_with_a_user_keeps_its_query_out_of_the_error() {
         "what happened, not Rust types: {shown}"
     );
 }
+
+/// The handshake error of a stdio "server" that prints, on stderr, which
+/// of `names` it was given, then exits.
+async fn given(settings: McpOptions, names: &[&str]) -> Vec<String> {
+    let script: String = names
+        .iter()
+        .map(|name| format!("echo \"{name}=${{{name}:+given}}\" >&2; "))
+        .collect();
+    let settings = settings.with_args(["-c", &format!("{script}exit 1")]);
+    match McpServer::connect(settings).await {
+        Err(McpError::Handshake { stderr, .. }) => stderr,
+        other => panic!("expected a failed handshake, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stdio_server_gets_only_the_environment_it_needs_and_is_given() {
+    // Set by cargo for the test, as an API key would be for klieo.
+    let held = "CARGO_MANIFEST_DIR";
+    assert!(std::env::var_os(held).is_some(), "{held} is not set here");
+    let names = ["PATH", held, "OWN"];
+    let plain = McpOptions::stdio("env", "sh").add_env("OWN", "mine");
+    assert_eq!(
+        given(plain.clone(), &names).await,
+        ["PATH=given", &format!("{held}="), "OWN=given"]
+    );
+    let passed = plain.clone().add_passed_env(held);
+    assert_eq!(
+        given(passed, &names).await,
+        ["PATH=given", &format!("{held}=given"), "OWN=given"]
+    );
+    let whole = plain.with_whole_env(true);
+    assert_eq!(
+        given(whole, &names).await,
+        ["PATH=given", &format!("{held}=given"), "OWN=given"]
+    );
+}
