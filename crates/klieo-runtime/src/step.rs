@@ -6,6 +6,7 @@ use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{ReplyEpisodes, Run, Verdict};
 use klieo_types::{ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall};
+use std::collections::{HashMap, HashSet};
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -19,17 +20,27 @@ pub(crate) enum StepEnd {
 /// approvals and idempotency keys name a call by its id, and a server that
 /// fills in missing ids can repeat one.
 fn distinct_call_ids(calls: &mut [ToolCall]) {
-    for i in 1..calls.len() {
-        let taken = |id: &str, calls: &[ToolCall]| calls[..i].iter().any(|c| c.id == id);
-        if !taken(&calls[i].id, calls) {
+    if calls.len() < 2 {
+        return;
+    }
+    // The ids given so far, and each repeated id's next suffix: linear in
+    // the calls however many share an id (a server may repeat one in
+    // every call of a long reply).
+    let mut taken: HashSet<String> = HashSet::with_capacity(calls.len());
+    let mut next: HashMap<String, u64> = HashMap::new();
+    for call in calls.iter_mut() {
+        if taken.insert(call.id.clone()) {
             continue;
         }
-        let base = calls[i].id.clone();
-        let mut n = 2;
-        while taken(&format!("{base}~{n}"), calls) {
-            n += 1;
+        let n = next.entry(call.id.clone()).or_insert(2);
+        loop {
+            let id = format!("{}~{n}", call.id);
+            *n += 1;
+            if taken.insert(id.clone()) {
+                call.id = id;
+                break;
+            }
         }
-        calls[i].id = format!("{base}~{n}");
     }
 }
 
@@ -180,12 +191,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn call(id: &str) -> ToolCall {
+        ToolCall::new(id, "echo", json!({}))
+    }
+
     #[test]
     fn repeated_call_ids_in_one_reply_become_distinct() {
-        let call = |id: &str| ToolCall::new(id, "echo", json!({}));
         let mut calls = vec![call("c"), call("c"), call("d"), call("c"), call("c~2")];
         distinct_call_ids(&mut calls);
         let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["c", "c~2", "d", "c~3", "c~2~2"]);
+    }
+
+    #[test]
+    fn a_reply_of_many_calls_sharing_one_id_gets_distinct_ids() {
+        // Each id was checked against every earlier call, for each suffix
+        // tried: some 10^12 comparisons here.
+        let mut calls: Vec<ToolCall> = (0..20_000).map(|_| call("c")).collect();
+        distinct_call_ids(&mut calls);
+        let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 20_000);
+        assert_eq!(calls[19_999].id, "c~20000");
     }
 }

@@ -1,10 +1,13 @@
 //! Retries of model calls on paused time: blocking calls, stream
 //! initiation, and failures before versus after the first chunk.
 
-use crate::support::{collect, context, episodes, errors, kinds, start, terminal, text};
-use klieo_runtime::{run_steps, run_steps_streaming, RunOptions};
+use crate::support::{collect, context, episodes, errors, kinds, start, terminal, text, with_user};
+use klieo_retry::RetryPolicy;
+use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{ChatChunk, Error, LlmError, TimeLimit};
+use klieo_types::{
+    Capabilities, ChatChunk, ChatRequest, ChatResponse, Error, LlmClient, LlmError, TimeLimit,
+};
 use std::time::Duration;
 
 fn network() -> LlmError {
@@ -222,4 +225,89 @@ async fn provider_timeouts_are_retried_within_the_budget() {
     let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
     assert_eq!(answer, Ok("ok".to_owned()));
     assert_eq!(llm.requests().len(), 4);
+}
+
+/// A client slow to say its window: the first call's retry budget counts
+/// from the question, as the call's.
+struct SlowToSayItsWindow(ScriptedLlm);
+
+#[async_trait::async_trait]
+impl LlmClient for SlowToSayItsWindow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn discover_capabilities(&self) -> Capabilities {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        self.0.capabilities()
+    }
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.0.complete(req).await
+    }
+}
+
+/// The budget passes while the first call runs, after a slow window
+/// question: the retry budget's own timeout is not retried (a retry's
+/// deadline is as past as the call's).
+#[tokio::test(start_paused = true)]
+async fn no_retry_starts_once_the_budget_counted_from_the_window_question_is_spent() {
+    let llm = ScriptedLlm::new().then_stall().then_text("never");
+    let budget = Duration::from_secs(30);
+    let ctx = AgentContext::new(SlowToSayItsWindow(llm.clone()));
+    let (ctx, thread) = with_user(ctx, "hi").await;
+    let opts = RunOptions::default().with_retry(RetryPolicy::new().with_total_budget(Some(budget)));
+    let began = tokio::time::Instant::now();
+    let answer = run_steps(&ctx, "", thread, opts).await;
+    let timeout = LlmError::timeout(TimeLimit::RetryBudget, budget);
+    assert_eq!(answer, Err(Error::Llm(timeout)));
+    assert_eq!(began.elapsed(), budget);
+    assert_eq!(llm.requests().len(), 1, "no retry after the budget");
+}
+
+/// A retry budget past what the clock can hold is no budget, not a panic.
+#[tokio::test(start_paused = true)]
+async fn a_retry_budget_of_duration_max_is_no_budget() {
+    let llm = ScriptedLlm::new().then_error(network()).then_text("ok");
+    let (ctx, thread) = context(&llm).await;
+    let policy = RetryPolicy::new().with_total_budget(Some(Duration::MAX));
+    let opts = RunOptions::default().with_retry(policy);
+    assert_eq!(run_steps(&ctx, "", thread, opts).await, Ok("ok".to_owned()));
+}
+
+/// A server's requested delay is waited out, no more and no less, before
+/// the retry, blocking or streamed; one past the policy's most ends the
+/// retries at once.
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_is_retried_after_the_delay_the_server_asked_for() {
+    let asked = Duration::from_secs(3);
+    let limited = || LlmError::rate_limit("slow down", Some(asked));
+
+    let llm = ScriptedLlm::new().then_error(limited()).then_text("ok");
+    let (ctx, thread) = context(&llm).await;
+    let began = tokio::time::Instant::now();
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Ok("ok".to_owned()));
+    assert_eq!(began.elapsed(), asked);
+
+    let llm = ScriptedLlm::new()
+        .then_error(limited())
+        .then_chunks(text_chunks(&["o", "k"], None));
+    let (ctx, thread) = context(&llm).await;
+    let began = tokio::time::Instant::now();
+    let chunks = collect(start(&ctx, thread, RunOptions::default()).await).await;
+    assert_eq!(text(&chunks), "ok");
+    assert_eq!(began.elapsed(), asked);
+
+    let too_long = LlmError::rate_limit("come back tomorrow", Some(Duration::from_secs(3_600)));
+    let llm = ScriptedLlm::new()
+        .then_error(too_long.clone())
+        .then_text("ok");
+    let (ctx, thread) = context(&llm).await;
+    let began = tokio::time::Instant::now();
+    let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+    assert_eq!(answer, Err(Error::Llm(too_long)));
+    assert_eq!(began.elapsed(), Duration::ZERO);
+    assert_eq!(llm.requests().len(), 1);
 }

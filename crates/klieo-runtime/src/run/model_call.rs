@@ -71,9 +71,18 @@ async fn within<T, E>(
 }
 
 /// The retry classifier for model calls: transient errors are retried,
-/// after the server's requested delay when it gave one.
+/// after the server's requested delay when it gave one. The run's own
+/// limits passing (the retry budget, a key's reservation) are not: the
+/// deadline of a retry would have passed as well.
 pub(crate) fn classify(error: &LlmError) -> RetryDecision {
-    if !error.retryable() {
+    let own_limit = matches!(
+        error,
+        LlmError::Timeout {
+            limit: TimeLimit::RetryBudget | TimeLimit::KeyReservation,
+            ..
+        }
+    );
+    if own_limit || !error.retryable() {
         RetryDecision::Stop
     } else if let Some(delay) = error.retry_after() {
         RetryDecision::RetryAfter(delay)
@@ -174,7 +183,8 @@ impl Run {
     fn budget(&self) -> Option<(Instant, Duration)> {
         let budget = self.opts.retry.total_budget()?;
         let began = self.window_asked().unwrap_or_else(Instant::now);
-        Some((began + budget, budget))
+        // A budget past what the clock can hold is no budget.
+        Some((began.checked_add(budget)?, budget))
     }
 
     /// When a model call must end, and why: the budget's working time
