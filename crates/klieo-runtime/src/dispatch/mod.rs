@@ -12,7 +12,7 @@ use crate::fact::{Fact, ToolCallEnd};
 use crate::repeats::Parsed;
 use crate::run::Run;
 use crate::team::handoff::HandedOff;
-use crate::team::tree::end_waiting;
+use crate::team::tree::{end_waiting, wake_if_decided};
 use call::run_one;
 use klieo_types::{Commit, Episode, Error, MemoryError, Message, RunId, ToolCall};
 use results::EarlyResults;
@@ -187,10 +187,22 @@ impl Dispatched {
         });
         let mut episodes = std::mem::take(episodes);
         episodes.extend(waits.and_then(|w| w.episode));
-        Some(match run.record_all(episodes).await {
-            Ok(()) => stopped,
-            Err(e) => e,
-        })
+        if let Err(e) = run.record_all(episodes).await {
+            return Some(e);
+        }
+        // A person who decided while the step's other calls ran, before
+        // this wait was written, found nobody waiting to wake.
+        if let Some(journal) = run.journal() {
+            if let Err(e) = wake_if_decided(journal.as_ref(), run.ctx.run_id).await {
+                tracing::warn!(
+                    run_id = %run.ctx.run_id,
+                    error = %e,
+                    "the run waits with a child run, which was not checked for a decision \
+                     made meanwhile: `klieo resume` wakes it if one was"
+                );
+            }
+        }
+        Some(stopped)
     }
 
     /// Writes the step's `commit` and returns what ends the agent's part

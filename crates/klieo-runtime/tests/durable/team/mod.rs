@@ -5,6 +5,7 @@
 mod agent_tool;
 mod budget;
 mod cut_off;
+mod decided_early;
 mod ending;
 pub(crate) mod handoff;
 mod typed;
