@@ -43,10 +43,7 @@ impl Ran {
     /// (`ToolError::Waiting`, which alone stops a call as `Suspended` or
     /// `InDoubt`): it has no end, and runs again when the run goes on.
     pub(super) fn waits(&self) -> bool {
-        matches!(
-            self.fatal,
-            Some(Error::Suspended { .. } | Error::InDoubt { .. })
-        )
+        self.fatal.as_ref().is_some_and(super::waits)
     }
 }
 

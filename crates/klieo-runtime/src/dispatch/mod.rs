@@ -35,6 +35,11 @@ struct Ended {
     fatal: Option<Error>,
 }
 
+/// Whether `error` stops a call to wait with another run for a person.
+pub(super) fn waits(error: &Error) -> bool {
+    matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
+}
+
 /// Runs one call, its start emitted (`span` the one that opened), and
 /// emits its end.
 async fn call_and_end(
@@ -110,7 +115,10 @@ async fn run_bounded<'a>(
         while i < running.len() {
             if let Poll::Ready(end) = running[i].1.as_mut().poll(cx) {
                 let (index, _) = running.swap_remove(i);
-                stop |= end.fatal.is_some();
+                // A call that waits for a person stops no other: they run,
+                // as they would have beside it, and are not left to a
+                // resume that could not tell they never started.
+                stop |= end.fatal.as_ref().is_some_and(|e| !waits(e));
                 if let Some(slot) = ended.get_mut(index) {
                     if let (true, Some(episode)) = (early.enabled(), &end.episode) {
                         early.push(index, episode.clone());
@@ -143,8 +151,9 @@ async fn run_bounded<'a>(
 /// onto the caller's (see [`dispatch_tools`]).
 pub(crate) struct Dispatched {
     /// What ends the run: cancellation while a call ran, else the first
-    /// error, in call order, that the model is not told, else a failed
-    /// write of an early result.
+    /// error, in call order, that the model is not told (one that ends
+    /// the step for good before one that waits for a person), else a
+    /// failed write of an early result.
     pub(crate) fatal: Option<Error>,
     /// The calls, in call order, that wait with another run for a person
     /// (`ToolError::Waiting`), by their index, and those runs. Unless
@@ -271,10 +280,12 @@ impl Dispatched {
         }
         match end.fatal {
             Some(Error::Cancelled) => self.fatal = Some(Error::Cancelled),
-            Some(e) => {
-                self.fatal.get_or_insert(e);
+            // A call that ends the step for good comes before one that
+            // waits, whatever their order.
+            Some(e) if self.fatal.as_ref().is_none_or(|f| waits(f) && !waits(&e)) => {
+                self.fatal = Some(e);
             }
-            None => {}
+            Some(_) | None => {}
         }
     }
 }

@@ -260,3 +260,31 @@ async fn a_child_ends_when_its_callers_step_is_refused_as_cancelled() {
         "a cancelled caller's child ends with it"
     );
 }
+
+#[tokio::test]
+async fn a_call_failing_for_good_after_a_waiting_one_ends_the_step() {
+    let (_dir, store) = fresh().await;
+    let sends = Arc::new(AtomicUsize::new(0));
+    let send = Counted::new("send", false, &sends).watched();
+    let child_llm =
+        ScriptedLlm::new().then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))]);
+    // The child waits first, then the ledger fails for good.
+    let parent_llm = ScriptedLlm::new().then_tool_calls(vec![
+        ask("c1", "mail Ada"),
+        ToolCall::new("b1", "ledger", json!({})),
+    ]);
+    let builder = desk_builder(&store, parent_llm, &child_llm, send);
+    let desk = built(builder, &store, vec![], no_lease().with_tool_concurrency(1));
+    let ended = desk.run("mail Ada").await;
+    assert!(
+        matches!(ended, Err(Error::Tool(ToolError::Permanent(_)))),
+        "the ledger's failure ends the run, not the child's wait: {ended:?}"
+    );
+    let parent = parent_of(&store, |run| child_of(run, "c1")).await;
+    let child = child_of(parent, "c1");
+    assert!(matches!(
+        store.state(child).await.unwrap(),
+        Some(RunState::Failed { .. })
+    ));
+    assert_eq!(count(&sends), 0);
+}

@@ -288,3 +288,41 @@ async fn a_waiting_tree_is_cancelled_whole_from_its_root() {
         .is_none());
     assert_eq!(count(&sends), 0);
 }
+
+#[tokio::test]
+async fn a_call_after_one_that_waits_runs_once_and_is_not_reported_interrupted() {
+    let (_dir, store) = fresh().await;
+    let (sends, notes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let send = Counted::new("send", false, &sends).watched();
+    let note = Counted::new("note", false, &notes);
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then_text("Sent.");
+    // One call at a time: the note comes after the call that waits.
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![
+            ask("c1", "mail Ada"),
+            ToolCall::new("n1", "note", json!({})),
+        ])
+        .then_text("Noted, and Ada has her mail.");
+    let lookup = lookup(&store, &child_llm, vec![send]);
+    let desk = desk(&store, &parent_llm, lookup, vec![note]);
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let answer = desk.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Noted, and Ada has her mail.");
+    assert_eq!(count(&notes), 1, "the note ran once");
+    let parent = the_other_run(&store, ticket.run).await;
+    let log = store.replay(parent).await.unwrap();
+    let note_outcome = log.iter().find_map(|e| match e {
+        Episode::ToolCall {
+            call_id, result, ..
+        } if call_id == "n1" => Some(result.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(note_outcome, Some(klieo_types::ToolOutcome::Ok { .. })),
+        "{note_outcome:?}"
+    );
+}
