@@ -11,8 +11,13 @@ pub const TOOL_CALLS_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ToolCallFragment<'a> {
     /// Which call of the reply this is a piece of (OpenAI's `index`,
-    /// Anthropic's content block `index`); without one, the call with this
-    /// fragment's id, else the last call.
+    /// Anthropic's content block `index`), unless it carries an id other
+    /// than that call's (a server that gives parallel calls one index):
+    /// then it starts a call. Without an index, the call with this
+    /// fragment's id, else the last call, unless this piece names a tool
+    /// and brings arguments while the last call's are whole JSON or name
+    /// another tool (whole calls sent several to a delta): then it starts
+    /// a call.
     pub index: Option<u32>,
     /// The call's id, when this piece carries it.
     pub id: Option<&'a str>,
@@ -32,6 +37,27 @@ struct PartialCall {
 }
 
 impl PartialCall {
+    /// Whether a piece with the id `id` belongs to this call: it has no id
+    /// yet, or this one.
+    fn takes_id(&self, id: &str) -> bool {
+        self.id.is_empty() || self.id == id
+    }
+
+    /// Whether `fragment`, with neither index nor id, starts a call after
+    /// this one rather than adding to it: it names a tool and brings
+    /// arguments, and this call has its name and either another one or
+    /// whole arguments already (a server that sends whole calls, several
+    /// to a delta, with no index).
+    fn is_followed_by(&self, fragment: &ToolCallFragment<'_>) -> bool {
+        let (Some(name), Some(args)) = (fragment.name, fragment.arguments) else {
+            return false;
+        };
+        if name.is_empty() || args.is_empty() || self.name.is_empty() {
+            return false;
+        }
+        self.name != name || serde_json::from_str::<serde_json::Value>(&self.arguments).is_ok()
+    }
+
     /// Adds a fragment and returns the bytes it added. The first non-empty
     /// id and name win: some servers repeat both in every fragment, others
     /// send them once. Arguments are appended as they come.
@@ -113,9 +139,20 @@ impl ToolCallParts {
     pub fn add(&mut self, fragment: &ToolCallFragment<'_>) -> Result<(), LlmError> {
         let id = fragment.id.filter(|id| !id.is_empty());
         let slot = match (fragment.index, id) {
-            (Some(index), _) => self.calls.iter().position(|c| c.index == index),
+            // The latest call of the index, unless this piece names another
+            // id: a server that gives every parallel call index 0 starts
+            // each with its own id.
+            (Some(index), _) => self
+                .calls
+                .iter()
+                .rposition(|c| c.index == index)
+                .filter(|&slot| id.is_none_or(|id| self.calls[slot].takes_id(id))),
             (None, Some(id)) => self.calls.iter().position(|c| c.id == id),
-            (None, None) => self.calls.len().checked_sub(1),
+            (None, None) => self
+                .calls
+                .len()
+                .checked_sub(1)
+                .filter(|&last| !self.calls[last].is_followed_by(fragment)),
         };
         let slot = match slot {
             Some(slot) => slot,
@@ -171,4 +208,92 @@ impl ToolCallParts {
 /// none.
 pub fn fallback_id(position: usize) -> String {
     format!("call_{position}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece<'a>(
+        index: Option<u32>,
+        id: Option<&'a str>,
+        name: Option<&'a str>,
+        arguments: Option<&'a str>,
+    ) -> ToolCallFragment<'a> {
+        ToolCallFragment {
+            index,
+            id,
+            name,
+            arguments,
+        }
+    }
+
+    fn assembled(pieces: &[ToolCallFragment<'_>]) -> Vec<(String, String, String)> {
+        let mut parts = ToolCallParts::new();
+        for p in pieces {
+            parts.add(p).unwrap();
+        }
+        let calls = parts.finish();
+        calls
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone(), c.arguments().to_owned()))
+            .collect()
+    }
+
+    fn call(id: &str, name: &str, args: &str) -> (String, String, String) {
+        (id.to_owned(), name.to_owned(), args.to_owned())
+    }
+
+    #[test]
+    fn parallel_calls_all_at_index_zero_stay_apart_by_their_ids() {
+        let calls = assembled(&[
+            piece(Some(0), Some("call_a"), Some("weather"), Some(r#"{"c":"#)),
+            piece(Some(0), None, None, Some(r#""Paris"}"#)),
+            piece(
+                Some(0),
+                Some("call_b"),
+                Some("time"),
+                Some(r#"{"tz":"CET"}"#),
+            ),
+        ]);
+        assert_eq!(
+            calls,
+            [
+                call("call_a", "weather", r#"{"c":"Paris"}"#),
+                call("call_b", "time", r#"{"tz":"CET"}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_calls_without_index_or_id_are_each_a_call() {
+        let calls = assembled(&[
+            piece(None, None, Some("f"), Some("{}")),
+            piece(None, None, Some("g"), Some(r#"{"x":1}"#)),
+            piece(None, None, Some("g"), Some(r#"{"x":2}"#)),
+        ]);
+        assert_eq!(
+            calls,
+            [
+                call("call_0", "f", "{}"),
+                call("call_1", "g", r#"{"x":1}"#),
+                call("call_2", "g", r#"{"x":2}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_call_whose_pieces_repeat_its_id_and_name_stays_one_call() {
+        let calls = assembled(&[
+            piece(Some(0), Some("c1"), Some("add"), Some(r#"{"a":"#)),
+            piece(Some(0), Some("c1"), Some("add"), Some("1}")),
+            piece(None, None, Some("add"), Some("")),
+        ]);
+        assert_eq!(calls, [call("c1", "add", r#"{"a":1}"#)]);
+        let calls = assembled(&[
+            piece(None, None, Some("add"), Some(r#"{"a":"#)),
+            piece(None, None, Some("add"), Some("1}")),
+        ]);
+        assert_eq!(calls, [call("call_0", "add", r#"{"a":1}"#)]);
+    }
 }
