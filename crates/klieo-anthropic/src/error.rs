@@ -27,13 +27,20 @@ pub(crate) struct ErrorObject {
     pub(crate) message: Option<String>,
 }
 
-/// `message`, with the request id after it when there is one.
-fn with_request_id(message: String, request_id: Option<&str>) -> String {
+/// `message`, with the request id after it when there is one (scrubbed
+/// and cut like a header's: it is the server's text).
+fn with_request_id(message: String, request_id: Option<&str>, secret: Option<&Secret>) -> String {
     match request_id {
-        Some(id) => format!("{message} (request-id {id})"),
+        Some(id) => format!(
+            "{message} (request-id {})",
+            redacted(secret, id.trim(), 200)
+        ),
         None => message,
     }
 }
+
+/// The `type` of Anthropic's error for an account out of credit.
+const BILLING: &str = "billing_error";
 
 /// The error a non-2xx response stands for, by its status (see
 /// [`status_error`]: 401/403 `Unauthorized`, 429 `RateLimit`, other 4xx
@@ -65,13 +72,18 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
     }
     message.extend(reply.redirect_note());
     let request_id = reply.request_id.as_deref().or(wire.request_id.as_deref());
-    let message = with_request_id(message, request_id);
+    let message = with_request_id(message, request_id, secret);
+    let kind = wire.error.as_ref().and_then(|e| e.kind.as_deref());
+    if kind == Some(BILLING) {
+        return LlmError::QuotaExhausted { message };
+    }
     status_error(reply.status, message, reply.hint)
 }
 
 /// The typed error of an `error` event, by its `type`:
 /// `authentication_error` and `permission_error` → `Unauthorized`,
-/// `rate_limit_error` → `RateLimit`, `invalid_request_error`,
+/// `rate_limit_error` → `RateLimit`, `billing_error` → `QuotaExhausted`,
+/// `invalid_request_error`,
 /// `not_found_error` and `request_too_large` → `BadRequest`, anything else
 /// (`overloaded_error`, `api_error`) → a retryable `Server` error.
 pub(crate) fn from_event(data: &str, secret: Option<&Secret>) -> LlmError {
@@ -86,15 +98,16 @@ pub(crate) fn from_event(data: &str, secret: Option<&Secret>) -> LlmError {
             MESSAGE_LIMIT,
         ),
     };
-    let message = with_request_id(message, wire.request_id.as_deref());
+    let message = with_request_id(message, wire.request_id.as_deref(), secret);
     let hint = RetryHint::new();
     match kind {
+        BILLING => LlmError::QuotaExhausted { message },
         "authentication_error" | "permission_error" => LlmError::Unauthorized { message, hint },
         "rate_limit_error" => LlmError::RateLimit { message, hint },
         "invalid_request_error" | "not_found_error" | "request_too_large" => {
             LlmError::bad_request(message)
         }
-        _ => LlmError::server(format!("{kind}: {message}")),
+        _ => LlmError::server(format!("{}: {message}", redacted(secret, kind, 100))),
     }
 }
 
@@ -124,6 +137,26 @@ mod tests {
             LlmError::BadRequest { .. }
         ));
         assert!(!event("invalid_request_error").retryable());
+        assert!(matches!(
+            event("billing_error"),
+            LlmError::QuotaExhausted { .. }
+        ));
+        assert!(!event("billing_error").retryable());
+    }
+
+    #[test]
+    fn an_events_request_id_and_type_are_scrubbed_and_cut() {
+        let key = Secret::new("sk-ant-event-SECRET-1".to_owned());
+        let long = format!("req_{}sk-ant-event-SECRET-1", "x".repeat(100_000));
+        let data = serde_json::json!({
+            "type": "error",
+            "error": {"type": format!("odd_{long}"), "message": "m"},
+            "request_id": long,
+        })
+        .to_string();
+        let shown = from_event(&data, Some(&key)).to_string();
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.len() < 2_000, "{} bytes", shown.len());
     }
 
     #[test]

@@ -64,6 +64,27 @@ fn clamp(n: Option<u64>) -> u32 {
 }
 
 impl WireUsage {
+    /// Each count `later` gives, in place of this one's.
+    pub(crate) fn update(&mut self, later: WireUsage) {
+        let counts = [
+            (&mut self.input_tokens, later.input_tokens),
+            (&mut self.output_tokens, later.output_tokens),
+            (
+                &mut self.cache_read_input_tokens,
+                later.cache_read_input_tokens,
+            ),
+            (
+                &mut self.cache_creation_input_tokens,
+                later.cache_creation_input_tokens,
+            ),
+        ];
+        for (count, later) in counts {
+            if later.is_some() {
+                *count = later;
+            }
+        }
+    }
+
     /// klieo's usage: `input_tokens` is the whole prompt (Anthropic's
     /// uncached input plus the cache reads and writes), of which the cache
     /// counts are parts.

@@ -75,8 +75,10 @@ pub(crate) struct Events {
     whole_inputs: Vec<(u32, String)>,
     /// Bytes held in `whole_inputs`, bounded like the assembled calls.
     whole_bytes: usize,
-    input_usage: Option<WireUsage>,
-    output_tokens: Option<u64>,
+    /// The usage `message_start` gave, with each count a later
+    /// `message_delta` gave over it (cumulative: the delta's are the
+    /// reply's totals, input included where it says).
+    usage: Option<WireUsage>,
     stop_reason: Option<String>,
     /// The reply's id and model, from `message_start`.
     info: ReplyInfo,
@@ -89,25 +91,17 @@ impl Events {
             calls: ToolCallParts::new(),
             whole_inputs: Vec::new(),
             whole_bytes: 0,
-            input_usage: None,
-            output_tokens: None,
+            usage: None,
             stop_reason: None,
             info: ReplyInfo::default(),
             secret,
         }
     }
 
-    /// The reply's usage: the input counts of `message_start` and the
-    /// output count of `message_delta`, whichever came.
+    /// The reply's usage: the counts of `message_start`, each one a
+    /// `message_delta` gave since in its place.
     fn usage(&self) -> Option<Usage> {
-        if self.input_usage.is_none() && self.output_tokens.is_none() {
-            return None;
-        }
-        let mut usage = self.input_usage.unwrap_or_default();
-        if self.output_tokens.is_some() {
-            usage.output_tokens = self.output_tokens;
-        }
-        Some(usage.usage())
+        self.usage.map(WireUsage::usage)
     }
 
     /// The last chunk: every tool call in block order, the finish reason
@@ -158,7 +152,7 @@ impl Events {
         match wire.kind {
             "message_start" => {
                 if let Some(message) = wire.message {
-                    self.input_usage = message.usage;
+                    self.usage = message.usage;
                     self.info = ReplyInfo::new(text_of(message.id), text_of(message.model));
                 }
                 Ok(Step::Continue)
@@ -225,8 +219,9 @@ impl Events {
                 if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
                     self.stop_reason = Some(reason.to_owned());
                 }
-                if let Some(tokens) = wire.usage.and_then(|u| u.output_tokens) {
-                    self.output_tokens = Some(tokens);
+                if let Some(later) = wire.usage {
+                    let usage = self.usage.get_or_insert_with(WireUsage::default);
+                    usage.update(later);
                 }
                 Ok(Step::Continue)
             }
@@ -339,5 +334,36 @@ mod tests {
             Some((r#"{"a":1}"#, Some(Usage::new(0, 7)))),
             "{last:?}"
         );
+    }
+
+    #[test]
+    fn the_counts_of_message_delta_are_the_replys_totals() {
+        let done = |events: &[&str]| match feed(events) {
+            Step::Done(chunk) => chunk.usage,
+            _ => None,
+        };
+        let start = r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":10,"output_tokens":1}}}"#;
+        let stop = r#"{"type":"message_stop"}"#;
+        // Input only at the end (a server whose message_start has none).
+        let usage = done(&[
+            r#"{"type":"message_start","message":{"id":"m","model":"c"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":12,"output_tokens":7}}"#,
+            stop,
+        ]);
+        assert_eq!(usage, Some(Usage::new(12, 7)));
+        // The delta's input, when it gives one, is the total (a server
+        // tool added input meanwhile); else message_start's stands.
+        let usage = done(&[
+            start,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":30,"output_tokens":7}}"#,
+            stop,
+        ]);
+        assert_eq!(usage, Some(Usage::new(30, 7)));
+        let usage = done(&[
+            start,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}"#,
+            stop,
+        ]);
+        assert_eq!(usage, Some(Usage::new(10, 7)));
     }
 }

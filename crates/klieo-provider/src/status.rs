@@ -28,7 +28,8 @@ pub const MESSAGE_LIMIT: usize = 1000;
 const EXCERPT_LIMIT: usize = 199;
 
 /// A non-2xx reply, read: what a provider needs to build its error.
-#[derive(Debug)]
+/// `Debug` shows the body's length, not the body: a server may echo the
+/// key in it.
 #[non_exhaustive]
 pub struct ErrorReply {
     /// The status code.
@@ -46,6 +47,19 @@ pub struct ErrorReply {
     /// fragment: klieo's clients follow none (see
     /// [`klieo_http::client::build`]).
     pub location: Option<Url>,
+}
+
+impl fmt::Debug for ErrorReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorReply")
+            .field("status", &self.status)
+            .field("hint", &self.hint)
+            .field("url", &self.url.as_str())
+            .field("request_id", &self.request_id)
+            .field("body_bytes", &self.body.len())
+            .field("location", &self.location.as_ref().map(Url::as_str))
+            .finish()
+    }
 }
 
 impl ErrorReply {
@@ -121,7 +135,8 @@ impl ErrorReply {
 }
 
 /// The error an HTTP status stands for, with the server's `message` and
-/// retry `hint`: 401 and 403 are `Unauthorized`; 429 is `RateLimit`; a
+/// retry `hint`: 401 and 403 are `Unauthorized`; 402 (payment required:
+/// an account out of credit) is `QuotaExhausted`; 429 is `RateLimit`; a
 /// redirect (300 to 399, which klieo does not follow), 400 to 407 and 410
 /// to 499 are `BadRequest`; 408, 409, 5xx (529, overloaded, among them)
 /// and anything else are `Server`. The hint's `should_retry`
@@ -137,6 +152,7 @@ impl ErrorReply {
 pub fn status_error(status: u16, message: String, hint: RetryHint) -> LlmError {
     match status {
         401 | 403 => LlmError::Unauthorized { message, hint },
+        402 => LlmError::QuotaExhausted { message },
         429 => LlmError::RateLimit { message, hint },
         300..=399 | 400..=407 | 410..=499 => LlmError::BadRequest {
             status: Some(status),
@@ -209,6 +225,7 @@ mod tests {
         assert!(matches!(kind(401), LlmError::Unauthorized { .. }));
         assert!(matches!(kind(403), LlmError::Unauthorized { .. }));
         assert!(matches!(kind(429), LlmError::RateLimit { .. }));
+        assert!(matches!(kind(402), LlmError::QuotaExhausted { .. }));
         for bad in [301, 307, 308, 400, 404, 413, 422] {
             assert!(matches!(kind(bad), LlmError::BadRequest { .. }), "{bad}");
             assert!(!kind(bad).retryable(), "{bad}");
@@ -216,6 +233,16 @@ mod tests {
         for server in [408, 409, 500, 503, 529] {
             assert!(matches!(kind(server), LlmError::Server { .. }), "{server}");
         }
+    }
+
+    #[test]
+    fn debug_shows_no_body() {
+        let url = Url::parse("http://127.0.0.1/v1").unwrap();
+        let mut reply = ErrorReply::new(401, url);
+        reply.body = b"Incorrect API key provided: sk-live-123456".to_vec();
+        let shown = format!("{reply:?}");
+        assert!(!shown.contains("sk-live"), "{shown}");
+        assert!(shown.contains("body_bytes: 42"), "{shown}");
     }
 
     #[test]

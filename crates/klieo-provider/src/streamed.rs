@@ -62,7 +62,8 @@ pub trait EventReader: Send + Unpin + 'static {
     /// with its last chunk; otherwise it fails with `error`.
     fn on_error(&mut self, error: LlmError) -> Step;
 
-    /// The body ended, after `progress`.
+    /// The body ended, after `progress`. [`Step::Continue`] here ends the
+    /// stream with nothing more.
     fn on_end(&mut self, progress: Progress) -> Step;
 }
 
@@ -273,7 +274,14 @@ where
                 }
                 Poll::Ready(None) => {
                     let progress = self.progress();
-                    self.reader.on_end(progress)
+                    match self.reader.on_end(progress) {
+                        // Nothing more comes: the stream ends here.
+                        Step::Continue => {
+                            self.state = State::Ended;
+                            return Poll::Ready(None);
+                        }
+                        step => step,
+                    }
                 }
             };
             match step {
@@ -312,5 +320,51 @@ where
             }
             State::Ended => Poll::Ready(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klieo_types::testing::next;
+
+    /// A body of these pieces, then its end.
+    struct Pieces(Vec<&'static [u8]>);
+
+    impl Stream for Pieces {
+        type Item = Result<&'static [u8], reqwest::Error>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready((!self.0.is_empty()).then(|| Ok(self.0.remove(0))))
+        }
+    }
+
+    /// A reader that makes nothing of the events and has nothing at the
+    /// end: a provider's reader of its own may answer so.
+    struct Idle;
+
+    impl EventReader for Idle {
+        fn on_event(&mut self, _: &SseEvent) -> Step {
+            Step::Continue
+        }
+        fn on_error(&mut self, error: LlmError) -> Step {
+            Step::Fail(error)
+        }
+        fn on_end(&mut self, _: Progress) -> Step {
+            Step::Continue
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_with_nothing_at_the_end_ends_the_stream() {
+        let body = Watched::new(Pieces(vec![b"data: a\n\n"]), Duration::from_secs(5));
+        let mut chunks = EventChunks {
+            events: Box::pin(SseStream::new(body)),
+            reader: Idle,
+            secret: None,
+            count: 0,
+            state: State::Reading,
+        };
+        assert!(next(&mut chunks).await.is_none());
+        assert!(next(&mut chunks).await.is_none());
     }
 }

@@ -30,7 +30,8 @@ pub enum BodyError {
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Transport(e) => e.fmt(f),
+            // The cause, in `source()`, names the URL; this layer's words.
+            Self::Transport(_) => f.write_str("reading the reply's body failed"),
             Self::Idle(d) => write!(f, "no line of the body ended for {} ms", d.as_millis()),
         }
     }
@@ -111,5 +112,30 @@ where
                 Poll::Pending => Poll::Pending,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_failure_says_this_layers_words_and_keeps_the_cause_apart() {
+        let client =
+            klieo_http::client::build(false, Duration::from_secs(5), Default::default(), "t")
+                .unwrap();
+        let failed = client
+            .get("http://127.0.0.1:1/v1?key=sk-in-query")
+            .send()
+            .await
+            .unwrap_err();
+        let cause = failed.to_string();
+        let error = BodyError::Transport(failed);
+        let shown = error.to_string();
+        assert!(
+            !shown.contains(&cause) && !shown.contains("sk-in-query"),
+            "{shown}"
+        );
+        assert_eq!(error.source().map(ToString::to_string), Some(cause));
     }
 }

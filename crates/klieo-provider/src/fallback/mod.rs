@@ -176,13 +176,20 @@ impl FallbackBuilder {
 
 /// Whether `error` moves a call on to the next provider: a failure the
 /// next may not share (the server's state, this provider's quota, key or
-/// model). Anything else (a request the server refused as malformed, a
-/// cancel) ends the call with it: the next would refuse it too.
+/// model), by its kind, whatever the server said of retrying it (its
+/// `x-should-retry` is about asking it again, not another). Anything else
+/// (a request the server refused as malformed, a cancel) ends the call
+/// with it: the next would refuse it too.
 fn moves_on(error: &LlmError) -> bool {
     error.retryable()
         || matches!(
             error,
-            LlmError::QuotaExhausted { .. }
+            LlmError::Network { .. }
+                | LlmError::Interrupted { .. }
+                | LlmError::Timeout { .. }
+                | LlmError::RateLimit { .. }
+                | LlmError::Server { cause: None, .. }
+                | LlmError::QuotaExhausted { .. }
                 | LlmError::Unauthorized { .. }
                 | LlmError::Unsupported(_)
                 | LlmError::BadRequest {

@@ -72,6 +72,20 @@ async fn an_exhausted_quota_moves_to_the_next_provider() {
 }
 
 #[tokio::test]
+async fn a_server_saying_not_to_retry_it_still_moves_to_the_next_provider() {
+    let hint = klieo_types::RetryHint::new().with_should_retry(Some(false));
+    let limited = LlmError::RateLimit {
+        message: "slow down".into(),
+        hint,
+    };
+    assert!(!limited.retryable());
+    let a = named("primary").then_error(limited);
+    let b = named("backup").then_text("hello");
+    let reply = pair(&a, &b).complete(hi()).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("backup"));
+}
+
+#[tokio::test]
 async fn every_provider_failing_lists_each_and_waits_the_shortest_hint() {
     let slow = LlmError::rate_limit("slow down", Some(Duration::from_secs(5)));
     let soon = LlmError::rate_limit("slow down", Some(Duration::from_secs(2)));
