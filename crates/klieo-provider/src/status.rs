@@ -216,6 +216,7 @@ impl fmt::Display for Redacted {
 impl Error for Redacted {}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -187,6 +187,7 @@ pub(crate) async fn finish_step(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -336,6 +336,7 @@ pub(crate) async fn children_spent(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use klieo_store::InMemoryJournal;

@@ -8,7 +8,7 @@ use super::{ask, built, lookup, no_lease};
 use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
 use klieo_runtime::Agent;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Error, Journal, RunQueue, RunState, ToolCall};
+use klieo_types::{EpisodicMemory, Error, RunQueue, RunState, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
