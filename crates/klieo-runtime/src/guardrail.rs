@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use klieo_types::{ChatRequest, ChatResponse, Error, Role};
+use std::future::Future;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// What a guardrail decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,10 @@ pub enum GuardrailOutcome {
 /// In a streamed run the chunks of a reply reach the consumer as they
 /// arrive, so `post_llm` sees the whole reply of the cycle only after it
 /// was relayed: it can stop the run, not unsay the text.
+///
+/// A hook still running when the run is cancelled is given up, and the run
+/// ends `Error::Cancelled`: a hook that calls out (a moderation service)
+/// should still bound its own wait, since nothing else does.
 ///
 /// ```
 /// use klieo_runtime::{Guardrail, GuardrailOutcome};
@@ -87,26 +93,46 @@ fn decide(name: &str, outcome: GuardrailOutcome) -> Result<(), Error> {
 }
 
 /// Runs the `pre_llm` hooks in order; the first that does not pass wins.
+/// A hook still running when the run is cancelled is given up
+/// (`Error::Cancelled`): a hook that calls out and stalls holds no run.
 pub(crate) async fn check_pre_llm(
     guardrails: &[Arc<dyn Guardrail>],
     req: &ChatRequest,
+    cancel: &CancellationToken,
 ) -> Result<(), Error> {
     for g in guardrails {
-        decide(g.name(), g.pre_llm(req).await)?;
+        decide(g.name(), until_cancelled(cancel, g.pre_llm(req)).await?)?;
     }
     Ok(())
 }
 
 /// Runs the `post_llm` hooks in order; the first that does not pass wins.
+/// Given up when the run is cancelled, as [`check_pre_llm`].
 pub(crate) async fn check_post_llm(
     guardrails: &[Arc<dyn Guardrail>],
     req: &ChatRequest,
     resp: &ChatResponse,
+    cancel: &CancellationToken,
 ) -> Result<(), Error> {
     for g in guardrails {
-        decide(g.name(), g.post_llm(req, resp).await)?;
+        decide(
+            g.name(),
+            until_cancelled(cancel, g.post_llm(req, resp)).await?,
+        )?;
     }
     Ok(())
+}
+
+/// `hook`'s outcome, or `Error::Cancelled` once `cancel` fires first.
+async fn until_cancelled(
+    cancel: &CancellationToken,
+    hook: impl Future<Output = GuardrailOutcome>,
+) -> Result<GuardrailOutcome, Error> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(Error::Cancelled),
+        outcome = hook => Ok(outcome),
+    }
 }
 
 /// Refuses when the newest user message, or the model's reply, contains a

@@ -213,3 +213,52 @@ async fn max_response_length_end_to_end() {
         matches!(terminal(&items), LlmError::Server { message, .. } if message.starts_with("refused: "))
     );
 }
+
+/// A hook that never answers (a moderation service that stalls).
+struct Stalls {
+    before: bool,
+}
+
+#[async_trait]
+impl Guardrail for Stalls {
+    fn name(&self) -> &str {
+        "stalls"
+    }
+    async fn pre_llm(&self, _req: &ChatRequest) -> GuardrailOutcome {
+        if self.before {
+            std::future::pending::<()>().await;
+        }
+        GuardrailOutcome::Pass
+    }
+    async fn post_llm(&self, _req: &ChatRequest, _resp: &ChatResponse) -> GuardrailOutcome {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_hook_gives_way_to_a_cancel() {
+    for before in [true, false] {
+        let llm = ScriptedLlm::new().then_text("the reply");
+        let (ctx, thread) = context(&llm).await;
+        let opts = RunOptions::default().add_guardrail(Arc::new(Stalls { before }));
+        let run = run_steps(&ctx, "", thread, opts);
+        tokio::pin!(run);
+        for _ in 0..100 {
+            tokio::select! {
+                biased;
+                done = &mut run => panic!("the hook stalls: {done:?}"),
+                () = tokio::task::yield_now() => {}
+            }
+        }
+        ctx.cancel().cancel();
+        // Paused time moves on when nothing else can: a run the cancel
+        // does not end fails here rather than hanging the test.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(3_600), run).await;
+        assert_eq!(
+            ended,
+            Ok(Err(Error::Cancelled)),
+            "before the call: {before}"
+        );
+        assert_eq!(llm.requests().len(), usize::from(!before));
+    }
+}

@@ -218,3 +218,34 @@ async fn a_streamed_typed_run_repairs_like_a_blocking_one_and_ends_with_the_valu
         "{last:?}"
     );
 }
+
+#[tokio::test]
+async fn a_typed_stream_dropped_after_an_answer_that_does_not_fit_asks_no_more() {
+    use klieo_runtime::{RunEvent, TypedEvent};
+    // The answer and its finish come in one chunk.
+    let mut answer = klieo_types::ChatChunk::delta("It is 391.");
+    answer.finish_reason = Some(klieo_types::FinishReason::Stop);
+    let llm = ScriptedLlm::new()
+        .then_chunks(vec![Ok(answer)])
+        .then_text(r#"{"result": 391}"#);
+    let agent = agent(&llm);
+    let chat = agent.session("t");
+    let mut events = chat.stream_typed::<Summary>("17*23?");
+    // The consumer reads the answer, finish and all, and goes away.
+    while let Some(event) = events.next().await {
+        if matches!(event, Ok(TypedEvent::Event(RunEvent::Text(_)))) {
+            break;
+        }
+    }
+    drop(events);
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(llm.requests().len(), 1, "no repair is asked of the model");
+    let messages = chat.messages().await.unwrap();
+    let shown: Vec<(Role, &str)> = messages
+        .iter()
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(shown, [(Role::User, "17*23?")], "no repair prompt is left");
+}

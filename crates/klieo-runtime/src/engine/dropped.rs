@@ -11,7 +11,9 @@ impl Drop for Engine {
     /// log records `consumer-dropped`, on the current tokio runtime. A
     /// consumer that stops after the answer's finish chunk has the answer
     /// kept and the run completed (usage that would have followed stays
-    /// unknown). The lease is given up once that is recorded.
+    /// unknown), unless a typed run's answer does not fit its shape (a
+    /// repair would ask the model again, for nobody). The lease is given
+    /// up once that is recorded.
     ///
     /// A blocking run dropped before its end is a process that stopped:
     /// nothing is recorded, and the lease runs out (its renewals stop), so
@@ -29,20 +31,25 @@ impl Drop for Engine {
             State::Closing(release) => release,
             State::Relaying(cycle) if answered(&cycle) => {
                 // The consumer stopped reading after the answer's finish
-                // chunk: the run is complete, so finish its step.
+                // chunk: the run is complete, so finish its step, unless
+                // it is a typed answer that does not fit, which would ask
+                // the model again with nobody reading.
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
-                    let Some(reply) = cycle
+                    let reply = cycle
                         .pump
                         .as_ref()
                         .map(|p| p.reply().snapshot(FinishReason::Stop))
-                    else {
-                        return;
-                    };
-                    if let Err(e) =
-                        after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed).await
-                    {
-                        run.ended_by(e).await;
+                        .filter(|reply| run.fits(&reply.message.content));
+                    match reply {
+                        Some(reply) => {
+                            let answered =
+                                after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed);
+                            if let Err(e) = answered.await {
+                                run.ended_by(e).await;
+                            }
+                        }
+                        None => run.record_dropped().await,
                     }
                     give_up(lease).await;
                 })

@@ -288,6 +288,17 @@ impl Run {
         Emitted { episode, span }
     }
 
+    /// Whether `answer` is one the run ends with: any, for an untyped
+    /// run; one of its shape, for a typed one (which [`judge`] does not
+    /// count as a repair).
+    ///
+    /// [`judge`]: Self::judge
+    pub(crate) fn fits(&self, answer: &str) -> bool {
+        self.output
+            .as_ref()
+            .is_none_or(|spec| spec.check(answer).is_ok())
+    }
+
     /// Checks a typed run's answer: fits, ask again, or (repairs used up)
     /// `Error::InvalidOutput`.
     pub(crate) fn judge(&self, answer: &str) -> Result<Verdict, Error> {
