@@ -73,14 +73,6 @@ impl Run {
             });
             history = Box::pin(compacted).await?;
         }
-        if let Some(seen) = self
-            .seat()
-            .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
-        {
-            // A team's agent sees the thread as its seat says.
-            history.messages = seen;
-            history.tokens = None;
-        }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
             // without it, as the thread's plain window.
@@ -89,6 +81,17 @@ impl Run {
         }
         if history.messages.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;
+        }
+        if let Some(seen) = self
+            .seat()
+            .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
+            .filter(|seen| !seen.is_empty())
+        {
+            // A team's agent sees the thread as its seat says; a view that
+            // leaves nothing of the window (only tool traffic before the
+            // hand-off fits) leaves the window as it is.
+            history.messages = seen;
+            history.tokens = None;
         }
         // Where the history starts, for the budgets' calibration (a seat's
         // view filters a window that grows as the window does).

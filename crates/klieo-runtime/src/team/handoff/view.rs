@@ -21,7 +21,8 @@ pub enum HandoffHistory {
     /// text, without their tool calls and results; after it, everything.
     /// A guardrail's hand-off makes no call: the cut is then at an earlier
     /// call to this agent, or, with none, the agent sees the whole
-    /// thread.
+    /// thread. Of a window that holds only tool traffic from before the
+    /// cut (the rest did not fit), the agent is sent the window as it is.
     Conversation,
 }
 
@@ -35,8 +36,12 @@ impl HandoffHistory {
         let mut handed: HashSet<&str> = HashSet::new();
         let mut boundary = None;
         for (i, message) in messages.iter().enumerate() {
-            for call in message.tool_calls.iter().filter(|c| c.name == tool) {
-                handed.insert(call.id.as_str());
+            if message.role == Role::Assistant {
+                // A result answers a call of the assistant message before
+                // it: ids repeat across steps (`c1`, `call_0`).
+                handed.clear();
+                let hand_offs = message.tool_calls.iter().filter(|c| c.name == tool);
+                handed.extend(hand_offs.map(|call| call.id.as_str()));
             }
             let result_of_hand_off = message.role == Role::Tool
                 && message
@@ -152,5 +157,29 @@ mod tests {
             .apply(&thread(), "billing")
             .is_none());
         assert!(HandoffHistory::Whole.apply(&thread(), "refund").is_none());
+    }
+
+    #[test]
+    fn a_later_call_that_reuses_the_hand_offs_id_moves_no_cut() {
+        let mut t: Vec<Message> = thread().iter().cloned().collect();
+        // The refund desk's own call reuses the hand-off's id, `h1`.
+        let mut looking = Message::assistant("");
+        looking.tool_calls = vec![ToolCall::new("h1", "lookup", json!({}))];
+        t.push(looking);
+        t.push(Message::tool_result("h1", "still shipped"));
+        let seen = HandoffHistory::Conversation
+            .apply(&Transcript::from(t), "refund")
+            .unwrap();
+        let shown = shown(&seen);
+        assert_eq!(
+            shown[shown.len() - 4..],
+            [
+                "Assistant::1",
+                "Tool:refunded:0",
+                "Assistant::1",
+                "Tool:still shipped:0"
+            ],
+            "the refund desk keeps its own calls and results: {shown:?}"
+        );
     }
 }

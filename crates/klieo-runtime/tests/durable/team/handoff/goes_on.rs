@@ -200,3 +200,38 @@ async fn the_receiving_agents_tool_choice_applies_at_its_own_first_step() {
     assert_eq!(asked[0].tool_choice, Some(ToolChoice::Required));
     assert_ne!(asked[1].tool_choice, Some(ToolChoice::Required));
 }
+
+#[tokio::test]
+async fn an_agent_whose_view_of_its_window_is_empty_still_gets_its_window() {
+    let (_dir, store) = fresh().await;
+    // A lookup result too large for the refund desk's history: its window
+    // starts after it, at the hand-off call and its result, which its view
+    // of the conversation leaves out.
+    let lookup = klieo_types::FnTool::new(
+        klieo_types::ToolDef::new("lookup", "Finds orders.", json!({"type": "object"})),
+        |_| Ok(json!("shipped ".repeat(2_000))),
+    );
+    let triage_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("l1", "lookup", json!({}))])
+        .then_tool_calls(vec![hand_off("h1")]);
+    let triage = Agent::builder(triage_llm)
+        .with_name("triage")
+        .add_tool(lookup);
+    let refund_llm = ScriptedLlm::new().then_text("Refunded.");
+    let refund = Agent::builder(refund_llm.clone()).with_name("refund");
+    let small = no_lease().with_max_history_tokens(500);
+    let team = Team::builder(super::super::built(triage, &store, vec![], no_lease()))
+        .add_agent(super::super::built(refund, &store, vec![], small))
+        .add_handoff("triage", "refund", "Refunds orders.")
+        .with_history("refund", HandoffHistory::Conversation)
+        .build()
+        .unwrap();
+
+    let answer = team.run("Money back for 1042?").await;
+    assert_eq!(answer.map(|a| a.text), Ok("Refunded.".to_owned()));
+    let sent = refund_llm.requests()[0].messages.len();
+    assert!(
+        sent > 1,
+        "the refund desk is sent more than its instructions"
+    );
+}
