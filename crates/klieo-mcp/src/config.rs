@@ -133,6 +133,8 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
             "has `type` `{kind}` but a `command`: an HTTP server needs a `url`"
         )),
         (Some(command), None, _) => {
+            let mut used = Vec::new();
+            let mut expand = |text: &str| expand(text, &mut used);
             let mut s = McpOptions::stdio(name, expand(&command)?)
                 .with_args(entry.args.iter().map(|a| expand(a)).collect::<Result<Vec<_>, _>>()?);
             for (k, v) in &entry.env {
@@ -141,23 +143,26 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
             if let Some(cwd) = entry.cwd {
                 s = s.with_cwd(expand(&cwd)?);
             }
-            Ok(s)
+            Ok(used.into_iter().fold(s, McpOptions::add_secret))
         }
         (None, Some(url), _) => {
+            let mut used = Vec::new();
+            let mut expand = |text: &str| expand(text, &mut used);
             let mut s = McpOptions::http(name, expand(&url)?);
             for (k, v) in &entry.headers {
                 s = s.add_header(k, expand(v)?);
             }
-            Ok(s)
+            Ok(used.into_iter().fold(s, McpOptions::add_secret))
         }
         (Some(_), Some(_), _) => Err("has both `command` and `url`: keep the one that reaches the server".into()),
         (None, None, _) => Err("has neither `command` (a program to run) nor `url` (a streamable HTTP endpoint)".into()),
     }
 }
 
-/// `text` with each `${NAME}` replaced by the environment variable `NAME`.
-/// The error names the variable, never a value.
-fn expand(text: &str) -> Result<String, String> {
+/// `text` with each `${NAME}` replaced by the environment variable `NAME`,
+/// each value put in `used` (they are the settings' secrets: a token
+/// may be put anywhere). The error names the variable, never a value.
+fn expand(text: &str, used: &mut Vec<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -171,6 +176,7 @@ fn expand(text: &str) -> Result<String, String> {
             format!("uses `${{{var}}}`, which is not set in the environment: set it, or write the value in")
         })?;
         out.push_str(&value);
+        used.push(value);
         rest = after.get(end + 1..).unwrap_or_default();
     }
     out.push_str(rest);
@@ -243,7 +249,25 @@ mod tests {
             _ => Vec::new(),
         };
         assert_eq!(args, [format!("--path={path}")]);
-        assert_eq!(expand("a${PATH}b"), Ok(format!("a{path}b")));
-        assert!(expand("${OPEN").is_err());
+        let mut used = Vec::new();
+        assert_eq!(expand("a${PATH}b", &mut used), Ok(format!("a{path}b")));
+        assert_eq!(used, [path.clone()]);
+        assert!(expand("${OPEN", &mut used).is_err());
+    }
+
+    #[test]
+    fn a_variables_value_is_a_secret_wherever_it_is_put() {
+        // PATH is set wherever tests run, and long enough to be scrubbed.
+        let path = std::env::var("PATH").unwrap_or_default();
+        let text = r#"{"mcpServers": {
+            "a": {"command": "run", "args": ["--key=${PATH}"]},
+            "b": {"url": "https://mcp.example.com/s/${PATH}/mcp"}
+        }}"#;
+        for server in parse(text).unwrap_or_default() {
+            let said = format!("invalid key {path} given");
+            assert_eq!(server.scrub(&said), "invalid key *** given");
+            let shown = format!("{server:?}");
+            assert!(!shown.contains(&path), "{shown}");
+        }
     }
 }

@@ -48,9 +48,22 @@ impl Secrets {
                 secrets.add_url(url);
             }
         }
-        secrets.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        secrets.values.dedup();
+        secrets.order();
         secrets
+    }
+
+    /// Adds `values` to the secrets.
+    pub(crate) fn add_values(&mut self, values: &[String]) {
+        for value in values {
+            self.add(value);
+        }
+        self.order();
+    }
+
+    /// Longest first, each once.
+    fn order(&mut self) {
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self.values.dedup();
     }
 
     fn add(&mut self, value: &str) {

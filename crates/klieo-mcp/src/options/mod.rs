@@ -46,6 +46,8 @@ pub struct McpOptions {
     pub(crate) prefix: Option<String>,
     pub(crate) approval: Approval,
     pub(crate) only: Option<Vec<String>>,
+    /// Values scrubbed besides those the transport's settings hold.
+    pub(crate) secrets: Vec<String>,
 }
 
 /// The call bound of an MCP tool, unless set otherwise.
@@ -108,6 +110,7 @@ impl McpOptions {
             prefix: None,
             approval: Approval::None,
             only: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -293,6 +296,19 @@ impl McpOptions {
         S: Into<String>,
     {
         self.only = Some(tools.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds `value` to the secrets taken out of every text built from what
+    /// the server or its transport said, of its results, and of `Debug`:
+    /// a token the settings carry where klieo cannot tell it is one (in
+    /// the command's arguments, the URL's path). Environment and header
+    /// values, and the URL's credentials and query, are secrets already;
+    /// so is each `${NAME}` value of a configuration file
+    /// ([`config::parse`](crate::config::parse)). A value shorter than 4
+    /// characters is not scrubbed.
+    pub fn add_secret(mut self, value: impl Into<String>) -> Self {
+        self.secrets.push(value.into());
         self
     }
 

@@ -8,9 +8,12 @@ use std::fmt;
 
 impl McpOptions {
     /// The secrets of these settings: environment and header values, the
-    /// URL's user, password and query values.
+    /// URL's user, password and query values, and those added
+    /// ([`add_secret`](Self::add_secret)).
     pub(crate) fn secrets(&self) -> Secrets {
-        Secrets::of(&self.transport)
+        let mut secrets = Secrets::of(&self.transport);
+        secrets.add_values(&self.secrets);
+        secrets
     }
 
     /// `text` (built from what the server or its transport said) without
@@ -22,6 +25,7 @@ impl McpOptions {
 
 impl fmt::Debug for McpOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets = self.secrets();
         let mut s = f.debug_struct("McpOptions");
         s.field("name", &self.name);
         match &self.transport {
@@ -35,15 +39,18 @@ impl fmt::Debug for McpOptions {
                 let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
                 // Arguments may carry a token (`--token=${TOKEN}`): counted,
                 // not shown.
-                s.field("command", command)
+                let cwd = cwd
+                    .as_ref()
+                    .map(|dir| secrets.scrub(&dir.to_string_lossy()));
+                s.field("command", &secrets.scrub(command))
                     .field("args", &args.len())
                     .field("env", &names)
                     .field("inherited", inherited)
-                    .field("cwd", cwd);
+                    .field("cwd", &cwd);
             }
             Transport::Http { url, headers } => {
                 let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
-                s.field("url", &shown_base_url(url))
+                s.field("url", &secrets.scrub(&shown_base_url(url)))
                     .field("headers", &names);
             }
         }
