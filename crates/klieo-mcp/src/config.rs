@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(args, [format!("--path={path}")]);
         let mut used = Vec::new();
         assert_eq!(expand("a${PATH}b", &mut used), Ok(format!("a{path}b")));
-        assert_eq!(used, [path.clone()]);
+        assert_eq!(used, [path]);
         assert!(expand("${OPEN", &mut used).is_err());
     }
 
