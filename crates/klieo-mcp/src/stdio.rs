@@ -4,14 +4,18 @@
 //! [`ReplyFault`], instead of being dropped while the call waits out its
 //! timeout (rmcp's transport only logs such lines).
 //!
-//! The request a bad line answers is the pending one whose id the line
-//! holds (`"id":` near its start or end); when none is found, every
-//! pending request, as the line may have been the reply to any of them.
+//! The request a bad line answers is the pending one whose id is the
+//! line's own (its top-level `"id"`, near its start or as its last
+//! member); when none is found, every pending request, as the line may
+//! have been the reply to any of them. A request given up (cancelled)
+//! is pending no more.
 
 use crate::error::ReplyFault;
 use crate::scrub::Secrets;
 use process_wrap::tokio::ChildWrapper;
-use rmcp::model::{ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, RequestId};
+use rmcp::model::{
+    ClientNotification, ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, RequestId,
+};
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::Value;
@@ -140,7 +144,12 @@ impl StdioLines {
     fn fault(&mut self, fault: ReplyFault, bytes: &[u8]) {
         let targets: Vec<RequestId> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            match pending.iter().position(|id| holds_id(bytes, id)) {
+            let answers = reply_id(bytes).and_then(|raw| {
+                pending
+                    .iter()
+                    .position(|id| serde_json::to_vec(id).is_ok_and(|shown| shown == raw))
+            });
+            match answers {
                 Some(i) => vec![pending.remove(i)],
                 None => std::mem::take(&mut *pending),
             }
@@ -207,6 +216,24 @@ impl StdioLines {
     }
 }
 
+/// Keeps `pending` as `item`, being sent, leaves it: a request waits for
+/// its reply; one given up (a call timed out, and MCP's
+/// `notifications/cancelled` sent) gets none, so it waits no more and a
+/// bad line is not charged to it.
+fn track(pending: &mut Vec<RequestId>, item: &TxJsonRpcMessage<RoleClient>) {
+    match item {
+        JsonRpcMessage::Request(request) => pending.push(request.id.clone()),
+        JsonRpcMessage::Notification(note) => {
+            if let ClientNotification::CancelledNotification(cancelled) = &note.notification {
+                if let Some(id) = &cancelled.params.request_id {
+                    pending.retain(|p| p != id);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Where a fault travels in the error a request ends with.
 pub(crate) const FAULT_KEY: &str = "klieoReplyFault";
 
@@ -216,24 +243,84 @@ fn trimmed(line: &[u8]) -> &[u8] {
     line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
 }
 
-/// Whether `bytes` holds `"id":` followed by `id`.
-fn holds_id(bytes: &[u8], id: &RequestId) -> bool {
-    let Ok(shown) = serde_json::to_vec(id) else {
-        return false;
-    };
-    let tight = [b"\"id\":".as_slice(), &shown].concat();
-    let spaced = [b"\"id\": ".as_slice(), &shown].concat();
-    let ends = |at: usize| {
-        bytes
-            .get(at)
-            .is_none_or(|b| matches!(b, b',' | b'}' | b' ' | b'\n'))
-    };
-    [tight, spaced].iter().any(|needle| {
-        bytes
-            .windows(needle.len())
+/// The raw text of the id of the reply whose line starts or ends with
+/// `bytes`: the top-level object's `"id"` member, found from its start
+/// (outside any string, at depth 1, within the first [`KEPT`] bytes), else
+/// as its last member (`,"id":3}`); never an `"id"` nested in the
+/// result, which is data.
+fn reply_id(bytes: &[u8]) -> Option<&[u8]> {
+    leading_id(bytes.get(..KEPT).unwrap_or(bytes)).or_else(|| trailing_id(bytes))
+}
+
+/// The value of `"id"` among the top-level members at the start of
+/// `bytes`.
+fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut key_start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    let key = key_start.take().and_then(|start| bytes.get(start..i));
+                    if depth == 1 && key == Some(b"id".as_slice()) {
+                        let rest = bytes.get(i + 1..)?.trim_ascii_start();
+                        let value = rest.strip_prefix(b":")?.trim_ascii_start();
+                        return Some(value_token(value));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                key_start = Some(i + 1);
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of `"id"` when it is the last member of the object `bytes`
+/// ends.
+fn trailing_id(bytes: &[u8]) -> Option<&[u8]> {
+    let body = bytes.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
+    let start = body
+        .iter()
+        .rposition(|b| matches!(b, b':'))
+        .map(|colon| colon + 1)?;
+    let value = body.get(start..)?.trim_ascii();
+    let key = body
+        .get(..start - 1)?
+        .trim_ascii_end()
+        .strip_suffix(b"\"id\"")?;
+    let before = key.trim_ascii_end().last();
+    (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
+        .then_some(value)
+}
+
+/// The JSON number or string `value` starts with.
+fn value_token(value: &[u8]) -> &[u8] {
+    let end = match value.first() {
+        Some(b'"') => value
+            .iter()
             .enumerate()
-            .any(|(i, w)| w == needle.as_slice() && ends(i + needle.len()))
-    })
+            .skip(1)
+            .find(|&(i, &b)| b == b'"' && value.get(i - 1) != Some(&b'\\'))
+            .map_or(value.len(), |(i, _)| i + 1),
+        _ => value
+            .iter()
+            .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .unwrap_or(value.len()),
+    };
+    value.get(..end).unwrap_or(value)
 }
 
 /// Checks a line's nesting and count of values without parsing it.
@@ -286,10 +373,10 @@ impl Transport<RoleClient> for StdioLines {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        if let JsonRpcMessage::Request(request) = &item {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.push(request.id.clone());
-        }
+        track(
+            &mut self.pending.lock().unwrap_or_else(PoisonError::into_inner),
+            &item,
+        );
         let write = Arc::clone(&self.write);
         async move {
             let mut bytes = serde_json::to_vec(&item)?;
@@ -335,5 +422,6 @@ impl Transport<RoleClient> for StdioLines {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "stdio_tests.rs"]
 mod tests;

@@ -24,10 +24,44 @@ fn values_and_nesting_are_counted_outside_strings() {
 
 #[test]
 fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
-    let seven = RequestId::Number(7);
-    assert!(holds_id(br#"{"jsonrpc":"2.0","id":7,"result":{"#, &seven));
-    assert!(holds_id(br#"...}},"jsonrpc":"2.0","id": 7}"#, &seven));
-    assert!(!holds_id(br#"{"jsonrpc":"2.0","id":70,"#, &seven));
-    let named = RequestId::String("a".into());
-    assert!(holds_id(br#"{"id":"a","result":"#, &named));
+    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    assert_eq!(
+        id(br#"{"jsonrpc":"2.0","id":7,"result":{"#).as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        id(br#"...}},"jsonrpc":"2.0","id": 7}"#).as_deref(),
+        Some("7")
+    );
+    assert_eq!(id(br#"{"jsonrpc":"2.0","id":70,"#).as_deref(), Some("70"));
+    assert_eq!(id(br#"{"id":"a","result":"#).as_deref(), Some(r#""a""#));
+}
+
+#[test]
+fn an_id_inside_the_result_is_not_the_replys() {
+    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    // The reply's own id comes after its result, which holds an `"id"`.
+    let line = br#"{"jsonrpc":"2.0","result":{"a":[{"id":2},{"id":2}]},"id":3}"#;
+    assert_eq!(id(line).as_deref(), Some("3"));
+    let line = br#"{"jsonrpc":"2.0","result":{"items":[{"id":2}]"#;
+    assert_eq!(id(line), None, "no id of its own in sight");
+    let line = br#"{"jsonrpc":"2.0","result":{"note":"\"id\":2"}, "id": 4 }"#;
+    assert_eq!(id(line).as_deref(), Some("4"));
+}
+
+#[test]
+fn a_request_given_up_is_pending_no_more() {
+    let message = |value: serde_json::Value| -> TxJsonRpcMessage<RoleClient> {
+        serde_json::from_value(value).unwrap()
+    };
+    let mut pending = Vec::new();
+    for id in [2, 3] {
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "t", "arguments": {}}});
+        track(&mut pending, &message(call));
+    }
+    let cancelled = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 2, "reason": "timed out"}});
+    track(&mut pending, &message(cancelled));
+    assert_eq!(pending, [RequestId::Number(3)]);
 }
