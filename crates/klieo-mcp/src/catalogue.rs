@@ -67,32 +67,90 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Takes in `tools`, as the server listed them.
+    /// Takes in `tools`, as the server listed them. A tool listed before
+    /// keeps the name the model was shown (a name never moves to another
+    /// of the server's tools when it lists them anew, in another order or
+    /// without one); a new one gets a free name. A description is cut to
+    /// [`DESCRIPTION_LIMIT`] characters, and a tool whose input schema is
+    /// larger than [`SCHEMA_LIMIT`] is left out, told in the log: each is
+    /// sent with every request to the model.
     pub(crate) fn take(&self, tools: &[rmcp::model::Tool]) {
-        let mut own = HashMap::new();
-        let mut defs = Vec::with_capacity(tools.len());
-        let offered = tools.iter().filter(|tool| {
-            self.only
-                .as_ref()
-                .is_none_or(|only| only.iter().any(|name| *name == tool.name))
-        });
-        for tool in offered {
-            let shown = unique(&own, model_name(&tool.name));
-            let description = tool
-                .description
-                .as_deref()
-                .or(tool.title.as_deref())
-                .unwrap_or_default();
-            let schema = serde_json::Value::Object((*tool.input_schema).clone());
-            defs.push(ToolDef::new(shown.clone(), description, schema));
-            own.insert(shown, tool.name.to_string());
+        let before: HashMap<String, String> = {
+            let listed = self.listed.read().unwrap_or_else(PoisonError::into_inner);
+            let shown = listed.own.iter();
+            shown
+                .map(|(shown, own)| (own.clone(), shown.clone()))
+                .collect()
+        };
+        let offered: Vec<&rmcp::model::Tool> = tools
+            .iter()
+            .filter(|tool| {
+                self.only
+                    .as_ref()
+                    .is_none_or(|only| only.iter().any(|name| *name == tool.name))
+            })
+            .filter(|tool| fits(tool))
+            .collect();
+        // The names shown before first, then the new ones.
+        let mut own: HashMap<String, String> = HashMap::new();
+        let mut names: Vec<Option<String>> = offered
+            .iter()
+            .map(|tool| {
+                let kept = before.get(tool.name.as_ref())?;
+                own.insert(kept.clone(), tool.name.to_string());
+                Some(kept.clone())
+            })
+            .collect();
+        for (tool, name) in offered.iter().zip(names.iter_mut()) {
+            if name.is_none() {
+                let shown = unique(&own, model_name(&tool.name));
+                own.insert(shown.clone(), tool.name.to_string());
+                *name = Some(shown);
+            }
         }
+        let defs: Vec<ToolDef> = offered
+            .iter()
+            .zip(names)
+            .map(|(tool, shown)| {
+                let description = tool
+                    .description
+                    .as_deref()
+                    .or(tool.title.as_deref())
+                    .unwrap_or_default();
+                let description = klieo_http::secret::bounded(description, DESCRIPTION_LIMIT);
+                let schema = serde_json::Value::Object((*tool.input_schema).clone());
+                ToolDef::new(shown.unwrap_or_default(), description, schema)
+            })
+            .collect();
         *self.listed.write().unwrap_or_else(PoisonError::into_inner) = Listed {
             defs: defs.into(),
             own,
         };
         self.version.send_modify(|v| *v += 1);
     }
+}
+
+/// The most characters of a tool's description offered to the model; a
+/// longer one is cut, with `…`.
+pub const DESCRIPTION_LIMIT: usize = 4_000;
+
+/// The largest input schema of a tool offered to the model, in bytes of
+/// JSON; a tool with a larger one is left out.
+pub const SCHEMA_LIMIT: usize = 64 * 1024;
+
+/// Whether `tool`'s schema is within [`SCHEMA_LIMIT`]; logged when not.
+fn fits(tool: &rmcp::model::Tool) -> bool {
+    let bytes = serde_json::to_vec(&*tool.input_schema).map_or(usize::MAX, |s| s.len());
+    if bytes <= SCHEMA_LIMIT {
+        return true;
+    }
+    tracing::warn!(
+        tool = %klieo_http::secret::bounded(&tool.name, 128),
+        bytes,
+        limit = SCHEMA_LIMIT,
+        "an MCP tool's input schema is too large to send with every request: it is not offered"
+    );
+    false
 }
 
 /// The longest tool name model APIs take (OpenAI's and Anthropic's
@@ -180,6 +238,36 @@ mod tests {
             catalogue.own_name(&names[1]).as_deref(),
             Some(format!("{long}x").as_str())
         );
+    }
+
+    #[test]
+    fn a_name_shown_stays_with_its_tool_when_the_server_lists_anew() {
+        let catalogue = Catalogue::new(None);
+        catalogue.take(&[tool("a/b"), tool("a.b")]);
+        assert_eq!(catalogue.own_name("a_b_2").as_deref(), Some("a.b"));
+        // Listed the other way round, then without the first.
+        catalogue.take(&[tool("a.b"), tool("a/b")]);
+        assert_eq!(catalogue.own_name("a_b").as_deref(), Some("a/b"));
+        assert_eq!(catalogue.own_name("a_b_2").as_deref(), Some("a.b"));
+        catalogue.take(&[tool("a.b")]);
+        assert_eq!(catalogue.own_name("a_b"), None, "its tool is gone");
+        assert_eq!(catalogue.own_name("a_b_2").as_deref(), Some("a.b"));
+    }
+
+    #[test]
+    fn a_long_description_is_cut_and_a_huge_schema_left_out() {
+        let catalogue = Catalogue::new(None);
+        let mut wordy = tool("wordy");
+        wordy.description = Some("x".repeat(100_000).into());
+        let mut huge = tool("huge");
+        let mut schema = serde_json::Map::new();
+        schema.insert("description".into(), json!("y".repeat(SCHEMA_LIMIT)));
+        huge.input_schema = Arc::new(schema);
+        catalogue.take(&[wordy, huge, tool("echo")]);
+        let defs = catalogue.defs();
+        let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["wordy", "echo"]);
+        assert_eq!(defs[0].description.chars().count(), DESCRIPTION_LIMIT + 1);
     }
 
     #[test]

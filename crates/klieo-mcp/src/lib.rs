@@ -53,6 +53,7 @@ mod servers;
 mod stderr;
 mod stdio;
 
+pub use catalogue::{DESCRIPTION_LIMIT, SCHEMA_LIMIT};
 pub use environment::PASSED_ENV;
 pub use error::{ListFault, McpError, ReplyFault};
 pub use link::PROTOCOL_VERSIONS;
