@@ -157,6 +157,12 @@ fn fits(tool: &rmcp::model::Tool) -> bool {
 /// bound); MCP allows 128.
 const NAME_LIMIT: usize = 64;
 
+/// Whether model APIs take `c` in a tool's name (OpenAI's
+/// `^[a-zA-Z0-9_-]{1,64}$`).
+pub(crate) fn model_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
 /// `name` as model APIs take a function name (OpenAI's
 /// `^[a-zA-Z0-9_-]{1,64}$`): what they refuse made `_` (MCP allows `.`
 /// and `/` as well), and cut to [`NAME_LIMIT`] characters.
@@ -164,13 +170,7 @@ fn model_name(name: &str) -> String {
     let clean: String = name
         .chars()
         .take(NAME_LIMIT)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if model_safe(c) { c } else { '_' })
         .collect();
     if clean.is_empty() {
         "tool".to_owned()

@@ -1,6 +1,7 @@
 //! [`McpOptions`]: how to reach one MCP server, and how klieo treats its
 //! tools.
 
+use crate::catalogue::model_safe;
 use crate::environment::Inherited;
 use klieo_types::ConfigError;
 use std::path::PathBuf;
@@ -241,6 +242,18 @@ impl McpOptions {
                 "is empty: name the server (errors and its tools' prefix use the name)",
             ));
         }
+        if let Some(prefix) = self.prefix.as_deref() {
+            if let Some(c) = prefix.chars().find(|&c| !model_safe(c)) {
+                return Err(ConfigError::invalid(
+                    "McpOptions::with_prefix",
+                    format!(
+                        "`{prefix}` has `{}`, which model APIs refuse in a tool's name: use \
+                         letters, digits, `_` and `-`",
+                        c.escape_default()
+                    ),
+                ));
+            }
+        }
         if self.call_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "McpOptions::call_timeout",
@@ -280,11 +293,17 @@ impl McpOptions {
         self
     }
 
-    /// The prefix put before a clashing tool name.
+    /// The prefix put before a clashing tool name: the one set, else the
+    /// server's name and `_`, each character a model refuses in a tool's
+    /// name (outside `[A-Za-z0-9_-]`, as in `fs.local`) made `_`.
     pub fn prefix(&self) -> String {
-        self.prefix
-            .clone()
-            .unwrap_or_else(|| format!("{}_", self.name))
+        self.prefix.clone().unwrap_or_else(|| {
+            let name = self
+                .name
+                .chars()
+                .map(|c| if model_safe(c) { c } else { '_' });
+            name.chain(['_']).collect()
+        })
     }
 
     /// Offers the model only these of the server's tools (by the server's

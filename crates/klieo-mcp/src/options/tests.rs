@@ -87,3 +87,14 @@ fn transport_setters_leave_the_other_transport_alone() {
     assert_eq!(stdio.prefix(), "s_");
     assert_eq!(stdio.with_prefix("mine.").prefix(), "mine.");
 }
+
+#[test]
+fn a_prefix_is_one_a_model_takes() {
+    assert_eq!(McpOptions::stdio("fs.local", "run").prefix(), "fs_local_");
+    let refused = McpOptions::stdio("s", "run").with_prefix("my.").validate();
+    assert!(
+        matches!(&refused, Err(ConfigError::Invalid { name, reason, .. })
+            if name == "McpOptions::with_prefix" && reason.contains("`.`")),
+        "{refused:?}"
+    );
+}
