@@ -120,11 +120,16 @@ pub(crate) fn take_page(
         match tool_of(item, secrets) {
             Ok(tool) => take(listed, bytes, tool, size)?,
             Err(skipped) => {
-                tracing::warn!(
-                    tool = %skipped.name,
-                    reason = %skipped.reason,
-                    "an MCP server listed a tool klieo cannot use; it is left out"
-                );
+                // Counted as a tool is: a listing of tools klieo cannot
+                // use is bounded too.
+                hold(listed, bytes, size)?;
+                if listed.skipped.len() < SKIPS_TOLD {
+                    tracing::warn!(
+                        tool = %skipped.name,
+                        reason = %skipped.reason,
+                        "an MCP server listed a tool klieo cannot use; it is left out"
+                    );
+                }
                 listed.skipped.push(skipped);
             }
         }
@@ -132,19 +137,30 @@ pub(crate) fn take_page(
     Ok(next)
 }
 
+/// The tools left out that are each told in the log; the rest are
+/// counted in the listing's `skipped`.
+const SKIPS_TOLD: usize = 10;
+
 fn take(listed: &mut Listed, bytes: &mut usize, tool: Tool, size: usize) -> Result<(), ListError> {
+    hold(listed, bytes, size)?;
+    listed.tools.push(tool);
+    Ok(())
+}
+
+/// Counts one more tool of `size` bytes, taken or left out, against the
+/// listing's bounds.
+fn hold(listed: &Listed, bytes: &mut usize, size: usize) -> Result<(), ListError> {
     *bytes = bytes.saturating_add(size);
     if *bytes > MAX_LIST_BYTES {
         return Err(ListError::Fault(ListFault::Bytes {
             limit: MAX_LIST_BYTES,
         }));
     }
-    if listed.tools.len() == MAX_LIST_TOOLS {
+    if listed.tools.len() + listed.skipped.len() >= MAX_LIST_TOOLS {
         return Err(ListError::Fault(ListFault::Tools {
             limit: MAX_LIST_TOOLS,
         }));
     }
-    listed.tools.push(tool);
     Ok(())
 }
 
@@ -245,5 +261,30 @@ mod tests {
                 limit: MAX_LIST_TOOLS
             }))
         ));
+    }
+
+    #[test]
+    fn tools_left_out_count_against_the_bound_too() {
+        // A schema-less tool cannot be used, and is left out.
+        let tools: Vec<Value> = (0..=MAX_LIST_TOOLS)
+            .map(|i| json!({"name": format!("t{i}")}))
+            .collect();
+        let mut listed = Listed::default();
+        let out = take_page(
+            page(json!({"tools": tools})),
+            &mut listed,
+            &mut 0,
+            &Secrets::default(),
+        );
+        assert!(
+            matches!(
+                out,
+                Err(ListError::Fault(ListFault::Tools {
+                    limit: MAX_LIST_TOOLS
+                }))
+            ),
+            "{} left out",
+            listed.skipped.len()
+        );
     }
 }
