@@ -47,9 +47,13 @@ struct ChildGuard(Option<Box<dyn ChildWrapper>>);
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {
+            // The group is signalled here, with or without a runtime (one
+            // shutting down runs no task), so a wrapper's children go too;
+            // a task reaps the leader when it can run.
+            let _ = child.start_kill();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
-                    let _ = Box::into_pin(child.kill()).await;
+                    let _ = child.wait().await;
                 });
             }
         }

@@ -2,7 +2,7 @@
 //! hangs until cancelled, a server that exits mid-call or cannot start
 //! again, and a tool list that changes.
 
-use crate::support::{ctx, faults_stdio};
+use crate::support::{ctx, faults_stdio, faults_under_a_wrapper};
 use klieo_mcp::{Approval, McpServer};
 use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
@@ -225,4 +225,43 @@ async fn tools_marked_for_approval_say_so() {
     let server = McpServer::connect(settings).await.unwrap();
     assert!(server.policy("add").requires_approval());
     assert!(!server.policy("echo").requires_approval());
+}
+
+/// The state letter of process `pid` (`R`, `S`, `Z` for one that died and
+/// waits to be reaped), or `None` once it is gone.
+fn state(pid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.trim_start().chars().next()
+}
+
+#[test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+fn a_server_dropped_after_its_runtime_takes_its_wrappers_children_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("child");
+    let first = format!("sleep 300 & echo $! > '{}'", pid_file.display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(McpServer::connect(faults_under_a_wrapper(&first)))
+        .unwrap();
+    let child = std::fs::read_to_string(&pid_file).unwrap();
+    let child = child.trim();
+    assert!(
+        matches!(state(child), Some(s) if s != 'Z'),
+        "the wrapper's child runs"
+    );
+    // The runtime goes first (a program ending), then the server.
+    drop(runtime);
+    drop(server);
+    // SIGKILL is sent by then; its delivery is the kernel's, so look a
+    // bounded number of times.
+    let ended = (0..1_000_000).any(|_| {
+        std::thread::yield_now();
+        matches!(state(child), None | Some('Z' | 'X'))
+    });
+    assert!(ended, "the wrapper's child still runs: {:?}", state(child));
 }

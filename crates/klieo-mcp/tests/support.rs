@@ -31,6 +31,18 @@ pub(crate) fn faults_stdio() -> McpOptions {
     McpOptions::stdio("faults", required("KLIEO_MCP_PYTHON")).with_args([faults_script()])
 }
 
+/// The fault server started by a shell that first runs `first` (the way
+/// `npx` is a wrapper with children of its own).
+pub(crate) fn faults_under_a_wrapper(first: &str) -> McpOptions {
+    let script = format!("{first}; exec \"$0\" \"$@\"");
+    McpOptions::stdio("faults", "sh").with_args([
+        "-c".to_owned(),
+        script,
+        required("KLIEO_MCP_PYTHON"),
+        faults_script(),
+    ])
+}
+
 fn faults_script() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/faults.py");
     script.display().to_string()
