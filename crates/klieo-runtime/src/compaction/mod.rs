@@ -111,6 +111,17 @@ pub trait Compactor: Send + Sync {
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }
+
+    /// What each of its model calls spends of the window besides the
+    /// messages it is given and the summary so far, in estimated tokens
+    /// ([`Message::estimated_tokens`](klieo_types::Message::estimated_tokens)):
+    /// its instructions and the room kept for its reply. The messages are
+    /// given in chunks smaller by this much than the run's history budget,
+    /// so its calls fit where the run's do. The default, 0, is for a
+    /// strategy that calls no model.
+    fn overhead_tokens(&self) -> usize {
+        0
+    }
 }
 
 /// Why a compaction did not happen. The run goes on with its history as

@@ -100,6 +100,11 @@ impl Summarize {
     }
 }
 
+/// Estimated tokens of a summary request besides its instructions and
+/// the conversation's text: the user message's frame, and the template's
+/// opening of the reply.
+const FRAME_TOKENS: usize = 24;
+
 /// `text` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
 fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= MAX_MESSAGE_BYTES {
@@ -128,6 +133,17 @@ impl Compactor for Summarize {
             ));
         }
         Ok(())
+    }
+
+    /// Its instructions, the frame of its request, and its reply's room
+    /// in estimated tokens (a server's token is taken as 0.8 of one, as
+    /// the run fits its own requests).
+    fn overhead_tokens(&self) -> usize {
+        let instructions = Message::system(self.instructions.clone()).estimated_tokens();
+        let reply = usize::try_from(self.max_tokens).unwrap_or(usize::MAX);
+        instructions
+            .saturating_add(FRAME_TOKENS)
+            .saturating_add(reply.saturating_mul(4) / 5 + 1)
     }
 
     async fn summarize(&self, input: CompactionInput<'_>) -> Result<Summarized, CompactionError> {

@@ -53,9 +53,18 @@ fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcr
     (chunk, next + taken)
 }
 
+/// What a request of the run may hold, in estimated tokens: its history
+/// budget, and, when fitted to the model's window, what it spends besides
+/// (its system prompt, tools and reply room), which a summary call may
+/// spend as well.
+pub(crate) struct Room {
+    pub(crate) history: usize,
+    pub(crate) besides: Option<u64>,
+}
+
 impl Run {
     /// `history` (read for cycle `step` under a history budget of
-    /// `budget` tokens), compacted first when the run's policy says so;
+    /// `room.history` tokens), compacted first when the run's policy says so;
     /// `reload` reads it again after a compaction. A compaction that fails
     /// is recorded and leaves `history` as it was; the run does not try
     /// again. A failure to record, a store that failed for another
@@ -65,7 +74,7 @@ impl Run {
         &self,
         step: u32,
         history: History,
-        budget: usize,
+        room: Room,
         reload: F,
     ) -> Result<History, Error>
     where
@@ -75,6 +84,14 @@ impl Run {
         let Some(policy) = &self.opts.compaction else {
             return Ok(history);
         };
+        let budget = room.history;
+        // A summary call fits where the run's request does: what it spends
+        // besides its messages past what the run's request does comes out
+        // of its chunks (nothing, with no window to fit).
+        let overhead = room.besides.map_or(0, |besides| {
+            let own = policy.compactor().overhead_tokens() as u64;
+            usize::try_from(own.saturating_sub(besides)).unwrap_or(usize::MAX)
+        });
         // The newest message when the run first read its thread (its
         // prompt, for a new run) is never summarised by it.
         let newest = history
@@ -135,7 +152,7 @@ impl Run {
         let span = self.emit(Fact::CompactionBegan { step }).span();
         let previous = history.summary.as_ref().map(|s| s.text.as_str());
         let made = self
-            .summarize(policy, previous, &since.messages, cut, budget)
+            .summarize(policy, previous, &since.messages, cut, budget, overhead)
             .instrument(span.clone())
             .await;
         let summary = made.and_then(|(text, usage)| {
@@ -183,7 +200,9 @@ impl Run {
     }
 
     /// Summarises `messages[..end]` after `previous`, in chunks that fit
-    /// a history budget of `budget` with the summary so far, each call
+    /// a history budget of `budget` with the summary so far and
+    /// `overhead` (what a call of the strategy spends past the run's
+    /// request: see [`Compactor::overhead_tokens`](crate::compaction::Compactor::overhead_tokens)), each call
     /// bounded by the policy's timeout, retried under the run's retry
     /// policy when its model failed for a while, and given up when the run
     /// is cancelled: the summary and what its calls used.
@@ -194,6 +213,7 @@ impl Run {
         messages: &Transcript,
         end: usize,
         budget: usize,
+        overhead: usize,
     ) -> Result<(String, Option<Usage>), CompactionError> {
         let mut summary = previous.map(str::to_owned);
         let mut used: Option<Usage> = None;
@@ -201,7 +221,7 @@ impl Run {
             let taken = summary
                 .as_deref()
                 .map_or(0, klieo_types::estimated_text_tokens);
-            budget.saturating_sub(taken).max(1)
+            budget.saturating_sub(taken.saturating_add(overhead)).max(1)
         };
         let mut next = 0;
         while next < end {

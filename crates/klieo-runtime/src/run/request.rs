@@ -3,6 +3,7 @@
 //! budget), the tools and the cycle's tool choice, checked by the pre-LLM
 //! guardrails and reserved against the budgets.
 
+use super::compact::Room;
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
@@ -68,7 +69,17 @@ impl Run {
         if self.opts.compaction.is_some() {
             // Boxed: its future is large, and every step's request would
             // carry it otherwise.
-            let compacted = self.compacted(step, history, history_budget, || {
+            // Fitted to a window, what the run's request spends besides
+            // its history: a summary call may spend as much.
+            let spent_besides = fitted.as_ref().map(|f| {
+                let reply = u64::from(f.reply).saturating_mul(4) / 5;
+                estimate_of(&f.fixed, 0).saturating_add(reply)
+            });
+            let room = Room {
+                history: history_budget,
+                besides: spent_besides,
+            };
+            let compacted = self.compacted(step, history, room, || {
                 self.read_history(history_budget, granule)
             });
             history = Box::pin(compacted).await?;

@@ -78,3 +78,44 @@ async fn messages_the_window_left_out_are_summarised_too_in_chunks() {
     assert_eq!(summary, format!("summary {}", calls.len()));
     assert!(reads_summary(&llm.requests()[0], &summary));
 }
+
+#[tokio::test]
+async fn each_summary_call_fits_the_models_window_as_the_runs_requests_do() {
+    let store = InMemoryJournal::new();
+    filled(&store, 40).await;
+    let window = 1_024;
+    let caps = klieo_types::Capabilities::default().with_max_context_tokens(window);
+    let mut llm = ScriptedLlm::new().with_capabilities(caps);
+    for i in 0..20 {
+        llm = llm.then_text(format!("summary {i}"));
+    }
+    let llm = llm.then_text("done");
+    // The run keeps little room for its reply and has no tools: the
+    // summary's instructions and reply room are what could overflow.
+    let agent = Agent::builder(llm.clone())
+        .with_options(
+            RunOptions::default()
+                .with_max_tokens(Some(64))
+                .with_compaction(Compaction::new(Summarize::new())),
+        )
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    agent.session("long").run("one more").await.unwrap();
+    let asked = llm.requests();
+    let summaries: Vec<&ChatRequest> = asked
+        .iter()
+        .filter(|req| req.max_tokens == Some(256))
+        .collect();
+    assert!(!summaries.is_empty(), "the thread was compacted");
+    for req in summaries {
+        // As the run fits its own: estimates scaled by 1.25, the reply's
+        // room, a tenth of the window kept free.
+        let estimated: usize = req.messages.iter().map(Message::estimated_tokens).sum();
+        let needed = (estimated + 16) * 5 / 4 + 256;
+        assert!(
+            needed <= 1_024 * 9 / 10,
+            "a summary call needs {needed} of 1,024"
+        );
+    }
+}
