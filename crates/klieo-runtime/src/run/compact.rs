@@ -38,13 +38,31 @@ pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Opt
 }
 
 /// The chunk of `messages` from `next` (before `end`) of at most `max`
-/// estimated tokens (at least one message), and where the next begins.
+/// estimated tokens (at least one turn's part), and where the next
+/// begins. A tool call is never parted from its results: a chunk that
+/// would end on the call ends before it, or, when the call is all it
+/// holds, takes the results too, past `max`.
 fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcript, usize) {
     let (mut chunk, mut tokens) = (Transcript::new(), 0);
-    for message in messages.iter().skip(next).take(end.saturating_sub(next)) {
+    let mut rest = messages.iter().skip(next).take(end.saturating_sub(next));
+    for message in rest.by_ref() {
         let size = message.estimated_tokens();
-        if !chunk.is_empty() && tokens + size > max {
+        let parted = message.role == Role::Tool;
+        if !chunk.is_empty() && tokens + size > max && !parted {
             break;
+        }
+        if !chunk.is_empty() && tokens + size > max && chunk.len() > 1 {
+            // A result past the bound: its call goes to the next chunk.
+            let held = (0..chunk.len()).rev().find(|&i| {
+                chunk
+                    .get(i)
+                    .is_some_and(|m| m.role != Role::Tool && !m.tool_calls.is_empty())
+            });
+            if let Some(call) = held.filter(|&call| call > 0) {
+                let kept: Vec<_> = chunk.iter().take(call).cloned().collect();
+                chunk = Transcript::from(kept);
+                break;
+            }
         }
         chunk.push(message.clone());
         tokens += size;
@@ -335,5 +353,20 @@ mod tests {
         assert_eq!((second.len(), next), (2, 4));
         let (tiny, next) = chunk(&messages, 0, 3, 1);
         assert_eq!((tiny.len(), next), (1, 1), "one message when none fits");
+    }
+
+    #[test]
+    fn a_chunk_never_parts_a_call_from_its_results() {
+        let messages = thread();
+        let sizes: Vec<usize> = messages.iter().map(Message::estimated_tokens).collect();
+        // Room up to the call: it goes with its results, to the next.
+        let up_to_call: usize = sizes[..4].iter().sum();
+        let (first, next) = chunk(&messages, 0, 6, up_to_call);
+        assert_eq!((first.len(), next), (3, 3), "{sizes:?}");
+        let (second, next) = chunk(&messages, next, 6, up_to_call);
+        assert_eq!((second.len(), next), (3, 6));
+        // A call alone takes its results, whatever the bound.
+        let (alone, next) = chunk(&messages, 3, 6, 1);
+        assert_eq!((alone.len(), next), (3, 6));
     }
 }
