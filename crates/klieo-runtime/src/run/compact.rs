@@ -112,9 +112,13 @@ impl Run {
         });
         // The newest message when the run first read its thread (its
         // prompt, for a new run) is never summarised by it.
-        let newest = history
-            .first
-            .map(|first| first + (history.messages.len() as u64).saturating_sub(1));
+        let newest = history.first.map(|first| {
+            // An empty read (the newest turn did not fit beside the
+            // summary) starts at the thread's end: its newest message is
+            // the one before.
+            let read = history.messages.len() as u64;
+            (first + read).saturating_sub(1)
+        });
         let limit = *self.compaction_limit.get_or_init(|| newest.unwrap_or(0));
         if self.compaction_given_up.load(Ordering::Relaxed) {
             return Ok(history);

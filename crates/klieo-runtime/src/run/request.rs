@@ -67,8 +67,6 @@ impl Run {
         let memory = self.ctx.short_term();
         let mut history = self.read_history(history_budget, granule).await?;
         if self.opts.compaction.is_some() {
-            // Boxed: its future is large, and every step's request would
-            // carry it otherwise.
             // Fitted to a window, what the run's request spends besides
             // its history: a summary call may spend as much.
             let spent_besides = fitted.as_ref().map(|f| {
@@ -79,9 +77,14 @@ impl Run {
                 history: history_budget,
                 besides: spent_besides,
             };
-            let compacted = self.compacted(step, history, room, || {
-                self.read_history(history_budget, granule)
-            });
+            // Read again at once after a summary, to the message: what the
+            // compaction kept beside it fits the budget, and a start moved
+            // by a quarter could drop the oldest of it (the run's prompt),
+            // neither summarised nor sent.
+            let compacted =
+                self.compacted(step, history, room, || self.read_history(history_budget, 1));
+            // Boxed: its future is large, and every step's request would
+            // carry it otherwise.
             history = Box::pin(compacted).await?;
         }
         if history.messages.is_empty() && history.summary.is_some() {
