@@ -3,7 +3,9 @@
 //! memory), and its runs on separate memories: shared, the run goes on;
 //! agents on two stores, the hand-off is refused with what to do.
 
-use klieo_runtime::{Agent, InMemoryEpisodic, InMemoryShortTerm, Team, TeamBuilder};
+use klieo_runtime::{
+    Agent, Budget, InMemoryEpisodic, InMemoryShortTerm, RunOptions, Team, TeamBuilder,
+};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{ConfigError, EpisodicMemory, Error, FnTool, ShortTermMemory, ToolCall, ToolDef};
@@ -137,6 +139,43 @@ async fn a_team_on_shared_separate_memories_hands_off() {
         .await
         .unwrap();
     assert_eq!(said.len(), 4, "prompt, hand-off call, its result, answer");
+}
+
+#[tokio::test]
+async fn a_budget_counts_every_agents_part_on_separate_memories() {
+    let short_term: Arc<InMemoryShortTerm> = Arc::default();
+    let episodic: Arc<InMemoryEpisodic> = Arc::default();
+    let two_calls = RunOptions::default().with_budget(Budget::new().with_model_calls(2));
+    let on_shared = |builder: klieo_runtime::AgentBuilder| {
+        builder
+            .with_short_term(short_term.clone())
+            .with_episodic(episodic.clone())
+            .with_options(two_calls.clone())
+            .build()
+            .unwrap()
+    };
+    let refund_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("e1", "echo", json!({}))])
+        .then_text("Refunded.");
+    let echo = FnTool::new(
+        ToolDef::new("echo", "echoes", json!({"type": "object"})),
+        Ok,
+    );
+    let team = Team::builder(on_shared(Agent::builder(hand_off()).with_name("triage")))
+        .add_agent(on_shared(
+            Agent::builder(refund_llm)
+                .with_name("refund")
+                .add_tool(echo),
+        ))
+        .add_handoff("triage", "refund", "Refunds.")
+        .build()
+        .unwrap();
+    // Triage's call, then refund's two: three calls of a budget of two.
+    let answer = team.run("Money back?").await;
+    assert!(
+        matches!(answer, Err(Error::BudgetExceeded { .. })),
+        "{answer:?}"
+    );
 }
 
 #[test]

@@ -237,9 +237,13 @@ impl Team {
                         resume_engine(Arc::clone(&made), journal, Why::Handoff, mode).await
                     }
                     None => {
-                        if agent.episodes_of(run).await?.is_empty() {
+                        let episodes = agent.episodes_of(run).await?;
+                        if episodes.is_empty() {
                             return Err(not_shared(&agent, run));
                         }
+                        // The run's budget counts every part's spend, as a
+                        // journal's resume does.
+                        made.spent_as_logged(&episodes);
                         start_with(Arc::clone(&made), mode, move |_| async move { Ok(steps) }).await
                     }
                 };
