@@ -161,9 +161,10 @@ impl AgentTool {
     /// Sets how long one call may take (default [`AGENT_TOOL_TIMEOUT`],
     /// 10 minutes). A call past it is stopped and the model told
     /// (`ToolError::Timeout`); its child run is cancelled and records its
-    /// end (`Failed`, `cancelled`), and a later call starts a child of
-    /// its own. A calling run that is cancelled cancels its child the
-    /// same way.
+    /// end (`Failed`, `cancelled`) within 10 seconds (one that cannot in
+    /// that time, its store out of reach, is left as after a crash), and a
+    /// later call starts a child of its own. A calling run that is
+    /// cancelled cancels its child the same way.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
