@@ -124,6 +124,8 @@ pub(crate) struct ParentCall {
     pub(crate) run: RunId,
     pub(crate) step: u32,
     pub(crate) call_id: String,
+    /// How deep the parent is in its tree (0 for a root).
+    pub(crate) depth: usize,
 }
 
 /// What a typed run does with an answer.
@@ -179,7 +181,16 @@ impl Run {
         // Its own budget and its callers' cover its children.
         let cover = Cover::of(&opts.budget, &spend, covered.as_ref().map(Covered::cover));
         let progress = Progress::new(ctx.run_id, thread.clone(), extras.events, extras.summary);
-        let caller = Arc::new(Caller::new(ctx.cancel.clone(), cover, progress.relay()));
+        let depth = extras
+            .parent
+            .as_ref()
+            .map_or(0, |p| p.depth.saturating_add(1));
+        let caller = Arc::new(Caller::new(
+            ctx.cancel.clone(),
+            cover,
+            progress.relay(),
+            depth,
+        ));
         let ctx = match opts.lease_ttl {
             Some(_) => {
                 let cancel = ctx.cancel.child_token();

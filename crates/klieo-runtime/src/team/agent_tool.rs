@@ -5,6 +5,7 @@
 
 use super::cut_off::{Caller, ChildCall, Running, CUT_OFF_GRACE};
 use super::tool_shape::Shape;
+use super::tree::MAX_DEPTH;
 use crate::agent::{Agent, ChildEnd, ChildSetup};
 use crate::run::ParentCall;
 use async_trait::async_trait;
@@ -186,14 +187,29 @@ impl Tool for AgentTool {
         let tool = &self.def.name;
         let input = self.shape.prompt(tool, &args)?;
         let child = super::tree::child_of_call(ctx.run_id, ctx.step, ctx.call_id);
+        // In a streamed run, the child's events go into its stream; it is
+        // cancelled with the calling run.
+        let calling = ctx.runtime::<Arc<Caller>>().cloned();
+        let depth = calling.as_ref().map_or(0, |c| c.depth());
+        if depth.saturating_add(1) >= MAX_DEPTH {
+            // Agents calling one another (a late-bound invoker can make a
+            // cycle) stop here: the tree's bookkeeping follows no deeper.
+            return Err(ToolError::Failed {
+                tool: tool.clone(),
+                message: format!(
+                    "agent `{}` is not started: its run would be {} deep in calls of agents, \
+                     and a tree holds at most {MAX_DEPTH}; answer without it",
+                    self.agent.name(),
+                    depth + 2
+                ),
+            });
+        }
         let parent = ParentCall {
             run: ctx.run_id,
             step: ctx.step,
             call_id: ctx.call_id.to_owned(),
+            depth,
         };
-        // In a streamed run, the child's events go into its stream; it is
-        // cancelled with the calling run.
-        let calling = ctx.runtime::<Arc<Caller>>().cloned();
         let relay = calling.as_ref().and_then(|c| c.relay().cloned());
         let stop = self.agent.cancel_token();
         let setup = ChildSetup {

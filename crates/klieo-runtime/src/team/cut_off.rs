@@ -34,6 +34,8 @@ pub(crate) struct Caller {
     cover: Option<Cover>,
     /// Where a child run relays its events (`RunEvent::Child`).
     relay: Option<Relay>,
+    /// How deep the run is in its tree (0 for a root).
+    depth: usize,
 }
 
 impl Caller {
@@ -41,13 +43,20 @@ impl Caller {
         cancel: CancellationToken,
         cover: Option<Cover>,
         relay: Option<Relay>,
+        depth: usize,
     ) -> Self {
         Self {
             cancel,
             cut_off: Mutex::default(),
             cover,
             relay,
+            depth,
         }
+    }
+
+    /// How deep the run is in its tree (0 for a root).
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
     }
 
     /// Its budget, covering the children its calls start.

@@ -252,3 +252,50 @@ async fn a_streamed_parent_relays_its_childs_events_as_the_call_runs() {
     );
     assert!(matches!(seen.last(), Some(RunEvent::Finished(a)) if a.text == "It shipped."));
 }
+
+#[test]
+fn agents_calling_agents_stop_at_the_trees_depth() {
+    // Each agent's call polls the next's run within its own: 32 of them
+    // take more stack than a test thread has in a debug build.
+    let deep = std::thread::Builder::new().stack_size(256 * 1024 * 1024);
+    let tree = deep.spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(a_tree_of_33_agents_stops_at_32());
+    });
+    tree.unwrap().join().unwrap();
+}
+
+async fn a_tree_of_33_agents_stops_at_32() {
+    let (_dir, store) = fresh().await;
+    // 33 agents, each calling the next: the tree holds 32 runs.
+    let models: Vec<ScriptedLlm> = (0..33)
+        .map(|i| {
+            ScriptedLlm::new()
+                .then_tool_calls(vec![ToolCall::new("c1", "ask", json!({"input": "go on"}))])
+                .then_text(format!("done {i}"))
+        })
+        .collect();
+    let deepest = super::built(
+        klieo_runtime::Agent::builder(models[32].clone()).with_name("a32"),
+        &store,
+        vec![],
+        super::no_lease(),
+    );
+    let root = (0..32).rev().fold(deepest, |next, i| {
+        let builder = klieo_runtime::Agent::builder(models[i].clone())
+            .with_name(format!("a{i}"))
+            .add_agent_tool("ask", "Asks the next agent.", next);
+        super::built(builder, &store, vec![], super::no_lease())
+    });
+    let answer = root.run("go").await.unwrap();
+    assert_eq!(answer.text, "done 0");
+    assert!(models[32].requests().is_empty(), "the 33rd is not started");
+    let told = &models[31].requests()[1];
+    let result = told.messages.iter().last().unwrap();
+    assert_eq!(result.role, Role::Tool);
+    assert!(result.content.contains("at most 32"), "{}", result.content);
+    assert_eq!(store.list_runs().await.unwrap().len(), 32);
+}
