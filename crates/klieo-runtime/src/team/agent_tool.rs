@@ -9,7 +9,9 @@ use super::tree::MAX_DEPTH;
 use crate::agent::{Agent, ChildEnd, ChildSetup};
 use crate::run::ParentCall;
 use async_trait::async_trait;
-use klieo_types::{Error, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, WaitingOn};
+use klieo_types::{
+    Error, MemoryError, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, WaitingOn,
+};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -272,6 +274,12 @@ fn failure(tool: &str, agent: &Agent, child: klieo_types::RunId, e: Error) -> To
             tool: tool.to_owned(),
             on: Box::new(WaitingOn::new(ticket, waits_on, true)),
         },
+        // The child was cancelled in its store (`klieo cancel`, the
+        // console): it is over, and so is the call.
+        Error::Memory(e @ MemoryError::Cancelled { .. }) => ToolError::Failed {
+            tool: tool.to_owned(),
+            message: format!("agent `{name}` (run {child}) was cancelled: {e}"),
+        },
         // The child's store failed, or another process still holds the
         // child's lease (its process stopped a moment ago): the child is
         // left as it is, and the call, run again after the lease's time,
@@ -291,5 +299,31 @@ fn failure(tool: &str, agent: &Agent, child: klieo_types::RunId, e: Error) -> To
             tool: tool.to_owned(),
             message: format!("agent `{name}` (run {child}) ended without an answer: {e}"),
         },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use klieo_types::testing::ScriptedLlm;
+    use klieo_types::RunId;
+
+    #[test]
+    fn a_child_cancelled_in_its_store_fails_the_call_for_good() {
+        let agent = Agent::builder(ScriptedLlm::new())
+            .with_name("lookup")
+            .build()
+            .unwrap();
+        let child = RunId::new();
+        let cancelled = Error::Memory(MemoryError::Cancelled {
+            run: child,
+            by: "ada".into(),
+        });
+        let told = failure("ask_lookup", &agent, child, cancelled);
+        assert!(matches!(told, ToolError::Failed { .. }), "{told:?}");
+        let unreachable = Error::Memory(MemoryError::backend("down"));
+        let told = failure("ask_lookup", &agent, child, unreachable);
+        assert!(matches!(told, ToolError::Retryable { .. }), "{told:?}");
     }
 }
