@@ -11,9 +11,9 @@ pub const TOOL_CALLS_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ToolCallFragment<'a> {
     /// Which call of the reply this is a piece of (OpenAI's `index`,
-    /// Anthropic's content block `index`), unless it carries an id other
-    /// than that call's (a server that gives parallel calls one index):
-    /// then it starts a call. Without an index, the call with this
+    /// Anthropic's content block `index`), unless it names a tool and
+    /// carries an id other than that call's (a server that gives parallel
+    /// calls one index): then it starts a call. Without an index, the call with this
     /// fragment's id, else the last call, unless this piece names a tool
     /// and brings arguments while the last call's are whole JSON or name
     /// another tool (whole calls sent several to a delta): then it starts
@@ -55,7 +55,13 @@ impl PartialCall {
         if name.is_empty() || args.is_empty() || self.name.is_empty() {
             return false;
         }
-        self.name != name || serde_json::from_str::<serde_json::Value>(&self.arguments).is_ok()
+        // Whole arguments end an object and the piece starts one; only
+        // then are they parsed, so pieces that repeat the name cost no
+        // parse of what came before.
+        let whole = self.arguments.trim_end().ends_with('}')
+            && args.trim_start().starts_with('{')
+            && serde_json::from_str::<serde_json::Value>(&self.arguments).is_ok();
+        self.name != name || whole
     }
 
     /// Adds a fragment and returns the bytes it added. The first non-empty
@@ -139,14 +145,17 @@ impl ToolCallParts {
     pub fn add(&mut self, fragment: &ToolCallFragment<'_>) -> Result<(), LlmError> {
         let id = fragment.id.filter(|id| !id.is_empty());
         let slot = match (fragment.index, id) {
-            // The latest call of the index, unless this piece names another
-            // id: a server that gives every parallel call index 0 starts
-            // each with its own id.
-            (Some(index), _) => self
-                .calls
-                .iter()
-                .rposition(|c| c.index == index)
-                .filter(|&slot| id.is_none_or(|id| self.calls[slot].takes_id(id))),
+            // The latest call of the index, unless this piece starts another
+            // (a tool's name and another id): a server that gives every
+            // parallel call index 0 starts each with its own id and name,
+            // while some send a new id on each piece of one call.
+            (Some(index), _) => {
+                let starts = fragment.name.is_some_and(|name| !name.is_empty());
+                self.calls
+                    .iter()
+                    .rposition(|c| c.index == index)
+                    .filter(|&slot| !starts || id.is_none_or(|id| self.calls[slot].takes_id(id)))
+            }
             (None, Some(id)) => self.calls.iter().position(|c| c.id == id),
             (None, None) => self
                 .calls
@@ -264,6 +273,16 @@ mod tests {
                 call("call_b", "time", r#"{"tz":"CET"}"#),
             ]
         );
+    }
+
+    #[test]
+    fn a_call_whose_pieces_each_bring_a_new_id_stays_one_call() {
+        let calls = assembled(&[
+            piece(Some(0), Some("a"), Some("f"), None),
+            piece(Some(0), Some("b"), None, Some(r#"{"x":"#)),
+            piece(Some(0), Some("b"), None, Some("1}")),
+        ]);
+        assert_eq!(calls, [call("a", "f", r#"{"x":1}"#)]);
     }
 
     #[test]
