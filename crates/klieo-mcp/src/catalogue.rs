@@ -96,7 +96,10 @@ impl Catalogue {
         let mut names: Vec<Option<String>> = offered
             .iter()
             .map(|tool| {
-                let kept = before.get(tool.name.as_ref())?;
+                // A name the server lists twice keeps its name once.
+                let kept = before
+                    .get(tool.name.as_ref())
+                    .filter(|kept| !own.contains_key(*kept))?;
                 own.insert(kept.clone(), tool.name.to_string());
                 Some(kept.clone())
             })
@@ -252,6 +255,17 @@ mod tests {
         catalogue.take(&[tool("a.b")]);
         assert_eq!(catalogue.own_name("a_b"), None, "its tool is gone");
         assert_eq!(catalogue.own_name("a_b_2").as_deref(), Some("a.b"));
+    }
+
+    #[test]
+    fn a_name_listed_twice_is_shown_twice_apart_when_listed_anew() {
+        let catalogue = Catalogue::new(None);
+        for _ in 0..2 {
+            catalogue.take(&[tool("x"), tool("x")]);
+            let mut names: Vec<String> = catalogue.defs().iter().map(|d| d.name.clone()).collect();
+            names.sort();
+            assert_eq!(names, ["x", "x_2"], "no name is offered twice");
+        }
     }
 
     #[test]

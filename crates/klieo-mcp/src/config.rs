@@ -143,7 +143,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
             if let Some(cwd) = entry.cwd {
                 s = s.with_cwd(expand(&cwd)?);
             }
-            Ok(used.into_iter().fold(s, McpOptions::add_secret))
+            Ok(used.into_iter().fold(s, |s, (name, value)| s.expanded(&name, value)))
         }
         (None, Some(url), _) => {
             let mut used = Vec::new();
@@ -152,7 +152,7 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
             for (k, v) in &entry.headers {
                 s = s.add_header(k, expand(v)?);
             }
-            Ok(used.into_iter().fold(s, McpOptions::add_secret))
+            Ok(used.into_iter().fold(s, |s, (name, value)| s.expanded(&name, value)))
         }
         (Some(_), Some(_), _) => Err("has both `command` and `url`: keep the one that reaches the server".into()),
         (None, None, _) => Err("has neither `command` (a program to run) nor `url` (a streamable HTTP endpoint)".into()),
@@ -160,9 +160,10 @@ fn transport(name: &str, entry: Entry) -> Result<McpOptions, String> {
 }
 
 /// `text` with each `${NAME}` replaced by the environment variable `NAME`,
-/// each value put in `used` (they are the settings' secrets: a token
-/// may be put anywhere). The error names the variable, never a value.
-fn expand(text: &str, used: &mut Vec<String>) -> Result<String, String> {
+/// each name and value put in `used` (scrubbed as the settings'
+/// environment values are: a token may be put anywhere). The error names
+/// the variable, never a value.
+fn expand(text: &str, used: &mut Vec<(String, String)>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -176,7 +177,7 @@ fn expand(text: &str, used: &mut Vec<String>) -> Result<String, String> {
             format!("uses `${{{var}}}`, which is not set in the environment: set it, or write the value in")
         })?;
         out.push_str(&value);
-        used.push(value);
+        used.push((var.to_owned(), value));
         rest = after.get(end + 1..).unwrap_or_default();
     }
     out.push_str(rest);
@@ -251,23 +252,41 @@ mod tests {
         assert_eq!(args, [format!("--path={path}")]);
         let mut used = Vec::new();
         assert_eq!(expand("a${PATH}b", &mut used), Ok(format!("a{path}b")));
-        assert_eq!(used, [path]);
+        assert_eq!(used, [("PATH".to_owned(), path)]);
         assert!(expand("${OPEN", &mut used).is_err());
     }
 
     #[test]
-    fn a_variables_value_is_a_secret_wherever_it_is_put() {
-        // PATH is set wherever tests run, and long enough to be scrubbed.
-        let path = std::env::var("PATH").unwrap_or_default();
+    fn a_variables_value_is_kept_out_of_texts_wherever_it_is_put() {
+        // Set by cargo for the test, and not a variable every process has.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
         let text = r#"{"mcpServers": {
-            "a": {"command": "run", "args": ["--key=${PATH}"]},
-            "b": {"url": "https://mcp.example.com/s/${PATH}/mcp"}
+            "a": {"command": "run", "args": ["--root=${CARGO_MANIFEST_DIR}"]},
+            "b": {"url": "https://mcp.example.com/s/${CARGO_MANIFEST_DIR}/mcp"}
         }}"#;
         for server in parse(text).unwrap_or_default() {
-            let said = format!("invalid key {path} given");
-            assert_eq!(server.scrub(&said), "invalid key *** given");
+            let said = format!("no such file {dir}/x");
+            assert_eq!(server.scrub(&said), "no such file ***/x");
             let shown = format!("{server:?}");
-            assert!(!shown.contains(&path), "{shown}");
+            assert!(!shown.contains(&dir), "{shown}");
         }
+        // PATH, HOME and the like are every process's: not secrets.
+        let path = std::env::var("PATH").unwrap_or_default();
+        let text = r#"{"mcpServers": {"a": {"command": "run", "args": ["${PATH}"]}}}"#;
+        let servers = parse(text).unwrap_or_default();
+        let said = format!("searched {path}");
+        assert_eq!(servers[0].scrub(&said), said);
+    }
+
+    #[test]
+    fn a_key_by_its_name_is_kept_out_of_answers_too() {
+        let server = McpOptions::stdio("s", "run")
+            .expanded("GITHUB_TOKEN", "ghp_0123456789".into())
+            .expanded("ROOT", "/srv/docs".into());
+        let answer = serde_json::json!("ghp_0123456789 in /srv/docs/a.md");
+        assert_eq!(
+            server.secrets().scrub_value(answer),
+            serde_json::json!("*** in /srv/docs/a.md")
+        );
     }
 }

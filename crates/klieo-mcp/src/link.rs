@@ -238,9 +238,13 @@ async fn handshake(
     if !PROTOCOL_VERSIONS.contains(&version.as_str()) {
         return Err(McpError::Version {
             server: settings.name.clone(),
-            version,
+            // The server's text: scrubbed, and cut to what a version is.
+            version: settings.secrets().shown(&version, VERSION_SHOWN),
             supported: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
         });
     }
     Ok(service)
 }
+
+/// The most characters of a server's protocol version an error shows.
+const VERSION_SHOWN: usize = 64;

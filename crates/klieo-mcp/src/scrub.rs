@@ -13,6 +13,16 @@ const MIN_SECRET_LEN: usize = 4;
 /// What replaces a secret.
 const HIDDEN: &str = "***";
 
+/// `text` with each of `values` (longest first) replaced by [`HIDDEN`].
+fn hide(mut text: String, values: &[String]) -> String {
+    for value in values {
+        if text.contains(value.as_str()) {
+            text = text.replace(value.as_str(), HIDDEN);
+        }
+    }
+    text
+}
+
 /// The most of one text built from a server's output (a transport error,
 /// a JSON-RPC error's message) shown, in characters.
 pub(crate) const TEXT_LIMIT: usize = 2_000;
@@ -24,7 +34,34 @@ pub(crate) struct Secrets {
     /// Whole URLs, each with what replaces it (the URL without
     /// credentials), as the configuration and as reqwest write them.
     urls: Vec<(String, String)>,
+    /// Credentials: header values, the URL's parts, values given as
+    /// secrets, and environment values whose names say they are keys.
     values: Vec<String>,
+    /// The settings' other values (an environment value such as a
+    /// directory): kept out of the texts built from what the server said,
+    /// but not out of its tools' answers, where they are data.
+    settings: Vec<String>,
+}
+
+/// Whether an environment variable named `name` holds a credential, by
+/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`).
+pub(crate) fn names_a_credential(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "AUTH",
+        "CREDENTIAL",
+        "COOKIE",
+        "SESSION",
+        "PRIVATE",
+        "SIGNATURE",
+    ];
+    let name = name.to_ascii_uppercase();
+    WORDS.iter().any(|word| name.contains(word))
 }
 
 impl Secrets {
@@ -33,8 +70,8 @@ impl Secrets {
         let mut secrets = Self::default();
         match transport {
             Transport::Stdio { env, .. } => {
-                for (_, value) in env {
-                    secrets.add(value);
+                for (name, value) in env {
+                    secrets.add_named(name, value);
                 }
             }
             Transport::Http { url, headers } => {
@@ -52,7 +89,7 @@ impl Secrets {
         secrets
     }
 
-    /// Adds `values` to the secrets.
+    /// Adds `values` to the secrets, as credentials.
     pub(crate) fn add_values(&mut self, values: &[String]) {
         for value in values {
             self.add(value);
@@ -60,10 +97,29 @@ impl Secrets {
         self.order();
     }
 
+    /// Adds `named` (a variable's name and value) to the secrets: a
+    /// credential when its name says so, else a setting.
+    pub(crate) fn add_named_values(&mut self, named: &[(String, String)]) {
+        for (name, value) in named {
+            self.add_named(name, value);
+        }
+        self.order();
+    }
+
+    fn add_named(&mut self, name: &str, value: &str) {
+        if names_a_credential(name) {
+            self.add(value);
+        } else if value.trim().len() >= MIN_SECRET_LEN {
+            self.settings.push(value.trim().to_owned());
+        }
+    }
+
     /// Longest first, each once.
     fn order(&mut self) {
-        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        self.values.dedup();
+        for list in [&mut self.values, &mut self.settings] {
+            list.sort_by_key(|v| std::cmp::Reverse(v.len()));
+            list.dedup();
+        }
     }
 
     fn add(&mut self, value: &str) {
@@ -108,38 +164,41 @@ impl Secrets {
         }
     }
 
-    /// `text` without any secret.
+    /// `text` without any secret or setting's value.
     pub(crate) fn scrub(&self, text: &str) -> String {
+        let text = self.without_credentials(text);
+        hide(text, &self.settings)
+    }
+
+    /// `text` without any credential.
+    fn without_credentials(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for (whole, safe) in &self.urls {
             if text.contains(whole.as_str()) {
                 text = text.replace(whole.as_str(), safe);
             }
         }
-        for value in &self.values {
-            if text.contains(value.as_str()) {
-                text = text.replace(value.as_str(), HIDDEN);
-            }
-        }
-        text
+        hide(text, &self.values)
     }
 
-    /// `value` with every secret taken out of each of its strings (keys
-    /// and values): a tool's answer that echoes one (a tool that shows its
-    /// settings) reaches the model and the episodes without it.
+    /// `value` with every credential taken out of each of its strings
+    /// (keys and values): a tool's answer that echoes one (a tool that
+    /// shows its settings) reaches the model and the episodes without it.
+    /// The settings' other values stay: in an answer they are data (a
+    /// path under the directory the server was given).
     pub(crate) fn scrub_value(&self, value: Value) -> Value {
         if self.urls.is_empty() && self.values.is_empty() {
             return value;
         }
         match value {
-            Value::String(text) => Value::String(self.scrub(&text)),
+            Value::String(text) => Value::String(self.without_credentials(&text)),
             Value::Array(items) => {
                 Value::Array(items.into_iter().map(|v| self.scrub_value(v)).collect())
             }
             Value::Object(fields) => Value::Object(
                 fields
                     .into_iter()
-                    .map(|(k, v)| (self.scrub(&k), self.scrub_value(v)))
+                    .map(|(k, v)| (self.without_credentials(&k), self.scrub_value(v)))
                     .collect(),
             ),
             other => other,
@@ -218,11 +277,14 @@ mod tests {
     }
 
     #[test]
-    fn every_string_of_an_answer_is_scrubbed() {
+    fn every_credential_in_an_answer_is_scrubbed_and_other_settings_kept() {
         let secrets = Secrets::of(&Transport::Stdio {
             command: "x".into(),
             args: Vec::new(),
-            env: vec![("TOKEN".into(), "sk-live-abcdef".into())],
+            env: vec![
+                ("TOKEN".into(), "sk-live-abcdef".into()),
+                ("ROOT".into(), "/srv/docs".into()),
+            ],
             inherited: Default::default(),
             cwd: None,
         });
@@ -230,6 +292,7 @@ mod tests {
             "env": {"TOKEN": "sk-live-abcdef", "n": 4},
             "lines": ["key=sk-live-abcdef;", true],
             "sk-live-abcdef": null,
+            "file": "/srv/docs/a.md",
         });
         let scrubbed = secrets.scrub_value(answer);
         assert_eq!(
@@ -238,7 +301,13 @@ mod tests {
                 "env": {"TOKEN": "***", "n": 4},
                 "lines": ["key=***;", true],
                 "***": null,
+                "file": "/srv/docs/a.md",
             })
+        );
+        // A text the server built (an error, its stderr) keeps neither.
+        assert_eq!(
+            secrets.scrub("no /srv/docs/b.md with sk-live-abcdef"),
+            "no ***/b.md with ***"
         );
     }
 

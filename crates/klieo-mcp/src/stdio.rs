@@ -6,9 +6,10 @@
 //!
 //! The request a bad line answers is the pending one whose id is the
 //! line's own (its top-level `"id"`, near its start or as its last
-//! member); when none is found, every pending request, as the line may
-//! have been the reply to any of them. A request given up (cancelled)
-//! is pending no more.
+//! member), or none when no pending request has it (one given up:
+//! cancelled requests are pending no more); when the line's id is not
+//! found, every pending request, as the line may have been the reply to
+//! any of them.
 
 use crate::error::ReplyFault;
 use crate::scrub::Secrets;
@@ -148,13 +149,14 @@ impl StdioLines {
     fn fault(&mut self, fault: ReplyFault, bytes: &[u8]) {
         let targets: Vec<RequestId> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let answers = reply_id(bytes).and_then(|raw| {
-                pending
+            match reply_id(bytes) {
+                // The line's own id: its request, or none when it is one
+                // no longer waited for (given up, answered).
+                Some(raw) => pending
                     .iter()
                     .position(|id| serde_json::to_vec(id).is_ok_and(|shown| shown == raw))
-            });
-            match answers {
-                Some(i) => vec![pending.remove(i)],
+                    .map(|i| vec![pending.remove(i)])
+                    .unwrap_or_default(),
                 None => std::mem::take(&mut *pending),
             }
         };
@@ -269,10 +271,13 @@ fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
                 (false, b'"') => {
                     in_string = false;
                     let key = key_start.take().and_then(|start| bytes.get(start..i));
-                    if depth == 1 && key == Some(b"id".as_slice()) {
-                        let rest = bytes.get(i + 1..)?.trim_ascii_start();
-                        let value = rest.strip_prefix(b":")?.trim_ascii_start();
-                        return Some(value_token(value));
+                    let rest = bytes.get(i + 1..).unwrap_or_default().trim_ascii_start();
+                    if let (1, Some(b"id"), Some(value)) = (depth, key, rest.strip_prefix(b":")) {
+                        // A value cut by the end of what is kept is not
+                        // known: the line's end may say it.
+                        let value = value.trim_ascii_start();
+                        let token = value_token(value);
+                        return (token.len() < value.len()).then_some(token);
                     }
                 }
                 _ => {}

@@ -47,6 +47,22 @@ fn an_id_inside_the_result_is_not_the_replys() {
     assert_eq!(id(line), None, "no id of its own in sight");
     let line = br#"{"jsonrpc":"2.0","result":{"note":"\"id\":2"}, "id": 4 }"#;
     assert_eq!(id(line).as_deref(), Some("4"));
+    // A string value "id" is no key, and an id cut at the end of what is
+    // kept is not taken.
+    let line = br#"{"method":"id","id":5,"params":{"#;
+    assert_eq!(id(line).as_deref(), Some("5"));
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","result":{{"a":"{}"}},"id":12}}"#,
+        "x".repeat(215)
+    );
+    let start = &line.as_bytes()[..KEPT];
+    assert!(
+        start.ends_with(br#""id":1"#),
+        "{:?}",
+        String::from_utf8_lossy(start)
+    );
+    assert_eq!(leading_id(start), None);
+    assert_eq!(id(line.as_bytes()).as_deref(), Some("12"));
 }
 
 #[test]

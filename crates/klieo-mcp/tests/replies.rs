@@ -71,3 +71,20 @@ async fn a_server_that_writes_only_text_fails_its_handshake_at_once() {
     assert!(excerpt.contains("hello from a server"), "{excerpt}");
     assert!(!error.retryable());
 }
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_version_klieo_does_not_speak_is_named_within_bounds() {
+    let error = McpServer::connect(raw_stdio("long-version"))
+        .await
+        .unwrap_err();
+    let McpError::Version { version, .. } = &error else {
+        panic!("expected a version error, got {error:?}");
+    };
+    assert!(version.starts_with("2099-"), "{version}");
+    assert!(
+        version.chars().count() <= 65,
+        "{} characters",
+        version.len()
+    );
+}

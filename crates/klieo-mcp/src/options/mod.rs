@@ -49,6 +49,9 @@ pub struct McpOptions {
     pub(crate) only: Option<Vec<String>>,
     /// Values scrubbed besides those the transport's settings hold.
     pub(crate) secrets: Vec<String>,
+    /// The variables a configuration file's `${NAME}`s expanded, and
+    /// their values, scrubbed as environment values are.
+    pub(crate) expanded: Vec<(String, String)>,
 }
 
 /// The call bound of an MCP tool, unless set otherwise.
@@ -112,6 +115,7 @@ impl McpOptions {
             approval: Approval::None,
             only: None,
             secrets: Vec::new(),
+            expanded: Vec::new(),
         }
     }
 
@@ -223,9 +227,10 @@ impl McpOptions {
     }
 
     /// Checks what [`McpServer::connect`](crate::McpServer::connect)
-    /// checks before it starts anything: a name, and call and connect
-    /// timeouts longer than 0 s. A [`ConfigError`] names the setting and
-    /// the fix.
+    /// checks before it starts anything: a name, a prefix set with
+    /// [`with_prefix`](Self::with_prefix) that model APIs take, and call
+    /// and connect timeouts longer than 0 s. A [`ConfigError`] names the
+    /// setting and the fix.
     ///
     /// ```
     /// use klieo_mcp::McpOptions;
@@ -287,7 +292,9 @@ impl McpOptions {
     }
 
     /// Sets the prefix put before a tool's name when another tool has that
-    /// name already (default `{name}_`).
+    /// name already (default `{name}_`): letters, digits, `_` and `-`, as
+    /// model APIs take in a tool's name ([`validate`](Self::validate)
+    /// refuses others).
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
@@ -319,15 +326,27 @@ impl McpOptions {
     }
 
     /// Adds `value` to the secrets taken out of every text built from what
-    /// the server or its transport said, of its results, and of `Debug`:
-    /// a token the settings carry where klieo cannot tell it is one (in
-    /// the command's arguments, the URL's path). Environment and header
-    /// values, and the URL's credentials and query, are secrets already;
-    /// so is each `${NAME}` value of a configuration file
-    /// ([`config::parse`](crate::config::parse)). A value shorter than 4
-    /// characters is not scrubbed.
+    /// the server or its transport said, of its tools' answers, and of
+    /// `Debug`: a token the settings carry where klieo cannot tell it is
+    /// one (in the command's arguments, the URL's path). Header values,
+    /// the URL's credentials and query, and environment values whose
+    /// names say they are keys (`…KEY`, `…TOKEN`, `…SECRET`,
+    /// `…PASSWORD`, …) are secrets already, and so is each `${NAME}` of a
+    /// configuration file ([`config::parse`](crate::config::parse)) with
+    /// such a name. A value shorter than 4 characters is not scrubbed.
     pub fn add_secret(mut self, value: impl Into<String>) -> Self {
         self.secrets.push(value.into());
+        self
+    }
+
+    /// Records that a configuration's `${name}` was `value`, to scrub as an
+    /// environment value is (a key by its name, else a setting kept out of
+    /// the server's texts); a variable every process is given
+    /// ([`PASSED_ENV`](crate::PASSED_ENV): `HOME`, `PATH`, …) is none.
+    pub(crate) fn expanded(mut self, name: &str, value: String) -> Self {
+        if !crate::environment::PASSED_ENV.contains(&name) {
+            self.expanded.push((name.to_owned(), value));
+        }
         self
     }
 

@@ -8,11 +8,12 @@ use std::fmt;
 
 impl McpOptions {
     /// The secrets of these settings: environment and header values, the
-    /// URL's user, password and query values, and those added
-    /// ([`add_secret`](Self::add_secret)).
+    /// URL's user, password and query values, a configuration's `${NAME}`
+    /// values, and those added ([`add_secret`](Self::add_secret)).
     pub(crate) fn secrets(&self) -> Secrets {
         let mut secrets = Secrets::of(&self.transport);
         secrets.add_values(&self.secrets);
+        secrets.add_named_values(&self.expanded);
         secrets
     }
 

@@ -19,6 +19,8 @@ MODE is one of:
   nested 20,000 deep; `echo` works after.
 - `only-garbage`: answers every request with a line that is not JSON.
 - `items`: `items` answers with 640,000 empty content items (16 MB).
+- `long-version`: answers initialize with a protocol version 100,005
+  characters long.
 
 `echo` returns its `text` argument. Stdout carries only what the mode says.
 """
@@ -68,8 +70,11 @@ def main() -> None:
             write(b"hello from a server that prints instead of speaking MCP")
             continue
         if method == "initialize":
+            version = message["params"]["protocolVersion"]
+            if MODE == "long-version":
+                version = "2099-" + "9" * 100_000
             reply(id_, {
-                "protocolVersion": message["params"]["protocolVersion"],
+                "protocolVersion": version,
                 "capabilities": {"tools": {"listChanged": True}},
                 "serverInfo": {"name": "klieo-raw", "version": "1.0.0"},
             })
