@@ -128,11 +128,10 @@ async fn until_cancelled(
     cancel: &CancellationToken,
     hook: impl Future<Output = GuardrailOutcome>,
 ) -> Result<GuardrailOutcome, Error> {
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(Error::Cancelled),
-        outcome = hook => Ok(outcome),
-    }
+    cancel
+        .run_until_cancelled(hook)
+        .await
+        .ok_or(Error::Cancelled)
 }
 
 /// Refuses when the newest user message, or the model's reply, contains a

@@ -113,13 +113,21 @@ pub trait Compactor: Send + Sync {
     }
 
     /// What each of its model calls spends of the window besides the
-    /// messages it is given and the summary so far, in estimated tokens
-    /// ([`Message::estimated_tokens`](klieo_types::Message::estimated_tokens)):
-    /// its instructions and the room kept for its reply. The messages are
-    /// given in chunks smaller by this much than the run's history budget,
-    /// so its calls fit where the run's do. The default, 0, is for a
-    /// strategy that calls no model.
+    /// messages it is given, the summary so far and its reply, in estimated
+    /// tokens ([`Message::estimated_tokens`](klieo_types::Message::estimated_tokens)):
+    /// its instructions and the request's frame. With
+    /// [`reply_tokens`](Self::reply_tokens), what its calls spend past the
+    /// run's own request comes out of the chunks it is given, so its calls
+    /// fit where the run's do. The default, 0, is for a strategy that
+    /// calls no model.
     fn overhead_tokens(&self) -> usize {
+        0
+    }
+
+    /// The room each of its model calls keeps for its reply, in the
+    /// server's tokens (its `max_tokens`). The default, 0, is for a
+    /// strategy that calls no model.
+    fn reply_tokens(&self) -> u32 {
         0
     }
 }

@@ -135,15 +135,15 @@ impl Compactor for Summarize {
         Ok(())
     }
 
-    /// Its instructions, the frame of its request, and its reply's room
-    /// in estimated tokens (a server's token is taken as 0.8 of one, as
-    /// the run fits its own requests).
+    /// Its instructions and the frame of its request.
     fn overhead_tokens(&self) -> usize {
         let instructions = Message::system(self.instructions.clone()).estimated_tokens();
-        let reply = usize::try_from(self.max_tokens).unwrap_or(usize::MAX);
-        instructions
-            .saturating_add(FRAME_TOKENS)
-            .saturating_add(reply.saturating_mul(4) / 5 + 1)
+        instructions.saturating_add(FRAME_TOKENS)
+    }
+
+    /// Its `max_tokens`.
+    fn reply_tokens(&self) -> u32 {
+        self.max_tokens
     }
 
     async fn summarize(&self, input: CompactionInput<'_>) -> Result<Summarized, CompactionError> {

@@ -83,7 +83,8 @@ async fn call_and_end(
 }
 
 /// Runs the calls (any number but one), at most `limit` at once, starting none
-/// after a fatal result; returns each started call's end at its index. A
+/// after a result that ends the step for good (one that waits for a person
+/// stops no other); returns each started call's end at its index. A
 /// call that ends while others still run has its episode written at once
 /// by `early`.
 async fn run_bounded<'a>(
@@ -180,10 +181,7 @@ impl Dispatched {
         let &(index, with) = self.waiting.first()?;
         // A call that ended the step otherwise (cancelled, failed for
         // good) comes first: the step is written whole, the run ends.
-        if !matches!(
-            self.fatal,
-            Some(Error::Suspended { .. } | Error::InDoubt { .. })
-        ) {
+        if !self.fatal.as_ref().is_some_and(waits) {
             return None;
         }
         let stopped = self.fatal.take()?;

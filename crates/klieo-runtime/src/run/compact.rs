@@ -44,8 +44,7 @@ pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Opt
 /// holds, takes the results too, past `max`.
 fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcript, usize) {
     let (mut chunk, mut tokens) = (Transcript::new(), 0);
-    let mut rest = messages.iter().skip(next).take(end.saturating_sub(next));
-    for message in rest.by_ref() {
+    for message in messages.iter().skip(next).take(end.saturating_sub(next)) {
         let size = message.estimated_tokens();
         let parted = message.role == Role::Tool;
         if !chunk.is_empty() && tokens + size > max && !parted {
@@ -71,13 +70,33 @@ fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcr
     (chunk, next + taken)
 }
 
-/// What a request of the run may hold, in estimated tokens: its history
-/// budget, and, when fitted to the model's window, what it spends besides
-/// (its system prompt, tools and reply room), which a summary call may
-/// spend as well.
+/// What a request of the run may hold: its history budget, in estimated
+/// tokens, and, when fitted to the model's window, what it spends besides,
+/// which a summary call may spend as well.
 pub(crate) struct Room {
     pub(crate) history: usize,
-    pub(crate) besides: Option<u64>,
+    pub(crate) besides: Option<Besides>,
+}
+
+/// What a request fitted to a window spends besides its history.
+pub(crate) struct Besides {
+    /// Its system prompt, tools and frame, in estimated tokens.
+    pub(crate) estimated: u64,
+    /// The room kept for its reply, in the server's tokens.
+    pub(crate) reply: u32,
+    /// The server's tokens per estimated token, in thousandths.
+    pub(crate) scale: u64,
+}
+
+impl Besides {
+    /// What a call spending `estimated` tokens of its own and keeping
+    /// `reply` for its reply spends past this, in estimated tokens.
+    fn past(&self, estimated: usize, reply: u32) -> usize {
+        let in_estimates = |reply: u32| u64::from(reply).saturating_mul(1_000) / self.scale.max(1);
+        let own = (estimated as u64).saturating_add(in_estimates(reply));
+        let run = self.estimated.saturating_add(in_estimates(self.reply));
+        usize::try_from(own.saturating_sub(run)).unwrap_or(usize::MAX)
+    }
 }
 
 impl Run {
@@ -106,9 +125,9 @@ impl Run {
         // A summary call fits where the run's request does: what it spends
         // besides its messages past what the run's request does comes out
         // of its chunks (nothing, with no window to fit).
-        let overhead = room.besides.map_or(0, |besides| {
-            let own = policy.compactor().overhead_tokens() as u64;
-            usize::try_from(own.saturating_sub(besides)).unwrap_or(usize::MAX)
+        let compactor = policy.compactor();
+        let overhead = room.besides.as_ref().map_or(0, |besides| {
+            besides.past(compactor.overhead_tokens(), compactor.reply_tokens())
         });
         // The newest message when the run first read its thread (its
         // prompt, for a new run) is never summarised by it.

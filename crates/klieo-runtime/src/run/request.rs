@@ -3,7 +3,7 @@
 //! budget), the tools and the cycle's tool choice, checked by the pre-LLM
 //! guardrails and reserved against the budgets.
 
-use super::compact::Room;
+use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
@@ -24,6 +24,8 @@ struct Fitted {
     history: usize,
     fixed: Fixed,
     reply: u32,
+    /// The server's tokens per estimated token, in thousandths.
+    scale: u64,
 }
 
 impl Run {
@@ -69,13 +71,13 @@ impl Run {
         if self.opts.compaction.is_some() {
             // Fitted to a window, what the run's request spends besides
             // its history: a summary call may spend as much.
-            let spent_besides = fitted.as_ref().map(|f| {
-                let reply = u64::from(f.reply).saturating_mul(4) / 5;
-                estimate_of(&f.fixed, 0).saturating_add(reply)
-            });
             let room = Room {
                 history: history_budget,
-                besides: spent_besides,
+                besides: fitted.as_ref().map(|f| Besides {
+                    estimated: estimate_of(&f.fixed, 0),
+                    reply: f.reply,
+                    scale: f.scale,
+                }),
             };
             // Read again at once after a summary, to the message: what the
             // compaction kept beside it fits the budget, and a start moved
@@ -168,7 +170,17 @@ impl Run {
     async fn read_history(&self, budget: usize, granule: usize) -> Result<History, Error> {
         let memory = self.ctx.short_term();
         let history = memory.load_history(&self.thread, budget, granule).await?;
-        if history.messages.is_empty() && granule > 1 {
+        // Past a summary, a start moved by a quarter may pass the run's own
+        // prompt, which no summary says: the history is read to the message
+        // then, as when a quarter leaves nothing.
+        let passed_prompt = match (&history.summary, history.first) {
+            (Some(summary), Some(first)) => self
+                .compaction_limit
+                .get()
+                .is_some_and(|&prompt| summary.through <= prompt && first > prompt),
+            _ => false,
+        };
+        if granule > 1 && (history.messages.is_empty() || passed_prompt) {
             return Ok(memory.load_history(&self.thread, budget, 1).await?);
         }
         Ok(history)
@@ -197,6 +209,7 @@ impl Run {
             history,
             fixed,
             reply,
+            scale,
         }))
     }
 

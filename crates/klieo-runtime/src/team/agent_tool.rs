@@ -42,7 +42,9 @@ use std::time::Duration;
 /// after the lease's time. A child that waits for a person is
 /// `ToolError::Waiting`: the calling run waits with it, and one decision
 /// carries both on. Agents are built before they are given, so agents
-/// calling one another in a cycle cannot be built.
+/// alone cannot call one another in a cycle; whatever the tools, a tree
+/// holds at most 32 runs, and a call that would start a deeper one is
+/// `ToolError::Failed`, told to the model.
 ///
 /// ```
 /// use klieo_runtime::{Agent, AgentTool};
