@@ -17,7 +17,7 @@ type Make = Box<dyn Fn() -> reqwest::Result<reqwest::blocking::Client> + Send + 
 /// wait happens there. An exporter that never sends builds no client.
 pub(crate) struct OnFirstSend {
     make: Make,
-    client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    client: OnceLock<reqwest::blocking::Client>,
 }
 
 impl OnFirstSend {
@@ -41,19 +41,31 @@ impl OnFirstSend {
         }
     }
 
-    /// Whether the client has been built (or tried to be).
+    /// Whether the client has been built.
     #[cfg(test)]
     pub(crate) fn built(&self) -> bool {
         self.client.get().is_some()
     }
 
+    /// The client, built now if it is not yet. A build that fails is tried
+    /// again at the next send (a thread that could not start a moment ago
+    /// may now), and its error says its causes.
     fn client(&self) -> Result<&reqwest::blocking::Client, HttpError> {
-        let built = self
-            .client
-            .get_or_init(|| (self.make)().map_err(|e| e.to_string()));
-        built.as_ref().map_err(|reason| {
-            format!("the OTLP exporter's HTTP client could not be built: {reason}").into()
-        })
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        match (self.make)() {
+            Ok(client) => Ok(self.client.get_or_init(|| client)),
+            Err(e) => {
+                let mut reason = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(source) = cause {
+                    reason.push_str(&format!(": {source}"));
+                    cause = source.source();
+                }
+                Err(format!("the OTLP exporter's HTTP client could not be built: {reason}").into())
+            }
+        }
     }
 }
 

@@ -4,7 +4,42 @@
 use crate::client::OnFirstSend;
 use crate::OtelError;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as Export};
+use opentelemetry_sdk::Resource;
+use std::fmt;
+use std::future::Future;
 use std::time::Duration;
+
+/// The OTLP/HTTP span exporter [`otlp_exporter`] builds: the SDK's, whose
+/// `Debug` would show the headers it sends (a collector's token from
+/// `OTEL_EXPORTER_OTLP_HEADERS`) and its endpoint; this one's shows
+/// neither.
+pub struct OtlpExporter(SpanExporter);
+
+impl fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpExporter").finish_non_exhaustive()
+    }
+}
+
+impl Export for OtlpExporter {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        self.0.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
 
 /// The OTLP/HTTP (protobuf) span exporter: to `endpoint` (the full
 /// `…/v1/traces` URL) when given, else where the `OTEL_EXPORTER_OTLP_*`
@@ -20,7 +55,7 @@ use std::time::Duration;
 /// [`OtelError::Exporter`] for settings the exporter refuses,
 /// [`OtelError::Client`] when the TLS settings for an `https` endpoint
 /// cannot be made.
-pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> {
+pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> {
     check_protocol()?;
     let https = endpoint.map_or_else(
         || {
@@ -39,10 +74,11 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<SpanExporter, OtelError> 
     if let Some(endpoint) = endpoint {
         builder = builder.with_endpoint(endpoint);
     }
-    builder.build().map_err(|e| OtelError::Exporter {
+    let exporter = builder.build().map_err(|e| OtelError::Exporter {
         reason: "the exporter refused its settings".into(),
         cause: Some(Box::new(e)),
-    })
+    })?;
+    Ok(OtlpExporter(exporter))
 }
 
 /// The first of `names` that is set (and not empty), with its value.
@@ -104,7 +140,7 @@ mod tests {
     /// One test for the variables: they are the process's, shared by
     /// every test thread of this binary.
     #[test]
-    fn a_protocol_or_timeout_klieo_cannot_honour_is_refused_by_name() {
+    fn the_variables_klieo_cannot_honour_are_refused_and_headers_never_shown() {
         std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
         let refused = check_protocol().map_err(|e| e.to_string());
         std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
@@ -126,5 +162,16 @@ mod tests {
         std::env::remove_var("OTEL_EXPORTER_OTLP_TIMEOUT");
         assert_eq!(set, Some(Duration::from_millis(2500)));
         assert!(bad.is_err_and(|e| e.contains("`soon`")));
+
+        // A collector's token, in the headers and in the endpoint.
+        std::env::set_var(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20sk-head-SECRET",
+        );
+        let exporter = otlp_exporter(Some("http://127.0.0.1:4318/v1/traces?key=sk-url-SECRET"));
+        std::env::remove_var("OTEL_EXPORTER_OTLP_HEADERS");
+        let shown = format!("{exporter:?}");
+        assert!(exporter.is_ok(), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

@@ -62,12 +62,11 @@ mod guard;
 mod shape;
 
 pub use error::OtelError;
-pub use exporter::otlp_exporter;
+pub use exporter::{otlp_exporter, OtlpExporter};
 pub use guard::Telemetry;
 pub use shape::Shaped;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::SpanExporter;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Level;
@@ -98,7 +97,7 @@ pub fn init() -> Result<Telemetry, OtelError> {
 /// A tracer provider batching spans to `exporter`, each shaped to the
 /// conventions' types ([`Shaped`]), with the resource the `OTEL_*`
 /// variables describe.
-pub fn provider(exporter: SpanExporter) -> SdkTracerProvider {
+pub fn provider(exporter: OtlpExporter) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(Shaped::new(BatchSpanProcessor::builder(exporter).build()))
         .with_resource(Resource::builder().build())

@@ -192,26 +192,71 @@ fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
 }
 
 /// Marks `span` failed: `error.type` the error's kind, the status an error
-/// with its message. A tool's failure says what the tool said, which is
-/// content: its text only when `capture`, its kind otherwise.
+/// with its message (see [`described`]).
 fn record_error(span: &Span, error: &Error, capture: bool) {
     span.record("error.type", error.kind());
     span.record("otel.status_code", "ERROR");
-    let description = match error {
+    span.record(
+        "otel.status_description",
+        described(error, capture).as_str(),
+    );
+}
+
+/// The most characters of an error's text a span keeps.
+const DESCRIPTION_LIMIT: usize = 1_024;
+
+/// `error`'s text for a span, at most [`DESCRIPTION_LIMIT`] characters.
+/// What carries content (a tool's failure says what the tool said, an
+/// answer that does not fit quotes it, a reply that cannot be read shows
+/// its start) is told by its kind only, unless `capture`.
+fn described(error: &Error, capture: bool) -> String {
+    let text = match error {
         Error::Tool(_) if !capture => format!("a tool call failed ({})", error.kind()),
+        Error::InvalidOutput { attempts, .. } if !capture => format!(
+            "the model's answer does not fit the requested output after {attempts} answer(s)"
+        ),
+        Error::Llm(e) if !capture => llm_described(e),
         other => other.to_string(),
     };
-    span.record("otel.status_description", description.as_str());
+    bounded(text)
+}
+
+/// A model call's error for a span with content left out: a reply that
+/// cannot be read by its kind, not its start.
+fn llm_described(error: &LlmError) -> String {
+    match error {
+        LlmError::Decoding { .. } | LlmError::ReplyTooLarge { .. } => {
+            format!(
+                "the model server's reply could not be read ({})",
+                error.kind()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `text` cut to [`DESCRIPTION_LIMIT`] characters, a `…` marking the cut.
+fn bounded(mut text: String) -> String {
+    if let Some((end, _)) = text.char_indices().nth(DESCRIPTION_LIMIT) {
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// An `exception` event on the current (`chat`) span for one failed
 /// attempt of a model call: `exception.type` the error's kind,
-/// `exception.message` its text, and `retryable` whether another attempt
-/// follows it (`false` for the attempt the call gives up after).
-fn attempt_failed(error: &LlmError, retried: bool) {
+/// `exception.message` its text (as [`described`] tells it), and
+/// `retryable` whether another attempt follows it (`false` for the
+/// attempt the call gives up after).
+fn attempt_failed(error: &LlmError, retried: bool, capture: bool) {
+    let message = match capture {
+        true => bounded(error.to_string()),
+        false => bounded(llm_described(error)),
+    };
     tracing::info!(
         exception.type = error.kind(),
-        exception.message = %error,
+        exception.message = message.as_str(),
         retryable = retried,
         "exception"
     );
@@ -230,7 +275,7 @@ fn compaction_span(run: &RunLabels<'_>, step: u32) -> Span {
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         error.type = Empty,
-        klieo.step = step,
+        klieo.step = i64::from(step),
         klieo.compaction.from = Empty,
         klieo.compaction.through = Empty,
         klieo.run_id = %run.run_id,

@@ -34,7 +34,9 @@ impl Tracer<'_> {
                 }
                 return Some(span);
             }
-            Fact::AttemptFailed { error, retried } => attempt_failed(error, *retried),
+            Fact::AttemptFailed { error, retried } => {
+                attempt_failed(error, *retried, self.capture);
+            }
             Fact::ModelCallEnded { reply, span, .. } => {
                 record_reply(self.span, span, reply, self.capture);
             }
@@ -49,11 +51,15 @@ impl Tracer<'_> {
                 span,
                 ..
             } => {
-                span.record("klieo.compaction.from", summary.from);
-                span.record("klieo.compaction.through", summary.through);
+                // Signed, as OpenTelemetry's integers are: an unsigned one
+                // is exported as its text.
+                let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                span.record("klieo.compaction.from", int(summary.from));
+                span.record("klieo.compaction.through", int(summary.through));
                 if let Some(usage) = usage {
-                    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-                    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+                    let input = i64::from(usage.input_tokens);
+                    span.record("gen_ai.usage.input_tokens", input);
+                    span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
                 }
             }
             Fact::CompactionFailed { error, span, .. } => {
@@ -110,6 +116,14 @@ impl Tracer<'_> {
             Fact::BudgetRefused { limit, .. } => {
                 self.span.record("klieo.budget.refused", limit.as_str());
             }
+            // The run ends failed in its log: so does its span.
+            Fact::ConsumerDropped => {
+                self.span
+                    .record("error.type", crate::stream::CONSUMER_DROPPED);
+                self.span.record("otel.status_code", "ERROR");
+                let said = "the stream's consumer went away before the run's end";
+                self.span.record("otel.status_description", said);
+            }
             // The chat span names them, from the reply (`record_reply`).
             Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }
@@ -123,8 +137,7 @@ impl Tracer<'_> {
             | Fact::InDoubt { .. }
             | Fact::Decided { .. }
             | Fact::Answered { .. }
-            | Fact::Failed { .. }
-            | Fact::ConsumerDropped => {}
+            | Fact::Failed { .. } => {}
         }
         None
     }

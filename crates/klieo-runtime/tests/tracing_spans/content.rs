@@ -52,3 +52,55 @@ fn a_blocking_run_span_carries_its_prompt_answer_instructions_and_tools() {
 fn a_streamed_run_span_carries_its_prompt_answer_instructions_and_tools() {
     check_run_span_content(true);
 }
+
+/// An answer of the wrong shape.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Count {
+    /// How many.
+    #[allow(dead_code)]
+    n: u32,
+}
+
+/// With capture off, an error that quotes content (a typed answer that
+/// does not fit, a reply that cannot be read) is told by its kind: the
+/// content reaches no span's status and no event.
+#[test]
+fn errors_that_quote_content_say_their_kind_only_with_capture_off() {
+    use klieo_runtime::Agent;
+    use klieo_types::testing::ScriptedLlm;
+    use klieo_types::{Error, LlmError};
+
+    let ((), captured) = super::capture::captured(|| async move {
+        let llm = ScriptedLlm::new().then_text(format!("{MARKER}-answer"));
+        let agent = Agent::builder(llm)
+            .with_options(RunOptions::default().with_output_repairs(0))
+            .build()
+            .unwrap();
+        let typed = agent.run_typed::<Count>("How many?").await;
+        assert!(
+            matches!(typed, Err(Error::InvalidOutput { .. })),
+            "{typed:?}"
+        );
+
+        let unreadable = LlmError::Decoding {
+            reason: "not JSON".into(),
+            excerpt: format!("{MARKER}-excerpt"),
+            cause: None,
+        };
+        let agent = Agent::builder(ScriptedLlm::new().then_error(unreadable))
+            .build()
+            .unwrap();
+        assert!(agent.run("Hello?").await.is_err());
+    });
+    let leaked: Vec<&str> = captured
+        .all_values()
+        .filter(|v| v.contains(MARKER))
+        .collect();
+    assert!(leaked.is_empty(), "content in spans: {leaked:?}");
+    assert!(
+        captured
+            .all_values()
+            .any(|v| v.contains("after 1 answer(s)")),
+        "the typed failure is still told"
+    );
+}

@@ -157,3 +157,24 @@ fn a_failed_streamed_cycle_records_no_reply_fields_nor_contents() {
         .collect();
     assert!(leaks.is_empty(), "message contents in traces: {leaks:?}");
 }
+
+#[test]
+fn a_run_whose_stream_its_consumer_drops_ends_its_span_failed() {
+    let ((), captured) = captured(|| async {
+        let pieces = klieo_types::testing::text_chunks(&["Hel", "lo"], None);
+        let llm = ScriptedLlm::new().then_chunks(pieces);
+        let (ctx, thread) = with_user(AgentContext::new(llm), "Hello?").await;
+        let mut stream = start(&ctx, thread, RunOptions::default()).await;
+        assert!(klieo_types::testing::next(&mut stream).await.is_some());
+        drop(stream);
+        // The drop is recorded by a task of the runtime.
+        for _ in 0..1_000 {
+            tokio::task::yield_now().await;
+        }
+    });
+    let [run] = captured.named("invoke_agent")[..] else {
+        panic!("one invoke_agent span: {:?}", captured.spans);
+    };
+    assert_eq!(run.get("error.type"), Some("consumer-dropped"));
+    assert_eq!(run.get("otel.status_code"), Some("ERROR"));
+}
