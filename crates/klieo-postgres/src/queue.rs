@@ -85,7 +85,9 @@ impl RunQueue for PostgresStore {
             "WITH due AS ( \
                SELECT r.run FROM klieo_runs r \
                WHERE r.agent = ANY($1) AND ( \
-                 (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now())) \
+                 (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now()) \
+                   AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
+                     WHERE l.run = r.run AND l.until_at > now() AND l.holder <> $3)) \
                  OR (r.state = 'running' AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
                      WHERE l.run = r.run AND l.until_at > now()))) \
                ORDER BY r.state = 'queued', r.seq \
@@ -97,6 +99,7 @@ impl RunQueue for PostgresStore {
         )
         .bind(agents)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(holder)
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_catalog.sql"),
     include_str!("../migrations/0009_followed.sql"),
     include_str!("../migrations/0010_parent.sql"),
+    include_str!("../migrations/0011_commit_locks_run.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -53,3 +53,76 @@ async fn claimers_racing_on_one_queue_each_get_runs_of_their_own() {
     assert_eq!(distinct.len(), claimed.len(), "a run claimed twice");
     assert_eq!(distinct, submitted, "every run claimed");
 }
+
+/// A worker whose lease lapsed commits while another worker's claim of
+/// the run is under way: the claim is first, so the commit is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_commit_after_a_claim_under_way_is_refused() {
+    use klieo_types::{Commit, Episode, Journal, MemoryError, RunId, ThreadId};
+    use sqlx::Connection;
+
+    let url = fresh_url().await;
+    let store = PostgresStore::connect(&url).await.expect("connects");
+    let (run, thread) = (RunId::new(), ThreadId::new("t"));
+    let started = Episode::Started {
+        agent: "support".into(),
+    };
+    let first = Commit::new(run, thread.clone()).with_episodes(vec![started]);
+    store.commit(first).await.expect("the run starts");
+    // W1's lease, lapsed at once.
+    assert!(store
+        .lease(run, "w1", Duration::ZERO)
+        .await
+        .expect("leases"));
+
+    // W2's claim, half done: the run's row locked, its lease written.
+    let mut claim = sqlx::PgConnection::connect(&url).await.expect("connects");
+    let mut tx = claim.begin().await.expect("begins");
+    sqlx::query("SELECT 1 FROM klieo_runs WHERE run = $1 FOR UPDATE")
+        .bind(run.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("locks the run");
+    sqlx::query(
+        "INSERT INTO klieo_leases (run, holder, until_at) VALUES ($1, 'w2', now() + interval '1 hour') \
+         ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at",
+    )
+    .bind(run.to_string())
+    .execute(&mut *tx)
+    .await
+    .expect("leases the run");
+
+    let late = Commit::new(run, thread)
+        .with_episodes(vec![Episode::Failed {
+            error: "w1's late step".into(),
+        }])
+        .with_holder("w1");
+    let committing = tokio::spawn(async move { store.commit(late).await });
+    // The commit waits on the claim's lock (looked for a bounded number
+    // of times, not slept on).
+    let mut watch = sqlx::PgConnection::connect(&url).await.expect("connects");
+    let mut waiting = false;
+    for _ in 0..10_000 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .expect("reads the activity");
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(waiting, "the commit never waited on the claim");
+    tx.commit().await.expect("the claim commits");
+
+    let refused = committing.await.expect("the commit ends");
+    assert!(
+        matches!(refused, Err(MemoryError::Conflict(_))),
+        "{refused:?}"
+    );
+}

@@ -176,7 +176,13 @@ impl SpendLedger for SqliteStore {
         let (key, run) = (key.to_owned(), run.to_string());
         self.readers
             .read(doing, move |connection| {
-                standing_in(connection, &key, int(period), &run).map_err(|e| backend(doing, e))
+                // One snapshot for both reads: a settlement committing
+                // between them would drop a reservation from the sum.
+                let read = || {
+                    let snapshot = connection.unchecked_transaction()?;
+                    standing_in(&snapshot, &key, int(period), &run)
+                };
+                read().map_err(|e| backend(doing, e))
             })
             .await
     }

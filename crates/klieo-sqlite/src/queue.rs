@@ -209,17 +209,23 @@ fn claim_in(
         .collect::<Result<_, _>>()?;
     let mut claimed = Vec::with_capacity(due.len());
     for (run, agent, thread, prompt, fresh) in due {
+        // A queued run another process leased (to take it up itself) is
+        // left to it: the lease is taken only where none is live.
+        let leased = connection
+            .prepare_cached(&format!(
+                "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, {NOW_MS} + ?3) \
+                 ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+                 WHERE leases.until_ms <= {NOW_MS} OR leases.holder = excluded.holder"
+            ))?
+            .execute(params![run, holder, ttl_ms])?;
+        if leased == 0 {
+            continue;
+        }
         connection
             .prepare_cached(&format!(
                 "UPDATE runs SET state = 'running', updated_ms = {NOW_MS} WHERE run = ?1"
             ))?
             .execute([&run])?;
-        connection
-            .prepare_cached(&format!(
-                "INSERT INTO leases (run, holder, until_ms) VALUES (?1, ?2, {NOW_MS} + ?3) \
-                 ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms"
-            ))?
-            .execute(params![run, holder, ttl_ms])?;
         claimed.push(Claimed::new(
             ROWS.run_id(&run)?,
             agent,

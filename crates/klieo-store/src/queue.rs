@@ -167,7 +167,12 @@ impl RunQueue for InMemoryJournal {
                     return None;
                 }
                 let ready = match entry.state {
-                    RunState::Queued => submission.not_before().is_none_or(|t| t <= wall),
+                    // A queued run another process leased (to take it up
+                    // itself) is left to it.
+                    RunState::Queued => {
+                        submission.not_before().is_none_or(|t| t <= wall)
+                            && !state.leased_by_another(run, holder, now)
+                    }
                     RunState::Running => !state.leased(run, now),
                     _ => false,
                 };

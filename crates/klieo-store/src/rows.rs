@@ -123,11 +123,17 @@ impl StoreRows {
             .collect()
     }
 
-    /// A duration in whole milliseconds as the column type, saturating
-    /// (a lease's time to live).
+    /// A duration in whole milliseconds as the column type (a lease's time
+    /// to live), at most [`MAX_MILLIS`](Self::MAX_MILLIS): a database adds
+    /// it to the clock, and PostgreSQL refuses an interval past its range
+    /// (`Duration::MAX` as a lease that never lapses).
     pub fn millis(d: Duration) -> i64 {
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(d.as_millis()).map_or(Self::MAX_MILLIS, |ms| ms.min(Self::MAX_MILLIS))
     }
+
+    /// The longest duration [`millis`](Self::millis) gives: 100 years, as
+    /// good as for ever to a lease.
+    pub const MAX_MILLIS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
     /// What a submit of `submission` answers when its key already made a
     /// run, whose row holds `(run, agent, prompt, thread)`: that run, or

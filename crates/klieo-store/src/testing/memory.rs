@@ -89,6 +89,8 @@ pub async fn leases_exclude_other_holders(journal: &dyn Journal) {
     }
     assert!(lease("b", Duration::ZERO).await, "a released lease is free");
     assert!(lease("a", hour).await, "a lease that ran out is free");
+    assert!(lease("a", Duration::MAX).await, "a lease as long as can be");
+    assert!(!lease("b", hour).await, "holds");
 }
 
 async fn pending(journal: &dyn Journal, run: RunId) -> Option<PendingStep> {

@@ -15,7 +15,9 @@ mod order;
 pub use assign::{
     a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
 };
-pub use order::a_given_up_run_is_claimed_before_queued_ones;
+pub use order::{
+    a_given_up_run_is_claimed_before_queued_ones, a_queued_run_another_process_leased_is_left_to_it,
+};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -363,6 +365,7 @@ macro_rules! __klieo_store_queue_suite {
             commits_move_a_runs_state,
             a_released_run_is_claimed_to_resume,
             a_given_up_run_is_claimed_before_queued_ones,
+            a_queued_run_another_process_leased_is_left_to_it,
             cancel_stops_a_run_that_waits,
             cancel_stops_a_running_run,
             a_run_never_submitted_is_given_to_workers,

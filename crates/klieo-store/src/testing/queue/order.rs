@@ -1,7 +1,9 @@
-//! The order claims take runs in: a run under way first.
+//! The order claims take runs in (a run under way first), and the runs
+//! they leave to another process.
 
 use super::{claim, commit, submit};
 use klieo_types::{Commit, Episode, RunQueue, Submission, ThreadId};
+use std::time::Duration;
 
 /// A run whose worker let go of it (drained, or stopped and its lease run
 /// out) is claimed before queued runs: under a backlog it is taken over
@@ -26,4 +28,22 @@ pub async fn a_given_up_run_is_claimed_before_queued_ones(queue: &dyn RunQueue) 
     let claimed = claim(queue, "w2", "support", 1).await;
     let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
     assert_eq!(runs, [begun], "the run under way first, then {queued}");
+}
+
+/// A queued run another process leased (to take it up itself, as
+/// `Agent::resume` does) is not claimed while that lease is live; the
+/// lease's own holder may claim it.
+pub async fn a_queued_run_another_process_leased_is_left_to_it(queue: &dyn RunQueue) {
+    let run = submit(queue, &Submission::new("support", "mine")).await;
+    match queue.lease(run, "taker", Duration::from_secs(3600)).await {
+        Ok(true) => {}
+        other => panic!("the queued run's lease: {other:?}"),
+    }
+    assert!(
+        claim(queue, "w1", "support", 1).await.is_empty(),
+        "another process holds {run}"
+    );
+    let claimed = claim(queue, "taker", "support", 1).await;
+    let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
+    assert_eq!(runs, [run], "its lease's holder claims it");
 }
