@@ -24,6 +24,27 @@ pub(crate) fn who(text: &str) -> Result<String, String> {
     bounded("who decides", text, WHO)
 }
 
+/// The most characters of a reason for a denial, or of what a call in
+/// doubt did, as a person says it (the console takes no more).
+pub(crate) const SAID: usize = 2_000;
+
+/// A denial's reason, as `--reason` gives it: trimmed, not empty, at most
+/// [`SAID`] characters.
+pub(crate) fn reason(text: &str) -> Result<String, String> {
+    bounded("--reason", text, SAID)
+}
+
+/// What a call in doubt did, as `--happened` gives it: as [`reason`].
+pub(crate) fn happened(text: &str) -> Result<String, String> {
+    bounded("--happened", text, SAID)
+}
+
+/// An agent's name, as `--agent` gives it: trimmed (a worker matches it
+/// exactly), not empty, at most [`WHO`] characters.
+pub(crate) fn agent(text: &str) -> Result<String, String> {
+    bounded("--agent", text, WHO)
+}
+
 /// `text` trimmed, when it is not empty and at most `max` characters;
 /// else what is wrong with it, naming it `field`.
 pub(crate) fn bounded(field: &str, text: &str, max: usize) -> Result<String, String> {
@@ -62,7 +83,7 @@ pub(crate) async fn decide(
     let word = if approved { "approved" } else { "denied" };
     if json {
         let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word});
-        return Ok(serde_json::to_string_pretty(&shown)?);
+        return Ok(crate::json::pretty(&shown)?);
     }
     Ok(format!(
         "call {} of run {} {word}; the run goes on where its agent is",
@@ -81,15 +102,25 @@ pub(crate) async fn cancel(
     let run = run_id(run)?;
     // With the runs under it: a tree stops whole.
     let cancelled = decisions::cancel_tree(store.queue(), store.catalog(), run, by).await?;
-    let Some(TreeCancelled { state, under, .. }) = cancelled else {
+    let Some(TreeCancelled {
+        state,
+        cancelled_now,
+        under,
+        ..
+    }) = cancelled
+    else {
         return Err(CliError::UnknownRun { run });
     };
     if json {
-        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome(), "children_cancelled": under});
-        return Ok(serde_json::to_string_pretty(&shown)?);
+        let shown = json!({"run": run, "state": state.name(), "outcome": state.outcome(), "already": !cancelled_now, "children_cancelled": under});
+        return Ok(crate::json::pretty(&shown)?);
     }
     let mut said = match state {
-        RunState::Cancelled { .. } => format!("run {run} cancelled"),
+        RunState::Cancelled { .. } if cancelled_now => format!("run {run} cancelled"),
+        RunState::Cancelled { by } => format!(
+            "run {run} was already cancelled by {}; left as it is",
+            plain(&by, 100)
+        ),
         other => format!("run {run} was already {}; left as it is", other.name()),
     };
     if under > 0 {
@@ -113,7 +144,7 @@ pub(crate) async fn settle(
         .map_err(CliError::Decision)?;
     if json {
         let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened});
-        return Ok(serde_json::to_string_pretty(&shown)?);
+        return Ok(crate::json::pretty(&shown)?);
     }
     let said = if happened {
         "happened"
@@ -172,7 +203,7 @@ pub(crate) async fn resume(
     }
     if json {
         let shown = json!({"run": run, "agent": agent, "state": state.name()});
-        return Ok(serde_json::to_string_pretty(&shown)?);
+        return Ok(crate::json::pretty(&shown)?);
     }
     let workers = format!("the workers of `{}`", plain(&agent, 60));
     Ok(match state {

@@ -27,6 +27,7 @@ mod console;
 mod decisions;
 mod error;
 mod follow;
+mod json;
 mod runs;
 mod store;
 mod watch;
@@ -73,8 +74,8 @@ enum Command {
     Deny {
         /// The ticket.
         ticket: String,
-        /// Why, which the model is told.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        /// Why, which the model is told (at most 2,000 characters).
+        #[arg(long, value_parser = decisions::reason)]
         reason: String,
         /// Who denies, kept in the run's log.
         #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
@@ -108,6 +109,7 @@ enum Command {
         #[arg(
             long,
             value_name = "RESULT",
+            value_parser = decisions::happened,
             conflicts_with = "did_not_happen",
             required_unless_present = "did_not_happen"
         )]
@@ -127,7 +129,7 @@ enum Command {
         run: String,
         /// The agent's name, as the workers know it (`WorkerBuilder::add_agent`);
         /// by default the one the run was submitted for.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, value_parser = decisions::agent)]
         agent: Option<String>,
     },
     /// Cancels a run that is not over: it takes no more steps.
@@ -187,7 +189,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(text) => {
-            print(&text);
+            let _ = print(&text);
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -217,7 +219,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             operator,
         };
         console::serve(store, options, |url| {
-            print(&format!("klieo console: open {url}\n(Ctrl-C stops it)"));
+            let _ = print(&format!("klieo console: open {url}\n(Ctrl-C stops it)"));
         })
         .await?;
         return Ok("klieo console stopped".into());
@@ -283,16 +285,21 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
     }
 }
 
-/// Writes the output; a reader that went away (`klieo … | head`) is not
-/// an error.
-fn print(text: &str) {
+/// Writes the output. A reader that went away (`klieo … | head`) is not
+/// the command's error; a command that goes on printing (`runs watch`)
+/// stops on it.
+fn print(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    writeln!(out, "{text}").and_then(|()| out.flush())
 }
 
 #[allow(clippy::print_stderr, reason = "the command's error")]
 fn fail(error: &CliError) -> ExitCode {
-    eprintln!("klieo: {}", error.with_causes(usize::MAX));
+    // Bounded: a cause may hold what a server or a person sent, whole.
+    eprintln!("klieo: {}", error.with_causes(ERROR_SHOWN));
     ExitCode::FAILURE
 }
+
+/// The most characters of an error printed.
+const ERROR_SHOWN: usize = 2_000;

@@ -48,11 +48,19 @@ pub(crate) fn visible(text: &str) -> String {
 /// Pushes `c` onto `shown`, escaped (`\u{202e}`) when `control` or when
 /// it reorders or hides text.
 fn push_shown(shown: &mut String, c: char, control: bool) {
-    // Unicode's default-ignorable code points (bidirectional controls,
-    // zero-width and invisible marks, variation selectors, blank fillers,
-    // the tag characters that carry hidden text), and the line and
-    // paragraph separators.
-    let hidden = matches!(
+    if control || hides(c) {
+        shown.extend(c.escape_unicode());
+    } else {
+        shown.push(c);
+    }
+}
+
+/// Whether `c` reorders or hides text: Unicode's default-ignorable code
+/// points (bidirectional controls, zero-width and invisible marks,
+/// variation selectors, blank fillers, the tag characters that carry
+/// hidden text), and the line and paragraph separators.
+pub(crate) fn hides(c: char) -> bool {
+    matches!(
         c,
         '\u{00AD}'
             | '\u{034F}'
@@ -71,12 +79,7 @@ fn push_shown(shown: &mut String, c: char, control: bool) {
             | '\u{1BCA0}'..='\u{1BCA3}'
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'
-    );
-    if control || hidden {
-        shown.extend(c.escape_unicode());
-    } else {
-        shown.push(c);
-    }
+    )
 }
 
 pub(crate) fn run_id(text: &str) -> Result<RunId, CliError> {
@@ -91,7 +94,7 @@ pub(crate) async fn list(store: &Store, query: &RunQuery, json: bool) -> Result<
     if json {
         let runs: Vec<Value> = page.runs.iter().map(entry_json).collect();
         let listed = json!({ "runs": runs, "next": page.next });
-        return Ok(serde_json::to_string_pretty(&listed)?);
+        return Ok(crate::json::pretty(&listed)?);
     }
     if page.runs.is_empty() {
         return Ok("no runs".into());
@@ -208,7 +211,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             "children": children.runs.iter().map(|c| json!({"run": c.run, "state": c.state.name()})).collect::<Vec<_>>(),
             "episodes": log,
         });
-        return Ok(serde_json::to_string_pretty(&shown)?);
+        return Ok(crate::json::pretty(&shown)?);
     }
     let mut text = format!("run     {run}\nstate   {}", state.name());
     if let Some(said) = state.outcome() {

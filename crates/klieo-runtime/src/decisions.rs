@@ -282,6 +282,10 @@ pub struct TreeCancelled {
     /// The state the run is in now: [`RunState::Cancelled`], or how it had
     /// ended already (left as it is).
     pub state: RunState,
+    /// Whether this call cancelled the run: `false` when it had ended
+    /// already, a cancel of someone else's included (then `state` says
+    /// who).
+    pub cancelled_now: bool,
     /// How many runs under it (its child runs, theirs, and so on) this
     /// cancel ended.
     pub under: usize,
@@ -316,9 +320,13 @@ pub async fn cancel_tree(
     run: RunId,
     by: &str,
 ) -> Result<Option<TreeCancelled>, MemoryError> {
+    let Some(before) = queue.state(run).await? else {
+        return Ok(None);
+    };
     let Some(state) = queue.cancel(run, by).await? else {
         return Ok(None);
     };
+    let cancelled_now = before.is_cancellable() && matches!(state, RunState::Cancelled { .. });
     let mut under = 0;
     let mut level = vec![run];
     for _ in 0..crate::team::tree::MAX_DEPTH {
@@ -349,5 +357,9 @@ pub async fn cancel_tree(
         }
         level = next;
     }
-    Ok(Some(TreeCancelled { state, under }))
+    Ok(Some(TreeCancelled {
+        state,
+        cancelled_now,
+        under,
+    }))
 }

@@ -15,13 +15,11 @@ use axum::Form;
 use klieo::runtime::decisions::{
     cancel_tree, record_decision, record_settlement, Decision, Settled,
 };
-use klieo::types::{Error, RunId, RunState, Ticket};
+use klieo::types::{Error, RunId, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::decisions::{bounded, WHO as BY};
-/// The most characters of a reason for a denial.
-const REASON: usize = 2_000;
+use crate::decisions::{bounded, SAID as REASON, WHO as BY};
 
 /// An approval or denial, as the run page's forms send it.
 #[derive(Debug, serde::Deserialize)]
@@ -185,9 +183,7 @@ pub(crate) async fn cancel(
     // With the runs under it: a tree stops whole.
     let store = &console.store;
     match cancel_tree(store.queue(), store.catalog(), run, &by).await {
-        Ok(Some(cancelled)) if matches!(cancelled.state, RunState::Cancelled { .. }) => {
-            back(run, "cancelled")
-        }
+        Ok(Some(cancelled)) if cancelled.cancelled_now => back(run, "cancelled"),
         Ok(Some(_)) => back(run, "finished"),
         Ok(None) => failure(
             StatusCode::NOT_FOUND,

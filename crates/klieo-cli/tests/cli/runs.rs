@@ -78,8 +78,17 @@ async fn a_suspended_run_is_cancelled_and_stays_so() {
     );
     assert_eq!(cancelled["state"], "cancelled");
     assert_eq!(cancelled["outcome"], "ada");
+    assert_eq!(cancelled["already"], false);
     let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
     assert_eq!(shown["state"], "cancelled");
+
+    // A second cancel says whose stands, rather than claiming one.
+    let again = klieo(&spec, &["cancel", &waiting.to_string(), "--by", "bob"]);
+    let said = String::from_utf8(again.stdout).unwrap();
+    assert!(
+        said.contains("was already cancelled by ada; left as it is"),
+        "{said}"
+    );
 
     let finished = klieo(&spec, &["cancel", &done.to_string()]);
     let said = String::from_utf8(finished.stdout).unwrap();
@@ -135,9 +144,10 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
 }
 
-/// Who decides, cancels or settles is kept in a run's log and fills the
-/// console's forms: empty or longer than the forms take, it is refused
-/// before anything starts, naming the flag.
+/// Who decides, cancels or settles, a reason, what happened and an
+/// agent's name are kept in a run's log (and fill the console's forms):
+/// empty or longer than the forms take, each is refused before anything
+/// starts, naming the flag.
 #[tokio::test]
 async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +155,20 @@ async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
     let spec = format!("sqlite://{}", path.display());
     let run = waiting.to_string();
     let long = "a".repeat(101);
+    let said_long = "a".repeat(2_001);
     for (args, flag, says) in [
+        (vec!["deny", "T", "--reason", "  "], "--reason", "is empty"),
+        (
+            vec!["deny", "T", "--reason", &said_long],
+            "--reason",
+            "longer than 2000",
+        ),
+        (
+            vec!["settle", "T", "--happened", &said_long],
+            "--happened",
+            "longer than 2000",
+        ),
+        (vec!["resume", &run, "--agent", " "], "--agent", "is empty"),
         (
             vec!["console", "--operator", "   "],
             "--operator",

@@ -280,13 +280,18 @@ async fn a_waiting_tree_is_cancelled_whole_from_its_root() {
     let cancelled = cancelled.expect("the store knows the run");
     let by_ops = RunState::Cancelled { by: "ops".into() };
     assert_eq!(cancelled.state, by_ops);
+    assert!(cancelled.cancelled_now);
     assert_eq!(cancelled.under, 1, "its waiting child is cancelled with it");
-    assert_eq!(store.state(ticket.run).await.unwrap(), Some(by_ops));
+    assert_eq!(store.state(ticket.run).await.unwrap(), Some(by_ops.clone()));
     assert!(pending_approval(&store, ticket.run)
         .await
         .unwrap()
         .is_none());
     assert_eq!(count(&sends), 0);
+    let again = cancel_tree(&store, &store, parent, "bob").await.unwrap();
+    let again = again.expect("the store knows the run");
+    assert!(!again.cancelled_now, "a second cancel cancels nothing");
+    assert_eq!(again.state, by_ops, "and says whose cancel stands");
 }
 
 #[tokio::test]
