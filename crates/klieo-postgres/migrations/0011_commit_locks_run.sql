@@ -4,7 +4,8 @@
 -- locked: a worker whose lease had lapsed got its commit in after another
 -- worker had claimed the run. `klieo_commit` now locks the run's row
 -- before it reads the leases (each statement of a function reads what was
--- committed before it began, so the claim's lease is seen).
+-- committed before it began, so the claim's lease is seen). Its waits for
+-- locks are bounded, for its transaction only: 30 s, then an error.
 CREATE OR REPLACE FUNCTION klieo_commit(
     p_run TEXT, p_thread TEXT, p_pending TEXT, p_state TEXT, p_outcome TEXT,
     p_holder TEXT, p_expected BIGINT,
@@ -23,6 +24,7 @@ DECLARE
     v_cost BIGINT;
 BEGIN
     -- Locks in the order every writer takes them: the run, then the thread.
+    PERFORM set_config('lock_timeout', '30s', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('run:' || p_run, 0));
     -- The run's row too, which a claim locks as it leases the run: a claim
     -- under way finishes first (and its lease is then seen below), and a

@@ -14,13 +14,17 @@ use sqlx::PgConnection;
 pub(crate) const ROWS: StoreRows = StoreRows::new("PostgreSQL store");
 
 /// Takes the transaction-long lock of `key`, so writers of one thread (or
-/// one run) go one after the other.
+/// one run) go one after the other, waiting for it at most 30 s (the
+/// transaction's `lock_timeout`, set first).
 async fn lock(tx: &mut PgConnection, key: &str, doing: &str) -> Result<(), MemoryError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(key)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) \
+         FROM (SELECT set_config('lock_timeout', '30s', true)) AS bounded",
+    )
+    .bind(key)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| backend(doing, e))?;
     Ok(())
 }
 

@@ -22,10 +22,11 @@ use std::time::Duration;
 ///   [`OpenError::TooOld`](crate::OpenError::TooOld) or
 ///   [`OpenError::TooNew`](crate::OpenError::TooNew).
 ///
-/// Every connection waits at most 30 s for a lock (`lock_timeout`), and
-/// the server ends a session idle in a transaction for 60 s
-/// (`idle_in_transaction_session_timeout`): a client that stalls holding
-/// a run's lock does not hold up every writer behind it.
+/// A write waits at most 30 s for a run's or a thread's lock
+/// (`lock_timeout`, set for its transaction only, so a pooler such as
+/// PgBouncer sees no session setting): a client that stalls holding one
+/// does not hold up every writer behind it for good; the write fails as a
+/// store error, and its run is resumed.
 ///
 /// `Debug` never shows the URL: it may carry a password.
 ///

@@ -44,15 +44,7 @@ impl PostgresStore {
     /// Connects to the database `options` describe.
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, OpenError> {
         options.validate()?;
-        let connect = PgConnectOptions::from_str(&options.url)
-            .map_err(|_| OpenError::BadUrl)?
-            // No wait on a lock is for ever: a session that stalls in a
-            // transaction (a client gone quiet) gives up its locks, and a
-            // commit behind it fails as a store error, to be resumed.
-            .options([
-                ("lock_timeout", LOCK_TIMEOUT),
-                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
-            ]);
+        let connect = PgConnectOptions::from_str(&options.url).map_err(|_| OpenError::BadUrl)?;
         let host = connect.get_host().to_owned();
         // One connection first: a server that is down or refuses is an error
         // at once, where the pool would retry until its timeout.
@@ -78,11 +70,3 @@ impl PostgresStore {
         self.pool.close().await;
     }
 }
-
-/// The longest a statement of the store waits for a lock (PostgreSQL's
-/// `lock_timeout`).
-const LOCK_TIMEOUT: &str = "30s";
-
-/// The longest a session of the store may sit in a transaction doing
-/// nothing before the server ends it (`idle_in_transaction_session_timeout`).
-const IDLE_IN_TRANSACTION: &str = "60s";

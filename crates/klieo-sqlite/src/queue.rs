@@ -55,7 +55,9 @@ impl RunQueue for SqliteStore {
              NOT EXISTS (SELECT 1 FROM episodes e WHERE e.run = r.run) AS fresh \
              FROM runs r \
              WHERE agent IN (SELECT value FROM json_each(?1)) AND ( \
-               (state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= {NOW_MS})) \
+               (state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= {NOW_MS}) \
+                 AND NOT EXISTS (SELECT 1 FROM leases l \
+                   WHERE l.run = r.run AND l.until_ms > {NOW_MS} AND l.holder <> ?3)) \
                OR (state = 'running' AND NOT EXISTS (SELECT 1 FROM leases l \
                    WHERE l.run = r.run AND l.until_ms > {NOW_MS}))) \
              ORDER BY state = 'queued', seq LIMIT ?2"
@@ -63,13 +65,13 @@ impl RunQueue for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Looked for on a reader first: an idle worker's claim takes no
         // write lock from the writers.
-        let (probe, probed) = (due_sql.clone(), agents.clone());
+        let (probe, probed, prober) = (due_sql.clone(), agents.clone(), holder.to_owned());
         let any = self
             .readers
             .read(doing, move |connection| {
                 connection
                     .prepare_cached(&probe)
-                    .and_then(|mut due| due.exists(params![probed, 1_i64]))
+                    .and_then(|mut due| due.exists(params![probed, 1_i64, prober]))
                     .map_err(|e| backend(doing, e))
             })
             .await?;
@@ -197,7 +199,7 @@ fn claim_in(
 ) -> Result<Vec<Claimed>, Failed> {
     let due: Vec<Due> = connection
         .prepare_cached(due_sql)?
-        .query_map(params![agents, limit], |row| {
+        .query_map(params![agents, limit, holder], |row| {
             Ok((
                 row.get(0)?,
                 row.get(1)?,

@@ -39,11 +39,14 @@ pub async fn a_queued_run_another_process_leased_is_left_to_it(queue: &dyn RunQu
         Ok(true) => {}
         other => panic!("the queued run's lease: {other:?}"),
     }
-    assert!(
-        claim(queue, "w1", "support", 1).await.is_empty(),
-        "another process holds {run}"
+    let next = submit(queue, &Submission::new("support", "theirs")).await;
+    let runs =
+        |claimed: Vec<klieo_types::Claimed>| -> Vec<_> { claimed.iter().map(|c| c.run).collect() };
+    assert_eq!(
+        runs(claim(queue, "w1", "support", 1).await),
+        [next],
+        "{run} is another process's; the run after it is claimed"
     );
     let claimed = claim(queue, "taker", "support", 1).await;
-    let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
-    assert_eq!(runs, [run], "its lease's holder claims it");
+    assert_eq!(runs(claimed), [run], "its lease's holder claims it");
 }
