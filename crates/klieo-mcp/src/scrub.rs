@@ -44,9 +44,11 @@ pub(crate) struct Secrets {
 }
 
 /// Whether an environment variable named `name` holds a credential, by
-/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`).
+/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`, `GH_PAT`,
+/// `SENTRY_DSN`): a part that says so anywhere in it, or a short word
+/// that says so on its own (`PAT`, not `PATH`).
 pub(crate) fn names_a_credential(name: &str) -> bool {
-    const WORDS: &[&str] = &[
+    const ANYWHERE: &[&str] = &[
         "KEY",
         "TOKEN",
         "SECRET",
@@ -59,9 +61,14 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
         "SESSION",
         "PRIVATE",
         "SIGNATURE",
+        "WEBHOOK",
     ];
+    const ALONE: &[&str] = &["PAT", "PASS", "DSN"];
     let name = name.to_ascii_uppercase();
-    WORDS.iter().any(|word| name.contains(word))
+    ANYWHERE.iter().any(|word| name.contains(word))
+        || name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| ALONE.contains(&word))
 }
 
 impl Secrets {
@@ -109,7 +116,16 @@ impl Secrets {
     fn add_named(&mut self, name: &str, value: &str) {
         if names_a_credential(name) {
             self.add(value);
-        } else if value.trim().len() >= MIN_SECRET_LEN {
+            return;
+        }
+        // A URL's user, password and query are credentials whatever its
+        // variable is called (`DATABASE_URL=postgres://app:pw@db/prod`).
+        if let Ok(url) = Url::parse(value.trim()) {
+            if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+                self.add_url(value);
+            }
+        }
+        if value.trim().len() >= MIN_SECRET_LEN {
             self.settings.push(value.trim().to_owned());
         }
     }
@@ -288,6 +304,21 @@ mod tests {
             inherited: Default::default(),
             cwd: None,
         });
+        let mut secrets = secrets;
+        secrets.add_named_values(&[
+            (
+                "DATABASE_URL".into(),
+                "postgres://app:hunter22@db/prod".into(),
+            ),
+            ("GH_PAT".into(), "ghp_0123456789".into()),
+            ("PATH".into(), "/usr/bin:/bin".into()),
+        ]);
+        let said = "db postgres://app:hunter22@db/prod, pat ghp_0123456789, in /usr/bin:/bin";
+        assert_eq!(
+            secrets.scrub_value(serde_json::json!(said)),
+            serde_json::json!("db postgres://db/prod, pat ***, in /usr/bin:/bin"),
+            "a URL's credentials and a key by its name go; a path stays"
+        );
         let answer = serde_json::json!({
             "env": {"TOKEN": "sk-live-abcdef", "n": 4},
             "lines": ["key=sk-live-abcdef;", true],

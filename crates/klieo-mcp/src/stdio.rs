@@ -154,7 +154,7 @@ impl StdioLines {
                 // no longer waited for (given up, answered).
                 Some(raw) => pending
                     .iter()
-                    .position(|id| serde_json::to_vec(id).is_ok_and(|shown| shown == raw))
+                    .position(|id| same_id(id, raw))
                     .map(|i| vec![pending.remove(i)])
                     .unwrap_or_default(),
                 None => std::mem::take(&mut *pending),
@@ -313,6 +313,20 @@ fn trailing_id(bytes: &[u8]) -> Option<&[u8]> {
     let before = key.trim_ascii_end().last();
     (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
         .then_some(value)
+}
+
+/// Whether `raw` (a line's id, as written) is `id`: as klieo writes it,
+/// or the same number written otherwise (`4.0`, `"4"`).
+fn same_id(id: &RequestId, raw: &[u8]) -> bool {
+    if serde_json::to_vec(id).is_ok_and(|shown| shown == raw) {
+        return true;
+    }
+    let RequestId::Number(n) = id else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(raw);
+    let number = text.trim_matches('"');
+    number.parse::<f64>().is_ok_and(|x| x == *n as f64)
 }
 
 /// The JSON number or string `value` starts with.

@@ -81,3 +81,13 @@ fn a_request_given_up_is_pending_no_more() {
     track(&mut pending, &message(cancelled));
     assert_eq!(pending, [RequestId::Number(3)]);
 }
+
+#[test]
+fn a_number_written_otherwise_is_the_same_id() {
+    let four = RequestId::Number(4);
+    for raw in [&b"4"[..], b"4.0", br#""4""#] {
+        assert!(same_id(&four, raw), "{}", String::from_utf8_lossy(raw));
+    }
+    assert!(!same_id(&four, b"40"));
+    assert!(same_id(&RequestId::String("a".into()), br#""a""#));
+}

@@ -17,6 +17,14 @@ use std::time::Duration;
 /// neither.
 pub struct OtlpExporter(SpanExporter);
 
+impl From<SpanExporter> for OtlpExporter {
+    /// An exporter built by hand (other headers, another transport), for
+    /// [`provider`](crate::provider).
+    fn from(exporter: SpanExporter) -> Self {
+        Self(exporter)
+    }
+}
+
 impl fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpExporter").finish_non_exhaustive()
