@@ -326,7 +326,10 @@ pub async fn cancel_tree(
     let Some(state) = queue.cancel(run, by).await? else {
         return Ok(None);
     };
-    let cancelled_now = before.is_cancellable() && matches!(state, RunState::Cancelled { .. });
+    // Cancellable before, and cancelled by `by` now (another's cancel
+    // between the two reads is theirs).
+    let cancelled_now = before.is_cancellable()
+        && matches!(&state, RunState::Cancelled { by: whose } if whose == by);
     let mut under = 0;
     let mut level = vec![run];
     for _ in 0..crate::team::tree::MAX_DEPTH {

@@ -77,6 +77,9 @@ pub(crate) struct Run {
     /// The thread's newest message when this run first read it: the run
     /// never summarises it or what came after.
     compaction_limit: OnceLock<u64>,
+    /// Whether the run's prompt fell out of its history window for good
+    /// (see `Run::read_history`).
+    prompt_left: AtomicBool,
     /// The call that started this run, when it is a child run.
     parent: Option<ParentCall>,
     /// Its agent's seat, when the run is a team's.
@@ -223,6 +226,7 @@ impl Run {
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
             compaction_limit: OnceLock::new(),
+            prompt_left: AtomicBool::new(false),
             parent: extras.parent,
             seat: extras.seat,
             caller,

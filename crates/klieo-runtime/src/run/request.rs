@@ -173,15 +173,22 @@ impl Run {
         // Past a summary, a start moved by a quarter may pass the run's own
         // prompt, which no summary says: the history is read to the message
         // then, as when a quarter leaves nothing.
-        let passed_prompt = match (&history.summary, history.first) {
-            (Some(summary), Some(first)) => self
-                .compaction_limit
-                .get()
-                .is_some_and(|&prompt| summary.through <= prompt && first > prompt),
+        let prompt = self.compaction_limit.get().copied();
+        let past = |read: &History| match (&read.summary, read.first, prompt) {
+            (Some(summary), Some(first), Some(prompt)) => {
+                summary.through <= prompt && first > prompt
+            }
             _ => false,
         };
+        let passed_prompt = past(&history) && !self.prompt_left.load(Ordering::Relaxed);
         if granule > 1 && (history.messages.is_empty() || passed_prompt) {
-            return Ok(memory.load_history(&self.thread, budget, 1).await?);
+            let exact = memory.load_history(&self.thread, budget, 1).await?;
+            if history.messages.is_empty() || !past(&exact) {
+                return Ok(exact);
+            }
+            // The prompt is out of the window to the message too, and
+            // stays so: no more reads for it.
+            self.prompt_left.store(true, Ordering::Relaxed);
         }
         Ok(history)
     }

@@ -236,7 +236,7 @@ fn llm_described(error: &LlmError) -> String {
 }
 
 /// `text` cut to [`DESCRIPTION_LIMIT`] characters, a `…` marking the cut.
-fn bounded(mut text: String) -> String {
+pub(super) fn bounded(mut text: String) -> String {
     if let Some((end, _)) = text.char_indices().nth(DESCRIPTION_LIMIT) {
         text.truncate(end);
         text.push('…');
@@ -327,7 +327,7 @@ fn record_tool_end(
             span.record("otel.status_code", "ERROR");
             // The message is the tool's own words: content.
             if capture {
-                span.record("otel.status_description", message.as_str());
+                span.record("otel.status_description", bounded(message.clone()).as_str());
             } else {
                 let description = format!("the tool call failed ({kind})");
                 span.record("otel.status_description", description.as_str());

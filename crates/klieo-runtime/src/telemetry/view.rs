@@ -2,7 +2,7 @@
 //! begins opens its span, and what it ended with is recorded on it.
 
 use super::{
-    attempt_failed, chat_span, compaction_span, record_error, record_input, record_reply,
+    attempt_failed, bounded, chat_span, compaction_span, record_error, record_input, record_reply,
     record_tool_end, tool_span, RunLabels,
 };
 use crate::fact::Fact;
@@ -68,7 +68,7 @@ impl Tracer<'_> {
                 // The causes may quote a strategy's or a store's text:
                 // recorded only when content is.
                 let description = match self.capture {
-                    true => crate::compaction::reason(error),
+                    true => bounded(crate::compaction::reason(error)),
                     false => format!("compaction failed ({})", error.kind()),
                 };
                 span.record("otel.status_description", description.as_str());
