@@ -5,7 +5,7 @@
 
 use crate::error::backend;
 use crate::ledger::int;
-use crate::memory::{lock_run, summary_in, ROWS};
+use crate::memory::{lock_key, lock_run, summary_in, ROWS};
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -83,6 +83,12 @@ impl Journal for PostgresStore {
         // commit's statement then joins, so that a refusal of either
         // writes nothing.
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        if let Some(settlement) = &commit.settlement {
+            // The key's lock first, as the settling statement takes it:
+            // one order on every path, so two commits never wait on each
+            // other's.
+            lock_key(&mut tx, &settlement.key, doing).await?;
+        }
         if let Some(parent) = parent {
             // The parent's lock, as a cancel takes it: no child starts
             // under a cancelled run.

@@ -75,6 +75,16 @@ pub(crate) async fn lock_run(
     lock(tx, &format!("run:{run}"), doing).await
 }
 
+/// Takes the transaction-long lock of the budget key `key`, as the
+/// settling commit takes it (`klieo_commit_settling`): before any run's.
+pub(crate) async fn lock_key(
+    tx: &mut PgConnection,
+    key: &str,
+    doing: &str,
+) -> Result<(), MemoryError> {
+    lock(tx, &format!("key:{key}"), doing).await
+}
+
 /// Records `episodes` for `run` inside the transaction `tx`.
 pub(crate) async fn record_in(
     tx: &mut PgConnection,
