@@ -247,8 +247,10 @@ impl Stream for RunEvents {
                         return early.map_or(Poll::Pending, |event| Poll::Ready(Some(Ok(event))));
                     }
                     Poll::Ready(Ok(engine)) => {
-                        // The part runs: its engine records a drop now.
+                        // The part runs: its engine records a drop now,
+                        // and holds its run (and the run's span) alone.
                         this.handing = None;
+                        this.early = EarlyRun::default();
                         this.state = State::Running(engine);
                     }
                     Poll::Ready(Err(e)) => {
@@ -268,6 +270,8 @@ impl Stream for RunEvents {
                             let run = Arc::clone(run);
                             this.hand_from(run);
                         }
+                        // The run is over here: let go of it (and its span).
+                        this.early = EarlyRun::default();
                     }
                 },
                 State::Failing(queued, error) => {
