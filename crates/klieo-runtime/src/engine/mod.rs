@@ -148,7 +148,8 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
         .emit(Fact::ModelCallBegan {
             step,
             req: &req,
-            streamed: mode == Mode::Streamed,
+            // As it goes out (see `Run::streams`).
+            streamed: mode == Mode::Streamed && run.streams(&req),
         })
         .span();
     run.reserved(step, &span);

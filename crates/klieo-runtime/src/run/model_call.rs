@@ -280,11 +280,10 @@ impl Run {
         &self,
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let model_chooses =
-            !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto));
-        if model_chooses && !self.ctx.llm.capabilities().streamed_auto_tool_calls() {
+        if !self.streams(req) {
             return self.open_blocking(req).await;
         }
+        let model_chooses = model_chooses(req);
         match self.open_streamed(req).await {
             Ok((_, PumpEvent::Failed(Error::Llm(LlmError::Unsupported(_)))))
             | Err(OpenFailure::Init(Error::Llm(LlmError::Unsupported(_))))
@@ -294,6 +293,14 @@ impl Run {
             }
             opened => opened,
         }
+    }
+
+    /// Whether a streamed cycle's `req` goes out streamed: not one that
+    /// lets the model choose tools on a provider that cannot stream such
+    /// calls (see [`open_stream`](Self::open_stream)), which is sent
+    /// blocking.
+    pub(crate) fn streams(&self, req: &ChatRequest) -> bool {
+        !model_chooses(req) || self.ctx.llm.capabilities().streamed_auto_tool_calls()
     }
 
     /// A blocking call under the retry policy, its reply as a stream.
@@ -361,4 +368,10 @@ impl Run {
             })),
         }
     }
+}
+
+/// Whether `req` lets the model choose among tools (`tool_choice` auto, or
+/// none given).
+fn model_chooses(req: &ChatRequest) -> bool {
+    !req.tools.is_empty() && matches!(req.tool_choice, None | Some(ToolChoice::Auto))
 }

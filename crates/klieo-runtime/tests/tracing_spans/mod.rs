@@ -178,3 +178,25 @@ fn a_run_whose_stream_its_consumer_drops_ends_its_span_failed() {
     assert_eq!(run.get("error.type"), Some("consumer-dropped"));
     assert_eq!(run.get("otel.status_code"), Some("ERROR"));
 }
+
+#[test]
+fn a_streamed_runs_call_sent_blocking_is_not_marked_streamed() {
+    let ((), captured) = captured(|| async {
+        // A provider that cannot stream a call where the model chooses
+        // among tools: such a call goes out blocking.
+        let caps = klieo_types::Capabilities::default().with_streamed_auto_tool_calls(false);
+        let llm = ScriptedLlm::new().with_capabilities(caps).then_text("hi");
+        let echo = FnTool::new(
+            ToolDef::new("echo", "Echoes.", json!({"type": "object"})),
+            Ok,
+        );
+        let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(echo));
+        let (ctx, thread) = with_user(ctx, "Hello?").await;
+        let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
+        assert!(items.iter().all(Result::is_ok));
+    });
+    let [chat] = captured.named("chat")[..] else {
+        panic!("one chat span: {:?}", captured.spans);
+    };
+    assert_eq!(chat.get("gen_ai.request.stream"), None);
+}
