@@ -92,9 +92,16 @@ impl Telemetry {
     pub async fn shutdown(mut self) -> Result<(), OtelError> {
         self.ended = true;
         let provider = self.provider.clone();
-        off_thread("klieo-otel-shutdown", move || provider.shutdown()).await
+        let end = move || provider.shutdown_with_timeout(ENDING);
+        off_thread("klieo-otel-shutdown", end).await
     }
 }
+
+/// The longest `flush`, `shutdown` or a drop waits for the exporter: a
+/// batch's export is bounded by its own timeout (10 s by default), and an
+/// exporter with none (behind a simple processor) is given up on after
+/// this.
+const ENDING: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Runs `work` on a new thread named `name` and awaits its result.
 async fn off_thread(
@@ -112,13 +119,18 @@ async fn off_thread(
             reason: "a thread to do it could not be started".into(),
             cause: Some(Box::new(e)),
         })?;
-    match rx.await {
-        Ok(done) => done.map_err(|e| OtelError::Flush {
+    match tokio::time::timeout(ENDING, rx).await {
+        Ok(Ok(done)) => done.map_err(|e| OtelError::Flush {
             reason: "the exporter failed".into(),
             cause: Some(Box::new(e)),
         }),
-        Err(_) => Err(OtelError::Flush {
+        Ok(Err(_)) => Err(OtelError::Flush {
             reason: "the thread doing it panicked".into(),
+            cause: None,
+        }),
+        // The thread is left to finish, or not: nobody waits for it.
+        Err(_) => Err(OtelError::Flush {
+            reason: format!("the exporter did not finish within {} s", ENDING.as_secs()),
             cause: None,
         }),
     }
@@ -139,12 +151,23 @@ impl Drop for Telemetry {
         }
         let provider = self.provider.clone();
         let end = move || {
-            if let Err(e) = provider.shutdown() {
+            if let Err(e) = provider.shutdown_with_timeout(ENDING) {
                 tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
             }
         };
         if tokio::runtime::Handle::try_current().is_err() {
-            end();
+            // Waited for, up to a bound: an exporter that never ends does
+            // not hold the program's end.
+            let (done, ended) = std::sync::mpsc::channel();
+            let ending = std::thread::Builder::new()
+                .name("klieo-otel-shutdown".into())
+                .spawn(move || {
+                    end();
+                    let _ = done.send(());
+                });
+            if ending.is_ok() && ended.recv_timeout(ENDING).is_err() {
+                tracing::warn!("the OTLP exporter did not shut down within its bound");
+            }
             return;
         }
         let spawned = std::thread::Builder::new()

@@ -98,6 +98,23 @@ async fn shutdown_is_awaited_while_the_runtime_thread_runs_on() {
     assert_eq!(*sent.lock().unwrap(), ["batched"]);
 }
 
+/// An exporter that never ends its shutdown is given up on after the
+/// bound: paused time passes it at once, since nothing else runs here.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_shutdown_the_exporter_never_ends_is_given_up_after_its_bound() {
+    let rig = rig(true);
+    let ended = rig.telemetry.shutdown().await;
+    assert!(
+        ended
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("did not finish within")),
+        "{ended:?}"
+    );
+    // The gate is let go, and the thread that waited on it ends.
+    rig.release.send(()).unwrap();
+    assert_eq!(rig.outcome.recv_timeout(BOUND), Ok(true));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_sends_what_is_batched() {
     let rig = rig(false);
