@@ -101,9 +101,15 @@ impl Journal for PostgresStore {
         lock_run(&mut tx, commit.run, doing).await?;
         if let Some(summary) = &commit.summary {
             if let Err(refused) = summary_in(&mut tx, &commit.thread, summary).await {
+                // As the other stores do, and `klieo_commit` itself: a
+                // cancel, then another holder or writer, before the
+                // summary's own refusal.
                 return Err(match refused {
                     MemoryError::SummaryRefused { .. } => {
-                        cancelled(&mut tx, commit.run).await.unwrap_or(refused)
+                        match cancelled(&mut tx, commit.run).await {
+                            Some(cancel) => cancel,
+                            None => fenced(&mut tx, &commit).await.unwrap_or(refused),
+                        }
                     }
                     other => other,
                 });
@@ -195,6 +201,36 @@ async fn cancelled(tx: &mut PgConnection, run: RunId) -> Option<MemoryError> {
         run,
         by: by.unwrap_or_default(),
     })
+}
+
+/// The refusal `klieo_commit` would give `commit` for its fences: another
+/// holder's live lease, or another count of episodes than it expects;
+/// `None` when neither (or when they cannot be read: the caller's own
+/// refusal stands).
+async fn fenced(tx: &mut PgConnection, commit: &Commit) -> Option<MemoryError> {
+    let run = commit.run.to_string();
+    if let Some(holder) = &commit.holder {
+        let leased: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM klieo_leases \
+             WHERE run = $1 AND holder <> $2 AND until_at > now())",
+        )
+        .bind(&run)
+        .bind(holder)
+        .fetch_one(&mut *tx)
+        .await
+        .ok()?;
+        if leased {
+            return Some(refusal(commit.run, commit.expected_episodes, "leased"));
+        }
+    }
+    let expected = commit.expected_episodes?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM klieo_episodes WHERE run = $1")
+        .bind(&run)
+        .fetch_one(&mut *tx)
+        .await
+        .ok()?;
+    (u64::try_from(count).ok() != Some(expected))
+        .then(|| refusal(commit.run, Some(expected), &format!("episodes:{count}")))
 }
 
 /// The error of a commit of `run` that `klieo_commit` refused, saying

@@ -230,4 +230,15 @@ pub async fn a_commit_keeps_its_summary_or_is_refused_whole(journal: &dyn Journa
         Some(4),
         "keeps no summary"
     );
+
+    // Its fence refuses it and its summary does not follow: the fence is
+    // what it is told, as every store checks it first.
+    let both = Commit::new(run, thread.clone())
+        .with_episodes(vec![Episode::Completed { steps: 2 }])
+        .with_expected_episodes(0)
+        .with_summary(ThreadSummary::new(0, 2, "Stale and fenced."));
+    assert!(
+        matches!(journal.commit(both).await, Err(MemoryError::Conflict(_))),
+        "a fenced commit with a stale summary is a conflict"
+    );
 }
