@@ -159,6 +159,11 @@ async fn record(
     if let Err(e) = crate::team::tree::wake_parents(journal, ticket.run).await {
         tracing::warn!(run_id = %ticket.run, error = %e, "the decision is recorded, but the runs that wait with this one were not woken");
     }
+    // A child whose caller ended while it waited (in doubt) is over once
+    // its person has said what happened.
+    if let Err(e) = crate::team::tree::end_if_orphaned(journal, ticket.run).await {
+        tracing::warn!(run_id = %ticket.run, error = %e, "the decision is recorded, but the run, whose caller has ended, was not ended");
+    }
     Ok(())
 }
 

@@ -202,9 +202,10 @@ async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> R
 /// `Failed` (`cancelled`, as a child its caller cut off does), their
 /// steps closed, so no person is asked to approve a call whose result
 /// nobody will read. A run that no longer waits, or that another process
-/// moved first, is left as it is, and so is a chain whose call is in
-/// doubt: its person is asked what happened, which matters whoever reads
-/// the answer.
+/// moved first, is left as it is, and so is a run whose call is in doubt:
+/// its person is asked what happened, which matters whoever reads the
+/// answer (the runs between it and `caller` end; it ends once settled, see
+/// [`end_if_orphaned`]).
 pub(crate) async fn end_waiting(
     journal: &dyn Journal,
     caller: RunId,
@@ -226,12 +227,7 @@ pub(crate) async fn end_waiting(
         run = parent;
     }
     // A call in doubt asks its person what happened, whoever reads the
-    // answer: its chain is left for the person to settle.
-    let in_doubt =
-        |(_, log): &(RunId, Vec<Episode>)| matches!(log.last(), Some(Episode::InDoubt { .. }));
-    if chain.first().is_some_and(in_doubt) {
-        return Ok(());
-    }
+    // answer: its run is left for the person to settle.
     for (run, log) in chain {
         if matches!(
             log.last(),
@@ -244,6 +240,30 @@ pub(crate) async fn end_waiting(
         }
     }
     Ok(())
+}
+
+/// Ends `run`, a child run whose call a person just decided or settled,
+/// when the run it was started for has ended meanwhile (its step ended
+/// for good while this one waited in doubt): nobody reads its answer, so
+/// it records `Failed` (`cancelled`), the person's word kept before it.
+/// `false` when it goes on (its parent waits, or it has none), or another
+/// process moved it first.
+pub(crate) async fn end_if_orphaned(journal: &dyn Journal, run: RunId) -> Result<bool, Error> {
+    let log = journal.replay(run).await?;
+    let Some(parent) = parent_in(&log) else {
+        return Ok(false);
+    };
+    let parent_ended = matches!(
+        journal.replay(parent).await?.last(),
+        Some(Episode::Failed { .. } | Episode::Completed { .. })
+    );
+    if !parent_ended {
+        return Ok(false);
+    }
+    let ended = Episode::Failed {
+        error: CANCELLED.to_owned(),
+    };
+    append_fenced(journal, run, log.len(), ended, Pending::Clear).await
 }
 
 /// What a fenced append does with the run's open step.
@@ -340,7 +360,7 @@ pub(crate) async fn children_spent(
 mod tests {
     use super::*;
     use klieo_store::InMemoryJournal;
-    use klieo_types::{EpisodicMemory, Message, ThreadId};
+    use klieo_types::{EpisodicMemory, Message, ThreadId, ToolCall};
 
     /// A chain `caller` ← `middle` ← `waiting` in `journal`: `middle`
     /// waits with `waiting`, whose log ends with `last`.
@@ -353,7 +373,7 @@ mod tests {
             step: 0,
             call_id: "c".into(),
         };
-        let open = || PendingStep::new(0, Message::assistant("calls"));
+        let open = || PendingStep::new(0, Message::assistant_tool_calls("", vec![pay()]));
         let commits = [
             Commit::new(caller, thread.clone()).with_episodes(vec![started()]),
             Commit::new(middle, thread.clone())
@@ -377,18 +397,23 @@ mod tests {
         (caller, middle, waiting)
     }
 
+    /// The call the waiting run's person is asked about.
+    fn pay() -> ToolCall {
+        ToolCall::new("pay", "pay", serde_json::json!({"to": "ada"}))
+    }
+
     fn last_kind(log: &[Episode]) -> &'static str {
         log.last().map_or("none", Episode::kind)
     }
 
     #[tokio::test]
-    async fn a_chain_whose_call_is_in_doubt_is_left_for_its_person() {
+    async fn a_call_in_doubt_is_left_for_its_person_and_ends_once_settled() {
         let journal = InMemoryJournal::new();
         let in_doubt = Episode::InDoubt {
             step: 0,
             call_id: "pay".into(),
             tool: "pay".into(),
-            digest: "d".into(),
+            digest: Ticket::for_call(RunId::new(), &pay()).digest,
         };
         let (caller, middle, waiting) = chain(&journal, in_doubt).await;
         end_waiting(&journal, caller, waiting).await.unwrap();
@@ -396,11 +421,23 @@ mod tests {
             last_kind(&journal.replay(waiting).await.unwrap()),
             "in_doubt"
         );
-        assert_eq!(
-            last_kind(&journal.replay(middle).await.unwrap()),
-            "waiting_on_child"
-        );
-        assert!(journal.pending(waiting).await.unwrap().is_some());
+        assert_eq!(last_kind(&journal.replay(middle).await.unwrap()), "failed");
+        // The caller's step ends for good.
+        let ended = Commit::new(caller, ThreadId::new("t")).with_episodes(vec![Episode::Failed {
+            error: "the ledger is closed".into(),
+        }]);
+        journal.commit(ended).await.unwrap();
+
+        // Its person says what happened: kept, and the run is over.
+        let ticket = Ticket::for_call(waiting, &pay());
+        let settled = crate::decisions::Settled::DidNotHappen;
+        crate::decisions::record_settlement(&journal, &ticket, settled, "ada")
+            .await
+            .unwrap();
+        let log = journal.replay(waiting).await.unwrap();
+        let kinds: Vec<&str> = log.iter().rev().take(2).map(Episode::kind).collect();
+        assert_eq!(kinds, ["failed", "settled"]);
+        assert!(journal.pending(waiting).await.unwrap().is_none());
     }
 
     #[tokio::test]
