@@ -336,6 +336,14 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
     }
     run.spent_as_logged(&episodes);
     run.count_children(journal, &episodes).await?;
+    // A compaction that failed is not tried again by the run, taken up or
+    // not.
+    if episodes
+        .iter()
+        .any(|e| matches!(e, Episode::CompactionFailed { .. }))
+    {
+        run.give_up_compaction();
+    }
     let steps = episodes
         .iter()
         .filter(|e| matches!(e, Episode::LlmCall { .. }))

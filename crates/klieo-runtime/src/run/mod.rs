@@ -383,6 +383,11 @@ impl Run {
         self.spend.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Compacts no more in this run (its log says a compaction failed).
+    pub(crate) fn give_up_compaction(&self) {
+        self.compaction_given_up.store(true, Ordering::Relaxed);
+    }
+
     /// Takes the spend recorded in the run's log as its spend so far (a
     /// run taken up again).
     pub(crate) fn spent_as_logged(&self, episodes: &[Episode]) {

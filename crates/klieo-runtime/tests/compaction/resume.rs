@@ -130,3 +130,28 @@ async fn a_run_never_summarises_its_own_prompt_and_what_followed() {
         Episode::Compacted { .. } | Episode::CompactionFailed { .. }
     )));
 }
+
+#[tokio::test]
+async fn a_run_whose_compaction_failed_does_not_try_again_after_approval() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({"to": "ada"}));
+    // The summary comes back empty: refused, and given up for the run.
+    let first = ScriptedLlm::new()
+        .then_text("   ")
+        .then_tool_calls(vec![call]);
+    let error = approving(&first, &store)
+        .session("long")
+        .run("mail Ada")
+        .await
+        .expect_err("waits for approval");
+    let klieo_types::Error::Suspended { ticket, .. } = error else {
+        panic!("not suspended: {error}");
+    };
+
+    // Taken up by another process: it asks for no summary.
+    let later = ScriptedLlm::new().then_text("Sent.");
+    let answer = approving(&later, &store).approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(later.requests().len(), 1, "no summary asked for again");
+}
