@@ -68,6 +68,16 @@ fn ticket(text: &str) -> Result<Ticket, CliError> {
     })
 }
 
+/// `text` as a ticket of a run the store has: a ticket for a run it does
+/// not know is [`CliError::UnknownRun`], not a run that waits on nothing.
+async fn known(store: &Store, text: &str) -> Result<Ticket, CliError> {
+    let ticket = self::ticket(text)?;
+    match store.queue().state(ticket.run).await? {
+        Some(_) => Ok(ticket),
+        None => Err(CliError::UnknownRun { run: ticket.run }),
+    }
+}
+
 /// Records `decision` on the call `ticket` names.
 pub(crate) async fn decide(
     store: &Store,
@@ -75,7 +85,7 @@ pub(crate) async fn decide(
     decision: Decision,
     json: bool,
 ) -> Result<String, CliError> {
-    let ticket = self::ticket(ticket)?;
+    let ticket = known(store, ticket).await?;
     let approved = matches!(decision, Decision::Approve { .. });
     record_decision(store.journal(), &ticket, decision)
         .await
@@ -137,7 +147,7 @@ pub(crate) async fn settle(
     by: &str,
     json: bool,
 ) -> Result<String, CliError> {
-    let ticket = self::ticket(ticket)?;
+    let ticket = known(store, ticket).await?;
     let happened = matches!(settled, Settled::Happened { .. });
     record_settlement(store.journal(), &ticket, settled, by)
         .await

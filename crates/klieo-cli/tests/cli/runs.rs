@@ -110,6 +110,14 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
         "the store has no run",
     );
     refused(&klieo(&spec, &["cancel", &unknown]), "the store has no run");
+    let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+    let ticket = klieo::types::Ticket::for_call(RunId::new(), &call).to_string();
+    for decision in [
+        vec!["approve", &ticket],
+        vec!["settle", &ticket, "--did-not-happen"],
+    ] {
+        refused(&klieo(&spec, &decision), "the store has no run");
+    }
     refused(&klieo(&spec, &["runs", "show", "nope"]), "is not a run id");
     refused(
         &klieo("redis://secret@cache", &["runs", "list"]),
