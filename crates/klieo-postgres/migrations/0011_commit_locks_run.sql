@@ -5,7 +5,8 @@
 -- worker had claimed the run. `klieo_commit` now locks the run's row
 -- before it reads the leases (each statement of a function reads what was
 -- committed before it began, so the claim's lease is seen). Its waits for
--- locks are bounded, for its transaction only: 30 s, then an error.
+-- locks are bounded, for its transaction only: 30 s, then an error; and
+-- so are the settling commit's, whose key lock comes first.
 CREATE OR REPLACE FUNCTION klieo_commit(
     p_run TEXT, p_thread TEXT, p_pending TEXT, p_state TEXT, p_outcome TEXT,
     p_holder TEXT, p_expected BIGINT,
@@ -25,6 +26,7 @@ DECLARE
 BEGIN
     -- Locks in the order every writer takes them: the run, then the thread.
     PERFORM set_config('lock_timeout', '30s', true);
+    PERFORM set_config('idle_in_transaction_session_timeout', '60s', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('run:' || p_run, 0));
     -- The run's row too, which a claim locks as it leases the run: a claim
     -- under way finishes first (and its lease is then seen below), and a
@@ -91,3 +93,45 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION klieo_commit_settling(
+    p_run TEXT, p_thread TEXT, p_pending TEXT, p_state TEXT, p_outcome TEXT,
+    p_holder TEXT, p_expected BIGINT,
+    p_roles TEXT[], p_tokens_before BIGINT[], p_tokens BIGINT[], p_messages TEXT[],
+    p_kinds TEXT[], p_episodes TEXT[],
+    p_key TEXT, p_period BIGINT, p_spent_tokens BIGINT, p_spent_cost BIGINT,
+    p_spent_calls BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    v_refused TEXT;
+    v_max CONSTANT BIGINT := 9223372036854775807;
+BEGIN
+    -- Bounded waits, as `klieo_commit`'s: the key's lock comes first.
+    PERFORM set_config('lock_timeout', '30s', true);
+    PERFORM set_config('idle_in_transaction_session_timeout', '60s', true);
+    IF p_spent_tokens <> 0 OR p_spent_cost <> 0 OR p_spent_calls <> 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('key:' || p_key, 0));
+        IF NOT EXISTS (
+            SELECT 1 FROM klieo_key_reservations
+            WHERE key = p_key AND run = p_run AND until_at > clock_timestamp()
+        ) THEN
+            RETURN 'lapsed';
+        END IF;
+    END IF;
+    v_refused := klieo_commit(p_run, p_thread, p_pending, p_state, p_outcome, p_holder,
+        p_expected, p_roles, p_tokens_before, p_tokens, p_messages, p_kinds, p_episodes);
+    IF v_refused IS NOT NULL THEN
+        RETURN v_refused;
+    END IF;
+    DELETE FROM klieo_key_reservations WHERE key = p_key AND run = p_run;
+    INSERT INTO klieo_key_spend (key, period, tokens, cost_micros, model_calls)
+    VALUES (p_key, p_period, p_spent_tokens, p_spent_cost, p_spent_calls)
+    ON CONFLICT (key, period) DO UPDATE SET
+        tokens = CASE WHEN klieo_key_spend.tokens > v_max - excluded.tokens THEN v_max
+            ELSE klieo_key_spend.tokens + excluded.tokens END,
+        cost_micros = CASE WHEN klieo_key_spend.cost_micros > v_max - excluded.cost_micros
+            THEN v_max ELSE klieo_key_spend.cost_micros + excluded.cost_micros END,
+        model_calls = CASE WHEN klieo_key_spend.model_calls > v_max - excluded.model_calls
+            THEN v_max ELSE klieo_key_spend.model_calls + excluded.model_calls END;
+    RETURN NULL;
+END
+$$;

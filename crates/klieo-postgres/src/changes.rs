@@ -41,7 +41,8 @@ impl PostgresStore {
         let ttl_ms = StoreRows::millis(ttl) as f64;
         sqlx::query(
             "UPDATE klieo_runs SET followed_until = \
-             GREATEST(followed_until, now() + $2 * interval '1 millisecond') WHERE run = $1",
+             GREATEST(followed_until, now() + $2 * interval '1 millisecond') \
+             FROM (SELECT set_config('lock_timeout', '30s', true)) AS bounded WHERE run = $1",
         )
         .bind(run.to_string())
         .bind(ttl_ms)

@@ -209,6 +209,13 @@ async fn cancelled(tx: &mut PgConnection, run: RunId) -> Option<MemoryError> {
 /// refusal stands).
 async fn fenced(tx: &mut PgConnection, commit: &Commit) -> Option<MemoryError> {
     let run = commit.run.to_string();
+    // The run's row first, as `klieo_commit` locks it: a claim under way
+    // finishes, and its lease is seen.
+    sqlx::query("SELECT 1 FROM klieo_runs WHERE run = $1 FOR UPDATE")
+        .bind(&run)
+        .execute(&mut *tx)
+        .await
+        .ok()?;
     if let Some(holder) = &commit.holder {
         let leased: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM klieo_leases \

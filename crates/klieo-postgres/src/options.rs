@@ -22,11 +22,12 @@ use std::time::Duration;
 ///   [`OpenError::TooOld`](crate::OpenError::TooOld) or
 ///   [`OpenError::TooNew`](crate::OpenError::TooNew).
 ///
-/// A write waits at most 30 s for a run's or a thread's lock
-/// (`lock_timeout`, set for its transaction only, so a pooler such as
-/// PgBouncer sees no session setting): a client that stalls holding one
-/// does not hold up every writer behind it for good; the write fails as a
-/// store error, and its run is resumed.
+/// A write waits at most 30 s for a run's, a thread's or a budget key's
+/// lock (`lock_timeout`, set for its transaction only, so a pooler such as
+/// PgBouncer sees no session setting), and the server ends a transaction
+/// that sits idle 60 s holding one: a client that stalls does not hold up
+/// every writer behind it for good; a write that waits too long fails as
+/// a store error, and its run is resumed.
 ///
 /// `Debug` never shows the URL: it may carry a password.
 ///
