@@ -5,6 +5,8 @@ use crate::OtelError;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::fmt;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The telemetry pipeline [`init`](crate::init) set up: keep it while the
@@ -12,17 +14,19 @@ use tokio::sync::oneshot;
 /// the spans still batched and stops the exporter.
 ///
 /// Flushing and shutting down wait for the exporter (each export is bounded
-/// by `OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s by default). Both run on a thread
-/// of their own and are awaited, so a runtime's worker threads never wait
-/// on them.
+/// by `OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s by default), at most 15 s
+/// ([`with_end_bound`](Self::with_end_bound)). Both run on a thread of
+/// their own and are awaited, on any executor, so a runtime's worker
+/// threads never wait on them.
 ///
 /// # Dropping it
 ///
 /// A `Telemetry` dropped without [`shutdown`](Self::shutdown) shuts the
 /// pipeline down itself:
 ///
-/// - outside a tokio runtime (a synchronous `main`), on the dropping
-///   thread, which waits until the spans are sent;
+/// - outside a tokio runtime (a synchronous `main`), on a thread of its
+///   own that the dropping thread waits for, until the spans are sent or
+///   the bound passes;
 /// - inside a tokio runtime, on a thread of its own that the drop does
 ///   **not** wait for, so that no worker thread blocks. If the process
 ///   ends first (returning from `#[tokio::main]`), the spans still batched
@@ -39,6 +43,8 @@ use tokio::sync::oneshot;
 /// ```
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    /// The longest an end waits for the exporter.
+    bound: Duration,
     /// Whether [`shutdown`](Self::shutdown) has the pipeline's end in
     /// hand, so that dropping the guard leaves it alone.
     ended: bool,
@@ -62,8 +68,18 @@ impl Telemetry {
     pub fn new(provider: SdkTracerProvider) -> Self {
         Self {
             provider,
+            bound: DEFAULT_END_BOUND,
             ended: false,
         }
+    }
+
+    /// Sets the longest [`flush`](Self::flush), [`shutdown`](Self::shutdown)
+    /// or a drop waits for the exporter (default 15 s): past it they give
+    /// up ([`OtelError::Flush`]), and an exporter with no bound of its own
+    /// (behind a simple processor) does not hold the program's end.
+    pub fn with_end_bound(mut self, bound: Duration) -> Self {
+        self.bound = bound;
+        self
     }
 
     /// The tracer provider, for spans of your own.
@@ -79,7 +95,10 @@ impl Telemetry {
     /// be started).
     pub async fn flush(&self) -> Result<(), OtelError> {
         let provider = self.provider.clone();
-        off_thread("klieo-otel-flush", move || provider.force_flush()).await
+        off_thread("klieo-otel-flush", self.bound, move || {
+            provider.force_flush()
+        })
+        .await
     }
 
     /// Sends the spans still batched and stops the exporter, on a thread of
@@ -91,49 +110,72 @@ impl Telemetry {
     /// the thread cannot be started).
     pub async fn shutdown(mut self) -> Result<(), OtelError> {
         self.ended = true;
-        let provider = self.provider.clone();
-        let end = move || provider.shutdown_with_timeout(ENDING);
-        off_thread("klieo-otel-shutdown", end).await
+        let (provider, bound) = (self.provider.clone(), self.bound);
+        let end = move || provider.shutdown_with_timeout(bound);
+        off_thread("klieo-otel-shutdown", bound, end).await
     }
 }
 
-/// The longest `flush`, `shutdown` or a drop waits for the exporter: a
-/// batch's export is bounded by its own timeout (10 s by default), and an
-/// exporter with none (behind a simple processor) is given up on after
-/// this.
-const ENDING: std::time::Duration = std::time::Duration::from_secs(15);
+/// The longest `flush`, `shutdown` or a drop waits for the exporter unless
+/// told: a batch's export is bounded by its own timeout (10 s by default),
+/// and an exporter with none (behind a simple processor) is given up on
+/// after this.
+const DEFAULT_END_BOUND: Duration = Duration::from_secs(15);
 
-/// Runs `work` on a new thread named `name` and awaits its result.
+/// Runs `work` on a new thread named `name` and awaits its result, for at
+/// most `bound`: the wait is a thread's (`recv_timeout`), so it needs no
+/// runtime's timer and may be awaited on any executor.
 async fn off_thread(
     name: &str,
+    bound: Duration,
     work: impl FnOnce() -> OTelSdkResult + Send + 'static,
 ) -> Result<(), OtelError> {
     let (tx, rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            // The receiver is gone only if the caller stopped waiting.
-            let _ = tx.send(work());
-        })
-        .map_err(|e| OtelError::Flush {
+    let worker = std::thread::Builder::new().name(name.to_owned());
+    let waiter = std::thread::Builder::new().name(format!("{name}-wait"));
+    let waited = waiter.spawn(move || {
+        let (done, finished) = std::sync::mpsc::channel();
+        let outcome = match worker.spawn(move || {
+            // The receiver is gone only if the wait stopped.
+            let _ = done.send(work());
+        }) {
+            Err(e) => Err(OtelError::Flush {
+                reason: "a thread to do it could not be started".into(),
+                cause: Some(Box::new(e)),
+            }),
+            Ok(_) => match finished.recv_timeout(bound) {
+                Ok(done) => done.map_err(|e| OtelError::Flush {
+                    reason: "the exporter failed".into(),
+                    cause: Some(Box::new(e)),
+                }),
+                // The thread is left to finish, or not: nobody waits.
+                Err(RecvTimeoutError::Timeout) => Err(OtelError::Flush {
+                    reason: format!(
+                        "the exporter did not finish within {} ms",
+                        bound.as_millis()
+                    ),
+                    cause: None,
+                }),
+                Err(RecvTimeoutError::Disconnected) => Err(OtelError::Flush {
+                    reason: "the thread doing it panicked".into(),
+                    cause: None,
+                }),
+            },
+        };
+        let _ = tx.send(outcome);
+    });
+    if let Err(e) = waited {
+        return Err(OtelError::Flush {
             reason: "a thread to do it could not be started".into(),
             cause: Some(Box::new(e)),
-        })?;
-    match tokio::time::timeout(ENDING, rx).await {
-        Ok(Ok(done)) => done.map_err(|e| OtelError::Flush {
-            reason: "the exporter failed".into(),
-            cause: Some(Box::new(e)),
-        }),
-        Ok(Err(_)) => Err(OtelError::Flush {
-            reason: "the thread doing it panicked".into(),
-            cause: None,
-        }),
-        // The thread is left to finish, or not: nobody waits for it.
-        Err(_) => Err(OtelError::Flush {
-            reason: format!("the exporter did not finish within {} s", ENDING.as_secs()),
-            cause: None,
-        }),
+        });
     }
+    rx.await.unwrap_or_else(|_| {
+        Err(OtelError::Flush {
+            reason: "the thread waiting for it panicked".into(),
+            cause: None,
+        })
+    })
 }
 
 impl fmt::Debug for Telemetry {
@@ -149,9 +191,10 @@ impl Drop for Telemetry {
         if self.ended {
             return;
         }
-        let provider = self.provider.clone();
+        let (provider, bound) = (self.provider.clone(), self.bound);
+        let provider_for_here = self.provider.clone();
         let end = move || {
-            if let Err(e) = provider.shutdown_with_timeout(ENDING) {
+            if let Err(e) = provider.shutdown_with_timeout(bound) {
                 tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
             }
         };
@@ -165,8 +208,18 @@ impl Drop for Telemetry {
                     end();
                     let _ = done.send(());
                 });
-            if ending.is_ok() && ended.recv_timeout(ENDING).is_err() {
-                tracing::warn!("the OTLP exporter did not shut down within its bound");
+            match ending {
+                Ok(_) => {
+                    if ended.recv_timeout(bound).is_err() {
+                        tracing::warn!("the OTLP exporter did not shut down within its bound");
+                    }
+                }
+                // No thread: here, then, unbounded as the exporter is.
+                Err(_) => {
+                    if let Err(e) = provider_for_here.shutdown() {
+                        tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
+                    }
+                }
             }
             return;
         }
