@@ -118,11 +118,18 @@ impl Secrets {
             self.add(value);
             return;
         }
-        // A URL's user, password and query are credentials whatever its
-        // variable is called (`DATABASE_URL=postgres://app:pw@db/prod`).
+        // A URL's password, and a query value its key names a credential
+        // of, are credentials whatever its variable is called
+        // (`DATABASE_URL=postgres://app:pw@db/prod`); its user and other
+        // parameters are settings, as the rest of it.
         if let Ok(url) = Url::parse(value.trim()) {
-            if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-                self.add_url(value);
+            if let Some(password) = url.password() {
+                self.add(password);
+            }
+            for (key, value) in url.query_pairs() {
+                if names_a_credential(&key) {
+                    self.add(&value);
+                }
             }
         }
         if value.trim().len() >= MIN_SECRET_LEN {
@@ -308,16 +315,19 @@ mod tests {
         secrets.add_named_values(&[
             (
                 "DATABASE_URL".into(),
-                "postgres://app:hunter22@db/prod".into(),
+                "postgres://postgres:hunter22@db/prod?sslmode=require&api_key=k-123456".into(),
             ),
             ("GH_PAT".into(), "ghp_0123456789".into()),
             ("PATH".into(), "/usr/bin:/bin".into()),
         ]);
-        let said = "db postgres://app:hunter22@db/prod, pat ghp_0123456789, in /usr/bin:/bin";
+        let said = "postgres, sslmode=require, pw hunter22, api k-123456, pat ghp_0123456789, in /usr/bin:/bin";
         assert_eq!(
             secrets.scrub_value(serde_json::json!(said)),
-            serde_json::json!("db postgres://db/prod, pat ***, in /usr/bin:/bin"),
-            "a URL's credentials and a key by its name go; a path stays"
+            serde_json::json!(
+                "postgres, sslmode=require, pw ***, api ***, pat ***, in /usr/bin:/bin"
+            ),
+            "a URL's password and keyed values go, a key by its name too; its user, \
+             other parameters and a path stay"
         );
         let answer = serde_json::json!({
             "env": {"TOKEN": "sk-live-abcdef", "n": 4},
