@@ -10,7 +10,7 @@ use klieo::runtime::decisions::{
     self, handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
     TreeCancelled,
 };
-use klieo::types::{RunState, Ticket};
+use klieo::types::{RunId, RunState, Ticket};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -78,6 +78,24 @@ async fn known(store: &Store, text: &str) -> Result<Ticket, CliError> {
     }
 }
 
+/// `run`'s state once a person's word on it is in.
+async fn afterwards(store: &Store, run: RunId) -> Result<RunState, CliError> {
+    let state = store.queue().state(run).await?;
+    state.ok_or(CliError::UnknownRun { run })
+}
+
+/// What becomes of a run in `state` after a person's word on it: it goes
+/// on, or it has ended (a child run whose caller ended meanwhile).
+fn what_next(state: &RunState) -> String {
+    if state.is_finished() {
+        return format!(
+            "the run has ended ({}): the run that called it ended meanwhile",
+            state.name()
+        );
+    }
+    "the run goes on where its agent is".into()
+}
+
 /// Records `decision` on the call `ticket` names.
 pub(crate) async fn decide(
     store: &Store,
@@ -91,14 +109,16 @@ pub(crate) async fn decide(
         .await
         .map_err(CliError::Decision)?;
     let word = if approved { "approved" } else { "denied" };
+    let after = afterwards(store, ticket.run).await?;
     if json {
-        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word});
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word, "state": after.name()});
         return Ok(crate::json::pretty(&shown)?);
     }
     Ok(format!(
-        "call {} of run {} {word}; the run goes on where its agent is",
+        "call {} of run {} {word}; {}",
         plain(&ticket.call_id, 40),
-        ticket.run
+        ticket.run,
+        what_next(&after)
     ))
 }
 
@@ -152,8 +172,9 @@ pub(crate) async fn settle(
     record_settlement(store.journal(), &ticket, settled, by)
         .await
         .map_err(CliError::Decision)?;
+    let after = afterwards(store, ticket.run).await?;
     if json {
-        let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened});
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened, "state": after.name()});
         return Ok(crate::json::pretty(&shown)?);
     }
     let said = if happened {
@@ -162,9 +183,10 @@ pub(crate) async fn settle(
         "did not happen"
     };
     Ok(format!(
-        "call {} of run {} settled: it {said}; the run goes on where its agent is",
+        "call {} of run {} settled: it {said}; {}",
         plain(&ticket.call_id, 40),
-        ticket.run
+        ticket.run,
+        what_next(&after)
     ))
 }
 

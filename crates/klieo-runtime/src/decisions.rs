@@ -69,7 +69,9 @@ fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
 /// ticket for other arguments); nothing is written then. The run is left
 /// `running` with no lease until a worker or an agent takes it up; on
 /// PostgreSQL no idle worker is woken for it, so a worker claims it at
-/// its next poll.
+/// its next poll. A child run whose caller has ended meanwhile (it waited
+/// in doubt while its caller's step ended for good) ends instead, the
+/// person's word kept in its log before its `Failed`.
 ///
 /// ```
 /// use klieo_runtime::decisions::{pending_approval, record_decision, Decision};
@@ -236,7 +238,8 @@ pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<Pendin
 /// who said it, in `journal`; the run then goes on where its agent is (a
 /// worker claims a submitted run; `Agent::resume` takes up any other),
 /// and the model reads the settled outcome as the call's result. The call
-/// is not run again.
+/// is not run again. A child run whose caller has ended meanwhile ends
+/// instead, the settlement kept in its log (see [`record_decision`]).
 ///
 /// [`Error::TicketRejected`] when the run is not in doubt about exactly
 /// that call (settled already, taken up since, or a ticket for other

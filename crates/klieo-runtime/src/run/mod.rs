@@ -31,7 +31,7 @@ use klieo_types::{
     Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox,
     Transcript,
 };
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tracing::Span;
 
@@ -77,9 +77,9 @@ pub(crate) struct Run {
     /// The thread's newest message when this run first read it: the run
     /// never summarises it or what came after.
     compaction_limit: OnceLock<u64>,
-    /// Whether the run's prompt fell out of its history window for good
-    /// (see `Run::read_history`).
-    prompt_left: AtomicBool,
+    /// The largest history budget the run's prompt was found not to fit
+    /// in, read to the message (0: none yet; see `Run::read_history`).
+    prompt_left: AtomicUsize,
     /// The call that started this run, when it is a child run.
     parent: Option<ParentCall>,
     /// Its agent's seat, when the run is a team's.
@@ -226,7 +226,7 @@ impl Run {
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
             compaction_limit: OnceLock::new(),
-            prompt_left: AtomicBool::new(false),
+            prompt_left: AtomicUsize::new(0),
             parent: extras.parent,
             seat: extras.seat,
             caller,

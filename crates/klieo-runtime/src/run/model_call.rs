@@ -289,6 +289,9 @@ impl Run {
             | Err(OpenFailure::Init(Error::Llm(LlmError::Unsupported(_))))
                 if model_chooses =>
             {
+                // Sent blocking after all: its span (the current one) says
+                // so.
+                Span::current().record("gen_ai.request.stream", false);
                 self.open_blocking(req).await
             }
             opened => opened,

@@ -180,15 +180,17 @@ impl Run {
             }
             _ => false,
         };
-        let passed_prompt = past(&history) && !self.prompt_left.load(Ordering::Relaxed);
+        // A budget no larger than the one the prompt last did not fit in
+        // will not fit it either.
+        let passed_prompt = past(&history) && budget > self.prompt_left.load(Ordering::Relaxed);
         if granule > 1 && (history.messages.is_empty() || passed_prompt) {
             let exact = memory.load_history(&self.thread, budget, 1).await?;
             if history.messages.is_empty() || !past(&exact) {
                 return Ok(exact);
             }
-            // The prompt is out of the window to the message too, and
-            // stays so: no more reads for it.
-            self.prompt_left.store(true, Ordering::Relaxed);
+            // The prompt is out of the window to the message too: no more
+            // reads for it until the budget grows.
+            self.prompt_left.store(budget, Ordering::Relaxed);
         }
         Ok(history)
     }
