@@ -39,11 +39,12 @@ impl PostgresStore {
     /// followed.
     pub(crate) async fn follow_run(&self, run: RunId, ttl: Duration) -> Result<(), MemoryError> {
         let ttl_ms = StoreRows::millis(ttl) as f64;
-        sqlx::query(
+        sqlx::query(concat!(
             "UPDATE klieo_runs SET followed_until = \
-             GREATEST(followed_until, now() + $2 * interval '1 millisecond') \
-             FROM (SELECT set_config('lock_timeout', '30s', true)) AS bounded WHERE run = $1",
-        )
+             GREATEST(followed_until, now() + $2 * interval '1 millisecond') FROM ",
+            bounded_waits!(),
+            " WHERE run = $1"
+        ))
         .bind(run.to_string())
         .bind(ttl_ms)
         .execute(&self.pool)

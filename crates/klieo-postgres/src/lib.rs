@@ -40,6 +40,19 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The `FROM` item that bounds the waits of the statement's transaction,
+/// for that transaction only (a pooler such as PgBouncer sees no session
+/// setting): 30 s for a lock, and the server ends it if it sits idle 60 s
+/// holding one. Put it before the statement's lock: a subquery with
+/// volatile functions is evaluated before the target list. The store's
+/// SQL functions (migration 0011) set the same.
+macro_rules! bounded_waits {
+    () => {
+        "(SELECT set_config('lock_timeout', '30s', true), \
+          set_config('idle_in_transaction_session_timeout', '60s', true)) AS bounded"
+    };
+}
+
 mod catalog;
 mod changes;
 mod error;

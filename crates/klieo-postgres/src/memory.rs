@@ -14,15 +14,13 @@ use sqlx::PgConnection;
 pub(crate) const ROWS: StoreRows = StoreRows::new("PostgreSQL store");
 
 /// Takes the transaction-long lock of `key`, so writers of one thread (or
-/// one run) go one after the other, waiting for it at most 30 s (the
-/// transaction's `lock_timeout`, set first; and the server ends the
-/// transaction if it then sits idle for 60 s, holding it).
+/// one run) go one after the other, its waits bounded (see
+/// `bounded_waits!`).
 async fn lock(tx: &mut PgConnection, key: &str, doing: &str) -> Result<(), MemoryError> {
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) \
-         FROM (SELECT set_config('lock_timeout', '30s', true), \
-           set_config('idle_in_transaction_session_timeout', '60s', true)) AS bounded",
-    )
+    sqlx::query(concat!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) FROM ",
+        bounded_waits!()
+    ))
     .bind(key)
     .execute(&mut *tx)
     .await

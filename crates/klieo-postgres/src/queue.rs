@@ -229,11 +229,11 @@ async fn state_for_update(
     run: RunId,
     doing: &str,
 ) -> Result<Option<RunState>, MemoryError> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT state, outcome FROM klieo_runs, \
-             (SELECT set_config('lock_timeout', '30s', true)) AS bounded \
-             WHERE run = $1 FOR UPDATE OF klieo_runs",
-    )
+    let row: Option<(String, Option<String>)> = sqlx::query_as(concat!(
+        "SELECT state, outcome FROM klieo_runs, ",
+        bounded_waits!(),
+        " WHERE run = $1 FOR UPDATE OF klieo_runs"
+    ))
     .bind(run.to_string())
     .fetch_optional(&mut *tx)
     .await
