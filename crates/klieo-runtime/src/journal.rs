@@ -213,7 +213,7 @@ impl Memories {
                 key: key.map(str::to_owned),
             },
             Fact::Failed { error, terminal } => {
-                let stopped = matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
+                let stopped = crate::approval::waits_for_person(error)
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
                 if stopped {
                     return None;

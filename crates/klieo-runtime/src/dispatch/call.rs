@@ -43,7 +43,9 @@ impl Ran {
     /// (`ToolError::Waiting`, which alone stops a call as `Suspended` or
     /// `InDoubt`): it has no end, and runs again when the run goes on.
     pub(super) fn waits(&self) -> bool {
-        self.fatal.as_ref().is_some_and(super::waits)
+        self.fatal
+            .as_ref()
+            .is_some_and(crate::approval::waits_for_person)
     }
 }
 

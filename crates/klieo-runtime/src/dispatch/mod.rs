@@ -35,10 +35,7 @@ struct Ended {
     fatal: Option<Error>,
 }
 
-/// Whether `error` stops a call to wait with another run for a person.
-pub(super) fn waits(error: &Error) -> bool {
-    matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
-}
+use crate::approval::waits_for_person;
 
 /// Runs one call, its start emitted (`span` the one that opened), and
 /// emits its end.
@@ -119,7 +116,7 @@ async fn run_bounded<'a>(
                 // A call that waits for a person stops no other: they run,
                 // as they would have beside it, and are not left to a
                 // resume that could not tell they never started.
-                stop |= end.fatal.as_ref().is_some_and(|e| !waits(e));
+                stop |= end.fatal.as_ref().is_some_and(|e| !waits_for_person(e));
                 if let Some(slot) = ended.get_mut(index) {
                     if let (true, Some(episode)) = (early.enabled(), &end.episode) {
                         early.push(index, episode.clone());
@@ -181,7 +178,7 @@ impl Dispatched {
         let &(index, with) = self.waiting.first()?;
         // A call that ended the step otherwise (cancelled, failed for
         // good) comes first: the step is written whole, the run ends.
-        if !self.fatal.as_ref().is_some_and(waits) {
+        if !self.fatal.as_ref().is_some_and(waits_for_person) {
             return None;
         }
         let stopped = self.fatal.take()?;
@@ -280,7 +277,12 @@ impl Dispatched {
             Some(Error::Cancelled) => self.fatal = Some(Error::Cancelled),
             // A call that ends the step for good comes before one that
             // waits, whatever their order.
-            Some(e) if self.fatal.as_ref().is_none_or(|f| waits(f) && !waits(&e)) => {
+            Some(e)
+                if self
+                    .fatal
+                    .as_ref()
+                    .is_none_or(|f| waits_for_person(f) && !waits_for_person(&e)) =>
+            {
                 self.fatal = Some(e);
             }
             Some(_) | None => {}

@@ -6,7 +6,6 @@ use super::{
     record_tool_end, tool_span, RunLabels,
 };
 use crate::fact::Fact;
-use klieo_types::Error;
 use tracing::Span;
 
 /// What the spans of one run need to know of it.
@@ -79,9 +78,7 @@ impl Tracer<'_> {
                 }
             }
             // A suspended run has not failed: it waits for a person.
-            Fact::Failed { error, .. }
-                if !matches!(error, Error::Suspended { .. } | Error::InDoubt { .. }) =>
-            {
+            Fact::Failed { error, .. } if !crate::approval::waits_for_person(error) => {
                 record_error(self.span, error, self.capture);
             }
             Fact::BudgetSettled { settled, span, .. } => {
