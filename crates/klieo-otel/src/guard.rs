@@ -123,52 +123,21 @@ impl Telemetry {
 const DEFAULT_END_BOUND: Duration = Duration::from_secs(15);
 
 /// Runs `work` on a new thread named `name` and awaits its result, for at
-/// most `bound`: the wait is a thread's (`recv_timeout`), so it needs no
-/// runtime's timer and may be awaited on any executor.
+/// most `bound` (see [`on_thread`]): the wait is a thread's, so it needs
+/// no runtime's timer and may be awaited on any executor.
 async fn off_thread(
     name: &str,
     bound: Duration,
     work: impl FnOnce() -> OTelSdkResult + Send + 'static,
 ) -> Result<(), OtelError> {
     let (tx, rx) = oneshot::channel();
-    let worker = std::thread::Builder::new().name(name.to_owned());
+    let name = name.to_owned();
     let waiter = std::thread::Builder::new().name(format!("{name}-wait"));
     let waited = waiter.spawn(move || {
-        let (done, finished) = std::sync::mpsc::channel();
-        let outcome = match worker.spawn(move || {
-            // The receiver is gone only if the wait stopped.
-            let _ = done.send(work());
-        }) {
-            Err(e) => Err(OtelError::Flush {
-                reason: "a thread to do it could not be started".into(),
-                cause: Some(Box::new(e)),
-            }),
-            Ok(_) => match finished.recv_timeout(bound) {
-                Ok(done) => done.map_err(|e| OtelError::Flush {
-                    reason: "the exporter failed".into(),
-                    cause: Some(Box::new(e)),
-                }),
-                // The thread is left to finish, or not: nobody waits.
-                Err(RecvTimeoutError::Timeout) => Err(OtelError::Flush {
-                    reason: format!(
-                        "the exporter did not finish within {} ms",
-                        bound.as_millis()
-                    ),
-                    cause: None,
-                }),
-                Err(RecvTimeoutError::Disconnected) => Err(OtelError::Flush {
-                    reason: "the thread doing it panicked".into(),
-                    cause: None,
-                }),
-            },
-        };
-        let _ = tx.send(outcome);
+        let _ = tx.send(on_thread(&name, bound, work));
     });
     if let Err(e) = waited {
-        return Err(OtelError::Flush {
-            reason: "a thread to do it could not be started".into(),
-            cause: Some(Box::new(e)),
-        });
+        return Err(no_thread(e));
     }
     rx.await.unwrap_or_else(|_| {
         Err(OtelError::Flush {
@@ -176,6 +145,48 @@ async fn off_thread(
             cause: None,
         })
     })
+}
+
+/// Runs `work` on a new thread named `name` and waits for its result, for
+/// at most `bound`; past it, the thread is left to finish, or not.
+fn on_thread(
+    name: &str,
+    bound: Duration,
+    work: impl FnOnce() -> OTelSdkResult + Send + 'static,
+) -> Result<(), OtelError> {
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = std::thread::Builder::new().name(name.to_owned());
+    worker
+        .spawn(move || {
+            // The receiver is gone only if the wait stopped.
+            let _ = done.send(work());
+        })
+        .map_err(no_thread)?;
+    match finished.recv_timeout(bound) {
+        Ok(done) => done.map_err(|e| OtelError::Flush {
+            reason: "the exporter failed".into(),
+            cause: Some(Box::new(e)),
+        }),
+        Err(RecvTimeoutError::Timeout) => Err(OtelError::Flush {
+            reason: format!(
+                "the exporter did not finish within {} ms",
+                bound.as_millis()
+            ),
+            cause: None,
+        }),
+        Err(RecvTimeoutError::Disconnected) => Err(OtelError::Flush {
+            reason: "the thread doing it panicked".into(),
+            cause: None,
+        }),
+    }
+}
+
+/// The error of a thread that could not be started.
+fn no_thread(e: std::io::Error) -> OtelError {
+    OtelError::Flush {
+        reason: "a thread to do it could not be started".into(),
+        cause: Some(Box::new(e)),
+    }
 }
 
 impl fmt::Debug for Telemetry {
@@ -192,37 +203,20 @@ impl Drop for Telemetry {
             return;
         }
         let (provider, bound) = (self.provider.clone(), self.bound);
-        let provider_for_here = self.provider.clone();
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Waited for, up to a bound: an exporter that never ends does
+            // not hold the program's end.
+            let end = move || provider.shutdown_with_timeout(bound);
+            if let Err(e) = on_thread("klieo-otel-shutdown", bound, end) {
+                tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
+            }
+            return;
+        }
         let end = move || {
             if let Err(e) = provider.shutdown_with_timeout(bound) {
                 tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
             }
         };
-        if tokio::runtime::Handle::try_current().is_err() {
-            // Waited for, up to a bound: an exporter that never ends does
-            // not hold the program's end.
-            let (done, ended) = std::sync::mpsc::channel();
-            let ending = std::thread::Builder::new()
-                .name("klieo-otel-shutdown".into())
-                .spawn(move || {
-                    end();
-                    let _ = done.send(());
-                });
-            match ending {
-                Ok(_) => {
-                    if ended.recv_timeout(bound).is_err() {
-                        tracing::warn!("the OTLP exporter did not shut down within its bound");
-                    }
-                }
-                // No thread: here, then, unbounded as the exporter is.
-                Err(_) => {
-                    if let Err(e) = provider_for_here.shutdown() {
-                        tracing::warn!(error = %e, "the OTLP exporter did not shut down cleanly");
-                    }
-                }
-            }
-            return;
-        }
         let spawned = std::thread::Builder::new()
             .name("klieo-otel-shutdown".into())
             .spawn(end);
