@@ -71,7 +71,7 @@ async fn the_key_version_and_body_go_as_the_api_wants() {
     );
     let call = &got.message.tool_calls[0];
     assert_eq!(
-        (call.id.as_str(), call.name.as_str()),
+        (call.id.as_ref(), call.name.as_ref()),
         ("toolu_01A09q90qw90lq917835lq9", "get_weather")
     );
     assert_eq!(

@@ -116,11 +116,11 @@ async fn parallel_tool_calls_keep_order_and_raw_arguments() {
     let calls = &r.message.tool_calls;
     assert_eq!(calls.len(), 2);
     assert_eq!(
-        (calls[0].id.as_str(), calls[0].name.as_str()),
+        (calls[0].id.as_ref(), calls[0].name.as_ref()),
         ("c1", "calculator")
     );
     assert_eq!(calls[0].arguments(), "{\"expression\": \"17*23\"}");
-    assert_eq!((calls[1].id.as_str(), calls[1].arguments()), ("c2", ""));
+    assert_eq!((calls[1].id.as_ref(), calls[1].arguments()), ("c2", ""));
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
 }
 
@@ -154,7 +154,7 @@ async fn tool_calls_win_over_legacy_function_call() {
     });
     let r = reply(completion(msg, json!("tool_calls"))).await;
     assert_eq!(r.message.tool_calls.len(), 1);
-    assert_eq!(r.message.tool_calls[0].name, "calculator");
+    assert_eq!(r.message.tool_calls[0].name, "calculator".into());
     assert_eq!(
         r.message.tool_calls[0].arguments(),
         "{\"expression\": \"17*23\"}"
@@ -168,7 +168,7 @@ async fn legacy_function_call_alone_is_one_tool_call() {
     assert_eq!(r.message.tool_calls.len(), 1);
     let call = &r.message.tool_calls[0];
     assert_eq!(
-        (call.id.as_str(), call.name.as_str()),
+        (call.id.as_ref(), call.name.as_ref()),
         ("call_0", "calculator")
     );
     assert_eq!(call.arguments(), "{\"expression\": \"2\"}");
@@ -182,7 +182,7 @@ async fn missing_tool_call_ids_get_positional_ids() {
         {"id": "", "type": "function", "function": {"name": "b", "arguments": "{}"}}
     ]});
     let r = reply(completion(msg, json!("tool_calls"))).await;
-    let ids: Vec<&str> = r.message.tool_calls.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = r.message.tool_calls.iter().map(|c| c.id.as_ref()).collect();
     assert_eq!(ids, ["call_0", "call_1"]);
 }
 

@@ -100,7 +100,7 @@ impl PartialCall {
 ///     parts.add(&ToolCallFragment { index: Some(0), arguments: Some(piece), ..Default::default() })?;
 /// }
 /// let calls = parts.finish();
-/// assert_eq!((calls[0].id.as_str(), calls[0].arguments()), ("c1", r#"{"a": 1}"#));
+/// assert_eq!((&*calls[0].id, calls[0].arguments()), ("c1", r#"{"a": 1}"#));
 /// # Ok::<(), klieo_types::LlmError>(())
 /// ```
 #[derive(Debug)]
@@ -246,7 +246,13 @@ mod tests {
         let calls = parts.finish();
         calls
             .iter()
-            .map(|c| (c.id.clone(), c.name.clone(), c.arguments().to_owned()))
+            .map(|c| {
+                (
+                    c.id.to_string(),
+                    c.name.to_string(),
+                    c.arguments().to_owned(),
+                )
+            })
             .collect()
     }
 

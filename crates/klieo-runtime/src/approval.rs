@@ -4,6 +4,7 @@
 use crate::fact::Fact;
 use crate::run::Run;
 use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall, ToolOutcome};
+use std::sync::Arc;
 
 /// Whether `error` stops a run (or one of its calls) to wait for a person:
 /// an approval, or a call in doubt. Not a failure: the run goes on once
@@ -16,8 +17,8 @@ pub(crate) fn waits_for_person(error: &Error) -> bool {
 /// denials, and the settlements of calls in doubt.
 #[derive(Default)]
 pub(crate) struct Decisions {
-    decided: Vec<(String, Option<String>)>,
-    settled: Vec<(String, ToolOutcome)>,
+    decided: Vec<(Arc<str>, Option<String>)>,
+    settled: Vec<(Arc<str>, ToolOutcome)>,
 }
 
 impl Decisions {
@@ -49,21 +50,21 @@ impl Decisions {
     }
 
     fn decided(&self, call_id: &str) -> bool {
-        self.decided.iter().any(|(id, _)| id == call_id)
+        self.decided.iter().any(|(id, _)| **id == *call_id)
     }
 
     /// Whether a person approved the call `call_id`.
     pub(crate) fn approved(&self, call_id: &str) -> bool {
         self.decided
             .iter()
-            .any(|(id, denial)| id == call_id && denial.is_none())
+            .any(|(id, denial)| **id == *call_id && denial.is_none())
     }
 
     /// What a person said the call `call_id` did, when they settled it.
     pub(crate) fn settlement(&self, call_id: &str) -> Option<&ToolOutcome> {
         self.settled
             .iter()
-            .find(|(id, _)| id == call_id)
+            .find(|(id, _)| **id == *call_id)
             .map(|(_, outcome)| outcome)
     }
 
@@ -72,7 +73,7 @@ impl Decisions {
     pub(crate) fn denial(&self, call_id: &str) -> Option<&str> {
         self.decided
             .iter()
-            .filter(|(id, _)| id == call_id)
+            .filter(|(id, _)| **id == *call_id)
             .find_map(|(_, reason)| reason.as_deref())
     }
 }
@@ -97,7 +98,7 @@ pub(crate) async fn still_waiting(
         return Ok(());
     };
     let ticket = Ticket::for_call(run.ctx.run_id, call);
-    let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if *call_id == call.id);
+    let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if **call_id == *call.id);
     if !already {
         let suspended = run.emit(Fact::Suspended {
             step: pending.step,
@@ -113,7 +114,7 @@ pub(crate) async fn still_waiting(
     }
     Err(Error::Suspended {
         ticket,
-        tool: call.name.clone(),
+        tool: call.name.to_string(),
     })
 }
 
@@ -128,7 +129,7 @@ pub(crate) async fn decide(
 ) -> Result<(), Error> {
     let waiting = waiting_for(journal, ticket).await?;
     let decided = run.emit(Fact::Decided {
-        call_id: ticket.call_id.clone(),
+        call_id: ticket.call_id.as_str().into(),
         denial,
     });
     // Refused if another process decided (or resumed) the run meanwhile.
@@ -148,7 +149,7 @@ pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
         reason: reason.to_owned(),
     };
     let waiting = waiting_on(journal, ticket.run).await?.map_err(rejected)?;
-    if waiting.call.id != ticket.call_id {
+    if *waiting.call.id != *ticket.call_id {
         return Err(rejected(
             "the run is not waiting on this call: it was decided already, or another call waits",
         ));
@@ -189,7 +190,7 @@ pub(crate) async fn waiting_on(
     // repeat a call's id).
     let call = match episodes.last() {
         Some(Episode::Suspended { step, call_id, .. }) if *step == pending.step => {
-            pending.reply.tool_calls.iter().find(|c| c.id == *call_id)
+            pending.reply.tool_calls.iter().find(|c| *c.id == **call_id)
         }
         _ => None,
     };

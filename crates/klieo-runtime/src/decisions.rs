@@ -52,7 +52,7 @@ fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
         arguments: call
             .parse_arguments()
             .unwrap_or_else(|_| Value::String(call.arguments().to_owned())),
-        tool: call.name,
+        tool: call.name.to_string(),
     }
 }
 
@@ -110,7 +110,7 @@ pub async fn record_decision(
     decision: Decision,
 ) -> Result<(), Error> {
     let waiting = waiting_for(journal, ticket).await?;
-    let call_id = ticket.call_id.clone();
+    let call_id: std::sync::Arc<str> = ticket.call_id.as_str().into();
     let episode = match decision {
         Decision::Approve { by } => Episode::Approved {
             call_id,
@@ -177,7 +177,7 @@ pub(crate) async fn decide_in_child(
     ticket: &Ticket,
     denial: Option<String>,
 ) -> Result<(), Error> {
-    let call_id = ticket.call_id.clone();
+    let call_id: std::sync::Arc<str> = ticket.call_id.as_str().into();
     let episode = match denial {
         None => Episode::Approved { call_id, by: None },
         Some(reason) => Episode::Denied {
@@ -252,7 +252,7 @@ pub async fn record_settlement(
 ) -> Result<(), Error> {
     let waiting = crate::in_doubt::doubted_for(journal, ticket).await?;
     let episode = Episode::Settled {
-        call_id: ticket.call_id.clone(),
+        call_id: ticket.call_id.as_str().into(),
         outcome: settled.outcome(),
         by: Some(by.into()),
     };

@@ -19,6 +19,7 @@ use klieo_types::{
     RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Span;
 
@@ -155,7 +156,7 @@ pub(crate) enum Fact<'a> {
     /// A person decided the call `call_id`: approved, or denied for the
     /// reason given.
     Decided {
-        call_id: String,
+        call_id: Arc<str>,
         denial: Option<String>,
     },
     /// The model answered `text` at cycle `step`; the run is complete.

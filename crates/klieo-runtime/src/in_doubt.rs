@@ -33,7 +33,7 @@ pub(crate) async fn still_in_doubt(
         let watched = policy.requires_approval() || decisions.approved(&call.id);
         watched
             && !policy.idempotent()
-            && !recorded.iter().any(|(id, _)| *id == call.id)
+            && !recorded.iter().any(|(id, _)| **id == *call.id)
             && decisions.denial(&call.id).is_none()
             && decisions.settlement(&call.id).is_none()
     }) else {
@@ -42,7 +42,7 @@ pub(crate) async fn still_in_doubt(
     let ticket = Ticket::for_call(run.ctx.run_id, call);
     let already = matches!(
         episodes.last(),
-        Some(Episode::InDoubt { call_id, .. }) if *call_id == call.id
+        Some(Episode::InDoubt { call_id, .. }) if **call_id == *call.id
     );
     if !already {
         let doubted = run.emit(Fact::InDoubt {
@@ -59,7 +59,7 @@ pub(crate) async fn still_in_doubt(
     }
     Err(Error::InDoubt {
         ticket,
-        tool: call.name.clone(),
+        tool: call.name.to_string(),
     })
 }
 
@@ -75,7 +75,7 @@ pub(crate) async fn doubted_on(
     let episodes = journal.replay(run).await?;
     let call = match episodes.last() {
         Some(Episode::InDoubt { step, call_id, .. }) if *step == pending.step => {
-            pending.reply.tool_calls.iter().find(|c| c.id == *call_id)
+            pending.reply.tool_calls.iter().find(|c| *c.id == **call_id)
         }
         _ => None,
     };
@@ -99,7 +99,7 @@ pub(crate) async fn doubted_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
         reason: reason.to_owned(),
     };
     let waiting = doubted_on(journal, ticket.run).await?.map_err(rejected)?;
-    if waiting.call.id != ticket.call_id {
+    if *waiting.call.id != *ticket.call_id {
         return Err(rejected(
             "the run is not in doubt about this call: it was settled already, or another call is",
         ));

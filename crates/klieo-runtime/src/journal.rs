@@ -126,7 +126,7 @@ impl Memories {
             } => Episode::ChildOf {
                 parent,
                 step,
-                call_id: call_id.to_owned(),
+                call_id: call_id.into(),
             },
             // Only a journal is resumed, so only a journal keeps the
             // shape a resume asks for again.

@@ -183,7 +183,7 @@ fn recorded_results(episodes: &[Episode], step: u32) -> Vec<(&str, &ToolOutcome)
                 call_id,
                 result,
                 ..
-            } if *of == step => Some((call_id.as_str(), result)),
+            } if *of == step => Some((&**call_id, result)),
             _ => None,
         })
         .collect()
@@ -218,7 +218,7 @@ async fn settle(
     }
     let tools = &run.ctx.tools;
     let result_of = |call: &ToolCall| {
-        let found = recorded.iter().find(|(id, _)| *id == call.id);
+        let found = recorded.iter().find(|(id, _)| **id == *call.id);
         found.map(|(_, outcome)| *outcome)
     };
     let runs_now = |call: &ToolCall| {

@@ -26,8 +26,8 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
     // The ids given so far, and each repeated id's next suffix: linear in
     // the calls however many share an id (a server may repeat one in
     // every call of a long reply).
-    let mut taken: HashSet<String> = HashSet::with_capacity(calls.len());
-    let mut next: HashMap<String, u64> = HashMap::new();
+    let mut taken: HashSet<std::sync::Arc<str>> = HashSet::with_capacity(calls.len());
+    let mut next: HashMap<std::sync::Arc<str>, u64> = HashMap::new();
     for call in calls.iter_mut() {
         if taken.insert(call.id.clone()) {
             continue;
@@ -36,8 +36,8 @@ fn distinct_call_ids(calls: &mut [ToolCall]) {
         loop {
             let id = format!("{}~{n}", call.id);
             *n += 1;
-            if taken.insert(id.clone()) {
-                call.id = id;
+            if taken.insert(id.as_str().into()) {
+                call.id = id.into();
                 break;
             }
         }
@@ -104,7 +104,7 @@ pub(crate) async fn finish_step(
                 .await?;
             return Err(Error::Suspended {
                 ticket,
-                tool: call.name.clone(),
+                tool: call.name.to_string(),
             });
         }
         // Separate memories keep no pending step and outlive no crash, so
@@ -200,7 +200,7 @@ mod tests {
     fn repeated_call_ids_in_one_reply_become_distinct() {
         let mut calls = vec![call("c"), call("c"), call("d"), call("c"), call("c~2")];
         distinct_call_ids(&mut calls);
-        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
         assert_eq!(ids, ["c", "c~2", "d", "c~3", "c~2~2"]);
     }
 
@@ -210,8 +210,8 @@ mod tests {
         // tried: some 10^12 comparisons here.
         let mut calls: Vec<ToolCall> = (0..20_000).map(|_| call("c")).collect();
         distinct_call_ids(&mut calls);
-        let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
         assert_eq!(ids.len(), 20_000);
-        assert_eq!(calls[19_999].id, "c~20000");
+        assert_eq!(calls[19_999].id, "c~20000".into());
     }
 }

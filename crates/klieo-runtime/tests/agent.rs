@@ -56,7 +56,7 @@ async fn run_answers_with_a_summary_in_a_fresh_run_each_time() {
     assert_eq!(s.usage, Some(Usage::new(7, 2)));
     assert_eq!(s.steps_without_usage, 1);
     assert_eq!(s.tool_calls.len(), 1);
-    assert_eq!(s.tool_calls[0].name, "echo");
+    assert_eq!(s.tool_calls[0].name, "echo".into());
     assert_eq!(
         s.tool_calls[0].outcome,
         ToolOutcome::Ok {
@@ -129,7 +129,9 @@ async fn the_stream_tells_the_whole_run_in_order_and_ends_with_the_answer() {
     let all = events(agent(&llm).stream("go")).await;
     let all: Vec<RunEvent> = all.into_iter().map(Result::unwrap).collect();
 
-    assert!(matches!(&all[0], RunEvent::ToolCall(call) if call.id == "c1" && call.name == "echo"));
+    assert!(
+        matches!(&all[0], RunEvent::ToolCall(call) if call.id == "c1".into() && call.name == "echo".into())
+    );
     assert!(matches!(
         &all[1],
         RunEvent::StepFinished {
@@ -139,7 +141,7 @@ async fn the_stream_tells_the_whole_run_in_order_and_ends_with_the_answer() {
         }
     ));
     assert!(
-        matches!(&all[2], RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. } if call_id == "c1")
+        matches!(&all[2], RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. } if call_id.as_ref() == "c1")
     );
     assert_eq!(all[3], RunEvent::Text("done".into()));
     assert!(matches!(

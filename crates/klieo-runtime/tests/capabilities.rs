@@ -11,7 +11,7 @@ fn tool_calls_of(items: &[crate::support::Item]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| i.as_ref().ok())
-        .flat_map(|c: &ChatChunk| c.tool_calls.iter().map(|t| t.id.clone()))
+        .flat_map(|c: &ChatChunk| c.tool_calls.iter().map(|t| t.id.to_string()))
         .collect()
 }
 

@@ -76,7 +76,7 @@ async fn a_truncated_reply_with_tool_calls_leaves_no_call_without_result() {
     for message in history.iter() {
         for call in &message.tool_calls {
             assert!(
-                answered.contains(call.id.as_str()),
+                answered.contains(call.id.as_ref()),
                 "call {} has no result in the thread: {:?}",
                 call.id,
                 history.to_vec()

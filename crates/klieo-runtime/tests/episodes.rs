@@ -51,7 +51,7 @@ fn check_tool_then_answer(log: &[Episode]) {
     else {
         panic!("ToolCall: {:?}", log[2]);
     };
-    assert_eq!((call_id.as_str(), name.as_str()), ("c1", "echo"));
+    assert_eq!((call_id.as_ref(), name.as_ref()), ("c1", "echo"));
     assert_eq!(args, &json!({"id": "c1"}));
     assert_eq!(output, &json!({"echo": {"id": "c1"}}));
     let Episode::LlmCall {

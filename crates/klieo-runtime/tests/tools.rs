@@ -142,7 +142,7 @@ async fn results_recorded_in_model_call_order() {
         .await
         .into_iter()
         .filter_map(|e| match e {
-            Episode::ToolCall { call_id, .. } => Some(call_id),
+            Episode::ToolCall { call_id, .. } => Some(call_id.to_string()),
             _ => None,
         })
         .collect();
@@ -191,7 +191,7 @@ fn tool_outcomes(log: &[Episode]) -> Vec<(String, ToolOutcome)> {
         .filter_map(|e| match e {
             Episode::ToolCall {
                 call_id, result, ..
-            } => Some((call_id.clone(), result.clone())),
+            } => Some((call_id.to_string(), result.clone())),
             _ => None,
         })
         .collect()

@@ -40,14 +40,14 @@ impl Ticket {
     pub fn for_call(run: RunId, call: &ToolCall) -> Self {
         Self {
             run,
-            call_id: call.id.clone(),
+            call_id: call.id.to_string(),
             digest: digest(call),
         }
     }
 
     /// Whether `call` is the call this ticket was made for.
     pub fn matches(&self, call: &ToolCall) -> bool {
-        call.id == self.call_id && digest(call) == self.digest
+        *call.id == *self.call_id && digest(call) == self.digest
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::response::{FinishReason, Usage};
 use crate::RunId;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How one tool call ended, as recorded in an [`Episode::ToolCall`].
 ///
@@ -100,9 +101,9 @@ pub enum Episode {
         /// The cycle that asked for it.
         step: u32,
         /// The call's id, as the model gave it.
-        call_id: String,
+        call_id: Arc<str>,
         /// The tool's name, as the model gave it.
-        name: String,
+        name: Arc<str>,
         /// The arguments; a JSON string holding the raw text when the model
         /// sent something that is not JSON.
         args: serde_json::Value,
@@ -127,16 +128,16 @@ pub enum Episode {
         /// The step whose call waits.
         step: u32,
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// The tool.
-        tool: String,
+        tool: Arc<str>,
         /// The digest of the call's name and arguments (the ticket's).
         digest: String,
     },
     /// A person approved the call the run waited on.
     Approved {
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// Who approved it, when they said (a decision recorded from
         /// outside the run: the `klieo` command, a console).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +146,7 @@ pub enum Episode {
     /// A person denied the call the run waited on.
     Denied {
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// The reason they gave, which the model is told.
         reason: String,
         /// Who denied it, when they said.
@@ -160,9 +161,9 @@ pub enum Episode {
         /// The step whose call is in doubt.
         step: u32,
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// The tool.
-        tool: String,
+        tool: Arc<str>,
         /// The digest of the call's name and arguments (the ticket's).
         digest: String,
     },
@@ -170,7 +171,7 @@ pub enum Episode {
     /// which the model is told as the call's result.
     Settled {
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// What the call did, as the person said: `ok` with its result,
         /// or `error` when it did not happen.
         outcome: ToolOutcome,
@@ -187,7 +188,7 @@ pub enum Episode {
         /// The parent's step.
         step: u32,
         /// The parent's call.
-        call_id: String,
+        call_id: Arc<str>,
     },
     /// Step `step`'s call `call_id` runs the child run `child`, which
     /// waits for a person: this run waits with it, the step left open.
@@ -197,7 +198,7 @@ pub enum Episode {
         /// The step whose call waits.
         step: u32,
         /// The call.
-        call_id: String,
+        call_id: Arc<str>,
         /// The child run that waits for a person (or one of its own
         /// children does).
         child: RunId,

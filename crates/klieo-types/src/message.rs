@@ -1,6 +1,7 @@
 //! Chat messages: [`Role`], [`Message`] and the [`ToolCall`]s an assistant asks for.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Who wrote a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,9 +60,9 @@ impl Role {
 #[derive(Serialize, Deserialize)]
 pub struct ToolCall {
     /// Provider-assigned id; the tool's result message quotes it.
-    pub id: String,
+    pub id: Arc<str>,
     /// Name of the tool to run.
-    pub name: String,
+    pub name: Arc<str>,
     /// The arguments as JSON text, unparsed.
     arguments: String,
     /// The value `arguments` was rendered from, when the call was built
@@ -73,7 +74,11 @@ pub struct ToolCall {
 impl ToolCall {
     /// A call whose arguments are the given JSON value (kept, and rendered
     /// as the call's text).
-    pub fn new(id: impl Into<String>, name: impl Into<String>, args: serde_json::Value) -> Self {
+    pub fn new(
+        id: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
+        args: serde_json::Value,
+    ) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
@@ -84,8 +89,8 @@ impl ToolCall {
 
     /// A call whose arguments are raw text, valid JSON or not.
     pub fn from_raw(
-        id: impl Into<String>,
-        name: impl Into<String>,
+        id: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
         arguments: impl Into<String>,
     ) -> Self {
         Self {
@@ -218,7 +223,7 @@ pub struct Message {
     pub tool_calls: Vec<ToolCall>,
     /// For a [`Role::Tool`] message, the id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
+    pub tool_call_id: Option<Arc<str>>,
 }
 
 impl Message {
@@ -255,7 +260,7 @@ impl Message {
     }
 
     /// The result of the tool call with id `tool_call_id`.
-    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+    pub fn tool_result(tool_call_id: impl Into<Arc<str>>, content: impl Into<String>) -> Self {
         Self {
             tool_call_id: Some(tool_call_id.into()),
             ..Self::plain(Role::Tool, content)

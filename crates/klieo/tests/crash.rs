@@ -275,7 +275,7 @@ async fn a_kill_while_suspended_for_approval_loses_nothing() {
     // Another process approves; the mail needs approval there too.
     let ticket = Ticket {
         run,
-        call_id,
+        call_id: call_id.to_string(),
         digest,
     };
     let approver = agent(store.clone(), &effects, true).await;

@@ -127,7 +127,7 @@ async fn three_workers_drive_every_run_once_and_a_drained_ones_runs_are_finished
         let outcomes: Vec<&ToolOutcome> = log
             .iter()
             .filter_map(|e| match e {
-                Episode::ToolCall { name, result, .. } if name == "charge" => Some(result),
+                Episode::ToolCall { name, result, .. } if name.as_ref() == "charge" => Some(result),
                 _ => None,
             })
             .collect();

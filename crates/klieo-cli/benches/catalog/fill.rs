@@ -116,7 +116,7 @@ pub(crate) async fn long_run<S: RunQueue + ?Sized>(store: &S) -> RunId {
             },
             Episode::ToolCall {
                 step,
-                call_id: format!("c{step}"),
+                call_id: format!("c{step}").into(),
                 name: "search".into(),
                 args: json!({"query": format!("page {step} of the report")}),
                 result: ToolOutcome::Ok {

@@ -181,7 +181,7 @@ mod tests {
     fn tool(step: u32, name: &str, latency_ms: u64, result: ToolOutcome) -> Episode {
         Episode::ToolCall {
             step,
-            call_id: format!("{name}{step}"),
+            call_id: format!("{name}{step}").into(),
             name: name.into(),
             args: json!({}),
             result,

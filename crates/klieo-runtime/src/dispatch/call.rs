@@ -183,7 +183,7 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
         let result = match attempt(invoked, limit, cancel).await {
             Attempt::Done(result) => result,
             Attempt::TimedOut => Err(ToolError::Timeout {
-                tool: call.name.clone(),
+                tool: call.name.to_string(),
                 after: limit,
             }),
             Attempt::Cancelled => return Outcome::Cancelled,
@@ -217,7 +217,7 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
         }
         Err(e) => {
             let invalid = ToolError::InvalidArgs {
-                tool: call.name.clone(),
+                tool: call.name.to_string(),
                 reason: format!(
                     "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
                 ),

@@ -6,6 +6,7 @@ use crate::spend::BudgetSpend;
 use klieo_types::{
     BudgetLimit, FinishReason, ProviderSwitch, RateWait, RunId, ToolCall, ToolOutcome, Usage,
 };
+use std::sync::Arc;
 
 /// One thing that happened in a run, in the order it happened, as an
 /// [`Agent`](crate::Agent)'s stream hands it out.
@@ -19,9 +20,9 @@ pub enum RunEvent {
     /// A tool call ended; `outcome` is what the model is told.
     ToolResult {
         /// The call's id, as the model gave it.
-        call_id: String,
+        call_id: Arc<str>,
         /// The tool's name.
-        name: String,
+        name: Arc<str>,
         /// Its output, or the error the model reads.
         outcome: ToolOutcome,
     },

@@ -75,9 +75,9 @@ pub struct ToolCallRecord {
     /// The cycle that asked for it.
     pub step: u32,
     /// The call's id, as the model gave it.
-    pub call_id: String,
+    pub call_id: Arc<str>,
     /// The tool's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// How it ended.
     pub outcome: ToolOutcome,
 }
@@ -299,8 +299,8 @@ impl Progress {
         self.with(|t| {
             if self.events {
                 t.events.push_back(RunEvent::ToolResult {
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
+                    call_id: Arc::clone(&call.id),
+                    name: Arc::clone(&call.name),
                     outcome: outcome.clone(),
                 });
             }
@@ -314,8 +314,8 @@ impl Progress {
                 at,
                 ToolCallRecord {
                     step,
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
+                    call_id: Arc::clone(&call.id),
+                    name: Arc::clone(&call.name),
                     outcome: outcome.clone(),
                 },
             );
@@ -371,7 +371,7 @@ mod tests {
             Some(RunEvent::StepFinished { step: 1, .. })
         ));
         assert!(
-            matches!(p.next_event(), Some(RunEvent::ToolResult { call_id, .. }) if call_id == "c1")
+            matches!(p.next_event(), Some(RunEvent::ToolResult { call_id, .. }) if call_id == "c1".into())
         );
         assert_eq!(p.next_event(), None);
         assert_eq!(p.summary().tool_calls.len(), 1);
@@ -391,12 +391,12 @@ mod tests {
             .summary()
             .tool_calls
             .into_iter()
-            .map(|r| r.call_id)
+            .map(|r| r.call_id.to_string())
             .collect();
         assert_eq!(ids, ["a", "b", "c", "read"]);
         let ended: Vec<String> = std::iter::from_fn(|| p.next_event())
             .filter_map(|e| match e {
-                RunEvent::ToolResult { call_id, .. } => Some(call_id),
+                RunEvent::ToolResult { call_id, .. } => Some(call_id.to_string()),
                 _ => None,
             })
             .collect();

@@ -309,13 +309,13 @@ fn calls_of<'a>(log: &'a [Episode], pending: Option<&'a PendingStep>) -> Vec<(u3
         .iter()
         .filter_map(|e| match e {
             Episode::ToolCall { step, call_id, .. }
-            | Episode::WaitingOnChild { step, call_id, .. } => Some((*step, call_id.as_str())),
+            | Episode::WaitingOnChild { step, call_id, .. } => Some((*step, &**call_id)),
             _ => None,
         })
         .collect();
     if let Some(pending) = pending {
         let open = pending.reply.tool_calls.iter();
-        calls.extend(open.map(|call| (pending.step, call.id.as_str())));
+        calls.extend(open.map(|call| (pending.step, &*call.id)));
     }
     let mut seen = HashSet::new();
     calls.retain(|call| seen.insert(*call));

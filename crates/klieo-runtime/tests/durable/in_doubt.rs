@@ -80,7 +80,7 @@ async fn a_watched_call_a_stop_cut_short_waits_for_a_person_and_the_model_reads_
     assert_eq!(count(&paid), 1);
     let log = store.replay(run).await.unwrap();
     assert!(
-        matches!(log.last(), Some(Episode::InDoubt { call_id, .. }) if call_id == "c1"),
+        matches!(log.last(), Some(Episode::InDoubt { call_id, .. }) if call_id.as_ref() == "c1"),
         "{log:?}"
     );
 

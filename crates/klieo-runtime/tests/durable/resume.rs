@@ -254,7 +254,7 @@ async fn a_run_that_fails_while_its_tools_run_keeps_their_intent() {
     assert_eq!(log.last().map(Episode::kind), Some("failed"), "{log:?}");
     // ...and its log still says a mail may have gone.
     let pending = store.pending(run).await.unwrap().expect("kept");
-    assert_eq!(pending.reply.tool_calls[0].name, "send_mail");
+    assert_eq!(pending.reply.tool_calls[0].name, "send_mail".into());
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
     // The charge is done and written while send_mail hangs...
     let charged = |log: &[Episode]| {
         log.iter()
-            .any(|e| matches!(e, Episode::ToolCall { call_id, .. } if call_id == "c1"))
+            .any(|e| matches!(e, Episode::ToolCall { call_id, .. } if call_id.as_ref() == "c1"))
     };
     let run_id = tokio::select! {
         ended = &mut run => panic!("the run cannot end while send_mail hangs: {ended:?}"),

@@ -46,7 +46,7 @@ async fn an_approval_streamed_runs_the_call_once_and_streams_the_rest() {
     let items = all(events).await;
     assert_eq!(sent.load(Ordering::SeqCst), 1, "the mail went once");
     assert!(
-        matches!(&items[0], Ok(RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. }) if call_id == "c1"),
+        matches!(&items[0], Ok(RunEvent::ToolResult { call_id, outcome: ToolOutcome::Ok { .. }, .. }) if call_id.as_ref() == "c1"),
         "the approved call's result comes first: {items:?}"
     );
     assert_eq!(text(&items), "Sent.");

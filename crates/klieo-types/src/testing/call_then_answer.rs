@@ -25,7 +25,7 @@ use async_trait::async_trait;
 /// let mut thread = vec![Message::user("order 7")];
 /// let first = llm.complete(ChatRequest::new(thread.clone())).await?;
 /// assert_eq!(first.finish_reason, FinishReason::ToolCalls);
-/// assert_eq!(first.message.tool_calls[0].name, "charge");
+/// assert_eq!(&*first.message.tool_calls[0].name, "charge");
 /// thread.push(first.message);
 /// thread.push(Message::tool_result("c1", "ok"));
 /// let answer = llm.complete(ChatRequest::new(thread)).await?;

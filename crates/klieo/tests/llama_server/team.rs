@@ -76,7 +76,7 @@ async fn a_desk_asks_a_lookup_agent_against_llama_server() {
     let child = child.expect("the lookup agent's events came through the desk's stream");
     assert!(!answer.text.trim().is_empty(), "the desk's answer");
     let call = &answer.summary.tool_calls[0];
-    assert_eq!(call.name, "ask_lookup");
+    assert_eq!(call.name, "ask_lookup".into());
     assert!(
         matches!(&call.outcome, klieo::types::ToolOutcome::Ok { output } if output.as_str() == Some(child_text.as_str())),
         "the call's result is the lookup agent's answer: {:?} / {child_text:?}",
@@ -150,7 +150,10 @@ async fn a_triage_agent_hands_off_to_a_refund_agent_against_llama_server() {
     );
     let answer = answer.expect("the refund desk answered");
     assert!(!answer.text.trim().is_empty(), "the refund desk's answer");
-    assert_eq!(answer.summary.tool_calls[0].name, "transfer_to_refund");
+    assert_eq!(
+        answer.summary.tool_calls[0].name,
+        "transfer_to_refund".into()
+    );
     let log = store.replay(run).await.expect("the run's log");
     let kinds: Vec<&str> = log.iter().map(Episode::kind).collect();
     assert_eq!(

@@ -97,7 +97,7 @@ pub(crate) async fn once_each(db: &sqlx::PgPool, store: &PostgresStore, runs: &[
             let calls: Vec<&ToolOutcome> = log
                 .iter()
                 .filter_map(|e| match e {
-                    Episode::ToolCall { name, result, .. } if name == tool => Some(result),
+                    Episode::ToolCall { name, result, .. } if name.as_ref() == tool => Some(result),
                     _ => None,
                 })
                 .collect();

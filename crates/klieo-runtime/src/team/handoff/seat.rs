@@ -99,7 +99,7 @@ impl Run {
     pub(crate) fn handoff_asked(&self, calls: &[ToolCall]) -> Option<HandedOff> {
         let seat = self.seat()?;
         calls.iter().find_map(|call| {
-            let route = seat.routes.iter().find(|r| r.tool.name == call.name)?;
+            let route = seat.routes.iter().find(|r| *r.tool.name == *call.name)?;
             let args = call.parse_arguments().ok()?;
             let reason = args
                 .get("reason")

@@ -40,8 +40,8 @@ impl HandoffHistory {
                 // A result answers a call of the assistant message before
                 // it: ids repeat across steps (`c1`, `call_0`).
                 handed.clear();
-                let hand_offs = message.tool_calls.iter().filter(|c| c.name == tool);
-                handed.extend(hand_offs.map(|call| call.id.as_str()));
+                let hand_offs = message.tool_calls.iter().filter(|c| *c.name == *tool);
+                handed.extend(hand_offs.map(|call| &*call.id));
             }
             let result_of_hand_off = message.role == Role::Tool
                 && message

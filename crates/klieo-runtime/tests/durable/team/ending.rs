@@ -201,7 +201,7 @@ async fn step_refused_with(refusal: fn(RunId) -> MemoryError) -> (impl Sized, St
             let the_step = commit
                 .episodes
                 .iter()
-                .any(|e| matches!(e, Episode::ToolCall { name, .. } if name == "ledger"));
+                .any(|e| matches!(e, Episode::ToolCall { name, .. } if name.as_ref() == "ledger"));
             if the_step {
                 return Err(refusal(commit.run));
             }

@@ -240,7 +240,7 @@ async fn a_tree_whose_wake_was_cut_short_is_woken_once_its_child_is_decided() {
     let record = store.run(ticket.run).await.unwrap().unwrap();
     let seen = store.replay(ticket.run).await.unwrap().len();
     let approved = Episode::Approved {
-        call_id: ticket.call_id.clone(),
+        call_id: ticket.call_id.into(),
         by: Some("grace".into()),
     };
     let mut decided = Commit::new(ticket.run, record.thread)
@@ -323,7 +323,7 @@ async fn a_call_after_one_that_waits_runs_once_and_is_not_reported_interrupted()
     let note_outcome = log.iter().find_map(|e| match e {
         Episode::ToolCall {
             call_id, result, ..
-        } if call_id == "n1" => Some(result.clone()),
+        } if call_id.as_ref() == "n1" => Some(result.clone()),
         _ => None,
     });
     assert!(

@@ -36,7 +36,7 @@ async fn a_hand_off_goes_on_with_the_receiving_agent_on_the_same_thread() {
         .summary
         .tool_calls
         .iter()
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.as_ref())
         .collect();
     assert_eq!(called, ["transfer_to_refund", "refund_order"]);
     assert_eq!(count(&refunds), 1);
