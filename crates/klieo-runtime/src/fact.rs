@@ -15,8 +15,8 @@ use crate::compaction::CompactionError;
 use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
-    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, LlmError, ProviderSwitch,
-    RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
+    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, JsonText, LlmError,
+    ProviderSwitch, RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -180,7 +180,7 @@ pub(crate) struct ToolCallEnd<'a> {
     pub(crate) call: &'a ToolCall,
     /// The arguments as the tool got them (the raw text when they were
     /// not JSON).
-    pub(crate) args: Value,
+    pub(crate) args: JsonText,
     pub(crate) outcome: ToolOutcome,
     /// The kind of the tool's error, for its span.
     pub(crate) error_kind: Option<&'static str>,

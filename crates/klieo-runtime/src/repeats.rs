@@ -2,7 +2,7 @@
 //! repeats them can be told apart (see `AfterToolCalls::AutoUntilRepeat`).
 
 use foldhash::fast::RandomState;
-use klieo_types::ToolCall;
+use klieo_types::{JsonText, ToolCall};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -25,8 +25,9 @@ pub(crate) struct Repeats {
     last_round_repeated: AtomicBool,
 }
 
-/// A call's arguments as the run parsed them (or the text that is not JSON).
-pub(crate) type Parsed = Result<Value, serde_json::Error>;
+/// A call's arguments as the run parsed them, with their text (or why
+/// the text is not JSON).
+pub(crate) type Parsed = Result<(Value, JsonText), serde_json::Error>;
 
 impl Repeats {
     /// Notes a round of calls, `args` holding each one's parsed arguments;
@@ -39,7 +40,7 @@ impl Repeats {
             let mut digest = self.keys.build_hasher();
             call.name.hash(&mut digest);
             match parsed {
-                Ok(value) => hash_value(value, &mut digest),
+                Ok((value, _)) => hash_value(value, &mut digest),
                 Err(_) => call.arguments().hash(&mut digest),
             }
             repeated &= !seen.insert(digest.finish());
@@ -113,10 +114,11 @@ fn hash_value(value: &Value, hasher: &mut impl Hasher) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::parsed;
     use serde_json::json;
 
     fn note(r: &Repeats, calls: &[ToolCall]) -> bool {
-        let args: Vec<Parsed> = calls.iter().map(ToolCall::parse_arguments).collect();
+        let args: Vec<Parsed> = calls.iter().map(parsed).collect();
         r.note(calls, &args)
     }
 

@@ -12,7 +12,7 @@
 
 use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
-use crate::dispatch::{dispatch_tools, parse_all, result_text};
+use crate::dispatch::{dispatch_tools, parse_all, parsed, raw_args, result_text};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
 use crate::in_doubt;
@@ -22,7 +22,6 @@ use crate::run::{Extras, Run};
 use klieo_types::{
     Episode, Error, Journal, Message, PendingStep, RunId, RunRecord, ToolCall, ToolOutcome,
 };
-use serde_json::Value;
 use std::sync::Arc;
 
 fn not_resumable(run: RunId, reason: impl Into<String>) -> Error {
@@ -284,9 +283,7 @@ async fn settle(
             // After the calls that ran again, as the log has them.
             index: usize::MAX,
             call,
-            args: call
-                .parse_arguments()
-                .unwrap_or_else(|_| Value::String(call.arguments().to_owned())),
+            args: parsed(call).map_or_else(|_| raw_args(call), |(_, text)| text),
             outcome,
             error_kind: None,
             latency_ms: 0,

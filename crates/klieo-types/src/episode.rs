@@ -1,7 +1,7 @@
 //! [`Episode`]: the event log of a run, one entry per thing that happened.
 
 use crate::response::{FinishReason, Usage};
-use crate::RunId;
+use crate::{JsonText, RunId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -104,9 +104,10 @@ pub enum Episode {
         call_id: Arc<str>,
         /// The tool's name, as the model gave it.
         name: Arc<str>,
-        /// The arguments; a JSON string holding the raw text when the model
-        /// sent something that is not JSON.
-        args: serde_json::Value,
+        /// The arguments, as the text the model sent (shared with its
+        /// call); a JSON string holding the raw text when that was not
+        /// JSON.
+        args: JsonText,
         /// How it ended.
         result: ToolOutcome,
         /// Wall time of the call.

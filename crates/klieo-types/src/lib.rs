@@ -69,6 +69,7 @@ mod error;
 mod failover;
 mod ids;
 mod journal;
+mod json_text;
 mod ledger;
 mod llm;
 mod memory;
@@ -100,6 +101,7 @@ pub use error::{
 pub use failover::{ProviderFailure, ProviderSwitch};
 pub use ids::{ParseIdError, RunId, ThreadId};
 pub use journal::{Commit, Journal, PendingStep, RunRecord};
+pub use json_text::JsonText;
 pub use ledger::{
     KeyLimits, KeyShortfall, KeySpend, KeyStanding, Reservation, Reserved, Settlement, SpendLedger,
 };

@@ -1,5 +1,6 @@
 //! Chat messages: [`Role`], [`Message`] and the [`ToolCall`]s an assistant asks for.
 
+use crate::json_text::JsonText;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -63,8 +64,9 @@ pub struct ToolCall {
     pub id: Arc<str>,
     /// Name of the tool to run.
     pub name: Arc<str>,
-    /// The arguments as JSON text, unparsed.
-    arguments: String,
+    /// The arguments as JSON text, unparsed; shared with the
+    /// [`JsonText`] a run keeps of them.
+    arguments: Arc<str>,
     /// The value `arguments` was rendered from, when the call was built
     /// from one: the same arguments, parsed.
     #[serde(skip)]
@@ -82,7 +84,7 @@ impl ToolCall {
         Self {
             id: id.into(),
             name: name.into(),
-            arguments: args.to_string(),
+            arguments: args.to_string().into(),
             parsed: Some(args),
         }
     }
@@ -96,7 +98,7 @@ impl ToolCall {
         Self {
             id: id.into(),
             name: name.into(),
-            arguments: arguments.into(),
+            arguments: arguments.into().into(),
             parsed: None,
         }
     }
@@ -118,7 +120,7 @@ impl ToolCall {
     /// # Ok::<(), serde_json::Error>(())
     /// ```
     pub fn set_arguments(&mut self, arguments: impl Into<String>) {
-        self.arguments = arguments.into();
+        self.arguments = arguments.into().into();
         self.parsed = None;
     }
 
@@ -133,23 +135,33 @@ impl ToolCall {
     }
 
     /// The arguments as a JSON value, as [`parse_arguments`](Self::parse_arguments)
-    /// gives them, taking the value the call was built from instead of
-    /// copying it: the call keeps its text, and parses it when asked
-    /// again. For whoever runs the call once.
+    /// gives them, with their text as [`JsonText`], shared with the call
+    /// rather than copied. The value the call was built from is taken,
+    /// not copied: the call keeps its text, and parses it when asked
+    /// again. For whoever runs the call once and keeps a record of it.
     ///
     /// ```
     /// use klieo_types::ToolCall;
     ///
     /// let mut call = ToolCall::new("c1", "search", serde_json::json!({"q": "tea"}));
-    /// assert_eq!(call.take_parsed_arguments()?["q"], "tea");
+    /// let (value, text) = call.take_arguments()?;
+    /// assert_eq!(value["q"], "tea");
+    /// assert_eq!(text.as_str(), call.arguments());
     /// assert_eq!(call.parse_arguments()?["q"], "tea");
     /// # Ok::<(), serde_json::Error>(())
     /// ```
-    pub fn take_parsed_arguments(&mut self) -> Result<serde_json::Value, serde_json::Error> {
-        match self.parsed.take() {
-            Some(value) => Ok(value),
-            None => parse_text(&self.arguments),
-        }
+    pub fn take_arguments(&mut self) -> Result<(serde_json::Value, JsonText), serde_json::Error> {
+        let value = match self.parsed.take() {
+            Some(value) => value,
+            None => parse_text(&self.arguments)?,
+        };
+        // Empty text counts as `{}`: the record says what the tool got.
+        let text = if self.arguments.trim().is_empty() {
+            JsonText::from(&value)
+        } else {
+            JsonText::trusted(Arc::clone(&self.arguments))
+        };
+        Ok((value, text))
     }
 }
 
@@ -373,16 +385,27 @@ mod tests {
     fn set_arguments_replaces_the_kept_value() {
         let mut call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
         call.set_arguments("{\"q\": ");
-        assert!(call.take_parsed_arguments().is_err());
+        assert!(call.take_arguments().is_err());
         assert_eq!(call.arguments(), "{\"q\": ");
     }
 
     #[test]
     fn a_taken_value_leaves_the_text_to_parse() {
         let mut call = ToolCall::new("c", "search", serde_json::json!({"q": "tea"}));
-        let taken = call.take_parsed_arguments().ok();
+        let taken = call.take_arguments().ok();
         assert!(call.parsed.is_none());
-        assert_eq!(call.take_parsed_arguments().ok(), taken);
+        assert_eq!(call.take_arguments().ok(), taken);
+        let text = taken.map(|(_, text)| text.as_str().to_owned());
+        assert_eq!(text.as_deref(), Some(r#"{"q":"tea"}"#));
+    }
+
+    #[test]
+    fn empty_arguments_are_recorded_as_the_empty_object_the_tool_gets() {
+        let mut call = ToolCall::from_raw("c", "now", " ");
+        let taken = call.take_arguments().ok();
+        let (value, text) = taken.unzip();
+        assert_eq!(value, Some(serde_json::json!({})));
+        assert_eq!(text.as_ref().map(JsonText::as_str), Some("{}"));
     }
 
     #[test]

@@ -254,7 +254,7 @@ mod tests {
             step: 2,
             call_id: "c7".into(),
             name: "send_mail".into(),
-            args: serde_json::json!({}),
+            args: serde_json::json!({}).into(),
             result: ToolOutcome::Interrupted,
             latency_ms: 0,
         };

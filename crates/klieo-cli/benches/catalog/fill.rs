@@ -118,7 +118,7 @@ pub(crate) async fn long_run<S: RunQueue + ?Sized>(store: &S) -> RunId {
                 step,
                 call_id: format!("c{step}").into(),
                 name: "search".into(),
-                args: json!({"query": format!("page {step} of the report")}),
+                args: json!({"query": format!("page {step} of the report")}).into(),
                 result: ToolOutcome::Ok {
                     output: json!(format!("found {step} results about the report")),
                 },

@@ -227,7 +227,7 @@ fn details(episode: &Episode) -> Markup {
         details {
             summary { "Arguments and " (label.to_lowercase()) }
             p.muted { "Arguments" }
-            pre.arguments { (cut(&pretty(args))) }
+            pre.arguments { (cut(&pretty(&args.to_value()))) }
             p.muted { (label) }
             pre.result { (cut(&value)) }
         }

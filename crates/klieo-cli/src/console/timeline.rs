@@ -183,7 +183,7 @@ mod tests {
             step,
             call_id: format!("{name}{step}").into(),
             name: name.into(),
-            args: json!({}),
+            args: json!({}).into(),
             result,
             latency_ms,
         }

@@ -5,7 +5,7 @@ use super::bound::bounded;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
 use crate::repeats::Parsed;
 use crate::run::Run;
-use klieo_types::{Error, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
+use klieo_types::{Error, JsonText, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -26,7 +26,7 @@ enum Outcome {
 pub(super) struct Ran {
     /// The arguments as the tool got them (the raw text when they were not
     /// JSON).
-    pub(super) args: Value,
+    pub(super) args: JsonText,
     pub(super) outcome: ToolOutcome,
     /// The text the model reads of `outcome`.
     pub(super) text: String,
@@ -50,7 +50,7 @@ impl Ran {
 }
 
 impl Ran {
-    fn new(args: Value, outcome: Outcome, started: Instant, opts: &RunOptions) -> Self {
+    fn new(args: JsonText, outcome: Outcome, started: Instant, opts: &RunOptions) -> Self {
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let error_kind = match &outcome {
             Outcome::Done(Err(e)) => Some(e.kind()),
@@ -159,8 +159,15 @@ where
 
 /// Runs the tool under the run's bounds: raced against cancellation, each
 /// attempt under the tool's timeout, and retried after the delay a
-/// `ToolError::Retryable` asks for, at most `tool_retries` times.
-async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> Outcome {
+/// `ToolError::Retryable` asks for, at most `tool_retries` times. The
+/// first attempt gets `args`; a retry gets them again from `text`.
+async fn invoke_bounded(
+    run: &Run,
+    step: u32,
+    call: &ToolCall,
+    args: Value,
+    text: &JsonText,
+) -> Outcome {
     let limit = run
         .ctx
         .tools
@@ -169,6 +176,7 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
         .unwrap_or(run.opts.tool_timeout);
     let cancel = &run.ctx.cancel;
     let mut retries = 0;
+    let mut first = Some(args);
     loop {
         if cancel.is_cancelled() {
             return Outcome::Cancelled;
@@ -179,7 +187,8 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
         let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name)
             .with_step(step)
             .with_runtime(&run.caller);
-        let invoked = run.ctx.tools.invoke(&call.name, args.clone(), ctx);
+        let args = first.take().unwrap_or_else(|| text.to_value());
+        let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
         let result = match attempt(invoked, limit, cancel).await {
             Attempt::Done(result) => result,
             Attempt::TimedOut => Err(ToolError::Timeout {
@@ -205,15 +214,21 @@ async fn invoke_bounded(run: &Run, step: u32, call: &ToolCall, args: &Value) -> 
     }
 }
 
+/// The record of `call`'s arguments when they are not JSON: their text,
+/// as a JSON string.
+pub(crate) fn raw_args(call: &ToolCall) -> JsonText {
+    JsonText::from(Value::String(call.arguments().to_owned()))
+}
+
 /// Runs one call of cycle `step` to its end, with its arguments as the
 /// run parsed them.
 pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parsed) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
     match parsed {
-        Ok(args) => {
-            let outcome = invoke_bounded(run, step, call, &args).await;
-            Ran::new(args, outcome, started, opts)
+        Ok((args, text)) => {
+            let outcome = invoke_bounded(run, step, call, args, &text).await;
+            Ran::new(text, outcome, started, opts)
         }
         Err(e) => {
             let invalid = ToolError::InvalidArgs {
@@ -222,8 +237,7 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
                     "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
                 ),
             };
-            let args = Value::String(call.arguments().to_owned());
-            Ran::new(args, Outcome::Done(Err(invalid)), started, opts)
+            Ran::new(raw_args(call), Outcome::Done(Err(invalid)), started, opts)
         }
     }
 }

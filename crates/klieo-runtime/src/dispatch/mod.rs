@@ -6,6 +6,7 @@ mod bound;
 mod call;
 mod results;
 
+pub(crate) use call::raw_args;
 pub(crate) use results::result_text;
 
 use crate::fact::{Fact, ToolCallEnd};
@@ -104,7 +105,7 @@ async fn run_bounded<'a>(
     poll_fn(|cx| loop {
         while !stop && running.len() < limit {
             let Some(call) = calls.get(next) else { break };
-            let parsed = args.next().unwrap_or_else(|| call.parse_arguments());
+            let parsed = args.next().unwrap_or_else(|| parsed(call));
             running.push((next, start(next, call, parsed)));
             next += 1;
         }
@@ -314,10 +315,7 @@ pub(crate) async fn dispatch_tools(
     if let [call] = calls {
         // One call needs no boxed future to race with others, nor a list
         // of ends.
-        let parsed = args
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| call.parse_arguments());
+        let parsed = args.into_iter().next().unwrap_or_else(|| parsed(call));
         let span = run.emit(Fact::ToolCallBegan { call }).span();
         let end = call_and_end(run, step, 0, call, parsed, span).await;
         dispatched.take(0, call, Some(end), &early, messages, episodes);
@@ -337,8 +335,11 @@ pub(crate) async fn dispatch_tools(
 /// Each call's arguments, parsed once for the whole step: a call built
 /// from a value gives it up instead of having its text parsed.
 pub(crate) fn parse_all(calls: &mut [ToolCall]) -> Vec<Parsed> {
-    calls
-        .iter_mut()
-        .map(ToolCall::take_parsed_arguments)
-        .collect()
+    calls.iter_mut().map(ToolCall::take_arguments).collect()
+}
+
+/// `call`'s arguments parsed, for a call [`parse_all`] was not given:
+/// the call keeps the value it was built from.
+pub(crate) fn parsed(call: &ToolCall) -> Parsed {
+    call.clone().take_arguments()
 }

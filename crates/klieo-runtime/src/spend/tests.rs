@@ -223,7 +223,7 @@ fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
         step,
         call_id: "c".into(),
         name: "t".into(),
-        args: serde_json::Value::Null,
+        args: serde_json::Value::Null.into(),
         result: klieo_types::ToolOutcome::Ok {
             output: serde_json::Value::Null,
         },

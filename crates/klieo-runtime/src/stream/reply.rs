@@ -48,7 +48,7 @@ impl ReplyBuilder {
     /// Adds a chunk. Fails, adding nothing, when the chunk would take the
     /// reply past its cap. The chunk's tool calls move into the reply, a
     /// copy of each left in the chunk for its consumer: a call built from
-    /// a value keeps it for the tool ([`ToolCall::take_parsed_arguments`]).
+    /// a value keeps it for the tool ([`ToolCall::take_arguments`]).
     pub(crate) fn absorb(&mut self, chunk: &mut ChatChunk) -> Result<(), OverCap> {
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);

@@ -13,10 +13,9 @@ mod content;
 mod view;
 
 use klieo_types::{
-    ChatRequest, ChatResponse, Error, FinishReason, LlmClient, LlmError, Role, ToolCall,
+    ChatRequest, ChatResponse, Error, FinishReason, JsonText, LlmClient, LlmError, Role, ToolCall,
     ToolOutcome,
 };
-use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Span;
 
@@ -309,13 +308,13 @@ fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
 /// and, when `capture`, the arguments and the result.
 fn record_tool_end(
     span: &Span,
-    args: &Value,
+    args: &JsonText,
     outcome: &ToolOutcome,
     error_kind: Option<&'static str>,
     capture: bool,
 ) {
     if capture {
-        span.record("gen_ai.tool.call.arguments", args.to_string().as_str());
+        span.record("gen_ai.tool.call.arguments", args.as_str());
     }
     match outcome {
         ToolOutcome::Ok { output } if capture => {

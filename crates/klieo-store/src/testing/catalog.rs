@@ -188,7 +188,7 @@ pub async fn tallies_what_commits_recorded<S: RunQueue + RunCatalog>(store: &S) 
         step: 1,
         call_id: "c1".into(),
         name: "echo".into(),
-        args: serde_json::json!({"x": 1}),
+        args: serde_json::json!({"x": 1}).into(),
         result: klieo_types::ToolOutcome::Ok {
             output: serde_json::json!(1),
         },

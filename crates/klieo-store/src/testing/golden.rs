@@ -84,7 +84,7 @@ pub fn episodes() -> Vec<Episode> {
             step: 1,
             call_id: "c1".into(),
             name: "calculator".into(),
-            args: json!({"expression": "17*23"}),
+            args: json!({"expression": "17*23"}).into(),
             result: ToolOutcome::Ok { output: json!(391) },
             latency_ms: 0,
         },
