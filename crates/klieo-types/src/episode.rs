@@ -101,8 +101,10 @@ pub enum Episode {
         /// The cycle that asked for it.
         step: u32,
         /// The call's id, as the model gave it.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// The tool's name, as the model gave it.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         name: Arc<str>,
         /// The arguments, as the text the model sent (shared with its
         /// call); a JSON string holding the raw text when that was not
@@ -129,8 +131,10 @@ pub enum Episode {
         /// The step whose call waits.
         step: u32,
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// The tool.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         tool: Arc<str>,
         /// The digest of the call's name and arguments (the ticket's).
         digest: String,
@@ -138,6 +142,7 @@ pub enum Episode {
     /// A person approved the call the run waited on.
     Approved {
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// Who approved it, when they said (a decision recorded from
         /// outside the run: the `klieo` command, a console).
@@ -147,6 +152,7 @@ pub enum Episode {
     /// A person denied the call the run waited on.
     Denied {
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// The reason they gave, which the model is told.
         reason: String,
@@ -162,8 +168,10 @@ pub enum Episode {
         /// The step whose call is in doubt.
         step: u32,
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// The tool.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         tool: Arc<str>,
         /// The digest of the call's name and arguments (the ticket's).
         digest: String,
@@ -172,6 +180,7 @@ pub enum Episode {
     /// which the model is told as the call's result.
     Settled {
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// What the call did, as the person said: `ok` with its result,
         /// or `error` when it did not happen.
@@ -189,6 +198,7 @@ pub enum Episode {
         /// The parent's step.
         step: u32,
         /// The parent's call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
     },
     /// Step `step`'s call `call_id` runs the child run `child`, which
@@ -199,6 +209,7 @@ pub enum Episode {
         /// The step whose call waits.
         step: u32,
         /// The call.
+        #[serde(deserialize_with = "crate::shared_str::deserialize")]
         call_id: Arc<str>,
         /// The child run that waits for a person (or one of its own
         /// children does).

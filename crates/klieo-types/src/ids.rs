@@ -203,7 +203,7 @@ impl Serialize for ThreadId {
 
 impl<'de> Deserialize<'de> for ThreadId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(ThreadId::new)
+        crate::shared_str::deserialize(deserializer).map(ThreadId)
     }
 }
 

@@ -79,6 +79,7 @@ mod rate;
 mod request;
 mod response;
 mod run_state;
+mod shared_str;
 mod summary;
 mod tool;
 mod tool_policy;

@@ -61,11 +61,14 @@ impl Role {
 #[derive(Serialize, Deserialize)]
 pub struct ToolCall {
     /// Provider-assigned id; the tool's result message quotes it.
+    #[serde(deserialize_with = "crate::shared_str::deserialize")]
     pub id: Arc<str>,
     /// Name of the tool to run.
+    #[serde(deserialize_with = "crate::shared_str::deserialize")]
     pub name: Arc<str>,
     /// The arguments as JSON text, unparsed; shared with the
     /// [`JsonText`] a run keeps of them.
+    #[serde(deserialize_with = "crate::shared_str::deserialize")]
     arguments: Arc<str>,
     /// The value `arguments` was rendered from, when the call was built
     /// from one: the same arguments, parsed.
@@ -234,7 +237,11 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
     /// For a [`Role::Tool`] message, the id of the call it answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::shared_str::optional"
+    )]
     pub tool_call_id: Option<Arc<str>>,
 }
 
