@@ -15,7 +15,7 @@
 //!
 //! - [`secret`] — [`Secret`](secret::Secret) holds an API key (`Debug`
 //!   shows `***`); [`secret::redacted`] scrubs it out of text before
-//!   cutting that to length with [`secret::bounded`].
+//!   cutting that to length with [`klieo_types::text::bounded`].
 //! - [`url`] — [`url::base_url`] checks a configured URL;
 //!   [`url::safe_url`] drops a URL's user, password, query and fragment.
 //! - [`client`] — [`client::build`] makes the pooled client;

@@ -2,6 +2,7 @@
 //! text before that text is cut to length), and text cut to a length
 //! ([`bounded`]). A URL's credentials are [`url`](crate::url)'s.
 
+use klieo_types::text::bounded;
 use std::fmt;
 use std::sync::Arc;
 
@@ -74,14 +75,6 @@ pub fn redacted(secret: Option<&Secret>, text: &str, limit: usize) -> String {
     }
 }
 
-/// At most `limit` characters of `text`, marked with `…` when cut.
-pub fn bounded(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,12 +85,6 @@ mod tests {
         assert_eq!(s.scrub("bad key sk-secret-123!".into()), "bad key ***!");
         let short = Secret::new("k".into());
         assert_eq!(short.scrub("kept".into()), "kept");
-    }
-
-    #[test]
-    fn bounded_respects_char_boundaries() {
-        assert_eq!(bounded("héllo", 2), "hé…");
-        assert_eq!(bounded("hi", 2), "hi");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a URL must not show (user name, password, query, fragment), and
 //! a configured base URL parsed and checked.
 
-use crate::secret::bounded;
+use klieo_types::text::bounded;
 use klieo_types::ConfigError;
 use reqwest::Url;
 

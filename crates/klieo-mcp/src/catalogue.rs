@@ -120,7 +120,7 @@ impl Catalogue {
                     .as_deref()
                     .or(tool.title.as_deref())
                     .unwrap_or_default();
-                let description = klieo_http::secret::bounded(description, DESCRIPTION_LIMIT);
+                let description = klieo_types::text::bounded(description, DESCRIPTION_LIMIT);
                 let schema = serde_json::Value::Object((*tool.input_schema).clone());
                 ToolDef::new(shown.unwrap_or_default(), description, schema)
             })
@@ -148,7 +148,7 @@ fn fits(tool: &rmcp::model::Tool) -> bool {
         return true;
     }
     tracing::warn!(
-        tool = %klieo_http::secret::bounded(&tool.name, 128),
+        tool = %klieo_types::text::bounded(&tool.name, 128),
         bytes,
         limit = SCHEMA_LIMIT,
         "an MCP tool's input schema is too large to send with every request: it is not offered"

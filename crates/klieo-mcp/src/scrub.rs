@@ -231,7 +231,7 @@ impl Secrets {
     /// `text` without any secret, then cut to `limit` characters (scrubbed
     /// first: a secret across the cut would keep its start).
     pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
-        klieo_http::secret::bounded(&self.scrub(text), limit)
+        klieo_types::text::bounded(&self.scrub(text), limit)
     }
 }
 

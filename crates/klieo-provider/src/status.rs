@@ -84,7 +84,7 @@ impl ErrorReply {
         let request_id = ["request-id", "x-request-id"]
             .iter()
             .find_map(|name| resp.headers().get(*name)?.to_str().ok())
-            .map(|id| klieo_http::secret::bounded(id.trim(), 200));
+            .map(|id| klieo_types::text::bounded(id.trim(), 200));
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
@@ -111,7 +111,7 @@ impl ErrorReply {
             return None;
         }
         let to = match &self.location {
-            Some(to) => format!("to {}", klieo_http::secret::bounded(to.as_str(), 200)),
+            Some(to) => format!("to {}", klieo_types::text::bounded(to.as_str(), 200)),
             None => "without saying where".to_owned(),
         };
         Some(format!(

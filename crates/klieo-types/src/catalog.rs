@@ -85,7 +85,7 @@ impl FromStr for RunStatus {
             .into_iter()
             .find(|status| status.name() == text)
             .ok_or_else(|| ParseStatusError {
-                text: text.chars().take(40).collect(),
+                text: crate::text::prefix_chars(text, 40).to_owned(),
             })
     }
 }

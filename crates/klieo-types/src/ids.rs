@@ -154,7 +154,7 @@ impl FromStr for RunId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseIdError {
-            text: s.chars().take(64).collect(),
+            text: crate::text::prefix_chars(s, 64).to_owned(),
         };
         let groups: Vec<&str> = s.split('-').collect();
         let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();

@@ -2,8 +2,9 @@
 //! as they stream, with [`Usage`] and the [`FinishReason`].
 
 use crate::failover::ProviderSwitch;
-use crate::message::{Message, ToolCall};
+use crate::message::Message;
 use crate::rate::RateWait;
+use crate::tool_call::ToolCall;
 use serde::{Deserialize, Serialize};
 
 /// Tokens a call consumed, as reported by the provider.

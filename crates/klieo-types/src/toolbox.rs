@@ -206,22 +206,20 @@ fn unique_name<V>(taken: &HashMap<String, V>, prefix: &str, name: &str) -> Strin
     if !taken.contains_key(name) {
         return name.to_owned();
     }
-    let prefixed = cut(&format!("{prefix}{name}"), NAME_LIMIT);
+    let prefixed = crate::text::prefix_chars(&format!("{prefix}{name}"), NAME_LIMIT).to_owned();
     if !taken.contains_key(&prefixed) {
         return prefixed;
     }
     (2..)
         .map(|n| {
             let suffix = format!("_{n}");
-            format!("{}{suffix}", cut(&prefixed, NAME_LIMIT - suffix.len()))
+            format!(
+                "{}{suffix}",
+                crate::text::prefix_chars(&prefixed, NAME_LIMIT - suffix.len())
+            )
         })
         .find(|candidate| !taken.contains_key(candidate))
         .unwrap_or(prefixed)
-}
-
-/// The first `limit` characters of `text`.
-fn cut(text: &str, limit: usize) -> String {
-    text.chars().take(limit).collect()
 }
 
 impl fmt::Debug for Toolbox {

@@ -362,11 +362,12 @@ fn pretty(value: &serde_json::Value) -> String {
 /// `text` cut to [`VALUE`] characters, saying so, as [`visible`] shows
 /// it.
 fn cut(text: &str) -> String {
-    match text.char_indices().nth(VALUE) {
-        None => visible(text),
-        Some((at, _)) => format!(
+    let kept = klieo::types::text::prefix_chars(text, VALUE);
+    match kept.len() < text.len() {
+        false => visible(text),
+        true => format!(
             "{}\n… cut at {VALUE} characters; `klieo runs show RUN --json` gives it whole",
-            visible(&text[..at])
+            visible(kept)
         ),
     }
 }

@@ -110,11 +110,8 @@ fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= MAX_MESSAGE_BYTES {
         return text.into();
     }
-    let mut end = MAX_MESSAGE_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{} [cut: {} bytes more]", &text[..end], text.len() - end).into()
+    let kept = klieo_types::text::prefix_bytes(text, MAX_MESSAGE_BYTES);
+    format!("{kept} [cut: {} bytes more]", text.len() - kept.len()).into()
 }
 
 #[async_trait]

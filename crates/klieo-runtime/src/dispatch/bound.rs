@@ -3,6 +3,7 @@
 //! says so, which the model reads and the event log records.
 
 use super::results::result_text;
+use klieo_types::text::prefix_bytes;
 use klieo_types::ToolOutcome;
 use serde_json::Value;
 
@@ -37,14 +38,10 @@ pub(super) fn bounded(outcome: ToolOutcome, limit: usize) -> (ToolOutcome, Strin
 /// The first `limit` bytes of `text` (at a character's boundary) and a
 /// note of the cut.
 fn cut(text: &str, limit: usize) -> String {
-    let mut end = limit.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
     format!(
         "{}\n[klieo: the result was cut here: it has {} bytes, and a run keeps at most {limit} \
          of one tool result (RunOptions::max_tool_result_bytes)]",
-        &text[..end],
+        prefix_bytes(text, limit),
         text.len()
     )
 }

@@ -235,12 +235,8 @@ fn llm_described(error: &LlmError) -> String {
 }
 
 /// `text` cut to [`DESCRIPTION_LIMIT`] characters, a `…` marking the cut.
-pub(super) fn bounded(mut text: String) -> String {
-    if let Some((end, _)) = text.char_indices().nth(DESCRIPTION_LIMIT) {
-        text.truncate(end);
-        text.push('…');
-    }
-    text
+pub(super) fn bounded(text: String) -> String {
+    klieo_types::text::bounded(&text, DESCRIPTION_LIMIT)
 }
 
 /// An `exception` event on the current (`chat`) span for one failed

@@ -3,9 +3,10 @@
 
 use crate::error::LlmError;
 use crate::llm::{Capabilities, LlmClient};
-use crate::message::{Message, Role, ToolCall};
+use crate::message::{Message, Role};
 use crate::request::ChatRequest;
 use crate::response::{ChatResponse, FinishReason};
+use crate::tool_call::ToolCall;
 use async_trait::async_trait;
 
 /// A model for tests of many runs at once (workers, concurrency, crashes),

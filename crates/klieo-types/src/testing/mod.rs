@@ -16,9 +16,10 @@ pub use call_then_answer::CallThenAnswer;
 
 use crate::error::LlmError;
 use crate::llm::{Capabilities, ChunkStream, Embedding, LlmClient};
-use crate::message::{Message, ToolCall};
+use crate::message::Message;
 use crate::request::ChatRequest;
 use crate::response::{ChatChunk, ChatResponse, FinishReason, Usage};
+use crate::tool_call::ToolCall;
 use async_trait::async_trait;
 use futures_core::Stream;
 use std::collections::VecDeque;
