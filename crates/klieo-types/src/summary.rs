@@ -65,10 +65,36 @@ impl ThreadSummary {
         self.from..self.through
     }
 
-    /// The summary as a model reads it: one user message, its text after
-    /// [`SUMMARY_PREFIX`].
+    /// The summary as a model reads it: one system message, its text
+    /// after [`SUMMARY_PREFIX`]. A system message, not a user one, so
+    /// that the messages after it still alternate between the user and
+    /// the assistant: some chat templates refuse two user messages in a
+    /// row.
     pub fn message(&self) -> Message {
-        Message::user(format!("{SUMMARY_PREFIX}{}", self.text))
+        Message::system(format!("{SUMMARY_PREFIX}{}", self.text))
+    }
+
+    /// The summary after a system prompt, as one system message: many
+    /// chat templates take one system message only, at the start. An
+    /// empty `prompt` gives [`message`](Self::message).
+    ///
+    /// ```
+    /// use klieo_types::{Role, ThreadSummary, SUMMARY_PREFIX};
+    ///
+    /// let summary = ThreadSummary::new(0, 12, "The user asked for the weather in Oslo.");
+    /// let head = summary.after_prompt("Be brief.");
+    /// assert_eq!(head.role, Role::System);
+    /// assert_eq!(
+    ///     head.content,
+    ///     format!("Be brief.\n\n{SUMMARY_PREFIX}The user asked for the weather in Oslo.")
+    /// );
+    /// assert_eq!(summary.after_prompt(""), summary.message());
+    /// ```
+    pub fn after_prompt(&self, prompt: &str) -> Message {
+        match prompt.is_empty() {
+            true => self.message(),
+            false => Message::system(format!("{prompt}\n\n{SUMMARY_PREFIX}{}", self.text)),
+        }
     }
 
     /// The estimated tokens of [`message`](Self::message), as a thread's

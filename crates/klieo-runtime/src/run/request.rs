@@ -131,9 +131,15 @@ impl Run {
             let read = summary.as_ref().map_or(0, estimate) + history.message_tokens();
             self.fit.sent(estimate_of(&fitted.fixed, read));
         }
-        let messages = match &summary {
+        // A summary goes in the one system message, after the prompt: the
+        // messages then still alternate, as strict chat templates ask.
+        let messages = match &history.summary {
             None => Transcript::concat(&[&self.system, &history.messages]),
-            Some(summary) => Transcript::concat(&[&self.system, summary, &history.messages]),
+            Some(summary) => {
+                let prompt = self.system.get(0).map_or("", |m| m.content.as_str());
+                let head = Transcript::from(vec![summary.after_prompt(prompt)]);
+                Transcript::concat(&[&head, &history.messages])
+            }
         };
         let mut req = ChatRequest::new(messages);
         req.tools = tools;

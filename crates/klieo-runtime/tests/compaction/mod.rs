@@ -8,7 +8,7 @@ use klieo_runtime::{Agent, RunEvent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    ChatRequest, Episode, EpisodicMemory, LlmError, Message, ShortTermMemory, ThreadId,
+    ChatRequest, Episode, EpisodicMemory, LlmError, Message, Role, ShortTermMemory, ThreadId,
     SUMMARY_PREFIX,
 };
 
@@ -66,10 +66,17 @@ async fn log(store: &InMemoryJournal, index: usize) -> Vec<Episode> {
     store.replay(runs[index]).await.unwrap()
 }
 
+/// Whether `req` reads the summary `text`: in its one system message,
+/// after the prompt, so that the messages after it alternate.
 fn reads_summary(req: &ChatRequest, text: &str) -> bool {
-    req.messages
-        .iter()
-        .any(|m| m.content == format!("{SUMMARY_PREFIX}{text}"))
+    let head = req.messages.get(0);
+    let systems = req.messages.iter().filter(|m| m.role == Role::System);
+    let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+    let users_in_a_row = roles.windows(2).any(|w| w == [Role::User, Role::User]);
+    head.is_some_and(|m| m.role == Role::System)
+        && systems.count() == 1
+        && !users_in_a_row
+        && head.is_some_and(|m| m.content.ends_with(&format!("{SUMMARY_PREFIX}{text}")))
 }
 
 #[tokio::test]
