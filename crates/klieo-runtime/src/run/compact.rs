@@ -30,11 +30,17 @@ pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Opt
         cut = i;
     }
     // The newest message stays, however large.
-    cut = cut.min(len.saturating_sub(1)).min(limit);
-    while cut > 0 && messages.get(cut).map(|m| m.role) == Some(Role::Tool) {
-        cut -= 1;
-    }
+    let cut = turn_start(messages, cut.min(len.saturating_sub(1)).min(limit), 0);
     (cut > 0).then_some(cut)
+}
+
+/// `at`, moved back (not past `floor`) off tool results to the message
+/// whose call they answer: a cut there keeps a call with its results.
+fn turn_start(messages: &Transcript, mut at: usize, floor: usize) -> usize {
+    while at > floor && messages.get(at).is_some_and(|m| m.role == Role::Tool) {
+        at -= 1;
+    }
+    at
 }
 
 /// The chunk of `messages` from `next` (before `end`) of at most `max`
@@ -43,31 +49,28 @@ pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Opt
 /// would end on the call ends before it, or, when the call is all it
 /// holds, takes the results too, past `max`.
 fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcript, usize) {
-    let (mut chunk, mut tokens) = (Transcript::new(), 0);
+    let (mut stop, mut tokens) = (next, 0);
     for message in messages.iter().skip(next).take(end.saturating_sub(next)) {
         let size = message.estimated_tokens();
-        let parted = message.role == Role::Tool;
-        if !chunk.is_empty() && tokens + size > max && !parted {
+        if stop > next && tokens + size > max {
             break;
         }
-        if !chunk.is_empty() && tokens + size > max && chunk.len() > 1 {
-            // A result past the bound: its call goes to the next chunk.
-            let held = (0..chunk.len()).rev().find(|&i| {
-                chunk
-                    .get(i)
-                    .is_some_and(|m| m.role != Role::Tool && !m.tool_calls.is_empty())
-            });
-            if let Some(call) = held.filter(|&call| call > 0) {
-                let kept: Vec<_> = chunk.iter().take(call).cloned().collect();
-                chunk = Transcript::from(kept);
-                break;
-            }
-        }
-        chunk.push(message.clone());
         tokens += size;
+        stop += 1;
     }
-    let taken = chunk.len();
-    (chunk, next + taken)
+    let mut cut = match stop < end {
+        true => turn_start(messages, stop, next),
+        false => stop,
+    };
+    if cut == next {
+        // The call is all the chunk holds: its results come with it.
+        cut = stop;
+        while cut < end && messages.get(cut).is_some_and(|m| m.role == Role::Tool) {
+            cut += 1;
+        }
+    }
+    let taken = messages.iter().skip(next).take(cut - next).cloned();
+    (Transcript::from(taken.collect::<Vec<_>>()), cut)
 }
 
 /// What a request of the run may hold: its history budget, in estimated
