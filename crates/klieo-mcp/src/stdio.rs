@@ -12,6 +12,7 @@
 //! any of them.
 
 use crate::error::ReplyFault;
+use crate::line_scan::{reply_id, same_id, scan, KEPT};
 use crate::scrub::Secrets;
 use process_wrap::tokio::ChildWrapper;
 use rmcp::model::{
@@ -29,15 +30,6 @@ use tokio::process::{ChildStdin, ChildStdout};
 
 /// The longest reply line taken, in bytes (rmcp's own bound).
 pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
-/// The most JSON values one reply may hold: parsing a value costs some
-/// fifty times its text, so 640,000 empty items (16 MB) would take about
-/// 900 MiB.
-pub const MAX_REPLY_VALUES: usize = 100_000;
-/// The deepest a reply may nest.
-pub const MAX_REPLY_DEPTH: usize = 100;
-
-/// How much of a bad line is kept to find its id and show it.
-const KEPT: usize = 256;
 
 /// The last reply fault, shared with the link (for the handshake).
 pub(crate) type LastFault = Arc<Mutex<Option<ReplyFault>>>;
@@ -247,142 +239,6 @@ fn trimmed(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-}
-
-/// The raw text of the id of the reply whose line starts or ends with
-/// `bytes`: the top-level object's `"id"` member, found from its start
-/// (outside any string, at depth 1, within the first [`KEPT`] bytes), else
-/// as its last member (`,"id":3}`); never an `"id"` nested in the
-/// result, which is data.
-fn reply_id(bytes: &[u8]) -> Option<&[u8]> {
-    leading_id(bytes.get(..KEPT).unwrap_or(bytes)).or_else(|| trailing_id(bytes))
-}
-
-/// The value of `"id"` among the top-level members at the start of
-/// `bytes`.
-fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let mut key_start = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    in_string = false;
-                    let key = key_start.take().and_then(|start| bytes.get(start..i));
-                    let rest = bytes.get(i + 1..).unwrap_or_default().trim_ascii_start();
-                    if let (1, Some(b"id"), Some(value)) = (depth, key, rest.strip_prefix(b":")) {
-                        // A value cut by the end of what is kept is not
-                        // known: the line's end may say it.
-                        let value = value.trim_ascii_start();
-                        let token = value_token(value);
-                        return (token.len() < value.len()).then_some(token);
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                key_start = Some(i + 1);
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The value of `"id"` when it is the last member of the object `bytes`
-/// ends.
-fn trailing_id(bytes: &[u8]) -> Option<&[u8]> {
-    let body = bytes.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
-    let start = body
-        .iter()
-        .rposition(|b| matches!(b, b':'))
-        .map(|colon| colon + 1)?;
-    let value = body.get(start..)?.trim_ascii();
-    let key = body
-        .get(..start - 1)?
-        .trim_ascii_end()
-        .strip_suffix(b"\"id\"")?;
-    let before = key.trim_ascii_end().last();
-    (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
-        .then_some(value)
-}
-
-/// Whether `raw` (a line's id, as written) is `id`: as klieo writes it,
-/// or the same number written otherwise (`4.0`, `"4"`).
-fn same_id(id: &RequestId, raw: &[u8]) -> bool {
-    if serde_json::to_vec(id).is_ok_and(|shown| shown == raw) {
-        return true;
-    }
-    let RequestId::Number(n) = id else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(raw);
-    let number = text.trim_matches('"');
-    number.parse::<f64>().is_ok_and(|x| x == *n as f64)
-}
-
-/// The JSON number or string `value` starts with.
-fn value_token(value: &[u8]) -> &[u8] {
-    let end = match value.first() {
-        Some(b'"') => value
-            .iter()
-            .enumerate()
-            .skip(1)
-            .find(|&(i, &b)| b == b'"' && value.get(i - 1) != Some(&b'\\'))
-            .map_or(value.len(), |(i, _)| i + 1),
-        _ => value
-            .iter()
-            .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-            .unwrap_or(value.len()),
-    };
-    value.get(..end).unwrap_or(value)
-}
-
-/// Checks a line's nesting and count of values without parsing it.
-pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
-    let (mut depth, mut values) = (0usize, 1usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in line {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_REPLY_DEPTH {
-                    return Err(ReplyFault::TooDeep {
-                        limit: MAX_REPLY_DEPTH,
-                    });
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b',' => {
-                values += 1;
-                if values > MAX_REPLY_VALUES {
-                    return Err(ReplyFault::TooManyValues {
-                        limit: MAX_REPLY_VALUES,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 impl Transport<RoleClient> for StdioLines {

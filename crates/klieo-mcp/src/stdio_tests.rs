@@ -3,69 +3,6 @@
 use super::*;
 
 #[test]
-fn values_and_nesting_are_counted_outside_strings() {
-    assert_eq!(scan(br#"{"a":[1,2,{"b":"x,y[{"}]}"#), Ok(()));
-    let many = format!("[{}]", vec!["{}"; MAX_REPLY_VALUES + 1].join(","));
-    assert_eq!(
-        scan(many.as_bytes()),
-        Err(ReplyFault::TooManyValues {
-            limit: MAX_REPLY_VALUES
-        })
-    );
-    let deep = "[".repeat(MAX_REPLY_DEPTH + 1);
-    assert_eq!(
-        scan(deep.as_bytes()),
-        Err(ReplyFault::TooDeep {
-            limit: MAX_REPLY_DEPTH
-        })
-    );
-    assert_eq!(scan(br#"["\"[[[[", "\\"]"#), Ok(()));
-}
-
-#[test]
-fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
-    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
-    assert_eq!(
-        id(br#"{"jsonrpc":"2.0","id":7,"result":{"#).as_deref(),
-        Some("7")
-    );
-    assert_eq!(
-        id(br#"...}},"jsonrpc":"2.0","id": 7}"#).as_deref(),
-        Some("7")
-    );
-    assert_eq!(id(br#"{"jsonrpc":"2.0","id":70,"#).as_deref(), Some("70"));
-    assert_eq!(id(br#"{"id":"a","result":"#).as_deref(), Some(r#""a""#));
-}
-
-#[test]
-fn an_id_inside_the_result_is_not_the_replys() {
-    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
-    // The reply's own id comes after its result, which holds an `"id"`.
-    let line = br#"{"jsonrpc":"2.0","result":{"a":[{"id":2},{"id":2}]},"id":3}"#;
-    assert_eq!(id(line).as_deref(), Some("3"));
-    let line = br#"{"jsonrpc":"2.0","result":{"items":[{"id":2}]"#;
-    assert_eq!(id(line), None, "no id of its own in sight");
-    let line = br#"{"jsonrpc":"2.0","result":{"note":"\"id\":2"}, "id": 4 }"#;
-    assert_eq!(id(line).as_deref(), Some("4"));
-    // A string value "id" is no key, and an id cut at the end of what is
-    // kept is not taken.
-    let line = br#"{"method":"id","id":5,"params":{"#;
-    assert_eq!(id(line).as_deref(), Some("5"));
-    let line = format!(
-        r#"{{"jsonrpc":"2.0","result":{{"a":"{}"}},"id":12}}"#,
-        "x".repeat(215)
-    );
-    let start = &line.as_bytes()[..KEPT];
-    assert!(
-        start.ends_with(br#""id":1"#),
-        "{:?}",
-        String::from_utf8_lossy(start)
-    );
-    assert_eq!(leading_id(start), None);
-    assert_eq!(id(line.as_bytes()).as_deref(), Some("12"));
-}
-
-#[test]
 fn a_request_given_up_is_pending_no_more() {
     let message = |value: serde_json::Value| -> TxJsonRpcMessage<RoleClient> {
         serde_json::from_value(value).unwrap()
@@ -80,14 +17,4 @@ fn a_request_given_up_is_pending_no_more() {
         "params": {"requestId": 2, "reason": "timed out"}});
     track(&mut pending, &message(cancelled));
     assert_eq!(pending, [RequestId::Number(3)]);
-}
-
-#[test]
-fn a_number_written_otherwise_is_the_same_id() {
-    let four = RequestId::Number(4);
-    for raw in [&b"4"[..], b"4.0", br#""4""#] {
-        assert!(same_id(&four, raw), "{}", String::from_utf8_lossy(raw));
-    }
-    assert!(!same_id(&four, b"40"));
-    assert!(same_id(&RequestId::String("a".into()), br#""a""#));
 }

@@ -1,0 +1,175 @@
+//! A reply line read for its shape without parsing it: its nesting and
+//! count of values (checked before the line is parsed) and, for a line
+//! that is no reply, the id of the request it answers. One walk of the
+//! line's structure ([`marks`]) serves both: a string's brackets, commas
+//! and escaped quotes are data.
+
+use crate::error::ReplyFault;
+use rmcp::model::RequestId;
+
+/// The most JSON values one reply may hold: parsing a value costs some
+/// fifty times its text, so 640,000 empty items (16 MB) would take about
+/// 900 MiB.
+pub const MAX_REPLY_VALUES: usize = 100_000;
+/// The deepest a reply may nest.
+pub const MAX_REPLY_DEPTH: usize = 100;
+
+/// How much of a bad line is kept to find its id and show it.
+pub(crate) const KEPT: usize = 256;
+
+/// A mark of a line's structure, outside its strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mark {
+    /// `{` or `[`.
+    Open,
+    /// `}` or `]`.
+    Close,
+    /// `,` between two values.
+    Comma,
+    /// A string's closing quote; its text (escapes as written) began at
+    /// `start`.
+    StringEnd { start: usize },
+}
+
+/// The marks of `bytes`, each with its offset.
+fn marks(bytes: &[u8]) -> impl Iterator<Item = (usize, Mark)> + '_ {
+    let (mut in_string, mut escaped, mut start) = (false, false, 0);
+    bytes.iter().enumerate().filter_map(move |(i, &b)| {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    return Some((i, Mark::StringEnd { start }));
+                }
+                _ => {}
+            }
+            return None;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                start = i + 1;
+                None
+            }
+            b'{' | b'[' => Some((i, Mark::Open)),
+            b'}' | b']' => Some((i, Mark::Close)),
+            b',' => Some((i, Mark::Comma)),
+            _ => None,
+        }
+    })
+}
+
+/// Checks a line's nesting and count of values without parsing it.
+pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
+    let (mut depth, mut values) = (0usize, 1usize);
+    for (_, mark) in marks(line) {
+        match mark {
+            Mark::Open => {
+                depth += 1;
+                if depth > MAX_REPLY_DEPTH {
+                    return Err(ReplyFault::TooDeep {
+                        limit: MAX_REPLY_DEPTH,
+                    });
+                }
+            }
+            Mark::Close => depth = depth.saturating_sub(1),
+            Mark::Comma => {
+                values += 1;
+                if values > MAX_REPLY_VALUES {
+                    return Err(ReplyFault::TooManyValues {
+                        limit: MAX_REPLY_VALUES,
+                    });
+                }
+            }
+            Mark::StringEnd { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// The raw text of the id of the reply whose line starts or ends with
+/// `bytes`: the top-level object's `"id"` member, found from its start
+/// (outside any string, at depth 1, within the first [`KEPT`] bytes), else
+/// as its last member (`,"id":3}`); never an `"id"` nested in the
+/// result, which is data.
+pub(crate) fn reply_id(bytes: &[u8]) -> Option<&[u8]> {
+    leading_id(bytes.get(..KEPT).unwrap_or(bytes)).or_else(|| trailing_id(bytes))
+}
+
+/// The value of `"id"` among the top-level members at the start of
+/// `bytes`.
+fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
+    let mut depth = 0usize;
+    for (i, mark) in marks(bytes) {
+        match mark {
+            Mark::Open => depth += 1,
+            Mark::Close => depth = depth.saturating_sub(1),
+            Mark::Comma => {}
+            Mark::StringEnd { start } => {
+                let key = bytes.get(start..i);
+                let rest = bytes.get(i + 1..).unwrap_or_default().trim_ascii_start();
+                if let (1, Some(b"id"), Some(value)) = (depth, key, rest.strip_prefix(b":")) {
+                    // A value cut by the end of what is kept is not
+                    // known: the line's end may say it.
+                    let value = value.trim_ascii_start();
+                    let token = value_token(value);
+                    return (token.len() < value.len()).then_some(token);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The value of `"id"` when it is the last member of the object `bytes`
+/// ends.
+fn trailing_id(bytes: &[u8]) -> Option<&[u8]> {
+    let body = bytes.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
+    let start = body
+        .iter()
+        .rposition(|b| matches!(b, b':'))
+        .map(|colon| colon + 1)?;
+    let value = body.get(start..)?.trim_ascii();
+    let key = body
+        .get(..start - 1)?
+        .trim_ascii_end()
+        .strip_suffix(b"\"id\"")?;
+    let before = key.trim_ascii_end().last();
+    (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
+        .then_some(value)
+}
+
+/// Whether `raw` (a line's id, as written) is `id`: as klieo writes it,
+/// or the same number written otherwise (`4.0`, `"4"`).
+pub(crate) fn same_id(id: &RequestId, raw: &[u8]) -> bool {
+    if serde_json::to_vec(id).is_ok_and(|shown| shown == raw) {
+        return true;
+    }
+    let RequestId::Number(n) = id else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(raw);
+    let number = text.trim_matches('"');
+    number.parse::<f64>().is_ok_and(|x| x == *n as f64)
+}
+
+/// The JSON number or string `value` starts with.
+fn value_token(value: &[u8]) -> &[u8] {
+    let end = match value.first() {
+        Some(b'"') => marks(value)
+            .find_map(|(i, mark)| matches!(mark, Mark::StringEnd { .. }).then_some(i + 1))
+            .unwrap_or(value.len()),
+        _ => value
+            .iter()
+            .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .unwrap_or(value.len()),
+    };
+    value.get(..end).unwrap_or(value)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "line_scan_tests.rs"]
+mod tests;
