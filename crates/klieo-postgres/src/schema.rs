@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_followed.sql"),
     include_str!("../migrations/0010_parent.sql"),
     include_str!("../migrations/0011_commit_locks_run.sql"),
+    include_str!("../migrations/0012_settling_sees_cancel.sql"),
 ];
 
 /// The schema version this crate writes.

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 mod assign;
 mod order;
+mod settle;
 
 pub use assign::{
     a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
@@ -18,6 +19,7 @@ pub use assign::{
 pub use order::{
     a_given_up_run_is_claimed_before_queued_ones, a_queued_run_another_process_leased_is_left_to_it,
 };
+pub use settle::a_cancelled_runs_late_settlement_is_cancelled;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -368,6 +370,7 @@ macro_rules! __klieo_store_queue_suite {
             a_queued_run_another_process_leased_is_left_to_it,
             cancel_stops_a_run_that_waits,
             cancel_stops_a_running_run,
+            a_cancelled_runs_late_settlement_is_cancelled,
             a_run_never_submitted_is_given_to_workers,
             assign_moves_a_waiting_run_and_leaves_a_finished_one,
         );
