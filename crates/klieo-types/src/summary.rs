@@ -15,7 +15,7 @@
 //! after a summary would not be read.
 
 use crate::error::MemoryError;
-use crate::message::Message;
+use crate::message::{Message, Role};
 use crate::transcript::Transcript;
 use serde::{Deserialize, Serialize};
 
@@ -65,36 +65,10 @@ impl ThreadSummary {
         self.from..self.through
     }
 
-    /// The summary as a model reads it: one system message, its text
-    /// after [`SUMMARY_PREFIX`]. A system message, not a user one, so
-    /// that the messages after it still alternate between the user and
-    /// the assistant: some chat templates refuse two user messages in a
-    /// row.
+    /// The summary as a model reads it: one user message, its text after
+    /// [`SUMMARY_PREFIX`].
     pub fn message(&self) -> Message {
-        Message::system(format!("{SUMMARY_PREFIX}{}", self.text))
-    }
-
-    /// The summary after a system prompt, as one system message: many
-    /// chat templates take one system message only, at the start. An
-    /// empty `prompt` gives [`message`](Self::message).
-    ///
-    /// ```
-    /// use klieo_types::{Role, ThreadSummary, SUMMARY_PREFIX};
-    ///
-    /// let summary = ThreadSummary::new(0, 12, "The user asked for the weather in Oslo.");
-    /// let head = summary.after_prompt("Be brief.");
-    /// assert_eq!(head.role, Role::System);
-    /// assert_eq!(
-    ///     head.content,
-    ///     format!("Be brief.\n\n{SUMMARY_PREFIX}The user asked for the weather in Oslo.")
-    /// );
-    /// assert_eq!(summary.after_prompt(""), summary.message());
-    /// ```
-    pub fn after_prompt(&self, prompt: &str) -> Message {
-        match prompt.is_empty() {
-            true => self.message(),
-            false => Message::system(format!("{prompt}\n\n{SUMMARY_PREFIX}{}", self.text)),
-        }
+        Message::user(format!("{SUMMARY_PREFIX}{}", self.text))
     }
 
     /// The estimated tokens of [`message`](Self::message), as a thread's
@@ -213,15 +187,44 @@ impl History {
         })
     }
 
-    /// What a model reads: the summary's message, then the messages.
+    /// What a model reads: the summary, then the messages. The summary
+    /// opens the first message, after a blank line, when that is the
+    /// user's; else it is a user message of its own, before an
+    /// assistant's. Either way the conversation still alternates between
+    /// the user and the assistant, and starts with the user: chat
+    /// templates that insist (and Anthropic's API) refuse two user
+    /// messages in a row.
+    ///
+    /// ```
+    /// use klieo_types::{History, Message, Role, ThreadSummary, Transcript, SUMMARY_PREFIX};
+    ///
+    /// let summary = ThreadSummary::new(0, 4, "The user asked about Oslo.");
+    /// let turn = Transcript::from(vec![Message::user("And Bergen?"), Message::assistant("Rain.")]);
+    /// let read = History::new(Some(summary.clone()), turn, 4).transcript();
+    /// let roles: Vec<Role> = read.iter().map(|m| m.role).collect();
+    /// assert_eq!(roles, [Role::User, Role::Assistant]);
+    /// let opening = format!("{SUMMARY_PREFIX}The user asked about Oslo.\n\nAnd Bergen?");
+    /// assert_eq!(read.get(0).map(|m| m.content.as_str()), Some(opening.as_str()));
+    ///
+    /// let reply = Transcript::from(vec![Message::assistant("Rain.")]);
+    /// let read = History::new(Some(summary), reply, 5).transcript();
+    /// let roles: Vec<Role> = read.iter().map(|m| m.role).collect();
+    /// assert_eq!(roles, [Role::User, Role::Assistant]);
+    /// ```
     pub fn transcript(&self) -> Transcript {
-        match &self.summary {
-            None => self.messages.clone(),
-            Some(summary) => {
-                let head = Transcript::from(vec![summary.message()]);
-                Transcript::concat(&[&head, &self.messages])
+        let Some(summary) = &self.summary else {
+            return self.messages.clone();
+        };
+        let mut head = summary.message();
+        let rest = match self.messages.split_first() {
+            Some((first, rest)) if first.role == Role::User => {
+                head.content.push_str("\n\n");
+                head.content.push_str(&first.content);
+                rest
             }
-        }
+            _ => self.messages.clone(),
+        };
+        Transcript::concat(&[&Transcript::from(vec![head]), &rest])
     }
 }
 

@@ -9,7 +9,8 @@ use super::Run;
 use crate::guardrail::check_pre_llm;
 use crate::spend::{Start, Window};
 use klieo_types::{
-    ChatRequest, Error, History, ResponseFormat, Role, ToolChoice, ToolDef, Transcript,
+    ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice, ToolDef,
+    Transcript,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -123,24 +124,17 @@ impl Run {
             start,
             summary: history.summary.as_ref().map(|s| s.through),
         });
-        let summary = history
-            .summary
-            .as_ref()
-            .map(|s| Transcript::from(vec![s.message()]));
         if let Some(fitted) = &fitted {
-            let read = summary.as_ref().map_or(0, estimate) + history.message_tokens();
+            let summary = history
+                .summary
+                .as_ref()
+                .map_or(0, ThreadSummary::estimated_tokens);
+            let read = summary as u64 + history.message_tokens();
             self.fit.sent(estimate_of(&fitted.fixed, read));
         }
-        // A summary goes in the one system message, after the prompt: the
-        // messages then still alternate, as strict chat templates ask.
-        let messages = match &history.summary {
-            None => Transcript::concat(&[&self.system, &history.messages]),
-            Some(summary) => {
-                let prompt = self.system.get(0).map_or("", |m| m.content.as_str());
-                let head = Transcript::from(vec![summary.after_prompt(prompt)]);
-                Transcript::concat(&[&head, &history.messages])
-            }
-        };
+        // The history as `History::transcript` lays it out with a summary:
+        // the conversation still alternates.
+        let messages = Transcript::concat(&[&self.system, &history.transcript()]);
         let mut req = ChatRequest::new(messages);
         req.tools = tools;
         req.tool_choice = tool_choice;
