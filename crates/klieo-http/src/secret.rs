@@ -1,6 +1,7 @@
 //! What must never show: the API key ([`Secret`], scrubbed out of server
-//! text before that text is cut to length), and text cut to a length
-//! ([`bounded`]). A URL's credentials are [`url`](crate::url)'s.
+//! text before that text is cut to length with
+//! [`klieo_types::text::bounded`]). A URL's credentials are
+//! [`url`](crate::url)'s.
 
 use klieo_types::text::bounded;
 use std::fmt;

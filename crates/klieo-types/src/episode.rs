@@ -107,8 +107,8 @@ pub enum Episode {
         #[serde(deserialize_with = "crate::shared_str::deserialize")]
         name: Arc<str>,
         /// The arguments, as the text the model sent (shared with its
-        /// call); a JSON string holding the raw text when that was not
-        /// JSON.
+        /// call; `{}` when it sent none); a JSON string holding the raw
+        /// text when that was not JSON.
         args: JsonText,
         /// How it ended.
         result: ToolOutcome,

@@ -41,7 +41,9 @@ impl JsonText {
         &self.0
     }
 
-    /// The value the text holds.
+    /// The value the text holds. A value nested deeper than serde_json
+    /// reads (128 levels), which no text parsed from a model's reply can
+    /// be, reads back as `null`.
     pub fn to_value(&self) -> serde_json::Value {
         // The text is valid JSON by construction; `Null` only if an
         // invariant of this type was broken.
