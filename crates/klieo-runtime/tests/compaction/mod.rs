@@ -307,6 +307,13 @@ fn a_compaction_has_a_span_with_the_range_it_replaced() {
         .parse()
         .unwrap();
     assert!(through > 0);
+    for field in ["klieo.compaction.from", "klieo.compaction.through"] {
+        let signed = spans[0].signed.iter().any(|f| f == field);
+        assert!(
+            signed,
+            "{field} is a signed integer, as OpenTelemetry's are"
+        );
+    }
     assert_eq!(spans[0].get("klieo.step"), Some("1"));
     assert_eq!(spans[0].get("otel.status_code"), None, "no error");
 }

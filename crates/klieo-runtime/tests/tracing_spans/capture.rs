@@ -17,6 +17,9 @@ pub(crate) struct SpanRec {
     pub(crate) name: &'static str,
     pub(crate) parent: Option<u64>,
     pub(crate) fields: Vec<(String, String)>,
+    /// The fields recorded as signed integers (OpenTelemetry's integers;
+    /// an unsigned one is exported as text).
+    pub(crate) signed: Vec<String>,
 }
 
 impl SpanRec {
@@ -63,7 +66,7 @@ impl Capture {
     }
 }
 
-struct Fields<'a>(&'a mut Vec<(String, String)>);
+struct Fields<'a>(&'a mut Vec<(String, String)>, &'a mut Vec<String>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -71,6 +74,10 @@ impl Visit for Fields<'_> {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.push((field.name().to_owned(), value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.1.push(field.name().to_owned());
+        self.record_debug(field, &value);
     }
 }
 
@@ -80,8 +87,8 @@ impl Subscriber for Capture {
     }
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut fields = Vec::new();
-        attrs.record(&mut Fields(&mut fields));
+        let (mut fields, mut signed) = (Vec::new(), Vec::new());
+        attrs.record(&mut Fields(&mut fields, &mut signed));
         self.with(|state| {
             let parent = match attrs.parent() {
                 Some(parent) => Some(parent.into_u64()),
@@ -93,6 +100,7 @@ impl Subscriber for Capture {
                 name: attrs.metadata().name(),
                 parent,
                 fields,
+                signed,
             });
         });
         Id::from_u64(id)
@@ -100,14 +108,14 @@ impl Subscriber for Capture {
     fn record(&self, span: &Id, values: &Record<'_>) {
         self.with(|state| {
             if let Some(rec) = state.spans.iter_mut().find(|s| s.id == span.into_u64()) {
-                values.record(&mut Fields(&mut rec.fields));
+                values.record(&mut Fields(&mut rec.fields, &mut rec.signed));
             }
         });
     }
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
     fn event(&self, event: &Event<'_>) {
         let mut fields = Vec::new();
-        event.record(&mut Fields(&mut fields));
+        event.record(&mut Fields(&mut fields, &mut Vec::new()));
         self.with(|state| state.events.push(fields));
     }
     fn enter(&self, span: &Id) {
