@@ -36,7 +36,11 @@ impl SpanRec {
 pub(crate) struct Captured {
     pub(crate) spans: Vec<SpanRec>,
     pub(crate) events: Vec<Vec<(String, String)>>,
+    /// The spans closed (their last handle dropped), in order.
+    pub(crate) closed: Vec<u64>,
     stack: Vec<u64>,
+    /// Each open span's handles.
+    handles: std::collections::HashMap<u64, usize>,
 }
 
 impl Captured {
@@ -95,6 +99,7 @@ impl Subscriber for Capture {
                 None if attrs.is_contextual() => state.stack.last().copied(),
                 None => None,
             };
+            state.handles.insert(id, 1);
             state.spans.push(SpanRec {
                 id,
                 name: attrs.metadata().name(),
@@ -113,6 +118,29 @@ impl Subscriber for Capture {
         });
     }
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+    fn clone_span(&self, span: &Id) -> Id {
+        self.with(|state| {
+            if let Some(handles) = state.handles.get_mut(&span.into_u64()) {
+                *handles += 1;
+            }
+        });
+        span.clone()
+    }
+    fn try_close(&self, span: Id) -> bool {
+        self.with(|state| {
+            let id = span.into_u64();
+            let Some(handles) = state.handles.get_mut(&id) else {
+                return false;
+            };
+            *handles -= 1;
+            let closed = *handles == 0;
+            if closed {
+                state.handles.remove(&id);
+                state.closed.push(id);
+            }
+            closed
+        })
+    }
     fn event(&self, event: &Event<'_>) {
         let mut fields = Vec::new();
         event.record(&mut Fields(&mut fields, &mut Vec::new()));

@@ -200,3 +200,29 @@ fn a_streamed_runs_call_sent_blocking_is_not_marked_streamed() {
     };
     assert_eq!(chat.get("gen_ai.request.stream"), None);
 }
+
+/// An event stream lets go of its run once the run has ended, though its
+/// consumer still holds the stream: the run's span closes (and goes to
+/// the exporter) then, not when the stream is dropped.
+#[test]
+fn an_ended_event_stream_lets_go_of_its_runs_span() {
+    let (events, captured) = captured(|| async {
+        use futures_util::StreamExt;
+        let agent = klieo_runtime::Agent::builder(ScriptedLlm::new().then_text("done"))
+            .build()
+            .unwrap();
+        let mut events = agent.stream("hi");
+        while let Some(item) = events.next().await {
+            assert!(item.is_ok(), "{item:?}");
+        }
+        events
+    });
+    let [run] = captured.named("invoke_agent")[..] else {
+        panic!("one invoke_agent span: {:?}", captured.spans);
+    };
+    assert!(
+        captured.closed.contains(&run.id),
+        "the run's span closed with the stream still held"
+    );
+    drop(events);
+}
