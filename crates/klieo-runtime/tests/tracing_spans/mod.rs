@@ -207,7 +207,6 @@ fn a_streamed_runs_call_sent_blocking_is_not_marked_streamed() {
 #[test]
 fn an_ended_event_stream_lets_go_of_its_runs_span() {
     let (events, captured) = captured(|| async {
-        use futures_util::StreamExt;
         let agent = klieo_runtime::Agent::builder(ScriptedLlm::new().then_text("done"))
             .build()
             .unwrap();
