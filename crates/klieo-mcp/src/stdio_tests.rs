@@ -1,4 +1,4 @@
-//! The line checks of klieo's stdio transport.
+//! The requests klieo's stdio transport keeps pending.
 
 use super::*;
 

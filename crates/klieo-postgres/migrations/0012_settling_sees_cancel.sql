@@ -1,7 +1,7 @@
 -- Version 12: a settling commit of a cancelled run whose reservation
 -- lapsed is refused as cancelled, as every other store refuses it (it
--- said `lapsed`, a conflict, and the worker went on instead of stopping
--- the run). Only `klieo_commit_settling` changes.
+-- said `lapsed`, a conflict: the run stopped to be resumed, where a
+-- cancel ends it). Only `klieo_commit_settling` changes.
 CREATE OR REPLACE FUNCTION klieo_commit_settling(
     p_run TEXT, p_thread TEXT, p_pending TEXT, p_state TEXT, p_outcome TEXT,
     p_holder TEXT, p_expected BIGINT,

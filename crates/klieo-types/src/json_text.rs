@@ -45,9 +45,12 @@ impl JsonText {
     /// reads (128 levels), which no text parsed from a model's reply can
     /// be, reads back as `null`.
     pub fn to_value(&self) -> serde_json::Value {
-        // The text is valid JSON by construction; `Null` only if an
-        // invariant of this type was broken.
-        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+        self.value().unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The value, when serde_json reads it (see [`to_value`](Self::to_value)).
+    fn value(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.0).ok()
     }
 }
 
@@ -66,13 +69,13 @@ impl From<&serde_json::Value> for JsonText {
 /// Equal when the values are (see the type's docs).
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0 || self.to_value() == other.to_value()
+        self.0 == other.0 || self.value().is_some_and(|v| other.value() == Some(v))
     }
 }
 
 impl PartialEq<serde_json::Value> for JsonText {
     fn eq(&self, other: &serde_json::Value) -> bool {
-        self.to_value() == *other
+        self.value().as_ref() == Some(other)
     }
 }
 

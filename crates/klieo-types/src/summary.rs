@@ -15,7 +15,7 @@
 //! after a summary would not be read.
 
 use crate::error::MemoryError;
-use crate::message::{Message, Role};
+use crate::message::Message;
 use crate::transcript::Transcript;
 use serde::{Deserialize, Serialize};
 
@@ -187,44 +187,20 @@ impl History {
         })
     }
 
-    /// What a model reads: the summary, then the messages. The summary
-    /// opens the first message, after a blank line, when that is the
-    /// user's; else it is a user message of its own, before an
-    /// assistant's. Either way the conversation still alternates between
-    /// the user and the assistant, and starts with the user: chat
-    /// templates that insist (and Anthropic's API) refuse two user
-    /// messages in a row.
-    ///
-    /// ```
-    /// use klieo_types::{History, Message, Role, ThreadSummary, Transcript, SUMMARY_PREFIX};
-    ///
-    /// let summary = ThreadSummary::new(0, 4, "The user asked about Oslo.");
-    /// let turn = Transcript::from(vec![Message::user("And Bergen?"), Message::assistant("Rain.")]);
-    /// let read = History::new(Some(summary.clone()), turn, 4).transcript();
-    /// let roles: Vec<Role> = read.iter().map(|m| m.role).collect();
-    /// assert_eq!(roles, [Role::User, Role::Assistant]);
-    /// let opening = format!("{SUMMARY_PREFIX}The user asked about Oslo.\n\nAnd Bergen?");
-    /// assert_eq!(read.get(0).map(|m| m.content.as_str()), Some(opening.as_str()));
-    ///
-    /// let reply = Transcript::from(vec![Message::assistant("Rain.")]);
-    /// let read = History::new(Some(summary), reply, 5).transcript();
-    /// let roles: Vec<Role> = read.iter().map(|m| m.role).collect();
-    /// assert_eq!(roles, [Role::User, Role::Assistant]);
-    /// ```
+    /// What a model reads, and what a run sends after its system prompt:
+    /// the summary's message, then the messages. When the messages start
+    /// with the user's, two user messages follow each other: klieo's
+    /// Anthropic client joins them into one turn, and a server whose
+    /// chat template insists that the user and the assistant alternate
+    /// refuses the request.
     pub fn transcript(&self) -> Transcript {
-        let Some(summary) = &self.summary else {
-            return self.messages.clone();
-        };
-        let mut head = summary.message();
-        let rest = match self.messages.split_first() {
-            Some((first, rest)) if first.role == Role::User => {
-                head.content.push_str("\n\n");
-                head.content.push_str(&first.content);
-                rest
+        match &self.summary {
+            None => self.messages.clone(),
+            Some(summary) => {
+                let head = Transcript::from(vec![summary.message()]);
+                Transcript::concat(&[&head, &self.messages])
             }
-            _ => self.messages.clone(),
-        };
-        Transcript::concat(&[&Transcript::from(vec![head]), &rest])
+        }
     }
 }
 

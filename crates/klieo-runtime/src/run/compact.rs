@@ -58,9 +58,10 @@ fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcr
         tokens += size;
         stop += 1;
     }
-    let mut cut = match stop < end {
-        true => turn_start(messages, stop, next),
-        false => stop,
+    let mut cut = if stop < end {
+        turn_start(messages, stop, next)
+    } else {
+        stop
     };
     if cut == next {
         // The call is all the chunk holds: its results come with it.

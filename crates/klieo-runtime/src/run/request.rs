@@ -132,8 +132,8 @@ impl Run {
             let read = summary as u64 + history.message_tokens();
             self.fit.sent(estimate_of(&fitted.fixed, read));
         }
-        // The history as `History::transcript` lays it out with a summary:
-        // the conversation still alternates.
+        // The history as a model reads it (`History::transcript`): the
+        // summary's message first, when there is one.
         let messages = Transcript::concat(&[&self.system, &history.transcript()]);
         let mut req = ChatRequest::new(messages);
         req.tools = tools;

@@ -199,33 +199,6 @@ impl Transcript {
         Self::of(segments, len)
     }
 
-    /// The first message, and the rest (sharing their messages); `None`
-    /// when empty.
-    ///
-    /// ```
-    /// use klieo_types::{Message, Transcript};
-    ///
-    /// let t = Transcript::from(vec![Message::user("hi"), Message::assistant("hello")]);
-    /// let (first, rest) = t.split_first().unwrap();
-    /// assert_eq!(first.content, "hi");
-    /// assert_eq!(rest.len(), 1);
-    /// assert_eq!(rest.get(0).map(|m| m.content.as_str()), Some("hello"));
-    /// ```
-    pub fn split_first(&self) -> Option<(&Message, Transcript)> {
-        let first = self.get(0)?;
-        let mut dropped = false;
-        let rest = self.segments().iter().filter_map(|segment| {
-            let mut segment = segment.clone();
-            if !dropped && segment.start < segment.end {
-                dropped = true;
-                segment.start += 1;
-            }
-            (segment.start < segment.end).then_some(segment)
-        });
-        let rest: Vec<Segment> = rest.collect();
-        Some((first, Self::of(rest.into(), self.len - 1)))
-    }
-
     /// Copies the messages out into a vector.
     pub fn to_vec(&self) -> Vec<Message> {
         self.iter().cloned().collect()

@@ -109,22 +109,3 @@ fn concat_keeps_order_and_length_for_any_number_of_parts() {
     assert!(Transcript::concat(&[&empty, &empty]).is_empty());
     assert_eq!(Transcript::concat(&[]), Transcript::new());
 }
-
-#[test]
-fn split_first_drops_a_segment_the_first_message_empties() {
-    let one = Transcript::from(vec![Message::user("a")]);
-    let two = Transcript::from(vec![Message::assistant("b"), Message::user("c")]);
-    let whole = Transcript::concat(&[&one, &two]);
-    let split = whole.split_first();
-    assert_eq!(
-        split.as_ref().map(|(first, _)| first.content.as_str()),
-        Some("a")
-    );
-    let rest = split.map(|(_, rest)| rest).unwrap_or_default();
-    let texts: Vec<&str> = rest.iter().map(|m| m.content.as_str()).collect();
-    assert_eq!(texts, ["b", "c"]);
-    assert_eq!(rest.len(), 2);
-    let last = rest.split_first().map(|(_, r)| r).unwrap_or_default();
-    let none = last.split_first().map(|(_, r)| r);
-    assert!(none.is_some_and(|t| t.is_empty() && t.split_first().is_none()));
-}

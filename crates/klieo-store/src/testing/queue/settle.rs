@@ -3,8 +3,8 @@
 
 use super::{claim, commit, submit};
 use klieo_types::{
-    Commit, Episode, KeyLimits, KeySpend, MemoryError, Reservation, Reserved, RunQueue, Settlement,
-    Submission, ThreadId,
+    Commit, Episode, KeyLimits, KeySpend, MemoryError, Reservation, Reserved, RunId, RunQueue,
+    Settlement, Submission, ThreadId,
 };
 use std::time::Duration;
 
@@ -24,32 +24,38 @@ pub async fn a_cancelled_runs_late_settlement_is_cancelled(queue: &dyn RunQueue)
     };
     let begun = Commit::new(run, thread.clone()).with_episodes(vec![started]);
     commit(queue, begun.with_holder("w")).await;
+    if let Err(e) = queue.cancel(run, "ops").await {
+        panic!("cancel: {e}");
+    }
     let period = 1_800_000_000;
-    let limits = KeyLimits::new().with_tokens(1_000);
-    for ttl in [Duration::ZERO, Duration::from_secs(3_600)] {
-        let spend = KeySpend::new(100, 0, 1);
+    let spend = KeySpend::new(100, 0, 1);
+    let reserve = |ttl| {
+        let limits = KeyLimits::new().with_tokens(1_000);
         let reservation = Reservation::new("acme", period, run, spend, limits, ttl);
-        match ledger.reserve(&reservation).await {
-            Ok(Reserved::Granted(_)) => {}
-            other => panic!("reserve ({ttl:?}): {other:?}"),
-        }
-        if ttl.is_zero() {
-            match queue.cancel(run, "ops").await {
-                Ok(Some(_)) => {}
-                other => panic!("cancel: {other:?}"),
+        async move {
+            match ledger.reserve(&reservation).await {
+                Ok(Reserved::Granted(_)) => {}
+                other => panic!("reserve ({ttl:?}): {other:?}"),
             }
         }
+    };
+    let settle = || async {
         let late = Commit::new(run, thread.clone())
             .with_episodes(vec![Episode::Completed { steps: 1 }])
             .with_settlement(Settlement::new("acme", period, spend))
             .with_holder("w");
-        let refused = MemoryError::Cancelled {
-            run,
-            by: "ops".into(),
-        };
-        match queue.commit(late).await {
-            Err(e) => assert_eq!(e, refused, "reservation of {ttl:?}"),
-            Ok(()) => panic!("a cancelled run's settlement went in ({ttl:?})"),
-        }
+        queue.commit(late).await
+    };
+    let refused = Err(MemoryError::Cancelled {
+        run,
+        by: "ops".into(),
+    });
+    reserve(Duration::ZERO).await;
+    assert_eq!(settle().await, refused, "its reservation lapsed");
+    reserve(Duration::from_secs(3_600)).await;
+    assert_eq!(settle().await, refused, "its reservation held");
+    match ledger.standing("acme", period, RunId::new()).await {
+        Ok(standing) => assert_eq!(standing.settled, KeySpend::default(), "nothing settled"),
+        Err(e) => panic!("standing: {e}"),
     }
 }
