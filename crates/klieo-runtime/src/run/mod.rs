@@ -119,6 +119,10 @@ pub(crate) struct Extras {
     /// Who this process is to the run's lease, when it is one already (a
     /// team's run, its next part after a hand-off).
     pub(crate) holder: Option<String>,
+    /// The span of the part before (a team's run, after a hand-off),
+    /// which this run's span follows from: a link between the two
+    /// traces. Held open until this run's span is made.
+    pub(crate) follows: Option<Span>,
 }
 
 /// The call of another run that started a child run.
@@ -208,6 +212,9 @@ impl Run {
             thread: thread.as_str(),
             llm: ctx.llm.as_ref(),
         });
+        if let Some(before) = &extras.follows {
+            span.follows_from(before);
+        }
         let system_prompt = match &extras.output {
             Some(spec) => spec.instructions(system_prompt),
             None => system_prompt.to_owned(),

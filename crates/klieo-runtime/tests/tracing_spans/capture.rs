@@ -38,6 +38,8 @@ pub(crate) struct Captured {
     pub(crate) events: Vec<Vec<(String, String)>>,
     /// The spans closed (their last handle dropped), in order.
     pub(crate) closed: Vec<u64>,
+    /// Each (span, the span it follows from).
+    pub(crate) follows: Vec<(u64, u64)>,
     stack: Vec<u64>,
     /// Each open span's handles.
     handles: std::collections::HashMap<u64, usize>,
@@ -117,7 +119,9 @@ impl Subscriber for Capture {
             }
         });
     }
-    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+    fn record_follows_from(&self, span: &Id, follows: &Id) {
+        self.with(|state| state.follows.push((span.into_u64(), follows.into_u64())));
+    }
     fn clone_span(&self, span: &Id) -> Id {
         self.with(|state| {
             if let Some(handles) = state.handles.get_mut(&span.into_u64()) {

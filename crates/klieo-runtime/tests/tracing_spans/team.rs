@@ -1,8 +1,9 @@
-//! An agent used as a tool: the child run's `invoke_agent` span is a
-//! child of the parent's `execute_tool` span that runs it.
+//! Teams: an agent used as a tool, whose child run's `invoke_agent` span
+//! is a child of the parent's `execute_tool` span that runs it; and a
+//! hand-off, whose next part's span follows from the part before.
 
 use super::capture::captured;
-use klieo_runtime::Agent;
+use klieo_runtime::{Agent, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::ToolCall;
 use serde_json::json;
@@ -45,5 +46,43 @@ fn a_child_runs_invoke_agent_span_nests_under_its_parents_execute_tool() {
         lookup.parent,
         Some(tool.id),
         "the child runs inside the call"
+    );
+}
+
+#[test]
+fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
+    let ((), captured) = captured(|| async {
+        let store = klieo_store::InMemoryJournal::new();
+        let hand = ToolCall::new("h1", "transfer_to_refund", json!({"reason": "refund"}));
+        let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand]))
+            .with_name("triage")
+            .with_memory(store.clone())
+            .build()
+            .unwrap();
+        let refund = Agent::builder(ScriptedLlm::new().then_text("Refunded."))
+            .with_name("refund")
+            .with_memory(store)
+            .build()
+            .unwrap();
+        let team = Team::builder(triage)
+            .add_agent(refund)
+            .add_handoff("triage", "refund", "Refunds orders.")
+            .build()
+            .unwrap();
+        assert_eq!(team.run("Money back?").await.unwrap().text, "Refunded.");
+    });
+    let runs = captured.named("invoke_agent");
+    let by_agent = |name: &str| {
+        runs.iter()
+            .find(|s| s.get("gen_ai.agent.name") == Some(name))
+    };
+    let (Some(triage), Some(refund)) = (by_agent("triage"), by_agent("refund")) else {
+        panic!("two invoke_agent spans: {:?}", captured.spans);
+    };
+    assert_eq!(refund.parent, None, "each part is a trace of its own");
+    assert_eq!(
+        captured.follows,
+        [(refund.id, triage.id)],
+        "linked to the part before"
     );
 }

@@ -33,6 +33,8 @@ struct Part {
     so_far: SoFar,
     /// Who the process is to the run's lease, from the part before.
     holder: Option<String>,
+    /// The span of the part before, which this part's follows from.
+    follows: Option<tracing::Span>,
 }
 
 /// A part's run and its engine, or the error that ended it as it started.
@@ -88,6 +90,7 @@ impl Team {
             begin: Begin::Asked(prompt),
             so_far: SoFar::default(),
             holder: None,
+            follows: None,
         }
     }
 
@@ -118,6 +121,7 @@ impl Team {
             begin: Begin::TakenUp(decision),
             so_far,
             holder: None,
+            follows: None,
         };
         Ok((root, thread, part))
     }
@@ -165,6 +169,7 @@ impl Team {
                 began_after: steps,
             },
             holder: Some(ended.holder().to_owned()),
+            follows: Some(ended.span.clone()),
         })
     }
 
@@ -206,10 +211,12 @@ impl Team {
             begin,
             so_far,
             holder,
+            follows,
         } = part;
         let extras = Extras {
             seat: Some(self.seat(agent.name(), so_far)),
             holder,
+            follows,
             events: mode == Mode::Streamed,
             ..Extras::default()
         };
