@@ -2,7 +2,7 @@
 //! is a child of the parent's `execute_tool` span that runs it; and a
 //! hand-off, whose next part's span follows from the part before.
 
-use super::capture::captured;
+use super::capture::{captured, Captured, SpanRec};
 use klieo_runtime::{Agent, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::ToolCall;
@@ -30,11 +30,7 @@ fn a_child_runs_invoke_agent_span_nests_under_its_parents_execute_tool() {
             "It shipped."
         );
     });
-    let runs = captured.named("invoke_agent");
-    let by_agent = |name: &str| {
-        runs.iter()
-            .find(|s| s.get("gen_ai.agent.name") == Some(name))
-    };
+    let by_agent = |name| run_of(&captured, name);
     let (Some(desk), Some(lookup)) = (by_agent("desk"), by_agent("lookup")) else {
         panic!("two invoke_agent spans: {:?}", captured.spans);
     };
@@ -71,11 +67,7 @@ fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
             .unwrap();
         assert_eq!(team.run("Money back?").await.unwrap().text, "Refunded.");
     });
-    let runs = captured.named("invoke_agent");
-    let by_agent = |name: &str| {
-        runs.iter()
-            .find(|s| s.get("gen_ai.agent.name") == Some(name))
-    };
+    let by_agent = |name| run_of(&captured, name);
     let (Some(triage), Some(refund)) = (by_agent("triage"), by_agent("refund")) else {
         panic!("two invoke_agent spans: {:?}", captured.spans);
     };
@@ -85,4 +77,11 @@ fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
         [(refund.id, triage.id)],
         "linked to the part before"
     );
+}
+
+/// The `invoke_agent` span of the run of the agent called `name`.
+fn run_of<'a>(captured: &'a Captured, name: &str) -> Option<&'a SpanRec> {
+    let runs = captured.spans.iter().filter(|s| s.name == "invoke_agent");
+    runs.into_iter()
+        .find(|s| s.get("gen_ai.agent.name") == Some(name))
 }
