@@ -25,15 +25,15 @@ fn approving(llm: &ScriptedLlm, store: &InMemoryJournal) -> Agent {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
-    let store = InMemoryJournal::new();
-    filled(&store, 7).await;
+/// A run on a thread of seven turns in `store` that compacts (its
+/// summary `summary`), then waits for approval to send a mail: its ticket.
+async fn waiting_to_mail(store: &InMemoryJournal, summary: &str) -> klieo_types::Ticket {
+    filled(store, 7).await;
     let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({"to": "ada"}));
     let first = ScriptedLlm::new()
-        .then_text("Seven questions; now a mail.")
+        .then_text(summary)
         .then_tool_calls(vec![call]);
-    let error = approving(&first, &store)
+    let error = approving(&first, store)
         .session("long")
         .run("mail Ada")
         .await
@@ -41,6 +41,13 @@ async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
     let klieo_types::Error::Suspended { ticket, .. } = error else {
         panic!("not suspended: {error}");
     };
+    ticket
+}
+
+#[tokio::test]
+async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
+    let store = InMemoryJournal::new();
+    let ticket = waiting_to_mail(&store, "Seven questions; now a mail.").await;
     let kinds: Vec<&str> = store
         .replay(ticket.run)
         .await
@@ -134,20 +141,8 @@ async fn a_run_never_summarises_its_own_prompt_and_what_followed() {
 #[tokio::test]
 async fn a_run_whose_compaction_failed_does_not_try_again_after_approval() {
     let store = InMemoryJournal::new();
-    filled(&store, 7).await;
-    let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({"to": "ada"}));
     // The summary comes back empty: refused, and given up for the run.
-    let first = ScriptedLlm::new()
-        .then_text("   ")
-        .then_tool_calls(vec![call]);
-    let error = approving(&first, &store)
-        .session("long")
-        .run("mail Ada")
-        .await
-        .expect_err("waits for approval");
-    let klieo_types::Error::Suspended { ticket, .. } = error else {
-        panic!("not suspended: {error}");
-    };
+    let ticket = waiting_to_mail(&store, "   ").await;
 
     // Taken up by another process: it asks for no summary.
     let later = ScriptedLlm::new().then_text("Sent.");
