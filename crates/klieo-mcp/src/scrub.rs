@@ -5,6 +5,7 @@
 use crate::options::Transport;
 use reqwest::Url;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Values shorter than this are not scrubbed: replacing every `1` or `on`
 /// would garble the text, and so short a value protects nothing.
@@ -126,9 +127,10 @@ impl Secrets {
             if let Some(password) = url.password() {
                 self.add(password);
             }
-            for (key, value) in url.query_pairs() {
+            for (key, value, written) in query_params(&url) {
                 if names_a_credential(&key) {
                     self.add(&value);
+                    self.add(written);
                 }
             }
         }
@@ -172,15 +174,9 @@ impl Secrets {
         if let Some(password) = url.password() {
             self.add(password);
         }
-        for (_, value) in url.query_pairs() {
+        for (_, value, written) in query_params(&url) {
             self.add(&value);
-        }
-        // As written in the URL (percent-encoded), which is how reqwest
-        // shows it.
-        for pair in url.query().unwrap_or_default().split('&') {
-            if let Some((_, value)) = pair.split_once('=') {
-                self.add(value);
-            }
+            self.add(written);
         }
         if let Some(fragment) = url.fragment() {
             self.add(fragment);
@@ -233,6 +229,17 @@ impl Secrets {
     pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
         klieo_types::text::bounded(&self.scrub(text), limit)
     }
+}
+
+/// Each query parameter of `url`: its key and value, decoded, and the
+/// value as written in the URL (percent-encoded, which is how reqwest
+/// shows it). Decoding skips the empty pieces between `&`s, as this does.
+fn query_params(url: &Url) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>, &str)> {
+    let written = url.query().unwrap_or_default().split('&');
+    let written = written.filter(|pair| !pair.is_empty());
+    url.query_pairs()
+        .zip(written)
+        .map(|((key, value), pair)| (key, value, pair.split_once('=').map_or("", |(_, v)| v)))
 }
 
 #[cfg(test)]
@@ -315,16 +322,16 @@ mod tests {
         secrets.add_named_values(&[
             (
                 "DATABASE_URL".into(),
-                "postgres://postgres:hunter22@db/prod?sslmode=require&api_key=k-123456".into(),
+                "postgres://postgres:hunter22@db/prod?sslmode=require&api_key=k-123456&token=t%2B9876543".into(),
             ),
             ("GH_PAT".into(), "ghp_0123456789".into()),
             ("PATH".into(), "/usr/bin:/bin".into()),
         ]);
-        let said = "postgres, sslmode=require, pw hunter22, api k-123456, pat ghp_0123456789, in /usr/bin:/bin";
+        let said = "postgres, sslmode=require, pw hunter22, api k-123456, pat ghp_0123456789, in /usr/bin:/bin, t%2B9876543 t+9876543";
         assert_eq!(
             secrets.scrub_value(serde_json::json!(said)),
             serde_json::json!(
-                "postgres, sslmode=require, pw ***, api ***, pat ***, in /usr/bin:/bin"
+                "postgres, sslmode=require, pw ***, api ***, pat ***, in /usr/bin:/bin, *** ***"
             ),
             "a URL's password and keyed values go, a key by its name too; its user, \
              other parameters and a path stay"
