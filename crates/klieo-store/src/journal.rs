@@ -126,13 +126,6 @@ impl State {
             .is_some_and(|lease| lease.live_at(now))
     }
 
-    /// Whether `run` holds a live lease of a holder other than `holder`.
-    pub(crate) fn leased_by_another(&self, run: RunId, holder: &str, now: Instant) -> bool {
-        self.leases
-            .get(&run)
-            .is_some_and(|lease| lease.live_at(now) && lease.holder != holder)
-    }
-
     /// Refuses `commit` when its checks fail, having changed nothing.
     fn check(&self, commit: &Commit) -> Result<(), MemoryError> {
         // A run cancelled, or a child run started under a cancelled one.

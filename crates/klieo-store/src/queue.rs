@@ -171,7 +171,7 @@ impl RunQueue for InMemoryJournal {
                     // itself) is left to it.
                     RunState::Queued => {
                         submission.not_before().is_none_or(|t| t <= wall)
-                            && !state.leased_by_another(run, holder, now)
+                            && state.held_by_other(run, holder, now).is_none()
                     }
                     RunState::Running => !state.leased(run, now),
                     _ => false,
