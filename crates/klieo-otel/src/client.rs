@@ -57,13 +57,8 @@ impl OnFirstSend {
         match (self.make)() {
             Ok(client) => Ok(self.client.get_or_init(|| client)),
             Err(e) => {
-                let mut reason = e.to_string();
-                let mut cause = std::error::Error::source(&e);
-                while let Some(source) = cause {
-                    reason.push_str(&format!(": {source}"));
-                    cause = source.source();
-                }
-                Err(format!("the OTLP exporter's HTTP client could not be built: {reason}").into())
+                let chain = klieo_types::ErrorChain(&e);
+                Err(format!("the OTLP exporter's HTTP client could not be built: {chain}").into())
             }
         }
     }
