@@ -6,13 +6,6 @@ use crate::run::Run;
 use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall, ToolOutcome};
 use std::sync::Arc;
 
-/// Whether `error` stops a run (or one of its calls) to wait for a person:
-/// an approval, or a call in doubt. Not a failure: the run goes on once
-/// the person decides.
-pub(crate) fn waits_for_person(error: &Error) -> bool {
-    matches!(error, Error::Suspended { .. } | Error::InDoubt { .. })
-}
-
 /// The decisions taken on the calls of a run's last step: approvals and
 /// denials, and the settlements of calls in doubt.
 #[derive(Default)]

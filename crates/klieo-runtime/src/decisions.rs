@@ -49,9 +49,7 @@ pub async fn pending_approval(
 fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
     PendingApproval {
         ticket: Ticket::for_call(run, &call),
-        arguments: call
-            .parse_arguments()
-            .unwrap_or_else(|_| Value::String(call.arguments().to_owned())),
+        arguments: call.recorded_arguments().to_value(),
         tool: call.name.to_string(),
     }
 }

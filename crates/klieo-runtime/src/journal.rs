@@ -213,7 +213,7 @@ impl Memories {
                 key: key.map(str::to_owned),
             },
             Fact::Failed { error, terminal } => {
-                let stopped = crate::approval::waits_for_person(error)
+                let stopped = error.waits_for_person()
                     || (self.journal_ref().is_some() && matches!(error, Error::Memory(_)));
                 if stopped {
                     return None;

@@ -12,7 +12,7 @@
 
 use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
-use crate::dispatch::{dispatch_tools, parse_all, parsed, raw_args, result_text};
+use crate::dispatch::{dispatch_tools, parse_all, result_text};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
 use crate::in_doubt;
@@ -283,7 +283,7 @@ async fn settle(
             // After the calls that ran again, as the log has them.
             index: usize::MAX,
             call,
-            args: parsed(call).map_or_else(|_| raw_args(call), |(_, text)| text),
+            args: call.recorded_arguments(),
             outcome,
             error_kind: None,
             latency_ms: 0,

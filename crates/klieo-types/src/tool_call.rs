@@ -112,6 +112,31 @@ impl ToolCall {
         }
     }
 
+    /// The arguments as a run records them (an episode's `args`): their
+    /// text, shared, when it is JSON (`{}` when empty), else the raw text
+    /// as a JSON string.
+    ///
+    /// ```
+    /// use klieo_types::ToolCall;
+    ///
+    /// let call = ToolCall::from_raw("c1", "search", r#"{"q": "tea"}"#);
+    /// assert_eq!(call.recorded_arguments().as_str(), r#"{"q": "tea"}"#);
+    /// let broken = ToolCall::from_raw("c2", "search", "{\"q\": ");
+    /// assert_eq!(broken.recorded_arguments().to_value(), "{\"q\": ");
+    /// ```
+    pub fn recorded_arguments(&self) -> JsonText {
+        let text = &self.arguments;
+        if text.trim().is_empty() {
+            return JsonText::from(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        let valid =
+            self.parsed.is_some() || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        match valid {
+            true => JsonText::trusted(Arc::clone(text)),
+            false => JsonText::from(serde_json::Value::String(text.to_string())),
+        }
+    }
+
     /// The arguments as a JSON value, as [`parse_arguments`](Self::parse_arguments)
     /// gives them, with their text as [`JsonText`], shared with the call
     /// rather than copied. The value the call was built from is taken,

@@ -43,9 +43,7 @@ impl Ran {
     /// (`ToolError::Waiting`, which alone stops a call as `Suspended` or
     /// `InDoubt`): it has no end, and runs again when the run goes on.
     pub(super) fn waits(&self) -> bool {
-        self.fatal
-            .as_ref()
-            .is_some_and(crate::approval::waits_for_person)
+        self.fatal.as_ref().is_some_and(Error::waits_for_person)
     }
 }
 
@@ -214,12 +212,6 @@ async fn invoke_bounded(
     }
 }
 
-/// The record of `call`'s arguments when they are not JSON: their text,
-/// as a JSON string.
-pub(crate) fn raw_args(call: &ToolCall) -> JsonText {
-    JsonText::from(Value::String(call.arguments().to_owned()))
-}
-
 /// Runs one call of cycle `step` to its end, with its arguments as the
 /// run parsed them.
 pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parsed) -> Ran {
@@ -237,7 +229,12 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parse
                     "the arguments are not valid JSON ({e}); send one JSON object that matches the tool's parameters"
                 ),
             };
-            Ran::new(raw_args(call), Outcome::Done(Err(invalid)), started, opts)
+            Ran::new(
+                call.recorded_arguments(),
+                Outcome::Done(Err(invalid)),
+                started,
+                opts,
+            )
         }
     }
 }

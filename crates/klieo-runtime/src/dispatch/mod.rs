@@ -6,7 +6,6 @@ mod bound;
 mod call;
 mod results;
 
-pub(crate) use call::raw_args;
 pub(crate) use results::result_text;
 
 use crate::fact::{Fact, ToolCallEnd};
@@ -35,8 +34,6 @@ struct Ended {
     episode: Option<Episode>,
     fatal: Option<Error>,
 }
-
-use crate::approval::waits_for_person;
 
 /// Runs one call, its start emitted (`span` the one that opened), and
 /// emits its end.
@@ -117,7 +114,7 @@ async fn run_bounded<'a>(
                 // A call that waits for a person stops no other: they run,
                 // as they would have beside it, and are not left to a
                 // resume that could not tell they never started.
-                stop |= end.fatal.as_ref().is_some_and(|e| !waits_for_person(e));
+                stop |= end.fatal.as_ref().is_some_and(|e| !e.waits_for_person());
                 if let Some(slot) = ended.get_mut(index) {
                     if let (true, Some(episode)) = (early.enabled(), &end.episode) {
                         early.push(index, episode.clone());
@@ -179,7 +176,7 @@ impl Dispatched {
         let &(index, with) = self.waiting.first()?;
         // A call that ended the step otherwise (cancelled, failed for
         // good) comes first: the step is written whole, the run ends.
-        if !self.fatal.as_ref().is_some_and(waits_for_person) {
+        if !self.fatal.as_ref().is_some_and(Error::waits_for_person) {
             return None;
         }
         let stopped = self.fatal.take()?;
@@ -282,7 +279,7 @@ impl Dispatched {
                 if self
                     .fatal
                     .as_ref()
-                    .is_none_or(|f| waits_for_person(f) && !waits_for_person(&e)) =>
+                    .is_none_or(|f| f.waits_for_person() && !e.waits_for_person()) =>
             {
                 self.fatal = Some(e);
             }
@@ -338,8 +335,9 @@ pub(crate) fn parse_all(calls: &mut [ToolCall]) -> Vec<Parsed> {
     calls.iter_mut().map(ToolCall::take_arguments).collect()
 }
 
-/// `call`'s arguments parsed, for a call [`parse_all`] was not given:
-/// the call keeps the value it was built from.
+/// `call`'s arguments parsed from its text, for a call [`parse_all`] was
+/// not given (the call is borrowed, so it keeps any value it was built
+/// from).
 pub(crate) fn parsed(call: &ToolCall) -> Parsed {
     call.clone().take_arguments()
 }

@@ -217,7 +217,7 @@ fn described(error: &Error, capture: bool) -> String {
         Error::Llm(e) if !capture => llm_described(e),
         other => other.to_string(),
     };
-    bounded(text)
+    bounded(&text)
 }
 
 /// A model call's error for a span with content left out: a reply that
@@ -235,8 +235,8 @@ fn llm_described(error: &LlmError) -> String {
 }
 
 /// `text` cut to [`DESCRIPTION_LIMIT`] characters, a `…` marking the cut.
-pub(super) fn bounded(text: String) -> String {
-    klieo_types::text::bounded(&text, DESCRIPTION_LIMIT)
+pub(super) fn bounded(text: &str) -> String {
+    klieo_types::text::bounded(text, DESCRIPTION_LIMIT)
 }
 
 /// An `exception` event on the current (`chat`) span for one failed
@@ -246,9 +246,10 @@ pub(super) fn bounded(text: String) -> String {
 /// attempt the call gives up after).
 fn attempt_failed(error: &LlmError, retried: bool, capture: bool) {
     let message = match capture {
-        true => bounded(error.to_string()),
-        false => bounded(llm_described(error)),
+        true => error.to_string(),
+        false => llm_described(error),
     };
+    let message = bounded(&message);
     tracing::info!(
         exception.type = error.kind(),
         exception.message = message.as_str(),
@@ -322,7 +323,7 @@ fn record_tool_end(
             span.record("otel.status_code", "ERROR");
             // The message is the tool's own words: content.
             if capture {
-                span.record("otel.status_description", bounded(message.clone()).as_str());
+                span.record("otel.status_description", bounded(message).as_str());
             } else {
                 let description = format!("the tool call failed ({kind})");
                 span.record("otel.status_description", description.as_str());

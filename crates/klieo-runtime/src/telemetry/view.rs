@@ -67,7 +67,7 @@ impl Tracer<'_> {
                 // The causes may quote a strategy's or a store's text:
                 // recorded only when content is.
                 let description = match self.capture {
-                    true => bounded(crate::compaction::reason(error)),
+                    true => bounded(&crate::compaction::reason(error)),
                     false => format!("compaction failed ({})", error.kind()),
                 };
                 span.record("otel.status_description", description.as_str());
@@ -78,7 +78,7 @@ impl Tracer<'_> {
                 }
             }
             // A suspended run has not failed: it waits for a person.
-            Fact::Failed { error, .. } if !crate::approval::waits_for_person(error) => {
+            Fact::Failed { error, .. } if !error.waits_for_person() => {
                 record_error(self.span, error, self.capture);
             }
             Fact::BudgetSettled { settled, span, .. } => {

@@ -12,7 +12,7 @@ pub use options::WorkerOptions;
 pub use wait::wait;
 
 use crate::Agent;
-use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
+use klieo_types::{Claimed, ConfigError, RunId, RunQueue, RunState};
 use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -278,12 +278,12 @@ impl Worker {
             // given up here, so that once the person decides, a worker
             // takes the run at once instead of when the lease runs out.
             // (A fresh run's engine gave its lease up already.)
-            Err(Error::Suspended { .. } | Error::InDoubt { .. }) if resumed => {
+            Err(e) if e.waits_for_person() && resumed => {
                 if let Err(e) = self.queue.release(claim.run, &self.holder).await {
                     tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
                 }
             }
-            Err(Error::Suspended { .. } | Error::InDoubt { .. }) => {}
+            Err(e) if e.waits_for_person() => {}
             Err(e) => {
                 tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer")
             }

@@ -377,10 +377,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The kind of failure, in snake case, for traces (`error.type`): a
-    /// model or tool failure gives its own kind (`"rate_limit"`,
-    /// `"unknown_tool"`), the others their variant's (`"cancelled"`,
-    /// `"max_steps_exceeded"`).
+    /// Whether this waits for a person (`Suspended`, `InDoubt`): no failure.
+    pub fn waits_for_person(&self) -> bool {
+        matches!(self, Self::Suspended { .. } | Self::InDoubt { .. })
+    }
+
+    /// The kind of failure, in snake case, for traces (`error.type`): a model or tool
+    /// failure gives its own kind (`"rate_limit"`, `"unknown_tool"`), the others their
+    /// variant's (`"cancelled"`, `"max_steps_exceeded"`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Llm(e) => e.kind(),
