@@ -332,7 +332,7 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
         Some(_) => {}
     }
     run.spent_as_logged(&episodes);
-    run.count_children(journal, &episodes).await?;
+    run.count_children(&episodes).await?;
     // A compaction that failed is not tried again by the run, taken up or
     // not.
     if episodes

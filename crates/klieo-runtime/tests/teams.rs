@@ -178,6 +178,53 @@ async fn a_budget_counts_every_agents_part_on_separate_memories() {
     );
 }
 
+#[tokio::test]
+async fn a_budget_counts_what_an_earlier_parts_children_spent_on_separate_memories() {
+    let short_term: Arc<InMemoryShortTerm> = Arc::default();
+    let episodic: Arc<InMemoryEpisodic> = Arc::default();
+    let three_calls = RunOptions::default().with_budget(Budget::new().with_model_calls(3));
+    let on_shared = |builder: klieo_runtime::AgentBuilder| {
+        builder
+            .with_short_term(short_term.clone())
+            .with_episodic(episodic.clone())
+            .with_options(three_calls.clone())
+            .build()
+            .unwrap()
+    };
+    let lookup = on_shared(
+        Agent::builder(ScriptedLlm::new().then_text("Order 1042 shipped.")).with_name("lookup"),
+    );
+    let triage_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new(
+            "a1",
+            "ask_lookup",
+            json!({"input": "1042"}),
+        )])
+        .then_tool_calls(vec![ToolCall::new("h1", "transfer_to_refund", json!({}))]);
+    let refund_llm = ScriptedLlm::new().then_text("Refunded.");
+    let triage = Agent::builder(triage_llm)
+        .with_name("triage")
+        .add_agent_tool("ask_lookup", "Finds orders.", lookup);
+    let team = Team::builder(on_shared(triage))
+        .add_agent(on_shared(
+            Agent::builder(refund_llm.clone()).with_name("refund"),
+        ))
+        .add_handoff("triage", "refund", "Refunds.")
+        .build()
+        .unwrap();
+    // Triage's two calls and its child's one spend the budget of three:
+    // refund's part may make none.
+    let answer = team.run("Money back for 1042?").await;
+    assert!(
+        matches!(answer, Err(Error::BudgetExceeded { .. })),
+        "{answer:?}"
+    );
+    assert!(
+        refund_llm.requests().is_empty(),
+        "refund's model was called"
+    );
+}
+
 #[test]
 fn agents_on_memories_of_their_own_are_refused_at_build() {
     let (name, reason) = refused(

@@ -418,17 +418,13 @@ impl Run {
     }
 
     /// Adds what the run's children spent, as their logs record it, to
-    /// the spend its own log showed (a run taken up again, whose budget
-    /// covers its children).
-    pub(crate) async fn count_children(
-        &self,
-        journal: &dyn Journal,
-        episodes: &[Episode],
-    ) -> Result<(), Error> {
+    /// the spend its own log (`episodes`) showed: a run taken up again, or
+    /// handed on, whose budget covers its children.
+    pub(crate) async fn count_children(&self, episodes: &[Episode]) -> Result<(), Error> {
         let Some(budget) = self.opts.budget.for_children() else {
             return Ok(());
         };
-        let spent = children_spent(journal, &budget, self.ctx.run_id, episodes).await?;
+        let spent = children_spent(&self.ctx.memories, &budget, self.ctx.run_id, episodes).await?;
         self.lock_spend().add_counts(&spent);
         Ok(())
     }

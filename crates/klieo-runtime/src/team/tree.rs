@@ -4,6 +4,7 @@
 //! `WaitingOnChild`, and is woken (`ChildWoken`) once the person decides.
 
 use crate::decisions::decide_in_child;
+use crate::journal::Memories;
 use crate::options::Budget;
 use crate::spend::Spend;
 use crate::stream::CANCELLED;
@@ -323,11 +324,12 @@ fn calls_of<'a>(log: &'a [Episode], pending: Option<&'a PendingStep>) -> Vec<(u3
 }
 
 /// What the child runs of `run` (whose log is `log`) spent, as their
-/// logs record it, their own children's included: each call of the log
-/// (ended, open or waiting) may have started one, whose id it derives.
-/// A child kept in another store is not found.
+/// logs in `memories` record it, their own children's included: each
+/// call of the log (ended, open or waiting) may have started one, whose
+/// id it derives. A child kept in other memories is not found; separate
+/// memories keep no open step.
 pub(crate) async fn children_spent(
-    journal: &dyn Journal,
+    memories: &Memories,
     budget: &Budget,
     run: RunId,
     log: &[Episode],
@@ -337,10 +339,13 @@ pub(crate) async fn children_spent(
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
         for (parent, episodes) in &level {
-            let pending = journal.pending(*parent).await?;
+            let pending = match memories.journal_ref() {
+                Some(journal) => journal.pending(*parent).await?,
+                None => None,
+            };
             for (step, call_id) in calls_of(episodes, pending.as_ref()) {
                 let child = child_of_call(*parent, step, call_id);
-                let child_log = journal.replay(child).await?;
+                let child_log = memories.episodic().replay(child).await?;
                 if parent_in(&child_log) == Some(*parent) {
                     spent.add_counts(&Spend::from_log(budget, "", &child_log));
                     next.push((child, child_log));

@@ -248,9 +248,10 @@ impl Team {
                         if episodes.is_empty() {
                             return Err(not_shared(&agent, run));
                         }
-                        // The run's budget counts every part's spend, as a
-                        // journal's resume does.
+                        // The run's budget counts every part's spend and
+                        // their children's, as a journal's resume does.
                         made.spent_as_logged(&episodes);
+                        made.count_children(&episodes).await?;
                         start_with(Arc::clone(&made), mode, move |_| async move { Ok(steps) }).await
                     }
                 };
