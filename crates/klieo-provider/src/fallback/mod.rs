@@ -8,6 +8,14 @@
 //! [`ReplyInfo::switches`](klieo_types::ReplyInfo::switches)), which the runtime
 //! records in the run's journal, events and spans.
 //!
+//! Whether a provider can serve a call is asked of it at each call, so
+//! what it learned since the list was built counts: a server's window
+//! and JSON Schema support once discovered
+//! ([`LlmClient::discover_capabilities`], which the fallback asks of
+//! each), a stream found not to carry the model's tool calls. The list's
+//! own [`capabilities`](LlmClient::capabilities) are its providers' as
+//! they are now.
+//!
 //! One pass over the list is one attempt: the runtime's retry policy and
 //! its time budget cover the whole list, so failing over does not
 //! multiply the wait. When every provider fails, the call fails with
@@ -45,10 +53,12 @@ use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One provider of the list.
+/// One provider of the list. Its capabilities are asked at each call, not
+/// kept: a client learns some of them (a server's window and JSON Schema
+/// support once discovered, a stream that turned out not to carry its
+/// tool calls).
 struct Member {
     client: Arc<dyn LlmClient>,
-    caps: Capabilities,
 }
 
 /// Providers tried in order as one [`LlmClient`]; see the
@@ -62,7 +72,6 @@ struct Member {
 #[derive(Clone)]
 pub struct Fallback {
     members: Arc<[Member]>,
-    caps: Capabilities,
     attempt_timeout: Option<Duration>,
 }
 
@@ -160,14 +169,9 @@ impl FallbackBuilder {
         let members: Arc<[Member]> = self
             .members
             .into_iter()
-            .map(|client| Member {
-                caps: client.capabilities(),
-                client,
-            })
+            .map(|client| Member { client })
             .collect();
-        let each: Vec<Capabilities> = members.iter().map(|m| m.caps).collect();
         Ok(Fallback {
-            caps: combined(&each),
             members,
             attempt_timeout: self.attempt_timeout,
         })
@@ -274,7 +278,12 @@ impl LlmClient for Fallback {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.caps
+        let each: Vec<Capabilities> = self
+            .members
+            .iter()
+            .map(|m| m.client.capabilities())
+            .collect();
+        combined(&each)
     }
 
     async fn discover_capabilities(&self) -> Capabilities {
@@ -288,7 +297,7 @@ impl LlmClient for Fallback {
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if let Some(why) = lacks(&member.caps, &req, Mode::Complete) {
+            if let Some(why) = lacks(&member.client.capabilities(), &req, Mode::Complete) {
                 pass.skip(member, why);
                 continue;
             }
@@ -312,7 +321,7 @@ impl LlmClient for Fallback {
     async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if let Some(why) = lacks(&member.caps, &req, Mode::Stream) {
+            if let Some(why) = lacks(&member.client.capabilities(), &req, Mode::Stream) {
                 pass.skip(member, why);
                 continue;
             }
@@ -342,7 +351,7 @@ impl LlmClient for Fallback {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if !member.caps.embeddings() {
+            if !member.client.capabilities().embeddings() {
                 pass.skip(member, "the provider has no embeddings");
                 continue;
             }

@@ -133,6 +133,63 @@ async fn a_provider_that_cannot_serve_the_request_is_skipped_with_the_reason() {
     );
 }
 
+/// A provider that learns it can enforce a JSON Schema when asked what
+/// it can do, as a client of llama-server learns it from `/props`.
+struct Learning {
+    llm: ScriptedLlm,
+    learned: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl LlmClient for Learning {
+    fn name(&self) -> &str {
+        self.llm.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let learned = self.learned.load(std::sync::atomic::Ordering::Relaxed);
+        self.llm.capabilities().with_json_schema(learned)
+    }
+
+    async fn discover_capabilities(&self) -> Capabilities {
+        self.learned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.capabilities()
+    }
+
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.llm.complete(req).await
+    }
+}
+
+#[tokio::test]
+async fn a_provider_is_judged_by_what_it_can_do_now_not_at_build() {
+    let learns = named("local").then_text("{}");
+    let fallback = Fallback::builder()
+        .add_provider(Learning {
+            llm: learns.clone(),
+            learned: false.into(),
+        })
+        .add_provider(named("backup").with_capabilities(Capabilities::default()))
+        .build()
+        .unwrap();
+    assert!(!fallback.capabilities().json_schema());
+    assert!(fallback.discover_capabilities().await.json_schema());
+    assert!(
+        fallback.capabilities().json_schema(),
+        "what it learned holds"
+    );
+    let mut req = hi();
+    req.response_format = klieo_types::ResponseFormat::JsonSchema {
+        name: "answer".into(),
+        schema: serde_json::json!({"type": "object"}),
+        strict: true,
+    };
+    let reply = fallback.complete(req).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("local"));
+    assert_eq!(learns.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn a_stream_fails_over_when_its_first_item_is_a_failure() {
     let a = named("primary").then_chunks(vec![Err(LlmError::server("overloaded"))]);
