@@ -34,6 +34,62 @@ struct PartialCall {
     id: String,
     name: String,
     arguments: String,
+    /// The arguments' structure, read as they come.
+    shape: Shape,
+}
+
+/// The structure of a call's argument text so far, read once a byte as
+/// pieces come: whether it is one value whose objects and arrays all
+/// closed, so that it may be whole JSON. Only such a text is parsed to
+/// tell (see [`PartialCall::is_followed_by`]): parsing every piece's
+/// text would cost the square of its length, and a server can send a
+/// call in millions of pieces.
+#[derive(Debug, Default, Clone, Copy)]
+struct Shape {
+    /// Objects and arrays open, outside strings.
+    depth: u32,
+    in_string: bool,
+    /// The last byte was a backslash inside a string.
+    escaped: bool,
+    /// An object or array was opened.
+    opened: bool,
+    /// A mark closed nothing, or a second value began after the first
+    /// closed: the text can never be one value.
+    broken: bool,
+}
+
+impl Shape {
+    fn read(&mut self, text: &str) {
+        for &byte in text.as_bytes() {
+            if self.in_string {
+                match (self.escaped, byte) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.broken |= self.opened && self.depth == 0;
+                    self.opened = true;
+                    self.depth = self.depth.saturating_add(1);
+                }
+                b'}' | b']' => match self.depth.checked_sub(1) {
+                    Some(depth) => self.depth = depth,
+                    None => self.broken = true,
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the text may be one whole value: opened, all closed.
+    fn closed(&self) -> bool {
+        self.opened && self.depth == 0 && !self.in_string && !self.broken
+    }
 }
 
 impl PartialCall {
@@ -55,10 +111,12 @@ impl PartialCall {
         if name.is_empty() || args.is_empty() || self.name.is_empty() {
             return false;
         }
-        // Whole arguments end an object and the piece starts one; only
-        // then are they parsed, so pieces that repeat the name cost no
-        // parse of what came before.
-        let whole = self.arguments.trim_end().ends_with('}')
+        // Whole arguments end an object, all closed, and the piece starts
+        // one; only then are they parsed, so pieces that repeat the name
+        // cost no parse of what came before. A piece added after a failed
+        // parse opens a second value, so no text is parsed twice.
+        let whole = self.shape.closed()
+            && self.arguments.trim_end().ends_with('}')
             && args.trim_start().starts_with('{')
             && serde_json::from_str::<serde_json::Value>(&self.arguments).is_ok();
         self.name != name || whole
@@ -81,6 +139,7 @@ impl PartialCall {
         }
         if let Some(args) = fragment.arguments {
             self.arguments.push_str(args);
+            self.shape.read(args);
         }
         self.id.len() + self.name.len() + self.arguments.len() - before
     }
@@ -306,6 +365,36 @@ mod tests {
                 call("call_2", "g", r#"{"x":2}"#),
             ]
         );
+    }
+
+    fn shape_of(pieces: &[&str]) -> Shape {
+        let mut shape = Shape::default();
+        for piece in pieces {
+            shape.read(piece);
+        }
+        shape
+    }
+
+    #[test]
+    fn arguments_are_closed_only_when_every_object_and_string_is() {
+        assert!(shape_of(&[r#"{"a":"#, r#"[1,{"b":2}]}"#]).closed());
+        assert!(shape_of(&[r#"{"q":"a \"}\" b"#, r#"", "r":"\\"}"#]).closed());
+        assert!(!shape_of(&[r#"{"a":"{}{}"#]).closed(), "inside a string");
+        assert!(!shape_of(&[r#"{"a":["#]).closed(), "an array open");
+        assert!(!shape_of(&["1"]).closed(), "nothing opened");
+        assert!(!shape_of(&["{}}"]).closed(), "a mark that closes nothing");
+        assert!(!shape_of(&["{}", "{}"]).closed(), "two values");
+    }
+
+    #[test]
+    fn pieces_naming_the_tool_inside_an_open_string_stay_one_call() {
+        let mut pieces = vec![piece(None, None, Some("f"), Some(r#"{"a":""#))];
+        pieces.extend((0..1_000).map(|_| piece(None, None, Some("f"), Some("{}"))));
+        pieces.push(piece(None, None, None, Some(r#""}"#)));
+        let calls = assembled(&pieces);
+        assert_eq!(calls.len(), 1);
+        let args: serde_json::Value = serde_json::from_str(&calls[0].2).unwrap();
+        assert_eq!(args["a"].as_str().map(str::len), Some(2_000));
     }
 
     #[test]
