@@ -331,7 +331,8 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
         None => return Err(not_resumable(id, "it has no episodes in its store")),
         Some(_) => {}
     }
-    run.spent_as_logged(&episodes);
+    let pending = journal.pending(id).await?;
+    run.spent_as_logged(&episodes, pending.as_ref());
     run.count_children(&episodes).await?;
     // A compaction that failed is not tried again by the run, taken up or
     // not.
@@ -346,7 +347,6 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
         .filter(|e| matches!(e, Episode::LlmCall { .. }))
         .count();
     let steps = u32::try_from(steps).unwrap_or(u32::MAX);
-    let pending = journal.pending(id).await?;
     run.set_pending(pending.clone());
     // Every process acting on what it read here expects the log as read:
     // of two resuming (or deciding) at once, the first write of one wins

@@ -164,6 +164,41 @@ async fn a_run_taken_up_again_counts_what_its_log_says_it_spent() {
     assert!(later_llm.requests().is_empty(), "no call over budget");
 }
 
+#[tokio::test]
+async fn an_approved_call_counts_against_the_tool_call_budget_of_the_run_taken_up() {
+    let store = InMemoryJournal::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let budget = Budget::new().with_tool_calls(1);
+    let first = ScriptedLlm::new().then_reply(calls(1));
+    let suspended = agent(&first, budget.clone(), &store, &runs, true)
+        .session("t")
+        .run("go")
+        .await
+        .expect_err("waits for approval");
+    let Error::Suspended { ticket, .. } = suspended else {
+        panic!("not suspended: {suspended:?}");
+    };
+
+    // Another process approves: the call it waited on was counted when
+    // the model asked for it, so the next reply's call passes the limit.
+    let later_llm = ScriptedLlm::new().then_reply(calls(1));
+    let later = agent(&later_llm, budget, &store, &runs, true);
+    let error = later.approve(&ticket).await.expect_err("over budget");
+    assert!(
+        matches!(
+            error,
+            Error::BudgetExceeded {
+                limit: BudgetLimit::ToolCalls,
+                max: 1,
+                spent: 1,
+                needed: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the approved call ran");
+}
+
 #[test]
 fn a_limit_of_zero_is_refused_when_the_agent_is_built() {
     let budget = Budget::new().with_tool_calls(0);

@@ -395,10 +395,13 @@ impl Run {
         self.compaction_given_up.store(true, Ordering::Relaxed);
     }
 
-    /// Takes the spend recorded in the run's log as its spend so far (a
-    /// run taken up again).
-    pub(crate) fn spent_as_logged(&self, episodes: &[Episode]) {
-        let logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
+    /// Takes the spend recorded in the run's log, and its open step's
+    /// calls, as its spend so far (a run taken up again).
+    pub(crate) fn spent_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
+        let mut logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
+        if let Some(open) = open {
+            logged.count_open_calls(open, episodes);
+        }
         *self.lock_spend() = logged;
     }
 

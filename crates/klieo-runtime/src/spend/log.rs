@@ -1,11 +1,11 @@
 //! A run's spend as its journal records it, for a process that takes the
 //! run up: what each `LlmCall` was counted as where the run had a budget
 //! (estimates and cost included), else the usage it reported; each tool
-//! call; and the working time they took.
+//! call, those of its open step included; and the working time they took.
 
 use super::Spend;
 use crate::options::Budget;
-use klieo_types::{CallSpend, Episode};
+use klieo_types::{CallSpend, Episode, PendingStep};
 
 impl Spend {
     /// What the log of a run shows it spent.
@@ -56,5 +56,17 @@ impl Spend {
             spend.logged_ms += longest;
         }
         spend
+    }
+
+    /// Counts the calls of the run's open step (`open`) that its log
+    /// (`episodes`) has no result of yet: each was counted when the model
+    /// asked for it, as a call that ran is by its `ToolCall`.
+    pub(crate) fn count_open_calls(&mut self, open: &PendingStep, episodes: &[Episode]) {
+        let ended = episodes
+            .iter()
+            .filter(|e| matches!(e, Episode::ToolCall { step, .. } if *step == open.step))
+            .count();
+        let asked = open.reply.tool_calls.len().saturating_sub(ended);
+        self.tool_calls += u64::try_from(asked).unwrap_or(u64::MAX);
     }
 }
