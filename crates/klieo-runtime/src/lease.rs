@@ -25,6 +25,18 @@ impl Drop for Held {
 }
 
 impl Held {
+    /// Ends the holding once the run stopped, with `error` if it failed:
+    /// gives the lease up, unless a write to the store failed. Then the
+    /// lease runs out instead, so that a run whose write the store keeps
+    /// refusing is claimed again once its TTL has passed, not at once
+    /// and without end.
+    pub(crate) async fn end(self, error: Option<&Error>) {
+        match error {
+            Some(Error::Memory(_)) => drop(self),
+            _ => self.release().await,
+        }
+    }
+
     /// Stops renewing and gives the lease up (a failure to is only
     /// logged: the lease runs out anyway).
     pub(crate) async fn release(mut self) {

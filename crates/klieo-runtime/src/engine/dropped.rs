@@ -46,19 +46,20 @@ impl Drop for Engine {
                             let answered =
                                 after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed);
                             if let Err(e) = answered.await {
-                                run.ended_by(e).await;
+                                let ended = run.ended_by(e).await;
+                                return give_up(lease, Some(&ended.error)).await;
                             }
                         }
                         None => run.record_dropped().await,
                     }
-                    give_up(lease).await;
+                    give_up(lease, None).await;
                 })
             }
             State::Relaying(_) | State::Working(_) => {
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
                     run.record_dropped().await;
-                    give_up(lease).await;
+                    give_up(lease, None).await;
                 })
             }
         };

@@ -109,7 +109,7 @@ where
         Ok(Err(OpenFailure::InBand(e))) => failing(&run, e, lease.take()),
         Err(e) | Ok(Err(OpenFailure::Init(e))) => {
             let ended = run.ended_by(e).await;
-            give_up(lease).await;
+            give_up(lease, Some(&ended.error)).await;
             return Err(ended.error);
         }
     };
@@ -124,9 +124,9 @@ where
     })
 }
 
-async fn give_up(lease: Option<Held>) {
+async fn give_up(lease: Option<Held>, error: Option<&Error>) {
     if let Some(lease) = lease {
-        lease.release().await;
+        lease.end(error).await;
     }
 }
 
@@ -286,7 +286,7 @@ fn failing(run: &Arc<Run>, error: Error, lease: Option<Held>) -> State {
     let run = Arc::clone(run);
     State::Failing(Box::pin(async move {
         let ended = run.ended_by(error).await;
-        give_up(lease).await;
+        give_up(lease, Some(&ended.error)).await;
         ended
     }))
 }

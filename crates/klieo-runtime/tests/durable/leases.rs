@@ -3,7 +3,7 @@
 //! on paused tokio time.)
 
 use super::store::{fresh, Store};
-use super::support::{count, Counted};
+use super::support::{count, Counted, Hooked, OnCommit};
 use klieo_runtime::{Agent, RunEvent};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, RunId, ToolCall};
@@ -106,4 +106,44 @@ async fn a_streamed_run_holds_its_lease_until_its_stream_ends() {
     // The stream gave the lease up before it ended.
     let free = store.lease(id, "another worker", Duration::from_secs(30));
     assert!(free.await.unwrap(), "the lease was given up");
+}
+
+#[tokio::test]
+async fn a_run_whose_write_the_store_refuses_keeps_its_lease_until_it_runs_out() {
+    let (_dir, store) = fresh().await;
+    let mails = Arc::new(AtomicUsize::new(0));
+    // The store refuses the run's last write, as PostgreSQL refuses a
+    // text it cannot hold, each time it is tried.
+    let on_commit: OnCommit = Arc::new(|store, commit| {
+        Box::pin(async move {
+            if commit
+                .episodes
+                .iter()
+                .any(|e| matches!(e, Episode::Completed { .. }))
+            {
+                return Err(MemoryError::backend("the store cannot hold the answer"));
+            }
+            store.commit(commit).await
+        })
+    });
+    let first = Agent::builder(ScriptedLlm::new().then_text("Sent."))
+        .with_memory(Hooked {
+            inner: store.clone(),
+            on_commit,
+        })
+        .build()
+        .expect("the options are valid");
+    let error = first.session("t").run("mail Ada").await.unwrap_err();
+    assert!(
+        matches!(error, Error::Memory(MemoryError::Backend { .. })),
+        "{error:?}"
+    );
+    // Left to be resumed, but not at once: a worker would claim it again
+    // and call the model again only once its lease ran out.
+    let (_, resumed) = second_worker_resumes(&store, &mails).await;
+    let error = resumed.expect_err("the lease is held");
+    assert!(
+        matches!(error, Error::Memory(MemoryError::Conflict(_))),
+        "{error:?}"
+    );
 }
