@@ -6,6 +6,7 @@
 use crate::error::backend;
 use crate::ledger::int;
 use crate::memory::{lock_key, lock_run, summary_in, ROWS};
+use crate::text::storable;
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ impl Journal for PostgresStore {
             .transpose()?;
         let after = RunState::after(&commit);
         let (state, outcome) = ROWS.state_columns(&after);
+        let outcome = outcome.map(storable);
         // Numbered from 0: the function puts them after the thread's last.
         let rows = ROWS.message_rows(&commit.messages, None)?;
         let episodes = commit

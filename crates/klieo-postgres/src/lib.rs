@@ -10,6 +10,10 @@
 //! `AgentBuilder::with_memory`, and resume or approve its runs from any
 //! process. It runs on tokio, with timers enabled.
 //!
+//! PostgreSQL's `text` cannot hold the NUL character: the columns kept
+//! as plain text (a run's outcome and prompt, a thread's summary) get
+//! U+FFFD in its place; messages and episodes, kept as JSON, keep it.
+//!
 //! The schema is versioned ([`SCHEMA_VERSION`]); connecting applies the
 //! migrations the database lacks, each in one transaction, and refuses a
 //! database from a newer version. No error or `Debug` output shows the
@@ -66,6 +70,7 @@ mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 mod wakeups;
 
 pub use error::OpenError;

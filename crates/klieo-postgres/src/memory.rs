@@ -1,6 +1,7 @@
 //! The memory traits over the store's tables.
 
 use crate::error::backend;
+use crate::text::storable;
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
@@ -164,7 +165,7 @@ pub(crate) async fn summary_in(
     .bind(thread.as_str())
     .bind(StoreRows::index(summary.from))
     .bind(StoreRows::index(summary.through))
-    .bind(summary.text.as_str())
+    .bind(storable(&summary.text))
     .execute(&mut *tx)
     .await
     .map_err(|e| backend(doing, e))?;

@@ -6,6 +6,7 @@
 
 use crate::error::backend;
 use crate::memory::{lock_run, record_in, ROWS};
+use crate::text::storable;
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -44,7 +45,7 @@ impl RunQueue for PostgresStore {
         .bind(run.to_string())
         .bind(submission.thread_for(run).as_str())
         .bind(submission.agent())
-        .bind(submission.prompt())
+        .bind(storable(submission.prompt()))
         .bind(submission.key())
         .bind(submission.not_before().map(epoch_seconds))
         .bind(WAKEUP_CHANNEL)
@@ -171,6 +172,7 @@ impl RunQueue for PostgresStore {
         }
         let (cancelled, episode) = RunState::cancellation(by);
         let (name, text) = ROWS.state_columns(&cancelled);
+        let text = text.map(storable);
         sqlx::query(
             "UPDATE klieo_runs SET state = $2, outcome = $3, updated_at = now() WHERE run = $1",
         )

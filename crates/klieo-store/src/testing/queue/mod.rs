@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 mod assign;
 mod order;
 mod settle;
+mod texts;
 
 pub use assign::{
     a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
@@ -20,6 +21,7 @@ pub use order::{
     a_given_up_run_is_claimed_before_queued_ones, a_queued_run_another_process_leased_is_left_to_it,
 };
 pub use settle::a_cancelled_runs_late_settlement_is_cancelled;
+pub use texts::texts_holding_a_nul_are_written;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -373,6 +375,7 @@ macro_rules! __klieo_store_queue_suite {
             a_cancelled_runs_late_settlement_is_cancelled,
             a_run_never_submitted_is_given_to_workers,
             assign_moves_a_waiting_run_and_leaves_a_finished_one,
+            texts_holding_a_nul_are_written,
         );
     };
 }
