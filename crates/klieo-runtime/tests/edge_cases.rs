@@ -29,6 +29,18 @@ async fn cancellation_with_chunks_ready_is_seen_on_the_next_item() {
 }
 
 #[tokio::test]
+async fn cancellation_before_the_first_item_is_the_first_item() {
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let (ctx, thread) = context(&llm).await;
+    // The stream opened with its first chunk read, to tell an error.
+    let stream = start(&ctx, thread, RunOptions::default()).await;
+    ctx.cancel().cancel();
+    let rest = collect(stream).await;
+    assert_eq!(errors(&rest), [LlmError::Cancelled]);
+    assert_eq!(rest.len(), 1, "the item after cancel() is the error");
+}
+
+#[tokio::test]
 async fn dropping_after_the_finish_chunk_keeps_the_answer() {
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
     let (ctx, thread) = context(&llm).await;

@@ -131,8 +131,7 @@ async fn give_up(lease: Option<Held>, error: Option<&Error>) {
 }
 
 /// One cycle in flight: its request, span, clock, the stream it relays
-/// (none for a blocking call) and the next event to hand out (for a
-/// blocking call, its whole reply).
+/// (none for a blocking call) and the next event (a blocking call's reply).
 struct Cycle {
     step: u32,
     req: ChatRequest,
@@ -360,7 +359,8 @@ impl Stream for Engine {
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Relaying(mut cycle) => {
                     let event = match (cycle.pending.take(), &mut cycle.pump) {
-                        (Some(event), _) => event,
+                        (Some(event), Some(pump)) => pump.unless_cancelled(event),
+                        (Some(event), None) => event,
                         (None, Some(pump)) => match pump.poll_event(cx) {
                             Poll::Ready(event) => event,
                             Poll::Pending => {

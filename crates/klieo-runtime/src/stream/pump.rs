@@ -113,6 +113,16 @@ impl ChunkPump {
         }
     }
 
+    /// `opened`, the event the stream opened with, unless the run was
+    /// cancelled since: then the cancel, as the next poll would give.
+    pub(crate) fn unless_cancelled(&mut self, opened: PumpEvent) -> PumpEvent {
+        if self.cancel.is_cancelled() {
+            self.provider = None;
+            return PumpEvent::Failed(Error::Cancelled);
+        }
+        opened
+    }
+
     /// Waits for the next event.
     pub(crate) async fn next_event(&mut self) -> PumpEvent {
         poll_fn(|cx| self.poll_event(cx)).await
