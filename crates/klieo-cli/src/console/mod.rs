@@ -36,8 +36,10 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use auth::MIN_TOKEN;
 
-/// The largest form the console reads.
-const FORM_BYTES: usize = 16 * 1024;
+/// The largest form the console reads: what a person says (a reason, a
+/// call's result) and who says it, at their most characters of four
+/// bytes, each byte sent as three (`%E4`), with room for the rest.
+const FORM_BYTES: usize = (crate::decisions::SAID + crate::decisions::WHO) * 12 + 4 * 1024;
 
 /// What the console's pages share.
 pub(crate) struct Console {

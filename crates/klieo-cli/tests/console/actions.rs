@@ -91,6 +91,32 @@ async fn a_denial_needs_a_reason_and_keeps_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reason_of_the_most_characters_the_form_takes_is_kept_in_any_script() {
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
+    let run = runs.to_deny;
+    let (csrf, ticket) = forms(&console, run).await;
+    // 2,000 characters of four bytes each, as a browser sends them.
+    let reason = "𝄞".repeat(2_000);
+    let by = "學".repeat(100);
+    let form = format!(
+        "csrf={csrf}&ticket={ticket}&by={}&reason={}",
+        form_value(&by),
+        form_value(&reason)
+    );
+    let done = post(&console, &format!("/runs/{run}/deny"), &form).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (_, log) = log(&path, run).await;
+    assert!(log
+        .iter()
+        .any(|e| matches!(e, Episode::Denied { reason: kept, .. } if *kept == reason)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_that_is_not_the_consoles_own_changes_nothing() {
     let Opened {
         path,
