@@ -46,16 +46,18 @@ enum WireBlock {
     Other,
 }
 
-/// Reported token counts; missing counts are zero, oversized ones saturate.
+/// Reported token counts; missing counts are zero, oversized ones
+/// saturate, and a count that is not a whole number is read as
+/// [`token_count`](klieo_provider::count::token_count) reads it.
 #[derive(Deserialize, Clone, Copy, Default)]
 pub(crate) struct WireUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     pub(crate) input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     pub(crate) output_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     pub(crate) cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     pub(crate) cache_creation_input_tokens: Option<u64>,
 }
 
@@ -226,6 +228,17 @@ mod tests {
         assert!(e.retryable() && e.to_string().contains("busy"), "{e}");
         let e = parse_message(b"{}", None).expect_err("not a reply");
         assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_reply_whose_counts_are_written_oddly_is_still_the_answer() {
+        let body = br#"{"type":"message","role":"assistant",
+            "content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":1e2,"output_tokens":-5}}"#;
+        let reply = parse_message(body, None).expect("the answer");
+        assert_eq!(reply.message.content, "hi");
+        let usage = reply.usage.expect("its usage");
+        assert_eq!((usage.input_tokens, usage.output_tokens), (100, 0));
     }
 
     #[test]

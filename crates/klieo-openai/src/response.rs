@@ -72,12 +72,14 @@ impl<'de> Visitor<'de> for RawTextVisitor {
     }
 }
 
-/// Reported token counts; missing counts are zero, oversized ones saturate.
+/// Reported token counts; missing counts are zero, oversized ones
+/// saturate, and a count that is not a whole number is read as
+/// [`token_count`](klieo_provider::count::token_count) reads it.
 #[derive(Deserialize, Clone, Copy, Default)]
 pub(crate) struct WireUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     prompt_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     completion_tokens: Option<u64>,
     /// `cached_tokens`: the part of the prompt read from OpenAI's cache.
     #[serde(default)]
@@ -86,7 +88,7 @@ pub(crate) struct WireUsage {
 
 #[derive(Deserialize, Clone, Copy, Default)]
 struct PromptDetails {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "klieo_provider::count::token_count")]
     cached_tokens: Option<u64>,
 }
 
@@ -255,6 +257,15 @@ mod tests {
         assert_eq!(parse(r#"{"a":{"x":1}}"#).as_deref(), Some("{\"x\":1}"));
         assert_eq!(parse(r#"{"a":null}"#), None);
         assert_eq!(parse(r#"{"a":7}"#).as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn counts_written_as_fractions_or_below_zero_are_read() {
+        let wire: WireUsage =
+            serde_json::from_str(r#"{"prompt_tokens": 12.0, "completion_tokens": -1}"#)
+                .expect("usage");
+        let usage = Usage::from(wire);
+        assert_eq!((usage.input_tokens, usage.output_tokens), (12, 0));
     }
 
     #[test]

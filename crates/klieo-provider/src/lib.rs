@@ -58,6 +58,7 @@
 
 pub mod body;
 pub mod builder;
+pub mod count;
 pub mod fallback;
 pub mod hint;
 pub mod options;
