@@ -266,6 +266,56 @@ async fn no_retry_starts_once_the_budget_counted_from_the_window_question_is_spe
     assert_eq!(llm.requests().len(), 1, "no retry after the budget");
 }
 
+/// A guardrail that takes 25 s to pass a request.
+struct SlowToPass;
+
+#[async_trait::async_trait]
+impl klieo_runtime::Guardrail for SlowToPass {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    async fn pre_llm(&self, _: &ChatRequest) -> klieo_runtime::GuardrailOutcome {
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        klieo_runtime::GuardrailOutcome::Pass
+    }
+}
+
+/// A client 20 s slow to say its window and 5 s slow to answer.
+struct SlowToSayAndAnswer(ScriptedLlm);
+
+#[async_trait::async_trait]
+impl LlmClient for SlowToSayAndAnswer {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn discover_capabilities(&self) -> Capabilities {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        self.0.capabilities()
+    }
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        self.0.complete(req).await
+    }
+}
+
+/// The first call's retry budget counts the window question, not what
+/// the run did between it and the call (a guardrail, a compaction): 20 s
+/// of question and 25 s of guardrail leave a call of 5 s 10 s of 30.
+#[tokio::test(start_paused = true)]
+async fn the_budget_counts_the_window_question_and_not_the_work_after_it() {
+    let llm = ScriptedLlm::new().then_text("ok");
+    let ctx = AgentContext::new(SlowToSayAndAnswer(llm.clone()));
+    let (ctx, thread) = with_user(ctx, "hi").await;
+    let opts = RunOptions::default()
+        .with_retry(RetryPolicy::new().with_total_budget(Some(Duration::from_secs(30))))
+        .add_guardrail(std::sync::Arc::new(SlowToPass));
+    let answer = run_steps(&ctx, "", thread, opts).await;
+    assert_eq!(answer, Ok("ok".to_owned()));
+}
+
 /// A retry budget past what the clock can hold is no budget, not a panic.
 #[tokio::test(start_paused = true)]
 async fn a_retry_budget_of_duration_max_is_no_budget() {

@@ -15,6 +15,7 @@
 use klieo_types::{Error, Message, ToolDef, Transcript};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 /// Room kept for the reply of a request that asks for no `max_tokens`:
 /// a quarter of the window, at most this.
@@ -113,18 +114,18 @@ impl ModelFit {
 }
 
 /// What one run keeps of its requests' fitting: the tools' estimate, the
-/// estimate of the request in flight, and when it asked its client about
-/// the window. Read on every call, so the common case (no window asked
-/// about, no estimate sent) takes no lock.
+/// estimate of the request in flight, and how long its client took to
+/// answer about the window. Read on every call, so the common case (no
+/// window asked about, no estimate sent) takes no lock.
 #[derive(Debug, Default)]
 pub(crate) struct Fit {
     /// The estimated tokens of the request in flight (0: none).
     sent: AtomicU64,
-    /// Whether `asked` holds an instant not yet taken.
+    /// Whether `asked` holds a time not yet taken.
     asking: AtomicBool,
-    /// When the client was asked, until the call it was asked for takes
-    /// it (its retry budget counts from then).
-    asked: Mutex<Option<tokio::time::Instant>>,
+    /// How long the client took to answer about the window, until the
+    /// call it was asked for takes it (its retry budget counts it).
+    asked: Mutex<Option<Duration>>,
     /// The tools' estimate, by the catalogue it was made for.
     tools: Mutex<Option<(Arc<[ToolDef]>, u64)>>,
     /// What the client said of its window when this run asked (`None`
@@ -166,15 +167,15 @@ impl Fit {
         let _ = self.window.set(window);
     }
 
-    /// The client is being asked about the window now.
-    pub(crate) fn asking(&self) {
-        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(tokio::time::Instant::now());
+    /// The client took `took` to answer about the window.
+    pub(crate) fn asked(&self, took: Duration) {
+        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = Some(took);
         self.asking.store(true, Ordering::Release);
     }
 
-    /// When the client was asked, if no call took it yet.
-    pub(crate) fn take_asked(&self) -> Option<tokio::time::Instant> {
+    /// How long the client took to answer about the window, if no call
+    /// took it yet.
+    pub(crate) fn take_asked(&self) -> Option<Duration> {
         if !self.asking.swap(false, Ordering::Acquire) {
             return None;
         }

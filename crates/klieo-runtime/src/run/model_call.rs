@@ -178,11 +178,14 @@ impl Run {
     }
 
     /// The end of a model call's retry budget, when it has one: from now,
-    /// or, for the call the run first asked its client about its window
-    /// for, from when it asked (the question is part of making the call).
+    /// less, for the call the run first asked its client about its window
+    /// for, the time the question took (it is part of making the call;
+    /// what the run did between, such as compacting its thread, is not).
     fn budget(&self) -> Option<(Instant, Duration)> {
         let budget = self.opts.retry.total_budget()?;
-        let began = self.window_asked().unwrap_or_else(Instant::now);
+        let now = Instant::now();
+        let question = self.window_asked().unwrap_or_default();
+        let began = now.checked_sub(question).unwrap_or(now);
         // A budget past what the clock can hold is no budget.
         Some((began.checked_add(budget)?, budget))
     }

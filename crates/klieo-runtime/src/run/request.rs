@@ -234,7 +234,7 @@ impl Run {
         if let Some(window) = self.fit.window() {
             return window;
         }
-        self.fit.asking();
+        let asked = tokio::time::Instant::now();
         let bound = self
             .opts
             .retry
@@ -245,6 +245,7 @@ impl Run {
             caps = asking => caps.ok(),
             () = self.ctx.cancel.cancelled() => None,
         };
+        self.fit.asked(asked.elapsed());
         let window = caps.and_then(|caps| caps.max_context_tokens());
         // A window the client did not say is asked for again by the next
         // run: the client may learn it meanwhile.
@@ -255,9 +256,9 @@ impl Run {
         window
     }
 
-    /// When the run asked its client about its window, if the call that
-    /// question was for has not taken it yet.
-    pub(crate) fn window_asked(&self) -> Option<tokio::time::Instant> {
+    /// How long the run's client took to answer about its window, if the
+    /// call that question was for has not taken it yet.
+    pub(crate) fn window_asked(&self) -> Option<Duration> {
         self.fit.take_asked()
     }
 
