@@ -12,7 +12,7 @@ pub use options::WorkerOptions;
 pub use wait::wait;
 
 use crate::Agent;
-use klieo_types::{Claimed, ConfigError, RunId, RunQueue, RunState};
+use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
 use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -153,7 +153,9 @@ impl WorkerBuilder {
 #[non_exhaustive]
 pub struct WorkerReport {
     /// Runs it drove to their end (an answer, a failure, or a suspension
-    /// for approval).
+    /// for approval); not those it stopped to be taken up again (a write
+    /// that failed, a lease lost) or that were cancelled while it drove
+    /// them.
     pub finished: u64,
     /// Runs it stopped at the drain deadline, their leases given up for
     /// another worker to take over.
@@ -184,7 +186,7 @@ impl Worker {
     /// in its log.
     pub async fn run(&self, shutdown: CancellationToken) -> WorkerReport {
         let mut report = WorkerReport::default();
-        let mut running: JoinSet<()> = JoinSet::new();
+        let mut running: JoinSet<bool> = JoinSet::new();
         let mut runs: Runs = HashMap::new();
         let mut listening = Listening::new();
         while !shutdown.is_cancelled() {
@@ -251,10 +253,12 @@ impl Worker {
     }
 
     /// Drives one claimed run to its end, under the claim's lease.
-    async fn drive(self, claim: Claimed) {
+    /// Drives the claimed run; whether it drove it to its end (see
+    /// [`WorkerReport::finished`]).
+    async fn drive(self, claim: Claimed) -> bool {
         let Some(agent) = self.agents.get(&claim.agent) else {
             // Claims name only this worker's agents.
-            return;
+            return false;
         };
         let lease = Some((self.holder.to_string(), self.options.lease_ttl()));
         let extras = crate::run::Extras {
@@ -272,7 +276,7 @@ impl Worker {
             None => agent.go_on_exactly(claim.run, None, extras).await,
         };
         match outcome {
-            Ok(_) => {}
+            Ok(_) => true,
             // A run taken up only to find it still waits for a person
             // stops before it would hold its lease: the claim's lease is
             // given up here, so that once the person decides, a worker
@@ -282,10 +286,18 @@ impl Worker {
                 if let Err(e) = self.queue.release(claim.run, &self.holder).await {
                     tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
                 }
+                true
             }
-            Err(e) if e.waits_for_person() => {}
+            Err(e) if e.waits_for_person() => true,
+            // Stopped, for a worker to take up again, or cancelled
+            // elsewhere (its lease lost, its write refused).
+            Err(e @ (Error::Memory(_) | Error::Cancelled)) => {
+                tracing::info!(run_id = %claim.run, error = %e, "run stopped before its end");
+                false
+            }
             Err(e) => {
-                tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer")
+                tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer");
+                true
             }
         }
     }
@@ -294,7 +306,7 @@ impl Worker {
     /// left and gives up its leases.
     async fn drain(
         &self,
-        mut running: JoinSet<()>,
+        mut running: JoinSet<bool>,
         mut runs: Runs,
         mut report: WorkerReport,
     ) -> WorkerReport {
@@ -353,11 +365,11 @@ type Runs = HashMap<Id, (RunId, AbortHandle)>;
 fn ended(
     runs: &mut Runs,
     report: &mut WorkerReport,
-    done: Result<(Id, ()), tokio::task::JoinError>,
+    done: Result<(Id, bool), tokio::task::JoinError>,
 ) {
     match done {
-        Ok((id, ())) => {
-            if runs.remove(&id).is_some() {
+        Ok((id, to_its_end)) => {
+            if runs.remove(&id).is_some() && to_its_end {
                 report.finished += 1;
             }
         }

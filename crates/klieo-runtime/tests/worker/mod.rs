@@ -224,6 +224,7 @@ async fn a_running_run_cancelled_elsewhere_is_stopped_by_its_worker() {
     shutdown.cancel();
     let report = working.await.unwrap();
     assert_eq!(report.released, vec![second]);
+    assert_eq!(report.finished, 0, "the cancel ended the first run");
 }
 
 #[tokio::test(start_paused = true)]
