@@ -119,8 +119,7 @@ impl AnthropicClient {
             ));
         }
         let base_url = parsed.as_str().trim_end_matches('/').to_owned();
-        let messages_url = Url::parse(&format!("{base_url}/v1/messages"))
-            .map_err(|e| ConfigError::invalid_from(name, "cannot hold the path /v1/messages", e))?;
+        let messages_url = klieo_http::url::joined(&parsed, "v1/messages");
         let agent = concat!("klieo-anthropic/", env!("CARGO_PKG_VERSION"));
         let https = parsed.scheme() == "https";
         let http = http_client(

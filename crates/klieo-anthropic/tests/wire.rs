@@ -283,3 +283,30 @@ async fn a_redirect_to_another_host_is_not_followed_with_the_key() {
     );
     assert!(e.to_string().contains(&to), "{e}");
 }
+
+#[tokio::test]
+async fn a_query_in_the_base_url_goes_with_each_request() {
+    let server = MockServer::start().await;
+    let reply = json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
+        "stop_reason": "end_turn", "content": [{"type": "text", "text": "hi"}],
+        "usage": {"input_tokens": 1, "output_tokens": 1}
+    });
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(wiremock::matchers::query_param("tenant", "t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(reply))
+        .mount(&server)
+        .await;
+    let client = AnthropicClient::builder()
+        .with_base_url(format!("{}?tenant=t1", server.uri()))
+        .with_api_key(KEY)
+        .with_model("claude-test")
+        .build()
+        .expect("a client");
+    let reply = client
+        .complete(ChatRequest::new(vec![Message::user("hi")]))
+        .await
+        .expect("the reply");
+    assert_eq!(reply.message.content, "hi");
+}

@@ -37,6 +37,23 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
     Ok(url)
 }
 
+/// `base` with `path` after its own path, its query kept: an API whose
+/// base URL carries its key as a query (`…/v1?api-key=K`) gets it on
+/// each endpoint.
+///
+/// ```
+/// let base = reqwest::Url::parse("https://host/openai/v1?api-key=K")?;
+/// let chat = klieo_http::url::joined(&base, "chat/completions");
+/// assert_eq!(chat.as_str(), "https://host/openai/v1/chat/completions?api-key=K");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn joined(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let before = base.path().trim_end_matches('/');
+    url.set_path(&format!("{before}/{}", path.trim_start_matches('/')));
+    url
+}
+
 /// `url` without what may be a credential: user name, password, query and
 /// fragment.
 pub fn safe_url(url: &Url) -> Url {

@@ -139,20 +139,14 @@ impl OpenAiClient {
                  can give (text-embedding-3-small: up to 1536), or leave it unset",
             ));
         }
-        let join = |path: &str| {
-            Url::parse(&format!("{base_url}/{path}")).map_err(|e| {
-                ConfigError::invalid_from("base_url", format!("cannot hold the path /{path}"), e)
-            })
-        };
-        let (chat_url, embeddings_url) = (join("chat/completions")?, join("embeddings")?);
+        let chat_url = klieo_http::url::joined(&parsed, "chat/completions");
+        let embeddings_url = klieo_http::url::joined(&parsed, "embeddings");
 
         let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
         let declared = c.capabilities().copied();
         let capabilities = declared.unwrap_or_else(|| default_capabilities(&base_url));
         let openai = parsed.host_str() == Some("api.openai.com");
-        let props_url = (declared.is_none() && !openai)
-            .then(|| discover::props_url(&base_url))
-            .flatten();
+        let props_url = (declared.is_none() && !openai).then(|| discover::props_url(&parsed));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

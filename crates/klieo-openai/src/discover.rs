@@ -64,10 +64,13 @@ struct TemplateCaps {
 }
 
 /// Where a server whose API is at `base_url` (`…/v1`) says what it can
-/// do: `/props` beside the API's version.
-pub(crate) fn props_url(base_url: &str) -> Option<Url> {
-    let root = base_url.strip_suffix("/v1").unwrap_or(base_url);
-    Url::parse(&format!("{root}/props")).ok()
+/// do: `/props` beside the API's version, with the base URL's query.
+pub(crate) fn props_url(base_url: &Url) -> Url {
+    let mut url = base_url.clone();
+    let path = base_url.path().trim_end_matches('/');
+    let root = path.strip_suffix("/v1").unwrap_or(path);
+    url.set_path(&format!("{root}/props"));
+    url
 }
 
 /// The server could not be reached (a connection error, or no answer in
@@ -136,9 +139,18 @@ mod tests {
 
     #[test]
     fn props_sit_beside_the_apis_version() {
-        let url = props_url("http://127.0.0.1:8080/v1").expect("a URL");
-        assert_eq!(url.as_str(), "http://127.0.0.1:8080/props");
-        let url = props_url("http://127.0.0.1:8080").expect("a URL");
-        assert_eq!(url.as_str(), "http://127.0.0.1:8080/props");
+        let props = |base: &str| Url::parse(base).map(|base| props_url(&base).to_string());
+        assert_eq!(
+            props("http://127.0.0.1:8080/v1").as_deref(),
+            Ok("http://127.0.0.1:8080/props")
+        );
+        assert_eq!(
+            props("http://127.0.0.1:8080").as_deref(),
+            Ok("http://127.0.0.1:8080/props")
+        );
+        assert_eq!(
+            props("http://127.0.0.1:8080/v1?key=k").as_deref(),
+            Ok("http://127.0.0.1:8080/props?key=k")
+        );
     }
 }

@@ -156,6 +156,27 @@ async fn credentials_in_the_base_url_never_show() {
 }
 
 #[tokio::test]
+async fn a_key_in_the_base_urls_query_goes_with_each_request() {
+    use wiremock::matchers::{method, path, query_param};
+    let server = MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(query_param("api-key", "k3y"))
+        .respond_with(sse_reply(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        ))
+        .mount(&server)
+        .await;
+    let client = OpenAiClient::builder()
+        .with_base_url(format!("{}/v1?api-key=k3y", server.uri()))
+        .with_model("m")
+        .build()
+        .unwrap();
+    let items = collect(client.stream(req()).await.unwrap()).await;
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+}
+
+#[tokio::test]
 async fn a_redirect_is_not_followed_with_the_key_and_headers() {
     let api = MockServer::start().await;
     let elsewhere = MockServer::start().await;
