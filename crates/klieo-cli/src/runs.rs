@@ -349,6 +349,9 @@ pub(crate) fn line(episode: &Episode) -> String {
                 false => format!("{said}: {}", plain(reason, 60)),
             }
         }
+        Episode::PromptAt { index } => {
+            format!("the run's own messages begin at message {index} of its thread")
+        }
         // Every other kind says enough by its name and its JSON
         // (`--json`).
         _ => String::new(),

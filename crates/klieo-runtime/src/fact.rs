@@ -30,6 +30,9 @@ pub(crate) enum Fact<'a> {
     Started { agent: &'a str },
     /// The run asks for an answer of this shape (a typed run).
     Shaped { name: &'a str, schema: &'a Value },
+    /// Where the run's own messages begin in its thread (see
+    /// `Episode::PromptAt`).
+    PromptAt { index: u64 },
     /// A run stopped after `steps` model calls is taken up again.
     Resumed { steps: u32 },
     /// The agent `from` handed the run to `to`, of its team.

@@ -199,6 +199,7 @@ impl Memories {
                 by: None,
             },
             Fact::Answered { step, .. } => Episode::Completed { steps: step },
+            Fact::PromptAt { index } => Episode::PromptAt { index },
             Fact::BudgetRefused {
                 limit,
                 max,

@@ -333,6 +333,7 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
     }
     let pending = journal.pending(id).await?;
     run.spent_as_logged(&episodes, pending.as_ref());
+    run.prompt_at_as_logged(&episodes);
     run.count_children(&episodes).await?;
     // A compaction that failed is not tried again by the run, taken up or
     // not.

@@ -240,6 +240,15 @@ pub enum Episode {
         /// or the pending step's tools are finished first).
         steps: u32,
     },
+    /// Where the run's own messages begin in its thread: the newest
+    /// message when the run first read it (its prompt, for a new run).
+    /// Written with the first model call of a run that compacts its
+    /// thread, so that a process taking the run up never summarises that
+    /// message or what follows it.
+    PromptAt {
+        /// The message's index in the thread, counting from 0.
+        index: u64,
+    },
     /// The run asks for an answer of this shape (a typed run, on a
     /// journal): written with `Started`, so a resume of the run asks for
     /// it again.
@@ -401,6 +410,7 @@ impl Episode {
             Self::ChildWoken { .. } => "child_woken",
             Self::HandedOff { .. } => "handed_off",
             Self::Resumed { .. } => "resumed",
+            Self::PromptAt { .. } => "prompt_at",
             Self::OutputShape { .. } => "output_shape",
             Self::ProviderSwitched { .. } => "provider_switched",
             Self::RateLimited { .. } => "rate_limited",

@@ -6,6 +6,7 @@ mod compact;
 mod fit;
 mod ledger;
 mod model_call;
+mod prompt_at;
 mod record;
 mod request;
 
@@ -76,7 +77,7 @@ pub(crate) struct Run {
     compaction_given_up: AtomicBool,
     /// The thread's newest message when this run first read it: the run
     /// never summarises it or what came after.
-    compaction_limit: OnceLock<u64>,
+    compaction_limit: prompt_at::PromptAt,
     /// The largest history budget the run's prompt was found not to fit
     /// in, read to the message (0: none yet; see `Run::read_history`).
     prompt_left: AtomicUsize,
@@ -232,7 +233,7 @@ impl Run {
             began: tokio::time::Instant::now(),
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
-            compaction_limit: OnceLock::new(),
+            compaction_limit: prompt_at::PromptAt::default(),
             prompt_left: AtomicUsize::new(0),
             parent: extras.parent,
             seat: extras.seat,

@@ -129,7 +129,7 @@ impl Run {
         if let Some(usage) = &reply.usage {
             self.input_reported(usage.input_tokens);
         }
-        let mut before = Vec::new();
+        let mut before: Vec<Episode> = self.prompt_at_unwritten().into_iter().collect();
         if let Some(info) = &reply.info {
             if let Some(wait) = &info.rate_wait {
                 before.extend(self.emit(Fact::RateLimitWaited { step, wait }).episode);

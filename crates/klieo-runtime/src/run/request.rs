@@ -173,7 +173,7 @@ impl Run {
         // Past a summary, a start moved by a quarter may pass the run's own
         // prompt, which no summary says: the history is read to the message
         // then, as when a quarter leaves nothing.
-        let prompt = self.compaction_limit.get().copied();
+        let prompt = self.compaction_limit.get();
         let past = |read: &History| match (&read.summary, read.first, prompt) {
             (Some(summary), Some(first), Some(prompt)) => {
                 summary.through <= prompt && first > prompt

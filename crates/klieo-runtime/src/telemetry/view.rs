@@ -125,6 +125,7 @@ impl Tracer<'_> {
             Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }
             | Fact::Shaped { .. }
+            | Fact::PromptAt { .. }
             | Fact::Resumed { .. }
             | Fact::HandedOff { .. }
             | Fact::ChildOf { .. }

@@ -55,7 +55,10 @@ async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
         .iter()
         .map(Episode::kind)
         .collect();
-    assert_eq!(kinds, ["started", "compacted", "llm_call", "suspended"]);
+    assert_eq!(
+        kinds,
+        ["started", "compacted", "prompt_at", "llm_call", "suspended"]
+    );
 
     // Another process approves: its request reads the journaled summary,
     // and it does not summarise again.
@@ -69,6 +72,51 @@ async fn a_compacted_run_goes_on_after_approval_reading_its_summary() {
         .messages
         .iter()
         .any(|m| m.content.contains("question 0")));
+}
+
+#[tokio::test]
+async fn a_run_taken_up_after_approval_never_summarises_its_own_prompt() {
+    let store = InMemoryJournal::new();
+    filled(&store, 5).await;
+    // Its call and result are each past what a compaction keeps: a
+    // compaction after the approval has to cut before them.
+    let to = "ada ".repeat(120);
+    let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({ "to": to }));
+    let first = ScriptedLlm::new().then_tool_calls(vec![call]);
+    let error = approving(&first, &store)
+        .session("long")
+        .run("mail Ada")
+        .await
+        .expect_err("waits for approval");
+    let klieo_types::Error::Suspended { ticket, .. } = error else {
+        panic!("not suspended: {error}");
+    };
+    assert_eq!(first.requests().len(), 1, "the thread was short enough");
+
+    // Another process approves; the mail makes the thread long, and the
+    // run compacts it, summarising the turns before its prompt only.
+    let later = ScriptedLlm::new()
+        .then_text("Five questions.")
+        .then_text("Sent.");
+    let answer = approving(&later, &store).approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    let requests = later.requests();
+    assert_eq!(requests.len(), 2, "a summary, then the answer");
+    assert!(
+        !requests[0]
+            .messages
+            .iter()
+            .any(|m| m.content.contains("mail Ada")),
+        "the prompt was summarised"
+    );
+    assert!(reads_summary(&requests[1], "Five questions."));
+    assert!(
+        requests[1]
+            .messages
+            .iter()
+            .any(|m| m.role == klieo_types::Role::User && m.content == "mail Ada"),
+        "the prompt is read as it was said"
+    );
 }
 
 #[tokio::test]
