@@ -87,7 +87,7 @@ pub(crate) async fn require_token(
     let headers = request.headers();
     if let Some(given) = query_token(request.uri()) {
         if request.method() == Method::GET && keys.token.is(given) {
-            return with_cookie(&keys, request.uri());
+            return with_cookie(&keys, request.uri(), behind_tls(headers));
         }
         return refused();
     }
@@ -158,9 +158,30 @@ fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
     }
 }
 
-/// The cookie set, and the page the URL named without its token (always
-/// a path of this console: `//host/` is not taken for another site).
-fn with_cookie(keys: &Keys, uri: &Uri) -> Response {
+/// Whether a proxy in front says the browser came over TLS
+/// (`X-Forwarded-Proto: https`, or `Forwarded: proto=https`): the cookie
+/// is then `Secure`, so the browser never sends the token over plain
+/// HTTP. A header that lies only keeps the cookie off plain HTTP.
+fn behind_tls(headers: &HeaderMap) -> bool {
+    let said = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .map(str::trim)
+            .any(|part| match name {
+                "forwarded" => part.eq_ignore_ascii_case("proto=https"),
+                _ => part.eq_ignore_ascii_case("https"),
+            })
+    };
+    said("x-forwarded-proto") || said("forwarded")
+}
+
+/// The cookie set (`Secure` when `secure`), and the page the URL named
+/// without its token (always a path of this console: `//host/` is not
+/// taken for another site).
+fn with_cookie(keys: &Keys, uri: &Uri, secure: bool) -> Response {
     let rest: Vec<&str> = uri
         .query()
         .unwrap_or_default()
@@ -174,9 +195,10 @@ fn with_cookie(keys: &Keys, uri: &Uri) -> Response {
         format!("{path}?{}", rest.join("&"))
     };
     let set = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/",
+        "{}={}; HttpOnly; SameSite=Strict; Path=/{}",
         cookie_name(keys.port),
-        keys.token.expose()
+        keys.token.expose(),
+        if secure { "; Secure" } else { "" }
     );
     let mut response = Redirect::to(&target).into_response();
     if let Ok(value) = HeaderValue::from_str(&set) {
@@ -268,13 +290,45 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_secure_when_a_proxy_says_the_browser_came_over_tls() {
+        let mut headers = HeaderMap::new();
+        assert!(!behind_tls(&headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!behind_tls(&headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(behind_tls(&headers));
+        let mut forwarded = HeaderMap::new();
+        let said = HeaderValue::from_static("for=192.0.2.1;proto=https;host=console.example");
+        forwarded.insert("forwarded", said);
+        assert!(behind_tls(&forwarded));
+        let keys = Keys {
+            token: Secret("t".repeat(16)),
+            csrf: Secret("c".repeat(16)),
+            port: 7878,
+        };
+        let set = |secure| {
+            let response = with_cookie(&keys, &Uri::from_static("/?token=t"), secure);
+            let cookie = response.headers().get(header::SET_COOKIE).cloned();
+            cookie
+                .and_then(|v| v.to_str().ok().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        assert!(set(true).ends_with("; Secure"), "{}", set(true));
+        assert!(!set(false).contains("Secure"), "{}", set(false));
+    }
+
+    #[test]
     fn the_printed_urls_redirect_stays_on_the_console() {
         let keys = Keys {
             token: Secret("t".repeat(16)),
             csrf: Secret("c".repeat(16)),
             port: 7878,
         };
-        let response = with_cookie(&keys, &Uri::from_static("//evil.example/?token=x&a=1"));
+        let response = with_cookie(
+            &keys,
+            &Uri::from_static("//evil.example/?token=x&a=1"),
+            false,
+        );
         let location = response
             .headers()
             .get(header::LOCATION)
