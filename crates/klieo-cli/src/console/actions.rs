@@ -184,6 +184,7 @@ pub(crate) async fn cancel(
     let store = &console.store;
     match cancel_tree(store.queue(), store.catalog(), run, &by).await {
         Ok(Some(cancelled)) if cancelled.cancelled_now => back(run, "cancelled"),
+        Ok(Some(cancelled)) if cancelled.under > 0 => back(run, "children-cancelled"),
         Ok(Some(_)) => back(run, "finished"),
         Ok(None) => failure(
             StatusCode::NOT_FOUND,

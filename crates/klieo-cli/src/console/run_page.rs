@@ -40,6 +40,7 @@ impl Said {
             "approved" => "Approved. The run goes on where its agent is.",
             "denied" => "Denied. The model is told why when the run goes on.",
             "cancelled" => "Cancelled. The run takes no more steps.",
+            "children-cancelled" => "The run had already ended; the runs under it are cancelled.",
             "settled" => "Settled. The model is told what happened when the run goes on.",
             "finished" => "The run had already ended; it was left as it is.",
             _ => return None,
@@ -121,6 +122,14 @@ pub(crate) async fn run(
             }
             @if children.next.is_some() {
                 p.muted { "The newest " (CHILDREN) " are listed; `klieo runs list --parent " (run) "` pages through all." }
+            }
+            @if !entry.state.is_cancellable() && children.runs.iter().any(|c| c.state.is_cancellable()) {
+                // A cancel cut short (the store failed midway) left these.
+                form.cancel method="post" action={ "/runs/" (run) "/cancel" } {
+                    input type="hidden" name="csrf" value=(console.keys.csrf.expose());
+                    input type="hidden" name="by" value=(console.operator);
+                    button.cancel type="submit" { "Cancel the runs under it still going" }
+                }
             }
         }
         h2 { "Thread" }

@@ -4,7 +4,7 @@
 
 use crate::support::{form_value, get, hidden, opened, post, request, Console, Opened, TOKEN};
 use klieo::sqlite::SqliteStore;
-use klieo::types::{Episode, EpisodicMemory, RunId, RunQueue, RunState};
+use klieo::types::{Commit, Episode, EpisodicMemory, Journal, RunId, RunQueue, RunState, ThreadId};
 use std::path::Path;
 
 /// The CSRF value and the ticket (for a form body) of `run`'s page.
@@ -186,4 +186,45 @@ async fn a_run_is_cancelled_from_its_page() {
         !finished.body.contains("Cancel the run"),
         "a finished run has no cancel form"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
+    let root = runs.to_deny;
+    let child = RunId::new();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
+        Episode::Started {
+            agent: "lookup".into(),
+        },
+        Episode::ChildOf {
+            parent: root,
+            step: 1,
+            call_id: "c9".into(),
+        },
+    ]);
+    store.commit(started).await.unwrap();
+    // Cancelled alone, as a cancel cut short midway leaves it.
+    store.cancel(root, "ops").await.unwrap();
+    store.close().await;
+
+    let page = get(&console, &format!("/runs/{root}")).await;
+    assert!(!page.body.contains("Cancel the run<"), "{}", page.body);
+    assert!(page.body.contains("Cancel the runs under it still going"));
+    let csrf = hidden(&page.body, "csrf");
+    let done = post(
+        &console,
+        &format!("/runs/{root}/cancel"),
+        &format!("csrf={csrf}&by=ops"),
+    )
+    .await;
+    assert_eq!(done.status, 303);
+    let (state, _) = log(&path, child).await;
+    assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));
 }
