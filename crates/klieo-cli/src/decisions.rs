@@ -84,16 +84,20 @@ async fn afterwards(store: &Store, run: RunId) -> Result<RunState, CliError> {
     state.ok_or(CliError::UnknownRun { run })
 }
 
-/// What becomes of a run in `state` after a person's word on it: it goes
-/// on, or it has ended (a child run whose caller ended meanwhile).
-fn what_next(state: &RunState) -> String {
-    if state.is_finished() {
-        return format!(
+/// What becomes of run `run` in `state` after a person's word on it: it
+/// goes on, or it has ended (a child run whose caller ended meanwhile);
+/// the word is recorded even when the state could not be read.
+fn what_next(run: RunId, state: &Result<RunState, CliError>) -> String {
+    match state {
+        Ok(state) if state.is_finished() => format!(
             "the run has ended ({}): the run that called it ended meanwhile",
             state.name()
-        );
+        ),
+        Ok(_) => "the run goes on where its agent is".into(),
+        Err(e) => format!(
+            "its state could not be read afterwards ({e}): `klieo runs show {run}` tells it"
+        ),
     }
-    "the run goes on where its agent is".into()
 }
 
 /// Records `decision` on the call `ticket` names.
@@ -109,16 +113,18 @@ pub(crate) async fn decide(
         .await
         .map_err(CliError::Decision)?;
     let word = if approved { "approved" } else { "denied" };
-    let after = afterwards(store, ticket.run).await?;
+    let after = afterwards(store, ticket.run).await;
     if json {
-        let shown = json!({"run": ticket.run, "call": ticket.call_id, "decision": word, "state": after.name()});
+        let state = after.as_ref().ok().map(RunState::name);
+        let shown =
+            json!({"run": ticket.run, "call": ticket.call_id, "decision": word, "state": state});
         return Ok(crate::json::pretty(&shown)?);
     }
     Ok(format!(
         "call {} of run {} {word}; {}",
         plain(&ticket.call_id, 40),
         ticket.run,
-        what_next(&after)
+        what_next(ticket.run, &after)
     ))
 }
 
@@ -172,9 +178,10 @@ pub(crate) async fn settle(
     record_settlement(store.journal(), &ticket, settled, by)
         .await
         .map_err(CliError::Decision)?;
-    let after = afterwards(store, ticket.run).await?;
+    let after = afterwards(store, ticket.run).await;
     if json {
-        let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened, "state": after.name()});
+        let state = after.as_ref().ok().map(RunState::name);
+        let shown = json!({"run": ticket.run, "call": ticket.call_id, "happened": happened, "state": state});
         return Ok(crate::json::pretty(&shown)?);
     }
     let said = if happened {
@@ -186,7 +193,7 @@ pub(crate) async fn settle(
         "call {} of run {} settled: it {said}; {}",
         plain(&ticket.call_id, 40),
         ticket.run,
-        what_next(&after)
+        what_next(ticket.run, &after)
     ))
 }
 
@@ -250,4 +257,23 @@ pub(crate) async fn resume(
              within its time to live)"
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_recorded_on_a_run_whose_state_cannot_be_read_says_it_is_recorded() {
+        let run = RunId::new();
+        let unread = Err(CliError::UnknownRun { run });
+        let said = what_next(run, &unread);
+        assert!(said.contains("could not be read afterwards"), "{said}");
+        assert!(said.contains(&format!("klieo runs show {run}")), "{said}");
+        let ended = Ok(RunState::Failed {
+            error: "caller ended".into(),
+        });
+        assert!(what_next(run, &ended).contains("has ended"));
+        assert!(what_next(run, &Ok(RunState::Running)).contains("goes on"));
+    }
 }
