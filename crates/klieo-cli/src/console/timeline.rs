@@ -93,8 +93,13 @@ pub(crate) fn bars(log: &[Episode]) -> (Vec<Bar>, Option<End>) {
             }
             Episode::Completed { .. } => end = Some(End::Completed),
             Episode::Failed { .. } => end = Some(End::Failed),
-            Episode::Suspended { .. } => end = Some(End::Waits),
-            Episode::Approved { .. } | Episode::Denied { .. } => end = None,
+            Episode::Suspended { .. }
+            | Episode::InDoubt { .. }
+            | Episode::WaitingOnChild { .. } => end = Some(End::Waits),
+            Episode::Approved { .. }
+            | Episode::Denied { .. }
+            | Episode::Settled { .. }
+            | Episode::ChildWoken { .. } => end = None,
             _ => {}
         }
     }
@@ -220,6 +225,27 @@ mod tests {
             "the second step starts when the slowest tool call ends"
         );
         assert_eq!(end, Some(End::Failed));
+    }
+
+    #[test]
+    fn a_call_in_doubt_waits_for_a_person_until_it_is_settled() {
+        let in_doubt = Episode::InDoubt {
+            step: 1,
+            call_id: "c1".into(),
+            tool: "pay".into(),
+            digest: "d".into(),
+        };
+        let log = [call(1, 10, 1), in_doubt];
+        assert_eq!(bars(&log).1, Some(End::Waits));
+        let settled = Episode::Settled {
+            call_id: "c1".into(),
+            outcome: ToolOutcome::Error {
+                message: "it did not happen".into(),
+            },
+            by: None,
+        };
+        let log = [log[0].clone(), log[1].clone(), settled];
+        assert_eq!(bars(&log).1, None, "it goes on");
     }
 
     #[test]
