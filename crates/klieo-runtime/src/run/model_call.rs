@@ -129,7 +129,8 @@ impl Run {
         if let Some(usage) = &reply.usage {
             self.input_reported(usage.input_tokens);
         }
-        let mut before: Vec<Episode> = self.prompt_at_unwritten().into_iter().collect();
+        let mut before = Vec::new();
+        before.extend(self.prompt_at_unwritten());
         if let Some(info) = &reply.info {
             if let Some(wait) = &info.rate_wait {
                 before.extend(self.emit(Fact::RateLimitWaited { step, wait }).episode);
@@ -184,8 +185,10 @@ impl Run {
     fn budget(&self) -> Option<(Instant, Duration)> {
         let budget = self.opts.retry.total_budget()?;
         let now = Instant::now();
-        let question = self.window_asked().unwrap_or_default();
-        let began = now.checked_sub(question).unwrap_or(now);
+        let began = match self.window_asked() {
+            Some(question) => now.checked_sub(question).unwrap_or(now),
+            None => now,
+        };
         // A budget past what the clock can hold is no budget.
         Some((began.checked_add(budget)?, budget))
     }
