@@ -229,6 +229,25 @@ impl Secrets {
     pub(crate) fn shown(&self, text: &str, limit: usize) -> String {
         klieo_types::text::bounded(&self.scrub(text), limit)
     }
+
+    /// The start of `bytes` (a server's output, of any length) as
+    /// [`shown`](Self::shown) shows it: read as far past `limit`
+    /// characters as the longest secret runs, so that one across the cut
+    /// is whole when it is replaced.
+    pub(crate) fn shown_start(&self, bytes: &[u8], limit: usize) -> String {
+        let longest = self
+            .urls
+            .iter()
+            .map(|(whole, _)| whole.len())
+            .chain(self.values.iter().chain(&self.settings).map(String::len))
+            .max()
+            .unwrap_or(0);
+        let read = limit.saturating_mul(4).saturating_add(longest);
+        self.shown(
+            &String::from_utf8_lossy(bytes.get(..read).unwrap_or(bytes)),
+            limit,
+        )
+    }
 }
 
 /// Each query parameter of `url`: its key and value, decoded, and the
@@ -371,5 +390,24 @@ mod tests {
         let shown = secrets.shown("key sk-live-abcdef", 8);
         assert_eq!(shown, "key ***");
         assert_eq!(secrets.shown(&"x".repeat(10), 4), "xxxx…");
+    }
+
+    #[test]
+    fn the_start_of_a_long_line_keeps_no_part_of_a_secret_across_its_cut() {
+        let token = format!("tok-{}", "x".repeat(1_000));
+        let secrets = Secrets::of(&Transport::Stdio {
+            command: "x".into(),
+            args: Vec::new(),
+            env: vec![("TOKEN".into(), token.clone())],
+            inherited: Default::default(),
+            cwd: None,
+        });
+        let line = format!("{}{token} and more", "é".repeat(150));
+        let shown = secrets.shown_start(line.as_bytes(), 200);
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(
+            shown.ends_with("***…") || shown.ends_with("*** and more"),
+            "{shown}"
+        );
     }
 }

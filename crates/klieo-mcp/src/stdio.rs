@@ -203,10 +203,7 @@ impl StdioLines {
                     tracing::debug!(error = %e, "an MCP server sent a message klieo ignores");
                     return None;
                 }
-                let excerpt = self.secrets.shown(
-                    &String::from_utf8_lossy(text.get(..KEPT).unwrap_or(text)),
-                    200,
-                );
+                let excerpt = self.secrets.shown_start(text, 200);
                 self.fault(ReplyFault::Malformed { excerpt }, text);
                 None
             }
@@ -294,8 +291,14 @@ impl Transport<RoleClient> for StdioLines {
         }
     }
 
+    /// Closes the server's stdin, unless a send holds it: one blocked on
+    /// a server that reads no more would hold it for good, and the child
+    /// (killed when the transport is dropped, right after) would be left
+    /// running. Its stdin goes with it then.
     async fn close(&mut self) -> Result<(), Self::Error> {
-        drop(self.write.lock().await.take());
+        if let Ok(mut write) = self.write.try_lock() {
+            drop(write.take());
+        }
         Ok(())
     }
 }
