@@ -20,6 +20,7 @@ use serde_json::Value;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{Instrument, Span};
 
@@ -231,10 +232,19 @@ impl Alive for Link {
     }
 }
 
+/// When a wait of `timeout` from now ends: a timeout past what the
+/// clock can hold (`Duration::MAX`) ends in about 30 years, as tokio's
+/// own far future.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// Starts the server and lists its tools into `catalogue`, the whole
 /// within the connect timeout.
 async fn start(settings: &McpOptions, catalogue: &Arc<Catalogue>) -> Result<Arc<Link>, McpError> {
-    let deadline = Instant::now() + settings.connect_timeout;
+    let deadline = deadline_after(settings.connect_timeout);
     let listener = Listener::default();
     let changed = Arc::clone(&listener.changed);
     let mut link = link::connect(settings, listener, deadline).await?;
@@ -343,5 +353,18 @@ impl ToolInvoker for McpServer {
                     .saturating_add(settings.connect_timeout),
             )
             .with_approval(approval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_past_what_the_clock_holds_is_a_far_deadline_not_a_panic() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(20 * 365 * 86_400));
+        let near = deadline_after(Duration::from_secs(3));
+        assert_eq!(near, Instant::now() + Duration::from_secs(3));
     }
 }
