@@ -12,6 +12,7 @@ use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
 use klieo_types::{Claimed, MemoryError, RunId, RunQueue, RunState, Submission, ThreadId, Wakeups};
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `time` in seconds since the Unix epoch, as `to_timestamp` takes it.
@@ -29,6 +30,7 @@ impl RunQueue for PostgresStore {
     async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
         let doing = "submitting a run";
         let run = RunId::new();
+        let prompt = storable(submission.prompt());
         // A key already used makes the insert a no-op; two submits of one
         // key at once insert one row. A row inserted wakes idle workers
         // (the notification is sent as the statement commits).
@@ -45,7 +47,7 @@ impl RunQueue for PostgresStore {
         .bind(run.to_string())
         .bind(submission.thread_for(run).as_str())
         .bind(submission.agent())
-        .bind(storable(submission.prompt()))
+        .bind(prompt.as_ref())
         .bind(submission.key())
         .bind(submission.not_before().map(epoch_seconds))
         .bind(WAKEUP_CHANNEL)
@@ -66,7 +68,21 @@ impl RunQueue for PostgresStore {
                 "{doing}: the key's run was neither inserted nor found"
             )));
         };
-        ROWS.resubmitted(submission, made)
+        match prompt {
+            Cow::Borrowed(_) => ROWS.resubmitted(submission, made),
+            // Compared as it was kept: the same submission, again, is
+            // its run.
+            Cow::Owned(kept) => {
+                let mut asked = Submission::new(submission.agent(), kept);
+                if let Some(thread) = submission.thread() {
+                    asked = asked.with_thread(thread.clone());
+                }
+                if let Some(key) = submission.key() {
+                    asked = asked.with_key(key);
+                }
+                ROWS.resubmitted(&asked, made)
+            }
+        }
     }
 
     async fn claim(

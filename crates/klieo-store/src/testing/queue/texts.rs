@@ -5,13 +5,20 @@ use super::{claim, commit, state, submit};
 use klieo_types::{Commit, Episode, Message, RunQueue, RunState, Submission, ThreadId};
 
 /// A prompt, an answer and a cancel's author holding a NUL are each
-/// written, not refused again at every try: the thread keeps the answer's
+/// written, not refused again at every try (and a keyed submission
+/// holding one, made again, is its run): the thread keeps the answer's
 /// message as it is, and the run's state its text, with U+FFFD in the
 /// NUL's place where the store cannot hold one (PostgreSQL).
 pub async fn texts_holding_a_nul_are_written(queue: &dyn RunQueue) {
     let kept =
         |text: &str, written: &str| text == written || text == written.replace('\0', "\u{FFFD}");
-    let run = submit(queue, &Submission::new("support", "where\0 is it?")).await;
+    let asked = Submission::new("support", "where\0 is it?").with_key("nul");
+    let run = submit(queue, &asked).await;
+    assert_eq!(
+        submit(queue, &asked).await,
+        run,
+        "the same submission again"
+    );
     let claimed = claim(queue, "w", "support", 10).await;
     assert!(
         claimed.iter().any(|c| c.run == run
