@@ -92,7 +92,7 @@ pub enum OpenError {
         known: i64,
     },
     /// Bringing the schema up to date failed; the file is left at the
-    /// version it had (each migration is one transaction).
+    /// version it had (the migrations it lacked are one transaction).
     #[error(
         "could not migrate the SQLite database `{}` to schema version {version}",
         path.display()

@@ -19,7 +19,7 @@
 //! synced to disk before it returns under the default
 //! [`Synchronous::Full`]. Writes go through one thread holding the write
 //! connection (and a second, unsynced, that never checkpoints, for a rate
-//! limit's counts alone); the writes queued while it commits are committed together
+//! limit's counts and a budget key's reservations alone); the writes queued while it commits are committed together
 //! next, in one transaction and one sync (group commit), each in a
 //! savepoint of its own, so one refused (a lease another process holds)
 //! leaves the others in. Runs writing at once therefore share the disk's
@@ -28,8 +28,8 @@
 //! in two: the model's reply as the run's pending step before the first
 //! tool runs, then the reply, the results and their episodes together. The
 //! schema is versioned ([`SCHEMA_VERSION`]); opening a file applies the
-//! migrations it lacks, each in one transaction, and refuses a file from a
-//! newer version.
+//! migrations it lacks, together in one transaction, and refuses a file
+//! from a newer version or another application's.
 //!
 //! A run whose process stopped continues with `Agent::resume` (or
 //! `klieo_runtime::resume_steps`) from what the store holds, and a run
@@ -79,7 +79,7 @@ mod store;
 mod writer;
 
 pub use error::OpenError;
-pub use options::{SqliteOptions, Synchronous};
+pub use options::{SqliteOptions, Synchronous, MAX_BUSY_TIMEOUT};
 pub use rate::SqliteRateLimiter;
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;

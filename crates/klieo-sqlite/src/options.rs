@@ -18,13 +18,18 @@ pub enum Synchronous {
     Normal,
 }
 
+/// The longest busy timeout SQLite takes: `i32::MAX` milliseconds, about
+/// 24.8 days.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// Settings of a [`SqliteStore`](crate::SqliteStore).
 ///
 /// # Default
 ///
 /// - `synchronous`: [`Synchronous::Full`]
 /// - `busy_timeout`: 5 s, how long a write waits for another process's
-///   write to finish before it fails
+///   write to finish before it fails; at most [`MAX_BUSY_TIMEOUT`] (a
+///   longer one, such as `Duration::MAX`, waits that long)
 /// - `max_readers`: 4 connections for reads (writes use one of their own)
 /// - `create`: true: a missing file is created, a file with no klieo
 ///   schema is given one, and an older schema is brought up to date;
@@ -89,9 +94,10 @@ impl SqliteOptions {
         self
     }
 
-    /// How long a write waits for another process's write.
+    /// How long a write waits for another process's write: at most
+    /// [`MAX_BUSY_TIMEOUT`].
     pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.busy_timeout = timeout.min(MAX_BUSY_TIMEOUT);
         self
     }
 

@@ -45,6 +45,27 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Res
             reason: format!("its schema changed while it was opened (version {found})"),
         });
     }
+    if found > 0 {
+        // Many applications number their schema in `user_version`: a
+        // version says nothing of a file without klieo's tables.
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)",
+        )
+        .bind(KLIEO_TABLES[0])
+        .bind(KLIEO_TABLES[1])
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(open)?;
+        if tables < KLIEO_TABLES.len() as i64 {
+            return Err(OpenError::NotAStore {
+                path: path.to_owned(),
+                reason: format!(
+                    "it has no klieo schema (its user_version, {found}, is another \
+                     application's): open another file"
+                ),
+            });
+        }
+    }
     if found > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
             path: path.to_owned(),

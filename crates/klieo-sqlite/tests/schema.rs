@@ -220,3 +220,34 @@ async fn options_that_cannot_work_are_refused_before_the_file_is_touched() {
     );
     assert!(!path.exists(), "nothing was created");
 }
+
+#[tokio::test]
+async fn a_busy_timeout_past_what_sqlite_takes_waits_its_most() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = klieo_sqlite::SqliteOptions::new(dir.path().join("a.db"))
+        .with_busy_timeout(std::time::Duration::MAX);
+    let store = klieo_sqlite::SqliteStore::open_with(options)
+        .await
+        .expect("opens, waiting at most SQLite's most");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn another_applications_numbered_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("theirs.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::raw_sql("CREATE TABLE notes (body TEXT); PRAGMA user_version = 12;")
+        .execute(&pool)
+        .await
+        .expect("their schema");
+    pool.close().await;
+
+    let error = SqliteStore::open(&path).await.expect_err("refused");
+    assert!(matches!(error, OpenError::NotAStore { .. }), "{error:?}");
+    assert!(error.to_string().contains("another application"), "{error}");
+    assert_eq!(user_version(&path).await, 12, "the file is left as it was");
+}

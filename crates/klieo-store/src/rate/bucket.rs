@@ -49,7 +49,9 @@ impl RateBucket {
     /// Refills what the time since it was counted gives back, up to a
     /// minute's allowance.
     fn refill(&mut self, limit: &RateLimit, now_ms: i64) {
-        let elapsed = (now_ms - self.at_ms).max(0) as f64;
+        // A stored time that cannot be (a row edited by hand) refills
+        // nothing or everything, never overflows.
+        let elapsed = now_ms.saturating_sub(self.at_ms).max(0) as f64;
         if let Some(rpm) = limit.requests_per_minute {
             let rpm = f64::from(rpm);
             self.requests = (self.requests + elapsed * rpm / MINUTE_MS).min(rpm);
@@ -67,7 +69,7 @@ impl RateBucket {
     /// and takes it all, rather than never going.
     pub fn take(&mut self, limit: &RateLimit, now_ms: i64, tokens: u64) -> Option<Duration> {
         if now_ms < self.paused_until_ms {
-            return Some(millis(self.paused_until_ms - now_ms));
+            return Some(millis(self.paused_until_ms.saturating_sub(now_ms)));
         }
         self.refill(limit, now_ms);
         let mut wait_ms: f64 = 0.0;
@@ -148,5 +150,16 @@ mod tests {
         for _ in 0..1_000 {
             assert_eq!(bucket.take(&limit, 0, u64::MAX), None);
         }
+    }
+
+    #[test]
+    fn a_stored_time_that_cannot_be_refills_without_overflow() {
+        let limit = RateLimit::new().with_tokens_per_minute(60);
+        let mut bucket = RateBucket::full(&limit, i64::MIN);
+        assert_eq!(bucket.take(&limit, i64::MAX, 60), None, "a full minute");
+        let mut later = RateBucket::full(&limit, 0);
+        later.pause(0, Duration::from_secs(1));
+        let wait = later.take(&limit, i64::MIN, 60);
+        assert_eq!(wait, Some(millis(i64::MAX)), "a time long before the pause");
     }
 }
