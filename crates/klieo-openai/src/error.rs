@@ -53,9 +53,53 @@ struct ErrorEnvelope<'a> {
     error: Option<ErrorField<'a>>,
     #[serde(borrow)]
     message: Option<Cow<'a, str>>,
-    /// FastAPI's `{"detail": "Not Found"}` (llama-cpp-python, vLLM).
+    /// FastAPI's `detail` (llama-cpp-python, vLLM).
     #[serde(borrow)]
-    detail: Option<Cow<'a, str>>,
+    detail: Option<Detail<'a>>,
+}
+
+/// FastAPI's `detail`: a text (`{"detail": "Not Found"}`), or the
+/// request's validation errors (a 422), each a place in the request and
+/// what is wrong there. Their `input`, the value refused (the user's
+/// prompt, at times), is not kept: the message reaches errors and spans
+/// that never show content.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Detail<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Issues(#[serde(borrow)] Vec<Issue<'a>>),
+}
+
+#[derive(Deserialize)]
+struct Issue<'a> {
+    #[serde(default)]
+    loc: Vec<serde_json::Value>,
+    #[serde(borrow, default)]
+    msg: Cow<'a, str>,
+}
+
+impl<'a> Detail<'a> {
+    fn into_text(self) -> Cow<'a, str> {
+        let issues = match self {
+            Detail::Text(text) => return text,
+            Detail::Issues(issues) => issues,
+        };
+        let said: Vec<String> = issues
+            .iter()
+            .map(|issue| {
+                let place: Vec<String> = issue
+                    .loc
+                    .iter()
+                    .map(|part| match part {
+                        serde_json::Value::String(name) => name.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                format!("{}: {}", place.join("."), issue.msg)
+            })
+            .collect();
+        Cow::Owned(said.join("; "))
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,7 +135,7 @@ fn error_message(reply: &ErrorReply, secret: Option<&Secret>) -> (String, bool) 
             None => None,
         }
         .or(env.message)
-        .or(env.detail);
+        .or(env.detail.map(Detail::into_text));
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
             return (redacted(secret, text.trim(), MESSAGE_LIMIT), quota);
         }
@@ -161,11 +205,11 @@ mod tests {
         assert_eq!(text(json, 400), "bad model");
         assert_eq!(text(br#"{"error":"nope"}"#, 400), "nope");
         assert_eq!(text(br#"{"detail":"x"}"#, 400), "x");
-        let listed = br#"{"detail":[{"loc":["body"],"msg":"field required"}]}"#;
+        let listed = br#"{"detail":[{"loc":["body",0],"msg":"field required","input":"x"}]}"#;
         assert_eq!(
             text(listed, 422),
-            String::from_utf8_lossy(listed),
-            "a validation list is kept whole"
+            "body.0: field required",
+            "a validation list says where and what, not the input"
         );
         assert_eq!(text(b"", 502), "HTTP 502 with an empty body");
         let long = "é".repeat(5000);

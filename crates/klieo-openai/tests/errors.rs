@@ -47,6 +47,23 @@ fn openai_error(status: u16, message: &str) -> ResponseTemplate {
 }
 
 #[tokio::test]
+async fn a_validation_error_says_where_and_what_without_the_input() {
+    let body = json!({"detail": [{
+        "type": "missing",
+        "loc": ["body", "messages", 0, "content"],
+        "msg": "Field required",
+        "input": {"role": "user", "name": "my secret plans for Tuesday"}
+    }]});
+    let e = error_for(ResponseTemplate::new(422).set_body_json(body)).await;
+    let shown = format!("{e} {e:?}");
+    assert!(
+        shown.contains("body.messages.0.content: Field required"),
+        "{shown}"
+    );
+    assert!(!shown.contains("secret plans"), "{shown}");
+}
+
+#[tokio::test]
 async fn unauthorized_statuses() {
     for status in [401, 403] {
         match error_for(openai_error(status, "Incorrect API key provided")).await {
