@@ -84,9 +84,45 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> 
     }
     let exporter = builder.build().map_err(|e| OtelError::Exporter {
         reason: "the exporter refused its settings".into(),
-        cause: Some(Box::new(e)),
+        cause: Some(without_settings(&e, endpoint).into()),
     })?;
     Ok(OtlpExporter(exporter))
+}
+
+/// The exporter's refusal `error` as text without the settings it may
+/// quote: the endpoint (given, or from the environment) and the headers,
+/// which may carry the collector's token. Each endpoint is shown without
+/// credentials, each header value as `***`.
+fn without_settings(error: &dyn std::error::Error, endpoint: Option<&str>) -> String {
+    let mut text = error.to_string();
+    let from_env = |names: &[&'static str]| first_set(names).map(|(_, value)| value);
+    let endpoints = [
+        endpoint.map(str::to_owned),
+        from_env(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]),
+        from_env(&["OTEL_EXPORTER_OTLP_ENDPOINT"]),
+    ];
+    for url in endpoints.into_iter().flatten() {
+        let url = url.trim().to_owned();
+        if !url.is_empty() {
+            text = text.replace(&url, &klieo_http::url::shown_raw_url(&url));
+        }
+    }
+    let headers = [
+        from_env(&["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]),
+        from_env(&["OTEL_EXPORTER_OTLP_HEADERS"]),
+    ];
+    for pair in headers
+        .into_iter()
+        .flatten()
+        .flat_map(|all| all.split(',').map(str::to_owned).collect::<Vec<_>>())
+    {
+        if let Some((_, value)) = pair.split_once('=') {
+            if value.trim().len() >= 4 {
+                text = text.replace(value.trim(), "***");
+            }
+        }
+    }
+    text
 }
 
 /// The first of `names` that is set (and not empty), with its value.
@@ -181,5 +217,14 @@ mod tests {
         let shown = format!("{exporter:?}");
         assert!(exporter.is_ok(), "{shown}");
         assert!(!shown.contains("SECRET"), "{shown}");
+
+        // An endpoint the exporter refuses: its error says so without it.
+        let refused = otlp_exporter(Some("http://127.0.0.1:4318/v1/traces?key=sk-url-SECRET x"));
+        let chain = match refused {
+            Err(e) => format!("{}", klieo_types::ErrorChain(&e)),
+            Ok(_) => String::from("built"),
+        };
+        assert!(!chain.contains("SECRET"), "{chain}");
+        assert!(chain.contains("refused its settings"), "{chain}");
     }
 }
