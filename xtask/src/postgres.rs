@@ -1,7 +1,11 @@
 //! The PostgreSQL server klieo-postgres's tests run against: Debian's
 //! `postgresql` package (installed with apt when missing), a cluster
-//! initialised under `target/klieo-postgres/` on each start, listening on
-//! a free loopback port, and stopped when dropped or when xtask dies.
+//! initialised afresh on each start (under `target/klieo-postgres/`, or,
+//! as root, under the temporary directory, which the `postgres` user can
+//! reach whatever the checkout's own permissions), listening on a free
+//! loopback port only (no Unix socket, whose path a deep checkout could
+//! make too long), with its log at `target/klieo-postgres/server.log`,
+//! and stopped when dropped or when xtask dies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +27,9 @@ pub(crate) struct PostgresServer {
     pub(crate) url: String,
     /// The certificates it serves TLS with (see [`TestCerts`]).
     pub(crate) certs: TestCerts,
+    /// Its cluster, when it is in the temporary directory (removed once
+    /// the server stopped).
+    temporary: Option<PathBuf>,
 }
 
 impl Drop for PostgresServer {
@@ -35,6 +42,7 @@ impl Drop for PostgresServer {
         while asked.elapsed() < STOP_GRACE {
             if let Ok(Some(_)) = self.child.try_wait() {
                 println!("    postgres stopped");
+                self.remove_temporary();
                 return;
             }
             // A synchronous tool waiting for a child process: no executor to block.
@@ -47,7 +55,31 @@ impl Drop for PostgresServer {
             "    postgres killed (it did not stop within {} s)",
             STOP_GRACE.as_secs()
         );
+        self.remove_temporary();
     }
+}
+
+impl PostgresServer {
+    /// Removes the cluster when it is in the temporary directory.
+    fn remove_temporary(&self) {
+        if let Some(cluster) = &self.temporary {
+            let _ = std::fs::remove_dir_all(cluster);
+        }
+    }
+}
+
+/// Where the cluster of the checkout at `root` lives: `dir` (under
+/// `target/`), or, as root, a directory of the temporary directory named
+/// for the checkout, which the `postgres` user can reach (a checkout
+/// under `/root`, mode 0700, it could not).
+fn cluster_dir(root: &Path, dir: &Path) -> PathBuf {
+    if !is_root() {
+        return dir.to_owned();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    root.hash(&mut hasher);
+    std::env::temp_dir().join(format!("klieo-postgres-{:016x}", hasher.finish()))
 }
 
 /// The directory holding `initdb`, `postgres` and `pg_isready`.
@@ -118,20 +150,25 @@ fn as_server_user(program: &Path) -> Command {
 }
 
 impl PostgresServer {
-    /// Installs PostgreSQL if needed, initialises a fresh cluster under
-    /// `target/klieo-postgres/` and starts it on a free loopback port.
+    /// Installs PostgreSQL if needed, initialises a fresh cluster (see
+    /// the module's docs) and starts it on a free loopback port.
     pub(crate) fn start(root: &Path) -> Result<Self, Error> {
         let bin = ensure_installed()?;
         let dir = root.join("target").join("klieo-postgres");
-        let data = dir.join("data");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&data)
-            .map_err(|e| Error::new(format!("cannot create {}: {e}", data.display())))?;
+        let cluster = cluster_dir(root, &dir);
+        let data = cluster.join("data");
+        for stale in [&dir, &cluster] {
+            let _ = std::fs::remove_dir_all(stale);
+        }
+        for made in [&dir, &data] {
+            std::fs::create_dir_all(made)
+                .map_err(|e| Error::new(format!("cannot create {}: {e}", made.display())))?;
+        }
         if is_root() {
             crate::cmd::run(
                 Command::new("chown")
                     .args(["-R", "postgres:postgres"])
-                    .arg(&dir),
+                    .arg(&cluster),
             )?;
         }
         crate::cmd::run(
@@ -140,18 +177,21 @@ impl PostgresServer {
                     "--username=klieo",
                     "--auth=trust",
                     "--encoding=UTF8",
+                    // Whatever LANG the caller has (a locale the machine
+                    // lacks makes initdb refuse).
+                    "--no-locale",
                     "--no-sync",
                     "-D",
                 ])
                 .arg(&data)
                 .stdout(Stdio::null()),
         )?;
-        let certs = test_certs::make(&dir.join("tls"))?;
+        let certs = test_certs::make(&cluster.join("tls"))?;
         if is_root() {
             crate::cmd::run(
                 Command::new("chown")
                     .args(["-R", "postgres:postgres"])
-                    .arg(dir.join("tls")),
+                    .arg(cluster.join("tls")),
             )?;
         }
         let port = free_port()?;
@@ -164,8 +204,7 @@ impl PostgresServer {
         let child = as_server_user(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
-            .arg(&dir)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k", ""])
             .args(["-c", "max_connections=200"])
             // The fleet test counts an idle worker's statements.
             .args(["-c", "shared_preload_libraries=pg_stat_statements"])
@@ -183,6 +222,7 @@ impl PostgresServer {
             child,
             url: format!("postgres://klieo@127.0.0.1:{port}/postgres"),
             certs,
+            temporary: (cluster != dir).then_some(cluster),
         };
         let started = Instant::now();
         loop {
