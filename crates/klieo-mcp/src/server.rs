@@ -175,14 +175,21 @@ impl McpServer {
             }),
             Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
             Ok(Err(ServiceError::McpError(e))) if ReplyFault::of(&e).is_some() => {
-                let fault = ReplyFault::of(&e)
-                    .map(|f| f.to_string())
-                    .unwrap_or_default();
+                let fault = ReplyFault::of(&e);
+                let next = match &fault {
+                    // A line no request can be told from (stray output, say):
+                    // this call's own reply may still have been coming.
+                    Some(ReplyFault::Malformed { .. }) => {
+                        "whether the call had its effect is unknown: check before \
+                         calling it again"
+                    }
+                    _ => "calling again will not help unless the arguments ask for less",
+                };
+                let fault = fault.map(|f| f.to_string()).unwrap_or_default();
                 Err(ToolError::Failed {
                     tool: shown.to_owned(),
                     message: format!(
-                        "MCP server `{}`'s reply to this call {fault}, so klieo dropped it; \
-                         calling again will not help unless the arguments ask for less",
+                        "MCP server `{}`'s reply to this call {fault}, so klieo dropped it; {next}",
                         settings.name
                     ),
                 })

@@ -42,8 +42,10 @@ async fn a_reply_that_is_not_json_or_nests_too_deep_ends_its_call_at_once() {
     let message = failed(&server, "garbage").await;
     assert!(message.contains("not a JSON-RPC message"), "{message}");
     assert!(message.contains("this is not JSON"), "{message}");
+    assert!(message.contains("had its effect is unknown"), "{message}");
     let message = failed(&server, "deep").await;
     assert!(message.contains("nested deeper than"), "{message}");
+    assert!(message.contains("ask for less"), "{message}");
     let echoed = server.invoke("echo", json!({"text": "on"}), ctx()).await;
     assert_eq!(echoed, Ok(json!("on")));
 }
