@@ -9,19 +9,60 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter as Export};
 use opentelemetry_sdk::Resource;
 use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The OTLP/HTTP span exporter [`otlp_exporter`] builds: the SDK's, whose
 /// `Debug` would show the headers it sends (a collector's token from
 /// `OTEL_EXPORTER_OTLP_HEADERS`) and its endpoint; this one's shows
-/// neither.
-pub struct OtlpExporter(SpanExporter);
+/// neither. It notes each batch it fails to send ([`failures`](Self::failures)):
+/// the SDK's batch processor drops the result of an export, so a flush or
+/// a shutdown would say nothing of spans lost.
+pub struct OtlpExporter {
+    inner: SpanExporter,
+    failures: ExportFailures,
+    /// The endpoint it was given, kept out of the failures it notes.
+    endpoint: Option<String>,
+}
 
 impl From<SpanExporter> for OtlpExporter {
     /// An exporter built by hand (other headers, another transport), for
     /// [`provider`](crate::provider).
     fn from(exporter: SpanExporter) -> Self {
-        Self(exporter)
+        Self {
+            inner: exporter,
+            failures: ExportFailures::default(),
+            endpoint: None,
+        }
+    }
+}
+
+impl OtlpExporter {
+    /// The batches it fails to send, for
+    /// [`Telemetry::with_failures`](crate::Telemetry::with_failures) to
+    /// report.
+    pub fn failures(&self) -> ExportFailures {
+        self.failures.clone()
+    }
+}
+
+/// The batches of spans an [`OtlpExporter`] failed to send since they were
+/// last reported, and the last failure (without the endpoint's
+/// credentials or the headers' values).
+#[derive(Debug, Clone, Default)]
+pub struct ExportFailures(Arc<Mutex<Option<(u64, String)>>>);
+
+impl ExportFailures {
+    fn note(&self, failure: String) {
+        let mut noted = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let batches = noted.as_ref().map_or(0, |(n, _)| *n);
+        *noted = Some((batches.saturating_add(1), failure));
+    }
+
+    /// How many batches were not sent since the last call, and the last
+    /// failure; `None` when every one was.
+    pub(crate) fn take(&self) -> Option<(u64, String)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
@@ -33,19 +74,27 @@ impl fmt::Debug for OtlpExporter {
 
 impl Export for OtlpExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        self.0.export(batch)
+        let sent = self.inner.export(batch);
+        async move {
+            let result = sent.await;
+            if let Err(e) = &result {
+                self.failures
+                    .note(without_settings(e, self.endpoint.as_deref()));
+            }
+            result
+        }
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.inner.force_flush()
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        self.inner.set_resource(resource);
     }
 }
 
@@ -86,7 +135,11 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> 
         reason: "the exporter refused its settings".into(),
         cause: Some(without_settings(&e, endpoint).into()),
     })?;
-    Ok(OtlpExporter(exporter))
+    Ok(OtlpExporter {
+        inner: exporter,
+        failures: ExportFailures::default(),
+        endpoint: endpoint.map(str::to_owned),
+    })
 }
 
 /// The exporter's refusal `error` as text without the settings it may

@@ -1,7 +1,7 @@
 //! [`Telemetry`]: the pipeline's guard, whose flush and shutdown run on a
 //! thread of their own so that async code never waits on the exporter.
 
-use crate::OtelError;
+use crate::{ExportFailures, OtelError};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::fmt;
@@ -43,6 +43,8 @@ use tokio::sync::oneshot;
 /// ```
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    /// The batches its exporter failed to send, when it was told.
+    failures: Option<ExportFailures>,
     /// The longest an end waits for the exporter.
     bound: Duration,
     /// Whether [`shutdown`](Self::shutdown) has the pipeline's end in
@@ -68,9 +70,21 @@ impl Telemetry {
     pub fn new(provider: SdkTracerProvider) -> Self {
         Self {
             provider,
+            failures: None,
             bound: DEFAULT_END_BOUND,
             ended: false,
         }
+    }
+
+    /// Reports from [`flush`](Self::flush) and [`shutdown`](Self::shutdown)
+    /// the batches of spans the exporter failed to send since the last
+    /// report (as [`OtelError::Flush`]), which the SDK's batch processor
+    /// would keep quiet: [`init`](crate::init) sets it; a provider of your
+    /// own with an [`OtlpExporter`](crate::OtlpExporter) gives its
+    /// [`failures`](crate::OtlpExporter::failures).
+    pub fn with_failures(mut self, failures: ExportFailures) -> Self {
+        self.failures = Some(failures);
+        self
     }
 
     /// Sets the longest [`flush`](Self::flush), [`shutdown`](Self::shutdown)
@@ -91,14 +105,28 @@ impl Telemetry {
     ///
     /// # Errors
     ///
-    /// [`OtelError::Flush`] when the exporter fails (or the thread cannot
-    /// be started).
+    /// [`OtelError::Flush`] when the exporter fails, or failed to send a
+    /// batch since the last report (see [`with_failures`](Self::with_failures)),
+    /// or the thread cannot be started.
     pub async fn flush(&self) -> Result<(), OtelError> {
         let provider = self.provider.clone();
         off_thread("klieo-otel-flush", self.bound, move || {
             provider.force_flush()
         })
-        .await
+        .await?;
+        self.unsent()
+    }
+
+    /// [`OtelError::Flush`] when the exporter failed to send a batch since
+    /// the last report.
+    fn unsent(&self) -> Result<(), OtelError> {
+        match self.failures.as_ref().and_then(ExportFailures::take) {
+            None => Ok(()),
+            Some((batches, last)) => Err(OtelError::Flush {
+                reason: format!("{batches} batch(es) of spans could not be sent and are lost"),
+                cause: Some(last.into()),
+            }),
+        }
     }
 
     /// Sends the spans still batched and stops the exporter, on a thread of
@@ -106,13 +134,16 @@ impl Telemetry {
     ///
     /// # Errors
     ///
-    /// [`OtelError::Flush`] when the exporter fails to send or stop (or
-    /// the thread cannot be started).
+    /// [`OtelError::Flush`] when the exporter fails to send or stop, or
+    /// failed to send a batch since the last report (see
+    /// [`with_failures`](Self::with_failures)), or the thread cannot be
+    /// started.
     pub async fn shutdown(mut self) -> Result<(), OtelError> {
         self.ended = true;
         let (provider, bound) = (self.provider.clone(), self.bound);
         let end = move || provider.shutdown_with_timeout(bound);
-        off_thread("klieo-otel-shutdown", bound, end).await
+        off_thread("klieo-otel-shutdown", bound, end).await?;
+        self.unsent()
     }
 }
 

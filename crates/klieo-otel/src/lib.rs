@@ -62,7 +62,7 @@ mod guard;
 mod shape;
 
 pub use error::OtelError;
-pub use exporter::{otlp_exporter, OtlpExporter};
+pub use exporter::{otlp_exporter, ExportFailures, OtlpExporter};
 pub use guard::Telemetry;
 pub use shape::Shaped;
 
@@ -88,10 +88,12 @@ use tracing_subscriber::{Layer, Registry};
 /// made, [`OtelError::SubscriberTaken`] when the process has a subscriber
 /// already (use [`layer`] with it).
 pub fn init() -> Result<Telemetry, OtelError> {
-    let provider = provider(otlp_exporter(None)?);
+    let exporter = otlp_exporter(None)?;
+    let failures = exporter.failures();
+    let provider = provider(exporter);
     let subscriber = Registry::default().with(layer(&provider));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| OtelError::SubscriberTaken)?;
-    Ok(Telemetry::new(provider))
+    Ok(Telemetry::new(provider).with_failures(failures))
 }
 
 /// A tracer provider batching spans to `exporter`, each shaped to the

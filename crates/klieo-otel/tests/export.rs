@@ -141,3 +141,23 @@ fn value(v: &AnyValue) -> Value {
         other => json!(format!("{other:?}")),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn spans_the_collector_never_got_are_reported_by_the_shutdown() {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    // A port nothing listens on: each export fails.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/v1/traces?key=sk-url-SECRET");
+    let exporter = klieo_otel::otlp_exporter(Some(&url)).unwrap();
+    let failures = exporter.failures();
+    let provider = klieo_otel::provider(exporter);
+    let telemetry = klieo_otel::Telemetry::new(provider.clone()).with_failures(failures);
+    drop(provider.tracer("t").start("lost"));
+    let error = telemetry.shutdown().await.expect_err("the span was lost");
+    let chain = klieo_types::ErrorChain(&error).to_string();
+    assert!(chain.contains("could not be sent"), "{chain}");
+    assert!(!chain.contains("SECRET"), "{chain}");
+}
