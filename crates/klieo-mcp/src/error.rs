@@ -41,7 +41,8 @@ pub enum McpError {
     Spawn {
         /// The server's name.
         server: String,
-        /// The command, as configured.
+        /// The command, as configured, without the secrets of the
+        /// settings.
         command: String,
         /// What the operating system said.
         #[source]

@@ -132,9 +132,12 @@ pub(crate) async fn connect(
             // Its own process group, so a server that is a wrapper (`npx`)
             // goes with all its children.
             wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+            // Shown to the model when a restart fails: without the secrets
+            // a configuration file put in the command (`${TOKEN}`).
+            let shown_command = settings.scrub(command);
             let spawn_failed = |source| McpError::Spawn {
                 server: settings.name.clone(),
-                command: command.clone(),
+                command: shown_command.clone(),
                 source,
             };
             let mut child = wrap.spawn().map_err(spawn_failed)?;

@@ -98,3 +98,16 @@ fn a_prefix_is_one_a_model_takes() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_named_without_its_secrets() {
+    let settings =
+        McpOptions::stdio("s", "/nonexistent/tok-SECRET-0451/server").add_secret("tok-SECRET-0451");
+    let error = crate::McpServer::connect(settings)
+        .await
+        .expect_err("there is no such command");
+    let shown = format!("{error}");
+    assert!(matches!(error, crate::McpError::Spawn { .. }), "{error:?}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("/nonexistent/***/server"), "{shown}");
+}
