@@ -29,10 +29,43 @@ fn capture_value(value: &str) -> bool {
     )
 }
 
-/// The messages of a request, as `gen_ai.input.messages` (JSON text).
+/// The most characters of one text (a message's part, a call's arguments
+/// or result) a span keeps; past it, cut with `…`. A collector refuses a
+/// batch past its size (OTLP's exporter sends at most 64 MiB, collectors
+/// often take less), and with it every other run's spans.
+pub(crate) const PART_CHARS: usize = 64 * 1024;
+
+/// The most of a request's messages a span keeps, as JSON text: the
+/// newest whose parts, cut to [`PART_CHARS`], fit in 1 MiB (at least the
+/// newest).
+pub(crate) const MESSAGES_BYTES: usize = 1024 * 1024;
+
+/// The messages of a request, as `gen_ai.input.messages` (JSON text),
+/// within [`MESSAGES_BYTES`]: the oldest are left out first.
 pub(crate) fn input_messages<'a>(messages: impl IntoIterator<Item = &'a Message>) -> String {
-    let list: Vec<Value> = messages.into_iter().map(message).collect();
-    Value::Array(list).to_string()
+    let all: Vec<&Message> = messages.into_iter().collect();
+    let mut kept: Vec<String> = Vec::new();
+    let mut bytes = 2;
+    for m in all.into_iter().rev() {
+        let shown = message(m).to_string();
+        bytes += shown.len() + 1;
+        if bytes > MESSAGES_BYTES && !kept.is_empty() {
+            break;
+        }
+        kept.push(shown);
+    }
+    kept.reverse();
+    format!("[{}]", kept.join(","))
+}
+
+/// `text`, cut to [`PART_CHARS`] (as `klieo_types::text::bounded` cuts,
+/// without a copy of a text that fits).
+pub(crate) fn part(text: &str) -> std::borrow::Cow<'_, str> {
+    let kept = klieo_types::text::prefix_chars(text, PART_CHARS);
+    match kept.len() < text.len() {
+        true => std::borrow::Cow::Owned(format!("{kept}…")),
+        false => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// A reply, as `gen_ai.output.messages` (JSON text).
@@ -74,11 +107,11 @@ fn message(m: &Message) -> Value {
         Role::Tool => parts.push(json!({
             "type": "tool_call_response",
             "id": m.tool_call_id,
-            "response": m.content,
+            "response": part(&m.content),
         })),
         _ => {
             if !m.content.is_empty() {
-                parts.push(json!({"type": "text", "content": m.content}));
+                parts.push(json!({"type": "text", "content": part(&m.content)}));
             }
             parts.extend(m.tool_calls.iter().map(tool_call));
         }
@@ -95,8 +128,12 @@ fn tool_call(call: &ToolCall) -> Value {
     })
 }
 
-/// Arguments as the JSON they are, or their text when they are not JSON.
+/// Arguments as the JSON they are, or their text when they are not JSON
+/// or are past [`PART_CHARS`] (then cut).
 pub(crate) fn arguments(text: &str) -> Value {
+    if text.len() > PART_CHARS {
+        return Value::String(part(text).into_owned());
+    }
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
@@ -151,6 +188,29 @@ mod tests {
             out,
             json!([{"role": "assistant", "parts": [{"type": "text", "content": "2"}], "finish_reason": "stop"}])
         );
+    }
+
+    #[test]
+    fn a_long_conversation_keeps_its_newest_messages_and_cuts_long_parts() {
+        let long = "x".repeat(PART_CHARS + 10);
+        let shown: Value =
+            serde_json::from_str(&input_messages(&[Message::user(long)])).unwrap_or_default();
+        let text = shown[0]["parts"][0]["content"].as_str().unwrap_or_default();
+        assert_eq!(text.chars().count(), PART_CHARS + 1, "cut, with its mark");
+        assert!(text.ends_with('…'));
+
+        let messages: Vec<Message> = (0..40)
+            .map(|i| Message::user(format!("{i} {}", "y".repeat(PART_CHARS - 10))))
+            .collect();
+        let shown = input_messages(&messages);
+        assert!(shown.len() <= MESSAGES_BYTES, "{}", shown.len());
+        let shown: Value = serde_json::from_str(&shown).unwrap_or_default();
+        let kept = shown.as_array().map(Vec::len).unwrap_or_default();
+        assert!((1..40).contains(&kept), "{kept}");
+        let newest = shown[kept - 1]["parts"][0]["content"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(newest.starts_with("39 "), "the newest is kept");
     }
 
     #[test]

@@ -311,11 +311,12 @@ fn record_tool_end(
     capture: bool,
 ) {
     if capture {
-        span.record("gen_ai.tool.call.arguments", args.as_str());
+        span.record("gen_ai.tool.call.arguments", &*content::part(args.as_str()));
     }
     match outcome {
         ToolOutcome::Ok { output } if capture => {
-            span.record("gen_ai.tool.call.result", output.to_string().as_str());
+            let result = output.to_string();
+            span.record("gen_ai.tool.call.result", &*content::part(&result));
         }
         ToolOutcome::Error { message } => {
             let kind = error_kind.unwrap_or("_OTHER");
