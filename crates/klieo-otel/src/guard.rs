@@ -90,7 +90,9 @@ impl Telemetry {
     /// Sets the longest [`flush`](Self::flush), [`shutdown`](Self::shutdown)
     /// or a drop waits for the exporter (default 15 s): past it they give
     /// up ([`OtelError::Flush`]), and an exporter with no bound of its own
-    /// (behind a simple processor) does not hold the program's end.
+    /// (behind a simple processor) does not hold the program's end. A
+    /// `flush` through the SDK's batch processor gives up after 5 s
+    /// whatever this is: the processor's own wait.
     pub fn with_end_bound(mut self, bound: Duration) -> Self {
         self.bound = bound;
         self
