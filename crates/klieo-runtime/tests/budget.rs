@@ -129,20 +129,32 @@ async fn tool_calls_past_the_budget_are_not_run() {
     );
 }
 
+/// A run of an agent with `budget` and `llm` whose `work` needs approval,
+/// on `store`, waiting for it: its ticket.
+async fn waiting(
+    llm: &ScriptedLlm,
+    budget: &Budget,
+    store: &InMemoryJournal,
+    runs: &Arc<AtomicUsize>,
+) -> klieo_types::Ticket {
+    let suspended = agent(llm, budget.clone(), store, runs, true)
+        .session("t")
+        .run("go")
+        .await
+        .expect_err("waits for approval");
+    match suspended {
+        Error::Suspended { ticket, .. } => ticket,
+        other => panic!("not suspended: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_run_taken_up_again_counts_what_its_log_says_it_spent() {
     let store = InMemoryJournal::new();
     let runs = Arc::new(AtomicUsize::new(0));
     let budget = Budget::new().with_total_tokens(100);
     let first = ScriptedLlm::new().then_reply(reported(calls(1), 70, 25));
-    let suspended = agent(&first, budget.clone(), &store, &runs, true)
-        .session("t")
-        .run("go")
-        .await
-        .expect_err("waits for approval");
-    let Error::Suspended { ticket, .. } = suspended else {
-        panic!("not suspended: {suspended:?}");
-    };
+    let ticket = waiting(&first, &budget, &store, &runs).await;
 
     // Another process approves: the call runs, and the next model call
     // would pass the 95 tokens the log records.
@@ -170,14 +182,7 @@ async fn an_approved_call_counts_against_the_tool_call_budget_of_the_run_taken_u
     let runs = Arc::new(AtomicUsize::new(0));
     let budget = Budget::new().with_tool_calls(1);
     let first = ScriptedLlm::new().then_reply(calls(1));
-    let suspended = agent(&first, budget.clone(), &store, &runs, true)
-        .session("t")
-        .run("go")
-        .await
-        .expect_err("waits for approval");
-    let Error::Suspended { ticket, .. } = suspended else {
-        panic!("not suspended: {suspended:?}");
-    };
+    let ticket = waiting(&first, &budget, &store, &runs).await;
 
     // Another process approves: the call it waited on was counted when
     // the model asked for it, so the next reply's call passes the limit.
@@ -324,14 +329,7 @@ async fn an_estimated_spend_is_logged_and_counted_again_by_another_process() {
     let budget = Budget::new().with_total_tokens(1_000_000);
     // The server reports no usage: the call is counted as estimated.
     let first = ScriptedLlm::new().then_reply(calls(1));
-    let suspended = agent(&first, budget.clone(), &store, &runs, true)
-        .session("t")
-        .run("go")
-        .await
-        .expect_err("waits for approval");
-    let Error::Suspended { ticket, .. } = suspended else {
-        panic!("not suspended: {suspended:?}");
-    };
+    let ticket = waiting(&first, &budget, &store, &runs).await;
     let logged = settled(&store).await;
     let [(1, input, output, true)] = logged[..] else {
         panic!("one estimated call: {logged:?}");

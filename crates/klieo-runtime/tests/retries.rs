@@ -227,9 +227,21 @@ async fn provider_timeouts_are_retried_within_the_budget() {
     assert_eq!(llm.requests().len(), 4);
 }
 
-/// A client slow to say its window: the first call's retry budget counts
-/// from the question, as the call's.
-struct SlowToSayItsWindow(ScriptedLlm);
+/// A client 20 s slow to say its window (the first call's retry budget
+/// counts the question, as the call's), and `answer` slow to answer.
+struct SlowToSayItsWindow {
+    llm: ScriptedLlm,
+    answer: Duration,
+}
+
+impl SlowToSayItsWindow {
+    fn new(llm: &ScriptedLlm) -> Self {
+        Self {
+            llm: llm.clone(),
+            answer: Duration::ZERO,
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl LlmClient for SlowToSayItsWindow {
@@ -237,14 +249,15 @@ impl LlmClient for SlowToSayItsWindow {
         "slow"
     }
     fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
+        self.llm.capabilities()
     }
     async fn discover_capabilities(&self) -> Capabilities {
         tokio::time::sleep(Duration::from_secs(20)).await;
-        self.0.capabilities()
+        self.llm.capabilities()
     }
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.0.complete(req).await
+        tokio::time::sleep(self.answer).await;
+        self.llm.complete(req).await
     }
 }
 
@@ -255,7 +268,7 @@ impl LlmClient for SlowToSayItsWindow {
 async fn no_retry_starts_once_the_budget_counted_from_the_window_question_is_spent() {
     let llm = ScriptedLlm::new().then_stall().then_text("never");
     let budget = Duration::from_secs(30);
-    let ctx = AgentContext::new(SlowToSayItsWindow(llm.clone()));
+    let ctx = AgentContext::new(SlowToSayItsWindow::new(&llm));
     let (ctx, thread) = with_user(ctx, "hi").await;
     let opts = RunOptions::default().with_retry(RetryPolicy::new().with_total_budget(Some(budget)));
     let began = tokio::time::Instant::now();
@@ -280,34 +293,17 @@ impl klieo_runtime::Guardrail for SlowToPass {
     }
 }
 
-/// A client 20 s slow to say its window and 5 s slow to answer.
-struct SlowToSayAndAnswer(ScriptedLlm);
-
-#[async_trait::async_trait]
-impl LlmClient for SlowToSayAndAnswer {
-    fn name(&self) -> &str {
-        "slow"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
-    }
-    async fn discover_capabilities(&self) -> Capabilities {
-        tokio::time::sleep(Duration::from_secs(20)).await;
-        self.0.capabilities()
-    }
-    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        self.0.complete(req).await
-    }
-}
-
 /// The first call's retry budget counts the window question, not what
 /// the run did between it and the call (a guardrail, a compaction): 20 s
 /// of question and 25 s of guardrail leave a call of 5 s 10 s of 30.
 #[tokio::test(start_paused = true)]
 async fn the_budget_counts_the_window_question_and_not_the_work_after_it() {
     let llm = ScriptedLlm::new().then_text("ok");
-    let ctx = AgentContext::new(SlowToSayAndAnswer(llm.clone()));
+    let slow = SlowToSayItsWindow {
+        answer: Duration::from_secs(5),
+        ..SlowToSayItsWindow::new(&llm)
+    };
+    let ctx = AgentContext::new(slow);
     let (ctx, thread) = with_user(ctx, "hi").await;
     let opts = RunOptions::default()
         .with_retry(RetryPolicy::new().with_total_budget(Some(Duration::from_secs(30))))

@@ -33,7 +33,13 @@ async fn waiting_to_mail(store: &InMemoryJournal, summary: &str) -> klieo_types:
     let first = ScriptedLlm::new()
         .then_text(summary)
         .then_tool_calls(vec![call]);
-    let error = approving(&first, store)
+    mail_ada(&first, store).await
+}
+
+/// A run told "mail Ada" on the thread `long` of `store`, by a model that
+/// says `llm`'s replies, waiting for approval of the mail: its ticket.
+async fn mail_ada(llm: &ScriptedLlm, store: &InMemoryJournal) -> klieo_types::Ticket {
+    let error = approving(llm, store)
         .session("long")
         .run("mail Ada")
         .await
@@ -83,14 +89,7 @@ async fn a_run_taken_up_after_approval_never_summarises_its_own_prompt() {
     let to = "ada ".repeat(120);
     let call = klieo_types::ToolCall::new("c1", "send_mail", serde_json::json!({ "to": to }));
     let first = ScriptedLlm::new().then_tool_calls(vec![call]);
-    let error = approving(&first, &store)
-        .session("long")
-        .run("mail Ada")
-        .await
-        .expect_err("waits for approval");
-    let klieo_types::Error::Suspended { ticket, .. } = error else {
-        panic!("not suspended: {error}");
-    };
+    let ticket = mail_ada(&first, &store).await;
     assert_eq!(first.requests().len(), 1, "the thread was short enough");
 
     // Another process approves; the mail makes the thread long, and the
