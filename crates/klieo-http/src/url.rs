@@ -13,20 +13,27 @@ use reqwest::Url;
 /// ```
 /// let url = klieo_http::url::base_url(" http://127.0.0.1:8080/v1/ ", "base_url", "http://127.0.0.1:8080/v1")?;
 /// assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1");
+/// let signed = klieo_http::url::base_url("http://h/v1/?sig=abc/", "base_url", "http://h/v1")?;
+/// assert_eq!(signed.as_str(), "http://h/v1?sig=abc/");
 /// let err = klieo_http::url::base_url("localhost:8080", "MY_BASE_URL", "http://127.0.0.1:8080").unwrap_err();
 /// assert!(err.to_string().contains("MY_BASE_URL"));
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
 pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
-    let trimmed = raw.trim().trim_end_matches('/');
+    let trimmed = raw.trim();
     let why_not = |why: &str| {
         format!(
             "`{}` {why}: add http:// or https:// in front, as in {example}",
             shown_raw_url(trimmed)
         )
     };
-    let url = Url::parse(trimmed)
+    let mut url = Url::parse(trimmed)
         .map_err(|e| ConfigError::invalid_from(name, why_not("is not a URL with a scheme"), e))?;
+    // The path's trailing `/`, not the query's (`?sig=abc/` keeps its own).
+    let path = url.path().trim_end_matches('/').to_owned();
+    if path.len() < url.path().len() {
+        url.set_path(&path);
+    }
     if !matches!(url.scheme(), "http" | "https") {
         let scheme = url.scheme().to_owned();
         return Err(ConfigError::invalid(

@@ -66,11 +66,10 @@ struct TemplateCaps {
 /// Where a server whose API is at `base_url` (`…/v1`) says what it can
 /// do: `/props` beside the API's version, with the base URL's query.
 pub(crate) fn props_url(base_url: &Url) -> Url {
-    let mut url = base_url.clone();
     let path = base_url.path().trim_end_matches('/');
-    let root = path.strip_suffix("/v1").unwrap_or(path);
-    url.set_path(&format!("{root}/props"));
-    url
+    let mut root = base_url.clone();
+    root.set_path(path.strip_suffix("/v1").unwrap_or(path));
+    klieo_http::url::joined(&root, "props")
 }
 
 /// The server could not be reached (a connection error, or no answer in

@@ -73,9 +73,9 @@ enum Detail<'a> {
 #[derive(Deserialize)]
 struct Issue<'a> {
     #[serde(default)]
-    loc: Vec<serde_json::Value>,
+    loc: Option<Vec<serde_json::Value>>,
     #[serde(borrow, default)]
-    msg: Cow<'a, str>,
+    msg: Option<Cow<'a, str>>,
 }
 
 impl<'a> Detail<'a> {
@@ -90,12 +90,17 @@ impl<'a> Detail<'a> {
                 let place: Vec<String> = issue
                     .loc
                     .iter()
+                    .flatten()
                     .map(|part| match part {
                         serde_json::Value::String(name) => name.clone(),
                         other => other.to_string(),
                     })
                     .collect();
-                format!("{}: {}", place.join("."), issue.msg)
+                format!(
+                    "{}: {}",
+                    place.join("."),
+                    issue.msg.as_deref().unwrap_or("invalid")
+                )
             })
             .collect();
         Cow::Owned(said.join("; "))
@@ -143,7 +148,18 @@ fn error_message(reply: &ErrorReply, secret: Option<&Secret>) -> (String, bool) 
             return (QUOTA.to_owned(), true);
         }
     }
-    (reply.body_text(secret), false)
+    (without_input(reply.body_text(secret)), false)
+}
+
+/// A body that did not parse as an error (cut at the bound it is read
+/// to, say), up to a FastAPI validation error's first `"input"`: the
+/// value refused, which may be the user's prompt, is not shown.
+fn without_input(mut text: String) -> String {
+    if let Some(at) = text.find("\"input\"") {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
 }
 
 impl WireError<'_> {
@@ -210,6 +226,11 @@ mod tests {
             text(listed, 422),
             "body.0: field required",
             "a validation list says where and what, not the input"
+        );
+        let cut = br#"{"detail":[{"loc":null,"msg":"too long","input":"my prompt, and more"#;
+        assert_eq!(
+            text(cut, 422),
+            r#"{"detail":[{"loc":null,"msg":"too long",…"#
         );
         assert_eq!(text(b"", 502), "HTTP 502 with an empty body");
         let long = "é".repeat(5000);

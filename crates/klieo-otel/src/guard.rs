@@ -112,11 +112,14 @@ impl Telemetry {
     /// or the thread cannot be started.
     pub async fn flush(&self) -> Result<(), OtelError> {
         let provider = self.provider.clone();
-        off_thread("klieo-otel-flush", self.bound, move || {
+        let flushed = off_thread("klieo-otel-flush", self.bound, move || {
             provider.force_flush()
         })
-        .await?;
-        self.unsent()
+        .await;
+        // Taken whatever the flush said: a failure it reports itself is
+        // not reported again by the next one.
+        let unsent = self.unsent();
+        flushed.and(unsent)
     }
 
     /// [`OtelError::Flush`] when the exporter failed to send a batch since
@@ -144,8 +147,9 @@ impl Telemetry {
         self.ended = true;
         let (provider, bound) = (self.provider.clone(), self.bound);
         let end = move || provider.shutdown_with_timeout(bound);
-        off_thread("klieo-otel-shutdown", bound, end).await?;
-        self.unsent()
+        let ended = off_thread("klieo-otel-shutdown", bound, end).await;
+        let unsent = self.unsent();
+        ended.and(unsent)
     }
 }
 

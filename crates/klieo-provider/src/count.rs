@@ -27,7 +27,8 @@ use serde_json::Value;
 ///
 /// # Errors
 ///
-/// Only when the input is not JSON at all, as the deserializer reports.
+/// When the input is not JSON, or is a number past what an `f64` holds
+/// (`1e309`), which the JSON reader refuses before this sees it.
 pub fn token_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     let Value::Number(n) = Value::deserialize(deserializer)? else {
         return Ok(None);

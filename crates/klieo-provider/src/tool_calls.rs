@@ -115,9 +115,9 @@ impl PartialCall {
         // one; only then are they parsed, so pieces that repeat the name
         // cost no parse of what came before. A piece added after a failed
         // parse opens a second value, so no text is parsed twice.
-        let whole = self.shape.closed()
+        let whole = args.trim_start().starts_with('{')
+            && self.shape.closed()
             && self.arguments.trim_end().ends_with('}')
-            && args.trim_start().starts_with('{')
             && serde_json::from_str::<serde_json::Value>(&self.arguments).is_ok();
         self.name != name || whole
     }

@@ -164,10 +164,13 @@ pub(crate) async fn resume_engine(
     };
     let (id, holder) = (run.ctx.run_id, run.holder().to_owned());
     let started = start_with(run, mode, prelude).await;
-    if started.is_err() && why == Why::Decision {
-        // The engine gives up the lease it held; one it could not take
-        // over is let go here (giving up twice is harmless).
-        let _ = journal.release(id, &holder).await;
+    // The engine gives up the lease it held; one it could not take over
+    // is let go here (giving up twice is harmless), unless a write to the
+    // store failed: then it runs out, as the engine's does.
+    if let Err(e) = &started {
+        if why == Why::Decision && !matches!(e, Error::Memory(_)) {
+            let _ = journal.release(id, &holder).await;
+        }
     }
     started
 }
@@ -332,9 +335,7 @@ async fn prepare(run: &Run, journal: &dyn Journal) -> Result<Prepared, Error> {
         Some(_) => {}
     }
     let pending = journal.pending(id).await?;
-    run.spent_as_logged(&episodes, pending.as_ref());
-    run.prompt_at_as_logged(&episodes);
-    run.count_children(&episodes).await?;
+    run.take_up_from_log(&episodes, pending.as_ref()).await?;
     // A compaction that failed is not tried again by the run, taken up or
     // not.
     if episodes

@@ -142,7 +142,7 @@ impl Run {
             let read = history.messages.len() as u64;
             (first + read).saturating_sub(1)
         });
-        let limit = self.compaction_limit.get_or_found(newest.unwrap_or(0));
+        let limit = self.compaction_limit.get_or_found(newest);
         if self.compaction_given_up.load(Ordering::Relaxed) {
             return Ok(history);
         }

@@ -9,6 +9,7 @@ mod model_call;
 mod prompt_at;
 mod record;
 mod request;
+mod taken_up;
 
 pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
@@ -26,11 +27,9 @@ use crate::spend::{Cover, Covered, Spend};
 use crate::summary::Progress;
 use crate::team::cut_off::Caller;
 use crate::team::handoff::{HandedOff, Seat};
-use crate::team::tree::children_spent;
 use crate::telemetry;
 use klieo_types::{
-    Commit, Episode, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox,
-    Transcript,
+    Commit, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox, Transcript,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -396,16 +395,6 @@ impl Run {
         self.compaction_given_up.store(true, Ordering::Relaxed);
     }
 
-    /// Takes the spend recorded in the run's log, and its open step's
-    /// calls, as its spend so far (a run taken up again).
-    pub(crate) fn spent_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
-        let mut logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
-        if let Some(open) = open {
-            logged.count_open_calls(open, episodes);
-        }
-        *self.lock_spend() = logged;
-    }
-
     /// Checks and counts the `calls` tool calls of a reply against the
     /// budget, and against its caller's when it is a covered child.
     pub(crate) fn check_tool_calls(&self, calls: usize) -> Result<(), Error> {
@@ -418,18 +407,6 @@ impl Run {
         if let Some(covered) = &self.covered {
             covered.count_tool_calls(calls);
         }
-        Ok(())
-    }
-
-    /// Adds what the run's children spent, as their logs record it, to
-    /// the spend its own log (`episodes`) showed: a run taken up again, or
-    /// handed on, whose budget covers its children.
-    pub(crate) async fn count_children(&self, episodes: &[Episode]) -> Result<(), Error> {
-        let Some(budget) = self.opts.budget.for_children() else {
-            return Ok(());
-        };
-        let spent = children_spent(&self.ctx.memories, &budget, self.ctx.run_id, episodes).await?;
-        self.lock_spend().add_counts(&spent);
         Ok(())
     }
 

@@ -25,11 +25,12 @@ impl PromptAt {
     }
 
     /// The index; `newest` (the thread's newest message, as the run
-    /// first reads it) when not known yet, to be written.
-    pub(crate) fn get_or_found(&self, newest: u64) -> u64 {
+    /// first reads it) when not known yet, to be written. Memories that
+    /// do not number their messages give none: 0 then, not written.
+    pub(crate) fn get_or_found(&self, newest: Option<u64>) -> u64 {
         *self.index.get_or_init(|| {
-            self.unwritten.store(true, Ordering::Release);
-            newest
+            self.unwritten.store(newest.is_some(), Ordering::Release);
+            newest.unwrap_or(0)
         })
     }
 }
@@ -71,9 +72,15 @@ mod tests {
     fn the_index_found_first_is_kept_and_written_once() {
         let at = PromptAt::default();
         assert_eq!(at.get(), None);
-        assert_eq!(at.get_or_found(7), 7);
-        assert_eq!(at.get_or_found(9), 7, "the first found is kept");
+        assert_eq!(at.get_or_found(Some(7)), 7);
+        assert_eq!(at.get_or_found(Some(9)), 7, "the first found is kept");
         assert!(at.unwritten.swap(false, Ordering::AcqRel));
         assert!(!at.unwritten.load(Ordering::Acquire));
+        let unnumbered = PromptAt::default();
+        assert_eq!(unnumbered.get_or_found(None), 0);
+        assert!(
+            !unnumbered.unwritten.load(Ordering::Acquire),
+            "nothing to write"
+        );
     }
 }

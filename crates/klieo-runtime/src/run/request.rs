@@ -225,8 +225,8 @@ impl Run {
     /// The model's context window: asked of the client once per run (a
     /// known window once for every run of its context), within the retry
     /// policy's total budget and [`WINDOW_QUESTION_TIMEOUT`], and given up
-    /// when the run is cancelled. The call the question is for counts its
-    /// retry budget from it (see `Run::budget`).
+    /// when the run is cancelled. The call the question is for counts the
+    /// question's time against its retry budget (see `Run::budget`).
     async fn window(&self) -> Option<u32> {
         if let Some(window) = self.ctx.model_fit.window() {
             return Some(window);

@@ -334,21 +334,30 @@ pub(crate) async fn children_spent(
     run: RunId,
     log: &[Episode],
 ) -> Result<Spend, Error> {
+    let pending_of = |run: RunId| async move {
+        match memories.journal_ref() {
+            Some(journal) => journal.pending(run).await,
+            None => Ok(None),
+        }
+    };
     let mut spent = Spend::new(budget, "");
-    let mut level: Vec<(RunId, Vec<Episode>)> = vec![(run, log.to_vec())];
+    let mut level = vec![(run, log.to_vec(), pending_of(run).await?)];
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
-        for (parent, episodes) in &level {
-            let pending = match memories.journal_ref() {
-                Some(journal) => journal.pending(*parent).await?,
-                None => None,
-            };
+        for (parent, episodes, pending) in &level {
             for (step, call_id) in calls_of(episodes, pending.as_ref()) {
                 let child = child_of_call(*parent, step, call_id);
                 let child_log = memories.episodic().replay(child).await?;
                 if parent_in(&child_log) == Some(*parent) {
-                    spent.add_counts(&Spend::from_log(budget, "", &child_log));
-                    next.push((child, child_log));
+                    // Its open step's calls too, counted when its model
+                    // asked for them (a call a person approved, say).
+                    let open = pending_of(child).await?;
+                    let mut child_spent = Spend::from_log(budget, "", &child_log);
+                    if let Some(open) = &open {
+                        child_spent.count_open_calls(open, &child_log);
+                    }
+                    spent.add_counts(&child_spent);
+                    next.push((child, child_log, open));
                 }
             }
         }

@@ -101,3 +101,45 @@ async fn a_chain_waiting_for_an_approval_ends_with_its_caller() {
     }
     assert_eq!(last_kind(&journal.replay(caller).await.unwrap()), "started");
 }
+
+#[tokio::test]
+async fn a_childs_open_step_counts_its_calls_against_its_callers_budget() {
+    let journal = InMemoryJournal::new();
+    let thread = ThreadId::new("t");
+    let (parent, step, call) = (RunId::new(), 1, "c1");
+    let child = child_of_call(parent, step, call);
+    let asked = |calls: Vec<ToolCall>| Message::assistant_tool_calls("", calls);
+    let ask = ToolCall::new(call, "ask_lookup", serde_json::json!({}));
+    let waits = Episode::WaitingOnChild {
+        step,
+        call_id: call.into(),
+        child,
+    };
+    let parent_waits = Commit::new(parent, thread.clone())
+        .with_episodes(vec![Episode::Started { agent: "a".into() }, waits])
+        .with_pending(PendingStep::new(step, asked(vec![ask])));
+    // The child's step asked for two calls, which wait for a person.
+    let child_asked = Commit::new(child, thread)
+        .with_episodes(vec![
+            Episode::Started { agent: "b".into() },
+            Episode::ChildOf {
+                parent,
+                step,
+                call_id: call.into(),
+            },
+        ])
+        .with_pending(PendingStep::new(1, asked(vec![pay(), pay()])));
+    for commit in [parent_waits, child_asked] {
+        journal.commit(commit).await.unwrap();
+    }
+    let log = journal.replay(parent).await.unwrap();
+    let budget = crate::options::Budget::new().with_tool_calls(2);
+    let memories = Memories::Journal(std::sync::Arc::new(journal));
+    let mut spent = children_spent(&memories, &budget, parent, &log)
+        .await
+        .unwrap();
+    assert!(
+        spent.tool_calls(&budget, 1).is_err(),
+        "the child's two calls fill a limit of two"
+    );
+}

@@ -83,7 +83,7 @@ pub(crate) fn system_instructions<'a>(
     let parts: Vec<Value> = messages
         .into_iter()
         .filter(|m| m.role == Role::System)
-        .map(|m| json!({"type": "text", "content": m.content}))
+        .map(|m| json!({"type": "text", "content": part(&m.content)}))
         .collect();
     (!parts.is_empty()).then(|| Value::Array(parts).to_string())
 }
@@ -131,7 +131,7 @@ fn tool_call(call: &ToolCall) -> Value {
 /// Arguments as the JSON they are, or their text when they are not JSON
 /// or are past [`PART_CHARS`] (then cut).
 pub(crate) fn arguments(text: &str) -> Value {
-    if text.len() > PART_CHARS {
+    if text.len() > PART_CHARS && text.chars().nth(PART_CHARS).is_some() {
         return Value::String(part(text).into_owned());
     }
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))

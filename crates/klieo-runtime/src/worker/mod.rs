@@ -252,9 +252,8 @@ impl Worker {
         }
     }
 
-    /// Drives one claimed run to its end, under the claim's lease.
-    /// Drives the claimed run; whether it drove it to its end (see
-    /// [`WorkerReport::finished`]).
+    /// Drives the claimed run under the claim's lease; whether it drove it
+    /// to its end (see [`WorkerReport::finished`]).
     async fn drive(self, claim: Claimed) -> bool {
         let Some(agent) = self.agents.get(&claim.agent) else {
             // Claims name only this worker's agents.
@@ -340,9 +339,11 @@ impl Worker {
                 .queue
                 .lease(run, &self.holder, self.options.lease_ttl())
                 .await;
+            // Cancelled meanwhile, it was not this worker's to end.
             let over = matches!(
                 self.queue.state(run).await,
-                Ok(Some(state)) if state.is_finished() || state == RunState::Suspended
+                Ok(Some(state)) if (state.is_finished() && !matches!(state, RunState::Cancelled { .. }))
+                    || state == RunState::Suspended
             );
             if let Err(e) = self.queue.release(run, &self.holder).await {
                 tracing::warn!(run_id = %run, error = %e, "could not give up a drained run's lease; it runs out");

@@ -250,9 +250,7 @@ impl Team {
                         }
                         // The run's budget counts every part's spend and
                         // their children's, as a journal's resume does.
-                        made.spent_as_logged(&episodes, None);
-                        made.prompt_at_as_logged(&episodes);
-                        made.count_children(&episodes).await?;
+                        made.take_up_from_log(&episodes, None).await?;
                         start_with(Arc::clone(&made), mode, move |_| async move { Ok(steps) }).await
                     }
                 };

@@ -1,0 +1,45 @@
+//! What a run taken up again (after a crash, a person's decision, or a
+//! team's hand-off) reads of its log before it goes on: its spend, its
+//! children's, and where its own messages begin.
+
+use super::Run;
+use crate::spend::Spend;
+use crate::team::tree::children_spent;
+use klieo_types::{Episode, Error, PendingStep};
+
+impl Run {
+    /// Takes up what the run's log (`episodes`, and its open step `open`)
+    /// says it did: what it and its children spent, and where its own
+    /// messages begin in its thread.
+    pub(crate) async fn take_up_from_log(
+        &self,
+        episodes: &[Episode],
+        open: Option<&PendingStep>,
+    ) -> Result<(), Error> {
+        self.spent_as_logged(episodes, open);
+        self.prompt_at_as_logged(episodes);
+        self.count_children(episodes).await
+    }
+
+    /// Takes the spend recorded in the run's log, and its open step's
+    /// calls, as its spend so far (a run taken up again).
+    fn spent_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
+        let mut logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
+        if let Some(open) = open {
+            logged.count_open_calls(open, episodes);
+        }
+        *self.lock_spend() = logged;
+    }
+
+    /// Adds what the run's children spent, as their logs record it, to
+    /// the spend its own log (`episodes`) showed: a run taken up again, or
+    /// handed on, whose budget covers its children.
+    async fn count_children(&self, episodes: &[Episode]) -> Result<(), Error> {
+        let Some(budget) = self.opts.budget.for_children() else {
+            return Ok(());
+        };
+        let spent = children_spent(&self.ctx.memories, &budget, self.ctx.run_id, episodes).await?;
+        self.lock_spend().add_counts(&spent);
+        Ok(())
+    }
+}
