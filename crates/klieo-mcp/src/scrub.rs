@@ -72,16 +72,15 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
             .any(|word| ALONE.contains(&word))
 }
 
-/// Whether `value`, whatever names it, looks like a secret: one word of
-/// at least 16 characters holding letters and digits (a token, a key, a
-/// session id), where a word such as `true` or `text/event-stream` does
-/// not.
+/// Whether `value`, whatever names it, looks like a secret: one of its
+/// words has 8 or more characters with a digit (`Sup3rS3cret`, a key, a
+/// session id, the token after `Bearer`), or 20 or more; where `true`,
+/// `json` or `text/event-stream` do not.
 fn looks_like_a_secret(value: &str) -> bool {
-    let value = value.trim();
-    value.chars().count() >= 16
-        && !value.contains(char::is_whitespace)
-        && value.chars().any(|c| c.is_ascii_digit())
-        && value.chars().any(|c| c.is_alphabetic())
+    value.split([' ', ',', ';']).any(|word| {
+        let chars = word.chars().count();
+        chars >= 20 || (chars >= 8 && word.chars().any(|c| c.is_ascii_digit()))
+    })
 }
 
 impl Secrets {
@@ -265,18 +264,29 @@ impl Secrets {
     /// characters as the longest secret runs, so that one across the cut
     /// is whole when it is replaced.
     pub(crate) fn shown_start(&self, bytes: &[u8], limit: usize) -> String {
-        let longest = self
-            .urls
-            .iter()
-            .map(|(whole, _)| whole.len())
-            .chain(self.values.iter().chain(&self.settings).map(String::len))
-            .max()
-            .unwrap_or(0);
+        let all = || {
+            let urls = self.urls.iter().map(|(whole, _)| whole.as_str());
+            urls.chain(self.values.iter().chain(&self.settings).map(String::as_str))
+        };
+        let longest = all().map(str::len).max().unwrap_or(0);
         let read = limit.saturating_mul(4).saturating_add(longest);
-        self.shown(
-            &String::from_utf8_lossy(bytes.get(..read).unwrap_or(bytes)),
-            limit,
-        )
+        let cut = read < bytes.len();
+        let mut text = self.scrub(&String::from_utf8_lossy(bytes.get(..read).unwrap_or(bytes)));
+        if cut {
+            // Scrubbed secrets shrink: the read's end may now fall inside
+            // the cut, holding a secret's start. It goes.
+            let partial = all()
+                .filter_map(|secret| {
+                    (1..secret.len())
+                        .rev()
+                        .filter(|&k| secret.is_char_boundary(k))
+                        .find(|&k| secret.get(..k).is_some_and(|start| text.ends_with(start)))
+                })
+                .max()
+                .unwrap_or(0);
+            text.truncate(text.len() - partial);
+        }
+        klieo_types::text::bounded(&text, limit)
     }
 }
 

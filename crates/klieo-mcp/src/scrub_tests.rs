@@ -36,20 +36,22 @@ fn a_url_with_a_user_is_scrubbed_by_its_parts() {
 #[test]
 fn an_answer_keeps_header_and_query_values_that_are_no_credentials() {
     let secrets = http(
-        "http://h/mcp?format=json&sig=s1gnature-0123456789&t=9f2c4e6a8b0d1f3e5a7c",
+        "http://h/mcp?format=json&sig=s1gnature-0123456789&t=9f2c4e6a8b0d1f3e5a7c&pwd=Sup3rS3cret",
         &[
             ("x-mcp-readonly", "true"),
             ("accept", "application/json, text/event-stream"),
             ("x-request-from", "a1b2c3d4e5f6a7b8c9d0"),
+            ("x-upstream", "Bearer abcdefghijklmnopqrstuvwxyz"),
         ],
     );
     let answer = serde_json::json!({
         "draft": "true", "as": "json",
-        "keys": "s1gnature-0123456789 9f2c4e6a8b0d1f3e5a7c a1b2c3d4e5f6a7b8c9d0"
+        "keys": "s1gnature-0123456789 9f2c4e6a8b0d1f3e5a7c a1b2c3d4e5f6a7b8c9d0",
+        "more": "Sup3rS3cret abcdefghijklmnopqrstuvwxyz"
     });
     assert_eq!(
         secrets.scrub_value(answer),
-        serde_json::json!({"draft": "true", "as": "json", "keys": "*** *** ***"})
+        serde_json::json!({"draft": "true", "as": "json", "keys": "*** *** ***", "more": "*** ***"})
     );
     assert_eq!(secrets.scrub("said true, as json"), "said ***, as ***");
 }
@@ -168,4 +170,20 @@ fn the_start_of_a_long_line_keeps_no_part_of_a_secret_across_its_cut() {
         shown.ends_with("***…") || shown.ends_with("*** and more"),
         "{shown}"
     );
+}
+
+#[test]
+fn a_secret_said_again_and_again_keeps_no_part_in_the_start_of_a_line() {
+    let key = "k3y-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
+    let secrets = Secrets::of(&Transport::Stdio {
+        command: "x".into(),
+        args: Vec::new(),
+        env: vec![("API_KEY".into(), key.into())],
+        inherited: Default::default(),
+        cwd: None,
+    });
+    let line = format!("{}{}", "p".repeat(52), format!("{key} ").repeat(40));
+    let shown = secrets.shown_start(line.as_bytes(), 200);
+    assert!(!shown.contains("k3y-"), "{shown}");
+    assert!(!shown.contains("0123456789"), "{shown}");
 }
