@@ -79,7 +79,29 @@ fn cluster_dir(root: &Path, dir: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
     root.hash(&mut hasher);
-    std::env::temp_dir().join(format!("klieo-postgres-{:016x}", hasher.finish()))
+    let prefix = format!("klieo-postgres-{:016x}-", hasher.finish());
+    // Those this checkout's earlier runs left (a kill of xtask leaves one).
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    std::env::temp_dir().join(format!("{prefix}{}", std::process::id()))
+}
+
+/// Removes a temporary cluster when dropped, unless the server took it
+/// (a start that failed part way leaves nothing in the temporary
+/// directory).
+struct Unclaimed(Option<PathBuf>);
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(cluster) = self.0.take() {
+            let _ = std::fs::remove_dir_all(cluster);
+        }
+    }
 }
 
 /// The directory holding `initdb`, `postgres` and `pg_isready`.
@@ -157,13 +179,22 @@ impl PostgresServer {
         let dir = root.join("target").join("klieo-postgres");
         let cluster = cluster_dir(root, &dir);
         let data = cluster.join("data");
-        for stale in [&dir, &cluster] {
-            let _ = std::fs::remove_dir_all(stale);
+        let _ = std::fs::remove_dir_all(&dir);
+        let created = |made: &Path, all: bool| {
+            let made_it = match all {
+                true => std::fs::create_dir_all(made),
+                false => std::fs::create_dir(made),
+            };
+            made_it.map_err(|e| Error::new(format!("cannot create {}: {e}", made.display())))
+        };
+        created(&dir, true)?;
+        // In the temporary directory, made anew and never taken as found
+        // (another user may have made one of its name).
+        let mut unclaimed = Unclaimed((cluster != dir).then(|| cluster.clone()));
+        if unclaimed.0.is_some() {
+            created(&cluster, false)?;
         }
-        for made in [&dir, &data] {
-            std::fs::create_dir_all(made)
-                .map_err(|e| Error::new(format!("cannot create {}: {e}", made.display())))?;
-        }
+        created(&data, false)?;
         if is_root() {
             crate::cmd::run(
                 Command::new("chown")
@@ -222,7 +253,7 @@ impl PostgresServer {
             child,
             url: format!("postgres://klieo@127.0.0.1:{port}/postgres"),
             certs,
-            temporary: (cluster != dir).then_some(cluster),
+            temporary: unclaimed.0.take(),
         };
         let started = Instant::now();
         loop {

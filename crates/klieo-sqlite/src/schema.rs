@@ -48,14 +48,12 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Res
     if found > 0 {
         // Many applications number their schema in `user_version`: a
         // version says nothing of a file without klieo's tables.
-        let tables: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)",
-        )
-        .bind(KLIEO_TABLES[0])
-        .bind(KLIEO_TABLES[1])
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(open)?;
+        let tables: i64 = sqlx::query_scalar(COUNT_KLIEO_TABLES)
+            .bind(KLIEO_TABLES[0])
+            .bind(KLIEO_TABLES[1])
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(open)?;
         if tables < KLIEO_TABLES.len() as i64 {
             return Err(OpenError::NotAStore {
                 path: path.to_owned(),
@@ -99,6 +97,10 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, create: bool) -> Res
 /// The tables every klieo store has had since schema version 1.
 const KLIEO_TABLES: [&str; 2] = ["messages", "episodes"];
 
+/// How many of [`KLIEO_TABLES`] (bound as `?1`, `?2`) a file has.
+const COUNT_KLIEO_TABLES: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)";
+
 /// Checks, on a read-only connection, that the file at `path` is a klieo
 /// store of [`SCHEMA_VERSION`]: [`OpenError::NotAStore`] for a missing
 /// file, one that is not SQLite, or one without klieo's tables;
@@ -116,11 +118,7 @@ pub(crate) fn probe(path: &Path) -> Result<(), OpenError> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let read = |connection: &rusqlite::Connection| -> rusqlite::Result<(i64, i64)> {
         let version = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        let tables = connection.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)",
-            KLIEO_TABLES,
-            |row| row.get(0),
-        )?;
+        let tables = connection.query_row(COUNT_KLIEO_TABLES, KLIEO_TABLES, |row| row.get(0))?;
         Ok((version, tables))
     };
     let (found, tables) = rusqlite::Connection::open_with_flags(path, flags)

@@ -163,19 +163,25 @@ fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
 /// is then `Secure`, so the browser never sends the token over plain
 /// HTTP. A header that lies only keeps the cookie off plain HTTP.
 fn behind_tls(headers: &HeaderMap) -> bool {
-    let said = |name: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split([',', ';']))
-            .map(str::trim)
-            .any(|part| match name {
-                "forwarded" => part.eq_ignore_ascii_case("proto=https"),
-                _ => part.eq_ignore_ascii_case("https"),
-            })
+    // The first element is what the browser's hop said (the proxies after
+    // it append theirs).
+    let first = |name: &str| {
+        let value = headers.get(name)?.to_str().ok()?;
+        value.split(',').next().map(str::trim)
     };
-    said("x-forwarded-proto") || said("forwarded")
+    if let Some(proto) = first("x-forwarded-proto") {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    first("forwarded").is_some_and(|hop| {
+        hop.split(';')
+            .any(|pair| match pair.trim().split_once('=') {
+                Some((key, value)) => {
+                    key.trim().eq_ignore_ascii_case("proto")
+                        && value.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                }
+                None => false,
+            })
+    })
 }
 
 /// The cookie set (`Secure` when `secure`), and the page the URL named
@@ -301,6 +307,15 @@ mod tests {
         let said = HeaderValue::from_static("for=192.0.2.1;proto=https;host=console.example");
         forwarded.insert("forwarded", said);
         assert!(behind_tls(&forwarded));
+        let quoted = HeaderValue::from_static("for=192.0.2.1;proto=\"https\"");
+        forwarded.insert("forwarded", quoted);
+        assert!(behind_tls(&forwarded));
+        // The browser's own hop was plain HTTP; a proxy after it, TLS.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http, https"));
+        assert!(!behind_tls(&headers));
+        let hops = HeaderValue::from_static("proto=http, proto=https");
+        forwarded.insert("forwarded", hops);
+        assert!(!behind_tls(&forwarded));
         let keys = Keys {
             token: Secret("t".repeat(16)),
             csrf: Secret("c".repeat(16)),
