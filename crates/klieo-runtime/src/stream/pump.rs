@@ -72,9 +72,10 @@ impl ChunkPump {
         &self.reply
     }
 
-    fn fail(&mut self, error: Error) -> Poll<PumpEvent> {
+    /// Spends the pump on `error`.
+    fn fail(&mut self, error: Error) -> PumpEvent {
         self.provider = None;
-        Poll::Ready(PumpEvent::Failed(error))
+        PumpEvent::Failed(error)
     }
 
     /// Polls for the next event. After `Finished` or `Failed` the pump is
@@ -86,18 +87,18 @@ impl ChunkPump {
             )));
         };
         if self.cancel.is_cancelled() {
-            return self.fail(Error::Cancelled);
+            return Poll::Ready(self.fail(Error::Cancelled));
         }
         match provider.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(mut chunk))) => {
                 if let Err(over) = self.reply.absorb(&mut chunk) {
-                    return self.fail(Error::ResponseTooLarge {
+                    return Poll::Ready(self.fail(Error::ResponseTooLarge {
                         limit: over.max_bytes,
-                    });
+                    }));
                 }
                 Poll::Ready(PumpEvent::Chunk(chunk))
             }
-            Poll::Ready(Some(Err(e))) => self.fail(Error::Llm(e)),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(self.fail(Error::Llm(e))),
             Poll::Ready(None) => {
                 self.provider = None;
                 let reply = std::mem::replace(&mut self.reply, ReplyBuilder::new(0));
@@ -107,7 +108,7 @@ impl ChunkPump {
                 })
             }
             Poll::Pending => match self.cancel.poll_cancelled(cx) {
-                Poll::Ready(()) => self.fail(Error::Cancelled),
+                Poll::Ready(()) => Poll::Ready(self.fail(Error::Cancelled)),
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -117,8 +118,7 @@ impl ChunkPump {
     /// cancelled since: then the cancel, as the next poll would give.
     pub(crate) fn unless_cancelled(&mut self, opened: PumpEvent) -> PumpEvent {
         if self.cancel.is_cancelled() {
-            self.provider = None;
-            return PumpEvent::Failed(Error::Cancelled);
+            return self.fail(Error::Cancelled);
         }
         opened
     }
