@@ -13,6 +13,20 @@ fn http(url: &str, headers: &[(&str, &str)]) -> Secrets {
     })
 }
 
+/// The secrets of a stdio server given `env`.
+fn stdio(env: &[(&str, &str)]) -> Secrets {
+    Secrets::of(&Transport::Stdio {
+        command: "x".into(),
+        args: Vec::new(),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        inherited: Default::default(),
+        cwd: None,
+    })
+}
+
 #[test]
 fn a_url_with_a_user_is_scrubbed_by_its_parts() {
     let secrets = http(
@@ -70,16 +84,7 @@ fn header_values_and_their_tokens_are_scrubbed() {
 
 #[test]
 fn env_values_are_scrubbed_and_short_ones_left() {
-    let secrets = Secrets::of(&Transport::Stdio {
-        command: "x".into(),
-        args: Vec::new(),
-        env: vec![
-            ("TOKEN".into(), "sk-live-abc".into()),
-            ("DEBUG".into(), "1".into()),
-        ],
-        inherited: Default::default(),
-        cwd: None,
-    });
+    let secrets = stdio(&[("TOKEN", "sk-live-abc"), ("DEBUG", "1")]);
     assert_eq!(
         secrets.scrub("invalid key sk-live-abc at 1"),
         "invalid key *** at 1"
@@ -88,16 +93,7 @@ fn env_values_are_scrubbed_and_short_ones_left() {
 
 #[test]
 fn every_credential_in_an_answer_is_scrubbed_and_other_settings_kept() {
-    let secrets = Secrets::of(&Transport::Stdio {
-        command: "x".into(),
-        args: Vec::new(),
-        env: vec![
-            ("TOKEN".into(), "sk-live-abcdef".into()),
-            ("ROOT".into(), "/srv/docs".into()),
-        ],
-        inherited: Default::default(),
-        cwd: None,
-    });
+    let secrets = stdio(&[("TOKEN", "sk-live-abcdef"), ("ROOT", "/srv/docs")]);
     let mut secrets = secrets;
     secrets.add_named_values(&[
         (
@@ -141,13 +137,7 @@ fn every_credential_in_an_answer_is_scrubbed_and_other_settings_kept() {
 
 #[test]
 fn shown_scrubs_before_it_cuts() {
-    let secrets = Secrets::of(&Transport::Stdio {
-        command: "x".into(),
-        args: Vec::new(),
-        env: vec![("TOKEN".into(), "sk-live-abcdef".into())],
-        inherited: Default::default(),
-        cwd: None,
-    });
+    let secrets = stdio(&[("TOKEN", "sk-live-abcdef")]);
     let shown = secrets.shown("key sk-live-abcdef", 8);
     assert_eq!(shown, "key ***");
     assert_eq!(secrets.shown(&"x".repeat(10), 4), "xxxx…");
@@ -156,13 +146,7 @@ fn shown_scrubs_before_it_cuts() {
 #[test]
 fn the_start_of_a_long_line_keeps_no_part_of_a_secret_across_its_cut() {
     let token = format!("tok-{}", "x".repeat(1_000));
-    let secrets = Secrets::of(&Transport::Stdio {
-        command: "x".into(),
-        args: Vec::new(),
-        env: vec![("TOKEN".into(), token.clone())],
-        inherited: Default::default(),
-        cwd: None,
-    });
+    let secrets = stdio(&[("TOKEN", token.as_str())]);
     let line = format!("{}{token} and more", "é".repeat(150));
     let shown = secrets.shown_start(line.as_bytes(), 200);
     assert!(!shown.contains("tok-"), "{shown}");
@@ -175,13 +159,7 @@ fn the_start_of_a_long_line_keeps_no_part_of_a_secret_across_its_cut() {
 #[test]
 fn a_secret_said_again_and_again_keeps_no_part_in_the_start_of_a_line() {
     let key = "k3y-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
-    let secrets = Secrets::of(&Transport::Stdio {
-        command: "x".into(),
-        args: Vec::new(),
-        env: vec![("API_KEY".into(), key.into())],
-        inherited: Default::default(),
-        cwd: None,
-    });
+    let secrets = stdio(&[("API_KEY", key)]);
     let line = format!("{}{}", "p".repeat(52), format!("{key} ").repeat(40));
     let shown = secrets.shown_start(line.as_bytes(), 200);
     assert!(!shown.contains("k3y-"), "{shown}");
