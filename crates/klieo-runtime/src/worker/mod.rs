@@ -4,6 +4,7 @@
 //! leases of what is left so another worker takes it over at once.
 //! [`wait`] follows a submitted run from any process.
 
+mod drain;
 mod listening;
 mod options;
 mod wait;
@@ -12,7 +13,8 @@ pub use options::WorkerOptions;
 pub use wait::wait;
 
 use crate::Agent;
-use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue, RunState};
+use drain::Claiming;
+use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue};
 use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -184,22 +186,46 @@ impl Worker {
     /// to claim (the store unreachable) is logged and tried again after
     /// the poll interval, and a run's own failure is the run's, recorded
     /// in its log.
+    ///
+    /// A store that does not answer does not hold shutdown up. A claim in
+    /// flight when `shutdown` comes has the drain deadline to return, and
+    /// the runs it took are given up at once, not driven; a claim still
+    /// unanswered then is abandoned, and whatever it took is taken over
+    /// once its lease runs out. The leases of runs stopped at the deadline
+    /// are given up within one lease TTL, or left to run out.
     pub async fn run(&self, shutdown: CancellationToken) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut running: JoinSet<bool> = JoinSet::new();
         let mut runs: Runs = HashMap::new();
         let mut listening = Listening::new();
+        let mut late = None;
         while !shutdown.is_cancelled() {
             // Runs that ended are let go first: one given up (left to be
             // resumed) may be claimed again at once.
             while let Some(done) = running.try_join_next_with_id() {
                 ended(&mut runs, &mut report, done);
             }
-            listening.renew(self.queue.as_ref(), &self.holder).await;
+            tokio::select! {
+                biased;
+                () = listening.renew(self.queue.as_ref(), &self.holder) => {}
+                () = shutdown.cancelled() => break,
+            }
             let room = self.options.concurrency().saturating_sub(running.len());
             let claimed = match room {
                 0 => Vec::new(),
-                _ => self.claim(room).await,
+                _ => {
+                    let mut claim: Claiming<'_> = Box::pin(self.claim(room));
+                    // Told to stop, the worker starts no more runs, even
+                    // ones the claim has taken.
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => {
+                            late = Some(claim);
+                            break;
+                        }
+                        claimed = &mut claim => claimed,
+                    }
+                }
             };
             let mut spawned = 0;
             for claim in claimed {
@@ -237,7 +263,7 @@ impl Worker {
                 () = tokio::time::sleep(self.options.poll_interval()) => {}
             }
         }
-        self.drain(running, runs, report).await
+        self.drain(running, runs, report, late).await
     }
 
     /// Claims at most `room` runs, or none when the store fails.
@@ -299,63 +325,6 @@ impl Worker {
                 true
             }
         }
-    }
-
-    /// Waits up to the drain deadline for `running`, then stops what is
-    /// left and gives up its leases.
-    async fn drain(
-        &self,
-        mut running: JoinSet<bool>,
-        mut runs: Runs,
-        mut report: WorkerReport,
-    ) -> WorkerReport {
-        let deadline = tokio::time::sleep(self.options.drain_deadline());
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                done = running.join_next_with_id() => match done {
-                    Some(done) => ended(&mut runs, &mut report, done),
-                    None => return report,
-                },
-                () = &mut deadline => break,
-            }
-        }
-        running.abort_all();
-        // A run that ended before its abort took hold is booked as ended.
-        while let Some(done) = running.join_next_with_id().await {
-            if matches!(&done, Err(e) if e.is_cancelled()) {
-                continue;
-            }
-            ended(&mut runs, &mut report, done);
-        }
-        for (_, (run, _)) in runs.drain() {
-            // Aborted after its last write, a run may be over already.
-            // Its state is read while this worker still holds the lease:
-            // once the lease is given up, another worker may take the run
-            // and finish it, and both would count it. The lease is renewed
-            // first: on a store with one writer, a write the aborted run
-            // had begun lands before it, so the state read is the run's.
-            let _ = self
-                .queue
-                .lease(run, &self.holder, self.options.lease_ttl())
-                .await;
-            // Cancelled meanwhile, it was not this worker's to end.
-            let over = matches!(
-                self.queue.state(run).await,
-                Ok(Some(state)) if (state.is_finished() && !matches!(state, RunState::Cancelled { .. }))
-                    || state == RunState::Suspended
-            );
-            if let Err(e) = self.queue.release(run, &self.holder).await {
-                tracing::warn!(run_id = %run, error = %e, "could not give up a drained run's lease; it runs out");
-            }
-            if over {
-                report.finished += 1;
-            } else {
-                report.released.push(run);
-            }
-        }
-        report.released.sort_unstable();
-        report
     }
 }
 

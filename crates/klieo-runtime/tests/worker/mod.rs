@@ -2,6 +2,7 @@
 //! tokio time: submit and wait, the concurrency bound, runs no worker
 //! knows, runs taken over (`takeover`), cancel, and the builder's checks.
 
+mod shutdown;
 mod takeover;
 
 use crate::durable::support::{count, Counted};

@@ -1,0 +1,209 @@
+//! A worker shut down while its store does not answer: a claim that
+//! never returns does not hold shutdown up, the runs a late claim took
+//! are given up at once, not driven, and a store that does not answer
+//! when stopped runs' leases are given up is waited for one lease TTL.
+
+use super::{agent, options, start, LONG, TTL};
+use crate::durable::support::Counted;
+use async_trait::async_trait;
+use klieo_runtime::Worker;
+use klieo_store::InMemoryJournal;
+use klieo_types::{
+    Claimed, Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, RunId, RunQueue,
+    RunRecord, RunState, ShortTermMemory, Submission, ThreadId, Transcript,
+};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// The in-memory journal, whose claims wait for a permit of `gate`
+/// (none at first) after telling `asked`, and whose leases never answer
+/// once `stuck`.
+#[derive(Clone)]
+struct GatedClaims {
+    store: InMemoryJournal,
+    asked: Arc<Notify>,
+    gate: Arc<Semaphore>,
+    stuck: Arc<AtomicBool>,
+}
+
+impl GatedClaims {
+    fn new(store: &InMemoryJournal) -> Self {
+        Self {
+            store: store.clone(),
+            asked: Arc::new(Notify::new()),
+            gate: Arc::new(Semaphore::new(0)),
+            stuck: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[async_trait]
+impl ShortTermMemory for GatedClaims {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        self.store.append(thread, messages).await
+    }
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        self.store.load(thread, max_tokens).await
+    }
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        self.store.clear(thread).await
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for GatedClaims {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        self.store.record(run, episode).await
+    }
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        self.store.replay(run).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        self.store.list_runs().await
+    }
+}
+
+#[async_trait]
+impl Journal for GatedClaims {
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        self.store.commit(commit).await
+    }
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        Journal::run(&self.store, run).await
+    }
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        if self.stuck.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.store.lease(run, holder, ttl).await
+    }
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        self.store.release(run, holder).await
+    }
+}
+
+#[async_trait]
+impl RunQueue for GatedClaims {
+    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
+        self.store.submit(submission).await
+    }
+    async fn claim(
+        &self,
+        holder: &str,
+        agents: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claimed>, MemoryError> {
+        self.asked.notify_one();
+        let permit = self.gate.acquire().await;
+        drop(permit);
+        self.store.claim(holder, agents, limit, ttl).await
+    }
+    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        self.store.state(run).await
+    }
+    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
+        self.store.cancel(run, by).await
+    }
+    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
+        self.store.assign(run, agent).await
+    }
+}
+
+/// A worker claiming through `queue` for an agent writing to `store`.
+fn gated_worker(store: &InMemoryJournal, queue: &GatedClaims) -> Worker {
+    let works = Arc::new(AtomicUsize::new(0));
+    gated_worker_with(store, queue, Counted::new("work", false, &works))
+}
+
+fn gated_worker_with(store: &InMemoryJournal, queue: &GatedClaims, work: Counted) -> Worker {
+    let agent = agent(store, work);
+    Worker::builder(queue.clone())
+        .add_agent("support", agent)
+        .with_options(options())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_never_returns_does_not_hold_shutdown_up() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    queue.asked.notified().await;
+    shutdown.cancel();
+    let report = tokio::time::timeout(LONG, working)
+        .await
+        .expect("the worker stops although its claim never returns")
+        .unwrap();
+    assert_eq!((report.finished, report.released.len()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_a_claim_takes_after_shutdown_are_given_up_not_driven() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    queue.asked.notified().await;
+    shutdown.cancel();
+    // The store answers after all, within the drain deadline.
+    queue.gate.add_permits(1);
+    let report = tokio::time::timeout(LONG, working).await.unwrap().unwrap();
+    assert_eq!(report.finished, 0, "the run was not driven");
+    let state = store.state(run).await.unwrap().unwrap();
+    assert!(!state.is_finished(), "{state:?}");
+
+    // Its lease is free now, not in 30 s.
+    let claimed = store
+        .claim("another", &["support".to_owned()], 10, TTL)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "taken over at once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_does_not_answer_after_the_drain_is_waited_for_one_lease_ttl() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    queue.gate.add_permits(Semaphore::MAX_PERMITS);
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let hanging = Counted::new("work", false, &works).hanging(&started);
+    let (shutdown, working) = start(gated_worker_with(&store, &queue, hanging));
+    started.notified().await;
+    queue.stuck.store(true, Ordering::SeqCst);
+    shutdown.cancel();
+    let report = tokio::time::timeout(LONG, working)
+        .await
+        .expect("the worker stops although the store does not answer")
+        .unwrap();
+    assert_eq!((report.finished, report.released), (0, vec![run]));
+}
+
+/// Sanity for the double: a worker whose claims are let through drives
+/// the run, so the tests above see the gate and not a worker that never
+/// claims.
+#[tokio::test(start_paused = true)]
+async fn a_worker_claiming_through_the_gate_drives_the_run() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    queue.gate.add_permits(Semaphore::MAX_PERMITS);
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    let state = klieo_runtime::wait(&store, run, LONG).await.unwrap();
+    assert_eq!(state, super::completed());
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().finished, 1);
+}
