@@ -34,15 +34,17 @@ use crate::policy::RetryPolicy;
 ///
 /// `cancel` is checked before every attempt (`op` is not called once it
 /// has fired), and raced against every attempt and every backoff sleep
-/// with [`CancellationToken::run_until_cancelled`]. [`RetryError::Cancelled`]
-/// is returned as soon as it fires. **An attempt in flight is dropped** at
-/// that point, so `op`'s future must be safe to drop midway.
+/// as [`CancellationToken::run_until_cancelled`] races a future.
+/// [`RetryError::Cancelled`] is returned as soon as it fires. **An attempt
+/// in flight is dropped** at that point, so `op`'s future must be safe to
+/// drop midway.
 ///
-/// `run_until_cancelled` polls the attempt or sleep before the token, so
-/// when both are ready at the same moment, the attempt or sleep has ended.
-/// A success is then returned. A failure goes to `classify`: if it ends the
-/// retries, it is returned as [`RetryError::Failed`]; otherwise the sleep
-/// that would follow is not started and `Cancelled` is returned. After a
+/// Each race polls the attempt or sleep before the token, so when both
+/// are ready at the same moment, the attempt or sleep has ended. A success
+/// is then returned. A failure goes to `classify`: if it ends the retries,
+/// it is returned as [`RetryError::Failed`]; otherwise it is not told to
+/// `notify` (of [`retry_notify`]), the sleep that would follow is not
+/// started, and `Cancelled` is returned. After a
 /// sleep, the check before the next attempt returns `Cancelled`.
 ///
 /// # Errors
@@ -210,6 +212,10 @@ where
             }
         }
 
+        // Cancelled as it failed: no retry follows, so none is told of.
+        if cancel.is_cancelled() {
+            return Err(RetryError::Cancelled);
+        }
         tracing::debug!(
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -229,10 +235,9 @@ where
     }
 }
 
-/// `attempt`'s output, or `None` once `cancel` fires first. The attempt is
-/// polled first, so one that is ready at once never waits on the token
-/// (`CancellationToken::run_until_cancelled` polls the token first, which
-/// registers a waiter with it on every attempt).
+/// `attempt`'s output, or `None` once `cancel` fires first: the race of
+/// `CancellationToken::run_until_cancelled` (the attempt polled first),
+/// without its own look at the token, which the loop made just before.
 async fn unless_cancelled<F: Future>(cancel: &CancellationToken, attempt: F) -> Option<F::Output> {
     let mut attempt = std::pin::pin!(attempt);
     let mut cancelled = std::pin::pin!(cancel.cancelled());

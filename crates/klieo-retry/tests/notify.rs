@@ -78,3 +78,22 @@ async fn a_server_delay_over_the_ceiling_is_not_heard_of() {
     assert!(heard.is_empty(), "{heard:?}");
     assert_eq!(last, Some(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_the_token_fires_with_is_not_heard_of() {
+    let cancel = CancellationToken::new();
+    let mut heard = 0;
+    let result: Result<(), _> = retry_notify(
+        &policy(),
+        &cancel,
+        |_: &String| RetryDecision::Retry,
+        |_, _| heard += 1,
+        || {
+            cancel.cancel();
+            async { Err("down".to_owned()) }
+        },
+    )
+    .await;
+    assert!(result.unwrap_err().is_cancelled());
+    assert_eq!(heard, 0, "no retry followed the failure");
+}
