@@ -279,6 +279,24 @@ async fn no_retry_starts_once_the_budget_counted_from_the_window_question_is_spe
     assert_eq!(llm.requests().len(), 1, "no retry after the budget");
 }
 
+/// A retry the first call's budget has no room for, once the window
+/// question's 20 s are counted, is not made: the server's error is
+/// returned at once, not a timeout of the budget after a wait past it.
+#[tokio::test(start_paused = true)]
+async fn a_retry_past_the_budget_left_after_the_window_question_is_not_made() {
+    let limited = LlmError::rate_limit("slow down", Some(Duration::from_secs(15)));
+    let llm = ScriptedLlm::new()
+        .then_error(limited.clone())
+        .then_text("never");
+    let ctx = AgentContext::new(SlowToSayItsWindow::new(&llm));
+    let (ctx, thread) = with_user(ctx, "hi").await;
+    let budget = RetryPolicy::new().with_total_budget(Some(Duration::from_secs(30)));
+    let opts = RunOptions::default().with_retry(budget);
+    let answer = run_steps(&ctx, "", thread, opts).await;
+    assert_eq!(answer, Err(Error::Llm(limited)), "20 s + 15 s pass 30 s");
+    assert_eq!(llm.requests().len(), 1, "no retry");
+}
+
 /// A guardrail that takes 25 s to pass a request.
 struct SlowToPass;
 
