@@ -71,6 +71,22 @@ async fn consumer_dropped_records_consumer_dropped_episode() {
     );
 }
 
+/// A consumer that cancels the run, then stops reading, stopped it: the
+/// log says `cancelled`, as it would had the stream been read on.
+#[tokio::test]
+async fn a_stream_cancelled_then_dropped_records_cancelled() {
+    let llm = stall_after("first");
+    let (ctx, thread) = context(&llm).await;
+    let mut stream = start(&ctx, thread, RunOptions::default()).await;
+    assert!(matches!(next(&mut stream).await, Some(Ok(_))));
+    ctx.cancel().cancel();
+    drop(stream);
+
+    let log = wait_for_failed(&ctx).await;
+    assert_eq!(log.len(), 2, "Started, then Failed: {log:?}");
+    assert_eq!(failed_text(&log).as_deref(), Some("cancelled"));
+}
+
 #[tokio::test]
 async fn max_steps_exceeded_yields_server_item_with_step_count() {
     let mut llm = ScriptedLlm::new();

@@ -2,13 +2,17 @@
 //! away, and what the run was doing is finished or recorded as dropped.
 
 use super::{after_reply, answered, give_up, Engine, Mode, State, Work};
-use klieo_types::FinishReason;
+use crate::lease::Held;
+use crate::run::Run;
+use klieo_types::{Error, FinishReason};
 use std::sync::Arc;
 
 impl Drop for Engine {
     /// A streamed run dropped before its end is a consumer that went away:
     /// the run stops (its pending work is dropped with it) and the event
-    /// log records `consumer-dropped`, on the current tokio runtime. A
+    /// log records `consumer-dropped`, on the current tokio runtime, or
+    /// `cancelled` when the run's token had fired (as the run would have
+    /// ended had it been read on). A
     /// consumer that stops after the answer's finish chunk has the answer
     /// kept and the run completed (usage that would have followed stays
     /// unknown), unless a typed run's answer does not fit its shape (a
@@ -50,19 +54,30 @@ impl Drop for Engine {
                                 return give_up(lease, Some(&ended.error)).await;
                             }
                         }
-                        None => run.record_dropped().await,
+                        None => return record_drop(&run, lease).await,
                     }
                     give_up(lease, None).await;
                 })
             }
             State::Relaying(_) | State::Working(_) => {
                 let run = Arc::clone(&self.run);
-                Box::pin(async move {
-                    run.record_dropped().await;
-                    give_up(lease, None).await;
-                })
+                Box::pin(async move { record_drop(&run, lease).await })
             }
         };
         self.run.spawn_dropped(work);
+    }
+}
+
+/// Records how a streamed run dropped before its end ended, and gives up
+/// its lease: `cancelled` when its token had fired (its consumer stopped
+/// it, then stopped reading), as the run would have ended had it been
+/// read on; `consumer-dropped` otherwise.
+async fn record_drop(run: &Run, lease: Option<Held>) {
+    if run.ctx.cancel.is_cancelled() {
+        let ended = run.ended_by(Error::Cancelled).await;
+        give_up(lease, Some(&ended.error)).await;
+    } else {
+        run.record_dropped().await;
+        give_up(lease, None).await;
     }
 }
