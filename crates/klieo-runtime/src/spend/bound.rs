@@ -1,6 +1,6 @@
 //! An upper bound of the tokens a request sends, with no tokenizer.
 
-use klieo_types::ChatRequest;
+use klieo_types::{ChatRequest, ResponseFormat};
 
 /// Markers a chat template adds to each message (role, start and end).
 const PER_MESSAGE: u64 = 8;
@@ -10,8 +10,9 @@ const PER_REQUEST: u64 = 32;
 const PER_TOOL: u64 = 32;
 
 /// An upper bound of the tokens `req` sends: a token a byte (no tokenizer
-/// makes a token of less than one), each tool's definition as JSON, and
-/// the markers of a chat template. About four times the real count for
+/// makes a token of less than one), each tool's definition and the
+/// answer's schema as JSON (providers bill a schema they enforce as
+/// input), and the markers of a chat template. About four times the real count for
 /// English, so a run corrects it with the usage its calls report (see
 /// `Spend`'s calibration).
 pub(super) fn input_bound(req: &ChatRequest) -> u64 {
@@ -32,9 +33,34 @@ pub(super) fn input_bound(req: &ChatRequest) -> u64 {
         .iter()
         .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
         .sum();
+    let schema = match &req.response_format {
+        ResponseFormat::JsonSchema { name, schema, .. } => {
+            name.len() + schema.to_string().len() + PER_TOOL as usize
+        }
+        _ => 0,
+    };
     let count = |n: usize| n as u64;
-    count(messages + tools)
+    count(messages + tools + schema)
         + PER_MESSAGE * count(req.messages.len())
         + PER_TOOL * count(req.tools.len())
         + PER_REQUEST
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klieo_types::Message;
+    use serde_json::json;
+
+    #[test]
+    fn the_answers_schema_counts_as_input() {
+        let mut req = ChatRequest::new(vec![Message::user("hi")]);
+        let plain = input_bound(&req);
+        req.response_format = ResponseFormat::JsonSchema {
+            name: "a".into(),
+            schema: json!({"description": "x".repeat(4_000)}),
+            strict: true,
+        };
+        assert!(input_bound(&req) >= plain + 4_000, "{}", input_bound(&req));
+    }
 }
