@@ -1,6 +1,7 @@
 //! A run's spend as its journal records it, for a process that takes the
 //! run up: what each `LlmCall` was counted as where the run had a budget
-//! (estimates and cost included), else the usage it reported; each tool
+//! (estimates and cost included), else the usage it reported, priced
+//! here when it was not priced there; each tool
 //! call, those of its open step included; and the working time they took.
 
 use super::Spend;
@@ -23,17 +24,24 @@ impl Spend {
                 } => {
                     spend.model_calls += 1;
                     spend.logged_ms += latency_ms;
-                    let counted = counted.unwrap_or_else(|| {
+                    let mut counted = counted.unwrap_or_else(|| {
                         CallSpend::new(
                             tokens.map_or(0, |u| u64::from(u.input_tokens)),
                             tokens.map_or(0, |u| u64::from(u.output_tokens)),
-                            spend
-                                .price
-                                .zip(*tokens)
-                                .map(|(price, usage)| price.cost_micros(&usage)),
+                            None,
                             false,
                         )
                     });
+                    if counted.cost_micros.is_none() {
+                        // Not priced where it was made (no budget there,
+                        // or one without a cost limit, such as an earlier
+                        // part's of a team's run): priced here, at this
+                        // part's model, by its usage or else its count.
+                        counted.cost_micros = spend.price.map(|price| match tokens {
+                            Some(usage) => price.cost_micros(usage),
+                            None => price.bound_micros(counted.input_tokens, counted.output_tokens),
+                        });
+                    }
                     spend.count(&counted);
                 }
                 Episode::ToolCall {

@@ -168,6 +168,28 @@ fn priced(usd: f64) -> Budget {
     Budget::new().with_cost_usd(usd, prices)
 }
 
+/// A call counted under a budget without a cost limit (an earlier part's
+/// of a team's run) is priced by a part whose budget has one, as a call
+/// counted under no budget is.
+#[test]
+fn a_call_counted_without_a_cost_is_priced_by_a_cost_limit_taking_it_up() {
+    let tokens = Some(Usage::new(900_000, 50_000));
+    let counted = |spend| Episode::LlmCall {
+        step: 1,
+        tokens,
+        latency_ms: 0,
+        finish_reason: FinishReason::Stop,
+        tool_calls: 0,
+        spend,
+    };
+    let uncounted = Spend::from_log(&priced(0.01), "m", &[counted(None)]);
+    let without_cost = Some(klieo_types::CallSpend::new(900_000, 50_000, None, false));
+    let tokens_only = Spend::from_log(&priced(0.01), "m", &[counted(without_cost)]);
+    // 0.9 M input at 1 and 0.05 M output at 10 a million: 1.40 USD.
+    assert_eq!(uncounted.report().cost_usd, Some(1.4));
+    assert_eq!(tokens_only.report().cost_usd, Some(1.4));
+}
+
 #[test]
 fn a_cost_limit_lowers_max_tokens_to_what_the_money_left_buys() {
     // 1,000 millionths: the request's bound (50 bytes, its markers: 90
