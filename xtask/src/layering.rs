@@ -27,7 +27,7 @@ pub(crate) struct Rules<'a> {
 pub(crate) const RULES: Rules<'static> = Rules {
     crates: &[
         ("klieo-types", 0, &[]),
-        ("klieo-retry", 1, &["klieo-types"]),
+        ("klieo-retry", 1, &[]),
         // The HTTP kit: secrets, URLs, the pooled client and its TLS
         // settings, for every crate that speaks HTTP, whatever it says.
         ("klieo-http", 1, &["klieo-types"]),
@@ -69,7 +69,6 @@ pub(crate) const RULES: Rules<'static> = Rules {
             &[
                 "klieo-types",
                 "klieo-retry",
-                "klieo-http",
                 "klieo-provider",
                 "klieo-store",
                 "klieo-runtime",

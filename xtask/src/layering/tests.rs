@@ -86,7 +86,7 @@ fn clean_graph_passes() {
         &[
             ("klieo-types", "serde", "normal"),
             ("klieo-types", "futures-core", "normal"),
-            ("klieo-retry", "klieo-types", "normal"),
+            ("klieo-runtime", "klieo-retry", "normal"),
             ("klieo-retry", "tokio", "normal"),
             ("klieo", "klieo-types", "normal"),
             ("klieo", "klieo-retry", "normal"),
