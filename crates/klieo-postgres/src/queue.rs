@@ -120,6 +120,23 @@ impl RunQueue for PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| backend(doing, e))?;
+        // A run whose stored id cannot be read (edited by hand) is failed,
+        // not claimed: a claim that failed on it would leave the runs
+        // found with it leased and undriven, and find them again.
+        let (due, unreadable): (Vec<Due>, Vec<Due>) = due
+            .into_iter()
+            .partition(|(run, ..)| ROWS.run_id(run).is_ok());
+        for (run, ..) in &unreadable {
+            sqlx::query(
+                "UPDATE klieo_runs SET state = 'failed', outcome = $2, updated_at = now() \
+                 WHERE run = $1",
+            )
+            .bind(run)
+            .bind(storable(&ROWS.unreadable_run(run)))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
+        }
         if due.is_empty() {
             // An idle worker's claim: one statement, nothing to lease.
             tx.commit().await.map_err(|e| backend(doing, e))?;

@@ -126,3 +126,54 @@ async fn a_commit_after_a_claim_under_way_is_refused() {
         "{refused:?}"
     );
 }
+
+/// A run whose id a person edited into one klieo cannot read is failed by
+/// the claim that finds it, and the runs found with it are claimed: none
+/// is left leased and undriven.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_claimed() {
+    use klieo_types::RunState;
+    use sqlx::Connection;
+
+    let url = fresh_url().await;
+    let store = PostgresStore::connect(&url).await.expect("connects");
+    let first = store
+        .submit(&Submission::new("greeter", "first"))
+        .await
+        .expect("submits");
+    let second = store
+        .submit(&Submission::new("greeter", "second"))
+        .await
+        .expect("submits");
+    let mut raw = sqlx::PgConnection::connect(&url).await.expect("connects");
+    sqlx::query("UPDATE klieo_runs SET run = 'not-a-run-id' WHERE run = $1")
+        .bind(first.to_string())
+        .execute(&mut raw)
+        .await
+        .expect("the edit");
+
+    let agents = ["greeter".to_owned()];
+    let claimed = store.claim("w", &agents, 8, HOUR).await.expect("claims");
+    let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
+    assert_eq!(runs, [second]);
+    let (state, outcome): (String, String) =
+        sqlx::query_as("SELECT state, outcome FROM klieo_runs WHERE run = 'not-a-run-id'")
+            .fetch_one(&mut raw)
+            .await
+            .expect("reads the edited row");
+    assert_eq!(state, "failed");
+    assert!(
+        outcome.contains("`not-a-run-id` could not be read"),
+        "{outcome}"
+    );
+    assert!(store
+        .claim("w", &agents, 8, HOUR)
+        .await
+        .expect("claims")
+        .is_empty());
+    assert_eq!(
+        store.state(second).await.expect("reads"),
+        Some(RunState::Running)
+    );
+}

@@ -211,6 +211,15 @@ fn claim_in(
         .collect::<Result<_, _>>()?;
     let mut claimed = Vec::with_capacity(due.len());
     for (run, agent, thread, prompt, fresh) in due {
+        let Ok(id) = ROWS.run_id(&run) else {
+            connection
+                .prepare_cached(&format!(
+                    "UPDATE runs SET state = 'failed', outcome = ?2, updated_ms = {NOW_MS} \
+                     WHERE run = ?1"
+                ))?
+                .execute(params![run, ROWS.unreadable_run(&run)])?;
+            continue;
+        };
         // A queued run another process leased (to take it up itself) is
         // left to it: the lease is taken only where none is live.
         let leased = connection
@@ -229,7 +238,7 @@ fn claim_in(
             ))?
             .execute([&run])?;
         claimed.push(Claimed::new(
-            ROWS.run_id(&run)?,
+            id,
             agent,
             ThreadId::new(thread),
             prompt.filter(|_| fresh),

@@ -2,4 +2,5 @@
 //! a temporary directory.
 mod journal;
 mod memories;
+mod queue;
 mod schema;

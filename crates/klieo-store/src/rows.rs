@@ -296,6 +296,18 @@ impl StoreRows {
         })
     }
 
+    /// The outcome a queue writes for a due run whose stored id cannot be
+    /// read (edited by hand): no worker can drive it, so its claim fails
+    /// it, and the runs queued behind it are claimed, not stalled.
+    pub fn unreadable_run(&self, id: &str) -> String {
+        format!(
+            "{}: its run id `{}` could not be read, so no worker can drive it; it was \
+             failed so that the runs queued behind it are claimed",
+            self.store,
+            klieo_types::text::prefix_chars(id, 64)
+        )
+    }
+
     /// A driver's error as `MemoryError::Backend`, saying what was being
     /// done (`"appending to a thread"`) in this store, the driver's error
     /// as its source (not pasted into its text).
