@@ -8,7 +8,6 @@ use crate::stream::{whole_reply, ChunkPump, PumpEvent};
 use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError, RetryPolicy};
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -179,29 +178,39 @@ impl Run {
         let _ = self.emit(Fact::AttemptFailed { error, retried });
     }
 
-    /// The end of a model call's retry budget, when it has one, and the
-    /// retry policy to call it under: from now, less, for the call the
-    /// run first asked its client about its window for, the time the
-    /// question took (it is part of making the call; what the run did
-    /// between, such as compacting its thread, is not). The policy's own
-    /// budget, counted from the first attempt, is cut by that time too,
-    /// so no retry is made that the call's budget has no room for.
-    fn budget(&self) -> (Option<(Instant, Duration)>, Cow<'_, RetryPolicy>) {
-        let policy = &self.opts.retry;
-        let Some(budget) = policy.total_budget() else {
-            return (None, Cow::Borrowed(policy));
-        };
+    /// The end of a model call's retry budget, when it has one: from now,
+    /// less `question`, the time the run's client took to say its window
+    /// for this call, the first (it is part of making the call; what the
+    /// run did between, such as compacting its thread, is not).
+    fn budget(&self, question: Option<Duration>) -> Option<(Instant, Duration)> {
+        let budget = self.opts.retry.total_budget()?;
         let now = Instant::now();
-        let (began, policy) = match self.window_asked() {
-            Some(question) => {
-                let left = budget.saturating_sub(question);
-                let policy = policy.clone().with_total_budget(Some(left));
-                (now.checked_sub(question).unwrap_or(now), Cow::Owned(policy))
-            }
-            None => (now, Cow::Borrowed(policy)),
+        let began = match question {
+            Some(question) => now.checked_sub(question).unwrap_or(now),
+            None => now,
         };
         // A budget past what the clock can hold is no budget.
-        (began.checked_add(budget).map(|end| (end, budget)), policy)
+        Some((began.checked_add(budget)?, budget))
+    }
+
+    /// The retry policy of a call whose client took `question` to say its
+    /// window: the policy counts its budget from the first attempt, so the
+    /// question's time is taken off it (`shortened` holds it), and no
+    /// retry is made that the call's budget has no room for.
+    fn policy<'a>(
+        &'a self,
+        question: Option<Duration>,
+        shortened: &'a mut Option<RetryPolicy>,
+    ) -> &'a RetryPolicy {
+        let policy = &self.opts.retry;
+        match (question, policy.total_budget()) {
+            (Some(question), Some(budget)) => shortened.insert(
+                policy
+                    .clone()
+                    .with_total_budget(Some(budget.saturating_sub(question))),
+            ),
+            _ => policy,
+        }
     }
 
     /// When a model call must end, and why: the budget's working time
@@ -265,7 +274,10 @@ impl Run {
 
     /// `complete` under the retry policy, within its time budget.
     async fn complete_retried(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        let (budget, policy) = self.budget();
+        let question = self.window_asked();
+        let budget = self.budget(question);
+        let mut shortened = None;
+        let policy = self.policy(question, &mut shortened);
         let call = || {
             within(
                 budget,
@@ -275,7 +287,7 @@ impl Run {
         };
         let retried = |error: &LlmError, _| self.attempt_failed(error, true);
         let cancel = &self.ctx.cancel;
-        let outcome = retry_notify(&policy, cancel, classify, retried, call).await;
+        let outcome = retry_notify(policy, cancel, classify, retried, call).await;
         if let Err(RetryError::Failed(e)) = &outcome {
             self.attempt_failed(e, false);
         }
@@ -356,7 +368,10 @@ impl Run {
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
         let cancel = &self.ctx.cancel;
-        let (budget, policy) = self.budget();
+        let question = self.window_asked();
+        let budget = self.budget(question);
+        let mut shortened = None;
+        let policy = self.policy(question, &mut shortened);
         let attempt = || async {
             let stream = self
                 .ctx
@@ -372,7 +387,7 @@ impl Run {
         };
         let bounded = || within(budget, attempt(), OpenError::Init);
         let retried = |e: &OpenError, _| self.attempt_failed(e.llm(), true);
-        let outcome = retry_notify(&policy, cancel, |e| classify(e.llm()), retried, bounded).await;
+        let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
         if let Err(RetryError::Failed(e)) = &outcome {
             self.attempt_failed(e.llm(), false);
         }
