@@ -25,7 +25,7 @@ impl Worker {
     ) -> WorkerReport {
         let deadline = tokio::time::sleep(self.options.drain_deadline());
         tokio::pin!(deadline);
-        loop {
+        while !running.is_empty() || late.is_some() {
             let claiming = async {
                 match late.as_mut() {
                     Some(claim) => claim.await,
@@ -44,9 +44,9 @@ impl Worker {
                 }
                 () = &mut deadline => break,
             }
-            if running.is_empty() && late.is_none() {
-                return report;
-            }
+        }
+        if running.is_empty() && runs.is_empty() {
+            return report;
         }
         running.abort_all();
         // A run that ended before its abort took hold is booked as ended.

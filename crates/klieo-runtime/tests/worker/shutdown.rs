@@ -6,7 +6,7 @@
 use super::{agent, options, start, LONG, TTL};
 use crate::durable::support::Counted;
 use async_trait::async_trait;
-use klieo_runtime::Worker;
+use klieo_runtime::{Worker, WorkerReport};
 use klieo_store::InMemoryJournal;
 use klieo_types::{
     Claimed, Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, RunId, RunQueue,
@@ -187,6 +187,18 @@ async fn a_store_that_does_not_answer_after_the_drain_is_waited_for_one_lease_tt
         .expect("the worker stops although the store does not answer")
         .unwrap();
     assert_eq!((report.finished, report.released), (0, vec![run]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_with_nothing_to_drain_stops_at_once() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    shutdown.cancel();
+    let began = tokio::time::Instant::now();
+    let report = working.await.unwrap();
+    assert_eq!(began.elapsed(), Duration::ZERO, "no drain deadline waited");
+    assert_eq!(report, WorkerReport::default());
 }
 
 /// Sanity for the double: a worker whose claims are let through drives
