@@ -285,13 +285,7 @@ pub(crate) async fn chunk_stream(
     match stream_body(resp, &reading).await? {
         StreamBody::Whole(body) => {
             let reply = parse_message(&body, reading.secret.as_ref())?;
-            let mut chunk = ChatChunk::tool_calls(reply.message.tool_calls)
-                .with_finish_reason(reply.finish_reason);
-            chunk.delta = reply.message.content;
-            if let Some(usage) = reply.usage {
-                chunk = chunk.with_usage(usage);
-            }
-            Ok(one_chunk(chunk))
+            Ok(one_chunk(ChatChunk::from(reply)))
         }
         StreamBody::Events(resp) => {
             let events = Events::new(reading.secret.clone());

@@ -4,7 +4,6 @@
 
 use crate::calls::Calls;
 use crate::chunk::{ChunkInfo, WireChunk};
-use crate::error::{from_stream_error, ErrorField, WireError};
 use crate::response::finish_reason;
 use klieo_http::secret::{redacted, Secret};
 use klieo_provider::sse::SseEvent;
@@ -83,14 +82,7 @@ impl Assembler {
             }
         };
         if let Some(error) = chunk.error {
-            let error = match error {
-                ErrorField::Object(e) => e,
-                ErrorField::Text(t) => WireError {
-                    message: Some(t),
-                    ..WireError::default()
-                },
-            };
-            return Err(from_stream_error(&error, self.secret.as_ref()));
+            return Err(error.into_error(self.secret.as_ref()));
         }
         if error_event {
             return Err(self.error_text(data));

@@ -114,6 +114,20 @@ pub(crate) enum ErrorField<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
 }
 
+impl ErrorField<'_> {
+    /// The error this field reports (see [`from_stream_error`]).
+    pub(crate) fn into_error(self, secret: Option<&Secret>) -> LlmError {
+        let error = match self {
+            ErrorField::Object(e) => e,
+            ErrorField::Text(t) => WireError {
+                message: Some(t),
+                ..WireError::default()
+            },
+        };
+        from_stream_error(&error, secret)
+    }
+}
+
 /// The `error` object of a reply or of a stream event.
 #[derive(Deserialize, Default)]
 pub(crate) struct WireError<'a> {

@@ -2,6 +2,7 @@
 //! with streamed chunks (raw argument text, usage, finish reasons), turned
 //! into klieo's [`ChatResponse`].
 
+use crate::error::ErrorField;
 use klieo_http::secret::Secret;
 use klieo_provider::status::{decoding, decoding_from};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
@@ -131,6 +132,9 @@ struct Completion<'a> {
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    /// An error object with a 2xx status (some gateways answer so).
+    #[serde(borrow, default)]
+    error: Option<ErrorField<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +206,9 @@ pub(crate) fn parse_completion(
         .position(|c| c.index == Some(0))
         .unwrap_or(0);
     let Some(choice) = reply.choices.into_iter().nth(position) else {
+        if let Some(error) = reply.error {
+            return Err(error.into_error(secret));
+        }
         return Err(decoding("the reply has no choices", body, secret));
     };
     let message = choice.message;

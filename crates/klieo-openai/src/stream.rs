@@ -37,13 +37,5 @@ pub(crate) async fn chunk_stream(
 
 /// A whole JSON reply as one chunk.
 fn whole_chunk(body: &[u8], secret: Option<&Secret>) -> Result<ChatChunk, LlmError> {
-    let reply = parse_completion(body, secret)?;
-    let mut chunk =
-        ChatChunk::tool_calls(reply.message.tool_calls).with_finish_reason(reply.finish_reason);
-    // klieo-types has a constructor for text or for calls, not both.
-    chunk.delta = reply.message.content;
-    if let Some(usage) = reply.usage {
-        chunk = chunk.with_usage(usage);
-    }
-    Ok(chunk)
+    parse_completion(body, secret).map(ChatChunk::from)
 }

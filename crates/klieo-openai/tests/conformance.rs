@@ -79,7 +79,8 @@ impl Wire for ChatCompletions {
     }
 
     fn text_reply(&self, text: &str, used: Usage) -> String {
-        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+        json!({"id": "chatcmpl-1", "model": "gpt-test",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
             "finish_reason": "stop"}], "usage": usage(used)})
         .to_string()
     }

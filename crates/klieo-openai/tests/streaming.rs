@@ -339,9 +339,13 @@ async fn json_reply_to_a_stream_request_becomes_one_chunk() {
         .await
         .unwrap();
     let got = chunks(s).await;
+    // The reply's id and model, as `complete` gives them.
+    let info = klieo_types::ReplyInfo::new(Some("chatcmpl-1".into()), Some("test-model".into()));
     assert_eq!(
         got,
-        [ChatChunk::delta("whole").with_finish_reason(FinishReason::Stop)]
+        [ChatChunk::delta("whole")
+            .with_finish_reason(FinishReason::Stop)
+            .with_info(info)]
     );
 }
 

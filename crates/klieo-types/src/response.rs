@@ -275,3 +275,29 @@ impl ChatChunk {
         self
     }
 }
+
+impl From<ChatResponse> for ChatChunk {
+    /// A whole reply as one chunk (a server that answered a streamed
+    /// request with a whole reply): its text, its tool calls, its finish
+    /// reason, usage and what the server said of it.
+    ///
+    /// ```
+    /// use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ReplyInfo};
+    ///
+    /// let reply = ChatResponse::new(Message::assistant("hi"), FinishReason::Stop)
+    ///     .with_info(ReplyInfo::new(Some("r1".into()), Some("m".into())));
+    /// let chunk = ChatChunk::from(reply);
+    /// assert_eq!(chunk.delta, "hi");
+    /// assert_eq!(chunk.finish_reason, Some(FinishReason::Stop));
+    /// assert_eq!(chunk.info.unwrap().id.as_deref(), Some("r1"));
+    /// ```
+    fn from(reply: ChatResponse) -> Self {
+        Self {
+            delta: reply.message.content,
+            tool_calls: reply.message.tool_calls,
+            finish_reason: Some(reply.finish_reason),
+            usage: reply.usage,
+            info: reply.info,
+        }
+    }
+}

@@ -19,6 +19,7 @@
 
 mod scenarios;
 mod statuses;
+mod whole;
 
 use klieo_types::{LlmClient, ToolCall, Usage};
 use std::time::Duration;
@@ -38,6 +39,10 @@ pub use statuses::{
     status_404_is_a_bad_request, status_413_is_a_bad_request, status_429_is_a_retryable_rate_limit,
     status_500_is_a_retryable_server_error, status_503_is_a_retryable_server_error,
     status_529_is_a_retryable_server_error,
+};
+pub use whole::{
+    a_whole_reply_to_a_stream_is_one_chunk_of_it,
+    an_error_object_with_a_2xx_status_is_the_error_it_says,
 };
 
 /// The API key the suite's clients hold: it must never show.
@@ -146,6 +151,8 @@ macro_rules! __klieo_provider_conformance_suite {
             a_stream_cut_after_its_first_event_is_interrupted,
             an_error_event_mid_stream_is_a_typed_error,
             a_stalled_body_is_cut_at_the_idle_limit,
+            a_whole_reply_to_a_stream_is_one_chunk_of_it,
+            an_error_object_with_a_2xx_status_is_the_error_it_says,
         );
     };
     (@each $wire:expr; $($scenario:ident),* $(,)?) => {
