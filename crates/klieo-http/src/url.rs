@@ -83,16 +83,17 @@ pub fn shown_base_url(url: &str) -> String {
     }
 }
 
-/// A base URL that did not parse, for an error message: without a query
-/// or fragment, and with whatever precedes an `@` (credentials) hidden.
+/// A base URL that did not parse, for an error message: with whatever
+/// precedes its last `@` (credentials, which may hold a `?`, `#` or `/`)
+/// hidden, then without a query or fragment.
 pub fn shown_raw_url(raw: &str) -> String {
     let raw = raw.trim();
-    let raw = raw.split(['?', '#']).next().unwrap_or_default();
-    let shown = match raw.rsplit_once('@') {
-        Some((_, host)) => format!("…@{host}"),
-        None => raw.to_owned(),
+    let (hidden, rest) = match raw.rsplit_once('@') {
+        Some((_, host)) => ("…@", host),
+        None => ("", raw),
     };
-    bounded(&shown, 200)
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    bounded(&format!("{hidden}{rest}"), 200)
 }
 
 #[cfg(test)]
@@ -104,6 +105,14 @@ mod tests {
         assert_eq!(shown_raw_url(" localhost:8080/v1 "), "localhost:8080/v1");
         assert_eq!(shown_raw_url("user:sk-key@host:1/v1"), "…@host:1/v1");
         assert_eq!(shown_raw_url("host/v1?api-key=sk"), "host/v1");
+    }
+
+    #[test]
+    fn a_password_holding_a_hash_or_question_mark_stays_hidden() {
+        for raw in ["http://user:ab#cd@host/v1", "http://user:ab?cd@host/v1"] {
+            let shown = shown_raw_url(raw);
+            assert_eq!(shown, "…@host/v1", "{raw}");
+        }
     }
 
     #[test]
