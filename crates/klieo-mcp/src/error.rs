@@ -1,7 +1,9 @@
 //! [`McpError`]: why a server could not be connected, or its settings
 //! read.
 
+use crate::scrub::Secrets;
 use klieo_types::ConfigError;
+use serde::Deserialize;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -144,10 +146,24 @@ pub enum ReplyFault {
 }
 
 impl ReplyFault {
-    /// The fault an error from klieo's stdio transport carries.
-    pub(crate) fn of(error: &rmcp::model::ErrorData) -> Option<Self> {
+    /// Whether `error` carries a fault, as klieo's stdio transport makes
+    /// them.
+    pub(crate) fn carried_by(error: &rmcp::model::ErrorData) -> bool {
+        let data = error.data.as_ref();
+        data.is_some_and(|data| data.get(crate::stdio::FAULT_KEY).is_some())
+    }
+
+    /// The fault `error` carries. A server can send an error that looks
+    /// like one, so its excerpt is shown as a server's text is: scrubbed
+    /// of `secrets` and cut at [`EXCERPT_CHARS`](crate::stdio::EXCERPT_CHARS).
+    pub(crate) fn of(error: &rmcp::model::ErrorData, secrets: &Secrets) -> Option<Self> {
         let data = error.data.as_ref()?.get(crate::stdio::FAULT_KEY)?;
-        serde_json::from_value(data.clone()).ok()
+        Some(match Self::deserialize(data).ok()? {
+            Self::Malformed { excerpt } => Self::Malformed {
+                excerpt: secrets.shown_start(excerpt.as_bytes(), crate::stdio::EXCERPT_CHARS),
+            },
+            fault => fault,
+        })
     }
 }
 

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tracing::{Instrument, Span};
 
 /// The protocol versions klieo speaks, newest first: the current
 /// specification with a handshake and the ones before it.
@@ -148,7 +147,7 @@ pub(crate) async fn connect(
             let last_fault = LastFault::default();
             let transport = StdioLines::new(child, settings.secrets(), Arc::clone(&last_fault))
                 .map_err(spawn_failed)?;
-            let serving = listener.serve(transport).instrument(Span::none());
+            let serving = detached(listener.serve(transport));
             let service = handshake(settings, serving, stderr.as_ref(), deadline)
                 .await
                 .map_err(|e| replaced_by_fault(e, &last_fault))?;
@@ -175,13 +174,43 @@ pub(crate) async fn connect(
                 client,
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()),
             );
-            let serving = listener.serve(transport).instrument(Span::none());
+            let serving = detached(listener.serve(transport));
             let service = handshake(settings, serving, None, deadline).await?;
             Ok(Link {
                 service,
                 stderr: None,
                 refresher: None,
             })
+        }
+    }
+}
+
+/// `serving` (a connection's start, which spawns its task), run in a
+/// task of its own: made there, the connection's task and spans are
+/// outside any span of the caller's (entering `Span::none()` would leave
+/// the caller's span current). The task is aborted when the returned
+/// future is dropped (a handshake past its deadline).
+fn detached<F, T>(
+    serving: F,
+) -> impl Future<Output = Result<T, ClientInitializeError>> + Send + 'static
+where
+    F: Future<Output = Result<T, ClientInitializeError>> + Send + 'static,
+    T: Send + 'static,
+{
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(tokio::spawn(serving));
+    async move {
+        match (&mut task.0).await {
+            Ok(served) => served,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(ClientInitializeError::ConnectionClosed(
+                "the connection's start was stopped with its runtime".to_owned(),
+            )),
         }
     }
 }

@@ -129,37 +129,18 @@ impl<L: Alive> Restarts<L> {
         start: impl Future<Output = Result<Arc<L>, StartFailed>> + Send + 'static,
     ) -> watch::Receiver<Outcome<L>> {
         let (tx, done) = watch::channel(None);
-        let shared = Arc::clone(&self.state);
-        let server = self.server.clone();
-        let epoch = state.epoch;
+        let mut report = Report {
+            tx,
+            shared: Arc::clone(&self.state),
+            server: self.server.clone(),
+            epoch: state.epoch,
+            failed_starts,
+        };
         let task = tokio::spawn(async move {
             let started = start.await;
-            let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            if state.epoch != epoch {
-                return; // closed meanwhile: the new link is dropped, and stopped
-            }
-            let outcome = match started {
-                Ok(link) => {
-                    tracing::info!(server = %server, "MCP server started again");
-                    state.phase = Phase::Live(Arc::clone(&link));
-                    Ok(link)
-                }
-                Err(failed) => {
-                    let failed_starts = failed_starts.saturating_add(1);
-                    let wait = backoff(failed_starts);
-                    // From the failure, not from the attempt: a slow start
-                    // must not use up its own backoff.
-                    let down = Down {
-                        why: format!("it could not be started again: {failed}"),
-                        failed_starts,
-                        retry_at: Instant::now() + wait,
-                    };
-                    let error = down.unavailable(&server, wait);
-                    state.phase = Phase::Down(down);
-                    Err(error)
-                }
-            };
-            tx.send_replace(Some(outcome));
+            report.outcome(
+                started.map_err(|failed| format!("it could not be started again: {failed}")),
+            );
         });
         state.phase = Phase::Starting {
             done: done.clone(),
@@ -196,6 +177,60 @@ impl<L: Alive> Restarts<L> {
         match &self.lock().phase {
             Phase::Live(_) | Phase::Starting { .. } => 0,
             Phase::Down(down) => down.failed_starts,
+        }
+    }
+}
+
+/// What a start's task reports to its waiters and the state, once: its
+/// outcome, or, should the task end without one (its start panicked, or
+/// its runtime stopped), a failed start, so that no caller waits on it
+/// for good.
+struct Report<L: Alive> {
+    tx: watch::Sender<Outcome<L>>,
+    shared: Arc<Mutex<State<L>>>,
+    server: String,
+    epoch: u64,
+    failed_starts: u32,
+}
+
+impl<L: Alive> Report<L> {
+    /// Takes `started` in (unless `close` came meanwhile: the new link is
+    /// dropped, and stopped) and tells the waiters.
+    fn outcome(&mut self, started: Result<Arc<L>, String>) {
+        let mut state = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.epoch != self.epoch {
+            return;
+        }
+        let outcome = match started {
+            Ok(link) => {
+                tracing::info!(server = %self.server, "MCP server started again");
+                state.phase = Phase::Live(Arc::clone(&link));
+                Ok(link)
+            }
+            Err(why) => {
+                let failed_starts = self.failed_starts.saturating_add(1);
+                let wait = backoff(failed_starts);
+                // From the failure, not from the attempt: a slow start
+                // must not use up its own backoff.
+                let down = Down {
+                    why,
+                    failed_starts,
+                    retry_at: Instant::now() + wait,
+                };
+                let error = down.unavailable(&self.server, wait);
+                state.phase = Phase::Down(down);
+                Err(error)
+            }
+        };
+        drop(state);
+        self.tx.send_replace(Some(outcome));
+    }
+}
+
+impl<L: Alive> Drop for Report<L> {
+    fn drop(&mut self) {
+        if self.tx.borrow().is_none() {
+            self.outcome(Err("its start ended without an outcome".to_owned()));
         }
     }
 }

@@ -162,3 +162,30 @@ async fn a_link_lost_by_a_call_is_started_again_at_once() {
     let got = restarts.get(gated(&starts, gate)).await.unwrap();
     assert!(Arc::ptr_eq(&got, &again));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_that_ends_without_an_outcome_fails_and_the_next_begins_after_its_backoff() {
+    let (restarts, _) = dead();
+    let panics = || -> futures_util::future::BoxFuture<'static, Result<Arc<Conn>, StartFailed>> {
+        Box::pin(async { panic!("the start panicked") })
+    };
+    let first = restarts.get(panics).await;
+    assert!(
+        matches!(&first, Err(ToolError::Retryable { message, .. }) if message.contains("without an outcome")),
+        "{first:?}"
+    );
+    assert_eq!(restarts.failed_starts(), 1, "counted as a failed start");
+
+    tokio::time::advance(backoff(1)).await;
+    let link = conn();
+    let started = Arc::clone(&link);
+    let again = restarts
+        .get(move || -> futures_util::future::BoxFuture<'static, _> {
+            Box::pin(async move { Ok(started) })
+        })
+        .await;
+    assert!(
+        again.is_ok_and(|got| Arc::ptr_eq(&got, &link)),
+        "started again"
+    );
+}

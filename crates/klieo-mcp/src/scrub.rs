@@ -259,23 +259,33 @@ impl Secrets {
         klieo_types::text::bounded(&self.scrub(text), limit)
     }
 
+    /// Every text scrubbed away.
+    fn all(&self) -> impl Iterator<Item = &str> {
+        let urls = self.urls.iter().map(|(whole, _)| whole.as_str());
+        urls.chain(self.values.iter().chain(&self.settings).map(String::as_str))
+    }
+
+    /// How many bytes [`shown_start`](Self::shown_start) reads to show
+    /// `limit` characters: as many as they can take, and the longest
+    /// secret, so that one across the cut is whole when it is replaced.
+    pub(crate) fn read_for(&self, limit: usize) -> usize {
+        let longest = self.all().map(str::len).max().unwrap_or(0);
+        limit.saturating_mul(4).saturating_add(longest)
+    }
+
     /// The start of `bytes` (a server's output, of any length) as
     /// [`shown`](Self::shown) shows it: read as far past `limit`
     /// characters as the longest secret runs, so that one across the cut
     /// is whole when it is replaced.
     pub(crate) fn shown_start(&self, bytes: &[u8], limit: usize) -> String {
-        let all = || {
-            let urls = self.urls.iter().map(|(whole, _)| whole.as_str());
-            urls.chain(self.values.iter().chain(&self.settings).map(String::as_str))
-        };
-        let longest = all().map(str::len).max().unwrap_or(0);
-        let read = limit.saturating_mul(4).saturating_add(longest);
+        let read = self.read_for(limit);
         let cut = read < bytes.len();
         let mut text = self.scrub(&String::from_utf8_lossy(bytes.get(..read).unwrap_or(bytes)));
         if cut {
+            let all = self.all();
             // Scrubbed secrets shrink: the read's end may now fall inside
             // the cut, holding a secret's start. It goes.
-            let partial = all()
+            let partial = all
                 .filter_map(|secret| {
                     (1..secret.len())
                         .rev()

@@ -174,8 +174,8 @@ impl McpServer {
                 after: settings.call_timeout,
             }),
             Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
-            Ok(Err(ServiceError::McpError(e))) if ReplyFault::of(&e).is_some() => {
-                let fault = ReplyFault::of(&e);
+            Ok(Err(ServiceError::McpError(e))) if ReplyFault::carried_by(&e) => {
+                let fault = ReplyFault::of(&e, &settings.secrets());
                 let next = match &fault {
                     // A line no request can be told from (stray output, say):
                     // this call's own reply may still have been coming.
@@ -274,10 +274,10 @@ async fn start(settings: &McpOptions, catalogue: &Arc<Catalogue>) -> Result<Arc<
                 fault,
             })
         }
-        Ok(Err(ListError::Service(ServiceError::McpError(e)))) if ReplyFault::of(&e).is_some() => {
+        Ok(Err(ListError::Service(ServiceError::McpError(e)))) if ReplyFault::carried_by(&e) => {
             return Err(McpError::Reply {
                 server: settings.name.clone(),
-                fault: ReplyFault::of(&e).unwrap_or(ReplyFault::Malformed {
+                fault: ReplyFault::of(&e, &secrets).unwrap_or(ReplyFault::Malformed {
                     excerpt: String::new(),
                 }),
                 stderr: link.last_stderr().await,

@@ -12,10 +12,6 @@ use tokio::sync::watch;
 const LINES: usize = 20;
 /// How much of one line is shown, in characters.
 const LINE_CHARS: usize = 500;
-/// How much of one line is read before it is scrubbed and cut, in bytes:
-/// more than is shown, so a secret near the cut is still whole when it is
-/// scrubbed.
-const LINE_BYTES: usize = 4 * LINE_CHARS;
 
 /// How long an error waits for the last lines of a server that stopped.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -25,6 +21,10 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub(crate) struct Tail {
     lines: Arc<Mutex<VecDeque<String>>>,
     secrets: Secrets,
+    /// How much of one line is kept before it is scrubbed and cut, in
+    /// bytes: past what [`Secrets::shown_start`] reads for [`LINE_CHARS`]
+    /// characters, so that a line cut here is known as cut.
+    line_bytes: usize,
     /// Becomes `true` when the stream has ended.
     ended: watch::Sender<bool>,
 }
@@ -34,6 +34,7 @@ impl Tail {
     fn new(secrets: Secrets) -> Self {
         Self {
             lines: Arc::default(),
+            line_bytes: secrets.read_for(LINE_CHARS).saturating_add(1),
             secrets,
             ended: watch::Sender::new(false),
         }
@@ -62,7 +63,7 @@ impl Tail {
                 if byte == b'\n' {
                     self.push(&line);
                     line.clear();
-                } else if line.len() < LINE_BYTES {
+                } else if line.len() < self.line_bytes {
                     line.push(byte);
                 }
             }
@@ -74,8 +75,7 @@ impl Tail {
     }
 
     fn push(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        let text = self.secrets.shown(text.trim_end(), LINE_CHARS);
+        let text = self.secrets.shown_start(line.trim_ascii_end(), LINE_CHARS);
         if text.is_empty() {
             return;
         }
@@ -128,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_the_last_lines_each_bounded() {
-        let long = "x".repeat(2 * LINE_BYTES);
+        let long = "x".repeat(8 * LINE_CHARS);
         let text: String = (0..30).map(|i| format!("line {i}\n")).collect::<String>() + &long;
         let tail = Tail::new(Secrets::default());
         tail.clone().read(text.as_bytes()).await;
@@ -150,5 +150,17 @@ mod tests {
         let lines = tail.last_lines().await;
         assert_eq!(lines[0], "invalid key ***");
         assert!(!lines[1].contains("sk-li"), "{}", lines[1]);
+    }
+
+    #[tokio::test]
+    async fn a_secret_after_wide_characters_is_not_shown_in_part() {
+        // 491 four-byte characters fill 1,964 bytes of the 2,000 a line
+        // once kept: the secret was cut there, then not found whole.
+        let secret = "sk-live-0123456789abcdefghijklmnopqrstuv";
+        let line = format!("{}{secret}\n", "\u{1F600}".repeat(491));
+        let tail = Tail::new(with_env(secret));
+        tail.clone().read(line.as_bytes()).await;
+        let lines = tail.last_lines().await;
+        assert!(!lines[0].contains("sk-li"), "{}", lines[0]);
     }
 }

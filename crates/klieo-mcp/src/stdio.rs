@@ -198,12 +198,18 @@ impl StdioLines {
             }
             Err(e) => {
                 let value = serde_json::from_slice::<Value>(text).ok();
-                if value.as_ref().is_some_and(|v| v.get("id").is_none()) {
-                    // A notification of a kind rmcp does not know: nothing waits.
+                let notification = value
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .is_some_and(|message| !message.contains_key("id"));
+                if notification {
+                    // A notification of a kind rmcp does not know: nothing
+                    // waits. Any other value (a batch, a bare string) is a
+                    // fault: a request may wait for what it held.
                     tracing::debug!(error = %e, "an MCP server sent a message klieo ignores");
                     return None;
                 }
-                let excerpt = self.secrets.shown_start(text, 200);
+                let excerpt = self.secrets.shown_start(text, EXCERPT_CHARS);
                 self.fault(ReplyFault::Malformed { excerpt }, text);
                 None
             }
@@ -231,6 +237,9 @@ fn track(pending: &mut Vec<RequestId>, item: &TxJsonRpcMessage<RoleClient>) {
 
 /// Where a fault travels in the error a request ends with.
 pub(crate) const FAULT_KEY: &str = "klieoReplyFault";
+
+/// The most characters of a malformed line a fault shows.
+pub(crate) const EXCERPT_CHARS: usize = 200;
 
 fn trimmed(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);

@@ -12,4 +12,5 @@ mod http;
 mod listing;
 mod replies;
 mod secrets;
+mod spans;
 mod support;

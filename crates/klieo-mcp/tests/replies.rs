@@ -52,6 +52,19 @@ async fn a_reply_that_is_not_json_or_nests_too_deep_ends_its_call_at_once() {
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_reply_in_a_batch_ends_its_call_at_once() {
+    // Without the fault, the call would wait out its timeout (a failure
+    // here, not the hour of `patient`).
+    let settings = raw_stdio("lies").with_call_timeout(Duration::from_secs(30));
+    let server = McpServer::connect(settings).await.unwrap();
+    let message = failed(&server, "batch").await;
+    assert!(message.contains("was not a JSON-RPC message"), "{message}");
+    let echoed = server.invoke("echo", json!({"text": "on"}), ctx()).await;
+    assert_eq!(echoed, Ok(json!("on")), "the server goes on");
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_reply_of_too_many_values_is_refused_before_it_is_parsed() {
     let server = McpServer::connect(patient("items")).await.unwrap();
     let message = failed(&server, "items").await;

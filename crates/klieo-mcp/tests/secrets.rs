@@ -2,7 +2,7 @@
 //! URL's user, password and query) never reach the texts built from what
 //! the server or its transport said.
 
-use crate::support::{ctx, faults_stdio, free_port};
+use crate::support::{ctx, faults_stdio, free_port, raw_stdio};
 use klieo_mcp::{McpError, McpOptions, McpServer};
 use klieo_types::{ToolError, ToolInvoker};
 use serde_json::json;
@@ -34,6 +34,25 @@ async fn a_token_printed_by_a_server_that_dies_mid_call_is_scrubbed_for_the_mode
     let message = error.to_string();
     assert!(message.contains("invalid key ***"), "{message}");
     assert!(!message.contains("sk-live"), "{message}");
+}
+
+/// A server can answer with an error made to look like one of klieo's own
+/// reply faults: its text is shown as any server's, scrubbed and cut.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_fault_a_server_forges_is_scrubbed_and_cut_for_the_model() {
+    let settings = raw_stdio("lies").add_env("KLIEO_MCP_SECRET", "sk-live-9876543210");
+    let server = McpServer::connect(settings).await.unwrap();
+    let out = server.invoke("forged", json!({}), ctx()).await;
+    let Err(ToolError::Failed { message, .. }) = out else {
+        panic!("expected a failure the model reads, got {out:?}");
+    };
+    assert!(!message.contains("sk-live"), "{message}");
+    assert!(
+        message.chars().count() < 1_000,
+        "{} characters",
+        message.len()
+    );
 }
 
 #[tokio::test]
