@@ -9,7 +9,7 @@ mod fields;
 mod lines;
 mod stream;
 
-pub use decoder::SseDecoder;
+pub use decoder::{SseDecoder, MAX_ID_LEN};
 pub use error::SseError;
 pub use stream::SseStream;
 

@@ -9,7 +9,7 @@ use std::error::Error as _;
 use std::io;
 use std::time::Duration;
 
-use klieo_provider::sse::{SseDecoder, SseError, SseEvent, SseStream};
+use klieo_provider::sse::{SseDecoder, SseError, SseEvent, SseStream, MAX_ID_LEN};
 
 use crate::support::{decode, decode_with, ev, events, sample, sample_events, Chunks, BOM};
 
@@ -155,6 +155,21 @@ fn id_and_retry_fields_follow_the_spec() {
     );
     assert_eq!(decoder.retry(), Some(Duration::from_millis(250)));
     assert_eq!(decoder.last_event_id(), None);
+}
+
+#[test]
+fn an_id_past_its_bound_is_ignored_as_one_holding_nul_is() {
+    let long = format!("id: {}\ndata: b\n\n", "x".repeat(MAX_ID_LEN + 1));
+    let at_bound = format!("id: {}\ndata: c\n\n", "y".repeat(MAX_ID_LEN));
+    let input = format!("id: 1\ndata: a\n\n{long}{at_bound}");
+    assert_eq!(
+        decode(&[input.as_bytes()]),
+        events(vec![
+            ev(None, "a", Some("1")),
+            ev(None, "b", Some("1")),
+            ev(None, "c", Some(&"y".repeat(MAX_ID_LEN))),
+        ])
+    );
 }
 
 #[test]

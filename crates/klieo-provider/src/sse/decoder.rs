@@ -13,6 +13,11 @@ const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
 /// The default bound on an event's length (its data and type): 16 MiB.
 const DEFAULT_MAX_EVENT_LEN: usize = 16 << 20;
 
+/// The longest `id` field taken, in bytes (1 KiB): a longer one is
+/// ignored, as one holding NUL is. An id is carried into every event after
+/// it, so a long one would cost each small event its length again.
+pub const MAX_ID_LEN: usize = 1024;
+
 /// An incremental Server-Sent-Events decoder: push bytes as they arrive,
 /// take events as they complete.
 ///
@@ -38,7 +43,9 @@ const DEFAULT_MAX_EVENT_LEN: usize = 16 << 20;
 ///   A line without a colon is a field with an empty value. Names are
 ///   case-sensitive.
 /// - `data` lines are joined with `\n`; `event` sets the event type; `id`
-///   sets the last event ID (ignored if it contains NUL); `retry` sets the
+///   sets the last event ID (ignored if it contains NUL or is longer than
+///   [`MAX_ID_LEN`] bytes, as it is carried into every event after it);
+///   `retry` sets the
 ///   reconnection time in milliseconds (ignored unless all ASCII digits).
 ///   Other fields are ignored.
 /// - A blank line dispatches the event, unless no `data` line came since

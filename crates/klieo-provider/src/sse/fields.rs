@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::decoder::non_empty;
+use super::decoder::{non_empty, MAX_ID_LEN};
 use super::SseEvent;
 
 /// The spec's buffers for the event being read, and what outlives events.
@@ -78,7 +78,9 @@ impl Fields {
                 self.event.clear();
                 self.event.push_str(&value);
             }
-            b"id" if !value.contains(&0) => {
+            // An id past its bound would be copied into every event
+            // after it: ignored, as one holding NUL is.
+            b"id" if !value.contains(&0) && value.len() <= MAX_ID_LEN => {
                 self.id.clear();
                 self.id.push_str(&utf8(value)?);
             }
