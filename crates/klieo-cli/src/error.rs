@@ -125,6 +125,10 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The output could not be written (a full disk; not a reader that
+    /// went away, which is no error).
+    #[error("could not write the output; check where it goes (a full disk?)")]
+    Output(#[source] std::io::Error),
     /// The async runtime could not start.
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),

@@ -187,11 +187,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&CliError::Runtime(e)),
     };
-    match runtime.block_on(run(cli)) {
-        Ok(text) => {
-            let _ = print(&text);
-            ExitCode::SUCCESS
-        }
+    match runtime
+        .block_on(run(cli))
+        .and_then(|text| printed(print(&text)))
+    {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
 }
@@ -285,13 +285,21 @@ async fn command(store: &store::Store, command: Command, json: bool) -> Result<S
     }
 }
 
-/// Writes the output. A reader that went away (`klieo … | head`) is not
-/// the command's error; a command that goes on printing (`runs watch`)
-/// stops on it.
+/// Writes the output; see [`printed`].
 fn print(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}").and_then(|()| out.flush())
+}
+
+/// Whether output was written, as the command's outcome: a reader that
+/// went away (`klieo … | head`) is not the command's error; any other
+/// failure (a full disk) is.
+pub(crate) fn printed(written: std::io::Result<()>) -> Result<(), CliError> {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
+    }
 }
 
 #[allow(clippy::print_stderr, reason = "the command's error")]

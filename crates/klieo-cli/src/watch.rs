@@ -34,9 +34,11 @@ pub(crate) async fn watch(
             if seen.as_ref() != Some(&entry) {
                 let log = store.journal().replay(run).await?;
                 for (i, episode) in log.iter().enumerate().skip(shown) {
-                    if print(&episode_line(i, episode, json)?).is_err() {
-                        // Its reader went away (`| head`): nobody watches.
-                        return Ok(String::new());
+                    let written = print(&episode_line(i, episode, json)?);
+                    if written.is_err() {
+                        // Its reader went away (`| head`): nobody watches;
+                        // any other failure is the command's.
+                        return crate::printed(written).map(|()| String::new());
                     }
                 }
                 shown = log.len();
@@ -91,8 +93,11 @@ mod tests {
     use klieo::types::{Commit, Journal, RunQueue, Submission, ThreadId};
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn a_watch_whose_reader_went_away_stops_though_the_run_goes_on() {
+    /// A watch of a run that goes on, printing with `print`; what it
+    /// ended with (a bound, not a timing: a watch that goes on fails).
+    async fn watched_by(
+        print: impl Fn(&str) -> std::io::Result<()>,
+    ) -> Result<Result<String, CliError>, tokio::time::error::Elapsed> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agents.db");
         let sqlite = SqliteStore::open(&path).await.unwrap();
@@ -109,12 +114,22 @@ mod tests {
         let store = Store::open(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();
+        let run = run.to_string();
+        tokio::time::timeout(Duration::from_secs(60), watch(&store, &run, false, print)).await
+    }
+
+    #[tokio::test]
+    async fn a_watch_whose_reader_went_away_stops_though_the_run_goes_on() {
         // `klieo runs watch R | head -1`, once `head` has its line.
         let gone = |_: &str| Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        let run = run.to_string();
-        let watching = watch(&store, &run, false, gone);
-        // A bound, not a timing: a watch that goes on fails here.
-        let watched = tokio::time::timeout(Duration::from_secs(60), watching).await;
+        let watched = watched_by(gone).await;
         assert_eq!(watched.map(Result::ok), Ok(Some(String::new())));
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_cannot_write_fails() {
+        let full = |_: &str| Err(std::io::Error::other("no space left on device"));
+        let watched = watched_by(full).await.unwrap();
+        assert!(matches!(watched, Err(CliError::Output(_))), "{watched:?}");
     }
 }

@@ -156,6 +156,24 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
 /// agent's name are kept in a run's log (and fill the console's forms):
 /// empty or longer than the forms take, each is refused before anything
 /// starts, naming the flag.
+/// Output that cannot be written (a full disk) is the command's failure;
+/// a reader that went away (`| head`) is not.
+#[tokio::test]
+async fn output_that_cannot_be_written_fails_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_klieo"))
+        .args(["--store", &spec, "runs", "list"])
+        .env_remove("KLIEO_STORE")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "exit status");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not write the output"), "{stderr}");
+}
+
 #[tokio::test]
 async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
     let dir = tempfile::tempdir().unwrap();
