@@ -16,10 +16,26 @@ pub(crate) enum StepEnd {
     Continue,
 }
 
-/// Makes the ids of one reply's calls distinct (`c1`, `c1~2`, …): results,
-/// approvals and idempotency keys name a call by its id, and a server that
-/// fills in missing ids can repeat one.
-fn distinct_call_ids(calls: &mut [ToolCall]) {
+/// Makes the ids of one reply's calls usable: each control character (a
+/// line break, NUL) becomes `_`, then repeated ids are made distinct
+/// (`c1`, `c1~2`, …). Results, approvals and idempotency keys name a call
+/// by its id: a server that fills in missing ids can repeat one, and an
+/// id holding a line break changes on its way through a web form (and
+/// PostgreSQL's JSON refuses a NUL), so its call could not be decided.
+fn usable_call_ids(calls: &mut [ToolCall]) {
+    for call in calls.iter_mut() {
+        // A byte look first: a control character is a byte below 0x20,
+        // 0x7F, or (U+0080 to U+009F) 0xC2 and a second byte.
+        let maybe = |b: u8| b < 0x20 || b == 0x7F || b == 0xC2;
+        if call.id.bytes().any(maybe) && call.id.chars().any(char::is_control) {
+            let id: String = call
+                .id
+                .chars()
+                .map(|c| if c.is_control() { '_' } else { c })
+                .collect();
+            call.id = id.into();
+        }
+    }
     if calls.len() < 2 {
         return;
     }
@@ -69,7 +85,7 @@ pub(crate) async fn finish_step(
         ..
     } = reply;
     let mut message = message;
-    distinct_call_ids(&mut message.tool_calls);
+    usable_call_ids(&mut message.tool_calls);
 
     let calls_tools = !message.tool_calls.is_empty()
         && matches!(finish_reason, FinishReason::ToolCalls | FinishReason::Stop);
@@ -199,9 +215,20 @@ mod tests {
     #[test]
     fn repeated_call_ids_in_one_reply_become_distinct() {
         let mut calls = vec![call("c"), call("c"), call("d"), call("c"), call("c~2")];
-        distinct_call_ids(&mut calls);
+        usable_call_ids(&mut calls);
         let ids: Vec<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
         assert_eq!(ids, ["c", "c~2", "d", "c~3", "c~2~2"]);
+    }
+
+    #[test]
+    fn control_characters_in_call_ids_become_underscores_and_stay_distinct() {
+        let mut calls = vec![call("c\n1"), call("c\r1"), call("c\u{0}1"), call("ok")];
+        usable_call_ids(&mut calls);
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
+        assert_eq!(ids, ["c_1", "c_1~2", "c_1~3", "ok"]);
+        let mut one = vec![call("a\tb")];
+        usable_call_ids(&mut one);
+        assert_eq!(one[0].id, "a_b".into());
     }
 
     #[test]
@@ -209,7 +236,7 @@ mod tests {
         // Each id was checked against every earlier call, for each suffix
         // tried: some 10^12 comparisons here.
         let mut calls: Vec<ToolCall> = (0..20_000).map(|_| call("c")).collect();
-        distinct_call_ids(&mut calls);
+        usable_call_ids(&mut calls);
         let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
         assert_eq!(ids.len(), 20_000);
         assert_eq!(calls[19_999].id, "c~20000".into());

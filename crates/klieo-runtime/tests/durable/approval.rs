@@ -235,3 +235,26 @@ async fn a_typed_run_taken_up_without_its_type_is_asked_for_its_shape_again() {
         "the answer without JSON was sent back"
     );
 }
+
+/// A call id holding a line break (a model's, or a server's) changes on
+/// its way through a web form: its ticket names it without one, and the
+/// call is decided by that ticket as text.
+#[tokio::test]
+async fn a_call_whose_id_holds_a_line_break_is_approved_by_its_ticket_as_text() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let call = ToolCall::new("c\n1", "send_mail", json!({"to": "ada"}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call])
+        .then_text("Sent.");
+    let agent = agent(llm, &store, &sent);
+    let Err(Error::Suspended { ticket, .. }) = agent.session("t").run("mail Ada").await else {
+        panic!("suspends");
+    };
+    assert_eq!(ticket.call_id, "c_1");
+    let text = ticket.to_string();
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    let answer = agent.approve(&text.parse().unwrap()).await.unwrap();
+    assert_eq!(answer.text, "Sent.");
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
