@@ -88,17 +88,34 @@ pub(crate) fn system_instructions<'a>(
     (!parts.is_empty()).then(|| Value::Array(parts).to_string())
 }
 
-/// The tools a model is offered, as `gen_ai.tool.definitions` (JSON text).
+/// The most of the tools' definitions a span keeps whole, as JSON text;
+/// past it, each tool is named only (a catalogue of MCP servers can run to
+/// megabytes).
+pub(crate) const DEFINITIONS_BYTES: usize = 1024 * 1024;
+
+/// The tools a model is offered, as `gen_ai.tool.definitions` (JSON text):
+/// whole, in order, while they fit in [`DEFINITIONS_BYTES`]; named only
+/// after.
 pub(crate) fn tool_definitions(tools: &[ToolDef]) -> String {
-    let list = tools.iter().map(|t| {
-        json!({
-            "type": "function",
-            "name": t.name,
-            "description": t.description,
-            "parameters": t.parameters,
+    let mut bytes = 2;
+    let list: Vec<String> = tools
+        .iter()
+        .map(|t| {
+            let whole = json!({
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+            })
+            .to_string();
+            bytes += whole.len() + 1;
+            match bytes <= DEFINITIONS_BYTES {
+                true => whole,
+                false => json!({"type": "function", "name": t.name}).to_string(),
+            }
         })
-    });
-    Value::Array(list.collect()).to_string()
+        .collect();
+    format!("[{}]", list.join(","))
 }
 
 fn message(m: &Message) -> Value {
@@ -148,6 +165,21 @@ fn finish_reason(reason: FinishReason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tools_past_the_definitions_bound_are_named_only() {
+        let long = "d".repeat(400 * 1024);
+        let tools: Vec<ToolDef> = (0..4)
+            .map(|i| ToolDef::new(format!("t{i}"), long.clone(), json!({"type": "object"})))
+            .collect();
+        let shown = tool_definitions(&tools);
+        assert!(shown.len() <= DEFINITIONS_BYTES, "{} bytes", shown.len());
+        let list: Vec<Value> = serde_json::from_str(&shown).expect("JSON");
+        let named: Vec<&str> = list.iter().filter_map(|t| t["name"].as_str()).collect();
+        assert_eq!(named, ["t0", "t1", "t2", "t3"], "every tool named");
+        assert!(list[1]["description"].is_string(), "the first two whole");
+        assert!(list[2].get("description").is_none(), "then names only");
+    }
 
     #[test]
     fn the_variable_turns_capture_on_only_when_it_says_so() {
