@@ -24,7 +24,19 @@ struct Listed {
     defs: Arc<[ToolDef]>,
     /// The name shown to the model → the server's own name.
     own: HashMap<String, String>,
+    /// Every name shown to the model so far, the tools gone since
+    /// included → the server's own name: a name the model has seen never
+    /// moves to another tool. Forgotten past [`GIVEN_LIMIT`].
+    given: HashMap<String, String>,
+    /// The server's own name → the first name it was shown as, which it
+    /// gets again when it comes back.
+    first: HashMap<String, String>,
 }
+
+/// The most names a catalogue remembers of tools gone from its server's
+/// list (four listings' worth at their bound): past it, the names of
+/// tools gone are forgotten, and may be given to others.
+const GIVEN_LIMIT: usize = 4 * crate::MAX_LIST_TOOLS;
 
 impl Catalogue {
     /// An empty catalogue that will offer the tools named in `only`, or
@@ -75,13 +87,15 @@ impl Catalogue {
     /// larger than [`SCHEMA_LIMIT`] is left out, told in the log: each is
     /// sent with every request to the model.
     pub(crate) fn take(&self, tools: &[rmcp::model::Tool]) {
-        let before: HashMap<String, String> = {
+        let (mut given, mut before) = {
             let listed = self.listed.read().unwrap_or_else(PoisonError::into_inner);
-            let shown = listed.own.iter();
-            shown
-                .map(|(shown, own)| (own.clone(), shown.clone()))
-                .collect()
+            (listed.given.clone(), listed.first.clone())
         };
+        if given.len() > GIVEN_LIMIT {
+            // Only the names of the tools still listed are kept.
+            given.retain(|_, own| tools.iter().any(|tool| tool.name == **own));
+            before.retain(|own, _| tools.iter().any(|tool| tool.name == **own));
+        }
         let offered: Vec<&rmcp::model::Tool> = tools
             .iter()
             .filter(|tool| {
@@ -106,8 +120,16 @@ impl Catalogue {
             .collect();
         for (tool, name) in offered.iter().zip(names.iter_mut()) {
             if name.is_none() {
-                let shown = unique(&own, model_name(&tool.name));
+                // Not a name shown now, nor one another tool had.
+                let taken = |name: &str| {
+                    own.contains_key(name) || given.get(name).is_some_and(|had| **had != *tool.name)
+                };
+                let shown = unique(taken, model_name(&tool.name));
                 own.insert(shown.clone(), tool.name.to_string());
+                before
+                    .entry(tool.name.to_string())
+                    .or_insert_with(|| shown.clone());
+                given.insert(shown.clone(), tool.name.to_string());
                 *name = Some(shown);
             }
         }
@@ -128,6 +150,8 @@ impl Catalogue {
         *self.listed.write().unwrap_or_else(PoisonError::into_inner) = Listed {
             defs: defs.into(),
             own,
+            given,
+            first: before,
         };
         self.version.send_modify(|v| *v += 1);
     }
@@ -182,10 +206,10 @@ fn model_name(name: &str) -> String {
     }
 }
 
-/// `name`, or with `_2`, `_3`, ... after it when two of the server's
-/// names come out the same.
-fn unique(taken: &HashMap<String, String>, name: String) -> String {
-    if !taken.contains_key(&name) {
+/// `name`, or with `_2`, `_3`, ... after it when it is `taken` (two of
+/// the server's names come out the same, or a tool gone had it).
+fn unique(taken: impl Fn(&str) -> bool, name: String) -> String {
+    if !taken(&name) {
         return name;
     }
     (2..)
@@ -195,7 +219,7 @@ fn unique(taken: &HashMap<String, String>, name: String) -> String {
             let room = NAME_LIMIT.saturating_sub(suffix.len()).min(name.len());
             format!("{}{suffix}", name.get(..room).unwrap_or_default())
         })
-        .find(|candidate| !taken.contains_key(candidate))
+        .find(|candidate| !taken(candidate))
         .unwrap_or(name)
 }
 
@@ -210,6 +234,28 @@ mod tests {
             unreachable!("an object")
         };
         rmcp::model::Tool::new(name.to_owned(), "Does x.", Arc::new(schema))
+    }
+
+    fn shown(catalogue: &Catalogue) -> Vec<String> {
+        catalogue.defs().iter().map(|d| d.name.clone()).collect()
+    }
+
+    #[test]
+    fn a_name_of_a_tool_gone_is_not_given_to_another() {
+        let catalogue = Catalogue::new(None);
+        catalogue.take(&[tool("files/read")]);
+        assert_eq!(shown(&catalogue), ["files_read"]);
+        catalogue.take(&[tool("echo")]);
+        catalogue.take(&[tool("files.read"), tool("echo")]);
+        assert_eq!(shown(&catalogue), ["files_read_2", "echo"]);
+        assert_eq!(catalogue.own_name("files_read"), None, "not the new tool");
+        // The tool gone comes back: under its own name again.
+        catalogue.take(&[tool("files.read"), tool("files/read")]);
+        assert_eq!(shown(&catalogue), ["files_read_2", "files_read"]);
+        assert_eq!(
+            catalogue.own_name("files_read").as_deref(),
+            Some("files/read")
+        );
     }
 
     #[test]
