@@ -71,7 +71,20 @@ impl Journal for PostgresStore {
                 .bind(int(spend.model_calls));
         }
         let parent = commit.parent();
-        if commit.summary.is_none() && parent.is_none() {
+        // A person's decision (written by no worker) lets a suspended run
+        // go on: idle workers are woken as it commits, to claim it.
+        let decided = commit.holder.is_none()
+            && after == RunState::Running
+            && commit.episodes.iter().any(|e| {
+                matches!(
+                    e,
+                    Episode::Approved { .. }
+                        | Episode::Denied { .. }
+                        | Episode::Settled { .. }
+                        | Episode::ChildWoken { .. }
+                )
+            });
+        if commit.summary.is_none() && parent.is_none() && !decided {
             let refused: Option<String> = statement
                 .fetch_one(&self.pool)
                 .await
@@ -81,8 +94,8 @@ impl Journal for PostgresStore {
                 Some(why) => Err(refusal(commit.run, commit.expected_episodes, &why)),
             };
         }
-        // A summary, or a child run's start, too: in a transaction the
-        // commit's statement then joins, so that a refusal of either
+        // A summary, a child run's start or a wake, too: in a transaction
+        // the commit's statement then joins, so that a refusal of either
         // writes nothing.
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         if let Some(settlement) = &commit.settlement {
@@ -122,6 +135,13 @@ impl Journal for PostgresStore {
             .await
             .map_err(|e| backend(doing, e))?;
         if refused.is_none() {
+            if decided {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(WAKEUP_CHANNEL)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| backend(doing, e))?;
+            }
             tx.commit().await.map_err(|e| backend(doing, e))?;
         }
         match refused {

@@ -65,9 +65,9 @@ fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
 /// [`Error::TicketRejected`] when the run does not wait on exactly the
 /// call the ticket was given for (decided already, taken up since, or a
 /// ticket for other arguments); nothing is written then. The run is left
-/// `running` with no lease until a worker or an agent takes it up; on
-/// PostgreSQL no idle worker is woken for it, so a worker claims it at
-/// its next poll. A child run whose caller has ended meanwhile (it waited
+/// `running` with no lease until a worker or an agent takes it up: a
+/// store that wakes idle workers (PostgreSQL's) wakes them for it, and on
+/// others a worker claims it at its next poll. A child run whose caller has ended meanwhile (it waited
 /// in doubt while its caller's step ended for good) ends instead, the
 /// person's word kept in its log before its `Failed`.
 ///

@@ -101,12 +101,18 @@ impl Queue {
             .runs
             .entry(run)
             .or_insert_with(|| Entry::new(after.clone(), None));
+        // A person's decision let a suspended run go on: a worker may
+        // claim it now.
+        let decided = entry.state == RunState::Suspended && *after == RunState::Running;
         entry.set(after.clone());
         for episode in episodes {
             entry.tally.add(episode);
             if let Episode::ChildOf { parent, .. } = episode {
                 entry.parent = Some(*parent);
             }
+        }
+        if decided {
+            self.wake();
         }
         self.touch();
     }

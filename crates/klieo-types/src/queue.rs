@@ -206,7 +206,8 @@ pub trait RunQueue: Journal {
     ) -> Result<Vec<Claimed>, MemoryError>;
 
     /// Wake-ups for an idle worker: an item each time a run may have
-    /// become claimable (submitted, or given up by a draining worker), so
+    /// become claimable (submitted, given up by a draining worker, or let
+    /// go on by a person's decision written by no worker), so
     /// the worker claims at once instead of at its next poll. Each call
     /// gives a stream of its own. An item may come with nothing to claim
     /// (another worker was quicker), and a run coming due by time (its

@@ -13,6 +13,7 @@ mod assign;
 mod order;
 mod settle;
 mod texts;
+mod wakes;
 
 pub use assign::{
     a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
@@ -22,6 +23,7 @@ pub use order::{
 };
 pub use settle::a_cancelled_runs_late_settlement_is_cancelled;
 pub use texts::texts_holding_a_nul_are_written;
+pub use wakes::a_decision_wakes_idle_workers;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -376,6 +378,7 @@ macro_rules! __klieo_store_queue_suite {
             a_run_never_submitted_is_given_to_workers,
             assign_moves_a_waiting_run_and_leaves_a_finished_one,
             texts_holding_a_nul_are_written,
+            a_decision_wakes_idle_workers,
         );
     };
 }
