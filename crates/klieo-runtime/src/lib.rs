@@ -46,6 +46,7 @@ mod agent;
 mod approval;
 mod blocking;
 mod builder;
+mod call_ids;
 pub mod compaction;
 mod context;
 pub mod decisions;

@@ -1,12 +1,12 @@
 //! What the engine does with a model's reply: record it, keep it, and either
 //! finish or dispatch the tools it asked for.
 
+use crate::call_ids::usable_call_ids;
 use crate::dispatch::{dispatch_tools, parse_all};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{ReplyEpisodes, Run, Verdict};
-use klieo_types::{ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket, ToolCall};
-use std::collections::{HashMap, HashSet};
+use klieo_types::{ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket};
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -14,50 +14,6 @@ pub(crate) enum StepEnd {
     Answer(String),
     /// Tools ran; the model is called again.
     Continue,
-}
-
-/// Makes the ids of one reply's calls usable: each control character (a
-/// line break, NUL) becomes `_`, then repeated ids are made distinct
-/// (`c1`, `c1~2`, …). Results, approvals and idempotency keys name a call
-/// by its id: a server that fills in missing ids can repeat one, and an
-/// id holding a line break changes on its way through a web form (and
-/// PostgreSQL's JSON refuses a NUL), so its call could not be decided.
-fn usable_call_ids(calls: &mut [ToolCall]) {
-    for call in calls.iter_mut() {
-        // A byte look first: a control character is a byte below 0x20,
-        // 0x7F, or (U+0080 to U+009F) 0xC2 and a second byte.
-        let maybe = |b: u8| b < 0x20 || b == 0x7F || b == 0xC2;
-        if call.id.bytes().any(maybe) && call.id.chars().any(char::is_control) {
-            let id: String = call
-                .id
-                .chars()
-                .map(|c| if c.is_control() { '_' } else { c })
-                .collect();
-            call.id = id.into();
-        }
-    }
-    if calls.len() < 2 {
-        return;
-    }
-    // The ids given so far, and each repeated id's next suffix: linear in
-    // the calls however many share an id (a server may repeat one in
-    // every call of a long reply).
-    let mut taken: HashSet<std::sync::Arc<str>> = HashSet::with_capacity(calls.len());
-    let mut next: HashMap<std::sync::Arc<str>, u64> = HashMap::new();
-    for call in calls.iter_mut() {
-        if taken.insert(call.id.clone()) {
-            continue;
-        }
-        let n = next.entry(call.id.clone()).or_insert(2);
-        loop {
-            let id = format!("{}~{n}", call.id);
-            *n += 1;
-            if taken.insert(id.as_str().into()) {
-                call.id = id.into();
-                break;
-            }
-        }
-    }
 }
 
 /// Writes the reply (`llm_call`, the journal's view of its facts) and acts
@@ -200,45 +156,4 @@ pub(crate) async fn finish_step(
     run.write(run.commit().with_messages(messages).with_episodes(episodes))
         .await?;
     end
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn call(id: &str) -> ToolCall {
-        ToolCall::new(id, "echo", json!({}))
-    }
-
-    #[test]
-    fn repeated_call_ids_in_one_reply_become_distinct() {
-        let mut calls = vec![call("c"), call("c"), call("d"), call("c"), call("c~2")];
-        usable_call_ids(&mut calls);
-        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
-        assert_eq!(ids, ["c", "c~2", "d", "c~3", "c~2~2"]);
-    }
-
-    #[test]
-    fn control_characters_in_call_ids_become_underscores_and_stay_distinct() {
-        let mut calls = vec![call("c\n1"), call("c\r1"), call("c\u{0}1"), call("ok")];
-        usable_call_ids(&mut calls);
-        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
-        assert_eq!(ids, ["c_1", "c_1~2", "c_1~3", "ok"]);
-        let mut one = vec![call("a\tb")];
-        usable_call_ids(&mut one);
-        assert_eq!(one[0].id, "a_b".into());
-    }
-
-    #[test]
-    fn a_reply_of_many_calls_sharing_one_id_gets_distinct_ids() {
-        // Each id was checked against every earlier call, for each suffix
-        // tried: some 10^12 comparisons here.
-        let mut calls: Vec<ToolCall> = (0..20_000).map(|_| call("c")).collect();
-        usable_call_ids(&mut calls);
-        let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
-        assert_eq!(ids.len(), 20_000);
-        assert_eq!(calls[19_999].id, "c~20000".into());
-    }
 }

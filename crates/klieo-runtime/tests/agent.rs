@@ -123,6 +123,33 @@ async fn a_session_keeps_the_conversation_across_runs() {
     );
 }
 
+/// A reply whose calls share an id, or hold a line break in it: the
+/// stream's `ToolCall`s name them as their `ToolResult`s and the log do.
+#[tokio::test]
+async fn streamed_calls_are_named_as_their_results_are() {
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![echo_call("c1"), echo_call("c1"), echo_call("c\n2")])
+        .then_text("done");
+    let all = events(agent(&llm).stream("go")).await;
+    let calls: Vec<String> = all
+        .iter()
+        .filter_map(|e| match e {
+            Ok(RunEvent::ToolCall(call)) => Some(call.id.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut results: Vec<String> = all
+        .iter()
+        .filter_map(|e| match e {
+            Ok(RunEvent::ToolResult { call_id, .. }) => Some(call_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    results.sort();
+    assert_eq!(calls, ["c1", "c1~2", "c_2"]);
+    assert_eq!(results, calls);
+}
+
 #[tokio::test]
 async fn the_stream_tells_the_whole_run_in_order_and_ends_with_the_answer() {
     let llm = tool_then_answer();

@@ -1,5 +1,6 @@
 //! [`ReplyBuilder`]: rebuilds a whole reply from the chunks of a stream.
 
+use crate::call_ids::CallIds;
 use klieo_types::{ChatChunk, ChatResponse, FinishReason, Message, ReplyInfo, ToolCall, Usage};
 
 /// Rebuilds the assistant message of a streamed reply: its text, its tool
@@ -12,6 +13,8 @@ pub(crate) struct ReplyBuilder {
     usage: Option<Usage>,
     finish_reason: Option<FinishReason>,
     info: Option<Box<ReplyInfo>>,
+    /// The calls' ids so far, made usable as they come.
+    ids: CallIds,
     bytes: usize,
     max_bytes: usize,
 }
@@ -40,15 +43,18 @@ impl ReplyBuilder {
             usage: None,
             finish_reason: None,
             info: None,
+            ids: CallIds::default(),
             bytes: 0,
             max_bytes,
         }
     }
 
     /// Adds a chunk. Fails, adding nothing, when the chunk would take the
-    /// reply past its cap. The chunk's tool calls move into the reply, a
-    /// copy of each left in the chunk for its consumer: a call built from
-    /// a value keeps it for the tool ([`ToolCall::take_arguments`]).
+    /// reply past its cap. The chunk's tool calls, their ids made usable
+    /// ([`CallIds`]: what the consumer reads is what the log keeps), move
+    /// into the reply, a copy of each left in the chunk for its consumer:
+    /// a call built from a value keeps it for the tool
+    /// ([`ToolCall::take_arguments`]).
     pub(crate) fn absorb(&mut self, chunk: &mut ChatChunk) -> Result<(), OverCap> {
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);
@@ -60,6 +66,7 @@ impl ReplyBuilder {
         self.bytes = bytes;
         self.content.push_str(&chunk.delta);
         for call in &mut chunk.tool_calls {
+            self.ids.usable(call);
             let copy = call.clone();
             self.tool_calls.push(std::mem::replace(call, copy));
         }
