@@ -104,7 +104,7 @@ pub(crate) fn wait_ready(
         std::thread::sleep(Duration::from_millis(250));
     }
     for probe in probes {
-        let failure = match exchange(port, "POST", probe.path, probe.body, limits.answer) {
+        let failure = match ask(port, probe, limits, started, &mut exited) {
             Reply::Answered(200, body) if body.contains(probe.expect) => continue,
             Reply::Answered(status, body) => {
                 format!("answered HTTP {status}: {}", excerpt(&body))
@@ -127,6 +127,30 @@ pub(crate) fn wait_ready(
         .or_fix(CRASH_FIX));
     }
     Ok(())
+}
+
+/// `probe`'s reply, asked again while the server answers 503: llama.cpp's
+/// `llama-server` listens (and answers `GET /v1/models`) while it still
+/// loads its model, and answers every other request with 503 "Loading
+/// model" until it is done; asked again until the listen bound, counted
+/// from `started`, or until the server exits.
+fn ask(
+    port: u16,
+    probe: &Probe,
+    limits: &Limits,
+    started: Instant,
+    exited: &mut impl FnMut() -> Option<ExitStatus>,
+) -> Reply {
+    loop {
+        let reply = exchange(port, "POST", probe.path, probe.body, limits.answer);
+        let loading = matches!(reply, Reply::Answered(503, _));
+        if !loading || started.elapsed() > limits.listen || exited().is_some() {
+            return reply;
+        }
+        // A synchronous tool waiting for a child process: no executor to block.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// What to do about a server that listens but cannot answer.

@@ -20,6 +20,8 @@ enum Treat {
     Ok(&'static str),
     /// Read the request, then close without a word (a crashed server).
     Hang,
+    /// 503, as llama-server answers while it loads its model.
+    Loading,
 }
 
 /// A server on a free loopback port that serves `plan` in order, one
@@ -61,6 +63,15 @@ fn fake(plan: Vec<(&'static str, Treat)>) -> (u16, JoinHandle<()>) {
                     stream.write_all(reply.as_bytes()).unwrap();
                 }
                 Treat::Hang => drop(stream),
+                Treat::Loading => {
+                    let json = r#"{"error":{"code":503,"message":"Loading model"}}"#;
+                    let reply = format!(
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{json}",
+                        json.len()
+                    );
+                    stream.write_all(reply.as_bytes()).unwrap();
+                }
             }
         }
     });
@@ -84,6 +95,16 @@ fn a_server_that_answers_every_probe_is_ready() {
     ]);
     let log = log_file("ready", "loaded\n");
     wait_ready(port, &log, &[CHAT, EMBEDDING], &LIMITS, || None).unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_server_still_loading_its_model_is_asked_again() {
+    let chat = ("/v1/chat/completions", Treat::Ok(r#"{"choices":[]}"#));
+    let loading = ("/v1/chat/completions", Treat::Loading);
+    let (port, server) = fake(vec![MODELS, loading, loading, chat]);
+    let log = log_file("loading", "loading model\n");
+    wait_ready(port, &log, &[CHAT], &LIMITS, || None).unwrap();
     server.join().unwrap();
 }
 
