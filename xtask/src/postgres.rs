@@ -36,8 +36,12 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         // A fast shutdown (SIGINT) lets the server stop its own processes;
         // SIGKILL only if it has not within the grace period.
+        // The shell's own `kill`: `/bin/kill` (procps) is not on every
+        // machine.
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = Command::new("sh")
+            .args(["-c", "kill -INT \"$1\"", "sh", &pid])
+            .status();
         let asked = Instant::now();
         while asked.elapsed() < STOP_GRACE {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -127,9 +131,17 @@ pub(crate) fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Installs Debian's `postgresql` when it is missing.
+/// Whether the `postgres` user exists (the package made it).
+fn server_user_exists() -> bool {
+    std::fs::read_to_string("/etc/passwd")
+        .is_ok_and(|users| users.lines().any(|user| user.starts_with("postgres:")))
+}
+
+/// Installs Debian's `postgresql` when it is missing, or finishes an
+/// install cut short (its server unpacked, its `postgres` user not yet
+/// made: a Ctrl-C during apt).
 fn ensure_installed() -> Result<PathBuf, Error> {
-    if let Some(bin) = bin_dir() {
+    if let Some(bin) = bin_dir().filter(|_| !is_root() || server_user_exists()) {
         return Ok(bin);
     }
     println!("    installing PostgreSQL (apt-get install postgresql)");
@@ -138,6 +150,15 @@ fn ensure_installed() -> Result<PathBuf, Error> {
         return Err(
             Error::new("PostgreSQL is not installed, and installing it needs root").or_fix(fix),
         );
+    }
+    if bin_dir().is_some() {
+        println!("    finishing an install that was cut short (dpkg --configure -a)");
+        crate::cmd::run(
+            Command::new("dpkg")
+                .args(["--configure", "-a"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .map_err(|e| e.or_fix(fix))?;
     }
     for args in [
         &["update"][..],
