@@ -239,16 +239,29 @@ impl Console {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
         let stdout = child.stdout.take().unwrap();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        // Held from here: a console that prints no URL is stopped too.
+        let mut console = Self {
+            child,
+            base: String::new(),
+        };
+        let (said, first_line) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = said.send(line);
+        });
+        // A bound, not a timing: a console that says nothing fails here.
+        let line = first_line
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the console prints its URL");
         let url = line
             .split_whitespace()
             .find(|word| word.starts_with("http://"))
             .unwrap_or_else(|| panic!("the console printed no URL: {line:?}"));
-        let base = url.split("/?").next().unwrap().to_owned();
         assert!(url.ends_with(&format!("?token={TOKEN}")), "{url}");
-        Self { child, base }
+        console.base = url.split("/?").next().unwrap().to_owned();
+        console
     }
 
     /// The address it listens on, `127.0.0.1:PORT`.
