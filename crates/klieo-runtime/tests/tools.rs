@@ -76,6 +76,13 @@ async fn tool_calls_run_concurrently_up_to_the_bound() {
     assert_eq!(max_in_flight(1, None).await, 1);
 }
 
+/// "No limit", said as the largest number, is no limit: the calls run
+/// all at once.
+#[tokio::test]
+async fn a_tool_concurrency_of_usize_max_runs_every_call_at_once() {
+    assert_eq!(max_in_flight(usize::MAX, Some(4)).await, 4);
+}
+
 #[tokio::test]
 async fn a_tool_concurrency_of_zero_is_refused_before_the_run_starts() {
     let llm = ScriptedLlm::new().then_text("never");

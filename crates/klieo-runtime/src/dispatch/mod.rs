@@ -96,7 +96,7 @@ async fn run_bounded<'a>(
     };
     let mut args = args.into_iter();
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
-    let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit);
+    let mut running: Vec<(usize, CallFuture<'a>)> = Vec::with_capacity(limit.min(calls.len()));
     let mut next = 0;
     let mut stop = false;
     poll_fn(|cx| loop {
