@@ -132,7 +132,7 @@ impl RunQueue for PostgresStore {
                  WHERE run = $1",
             )
             .bind(run)
-            .bind(storable(&ROWS.unreadable_run(run)))
+            .bind(storable(&ROWS.unreadable_run(run, "run id")))
             .execute(&mut *tx)
             .await
             .map_err(|e| backend(doing, e))?;

@@ -164,7 +164,7 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
             .expect("reads the edited row");
     assert_eq!(state, "failed");
     assert!(
-        outcome.contains("`not-a-run-id` could not be read"),
+        outcome.contains("the run id of run `not-a-run-id` could not be read"),
         "{outcome}"
     );
     assert!(store

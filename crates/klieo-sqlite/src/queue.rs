@@ -23,7 +23,51 @@ fn millis(time: SystemTime) -> i64 {
 
 /// A due run's row, as a claim reads it: run, agent, thread, prompt, and
 /// whether its log is empty.
-type Due = (String, String, String, Option<String>, bool);
+/// A due row as stored, its texts as bytes: one that is not UTF-8 (another
+/// program wrote it) fails its run alone.
+struct Due {
+    run: Vec<u8>,
+    agent: Vec<u8>,
+    thread: Vec<u8>,
+    prompt: Option<Vec<u8>>,
+    fresh: bool,
+}
+
+impl Due {
+    /// The row of `due_sql`, whose texts it casts to `BLOB`.
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let bytes = |i: usize| row.get::<_, Option<Vec<u8>>>(i);
+        Ok(Self {
+            run: bytes(0)?.unwrap_or_default(),
+            agent: bytes(1)?.unwrap_or_default(),
+            thread: bytes(2)?.unwrap_or_default(),
+            prompt: bytes(3)?,
+            fresh: row.get(4)?,
+        })
+    }
+
+    /// Its id, agent, thread and prompt as text, or which of them is not.
+    fn texts(&self) -> Result<(RunId, String, String, Option<String>), &'static str> {
+        let text = |bytes: &[u8], what| {
+            std::str::from_utf8(bytes)
+                .map(str::to_owned)
+                .map_err(|_| what)
+        };
+        let id = std::str::from_utf8(&self.run).map_err(|_| "run id")?;
+        let run = ROWS.run_id(id).map_err(|_| "run id")?;
+        let prompt = self
+            .prompt
+            .as_deref()
+            .map(|p| text(p, "prompt"))
+            .transpose()?;
+        Ok((
+            run,
+            text(&self.agent, "agent")?,
+            text(&self.thread, "thread")?,
+            prompt,
+        ))
+    }
+}
 
 #[async_trait]
 impl RunQueue for SqliteStore {
@@ -51,7 +95,8 @@ impl RunQueue for SqliteStore {
         let agents = ROWS.encode("the agents' names", &agents)?;
         let ttl_ms = StoreRows::millis(ttl);
         let due_sql = format!(
-            "SELECT run, agent, thread, prompt, \
+            "SELECT CAST(run AS BLOB), CAST(agent AS BLOB), CAST(thread AS BLOB), \
+             CAST(prompt AS BLOB), \
              NOT EXISTS (SELECT 1 FROM episodes e WHERE e.run = r.run) AS fresh \
              FROM runs r \
              WHERE agent IN (SELECT value FROM json_each(?1)) AND ( \
@@ -199,27 +244,24 @@ fn claim_in(
 ) -> Result<Vec<Claimed>, Failed> {
     let due: Vec<Due> = connection
         .prepare_cached(due_sql)?
-        .query_map(params![agents, limit, holder], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        })?
+        .query_map(params![agents, limit, holder], Due::read)?
         .collect::<Result<_, _>>()?;
     let mut claimed = Vec::with_capacity(due.len());
-    for (run, agent, thread, prompt, fresh) in due {
-        let Ok(id) = ROWS.run_id(&run) else {
-            connection
-                .prepare_cached(&format!(
-                    "UPDATE runs SET state = 'failed', outcome = ?2, updated_ms = {NOW_MS} \
-                     WHERE run = ?1"
-                ))?
-                .execute(params![run, ROWS.unreadable_run(&run)])?;
-            continue;
+    for due in due {
+        let (id, agent, thread, prompt) = match due.texts() {
+            Ok(texts) => texts,
+            Err(what) => {
+                let shown = String::from_utf8_lossy(&due.run);
+                connection
+                    .prepare_cached(&format!(
+                        "UPDATE runs SET state = 'failed', outcome = ?2, updated_ms = {NOW_MS} \
+                         WHERE CAST(run AS BLOB) = ?1"
+                    ))?
+                    .execute(params![due.run, ROWS.unreadable_run(&shown, what)])?;
+                continue;
+            }
         };
+        let (run, fresh) = (id.to_string(), due.fresh);
         // A queued run another process leased (to take it up itself) is
         // left to it: the lease is taken only where none is live.
         let leased = connection

@@ -104,7 +104,8 @@ impl StoreRows {
         messages: &[Message],
         last: Option<(i64, i64)>,
     ) -> Result<Vec<MessageRow>, MemoryError> {
-        let (mut seq, mut before) = last.map_or((0, 0), |(seq, total)| (seq + 1, total));
+        let (mut seq, mut before) =
+            last.map_or((0, 0), |(seq, total)| (seq.saturating_add(1), total));
         messages
             .iter()
             .map(|message| {
@@ -189,7 +190,11 @@ impl StoreRows {
         let tool = Role::Tool.as_str();
         let kept = rows.iter().skip_while(|(_, role, _, _)| role == tool);
         let first = kept.clone().next().map(|(seq, ..)| Self::count(*seq));
-        let tokens = kept.clone().map(|(.., tokens)| Self::count(*tokens)).sum();
+        // Saturating: stored counts edited by hand may be anything.
+        let tokens = kept
+            .clone()
+            .map(|(.., tokens)| Self::count(*tokens))
+            .fold(0, u64::saturating_add);
         let messages = kept
             .map(|(_, _, json, _)| self.decode::<Message>("message", json))
             .collect::<Result<Transcript, _>>()?;
@@ -296,13 +301,14 @@ impl StoreRows {
         })
     }
 
-    /// The outcome a queue writes for a due run whose stored id cannot be
-    /// read (edited by hand): no worker can drive it, so its claim fails
-    /// it, and the runs queued behind it are claimed, not stalled.
-    pub fn unreadable_run(&self, id: &str) -> String {
+    /// The outcome a queue writes for a due run `id` whose stored `what`
+    /// (`"run id"`, `"prompt"`) cannot be read (edited by hand, or by
+    /// another program): no worker can drive it, so its claim fails it,
+    /// and the runs queued behind it are claimed, not stalled.
+    pub fn unreadable_run(&self, id: &str, what: &str) -> String {
         format!(
-            "{}: its run id `{}` could not be read, so no worker can drive it; it was \
-             failed so that the runs queued behind it are claimed",
+            "{}: the {what} of run `{}` could not be read, so no worker can drive it; it \
+             was failed so that the runs queued behind it are claimed",
             self.store,
             klieo_types::text::prefix_chars(id, 64)
         )
@@ -365,6 +371,16 @@ mod tests {
     use super::*;
 
     const ROWS: StoreRows = StoreRows::new("test store");
+
+    #[test]
+    fn stored_token_counts_past_what_a_u64_holds_saturate() {
+        let json = serde_json::to_string(&Message::user("a")).expect("JSON");
+        let rows: Vec<(i64, String, String, i64)> = (0..3)
+            .map(|i| (i, "user".to_owned(), json.clone(), i64::MAX))
+            .collect();
+        let (messages, first, tokens) = ROWS.numbered_transcript(&rows).expect("read");
+        assert_eq!((messages.len(), first, tokens), (3, Some(0), u64::MAX));
+    }
 
     #[test]
     fn rows_continue_the_numbering_and_the_token_sum() {
