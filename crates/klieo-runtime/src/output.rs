@@ -11,7 +11,8 @@
 //!
 //! With tools, `response_format` is sent only once the model has answered
 //! and the answer must be repaired, so it never keeps the model from
-//! calling tools; the instructions carry the schema from the start.
+//! calling tools; the instructions carry the schema from the start then,
+//! even on a provider that enforces it.
 
 use crate::summary::{Answer, Typed};
 use klieo_types::{Capabilities, Error, ResponseFormat};
@@ -106,9 +107,10 @@ impl OutputSpec {
     }
 
     /// `instructions` with what the answer must look like, unless the
-    /// provider enforces the schema itself.
-    pub(crate) fn instructions(&self, instructions: &str) -> String {
-        if !self.in_instructions {
+    /// provider enforces the schema itself and no `tools` keep the format
+    /// from going with the first requests (see the module's docs).
+    pub(crate) fn instructions(&self, instructions: &str, tools: bool) -> String {
+        if !self.in_instructions && !tools {
             return instructions.to_owned();
         }
         let sep = if instructions.is_empty() { "" } else { "\n\n" };
@@ -326,15 +328,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(spec.instructions("Be brief."), "Be brief.");
+        assert_eq!(spec.instructions("Be brief.", false), "Be brief.");
 
         let json = OutputSpec::of::<Total>(Capabilities::default().with_json_mode(true));
         assert_eq!(json.format(), &ResponseFormat::JsonObject);
-        assert!(json.instructions("Be brief.").contains("\"amount\""));
+        assert!(json.instructions("Be brief.", false).contains("\"amount\""));
 
         let text = OutputSpec::of::<Total>(Capabilities::default());
         assert_eq!(text.format(), &ResponseFormat::Text);
-        assert!(text.instructions("").starts_with("When you give"));
+        assert!(text.instructions("", false).starts_with("When you give"));
     }
 
     #[test]

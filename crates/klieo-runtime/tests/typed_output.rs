@@ -163,6 +163,30 @@ async fn with_tools_the_schema_binds_only_the_final_answer() {
     );
 }
 
+/// On a provider that enforces a schema, tools keep the format from the
+/// first requests: the instructions carry the schema then, so the first
+/// answer can fit without a repair.
+#[tokio::test]
+async fn with_tools_a_schema_the_provider_enforces_is_in_the_instructions() {
+    let llm = ScriptedLlm::new()
+        .with_capabilities(Capabilities::default().with_json_schema(true))
+        .then_text(r#"{"result": 1}"#);
+    let agent = Agent::builder(llm.clone())
+        .add_tools(echo_tools())
+        .build()
+        .expect("the options are valid");
+    let typed = agent.run_typed::<Summary>("Sum up.").await.unwrap();
+    assert_eq!(typed.value.result, 1);
+    let requests = llm.requests();
+    let system = &requests[0]
+        .messages
+        .iter()
+        .next()
+        .expect("a message")
+        .content;
+    assert!(system.contains("\"result\""), "{system}");
+}
+
 #[tokio::test]
 async fn a_session_keeps_typed_answers_in_its_history() {
     let llm = ScriptedLlm::new().then_text(r#"{"result": 2}"#);

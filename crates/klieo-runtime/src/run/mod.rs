@@ -216,7 +216,7 @@ impl Run {
             span.follows_from(before);
         }
         let system_prompt = match &extras.output {
-            Some(spec) => spec.instructions(system_prompt),
+            Some(spec) => spec.instructions(system_prompt, !ctx.tools.catalogue().is_empty()),
             None => system_prompt.to_owned(),
         };
         let run = Self {
