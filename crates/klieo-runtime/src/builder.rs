@@ -5,7 +5,8 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::options::RunOptions;
 use klieo_types::{
-    ConfigError, EpisodicMemory, Journal, ShortTermMemory, Tool, ToolInvoker, ToolSet, Toolbox,
+    ConfigError, EpisodicMemory, Journal, ShortTermMemory, Tool, ToolDef, ToolInvoker, ToolSet,
+    Toolbox,
 };
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -217,6 +218,7 @@ impl<M> AgentBuilder<M> {
         // A tool given here is checked now; tools a source lists (an MCP
         // server's) are known only once it is asked.
         for def in self.tools.catalogue().iter() {
+            check_tool(def)?;
             if self.tools.policy(&def.name).timeout() == Some(Duration::ZERO) {
                 return Err(ConfigError::invalid(
                     format!("ToolPolicy::timeout of tool `{}`", def.name),
@@ -236,4 +238,42 @@ impl<M> AgentBuilder<M> {
         };
         Ok(Agent::new(template, self.instructions, self.options))
     }
+}
+
+/// Whether models take `name` as a tool's name: 1 to 64 ASCII letters,
+/// digits, `_` and `-` (OpenAI's `^[a-zA-Z0-9_-]{1,64}$`; Anthropic's
+/// bound is the same).
+pub(crate) fn usable_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `def` as models take it: a usable name, and parameters that are one
+/// JSON object schema (a call's arguments are an object).
+fn check_tool(def: &ToolDef) -> Result<(), ConfigError> {
+    if !usable_tool_name(&def.name) {
+        return Err(ConfigError::invalid(
+            format!("the name of tool `{}`", def.name),
+            "models refuse it: name a tool with 1 to 64 letters, digits, `_` and `-`, \
+             such as `get_weather`",
+        ));
+    }
+    let object = def.parameters.as_object().is_some_and(|schema| {
+        schema
+            .get("type")
+            .is_none_or(|kind| kind.as_str() == Some("object"))
+    });
+    if !object {
+        return Err(ConfigError::invalid(
+            format!("the parameters of tool `{}`", def.name),
+            format!(
+                "a call's arguments are one JSON object, and this schema is `{}`: take a \
+                 struct (or a map), not a unit, number, string or list",
+                klieo_types::text::bounded(&def.parameters.to_string(), 200)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -21,7 +21,10 @@ use std::time::Duration;
 ///
 /// Arguments that do not fit the type go back to the model as
 /// [`ToolError::InvalidArgs`], naming the field, so it can correct itself.
-/// The argument type must be a JSON object (a struct with named fields).
+/// The argument type must be a JSON object (a struct with named fields):
+/// [`AgentBuilder::build`](crate::AgentBuilder::build) refuses a tool
+/// whose parameters are not, or whose name models refuse (1 to 64
+/// letters, digits, `_` and `-`).
 ///
 /// ```
 /// use klieo_runtime::TypedTool;

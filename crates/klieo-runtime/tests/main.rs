@@ -20,6 +20,7 @@ mod support;
 mod teams;
 mod terminal_contract;
 mod tool_bounds;
+mod tool_defs;
 mod tools;
 mod tracing_spans;
 mod typed_output;

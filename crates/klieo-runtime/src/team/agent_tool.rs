@@ -253,7 +253,11 @@ impl Tool for AgentTool {
     fn policy(&self) -> ToolPolicy {
         // The call keeps its own time, and cancels its child when it is
         // up: the run's bound comes after, never first.
-        let bound = self.timeout.saturating_add(CUT_OFF_GRACE * 2);
+        let bound = match self.timeout {
+            // Reported as it is, for the agent's build to refuse.
+            Duration::ZERO => Duration::ZERO,
+            own => own.saturating_add(CUT_OFF_GRACE * 2),
+        };
         ToolPolicy::new().with_idempotent(true).with_timeout(bound)
     }
 }

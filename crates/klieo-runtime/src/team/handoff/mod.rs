@@ -335,11 +335,7 @@ fn checked_route(
         )));
     }
     let name = seat::tool_name(to);
-    let usable = name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !usable {
+    if !crate::builder::usable_tool_name(&name) {
         return Err(invalid(format!(
             "the hand-off tool to agent `{to}` would be called `{name}`, which models \
              refuse (at most 64 letters, digits, `_` and `-`): name the agent so"
