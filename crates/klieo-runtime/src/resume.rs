@@ -12,7 +12,7 @@
 
 use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
-use crate::dispatch::{dispatch_tools, parse_all, result_text};
+use crate::dispatch::{bounded, dispatch_tools, parse_all, result_text};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
 use crate::in_doubt;
@@ -280,7 +280,9 @@ async fn settle(
             (None, Some(settled)) => settled.clone(),
             (None, None) => ToolOutcome::Interrupted,
         };
-        messages.push(Message::tool_result(call.id.clone(), result_text(&outcome)));
+        // A person's words are bounded as a tool's are.
+        let (outcome, text) = bounded(outcome, run.opts.max_tool_result_bytes);
+        messages.push(Message::tool_result(call.id.clone(), text));
         let never_ran = run.emit(Fact::ToolCallEnded(ToolCallEnd {
             step,
             // After the calls that ran again, as the log has them.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// `outcome`, with its text cut to `limit` bytes when it is longer, and
 /// the text the model reads of it: rendered once.
-pub(super) fn bounded(outcome: ToolOutcome, limit: usize) -> (ToolOutcome, String) {
+pub(crate) fn bounded(outcome: ToolOutcome, limit: usize) -> (ToolOutcome, String) {
     let text = result_text(&outcome);
     if text.len() <= limit {
         return (outcome, text);
@@ -27,6 +27,14 @@ pub(super) fn bounded(outcome: ToolOutcome, limit: usize) -> (ToolOutcome, Strin
         ToolOutcome::Error { message } if message.len() > limit => {
             let outcome = ToolOutcome::Error {
                 message: cut(&message, limit),
+            };
+            let text = result_text(&outcome);
+            (outcome, text)
+        }
+        // A person's reason (a denial).
+        ToolOutcome::Denied { reason } if reason.len() > limit => {
+            let outcome = ToolOutcome::Denied {
+                reason: cut(&reason, limit),
             };
             let text = result_text(&outcome);
             (outcome, text)

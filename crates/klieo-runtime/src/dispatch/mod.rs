@@ -3,6 +3,8 @@
 //! soon as they are in.
 
 mod bound;
+
+pub(crate) use bound::bounded;
 mod call;
 mod results;
 

@@ -258,3 +258,31 @@ async fn a_call_whose_id_holds_a_line_break_is_approved_by_its_ticket_as_text() 
     assert_eq!(answer.text, "Sent.");
     assert_eq!(sent.load(Ordering::SeqCst), 1);
 }
+
+/// A person's reason is bounded as a tool's result is
+/// (`max_tool_result_bytes`, 16 KiB by default).
+#[tokio::test]
+async fn a_denial_past_the_result_bound_is_cut_for_the_model_and_the_log() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new().then_text("I did not send it.");
+    let later = agent(llm.clone(), &store, &sent);
+    later.deny(&ticket, "no ".repeat(50_000)).await.unwrap();
+    let told = &llm.requests()[0];
+    let result = told
+        .messages
+        .iter()
+        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
+        .expect("the call's result");
+    assert!(
+        result.content.len() < 17 * 1024,
+        "{} bytes",
+        result.content.len()
+    );
+    let log = store.replay(ticket.run).await.unwrap();
+    assert!(log.iter().any(|e| matches!(
+        e,
+        Episode::ToolCall { result: ToolOutcome::Denied { reason }, .. } if reason.len() < 17 * 1024
+    )));
+}
