@@ -31,8 +31,9 @@ impl Agent {
     ///
     /// Needs a store that is a journal ([`AgentBuilder::with_memory`](crate::AgentBuilder::with_memory));
     /// otherwise, or for a run the store does not know or that already
-    /// ended, [`Error::NotResumable`]. A typed run resumes as a plain one;
-    /// [`resume_typed`](Self::resume_typed) asks for its type again.
+    /// ended, [`Error::NotResumable`]. A typed run goes on asking for the
+    /// shape its log recorded, its answer returned as text;
+    /// [`resume_typed`](Self::resume_typed) reads it as its type too.
     pub async fn resume(&self, run: RunId) -> Result<Answer, Error> {
         self.go_on(run, None, Extras::default()).await
     }
