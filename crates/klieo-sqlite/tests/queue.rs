@@ -2,13 +2,17 @@
 //! failed, and the runs queued behind it are claimed.
 
 use klieo_sqlite::SqliteStore;
-use klieo_types::{RunQueue, RunState, Submission};
+use klieo_types::{RunId, RunQueue, RunState, Submission};
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_claimed() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("a.db");
+/// A store of two runs submitted for `greeter`, the first edited by
+/// `edit` (its `?1` the run's id) on a connection of another program; the
+/// store, both runs and that connection.
+async fn edited(
+    dir: &std::path::Path,
+    edit: &'static str,
+) -> (SqliteStore, RunId, RunId, sqlx::SqlitePool) {
+    let path = dir.join("a.db");
     let store = SqliteStore::open(&path).await.expect("opens");
     let first = store
         .submit(&Submission::new("greeter", "first"))
@@ -18,22 +22,32 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
         .submit(&Submission::new("greeter", "second"))
         .await
         .expect("submits");
-
     let url = format!("sqlite://{}", path.display());
     let raw = sqlx::SqlitePool::connect(&url)
         .await
         .expect("a raw connection");
-    sqlx::query("UPDATE runs SET run = 'not-a-run-id' WHERE run = ?1")
+    sqlx::query(edit)
         .bind(first.to_string())
         .execute(&raw)
         .await
         .expect("the edit");
+    (store, first, second, raw)
+}
 
+/// What `store` claims for `greeter`: the runs' ids.
+async fn claimed(store: &SqliteStore) -> Vec<RunId> {
     let agents = ["greeter".to_owned()];
     let ttl = Duration::from_secs(30);
     let claimed = store.claim("w", &agents, 8, ttl).await.expect("claims");
-    let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
-    assert_eq!(runs, [second]);
+    claimed.iter().map(|c| c.run).collect()
+}
+
+#[tokio::test]
+async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_claimed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET run = 'not-a-run-id' WHERE run = ?1";
+    let (store, _, second, raw) = edited(dir.path(), edit).await;
+    assert_eq!(claimed(&store).await, [second]);
     // The edited row is failed, saying why, and not found again.
     let state: (String, String) =
         sqlx::query_as("SELECT state, outcome FROM runs WHERE run = 'not-a-run-id'")
@@ -48,8 +62,7 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
         "{}",
         state.1
     );
-    let again = store.claim("w", &agents, 8, ttl).await.expect("claims");
-    assert!(again.is_empty(), "{again:?}");
+    assert!(claimed(&store).await.is_empty());
     let state = store.state(second).await.expect("reads");
     assert_eq!(state, Some(RunState::Running));
 }
@@ -59,31 +72,9 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
 #[tokio::test]
 async fn a_run_whose_prompt_is_not_utf8_is_failed_and_the_runs_behind_it_are_claimed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("a.db");
-    let store = SqliteStore::open(&path).await.expect("opens");
-    let first = store
-        .submit(&Submission::new("greeter", "first"))
-        .await
-        .expect("submits");
-    let second = store
-        .submit(&Submission::new("greeter", "second"))
-        .await
-        .expect("submits");
-    let url = format!("sqlite://{}", path.display());
-    let raw = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("a raw connection");
-    sqlx::query("UPDATE runs SET prompt = CAST(X'FF' AS TEXT) WHERE run = ?1")
-        .bind(first.to_string())
-        .execute(&raw)
-        .await
-        .expect("the edit");
-
-    let agents = ["greeter".to_owned()];
-    let ttl = Duration::from_secs(30);
-    let claimed = store.claim("w", &agents, 8, ttl).await.expect("claims");
-    let runs: Vec<_> = claimed.iter().map(|c| c.run).collect();
-    assert_eq!(runs, [second]);
+    let edit = "UPDATE runs SET prompt = CAST(X'FF' AS TEXT) WHERE run = ?1";
+    let (store, first, second, _raw) = edited(dir.path(), edit).await;
+    assert_eq!(claimed(&store).await, [second]);
     let state = store.state(first).await.expect("reads");
     assert!(
         matches!(&state, Some(RunState::Failed { error }) if error.contains("the prompt of run")),

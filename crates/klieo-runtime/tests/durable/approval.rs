@@ -57,6 +57,17 @@ pub(super) fn kinds(log: &[Episode]) -> Vec<&'static str> {
     log.iter().map(Episode::kind).collect()
 }
 
+/// The result of call `c1` that the model was first told.
+fn told_of_c1(llm: &ScriptedLlm) -> String {
+    let told = &llm.requests()[0];
+    let result = told
+        .messages
+        .iter()
+        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
+        .expect("the call's result");
+    result.content.clone()
+}
+
 /// Starts a run that suspends at send_mail; returns its ticket.
 pub(super) async fn suspend(store: &Store, sent: &Arc<AtomicUsize>) -> Ticket {
     let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
@@ -120,13 +131,8 @@ async fn a_denied_call_does_not_run_and_the_model_is_told_why() {
     let answer = later.deny(&ticket, "not today").await.unwrap();
     assert_eq!(answer.text, "I did not send it.");
     assert_eq!(sent.load(Ordering::SeqCst), 0);
-    let told = &llm.requests()[0];
-    let result = told
-        .messages
-        .iter()
-        .find(|m| m.tool_call_id.as_deref() == Some("c1"))
-        .expect("the call's result");
-    assert!(result.content.contains("not today"), "{}", result.content);
+    let result = told_of_c1(&llm);
+    assert!(result.contains("not today"), "{result}");
     let log = store.replay(ticket.run).await.unwrap();
     assert!(log.iter().any(|e| matches!(
         e,

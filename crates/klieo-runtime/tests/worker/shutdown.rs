@@ -112,6 +112,15 @@ impl RunQueue for GatedClaims {
     }
 }
 
+/// A run submitted for the worker, the gate open for its claims.
+async fn submitted(store: &InMemoryJournal, queue: &GatedClaims) -> RunId {
+    queue.gate.add_permits(Semaphore::MAX_PERMITS);
+    store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap()
+}
+
 /// A worker claiming through `queue` for an agent writing to `store`.
 fn gated_worker(store: &InMemoryJournal, queue: &GatedClaims) -> Worker {
     let works = Arc::new(AtomicUsize::new(0));
@@ -171,11 +180,7 @@ async fn runs_a_claim_takes_after_shutdown_are_given_up_not_driven() {
 async fn a_store_that_does_not_answer_after_the_drain_is_waited_for_one_lease_ttl() {
     let store = InMemoryJournal::new();
     let queue = GatedClaims::new(&store);
-    queue.gate.add_permits(Semaphore::MAX_PERMITS);
-    let run = store
-        .submit(&Submission::new("support", "work"))
-        .await
-        .unwrap();
+    let run = submitted(&store, &queue).await;
     let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
     let hanging = Counted::new("work", false, &works).hanging(&started);
     let (shutdown, working) = start(gated_worker_with(&store, &queue, hanging));
@@ -208,11 +213,7 @@ async fn a_worker_with_nothing_to_drain_stops_at_once() {
 async fn a_worker_claiming_through_the_gate_drives_the_run() {
     let store = InMemoryJournal::new();
     let queue = GatedClaims::new(&store);
-    queue.gate.add_permits(Semaphore::MAX_PERMITS);
-    let run = store
-        .submit(&Submission::new("support", "work"))
-        .await
-        .unwrap();
+    let run = submitted(&store, &queue).await;
     let (shutdown, working) = start(gated_worker(&store, &queue));
     let state = klieo_runtime::wait(&store, run, LONG).await.unwrap();
     assert_eq!(state, super::completed());
