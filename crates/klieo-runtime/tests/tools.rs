@@ -274,6 +274,33 @@ fn last_tool_message(llm: &ScriptedLlm, request: usize) -> Message {
     }
 }
 
+/// A tool that panics is a failure the model reads, not a panic of the
+/// run (whose task, and worker, it would take down; a run taken up again
+/// would call it again).
+#[tokio::test]
+async fn a_tool_that_panics_is_a_failure_the_model_reads() {
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c1", "broken", json!({}))])
+        .then_text("It broke.");
+    let (ctx, thread) = context(&llm).await;
+    let broken = FnTool::new(object_def("broken"), |_| -> Result<Value, ToolError> {
+        panic!("index out of bounds")
+    });
+    let ctx = ctx.with_tools(ToolSet::new().add_tool(broken));
+    let answer =
+        tokio::spawn(async move { run_steps(&ctx, "", thread, RunOptions::default()).await })
+            .await
+            .expect("the run's task does not panic");
+    assert_eq!(answer, Ok("It broke.".into()));
+    let told = last_tool_message(&llm, 1);
+    assert!(
+        told.content
+            .contains("the tool panicked (index out of bounds)"),
+        "{}",
+        told.content
+    );
+}
+
 #[tokio::test]
 async fn unknown_tool_is_fed_back_with_available_tools() {
     let llm = ScriptedLlm::new()

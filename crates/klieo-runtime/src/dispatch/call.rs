@@ -100,8 +100,8 @@ impl Ran {
 
 /// How one attempt of a call ended.
 enum Attempt<T> {
-    /// The tool returned this.
-    Done(T),
+    /// The tool returned this, or panicked with this message.
+    Done(Result<T, String>),
     /// The tool ran past its limit.
     TimedOut,
     /// The run was cancelled first.
@@ -122,7 +122,7 @@ where
     F: Future + Unpin,
 {
     let began = tokio::time::Instant::now();
-    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(Pin::new(&mut invoked).poll(cx))).await {
+    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(poll_caught(&mut invoked, cx))).await {
         return Attempt::Done(done);
     }
     // A limit past what the clock holds is no limit. The timer is looked
@@ -138,7 +138,7 @@ where
     let mut polled = true;
     poll_fn(|cx| {
         if !std::mem::replace(&mut polled, false) {
-            if let Poll::Ready(done) = Pin::new(&mut invoked).poll(cx) {
+            if let Poll::Ready(done) = poll_caught(&mut invoked, cx) {
                 return Poll::Ready(Attempt::Done(done));
             }
         }
@@ -153,6 +153,29 @@ where
         Poll::Pending
     })
     .await
+}
+
+/// Polls `invoked` once; a panic of the tool's is caught, as its message
+/// (a tool's bug must not take the run, and the worker driving it, down:
+/// a run taken up again would call it again, and panic again).
+fn poll_caught<F: Future + Unpin>(
+    invoked: &mut F,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<Result<F::Output, String>> {
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Pin::new(&mut *invoked).poll(cx)
+    }));
+    match polled {
+        Ok(poll) => poll.map(Ok),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Poll::Ready(Err(klieo_types::text::bounded(&message, 500)))
+        }
+    }
 }
 
 /// Runs the tool under the run's bounds: raced against cancellation, each
@@ -188,7 +211,11 @@ async fn invoke_bounded(
         let args = first.take().unwrap_or_else(|| text.to_value());
         let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
         let result = match attempt(invoked, limit, cancel).await {
-            Attempt::Done(result) => result,
+            Attempt::Done(Ok(result)) => result,
+            Attempt::Done(Err(panicked)) => Err(ToolError::Failed {
+                tool: call.name.to_string(),
+                message: format!("the tool panicked ({panicked}): its effect is unknown"),
+            }),
             Attempt::TimedOut => Err(ToolError::Timeout {
                 tool: call.name.to_string(),
                 after: limit,
@@ -250,7 +277,7 @@ mod tests {
         let cancel = CancellationToken::new();
         cancel.cancel();
         let done = attempt(ready(7), Duration::from_secs(1), &cancel).await;
-        assert!(matches!(done, Attempt::Done(7)));
+        assert!(matches!(done, Attempt::Done(Ok(7))));
     }
 
     #[tokio::test(start_paused = true)]
@@ -261,7 +288,7 @@ mod tests {
             7
         });
         let done = attempt(slow, Duration::from_secs(3), &CancellationToken::new()).await;
-        assert!(matches!(done, Attempt::Done(7)));
+        assert!(matches!(done, Attempt::Done(Ok(7))));
         assert_eq!(began.elapsed(), Duration::from_secs(1));
     }
 
@@ -297,7 +324,7 @@ mod tests {
         let done = attempt(&tool, limit, &CancellationToken::new()).await;
         // Next polled when its timer woke the task, not at once: a tool
         // is polled before its timer, so it is done, at the limit.
-        assert!(matches!(done, Attempt::Done(())));
+        assert!(matches!(done, Attempt::Done(Ok(()))));
         assert_eq!(began.elapsed(), limit);
         assert_eq!(tool.0.load(Ordering::Relaxed), 2);
     }
