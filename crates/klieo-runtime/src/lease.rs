@@ -79,27 +79,49 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     };
     let id = run.ctx.run_id;
     let holder = run.holder().to_owned();
+    let lapsing = Arc::clone(&run.lease_lapsing);
     let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;
-        let mut tick = tokio::time::interval(ttl / 3);
+        let every = ttl / 3;
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
+        // When the store last said the lease is this process's.
+        let mut held_since = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            match journal.lease(id, &holder, ttl).await {
-                Ok(true) => {}
+            let asked = tokio::time::Instant::now();
+            // Bounded: a renewal that hangs is one that failed.
+            let renewed = tokio::time::timeout(every, journal.lease(id, &holder, ttl)).await;
+            match renewed {
+                Ok(Ok(true)) => held_since = asked,
                 // Cancelled from another process, or taken over by a
                 // worker that found the lease run out: this process
                 // stops the run now (its commits would be refused).
-                Ok(false) => {
+                Ok(Ok(false)) => {
                     tracing::warn!(run_id = %id, "the run's lease was lost (it was cancelled, or another worker took it over); stopping it");
                     cancel.cancel();
                     break;
                 }
-                // The store may be back by the next renewal, before
-                // the lease runs out.
-                Err(e) => {
-                    tracing::warn!(run_id = %id, error = %e, "could not renew the run's lease");
+                // The store may be back by the next renewal, before the
+                // lease runs out; past that, another worker may take the
+                // run over, and this process stops it first.
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {} ms", every.as_millis()),
+                    };
+                    // The next renewal, and its answer, may come after
+                    // the lease has run out: stop now.
+                    let next_answered = every.saturating_mul(2);
+                    if held_since.elapsed().saturating_add(next_answered) < ttl {
+                        tracing::warn!(run_id = %id, error = %why, "could not renew the run's lease");
+                        continue;
+                    }
+                    tracing::warn!(run_id = %id, error = %why, "the run's lease could not be renewed before it would run out; stopping the run");
+                    lapsing.store(true, std::sync::atomic::Ordering::Relaxed);
+                    cancel.cancel();
+                    break;
                 }
             }
         }

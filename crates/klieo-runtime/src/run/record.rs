@@ -6,8 +6,9 @@ use super::Run;
 use crate::fact::Fact;
 use crate::stream::terminal_for;
 use crate::streaming::Ended;
-use klieo_types::{Commit, Episode, Error, LlmError, PendingStep};
+use klieo_types::{Commit, Episode, Error, LlmError, MemoryError, PendingStep};
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 
 /// What a run knows of its journal's episode count.
@@ -159,6 +160,20 @@ impl Run {
     /// recorded (see `record_failure`), with the terminal item a
     /// streaming consumer sees.
     pub(crate) async fn ended_by(&self, error: Error) -> Ended {
+        // Stopped because its lease could not be renewed: the store's
+        // failure, not a person's cancel. Nothing is recorded (the store
+        // may take the write and end the run for good), and the run is
+        // taken up again once its lease has run out.
+        let error = match error {
+            Error::Cancelled if self.lease_lapsing.load(Ordering::Relaxed) => {
+                Error::Memory(MemoryError::backend(
+                    "the run's lease could not be renewed before it would run out (the store \
+                     did not answer), so the run was stopped; it is taken up again once the \
+                     lease has run out",
+                ))
+            }
+            other => other,
+        };
         // Children its cancellation cut off record their ends first.
         self.caller.children_ended().await;
         let error = self.settle_handoff(error).await;

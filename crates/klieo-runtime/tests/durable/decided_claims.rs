@@ -39,10 +39,7 @@ async fn an_approval_with_the_agent_is_not_lost_to_a_workers_claim() {
             Ok(())
         })
     });
-    let racing = Hooked {
-        inner: store.clone(),
-        on_commit,
-    };
+    let racing = Hooked::new(store.clone(), on_commit);
     let works = Arc::new(AtomicUsize::new(0));
     let call = ToolCall::new("c1", "work", json!({}));
     let llm = ScriptedLlm::new()

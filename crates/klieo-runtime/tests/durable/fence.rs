@@ -72,10 +72,7 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
         })
     });
     let first = resumer(&mails)
-        .with_memory(Hooked {
-            inner: store.clone(),
-            on_commit,
-        })
+        .with_memory(Hooked::new(store.clone(), on_commit))
         .build()
         .expect("the options are valid");
     let first = tokio::spawn(async move { first.resume(id).await });

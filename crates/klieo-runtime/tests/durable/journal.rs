@@ -117,10 +117,7 @@ async fn a_refused_reply_whose_write_fails_still_ends_the_run_as_refused() {
     });
     let options = RunOptions::default().add_guardrail(Arc::new(DenyKeywords::new(["secret"])));
     let agent = Agent::builder(ScriptedLlm::new().then_text("the secret is 42"))
-        .with_memory(Hooked {
-            inner: store.clone(),
-            on_commit,
-        })
+        .with_memory(Hooked::new(store.clone(), on_commit))
         .with_options(options)
         .build()
         .expect("the options are valid");

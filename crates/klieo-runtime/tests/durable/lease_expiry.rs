@@ -4,13 +4,13 @@
 //! whose leases run on tokio's clock (a database's run on its own).
 
 use super::leases::{refused_while_held, second_worker_resumes};
-use super::support::{count, Counted};
+use super::support::{count, Counted, Hooked, OnCommit, OnLease};
 use klieo_runtime::{Agent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, EpisodicMemory, ToolCall};
+use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, ToolCall};
 use serde_json::json;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -90,4 +90,52 @@ async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
     let answer = run.await.unwrap();
     assert_eq!(answer.text, "Sent.");
     assert_eq!(count(&mails), 1);
+}
+
+/// A worker whose lease renewals fail (its store answers nothing, or
+/// errors) stops the run before the lease runs out, as the store's
+/// failure, recording nothing: another worker takes the run over once the
+/// lease has run out, and this one starts nothing more meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
+    let ttl = Duration::from_secs(30);
+    let store = InMemoryJournal::new();
+    let mails = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let on_lease: OnLease = Arc::new(move |inner, run, holder, ttl| {
+        let first = asked.fetch_add(1, Ordering::SeqCst) == 0;
+        Box::pin(async move {
+            match first {
+                true => inner.lease(run, &holder, ttl).await,
+                false => Err(MemoryError::backend("the store is out of reach")),
+            }
+        })
+    });
+    let commit: OnCommit =
+        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+        .with_memory(Hooked::new(store.clone(), commit).with_leases(on_lease))
+        .with_options(
+            RunOptions::default()
+                .with_lease_ttl(Some(ttl))
+                .with_tool_timeout(ttl * 10),
+        )
+        .build()
+        .expect("the options are valid");
+    let began = tokio::time::Instant::now();
+    let chat = agent.session("t");
+    let ended = tokio::time::timeout(ttl, chat.run("mail Ada"))
+        .await
+        .expect("the run stops before its lease runs out");
+    assert!(matches!(ended, Err(Error::Memory(_))), "{ended:?}");
+    assert!(began.elapsed() < ttl, "{:?}", began.elapsed());
+    let runs = store.list_runs().await.unwrap();
+    let log = store.replay(runs[0]).await.unwrap();
+    assert!(
+        !log.iter().any(|e| matches!(e, Episode::Failed { .. })),
+        "left to be taken up again: {log:?}"
+    );
 }

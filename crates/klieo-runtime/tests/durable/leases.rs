@@ -127,10 +127,7 @@ async fn a_run_whose_write_the_store_refuses_keeps_its_lease_until_it_runs_out()
         })
     });
     let first = Agent::builder(ScriptedLlm::new().then_text("Sent."))
-        .with_memory(Hooked {
-            inner: store.clone(),
-            on_commit,
-        })
+        .with_memory(Hooked::new(store.clone(), on_commit))
         .build()
         .expect("the options are valid");
     let error = first.session("t").run("mail Ada").await.unwrap_err();

@@ -136,11 +136,48 @@ pub(crate) type OnCommit = Arc<
         + Sync,
 >;
 
-/// The store under test, its commits through a hook: a store whose
-/// timing falls just so, or that refuses a write.
+/// What [`Hooked`] answers a lease renewal with, given the store and
+/// whether this is the first ask (the take): the store's answer, or a
+/// failure.
+pub(crate) type OnLease = Arc<
+    dyn Fn(
+            Store,
+            RunId,
+            String,
+            Duration,
+        ) -> Pin<Box<dyn Future<Output = Result<bool, MemoryError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The store under test, its commits (and, when asked, its leases)
+/// through a hook: a store whose timing falls just so, or that refuses a
+/// write.
 pub(crate) struct Hooked {
     pub(crate) inner: Store,
     pub(crate) on_commit: OnCommit,
+    pub(crate) on_lease: Option<OnLease>,
+}
+
+impl Hooked {
+    /// `inner`, its commits through `on_commit`.
+    pub(crate) fn new(inner: Store, on_commit: OnCommit) -> Self {
+        Self {
+            inner,
+            on_commit,
+            on_lease: None,
+        }
+    }
+
+    /// Its leases through `on_lease` too.
+    #[allow(
+        dead_code,
+        reason = "the in-memory journal's lease scenarios use it, on paused time; SQLite's do not"
+    )]
+    pub(crate) fn with_leases(mut self, on_lease: OnLease) -> Self {
+        self.on_lease = Some(on_lease);
+        self
+    }
 }
 
 #[async_trait]
@@ -181,7 +218,10 @@ impl Journal for Hooked {
         self.inner.pending(run).await
     }
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
-        self.inner.lease(run, holder, ttl).await
+        match &self.on_lease {
+            Some(on_lease) => on_lease(self.inner.clone(), run, holder.to_owned(), ttl).await,
+            None => self.inner.lease(run, holder, ttl).await,
+        }
     }
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
         self.inner.release(run, holder).await

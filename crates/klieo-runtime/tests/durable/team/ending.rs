@@ -208,10 +208,7 @@ async fn step_refused_with(refusal: fn(RunId) -> MemoryError) -> (impl Sized, St
             store.commit(commit).await
         })
     });
-    let hooked = Hooked {
-        inner: store.clone(),
-        on_commit,
-    };
+    let hooked = Hooked::new(store.clone(), on_commit);
     let desk = desk_builder(&store, parent_llm, &child_llm, send)
         .with_memory(hooked)
         .with_options(no_lease())
