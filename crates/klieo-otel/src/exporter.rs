@@ -98,6 +98,14 @@ impl Export for OtlpExporter {
     }
 }
 
+/// Whether `url`'s scheme is `https`, in any case (`HTTPS://…`), as the
+/// HTTP client reads it.
+fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..6)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
+}
+
 /// The OTLP/HTTP (protobuf) span exporter: to `endpoint` (the full
 /// `…/v1/traces` URL) when given, else where the `OTEL_EXPORTER_OTLP_*`
 /// variables say.
@@ -114,17 +122,18 @@ impl Export for OtlpExporter {
 /// cannot be made.
 pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> {
     check_protocol()?;
-    let https = endpoint.map_or_else(
-        || {
-            [
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-            ]
-            .iter()
-            .any(|v| std::env::var(v).is_ok_and(|url| url.trim().starts_with("https")))
-        },
-        |url| url.trim().starts_with("https"),
-    );
+    // The endpoint the exporter will use: the one given, else the traces
+    // variable, else the base one (the SDK's order).
+    let https = match endpoint {
+        Some(url) => is_https(url),
+        None => [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|url| !url.trim().is_empty()))
+        .is_some_and(|url| is_https(&url)),
+    };
     let tls = klieo_http::tls::client_config(https)?;
     let client = OnFirstSend::new(tls, export_timeout()?);
     let mut builder = SpanExporter::builder().with_http().with_http_client(client);
@@ -218,6 +227,16 @@ const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_https_endpoint_is_known_in_any_case() {
+        for https in ["https://c:4318", " HTTPS://c:4318", "Https://c"] {
+            assert!(is_https(https), "{https}");
+        }
+        for plain in ["http://c:4318", "httpsx://c", "", "http"] {
+            assert!(!is_https(plain), "{plain}");
+        }
+    }
 
     /// One test for the variables: they are the process's, shared by
     /// every test thread of this binary.
