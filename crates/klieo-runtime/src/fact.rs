@@ -47,6 +47,10 @@ pub(crate) enum Fact<'a> {
         step: u32,
         req: &'a ChatRequest,
         streamed: bool,
+        /// Whether it is the first of the run's part: of a fresh run, or
+        /// of an agent a team's run was handed to (not of a run taken up
+        /// again, which goes on where it was).
+        first: bool,
     },
     /// One attempt of a model call failed; `retried` when another
     /// follows it.

@@ -1,7 +1,7 @@
 //! A streamed run's engine dropped before its end: its consumer went
 //! away, and what the run was doing is finished or recorded as dropped.
 
-use super::{after_reply, answered, give_up, Engine, Mode, State, Work};
+use super::{after_reply, give_up, Cycle, Engine, Mode, State, Work};
 use crate::lease::Held;
 use crate::run::Run;
 use klieo_types::{Error, FinishReason};
@@ -80,4 +80,19 @@ async fn record_drop(run: &Run, lease: Option<Held>) {
         run.record_dropped().await;
         give_up(lease, None).await;
     }
+}
+
+/// Whether the cycle's reply is a whole answer: a `stop` or `length`
+/// finish reason has arrived and the model asked for no tool.
+fn answered(cycle: &Cycle) -> bool {
+    let Some(pump) = &cycle.pump else {
+        return false;
+    };
+    let reply = pump.reply();
+    cycle.pending.is_none()
+        && matches!(
+            reply.finish_reason(),
+            Some(FinishReason::Stop | FinishReason::Length)
+        )
+        && !reply.has_tool_calls()
 }

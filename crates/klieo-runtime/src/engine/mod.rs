@@ -22,7 +22,7 @@ use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
 use futures_core::Stream;
-use klieo_types::{ChatRequest, ChatResponse, Error, ErrorChain, FinishReason, Message};
+use klieo_types::{ChatRequest, ChatResponse, Error, ErrorChain, Message};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -149,6 +149,7 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
             req: &req,
             // As it goes out (see `Run::streams`).
             streamed: mode == Mode::Streamed && run.streams(&req),
+            first: step == run.seat().map_or(1, |seat| seat.since.saturating_add(1)),
         })
         .span();
     run.reserved(step, &span);
@@ -432,19 +433,4 @@ impl Stream for Engine {
             }
         }
     }
-}
-
-/// Whether the cycle's reply is a whole answer: a `stop` or `length`
-/// finish reason has arrived and the model asked for no tool.
-fn answered(cycle: &Cycle) -> bool {
-    let Some(pump) = &cycle.pump else {
-        return false;
-    };
-    let reply = pump.reply();
-    cycle.pending.is_none()
-        && matches!(
-            reply.finish_reason(),
-            Some(FinishReason::Stop | FinishReason::Length)
-        )
-        && !reply.has_tool_calls()
 }

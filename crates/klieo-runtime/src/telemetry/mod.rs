@@ -106,16 +106,17 @@ fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) 
 }
 
 /// Records, when content is captured, the request's messages on its
-/// `chat` span; and for the run's first model call (`step` 1), on the
-/// run's span: its system prompt (`gen_ai.system_instructions`), its tools
+/// `chat` span; and for the `first` model call of the run's part (of a
+/// fresh run, or of the agent a team's run was handed to), on the run's
+/// span: its system prompt (`gen_ai.system_instructions`), its tools
 /// (`gen_ai.tool.definitions`) and the other messages, the conversation
 /// the run was given (`gen_ai.input.messages`).
-fn record_input(run: &Span, chat: &Span, req: &ChatRequest, step: u32) {
+fn record_input(run: &Span, chat: &Span, req: &ChatRequest, first: bool) {
     chat.record(
         "gen_ai.input.messages",
         content::input_messages(req.messages.iter()),
     );
-    if step != 1 {
+    if !first {
         return;
     }
     if let Some(instructions) = content::system_instructions(req.messages.iter()) {

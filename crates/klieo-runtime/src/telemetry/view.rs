@@ -26,10 +26,11 @@ impl Tracer<'_> {
                 step,
                 req,
                 streamed,
+                first,
             } => {
                 let span = chat_span(&self.labels, req, *step, *streamed);
                 if self.capture {
-                    record_input(self.span, &span, req, *step);
+                    record_input(self.span, &span, req, *first);
                 }
                 return Some(span);
             }

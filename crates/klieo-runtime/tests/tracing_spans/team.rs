@@ -3,7 +3,7 @@
 //! hand-off, whose next part's span follows from the part before.
 
 use super::capture::{captured, Captured, SpanRec};
-use klieo_runtime::{Agent, Team};
+use klieo_runtime::{Agent, RunOptions, Team};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::ToolCall;
 use serde_json::json;
@@ -76,6 +76,50 @@ fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
         captured.follows,
         [(refund.id, triage.id)],
         "linked to the part before"
+    );
+}
+
+/// With content captured, a handed-on part's `invoke_agent` span records
+/// its own agent's instructions and tools, as the first part's does.
+#[test]
+fn a_handed_on_parts_span_records_its_own_instructions_when_captured() {
+    let ((), captured) = captured(|| async {
+        let captured = RunOptions::default().with_capture_content(Some(true));
+        let store = klieo_store::InMemoryJournal::new();
+        let hand = ToolCall::new("h1", "transfer_to_refund", json!({"reason": "refund"}));
+        let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand]))
+            .with_name("triage")
+            .with_instructions("Route the customer.")
+            .with_memory(store.clone())
+            .with_options(captured.clone())
+            .build()
+            .unwrap();
+        let refund = Agent::builder(ScriptedLlm::new().then_text("Refunded."))
+            .with_name("refund")
+            .with_instructions("Refund orders.")
+            .with_memory(store)
+            .with_options(captured)
+            .build()
+            .unwrap();
+        let team = Team::builder(triage)
+            .add_agent(refund)
+            .add_handoff("triage", "refund", "Refunds orders.")
+            .build()
+            .unwrap();
+        assert_eq!(team.run("Money back?").await.unwrap().text, "Refunded.");
+    });
+    let (Some(triage), Some(refund)) = (run_of(&captured, "triage"), run_of(&captured, "refund"))
+    else {
+        panic!("two invoke_agent spans: {:?}", captured.spans);
+    };
+    let instructions = |span: &SpanRec| span.get("gen_ai.system_instructions").map(str::to_owned);
+    assert!(instructions(triage).is_some_and(|i| i.contains("Route the customer.")));
+    let refund_said = instructions(refund);
+    assert!(
+        refund_said
+            .as_deref()
+            .is_some_and(|i| i.contains("Refund orders.")),
+        "{refund_said:?}"
     );
 }
 
