@@ -393,6 +393,15 @@ impl Stream for Engine {
                             });
                         }
                         PumpEvent::Failed(error) => {
+                            if let Error::Llm(failed) = &error {
+                                // The stream's own failure: the attempt
+                                // the call ended with, on its span.
+                                let _in_call = cycle.span.enter();
+                                let _ = this.run.emit(Fact::AttemptFailed {
+                                    error: failed,
+                                    retried: false,
+                                });
+                            }
                             let _ = this.run.emit(Fact::ModelCallFailed {
                                 error: &error,
                                 span: &cycle.span,

@@ -77,3 +77,32 @@ fn a_blocking_call_records_each_failed_attempt_and_the_last_is_not_retryable() {
 fn a_streamed_call_records_each_failed_attempt_and_the_last_is_not_retryable() {
     check_attempts(true);
 }
+
+/// A stream that fails after its first chunk ends its call: that attempt
+/// is an exception event too, the one the call ended with.
+#[test]
+fn a_stream_that_fails_after_its_first_chunk_records_its_attempt() {
+    let ((), captured) = captured(|| async move {
+        let llm = ScriptedLlm::new().then_chunks(vec![
+            Ok(klieo_types::ChatChunk::delta("Hel")),
+            Err(LlmError::bad_request("the prompt is too long")),
+        ]);
+        let (ctx, thread) = with_user(AgentContext::new(llm), "Hello?").await;
+        let mut stream = run_steps_streaming(&ctx, "", thread, RunOptions::default())
+            .await
+            .unwrap();
+        while futures_util::StreamExt::next(&mut stream).await.is_some() {}
+    });
+    let exceptions: Vec<&Vec<(String, String)>> = captured
+        .events
+        .iter()
+        .filter(|fields| {
+            fields
+                .iter()
+                .any(|(n, v)| n == "message" && v == "exception")
+        })
+        .collect();
+    assert_eq!(exceptions.len(), 1, "{exceptions:?}");
+    let retryable = exceptions[0].iter().find(|(n, _)| n == "retryable");
+    assert_eq!(retryable.map(|(_, v)| v.as_str()), Some("false"));
+}
