@@ -9,7 +9,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use klieo_store::CatalogRow;
 use klieo_types::{MemoryError, RunCatalog, RunChanges, RunEntry, RunId, RunPage, RunQuery};
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, OptionalExtension, Row};
 
 /// The columns a catalog row is read from, in [`catalog_row`]'s order.
@@ -99,12 +99,24 @@ fn select(query: &RunQuery) -> (String, Vec<Value>) {
 
 /// A row of [`COLUMNS`].
 fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
+    // Texts another program wrote may not be UTF-8: shown with U+FFFD, so
+    // that one such run does not fail the page of every other.
+    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+        Ok(match row.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                Some(String::from_utf8_lossy(bytes).into_owned())
+            }
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(x) => Some(x.to_string()),
+        })
+    };
     let mut read = CatalogRow::default();
     read.run = row.get(0)?;
-    read.thread = row.get(1)?;
-    read.agent = row.get(2)?;
+    read.thread = text(1)?.unwrap_or_default();
+    read.agent = text(2)?;
     read.state = row.get(3)?;
-    read.outcome = row.get(4)?;
+    read.outcome = text(4)?;
     read.model_calls = row.get(5)?;
     read.tool_calls = row.get(6)?;
     read.input_tokens = row.get(7)?;

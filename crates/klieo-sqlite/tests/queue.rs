@@ -2,7 +2,7 @@
 //! failed, and the runs queued behind it are claimed.
 
 use klieo_sqlite::SqliteStore;
-use klieo_types::{RunId, RunQueue, RunState, Submission};
+use klieo_types::{RunCatalog, RunId, RunQuery, RunQueue, RunState, Submission};
 use std::time::Duration;
 
 /// A store of two runs submitted for `greeter`, the first edited by
@@ -80,4 +80,19 @@ async fn a_run_whose_prompt_is_not_utf8_is_failed_and_the_runs_behind_it_are_cla
         matches!(&state, Some(RunState::Failed { error }) if error.contains("the prompt of run")),
         "{state:?}"
     );
+}
+
+/// A run whose texts another program wrote not as UTF-8 is listed with
+/// them shown as U+FFFD: the page of every other run is not lost to it.
+#[tokio::test]
+async fn a_run_whose_texts_are_not_utf8_is_listed_with_the_others() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET thread = CAST(X'FF' AS TEXT) WHERE run = ?1";
+    let (store, first, second, _raw) = edited(dir.path(), edit).await;
+    let page = store
+        .runs(&RunQuery::new())
+        .await
+        .expect("the page is read");
+    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    assert_eq!(listed, [second, first]);
 }
