@@ -83,17 +83,22 @@ pub fn shown_base_url(url: &str) -> String {
     }
 }
 
-/// A base URL that did not parse, for an error message: with whatever
-/// precedes its last `@` (credentials, which may hold a `?`, `#` or `/`)
-/// hidden, then without a query or fragment.
+/// A base URL that did not parse, for an error message: without a query
+/// or fragment, and with whatever precedes an `@` (credentials) hidden.
+/// An `@` after a `?` or `#` may be in a query, or in a password holding
+/// one of them: such a URL is not shown at all.
 pub fn shown_raw_url(raw: &str) -> String {
     let raw = raw.trim();
-    let (hidden, rest) = match raw.rsplit_once('@') {
-        Some((_, host)) => ("…@", host),
-        None => ("", raw),
+    let query = raw.find(['?', '#']);
+    let shown = match (raw.rfind('@'), query) {
+        (Some(at), Some(query)) if at > query => "…".to_owned(),
+        (Some(at), _) => {
+            let host = raw.get(at + 1..).unwrap_or_default();
+            format!("…@{}", host.split(['?', '#']).next().unwrap_or_default())
+        }
+        (None, _) => raw.split(['?', '#']).next().unwrap_or_default().to_owned(),
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    bounded(&format!("{hidden}{rest}"), 200)
+    bounded(&shown, 200)
 }
 
 #[cfg(test)]
@@ -111,8 +116,16 @@ mod tests {
     fn a_password_holding_a_hash_or_question_mark_stays_hidden() {
         for raw in ["http://user:ab#cd@host/v1", "http://user:ab?cd@host/v1"] {
             let shown = shown_raw_url(raw);
-            assert_eq!(shown, "…@host/v1", "{raw}");
+            assert!(
+                !shown.contains("ab") && !shown.contains("user"),
+                "{raw}: {shown}"
+            );
         }
+        let in_query = shown_raw_url("host/v1?key=sk-abc@xyz");
+        assert!(
+            !in_query.contains("xyz") && !in_query.contains("sk-"),
+            "{in_query}"
+        );
     }
 
     #[test]

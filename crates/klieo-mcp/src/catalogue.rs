@@ -93,8 +93,10 @@ impl Catalogue {
         };
         if given.len() > GIVEN_LIMIT {
             // Only the names of the tools still listed are kept.
-            given.retain(|_, own| tools.iter().any(|tool| tool.name == **own));
-            before.retain(|own, _| tools.iter().any(|tool| tool.name == **own));
+            let listed: std::collections::HashSet<&str> =
+                tools.iter().map(|tool| tool.name.as_ref()).collect();
+            given.retain(|_, own| listed.contains(own.as_str()));
+            before.retain(|own, _| listed.contains(own.as_str()));
         }
         let offered: Vec<&rmcp::model::Tool> = tools
             .iter()
@@ -180,15 +182,8 @@ fn fits(tool: &rmcp::model::Tool) -> bool {
     false
 }
 
-/// The longest tool name model APIs take (OpenAI's and Anthropic's
-/// bound); MCP allows 128.
-const NAME_LIMIT: usize = 64;
-
-/// Whether model APIs take `c` in a tool's name (OpenAI's
-/// `^[a-zA-Z0-9_-]{1,64}$`).
-pub(crate) fn model_safe(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '-'
-}
+/// The longest tool name model APIs take; MCP allows 128.
+const NAME_LIMIT: usize = ToolDef::NAME_LIMIT;
 
 /// `name` as model APIs take a function name (OpenAI's
 /// `^[a-zA-Z0-9_-]{1,64}$`): what they refuse made `_` (MCP allows `.`
@@ -197,7 +192,7 @@ fn model_name(name: &str) -> String {
     let clean: String = name
         .chars()
         .take(NAME_LIMIT)
-        .map(|c| if model_safe(c) { c } else { '_' })
+        .map(|c| if ToolDef::takes_in_name(c) { c } else { '_' })
         .collect();
     if clean.is_empty() {
         "tool".to_owned()

@@ -146,13 +146,6 @@ pub enum ReplyFault {
 }
 
 impl ReplyFault {
-    /// Whether `error` carries a fault, as klieo's stdio transport makes
-    /// them.
-    pub(crate) fn carried_by(error: &rmcp::model::ErrorData) -> bool {
-        let data = error.data.as_ref();
-        data.is_some_and(|data| data.get(crate::stdio::FAULT_KEY).is_some())
-    }
-
     /// The fault `error` carries. A server can send an error that looks
     /// like one, so its excerpt is shown as a server's text is: scrubbed
     /// of `secrets` and cut at [`EXCERPT_CHARS`](crate::stdio::EXCERPT_CHARS).

@@ -135,8 +135,13 @@ impl<L: Alive> Restarts<L> {
             server: self.server.clone(),
             epoch: state.epoch,
             failed_starts,
+            armed: false,
         };
         let task = tokio::spawn(async move {
+            // Armed once polled: a task dropped unpolled (its runtime
+            // shutting down, inside `spawn`, while this thread holds the
+            // state's lock) reports nothing, rather than wait on that lock.
+            report.armed = true;
             let started = start.await;
             report.outcome(
                 started.map_err(|failed| format!("it could not be started again: {failed}")),
@@ -191,6 +196,8 @@ struct Report<L: Alive> {
     server: String,
     epoch: u64,
     failed_starts: u32,
+    /// Whether the task began (see `Restarts::begin`).
+    armed: bool,
 }
 
 impl<L: Alive> Report<L> {
@@ -229,7 +236,7 @@ impl<L: Alive> Report<L> {
 
 impl<L: Alive> Drop for Report<L> {
     fn drop(&mut self) {
-        if self.tx.borrow().is_none() {
+        if self.armed && self.tx.borrow().is_none() {
             self.outcome(Err("its start ended without an outcome".to_owned()));
         }
     }

@@ -174,7 +174,10 @@ impl McpServer {
                 after: settings.call_timeout,
             }),
             Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
-            Ok(Err(ServiceError::McpError(e))) if ReplyFault::carried_by(&e) => {
+            // A fault that cannot be read is a refusal as any other.
+            Ok(Err(ServiceError::McpError(e)))
+                if ReplyFault::of(&e, &settings.secrets()).is_some() =>
+            {
                 let fault = ReplyFault::of(&e, &settings.secrets());
                 let next = match &fault {
                     // A line no request can be told from (stray output, say):
@@ -274,7 +277,9 @@ async fn start(settings: &McpOptions, catalogue: &Arc<Catalogue>) -> Result<Arc<
                 fault,
             })
         }
-        Ok(Err(ListError::Service(ServiceError::McpError(e)))) if ReplyFault::carried_by(&e) => {
+        Ok(Err(ListError::Service(ServiceError::McpError(e))))
+            if ReplyFault::of(&e, &secrets).is_some() =>
+        {
             return Err(McpError::Reply {
                 server: settings.name.clone(),
                 fault: ReplyFault::of(&e, &secrets).unwrap_or(ReplyFault::Malformed {

@@ -132,9 +132,10 @@ struct Completion<'a> {
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
-    /// An error object with a 2xx status (some gateways answer so).
-    #[serde(borrow, default)]
-    error: Option<ErrorField<'a>>,
+    /// An error object with a 2xx status (some gateways answer so); any
+    /// value, read as one only when the reply has no choices.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -206,7 +207,8 @@ pub(crate) fn parse_completion(
         .position(|c| c.index == Some(0))
         .unwrap_or(0);
     let Some(choice) = reply.choices.into_iter().nth(position) else {
-        if let Some(error) = reply.error {
+        let error = reply.error.as_ref();
+        if let Some(error) = error.and_then(|e| ErrorField::deserialize(e).ok()) {
             return Err(error.into_error(secret));
         }
         return Err(decoding("the reply has no choices", body, secret));

@@ -122,17 +122,15 @@ fn is_https(url: &str) -> bool {
 /// cannot be made.
 pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> {
     check_protocol()?;
-    // The endpoint the exporter will use: the one given, else the traces
-    // variable, else the base one (the SDK's order).
-    let https = match endpoint {
+    // The endpoint the exporter will use: the one given (an empty one is
+    // none), else the traces variable, else the base one (the SDK's order).
+    let https = match endpoint.filter(|url| !url.trim().is_empty()) {
         Some(url) => is_https(url),
-        None => [
+        None => first_set(&[
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|url| !url.trim().is_empty()))
-        .is_some_and(|url| is_https(&url)),
+        ])
+        .is_some_and(|(_, url)| is_https(&url)),
     };
     let tls = klieo_http::tls::client_config(https)?;
     let client = OnFirstSend::new(tls, export_timeout()?);

@@ -204,23 +204,23 @@ impl ToolCallParts {
     /// [`LlmError::ToolCallsTooLarge`] once the calls hold more than the limit.
     pub fn add(&mut self, fragment: &ToolCallFragment<'_>) -> Result<(), LlmError> {
         let id = fragment.id.filter(|id| !id.is_empty());
+        // A tool's name: with an id other than a call's, the piece starts
+        // a call.
+        let starts = fragment.name.is_some_and(|name| !name.is_empty());
         let slot = match (fragment.index, id) {
             // The latest call of the index, unless this piece starts another
             // (a tool's name and another id): a server that gives every
             // parallel call index 0 starts each with its own id and name,
             // while some send a new id on each piece of one call.
-            (Some(index), _) => {
-                let starts = fragment.name.is_some_and(|name| !name.is_empty());
-                self.calls
-                    .iter()
-                    .rposition(|c| c.index == index)
-                    .filter(|&slot| !starts || id.is_none_or(|id| self.calls[slot].takes_id(id)))
-            }
+            (Some(index), _) => self
+                .calls
+                .iter()
+                .rposition(|c| c.index == index)
+                .filter(|&slot| !starts || id.is_none_or(|id| self.calls[slot].takes_id(id))),
             // The call with this id; else, as a piece without an id, the
             // last call, unless this piece starts another (as with an
             // index: a tool's name and an id other than that call's).
             (None, Some(id)) => self.calls.iter().position(|c| c.id == id).or_else(|| {
-                let starts = fragment.name.is_some_and(|name| !name.is_empty());
                 self.calls.len().checked_sub(1).filter(|&last| {
                     let call = &self.calls[last];
                     (!starts || call.takes_id(id)) && !call.is_followed_by(fragment)

@@ -240,20 +240,10 @@ impl<M> AgentBuilder<M> {
     }
 }
 
-/// Whether models take `name` as a tool's name: 1 to 64 ASCII letters,
-/// digits, `_` and `-` (OpenAI's `^[a-zA-Z0-9_-]{1,64}$`; Anthropic's
-/// bound is the same).
-pub(crate) fn usable_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 /// `def` as models take it: a usable name, and parameters that are one
 /// JSON object schema (a call's arguments are an object).
 fn check_tool(def: &ToolDef) -> Result<(), ConfigError> {
-    if !usable_tool_name(&def.name) {
+    if !ToolDef::is_usable_name(&def.name) {
         return Err(ConfigError::invalid(
             format!("the name of tool `{}`", def.name),
             "models refuse it: name a tool with 1 to 64 letters, digits, `_` and `-`, \

@@ -74,6 +74,8 @@ pub(crate) async fn take(run: &Run) -> Result<Option<(Arc<dyn Journal>, Duration
 /// for leases; fails with a `MemoryError::Conflict` while another worker
 /// holds it.
 pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
+    // The lease lasts its TTL from no earlier than this.
+    let taken = tokio::time::Instant::now();
     let Some((journal, ttl)) = take(run).await? else {
         return Ok(None);
     };
@@ -84,15 +86,16 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;
         let every = ttl / 3;
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        // When the store last said the lease is this process's.
-        let mut held_since = tokio::time::Instant::now();
+        // Bounded: a renewal that hangs is one that failed.
+        let answer = every / 2;
+        // Counted from the take, however late this task first runs.
+        let mut tick = tokio::time::interval_at(taken + every, every);
+        // When the lease the store last granted was asked for.
+        let mut held_since = taken;
         loop {
             tick.tick().await;
             let asked = tokio::time::Instant::now();
-            // Bounded: a renewal that hangs is one that failed.
-            let renewed = tokio::time::timeout(every, journal.lease(id, &holder, ttl)).await;
+            let renewed = tokio::time::timeout(answer, journal.lease(id, &holder, ttl)).await;
             match renewed {
                 Ok(Ok(true)) => held_since = asked,
                 // Cancelled from another process, or taken over by a
@@ -104,17 +107,19 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                     break;
                 }
                 // The store may be back by the next renewal, before the
-                // lease runs out; past that, another worker may take the
-                // run over, and this process stops it first.
+                // lease runs out; once the next renewal's answer could
+                // come after that, another worker may take the run over,
+                // and this process stops it first.
                 failed => {
                     let why = match failed {
                         Ok(Err(e)) => e.to_string(),
-                        _ => format!("no answer within {} ms", every.as_millis()),
+                        _ => format!("no answer within {} ms", answer.as_millis()),
                     };
-                    // The next renewal, and its answer, may come after
-                    // the lease has run out: stop now.
-                    let next_answered = every.saturating_mul(2);
-                    if held_since.elapsed().saturating_add(next_answered) < ttl {
+                    let next_answered = asked
+                        .saturating_duration_since(held_since)
+                        .saturating_add(every)
+                        .saturating_add(answer);
+                    if next_answered < ttl {
                         tracing::warn!(run_id = %id, error = %why, "could not renew the run's lease");
                         continue;
                     }

@@ -21,10 +21,9 @@ fn millis(time: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A due run's row, as a claim reads it: run, agent, thread, prompt, and
-/// whether its log is empty.
-/// A due row as stored, its texts as bytes: one that is not UTF-8 (another
-/// program wrote it) fails its run alone.
+/// A due run's row, as a claim reads it (run, agent, thread, prompt, and
+/// whether its log is empty), its texts as bytes: one that is not UTF-8
+/// (another program wrote it) fails its run alone.
 struct Due {
     run: Vec<u8>,
     agent: Vec<u8>,
@@ -46,7 +45,9 @@ impl Due {
         })
     }
 
-    /// Its id, agent, thread and prompt as text, or which of them is not.
+    /// Its id, agent, thread and, for a run not started yet, prompt as
+    /// text (a started run's prompt is in its thread), or which of them is
+    /// not.
     fn texts(&self) -> Result<(RunId, String, String, Option<String>), &'static str> {
         let text = |bytes: &[u8], what| {
             std::str::from_utf8(bytes)
@@ -58,6 +59,7 @@ impl Due {
         let prompt = self
             .prompt
             .as_deref()
+            .filter(|_| self.fresh)
             .map(|p| text(p, "prompt"))
             .transpose()?;
         Ok((

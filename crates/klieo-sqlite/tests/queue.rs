@@ -65,6 +65,13 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
     assert!(claimed(&store).await.is_empty());
     let state = store.state(second).await.expect("reads");
     assert_eq!(state, Some(RunState::Running));
+    // Listed without it: its id is nothing to act on.
+    let page = store
+        .runs(&RunQuery::new())
+        .await
+        .expect("the page is read");
+    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    assert_eq!(listed, [second]);
 }
 
 /// Another program wrote a prompt that is not UTF-8: its run is failed,

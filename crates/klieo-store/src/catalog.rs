@@ -87,15 +87,19 @@ impl StoreRows {
 
 impl StoreRows {
     /// The page of a query of `limit` runs from the `rows` read for it
-    /// (one past the limit when more follow; see [`RunPage::new`]).
+    /// (one past the limit when more follow; see [`RunPage::new`]). A row
+    /// whose run id cannot be read (edited by hand; a claim fails it,
+    /// saying so) is left out: nothing can be done with it by id, and the
+    /// page of every other run is not lost to it.
     ///
     /// # Errors
     ///
-    /// `MemoryError::Serialization` when a row's id or state cannot be
+    /// `MemoryError::Serialization` when a row's state or parent cannot be
     /// read.
     pub fn run_page(&self, rows: Vec<CatalogRow>, limit: usize) -> Result<RunPage, MemoryError> {
         let runs = rows
             .into_iter()
+            .filter(|row| self.run_id(&row.run).is_ok())
             .map(|row| self.run_entry(row))
             .collect::<Result<_, _>>()?;
         Ok(RunPage::new(runs, limit))

@@ -35,6 +35,31 @@ pub struct ToolDef {
 }
 
 impl ToolDef {
+    /// The longest tool name model APIs take: 64 characters (OpenAI's and
+    /// Anthropic's bound; MCP allows 128).
+    pub const NAME_LIMIT: usize = 64;
+
+    /// Whether model APIs take `c` in a tool's name: an ASCII letter or
+    /// digit, `_` or `-` (OpenAI's `^[a-zA-Z0-9_-]{1,64}$`).
+    pub fn takes_in_name(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    }
+
+    /// Whether model APIs take `name` as a tool's name: 1 to
+    /// [`NAME_LIMIT`](Self::NAME_LIMIT) characters that
+    /// [`takes_in_name`](Self::takes_in_name) accepts.
+    ///
+    /// ```
+    /// use klieo_types::ToolDef;
+    ///
+    /// assert!(ToolDef::is_usable_name("get_weather"));
+    /// assert!(!ToolDef::is_usable_name("get weather"));
+    /// assert!(!ToolDef::is_usable_name(""));
+    /// ```
+    pub fn is_usable_name(name: &str) -> bool {
+        (1..=Self::NAME_LIMIT).contains(&name.len()) && name.chars().all(Self::takes_in_name)
+    }
+
     /// A tool definition.
     pub fn new(
         name: impl Into<String>,

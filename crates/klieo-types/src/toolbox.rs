@@ -198,7 +198,7 @@ impl Names {
 
 /// The longest name a [`Toolbox`] makes: the bound OpenAI and Anthropic
 /// put on a tool's name.
-const NAME_LIMIT: usize = 64;
+const NAME_LIMIT: usize = crate::ToolDef::NAME_LIMIT;
 
 /// `name` if it is free; else `{prefix}{name}`; else that with `_2`, `_3`,
 /// ... The names made are cut to [`NAME_LIMIT`] characters.

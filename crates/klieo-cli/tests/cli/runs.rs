@@ -152,12 +152,9 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
 }
 
-/// Who decides, cancels or settles, a reason, what happened and an
-/// agent's name are kept in a run's log (and fill the console's forms):
-/// empty or longer than the forms take, each is refused before anything
-/// starts, naming the flag.
 /// Output that cannot be written (a full disk) is the command's failure;
 /// a reader that went away (`| head`) is not.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn output_that_cannot_be_written_fails_the_command() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,6 +171,10 @@ async fn output_that_cannot_be_written_fails_the_command() {
     assert!(stderr.contains("could not write the output"), "{stderr}");
 }
 
+/// Who decides, cancels or settles, a reason, what happened and an
+/// agent's name are kept in a run's log (and fill the console's forms):
+/// empty or longer than the forms take, each is refused before anything
+/// starts, naming the flag.
 #[tokio::test]
 async fn who_decides_is_refused_at_the_start_when_empty_or_too_long() {
     let dir = tempfile::tempdir().unwrap();

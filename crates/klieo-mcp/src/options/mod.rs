@@ -1,7 +1,6 @@
 //! [`McpOptions`]: how to reach one MCP server, and how klieo treats its
 //! tools.
 
-use crate::catalogue::model_safe;
 use crate::environment::Inherited;
 use klieo_types::ConfigError;
 use std::path::PathBuf;
@@ -248,7 +247,10 @@ impl McpOptions {
             ));
         }
         if let Some(prefix) = self.prefix.as_deref() {
-            if let Some(c) = prefix.chars().find(|&c| !model_safe(c)) {
+            if let Some(c) = prefix
+                .chars()
+                .find(|&c| !klieo_types::ToolDef::takes_in_name(c))
+            {
                 return Err(ConfigError::invalid(
                     "McpOptions::with_prefix",
                     format!(
@@ -305,10 +307,13 @@ impl McpOptions {
     /// name (outside `[A-Za-z0-9_-]`, as in `fs.local`) made `_`.
     pub fn prefix(&self) -> String {
         self.prefix.clone().unwrap_or_else(|| {
-            let name = self
-                .name
-                .chars()
-                .map(|c| if model_safe(c) { c } else { '_' });
+            let name = self.name.chars().map(|c| {
+                if klieo_types::ToolDef::takes_in_name(c) {
+                    c
+                } else {
+                    '_'
+                }
+            });
             name.chain(['_']).collect()
         })
     }

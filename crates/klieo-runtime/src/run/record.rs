@@ -43,6 +43,12 @@ impl Run {
     /// step runs. A commit that states its own expectation is fenced by
     /// it.
     pub(crate) async fn write(&self, mut commit: Commit) -> Result<(), Error> {
+        // A run stopped as its lease could not be renewed writes nothing
+        // more (not even the cancelled calls of its step): it is taken up
+        // again once the lease has run out, as after a crash.
+        if self.lease_lapsing.load(Ordering::Relaxed) {
+            return Err(lease_lapsed());
+        }
         // Only a journal keeps leases and counts episodes.
         if self.journaled() {
             if self.opts.lease_ttl.is_some() {
@@ -165,13 +171,7 @@ impl Run {
         // may take the write and end the run for good), and the run is
         // taken up again once its lease has run out.
         let error = match error {
-            Error::Cancelled if self.lease_lapsing.load(Ordering::Relaxed) => {
-                Error::Memory(MemoryError::backend(
-                    "the run's lease could not be renewed before it would run out (the store \
-                     did not answer), so the run was stopped; it is taken up again once the \
-                     lease has run out",
-                ))
-            }
+            Error::Cancelled if self.lease_lapsing.load(Ordering::Relaxed) => lease_lapsed(),
             other => other,
         };
         // Children its cancellation cut off record their ends first.
@@ -232,4 +232,13 @@ impl Run {
         }
         terminal.item
     }
+}
+
+/// How a run stopped as its lease could not be renewed ends: the store's
+/// failure, left to be taken up again.
+fn lease_lapsed() -> Error {
+    Error::Memory(MemoryError::backend(
+        "the run's lease could not be renewed before it would run out (the store did not \
+         answer), so the run was stopped; it is taken up again once the lease has run out",
+    ))
 }

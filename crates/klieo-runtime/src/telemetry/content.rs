@@ -93,28 +93,35 @@ pub(crate) fn system_instructions<'a>(
 /// megabytes).
 pub(crate) const DEFINITIONS_BYTES: usize = 1024 * 1024;
 
-/// The tools a model is offered, as `gen_ai.tool.definitions` (JSON text):
-/// whole, in order, while they fit in [`DEFINITIONS_BYTES`]; named only
-/// after.
+/// The tools a model is offered, as `gen_ai.tool.definitions` (JSON text)
+/// of at most [`DEFINITIONS_BYTES`]: whole, in order, while they fit;
+/// named only after, as many as fit.
 pub(crate) fn tool_definitions(tools: &[ToolDef]) -> String {
     let mut bytes = 2;
-    let list: Vec<String> = tools
-        .iter()
-        .map(|t| {
-            let whole = json!({
+    let mut whole = true;
+    let mut list: Vec<String> = Vec::with_capacity(tools.len());
+    for t in tools {
+        let named = || json!({"type": "function", "name": t.name}).to_string();
+        let mut shown = match whole {
+            true => json!({
                 "type": "function",
                 "name": t.name,
                 "description": t.description,
                 "parameters": t.parameters,
             })
-            .to_string();
-            bytes += whole.len() + 1;
-            match bytes <= DEFINITIONS_BYTES {
-                true => whole,
-                false => json!({"type": "function", "name": t.name}).to_string(),
-            }
-        })
-        .collect();
+            .to_string(),
+            false => named(),
+        };
+        if whole && bytes + shown.len() + 1 > DEFINITIONS_BYTES {
+            whole = false;
+            shown = named();
+        }
+        if bytes + shown.len() + 1 > DEFINITIONS_BYTES {
+            break;
+        }
+        bytes += shown.len() + 1;
+        list.push(shown);
+    }
     format!("[{}]", list.join(","))
 }
 

@@ -40,7 +40,10 @@ impl Worker {
                 }
                 claimed = claiming => {
                     late = None;
-                    self.give_up(claimed).await;
+                    // Bounded: a store that answered the claim may hang
+                    // now; the leases it gave run out.
+                    let giving_up = self.give_up(claimed, &runs);
+                    let _ = tokio::time::timeout(self.options.lease_ttl(), giving_up).await;
                 }
                 () = &mut deadline => break,
             }
@@ -106,9 +109,17 @@ impl Worker {
     }
 
     /// Gives up the leases of runs claimed once the worker was shutting
-    /// down, so that another worker takes them at once.
-    async fn give_up(&self, claimed: Vec<Claimed>) {
+    /// down, so that another worker takes them at once; not of one this
+    /// worker still drives (a claim renews the lease of a run whose task
+    /// goes on, see `Worker::run`).
+    async fn give_up(&self, claimed: Vec<Claimed>, runs: &Runs) {
         for claim in claimed {
+            let driven = runs
+                .values()
+                .any(|(run, task)| *run == claim.run && !task.is_finished());
+            if driven {
+                continue;
+            }
             if let Err(e) = self.queue.release(claim.run, &self.holder).await {
                 tracing::warn!(run_id = %claim.run, error = %e, "could not give up a run claimed during shutdown; it is taken over once its lease runs out");
             }

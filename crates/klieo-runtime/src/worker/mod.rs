@@ -210,6 +210,9 @@ impl Worker {
                 () = listening.renew(self.queue.as_ref(), &self.holder) => {}
                 () = shutdown.cancelled() => break,
             }
+            if shutdown.is_cancelled() {
+                break;
+            }
             let room = self.options.concurrency().saturating_sub(running.len());
             let claimed = match room {
                 0 => Vec::new(),

@@ -135,7 +135,59 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
     let runs = store.list_runs().await.unwrap();
     let log = store.replay(runs[0]).await.unwrap();
     assert!(
-        !log.iter().any(|e| matches!(e, Episode::Failed { .. })),
-        "left to be taken up again: {log:?}"
+        !log.iter()
+            .any(|e| matches!(e, Episode::Failed { .. } | Episode::ToolCall { .. })),
+        "left to be taken up again, its call in doubt as after a crash: {log:?}"
     );
+}
+
+/// One renewal that fails is not the end: the next may be answered
+/// before the lease runs out, and the run goes on to its answer.
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_one_renewal_fails_goes_on() {
+    let ttl = Duration::from_secs(30);
+    let store = InMemoryJournal::new();
+    let mails = Arc::new(AtomicUsize::new(0));
+    let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let on_lease: OnLease = Arc::new(move |inner, run, holder, ttl| {
+        let nth = asked.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            match nth {
+                1 => Err(MemoryError::backend("a blip")),
+                _ => inner.lease(run, &holder, ttl).await,
+            }
+        })
+    });
+    let commit: OnCommit =
+        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call])
+        .then_text("Sent.");
+    let agent = Agent::builder(llm)
+        .add_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
+        .with_memory(Hooked::new(store.clone(), commit).with_leases(on_lease))
+        .with_options(
+            RunOptions::default()
+                .with_lease_ttl(Some(ttl))
+                .with_tool_timeout(ttl * 10),
+        )
+        .build()
+        .expect("the options are valid");
+    let chat = agent.session("t");
+    let mut run = Box::pin(chat.run("mail Ada"));
+    tokio::select! {
+        answer = &mut run => panic!("send_mail waits: {answer:?}"),
+        () = started.notified() => {}
+    }
+    // A lease's lifetime and more, a second at a time (each renewal is
+    // asked within a second of its time): the first renewal fails, the
+    // later ones are answered.
+    for _ in 0..40 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    proceed.notify_one();
+    assert_eq!(run.await.unwrap().text, "Sent.");
+    assert_eq!(count(&mails), 1);
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 /// The in-memory journal, whose claims wait for a permit of `gate`
-/// (none at first) after telling `asked`, and whose leases never answer
-/// once `stuck`.
+/// (none at first) after telling `asked`, and whose leases and releases
+/// never answer once `stuck`.
 #[derive(Clone)]
 struct GatedClaims {
     store: InMemoryJournal,
@@ -80,6 +80,9 @@ impl Journal for GatedClaims {
         self.store.lease(run, holder, ttl).await
     }
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        if self.stuck.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.store.release(run, holder).await
     }
 }
@@ -192,6 +195,26 @@ async fn a_store_that_does_not_answer_after_the_drain_is_waited_for_one_lease_tt
         .expect("the worker stops although the store does not answer")
         .unwrap();
     assert_eq!((report.finished, report.released), (0, vec![run]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_hangs_after_answering_a_late_claim_does_not_hold_shutdown_up() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    queue.asked.notified().await;
+    shutdown.cancel();
+    queue.stuck.store(true, Ordering::SeqCst);
+    queue.gate.add_permits(1);
+    let report = tokio::time::timeout(LONG, working)
+        .await
+        .expect("the worker stops although giving the claimed run up hangs")
+        .unwrap();
+    assert_eq!(report.finished, 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -335,7 +335,7 @@ fn checked_route(
         )));
     }
     let name = seat::tool_name(to);
-    if !crate::builder::usable_tool_name(&name) {
+    if !klieo_types::ToolDef::is_usable_name(&name) {
         return Err(invalid(format!(
             "the hand-off tool to agent `{to}` would be called `{name}`, which models \
              refuse (at most 64 letters, digits, `_` and `-`): name the agent so"
