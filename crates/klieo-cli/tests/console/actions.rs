@@ -2,7 +2,9 @@
 //! recorded with who did it; a form that is not the console's own, or a
 //! ticket for another call, changes nothing.
 
-use crate::support::{form_value, get, hidden, opened, post, request, Console, Opened, TOKEN};
+use crate::support::{
+    form_value, get, hidden, opened, post, request, Console, Opened, Reply, TOKEN,
+};
 use klieo::sqlite::SqliteStore;
 use klieo::types::{Commit, Episode, EpisodicMemory, Journal, RunId, RunQueue, RunState, ThreadId};
 use std::path::Path;
@@ -12,6 +14,15 @@ async fn forms(console: &Console, run: RunId) -> (String, String) {
     let page = get(console, &format!("/runs/{run}")).await;
     let ticket = form_value(&hidden(&page.body, "ticket"));
     (hidden(&page.body, "csrf"), ticket)
+}
+
+/// Run `run`'s page, and the answer to its cancel form sent by `ops`.
+async fn cancelled_from_page(console: &Console, run: RunId) -> (Reply, Reply) {
+    let page = get(console, &format!("/runs/{run}")).await;
+    let csrf = hidden(&page.body, "csrf");
+    let form = format!("csrf={csrf}&by=ops");
+    let done = post(console, &format!("/runs/{run}/cancel"), &form).await;
+    (page, done)
 }
 
 async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {
@@ -169,15 +180,7 @@ async fn a_run_is_cancelled_from_its_page() {
         _dir,
     } = opened().await;
     let run = runs.to_deny;
-    let page = get(&console, &format!("/runs/{run}")).await;
-    let csrf = hidden(&page.body, "csrf");
-
-    let done = post(
-        &console,
-        &format!("/runs/{run}/cancel"),
-        &format!("csrf={csrf}&by=ops"),
-    )
-    .await;
+    let (_, done) = cancelled_from_page(&console, run).await;
     assert_eq!(done.status, 303);
     let (state, _) = log(&path, run).await;
     assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));
@@ -214,16 +217,9 @@ async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
     store.cancel(root, "ops").await.unwrap();
     store.close().await;
 
-    let page = get(&console, &format!("/runs/{root}")).await;
+    let (page, done) = cancelled_from_page(&console, root).await;
     assert!(!page.body.contains("Cancel the run<"), "{}", page.body);
     assert!(page.body.contains("Cancel the runs under it still going"));
-    let csrf = hidden(&page.body, "csrf");
-    let done = post(
-        &console,
-        &format!("/runs/{root}/cancel"),
-        &format!("csrf={csrf}&by=ops"),
-    )
-    .await;
     assert_eq!(done.status, 303);
     let (state, _) = log(&path, child).await;
     assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));

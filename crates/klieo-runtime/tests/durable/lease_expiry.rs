@@ -15,6 +15,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// An agent on `memory`, with leases of `ttl`, whose model calls `send`
+/// once, then says "Sent."; its calls' own bound is longer than any time
+/// these tests let pass.
+fn mailer<J: Journal + 'static>(memory: J, send: Counted, ttl: Duration) -> Agent {
+    let call = ToolCall::new("c1", "send_mail", json!({}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![call])
+        .then_text("Sent.");
+    let options = RunOptions::default()
+        .with_lease_ttl(Some(ttl))
+        .with_tool_timeout(ttl * 10);
+    Agent::builder(llm)
+        .add_tool(send)
+        .with_memory(memory)
+        .with_options(options)
+        .build()
+        .expect("the options are valid")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over() {
     let ttl = Duration::from_secs(30);
@@ -58,21 +77,8 @@ async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
     let store = InMemoryJournal::new();
     let mails = Arc::new(AtomicUsize::new(0));
     let (started, proceed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![call])
-        .then_text("Sent.");
-    let first = Agent::builder(llm)
-        .add_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
-        .with_memory(store.clone())
-        .with_options(
-            RunOptions::default()
-                .with_lease_ttl(Some(ttl))
-                // Longer than the time this test lets pass.
-                .with_tool_timeout(ttl * 10),
-        )
-        .build()
-        .expect("the options are valid");
+    let send = Counted::new("send_mail", false, &mails).waiting(&started, &proceed);
+    let first = mailer(store.clone(), send, ttl);
     let chat = first.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     tokio::select! {
@@ -114,17 +120,9 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
     });
     let commit: OnCommit =
         Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-        .with_memory(Hooked::new(store.clone(), commit).with_leases(on_lease))
-        .with_options(
-            RunOptions::default()
-                .with_lease_ttl(Some(ttl))
-                .with_tool_timeout(ttl * 10),
-        )
-        .build()
-        .expect("the options are valid");
+    let send = Counted::new("send_mail", false, &mails).hanging(&started);
+    let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
+    let agent = mailer(hooked, send, ttl);
     let began = tokio::time::Instant::now();
     let chat = agent.session("t");
     let ended = tokio::time::timeout(ttl, chat.run("mail Ada"))
@@ -161,20 +159,9 @@ async fn a_run_whose_one_renewal_fails_goes_on() {
     });
     let commit: OnCommit =
         Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![call])
-        .then_text("Sent.");
-    let agent = Agent::builder(llm)
-        .add_tool(Counted::new("send_mail", false, &mails).waiting(&started, &proceed))
-        .with_memory(Hooked::new(store.clone(), commit).with_leases(on_lease))
-        .with_options(
-            RunOptions::default()
-                .with_lease_ttl(Some(ttl))
-                .with_tool_timeout(ttl * 10),
-        )
-        .build()
-        .expect("the options are valid");
+    let send = Counted::new("send_mail", false, &mails).waiting(&started, &proceed);
+    let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
+    let agent = mailer(hooked, send, ttl);
     let chat = agent.session("t");
     let mut run = Box::pin(chat.run("mail Ada"));
     tokio::select! {

@@ -48,23 +48,7 @@ fn a_child_runs_invoke_agent_span_nests_under_its_parents_execute_tool() {
 #[test]
 fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
     let ((), captured) = captured(|| async {
-        let store = klieo_store::InMemoryJournal::new();
-        let hand = ToolCall::new("h1", "transfer_to_refund", json!({"reason": "refund"}));
-        let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand]))
-            .with_name("triage")
-            .with_memory(store.clone())
-            .build()
-            .unwrap();
-        let refund = Agent::builder(ScriptedLlm::new().then_text("Refunded."))
-            .with_name("refund")
-            .with_memory(store)
-            .build()
-            .unwrap();
-        let team = Team::builder(triage)
-            .add_agent(refund)
-            .add_handoff("triage", "refund", "Refunds orders.")
-            .build()
-            .unwrap();
+        let team = refund_team(RunOptions::default());
         assert_eq!(team.run("Money back?").await.unwrap().text, "Refunded.");
     });
     let by_agent = |name| run_of(&captured, name);
@@ -84,28 +68,7 @@ fn a_handed_on_parts_invoke_agent_span_follows_from_the_part_before() {
 #[test]
 fn a_handed_on_parts_span_records_its_own_instructions_when_captured() {
     let ((), captured) = captured(|| async {
-        let captured = RunOptions::default().with_capture_content(Some(true));
-        let store = klieo_store::InMemoryJournal::new();
-        let hand = ToolCall::new("h1", "transfer_to_refund", json!({"reason": "refund"}));
-        let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand]))
-            .with_name("triage")
-            .with_instructions("Route the customer.")
-            .with_memory(store.clone())
-            .with_options(captured.clone())
-            .build()
-            .unwrap();
-        let refund = Agent::builder(ScriptedLlm::new().then_text("Refunded."))
-            .with_name("refund")
-            .with_instructions("Refund orders.")
-            .with_memory(store)
-            .with_options(captured)
-            .build()
-            .unwrap();
-        let team = Team::builder(triage)
-            .add_agent(refund)
-            .add_handoff("triage", "refund", "Refunds orders.")
-            .build()
-            .unwrap();
+        let team = refund_team(RunOptions::default().with_capture_content(Some(true)));
         assert_eq!(team.run("Money back?").await.unwrap().text, "Refunded.");
     });
     let (Some(triage), Some(refund)) = (run_of(&captured, "triage"), run_of(&captured, "refund"))
@@ -121,6 +84,32 @@ fn a_handed_on_parts_span_records_its_own_instructions_when_captured() {
             .is_some_and(|i| i.contains("Refund orders.")),
         "{refund_said:?}"
     );
+}
+
+/// A team on one store, with `options`: `triage` hands the run to
+/// `refund`, which answers.
+fn refund_team(options: RunOptions) -> Team {
+    let store = klieo_store::InMemoryJournal::new();
+    let hand = ToolCall::new("h1", "transfer_to_refund", json!({"reason": "refund"}));
+    let triage = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![hand]))
+        .with_name("triage")
+        .with_instructions("Route the customer.")
+        .with_memory(store.clone())
+        .with_options(options.clone())
+        .build()
+        .unwrap();
+    let refund = Agent::builder(ScriptedLlm::new().then_text("Refunded."))
+        .with_name("refund")
+        .with_instructions("Refund orders.")
+        .with_memory(store)
+        .with_options(options)
+        .build()
+        .unwrap();
+    Team::builder(triage)
+        .add_agent(refund)
+        .add_handoff("triage", "refund", "Refunds orders.")
+        .build()
+        .unwrap()
 }
 
 /// The `invoke_agent` span of the run of the agent called `name`.
