@@ -90,19 +90,28 @@ impl StoreRows {
     /// (one past the limit when more follow; see [`RunPage::new`]). A row
     /// whose run id cannot be read (edited by hand; a claim fails it,
     /// saying so) is left out: nothing can be done with it by id, and the
-    /// page of every other run is not lost to it.
+    /// page of every other run is not lost to it. Such a page is short,
+    /// and still says where the next starts: after its last run that can
+    /// be read. (A page of `limit` rows none of which can be read has no
+    /// run to start the next after, and ends the listing.)
     ///
     /// # Errors
     ///
     /// `MemoryError::Serialization` when a row's state or parent cannot be
     /// read.
     pub fn run_page(&self, rows: Vec<CatalogRow>, limit: usize) -> Result<RunPage, MemoryError> {
+        let more = rows.len() > limit;
         let runs = rows
             .into_iter()
+            .take(limit)
             .filter(|row| self.run_id(&row.run).is_ok())
             .map(|row| self.run_entry(row))
             .collect::<Result<_, _>>()?;
-        Ok(RunPage::new(runs, limit))
+        let mut page = RunPage::new(runs, limit);
+        if more {
+            page.next = page.runs.last().map(|entry| entry.run);
+        }
+        Ok(page)
     }
 }
 
@@ -167,4 +176,49 @@ fn catalog_entry(state: &State, run: RunId, entry: &Entry) -> RunEntry {
         Some(entry.updated_ms),
     )
     .with_parent(entry.parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROWS: StoreRows = StoreRows::new("test store");
+
+    fn row(run: String) -> CatalogRow {
+        CatalogRow {
+            run,
+            thread: "t".into(),
+            state: "queued".into(),
+            ..CatalogRow::default()
+        }
+    }
+
+    #[test]
+    fn a_page_short_of_an_unreadable_row_still_says_where_the_next_starts() {
+        let (oldest, older, newest) = (RunId::new(), RunId::new(), RunId::new());
+        // Newest first, one past the limit of 3: more follow.
+        let rows = vec![
+            row(newest.to_string()),
+            row("edited by hand".into()),
+            row(older.to_string()),
+            row(oldest.to_string()),
+        ];
+        let page = ROWS
+            .run_page(rows, 3)
+            .expect("the readable rows make a page");
+        let listed: Vec<RunId> = page.runs.iter().map(|e| e.run).collect();
+        assert_eq!(listed, vec![newest, older]);
+        assert_eq!(page.next, Some(older), "the listing goes on after the page");
+    }
+
+    #[test]
+    fn a_last_page_short_of_an_unreadable_row_is_the_last() {
+        let run = RunId::new();
+        let rows = vec![row(run.to_string()), row("edited by hand".into())];
+        let page = ROWS
+            .run_page(rows, 3)
+            .expect("the readable rows make a page");
+        assert_eq!(page.runs.len(), 1);
+        assert_eq!(page.next, None);
+    }
 }
