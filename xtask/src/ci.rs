@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::llama_server::LlamaServer;
 use crate::mcp::{McpServers, CONFORMANCE_SCENARIOS};
-use crate::metadata::Graph;
+use crate::metadata::{target_dir, Graph};
 use crate::model_server::{ModelServer, Needs};
 use crate::postgres::PostgresServer;
 use crate::{cmd, layering, Error};
@@ -231,7 +231,7 @@ fn mcp(root: &Path) -> Result<(), Error> {
     servers.env(&mut test);
     println!("    {}", cmd::show(&test));
     cmd::run(&mut test)?;
-    let client = root.join("target/debug/examples/conformance_client");
+    let client = target_dir(root)?.join("debug/examples/conformance_client");
     let results = root.join("target/klieo-mcp/conformance");
     for scenario in CONFORMANCE_SCENARIOS {
         let mut suite = Command::new(&servers.node);

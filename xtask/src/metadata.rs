@@ -1,7 +1,7 @@
 //! The workspace's packages and dependency graph, parsed from `cargo metadata` JSON.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -105,6 +105,22 @@ impl Graph {
     pub(crate) fn members(&self) -> impl Iterator<Item = (usize, &Package)> {
         self.packages.iter().enumerate().filter(|(_, p)| p.member)
     }
+}
+
+/// Where cargo puts the workspace's build outputs (`target_directory`:
+/// `CARGO_TARGET_DIR`, a `build.target-dir` setting, or `target/`), for
+/// running a program a step built.
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf, Error> {
+    let args = ["metadata", "--locked", "--format-version", "1", "--no-deps"];
+    let json = cmd::stdout(&mut cmd::cargo(root, &args))?;
+    target_directory(&json)
+}
+
+/// Reads `target_directory` from `cargo metadata` JSON.
+fn target_directory(json: &str) -> Result<PathBuf, Error> {
+    let root: Value = serde_json::from_str(json)
+        .map_err(|err| Error::new(format!("cargo metadata: invalid JSON: {err}")))?;
+    string(&root, "target_directory").map(PathBuf::from)
 }
 
 /// Reads `dep_kinds`: `kind` is null for a normal dependency, else "build" or "dev".
@@ -217,6 +233,13 @@ mod tests {
             dev: false,
         };
         assert_eq!((retry.deps[1].to, retry.deps[1].kinds), (2, both));
+    }
+
+    #[test]
+    fn the_target_directory_is_read_from_metadata() {
+        let dir = target_directory(REAL_SHAPE).expect("real-shaped metadata names it");
+        assert_eq!(dir, PathBuf::from("/ws/target"));
+        assert!(target_directory("{}").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! regression shows as a number; the count must stay under [`CEILING`].
 //! Then what a budget and a rate limiter add to a durable step on SQLite.
 
+use crate::metadata::target_dir;
 use crate::{cmd, Error};
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +32,7 @@ pub(crate) fn run(root: &Path) -> Result<(), Error> {
     }
     let build = ["build", "--quiet", "--release", "-p", "klieo-runtime"];
     cmd::run(cmd::cargo(root, &build).args(["--example", "step_cost"]))?;
-    let program = root.join("target/release/examples/step_cost");
+    let program = target_dir(root)?.join("release/examples/step_cost");
     let step = |steps: u64| collected(&program, &[steps.to_string()], Some("*step_cost*measured*"));
     let per_step = step(LONG)?.saturating_sub(step(SHORT)?) / (LONG - SHORT);
     println!(
@@ -103,7 +104,7 @@ fn governed(root: &Path) -> Result<(), Error> {
         "durable_bench",
     ];
     cmd::run(&mut cmd::cargo(root, &build))?;
-    let program = root.join("target/release/examples/durable_bench");
+    let program = target_dir(root)?.join("release/examples/durable_bench");
     let per_step = |which: &str| -> Result<u64, Error> {
         let run = |steps: u64| {
             let args = [
