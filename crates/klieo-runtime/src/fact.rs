@@ -176,6 +176,10 @@ pub(crate) enum Fact<'a> {
     },
     /// The consumer of a streamed run went away before its end.
     ConsumerDropped,
+    /// The run did not start, or was not taken up, with `error` (another
+    /// process holds its lease, a person's decision was refused, its
+    /// store failed first): nothing of it is recorded.
+    NotStarted { error: &'a Error },
 }
 
 /// How one tool call ended; see [`Fact::ToolCallEnded`].

@@ -251,7 +251,8 @@ impl Memories {
             | Fact::ModelCallFailed { .. }
             | Fact::ToolCallBegan { .. }
             | Fact::CompactionBegan { .. }
-            | Fact::ToolResultRead { .. } => return None,
+            | Fact::ToolResultRead { .. }
+            | Fact::NotStarted { .. } => return None,
         })
     }
 

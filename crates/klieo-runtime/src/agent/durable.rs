@@ -5,6 +5,7 @@ use super::Agent;
 use crate::approval::decide;
 use crate::engine::Mode;
 use crate::events::RunEvents;
+use crate::fact::Fact;
 use crate::output::{typed, OutputSpec};
 use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
@@ -305,26 +306,30 @@ impl Agent {
             },
         };
         let run = Arc::new(self.new_run(run, &record.thread, extras)?);
-        let why = match decision {
-            Some((ticket, denial)) => {
-                // The ticket is checked first, reading only: one the run
-                // does not wait on (decided, cancelled) takes no lease.
-                // Then leased: a decided run is for a worker to claim, and
-                // one claiming it before this take-up leases it would leave
-                // the decision in and this take-up refused.
-                crate::approval::waiting_for(journal.as_ref(), &ticket).await?;
-                let leased = crate::lease::take(&run).await?;
-                if let Err(refused) = decide(&run, journal.as_ref(), &ticket, denial).await {
-                    if leased.is_some() {
-                        // Nothing was decided: the run is left as it was.
-                        let _ = journal.release(run.ctx.run_id, run.holder()).await;
-                    }
-                    return Err(refused);
-                }
-                Why::Decision
-            }
-            None => Why::Restart,
+        let Some((ticket, denial)) = decision else {
+            return Ok((run, journal, Why::Restart));
         };
-        Ok((run, journal, why))
+        // The ticket is checked first, reading only: one the run does not
+        // wait on (decided, cancelled) takes no lease. Then leased: a
+        // decided run is for a worker to claim, and one claiming it before
+        // this take-up leases it would leave the decision in and this
+        // take-up refused.
+        let decided = async {
+            crate::approval::waiting_for(journal.as_ref(), &ticket).await?;
+            let leased = crate::lease::take(&run).await?;
+            if let Err(refused) = decide(&run, journal.as_ref(), &ticket, denial).await {
+                if leased.is_some() {
+                    // Nothing was decided: the run is left as it was.
+                    let _ = journal.release(run.ctx.run_id, run.holder()).await;
+                }
+                return Err(refused);
+            }
+            Ok(())
+        };
+        if let Err(refused) = decided.await {
+            let _ = run.emit(Fact::NotStarted { error: &refused });
+            return Err(refused);
+        }
+        Ok((run, journal, Why::Decision))
     }
 }

@@ -388,8 +388,12 @@ impl Run {
         let bounded = || within(budget, attempt(), OpenError::Init);
         let retried = |e: &OpenError, _| self.attempt_failed(e.llm(), true);
         let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
-        if let Err(RetryError::Failed(e)) = &outcome {
-            self.attempt_failed(e.llm(), false);
+        match &outcome {
+            // Sent blocking instead (`open_stream`): no attempt failed.
+            Err(RetryError::Failed(OpenError::Init(LlmError::Unsupported(_))))
+                if model_chooses(req) => {}
+            Err(RetryError::Failed(e)) => self.attempt_failed(e.llm(), false),
+            _ => {}
         }
         match outcome {
             Ok(opened) => Ok(opened),

@@ -82,6 +82,7 @@ impl Tracer<'_> {
             Fact::Failed { error, .. } if !error.waits_for_person() => {
                 record_error(self.span, error, self.capture);
             }
+            Fact::NotStarted { error } => record_error(self.span, error, self.capture),
             Fact::BudgetSettled { settled, span, .. } => {
                 // `CallSpend`: what the call was counted as.
                 if let Some(cost) = settled.cost_micros {

@@ -7,7 +7,8 @@ use crate::support::with_user;
 use klieo_retry::RetryPolicy;
 use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::LlmError;
+use klieo_types::{FnTool, LlmError, ToolDef, ToolSet};
+use serde_json::json;
 use std::time::Duration;
 
 /// The exception events of a run whose model call fails three times with
@@ -105,4 +106,35 @@ fn a_stream_that_fails_after_its_first_chunk_records_its_attempt() {
     assert_eq!(exceptions.len(), 1, "{exceptions:?}");
     let retryable = exceptions[0].iter().find(|(n, _)| n == "retryable");
     assert_eq!(retryable.map(|(_, v)| v.as_str()), Some("false"));
+}
+
+/// A stream the provider cannot make for a model choosing among tools is
+/// sent blocking instead: no attempt failed, so no exception is recorded.
+#[test]
+fn a_stream_sent_blocking_after_all_records_no_failed_attempt() {
+    let ((), captured) = captured(|| async move {
+        let unsupported = LlmError::Unsupported("no streamed tool calls under auto".into());
+        let llm = ScriptedLlm::new().then_error(unsupported).then_text("done");
+        let echo = FnTool::new(
+            ToolDef::new("echo", "Echoes.", json!({"type": "object"})),
+            Ok,
+        );
+        let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(echo));
+        let (ctx, thread) = with_user(ctx, "Hello?").await;
+        let stream = run_steps_streaming(&ctx, "", thread, RunOptions::default())
+            .await
+            .expect("the run starts, blocking");
+        let items = crate::support::collect(stream).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+    });
+    let exceptions = captured
+        .events
+        .iter()
+        .filter(|fields| {
+            fields
+                .iter()
+                .any(|(n, v)| n == "message" && v == "exception")
+        })
+        .count();
+    assert_eq!(exceptions, 0, "{:?}", captured.events);
 }

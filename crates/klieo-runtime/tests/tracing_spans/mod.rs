@@ -5,6 +5,7 @@ mod attempts;
 mod budget;
 pub(crate) mod capture;
 mod content;
+mod not_started;
 mod team;
 
 use crate::support::{collect, start, with_user};

@@ -1,0 +1,104 @@
+//! A run that is not started, or not taken up, ends its `invoke_agent`
+//! span with the error it was refused with, as a run that fails does.
+
+use super::capture::captured;
+use crate::durable::support::Counted;
+use klieo_runtime::Agent;
+use klieo_store::InMemoryJournal;
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{EpisodicMemory, Error, MemoryError, Ticket, ToolCall};
+use serde_json::json;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[test]
+fn a_run_another_worker_holds_ends_its_span_refused() {
+    let (run_id, captured) = captured(|| async move {
+        let store = InMemoryJournal::new();
+        let mails = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(Notify::new());
+        let call = ToolCall::new("c1", "send_mail", json!({}));
+        let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+            .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
+            .with_memory(store.clone())
+            .build()
+            .expect("the options are valid");
+        let chat = first.session("t");
+        let mut run = Box::pin(chat.run("mail Ada"));
+        tokio::select! {
+            answer = &mut run => panic!("send_mail hangs: {answer:?}"),
+            () = started.notified() => {}
+        }
+        // The first worker drives the run, holding its lease.
+        let id = store.list_runs().await.unwrap()[0];
+        let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
+            .with_memory(store.clone())
+            .build()
+            .expect("the options are valid");
+        let refused = second.resume(id).await.expect_err("the lease is held");
+        assert!(
+            matches!(refused, Error::Memory(MemoryError::Conflict(_))),
+            "{refused:?}"
+        );
+        drop(run);
+        id.to_string()
+    });
+    let spans = captured.named("invoke_agent");
+    let [driven, refused] = spans[..] else {
+        panic!("two invoke_agent spans: {spans:?}");
+    };
+    for span in [driven, refused] {
+        assert_eq!(span.get("klieo.run_id"), Some(run_id.as_str()));
+    }
+    assert_eq!(driven.get("otel.status_code"), None, "{driven:?}");
+    assert_eq!(
+        refused.get("otel.status_code"),
+        Some("ERROR"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.get("error.type"), Some("memory"), "{refused:?}");
+}
+
+#[test]
+fn a_run_not_taken_up_for_a_forged_ticket_ends_its_span_refused() {
+    let (kind, captured) = captured(|| async move {
+        let store = InMemoryJournal::new();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let agent = |llm: ScriptedLlm| {
+            Agent::builder(llm)
+                .add_tool(Counted::new("send_mail", false, &sent).watched())
+                .with_memory(store.clone())
+                .build()
+                .expect("the options are valid")
+        };
+        let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+        let first = agent(ScriptedLlm::new().then_tool_calls(vec![call]));
+        let suspended = first.session("t").run("mail Ada").await;
+        let Err(Error::Suspended { ticket, .. }) = suspended else {
+            panic!("the call waits for a person: {suspended:?}");
+        };
+        let forged = Ticket::for_call(
+            ticket.run,
+            &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
+        );
+        let later = agent(ScriptedLlm::new().then_text("Sent."));
+        let refused = later.approve(&forged).await.expect_err("refused");
+        assert!(
+            matches!(refused, Error::TicketRejected { .. }),
+            "{refused:?}"
+        );
+        refused.kind()
+    });
+    let spans = captured.named("invoke_agent");
+    let [suspended, refused] = spans[..] else {
+        panic!("two invoke_agent spans: {spans:?}");
+    };
+    assert_eq!(suspended.get("otel.status_code"), None, "{suspended:?}");
+    assert_eq!(
+        refused.get("otel.status_code"),
+        Some("ERROR"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.get("error.type"), Some(kind), "{refused:?}");
+}
