@@ -90,7 +90,7 @@ pub(crate) async fn still_waiting(
     else {
         return Ok(());
     };
-    let ticket = Ticket::for_call(run.ctx.run_id, call);
+    let ticket = Ticket::for_call(run.ctx.run_id, pending.step, call);
     let already = matches!(last, Some(Episode::Suspended { call_id, .. }) if **call_id == *call.id);
     if !already {
         let suspended = run.emit(Fact::Suspended {
@@ -147,7 +147,7 @@ pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
             "the run is not waiting on this call: it was decided already, or another call waits",
         ));
     }
-    if !ticket.matches(&waiting.call) {
+    if !ticket.matches(waiting.pending.step, &waiting.call) {
         return Err(rejected(
             "the call pending is not the one the ticket was given for: its tool or arguments differ",
         ));

@@ -38,17 +38,17 @@ pub async fn pending_approval(
     journal: &dyn Journal,
     run: RunId,
 ) -> Result<Option<PendingApproval>, Error> {
-    let Ok(Waiting { call, .. }) = waiting_on(journal, run).await? else {
+    let Ok(Waiting { call, pending, .. }) = waiting_on(journal, run).await? else {
         return Ok(None);
     };
-    Ok(Some(shown(run, call)))
+    Ok(Some(shown(run, pending.step, call)))
 }
 
-/// The call `call` of `run`, as a person is shown it: its ticket, tool
-/// and arguments.
-fn shown(run: RunId, call: klieo_types::ToolCall) -> PendingApproval {
+/// The call `call` of `run`'s step `step`, as a person is shown it: its
+/// ticket, tool and arguments.
+fn shown(run: RunId, step: u32, call: klieo_types::ToolCall) -> PendingApproval {
     PendingApproval {
-        ticket: Ticket::for_call(run, &call),
+        ticket: Ticket::for_call(run, step, &call),
         arguments: call.recorded_arguments().to_value(),
         tool: call.name.to_string(),
     }
@@ -226,10 +226,10 @@ impl Settled {
 /// stopped ([`Error::InDoubt`]). Its ticket settles it with
 /// [`record_settlement`].
 pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
-    let Ok(Waiting { call, .. }) = crate::in_doubt::doubted_on(journal, run).await? else {
+    let Ok(Waiting { call, pending, .. }) = crate::in_doubt::doubted_on(journal, run).await? else {
         return Ok(None);
     };
-    Ok(Some(shown(run, call)))
+    Ok(Some(shown(run, pending.step, call)))
 }
 
 /// Records what a person says the call in doubt `ticket` names did, with

@@ -39,7 +39,7 @@ pub(crate) async fn still_in_doubt(
     }) else {
         return Ok(());
     };
-    let ticket = Ticket::for_call(run.ctx.run_id, call);
+    let ticket = Ticket::for_call(run.ctx.run_id, pending.step, call);
     let already = matches!(
         episodes.last(),
         Some(Episode::InDoubt { call_id, .. }) if **call_id == *call.id
@@ -104,7 +104,7 @@ pub(crate) async fn doubted_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
             "the run is not in doubt about this call: it was settled already, or another call is",
         ));
     }
-    if !ticket.matches(&waiting.call) {
+    if !ticket.matches(waiting.pending.step, &waiting.call) {
         return Err(rejected(
             "the call in doubt is not the one the ticket was given for: its tool or arguments differ",
         ));

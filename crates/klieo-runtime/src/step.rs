@@ -63,7 +63,7 @@ pub(crate) async fn finish_step(
             .iter()
             .find(|c| tools.policy(&c.name).requires_approval())
         {
-            let ticket = Ticket::for_call(run.ctx.run_id, call);
+            let ticket = Ticket::for_call(run.ctx.run_id, step, call);
             let suspended = run.emit(Fact::Suspended {
                 step,
                 call,

@@ -6,23 +6,27 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Names a tool call a suspended run waits on: its run, its call id and a
-/// digest of the call (tool name and arguments). Print it to store it
-/// anywhere; parse it back in any process.
+/// digest of the call (its step, tool name and arguments). Print it to
+/// store it anywhere; parse it back in any process.
 ///
 /// The digest makes an approval fail closed when the call it was given for
-/// is not the call now pending. It detects change; it does not
-/// authenticate (whoever can write the store can approve anyway).
+/// is not the call now pending: another tool or other arguments, or the
+/// same call asked for again at a later step (a server that numbers its
+/// calls from zero each step repeats their ids), so a stale approval form
+/// approves nothing. It detects change; it does not authenticate (whoever
+/// can write the store can approve anyway).
 ///
 /// ```
 /// use klieo_types::{RunId, Ticket, ToolCall};
 /// use serde_json::json;
 ///
 /// let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
-/// let ticket = Ticket::for_call(RunId::new(), &call);
+/// let ticket = Ticket::for_call(RunId::new(), 3, &call);
 /// let text = ticket.to_string();
 /// assert_eq!(text.parse::<Ticket>()?, ticket);
-/// assert!(ticket.matches(&call));
-/// assert!(!ticket.matches(&ToolCall::new("c1", "send_mail", json!({"to": "eve"}))));
+/// assert!(ticket.matches(3, &call));
+/// assert!(!ticket.matches(3, &ToolCall::new("c1", "send_mail", json!({"to": "eve"}))));
+/// assert!(!ticket.matches(4, &call), "the same call, asked for again");
 /// # Ok::<(), klieo_types::ParseTicketError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,25 +40,30 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// The ticket for `call` in `run`.
-    pub fn for_call(run: RunId, call: &ToolCall) -> Self {
+    /// The ticket for `call`, made at step `step` of `run`.
+    pub fn for_call(run: RunId, step: u32, call: &ToolCall) -> Self {
         Self {
             run,
             call_id: call.id.to_string(),
-            digest: digest(call),
+            digest: digest(step, call),
         }
     }
 
-    /// Whether `call` is the call this ticket was made for.
-    pub fn matches(&self, call: &ToolCall) -> bool {
-        *call.id == *self.call_id && digest(call) == self.digest
+    /// Whether `call`, made at step `step`, is the call this ticket was
+    /// made for.
+    pub fn matches(&self, step: u32, call: &ToolCall) -> bool {
+        *call.id == *self.call_id && digest(step, call) == self.digest
     }
 }
 
-/// FNV-1a (64 bits) over the tool's name and its raw arguments.
-fn digest(call: &ToolCall) -> String {
+/// FNV-1a (64 bits) over the step, the tool's name and its raw arguments.
+fn digest(step: u32, call: &ToolCall) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = call.name.bytes().chain([0]).chain(call.arguments().bytes());
+    let step = step.to_be_bytes().into_iter();
+    let bytes = step
+        .chain(call.name.bytes())
+        .chain([0])
+        .chain(call.arguments().bytes());
     for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);

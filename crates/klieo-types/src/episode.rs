@@ -136,7 +136,8 @@ pub enum Episode {
         /// The tool.
         #[serde(deserialize_with = "crate::shared_str::deserialize")]
         tool: Arc<str>,
-        /// The digest of the call's name and arguments (the ticket's).
+        /// The digest of the call's step, name and arguments (the
+        /// ticket's).
         digest: String,
     },
     /// A person approved the call the run waited on.
@@ -173,7 +174,8 @@ pub enum Episode {
         /// The tool.
         #[serde(deserialize_with = "crate::shared_str::deserialize")]
         tool: Arc<str>,
-        /// The digest of the call's name and arguments (the ticket's).
+        /// The digest of the call's step, name and arguments (the
+        /// ticket's).
         digest: String,
     },
     /// A person settled the call the run was in doubt about: what it did,

@@ -111,7 +111,7 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     );
     refused(&klieo(&spec, &["cancel", &unknown]), "the store has no run");
     let call = ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
-    let ticket = klieo::types::Ticket::for_call(RunId::new(), &call).to_string();
+    let ticket = klieo::types::Ticket::for_call(RunId::new(), 1, &call).to_string();
     for decision in [
         vec!["approve", &ticket],
         vec!["settle", &ticket, "--did-not-happen"],

@@ -57,7 +57,7 @@ async fn a_call_in_doubt_is_left_for_its_person_and_ends_once_settled() {
         step: 0,
         call_id: "pay".into(),
         tool: "pay".into(),
-        digest: Ticket::for_call(RunId::new(), &pay()).digest,
+        digest: Ticket::for_call(RunId::new(), 0, &pay()).digest,
     };
     let (caller, middle, waiting) = chain(&journal, in_doubt).await;
     end_waiting(&journal, caller, waiting).await.unwrap();
@@ -73,7 +73,7 @@ async fn a_call_in_doubt_is_left_for_its_person_and_ends_once_settled() {
     journal.commit(ended).await.unwrap();
 
     // Its person says what happened: kept, and the run is over.
-    let ticket = Ticket::for_call(waiting, &pay());
+    let ticket = Ticket::for_call(waiting, 0, &pay());
     let settled = crate::decisions::Settled::DidNotHappen;
     crate::decisions::record_settlement(&journal, &ticket, settled, "ada")
         .await

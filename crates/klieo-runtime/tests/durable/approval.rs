@@ -147,6 +147,7 @@ async fn a_ticket_for_other_arguments_fails_closed() {
     let ticket = suspend(&store, &sent).await;
     let forged = Ticket::for_call(
         ticket.run,
+        1,
         &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
     );
     let later = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent);
@@ -157,6 +158,49 @@ async fn a_ticket_for_other_arguments_fails_closed() {
     // The real ticket still works.
     later.approve(&ticket).await.unwrap();
     assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
+
+/// A server that numbers its calls from zero each step repeats their
+/// ids: the same call asked for again at a later step waits for a
+/// decision of its own, and a ticket kept from the first (an approval form
+/// left open) approves nothing.
+#[tokio::test]
+async fn a_ticket_for_a_call_asked_for_again_later_approves_nothing() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mail = || ToolCall::new("c1", "send_mail", json!({"to": "ada"}));
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![mail()])
+        .then_tool_calls(vec![mail()])
+        .then_text("Sent twice.");
+    let first = agent(llm.clone(), &store, &sent);
+    let Err(Error::Suspended { ticket, .. }) = first.session("t").run("mail Ada").await else {
+        panic!("the first call waits for a person");
+    };
+    let later = agent(llm, &store, &sent);
+    let again = later.approve(&ticket).await;
+    let Err(Error::Suspended {
+        ticket: asked_again,
+        ..
+    }) = again
+    else {
+        panic!("the same call, asked for again, waits too: {again:?}");
+    };
+    assert_eq!(
+        asked_again.call_id, ticket.call_id,
+        "the server repeated the id"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+
+    let stale = later
+        .approve(&ticket)
+        .await
+        .expect_err("a ticket of step 1");
+    assert!(matches!(stale, Error::TicketRejected { .. }), "{stale:?}");
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "nothing ran");
+    let answer = later.approve(&asked_again).await.unwrap();
+    assert_eq!(answer.text, "Sent twice.");
+    assert_eq!(sent.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

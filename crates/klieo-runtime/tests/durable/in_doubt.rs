@@ -190,7 +190,11 @@ async fn a_settlement_for_another_call_or_run_is_refused_and_writes_nothing() {
     let paid = Arc::new(AtomicUsize::new(0));
     let (run, ticket) = stopped_while_paying(&store, &paid).await;
     let before = store.replay(run).await.unwrap().len();
-    let other = Ticket::for_call(run, &ToolCall::new("c1", "pay", json!({"cents": 99_999})));
+    let other = Ticket::for_call(
+        run,
+        1,
+        &ToolCall::new("c1", "pay", json!({"cents": 99_999})),
+    );
     let refused = record_settlement(&store, &other, Settled::DidNotHappen, "mallory").await;
     assert!(
         matches!(refused, Err(Error::TicketRejected { .. })),
@@ -198,6 +202,7 @@ async fn a_settlement_for_another_call_or_run_is_refused_and_writes_nothing() {
     );
     let elsewhere = Ticket::for_call(
         RunId::new(),
+        1,
         &ToolCall::new("c1", "pay", json!({"cents": 1200})),
     );
     let refused = record_settlement(&store, &elsewhere, Settled::DidNotHappen, "mallory").await;

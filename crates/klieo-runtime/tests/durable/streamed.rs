@@ -89,6 +89,7 @@ async fn a_rejected_ticket_streamed_is_one_error_and_runs_nothing() {
     let ticket = suspend(&store, &sent).await;
     let forged = klieo_types::Ticket::for_call(
         ticket.run,
+        1,
         &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
     );
     let later = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent);

@@ -80,6 +80,7 @@ fn a_run_not_taken_up_for_a_forged_ticket_ends_its_span_refused() {
         };
         let forged = Ticket::for_call(
             ticket.run,
+            1,
             &ToolCall::new("c1", "send_mail", json!({"to": "eve"})),
         );
         let later = agent(ScriptedLlm::new().then_text("Sent."));

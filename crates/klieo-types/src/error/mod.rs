@@ -103,7 +103,7 @@ pub enum ToolError {
 /// use serde_json::json;
 ///
 /// let call = ToolCall::new("s1", "send", json!({}));
-/// let ticket = Ticket::for_call(RunId::new(), &call);
+/// let ticket = Ticket::for_call(RunId::new(), 1, &call);
 /// let waiting = ToolError::Waiting {
 ///     tool: "ask_mailer".into(),
 ///     on: Box::new(WaitingOn::new(ticket, "send", false)),
