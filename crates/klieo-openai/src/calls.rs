@@ -3,7 +3,7 @@
 //! onto the last call), and a legacy `function_call` kept aside while no
 //! `tool_calls` came.
 
-use crate::chunk::{FunctionFragment, ToolCallFragment};
+use crate::chunk::{Fragments, FunctionFragment};
 use klieo_provider::tool_calls::{ToolCallFragment as Fragment, ToolCallParts, TOOL_CALLS_LIMIT};
 use klieo_types::{LlmError, ToolCall};
 
@@ -48,11 +48,21 @@ impl Calls {
 
     /// Adds the `tool_calls` fragments of one delta. Once any came, a legacy
     /// `function_call` is dropped: `tool_calls` are the truth.
-    pub(crate) fn add(&mut self, fragments: Vec<ToolCallFragment<'_>>) -> Result<(), LlmError> {
-        if !fragments.is_empty() {
+    ///
+    /// # Errors
+    ///
+    /// [`LlmError::ToolCallsTooLarge`] once the calls hold more than the
+    /// limit, or the delta brought more fragments than its list keeps.
+    pub(crate) fn add(&mut self, fragments: Fragments<'_>) -> Result<(), LlmError> {
+        if fragments.over {
+            return Err(LlmError::ToolCallsTooLarge {
+                limit: TOOL_CALLS_LIMIT,
+            });
+        }
+        if !fragments.list.is_empty() {
             self.legacy = None;
         }
-        for fragment in &fragments {
+        for fragment in &fragments.list {
             let id = fragment.id.as_deref();
             self.calls
                 .add(&piece(fragment.index, id, fragment.function.as_ref()))?;

@@ -3,6 +3,7 @@
 
 use crate::error::ErrorField;
 use crate::response::{RawText, WireUsage};
+use klieo_provider::tool_calls::TOOL_CALLS_LIMIT;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -77,9 +78,51 @@ pub(crate) struct Delta<'a> {
     #[serde(borrow, default)]
     pub(crate) content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub(crate) tool_calls: Option<Vec<ToolCallFragment<'a>>>,
+    pub(crate) tool_calls: Option<Fragments<'a>>,
     #[serde(borrow, default)]
     pub(crate) function_call: Option<FunctionFragment<'a>>,
+}
+
+/// A delta's `tool_calls`, read within the tool calls' bound: each
+/// fragment takes some 80 bytes read, and an empty one (`{}`) three on
+/// the wire, so a list of them is kept only up to
+/// [`TOOL_CALLS_LIMIT`] bytes of fragments; past it the rest are read and
+/// dropped, and the list is `over`.
+#[derive(Default)]
+pub(crate) struct Fragments<'a> {
+    pub(crate) list: Vec<ToolCallFragment<'a>>,
+    pub(crate) over: bool,
+}
+
+/// The most fragments a delta's list keeps.
+const MAX_FRAGMENTS: usize = TOOL_CALLS_LIMIT / std::mem::size_of::<ToolCallFragment<'static>>();
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fragments<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FragmentsVisitor)
+    }
+}
+
+struct FragmentsVisitor;
+
+impl<'de> Visitor<'de> for FragmentsVisitor {
+    type Value = Fragments<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of tool-call fragments")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Fragments::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut fragments = Fragments::default();
+        while let Some(fragment) = seq.next_element::<ToolCallFragment<'de>>()? {
+            match fragments.list.len() < MAX_FRAGMENTS {
+                true => fragments.list.push(fragment),
+                false => fragments.over = true,
+            }
+        }
+        Ok(fragments)
+    }
 }
 
 #[derive(Deserialize)]
@@ -98,4 +141,40 @@ pub(crate) struct FunctionFragment<'a> {
     pub(crate) name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) arguments: Option<RawText<'a>>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::calls::Calls;
+    use klieo_types::LlmError;
+
+    fn delta_of(fragments: usize) -> String {
+        let list = vec!["{}"; fragments].join(",");
+        format!(r#"{{"choices":[{{"delta":{{"tool_calls":[{list}]}}}}]}}"#)
+    }
+
+    #[test]
+    fn a_delta_of_more_empty_fragments_than_the_bound_keeps_no_more() {
+        let event = delta_of(MAX_FRAGMENTS + 1);
+        let chunk: WireChunk<'_> = serde_json::from_str(&event).unwrap();
+        let fragments = chunk.choices.0.and_then(|c| c.delta?.tool_calls).unwrap();
+        assert!(fragments.over);
+        assert_eq!(fragments.list.len(), MAX_FRAGMENTS);
+        let refused = Calls::default().add(fragments);
+        assert!(
+            matches!(refused, Err(LlmError::ToolCallsTooLarge { limit }) if limit == TOOL_CALLS_LIMIT),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_delta_within_the_bound_keeps_every_fragment() {
+        let event = delta_of(3);
+        let chunk: WireChunk<'_> = serde_json::from_str(&event).unwrap();
+        let fragments = chunk.choices.0.and_then(|c| c.delta?.tool_calls).unwrap();
+        assert!(!fragments.over);
+        assert_eq!(fragments.list.len(), 3);
+    }
 }

@@ -4,8 +4,18 @@
 use klieo_types::{LlmError, ToolCall};
 
 /// Bytes the tool calls of one streamed reply may hold by default, 4 MiB:
-/// their argument text, ids and names, and a fixed record per call.
+/// their argument text, ids and names, [`CALL_RECORD`] a call and
+/// [`FRAGMENT_RECORD`] a fragment.
 pub const TOOL_CALLS_LIMIT: usize = 4 * 1024 * 1024;
+
+/// What a call counts for against the limit besides its text: at most
+/// 1,024 calls a reply under [`TOOL_CALLS_LIMIT`], however small, so that
+/// the work of placing each fragment among them stays bounded.
+pub const CALL_RECORD: usize = 4 * 1024;
+
+/// What a fragment counts for against the limit besides its text: a
+/// server cannot send empty fragments without end.
+pub const FRAGMENT_RECORD: usize = 8;
 
 /// One piece of a streamed tool call, as a provider's wire format gives it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,11 +110,11 @@ impl PartialCall {
         self.id.is_empty() || self.id == id
     }
 
-    /// Whether `fragment`, with neither index nor id, starts a call after
-    /// this one rather than adding to it: it names a tool and brings
-    /// arguments, and this call has its name and either another one or
-    /// whole arguments already (a server that sends whole calls, several
-    /// to a delta, with no index).
+    /// Whether `fragment`, without an id, starts a call after this one
+    /// rather than adding to it: it names a tool and brings arguments,
+    /// and this call has its name and either another one or whole
+    /// arguments already (a server that sends whole calls, several to a
+    /// delta, with no index or all at one).
     fn is_followed_by(&self, fragment: &ToolCallFragment<'_>) -> bool {
         let (Some(name), Some(args)) = (fragment.name, fragment.arguments) else {
             return false;
@@ -203,20 +213,29 @@ impl ToolCallParts {
     ///
     /// [`LlmError::ToolCallsTooLarge`] once the calls hold more than the limit.
     pub fn add(&mut self, fragment: &ToolCallFragment<'_>) -> Result<(), LlmError> {
+        self.hold(FRAGMENT_RECORD)?;
         let id = fragment.id.filter(|id| !id.is_empty());
         // A tool's name: with an id other than a call's, the piece starts
         // a call.
         let starts = fragment.name.is_some_and(|name| !name.is_empty());
         let slot = match (fragment.index, id) {
             // The latest call of the index, unless this piece starts another
-            // (a tool's name and another id): a server that gives every
-            // parallel call index 0 starts each with its own id and name,
-            // while some send a new id on each piece of one call.
+            // (a tool's name and another id, or, without an id, a tool's
+            // name and arguments after whole ones): a server that gives
+            // every parallel call index 0 starts each with its own id and
+            // name, or sends each whole without one, while some send a new
+            // id on each piece of one call.
             (Some(index), _) => self
                 .calls
                 .iter()
                 .rposition(|c| c.index == index)
-                .filter(|&slot| !starts || id.is_none_or(|id| self.calls[slot].takes_id(id))),
+                .filter(|&slot| {
+                    let call = &self.calls[slot];
+                    match id {
+                        Some(id) => !starts || call.takes_id(id),
+                        None => !call.is_followed_by(fragment),
+                    }
+                }),
             // The call with this id; else, as a piece without an id, the
             // last call, unless this piece starts another (as with an
             // index: a tool's name and an id other than that call's).
@@ -239,7 +258,7 @@ impl ToolCallParts {
                     let next = self.calls.iter().map(|c| c.index.saturating_add(1)).max();
                     next.unwrap_or(0)
                 });
-                self.hold(std::mem::size_of::<PartialCall>())?;
+                self.hold(CALL_RECORD)?;
                 self.calls.push(PartialCall {
                     index,
                     ..PartialCall::default()

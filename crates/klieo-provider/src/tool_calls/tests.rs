@@ -161,3 +161,49 @@ fn a_call_whose_pieces_repeat_its_id_and_name_stays_one_call() {
     ]);
     assert_eq!(calls, [call("call_0", "add", r#"{"a":1}"#)]);
 }
+
+#[test]
+fn whole_calls_at_one_index_without_ids_are_each_a_call() {
+    let calls = assembled(&[
+        piece(Some(0), None, Some("weather"), Some(r#"{"c":"A"}"#)),
+        piece(Some(0), None, Some("weather"), Some(r#"{"c":"B"}"#)),
+        piece(Some(0), None, Some("time"), Some("{}")),
+    ]);
+    assert_eq!(
+        calls,
+        [
+            call("call_0", "weather", r#"{"c":"A"}"#),
+            call("call_1", "weather", r#"{"c":"B"}"#),
+            call("call_2", "time", "{}"),
+        ]
+    );
+}
+
+#[test]
+fn empty_fragments_and_calls_count_against_the_limit() {
+    let mut parts = ToolCallParts::new();
+    let empty = piece(Some(0), None, None, None);
+    let mut added = 0;
+    let refused = loop {
+        match parts.add(&empty) {
+            Ok(()) => added += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(refused, LlmError::ToolCallsTooLarge { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        added < TOOL_CALLS_LIMIT / FRAGMENT_RECORD,
+        "{added} fragments"
+    );
+
+    let mut parts = ToolCallParts::new();
+    let calls = (0..).find(|&i| parts.add(&piece(Some(i), None, None, None)).is_err());
+    let calls = calls.expect("refused at last");
+    assert!(
+        (1_000..=1_024).contains(&calls),
+        "at most 1,024 calls: {calls}"
+    );
+}
