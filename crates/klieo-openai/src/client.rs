@@ -4,7 +4,7 @@
 use crate::config::{default_capabilities, OpenAiClientBuilder};
 use crate::discover::Learned;
 use crate::error::from_response;
-use crate::request::ChatBody;
+use crate::request::{ChatBody, Dialect};
 use crate::response::parse_completion;
 use crate::{discover, embed, http, stream};
 use klieo_http::secret::Secret;
@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     learned: tokio::sync::OnceCell<Option<Learned>>,
     /// `gen_ai.provider.name`.
     provider_name: String,
+    /// Whether the server is OpenAI's own API (`api.openai.com`).
+    openai: bool,
     /// Whether the server can stream tool calls the model chooses; cleared
     /// by the first empty stream it sends for such a request.
     auto_tool_streams: Arc<AtomicBool>,
@@ -165,6 +167,7 @@ impl OpenAiClient {
                 props_url,
                 learned: tokio::sync::OnceCell::new(),
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
+                openai,
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
                 base_url,
@@ -224,12 +227,16 @@ impl OpenAiClient {
         let model = req.model.as_deref().unwrap_or(&self.inner.model);
         // A tool forced by name is sent as the server can take it, so
         // ask the server first (once) unless the user declared it.
-        let named = match req.tool_choice {
+        let named_choice = match req.tool_choice {
             Some(ToolChoice::Function(_)) => self.discover_capabilities().await,
             _ => self.capabilities(),
         }
         .named_tool_choice();
-        let body = serde_json::to_vec(&ChatBody::new(req, model, stream, named)?)
+        let dialect = Dialect {
+            named_choice,
+            completion_tokens: self.inner.openai,
+        };
+        let body = serde_json::to_vec(&ChatBody::new(req, model, stream, dialect)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;
         debug!(
             stream,

@@ -88,7 +88,11 @@
 //!   (llama-cpp-python answers in text otherwise). Once the finish
 //!   reason came, the reply is complete: a later error event, undecodable
 //!   event or broken connection ends it normally. Tool calls holding more
-//!   than 4 MiB fail the stream with `Decoding`.
+//!   than 4 MiB (see `klieo_provider::tool_calls::TOOL_CALLS_LIMIT`) fail
+//!   the stream with `ToolCallsTooLarge`.
+//! - The reply's bound (`ChatRequest::max_tokens`) goes to OpenAI's own API
+//!   as `max_completion_tokens` (its reasoning models refuse `max_tokens`)
+//!   and to any other server as `max_tokens`.
 //! - Embeddings sent as one vector per token (llama-cpp-python) are
 //!   mean-pooled into one vector per input.
 //!

@@ -20,6 +20,8 @@ pub(crate) struct ChatBody<'a> {
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     stop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +30,18 @@ pub(crate) struct ChatBody<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+}
+
+/// How the server at hand takes a request's fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialect {
+    /// It honours a tool forced by name (else a named choice goes as
+    /// `required` with only that tool).
+    pub(crate) named_choice: bool,
+    /// It takes the reply's bound as `max_completion_tokens`: OpenAI's own
+    /// API, whose reasoning models refuse `max_tokens`. Other servers
+    /// (llama.cpp, vLLM, older ones) get `max_tokens`.
+    pub(crate) completion_tokens: bool,
 }
 
 #[derive(Serialize)]
@@ -41,18 +55,17 @@ impl<'a> ChatBody<'a> {
     /// it); with tools and no choice, `auto` is sent, which is OpenAI's
     /// default but not llama-cpp-python's (it answers in text without
     /// one). A `response_format` of plain text is left out (the default).
-    /// Unless the server honours a tool forced by name (`named_choice`), a
-    /// named choice goes as `required` with only that tool.
+    /// The fields are named as the server's `dialect` takes them.
     pub(crate) fn new(
         req: &'a ChatRequest,
         model: &'a str,
         stream: bool,
-        named_choice: bool,
+        dialect: Dialect,
     ) -> Result<Self, LlmError> {
         let mut tools: &[ToolDef] = &req.tools;
         let tool_choice = match &req.tool_choice {
             _ if req.tools.is_empty() => None,
-            Some(ToolChoice::Function(name)) if !named_choice => {
+            Some(ToolChoice::Function(name)) if !dialect.named_choice => {
                 if let Some(tool) = req.tools.iter().find(|t| t.name == *name) {
                     tools = std::slice::from_ref(tool);
                 }
@@ -67,7 +80,8 @@ impl<'a> ChatBody<'a> {
             tools: Tools(tools),
             tool_choice,
             temperature: req.temperature,
-            max_tokens: req.max_tokens,
+            max_tokens: req.max_tokens.filter(|_| !dialect.completion_tokens),
+            max_completion_tokens: req.max_tokens.filter(|_| dialect.completion_tokens),
             stop: &req.stop,
             response_format: WireFormat::new(&req.response_format)?,
             stream,
@@ -275,6 +289,34 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A server that honours a tool forced by name and takes `max_tokens`.
+    const NAMED: Dialect = Dialect {
+        named_choice: true,
+        completion_tokens: false,
+    };
+
+    #[test]
+    fn openais_own_api_gets_the_replys_bound_as_max_completion_tokens() {
+        let mut req = ChatRequest::new(vec![Message::user("hi")]);
+        req.max_tokens = Some(256);
+        let body = |completion_tokens| {
+            let dialect = Dialect {
+                completion_tokens,
+                ..NAMED
+            };
+            ChatBody::new(&req, "m", false, dialect)
+                .ok()
+                .and_then(|b| serde_json::to_value(&b).ok())
+                .unwrap_or_default()
+        };
+        let openai = body(true);
+        assert_eq!(openai["max_completion_tokens"], 256);
+        assert!(openai.get("max_tokens").is_none(), "{openai}");
+        let local = body(false);
+        assert_eq!(local["max_tokens"], 256);
+        assert!(local.get("max_completion_tokens").is_none(), "{local}");
+    }
+
     #[test]
     fn assistant_tool_calls_carry_empty_content_and_raw_arguments() {
         let call = ToolCall::from_raw("c1", "calculator", "{\"expression\": ");
@@ -282,7 +324,7 @@ mod tests {
             Message::assistant_tool_calls("", vec![call]),
             Message::tool_result("c1", "391"),
         ]);
-        let body = ChatBody::new(&req, "m", false, true).ok();
+        let body = ChatBody::new(&req, "m", false, NAMED).ok();
         let value = body.and_then(|b| serde_json::to_value(&b).ok());
         assert_eq!(
             value,
@@ -306,7 +348,11 @@ mod tests {
             .with_tool_choice(ToolChoice::Function("refund".into()));
         req.tools = vec![tool("lookup"), tool("refund")].into();
         let body = |named| {
-            ChatBody::new(&req, "m", false, named)
+            let dialect = Dialect {
+                named_choice: named,
+                ..NAMED
+            };
+            ChatBody::new(&req, "m", false, dialect)
                 .ok()
                 .and_then(|b| serde_json::to_value(&b).ok())
                 .unwrap_or_default()
@@ -332,7 +378,7 @@ mod tests {
     fn stream_body_asks_for_usage_and_drops_choice_without_tools() {
         let req =
             ChatRequest::new(vec![Message::user("hi")]).with_tool_choice(ToolChoice::Required);
-        let value = ChatBody::new(&req, "m", true, true)
+        let value = ChatBody::new(&req, "m", true, NAMED)
             .ok()
             .and_then(|b| serde_json::to_value(&b).ok());
         assert_eq!(
