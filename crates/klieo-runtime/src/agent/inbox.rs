@@ -104,6 +104,7 @@ impl Agent {
                     Episode::Completed { .. }
                         | Episode::Failed { .. }
                         | Episode::Suspended { .. }
+                        | Episode::InDoubt { .. }
                         | Episode::WaitingOnChild { .. }
                 )
             );

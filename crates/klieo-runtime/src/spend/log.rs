@@ -23,7 +23,8 @@ impl Spend {
                     ..
                 } => {
                     spend.model_calls += 1;
-                    spend.logged_ms += latency_ms;
+                    // A log's numbers are data, not trusted to be small.
+                    spend.logged_ms = spend.logged_ms.saturating_add(*latency_ms);
                     let mut counted = counted.unwrap_or_else(|| {
                         CallSpend::new(
                             tokens.map_or(0, |u| u64::from(u.input_tokens)),
@@ -51,7 +52,7 @@ impl Spend {
                     step_tools = match step_tools {
                         Some((s, longest)) if s == *step => Some((s, longest.max(*latency_ms))),
                         Some((_, longest)) => {
-                            spend.logged_ms += longest;
+                            spend.logged_ms = spend.logged_ms.saturating_add(longest);
                             Some((*step, *latency_ms))
                         }
                         None => Some((*step, *latency_ms)),
@@ -61,7 +62,7 @@ impl Spend {
             }
         }
         if let Some((_, longest)) = step_tools {
-            spend.logged_ms += longest;
+            spend.logged_ms = spend.logged_ms.saturating_add(longest);
         }
         spend
     }

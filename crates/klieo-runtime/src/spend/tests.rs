@@ -4,6 +4,7 @@
 use super::*;
 use crate::options::Prices;
 use klieo_types::{Episode, FinishReason, Message, Usage};
+use std::time::Duration;
 
 fn request(words: usize) -> ChatRequest {
     ChatRequest::new(vec![Message::user("word ".repeat(words))])
@@ -91,6 +92,20 @@ fn a_log_gives_back_the_spend_it_records() {
     ];
     let spend = Spend::from_log(&Budget::new(), "m", &log);
     assert_eq!((spend.input, spend.output, spend.model_calls), (40, 10, 2));
+}
+
+#[test]
+fn a_logs_working_time_saturates() {
+    let call = |step| Episode::LlmCall {
+        step,
+        tokens: None,
+        latency_ms: u64::MAX,
+        finish_reason: FinishReason::ToolCalls,
+        tool_calls: 1,
+        spend: None,
+    };
+    let spend = Spend::from_log(&Budget::new(), "m", &[call(1), call(2)]);
+    assert_eq!(spend.logged(), Duration::from_millis(u64::MAX));
 }
 
 #[test]

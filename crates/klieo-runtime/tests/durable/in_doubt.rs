@@ -251,3 +251,16 @@ async fn a_call_whose_approval_is_logged_is_in_doubt_whatever_its_tool_says_now(
     assert_eq!(again.resume(run).await.unwrap().text, "Paid.");
     assert_eq!(count(&paid), 1, "a settled call is not run again");
 }
+
+#[tokio::test]
+async fn a_run_in_doubt_is_not_among_the_runs_to_resume() {
+    let (_dir, store) = fresh().await;
+    let paid = Arc::new(AtomicUsize::new(0));
+    let (run, _) = stopped_while_paying(&store, &paid).await;
+    let starting_up = payer(ScriptedLlm::new(), &store, &paid, None);
+    let unfinished = starting_up.unfinished_runs().await.unwrap();
+    assert!(
+        !unfinished.contains(&run),
+        "it waits for a person to settle its call: {unfinished:?}"
+    );
+}
