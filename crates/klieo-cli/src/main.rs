@@ -302,10 +302,13 @@ pub(crate) fn printed(written: std::io::Result<()>) -> Result<(), CliError> {
     }
 }
 
-#[allow(clippy::print_stderr, reason = "the command's error")]
 fn fail(error: &CliError) -> ExitCode {
-    // Bounded: a cause may hold what a server or a person sent, whole.
-    eprintln!("klieo: {}", error.with_causes(ERROR_SHOWN));
+    use std::io::Write;
+    // Bounded: a cause may hold what a server or a person sent, whole. An
+    // error output that cannot be written (closed) leaves the status to
+    // say it.
+    let told = error.with_causes(ERROR_SHOWN);
+    let _ = writeln!(std::io::stderr().lock(), "klieo: {told}");
     ExitCode::FAILURE
 }
 

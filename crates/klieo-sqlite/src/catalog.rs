@@ -112,7 +112,8 @@ fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
         })
     };
     let mut read = CatalogRow::default();
-    read.run = row.get(0)?;
+    // An id that is not UTF-8 is no id: the page leaves it out.
+    read.run = text(0)?.unwrap_or_default();
     read.thread = text(1)?.unwrap_or_default();
     read.agent = text(2)?;
     read.state = row.get(3)?;

@@ -103,3 +103,19 @@ async fn a_run_whose_texts_are_not_utf8_is_listed_with_the_others() {
     let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
     assert_eq!(listed, [second, first]);
 }
+
+/// Another program wrote a run id that is not UTF-8: a claim fails the
+/// run, and the catalog's pages leave it out rather than fail.
+#[tokio::test]
+async fn a_run_whose_id_is_not_utf8_is_left_out_of_the_page() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET run = CAST(X'FF' AS TEXT) WHERE run = ?1";
+    let (store, _, second, _raw) = edited(dir.path(), edit).await;
+    assert_eq!(claimed(&store).await, [second]);
+    let page = store
+        .runs(&RunQuery::new())
+        .await
+        .expect("the page is read");
+    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    assert_eq!(listed, [second]);
+}

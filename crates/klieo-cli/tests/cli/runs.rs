@@ -6,7 +6,7 @@ use klieo::prelude::*;
 use klieo::sqlite::SqliteStore;
 use klieo::types::testing::ScriptedLlm;
 use serde_json::{json, Value};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 #[tokio::test]
 async fn runs_are_listed_newest_first_and_filtered_by_state() {
@@ -150,6 +150,22 @@ async fn bad_input_is_a_message_and_a_non_zero_exit() {
     refused(&unnamed, "no store given");
     let usage = klieo(&spec, &["runs", "list", "--limit", "many"]);
     assert_eq!(usage.status.code(), Some(2), "arguments clap refuses");
+}
+
+/// An error with nowhere to be told (its output closed) is still the exit
+/// status 1 the command promises, not a panic's.
+#[test]
+fn an_error_with_its_output_closed_still_exits_1() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_klieo"))
+        .args(["runs", "list"])
+        .env_remove("KLIEO_STORE")
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
 }
 
 /// Output that cannot be written (a full disk) is the command's failure;
