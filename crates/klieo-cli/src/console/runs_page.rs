@@ -6,7 +6,8 @@
 use super::layout::{failure, page, respond};
 use super::run_page::{agent_name, decision_forms, settle_forms, status};
 use super::Console;
-use crate::runs::{age, dollars};
+use crate::error::CliError;
+use crate::runs::{age, dollars, plain};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -131,23 +132,35 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
         Ok(page) => page,
         Err(e) => return console.store_failed(&e.into()),
     };
-    let (mut waiting, mut doubted) = (Vec::new(), Vec::new());
+    let (mut waiting, mut doubted, mut unread) = (Vec::new(), Vec::new(), Vec::new());
     for entry in &listed.runs {
         let journal = console.store.journal();
-        match pending_approval(journal, entry.run).await {
-            Ok(Some(call)) => waiting.push((entry, call)),
-            Ok(None) => match in_doubt(journal, entry.run).await {
-                Ok(Some(call)) => doubted.push((entry, call)),
-                Ok(None) => {}
-                Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
-            },
-            Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
+        let read = match pending_approval(journal, entry.run).await {
+            Ok(None) => in_doubt(journal, entry.run).await.map(|call| call.map(Err)),
+            read => read.map(|call| call.map(Ok)),
+        };
+        // A run whose log cannot be read (a row another program wrote) is
+        // said so, and every other run can still be decided.
+        match read {
+            Ok(Some(Ok(call))) => waiting.push((entry, call)),
+            Ok(Some(Err(call))) => doubted.push((entry, call)),
+            Ok(None) => {}
+            Err(e) => unread.push((entry, CliError::Reading(e).with_causes(UNREAD_SHOWN))),
         }
     }
     let body = html! {
         h1 { "Waiting for approval" }
-        @if waiting.is_empty() && doubted.is_empty() {
+        @if waiting.is_empty() && doubted.is_empty() && unread.is_empty() {
             p.muted { "No run waits for a person." }
+        }
+        @for (entry, said) in &unread {
+            section.waiting.unread {
+                p {
+                    a.mono href={ "/runs/" (entry.run) } { (entry.run) }
+                    " · " (agent_name(entry)) " · its log could not be read"
+                }
+                p.muted { (plain(said, UNREAD_SHOWN)) }
+            }
         }
         @for (entry, call) in &doubted {
             section.waiting.in-doubt {
@@ -173,6 +186,9 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
     };
     respond(StatusCode::OK, page("Waiting for approval", body))
 }
+
+/// The most characters shown of why a run's log could not be read.
+const UNREAD_SHOWN: usize = 500;
 
 /// `text` for a query string: every byte but unreserved ones escaped.
 fn encode(text: &str) -> String {

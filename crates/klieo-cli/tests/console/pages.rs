@@ -248,3 +248,31 @@ async fn a_call_to_decide_shows_its_arguments_whole_with_nothing_reordered() {
         );
     }
 }
+
+/// A run whose log another program wrote a row of that cannot be read
+/// is said so on the approvals page; every other run can still be decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_log_cannot_be_read_leaves_the_approvals_page_to_the_others() {
+    let Opened {
+        runs,
+        console,
+        path,
+        _dir,
+    } = opened().await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "INSERT INTO episodes (run, seq, kind, episode) \
+         SELECT run, MAX(seq) + 1, 'from_the_future', '{\"type\":\"from_the_future\"}' \
+         FROM episodes WHERE run = ?1 GROUP BY run",
+        [runs.to_deny.to_string()],
+    )
+    .unwrap();
+    drop(raw);
+
+    let waiting = get(&console, "/approvals").await;
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+    assert!(waiting.body.contains(&runs.to_approve.to_string()));
+    assert!(waiting.body.contains("name=\"ticket\""), "its form");
+    assert!(waiting.body.contains(&runs.to_deny.to_string()));
+    assert!(waiting.body.contains("its log could not be read"));
+}
