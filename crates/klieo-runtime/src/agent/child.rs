@@ -57,16 +57,19 @@ impl Agent {
             }
             _ => None,
         };
-        let extras = Extras {
-            parent: Some(parent),
+        // Taken up, it keeps its place in the tree (its depth), and its
+        // `ChildOf`, written when it started, is not written again.
+        let taken_up = Extras {
+            parent: Some(parent.clone()),
             cancel: Some(cancel.clone()),
             cover: cover.clone(),
-            output,
             ..Extras::default()
         };
-        let taken_up = Extras {
+        let extras = Extras {
+            parent: Some(parent),
             cancel: Some(cancel),
             cover,
+            output,
             ..Extras::default()
         };
         let Some(relay) = relay else {

@@ -6,6 +6,7 @@ mod agent_tool;
 mod budget;
 mod cut_off;
 mod decided_early;
+mod depth;
 mod ending;
 pub(crate) mod handoff;
 mod typed;
