@@ -66,10 +66,14 @@ impl<'a> ChatBody<'a> {
         let tool_choice = match &req.tool_choice {
             _ if req.tools.is_empty() => None,
             Some(ToolChoice::Function(name)) if !dialect.named_choice => {
-                if let Some(tool) = req.tools.iter().find(|t| t.name == *name) {
-                    tools = std::slice::from_ref(tool);
-                }
+                let Some(tool) = req.tools.iter().find(|t| t.name == *name) else {
+                    return Err(unknown_forced_tool(name));
+                };
+                tools = std::slice::from_ref(tool);
                 Some(WireToolChoice::new(&ToolChoice::Required)?)
+            }
+            Some(ToolChoice::Function(name)) if !req.tools.iter().any(|t| t.name == *name) => {
+                return Err(unknown_forced_tool(name));
             }
             Some(choice) => Some(WireToolChoice::new(choice)?),
             None => Some(WireToolChoice::new(&ToolChoice::Auto)?),
@@ -90,6 +94,15 @@ impl<'a> ChatBody<'a> {
             }),
         })
     }
+}
+
+/// A tool forced by a name the request's tools do not have: the model
+/// could call none of them as asked.
+fn unknown_forced_tool(name: &str) -> LlmError {
+    LlmError::bad_request(format!(
+        "tool_choice forces the tool `{name}`, which is not among the request's tools: \
+         name one of them, or leave the choice to the model"
+    ))
 }
 
 /// The transcript as a JSON array, one [`WireMessage`] per message.
@@ -365,6 +378,22 @@ mod tests {
         assert_eq!(named["tools"].as_array().map(Vec::len), Some(2));
         let narrowed = body(false);
         assert_eq!(narrowed["tool_choice"], "required");
+        let unknown = req
+            .clone()
+            .with_tool_choice(ToolChoice::Function("refnud".into()));
+        for named_choice in [true, false] {
+            let dialect = Dialect {
+                named_choice,
+                ..NAMED
+            };
+            let refused = ChatBody::new(&unknown, "m", false, dialect).err();
+            assert!(
+                refused
+                    .as_ref()
+                    .is_some_and(|e| e.to_string().contains("`refnud`")),
+                "{refused:?}"
+            );
+        }
         let names: Vec<&str> = narrowed["tools"]
             .as_array()
             .into_iter()
