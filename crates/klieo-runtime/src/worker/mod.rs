@@ -248,10 +248,15 @@ impl Worker {
             }
             let full = spawned > 0 && spawned == room;
             if full {
-                // Room was filled: look again once a run ends.
+                // Room was filled: look again once a run ends. The store's
+                // wake-ups are read meanwhile (and say nothing to a worker
+                // without room): PostgreSQL holds its queue of
+                // notifications for a listener that does not read them,
+                // until `NOTIFY` fails for every process on the database.
                 if let Some(done) = tokio::select! {
                     () = shutdown.cancelled() => None,
                     done = running.join_next_with_id() => done,
+                    () = listening.woken(&self.holder) => None,
                 } {
                     ended(&mut runs, &mut report, done);
                 }

@@ -2,8 +2,10 @@
 //! tokio time: submit and wait, the concurrency bound, runs no worker
 //! knows, runs taken over (`takeover`), cancel, and the builder's checks.
 
+mod gated;
 mod shutdown;
 mod takeover;
+mod wakeups;
 
 use crate::durable::support::{count, Counted};
 use klieo_runtime::{wait, Agent, Worker, WorkerOptions, WorkerReport};

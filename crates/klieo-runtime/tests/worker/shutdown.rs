@@ -3,117 +3,16 @@
 //! are given up at once, not driven, and a store that does not answer
 //! when stopped runs' leases are given up is waited for one lease TTL.
 
+use super::gated::GatedClaims;
 use super::{agent, options, start, LONG, TTL};
 use crate::durable::support::Counted;
-use async_trait::async_trait;
 use klieo_runtime::{Worker, WorkerReport};
 use klieo_store::InMemoryJournal;
-use klieo_types::{
-    Claimed, Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, RunId, RunQueue,
-    RunRecord, RunState, ShortTermMemory, Submission, ThreadId, Transcript,
-};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use klieo_types::{RunId, RunQueue, Submission};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
-
-/// The in-memory journal, whose claims wait for a permit of `gate`
-/// (none at first) after telling `asked`, and whose leases and releases
-/// never answer once `stuck`.
-#[derive(Clone)]
-struct GatedClaims {
-    store: InMemoryJournal,
-    asked: Arc<Notify>,
-    gate: Arc<Semaphore>,
-    stuck: Arc<AtomicBool>,
-}
-
-impl GatedClaims {
-    fn new(store: &InMemoryJournal) -> Self {
-        Self {
-            store: store.clone(),
-            asked: Arc::new(Notify::new()),
-            gate: Arc::new(Semaphore::new(0)),
-            stuck: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-#[async_trait]
-impl ShortTermMemory for GatedClaims {
-    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        self.store.append(thread, messages).await
-    }
-    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
-        self.store.load(thread, max_tokens).await
-    }
-    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        self.store.clear(thread).await
-    }
-}
-
-#[async_trait]
-impl EpisodicMemory for GatedClaims {
-    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
-        self.store.record(run, episode).await
-    }
-    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
-        self.store.replay(run).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
-        self.store.list_runs().await
-    }
-}
-
-#[async_trait]
-impl Journal for GatedClaims {
-    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
-        self.store.commit(commit).await
-    }
-    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
-        Journal::run(&self.store, run).await
-    }
-    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
-        if self.stuck.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.store.lease(run, holder, ttl).await
-    }
-    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
-        if self.stuck.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.store.release(run, holder).await
-    }
-}
-
-#[async_trait]
-impl RunQueue for GatedClaims {
-    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
-        self.store.submit(submission).await
-    }
-    async fn claim(
-        &self,
-        holder: &str,
-        agents: &[String],
-        limit: usize,
-        ttl: Duration,
-    ) -> Result<Vec<Claimed>, MemoryError> {
-        self.asked.notify_one();
-        let permit = self.gate.acquire().await;
-        drop(permit);
-        self.store.claim(holder, agents, limit, ttl).await
-    }
-    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
-        self.store.state(run).await
-    }
-    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
-        self.store.cancel(run, by).await
-    }
-    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
-        self.store.assign(run, agent).await
-    }
-}
 
 /// A run submitted for the worker, the gate open for its claims.
 async fn submitted(store: &InMemoryJournal, queue: &GatedClaims) -> RunId {

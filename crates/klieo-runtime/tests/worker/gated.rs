@@ -1,0 +1,128 @@
+//! [`GatedClaims`]: the in-memory journal as a store whose claims, leases
+//! and wake-ups a test holds in its hands.
+
+use async_trait::async_trait;
+use futures_util::stream;
+use klieo_store::InMemoryJournal;
+use klieo_types::{
+    Claimed, Commit, Episode, EpisodicMemory, Journal, MemoryError, Message, RunId, RunQueue,
+    RunRecord, RunState, ShortTermMemory, Submission, ThreadId, Transcript, Wakeups,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// The in-memory journal, whose claims wait for a permit of `gate`
+/// (none at first) after telling `asked`, whose leases and releases never
+/// answer once `stuck`, and whose wake-ups come when the test sends them.
+#[derive(Clone)]
+pub(super) struct GatedClaims {
+    store: InMemoryJournal,
+    pub(super) asked: Arc<Notify>,
+    pub(super) gate: Arc<Semaphore>,
+    pub(super) stuck: Arc<AtomicBool>,
+    /// Each permit a wake-up the store sends.
+    pub(super) wake: Arc<Notify>,
+    /// Told each time the worker reads a wake-up.
+    pub(super) woken: Arc<Notify>,
+}
+
+impl GatedClaims {
+    pub(super) fn new(store: &InMemoryJournal) -> Self {
+        Self {
+            store: store.clone(),
+            asked: Arc::new(Notify::new()),
+            gate: Arc::new(Semaphore::new(0)),
+            stuck: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(Notify::new()),
+            woken: Arc::new(Notify::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl ShortTermMemory for GatedClaims {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        self.store.append(thread, messages).await
+    }
+    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
+        self.store.load(thread, max_tokens).await
+    }
+    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
+        self.store.clear(thread).await
+    }
+}
+
+#[async_trait]
+impl EpisodicMemory for GatedClaims {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), MemoryError> {
+        self.store.record(run, episode).await
+    }
+    async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        self.store.replay(run).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {
+        self.store.list_runs().await
+    }
+}
+
+#[async_trait]
+impl Journal for GatedClaims {
+    async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
+        self.store.commit(commit).await
+    }
+    async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
+        Journal::run(&self.store, run).await
+    }
+    async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {
+        if self.stuck.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.store.lease(run, holder, ttl).await
+    }
+    async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        if self.stuck.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.store.release(run, holder).await
+    }
+}
+
+#[async_trait]
+impl RunQueue for GatedClaims {
+    async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
+        self.store.submit(submission).await
+    }
+    async fn claim(
+        &self,
+        holder: &str,
+        agents: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claimed>, MemoryError> {
+        self.asked.notify_one();
+        let permit = self.gate.acquire().await;
+        drop(permit);
+        self.store.claim(holder, agents, limit, ttl).await
+    }
+    async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        self.store.state(run).await
+    }
+    async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
+        self.store.cancel(run, by).await
+    }
+    async fn assign(&self, run: RunId, agent: &str) -> Result<Option<RunState>, MemoryError> {
+        self.store.assign(run, agent).await
+    }
+    /// A wake-up for each permit of `wake`, telling `woken` as it is read.
+    async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+        let (wake, woken) = (Arc::clone(&self.wake), Arc::clone(&self.woken));
+        let each = stream::unfold((wake, woken), |(wake, woken)| async move {
+            wake.notified().await;
+            woken.notify_one();
+            Some(((), (wake, woken)))
+        });
+        Ok(Some(Box::pin(each)))
+    }
+}
