@@ -86,7 +86,13 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
 /// `invalid_request_error`,
 /// `not_found_error` and `request_too_large` → `BadRequest`, anything else
 /// (`overloaded_error`, `api_error`) → a retryable `Server` error.
-pub(crate) fn from_event(data: &str, secret: Option<&Secret>) -> LlmError {
+///
+/// The request id is the event's, else `request_id` (its reply's header).
+pub(crate) fn from_event(
+    data: &str,
+    request_id: Option<&str>,
+    secret: Option<&Secret>,
+) -> LlmError {
     let wire: WireError = serde_json::from_str(data).unwrap_or_default();
     let error = wire.error.unwrap_or_default();
     let kind = error.kind.as_deref().unwrap_or("unknown");
@@ -98,7 +104,8 @@ pub(crate) fn from_event(data: &str, secret: Option<&Secret>) -> LlmError {
             MESSAGE_LIMIT,
         ),
     };
-    let message = with_request_id(message, wire.request_id.as_deref(), secret);
+    let request_id = wire.request_id.as_deref().or(request_id);
+    let message = with_request_id(message, request_id, secret);
     let hint = RetryHint::new();
     match kind {
         BILLING => LlmError::QuotaExhausted { message },
@@ -119,7 +126,7 @@ mod tests {
     fn error_events_are_typed_by_their_type() {
         let event = |kind: &str| {
             let data = format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"m"}}}}"#);
-            from_event(&data, None)
+            from_event(&data, None, None)
         };
         assert!(matches!(event("overloaded_error"), LlmError::Server { .. }));
         assert!(event("overloaded_error").retryable());
@@ -154,7 +161,7 @@ mod tests {
             "request_id": long,
         })
         .to_string();
-        let shown = from_event(&data, Some(&key)).to_string();
+        let shown = from_event(&data, None, Some(&key)).to_string();
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.len() < 2_000, "{} bytes", shown.len());
     }
@@ -162,6 +169,6 @@ mod tests {
     #[test]
     fn the_request_id_of_an_event_is_kept() {
         let data = r#"{"type":"error","error":{"type":"api_error","message":"boom"},"request_id":"req_9"}"#;
-        assert!(from_event(data, None).to_string().contains("req_9"));
+        assert!(from_event(data, None, None).to_string().contains("req_9"));
     }
 }

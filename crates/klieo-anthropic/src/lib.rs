@@ -65,8 +65,11 @@
 //!   `Unauthorized`; 400, 404, 413 and other 4xx → `BadRequest` with the
 //!   message; 429 → `RateLimit`; 500, 529 (`overloaded_error`) and other
 //!   5xx → `Server`, retryable; `retry-after` is honoured. An `error`
-//!   event mid-stream is typed by its `type` the same way. Every message
-//!   ends with the request id (`request-id` header), for support.
+//!   event mid-stream is typed by its `type` the same way. An error the
+//!   server told (a non-2xx reply, an `error` event) ends with the request
+//!   id (the body's, else the reply's `request-id` header), for support.
+//!   Event names a server escaped (`"end\u005fturn"`) are read as they
+//!   mean.
 //! - The API key is never in `Debug`, logs or errors; a server message
 //!   that echoes it has it replaced by `***`.
 #![deny(missing_docs)]

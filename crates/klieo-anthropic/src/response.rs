@@ -150,6 +150,7 @@ pub(crate) fn parse_message(
         // An error object with a 2xx status (some gateways answer so).
         return Err(crate::error::from_event(
             &String::from_utf8_lossy(body),
+            None,
             secret,
         ));
     }

@@ -15,12 +15,15 @@ use klieo_provider::tool_calls::{ToolCallFragment, ToolCallParts, TOOL_CALLS_LIM
 use klieo_types::{ChatChunk, ChunkStream, LlmError, ReplyInfo, Usage};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One event's data; fields of events klieo does not read are ignored.
+/// Names are read as `Cow`: borrowed, unless a server escaped a character
+/// of them (`"end\u005fturn"` is JSON's `"end_turn"`).
 #[derive(Deserialize)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]
-    kind: &'a str,
+    kind: Cow<'a, str>,
     #[serde(default)]
     index: Option<u32>,
     #[serde(default)]
@@ -58,13 +61,13 @@ struct StartBlock {
 #[derive(Deserialize)]
 struct Delta<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<&'a str>,
+    kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    text: Option<std::borrow::Cow<'a, str>>,
+    text: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    partial_json: Option<std::borrow::Cow<'a, str>>,
+    partial_json: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    stop_reason: Option<&'a str>,
+    stop_reason: Option<Cow<'a, str>>,
 }
 
 /// The state of one streamed reply.
@@ -83,11 +86,15 @@ pub(crate) struct Events {
     /// The reply's id and model, from `message_start`.
     info: ReplyInfo,
     secret: Option<Secret>,
+    /// The reply's request id (its `request-id` header), for an error
+    /// event that gives none.
+    request_id: Option<String>,
 }
 
 impl Events {
-    pub(crate) fn new(secret: Option<Secret>) -> Self {
+    pub(crate) fn new(secret: Option<Secret>, request_id: Option<String>) -> Self {
         Self {
+            request_id,
             calls: ToolCallParts::new(),
             whole_inputs: Vec::new(),
             whole_bytes: 0,
@@ -143,13 +150,17 @@ impl Events {
             return Ok(Step::Continue);
         }
         if event.event.as_deref() == Some("error") {
-            return Err(from_event(data, self.secret.as_ref()));
+            return Err(from_event(
+                data,
+                self.request_id.as_deref(),
+                self.secret.as_ref(),
+            ));
         }
         let wire: WireEvent<'_> = serde_json::from_str(data).map_err(|e| {
             let reason = "not a Messages API stream event";
             decoding_from(reason, &e, data.as_bytes(), self.secret.as_ref())
         })?;
-        match wire.kind {
+        match &*wire.kind {
             "message_start" => {
                 if let Some(message) = wire.message {
                     self.usage = message.usage;
@@ -186,7 +197,7 @@ impl Events {
                 let Some(delta) = wire.delta else {
                     return Ok(Step::Continue);
                 };
-                match delta.kind {
+                match delta.kind.as_deref() {
                     Some("text_delta") => match delta.text {
                         Some(text) if !text.is_empty() => {
                             Ok(Step::Emit(ChatChunk::delta(text.into_owned())))
@@ -217,7 +228,7 @@ impl Events {
             }
             "message_delta" => {
                 if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
-                    self.stop_reason = Some(reason.to_owned());
+                    self.stop_reason = Some(reason.into_owned());
                 }
                 if let Some(later) = wire.usage {
                     let usage = self.usage.get_or_insert_with(WireUsage::default);
@@ -226,7 +237,11 @@ impl Events {
                 Ok(Step::Continue)
             }
             "message_stop" => Ok(self.finished()),
-            "error" => Err(from_event(data, self.secret.as_ref())),
+            "error" => Err(from_event(
+                data,
+                self.request_id.as_deref(),
+                self.secret.as_ref(),
+            )),
             // ping, content_block_stop, and event types added later.
             _ => Ok(Step::Continue),
         }
@@ -288,18 +303,20 @@ pub(crate) async fn chunk_stream(
             Ok(one_chunk(ChatChunk::from(reply)))
         }
         StreamBody::Events(resp) => {
-            let events = Events::new(reading.secret.clone());
+            let request_id = klieo_provider::status::request_id(resp.headers());
+            let events = Events::new(reading.secret.clone(), request_id);
             Ok(event_stream(resp, events, &reading))
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
     fn feed(events: &[&str]) -> Step {
-        let mut reader = Events::new(None);
+        let mut reader = Events::new(None, None);
         let mut last = Step::Continue;
         for data in events {
             last = reader.on_event(&SseEvent {
@@ -359,5 +376,44 @@ mod tests {
             stop,
         ]);
         assert_eq!(usage, Some(Usage::new(10, 7)));
+    }
+
+    #[test]
+    fn names_a_server_escaped_are_read_as_they_mean() {
+        let last = feed(&[
+            r#"{"type":"message\u005fstart","message":{"id":"m","model":"c"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text\u005fdelta","text":"Hi"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end\u005fturn"},"usage":{"output_tokens":1}}"#,
+            r#"{"type":"message\u005fstop"}"#,
+        ]);
+        let Step::Done(chunk) = &last else {
+            panic!("the reply ends: {last:?}");
+        };
+        assert_eq!(chunk.finish_reason, Some(klieo_types::FinishReason::Stop));
+        let mut reader = Events::new(None, None);
+        let text = reader.on_event(&SseEvent {
+            data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text\u005fdelta","text":"Hi"}}"#.to_owned(),
+            ..SseEvent::default()
+        });
+        assert!(
+            matches!(&text, Step::Emit(c) if c.delta == "Hi"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn an_error_event_without_a_request_id_is_told_with_the_replys() {
+        let mut reader = Events::new(None, Some("req_X".to_owned()));
+        let failed = reader.on_event(&SseEvent {
+            event: Some("error".to_owned()),
+            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#
+                .to_owned(),
+            ..SseEvent::default()
+        });
+        let Step::Fail(error) = &failed else {
+            panic!("the stream fails: {failed:?}");
+        };
+        assert!(error.to_string().contains("req_X"), "{error}");
+        assert!(error.retryable());
     }
 }

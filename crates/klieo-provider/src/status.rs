@@ -62,6 +62,24 @@ impl fmt::Debug for ErrorReply {
     }
 }
 
+/// The request id a server gave its reply (`request-id` or
+/// `x-request-id`), cut to 200 characters, for support.
+///
+/// ```
+/// use reqwest::header::{HeaderMap, HeaderValue};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("request-id", HeaderValue::from_static(" req_1 "));
+/// assert_eq!(klieo_provider::status::request_id(&headers).as_deref(), Some("req_1"));
+/// assert_eq!(klieo_provider::status::request_id(&HeaderMap::new()), None);
+/// ```
+pub fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    ["request-id", "x-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(|id| klieo_types::text::bounded(id.trim(), 200))
+}
+
 impl ErrorReply {
     /// A reply of `status` from `url`, with no hint, request id or body
     /// (for tests of a provider's error parsing).
@@ -81,10 +99,7 @@ impl ErrorReply {
     pub async fn read(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
         let hint = retry_hint(resp.headers(), SystemTime::now());
-        let request_id = ["request-id", "x-request-id"]
-            .iter()
-            .find_map(|name| resp.headers().get(*name)?.to_str().ok())
-            .map(|id| klieo_types::text::bounded(id.trim(), 200));
+        let request_id = request_id(resp.headers());
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
