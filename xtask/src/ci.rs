@@ -395,7 +395,7 @@ fn deny(root: &Path) -> Result<(), Error> {
     }
     println!(
         "    skipped `cargo deny check advisories`: it needs the RustSec advisory database \
-         from GitHub, which this machine cannot reach"
+         from GitHub, which CI machines cannot reach (run it where GitHub can be reached)"
     );
     cargo(root, "deny check bans licenses sources")
 }

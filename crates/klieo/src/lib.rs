@@ -14,7 +14,7 @@
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `mcp` | `mcp` | the tools of Model Context Protocol servers, over stdio or streamable HTTP, next to an agent's own |
 //! | `otel` | `otel` | OpenTelemetry export of the runs' GenAI spans over OTLP/HTTP, from the `OTEL_*` variables (`klieo::otel::init()`) |
-//! | `testing` | `testing` | a scripted model for tests of agents; with `store`, `store::testing` too: the checks every memory and journal passes, and the golden fixtures |
+//! | `testing` | `types::testing` | a scripted model for tests of agents; with `store`, `store::testing` too: the checks every memory and journal passes, and the golden fixtures |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
 //! streaming agent with two tools against a real model (`cargo xtask demo`
