@@ -61,7 +61,10 @@ fn marks(bytes: &[u8]) -> impl Iterator<Item = (usize, Mark)> + '_ {
     })
 }
 
-/// Checks a line's nesting and count of values without parsing it.
+/// Checks a line's nesting and count of values without parsing it. The
+/// values are counted from above: the first, one after each comma, and
+/// each object or array opened (a nested one holds values of its own
+/// that no comma separates: `[[[1]]]` is four).
 pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
     let (mut depth, mut values) = (0usize, 1usize);
     for (_, mark) in marks(line) {
@@ -74,16 +77,17 @@ pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
                     });
                 }
             }
-            Mark::Close => depth = depth.saturating_sub(1),
-            Mark::Comma => {
-                values += 1;
-                if values > MAX_REPLY_VALUES {
-                    return Err(ReplyFault::TooManyValues {
-                        limit: MAX_REPLY_VALUES,
-                    });
-                }
+            Mark::Close | Mark::StringEnd { .. } => {
+                depth = depth.saturating_sub(usize::from(mark == Mark::Close));
+                continue;
             }
-            Mark::StringEnd { .. } => {}
+            Mark::Comma => {}
+        }
+        values += 1;
+        if values > MAX_REPLY_VALUES {
+            return Err(ReplyFault::TooManyValues {
+                limit: MAX_REPLY_VALUES,
+            });
         }
     }
     Ok(())

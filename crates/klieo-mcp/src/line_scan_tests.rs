@@ -23,6 +23,21 @@ fn values_and_nesting_are_counted_outside_strings() {
 }
 
 #[test]
+fn nested_values_count_though_no_comma_separates_them() {
+    let nest = format!("{}{}", "[".repeat(90), "]".repeat(90));
+    let line = format!("[{}]", vec![nest; 2_000].join(","));
+    assert_eq!(
+        scan(line.as_bytes()),
+        Err(ReplyFault::TooManyValues {
+            limit: MAX_REPLY_VALUES
+        }),
+        "2,000 items of 90 arrays each: some 180,000 values"
+    );
+    let fits = format!("[{}]", vec!["[[1]]"; 30_000].join(","));
+    assert_eq!(scan(fits.as_bytes()), Ok(()), "about 90,000 values");
+}
+
+#[test]
 fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
     let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
     assert_eq!(
