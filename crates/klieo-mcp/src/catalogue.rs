@@ -120,13 +120,16 @@ impl Catalogue {
                 Some(kept.clone())
             })
             .collect();
+        // The suffix each clashing name tries next: a list of many tools
+        // whose names come out the same is named in time linear in it.
+        let mut suffixes = HashMap::new();
         for (tool, name) in offered.iter().zip(names.iter_mut()) {
             if name.is_none() {
                 // Not a name shown now, nor one another tool had.
                 let taken = |name: &str| {
                     own.contains_key(name) || given.get(name).is_some_and(|had| **had != *tool.name)
                 };
-                let shown = unique(taken, model_name(&tool.name));
+                let shown = unique(taken, model_name(&tool.name), &mut suffixes);
                 own.insert(shown.clone(), tool.name.to_string());
                 before
                     .entry(tool.name.to_string())
@@ -202,20 +205,32 @@ fn model_name(name: &str) -> String {
 }
 
 /// `name`, or with `_2`, `_3`, ... after it when it is `taken` (two of
-/// the server's names come out the same, or a tool gone had it).
-fn unique(taken: impl Fn(&str) -> bool, name: String) -> String {
+/// the server's names come out the same, or a tool gone had it), trying
+/// from the suffix `suffixes` says the name tries next (those before it
+/// were taken already in this listing).
+fn unique(
+    taken: impl Fn(&str) -> bool,
+    name: String,
+    suffixes: &mut HashMap<String, usize>,
+) -> String {
     if !taken(&name) {
         return name;
     }
-    (2..)
-        .map(|n| {
-            let suffix = format!("_{n}");
-            // ASCII by now: one byte a character.
-            let room = NAME_LIMIT.saturating_sub(suffix.len()).min(name.len());
-            format!("{}{suffix}", name.get(..room).unwrap_or_default())
-        })
-        .find(|candidate| !taken(candidate))
-        .unwrap_or(name)
+    let from = suffixes.get(&name).copied().unwrap_or(2);
+    let found = (from..).find_map(|n| {
+        let suffix = format!("_{n}");
+        // ASCII by now: one byte a character.
+        let room = NAME_LIMIT.saturating_sub(suffix.len()).min(name.len());
+        let candidate = format!("{}{suffix}", name.get(..room).unwrap_or_default());
+        (!taken(&candidate)).then_some((n, candidate))
+    });
+    match found {
+        Some((n, candidate)) => {
+            suffixes.insert(name, n.saturating_add(1));
+            candidate
+        }
+        None => name,
+    }
 }
 
 #[cfg(test)]
@@ -349,5 +364,27 @@ mod tests {
         catalogue.take(&[tool("a"), tool("b")]);
         assert_eq!(catalogue.defs().len(), 2);
         assert!(watcher.has_changed().unwrap_or(false));
+    }
+
+    #[test]
+    fn many_names_that_come_out_the_same_are_named_in_linear_time() {
+        // 1,000 names the same after the cut: each tries the suffix after
+        // the last one given, not every one from `_2` again.
+        let mut given = std::collections::HashSet::new();
+        let mut suffixes = HashMap::new();
+        let asked = std::cell::Cell::new(0usize);
+        for _ in 0..1_000 {
+            let taken = |name: &str| {
+                asked.set(asked.get() + 1);
+                given.contains(name)
+            };
+            let name = unique(taken, "x".repeat(64), &mut suffixes);
+            assert!(given.insert(name), "a name given once");
+        }
+        assert!(
+            asked.get() <= 2 * 1_000,
+            "{} names asked about",
+            asked.get()
+        );
     }
 }
