@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// follows its parts: when a part's catalogue changes (an MCP server
 /// announcing a new tool list), a new tool is named at the next
 /// [`catalogue`](ToolInvoker::catalogue) or call, and a tool keeps the name
-/// it had, so a name the model saw never moves to another tool.
+/// it had, so a name the model saw never moves to another tool: not while
+/// the tool is listed, nor after it is gone (it gets that name back if it
+/// returns).
 ///
 /// ```
 /// use klieo_types::{FnTool, RunId, ToolContext, ToolDef, ToolInvoker, ToolSet, Toolbox};
@@ -68,7 +70,15 @@ struct Names {
     catalogue: Arc<[ToolDef]>,
     /// The name shown to the model: the part, and the tool's own name.
     routes: HashMap<String, (usize, String)>,
+    /// Every name given since the parts were set, and the tool it was
+    /// given to, listed now or not: a name is never given to another
+    /// tool, and a tool that comes back gets its own again.
+    given: HashMap<String, (usize, String)>,
 }
+
+/// The most names a toolbox remembers of tools no longer listed; past it,
+/// only those of the tools listed now are kept.
+const GIVEN_LIMIT: usize = 40_000;
 
 impl Toolbox {
     /// An empty toolbox.
@@ -150,8 +160,22 @@ impl Toolbox {
 impl Names {
     /// The names for the parts' catalogues `seen`. A tool named before
     /// (in `previous`) keeps its name while it is there, so a change in one
-    /// part never moves a name to another tool; a new tool gets a free one.
+    /// part never moves a name to another tool; a tool that was named
+    /// before, went and came back gets its name again; a new tool gets a
+    /// name never given.
     fn work_out(parts: &[Part], seen: Vec<Arc<[ToolDef]>>, previous: &Names) -> Self {
+        let listed = |(part, own): &(usize, String)| {
+            seen.get(*part)
+                .is_some_and(|defs| defs.iter().any(|d| d.name == *own))
+        };
+        let mut given = previous.given.clone();
+        if given.len() > GIVEN_LIMIT {
+            given.retain(|_, route| listed(route));
+        }
+        let first: HashMap<(usize, String), String> = given
+            .iter()
+            .map(|(shown, route)| (route.clone(), shown.clone()))
+            .collect();
         let mut routes: HashMap<String, (usize, String)> = previous
             .routes
             .iter()
@@ -168,11 +192,21 @@ impl Names {
         let mut catalogue = Vec::new();
         for (index, (part, defs)) in parts.iter().zip(&seen).enumerate() {
             for def in defs.iter() {
-                let shown = match kept.get(&(index, def.name.clone())) {
+                let route = (index, def.name.clone());
+                let shown = match kept.get(&route) {
                     Some(shown) => shown.clone(),
                     None => {
-                        let shown = unique_name(&routes, &part.prefix, &def.name);
-                        routes.insert(shown.clone(), (index, def.name.clone()));
+                        let shown = match first.get(&route) {
+                            Some(had) if !routes.contains_key(had) => had.clone(),
+                            _ => {
+                                let taken = |name: &str| {
+                                    routes.contains_key(name) || given.contains_key(name)
+                                };
+                                unique_name(taken, &part.prefix, &def.name)
+                            }
+                        };
+                        routes.insert(shown.clone(), route.clone());
+                        given.insert(shown.clone(), route);
                         shown
                     }
                 };
@@ -185,6 +219,7 @@ impl Names {
             seen,
             catalogue: catalogue.into(),
             routes,
+            given,
         }
     }
 
@@ -202,12 +237,12 @@ const NAME_LIMIT: usize = crate::ToolDef::NAME_LIMIT;
 
 /// `name` if it is free; else `{prefix}{name}`; else that with `_2`, `_3`,
 /// ... The names made are cut to [`NAME_LIMIT`] characters.
-fn unique_name<V>(taken: &HashMap<String, V>, prefix: &str, name: &str) -> String {
-    if !taken.contains_key(name) {
+fn unique_name(taken: impl Fn(&str) -> bool, prefix: &str, name: &str) -> String {
+    if !taken(name) {
         return name.to_owned();
     }
     let prefixed = crate::text::prefix_chars(&format!("{prefix}{name}"), NAME_LIMIT).to_owned();
-    if !taken.contains_key(&prefixed) {
+    if !taken(&prefixed) {
         return prefixed;
     }
     (2..)
@@ -218,7 +253,7 @@ fn unique_name<V>(taken: &HashMap<String, V>, prefix: &str, name: &str) -> Strin
                 crate::text::prefix_chars(&prefixed, NAME_LIMIT - suffix.len())
             )
         })
-        .find(|candidate| !taken.contains_key(candidate))
+        .find(|candidate| !taken(candidate))
         .unwrap_or(prefixed)
 }
 
@@ -254,132 +289,5 @@ impl ToolInvoker for Toolbox {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::RunId;
-    use crate::tool::{FnTool, ToolSet};
-    use serde_json::json;
-    use std::sync::RwLock;
-
-    fn def(name: &str) -> ToolDef {
-        ToolDef::new(name, "A tool.", json!({"type": "object"}))
-    }
-
-    fn answering(names: &[&str], answer: &'static str) -> ToolSet {
-        names.iter().fold(ToolSet::new(), |set, name| {
-            set.add_tool(FnTool::new(def(name), move |_| Ok(json!(answer))))
-        })
-    }
-
-    fn names(tools: &Toolbox) -> Vec<String> {
-        tools.catalogue().iter().map(|d| d.name.clone()).collect()
-    }
-
-    #[test]
-    fn a_name_taken_twice_over_gets_a_number_and_no_tool_is_dropped() {
-        let tools = Toolbox::new()
-            .add_source(answering(&["a", "s_a"], "one"))
-            .add_prefixed("s_", answering(&["a"], "two"))
-            .add_prefixed("s_", answering(&["a"], "three"));
-        assert_eq!(names(&tools), ["a", "s_a", "s_a_2", "s_a_3"]);
-    }
-
-    #[tokio::test]
-    async fn each_shown_name_reaches_its_own_tool() {
-        let tools = Toolbox::new()
-            .add_source(answering(&["a"], "one"))
-            .add_source(answering(&["a"], "two"));
-        let ctx = ToolContext::new(RunId::new(), "c", "t");
-        assert_eq!(tools.invoke("a", json!({}), ctx).await, Ok(json!("one")));
-        assert_eq!(tools.invoke("a_2", json!({}), ctx).await, Ok(json!("two")));
-        let unknown = tools.invoke("b", json!({}), ctx).await.expect_err("no b");
-        assert_eq!(
-            unknown,
-            ToolError::UnknownTool {
-                name: "b".into(),
-                available: vec!["a".into(), "a_2".into()]
-            }
-        );
-    }
-
-    /// A source whose catalogue changes, as an MCP server's does.
-    #[derive(Default)]
-    struct Changing(RwLock<Arc<[ToolDef]>>);
-
-    #[async_trait]
-    impl ToolInvoker for Changing {
-        fn catalogue(&self) -> Arc<[ToolDef]> {
-            Arc::clone(&self.0.read().expect("lock"))
-        }
-        async fn invoke(
-            &self,
-            name: &str,
-            _: serde_json::Value,
-            _: ToolContext<'_>,
-        ) -> Result<serde_json::Value, ToolError> {
-            Ok(json!(name))
-        }
-        fn policy(&self, name: &str) -> ToolPolicy {
-            ToolPolicy::new().with_approval(name == "risky")
-        }
-    }
-
-    #[tokio::test]
-    async fn the_catalogue_follows_a_part_whose_list_changes() {
-        let server = Arc::new(Changing::default());
-        let tools = Toolbox::new()
-            .add_source(answering(&["risky"], "local"))
-            .add_shared("srv_", server.clone());
-        assert_eq!(names(&tools), ["risky"]);
-
-        *server.0.write().expect("lock") = vec![def("risky")].into();
-        assert_eq!(names(&tools), ["risky", "srv_risky"]);
-        let ctx = ToolContext::new(RunId::new(), "c", "t");
-        let out = tools.invoke("srv_risky", json!({}), ctx).await;
-        assert_eq!(out, Ok(json!("risky")), "called by its own name");
-        assert!(tools.policy("srv_risky").requires_approval());
-        assert!(
-            !tools.policy("risky").requires_approval(),
-            "the local one does not"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_name_never_moves_to_another_tool_when_a_list_changes() {
-        let server = Arc::new(Changing::default());
-        let tools = Toolbox::new()
-            .add_shared("srv_", server.clone())
-            .add_prefixed("local_", answering(&["search"], "local"));
-        assert_eq!(names(&tools), ["search"], "the local one has the name");
-
-        // The earlier part gains a tool of the same name: the name stays
-        // with the tool that had it, and the newcomer gets the prefix.
-        *server.0.write().expect("lock") = vec![def("search")].into();
-        assert_eq!(names(&tools), ["srv_search", "search"]);
-        let ctx = ToolContext::new(RunId::new(), "c", "t");
-        let out = tools.invoke("search", json!({}), ctx).await;
-        assert_eq!(out, Ok(json!("local")));
-    }
-
-    #[test]
-    fn names_made_are_at_most_64_characters() {
-        let long = "t".repeat(60);
-        let tools = Toolbox::new()
-            .add_source(answering(&[long.as_str()], "one"))
-            .add_prefixed("prefix_", answering(&[long.as_str()], "two"))
-            .add_prefixed("prefix_", answering(&[long.as_str()], "three"));
-        let shown = names(&tools);
-        assert_eq!(shown.len(), 3);
-        assert!(
-            shown.iter().skip(1).all(|n| n.chars().count() <= 64),
-            "{shown:?}"
-        );
-        assert_ne!(shown[1], shown[2]);
-    }
-
-    #[test]
-    fn an_unchanged_catalogue_is_the_same_allocation() {
-        let tools = Toolbox::new().add_source(answering(&["a"], "one"));
-        assert!(Arc::ptr_eq(&tools.catalogue(), &tools.catalogue()));
-    }
-}
+#[path = "toolbox_tests.rs"]
+mod tests;
