@@ -14,7 +14,7 @@ use crate::restart::{Alive, Restarts};
 use crate::stderr;
 use async_trait::async_trait;
 use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
-use rmcp::model::{CallToolRequestParams, ErrorCode};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, ErrorCode};
 use rmcp::service::ServiceError;
 use serde_json::Value;
 use std::fmt;
@@ -166,14 +166,32 @@ impl McpServer {
         let link = self.link().await?;
         let params = CallToolRequestParams::new(own).with_arguments(arguments);
         // Dropping this future (at the timeout, or when the run is
-        // cancelled) sends the server `notifications/cancelled`.
-        let call = link.service.call_tool(params);
+        // cancelled) sends the server `notifications/cancelled`. One
+        // request: a server that asks for input (elicitation, sampling,
+        // roots) is not answered on anyone's behalf nor called again.
+        let call = link.service.call_tool_once(params);
         match tokio::time::timeout(settings.call_timeout, call).await {
             Err(_) => Err(ToolError::Timeout {
                 tool: shown.to_owned(),
                 after: settings.call_timeout,
             }),
-            Ok(Ok(result)) => reply::output(shown, result, &settings.secrets()),
+            Ok(Ok(CallToolResponse::Complete(result))) => {
+                reply::output(shown, result, &settings.secrets())
+            }
+            Ok(Ok(answer)) => {
+                let what = match answer {
+                    CallToolResponse::InputRequired(_) => "a request for input",
+                    _ => "a task to poll",
+                };
+                Err(ToolError::Failed {
+                    tool: shown.to_owned(),
+                    message: format!(
+                        "MCP server `{}` answered the call with {what}, not a result: klieo \
+                         gives a server no input and polls no task, so the call did not complete",
+                        settings.name
+                    ),
+                })
+            }
             // A fault that cannot be read is a refusal as any other.
             Ok(Err(ServiceError::McpError(e)))
                 if ReplyFault::of(&e, &settings.secrets()).is_some() =>

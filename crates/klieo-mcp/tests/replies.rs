@@ -63,6 +63,19 @@ async fn a_reply_in_a_batch_ends_its_call_at_once() {
     assert_eq!(echoed, Ok(json!("on")), "the server goes on");
 }
 
+/// A server that asks for input (elicitation) instead of answering: the
+/// call fails, saying so, and is not sent again with an answer klieo made
+/// up.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_request_for_input_fails_the_call_once() {
+    let server = McpServer::connect(patient("lies")).await.unwrap();
+    let message = failed(&server, "asks").await;
+    assert!(message.contains("a request for input"), "{message}");
+    let asked = server.invoke("asked", json!({}), ctx()).await;
+    assert_eq!(asked, Ok(json!("1")), "one tools/call came");
+}
+
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_reply_of_too_many_values_is_refused_before_it_is_parsed() {
