@@ -105,6 +105,24 @@ pub(crate) fn reply_id(bytes: &[u8]) -> Option<&[u8]> {
 /// The value of `"id"` among the top-level members at the start of
 /// `bytes`.
 fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
+    let value = leading_member(bytes, b"id")?;
+    // A value cut by the end of what is kept is not known: the line's end
+    // may say it.
+    let token = value_token(value);
+    (token.len() < value.len()).then_some(token)
+}
+
+/// Whether the line `bytes` starts is the server's own message (a
+/// notification, or a request of its own), not a reply: its top-level
+/// object has a `"method"` within the first [`KEPT`] bytes. Its `id`, if
+/// any, is of the server's requests, not klieo's.
+pub(crate) fn from_server(bytes: &[u8]) -> bool {
+    leading_member(bytes.get(..KEPT).unwrap_or(bytes), b"method").is_some()
+}
+
+/// The text after `"key":` of a top-level member at the start of
+/// `bytes`.
+fn leading_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut depth = 0usize;
     for (i, mark) in marks(bytes) {
         match mark {
@@ -112,14 +130,12 @@ fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
             Mark::Close => depth = depth.saturating_sub(1),
             Mark::Comma => {}
             Mark::StringEnd { start } => {
-                let key = bytes.get(start..i);
+                let name = bytes.get(start..i);
                 let rest = bytes.get(i + 1..).unwrap_or_default().trim_ascii_start();
-                if let (1, Some(b"id"), Some(value)) = (depth, key, rest.strip_prefix(b":")) {
-                    // A value cut by the end of what is kept is not
-                    // known: the line's end may say it.
-                    let value = value.trim_ascii_start();
-                    let token = value_token(value);
-                    return (token.len() < value.len()).then_some(token);
+                if let (1, Some(name), Some(value)) = (depth, name, rest.strip_prefix(b":")) {
+                    if name == key {
+                        return Some(value.trim_ascii_start());
+                    }
                 }
             }
         }

@@ -102,3 +102,15 @@ fn a_string_id_ending_in_an_escaped_backslash_is_read_whole() {
         Some(r#""say \"hi\"""#)
     );
 }
+
+#[test]
+fn a_line_with_a_method_is_the_servers_own() {
+    assert!(from_server(
+        br#"{"jsonrpc":"2.0","method":"notifications/message","params":[0,0"#
+    ));
+    assert!(from_server(br#"{"method":"ping","id":3,"params":{}}"#));
+    assert!(!from_server(
+        br#"{"jsonrpc":"2.0","id":3,"result":{"method":"x"}}"#
+    ));
+    assert!(!from_server(b"not JSON at all"));
+}

@@ -12,7 +12,7 @@
 //! any of them.
 
 use crate::error::ReplyFault;
-use crate::line_scan::{reply_id, same_id, scan, KEPT};
+use crate::line_scan::{from_server, reply_id, same_id, scan, KEPT};
 use crate::scrub::Secrets;
 use process_wrap::tokio::ChildWrapper;
 use rmcp::model::{
@@ -137,11 +137,14 @@ impl StdioLines {
         }
     }
 
-    /// Ends the request `bytes` answers (or every pending one) with `fault`.
+    /// Ends the request `bytes` answers (or every pending one) with
+    /// `fault`; none, for the server's own message (a notification, or a
+    /// request of its own, whose id is not klieo's).
     fn fault(&mut self, fault: ReplyFault, bytes: &[u8]) {
         let targets: Vec<RequestId> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             match reply_id(bytes) {
+                _ if from_server(bytes) => Vec::new(),
                 // The line's own id: its request, or none when it is one
                 // no longer waited for (given up, answered).
                 Some(raw) => pending

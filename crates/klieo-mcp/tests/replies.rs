@@ -76,6 +76,16 @@ async fn a_request_for_input_fails_the_call_once() {
     assert_eq!(asked, Ok(json!("1")), "one tools/call came");
 }
 
+/// A notification too large to read is dropped; it is no reply, so the
+/// call in flight gets its own.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_notification_too_large_to_read_fails_no_call() {
+    let server = McpServer::connect(patient("lies")).await.unwrap();
+    let out = server.invoke("noisy", json!({}), ctx()).await;
+    assert_eq!(out, Ok(json!("after the noise")));
+}
+
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_reply_of_too_many_values_is_refused_before_it_is_parsed() {

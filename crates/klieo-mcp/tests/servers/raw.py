@@ -25,7 +25,8 @@ MODE is one of:
   own reply faults, its excerpt the environment's `KLIEO_MCP_SECRET` and a
   megabyte of text; `batch` answers in a JSON-RPC batch (an array); `asks`
   answers with a request for input (`input_required`) and `asked` with how
-  many `asks` calls came.
+  many `asks` calls came; `noisy` first sends a log notification of
+  200,000 values, then its result.
 
 `echo` returns its `text` argument. Stdout carries only what the mode says.
 """
@@ -104,7 +105,7 @@ def main() -> None:
             else:
                 names = {
                     "huge": ["huge"], "garbage": ["garbage", "deep"], "items": ["items"],
-                    "lies": ["forged", "batch", "asks", "asked"],
+                    "lies": ["forged", "batch", "asks", "asked", "noisy"],
                 }.get(MODE, [])
                 reply(id_, {"tools": [tool("echo")] + [tool(n) for n in names]})
         elif method == "tools/call":
@@ -144,6 +145,10 @@ def main() -> None:
                 })
             elif name == "asked":
                 text(id_, str(asks))
+            elif name == "noisy":
+                write(b'{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":['
+                      + b",".join([b"0"] * 200_000) + b"]}}")
+                text(id_, "after the noise")
             elif name == "batch":
                 send([{"jsonrpc": "2.0", "id": id_, "result": {"content": [{"type": "text", "text": "in a batch"}]}}])
             elif name == "items":
