@@ -119,3 +119,21 @@ async fn a_run_whose_id_is_not_utf8_is_left_out_of_the_page() {
     let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
     assert_eq!(listed, [second]);
 }
+
+/// Another program wrote a run id in upper case: it reads as an id, but
+/// its rows would not be found by it, so a claim fails the run (before,
+/// the claim leased and drove the lower-case id while the row stayed
+/// queued, to be claimed again without end).
+#[tokio::test]
+async fn a_run_whose_id_is_in_upper_case_is_failed_and_the_runs_behind_it_are_claimed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET run = upper(run) WHERE run = ?1";
+    let (store, _, second, raw) = edited(dir.path(), edit).await;
+    assert_eq!(claimed(&store).await, [second]);
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM runs WHERE run = upper(run)")
+        .fetch_one(&raw)
+        .await
+        .expect("reads the edited row");
+    assert_eq!(state, "failed");
+    assert!(claimed(&store).await.is_empty(), "not claimed again");
+}

@@ -351,84 +351,35 @@ impl StoreRows {
         rows.iter().map(|id| self.run_id(id)).collect()
     }
 
-    /// The run id of a stored row.
+    /// The run id of a stored row, written as klieo writes it: a text
+    /// that reads as an id but is written otherwise (upper case, by
+    /// another program) is not one, since the row would then not be found
+    /// again by the id it reads as.
     ///
     /// # Errors
     ///
     /// `MemoryError::Serialization` naming the text when it is not one.
     pub fn run_id(&self, id: &str) -> Result<RunId, MemoryError> {
-        id.parse().map_err(|e| {
+        let run: RunId = id.parse().map_err(|e| {
             MemoryError::serialization_from(
                 format!("{}: run id `{id}` could not be read", self.store),
                 e,
             )
-        })
+        })?;
+        if run.to_string() != id {
+            return Err(MemoryError::Serialization {
+                reason: format!(
+                    "{}: run id `{id}` is not written as klieo writes ids (`{run}`), so its \
+                     rows would not be found by it",
+                    self.store
+                ),
+                cause: None,
+            });
+        }
+        Ok(run)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ROWS: StoreRows = StoreRows::new("test store");
-
-    #[test]
-    fn stored_token_counts_past_what_a_u64_holds_saturate() {
-        let json = serde_json::to_string(&Message::user("a")).expect("JSON");
-        let rows: Vec<(i64, String, String, i64)> = (0..3)
-            .map(|i| (i, "user".to_owned(), json.clone(), i64::MAX))
-            .collect();
-        let (messages, first, tokens) = ROWS.numbered_transcript(&rows).expect("read");
-        assert_eq!((messages.len(), first, tokens), (3, Some(0), u64::MAX));
-    }
-
-    #[test]
-    fn rows_continue_the_numbering_and_the_token_sum() {
-        let rows = ROWS
-            .message_rows(&[Message::user("a"), Message::user("b")], Some((4, 100)))
-            .expect("rows");
-        assert_eq!((rows[0].seq, rows[0].tokens_before), (5, 100));
-        assert_eq!(rows[1].seq, 6);
-        assert_eq!(rows[1].tokens_before, 100 + rows[0].tokens);
-    }
-
-    #[test]
-    fn a_window_never_starts_with_a_tool_result() {
-        let rows: Vec<(String, String)> = [Message::tool_result("c1", "391"), Message::user("hi")]
-            .iter()
-            .map(|m| {
-                (
-                    m.role.as_str().to_owned(),
-                    ROWS.encode("m", m).expect("json"),
-                )
-            })
-            .collect();
-        let transcript = ROWS.transcript(&rows).expect("decodes");
-        assert_eq!(transcript.to_vec(), [Message::user("hi")]);
-    }
-
-    #[test]
-    fn errors_name_the_store_and_the_value() {
-        let err = ROWS
-            .decode::<Message>("message", "{")
-            .expect_err("not JSON");
-        assert!(
-            err.to_string().contains("test store: a stored message"),
-            "{err}"
-        );
-        assert!(
-            std::error::Error::source(&err).is_some(),
-            "the parser's error is the source"
-        );
-        let err = ROWS.run_ids(&["nope".into()]).expect_err("not an id");
-        assert!(err.to_string().contains("run id `nope`"), "{err}");
-        let io = std::io::Error::other("disk on fire");
-        let err = ROWS.backend("appending to a thread", io);
-        assert_eq!(
-            err.to_string(),
-            "memory backend failed: test store: appending to a thread"
-        );
-        let cause = std::error::Error::source(&err).map(ToString::to_string);
-        assert_eq!(cause.as_deref(), Some("disk on fire"), "the cause is kept");
-    }
-}
+#[path = "rows_tests.rs"]
+mod tests;
