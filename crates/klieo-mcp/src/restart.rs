@@ -25,6 +25,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub(crate) trait Alive: Send + Sync + 'static {
     /// Whether it still works.
     fn is_open(&self) -> bool;
+
+    /// Ends it now, whoever still holds it (a call in flight).
+    fn stop(&self);
 }
 
 /// Why a start failed, as the model is told (with the server's last
@@ -170,10 +173,13 @@ impl<L: Alive> Restarts<L> {
         if let Phase::Starting { task, .. } = &state.phase {
             task.abort();
         }
-        // Dropped outside the lock: the last clone of a link stops its
-        // server.
+        // Stopped and dropped outside the lock: a call in flight holds a
+        // clone of the link, which would keep its server running.
         let old = std::mem::replace(&mut state.phase, Phase::Down(Down::new("it was closed")));
         drop(state);
+        if let Phase::Live(link) = &old {
+            link.stop();
+        }
         drop(old);
     }
 

@@ -16,6 +16,10 @@ impl Alive for Conn {
     fn is_open(&self) -> bool {
         self.open.load(Ordering::SeqCst)
     }
+
+    fn stop(&self) {
+        self.open.store(false, Ordering::SeqCst);
+    }
 }
 
 fn conn() -> Arc<Conn> {

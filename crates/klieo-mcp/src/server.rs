@@ -258,6 +258,13 @@ impl Alive for Link {
     fn is_open(&self) -> bool {
         Link::is_open(self)
     }
+
+    /// Cancels the connection: its transport ends (a stdio server's child
+    /// process is ended), and a call in flight fails as one whose server
+    /// stopped answering.
+    fn stop(&self) {
+        self.service.cancellation_token().cancel();
+    }
 }
 
 /// When a wait of `timeout` from now ends: a timeout past what the

@@ -227,6 +227,41 @@ async fn tools_marked_for_approval_say_so() {
     assert!(!server.policy("echo").requires_approval());
 }
 
+/// A server closed while a call to it is in flight is ended then, not
+/// when the call is done: the call fails as one whose server stopped
+/// answering, and the next call starts the server again.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_closed_during_a_call_ends_then() {
+    let settings = faults_stdio().with_call_timeout(Duration::from_secs(3600));
+    let server = McpServer::connect(settings).await.unwrap();
+    let pid = server.invoke("pid", json!({}), ctx()).await.unwrap();
+    let pid = pid.as_str().unwrap().to_owned();
+    let hang = {
+        let server = server.clone();
+        tokio::spawn(async move { server.invoke("hang", json!({}), ctx()).await })
+    };
+    let started = server
+        .invoke("hanging", json!({"at_least": 1}), ctx())
+        .await;
+    assert_eq!(started, Ok(json!("1")));
+    server.close().await;
+    // Bounded: without the close reaching it, the call would hang an hour.
+    let out = tokio::time::timeout(Duration::from_secs(60), hang)
+        .await
+        .expect("the call ends with its server")
+        .unwrap();
+    assert!(matches!(out, Err(ToolError::Retryable { .. })), "{out:?}");
+    // Its end is the kernel's to deliver: look a bounded number of times.
+    let ended = (0..1_000_000).any(|_| {
+        std::thread::yield_now();
+        matches!(state(&pid), None | Some('Z' | 'X'))
+    });
+    assert!(ended, "the server process still runs: {:?}", state(&pid));
+    let echoed = server.invoke("echo", json!({"text": "on"}), ctx()).await;
+    assert_eq!(echoed, Ok(json!("on")), "started again");
+}
+
 /// The state letter of process `pid` (`R`, `S`, `Z` for one that died and
 /// waits to be reaped), or `None` once it is gone.
 fn state(pid: &str) -> Option<char> {
