@@ -1,11 +1,38 @@
 //! Edges of the contracts: cancellation with chunks ready, a consumer that
 //! stops at the finish chunk, a truncated reply that asks for tools.
 
-use crate::support::{collect, context, episodes, errors, kinds, start, text};
+use crate::support::{
+    collect, context, episodes, errors, failed_text, kinds, start, text, wait_for_failed,
+};
+use futures_util::Stream;
 use klieo_runtime::{run_steps, RunOptions};
 use klieo_types::testing::{next, text_chunks, ScriptedLlm};
-use klieo_types::{ChatResponse, FinishReason, LlmError, Message, Role, ToolCall};
+use klieo_types::{ChatChunk, ChatResponse, FinishReason, LlmError, Message, Role, ToolCall};
 use std::collections::HashSet;
+
+/// The items up to the one that says the model finished, as a common
+/// consumer reads them before it stops.
+async fn read_to_finish<S>(stream: &mut S) -> Vec<Result<ChatChunk, LlmError>>
+where
+    S: Stream<Item = Result<ChatChunk, LlmError>> + Unpin,
+{
+    let mut seen = Vec::new();
+    while let Some(item) = next(stream).await {
+        let finished = item.as_ref().is_ok_and(|c| c.finish_reason.is_some());
+        seen.push(item);
+        if finished {
+            break;
+        }
+    }
+    seen
+}
+
+/// Lets a dropped run's spawned ending run (the runtime has no other task).
+async fn settle() {
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+}
 
 #[tokio::test]
 async fn cancellation_with_chunks_ready_is_seen_on_the_next_item() {
@@ -45,26 +72,54 @@ async fn dropping_after_the_finish_chunk_keeps_the_answer() {
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
     let (ctx, thread) = context(&llm).await;
     let mut stream = start(&ctx, thread.clone(), RunOptions::default()).await;
-    let mut seen = Vec::new();
-    // A common consumer: stop once the model said it finished.
-    while let Some(item) = next(&mut stream).await {
-        let finished = item.as_ref().is_ok_and(|c| c.finish_reason.is_some());
-        seen.push(item);
-        if finished {
-            break;
-        }
-    }
+    let seen = read_to_finish(&mut stream).await;
     drop(stream);
     assert_eq!(text(&seen), "Hello");
-    for _ in 0..1000 {
-        tokio::task::yield_now().await;
-    }
+    settle().await;
 
     let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
     assert_eq!(
         history.last().map(|m| (m.role, m.content.as_str())),
         Some((Role::Assistant, "Hello")),
         "the answer the consumer read is kept in the thread"
+    );
+    assert_eq!(kinds(&episodes(&ctx).await).last(), Some(&"completed"));
+}
+
+/// Cancelled, then dropped after the finish chunk: the run ends
+/// `cancelled`, as reading on would have told.
+#[tokio::test]
+async fn cancelling_then_dropping_after_the_finish_chunk_records_cancelled() {
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let (ctx, thread) = context(&llm).await;
+    let mut stream = start(&ctx, thread, RunOptions::default()).await;
+    read_to_finish(&mut stream).await;
+    ctx.cancel().cancel();
+    drop(stream);
+    let log = wait_for_failed(&ctx).await;
+    assert_eq!(failed_text(&log).as_deref(), Some("cancelled"));
+    assert!(!kinds(&log).contains(&"completed"), "{log:?}");
+}
+
+/// A reply cut by its length that asks for tools is an answer (its calls
+/// do not run), read on or dropped after its finish chunk alike.
+#[tokio::test]
+async fn dropping_after_a_length_reply_with_tool_calls_keeps_its_text() {
+    let call = ToolCall::from_raw("c1", "echo", "{\"id\": \"c");
+    let reply = ChatResponse::new(
+        Message::assistant_tool_calls("partial", vec![call]),
+        FinishReason::Length,
+    );
+    let llm = ScriptedLlm::new().then_reply(reply);
+    let (ctx, thread) = context(&llm).await;
+    let mut stream = start(&ctx, thread.clone(), RunOptions::default()).await;
+    read_to_finish(&mut stream).await;
+    drop(stream);
+    settle().await;
+    let history = ctx.short_term().load(&thread, 100_000).await.unwrap();
+    assert_eq!(
+        history.last().map(|m| (m.role, m.content.as_str())),
+        Some((Role::Assistant, "partial"))
     );
     assert_eq!(kinds(&episodes(&ctx).await).last(), Some(&"completed"));
 }

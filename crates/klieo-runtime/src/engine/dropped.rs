@@ -12,12 +12,14 @@ impl Drop for Engine {
     /// the run stops (its pending work is dropped with it) and the event
     /// log records `consumer-dropped`, on the current tokio runtime, or
     /// `cancelled` when the run's token had fired (as the run would have
-    /// ended had it been read on). A
-    /// consumer that stops after the answer's finish chunk has the answer
-    /// kept and the run completed (usage that would have followed stays
-    /// unknown), unless a typed run's answer does not fit its shape (a
-    /// repair would ask the model again, for nobody). The lease is given
-    /// up once that is recorded.
+    /// ended had it been read on). A consumer that stops after the
+    /// answer's finish chunk (not having cancelled) has the answer kept and
+    /// the run completed (usage that would have followed stays unknown),
+    /// unless a typed run's answer does not fit its shape (a repair would
+    /// ask the model again, for nobody); one gone while the answer was
+    /// being written leaves the run completed if that write got in, and
+    /// nothing is written after it. The lease is given up once that is
+    /// recorded.
     ///
     /// A blocking run dropped before its end is a process that stopped:
     /// nothing is recorded, and the lease runs out (its renewals stop), so
@@ -33,7 +35,10 @@ impl Drop for Engine {
                 record.await;
             }),
             State::Closing(release) => release,
-            State::Relaying(cycle) if answered(&cycle) => {
+            // A run cancelled before its consumer went away ends
+            // cancelled, as reading on would have told (the pump looks at
+            // the token before the stream's end).
+            State::Relaying(cycle) if answered(&cycle) && !self.run.ctx.cancel.is_cancelled() => {
                 // The consumer stopped reading after the answer's finish
                 // chunk: the run is complete, so finish its step, unless
                 // it is a typed answer that does not fit, which would ask
@@ -73,6 +78,10 @@ impl Drop for Engine {
 /// it, then stopped reading), as the run would have ended had it been
 /// read on; `consumer-dropped` otherwise.
 async fn record_drop(run: &Run, lease: Option<Held>) {
+    if run.ended_in_journal().await {
+        // The answer was being written as the consumer went: it is in.
+        return give_up(lease, None).await;
+    }
     if run.ctx.cancel.is_cancelled() {
         let ended = run.ended_by(Error::Cancelled).await;
         give_up(lease, Some(&ended.error)).await;
@@ -82,17 +91,18 @@ async fn record_drop(run: &Run, lease: Option<Held>) {
     }
 }
 
-/// Whether the cycle's reply is a whole answer: a `stop` or `length`
-/// finish reason has arrived and the model asked for no tool.
+/// Whether the cycle's reply is a whole answer, as `finish_step` takes
+/// it: a `stop` finish reason with no tool asked for, or a `length` one
+/// (whose calls, cut off, do not run).
 fn answered(cycle: &Cycle) -> bool {
     let Some(pump) = &cycle.pump else {
         return false;
     };
     let reply = pump.reply();
     cycle.pending.is_none()
-        && matches!(
-            reply.finish_reason(),
-            Some(FinishReason::Stop | FinishReason::Length)
-        )
-        && !reply.has_tool_calls()
+        && match reply.finish_reason() {
+            Some(FinishReason::Stop) => !reply.has_tool_calls(),
+            Some(FinishReason::Length) => true,
+            _ => false,
+        }
 }

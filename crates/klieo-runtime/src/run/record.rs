@@ -108,6 +108,32 @@ impl Run {
         self.fence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the run's journal already holds its end, written by a
+    /// commit abandoned mid-way (its consumer went away while the answer
+    /// was being written: in or not, unknown). Read only then; otherwise
+    /// the fence is set from what was read, so an ending written next is
+    /// refused if that commit lands after all, and the run never ends
+    /// twice. A log that cannot be read is not taken as ended.
+    pub(crate) async fn ended_in_journal(&self) -> bool {
+        if !matches!(*self.lock_fence(), Fence::Unknown) {
+            return false;
+        }
+        let Some(journal) = self.journal() else {
+            return false;
+        };
+        let Ok(log) = journal.replay(self.ctx.run_id).await else {
+            return false;
+        };
+        if matches!(
+            log.last(),
+            Some(Episode::Completed { .. } | Episode::Failed { .. })
+        ) {
+            return true;
+        }
+        self.fence_at(u64::try_from(log.len()).unwrap_or(u64::MAX));
+        false
+    }
+
     /// Records that the run's consumer dropped its stream
     /// (`consumer-dropped`).
     pub(crate) async fn record_dropped(&self) {

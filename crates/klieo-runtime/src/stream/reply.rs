@@ -50,12 +50,17 @@ impl ReplyBuilder {
     }
 
     /// Adds a chunk. Fails, adding nothing, when the chunk would take the
-    /// reply past its cap. The chunk's tool calls, their ids made usable
-    /// ([`CallIds`]: what the consumer reads is what the log keeps), move
-    /// into the reply, a copy of each left in the chunk for its consumer:
-    /// a call built from a value keeps it for the tool
-    /// ([`ToolCall::take_arguments`]).
+    /// reply past its cap, counted as it is kept. The chunk's tool calls,
+    /// their ids made usable ([`CallIds`]: what the consumer reads is what
+    /// the log keeps), move into the reply, a copy of each left in the
+    /// chunk for its consumer: a call built from a value keeps it for the
+    /// tool ([`ToolCall::take_arguments`]).
     pub(crate) fn absorb(&mut self, chunk: &mut ChatChunk) -> Result<(), OverCap> {
+        // Ids made usable first (a repeated one grows, `c~2`): the cap
+        // counts what the reply keeps.
+        for call in &mut chunk.tool_calls {
+            self.ids.usable(call);
+        }
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);
         if bytes > self.max_bytes {
@@ -66,7 +71,6 @@ impl ReplyBuilder {
         self.bytes = bytes;
         self.content.push_str(&chunk.delta);
         for call in &mut chunk.tool_calls {
-            self.ids.usable(call);
             let copy = call.clone();
             self.tool_calls.push(std::mem::replace(call, copy));
         }
@@ -148,6 +152,19 @@ mod tests {
             Err(OverCap { max_bytes: 10 })
         );
         assert_eq!(reply.bytes(), 9, "a rejected chunk adds nothing");
+    }
+
+    #[test]
+    fn cap_counts_call_ids_as_they_are_kept() {
+        // `c`, `c~2`, `c~3`: the repeated ids grow past what came.
+        let mut reply = ReplyBuilder::new(8);
+        let call = || ToolCall::from_raw("c", "n", "");
+        let mut calls = ChatChunk::tool_calls(vec![call(), call(), call()]);
+        assert_eq!(reply.absorb(&mut calls), Err(OverCap { max_bytes: 8 }));
+        let mut kept = ReplyBuilder::new(10);
+        let mut calls = ChatChunk::tool_calls(vec![call(), call(), call()]);
+        assert!(kept.absorb(&mut calls).is_ok());
+        assert_eq!(kept.bytes(), 10);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
-use super::support::{count, Counted};
+use super::support::{count, Counted, Hooked, OnCommit};
 use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
+use klieo_types::{Episode, EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -155,4 +155,66 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
         "{items:?}"
     );
     assert_eq!(store.pending(run_id).await.unwrap(), None);
+}
+
+/// A consumer gone while the answer is being written (its commit in, its
+/// answer not back yet): the log ends with the answer, and no ending is
+/// written after it.
+#[tokio::test]
+async fn a_stream_dropped_while_its_answer_is_written_ends_completed_once() {
+    let (_dir, store) = fresh().await;
+    let (landed, held) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (tell, hold) = (Arc::clone(&landed), Arc::clone(&held));
+    let on_commit: OnCommit = Arc::new(move |store, commit| {
+        let (tell, hold) = (Arc::clone(&tell), Arc::clone(&hold));
+        Box::pin(async move {
+            let answers = commit
+                .episodes
+                .iter()
+                .any(|e| matches!(e, Episode::Completed { .. }));
+            store.commit(commit).await?;
+            if answers {
+                tell.notify_one();
+                hold.notified().await;
+            }
+            Ok(())
+        })
+    });
+    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let agent = Agent::builder(llm)
+        .with_memory(Hooked::new(store.clone(), on_commit))
+        .build()
+        .expect("the options are valid");
+    let mut events = agent.session("t").stream("hi");
+    let run = events.run_id();
+    {
+        let reading = async { while events.next().await.is_some() {} };
+        tokio::select! {
+            () = reading => panic!("the answer's write is held"),
+            () = landed.notified() => {}
+        }
+    }
+    drop(events);
+    // The drop's ending runs in a task of its own: it is done once the
+    // run's lease is free.
+    let mut free = false;
+    for _ in 0..10_000 {
+        tokio::task::yield_now().await;
+        if store
+            .lease(run, "probe", std::time::Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
+            free = true;
+            break;
+        }
+    }
+    assert!(free, "the dropped run gave its lease up");
+    let log = store.replay(run).await.unwrap();
+    let ends: Vec<&str> = log
+        .iter()
+        .filter(|e| matches!(e, Episode::Completed { .. } | Episode::Failed { .. }))
+        .map(Episode::kind)
+        .collect();
+    assert_eq!(ends, ["completed"], "{log:?}");
 }
