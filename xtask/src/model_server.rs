@@ -119,7 +119,12 @@ impl ModelServer {
         };
         let started = std::time::Instant::now();
         let child = &mut server.child;
-        ready::wait_ready(port, &server.log, probes, &limits, || {
+        let watched = ready::Watched {
+            name: "the model server",
+            log: &server.log,
+            venv: &dir.join("venv"),
+        };
+        ready::wait_ready(port, &watched, probes, &limits, || {
             child.try_wait().ok().flatten()
         })?;
         println!(

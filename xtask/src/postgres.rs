@@ -151,26 +151,7 @@ fn ensure_installed() -> Result<PathBuf, Error> {
             Error::new("PostgreSQL is not installed, and installing it needs root").or_fix(fix),
         );
     }
-    if bin_dir().is_some() {
-        println!("    finishing an install that was cut short (dpkg --configure -a)");
-        crate::cmd::run(
-            Command::new("dpkg")
-                .args(["--configure", "-a"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .map_err(|e| e.or_fix(fix))?;
-    }
-    for args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", "postgresql"],
-    ] {
-        crate::cmd::run(
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .map_err(|e| e.or_fix(fix))?;
-    }
+    crate::cmd::apt_install("postgresql", fix)?;
     bin_dir().ok_or_else(|| {
         Error::new(
             "apt installed postgresql, but no server binary was found under /usr/lib/postgresql",

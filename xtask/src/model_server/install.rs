@@ -57,11 +57,11 @@ pub(super) fn ensure_venv(dir: &Path) -> Result<PathBuf, Error> {
     let venv = dir.join("venv");
     let python = venv.join("bin").join("python");
     let stamp_path = venv.join(STAMP);
+    require_build_features()?;
     let stamped = std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp());
     if stamped && cmd::succeeds(Command::new(&python).args(["-c", FIND_BOTH])) {
         return Ok(python);
     }
-    require_avx2()?;
     let what = "the local model";
     let minutes = "llama-cpp-python is built from source, which takes 5 to 10 minutes on two cores";
     fresh_venv(dir, &venv, what, minutes)?;
@@ -116,28 +116,45 @@ pub(crate) fn fresh_venv(dir: &Path, venv: &Path, what: &str, how_long: &str) ->
         .map_err(|e| e.or_fix("install Python 3 with its venv module (Debian: python3-venv)"))
 }
 
-/// On x86-64, fails with what to do when the CPU lacks AVX2, which the
-/// portable build needs (it would die of an illegal instruction).
-pub(crate) fn require_avx2() -> Result<(), Error> {
+/// The CPU features the portable build turns on ([`cmake_args`]), as
+/// `/proc/cpuinfo` names them.
+const BUILD_FEATURES: [&str; 5] = ["avx", "avx2", "fma", "f16c", "bmi2"];
+
+/// On x86-64, fails with what to do when the CPU lacks a feature the
+/// portable build uses (it would die of an illegal instruction): before a
+/// build, and before a build made earlier is used (the checkout may have
+/// moved to another machine).
+pub(crate) fn require_build_features() -> Result<(), Error> {
     if !cfg!(target_arch = "x86_64") {
         return Ok(());
     }
     let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
         return Ok(());
     };
-    let has_avx2 = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .any(|l| l.split_whitespace().any(|flag| flag == "avx2"));
-    if has_avx2 {
-        Ok(())
-    } else {
-        Err(
-            Error::new("this CPU has no AVX2, which the local model's build needs").or_fix(
-                "run against another server: set OPENAI_BASE_URL (and OPENAI_API_KEY) to it",
-            ),
-        )
+    match missing_features(&cpuinfo) {
+        None => Ok(()),
+        Some(missing) => Err(Error::new(format!(
+            "this CPU has no {missing}, which the local model's portable build needs \
+             (AVX, AVX2, FMA, F16C and BMI2)"
+        ))
+        .or_fix(
+            "run the demo against another server (set OPENAI_BASE_URL, and OPENAI_API_KEY); \
+             `cargo xtask ci`'s model steps need a CPU that has them",
+        )),
     }
+}
+
+/// The first of [`BUILD_FEATURES`] the CPU's flags (`/proc/cpuinfo`'s
+/// text) lack, if any.
+fn missing_features(cpuinfo: &str) -> Option<&'static str> {
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    BUILD_FEATURES
+        .into_iter()
+        .find(|feature| !flags.contains(feature))
 }
 
 /// Where `MODEL_PACKAGE` put the model file.
@@ -151,5 +168,19 @@ pub(super) fn model_path(python: &Path) -> Result<PathBuf, Error> {
             Error::new(format!("the model file is not at {}", model.display()))
                 .or_fix("delete target/klieo-model and run again to reinstall"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_features;
+
+    #[test]
+    fn a_cpu_lacking_any_feature_the_build_uses_is_told_which() {
+        let all = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma f16c bmi2 aes\n";
+        assert_eq!(missing_features(all), None);
+        let no_fma = "flags\t\t: fpu sse2 avx avx2 f16c bmi2\n";
+        assert_eq!(missing_features(no_fma), Some("fma"));
+        assert_eq!(missing_features("no flags line"), Some("avx"));
     }
 }

@@ -71,30 +71,51 @@ enum Reply {
     Failed(std::io::Error),
 }
 
+/// The server waited for: how messages name it, its log file, and the
+/// virtual environment its build lives in (what a crash's fix rebuilds).
+pub(crate) struct Watched<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) log: &'a Path,
+    pub(crate) venv: &'a Path,
+}
+
+impl Watched<'_> {
+    /// What to do about this server when it listens but cannot answer.
+    fn crash_fix(&self) -> String {
+        format!(
+            "if the log shows a crash (SIGSEGV, SIGILL, \"illegal instruction\"), llama.cpp was \
+             built for another CPU: delete {} and run again to rebuild it portably; otherwise \
+             read the log above",
+            self.venv.display()
+        )
+    }
+}
+
 /// Waits until the server on `port` answers every probe. `exited` says
-/// whether the server process has ended (and how); `log` is its log file.
+/// whether the server process has ended (and how).
 pub(crate) fn wait_ready(
     port: u16,
-    log: &Path,
+    server: &Watched<'_>,
     probes: &[Probe],
     limits: &Limits,
     mut exited: impl FnMut() -> Option<ExitStatus>,
 ) -> Result<(), Error> {
+    let (name, log) = (server.name, server.log);
     let started = Instant::now();
     loop {
         if let Some(status) = exited() {
             return Err(Error::new(format!(
-                "the model server exited ({status}) before it listened; {}",
+                "{name} exited ({status}) before it listened; {}",
                 log_tail(log)
             ))
-            .or_fix(CRASH_FIX));
+            .or_fix(server.crash_fix()));
         }
         if let Reply::Answered(200, _) = exchange(port, "GET", "/v1/models", "", limits.answer) {
             break;
         }
         if started.elapsed() > limits.listen {
             return Err(Error::new(format!(
-                "the model server did not answer GET /v1/models within {}s; {}",
+                "{name} did not answer GET /v1/models within {}s; {}",
                 limits.listen.as_secs(),
                 log_tail(log)
             )));
@@ -119,12 +140,12 @@ pub(crate) fn wait_ready(
             None => String::new(),
         };
         return Err(Error::new(format!(
-            "the model server cannot answer: asked for {} (POST {}), it {failure}{ending}; {}",
+            "{name} cannot answer: asked for {} (POST {}), it {failure}{ending}; {}",
             probe.what,
             probe.path,
             log_tail(log)
         ))
-        .or_fix(CRASH_FIX));
+        .or_fix(server.crash_fix()));
     }
     Ok(())
 }
@@ -152,11 +173,6 @@ fn ask(
         std::thread::sleep(Duration::from_millis(250));
     }
 }
-
-/// What to do about a server that listens but cannot answer.
-const CRASH_FIX: &str = "if the log shows a crash (SIGSEGV, SIGILL, \"illegal instruction\"), \
-                         llama.cpp was built for another CPU: delete target/klieo-model/venv \
-                         and run again to rebuild it portably; otherwise read the log above";
 
 /// Polls `exited` for up to `grace`; the exit status if the process ended.
 pub(crate) fn wait_exit(

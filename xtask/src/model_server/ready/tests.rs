@@ -7,6 +7,15 @@ use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::thread::JoinHandle;
 
+/// The model server logging to `log`.
+fn watched(log: &Path) -> Watched<'_> {
+    Watched {
+        name: "the model server",
+        log,
+        venv: Path::new("target/klieo-model/venv"),
+    }
+}
+
 const LIMITS: Limits = Limits {
     listen: Duration::from_secs(5),
     answer: Duration::from_secs(5),
@@ -94,7 +103,7 @@ fn a_server_that_answers_every_probe_is_ready() {
         ("/v1/embeddings", Treat::Ok(r#"{"data":[]}"#)),
     ]);
     let log = log_file("ready", "loaded\n");
-    wait_ready(port, &log, &[CHAT, EMBEDDING], &LIMITS, || None).unwrap();
+    wait_ready(port, &watched(&log), &[CHAT, EMBEDDING], &LIMITS, || None).unwrap();
     server.join().unwrap();
 }
 
@@ -104,7 +113,7 @@ fn a_server_still_loading_its_model_is_asked_again() {
     let loading = ("/v1/chat/completions", Treat::Loading);
     let (port, server) = fake(vec![MODELS, loading, loading, chat]);
     let log = log_file("loading", "loading model\n");
-    wait_ready(port, &log, &[CHAT], &LIMITS, || None).unwrap();
+    wait_ready(port, &watched(&log), &[CHAT], &LIMITS, || None).unwrap();
     server.join().unwrap();
 }
 
@@ -115,7 +124,7 @@ fn a_server_that_closes_on_its_first_chat_cannot_answer_and_shows_its_log() {
         "closes",
         "llama_model_load: loaded\nggml_amx: tile fault here\n",
     );
-    let error = wait_ready(port, &log, &[CHAT, EMBEDDING], &LIMITS, || None)
+    let error = wait_ready(port, &watched(&log), &[CHAT, EMBEDDING], &LIMITS, || None)
         .unwrap_err()
         .to_string();
     server.join().unwrap();
@@ -140,7 +149,7 @@ fn a_crash_on_the_first_chat_is_reported_with_its_signal() {
         polls += 1;
         (polls > 1).then(|| ExitStatus::from_raw(11))
     };
-    let error = wait_ready(port, &log, &[CHAT], &LIMITS, exited)
+    let error = wait_ready(port, &watched(&log), &[CHAT], &LIMITS, exited)
         .unwrap_err()
         .to_string();
     server.join().unwrap();
@@ -160,7 +169,7 @@ fn an_error_status_is_shown_with_the_body() {
     ];
     let (port, server) = fake(listener_plan);
     let log = log_file("status", "");
-    let error = wait_ready(port, &log, &[CHAT, EMBEDDING], &LIMITS, || None)
+    let error = wait_ready(port, &watched(&log), &[CHAT, EMBEDDING], &LIMITS, || None)
         .unwrap_err()
         .to_string();
     server.join().unwrap();
@@ -179,7 +188,7 @@ fn a_server_that_exits_before_listening_is_reported() {
         .local_addr()
         .unwrap()
         .port();
-    let error = wait_ready(port, &log, &[CHAT], &LIMITS, || {
+    let error = wait_ready(port, &watched(&log), &[CHAT], &LIMITS, || {
         Some(ExitStatus::from_raw(256))
     })
     .unwrap_err()
@@ -189,4 +198,30 @@ fn a_server_that_exits_before_listening_is_reported() {
         "{error}"
     );
     assert!(error.contains("error loading model"), "{error}");
+}
+
+#[test]
+fn a_crash_says_which_server_and_which_build_to_redo() {
+    let log = log_file("llama", "Illegal instruction\n");
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let llama = Watched {
+        name: "llama-server",
+        log: &log,
+        venv: Path::new("target/klieo-llama-server/venv"),
+    };
+    let error = wait_ready(port, &llama, &[CHAT], &LIMITS, || {
+        Some(ExitStatus::from_raw(4))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("llama-server exited"), "{error}");
+    assert!(
+        error.contains("delete target/klieo-llama-server/venv"),
+        "{error}"
+    );
+    assert!(!error.contains("klieo-model"), "{error}");
 }
