@@ -335,12 +335,16 @@ impl Stream for RunEvents {
 }
 
 impl Drop for RunEvents {
-    /// A team's stream dropped between two parts, with no engine to
-    /// record it: the part that handed the run on records
-    /// `consumer-dropped`, on the current tokio runtime.
+    /// A stream dropped with no engine to record it: between two parts of
+    /// a team's run, the part that handed the run on records
+    /// `consumer-dropped`; while a run starts or is taken up (its
+    /// approved calls, its children, running), the run does, once it was
+    /// made (a run none of whose facts is written has nothing to stop).
+    /// On the current tokio runtime.
     fn drop(&mut self) {
         let run = match &self.state {
-            State::Handing(..) | State::Starting(_) => self.handing.take(),
+            State::Handing(..) => self.handing.take(),
+            State::Starting(_) => self.handing.take().or_else(|| self.early.get().cloned()),
             // The part handed on (its `HandedOff` is written) and its end
             // was not read yet.
             State::Running(engine)

@@ -78,7 +78,7 @@ impl Drop for Engine {
 /// it, then stopped reading), as the run would have ended had it been
 /// read on; `consumer-dropped` otherwise.
 async fn record_drop(run: &Run, lease: Option<Held>) {
-    if run.ended_in_journal().await {
+    if run.nothing_to_record().await {
         // The answer was being written as the consumer went: it is in.
         return give_up(lease, None).await;
     }

@@ -108,25 +108,31 @@ impl Run {
         self.fence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the run's journal already holds its end, written by a
-    /// commit abandoned mid-way (its consumer went away while the answer
-    /// was being written: in or not, unknown). Read only then; otherwise
-    /// the fence is set from what was read, so an ending written next is
-    /// refused if that commit lands after all, and the run never ends
-    /// twice. A log that cannot be read is not taken as ended.
-    pub(crate) async fn ended_in_journal(&self) -> bool {
-        if !matches!(*self.lock_fence(), Fence::Unknown) {
-            return false;
-        }
+    /// Whether a run stopped by its consumer has nothing to record: its
+    /// journal holds nothing of it (it had not started), or its end
+    /// already, written by a commit abandoned mid-way (its consumer went
+    /// away while the answer was being written: in or not, unknown). The
+    /// journal is read only when the run's last write was so abandoned
+    /// (or it was never written to); then the fence is set from what was
+    /// read, so an ending written next is refused if that commit lands
+    /// after all, and the run never ends twice. A log that cannot be read
+    /// is not taken as ended.
+    pub(crate) async fn nothing_to_record(&self) -> bool {
+        // Separate memories are not fenced: their writes are not counted.
         let Some(journal) = self.journal() else {
             return false;
         };
+        match *self.lock_fence() {
+            Fence::Episodes(0) => return true,
+            Fence::Episodes(_) => return false,
+            Fence::Unknown => {}
+        }
         let Ok(log) = journal.replay(self.ctx.run_id).await else {
             return false;
         };
         if matches!(
             log.last(),
-            Some(Episode::Completed { .. } | Episode::Failed { .. })
+            None | Some(Episode::Completed { .. } | Episode::Failed { .. })
         ) {
             return true;
         }
@@ -135,10 +141,27 @@ impl Run {
     }
 
     /// Records that the run's consumer dropped its stream
-    /// (`consumer-dropped`).
+    /// (`consumer-dropped`), unless its journal holds nothing of it (it
+    /// had not started) or its end already.
+    ///
+    /// A write the consumer abandoned may land after the journal was read
+    /// (a store whose writer goes on alone): the ending, fenced by what
+    /// was read, is then refused, and the journal read again, a few times
+    /// at most.
     pub(crate) async fn record_dropped(&self) {
-        if let Some(dropped) = self.emit(Fact::ConsumerDropped).episode {
-            let _ = self.record(dropped).await;
+        for _ in 0..3 {
+            if self.nothing_to_record().await {
+                return;
+            }
+            let Some(dropped) = self.emit(Fact::ConsumerDropped).episode else {
+                return;
+            };
+            match self.record(dropped).await {
+                Err(Error::Memory(MemoryError::Conflict(_))) => {
+                    *self.lock_fence() = Fence::Unknown;
+                }
+                _ => return,
+            }
         }
     }
 

@@ -8,9 +8,10 @@ use super::{ask, child_of, desk, lookup};
 use klieo_runtime::decisions::{
     cancel_tree, pending_approval, record_decision, wake_if_decided, Decision,
 };
-use klieo_types::testing::ScriptedLlm;
+use klieo_types::testing::{ScriptedLlm, ScriptedStep};
 use klieo_types::{
-    Commit, Episode, EpisodicMemory, Error, Journal, Role, RunId, RunQueue, RunState, ToolCall,
+    ChatChunk, Commit, Episode, EpisodicMemory, Error, Journal, Role, RunId, RunQueue, RunState,
+    ToolCall,
 };
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
@@ -329,5 +330,63 @@ async fn a_call_after_one_that_waits_runs_once_and_is_not_reported_interrupted()
     assert!(
         matches!(note_outcome, Some(klieo_types::ToolOutcome::Ok { .. })),
         "{note_outcome:?}"
+    );
+}
+
+/// An approval streamed from the root, dropped while the child it woke
+/// still answers: the root is stopped as its consumer went away, as the
+/// child is, not left to be taken up again to find its child gone.
+#[tokio::test]
+async fn an_approval_streamed_and_dropped_mid_child_ends_the_root_too() {
+    let (_dir, store) = fresh().await;
+    let sends = Arc::new(AtomicUsize::new(0));
+    let send = Counted::new("send", false, &sends).watched();
+    let stalls = ScriptedStep::ChunksThenStall(vec![Ok(ChatChunk::delta("Sen"))]);
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then(stalls);
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ask("c1", "mail Ada")])
+        .then_text("Ada has her mail.");
+    let desk = desk(
+        &store,
+        &parent_llm,
+        lookup(&store, &child_llm, vec![send]),
+        vec![],
+    );
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let parent = the_other_run(&store, ticket.run).await;
+    let mut events = desk.approve_stream(&ticket);
+    loop {
+        match events.next().await {
+            Some(Ok(klieo_runtime::RunEvent::Child { .. })) => break,
+            Some(Ok(_)) => {}
+            other => panic!("the child's events come first: {other:?}"),
+        }
+    }
+    drop(events);
+    let last = |log: Vec<Episode>| log.last().map(Episode::kind);
+    let mut ends = (None, None);
+    for _ in 0..10_000 {
+        tokio::task::yield_now().await;
+        ends = (
+            last(store.replay(parent).await.unwrap()),
+            last(store.replay(ticket.run).await.unwrap()),
+        );
+        if ends == (Some("failed"), Some("failed")) {
+            break;
+        }
+    }
+    assert_eq!(
+        ends,
+        (Some("failed"), Some("failed")),
+        "the root's, the child's"
+    );
+    let log = store.replay(parent).await.unwrap();
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
+        "{log:?}"
     );
 }
