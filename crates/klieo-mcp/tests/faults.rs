@@ -42,18 +42,27 @@ async fn a_call_that_hangs_times_out_and_the_server_is_told_to_cancel_it() {
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_call_dropped_mid_way_is_cancelled_at_the_server() {
     let server = McpServer::connect(faults_stdio()).await.unwrap();
+    let hang = hanging_call(&server).await;
+    // Once the server has the call, drop it, as a cancelled run does.
+    hang.abort();
+    assert!(hang.await.unwrap_err().is_cancelled());
+    assert_one_cancellation_reached(&server).await;
+}
+
+/// A call of `hang` on `server`, in a task of its own, once the server
+/// has it (its `hanging` says so).
+async fn hanging_call(
+    server: &McpServer,
+) -> tokio::task::JoinHandle<Result<serde_json::Value, ToolError>> {
     let hang = {
         let server = server.clone();
         tokio::spawn(async move { server.invoke("hang", json!({}), ctx()).await })
     };
-    // Once the server has the call, drop it, as a cancelled run does.
     let started = server
         .invoke("hanging", json!({"at_least": 1}), ctx())
         .await;
     assert_eq!(started, Ok(json!("1")));
-    hang.abort();
-    assert!(hang.await.unwrap_err().is_cancelled());
-    assert_one_cancellation_reached(&server).await;
+    hang
 }
 
 /// The server counts the cancellations it received (waiting for the
@@ -237,14 +246,7 @@ async fn a_server_closed_during_a_call_ends_then() {
     let server = McpServer::connect(settings).await.unwrap();
     let pid = server.invoke("pid", json!({}), ctx()).await.unwrap();
     let pid = pid.as_str().unwrap().to_owned();
-    let hang = {
-        let server = server.clone();
-        tokio::spawn(async move { server.invoke("hang", json!({}), ctx()).await })
-    };
-    let started = server
-        .invoke("hanging", json!({"at_least": 1}), ctx())
-        .await;
-    assert_eq!(started, Ok(json!("1")));
+    let hang = hanging_call(&server).await;
     server.close().await;
     // Bounded: without the close reaching it, the call would hang an hour.
     let out = tokio::time::timeout(Duration::from_secs(60), hang)

@@ -42,6 +42,15 @@ async fn claimed(store: &SqliteStore) -> Vec<RunId> {
     claimed.iter().map(|c| c.run).collect()
 }
 
+/// The runs of the catalog's first page, newest first.
+async fn listed(store: &SqliteStore) -> Vec<RunId> {
+    let page = store
+        .runs(&RunQuery::new())
+        .await
+        .expect("the page is read");
+    page.runs.iter().map(|entry| entry.run).collect()
+}
+
 #[tokio::test]
 async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_claimed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -66,11 +75,7 @@ async fn a_run_whose_id_cannot_be_read_is_failed_and_the_runs_behind_it_are_clai
     let state = store.state(second).await.expect("reads");
     assert_eq!(state, Some(RunState::Running));
     // Listed without it: its id is nothing to act on.
-    let page = store
-        .runs(&RunQuery::new())
-        .await
-        .expect("the page is read");
-    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    let listed = listed(&store).await;
     assert_eq!(listed, [second]);
 }
 
@@ -96,11 +101,7 @@ async fn a_run_whose_texts_are_not_utf8_is_listed_with_the_others() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let edit = "UPDATE runs SET thread = CAST(X'FF' AS TEXT) WHERE run = ?1";
     let (store, first, second, _raw) = edited(dir.path(), edit).await;
-    let page = store
-        .runs(&RunQuery::new())
-        .await
-        .expect("the page is read");
-    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    let listed = listed(&store).await;
     assert_eq!(listed, [second, first]);
 }
 
@@ -112,11 +113,7 @@ async fn a_run_whose_id_is_not_utf8_is_left_out_of_the_page() {
     let edit = "UPDATE runs SET run = CAST(X'FF' AS TEXT) WHERE run = ?1";
     let (store, _, second, _raw) = edited(dir.path(), edit).await;
     assert_eq!(claimed(&store).await, [second]);
-    let page = store
-        .runs(&RunQuery::new())
-        .await
-        .expect("the page is read");
-    let listed: Vec<RunId> = page.runs.iter().map(|entry| entry.run).collect();
+    let listed = listed(&store).await;
     assert_eq!(listed, [second]);
 }
 

@@ -2,7 +2,7 @@
 //! its `chat` span; `retryable` says whether another attempt followed, so
 //! the attempt the call gives up after says `false`.
 
-use super::capture::captured;
+use super::capture::{captured, Captured};
 use crate::support::with_user;
 use klieo_retry::RetryPolicy;
 use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
@@ -35,12 +35,7 @@ fn attempt_events(streamed: bool) -> Vec<Vec<(String, String)>> {
             assert!(answer.is_err(), "{answer:?}");
         }
     });
-    let is_exception = |fields: &Vec<(String, String)>| {
-        fields
-            .iter()
-            .any(|(name, value)| name == "message" && value == "exception")
-    };
-    captured.events.into_iter().filter(is_exception).collect()
+    exceptions(&captured).into_iter().cloned().collect()
 }
 
 fn check_attempts(streamed: bool) {
@@ -94,15 +89,7 @@ fn a_stream_that_fails_after_its_first_chunk_records_its_attempt() {
             .unwrap();
         while futures_util::StreamExt::next(&mut stream).await.is_some() {}
     });
-    let exceptions: Vec<&Vec<(String, String)>> = captured
-        .events
-        .iter()
-        .filter(|fields| {
-            fields
-                .iter()
-                .any(|(n, v)| n == "message" && v == "exception")
-        })
-        .collect();
+    let exceptions = exceptions(&captured);
     assert_eq!(exceptions.len(), 1, "{exceptions:?}");
     let retryable = exceptions[0].iter().find(|(n, _)| n == "retryable");
     assert_eq!(retryable.map(|(_, v)| v.as_str()), Some("false"));
@@ -127,7 +114,12 @@ fn a_stream_sent_blocking_after_all_records_no_failed_attempt() {
         let items = crate::support::collect(stream).await;
         assert!(items.iter().all(Result::is_ok), "{items:?}");
     });
-    let exceptions = captured
+    assert!(exceptions(&captured).is_empty(), "{:?}", captured.events);
+}
+
+/// The `exception` events captured, as (field, value) lists.
+fn exceptions(captured: &Captured) -> Vec<&Vec<(String, String)>> {
+    captured
         .events
         .iter()
         .filter(|fields| {
@@ -135,6 +127,5 @@ fn a_stream_sent_blocking_after_all_records_no_failed_attempt() {
                 .iter()
                 .any(|(n, v)| n == "message" && v == "exception")
         })
-        .count();
-    assert_eq!(exceptions, 0, "{:?}", captured.events);
+        .collect()
 }
