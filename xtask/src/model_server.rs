@@ -72,7 +72,7 @@ pub(crate) fn model_file(root: &Path) -> Result<PathBuf, Error> {
 
 /// llama.cpp's CMake flags for a build that runs on any CPU of this
 /// architecture (see `install`).
-pub(crate) fn portable_cmake_args() -> &'static str {
+pub(crate) fn portable_cmake_args() -> String {
     install::cmake_args()
 }
 
@@ -149,11 +149,14 @@ impl ModelServer {
                  client failed; the server's log is {}",
                 self.log.display()
             ))
-            .or_fix(format!(
-                "read the end of {}; a crash (SIGSEGV, SIGILL) means llama.cpp was built for \
-                 another CPU: delete target/klieo-model/venv and run again",
-                self.log.display()
-            ))),
+            .or_fix(
+                ready::Watched {
+                    name: "the model server",
+                    log: &self.log,
+                    venv: &self.log.with_file_name("venv"),
+                }
+                .crash_fix(),
+            )),
             None => Err(error),
         }
     }

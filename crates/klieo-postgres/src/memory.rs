@@ -309,6 +309,6 @@ impl EpisodicMemory for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| backend("listing runs", e))?;
-        ROWS.run_ids(&rows)
+        Ok(ROWS.run_ids(&rows))
     }
 }

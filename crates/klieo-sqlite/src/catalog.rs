@@ -112,8 +112,12 @@ fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
         })
     };
     let mut read = CatalogRow::default();
-    // An id that is not UTF-8 is no id: the page leaves it out.
-    read.run = text(0)?.unwrap_or_default();
+    // An id that is not UTF-8, or not text (bytes another program
+    // stored), is no id the run is found by: the page leaves it out.
+    read.run = match row.get_ref(0)? {
+        ValueRef::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
     read.thread = text(1)?.unwrap_or_default();
     read.agent = text(2)?;
     read.state = row.get(3)?;

@@ -306,7 +306,7 @@ impl EpisodicMemory for SqliteStore {
                     .prepare_cached("SELECT DISTINCT run FROM episodes ORDER BY run")
                     .and_then(|mut list| list.query_map([], |row| row.get(0))?.collect())
                     .map_err(|e| backend(doing, e))?;
-                ROWS.run_ids(&rows)
+                Ok(ROWS.run_ids(&rows))
             })
             .await
     }

@@ -249,17 +249,20 @@ fn claim_in(
         .query_map(params![agents, limit, holder], Due::read)?
         .collect::<Result<_, _>>()?;
     let mut claimed = Vec::with_capacity(due.len());
+    let fail = |due: &Due, what: &str| {
+        let shown = String::from_utf8_lossy(&due.run);
+        connection
+            .prepare_cached(&format!(
+                "UPDATE runs SET state = 'failed', outcome = ?2, updated_ms = {NOW_MS} \
+                 WHERE CAST(run AS BLOB) = ?1"
+            ))?
+            .execute(params![due.run, ROWS.unreadable_run(&shown, what)])
+    };
     for due in due {
         let (id, agent, thread, prompt) = match due.texts() {
             Ok(texts) => texts,
             Err(what) => {
-                let shown = String::from_utf8_lossy(&due.run);
-                connection
-                    .prepare_cached(&format!(
-                        "UPDATE runs SET state = 'failed', outcome = ?2, updated_ms = {NOW_MS} \
-                         WHERE CAST(run AS BLOB) = ?1"
-                    ))?
-                    .execute(params![due.run, ROWS.unreadable_run(&shown, what)])?;
+                fail(&due, what)?;
                 continue;
             }
         };
@@ -276,11 +279,21 @@ fn claim_in(
         if leased == 0 {
             continue;
         }
-        connection
+        let running = connection
             .prepare_cached(&format!(
                 "UPDATE runs SET state = 'running', updated_ms = {NOW_MS} WHERE run = ?1"
             ))?
             .execute([&run])?;
+        if running == 0 {
+            // The row is not found by the id it reads as (another program
+            // stored it as a BLOB): driving it would leave it queued, to
+            // be claimed again without end.
+            connection
+                .prepare_cached("DELETE FROM leases WHERE run = ?1")?
+                .execute([&run])?;
+            fail(&due, "run id (stored as bytes)")?;
+            continue;
+        }
         claimed.push(Claimed::new(
             id,
             agent,

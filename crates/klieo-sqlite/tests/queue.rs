@@ -134,3 +134,21 @@ async fn a_run_whose_id_is_in_upper_case_is_failed_and_the_runs_behind_it_are_cl
     assert_eq!(state, "failed");
     assert!(claimed(&store).await.is_empty(), "not claimed again");
 }
+
+/// Another program stored a run id as bytes: it reads as an id, but no
+/// row is found by it, so a claim fails the run and the catalog leaves it
+/// out (before, the claim drove it while its row stayed queued).
+#[tokio::test]
+async fn a_run_whose_id_is_stored_as_bytes_is_failed_and_left_out() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET run = CAST(run AS BLOB) WHERE run = ?1";
+    let (store, _, second, raw) = edited(dir.path(), edit).await;
+    assert_eq!(claimed(&store).await, [second]);
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM runs WHERE typeof(run) = 'blob'")
+        .fetch_one(&raw)
+        .await
+        .expect("reads the edited row");
+    assert_eq!(state, "failed");
+    assert!(claimed(&store).await.is_empty(), "not claimed again");
+    assert_eq!(listed(&store).await, [second]);
+}

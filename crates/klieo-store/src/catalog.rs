@@ -88,23 +88,25 @@ impl StoreRows {
 impl StoreRows {
     /// The page of a query of `limit` runs from the `rows` read for it
     /// (one past the limit when more follow; see [`RunPage::new`]). A row
-    /// whose run id cannot be read (edited by hand; a claim fails it,
-    /// saying so) is left out: nothing can be done with it by id, and the
-    /// page of every other run is not lost to it. Such a page is short,
+    /// whose run id or parent's id cannot be read (edited by hand; a claim
+    /// fails it, saying so) is left out: nothing can be done with it by
+    /// id, and the page of every other run is not lost to it. Such a page is short,
     /// and still says where the next starts: after its last run that can
     /// be read. (A page of `limit` rows none of which can be read has no
     /// run to start the next after, and ends the listing.)
     ///
     /// # Errors
     ///
-    /// `MemoryError::Serialization` when a row's state or parent cannot be
-    /// read.
+    /// `MemoryError::Serialization` when a row's state cannot be read.
     pub fn run_page(&self, rows: Vec<CatalogRow>, limit: usize) -> Result<RunPage, MemoryError> {
         let more = rows.len() > limit;
         let runs = rows
             .into_iter()
             .take(limit)
-            .filter(|row| self.run_id(&row.run).is_ok())
+            .filter(|row| {
+                self.run_id(&row.run).is_ok()
+                    && row.parent.as_deref().is_none_or(|p| self.run_id(p).is_ok())
+            })
             .map(|row| self.run_entry(row))
             .collect::<Result<_, _>>()?;
         let mut page = RunPage::new(runs, limit);
@@ -220,5 +222,17 @@ mod tests {
             .expect("the readable rows make a page");
         assert_eq!(page.runs.len(), 1);
         assert_eq!(page.next, None);
+    }
+
+    #[test]
+    fn a_row_whose_parent_cannot_be_read_is_left_out_of_its_page() {
+        let (older, newer) = (RunId::new(), RunId::new());
+        let mut orphan = row(newer.to_string());
+        orphan.parent = Some("edited by hand".into());
+        let page = ROWS
+            .run_page(vec![orphan, row(older.to_string())], 3)
+            .expect("the readable rows make a page");
+        let listed: Vec<RunId> = page.runs.iter().map(|e| e.run).collect();
+        assert_eq!(listed, [older]);
     }
 }

