@@ -149,7 +149,8 @@ pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
     }
     if !ticket.matches(waiting.pending.step, &waiting.call) {
         return Err(rejected(
-            "the call pending is not the one the ticket was given for: its tool or arguments differ",
+            "the call pending is not the one the ticket was given for: its step, tool or \
+             arguments differ (a ticket of an earlier step approves nothing)",
         ));
     }
     Ok(waiting)

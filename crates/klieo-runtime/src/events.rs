@@ -76,6 +76,9 @@ pub struct RunEvents {
     /// A team's run between two parts: the part that handed it on,
     /// which records the stream's drop until the next part runs.
     handing: Option<Arc<Run>>,
+    /// Whether the stream was polled: a run whose start never ran has
+    /// nothing to stop when the stream is dropped.
+    started: bool,
 }
 
 enum State {
@@ -117,6 +120,7 @@ impl RunEvents {
             onward: None,
             carried: None,
             handing: None,
+            started: false,
         }
     }
 
@@ -237,6 +241,7 @@ impl Stream for RunEvents {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        this.started = true;
         loop {
             match &mut this.state {
                 State::Starting(starting) => match starting.as_mut().poll(cx) {
@@ -338,13 +343,20 @@ impl Drop for RunEvents {
     /// A stream dropped with no engine to record it: between two parts of
     /// a team's run, the part that handed the run on records
     /// `consumer-dropped`; while a run starts or is taken up (its
-    /// approved calls, its children, running), the run does, once it was
-    /// made (a run none of whose facts is written has nothing to stop).
-    /// On the current tokio runtime.
+    /// approved calls, its children, running), the run does, unless its
+    /// start never ran, or its log leaves it stopped (not started yet, or
+    /// still waiting for a person: see `Run::nothing_to_record`). Its lease,
+    /// held by the start, runs out. On the current tokio runtime.
     fn drop(&mut self) {
         let run = match &self.state {
             State::Handing(..) => self.handing.take(),
-            State::Starting(_) => self.handing.take().or_else(|| self.early.get().cloned()),
+            State::Starting(_) if !self.started => None,
+            State::Starting(_) => self.handing.take().or_else(|| {
+                let run = self.early.get().cloned()?;
+                // What it read when taken up may be stale: look again.
+                run.forget_fence();
+                Some(run)
+            }),
             // The part handed on (its `HandedOff` is written) and its end
             // was not read yet.
             State::Running(engine)

@@ -106,7 +106,8 @@ pub(crate) async fn doubted_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
     }
     if !ticket.matches(waiting.pending.step, &waiting.call) {
         return Err(rejected(
-            "the call in doubt is not the one the ticket was given for: its tool or arguments differ",
+            "the call in doubt is not the one the ticket was given for: its step, tool or \
+             arguments differ",
         ));
     }
     Ok(waiting)

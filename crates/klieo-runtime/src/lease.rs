@@ -49,6 +49,13 @@ impl Held {
     }
 }
 
+/// Ends the holding of `lease`, if the run held one (see [`Held::end`]).
+pub(crate) async fn give_up(lease: Option<Held>, error: Option<&Error>) {
+    if let Some(lease) = lease {
+        lease.end(error).await;
+    }
+}
+
 /// Takes the lease of `run`'s run, when its store is a journal and its
 /// options ask for leases, without renewing it (see [`hold`]): the
 /// journal and the lease's time to live, or `None` without leases. Fails

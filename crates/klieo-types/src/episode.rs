@@ -384,6 +384,29 @@ impl CallSpend {
 }
 
 impl Episode {
+    /// Whether a log that ends with this episode is of a run that stopped
+    /// on its own: it ended (`Completed`, `Failed`), or waits for a person
+    /// (`Suspended`, `InDoubt`) or with a child run for one
+    /// (`WaitingOnChild`). A run whose log ends otherwise was cut off (its
+    /// process stopped) and is taken up again by a resume.
+    ///
+    /// ```
+    /// use klieo_types::Episode;
+    ///
+    /// assert!(Episode::Completed { steps: 2 }.leaves_the_run_stopped());
+    /// assert!(!Episode::Resumed { steps: 2 }.leaves_the_run_stopped());
+    /// ```
+    pub fn leaves_the_run_stopped(&self) -> bool {
+        matches!(
+            self,
+            Self::Completed { .. }
+                | Self::Failed { .. }
+                | Self::Suspended { .. }
+                | Self::InDoubt { .. }
+                | Self::WaitingOnChild { .. }
+        )
+    }
+
     /// The episode's kind: its JSON `"type"` (`"started"`, `"llm_call"`,
     /// `"tool_call"`, …).
     ///

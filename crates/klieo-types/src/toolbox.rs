@@ -6,7 +6,7 @@ use crate::request::ToolDef;
 use crate::tool::{ToolContext, ToolInvoker};
 use crate::tool_policy::ToolPolicy;
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -164,10 +164,12 @@ impl Names {
     /// before, went and came back gets its name again; a new tool gets a
     /// name never given.
     fn work_out(parts: &[Part], seen: Vec<Arc<[ToolDef]>>, previous: &Names) -> Self {
-        let listed = |(part, own): &(usize, String)| {
-            seen.get(*part)
-                .is_some_and(|defs| defs.iter().any(|d| d.name == *own))
-        };
+        let now: HashSet<(usize, &str)> = seen
+            .iter()
+            .enumerate()
+            .flat_map(|(part, defs)| defs.iter().map(move |d| (part, d.name.as_str())))
+            .collect();
+        let listed = |(part, own): &(usize, String)| now.contains(&(*part, own.as_str()));
         let mut given = previous.given.clone();
         if given.len() > GIVEN_LIMIT {
             given.retain(|_, route| listed(route));
@@ -179,10 +181,7 @@ impl Names {
         let mut routes: HashMap<String, (usize, String)> = previous
             .routes
             .iter()
-            .filter(|(_, (part, own))| {
-                seen.get(*part)
-                    .is_some_and(|defs| defs.iter().any(|d| d.name == *own))
-            })
+            .filter(|(_, route)| listed(route))
             .map(|(shown, route)| (shown.clone(), route.clone()))
             .collect();
         let kept: HashMap<(usize, String), String> = routes

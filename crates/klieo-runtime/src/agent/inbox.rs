@@ -5,7 +5,7 @@
 use super::Agent;
 use crate::resume::journal_of;
 use crate::summary::Answer;
-use klieo_types::{ConfigError, Episode, Error, RunId, Ticket};
+use klieo_types::{ConfigError, Error, RunId, Ticket};
 use serde_json::Value;
 
 /// The call a suspended run waits on, for a person to decide with
@@ -98,17 +98,10 @@ impl Agent {
         let mut unfinished = Vec::new();
         for run in journal.list_runs().await? {
             let log = journal.replay(run).await?;
-            let ended = matches!(
-                log.last(),
-                None | Some(
-                    Episode::Completed { .. }
-                        | Episode::Failed { .. }
-                        | Episode::Suspended { .. }
-                        | Episode::InDoubt { .. }
-                        | Episode::WaitingOnChild { .. }
-                )
-            );
-            if !ended {
+            if log
+                .last()
+                .is_some_and(|last| !last.leaves_the_run_stopped())
+            {
                 unfinished.push(run);
             }
         }

@@ -1,8 +1,8 @@
 //! A streamed run's engine dropped before its end: its consumer went
 //! away, and what the run was doing is finished or recorded as dropped.
 
-use super::{after_reply, give_up, Cycle, Engine, Mode, State, Work};
-use crate::lease::Held;
+use super::{after_reply, Cycle, Engine, Mode, State, Work};
+use crate::lease::{give_up, Held};
 use crate::run::Run;
 use klieo_types::{Error, FinishReason};
 use std::sync::Arc;

@@ -15,12 +15,11 @@
 mod dropped;
 mod start;
 
-use start::give_up;
 pub(crate) use start::{start, start_with};
 
 use crate::fact::Fact;
 use crate::guardrail::check_post_llm;
-use crate::lease::Held;
+use crate::lease::{give_up, Held};
 use crate::run::{OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};

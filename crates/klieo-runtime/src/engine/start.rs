@@ -3,7 +3,7 @@
 
 use super::{failing, open_cycle, Engine, Mode, State};
 use crate::fact::Fact;
-use crate::lease::{self, Held};
+use crate::lease::{self, give_up};
 use crate::run::{OpenFailure, Run};
 use klieo_types::{Error, Message};
 use std::future::Future;
@@ -99,10 +99,4 @@ where
         lease,
         answer: None,
     })
-}
-
-pub(super) async fn give_up(lease: Option<Held>, error: Option<&Error>) {
-    if let Some(lease) = lease {
-        lease.end(error).await;
-    }
 }

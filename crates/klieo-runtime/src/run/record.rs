@@ -6,7 +6,7 @@ use super::Run;
 use crate::fact::Fact;
 use crate::stream::terminal_for;
 use crate::streaming::Ended;
-use klieo_types::{Commit, Episode, Error, LlmError, MemoryError, PendingStep};
+use klieo_types::{Commit, Episode, Error, ErrorChain, LlmError, MemoryError, PendingStep};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
@@ -92,6 +92,13 @@ impl Run {
         Ok(())
     }
 
+    /// Forgets what the run knew of its journal's episodes, so that the
+    /// next look at them reads them (a run dropped while it was taken up,
+    /// whose log may end with a wait for a person).
+    pub(crate) fn forget_fence(&self) {
+        *self.lock_fence() = Fence::Unknown;
+    }
+
     /// Starts the fence of a new run, whose journal holds none of its
     /// episodes yet.
     pub(crate) fn fence_new(&self) {
@@ -109,9 +116,11 @@ impl Run {
     }
 
     /// Whether a run stopped by its consumer has nothing to record: its
-    /// journal holds nothing of it (it had not started), or its end
-    /// already, written by a commit abandoned mid-way (its consumer went
-    /// away while the answer was being written: in or not, unknown). The
+    /// journal holds nothing of it (it had not started), or a log that
+    /// leaves it stopped ([`Episode::leaves_the_run_stopped`]: ended, or
+    /// waiting for a person), written by a commit abandoned mid-way (its
+    /// consumer went away while the answer was being written: in or not,
+    /// unknown) or before it was taken up. The
     /// journal is read only when the run's last write was so abandoned
     /// (or it was never written to); then the fence is set from what was
     /// read, so an ending written next is refused if that commit lands
@@ -130,10 +139,7 @@ impl Run {
         let Ok(log) = journal.replay(self.ctx.run_id).await else {
             return false;
         };
-        if matches!(
-            log.last(),
-            None | Some(Episode::Completed { .. } | Episode::Failed { .. })
-        ) {
+        if log.last().is_none_or(Episode::leaves_the_run_stopped) {
             return true;
         }
         self.fence_at(u64::try_from(log.len()).unwrap_or(u64::MAX));
@@ -142,25 +148,40 @@ impl Run {
 
     /// Records that the run's consumer dropped its stream
     /// (`consumer-dropped`), unless its journal holds nothing of it (it
-    /// had not started) or its end already.
+    /// had not started) or it stopped already (see [`nothing_to_record`]).
     ///
     /// A write the consumer abandoned may land after the journal was read
-    /// (a store whose writer goes on alone): the ending, fenced by what
-    /// was read, is then refused, and the journal read again, a few times
-    /// at most.
+    /// for it (a store whose writer goes on alone): the ending, fenced by
+    /// what was read, is then refused, and the journal read again, a few
+    /// times at most. A refusal of a fence the run knew (another process
+    /// took the run up) is final: the run is that process's now.
+    ///
+    /// [`nothing_to_record`]: Self::nothing_to_record
     pub(crate) async fn record_dropped(&self) {
+        let read = matches!(*self.lock_fence(), Fence::Unknown);
+        if self.nothing_to_record().await {
+            return;
+        }
+        let Some(dropped) = self.emit(Fact::ConsumerDropped).episode else {
+            return;
+        };
         for _ in 0..3 {
-            if self.nothing_to_record().await {
-                return;
-            }
-            let Some(dropped) = self.emit(Fact::ConsumerDropped).episode else {
-                return;
-            };
-            match self.record(dropped).await {
-                Err(Error::Memory(MemoryError::Conflict(_))) => {
-                    *self.lock_fence() = Fence::Unknown;
+            match self.record(dropped.clone()).await {
+                Err(Error::Memory(MemoryError::Conflict(_))) if read => {
+                    self.forget_fence();
+                    if self.nothing_to_record().await {
+                        return;
+                    }
                 }
-                _ => return,
+                Err(e) => {
+                    tracing::warn!(
+                        run_id = %self.ctx.run_id,
+                        error = %ErrorChain(&e),
+                        "a run whose consumer went away was not recorded as such"
+                    );
+                    return;
+                }
+                Ok(()) => return,
             }
         }
     }

@@ -218,3 +218,47 @@ async fn a_stream_dropped_while_its_answer_is_written_ends_completed_once() {
         .collect();
     assert_eq!(ends, ["completed"], "{log:?}");
 }
+
+/// A resume of a run that waits for a person, streamed and dropped while
+/// it is taken up: the run still waits, its call still to be decided.
+#[tokio::test]
+async fn a_resume_dropped_while_taken_up_leaves_a_waiting_run_waiting() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let asked = Arc::new(Notify::new());
+    let tell = Arc::clone(&asked);
+    let on_lease: super::support::OnLease = Arc::new(move |_, _, _, _| {
+        let tell = Arc::clone(&tell);
+        Box::pin(async move {
+            tell.notify_one();
+            std::future::pending().await
+        })
+    });
+    let commit: OnCommit =
+        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
+    let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
+    let later = Agent::builder(ScriptedLlm::new().then_text("Sent."))
+        .with_memory(hooked)
+        .build()
+        .expect("the options are valid");
+    let mut events = later.resume_stream(ticket.run);
+    {
+        let reading = async { while events.next().await.is_some() {} };
+        tokio::select! {
+            () = reading => panic!("the take-up waits for its lease"),
+            () = asked.notified() => {}
+        }
+    }
+    drop(events);
+    for _ in 0..1_000 {
+        tokio::task::yield_now().await;
+    }
+    let log = store.replay(ticket.run).await.unwrap();
+    assert_eq!(log.last().map(Episode::kind), Some("suspended"), "{log:?}");
+    let answer = agent(ScriptedLlm::new().then_text("Sent."), &store, &sent)
+        .approve(&ticket)
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "Sent.");
+}
