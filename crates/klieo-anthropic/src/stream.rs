@@ -18,8 +18,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 /// One event's data; fields of events klieo does not read are ignored.
-/// Names are read as `Cow`: borrowed, unless a server escaped a character
-/// of them (`"end\u005fturn"` is JSON's `"end_turn"`).
+/// Texts are read as [`Text`]: borrowed, unless a server escaped a
+/// character of them (`"end\u005fturn"` is JSON's `"end_turn"`).
 #[derive(Deserialize)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]
@@ -61,13 +61,27 @@ struct StartBlock {
 #[derive(Deserialize)]
 struct Delta<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(default, borrow)]
-    partial_json: Option<Cow<'a, str>>,
+    partial_json: Option<Text<'a>>,
     #[serde(default, borrow)]
-    stop_reason: Option<Cow<'a, str>>,
+    stop_reason: Option<Text<'a>>,
+}
+
+/// A text of an event, borrowed from it unless escaped: serde borrows a
+/// bare `Cow` field, never one inside an `Option`, so each text a delta
+/// carries would be a copy.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The state of one streamed reply.
@@ -200,7 +214,7 @@ impl Events {
                 match delta.kind.as_deref() {
                     Some("text_delta") => match delta.text {
                         Some(text) if !text.is_empty() => {
-                            Ok(Step::Emit(ChatChunk::delta(text.into_owned())))
+                            Ok(Step::Emit(ChatChunk::delta(text.0.into_owned())))
                         }
                         _ => Ok(Step::Continue),
                     },
@@ -228,7 +242,7 @@ impl Events {
             }
             "message_delta" => {
                 if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
-                    self.stop_reason = Some(reason.into_owned());
+                    self.stop_reason = Some(reason.0.into_owned());
                 }
                 if let Some(later) = wire.usage {
                     let usage = self.usage.get_or_insert_with(WireUsage::default);
@@ -415,5 +429,18 @@ mod tests {
         };
         assert!(error.to_string().contains("req_X"), "{error}");
         assert!(error.retryable());
+    }
+
+    #[test]
+    fn a_deltas_texts_are_borrowed_unless_escaped() {
+        let delta: Delta<'_> =
+            serde_json::from_str(r#"{"type":"text_delta","text":"Hi"}"#).expect("a delta");
+        assert!(matches!(
+            delta.kind.map(|t| t.0),
+            Some(Cow::Borrowed("text_delta"))
+        ));
+        assert!(matches!(delta.text.map(|t| t.0), Some(Cow::Borrowed("Hi"))));
+        let escaped: Delta<'_> = serde_json::from_str(r#"{"text":"H\u0069"}"#).expect("a delta");
+        assert!(matches!(escaped.text.map(|t| t.0), Some(Cow::Owned(t)) if t == "Hi"));
     }
 }

@@ -193,3 +193,12 @@ async fn a_start_that_ends_without_an_outcome_fails_and_the_next_begins_after_it
         "started again"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_stops_a_live_link_a_call_still_holds() {
+    let restarts = Restarts::new("s", conn());
+    let held = restarts.get(never).await.unwrap();
+    assert!(held.is_open());
+    restarts.close();
+    assert!(!held.is_open(), "stopped, though a call holds it");
+}

@@ -180,14 +180,20 @@ impl McpServer {
             }
             Ok(Ok(answer)) => {
                 let what = match answer {
-                    CallToolResponse::InputRequired(_) => "a request for input",
-                    _ => "a task to poll",
+                    CallToolResponse::InputRequired(_) => {
+                        "a request for input, not a result: klieo gives a server no input, so \
+                         the call did not complete"
+                    }
+                    CallToolResponse::Task(_) => {
+                        "a task to poll, not a result: klieo polls no task, so whether the \
+                         call had its effect is unknown; check before calling it again"
+                    }
+                    _ => "something other than a result, which klieo cannot read",
                 };
                 Err(ToolError::Failed {
                     tool: shown.to_owned(),
                     message: format!(
-                        "MCP server `{}` answered the call with {what}, not a result: klieo \
-                         gives a server no input and polls no task, so the call did not complete",
+                        "MCP server `{}` answered the call with {what}",
                         settings.name
                     ),
                 })
@@ -245,8 +251,8 @@ impl McpServer {
             Ok(Err(e)) => Err(ToolError::Failed {
                 tool: shown.to_owned(),
                 message: format!(
-                    "the server's answer cannot be used ({}): klieo takes a tool's result, \
-                     not a task or a request for more input",
+                    "the server's answer cannot be used ({}), so whether the call had its \
+                     effect is unknown",
                     settings.scrub(describe::service(&e))
                 ),
             }),

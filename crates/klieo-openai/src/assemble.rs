@@ -366,22 +366,31 @@ mod tests {
 
     #[test]
     fn tool_call_text_past_the_limit_fails_the_stream() {
+        use klieo_provider::tool_calls::{CALL_RECORD, FRAGMENT_RECORD};
+        // Room for the call's record, five pieces' records, and 200 bytes
+        // of its text: the fifth piece of 40 bytes more is past it.
+        let limit = CALL_RECORD + 5 * FRAGMENT_RECORD + 200;
         let mut a = Assembler::new(None);
-        a.calls = Calls::with_limit(200);
+        a.calls = Calls::with_limit(limit);
         let piece = format!(
             r#"{{"choices":[{{"delta":{{"tool_calls":[{{"index":0,"id":"c","function":{{"name":"f","arguments":"{}"}}}}]}}}}]}}"#,
             "x".repeat(40)
         );
         let steps = feed_to(a, &[&piece, &piece, &piece, &piece, &piece]);
         let failed = steps.iter().position(|s| matches!(s, Step::Fail(_)));
-        assert!(failed.is_some_and(|i| i < 5), "{steps:?}");
-        let limit = match failed.and_then(|i| steps.get(i)) {
+        assert_eq!(
+            failed,
+            Some(4),
+            "the text fails it, at the fifth: {steps:?}"
+        );
+        let told = match failed.and_then(|i| steps.get(i)) {
             Some(Step::Fail(LlmError::ToolCallsTooLarge { limit })) => Some(*limit),
             _ => None,
         };
-        assert_eq!(limit, Some(200), "{steps:?}");
+        assert_eq!(told, Some(limit), "{steps:?}");
         let mut legacy = Assembler::new(None);
-        legacy.calls = Calls::with_limit(16);
+        let limit = CALL_RECORD + FRAGMENT_RECORD + 16;
+        legacy.calls = Calls::with_limit(limit);
         let steps = feed_to(
             legacy,
             &[
@@ -391,9 +400,9 @@ mod tests {
         assert!(
             matches!(
                 &steps[0],
-                Step::Fail(LlmError::ToolCallsTooLarge { limit: 16 })
+                Step::Fail(LlmError::ToolCallsTooLarge { limit: l }) if *l == limit
             ),
-            "{steps:?}"
+            "the name's byte is past it: {steps:?}"
         );
     }
 }

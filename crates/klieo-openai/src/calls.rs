@@ -55,9 +55,7 @@ impl Calls {
     /// limit, or the delta brought more fragments than its list keeps.
     pub(crate) fn add(&mut self, fragments: Fragments<'_>) -> Result<(), LlmError> {
         if fragments.over {
-            return Err(LlmError::ToolCallsTooLarge {
-                limit: TOOL_CALLS_LIMIT,
-            });
+            return Err(LlmError::ToolCallsTooLarge { limit: self.limit });
         }
         if !fragments.list.is_empty() {
             self.legacy = None;

@@ -1,7 +1,9 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::config::{default_capabilities, OpenAiClientBuilder};
+use crate::config::{
+    default_capabilities, is_openai, takes_max_completion_tokens, OpenAiClientBuilder,
+};
 use crate::discover::Learned;
 use crate::error::from_response;
 use crate::request::{ChatBody, Dialect};
@@ -66,8 +68,9 @@ pub(crate) struct Inner {
     learned: tokio::sync::OnceCell<Option<Learned>>,
     /// `gen_ai.provider.name`.
     provider_name: String,
-    /// Whether the server is OpenAI's own API (`api.openai.com`).
-    openai: bool,
+    /// Whether the server takes a reply's bound as
+    /// `max_completion_tokens` (OpenAI's own API, Azure OpenAI's).
+    completion_tokens: bool,
     /// Whether the server can stream tool calls the model chooses; cleared
     /// by the first empty stream it sends for such a request.
     auto_tool_streams: Arc<AtomicBool>,
@@ -116,7 +119,8 @@ impl OpenAiClient {
         let parsed = klieo_http::url::base_url(c.base_url(), name, "http://127.0.0.1:8080/v1")?;
         let base_url = c.base_url().trim().trim_end_matches('/').to_owned();
         let api_key = c.key();
-        if api_key.is_none() && parsed.host_str() == Some("api.openai.com") {
+        let openai = is_openai(&parsed);
+        if api_key.is_none() && openai {
             return Err(ConfigError::Missing {
                 name: "OPENAI_API_KEY".to_owned(),
                 hint: "OpenAI's API needs a key: set OPENAI_API_KEY or call \
@@ -147,7 +151,6 @@ impl OpenAiClient {
         let http = http::client(&b, api_key.as_ref(), parsed.scheme() == "https")?;
         let declared = c.capabilities().copied();
         let capabilities = declared.unwrap_or_else(|| default_capabilities(&base_url));
-        let openai = parsed.host_str() == Some("api.openai.com");
         let props_url = (declared.is_none() && !openai).then(|| discover::props_url(&parsed));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -167,7 +170,7 @@ impl OpenAiClient {
                 props_url,
                 learned: tokio::sync::OnceCell::new(),
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
-                openai,
+                completion_tokens: takes_max_completion_tokens(&parsed),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 api_key,
                 base_url,
@@ -234,7 +237,7 @@ impl OpenAiClient {
         .named_tool_choice();
         let dialect = Dialect {
             named_choice,
-            completion_tokens: self.inner.openai,
+            completion_tokens: self.inner.completion_tokens,
         };
         let body = serde_json::to_vec(&ChatBody::new(req, model, stream, dialect)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;

@@ -192,13 +192,7 @@ impl OpenAiClientBuilder {
 /// assert!(local.json_mode() && !local.json_schema() && !local.usage_in_streams());
 /// ```
 pub fn default_capabilities(base_url: &str) -> Capabilities {
-    let openai = Url::parse(base_url)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h.eq_ignore_ascii_case("api.openai.com"))
-        })
-        .unwrap_or(false);
+    let openai = Url::parse(base_url).is_ok_and(|u| is_openai(&u));
     Capabilities::default()
         .with_json_mode(true)
         .with_embeddings(true)
@@ -206,10 +200,35 @@ pub fn default_capabilities(base_url: &str) -> Capabilities {
         .with_usage_in_streams(openai)
 }
 
+/// Whether `url` is OpenAI's own API.
+pub(crate) fn is_openai(url: &Url) -> bool {
+    url.host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case("api.openai.com"))
+}
+
+/// Whether the server at `url` takes a reply's bound as
+/// `max_completion_tokens` (its reasoning models refuse `max_tokens`):
+/// OpenAI's own API and Azure OpenAI's.
+pub(crate) fn takes_max_completion_tokens(url: &Url) -> bool {
+    let azure = url
+        .host_str()
+        .is_some_and(|h| h.to_ascii_lowercase().ends_with(".openai.azure.com"));
+    is_openai(url) || azure
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use klieo_http::secret::Secret;
+
+    #[test]
+    fn openai_and_azure_take_max_completion_tokens_other_servers_do_not() {
+        let takes = |url: &str| Url::parse(url).is_ok_and(|u| takes_max_completion_tokens(&u));
+        assert!(takes("https://api.openai.com/v1"));
+        assert!(takes("https://acme.openai.azure.com/openai/v1"));
+        assert!(!takes("http://127.0.0.1:8080/v1"));
+        assert!(!takes("https://openai.azure.com.evil.example/v1"));
+    }
 
     #[test]
     fn env_lookup_fills_the_builder_and_skips_empty_values() {

@@ -91,8 +91,9 @@
 //!   than 4 MiB (see `klieo_provider::tool_calls::TOOL_CALLS_LIMIT`) fail
 //!   the stream with `ToolCallsTooLarge`.
 //! - The reply's bound (`ChatRequest::max_tokens`) goes to OpenAI's own API
-//!   as `max_completion_tokens` (its reasoning models refuse `max_tokens`)
-//!   and to any other server as `max_tokens`.
+//!   and Azure OpenAI's (`*.openai.azure.com`) as `max_completion_tokens`
+//!   (their reasoning models refuse `max_tokens`) and to any other server
+//!   as `max_tokens`.
 //! - Embeddings sent as one vector per token (llama-cpp-python) are
 //!   mean-pooled into one vector per input.
 //!

@@ -63,17 +63,18 @@ impl<'a> ChatBody<'a> {
         dialect: Dialect,
     ) -> Result<Self, LlmError> {
         let mut tools: &[ToolDef] = &req.tools;
+        if let Some(ToolChoice::Function(name)) = &req.tool_choice {
+            if !req.tools.iter().any(|t| t.name == *name) {
+                return Err(unknown_forced_tool(name));
+            }
+        }
         let tool_choice = match &req.tool_choice {
             _ if req.tools.is_empty() => None,
             Some(ToolChoice::Function(name)) if !dialect.named_choice => {
-                let Some(tool) = req.tools.iter().find(|t| t.name == *name) else {
-                    return Err(unknown_forced_tool(name));
-                };
-                tools = std::slice::from_ref(tool);
+                if let Some(tool) = req.tools.iter().find(|t| t.name == *name) {
+                    tools = std::slice::from_ref(tool);
+                }
                 Some(WireToolChoice::new(&ToolChoice::Required)?)
-            }
-            Some(ToolChoice::Function(name)) if !req.tools.iter().any(|t| t.name == *name) => {
-                return Err(unknown_forced_tool(name));
             }
             Some(choice) => Some(WireToolChoice::new(choice)?),
             None => Some(WireToolChoice::new(&ToolChoice::Auto)?),
@@ -381,12 +382,14 @@ mod tests {
         let unknown = req
             .clone()
             .with_tool_choice(ToolChoice::Function("refnud".into()));
-        for named_choice in [true, false] {
+        let mut no_tools = unknown.clone();
+        no_tools.tools = Vec::new().into();
+        for (unknown, named_choice) in [(&unknown, true), (&unknown, false), (&no_tools, true)] {
             let dialect = Dialect {
                 named_choice,
                 ..NAMED
             };
-            let refused = ChatBody::new(&unknown, "m", false, dialect).err();
+            let refused = ChatBody::new(unknown, "m", false, dialect).err();
             assert!(
                 refused
                     .as_ref()

@@ -193,7 +193,9 @@ impl ToolCallParts {
         Self::with_limit(TOOL_CALLS_LIMIT)
     }
 
-    /// No calls yet, holding at most `limit` bytes.
+    /// No calls yet, holding at most `limit` bytes: a call takes
+    /// [`CALL_RECORD`] and each fragment [`FRAGMENT_RECORD`] of them
+    /// besides its text, so a limit under those holds no call.
     pub fn with_limit(limit: usize) -> Self {
         Self {
             calls: Vec::new(),
