@@ -4,7 +4,7 @@
 //! whose leases run on tokio's clock (a database's run on its own).
 
 use super::leases::{refused_while_held, second_worker_resumes};
-use super::support::{count, Counted, Hooked, OnCommit, OnLease};
+use super::support::{count, driven_while_hanging, Counted, Hooked, OnCommit, OnLease};
 use klieo_runtime::{Agent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
@@ -39,20 +39,8 @@ async fn a_crashed_workers_lease_runs_out_at_its_ttl_and_the_run_is_taken_over()
     let ttl = Duration::from_secs(30);
     let store = InMemoryJournal::new();
     let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-        .with_memory(store.clone())
-        .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
-        .build()
-        .expect("the options are valid");
-    let chat = first.session("t");
-    let mut run = Box::pin(chat.run("mail Ada"));
-    tokio::select! {
-        answer = &mut run => panic!("send_mail hangs: {answer:?}"),
-        () = started.notified() => {}
-    }
+    let options = RunOptions::default().with_lease_ttl(Some(ttl));
+    let run = driven_while_hanging(&store, &mails, options).await;
     // The first worker dies with send_mail running: its lease is neither
     // renewed nor given up.
     drop(run);

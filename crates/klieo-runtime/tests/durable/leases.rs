@@ -3,8 +3,8 @@
 //! on paused tokio time.)
 
 use super::store::{fresh, Store};
-use super::support::{count, Counted, Hooked, OnCommit};
-use klieo_runtime::{Agent, RunEvent};
+use super::support::{count, driven_while_hanging, Counted, Hooked, OnCommit};
+use klieo_runtime::{Agent, RunEvent, RunOptions};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, RunId, ToolCall};
 use serde_json::json;
@@ -52,20 +52,7 @@ pub(super) async fn refused_while_held(store: &Store, mails: &Arc<AtomicUsize>) 
 async fn a_second_worker_cannot_resume_a_run_another_is_driving() {
     let (_dir, store) = fresh().await;
     let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "send_mail", json!({}));
-    let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-        .with_memory(store.clone())
-        .build()
-        .expect("the options are valid");
-    let chat = first.session("t");
-    let mut run = Box::pin(chat.run("mail Ada"));
-    let ended = tokio::select! {
-        answer = &mut run => Some(answer),
-        () = started.notified() => None,
-    };
-    assert!(ended.is_none(), "send_mail hangs: {ended:?}");
+    let run = driven_while_hanging(&store, &mails, RunOptions::default()).await;
     // The first worker is alive, holding the run's lease.
     refused_while_held(&store, &mails).await;
     drop(run);

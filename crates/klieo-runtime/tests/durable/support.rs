@@ -227,3 +227,28 @@ impl Journal for Hooked {
         self.inner.release(run, holder).await
     }
 }
+
+/// A run of an agent on `store` (with `options`) whose `send_mail`
+/// (counting into `mails`) has started and hangs: the future that drives
+/// it, holding its lease while it lives. Drop it as its process dies.
+pub(crate) async fn driven_while_hanging(
+    store: &Store,
+    mails: &Arc<AtomicUsize>,
+    options: klieo_runtime::RunOptions,
+) -> Pin<Box<dyn Future<Output = Result<klieo_runtime::Answer, klieo_types::Error>> + Send>> {
+    let started = Arc::new(Notify::new());
+    let call = klieo_types::ToolCall::new("c1", "send_mail", json!({}));
+    let agent = klieo_runtime::Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(Counted::new("send_mail", false, mails).hanging(&started))
+        .with_memory(store.clone())
+        .with_options(options)
+        .build()
+        .expect("the options are valid");
+    let mut run: Pin<Box<dyn Future<Output = _> + Send>> =
+        Box::pin(async move { agent.session("t").run("mail Ada").await });
+    tokio::select! {
+        answer = &mut run => panic!("send_mail hangs: {answer:?}"),
+        () = started.notified() => {}
+    }
+    run
+}

@@ -2,34 +2,21 @@
 //! span with the error it was refused with, as a run that fails does.
 
 use super::capture::captured;
-use crate::durable::support::Counted;
-use klieo_runtime::Agent;
+use crate::durable::support::{driven_while_hanging, Counted};
+use klieo_runtime::{Agent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{EpisodicMemory, Error, MemoryError, Ticket, ToolCall};
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 #[test]
 fn a_run_another_worker_holds_ends_its_span_refused() {
     let (run_id, captured) = captured(|| async move {
         let store = InMemoryJournal::new();
         let mails = Arc::new(AtomicUsize::new(0));
-        let started = Arc::new(Notify::new());
-        let call = ToolCall::new("c1", "send_mail", json!({}));
-        let first = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-            .add_tool(Counted::new("send_mail", false, &mails).hanging(&started))
-            .with_memory(store.clone())
-            .build()
-            .expect("the options are valid");
-        let chat = first.session("t");
-        let mut run = Box::pin(chat.run("mail Ada"));
-        tokio::select! {
-            answer = &mut run => panic!("send_mail hangs: {answer:?}"),
-            () = started.notified() => {}
-        }
+        let run = driven_while_hanging(&store, &mails, RunOptions::default()).await;
         // The first worker drives the run, holding its lease.
         let id = store.list_runs().await.unwrap()[0];
         let second = Agent::builder(ScriptedLlm::new().then_text("Sent."))
