@@ -41,6 +41,18 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
             why_not(&format!("has the scheme `{scheme}:`, not http or https")),
         ));
     }
+    if url.path().contains('@') {
+        // `https://user:ab/cd@host`: a `/` in a password ends the host, and
+        // the rest (the password's tail, the real host) reads as a path.
+        return Err(ConfigError::invalid(
+            name,
+            format!(
+                "`{}` has an `@` in its path, as a user name or password holding a `/` reads: \
+                 write a `/` in credentials as %2F (or give the key with the API key setting)",
+                shown_raw_url(trimmed)
+            ),
+        ));
+    }
     Ok(url)
 }
 
@@ -75,10 +87,18 @@ pub fn safe_url(url: &Url) -> Url {
 }
 
 /// A configured base URL for `Debug`: without credentials, or a placeholder
-/// when it does not parse (it could hold anything).
+/// when it does not parse (it could hold anything). One that parses as
+/// something other than an `http` or `https` URL with no `@` in its path
+/// (`user:key@host` reads as the scheme `user:`) is shown as
+/// [`shown_raw_url`] shows it.
 pub fn shown_base_url(url: &str) -> String {
     match Url::parse(url.trim()) {
-        Ok(url) => safe_url(&url).as_str().trim_end_matches('/').to_owned(),
+        Ok(parsed)
+            if matches!(parsed.scheme(), "http" | "https") && !parsed.path().contains('@') =>
+        {
+            safe_url(&parsed).as_str().trim_end_matches('/').to_owned()
+        }
+        Ok(_) => shown_raw_url(url),
         Err(_) => "<not a valid URL>".to_owned(),
     }
 }
@@ -138,5 +158,17 @@ mod tests {
             "https://host/v1".to_owned()
         );
         assert_eq!(shown_base_url("not a url"), "<not a valid URL>");
+        for odd in [
+            "user:sk-secret@host/v1",
+            "https://AbCd/Ef+Gh==@gateway.example.com/v1",
+        ] {
+            let shown = shown_base_url(odd);
+            assert!(
+                !shown.contains("sk-secret") && !shown.contains("Ef+Gh"),
+                "{odd}: {shown}"
+            );
+            let refused = base_url(odd, "base_url", "http://h/v1").expect_err("refused");
+            assert!(!refused.to_string().contains("Ef+Gh"), "{refused}");
+        }
     }
 }

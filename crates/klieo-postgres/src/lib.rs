@@ -28,10 +28,12 @@
 //! The pool's size and wait are [`PostgresOptions`]
 //! (`PostgresStore::connect_with`). TLS is asked for in the URL, as
 //! libpq's: `?sslmode=verify-full&sslrootcert=/path/ca.pem` checks the
-//! server's certificate against that CA (the system's roots without
-//! `sslrootcert`) and that it names the URL's host; `sslmode=require`
-//! only encrypts. It is rustls on ring; a refused certificate is
-//! [`OpenError::Tls`].
+//! server's certificate against that CA or the system's roots (the driver
+//! trusts both; libpq trusts `sslrootcert` alone) and that it names the
+//! URL's host; `sslmode=require` only encrypts; `sslmode=verify-ca`, which
+//! checks no name, is refused ([`OpenError::Config`]): with the system's
+//! roots, any publicly signed certificate would pass. It is rustls on
+//! ring; a refused certificate is [`OpenError::Tls`].
 //!
 //! ```no_run
 //! use klieo_postgres::PostgresStore;

@@ -4,7 +4,7 @@
 use crate::error::OpenError;
 use crate::options::PostgresOptions;
 use crate::schema;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::Connection;
 use std::fmt;
 use std::str::FromStr;
@@ -33,6 +33,22 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
+/// Refuses `sslmode=verify-ca`. It checks no host name, and the driver
+/// trusts the system's roots besides the URL's `sslrootcert` (libpq trusts
+/// `sslrootcert` alone), so a certificate any public CA signed, for any
+/// name, would pass.
+fn refuse_weak_tls(connect: &PgConnectOptions) -> Result<(), OpenError> {
+    if matches!(connect.get_ssl_mode(), PgSslMode::VerifyCa) {
+        return Err(OpenError::Config(klieo_types::ConfigError::invalid(
+            "sslmode",
+            "verify-ca checks no host name, and klieo's driver trusts the system's root \
+             certificates besides the URL's sslrootcert, so any publicly signed certificate \
+             would pass: use sslmode=verify-full (a certificate that names the URL's host)",
+        )));
+    }
+    Ok(())
+}
+
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`)
     /// with the default [`PostgresOptions`]: a pool of up to 8
@@ -45,6 +61,7 @@ impl PostgresStore {
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, OpenError> {
         options.validate()?;
         let connect = PgConnectOptions::from_str(&options.url).map_err(|_| OpenError::BadUrl)?;
+        refuse_weak_tls(&connect)?;
         let host = connect.get_host().to_owned();
         // One connection first: a server that is down or refuses is an error
         // at once, where the pool would retry until its timeout.
@@ -68,5 +85,25 @@ impl PostgresStore {
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verify_ca_is_refused_before_any_connection() {
+        let url = "postgres://u:pw@127.0.0.1:1/agents?sslmode=verify-ca&sslrootcert=/ca.pem";
+        let refused = PostgresStore::connect(url).await.expect_err("refused");
+        let text = refused.to_string();
+        assert!(
+            matches!(refused, OpenError::Config(_)) && text.contains("verify-full"),
+            "{text}"
+        );
+        assert!(!text.contains("pw@"), "the URL is not shown: {text}");
+        let full = "postgres://u@127.0.0.1:1/agents?sslmode=verify-full";
+        let connect = PgConnectOptions::from_str(full).expect("a URL");
+        assert!(refuse_weak_tls(&connect).is_ok());
     }
 }

@@ -25,7 +25,9 @@ pub(super) fn input_bound(req: &ChatRequest) -> u64 {
                 .iter()
                 .map(|c| c.id.len() + c.name.len() + c.arguments().len() + 8)
                 .sum();
-            m.content.len() + calls
+            // A tool result quotes its call's id.
+            let answers = m.tool_call_id.as_deref().map_or(0, str::len);
+            m.content.len() + calls + answers
         })
         .sum();
     let tools: usize = req
@@ -51,6 +53,13 @@ mod tests {
     use super::*;
     use klieo_types::Message;
     use serde_json::json;
+
+    #[test]
+    fn a_tool_results_call_id_counts_as_input() {
+        let bound = |id: &str| input_bound(&ChatRequest::new(vec![Message::tool_result(id, "")]));
+        let id = "toolu_01A09q90qw90lq917835lq9x";
+        assert_eq!(bound(id) - bound(""), id.len() as u64);
+    }
 
     #[test]
     fn the_answers_schema_counts_as_input() {

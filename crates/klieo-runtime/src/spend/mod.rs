@@ -154,9 +154,10 @@ impl Spend {
         )?;
         if let Some(max) = budget.time() {
             let worked = self.logged_ms.saturating_add(millis(elapsed));
+            // The call is cut at the time left by its deadline (see
+            // `Run::deadline`), not by `req.timeout`: that would override
+            // the client's own request timeout, with a longer one.
             within(BudgetLimit::Time, Some(millis(max)), worked, 1)?;
-            let left = max.saturating_sub(Duration::from_millis(worked));
-            req.timeout = Some(req.timeout.map_or(left, |asked| asked.min(left)));
         }
         // The input is bounded for every budget: a reply without usage is
         // counted at it, whatever the limits.
