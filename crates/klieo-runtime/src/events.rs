@@ -370,7 +370,7 @@ impl Drop for RunEvents {
             return;
         };
         let recording = Arc::clone(&run);
-        run.spawn_dropped(async move { recording.record_dropped().await });
+        run.spawn_dropped(async move { recording.record_dropped(Vec::new()).await });
     }
 }
 

@@ -344,3 +344,33 @@ async fn a_reply_a_guardrail_refuses_is_spent_and_counted_against_the_key() {
     );
     assert_eq!(llm.requests().len(), 1, "no second call is made");
 }
+
+/// A stream its consumer drops mid-reply was a call the provider was
+/// paying for: it is journaled, cut off, and its estimate settled on the
+/// key, not its reservation given up as nothing.
+#[tokio::test]
+async fn a_stream_dropped_mid_reply_settles_its_estimate_on_the_key() {
+    let store = InMemoryJournal::new();
+    let stalls = klieo_types::testing::ScriptedStep::ChunksThenStall(vec![Ok(
+        klieo_types::ChatChunk::delta("The answer is"),
+    )]);
+    let llm = ScriptedLlm::new().then(stalls);
+    let agent = worker(
+        &llm,
+        &store,
+        KeyBudget::new("acme").with_total_tokens(100_000),
+    );
+    let mut events = agent.stream("a long question");
+    while let Some(event) = events.next().await {
+        if matches!(event, Ok(RunEvent::Text(_))) {
+            break;
+        }
+    }
+    drop(events);
+    for _ in 0..1_000 {
+        tokio::task::yield_now().await;
+    }
+    let spent = settled(&store, "acme").await;
+    assert!(spent.tokens > 0, "the cut call is counted: {spent:?}");
+    assert_eq!(spent, journaled(&store).await, "as its journal records it");
+}

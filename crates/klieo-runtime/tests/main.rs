@@ -10,6 +10,7 @@ mod decisions;
 mod durable;
 mod edge_cases;
 mod episodes;
+mod failing_memory;
 mod guardrails;
 mod history_bounds;
 mod key_budget;

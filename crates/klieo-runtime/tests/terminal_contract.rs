@@ -3,21 +3,16 @@
 //! `Err` item, then the stream ends.
 
 use crate::support::{
-    collect, context, echo_call, ended, episodes, failed_text, start, terminal, text,
+    collect, context, echo_call, ended, episodes, failed_text, kinds, start, terminal, text,
     wait_for_failed,
 };
-use klieo_runtime::{
-    run_steps, run_steps_streaming, AgentContext, Guardrail, GuardrailOutcome, InMemoryShortTerm,
-    RunOptions,
-};
+use klieo_runtime::{run_steps, run_steps_streaming, Guardrail, GuardrailOutcome, RunOptions};
 use klieo_types::testing::{next, text_chunks, ScriptedLlm, ScriptedStep};
 use klieo_types::{
-    async_trait, ChatChunk, ChatRequest, ChatResponse, Error, FinishReason, FnTool, LlmError,
-    MemoryError, Message, ShortTermMemory, ThreadId, TimeLimit, ToolCall, ToolDef, ToolError,
-    ToolSet, Transcript,
+    async_trait, ChatChunk, ChatRequest, ChatResponse, Episode, Error, FinishReason, FnTool,
+    LlmError, TimeLimit, ToolCall, ToolDef, ToolError, ToolSet,
 };
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +49,22 @@ async fn cancellation_mid_stream_yields_one_cancelled_item() {
     );
 }
 
+/// The log's model call was cut off as its consumer went: counted, its
+/// spend estimated (the provider was paying for it).
+fn assert_interrupted(log: &[Episode]) {
+    assert!(
+        log.iter().any(|e| matches!(
+            e,
+            Episode::LlmCall {
+                finish_reason: FinishReason::Interrupted,
+                tokens: None,
+                ..
+            }
+        )),
+        "{log:?}"
+    );
+}
+
 #[tokio::test]
 async fn consumer_dropped_records_consumer_dropped_episode() {
     let llm = stall_after("first");
@@ -63,7 +74,12 @@ async fn consumer_dropped_records_consumer_dropped_episode() {
     drop(stream);
 
     let log = wait_for_failed(&ctx).await;
-    assert_eq!(log.len(), 2, "Started, then Failed: {log:?}");
+    assert_eq!(
+        kinds(&log),
+        ["started", "llm_call", "failed"],
+        "Started, the call cut off, then Failed: {log:?}"
+    );
+    assert_interrupted(&log);
     assert_eq!(failed_text(&log).as_deref(), Some("consumer-dropped"));
     assert!(
         !ctx.cancel().is_cancelled(),
@@ -83,7 +99,12 @@ async fn a_stream_cancelled_then_dropped_records_cancelled() {
     drop(stream);
 
     let log = wait_for_failed(&ctx).await;
-    assert_eq!(log.len(), 2, "Started, then Failed: {log:?}");
+    assert_eq!(
+        kinds(&log),
+        ["started", "llm_call", "failed"],
+        "Started, the call cut off, then Failed: {log:?}"
+    );
+    assert_interrupted(&log);
     assert_eq!(failed_text(&log).as_deref(), Some("cancelled"));
 }
 
@@ -348,78 +369,4 @@ fn stream_dropped_outside_a_runtime_does_not_panic() {
     });
     drop(runtime);
     drop(stream);
-}
-
-/// A conversation memory whose appends fail once `full` is set ("disk
-/// full"); loads still work.
-struct FullDisk {
-    inner: InMemoryShortTerm,
-    full: AtomicBool,
-}
-
-#[async_trait]
-impl ShortTermMemory for FullDisk {
-    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
-        if self.full.load(Ordering::SeqCst) {
-            return Err(MemoryError::backend("disk full"));
-        }
-        self.inner.append(thread, messages).await
-    }
-
-    async fn load(&self, thread: &ThreadId, max_tokens: usize) -> Result<Transcript, MemoryError> {
-        self.inner.load(thread, max_tokens).await
-    }
-
-    async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
-        self.inner.clear(thread).await
-    }
-}
-
-/// A context whose conversation memory (separate from its healthy event
-/// log) has the user's message, then fails every append.
-async fn full_disk(llm: &ScriptedLlm) -> (AgentContext, ThreadId) {
-    let memory = Arc::new(FullDisk {
-        inner: InMemoryShortTerm::new(),
-        full: AtomicBool::new(false),
-    });
-    let (ctx, thread) = context(llm).await;
-    let history = ctx.short_term().load(&thread, usize::MAX).await.unwrap();
-    memory
-        .append(&thread, history.iter().cloned().collect())
-        .await
-        .unwrap();
-    memory.full.store(true, Ordering::SeqCst);
-    (ctx.with_short_term(memory), thread)
-}
-
-const DISK_FULL: &str = "memory backend failed: disk full";
-
-#[tokio::test]
-async fn a_failing_conversation_memory_ends_a_blocking_runs_log_with_failed() {
-    let llm = ScriptedLlm::new().then_text("hello");
-    let (ctx, thread) = full_disk(&llm).await;
-    let error = run_steps(&ctx, "", thread, RunOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(error, Error::Memory(MemoryError::backend("disk full")));
-    assert_eq!(
-        failed_text(&episodes(&ctx).await).as_deref(),
-        Some(DISK_FULL)
-    );
-}
-
-#[tokio::test]
-async fn a_failing_conversation_memory_ends_a_streamed_run_with_one_item_and_failed() {
-    let llm = ScriptedLlm::new().then_chunks(text_chunks(&["hel", "lo"], None));
-    let (ctx, thread) = full_disk(&llm).await;
-    let items = collect(start(&ctx, thread, RunOptions::default()).await).await;
-    assert_eq!(text(&items), "hello");
-    assert_eq!(
-        ended(&terminal(&items), DISK_FULL),
-        &Error::Memory(MemoryError::backend("disk full"))
-    );
-    assert_eq!(
-        failed_text(&episodes(&ctx).await).as_deref(),
-        Some(DISK_FULL)
-    );
 }

@@ -100,6 +100,10 @@ pub enum FinishReason {
     ContentFilter,
     /// The provider reported a failure while generating.
     Error,
+    /// The reply was cut off before the model finished: its stream's
+    /// consumer went away. Recorded by the runtime for what had come (a
+    /// provider never reports it), so that the call is counted.
+    Interrupted,
 }
 
 impl FinishReason {
@@ -111,6 +115,7 @@ impl FinishReason {
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::ContentFilter => "content_filter",
             FinishReason::Error => "error",
+            FinishReason::Interrupted => "interrupted",
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::{after_reply, Cycle, Engine, Mode, State, Work};
 use crate::lease::{give_up, Held};
 use crate::run::Run;
-use klieo_types::{Error, FinishReason};
+use klieo_types::{Episode, Error, FinishReason};
 use std::sync::Arc;
 
 impl Drop for Engine {
@@ -59,14 +59,24 @@ impl Drop for Engine {
                                 return give_up(lease, Some(&ended.error)).await;
                             }
                         }
-                        None => return record_drop(&run, lease).await,
+                        None => {
+                            let cut = cut_off(&run, &cycle);
+                            return record_drop(&run, lease, cut).await;
+                        }
                     }
                     give_up(lease, None).await;
                 })
             }
-            State::Relaying(_) | State::Working(_) => {
+            State::Relaying(cycle) => {
                 let run = Arc::clone(&self.run);
-                Box::pin(async move { record_drop(&run, lease).await })
+                Box::pin(async move {
+                    let cut = cut_off(&run, &cycle);
+                    record_drop(&run, lease, cut).await;
+                })
+            }
+            State::Working(_) => {
+                let run = Arc::clone(&self.run);
+                Box::pin(async move { record_drop(&run, lease, Vec::new()).await })
             }
         };
         self.run.spawn_dropped(work);
@@ -77,18 +87,37 @@ impl Drop for Engine {
 /// its lease: `cancelled` when its token had fired (its consumer stopped
 /// it, then stopped reading), as the run would have ended had it been
 /// read on; `consumer-dropped` otherwise.
-async fn record_drop(run: &Run, lease: Option<Held>) {
+async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
     if run.nothing_to_record().await {
         // The answer was being written as the consumer went: it is in.
         return give_up(lease, None).await;
     }
     if run.ctx.cancel.is_cancelled() {
+        if !cut.is_empty() {
+            // The call cut off is counted (its key's reservation settled)
+            // before the run's end is.
+            let _ = run.record_all(cut).await;
+        }
         let ended = run.ended_by(Error::Cancelled).await;
         give_up(lease, Some(&ended.error)).await;
     } else {
-        run.record_dropped().await;
+        run.record_dropped(cut).await;
         give_up(lease, None).await;
     }
+}
+
+/// The journal's view of the model call `cycle` was relaying when its
+/// consumer went away: what came of its reply, finished `interrupted`
+/// (its spend estimated, settled against the budgets and the key's
+/// reservation), so that a call the provider was paying for is counted;
+/// nothing for a blocking cycle.
+fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
+    let Some(pump) = &cycle.pump else {
+        return Vec::new();
+    };
+    let partial = pump.reply().snapshot(FinishReason::Interrupted);
+    run.reply_ended(cycle.step, &partial, cycle.started.elapsed(), &cycle.span)
+        .into_vec()
 }
 
 /// Whether the cycle's reply is a whole answer, as `finish_step` takes

@@ -147,8 +147,9 @@ impl Run {
     }
 
     /// Records that the run's consumer dropped its stream
-    /// (`consumer-dropped`), unless its journal holds nothing of it (it
-    /// had not started) or it stopped already (see [`nothing_to_record`]).
+    /// (`consumer-dropped`, after `before`: the call it cut off), unless
+    /// its journal holds nothing of it (it had not started) or it stopped
+    /// already (see [`nothing_to_record`]).
     ///
     /// A write the consumer abandoned may land after the journal was read
     /// for it (a store whose writer goes on alone): the ending, fenced by
@@ -157,16 +158,18 @@ impl Run {
     /// took the run up) is final: the run is that process's now.
     ///
     /// [`nothing_to_record`]: Self::nothing_to_record
-    pub(crate) async fn record_dropped(&self) {
+    pub(crate) async fn record_dropped(&self, before: Vec<Episode>) {
         let read = matches!(*self.lock_fence(), Fence::Unknown);
         if self.nothing_to_record().await {
             return;
         }
-        let Some(dropped) = self.emit(Fact::ConsumerDropped).episode else {
+        let mut episodes = before;
+        episodes.extend(self.emit(Fact::ConsumerDropped).episode);
+        if episodes.is_empty() {
             return;
-        };
+        }
         for _ in 0..3 {
-            match self.record(dropped.clone()).await {
+            match self.record_all(episodes.clone()).await {
                 Err(Error::Memory(MemoryError::Conflict(_))) if read => {
                     self.forget_fence();
                     if self.nothing_to_record().await {
@@ -199,11 +202,6 @@ impl Run {
                 "streamed run dropped outside a tokio runtime; its end is not recorded"
             ),
         }
-    }
-
-    /// Records one episode, leaving the run's pending step as it is.
-    pub(crate) async fn record(&self, episode: Episode) -> Result<(), Error> {
-        self.record_all(vec![episode]).await
     }
 
     /// Records episodes in one commit, leaving the run's pending step as
