@@ -41,19 +41,33 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
             why_not(&format!("has the scheme `{scheme}:`, not http or https")),
         ));
     }
-    if url.path().contains('@') {
-        // `https://user:ab/cd@host`: a `/` in a password ends the host, and
-        // the rest (the password's tail, the real host) reads as a path.
+    if hides_credentials(&url) {
         return Err(ConfigError::invalid(
             name,
             format!(
-                "`{}` has an `@` in its path, as a user name or password holding a `/` reads: \
-                 write a `/` in credentials as %2F (or give the key with the API key setting)",
+                "`{}` has a host after an `@` in its path, as a user name or password holding \
+                 a `/` reads: write a `/` in credentials as %2F (or give the key with the API \
+                 key setting); an `@` the path itself holds can be written %40",
                 shown_raw_url(trimmed)
             ),
         ));
     }
     Ok(url)
+}
+
+/// Whether `url`'s path holds a host after an `@` (`https://user:ab/cd@host/v1`):
+/// a `/` in a password ended the URL's host early, and the rest (the
+/// password's tail, then the real host) reads as a path. An `@` followed
+/// by a plain segment (`/@org/server`, as some gateways name a server) is
+/// the path's own.
+fn hides_credentials(url: &Url) -> bool {
+    url.path().split('/').any(|segment| {
+        segment.split_once('@').is_some_and(|(_, after)| {
+            after == "localhost"
+                || after.contains(['.', ':'])
+                || after.parse::<std::net::IpAddr>().is_ok()
+        })
+    })
 }
 
 /// `base` with `path` after its own path, its query kept: an API whose
@@ -88,13 +102,13 @@ pub fn safe_url(url: &Url) -> Url {
 
 /// A configured base URL for `Debug`: without credentials, or a placeholder
 /// when it does not parse (it could hold anything). One that parses as
-/// something other than an `http` or `https` URL with no `@` in its path
-/// (`user:key@host` reads as the scheme `user:`) is shown as
-/// [`shown_raw_url`] shows it.
+/// something other than an `http` or `https` URL (`user:key@host` reads as
+/// the scheme `user:`), or whose path holds a host after an `@` (a
+/// password with a `/`), is shown as [`shown_raw_url`] shows it.
 pub fn shown_base_url(url: &str) -> String {
     match Url::parse(url.trim()) {
         Ok(parsed)
-            if matches!(parsed.scheme(), "http" | "https") && !parsed.path().contains('@') =>
+            if matches!(parsed.scheme(), "http" | "https") && !hides_credentials(&parsed) =>
         {
             safe_url(&parsed).as_str().trim_end_matches('/').to_owned()
         }
@@ -170,5 +184,15 @@ mod tests {
             let refused = base_url(odd, "base_url", "http://h/v1").expect_err("refused");
             assert!(!refused.to_string().contains("Ef+Gh"), "{refused}");
         }
+        // A gateway that names servers `@org/name` has no credentials.
+        let gateway = "https://server.smithery.ai/@org/github/mcp";
+        assert_eq!(
+            base_url(gateway, "url", "http://h")
+                .map(|u| u.to_string())
+                .ok()
+                .as_deref(),
+            Some(gateway)
+        );
+        assert_eq!(shown_base_url(gateway), gateway);
     }
 }

@@ -24,7 +24,7 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     /// The TLS connection the URL asks for (`sslmode=require`,
-    /// `verify-ca`, `verify-full`) could not be made: the server offers
+    /// `verify-full`) could not be made: the server offers
     /// no TLS, or its certificate is not signed by a trusted CA
     /// (`sslrootcert`, else the system's), or (with `verify-full`) does
     /// not name `host`.

@@ -41,9 +41,10 @@ fn refuse_weak_tls(connect: &PgConnectOptions) -> Result<(), OpenError> {
     if matches!(connect.get_ssl_mode(), PgSslMode::VerifyCa) {
         return Err(OpenError::Config(klieo_types::ConfigError::invalid(
             "sslmode",
-            "verify-ca checks no host name, and klieo's driver trusts the system's root \
-             certificates besides the URL's sslrootcert, so any publicly signed certificate \
-             would pass: use sslmode=verify-full (a certificate that names the URL's host)",
+            "verify-ca (from the URL, or PGSSLMODE) checks no host name, and klieo's driver \
+             trusts the system's root certificates besides sslrootcert, so any publicly signed \
+             certificate would pass: use sslmode=verify-full (a certificate that names the \
+             URL's host)",
         )));
     }
     Ok(())

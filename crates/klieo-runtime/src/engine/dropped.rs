@@ -4,6 +4,7 @@
 use super::{after_reply, Cycle, Engine, Mode, State, Work};
 use crate::lease::{give_up, Held};
 use crate::run::Run;
+use crate::stream::PumpEvent;
 use klieo_types::{Episode, Error, FinishReason};
 use std::sync::Arc;
 
@@ -93,12 +94,7 @@ async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
         return give_up(lease, None).await;
     }
     if run.ctx.cancel.is_cancelled() {
-        if !cut.is_empty() {
-            // The call cut off is counted (its key's reservation settled)
-            // before the run's end is.
-            let _ = run.record_all(cut).await;
-        }
-        let ended = run.ended_by(Error::Cancelled).await;
+        let ended = run.ended_after(cut, Error::Cancelled).await;
         give_up(lease, Some(&ended.error)).await;
     } else {
         run.record_dropped(cut).await;
@@ -108,13 +104,18 @@ async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
 
 /// The journal's view of the model call `cycle` was relaying when its
 /// consumer went away: what came of its reply, finished `interrupted`
-/// (its spend estimated, settled against the budgets and the key's
-/// reservation), so that a call the provider was paying for is counted;
-/// nothing for a blocking cycle.
+/// unless its finish reason had come (its spend estimated unless its usage
+/// had, settled against the budgets and the key's reservation), so that a
+/// call the provider was paying for is counted. Nothing for a blocking
+/// cycle, nor for a call whose stream had failed (its failure was
+/// waiting to be handed out: it was not paid for as an answer).
 fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
     let Some(pump) = &cycle.pump else {
         return Vec::new();
     };
+    if matches!(cycle.pending, Some(PumpEvent::Failed(_))) {
+        return Vec::new();
+    }
     let partial = pump.reply().snapshot(FinishReason::Interrupted);
     run.reply_ended(cycle.step, &partial, cycle.started.elapsed(), &cycle.span)
         .into_vec()

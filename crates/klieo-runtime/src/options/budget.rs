@@ -29,8 +29,8 @@ use std::time::Duration;
 /// its calls could not be counted. The time limit counts the time the
 /// run spent working: its model and tool calls as logged, and the time of
 /// the process driving it now (not the time it waited for a person or
-/// for a worker). A model call is sent with what is left of it as its
-/// timeout.
+/// for a worker). A model call is cut off when it runs out (the client's
+/// own request timeout still bounds it, shorter or not).
 ///
 /// A [`KeyBudget`] adds limits shared by every run of one key (a tenant,
 /// a user) on every worker of the store, counted in the journal's ledger.

@@ -234,6 +234,13 @@ impl Run {
     /// recorded (see `record_failure`), with the terminal item a
     /// streaming consumer sees.
     pub(crate) async fn ended_by(&self, error: Error) -> Ended {
+        self.ended_after(Vec::new(), error).await
+    }
+
+    /// [`ended_by`](Self::ended_by), its ending written in one commit
+    /// after `before` (a call its consumer cut off), so that no log holds
+    /// the one without the other.
+    pub(crate) async fn ended_after(&self, before: Vec<Episode>, error: Error) -> Ended {
         // Stopped because its lease could not be renewed: the store's
         // failure, not a person's cancel. Nothing is recorded (the store
         // may take the write and end the run for good), and the run is
@@ -251,7 +258,7 @@ impl Run {
             let item = terminal_for(&error, self.ctx.cancel.is_cancelled()).item;
             return Ended { error, item };
         }
-        let item = self.record_failure(&error).await;
+        let item = self.record_failure(before, &error).await;
         Ended { error, item }
     }
 
@@ -260,7 +267,7 @@ impl Run {
     /// resumed) and returns the terminal item a streaming consumer sees. A
     /// failure to record is logged, not raised: the run's own error
     /// matters more.
-    async fn record_failure(&self, error: &Error) -> LlmError {
+    async fn record_failure(&self, before: Vec<Episode>, error: &Error) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
         let refused = match error {
             Error::BudgetExceeded {
@@ -293,7 +300,7 @@ impl Run {
             terminal: &terminal,
         });
         if let Some(failed) = failed.episode {
-            let episodes = refused.into_iter().chain([failed]).collect();
+            let episodes = before.into_iter().chain(refused).chain([failed]).collect();
             if let Err(e) = self.record_all(episodes).await {
                 tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
             }

@@ -136,7 +136,9 @@ impl Spend {
     ///   that call's did (`window`); else the whole request's bound);
     /// - as output, what the token and cost limits leave, which lowers the
     ///   request's `max_tokens` when that is less;
-    /// - as its timeout, what the time limit leaves.
+    ///
+    /// and refuses it when the time limit is spent (the call is cut at the
+    /// limit by its deadline, `Run::deadline`).
     ///
     /// So what a server reports never passes a token or cost limit.
     pub(crate) fn reserve(
