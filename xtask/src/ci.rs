@@ -12,7 +12,7 @@ use crate::mcp::{McpServers, CONFORMANCE_SCENARIOS};
 use crate::metadata::{target_dir, Graph};
 use crate::model_server::{ModelServer, Needs};
 use crate::postgres::PostgresServer;
-use crate::{cmd, layering, Error};
+use crate::{cmd, disk, layering, Error};
 
 /// One step of CI: its name, what to do when it fails, and what it runs.
 struct Step {
@@ -115,6 +115,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
             args.join(" ")
         )));
     }
+    let target = target_dir(root)?;
+    if let Some(warning) = disk::start_warning(&target) {
+        println!("{warning}");
+    }
     let mut times = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {
         let label = format!("[{}/{}] {}", i + 1, STEPS.len(), step.name);
@@ -126,7 +130,11 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
         if let Err(err) = result {
             println!("    FAILED ({})", seconds(took));
             summary(&times, "failed");
-            return Err(err.context(&label).or_fix(step.fix));
+            let err = err.context(&label).or_fix(step.fix);
+            return Err(match disk::failure_note(&target) {
+                Some(note) => err.first_fix(note),
+                None => err,
+            });
         }
         println!("    ok ({})", seconds(took));
     }

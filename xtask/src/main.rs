@@ -12,6 +12,7 @@ mod browser;
 mod ci;
 mod cmd;
 mod demo;
+mod disk;
 mod layering;
 mod llama_server;
 mod mcp;
@@ -128,6 +129,16 @@ impl Error {
         self.fix.get_or_insert_with(|| fix.into());
         self
     }
+
+    /// Puts `fix` before any fix already set: the first thing to try.
+    pub(crate) fn first_fix(mut self, fix: impl Into<String>) -> Self {
+        let fix = fix.into();
+        self.fix = Some(match self.fix.take() {
+            Some(then) => format!("{fix}\n    then: {then}"),
+            None => fix,
+        });
+        self
+    }
 }
 
 impl fmt::Display for Error {
@@ -141,3 +152,21 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_first_fix_comes_before_the_fix_already_set() {
+        let err = Error::new("step failed")
+            .or_fix("read the test")
+            .first_fix("free room");
+        assert_eq!(
+            err.to_string(),
+            "step failed\n    to fix: free room\n    then: read the test"
+        );
+        let alone = Error::new("step failed").first_fix("free room");
+        assert_eq!(alone.to_string(), "step failed\n    to fix: free room");
+    }
+}
