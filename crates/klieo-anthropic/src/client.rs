@@ -7,7 +7,7 @@ use crate::request::MessagesBody;
 use crate::response::parse_message;
 use crate::stream;
 use klieo_http::client::{build as http_client, sensitive_header};
-use klieo_http::secret::Secret;
+use klieo_http::secret::{Hidden, Secret};
 use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
 use klieo_provider::options::within;
@@ -52,6 +52,9 @@ struct Inner {
     /// `gen_ai.provider.name`.
     provider_name: String,
     api_key: Option<Secret>,
+    /// The key and the base URL's credentials, scrubbed out of what the
+    /// server says.
+    hidden: Hidden,
 }
 
 impl fmt::Debug for AnthropicClient {
@@ -145,13 +148,15 @@ impl AnthropicClient {
                     .copied()
                     .unwrap_or_else(default_capabilities),
                 provider_name: c.provider_name_for(&parsed, "api.anthropic.com", "anthropic"),
+                hidden: Hidden::new(api_key.as_ref(), Some(&parsed))
+                    .also(c.headers().iter().map(|(_, value)| value.as_str())),
                 api_key,
             }),
         })
     }
 
-    fn secret(&self) -> Option<&Secret> {
-        self.inner.api_key.as_ref()
+    fn hidden(&self) -> &Hidden {
+        &self.inner.hidden
     }
 
     /// POSTs `req` to `/v1/messages`, streamed or not; a non-2xx status
@@ -189,7 +194,7 @@ impl AnthropicClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| from_send(e, self.secret(), self.inner.connect_timeout))?;
+            .map_err(|e| from_send(e, self.hidden(), self.inner.connect_timeout))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -197,7 +202,7 @@ impl AnthropicClient {
             status = resp.status().as_u16(),
             "error status from the model server"
         );
-        Err(from_response(resp, self.secret()).await)
+        Err(from_response(resp, self.hidden()).await)
     }
 }
 
@@ -245,10 +250,10 @@ impl LlmClient for AnthropicClient {
         let deadline = req.timeout.unwrap_or(self.inner.request_timeout);
         let body = within(TimeLimit::Call, deadline, async {
             let resp = self.send(&req, false).await?;
-            read_reply(resp, REPLY_LIMIT, self.secret()).await
+            read_reply(resp, REPLY_LIMIT, self.hidden()).await
         })
         .await?;
-        let reply = parse_message(&body, self.secret());
+        let reply = parse_message(&body, self.hidden());
         debug!(
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             ok = reply.is_ok(),
@@ -264,7 +269,7 @@ impl LlmClient for AnthropicClient {
             REPLY_LIMIT,
             self.inner.idle_timeout,
             self.inner.request_timeout,
-            self.inner.api_key.clone(),
+            self.inner.hidden.clone(),
         );
         stream::chunk_stream(resp, reading).await
     }

@@ -4,7 +4,7 @@
 //! request id (from the `request-id` header or the body) for support, and
 //! has the API key scrubbed out.
 
-use klieo_http::secret::{redacted, Secret};
+use klieo_http::secret::Hidden;
 use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::{LlmError, RetryHint};
 use serde::Deserialize;
@@ -29,12 +29,9 @@ pub(crate) struct ErrorObject {
 
 /// `message`, with the request id after it when there is one (scrubbed
 /// and cut like a header's: it is the server's text).
-fn with_request_id(message: String, request_id: Option<&str>, secret: Option<&Secret>) -> String {
+fn with_request_id(message: String, request_id: Option<&str>, hidden: &Hidden) -> String {
     match request_id {
-        Some(id) => format!(
-            "{message} (request-id {})",
-            redacted(secret, id.trim(), 200)
-        ),
+        Some(id) => format!("{message} (request-id {})", hidden.redacted(id.trim(), 200)),
         None => message,
     }
 }
@@ -46,7 +43,7 @@ const BILLING: &str = "billing_error";
 /// [`status_error`]: 401/403 `Unauthorized`, 429 `RateLimit`, other 4xx
 /// `BadRequest`, 5xx and 529 `Server`), with the server's message, the
 /// request id and the retry headers.
-pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secret>) -> LlmError {
+pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> LlmError {
     let reply = ErrorReply::read(resp).await;
     let wire: WireError = serde_json::from_slice(&reply.body).unwrap_or_default();
     let text = wire
@@ -56,11 +53,11 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
         .map(str::trim)
         .filter(|m| !m.is_empty());
     let mut message = match text {
-        Some(text) => redacted(secret, text, MESSAGE_LIMIT),
-        None => reply.body_text(secret),
+        Some(text) => hidden.redacted(text, MESSAGE_LIMIT),
+        None => reply.body_text(hidden),
     };
     match reply.status {
-        401 | 403 if secret.is_none() => message.push_str(
+        401 | 403 if hidden.is_empty() => message.push_str(
             "; no API key was sent: set ANTHROPIC_API_KEY or call AnthropicClientBuilder::with_api_key",
         ),
         404 if wire.error.is_none() => message.push_str(&format!(
@@ -72,7 +69,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
     }
     message.extend(reply.redirect_note());
     let request_id = reply.request_id.as_deref().or(wire.request_id.as_deref());
-    let message = with_request_id(message, request_id, secret);
+    let message = with_request_id(message, request_id, hidden);
     let kind = wire.error.as_ref().and_then(|e| e.kind.as_deref());
     if kind == Some(BILLING) {
         return LlmError::QuotaExhausted { message };
@@ -88,24 +85,16 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
 /// (`overloaded_error`, `api_error`) → a retryable `Server` error.
 ///
 /// The request id is the event's, else `request_id` (its reply's header).
-pub(crate) fn from_event(
-    data: &str,
-    request_id: Option<&str>,
-    secret: Option<&Secret>,
-) -> LlmError {
+pub(crate) fn from_event(data: &str, request_id: Option<&str>, hidden: &Hidden) -> LlmError {
     let wire: WireError = serde_json::from_str(data).unwrap_or_default();
     let error = wire.error.unwrap_or_default();
     let kind = error.kind.as_deref().unwrap_or("unknown");
     let message = match error.message.as_deref().map(str::trim) {
-        Some(m) if !m.is_empty() => redacted(secret, m, MESSAGE_LIMIT),
-        _ => redacted(
-            secret,
-            &format!("error event in the stream: {data}"),
-            MESSAGE_LIMIT,
-        ),
+        Some(m) if !m.is_empty() => hidden.redacted(m, MESSAGE_LIMIT),
+        _ => hidden.redacted(&format!("error event in the stream: {data}"), MESSAGE_LIMIT),
     };
     let request_id = wire.request_id.as_deref().or(request_id);
-    let message = with_request_id(message, request_id, secret);
+    let message = with_request_id(message, request_id, hidden);
     let hint = RetryHint::new();
     match kind {
         BILLING => LlmError::QuotaExhausted { message },
@@ -114,7 +103,7 @@ pub(crate) fn from_event(
         "invalid_request_error" | "not_found_error" | "request_too_large" => {
             LlmError::bad_request(message)
         }
-        _ => LlmError::server(format!("{}: {message}", redacted(secret, kind, 100))),
+        _ => LlmError::server(format!("{}: {message}", hidden.redacted(kind, 100))),
     }
 }
 
@@ -126,7 +115,7 @@ mod tests {
     fn error_events_are_typed_by_their_type() {
         let event = |kind: &str| {
             let data = format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"m"}}}}"#);
-            from_event(&data, None, None)
+            from_event(&data, None, &Hidden::default())
         };
         assert!(matches!(event("overloaded_error"), LlmError::Server { .. }));
         assert!(event("overloaded_error").retryable());
@@ -153,6 +142,7 @@ mod tests {
 
     #[test]
     fn an_events_request_id_and_type_are_scrubbed_and_cut() {
+        use klieo_http::secret::Secret;
         let key = Secret::new("sk-ant-event-SECRET-1".to_owned());
         let long = format!("req_{}sk-ant-event-SECRET-1", "x".repeat(100_000));
         let data = serde_json::json!({
@@ -161,7 +151,7 @@ mod tests {
             "request_id": long,
         })
         .to_string();
-        let shown = from_event(&data, None, Some(&key)).to_string();
+        let shown = from_event(&data, None, &Hidden::new(Some(&key), None)).to_string();
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.len() < 2_000, "{} bytes", shown.len());
     }
@@ -169,6 +159,8 @@ mod tests {
     #[test]
     fn the_request_id_of_an_event_is_kept() {
         let data = r#"{"type":"error","error":{"type":"api_error","message":"boom"},"request_id":"req_9"}"#;
-        assert!(from_event(data, None, None).to_string().contains("req_9"));
+        assert!(from_event(data, None, &Hidden::default())
+            .to_string()
+            .contains("req_9"));
     }
 }

@@ -1,7 +1,7 @@
 //! A Messages API reply, and the pieces streamed events share with it
 //! (stop reasons, usage), turned into klieo's [`ChatResponse`].
 
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_provider::status::{decoding, decoding_from};
 use klieo_provider::tool_calls::fallback_id;
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
@@ -140,23 +140,20 @@ fn tool_call(id: String, name: String, input: Option<Value>) -> ToolCall {
 }
 
 /// Parses a whole reply.
-pub(crate) fn parse_message(
-    body: &[u8],
-    secret: Option<&Secret>,
-) -> Result<ChatResponse, LlmError> {
+pub(crate) fn parse_message(body: &[u8], hidden: &Hidden) -> Result<ChatResponse, LlmError> {
     let reply: WireMessage = serde_json::from_slice(body)
-        .map_err(|e| decoding_from("not a Messages API reply", &e, body, secret))?;
+        .map_err(|e| decoding_from("not a Messages API reply", &e, body, hidden))?;
     if reply.kind.as_deref() == Some("error") {
         // An error object with a 2xx status (some gateways answer so).
         return Err(crate::error::from_event(
             &String::from_utf8_lossy(body),
             None,
-            secret,
+            hidden,
         ));
     }
     if reply.content.is_empty() && reply.stop_reason.is_none() {
         let reason = "not a Messages API reply: no content and no stop_reason";
-        return Err(decoding(reason, body, secret));
+        return Err(decoding(reason, body, hidden));
     }
     let mut text = String::new();
     let mut calls = Vec::new();
@@ -225,9 +222,9 @@ mod tests {
     #[test]
     fn an_error_or_an_empty_object_with_a_2xx_status_is_not_an_answer() {
         let error = br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
-        let e = parse_message(error, None).expect_err("an error");
+        let e = parse_message(error, &Hidden::default()).expect_err("an error");
         assert!(e.retryable() && e.to_string().contains("busy"), "{e}");
-        let e = parse_message(b"{}", None).expect_err("not a reply");
+        let e = parse_message(b"{}", &Hidden::default()).expect_err("not a reply");
         assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
     }
 
@@ -236,7 +233,7 @@ mod tests {
         let body = br#"{"type":"message","role":"assistant",
             "content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
             "usage":{"input_tokens":1e2,"output_tokens":-5}}"#;
-        let reply = parse_message(body, None).expect("the answer");
+        let reply = parse_message(body, &Hidden::default()).expect("the answer");
         assert_eq!(reply.message.content, "hi");
         let usage = reply.usage.expect("its usage");
         assert_eq!((usage.input_tokens, usage.output_tokens), (100, 0));

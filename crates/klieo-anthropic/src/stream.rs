@@ -5,7 +5,7 @@
 
 use crate::error::from_event;
 use crate::response::{finish_reason, parse_message, text_of, WireUsage};
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::decoding_from;
 use klieo_provider::streamed::{
@@ -99,14 +99,14 @@ pub(crate) struct Events {
     stop_reason: Option<String>,
     /// The reply's id and model, from `message_start`.
     info: ReplyInfo,
-    secret: Option<Secret>,
+    hidden: Hidden,
     /// The reply's request id (its `request-id` header), for an error
     /// event that gives none.
     request_id: Option<String>,
 }
 
 impl Events {
-    pub(crate) fn new(secret: Option<Secret>, request_id: Option<String>) -> Self {
+    pub(crate) fn new(hidden: Hidden, request_id: Option<String>) -> Self {
         Self {
             request_id,
             calls: ToolCallParts::new(),
@@ -115,7 +115,7 @@ impl Events {
             usage: None,
             stop_reason: None,
             info: ReplyInfo::default(),
-            secret,
+            hidden,
         }
     }
 
@@ -164,15 +164,11 @@ impl Events {
             return Ok(Step::Continue);
         }
         if event.event.as_deref() == Some("error") {
-            return Err(from_event(
-                data,
-                self.request_id.as_deref(),
-                self.secret.as_ref(),
-            ));
+            return Err(from_event(data, self.request_id.as_deref(), &self.hidden));
         }
         let wire: WireEvent<'_> = serde_json::from_str(data).map_err(|e| {
             let reason = "not a Messages API stream event";
-            decoding_from(reason, &e, data.as_bytes(), self.secret.as_ref())
+            decoding_from(reason, &e, data.as_bytes(), &self.hidden)
         })?;
         match &*wire.kind {
             "message_start" => {
@@ -251,11 +247,7 @@ impl Events {
                 Ok(Step::Continue)
             }
             "message_stop" => Ok(self.finished()),
-            "error" => Err(from_event(
-                data,
-                self.request_id.as_deref(),
-                self.secret.as_ref(),
-            )),
+            "error" => Err(from_event(data, self.request_id.as_deref(), &self.hidden)),
             // ping, content_block_stop, and event types added later.
             _ => Ok(Step::Continue),
         }
@@ -313,12 +305,12 @@ pub(crate) async fn chunk_stream(
 ) -> Result<ChunkStream, LlmError> {
     match stream_body(resp, &reading).await? {
         StreamBody::Whole(body) => {
-            let reply = parse_message(&body, reading.secret.as_ref())?;
+            let reply = parse_message(&body, &reading.hidden)?;
             Ok(one_chunk(ChatChunk::from(reply)))
         }
         StreamBody::Events(resp) => {
             let request_id = klieo_provider::status::request_id(resp.headers());
-            let events = Events::new(reading.secret.clone(), request_id);
+            let events = Events::new(reading.hidden.clone(), request_id);
             Ok(event_stream(resp, events, &reading))
         }
     }
@@ -330,7 +322,7 @@ mod tests {
     use super::*;
 
     fn feed(events: &[&str]) -> Step {
-        let mut reader = Events::new(None, None);
+        let mut reader = Events::new(Hidden::default(), None);
         let mut last = Step::Continue;
         for data in events {
             last = reader.on_event(&SseEvent {
@@ -404,7 +396,7 @@ mod tests {
             panic!("the reply ends: {last:?}");
         };
         assert_eq!(chunk.finish_reason, Some(klieo_types::FinishReason::Stop));
-        let mut reader = Events::new(None, None);
+        let mut reader = Events::new(Hidden::default(), None);
         let text = reader.on_event(&SseEvent {
             data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text\u005fdelta","text":"Hi"}}"#.to_owned(),
             ..SseEvent::default()
@@ -417,7 +409,7 @@ mod tests {
 
     #[test]
     fn an_error_event_without_a_request_id_is_told_with_the_replys() {
-        let mut reader = Events::new(None, Some("req_X".to_owned()));
+        let mut reader = Events::new(Hidden::default(), Some("req_X".to_owned()));
         let failed = reader.on_event(&SseEvent {
             event: Some("error".to_owned()),
             data: r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#

@@ -310,3 +310,31 @@ async fn a_query_in_the_base_url_goes_with_each_request() {
         .expect("the reply");
     assert_eq!(reply.message.content, "hi");
 }
+
+#[tokio::test]
+async fn a_query_value_or_a_header_echoed_by_the_server_is_scrubbed() {
+    let server = MockServer::start().await;
+    let echo = "unknown tenant t3nant-s1g for token pr0xy-t0ken";
+    let body = json!({"type": "error", "error": {"type": "not_found_error", "message": echo}});
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(body))
+        .mount(&server)
+        .await;
+    let client = AnthropicClient::builder()
+        .with_base_url(format!("{}?sig=t3nant-s1g", server.uri()))
+        .add_header("x-proxy-token", "pr0xy-t0ken")
+        .with_model("claude-test")
+        .build()
+        .expect("a client");
+    let e = client
+        .complete(ChatRequest::new(vec![Message::user("hi")]))
+        .await
+        .unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("unknown tenant"), "{shown}");
+    assert!(
+        !shown.contains("t3nant-s1g") && !shown.contains("pr0xy-t0ken"),
+        "{shown}"
+    );
+}

@@ -14,8 +14,9 @@
 //! The root holds modules only, one per role:
 //!
 //! - [`secret`] — [`Secret`](secret::Secret) holds an API key (`Debug`
-//!   shows `***`); [`secret::redacted`] scrubs it out of text before
-//!   cutting that to length with [`klieo_types::text::bounded`].
+//!   shows `***`); [`Hidden`](secret::Hidden) scrubs it, and the base
+//!   URL's password and query values, out of text before cutting that to
+//!   length with [`klieo_types::text::bounded`].
 //! - [`url`] — [`url::base_url`] checks a configured URL;
 //!   [`url::safe_url`] drops a URL's user, password, query and fragment.
 //! - [`client`] — [`client::build`] makes the pooled client;
@@ -25,13 +26,13 @@
 //! # Example
 //!
 //! ```
-//! use klieo_http::secret::{redacted, Secret};
+//! use klieo_http::secret::{Hidden, Secret};
 //! use klieo_http::url::base_url;
 //!
 //! let key = Secret::new("sk-secret-123".to_owned());
-//! assert_eq!(redacted(Some(&key), "bad key sk-secret-123", 100), "bad key ***");
-//!
-//! let url = base_url("http://user:pw@127.0.0.1:8080/v1/", "base_url", "http://127.0.0.1:8080/v1")?;
+//! let url = base_url("http://user:pw@127.0.0.1:8080/v1/?sig=s1g-nature", "base_url", "http://127.0.0.1:8080/v1")?;
+//! let hidden = Hidden::new(Some(&key), Some(&url));
+//! assert_eq!(hidden.redacted("bad key sk-secret-123, sig s1g-nature", 100), "bad key ***, sig ***");
 //! assert_eq!(klieo_http::url::safe_url(&url).as_str(), "http://127.0.0.1:8080/v1");
 //!
 //! let client = klieo_http::client::build(false, std::time::Duration::from_secs(10), Default::default(), "example/1")?;

@@ -1,9 +1,11 @@
-//! What must never show: the API key ([`Secret`], scrubbed out of server
-//! text before that text is cut to length with
-//! [`klieo_types::text::bounded`]). A URL's credentials are
-//! [`url`](crate::url)'s.
+//! What must never show: the API key ([`Secret`]), and everything a
+//! client sends that is scrubbed out of server text before that text is
+//! cut to length with [`klieo_types::text::bounded`] ([`Hidden`]: the key
+//! and the base URL's password and query). Showing a URL without its
+//! credentials is [`url`](crate::url)'s.
 
 use klieo_types::text::bounded;
+use reqwest::Url;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,14 +16,17 @@ const MIN_SCRUBBED_KEY_LEN: usize = 4;
 
 /// An API key, stored trimmed: what is sent is exactly what is scrubbed.
 /// Its `Debug` shows `"***"`; the key itself is only read to build the
-/// request's header and to scrub it out of server messages.
+/// request's header. What is scrubbed out of server messages is a
+/// [`Hidden`], made from the key and the base URL.
 ///
 /// ```
-/// use klieo_http::secret::Secret;
+/// use klieo_http::secret::{Hidden, Secret};
 ///
 /// let key = Secret::new("  sk-secret-123\n".to_owned());
 /// assert_eq!(format!("{key:?}"), "\"***\"");
-/// assert_eq!(key.scrub("bad key sk-secret-123".to_owned()), "bad key ***");
+/// assert_eq!(key.expose(), "sk-secret-123");
+/// let hidden = Hidden::new(Some(&key), None);
+/// assert_eq!(hidden.scrub("bad key sk-secret-123".to_owned()), "bad key ***");
 /// ```
 #[derive(Clone)]
 pub struct Secret(Arc<str>);
@@ -36,20 +41,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-
-    /// `text` with every occurrence of the key replaced by `***`.
-    pub fn scrub(&self, text: String) -> String {
-        if self.found_in(&text) {
-            text.replace(&*self.0, "***")
-        } else {
-            text
-        }
-    }
-
-    /// Whether `text` holds the key (and the key is long enough to scrub).
-    fn found_in(&self, text: &str) -> bool {
-        self.0.len() >= MIN_SCRUBBED_KEY_LEN && text.contains(&*self.0)
-    }
 }
 
 impl fmt::Debug for Secret {
@@ -58,46 +49,152 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Scrubs `text` when there is a key.
-pub fn scrub(secret: Option<&Secret>, text: String) -> String {
-    match secret {
-        Some(s) => s.scrub(text),
-        None => text,
+/// Everything a client sends that must never show, scrubbed out of each
+/// text it surfaces (a server's message, an excerpt of a body it could
+/// not read): its API key, the values of the headers it adds
+/// ([`also`](Self::also)), and what its base URL carries besides the
+/// address, that is its password and each value of its query. An API
+/// whose key rides in the URL (`…/v1?api-key=K`) is sent it on every
+/// request, and a server or a proxy may echo the URL back. Values
+/// shorter than 4 bytes are left in (replacing every `a` would garble
+/// the text, and such a value protects nothing); a value is scrubbed as
+/// written in the URL and as decoded.
+///
+/// ```
+/// use klieo_http::secret::{Hidden, Secret};
+///
+/// let url = reqwest::Url::parse("https://host/v1?api-key=k%2Fey-123&v=2")?;
+/// let hidden = Hidden::new(None, Some(&url));
+/// let echoed = "no route for /v1/chat?api-key=k%2Fey-123 (key k/ey-123)";
+/// assert_eq!(hidden.scrub(echoed.to_owned()), "no route for /v1/chat?api-key=*** (key ***)");
+/// assert_eq!(hidden.redacted("v=2 and k/ey-123", 9), "v=2 and *…");
+/// assert!(Hidden::new(None, None).is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Hidden(Arc<[Box<str>]>);
+
+impl Hidden {
+    /// What `key` and `base_url` hold that must not show.
+    pub fn new(key: Option<&Secret>, base_url: Option<&Url>) -> Self {
+        let mut values = Vec::new();
+        values.extend(key.map(Secret::expose));
+        let mut decoded = Vec::new();
+        if let Some(url) = base_url {
+            let password = url.password().unwrap_or_default();
+            values.push(password);
+            decoded.push(percent_encoding::percent_decode_str(password).decode_utf8_lossy());
+            for pair in url.query().unwrap_or_default().split('&') {
+                values.push(pair.split_once('=').map_or(pair, |(_, value)| value));
+            }
+            decoded.extend(url.query_pairs().map(|(_, value)| value));
+        }
+        Self::default().also(values.into_iter().chain(decoded.iter().map(|v| &**v)))
+    }
+
+    /// These values hidden too (the values of headers sent with every
+    /// request, say).
+    pub fn also<'a>(self, values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut all: Vec<Box<str>> = self.0.iter().cloned().collect();
+        for value in values {
+            if value.len() >= MIN_SCRUBBED_KEY_LEN && !all.iter().any(|v| &**v == value) {
+                all.push(value.into());
+            }
+        }
+        // The longest first, so that a value holding another goes whole.
+        all.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        Self(all.into())
+    }
+
+    /// Whether nothing is hidden: no key, and a base URL with no
+    /// password or query.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with every hidden value replaced by `***`.
+    pub fn scrub(&self, mut text: String) -> String {
+        for value in self.0.iter() {
+            if text.contains(&**value) {
+                text = text.replace(&**value, "***");
+            }
+        }
+        text
+    }
+
+    /// `text` with the hidden values scrubbed out, then cut to at most
+    /// `limit` characters (see [`bounded`]). Scrubbing first matters: a
+    /// value that straddles the cut would otherwise keep its first
+    /// characters.
+    pub fn redacted(&self, text: &str, limit: usize) -> String {
+        if self.0.iter().any(|value| text.contains(&**value)) {
+            bounded(&self.scrub(text.to_owned()), limit)
+        } else {
+            bounded(text, limit)
+        }
     }
 }
 
-/// `text` with the key scrubbed out, then cut to at most `limit`
-/// characters (see [`bounded`]). Scrubbing first matters: a key that
-/// straddles the cut would otherwise keep its first characters.
-pub fn redacted(secret: Option<&Secret>, text: &str, limit: usize) -> String {
-    match secret.filter(|s| s.found_in(text)) {
-        Some(s) => bounded(&text.replace(s.expose(), "***"), limit),
-        None => bounded(text, limit),
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hidden({} values)", self.0.len())
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
+    fn key(text: &str) -> Hidden {
+        Hidden::new(Some(&Secret::new(text.into())), None)
+    }
+
     #[test]
     fn scrub_replaces_the_key_but_not_short_keys() {
-        let s = Secret::new("sk-secret-123".into());
-        assert_eq!(s.scrub("bad key sk-secret-123!".into()), "bad key ***!");
-        let short = Secret::new("k".into());
-        assert_eq!(short.scrub("kept".into()), "kept");
+        assert_eq!(
+            key("sk-secret-123").scrub("bad key sk-secret-123!".into()),
+            "bad key ***!"
+        );
+        assert_eq!(key("k").scrub("kept".into()), "kept");
+        assert!(key("k").is_empty());
     }
 
     #[test]
     fn keys_are_stored_trimmed() {
         assert_eq!(Secret::new("  sk-abc\n".into()).expose(), "sk-abc");
+        assert_eq!(key("  sk-abc\n").scrub("sk-abc".into()), "***");
     }
 
     #[test]
     fn redacted_scrubs_before_cutting() {
-        let s = Secret::new("sk-secret-123".into());
         let text = format!("{}sk-secret-123 and more", "x".repeat(8));
-        assert_eq!(redacted(Some(&s), &text, 10), "xxxxxxxx**…");
-        assert_eq!(redacted(None, "short", 10), "short");
+        assert_eq!(key("sk-secret-123").redacted(&text, 10), "xxxxxxxx**…");
+        assert_eq!(Hidden::default().redacted("short", 10), "short");
+    }
+
+    #[test]
+    fn a_base_urls_password_and_query_values_are_hidden_as_written_and_decoded() {
+        let url =
+            Url::parse("https://user:p%40ss-word@host/v1?sig=abc%2Bdef&api-key=K-123-4").unwrap();
+        let hidden = Hidden::new(None, Some(&url));
+        let echoed = "p%40ss-word p@ss-word abc%2Bdef abc+def K-123-4 user host";
+        assert_eq!(hidden.scrub(echoed.into()), "*** *** *** *** *** user host");
+    }
+
+    #[test]
+    fn values_added_are_hidden_too_and_short_ones_left() {
+        let hidden = key("sk-secret-123").also(["proxy-token-9", "v1"]);
+        assert_eq!(
+            hidden.scrub("sk-secret-123 proxy-token-9 v1".into()),
+            "*** *** v1"
+        );
+    }
+
+    #[test]
+    fn a_value_holding_another_is_hidden_whole() {
+        let url = Url::parse("https://host/v1?a=secret&b=secret-longer").unwrap();
+        let hidden = Hidden::new(None, Some(&url));
+        assert_eq!(hidden.scrub("secret-longer".into()), "***");
     }
 }

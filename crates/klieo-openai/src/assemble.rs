@@ -5,7 +5,7 @@
 use crate::calls::Calls;
 use crate::chunk::{ChunkInfo, WireChunk};
 use crate::response::finish_reason;
-use klieo_http::secret::{redacted, Secret};
+use klieo_http::secret::Hidden;
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::{decoding_from, MESSAGE_LIMIT};
 use klieo_provider::streamed::{EventReader, Progress, Step};
@@ -35,7 +35,7 @@ pub(crate) struct Assembler {
     /// Chunks read for them so far (at most [`INFO_CHUNKS`]).
     info_reads: u8,
     events: u64,
-    secret: Option<Secret>,
+    hidden: Hidden,
     /// Set when the request let the model choose tools (`tool_choice`
     /// auto): an empty stream then means the server cannot stream such
     /// calls, and this flag (the client's) remembers it.
@@ -43,7 +43,7 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    pub(crate) fn new(secret: Option<Secret>) -> Self {
+    pub(crate) fn new(hidden: Hidden) -> Self {
         Self {
             calls: Calls::default(),
             finish: None,
@@ -51,7 +51,7 @@ impl Assembler {
             info: ReplyInfo::default(),
             info_reads: 0,
             events: 0,
-            secret,
+            hidden,
             auto_tools: None,
         }
     }
@@ -77,12 +77,12 @@ impl Assembler {
             Err(_) if error_event => return Err(self.error_text(data)),
             Err(e) => {
                 let reason = "not a chat completion chunk";
-                let secret = self.secret.as_ref();
-                return Err(decoding_from(reason, &e, data.as_bytes(), secret));
+                let hidden = &self.hidden;
+                return Err(decoding_from(reason, &e, data.as_bytes(), hidden));
             }
         };
         if let Some(error) = chunk.error {
-            return Err(error.into_error(self.secret.as_ref()));
+            return Err(error.into_error(&self.hidden));
         }
         if error_event {
             return Err(self.error_text(data));
@@ -136,7 +136,7 @@ impl Assembler {
 
     /// An `event: error` whose data is not an error object.
     fn error_text(&self, data: &str) -> LlmError {
-        LlmError::server(redacted(self.secret.as_ref(), data, MESSAGE_LIMIT))
+        LlmError::server(self.hidden.redacted(data, MESSAGE_LIMIT))
     }
 
     /// The last chunk: `text`, every assembled call in index order, the
@@ -234,7 +234,7 @@ mod tests {
     use klieo_types::{FinishReason, ToolCall};
 
     fn feed(events: &[&str]) -> Vec<Step> {
-        feed_to(Assembler::new(None), events)
+        feed_to(Assembler::new(Hidden::default()), events)
     }
 
     fn feed_to(mut a: Assembler, events: &[&str]) -> Vec<Step> {
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn usage_after_the_finish_joins_the_held_chunk() {
-        let mut a = Assembler::new(None);
+        let mut a = Assembler::new(Hidden::default());
         let mut on = |data: &str| {
             a.on_event(&SseEvent {
                 data: data.to_owned(),
@@ -355,7 +355,7 @@ mod tests {
                 "{late}: {steps:?}"
             );
         }
-        let mut a = Assembler::new(None);
+        let mut a = Assembler::new(Hidden::default());
         a.on_event(&SseEvent {
             data: finish.to_owned(),
             ..SseEvent::default()
@@ -370,7 +370,7 @@ mod tests {
         // Room for the call's record, five pieces' records, and 200 bytes
         // of its text: the fifth piece of 40 bytes more is past it.
         let limit = CALL_RECORD + 5 * FRAGMENT_RECORD + 200;
-        let mut a = Assembler::new(None);
+        let mut a = Assembler::new(Hidden::default());
         a.calls = Calls::with_limit(limit);
         let piece = format!(
             r#"{{"choices":[{{"delta":{{"tool_calls":[{{"index":0,"id":"c","function":{{"name":"f","arguments":"{}"}}}}]}}}}]}}"#,
@@ -388,7 +388,7 @@ mod tests {
             _ => None,
         };
         assert_eq!(told, Some(limit), "{steps:?}");
-        let mut legacy = Assembler::new(None);
+        let mut legacy = Assembler::new(Hidden::default());
         let limit = CALL_RECORD + FRAGMENT_RECORD + 16;
         legacy.calls = Calls::with_limit(limit);
         let steps = feed_to(

@@ -9,7 +9,7 @@ use crate::error::from_response;
 use crate::request::{ChatBody, Dialect};
 use crate::response::parse_completion;
 use crate::{discover, embed, http, stream};
-use klieo_http::secret::Secret;
+use klieo_http::secret::{Hidden, Secret};
 use klieo_http::url::shown_base_url;
 use klieo_provider::body::{from_send, read_reply};
 use klieo_provider::options::within;
@@ -75,6 +75,9 @@ pub(crate) struct Inner {
     /// by the first empty stream it sends for such a request.
     auto_tool_streams: Arc<AtomicBool>,
     pub(crate) api_key: Option<Secret>,
+    /// The key and the base URL's credentials, scrubbed out of what the
+    /// server says.
+    hidden: Hidden,
 }
 
 impl fmt::Debug for OpenAiClient {
@@ -172,6 +175,8 @@ impl OpenAiClient {
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
                 completion_tokens: takes_max_completion_tokens(&parsed),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
+                hidden: Hidden::new(api_key.as_ref(), Some(&parsed))
+                    .also(c.headers().iter().map(|(_, value)| value.as_str())),
                 api_key,
                 base_url,
             }),
@@ -182,8 +187,8 @@ impl OpenAiClient {
         &self.inner
     }
 
-    pub(crate) fn secret(&self) -> Option<&Secret> {
-        self.inner.api_key.as_ref()
+    pub(crate) fn hidden(&self) -> &Hidden {
+        &self.inner.hidden
     }
 
     /// POSTs a JSON body; a non-2xx status becomes its [`LlmError`]. No
@@ -208,7 +213,7 @@ impl OpenAiClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| from_send(e, self.secret(), self.inner.connect_timeout))?;
+            .map_err(|e| from_send(e, self.hidden(), self.inner.connect_timeout))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -218,7 +223,7 @@ impl OpenAiClient {
             path = url.path(),
             "error status from the model server"
         );
-        Err(from_response(resp, self.secret()).await)
+        Err(from_response(resp, self.hidden()).await)
     }
 
     /// POSTs `req` to `/chat/completions`, streamed or not.
@@ -254,7 +259,7 @@ impl OpenAiClient {
     /// A blocking call's body, read under its deadline.
     async fn complete_within(&self, req: &ChatRequest) -> Result<Vec<u8>, LlmError> {
         let resp = self.send_chat(req, false).await?;
-        read_reply(resp, self.inner.reply_limit, self.secret()).await
+        read_reply(resp, self.inner.reply_limit, self.hidden()).await
     }
 }
 
@@ -298,7 +303,7 @@ impl LlmClient for OpenAiClient {
         let started = Instant::now();
         let deadline = req.timeout.unwrap_or(self.inner.request_timeout);
         let body = within(TimeLimit::Call, deadline, self.complete_within(&req)).await?;
-        let reply = parse_completion(&body, self.secret());
+        let reply = parse_completion(&body, self.hidden());
         debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             ok = reply.is_ok(),
@@ -317,7 +322,7 @@ impl LlmClient for OpenAiClient {
             self.inner.reply_limit,
             self.inner.idle_timeout,
             self.inner.request_timeout,
-            self.inner.api_key.clone(),
+            self.inner.hidden.clone(),
         );
         stream::chunk_stream(resp, reading, flag).await
     }

@@ -3,7 +3,7 @@
 
 use crate::client::OpenAiClient;
 use crate::request::EmbeddingsBody;
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_provider::body::read_reply;
 use klieo_provider::options::within;
 use klieo_provider::status::{decoding, decoding_from};
@@ -33,10 +33,10 @@ pub(crate) async fn embed(
         debug!(texts = batch.len(), "embeddings request");
         let call = async {
             let resp = client.post(&inner.embeddings_url, body, false).await?;
-            read_reply(resp, inner.reply_limit, client.secret()).await
+            read_reply(resp, inner.reply_limit, client.hidden()).await
         };
         let bytes = within(TimeLimit::Call, inner.request_timeout, call).await?;
-        out.extend(parse_embeddings(&bytes, batch.len(), client.secret())?);
+        out.extend(parse_embeddings(&bytes, batch.len(), client.hidden())?);
     }
     Ok(out)
 }
@@ -158,31 +158,31 @@ impl Shape {
 fn parse_embeddings(
     body: &[u8],
     expected: usize,
-    secret: Option<&Secret>,
+    hidden: &Hidden,
 ) -> Result<Vec<Embedding>, LlmError> {
     let reply: Reply = serde_json::from_slice(body)
-        .map_err(|e| decoding_from("not an embeddings reply", &e, body, secret))?;
+        .map_err(|e| decoding_from("not an embeddings reply", &e, body, hidden))?;
     let mut slots: Vec<Option<Embedding>> = vec![None; expected];
     for (position, item) in reply.data.into_iter().enumerate() {
         let index = item.index.unwrap_or(position);
         let vector = item
             .embedding
             .pooled()
-            .map_err(|reason| decoding(reason, body, secret))?;
+            .map_err(|reason| decoding(reason, body, hidden))?;
         match slots.get_mut(index) {
             Some(slot @ None) => *slot = Some(vector),
             Some(Some(_)) => {
                 return Err(decoding(
                     format!("embedding index {index} repeated"),
                     body,
-                    secret,
+                    hidden,
                 ))
             }
             None => {
                 return Err(decoding(
                     format!("embedding index {index} out of range for {expected} inputs"),
                     body,
-                    secret,
+                    hidden,
                 ))
             }
         }
@@ -191,7 +191,7 @@ fn parse_embeddings(
         .into_iter()
         .enumerate()
         .map(|(i, slot)| {
-            slot.ok_or_else(|| decoding(format!("no embedding for input {i}"), body, secret))
+            slot.ok_or_else(|| decoding(format!("no embedding for input {i}"), body, hidden))
         })
         .collect()
 }
@@ -206,7 +206,7 @@ mod tests {
             {"index":1,"embedding":[[1.0,2.0],[3.0,4.0]]},
             {"index":0,"embedding":[0.5,0.25]}
         ]}"#;
-        let got = parse_embeddings(body, 2, None).ok();
+        let got = parse_embeddings(body, 2, &Hidden::default()).ok();
         assert_eq!(got, Some(vec![vec![0.5, 0.25], vec![2.0, 3.0]]));
     }
 
@@ -222,7 +222,7 @@ mod tests {
             br#"{"data":[]}"#,
             br#"{"data":[{"index":0,"embedding":[1.0]},{"index":0,"embedding":[1.0]}]}"#,
         ] {
-            let got = parse_embeddings(body, 1, None);
+            let got = parse_embeddings(body, 1, &Hidden::default());
             assert!(matches!(got, Err(LlmError::Decoding { .. })), "{got:?}");
         }
     }

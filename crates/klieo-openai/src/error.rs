@@ -3,7 +3,7 @@
 //! objects. Every message surfaced here has the API key scrubbed out, and
 //! URLs lose their credentials.
 
-use klieo_http::secret::{redacted, Secret};
+use klieo_http::secret::Hidden;
 use klieo_provider::status::{status_error, ErrorReply, MESSAGE_LIMIT};
 use klieo_types::LlmError;
 use serde::Deserialize;
@@ -19,9 +19,9 @@ use std::borrow::Cow;
 /// `QuotaExhausted` carries the [`RetryHint`](klieo_types::RetryHint) of the headers: the delay of
 /// `retry-after-ms` or `retry-after`, and `x-should-retry`, which
 /// overrides what the kind implies while the kind and status stay true.
-pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secret>) -> LlmError {
+pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> LlmError {
     let reply = ErrorReply::read(resp).await;
-    let (mut message, quota) = error_message(&reply, secret);
+    let (mut message, quota) = error_message(&reply, hidden);
     // An API's own 404 (`{"error": …}`, say for an unknown model) is left
     // alone; a bare one means no API lives at the URL.
     let api_error = serde_json::from_slice::<serde_json::Value>(&reply.body)
@@ -32,7 +32,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, secret: Option<&Secre
              version, as in http://127.0.0.1:8080/v1?",
             reply.url
         )),
-        401 | 403 if secret.is_none() => message.push_str(
+        401 | 403 if hidden.is_empty() => message.push_str(
             "; no API key was sent: set OPENAI_API_KEY or call OpenAiClientBuilder::api_key",
         ),
         _ => {}
@@ -116,7 +116,7 @@ pub(crate) enum ErrorField<'a> {
 
 impl ErrorField<'_> {
     /// The error this field reports (see [`from_stream_error`]).
-    pub(crate) fn into_error(self, secret: Option<&Secret>) -> LlmError {
+    pub(crate) fn into_error(self, hidden: &Hidden) -> LlmError {
         let error = match self {
             ErrorField::Object(e) => e,
             ErrorField::Text(t) => WireError {
@@ -124,7 +124,7 @@ impl ErrorField<'_> {
                 ..WireError::default()
             },
         };
-        from_stream_error(&error, secret)
+        from_stream_error(&error, hidden)
     }
 }
 
@@ -142,7 +142,7 @@ pub(crate) struct WireError<'a> {
 /// The server's explanation: `error.message` (or `error` as text, or a
 /// top-level `message`) of a JSON body, else the body as text; redacted.
 /// With it, whether `insufficient_quota` is the error's code or type.
-fn error_message(reply: &ErrorReply, secret: Option<&Secret>) -> (String, bool) {
+fn error_message(reply: &ErrorReply, hidden: &Hidden) -> (String, bool) {
     if let Ok(env) = serde_json::from_slice::<ErrorEnvelope<'_>>(&reply.body) {
         let mut quota = false;
         let text = match env.error {
@@ -156,13 +156,13 @@ fn error_message(reply: &ErrorReply, secret: Option<&Secret>) -> (String, bool) 
         .or(env.message)
         .or(env.detail.map(Detail::into_text));
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
-            return (redacted(secret, text.trim(), MESSAGE_LIMIT), quota);
+            return (hidden.redacted(text.trim(), MESSAGE_LIMIT), quota);
         }
         if quota {
             return (QUOTA.to_owned(), true);
         }
     }
-    (without_input(reply.body_text(secret)), false)
+    (without_input(reply.body_text(hidden)), false)
 }
 
 /// A body that did not parse as an error (cut at the bound it is read
@@ -188,7 +188,7 @@ impl WireError<'_> {
 /// classified by its `type` and `code`: rate limits → `RateLimit`,
 /// authentication or permission → `Unauthorized`, invalid requests →
 /// `BadRequest`, anything else → `Server`.
-pub(crate) fn from_stream_error(error: &WireError<'_>, secret: Option<&Secret>) -> LlmError {
+pub(crate) fn from_stream_error(error: &WireError<'_>, hidden: &Hidden) -> LlmError {
     let kind = error.kind.as_deref().unwrap_or_default();
     let code = match &error.code {
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -196,9 +196,8 @@ pub(crate) fn from_stream_error(error: &WireError<'_>, secret: Option<&Secret>) 
         _ => String::new(),
     };
     let message = match error.message.as_deref().map(str::trim) {
-        Some(m) if !m.is_empty() => redacted(secret, m, MESSAGE_LIMIT),
-        _ => redacted(
-            secret,
+        Some(m) if !m.is_empty() => hidden.redacted(m, MESSAGE_LIMIT),
+        _ => hidden.redacted(
             &format!("error event in the stream (type {kind:?}, code {code:?})"),
             MESSAGE_LIMIT,
         ),
@@ -231,7 +230,7 @@ mod tests {
     #[test]
     fn messages_come_from_json_or_bounded_text() {
         let json = br#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#;
-        let text = |body: &[u8], status| error_message(&reply(body, status), None).0;
+        let text = |body: &[u8], status| error_message(&reply(body, status), &Hidden::default()).0;
         assert_eq!(text(json, 400), "bad model");
         assert_eq!(text(br#"{"error":"nope"}"#, 400), "nope");
         assert_eq!(text(br#"{"detail":"x"}"#, 400), "x");
@@ -259,13 +258,19 @@ mod tests {
             kind: Some(Cow::Owned(kind.to_owned())),
             code: Some(code),
         };
-        let rl = from_stream_error(&e("requests", "rate_limit_exceeded".into()), None);
+        let rl = from_stream_error(
+            &e("requests", "rate_limit_exceeded".into()),
+            &Hidden::default(),
+        );
         assert!(matches!(rl, LlmError::RateLimit { .. }));
-        let auth = from_stream_error(&e("authentication_error", serde_json::Value::Null), None);
+        let auth = from_stream_error(
+            &e("authentication_error", serde_json::Value::Null),
+            &Hidden::default(),
+        );
         assert!(matches!(auth, LlmError::Unauthorized { .. }));
-        let bad = from_stream_error(&e("invalid_request_error", 400.into()), None);
+        let bad = from_stream_error(&e("invalid_request_error", 400.into()), &Hidden::default());
         assert!(matches!(bad, LlmError::BadRequest { .. }));
-        let other = from_stream_error(&e("server_error", 500.into()), None);
+        let other = from_stream_error(&e("server_error", 500.into()), &Hidden::default());
         assert!(matches!(other, LlmError::Server { .. }));
     }
 }

@@ -3,7 +3,7 @@
 //! into klieo's [`ChatResponse`].
 
 use crate::error::ErrorField;
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_provider::status::{decoding, decoding_from};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -191,12 +191,9 @@ impl ReplyFunction<'_> {
 /// message with only a `function_call` becomes one tool call with id
 /// `call_0`. Tool-call arguments are kept as raw text, valid JSON or not.
 /// Unknown fields are ignored.
-pub(crate) fn parse_completion(
-    body: &[u8],
-    secret: Option<&Secret>,
-) -> Result<ChatResponse, LlmError> {
+pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatResponse, LlmError> {
     let reply: Completion<'_> = serde_json::from_slice(body)
-        .map_err(|e| decoding_from("not a chat completion", &e, body, secret))?;
+        .map_err(|e| decoding_from("not a chat completion", &e, body, hidden))?;
     let info = ReplyInfo::new(
         reply.id.map(|t| t.0.into_owned()),
         reply.model.map(|t| t.0.into_owned()),
@@ -209,9 +206,9 @@ pub(crate) fn parse_completion(
     let Some(choice) = reply.choices.into_iter().nth(position) else {
         let error = reply.error.as_ref();
         if let Some(error) = error.and_then(|e| ErrorField::deserialize(e).ok()) {
-            return Err(error.into_error(secret));
+            return Err(error.into_error(hidden));
         }
-        return Err(decoding("the reply has no choices", body, secret));
+        return Err(decoding("the reply has no choices", body, hidden));
     };
     let message = choice.message;
     let content = message.content.map(Cow::into_owned).unwrap_or_default();

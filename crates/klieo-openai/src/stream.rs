@@ -3,7 +3,7 @@
 
 use crate::assemble::Assembler;
 use crate::response::parse_completion;
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_provider::streamed::{event_stream, one_chunk, stream_body, StreamBody, StreamReading};
 use klieo_types::{ChatChunk, ChunkStream, LlmError};
 use std::sync::atomic::AtomicBool;
@@ -24,9 +24,9 @@ pub(crate) async fn chunk_stream(
     auto_tools: Option<Arc<AtomicBool>>,
 ) -> Result<ChunkStream, LlmError> {
     match stream_body(resp, &reading).await? {
-        StreamBody::Whole(body) => Ok(one_chunk(whole_chunk(&body, reading.secret.as_ref())?)),
+        StreamBody::Whole(body) => Ok(one_chunk(whole_chunk(&body, &reading.hidden)?)),
         StreamBody::Events(resp) => {
-            let mut assembler = Assembler::new(reading.secret.clone());
+            let mut assembler = Assembler::new(reading.hidden.clone());
             if let Some(flag) = auto_tools {
                 assembler = assembler.with_auto_tools(flag);
             }
@@ -36,6 +36,6 @@ pub(crate) async fn chunk_stream(
 }
 
 /// A whole JSON reply as one chunk.
-fn whole_chunk(body: &[u8], secret: Option<&Secret>) -> Result<ChatChunk, LlmError> {
-    parse_completion(body, secret).map(ChatChunk::from)
+fn whole_chunk(body: &[u8], hidden: &Hidden) -> Result<ChatChunk, LlmError> {
+    parse_completion(body, hidden).map(ChatChunk::from)
 }

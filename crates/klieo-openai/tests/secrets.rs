@@ -177,6 +177,33 @@ async fn a_key_in_the_base_urls_query_goes_with_each_request() {
 }
 
 #[tokio::test]
+async fn a_key_in_the_base_urls_query_or_a_header_is_scrubbed_when_echoed() {
+    let echo = "no deployment for /v1/chat/completions?api-key=qu3ry-k3y (token pr0xy-t0ken)";
+    let blocking = ResponseTemplate::new(404).set_body_json(json!({"error": {"message": echo}}));
+    let streamed = sse_reply(format!("data: {}\n\n", json!({"error": {"message": echo}})));
+    for reply in [blocking, streamed] {
+        let server = MockServer::start().await;
+        mock_chat(&server, reply).await;
+        let client = OpenAiClient::builder()
+            .with_base_url(format!("{}/v1?api-key=qu3ry-k3y", server.uri()))
+            .add_header("x-proxy-token", "pr0xy-t0ken")
+            .with_model("m")
+            .build()
+            .unwrap();
+        let e = match client.stream(req()).await {
+            Ok(stream) => collect(stream).await.pop().unwrap().unwrap_err(),
+            Err(e) => e,
+        };
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("no deployment for"), "{shown}");
+        assert!(
+            !shown.contains("qu3ry-k3y") && !shown.contains("pr0xy-t0ken"),
+            "{shown}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_redirect_is_not_followed_with_the_key_and_headers() {
     let api = MockServer::start().await;
     let elsewhere = MockServer::start().await;

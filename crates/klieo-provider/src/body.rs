@@ -6,7 +6,7 @@
 //! transport's own error is the `source()`, never pasted into the text.
 
 use crate::status::excerpt;
-use klieo_http::secret::{scrub, Secret};
+use klieo_http::secret::Hidden;
 use klieo_http::url::safe_url;
 use klieo_types::{LlmError, TimeLimit};
 use std::error::Error;
@@ -46,11 +46,11 @@ pub async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Vec<u8> 
 pub async fn read_reply(
     mut resp: reqwest::Response,
     limit: usize,
-    secret: Option<&Secret>,
+    hidden: &Hidden,
 ) -> Result<Vec<u8>, LlmError> {
     let too_long = |body: &[u8]| LlmError::ReplyTooLarge {
         limit,
-        excerpt: excerpt(body, secret),
+        excerpt: excerpt(body, hidden),
     };
     let announced = resp.content_length().unwrap_or(0);
     if announced > limit as u64 {
@@ -60,7 +60,7 @@ pub async fn read_reply(
     match read_into(&mut resp, limit, &mut body).await {
         Ok(true) => Ok(body),
         Ok(false) => Err(too_long(&body)),
-        Err(e) => Err(interrupted(e, body.len() as u64, 0, secret)),
+        Err(e) => Err(interrupted(e, body.len() as u64, 0, hidden)),
     }
 }
 
@@ -70,22 +70,18 @@ pub async fn read_reply(
 /// the connection broke after the request went out (`Interrupted`, after
 /// 0 bytes). The text says what was being done, and to which URL (without
 /// its credentials); reqwest's error, without the URL, is the `source()`.
-pub fn from_send(
-    err: reqwest::Error,
-    secret: Option<&Secret>,
-    connect_timeout: Duration,
-) -> LlmError {
+pub fn from_send(err: reqwest::Error, hidden: &Hidden, connect_timeout: Duration) -> LlmError {
     match (err.is_connect(), err.is_timeout()) {
         (true, true) => LlmError::timeout(TimeLimit::Connect, connect_timeout),
         (true, false) => {
-            let (reason, cause) = doing("connecting to", err, secret);
+            let (reason, cause) = doing("connecting to", err, hidden);
             LlmError::Network {
                 reason,
                 cause: Some(cause),
             }
         }
         _ => {
-            let (reason, cause) = doing("waiting for the reply from", err, secret);
+            let (reason, cause) = doing("waiting for the reply from", err, hidden);
             LlmError::Interrupted {
                 bytes: 0,
                 events: 0,
@@ -98,13 +94,8 @@ pub fn from_send(
 
 /// [`LlmError::Interrupted`] after `bytes` of the body and `events` of a
 /// stream, for the transport failure `err` (its `source()`).
-pub fn interrupted(
-    err: reqwest::Error,
-    bytes: u64,
-    events: u64,
-    secret: Option<&Secret>,
-) -> LlmError {
-    let (reason, cause) = doing("reading the reply from", err, secret);
+pub fn interrupted(err: reqwest::Error, bytes: u64, events: u64, hidden: &Hidden) -> LlmError {
+    let (reason, cause) = doing("reading the reply from", err, hidden);
     LlmError::Interrupted {
         bytes,
         events,
@@ -119,10 +110,10 @@ pub fn interrupted(
 fn doing(
     what: &str,
     err: reqwest::Error,
-    secret: Option<&Secret>,
+    hidden: &Hidden,
 ) -> (String, Arc<dyn Error + Send + Sync>) {
     let reason = match err.url().map(safe_url) {
-        Some(url) => scrub(secret, format!("{what} {url}")),
+        Some(url) => hidden.scrub(format!("{what} {url}")),
         None => format!("{what} the model server"),
     };
     (reason, Arc::new(err.without_url()))

@@ -3,7 +3,7 @@
 
 use crate::body::read_bounded;
 use crate::hint::retry_hint;
-use klieo_http::secret::{redacted, Secret};
+use klieo_http::secret::Hidden;
 use klieo_http::url::safe_url;
 use klieo_types::{ErrorChain, LlmError, RetryHint};
 use reqwest::Url;
@@ -138,13 +138,13 @@ impl ErrorReply {
 
     /// The body as text, trimmed, with the key scrubbed out and cut to
     /// [`MESSAGE_LIMIT`]; `HTTP {status} with an empty body` for none.
-    pub fn body_text(&self, secret: Option<&Secret>) -> String {
+    pub fn body_text(&self, hidden: &Hidden) -> String {
         let text = String::from_utf8_lossy(&self.body);
         let text = text.trim();
         if text.is_empty() {
             format!("HTTP {} with an empty body", self.status)
         } else {
-            redacted(secret, text, MESSAGE_LIMIT)
+            hidden.redacted(text, MESSAGE_LIMIT)
         }
     }
 }
@@ -185,10 +185,10 @@ pub fn status_error(status: u16, message: String, hint: RetryHint) -> LlmError {
 
 /// A [`LlmError::Decoding`] for `body`, with an excerpt of at most 200
 /// characters; both texts redacted.
-pub fn decoding(reason: impl Into<String>, body: &[u8], secret: Option<&Secret>) -> LlmError {
+pub fn decoding(reason: impl Into<String>, body: &[u8], hidden: &Hidden) -> LlmError {
     LlmError::Decoding {
-        reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
-        excerpt: excerpt(body, secret),
+        reason: hidden.redacted(&reason.into(), MESSAGE_LIMIT),
+        excerpt: excerpt(body, hidden),
         cause: None,
     }
 }
@@ -200,22 +200,20 @@ pub fn decoding_from(
     reason: impl Into<String>,
     cause: &dyn Error,
     body: &[u8],
-    secret: Option<&Secret>,
+    hidden: &Hidden,
 ) -> LlmError {
     LlmError::Decoding {
-        reason: redacted(secret, &reason.into(), MESSAGE_LIMIT),
-        excerpt: excerpt(body, secret),
-        cause: Some(Arc::new(Redacted(redacted(
-            secret,
-            &ErrorChain(cause).to_string(),
-            MESSAGE_LIMIT,
-        )))),
+        reason: hidden.redacted(&reason.into(), MESSAGE_LIMIT),
+        excerpt: excerpt(body, hidden),
+        cause: Some(Arc::new(Redacted(
+            hidden.redacted(&ErrorChain(cause).to_string(), MESSAGE_LIMIT),
+        ))),
     }
 }
 
 /// At most 200 characters of `body`, as text, the key scrubbed out.
-pub(crate) fn excerpt(body: &[u8], secret: Option<&Secret>) -> String {
-    redacted(secret, &String::from_utf8_lossy(body), EXCERPT_LIMIT)
+pub(crate) fn excerpt(body: &[u8], hidden: &Hidden) -> String {
+    hidden.redacted(&String::from_utf8_lossy(body), EXCERPT_LIMIT)
 }
 
 /// A parser's error text, redacted, standing for that error as a cause.
@@ -264,7 +262,7 @@ mod tests {
     #[test]
     fn excerpts_are_bounded() {
         let body = "x".repeat(500);
-        let error = decoding("r", body.as_bytes(), None);
+        let error = decoding("r", body.as_bytes(), &Hidden::default());
         let excerpt = match &error {
             LlmError::Decoding { excerpt, .. } => excerpt.chars().count(),
             _ => 0,

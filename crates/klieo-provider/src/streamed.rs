@@ -8,7 +8,7 @@ use crate::sse::{SseDecoder, SseError, SseEvent, SseStream};
 use crate::status::decoding;
 use crate::watch::{BodyError, Watched};
 use futures_core::Stream;
-use klieo_http::secret::Secret;
+use klieo_http::secret::Hidden;
 use klieo_types::{ChatChunk, ChunkStream, LlmError, TimeLimit};
 use std::future::Future;
 use std::pin::Pin;
@@ -78,23 +78,18 @@ pub struct StreamReading {
     pub idle: Duration,
     /// The deadline for reading a whole JSON reply.
     pub whole: Duration,
-    /// The key to scrub out of every text.
-    pub secret: Option<Secret>,
+    /// What to scrub out of every text.
+    pub hidden: Hidden,
 }
 
 impl StreamReading {
-    /// Reading under these bounds, the key to scrub being `secret`.
-    pub fn new(
-        reply_limit: usize,
-        idle: Duration,
-        whole: Duration,
-        secret: Option<Secret>,
-    ) -> Self {
+    /// Reading under these bounds, what to scrub being `hidden`.
+    pub fn new(reply_limit: usize, idle: Duration, whole: Duration, hidden: Hidden) -> Self {
         Self {
             reply_limit,
             idle,
             whole,
-            secret,
+            hidden,
         }
     }
 }
@@ -129,11 +124,11 @@ pub async fn stream_body(
     let media = content_type
         .as_deref()
         .map(|t| t.split(';').next().unwrap_or_default().trim());
-    let secret = reading.secret.as_ref();
+    let hidden = &reading.hidden;
     match media {
         None | Some("text/event-stream" | "text/plain") => Ok(StreamBody::Events(resp)),
         Some("application/json") => {
-            let read = read_reply(resp, reading.reply_limit, secret);
+            let read = read_reply(resp, reading.reply_limit, hidden);
             let body = tokio::time::timeout(reading.whole, read)
                 .await
                 .map_err(|_| LlmError::timeout(TimeLimit::Call, reading.whole))??;
@@ -148,7 +143,7 @@ pub async fn stream_body(
                 "not an event stream: the server answered a streamed request with content-type \
                  `{other}`; check the base URL (a proxy or login page answers this way)"
             );
-            Err(decoding(reason, &body, secret))
+            Err(decoding(reason, &body, hidden))
         }
     }
 }
@@ -168,7 +163,7 @@ pub fn event_stream<R: EventReader>(
             SseDecoder::new().with_strict_utf8(),
         )),
         reader,
-        secret: reading.secret.clone(),
+        hidden: reading.hidden.clone(),
         count: 0,
         state: State::Reading,
     })
@@ -191,7 +186,7 @@ impl Stream for Once {
 struct EventChunks<S, R> {
     events: Pin<Box<SseStream<Watched<S>>>>,
     reader: R,
-    secret: Option<Secret>,
+    hidden: Hidden,
     /// Events decoded so far.
     count: u64,
     state: State,
@@ -225,7 +220,7 @@ where
         let Progress { bytes, events } = self.progress();
         match cause.downcast::<BodyError>().map(|e| *e) {
             Ok(BodyError::Idle(after)) => LlmError::timeout(TimeLimit::Idle, after),
-            Ok(BodyError::Transport(e)) => interrupted(e, bytes, events, self.secret.as_ref()),
+            Ok(BodyError::Transport(e)) => interrupted(e, bytes, events, &self.hidden),
             Err(other) => LlmError::Interrupted {
                 bytes,
                 events,
@@ -269,7 +264,7 @@ where
                     self.reader.on_error(LlmError::EventTooLong { limit })
                 }
                 Poll::Ready(Some(Err(other))) => {
-                    let error = decoding(other.to_string(), b"", self.secret.as_ref());
+                    let error = decoding(other.to_string(), b"", &self.hidden);
                     self.reader.on_error(error)
                 }
                 Poll::Ready(None) => {
@@ -360,7 +355,7 @@ mod tests {
         let mut chunks = EventChunks {
             events: Box::pin(SseStream::new(body)),
             reader: Idle,
-            secret: None,
+            hidden: Hidden::default(),
             count: 0,
             state: State::Reading,
         };
