@@ -8,6 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpError;
 use rmcp::transport::worker::WorkerQuitReason;
 use rmcp::transport::DynamicTransportError;
 use std::error::Error as StdError;
+use std::time::Duration;
 
 type HttpError = StreamableHttpError<reqwest::Error>;
 
@@ -35,6 +36,26 @@ pub(crate) fn too_large(error: &ServiceError) -> Option<usize> {
     };
     match http(e.error.as_ref())? {
         StreamableHttpError::ResponseBodyTooLarge { max_size } => Some(*max_size),
+        _ => None,
+    }
+}
+
+/// When a request was refused with HTTP 429 (rate limited) and the
+/// session lives on, the wait its `Retry-After` asks for, in seconds (a
+/// date, or a value that is not a number, asks for none). Only the
+/// request's own answer counts: a worker that quit is a lost link.
+pub(crate) fn rate_limited(error: &ServiceError) -> Option<Option<Duration>> {
+    let ServiceError::TransportSend(e) = error else {
+        return None;
+    };
+    match e.error.downcast_ref::<HttpError>()? {
+        StreamableHttpError::HttpStatus(status) if status.status == 429 => Some(
+            status
+                .retry_after
+                .as_deref()
+                .and_then(|after| after.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        ),
         _ => None,
     }
 }

@@ -245,6 +245,15 @@ impl McpServer {
                     describe::too_large(&e).unwrap_or_default()
                 ),
             }),
+            // Refused, not run: the session lives on.
+            Ok(Err(e)) if describe::rate_limited(&e).is_some() => Err(ToolError::Retryable {
+                message: format!(
+                    "MCP server `{}` is limiting its rate (HTTP 429) and did not run this \
+                     call; call it again later",
+                    settings.name
+                ),
+                retry_after: describe::rate_limited(&e).flatten(),
+            }),
             Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
                 Err(self.lost(&link, shown, &e).await)
             }

@@ -10,6 +10,7 @@ mod everything;
 mod faults;
 mod http;
 mod listing;
+mod rate_limit;
 mod replies;
 mod secrets;
 mod spans;
