@@ -405,3 +405,43 @@ async fn a_stream_dropped_before_its_failure_was_read_journals_no_call() {
     );
     assert_eq!(settled(&store, "acme").await, KeySpend::default());
 }
+
+/// A stream that fails after some of its reply came was a call the
+/// provider was paying for: it is journaled, cut off, and its estimate
+/// settled on the key, in the same commit as the run's failure. One whose
+/// stream ends without a finish reason keeps what it brought too.
+#[tokio::test]
+async fn a_stream_failing_mid_reply_settles_its_estimate_on_the_key() {
+    let broken = vec![
+        Ok(klieo_types::ChatChunk::delta("The answer is")),
+        Err(LlmError::network("connection reset")),
+    ];
+    let ended_early = vec![Ok(klieo_types::ChatChunk::delta("The answer is"))];
+    for chunks in [broken, ended_early] {
+        let store = InMemoryJournal::new();
+        let llm = ScriptedLlm::new().then_chunks(chunks);
+        let agent = worker(
+            &llm,
+            &store,
+            KeyBudget::new("acme").with_total_tokens(100_000),
+        );
+        let items: Vec<_> = agent.stream("a long question").collect().await;
+        assert!(matches!(items.last(), Some(Err(_))), "{items:?}");
+        let spent = settled(&store, "acme").await;
+        assert!(spent.tokens > 0, "the cut call is counted: {spent:?}");
+        assert_eq!(spent, journaled(&store).await, "as its journal records it");
+        let runs = store.list_runs().await.unwrap();
+        let kinds: Vec<&str> = store
+            .replay(runs[0])
+            .await
+            .unwrap()
+            .iter()
+            .map(Episode::kind)
+            .collect();
+        assert_eq!(
+            kinds[kinds.len() - 2..],
+            ["llm_call", "failed"],
+            "{kinds:?}"
+        );
+    }
+}

@@ -103,17 +103,18 @@ async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
 }
 
 /// The journal's view of the model call `cycle` was relaying when its
-/// consumer went away: what came of its reply, finished `interrupted`
-/// unless its finish reason had come (its spend estimated unless its usage
-/// had, settled against the budgets and the key's reservation), so that a
-/// call the provider was paying for is counted. Nothing for a blocking
-/// cycle, nor for a call whose stream had failed (its failure was
-/// waiting to be handed out: it was not paid for as an answer).
-fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
+/// consumer went away or its stream failed: what came of its reply,
+/// finished `interrupted` unless its finish reason had come (its spend
+/// estimated unless its usage had, settled against the budgets and the
+/// key's reservation), so that a call the provider was paying for is
+/// counted. Nothing for a blocking cycle, nor for a call whose stream
+/// brought no chunk (whose failure, say, was waiting to be handed out:
+/// it was not paid for as an answer).
+pub(super) fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
     let Some(pump) = &cycle.pump else {
         return Vec::new();
     };
-    if matches!(cycle.pending, Some(PumpEvent::Failed(_))) {
+    if matches!(cycle.pending, Some(PumpEvent::Failed(_))) || !pump.reply().received() {
         return Vec::new();
     }
     let partial = pump.reply().snapshot(FinishReason::Interrupted);

@@ -25,7 +25,7 @@ use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
 use futures_core::Stream;
-use klieo_types::{ChatRequest, ChatResponse, Error, ErrorChain};
+use klieo_types::{ChatRequest, ChatResponse, Episode, Error, ErrorChain};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -195,9 +195,15 @@ enum State {
 
 /// Records the failure and gives up the lease, then hands out the ending.
 fn failing(run: &Arc<Run>, error: Error, lease: Option<Held>) -> State {
+    failing_after(run, Vec::new(), error, lease)
+}
+
+/// [`failing`], its ending written in one commit after `before` (the call
+/// a stream's failure cut off).
+fn failing_after(run: &Arc<Run>, before: Vec<Episode>, error: Error, lease: Option<Held>) -> State {
     let run = Arc::clone(run);
     State::Failing(Box::pin(async move {
-        let ended = run.ended_by(error).await;
+        let ended = run.ended_after(before, error).await;
         give_up(lease, Some(&ended.error)).await;
         ended
     }))
@@ -314,11 +320,13 @@ impl Stream for Engine {
                                     retried: false,
                                 });
                             }
+                            // What the stream brought was paid for.
+                            let cut = dropped::cut_off(&this.run, &cycle);
                             let _ = this.run.emit(Fact::ModelCallFailed {
                                 error: &error,
                                 span: &cycle.span,
                             });
-                            this.state = failing(&this.run, error, this.lease.take());
+                            this.state = failing_after(&this.run, cut, error, this.lease.take());
                         }
                     }
                 }

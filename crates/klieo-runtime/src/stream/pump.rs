@@ -101,6 +101,13 @@ impl ChunkPump {
             Poll::Ready(Some(Err(e))) => Poll::Ready(self.fail(Error::Llm(e))),
             Poll::Ready(None) => {
                 self.provider = None;
+                // A stream that ends with no finish reason keeps what it
+                // brought, which was paid for.
+                if self.reply.finish_reason().is_none() {
+                    return Poll::Ready(PumpEvent::Failed(Error::BadResponse(
+                        STREAM_ENDED_EARLY.into(),
+                    )));
+                }
                 let reply = std::mem::replace(&mut self.reply, ReplyBuilder::new(0));
                 Poll::Ready(match reply.into_response() {
                     Some(response) => PumpEvent::Finished(response),

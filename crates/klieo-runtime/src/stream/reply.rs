@@ -17,6 +17,9 @@ pub(crate) struct ReplyBuilder {
     ids: CallIds,
     bytes: usize,
     max_bytes: usize,
+    /// Whether a chunk came: the provider began its reply, and is paid
+    /// for it whatever comes next.
+    received: bool,
 }
 
 /// A reply grew past its byte cap.
@@ -46,6 +49,7 @@ impl ReplyBuilder {
             ids: CallIds::default(),
             bytes: 0,
             max_bytes,
+            received: false,
         }
     }
 
@@ -69,6 +73,7 @@ impl ReplyBuilder {
             });
         }
         self.bytes = bytes;
+        self.received = true;
         self.content.push_str(&chunk.delta);
         for call in &mut chunk.tool_calls {
             let copy = call.clone();
@@ -89,6 +94,11 @@ impl ReplyBuilder {
     /// Bytes of text and tool-call payloads so far.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether a chunk came.
+    pub(crate) fn received(&self) -> bool {
+        self.received
     }
 
     /// Whether any tool call arrived.

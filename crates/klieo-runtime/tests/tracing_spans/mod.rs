@@ -137,8 +137,9 @@ fn streamed_run_spans_follow_the_genai_conventions() {
 }
 
 #[test]
-fn a_failed_streamed_cycle_records_no_reply_fields_nor_contents() {
-    // A cycle that fails mid-stream: the chat span gets no reply fields.
+fn a_failed_streamed_cycle_records_its_cut_reply_but_no_contents() {
+    // A cycle that fails mid-stream: the chat span says its reply was
+    // cut off (what came was paid for), and keeps none of its text.
     let ((), captured) = captured(|| async {
         let llm = ScriptedLlm::new().then_chunks(vec![
             Ok(ChatChunk::delta(format!("{MARKER}-partial"))),
@@ -151,7 +152,11 @@ fn a_failed_streamed_cycle_records_no_reply_fields_nor_contents() {
     let [chat] = captured.named("chat")[..] else {
         panic!("one chat span: {:?}", captured.spans);
     };
-    assert_eq!(chat.get("gen_ai.response.finish_reasons"), None);
+    assert_eq!(
+        chat.get("gen_ai.response.finish_reasons"),
+        Some("interrupted")
+    );
+    assert_eq!(chat.get("error.type"), Some("bad_request"));
     let leaks: Vec<&str> = captured
         .all_values()
         .filter(|v| v.contains(&format!("{MARKER}-")))
