@@ -4,6 +4,7 @@
 mod agent;
 mod backpressure;
 mod budget;
+mod budget_cut;
 mod capabilities;
 mod compaction;
 mod decisions;

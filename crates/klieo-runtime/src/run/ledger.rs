@@ -10,6 +10,7 @@ use klieo_types::{
     ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved, Settlement,
     SpendLedger,
 };
+use std::sync::PoisonError;
 use std::time::SystemTime;
 
 /// The ledger of `memories`' journal; `ConfigError::Invalid` when they
@@ -38,6 +39,25 @@ pub(crate) fn check_ledger(budget: &Budget, memories: &Memories) -> Result<(), C
 }
 
 impl Run {
+    /// Keeps `cut`, the refusal the call about to be made stands for if
+    /// its reply is cut at its `max_tokens` (a budget lowered it).
+    pub(super) fn set_budget_cut(&self, cut: Option<Error>) {
+        *self
+            .budget_cut
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = cut;
+    }
+
+    /// The refusal the call just made stands for, now that its reply was
+    /// cut at its `max_tokens`: a budget had lowered them, and the reply
+    /// ran out of it.
+    pub(crate) fn take_budget_cut(&self) -> Option<Error> {
+        self.budget_cut
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Reserves the call of `req` on `key`'s allowance, lowering its
     /// `max_tokens` to what the key has left; `Error::KeyBudgetExceeded`
     /// when the key would pass a limit.
@@ -46,12 +66,13 @@ impl Run {
     /// reservation (one round trip to the ledger a call); when that
     /// leaves too little or lowers the reply's `max_tokens`, or the
     /// ledger refuses what it sized, the key's standing is read afresh
-    /// and the call sized again once.
+    /// and the call sized again once. Says the key's limit that lowered
+    /// `max_tokens`, if one did: a reply cut there ran out of it.
     pub(crate) async fn reserve_on_key(
         &self,
         key: &KeyBudget,
         req: &mut ChatRequest,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Error>, Error> {
         let ledger = ledger_of(&self.ctx.memories)?;
         let period = key.period_at(SystemTime::now());
         let run = self.ctx.run_id;
@@ -73,8 +94,10 @@ impl Run {
             // A standing from the run's last call may hold reservations
             // since settled for less: when it leaves too little, or cuts
             // the reply short, ask the ledger before settling for it.
-            let amount = match claim(key, &standing, input, dearest.as_ref(), req) {
-                Ok(claimed) if !claimed.lowered || fresh => claimed.amount,
+            let (amount, lowered) = match claim(key, &standing, input, dearest.as_ref(), req) {
+                Ok(claimed) if claimed.lowered.is_none() || fresh => {
+                    (claimed.amount, claimed.lowered)
+                }
                 Err(refused) if fresh => return Err(refused),
                 _ => {
                     standing = ledger.standing(key.key(), period, run).await?;
@@ -91,7 +114,7 @@ impl Run {
                 Reserved::Granted(before) => {
                     let hold = KeyHold { period, until, ttl };
                     self.lock_spend().hold(hold, before);
-                    return Ok(());
+                    return Ok(lowered.map(|cut| cut.key_exceeded(key.key())));
                 }
                 Reserved::Refused(_) if !fresh => {
                     standing = ledger.standing(key.key(), period, run).await?;

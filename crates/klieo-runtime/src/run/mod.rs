@@ -94,6 +94,9 @@ pub(crate) struct Run {
     pub(crate) caller: Arc<Caller>,
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: OnceLock<HandedOff>,
+    /// The budget's refusal the call in flight stands for if its reply is
+    /// cut at the `max_tokens` a budget lowered (see `Run::request`).
+    budget_cut: Mutex<Option<Error>>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -243,6 +246,7 @@ impl Run {
             seat: extras.seat,
             caller,
             handoff: OnceLock::new(),
+            budget_cut: Mutex::new(None),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();

@@ -7,7 +7,7 @@ use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::{Start, Window};
+use crate::spend::{Cut, Start, Window};
 use klieo_types::{
     ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice, ToolDef,
     Transcript,
@@ -148,18 +148,26 @@ impl Run {
                 req.max_tokens = Some(fitted.reply);
             }
         }
+        // The limit that lowers `max_tokens` last is the one a reply cut
+        // there ran out of.
+        let mut cut = None;
         if let Some(covered) = self.covered() {
-            covered.reserve(&mut req, window)?;
+            cut = covered.reserve(&mut req, window)?.map(Cut::exceeded);
         }
         if self.budgeted() {
             let worked = self.began.elapsed();
-            self.lock_spend()
-                .reserve(&self.opts.budget, &mut req, worked, window)?;
+            let own = {
+                let mut spend = self.lock_spend();
+                spend.reserve(&self.opts.budget, &mut req, worked, window)?;
+                spend.take_cut()
+            };
+            cut = own.map(Cut::exceeded).or(cut);
             if let Some(key) = self.opts.budget.key() {
-                self.reserve_on_key(key, &mut req).await?;
+                cut = self.reserve_on_key(key, &mut req).await?.or(cut);
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
+        self.set_budget_cut(cut);
         Ok(req)
     }
 

@@ -100,21 +100,24 @@ impl Covered {
     }
 
     /// Checks the call of `req` against what each caller's budget has
-    /// left now, and lowers its `max_tokens` to the least of that.
+    /// left now, and lowers its `max_tokens` to the least of that; says
+    /// which limit lowered it last (the one a reply cut there ran out of).
     pub(crate) fn reserve(
         &self,
         req: &mut ChatRequest,
         window: Option<super::Window>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<super::Cut>, Error> {
         let mut now = self.now();
+        let mut cut = None;
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
             spend.reserve(&level.budget, req, Duration::ZERO, window)?;
+            cut = spend.take_cut().or(cut);
         }
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
             let _ = spend.noted(&level.budget, req);
         }
         *lock_all(&self.reserved) = now;
-        Ok(())
+        Ok(cut)
     }
 
     /// Counts the call that answered `reply` in each caller's spend, as

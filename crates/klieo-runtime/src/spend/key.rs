@@ -1,17 +1,19 @@
 //! A model call's claim on its key's allowance ([`KeyBudget`]): the
 //! request's `max_tokens` lowered to what the key has left, and the most
-//! the call may spend, which the ledger reserves.
+//! the call may spend, which the ledger reserves; the reservation a run
+//! holds while its call is in flight.
 
-use super::{affordable, UNASKED_MAX_TOKENS};
+use super::{affordable, Cut, UNASKED_MAX_TOKENS};
 use crate::options::{KeyBudget, ModelPrice};
 use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
+use std::time::Duration;
 
-/// A call's claim on its key: what it may spend, and whether the key's
-/// limits lowered the `max_tokens` it asked for.
+/// A call's claim on its key: what it may spend, and the key's limit that
+/// lowered the `max_tokens` it asked for, if one did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claim {
     pub(crate) amount: KeySpend,
-    pub(crate) lowered: bool,
+    pub(crate) lowered: Option<Cut>,
 }
 
 /// The claim of a call whose input is at most `input` tokens, on `key`
@@ -34,14 +36,19 @@ pub(crate) fn claim(
         spent,
         needed,
     };
-    let mut left: Option<u64> = None;
+    let unasked = u64::from(req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS));
+    let mut left: Option<(u64, Cut)> = None;
     if let Some(max) = key.total_tokens() {
         let room = max.saturating_sub(held.tokens).saturating_sub(input);
         if room == 0 {
             let needed = input.saturating_add(asked);
             return Err(refused(BudgetLimit::TotalTokens, max, held.tokens, needed));
         }
-        left = Some(room);
+        let needed = input.saturating_add(unasked);
+        left = Some((
+            room,
+            Cut::new(BudgetLimit::TotalTokens, max, held.tokens, needed),
+        ));
     }
     if let (Some(max), Some(price)) = (key.cost_micros(), dearest) {
         let money = max
@@ -52,14 +59,18 @@ pub(crate) fn claim(
             let needed = price.bound_micros(input, asked);
             return Err(refused(BudgetLimit::Cost, max, held.cost_micros, needed));
         }
-        left = Some(left.map_or(tokens, |left| left.min(tokens)));
+        if left.is_none_or(|(room, _)| tokens < room) {
+            let needed = price.bound_micros(input, unasked);
+            let cut = Cut::new(BudgetLimit::Cost, max, held.cost_micros, needed);
+            left = Some((tokens, cut));
+        }
     }
-    let mut lowered = false;
-    if let Some(left) = left {
+    let mut lowered = None;
+    if let Some((room, cut)) = left {
         let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
-        let left = u32::try_from(left).unwrap_or(u32::MAX);
-        lowered = left < asked;
-        req.max_tokens = Some(asked.min(left));
+        let room = u32::try_from(room).unwrap_or(u32::MAX);
+        lowered = (room < asked).then_some(cut);
+        req.max_tokens = Some(asked.min(room));
     }
     let output = req.max_tokens.map_or(0, u64::from);
     let cost = dearest.map_or(0, |price| price.bound_micros(input, output));
@@ -67,6 +78,44 @@ pub(crate) fn claim(
         amount: KeySpend::new(input.saturating_add(output), cost, 1),
         lowered,
     })
+}
+
+/// A call's reservation on its key: the period it counts in, and when it
+/// lapses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct KeyHold {
+    pub(crate) period: u64,
+    pub(crate) until: tokio::time::Instant,
+    pub(crate) ttl: Duration,
+}
+
+impl super::Spend {
+    /// The reservation held on the run's key, if any.
+    pub(crate) fn held(&self) -> Option<KeyHold> {
+        self.hold
+    }
+
+    /// Holds a reservation on the key, granted when the key stood at
+    /// `standing`.
+    pub(crate) fn hold(&mut self, hold: KeyHold, standing: KeyStanding) {
+        self.key_standing = Some((hold.period, standing));
+        self.hold = Some(hold);
+    }
+
+    /// The reservation was settled as `spend`: let go of it.
+    pub(crate) fn settled(&mut self, spend: KeySpend) {
+        self.hold = None;
+        if let Some((_, standing)) = &mut self.key_standing {
+            standing.settled = standing.settled.plus(spend);
+        }
+    }
+
+    /// Where the key stood in `period` as this run last saw it, if it did.
+    pub(crate) fn known_standing(&self, period: u64) -> Option<KeyStanding> {
+        self.key_standing
+            .filter(|(seen, _)| *seen == period)
+            .map(|(_, standing)| standing)
+    }
 }
 
 #[cfg(test)]
@@ -92,10 +141,15 @@ mod tests {
         let claimed = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, Some(300));
         assert_eq!(claimed.amount, KeySpend::new(400, 0, 1));
-        assert!(claimed.lowered);
+        let cut = Cut::new(BudgetLimit::TotalTokens, 1_000, 600, 600);
+        assert_eq!(
+            claimed.lowered,
+            Some(cut),
+            "the 100 of input and the 500 asked"
+        );
         let mut roomy = request(Some(100));
         let claimed = claim(&key, &standing(0, 0), 100, None, &mut roomy).unwrap();
-        assert!(!claimed.lowered, "100 of 900 left");
+        assert!(claimed.lowered.is_none(), "100 of 900 left");
     }
 
     #[test]
@@ -153,6 +207,6 @@ mod tests {
         let claimed = claim(&key, &standing(0, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, None);
         assert_eq!(claimed.amount, KeySpend::new(100, 0, 1));
-        assert!(!claimed.lowered);
+        assert!(claimed.lowered.is_none());
     }
 }

@@ -5,21 +5,21 @@
 mod bound;
 mod calibration;
 mod cover;
+mod cut;
 mod key;
 mod log;
 mod report;
 
 pub(crate) use calibration::{Start, Window};
 pub(crate) use cover::{Cover, Covered};
-pub(crate) use key::claim;
+pub(crate) use cut::Cut;
+pub(crate) use key::{claim, KeyHold};
 pub use report::BudgetSpend;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
 use calibration::Calibration;
-use klieo_types::{
-    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeySpend, KeyStanding,
-};
+use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeyStanding};
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -64,15 +64,9 @@ pub(crate) struct Spend {
     /// with this run's settled calls since added: the next call is sized
     /// by it, without asking the ledger first (which checks it anyway).
     key_standing: Option<(u64, KeyStanding)>,
-}
-
-/// A call's reservation on its key: the period it counts in, and when it
-/// lapses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct KeyHold {
-    pub(crate) period: u64,
-    pub(crate) until: tokio::time::Instant,
-    pub(crate) ttl: Duration,
+    /// The limit that lowered the `max_tokens` of the call in flight,
+    /// which its reply ran out of if it is cut there (see `reserve`).
+    cut: Option<Cut>,
 }
 
 /// The `max_tokens` a call under a token or cost limit is sent with when
@@ -171,6 +165,7 @@ impl Spend {
         self.reserved_input = input;
         self.reserved_bound = bound;
         self.reserved_window = window;
+        self.cut = None;
         if !budget.limits_tokens() && self.price.is_none() {
             return Ok(());
         }
@@ -202,13 +197,19 @@ impl Spend {
         let max_output = budget.output_tokens();
         within(BudgetLimit::OutputTokens, max_output, self.output, 1)
             .map_err(|_| refused(BudgetLimit::OutputTokens, max_output, self.output, asked))?;
-        let mut left = [
-            max_output.map(|max| max.saturating_sub(self.output)),
-            max_total.map(|max| max.saturating_sub(total.saturating_add(input))),
+        // What each limit leaves for the reply, and the limit that leaves
+        // the least: a reply cut there ran out of it.
+        let unasked = u64::from(req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS));
+        let mut left: Option<(u64, BudgetLimit)> = [
+            max_output.map(|max| (max.saturating_sub(self.output), BudgetLimit::OutputTokens)),
+            max_total.map(|max| {
+                let room = max.saturating_sub(total.saturating_add(input));
+                (room, BudgetLimit::TotalTokens)
+            }),
         ]
         .into_iter()
         .flatten()
-        .min();
+        .min_by_key(|(room, _)| *room);
         if let Some(price) = &self.dearest {
             let max = budget.cost_micros();
             let least = price.bound_micros(input, 1);
@@ -225,16 +226,35 @@ impl Spend {
                 let needed = price.bound_micros(input, 1);
                 return Err(refused(BudgetLimit::Cost, max, self.cost, needed));
             }
-            left = Some(left.map_or(affordable, |left| left.min(affordable)));
+            if left.is_none_or(|(room, _)| affordable < room) {
+                left = Some((affordable, BudgetLimit::Cost));
+            }
         }
-        if let Some(left) = left {
-            let left = u32::try_from(left).unwrap_or(u32::MAX);
+        if let Some((room, limit)) = left {
+            if room < unasked {
+                let (max, spent, needed) = match limit {
+                    BudgetLimit::OutputTokens => (max_output, self.output, unasked),
+                    BudgetLimit::TotalTokens => (max_total, total, input.saturating_add(unasked)),
+                    _ => {
+                        let needed = self.dearest.map_or(0, |p| p.bound_micros(input, unasked));
+                        (budget.cost_micros(), self.cost, needed)
+                    }
+                };
+                self.cut = Some(Cut::new(limit, max.unwrap_or(0), spent, needed));
+            }
+            let room = u32::try_from(room).unwrap_or(u32::MAX);
             // A request that asks for no limit of its own still needs one
             // for the budget to hold, and one a server takes.
             let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
-            req.max_tokens = Some(asked.min(left));
+            req.max_tokens = Some(asked.min(room));
         }
         Ok(())
+    }
+
+    /// The limit that lowered the `max_tokens` of the call just
+    /// reserved, if any.
+    pub(crate) fn take_cut(&mut self) -> Option<Cut> {
+        self.cut.take()
     }
 
     /// Counts a model call that answered `reply`: the usage it reported
@@ -375,33 +395,6 @@ impl Spend {
     /// The dearest prices of the table, when calls are priced.
     pub(crate) fn dearest(&self) -> Option<ModelPrice> {
         self.dearest
-    }
-
-    /// The reservation held on the run's key, if any.
-    pub(crate) fn held(&self) -> Option<KeyHold> {
-        self.hold
-    }
-
-    /// Holds a reservation on the key, granted when the key stood at
-    /// `standing`.
-    pub(crate) fn hold(&mut self, hold: KeyHold, standing: KeyStanding) {
-        self.key_standing = Some((hold.period, standing));
-        self.hold = Some(hold);
-    }
-
-    /// The reservation was settled as `spend`: let go of it.
-    pub(crate) fn settled(&mut self, spend: KeySpend) {
-        self.hold = None;
-        if let Some((_, standing)) = &mut self.key_standing {
-            standing.settled = standing.settled.plus(spend);
-        }
-    }
-
-    /// Where the key stood in `period` as this run last saw it, if it did.
-    pub(crate) fn known_standing(&self, period: u64) -> Option<KeyStanding> {
-        self.key_standing
-            .filter(|(seen, _)| *seen == period)
-            .map(|(_, standing)| standing)
     }
 
     /// The working time its log records.
