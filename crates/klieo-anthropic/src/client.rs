@@ -248,12 +248,14 @@ impl LlmClient for AnthropicClient {
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
         let deadline = req.timeout.unwrap_or(self.inner.request_timeout);
-        let body = within(TimeLimit::Call, deadline, async {
+        let (body, request_id) = within(TimeLimit::Call, deadline, async {
             let resp = self.send(&req, false).await?;
-            read_reply(resp, REPLY_LIMIT, self.hidden()).await
+            let request_id = klieo_provider::status::request_id(resp.headers());
+            let body = read_reply(resp, REPLY_LIMIT, self.hidden()).await?;
+            Ok((body, request_id))
         })
         .await?;
-        let reply = parse_message(&body, self.hidden());
+        let reply = parse_message(&body, request_id.as_deref(), self.hidden());
         debug!(
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             ok = reply.is_ok(),

@@ -140,14 +140,19 @@ fn tool_call(id: String, name: String, input: Option<Value>) -> ToolCall {
 }
 
 /// Parses a whole reply.
-pub(crate) fn parse_message(body: &[u8], hidden: &Hidden) -> Result<ChatResponse, LlmError> {
+pub(crate) fn parse_message(
+    body: &[u8],
+    request_id: Option<&str>,
+    hidden: &Hidden,
+) -> Result<ChatResponse, LlmError> {
     let reply: WireMessage = serde_json::from_slice(body)
         .map_err(|e| decoding_from("not a Messages API reply", &e, body, hidden))?;
     if reply.kind.as_deref() == Some("error") {
-        // An error object with a 2xx status (some gateways answer so).
+        // An error object with a 2xx status (some gateways answer so),
+        // told with its reply's request id when it has none of its own.
         return Err(crate::error::from_event(
             &String::from_utf8_lossy(body),
-            None,
+            request_id,
             hidden,
         ));
     }
@@ -222,9 +227,13 @@ mod tests {
     #[test]
     fn an_error_or_an_empty_object_with_a_2xx_status_is_not_an_answer() {
         let error = br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
-        let e = parse_message(error, &Hidden::default()).expect_err("an error");
+        let e = parse_message(error, Some("req_7"), &Hidden::default()).expect_err("an error");
         assert!(e.retryable() && e.to_string().contains("busy"), "{e}");
-        let e = parse_message(b"{}", &Hidden::default()).expect_err("not a reply");
+        assert!(
+            e.to_string().contains("req_7"),
+            "the reply's request id: {e}"
+        );
+        let e = parse_message(b"{}", None, &Hidden::default()).expect_err("not a reply");
         assert!(matches!(e, LlmError::Decoding { .. }), "{e:?}");
     }
 
@@ -233,7 +242,7 @@ mod tests {
         let body = br#"{"type":"message","role":"assistant",
             "content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
             "usage":{"input_tokens":1e2,"output_tokens":-5}}"#;
-        let reply = parse_message(body, &Hidden::default()).expect("the answer");
+        let reply = parse_message(body, None, &Hidden::default()).expect("the answer");
         assert_eq!(reply.message.content, "hi");
         let usage = reply.usage.expect("its usage");
         assert_eq!((usage.input_tokens, usage.output_tokens), (100, 0));

@@ -303,13 +303,13 @@ pub(crate) async fn chunk_stream(
     resp: reqwest::Response,
     reading: StreamReading,
 ) -> Result<ChunkStream, LlmError> {
+    let request_id = klieo_provider::status::request_id(resp.headers());
     match stream_body(resp, &reading).await? {
         StreamBody::Whole(body) => {
-            let reply = parse_message(&body, &reading.hidden)?;
+            let reply = parse_message(&body, request_id.as_deref(), &reading.hidden)?;
             Ok(one_chunk(ChatChunk::from(reply)))
         }
         StreamBody::Events(resp) => {
-            let request_id = klieo_provider::status::request_id(resp.headers());
             let events = Events::new(reading.hidden.clone(), request_id);
             Ok(event_stream(resp, events, &reading))
         }

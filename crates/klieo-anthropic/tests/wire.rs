@@ -338,3 +338,28 @@ async fn a_query_value_or_a_header_echoed_by_the_server_is_scrubbed() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn an_error_object_with_a_2xx_status_is_told_with_the_replys_request_id() {
+    let server = MockServer::start().await;
+    let body = json!({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}});
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("request-id", "req_from_header_1")
+                .set_body_json(body),
+        )
+        .mount(&server)
+        .await;
+    let req = ChatRequest::new(vec![Message::user("hi")]);
+    let blocking = client(&server).complete(req.clone()).await.unwrap_err();
+    let streamed = match client(&server).stream(req).await {
+        Ok(mut stream) => collect(&mut stream).await.pop().unwrap().unwrap_err(),
+        Err(e) => e,
+    };
+    for e in [blocking, streamed] {
+        assert!(e.retryable(), "{e:?}");
+        assert!(e.to_string().contains("req_from_header_1"), "{e}");
+    }
+}
