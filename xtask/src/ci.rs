@@ -115,8 +115,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
             args.join(" ")
         )));
     }
-    let target = target_dir(root)?;
-    if let Some(warning) = disk::start_warning(&target) {
+    // Advice only: a failing `cargo metadata` is the layering step's to report.
+    let target = target_dir(root).unwrap_or_else(|_| root.join("target"));
+    let warned = disk::start_warning(&target);
+    if let Some(warning) = &warned {
         println!("{warning}");
     }
     let mut times = Vec::new();
@@ -131,7 +133,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), Error> {
             println!("    FAILED ({})", seconds(took));
             summary(&times, "failed");
             let err = err.context(&label).or_fix(step.fix);
-            return Err(match disk::failure_note(&target) {
+            // Measured now, after the step's servers freed their files, or
+            // at the start.
+            let short = disk::failure_note(&target).or(warned.map(|_| disk::SHORT_AT_START.into()));
+            return Err(match short {
                 Some(note) => err.first_fix(note),
                 None => err,
             });

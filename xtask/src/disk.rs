@@ -6,9 +6,7 @@
 //! and names a nearly full disk beside a failing step.
 
 use std::path::Path;
-use std::process::Command;
-
-use crate::cmd;
+use std::process::{Command, Stdio};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -21,20 +19,37 @@ pub(crate) const CI_NEEDS: u64 = 12 * GIB;
 /// why it failed.
 const NEARLY_FULL: u64 = GIB;
 
+/// What a failing step's fix says first when the disk was short of room
+/// as CI started (its servers may have freed their files since).
+pub(crate) const SHORT_AT_START: &str =
+    "the disk was short of room when CI started (see the warning at the top), which may be \
+     why this failed: free some room and run again";
+
 /// The free bytes of the file system holding `path`, as `df` reports them
 /// for an unprivileged user; `None` when `df` cannot say.
 /// A path not made yet (a fresh clone's `target/`) is asked about through
 /// its nearest existing parent.
 pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     let existing = path.ancestors().find(|p| p.exists())?;
-    let text = cmd::stdout(Command::new("df").arg("-Pk").arg(existing)).ok()?;
-    parse_df(&text)
+    let output = Command::new("df")
+        .arg("-Pk")
+        .arg(existing)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_df(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// The "Available" column of `df -Pk`'s one row, in bytes.
+/// The "Available" column of `df -Pk`'s one row, in bytes: the number
+/// before the capacity (`67%`), so that a device or mount name with
+/// spaces does not move it.
 fn parse_df(text: &str) -> Option<u64> {
     let row = text.lines().nth(1)?;
-    let kib: u64 = row.split_whitespace().nth(3)?.parse().ok()?;
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    let capacity = fields
+        .iter()
+        .position(|f| f.strip_suffix('%').is_some_and(|n| n.parse::<u8>().is_ok()))?;
+    let kib: u64 = fields.get(capacity.checked_sub(1)?)?.parse().ok()?;
     kib.checked_mul(1024)
 }
 
@@ -88,6 +103,9 @@ mod tests {
         let text = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
                     /dev/vda         264212084 62945128  32340760      67% /\n";
         assert_eq!(parse_df(text), Some(32_340_760 * 1024));
+        let spaced = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                      map auto home  100  50  40  56% /System/Volumes/Data/home\n";
+        assert_eq!(parse_df(spaced), Some(40 * 1024));
     }
 
     #[test]

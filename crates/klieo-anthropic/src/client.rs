@@ -148,8 +148,7 @@ impl AnthropicClient {
                     .copied()
                     .unwrap_or_else(default_capabilities),
                 provider_name: c.provider_name_for(&parsed, "api.anthropic.com", "anthropic"),
-                hidden: Hidden::new(api_key.as_ref(), Some(&parsed))
-                    .also(c.headers().iter().map(|(_, value)| value.as_str())),
+                hidden: c.hidden(&parsed),
                 api_key,
             }),
         })
@@ -202,7 +201,7 @@ impl AnthropicClient {
             status = resp.status().as_u16(),
             "error status from the model server"
         );
-        Err(from_response(resp, self.hidden()).await)
+        Err(from_response(resp, self.hidden(), self.inner.api_key.is_some()).await)
     }
 }
 

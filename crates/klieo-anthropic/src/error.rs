@@ -42,8 +42,13 @@ const BILLING: &str = "billing_error";
 /// The error a non-2xx response stands for, by its status (see
 /// [`status_error`]: 401/403 `Unauthorized`, 429 `RateLimit`, other 4xx
 /// `BadRequest`, 5xx and 529 `Server`), with the server's message, the
-/// request id and the retry headers.
-pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> LlmError {
+/// request id and the retry headers. An unauthorized reply to a request
+/// sent without an API key (`keyed` false) says to set one.
+pub(crate) async fn from_response(
+    resp: reqwest::Response,
+    hidden: &Hidden,
+    keyed: bool,
+) -> LlmError {
     let reply = ErrorReply::read(resp).await;
     let wire: WireError = serde_json::from_slice(&reply.body).unwrap_or_default();
     let text = wire
@@ -57,7 +62,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> L
         None => reply.body_text(hidden),
     };
     match reply.status {
-        401 | 403 if hidden.is_empty() => message.push_str(
+        401 | 403 if !keyed => message.push_str(
             "; no API key was sent: set ANTHROPIC_API_KEY or call AnthropicClientBuilder::with_api_key",
         ),
         404 if wire.error.is_none() => message.push_str(&format!(

@@ -22,6 +22,8 @@
 //! - [`client`] — [`client::build`] makes the pooled client;
 //!   [`client::sensitive_header`] adds a header whose value never shows.
 //! - [`tls`] — [`tls::client_config`], the client's TLS settings.
+//! - [`retry_after`] — [`retry_after::delay`], the wait a `Retry-After`
+//!   value asks for.
 //!
 //! # Example
 //!
@@ -42,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod retry_after;
 pub mod secret;
 pub mod tls;
 pub mod url;

@@ -4,8 +4,11 @@
 //! and the base URL's password and query). Showing a URL without its
 //! credentials is [`url`](crate::url)'s.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use klieo_types::text::bounded;
 use reqwest::Url;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,6 +16,10 @@ use std::sync::Arc;
 /// every occurrence of a one- or two-letter string would garble the text,
 /// and such a key protects nothing.
 const MIN_SCRUBBED_KEY_LEN: usize = 4;
+
+/// Query parameters known to carry no secret, whose values stay in the
+/// text (an error naming the API version it refuses, say).
+pub const PUBLIC_QUERY_NAMES: &[&str] = &["api-version"];
 
 /// An API key, stored trimmed: what is sent is exactly what is scrubbed.
 /// Its `Debug` shows `"***"`; the key itself is only read to build the
@@ -53,7 +60,9 @@ impl fmt::Debug for Secret {
 /// text it surfaces (a server's message, an excerpt of a body it could
 /// not read): its API key, the values of the headers it adds
 /// ([`also`](Self::also)), and what its base URL carries besides the
-/// address, that is its password and each value of its query. An API
+/// address, that is its user name and password (and the Basic
+/// credentials they are sent as) and each value of its query but an
+/// API version's ([`PUBLIC_QUERY_NAMES`]). An API
 /// whose key rides in the URL (`…/v1?api-key=K`) is sent it on every
 /// request, and a server or a proxy may echo the URL back. Values
 /// shorter than 4 bytes are left in (replacing every `a` would garble
@@ -75,21 +84,35 @@ impl fmt::Debug for Secret {
 pub struct Hidden(Arc<[Box<str>]>);
 
 impl Hidden {
-    /// What `key` and `base_url` hold that must not show.
+    /// What `key` and `base_url` hold that must not show: the key; the
+    /// URL's user name and password, and the Basic credentials they are
+    /// sent as; each value of its query but those known to be public
+    /// ([`PUBLIC_QUERY_NAMES`]).
     pub fn new(key: Option<&Secret>, base_url: Option<&Url>) -> Self {
-        let mut values = Vec::new();
-        values.extend(key.map(Secret::expose));
-        let mut decoded = Vec::new();
+        let mut values: Vec<Cow<'_, str>> = Vec::new();
+        values.extend(key.map(|key| Cow::Borrowed(key.expose())));
         if let Some(url) = base_url {
-            let password = url.password().unwrap_or_default();
-            values.push(password);
-            decoded.push(percent_encoding::percent_decode_str(password).decode_utf8_lossy());
-            for pair in url.query().unwrap_or_default().split('&') {
-                values.push(pair.split_once('=').map_or(pair, |(_, value)| value));
+            let decoded = |text| percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+            let (user, password) = (url.username(), url.password().unwrap_or_default());
+            if !user.is_empty() || !password.is_empty() {
+                let basic = format!("{}:{}", decoded(user), decoded(password));
+                values.push(Cow::Owned(STANDARD.encode(basic)));
             }
-            decoded.extend(url.query_pairs().map(|(_, value)| value));
+            for text in [user, password] {
+                values.extend([Cow::Borrowed(text), decoded(text)]);
+            }
+            let public = |name: &str| PUBLIC_QUERY_NAMES.contains(&name);
+            for pair in url.query().unwrap_or_default().split('&') {
+                match pair.split_once('=') {
+                    Some((name, _)) if public(name) => {}
+                    Some((_, value)) => values.push(Cow::Borrowed(value)),
+                    None => values.push(Cow::Borrowed(pair)),
+                }
+            }
+            let pairs = url.query_pairs().filter(|(name, _)| !public(name));
+            values.extend(pairs.map(|(_, value)| value));
         }
-        Self::default().also(values.into_iter().chain(decoded.iter().map(|v| &**v)))
+        Self::default().also(values.iter().map(|v| &**v))
     }
 
     /// These values hidden too (the values of headers sent with every
@@ -127,6 +150,18 @@ impl Hidden {
     /// value that straddles the cut would otherwise keep its first
     /// characters.
     pub fn redacted(&self, text: &str, limit: usize) -> String {
+        // A character shown stands for at most the longest value's
+        // characters: what lies past that many is never shown, and is not
+        // read (a reply of megabytes cut to a 200-character excerpt).
+        let longest = self.0.first().map_or(1, |value| value.len());
+        let window = limit
+            .saturating_add(1)
+            .saturating_mul(longest)
+            .saturating_add(longest);
+        let text = match text.char_indices().nth(window) {
+            Some((at, _)) => &text[..at],
+            None => text,
+        };
         if self.0.iter().any(|value| text.contains(&**value)) {
             bounded(&self.scrub(text.to_owned()), limit)
         } else {
@@ -174,12 +209,33 @@ mod tests {
     }
 
     #[test]
-    fn a_base_urls_password_and_query_values_are_hidden_as_written_and_decoded() {
-        let url =
-            Url::parse("https://user:p%40ss-word@host/v1?sig=abc%2Bdef&api-key=K-123-4").unwrap();
+    fn a_base_urls_credentials_and_query_values_are_hidden_as_written_and_decoded() {
+        let url = Url::parse(
+            "https://us%2Fer:p%40ss-word@host/v1?sig=abc%2Bdef&api-key=K-123-4&api-version=2024-10-21",
+        )
+        .unwrap();
         let hidden = Hidden::new(None, Some(&url));
-        let echoed = "p%40ss-word p@ss-word abc%2Bdef abc+def K-123-4 user host";
-        assert_eq!(hidden.scrub(echoed.into()), "*** *** *** *** *** user host");
+        let basic = STANDARD.encode("us/er:p@ss-word");
+        let echoed = format!(
+            "p%40ss-word p@ss-word us%2Fer us/er {basic} abc%2Bdef abc+def K-123-4 host 2024-10-21"
+        );
+        let shown = "*** *** *** *** *** *** *** *** host 2024-10-21";
+        assert_eq!(hidden.scrub(echoed), shown);
+    }
+
+    #[test]
+    fn a_long_text_is_read_only_as_far_as_its_excerpt_can_show() {
+        let hidden = key("sk-secret-123");
+        let text = format!("{}sk-secret-123", "é".repeat(5)).repeat(100_000);
+        for limit in [1, 7, 20, 200] {
+            let shown = hidden.redacted(&text, limit);
+            assert_eq!(
+                shown,
+                bounded(&hidden.scrub(text.clone()), limit),
+                "as if all were read"
+            );
+            assert!(!shown.contains("sk-"), "{shown}");
+        }
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! (`Send message error Transport [rmcp::transport::worker::WorkerTransport<…>]`);
 //! these name what happened (the HTTP status, the connection refused).
 
+use klieo_http::retry_after;
 use klieo_types::ErrorChain;
 use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 use rmcp::transport::worker::WorkerQuitReason;
 use rmcp::transport::DynamicTransportError;
 use std::error::Error as StdError;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 type HttpError = StreamableHttpError<reqwest::Error>;
 
@@ -29,33 +30,38 @@ pub(crate) fn initialize(error: &ClientInitializeError) -> String {
     }
 }
 
-/// The limit, when the failure was a reply over the HTTP body bound.
-pub(crate) fn too_large(error: &ServiceError) -> Option<usize> {
-    let ServiceError::TransportSend(e) = error else {
-        return None;
-    };
-    match http(e.error.as_ref())? {
-        StreamableHttpError::ResponseBodyTooLarge { max_size } => Some(*max_size),
-        _ => None,
-    }
+/// The wait before calling again a call refused with HTTP 429 whose
+/// `Retry-After` asks for none (or cannot be read): the call did not run,
+/// so calling it again is safe.
+pub(crate) const RATE_LIMITED_WAIT: Duration = Duration::from_secs(1);
+
+/// A request's failure that leaves its session alive.
+pub(crate) enum Kept {
+    /// Its reply was over the HTTP body bound (this limit): the reply is
+    /// lost.
+    TooLarge(usize),
+    /// It was refused with HTTP 429 (rate limited), and not run; the wait
+    /// its `Retry-After` asks for (seconds or a date), else
+    /// [`RATE_LIMITED_WAIT`].
+    RateLimited(Duration),
 }
 
-/// When a request was refused with HTTP 429 (rate limited) and the
-/// session lives on, the wait its `Retry-After` asks for, in seconds (a
-/// date, or a value that is not a number, asks for none). Only the
-/// request's own answer counts: a worker that quit is a lost link.
-pub(crate) fn rate_limited(error: &ServiceError) -> Option<Option<Duration>> {
+/// What a failed request's session keeps, if it lives on. Only the
+/// request's own answer counts for a rate limit: a worker that quit is a
+/// lost link.
+pub(crate) fn kept(error: &ServiceError) -> Option<Kept> {
     let ServiceError::TransportSend(e) = error else {
         return None;
     };
-    match e.error.downcast_ref::<HttpError>()? {
-        StreamableHttpError::HttpStatus(status) if status.status == 429 => Some(
-            status
-                .retry_after
-                .as_deref()
-                .and_then(|after| after.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
-        ),
+    if let Some(StreamableHttpError::HttpStatus(status)) = e.error.downcast_ref::<HttpError>() {
+        if status.status == 429 {
+            let asked = status.retry_after.as_deref();
+            let wait = asked.and_then(|after| retry_after::delay(after, SystemTime::now()));
+            return Some(Kept::RateLimited(wait.unwrap_or(RATE_LIMITED_WAIT)));
+        }
+    }
+    match http(e.error.as_ref())? {
+        StreamableHttpError::ResponseBodyTooLarge { max_size } => Some(Kept::TooLarge(*max_size)),
         _ => None,
     }
 }

@@ -3,7 +3,7 @@
 //! backoff, at the next call.
 
 use crate::catalogue::Catalogue;
-use crate::describe;
+use crate::describe::{self, Kept};
 use crate::error::{McpError, ReplyFault};
 use crate::link::{self, Link, Listener};
 use crate::listing::ListError;
@@ -235,36 +235,42 @@ impl McpServer {
                     e.code.0
                 ),
             }),
-            // Over the HTTP body bound: this reply is lost, the session is not.
-            Ok(Err(e)) if describe::too_large(&e).is_some() => Err(ToolError::Failed {
-                tool: shown.to_owned(),
-                message: format!(
-                    "MCP server `{}`'s reply to this call was larger than {} bytes, so klieo \
-                     dropped it; calling again will not help unless the arguments ask for less",
-                    settings.name,
-                    describe::too_large(&e).unwrap_or_default()
-                ),
-            }),
-            // Refused, not run: the session lives on.
-            Ok(Err(e)) if describe::rate_limited(&e).is_some() => Err(ToolError::Retryable {
-                message: format!(
-                    "MCP server `{}` is limiting its rate (HTTP 429) and did not run this \
-                     call; call it again later",
-                    settings.name
-                ),
-                retry_after: describe::rate_limited(&e).flatten(),
-            }),
-            Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
-                Err(self.lost(&link, shown, &e).await)
-            }
-            Ok(Err(e)) => Err(ToolError::Failed {
-                tool: shown.to_owned(),
-                message: format!(
-                    "the server's answer cannot be used ({}), so whether the call had its \
-                     effect is unknown",
-                    settings.scrub(describe::service(&e))
-                ),
-            }),
+            Ok(Err(e)) => match describe::kept(&e) {
+                // Over the HTTP body bound: this reply is lost, the session is not.
+                Some(Kept::TooLarge(limit)) => Err(ToolError::Failed {
+                    tool: shown.to_owned(),
+                    message: format!(
+                        "MCP server `{}`'s reply to this call was larger than {limit} bytes, so \
+                         klieo dropped it; calling again will not help unless the arguments ask \
+                         for less",
+                        settings.name
+                    ),
+                }),
+                // Refused, not run: the session lives on.
+                Some(Kept::RateLimited(wait)) => Err(ToolError::Retryable {
+                    message: format!(
+                        "MCP server `{}` is limiting its rate (HTTP 429) and did not run this \
+                         call; call it again later",
+                        settings.name
+                    ),
+                    retry_after: Some(wait),
+                }),
+                None if matches!(
+                    e,
+                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                ) =>
+                {
+                    Err(self.lost(&link, shown, &e).await)
+                }
+                None => Err(ToolError::Failed {
+                    tool: shown.to_owned(),
+                    message: format!(
+                        "the server's answer cannot be used ({}), so whether the call had its \
+                         effect is unknown",
+                        settings.scrub(describe::service(&e))
+                    ),
+                }),
+            },
         }
     }
 }

@@ -21,7 +21,8 @@ struct Seen {
 }
 
 /// Serves MCP's JSON answers, one request a connection; the first
-/// `tools/call` is answered 429 with `retry-after: 7`.
+/// `tools/call` is answered 429 with `retry-after: 7`, the second 429
+/// with a `retry-after` that is no wait klieo can read.
 async fn serve(listener: TcpListener, seen: Arc<Seen>) {
     while let Ok((socket, _)) = listener.accept().await {
         let seen = Arc::clone(&seen);
@@ -69,9 +70,15 @@ async fn answer((mut socket, request): (BufReader<TcpStream>, Value), seen: &See
         "tools/list" => json!({"tools": [{
             "name": "echo", "description": "echoes", "inputSchema": {"type": "object"}
         }]}),
-        "tools/call" if seen.calls.fetch_add(1, Ordering::SeqCst) == 0 => {
-            let reply = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\n\
-                         content-length: 0\r\nconnection: close\r\n\r\n";
+        "tools/call" if seen.calls.load(Ordering::SeqCst) < 2 => {
+            let after = match seen.calls.fetch_add(1, Ordering::SeqCst) {
+                0 => "7",
+                _ => "whenever",
+            };
+            let reply = format!(
+                "HTTP/1.1 429 Too Many Requests\r\nretry-after: {after}\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n"
+            );
             let _ = socket.write_all(reply.as_bytes()).await;
             return;
         }
@@ -105,19 +112,20 @@ async fn a_rate_limited_call_fails_alone_retryable_and_keeps_the_session() {
         .await
         .unwrap();
 
-    let refused = server.invoke("echo", json!({}), ctx()).await;
-    let Err(ToolError::Retryable {
-        message,
-        retry_after,
-    }) = refused
-    else {
-        panic!("expected a retryable refusal, got {refused:?}");
-    };
-    assert_eq!(retry_after, Some(Duration::from_secs(7)), "{message}");
-    assert!(
-        message.contains("429") && message.contains("did not run"),
-        "{message}"
-    );
+    // The server's wait, then klieo's own when the server's cannot be read.
+    for wait in [7, 1] {
+        let refused = server.invoke("echo", json!({}), ctx()).await;
+        let Err(ToolError::Retryable {
+            message,
+            retry_after,
+        }) = refused
+        else {
+            panic!("expected a retryable refusal, got {refused:?}");
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(wait)), "{message}");
+        let said = message.contains("429") && message.contains("did not run");
+        assert!(said, "{message}");
+    }
 
     let again = server.invoke("echo", json!({}), ctx()).await;
     assert!(again.is_ok(), "{again:?}");

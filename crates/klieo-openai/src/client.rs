@@ -175,8 +175,7 @@ impl OpenAiClient {
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
                 completion_tokens: takes_max_completion_tokens(&parsed),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
-                hidden: Hidden::new(api_key.as_ref(), Some(&parsed))
-                    .also(c.headers().iter().map(|(_, value)| value.as_str())),
+                hidden: c.hidden(&parsed),
                 api_key,
                 base_url,
             }),
@@ -223,7 +222,7 @@ impl OpenAiClient {
             path = url.path(),
             "error status from the model server"
         );
-        Err(from_response(resp, self.hidden()).await)
+        Err(from_response(resp, self.hidden(), self.inner.api_key.is_some()).await)
     }
 
     /// POSTs `req` to `/chat/completions`, streamed or not.

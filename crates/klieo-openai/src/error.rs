@@ -19,7 +19,13 @@ use std::borrow::Cow;
 /// `QuotaExhausted` carries the [`RetryHint`](klieo_types::RetryHint) of the headers: the delay of
 /// `retry-after-ms` or `retry-after`, and `x-should-retry`, which
 /// overrides what the kind implies while the kind and status stay true.
-pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> LlmError {
+/// An unauthorized reply to a request sent without an API key (`keyed`
+/// false) says to set one.
+pub(crate) async fn from_response(
+    resp: reqwest::Response,
+    hidden: &Hidden,
+    keyed: bool,
+) -> LlmError {
     let reply = ErrorReply::read(resp).await;
     let (mut message, quota) = error_message(&reply, hidden);
     // An API's own 404 (`{"error": …}`, say for an unknown model) is left
@@ -32,7 +38,7 @@ pub(crate) async fn from_response(resp: reqwest::Response, hidden: &Hidden) -> L
              version, as in http://127.0.0.1:8080/v1?",
             reply.url
         )),
-        401 | 403 if hidden.is_empty() => message.push_str(
+        401 | 403 if !keyed => message.push_str(
             "; no API key was sent: set OPENAI_API_KEY or call OpenAiClientBuilder::api_key",
         ),
         _ => {}

@@ -79,16 +79,27 @@ async fn unauthorized_statuses() {
 async fn unauthorized_without_a_key_says_none_was_sent() {
     let server = MockServer::start().await;
     mock_chat(&server, openai_error(401, "Missing bearer token")).await;
-    let keyless = klieo_openai::OpenAiClient::builder()
+    let plain = klieo_openai::OpenAiClient::builder().with_base_url(format!("{}/v1", server.uri()));
+    // A query and a header hide their values, and send no key.
+    let queried = klieo_openai::OpenAiClient::builder()
+        .with_base_url(format!("{}/v1?api-version=2024-10-21", server.uri()))
+        .add_header("x-tenant", "tenant-1");
+    for keyless in [plain, queried] {
+        match keyless.build().unwrap().complete(req()).await {
+            Err(LlmError::Unauthorized { message: m, .. }) => assert_eq!(
+                m,
+                "Missing bearer token; no API key was sent: set OPENAI_API_KEY or call \
+                 OpenAiClientBuilder::api_key"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A key too short to scrub was sent all the same.
+    let keyed = klieo_openai::OpenAiClient::builder()
         .with_base_url(format!("{}/v1", server.uri()))
-        .build()
-        .unwrap();
-    match keyless.complete(req()).await {
-        Err(LlmError::Unauthorized { message: m, .. }) => assert_eq!(
-            m,
-            "Missing bearer token; no API key was sent: set OPENAI_API_KEY or call \
-             OpenAiClientBuilder::api_key"
-        ),
+        .with_api_key("x");
+    match keyed.build().unwrap().complete(req()).await {
+        Err(LlmError::Unauthorized { message: m, .. }) => assert_eq!(m, "Missing bearer token"),
         other => panic!("{other:?}"),
     }
 }

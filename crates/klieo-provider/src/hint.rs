@@ -2,6 +2,7 @@
 //! or as an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime
 //! forms HTTP still accepts), and the `x-should-retry` hint.
 
+use klieo_http::retry_after;
 use klieo_types::RetryHint;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
@@ -36,14 +37,10 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(parse_seconds) {
+    if let Some(ms) = text("retry-after-ms").and_then(retry_after::seconds) {
         return Some(ms / 1000);
     }
-    let value = text("retry-after")?;
-    parse_seconds(value).or_else(|| {
-        let at = parse_http_date(value)?;
-        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-    })
+    retry_after::delay(text("retry-after")?, now)
 }
 
 /// `x-should-retry: true|false`, when present and readable.
@@ -58,23 +55,6 @@ fn should_retry(headers: &HeaderMap) -> Option<bool> {
     }
 }
 
-/// A non-negative decimal number as a duration of that many units
-/// (seconds, or milliseconds once divided by 1000).
-fn parse_seconds(text: &str) -> Option<Duration> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    let secs: f64 = text.parse().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-/// An HTTP date in any of the three forms RFC 9110 requires a recipient
-/// to accept: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37
-/// GMT` and `Sun Nov  6 08:49:37 1994`. The weekday must match the date.
-fn parse_http_date(text: &str) -> Option<SystemTime> {
-    httpdate::parse_http_date(text).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,35 +67,6 @@ mod tests {
             h.insert(*n, HeaderValue::from_static(v));
         }
         h
-    }
-
-    #[test]
-    fn parses_the_rfc_example_date() {
-        let t = parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT");
-        assert_eq!(
-            t,
-            UNIX_EPOCH.checked_add(Duration::from_secs(1_445_412_480))
-        );
-        let leap = parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT");
-        assert_eq!(
-            leap,
-            UNIX_EPOCH.checked_add(Duration::from_secs(1_709_164_800))
-        );
-    }
-
-    #[test]
-    fn rejects_malformed_dates() {
-        for bad in [
-            "Wed, 21 Oct 2015 07:28:00 UTC",
-            "Wed 21 Oct 2015 07:28:00 GMT",
-            "Wed, 31 Feb 2015 07:28:00 GMT",
-            "Wed, 21 Foo 2015 07:28:00 GMT",
-            "Wed, 21 Oct 2015 24:00:00 GMT",
-            "Wed, 21 Oct 15 07:28:00 GMT",
-            "",
-        ] {
-            assert_eq!(parse_http_date(bad), None, "{bad}");
-        }
     }
 
     #[test]

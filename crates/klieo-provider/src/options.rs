@@ -2,7 +2,7 @@
 //! from the environment, shown and checked the same way.
 
 use klieo_http::client::check_timeouts;
-use klieo_http::secret::Secret;
+use klieo_http::secret::{Hidden, Secret};
 use klieo_http::url::shown_base_url;
 use klieo_types::{Capabilities, ConfigError, LlmError, TimeLimit};
 use reqwest::Url;
@@ -176,6 +176,15 @@ impl ClientOptions {
     /// The API key, when one is set and not empty.
     pub fn key(&self) -> Option<Secret> {
         self.api_key.clone().filter(|k| !k.expose().is_empty())
+    }
+
+    /// What a client of these options sends to `base_url` that must never
+    /// show: the key, the added headers' values, and the URL's
+    /// credentials (see [`Hidden`]).
+    pub fn hidden(&self, base_url: &Url) -> Hidden {
+        let key = self.key();
+        let headers = self.headers.iter().map(|(_, value)| value.as_str());
+        Hidden::new(key.as_ref(), Some(base_url)).also(headers)
     }
 
     /// Checks what every provider needs: a model, and time limits above
