@@ -35,6 +35,14 @@ pub(crate) async fn finish_step(
     reply: ChatResponse,
     llm_call: ReplyEpisodes,
 ) -> Result<StepEnd, Error> {
+    // A reply cut where a budget lowered its cap ran out of the budget: it
+    // is no answer, and is not kept (a typed one would be asked again, past
+    // it). The call is.
+    if let Some(over) = run.budget_cut(&reply) {
+        run.write(run.commit().with_episodes(llm_call.into_vec()))
+            .await?;
+        return Err(over);
+    }
     let ChatResponse {
         message,
         finish_reason,
@@ -123,44 +131,35 @@ pub(crate) async fn finish_step(
     let answer = message.content.clone();
     let mut messages = vec![message];
     let mut episodes = llm_call.into_vec();
-    // A reply cut where a budget lowered its cap ran out of the budget: it
-    // is no answer (a typed one would be asked again, past it).
-    let budget_cut = match finish_reason {
-        FinishReason::Length => run.take_budget_cut(),
-        _ => None,
-    };
-    let end = match budget_cut {
-        Some(cut) => Err(cut),
-        None => match finish_reason {
-            FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
-                Ok(Verdict::Repair(ask)) => {
-                    messages.push(ask);
-                    Ok(StepEnd::Continue)
-                }
-                Ok(Verdict::Fits) => {
-                    let answered = run.emit(Fact::Answered {
-                        step,
-                        text: &answer,
-                    });
-                    episodes.extend(answered.episode);
-                    Ok(StepEnd::Answer(answer))
-                }
-                Err(e) => Err(e),
-            },
-            FinishReason::ToolCalls => Err(Error::BadResponse(
-                "the model's finish reason was tool_calls, but it asked for no tool".into(),
-            )),
-            FinishReason::ContentFilter => Err(Error::Llm(LlmError::bad_request(
-                "the provider's content filter withheld the reply",
-            ))),
-            FinishReason::Error => Err(Error::Llm(LlmError::server(
-                "the provider reported an error finish reason",
-            ))),
-            other => Err(Error::BadResponse(format!(
-                "unexpected finish reason `{}`",
-                other.as_str()
-            ))),
+    let end = match finish_reason {
+        FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
+            Ok(Verdict::Repair(ask)) => {
+                messages.push(ask);
+                Ok(StepEnd::Continue)
+            }
+            Ok(Verdict::Fits) => {
+                let answered = run.emit(Fact::Answered {
+                    step,
+                    text: &answer,
+                });
+                episodes.extend(answered.episode);
+                Ok(StepEnd::Answer(answer))
+            }
+            Err(e) => Err(e),
         },
+        FinishReason::ToolCalls => Err(Error::BadResponse(
+            "the model's finish reason was tool_calls, but it asked for no tool".into(),
+        )),
+        FinishReason::ContentFilter => Err(Error::Llm(LlmError::bad_request(
+            "the provider's content filter withheld the reply",
+        ))),
+        FinishReason::Error => Err(Error::Llm(LlmError::server(
+            "the provider reported an error finish reason",
+        ))),
+        other => Err(Error::BadResponse(format!(
+            "unexpected finish reason `{}`",
+            other.as_str()
+        ))),
     };
     run.write(run.commit().with_messages(messages).with_episodes(episodes))
         .await?;

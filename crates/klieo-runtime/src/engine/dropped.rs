@@ -4,7 +4,6 @@
 use super::{after_reply, Cycle, Engine, Mode, State, Work};
 use crate::lease::{give_up, Held};
 use crate::run::Run;
-use crate::stream::PumpEvent;
 use klieo_types::{Episode, Error, FinishReason};
 use std::sync::Arc;
 
@@ -46,13 +45,10 @@ impl Drop for Engine {
                 // the model again with nobody reading.
                 let run = Arc::clone(&self.run);
                 Box::pin(async move {
-                    let reply = cycle
-                        .pump
-                        .as_ref()
-                        .map(|p| p.reply().snapshot(FinishReason::Stop))
-                        .filter(|reply| run.fits(&reply.message.content));
+                    let reply =
+                        (cycle.pump.as_ref()).map(|p| p.reply().snapshot(FinishReason::Stop));
                     match reply {
-                        Some(reply) => {
+                        Some(reply) if run.fits(&reply.message.content) => {
                             let answered =
                                 after_reply(Arc::clone(&run), cycle, reply, Mode::Streamed);
                             if let Err(e) = answered.await {
@@ -60,8 +56,14 @@ impl Drop for Engine {
                                 return give_up(lease, Some(&ended.error)).await;
                             }
                         }
-                        None => {
+                        reply => {
                             let cut = cut_off(&run, &cycle);
+                            // Cut where a budget lowered its cap: over
+                            // budget, as reading on would have ended it.
+                            if let Some(over) = reply.and_then(|r| run.budget_cut(&r)) {
+                                let ended = run.ended_after(cut, over).await;
+                                return give_up(lease, Some(&ended.error)).await;
+                            }
                             return record_drop(&run, lease, cut).await;
                         }
                     }
@@ -109,12 +111,13 @@ async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
 /// key's reservation), so that a call the provider was paying for is
 /// counted. Nothing for a blocking cycle, nor for a call whose stream
 /// brought no chunk (whose failure, say, was waiting to be handed out:
-/// it was not paid for as an answer).
+/// it was not paid for as an answer; a cycle's pending event is the
+/// first of its stream).
 pub(super) fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
     let Some(pump) = &cycle.pump else {
         return Vec::new();
     };
-    if matches!(cycle.pending, Some(PumpEvent::Failed(_))) || !pump.reply().received() {
+    if !pump.reply().received() {
         return Vec::new();
     }
     let partial = pump.reply().snapshot(FinishReason::Interrupted);

@@ -5,12 +5,11 @@
 use super::Run;
 use crate::journal::Memories;
 use crate::options::{Budget, KeyBudget};
-use crate::spend::{claim, KeyHold};
+use crate::spend::{claim, KeyHold, Shortfall};
 use klieo_types::{
     ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved, Settlement,
     SpendLedger,
 };
-use std::sync::PoisonError;
 use std::time::SystemTime;
 
 /// The ledger of `memories`' journal; `ConfigError::Invalid` when they
@@ -39,25 +38,6 @@ pub(crate) fn check_ledger(budget: &Budget, memories: &Memories) -> Result<(), C
 }
 
 impl Run {
-    /// Keeps `cut`, the refusal the call about to be made stands for if
-    /// its reply is cut at its `max_tokens` (a budget lowered it).
-    pub(super) fn set_budget_cut(&self, cut: Option<Error>) {
-        *self
-            .budget_cut
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = cut;
-    }
-
-    /// The refusal the call just made stands for, now that its reply was
-    /// cut at its `max_tokens`: a budget had lowered them, and the reply
-    /// ran out of it.
-    pub(crate) fn take_budget_cut(&self) -> Option<Error> {
-        self.budget_cut
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
     /// Reserves the call of `req` on `key`'s allowance, lowering its
     /// `max_tokens` to what the key has left; `Error::KeyBudgetExceeded`
     /// when the key would pass a limit.
@@ -121,13 +101,7 @@ impl Run {
                     fresh = true;
                 }
                 Reserved::Refused(short) => {
-                    return Err(Error::KeyBudgetExceeded {
-                        key: key.key().to_owned(),
-                        limit: short.limit,
-                        max: short.max,
-                        spent: short.spent,
-                        needed: short.needed,
-                    })
+                    return Err(Shortfall::from(short).key_exceeded(key.key()))
                 }
             }
         }

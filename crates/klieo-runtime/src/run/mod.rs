@@ -95,8 +95,9 @@ pub(crate) struct Run {
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: OnceLock<HandedOff>,
     /// The budget's refusal the call in flight stands for if its reply is
-    /// cut at the `max_tokens` a budget lowered (see `Run::request`).
-    budget_cut: Mutex<Option<Error>>,
+    /// cut at the `max_tokens` a budget lowered, with those `max_tokens`
+    /// (see `Run::budget_cut`).
+    budget_cut: Mutex<Option<(Error, u32)>>,
 }
 
 /// What a run does beyond the seed's loop.

@@ -7,13 +7,13 @@ use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::{Cut, Start, Window};
+use crate::spend::{Shortfall, Start, Window};
 use klieo_types::{
-    ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice, ToolDef,
-    Transcript,
+    ChatRequest, ChatResponse, Error, FinishReason, History, ResponseFormat, Role, ThreadSummary,
+    ToolChoice, ToolDef, Transcript,
 };
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 /// The longest a run waits for its client to say what its window is.
@@ -152,23 +152,37 @@ impl Run {
         // there ran out of.
         let mut cut = None;
         if let Some(covered) = self.covered() {
-            cut = covered.reserve(&mut req, window)?.map(Cut::exceeded);
+            cut = covered.reserve(&mut req, window)?.map(Shortfall::exceeded);
         }
         if self.budgeted() {
             let worked = self.began.elapsed();
-            let own = {
-                let mut spend = self.lock_spend();
-                spend.reserve(&self.opts.budget, &mut req, worked, window)?;
-                spend.take_cut()
-            };
-            cut = own.map(Cut::exceeded).or(cut);
+            let own = self
+                .lock_spend()
+                .reserve(&self.opts.budget, &mut req, worked, window)?;
+            cut = own.map(Shortfall::exceeded).or(cut);
             if let Some(key) = self.opts.budget.key() {
                 cut = self.reserve_on_key(key, &mut req).await?.or(cut);
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
-        self.set_budget_cut(cut);
+        *self.lock_budget_cut() = cut.zip(req.max_tokens);
         Ok(req)
+    }
+
+    /// The budget's refusal the call just made stands for, when `reply`
+    /// was cut (`length`) at the `max_tokens` a budget lowered, having
+    /// generated as many tokens as that, when its usage says: it ran out
+    /// of the budget. Forgotten whatever the reply.
+    pub(crate) fn budget_cut(&self, reply: &ChatResponse) -> Option<Error> {
+        let (refusal, cap) = self.lock_budget_cut().take()?;
+        let reached = reply.usage.is_none_or(|usage| usage.output_tokens >= cap);
+        (reply.finish_reason == FinishReason::Length && reached).then_some(refusal)
+    }
+
+    fn lock_budget_cut(&self) -> std::sync::MutexGuard<'_, Option<(Error, u32)>> {
+        self.budget_cut
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The thread's history under a budget of `budget` tokens, its start

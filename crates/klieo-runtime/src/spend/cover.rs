@@ -106,12 +106,13 @@ impl Covered {
         &self,
         req: &mut ChatRequest,
         window: Option<super::Window>,
-    ) -> Result<Option<super::Cut>, Error> {
+    ) -> Result<Option<super::Shortfall>, Error> {
         let mut now = self.now();
         let mut cut = None;
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
-            spend.reserve(&level.budget, req, Duration::ZERO, window)?;
-            cut = spend.take_cut().or(cut);
+            cut = spend
+                .reserve(&level.budget, req, Duration::ZERO, window)?
+                .or(cut);
         }
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
             let _ = spend.noted(&level.budget, req);

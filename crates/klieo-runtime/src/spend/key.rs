@@ -3,7 +3,7 @@
 //! the call may spend, which the ledger reserves; the reservation a run
 //! holds while its call is in flight.
 
-use super::{affordable, Cut, UNASKED_MAX_TOKENS};
+use super::{affordable, Shortfall, UNASKED_MAX_TOKENS};
 use crate::options::{KeyBudget, ModelPrice};
 use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claim {
     pub(crate) amount: KeySpend,
-    pub(crate) lowered: Option<Cut>,
+    pub(crate) lowered: Option<Shortfall>,
 }
 
 /// The claim of a call whose input is at most `input` tokens, on `key`
@@ -29,15 +29,11 @@ pub(crate) fn claim(
 ) -> Result<Claim, Error> {
     let held = standing.held();
     let asked = req.max_tokens.map_or(1, u64::from);
-    let refused = |limit, max, spent, needed| Error::KeyBudgetExceeded {
-        key: key.key().to_owned(),
-        limit,
-        max,
-        spent,
-        needed,
+    let refused = |limit, max, spent, needed| {
+        Shortfall::new(limit, max, spent, needed).key_exceeded(key.key())
     };
     let unasked = u64::from(req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS));
-    let mut left: Option<(u64, Cut)> = None;
+    let mut left: Option<(u64, Shortfall)> = None;
     if let Some(max) = key.total_tokens() {
         let room = max.saturating_sub(held.tokens).saturating_sub(input);
         if room == 0 {
@@ -47,7 +43,7 @@ pub(crate) fn claim(
         let needed = input.saturating_add(unasked);
         left = Some((
             room,
-            Cut::new(BudgetLimit::TotalTokens, max, held.tokens, needed),
+            Shortfall::new(BudgetLimit::TotalTokens, max, held.tokens, needed),
         ));
     }
     if let (Some(max), Some(price)) = (key.cost_micros(), dearest) {
@@ -61,7 +57,7 @@ pub(crate) fn claim(
         }
         if left.is_none_or(|(room, _)| tokens < room) {
             let needed = price.bound_micros(input, unasked);
-            let cut = Cut::new(BudgetLimit::Cost, max, held.cost_micros, needed);
+            let cut = Shortfall::new(BudgetLimit::Cost, max, held.cost_micros, needed);
             left = Some((tokens, cut));
         }
     }
@@ -141,7 +137,7 @@ mod tests {
         let claimed = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, Some(300));
         assert_eq!(claimed.amount, KeySpend::new(400, 0, 1));
-        let cut = Cut::new(BudgetLimit::TotalTokens, 1_000, 600, 600);
+        let cut = Shortfall::new(BudgetLimit::TotalTokens, 1_000, 600, 600);
         assert_eq!(
             claimed.lowered,
             Some(cut),

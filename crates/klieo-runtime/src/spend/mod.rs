@@ -5,16 +5,16 @@
 mod bound;
 mod calibration;
 mod cover;
-mod cut;
 mod key;
 mod log;
 mod report;
+mod shortfall;
 
 pub(crate) use calibration::{Start, Window};
 pub(crate) use cover::{Cover, Covered};
-pub(crate) use cut::Cut;
 pub(crate) use key::{claim, KeyHold};
 pub use report::BudgetSpend;
+pub(crate) use shortfall::Shortfall;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
@@ -64,9 +64,6 @@ pub(crate) struct Spend {
     /// with this run's settled calls since added: the next call is sized
     /// by it, without asking the ledger first (which checks it anyway).
     key_standing: Option<(u64, KeyStanding)>,
-    /// The limit that lowered the `max_tokens` of the call in flight,
-    /// which its reply ran out of if it is cut there (see `reserve`).
-    cut: Option<Cut>,
 }
 
 /// The `max_tokens` a call under a token or cost limit is sent with when
@@ -132,7 +129,8 @@ impl Spend {
     ///   request's `max_tokens` when that is less;
     ///
     /// and refuses it when the time limit is spent (the call is cut at the
-    /// limit by its deadline, `Run::deadline`).
+    /// limit by its deadline, `Run::deadline`). Says which limit lowered
+    /// `max_tokens`, if one did: a reply cut there ran out of it.
     ///
     /// So what a server reports never passes a token or cost limit.
     pub(crate) fn reserve(
@@ -141,7 +139,7 @@ impl Spend {
         req: &mut ChatRequest,
         elapsed: Duration,
         window: Option<Window>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Shortfall>, Error> {
         within(
             BudgetLimit::ModelCalls,
             budget.model_calls(),
@@ -165,16 +163,12 @@ impl Spend {
         self.reserved_input = input;
         self.reserved_bound = bound;
         self.reserved_window = window;
-        self.cut = None;
         if !budget.limits_tokens() && self.price.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let asked = req.max_tokens.map_or(1, u64::from);
-        let refused = |limit, max: Option<u64>, spent, needed| Error::BudgetExceeded {
-            limit,
-            max: max.unwrap_or(0),
-            spent,
-            needed,
+        let refused = |limit, max: Option<u64>, spent, needed| {
+            Shortfall::new(limit, max.unwrap_or(0), spent, needed).exceeded()
         };
         within(
             BudgetLimit::InputTokens,
@@ -230,6 +224,7 @@ impl Spend {
                 left = Some((affordable, BudgetLimit::Cost));
             }
         }
+        let mut cut = None;
         if let Some((room, limit)) = left {
             if room < unasked {
                 let (max, spent, needed) = match limit {
@@ -240,7 +235,7 @@ impl Spend {
                         (budget.cost_micros(), self.cost, needed)
                     }
                 };
-                self.cut = Some(Cut::new(limit, max.unwrap_or(0), spent, needed));
+                cut = Some(Shortfall::new(limit, max.unwrap_or(0), spent, needed));
             }
             let room = u32::try_from(room).unwrap_or(u32::MAX);
             // A request that asks for no limit of its own still needs one
@@ -248,13 +243,7 @@ impl Spend {
             let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
             req.max_tokens = Some(asked.min(room));
         }
-        Ok(())
-    }
-
-    /// The limit that lowered the `max_tokens` of the call just
-    /// reserved, if any.
-    pub(crate) fn take_cut(&mut self) -> Option<Cut> {
-        self.cut.take()
+        Ok(cut)
     }
 
     /// Counts a model call that answered `reply`: the usage it reported

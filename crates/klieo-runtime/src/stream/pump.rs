@@ -103,16 +103,16 @@ impl ChunkPump {
                 self.provider = None;
                 // A stream that ends with no finish reason keeps what it
                 // brought, which was paid for.
+                let ended_early = PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into()));
                 if self.reply.finish_reason().is_none() {
-                    return Poll::Ready(PumpEvent::Failed(Error::BadResponse(
-                        STREAM_ENDED_EARLY.into(),
-                    )));
+                    return Poll::Ready(ended_early);
                 }
                 let reply = std::mem::replace(&mut self.reply, ReplyBuilder::new(0));
-                Poll::Ready(match reply.into_response() {
-                    Some(response) => PumpEvent::Finished(response),
-                    None => PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into())),
-                })
+                Poll::Ready(
+                    reply
+                        .into_response()
+                        .map_or(ended_early, PumpEvent::Finished),
+                )
             }
             Poll::Pending => match self.cancel.poll_cancelled(cx) {
                 Poll::Ready(()) => Poll::Ready(self.fail(Error::Cancelled)),

@@ -53,8 +53,8 @@ impl ReplyBuilder {
         }
     }
 
-    /// Adds a chunk. Fails, adding nothing, when the chunk would take the
-    /// reply past its cap, counted as it is kept. The chunk's tool calls,
+    /// Adds a chunk. Fails, adding nothing but that a chunk came, when the
+    /// chunk would take the reply past its cap, counted as it is kept. The chunk's tool calls,
     /// their ids made usable ([`CallIds`]: what the consumer reads is what
     /// the log keeps), move into the reply, a copy of each left in the
     /// chunk for its consumer: a call built from a value keeps it for the
@@ -65,6 +65,8 @@ impl ReplyBuilder {
         for call in &mut chunk.tool_calls {
             self.ids.usable(call);
         }
+        // Paid for, even past the cap.
+        self.received = true;
         let added = chunk.delta.len() + chunk.tool_calls.iter().map(payload_bytes).sum::<usize>();
         let bytes = self.bytes.saturating_add(added);
         if bytes > self.max_bytes {
@@ -73,7 +75,6 @@ impl ReplyBuilder {
             });
         }
         self.bytes = bytes;
-        self.received = true;
         self.content.push_str(&chunk.delta);
         for call in &mut chunk.tool_calls {
             let copy = call.clone();
@@ -137,6 +138,15 @@ impl ReplyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_past_the_cap_is_not_added_but_was_received() {
+        let mut reply = ReplyBuilder::new(4);
+        assert!(!reply.received());
+        assert!(reply.absorb(&mut ChatChunk::delta("too long")).is_err());
+        assert!(reply.received(), "the provider began its reply");
+        assert_eq!(reply.bytes(), 0);
+    }
 
     #[test]
     fn chunks_rebuild_the_text_usage_and_finish() {

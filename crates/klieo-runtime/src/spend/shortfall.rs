@@ -1,19 +1,20 @@
-//! The limit that lowered a call's `max_tokens`, and the refusal a reply
-//! cut there stands for.
+//! A budget's limit a model call would pass, or that cut its reply short:
+//! what the run's error says of it.
 
-use klieo_types::{BudgetLimit, Error};
+use klieo_types::{BudgetLimit, Error, KeyShortfall};
 
-/// A budget's limit that lowered a call's `max_tokens`: a reply cut there
-/// ran out of it, as a refusal of the call would have said.
+/// A limit of a budget a call would pass (or whose room lowered its
+/// `max_tokens`, which its reply then ran out of): which limit, its value,
+/// what was spent of it, and what the call needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cut {
+pub(crate) struct Shortfall {
     limit: BudgetLimit,
     max: u64,
     spent: u64,
     needed: u64,
 }
 
-impl Cut {
+impl Shortfall {
     pub(crate) fn new(limit: BudgetLimit, max: u64, spent: u64, needed: u64) -> Self {
         Self {
             limit,
@@ -23,7 +24,7 @@ impl Cut {
         }
     }
 
-    /// The run's error: its budget exceeded.
+    /// The run's error: its budget (or its caller's) exceeded.
     pub(crate) fn exceeded(self) -> Error {
         Error::BudgetExceeded {
             limit: self.limit,
@@ -42,5 +43,11 @@ impl Cut {
             spent: self.spent,
             needed: self.needed,
         }
+    }
+}
+
+impl From<KeyShortfall> for Shortfall {
+    fn from(short: KeyShortfall) -> Self {
+        Self::new(short.limit, short.max, short.spent, short.needed)
     }
 }
