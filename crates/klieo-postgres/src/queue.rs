@@ -98,21 +98,21 @@ impl RunQueue for PostgresStore {
         }
         let ttl_ms = StoreRows::millis(ttl);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        // Found and locked, not changed: a run is marked running only once
+        // it is leased here, below.
         let due: Vec<Due> = sqlx::query_as(
-            "WITH due AS ( \
-               SELECT r.run FROM klieo_runs r \
-               WHERE r.agent = ANY($1) AND ( \
-                 (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now()) \
-                   AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
-                     WHERE l.run = r.run AND l.until_at > now() AND l.holder <> $3)) \
-                 OR (r.state = 'running' AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
-                     WHERE l.run = r.run AND l.until_at > now()))) \
-               ORDER BY r.state = 'queued', r.seq \
-               LIMIT $2 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE klieo_runs r SET state = 'running', updated_at = now() FROM due WHERE r.run = due.run \
-             RETURNING r.run, r.agent, r.thread, r.prompt, \
-               NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run)",
+            "SELECT r.run, r.agent, r.thread, r.prompt, \
+               NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run) \
+             FROM klieo_runs r \
+             WHERE r.agent = ANY($1) AND ( \
+               (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now()) \
+                 AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
+                   WHERE l.run = r.run AND l.until_at > now() AND l.holder <> $3)) \
+               OR (r.state = 'running' AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
+                   WHERE l.run = r.run AND l.until_at > now()))) \
+             ORDER BY r.state = 'queued', r.seq \
+             LIMIT $2 \
+             FOR UPDATE OF r SKIP LOCKED",
         )
         .bind(agents)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -144,15 +144,20 @@ impl RunQueue for PostgresStore {
         }
         let runs: Vec<&str> = due.iter().map(|(run, ..)| run.as_str()).collect();
         // The search above read the leases as of its start: a run another
-        // worker claimed while it ran (its lease committed since) looks
-        // free to it. The lease is taken only where none is live, and
-        // only the runs leased here are claimed.
+        // process leased while it ran (a worker's claim, a resume: its
+        // lease committed since) looks free to it. The lease is taken only
+        // where none is live, and only the runs leased here are marked
+        // running and claimed; the others are left as they were.
         let leased: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO klieo_leases (run, holder, until_at) \
-             SELECT run, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS run \
-             ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
-             WHERE klieo_leases.until_at <= now() OR klieo_leases.holder = excluded.holder \
-             RETURNING run",
+            "WITH leased AS ( \
+               INSERT INTO klieo_leases (run, holder, until_at) \
+               SELECT run, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS run \
+               ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
+               WHERE klieo_leases.until_at <= now() OR klieo_leases.holder = excluded.holder \
+               RETURNING run) \
+             UPDATE klieo_runs r SET state = 'running', updated_at = now() \
+             FROM leased WHERE r.run = leased.run \
+             RETURNING r.run",
         )
         .bind(&runs)
         .bind(holder)

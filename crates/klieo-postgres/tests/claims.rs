@@ -54,6 +54,81 @@ async fn claimers_racing_on_one_queue_each_get_runs_of_their_own() {
     assert_eq!(distinct, submitted, "every run claimed");
 }
 
+/// Whether a session of the database waits on a lock, looked for a
+/// bounded number of times (not slept on).
+async fn a_lock_is_waited_on(url: &str) -> bool {
+    use sqlx::Connection;
+    let mut watch = sqlx::PgConnection::connect(url).await.expect("connects");
+    for _ in 0..10_000 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .expect("reads the activity");
+        if n > 0 {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    false
+}
+
+/// A run another process leases (a resume) while a worker's claim is
+/// between finding it and leasing it is left to that process, and left
+/// queued: the claim marks running only what it leased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_claim_that_loses_a_runs_lease_leaves_it_queued() {
+    use klieo_types::{Journal, RunState};
+    use sqlx::Connection;
+
+    let url = fresh_url().await;
+    let store = PostgresStore::connect(&url).await.expect("connects");
+    let run = store
+        .submit(&Submission::new("support", "help"))
+        .await
+        .expect("submits");
+    // The claim's lease waits, once it found the run, on a gate the test
+    // holds.
+    let mut gate = sqlx::PgConnection::connect(&url).await.expect("connects");
+    for statement in [
+        "CREATE FUNCTION gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.holder = 'w' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF; \
+           RETURN NEW; END $$",
+        "CREATE TRIGGER gate BEFORE INSERT ON klieo_leases FOR EACH ROW EXECUTE FUNCTION gate()",
+        "SELECT pg_advisory_lock(4242)",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut gate)
+            .await
+            .expect("sets the gate");
+    }
+    let claimer = PostgresStore::connect(&url).await.expect("connects");
+    let agents = ["support".to_owned()];
+    let claiming = tokio::spawn(async move { claimer.claim("w", &agents, 1, HOUR).await });
+    assert!(
+        a_lock_is_waited_on(&url).await,
+        "the claim never reached its lease"
+    );
+
+    assert!(
+        store.lease(run, "taker", HOUR).await.expect("leases"),
+        "the other process leases it"
+    );
+    sqlx::query("SELECT pg_advisory_unlock(4242)")
+        .execute(&mut gate)
+        .await
+        .expect("opens the gate");
+    let claimed = claiming.await.expect("the claim ends").expect("claims");
+    assert!(claimed.is_empty(), "{claimed:?}");
+    assert_eq!(
+        store.state(run).await.expect("reads"),
+        Some(RunState::Queued)
+    );
+}
+
 /// A worker whose lease lapsed commits while another worker's claim of
 /// the run is under way: the claim is first, so the commit is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,25 +174,11 @@ async fn a_commit_after_a_claim_under_way_is_refused() {
         }])
         .with_holder("w1");
     let committing = tokio::spawn(async move { store.commit(late).await });
-    // The commit waits on the claim's lock (looked for a bounded number
-    // of times, not slept on).
-    let mut watch = sqlx::PgConnection::connect(&url).await.expect("connects");
-    let mut waiting = false;
-    for _ in 0..10_000 {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut watch)
-        .await
-        .expect("reads the activity");
-        if n > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert!(waiting, "the commit never waited on the claim");
+    // The commit waits on the claim's lock.
+    assert!(
+        a_lock_is_waited_on(&url).await,
+        "the commit never waited on the claim"
+    );
     tx.commit().await.expect("the claim commits");
 
     let refused = committing.await.expect("the commit ends");
