@@ -93,13 +93,22 @@ pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
     Ok(())
 }
 
-/// The raw text of the id of the reply whose line starts or ends with
-/// `bytes`: the top-level object's `"id"` member, found from its start
-/// (outside any string, at depth 1, within the first [`KEPT`] bytes), else
-/// as its last member (`,"id":3}`); never an `"id"` nested in the
-/// result, which is data.
-pub(crate) fn reply_id(bytes: &[u8]) -> Option<&[u8]> {
-    leading_id(bytes.get(..KEPT).unwrap_or(bytes)).or_else(|| trailing_id(bytes))
+/// The raw text of the id of the reply whose line is `bytes` (`whole`),
+/// or starts or ends with them: the top-level object's `"id"` member,
+/// found from its start (outside any string, at depth 1; within the first
+/// [`KEPT`] bytes of a line not `whole`), else as its last member
+/// (`,"id":3}`); never an `"id"` nested in the result, which is data.
+pub(crate) fn reply_id(bytes: &[u8], whole: bool) -> Option<&[u8]> {
+    leading_id(head(bytes, whole)).or_else(|| trailing_member(bytes, b"\"id\""))
+}
+
+/// Where a line's top-level members are looked for from its start: all of
+/// it when it is `whole`, else its first [`KEPT`] bytes.
+fn head(bytes: &[u8], whole: bool) -> &[u8] {
+    match whole {
+        true => bytes,
+        false => bytes.get(..KEPT).unwrap_or(bytes),
+    }
 }
 
 /// The value of `"id"` among the top-level members at the start of
@@ -112,12 +121,14 @@ fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
     (token.len() < value.len()).then_some(token)
 }
 
-/// Whether the line `bytes` starts is the server's own message (a
-/// notification, or a request of its own), not a reply: its top-level
-/// object has a `"method"` within the first [`KEPT`] bytes. Its `id`, if
-/// any, is of the server's requests, not klieo's.
-pub(crate) fn from_server(bytes: &[u8]) -> bool {
-    leading_member(bytes.get(..KEPT).unwrap_or(bytes), b"method").is_some()
+/// Whether the line `bytes` is (`whole`), or starts and ends, is the
+/// server's own message (a notification, or a request of its own), not a
+/// reply: its top-level object has a `"method"` (found as [`reply_id`]
+/// finds an id). Its `id`, if any, is of the server's requests, not
+/// klieo's.
+pub(crate) fn from_server(bytes: &[u8], whole: bool) -> bool {
+    leading_member(head(bytes, whole), b"method").is_some()
+        || trailing_member(bytes, b"\"method\"").is_some()
 }
 
 /// The text after `"key":` of a top-level member at the start of
@@ -143,19 +154,16 @@ fn leading_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     None
 }
 
-/// The value of `"id"` when it is the last member of the object `bytes`
-/// ends.
-fn trailing_id(bytes: &[u8]) -> Option<&[u8]> {
+/// The value of the member named `key` (quoted) when it is the last
+/// member of the object `bytes` ends.
+fn trailing_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let body = bytes.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
     let start = body
         .iter()
         .rposition(|b| matches!(b, b':'))
         .map(|colon| colon + 1)?;
     let value = body.get(start..)?.trim_ascii();
-    let key = body
-        .get(..start - 1)?
-        .trim_ascii_end()
-        .strip_suffix(b"\"id\"")?;
+    let key = body.get(..start - 1)?.trim_ascii_end().strip_suffix(key)?;
     let before = key.trim_ascii_end().last();
     (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
         .then_some(value)

@@ -39,7 +39,8 @@ fn nested_values_count_though_no_comma_separates_them() {
 
 #[test]
 fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
-    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    let id =
+        |line: &[u8]| reply_id(line, false).map(|raw| String::from_utf8_lossy(raw).into_owned());
     assert_eq!(
         id(br#"{"jsonrpc":"2.0","id":7,"result":{"#).as_deref(),
         Some("7")
@@ -54,7 +55,8 @@ fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
 
 #[test]
 fn an_id_inside_the_result_is_not_the_replys() {
-    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    let id =
+        |line: &[u8]| reply_id(line, false).map(|raw| String::from_utf8_lossy(raw).into_owned());
     // The reply's own id comes after its result, which holds an `"id"`.
     let line = br#"{"jsonrpc":"2.0","result":{"a":[{"id":2},{"id":2}]},"id":3}"#;
     assert_eq!(id(line).as_deref(), Some("3"));
@@ -92,7 +94,8 @@ fn a_number_written_otherwise_is_the_same_id() {
 
 #[test]
 fn a_string_id_ending_in_an_escaped_backslash_is_read_whole() {
-    let id = |line: &[u8]| reply_id(line).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    let id =
+        |line: &[u8]| reply_id(line, false).map(|raw| String::from_utf8_lossy(raw).into_owned());
     assert_eq!(
         id(br#"{"jsonrpc":"2.0","id":"a\\","result":{"#).as_deref(),
         Some(r#""a\\""#)
@@ -106,11 +109,44 @@ fn a_string_id_ending_in_an_escaped_backslash_is_read_whole() {
 #[test]
 fn a_line_with_a_method_is_the_servers_own() {
     assert!(from_server(
-        br#"{"jsonrpc":"2.0","method":"notifications/message","params":[0,0"#
+        br#"{"jsonrpc":"2.0","method":"notifications/message","params":[0,0"#,
+        false
     ));
-    assert!(from_server(br#"{"method":"ping","id":3,"params":{}}"#));
+    assert!(from_server(
+        br#"{"method":"ping","id":3,"params":{}}"#,
+        false
+    ));
     assert!(!from_server(
-        br#"{"jsonrpc":"2.0","id":3,"result":{"method":"x"}}"#
+        br#"{"jsonrpc":"2.0","id":3,"result":{"method":"x"}}"#,
+        true
     ));
-    assert!(!from_server(b"not JSON at all"));
+    assert!(!from_server(b"not JSON at all", true));
+}
+
+#[test]
+fn a_method_named_late_is_still_the_servers_own() {
+    let late = format!(
+        r#"{{"jsonrpc":"2.0","params":{{"data":"{}"}},"method":"notifications/message","x":1}}"#,
+        "x".repeat(KEPT)
+    );
+    assert!(from_server(late.as_bytes(), true), "the whole line read");
+    assert!(
+        !from_server(late.as_bytes(), false),
+        "past what is kept, not last"
+    );
+    let last = format!(
+        r#"{{"jsonrpc":"2.0","params":{{"data":"{}"}},"method":"notifications/message"}}"#,
+        "x".repeat(KEPT)
+    );
+    assert!(from_server(last.as_bytes(), false), "the last member");
+    let id = format!(
+        r#"{{"jsonrpc":"2.0","result":{{"a":"{}"}},"id":9,"x":1}}"#,
+        "x".repeat(KEPT)
+    );
+    let found = reply_id(id.as_bytes(), true).map(|raw| String::from_utf8_lossy(raw).into_owned());
+    assert_eq!(
+        found.as_deref(),
+        Some("9"),
+        "an id in the middle of a whole line"
+    );
 }

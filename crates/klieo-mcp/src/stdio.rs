@@ -137,14 +137,15 @@ impl StdioLines {
         }
     }
 
-    /// Ends the request `bytes` answers (or every pending one) with
-    /// `fault`; none, for the server's own message (a notification, or a
-    /// request of its own, whose id is not klieo's).
-    fn fault(&mut self, fault: ReplyFault, bytes: &[u8]) {
+    /// Ends the request the line `bytes` answers (or every pending one)
+    /// with `fault`; none, for the server's own message (a notification,
+    /// or a request of its own, whose id is not klieo's). `whole` when
+    /// `bytes` is the whole line, not its start and end.
+    fn fault(&mut self, fault: ReplyFault, bytes: &[u8], whole: bool) {
         let targets: Vec<RequestId> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            match reply_id(bytes) {
-                _ if from_server(bytes) => Vec::new(),
+            match reply_id(bytes, whole) {
+                _ if from_server(bytes, whole) => Vec::new(),
                 // The line's own id: its request, or none when it is one
                 // no longer waited for (given up, answered).
                 Some(raw) => pending
@@ -191,7 +192,7 @@ impl StdioLines {
             return None;
         }
         if let Err(fault) = scan(text) {
-            self.fault(fault, text);
+            self.fault(fault, text, true);
             return None;
         }
         match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(text) {
@@ -213,7 +214,7 @@ impl StdioLines {
                     return None;
                 }
                 let excerpt = self.secrets.shown_start(text, EXCERPT_CHARS);
-                self.fault(ReplyFault::Malformed { excerpt }, text);
+                self.fault(ReplyFault::Malformed { excerpt }, text, true);
                 None
             }
         }
@@ -292,7 +293,7 @@ impl Transport<RoleClient> for StdioLines {
                     let fault = ReplyFault::TooLarge {
                         limit: MAX_REPLY_BYTES,
                     };
-                    self.fault(fault, &start);
+                    self.fault(fault, &start, false);
                 }
                 Read::Line => {
                     if let Some(message) = self.parse() {

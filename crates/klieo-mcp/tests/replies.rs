@@ -84,6 +84,9 @@ async fn a_notification_too_large_to_read_fails_no_call() {
     let server = McpServer::connect(patient("lies")).await.unwrap();
     let out = server.invoke("noisy", json!({}), ctx()).await;
     assert_eq!(out, Ok(json!("after the noise")));
+    // Its method named after its values: read from the whole line.
+    let out = server.invoke("late-noisy", json!({}), ctx()).await;
+    assert_eq!(out, Ok(json!("after the noise")));
 }
 
 #[tokio::test]

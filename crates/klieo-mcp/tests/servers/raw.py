@@ -26,7 +26,8 @@ MODE is one of:
   megabyte of text; `batch` answers in a JSON-RPC batch (an array); `asks`
   answers with a request for input (`input_required`) and `asked` with how
   many `asks` calls came; `noisy` first sends a log notification of
-  200,000 values, then its result.
+  200,000 values, then its result; `late-noisy` the same, its
+  notification naming its method after its values.
 
 `echo` returns its `text` argument. Stdout carries only what the mode says.
 """
@@ -105,7 +106,7 @@ def main() -> None:
             else:
                 names = {
                     "huge": ["huge"], "garbage": ["garbage", "deep"], "items": ["items"],
-                    "lies": ["forged", "batch", "asks", "asked", "noisy"],
+                    "lies": ["forged", "batch", "asks", "asked", "noisy", "late-noisy"],
                 }.get(MODE, [])
                 reply(id_, {"tools": [tool("echo")] + [tool(n) for n in names]})
         elif method == "tools/call":
@@ -148,6 +149,10 @@ def main() -> None:
             elif name == "noisy":
                 write(b'{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":['
                       + b",".join([b"0"] * 200_000) + b"]}}")
+                text(id_, "after the noise")
+            elif name == "late-noisy":
+                write(b'{"jsonrpc":"2.0","params":{"level":"info","data":['
+                      + b",".join([b"0"] * 200_000) + b']},"method":"notifications/message","seq":1}')
                 text(id_, "after the noise")
             elif name == "batch":
                 send([{"jsonrpc": "2.0", "id": id_, "result": {"content": [{"type": "text", "text": "in a batch"}]}}])
