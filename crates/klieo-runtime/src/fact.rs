@@ -167,7 +167,13 @@ pub(crate) enum Fact<'a> {
         denial: Option<String>,
     },
     /// The model answered `text` at cycle `step`; the run is complete.
-    Answered { step: u32, text: &'a str },
+    /// `cut_by`: the budget's limit the answer ran out of (cut at the
+    /// `max_tokens` it left), if it did.
+    Answered {
+        step: u32,
+        text: &'a str,
+        cut_by: Option<BudgetLimit>,
+    },
     /// The run ended (or stopped, to be resumed) with `error`, told as
     /// `terminal`.
     Failed {

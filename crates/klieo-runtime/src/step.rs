@@ -35,14 +35,9 @@ pub(crate) async fn finish_step(
     reply: ChatResponse,
     llm_call: ReplyEpisodes,
 ) -> Result<StepEnd, Error> {
-    // A reply cut where a budget lowered its cap ran out of the budget: it
-    // is no answer, and is not kept (a typed one would be asked again, past
-    // it). The call is.
-    if let Some(over) = run.budget_cut(&reply) {
-        run.write(run.commit().with_episodes(llm_call.into_vec()))
-            .await?;
-        return Err(over);
-    }
+    // A reply cut where a budget lowered its cap ran out of the budget: an
+    // answer so cut says so.
+    let cut_by = run.budget_cut(&reply);
     let ChatResponse {
         message,
         finish_reason,
@@ -141,6 +136,7 @@ pub(crate) async fn finish_step(
                 let answered = run.emit(Fact::Answered {
                     step,
                     text: &answer,
+                    cut_by,
                 });
                 episodes.extend(answered.episode);
                 Ok(StepEnd::Answer(answer))

@@ -285,10 +285,8 @@ pub enum Episode {
         reason: String,
     },
     /// A model call, or a reply's tool calls, would have passed a limit
-    /// of the run's budget or of its key's, and was not made, or a call's
-    /// reply was cut at the `max_tokens` such a limit left it (its
-    /// `LlmCall` is written before): the run ends. Written with its
-    /// `Failed`, before it.
+    /// of the run's budget or of its key's, and was not made: the run
+    /// ends. Written with its `Failed`, before it.
     BudgetRefused {
         /// The limit.
         limit: crate::BudgetLimit,

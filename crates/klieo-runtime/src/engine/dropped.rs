@@ -56,14 +56,8 @@ impl Drop for Engine {
                                 return give_up(lease, Some(&ended.error)).await;
                             }
                         }
-                        reply => {
+                        _ => {
                             let cut = cut_off(&run, &cycle);
-                            // Cut where a budget lowered its cap: over
-                            // budget, as reading on would have ended it.
-                            if let Some(over) = reply.and_then(|r| run.budget_cut(&r)) {
-                                let ended = run.ended_after(cut, over).await;
-                                return give_up(lease, Some(&ended.error)).await;
-                            }
                             return record_drop(&run, lease, cut).await;
                         }
                     }

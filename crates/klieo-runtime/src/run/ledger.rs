@@ -52,7 +52,7 @@ impl Run {
         &self,
         key: &KeyBudget,
         req: &mut ChatRequest,
-    ) -> Result<Option<Error>, Error> {
+    ) -> Result<Option<Shortfall>, Error> {
         let ledger = ledger_of(&self.ctx.memories)?;
         let period = key.period_at(SystemTime::now());
         let run = self.ctx.run_id;
@@ -94,7 +94,7 @@ impl Run {
                 Reserved::Granted(before) => {
                     let hold = KeyHold { period, until, ttl };
                     self.lock_spend().hold(hold, before);
-                    return Ok(lowered.map(|cut| cut.key_exceeded(key.key())));
+                    return Ok(lowered);
                 }
                 Reserved::Refused(_) if !fresh => {
                     standing = ledger.standing(key.key(), period, run).await?;

@@ -29,7 +29,8 @@ use crate::team::cut_off::Caller;
 use crate::team::handoff::{HandedOff, Seat};
 use crate::telemetry;
 use klieo_types::{
-    Commit, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox, Transcript,
+    BudgetLimit, Commit, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox,
+    Transcript,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -94,10 +95,9 @@ pub(crate) struct Run {
     pub(crate) caller: Arc<Caller>,
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: OnceLock<HandedOff>,
-    /// The budget's refusal the call in flight stands for if its reply is
-    /// cut at the `max_tokens` a budget lowered, with those `max_tokens`
-    /// (see `Run::budget_cut`).
-    budget_cut: Mutex<Option<(Error, u32)>>,
+    /// The limit of a budget that lowered the `max_tokens` of the call in
+    /// flight, with those `max_tokens` (see `Run::budget_cut`).
+    budget_cut: Mutex<Option<(BudgetLimit, u32)>>,
 }
 
 /// What a run does beyond the seed's loop.

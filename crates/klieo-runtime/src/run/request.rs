@@ -9,8 +9,8 @@ use super::Run;
 use crate::guardrail::check_pre_llm;
 use crate::spend::{Shortfall, Start, Window};
 use klieo_types::{
-    ChatRequest, ChatResponse, Error, FinishReason, History, ResponseFormat, Role, ThreadSummary,
-    ToolChoice, ToolDef, Transcript,
+    BudgetLimit, ChatRequest, ChatResponse, Error, FinishReason, History, ResponseFormat, Role,
+    ThreadSummary, ToolChoice, ToolDef, Transcript,
 };
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -152,34 +152,33 @@ impl Run {
         // there ran out of.
         let mut cut = None;
         if let Some(covered) = self.covered() {
-            cut = covered.reserve(&mut req, window)?.map(Shortfall::exceeded);
+            cut = covered.reserve(&mut req, window)?;
         }
         if self.budgeted() {
             let worked = self.began.elapsed();
             let own = self
                 .lock_spend()
                 .reserve(&self.opts.budget, &mut req, worked, window)?;
-            cut = own.map(Shortfall::exceeded).or(cut);
+            cut = own.or(cut);
             if let Some(key) = self.opts.budget.key() {
                 cut = self.reserve_on_key(key, &mut req).await?.or(cut);
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
-        *self.lock_budget_cut() = cut.zip(req.max_tokens);
+        *self.lock_budget_cut() = cut.map(Shortfall::limit).zip(req.max_tokens);
         Ok(req)
     }
 
-    /// The budget's refusal the call just made stands for, when `reply`
-    /// was cut (`length`) at the `max_tokens` a budget lowered, having
-    /// generated as many tokens as that, when its usage says: it ran out
-    /// of the budget. Forgotten whatever the reply.
-    pub(crate) fn budget_cut(&self, reply: &ChatResponse) -> Option<Error> {
-        let (refusal, cap) = self.lock_budget_cut().take()?;
+    /// The budget's limit `reply` ran out of: when it was cut (`length`)
+    /// at the `max_tokens` that limit lowered, having generated as many
+    /// tokens as that, when its usage says. Forgotten whatever the reply.
+    pub(crate) fn budget_cut(&self, reply: &ChatResponse) -> Option<BudgetLimit> {
+        let (limit, cap) = self.lock_budget_cut().take()?;
         let reached = reply.usage.is_none_or(|usage| usage.output_tokens >= cap);
-        (reply.finish_reason == FinishReason::Length && reached).then_some(refusal)
+        (reply.finish_reason == FinishReason::Length && reached).then_some(limit)
     }
 
-    fn lock_budget_cut(&self) -> std::sync::MutexGuard<'_, Option<(Error, u32)>> {
+    fn lock_budget_cut(&self) -> std::sync::MutexGuard<'_, Option<(BudgetLimit, u32)>> {
         self.budget_cut
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -24,6 +24,11 @@ impl Shortfall {
         }
     }
 
+    /// The limit.
+    pub(crate) fn limit(self) -> BudgetLimit {
+        self.limit
+    }
+
     /// The run's error: its budget (or its caller's) exceeded.
     pub(crate) fn exceeded(self) -> Error {
         Error::BudgetExceeded {

@@ -75,9 +75,8 @@ pub enum RunEvent {
         switch: ProviderSwitch,
     },
     /// A model call, or a reply's tool calls, would have passed a limit of
-    /// the run's budget or of its key's, and was not made, or a call's
-    /// reply was cut at the `max_tokens` such a limit left it: the run
-    /// ends with the error that says so, right after this event.
+    /// the run's budget or of its key's, and was not made: the run ends
+    /// with the error that says so, right after this event.
     BudgetRefused {
         /// The limit.
         limit: BudgetLimit,

@@ -7,7 +7,9 @@ mod event;
 pub use event::RunEvent;
 
 use crate::fact::Fact;
-use klieo_types::{ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage};
+use klieo_types::{
+    BudgetLimit, ChatChunk, FinishReason, RunId, ThreadId, ToolCall, ToolOutcome, Usage,
+};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +53,12 @@ pub struct RunSummary {
     pub steps_without_usage: u32,
     /// Every tool call, in the model's order.
     pub tool_calls: Vec<ToolCallRecord>,
+    /// The limit of a budget (the run's, its caller's or its key's) the
+    /// answer ran out of: its reply was cut (finish reason `length`) at
+    /// the `max_tokens` that limit left it, so it may be incomplete.
+    /// `None` for an answer the model ended, or cut at the run's own
+    /// `max_tokens`.
+    pub cut_by_budget: Option<BudgetLimit>,
 }
 
 impl RunSummary {
@@ -67,6 +75,8 @@ impl RunSummary {
             .steps_without_usage
             .saturating_add(later.steps_without_usage);
         self.tool_calls.extend(later.tool_calls);
+        // The answer is the later part's.
+        self.cut_by_budget = later.cut_by_budget;
         self
     }
 }
@@ -141,6 +151,7 @@ impl Progress {
                     usage: None,
                     steps_without_usage: 0,
                     tool_calls: Vec::new(),
+                    cut_by_budget: None,
                 },
                 order: Vec::new(),
                 events: VecDeque::new(),
@@ -251,9 +262,12 @@ impl Progress {
                 };
                 self.with(|t| t.events.push_back(event));
             }
-            Fact::Answered { text, .. } if self.events => {
-                self.with(|t| t.answer = Some((*text).to_owned()));
-            }
+            Fact::Answered { text, cut_by, .. } => self.with(|t| {
+                t.summary.cut_by_budget = *cut_by;
+                if self.events {
+                    t.answer = Some((*text).to_owned());
+                }
+            }),
             _ => {}
         }
     }

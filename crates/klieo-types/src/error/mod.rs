@@ -326,10 +326,10 @@ pub enum Error {
         /// quarter of the window up to 1,024).
         reply: u32,
     },
-    /// The next model call, or a reply's tool calls, would pass a limit
-    /// of the run's budget, and was not made; or a reply was cut at the
-    /// `max_tokens` the limit left it, and is no answer. `needed` is what
-    /// the call would take at most (its request's estimated size and reply).
+    /// The next model call, or the tool calls a reply asked for, would
+    /// pass a limit of the run's budget: it was not made. `needed` is what
+    /// it would have taken at most (a call's tokens: the request's
+    /// estimated size and the reply it may generate).
     #[error(
         "the run would pass its budget of {max} {limit}: {spent} spent, and what comes \
          next needs up to {needed}; raise the limit (RunOptions::with_budget) or give the \
@@ -346,8 +346,8 @@ pub enum Error {
         needed: u64,
     },
     /// The next model call would pass a limit of the key its run's budget
-    /// names, counted over the key's runs on every worker sharing the store:
-    /// it was not made (or its reply, cut at what the limit left, is no answer).
+    /// names (a tenant, a user), counted over the key's runs on every
+    /// worker that shares the store: it was not made.
     #[error(
         "key `{key}` would pass its budget of {max} {limit} this period: its runs have \
          settled or reserved {spent}, and the next call needs up to {needed}; raise the \
