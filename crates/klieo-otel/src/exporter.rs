@@ -135,7 +135,8 @@ pub fn otlp_exporter(endpoint: Option<&str>) -> Result<OtlpExporter, OtelError> 
     let tls = klieo_http::tls::client_config(https)?;
     let client = OnFirstSend::new(tls, export_timeout()?);
     let mut builder = SpanExporter::builder().with_http().with_http_client(client);
-    if let Some(endpoint) = endpoint {
+    // Trimmed, as it was read to choose TLS (an empty one is none).
+    if let Some(endpoint) = endpoint.map(str::trim).filter(|url| !url.is_empty()) {
         builder = builder.with_endpoint(endpoint);
     }
     let exporter = builder.build().map_err(|e| OtelError::Exporter {
@@ -187,14 +188,17 @@ fn check_protocol() -> Result<(), OtelError> {
         "OTEL_EXPORTER_OTLP_PROTOCOL",
     ];
     match first_set(&names) {
-        Some((name, value)) if value != "http/protobuf" => Err(OtelError::Exporter {
-            reason: format!(
+        // Compared as the specification's values are written, any case.
+        Some((name, value)) if !value.trim().eq_ignore_ascii_case("http/protobuf") => {
+            Err(OtelError::Exporter {
+                reason: format!(
                 "{name} is `{value}`, but klieo-otel sends OTLP over http/protobuf only: unset \
                  it or set it to http/protobuf, with the endpoint at the receiver's HTTP port \
                  (4318 by convention)"
             ),
-            cause: None,
-        }),
+                cause: None,
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -242,7 +246,7 @@ mod tests {
     fn the_variables_klieo_cannot_honour_are_refused_and_headers_never_shown() {
         std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
         let refused = check_protocol().map_err(|e| e.to_string());
-        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf ");
         let accepted = check_protocol().is_ok();
         std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
         assert!(

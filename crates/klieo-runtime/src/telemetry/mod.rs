@@ -94,7 +94,7 @@ fn chat_span(run: &RunLabels<'_>, req: &ChatRequest, step: u32, streamed: bool) 
         klieo.step = i64::from(step),
     );
     if let Some(t) = req.temperature {
-        span.record("gen_ai.request.temperature", f64::from(t));
+        span.record("gen_ai.request.temperature", shown_f64(t));
     }
     if let Some(n) = req.max_tokens {
         span.record("gen_ai.request.max_tokens", i64::from(n));
@@ -337,4 +337,10 @@ fn record_tool_end(
         }
         _ => {}
     }
+}
+
+/// `value` as the `f64` its shortest text reads as: `0.7`, not the
+/// `0.699999988079071` its bits widen to.
+fn shown_f64(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
 }

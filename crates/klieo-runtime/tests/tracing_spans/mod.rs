@@ -127,6 +127,21 @@ fn check_spans(streamed: bool) {
 }
 
 #[test]
+fn a_requests_temperature_is_recorded_as_written() {
+    let opts = RunOptions::default().with_temperature(Some(0.7));
+    let (_, captured) = traced_run(false, opts);
+    let chats = captured.named("chat");
+    assert!(!chats.is_empty());
+    for chat in chats {
+        assert_eq!(
+            chat.get("gen_ai.request.temperature"),
+            Some("0.7"),
+            "{chat:?}"
+        );
+    }
+}
+
+#[test]
 fn blocking_run_spans_follow_the_genai_conventions() {
     check_spans(false);
 }

@@ -90,3 +90,38 @@ fn a_run_not_taken_up_for_a_forged_ticket_ends_its_span_refused() {
     );
     assert_eq!(refused.get("error.type"), Some(kind), "{refused:?}");
 }
+
+#[test]
+fn a_run_resumed_after_it_completed_ends_its_span_refused() {
+    let (kind, captured) = captured(|| async move {
+        let store = InMemoryJournal::new();
+        let agent = |llm: ScriptedLlm| {
+            Agent::builder(llm)
+                .with_memory(store.clone())
+                .build()
+                .expect("the options are valid")
+        };
+        agent(ScriptedLlm::new().then_text("Done."))
+            .run("go")
+            .await
+            .expect("the run answers");
+        let id = store.list_runs().await.unwrap()[0];
+        let refused = agent(ScriptedLlm::new())
+            .resume(id)
+            .await
+            .expect_err("a completed run is not taken up");
+        assert!(matches!(refused, Error::NotResumable { .. }), "{refused:?}");
+        refused.kind()
+    });
+    let spans = captured.named("invoke_agent");
+    let [completed, refused] = spans[..] else {
+        panic!("two invoke_agent spans: {spans:?}");
+    };
+    assert_eq!(completed.get("otel.status_code"), None, "{completed:?}");
+    assert_eq!(
+        refused.get("otel.status_code"),
+        Some("ERROR"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.get("error.type"), Some(kind), "{refused:?}");
+}
