@@ -79,7 +79,9 @@ pub(crate) struct ConsoleOptions {
 }
 
 /// Serves the console over `store` until interrupted (Ctrl-C or SIGTERM);
-/// `started` is told the URL to open (with its token) once it listens.
+/// `started` is told the URL to open once it listens: with the token it
+/// made, or, for a token given (kept out of logs, as a variable is),
+/// with a placeholder for it.
 pub(crate) async fn serve(
     store: Store,
     options: ConsoleOptions,
@@ -116,7 +118,10 @@ pub(crate) async fn serve(
         stopping: stopping.clone(),
     });
     let app = router(Arc::clone(&console), keys.clone());
-    started(&format!("http://{bound}/?token={}", keys.token.expose()));
+    match options.token {
+        None => started(&format!("http://{bound}/?token={}", keys.token.expose())),
+        Some(_) => started(&format!("http://{bound}/?token=<your token>")),
+    }
     let signal = {
         let stopping = stopping.clone();
         async move {
