@@ -118,13 +118,6 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
-    /// The console's server stopped with an error.
-    #[error("the console's server stopped")]
-    Serve {
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The output could not be written (a full disk; not a reader that
     /// went away, which is no error).
     #[error("could not write the output; check where it goes (a full disk?)")]

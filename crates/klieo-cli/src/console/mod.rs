@@ -17,6 +17,7 @@ mod layout;
 mod live;
 mod run_page;
 mod runs_page;
+mod serve;
 mod timeline;
 
 use crate::error::CliError;
@@ -131,18 +132,18 @@ pub(crate) async fn serve(
             stopping.cancel();
         }
     };
-    let serving = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let served = tokio::select! {
-        served = serving => served.map_err(|source| CliError::Serve { source }),
-        // A response that does not finish within the bound after the
-        // signal is dropped with the server.
-        () = async {
-            stopping.cancelled().await;
-            tokio::time::sleep(SHUTDOWN).await;
-        } => Ok(()),
-    };
+    let serving = serve::serve(listener, app, stopping.clone());
+    tokio::pin!(serving);
+    tokio::select! {
+        () = &mut serving => {}
+        () = signal => {
+            // A response that does not finish within the bound after the
+            // signal is dropped with the server.
+            let _ = tokio::time::timeout(SHUTDOWN, serving).await;
+        }
+    }
     console.store.close().await;
-    served
+    Ok(())
 }
 
 /// The longest the console waits, once told to stop, for the responses
