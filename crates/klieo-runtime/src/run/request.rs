@@ -165,7 +165,10 @@ impl Run {
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
-        *self.lock_budget_cut() = cut.map(Shortfall::limit).zip(req.max_tokens);
+        // A run under no budget never has a cut to keep (nor to lock for).
+        if self.budgeted() || self.covered().is_some() {
+            *self.lock_budget_cut() = cut.map(Shortfall::limit).zip(req.max_tokens);
+        }
         Ok(req)
     }
 
@@ -173,6 +176,9 @@ impl Run {
     /// at the `max_tokens` that limit lowered, having generated as many
     /// tokens as that, when its usage says. Forgotten whatever the reply.
     pub(crate) fn budget_cut(&self, reply: &ChatResponse) -> Option<BudgetLimit> {
+        if !self.budgeted() && self.covered().is_none() {
+            return None;
+        }
         let (limit, cap) = self.lock_budget_cut().take()?;
         let reached = reply.usage.is_none_or(|usage| usage.output_tokens >= cap);
         (reply.finish_reason == FinishReason::Length && reached).then_some(limit)
