@@ -4,12 +4,13 @@
 //! A reply cut at the caller's own `max_tokens`, or short of the budget's,
 //! names none.
 
+use crate::support::kinds;
 use futures_util::StreamExt;
 use klieo_runtime::{Agent, Budget, KeyBudget, RunEvent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
-    BudgetLimit, ChatChunk, ChatResponse, Episode, EpisodicMemory, FinishReason, Message, Usage,
+    BudgetLimit, ChatChunk, ChatResponse, EpisodicMemory, FinishReason, Message, Usage,
 };
 
 /// A reply the server cut at its `max_tokens`, reporting `output` tokens
@@ -105,12 +106,6 @@ async fn an_answer_cut_at_the_callers_own_cap_names_none() {
     assert_eq!(llm.requests()[0].max_tokens, Some(20));
     assert_eq!(answer.summary.cut_by_budget, None);
     let run = store.list_runs().await.unwrap()[0];
-    let kinds: Vec<_> = store
-        .replay(run)
-        .await
-        .unwrap()
-        .iter()
-        .map(Episode::kind)
-        .collect();
-    assert_eq!(kinds, ["started", "llm_call", "completed"]);
+    let log = store.replay(run).await.unwrap();
+    assert_eq!(kinds(&log), ["started", "llm_call", "completed"]);
 }

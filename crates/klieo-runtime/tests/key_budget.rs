@@ -3,6 +3,7 @@
 //! made, and the refusal is an episode, an event and the run's error;
 //! the ledger's settled spend is what the runs' journals record.
 
+use crate::support::kinds;
 use futures_util::StreamExt;
 use klieo_runtime::{
     Agent, Budget, DenyKeywords, KeyBudget, ModelPrice, Prices, RunEvent, RunOptions, TypedTool,
@@ -431,13 +432,7 @@ async fn a_stream_failing_mid_reply_settles_its_estimate_on_the_key() {
         assert!(spent.tokens > 0, "the cut call is counted: {spent:?}");
         assert_eq!(spent, journaled(&store).await, "as its journal records it");
         let runs = store.list_runs().await.unwrap();
-        let kinds: Vec<&str> = store
-            .replay(runs[0])
-            .await
-            .unwrap()
-            .iter()
-            .map(Episode::kind)
-            .collect();
+        let kinds = kinds(&store.replay(runs[0]).await.unwrap());
         assert_eq!(
             kinds[kinds.len() - 2..],
             ["llm_call", "failed"],
