@@ -22,9 +22,9 @@ fn cut_reply(output: Option<u32>) -> ChatResponse {
     reply
 }
 
-fn agent(llm: &ScriptedLlm, opts: RunOptions) -> Agent {
+fn agent(llm: &ScriptedLlm, store: &InMemoryJournal, opts: RunOptions) -> Agent {
     Agent::builder(llm.clone())
-        .with_memory(InMemoryJournal::new())
+        .with_memory(store.clone())
         .with_options(opts)
         .build()
         .expect("the options are valid")
@@ -34,7 +34,10 @@ fn agent(llm: &ScriptedLlm, opts: RunOptions) -> Agent {
 async fn an_answer_cut_where_the_budget_lowered_its_cap_names_the_limit() {
     let llm = ScriptedLlm::new().then_reply(cut_reply(Some(50)));
     let opts = RunOptions::default().with_budget(Budget::new().with_output_tokens(50));
-    let answer = agent(&llm, opts).run("go").await.unwrap();
+    let answer = agent(&llm, &InMemoryJournal::new(), opts)
+        .run("go")
+        .await
+        .unwrap();
     assert_eq!(
         llm.requests()[0].max_tokens,
         Some(50),
@@ -52,7 +55,10 @@ async fn an_answer_cut_short_of_the_budgets_cap_names_none() {
     // The server cut it at a cap of its own, before the budget's.
     let llm = ScriptedLlm::new().then_reply(cut_reply(Some(30)));
     let opts = RunOptions::default().with_budget(Budget::new().with_output_tokens(50));
-    let answer = agent(&llm, opts).run("go").await.unwrap();
+    let answer = agent(&llm, &InMemoryJournal::new(), opts)
+        .run("go")
+        .await
+        .unwrap();
     assert_eq!(
         llm.requests()[0].max_tokens,
         Some(50),
@@ -71,7 +77,10 @@ async fn a_streamed_answer_cut_at_the_budgets_cap_names_the_limit() {
     let opts = RunOptions::default()
         .with_budget(Budget::new().with_total_tokens(10_000))
         .with_max_tokens(Some(100_000));
-    let items: Vec<_> = agent(&llm, opts).stream("go").collect().await;
+    let items: Vec<_> = agent(&llm, &InMemoryJournal::new(), opts)
+        .stream("go")
+        .collect()
+        .await;
     let Some(Ok(RunEvent::Finished(answer))) = items.last() else {
         panic!("the run answers: {items:?}");
     };
@@ -83,7 +92,10 @@ async fn an_answer_cut_at_the_keys_cap_names_the_keys_limit() {
     let llm = ScriptedLlm::new().then_reply(cut_reply(None));
     let key = KeyBudget::new("acme").with_total_tokens(300);
     let opts = RunOptions::default().with_budget(Budget::new().with_key(key));
-    let answer = agent(&llm, opts).run("go").await.unwrap();
+    let answer = agent(&llm, &InMemoryJournal::new(), opts)
+        .run("go")
+        .await
+        .unwrap();
     assert!(llm.requests()[0].max_tokens.is_some_and(|cap| cap < 300));
     assert_eq!(answer.summary.cut_by_budget, Some(BudgetLimit::TotalTokens));
 }
@@ -96,12 +108,7 @@ async fn an_answer_cut_at_the_callers_own_cap_names_none() {
     let opts = RunOptions::default()
         .with_budget(budget)
         .with_max_tokens(Some(20));
-    let agent = Agent::builder(llm.clone())
-        .with_memory(store.clone())
-        .with_options(opts)
-        .build()
-        .unwrap();
-    let answer = agent.run("go").await.unwrap();
+    let answer = agent(&llm, &store, opts).run("go").await.unwrap();
     assert_eq!(answer.text, "The answer is a long");
     assert_eq!(llm.requests()[0].max_tokens, Some(20));
     assert_eq!(answer.summary.cut_by_budget, None);

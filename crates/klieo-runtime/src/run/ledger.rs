@@ -7,8 +7,8 @@ use crate::journal::Memories;
 use crate::options::{Budget, KeyBudget};
 use crate::spend::{claim, KeyHold, Shortfall};
 use klieo_types::{
-    ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved, Settlement,
-    SpendLedger,
+    BudgetLimit, ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved,
+    Settlement, SpendLedger,
 };
 use std::time::SystemTime;
 
@@ -52,7 +52,7 @@ impl Run {
         &self,
         key: &KeyBudget,
         req: &mut ChatRequest,
-    ) -> Result<Option<Shortfall>, Error> {
+    ) -> Result<Option<BudgetLimit>, Error> {
         let ledger = ledger_of(&self.ctx.memories)?;
         let period = key.period_at(SystemTime::now());
         let run = self.ctx.run_id;

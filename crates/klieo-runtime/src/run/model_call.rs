@@ -19,7 +19,7 @@ use tracing::Span;
 
 /// What cuts a model call off (see `Run::deadline`).
 #[derive(Debug, Clone, Copy)]
-enum Shortfall {
+enum Cut {
     /// The budget's working time ran out.
     Time,
     /// The call's reservation on its key lapsed, after this long.
@@ -216,7 +216,7 @@ impl Run {
     /// When a model call must end, and why: the budget's working time
     /// runs out, or the call's reservation on its key lapses (whichever
     /// comes first); `None` when neither applies.
-    fn deadline(&self) -> Option<(Instant, Shortfall)> {
+    fn deadline(&self) -> Option<(Instant, Cut)> {
         if self.opts.budget.time().is_none() && self.opts.budget.key().is_none() {
             return None;
         }
@@ -224,11 +224,11 @@ impl Run {
         // A limit past what the clock can hold is no limit.
         let time = self.opts.budget.time().and_then(|max| {
             let at = self.began.checked_add(max.saturating_sub(spend.logged()))?;
-            Some((at, Shortfall::Time))
+            Some((at, Cut::Time))
         });
         let held = spend
             .held()
-            .map(|hold| (hold.until, Shortfall::Reservation(hold.ttl)));
+            .map(|hold| (hold.until, Cut::Reservation(hold.ttl)));
         match (time, held) {
             (Some(time), Some(held)) => Some(if held.0 < time.0 { held } else { time }),
             (time, held) => time.or(held),
@@ -252,11 +252,11 @@ impl Run {
             match tokio::time::timeout_at(deadline, call).await {
                 Ok(done) => done,
                 Err(_) => Err(out_of_time(match cut {
-                    Shortfall::Time => {
+                    Cut::Time => {
                         let worked = self.began.elapsed();
                         self.lock_spend().out_of_time(&self.opts.budget, worked)
                     }
-                    Shortfall::Reservation(ttl) => {
+                    Cut::Reservation(ttl) => {
                         Error::Llm(LlmError::timeout(TimeLimit::KeyReservation, ttl))
                     }
                 })),

@@ -7,7 +7,7 @@ use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::{Shortfall, Start, Window};
+use crate::spend::{Start, Window};
 use klieo_types::{
     BudgetLimit, ChatRequest, ChatResponse, Error, FinishReason, History, ResponseFormat, Role,
     ThreadSummary, ToolChoice, ToolDef, Transcript,
@@ -167,7 +167,7 @@ impl Run {
         }
         // A run under no budget never has a cut to keep (nor to lock for).
         if self.budgeted() || self.covered().is_some() {
-            *self.lock_budget_cut() = cut.map(Shortfall::limit).zip(req.max_tokens);
+            *self.lock_budget_cut() = cut.zip(req.max_tokens);
         }
         Ok(req)
     }

@@ -7,7 +7,7 @@
 
 use super::Spend;
 use crate::options::Budget;
-use klieo_types::{CallSpend, ChatRequest, ChatResponse, ConfigError, Error};
+use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, ConfigError, Error};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ impl Covered {
         &self,
         req: &mut ChatRequest,
         window: Option<super::Window>,
-    ) -> Result<Option<super::Shortfall>, Error> {
+    ) -> Result<Option<BudgetLimit>, Error> {
         let mut now = self.now();
         let mut cut = None;
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claim {
     pub(crate) amount: KeySpend,
-    pub(crate) lowered: Option<Shortfall>,
+    pub(crate) lowered: Option<BudgetLimit>,
 }
 
 /// The claim of a call whose input is at most `input` tokens, on `key`
@@ -32,19 +32,14 @@ pub(crate) fn claim(
     let refused = |limit, max, spent, needed| {
         Shortfall::new(limit, max, spent, needed).key_exceeded(key.key())
     };
-    let unasked = u64::from(req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS));
-    let mut left: Option<(u64, Shortfall)> = None;
+    let mut left: Option<(u64, BudgetLimit)> = None;
     if let Some(max) = key.total_tokens() {
         let room = max.saturating_sub(held.tokens).saturating_sub(input);
         if room == 0 {
             let needed = input.saturating_add(asked);
             return Err(refused(BudgetLimit::TotalTokens, max, held.tokens, needed));
         }
-        let needed = input.saturating_add(unasked);
-        left = Some((
-            room,
-            Shortfall::new(BudgetLimit::TotalTokens, max, held.tokens, needed),
-        ));
+        left = Some((room, BudgetLimit::TotalTokens));
     }
     if let (Some(max), Some(price)) = (key.cost_micros(), dearest) {
         let money = max
@@ -56,16 +51,14 @@ pub(crate) fn claim(
             return Err(refused(BudgetLimit::Cost, max, held.cost_micros, needed));
         }
         if left.is_none_or(|(room, _)| tokens < room) {
-            let needed = price.bound_micros(input, unasked);
-            let cut = Shortfall::new(BudgetLimit::Cost, max, held.cost_micros, needed);
-            left = Some((tokens, cut));
+            left = Some((tokens, BudgetLimit::Cost));
         }
     }
     let mut lowered = None;
-    if let Some((room, cut)) = left {
+    if let Some((room, limit)) = left {
         let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
         let room = u32::try_from(room).unwrap_or(u32::MAX);
-        lowered = (room < asked).then_some(cut);
+        lowered = (room < asked).then_some(limit);
         req.max_tokens = Some(asked.min(room));
     }
     let output = req.max_tokens.map_or(0, u64::from);
@@ -137,12 +130,7 @@ mod tests {
         let claimed = claim(&key, &standing(600, 0), 100, None, &mut req).unwrap();
         assert_eq!(req.max_tokens, Some(300));
         assert_eq!(claimed.amount, KeySpend::new(400, 0, 1));
-        let cut = Shortfall::new(BudgetLimit::TotalTokens, 1_000, 600, 600);
-        assert_eq!(
-            claimed.lowered,
-            Some(cut),
-            "the 100 of input and the 500 asked"
-        );
+        assert_eq!(claimed.lowered, Some(BudgetLimit::TotalTokens));
         let mut roomy = request(Some(100));
         let claimed = claim(&key, &standing(0, 0), 100, None, &mut roomy).unwrap();
         assert!(claimed.lowered.is_none(), "100 of 900 left");

@@ -139,7 +139,7 @@ impl Spend {
         req: &mut ChatRequest,
         elapsed: Duration,
         window: Option<Window>,
-    ) -> Result<Option<Shortfall>, Error> {
+    ) -> Result<Option<BudgetLimit>, Error> {
         within(
             BudgetLimit::ModelCalls,
             budget.model_calls(),
@@ -226,17 +226,7 @@ impl Spend {
         }
         let mut cut = None;
         if let Some((room, limit)) = left {
-            if room < unasked {
-                let (max, spent, needed) = match limit {
-                    BudgetLimit::OutputTokens => (max_output, self.output, unasked),
-                    BudgetLimit::TotalTokens => (max_total, total, input.saturating_add(unasked)),
-                    _ => {
-                        let needed = self.dearest.map_or(0, |p| p.bound_micros(input, unasked));
-                        (budget.cost_micros(), self.cost, needed)
-                    }
-                };
-                cut = Some(Shortfall::new(limit, max.unwrap_or(0), spent, needed));
-            }
+            cut = (room < unasked).then_some(limit);
             let room = u32::try_from(room).unwrap_or(u32::MAX);
             // A request that asks for no limit of its own still needs one
             // for the budget to hold, and one a server takes.

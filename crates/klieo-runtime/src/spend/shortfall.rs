@@ -1,11 +1,10 @@
-//! A budget's limit a model call would pass, or that cut its reply short:
-//! what the run's error says of it.
+//! A budget's limit a model call would pass: what the run's refusal says
+//! of it.
 
 use klieo_types::{BudgetLimit, Error, KeyShortfall};
 
-/// A limit of a budget a call would pass (or whose room lowered its
-/// `max_tokens`, which its reply then ran out of): which limit, its value,
-/// what was spent of it, and what the call needed.
+/// A limit of a budget a call would pass: which limit, its value, what
+/// was spent of it, and what the call needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shortfall {
     limit: BudgetLimit,
@@ -22,11 +21,6 @@ impl Shortfall {
             spent,
             needed,
         }
-    }
-
-    /// The limit.
-    pub(crate) fn limit(self) -> BudgetLimit {
-        self.limit
     }
 
     /// The run's error: its budget (or its caller's) exceeded.
