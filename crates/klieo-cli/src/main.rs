@@ -83,7 +83,8 @@ enum Command {
     },
     /// Serves the store's runs in a browser, on 127.0.0.1 unless told:
     /// list and follow runs, approve, deny and cancel them. Prints the URL
-    /// to open (with its token) and serves until Ctrl-C.
+    /// to open (with the token it made, or `YOUR_TOKEN` in place of one
+    /// given) and serves until Ctrl-C.
     Console {
         /// Where to listen. Another address than 127.0.0.1 lets other
         /// machines ask, over plain HTTP: put TLS in front of it.

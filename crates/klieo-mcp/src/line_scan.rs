@@ -99,7 +99,9 @@ pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
 /// [`KEPT`] bytes of a line not `whole`), else as its last member
 /// (`,"id":3}`); never an `"id"` nested in the result, which is data.
 pub(crate) fn reply_id(bytes: &[u8], whole: bool) -> Option<&[u8]> {
-    leading_id(head(bytes, whole)).or_else(|| trailing_member(bytes, b"\"id\""))
+    let leading = leading_id(head(bytes, whole));
+    // A whole line's members were all looked at from its start.
+    leading.or_else(|| (!whole).then(|| trailing_member(bytes, b"\"id\""))?)
 }
 
 /// Where a line's top-level members are looked for from its start: all of
@@ -128,7 +130,7 @@ fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
 /// klieo's.
 pub(crate) fn from_server(bytes: &[u8], whole: bool) -> bool {
     leading_member(head(bytes, whole), b"method").is_some()
-        || trailing_member(bytes, b"\"method\"").is_some()
+        || (!whole && trailing_member(bytes, b"\"method\"").is_some())
 }
 
 /// The text after `"key":` of a top-level member at the start of

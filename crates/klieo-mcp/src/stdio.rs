@@ -142,18 +142,21 @@ impl StdioLines {
     /// or a request of its own, whose id is not klieo's). `whole` when
     /// `bytes` is the whole line, not its start and end.
     fn fault(&mut self, fault: ReplyFault, bytes: &[u8], whole: bool) {
+        // Read before the lock (a line may be megabytes): the server's own
+        // message answers nothing.
+        let answers = (!from_server(bytes, whole)).then(|| reply_id(bytes, whole));
         let targets: Vec<RequestId> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            match reply_id(bytes, whole) {
-                _ if from_server(bytes, whole) => Vec::new(),
+            match answers {
+                None => Vec::new(),
                 // The line's own id: its request, or none when it is one
                 // no longer waited for (given up, answered).
-                Some(raw) => pending
+                Some(Some(raw)) => pending
                     .iter()
                     .position(|id| same_id(id, raw))
                     .map(|i| vec![pending.remove(i)])
                     .unwrap_or_default(),
-                None => std::mem::take(&mut *pending),
+                Some(None) => std::mem::take(&mut *pending),
             }
         };
         tracing::warn!(%fault, requests = targets.len(), "an MCP server's reply was dropped");

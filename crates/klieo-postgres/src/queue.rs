@@ -23,7 +23,7 @@ fn epoch_seconds(time: SystemTime) -> f64 {
 
 /// A claimed run's row: run, agent, thread, prompt, and whether its log
 /// is empty.
-type Due = (String, String, String, Option<String>, bool);
+type Due = (String, String, String, Option<String>);
 
 #[async_trait]
 impl RunQueue for PostgresStore {
@@ -101,8 +101,7 @@ impl RunQueue for PostgresStore {
         // Found and locked, not changed: a run is marked running only once
         // it is leased here, below.
         let due: Vec<Due> = sqlx::query_as(
-            "SELECT r.run, r.agent, r.thread, r.prompt, \
-               NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run) \
+            "SELECT r.run, r.agent, r.thread, r.prompt \
              FROM klieo_runs r \
              WHERE r.agent = ANY($1) AND ( \
                (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now()) \
@@ -148,7 +147,9 @@ impl RunQueue for PostgresStore {
         // lease committed since) looks free to it. The lease is taken only
         // where none is live, and only the runs leased here are marked
         // running and claimed; the others are left as they were.
-        let leased: Vec<(String,)> = sqlx::query_as(
+        // Whether a run has episodes yet is read once it is locked: a
+        // commit of its first ones that came before the lock is seen.
+        let leased: Vec<(String, bool)> = sqlx::query_as(
             "WITH leased AS ( \
                INSERT INTO klieo_leases (run, holder, until_at) \
                SELECT run, $2, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS run \
@@ -157,7 +158,7 @@ impl RunQueue for PostgresStore {
                RETURNING run) \
              UPDATE klieo_runs r SET state = 'running', updated_at = now() \
              FROM leased WHERE r.run = leased.run \
-             RETURNING r.run",
+             RETURNING r.run, NOT EXISTS (SELECT 1 FROM klieo_episodes e WHERE e.run = r.run)",
         )
         .bind(&runs)
         .bind(holder)
@@ -166,17 +167,13 @@ impl RunQueue for PostgresStore {
         .await
         .map_err(|e| backend(doing, e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
-        let leased: std::collections::HashSet<String> =
-            leased.into_iter().map(|(run,)| run).collect();
+        let leased: std::collections::HashMap<String, bool> = leased.into_iter().collect();
         due.into_iter()
-            .filter(|(run, ..)| leased.contains(run))
-            .map(|(run, agent, thread, prompt, fresh)| {
-                Ok(Claimed::new(
-                    ROWS.run_id(&run)?,
-                    agent,
-                    ThreadId::new(thread),
-                    prompt.filter(|_| fresh),
-                ))
+            .filter_map(|(run, agent, thread, prompt)| {
+                let fresh = *leased.get(&run)?;
+                Some(ROWS.run_id(&run).map(|id| {
+                    Claimed::new(id, agent, ThreadId::new(thread), prompt.filter(|_| fresh))
+                }))
             })
             .collect()
     }

@@ -121,7 +121,7 @@ pub(crate) async fn serve(
     let app = router(Arc::clone(&console), keys.clone());
     match options.token {
         None => started(&format!("http://{bound}/?token={}", keys.token.expose())),
-        Some(_) => started(&format!("http://{bound}/?token=<your token>")),
+        Some(_) => started(&format!("http://{bound}/?token=YOUR_TOKEN")),
     }
     let signal = {
         let stopping = stopping.clone();

@@ -3,11 +3,13 @@
 //! connections before the token is asked for: the time a request's
 //! headers may take to arrive ([`HEADERS`]: hyper has such a timeout, but
 //! needs a timer, which `axum::serve` does not give it), and the
-//! connections open at once ([`CONNECTIONS`]).
+//! connections open at once ([`CONNECTIONS`]). HTTP/1 only, as before:
+//! hyper-util's automatic choice of HTTP/2 first reads the connection's
+//! opening bytes with no bound, which a silent connection never sends.
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The longest a request's headers may take to arrive, counted from when
-/// the connection waits for them (a kept-alive one included): past it the
-/// connection is closed.
+/// the connection waits for them (a new one, silent or not, and a
+/// kept-alive one): past it the connection is closed.
 pub(super) const HEADERS: Duration = Duration::from_secs(10);
 
 /// The most connections served at once; more wait to be accepted.
@@ -54,12 +56,10 @@ pub(super) async fn serve(listener: TcpListener, app: Router, stopping: Cancella
         let stopping = stopping.clone();
         connections.spawn(async move {
             let _open = permit;
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADERS);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                .header_read_timeout(HEADERS)
+                .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -90,16 +90,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_whose_headers_never_end_is_closed() {
+    async fn a_connection_whose_headers_never_end_is_closed_after_the_bound() {
         let (addr, _stopping) = started().await;
-        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-        slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        // A bound past the headers' own, in paused time.
-        let read = tokio::time::timeout(HEADERS * 6, slow.read_to_end(&mut rest)).await;
-        assert!(read.is_ok(), "the connection was left open");
+        // Half a request, and nothing at all.
+        for sent in [&b"GET / HTTP/1.1\r\nhost: x\r\n"[..], b""] {
+            let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+            slow.write_all(sent).await.unwrap();
+            let began = tokio::time::Instant::now();
+            let mut rest = Vec::new();
+            // A bound past the headers' own, in paused time.
+            let read = tokio::time::timeout(HEADERS * 6, slow.read_to_end(&mut rest)).await;
+            let shown = String::from_utf8_lossy(sent);
+            assert!(read.is_ok(), "left open after {shown:?}");
+            assert!(
+                began.elapsed() >= HEADERS,
+                "closed before the bound after {shown:?}"
+            );
+        }
     }
 
     #[tokio::test]

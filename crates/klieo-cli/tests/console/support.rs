@@ -261,7 +261,7 @@ impl Console {
             .unwrap_or_else(|| panic!("the console printed no URL: {line:?}"));
         // A token given is not printed.
         assert!(!line.contains(TOKEN), "{line}");
-        assert!(line.contains("?token=<your token>"), "{line}");
+        assert!(line.contains("?token=YOUR_TOKEN"), "{line}");
         console.base = url.split("/?").next().unwrap().to_owned();
         console
     }
