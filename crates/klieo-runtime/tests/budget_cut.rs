@@ -6,7 +6,7 @@
 
 use crate::support::kinds;
 use futures_util::StreamExt;
-use klieo_runtime::{Agent, Budget, KeyBudget, RunEvent, RunOptions};
+use klieo_runtime::{Agent, Answer, Budget, KeyBudget, RunEvent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
@@ -30,14 +30,23 @@ fn agent(llm: &ScriptedLlm, store: &InMemoryJournal, opts: RunOptions) -> Agent 
         .expect("the options are valid")
 }
 
+/// The blocking answer of a run under `opts` whose one reply is cut,
+/// reporting `output` tokens when it reports usage, on `store`; with the
+/// model, for its requests.
+async fn answered_cut(
+    output: Option<u32>,
+    store: &InMemoryJournal,
+    opts: RunOptions,
+) -> (ScriptedLlm, Answer) {
+    let llm = ScriptedLlm::new().then_reply(cut_reply(output));
+    let answer = agent(&llm, store, opts).run("go").await.unwrap();
+    (llm, answer)
+}
+
 #[tokio::test]
 async fn an_answer_cut_where_the_budget_lowered_its_cap_names_the_limit() {
-    let llm = ScriptedLlm::new().then_reply(cut_reply(Some(50)));
     let opts = RunOptions::default().with_budget(Budget::new().with_output_tokens(50));
-    let answer = agent(&llm, &InMemoryJournal::new(), opts)
-        .run("go")
-        .await
-        .unwrap();
+    let (llm, answer) = answered_cut(Some(50), &InMemoryJournal::new(), opts).await;
     assert_eq!(
         llm.requests()[0].max_tokens,
         Some(50),
@@ -53,12 +62,8 @@ async fn an_answer_cut_where_the_budget_lowered_its_cap_names_the_limit() {
 #[tokio::test]
 async fn an_answer_cut_short_of_the_budgets_cap_names_none() {
     // The server cut it at a cap of its own, before the budget's.
-    let llm = ScriptedLlm::new().then_reply(cut_reply(Some(30)));
     let opts = RunOptions::default().with_budget(Budget::new().with_output_tokens(50));
-    let answer = agent(&llm, &InMemoryJournal::new(), opts)
-        .run("go")
-        .await
-        .unwrap();
+    let (llm, answer) = answered_cut(Some(30), &InMemoryJournal::new(), opts).await;
     assert_eq!(
         llm.requests()[0].max_tokens,
         Some(50),
@@ -89,13 +94,9 @@ async fn a_streamed_answer_cut_at_the_budgets_cap_names_the_limit() {
 
 #[tokio::test]
 async fn an_answer_cut_at_the_keys_cap_names_the_keys_limit() {
-    let llm = ScriptedLlm::new().then_reply(cut_reply(None));
     let key = KeyBudget::new("acme").with_total_tokens(300);
     let opts = RunOptions::default().with_budget(Budget::new().with_key(key));
-    let answer = agent(&llm, &InMemoryJournal::new(), opts)
-        .run("go")
-        .await
-        .unwrap();
+    let (llm, answer) = answered_cut(None, &InMemoryJournal::new(), opts).await;
     assert!(llm.requests()[0].max_tokens.is_some_and(|cap| cap < 300));
     assert_eq!(answer.summary.cut_by_budget, Some(BudgetLimit::TotalTokens));
 }
@@ -103,12 +104,11 @@ async fn an_answer_cut_at_the_keys_cap_names_the_keys_limit() {
 #[tokio::test]
 async fn an_answer_cut_at_the_callers_own_cap_names_none() {
     let store = InMemoryJournal::new();
-    let llm = ScriptedLlm::new().then_reply(cut_reply(Some(20)));
     let budget = Budget::new().with_output_tokens(10_000);
     let opts = RunOptions::default()
         .with_budget(budget)
         .with_max_tokens(Some(20));
-    let answer = agent(&llm, &store, opts).run("go").await.unwrap();
+    let (llm, answer) = answered_cut(Some(20), &store, opts).await;
     assert_eq!(answer.text, "The answer is a long");
     assert_eq!(llm.requests()[0].max_tokens, Some(20));
     assert_eq!(answer.summary.cut_by_budget, None);

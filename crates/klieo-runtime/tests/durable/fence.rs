@@ -4,10 +4,10 @@
 //! runs twice.
 
 use super::store::fresh;
-use super::support::{count, Counted, Hooked, OnCommit};
+use super::support::{count, held_after, Counted, Hooked};
 use klieo_runtime::{Agent, AgentBuilder, RunOptions};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, ToolCall};
+use klieo_types::{Episode, EpisodicMemory, Error, MemoryError, ToolCall};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,23 +54,7 @@ async fn of_two_resumes_without_leases_the_one_that_read_first_stops_before_runn
     mails.store(0, Ordering::SeqCst);
 
     // The first resumer gets its `Resumed` in, then pauses.
-    let (paused, go_on) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let (pause, wait) = (Arc::clone(&paused), Arc::clone(&go_on));
-    let on_commit: OnCommit = Arc::new(move |store, commit| {
-        let (pause, wait) = (Arc::clone(&pause), Arc::clone(&wait));
-        Box::pin(async move {
-            let resumed = commit
-                .episodes
-                .iter()
-                .any(|e| matches!(e, Episode::Resumed { .. }));
-            store.commit(commit).await?;
-            if resumed {
-                pause.notify_one();
-                wait.notified().await;
-            }
-            Ok(())
-        })
-    });
+    let (on_commit, paused, go_on) = held_after(|e| matches!(e, Episode::Resumed { .. }));
     let first = resumer(&mails)
         .with_memory(Hooked::new(store.clone(), on_commit))
         .build()

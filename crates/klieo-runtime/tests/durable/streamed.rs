@@ -4,7 +4,7 @@
 
 use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
-use super::support::{count, Counted, Hooked, OnCommit};
+use super::support::{count, held_after, Counted, Hooked, OnCommit};
 use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
 use klieo_types::{Episode, EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
@@ -163,23 +163,7 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
 #[tokio::test]
 async fn a_stream_dropped_while_its_answer_is_written_ends_completed_once() {
     let (_dir, store) = fresh().await;
-    let (landed, held) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let (tell, hold) = (Arc::clone(&landed), Arc::clone(&held));
-    let on_commit: OnCommit = Arc::new(move |store, commit| {
-        let (tell, hold) = (Arc::clone(&tell), Arc::clone(&hold));
-        Box::pin(async move {
-            let answers = commit
-                .episodes
-                .iter()
-                .any(|e| matches!(e, Episode::Completed { .. }));
-            store.commit(commit).await?;
-            if answers {
-                tell.notify_one();
-                hold.notified().await;
-            }
-            Ok(())
-        })
-    });
+    let (on_commit, landed, _held) = held_after(|e| matches!(e, Episode::Completed { .. }));
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
     let agent = Agent::builder(llm)
         .with_memory(Hooked::new(store.clone(), on_commit))

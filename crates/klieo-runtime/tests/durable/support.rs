@@ -136,6 +136,27 @@ pub(crate) type OnCommit = Arc<
         + Sync,
 >;
 
+/// A hook that writes each commit and, after the first that holds an
+/// episode `matching`, says so on the first `Notify` and waits on the
+/// second before it returns (a write landed, its answer held back).
+pub(crate) fn held_after(matching: fn(&Episode) -> bool) -> (OnCommit, Arc<Notify>, Arc<Notify>) {
+    let (landed, held) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (tell, hold) = (Arc::clone(&landed), Arc::clone(&held));
+    let on_commit: OnCommit = Arc::new(move |store, commit| {
+        let (tell, hold) = (Arc::clone(&tell), Arc::clone(&hold));
+        Box::pin(async move {
+            let matched = commit.episodes.iter().any(matching);
+            store.commit(commit).await?;
+            if matched {
+                tell.notify_one();
+                hold.notified().await;
+            }
+            Ok(())
+        })
+    });
+    (on_commit, landed, held)
+}
+
 /// What [`Hooked`] answers a lease renewal with, given the store and
 /// whether this is the first ask (the take): the store's answer, or a
 /// failure.
