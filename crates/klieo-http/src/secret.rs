@@ -4,6 +4,7 @@
 //! and the base URL's password and query). Showing a URL without its
 //! credentials is [`url`](crate::url)'s.
 
+use crate::url::query_params;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use klieo_types::text::bounded;
@@ -102,15 +103,17 @@ impl Hidden {
                 values.extend([Cow::Borrowed(text), decoded(text)]);
             }
             let public = |name: &str| PUBLIC_QUERY_NAMES.contains(&name);
-            for pair in url.query().unwrap_or_default().split('&') {
-                match pair.split_once('=') {
-                    Some((name, _)) if public(name) => {}
-                    Some((_, value)) => values.push(Cow::Borrowed(value)),
-                    None => values.push(Cow::Borrowed(pair)),
-                }
+            for (_, value, written) in query_params(url).filter(|(name, ..)| !public(name)) {
+                values.extend([value, Cow::Borrowed(written)]);
             }
-            let pairs = url.query_pairs().filter(|(name, _)| !public(name));
-            values.extend(pairs.map(|(_, value)| value));
+            // A piece with no `=` (`?sk-…`) is its own value.
+            let query = url.query().unwrap_or_default();
+            values.extend(
+                query
+                    .split('&')
+                    .filter(|piece| !piece.contains('='))
+                    .map(Cow::Borrowed),
+            );
         }
         Self::default().also(values.iter().map(|v| &**v))
     }
@@ -236,6 +239,13 @@ mod tests {
             );
             assert!(!shown.contains("sk-"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_query_piece_without_a_value_is_hidden_and_an_empty_value_names_nothing() {
+        let url = Url::parse("https://host/v1?sk-bare-key&token=&x=1").unwrap();
+        let hidden = Hidden::new(None, Some(&url));
+        assert_eq!(hidden.scrub("sk-bare-key token".into()), "*** token");
     }
 
     #[test]

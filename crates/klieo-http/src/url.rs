@@ -4,6 +4,7 @@
 use klieo_types::text::bounded;
 use klieo_types::ConfigError;
 use reqwest::Url;
+use std::borrow::Cow;
 
 /// The base URL `raw` parsed, trimmed and without a trailing `/`, or a
 /// [`ConfigError::Invalid`] naming `name` (the setting, or the variable it
@@ -85,6 +86,27 @@ pub fn joined(base: &Url, path: &str) -> Url {
     let before = base.path().trim_end_matches('/');
     url.set_path(&format!("{before}/{}", path.trim_start_matches('/')));
     url
+}
+
+/// Each query parameter of `url`: its key and value, decoded, and the
+/// value as written in the URL (percent-encoded, as reqwest shows it).
+/// Decoding skips the empty pieces between `&`s, as this does.
+///
+/// ```
+/// let url = reqwest::Url::parse("https://h/v1?sig=a%2Bb&&x")?;
+/// let params: Vec<_> = klieo_http::url::query_params(&url)
+///     .map(|(key, value, written)| (key.into_owned(), value.into_owned(), written))
+///     .collect();
+/// assert_eq!(params[0], ("sig".to_owned(), "a+b".to_owned(), "a%2Bb"));
+/// assert_eq!(params[1], ("x".to_owned(), String::new(), ""));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn query_params(url: &Url) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>, &str)> {
+    let written = url.query().unwrap_or_default().split('&');
+    let written = written.filter(|pair| !pair.is_empty());
+    url.query_pairs()
+        .zip(written)
+        .map(|((key, value), pair)| (key, value, pair.split_once('=').map_or("", |(_, v)| v)))
 }
 
 /// `url` without what may be a credential: user name, password, query and

@@ -5,7 +5,6 @@
 use crate::options::Transport;
 use reqwest::Url;
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// Values shorter than this are not scrubbed: replacing every `1` or `on`
 /// would garble the text, and so short a value protects nothing.
@@ -145,7 +144,7 @@ impl Secrets {
             if let Some(password) = url.password() {
                 self.add(password);
             }
-            for (key, value, written) in query_params(&url) {
+            for (key, value, written) in klieo_http::url::query_params(&url) {
                 if names_a_credential(&key) {
                     self.add(&value);
                     self.add(written);
@@ -198,7 +197,7 @@ impl Secrets {
         if let Some(password) = url.password() {
             self.add(password);
         }
-        for (key, value, written) in query_params(&url) {
+        for (key, value, written) in klieo_http::url::query_params(&url) {
             if names_a_credential(&key) || looks_like_a_secret(&value) {
                 self.add(&value);
                 self.add(written);
@@ -298,17 +297,6 @@ impl Secrets {
         }
         klieo_types::text::bounded(&text, limit)
     }
-}
-
-/// Each query parameter of `url`: its key and value, decoded, and the
-/// value as written in the URL (percent-encoded, which is how reqwest
-/// shows it). Decoding skips the empty pieces between `&`s, as this does.
-fn query_params(url: &Url) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>, &str)> {
-    let written = url.query().unwrap_or_default().split('&');
-    let written = written.filter(|pair| !pair.is_empty());
-    url.query_pairs()
-        .zip(written)
-        .map(|((key, value), pair)| (key, value, pair.split_once('=').map_or("", |(_, v)| v)))
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ fn epoch_seconds(time: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// A claimed run's row: run, agent, thread, prompt, and whether its log
-/// is empty.
+/// A claimed run's row: run, agent, thread, prompt (whether its log is
+/// empty is read once the run is locked, with its lease).
 type Due = (String, String, String, Option<String>);
 
 #[async_trait]

@@ -198,9 +198,8 @@ impl Names {
                         let shown = match first.get(&route) {
                             Some(had) if !routes.contains_key(had) => had.clone(),
                             _ => {
-                                let taken = |name: &str| {
-                                    routes.contains_key(name) || given.contains_key(name)
-                                };
+                                // Every name routed is among those given.
+                                let taken = |name: &str| given.contains_key(name);
                                 unique_name(taken, &part.prefix, &def.name)
                             }
                         };

@@ -85,17 +85,18 @@ impl Drop for Engine {
 /// it, then stopped reading), as the run would have ended had it been
 /// read on; `consumer-dropped` otherwise.
 async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
+    if !run.ctx.cancel.is_cancelled() {
+        // It looks at the log itself, and tries again when an abandoned
+        // write lands after its look.
+        run.record_dropped(cut).await;
+        return give_up(lease, None).await;
+    }
     if run.nothing_to_record().await {
         // The answer was being written as the consumer went: it is in.
         return give_up(lease, None).await;
     }
-    if run.ctx.cancel.is_cancelled() {
-        let ended = run.ended_after(cut, Error::Cancelled).await;
-        give_up(lease, Some(&ended.error)).await;
-    } else {
-        run.record_dropped(cut).await;
-        give_up(lease, None).await;
-    }
+    let ended = run.ended_after(cut, Error::Cancelled).await;
+    give_up(lease, Some(&ended.error)).await;
 }
 
 /// The journal's view of the model call `cycle` was relaying when its

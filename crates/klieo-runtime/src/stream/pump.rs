@@ -103,15 +103,16 @@ impl ChunkPump {
                 self.provider = None;
                 // A stream that ends with no finish reason keeps what it
                 // brought, which was paid for.
-                let ended_early = PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into()));
+                let ended_early =
+                    || PumpEvent::Failed(Error::BadResponse(STREAM_ENDED_EARLY.into()));
                 if self.reply.finish_reason().is_none() {
-                    return Poll::Ready(ended_early);
+                    return Poll::Ready(ended_early());
                 }
                 let reply = std::mem::replace(&mut self.reply, ReplyBuilder::new(0));
                 Poll::Ready(
                     reply
                         .into_response()
-                        .map_or(ended_early, PumpEvent::Finished),
+                        .map_or_else(ended_early, PumpEvent::Finished),
                 )
             }
             Poll::Pending => match self.cancel.poll_cancelled(cx) {
