@@ -2,6 +2,7 @@
 //! token sums, and its summaries, for a memory that keeps threads in
 //! memory.
 
+use super::segments::Segments;
 use super::{Block, Segment, Transcript, BLOCK};
 use crate::error::MemoryError;
 use crate::message::{Message, Role};
@@ -164,7 +165,7 @@ impl MessageLog {
         let Some(blocks) = self.blocks.get(first..=(end - 1) / BLOCK) else {
             return Transcript::new();
         };
-        // A slice's iterator has a known length: one allocation.
+        // A slice's iterator has a known length: at most one allocation.
         let segments = blocks.iter().enumerate().map(|(i, block)| {
             let base = (first + i) * BLOCK;
             Segment {
@@ -173,8 +174,8 @@ impl MessageLog {
                 end: end.min(base + block.len()) - base,
             }
         });
-        let segments: Arc<[Segment]> = segments.collect();
-        let len = segments.iter().map(|s| s.end - s.start).sum();
+        let segments = Segments::collect(segments);
+        let len = segments.as_slice().iter().map(|s| s.end - s.start).sum();
         Transcript::of(segments, len)
     }
 }

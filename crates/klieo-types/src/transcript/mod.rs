@@ -9,12 +9,14 @@
 //! building a request costs the same at step 10 and at step 1,000.
 
 use crate::message::Message;
+use segments::Segments;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-/// Messages per block of a [`MessageLog`].
-const BLOCK: usize = 64;
+/// Messages per block of a [`MessageLog`]: a thread's first 256 messages
+/// are one segment of a transcript.
+const BLOCK: usize = 256;
 
 type Block = Arc<Vec<Arc<Message>>>;
 
@@ -51,33 +53,30 @@ impl Segment {
 /// ```
 #[derive(Clone, Default)]
 pub struct Transcript {
-    /// The segments, shared between clones, so a request cloned for each
-    /// attempt of a model call copies no list; `None` when empty.
-    segments: Option<Segments>,
+    segments: Segments,
     len: usize,
 }
-
-/// A transcript's segments, shared by its clones (see
-/// [`Transcript::concat`]).
-type Segments = Arc<[Segment]>;
 
 impl Transcript {
     /// An empty transcript.
     pub const fn new() -> Self {
         Self {
-            segments: None,
+            segments: Segments::Empty,
             len: 0,
         }
     }
 
     fn segments(&self) -> &[Segment] {
-        self.segments.as_deref().unwrap_or_default()
+        self.segments.as_slice()
     }
 
     /// A transcript of `segments` holding `len` messages.
     fn of(segments: Segments, len: usize) -> Self {
         Self {
-            segments: (len > 0).then_some(segments),
+            segments: match len {
+                0 => Segments::Empty,
+                _ => segments,
+            },
             len,
         }
     }
@@ -129,12 +128,7 @@ impl Transcript {
         self.len += 1;
         // Grown in place when this transcript alone holds its segments
         // and the end of their last block.
-        let last = self
-            .segments
-            .as_mut()
-            .and_then(Arc::get_mut)
-            .and_then(|segments| segments.last_mut());
-        if let Some(last) = last {
+        if let Some(last) = self.segments.last_mut() {
             let end = last.end;
             if let Some(block) = Arc::get_mut(&mut last.block) {
                 if block.len() == end {
@@ -150,20 +144,21 @@ impl Transcript {
             end: 1,
         };
         let segments = self.segments().iter().cloned();
-        self.segments = Some(segments.chain(std::iter::once(segment)).collect());
+        self.segments = Segments::collect(segments.chain(std::iter::once(segment)));
     }
 
     /// Appends every message of `other`, sharing them. The list of
-    /// segments (a handle per block of up to 64 messages) is made again,
+    /// segments (a handle per block of up to 256 messages) is made again,
     /// so appending many transcripts one by one costs more than one
     /// [`concat`](Self::concat) of them all.
     pub fn extend_shared(&mut self, other: &Transcript) {
         *self = Self::concat(&[self, other]);
     }
 
-    /// The messages of `parts`, in order, sharing them: one allocation for
-    /// up to three parts (a request's system prompt, summary and history),
-    /// two for more, where extending a copy of the first part grows it.
+    /// The messages of `parts`, in order, sharing them: no allocation for
+    /// up to two segments (a request's system prompt and a history within
+    /// one block of its log), one for more from up to three parts (a
+    /// request's system prompt, summary and history), two for more parts.
     ///
     /// ```
     /// use klieo_types::{Message, Transcript};
@@ -176,25 +171,24 @@ impl Transcript {
     /// ```
     pub fn concat(parts: &[&Transcript]) -> Transcript {
         let len = parts.iter().map(|p| p.len).sum();
-        // An iterator of known length makes the shared list in one
+        // An iterator of known length makes a shared list in one
         // allocation; a request's parts (the system prompt, a summary,
         // the history) take that path.
-        let segments: Segments = match parts {
+        let segments = match parts {
             [] => return Self::new(),
             [one] => return (*one).clone(),
             [first, second] => {
                 let (first, second) = (first.segments().iter(), second.segments().iter());
-                first.chain(second).cloned().collect()
+                Segments::collect(first.chain(second).cloned())
             }
             [first, second, third] => {
                 let first = first.segments().iter().chain(second.segments());
-                first.chain(third.segments()).cloned().collect()
+                Segments::collect(first.chain(third.segments()).cloned())
             }
-            more => more
-                .iter()
-                .flat_map(|p| p.segments().iter().cloned())
-                .collect::<Vec<_>>()
-                .into(),
+            more => {
+                let all = more.iter().flat_map(|p| p.segments().iter().cloned());
+                Segments::collect(all.collect::<Vec<_>>().into_iter())
+            }
         };
         Self::of(segments, len)
     }
@@ -223,7 +217,7 @@ impl FromIterator<Message> for Transcript {
             start: 0,
             end: len,
         };
-        Self::of(Arc::new([segment]), len)
+        Self::of(Segments::One(segment), len)
     }
 }
 
@@ -263,6 +257,7 @@ impl<'de> Deserialize<'de> for Transcript {
 }
 
 mod log;
+mod segments;
 
 pub use log::MessageLog;
 

@@ -26,7 +26,8 @@ fn window_spanning_blocks_keeps_order() {
     let per = Message::user("m0000").estimated_tokens();
     let window = log.window(per * 70);
     assert_eq!(contents(&window), expected[expected.len() - 70..].to_vec());
-    assert_eq!(window.get(0).map(|m| m.content.as_str()), Some("m0127"));
+    let first = format!("m{:04}", 3 * BLOCK + 5 - 70);
+    assert_eq!(window.get(0).map(|m| &m.content), Some(&first));
 }
 
 #[test]
