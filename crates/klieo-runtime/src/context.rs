@@ -1,7 +1,6 @@
 //! [`AgentContext`]: everything a run needs, cheap to clone.
 
 use crate::journal::Memories;
-use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
 use crate::run::ModelFit;
 use klieo_types::{
     EpisodicMemory, Journal, LlmClient, RunId, ShortTermMemory, ToolInvoker, ToolSet,
@@ -49,10 +48,7 @@ impl AgentContext {
     pub fn from_shared(llm: Arc<dyn LlmClient>) -> Self {
         Self {
             llm,
-            memories: Memories::Memories {
-                short_term: Arc::new(InMemoryShortTerm::new()),
-                episodic: Arc::new(InMemoryEpisodic::new()),
-            },
+            memories: Memories::in_process(),
             tools: Arc::new(ToolSet::new()),
             run_id: RunId::new(),
             cancel: CancellationToken::new(),

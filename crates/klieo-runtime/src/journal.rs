@@ -3,7 +3,11 @@
 //! and the journal's view of a run's [`Fact`]s, the episodes it records.
 
 use crate::fact::{Fact, ToolCallEnd};
-use klieo_types::{Commit, Episode, EpisodicMemory, Error, Journal, MemoryError, ShortTermMemory};
+use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
+use klieo_types::{
+    Commit, Episode, EpisodicMemory, Error, History, Journal, MemoryError, ShortTermMemory,
+    ThreadId,
+};
 use std::sync::Arc;
 
 /// A context's memories, one choice: one store that is a journal, or
@@ -15,18 +19,34 @@ pub(crate) enum Memories {
     Journal(Arc<dyn Journal>),
     /// Messages are appended, then episodes recorded; a pending step is
     /// not kept (such memories do not outlive the process anyway).
-    Memories {
+    Separate {
         short_term: Arc<dyn ShortTermMemory>,
         episodic: Arc<dyn EpisodicMemory>,
+    },
+    /// A context's own memories, kept in this process: written and read
+    /// as separate memories are, but called directly (they never wait),
+    /// with no future boxed for each call.
+    InProcess {
+        short_term: Arc<InMemoryShortTerm>,
+        episodic: Arc<InMemoryEpisodic>,
     },
 }
 
 impl Memories {
+    /// Memories kept in this process, new.
+    pub(crate) fn in_process() -> Self {
+        Self::InProcess {
+            short_term: Arc::new(InMemoryShortTerm::new()),
+            episodic: Arc::new(InMemoryEpisodic::new()),
+        }
+    }
+
     /// The conversation memory: the journal, or the separate one.
     pub(crate) fn short_term(&self) -> &dyn ShortTermMemory {
         match self {
             Self::Journal(journal) => &**journal,
-            Self::Memories { short_term, .. } => &**short_term,
+            Self::Separate { short_term, .. } => &**short_term,
+            Self::InProcess { short_term, .. } => &**short_term,
         }
     }
 
@@ -34,8 +54,24 @@ impl Memories {
     pub(crate) fn episodic(&self) -> &dyn EpisodicMemory {
         match self {
             Self::Journal(journal) => &**journal,
-            Self::Memories { episodic, .. } => &**episodic,
+            Self::Separate { episodic, .. } => &**episodic,
+            Self::InProcess { episodic, .. } => &**episodic,
         }
+    }
+
+    /// `thread`'s history as
+    /// [`ShortTermMemory::load_history`] reads it.
+    pub(crate) async fn load_history(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Result<History, MemoryError> {
+        if let Self::InProcess { short_term, .. } = self {
+            return Ok(short_term.history_now(thread, max_tokens, granule));
+        }
+        let memory = self.short_term();
+        memory.load_history(thread, max_tokens, granule).await
     }
 
     /// Separate memories: `short_term` replaced, the event log kept (a
@@ -43,9 +79,10 @@ impl Memories {
     pub(crate) fn with_short_term(self, short_term: Arc<dyn ShortTermMemory>) -> Self {
         let episodic = match self {
             Self::Journal(journal) => journal as Arc<dyn EpisodicMemory>,
-            Self::Memories { episodic, .. } => episodic,
+            Self::Separate { episodic, .. } => episodic,
+            Self::InProcess { episodic, .. } => episodic,
         };
-        Self::Memories {
+        Self::Separate {
             short_term,
             episodic,
         }
@@ -56,9 +93,10 @@ impl Memories {
     pub(crate) fn with_episodic(self, episodic: Arc<dyn EpisodicMemory>) -> Self {
         let short_term = match self {
             Self::Journal(journal) => journal as Arc<dyn ShortTermMemory>,
-            Self::Memories { short_term, .. } => short_term,
+            Self::Separate { short_term, .. } => short_term,
+            Self::InProcess { short_term, .. } => short_term,
         };
-        Self::Memories {
+        Self::Separate {
             short_term,
             episodic,
         }
@@ -69,22 +107,24 @@ impl Memories {
     /// separate memories are not; two journals cannot be told (a store's
     /// clones share what they hold, which their handles do not say).
     pub(crate) fn same_store(&self, other: &Memories) -> Option<bool> {
-        match (self, other) {
-            (
-                Self::Memories {
-                    short_term: a,
-                    episodic: x,
-                },
-                Self::Memories {
-                    short_term: b,
-                    episodic: y,
-                },
-            ) => Some(
-                std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
-                    && std::ptr::addr_eq(Arc::as_ptr(x), Arc::as_ptr(y)),
-            ),
-            (Self::Journal(_), Self::Journal(_)) => None,
+        match (self.separate(), other.separate()) {
+            (Some(a), Some(b)) => Some(a == b),
+            (None, None) => None,
             _ => Some(false),
+        }
+    }
+
+    /// Where separate memories (the two of them) are; `None` for a journal.
+    fn separate(&self) -> Option<(*const (), *const ())> {
+        let at = |short_term: &dyn ShortTermMemory, episodic: &dyn EpisodicMemory| {
+            let short_term = std::ptr::from_ref(short_term).cast::<()>();
+            Some((short_term, std::ptr::from_ref(episodic).cast::<()>()))
+        };
+        match self {
+            Self::Journal(_) => None,
+            Self::Separate { .. } | Self::InProcess { .. } => {
+                at(self.short_term(), self.episodic())
+            }
         }
     }
 
@@ -92,7 +132,7 @@ impl Memories {
     pub(crate) fn journal_ref(&self) -> Option<&Arc<dyn Journal>> {
         match self {
             Self::Journal(journal) => Some(journal),
-            Self::Memories { .. } => None,
+            Self::Separate { .. } | Self::InProcess { .. } => None,
         }
     }
 
@@ -260,7 +300,7 @@ impl Memories {
     pub(crate) async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         match self {
             Self::Journal(journal) => journal.commit(commit).await,
-            Self::Memories {
+            Self::Separate {
                 short_term,
                 episodic,
             } => {
@@ -272,6 +312,21 @@ impl Memories {
                 }
                 if !commit.episodes.is_empty() {
                     episodic.record_all(commit.run, commit.episodes).await?;
+                }
+                Ok(())
+            }
+            Self::InProcess {
+                short_term,
+                episodic,
+            } => {
+                if let Some(summary) = commit.summary {
+                    short_term.add_summary_now(&commit.thread, summary)?;
+                }
+                if !commit.messages.is_empty() {
+                    short_term.append_now(&commit.thread, commit.messages);
+                }
+                if !commit.episodes.is_empty() {
+                    episodic.record_now(commit.run, commit.episodes);
                 }
                 Ok(())
             }

@@ -42,11 +42,10 @@ impl InMemoryShortTerm {
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-#[async_trait]
-impl ShortTermMemory for InMemoryShortTerm {
-    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+    /// [`append`](ShortTermMemory::append), which never waits: called by
+    /// the runtime directly, with no future to box.
+    pub(crate) fn append_now(&self, thread: &ThreadId, messages: Vec<Message>) {
         let mut threads = self.threads.shard(thread);
         // A thread's id is copied only for its first append.
         let log = match threads.get_mut(thread) {
@@ -56,6 +55,42 @@ impl ShortTermMemory for InMemoryShortTerm {
         for message in messages {
             log.push(message);
         }
+    }
+
+    /// [`load_history`](ShortTermMemory::load_history), which never waits
+    /// (see [`append_now`](Self::append_now)).
+    pub(crate) fn history_now(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> History {
+        self.threads
+            .shard(thread)
+            .get(thread)
+            .map(|log| log.history(max_tokens, granule))
+            .unwrap_or_else(|| History::new(None, Transcript::new(), 0))
+    }
+
+    /// [`add_summary`](ShortTermMemory::add_summary), which never waits
+    /// (see [`append_now`](Self::append_now)).
+    pub(crate) fn add_summary_now(
+        &self,
+        thread: &ThreadId,
+        summary: ThreadSummary,
+    ) -> Result<(), MemoryError> {
+        self.threads
+            .shard(thread)
+            .entry(thread.clone())
+            .or_default()
+            .add_summary(summary)
+    }
+}
+
+#[async_trait]
+impl ShortTermMemory for InMemoryShortTerm {
+    async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
+        self.append_now(thread, messages);
         Ok(())
     }
 
@@ -88,12 +123,7 @@ impl ShortTermMemory for InMemoryShortTerm {
         max_tokens: usize,
         granule: usize,
     ) -> Result<History, MemoryError> {
-        Ok(self
-            .threads
-            .shard(thread)
-            .get(thread)
-            .map(|log| log.history(max_tokens, granule))
-            .unwrap_or_else(|| History::new(None, Transcript::new(), 0)))
+        Ok(self.history_now(thread, max_tokens, granule))
     }
 
     async fn add_summary(
@@ -101,11 +131,7 @@ impl ShortTermMemory for InMemoryShortTerm {
         thread: &ThreadId,
         summary: ThreadSummary,
     ) -> Result<(), MemoryError> {
-        self.threads
-            .shard(thread)
-            .entry(thread.clone())
-            .or_default()
-            .add_summary(summary)
+        self.add_summary_now(thread, summary)
     }
 
     async fn clear(&self, thread: &ThreadId) -> Result<(), MemoryError> {
@@ -145,6 +171,16 @@ impl InMemoryEpisodic {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// [`record_all`](EpisodicMemory::record_all), which never waits:
+    /// called by the runtime directly, with no future to box.
+    pub(crate) fn record_now(&self, run: RunId, episodes: Vec<Episode>) {
+        let mut runs = self.runs.shard(&run);
+        let writes = runs.entry(run).or_default();
+        if !episodes.is_empty() {
+            writes.push(episodes);
+        }
+    }
 }
 
 #[async_trait]
@@ -159,11 +195,7 @@ impl EpisodicMemory for InMemoryEpisodic {
     }
 
     async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
-        let mut runs = self.runs.shard(&run);
-        let writes = runs.entry(run).or_default();
-        if !episodes.is_empty() {
-            writes.push(episodes);
-        }
+        self.record_now(run, episodes);
         Ok(())
     }
 

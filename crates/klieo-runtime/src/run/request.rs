@@ -195,8 +195,8 @@ impl Run {
     /// a newest turn that the budget holds whole (a call and its
     /// results), and so loads nothing, cut exactly.
     async fn read_history(&self, budget: usize, granule: usize) -> Result<History, Error> {
-        let memory = self.ctx.short_term();
-        let history = memory.load_history(&self.thread, budget, granule).await?;
+        let memories = &self.ctx.memories;
+        let history = memories.load_history(&self.thread, budget, granule).await?;
         // Past a summary, a start moved by a quarter may pass the run's own
         // prompt, which no summary says: the history is read to the message
         // then, as when a quarter leaves nothing.
@@ -211,7 +211,7 @@ impl Run {
         // will not fit it either.
         let passed_prompt = past(&history) && budget > self.prompt_left.load(Ordering::Relaxed);
         if granule > 1 && (history.messages.is_empty() || passed_prompt) {
-            let exact = memory.load_history(&self.thread, budget, 1).await?;
+            let exact = memories.load_history(&self.thread, budget, 1).await?;
             if history.messages.is_empty() || !past(&exact) {
                 return Ok(exact);
             }
