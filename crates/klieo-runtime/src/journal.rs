@@ -67,11 +67,23 @@ impl Memories {
         max_tokens: usize,
         granule: usize,
     ) -> Result<History, MemoryError> {
-        if let Self::InProcess { short_term, .. } = self {
-            return Ok(short_term.history_now(thread, max_tokens, granule));
+        if let Some(history) = self.history_now(thread, max_tokens, granule) {
+            return Ok(history);
         }
         let memory = self.short_term();
         memory.load_history(thread, max_tokens, granule).await
+    }
+
+    /// [`load_history`](Self::load_history) read at once from memories
+    /// kept in this process; `None` from any other.
+    pub(crate) fn history_now(
+        &self,
+        thread: &ThreadId,
+        max_tokens: usize,
+        granule: usize,
+    ) -> Option<History> {
+        let (short_term, _) = self.as_in_process()?;
+        Some(short_term.history_now(thread, max_tokens, granule))
     }
 
     /// Separate memories: `short_term` replaced, the event log kept (a
@@ -296,6 +308,18 @@ impl Memories {
         })
     }
 
+    /// Memories kept in this process, which never wait: written and read
+    /// at once ([`write_in_process`]), with no future to make and move.
+    pub(crate) fn as_in_process(&self) -> Option<(&InMemoryShortTerm, &InMemoryEpisodic)> {
+        match self {
+            Self::InProcess {
+                short_term,
+                episodic,
+            } => Some((short_term, episodic)),
+            Self::Journal(_) | Self::Separate { .. } => None,
+        }
+    }
+
     /// Writes `commit`: whole, for a journal.
     pub(crate) async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         match self {
@@ -318,18 +342,26 @@ impl Memories {
             Self::InProcess {
                 short_term,
                 episodic,
-            } => {
-                if let Some(summary) = commit.summary {
-                    short_term.add_summary_now(&commit.thread, summary)?;
-                }
-                if !commit.messages.is_empty() {
-                    short_term.append_now(&commit.thread, commit.messages);
-                }
-                if !commit.episodes.is_empty() {
-                    episodic.record_now(commit.run, commit.episodes);
-                }
-                Ok(())
-            }
+            } => write_in_process(short_term, episodic, commit),
         }
     }
+}
+
+/// Writes `commit` to memories kept in this process, as separate
+/// memories are written: the summary, the messages, then the episodes.
+pub(crate) fn write_in_process(
+    short_term: &InMemoryShortTerm,
+    episodic: &InMemoryEpisodic,
+    commit: Commit,
+) -> Result<(), MemoryError> {
+    if let Some(summary) = commit.summary {
+        short_term.add_summary_now(&commit.thread, summary)?;
+    }
+    if !commit.messages.is_empty() {
+        short_term.append_now(&commit.thread, commit.messages);
+    }
+    if !commit.episodes.is_empty() {
+        episodic.record_now(commit.run, commit.episodes);
+    }
+    Ok(())
 }

@@ -116,6 +116,13 @@ pub(crate) async fn finish_step(
             asked.tool_calls = calls;
         }
         let commit = run.commit().with_messages(messages).with_episodes(episodes);
+        if dispatched.waiting.is_empty() && handoff.is_none() {
+            // The common step: written, then ended by its first error
+            // that ends the run, if any. One that waits for a person or
+            // hands off is written by `write_step`.
+            run.write(commit).await?;
+            return dispatched.fatal.map_or(Ok(StepEnd::Continue), Err);
+        }
         dispatched.write_step(run, commit, handoff).await?;
         return Ok(StepEnd::Continue);
     }

@@ -4,6 +4,7 @@
 
 use super::Run;
 use crate::fact::Fact;
+use crate::journal::write_in_process;
 use crate::stream::terminal_for;
 use crate::streaming::Ended;
 use klieo_types::{Commit, Episode, Error, ErrorChain, LlmError, MemoryError, PendingStep};
@@ -76,7 +77,11 @@ impl Run {
         // Only a journal's writes are fenced (see above).
         let fenced = self.journaled();
         let before = fenced.then(|| std::mem::replace(&mut *self.lock_fence(), Fence::Unknown));
-        if let Err(e) = self.ctx.memories.commit(commit).await {
+        let written = match self.ctx.memories.as_in_process() {
+            Some((short_term, episodic)) => write_in_process(short_term, episodic, commit),
+            None => self.ctx.memories.commit(commit).await,
+        };
+        if let Err(e) = written {
             if let Some(before) = before {
                 *self.lock_fence() = before;
             }

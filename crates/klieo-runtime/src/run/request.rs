@@ -68,7 +68,19 @@ impl Run {
             None => 1,
         };
         let memory = self.ctx.short_term();
-        let mut history = self.read_history(history_budget, granule).await?;
+        // Read at once from memories kept in this process, unless its
+        // start moves in granules (see `read_history`).
+        let at_once = match granule {
+            1 => self
+                .ctx
+                .memories
+                .history_now(&self.thread, history_budget, 1),
+            _ => None,
+        };
+        let mut history = match at_once {
+            Some(history) => history,
+            None => self.read_history(history_budget, granule).await?,
+        };
         if self.opts.compaction.is_some() {
             // Fitted to a window, what the run's request spends besides
             // its history: a summary call may spend as much.
