@@ -6,7 +6,7 @@ use crate::dispatch::{dispatch_tools, parse_all};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{ReplyEpisodes, Run, Verdict};
-use klieo_types::{ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket};
+use klieo_types::{BudgetLimit, ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket};
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -29,15 +29,17 @@ pub(crate) enum StepEnd {
 /// its tool calls as intents (with the results that were in), or all of
 /// it. Separate memories, which keep no pending step, get the `LlmCall`
 /// in the second write.
+///
+/// `cut_by` is the budget's limit the reply ran out of (see
+/// `BudgetCap::ran_out`), which an answer so cut names
+/// (`RunSummary::cut_by_budget`).
 pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
     reply: ChatResponse,
     llm_call: ReplyEpisodes,
+    cut_by: Option<BudgetLimit>,
 ) -> Result<StepEnd, Error> {
-    // A reply cut where a budget lowered its cap ran out of the budget: an
-    // answer so cut says so.
-    let cut_by = run.budget_cut(&reply);
     let ChatResponse {
         message,
         finish_reason,

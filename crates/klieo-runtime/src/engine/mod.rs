@@ -20,7 +20,7 @@ pub(crate) use start::{start, start_with};
 use crate::fact::Fact;
 use crate::guardrail::check_post_llm;
 use crate::lease::{give_up, Held};
-use crate::run::{OpenFailure, Run};
+use crate::run::{BudgetCap, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
@@ -47,6 +47,8 @@ pub(crate) enum Mode {
 struct Cycle {
     step: u32,
     req: ChatRequest,
+    /// The cap a budget set on the reply, if one did.
+    cap: Option<BudgetCap>,
     span: Span,
     started: Instant,
     pump: Option<ChunkPump>,
@@ -54,7 +56,7 @@ struct Cycle {
 }
 
 async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, OpenFailure> {
-    let req = run.request(step).await.map_err(OpenFailure::Init)?;
+    let (req, cap) = run.request(step).await.map_err(OpenFailure::Init)?;
     let span = run
         .emit(Fact::ModelCallBegan {
             step,
@@ -90,6 +92,7 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
     Ok(Box::new(Cycle {
         step,
         req,
+        cap,
         span,
         started,
         pump,
@@ -116,6 +119,7 @@ async fn after_reply(
     let Cycle {
         step,
         req,
+        cap,
         span,
         started,
         ..
@@ -141,7 +145,10 @@ async fn after_reply(
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
-    match finish_step(&run, step, reply, episodes).await? {
+    // A reply cut where a budget lowered its cap ran out of the budget: an
+    // answer so cut says so.
+    let cut_by = cap.and_then(|cap| cap.ran_out(&reply));
+    match finish_step(&run, step, reply, episodes, cut_by).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {
             run.check_next_step(step)?;

@@ -14,6 +14,7 @@ mod taken_up;
 pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
 pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
+pub(crate) use request::BudgetCap;
 
 use record::Fence;
 
@@ -29,8 +30,7 @@ use crate::team::cut_off::Caller;
 use crate::team::handoff::{HandedOff, Seat};
 use crate::telemetry;
 use klieo_types::{
-    BudgetLimit, Commit, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox,
-    Transcript,
+    Commit, Error, Journal, Message, PendingStep, RunId, ThreadId, ToolSet, Toolbox, Transcript,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -95,9 +95,6 @@ pub(crate) struct Run {
     pub(crate) caller: Arc<Caller>,
     /// The hand-off that ended this agent's part of the run.
     pub(crate) handoff: OnceLock<HandedOff>,
-    /// The limit of a budget that lowered the `max_tokens` of the call in
-    /// flight, with those `max_tokens` (see `Run::budget_cut`).
-    budget_cut: Mutex<Option<(BudgetLimit, u32)>>,
 }
 
 /// What a run does beyond the seed's loop.
@@ -247,7 +244,6 @@ impl Run {
             seat: extras.seat,
             caller,
             handoff: OnceLock::new(),
-            budget_cut: Mutex::new(None),
             budgeted: opts.budget != Budget::default(),
             system: {
                 let mut system = Transcript::new();

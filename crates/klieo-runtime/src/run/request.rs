@@ -13,11 +13,30 @@ use klieo_types::{
     ThreadSummary, ToolChoice, ToolDef, Transcript,
 };
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest a run waits for its client to say what its window is.
 const WINDOW_QUESTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The budget's limit that lowered a request's `max_tokens` last, and the
+/// cap it set: a reply cut there ran out of that limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BudgetCap {
+    limit: BudgetLimit,
+    max_tokens: u32,
+}
+
+impl BudgetCap {
+    /// The limit `reply` ran out of: when it was cut (`length`) at this
+    /// cap, having generated as many tokens as that, when its usage says.
+    pub(crate) fn ran_out(self, reply: &ChatResponse) -> Option<BudgetLimit> {
+        let reached = reply
+            .usage
+            .is_none_or(|usage| usage.output_tokens >= self.max_tokens);
+        (reply.finish_reason == FinishReason::Length && reached).then_some(self.limit)
+    }
+}
 
 /// How a request fits the model's window: the history it may hold, what
 /// it holds besides, and the room kept for the reply.
@@ -32,8 +51,12 @@ struct Fitted {
 impl Run {
     /// The request of cycle `step`: system prompt, the history that fits
     /// the window and the budget, the tools and this cycle's tool choice;
-    /// checked by the pre-LLM guardrails.
-    pub(crate) async fn request(&self, step: u32) -> Result<ChatRequest, Error> {
+    /// checked by the pre-LLM guardrails. With it, the cap a budget set on
+    /// its reply, if one did.
+    pub(crate) async fn request(
+        &self,
+        step: u32,
+    ) -> Result<(ChatRequest, Option<BudgetCap>), Error> {
         let tools = self.ctx.tools.catalogue();
         let mut tool_choice = None;
         if !tools.is_empty() {
@@ -177,29 +200,10 @@ impl Run {
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
-        // A run under no budget never has a cut to keep (nor to lock for).
-        if self.budgeted() || self.covered().is_some() {
-            *self.lock_budget_cut() = cut.zip(req.max_tokens);
-        }
-        Ok(req)
-    }
-
-    /// The budget's limit `reply` ran out of: when it was cut (`length`)
-    /// at the `max_tokens` that limit lowered, having generated as many
-    /// tokens as that, when its usage says. Forgotten whatever the reply.
-    pub(crate) fn budget_cut(&self, reply: &ChatResponse) -> Option<BudgetLimit> {
-        if !self.budgeted() && self.covered().is_none() {
-            return None;
-        }
-        let (limit, cap) = self.lock_budget_cut().take()?;
-        let reached = reply.usage.is_none_or(|usage| usage.output_tokens >= cap);
-        (reply.finish_reason == FinishReason::Length && reached).then_some(limit)
-    }
-
-    fn lock_budget_cut(&self) -> std::sync::MutexGuard<'_, Option<(BudgetLimit, u32)>> {
-        self.budget_cut
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let cap = cut
+            .zip(req.max_tokens)
+            .map(|(limit, max_tokens)| BudgetCap { limit, max_tokens });
+        Ok((req, cap))
     }
 
     /// The thread's history under a budget of `budget` tokens, its start
