@@ -178,75 +178,66 @@ fn poll_caught<F: Future + Unpin>(
     }
 }
 
-/// Runs the tool under the run's bounds: raced against cancellation, each
-/// attempt under the tool's timeout, and retried after the delay a
-/// `ToolError::Retryable` asks for, at most `tool_retries` times. The
-/// first attempt gets `args`; a retry gets them again from `text`.
-async fn invoke_bounded(
-    run: &Run,
-    step: u32,
-    call: &ToolCall,
-    args: Value,
-    text: &JsonText,
-) -> Outcome {
-    let limit = run
-        .ctx
-        .tools
-        .policy(&call.name)
-        .timeout()
-        .unwrap_or(run.opts.tool_timeout);
-    let cancel = &run.ctx.cancel;
-    let mut retries = 0;
-    let mut first = Some(args);
-    loop {
-        if cancel.is_cancelled() {
-            return Outcome::Cancelled;
-        }
-        // A child run the call starts (an agent used as a tool) finds this
-        // run in the context: it is cancelled with it and covered by its
-        // budget.
-        let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name)
-            .with_step(step)
-            .with_runtime(&run.caller);
-        let args = first.take().unwrap_or_else(|| text.to_value());
-        let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
-        let result = match attempt(invoked, limit, cancel).await {
-            Attempt::Done(Ok(result)) => result,
-            Attempt::Done(Err(panicked)) => Err(ToolError::Failed {
-                tool: call.name.to_string(),
-                message: format!("the tool panicked ({panicked}): its effect is unknown"),
-            }),
-            Attempt::TimedOut => Err(ToolError::Timeout {
-                tool: call.name.to_string(),
-                after: limit,
-            }),
-            Attempt::Cancelled => return Outcome::Cancelled,
-        };
-        match result {
-            Err(ToolError::Retryable {
-                retry_after: Some(delay),
-                ..
-            }) if retries < run.opts.tool_retries => {
-                retries += 1;
-                tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => return Outcome::Cancelled,
-                    () = tokio::time::sleep(delay.min(MAX_TOOL_RETRY_DELAY)) => {}
-                }
-            }
-            other => return Outcome::Done(other),
-        }
-    }
-}
-
 /// Runs one call of cycle `step` to its end, with its arguments as the
-/// run parsed them.
+/// run parsed them: under the run's bounds, raced against cancellation,
+/// each attempt under the tool's timeout, and retried after the delay a
+/// `ToolError::Retryable` asks for, at most `tool_retries` times. The
+/// first attempt gets the parsed arguments; a retry gets them again from
+/// their text. (One function, not two: the layer between cost a step
+/// about 190 instructions; see docs/PERFORMANCE.md.)
 pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parsed) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
     match parsed {
         Ok((args, text)) => {
-            let outcome = invoke_bounded(run, step, call, args, &text).await;
+            let limit = run
+                .ctx
+                .tools
+                .policy(&call.name)
+                .timeout()
+                .unwrap_or(run.opts.tool_timeout);
+            let cancel = &run.ctx.cancel;
+            let mut retries = 0;
+            let mut first = Some(args);
+            let outcome = loop {
+                if cancel.is_cancelled() {
+                    break Outcome::Cancelled;
+                }
+                // A child run the call starts (an agent used as a tool) finds this
+                // run in the context: it is cancelled with it and covered by its
+                // budget.
+                let ctx = ToolContext::new(run.ctx.run_id, &call.id, &run.ctx.agent_name)
+                    .with_step(step)
+                    .with_runtime(&run.caller);
+                let args = first.take().unwrap_or_else(|| text.to_value());
+                let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
+                let result = match attempt(invoked, limit, cancel).await {
+                    Attempt::Done(Ok(result)) => result,
+                    Attempt::Done(Err(panicked)) => Err(ToolError::Failed {
+                        tool: call.name.to_string(),
+                        message: format!("the tool panicked ({panicked}): its effect is unknown"),
+                    }),
+                    Attempt::TimedOut => Err(ToolError::Timeout {
+                        tool: call.name.to_string(),
+                        after: limit,
+                    }),
+                    Attempt::Cancelled => break Outcome::Cancelled,
+                };
+                match result {
+                    Err(ToolError::Retryable {
+                        retry_after: Some(delay),
+                        ..
+                    }) if retries < run.opts.tool_retries => {
+                        retries += 1;
+                        tokio::select! {
+                            biased;
+                            () = cancel.cancelled() => break Outcome::Cancelled,
+                            () = tokio::time::sleep(delay.min(MAX_TOOL_RETRY_DELAY)) => {}
+                        }
+                    }
+                    other => break Outcome::Done(other),
+                }
+            };
             Ran::new(text, outcome, started, opts)
         }
         Err(e) => {
