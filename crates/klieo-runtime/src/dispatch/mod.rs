@@ -39,14 +39,14 @@ struct Ended {
 
 /// Runs one call, its start emitted (`span` the one that opened), and
 /// emits its end.
-async fn call_and_end(
-    run: &Run,
+fn call_and_end<'a>(
+    run: &'a Run,
     step: u32,
     index: usize,
-    call: &ToolCall,
+    call: &'a ToolCall,
     parsed: Parsed,
     span: Span,
-) -> Ended {
+) -> impl Future<Output = Ended> + Send + 'a {
     let within = span.clone();
     async move {
         let ran = run_one(run, step, call, parsed).await;
@@ -76,7 +76,6 @@ async fn call_and_end(
         }
     }
     .instrument(span)
-    .await
 }
 
 /// Runs the calls (any number but one), at most `limit` at once, starting none

@@ -126,7 +126,12 @@ async fn after_reply(
     } = *cycle;
     let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
     drop(span);
-    if let Err(e) = check_post_llm(&run.opts.guardrails, &req, &reply, &run.ctx.cancel).await {
+    // A run with no guardrails makes no future to check with.
+    let checked = match run.opts.guardrails.is_empty() {
+        true => Ok(()),
+        false => check_post_llm(&run.opts.guardrails, &req, &reply, &run.ctx.cancel).await,
+    };
+    if let Err(e) = checked {
         // The reply is spent and kept, its spend settled against the
         // budgets, as a step whose calls are refused keeps its model
         // call (see `finish_step`); a hand-off within the team writes it

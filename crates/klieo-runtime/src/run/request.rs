@@ -176,7 +176,9 @@ impl Run {
         req.response_format = format;
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
-        check_pre_llm(&self.opts.guardrails, &req, &self.ctx.cancel).await?;
+        if !self.opts.guardrails.is_empty() {
+            check_pre_llm(&self.opts.guardrails, &req, &self.ctx.cancel).await?;
+        }
         if self.budgeted() || self.covered().is_some() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
                 // A budget bounds the reply: by the room the window keeps.
