@@ -104,13 +104,14 @@ pub(crate) async fn finish_step(
         messages.push(message);
         let mut dispatched =
             dispatch_tools(run, step, &calls, args, &mut messages, &mut episodes).await;
-        if let Some(stopped) = dispatched
-            .stop_if_waiting(run, step, &calls, &mut episodes)
-            .await
-        {
-            // A call waits with another run for a person: the step stays
-            // open, to go on once the person decides.
-            return Err(stopped);
+        // A call waits with another run for a person: the step stays open,
+        // to go on once the person decides (looked at only when a call
+        // waits: no future is made for the others).
+        if !dispatched.waiting.is_empty() {
+            let waiting = dispatched.stop_if_waiting(run, step, &calls, &mut episodes);
+            if let Some(stopped) = waiting.await {
+                return Err(stopped);
+            }
         }
         // A hand-off is written with the step that asked for it.
         let handoff = run.handoff_unless_failed(&calls, dispatched.fatal.as_ref());
