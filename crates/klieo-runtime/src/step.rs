@@ -2,7 +2,7 @@
 //! finish or dispatch the tools it asked for.
 
 use crate::call_ids::usable_call_ids;
-use crate::dispatch::{dispatch_tools, parse_all};
+use crate::dispatch::{dispatch_tools, Args};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{ReplyEpisodes, Run, Verdict};
@@ -58,9 +58,9 @@ pub(crate) async fn finish_step(
                 .await?;
             return Err(over);
         }
-        let args = parse_all(&mut message.tool_calls);
+        let args = Args::parse(&mut message.tool_calls);
         if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
-            run.repeats.note(&message.tool_calls, &args);
+            run.repeats.note(&message.tool_calls, args.as_slice());
         }
         let tools = &run.ctx.tools;
         if let Some(call) = message

@@ -2,7 +2,10 @@
 //! their results reach memory in the model's order, and the event log as
 //! soon as they are in.
 
+mod args;
 mod bound;
+
+pub(crate) use args::Args;
 
 pub(crate) use bound::bounded;
 mod call;
@@ -87,7 +90,7 @@ async fn run_bounded<'a>(
     run: &'a Run,
     step: u32,
     calls: &'a [ToolCall],
-    args: Vec<Parsed>,
+    args: Args,
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
@@ -303,7 +306,7 @@ pub(crate) async fn dispatch_tools(
     run: &Run,
     step: u32,
     calls: &[ToolCall],
-    args: Vec<Parsed>,
+    args: Args,
     messages: &mut Vec<Message>,
     episodes: &mut Vec<Episode>,
 ) -> Dispatched {
@@ -332,13 +335,7 @@ pub(crate) async fn dispatch_tools(
     dispatched
 }
 
-/// Each call's arguments, parsed once for the whole step: a call built
-/// from a value gives it up instead of having its text parsed.
-pub(crate) fn parse_all(calls: &mut [ToolCall]) -> Vec<Parsed> {
-    calls.iter_mut().map(ToolCall::take_arguments).collect()
-}
-
-/// `call`'s arguments parsed from its text, for a call [`parse_all`] was
+/// `call`'s arguments parsed from its text, for a call [`Args::parse`] was
 /// not given (the call is borrowed, so it keeps any value it was built
 /// from).
 pub(crate) fn parsed(call: &ToolCall) -> Parsed {
