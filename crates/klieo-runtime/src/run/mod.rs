@@ -311,7 +311,14 @@ impl Run {
 
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         self.progress.observe(&fact);
-        let span = self.tracer().observe(&fact);
+        // With no subscriber taking `INFO` (none set, or every one
+        // filtering it out), every span a fact opens or records on is
+        // disabled: the spans' view is skipped, as `tracing`'s own macros
+        // would skip each of its spans and events.
+        let span = match tracing::level_enabled!(tracing::Level::INFO) {
+            true => self.tracer().observe(&fact),
+            false => None,
+        };
         let episode = self.ctx.memories.episode(fact);
         Emitted { episode, span }
     }

@@ -172,11 +172,17 @@ impl Progress {
         f(&mut tally)
     }
 
-    /// Keeps what the user sees of `fact`.
+    /// Keeps what the user sees of `fact`: nothing, when the user reads
+    /// neither events nor a summary (looked at where the fact is emitted,
+    /// so such a run makes no call for each fact).
+    #[inline]
     pub(crate) fn observe(&self, fact: &Fact<'_>) {
-        if !self.events && !self.summary {
-            return;
+        if self.events || self.summary {
+            self.keep(fact);
         }
+    }
+
+    fn keep(&self, fact: &Fact<'_>) {
         match fact {
             Fact::ModelCallEnded { step, reply, .. } => {
                 self.step(*step, reply.usage, reply.finish_reason);
