@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AgentContext {
     pub(crate) llm: Arc<dyn LlmClient>,
-    /// One choice: a journal, or separate memories.
+    /// One choice: a journal, or separate memories (its own, kept in this
+    /// process, by default).
     pub(crate) memories: Memories,
     pub(crate) tools: Arc<dyn ToolInvoker>,
     pub(crate) run_id: RunId,

@@ -11,14 +11,16 @@ use klieo_types::{
 use std::sync::Arc;
 
 /// A context's memories, one choice: one store that is a journal, or
-/// two separate memories; and where a run's writes go (see the module
+/// two separate memories (the context's own, kept in this process, or
+/// those it was given); and where a run's writes go (see the module
 /// docs).
 #[derive(Clone)]
 pub(crate) enum Memories {
     /// Every commit is one transaction of the store.
     Journal(Arc<dyn Journal>),
-    /// Messages are appended, then episodes recorded; a pending step is
-    /// not kept (such memories do not outlive the process anyway).
+    /// Memories given to the context: messages are appended, then
+    /// episodes recorded; a pending step is not kept (without a journal a
+    /// run is not resumed, so none would be read).
     Separate {
         short_term: Arc<dyn ShortTermMemory>,
         episodic: Arc<dyn EpisodicMemory>,
@@ -119,25 +121,21 @@ impl Memories {
     /// separate memories are not; two journals cannot be told (a store's
     /// clones share what they hold, which their handles do not say).
     pub(crate) fn same_store(&self, other: &Memories) -> Option<bool> {
-        match (self.separate(), other.separate()) {
+        match (self.addresses(), other.addresses()) {
             (Some(a), Some(b)) => Some(a == b),
             (None, None) => None,
             _ => Some(false),
         }
     }
 
-    /// Where separate memories (the two of them) are; `None` for a journal.
-    fn separate(&self) -> Option<(*const (), *const ())> {
-        let at = |short_term: &dyn ShortTermMemory, episodic: &dyn EpisodicMemory| {
-            let short_term = std::ptr::from_ref(short_term).cast::<()>();
-            Some((short_term, std::ptr::from_ref(episodic).cast::<()>()))
-        };
-        match self {
-            Self::Journal(_) => None,
-            Self::Separate { .. } | Self::InProcess { .. } => {
-                at(self.short_term(), self.episodic())
-            }
+    /// The addresses of separate memories, the two of them (whichever
+    /// variant holds them); `None` for a journal.
+    fn addresses(&self) -> Option<(*const (), *const ())> {
+        if let Self::Journal(_) = self {
+            return None;
         }
+        let short_term = std::ptr::from_ref(self.short_term()).cast::<()>();
+        Some((short_term, std::ptr::from_ref(self.episodic()).cast::<()>()))
     }
 
     /// The journal, when writes go to one.

@@ -212,9 +212,9 @@ impl Dispatched {
     }
 
     /// Writes the step's `commit` and returns what ends the agent's part
-    /// (see `Run::write_tool_step`): a step whose calls wait for a person
-    /// with another run, or that hands off (`finish_step` writes any
-    /// other itself). A step that ends for good while its
+    /// (see `Run::write_tool_step`), whatever the step; `finish_step`
+    /// writes a step that neither waits nor hands off itself, by the same
+    /// rule. A step that ends for good while its
     /// calls wait with other runs for a person (a call failed for good,
     /// or the run was cancelled) ends those runs once it is written, or
     /// once the store refuses it as cancelled (see

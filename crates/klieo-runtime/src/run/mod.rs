@@ -297,25 +297,25 @@ impl Run {
         self.ctx.memories.journal_ref().cloned()
     }
 
-    /// Emits `fact` to the run's views: the user's (events and summary)
-    /// and the spans' keep what they need of it at once; the journal's
-    /// episode is handed back, for the caller to write in the commit the
-    /// fact belongs to, and so is the span a fact that begins work opens.
     /// Tells the user's and the spans' views of `fact`, whose episode the
     /// journal's view made and the engine wrote already: for a fact that
     /// happened only if its commit went in.
     pub(crate) fn tell(&self, fact: &Fact<'_>) {
         self.progress.observe(fact);
-        let _ = self.tracer().observe(fact);
+        if telemetry::observed() {
+            let _ = self.tracer().observe(fact);
+        }
     }
 
+    /// Emits `fact` to the run's views: the user's (events and summary)
+    /// and the spans' keep what they need of it at once; the journal's
+    /// episode is handed back, for the caller to write in the commit the
+    /// fact belongs to, and so is the span a fact that begins work opens.
+    /// The spans' view is skipped when nothing could take what it makes
+    /// (`telemetry::observed`): the span handed back is then a disabled one.
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         self.progress.observe(&fact);
-        // With no subscriber taking `INFO` (none set, or every one
-        // filtering it out), every span a fact opens or records on is
-        // disabled: the spans' view is skipped, as `tracing`'s own macros
-        // would skip each of its spans and events.
-        let span = match tracing::level_enabled!(tracing::Level::INFO) {
+        let span = match telemetry::observed() {
             true => self.tracer().observe(&fact),
             false => None,
         };

@@ -77,6 +77,8 @@ impl Run {
         // Only a journal's writes are fenced (see above).
         let fenced = self.journaled();
         let before = fenced.then(|| std::mem::replace(&mut *self.lock_fence(), Fence::Unknown));
+        // Memories kept in this process are written with no future made
+        // for it (what `Memories::commit` does for them, at once).
         let written = match self.ctx.memories.as_in_process() {
             Some((short_term, episodic)) => write_in_process(short_term, episodic, commit),
             None => self.ctx.memories.commit(commit).await,

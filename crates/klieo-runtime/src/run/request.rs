@@ -91,7 +91,8 @@ impl Run {
             None => 1,
         };
         let memory = self.ctx.short_term();
-        // Read at once from memories kept in this process, unless its
+        // Read at once from memories kept in this process, with no future
+        // made for it (what `read_history` does for them), unless its
         // start moves in granules (see `read_history`).
         let at_once = match granule {
             1 => self

@@ -4,6 +4,10 @@
 
 use super::segments::Segments;
 use super::{Block, Segment, Transcript, BLOCK};
+
+/// The room a thread's first block is made with: it grows to [`BLOCK`]
+/// as the thread does.
+const FIRST_BLOCK: usize = 16;
 use crate::error::MemoryError;
 use crate::message::{Message, Role};
 use crate::summary::{History, ThreadSummary};
@@ -79,7 +83,13 @@ impl MessageLog {
         match self.blocks.last_mut() {
             Some(block) if block.len() < BLOCK => Arc::make_mut(block).push(message),
             _ => {
-                let mut block = Vec::with_capacity(BLOCK);
+                // A thread's first block grows as it needs (most threads
+                // are short); a later one is made whole at once.
+                let capacity = match self.blocks.is_empty() {
+                    true => FIRST_BLOCK,
+                    false => BLOCK,
+                };
+                let mut block = Vec::with_capacity(capacity);
                 block.push(message);
                 self.blocks.push(Arc::new(block));
             }

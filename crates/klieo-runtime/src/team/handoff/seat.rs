@@ -195,6 +195,8 @@ impl Run {
     /// part: `fatal`, the first error of its calls that ends the run;
     /// else `handed`, the hand-off it asked for, written with it (see
     /// [`hand_off`](Self::hand_off)); else nothing: the run goes on.
+    /// (`finish_step` writes a step with no hand-off, none of whose calls
+    /// waits, by this rule without calling it: keep the two alike.)
     pub(crate) async fn write_tool_step(
         &self,
         commit: Commit,
