@@ -24,15 +24,15 @@ pub(crate) use view::Tracer;
 
 /// Whether anything could take the spans and events a run's facts make:
 /// a subscriber that takes `INFO` (`tracing`'s own test before it makes a
-/// span or an event), or, with no subscriber ever set, a `log` logger
-/// that takes `INFO` (where `tracing` writes them instead, with its `log`
-/// feature on). When nothing could, the spans' view of each fact is
-/// skipped (`Run::emit`), as the macros would skip each span. A filter
+/// span or an event), or a `log` logger that takes `INFO` (where
+/// `tracing` writes them too, with its `log` feature on, which sqlx turns
+/// on: when no subscriber was ever set, or always with `log-always`).
+/// When nothing could, the spans' view of each fact is skipped
+/// (`Run::emit`), as the macros would skip each span and event. A filter
 /// lowered while a run goes on leaves the spans it had opened without
 /// what their ends record.
 pub(crate) fn observed() -> bool {
-    tracing::level_enabled!(tracing::Level::INFO)
-        || (!tracing::dispatcher::has_been_set() && log::max_level() >= log::LevelFilter::Info)
+    tracing::level_enabled!(tracing::Level::INFO) || log::max_level() >= log::LevelFilter::Info
 }
 
 /// What every span of a run says of it.
