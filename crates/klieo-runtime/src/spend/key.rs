@@ -3,7 +3,7 @@
 //! the call may spend, which the ledger reserves; the reservation a run
 //! holds while its call is in flight.
 
-use super::{affordable, Shortfall, UNASKED_MAX_TOKENS};
+use super::{affordable, Room, Shortfall};
 use crate::options::{KeyBudget, ModelPrice};
 use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
 use std::time::Duration;
@@ -32,14 +32,14 @@ pub(crate) fn claim(
     let refused = |limit, max, spent, needed| {
         Shortfall::new(limit, max, spent, needed).key_exceeded(key.key())
     };
-    let mut left: Option<(u64, BudgetLimit)> = None;
+    let mut left = Room::default();
     if let Some(max) = key.total_tokens() {
         let room = max.saturating_sub(held.tokens).saturating_sub(input);
         if room == 0 {
             let needed = input.saturating_add(asked);
             return Err(refused(BudgetLimit::TotalTokens, max, held.tokens, needed));
         }
-        left = Some((room, BudgetLimit::TotalTokens));
+        left.leaves(room, BudgetLimit::TotalTokens);
     }
     if let (Some(max), Some(price)) = (key.cost_micros(), dearest) {
         let money = max
@@ -50,17 +50,9 @@ pub(crate) fn claim(
             let needed = price.bound_micros(input, asked);
             return Err(refused(BudgetLimit::Cost, max, held.cost_micros, needed));
         }
-        if left.is_none_or(|(room, _)| tokens < room) {
-            left = Some((tokens, BudgetLimit::Cost));
-        }
+        left.leaves(tokens, BudgetLimit::Cost);
     }
-    let mut lowered = None;
-    if let Some((room, limit)) = left {
-        let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
-        let room = u32::try_from(room).unwrap_or(u32::MAX);
-        lowered = (room < asked).then_some(limit);
-        req.max_tokens = Some(asked.min(room));
-    }
+    let lowered = left.lower(req);
     let output = req.max_tokens.map_or(0, u64::from);
     let cost = dearest.map_or(0, |price| price.bound_micros(input, output));
     Ok(Claim {
@@ -111,6 +103,7 @@ impl super::Spend {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::spend::UNASKED_MAX_TOKENS;
     use klieo_types::Message;
 
     fn request(max_tokens: Option<u32>) -> ChatRequest {

@@ -8,6 +8,7 @@ mod cover;
 mod key;
 mod log;
 mod report;
+mod room;
 mod shortfall;
 
 pub(crate) use calibration::{Start, Window};
@@ -20,6 +21,7 @@ use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
 use calibration::Calibration;
 use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeyStanding};
+use room::Room;
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -193,17 +195,14 @@ impl Spend {
             .map_err(|_| refused(BudgetLimit::OutputTokens, max_output, self.output, asked))?;
         // What each limit leaves for the reply, and the limit that leaves
         // the least: a reply cut there ran out of it.
-        let unasked = u64::from(req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS));
-        let mut left: Option<(u64, BudgetLimit)> = [
-            max_output.map(|max| (max.saturating_sub(self.output), BudgetLimit::OutputTokens)),
-            max_total.map(|max| {
-                let room = max.saturating_sub(total.saturating_add(input));
-                (room, BudgetLimit::TotalTokens)
-            }),
-        ]
-        .into_iter()
-        .flatten()
-        .min_by_key(|(room, _)| *room);
+        let mut left = Room::default();
+        if let Some(max) = max_output {
+            left.leaves(max.saturating_sub(self.output), BudgetLimit::OutputTokens);
+        }
+        if let Some(max) = max_total {
+            let room = max.saturating_sub(total.saturating_add(input));
+            left.leaves(room, BudgetLimit::TotalTokens);
+        }
         if let Some(price) = &self.dearest {
             let max = budget.cost_micros();
             let least = price.bound_micros(input, 1);
@@ -220,20 +219,9 @@ impl Spend {
                 let needed = price.bound_micros(input, 1);
                 return Err(refused(BudgetLimit::Cost, max, self.cost, needed));
             }
-            if left.is_none_or(|(room, _)| affordable < room) {
-                left = Some((affordable, BudgetLimit::Cost));
-            }
+            left.leaves(affordable, BudgetLimit::Cost);
         }
-        let mut cut = None;
-        if let Some((room, limit)) = left {
-            cut = (room < unasked).then_some(limit);
-            let room = u32::try_from(room).unwrap_or(u32::MAX);
-            // A request that asks for no limit of its own still needs one
-            // for the budget to hold, and one a server takes.
-            let asked = req.max_tokens.unwrap_or(UNASKED_MAX_TOKENS);
-            req.max_tokens = Some(asked.min(room));
-        }
-        Ok(cut)
+        Ok(left.lower(req))
     }
 
     /// Counts a model call that answered `reply`: the usage it reported
