@@ -16,6 +16,8 @@ use klieo_types::{
     ChatRequest, ChatResponse, Error, FinishReason, JsonText, LlmClient, LlmError, Role, ToolCall,
     ToolOutcome,
 };
+use std::future::Future;
+use std::pin::Pin;
 use tracing::field::Empty;
 use tracing::Span;
 
@@ -33,6 +35,20 @@ pub(crate) use view::Tracer;
 /// what their ends record.
 pub(crate) fn observed() -> bool {
     tracing::level_enabled!(tracing::Level::INFO) || log::max_level() >= log::LevelFilter::Info
+}
+
+/// Polls `work` where it is pinned, with `span` entered at each poll:
+/// what `tracing::Instrument` does, without moving `work` into a wrapper
+/// (a move of a model call's future cost a step about 100 instructions;
+/// see docs/PERFORMANCE.md).
+pub(crate) fn in_span<'a, F: Future>(
+    span: &'a Span,
+    mut work: Pin<&'a mut F>,
+) -> impl Future<Output = F::Output> + 'a {
+    std::future::poll_fn(move |cx| {
+        let _entered = span.enter();
+        work.as_mut().poll(cx)
+    })
 }
 
 /// What every span of a run says of it.
