@@ -18,14 +18,13 @@ use crate::repeats::Parsed;
 use crate::run::Run;
 use crate::team::handoff::HandedOff;
 use crate::team::tree::{end_waiting, wake_if_decided};
-use crate::telemetry::in_span;
 use call::run_one;
 use klieo_types::{Commit, Episode, Error, MemoryError, Message, RunId, ToolCall};
 use results::EarlyResults;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::Poll;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 /// The message a call that was never started gets, so the thread keeps a
 /// result for every call the model made (providers reject it otherwise).
@@ -41,41 +40,45 @@ struct Ended {
     fatal: Option<Error>,
 }
 
-/// Runs one call, its start emitted (`span` the one that opened, which
-/// the caller polls it in: see `in_span`), and emits its end.
-async fn call_and_end(
-    run: &Run,
+/// Runs one call, its start emitted (`span` the one that opened), and
+/// emits its end.
+fn call_and_end<'a>(
+    run: &'a Run,
     step: u32,
     index: usize,
-    call: &ToolCall,
+    call: &'a ToolCall,
     parsed: Parsed,
-    span: &Span,
-) -> Ended {
-    let ran = run_one(run, step, call, parsed).await;
-    if ran.waits() {
-        // It has not ended: no result is kept, and it runs again when the
-        // run goes on.
-        return Ended {
+    span: Span,
+) -> impl Future<Output = Ended> + Send + 'a {
+    let within = span.clone();
+    async move {
+        let ran = run_one(run, step, call, parsed).await;
+        if ran.waits() {
+            // It has not ended: no result is kept, and it runs again when
+            // the run goes on.
+            return Ended {
+                text: ran.text,
+                episode: None,
+                fatal: ran.fatal,
+            };
+        }
+        let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
+            step,
+            index,
+            call,
+            args: ran.args,
+            outcome: ran.outcome,
+            error_kind: ran.error_kind,
+            latency_ms: ran.latency_ms,
+            span: Some(&within),
+        }));
+        Ended {
             text: ran.text,
-            episode: None,
+            episode: ended.episode,
             fatal: ran.fatal,
-        };
+        }
     }
-    let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
-        step,
-        index,
-        call,
-        args: ran.args,
-        outcome: ran.outcome,
-        error_kind: ran.error_kind,
-        latency_ms: ran.latency_ms,
-        span: Some(span),
-    }));
-    Ended {
-        text: ran.text,
-        episode: ended.episode,
-        fatal: ran.fatal,
-    }
+    .instrument(span)
 }
 
 /// Runs the calls (any number but one), at most `limit` at once, starting none
@@ -93,10 +96,7 @@ async fn run_bounded<'a>(
 ) -> Vec<Option<Ended>> {
     let start = |index: usize, call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        Box::pin(async move {
-            let ending = pin!(call_and_end(run, step, index, call, parsed, &span));
-            in_span(&span, ending).await
-        })
+        Box::pin(call_and_end(run, step, index, call, parsed, span))
     };
     let mut args = args.into_iter();
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
@@ -320,8 +320,7 @@ pub(crate) async fn dispatch_tools(
         // of ends.
         let parsed = args.into_iter().next().unwrap_or_else(|| parsed(call));
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        let ending = pin!(call_and_end(run, step, 0, call, parsed, &span));
-        let end = in_span(&span, ending).await;
+        let end = call_and_end(run, step, 0, call, parsed, span).await;
         dispatched.take(0, call, Some(end), &early, messages, episodes);
     } else {
         let limit = run.opts.tool_concurrency;

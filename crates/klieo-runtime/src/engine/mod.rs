@@ -24,15 +24,14 @@ use crate::run::{BudgetCap, OpenFailure, Run};
 use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
-use crate::telemetry::in_span;
 use futures_core::Stream;
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, ErrorChain};
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 /// How the engine's cycles call the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,18 +69,17 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
     run.reserved(step, &span);
     let started = Instant::now();
     let opened = match mode {
-        Mode::Streamed => {
-            let opening = pin!(run.open_stream(&req));
-            let opened = in_span(&span, opening).await;
-            opened.map(|(pump, first)| (Some(pump), first))
-        }
-        Mode::Blocking => {
-            let call = pin!(run.complete(&req));
-            let replied = in_span(&span, call).await;
-            replied
-                .map(|reply| (None, PumpEvent::Finished(reply)))
-                .map_err(OpenFailure::Init)
-        }
+        Mode::Streamed => run
+            .open_stream(&req)
+            .instrument(span.clone())
+            .await
+            .map(|(pump, first)| (Some(pump), first)),
+        Mode::Blocking => run
+            .complete(&req)
+            .instrument(span.clone())
+            .await
+            .map(|reply| (None, PumpEvent::Finished(reply)))
+            .map_err(OpenFailure::Init),
     };
     let (pump, first) = match opened {
         Ok(opened) => opened,

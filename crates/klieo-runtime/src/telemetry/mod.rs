@@ -16,8 +16,6 @@ use klieo_types::{
     ChatRequest, ChatResponse, Error, FinishReason, JsonText, LlmClient, LlmError, Role, ToolCall,
     ToolOutcome,
 };
-use std::future::Future;
-use std::pin::Pin;
 use tracing::field::Empty;
 use tracing::Span;
 
@@ -32,23 +30,11 @@ pub(crate) use view::Tracer;
 /// When nothing could, the spans' view of each fact is skipped
 /// (`Run::emit`), as the macros would skip each span and event. A filter
 /// lowered while a run goes on leaves the spans it had opened without
-/// what their ends record.
+/// what their ends record; a subscriber that filters `INFO` out beside a
+/// `log` logger that takes it (`tracing-log` sets the logger's level to
+/// `TRACE`) has the spans' view built for nothing.
 pub(crate) fn observed() -> bool {
     tracing::level_enabled!(tracing::Level::INFO) || log::max_level() >= log::LevelFilter::Info
-}
-
-/// Polls `work` where it is pinned, with `span` entered at each poll:
-/// what `tracing::Instrument` does, without moving `work` into a wrapper
-/// (a move of a model call's future cost a step about 100 instructions;
-/// see docs/PERFORMANCE.md).
-pub(crate) fn in_span<'a, F: Future>(
-    span: &'a Span,
-    mut work: Pin<&'a mut F>,
-) -> impl Future<Output = F::Output> + 'a {
-    std::future::poll_fn(move |cx| {
-        let _entered = span.enter();
-        work.as_mut().poll(cx)
-    })
 }
 
 /// What every span of a run says of it.

@@ -5,6 +5,7 @@ mod attempts;
 mod budget;
 pub(crate) mod capture;
 mod content;
+mod dropped;
 mod not_started;
 mod team;
 

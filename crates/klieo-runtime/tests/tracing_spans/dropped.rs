@@ -1,0 +1,60 @@
+//! Work dropped with its run (the run's future dropped mid-call) is
+//! dropped inside its span, as `tracing::Instrument` drops what it wraps:
+//! what the work does as it goes (a span it opens, an event) keeps its
+//! parent.
+
+use super::capture::captured;
+use crate::support::echo_call;
+use klieo_runtime::{run_steps, AgentContext, RunOptions};
+use klieo_types::testing::ScriptedLlm;
+use klieo_types::{async_trait, Tool, ToolContext, ToolDef, ToolError, ToolSet};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Opens a span of its own as it is dropped.
+struct OnDrop;
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        let _dropped = tracing::info_span!("tool_dropped");
+    }
+}
+
+/// An echo tool that never ends, holding an [`OnDrop`].
+struct Endless(ToolDef);
+
+#[async_trait]
+impl Tool for Endless {
+    fn def(&self) -> &ToolDef {
+        &self.0
+    }
+
+    async fn invoke(&self, _args: Value, _ctx: ToolContext<'_>) -> Result<Value, ToolError> {
+        let _held = OnDrop;
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
+    let ((), captured) = captured(|| async {
+        tokio::time::pause();
+        let llm = ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]);
+        let tool = Endless(ToolDef::new(
+            "echo",
+            "Never ends.",
+            json!({"type": "object"}),
+        ));
+        let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(tool));
+        let thread = klieo_types::ThreadId::new("t");
+        let run = run_steps(&ctx, "sys", thread, RunOptions::default());
+        // Dropped once the tool waits (paused time passes the second
+        // when nothing else can go on).
+        let stopped = tokio::time::timeout(Duration::from_secs(1), run).await;
+        assert!(stopped.is_err(), "the run ended: {stopped:?}");
+    });
+    let tool = captured.named("execute_tool");
+    let dropped = captured.named("tool_dropped");
+    assert_eq!((tool.len(), dropped.len()), (1, 1), "{captured:?}");
+    assert_eq!(dropped[0].parent, Some(tool[0].id), "{captured:?}");
+}
