@@ -1,6 +1,7 @@
-//! Where a run's writes go: one [`Journal`] commit when the context's two
-//! memories are one journal, else the two memories one after the other;
-//! and the journal's view of a run's [`Fact`]s, the episodes it records.
+//! A context's memories: where a run's writes go (one [`Journal`] commit
+//! when the context's two memories are one journal, else the two memories
+//! one after the other) and where its history is read from; and the
+//! journal's view of a run's [`Fact`]s, the episodes it records.
 
 use crate::fact::{Fact, ToolCallEnd};
 use crate::memory::{InMemoryEpisodic, InMemoryShortTerm};
@@ -21,7 +22,7 @@ pub(crate) enum Memories {
     /// Memories given to the context: messages are appended, then
     /// episodes recorded; a pending step is not kept (without a journal a
     /// run is not resumed, so none would be read).
-    Separate {
+    Given {
         short_term: Arc<dyn ShortTermMemory>,
         episodic: Arc<dyn EpisodicMemory>,
     },
@@ -47,7 +48,7 @@ impl Memories {
     pub(crate) fn short_term(&self) -> &dyn ShortTermMemory {
         match self {
             Self::Journal(journal) => &**journal,
-            Self::Separate { short_term, .. } => &**short_term,
+            Self::Given { short_term, .. } => &**short_term,
             Self::InProcess { short_term, .. } => &**short_term,
         }
     }
@@ -56,7 +57,7 @@ impl Memories {
     pub(crate) fn episodic(&self) -> &dyn EpisodicMemory {
         match self {
             Self::Journal(journal) => &**journal,
-            Self::Separate { episodic, .. } => &**episodic,
+            Self::Given { episodic, .. } => &**episodic,
             Self::InProcess { episodic, .. } => &**episodic,
         }
     }
@@ -93,10 +94,10 @@ impl Memories {
     pub(crate) fn with_short_term(self, short_term: Arc<dyn ShortTermMemory>) -> Self {
         let episodic = match self {
             Self::Journal(journal) => journal as Arc<dyn EpisodicMemory>,
-            Self::Separate { episodic, .. } => episodic,
+            Self::Given { episodic, .. } => episodic,
             Self::InProcess { episodic, .. } => episodic,
         };
-        Self::Separate {
+        Self::Given {
             short_term,
             episodic,
         }
@@ -107,10 +108,10 @@ impl Memories {
     pub(crate) fn with_episodic(self, episodic: Arc<dyn EpisodicMemory>) -> Self {
         let short_term = match self {
             Self::Journal(journal) => journal as Arc<dyn ShortTermMemory>,
-            Self::Separate { short_term, .. } => short_term,
+            Self::Given { short_term, .. } => short_term,
             Self::InProcess { short_term, .. } => short_term,
         };
-        Self::Separate {
+        Self::Given {
             short_term,
             episodic,
         }
@@ -142,7 +143,7 @@ impl Memories {
     pub(crate) fn journal_ref(&self) -> Option<&Arc<dyn Journal>> {
         match self {
             Self::Journal(journal) => Some(journal),
-            Self::Separate { .. } | Self::InProcess { .. } => None,
+            Self::Given { .. } | Self::InProcess { .. } => None,
         }
     }
 
@@ -314,7 +315,7 @@ impl Memories {
                 short_term,
                 episodic,
             } => Some((short_term, episodic)),
-            Self::Journal(_) | Self::Separate { .. } => None,
+            Self::Journal(_) | Self::Given { .. } => None,
         }
     }
 
@@ -322,7 +323,7 @@ impl Memories {
     pub(crate) async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         match self {
             Self::Journal(journal) => journal.commit(commit).await,
-            Self::Separate {
+            Self::Given {
                 short_term,
                 episodic,
             } => {

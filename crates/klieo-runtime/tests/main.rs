@@ -23,6 +23,7 @@ mod teams;
 mod terminal_contract;
 mod tool_bounds;
 mod tool_defs;
+mod tool_errors;
 mod tools;
 mod tracing_spans;
 mod typed_output;

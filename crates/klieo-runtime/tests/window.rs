@@ -3,12 +3,13 @@
 //! the estimate follows the server's counts, and a request that cannot
 //! fit even with no history is a typed error before any call.
 
-use klieo_runtime::{Agent, RunOptions};
+use klieo_runtime::{Agent, InMemoryEpisodic, InMemoryShortTerm, RunOptions};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     Capabilities, ChatRequest, ChatResponse, Error, FinishReason, Message, Role, ToolDef, Usage,
 };
 use serde_json::json;
+use std::sync::Arc;
 
 /// A model of `window` tokens answering `replies` times, each reply
 /// reporting `input` tokens of input when it is given.
@@ -74,6 +75,28 @@ async fn a_long_session_is_fitted_to_a_small_window() {
             .any(|m| m.content.starts_with("turn 39")),
         "the newest turn is in"
     );
+}
+
+#[tokio::test]
+async fn memories_given_to_an_agent_fit_its_requests_as_its_own_do() {
+    // Its own are read at once; given ones through their trait: the
+    // requests of a long fitted session are the same.
+    let mut sent = Vec::new();
+    for given in [false, true] {
+        let llm = model(1_024, 40, None);
+        let mut builder = Agent::builder(llm.clone())
+            .with_instructions("Answer briefly.")
+            .with_options(RunOptions::default().with_max_tokens(Some(64)));
+        if given {
+            builder = builder
+                .with_short_term(Arc::new(InMemoryShortTerm::new()))
+                .with_episodic(Arc::new(InMemoryEpisodic::new()));
+        }
+        session(&builder.build().unwrap(), 40).await;
+        sent.push(llm.requests());
+    }
+    assert_eq!(sent[0].len(), 40);
+    assert!(sent[0] == sent[1], "the given memories' requests differ");
 }
 
 #[tokio::test]

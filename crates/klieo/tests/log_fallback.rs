@@ -1,8 +1,9 @@
 //! With no `tracing` subscriber set, `tracing` writes a run's spans and
-//! events to a `log` logger instead (its `log` feature, on in this build
-//! through sqlx): a run's telemetry reaches such a logger as `tracing`'s
-//! own macros would send it. Its own test binary: a subscriber set by any
-//! other test of the process would turn the fall-back off.
+//! events to a `log` logger instead (its `log` feature, which this crate's
+//! dev-dependencies ask for, as sqlx does): a run's
+//! telemetry reaches such a logger as `tracing`'s own macros would send
+//! it. Its own test binary: a subscriber set by any other test of the
+//! process would turn the fall-back off.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use klieo::prelude::*;

@@ -42,7 +42,8 @@ impl IntoIterator for Args {
     }
 }
 
-/// [`Args`]' arguments, taken in call order.
+/// [`Args`]' arguments, taken in call order. (An option's iterator
+/// chained with a list's would do; it cost a step 50 instructions.)
 pub(crate) enum ArgsIter {
     One(Option<Parsed>),
     Many(std::vec::IntoIter<Parsed>),

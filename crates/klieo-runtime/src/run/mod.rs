@@ -14,7 +14,6 @@ mod taken_up;
 pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
 pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
-pub(crate) use request::BudgetCap;
 
 use record::Fence;
 

@@ -7,10 +7,10 @@ use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::{Start, Window};
+use crate::spend::{BudgetCap, Start, Window};
 use klieo_types::{
-    BudgetLimit, ChatRequest, ChatResponse, Error, FinishReason, History, ResponseFormat, Role,
-    ThreadSummary, ToolChoice, ToolDef, Transcript,
+    ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice, ToolDef,
+    Transcript,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,25 +18,6 @@ use std::time::Duration;
 
 /// The longest a run waits for its client to say what its window is.
 const WINDOW_QUESTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The budget's limit that lowered a request's `max_tokens` last, and the
-/// cap it set: a reply cut there ran out of that limit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BudgetCap {
-    limit: BudgetLimit,
-    max_tokens: u32,
-}
-
-impl BudgetCap {
-    /// The limit `reply` ran out of: when it was cut (`length`) at this
-    /// cap, having generated as many tokens as that, when its usage says.
-    pub(crate) fn ran_out(self, reply: &ChatResponse) -> Option<BudgetLimit> {
-        let reached = reply
-            .usage
-            .is_none_or(|usage| usage.output_tokens >= self.max_tokens);
-        (reply.finish_reason == FinishReason::Length && reached).then_some(self.limit)
-    }
-}
 
 /// How a request fits the model's window: the history it may hold, what
 /// it holds besides, and the room kept for the reply.
@@ -205,7 +186,7 @@ impl Run {
         }
         let cap = cut
             .zip(req.max_tokens)
-            .map(|(limit, max_tokens)| BudgetCap { limit, max_tokens });
+            .map(|(limit, max_tokens)| BudgetCap::new(limit, max_tokens));
         Ok((req, cap))
     }
 

@@ -3,7 +3,7 @@
 //! the call may spend, which the ledger reserves; the reservation a run
 //! holds while its call is in flight.
 
-use super::{affordable, Room, Shortfall};
+use super::{affordable, ReplyRoom, Shortfall};
 use crate::options::{KeyBudget, ModelPrice};
 use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
 use std::time::Duration;
@@ -32,7 +32,7 @@ pub(crate) fn claim(
     let refused = |limit, max, spent, needed| {
         Shortfall::new(limit, max, spent, needed).key_exceeded(key.key())
     };
-    let mut left = Room::default();
+    let mut left = ReplyRoom::default();
     if let Some(max) = key.total_tokens() {
         let room = max.saturating_sub(held.tokens).saturating_sub(input);
         if room == 0 {

@@ -7,8 +7,8 @@ mod calibration;
 mod cover;
 mod key;
 mod log;
+mod reply_room;
 mod report;
-mod room;
 mod shortfall;
 
 pub(crate) use calibration::{Start, Window};
@@ -21,7 +21,8 @@ use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
 use calibration::Calibration;
 use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeyStanding};
-use room::Room;
+pub(crate) use reply_room::BudgetCap;
+use reply_room::ReplyRoom;
 use std::time::Duration;
 
 /// A run's spend so far.
@@ -195,7 +196,7 @@ impl Spend {
             .map_err(|_| refused(BudgetLimit::OutputTokens, max_output, self.output, asked))?;
         // What each limit leaves for the reply, and the limit that leaves
         // the least: a reply cut there ran out of it.
-        let mut left = Room::default();
+        let mut left = ReplyRoom::default();
         if let Some(max) = max_output {
             left.leaves(max.saturating_sub(self.output), BudgetLimit::OutputTokens);
         }

@@ -60,7 +60,7 @@ impl ReplyBuilder {
     /// chunk for its consumer: a call built from a value keeps it for the
     /// tool ([`ToolCall::take_arguments`]).
     // Inlined into the pump's loop, where it runs once a chunk (left to
-    // the compiler, it was inlined in one build and not the next: 30
+    // the compiler, it was inlined in one build and not the next: 31
     // instructions a chunk of the relay).
     #[inline]
     pub(crate) fn absorb(&mut self, chunk: &mut ChatChunk) -> Result<(), OverCap> {

@@ -277,5 +277,6 @@ fn a_compaction_has_a_span_with_the_range_it_replaced() {
 }
 
 mod failures;
+mod memories;
 mod resume;
 mod strategies;

@@ -3,11 +3,7 @@
 //! memory.
 
 use super::segments::Segments;
-use super::{Block, Segment, Transcript, BLOCK};
-
-/// The room a thread's first block is made with: it grows to [`BLOCK`]
-/// as the thread does.
-const FIRST_BLOCK: usize = 16;
+use super::{Block, Segment, Transcript, BLOCK, FIRST_BLOCK};
 use crate::error::MemoryError;
 use crate::message::{Message, Role};
 use crate::summary::{History, ThreadSummary};
@@ -184,7 +180,7 @@ impl MessageLog {
                 end: end.min(base + block.len()) - base,
             }
         });
-        let segments = Segments::collect(segments);
+        let segments: Segments = segments.collect();
         let len = segments.as_slice().iter().map(|s| s.end - s.start).sum();
         Transcript::of(segments, len)
     }

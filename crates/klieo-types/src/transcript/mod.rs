@@ -18,6 +18,10 @@ use std::sync::Arc;
 /// are one segment of a transcript.
 const BLOCK: usize = 256;
 
+/// The room a thread's first block is made with: it grows to [`BLOCK`]
+/// as the thread does (most threads are short).
+const FIRST_BLOCK: usize = 16;
+
 type Block = Arc<Vec<Arc<Message>>>;
 
 #[derive(Clone)]
@@ -144,7 +148,7 @@ impl Transcript {
             end: 1,
         };
         let segments = self.segments().iter().cloned();
-        self.segments = Segments::collect(segments.chain(std::iter::once(segment)));
+        self.segments = segments.chain(std::iter::once(segment)).collect();
     }
 
     /// Appends every message of `other`, sharing them. The list of
@@ -174,21 +178,21 @@ impl Transcript {
         // An iterator of known length makes a shared list in one
         // allocation; a request's parts (the system prompt, a summary,
         // the history) take that path.
-        let segments = match parts {
+        let segments: Segments = match parts {
             [] => return Self::new(),
             [one] => return (*one).clone(),
             [first, second] => {
                 let (first, second) = (first.segments().iter(), second.segments().iter());
-                Segments::collect(first.chain(second).cloned())
+                first.chain(second).cloned().collect()
             }
             [first, second, third] => {
                 let first = first.segments().iter().chain(second.segments());
-                Segments::collect(first.chain(third.segments()).cloned())
+                first.chain(third.segments()).cloned().collect()
             }
-            more => {
-                let all = more.iter().flat_map(|p| p.segments().iter().cloned());
-                Segments::collect(all.collect::<Vec<_>>().into_iter())
-            }
+            more => more
+                .iter()
+                .flat_map(|p| p.segments().iter().cloned())
+                .collect(),
         };
         Self::of(segments, len)
     }

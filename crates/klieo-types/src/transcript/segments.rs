@@ -18,11 +18,12 @@ pub(super) enum Segments {
     Shared(Arc<[Segment]>),
 }
 
-impl Segments {
-    /// The segments `all` yields, in order: in place when they are one or
-    /// two; in one shared list when an iterator of known length (a slice's,
-    /// chained, mapped) yields more.
-    pub(super) fn collect(mut all: impl Iterator<Item = Segment>) -> Self {
+/// The segments an iterator yields, in order: in place when they are one
+/// or two; in one shared list when an iterator of known length (a slice's,
+/// chained, mapped) yields more.
+impl FromIterator<Segment> for Segments {
+    fn from_iter<I: IntoIterator<Item = Segment>>(all: I) -> Self {
+        let mut all = all.into_iter();
         let Some(first) = all.next() else {
             return Self::Empty;
         };
@@ -34,7 +35,9 @@ impl Segments {
             Some(third) => Self::Shared([first, second, third].into_iter().chain(all).collect()),
         }
     }
+}
 
+impl Segments {
     pub(super) fn as_slice(&self) -> &[Segment] {
         match self {
             Self::Empty => &[],

@@ -110,3 +110,23 @@ fn concat_keeps_order_and_length_for_any_number_of_parts() {
     assert!(Transcript::concat(&[&empty, &empty]).is_empty());
     assert_eq!(Transcript::concat(&[]), Transcript::new());
 }
+
+#[test]
+fn pushing_past_two_segments_keeps_order_and_leaves_a_clone_as_it_was() {
+    // Two segments (held in place), then pushes that add a third (shared)
+    // and grow it, on the transcript and on a clone taken at each size.
+    let head = Transcript::from(vec![Message::system("s")]);
+    let mut t = Transcript::concat(&[&head, &numbered(2).all()]);
+    let two = t.clone();
+    t.push(Message::user("third"));
+    let three = t.clone();
+    t.push(Message::user("fourth"));
+    assert_eq!(contents(&t), ["s", "m0000", "m0001", "third", "fourth"]);
+    assert_eq!(contents(&two), ["s", "m0000", "m0001"], "untouched");
+    assert_eq!(contents(&three), ["s", "m0000", "m0001", "third"]);
+    let mut from_clone = two.clone();
+    from_clone.push(Message::user("other"));
+    assert_eq!(contents(&from_clone), ["s", "m0000", "m0001", "other"]);
+    assert_eq!(contents(&t).len(), 5, "a clone's push leaves the original");
+    assert_eq!(t.last().map(|m| m.content.as_str()), Some("fourth"));
+}

@@ -1,16 +1,40 @@
-//! [`Room`]: what a budget's limits leave for a model call's reply, and
-//! the limit that leaves the least.
+//! [`ReplyRoom`]: what a budget's limits leave for a model call's reply,
+//! and the limit that leaves the least; [`BudgetCap`]: the cap that limit
+//! set, which a reply cut there ran out of.
 
 use super::UNASKED_MAX_TOKENS;
-use klieo_types::{BudgetLimit, ChatRequest};
+use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, FinishReason};
+
+/// The budget's limit that lowered a request's `max_tokens` last, and the
+/// cap it set: a reply cut there ran out of that limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BudgetCap {
+    limit: BudgetLimit,
+    max_tokens: u32,
+}
+
+impl BudgetCap {
+    pub(crate) fn new(limit: BudgetLimit, max_tokens: u32) -> Self {
+        Self { limit, max_tokens }
+    }
+
+    /// The limit `reply` ran out of: when it was cut (`length`) at this
+    /// cap, having generated as many tokens as that, when its usage says.
+    pub(crate) fn ran_out(self, reply: &ChatResponse) -> Option<BudgetLimit> {
+        let reached = reply
+            .usage
+            .is_none_or(|usage| usage.output_tokens >= self.max_tokens);
+        (reply.finish_reason == FinishReason::Length && reached).then_some(self.limit)
+    }
+}
 
 /// The least room for a reply that the limits looked at so far leave, in
 /// tokens, and the limit that leaves it (the first, of limits that leave
 /// as little).
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Room(Option<(u64, BudgetLimit)>);
+pub(super) struct ReplyRoom(Option<(u64, BudgetLimit)>);
 
-impl Room {
+impl ReplyRoom {
     /// Looks at `limit`, which leaves `room` tokens for the reply.
     pub(super) fn leaves(&mut self, room: u64, limit: BudgetLimit) {
         if self.0.is_none_or(|(least, _)| room < least) {
@@ -44,7 +68,7 @@ mod tests {
 
     #[test]
     fn the_least_room_lowers_max_tokens_and_names_its_limit() {
-        let mut room = Room::default();
+        let mut room = ReplyRoom::default();
         room.leaves(500, BudgetLimit::OutputTokens);
         room.leaves(300, BudgetLimit::TotalTokens);
         room.leaves(300, BudgetLimit::Cost);
@@ -55,7 +79,7 @@ mod tests {
 
     #[test]
     fn room_past_what_was_asked_lowers_nothing_and_names_no_limit() {
-        let mut room = Room::default();
+        let mut room = ReplyRoom::default();
         room.leaves(u64::MAX, BudgetLimit::Cost);
         let mut req = request(Some(200));
         assert_eq!(room.lower(&mut req), None);
@@ -68,7 +92,7 @@ mod tests {
     #[test]
     fn no_limit_looked_at_leaves_the_request_as_it_is() {
         let mut req = request(None);
-        assert_eq!(Room::default().lower(&mut req), None);
+        assert_eq!(ReplyRoom::default().lower(&mut req), None);
         assert_eq!(req.max_tokens, None);
     }
 }
