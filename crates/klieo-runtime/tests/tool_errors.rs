@@ -3,20 +3,30 @@
 
 use crate::support::{context, episodes, kinds};
 use crate::tools::calculator_tools;
-use klieo_runtime::{run_steps, RunOptions, ToolErrorPolicy};
+use klieo_runtime::{run_steps, AgentContext, RunOptions, ToolErrorPolicy};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Error, Role, ToolCall, ToolError};
+use klieo_types::{Error, Role, ThreadId, ToolCall, ToolError};
 use serde_json::json;
 
-#[tokio::test]
-async fn strict_policy_aborts_on_unknown_tool() {
-    let strict = RunOptions::default().with_tool_errors(ToolErrorPolicy::Strict);
+fn strict() -> RunOptions {
+    RunOptions::default().with_tool_errors(ToolErrorPolicy::Strict)
+}
+
+/// A strict run whose model calls `calc`, which its tools do not have:
+/// the model, the context, its thread and how the run ended.
+async fn unknown_tool_called() -> (ScriptedLlm, AgentContext, ThreadId, Result<String, Error>) {
     let llm = ScriptedLlm::new()
         .then_tool_calls(vec![ToolCall::new("c1", "calc", json!({}))])
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
     let ctx = ctx.with_tools(calculator_tools());
-    let outcome = run_steps(&ctx, "", thread, strict.clone()).await;
+    let outcome = run_steps(&ctx, "", thread.clone(), strict()).await;
+    (llm, ctx, thread, outcome)
+}
+
+#[tokio::test]
+async fn strict_policy_aborts_on_unknown_tool() {
+    let (llm, _, _, outcome) = unknown_tool_called().await;
     let Err(Error::Tool(ToolError::UnknownTool { name, available })) = outcome else {
         panic!("not an unknown-tool error: {outcome:?}");
     };
@@ -30,7 +40,7 @@ async fn strict_policy_aborts_on_unknown_tool() {
         .then_tool_calls(vec![ToolCall::from_raw("c1", "echo", "{oops")])
         .then_text("never");
     let (ctx, thread) = context(&llm).await;
-    let outcome = run_steps(&ctx, "", thread, strict).await;
+    let outcome = run_steps(&ctx, "", thread, strict()).await;
     assert!(matches!(
         outcome,
         Err(Error::Tool(ToolError::InvalidArgs { .. }))
@@ -40,13 +50,7 @@ async fn strict_policy_aborts_on_unknown_tool() {
 
 #[tokio::test]
 async fn a_step_ended_by_a_strict_tool_error_is_written_before_the_run_ends() {
-    let strict = RunOptions::default().with_tool_errors(ToolErrorPolicy::Strict);
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ToolCall::new("c1", "calc", json!({}))])
-        .then_text("never");
-    let (ctx, thread) = context(&llm).await;
-    let ctx = ctx.with_tools(calculator_tools());
-    let outcome = run_steps(&ctx, "", thread.clone(), strict).await;
+    let (_, ctx, thread, outcome) = unknown_tool_called().await;
     assert!(
         matches!(outcome, Err(Error::Tool(ToolError::UnknownTool { .. }))),
         "{outcome:?}"
