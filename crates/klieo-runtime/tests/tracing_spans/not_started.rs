@@ -1,7 +1,7 @@
 //! A run that is not started, or not taken up, ends its `invoke_agent`
 //! span with the error it was refused with, as a run that fails does.
 
-use super::capture::captured;
+use super::capture::{captured, Captured};
 use crate::durable::support::{driven_while_hanging, Counted};
 use klieo_runtime::{Agent, RunOptions};
 use klieo_store::InMemoryJournal;
@@ -78,17 +78,7 @@ fn a_run_not_taken_up_for_a_forged_ticket_ends_its_span_refused() {
         );
         refused.kind()
     });
-    let spans = captured.named("invoke_agent");
-    let [suspended, refused] = spans[..] else {
-        panic!("two invoke_agent spans: {spans:?}");
-    };
-    assert_eq!(suspended.get("otel.status_code"), None, "{suspended:?}");
-    assert_eq!(
-        refused.get("otel.status_code"),
-        Some("ERROR"),
-        "{refused:?}"
-    );
-    assert_eq!(refused.get("error.type"), Some(kind), "{refused:?}");
+    first_ended_well_second_refused(&captured, kind);
 }
 
 #[test]
@@ -113,11 +103,17 @@ fn a_run_resumed_after_it_completed_ends_its_span_refused() {
         assert!(matches!(refused, Error::NotResumable { .. }), "{refused:?}");
         refused.kind()
     });
+    first_ended_well_second_refused(&captured, kind);
+}
+
+/// Two `invoke_agent` spans: the first ended with no error status, the
+/// second refused, with `kind` as its error type.
+fn first_ended_well_second_refused(captured: &Captured, kind: &str) {
     let spans = captured.named("invoke_agent");
-    let [completed, refused] = spans[..] else {
+    let [first, refused] = spans[..] else {
         panic!("two invoke_agent spans: {spans:?}");
     };
-    assert_eq!(completed.get("otel.status_code"), None, "{completed:?}");
+    assert_eq!(first.get("otel.status_code"), None, "{first:?}");
     assert_eq!(
         refused.get("otel.status_code"),
         Some("ERROR"),
