@@ -131,11 +131,9 @@ pub(crate) async fn resume_engine(
         Ok(prepared) => prepared,
         Err(e) => {
             // Not taken up (it ended, its log cannot be read): its span
-            // ends with why, as a failed run's does. One still waiting for
-            // a person is not refused.
-            if !e.waits_for_person() {
-                let _ = run.emit(Fact::NotStarted { error: &e });
-            }
+            // ends with why, as a failed run's does (one still waiting for
+            // a person is not refused: see the spans' view).
+            let _ = run.emit(Fact::NotStarted { error: &e });
             if why == Why::Decision {
                 // The lease taken to record the decision is let go: the
                 // run is for whoever takes it up next.

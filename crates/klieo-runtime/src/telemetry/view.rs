@@ -82,7 +82,11 @@ impl Tracer<'_> {
             Fact::Failed { error, .. } if !error.waits_for_person() => {
                 record_error(self.span, error, self.capture);
             }
-            Fact::NotStarted { error } => record_error(self.span, error, self.capture),
+            // A run still waiting for a person is not refused, as a
+            // suspended one has not failed.
+            Fact::NotStarted { error } if !error.waits_for_person() => {
+                record_error(self.span, error, self.capture);
+            }
             Fact::BudgetSettled { settled, span, .. } => {
                 // `CallSpend`: what the call was counted as.
                 if let Some(cost) = settled.cost_micros {
@@ -137,7 +141,8 @@ impl Tracer<'_> {
             | Fact::InDoubt { .. }
             | Fact::Decided { .. }
             | Fact::Answered { .. }
-            | Fact::Failed { .. } => {}
+            | Fact::Failed { .. }
+            | Fact::NotStarted { .. } => {}
         }
         None
     }
