@@ -238,14 +238,20 @@ where
 /// `attempt`'s output, or `None` once `cancel` fires first: the race of
 /// `CancellationToken::run_until_cancelled` (the attempt polled first),
 /// without its own look at the token, which the loop made just before.
+/// The token is waited on only once the attempt waits: one done at once
+/// makes no waiter.
 async fn unless_cancelled<F: Future>(cancel: &CancellationToken, attempt: F) -> Option<F::Output> {
     let mut attempt = std::pin::pin!(attempt);
-    let mut cancelled = std::pin::pin!(cancel.cancelled());
+    let mut cancelled = std::pin::pin!(None);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = attempt.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        cancelled.as_mut().poll(cx).map(|()| None)
+        if cancelled.is_none() {
+            cancelled.set(Some(cancel.cancelled()));
+        }
+        let waiter = cancelled.as_mut().as_pin_mut();
+        waiter.map_or(Poll::Pending, |waiter| waiter.poll(cx).map(|()| None))
     })
     .await
 }

@@ -9,8 +9,9 @@ use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError, RetryPolicy};
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::Poll;
 
 /// A boxed model call cut off by the budget's time.
 type Work<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
@@ -56,6 +57,12 @@ impl fmt::Display for OpenError {
 
 /// `call`, or the budget's timeout (as `E`, by `wrap`) if it is still
 /// running when `budget` ends.
+///
+/// The call is polled first, as `tokio::time::timeout_at` polls it: one
+/// done at once (a cache, a model in this process) sets no timer, which
+/// cost a step about 250 instructions (see docs/PERFORMANCE.md). One that
+/// waits gets its timer then, for the same end, looked at whatever the
+/// call spent of the task's cooperative budget, as tokio's is.
 async fn within<T, E>(
     budget: Option<(Instant, Duration)>,
     call: impl Future<Output = Result<T, E>>,
@@ -64,10 +71,23 @@ async fn within<T, E>(
     let Some((end, length)) = budget else {
         return call.await;
     };
-    match tokio::time::timeout_at(end, call).await {
-        Ok(done) => done,
-        Err(_) => Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))),
+    let mut call = pin!(call);
+    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await {
+        return done;
     }
+    let mut timer = pin!(tokio::task::unconstrained(tokio::time::sleep_until(end)));
+    // The call was just polled: its waker is registered.
+    let mut polled = true;
+    let ended = poll_fn(|cx| {
+        if !std::mem::replace(&mut polled, false) {
+            if let Poll::Ready(done) = call.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    ended.unwrap_or_else(|| Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))))
 }
 
 /// The retry classifier for model calls: transient errors are retried,
