@@ -247,7 +247,7 @@ impl Run {
             system: {
                 let mut system = Transcript::new();
                 if !system_prompt.is_empty() {
-                    system.push_shared(Arc::new(Message::system(system_prompt)));
+                    system.push(Message::system(system_prompt));
                 }
                 system
             },

@@ -3,12 +3,17 @@
 //! memory.
 
 use super::segments::Segments;
-use super::{Block, Segment, Transcript, BLOCK, FIRST_BLOCK};
+use super::{Block, Segment, Transcript, BLOCK};
 use crate::error::MemoryError;
 use crate::message::{Message, Role};
 use crate::summary::{History, ThreadSummary};
 use std::fmt;
 use std::sync::Arc;
+
+/// A block shorter than this, held by a transcript when its log grows,
+/// is copied rather than followed by a new block (see
+/// [`MessageLog::push`]).
+const SHORT: usize = 16;
 
 /// The append-only history of one thread, able to hand out the newest
 /// messages that fit a token budget in time independent of its length.
@@ -37,7 +42,10 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct MessageLog {
+    /// The messages, oldest first, in blocks of at most [`BLOCK`].
     blocks: Vec<Block>,
+    /// `starts[i]` is the index in the log of `blocks[i]`'s first message.
+    starts: Vec<usize>,
     /// `running_tokens[i]` is the estimated token count of messages `0..i`.
     running_tokens: Vec<u64>,
     /// The thread's summaries, oldest first.
@@ -55,6 +63,7 @@ impl MessageLog {
     pub fn new() -> Self {
         Self {
             blocks: Vec::new(),
+            starts: Vec::new(),
             running_tokens: vec![0],
             summaries: Vec::new(),
         }
@@ -71,32 +80,50 @@ impl MessageLog {
     }
 
     /// Appends a message.
+    ///
+    /// It goes in the newest block, in place, while that block has room
+    /// and no transcript holds it. A transcript's messages never change,
+    /// so a block one holds is left as it is: a short one (fewer than
+    /// [`SHORT`] messages) is copied with the message into a block this
+    /// log alone holds, and the message starts a new block after a
+    /// longer one. So a thread read while it grows copies at most a few
+    /// messages a push, and its blocks stay long enough to keep a
+    /// transcript's segments few.
     pub fn push(&mut self, message: Message) {
+        let index = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
         self.running_tokens
             .push(total + message.estimated_tokens() as u64);
-        let message = Arc::new(message);
-        match self.blocks.last_mut() {
-            Some(block) if block.len() < BLOCK => Arc::make_mut(block).push(message),
-            _ => {
-                // A thread's first block grows as it needs (most threads
-                // are short); a later one is made whole at once.
-                let capacity = match self.blocks.is_empty() {
-                    true => FIRST_BLOCK,
-                    false => BLOCK,
-                };
-                let mut block = Vec::with_capacity(capacity);
-                block.push(message);
-                self.blocks.push(Arc::new(block));
+        if let Some(newest) = self.blocks.last_mut() {
+            if newest.len() < BLOCK {
+                if let Some(block) = Arc::get_mut(newest) {
+                    block.push(message);
+                    return;
+                }
+                if newest.len() < SHORT {
+                    let mut block = Vec::with_capacity(newest.len() + 1);
+                    block.extend(newest.iter().cloned());
+                    block.push(message);
+                    *newest = Arc::new(block);
+                    return;
+                }
             }
         }
+        self.starts.push(index);
+        self.blocks.push(Arc::new(vec![message]));
+    }
+
+    /// Which block holds the message at `index`, if one does.
+    fn block_of(&self, index: usize) -> Option<usize> {
+        self.starts
+            .partition_point(|&start| start <= index)
+            .checked_sub(1)
     }
 
     fn message(&self, index: usize) -> Option<&Message> {
-        self.blocks
-            .get(index / BLOCK)
-            .and_then(|b| b.get(index % BLOCK))
-            .map(|m| &**m)
+        let block = self.block_of(index)?;
+        let start = self.starts.get(block)?;
+        self.blocks.get(block)?.get(index - start)
     }
 
     /// The whole history.
@@ -167,18 +194,19 @@ impl MessageLog {
         if start >= end {
             return Transcript::new();
         }
-        let first = start / BLOCK;
-        let Some(blocks) = self.blocks.get(first..=(end - 1) / BLOCK) else {
+        let (Some(first), Some(last)) = (self.block_of(start), self.block_of(end - 1)) else {
             return Transcript::new();
         };
-        // A slice's iterator has a known length: at most one allocation.
-        let segments = blocks.iter().enumerate().map(|(i, block)| {
-            let base = (first + i) * BLOCK;
-            Segment {
-                block: Arc::clone(block),
-                start: start.max(base) - base,
-                end: end.min(base + block.len()) - base,
-            }
+        let (Some(blocks), Some(starts)) =
+            (self.blocks.get(first..=last), self.starts.get(first..=last))
+        else {
+            return Transcript::new();
+        };
+        // Slices' iterators have a known length: at most one allocation.
+        let segments = blocks.iter().zip(starts).map(|(block, &base)| Segment {
+            block: Arc::clone(block),
+            start: start.max(base) - base,
+            end: end.min(base + block.len()) - base,
         });
         let segments: Segments = segments.collect();
         let len = segments.as_slice().iter().map(|s| s.end - s.start).sum();
@@ -192,5 +220,78 @@ impl fmt::Debug for MessageLog {
             .field("len", &self.len())
             .field("tokens", &self.running_tokens.last())
             .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    //! Blocks a transcript holds while the log grows.
+
+    use super::*;
+
+    fn numbered(n: usize) -> MessageLog {
+        let mut log = MessageLog::new();
+        for i in 0..n {
+            log.push(Message::user(format!("m{i:04}")));
+        }
+        log
+    }
+
+    fn contents(t: &Transcript) -> Vec<String> {
+        t.iter().map(|m| m.content.clone()).collect()
+    }
+
+    #[test]
+    fn a_short_block_a_transcript_holds_is_copied_when_the_log_grows() {
+        let mut log = numbered(3);
+        let held = log.all();
+        log.push(Message::user("later"));
+        assert_eq!(contents(&held), ["m0000", "m0001", "m0002"], "untouched");
+        assert_eq!(
+            log.blocks.len(),
+            1,
+            "copied into one block the log alone holds"
+        );
+        assert!(!Arc::ptr_eq(&log.blocks[0], &held.segments()[0].block));
+        assert_eq!(contents(&log.all()), ["m0000", "m0001", "m0002", "later"]);
+        // Held no more, the block grows in place.
+        drop(held);
+        let before = Arc::as_ptr(&log.blocks[0]);
+        log.push(Message::user("last"));
+        assert_eq!(Arc::as_ptr(&log.blocks[0]), before);
+        assert_eq!(log.len(), 5);
+    }
+
+    #[test]
+    fn a_long_block_a_transcript_holds_is_followed_by_a_new_one() {
+        let mut log = numbered(SHORT + 1);
+        let held = log.window(usize::MAX);
+        log.push(Message::tool_result("a", "orphan"));
+        log.push(Message::user("after"));
+        assert_eq!(held.len(), SHORT + 1, "untouched");
+        assert_eq!(log.blocks.len(), 2);
+        assert_eq!(log.starts, [0, SHORT + 1]);
+        let mut expected: Vec<String> = (0..=SHORT).map(|i| format!("m{i:04}")).collect();
+        expected.extend(["orphan".to_owned(), "after".to_owned()]);
+        assert_eq!(contents(&log.all()), expected);
+        // A window that starts in the new block skips its orphaned result.
+        let after = Message::user("after").estimated_tokens();
+        let orphan = Message::tool_result("a", "orphan").estimated_tokens();
+        assert_eq!(contents(&log.window(after + orphan)), ["after"]);
+        // One that spans both reads across them, in order.
+        let spanning = log.range(SHORT - 1, SHORT + 3);
+        assert_eq!(contents(&spanning), expected[SHORT - 1..].to_vec());
+        assert_eq!(spanning.segments().len(), 2);
+    }
+
+    #[test]
+    fn a_cloned_log_and_its_clone_grow_apart() {
+        let mut log = numbered(2);
+        let mut clone = log.clone();
+        log.push(Message::user("mine"));
+        clone.push(Message::user("theirs"));
+        assert_eq!(contents(&log.all()), ["m0000", "m0001", "mine"]);
+        assert_eq!(contents(&clone.all()), ["m0000", "m0001", "theirs"]);
     }
 }

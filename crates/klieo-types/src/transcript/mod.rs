@@ -14,15 +14,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-/// Messages per block of a [`MessageLog`]: a thread's first 256 messages
-/// are one segment of a transcript.
+/// The most messages a block of a [`MessageLog`] holds: a thread's first
+/// 256 messages are one segment of a transcript, unless a transcript
+/// still held its newest block when the log grew (see
+/// [`MessageLog::push`]).
 const BLOCK: usize = 256;
 
-/// The room a thread's first block is made with: it grows to [`BLOCK`]
-/// as the thread does (most threads are short).
-const FIRST_BLOCK: usize = 16;
-
-type Block = Arc<Vec<Arc<Message>>>;
+/// Messages kept in place, shared by the transcripts cut from them: a
+/// message is one allocation of its block's, not one of its own (see
+/// docs/PERFORMANCE.md).
+type Block = Arc<Vec<Message>>;
 
 #[derive(Clone)]
 struct Segment {
@@ -32,7 +33,7 @@ struct Segment {
 }
 
 impl Segment {
-    fn messages(&self) -> &[Arc<Message>] {
+    fn messages(&self) -> &[Message] {
         self.block.get(self.start..self.end).unwrap_or_default()
     }
 }
@@ -97,9 +98,7 @@ impl Transcript {
 
     /// The messages, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> + '_ {
-        self.segments()
-            .iter()
-            .flat_map(|s| s.messages().iter().map(|m| &**m))
+        self.segments().iter().flat_map(|s| s.messages().iter())
     }
 
     /// The message at `index`, oldest first.
@@ -107,7 +106,7 @@ impl Transcript {
         for segment in self.segments() {
             let messages = segment.messages();
             if index < messages.len() {
-                return messages.get(index).map(|m| &**m);
+                return messages.get(index);
             }
             index -= messages.len();
         }
@@ -116,19 +115,11 @@ impl Transcript {
 
     /// The newest message.
     pub fn last(&self) -> Option<&Message> {
-        self.segments()
-            .last()
-            .and_then(|s| s.messages().last())
-            .map(|m| &**m)
+        self.segments().last().and_then(|s| s.messages().last())
     }
 
     /// Appends a message.
     pub fn push(&mut self, message: Message) {
-        self.push_shared(Arc::new(message));
-    }
-
-    /// Appends a message that is already shared, without copying it.
-    pub fn push_shared(&mut self, message: Arc<Message>) {
         self.len += 1;
         // Grown in place when this transcript alone holds its segments
         // and the end of their last block.
@@ -211,7 +202,7 @@ impl From<Vec<Message>> for Transcript {
 
 impl FromIterator<Message> for Transcript {
     fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
-        let block: Vec<Arc<Message>> = iter.into_iter().map(Arc::new).collect();
+        let block: Vec<Message> = iter.into_iter().collect();
         let len = block.len();
         if len == 0 {
             return Self::new();
