@@ -188,7 +188,12 @@ where
         if cancel.is_cancelled() {
             return Err(RetryError::Cancelled);
         }
-        let err = match unless_cancelled(cancel, op()).await {
+        // The attempt is dropped as it ends, before any wait for the next.
+        let ended = {
+            let tried = std::pin::pin!(op());
+            unless_cancelled(cancel, tried).await
+        };
+        let err = match ended {
             None => return Err(RetryError::Cancelled),
             Some(Ok(value)) => return Ok(value),
             Some(Err(err)) => err,
@@ -239,9 +244,13 @@ where
 /// `CancellationToken::run_until_cancelled` (the attempt polled first),
 /// without its own look at the token, which the loop made just before.
 /// The token is waited on only once the attempt waits: one done at once
-/// makes no waiter.
-async fn unless_cancelled<F: Future>(cancel: &CancellationToken, attempt: F) -> Option<F::Output> {
-    let mut attempt = std::pin::pin!(attempt);
+/// makes no waiter. The attempt is pinned by the caller: pinned here, it
+/// would be held twice in this future (as the argument and as the pinned
+/// local), and the retry's future would be that much larger to move.
+async fn unless_cancelled<F: Future>(
+    cancel: &CancellationToken,
+    mut attempt: std::pin::Pin<&mut F>,
+) -> Option<F::Output> {
     let mut cancelled = std::pin::pin!(None);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = attempt.as_mut().poll(cx) {
