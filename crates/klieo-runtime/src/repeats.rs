@@ -33,7 +33,11 @@ impl Repeats {
     /// Notes a round of calls, `args` holding each one's parsed arguments;
     /// returns whether every one of them had been made before (same tool,
     /// same arguments, whatever their layout).
-    pub(crate) fn note(&self, calls: &[ToolCall], args: &[Parsed]) -> bool {
+    pub(crate) fn note<'a>(
+        &self,
+        calls: &[ToolCall],
+        args: impl IntoIterator<Item = &'a Parsed>,
+    ) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut repeated = !calls.is_empty();
         for (call, parsed) in calls.iter().zip(args) {
@@ -114,11 +118,10 @@ fn hash_value(value: &Value, hasher: &mut impl Hasher) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::parsed;
     use serde_json::json;
 
     fn note(r: &Repeats, calls: &[ToolCall]) -> bool {
-        let args: Vec<Parsed> = calls.iter().map(parsed).collect();
+        let args: Vec<Parsed> = calls.iter().map(|c| c.clone().take_arguments()).collect();
         r.note(calls, &args)
     }
 

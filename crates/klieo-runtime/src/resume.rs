@@ -240,7 +240,7 @@ async fn settle(
         .cloned()
         .collect();
     let (mut ran_messages, mut ran_episodes) = (Vec::new(), Vec::new());
-    let args = Args::parse(&mut now);
+    let args = Args::parse(&mut now, tools.as_ref());
     let mut dispatched =
         dispatch_tools(run, step, &now, args, &mut ran_messages, &mut ran_episodes).await;
     if let Some(stopped) = dispatched

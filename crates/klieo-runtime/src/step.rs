@@ -58,16 +58,16 @@ pub(crate) async fn finish_step(
                 .await?;
             return Err(over);
         }
-        let args = Args::parse(&mut message.tool_calls);
+        let args = Args::parse(&mut message.tool_calls, run.ctx.tools.as_ref());
         if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
-            run.repeats.note(&message.tool_calls, args.as_slice());
+            run.repeats.note(&message.tool_calls, args.parsed());
         }
-        let tools = &run.ctx.tools;
-        if let Some(call) = message
+        let asks_approval = message
             .tool_calls
             .iter()
-            .find(|c| tools.policy(&c.name).requires_approval())
-        {
+            .zip(args.as_slice())
+            .find(|(_, arg)| arg.policy.requires_approval());
+        if let Some((call, _)) = asks_approval {
             let ticket = Ticket::for_call(run.ctx.run_id, step, call);
             let suspended = run.emit(Fact::Suspended {
                 step,

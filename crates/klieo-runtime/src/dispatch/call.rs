@@ -2,8 +2,8 @@
 //! attempt under the tool's timeout, retried when the tool asks to be.
 
 use super::bound::bounded;
+use super::Arg;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
-use crate::repeats::Parsed;
 use crate::run::Run;
 use klieo_types::{Error, JsonText, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
@@ -185,17 +185,12 @@ fn poll_caught<F: Future + Unpin>(
 /// first attempt gets the parsed arguments; a retry gets them again from
 /// their text. (One function, not two: the layer between cost a step
 /// about 190 instructions; see docs/PERFORMANCE.md.)
-pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, parsed: Parsed) -> Ran {
+pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, arg: Arg) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
-    match parsed {
+    match arg.parsed {
         Ok((args, text)) => {
-            let limit = run
-                .ctx
-                .tools
-                .policy(&call.name)
-                .timeout()
-                .unwrap_or(run.opts.tool_timeout);
+            let limit = arg.policy.timeout().unwrap_or(run.opts.tool_timeout);
             let cancel = &run.ctx.cancel;
             let mut retries = 0;
             let mut first = Some(args);

@@ -5,7 +5,7 @@
 mod args;
 mod bound;
 
-pub(crate) use args::Args;
+pub(crate) use args::{Arg, Args};
 
 pub(crate) use bound::bounded;
 mod call;
@@ -14,7 +14,6 @@ mod results;
 pub(crate) use results::result_text;
 
 use crate::fact::{Fact, ToolCallEnd};
-use crate::repeats::Parsed;
 use crate::run::Run;
 use crate::team::handoff::HandedOff;
 use crate::team::tree::{end_waiting, wake_if_decided};
@@ -47,12 +46,12 @@ fn call_and_end<'a>(
     step: u32,
     index: usize,
     call: &'a ToolCall,
-    parsed: Parsed,
+    arg: Arg,
     span: Span,
 ) -> impl Future<Output = Ended> + Send + 'a {
     let within = span.clone();
     async move {
-        let ran = run_one(run, step, call, parsed).await;
+        let ran = run_one(run, step, call, arg).await;
         if ran.waits() {
             // It has not ended: no result is kept, and it runs again when
             // the run goes on.
@@ -94,9 +93,9 @@ async fn run_bounded<'a>(
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
-    let start = |index: usize, call: &'a ToolCall, parsed: Parsed| -> CallFuture<'a> {
+    let start = |index: usize, call: &'a ToolCall, arg: Arg| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        Box::pin(call_and_end(run, step, index, call, parsed, span))
+        Box::pin(call_and_end(run, step, index, call, arg, span))
     };
     let mut args = args.into_iter();
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
@@ -106,8 +105,10 @@ async fn run_bounded<'a>(
     poll_fn(|cx| loop {
         while !stop && running.len() < limit {
             let Some(call) = calls.get(next) else { break };
-            let parsed = args.next().unwrap_or_else(|| parsed(call));
-            running.push((next, start(next, call, parsed)));
+            let arg = args
+                .next()
+                .unwrap_or_else(|| Arg::of(call, run.ctx.tools.as_ref()));
+            running.push((next, start(next, call, arg)));
             next += 1;
         }
         let mut progressed = false;
@@ -318,9 +319,12 @@ pub(crate) async fn dispatch_tools(
     if let [call] = calls {
         // One call needs no boxed future to race with others, nor a list
         // of ends.
-        let parsed = args.into_iter().next().unwrap_or_else(|| parsed(call));
+        let arg = args
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Arg::of(call, run.ctx.tools.as_ref()));
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        let end = call_and_end(run, step, 0, call, parsed, span).await;
+        let end = call_and_end(run, step, 0, call, arg, span).await;
         dispatched.take(0, call, Some(end), &early, messages, episodes);
     } else {
         let limit = run.opts.tool_concurrency;
@@ -333,11 +337,4 @@ pub(crate) async fn dispatch_tools(
         dispatched.fatal.get_or_insert(e);
     }
     dispatched
-}
-
-/// `call`'s arguments parsed from its text, for a call [`Args::parse`] was
-/// not given (the call is borrowed, so it keeps any value it was built
-/// from).
-pub(crate) fn parsed(call: &ToolCall) -> Parsed {
-    call.clone().take_arguments()
 }
