@@ -229,18 +229,7 @@ mod tests {
     //! Blocks a transcript holds while the log grows.
 
     use super::*;
-
-    fn numbered(n: usize) -> MessageLog {
-        let mut log = MessageLog::new();
-        for i in 0..n {
-            log.push(Message::user(format!("m{i:04}")));
-        }
-        log
-    }
-
-    fn contents(t: &Transcript) -> Vec<String> {
-        t.iter().map(|m| m.content.clone()).collect()
-    }
+    use crate::transcript::tests::{contents, numbered};
 
     #[test]
     fn a_short_block_a_transcript_holds_is_copied_when_the_log_grows() {

@@ -4,7 +4,8 @@
 use super::*;
 use crate::ToolCall;
 
-fn numbered(n: usize) -> MessageLog {
+/// A log of `n` user messages, `m0000` on.
+pub(super) fn numbered(n: usize) -> MessageLog {
     let mut log = MessageLog::new();
     for i in 0..n {
         log.push(Message::user(format!("m{i:04}")));
@@ -12,7 +13,8 @@ fn numbered(n: usize) -> MessageLog {
     log
 }
 
-fn contents(t: &Transcript) -> Vec<String> {
+/// Each message's text, in order.
+pub(super) fn contents(t: &Transcript) -> Vec<String> {
     t.iter().map(|m| m.content.clone()).collect()
 }
 
