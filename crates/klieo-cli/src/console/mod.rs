@@ -119,10 +119,13 @@ pub(crate) async fn serve(
         stopping: stopping.clone(),
     });
     let app = router(Arc::clone(&console), keys.clone());
-    match options.token {
-        None => started(&format!("http://{bound}/?token={}", keys.token.expose())),
-        Some(_) => started(&format!("http://{bound}/?token=YOUR_TOKEN")),
-    }
+    // A token the user chose is not printed (a service's journal keeps
+    // stdout); one made here is, since nobody else knows it.
+    let shown = match options.token {
+        None => keys.token.expose(),
+        Some(_) => "YOUR_TOKEN",
+    };
+    started(&format!("http://{bound}/?token={shown}"));
     let signal = {
         let stopping = stopping.clone();
         async move {
