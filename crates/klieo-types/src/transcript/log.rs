@@ -82,10 +82,10 @@ impl MessageLog {
     /// Appends a message.
     ///
     /// It goes in the newest block, in place, while that block has room
-    /// and no transcript holds it. A transcript's messages never change,
-    /// so a block one holds is left as it is: a short one (fewer than
-    /// [`SHORT`] messages) is copied with the message into a block this
-    /// log alone holds, and the message starts a new block after a
+    /// (256 messages) and no transcript holds it. A transcript's messages
+    /// never change, so a block one holds is left as it is: a short one
+    /// (fewer than 16 messages) is copied with the message into a block
+    /// this log alone holds, and the message starts a new block after a
     /// longer one. So a thread read while it grows copies at most a few
     /// messages a push, and its blocks stay long enough to keep a
     /// transcript's segments few.
