@@ -183,16 +183,15 @@ where
     let mut attempt: u32 = 0;
     loop {
         attempt = attempt.saturating_add(1);
-        // Checked here, not only by `run_until_cancelled`: its argument,
-        // `op()`, would already have been called.
+        // Checked here, not only by the race with the attempt
+        // (`unless_cancelled`): its argument, `op()`, would already have
+        // been called.
         if cancel.is_cancelled() {
             return Err(RetryError::Cancelled);
         }
-        // The attempt is dropped as it ends, before any wait for the next.
-        let ended = {
-            let tried = std::pin::pin!(op());
-            unless_cancelled(cancel, tried).await
-        };
+        // The attempt is dropped as it ends (with this statement), before
+        // any wait for the next.
+        let ended = unless_cancelled(cancel, std::pin::pin!(op())).await;
         let err = match ended {
             None => return Err(RetryError::Cancelled),
             Some(Ok(value)) => return Ok(value),
@@ -251,16 +250,15 @@ async fn unless_cancelled<F: Future>(
     cancel: &CancellationToken,
     mut attempt: std::pin::Pin<&mut F>,
 ) -> Option<F::Output> {
-    let mut cancelled = std::pin::pin!(None);
+    // Boxed: made only for an attempt that waits (a network call's),
+    // where one allocation is nothing.
+    let mut cancelled = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = attempt.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        if cancelled.is_none() {
-            cancelled.set(Some(cancel.cancelled()));
-        }
-        let waiter = cancelled.as_mut().as_pin_mut();
-        waiter.map_or(Poll::Pending, |waiter| waiter.poll(cx).map(|()| None))
+        let waiter = cancelled.get_or_insert_with(|| Box::pin(cancel.cancelled()));
+        waiter.as_mut().poll(cx).map(|()| None)
     })
     .await
 }

@@ -61,6 +61,7 @@ mod lease;
 mod memory;
 mod options;
 mod output;
+mod race;
 mod repeats;
 mod resume;
 mod run;

@@ -12,7 +12,7 @@
 
 use crate::approval::{self, Decisions};
 use crate::context::AgentContext;
-use crate::dispatch::{bounded, dispatch_tools, result_text, Args};
+use crate::dispatch::{bounded, dispatch_tools, result_text, PreparedCalls};
 use crate::engine::{start_with, Engine, Mode};
 use crate::fact::{Fact, ToolCallEnd};
 use crate::in_doubt;
@@ -240,7 +240,7 @@ async fn settle(
         .cloned()
         .collect();
     let (mut ran_messages, mut ran_episodes) = (Vec::new(), Vec::new());
-    let args = Args::parse(&mut now, tools.as_ref());
+    let args = PreparedCalls::prepare(&mut now, tools.as_ref());
     let mut dispatched =
         dispatch_tools(run, step, &now, args, &mut ran_messages, &mut ran_episodes).await;
     if let Some(stopped) = dispatched

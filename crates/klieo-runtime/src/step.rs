@@ -2,7 +2,7 @@
 //! finish or dispatch the tools it asked for.
 
 use crate::call_ids::usable_call_ids;
-use crate::dispatch::{dispatch_tools, Args};
+use crate::dispatch::{dispatch_tools, PreparedCalls};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{ReplyEpisodes, Run, Verdict};
@@ -58,16 +58,11 @@ pub(crate) async fn finish_step(
                 .await?;
             return Err(over);
         }
-        let args = Args::parse(&mut message.tool_calls, run.ctx.tools.as_ref());
+        let args = PreparedCalls::prepare(&mut message.tool_calls, run.ctx.tools.as_ref());
         if run.opts.after_tool_calls == AfterToolCalls::AutoUntilRepeat {
             run.repeats.note(&message.tool_calls, args.parsed());
         }
-        let asks_approval = message
-            .tool_calls
-            .iter()
-            .zip(args.as_slice())
-            .find(|(_, arg)| arg.policy.requires_approval());
-        if let Some((call, _)) = asks_approval {
+        if let Some(call) = args.first_needing_approval(&message.tool_calls) {
             let ticket = Ticket::for_call(run.ctx.run_id, step, call);
             let suspended = run.emit(Fact::Suspended {
                 step,

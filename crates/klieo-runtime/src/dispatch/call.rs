@@ -2,13 +2,14 @@
 //! attempt under the tool's timeout, retried when the tool asks to be.
 
 use super::bound::bounded;
-use super::Arg;
+use super::Prepared;
 use crate::options::{RunOptions, ToolErrorPolicy, MAX_TOOL_RETRY_DELAY};
+use crate::race::{race, Raced};
 use crate::run::Run;
 use klieo_types::{Error, JsonText, ToolCall, ToolContext, ToolError, ToolOutcome, WaitingOn};
 use serde_json::Value;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -98,82 +99,45 @@ impl Ran {
     }
 }
 
-/// How one attempt of a call ended.
-enum Attempt<T> {
-    /// The tool returned this, or panicked with this message.
-    Done(Result<T, String>),
-    /// The tool ran past its limit.
-    TimedOut,
-    /// The run was cancelled first.
-    Cancelled,
-}
-
-/// One attempt of a call, bounded by `limit` (counted from before its
-/// first poll) and raced against `cancel`. The tool is polled first: one
-/// that is done at once (a computation) needs no timer and never
-/// registers with the token; one that waits is polled again only when it
-/// wakes, then before its timer and the token, as its first poll was.
+/// One attempt of a call: the tool's result, or its panic's message, raced
+/// (see [`race`]) against `limit`, counted from before its first poll, and
+/// against `cancel`. A limit past what the clock holds is no limit.
 async fn attempt<F>(
-    mut invoked: F,
+    invoked: F,
     limit: Duration,
     cancel: &CancellationToken,
-) -> Attempt<F::Output>
+) -> Raced<Result<F::Output, String>>
 where
     F: Future + Unpin,
 {
-    let began = tokio::time::Instant::now();
-    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(poll_caught(&mut invoked, cx))).await {
-        return Attempt::Done(done);
-    }
-    // A limit past what the clock holds is no limit. The timer is looked
-    // at whatever the tool spent of the task's cooperative budget (as
-    // `tokio::time::Timeout` does), so a tool that spends it on every
-    // poll still times out.
-    let timer = began
-        .checked_add(limit)
-        .map(|deadline| tokio::task::unconstrained(tokio::time::sleep_until(deadline)));
-    let mut timer = pin!(timer);
-    let mut cancelled = pin!(cancel.cancelled());
-    // The tool was just polled: its waker is registered.
-    let mut polled = true;
-    poll_fn(|cx| {
-        if !std::mem::replace(&mut polled, false) {
-            if let Poll::Ready(done) = poll_caught(&mut invoked, cx) {
-                return Poll::Ready(Attempt::Done(done));
-            }
-        }
-        if let Some(timer) = timer.as_mut().as_pin_mut() {
-            if timer.poll(cx).is_ready() {
-                return Poll::Ready(Attempt::TimedOut);
-            }
-        }
-        if cancelled.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Attempt::Cancelled);
-        }
-        Poll::Pending
-    })
-    .await
+    let deadline = tokio::time::Instant::now().checked_add(limit);
+    let mut caught = Caught(invoked);
+    race(Pin::new(&mut caught), deadline, Some(cancel)).await
 }
 
-/// Polls `invoked` once; a panic of the tool's is caught, as its message
-/// (a tool's bug must not take the run, and the worker driving it, down:
-/// a run taken up again would call it again, and panic again).
-fn poll_caught<F: Future + Unpin>(
-    invoked: &mut F,
-    cx: &mut std::task::Context<'_>,
-) -> Poll<Result<F::Output, String>> {
-    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Pin::new(&mut *invoked).poll(cx)
-    }));
-    match polled {
-        Ok(poll) => poll.map(Ok),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| (*text).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_owned());
-            Poll::Ready(Err(klieo_types::text::bounded(&message, 500)))
+/// A tool's future whose panic is caught, as its message (a tool's bug
+/// must not take the run, and the worker driving it, down: a run taken
+/// up again would call it again, and panic again).
+struct Caught<F>(F);
+
+impl<F: Future + Unpin> Future for Caught<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let invoked = &mut self.0;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Pin::new(&mut *invoked).poll(cx)
+        }));
+        match polled {
+            Ok(poll) => poll.map(Ok),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                Poll::Ready(Err(klieo_types::text::bounded(&message, 500)))
+            }
         }
     }
 }
@@ -185,12 +149,12 @@ fn poll_caught<F: Future + Unpin>(
 /// first attempt gets the parsed arguments; a retry gets them again from
 /// their text. (One function, not two: the layer between cost a step
 /// about 190 instructions; see docs/PERFORMANCE.md.)
-pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, arg: Arg) -> Ran {
+pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, prepared: Prepared) -> Ran {
     let started = Instant::now();
     let opts = &run.opts;
-    match arg.parsed {
+    match prepared.parsed {
         Ok((args, text)) => {
-            let limit = arg.policy.timeout().unwrap_or(run.opts.tool_timeout);
+            let limit = prepared.policy.timeout().unwrap_or(run.opts.tool_timeout);
             let cancel = &run.ctx.cancel;
             let mut retries = 0;
             let mut first = Some(args);
@@ -207,16 +171,16 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, arg: Arg) -> 
                 let args = first.take().unwrap_or_else(|| text.to_value());
                 let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
                 let result = match attempt(invoked, limit, cancel).await {
-                    Attempt::Done(Ok(result)) => result,
-                    Attempt::Done(Err(panicked)) => Err(ToolError::Failed {
+                    Raced::Done(Ok(result)) => result,
+                    Raced::Done(Err(panicked)) => Err(ToolError::Failed {
                         tool: call.name.to_string(),
                         message: format!("the tool panicked ({panicked}): its effect is unknown"),
                     }),
-                    Attempt::TimedOut => Err(ToolError::Timeout {
+                    Raced::TimedOut => Err(ToolError::Timeout {
                         tool: call.name.to_string(),
                         after: limit,
                     }),
-                    Attempt::Cancelled => break Outcome::Cancelled,
+                    Raced::Cancelled => break Outcome::Cancelled,
                 };
                 match result {
                     Err(ToolError::Retryable {
@@ -253,79 +217,10 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, arg: Arg) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use std::future::{pending, ready};
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tool_done_at_once_is_not_raced_with_the_token() {
-        let cancel = CancellationToken::new();
-        cancel.cancel();
-        let done = attempt(ready(7), Duration::from_secs(1), &cancel).await;
-        assert!(matches!(done, Attempt::Done(Ok(7))));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tool_that_waits_is_done_when_it_wakes_within_its_limit() {
-        let began = tokio::time::Instant::now();
-        let slow = Box::pin(async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            7
-        });
-        let done = attempt(slow, Duration::from_secs(3), &CancellationToken::new()).await;
-        assert!(matches!(done, Attempt::Done(Ok(7))));
-        assert_eq!(began.elapsed(), Duration::from_secs(1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tool_that_waits_ends_at_its_limit() {
-        let began = tokio::time::Instant::now();
-        let limit = Duration::from_secs(3);
-        let waited = attempt(pending::<()>(), limit, &CancellationToken::new()).await;
-        assert!(matches!(waited, Attempt::TimedOut));
-        assert_eq!(began.elapsed(), limit);
-    }
-
-    /// Pending on its first poll without asking to be woken, done on any
-    /// later one.
-    struct Unwoken(AtomicU32);
-
-    impl Future for &Unwoken {
-        type Output = ();
-
-        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<()> {
-            match self.0.fetch_add(1, Ordering::Relaxed) {
-                0 => Poll::Pending,
-                _ => Poll::Ready(()),
-            }
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tool_that_waits_is_polled_again_only_when_the_task_wakes() {
-        let began = tokio::time::Instant::now();
-        let tool = Unwoken(AtomicU32::new(0));
-        let limit = Duration::from_secs(3);
-        let done = attempt(&tool, limit, &CancellationToken::new()).await;
-        // Next polled when its timer woke the task, not at once: a tool
-        // is polled before its timer, so it is done, at the limit.
-        assert!(matches!(done, Attempt::Done(Ok(()))));
-        assert_eq!(began.elapsed(), limit);
-        assert_eq!(tool.0.load(Ordering::Relaxed), 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tool_that_waits_stops_when_the_run_is_cancelled() {
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            stop.cancel();
-        });
-        let waited = attempt(pending::<()>(), Duration::from_secs(60), &cancel).await;
-        assert!(matches!(waited, Attempt::Cancelled));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_limit_past_the_clock_is_no_limit_but_cancellation_still_stops() {
@@ -336,6 +231,17 @@ mod tests {
             stop.cancel();
         });
         let waited = attempt(pending::<()>(), Duration::MAX, &cancel).await;
-        assert!(matches!(waited, Attempt::Cancelled));
+        assert_eq!(waited, Raced::Cancelled);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tools_panic_is_its_message() {
+        let panics = Box::pin(async {
+            if ready(true).await {
+                panic!("no such row");
+            }
+        });
+        let done = attempt(panics, Duration::from_secs(1), &CancellationToken::new()).await;
+        assert_eq!(done, Raced::Done(Err("no such row".to_owned())));
     }
 }

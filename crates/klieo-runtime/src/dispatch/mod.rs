@@ -2,10 +2,11 @@
 //! their results reach memory in the model's order, and the event log as
 //! soon as they are in.
 
-mod args;
 mod bound;
+mod prepared;
 
-pub(crate) use args::{Arg, Args};
+use prepared::Prepared;
+pub(crate) use prepared::PreparedCalls;
 
 pub(crate) use bound::bounded;
 mod call;
@@ -46,12 +47,12 @@ fn call_and_end<'a>(
     step: u32,
     index: usize,
     call: &'a ToolCall,
-    arg: Arg,
+    prepared: Prepared,
     span: Span,
 ) -> impl Future<Output = Ended> + Send + 'a {
     let within = span.clone();
     async move {
-        let ran = run_one(run, step, call, arg).await;
+        let ran = run_one(run, step, call, prepared).await;
         if ran.waits() {
             // It has not ended: no result is kept, and it runs again when
             // the run goes on.
@@ -89,13 +90,13 @@ async fn run_bounded<'a>(
     run: &'a Run,
     step: u32,
     calls: &'a [ToolCall],
-    args: Args,
+    args: PreparedCalls,
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
-    let start = |index: usize, call: &'a ToolCall, arg: Arg| -> CallFuture<'a> {
+    let start = |index: usize, call: &'a ToolCall, prepared: Prepared| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        Box::pin(call_and_end(run, step, index, call, arg, span))
+        Box::pin(call_and_end(run, step, index, call, prepared, span))
     };
     let mut args = args.into_iter();
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();
@@ -104,11 +105,12 @@ async fn run_bounded<'a>(
     let mut stop = false;
     poll_fn(|cx| loop {
         while !stop && running.len() < limit {
-            let Some(call) = calls.get(next) else { break };
-            let arg = args
-                .next()
-                .unwrap_or_else(|| Arg::of(call, run.ctx.tools.as_ref()));
-            running.push((next, start(next, call, arg)));
+            // Each call was prepared (`PreparedCalls::prepare` of these
+            // calls): one that was not would be left not run.
+            let (Some(call), Some(prepared)) = (calls.get(next), args.next()) else {
+                break;
+            };
+            running.push((next, start(next, call, prepared)));
             next += 1;
         }
         let mut progressed = false;
@@ -307,7 +309,7 @@ pub(crate) async fn dispatch_tools(
     run: &Run,
     step: u32,
     calls: &[ToolCall],
-    args: Args,
+    args: PreparedCalls,
     messages: &mut Vec<Message>,
     episodes: &mut Vec<Episode>,
 ) -> Dispatched {
@@ -319,13 +321,16 @@ pub(crate) async fn dispatch_tools(
     if let [call] = calls {
         // One call needs no boxed future to race with others, nor a list
         // of ends.
-        let arg = args
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Arg::of(call, run.ctx.tools.as_ref()));
-        let span = run.emit(Fact::ToolCallBegan { call }).span();
-        let end = call_and_end(run, step, 0, call, arg, span).await;
-        dispatched.take(0, call, Some(end), &early, messages, episodes);
+        // Prepared (`PreparedCalls::prepare` of these calls); one that was
+        // not would be left not run.
+        let end = match args.into_iter().next() {
+            Some(prepared) => {
+                let span = run.emit(Fact::ToolCallBegan { call }).span();
+                Some(call_and_end(run, step, 0, call, prepared, span).await)
+            }
+            None => None,
+        };
+        dispatched.take(0, call, end, &early, messages, episodes);
     } else {
         let limit = run.opts.tool_concurrency;
         let ended = run_bounded(run, step, calls, args, limit, &mut early).await;

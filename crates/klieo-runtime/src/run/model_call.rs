@@ -4,14 +4,14 @@
 
 use super::Run;
 use crate::fact::Fact;
+use crate::race::{race, Raced};
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
 use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError, RetryPolicy};
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::pin::{pin, Pin};
-use std::task::Poll;
 
 /// A boxed model call cut off by the budget's time.
 type Work<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
@@ -56,13 +56,8 @@ impl fmt::Display for OpenError {
 }
 
 /// `call`, or the budget's timeout (as `E`, by `wrap`) if it is still
-/// running when `budget` ends.
-///
-/// The call is polled first, as `tokio::time::timeout_at` polls it: one
-/// done at once (a cache, a model in this process) sets no timer, which
-/// cost a step about 250 instructions (see docs/PERFORMANCE.md). One that
-/// waits gets its timer then, for the same end, looked at whatever the
-/// call spent of the task's cooperative budget, as tokio's is.
+/// running when `budget` ends (see [`race`]: a call done at once makes
+/// no timer).
 async fn within<T, E>(
     budget: Option<(Instant, Duration)>,
     call: impl Future<Output = Result<T, E>>,
@@ -71,23 +66,13 @@ async fn within<T, E>(
     let Some((end, length)) = budget else {
         return call.await;
     };
-    let mut call = pin!(call);
-    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await {
-        return done;
-    }
-    let mut timer = pin!(tokio::task::unconstrained(tokio::time::sleep_until(end)));
-    // The call was just polled: its waker is registered.
-    let mut polled = true;
-    let ended = poll_fn(|cx| {
-        if !std::mem::replace(&mut polled, false) {
-            if let Poll::Ready(done) = call.as_mut().poll(cx) {
-                return Poll::Ready(Some(done));
-            }
+    match race(pin!(call), Some(end), None).await {
+        Raced::Done(done) => done,
+        // No token is raced: only the budget ends it otherwise.
+        Raced::TimedOut | Raced::Cancelled => {
+            Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length)))
         }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await;
-    ended.unwrap_or_else(|| Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))))
+    }
 }
 
 /// The retry classifier for model calls: transient errors are retried,
@@ -269,9 +254,10 @@ impl Run {
             return Either::Left(call);
         };
         Either::Right(Box::pin(async move {
-            match tokio::time::timeout_at(deadline, call).await {
-                Ok(done) => done,
-                Err(_) => Err(out_of_time(match cut {
+            match race(pin!(call), Some(deadline), None).await {
+                Raced::Done(done) => done,
+                // No token is raced: only the deadline ends it otherwise.
+                Raced::TimedOut | Raced::Cancelled => Err(out_of_time(match cut {
                     Cut::Time => {
                         let worked = self.began.elapsed();
                         self.lock_spend().out_of_time(&self.opts.budget, worked)

@@ -10,10 +10,11 @@ use crate::summary::{History, ThreadSummary};
 use std::fmt;
 use std::sync::Arc;
 
-/// A block shorter than this, held by a transcript when its log grows,
-/// is copied rather than followed by a new block (see
-/// [`MessageLog::push`]).
-const SHORT: usize = 16;
+/// A block shorter than this, held by a transcript (or a clone of the
+/// log) when the log grows, is copied rather than followed by a new
+/// block (see [`MessageLog::push`]): every block but the newest holds at
+/// least this many messages.
+const COPIED_BELOW: usize = 16;
 
 /// The append-only history of one thread, able to hand out the newest
 /// messages that fit a token budget in time independent of its length.
@@ -84,11 +85,11 @@ impl MessageLog {
     /// It goes in the newest block, in place, while that block has room
     /// (256 messages) and no transcript holds it. A transcript's messages
     /// never change, so a block one holds is left as it is: a short one
-    /// (fewer than 16 messages) is copied with the message into a block
-    /// this log alone holds, and the message starts a new block after a
-    /// longer one. So a thread read while it grows copies at most a few
-    /// messages a push, and its blocks stay long enough to keep a
-    /// transcript's segments few.
+    /// (fewer than 16 messages) is copied, message by message, with the
+    /// new one into a block this log alone holds, and the message starts
+    /// a new block after a longer one. So a thread read while it grows
+    /// copies at most 15 messages a push, and its blocks stay long enough
+    /// (16 or more but the newest) to keep a transcript's segments few.
     pub fn push(&mut self, message: Message) {
         let index = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
@@ -100,7 +101,7 @@ impl MessageLog {
                     block.push(message);
                     return;
                 }
-                if newest.len() < SHORT {
+                if newest.len() < COPIED_BELOW {
                     let mut block = Vec::with_capacity(newest.len() + 1);
                     block.extend(newest.iter().cloned());
                     block.push(message);
@@ -254,14 +255,14 @@ mod tests {
 
     #[test]
     fn a_long_block_a_transcript_holds_is_followed_by_a_new_one() {
-        let mut log = numbered(SHORT + 1);
+        let mut log = numbered(COPIED_BELOW + 1);
         let held = log.window(usize::MAX);
         log.push(Message::tool_result("a", "orphan"));
         log.push(Message::user("after"));
-        assert_eq!(held.len(), SHORT + 1, "untouched");
+        assert_eq!(held.len(), COPIED_BELOW + 1, "untouched");
         assert_eq!(log.blocks.len(), 2);
-        assert_eq!(log.starts, [0, SHORT + 1]);
-        let mut expected: Vec<String> = (0..=SHORT).map(|i| format!("m{i:04}")).collect();
+        assert_eq!(log.starts, [0, COPIED_BELOW + 1]);
+        let mut expected: Vec<String> = (0..=COPIED_BELOW).map(|i| format!("m{i:04}")).collect();
         expected.extend(["orphan".to_owned(), "after".to_owned()]);
         assert_eq!(contents(&log.all()), expected);
         // A window that starts in the new block skips its orphaned result.
@@ -269,8 +270,8 @@ mod tests {
         let orphan = Message::tool_result("a", "orphan").estimated_tokens();
         assert_eq!(contents(&log.window(after + orphan)), ["after"]);
         // One that spans both reads across them, in order.
-        let spanning = log.range(SHORT - 1, SHORT + 3);
-        assert_eq!(contents(&spanning), expected[SHORT - 1..].to_vec());
+        let spanning = log.range(COPIED_BELOW - 1, COPIED_BELOW + 3);
+        assert_eq!(contents(&spanning), expected[COPIED_BELOW - 1..].to_vec());
         assert_eq!(spanning.segments().len(), 2);
     }
 
@@ -282,5 +283,34 @@ mod tests {
         clone.push(Message::user("theirs"));
         assert_eq!(contents(&log.all()), ["m0000", "m0001", "mine"]);
         assert_eq!(contents(&clone.all()), ["m0000", "m0001", "theirs"]);
+    }
+
+    #[test]
+    fn a_log_read_at_every_push_keeps_blocks_of_at_least_the_copy_bound() {
+        let mut log = MessageLog::new();
+        let mut held = Vec::new();
+        for i in 0..200 {
+            log.push(Message::user(format!("m{i:04}")));
+            // A reader holds the newest messages at every push.
+            held.push(log.window(usize::MAX));
+        }
+        let (newest, older) = log
+            .blocks
+            .split_last()
+            .map_or((0, &[][..]), |(n, o)| (n.len(), o));
+        assert!(newest >= 1);
+        assert!(
+            older.iter().all(|block| block.len() >= COPIED_BELOW),
+            "{:?}",
+            older.iter().map(|b| b.len()).collect::<Vec<_>>()
+        );
+        assert!(log.blocks.len() <= 200 / COPIED_BELOW + 1);
+        let expected: Vec<String> = (0..200).map(|i| format!("m{i:04}")).collect();
+        assert_eq!(contents(&log.all()), expected);
+        assert_eq!(
+            held[99].len(),
+            100,
+            "each reader's messages are as they were"
+        );
     }
 }

@@ -1,57 +1,62 @@
-//! [`Args`]: the parsed arguments of a step's calls and their tools'
-//! policies, held in place for the one call most steps make.
+//! [`PreparedCalls`]: a step's calls prepared to run (their arguments
+//! parsed, their tools' policies looked up), held in place for the one
+//! call most steps make.
 
 use crate::repeats::Parsed;
 use klieo_types::{ToolCall, ToolInvoker, ToolPolicy};
 
-/// One call's arguments as the run parsed them, and its tool's policy:
-/// looked up once for the step, where the approval check and the call's
-/// timeout read it (each lookup cost a step about 100 instructions).
-pub(crate) struct Arg {
-    pub(crate) parsed: Parsed,
-    pub(crate) policy: ToolPolicy,
+/// One call prepared to run: its arguments as the run parsed them, and
+/// its tool's policy, looked up once for the step's calls, where the
+/// approval check and the call's timeout each looked it up by name (each
+/// lookup cost a step about 100 instructions).
+pub(crate) struct Prepared {
+    pub(super) parsed: Parsed,
+    pub(super) policy: ToolPolicy,
 }
 
-impl Arg {
+impl Prepared {
     /// `call`'s: a call built from a value gives it up instead of having
     /// its text parsed.
-    pub(crate) fn take(call: &mut ToolCall, tools: &dyn ToolInvoker) -> Self {
+    fn take(call: &mut ToolCall, tools: &dyn ToolInvoker) -> Self {
         Self {
             policy: tools.policy(&call.name),
             parsed: call.take_arguments(),
         }
     }
-
-    /// `call`'s, parsed from its text (the call is borrowed, so it keeps
-    /// any value it was built from): for a call [`Args::parse`] was not
-    /// given.
-    pub(crate) fn of(call: &ToolCall, tools: &dyn ToolInvoker) -> Self {
-        Self::take(&mut call.clone(), tools)
-    }
 }
 
-/// Each call's [`Arg`] of a step, in call order: one call's held in place
-/// (a step's usual one call makes no list), more in a list.
-pub(crate) enum Args {
-    One(Arg),
-    Many(Vec<Arg>),
+/// Each of a step's calls [`Prepared`], in call order: one call's held in
+/// place (a step's usual one call makes no list), more in a list.
+pub(crate) enum PreparedCalls {
+    One(Prepared),
+    Many(Vec<Prepared>),
 }
 
-impl Args {
-    /// Each of `calls`' [`Arg`], once for the whole step.
-    pub(crate) fn parse(calls: &mut [ToolCall], tools: &dyn ToolInvoker) -> Self {
+impl PreparedCalls {
+    /// Each of `calls` prepared, once for the whole step.
+    pub(crate) fn prepare(calls: &mut [ToolCall], tools: &dyn ToolInvoker) -> Self {
         match calls {
-            [one] => Self::One(Arg::take(one, tools)),
-            many => Self::Many(many.iter_mut().map(|c| Arg::take(c, tools)).collect()),
+            [one] => Self::One(Prepared::take(one, tools)),
+            many => Self::Many(many.iter_mut().map(|c| Prepared::take(c, tools)).collect()),
         }
     }
 
     /// Each call's parsed arguments, in call order.
     pub(crate) fn parsed(&self) -> impl Iterator<Item = &Parsed> {
-        self.as_slice().iter().map(|arg| &arg.parsed)
+        self.as_slice().iter().map(|call| &call.parsed)
     }
 
-    pub(crate) fn as_slice(&self) -> &[Arg] {
+    /// The first of `calls` (those prepared) whose tool asks a person to
+    /// approve it.
+    pub(crate) fn first_needing_approval<'c>(&self, calls: &'c [ToolCall]) -> Option<&'c ToolCall> {
+        calls
+            .iter()
+            .zip(self.as_slice())
+            .find(|(_, prepared)| prepared.policy.requires_approval())
+            .map(|(call, _)| call)
+    }
+
+    fn as_slice(&self) -> &[Prepared] {
         match self {
             Self::One(one) => std::slice::from_ref(one),
             Self::Many(many) => many,
@@ -59,29 +64,29 @@ impl Args {
     }
 }
 
-impl IntoIterator for Args {
-    type Item = Arg;
-    type IntoIter = ArgsIter;
+impl IntoIterator for PreparedCalls {
+    type Item = Prepared;
+    type IntoIter = PreparedIter;
 
-    fn into_iter(self) -> ArgsIter {
+    fn into_iter(self) -> PreparedIter {
         match self {
-            Self::One(one) => ArgsIter::One(Some(one)),
-            Self::Many(many) => ArgsIter::Many(many.into_iter()),
+            Self::One(one) => PreparedIter::One(Some(one)),
+            Self::Many(many) => PreparedIter::Many(many.into_iter()),
         }
     }
 }
 
-/// [`Args`]' arguments, taken in call order. (An option's iterator
+/// [`PreparedCalls`]' calls, taken in call order. (An option's iterator
 /// chained with a list's would do; it cost a step 50 instructions.)
-pub(crate) enum ArgsIter {
-    One(Option<Arg>),
-    Many(std::vec::IntoIter<Arg>),
+pub(crate) enum PreparedIter {
+    One(Option<Prepared>),
+    Many(std::vec::IntoIter<Prepared>),
 }
 
-impl Iterator for ArgsIter {
-    type Item = Arg;
+impl Iterator for PreparedIter {
+    type Item = Prepared;
 
-    fn next(&mut self) -> Option<Arg> {
+    fn next(&mut self) -> Option<Prepared> {
         match self {
             Self::One(one) => one.take(),
             Self::Many(many) => many.next(),
@@ -131,9 +136,10 @@ mod tests {
             .collect()
     }
 
-    fn values(args: Args) -> Vec<(Value, ToolPolicy)> {
-        args.into_iter()
-            .map(|arg| (arg.parsed.map(|(v, _)| v).unwrap_or_default(), arg.policy))
+    fn values(prepared: PreparedCalls) -> Vec<(Value, ToolPolicy)> {
+        prepared
+            .into_iter()
+            .map(|call| (call.parsed.map(|(v, _)| v).unwrap_or_default(), call.policy))
             .collect()
     }
 
@@ -143,9 +149,12 @@ mod tests {
         let tools = ToolSet::new().add_tool(Guarded(def));
         for n in [0, 1, 2, 3] {
             let mut calls = calls(n);
-            let args = Args::parse(&mut calls, &tools);
-            assert_eq!(args.as_slice().len(), n);
+            let args = PreparedCalls::prepare(&mut calls, &tools);
             assert_eq!(args.parsed().count(), n);
+            let asks = args
+                .first_needing_approval(&calls)
+                .map(|c| c.id.to_string());
+            assert_eq!(asks, (n > 1).then(|| "c1".to_owned()), "{n} calls");
             let expected: Vec<_> = (0..n)
                 .map(|i| {
                     let policy = if i % 2 == 1 {
