@@ -105,11 +105,10 @@ async fn run_bounded<'a>(
     let mut stop = false;
     poll_fn(|cx| loop {
         while !stop && running.len() < limit {
-            // Each call was prepared (`PreparedCalls::prepare` of these
-            // calls): one that was not would be left not run.
-            let (Some(call), Some(prepared)) = (calls.get(next), args.next()) else {
-                break;
-            };
+            let Some(call) = calls.get(next) else { break };
+            let prepared = args
+                .next()
+                .unwrap_or_else(|| Prepared::of(call, run.ctx.tools.as_ref()));
             running.push((next, start(next, call, prepared)));
             next += 1;
         }
@@ -321,16 +320,13 @@ pub(crate) async fn dispatch_tools(
     if let [call] = calls {
         // One call needs no boxed future to race with others, nor a list
         // of ends.
-        // Prepared (`PreparedCalls::prepare` of these calls); one that was
-        // not would be left not run.
-        let end = match args.into_iter().next() {
-            Some(prepared) => {
-                let span = run.emit(Fact::ToolCallBegan { call }).span();
-                Some(call_and_end(run, step, 0, call, prepared, span).await)
-            }
-            None => None,
-        };
-        dispatched.take(0, call, end, &early, messages, episodes);
+        let prepared = args
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Prepared::of(call, run.ctx.tools.as_ref()));
+        let span = run.emit(Fact::ToolCallBegan { call }).span();
+        let end = call_and_end(run, step, 0, call, prepared, span).await;
+        dispatched.take(0, call, Some(end), &early, messages, episodes);
     } else {
         let limit = run.opts.tool_concurrency;
         let ended = run_bounded(run, step, calls, args, limit, &mut early).await;
