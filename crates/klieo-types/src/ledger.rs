@@ -139,6 +139,27 @@ impl KeyShortfall {
             needed,
         }
     }
+
+    /// The error a run refused by `key`'s shortfall stops with.
+    ///
+    /// ```
+    /// use klieo_types::{BudgetLimit, Error, KeyShortfall};
+    ///
+    /// let short = KeyShortfall::new(BudgetLimit::TotalTokens, 1_000, 900, 200);
+    /// assert!(matches!(
+    ///     short.exceeded("team-a"),
+    ///     Error::KeyBudgetExceeded { ref key, max: 1_000, spent: 900, needed: 200, .. } if key == "team-a"
+    /// ));
+    /// ```
+    pub fn exceeded(self, key: &str) -> crate::Error {
+        crate::Error::KeyBudgetExceeded {
+            key: key.to_owned(),
+            limit: self.limit,
+            max: self.max,
+            spent: self.spent,
+            needed: self.needed,
+        }
+    }
 }
 
 /// Where a key stands in one period, as one run sees it.

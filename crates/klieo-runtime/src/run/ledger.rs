@@ -5,7 +5,7 @@
 use super::Run;
 use crate::journal::Memories;
 use crate::options::{Budget, KeyBudget};
-use crate::spend::{claim, KeyHold, Shortfall};
+use crate::spend::{claim, KeyHold};
 use klieo_types::{
     BudgetLimit, ChatRequest, Commit, ConfigError, Episode, Error, KeySpend, Reservation, Reserved,
     Settlement, SpendLedger,
@@ -100,9 +100,7 @@ impl Run {
                     standing = ledger.standing(key.key(), period, run).await?;
                     fresh = true;
                 }
-                Reserved::Refused(short) => {
-                    return Err(Shortfall::from(short).key_exceeded(key.key()))
-                }
+                Reserved::Refused(short) => return Err(short.exceeded(key.key())),
             }
         }
     }

@@ -3,9 +3,9 @@
 //! the call may spend, which the ledger reserves; the reservation a run
 //! holds while its call is in flight.
 
-use super::{affordable, ReplyRoom, Shortfall};
+use super::{affordable, ReplyRoom};
 use crate::options::{KeyBudget, ModelPrice};
-use klieo_types::{BudgetLimit, ChatRequest, Error, KeySpend, KeyStanding};
+use klieo_types::{BudgetLimit, ChatRequest, Error, KeyShortfall, KeySpend, KeyStanding};
 use std::time::Duration;
 
 /// A call's claim on its key: what it may spend, and the key's limit that
@@ -30,7 +30,7 @@ pub(crate) fn claim(
     let held = standing.held();
     let asked = req.max_tokens.map_or(1, u64::from);
     let refused = |limit, max, spent, needed| {
-        Shortfall::new(limit, max, spent, needed).key_exceeded(key.key())
+        KeyShortfall::new(limit, max, spent, needed).exceeded(key.key())
     };
     let mut left = ReplyRoom::default();
     if let Some(max) = key.total_tokens() {

@@ -9,13 +9,11 @@ mod key;
 mod log;
 mod reply_room;
 mod report;
-mod shortfall;
 
 pub(crate) use calibration::{Start, Window};
 pub(crate) use cover::{Cover, Covered};
 pub(crate) use key::{claim, KeyHold};
 pub use report::BudgetSpend;
-pub(crate) use shortfall::Shortfall;
 
 use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
@@ -170,8 +168,11 @@ impl Spend {
             return Ok(None);
         }
         let asked = req.max_tokens.map_or(1, u64::from);
-        let refused = |limit, max: Option<u64>, spent, needed| {
-            Shortfall::new(limit, max.unwrap_or(0), spent, needed).exceeded()
+        let refused = |limit, max: Option<u64>, spent, needed| Error::BudgetExceeded {
+            limit,
+            max: max.unwrap_or(0),
+            spent,
+            needed,
         };
         within(
             BudgetLimit::InputTokens,
