@@ -101,7 +101,7 @@ pub(crate) fn scan(line: &[u8]) -> Result<(), ReplyFault> {
 pub(crate) fn reply_id(bytes: &[u8], whole: bool) -> Option<&[u8]> {
     let leading = leading_id(head(bytes, whole));
     // A whole line's members were all looked at from its start.
-    leading.or_else(|| (!whole).then(|| trailing_member(bytes, b"\"id\""))?)
+    leading.or_else(|| (!whole).then(|| trailing_member(bytes, b"id"))?)
 }
 
 /// Where a line's top-level members are looked for from its start: all of
@@ -130,11 +130,11 @@ fn leading_id(bytes: &[u8]) -> Option<&[u8]> {
 /// klieo's.
 pub(crate) fn from_server(bytes: &[u8], whole: bool) -> bool {
     leading_member(head(bytes, whole), b"method").is_some()
-        || (!whole && trailing_member(bytes, b"\"method\"").is_some())
+        || (!whole && trailing_member(bytes, b"method").is_some())
 }
 
 /// The text after `"key":` of a top-level member at the start of
-/// `bytes`.
+/// `bytes` (`key` the name, unquoted, as [`trailing_member`] takes it).
 fn leading_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut depth = 0usize;
     for (i, mark) in marks(bytes) {
@@ -156,7 +156,7 @@ fn leading_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     None
 }
 
-/// The value of the member named `key` (quoted) when it is the last
+/// The value of the member named `key` (unquoted) when it is the last
 /// member of the object `bytes` ends.
 fn trailing_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let body = bytes.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
@@ -165,8 +165,13 @@ fn trailing_member<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         .rposition(|b| matches!(b, b':'))
         .map(|colon| colon + 1)?;
     let value = body.get(start..)?.trim_ascii();
-    let key = body.get(..start - 1)?.trim_ascii_end().strip_suffix(key)?;
-    let before = key.trim_ascii_end().last();
+    let named = body.get(..start - 1)?.trim_ascii_end();
+    let before = named
+        .strip_suffix(b"\"")?
+        .strip_suffix(key)?
+        .strip_suffix(b"\"")?
+        .trim_ascii_end()
+        .last();
     (matches!(before, Some(b',' | b'{')) && !value.is_empty() && value_token(value) == value)
         .then_some(value)
 }

@@ -49,6 +49,12 @@ fn the_id_a_bad_line_answers_is_found_at_its_start_or_end() {
         id(br#"...}},"jsonrpc":"2.0","id": 7}"#).as_deref(),
         Some("7")
     );
+    assert_eq!(
+        id(br#"...}},"xid": 7}"#),
+        None,
+        "a last member named otherwise"
+    );
+    assert_eq!(id(br#"...}},"id" : 7 }"#).as_deref(), Some("7"));
     assert_eq!(id(br#"{"jsonrpc":"2.0","id":70,"#).as_deref(), Some("70"));
     assert_eq!(id(br#"{"id":"a","result":"#).as_deref(), Some(r#""a""#));
 }
