@@ -149,14 +149,7 @@ impl ModelServer {
                  client failed; the server's log is {}",
                 self.log.display()
             ))
-            .or_fix(
-                ready::Watched {
-                    name: "the model server",
-                    log: &self.log,
-                    venv: &self.log.with_file_name("venv"),
-                }
-                .crash_fix(),
-            )),
+            .or_fix(ready::crash_fix(&self.log.with_file_name("venv")))),
             None => Err(error),
         }
     }

@@ -79,17 +79,15 @@ pub(crate) struct Watched<'a> {
     pub(crate) venv: &'a Path,
 }
 
-impl Watched<'_> {
-    /// What to do about this server when it listens but cannot answer, or
-    /// dies while a client talks to it.
-    pub(crate) fn crash_fix(&self) -> String {
-        format!(
-            "if the log shows a crash (SIGSEGV, SIGILL, \"illegal instruction\"), llama.cpp was \
-             built for another CPU: delete {} and run again to rebuild it portably; otherwise \
-             read the log above",
-            self.venv.display()
-        )
-    }
+/// What to do about a model server built in `venv` when it listens but
+/// cannot answer, or dies while a client talks to it.
+pub(crate) fn crash_fix(venv: &Path) -> String {
+    format!(
+        "if the log shows a crash (SIGSEGV, SIGILL, \"illegal instruction\"), llama.cpp was \
+         built for another CPU: delete {} and run again to rebuild it portably; otherwise \
+         read the log above",
+        venv.display()
+    )
 }
 
 /// Waits until the server on `port` answers every probe. `exited` says
@@ -109,7 +107,7 @@ pub(crate) fn wait_ready(
                 "{name} exited ({status}) before it listened; {}",
                 log_tail(log)
             ))
-            .or_fix(server.crash_fix()));
+            .or_fix(crash_fix(server.venv)));
         }
         if let Reply::Answered(200, _) = exchange(port, "GET", "/v1/models", "", limits.answer) {
             break;
@@ -146,7 +144,7 @@ pub(crate) fn wait_ready(
             probe.path,
             log_tail(log)
         ))
-        .or_fix(server.crash_fix()));
+        .or_fix(crash_fix(server.venv)));
     }
     Ok(())
 }
