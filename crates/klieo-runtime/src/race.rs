@@ -65,6 +65,19 @@ pub(crate) fn race<'a, F: Future>(
     })
 }
 
+/// A token cancelled `after` from now, by a task of its own (paused time
+/// moves it on), for the tests of a race.
+#[cfg(test)]
+pub(crate) fn cancelled_after(after: std::time::Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        stop.cancel();
+    });
+    cancel
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,12 +160,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_that_waits_stops_when_the_token_is_cancelled() {
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            stop.cancel();
-        });
+        let cancel = cancelled_after(Duration::from_secs(1));
         let waited = race(pin!(pending::<()>()), None, Some(&cancel)).await;
         assert_eq!(waited, Raced::Cancelled);
     }

@@ -372,15 +372,37 @@ impl ToolInvoker for ToolSet {
 pub struct FnTool<F> {
     def: ToolDef,
     f: F,
+    policy: ToolPolicy,
 }
 
 impl<F> FnTool<F>
 where
     F: Fn(serde_json::Value) -> Result<serde_json::Value, ToolError> + Send + Sync,
 {
-    /// A tool that runs `f` on the parsed arguments.
+    /// A tool that runs `f` on the parsed arguments, under the default
+    /// [`ToolPolicy`].
     pub fn new(def: ToolDef, f: F) -> Self {
-        Self { def, f }
+        Self {
+            def,
+            f,
+            policy: ToolPolicy::new(),
+        }
+    }
+
+    /// Sets the tool's [`policy`](Tool::policy): its own time bound,
+    /// whether a call may run again, whether a person must approve it.
+    ///
+    /// ```
+    /// use klieo_types::{FnTool, Tool, ToolDef, ToolPolicy};
+    /// use serde_json::json;
+    ///
+    /// let refund = FnTool::new(ToolDef::new("refund", "Refunds.", json!({"type": "object"})), Ok)
+    ///     .with_policy(ToolPolicy::new().with_approval(true));
+    /// assert!(refund.policy().requires_approval());
+    /// ```
+    pub fn with_policy(mut self, policy: ToolPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
@@ -407,5 +429,9 @@ where
         _ctx: ToolContext<'_>,
     ) -> Result<serde_json::Value, ToolError> {
         (self.f)(args)
+    }
+
+    fn policy(&self) -> ToolPolicy {
+        self.policy
     }
 }

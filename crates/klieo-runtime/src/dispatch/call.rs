@@ -220,16 +220,12 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, prepared: Pre
 #[allow(clippy::panic)]
 mod tests {
     use super::*;
+    use crate::race::cancelled_after;
     use std::future::{pending, ready};
 
     #[tokio::test(start_paused = true)]
     async fn a_limit_past_the_clock_is_no_limit_but_cancellation_still_stops() {
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(3_600)).await;
-            stop.cancel();
-        });
+        let cancel = cancelled_after(Duration::from_secs(3_600));
         let waited = attempt(pending::<()>(), Duration::MAX, &cancel).await;
         assert_eq!(waited, Raced::Cancelled);
     }

@@ -108,29 +108,11 @@ impl Iterator for PreparedIter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use klieo_types::{Tool, ToolContext, ToolDef, ToolError, ToolSet};
+    use klieo_types::{FnTool, ToolDef, ToolSet};
     use serde_json::{json, Value};
     use std::time::Duration;
 
-    /// A tool that asks for approval, with a time bound of its own.
-    struct Guarded(ToolDef);
-
-    #[async_trait]
-    impl Tool for Guarded {
-        fn def(&self) -> &ToolDef {
-            &self.0
-        }
-
-        async fn invoke(&self, args: Value, _: ToolContext<'_>) -> Result<Value, ToolError> {
-            Ok(args)
-        }
-
-        fn policy(&self) -> ToolPolicy {
-            guarded()
-        }
-    }
-
+    /// A policy that asks for approval, with a time bound of its own.
     fn guarded() -> ToolPolicy {
         ToolPolicy::new()
             .with_approval(true)
@@ -157,7 +139,7 @@ mod tests {
     #[test]
     fn each_calls_arguments_and_policy_come_in_call_order_however_many() {
         let def = ToolDef::new("guarded", "asks first", json!({"type": "object"}));
-        let tools = ToolSet::new().add_tool(Guarded(def));
+        let tools = ToolSet::new().add_tool(FnTool::new(def, Ok).with_policy(guarded()));
         for n in [0, 1, 2, 3] {
             let mut calls = calls(n);
             let args = PreparedCalls::prepare(&mut calls, &tools);
