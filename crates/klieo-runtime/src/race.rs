@@ -18,7 +18,21 @@ pub(crate) enum Raced<T> {
     Cancelled,
 }
 
+impl<T> Raced<T> {
+    /// What the call finished with; `None` when it did not (for a race
+    /// with no token, its deadline passed).
+    pub(crate) fn done(self) -> Option<T> {
+        match self {
+            Raced::Done(done) => Some(done),
+            Raced::TimedOut | Raced::Cancelled => None,
+        }
+    }
+}
+
 /// `call`, raced against `deadline` and `cancel` (either may be absent).
+/// (`klieo_retry`'s driver races each attempt with the token alike, in a
+/// copy of its own: it is a layer below this crate, and this is no item
+/// for its public API.)
 ///
 /// The call is polled first on every poll, as `tokio::time::timeout_at`
 /// polls its future: one done at once (a computation, a cache, a model in

@@ -31,7 +31,7 @@ pub(crate) enum StepEnd {
 /// in the second write.
 ///
 /// `cut_by` is the budget's limit the reply ran out of (see
-/// `BudgetCap::ran_out`), which an answer so cut names
+/// `spend::ran_out`), which an answer so cut names
 /// (`RunSummary::cut_by_budget`).
 pub(crate) async fn finish_step(
     run: &Run,

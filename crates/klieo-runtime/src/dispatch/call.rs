@@ -115,6 +115,28 @@ where
     race(Pin::new(&mut caught), deadline, Some(cancel)).await
 }
 
+/// What an attempt of `tool`'s, bounded by `limit`, gave: its result, a
+/// panic or its limit as the tool's error; `None` when the run was
+/// cancelled first.
+fn tool_result(
+    raced: Raced<Result<Result<Value, ToolError>, String>>,
+    tool: &str,
+    limit: Duration,
+) -> Option<Result<Value, ToolError>> {
+    Some(match raced {
+        Raced::Done(Ok(result)) => result,
+        Raced::Done(Err(panicked)) => Err(ToolError::Failed {
+            tool: tool.to_owned(),
+            message: format!("the tool panicked ({panicked}): its effect is unknown"),
+        }),
+        Raced::TimedOut => Err(ToolError::Timeout {
+            tool: tool.to_owned(),
+            after: limit,
+        }),
+        Raced::Cancelled => return None,
+    })
+}
+
 /// A tool's future whose panic is caught, as its message (a tool's bug
 /// must not take the run, and the worker driving it, down: a run taken
 /// up again would call it again, and panic again).
@@ -170,17 +192,9 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, prepared: Pre
                     .with_runtime(&run.caller);
                 let args = first.take().unwrap_or_else(|| text.to_value());
                 let invoked = run.ctx.tools.invoke(&call.name, args, ctx);
-                let result = match attempt(invoked, limit, cancel).await {
-                    Raced::Done(Ok(result)) => result,
-                    Raced::Done(Err(panicked)) => Err(ToolError::Failed {
-                        tool: call.name.to_string(),
-                        message: format!("the tool panicked ({panicked}): its effect is unknown"),
-                    }),
-                    Raced::TimedOut => Err(ToolError::Timeout {
-                        tool: call.name.to_string(),
-                        after: limit,
-                    }),
-                    Raced::Cancelled => break Outcome::Cancelled,
+                let raced = attempt(invoked, limit, cancel).await;
+                let Some(result) = tool_result(raced, &call.name, limit) else {
+                    break Outcome::Cancelled;
                 };
                 match result {
                     Err(ToolError::Retryable {

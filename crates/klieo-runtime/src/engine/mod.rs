@@ -21,12 +21,12 @@ use crate::fact::Fact;
 use crate::guardrail::check_post_llm;
 use crate::lease::{give_up, Held};
 use crate::run::{OpenFailure, Run};
-use crate::spend::BudgetCap;
+use crate::spend::ran_out;
 use crate::step::{finish_step, StepEnd};
 use crate::stream::{ChunkPump, PumpEvent};
 use crate::streaming::{Ended, Item};
 use futures_core::Stream;
-use klieo_types::{ChatRequest, ChatResponse, Episode, Error, ErrorChain};
+use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, Episode, Error, ErrorChain};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,8 +48,9 @@ pub(crate) enum Mode {
 struct Cycle {
     step: u32,
     req: ChatRequest,
-    /// The cap a budget set on the reply, if one did.
-    cap: Option<BudgetCap>,
+    /// The budget's limit that lowered the request's `max_tokens` last,
+    /// if one did.
+    cut: Option<BudgetLimit>,
     span: Span,
     started: Instant,
     pump: Option<ChunkPump>,
@@ -57,7 +58,7 @@ struct Cycle {
 }
 
 async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, OpenFailure> {
-    let (req, cap) = run.request(step).await.map_err(OpenFailure::Init)?;
+    let (req, cut) = run.request(step).await.map_err(OpenFailure::Init)?;
     let span = run
         .emit(Fact::ModelCallBegan {
             step,
@@ -93,7 +94,7 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
     Ok(Box::new(Cycle {
         step,
         req,
-        cap,
+        cut,
         span,
         started,
         pump,
@@ -120,7 +121,7 @@ async fn after_reply(
     let Cycle {
         step,
         req,
-        cap,
+        cut,
         span,
         started,
         ..
@@ -148,12 +149,12 @@ async fn after_reply(
         }
         return Err(e);
     }
+    // A reply cut where a budget lowered its cap ran out of the budget: an
+    // answer so cut says so.
+    let cut_by = cut.and_then(|limit| ran_out(limit, &req, &reply));
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
-    // A reply cut where a budget lowered its cap ran out of the budget: an
-    // answer so cut says so.
-    let cut_by = cap.and_then(|cap| cap.ran_out(&reply));
     match finish_step(&run, step, reply, episodes, cut_by).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {

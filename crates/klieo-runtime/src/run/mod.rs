@@ -301,8 +301,15 @@ impl Run {
     /// happened only if its commit went in.
     pub(crate) fn tell(&self, fact: &Fact<'_>) {
         self.progress.observe(fact);
-        if telemetry::observed() {
-            let _ = self.tracer().observe(fact);
+        let _ = self.in_spans(fact);
+    }
+
+    /// The spans' view of `fact`: the span it opens, if any. Skipped when
+    /// nothing could take what it makes (`telemetry::observed`).
+    fn in_spans(&self, fact: &Fact<'_>) -> Option<Span> {
+        match telemetry::observed() {
+            true => self.tracer().observe(fact),
+            false => None,
         }
     }
 
@@ -314,10 +321,7 @@ impl Run {
     /// (`telemetry::observed`): the span handed back is then a disabled one.
     pub(crate) fn emit(&self, fact: Fact<'_>) -> Emitted {
         self.progress.observe(&fact);
-        let span = match telemetry::observed() {
-            true => self.tracer().observe(&fact),
-            false => None,
-        };
+        let span = self.in_spans(&fact);
         let episode = self.ctx.memories.episode(fact);
         Emitted { episode, span }
     }

@@ -4,7 +4,7 @@
 
 use super::Run;
 use crate::fact::Fact;
-use crate::race::{race, Raced};
+use crate::race::race;
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
 use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError, RetryPolicy};
@@ -66,12 +66,10 @@ async fn within<T, E>(
     let Some((end, length)) = budget else {
         return call.await;
     };
-    match race(pin!(call), Some(end), None).await {
-        Raced::Done(done) => done,
-        // No token is raced: only the budget ends it otherwise.
-        Raced::TimedOut | Raced::Cancelled => {
-            Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length)))
-        }
+    // No token is raced: a call not done ran past the budget.
+    match race(pin!(call), Some(end), None).await.done() {
+        Some(done) => done,
+        None => Err(wrap(LlmError::timeout(TimeLimit::RetryBudget, length))),
     }
 }
 
@@ -254,10 +252,10 @@ impl Run {
             return Either::Left(call);
         };
         Either::Right(Box::pin(async move {
-            match race(pin!(call), Some(deadline), None).await {
-                Raced::Done(done) => done,
-                // No token is raced: only the deadline ends it otherwise.
-                Raced::TimedOut | Raced::Cancelled => Err(out_of_time(match cut {
+            // No token is raced: a call not done ran past the deadline.
+            match race(pin!(call), Some(deadline), None).await.done() {
+                Some(done) => done,
+                None => Err(out_of_time(match cut {
                     Cut::Time => {
                         let worked = self.began.elapsed();
                         self.lock_spend().out_of_time(&self.opts.budget, worked)

@@ -7,10 +7,10 @@ use super::compact::{Besides, Room};
 use super::fit::{estimate, estimate_of, history_budget, reply_room, Fixed};
 use super::Run;
 use crate::guardrail::check_pre_llm;
-use crate::spend::{BudgetCap, Start, Window};
+use crate::spend::{Start, Window};
 use klieo_types::{
-    ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice, ToolDef,
-    Transcript,
+    BudgetLimit, ChatRequest, Error, History, ResponseFormat, Role, ThreadSummary, ToolChoice,
+    ToolDef, Transcript,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,12 +32,12 @@ struct Fitted {
 impl Run {
     /// The request of cycle `step`: system prompt, the history that fits
     /// the window and the budget, the tools and this cycle's tool choice;
-    /// checked by the pre-LLM guardrails. With it, the cap a budget set on
-    /// its reply, if one did.
+    /// checked by the pre-LLM guardrails. With it, the budget's limit that
+    /// lowered its `max_tokens` last, if one did (see `spend::ran_out`).
     pub(crate) async fn request(
         &self,
         step: u32,
-    ) -> Result<(ChatRequest, Option<BudgetCap>), Error> {
+    ) -> Result<(ChatRequest, Option<BudgetLimit>), Error> {
         let tools = self.ctx.tools.catalogue();
         let mut tool_choice = None;
         if !tools.is_empty() {
@@ -184,10 +184,7 @@ impl Run {
             }
             self.lock_spend().noted(&self.opts.budget, &req);
         }
-        let cap = cut
-            .zip(req.max_tokens)
-            .map(|(limit, max_tokens)| BudgetCap::new(limit, max_tokens));
-        Ok((req, cap))
+        Ok((req, cut))
     }
 
     /// The thread's history under a budget of `budget` tokens, its start

@@ -19,7 +19,7 @@ use crate::options::{Budget, ModelPrice};
 use bound::input_bound;
 use calibration::Calibration;
 use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeyStanding};
-pub(crate) use reply_room::BudgetCap;
+pub(crate) use reply_room::ran_out;
 use reply_room::ReplyRoom;
 use std::time::Duration;
 

@@ -1,31 +1,22 @@
 //! [`ReplyRoom`]: what a budget's limits leave for a model call's reply,
-//! and the limit that leaves the least; [`BudgetCap`]: the cap that limit
-//! set, which a reply cut there ran out of.
+//! and the limit that leaves the least; [`ran_out`]: whether a reply cut
+//! at the cap that limit set ran out of it.
 
 use super::UNASKED_MAX_TOKENS;
 use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, FinishReason};
 
-/// The budget's limit that lowered a request's `max_tokens` last, and the
-/// cap it set: a reply cut there ran out of that limit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BudgetCap {
+/// `limit`, when it is the budget's limit that lowered `req`'s
+/// `max_tokens` last and `reply` ran out of it: it was cut (`length`) at
+/// that cap, having generated as many tokens as that, when its usage
+/// says.
+pub(crate) fn ran_out(
     limit: BudgetLimit,
-    max_tokens: u32,
-}
-
-impl BudgetCap {
-    pub(crate) fn new(limit: BudgetLimit, max_tokens: u32) -> Self {
-        Self { limit, max_tokens }
-    }
-
-    /// The limit `reply` ran out of: when it was cut (`length`) at this
-    /// cap, having generated as many tokens as that, when its usage says.
-    pub(crate) fn ran_out(self, reply: &ChatResponse) -> Option<BudgetLimit> {
-        let reached = reply
-            .usage
-            .is_none_or(|usage| usage.output_tokens >= self.max_tokens);
-        (reply.finish_reason == FinishReason::Length && reached).then_some(self.limit)
-    }
+    req: &ChatRequest,
+    reply: &ChatResponse,
+) -> Option<BudgetLimit> {
+    let cap = req.max_tokens?;
+    let reached = reply.usage.is_none_or(|usage| usage.output_tokens >= cap);
+    (reply.finish_reason == FinishReason::Length && reached).then_some(limit)
 }
 
 /// The least room for a reply that the limits looked at so far leave, in
@@ -58,7 +49,7 @@ impl ReplyRoom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use klieo_types::Transcript;
+    use klieo_types::{Message, Transcript, Usage};
 
     fn request(max_tokens: Option<u32>) -> ChatRequest {
         let mut req = ChatRequest::new(Transcript::new());
@@ -94,5 +85,39 @@ mod tests {
         let mut req = request(None);
         assert_eq!(ReplyRoom::default().lower(&mut req), None);
         assert_eq!(req.max_tokens, None);
+    }
+
+    fn reply(finish: FinishReason, output_tokens: Option<u32>) -> ChatResponse {
+        let mut reply = ChatResponse::new(Message::assistant("…"), finish);
+        reply.usage = output_tokens.map(|output| Usage::new(10, output));
+        reply
+    }
+
+    #[test]
+    fn a_reply_cut_at_the_budgets_cap_ran_out_of_its_limit() {
+        let limit = BudgetLimit::TotalTokens;
+        let capped = request(Some(300));
+        let cut = |reply| ran_out(limit, &capped, &reply);
+        assert_eq!(cut(reply(FinishReason::Length, Some(300))), Some(limit));
+        assert_eq!(
+            cut(reply(FinishReason::Length, None)),
+            Some(limit),
+            "no usage said"
+        );
+        assert_eq!(
+            cut(reply(FinishReason::Length, Some(120))),
+            None,
+            "cut short of it"
+        );
+        assert_eq!(
+            cut(reply(FinishReason::Stop, Some(300))),
+            None,
+            "ended by the model"
+        );
+        let uncapped = request(None);
+        assert_eq!(
+            ran_out(limit, &uncapped, &reply(FinishReason::Length, None)),
+            None
+        );
     }
 }
