@@ -51,6 +51,9 @@ pub(crate) enum Needs {
 pub(crate) struct ModelServer {
     child: Child,
     log: PathBuf,
+    /// The virtual environment its build lives in (what a crash's fix
+    /// rebuilds).
+    venv: PathBuf,
     /// `http://127.0.0.1:PORT/v1`.
     pub(crate) base_url: String,
 }
@@ -106,6 +109,7 @@ impl ModelServer {
         let mut server = Self {
             child,
             log,
+            venv: dir.join("venv"),
             base_url: format!("http://127.0.0.1:{port}/v1"),
         };
         let probes: &[ready::Probe] = match needs {
@@ -122,7 +126,7 @@ impl ModelServer {
         let watched = ready::Watched {
             name: "the model server",
             log: &server.log,
-            venv: &dir.join("venv"),
+            venv: &server.venv,
         };
         ready::wait_ready(port, &watched, probes, &limits, || {
             child.try_wait().ok().flatten()
@@ -149,7 +153,7 @@ impl ModelServer {
                  client failed; the server's log is {}",
                 self.log.display()
             ))
-            .or_fix(ready::crash_fix(&self.log.with_file_name("venv")))),
+            .or_fix(ready::crash_fix(&self.venv))),
             None => Err(error),
         }
     }
