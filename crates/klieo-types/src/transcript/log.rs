@@ -2,13 +2,24 @@
 //! token sums, and its summaries, for a memory that keeps threads in
 //! memory.
 
-use super::segments::Segments;
-use super::{Block, Segment, Transcript, BLOCK};
+use super::{Block, Segment, Transcript};
 use crate::error::MemoryError;
 use crate::message::{Message, Role};
 use crate::summary::{History, ThreadSummary};
 use std::fmt;
 use std::sync::Arc;
+
+/// The most messages a block holds: a thread's first 256 messages are
+/// one segment of a transcript, unless a transcript still held its newest
+/// block when the log grew (see [`MessageLog::push`]).
+pub(super) const BLOCK: usize = 256;
+
+/// A block of the log, and the index in the log of its first message.
+#[derive(Clone)]
+struct Placed {
+    start: usize,
+    block: Block,
+}
 
 /// A block shorter than this, held by a transcript (or a clone of the
 /// log) when the log grows, is copied rather than followed by a new
@@ -44,9 +55,7 @@ const COPIED_BELOW: usize = 16;
 #[derive(Clone)]
 pub struct MessageLog {
     /// The messages, oldest first, in blocks of at most [`BLOCK`].
-    blocks: Vec<Block>,
-    /// `starts[i]` is the index in the log of `blocks[i]`'s first message.
-    starts: Vec<usize>,
+    blocks: Vec<Placed>,
     /// `running_tokens[i]` is the estimated token count of messages `0..i`.
     running_tokens: Vec<u64>,
     /// The thread's summaries, oldest first.
@@ -64,7 +73,6 @@ impl MessageLog {
     pub fn new() -> Self {
         Self {
             blocks: Vec::new(),
-            starts: Vec::new(),
             running_tokens: vec![0],
             summaries: Vec::new(),
         }
@@ -85,46 +93,50 @@ impl MessageLog {
     /// It goes in the newest block, in place, while that block has room
     /// (256 messages) and no transcript holds it. A transcript's messages
     /// never change, so a block one holds is left as it is: a short one
-    /// (fewer than 16 messages) is copied, message by message, with the
-    /// new one into a block this log alone holds, and the message starts
-    /// a new block after a longer one. So a thread read while it grows
-    /// copies at most 15 messages a push, and its blocks stay long enough
-    /// (16 or more but the newest) to keep a transcript's segments few.
+    /// (fewer than 16 messages) is cloned, text and all, with the new one
+    /// into a block this log alone holds, and the message starts a new
+    /// block after a longer one. So a thread read while it grows copies at
+    /// most 15 messages a push, and its blocks stay long enough (16 or more
+    /// but the newest) to keep a transcript's segments few.
     pub fn push(&mut self, message: Message) {
         let index = self.len();
         let total = self.running_tokens.last().copied().unwrap_or(0);
         self.running_tokens
             .push(total + message.estimated_tokens() as u64);
-        if let Some(newest) = self.blocks.last_mut() {
-            if newest.len() < BLOCK {
-                if let Some(block) = Arc::get_mut(newest) {
-                    block.push(message);
-                    return;
-                }
-                if newest.len() < COPIED_BELOW {
-                    let mut block = Vec::with_capacity(newest.len() + 1);
-                    block.extend(newest.iter().cloned());
-                    block.push(message);
-                    *newest = Arc::new(block);
-                    return;
-                }
-            }
+        let newest = match self.blocks.last_mut() {
+            Some(newest) if newest.block.len() < BLOCK => &mut newest.block,
+            _ => return self.start_block(index, message),
+        };
+        if let Some(block) = Arc::get_mut(newest) {
+            block.push(message);
+        } else if newest.len() < COPIED_BELOW {
+            let mut block = Vec::with_capacity(COPIED_BELOW);
+            block.extend(newest.iter().cloned());
+            block.push(message);
+            *newest = Arc::new(block);
+        } else {
+            self.start_block(index, message);
         }
-        self.starts.push(index);
-        self.blocks.push(Arc::new(vec![message]));
+    }
+
+    /// Starts a block with `message`, the log's message at `index`.
+    fn start_block(&mut self, index: usize, message: Message) {
+        self.blocks.push(Placed {
+            start: index,
+            block: Arc::new(vec![message]),
+        });
     }
 
     /// Which block holds the message at `index`, if one does.
     fn block_of(&self, index: usize) -> Option<usize> {
-        self.starts
-            .partition_point(|&start| start <= index)
+        self.blocks
+            .partition_point(|placed| placed.start <= index)
             .checked_sub(1)
     }
 
     fn message(&self, index: usize) -> Option<&Message> {
-        let block = self.block_of(index)?;
-        let start = self.starts.get(block)?;
-        self.blocks.get(block)?.get(index - start)
+        let placed = self.blocks.get(self.block_of(index)?)?;
+        placed.block.get(index - placed.start)
     }
 
     /// The whole history.
@@ -198,20 +210,19 @@ impl MessageLog {
         let (Some(first), Some(last)) = (self.block_of(start), self.block_of(end - 1)) else {
             return Transcript::new();
         };
-        let (Some(blocks), Some(starts)) =
-            (self.blocks.get(first..=last), self.starts.get(first..=last))
-        else {
+        let Some(blocks) = self.blocks.get(first..=last) else {
             return Transcript::new();
         };
-        // Slices' iterators have a known length: at most one allocation.
-        let segments = blocks.iter().zip(starts).map(|(block, &base)| Segment {
-            block: Arc::clone(block),
-            start: start.max(base) - base,
-            end: end.min(base + block.len()) - base,
+        // A slice's iterator has a known length: at most one allocation.
+        let segments = blocks.iter().map(|placed| {
+            let base = placed.start;
+            Segment {
+                block: Arc::clone(&placed.block),
+                start: start.max(base) - base,
+                end: end.min(base + placed.block.len()) - base,
+            }
         });
-        let segments: Segments = segments.collect();
-        let len = segments.as_slice().iter().map(|s| s.end - s.start).sum();
-        Transcript::of(segments, len)
+        Transcript::of(segments.collect(), end - start)
     }
 }
 
@@ -230,7 +241,7 @@ mod tests {
     //! Blocks a transcript holds while the log grows.
 
     use super::*;
-    use crate::transcript::tests::{contents, numbered};
+    use crate::transcript::tests::{contents, name, numbered};
 
     #[test]
     fn a_short_block_a_transcript_holds_is_copied_when_the_log_grows() {
@@ -243,13 +254,16 @@ mod tests {
             1,
             "copied into one block the log alone holds"
         );
-        assert!(!Arc::ptr_eq(&log.blocks[0], &held.segments()[0].block));
+        assert!(!Arc::ptr_eq(
+            &log.blocks[0].block,
+            &held.segments()[0].block
+        ));
         assert_eq!(contents(&log.all()), ["m0000", "m0001", "m0002", "later"]);
         // Held no more, the block grows in place.
         drop(held);
-        let before = Arc::as_ptr(&log.blocks[0]);
+        let before = Arc::as_ptr(&log.blocks[0].block);
         log.push(Message::user("last"));
-        assert_eq!(Arc::as_ptr(&log.blocks[0]), before);
+        assert_eq!(Arc::as_ptr(&log.blocks[0].block), before);
         assert_eq!(log.len(), 5);
     }
 
@@ -261,8 +275,9 @@ mod tests {
         log.push(Message::user("after"));
         assert_eq!(held.len(), COPIED_BELOW + 1, "untouched");
         assert_eq!(log.blocks.len(), 2);
-        assert_eq!(log.starts, [0, COPIED_BELOW + 1]);
-        let mut expected: Vec<String> = (0..=COPIED_BELOW).map(|i| format!("m{i:04}")).collect();
+        let starts: Vec<usize> = log.blocks.iter().map(|placed| placed.start).collect();
+        assert_eq!(starts, [0, COPIED_BELOW + 1]);
+        let mut expected: Vec<String> = (0..=COPIED_BELOW).map(name).collect();
         expected.extend(["orphan".to_owned(), "after".to_owned()]);
         assert_eq!(contents(&log.all()), expected);
         // A window that starts in the new block skips its orphaned result.
@@ -290,26 +305,28 @@ mod tests {
         let mut log = MessageLog::new();
         let mut held = Vec::new();
         for i in 0..200 {
-            log.push(Message::user(format!("m{i:04}")));
+            log.push(Message::user(name(i)));
             // A reader holds the newest messages at every push.
             held.push(log.window(usize::MAX));
         }
         let (newest, older) = log
             .blocks
             .split_last()
-            .map_or((0, &[][..]), |(n, o)| (n.len(), o));
+            .map_or((0, &[][..]), |(n, o)| (n.block.len(), o));
         assert!(newest >= 1);
         assert!(
-            older.iter().all(|block| block.len() >= COPIED_BELOW),
+            older
+                .iter()
+                .all(|placed| placed.block.len() >= COPIED_BELOW),
             "{:?}",
-            older.iter().map(|b| b.len()).collect::<Vec<_>>()
+            older.iter().map(|p| p.block.len()).collect::<Vec<_>>()
         );
         assert!(log.blocks.len() <= 200 / COPIED_BELOW + 1);
-        let expected: Vec<String> = (0..200).map(|i| format!("m{i:04}")).collect();
+        let expected: Vec<String> = (0..200).map(name).collect();
         assert_eq!(contents(&log.all()), expected);
         assert_eq!(
-            held[99].len(),
-            100,
+            contents(&held[99]),
+            expected[..100].to_vec(),
             "each reader's messages are as they were"
         );
     }

@@ -14,12 +14,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-/// The most messages a block of a [`MessageLog`] holds: a thread's first
-/// 256 messages are one segment of a transcript, unless a transcript
-/// still held its newest block when the log grew (see
-/// [`MessageLog::push`]).
-const BLOCK: usize = 256;
-
 /// Messages kept in place, shared by the transcripts cut from them: a
 /// message is one allocation of its block's, not one of its own (see
 /// docs/PERFORMANCE.md).

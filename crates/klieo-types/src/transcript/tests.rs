@@ -1,14 +1,20 @@
 //! Transcripts and message logs: order across blocks, windows, and the
 //! cuts that never start with an orphaned tool result.
 
+use super::log::BLOCK;
 use super::*;
 use crate::ToolCall;
 
-/// A log of `n` user messages, `m0000` on.
+/// The text of a numbered log's message `i`: `m0000` on.
+pub(super) fn name(i: usize) -> String {
+    format!("m{i:04}")
+}
+
+/// A log of `n` user messages, [`name`]d.
 pub(super) fn numbered(n: usize) -> MessageLog {
     let mut log = MessageLog::new();
     for i in 0..n {
-        log.push(Message::user(format!("m{i:04}")));
+        log.push(Message::user(name(i)));
     }
     log
 }
@@ -23,12 +29,12 @@ fn window_spanning_blocks_keeps_order() {
     let log = numbered(3 * BLOCK + 5);
     let all = log.all();
     assert_eq!(all.len(), 3 * BLOCK + 5);
-    let expected: Vec<String> = (0..3 * BLOCK + 5).map(|i| format!("m{i:04}")).collect();
+    let expected: Vec<String> = (0..3 * BLOCK + 5).map(name).collect();
     assert_eq!(contents(&all), expected);
     let per = Message::user("m0000").estimated_tokens();
     let window = log.window(per * 70);
     assert_eq!(contents(&window), expected[expected.len() - 70..].to_vec());
-    let first = format!("m{:04}", 3 * BLOCK + 5 - 70);
+    let first = name(3 * BLOCK + 5 - 70);
     assert_eq!(window.get(0).map(|m| &m.content), Some(&first));
 }
 
