@@ -77,8 +77,7 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
             .await
             .map(|(pump, first)| (Some(pump), first)),
         Mode::Blocking => run
-            .complete(&req)
-            .instrument(span.clone())
+            .complete(&req, &span)
             .await
             .map(|reply| (None, PumpEvent::Finished(reply)))
             .map_err(OpenFailure::Init),

@@ -6,17 +6,13 @@ use super::Run;
 use crate::fact::Fact;
 use crate::race::race;
 use crate::stream::{whole_reply, ChunkPump, PumpEvent};
-use futures_util::future::Either;
 use klieo_retry::{retry_notify, RetryDecision, RetryError, RetryPolicy};
 use klieo_types::{ChatRequest, ChatResponse, Episode, Error, LlmError, TimeLimit, ToolChoice};
 use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
-
-/// A boxed model call cut off by the budget's time.
-type Work<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
 use tokio::time::{Duration, Instant};
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 /// What cuts a model call off (see `Run::deadline`).
 #[derive(Debug, Clone, Copy)]
@@ -238,46 +234,37 @@ impl Run {
         }
     }
 
-    /// `call` (a model call and its retries), cut off when the budget's
-    /// time runs out first (`Error::BudgetExceeded`) or its key's
-    /// reservation lapses (a timeout). A run with neither gets `call`
-    /// itself: no layer to move it through (a step's cost; see
-    /// docs/PERFORMANCE.md).
-    fn in_time<'a, T: 'a, E: 'a>(
-        &'a self,
-        call: impl Future<Output = Result<T, E>> + Send + 'a,
-        out_of_time: fn(Error) -> E,
-    ) -> Either<impl Future<Output = Result<T, E>> + Send + 'a, Work<'a, T, E>> {
+    /// What `call` (a model call's attempts, pinned where its caller made
+    /// them) gives, or the error it is cut off with when the budget's time
+    /// runs out first (`Error::BudgetExceeded`) or its key's reservation
+    /// lapses (a timeout). A run with neither awaits `call` itself: no
+    /// layer to move it through (a step's cost; see docs/PERFORMANCE.md).
+    async fn in_time<T>(&self, call: Pin<&mut impl Future<Output = T>>) -> Result<T, Error> {
         let Some((deadline, cut)) = self.deadline() else {
-            return Either::Left(call);
+            return Ok(call.await);
         };
-        Either::Right(Box::pin(async move {
-            // No token is raced: a call not done ran past the deadline.
-            match race(pin!(call), Some(deadline), None).await.done() {
-                Some(done) => done,
-                None => Err(out_of_time(match cut {
-                    Cut::Time => {
-                        let worked = self.began.elapsed();
-                        self.lock_spend().out_of_time(&self.opts.budget, worked)
-                    }
-                    Cut::Reservation(ttl) => {
-                        Error::Llm(LlmError::timeout(TimeLimit::KeyReservation, ttl))
-                    }
-                })),
-            }
-        }))
+        // No token is raced: a call not done ran past the deadline.
+        race(call, Some(deadline), None)
+            .await
+            .done()
+            .ok_or_else(|| match cut {
+                Cut::Time => {
+                    let worked = self.began.elapsed();
+                    self.lock_spend().out_of_time(&self.opts.budget, worked)
+                }
+                Cut::Reservation(ttl) => {
+                    Error::Llm(LlmError::timeout(TimeLimit::KeyReservation, ttl))
+                }
+            })
     }
 
-    /// `complete` under the retry policy, within its budgets.
-    pub(crate) fn complete<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-    ) -> impl Future<Output = Result<ChatResponse, Error>> + Send + 'a {
-        self.in_time(self.complete_retried(req), std::convert::identity)
-    }
-
-    /// `complete` under the retry policy, within its time budget.
-    async fn complete_retried(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
+    /// `complete` under the retry policy, within its budgets, its attempts
+    /// and their failures told within `span`.
+    pub(crate) async fn complete(
+        &self,
+        req: &ChatRequest,
+        span: &Span,
+    ) -> Result<ChatResponse, Error> {
         let question = self.window_asked();
         let budget = self.budget(question);
         let mut shortened = None;
@@ -291,8 +278,13 @@ impl Run {
         };
         let retried = |error: &LlmError, _| self.attempt_failed(error, true);
         let cancel = &self.ctx.cancel;
-        let outcome = retry_notify(policy, cancel, classify, retried, call).await;
+        let mut attempts = pin!(retry_notify(policy, cancel, classify, retried, call));
+        // Within the call's span, polled where it is pinned: instrumenting
+        // the attempts themselves would move them (see docs/PERFORMANCE.md).
+        let mut in_span = attempts.as_mut().instrument(span.clone());
+        let outcome = self.in_time(Pin::new(&mut in_span)).await?;
         if let Err(RetryError::Failed(e)) = &outcome {
+            let _in_call = span.enter();
             self.attempt_failed(e, false);
         }
         outcome.map_err(|e| e.into_inner().map_or(Error::Cancelled, Error::Llm))
@@ -344,7 +336,10 @@ impl Run {
         &self,
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
-        let reply = self.complete(req).await.map_err(OpenFailure::Init)?;
+        let reply = self
+            .complete(req, &Span::current())
+            .await
+            .map_err(OpenFailure::Init)?;
         let mut pump = ChunkPump::new(
             whole_reply(reply),
             self.ctx.cancel.clone(),
@@ -356,18 +351,10 @@ impl Run {
 
     /// Opens a stream under the retry policy and pulls its first event,
     /// within the budget's time (a reply being streamed is not cut: its
-    /// idle and request timeouts bound it).
-    fn open_streamed<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-    ) -> impl Future<Output = Result<(ChunkPump, PumpEvent), OpenFailure>> + Send + 'a {
-        self.in_time(self.open_streamed_retried(req), OpenFailure::Init)
-    }
-
-    /// Opens a stream under the retry policy and pulls its first event. A
-    /// retryable failure before the first chunk is retried like an init
-    /// error; the consumer has seen nothing yet.
-    async fn open_streamed_retried(
+    /// idle and request timeouts bound it). A retryable failure before
+    /// the first chunk is retried like an init error; the consumer has
+    /// seen nothing yet.
+    async fn open_streamed(
         &self,
         req: &ChatRequest,
     ) -> Result<(ChunkPump, PumpEvent), OpenFailure> {
@@ -391,7 +378,14 @@ impl Run {
         };
         let bounded = || within(budget, attempt(), OpenError::Init);
         let retried = |e: &OpenError, _| self.attempt_failed(e.llm(), true);
-        let outcome = retry_notify(policy, cancel, |e| classify(e.llm()), retried, bounded).await;
+        let attempts = pin!(retry_notify(
+            policy,
+            cancel,
+            |e| classify(e.llm()),
+            retried,
+            bounded
+        ));
+        let outcome = self.in_time(attempts).await.map_err(OpenFailure::Init)?;
         match &outcome {
             // Sent blocking instead (`open_stream`): no attempt failed.
             Err(RetryError::Failed(OpenError::Init(LlmError::Unsupported(_))))
