@@ -28,7 +28,7 @@ use crate::streaming::{Ended, Item};
 use futures_core::Stream;
 use klieo_types::{BudgetLimit, ChatRequest, ChatResponse, Episode, Error, ErrorChain};
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -154,7 +154,9 @@ async fn after_reply(
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
     drop(req);
-    match finish_step(&run, step, reply, episodes, cut_by).await? {
+    // Made where it is polled: awaited as it was made, the step's future
+    // (424 bytes) was moved twice more (see docs/PERFORMANCE.md).
+    match pin!(finish_step(&run, step, reply, episodes, cut_by)).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {
             run.check_next_step(step)?;
