@@ -197,6 +197,25 @@ async fn blocking_steps(
 
 type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// The work after `cycle`'s `reply`: the blocking run's steps from it on
+/// (see [`blocking_steps`]), or what comes before the next cycle. Made
+/// apart from the relay (never inlined into it): its future is large, and
+/// a relay's poll, which makes it once a cycle, would carry its frame for
+/// every chunk.
+#[inline(never)]
+fn working(
+    run: Arc<Run>,
+    cycle: Box<Cycle>,
+    reply: ChatResponse,
+    mode: Mode,
+    events: bool,
+) -> State {
+    State::Working(match mode {
+        Mode::Blocking if !events => Box::pin(blocking_steps(run, cycle, reply)),
+        mode => Box::pin(after_reply(run, cycle, reply, mode)),
+    })
+}
+
 enum State {
     Relaying(Box<Cycle>),
     Working(Work<Result<Next, Error>>),
@@ -318,12 +337,7 @@ impl Stream for Engine {
                         }
                         PumpEvent::Finished(reply) => {
                             let run = Arc::clone(&this.run);
-                            this.state = State::Working(match this.mode {
-                                Mode::Blocking if !this.events => {
-                                    Box::pin(blocking_steps(run, cycle, reply))
-                                }
-                                mode => Box::pin(after_reply(run, cycle, reply, mode)),
-                            });
+                            this.state = working(run, cycle, reply, this.mode, this.events);
                         }
                         PumpEvent::Failed(error) => {
                             if let Error::Llm(failed) = &error {
