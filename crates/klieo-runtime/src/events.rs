@@ -2,7 +2,7 @@
 //! [`RunEvent`]s with klieo's own [`Error`].
 
 use crate::dispatch::result_text;
-use crate::engine::{start, Engine, Mode};
+use crate::engine::{record_drop, start, Engine, Mode};
 use crate::run::Run;
 use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent, RunSummary};
@@ -38,7 +38,7 @@ pub(crate) type Onward = Box<dyn FnMut(&Run, &RunSummary) -> Option<StartPart> +
 ///
 /// Read it with the inherent [`next`](Self::next) (no extension trait
 /// needed), or as a [`Stream`]. Dropping it stops the run, which records
-/// `consumer-dropped`.
+/// `consumer-dropped` (`cancelled` when the run's token had fired).
 ///
 /// ```
 /// use klieo_runtime::{Agent, RunEvent};
@@ -342,11 +342,13 @@ impl Stream for RunEvents {
 impl Drop for RunEvents {
     /// A stream dropped with no engine to record it: between two parts of
     /// a team's run, the part that handed the run on records
-    /// `consumer-dropped`; while a run starts or is taken up (its
-    /// approved calls, its children, running), the run does, unless its
-    /// start never ran, or its log leaves it stopped (not started yet, or
-    /// still waiting for a person: see `Run::nothing_to_record`). Its lease,
-    /// held by the start, runs out. On the current tokio runtime.
+    /// `consumer-dropped` (`cancelled` when its token had fired, as
+    /// reading on would have told); while a run starts or is taken up
+    /// (its approved calls, its children, running), the run does, unless
+    /// its start never ran, or its log leaves it stopped (not started
+    /// yet, or still waiting for a person: see `Run::nothing_to_record`).
+    /// Its lease, held by the start, runs out. On the current tokio
+    /// runtime.
     fn drop(&mut self) {
         let run = match &self.state {
             State::Handing(..) => self.handing.take(),
@@ -370,7 +372,7 @@ impl Drop for RunEvents {
             return;
         };
         let recording = Arc::clone(&run);
-        run.spawn_dropped(async move { recording.record_dropped(Vec::new()).await });
+        run.spawn_dropped(async move { record_drop(&recording, None, Vec::new()).await });
     }
 }
 

@@ -83,8 +83,9 @@ impl Drop for Engine {
 /// Records how a streamed run dropped before its end ended, and gives up
 /// its lease: `cancelled` when its token had fired (its consumer stopped
 /// it, then stopped reading), as the run would have ended had it been
-/// read on; `consumer-dropped` otherwise.
-async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
+/// read on; `consumer-dropped` otherwise. So recorded for an engine, and
+/// for a run's events dropped while the run starts or is handed on.
+pub(crate) async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
     if !run.ctx.cancel.is_cancelled() {
         // It looks at the log itself, and tries again when an abandoned
         // write lands after its look.

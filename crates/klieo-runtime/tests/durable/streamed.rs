@@ -157,6 +157,65 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
     assert_eq!(store.pending(run_id).await.unwrap(), None);
 }
 
+/// A resume streamed, its run cancelled and then its stream dropped while
+/// it is taken up (its pending call running again): the run ends
+/// `cancelled`, as reading on would have told, not `consumer-dropped`.
+#[tokio::test]
+async fn a_resume_cancelled_then_dropped_while_taken_up_records_cancelled() {
+    let (_dir, store) = fresh().await;
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let call = ToolCall::new("c1", "lookup", json!({}));
+    let no_lease = RunOptions::default().with_lease_ttl(None);
+    let hanging = || Counted::new("lookup", true, &lookups).hanging(&started);
+    let run_id = {
+        let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+            .add_tool(hanging())
+            .with_memory(store.clone())
+            .with_options(no_lease.clone())
+            .build()
+            .expect("the options are valid");
+        let mut events = agent.session("t").stream("look it up");
+        let run_id = events.run_id();
+        tokio::select! {
+            item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
+            () = started.notified() => {}
+        }
+        // The process dies here, with lookup running.
+        std::mem::forget(events);
+        run_id
+    };
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let later = Agent::builder(ScriptedLlm::new().then_text("Found."))
+        .add_tool(hanging())
+        .with_memory(store.clone())
+        .with_options(no_lease)
+        .with_cancel(cancel.clone())
+        .build()
+        .expect("the options are valid");
+    let mut events = later.resume_stream(run_id);
+    tokio::select! {
+        item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
+        () = started.notified() => {}
+    }
+    cancel.cancel();
+    drop(events);
+    // The drop is recorded by a task of its own: let it run.
+    let mut log = Vec::new();
+    for _ in 0..1_000 {
+        log = store.replay(run_id).await.unwrap();
+        if log.last().is_some_and(|e| e.kind() == "failed") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == "cancelled"),
+        "{log:?}"
+    );
+}
+
 /// A consumer gone while the answer is being written (its commit in, its
 /// answer not back yet): the log ends with the answer, and no ending is
 /// written after it.
