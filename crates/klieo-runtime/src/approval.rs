@@ -98,12 +98,12 @@ pub(crate) async fn still_waiting(
             call,
             ticket: &ticket,
         });
-        let waits = run
+        let mut waits = run
             .commit()
             .with_episodes(suspended.episode.into_iter().collect())
             .with_pending(pending.clone())
             .with_expected_episodes(seen);
-        run.write(waits).await?;
+        run.write(&mut waits).await?;
     }
     Err(Error::Suspended {
         ticket,
@@ -126,12 +126,12 @@ pub(crate) async fn decide(
         denial,
     });
     // Refused if another process decided (or resumed) the run meanwhile.
-    let decided = run
+    let mut decided = run
         .commit()
         .with_episodes(decided.episode.into_iter().collect())
         .with_pending(waiting.pending)
         .with_expected_episodes(waiting.seen);
-    run.write(decided).await
+    run.write(&mut decided).await
 }
 
 /// What the run `ticket` names waits on, when it waits on exactly the

@@ -50,12 +50,12 @@ pub(crate) async fn still_in_doubt(
             call,
             ticket: &ticket,
         });
-        let waits = run
+        let mut waits = run
             .commit()
             .with_episodes(doubted.episode.into_iter().collect())
             .with_pending(pending.clone())
             .with_expected_episodes(seen);
-        run.write(waits).await?;
+        run.write(&mut waits).await?;
     }
     Err(Error::InDoubt {
         ticket,

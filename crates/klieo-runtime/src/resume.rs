@@ -155,7 +155,7 @@ pub(crate) async fn resume_engine(
                 .with_episodes(resumed.episode.into_iter().collect())
                 .with_expected_episodes(seen);
             resumed.pending.clone_from(&pending);
-            run.write(resumed).await?;
+            run.write(&mut resumed).await?;
             expected = None;
         }
         let mut step = steps;
@@ -220,7 +220,7 @@ async fn settle(
             .commit()
             .with_pending(PendingStep::new(step, reply.clone()));
         dispatching.expected_episodes = expected;
-        run.write(dispatching).await?;
+        run.write(&mut dispatching).await?;
     }
     let tools = &run.ctx.tools;
     let result_of = |call: &ToolCall| {

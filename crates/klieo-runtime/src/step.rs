@@ -54,7 +54,7 @@ pub(crate) async fn finish_step(
         if let Err(over) = run.check_tool_calls(message.tool_calls.len()) {
             // The model call is spent and kept; its calls are not (every
             // call in a thread needs a result).
-            run.write(run.commit().with_episodes(llm_call.into_vec()))
+            run.write(&mut run.commit().with_episodes(llm_call.into_vec()))
                 .await?;
             return Err(over);
         }
@@ -72,7 +72,7 @@ pub(crate) async fn finish_step(
             let waiting = PendingStep::awaiting_approval(step, message.clone());
             let mut episodes = llm_call.into_vec();
             episodes.extend(suspended.episode);
-            run.write(run.commit().with_episodes(episodes).with_pending(waiting))
+            run.write(&mut run.commit().with_episodes(episodes).with_pending(waiting))
                 .await?;
             return Err(Error::Suspended {
                 ticket,
@@ -83,11 +83,11 @@ pub(crate) async fn finish_step(
         // the call is written with its results, in one write.
         let mut episodes = Vec::with_capacity(2 + message.tool_calls.len());
         if run.journaled() {
-            let intent = run
+            let mut intent = run
                 .commit()
                 .with_episodes(llm_call.into_vec())
                 .with_pending(PendingStep::new(step, message.clone()));
-            run.write(intent).await?;
+            run.write(&mut intent).await?;
         } else {
             llm_call.append_to(&mut episodes);
         }
@@ -113,12 +113,15 @@ pub(crate) async fn finish_step(
         if let Some(asked) = messages.first_mut() {
             asked.tool_calls = calls;
         }
-        let commit = run.commit().with_messages(messages).with_episodes(episodes);
+        // Filled where it lies: a commit is 304 bytes, and each builder
+        // call moves it.
+        let mut commit = run.commit();
+        (commit.messages, commit.episodes) = (messages, episodes);
         if dispatched.waiting.is_empty() && handoff.is_none() {
             // The common step: written, then ended by its first error
             // that ends the run, if any. One that waits for a person or
             // hands off is written by `write_step`.
-            run.write(commit).await?;
+            run.write(&mut commit).await?;
             return dispatched.fatal.map_or(Ok(StepEnd::Continue), Err);
         }
         dispatched.write_step(run, commit, handoff).await?;
@@ -162,7 +165,7 @@ pub(crate) async fn finish_step(
             other.as_str()
         ))),
     };
-    run.write(run.commit().with_messages(messages).with_episodes(episodes))
+    run.write(&mut run.commit().with_messages(messages).with_episodes(episodes))
         .await?;
     end
 }

@@ -228,14 +228,14 @@ impl Dispatched {
     pub(crate) async fn write_step(
         self,
         run: &Run,
-        commit: Commit,
+        mut commit: Commit,
         handoff: Option<HandedOff>,
     ) -> Result<(), Error> {
         let fatal = match self.fatal {
             Some(fatal) if !self.waiting.is_empty() => fatal,
             fatal => return run.write_tool_step(commit, handoff, fatal).await,
         };
-        let written = run.write(commit).await;
+        let written = run.write(&mut commit).await;
         let ended = match &written {
             Ok(()) => !matches!(fatal, Error::Memory(_)),
             Err(e) => matches!(e, Error::Memory(MemoryError::Cancelled { .. })),

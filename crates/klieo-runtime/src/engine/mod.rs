@@ -138,11 +138,11 @@ async fn after_reply(
         // budgets, as a step whose calls are refused keeps its model
         // call (see `finish_step`); a hand-off within the team writes it
         // with the hand-off.
-        let step = run.commit().with_episodes(episodes.into_vec());
+        let mut step = run.commit().with_episodes(episodes.into_vec());
         if let Some(handed) = run.handoff_decided(&e) {
             return Err(run.hand_off(Some(step), handed).await);
         }
-        if let Err(lost) = run.write(step).await {
+        if let Err(lost) = run.write(&mut step).await {
             // The refusal is what ends the run; the store's failure is
             // told, not put in its place.
             tracing::warn!(error = %ErrorChain(&lost), "a refused reply's model call was not written");

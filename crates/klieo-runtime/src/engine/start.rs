@@ -41,7 +41,8 @@ pub(crate) async fn start(
             .collect();
         run.fence_new();
         run.write(
-            run.commit()
+            &mut run
+                .commit()
                 .with_messages(prompt.into_iter().collect())
                 .with_episodes(episodes),
         )

@@ -228,11 +228,11 @@ impl Run {
         // only once it is in, so no one is told of a compaction that did
         // not happen.
         let episode = self.ctx.memories.episode(fact());
-        let commit = self
+        let mut commit = self
             .side_commit()
             .with_summary(summary.clone())
             .with_episodes(episode.into_iter().collect());
-        match self.write(commit).await {
+        match self.write(&mut commit).await {
             Ok(()) => self.tell(&fact()),
             Err(Error::Memory(refused @ MemoryError::SummaryRefused { .. })) => {
                 self.compaction_failed(step, &CompactionError::Store(refused), &span)

@@ -146,10 +146,10 @@ impl Run {
     /// [`Error::HandoffLimit`]. A failed write is the error.
     pub(crate) async fn hand_off(&self, step: Option<Commit>, handed: HandedOff) -> Error {
         if let Some(over) = self.past_limit(&handed) {
-            let Some(step) = step else {
+            let Some(mut step) = step else {
                 return over;
             };
-            return match self.write(step).await {
+            return match self.write(&mut step).await {
                 Ok(()) => over,
                 Err(e) => e,
             };
@@ -157,7 +157,7 @@ impl Run {
         let mut commit = step.unwrap_or_else(|| self.side_commit());
         let episode = self.ctx.memories.episode(self.handoff_fact(&handed));
         commit.episodes.extend(episode);
-        if let Err(e) = self.write(commit).await {
+        if let Err(e) = self.write(&mut commit).await {
             return e;
         }
         self.tell(&self.handoff_fact(&handed));
@@ -199,14 +199,14 @@ impl Run {
     /// waits, by this rule without calling it: keep the two alike.)
     pub(crate) async fn write_tool_step(
         &self,
-        commit: Commit,
+        mut commit: Commit,
         handed: Option<HandedOff>,
         fatal: Option<Error>,
     ) -> Result<(), Error> {
         match (fatal, handed) {
             (None, Some(handed)) => Err(self.hand_off(Some(commit), handed).await),
             (fatal, _) => {
-                self.write(commit).await?;
+                self.write(&mut commit).await?;
                 fatal.map_or(Ok(()), Err)
             }
         }
