@@ -5,8 +5,10 @@ use crate::call_ids::usable_call_ids;
 use crate::dispatch::{dispatch_tools, PreparedCalls};
 use crate::fact::Fact;
 use crate::options::AfterToolCalls;
-use crate::run::{ReplyEpisodes, Run, Verdict};
-use klieo_types::{BudgetLimit, ChatResponse, Error, FinishReason, LlmError, PendingStep, Ticket};
+use crate::run::{Run, Verdict};
+use klieo_types::{
+    BudgetLimit, ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket,
+};
 
 /// What a step led to.
 pub(crate) enum StepEnd {
@@ -16,9 +18,9 @@ pub(crate) enum StepEnd {
     Continue,
 }
 
-/// Writes the reply (`llm_call`, the journal's view of its facts) and acts
-/// on its finish reason: runs the tools it asked for, or ends the run
-/// with its answer.
+/// Writes the reply (`episodes`, the journal's view of its facts, made by
+/// `Run::reply_ended` with room for the step's) and acts on its finish
+/// reason: runs the tools it asked for, or ends the run with its answer.
 ///
 /// On a journal, a step that calls tools is two commits: the `LlmCall`
 /// with the reply as the run's pending step, before the first tool runs;
@@ -37,7 +39,7 @@ pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
     reply: ChatResponse,
-    llm_call: ReplyEpisodes,
+    mut episodes: Vec<Episode>,
     cut_by: Option<BudgetLimit>,
 ) -> Result<StepEnd, Error> {
     let ChatResponse {
@@ -54,8 +56,7 @@ pub(crate) async fn finish_step(
         if let Err(over) = run.check_tool_calls(message.tool_calls.len()) {
             // The model call is spent and kept; its calls are not (every
             // call in a thread needs a result).
-            run.write(&mut run.commit().with_episodes(llm_call.into_vec()))
-                .await?;
+            run.write(&mut run.commit().with_episodes(episodes)).await?;
             return Err(over);
         }
         let args = PreparedCalls::prepare(&mut message.tool_calls, run.ctx.tools.as_ref());
@@ -70,7 +71,6 @@ pub(crate) async fn finish_step(
                 ticket: &ticket,
             });
             let waiting = PendingStep::awaiting_approval(step, message.clone());
-            let mut episodes = llm_call.into_vec();
             episodes.extend(suspended.episode);
             run.write(&mut run.commit().with_episodes(episodes).with_pending(waiting))
                 .await?;
@@ -81,15 +81,16 @@ pub(crate) async fn finish_step(
         }
         // Separate memories keep no pending step and outlive no crash, so
         // the call is written with its results, in one write.
-        let mut episodes = Vec::with_capacity(2 + message.tool_calls.len());
         if run.journaled() {
+            let written = std::mem::replace(
+                &mut episodes,
+                Vec::with_capacity(1 + message.tool_calls.len()),
+            );
             let mut intent = run
                 .commit()
-                .with_episodes(llm_call.into_vec())
+                .with_episodes(written)
                 .with_pending(PendingStep::new(step, message.clone()));
             run.write(&mut intent).await?;
-        } else {
-            llm_call.append_to(&mut episodes);
         }
         // The assistant message and its results land together, so a
         // reader never sees calls without their results; its calls are
@@ -133,7 +134,6 @@ pub(crate) async fn finish_step(
     message.tool_calls.clear();
     let answer = message.content.clone();
     let mut messages = vec![message];
-    let mut episodes = llm_call.into_vec();
     let end = match finish_reason {
         FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
             Ok(Verdict::Repair(ask)) => {

@@ -118,7 +118,6 @@ pub(super) fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
     }
     let partial = pump.reply().snapshot(FinishReason::Interrupted);
     run.reply_ended(cycle.step, &partial, cycle.started.elapsed(), &cycle.span)
-        .into_vec()
 }
 
 /// Whether the cycle's reply is a whole answer, as `finish_step` takes

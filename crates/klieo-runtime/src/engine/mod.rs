@@ -138,7 +138,7 @@ async fn after_reply(
         // budgets, as a step whose calls are refused keeps its model
         // call (see `finish_step`); a hand-off within the team writes it
         // with the hand-off.
-        let mut step = run.commit().with_episodes(episodes.into_vec());
+        let mut step = run.commit().with_episodes(episodes);
         if let Some(handed) = run.handoff_decided(&e) {
             return Err(run.hand_off(Some(step), handed).await);
         }

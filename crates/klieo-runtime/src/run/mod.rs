@@ -13,7 +13,7 @@ mod taken_up;
 
 pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
-pub(crate) use model_call::{OpenFailure, ReplyEpisodes};
+pub(crate) use model_call::OpenFailure;
 
 use record::Fence;
 

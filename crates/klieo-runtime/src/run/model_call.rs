@@ -90,52 +90,32 @@ pub(crate) fn classify(error: &LlmError) -> RetryDecision {
     }
 }
 
-/// The journal's view of a reply: what its client says came before it (a
-/// wait for a rate limit, the providers passed over; usually nothing),
-/// then its `LlmCall`.
-pub(crate) struct ReplyEpisodes {
-    pub(crate) before: Vec<Episode>,
-    pub(crate) llm_call: Option<Episode>,
-}
-
-impl ReplyEpisodes {
-    /// The episodes, in order.
-    pub(crate) fn into_vec(self) -> Vec<Episode> {
-        let mut episodes = self.before;
-        episodes.extend(self.llm_call);
-        episodes
-    }
-
-    /// Appends the episodes to `episodes`, in order.
-    pub(crate) fn append_to(mut self, episodes: &mut Vec<Episode>) {
-        episodes.append(&mut self.before);
-        episodes.extend(self.llm_call);
-    }
-}
-
 impl Run {
     /// The model call of cycle `step` replied `reply` after `latency`
     /// (told by `span`): emits what its client says came first (a wait
     /// for a rate limit, each provider a client of several passed over),
-    /// then the reply, and hands back their episodes.
+    /// then the reply, and hands back their episodes, the journal's view
+    /// of the reply, in order. The list has room for the episodes of the
+    /// step's tool calls and one more, as the step's own list (see
+    /// `finish_step`).
     pub(crate) fn reply_ended(
         &self,
         step: u32,
         reply: &ChatResponse,
         latency: Duration,
         span: &Span,
-    ) -> ReplyEpisodes {
+    ) -> Vec<Episode> {
         if let Some(usage) = &reply.usage {
             self.input_reported(usage.input_tokens);
         }
-        let mut before = Vec::new();
-        before.extend(self.prompt_at_unwritten());
+        let mut episodes = Vec::with_capacity(2 + reply.message.tool_calls.len());
+        episodes.extend(self.prompt_at_unwritten());
         if let Some(info) = &reply.info {
             if let Some(wait) = &info.rate_wait {
-                before.extend(self.emit(Fact::RateLimitWaited { step, wait }).episode);
+                episodes.extend(self.emit(Fact::RateLimitWaited { step, wait }).episode);
             }
             for switch in &info.switches {
-                before.extend(self.emit(Fact::ProviderSwitched { step, switch }).episode);
+                episodes.extend(self.emit(Fact::ProviderSwitched { step, switch }).episode);
             }
         }
         let settled = self.budgeted().then(|| {
@@ -166,10 +146,8 @@ impl Run {
                 span,
             });
         }
-        ReplyEpisodes {
-            before,
-            llm_call: ended.episode,
-        }
+        episodes.extend(ended.episode);
+        episodes
     }
 
     /// One attempt of a model call failed; `retried` when another follows.
