@@ -114,24 +114,19 @@ enum Next {
 /// and opening the next cycle.
 async fn after_reply(
     run: Arc<Run>,
-    cycle: Box<Cycle>,
+    mut cycle: Box<Cycle>,
     reply: ChatResponse,
     mode: Mode,
 ) -> Result<Next, Error> {
-    let Cycle {
-        step,
-        req,
-        cut,
-        span,
-        started,
-        ..
-    } = *cycle;
-    let episodes = run.reply_ended(step, &reply, started.elapsed(), &span);
-    drop(span);
+    // Read where it lies: the cycle is 656 bytes, its request 248.
+    let step = cycle.step;
+    let episodes = run.reply_ended(step, &reply, cycle.started.elapsed(), &cycle.span);
+    // The call's span ends with its reply, before the guardrails look.
+    cycle.span = Span::none();
     // A run with no guardrails makes no future to check with.
     let checked = match run.opts.guardrails.is_empty() {
         true => Ok(()),
-        false => check_post_llm(&run.opts.guardrails, &req, &reply, &run.ctx.cancel).await,
+        false => check_post_llm(&run.opts.guardrails, &cycle.req, &reply, &run.ctx.cancel).await,
     };
     if let Err(e) = checked {
         // The reply is spent and kept, its spend settled against the
@@ -151,10 +146,12 @@ async fn after_reply(
     }
     // A reply cut where a budget lowered its cap ran out of the budget: an
     // answer so cut says so.
-    let cut_by = cut.and_then(|limit| ran_out(limit, &req, &reply));
+    let cut_by = cycle
+        .cut
+        .and_then(|limit| ran_out(limit, &cycle.req, &reply));
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
-    drop(req);
+    drop(cycle);
     // Made where it is polled: awaited as it was made, the step's future
     // (424 bytes) was moved twice more (see docs/PERFORMANCE.md).
     match pin!(finish_step(&run, step, reply, episodes, cut_by)).await? {
