@@ -58,7 +58,15 @@ struct Cycle {
     pending: Option<PumpEvent>,
 }
 
-async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, OpenFailure> {
+/// Opens cycle `step`: its request, its span, and its model call, up to
+/// the call's reply (blocking) or its stream's first event. In `reuse`
+/// when given (the cycle before, done with), whose box is not made again.
+async fn open_cycle(
+    run: &Run,
+    step: u32,
+    mode: Mode,
+    reuse: Option<Box<Cycle>>,
+) -> Result<Box<Cycle>, OpenFailure> {
     let (req, cut) = run.request(step).await.map_err(OpenFailure::Init)?;
     let span = run
         .emit(Fact::ModelCallBegan {
@@ -71,35 +79,49 @@ async fn open_cycle(run: &Run, step: u32, mode: Mode) -> Result<Box<Cycle>, Open
         .span();
     run.reserved(step, &span);
     let started = Instant::now();
-    let opened = match mode {
-        Mode::Streamed => run
-            .open_stream(&req)
-            .instrument(span.clone())
-            .await
-            .map(|(pump, first)| (Some(pump), first)),
-        Mode::Blocking => run
-            .complete(&req, &span)
-            .await
-            .map(|reply| (None, PumpEvent::Finished(reply)))
-            .map_err(OpenFailure::Init),
-    };
-    let (pump, first) = match opened {
-        Ok(opened) => opened,
-        Err(failure) => {
-            let (OpenFailure::Init(error) | OpenFailure::InBand(error)) = &failure;
-            let _ = run.emit(Fact::ModelCallFailed { error, span: &span });
-            return Err(failure);
-        }
-    };
-    Ok(Box::new(Cycle {
+    let fresh = Cycle {
         step,
         req,
         cut,
         span,
         started,
-        pump,
-        pending: Some(first),
-    }))
+        pump: None,
+        pending: None,
+    };
+    let mut cycle = match reuse {
+        Some(mut cycle) => {
+            *cycle = fresh;
+            cycle
+        }
+        None => Box::new(fresh),
+    };
+    let opened = match mode {
+        Mode::Streamed => run
+            .open_stream(&cycle.req)
+            .instrument(cycle.span.clone())
+            .await
+            .map(|(pump, first)| (Some(pump), first)),
+        Mode::Blocking => run
+            .complete(&cycle.req, &cycle.span)
+            .await
+            .map(|reply| (None, PumpEvent::Finished(reply)))
+            .map_err(OpenFailure::Init),
+    };
+    match opened {
+        Ok((pump, first)) => {
+            cycle.pump = pump;
+            cycle.pending = Some(first);
+            Ok(cycle)
+        }
+        Err(failure) => {
+            let (OpenFailure::Init(error) | OpenFailure::InBand(error)) = &failure;
+            let _ = run.emit(Fact::ModelCallFailed {
+                error,
+                span: &cycle.span,
+            });
+            Err(failure)
+        }
+    }
 }
 
 /// What the work between two cycles led to.
@@ -151,14 +173,14 @@ async fn after_reply(
         .and_then(|limit| ran_out(limit, &cycle.req, &reply));
     // The request shares the thread's newest history block; letting it go
     // first lets the append in `finish_step` extend that block in place.
-    drop(cycle);
+    cycle.req = ChatRequest::default();
     // Made where it is polled: awaited as it was made, the step's future
     // (424 bytes) was moved twice more (see docs/PERFORMANCE.md).
     match pin!(finish_step(&run, step, reply, episodes, cut_by)).await? {
         StepEnd::Answer(text) => Ok(Next::Answered(text)),
         StepEnd::Continue => {
             run.check_next_step(step)?;
-            match open_cycle(&run, step + 1, mode).await {
+            match open_cycle(&run, step + 1, mode, Some(cycle)).await {
                 Ok(cycle) => Ok(Next::Cycle(cycle)),
                 Err(OpenFailure::Init(e) | OpenFailure::InBand(e)) => Err(e),
             }

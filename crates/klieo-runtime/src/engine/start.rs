@@ -77,7 +77,7 @@ where
     let first = async {
         let done = prelude(Arc::clone(&run)).await?;
         run.check_next_step(done)?;
-        Ok::<_, Error>(open_cycle(&run, done + 1, mode).await)
+        Ok::<_, Error>(open_cycle(&run, done + 1, mode, None).await)
     }
     .instrument(span)
     .await;
