@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The most instructions a step may cost before `cargo xtask bench`
-/// fails: today's count (11.4k on 2026-12-07, twelfth session: 0.5k of
+/// fails: today's count (10.9k on 2026-12-07, twelfth session: 0.5k of
 /// it the token estimates of the kept messages and 0.6k the repeat
 /// check) with room for compiler, library and CPU drift (glibc picks its
 /// `memcpy` and `malloc` by CPU: the same code counted 0.5k apart on two
