@@ -2,7 +2,7 @@
 //! [`RunEvent`]s with klieo's own [`Error`].
 
 use crate::dispatch::result_text;
-use crate::engine::{record_drop, start, Engine, Mode};
+use crate::engine::{start, Engine, Mode};
 use crate::run::Run;
 use crate::streaming::Item;
 use crate::summary::{Answer, RunEvent, RunSummary};
@@ -340,15 +340,15 @@ impl Stream for RunEvents {
 }
 
 impl Drop for RunEvents {
-    /// A stream dropped with no engine to record it: between two parts of
-    /// a team's run, the part that handed the run on records
-    /// `consumer-dropped` (`cancelled` when its token had fired, as
-    /// reading on would have told); while a run starts or is taken up
-    /// (its approved calls, its children, running), the run does, unless
-    /// its start never ran, or its log leaves it stopped (not started
-    /// yet, or still waiting for a person: see `Run::nothing_to_record`).
-    /// Its lease, held by the start, runs out. On the current tokio
-    /// runtime.
+    /// A stream dropped with no engine to record it records
+    /// `consumer-dropped`, or `cancelled` when the run's token had fired
+    /// (see `Run::record_dropped`): between two parts of a team's run, the
+    /// part that handed the run on records it; while a run starts or is
+    /// taken up (its approved calls, its children, running), the run
+    /// does, unless its start never ran, or its log leaves it stopped (not
+    /// started yet, or still waiting for a person: see
+    /// `Run::nothing_to_record`). Its lease, held by the start, runs out.
+    /// On the current tokio runtime.
     fn drop(&mut self) {
         let run = match &self.state {
             State::Handing(..) => self.handing.take(),
@@ -372,7 +372,9 @@ impl Drop for RunEvents {
             return;
         };
         let recording = Arc::clone(&run);
-        run.spawn_dropped(async move { record_drop(&recording, None, Vec::new()).await });
+        run.spawn_dropped(async move {
+            recording.record_dropped(Vec::new()).await;
+        });
     }
 }
 

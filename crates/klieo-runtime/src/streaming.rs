@@ -24,7 +24,8 @@ use std::task::{Context, Poll};
 /// - cancellation through `ctx.cancel()` → `LlmError::Cancelled`;
 /// - the consumer dropped the stream → nobody is left to see an item; the
 ///   run stops and records `Episode::Failed { error: "consumer-dropped" }`
-///   (after an `LlmCall` finished `interrupted` for the call it cut off);
+///   (after an `LlmCall` finished `interrupted` for the call it cut off),
+///   or `"cancelled"` when `ctx.cancel()` had fired;
 /// - `max_steps` reached → `LlmError::Server` with message
 ///   `"max steps exceeded: N"`;
 /// - a tool failed for good → `LlmError::Server` with message `"tool: …"`;

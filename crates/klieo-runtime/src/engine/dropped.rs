@@ -4,7 +4,7 @@
 use super::{after_reply, Cycle, Engine, Mode, State, Work};
 use crate::lease::{give_up, Held};
 use crate::run::Run;
-use klieo_types::{Episode, Error, FinishReason};
+use klieo_types::{Episode, FinishReason};
 use std::sync::Arc;
 
 impl Drop for Engine {
@@ -80,24 +80,12 @@ impl Drop for Engine {
     }
 }
 
-/// Records how a streamed run dropped before its end ended, and gives up
-/// its lease: `cancelled` when its token had fired (its consumer stopped
-/// it, then stopped reading), as the run would have ended had it been
-/// read on; `consumer-dropped` otherwise. So recorded for an engine, and
-/// for a run's events dropped while the run starts or is handed on.
-pub(crate) async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
-    if !run.ctx.cancel.is_cancelled() {
-        // It looks at the log itself, and tries again when an abandoned
-        // write lands after its look.
-        run.record_dropped(cut).await;
-        return give_up(lease, None).await;
-    }
-    if run.nothing_to_record().await {
-        // The answer was being written as the consumer went: it is in.
-        return give_up(lease, None).await;
-    }
-    let ended = run.ended_after(cut, Error::Cancelled).await;
-    give_up(lease, Some(&ended.error)).await;
+/// Records how a streamed run dropped before its end ended (see
+/// `Run::record_dropped`: `cancelled` when its token had fired,
+/// `consumer-dropped` otherwise), and gives up its lease.
+async fn record_drop(run: &Run, lease: Option<Held>, cut: Vec<Episode>) {
+    let ended = run.record_dropped(cut).await;
+    give_up(lease, ended.as_ref()).await;
 }
 
 /// The journal's view of the model call `cycle` was relaying when its

@@ -15,7 +15,6 @@
 mod dropped;
 mod start;
 
-pub(crate) use dropped::record_drop;
 pub(crate) use start::{start, start_with};
 
 use crate::fact::Fact;

@@ -157,25 +157,47 @@ impl Run {
         false
     }
 
-    /// Records that the run's consumer dropped its stream
-    /// (`consumer-dropped`, after `before`: the call it cut off), unless
-    /// its journal holds nothing of it (it had not started) or it stopped
-    /// already (see [`nothing_to_record`]).
+    /// Records how a run whose consumer dropped its stream ends:
+    /// `consumer-dropped` (after `before`: the call it cut off), or
+    /// `cancelled` when the run's token had fired, as the run would have
+    /// ended had it been read on (see [`ended_after`]; the error it ended
+    /// with is returned then). Nothing is recorded when its journal holds
+    /// nothing of it (it had not started) or it stopped already (see
+    /// [`nothing_to_record`]).
     ///
     /// A write the consumer abandoned may land after the journal was read
     /// for it (a store whose writer goes on alone): the ending, fenced by
     /// what was read, is then refused, and the journal read again, a few
-    /// times at most. A refusal of a fence the run knew (another process
-    /// took the run up) is final: the run is that process's now.
+    /// times at most (see [`write_ending`]). A refusal of a fence the run
+    /// knew (another process took the run up) is final: the run is that
+    /// process's now.
     ///
+    /// [`ended_after`]: Self::ended_after
     /// [`nothing_to_record`]: Self::nothing_to_record
-    pub(crate) async fn record_dropped(&self, before: Vec<Episode>) {
+    /// [`write_ending`]: Self::write_ending
+    pub(crate) async fn record_dropped(&self, before: Vec<Episode>) -> Option<Error> {
         let read = matches!(*self.lock_fence(), Fence::Unknown);
         if self.nothing_to_record().await {
-            return;
+            return None;
+        }
+        if self.ctx.cancel.is_cancelled() {
+            return Some(self.ended_with(before, Error::Cancelled, read).await.error);
         }
         let mut episodes = before;
         episodes.extend(self.emit(Fact::ConsumerDropped).episode);
+        self.write_ending(episodes, read).await;
+        None
+    }
+
+    /// Writes `episodes`, how the run ended, in one commit. When the
+    /// journal was `read` for it (the run's last write abandoned, see
+    /// [`nothing_to_record`]), a refusal because that write landed after
+    /// the read is met by reading again, a few times at most, and by
+    /// writing nothing once the log leaves the run stopped. A failure is
+    /// logged, not raised: the run's own end matters more.
+    ///
+    /// [`nothing_to_record`]: Self::nothing_to_record
+    async fn write_ending(&self, episodes: Vec<Episode>, read: bool) {
         if episodes.is_empty() {
             return;
         }
@@ -191,7 +213,7 @@ impl Run {
                     tracing::warn!(
                         run_id = %self.ctx.run_id,
                         error = %ErrorChain(&e),
-                        "a run whose consumer went away was not recorded as such"
+                        "the run's ending was not recorded"
                     );
                     return;
                 }
@@ -253,6 +275,13 @@ impl Run {
     /// after `before` (a call its consumer cut off), so that no log holds
     /// the one without the other.
     pub(crate) async fn ended_after(&self, before: Vec<Episode>, error: Error) -> Ended {
+        self.ended_with(before, error, false).await
+    }
+
+    /// [`ended_after`](Self::ended_after), the ending written as
+    /// [`write_ending`](Self::write_ending) writes it, `read` saying
+    /// whether the journal was read for it.
+    async fn ended_with(&self, before: Vec<Episode>, error: Error, read: bool) -> Ended {
         // Stopped because its lease could not be renewed: the store's
         // failure, not a person's cancel. Nothing is recorded (the store
         // may take the write and end the run for good), and the run is
@@ -270,16 +299,16 @@ impl Run {
             let item = terminal_for(&error, self.ctx.cancel.is_cancelled()).item;
             return Ended { error, item };
         }
-        let item = self.record_failure(before, &error).await;
+        let item = self.record_failure(before, &error, read).await;
         Ended { error, item }
     }
 
     /// Records how the run ended without an answer (`Episode::Failed`, with
     /// the texts of [`terminal_for`], unless the run is left to be
-    /// resumed) and returns the terminal item a streaming consumer sees. A
-    /// failure to record is logged, not raised: the run's own error
-    /// matters more.
-    async fn record_failure(&self, before: Vec<Episode>, error: &Error) -> LlmError {
+    /// resumed) and returns the terminal item a streaming consumer sees;
+    /// written by [`write_ending`](Self::write_ending), `read` saying
+    /// whether the journal was read for it.
+    async fn record_failure(&self, before: Vec<Episode>, error: &Error, read: bool) -> LlmError {
         let terminal = terminal_for(error, self.ctx.cancel.is_cancelled());
         let refused = match error {
             Error::BudgetExceeded {
@@ -313,9 +342,7 @@ impl Run {
         });
         if let Some(failed) = failed.episode {
             let episodes = before.into_iter().chain(refused).chain([failed]).collect();
-            if let Err(e) = self.record_all(episodes).await {
-                tracing::warn!(run_id = self.run_id, error = %e, "could not record the run's failure");
-            }
+            self.write_ending(episodes, read).await;
         }
         terminal.item
     }

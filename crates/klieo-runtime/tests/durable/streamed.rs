@@ -221,11 +221,27 @@ async fn a_resume_cancelled_then_dropped_while_taken_up_records_cancelled() {
 /// written after it.
 #[tokio::test]
 async fn a_stream_dropped_while_its_answer_is_written_ends_completed_once() {
+    dropped_while_the_answer_is_written(false).await;
+}
+
+/// The same, its run cancelled before its stream is dropped: the answer
+/// that got in is its end, and no `cancelled` is written after it.
+#[tokio::test]
+async fn a_stream_cancelled_and_dropped_while_its_answer_is_written_ends_completed_once() {
+    dropped_while_the_answer_is_written(true).await;
+}
+
+/// A streamed run whose answer's commit is in but not yet returned,
+/// cancelled first when `cancel`, then dropped: its log ends completed,
+/// once.
+async fn dropped_while_the_answer_is_written(cancel: bool) {
     let (_dir, store) = fresh().await;
     let (on_commit, landed, _held) = held_after(|e| matches!(e, Episode::Completed { .. }));
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Hel", "lo"], None));
+    let token = tokio_util::sync::CancellationToken::new();
     let agent = Agent::builder(llm)
         .with_memory(Hooked::new(store.clone(), on_commit))
+        .with_cancel(token.clone())
         .build()
         .expect("the options are valid");
     let mut events = agent.session("t").stream("hi");
@@ -236,6 +252,9 @@ async fn a_stream_dropped_while_its_answer_is_written_ends_completed_once() {
             () = reading => panic!("the answer's write is held"),
             () = landed.notified() => {}
         }
+    }
+    if cancel {
+        token.cancel();
     }
     drop(events);
     // The drop's ending runs in a task of its own: it is done once the
