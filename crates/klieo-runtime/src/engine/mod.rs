@@ -45,6 +45,8 @@ pub(crate) enum Mode {
 
 /// One cycle in flight: its request, span, clock, the stream it relays
 /// (none for a blocking call) and the next event (a blocking call's reply).
+/// Once its reply is taken (`after_reply`), its box holds it emptied (a
+/// default request, no span) until the next cycle is written into it.
 struct Cycle {
     step: u32,
     req: ChatRequest,
@@ -58,8 +60,8 @@ struct Cycle {
 }
 
 /// Opens cycle `step`: its request, its span, and its model call, up to
-/// the call's reply (blocking) or its stream's first event. In `reuse`
-/// when given (the cycle before, done with), whose box is not made again.
+/// the call's reply (blocking) or its stream's first event. The cycle is
+/// written into `reuse`, the box of the cycle before, when there is one.
 async fn open_cycle(
     run: &Run,
     step: u32,
@@ -216,23 +218,20 @@ async fn blocking_steps(
 
 type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The work after `cycle`'s `reply`: the blocking run's steps from it on
-/// (see [`blocking_steps`]), or what comes before the next cycle. Made
-/// apart from the relay (never inlined into it): its future is large, and
-/// a relay's poll, which makes it once a cycle, would carry its frame for
-/// every chunk.
-#[inline(never)]
-fn working(
-    run: Arc<Run>,
-    cycle: Box<Cycle>,
-    reply: ChatResponse,
-    mode: Mode,
-    events: bool,
-) -> State {
-    State::Working(match mode {
-        Mode::Blocking if !events => Box::pin(blocking_steps(run, cycle, reply)),
-        mode => Box::pin(after_reply(run, cycle, reply, mode)),
-    })
+impl Engine {
+    /// The work after `cycle`'s `reply`: the blocking run's steps from it
+    /// on (see [`blocking_steps`]), or what comes before the next cycle.
+    /// Made apart from the relay (never inlined into it): its future is
+    /// large, and a relay's poll, which makes it once a cycle, would carry
+    /// its frame for every chunk.
+    #[inline(never)]
+    fn working(&self, cycle: Box<Cycle>, reply: ChatResponse) -> State {
+        let run = Arc::clone(&self.run);
+        State::Working(match self.mode {
+            Mode::Blocking if !self.events => Box::pin(blocking_steps(run, cycle, reply)),
+            mode => Box::pin(after_reply(run, cycle, reply, mode)),
+        })
+    }
 }
 
 enum State {
@@ -354,10 +353,7 @@ impl Stream for Engine {
                             }
                             this.run.progress.queue_chunk(chunk);
                         }
-                        PumpEvent::Finished(reply) => {
-                            let run = Arc::clone(&this.run);
-                            this.state = working(run, cycle, reply, this.mode, this.events);
-                        }
+                        PumpEvent::Finished(reply) => this.state = this.working(cycle, reply),
                         PumpEvent::Failed(error) => {
                             if let Error::Llm(failed) = &error {
                                 // The stream's own failure: the attempt

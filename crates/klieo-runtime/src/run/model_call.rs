@@ -215,8 +215,8 @@ impl Run {
     /// What `call` (a model call's attempts, pinned where its caller made
     /// them) gives, or the error it is cut off with when the budget's time
     /// runs out first (`Error::BudgetExceeded`) or its key's reservation
-    /// lapses (a timeout). A run with neither awaits `call` itself: no
-    /// layer to move it through (a step's cost; see docs/PERFORMANCE.md).
+    /// lapses (a timeout). A run with neither awaits `call`: no race, no
+    /// timer.
     async fn in_time<T>(&self, call: Pin<&mut impl Future<Output = T>>) -> Result<T, Error> {
         let Some((deadline, cut)) = self.deadline() else {
             return Ok(call.await);

@@ -44,9 +44,9 @@ impl Run {
     /// step runs. A commit that states its own expectation is fenced by
     /// it.
     ///
-    /// The commit is written from where it lies, and left spent: a
-    /// commit is 304 bytes, and a write's future that owned it moved it
-    /// twice (with the step's future around it, 150 instructions a step).
+    /// The commit is written from where it lies, and left spent (emptied,
+    /// or taken whole by a journal): a commit is 304 bytes, and a write's
+    /// future that owned it moved it twice (see docs/PERFORMANCE.md).
     pub(crate) async fn write(&self, commit: &mut Commit) -> Result<(), Error> {
         // A run stopped as its lease could not be renewed writes nothing
         // more (not even the cancelled calls of its step): it is taken up
