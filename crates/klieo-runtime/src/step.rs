@@ -18,8 +18,8 @@ pub(crate) enum StepEnd {
     Continue,
 }
 
-/// Writes the reply (`episodes`, the journal's view of its facts, made by
-/// `Run::reply_ended` with room for the step's) and acts on its finish
+/// Writes the reply (`episodes`, the journal's view of its facts: the
+/// step's list, which the step goes on filling) and acts on its finish
 /// reason: runs the tools it asked for, or ends the run with its answer.
 ///
 /// On a journal, a step that calls tools is two commits: the `LlmCall`

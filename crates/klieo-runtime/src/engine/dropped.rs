@@ -105,7 +105,10 @@ pub(super) fn cut_off(run: &Run, cycle: &Cycle) -> Vec<Episode> {
         return Vec::new();
     }
     let partial = pump.reply().snapshot(FinishReason::Interrupted);
-    run.reply_ended(cycle.step, &partial, cycle.started.elapsed(), &cycle.span)
+    let mut episodes = Vec::new();
+    let latency = cycle.started.elapsed();
+    run.reply_ended(cycle.step, &partial, latency, &cycle.span, &mut episodes);
+    episodes
 }
 
 /// Whether the cycle's reply is a whole answer, as `finish_step` takes

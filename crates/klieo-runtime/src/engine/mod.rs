@@ -143,7 +143,16 @@ async fn after_reply(
 ) -> Result<Next, Error> {
     // Read where it lies: the cycle is 656 bytes, its request 248.
     let step = cycle.step;
-    let episodes = run.reply_ended(step, &reply, cycle.started.elapsed(), &cycle.span);
+    // The step's list: the reply's episodes, then those of its calls or
+    // of its answer.
+    let mut episodes = Vec::with_capacity(2 + reply.message.tool_calls.len());
+    run.reply_ended(
+        step,
+        &reply,
+        cycle.started.elapsed(),
+        &cycle.span,
+        &mut episodes,
+    );
     // The call's span ends with its reply, before the guardrails look.
     cycle.span = Span::none();
     // A run with no guardrails makes no future to check with.

@@ -94,21 +94,19 @@ impl Run {
     /// The model call of cycle `step` replied `reply` after `latency`
     /// (told by `span`): emits what its client says came first (a wait
     /// for a rate limit, each provider a client of several passed over),
-    /// then the reply, and hands back their episodes, the journal's view
-    /// of the reply, in order. The list has room for the episodes of the
-    /// step's tool calls and one more, as the step's own list (see
-    /// `finish_step`).
+    /// then the reply, and appends their episodes, the journal's view of
+    /// the reply, to `episodes`.
     pub(crate) fn reply_ended(
         &self,
         step: u32,
         reply: &ChatResponse,
         latency: Duration,
         span: &Span,
-    ) -> Vec<Episode> {
+        episodes: &mut Vec<Episode>,
+    ) {
         if let Some(usage) = &reply.usage {
             self.input_reported(usage.input_tokens);
         }
-        let mut episodes = Vec::with_capacity(2 + reply.message.tool_calls.len());
         episodes.extend(self.prompt_at_unwritten());
         if let Some(info) = &reply.info {
             if let Some(wait) = &info.rate_wait {
@@ -147,7 +145,6 @@ impl Run {
             });
         }
         episodes.extend(ended.episode);
-        episodes
     }
 
     /// One attempt of a model call failed; `retried` when another follows.
