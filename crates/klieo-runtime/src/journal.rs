@@ -85,8 +85,12 @@ impl Memories {
         max_tokens: usize,
         granule: usize,
     ) -> Option<History> {
-        let (short_term, _) = self.as_in_process()?;
-        Some(short_term.history_now(thread, max_tokens, granule))
+        match self {
+            Self::InProcess { short_term, .. } => {
+                Some(short_term.history_now(thread, max_tokens, granule))
+            }
+            Self::Journal(_) | Self::Given { .. } => None,
+        }
     }
 
     /// Separate memories: `short_term` replaced, the event log kept (a
@@ -307,49 +311,48 @@ impl Memories {
         })
     }
 
-    /// Memories kept in this process, which never wait: written and read
-    /// at once ([`write_in_process`]), with no future to make and move.
-    pub(crate) fn as_in_process(&self) -> Option<(&InMemoryShortTerm, &InMemoryEpisodic)> {
+    /// Writes `commit`, left spent: taken whole by a journal, its parts
+    /// taken by separate memories (the summary, the messages, then the
+    /// episodes), and by memories kept in this process at once.
+    pub(crate) async fn commit(&self, commit: &mut Commit) -> Result<(), MemoryError> {
         match self {
-            Self::InProcess {
-                short_term,
-                episodic,
-            } => Some((short_term, episodic)),
-            Self::Journal(_) | Self::Given { .. } => None,
-        }
-    }
-
-    /// Writes `commit`: whole, for a journal.
-    pub(crate) async fn commit(&self, mut commit: Commit) -> Result<(), MemoryError> {
-        match self {
-            Self::Journal(journal) => journal.commit(commit).await,
+            Self::Journal(journal) => journal.commit(spent(commit)).await,
             Self::Given {
                 short_term,
                 episodic,
             } => {
-                if let Some(summary) = commit.summary {
+                if let Some(summary) = commit.summary.take() {
                     short_term.add_summary(&commit.thread, summary).await?;
                 }
                 if !commit.messages.is_empty() {
-                    short_term.append(&commit.thread, commit.messages).await?;
+                    let messages = std::mem::take(&mut commit.messages);
+                    short_term.append(&commit.thread, messages).await?;
                 }
                 if !commit.episodes.is_empty() {
-                    episodic.record_all(commit.run, commit.episodes).await?;
+                    let episodes = std::mem::take(&mut commit.episodes);
+                    episodic.record_all(commit.run, episodes).await?;
                 }
                 Ok(())
             }
             Self::InProcess {
                 short_term,
                 episodic,
-            } => write_in_process(short_term, episodic, &mut commit),
+            } => write_in_process(short_term, episodic, commit),
         }
     }
+}
+
+/// `commit`, taken whole for a journal's write (which owns what it
+/// writes), leaving an empty commit of the same run and thread.
+fn spent(commit: &mut Commit) -> Commit {
+    let empty = Commit::new(commit.run, commit.thread.clone());
+    std::mem::replace(commit, empty)
 }
 
 /// Writes `commit` to memories kept in this process, as separate
 /// memories are written: the summary, the messages, then the episodes
 /// (taken from it, where it lies: a commit is 304 bytes).
-pub(crate) fn write_in_process(
+fn write_in_process(
     short_term: &InMemoryShortTerm,
     episodic: &InMemoryEpisodic,
     commit: &mut Commit,

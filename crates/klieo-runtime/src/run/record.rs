@@ -4,7 +4,6 @@
 
 use super::Run;
 use crate::fact::Fact;
-use crate::journal::write_in_process;
 use crate::stream::terminal_for;
 use crate::streaming::Ended;
 use klieo_types::{Commit, Episode, Error, ErrorChain, LlmError, MemoryError, PendingStep};
@@ -81,12 +80,7 @@ impl Run {
         // Only a journal's writes are fenced (see above).
         let fenced = self.journaled();
         let before = fenced.then(|| std::mem::replace(&mut *self.lock_fence(), Fence::Unknown));
-        // Memories kept in this process are written with no future made
-        // for it (what `Memories::commit` does for them, at once).
-        let written = match self.ctx.memories.as_in_process() {
-            Some((short_term, episodic)) => write_in_process(short_term, episodic, commit),
-            None => self.ctx.memories.commit(spent(commit)).await,
-        };
+        let written = self.ctx.memories.commit(commit).await;
         if let Err(e) = written {
             if let Some(before) = before {
                 *self.lock_fence() = before;
@@ -346,13 +340,6 @@ impl Run {
         }
         terminal.item
     }
-}
-
-/// `commit`, taken whole for a journal's write (which owns what it
-/// writes), leaving an empty commit of the same run and thread.
-fn spent(commit: &mut Commit) -> Commit {
-    let empty = Commit::new(commit.run, commit.thread.clone());
-    std::mem::replace(commit, empty)
 }
 
 /// How a run stopped as its lease could not be renewed ends: the store's
