@@ -4,7 +4,7 @@
 
 use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
-use super::support::{count, held_after, Counted, Hooked, OnCommit};
+use super::support::{count, failed_log, held_after, Counted, Hooked, OnCommit};
 use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
 use klieo_types::{Episode, EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
@@ -31,6 +31,32 @@ fn text(items: &[Result<RunEvent, Error>]) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// A streamed run on `store` (no lease) whose idempotent `lookup`
+/// (counting into `lookups`) has started (told by `started`) and hangs,
+/// when its process dies: its id.
+async fn stopped_while_looking_up(
+    store: &super::store::Store,
+    lookups: &Arc<AtomicUsize>,
+    started: &Arc<Notify>,
+) -> klieo_types::RunId {
+    let call = ToolCall::new("c1", "lookup", json!({}));
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(Counted::new("lookup", true, lookups).hanging(started))
+        .with_memory(store.clone())
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .build()
+        .expect("the options are valid");
+    let mut events = agent.session("t").stream("look it up");
+    let run_id = events.run_id();
+    tokio::select! {
+        item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
+        () = started.notified() => {}
+    }
+    // The process dies here, with lookup running.
+    std::mem::forget(events);
+    run_id
 }
 
 #[tokio::test]
@@ -119,25 +145,8 @@ async fn a_resume_streamed_goes_on_from_where_the_process_stopped() {
     let (_dir, store) = fresh().await;
     let lookups = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "lookup", json!({}));
     let no_lease = RunOptions::default().with_lease_ttl(None);
-    let run_id = {
-        let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-            .add_tool(Counted::new("lookup", true, &lookups).hanging(&started))
-            .with_memory(store.clone())
-            .with_options(no_lease.clone())
-            .build()
-            .expect("the options are valid");
-        let mut events = agent.session("t").stream("look it up");
-        let run_id = events.run_id();
-        tokio::select! {
-            item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
-            () = started.notified() => {}
-        }
-        // The process dies here, with lookup running.
-        std::mem::forget(events);
-        run_id
-    };
+    let run_id = stopped_while_looking_up(&store, &lookups, &started).await;
     assert_eq!(store.list_runs().await.unwrap(), [run_id], "the id it told");
 
     let llm = ScriptedLlm::new().then_chunks(text_chunks(&["Fo", "und."], None));
@@ -165,32 +174,13 @@ async fn a_resume_cancelled_then_dropped_while_taken_up_records_cancelled() {
     let (_dir, store) = fresh().await;
     let lookups = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
-    let call = ToolCall::new("c1", "lookup", json!({}));
-    let no_lease = RunOptions::default().with_lease_ttl(None);
-    let hanging = || Counted::new("lookup", true, &lookups).hanging(&started);
-    let run_id = {
-        let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-            .add_tool(hanging())
-            .with_memory(store.clone())
-            .with_options(no_lease.clone())
-            .build()
-            .expect("the options are valid");
-        let mut events = agent.session("t").stream("look it up");
-        let run_id = events.run_id();
-        tokio::select! {
-            item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
-            () = started.notified() => {}
-        }
-        // The process dies here, with lookup running.
-        std::mem::forget(events);
-        run_id
-    };
+    let run_id = stopped_while_looking_up(&store, &lookups, &started).await;
 
     let cancel = tokio_util::sync::CancellationToken::new();
     let later = Agent::builder(ScriptedLlm::new().then_text("Found."))
-        .add_tool(hanging())
+        .add_tool(Counted::new("lookup", true, &lookups).hanging(&started))
         .with_memory(store.clone())
-        .with_options(no_lease)
+        .with_options(RunOptions::default().with_lease_ttl(None))
         .with_cancel(cancel.clone())
         .build()
         .expect("the options are valid");
@@ -201,15 +191,7 @@ async fn a_resume_cancelled_then_dropped_while_taken_up_records_cancelled() {
     }
     cancel.cancel();
     drop(events);
-    // The drop is recorded by a task of its own: let it run.
-    let mut log = Vec::new();
-    for _ in 0..1_000 {
-        log = store.replay(run_id).await.unwrap();
-        if log.last().is_some_and(|e| e.kind() == "failed") {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let log = failed_log(&store, run_id).await;
     assert!(
         matches!(log.last(), Some(Episode::Failed { error }) if error == "cancelled"),
         "{log:?}"

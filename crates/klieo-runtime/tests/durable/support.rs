@@ -273,3 +273,18 @@ pub(crate) async fn driven_while_hanging(
     }
     run
 }
+
+/// The log of `run` once it ends `failed`, as a drop records it, in a
+/// task of its own: read again, the scheduler let run between, a
+/// thousand times at most (the log as it is then).
+pub(crate) async fn failed_log(store: &Store, run: klieo_types::RunId) -> Vec<Episode> {
+    let mut log = Vec::new();
+    for _ in 0..1_000 {
+        log = store.replay(run).await.unwrap_or_default();
+        if log.last().is_some_and(|e| e.kind() == "failed") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    log
+}

@@ -8,7 +8,7 @@
 //! few turns of the scheduler).
 
 use super::store::fresh;
-use super::support::{outcomes, Counted};
+use super::support::{failed_log, outcomes, Counted};
 use super::team::handoff::{agent, handing_triage, triage_team};
 use super::team::{ask, child_of, lookup, no_lease, parent_of};
 use klieo_runtime::{Agent, AgentTool, RunEvent};
@@ -85,15 +85,7 @@ async fn a_team_stream_dropped_at_its_hand_off_records_consumer_dropped() {
         }
     }
     drop(events);
-    // The drop is recorded by a task of its own: let it run.
-    let mut log = Vec::new();
-    for _ in 0..1_000 {
-        log = store.replay(run).await.unwrap();
-        if log.last().is_some_and(|e| e.kind() == "failed") {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let log = failed_log(&store, run).await;
     assert_eq!(outcomes(&log)[3..], ["handed_off", "failed"], "{log:?}");
     assert!(
         matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
