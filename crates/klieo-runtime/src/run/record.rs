@@ -202,6 +202,16 @@ impl Run {
                     if self.nothing_to_record().await {
                         return;
                     }
+                    // Read again or not at all: a journal that could not
+                    // be read leaves the fence unknown, and an unfenced
+                    // ending could land after the one that refused it.
+                    if matches!(*self.lock_fence(), Fence::Unknown) {
+                        tracing::warn!(
+                            run_id = %self.ctx.run_id,
+                            "the run's ending was not recorded: its journal could not be read again"
+                        );
+                        return;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(
