@@ -263,6 +263,84 @@ async fn dropped_while_the_answer_is_written(cancel: bool) {
     assert_eq!(ends, ["completed"], "{log:?}");
 }
 
+/// A stream dropped while its step's first write is on its way, which
+/// lands only after the drop read the log: the drop's ending, refused as
+/// it was fenced by that read, is written after the read again, and the
+/// log ends with it, after the write that landed late.
+#[tokio::test]
+async fn a_write_landing_after_the_drop_read_the_log_is_followed_by_the_ending() {
+    let log = dropped_as_its_intent_lands_late(false).await;
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
+        "{log:?}"
+    );
+}
+
+/// The same, the run cancelled before its stream is dropped: its
+/// `cancelled` ending is written after the read again as well.
+#[tokio::test]
+async fn a_cancelled_ending_refused_by_a_late_write_is_written_after_it() {
+    let log = dropped_as_its_intent_lands_late(true).await;
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == "cancelled"),
+        "{log:?}"
+    );
+}
+
+/// A streamed run whose step's intent is kept back (its writer never
+/// answers) and lands only as the drop's ending is written, after the
+/// drop read the log; the run cancelled first when `cancel`. Its log,
+/// once it ends failed: the intent's `LlmCall`, then the ending.
+async fn dropped_as_its_intent_lands_late(cancel: bool) -> Vec<Episode> {
+    let (_dir, store) = fresh().await;
+    let arrived = Arc::new(Notify::new());
+    let late: Arc<std::sync::Mutex<Option<klieo_types::Commit>>> = Arc::default();
+    let (tell, slot) = (Arc::clone(&arrived), Arc::clone(&late));
+    let on_commit: OnCommit = Arc::new(move |inner, commit| {
+        let (tell, slot) = (Arc::clone(&tell), Arc::clone(&slot));
+        Box::pin(async move {
+            if commit.pending.is_some() && slot.lock().unwrap().is_none() {
+                // The step's intent: kept back, its writer never answered.
+                *slot.lock().unwrap() = Some(commit);
+                tell.notify_one();
+                return std::future::pending().await;
+            }
+            let ends = commit.episodes.iter().any(|e| e.kind() == "failed");
+            let held = slot.lock().unwrap().take();
+            if let (true, Some(held)) = (ends, held) {
+                // The intent lands now, after the drop read the log.
+                inner.commit(held).await?;
+            }
+            inner.commit(commit).await
+        })
+    });
+    let call = ToolCall::new("c1", "lookup", json!({}));
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let token = tokio_util::sync::CancellationToken::new();
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(Counted::new("lookup", true, &lookups))
+        .with_memory(Hooked::new(store.clone(), on_commit))
+        .with_options(RunOptions::default().with_lease_ttl(None))
+        .with_cancel(token.clone())
+        .build()
+        .expect("the options are valid");
+    let mut events = agent.session("t").stream("look it up");
+    let run = events.run_id();
+    tokio::select! {
+        item = async { while events.next().await.is_some() {} } => panic!("the intent is held: {item:?}"),
+        () = arrived.notified() => {}
+    }
+    if cancel {
+        token.cancel();
+    }
+    drop(events);
+    let log = failed_log(&store, run).await;
+    let kinds: Vec<&str> = log.iter().map(Episode::kind).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["llm_call", "failed"], "{log:?}");
+    assert_eq!(count(&lookups), 0, "the call never ran");
+    log
+}
+
 /// A resume of a run that waits for a person, streamed and dropped while
 /// it is taken up: the run still waits, its call still to be decided.
 #[tokio::test]
