@@ -33,6 +33,15 @@ fn text(items: &[Result<RunEvent, Error>]) -> String {
         .collect()
 }
 
+/// Reads `events` until `told` is notified; `why` says why the stream
+/// cannot end first.
+async fn read_until(events: &mut RunEvents, told: &Notify, why: &str) {
+    tokio::select! {
+        () = async { while events.next().await.is_some() {} } => panic!("{why}, yet the stream ended"),
+        () = told.notified() => {}
+    }
+}
+
 /// A streamed run on `store` (no lease) whose idempotent `lookup`
 /// (counting into `lookups`) has started (told by `started`) and hangs,
 /// when its process dies: its id.
@@ -50,10 +59,7 @@ async fn stopped_while_looking_up(
         .expect("the options are valid");
     let mut events = agent.session("t").stream("look it up");
     let run_id = events.run_id();
-    tokio::select! {
-        item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
-        () = started.notified() => {}
-    }
+    read_until(&mut events, started, "lookup hangs").await;
     // The process dies here, with lookup running.
     std::mem::forget(events);
     run_id
@@ -185,10 +191,7 @@ async fn a_resume_cancelled_then_dropped_while_taken_up_records_cancelled() {
         .build()
         .expect("the options are valid");
     let mut events = later.resume_stream(run_id);
-    tokio::select! {
-        item = async { while events.next().await.is_some() {} } => panic!("lookup hangs: {item:?}"),
-        () = started.notified() => {}
-    }
+    read_until(&mut events, &started, "lookup hangs").await;
     cancel.cancel();
     drop(events);
     let log = failed_log(&store, run_id).await;
@@ -269,29 +272,21 @@ async fn dropped_while_the_answer_is_written(cancel: bool) {
 /// log ends with it, after the write that landed late.
 #[tokio::test]
 async fn a_write_landing_after_the_drop_read_the_log_is_followed_by_the_ending() {
-    let log = dropped_as_its_intent_lands_late(false).await;
-    assert!(
-        matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
-        "{log:?}"
-    );
+    dropped_as_its_intent_lands_late(false, "consumer-dropped").await;
 }
 
 /// The same, the run cancelled before its stream is dropped: its
 /// `cancelled` ending is written after the read again as well.
 #[tokio::test]
 async fn a_cancelled_ending_refused_by_a_late_write_is_written_after_it() {
-    let log = dropped_as_its_intent_lands_late(true).await;
-    assert!(
-        matches!(log.last(), Some(Episode::Failed { error }) if error == "cancelled"),
-        "{log:?}"
-    );
+    dropped_as_its_intent_lands_late(true, "cancelled").await;
 }
 
 /// A streamed run whose step's intent is kept back (its writer never
 /// answers) and lands only as the drop's ending is written, after the
-/// drop read the log; the run cancelled first when `cancel`. Its log,
-/// once it ends failed: the intent's `LlmCall`, then the ending.
-async fn dropped_as_its_intent_lands_late(cancel: bool) -> Vec<Episode> {
+/// drop read the log; the run cancelled first when `cancel`. Its log
+/// ends with the intent's `LlmCall`, then the ending, failed with `ending`.
+async fn dropped_as_its_intent_lands_late(cancel: bool, ending: &str) {
     let (_dir, store) = fresh().await;
     let arrived = Arc::new(Notify::new());
     let late: Arc<std::sync::Mutex<Option<klieo_types::Commit>>> = Arc::default();
@@ -326,10 +321,7 @@ async fn dropped_as_its_intent_lands_late(cancel: bool) -> Vec<Episode> {
         .expect("the options are valid");
     let mut events = agent.session("t").stream("look it up");
     let run = events.run_id();
-    tokio::select! {
-        item = async { while events.next().await.is_some() {} } => panic!("the intent is held: {item:?}"),
-        () = arrived.notified() => {}
-    }
+    read_until(&mut events, &arrived, "the intent is held").await;
     if cancel {
         token.cancel();
     }
@@ -337,8 +329,11 @@ async fn dropped_as_its_intent_lands_late(cancel: bool) -> Vec<Episode> {
     let log = failed_log(&store, run).await;
     let kinds: Vec<&str> = log.iter().map(Episode::kind).collect();
     assert_eq!(kinds[kinds.len() - 2..], ["llm_call", "failed"], "{log:?}");
+    assert!(
+        matches!(log.last(), Some(Episode::Failed { error }) if error == ending),
+        "{log:?}"
+    );
     assert_eq!(count(&lookups), 0, "the call never ran");
-    log
 }
 
 /// A resume of a run that waits for a person, streamed and dropped while
