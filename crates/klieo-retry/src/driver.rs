@@ -243,9 +243,10 @@ where
 /// `CancellationToken::run_until_cancelled` (the attempt polled first),
 /// without its own look at the token, which the loop made just before.
 /// The token is waited on only once the attempt waits: one done at once
-/// makes no waiter (as `klieo_runtime`'s race of a model or tool call
-/// does, which this crate, a layer below, cannot share). The attempt is pinned by the caller: pinned here, it
-/// would be held twice in this future (as the argument and as the pinned
+/// makes no waiter. (The runtime races its calls the same way; it keeps
+/// its own copy, as sharing one would make this crate export an internal
+/// technique.) The attempt is pinned by the caller: pinned here, it would
+/// be held twice in this future (as the argument and as the pinned
 /// local), and the retry's future would be that much larger to move.
 async fn unless_cancelled<F: Future>(
     cancel: &CancellationToken,

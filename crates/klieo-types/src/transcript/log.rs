@@ -127,7 +127,9 @@ impl MessageLog {
         });
     }
 
-    /// Which block holds the message at `index`, if one does.
+    /// The block that holds the message at `index`, for an index below
+    /// the log's length: the last block starting at or before it (`None`
+    /// only for an empty log).
     fn block_of(&self, index: usize) -> Option<usize> {
         self.blocks
             .partition_point(|placed| placed.start <= index)
@@ -207,10 +209,13 @@ impl MessageLog {
         if start >= end {
             return Transcript::new();
         }
-        let (Some(first), Some(last)) = (self.block_of(start), self.block_of(end - 1)) else {
-            return Transcript::new();
-        };
-        let Some(blocks) = self.blocks.get(first..=last) else {
+        // `None` only when the log is empty (or `end` past its length):
+        // then there is nothing to cut.
+        let Some(blocks) = self
+            .block_of(start)
+            .zip(self.block_of(end - 1))
+            .and_then(|(first, last)| self.blocks.get(first..=last))
+        else {
             return Transcript::new();
         };
         // A slice's iterator has a known length: at most one allocation.
