@@ -19,7 +19,8 @@
 //! synced to disk before it returns under the default
 //! [`Synchronous::Full`]. Writes go through one thread holding the write
 //! connection (and a second, unsynced, that never checkpoints, for a rate
-//! limit's counts and a budget key's reservations alone); the writes queued while it commits are committed together
+//! limit's counts and a budget key's reservations alone: the synced one
+//! checkpoints the WAL after every thousand of its commits); the writes queued while it commits are committed together
 //! next, in one transaction and one sync (group commit), each in a
 //! savepoint of its own, so one refused (a lease another process holds)
 //! leaves the others in. Runs writing at once therefore share the disk's

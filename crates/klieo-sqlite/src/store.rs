@@ -203,7 +203,8 @@ async fn start_writer(path: &Path, options: &SqliteOptions) -> Result<Writer, Op
         // setting back and forth would make SQLite parse every statement
         // again.
         let volatile = open("OFF")?;
-        // It never checkpoints: it would copy pages into the file unsynced.
+        // It never checkpoints: it would copy pages into the file unsynced
+        // (the synced one checkpoints for it; see `writer`).
         volatile.pragma_update(None, "wal_autocheckpoint", 0)?;
         volatile.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,

@@ -15,7 +15,11 @@
 //! commits there, unsynced. That connection never checkpoints (neither as
 //! the WAL grows nor when it closes, and it closes first), since a
 //! checkpoint on it would copy the journal's pages into the file without
-//! syncing them.
+//! syncing them. The synced connection checkpoints for it instead, after
+//! every [`UNSYNCED_COMMITS_PER_CHECKPOINT`] of its commits: SQLite
+//! checkpoints only after a commit of the connection that checkpoints, so
+//! a process that only counts rate limits would otherwise grow the WAL
+//! with every count, for as long as it runs.
 
 use crate::memory::ROWS;
 use klieo_types::MemoryError;
@@ -27,6 +31,12 @@ use tokio::sync::oneshot;
 
 /// The most jobs one transaction commits.
 const MOST_JOBS: usize = 512;
+
+/// Commits of the unsynced connection alone between two checkpoints by the
+/// synced one. Each writes a page or more to the WAL, and SQLite's own
+/// checkpoint comes after 1,000 pages: the WAL stays about as long as a
+/// synced connection's.
+const UNSYNCED_COMMITS_PER_CHECKPOINT: u32 = 1_000;
 
 /// A write the thread runs, answered once its transaction ended.
 trait Job: Send {
@@ -195,6 +205,7 @@ fn stopped(doing: &str) -> MemoryError {
 /// The thread: waits for a job, takes every other one queued (up to
 /// [`MOST_JOBS`]), commits them together and answers each.
 fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    let mut unchecked = 0;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MOST_JOBS {
@@ -210,15 +221,35 @@ fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box
                 let _ = open.execute_batch("ROLLBACK");
             }
         }
-        let connection = match batch.iter().all(|job| !job.durable()) {
+        let unsynced = batch.iter().all(|job| !job.durable());
+        let connection = match unsynced {
             true => volatile,
             false => durable,
         };
         let failed = commit(connection, &mut batch).err();
+        let committed = failed.is_none();
         for job in batch {
             job.answer(failed.as_ref());
         }
+        if unsynced && committed {
+            unchecked += 1;
+            if unchecked >= UNSYNCED_COMMITS_PER_CHECKPOINT {
+                unchecked = 0;
+                checkpoint(durable);
+            }
+        }
     }
+}
+
+/// Copies the WAL's pages into the file and syncs them, as far as no
+/// reader holds them (a passive checkpoint: it waits for nobody), so the
+/// next commit can write the WAL from its start again. Run on the synced
+/// connection, after the callers of the commit were answered; a
+/// checkpoint that fails is left to the next one (the WAL only grows
+/// meanwhile).
+fn checkpoint(durable: &Connection) {
+    // Its row says how far it got; a checkpoint cut short loses nothing.
+    let _ = durable.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
 /// Runs `sql`, a statement without parameters or rows, parsed once.

@@ -136,3 +136,32 @@ async fn concurrent_appends_from_two_stores_on_one_file_all_land_in_order() {
     let (a, b) = (open(&path).await, open(&path).await);
     memory::concurrent_appends(&[&a, &b]).await;
 }
+
+/// A process that only counts rate limits keeps its WAL short: the counts
+/// commit unsynced on a connection that never checkpoints, and the synced
+/// one checkpoints for it. Before, every count grew the WAL by a page for
+/// as long as the process ran (3,000 counts, about 12 MB).
+#[tokio::test]
+async fn counting_rate_limits_alone_keeps_the_wal_short() {
+    use klieo_store::{RateLimit, RateLimits};
+    use klieo_types::RateLimiter;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    let store = open(&path).await;
+    let limits =
+        RateLimits::new().add_scope("s", RateLimit::new().with_requests_per_minute(1_000_000));
+    let limiter = store.rate_limiter(limits).expect("valid limits");
+    for _ in 0..3_000 {
+        let wait = limiter.acquire("s", 1).await.expect("the count is written");
+        assert_eq!(wait, None, "far within the limit");
+    }
+    let page = 4_096 + 24;
+    let wal = std::fs::metadata(dir.path().join("a.db-wal"))
+        .expect("the WAL is there while the store is open")
+        .len();
+    assert!(
+        wal < 1_500 * page,
+        "the WAL holds {wal} bytes, {} pages, after 3,000 counts",
+        wal / page
+    );
+}

@@ -229,7 +229,14 @@ impl Journal for InMemoryJournal {
     }
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
-        Ok(self.state().runs.get(&run).cloned())
+        let state = self.state();
+        if let Some(record) = state.runs.get(&run) {
+            return Ok(Some(record.clone()));
+        }
+        // Submitted and not committed yet: known, with the thread its
+        // submission gives it, as a database store's submit row makes it.
+        let submitted = state.queue.entry(run).and_then(|e| e.submission.as_ref());
+        Ok(submitted.map(|(submission, _)| RunRecord::new(submission.thread_for(run), None)))
     }
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {

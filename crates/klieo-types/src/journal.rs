@@ -218,8 +218,11 @@ pub trait Journal: ShortTermMemory + EpisodicMemory {
     /// Writes `commit` whole, or returns an error having written nothing.
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError>;
 
-    /// What the journal holds of `run`; `None` for a run never committed
-    /// through it.
+    /// What the journal holds of `run`: its thread, and its pending step
+    /// as its last commit left it. A run submitted to the journal's
+    /// [`RunQueue`](crate::RunQueue) and not committed yet is known, with
+    /// its submission's thread and no pending step. `None` for a run
+    /// neither committed through the journal nor submitted to it.
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError>;
 
     /// The pending step of `run`, if its last commit left one.

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 mod assign;
 mod order;
+mod record;
 mod settle;
 mod texts;
 mod wakes;
@@ -21,6 +22,7 @@ pub use assign::{
 pub use order::{
     a_given_up_run_is_claimed_before_queued_ones, a_queued_run_another_process_leased_is_left_to_it,
 };
+pub use record::a_submitted_run_is_known_before_its_first_commit;
 pub use settle::a_cancelled_runs_late_settlement_is_cancelled;
 pub use texts::texts_holding_a_nul_are_written;
 pub use wakes::a_decision_wakes_idle_workers;
@@ -368,6 +370,7 @@ macro_rules! __klieo_store_queue_suite {
             claims_take_the_oldest_runs_of_known_agents,
             a_run_waits_for_its_start_time,
             a_key_makes_one_run,
+            a_submitted_run_is_known_before_its_first_commit,
             commits_move_a_runs_state,
             a_released_run_is_claimed_to_resume,
             a_given_up_run_is_claimed_before_queued_ones,
