@@ -176,6 +176,46 @@ async fn a_run_taken_up_again_counts_what_its_log_says_it_spent() {
     assert!(later_llm.requests().is_empty(), "no call over budget");
 }
 
+/// A run taken up again sizes its next call by what its last call
+/// reported, as it would have gone on: 4,000 bytes of instructions are
+/// bounded at about 4,000 tokens, and the first call reported 1,100; the
+/// call after the approval fits 4,400 tokens only when sized by that
+/// report (before, a run taken up again forgot it and was refused).
+#[tokio::test]
+async fn a_run_taken_up_again_sizes_its_next_call_by_what_its_last_reported() {
+    let store = InMemoryJournal::new();
+    let budget = Budget::new().with_total_tokens(4_400);
+    let with_instructions = |llm: &ScriptedLlm| {
+        let work = TypedTool::new("work", "works", |_: serde_json::Value| async {
+            Ok::<_, ToolError>("worked")
+        })
+        .with_approval(true);
+        Agent::builder(llm.clone())
+            .with_instructions("x".repeat(4_000))
+            .add_tool(work)
+            .with_memory(store.clone())
+            .with_options(RunOptions::default().with_budget(budget.clone()))
+            .build()
+            .expect("the options are valid")
+    };
+    let first = ScriptedLlm::new().then_reply(reported(calls(1), 1_100, 25));
+    let suspended = with_instructions(&first).session("t").run("go").await;
+    let Err(Error::Suspended { ticket, .. }) = suspended else {
+        panic!("not suspended: {suspended:?}");
+    };
+
+    let later_llm = ScriptedLlm::new().then_reply(reported(text("done"), 1_150, 5));
+    let answer = with_instructions(&later_llm).approve(&ticket).await;
+    assert_eq!(answer.map(|a| a.text).ok().as_deref(), Some("done"));
+    let sent = later_llm.requests();
+    assert_eq!(sent.len(), 1, "the call after the approval was made");
+    assert!(
+        sent[0].max_tokens.is_some_and(|max| max > 2_000),
+        "its reply may take what the report leaves: {:?}",
+        sent[0].max_tokens
+    );
+}
+
 #[tokio::test]
 async fn an_approved_call_counts_against_the_tool_call_budget_of_the_run_taken_up() {
     let store = InMemoryJournal::new();

@@ -1,7 +1,7 @@
 //! [`Episode`]: the event log of a run, one entry per thing that happened.
 
 use crate::response::{FinishReason, Usage};
-use crate::{JsonText, RunId};
+use crate::{CallSpend, JsonText, RunId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -325,62 +325,6 @@ pub enum Episode {
         /// What went wrong.
         reason: String,
     },
-}
-
-/// What a model call of a run with a budget was counted as spending (on
-/// its [`Episode::LlmCall`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct CallSpend {
-    /// Input tokens counted.
-    pub input_tokens: u64,
-    /// Output tokens counted.
-    pub output_tokens: u64,
-    /// What they cost, in millionths of a US dollar, when the budget has a
-    /// cost limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_micros: Option<u64>,
-    /// Whether the tokens are estimated (the server reported no usage):
-    /// the reservation's input bound and the reply's size.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub estimated: bool,
-    /// The tokens reserved for the call before it was made (its input's
-    /// bound and the `max_tokens` it was sent with), under a token or
-    /// cost limit or a key's budget.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reserved_tokens: Option<u64>,
-    /// What the reservation would have cost at the dearest prices, in
-    /// millionths of a US dollar, when calls are priced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reserved_cost_micros: Option<u64>,
-}
-
-impl CallSpend {
-    /// `input_tokens` and `output_tokens`, costing `cost_micros`,
-    /// `estimated` or reported.
-    pub fn new(
-        input_tokens: u64,
-        output_tokens: u64,
-        cost_micros: Option<u64>,
-        estimated: bool,
-    ) -> Self {
-        Self {
-            input_tokens,
-            output_tokens,
-            cost_micros,
-            estimated,
-            reserved_tokens: None,
-            reserved_cost_micros: None,
-        }
-    }
-
-    /// The same, reserved as `tokens` costing `cost_micros` before it
-    /// was made.
-    pub fn with_reserved(mut self, tokens: u64, cost_micros: Option<u64>) -> Self {
-        self.reserved_tokens = Some(tokens);
-        self.reserved_cost_micros = cost_micros;
-        self
-    }
 }
 
 impl Episode {

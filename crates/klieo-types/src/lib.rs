@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 
 mod approval;
+mod call_spend;
 mod catalog;
 mod episode;
 mod error;
@@ -92,11 +93,12 @@ mod transcript;
 pub mod testing;
 
 pub use approval::{ParseTicketError, Ticket};
+pub use call_spend::{CallSpend, InputCalibration};
 pub use catalog::{
     ParseStatusError, RunCatalog, RunChange, RunChanges, RunEntry, RunPage, RunQuery, RunStatus,
     RunTally,
 };
-pub use episode::{CallSpend, Episode, ToolOutcome};
+pub use episode::{Episode, ToolOutcome};
 pub use error::{
     BudgetLimit, ConfigError, Error, ErrorChain, LlmError, MemoryError, RetryHint, TimeLimit,
     ToolError, WaitingOn,

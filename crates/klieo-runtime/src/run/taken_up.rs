@@ -22,11 +22,15 @@ impl Run {
     }
 
     /// Takes the spend recorded in the run's log, and its open step's
-    /// calls, as its spend so far (a run taken up again).
+    /// calls, as its spend so far (a run taken up again), with what its
+    /// calls taught of its input's size.
     fn spent_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
         let mut logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
         if let Some(open) = open {
             logged.count_open_calls(open, episodes);
+        }
+        if let Some(covered) = self.covered() {
+            covered.taken_up(&logged);
         }
         *self.lock_spend() = logged;
     }

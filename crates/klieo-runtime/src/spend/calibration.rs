@@ -2,6 +2,8 @@
 //! input is the last reported one and the bound of what was added, when
 //! the next request only adds to the last.
 
+use klieo_types::InputCalibration;
+
 /// Where a request's history starts in its thread, and the summary read
 /// before it (its `through`). The thread only grows at its end, so a
 /// request of the same window holds the last one's messages and more;
@@ -32,6 +34,34 @@ pub(crate) struct Calibration {
 }
 
 impl Calibration {
+    /// What the log keeps of it, for a run taken up again: a window that
+    /// starts at an index (a journal numbers its messages); a digest of
+    /// a first message is this process's (its hasher's seed), not the
+    /// log's to keep.
+    pub(crate) fn logged(&self) -> Option<InputCalibration> {
+        match self.window.start {
+            Start::Index(first) => Some(InputCalibration::new(
+                self.bound,
+                first,
+                self.window.summary,
+            )),
+            Start::Message(_) => None,
+        }
+    }
+
+    /// The calibration `logged` kept of a call that reported `reported`
+    /// input tokens.
+    pub(crate) fn from_log(logged: InputCalibration, reported: u64) -> Self {
+        Self {
+            bound: logged.bound,
+            reported,
+            window: Window {
+                start: Start::Index(logged.history_start),
+                summary: logged.summary_through,
+            },
+        }
+    }
+
     /// The input of a request of `window` whose bound is `bound`: what
     /// the calibrated call reported and the bound of what was added, when
     /// the request holds that call's messages (the same window); `None`

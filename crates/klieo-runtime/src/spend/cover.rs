@@ -99,6 +99,15 @@ impl Covered {
             .collect()
     }
 
+    /// Takes what the run's log taught of its input's size (`logged`, its
+    /// spend as a run taken up again counts it), as its calls had.
+    pub(crate) fn taken_up(&self, logged: &Spend) {
+        *self
+            .calibration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = logged.calibration;
+    }
+
     /// Checks the call of `req` against what each caller's budget has
     /// left now, and lowers its `max_tokens` to the least of that; says
     /// which limit lowered it last (the one a reply cut there ran out of).

@@ -2,9 +2,11 @@
 //! run up: what each `LlmCall` was counted as where the run had a budget
 //! (estimates and cost included), else the usage it reported, priced
 //! here when it was not priced there; each tool
-//! call, those of its open step included; and the working time they took.
+//! call, those of its open step included; the working time they took;
+//! and what the last call that reported its input taught of the next
+//! one's (see `Calibration`).
 
-use super::Spend;
+use super::{Calibration, Spend};
 use crate::options::Budget;
 use klieo_types::{CallSpend, Episode, PendingStep};
 
@@ -25,6 +27,14 @@ impl Spend {
                     spend.model_calls += 1;
                     // A log's numbers are data, not trusted to be small.
                     spend.logged_ms = spend.logged_ms.saturating_add(*latency_ms);
+                    // What the call taught, as the run kept it: a later
+                    // call that reported nothing (or was answered by
+                    // one of several providers) taught nothing new.
+                    let taught = counted.and_then(|c| c.calibration);
+                    if let (Some(taught), Some(usage)) = (taught, tokens) {
+                        let reported = u64::from(usage.input_tokens);
+                        spend.calibration = Some(Calibration::from_log(taught, reported));
+                    }
                     let mut counted = counted.unwrap_or_else(|| {
                         CallSpend::new(
                             tokens.map_or(0, |u| u64::from(u.input_tokens)),
@@ -58,6 +68,9 @@ impl Spend {
                         None => Some((*step, *latency_ms)),
                     };
                 }
+                // The next part's agent may talk to another model, which
+                // counts tokens its own way.
+                Episode::HandedOff { .. } => spend.calibration = None,
                 _ => {}
             }
         }

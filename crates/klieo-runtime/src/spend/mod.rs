@@ -235,6 +235,7 @@ impl Spend {
     /// provider, which counts tokens its own way.
     pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) -> CallSpend {
         self.model_calls += 1;
+        let mut taught = None;
         let (usage, estimated) = match &reply.usage {
             Some(usage) => {
                 let one_provider = reply.info.as_ref().is_none_or(|i| i.provider.is_none());
@@ -242,11 +243,13 @@ impl Spend {
                     self.reserved_bound > 0 && one_provider,
                     self.reserved_window,
                 ) {
-                    self.calibration = Some(Calibration {
+                    let learned = Calibration {
                         bound: self.reserved_bound,
                         reported: u64::from(usage.input_tokens),
                         window,
-                    });
+                    };
+                    self.calibration = Some(learned);
+                    taught = learned.logged();
                 }
                 (*usage, false)
             }
@@ -282,6 +285,9 @@ impl Spend {
         );
         if let Some((tokens, cost)) = self.reserved.take() {
             settled = settled.with_reserved(tokens, cost);
+        }
+        if let Some(taught) = taught {
+            settled = settled.with_calibration(taught);
         }
         self.count(&settled);
         self.reserved_input = 0;

@@ -12,7 +12,7 @@ use klieo_types::{
     BudgetLimit, ChatResponse, EpisodicMemory, Error, FinishReason, Message, ToolCall, Usage,
 };
 use serde_json::json;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -267,5 +267,63 @@ async fn a_childs_later_calls_are_sized_by_what_its_first_reported() {
         child_llm.requests().len(),
         2,
         "the child's second call was made"
+    );
+}
+
+/// A child taken up after a person's decision sizes its next call by what
+/// its last one reported, as under its parent's budget it would have gone
+/// on: the call after the approval fits the parent's 4,400 tokens only
+/// when sized by the child's first report (before, a child taken up again
+/// forgot it and was refused).
+#[tokio::test]
+async fn a_child_taken_up_sizes_its_next_call_by_what_its_last_reported() {
+    let (_dir, store) = fresh().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let fetch = ChatResponse::new(
+        Message::assistant_tool_calls("", vec![ToolCall::new("f1", "fetch", json!({}))]),
+        FinishReason::ToolCalls,
+    );
+    let done = |text: &str| ChatResponse::new(Message::assistant(text), FinishReason::Stop);
+    let child_llm = ScriptedLlm::new()
+        .then_reply(reported(fetch, 300, 10))
+        .then_reply(reported(done("Fetched."), 310, 5));
+    let parent_llm = ScriptedLlm::new()
+        .then_reply(reported(
+            ChatResponse::new(
+                Message::assistant_tool_calls("", vec![ask("c1", "fetch 1042")]),
+                FinishReason::ToolCalls,
+            ),
+            50,
+            10,
+        ))
+        .then_reply(reported(done("Done."), 60, 5));
+    let desk = || {
+        let lookup = Agent::builder(child_llm.clone())
+            .with_name("lookup")
+            .with_instructions("x".repeat(4_000))
+            .add_tool(Counted::new("fetch", true, &fetches).watched())
+            .with_memory(store.clone())
+            .with_options(no_lease())
+            .build()
+            .unwrap();
+        let budget = Budget::new().with_total_tokens(4_400);
+        desk_with(
+            &store,
+            &parent_llm,
+            lookup,
+            vec![],
+            no_lease().with_budget(budget),
+        )
+    };
+    let Err(Error::Suspended { ticket, .. }) = desk().run("Fetch it.").await else {
+        panic!("the child's fetch waits for a person");
+    };
+    let answer = desk().approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "Done.");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "the approved fetch ran");
+    assert_eq!(
+        child_llm.requests().len(),
+        2,
+        "the child's call after the approval was made"
     );
 }
