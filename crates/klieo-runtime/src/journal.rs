@@ -201,7 +201,7 @@ impl Memories {
                 latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
                 finish_reason: reply.finish_reason,
                 tool_calls: u32::try_from(reply.message.tool_calls.len()).unwrap_or(u32::MAX),
-                spend: spend.copied(),
+                spend: spend.map(|counted| Box::new(*counted)),
             },
             Fact::ToolCallEnded(ToolCallEnd {
                 step,

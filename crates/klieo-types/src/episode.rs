@@ -93,8 +93,9 @@ pub enum Episode {
         tool_calls: u32,
         /// What a run with a budget counted the call as (absent in a run
         /// without one): a run taken up again counts its spend from it.
+        /// Boxed: most calls have none, and an episode is moved whole.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        spend: Option<CallSpend>,
+        spend: Option<Box<CallSpend>>,
     },
     /// One tool call finished.
     ToolCall {

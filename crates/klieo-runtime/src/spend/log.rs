@@ -30,6 +30,7 @@ impl Spend {
                     // What the call taught, as the run kept it: a later
                     // call that reported nothing (or was answered by
                     // one of several providers) taught nothing new.
+                    let counted = counted.as_deref().copied();
                     let taught = counted.and_then(|c| c.calibration);
                     if let (Some(taught), Some(usage)) = (taught, tokens) {
                         let reported = u64::from(usage.input_tokens);

@@ -154,7 +154,7 @@ fn a_log_gives_back_what_its_calls_taught_of_the_input() {
         latency_ms: 1,
         finish_reason: FinishReason::Stop,
         tool_calls: 0,
-        spend: Some(settled),
+        spend: Some(Box::new(settled)),
     };
     // The same message and a reply of 2 bytes: 10 more than before.
     let next = || {
@@ -245,7 +245,9 @@ fn a_call_counted_without_a_cost_is_priced_by_a_cost_limit_taking_it_up() {
         spend,
     };
     let uncounted = Spend::from_log(&priced(0.01), "m", &[counted(None)]);
-    let without_cost = Some(klieo_types::CallSpend::new(900_000, 50_000, None, false));
+    let without_cost = Some(Box::new(klieo_types::CallSpend::new(
+        900_000, 50_000, None, false,
+    )));
     let tokens_only = Spend::from_log(&priced(0.01), "m", &[counted(without_cost)]);
     // 0.9 M input at 1 and 0.05 M output at 10 a million: 1.40 USD.
     assert_eq!(uncounted.report().cost_usd, Some(1.4));

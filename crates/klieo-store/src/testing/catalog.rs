@@ -182,7 +182,7 @@ pub async fn tallies_what_commits_recorded<S: RunQueue + RunCatalog>(store: &S) 
         latency_ms: 5,
         finish_reason: FinishReason::Stop,
         tool_calls: 0,
-        spend: Some(CallSpend::new(30, 7, Some(1_250), true)),
+        spend: Some(Box::new(CallSpend::new(30, 7, Some(1_250), true))),
     };
     let tool = Episode::ToolCall {
         step: 1,
