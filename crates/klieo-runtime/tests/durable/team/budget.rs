@@ -223,48 +223,67 @@ fn reported(mut reply: ChatResponse, input: u32, output: u32) -> ChatResponse {
     reply
 }
 
+/// A desk under a budget of 4,400 tokens whose child, `lookup`, has 4,000
+/// bytes of instructions (bounded at about 4,000 tokens until a call
+/// reports) and fetches once: its first call reports 300 input tokens, so
+/// its second fits the desk's budget only when sized by that report.
+struct SizedChild {
+    child_llm: ScriptedLlm,
+    parent_llm: ScriptedLlm,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl SizedChild {
+    fn new() -> Self {
+        let fetch = ChatResponse::new(
+            Message::assistant_tool_calls("", vec![ToolCall::new("f1", "fetch", json!({}))]),
+            FinishReason::ToolCalls,
+        );
+        let done = |text: &str| ChatResponse::new(Message::assistant(text), FinishReason::Stop);
+        let asking = ChatResponse::new(
+            Message::assistant_tool_calls("", vec![ask("c1", "fetch 1042")]),
+            FinishReason::ToolCalls,
+        );
+        Self {
+            child_llm: ScriptedLlm::new()
+                .then_reply(reported(fetch, 300, 10))
+                .then_reply(reported(done("Fetched."), 310, 5)),
+            parent_llm: ScriptedLlm::new()
+                .then_reply(reported(asking, 50, 10))
+                .then_reply(reported(done("Done."), 60, 5)),
+            fetches: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The desk on `store`; the child's fetch waits for a person when
+    /// `watched`.
+    fn desk(&self, store: &Store, watched: bool) -> Agent {
+        let mut fetch = Counted::new("fetch", true, &self.fetches);
+        if watched {
+            fetch = fetch.watched();
+        }
+        let lookup = Agent::builder(self.child_llm.clone())
+            .with_name("lookup")
+            .with_instructions("x".repeat(4_000))
+            .add_tool(fetch)
+            .with_memory(store.clone())
+            .with_options(no_lease())
+            .build()
+            .unwrap();
+        let budget = Budget::new().with_total_tokens(4_400);
+        let options = no_lease().with_budget(budget);
+        desk_with(store, &self.parent_llm, lookup, vec![], options)
+    }
+}
+
 #[tokio::test]
 async fn a_childs_later_calls_are_sized_by_what_its_first_reported() {
     let (_dir, store) = fresh().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let fetch = ChatResponse::new(
-        Message::assistant_tool_calls("", vec![ToolCall::new("f1", "fetch", json!({}))]),
-        FinishReason::ToolCalls,
-    );
-    let done = |text: &str| ChatResponse::new(Message::assistant(text), FinishReason::Stop);
-    let child_llm = ScriptedLlm::new()
-        .then_reply(reported(fetch, 300, 10))
-        .then_reply(reported(done("Fetched."), 310, 5));
-    // 4,000 bytes of instructions are bounded at about 4,000 tokens until
-    // the child's first call reports 300: its second call fits the
-    // parent's budget only when sized by that report.
-    let lookup = Agent::builder(child_llm.clone())
-        .with_name("lookup")
-        .with_instructions("x".repeat(4_000))
-        .add_tool(Counted::new("fetch", true, &fetches))
-        .with_memory(store.clone())
-        .with_options(no_lease())
-        .build()
-        .unwrap();
-    let asking = ChatResponse::new(
-        Message::assistant_tool_calls("", vec![ask("c1", "fetch 1042")]),
-        FinishReason::ToolCalls,
-    );
-    let parent_llm = ScriptedLlm::new()
-        .then_reply(reported(asking, 50, 10))
-        .then_reply(reported(done("Done."), 60, 5));
-    let budget = Budget::new().with_total_tokens(4_400);
-    let desk = desk_with(
-        &store,
-        &parent_llm,
-        lookup,
-        vec![],
-        no_lease().with_budget(budget),
-    );
-    let answer = desk.run("Fetch it.").await.unwrap();
+    let sized = SizedChild::new();
+    let answer = sized.desk(&store, false).run("Fetch it.").await.unwrap();
     assert_eq!(answer.text, "Done.");
     assert_eq!(
-        child_llm.requests().len(),
+        sized.child_llm.requests().len(),
         2,
         "the child's second call was made"
     );
@@ -278,51 +297,17 @@ async fn a_childs_later_calls_are_sized_by_what_its_first_reported() {
 #[tokio::test]
 async fn a_child_taken_up_sizes_its_next_call_by_what_its_last_reported() {
     let (_dir, store) = fresh().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let fetch = ChatResponse::new(
-        Message::assistant_tool_calls("", vec![ToolCall::new("f1", "fetch", json!({}))]),
-        FinishReason::ToolCalls,
-    );
-    let done = |text: &str| ChatResponse::new(Message::assistant(text), FinishReason::Stop);
-    let child_llm = ScriptedLlm::new()
-        .then_reply(reported(fetch, 300, 10))
-        .then_reply(reported(done("Fetched."), 310, 5));
-    let parent_llm = ScriptedLlm::new()
-        .then_reply(reported(
-            ChatResponse::new(
-                Message::assistant_tool_calls("", vec![ask("c1", "fetch 1042")]),
-                FinishReason::ToolCalls,
-            ),
-            50,
-            10,
-        ))
-        .then_reply(reported(done("Done."), 60, 5));
-    let desk = || {
-        let lookup = Agent::builder(child_llm.clone())
-            .with_name("lookup")
-            .with_instructions("x".repeat(4_000))
-            .add_tool(Counted::new("fetch", true, &fetches).watched())
-            .with_memory(store.clone())
-            .with_options(no_lease())
-            .build()
-            .unwrap();
-        let budget = Budget::new().with_total_tokens(4_400);
-        desk_with(
-            &store,
-            &parent_llm,
-            lookup,
-            vec![],
-            no_lease().with_budget(budget),
-        )
-    };
+    let sized = SizedChild::new();
+    let desk = || sized.desk(&store, true);
     let Err(Error::Suspended { ticket, .. }) = desk().run("Fetch it.").await else {
         panic!("the child's fetch waits for a person");
     };
     let answer = desk().approve(&ticket).await.unwrap();
     assert_eq!(answer.text, "Done.");
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "the approved fetch ran");
+    let fetched = sized.fetches.load(Ordering::SeqCst);
+    assert_eq!(fetched, 1, "the approved fetch ran");
     assert_eq!(
-        child_llm.requests().len(),
+        sized.child_llm.requests().len(),
         2,
         "the child's call after the approval was made"
     );
