@@ -20,14 +20,15 @@
 //! [`Synchronous::Full`]. Writes go through one thread holding the write
 //! connection (and a second, unsynced, that never checkpoints, for a rate
 //! limit's counts and a budget key's reservations alone: the synced one
-//! checkpoints the WAL after every thousand of its commits); the writes queued while it commits are committed together
-//! next, in one transaction and one sync (group commit), each in a
-//! savepoint of its own, so one refused (a lease another process holds)
-//! leaves the others in. Runs writing at once therefore share the disk's
-//! syncs instead of taking one each. An agent
-//! writes a step that answers in one commit, and a step that calls tools
-//! in two: the model's reply as the run's pending step before the first
-//! tool runs, then the reply, the results and their episodes together. The
+//! checkpoints the WAL after every 1,000 unsynced commits in a row); the
+//! writes queued while it commits are committed together next, in one
+//! transaction and one sync (group commit), each in a savepoint of its
+//! own, so one refused (a lease another process holds) leaves the others
+//! in. Runs writing at once therefore share the disk's syncs instead of
+//! taking one each. An agent writes a step that answers in one commit,
+//! and a step that calls tools in two: the model's reply as the run's
+//! pending step before the first tool runs, then the reply, the results
+//! and their episodes together. The
 //! schema is versioned ([`SCHEMA_VERSION`]); opening a file applies the
 //! migrations it lacks, together in one transaction, and refuses a file
 //! from a newer version or another application's.

@@ -16,7 +16,8 @@
 //! the WAL grows nor when it closes, and it closes first), since a
 //! checkpoint on it would copy the journal's pages into the file without
 //! syncing them. The synced connection checkpoints for it instead, after
-//! every [`UNSYNCED_COMMITS_PER_CHECKPOINT`] of its commits: SQLite
+//! every [`UNSYNCED_COMMITS_PER_CHECKPOINT`] unsynced commits in a row
+//! (a synced commit checkpoints by SQLite's own rule): SQLite
 //! checkpoints only after a commit of the connection that checkpoints, so
 //! a process that only counts rate limits would otherwise grow the WAL
 //! with every count, for as long as it runs.
@@ -205,7 +206,7 @@ fn stopped(doing: &str) -> MemoryError {
 /// The thread: waits for a job, takes every other one queued (up to
 /// [`MOST_JOBS`]), commits them together and answers each.
 fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
-    let mut unchecked = 0;
+    let mut unsynced_commits = 0;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MOST_JOBS {
@@ -227,14 +228,16 @@ fn drive(durable: &Connection, volatile: &Connection, queue: &mpsc::Receiver<Box
             false => durable,
         };
         let failed = commit(connection, &mut batch).err();
-        let committed = failed.is_none();
         for job in batch {
             job.answer(failed.as_ref());
         }
-        if unsynced && committed {
-            unchecked += 1;
-            if unchecked >= UNSYNCED_COMMITS_PER_CHECKPOINT {
-                unchecked = 0;
+        if failed.is_none() {
+            unsynced_commits = match unsynced {
+                true => unsynced_commits + 1,
+                false => 0,
+            };
+            if unsynced_commits >= UNSYNCED_COMMITS_PER_CHECKPOINT {
+                unsynced_commits = 0;
                 checkpoint(durable);
             }
         }

@@ -3,7 +3,10 @@
 
 use klieo_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use klieo_store::testing::memory;
-use klieo_types::{Episode, EpisodicMemory, Message, RunId, ShortTermMemory, ThreadId};
+use klieo_store::{RateLimit, RateLimits};
+use klieo_types::{
+    Episode, EpisodicMemory, Message, RateLimiter, RunId, ShortTermMemory, ThreadId,
+};
 use std::path::Path;
 
 async fn open(path: &Path) -> SqliteStore {
@@ -143,8 +146,6 @@ async fn concurrent_appends_from_two_stores_on_one_file_all_land_in_order() {
 /// as long as the process ran (3,000 counts, about 12 MB).
 #[tokio::test]
 async fn counting_rate_limits_alone_keeps_the_wal_short() {
-    use klieo_store::{RateLimit, RateLimits};
-    use klieo_types::RateLimiter;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("a.db");
     let store = open(&path).await;
@@ -155,13 +156,14 @@ async fn counting_rate_limits_alone_keeps_the_wal_short() {
         let wait = limiter.acquire("s", 1).await.expect("the count is written");
         assert_eq!(wait, None, "far within the limit");
     }
-    let page = 4_096 + 24;
+    // A page and its header.
+    let frame = 4_096 + 24;
     let wal = std::fs::metadata(dir.path().join("a.db-wal"))
         .expect("the WAL is there while the store is open")
         .len();
     assert!(
-        wal < 1_500 * page,
+        wal < 1_500 * frame,
         "the WAL holds {wal} bytes, {} pages, after 3,000 counts",
-        wal / page
+        wal / frame
     );
 }

@@ -164,11 +164,9 @@ impl RunCatalog for InMemoryJournal {
 /// The catalog's entry of `run`, which the queue holds as `entry`.
 fn catalog_entry(state: &State, run: RunId, entry: &Entry) -> RunEntry {
     let submission = entry.submission.as_ref().map(|(s, _)| s);
-    let thread = match (state.record(run), submission) {
-        (Some(record), _) => record.thread.clone(),
-        (None, Some(submission)) => submission.thread_for(run),
-        (None, None) => ThreadId::new(run.to_string()),
-    };
+    let thread = state
+        .thread_of(run)
+        .unwrap_or_else(|| ThreadId::new(run.to_string()));
     RunEntry::new(
         run,
         thread,

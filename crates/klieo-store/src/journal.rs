@@ -119,6 +119,19 @@ impl State {
         self.runs.get(&run)
     }
 
+    /// The thread `run` talks on: its record's, else its submission's (a
+    /// run submitted and not committed yet).
+    pub(crate) fn thread_of(&self, run: RunId) -> Option<ThreadId> {
+        match self.record(run) {
+            Some(record) => Some(record.thread.clone()),
+            None => self
+                .queue
+                .entry(run)
+                .and_then(|entry| entry.submission.as_ref())
+                .map(|(submission, _)| submission.thread_for(run)),
+        }
+    }
+
     /// Whether a live lease of `run` is held by anyone.
     pub(crate) fn leased(&self, run: RunId, now: Instant) -> bool {
         self.leases
@@ -230,13 +243,14 @@ impl Journal for InMemoryJournal {
 
     async fn run(&self, run: RunId) -> Result<Option<RunRecord>, MemoryError> {
         let state = self.state();
-        if let Some(record) = state.runs.get(&run) {
-            return Ok(Some(record.clone()));
-        }
-        // Submitted and not committed yet: known, with the thread its
-        // submission gives it, as a database store's submit row makes it.
-        let submitted = state.queue.entry(run).and_then(|e| e.submission.as_ref());
-        Ok(submitted.map(|(submission, _)| RunRecord::new(submission.thread_for(run), None)))
+        Ok(match state.record(run) {
+            Some(record) => Some(record.clone()),
+            // Submitted and not committed yet: known, with its thread, as a
+            // database store's submit row makes it.
+            None => state
+                .thread_of(run)
+                .map(|thread| RunRecord::new(thread, None)),
+        })
     }
 
     async fn lease(&self, run: RunId, holder: &str, ttl: Duration) -> Result<bool, MemoryError> {

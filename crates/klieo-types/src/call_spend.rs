@@ -37,49 +37,6 @@ pub struct CallSpend {
     pub calibration: Option<InputCalibration>,
 }
 
-/// What a model call that reported its input taught about the size of
-/// its run's requests: the input's bound the call was reserved at (an
-/// upper estimate, several times the server's count for prose), and
-/// where the request's history began in its thread. A later request
-/// whose history begins there holds the call's messages and more: its
-/// input is the call's reported input (its `input_tokens`) and the bound
-/// of what was added.
-///
-/// ```
-/// use klieo_types::{CallSpend, InputCalibration};
-///
-/// let taught = InputCalibration::new(4_000, 12, None);
-/// let spend = CallSpend::new(1_000, 50, None, false).with_calibration(taught);
-/// assert_eq!(spend.calibration.map(|c| c.bound), Some(4_000));
-/// let json = serde_json::to_value(spend)?;
-/// assert_eq!(json["calibration"]["history_start"], 12);
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct InputCalibration {
-    /// The bound of the call's input, in tokens.
-    pub bound: u64,
-    /// The index in its thread of the request's first history message.
-    pub history_start: u64,
-    /// The last message of the thread the summary sent before the
-    /// history covered (its `through`), when one was sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary_through: Option<u64>,
-}
-
-impl InputCalibration {
-    /// A call reserved at `bound` input tokens, whose history began at
-    /// `history_start`, after a summary through `summary_through`.
-    pub fn new(bound: u64, history_start: u64, summary_through: Option<u64>) -> Self {
-        Self {
-            bound,
-            history_start,
-            summary_through,
-        }
-    }
-}
-
 impl CallSpend {
     /// `input_tokens` and `output_tokens`, costing `cost_micros`,
     /// `estimated` or reported.
@@ -112,5 +69,61 @@ impl CallSpend {
         self.reserved_tokens = Some(tokens);
         self.reserved_cost_micros = cost_micros;
         self
+    }
+}
+
+/// What a model call that reported its input taught about the size of
+/// its run's requests: the input's bound the call was reserved at (an
+/// upper estimate, several times the server's count for prose), and
+/// where the request's history began in its thread. A later request
+/// whose history begins there holds the call's messages and more: its
+/// input is the call's reported input (its `input_tokens`) and the bound
+/// of what was added.
+///
+/// ```
+/// use klieo_types::{CallSpend, InputCalibration};
+///
+/// let taught = InputCalibration::new(4_000, 12, None, 0x5eed);
+/// let spend = CallSpend::new(1_000, 50, None, false).with_calibration(taught);
+/// assert_eq!(spend.calibration.map(|c| c.input_bound), Some(4_000));
+/// let json = serde_json::to_value(spend)?;
+/// assert_eq!(json["calibration"]["history_start"], 12);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InputCalibration {
+    /// The bound of the call's input, in tokens.
+    pub input_bound: u64,
+    /// The index in its thread of the request's first history message.
+    pub history_start: u64,
+    /// The thread's index of the last message the summary sent before
+    /// the history covers (its `through`), when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_through: Option<u64>,
+    /// A fingerprint of what the request held besides its history (its
+    /// instructions, tools and schema) and of the model it went to: a
+    /// later request is sized from this only when its own is the same
+    /// (other instructions, tools or a model counting tokens its own way
+    /// make this say nothing of it).
+    pub besides: u64,
+}
+
+impl InputCalibration {
+    /// A call reserved at `input_bound` input tokens, whose history began
+    /// at `history_start`, after a summary through `summary_through`,
+    /// holding besides it what `besides` fingerprints.
+    pub fn new(
+        input_bound: u64,
+        history_start: u64,
+        summary_through: Option<u64>,
+        besides: u64,
+    ) -> Self {
+        Self {
+            input_bound,
+            history_start,
+            summary_through,
+            besides,
+        }
     }
 }

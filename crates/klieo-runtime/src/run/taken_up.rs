@@ -30,7 +30,7 @@ impl Run {
             logged.count_open_calls(open, episodes);
         }
         if let Some(covered) = self.covered() {
-            covered.taken_up(&logged);
+            covered.take_up(&logged);
         }
         *self.lock_spend() = logged;
     }

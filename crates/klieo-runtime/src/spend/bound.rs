@@ -1,6 +1,6 @@
 //! An upper bound of the tokens a request sends, with no tokenizer.
 
-use klieo_types::{ChatRequest, ResponseFormat};
+use klieo_types::{ChatRequest, ResponseFormat, Role};
 
 /// Markers a chat template adds to each message (role, start and end).
 const PER_MESSAGE: u64 = 8;
@@ -12,10 +12,12 @@ const PER_TOOL: u64 = 32;
 /// An upper bound of the tokens `req` sends: a token a byte (no tokenizer
 /// makes a token of less than one), each tool's definition and the
 /// answer's schema as JSON (providers bill a schema they enforce as
-/// input), and the markers of a chat template. About four times the real count for
-/// English, so a run corrects it with the usage its calls report (see
-/// `Spend`'s calibration).
-pub(super) fn input_bound(req: &ChatRequest) -> u64 {
+/// input), and the markers of a chat template. About four times the real
+/// count for English, so a run corrects it with the usage its calls report
+/// (see `Spend`'s calibration). Returned with the part of it that is not
+/// the request's history: its system messages (the instructions), its
+/// tools, its answer's schema and the request's markers.
+pub(super) fn bounds(req: &ChatRequest) -> (u64, u64) {
     let messages: usize = req
         .messages
         .iter()
@@ -42,10 +44,19 @@ pub(super) fn input_bound(req: &ChatRequest) -> u64 {
         _ => 0,
     };
     let count = |n: usize| n as u64;
-    count(messages + tools + schema)
+    let instructions: usize = req
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.len() + PER_MESSAGE as usize)
+        .sum();
+    let besides =
+        count(instructions + tools + schema) + PER_TOOL * count(req.tools.len()) + PER_REQUEST;
+    let whole = count(messages + tools + schema)
         + PER_MESSAGE * count(req.messages.len())
         + PER_TOOL * count(req.tools.len())
-        + PER_REQUEST
+        + PER_REQUEST;
+    (whole, besides)
 }
 
 #[cfg(test)]
@@ -56,7 +67,7 @@ mod tests {
 
     #[test]
     fn a_tool_results_call_id_counts_as_input() {
-        let bound = |id: &str| input_bound(&ChatRequest::new(vec![Message::tool_result(id, "")]));
+        let bound = |id: &str| bounds(&ChatRequest::new(vec![Message::tool_result(id, "")])).0;
         let id = "toolu_01A09q90qw90lq917835lq9x";
         assert_eq!(bound(id) - bound(""), id.len() as u64);
     }
@@ -64,12 +75,14 @@ mod tests {
     #[test]
     fn the_answers_schema_counts_as_input() {
         let mut req = ChatRequest::new(vec![Message::user("hi")]);
-        let plain = input_bound(&req);
+        let plain = bounds(&req).0;
         req.response_format = ResponseFormat::JsonSchema {
             name: "a".into(),
             schema: json!({"description": "x".repeat(4_000)}),
             strict: true,
         };
-        assert!(input_bound(&req) >= plain + 4_000, "{}", input_bound(&req));
+        let (whole, besides) = bounds(&req);
+        assert!(whole >= plain + 4_000, "{whole}");
+        assert!(besides >= 4_000, "a schema is not history: {besides}");
     }
 }

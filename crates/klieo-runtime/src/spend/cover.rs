@@ -83,10 +83,7 @@ impl Covered {
     /// Each caller's spend now, priced for this run's model, sizing this
     /// run's input as its calls so far taught.
     fn now(&self) -> Vec<Spend> {
-        let calibration = *self
-            .calibration
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let calibration = *lock(&self.calibration);
         let levels = &self.cover.levels;
         levels
             .iter()
@@ -101,11 +98,8 @@ impl Covered {
 
     /// Takes what the run's log taught of its input's size (`logged`, its
     /// spend as a run taken up again counts it), as its calls had.
-    pub(crate) fn taken_up(&self, logged: &Spend) {
-        *self
-            .calibration
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = logged.calibration;
+    pub(crate) fn take_up(&self, logged: &Spend) {
+        *lock(&self.calibration) = logged.calibration;
     }
 
     /// Checks the call of `req` against what each caller's budget has
@@ -126,7 +120,7 @@ impl Covered {
         for (level, spend) in self.cover.levels.iter().zip(&mut now) {
             let _ = spend.noted(&level.budget, req);
         }
-        *lock_all(&self.reserved) = now;
+        *lock(&self.reserved) = now;
         Ok(cut)
     }
 
@@ -134,7 +128,7 @@ impl Covered {
     /// its budget counts it; for the log, the nearest caller's count that
     /// prices the call, else the nearest's.
     pub(crate) fn settle(&self, reply: &ChatResponse) -> Option<CallSpend> {
-        let reserved = std::mem::take(&mut *lock_all(&self.reserved));
+        let reserved = std::mem::take(&mut *lock(&self.reserved));
         let mut reserved = match reserved.len() == self.cover.levels.len() {
             true => reserved,
             false => self.now(),
@@ -149,10 +143,7 @@ impl Covered {
             nearest.get_or_insert(settled);
         }
         if let Some(first) = reserved.first() {
-            *self
-                .calibration
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = first.calibration;
+            *lock(&self.calibration) = first.calibration;
         }
         priced.or(nearest)
     }
@@ -174,10 +165,7 @@ impl Covered {
     }
 }
 
-fn lock(spend: &Mutex<Spend>) -> std::sync::MutexGuard<'_, Spend> {
-    spend.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn lock_all(spends: &Mutex<Vec<Spend>>) -> std::sync::MutexGuard<'_, Vec<Spend>> {
-    spends.lock().unwrap_or_else(PoisonError::into_inner)
+/// `mutex`'s value, whether or not a thread panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

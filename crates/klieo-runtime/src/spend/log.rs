@@ -31,10 +31,8 @@ impl Spend {
                     // call that reported nothing (or was answered by
                     // one of several providers) taught nothing new.
                     let counted = counted.as_deref().copied();
-                    let taught = counted.and_then(|c| c.calibration);
-                    if let (Some(taught), Some(usage)) = (taught, tokens) {
-                        let reported = u64::from(usage.input_tokens);
-                        spend.calibration = Some(Calibration::from_log(taught, reported));
+                    if let Some(taught) = counted.as_ref().and_then(Calibration::from_logged) {
+                        spend.calibration = Some(taught);
                     }
                     let mut counted = counted.unwrap_or_else(|| {
                         CallSpend::new(
@@ -91,5 +89,106 @@ impl Spend {
             .count();
         let asked = open.reply.tool_calls.len().saturating_sub(ended);
         self.tool_calls += u64::try_from(asked).unwrap_or(u64::MAX);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::spend::{Start, Window};
+    use klieo_types::{ChatRequest, ChatResponse, FinishReason, Message, Usage};
+    use std::time::Duration;
+
+    /// A request's window: the thread's first message, no summary.
+    const SAME: Option<Window> = Some(Window {
+        start: Start::Index(0),
+        summary: None,
+    });
+
+    fn budget() -> Budget {
+        Budget::new().with_total_tokens(10_000)
+    }
+
+    /// The log of a call to model `m` reserved at 540 input tokens (500
+    /// bytes and the request's markers) that reported 120.
+    fn taught() -> Episode {
+        let mut spend = Spend::new(&budget(), "m");
+        let first = || ChatRequest::new(vec![Message::user("word ".repeat(100))]);
+        spend
+            .reserve(&budget(), &mut first(), Duration::ZERO, SAME)
+            .unwrap();
+        let mut reply = ChatResponse::new(Message::assistant("ok"), FinishReason::Stop);
+        reply.usage = Some(Usage::new(120, 10));
+        let settled = spend.settle(&budget(), &reply);
+        Episode::LlmCall {
+            step: 1,
+            tokens: reply.usage,
+            latency_ms: 1,
+            finish_reason: FinishReason::Stop,
+            tool_calls: 0,
+            spend: Some(Box::new(settled)),
+        }
+    }
+
+    /// What a run of `model` taken up from `log` reserves as the input of
+    /// the same message and a reply of 2 bytes (10 tokens more than
+    /// before), with `instructions` if any.
+    fn reserved_input(log: &[Episode], model: &str, instructions: Option<&str>) -> u64 {
+        let mut messages: Vec<Message> = instructions.map(Message::system).into_iter().collect();
+        messages.push(Message::user("word ".repeat(100)));
+        messages.push(Message::assistant("ok"));
+        let mut next = ChatRequest::new(messages);
+        let mut taken_up = Spend::from_log(&budget(), model, log);
+        taken_up
+            .reserve(&budget(), &mut next, Duration::ZERO, SAME)
+            .unwrap();
+        taken_up.reserved_input
+    }
+
+    /// A run taken up again reserves its next call from what its log says
+    /// the last call taught, as the run would have gone on.
+    #[test]
+    fn a_log_gives_back_what_its_calls_taught_of_the_input() {
+        let call = taught();
+        let Episode::LlmCall {
+            spend: Some(spent), ..
+        } = &call
+        else {
+            unreachable!("a model call's episode")
+        };
+        let logged = spent.calibration.unwrap();
+        assert_eq!(
+            (
+                logged.input_bound,
+                logged.history_start,
+                logged.summary_through
+            ),
+            (540, 0, None)
+        );
+        assert_eq!(reserved_input(&[call], "m", None), 120 + 10);
+    }
+
+    /// Taken up by another model (its tokenizer counts its own way) or
+    /// with other instructions (what the call held is not all in the
+    /// request), the next call is reserved at its bound.
+    #[test]
+    fn a_log_taken_up_by_another_model_or_agent_is_reserved_at_its_bound() {
+        assert_eq!(reserved_input(&[taught()], "n", None), 540 + 10);
+        // The instructions' 2 bytes and their markers, besides.
+        let other = reserved_input(&[taught()], "m", Some("be"));
+        assert_eq!(other, 540 + 10 + 2 + 8);
+    }
+
+    /// After a hand-off (another agent, maybe another model) the next call
+    /// is reserved at its bound again.
+    #[test]
+    fn a_hand_off_in_the_log_forgets_what_calls_taught_of_the_input() {
+        let handed = Episode::HandedOff {
+            from: "a".into(),
+            to: "b".into(),
+            reason: "billing".into(),
+        };
+        assert_eq!(reserved_input(&[taught(), handed], "m", None), 540 + 10);
     }
 }

@@ -16,7 +16,7 @@ pub(crate) use key::{claim, KeyHold};
 pub use report::BudgetSpend;
 
 use crate::options::{Budget, ModelPrice};
-use bound::input_bound;
+use bound::bounds;
 use calibration::Calibration;
 use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, Error, KeyStanding};
 pub(crate) use reply_room::ran_out;
@@ -48,10 +48,15 @@ pub(crate) struct Spend {
     /// usage is counted at no more output (the server generates no more;
     /// an estimate over it is the estimate's error).
     reserved_output: Option<u64>,
-    /// The call in flight's [`input_bound`].
+    /// The call in flight's input bound (see `bound::bounds`).
     reserved_bound: u64,
     /// The call in flight's window, when its history's start is known.
     reserved_window: Option<Window>,
+    /// The [`calibration::besides`] of the call in flight.
+    reserved_besides: u64,
+    /// The [`calibration::model_fingerprint`] of the model this spend is
+    /// priced for, whose tokenizer a calibration is good for.
+    model: u64,
     /// What the last call that reported usage taught: a request of the
     /// same window holds its messages and more, so its input is that
     /// call's plus the bound of what was added.
@@ -116,6 +121,7 @@ impl Spend {
                 .counts_cost()
                 .then(|| budget.prices().dearest())
                 .flatten(),
+            model: calibration::model_fingerprint(model),
             ..Self::default()
         }
     }
@@ -156,14 +162,16 @@ impl Spend {
         }
         // The input is bounded for every budget: a reply without usage is
         // counted at it, whatever the limits.
-        let bound = input_bound(req);
+        let (bound, besides_history) = bounds(req);
+        let besides = calibration::besides(self.model, besides_history);
         let input = self
             .calibration
-            .and_then(|learned| learned.input(bound, window))
+            .and_then(|learned| learned.input(bound, window, besides))
             .unwrap_or(bound);
         self.reserved_input = input;
         self.reserved_bound = bound;
         self.reserved_window = window;
+        self.reserved_besides = besides;
         if !budget.limits_tokens() && self.price.is_none() {
             return Ok(None);
         }
@@ -235,6 +243,9 @@ impl Spend {
     /// provider, which counts tokens its own way.
     pub(crate) fn settle(&mut self, budget: &Budget, reply: &ChatResponse) -> CallSpend {
         self.model_calls += 1;
+        // What this call taught, for the log (a run taken up again goes on
+        // from it); a call that reported nothing, or whose request's
+        // window is not known, taught nothing.
         let mut taught = None;
         let (usage, estimated) = match &reply.usage {
             Some(usage) => {
@@ -243,13 +254,14 @@ impl Spend {
                     self.reserved_bound > 0 && one_provider,
                     self.reserved_window,
                 ) {
-                    let learned = Calibration {
+                    let calibration = Calibration {
                         bound: self.reserved_bound,
                         reported: u64::from(usage.input_tokens),
                         window,
+                        besides: self.reserved_besides,
                     };
-                    self.calibration = Some(learned);
-                    taught = learned.logged();
+                    self.calibration = Some(calibration);
+                    taught = calibration.to_logged();
                 }
                 (*usage, false)
             }
@@ -286,9 +298,7 @@ impl Spend {
         if let Some((tokens, cost)) = self.reserved.take() {
             settled = settled.with_reserved(tokens, cost);
         }
-        if let Some(taught) = taught {
-            settled = settled.with_calibration(taught);
-        }
+        settled.calibration = taught;
         self.count(&settled);
         self.reserved_input = 0;
         self.reserved_output = None;

@@ -132,53 +132,6 @@ fn the_input_is_reserved_at_its_bound_then_from_what_calls_report() {
     assert_eq!(next.max_tokens, Some(10_000 - 130 - 130));
 }
 
-/// A run taken up again reserves its next call from what its log says
-/// the last call taught, as the run would have gone on; after a hand-off
-/// (another agent, maybe another model) at the call's bound again.
-#[test]
-fn a_log_gives_back_what_its_calls_taught_of_the_input() {
-    let budget = Budget::new().with_total_tokens(10_000);
-    let mut spend = Spend::default();
-    spend
-        .reserve(&budget, &mut request(100), Duration::ZERO, SAME)
-        .unwrap();
-    let settled = spend.settle(&budget, &answered(120, 10));
-    let taught = settled.calibration.unwrap();
-    assert_eq!(
-        (taught.bound, taught.history_start, taught.summary_through),
-        (540, 0, None)
-    );
-    let call = Episode::LlmCall {
-        step: 1,
-        tokens: Some(Usage::new(120, 10)),
-        latency_ms: 1,
-        finish_reason: FinishReason::Stop,
-        tool_calls: 0,
-        spend: Some(Box::new(settled)),
-    };
-    // The same message and a reply of 2 bytes: 10 more than before.
-    let next = || {
-        ChatRequest::new(vec![
-            Message::user("word ".repeat(100)),
-            Message::assistant("ok"),
-        ])
-    };
-    let reserved = |log: &[Episode]| {
-        let mut taken_up = Spend::from_log(&budget, "m", log);
-        taken_up
-            .reserve(&budget, &mut next(), Duration::ZERO, SAME)
-            .unwrap();
-        taken_up.reserved_input
-    };
-    assert_eq!(reserved(std::slice::from_ref(&call)), 130);
-    let handed = Episode::HandedOff {
-        from: "a".into(),
-        to: "b".into(),
-        reason: "billing".into(),
-    };
-    assert_eq!(reserved(&[call, handed]), 550, "the bound: 540 and 10");
-}
-
 #[test]
 fn a_request_whose_window_moved_is_reserved_at_its_bound() {
     let budget = Budget::new().with_total_tokens(100_000);
