@@ -361,7 +361,9 @@ fn write_in_process(
         short_term.add_summary_now(&commit.thread, summary)?;
     }
     if !commit.messages.is_empty() {
-        short_term.append_now(&commit.thread, std::mem::take(&mut commit.messages));
+        // Taken out of the list, which stays with the commit, emptied,
+        // for the next step's (see `finish_step`).
+        short_term.append_now(&commit.thread, commit.messages.drain(..));
     }
     if !commit.episodes.is_empty() {
         episodic.record_now(commit.run, std::mem::take(&mut commit.episodes));

@@ -7,7 +7,7 @@ use crate::fact::Fact;
 use crate::options::AfterToolCalls;
 use crate::run::{Run, Verdict};
 use klieo_types::{
-    BudgetLimit, ChatResponse, Episode, Error, FinishReason, LlmError, PendingStep, Ticket,
+    BudgetLimit, ChatResponse, Episode, Error, FinishReason, LlmError, Message, PendingStep, Ticket,
 };
 
 /// What a step led to.
@@ -34,13 +34,16 @@ pub(crate) enum StepEnd {
 ///
 /// `cut_by` is the budget's limit the reply ran out of (see
 /// `spend::ran_out`), which an answer so cut names
-/// (`RunSummary::cut_by_budget`).
+/// (`RunSummary::cut_by_budget`). The step's messages go to memory in
+/// `spare` (an emptied list of an earlier step), which holds the list
+/// again, emptied, when memories in this process took them out of it.
 pub(crate) async fn finish_step(
     run: &Run,
     step: u32,
     reply: ChatResponse,
     mut episodes: Vec<Episode>,
     cut_by: Option<BudgetLimit>,
+    spare: &mut Vec<Message>,
 ) -> Result<StepEnd, Error> {
     let ChatResponse {
         message,
@@ -96,7 +99,8 @@ pub(crate) async fn finish_step(
         // reader never sees calls without their results; its calls are
         // lent to dispatch meanwhile.
         let calls = std::mem::take(&mut message.tool_calls);
-        let mut messages = Vec::with_capacity(1 + calls.len());
+        let mut messages = std::mem::take(spare);
+        messages.reserve(1 + calls.len());
         messages.push(message);
         let mut dispatched =
             dispatch_tools(run, step, &calls, args, &mut messages, &mut episodes).await;
@@ -123,6 +127,7 @@ pub(crate) async fn finish_step(
             // that ends the run, if any. One that waits for a person or
             // hands off is written by `write_step`.
             run.write(&mut commit).await?;
+            *spare = std::mem::take(&mut commit.messages);
             return dispatched.fatal.map_or(Ok(StepEnd::Continue), Err);
         }
         dispatched.write_step(run, commit, handoff).await?;

@@ -45,7 +45,11 @@ impl InMemoryShortTerm {
 
     /// [`append`](ShortTermMemory::append), which never waits: called by
     /// the runtime directly, with no future to box.
-    pub(crate) fn append_now(&self, thread: &ThreadId, messages: Vec<Message>) {
+    pub(crate) fn append_now(
+        &self,
+        thread: &ThreadId,
+        messages: impl IntoIterator<Item = Message>,
+    ) {
         let mut threads = self.threads.shard(thread);
         // A thread's id is copied only for its first append.
         let log = match threads.get_mut(thread) {
