@@ -5,6 +5,7 @@
 
 mod taken_up;
 
+use crate::support::kinds;
 use klieo_runtime::{
     Agent, AgentBuilder, Budget, Journaled, ModelPrice, Prices, RunEvent, RunOptions, TypedTool,
 };
@@ -130,15 +131,8 @@ async fn tool_calls_past_the_budget_are_not_run() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 0, "no call of the reply ran");
     let run = store.list_runs().await.unwrap()[0];
-    let kinds: Vec<_> = store
-        .replay(run)
-        .await
-        .unwrap()
-        .iter()
-        .map(Episode::kind)
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&store.replay(run).await.unwrap()),
         ["started", "llm_call", "budget_refused", "failed"],
         "the call is kept, and the refusal recorded"
     );
