@@ -18,6 +18,7 @@ mod key_budget;
 mod memory;
 mod reply_info;
 mod retries;
+mod run_tree;
 mod support;
 mod teams;
 mod terminal_contract;

@@ -9,7 +9,7 @@ use crate::runs::{age, dollars, line, plain, visible};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use klieo::runtime::decisions::{in_doubt, pending_approval};
+use klieo::runtime::decisions::{going_under, in_doubt, pending_approval, Under};
 use klieo::runtime::PendingApproval;
 use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, ToolOutcome, Transcript};
 use maud::{html, Markup};
@@ -22,6 +22,9 @@ const VALUE: usize = 4_000;
 const EPISODES: usize = 2_000;
 /// The most child runs a page lists.
 const CHILDREN: usize = 50;
+/// The most reads of the catalog a page makes to find whether runs under
+/// an ended run still go; a larger tree gets the cancel form unasked.
+const TREE_READS: usize = 32;
 /// How much of a run's thread its page shows, the newest messages, in
 /// estimated tokens.
 const THREAD_TOKENS: usize = 20_000;
@@ -97,6 +100,16 @@ pub(crate) async fn run(
         Ok(children) => children,
         Err(e) => return console.store_failed(&e.into()),
     };
+    // An ended run with runs under it still going (a cancel cut short
+    // left them): anywhere in its tree, not only among the children
+    // listed.
+    let under = match entry.state.is_cancellable() || children.runs.is_empty() {
+        true => Under::Ended,
+        false => match going_under(console.store.catalog(), run, TREE_READS).await {
+            Ok(under) => under,
+            Err(e) => return console.store_failed(&e.into()),
+        },
+    };
     let person = Person {
         approval: waiting.as_ref(),
         doubt: doubted.as_ref(),
@@ -123,7 +136,7 @@ pub(crate) async fn run(
             @if children.next.is_some() {
                 p.muted { "The newest " (CHILDREN) " are listed; `klieo runs list --parent " (run) "` pages through all." }
             }
-            @if !entry.state.is_cancellable() && children.runs.iter().any(|c| c.state.is_cancellable()) {
+            @if under != Under::Ended {
                 // A cancel cut short (the store failed midway) left these.
                 form.cancel method="post" action={ "/runs/" (run) "/cancel" } {
                     input type="hidden" name="csrf" value=(console.keys.csrf.expose());

@@ -25,6 +25,23 @@ async fn cancelled_from_page(console: &Console, run: RunId) -> (Reply, Reply) {
     (page, done)
 }
 
+/// A run started under `parent`, as a child's first commit says.
+async fn child_of(store: &SqliteStore, parent: RunId) -> RunId {
+    let child = RunId::new();
+    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
+        Episode::Started {
+            agent: "lookup".into(),
+        },
+        Episode::ChildOf {
+            parent,
+            step: 1,
+            call_id: "c9".into(),
+        },
+    ]);
+    store.commit(started).await.unwrap();
+    child
+}
+
 async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {
     let store = SqliteStore::open(path).await.unwrap();
     let state = store.state(run).await.unwrap();
@@ -200,19 +217,8 @@ async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
         _dir,
     } = opened().await;
     let root = runs.to_deny;
-    let child = RunId::new();
     let store = SqliteStore::open(&path).await.unwrap();
-    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
-        Episode::Started {
-            agent: "lookup".into(),
-        },
-        Episode::ChildOf {
-            parent: root,
-            step: 1,
-            call_id: "c9".into(),
-        },
-    ]);
-    store.commit(started).await.unwrap();
+    let child = child_of(&store, root).await;
     // Cancelled alone, as a cancel cut short midway leaves it.
     store.cancel(root, "ops").await.unwrap();
     store.close().await;
@@ -222,5 +228,33 @@ async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
     assert!(page.body.contains("Cancel the runs under it still going"));
     assert_eq!(done.status, 303);
     let (state, _) = log(&path, child).await;
+    assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_going_under_an_ended_child_is_cancelled_from_the_roots_page() {
+    let Opened {
+        path,
+        runs,
+        console,
+        _dir,
+    } = opened().await;
+    let root = runs.to_deny;
+    let store = SqliteStore::open(&path).await.unwrap();
+    let child = child_of(&store, root).await;
+    let grandchild = child_of(&store, child).await;
+    // The root and its child cancelled alone, the grandchild left going.
+    store.cancel(root, "ops").await.unwrap();
+    store.cancel(child, "ops").await.unwrap();
+    store.close().await;
+
+    let (page, done) = cancelled_from_page(&console, root).await;
+    assert!(
+        page.body.contains("Cancel the runs under it still going"),
+        "{}",
+        page.body
+    );
+    assert_eq!(done.status, 303);
+    let (state, _) = log(&path, grandchild).await;
     assert_eq!(state, Some(RunState::Cancelled { by: "ops".into() }));
 }

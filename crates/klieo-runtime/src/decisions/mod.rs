@@ -4,13 +4,13 @@
 //! a console), and the run goes on where an agent is.
 
 pub use crate::team::tree::handed_to;
+pub use tree::{cancel_tree, going_under, TreeCancelled, Under};
+
+mod tree;
 
 use crate::agent::PendingApproval;
 use crate::approval::{waiting_for, waiting_on, Waiting};
-use klieo_types::{
-    Commit, Episode, Error, Journal, MemoryError, RunCatalog, RunId, RunQuery, RunQueue, RunState,
-    Ticket,
-};
+use klieo_types::{Commit, Episode, Error, Journal, MemoryError, RunId, Ticket};
 use serde_json::Value;
 
 /// A person's decision on the call a suspended run waits on.
@@ -279,96 +279,4 @@ pub async fn record_settlement(
 /// ```
 pub async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result<bool, Error> {
     crate::team::tree::wake_if_decided(journal, run).await
-}
-
-/// What [`cancel_tree`] did.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct TreeCancelled {
-    /// The state the run is in now: [`RunState::Cancelled`], or how it had
-    /// ended already (left as it is).
-    pub state: RunState,
-    /// Whether this call cancelled the run: `false` when it had ended
-    /// already, a cancel of someone else's included (then `state` says
-    /// who).
-    pub cancelled_now: bool,
-    /// How many runs under it (its child runs, theirs, and so on) this
-    /// cancel ended.
-    pub under: usize,
-}
-
-/// Cancels `run` for `by`, then its child runs (agents its calls ran as
-/// tools), theirs, and so on, as `catalog` lists them by parent, at most
-/// 32 deep: a tree stops whole, and no child starts under a cancelled run
-/// (the store refuses it). [`RunQueue::cancel`] alone stops only the run
-/// it is given. `None` for a run the store does not know. `klieo cancel`
-/// and the console's cancel call this.
-///
-/// ```
-/// use klieo_runtime::decisions::cancel_tree;
-/// use klieo_store::InMemoryJournal;
-/// use klieo_types::{RunQueue, RunState, Submission};
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
-/// let store = InMemoryJournal::new();
-/// let run = store.submit(&Submission::new("greeter", "Hello!")).await?;
-///
-/// let cancelled = cancel_tree(&store, &store, run, "ada").await?.expect("a known run");
-/// assert_eq!(cancelled.state, RunState::Cancelled { by: "ada".into() });
-/// assert_eq!(cancelled.under, 0, "it started no child");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub async fn cancel_tree(
-    queue: &dyn RunQueue,
-    catalog: &dyn RunCatalog,
-    run: RunId,
-    by: &str,
-) -> Result<Option<TreeCancelled>, MemoryError> {
-    let Some(before) = queue.state(run).await? else {
-        return Ok(None);
-    };
-    let Some(state) = queue.cancel(run, by).await? else {
-        return Ok(None);
-    };
-    // Cancellable before, and cancelled by `by` now (another's cancel
-    // between the two reads is theirs).
-    let cancelled_now = before.is_cancellable()
-        && matches!(&state, RunState::Cancelled { by: whose } if whose == by);
-    let mut under = 0;
-    let mut level = vec![run];
-    for _ in 0..crate::team::tree::MAX_DEPTH {
-        let mut next = Vec::new();
-        for parent in level {
-            let mut query = RunQuery::new()
-                .with_parent(parent)
-                .with_limit(RunQuery::MAX_LIMIT);
-            loop {
-                let page = catalog.runs(&query).await?;
-                for child in &page.runs {
-                    let now = queue.cancel(child.run, by).await?;
-                    if child.state.is_cancellable()
-                        && matches!(now, Some(RunState::Cancelled { .. }))
-                    {
-                        under += 1;
-                    }
-                    next.push(child.run);
-                }
-                match page.next {
-                    Some(before) => query = query.with_before(before),
-                    None => break,
-                }
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        level = next;
-    }
-    Ok(Some(TreeCancelled {
-        state,
-        cancelled_now,
-        under,
-    }))
 }

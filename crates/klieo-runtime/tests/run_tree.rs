@@ -1,0 +1,74 @@
+//! A run's tree read from the store alone (`klieo_runtime::decisions`):
+//! whether runs under an ended run still go, anywhere under it.
+
+use klieo_runtime::decisions::{cancel_tree, going_under, Under};
+use klieo_store::InMemoryJournal;
+use klieo_types::{Commit, Episode, Journal, RunId, RunQueue, RunState, ThreadId};
+
+/// A run started under `parent`, as a child's first commit says.
+async fn child_of(store: &InMemoryJournal, parent: RunId) -> RunId {
+    let child = RunId::new();
+    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
+        Episode::Started {
+            agent: "lookup".into(),
+        },
+        Episode::ChildOf {
+            parent,
+            step: 1,
+            call_id: "c1".into(),
+        },
+    ]);
+    store.commit(started).await.unwrap();
+    child
+}
+
+/// A root, its child and its child's child, the root and the child
+/// cancelled alone (as a cancel cut short midway leaves them).
+async fn cut_short(store: &InMemoryJournal) -> (RunId, RunId, RunId) {
+    let root = RunId::new();
+    let started = Commit::new(root, ThreadId::new("root")).with_episodes(vec![Episode::Started {
+        agent: "desk".into(),
+    }]);
+    store.commit(started).await.unwrap();
+    let child = child_of(store, root).await;
+    let grandchild = child_of(store, child).await;
+    store.cancel(root, "ops").await.unwrap();
+    store.cancel(child, "ops").await.unwrap();
+    (root, child, grandchild)
+}
+
+#[tokio::test]
+async fn a_run_still_going_two_levels_under_an_ended_run_is_found() {
+    let store = InMemoryJournal::new();
+    let (root, _, grandchild) = cut_short(&store).await;
+    assert_eq!(
+        store.state(grandchild).await.unwrap(),
+        Some(RunState::Running)
+    );
+
+    assert_eq!(going_under(&store, root, 32).await.unwrap(), Under::Going);
+    assert_eq!(
+        going_under(&store, root, 1).await.unwrap(),
+        Under::Unknown,
+        "one read lists the child, ended, and not what is under it"
+    );
+
+    let cancelled = cancel_tree(&store, &store, root, "ops").await.unwrap();
+    assert_eq!(cancelled.unwrap().under, 1, "the grandchild");
+    assert_eq!(going_under(&store, root, 32).await.unwrap(), Under::Ended);
+}
+
+#[tokio::test]
+async fn a_tree_read_to_its_end_within_the_reads_allowed_has_ended() {
+    let store = InMemoryJournal::new();
+    let (root, child, grandchild) = cut_short(&store).await;
+    store.cancel(grandchild, "ops").await.unwrap();
+    // The root's children, the child's, the grandchild's: three reads.
+    assert_eq!(going_under(&store, root, 3).await.unwrap(), Under::Ended);
+    assert_eq!(going_under(&store, root, 2).await.unwrap(), Under::Unknown);
+    assert_eq!(
+        going_under(&store, grandchild, 1).await.unwrap(),
+        Under::Ended
+    );
+    assert_eq!(going_under(&store, child, 0).await.unwrap(), Under::Unknown);
+}
