@@ -133,16 +133,7 @@ impl Run {
         let overhead = room.besides.as_ref().map_or(0, |besides| {
             besides.past(compactor.overhead_tokens(), compactor.reply_tokens())
         });
-        // The newest message when the run first read its thread (its
-        // prompt, for a new run) is never summarised by it.
-        let newest = history.first.map(|first| {
-            // An empty read (the newest turn did not fit beside the
-            // summary) starts at the thread's end: its newest message is
-            // the one before.
-            let read = history.messages.len() as u64;
-            (first + read).saturating_sub(1)
-        });
-        let limit = self.compaction_limit.get_or_found(newest);
+        let limit = self.prompt_at_read(&history);
         if self.compaction_given_up.load(Ordering::Relaxed) {
             return Ok(history);
         }

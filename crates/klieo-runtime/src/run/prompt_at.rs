@@ -1,12 +1,13 @@
 //! [`PromptAt`]: where a run's own messages begin in its thread, which
 //! its compaction never summarises. Found when the run first reads its
-//! thread, written with its first model call (with compaction on), and
-//! read back from the log by a process that takes the run up, whose
+//! thread, written with its first model call (with compaction on, or in
+//! a team's run, whose later parts may compact where the first did not),
+//! and read back from the log by a process that takes the run up, whose
 //! first read of the thread comes after the run's own messages.
 
 use super::Run;
 use crate::fact::Fact;
-use klieo_types::Episode;
+use klieo_types::{Episode, History};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -36,6 +37,20 @@ impl PromptAt {
 }
 
 impl Run {
+    /// Where the run's own messages begin, found at its first read of its
+    /// thread (`history`) when not known yet: the newest message then (its
+    /// prompt, for a new run) is never summarised by it.
+    pub(crate) fn prompt_at_read(&self, history: &History) -> u64 {
+        let newest = history.first.map(|first| {
+            // An empty read (the newest turn did not fit beside the
+            // summary) starts at the thread's end: its newest message is
+            // the one before.
+            let read = history.messages.len() as u64;
+            (first + read).saturating_sub(1)
+        });
+        self.compaction_limit.get_or_found(newest)
+    }
+
     /// Takes where the run's own messages begin from its log (`episodes`),
     /// for a run taken up again: the first `PromptAt`.
     pub(crate) fn prompt_at_as_logged(&self, episodes: &[Episode]) {

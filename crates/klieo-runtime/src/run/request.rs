@@ -106,6 +106,10 @@ impl Run {
             // Boxed: its future is large, and every step's request would
             // carry it otherwise.
             history = Box::pin(compacted).await?;
+        } else if self.seat().is_some() {
+            // A team's later part may compact where this one does not: it
+            // reads where the run's own messages begin from the log.
+            self.prompt_at_read(&history);
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes

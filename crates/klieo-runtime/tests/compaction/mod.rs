@@ -280,3 +280,4 @@ mod failures;
 mod memories;
 mod resume;
 mod strategies;
+mod team;

@@ -86,7 +86,7 @@ async fn a_team_stream_dropped_at_its_hand_off_records_consumer_dropped() {
     }
     drop(events);
     let log = failed_log(&store, run).await;
-    assert_eq!(outcomes(&log)[3..], ["handed_off", "failed"], "{log:?}");
+    assert_eq!(outcomes(&log)[4..], ["handed_off", "failed"], "{log:?}");
     assert!(
         matches!(log.last(), Some(Episode::Failed { error }) if error == "consumer-dropped"),
         "{log:?}"

@@ -160,6 +160,7 @@ async fn a_triage_agent_hands_off_to_a_refund_agent_against_llama_server() {
         kinds,
         [
             "started",
+            "prompt_at",
             "llm_call",
             "tool_call",
             "handed_off",

@@ -65,6 +65,7 @@ async fn a_hand_off_goes_on_with_the_receiving_agent_on_the_same_thread() {
         outcomes(&store.replay(run).await.unwrap()),
         [
             "started",
+            "prompt_at",
             "llm_call",
             "tool_call:ok",
             "handed_off",
@@ -133,6 +134,7 @@ async fn a_hand_off_call_whose_arguments_are_not_json_is_told_so_and_hands_nothi
         outcomes(&store.replay(answer.summary.run_id).await.unwrap()),
         [
             "started",
+            "prompt_at",
             "llm_call",
             "tool_call:error",
             "llm_call",

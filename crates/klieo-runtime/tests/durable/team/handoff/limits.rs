@@ -28,7 +28,13 @@ async fn a_guardrail_hands_off_within_the_team_and_ends_the_run_outside_it() {
     );
     assert_eq!(
         outcomes(&store.replay(answer.summary.run_id).await.unwrap()),
-        ["started", "handed_off", "llm_call", "completed"]
+        [
+            "started",
+            "handed_off",
+            "prompt_at",
+            "llm_call",
+            "completed"
+        ]
     );
 
     let stranger = triage_team(
@@ -74,7 +80,14 @@ async fn a_hand_off_after_a_reply_keeps_the_model_call_it_followed() {
     assert_eq!(answer.summary.steps, 2, "the refund desk's call is step 2");
     assert_eq!(
         outcomes(&store.replay(answer.summary.run_id).await.unwrap()),
-        ["started", "llm_call", "handed_off", "llm_call", "completed"]
+        [
+            "started",
+            "prompt_at",
+            "llm_call",
+            "handed_off",
+            "llm_call",
+            "completed"
+        ]
     );
 }
 
@@ -130,6 +143,7 @@ async fn a_hand_off_call_past_the_teams_limit_ends_the_run() {
         outcomes(&store.replay(run).await.unwrap()),
         [
             "started",
+            "prompt_at",
             "llm_call",
             "tool_call:ok",
             "handed_off",

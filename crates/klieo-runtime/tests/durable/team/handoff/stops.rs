@@ -51,7 +51,7 @@ async fn a_team_run_stopped_after_a_hand_off_goes_on_with_the_receiving_agent() 
     assert_eq!(refund_llm.requests().len(), 1);
     let log = outcomes(&store.replay(run).await.unwrap());
     assert_eq!(
-        log[3..],
+        log[4..],
         ["handed_off", "resumed", "llm_call", "completed"],
         "{log:?}"
     );
