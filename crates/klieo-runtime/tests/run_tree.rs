@@ -1,9 +1,14 @@
 //! A run's tree read from the store alone (`klieo_runtime::decisions`):
 //! whether runs under an ended run still go, anywhere under it.
 
+use async_trait::async_trait;
 use klieo_runtime::decisions::{cancel_tree, going_under, Under};
 use klieo_store::InMemoryJournal;
-use klieo_types::{Commit, Episode, Journal, RunId, RunQueue, RunState, ThreadId};
+use klieo_types::{
+    Commit, Episode, Journal, MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery,
+    RunQueue, RunState, ThreadId,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A run started under `parent`, as a child's first commit says.
 async fn child_of(store: &InMemoryJournal, parent: RunId) -> RunId {
@@ -71,4 +76,49 @@ async fn a_tree_read_to_its_end_within_the_reads_allowed_has_ended() {
         Under::Ended
     );
     assert_eq!(going_under(&store, child, 0).await.unwrap(), Under::Unknown);
+}
+
+/// A catalog that counts its reads.
+struct Counted {
+    store: InMemoryJournal,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl RunCatalog for Counted {
+    async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.store.runs(query).await
+    }
+
+    async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {
+        self.store.entry(run).await
+    }
+}
+
+#[tokio::test]
+async fn a_wide_tree_of_ended_runs_is_read_no_more_than_allowed() {
+    let store = InMemoryJournal::new();
+    let root = RunId::new();
+    let started = Commit::new(root, ThreadId::new("root")).with_episodes(vec![Episode::Started {
+        agent: "desk".into(),
+    }]);
+    store.commit(started).await.unwrap();
+    for _ in 0..40 {
+        let leaf = child_of(&store, root).await;
+        store.cancel(leaf, "ops").await.unwrap();
+    }
+    store.cancel(root, "ops").await.unwrap();
+    let counted = Counted {
+        store,
+        reads: AtomicUsize::new(0),
+    };
+    // The root's children, then the first of theirs: each child's read is
+    // one, though it finds none.
+    assert_eq!(
+        going_under(&counted, root, 2).await.unwrap(),
+        Under::Unknown
+    );
+    assert_eq!(counted.reads.load(Ordering::Relaxed), 2);
+    assert_eq!(going_under(&counted, root, 41).await.unwrap(), Under::Ended);
 }

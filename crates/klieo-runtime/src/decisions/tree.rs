@@ -173,32 +173,33 @@ impl<'a> Descendants<'a> {
             && (self.children.is_empty() || self.depth >= MAX_DEPTH)
     }
 
-    /// The next page of runs under the run; `None` once all are listed.
+    /// The next page of runs under the run, one read of the catalog (a
+    /// run with no children gives an empty page); `None` once all are
+    /// listed.
     async fn next_page(&mut self) -> Result<Option<Vec<RunEntry>>, MemoryError> {
-        loop {
-            let query = match self.rest.take() {
-                Some(rest) => rest,
-                None => match self.parents.pop() {
-                    Some(parent) => RunQuery::new()
-                        .with_parent(parent)
-                        .with_limit(RunQuery::MAX_LIMIT),
-                    None if self.is_done() => return Ok(None),
-                    None => {
-                        self.depth += 1;
-                        self.parents = std::mem::take(&mut self.children);
-                        self.parents.reverse();
-                        continue;
-                    }
-                },
-            };
-            let page = self.catalog.runs(&query).await?;
-            self.reads += 1;
-            self.rest = page.next.map(|before| query.with_before(before));
-            self.children
-                .extend(page.runs.iter().map(|child| child.run));
-            if !page.runs.is_empty() {
-                return Ok(Some(page.runs));
+        let query = loop {
+            if let Some(rest) = self.rest.take() {
+                break rest;
             }
-        }
+            match self.parents.pop() {
+                Some(parent) => {
+                    break RunQuery::new()
+                        .with_parent(parent)
+                        .with_limit(RunQuery::MAX_LIMIT)
+                }
+                None if self.is_done() => return Ok(None),
+                None => {
+                    self.depth += 1;
+                    self.parents = std::mem::take(&mut self.children);
+                    self.parents.reverse();
+                }
+            }
+        };
+        let page = self.catalog.runs(&query).await?;
+        self.reads += 1;
+        self.rest = page.next.map(|before| query.with_before(before));
+        self.children
+            .extend(page.runs.iter().map(|child| child.run));
+        Ok(Some(page.runs))
     }
 }
