@@ -27,6 +27,13 @@ const DRAIN_EVENTS: usize = 16;
 /// Bytes of a reply that is not an event stream kept for its excerpt.
 const NOT_SSE_EXCERPT: usize = 4096;
 
+/// The most events one poll reads that yield nothing (empty deltas,
+/// pings, a tool call's fragments) before it lets its task go, waking it
+/// at once: a server that sends only such events, as fast as they are
+/// read, would otherwise hold the thread, and the run would never look
+/// at its cancellation or its timers.
+const QUIET_EVENTS_PER_POLL: usize = 64;
+
 /// What a provider's reader does after an event or the end of the body.
 #[derive(Debug)]
 pub enum Step {
@@ -72,7 +79,9 @@ pub trait EventReader: Send + Unpin + 'static {
 #[non_exhaustive]
 pub struct StreamReading {
     /// Bytes of a whole JSON reply (from a server that ignored the request
-    /// to stream) read at most.
+    /// to stream) read at most, and of one line or one event of an event
+    /// stream: a reply streamed may hold in one event (a tool call sent
+    /// whole) what it could hold sent whole.
     pub reply_limit: usize,
     /// The longest wait for a line of the event stream.
     pub idle: Duration,
@@ -94,14 +103,26 @@ impl StreamReading {
     }
 }
 
-/// The body of a 2xx reply to a streamed request.
-#[derive(Debug)]
+/// The body of a 2xx reply to a streamed request. Its `Debug` shows the
+/// status and the body's length only: a reply's URL may carry a key.
 pub enum StreamBody {
     /// An event stream (or a body without a content type, read as one):
     /// hand it to [`event_stream`].
     Events(reqwest::Response),
     /// A whole JSON reply: the server ignored the request to stream.
     Whole(Vec<u8>),
+}
+
+impl std::fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Events(resp) => f
+                .debug_struct("Events")
+                .field("status", &resp.status())
+                .finish_non_exhaustive(),
+            Self::Whole(body) => f.debug_struct("Whole").field("bytes", &body.len()).finish(),
+        }
+    }
 }
 
 /// Tells an event stream from a whole JSON reply by its content type.
@@ -150,7 +171,8 @@ pub async fn stream_body(
 
 /// The chunks `reader` makes of an event stream's events. The body is cut
 /// with a `Timeout` of [`TimeLimit::Idle`] when no line ends within
-/// `reading.idle` while it is polled, and must be UTF-8.
+/// `reading.idle` while it is polled, and must be UTF-8; a line and an
+/// event may be as long as `reading.reply_limit`.
 pub fn event_stream<R: EventReader>(
     resp: reqwest::Response,
     reader: R,
@@ -160,7 +182,9 @@ pub fn event_stream<R: EventReader>(
     Box::pin(EventChunks {
         events: Box::pin(SseStream::with_decoder(
             body,
-            SseDecoder::new().with_strict_utf8(),
+            SseDecoder::with_max_line_len(reading.reply_limit)
+                .with_max_event_len(reading.reply_limit)
+                .with_strict_utf8(),
         )),
         reader,
         hidden: reading.hidden.clone(),
@@ -246,6 +270,7 @@ where
     }
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, LlmError>>> {
+        let mut quiet = 0;
         loop {
             let step = match self.events.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -280,7 +305,13 @@ where
                 }
             };
             match step {
-                Step::Continue => {}
+                Step::Continue => {
+                    quiet += 1;
+                    if quiet >= QUIET_EVENTS_PER_POLL {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
                 Step::Emit(chunk) => return Poll::Ready(Some(Ok(chunk))),
                 Step::Done(last) => {
                     let deadline = Box::pin(tokio::time::sleep(DRAIN_GRACE));
@@ -347,6 +378,67 @@ mod tests {
         fn on_end(&mut self, _: Progress) -> Step {
             Step::Continue
         }
+    }
+
+    /// A body of `left` events that yield nothing, each its own piece,
+    /// always ready; how many were served is in `served`.
+    struct Quiet {
+        left: usize,
+        served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Stream for Quiet {
+        type Item = Result<&'static [u8], reqwest::Error>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            self.left -= 1;
+            self.served
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Poll::Ready(Some(Ok(b"data: {}\n\n")))
+        }
+    }
+
+    #[tokio::test]
+    async fn events_that_yield_nothing_let_the_task_go_now_and_then() {
+        let served = std::sync::Arc::default();
+        let body = Quiet {
+            left: 100_000,
+            served: std::sync::Arc::clone(&served),
+        };
+        let mut chunks = EventChunks {
+            events: Box::pin(SseStream::new(Watched::new(body, Duration::from_secs(5)))),
+            reader: Idle,
+            hidden: Hidden::default(),
+            count: 0,
+            state: State::Reading,
+        };
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let polled = Pin::new(&mut chunks).poll_next(&mut cx);
+        assert!(polled.is_pending(), "one poll read every event");
+        let read = served.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(read <= QUIET_EVENTS_PER_POLL, "{read} events in one poll");
+        // Polled on, it reads them all and ends.
+        assert!(next(&mut chunks).await.is_none());
+        assert_eq!(served.load(std::sync::atomic::Ordering::Relaxed), 100_000);
+    }
+
+    #[test]
+    fn a_stream_bodys_debug_shows_no_url() {
+        use reqwest::ResponseBuilderExt;
+        let url =
+            reqwest::Url::parse("http://127.0.0.1:9/v1/chat?api-key=sk-SECRET-1").expect("a URL");
+        let resp = http::Response::builder()
+            .url(url)
+            .body("data: {}\n\n")
+            .expect("a reply");
+        let shown = format!("{:?}", StreamBody::Events(reqwest::Response::from(resp)));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("200"), "{shown}");
+        let whole = format!("{:?}", StreamBody::Whole(b"sk-SECRET-1".to_vec()));
+        assert!(!whole.contains("SECRET"), "{whole}");
     }
 
     #[tokio::test]

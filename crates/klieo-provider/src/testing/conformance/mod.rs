@@ -25,8 +25,8 @@ use klieo_types::{LlmClient, ToolCall, Usage};
 use std::time::Duration;
 
 pub use scenarios::{
-    a_blocking_reply_is_whole, a_stalled_body_is_cut_at_the_idle_limit,
-    a_stream_cut_after_its_first_event_is_interrupted,
+    a_blocking_reply_is_whole, a_large_tool_call_streams_whole,
+    a_stalled_body_is_cut_at_the_idle_limit, a_stream_cut_after_its_first_event_is_interrupted,
     a_stream_cut_before_its_first_event_is_retryable, an_error_event_mid_stream_is_a_typed_error,
     blocking_tool_calls, streamed_tool_calls_come_whole, streamed_tool_calls_whole,
     streamed_tool_calls_with_id_and_name_in_every_fragment,
@@ -132,6 +132,7 @@ macro_rules! __klieo_provider_conformance_suite {
             streamed_tool_calls_with_id_and_name_once,
             streamed_tool_calls_with_id_and_name_in_every_fragment,
             streamed_tool_calls_whole,
+            a_large_tool_call_streams_whole,
             blocking_tool_calls,
             status_400_is_a_bad_request,
             status_401_is_unauthorized,

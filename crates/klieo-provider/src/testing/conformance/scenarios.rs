@@ -170,6 +170,25 @@ pub async fn streamed_tool_calls_whole<W: Wire>(wire: &W) {
     streamed_tool_calls_come_whole(wire, Habit::Whole).await;
 }
 
+/// A tool call of 2 MiB streamed whole, in one event (one line of the
+/// stream), comes as it was sent: a streamed reply may hold in one event
+/// what the same reply sent whole may hold.
+pub async fn a_large_tool_call_streams_whole<W: Wire>(wire: &W) {
+    let scenario = "a large tool call streamed whole";
+    let call = ToolCall::new("call_a", "add", json!({"text": "x".repeat(2 << 20)}));
+    let body = wire.tool_call_stream(std::slice::from_ref(&call), Habit::Whole);
+    let items = stream_items(wire, events(&body), ask_with_tools(), scenario).await;
+    let mut got = Vec::new();
+    for item in &items {
+        match item {
+            Ok(chunk) => got.extend(&chunk.tool_calls),
+            Err(e) => panic!("{scenario}: an error item: {e:?}"),
+        }
+    }
+    assert_eq!(got.len(), 1, "{scenario}: one call");
+    assert_eq!(got[0].arguments(), call.arguments(), "{scenario}: whole");
+}
+
 /// Parallel tool calls streamed in `habit` come whole, together and once,
 /// on the last chunk, which finishes with `ToolCalls`.
 pub async fn streamed_tool_calls_come_whole<W: Wire>(wire: &W, habit: Habit) {
