@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use klieo::runtime::decisions::{going_under, in_doubt, pending_approval, Under};
 use klieo::runtime::PendingApproval;
-use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, ToolOutcome, Transcript};
+use klieo::types::{
+    Episode, MemoryError, RunEntry, RunId, RunQuery, RunState, ThreadId, ToolOutcome, Transcript,
+};
 use maud::{html, Markup};
 use std::sync::Arc;
 
@@ -28,6 +30,9 @@ const TREE_READS: usize = 32;
 /// How much of a run's thread its page shows, the newest messages, in
 /// estimated tokens.
 const THREAD_TOKENS: usize = 20_000;
+/// The most a page reads of a thread whose newest turn is over
+/// [`THREAD_TOKENS`] alone, in estimated tokens.
+const THREAD_TOKENS_MAX: usize = 16 * THREAD_TOKENS;
 
 /// What the page says after an action, by the code the action's redirect
 /// gives: only these fixed sentences, never text from the request.
@@ -82,12 +87,7 @@ pub(crate) async fn run(
         Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
     };
     // The thread's newest messages: what the model was told and said.
-    let thread = match console
-        .store
-        .threads()
-        .load(&entry.thread, THREAD_TOKENS)
-        .await
-    {
+    let (thread, read) = match newest_messages(&console, &entry.thread).await {
         Ok(thread) => thread,
         Err(e) => return console.store_failed(&e.into()),
     };
@@ -148,9 +148,9 @@ pub(crate) async fn run(
         h2 { "Thread" }
         p.muted {
             "The newest messages of thread " span.mono { (plain(entry.thread.as_str(), NAME)) }
-            " (the runs that share it share these), up to about " (THREAD_TOKENS) " tokens."
+            " (the runs that share it share these), up to about " (read) " tokens."
         }
-        (messages(&thread))
+        (messages(&thread, read))
     };
     respond(StatusCode::OK, page("Run", body))
 }
@@ -256,11 +256,34 @@ fn details(episode: &Episode) -> Markup {
     }
 }
 
+/// The newest messages of `thread`, up to about [`THREAD_TOKENS`]; when
+/// its newest turn alone is larger (a few large tool results, which a
+/// window never starts in), read again with twice the budget, up to
+/// [`THREAD_TOKENS_MAX`]: the newest turn whole. With the budget read.
+async fn newest_messages(
+    console: &Console,
+    thread: &ThreadId,
+) -> Result<(Transcript, usize), MemoryError> {
+    let mut budget = THREAD_TOKENS;
+    loop {
+        let read = console.store.threads().load(thread, budget).await?;
+        if !read.is_empty() || budget >= THREAD_TOKENS_MAX {
+            return Ok((read, budget));
+        }
+        budget = budget.saturating_mul(2);
+    }
+}
+
 /// A thread's messages: who said each, and what (tool calls with their
-/// arguments), as text.
-fn messages(thread: &Transcript) -> Markup {
+/// arguments), as text; `read` the budget they were read under.
+fn messages(thread: &Transcript, read: usize) -> Markup {
     if thread.is_empty() {
-        return html! { p.muted { "No messages." } };
+        return html! {
+            p.muted {
+                "No messages to show: the thread is empty, or its newest turn is over about "
+                (read) " tokens."
+            }
+        };
     }
     html! {
         table.thread {

@@ -276,3 +276,41 @@ async fn a_run_whose_log_cannot_be_read_leaves_the_approvals_page_to_the_others(
     assert!(waiting.body.contains(&runs.to_deny.to_string()));
     assert!(waiting.body.contains("its log could not be read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_ending_in_large_tool_results_still_shows_its_newest_turn() {
+    use klieo::types::{Commit, Episode, Journal, Message, RunId, ThreadId, ToolCall};
+    let Opened {
+        path,
+        console,
+        _dir,
+        ..
+    } = opened().await;
+    // Three results of 16 KiB of digits (a token a digit): the newest
+    // turn is past a page's 20,000 tokens, and a window never starts on a
+    // tool result.
+    let run = RunId::new();
+    let calls: Vec<ToolCall> = (0..3)
+        .map(|i| ToolCall::new(format!("c{i}"), "count_digits", serde_json::json!({"i": i})))
+        .collect();
+    let mut messages = vec![
+        Message::user("count"),
+        Message::assistant_tool_calls("", calls),
+    ];
+    for i in 0..3 {
+        messages.push(Message::tool_result(format!("c{i}"), "7".repeat(16 * 1024)));
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let commit = Commit::new(run, ThreadId::new("digits"))
+        .with_messages(messages)
+        .with_episodes(vec![Episode::Started {
+            agent: "counter".into(),
+        }]);
+    store.commit(commit).await.unwrap();
+    store.close().await;
+
+    let page = get(&console, &format!("/runs/{run}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("No messages to show"), "{}", page.body);
+    assert!(page.body.contains("count_digits"), "the call is shown");
+}
