@@ -92,7 +92,17 @@ pub(crate) enum CliError {
     },
     /// The store failed while reading or writing.
     #[error("the store failed while reading or writing; check that it is reachable and try again")]
-    Store(#[from] MemoryError),
+    Store(#[source] MemoryError),
+    /// The store holds something this klieo cannot read: trying again
+    /// changes nothing.
+    #[error(
+        "the store holds data this klieo cannot read (written by another version or program,          or edited by hand); the cause names it"
+    )]
+    Unreadable(#[source] MemoryError),
+    /// The store refused what was asked (the run was cancelled, another
+    /// process wrote first, it cannot do it): the cause says why.
+    #[error("the store refused it")]
+    Refused(#[source] MemoryError),
     /// The output could not be made into JSON.
     #[error("could not write the output as JSON")]
     Json(#[from] serde_json::Error),
@@ -127,6 +137,16 @@ pub(crate) enum CliError {
     Runtime(#[source] std::io::Error),
 }
 
+impl From<MemoryError> for CliError {
+    fn from(error: MemoryError) -> Self {
+        match error {
+            MemoryError::Backend { .. } => Self::Store(error),
+            MemoryError::Serialization { .. } => Self::Unreadable(error),
+            _ => Self::Refused(error),
+        }
+    }
+}
+
 impl CliError {
     /// The error and its causes, as one line for a terminal or a page
     /// (what they quote of a store's or a model's text escaped), cut at
@@ -134,5 +154,31 @@ impl CliError {
     pub(crate) fn with_causes(&self, max: usize) -> String {
         let text = ErrorChain(self).to_string();
         crate::runs::plain(&text, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failing_store_is_told_to_check_it_is_reachable() {
+        let failed = CliError::from(MemoryError::backend("connection refused"));
+        assert!(failed.to_string().contains("reachable"), "{failed}");
+        for error in [
+            MemoryError::Serialization {
+                reason: "episode kind `from_the_future`".into(),
+                cause: None,
+            },
+            MemoryError::Conflict("another worker wrote first".into()),
+            MemoryError::Unsupported("no summaries".into()),
+        ] {
+            let said = CliError::from(error);
+            assert!(!said.to_string().contains("reachable"), "{said}");
+            assert!(
+                said.with_causes(400).contains(':'),
+                "the cause is told: {said}"
+            );
+        }
     }
 }
