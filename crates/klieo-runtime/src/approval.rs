@@ -170,7 +170,7 @@ pub(crate) struct Waiting {
 
 /// The call `run` waits on, or why it waits on none: no pending step
 /// that waits for an approval, or a log that does not end waiting on one
-/// of its calls (decided already, or taken up since).
+/// of its calls (it ended, was decided already, or taken up since).
 pub(crate) async fn waiting_on(
     journal: &dyn Journal,
     run: RunId,
@@ -189,9 +189,14 @@ pub(crate) async fn waiting_on(
         _ => None,
     };
     let Some(call) = call.cloned() else {
-        return Ok(Err(
-            "the run is not waiting on a call: it was decided already, or taken up since",
-        ));
+        // A run cancelled while it waited keeps its pending step: the log
+        // says it ended.
+        return Ok(Err(match episodes.last() {
+            Some(Episode::Failed { .. } | Episode::Completed { .. }) => {
+                "the run has ended (cancelled, failed or completed), so no call of it waits                  for a decision; `klieo runs show RUN` says how it ended"
+            }
+            _ => "the run is not waiting on a call: it was decided already, or taken up since",
+        }));
     };
     Ok(Ok(Waiting {
         pending,

@@ -91,6 +91,32 @@ async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
         .any(|e| matches!(e, Episode::Approved { by: Some(by), .. } if by == "ada")));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_decision_on_a_run_cancelled_while_it_waited_says_the_run_ended() {
+    let store = InMemoryJournal::new();
+    let run = store
+        .submit(&Submission::new("support", "do the work"))
+        .await
+        .unwrap();
+    let (worker, runs) = worker(&store);
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let working = tokio::spawn(async move { worker.run(token).await });
+    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    let waiting = pending_approval(&store, run).await.unwrap().unwrap();
+    store.cancel(run, "ops").await.unwrap();
+
+    let approve = Decision::Approve { by: "ada".into() };
+    let refused = record_decision(&store, &waiting.ticket, approve).await;
+    let Err(Error::TicketRejected { reason, .. }) = &refused else {
+        panic!("refused: {refused:?}");
+    };
+    assert!(reason.contains("has ended"), "{reason}");
+    shutdown.cancel();
+    working.await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "the call never ran");
+}
+
 /// A worker whose `pay` needs approval and, with `started`, says so when
 /// it starts and never ends.
 fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<Notify>>) -> Worker {
