@@ -128,6 +128,8 @@ fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
     read.output_tokens = row.get(8)?;
     read.cost_micros = row.get(9)?;
     read.updated_ms = row.get(10)?;
-    read.parent = row.get(11)?;
+    // A parent's id that is not UTF-8 is no id either: lossy, it reads
+    // as none, and the page leaves the row out.
+    read.parent = text(11)?;
     Ok(read)
 }

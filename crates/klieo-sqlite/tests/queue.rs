@@ -105,6 +105,17 @@ async fn a_run_whose_texts_are_not_utf8_is_listed_with_the_others() {
     assert_eq!(listed, [second, first]);
 }
 
+/// Another program wrote a parent's id that is not UTF-8: the catalog's
+/// pages leave its run out rather than fail.
+#[tokio::test]
+async fn a_run_whose_parent_is_not_utf8_is_left_out_of_the_page() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let edit = "UPDATE runs SET parent = CAST(X'FF' AS TEXT) WHERE run = ?1";
+    let (store, _, second, _raw) = edited(dir.path(), edit).await;
+    let listed = listed(&store).await;
+    assert_eq!(listed, [second]);
+}
+
 /// Another program wrote a run id that is not UTF-8: a claim fails the
 /// run, and the catalog's pages leave it out rather than fail.
 #[tokio::test]
