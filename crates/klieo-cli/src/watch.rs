@@ -8,8 +8,15 @@ use crate::error::CliError;
 use crate::follow::Hub;
 use crate::runs::{line, plain, run_id, LINE};
 use crate::store::Store;
-use klieo::types::{Episode, RunEntry, RunId};
+use klieo::types::{Episode, Journal, MemoryError, RunCatalog, RunEntry, RunId};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How long a watch goes on through a store that fails to answer (a
+/// restart, a failover), asking it again as it would for a change,
+/// before it gives up with the store's error.
+const OUTAGE: Duration = Duration::from_secs(60);
 
 /// Prints `run`'s log with `print` as it grows, until the run is over
 /// (or Ctrl-C); what to print last.
@@ -20,40 +27,73 @@ pub(crate) async fn watch(
     print: impl Fn(&str) -> std::io::Result<()>,
 ) -> Result<String, CliError> {
     let run = run_id(run)?;
-    let stopping = CancellationToken::new();
-    let _stop_listening = stopping.clone().drop_guard();
-    let hub = Hub::start(store.catalog(), stopping).await;
-    let mut following = hub.follow(store.catalog(), run).await;
-    let watching = async {
-        let mut shown = 0;
-        let mut seen: Option<RunEntry> = None;
-        loop {
-            let Some(entry) = store.catalog().entry(run).await? else {
-                return Err(CliError::UnknownRun { run });
-            };
-            if seen.as_ref() != Some(&entry) {
-                let log = store.journal().replay(run).await?;
-                for (i, episode) in log.iter().enumerate().skip(shown) {
-                    let written = print(&episode_line(i, episode, json)?);
-                    if written.is_err() {
-                        // Its reader went away (`| head`): nobody watches;
-                        // any other failure is the command's.
-                        return crate::printed(written).map(|()| String::new());
-                    }
-                }
-                shown = log.len();
-                if entry.state.is_finished() {
-                    return ended(&entry, json);
-                }
-                seen = Some(entry);
-            }
-            following.changed(store.catalog()).await;
-        }
-    };
+    let watching = follow_log(store.catalog(), store.journal(), run, json, print);
     // Ctrl-C is heard wherever the watch is, a store's read included.
     tokio::select! {
         watched = watching => watched,
         _ = tokio::signal::ctrl_c() => Ok(stopped(run, json)),
+    }
+}
+
+/// [`watch`] over `catalog` and `journal`: a read that fails as a store
+/// does when it is down is tried again, for [`OUTAGE`] at most.
+async fn follow_log(
+    catalog: &dyn RunCatalog,
+    journal: &dyn Journal,
+    run: RunId,
+    json: bool,
+    print: impl Fn(&str) -> std::io::Result<()>,
+) -> Result<String, CliError> {
+    let stopping = CancellationToken::new();
+    let _stop_listening = stopping.clone().drop_guard();
+    let hub = Hub::start(catalog, stopping).await;
+    let mut following = hub.follow(catalog, run).await;
+    let mut shown = 0;
+    let mut seen: Option<RunEntry> = None;
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let read = async {
+            let entry = catalog.entry(run).await?;
+            let log = match &entry {
+                Some(entry) if seen.as_ref() != Some(entry) => Some(journal.replay(run).await?),
+                _ => None,
+            };
+            Ok::<_, MemoryError>((entry, log))
+        };
+        let (entry, log) = match read.await {
+            Ok(read) => {
+                failing_since = None;
+                read
+            }
+            Err(e @ MemoryError::Backend { .. }) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= OUTAGE {
+                    return Err(e.into());
+                }
+                following.changed(catalog).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(entry) = entry else {
+            return Err(CliError::UnknownRun { run });
+        };
+        if let Some(log) = log {
+            for (i, episode) in log.iter().enumerate().skip(shown) {
+                let written = print(&episode_line(i, episode, json)?);
+                if written.is_err() {
+                    // Its reader went away (`| head`): nobody watches;
+                    // any other failure is the command's.
+                    return crate::printed(written).map(|()| String::new());
+                }
+            }
+            shown = log.len();
+            if entry.state.is_finished() {
+                return ended(&entry, json);
+            }
+            seen = Some(entry);
+        }
+        following.changed(catalog).await;
     }
 }
 
@@ -90,8 +130,7 @@ mod tests {
 
     use super::*;
     use klieo::sqlite::SqliteStore;
-    use klieo::types::{Commit, Journal, RunQueue, Submission, ThreadId};
-    use std::time::Duration;
+    use klieo::types::{Commit, RunQueue, Submission, ThreadId};
 
     /// A watch of a run that goes on, printing with `print`; what it
     /// ended with (a bound, not a timing: a watch that goes on fails).
@@ -116,6 +155,77 @@ mod tests {
             .unwrap();
         let run = run.to_string();
         tokio::time::timeout(Duration::from_secs(60), watch(&store, &run, false, print)).await
+    }
+
+    /// A catalog whose reads of a run's entry fail, as a store that is
+    /// down does, while `failing` is above zero.
+    struct Down {
+        store: klieo::store::InMemoryJournal,
+        failing: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl RunCatalog for Down {
+        async fn runs(
+            &self,
+            query: &klieo::types::RunQuery,
+        ) -> Result<klieo::types::RunPage, MemoryError> {
+            self.store.runs(query).await
+        }
+
+        async fn entry(&self, run: RunId) -> Result<Option<RunEntry>, MemoryError> {
+            use std::sync::atomic::Ordering;
+            let failing = self.failing.load(Ordering::Relaxed);
+            if failing > 0 {
+                self.failing.store(failing - 1, Ordering::Relaxed);
+                return Err(MemoryError::backend("connection refused"));
+            }
+            self.store.entry(run).await
+        }
+    }
+
+    /// A watch of a completed run over a store that fails `failing` reads
+    /// first, each a second apart: its lines and what it ended with.
+    async fn watched_through(failing: usize) -> (Vec<String>, Result<String, CliError>) {
+        let store = klieo::store::InMemoryJournal::new();
+        let run = store
+            .submit(&Submission::new("support", "hi"))
+            .await
+            .unwrap();
+        let episodes = vec![
+            Episode::Started {
+                agent: "support".into(),
+            },
+            Episode::Completed { steps: 0 },
+        ];
+        let commit = Commit::new(run, ThreadId::new("t")).with_episodes(episodes);
+        store.commit(commit).await.unwrap();
+        let down = Down {
+            store: store.clone(),
+            failing: failing.into(),
+        };
+        let lines = std::sync::Mutex::new(Vec::new());
+        let print = |line: &str| {
+            lines.lock().unwrap().push(line.to_owned());
+            Ok(())
+        };
+        let ended = follow_log(&down, &store, run, false, print).await;
+        (lines.into_inner().unwrap(), ended)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_goes_on_through_a_store_that_is_down_for_a_while() {
+        let (lines, ended) = watched_through(5).await;
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let ended = ended.unwrap();
+        assert!(ended.contains("completed"), "{ended}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_gives_up_on_a_store_down_past_the_bound() {
+        let (lines, ended) = watched_through(usize::MAX).await;
+        assert!(lines.is_empty());
+        assert!(matches!(ended, Err(CliError::Store(_))), "{ended:?}");
     }
 
     #[tokio::test]
