@@ -44,8 +44,18 @@ fn worker(store: &InMemoryJournal) -> (Worker, Arc<AtomicUsize>) {
     (worker, runs)
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
+/// A run of `support` submitted and suspended for its call's approval,
+/// under a worker that goes on working.
+struct Working {
+    store: InMemoryJournal,
+    run: klieo_types::RunId,
+    /// How many times the call ran.
+    runs: Arc<AtomicUsize>,
+    shutdown: CancellationToken,
+    working: tokio::task::JoinHandle<klieo_runtime::WorkerReport>,
+}
+
+async fn suspended() -> Working {
     let store = InMemoryJournal::new();
     let run = store
         .submit(&Submission::new("support", "do the work"))
@@ -56,6 +66,24 @@ async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
     let token = shutdown.clone();
     let working = tokio::spawn(async move { worker.run(token).await });
     assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    Working {
+        store,
+        run,
+        runs,
+        shutdown,
+        working,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
+    let Working {
+        store,
+        run,
+        runs,
+        shutdown,
+        working,
+    } = suspended().await;
     assert_eq!(
         runs.load(Ordering::SeqCst),
         0,
@@ -93,16 +121,13 @@ async fn a_decision_recorded_from_the_store_is_carried_out_by_a_worker() {
 
 #[tokio::test(start_paused = true)]
 async fn a_decision_on_a_run_cancelled_while_it_waited_says_the_run_ended() {
-    let store = InMemoryJournal::new();
-    let run = store
-        .submit(&Submission::new("support", "do the work"))
-        .await
-        .unwrap();
-    let (worker, runs) = worker(&store);
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    let working = tokio::spawn(async move { worker.run(token).await });
-    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
+    let Working {
+        store,
+        run,
+        runs,
+        shutdown,
+        working,
+    } = suspended().await;
     let waiting = pending_approval(&store, run).await.unwrap().unwrap();
     store.cancel(run, "ops").await.unwrap();
 

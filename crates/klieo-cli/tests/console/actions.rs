@@ -208,20 +208,38 @@ async fn a_run_is_cancelled_from_its_page() {
     );
 }
 
+/// A chain of `depth` runs under the run to deny, it and each run of the
+/// chain but the last cancelled alone (as a cancel cut short midway
+/// leaves them): the console and its store, the root, the run left going.
+async fn left_going(depth: usize) -> (Opened, RunId, RunId) {
+    let opened = opened().await;
+    let root = opened.runs.to_deny;
+    let store = SqliteStore::open(&opened.path).await.unwrap();
+    let mut chain = vec![root];
+    for _ in 0..depth {
+        let parent = chain[chain.len() - 1];
+        chain.push(child_of(&store, parent).await);
+    }
+    let going = chain.pop().unwrap();
+    for run in chain {
+        store.cancel(run, "ops").await.unwrap();
+    }
+    store.close().await;
+    (opened, root, going)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
-    let Opened {
-        path,
-        runs,
-        console,
-        _dir,
-    } = opened().await;
-    let root = runs.to_deny;
-    let store = SqliteStore::open(&path).await.unwrap();
-    let child = child_of(&store, root).await;
-    // Cancelled alone, as a cancel cut short midway leaves it.
-    store.cancel(root, "ops").await.unwrap();
-    store.close().await;
+    let (
+        Opened {
+            path,
+            console,
+            _dir,
+            ..
+        },
+        root,
+        child,
+    ) = left_going(1).await;
 
     let (page, done) = cancelled_from_page(&console, root).await;
     assert!(!page.body.contains("Cancel the run<"), "{}", page.body);
@@ -233,20 +251,16 @@ async fn the_runs_a_cancelled_run_left_going_are_cancelled_from_its_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_left_going_under_an_ended_child_is_cancelled_from_the_roots_page() {
-    let Opened {
-        path,
-        runs,
-        console,
-        _dir,
-    } = opened().await;
-    let root = runs.to_deny;
-    let store = SqliteStore::open(&path).await.unwrap();
-    let child = child_of(&store, root).await;
-    let grandchild = child_of(&store, child).await;
-    // The root and its child cancelled alone, the grandchild left going.
-    store.cancel(root, "ops").await.unwrap();
-    store.cancel(child, "ops").await.unwrap();
-    store.close().await;
+    let (
+        Opened {
+            path,
+            console,
+            _dir,
+            ..
+        },
+        root,
+        grandchild,
+    ) = left_going(2).await;
 
     let (page, done) = cancelled_from_page(&console, root).await;
     assert!(
