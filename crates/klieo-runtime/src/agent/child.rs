@@ -49,22 +49,18 @@ impl Agent {
                 Some(_) => begun = true,
             }
         }
-        let output = match (output, begun) {
-            // A child taken up again asks for the shape its log recorded.
-            (Some(output), false) => {
+        // A typed child asks for its type, started or taken up again: taken
+        // up without it, it would ask for the shape its log recorded, which
+        // checks only that the answer holds JSON.
+        let output = match output {
+            Some(output) => {
                 let caps = self.inner.template.llm.discover_capabilities().await;
                 Some(output(caps))
             }
-            _ => None,
+            None => None,
         };
         // Taken up, it keeps its place in the tree (its depth), and its
         // `ChildOf`, written when it started, is not written again.
-        let taken_up = Extras {
-            parent: Some(parent.clone()),
-            cancel: Some(cancel.clone()),
-            cover: cover.clone(),
-            ..Extras::default()
-        };
         let extras = Extras {
             parent: Some(parent),
             cancel: Some(cancel),
@@ -74,7 +70,7 @@ impl Agent {
         };
         let Some(relay) = relay else {
             let answer = match begun {
-                true => self.go_on_exactly(child, None, taken_up).await?,
+                true => self.go_on_exactly(child, None, extras).await?,
                 false => {
                     self.session(&thread)
                         .run_with(child, prompt, extras)
@@ -84,7 +80,7 @@ impl Agent {
             return Ok(ChildEnd::Answered(answer.text));
         };
         let mut events = match begun {
-            true => self.go_on_streamed_from(child, None, false, taken_up),
+            true => self.go_on_streamed_from(child, None, false, extras),
             false => self.session(&thread).stream_with(child, prompt, extras),
         };
         while let Some(event) = events.next().await {

@@ -6,9 +6,9 @@
 use super::super::store::fresh;
 use super::super::support::outcomes;
 use super::{child_of, no_lease, parent_of};
-use klieo_runtime::{Agent, AgentTool};
+use klieo_runtime::{Agent, AgentTool, TypedTool};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{EpisodicMemory, Role, ToolCall, ToolOutcome};
+use klieo_types::{EpisodicMemory, Error, Role, ToolCall, ToolError, ToolOutcome};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -96,4 +96,56 @@ async fn a_typed_agent_tool_asks_its_input_and_gives_its_answers_json() {
     );
     let child_log = outcomes(&store.replay(child_of(parent, "c2")).await.unwrap());
     assert_eq!(child_log[..3], ["started", "child_of", "output_shape"]);
+}
+
+#[tokio::test]
+async fn a_typed_agent_tools_child_taken_up_after_approval_is_held_to_its_type() {
+    let (_dir, store) = fresh().await;
+    let send = TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
+        Ok::<_, ToolError>("sent")
+    })
+    .with_approval(true);
+    let child_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))])
+        .then_text(r#"{"shipped": "yes"}"#)
+        .then_text(r#"{"shipped": true}"#);
+    let lookup = Agent::builder(child_llm.clone())
+        .with_name("lookup")
+        .add_tool(send)
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap();
+    let parent_llm = ScriptedLlm::new()
+        .then_tool_calls(vec![ToolCall::new("c1", "lookup", json!({"order": 1042}))])
+        .then_text("It shipped.");
+    let desk = Agent::builder(parent_llm.clone())
+        .with_name("desk")
+        .add_tool(AgentTool::typed::<Query, Order>(
+            "lookup",
+            "Finds orders.",
+            lookup,
+        ))
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap();
+
+    let Err(Error::Suspended { ticket, .. }) = desk.run("Did 1042 ship?").await else {
+        panic!("the child waits for a person");
+    };
+    let answer = desk.approve(&ticket).await.unwrap();
+    assert_eq!(answer.text, "It shipped.");
+    assert_eq!(
+        child_llm.requests().len(),
+        3,
+        "the answer not of its type is repaired"
+    );
+    let read = parent_llm.requests()[1]
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .clone();
+    assert_eq!(read, r#"{"shipped":true}"#);
 }
