@@ -100,7 +100,7 @@ pub fn parse(text: &str) -> Result<Vec<McpOptions>, McpError> {
     let file: File = serde_json::from_str(text).map_err(|e| McpError::File {
         path: "<text>".into(),
         reason: "is not an `mcpServers` configuration".into(),
-        cause: Some(Box::new(e)),
+        cause: Some(Box::new(NotParsed::from(&e))),
     })?;
     file.servers
         .into_iter()
@@ -108,6 +108,42 @@ pub fn parse(text: &str) -> Result<Vec<McpOptions>, McpError> {
             settings(&name, entry).map_err(|reason| bad(format!("server `{name}`: {reason}")))
         })
         .collect()
+}
+
+/// Where a configuration's text is not one, without what it held there:
+/// serde_json quotes a value of the wrong type (`invalid type: string
+/// "Bearer sk-…", expected a map`), and a configuration's values may be
+/// secrets.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} at line {line}, column {column}")]
+struct NotParsed {
+    what: String,
+    line: usize,
+    column: usize,
+}
+
+impl From<&serde_json::Error> for NotParsed {
+    fn from(e: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            // A value of the wrong type or shape: its text is left out.
+            Category::Data => {
+                "a value of the wrong type or shape (a text where a map of names is wanted, say)"
+                    .to_owned()
+            }
+            // What the parser expected, which quotes no value.
+            Category::Syntax | Category::Eof | Category::Io => {
+                let said = e.to_string();
+                let at = said.rfind(" at line ").unwrap_or(said.len());
+                said[..at].to_owned()
+            }
+        };
+        Self {
+            what,
+            line: e.line(),
+            column: e.column(),
+        }
+    }
 }
 
 fn settings(name: &str, entry: Entry) -> Result<McpOptions, String> {
@@ -209,6 +245,19 @@ mod tests {
         );
         let shown = error.map(ToString::to_string).unwrap_or_default();
         assert!(!shown.contains("line 2"), "said once: {shown}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_not_quoted() {
+        let text = r#"{"mcpServers": {"a": {"url": "http://h/mcp", "headers": "Bearer sk-live-0123456789"}}}"#;
+        let error = parse(text).expect_err("not a configuration");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            source.as_deref().is_some_and(|s| s.contains("line 1")),
+            "where: {source:?}"
+        );
+        let shown = format!("{error} {error:?} {source:?}");
+        assert!(!shown.contains("sk-live"), "{shown}");
     }
 
     #[test]

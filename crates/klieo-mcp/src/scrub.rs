@@ -87,9 +87,16 @@ impl Secrets {
     pub(crate) fn of(transport: &Transport) -> Self {
         let mut secrets = Self::default();
         match transport {
-            Transport::Stdio { env, .. } => {
+            Transport::Stdio { env, inherited, .. } => {
                 for (name, value) in env {
                     secrets.add_named(name, value);
+                }
+                // Passed from klieo's own environment by name: known by
+                // their names as the server's own are.
+                for name in &inherited.also {
+                    if let Ok(value) = std::env::var(name) {
+                        secrets.add_named(name, &value);
+                    }
                 }
             }
             Transport::Http { url, headers } => {

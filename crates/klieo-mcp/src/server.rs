@@ -13,6 +13,7 @@ use crate::reply;
 use crate::restart::{Alive, Restarts};
 use crate::stderr;
 use async_trait::async_trait;
+use klieo_types::ErrorChain;
 use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
 use rmcp::model::{CallToolRequestParams, CallToolResponse, ErrorCode};
 use rmcp::service::ServiceError;
@@ -122,9 +123,11 @@ impl McpServer {
         self.inner
             .restarts
             .get(move || async move {
+                // With its causes (the operating system's reason a start
+                // failed), scrubbed: the text reaches the model.
                 start(&settings, &catalogue)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| settings.scrub(ErrorChain(&e).to_string()))
             })
             .await
     }

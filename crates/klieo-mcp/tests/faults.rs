@@ -181,6 +181,36 @@ async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() 
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_restart_the_system_refuses_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("server");
+    let (python, faults) = (
+        std::env::var("KLIEO_MCP_PYTHON").unwrap(),
+        crate::support::faults_script(),
+    );
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec \"{python}\" \"{faults}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let settings = klieo_mcp::McpOptions::stdio("faults", script.display().to_string());
+    let server = McpServer::connect(settings).await.unwrap();
+    let exited = server.invoke("exit_mid_call", json!({}), ctx()).await;
+    assert!(matches!(exited, Err(ToolError::Retryable { .. })));
+    // No longer executable, by root either.
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let refused = server.invoke("echo", json!({"text": "x"}), ctx()).await;
+    let Err(ToolError::Retryable { message, .. }) = refused else {
+        panic!("expected a retryable error, got {refused:?}");
+    };
+    assert!(message.contains("os error 13"), "{message}");
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn close_never_waits_behind_a_restart_that_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let mute = dir.path().join("mute");

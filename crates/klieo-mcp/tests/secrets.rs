@@ -23,6 +23,22 @@ async fn a_token_a_server_prints_on_stderr_is_scrubbed_from_the_error() {
 }
 
 #[tokio::test]
+async fn a_variable_passed_from_klieos_environment_is_scrubbed_from_the_error() {
+    // Cargo sets it for the test; it stands for a token passed by name.
+    let passed = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it");
+    let settings = McpOptions::stdio("passing", "sh")
+        .add_passed_env("CARGO_MANIFEST_DIR")
+        .with_args(["-c", "echo \"given $CARGO_MANIFEST_DIR\" >&2; exit 1"]);
+    let error = McpServer::connect(settings).await.unwrap_err();
+    let McpError::Handshake { stderr, .. } = &error else {
+        panic!("expected a failed handshake, got {error:?}");
+    };
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(!stderr[0].contains(&passed), "{stderr:?}");
+    assert!(!format!("{error} {error:?}").contains(&passed));
+}
+
+#[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_token_printed_by_a_server_that_dies_mid_call_is_scrubbed_for_the_model() {
     let settings = faults_stdio().add_env("KLIEO_MCP_SECRET", "sk-live-9876543210");

@@ -43,7 +43,7 @@ pub(crate) fn faults_under_a_wrapper(first: &str) -> McpOptions {
     ])
 }
 
-fn faults_script() -> String {
+pub(crate) fn faults_script() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/faults.py");
     script.display().to_string()
 }

@@ -178,7 +178,10 @@ impl McpOptions {
 
     /// Adds a variable of klieo's own environment, `name`, to what a stdio
     /// server is given besides [`PASSED_ENV`](crate::PASSED_ENV) (no effect
-    /// on HTTP, or when it is not set).
+    /// on HTTP, or when it is not set). Its value is scrubbed as one given
+    /// with [`add_env`](Self::add_env) is: everywhere when its name says it
+    /// is a credential (`GITHUB_TOKEN`), else out of the texts built from
+    /// what the server said.
     pub fn add_passed_env(mut self, name: impl Into<String>) -> Self {
         if let Transport::Stdio { inherited, .. } = &mut self.transport {
             inherited.also.push(name.into());
