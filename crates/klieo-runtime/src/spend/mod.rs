@@ -91,13 +91,19 @@ fn within(limit: BudgetLimit, max: Option<u64>, spent: u64, needed: u64) -> Resu
     }
 }
 
-/// The most output tokens `money` buys at `price` after `input` tokens,
-/// counted as the budget counts them (rounded up), not as floats divide.
+/// The most output tokens `money` buys at `price` after `input` tokens
+/// (`money` being what is left once the input's cost, rounded up, is
+/// taken off), counted as the budget counts them (the call's whole cost
+/// rounded up once), not as floats divide.
 fn affordable(price: &ModelPrice, input: u64, money: u64) -> u64 {
     let total = money.saturating_add(price.bound_micros(input, 0));
-    // A request's max_tokens is a u32, and below 2^53 floats count
-    // tokens exactly: the loop steps down a rounding or two.
-    let mut tokens = price.output_for(money).min(u64::from(u32::MAX));
+    // The input's cost rounded up left less than a micro-dollar unspent,
+    // which the output may use: the guess counts it, and the loop steps
+    // down to what the whole call's rounding leaves (a request's
+    // max_tokens is a u32, and below 2^53 floats count tokens exactly).
+    let mut tokens = price
+        .output_for(money.saturating_add(1))
+        .min(u64::from(u32::MAX));
     while tokens > 0 && price.bound_micros(input, tokens) > total {
         tokens -= 1;
     }

@@ -347,3 +347,17 @@ fn a_reply_without_usage_is_counted_at_no_more_output_than_it_was_sent_with() {
     assert_eq!(settled.output_tokens, 3);
     assert!(settled.input_tokens + settled.output_tokens <= settled.reserved_tokens.unwrap());
 }
+
+#[test]
+fn the_output_may_use_what_the_inputs_rounding_left() {
+    // 1,001 input tokens cost 150.15 micro-dollars, 151 rounded up; one
+    // output token more costs 150.75, still 151.
+    let price = ModelPrice::per_million_tokens(0.15, 0.60);
+    assert_eq!(price.bound_micros(1_001, 1), 151);
+    assert_eq!(affordable(&price, 1_001, 0), 1);
+    // One micro-dollar more buys up to 151.95: three tokens, not four.
+    assert_eq!(price.bound_micros(1_001, 3), 152);
+    assert_eq!(price.bound_micros(1_001, 4), 153);
+    assert_eq!(affordable(&price, 1_001, 1), 3);
+    assert_eq!(affordable(&price, 0, 6), 10);
+}
