@@ -45,7 +45,7 @@
 use crate::stamp::{stamp_info, Stamp, Stamped};
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
-    LlmClient, LlmError, RateLimiter, RateWait,
+    LlmClient, LlmError, RateLimiter, RateWait, RetryHint,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,13 +223,18 @@ impl RateLimited {
                     until.as_millis(),
                     self.max_wait.as_millis()
                 );
-                return Err(LlmError::rate_limit(message, Some(wait)));
+                let hint = RetryHint::new()
+                    .with_retry_after(Some(wait))
+                    .with_from_limiter(true);
+                return Err(LlmError::RateLimit { message, hint });
             }
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// A server asked the scope to slow down: pauses it for everyone.
+    /// A server asked the scope to slow down: pauses it for everyone. A
+    /// wait a rate limit under this one refused the call for (another
+    /// scope's) is no server's: it pauses nothing.
     async fn paused_by(&self, error: &LlmError) {
         let asked = matches!(
             error,
@@ -238,7 +243,7 @@ impl RateLimited {
                     status: Some(503 | 529),
                     ..
                 }
-        );
+        ) && error.hint().is_none_or(|hint| !hint.from_limiter);
         if let (true, Some(pause)) = (asked, error.retry_after()) {
             // A pause that could not be written costs the other processes
             // a 429 of their own; the call's failure is the server's, and

@@ -152,6 +152,41 @@ async fn a_keys_own_scope_limits_its_calls_within_the_providers() {
         .is_some());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_wait_the_providers_scope_refuses_does_not_pause_the_key() {
+    // The key has room; the provider lets one call a minute through.
+    let limits = RateLimits::new()
+        .with_default(RateLimit::new().with_requests_per_minute(100))
+        .add_scope(
+            "scripted/scripted",
+            RateLimit::new().with_requests_per_minute(1),
+        );
+    let limiter = InMemoryRateLimiter::new(limits).unwrap();
+    let llm = ScriptedLlm::new().then_text("a");
+    let provider = RateLimited::builder(llm.clone(), limiter.clone())
+        .with_max_wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let acme = RateLimited::builder(provider, limiter.clone())
+        .with_scope("acme")
+        .with_max_wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    acme.complete(hi()).await.unwrap();
+    let refused = acme.complete(hi()).await.unwrap_err();
+    let hint = refused.hint().copied().unwrap_or_default();
+    assert!(hint.from_limiter, "{refused}");
+    assert!(
+        !refused.to_string().contains("the server asks"),
+        "{refused}"
+    );
+    assert_eq!(
+        limiter.acquire("acme", 1).await.unwrap(),
+        None,
+        "the key's scope is not paused for the provider's wait"
+    );
+}
+
 #[test]
 fn an_empty_scope_is_refused_naming_the_setting() {
     let built = RateLimited::builder(ScriptedLlm::new(), one_a_minute())

@@ -26,6 +26,10 @@ pub struct RetryHint {
     pub retry_after: Option<Duration>,
     /// The server's own verdict on retrying, when it gave one.
     pub should_retry: Option<bool>,
+    /// The delay is klieo's own shared rate limit's (a `RateLimited`
+    /// client's, whose scope lets no call through for that long), not a
+    /// server's: a `RateLimited` around it pauses no scope for it.
+    pub from_limiter: bool,
 }
 
 impl RetryHint {
@@ -34,6 +38,7 @@ impl RetryHint {
         Self {
             retry_after: None,
             should_retry: None,
+            from_limiter: false,
         }
     }
 
@@ -50,14 +55,28 @@ impl RetryHint {
         self.should_retry = should_retry;
         self
     }
+
+    /// Whether the delay is klieo's own rate limit's, not a server's
+    /// (see [`from_limiter`](Self::from_limiter)).
+    #[must_use]
+    pub const fn with_from_limiter(mut self, from_limiter: bool) -> Self {
+        self.from_limiter = from_limiter;
+        self
+    }
 }
 
 /// `; the server asks to wait N ms` and `; the server says (not) to retry`,
 /// or nothing, as the tail of an error's text.
 impl fmt::Display for RetryHint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(d) = self.retry_after {
-            write!(f, "; the server asks to wait {} ms", d.as_millis())?;
+        match (self.retry_after, self.from_limiter) {
+            (Some(d), false) => write!(f, "; the server asks to wait {} ms", d.as_millis())?,
+            (Some(d), true) => write!(
+                f,
+                "; the rate limit lets a call through in {} ms",
+                d.as_millis()
+            )?,
+            (None, _) => {}
         }
         match self.should_retry {
             Some(true) => f.write_str("; the server says to retry"),
