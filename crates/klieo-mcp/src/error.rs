@@ -85,12 +85,18 @@ pub enum McpError {
         supported: Vec<String>,
     },
     /// The server's tools could not be listed.
-    #[error("MCP server `{server}` did not list its tools: {reason}")]
+    #[error(
+        "MCP server `{server}` did not list its tools: {reason}{}",
+        crate::stderr::shown(stderr)
+    )]
     Tools {
         /// The server's name.
         server: String,
         /// What went wrong.
         reason: String,
+        /// Its last lines on stderr (a server that died while listing
+        /// says why there), without the settings' secrets.
+        stderr: Vec<String>,
     },
     /// The server's reply could not be read (too large, not JSON-RPC); a
     /// longer timeout cannot help.

@@ -341,6 +341,7 @@ async fn start(settings: &McpOptions, catalogue: &Arc<Catalogue>) -> Result<Arc<
             return Err(McpError::Tools {
                 server: settings.name.clone(),
                 reason: settings.scrub(describe::service(&e)),
+                stderr: link.last_stderr().await,
             })
         }
         Err(_) => {

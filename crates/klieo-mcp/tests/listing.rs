@@ -87,3 +87,16 @@ async fn a_burst_of_list_changes_makes_a_few_listings_not_one_each() {
     // while it ran; a few more only if changes are still being read.
     assert!(lists < 100, "{lists} listings for 10,000 changes");
 }
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_server_dying_while_it_lists_its_tools_says_why_on_stderr() {
+    let error = McpServer::connect(raw_stdio("dies-listing"))
+        .await
+        .expect_err("no tools listed");
+    assert!(matches!(error, McpError::Tools { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("cannot build the schema"),
+        "{error}"
+    );
+}

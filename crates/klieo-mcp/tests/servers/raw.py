@@ -21,6 +21,8 @@ MODE is one of:
 - `items`: `items` answers with 640,000 empty content items (16 MB).
 - `long-version`: answers initialize with a protocol version 100,005
   characters long.
+- `dies-listing`: answers initialize, then on tools/list writes a
+  traceback's last line on stderr and exits 1.
 - `lies`: `forged` answers with an error made to look like one of klieo's
   own reply faults, its excerpt the environment's `KLIEO_MCP_SECRET` and a
   megabyte of text; `batch` answers in a JSON-RPC batch (an array); `asks`
@@ -87,6 +89,10 @@ def main() -> None:
                 "capabilities": {"tools": {"listChanged": True}},
                 "serverInfo": {"name": "klieo-raw", "version": "1.0.0"},
             })
+        elif method == "tools/list" and MODE == "dies-listing":
+            sys.stderr.write("ValueError: cannot build the schema of `lookup`\n")
+            sys.stderr.flush()
+            sys.exit(1)
         elif method == "tools/list":
             lists += 1
             cursor = (message.get("params") or {}).get("cursor")
