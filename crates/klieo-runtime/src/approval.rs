@@ -3,6 +3,7 @@
 
 use crate::fact::Fact;
 use crate::run::Run;
+use crate::team::tree::has_ended;
 use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolCall, ToolOutcome};
 use std::sync::Arc;
 
@@ -156,6 +157,11 @@ pub(crate) async fn waiting_for(journal: &dyn Journal, ticket: &Ticket) -> Resul
     Ok(waiting)
 }
 
+/// Why a run that has ended (a cancel keeps its pending step) waits on
+/// no call.
+pub(crate) const ENDED: &str =
+    "the run has ended (cancelled, failed or completed), so no call of it waits for a decision";
+
 /// The call a run waits on for a person, as its journal holds it.
 pub(crate) struct Waiting {
     /// The run's pending step: not started for an approval, started for
@@ -191,11 +197,9 @@ pub(crate) async fn waiting_on(
     let Some(call) = call.cloned() else {
         // A run cancelled while it waited keeps its pending step: the log
         // says it ended.
-        return Ok(Err(match episodes.last() {
-            Some(Episode::Failed { .. } | Episode::Completed { .. }) => {
-                "the run has ended (cancelled, failed or completed), so no call of it waits                  for a decision; `klieo runs show RUN` says how it ended"
-            }
-            _ => "the run is not waiting on a call: it was decided already, or taken up since",
+        return Ok(Err(match has_ended(&episodes) {
+            true => ENDED,
+            false => "the run is not waiting on a call: it was decided already, or taken up since",
         }));
     };
     Ok(Ok(Waiting {

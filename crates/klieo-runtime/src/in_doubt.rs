@@ -11,6 +11,7 @@
 use crate::approval::{Decisions, Waiting};
 use crate::fact::Fact;
 use crate::run::Run;
+use crate::team::tree::has_ended;
 use klieo_types::{Episode, Error, Journal, PendingStep, RunId, Ticket, ToolOutcome};
 
 /// Fails with [`Error::InDoubt`] while a call of the started step
@@ -80,9 +81,10 @@ pub(crate) async fn doubted_on(
         _ => None,
     };
     let Some(call) = call.cloned() else {
-        return Ok(Err(
-            "the run waits on no call in doubt: it was settled already, or taken up since",
-        ));
+        return Ok(Err(match has_ended(&episodes) {
+            true => crate::approval::ENDED,
+            false => "the run waits on no call in doubt: it was settled already, or taken up since",
+        }));
     };
     Ok(Ok(Waiting {
         pending,

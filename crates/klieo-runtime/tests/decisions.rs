@@ -137,6 +137,7 @@ async fn a_decision_on_a_run_cancelled_while_it_waited_says_the_run_ended() {
         panic!("refused: {refused:?}");
     };
     assert!(reason.contains("has ended"), "{reason}");
+    assert!(!reason.contains("  "), "{reason}");
     shutdown.cancel();
     working.await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 0, "the call never ran");
@@ -173,23 +174,30 @@ fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<N
         .unwrap()
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once() {
-    let store = InMemoryJournal::new();
-    let paid = Arc::new(AtomicUsize::new(0));
+/// A payment approved, then cut short by its worker's stop, and found in
+/// doubt by a second worker, which goes on working: the run, the call in
+/// doubt, and the second worker.
+struct Doubted {
+    run: klieo_types::RunId,
+    doubted: klieo_runtime::PendingApproval,
+    shutdown: CancellationToken,
+    working: tokio::task::JoinHandle<klieo_runtime::WorkerReport>,
+}
+
+async fn doubted(store: &InMemoryJournal, paid: &Arc<AtomicUsize>) -> Doubted {
     let run = store
         .submit(&Submission::new("pay", "pay Ada"))
         .await
         .unwrap();
     let started = Arc::new(Notify::new());
-    let first = payer(&store, &paid, Some(Arc::clone(&started)));
+    let first = payer(store, paid, Some(Arc::clone(&started)));
     let stop_first = CancellationToken::new();
     let token = stop_first.clone();
     let working = tokio::spawn(async move { first.run(token).await });
-    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
-    let waiting = pending_approval(&store, run).await.unwrap().unwrap();
+    assert_eq!(wait(store, run, LONG).await.unwrap(), RunState::Suspended);
+    let waiting = pending_approval(store, run).await.unwrap().unwrap();
     let approve = Decision::Approve { by: "ada".into() };
-    record_decision(&store, &waiting.ticket, approve)
+    record_decision(store, &waiting.ticket, approve)
         .await
         .unwrap();
     started.notified().await;
@@ -197,16 +205,34 @@ async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once(
     stop_first.cancel();
     working.await.unwrap();
 
-    let second = payer(&store, &paid, None);
+    let second = payer(store, paid, None);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let working = tokio::spawn(async move { second.run(token).await });
-    assert_eq!(wait(&store, run, LONG).await.unwrap(), RunState::Suspended);
-    let doubted = in_doubt(&store, run)
+    assert_eq!(wait(store, run, LONG).await.unwrap(), RunState::Suspended);
+    let doubted = in_doubt(store, run)
         .await
         .unwrap()
         .expect("the payment is in doubt");
     assert_eq!(doubted.tool, "pay");
+    Doubted {
+        run,
+        doubted,
+        shutdown,
+        working,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once() {
+    let store = InMemoryJournal::new();
+    let paid = Arc::new(AtomicUsize::new(0));
+    let Doubted {
+        run,
+        doubted,
+        shutdown,
+        working,
+    } = doubted(&store, &paid).await;
     assert!(
         store.lease(run, "anyone", LONG).await.unwrap(),
         "the worker that found it in doubt gave its lease up"
@@ -238,4 +264,28 @@ async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once(
         e,
         Episode::ToolCall { result: ToolOutcome::Ok { output }, .. } if output == "receipt 42"
     )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settlement_of_a_run_cancelled_while_in_doubt_says_the_run_ended() {
+    let store = InMemoryJournal::new();
+    let paid = Arc::new(AtomicUsize::new(0));
+    let Doubted {
+        run,
+        doubted,
+        shutdown,
+        working,
+    } = doubted(&store, &paid).await;
+    store.cancel(run, "ops").await.unwrap();
+
+    let happened = Settled::Happened {
+        output: serde_json::json!("receipt 42"),
+    };
+    let refused = record_settlement(&store, &doubted.ticket, happened, "ada").await;
+    let Err(Error::TicketRejected { reason, .. }) = &refused else {
+        panic!("refused: {refused:?}");
+    };
+    assert!(reason.contains("has ended"), "{reason}");
+    shutdown.cancel();
+    working.await.unwrap();
 }

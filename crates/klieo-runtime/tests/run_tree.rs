@@ -3,38 +3,22 @@
 
 use async_trait::async_trait;
 use klieo_runtime::decisions::{cancel_tree, going_under, Under};
+use klieo_store::testing::runs::started;
 use klieo_store::InMemoryJournal;
 use klieo_types::{
-    Commit, Episode, Journal, MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery,
-    RunQueue, RunState, ThreadId,
+    MemoryError, RunCatalog, RunEntry, RunId, RunPage, RunQuery, RunQueue, RunState,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A run started under `parent`, as a child's first commit says.
 async fn child_of(store: &InMemoryJournal, parent: RunId) -> RunId {
-    let child = RunId::new();
-    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
-        Episode::Started {
-            agent: "lookup".into(),
-        },
-        Episode::ChildOf {
-            parent,
-            step: 1,
-            call_id: "c1".into(),
-        },
-    ]);
-    store.commit(started).await.unwrap();
-    child
+    started(store, "lookup", Some(parent)).await.unwrap()
 }
 
 /// A root, its child and its child's child, the root and the child
 /// cancelled alone (as a cancel cut short midway leaves them).
 async fn cut_short(store: &InMemoryJournal) -> (RunId, RunId, RunId) {
-    let root = RunId::new();
-    let started = Commit::new(root, ThreadId::new("root")).with_episodes(vec![Episode::Started {
-        agent: "desk".into(),
-    }]);
-    store.commit(started).await.unwrap();
+    let root = started(store, "desk", None).await.unwrap();
     let child = child_of(store, root).await;
     let grandchild = child_of(store, child).await;
     store.cancel(root, "ops").await.unwrap();
@@ -99,11 +83,7 @@ impl RunCatalog for Counted {
 #[tokio::test]
 async fn a_wide_tree_of_ended_runs_is_read_no_more_than_allowed() {
     let store = InMemoryJournal::new();
-    let root = RunId::new();
-    let started = Commit::new(root, ThreadId::new("root")).with_episodes(vec![Episode::Started {
-        agent: "desk".into(),
-    }]);
-    store.commit(started).await.unwrap();
+    let root = started(&store, "desk", None).await.unwrap();
     for _ in 0..40 {
         let leaf = child_of(&store, root).await;
         store.cancel(leaf, "ops").await.unwrap();
@@ -121,4 +101,9 @@ async fn a_wide_tree_of_ended_runs_is_read_no_more_than_allowed() {
     );
     assert_eq!(counted.reads.load(Ordering::Relaxed), 2);
     assert_eq!(going_under(&counted, root, 41).await.unwrap(), Under::Ended);
+    assert_eq!(
+        counted.reads.load(Ordering::Relaxed),
+        2 + 41,
+        "the root's children, then each child's, once"
+    );
 }

@@ -133,7 +133,8 @@ impl Run {
         let overhead = room.besides.as_ref().map_or(0, |besides| {
             besides.past(compactor.overhead_tokens(), compactor.reply_tokens())
         });
-        let limit = self.prompt_at_read(&history);
+        // Noted at the run's first read (see `note_prompt_at`).
+        let limit = self.compaction_limit.get().unwrap_or(0);
         if self.compaction_given_up.load(Ordering::Relaxed) {
             return Ok(history);
         }

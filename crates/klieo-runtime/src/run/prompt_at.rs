@@ -37,10 +37,10 @@ impl PromptAt {
 }
 
 impl Run {
-    /// Where the run's own messages begin, found at its first read of its
-    /// thread (`history`) when not known yet: the newest message then (its
+    /// Notes where the run's own messages begin, at its first read of its
+    /// thread (`history`), when not known yet: the newest message then (its
     /// prompt, for a new run) is never summarised by it.
-    pub(crate) fn prompt_at_read(&self, history: &History) -> u64 {
+    pub(crate) fn note_prompt_at(&self, history: &History) {
         let newest = history.first.map(|first| {
             // An empty read (the newest turn did not fit beside the
             // summary) starts at the thread's end: its newest message is
@@ -48,7 +48,7 @@ impl Run {
             let read = history.messages.len() as u64;
             (first + read).saturating_sub(1)
         });
-        self.compaction_limit.get_or_found(newest)
+        self.compaction_limit.get_or_found(newest);
     }
 
     /// Takes where the run's own messages begin from its log (`episodes`),

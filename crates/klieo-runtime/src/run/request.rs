@@ -86,6 +86,12 @@ impl Run {
             Some(history) => history,
             None => self.read_history(history_budget, granule).await?,
         };
+        if self.opts.compaction.is_some() || self.seat().is_some() {
+            // Where the run's own messages begin, at its first read: its
+            // compaction never summarises them, and a team's later part
+            // that compacts where this one does not reads it from the log.
+            self.note_prompt_at(&history);
+        }
         if self.opts.compaction.is_some() {
             // Fitted to a window, what the run's request spends besides
             // its history: a summary call may spend as much.
@@ -106,10 +112,6 @@ impl Run {
             // Boxed: its future is large, and every step's request would
             // carry it otherwise.
             history = Box::pin(compacted).await?;
-        } else if self.seat().is_some() {
-            // A team's later part may compact where this one does not: it
-            // reads where the run's own messages begin from the log.
-            self.prompt_at_read(&history);
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes

@@ -97,17 +97,26 @@ fn within(limit: BudgetLimit, max: Option<u64>, spent: u64, needed: u64) -> Resu
 /// rounded up once), not as floats divide.
 fn affordable(price: &ModelPrice, input: u64, money: u64) -> u64 {
     let total = money.saturating_add(price.bound_micros(input, 0));
-    // The input's cost rounded up left less than a micro-dollar unspent,
-    // which the output may use: the guess counts it, and the loop steps
-    // down to what the whole call's rounding leaves (a request's
-    // max_tokens is a u32, and below 2^53 floats count tokens exactly).
-    let mut tokens = price
-        .output_for(money.saturating_add(1))
-        .min(u64::from(u32::MAX));
-    while tokens > 0 && price.bound_micros(input, tokens) > total {
-        tokens -= 1;
+    let fits = |tokens: u64| price.bound_micros(input, tokens) <= total;
+    // A request's max_tokens is a u32. What `money` buys alone fits but
+    // for a rounding; the input's cost rounded up left less than a
+    // micro-dollar unspent, which the output may use, so the answer lies
+    // between what `money` and one micro-dollar more buy: searched by
+    // halves, however cheap a token (a step a token took 1/price steps).
+    let cap = u64::from(u32::MAX);
+    let mut low = price.output_for(money).min(cap);
+    while low > 0 && !fits(low) {
+        low -= 1;
     }
-    tokens
+    let mut high = price.output_for(money.saturating_add(1)).min(cap);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        match fits(mid) {
+            true => low = mid,
+            false => high = mid - 1,
+        }
+    }
+    low
 }
 
 /// A duration in whole milliseconds.

@@ -360,4 +360,11 @@ fn the_output_may_use_what_the_inputs_rounding_left() {
     assert_eq!(price.bound_micros(1_001, 4), 153);
     assert_eq!(affordable(&price, 1_001, 1), 3);
     assert_eq!(affordable(&price, 0, 6), 10);
+    // A token almost free: the input's rounding (1.5 to 2) leaves half a
+    // micro-dollar, half a billion tokens, found without a step for each.
+    let cheap = ModelPrice::per_million_tokens(0.15, 1e-9);
+    let most = affordable(&cheap, 10, 0);
+    assert!(most > 400_000_000, "{most}");
+    assert!(cheap.bound_micros(10, most) <= 2);
+    assert!(cheap.bound_micros(10, most + 1) > 2);
 }

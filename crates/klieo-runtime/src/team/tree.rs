@@ -18,6 +18,16 @@ use std::sync::Arc;
 /// one klieo made (each child is started by a call of its parent).
 pub(crate) const MAX_DEPTH: usize = 32;
 
+/// Whether the run whose log is `log` has ended (completed, failed or
+/// cancelled): its last episode says so. Its pending step, if it had one,
+/// stays in the store.
+pub(crate) fn has_ended(log: &[Episode]) -> bool {
+    matches!(
+        log.last(),
+        Some(Episode::Failed { .. } | Episode::Completed { .. })
+    )
+}
+
 /// The run that started `run`, as its log says; `None` for a run that is
 /// not a child.
 pub(crate) async fn parent_of(journal: &dyn Journal, run: RunId) -> Result<Option<RunId>, Error> {
@@ -254,11 +264,7 @@ pub(crate) async fn end_if_orphaned(journal: &dyn Journal, run: RunId) -> Result
     let Some(parent) = parent_in(&log) else {
         return Ok(false);
     };
-    let parent_ended = matches!(
-        journal.replay(parent).await?.last(),
-        Some(Episode::Failed { .. } | Episode::Completed { .. })
-    );
-    if !parent_ended {
+    if !has_ended(&journal.replay(parent).await?) {
         return Ok(false);
     }
     let ended = Episode::Failed {

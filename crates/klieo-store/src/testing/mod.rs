@@ -7,7 +7,8 @@
 //! schema version and read by every later one; [`ledger`], what every
 //! journal's ledger of keys' spend does; [`queue`] and [`rate`], the run
 //! queue's and the shared rate limiter's behaviour; [`catalog`], the
-//! catalog of runs'.
+//! catalog of runs'; and [`runs`], runs written as an agent's first
+//! commit writes them, for tests of what reads them.
 //!
 //! ```
 //! use klieo_store::testing::{golden, memory};
@@ -33,3 +34,4 @@ pub mod ledger;
 pub mod memory;
 pub mod queue;
 pub mod rate;
+pub mod runs;
