@@ -96,7 +96,8 @@ pub(crate) enum CliError {
     /// The store holds something this klieo cannot read: trying again
     /// changes nothing.
     #[error(
-        "the store holds data this klieo cannot read (written by another version or program,          or edited by hand); the cause names it"
+        "the store holds data this klieo cannot read (written by another version or program, \
+         or edited by hand); the cause names it"
     )]
     Unreadable(#[source] MemoryError),
     /// The store refused what was asked (the run was cancelled, another
@@ -140,9 +141,13 @@ pub(crate) enum CliError {
 impl From<MemoryError> for CliError {
     fn from(error: MemoryError) -> Self {
         match error {
-            MemoryError::Backend { .. } => Self::Store(error),
             MemoryError::Serialization { .. } => Self::Unreadable(error),
-            _ => Self::Refused(error),
+            MemoryError::Conflict(_)
+            | MemoryError::KeyReused { .. }
+            | MemoryError::SummaryRefused { .. }
+            | MemoryError::Unsupported(_)
+            | MemoryError::Cancelled { .. } => Self::Refused(error),
+            _ => Self::Store(error),
         }
     }
 }
@@ -175,6 +180,7 @@ mod tests {
         ] {
             let said = CliError::from(error);
             assert!(!said.to_string().contains("reachable"), "{said}");
+            assert!(!said.to_string().contains("  "), "{said}");
             assert!(
                 said.with_causes(400).contains(':'),
                 "the cause is told: {said}"

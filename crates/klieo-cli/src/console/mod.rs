@@ -18,6 +18,7 @@ mod live;
 mod run_page;
 mod runs_page;
 mod serve;
+mod thread;
 mod timeline;
 
 use crate::error::CliError;

@@ -4,6 +4,7 @@
 //! follows the run while it goes on (see `live`).
 
 use super::layout::{failure, page, respond};
+use super::thread::ThreadRead;
 use super::{live, timeline, Console};
 use crate::runs::{age, dollars, line, plain, visible};
 use axum::extract::{Path, Query, State};
@@ -11,9 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use klieo::runtime::decisions::{going_under, in_doubt, pending_approval, Under};
 use klieo::runtime::PendingApproval;
-use klieo::types::{
-    Episode, MemoryError, RunEntry, RunId, RunQuery, RunState, ThreadId, ToolOutcome, Transcript,
-};
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, RunState, ToolOutcome};
 use maud::{html, Markup};
 use std::sync::Arc;
 
@@ -27,12 +26,6 @@ const CHILDREN: usize = 50;
 /// The most reads of the catalog a page makes to find whether runs under
 /// an ended run still go; a larger tree gets the cancel form unasked.
 const TREE_READS: usize = 32;
-/// How much of a run's thread its page shows, the newest messages, in
-/// estimated tokens.
-const THREAD_TOKENS: usize = 20_000;
-/// The most a page reads of a thread whose newest turn is over
-/// [`THREAD_TOKENS`] alone, in estimated tokens.
-const THREAD_TOKENS_MAX: usize = 16 * THREAD_TOKENS;
 
 /// What the page says after an action, by the code the action's redirect
 /// gives: only these fixed sentences, never text from the request.
@@ -87,7 +80,7 @@ pub(crate) async fn run(
         Err(e) => return console.store_failed(&crate::error::CliError::Reading(e)),
     };
     // The thread's newest messages: what the model was told and said.
-    let (thread, read) = match newest_messages(&console, &entry.thread).await {
+    let thread = match ThreadRead::newest(&console, &entry.thread).await {
         Ok(thread) => thread,
         Err(e) => return console.store_failed(&e.into()),
     };
@@ -137,20 +130,22 @@ pub(crate) async fn run(
                 p.muted { "The newest " (CHILDREN) " are listed; `klieo runs list --parent " (run) "` pages through all." }
             }
             @if under != Under::Ended {
+                @if under == Under::Unknown {
+                    p.muted { "More runs are under it than this page looks at; some may still go." }
+                }
                 // A cancel cut short (the store failed midway) left these.
                 form.cancel method="post" action={ "/runs/" (run) "/cancel" } {
                     input type="hidden" name="csrf" value=(console.keys.csrf.expose());
                     input type="hidden" name="by" value=(console.operator);
-                    button.cancel type="submit" { "Cancel the runs under it still going" }
+                    button.cancel type="submit" {
+                        @if under == Under::Unknown { "Cancel any run under it still going" }
+                        @else { "Cancel the runs under it still going" }
+                    }
                 }
             }
         }
         h2 { "Thread" }
-        p.muted {
-            "The newest messages of thread " span.mono { (plain(entry.thread.as_str(), NAME)) }
-            " (the runs that share it share these), up to about " (read) " tokens."
-        }
-        (messages(&thread, read))
+        (thread.shown(&entry.thread))
     };
     respond(StatusCode::OK, page("Run", body))
 }
@@ -256,57 +251,6 @@ fn details(episode: &Episode) -> Markup {
     }
 }
 
-/// The newest messages of `thread`, up to about [`THREAD_TOKENS`]; when
-/// its newest turn alone is larger (a few large tool results, which a
-/// window never starts in), read again with twice the budget, up to
-/// [`THREAD_TOKENS_MAX`]: the newest turn whole. With the budget read.
-async fn newest_messages(
-    console: &Console,
-    thread: &ThreadId,
-) -> Result<(Transcript, usize), MemoryError> {
-    let mut budget = THREAD_TOKENS;
-    loop {
-        let read = console.store.threads().load(thread, budget).await?;
-        if !read.is_empty() || budget >= THREAD_TOKENS_MAX {
-            return Ok((read, budget));
-        }
-        budget = budget.saturating_mul(2);
-    }
-}
-
-/// A thread's messages: who said each, and what (tool calls with their
-/// arguments), as text; `read` the budget they were read under.
-fn messages(thread: &Transcript, read: usize) -> Markup {
-    if thread.is_empty() {
-        return html! {
-            p.muted {
-                "No messages to show: the thread is empty, or its newest turn is over about "
-                (read) " tokens."
-            }
-        };
-    }
-    html! {
-        table.thread {
-            tbody {
-                @for message in thread.iter() {
-                    tr {
-                        td.mono { (message.role.as_str()) }
-                        td {
-                            @if !message.content.is_empty() {
-                                pre.message { (cut(&message.content)) }
-                            }
-                            @for call in &message.tool_calls {
-                                p.muted { "calls " strong.mono { (plain(&call.name, 80)) } " (" (plain(&call.id, 40)) ")" }
-                                pre.arguments { (cut(call.arguments())) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The forms that approve or deny `call` of `run`.
 pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApproval) -> Markup {
     let ticket = call.ticket.to_string();
@@ -370,7 +314,7 @@ pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval
 }
 
 /// The most characters of a name (an agent's, a thread's) a page shows.
-const NAME: usize = 80;
+pub(super) const NAME: usize = 80;
 
 /// The run's agent, as a page shows a name.
 pub(crate) fn agent_name(entry: &RunEntry) -> String {
@@ -406,7 +350,7 @@ fn pretty(value: &serde_json::Value) -> String {
 
 /// `text` cut to [`VALUE`] characters, saying so, as [`visible`] shows
 /// it.
-fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     let kept = klieo::types::text::prefix_chars(text, VALUE);
     match kept.len() < text.len() {
         false => visible(text),

@@ -6,7 +6,8 @@ use crate::support::{
     form_value, get, hidden, opened, post, request, Console, Opened, Reply, TOKEN,
 };
 use klieo::sqlite::SqliteStore;
-use klieo::types::{Commit, Episode, EpisodicMemory, Journal, RunId, RunQueue, RunState, ThreadId};
+use klieo::store::testing::runs::started;
+use klieo::types::{Episode, EpisodicMemory, RunId, RunQueue, RunState};
 use std::path::Path;
 
 /// The CSRF value and the ticket (for a form body) of `run`'s page.
@@ -27,19 +28,7 @@ async fn cancelled_from_page(console: &Console, run: RunId) -> (Reply, Reply) {
 
 /// A run started under `parent`, as a child's first commit says.
 async fn child_of(store: &SqliteStore, parent: RunId) -> RunId {
-    let child = RunId::new();
-    let started = Commit::new(child, ThreadId::new("child")).with_episodes(vec![
-        Episode::Started {
-            agent: "lookup".into(),
-        },
-        Episode::ChildOf {
-            parent,
-            step: 1,
-            call_id: "c9".into(),
-        },
-    ]);
-    store.commit(started).await.unwrap();
-    child
+    started(store, "lookup", Some(parent)).await.unwrap()
 }
 
 async fn log(path: &Path, run: RunId) -> (Option<RunState>, Vec<Episode>) {

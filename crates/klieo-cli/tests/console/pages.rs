@@ -311,6 +311,6 @@ async fn a_thread_ending_in_large_tool_results_still_shows_its_newest_turn() {
 
     let page = get(&console, &format!("/runs/{run}")).await;
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("No messages to show"), "{}", page.body);
+    assert!(!page.body.contains("No messages"), "{}", page.body);
     assert!(page.body.contains("count_digits"), "the call is shown");
 }
