@@ -110,10 +110,12 @@ pub fn parse(text: &str) -> Result<Vec<McpOptions>, McpError> {
         .collect()
 }
 
-/// Where a configuration's text is not one, without what it held there:
-/// serde_json quotes a value of the wrong type (`invalid type: string
-/// "Bearer sk-…", expected a map`), and a configuration's values may be
-/// secrets.
+/// Where a configuration's text is not one, and what is wrong there,
+/// without a value it held: serde_json quotes a value of the wrong type
+/// (`invalid type: string "Bearer sk-…", expected a map`), and a
+/// configuration's values may be secrets. Its messages that quote only
+/// keys and the parser's expectations (a missing or unknown key, a
+/// syntax error) are kept; any other is said without its text.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} at line {line}, column {column}")]
 struct NotParsed {
@@ -122,21 +124,26 @@ struct NotParsed {
     column: usize,
 }
 
+/// The beginnings of serde_json's messages that quote no value.
+const QUOTES_NO_VALUE: [&str; 4] = [
+    "missing field",
+    "unknown field",
+    "duplicate field",
+    "invalid length",
+];
+
 impl From<&serde_json::Error> for NotParsed {
     fn from(e: &serde_json::Error) -> Self {
         use serde_json::error::Category;
+        let said = e.to_string();
+        let at = said.rfind(" at line ").unwrap_or(said.len());
+        let message = &said[..at];
         let what = match e.classify() {
-            // A value of the wrong type or shape: its text is left out.
-            Category::Data => {
+            Category::Data if !QUOTES_NO_VALUE.iter().any(|safe| message.starts_with(safe)) => {
                 "a value of the wrong type or shape (a text where a map of names is wanted, say)"
                     .to_owned()
             }
-            // What the parser expected, which quotes no value.
-            Category::Syntax | Category::Eof | Category::Io => {
-                let said = e.to_string();
-                let at = said.rfind(" at line ").unwrap_or(said.len());
-                said[..at].to_owned()
-            }
+            _ => message.to_owned(),
         };
         Self {
             what,
@@ -258,6 +265,18 @@ mod tests {
         );
         let shown = format!("{error} {error:?} {source:?}");
         assert!(!shown.contains("sk-live"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let error = parse("{}").expect_err("no servers");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("missing field `mcpServers`")),
+            "{source:?}"
+        );
     }
 
     #[test]

@@ -51,4 +51,14 @@ impl Inherited {
         }
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
     }
+
+    /// The variables passed by name besides [`PASSED_ENV`] that klieo's
+    /// environment sets, with their values as text (a value that is not
+    /// UTF-8 with U+FFFD for its bad bytes), for the secrets.
+    pub(crate) fn passed(&self) -> impl Iterator<Item = (&str, String)> {
+        self.also.iter().filter_map(|name| {
+            let value = std::env::var_os(name)?;
+            Some((name.as_str(), value.to_string_lossy().into_owned()))
+        })
+    }
 }

@@ -93,10 +93,8 @@ impl Secrets {
                 }
                 // Passed from klieo's own environment by name: known by
                 // their names as the server's own are.
-                for name in &inherited.also {
-                    if let Ok(value) = std::env::var(name) {
-                        secrets.add_named(name, &value);
-                    }
+                for (name, value) in inherited.passed() {
+                    secrets.add_named(name, &value);
                 }
             }
             Transport::Http { url, headers } => {

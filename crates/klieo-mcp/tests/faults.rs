@@ -179,16 +179,14 @@ async fn a_server_that_cannot_start_again_fails_calls_at_once_with_its_stderr() 
     );
 }
 
+#[cfg(unix)]
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_restart_the_system_refuses_says_why() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("server");
-    let (python, faults) = (
-        std::env::var("KLIEO_MCP_PYTHON").unwrap(),
-        crate::support::faults_script(),
-    );
+    let (python, faults) = (crate::support::python(), crate::support::faults_script());
     std::fs::write(
         &script,
         format!("#!/bin/sh\nexec \"{python}\" \"{faults}\"\n"),

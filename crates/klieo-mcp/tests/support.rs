@@ -28,7 +28,12 @@ pub(crate) fn everything_stdio() -> McpOptions {
 
 /// The Python SDK's interpreter, and the fault server's script.
 pub(crate) fn faults_stdio() -> McpOptions {
-    McpOptions::stdio("faults", required("KLIEO_MCP_PYTHON")).with_args([faults_script()])
+    McpOptions::stdio("faults", python()).with_args([faults_script()])
+}
+
+/// The interpreter that has the MCP Python SDK.
+pub(crate) fn python() -> String {
+    required("KLIEO_MCP_PYTHON")
 }
 
 /// The fault server started by a shell that first runs `first` (the way

@@ -128,8 +128,8 @@ fn catalog_row(row: &Row<'_>) -> rusqlite::Result<CatalogRow> {
     read.output_tokens = row.get(8)?;
     read.cost_micros = row.get(9)?;
     read.updated_ms = row.get(10)?;
-    // A parent's id that is not UTF-8 is no id either: lossy, it reads
-    // as none, and the page leaves the row out.
+    // A parent's id that is not UTF-8 is no id either: read lossily, it
+    // does not parse, and a page leaves the row out (`run_page`).
     read.parent = text(11)?;
     Ok(read)
 }

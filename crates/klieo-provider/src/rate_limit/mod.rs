@@ -216,11 +216,11 @@ impl RateLimited {
             };
             let until = waited.saturating_add(wait);
             if until > self.max_wait {
+                // The wait itself is the hint's, said once.
                 let message = format!(
-                    "the shared rate limit of `{}` lets no call through for {} ms more, past the \
-                     {} ms a call may wait (RateLimited's max wait)",
+                    "the shared rate limit of `{}` would keep the call waiting past the {} ms a \
+                     call may wait (RateLimited's max wait)",
                     self.scope,
-                    until.as_millis(),
                     self.max_wait.as_millis()
                 );
                 let hint = RetryHint::new()

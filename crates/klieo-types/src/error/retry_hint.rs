@@ -1,11 +1,14 @@
-//! [`RetryHint`]: what a server said about trying a failed call again.
+//! [`RetryHint`]: what a server (or klieo's own rate limit) said about
+//! trying a failed call again.
 
 use std::fmt;
 use std::time::Duration;
 
 /// What a server said about trying a failed call again: a delay
 /// (`retry-after-ms`, `retry-after`) and an explicit verdict
-/// (`x-should-retry`). Both are optional; the default says nothing.
+/// (`x-should-retry`). Both are optional; the default says nothing. A
+/// delay klieo's own shared rate limit gave is marked
+/// [`from_limiter`](Self::from_limiter).
 ///
 /// The verdict overrides the one the error's kind implies (see
 /// [`LlmError::retryable`](crate::LlmError::retryable)); the delay is honoured by the runtime's retry
@@ -22,7 +25,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RetryHint {
-    /// How long the server asked to wait before the next attempt.
+    /// How long the server (or the rate limit, see `from_limiter`) asked
+    /// to wait before the next attempt.
     pub retry_after: Option<Duration>,
     /// The server's own verdict on retrying, when it gave one.
     pub should_retry: Option<bool>,
