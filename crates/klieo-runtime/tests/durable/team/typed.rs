@@ -3,7 +3,7 @@
 //! an answer of the output type, and the call's result is that answer's
 //! JSON; arguments that are not the input type start no child.
 
-use super::super::store::fresh;
+use super::super::store::{fresh, Store};
 use super::super::support::outcomes;
 use super::{child_of, no_lease, parent_of};
 use klieo_runtime::{Agent, AgentTool, TypedTool};
@@ -26,6 +26,22 @@ struct Order {
     shipped: bool,
 }
 
+/// The desk on `store`, its model `llm`, with `lookup` as a typed tool
+/// from `Query` to `Order`.
+fn typed_desk(store: &Store, llm: &ScriptedLlm, lookup: Agent) -> Agent {
+    Agent::builder(llm.clone())
+        .with_name("desk")
+        .add_tool(AgentTool::typed::<Query, Order>(
+            "lookup",
+            "Finds orders.",
+            lookup,
+        ))
+        .with_memory(store.clone())
+        .with_options(no_lease())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_typed_agent_tool_asks_its_input_and_gives_its_answers_json() {
     let (_dir, store) = fresh().await;
@@ -44,17 +60,7 @@ async fn a_typed_agent_tool_asks_its_input_and_gives_its_answers_json() {
             ToolCall::new("c2", "lookup", json!({"order": 1042})),
         ])
         .then_text("It shipped.");
-    let desk = Agent::builder(parent_llm.clone())
-        .with_name("desk")
-        .add_tool(AgentTool::typed::<Query, Order>(
-            "lookup",
-            "Finds orders.",
-            lookup,
-        ))
-        .with_memory(store.clone())
-        .with_options(no_lease())
-        .build()
-        .unwrap();
+    let desk = typed_desk(&store, &parent_llm, lookup);
 
     let answer = desk.run("Did 1042 ship?").await.unwrap();
     assert_eq!(answer.text, "It shipped.");
@@ -119,17 +125,7 @@ async fn a_typed_agent_tools_child_taken_up_after_approval_is_held_to_its_type()
     let parent_llm = ScriptedLlm::new()
         .then_tool_calls(vec![ToolCall::new("c1", "lookup", json!({"order": 1042}))])
         .then_text("It shipped.");
-    let desk = Agent::builder(parent_llm.clone())
-        .with_name("desk")
-        .add_tool(AgentTool::typed::<Query, Order>(
-            "lookup",
-            "Finds orders.",
-            lookup,
-        ))
-        .with_memory(store.clone())
-        .with_options(no_lease())
-        .build()
-        .unwrap();
+    let desk = typed_desk(&store, &parent_llm, lookup);
 
     let Err(Error::Suspended { ticket, .. }) = desk.run("Did 1042 ship?").await else {
         panic!("the child waits for a person");
