@@ -175,16 +175,19 @@ fn payer(store: &InMemoryJournal, paid: &Arc<AtomicUsize>, started: Option<Arc<N
 }
 
 /// A payment approved, then cut short by its worker's stop, and found in
-/// doubt by a second worker, which goes on working: the run, the call in
-/// doubt, and the second worker.
+/// doubt by a second worker, which goes on working: the store, the run,
+/// the call in doubt, how many times it was paid, and the second worker.
 struct Doubted {
+    store: InMemoryJournal,
     run: klieo_types::RunId,
     doubted: klieo_runtime::PendingApproval,
+    paid: Arc<AtomicUsize>,
     shutdown: CancellationToken,
     working: tokio::task::JoinHandle<klieo_runtime::WorkerReport>,
 }
 
-async fn doubted(store: &InMemoryJournal, paid: &Arc<AtomicUsize>) -> Doubted {
+async fn doubted() -> Doubted {
+    let (store, paid) = (&InMemoryJournal::new(), &Arc::new(AtomicUsize::new(0)));
     let run = store
         .submit(&Submission::new("pay", "pay Ada"))
         .await
@@ -216,8 +219,10 @@ async fn doubted(store: &InMemoryJournal, paid: &Arc<AtomicUsize>) -> Doubted {
         .expect("the payment is in doubt");
     assert_eq!(doubted.tool, "pay");
     Doubted {
+        store: store.clone(),
         run,
         doubted,
+        paid: Arc::clone(paid),
         shutdown,
         working,
     }
@@ -225,14 +230,14 @@ async fn doubted(store: &InMemoryJournal, paid: &Arc<AtomicUsize>) -> Doubted {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once() {
-    let store = InMemoryJournal::new();
-    let paid = Arc::new(AtomicUsize::new(0));
     let Doubted {
+        store,
         run,
         doubted,
+        paid,
         shutdown,
         working,
-    } = doubted(&store, &paid).await;
+    } = doubted().await;
     assert!(
         store.lease(run, "anyone", LONG).await.unwrap(),
         "the worker that found it in doubt gave its lease up"
@@ -268,14 +273,14 @@ async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once(
 
 #[tokio::test(start_paused = true)]
 async fn a_settlement_of_a_run_cancelled_while_in_doubt_says_the_run_ended() {
-    let store = InMemoryJournal::new();
-    let paid = Arc::new(AtomicUsize::new(0));
     let Doubted {
+        store,
         run,
         doubted,
+        paid,
         shutdown,
         working,
-    } = doubted(&store, &paid).await;
+    } = doubted().await;
     store.cancel(run, "ops").await.unwrap();
 
     let happened = Settled::Happened {
@@ -288,4 +293,5 @@ async fn a_settlement_of_a_run_cancelled_while_in_doubt_says_the_run_ended() {
     assert!(reason.contains("has ended"), "{reason}");
     shutdown.cancel();
     working.await.unwrap();
+    assert_eq!(paid.load(Ordering::SeqCst), 1, "the call never ran again");
 }
