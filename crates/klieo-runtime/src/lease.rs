@@ -3,9 +3,51 @@
 
 use crate::run::Run;
 use klieo_types::{Error, Journal, MemoryError, RunId};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// Whether the run's lease stopped it, and why: shared by the renewal
+/// task, which stops the run, and the run, which then writes nothing
+/// more (its end is not a cancel of its own, and not its own to record).
+#[derive(Debug, Default)]
+pub(crate) struct LeaseEnd(AtomicU8);
+
+impl LeaseEnd {
+    const HELD: u8 = 0;
+    const LAPSING: u8 = 1;
+    const LOST: u8 = 2;
+
+    /// The lease could not be renewed before it would run out.
+    fn lapsing(&self) {
+        self.0.store(Self::LAPSING, Ordering::Relaxed);
+    }
+
+    /// The store refused to renew the lease: the run was cancelled
+    /// elsewhere, or another worker took it over.
+    fn lost(&self) {
+        self.0.store(Self::LOST, Ordering::Relaxed);
+    }
+
+    /// What the run stopped with, once its lease stopped it.
+    pub(crate) fn error(&self) -> Option<Error> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::HELD => None,
+            Self::LAPSING => Some(Error::Memory(MemoryError::backend(
+                "the run's lease could not be renewed before it would run out (the store did \
+                 not answer), so the run was stopped; it is taken up again once the lease has \
+                 run out",
+            ))),
+            _ => Some(Error::Memory(MemoryError::Conflict(
+                "the run's lease was lost: it was cancelled elsewhere (its log ends saying by \
+                 whom), or another worker took it over; this process stopped it and wrote \
+                 nothing more"
+                    .into(),
+            ))),
+        }
+    }
+}
 
 /// A lease this process holds; dropping it stops the renewals (the lease
 /// then runs out), [`release`](Self::release) also gives it up.
@@ -88,7 +130,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     };
     let id = run.ctx.run_id;
     let holder = run.holder().to_owned();
-    let lapsing = Arc::clone(&run.lease_lapsing);
+    let ended = Arc::clone(&run.lease_end);
     let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;
@@ -110,6 +152,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                 // stops the run now (its commits would be refused).
                 Ok(Ok(false)) => {
                     tracing::warn!(run_id = %id, "the run's lease was lost (it was cancelled, or another worker took it over); stopping it");
+                    ended.lost();
                     cancel.cancel();
                     break;
                 }
@@ -131,7 +174,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                         continue;
                     }
                     tracing::warn!(run_id = %id, error = %why, "the run's lease could not be renewed before it would run out; stopping the run");
-                    lapsing.store(true, std::sync::atomic::Ordering::Relaxed);
+                    ended.lapsing();
                     cancel.cancel();
                     break;
                 }

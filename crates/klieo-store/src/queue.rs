@@ -42,6 +42,12 @@ pub(crate) struct Entry {
     pub(crate) updated_ms: u64,
     /// The run whose call started it, for a child run.
     pub(crate) parent: Option<RunId>,
+    /// Whether its submission holds a prompt: not one [`assign`]ed after
+    /// it was written without being submitted, which is always taken up
+    /// from its log.
+    ///
+    /// [`assign`]: RunQueue::assign
+    pub(crate) prompted: bool,
 }
 
 impl Entry {
@@ -52,6 +58,7 @@ impl Entry {
             tally: RunTally::default(),
             updated_ms: now_ms(),
             parent: None,
+            prompted: true,
         }
     }
 
@@ -195,6 +202,7 @@ impl RunQueue for InMemoryJournal {
             let Some(entry) = state.queue.runs.get_mut(&run) else {
                 continue;
             };
+            let fresh = fresh && entry.prompted;
             entry.set(RunState::Running);
             if let Some((submission, _)) = &entry.submission {
                 claimed.push(Claimed::new(
@@ -253,8 +261,9 @@ impl RunQueue for InMemoryJournal {
         let assigned = match entry.submission.take() {
             Some((first, seq)) => (for_agent(&first, agent), seq),
             None => {
-                // A run written without being submitted: its log is not
-                // empty, so the prompt is never read.
+                // A run written without being submitted: it has no
+                // prompt, and is taken up from its log.
+                entry.prompted = false;
                 queue.submitted += 1;
                 let thread = thread.unwrap_or_else(|| ThreadId::new(format!("run-{run}")));
                 (

@@ -74,10 +74,9 @@ pub(crate) struct Run {
     fit: fit::Fit,
     /// Set once a compaction failed: the run does not try again.
     compaction_given_up: AtomicBool,
-    /// Set when the run's lease could not be renewed before it would run
-    /// out, which stopped the run (see `lease::hold`): its end is then
-    /// the store's failure, left to be taken up again, not a cancel.
-    pub(crate) lease_lapsing: Arc<AtomicBool>,
+    /// Set when the run's lease stopped it (see `lease::hold`): its end
+    /// is then not a cancel of its own, and it writes nothing more.
+    pub(crate) lease_end: Arc<crate::lease::LeaseEnd>,
     /// The thread's newest message when this run first read it: the run
     /// never summarises it or what came after.
     compaction_limit: prompt_at::PromptAt,
@@ -236,7 +235,7 @@ impl Run {
             began: tokio::time::Instant::now(),
             fit: fit::Fit::default(),
             compaction_given_up: AtomicBool::new(false),
-            lease_lapsing: Arc::default(),
+            lease_end: Arc::default(),
             compaction_limit: prompt_at::PromptAt::default(),
             prompt_left: AtomicUsize::new(0),
             parent: extras.parent,

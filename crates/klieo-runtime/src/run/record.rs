@@ -8,7 +8,6 @@ use crate::stream::terminal_for;
 use crate::streaming::Ended;
 use klieo_types::{Commit, Episode, Error, ErrorChain, LlmError, MemoryError, PendingStep};
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 
 /// What a run knows of its journal's episode count.
@@ -47,11 +46,12 @@ impl Run {
     /// or taken whole by a journal): a commit is 304 bytes, and a write's
     /// future that owned it moved it twice (see docs/PERFORMANCE.md).
     pub(crate) async fn write(&self, commit: &mut Commit) -> Result<(), Error> {
-        // A run stopped as its lease could not be renewed writes nothing
-        // more (not even the cancelled calls of its step): it is taken up
-        // again once the lease has run out, as after a crash.
-        if self.lease_lapsing.load(Ordering::Relaxed) {
-            return Err(lease_lapsed());
+        // A run its lease stopped writes nothing more (not even the
+        // cancelled calls of its step): one whose lease could not be
+        // renewed is taken up again once the lease has run out, as after a
+        // crash; one whose lease was lost is another's, or cancelled.
+        if let Some(error) = self.lease_end.error() {
+            return Err(error);
         }
         // Only a journal keeps leases and counts episodes.
         if self.journaled() {
@@ -286,12 +286,12 @@ impl Run {
     /// [`write_ending`](Self::write_ending) writes it, `read` saying
     /// whether the journal was read for it.
     async fn ended_with(&self, before: Vec<Episode>, error: Error, read: bool) -> Ended {
-        // Stopped because its lease could not be renewed: the store's
-        // failure, not a person's cancel. Nothing is recorded (the store
-        // may take the write and end the run for good), and the run is
-        // taken up again once its lease has run out.
+        // Stopped by its lease (not renewed in time, or lost): not a
+        // cancel of this run's. Nothing is recorded (the store may take
+        // the write and end the run for good), and the run is taken up
+        // again once its lease has run out, or is another's.
         let error = match error {
-            Error::Cancelled if self.lease_lapsing.load(Ordering::Relaxed) => lease_lapsed(),
+            Error::Cancelled => self.lease_end.error().unwrap_or(Error::Cancelled),
             other => other,
         };
         // Children its cancellation cut off record their ends first.
@@ -350,13 +350,4 @@ impl Run {
         }
         terminal.item
     }
-}
-
-/// How a run stopped as its lease could not be renewed ends: the store's
-/// failure, left to be taken up again.
-fn lease_lapsed() -> Error {
-    Error::Memory(MemoryError::backend(
-        "the run's lease could not be renewed before it would run out (the store did not \
-         answer), so the run was stopped; it is taken up again once the lease has run out",
-    ))
 }

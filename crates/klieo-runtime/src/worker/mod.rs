@@ -14,7 +14,7 @@ pub use wait::wait;
 
 use crate::Agent;
 use drain::Claiming;
-use klieo_types::{Claimed, ConfigError, Error, RunId, RunQueue};
+use klieo_types::{Claimed, Commit, ConfigError, Episode, Error, MemoryError, RunId, RunQueue};
 use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -122,8 +122,9 @@ impl WorkerBuilder {
         self
     }
 
-    /// The worker, or `ConfigError::Invalid` for options that cannot work
-    /// or a worker without agents.
+    /// The worker, or `ConfigError::Invalid` for options that cannot work,
+    /// a worker without agents, or an agent whose memory is no journal
+    /// (built without [`with_memory`](crate::AgentBuilder::with_memory)).
     pub fn build(self) -> Result<Worker, ConfigError> {
         self.options.validate()?;
         if self.agents.is_empty() {
@@ -138,6 +139,23 @@ impl WorkerBuilder {
                 "WorkerBuilder::add_agent",
                 "an agent named \"\" is most likely a setting left unset (an empty \
                  variable): name it as its runs are submitted, such as `billing`",
+            ));
+        }
+        if let Some(name) = self
+            .agents
+            .iter()
+            .find_map(|(name, agent)| agent.memories().journal_ref().is_none().then_some(name))
+        {
+            // Its runs would be written only in its own process: the
+            // store would never see them end, and would hand them out
+            // again, prompt and all, each time a lease ran out.
+            return Err(ConfigError::invalid(
+                "WorkerBuilder::add_agent",
+                format!(
+                    "the agent {name:?} keeps its runs in its own process, where no worker \
+                     can take them up: build it with `with_memory(store)`, the store the \
+                     worker claims runs from"
+                ),
             ));
         }
         Ok(Worker {
@@ -288,7 +306,7 @@ impl Worker {
 
     /// Drives the claimed run under the claim's lease; whether it drove it
     /// to its end (see [`WorkerReport::finished`]).
-    async fn drive(self, claim: Claimed) -> bool {
+    async fn drive(self, mut claim: Claimed) -> bool {
         let Some(agent) = self.agents.get(&claim.agent) else {
             // Claims name only this worker's agents.
             return false;
@@ -299,7 +317,7 @@ impl Worker {
             ..Default::default()
         };
         let resumed = claim.prompt.is_none();
-        let outcome = match claim.prompt {
+        let outcome = match claim.prompt.take() {
             Some(prompt) => {
                 agent
                     .session(claim.thread.as_str())
@@ -322,6 +340,14 @@ impl Worker {
                 true
             }
             Err(e) if e.waits_for_person() => true,
+            // Nothing to take up: a log that ended since the claim (the
+            // run was cancelled), or one without episodes, which is ended
+            // here, as it would be claimed again each time its lease ran
+            // out.
+            Err(e @ Error::NotResumable { .. }) => {
+                self.end_unresumable(agent, &claim, &e).await;
+                false
+            }
             // Stopped, for a worker to take up again, or cancelled
             // elsewhere (its lease lost, its write refused).
             Err(e @ (Error::Memory(_) | Error::Cancelled)) => {
@@ -331,6 +357,34 @@ impl Worker {
             Err(e) => {
                 tracing::info!(run_id = %claim.run, error = %e, "run ended without an answer");
                 true
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Writes the end of the claimed run `agent` could not take up, when
+    /// its log holds no episode (it was written without any, then
+    /// assigned): no worker ever can. A log with episodes is left as it
+    /// is (the run was cancelled since its claim, its end written).
+    async fn end_unresumable(&self, agent: &Agent, claim: &Claimed, error: &Error) {
+        let Some(journal) = agent.memories().journal_ref() else {
+            return;
+        };
+        let failed = Episode::Failed {
+            error: error.to_string(),
+        };
+        let commit = Commit::new(claim.run, claim.thread.clone())
+            .with_episodes(vec![failed])
+            .with_expected_episodes(0)
+            .with_holder(self.holder.to_string());
+        match journal.commit(commit).await {
+            Ok(()) => {
+                tracing::warn!(run_id = %claim.run, error = %error, "a claimed run had nothing to take up; it is ended");
+            }
+            Err(MemoryError::Conflict(_) | MemoryError::Cancelled { .. }) => {}
+            Err(e) => {
+                tracing::warn!(run_id = %claim.run, error = %e, "could not end a claimed run that had nothing to take up; it is claimed again once its lease runs out");
             }
         }
     }

@@ -127,6 +127,50 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
     );
 }
 
+/// A worker whose lease was taken over meanwhile (its renewal refused)
+/// stops the run and writes nothing, even once the store would take the
+/// write (the taker gave the lease back): the run is not its own to end.
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_lease_was_taken_over_is_stopped_and_left_as_it_is() {
+    let ttl = Duration::from_secs(30);
+    let store = InMemoryJournal::new();
+    let mails = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Notify::new());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let on_lease: OnLease = Arc::new(move |inner, run, holder, ttl| {
+        let first = asked.fetch_add(1, Ordering::SeqCst) == 0;
+        Box::pin(async move {
+            if first {
+                return inner.lease(run, &holder, ttl).await;
+            }
+            // Another worker took the run over, then gave it back.
+            inner.release(run, &holder).await?;
+            assert!(inner.lease(run, "another", ttl).await?);
+            inner.release(run, "another").await?;
+            Ok(false)
+        })
+    });
+    let commit: OnCommit =
+        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
+    let send = Counted::new("send_mail", false, &mails).hanging(&started);
+    let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
+    let agent = mailer(hooked, send, ttl);
+    let ended = tokio::time::timeout(ttl, agent.session("t").run("mail Ada"))
+        .await
+        .expect("the run stops at the refused renewal");
+    let Err(Error::Memory(MemoryError::Conflict(why))) = &ended else {
+        panic!("the lease's loss, not a cancel: {ended:?}");
+    };
+    assert!(why.contains("lease was lost"), "{why}");
+    let runs = store.list_runs().await.unwrap();
+    let log = store.replay(runs[0]).await.unwrap();
+    assert!(
+        !log.iter()
+            .any(|e| matches!(e, Episode::Failed { .. } | Episode::ToolCall { .. })),
+        "nothing written after the lease was lost: {log:?}"
+    );
+}
+
 /// One renewal that fails is not the end: the next may be answered
 /// before the lease runs out, and the run goes on to its answer.
 #[tokio::test(start_paused = true)]

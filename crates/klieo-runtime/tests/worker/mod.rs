@@ -12,7 +12,8 @@ use klieo_runtime::{wait, Agent, Worker, WorkerOptions, WorkerReport};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::CallThenAnswer;
 use klieo_types::{
-    ConfigError, Episode, EpisodicMemory, Error, MemoryError, RunId, RunQueue, RunState, Submission,
+    Commit, ConfigError, Episode, EpisodicMemory, Error, Journal, MemoryError, Message, RunId,
+    RunQueue, RunState, Submission, ThreadId,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -350,4 +351,53 @@ fn a_worker_with_an_agent_named_nothing_is_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn a_worker_with_an_agent_that_keeps_its_runs_in_its_own_process_is_refused() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    // Built without `with_memory(store)`: its runs would never end in the
+    // store, which would hand each out again every lease TTL.
+    let forgetful = Agent::builder(CallThenAnswer::new("work", "done"))
+        .add_tool(Counted::new("work", false, &works))
+        .build()
+        .unwrap();
+    let refused = Worker::builder(store)
+        .add_agent("support", forgetful)
+        .build();
+    match refused {
+        Err(ConfigError::Invalid { name, reason, .. }) => {
+            assert_eq!(name, "WorkerBuilder::add_agent");
+            assert!(reason.contains("\"support\""), "{reason}");
+            assert!(reason.contains("with_memory"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A run written without episodes, then assigned, has nothing a worker
+/// can take up: it is ended, not claimed again each lease TTL.
+#[tokio::test(start_paused = true)]
+async fn a_run_assigned_with_nothing_to_take_up_is_ended() {
+    let store = InMemoryJournal::new();
+    let works = Arc::new(AtomicUsize::new(0));
+    let run = RunId::new();
+    let bare = Commit::new(run, ThreadId::new("bare")).with_messages(vec![Message::user("hi")]);
+    store.commit(bare).await.unwrap();
+    assert_eq!(
+        store.assign(run, "support").await.unwrap(),
+        Some(RunState::Running)
+    );
+    let work = Counted::new("work", false, &works);
+    let (shutdown, working) = start(worker(&store, agent(&store, work), options()));
+    let ended = wait(&store, run, LONG).await.unwrap();
+    let RunState::Failed { error } = &ended else {
+        panic!("ended: {ended:?}");
+    };
+    assert!(error.contains("no episodes"), "{error}");
+    assert_eq!(count(&works), 0, "nothing ran");
+    shutdown.cancel();
+    let report = working.await.unwrap();
+    assert_eq!(report.finished, 0, "not driven: ended for want of a log");
 }

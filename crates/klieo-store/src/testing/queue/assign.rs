@@ -71,6 +71,25 @@ pub async fn a_run_never_submitted_is_given_to_workers(queue: &dyn RunQueue) {
     assert_eq!(claimed, [driven], "claimed once its lease is given up");
 }
 
+/// A run written without episodes (its messages only), never submitted,
+/// is claimed after its assignment without a prompt, as any run written
+/// in its agent's process: it has none to start from.
+pub async fn a_run_written_without_episodes_is_claimed_without_a_prompt(queue: &dyn RunQueue) {
+    let thread = ThreadId::new("bare");
+    let run = RunId::new();
+    commit(
+        queue,
+        Commit::new(run, thread.clone()).with_messages(vec![Message::user("hi")]),
+    )
+    .await;
+    assert_eq!(assign(queue, run, "support").await, Some(RunState::Running));
+    assert_eq!(
+        claim(queue, "w", "support", 10).await,
+        vec![Claimed::new(run, "support".into(), thread, None)],
+        "no prompt: the run was never submitted"
+    );
+}
+
 /// A queued run given to another agent is claimed by that agent's
 /// workers, with its prompt; a suspended one keeps waiting for a person
 /// and is claimed once decided; a finished run is left as it is, and a

@@ -17,7 +17,9 @@ mod texts;
 mod wakes;
 
 pub use assign::{
-    a_run_never_submitted_is_given_to_workers, assign_moves_a_waiting_run_and_leaves_a_finished_one,
+    a_run_never_submitted_is_given_to_workers,
+    a_run_written_without_episodes_is_claimed_without_a_prompt,
+    assign_moves_a_waiting_run_and_leaves_a_finished_one,
 };
 pub use order::{
     a_given_up_run_is_claimed_before_queued_ones, a_queued_run_another_process_leased_is_left_to_it,
@@ -379,6 +381,7 @@ macro_rules! __klieo_store_queue_suite {
             cancel_stops_a_running_run,
             a_cancelled_runs_late_settlement_is_cancelled,
             a_run_never_submitted_is_given_to_workers,
+            a_run_written_without_episodes_is_claimed_without_a_prompt,
             assign_moves_a_waiting_run_and_leaves_a_finished_one,
             texts_holding_a_nul_are_written,
             a_decision_wakes_idle_workers,
