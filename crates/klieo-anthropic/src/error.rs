@@ -40,10 +40,12 @@ fn with_request_id(message: String, request_id: Option<&str>, hidden: &Hidden) -
 const BILLING: &str = "billing_error";
 
 /// The error a non-2xx response stands for, by its status (see
-/// [`status_error`]: 401/403 `Unauthorized`, 429 `RateLimit`, other 4xx
-/// `BadRequest`, 5xx and 529 `Server`), with the server's message, the
-/// request id and the retry headers. An unauthorized reply to a request
-/// sent without an API key (`keyed` false) says to set one.
+/// [`status_error`]: 401/403 `Unauthorized`, 402 `QuotaExhausted`, 429
+/// `RateLimit`, 3xx and the other 4xx but 408 and 409 `BadRequest`, 408,
+/// 409, 5xx and 529 `Server`), or `QuotaExhausted` for a `billing_error`
+/// whatever the status, with the server's message, the request id and the
+/// retry headers. An unauthorized reply to a request sent without an API
+/// key (`keyed` false) says to set one.
 pub(crate) async fn from_response(
     resp: reqwest::Response,
     hidden: &Hidden,

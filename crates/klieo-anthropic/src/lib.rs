@@ -62,9 +62,11 @@
 //!   output usage), `message_stop` (the last chunk, with every tool call
 //!   whole), `ping` and `content_block_stop` (nothing to do), `error`.
 //! - Errors: 401 and 403 (`authentication_error`, `permission_error`) →
-//!   `Unauthorized`; 400, 404, 413 and other 4xx → `BadRequest` with the
-//!   message; 429 → `RateLimit`; 500, 529 (`overloaded_error`) and other
-//!   5xx → `Server`, retryable; `retry-after` is honoured. An `error`
+//!   `Unauthorized`; 402 and a `billing_error` → `QuotaExhausted`; a
+//!   redirect (3xx, not followed), 400, 404, 413 and the other 4xx but 408
+//!   and 409 → `BadRequest` with the message; 429 → `RateLimit`; 408, 409,
+//!   500, 529 (`overloaded_error`) and other 5xx → `Server`, retryable;
+//!   `retry-after` is honoured. An `error`
 //!   event mid-stream is typed by its `type` the same way. An error the
 //!   server told (a non-2xx reply, an `error` event) ends with the request
 //!   id (the body's, else the reply's `request-id` header), for support.

@@ -17,7 +17,9 @@
 //! is (a worker claims a submitted run; `Agent::resume` takes up any
 //! other, or `klieo resume` hands it to workers).
 //!
-//! Output is for people; `--json` prints one JSON document for scripts.
+//! Output is for people; `--json` prints JSON for scripts: one document,
+//! or for `runs watch` one line per episode and a last line saying how
+//! the run ended (or that the watch stopped).
 //! The store is only opened, never created or given a klieo schema: a
 //! path or database that is not a klieo store is an error, and nothing is
 //! written to it. An error is one line on stderr and exit status 1 (2 for
@@ -49,7 +51,8 @@ struct Cli {
     /// The store: `sqlite://PATH` or `postgres://USER@HOST/DATABASE`.
     #[arg(long, env = "KLIEO_STORE", hide_env_values = true, global = true)]
     store: Option<String>,
-    /// Print one JSON document instead of text for people.
+    /// Print JSON instead of text for people: one document, or for `runs
+    /// watch` one line per episode.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

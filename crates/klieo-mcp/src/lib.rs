@@ -15,7 +15,7 @@
 //! )
 //! .await?;
 //! // With the runtime (`klieo-runtime`):
-//! // let agent = Agent::builder(llm).add_invoker("everything_", everything).build()?;
+//! // let agent = Agent::builder_shared(llm).add_invoker("everything_", everything).build()?;
 //! # drop((llm, everything));
 //! # Ok(())
 //! # }

@@ -12,10 +12,11 @@ use std::borrow::Cow;
 /// The error a non-2xx response stands for. Reads at most
 /// [`ERROR_BODY_LIMIT`](klieo_provider::status::ERROR_BODY_LIMIT) bytes of its body.
 ///
-/// Classification: 401 and 403 are `Unauthorized`; 429 is `RateLimit`, or
-/// `QuotaExhausted` when the body's error code or type is
-/// `insufficient_quota`; 400, 404, 422 and any other 4xx are `BadRequest`;
-/// 408, 409, 5xx and anything else are `Server`. Every kind but
+/// Classification: 401 and 403 are `Unauthorized`; 402 is
+/// `QuotaExhausted`; 429 is `RateLimit`, or `QuotaExhausted` when the
+/// body's error code or type is `insufficient_quota`; a redirect (3xx, not
+/// followed), 400, 404, 422 and the other 4xx are `BadRequest`; 408, 409,
+/// 5xx and anything else are `Server`. Every kind but
 /// `QuotaExhausted` carries the [`RetryHint`](klieo_types::RetryHint) of the headers: the delay of
 /// `retry-after-ms` or `retry-after`, and `x-should-retry`, which
 /// overrides what the kind implies while the kind and status stay true.

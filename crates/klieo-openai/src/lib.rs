@@ -19,19 +19,22 @@
 //!   organization and project, extra headers, timeouts, embedding model,
 //!   batch size and dimensions, capabilities. Its defaults are listed there.
 //! - Failures are [`LlmError`](klieo_types::LlmError)s: 401/403
-//!   `Unauthorized`; 429 `RateLimit` (or `QuotaExhausted` for
-//!   `insufficient_quota`); 400/404/422 and other 4xx `BadRequest` with the
-//!   server's message; 408/409/5xx `Server`. Each carries the server's
-//!   [`RetryHint`](klieo_types::RetryHint): the delay of `retry-after-ms` or
+//!   `Unauthorized`; 402 `QuotaExhausted`; 429 `RateLimit` (or
+//!   `QuotaExhausted` for `insufficient_quota`); a redirect (3xx, not
+//!   followed), 400/404/422 and the other 4xx `BadRequest` with the
+//!   server's message; 408/409/5xx `Server`. Each but `QuotaExhausted`
+//!   carries the server's [`RetryHint`](klieo_types::RetryHint): the delay of `retry-after-ms` or
 //!   `retry-after` (seconds or an HTTP date), and `x-should-retry`, which
 //!   decides `retryable()` while the kind and status stay true. A
 //!   connection that cannot be made is `Network`; one that breaks before
 //!   the reply is complete is `Interrupted`, with the bytes and events that
 //!   came; a passed limit is `Timeout` naming it (connect, first byte,
-//!   idle, whole call); a reply that cannot be read, is not UTF-8, is not an
-//!   event stream when one was asked for, or is longer than 16 MiB, is
-//!   `Decoding`, with an excerpt of at most 200 characters. docs/FAULTS.md
-//!   has the whole table.
+//!   idle, whole call); a reply that cannot be read, is not UTF-8, or is
+//!   not an event stream when one was asked for is `Decoding`, with an
+//!   excerpt of at most 200 characters. A whole reply longer than 16 MiB is
+//!   `ReplyTooLarge`, with the limit and an excerpt; a streamed line or
+//!   event longer than that is `LineTooLong` or `EventTooLong`.
+//!   docs/FAULTS.md has the whole table.
 //! - The API key never appears in `Debug` output, logs or errors; a server
 //!   message that echoes it has it replaced by `***` (before the message is
 //!   cut to length). URLs shown there lose their user name, password and

@@ -20,10 +20,14 @@
 //! connection URL.
 //!
 //! Leases ([`Journal::lease`](klieo_types::Journal::lease)) are timed by
-//! the server's clock, so workers on many machines agree on them. A
-//! submit, or a run given up by a draining worker, notifies the channel
-//! `klieo_runs`; [`RunQueue::wakeups`](klieo_types::RunQueue::wakeups)
-//! listens on it on a connection of its own, outside the pool.
+//! the server's clock, so workers on many machines agree on them. These
+//! notify the channel `klieo_runs`: a submit; a run given up by a draining
+//! worker; a person's decision, recorded from the store, that lets a
+//! suspended run go on (an approval, a denial, a settled call, or a
+//! decision on a child run that its parent waited on); and
+//! [`RunQueue::assign`](klieo_types::RunQueue::assign) of a run that is not
+//! over. [`RunQueue::wakeups`](klieo_types::RunQueue::wakeups) listens on it
+//! on a connection of its own, outside the pool.
 //!
 //! The pool's size and wait are [`PostgresOptions`]
 //! (`PostgresStore::connect_with`). TLS is asked for in the URL, as

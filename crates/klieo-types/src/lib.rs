@@ -3,9 +3,9 @@
 //!
 //! Provider authors depend on this crate alone: it is everything needed to
 //! connect another model API to klieo, and it pulls in no async runtime and
-//! no HTTP stack (its world is serde, serde_json, thiserror, async-trait and
-//! futures-core). Applications usually depend on the `klieo` facade, which
-//! re-exports it.
+//! no HTTP stack (its world is serde, serde_json, thiserror, async-trait,
+//! futures-core and foldhash). Applications usually depend on the `klieo`
+//! facade, which re-exports it.
 //!
 //! # Brief overview
 //!
