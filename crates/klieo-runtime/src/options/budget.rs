@@ -30,7 +30,8 @@ use std::time::Duration;
 /// run spent working: its model and tool calls as logged, and the time of
 /// the process driving it now (not the time it waited for a person or
 /// for a worker). A model call is cut off when it runs out (the client's
-/// own request timeout still bounds it, shorter or not).
+/// own request timeout still bounds it, shorter or not). It is counted in
+/// milliseconds: a limit under 1 ms is refused.
 ///
 /// A [`KeyBudget`] adds limits shared by every run of one key (a tenant,
 /// a user) on every worker of the store, counted in the journal's ledger.
@@ -234,10 +235,14 @@ impl Budget {
         if let Some(key) = &self.key {
             key.validate()?;
         }
-        if self.time == Some(Duration::ZERO) {
+        if let Some(time) = self.time.filter(|t| *t < Duration::from_millis(1)) {
             return Err(ConfigError::invalid(
                 "Budget::time",
-                "0 leaves the run no time to work: leave it unset for no limit",
+                format!(
+                    "{time:?} is under the millisecond working time is counted in, so it \
+                     leaves the run no time to work: give at least 1 ms, or leave it unset \
+                     for no limit"
+                ),
             ));
         }
         let limits = [

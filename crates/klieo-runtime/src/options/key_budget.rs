@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// # Default
 /// - `period`: none, the key's runs are counted over all time
-/// - `reservation_ttl`: 15 minutes (at most a day)
+/// - `reservation_ttl`: 15 minutes (at least 1 ms, at most a day)
 ///
 /// ```
 /// use klieo_runtime::{Budget, KeyBudget, RunOptions};
@@ -193,11 +193,15 @@ impl KeyBudget {
                  unset to count all time",
             ));
         }
-        if self.reservation_ttl.is_zero() {
+        if self.reservation_ttl < Duration::from_millis(1) {
             return Err(ConfigError::invalid(
                 "KeyBudget::reservation_ttl",
-                "a reservation that holds for no time cannot cover a call: give the longest \
-                 a model call may take",
+                format!(
+                    "{:?} is under the millisecond stores count reservations in, so the \
+                     reservation would lapse as it is made and cover no call: give the \
+                     longest a model call may take",
+                    self.reservation_ttl
+                ),
             ));
         }
         if self.reservation_ttl > MAX_RESERVATION_TTL {
@@ -262,6 +266,10 @@ mod tests {
             ),
             (
                 KeyBudget::new("k").with_reservation_ttl(Duration::ZERO),
+                "KeyBudget::reservation_ttl",
+            ),
+            (
+                KeyBudget::new("k").with_reservation_ttl(Duration::from_micros(500)),
                 "KeyBudget::reservation_ttl",
             ),
             (KeyBudget::new(""), "KeyBudget::key"),

@@ -189,6 +189,9 @@ impl Run {
                 cut = self.reserve_on_key(key, &mut req).await?.or(cut);
             }
             self.lock_spend().noted(&self.opts.budget, &req);
+            if let Some(covered) = self.covered() {
+                covered.noted(&req);
+            }
         }
         Ok((req, cut))
     }

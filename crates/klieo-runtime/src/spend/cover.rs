@@ -124,6 +124,17 @@ impl Covered {
         Ok(cut)
     }
 
+    /// Notes the call of `req` as the run's own limits left it (its own
+    /// budget and key may lower `max_tokens` after the callers' checked
+    /// it), so a reply that reports no usage is counted in each caller's
+    /// spend at the cap the call was made with.
+    pub(crate) fn noted(&self, req: &ChatRequest) {
+        let mut reserved = lock(&self.reserved);
+        for (level, spend) in self.cover.levels.iter().zip(reserved.iter_mut()) {
+            let _ = spend.noted(&level.budget, req);
+        }
+    }
+
     /// Counts the call that answered `reply` in each caller's spend, as
     /// its budget counts it; for the log, the nearest caller's count that
     /// prices the call, else the nearest's.

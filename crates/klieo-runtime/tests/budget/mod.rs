@@ -150,6 +150,22 @@ fn a_limit_of_zero_is_refused_when_the_agent_is_built() {
     }
 }
 
+#[test]
+fn a_time_limit_under_a_millisecond_is_refused_when_the_agent_is_built() {
+    // Counted in milliseconds, it would be 0: every call refused.
+    let budget = Budget::new().with_time(std::time::Duration::from_micros(500));
+    let refused = Agent::builder(ScriptedLlm::new())
+        .with_options(RunOptions::default().with_budget(budget))
+        .build();
+    match refused {
+        Err(ConfigError::Invalid { name, reason, .. }) => {
+            assert_eq!(name, "Budget::time");
+            assert!(reason.contains("500"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 /// A price of 1 dollar a million input tokens and 10 for output, for the
 /// scripted model.
 fn priced(usd: f64) -> Budget {
