@@ -343,7 +343,9 @@ impl Drop for RunEvents {
     /// A stream dropped with no engine to record it records
     /// `consumer-dropped`, or `cancelled` when the run's token had fired
     /// (see `Run::record_dropped`): between two parts of a team's run, the
-    /// part that handed the run on records it; while a run starts or is
+    /// part that handed the run on records it until the part handed to
+    /// has begun, then that part (which may hold a reservation on its
+    /// key, given back with the ending); while a run starts or is
     /// taken up (its approved calls, its children, running), the run
     /// does, unless its start never ran, or its log leaves it stopped (not
     /// started yet, or still waiting for a person: see
@@ -353,12 +355,16 @@ impl Drop for RunEvents {
         let run = match &self.state {
             State::Handing(..) => self.handing.take(),
             State::Starting(_) if !self.started => None,
-            State::Starting(_) => self.handing.take().or_else(|| {
-                let run = self.early.get().cloned()?;
-                // What it read when taken up may be stale: look again.
-                run.forget_fence();
-                Some(run)
-            }),
+            // The part handed to, once it exists, records: it may hold a
+            // reservation on its key, which its ending gives back.
+            State::Starting(_) => match self.early.get().cloned() {
+                Some(run) => {
+                    // What it read when taken up may be stale: look again.
+                    run.forget_fence();
+                    Some(run)
+                }
+                None => self.handing.take(),
+            },
             // The part handed on (its `HandedOff` is written) and its end
             // was not read yet.
             State::Running(engine)

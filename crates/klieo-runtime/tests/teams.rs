@@ -294,3 +294,61 @@ fn a_history_for_an_agent_the_team_does_not_have_is_refused_at_build() {
     assert_eq!(name, "TeamBuilder::with_history");
     assert!(reason.contains("`refnud`"), "{reason}");
 }
+
+/// A team's stream dropped while the agent handed to waits on its first
+/// call, reserved on its key, gives that reservation back with the run's
+/// ending: the key's allowance is not held until it lapses.
+#[tokio::test]
+async fn a_team_stream_dropped_during_the_next_agents_first_call_gives_its_reservation_back() {
+    use klieo_runtime::{KeyBudget, RunEvent};
+    use klieo_types::{Journal, KeySpend, RunId};
+    let store = InMemoryJournal::new();
+    let keyed = RunOptions::default()
+        .with_budget(Budget::new().with_key(KeyBudget::new("acme").with_total_tokens(100_000)));
+    let team = Team::builder(
+        Agent::builder(hand_off())
+            .with_name("triage")
+            .with_memory(store.clone())
+            .build()
+            .unwrap(),
+    )
+    .add_agent(
+        Agent::builder(ScriptedLlm::new().then_stall())
+            .with_name("refund")
+            .with_memory(store.clone())
+            .with_options(keyed)
+            .build()
+            .unwrap(),
+    )
+    .add_handoff("triage", "refund", "Refunds.")
+    .build()
+    .unwrap();
+    let mut events = team.stream("Money back?");
+    loop {
+        match events.next().await {
+            Some(Ok(RunEvent::BudgetReserved { .. })) => break,
+            Some(Ok(_)) => {}
+            other => panic!("refund's call is reserved before the stream ends: {other:?}"),
+        }
+    }
+    let ledger = store.ledger().unwrap();
+    let reserved = || async {
+        let standing = ledger.standing("acme", 0, RunId::new()).await.unwrap();
+        standing.reserved
+    };
+    assert_ne!(
+        reserved().await,
+        KeySpend::default(),
+        "refund's call is reserved"
+    );
+    drop(events);
+    let mut given_back = false;
+    for _ in 0..10_000 {
+        tokio::task::yield_now().await;
+        if reserved().await == KeySpend::default() {
+            given_back = true;
+            break;
+        }
+    }
+    assert!(given_back, "the dropped run gave its reservation back");
+}

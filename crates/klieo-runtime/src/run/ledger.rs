@@ -90,17 +90,23 @@ impl Run {
             // lets go of the call no later than the ledger does.
             let until = tokio::time::Instant::now() + ttl;
             let reservation = Reservation::new(key.key(), period, run, amount, key.limits(), ttl);
-            match ledger.reserve(&reservation).await? {
+            let hold = KeyHold { period, until, ttl };
+            // A store's write goes on when the run is dropped mid-way.
+            self.lock_spend().reserving(hold);
+            let answer = ledger.reserve(&reservation).await?;
+            match answer {
                 Reserved::Granted(before) => {
-                    let hold = KeyHold { period, until, ttl };
                     self.lock_spend().hold(hold, before);
                     return Ok(lowered);
                 }
-                Reserved::Refused(_) if !fresh => {
+                Reserved::Refused(short) => {
+                    self.lock_spend().refused();
+                    if fresh {
+                        return Err(short.exceeded(key.key()));
+                    }
                     standing = ledger.standing(key.key(), period, run).await?;
                     fresh = true;
                 }
-                Reserved::Refused(short) => return Err(short.exceeded(key.key())),
             }
         }
     }

@@ -83,6 +83,19 @@ impl super::Spend {
         self.hold = Some(hold);
     }
 
+    /// A reservation asked of the ledger and not answered yet: held from
+    /// before the answer, so a run dropped while it asks settles it (to
+    /// nothing, when it was never made), not leaving a reservation the
+    /// ledger wrote anyway to hold the key's allowance until it lapses.
+    pub(crate) fn reserving(&mut self, hold: KeyHold) {
+        self.hold = Some(hold);
+    }
+
+    /// The ledger refused the reservation asked for: nothing is held.
+    pub(crate) fn refused(&mut self) {
+        self.hold = None;
+    }
+
     /// The reservation was settled as `spend`: let go of it.
     pub(crate) fn settled(&mut self, spend: KeySpend) {
         self.hold = None;

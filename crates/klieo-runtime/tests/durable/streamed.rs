@@ -5,9 +5,11 @@
 use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
 use super::support::{count, failed_log, held_after, Counted, Hooked, OnCommit};
-use klieo_runtime::{Agent, RunEvent, RunEvents, RunOptions};
+use klieo_runtime::{Agent, Budget, KeyBudget, RunEvent, RunEvents, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{Episode, EpisodicMemory, Error, Journal, ToolCall, ToolOutcome};
+use klieo_types::{
+    Episode, EpisodicMemory, Error, Journal, KeySpend, RunId, ToolCall, ToolOutcome,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -378,4 +380,46 @@ async fn a_resume_dropped_while_taken_up_leaves_a_waiting_run_waiting() {
         .await
         .unwrap();
     assert_eq!(answer.text, "Sent.");
+}
+
+/// A stream dropped while its key's reservation is being made, which the
+/// store goes on to write (SQLite's writer thread, a statement sent to
+/// PostgreSQL), gives that reservation back with its ending: the key's
+/// allowance is not held until the reservation lapses.
+#[tokio::test]
+async fn a_stream_dropped_while_its_reservation_is_made_gives_it_back() {
+    let (_dir, store) = fresh().await;
+    let made = Arc::new(Notify::new());
+    let commit: OnCommit =
+        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
+    let hooked = Hooked::new(store.clone(), commit).hanging_after_reserve(&made);
+    let key = KeyBudget::new("acme").with_total_tokens(100_000);
+    let agent = Agent::builder(ScriptedLlm::new().then_text("never asked"))
+        .with_memory(hooked)
+        .with_options(RunOptions::default().with_budget(Budget::new().with_key(key)))
+        .build()
+        .expect("the options are valid");
+    let mut events = agent.session("t").stream("hi");
+    read_until(&mut events, &made, "the reservation's answer never comes").await;
+    let ledger = store.ledger().expect("the store keeps a ledger");
+    let reserved = || async {
+        let standing = ledger.standing("acme", 0, RunId::new()).await;
+        standing.expect("the ledger answers").reserved
+    };
+    assert_ne!(
+        reserved().await,
+        KeySpend::default(),
+        "the reservation landed"
+    );
+    drop(events);
+    // The drop's ending runs in a task of its own.
+    let mut given_back = false;
+    for _ in 0..10_000 {
+        tokio::task::yield_now().await;
+        if reserved().await == KeySpend::default() {
+            given_back = true;
+            break;
+        }
+    }
+    assert!(given_back, "the dropped run gave its reservation back");
 }

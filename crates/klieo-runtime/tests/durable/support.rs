@@ -6,8 +6,9 @@ use super::store::Store;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, Commit, Episode, EpisodicMemory, Journal,
-    LlmClient, LlmError, MemoryError, Message, PendingStep, RunId, RunRecord, ShortTermMemory,
-    ThreadId, Tool, ToolContext, ToolDef, ToolError, ToolPolicy, Transcript,
+    KeyStanding, LlmClient, LlmError, MemoryError, Message, PendingStep, Reservation, Reserved,
+    RunId, RunRecord, ShortTermMemory, SpendLedger, ThreadId, Tool, ToolContext, ToolDef,
+    ToolError, ToolPolicy, Transcript,
 };
 use serde_json::json;
 use std::future::Future;
@@ -178,6 +179,9 @@ pub(crate) struct Hooked {
     pub(crate) inner: Store,
     pub(crate) on_commit: OnCommit,
     pub(crate) on_lease: Option<OnLease>,
+    /// Told when a reservation on a key was made, which then is never
+    /// answered: a store whose write landed as its caller went away.
+    pub(crate) on_reserve: Option<Arc<Notify>>,
 }
 
 impl Hooked {
@@ -187,7 +191,15 @@ impl Hooked {
             inner,
             on_commit,
             on_lease: None,
+            on_reserve: None,
         }
+    }
+
+    /// Its key reservations made, then never answered, saying so on
+    /// `made`.
+    pub(crate) fn hanging_after_reserve(mut self, made: &Arc<Notify>) -> Self {
+        self.on_reserve = Some(Arc::clone(made));
+        self
     }
 
     /// Its leases through `on_lease` too.
@@ -246,6 +258,31 @@ impl Journal for Hooked {
     }
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
         self.inner.release(run, holder).await
+    }
+    fn ledger(&self) -> Option<&dyn SpendLedger> {
+        self.inner.ledger().map(|_| self as &dyn SpendLedger)
+    }
+}
+
+#[async_trait]
+impl SpendLedger for Hooked {
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserved, MemoryError> {
+        let ledger = self.inner.ledger().expect("the store keeps a ledger");
+        let reserved = ledger.reserve(reservation).await?;
+        if let Some(made) = &self.on_reserve {
+            made.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(reserved)
+    }
+    async fn standing(
+        &self,
+        key: &str,
+        period: u64,
+        run: RunId,
+    ) -> Result<KeyStanding, MemoryError> {
+        let ledger = self.inner.ledger().expect("the store keeps a ledger");
+        ledger.standing(key, period, run).await
     }
 }
 
