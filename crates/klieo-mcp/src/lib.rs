@@ -63,4 +63,4 @@ pub use listing::{MAX_LIST_BYTES, MAX_LIST_PAGES, MAX_LIST_TOOLS};
 pub use options::{Approval, McpOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use server::McpServer;
 pub use servers::McpServers;
-pub use stdio::MAX_REPLY_BYTES;
+pub use stdio::{EXIT_GRACE, MAX_REPLY_BYTES};

@@ -5,7 +5,7 @@ use crate::error::McpError;
 use crate::error::ReplyFault;
 use crate::options::{McpOptions, Transport};
 use crate::stderr::Tail;
-use crate::stdio::{LastFault, StdioLines};
+use crate::stdio::{Exited, LastFault, StdioLines};
 use klieo_types::ConfigError;
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
@@ -32,6 +32,8 @@ pub(crate) struct Link {
     /// The task that lists the tools again when they change, ended with
     /// the link.
     pub(crate) refresher: Option<AbortHandle>,
+    /// The end of a stdio server's process (none over HTTP).
+    pub(crate) exited: Option<Exited>,
 }
 
 impl Drop for Link {
@@ -147,6 +149,7 @@ pub(crate) async fn connect(
             let last_fault = LastFault::default();
             let transport = StdioLines::new(child, settings.secrets(), Arc::clone(&last_fault))
                 .map_err(spawn_failed)?;
+            let exited = transport.exited();
             let serving = detached(listener.serve(transport));
             let service = handshake(settings, serving, stderr.as_ref(), deadline)
                 .await
@@ -155,6 +158,7 @@ pub(crate) async fn connect(
                 service,
                 stderr,
                 refresher: None,
+                exited: Some(exited),
             })
         }
         Transport::Http { url, headers } => {
@@ -180,6 +184,7 @@ pub(crate) async fn connect(
                 service,
                 stderr: None,
                 refresher: None,
+                exited: None,
             })
         }
     }

@@ -165,9 +165,10 @@ impl<L: Alive> Restarts<L> {
         }
     }
 
-    /// Drops the connection, and ends a start under way, at once. The
-    /// next call starts the server again.
-    pub(crate) fn close(&self) {
+    /// Drops the connection, and ends a start under way, at once; returns
+    /// the connection it stopped, if one was live. The next call starts
+    /// the server again.
+    pub(crate) fn close(&self) -> Option<Arc<L>> {
         let mut state = self.lock();
         state.epoch = state.epoch.wrapping_add(1);
         if let Phase::Starting { task, .. } = &state.phase {
@@ -177,10 +178,13 @@ impl<L: Alive> Restarts<L> {
         // clone of the link, which would keep its server running.
         let old = std::mem::replace(&mut state.phase, Phase::Down(Down::new("it was closed")));
         drop(state);
-        if let Phase::Live(link) = &old {
-            link.stop();
+        match old {
+            Phase::Live(link) => {
+                link.stop();
+                Some(link)
+            }
+            _ => None,
         }
-        drop(old);
     }
 
     #[cfg(test)]

@@ -111,7 +111,7 @@ async fn close_ends_a_start_under_way_without_waiting_for_it() {
         tokio::spawn(async move { r.get(gated(&s, gate)).await })
     };
     tokio::task::yield_now().await;
-    restarts.close();
+    assert!(restarts.close().is_none(), "no link was live");
     let out = waiting.await.unwrap();
     assert!(
         matches!(&out, Err(ToolError::Retryable { message, .. }) if message.contains("closed")),
@@ -199,6 +199,7 @@ async fn close_stops_a_live_link_a_call_still_holds() {
     let restarts = Restarts::new("s", conn());
     let held = restarts.get(never).await.unwrap();
     assert!(held.is_open());
-    restarts.close();
+    let closed = restarts.close().expect("the live link is returned");
+    assert!(Arc::ptr_eq(&closed, &held));
     assert!(!held.is_open(), "stopped, though a call holds it");
 }

@@ -12,6 +12,7 @@ use crate::refresh::Refresher;
 use crate::reply;
 use crate::restart::{Alive, Restarts};
 use crate::stderr;
+use crate::stdio::EXIT_GRACE;
 use async_trait::async_trait;
 use klieo_types::ErrorChain;
 use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
@@ -106,11 +107,26 @@ impl McpServer {
         }
     }
 
-    /// Stops the server: the child process of a stdio server is ended, an
-    /// HTTP session closed, a start under way ended. It never waits for a
-    /// start. The next call starts the server again.
+    /// Stops the server: an HTTP session is closed, a start under way
+    /// ended (never waited for), and a stdio server ended as the MCP
+    /// specification asks: its stdin is closed, so it may exit on its
+    /// own; it is sent SIGTERM after [`EXIT_GRACE`] (2 s), and killed
+    /// with its process group after as long again. Returns once its
+    /// process has ended, or after three times [`EXIT_GRACE`] at most
+    /// (the ending goes on in the background then). The next call starts
+    /// the server again.
+    ///
+    /// A server dropped without `close` is ended the same way in the
+    /// background, or killed at once when no runtime is left to wait in.
     pub async fn close(&self) {
-        self.inner.restarts.close();
+        let exited = self
+            .inner
+            .restarts
+            .close()
+            .and_then(|link| link.exited.clone());
+        if let Some(exited) = exited {
+            let _ = tokio::time::timeout(EXIT_GRACE * 3, exited.wait()).await;
+        }
     }
 
     /// The live connection, started again if the server died and its

@@ -25,8 +25,10 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::watch;
 
 /// The longest reply line taken, in bytes (rmcp's own bound).
 pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
@@ -34,21 +36,92 @@ pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 /// The last reply fault, shared with the link (for the handshake).
 pub(crate) type LastFault = Arc<Mutex<Option<ReplyFault>>>;
 
-/// The child, killed (with its process group) when the transport goes.
-struct ChildGuard(Option<Box<dyn ChildWrapper>>);
+/// How long a stdio server is given to exit once its stdin is closed,
+/// and again once it is sent SIGTERM, before it is killed: the shutdown
+/// the MCP specification asks of a client, with the official SDKs' wait.
+pub const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The end of a stdio server's process (exited, or killed), for
+/// `McpServer::close` to wait on.
+#[derive(Clone)]
+pub(crate) struct Exited(watch::Receiver<()>);
+
+impl Exited {
+    /// Waits until the process has ended (its ending, never sent on,
+    /// closes the channel when it is done).
+    pub(crate) async fn wait(mut self) {
+        while self.0.changed().await.is_ok() {}
+    }
+}
+
+/// The child, ended with its process group when the transport goes: its
+/// stdin is closed by then (the transport's writer goes first, unless a
+/// send holds it), so it may exit on its own; it is sent SIGTERM after
+/// [`EXIT_GRACE`], and killed after as long again. Without a runtime to
+/// wait in (one shutting down), it is killed at once.
+struct ChildGuard {
+    child: Option<Box<dyn ChildWrapper>>,
+    exited: watch::Sender<()>,
+}
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            // The group is signalled here, with or without a runtime (one
-            // shutting down runs no task), so a wrapper's children go too;
-            // a task reaps the leader when it can run.
-            let _ = child.start_kill();
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    let _ = child.wait().await;
-                });
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let exited = self.exited.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(Ending::new(child, exited).run());
             }
+            // The group is signalled here, so a wrapper's children go too.
+            Err(_) => drop(child.start_kill()),
+        }
+    }
+}
+
+/// A child being ended, killed with its group should the wait be dropped
+/// (its runtime shutting down) before the child exited.
+struct Ending {
+    child: Option<Box<dyn ChildWrapper>>,
+    _exited: watch::Sender<()>,
+}
+
+impl Ending {
+    fn new(child: Box<dyn ChildWrapper>, exited: watch::Sender<()>) -> Self {
+        Self {
+            child: Some(child),
+            _exited: exited,
+        }
+    }
+
+    async fn run(mut self) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let mut exited = tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_ok();
+        if !exited {
+            // Signalled while the leader is not reaped: its group id is
+            // still its own.
+            let _ = child.signal(libc::SIGTERM);
+            exited = tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_ok();
+        } else {
+            // It exited on its own: children of its own that outlive it
+            // are asked to end too.
+            let _ = child.signal(libc::SIGTERM);
+        }
+        if !exited {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        self.child = None;
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
         }
     }
 }
@@ -64,7 +137,7 @@ pub(crate) struct StdioLines {
     queued: VecDeque<RxJsonRpcMessage<RoleClient>>,
     last_fault: LastFault,
     secrets: Secrets,
-    _child: ChildGuard,
+    child: ChildGuard,
 }
 
 enum Read {
@@ -92,8 +165,17 @@ impl StdioLines {
             queued: VecDeque::new(),
             last_fault,
             secrets,
-            _child: ChildGuard(Some(child)),
+            child: ChildGuard {
+                child: Some(child),
+                exited: watch::channel(()).0,
+            },
         })
+    }
+
+    /// The end of the child's process, to wait on once the transport is
+    /// dropped.
+    pub(crate) fn exited(&self) -> Exited {
+        Exited(self.child.exited.subscribe())
     }
 
     /// Reads one line into `self.line`, never past the bound. Cancel-safe:

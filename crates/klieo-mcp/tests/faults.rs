@@ -292,6 +292,39 @@ async fn a_server_closed_during_a_call_ends_then() {
     assert_eq!(echoed, Ok(json!("on")), "started again");
 }
 
+/// How a fault server closed with `stays` said it ended (see faults.py's
+/// `KLIEO_MCP_ENDS`), read once `close` returned.
+async fn closed_and_ended(stays: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = dir.path().join("ends");
+    let mut settings = faults_stdio().add_env("KLIEO_MCP_ENDS", ends.display().to_string());
+    if stays {
+        settings = settings.add_env("KLIEO_MCP_STAYS", "1");
+    }
+    let server = McpServer::connect(settings).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server.close())
+        .await
+        .expect("close is bounded");
+    std::fs::read_to_string(&ends).unwrap_or_default()
+}
+
+/// A stdio server closed is let exit on its own once its stdin closes
+/// (this one writes what it keeps half a second later, as it exits),
+/// not killed as its stdin closes; `close` returns once it has ended.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_closed_server_is_let_exit_on_its_own() {
+    assert_eq!(closed_and_ended(false).await, "stdin closed\n");
+}
+
+/// A stdio server that does not exit when its stdin closes is sent
+/// SIGTERM before it would be killed.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_closed_server_that_stays_is_sent_sigterm() {
+    assert_eq!(closed_and_ended(true).await, "terminated\n");
+}
+
 /// The state letter of process `pid` (`R`, `S`, `Z` for one that died and
 /// waits to be reaped), or `None` once it is gone.
 fn state(pid: &str) -> Option<char> {

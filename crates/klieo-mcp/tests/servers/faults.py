@@ -14,13 +14,19 @@ At start it writes `faults server started pid=<pid>` to stderr and, when the
 tests can count (re)starts. When `KLIEO_MCP_REFUSE` names a file that exists,
 it writes why on stderr and exits with status 4 instead; when `KLIEO_MCP_MUTE`
 names a file that exists, it never answers (not even the handshake) until its
-stdin closes. In stdio mode stdout carries protocol messages only.
+stdin closes. When `KLIEO_MCP_ENDS` names a file, a stdio server appends how it
+ended: `stdin closed` (half a second after its stdin closed, as a server
+writing what it keeps), or `terminated` (on SIGTERM); with `KLIEO_MCP_STAYS`
+set too, it does not exit when its stdin closes, and only a signal ends it.
+In stdio mode stdout carries protocol messages only.
 """
 
 import argparse
 import functools
 import os
+import signal
 import sys
+import time
 from typing import TypedDict
 
 import anyio
@@ -156,6 +162,11 @@ async def add_tool(name: str, ctx: Context) -> str:
     return reply
 
 
+def _ended(path: str, how: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(how + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp")
@@ -177,8 +188,22 @@ def main() -> None:
         with open(starts, "a", encoding="utf-8") as f:
             f.write(f"pid={os.getpid()}\n")
 
+    ends = os.environ.get("KLIEO_MCP_ENDS")
+    if ends:
+
+        def terminated(_signum, _frame) -> None:
+            _ended(ends, "terminated")
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, terminated)
     if args.http is None:
         server.run("stdio")
+        if ends and os.environ.get("KLIEO_MCP_STAYS"):
+            while True:
+                signal.pause()
+        if ends:
+            time.sleep(0.5)
+            _ended(ends, "stdin closed")
     else:
         server.run("streamable-http", host="127.0.0.1", port=args.http, streamable_http_path="/mcp")
 

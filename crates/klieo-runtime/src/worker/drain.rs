@@ -77,7 +77,8 @@ impl Worker {
 
     /// Books each run of `left` stopped at the drain deadline, taking it
     /// from `left` once booked: finished if it was over, released (its
-    /// lease given up) if not.
+    /// lease given up) if not, neither if its lease is another's (it was
+    /// cancelled, or taken over).
     async fn settle_stopped(&self, left: &mut Vec<RunId>, report: &mut WorkerReport) {
         while let Some(&run) = left.last() {
             // Aborted after its last write, a run may be over already.
@@ -86,10 +87,16 @@ impl Worker {
             // and finish it, and both would count it. The lease is renewed
             // first: on a store with one writer, a write the aborted run
             // had begun lands before it, so the state read is the run's.
-            let _ = self
+            let held = self
                 .queue
                 .lease(run, &self.holder, self.options.lease_ttl())
                 .await;
+            if matches!(held, Ok(false)) {
+                // Cancelled meanwhile, or taken over: not this worker's
+                // to book, and no lease of its own to give up.
+                left.pop();
+                continue;
+            }
             // Cancelled meanwhile, it was not this worker's to end.
             let over = matches!(
                 self.queue.state(run).await,

@@ -142,3 +142,27 @@ async fn a_worker_claiming_through_the_gate_drives_the_run() {
     shutdown.cancel();
     assert_eq!(working.await.unwrap().finished, 1);
 }
+
+/// A run cancelled in the store while its worker drains, stopped at the
+/// drain deadline before its lease's renewal told the worker, is not
+/// booked as released: no worker takes it over.
+#[tokio::test(start_paused = true)]
+async fn a_run_cancelled_during_the_drain_is_not_booked_as_released() {
+    let store = InMemoryJournal::new();
+    let (works, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let hanging = Counted::new("work", false, &works).hanging(&started);
+    let (shutdown, working) = start(super::worker(&store, agent(&store, hanging), options()));
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    started.notified().await;
+    store.cancel(run, "ops").await.unwrap();
+    shutdown.cancel();
+    let report = tokio::time::timeout(LONG, working).await.unwrap().unwrap();
+    assert_eq!(
+        report,
+        WorkerReport::default(),
+        "neither finished nor released"
+    );
+}
