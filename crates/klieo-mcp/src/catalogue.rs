@@ -74,7 +74,10 @@ impl Catalogue {
         peer: &Peer<RoleClient>,
         secrets: &Secrets,
     ) -> Result<(), ListError> {
-        let listed = listing::list(peer, secrets).await?;
+        let mut listed = listing::list(peer, secrets).await?;
+        for tool in &mut listed.tools {
+            scrub_tool(tool, secrets);
+        }
         self.take(&listed.tools);
         Ok(())
     }
@@ -159,6 +162,27 @@ impl Catalogue {
             first: before,
         };
         self.version.send_modify(|v| *v += 1);
+    }
+}
+
+/// Takes out of `tool`'s title, description and input schema every
+/// credential the server was given (a server may put its own token in a
+/// description, or as a schema's default): they go to the model, and to
+/// the spans with content capture on.
+fn scrub_tool(tool: &mut rmcp::model::Tool, secrets: &Secrets) {
+    let text = |text: &str| match secrets.scrub_value(serde_json::Value::from(text)) {
+        serde_json::Value::String(text) => text,
+        _ => String::new(),
+    };
+    if let Some(title) = &tool.title {
+        tool.title = Some(text(title));
+    }
+    if let Some(description) = &tool.description {
+        tool.description = Some(text(description).into());
+    }
+    let schema = serde_json::Value::Object((*tool.input_schema).clone());
+    if let serde_json::Value::Object(schema) = secrets.scrub_value(schema) {
+        tool.input_schema = Arc::new(schema);
     }
 }
 

@@ -88,6 +88,20 @@ impl ClientHandler for Listener {
 const USER_AGENT: &str = concat!("klieo-mcp/", env!("CARGO_PKG_VERSION"));
 
 fn config(settings: &McpOptions, source: ConfigError) -> McpError {
+    // The reason may quote the value (a URL missing its scheme, with a
+    // token in its path): scrubbed as the same error is after a restart.
+    let source = match source {
+        ConfigError::Invalid {
+            name,
+            reason,
+            cause,
+        } => ConfigError::Invalid {
+            name,
+            reason: settings.scrub(reason),
+            cause,
+        },
+        other => other,
+    };
     McpError::Config {
         server: settings.name.clone(),
         source,

@@ -45,8 +45,9 @@ pub(crate) struct Secrets {
 
 /// Whether an environment variable named `name` holds a credential, by
 /// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`, `GH_PAT`,
-/// `SENTRY_DSN`): a part that says so anywhere in it, or a short word
-/// that says so on its own (`PAT`, not `PATH`).
+/// `SENTRY_DSN`, `MYSQL_PWD`): a part that says so anywhere in it, or a
+/// short word that says so on its own (`PAT`, not `PATH`; `MYSQL_PWD`,
+/// not the working directory's `PWD`).
 pub(crate) fn names_a_credential(name: &str) -> bool {
     const ANYWHERE: &[&str] = &[
         "KEY",
@@ -56,19 +57,22 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
         "PASSWD",
         "PASSPHRASE",
         "AUTH",
-        "CREDENTIAL",
+        "CRED",
+        "JWT",
+        "BEARER",
         "COOKIE",
         "SESSION",
         "PRIVATE",
         "SIGNATURE",
         "WEBHOOK",
     ];
-    const ALONE: &[&str] = &["PAT", "PASS", "DSN"];
+    const ALONE: &[&str] = &["PAT", "PASS", "DSN", "PWD"];
     let name = name.to_ascii_uppercase();
     ANYWHERE.iter().any(|word| name.contains(word))
-        || name
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|word| ALONE.contains(&word))
+        || (name != "PWD"
+            && name
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|word| ALONE.contains(&word)))
 }
 
 /// Whether `value`, whatever names it, looks like a secret: one of its
@@ -87,7 +91,13 @@ impl Secrets {
     pub(crate) fn of(transport: &Transport) -> Self {
         let mut secrets = Self::default();
         match transport {
-            Transport::Stdio { env, inherited, .. } => {
+            Transport::Stdio {
+                args,
+                env,
+                inherited,
+                ..
+            } => {
+                secrets.add_args(args);
                 for (name, value) in env {
                     secrets.add_named(name, value);
                 }
@@ -141,22 +151,49 @@ impl Secrets {
             self.add(value);
             return;
         }
-        // A URL's password, and a query value its key names a credential
-        // of, are credentials whatever its variable is called
-        // (`DATABASE_URL=postgres://app:pw@db/prod`); its user and other
-        // parameters are settings, as the rest of it.
-        if let Ok(url) = Url::parse(value.trim()) {
-            if let Some(password) = url.password() {
-                self.add(password);
-            }
-            for (key, value, written) in klieo_http::url::query_params(&url) {
-                if names_a_credential(&key) {
-                    self.add(&value);
-                    self.add(written);
-                }
+        self.add_url_credentials(value);
+        self.add_setting(value);
+    }
+
+    /// The credentials of a URL in `value`, whatever names it: its
+    /// password, and a query value its key names a credential of
+    /// (`DATABASE_URL=postgres://app:pw@db/prod`); its user and other
+    /// parameters are settings, as the rest of it.
+    fn add_url_credentials(&mut self, value: &str) {
+        let Ok(url) = Url::parse(value.trim()) else {
+            return;
+        };
+        if let Some(password) = url.password() {
+            self.add(password);
+        }
+        for (key, value, written) in klieo_http::url::query_params(&url) {
+            if names_a_credential(&key) {
+                self.add(&value);
+                self.add(written);
             }
         }
-        self.add_setting(value);
+    }
+
+    /// The credentials a server's command line carries: a URL's (the
+    /// reference PostgreSQL server takes `postgresql://app:pw@db/prod`
+    /// as an argument), and the value of a flag whose name says it is one
+    /// (`--api-key=…`, or `--token …` as two arguments).
+    fn add_args(&mut self, args: &[String]) {
+        let mut flagged = false;
+        for arg in args {
+            if std::mem::take(&mut flagged) {
+                self.add(arg);
+                continue;
+            }
+            match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with('-') => match names_a_credential(flag) {
+                    true => self.add(value),
+                    false => self.add_url_credentials(value),
+                },
+                _ if arg.starts_with('-') => flagged = names_a_credential(arg),
+                _ => self.add_url_credentials(arg),
+            }
+        }
     }
 
     /// Adds `value` as a setting: kept out of texts built from what the

@@ -165,3 +165,49 @@ fn a_secret_said_again_and_again_keeps_no_part_in_the_start_of_a_line() {
     assert!(!shown.contains("k3y-"), "{shown}");
     assert!(!shown.contains("0123456789"), "{shown}");
 }
+
+#[test]
+fn credentials_on_the_command_line_are_scrubbed() {
+    let args = [
+        "-y",
+        "@modelcontextprotocol/server-postgres",
+        "postgresql://app:pw-0123456789@db/prod",
+        "--api-key=key-0123456789",
+        "--token",
+        "tok-0123456789",
+        "--verbose",
+        "data-directory",
+    ];
+    let secrets = Secrets::of(&Transport::Stdio {
+        command: "npx".into(),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        env: Vec::new(),
+        inherited: Default::default(),
+        cwd: None,
+    });
+    let said = "cannot reach postgresql://app:pw-0123456789@db/prod with key-0123456789 or \
+                tok-0123456789 in data-directory";
+    let shown = secrets.scrub(said);
+    for secret in ["pw-0123456789", "key-0123456789", "tok-0123456789"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("data-directory"), "no credential: {shown}");
+    let answer = secrets.scrub_value(serde_json::json!(said));
+    assert!(!answer.to_string().contains("pw-0123456789"), "{answer}");
+}
+
+#[test]
+fn credentials_are_known_by_their_names() {
+    for name in [
+        "MYSQL_PWD",
+        "APP_CREDS",
+        "GCP_CREDENTIALS",
+        "SERVICE_JWT",
+        "BEARER",
+    ] {
+        assert!(names_a_credential(name), "{name}");
+    }
+    for name in ["PWD", "PATH", "HOME", "LANG"] {
+        assert!(!names_a_credential(name), "{name}");
+    }
+}

@@ -52,6 +52,24 @@ async fn a_token_printed_by_a_server_that_dies_mid_call_is_scrubbed_for_the_mode
     assert!(!message.contains("sk-live"), "{message}");
 }
 
+/// A server's tool list goes to the model (and, with content capture, to
+/// the spans): a token it puts in a tool's description or schema is
+/// scrubbed from the definitions.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_token_a_server_puts_in_its_tool_list_is_scrubbed_for_the_model() {
+    let settings = raw_stdio("leaky-tools").add_env("KLIEO_MCP_SECRET", "sk-live-9876543210");
+    let server = McpServer::connect(settings).await.unwrap();
+    let defs = server.catalogue();
+    let leaky = defs
+        .iter()
+        .find(|d| d.name == "leaky")
+        .expect("the tool is offered");
+    let shown = format!("{leaky:?}");
+    assert!(shown.contains("Calls the API with key ***"), "{shown}");
+    assert!(!shown.contains("sk-live"), "{shown}");
+}
+
 /// A server can answer with an error made to look like one of klieo's own
 /// reply faults: its text is shown as any server's, scrubbed and cut.
 #[tokio::test]
@@ -124,4 +142,20 @@ async fn a_stdio_server_gets_only_the_environment_it_needs_and_is_given() {
         given(whole, &names).await,
         ["PATH=given", &format!("{held}=given"), "OWN=given"]
     );
+}
+
+/// A URL that cannot work (no scheme) is quoted by its error: a token in
+/// its path is scrubbed from it, as it is after a restart.
+#[tokio::test]
+async fn a_token_in_a_url_that_cannot_work_is_scrubbed_from_the_error() {
+    let settings = McpOptions::http("web", "mcp.example.com/s/tok-0123456789/mcp");
+    let error = McpServer::connect(settings).await.unwrap_err();
+    assert!(matches!(error, McpError::Config { .. }), "{error:?}");
+    let mut shown = format!("{error} {error:?}");
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        shown.push_str(&format!(" {e}"));
+        cause = e.source();
+    }
+    assert!(!shown.contains("tok-0123456789"), "{shown}");
 }

@@ -23,6 +23,8 @@ MODE is one of:
   characters long.
 - `dies-listing`: answers initialize, then on tools/list writes a
   traceback's last line on stderr and exits 1.
+- `leaky-tools`: lists a tool `leaky` whose title, description and schema
+  default carry the environment's `KLIEO_MCP_SECRET`.
 - `lies`: `forged` answers with an error made to look like one of klieo's
   own reply faults, its excerpt the environment's `KLIEO_MCP_SECRET` and a
   megabyte of text; `batch` answers in a JSON-RPC batch (an array); `asks`
@@ -103,6 +105,18 @@ def main() -> None:
                 if pending_change is not None and cursor == "again":
                     text(pending_change, "changed")
                     pending_change = None
+            elif MODE == "leaky-tools":
+                secret = os.environ.get("KLIEO_MCP_SECRET", "")
+                leaky = {
+                    "name": "leaky",
+                    "title": f"Leaky {secret}",
+                    "description": f"Calls the API with key {secret}.",
+                    "inputSchema": {
+                        "type": "object",
+                        "properties": {"key": {"type": "string", "default": secret}},
+                    },
+                }
+                reply(id_, {"tools": [tool("echo"), leaky]})
             elif MODE == "bad-schema":
                 reply(id_, {"tools": [tool("echo"), tool("broken", "not an object"), tool("add")]})
             elif MODE == "relist-fails":
