@@ -99,6 +99,7 @@ pub use options::{
 };
 pub use resume::resume_steps;
 pub use stream::{
-    terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, RESPONSE_OVER_CAP, STREAM_ENDED_EARLY,
+    terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, EPISODE_CHARS, RESPONSE_OVER_CAP,
+    STREAM_ENDED_EARLY,
 };
 pub use streaming::run_steps_streaming;

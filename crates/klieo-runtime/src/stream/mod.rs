@@ -17,5 +17,5 @@ mod whole;
 pub use pump::STREAM_ENDED_EARLY;
 pub(crate) use pump::{ChunkPump, PumpEvent};
 pub use reply::RESPONSE_OVER_CAP;
-pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED};
+pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, EPISODE_CHARS};
 pub(crate) use whole::whole_reply;

@@ -48,6 +48,8 @@ impl Terminal {
 /// | guardrail hand-off | `Server`: `handoff to AGENT: …` | `handoff to AGENT: …` |
 /// | anything else | `Server`: its text | its text |
 ///
+/// An episode text is cut to [`EPISODE_CHARS`] characters.
+///
 /// Every `Server` item in the table carries the run's error as its
 /// `cause`, so it is as retryable as that error (a tool failure or max
 /// steps is not) and the cause can be matched on.
@@ -66,6 +68,20 @@ impl Terminal {
 /// assert_eq!(t.item, LlmError::server("overloaded"));
 /// ```
 pub fn terminal_for(error: &Error, cancel_observed: bool) -> Terminal {
+    let mut terminal = terminal_of(error, cancel_observed);
+    // A tool's or the model's words may run to megabytes: the log, the
+    // run's state and the worker's lines keep their start.
+    if terminal.episode.len() > EPISODE_CHARS {
+        terminal.episode = klieo_types::text::bounded(&terminal.episode, EPISODE_CHARS);
+    }
+    terminal
+}
+
+/// The most characters of an `Episode::Failed` text; a longer one is cut,
+/// a `…` marking the cut (the consumer's item keeps the whole).
+pub const EPISODE_CHARS: usize = 4_096;
+
+fn terminal_of(error: &Error, cancel_observed: bool) -> Terminal {
     match error {
         Error::Cancelled => Terminal {
             item: LlmError::Cancelled,
@@ -151,6 +167,20 @@ mod tests {
         );
         assert_eq!(t.episode, "tool: disk full");
         assert_ended(&t.item, "tool: disk full");
+    }
+
+    #[test]
+    fn a_tools_huge_failure_is_cut_in_the_episode_and_whole_in_the_item() {
+        let said = format!("tool: {}", "x".repeat(1 << 20));
+        let huge = Error::Tool(ToolError::Permanent(said["tool: ".len()..].to_owned()));
+        let t = terminal_for(&huge, false);
+        assert_eq!(
+            t.episode.chars().count(),
+            EPISODE_CHARS + 1,
+            "cut, with its mark"
+        );
+        assert!(t.episode.starts_with("tool: xxx") && t.episode.ends_with('…'));
+        assert_ended(&t.item, &said);
     }
 
     #[test]

@@ -169,10 +169,10 @@ fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
     }
     if let Some(info) = &reply.info {
         if let Some(id) = &info.id {
-            span.record("gen_ai.response.id", id.as_str());
+            span.record("gen_ai.response.id", label(id).as_ref());
         }
         if let Some(model) = &info.model {
-            span.record("gen_ai.response.model", model.as_str());
+            span.record("gen_ai.response.model", label(model).as_ref());
         }
         // A client of several providers names the one that answered.
         if let Some(provider) = &info.provider {
@@ -255,6 +255,22 @@ pub(super) fn bounded(text: &str) -> String {
     klieo_types::text::bounded(text, DESCRIPTION_LIMIT)
 }
 
+/// The most characters of a name or id a model or server gave (a tool's
+/// name, a call's id, a reply's id and model) recorded on a span: any
+/// length may come, and a collector refuses a batch too large, losing
+/// every other run's spans in it.
+const LABEL_CHARS: usize = 256;
+
+/// `text` as a span's label: as it is, or cut to [`LABEL_CHARS`]
+/// characters (a `…` marking the cut) when it is longer; copied only
+/// then.
+fn label(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.len() <= LABEL_CHARS {
+        true => std::borrow::Cow::Borrowed(text),
+        false => std::borrow::Cow::Owned(klieo_types::text::bounded(text, LABEL_CHARS)),
+    }
+}
+
 /// An `exception` event on the current (`chat`) span for one failed
 /// attempt of a model call: `exception.type` the error's kind,
 /// `exception.message` its text (as [`described`] tells it), and
@@ -299,7 +315,7 @@ fn compaction_span(run: &RunLabels<'_>, step: u32) -> Span {
 fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
     tracing::info_span!(
         "execute_tool",
-        otel.name = %format_args!("execute_tool {}", call.name),
+        otel.name = %format_args!("execute_tool {}", label(&call.name)),
         otel.kind = "internal",
         otel.status_code = Empty,
         otel.status_description = Empty,
@@ -307,8 +323,8 @@ fn tool_span(run: &RunLabels<'_>, call: &ToolCall) -> Span {
         gen_ai.provider.name = %run.llm.provider_name(),
         gen_ai.agent.name = %run.agent,
         gen_ai.conversation.id = %run.thread,
-        gen_ai.tool.name = %call.name,
-        gen_ai.tool.call.id = %call.id,
+        gen_ai.tool.name = %label(&call.name),
+        gen_ai.tool.call.id = %label(&call.id),
         gen_ai.tool.type = "function",
         gen_ai.tool.call.arguments = Empty,
         gen_ai.tool.call.result = Empty,

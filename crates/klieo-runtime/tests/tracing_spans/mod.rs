@@ -247,3 +247,44 @@ fn an_ended_event_stream_lets_go_of_its_runs_span() {
     );
     drop(events);
 }
+
+/// Names and ids a model or server sends (a tool's name, a call's id, a
+/// reply's id and model) may be any length: each span records them cut,
+/// so no batch of spans grows past what a collector takes.
+#[test]
+fn names_and_ids_from_the_model_are_cut_on_spans() {
+    // Within the history's budget, past any bound a label should have.
+    let huge = "x".repeat(4_096);
+    let (_, captured) = captured(|| {
+        let huge = huge.clone();
+        async move {
+            let call = ToolCall::new(huge.clone(), huge.clone(), json!({}));
+            let calls = ChatResponse::new(
+                Message::assistant_tool_calls("", vec![call]),
+                FinishReason::ToolCalls,
+            )
+            .with_info(klieo_types::ReplyInfo::new(Some(huge.clone()), Some(huge)));
+            let llm = ScriptedLlm::new().then_reply(calls).then_text("done");
+            let ctx = AgentContext::new(llm);
+            let (ctx, thread) = with_user(ctx, "go").await;
+            let answer = run_steps(&ctx, "", thread, RunOptions::default()).await;
+            assert_eq!(answer, Ok("done".to_owned()));
+        }
+    });
+    let longest = captured
+        .spans
+        .iter()
+        .flat_map(|span| span.fields.iter())
+        .map(|(name, value)| (value.len(), name.clone()))
+        .max()
+        .expect("spans were recorded");
+    assert!(longest.0 < 2_000, "{longest:?}");
+    let [tool] = captured.named("execute_tool")[..] else {
+        panic!("one tool span: {:?}", captured.spans);
+    };
+    let name = tool.get("gen_ai.tool.name").unwrap_or_default();
+    assert!(
+        name.starts_with("xxx") && name.ends_with('…'),
+        "cut: {name}"
+    );
+}
