@@ -161,3 +161,32 @@ async fn an_empty_thread_is_still_sent() {
         Some(Role::System)
     );
 }
+
+/// A run whose tool results fill the history budget: each request still
+/// holds the run's prompt, never a conversation starting mid-task.
+#[tokio::test]
+async fn a_long_tool_loop_keeps_the_runs_prompt_in_every_request() {
+    let call = |id: &str| vec![ToolCall::new(id, "big", json!({}))];
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(call("c1"))
+        .then_tool_calls(call("c2"))
+        .then_tool_calls(call("c3"))
+        .then_text("done");
+    let ctx = AgentContext::new(llm.clone()).with_tools(big(2_400, false));
+    let (ctx, thread) = with_user(ctx, "the task").await;
+    let options = RunOptions::default().with_max_history_tokens(1_500);
+    let answer = run_steps(&ctx, "", thread, options).await;
+    assert_eq!(answer.as_deref(), Ok("done"));
+    for (n, request) in llm.requests().iter().enumerate() {
+        let first = request.messages.iter().find(|m| m.role != Role::System);
+        assert_eq!(first.map(|m| m.role), Some(Role::User), "request {n}");
+        assert!(
+            request
+                .messages
+                .iter()
+                .any(|m| m.role == Role::User && m.content == "the task"),
+            "request {n} lost the prompt: {:?}",
+            request.messages.iter().map(|m| m.role).collect::<Vec<_>>()
+        );
+    }
+}

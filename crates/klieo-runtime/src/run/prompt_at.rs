@@ -7,7 +7,7 @@
 
 use super::Run;
 use crate::fact::Fact;
-use klieo_types::{Episode, History};
+use klieo_types::{Episode, History, Role, Transcript};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -17,6 +17,13 @@ pub(crate) struct PromptAt {
     index: OnceLock<u64>,
     /// Found by this process and not written yet.
     unwritten: AtomicBool,
+    /// The run's first own message (its prompt), once a read held it:
+    /// put back in front of a window that slid past it.
+    message: OnceLock<Transcript>,
+    /// Taken up from a log that does not say where the run's messages
+    /// begin, after its first model call: its first read here is past
+    /// them, so it is not where they begin.
+    unknown: AtomicBool,
 }
 
 impl PromptAt {
@@ -39,16 +46,78 @@ impl PromptAt {
 impl Run {
     /// Notes where the run's own messages begin, at its first read of its
     /// thread (`history`), when not known yet: the newest message then (its
-    /// prompt, for a new run) is never summarised by it.
-    pub(crate) fn note_prompt_at(&self, history: &History) {
-        let newest = history.first.map(|first| {
-            // An empty read (the newest turn did not fit beside the
-            // summary) starts at the thread's end: its newest message is
-            // the one before.
-            let read = history.messages.len() as u64;
-            (first + read).saturating_sub(1)
-        });
-        self.compaction_limit.get_or_found(newest);
+    /// prompt, for a new run) is never summarised by it, and stays in its
+    /// requests. Written to the log (see `prompt_at_unwritten`) when
+    /// `logged` (with compaction on, or in a team).
+    pub(crate) fn note_prompt_at(&self, history: &History, logged: bool) {
+        let at = &self.compaction_limit;
+        let index = match at.get() {
+            Some(index) => index,
+            None if at.unknown.load(Ordering::Relaxed) => return,
+            None => {
+                let newest = history.first.map(|first| {
+                    // An empty read (the newest turn did not fit beside
+                    // the summary) starts at the thread's end: its newest
+                    // message is the one before.
+                    let read = history.messages.len() as u64;
+                    (first + read).saturating_sub(1)
+                });
+                match logged {
+                    true => at.get_or_found(newest),
+                    false => *at.index.get_or_init(|| newest.unwrap_or(0)),
+                }
+            }
+        };
+        if at.message.get().is_none() {
+            let held = history
+                .first
+                .and_then(|first| index.checked_sub(first))
+                .and_then(|nth| history.messages.get(usize::try_from(nth).ok()?));
+            if let Some(prompt) = held {
+                let _ = at.message.set(Transcript::from(vec![prompt.clone()]));
+            }
+        }
+    }
+
+    /// `history` with the run's prompt put back in front when its window
+    /// slid past it (tool results that fill the history budget), the
+    /// window's oldest messages making room for it within `budget`
+    /// tokens, never starting at a tool result: a request never asks the
+    /// model to go on with a task it no longer shows. A window whose
+    /// newest turn leaves no room for the prompt is left as it is, as is
+    /// one from memories that do not number their messages.
+    pub(crate) fn with_prompt(&self, history: &mut History, budget: usize) {
+        let at = &self.compaction_limit;
+        let (Some(index), Some(first)) = (at.get(), history.first) else {
+            return;
+        };
+        if first <= index {
+            return;
+        }
+        let Some(prompt) = at.message.get() else {
+            return;
+        };
+        let needed: usize = prompt.iter().map(|m| m.estimated_tokens()).sum();
+        let room = budget.saturating_sub(needed);
+        let messages: Vec<&klieo_types::Message> = history.messages.iter().collect();
+        let (mut start, mut tokens) = (messages.len(), 0usize);
+        for (nth, message) in messages.iter().enumerate().rev() {
+            tokens = tokens.saturating_add(message.estimated_tokens());
+            if tokens > room {
+                break;
+            }
+            start = nth;
+        }
+        while messages.get(start).is_some_and(|m| m.role == Role::Tool) {
+            start += 1;
+        }
+        let Some(kept) = messages.get(start..).filter(|kept| !kept.is_empty()) else {
+            return;
+        };
+        let kept: Transcript = kept.iter().map(|m| (*m).clone()).collect();
+        history.messages = Transcript::concat(&[prompt, &kept]);
+        history.first = Some(first + start as u64);
+        history.tokens = None;
     }
 
     /// Takes where the run's own messages begin from its log (`episodes`),
@@ -58,8 +127,19 @@ impl Run {
             Episode::PromptAt { index } => Some(*index),
             _ => None,
         });
-        if let Some(index) = logged {
-            let _ = self.compaction_limit.index.set(index);
+        match logged {
+            Some(index) => {
+                let _ = self.compaction_limit.index.set(index);
+            }
+            // Past its first model call, the run's first read here is
+            // past its prompt.
+            None if episodes
+                .iter()
+                .any(|e| matches!(e, Episode::LlmCall { .. })) =>
+            {
+                self.compaction_limit.unknown.store(true, Ordering::Relaxed);
+            }
+            None => {}
         }
     }
 

@@ -86,12 +86,14 @@ impl Run {
             Some(history) => history,
             None => self.read_history(history_budget, granule).await?,
         };
-        if self.opts.compaction.is_some() || self.seat().is_some() {
-            // Where the run's own messages begin, at its first read: its
-            // compaction never summarises them, and a team's later part
-            // that compacts where this one does not reads it from the log.
-            self.note_prompt_at(&history);
-        }
+        // Where the run's own messages begin, at its first read: they stay
+        // in its requests, its compaction never summarises them, and a
+        // team's later part that compacts where this one does not reads
+        // it from the log.
+        self.note_prompt_at(
+            &history,
+            self.opts.compaction.is_some() || self.seat().is_some(),
+        );
         if self.opts.compaction.is_some() {
             // Fitted to a window, what the run's request spends besides
             // its history: a summary call may spend as much.
@@ -133,6 +135,7 @@ impl Run {
             history.messages = seen;
             history.tokens = None;
         }
+        self.with_prompt(&mut history, history_budget);
         // Where the history starts, for the budgets' calibration (a seat's
         // view filters a window that grows as the window does).
         let start = match history.first {

@@ -3,6 +3,9 @@
 //! made, and the refusal is an episode, an event and the run's error;
 //! the ledger's settled spend is what the runs' journals record.
 
+mod children;
+mod dropped;
+
 use crate::support::kinds;
 use futures_util::StreamExt;
 use klieo_runtime::{
@@ -346,67 +349,6 @@ async fn a_reply_a_guardrail_refuses_is_spent_and_counted_against_the_key() {
     assert_eq!(llm.requests().len(), 1, "no second call is made");
 }
 
-/// A stream its consumer drops mid-reply was a call the provider was
-/// paying for: it is journaled, cut off, and its estimate settled on the
-/// key, not its reservation given up as nothing.
-#[tokio::test]
-async fn a_stream_dropped_mid_reply_settles_its_estimate_on_the_key() {
-    let store = InMemoryJournal::new();
-    let stalls = klieo_types::testing::ScriptedStep::ChunksThenStall(vec![Ok(
-        klieo_types::ChatChunk::delta("The answer is"),
-    )]);
-    let llm = ScriptedLlm::new().then(stalls);
-    let agent = worker(
-        &llm,
-        &store,
-        KeyBudget::new("acme").with_total_tokens(100_000),
-    );
-    let mut events = agent.stream("a long question");
-    while let Some(event) = events.next().await {
-        if matches!(event, Ok(RunEvent::Text(_))) {
-            break;
-        }
-    }
-    drop(events);
-    for _ in 0..1_000 {
-        tokio::task::yield_now().await;
-    }
-    let spent = settled(&store, "acme").await;
-    assert!(spent.tokens > 0, "the cut call is counted: {spent:?}");
-    assert_eq!(spent, journaled(&store).await, "as its journal records it");
-}
-
-/// A stream whose failure was waiting to be read when its consumer went
-/// away was no answer being paid for: no call is journaled for it.
-#[tokio::test]
-async fn a_stream_dropped_before_its_failure_was_read_journals_no_call() {
-    let store = InMemoryJournal::new();
-    let refused = vec![Err(LlmError::bad_request("the prompt is too long"))];
-    let llm = ScriptedLlm::new().then_chunks(refused);
-    let agent = worker(
-        &llm,
-        &store,
-        KeyBudget::new("acme").with_total_tokens(100_000),
-    );
-    let mut events = agent.stream("a long question");
-    let first = events.next().await;
-    assert!(
-        matches!(first, Some(Ok(RunEvent::BudgetReserved { .. }))),
-        "the reservation's event comes before the failure: {first:?}"
-    );
-    drop(events);
-    for _ in 0..1_000 {
-        tokio::task::yield_now().await;
-    }
-    let runs = store.list_runs().await.unwrap();
-    let log = store.replay(runs[0]).await.unwrap();
-    assert!(
-        !log.iter().any(|e| matches!(e, Episode::LlmCall { .. })),
-        "{log:?}"
-    );
-    assert_eq!(settled(&store, "acme").await, KeySpend::default());
-}
-
 /// A stream that fails after some of its reply came was a call the
 /// provider was paying for: it is journaled, cut off, and its estimate
 /// settled on the key, in the same commit as the run's failure. One whose
@@ -439,43 +381,4 @@ async fn a_stream_failing_mid_reply_settles_its_estimate_on_the_key() {
             "{kinds:?}"
         );
     }
-}
-
-/// A child run (an agent used as a tool) whose own key lowers its call's
-/// `max_tokens` below what its caller's budget left, and whose reply
-/// reports no usage, settles its key at the key's cap, not the caller's.
-#[tokio::test]
-async fn a_childs_reply_without_usage_is_counted_at_its_own_keys_cap() {
-    let store = InMemoryJournal::new();
-    // No usage: the reply is counted at its estimate, at most the cap.
-    let wordy = ScriptedLlm::new().then_text("word ".repeat(3_000));
-    let child = worker(
-        &wordy,
-        &store,
-        KeyBudget::new("acme").with_total_tokens(1_000),
-    );
-    let parent_llm = ScriptedLlm::new()
-        .then_tool_calls(vec![ToolCall::new(
-            "c1",
-            "ask_lookup",
-            json!({ "input": "go" }),
-        )])
-        .then_text("done");
-    let roomy = Budget::new().with_total_tokens(100_000);
-    let parent = Agent::builder(parent_llm)
-        .add_agent_tool("ask_lookup", "Looks things up.", child)
-        .with_memory(store.clone())
-        .with_options(RunOptions::default().with_budget(roomy))
-        .build()
-        .unwrap();
-    parent.session("a").run("go").await.unwrap();
-    let capped = wordy.requests()[0]
-        .max_tokens
-        .expect("the key caps the reply");
-    assert!(capped < 1_000, "{capped}");
-    let key = settled(&store, "acme").await;
-    assert!(
-        key.tokens <= 1_000,
-        "settled within the key's limit: {key:?} (the reply was capped at {capped})"
-    );
 }
