@@ -138,7 +138,15 @@ pub(crate) async fn finish_step(
     // failed) are not kept: every call in a thread needs a result.
     message.tool_calls.clear();
     let answer = message.content.clone();
-    let mut messages = vec![message];
+    // A reply that ends the run without an answer (withheld by the
+    // provider's filter, failed, or of a finish reason it cannot take)
+    // is not kept either: a session's next turn would send it back as
+    // the model's words. Its episodes say what happened.
+    let kept = matches!(finish_reason, FinishReason::Stop | FinishReason::Length);
+    let mut messages = match kept {
+        true => vec![message],
+        false => Vec::new(),
+    };
     let end = match finish_reason {
         FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
             Ok(Verdict::Repair(ask)) => {

@@ -330,6 +330,26 @@ async fn content_filter_finish_maps_to_bad_request() {
     assert_eq!(blocking, Err(Error::Llm(expected)));
 }
 
+/// A reply the provider's filter withheld, or that ended in error, is
+/// not kept in the thread: a session's next turn would send it back as
+/// the model's words (and a filter that checks input refuse it again).
+#[tokio::test]
+async fn a_withheld_or_failed_reply_is_not_kept_in_the_thread() {
+    for finish in [FinishReason::ContentFilter, FinishReason::Error] {
+        let reply = ChatResponse::new(klieo_types::Message::assistant("partial"), finish);
+        let llm = ScriptedLlm::new().then_reply(reply);
+        let (ctx, thread) = context(&llm).await;
+        let ended = run_steps(&ctx, "", thread.clone(), RunOptions::default()).await;
+        assert!(ended.is_err(), "{ended:?}");
+        let kept = ctx.short_term().load(&thread, usize::MAX).await.unwrap();
+        assert!(
+            kept.iter().all(|m| m.content != "partial"),
+            "{finish:?}: {:?}",
+            kept.to_vec()
+        );
+    }
+}
+
 #[tokio::test]
 async fn error_finish_maps_to_server_error() {
     let expected = LlmError::server("the provider reported an error finish reason");
