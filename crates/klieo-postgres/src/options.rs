@@ -15,7 +15,8 @@ use std::time::Duration;
 /// - `acquire_timeout`: 10 s, how long a write waits for a free
 ///   connection before it fails.
 /// - `create`: true: a database with no klieo schema is given one, and an
-///   older schema is brought up to date; false (for tools that look at a
+///   older schema is brought up to date (a store of this version is only
+///   read, so a role that may not create tables connects); false (for tools that look at a
 ///   store workers use) only reads the schema's version (no lock, no DDL)
 ///   and refuses anything but this version's with
 ///   [`OpenError::NotAStore`](crate::OpenError::NotAStore),

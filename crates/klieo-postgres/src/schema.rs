@@ -32,8 +32,14 @@ const MIGRATION_LOCK: i64 = 0x6b_6c69_656f;
 /// Brings the database up to [`SCHEMA_VERSION`]; unless `create`, only a
 /// database that has a klieo schema already.
 pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError> {
-    if !create {
-        return check(pool).await;
+    // A store of this version is read, not locked or altered: a worker's
+    // role that may not create tables (PostgreSQL 15's default on
+    // `public`) connects, as `CREATE TABLE IF NOT EXISTS` would be
+    // refused it whether the table exists or not.
+    match check(pool).await {
+        Ok(()) => return Ok(()),
+        Err(e) if !create || matches!(e, OpenError::TooNew { .. }) => return Err(e),
+        Err(_) => {}
     }
     let connect = |source| OpenError::Connect { source };
     let mut tx = pool.begin().await.map_err(connect)?;

@@ -128,6 +128,37 @@ async fn with_create_off_only_a_store_of_this_version_connects() {
     raw.close().await;
 }
 
+/// A worker's role that may not create tables (PostgreSQL 15's default
+/// on `public`) connects to a store of this version, with `create` on:
+/// nothing is to be migrated, so nothing is locked or altered.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_role_that_may_not_create_tables_connects_to_a_current_store() {
+    let url = fresh_url().await;
+    PostgresStore::connect(&url)
+        .await
+        .expect("made")
+        .close()
+        .await;
+    let raw = sqlx::PgPool::connect(&url).await.expect("raw");
+    let role = format!("klieo_worker_{:x}", RunId::new().as_u128() & 0xffff_ffff);
+    let grants = format!(
+        "CREATE ROLE {role} LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON klieo_schema TO {role}"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(grants))
+        .execute(&raw)
+        .await
+        .expect("the role");
+    raw.close().await;
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    let as_worker = format!("{scheme}://{role}@{host}");
+    let store = PostgresStore::connect(&as_worker).await;
+    let store = store.expect("a role without CREATE connects to a current store");
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn concurrent_appends_from_two_stores_all_land_in_order() {
