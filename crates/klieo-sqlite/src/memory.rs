@@ -302,10 +302,16 @@ impl EpisodicMemory for SqliteStore {
         let doing = "listing runs";
         self.readers
             .read(doing, move |connection| {
-                let rows: Vec<String> = connection
-                    .prepare_cached("SELECT DISTINCT run FROM episodes ORDER BY run")
+                // Read as bytes: a run id another program wrote that is
+                // not UTF-8 is left out, not the whole list failed.
+                let rows: Vec<Vec<u8>> = connection
+                    .prepare_cached("SELECT DISTINCT CAST(run AS BLOB) FROM episodes ORDER BY run")
                     .and_then(|mut list| list.query_map([], |row| row.get(0))?.collect())
                     .map_err(|e| backend(doing, e))?;
+                let rows: Vec<String> = rows
+                    .into_iter()
+                    .filter_map(|row| String::from_utf8(row).ok())
+                    .collect();
                 Ok(ROWS.run_ids(&rows))
             })
             .await

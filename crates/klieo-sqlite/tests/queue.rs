@@ -163,3 +163,31 @@ async fn a_run_whose_id_is_stored_as_bytes_is_failed_and_left_out() {
     assert!(claimed(&store).await.is_empty(), "not claimed again");
     assert_eq!(listed(&store).await, [second]);
 }
+
+/// Another program wrote an episode's run id that is not UTF-8: the runs
+/// are listed without it, not the whole list failed.
+#[tokio::test]
+async fn a_run_id_in_the_log_that_is_not_utf8_is_left_out_of_the_list() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    let (edited, kept) = (RunId::new(), RunId::new());
+    for run in [edited, kept] {
+        let started = klieo_types::Episode::Started {
+            agent: "greeter".into(),
+        };
+        klieo_types::EpisodicMemory::record(&store, run, started)
+            .await
+            .expect("records");
+    }
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a raw connection");
+    sqlx::query("UPDATE episodes SET run = CAST(X'FF' AS TEXT) WHERE run = ?1")
+        .bind(edited.to_string())
+        .execute(&raw)
+        .await
+        .expect("the edit");
+    let listed = klieo_types::EpisodicMemory::list_runs(&store).await;
+    assert_eq!(listed.expect("the list is read"), [kept]);
+}
