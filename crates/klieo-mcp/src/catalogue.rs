@@ -170,19 +170,35 @@ impl Catalogue {
 /// description, or as a schema's default): they go to the model, and to
 /// the spans with content capture on.
 fn scrub_tool(tool: &mut rmcp::model::Tool, secrets: &Secrets) {
-    let text = |text: &str| match secrets.scrub_value(serde_json::Value::from(text)) {
-        serde_json::Value::String(text) => text,
-        _ => String::new(),
-    };
     if let Some(title) = &tool.title {
-        tool.title = Some(text(title));
+        tool.title = Some(secrets.without_credentials(title));
     }
     if let Some(description) = &tool.description {
-        tool.description = Some(text(description).into());
+        tool.description = Some(secrets.without_credentials(description).into());
     }
-    let schema = serde_json::Value::Object((*tool.input_schema).clone());
-    if let serde_json::Value::Object(schema) = secrets.scrub_value(schema) {
-        tool.input_schema = Arc::new(schema);
+    // Its strings only: a key names a property the model must fill.
+    let mut schema = (*tool.input_schema).clone();
+    schema
+        .values_mut()
+        .for_each(|value| scrub_strings(value, secrets));
+    tool.input_schema = Arc::new(schema);
+}
+
+/// `value`'s strings without credentials, its keys as they are.
+fn scrub_strings(value: &mut serde_json::Value, secrets: &Secrets) {
+    match value {
+        serde_json::Value::String(text) => *text = secrets.without_credentials(text),
+        serde_json::Value::Array(items) => {
+            items
+                .iter_mut()
+                .for_each(|item| scrub_strings(item, secrets));
+        }
+        serde_json::Value::Object(fields) => {
+            fields
+                .values_mut()
+                .for_each(|item| scrub_strings(item, secrets));
+        }
+        _ => {}
     }
 }
 

@@ -177,19 +177,22 @@ impl Secrets {
     /// The credentials a server's command line carries: a URL's (the
     /// reference PostgreSQL server takes `postgresql://app:pw@db/prod`
     /// as an argument), and the value of a flag whose name says it is one
-    /// (`--api-key=…`, or `--token …` as two arguments).
+    /// (`--api-key=…`, or `--token …` as two arguments) when it also
+    /// looks like one: `--auth-mode oauth` names no secret.
     fn add_args(&mut self, args: &[String]) {
         let mut flagged = false;
         for arg in args {
-            if std::mem::take(&mut flagged) {
+            if std::mem::take(&mut flagged) && looks_like_a_secret(arg) {
                 self.add(arg);
                 continue;
             }
             match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with('-') => match names_a_credential(flag) {
-                    true => self.add(value),
-                    false => self.add_url_credentials(value),
-                },
+                Some((flag, value)) if flag.starts_with('-') => {
+                    match names_a_credential(flag) && looks_like_a_secret(value) {
+                        true => self.add(value),
+                        false => self.add_url_credentials(value),
+                    }
+                }
                 _ if arg.starts_with('-') => flagged = names_a_credential(arg),
                 _ => self.add_url_credentials(arg),
             }
@@ -260,7 +263,7 @@ impl Secrets {
     }
 
     /// `text` without any credential.
-    fn without_credentials(&self, text: &str) -> String {
+    pub(crate) fn without_credentials(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for (whole, safe) in &self.urls {
             if text.contains(whole.as_str()) {

@@ -177,6 +177,8 @@ fn credentials_on_the_command_line_are_scrubbed() {
         "tok-0123456789",
         "--verbose",
         "data-directory",
+        "--auth-mode",
+        "oauth",
     ];
     let secrets = Secrets::of(&Transport::Stdio {
         command: "npx".into(),
@@ -192,6 +194,12 @@ fn credentials_on_the_command_line_are_scrubbed() {
         assert!(!shown.contains(secret), "{shown}");
     }
     assert!(shown.contains("data-directory"), "no credential: {shown}");
+    let mode = secrets.scrub_value(serde_json::json!("uses oauth"));
+    assert_eq!(
+        mode,
+        serde_json::json!("uses oauth"),
+        "a mode, not a secret"
+    );
     let answer = secrets.scrub_value(serde_json::json!(said));
     assert!(!answer.to_string().contains("pw-0123456789"), "{answer}");
 }

@@ -58,7 +58,8 @@ impl Exited {
 /// stdin is closed by then (the transport's writer goes first, unless a
 /// send holds it), so it may exit on its own; it is sent SIGTERM after
 /// [`EXIT_GRACE`], and killed after as long again. Without a runtime to
-/// wait in (one shutting down), it is killed at once.
+/// wait in (one shutting down), it is killed at once. Processes of its
+/// own that outlive a server that exited on its own are its own.
 struct ChildGuard {
     child: Option<Box<dyn ChildWrapper>>,
     exited: watch::Sender<()>,
@@ -101,14 +102,10 @@ impl Ending {
         };
         let mut exited = tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_ok();
         if !exited {
-            // Signalled while the leader is not reaped: its group id is
-            // still its own.
+            // Signalled only while the server is not reaped: its group's
+            // id, its own process id, cannot have passed to another.
             let _ = child.signal(libc::SIGTERM);
             exited = tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_ok();
-        } else {
-            // It exited on its own: children of its own that outlive it
-            // are asked to end too.
-            let _ = child.signal(libc::SIGTERM);
         }
         if !exited {
             let _ = child.start_kill();

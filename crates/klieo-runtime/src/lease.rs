@@ -3,49 +3,42 @@
 
 use crate::run::Run;
 use klieo_types::{Error, Journal, MemoryError, RunId};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Whether the run's lease stopped it, and why: shared by the renewal
-/// task, which stops the run, and the run, which then writes nothing
-/// more (its end is not a cancel of its own, and not its own to record).
+/// Why a run's lease stopped it.
+#[derive(Debug, Clone, Copy)]
+enum LeaseLoss {
+    /// It could not be renewed before it would run out.
+    Lapsing,
+    /// The store refused to renew it: the run was cancelled elsewhere,
+    /// or another worker took it over. The run stops as cancelled.
+    Lost,
+}
+
+/// Whether the run's lease stopped it, and why: set once by the renewal
+/// task, which stops the run, and read by the run, which then writes
+/// nothing more (its end is not a cancel of its own, and not its own to
+/// record).
 #[derive(Debug, Default)]
-pub(crate) struct LeaseEnd(AtomicU8);
+pub(crate) struct LeaseEnd(OnceLock<LeaseLoss>);
 
 impl LeaseEnd {
-    const HELD: u8 = 0;
-    const LAPSING: u8 = 1;
-    const LOST: u8 = 2;
-
-    /// The lease could not be renewed before it would run out.
-    fn lapsing(&self) {
-        self.0.store(Self::LAPSING, Ordering::Relaxed);
-    }
-
-    /// The store refused to renew the lease: the run was cancelled
-    /// elsewhere, or another worker took it over.
-    fn lost(&self) {
-        self.0.store(Self::LOST, Ordering::Relaxed);
-    }
-
     /// What the run stopped with, once its lease stopped it.
     pub(crate) fn error(&self) -> Option<Error> {
-        match self.0.load(Ordering::Relaxed) {
-            Self::HELD => None,
-            Self::LAPSING => Some(Error::Memory(MemoryError::backend(
+        let error = match self.0.get()? {
+            LeaseLoss::Lapsing => MemoryError::backend(
                 "the run's lease could not be renewed before it would run out (the store did \
                  not answer), so the run was stopped; it is taken up again once the lease has \
                  run out",
-            ))),
-            _ => Some(Error::Memory(MemoryError::Conflict(
-                "the run's lease was lost: it was cancelled elsewhere (its log ends saying by \
-                 whom), or another worker took it over; this process stopped it and wrote \
-                 nothing more"
-                    .into(),
-            ))),
-        }
+            ),
+            // Cancelled elsewhere, or taken over: stopped as a cancel
+            // stops it (the meaning a caller, or a parent run, acts on),
+            // writing nothing more.
+            LeaseLoss::Lost => return Some(Error::Cancelled),
+        };
+        Some(Error::Memory(error))
     }
 }
 
@@ -152,7 +145,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                 // stops the run now (its commits would be refused).
                 Ok(Ok(false)) => {
                     tracing::warn!(run_id = %id, "the run's lease was lost (it was cancelled, or another worker took it over); stopping it");
-                    ended.lost();
+                    let _ = ended.0.set(LeaseLoss::Lost);
                     cancel.cancel();
                     break;
                 }
@@ -174,7 +167,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                         continue;
                     }
                     tracing::warn!(run_id = %id, error = %why, "the run's lease could not be renewed before it would run out; stopping the run");
-                    ended.lapsing();
+                    let _ = ended.0.set(LeaseLoss::Lapsing);
                     cancel.cancel();
                     break;
                 }

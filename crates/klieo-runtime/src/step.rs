@@ -138,32 +138,31 @@ pub(crate) async fn finish_step(
     // failed) are not kept: every call in a thread needs a result.
     message.tool_calls.clear();
     let answer = message.content.clone();
-    // A reply that ends the run without an answer (withheld by the
-    // provider's filter, failed, or of a finish reason it cannot take)
-    // is not kept either: a session's next turn would send it back as
-    // the model's words. Its episodes say what happened.
-    let kept = matches!(finish_reason, FinishReason::Stop | FinishReason::Length);
-    let mut messages = match kept {
-        true => vec![message],
-        false => Vec::new(),
-    };
+    // Only an answer is kept: a reply that ends the run without one
+    // (withheld by the provider's filter, failed, or of a finish reason
+    // it cannot take) would be sent back by a session's next turn as the
+    // model's words. Its episodes say what happened.
+    let mut messages = Vec::new();
     let end = match finish_reason {
-        FinishReason::Stop | FinishReason::Length => match run.judge(&answer) {
-            Ok(Verdict::Repair(ask)) => {
-                messages.push(ask);
-                Ok(StepEnd::Continue)
+        FinishReason::Stop | FinishReason::Length => {
+            messages.push(message);
+            match run.judge(&answer) {
+                Ok(Verdict::Repair(ask)) => {
+                    messages.push(ask);
+                    Ok(StepEnd::Continue)
+                }
+                Ok(Verdict::Fits) => {
+                    let answered = run.emit(Fact::Answered {
+                        step,
+                        text: &answer,
+                        cut_by,
+                    });
+                    episodes.extend(answered.episode);
+                    Ok(StepEnd::Answer(answer))
+                }
+                Err(e) => Err(e),
             }
-            Ok(Verdict::Fits) => {
-                let answered = run.emit(Fact::Answered {
-                    step,
-                    text: &answer,
-                    cut_by,
-                });
-                episodes.extend(answered.episode);
-                Ok(StepEnd::Answer(answer))
-            }
-            Err(e) => Err(e),
-        },
+        }
         FinishReason::ToolCalls => Err(Error::BadResponse(
             "the model's finish reason was tool_calls, but it asked for no tool".into(),
         )),

@@ -190,3 +190,30 @@ async fn a_long_tool_loop_keeps_the_runs_prompt_in_every_request() {
         );
     }
 }
+
+/// A run started on a thread whose newest message is a tool result (its
+/// caller's) has no prompt of its own: none is put in front of its
+/// window, and no request opens with a result whose call was cut.
+#[tokio::test]
+async fn a_run_started_after_a_tool_result_puts_nothing_in_front() {
+    let call = |id: &str| vec![ToolCall::new(id, "big", json!({}))];
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(call("c1"))
+        .then_tool_calls(call("c2"))
+        .then_tool_calls(call("c3"))
+        .then_text("done");
+    let ctx = AgentContext::new(llm.clone()).with_tools(big(2_400, false));
+    let (ctx, thread) = with_user(ctx, "the task").await;
+    let earlier = vec![
+        Message::assistant_tool_calls("", vec![ToolCall::new("c0", "big", json!({}))]),
+        Message::tool_result("c0", "earlier"),
+    ];
+    ctx.short_term().append(&thread, earlier).await.unwrap();
+    let options = RunOptions::default().with_max_history_tokens(1_500);
+    let answer = run_steps(&ctx, "", thread, options).await;
+    assert_eq!(answer.as_deref(), Ok("done"));
+    for (n, request) in llm.requests().iter().enumerate() {
+        let first = request.messages.iter().find(|m| m.role != Role::System);
+        assert_ne!(first.map(|m| m.role), Some(Role::Tool), "request {n}");
+    }
+}

@@ -3,12 +3,16 @@
 //! memory), and its runs on separate memories: shared, the run goes on;
 //! agents on two stores, the hand-off is refused with what to do.
 
+use crate::durable::support::{given_back, reserved};
 use klieo_runtime::{
-    Agent, Budget, InMemoryEpisodic, InMemoryShortTerm, RunOptions, Team, TeamBuilder,
+    Agent, Budget, InMemoryEpisodic, InMemoryShortTerm, KeyBudget, RunEvent, RunOptions, Team,
+    TeamBuilder,
 };
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{ConfigError, EpisodicMemory, Error, FnTool, ShortTermMemory, ToolCall, ToolDef};
+use klieo_types::{
+    ConfigError, EpisodicMemory, Error, FnTool, KeySpend, ShortTermMemory, ToolCall, ToolDef,
+};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -300,8 +304,6 @@ fn a_history_for_an_agent_the_team_does_not_have_is_refused_at_build() {
 /// ending: the key's allowance is not held until it lapses.
 #[tokio::test]
 async fn a_team_stream_dropped_during_the_next_agents_first_call_gives_its_reservation_back() {
-    use klieo_runtime::{KeyBudget, RunEvent};
-    use klieo_types::{Journal, KeySpend, RunId};
     let store = InMemoryJournal::new();
     let keyed = RunOptions::default()
         .with_budget(Budget::new().with_key(KeyBudget::new("acme").with_total_tokens(100_000)));
@@ -331,24 +333,14 @@ async fn a_team_stream_dropped_during_the_next_agents_first_call_gives_its_reser
             other => panic!("refund's call is reserved before the stream ends: {other:?}"),
         }
     }
-    let ledger = store.ledger().unwrap();
-    let reserved = || async {
-        let standing = ledger.standing("acme", 0, RunId::new()).await.unwrap();
-        standing.reserved
-    };
     assert_ne!(
-        reserved().await,
+        reserved(&store, "acme").await,
         KeySpend::default(),
         "refund's call is reserved"
     );
     drop(events);
-    let mut given_back = false;
-    for _ in 0..10_000 {
-        tokio::task::yield_now().await;
-        if reserved().await == KeySpend::default() {
-            given_back = true;
-            break;
-        }
-    }
-    assert!(given_back, "the dropped run gave its reservation back");
+    assert!(
+        given_back(&store, "acme").await,
+        "the dropped run gave its reservation back"
+    );
 }

@@ -45,10 +45,27 @@ pub fn prefix_bytes(text: &str, limit: usize) -> &str {
 /// assert_eq!(bounded("hi", 2), "hi");
 /// ```
 pub fn bounded(text: &str, limit: usize) -> String {
+    cut(text, limit).into_owned()
+}
+
+/// [`bounded`], copying only a text it cuts.
+///
+/// ```
+/// use klieo_types::text::cut;
+/// use std::borrow::Cow;
+///
+/// assert_eq!(cut("héllo", 2), "hé…");
+/// assert!(matches!(cut("hi", 2), Cow::Borrowed("hi")));
+/// ```
+pub fn cut(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    // No more bytes than `limit`: no more characters either.
+    if text.len() <= limit {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let kept = prefix_chars(text, limit);
     match kept.len() < text.len() {
-        true => format!("{kept}…"),
-        false => text.to_owned(),
+        true => std::borrow::Cow::Owned(format!("{kept}…")),
+        false => std::borrow::Cow::Borrowed(text),
     }
 }
 

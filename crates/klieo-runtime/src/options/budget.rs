@@ -235,7 +235,7 @@ impl Budget {
         if let Some(key) = &self.key {
             key.validate()?;
         }
-        if let Some(time) = self.time.filter(|t| *t < Duration::from_millis(1)) {
+        if let Some(time) = self.time.filter(|t| *t < COUNTED_IN) {
             return Err(ConfigError::invalid(
                 "Budget::time",
                 format!(
@@ -261,6 +261,10 @@ impl Budget {
         }
     }
 }
+
+/// The unit working time and reservations are counted in: a limit under
+/// it would count as 0.
+pub(super) const COUNTED_IN: Duration = Duration::from_millis(1);
 
 /// `usd` in millionths of a dollar, as costs are counted.
 pub(super) fn micros_of(usd: f64) -> u64 {

@@ -193,7 +193,7 @@ impl KeyBudget {
                  unset to count all time",
             ));
         }
-        if self.reservation_ttl < Duration::from_millis(1) {
+        if self.reservation_ttl < super::budget::COUNTED_IN {
             return Err(ConfigError::invalid(
                 "KeyBudget::reservation_ttl",
                 format!(

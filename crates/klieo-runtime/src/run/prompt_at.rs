@@ -53,7 +53,10 @@ impl Run {
         let at = &self.compaction_limit;
         let index = match at.get() {
             Some(index) => index,
-            None if at.unknown.load(Ordering::Relaxed) => return,
+            // Compaction needs a limit, and takes the newest message's
+            // when the log says none (as it always has); only the prompt
+            // kept in requests needs to be sure of it.
+            None if !logged && at.unknown.load(Ordering::Relaxed) => return,
             None => {
                 let newest = history.first.map(|first| {
                     // An empty read (the newest turn did not fit beside
@@ -68,11 +71,15 @@ impl Run {
                 }
             }
         };
-        if at.message.get().is_none() {
+        if at.message.get().is_none() && !at.unknown.load(Ordering::Relaxed) {
             let held = history
                 .first
                 .and_then(|first| index.checked_sub(first))
-                .and_then(|nth| history.messages.get(usize::try_from(nth).ok()?));
+                .and_then(|nth| history.messages.get(usize::try_from(nth).ok()?))
+                // A run started on a thread that ends with a tool result
+                // or a call (`run_steps` on a thread of its caller's) has
+                // no prompt of its own to keep in front.
+                .filter(|prompt| prompt.role == Role::User);
             if let Some(prompt) = held {
                 let _ = at.message.set(Transcript::from(vec![prompt.clone()]));
             }
@@ -82,10 +89,12 @@ impl Run {
     /// `history` with the run's prompt put back in front when its window
     /// slid past it (tool results that fill the history budget), the
     /// window's oldest messages making room for it within `budget`
-    /// tokens, never starting at a tool result: a request never asks the
-    /// model to go on with a task it no longer shows. A window whose
-    /// newest turn leaves no room for the prompt is left as it is, as is
-    /// one from memories that do not number their messages.
+    /// tokens (with its summary's, as stores cut), never starting at a
+    /// tool result: a request never asks the model to go on with a task
+    /// it no longer shows. A window whose newest turn leaves no room for
+    /// the prompt is left as it is, as is one from memories that do not
+    /// number their messages. Made before a team seat's view, which may
+    /// leave the prompt out as it leaves out what came before a hand-off.
     pub(crate) fn with_prompt(&self, history: &mut History, budget: usize) {
         let at = &self.compaction_limit;
         let (Some(index), Some(first)) = (at.get(), history.first) else {
@@ -98,7 +107,8 @@ impl Run {
             return;
         };
         let needed: usize = prompt.iter().map(|m| m.estimated_tokens()).sum();
-        let room = budget.saturating_sub(needed);
+        let (_, room) = History::window_bounds(history.summary.as_ref(), budget);
+        let room = room.saturating_sub(needed);
         let messages: Vec<&klieo_types::Message> = history.messages.iter().collect();
         let (mut start, mut tokens) = (messages.len(), 0usize);
         for (nth, message) in messages.iter().enumerate().rev() {

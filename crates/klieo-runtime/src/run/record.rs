@@ -286,10 +286,11 @@ impl Run {
     /// [`write_ending`](Self::write_ending) writes it, `read` saying
     /// whether the journal was read for it.
     async fn ended_with(&self, before: Vec<Episode>, error: Error, read: bool) -> Ended {
-        // Stopped by its lease (not renewed in time, or lost): not a
-        // cancel of this run's. Nothing is recorded (the store may take
-        // the write and end the run for good), and the run is taken up
-        // again once its lease has run out, or is another's.
+        // Stopped by its lease: one not renewed in time ends as the
+        // store's failure, to be taken up again once it has run out; one
+        // lost (cancelled elsewhere, or taken over) as a cancel. Nothing
+        // is recorded either way (the store may take the write and end
+        // the run for good).
         let error = match error {
             Error::Cancelled => self.lease_end.error().unwrap_or(Error::Cancelled),
             other => other,

@@ -124,6 +124,7 @@ impl Run {
         if history.messages.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;
         }
+        self.with_prompt(&mut history, history_budget);
         if let Some(seen) = self
             .seat()
             .and_then(|seat| seat.history.apply(&history.messages, &seat.agent))
@@ -135,7 +136,6 @@ impl Run {
             history.messages = seen;
             history.tokens = None;
         }
-        self.with_prompt(&mut history, history_budget);
         // Where the history starts, for the budgets' calibration (a seat's
         // view filters a window that grows as the window does).
         let start = match history.first {
@@ -192,9 +192,9 @@ impl Run {
                 cut = self.reserve_on_key(key, &mut req).await?.or(cut);
             }
             self.lock_spend().noted(&self.opts.budget, &req);
-            if let Some(covered) = self.covered() {
-                covered.noted(&req);
-            }
+        }
+        if let Some(covered) = self.covered() {
+            covered.noted(&req);
         }
         Ok((req, cut))
     }

@@ -117,17 +117,15 @@ impl Covered {
                 .reserve(&level.budget, req, Duration::ZERO, window)?
                 .or(cut);
         }
-        for (level, spend) in self.cover.levels.iter().zip(&mut now) {
-            let _ = spend.noted(&level.budget, req);
-        }
         *lock(&self.reserved) = now;
         Ok(cut)
     }
 
-    /// Notes the call of `req` as the run's own limits left it (its own
-    /// budget and key may lower `max_tokens` after the callers' checked
-    /// it), so a reply that reports no usage is counted in each caller's
-    /// spend at the cap the call was made with.
+    /// Notes the call of `req` in each caller's reservation once every
+    /// limit lowered it (the run's own budget and key may lower
+    /// `max_tokens` after the callers' checked it), so a reply that
+    /// reports no usage is counted in each caller's spend at the cap the
+    /// call was made with.
     pub(crate) fn noted(&self, req: &ChatRequest) {
         let mut reserved = lock(&self.reserved);
         for (level, spend) in self.cover.levels.iter().zip(reserved.iter_mut()) {

@@ -203,7 +203,7 @@ pub(crate) async fn wake_if_decided(journal: &dyn Journal, run: RunId) -> Result
 /// to it first.
 async fn wake(journal: &dyn Journal, run: RunId, seen: usize, child: RunId) -> Result<bool, Error> {
     let woken = Episode::ChildWoken { child };
-    append_fenced(journal, run, seen, woken, Pending::Keep).await
+    append_fenced(journal, run, seen, woken, Pending::Keep, None).await
 }
 
 /// Ends the runs that wait for a person under `caller`, whose step ended
@@ -247,7 +247,7 @@ pub(crate) async fn end_waiting(
             let ended = Episode::Failed {
                 error: CANCELLED.to_owned(),
             };
-            append_fenced(journal, run, log.len(), ended, Pending::Clear).await?;
+            append_fenced(journal, run, log.len(), ended, Pending::Clear, None).await?;
         }
     }
     Ok(())
@@ -270,26 +270,27 @@ pub(crate) async fn end_if_orphaned(journal: &dyn Journal, run: RunId) -> Result
     let ended = Episode::Failed {
         error: CANCELLED.to_owned(),
     };
-    append_fenced(journal, run, log.len(), ended, Pending::Clear).await
+    append_fenced(journal, run, log.len(), ended, Pending::Clear, None).await
 }
 
 /// What a fenced append does with the run's open step.
-enum Pending {
+pub(crate) enum Pending {
     /// Left open: the run goes on with it.
     Keep,
     /// Closed: the run is over.
     Clear,
 }
 
-/// Appends `episode` to `run`, whose log holds `seen` episodes; `false`
-/// when the store has no record of it or another process wrote to it
-/// first.
-async fn append_fenced(
+/// Appends `episode` to `run`, whose log holds `seen` episodes, as the
+/// holder of its lease when `holder` names one; `false` when the store
+/// has no record of it or another process wrote to it first.
+pub(crate) async fn append_fenced(
     journal: &dyn Journal,
     run: RunId,
     seen: usize,
     episode: Episode,
     pending: Pending,
+    holder: Option<&str>,
 ) -> Result<bool, Error> {
     let Some(record) = journal.run(run).await? else {
         return Ok(false);
@@ -297,6 +298,7 @@ async fn append_fenced(
     let mut commit = Commit::new(run, record.thread)
         .with_episodes(vec![episode])
         .with_expected_episodes(u64::try_from(seen).unwrap_or(u64::MAX));
+    commit.holder = holder.map(str::to_owned);
     if let Pending::Keep = pending {
         commit.pending = record.pending;
     }

@@ -58,14 +58,9 @@ pub(crate) fn input_messages<'a>(messages: impl IntoIterator<Item = &'a Message>
     format!("[{}]", kept.join(","))
 }
 
-/// `text`, cut to [`PART_CHARS`] (as `klieo_types::text::bounded` cuts,
-/// without a copy of a text that fits).
+/// `text`, cut to [`PART_CHARS`] (without a copy of a text that fits).
 pub(crate) fn part(text: &str) -> std::borrow::Cow<'_, str> {
-    let kept = klieo_types::text::prefix_chars(text, PART_CHARS);
-    match kept.len() < text.len() {
-        true => std::borrow::Cow::Owned(format!("{kept}…")),
-        false => std::borrow::Cow::Borrowed(text),
-    }
+    klieo_types::text::cut(text, PART_CHARS)
 }
 
 /// A reply, as `gen_ai.output.messages` (JSON text).

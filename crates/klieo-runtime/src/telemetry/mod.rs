@@ -261,14 +261,10 @@ pub(super) fn bounded(text: &str) -> String {
 /// every other run's spans in it.
 const LABEL_CHARS: usize = 256;
 
-/// `text` as a span's label: as it is, or cut to [`LABEL_CHARS`]
-/// characters (a `…` marking the cut) when it is longer; copied only
-/// then.
+/// `text` as a span's label: cut to [`LABEL_CHARS`] characters (a `…`
+/// marking the cut), copied only then.
 fn label(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.len() <= LABEL_CHARS {
-        true => std::borrow::Cow::Borrowed(text),
-        false => std::borrow::Cow::Owned(klieo_types::text::bounded(text, LABEL_CHARS)),
-    }
+    klieo_types::text::cut(text, LABEL_CHARS)
 }
 
 /// An `exception` event on the current (`chat`) span for one failed

@@ -12,9 +12,10 @@ mod wait;
 pub use options::WorkerOptions;
 pub use wait::wait;
 
+use crate::team::tree::{append_fenced, Pending};
 use crate::Agent;
 use drain::Claiming;
-use klieo_types::{Claimed, Commit, ConfigError, Episode, Error, MemoryError, RunId, RunQueue};
+use klieo_types::{Claimed, ConfigError, Episode, Error, MemoryError, RunId, RunQueue};
 use listening::Listening;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -374,15 +375,21 @@ impl Worker {
         let failed = Episode::Failed {
             error: error.to_string(),
         };
-        let commit = Commit::new(claim.run, claim.thread.clone())
-            .with_episodes(vec![failed])
-            .with_expected_episodes(0)
-            .with_holder(self.holder.to_string());
-        match journal.commit(commit).await {
-            Ok(()) => {
+        let holder = Some(&*self.holder);
+        match append_fenced(
+            journal.as_ref(),
+            claim.run,
+            0,
+            failed,
+            Pending::Clear,
+            holder,
+        )
+        .await
+        {
+            Ok(true) => {
                 tracing::warn!(run_id = %claim.run, error = %error, "a claimed run had nothing to take up; it is ended");
             }
-            Err(MemoryError::Conflict(_) | MemoryError::Cancelled { .. }) => {}
+            Ok(false) | Err(Error::Memory(MemoryError::Cancelled { .. })) => {}
             Err(e) => {
                 tracing::warn!(run_id = %claim.run, error = %e, "could not end a claimed run that had nothing to take up; it is claimed again once its lease runs out");
             }

@@ -4,12 +4,12 @@
 
 use super::approval::{agent, kinds, suspend, APPROVED};
 use super::store::fresh;
-use super::support::{count, failed_log, held_after, Counted, Hooked, OnCommit};
+use super::support::{
+    count, failed_log, given_back, held_after, reserved, Counted, Hooked, OnCommit,
+};
 use klieo_runtime::{Agent, Budget, KeyBudget, RunEvent, RunEvents, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{
-    Episode, EpisodicMemory, Error, Journal, KeySpend, RunId, ToolCall, ToolOutcome,
-};
+use klieo_types::{Episode, EpisodicMemory, Error, Journal, KeySpend, ToolCall, ToolOutcome};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -401,25 +401,14 @@ async fn a_stream_dropped_while_its_reservation_is_made_gives_it_back() {
         .expect("the options are valid");
     let mut events = agent.session("t").stream("hi");
     read_until(&mut events, &made, "the reservation's answer never comes").await;
-    let ledger = store.ledger().expect("the store keeps a ledger");
-    let reserved = || async {
-        let standing = ledger.standing("acme", 0, RunId::new()).await;
-        standing.expect("the ledger answers").reserved
-    };
     assert_ne!(
-        reserved().await,
+        reserved(&store, "acme").await,
         KeySpend::default(),
         "the reservation landed"
     );
     drop(events);
-    // The drop's ending runs in a task of its own.
-    let mut given_back = false;
-    for _ in 0..10_000 {
-        tokio::task::yield_now().await;
-        if reserved().await == KeySpend::default() {
-            given_back = true;
-            break;
-        }
-    }
-    assert!(given_back, "the dropped run gave its reservation back");
+    assert!(
+        given_back(&store, "acme").await,
+        "the dropped run gave its reservation back"
+    );
 }

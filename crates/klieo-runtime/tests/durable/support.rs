@@ -6,8 +6,8 @@ use super::store::Store;
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, Commit, Episode, EpisodicMemory, Journal,
-    KeyStanding, LlmClient, LlmError, MemoryError, Message, PendingStep, Reservation, Reserved,
-    RunId, RunRecord, ShortTermMemory, SpendLedger, ThreadId, Tool, ToolContext, ToolDef,
+    KeySpend, KeyStanding, LlmClient, LlmError, MemoryError, Message, PendingStep, Reservation,
+    Reserved, RunId, RunRecord, ShortTermMemory, SpendLedger, ThreadId, Tool, ToolContext, ToolDef,
     ToolError, ToolPolicy, Transcript,
 };
 use serde_json::json;
@@ -324,4 +324,24 @@ pub(crate) async fn failed_log(store: &Store, run: klieo_types::RunId) -> Vec<Ep
         tokio::task::yield_now().await;
     }
     log
+}
+
+/// What `journal`'s ledger holds reserved on `key` now.
+pub(crate) async fn reserved(journal: &dyn Journal, key: &str) -> KeySpend {
+    let ledger = journal.ledger().expect("the store keeps a ledger");
+    let standing = ledger.standing(key, 0, RunId::new()).await;
+    standing.expect("the ledger answers").reserved
+}
+
+/// Whether what `journal` holds reserved on `key` is given back within a
+/// bounded number of yields: a dropped run's ending runs in a task of
+/// its own.
+pub(crate) async fn given_back(journal: &dyn Journal, key: &str) -> bool {
+    for _ in 0..10_000 {
+        tokio::task::yield_now().await;
+        if reserved(journal, key).await == KeySpend::default() {
+            return true;
+        }
+    }
+    false
 }
