@@ -162,16 +162,21 @@ async fn an_empty_thread_is_still_sent() {
     );
 }
 
+/// A model that calls `big` three times, then answers "done".
+fn three_big_calls() -> ScriptedLlm {
+    let call = |id: &str| vec![ToolCall::new(id, "big", json!({}))];
+    ScriptedLlm::new()
+        .then_tool_calls(call("c1"))
+        .then_tool_calls(call("c2"))
+        .then_tool_calls(call("c3"))
+        .then_text("done")
+}
+
 /// A run whose tool results fill the history budget: each request still
 /// holds the run's prompt, never a conversation starting mid-task.
 #[tokio::test]
 async fn a_long_tool_loop_keeps_the_runs_prompt_in_every_request() {
-    let call = |id: &str| vec![ToolCall::new(id, "big", json!({}))];
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(call("c1"))
-        .then_tool_calls(call("c2"))
-        .then_tool_calls(call("c3"))
-        .then_text("done");
+    let llm = three_big_calls();
     let ctx = AgentContext::new(llm.clone()).with_tools(big(2_400, false));
     let (ctx, thread) = with_user(ctx, "the task").await;
     let options = RunOptions::default().with_max_history_tokens(1_500);
@@ -196,12 +201,7 @@ async fn a_long_tool_loop_keeps_the_runs_prompt_in_every_request() {
 /// window, and no request opens with a result whose call was cut.
 #[tokio::test]
 async fn a_run_started_after_a_tool_result_puts_nothing_in_front() {
-    let call = |id: &str| vec![ToolCall::new(id, "big", json!({}))];
-    let llm = ScriptedLlm::new()
-        .then_tool_calls(call("c1"))
-        .then_tool_calls(call("c2"))
-        .then_tool_calls(call("c3"))
-        .then_text("done");
+    let llm = three_big_calls();
     let ctx = AgentContext::new(llm.clone()).with_tools(big(2_400, false));
     let (ctx, thread) = with_user(ctx, "the task").await;
     let earlier = vec![

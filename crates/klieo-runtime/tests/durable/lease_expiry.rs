@@ -8,8 +8,9 @@ use super::support::{count, driven_while_hanging, Counted, Hooked, OnCommit, OnL
 use klieo_runtime::{Agent, RunOptions};
 use klieo_store::InMemoryJournal;
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, ToolCall};
+use klieo_types::{Episode, EpisodicMemory, Error, Journal, MemoryError, RunId, ToolCall};
 use serde_json::json;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,23 +87,24 @@ async fn a_live_worker_keeps_its_lease_past_its_ttl_by_renewing_it() {
     assert_eq!(count(&mails), 1);
 }
 
-/// A worker whose lease renewals fail (its store answers nothing, or
-/// errors) stops the run before the lease runs out, as the store's
-/// failure, recording nothing: another worker takes the run over once the
-/// lease has run out, and this one starts nothing more meanwhile.
-#[tokio::test(start_paused = true)]
-async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
-    let ttl = Duration::from_secs(30);
+/// A store whose first lease is its own answer and each renewal after it
+/// `renew`'s, and a mailer on it whose mail hangs: the store and the agent.
+fn renewed_by<F, Fut>(ttl: Duration, renew: F) -> (InMemoryJournal, Agent)
+where
+    F: Fn(InMemoryJournal, RunId, String, Duration) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool, MemoryError>> + Send + 'static,
+{
     let store = InMemoryJournal::new();
-    let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
+    let (mails, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
     let asked = Arc::new(AtomicUsize::new(0));
+    let renew = Arc::new(renew);
     let on_lease: OnLease = Arc::new(move |inner, run, holder, ttl| {
         let first = asked.fetch_add(1, Ordering::SeqCst) == 0;
+        let renew = Arc::clone(&renew);
         Box::pin(async move {
             match first {
                 true => inner.lease(run, &holder, ttl).await,
-                false => Err(MemoryError::backend("the store is out of reach")),
+                false => renew(inner, run, holder, ttl).await,
             }
         })
     });
@@ -110,7 +112,28 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
         Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
     let send = Counted::new("send_mail", false, &mails).hanging(&started);
     let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
-    let agent = mailer(hooked, send, ttl);
+    (store, mailer(hooked, send, ttl))
+}
+
+/// Whether the log of `store`'s one run holds an ending or a call's
+/// result: what a run its lease stopped must not write.
+async fn wrote_an_end_or_a_result(store: &InMemoryJournal) -> bool {
+    let runs = store.list_runs().await.unwrap();
+    let log = store.replay(runs[0]).await.unwrap();
+    log.iter()
+        .any(|e| matches!(e, Episode::Failed { .. } | Episode::ToolCall { .. }))
+}
+
+/// A worker whose lease renewals fail (its store answers nothing, or
+/// errors) stops the run before the lease runs out, as the store's
+/// failure, recording nothing: another worker takes the run over once the
+/// lease has run out, and this one starts nothing more meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
+    let ttl = Duration::from_secs(30);
+    let (store, agent) = renewed_by(ttl, |_, _, _, _| async {
+        Err(MemoryError::backend("the store is out of reach"))
+    });
     let began = tokio::time::Instant::now();
     let chat = agent.session("t");
     let ended = tokio::time::timeout(ttl, chat.run("mail Ada"))
@@ -118,12 +141,9 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
         .expect("the run stops before its lease runs out");
     assert!(matches!(ended, Err(Error::Memory(_))), "{ended:?}");
     assert!(began.elapsed() < ttl, "{:?}", began.elapsed());
-    let runs = store.list_runs().await.unwrap();
-    let log = store.replay(runs[0]).await.unwrap();
     assert!(
-        !log.iter()
-            .any(|e| matches!(e, Episode::Failed { .. } | Episode::ToolCall { .. })),
-        "left to be taken up again, its call in doubt as after a crash: {log:?}"
+        !wrote_an_end_or_a_result(&store).await,
+        "left to be taken up again, its call in doubt as after a crash"
     );
 }
 
@@ -133,38 +153,20 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_before_it_runs_out() {
 #[tokio::test(start_paused = true)]
 async fn a_run_whose_lease_was_taken_over_is_stopped_and_left_as_it_is() {
     let ttl = Duration::from_secs(30);
-    let store = InMemoryJournal::new();
-    let mails = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let asked = Arc::new(AtomicUsize::new(0));
-    let on_lease: OnLease = Arc::new(move |inner, run, holder, ttl| {
-        let first = asked.fetch_add(1, Ordering::SeqCst) == 0;
-        Box::pin(async move {
-            if first {
-                return inner.lease(run, &holder, ttl).await;
-            }
-            // Another worker took the run over, then gave it back.
-            inner.release(run, &holder).await?;
-            assert!(inner.lease(run, "another", ttl).await?);
-            inner.release(run, "another").await?;
-            Ok(false)
-        })
+    let (store, agent) = renewed_by(ttl, |inner, run, holder, ttl| async move {
+        // Another worker took the run over, then gave it back.
+        inner.release(run, &holder).await?;
+        assert!(inner.lease(run, "another", ttl).await?);
+        inner.release(run, "another").await?;
+        Ok(false)
     });
-    let commit: OnCommit =
-        Arc::new(|inner, commit| Box::pin(async move { inner.commit(commit).await }));
-    let send = Counted::new("send_mail", false, &mails).hanging(&started);
-    let hooked = Hooked::new(store.clone(), commit).with_leases(on_lease);
-    let agent = mailer(hooked, send, ttl);
     let ended = tokio::time::timeout(ttl, agent.session("t").run("mail Ada"))
         .await
         .expect("the run stops at the refused renewal");
     assert_eq!(ended, Err(Error::Cancelled), "stopped as a cancel stops it");
-    let runs = store.list_runs().await.unwrap();
-    let log = store.replay(runs[0]).await.unwrap();
     assert!(
-        !log.iter()
-            .any(|e| matches!(e, Episode::Failed { .. } | Episode::ToolCall { .. })),
-        "nothing written after the lease was lost: {log:?}"
+        !wrote_an_end_or_a_result(&store).await,
+        "nothing written after the lease was lost"
     );
 }
 
