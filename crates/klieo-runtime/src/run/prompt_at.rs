@@ -49,7 +49,16 @@ impl Run {
     /// prompt, for a new run) is never summarised by it, and stays in its
     /// requests. Written to the log (see `prompt_at_unwritten`) when
     /// `logged` (with compaction on, or in a team).
+    #[inline]
     pub(crate) fn note_prompt_at(&self, history: &History, logged: bool) {
+        // Once the prompt is kept, its index is known: nothing to note.
+        if self.compaction_limit.message.get().is_none() {
+            self.note_prompt_at_first(history, logged);
+        }
+    }
+
+    /// [`note_prompt_at`](Self::note_prompt_at) until the prompt is kept.
+    fn note_prompt_at_first(&self, history: &History, logged: bool) {
         let at = &self.compaction_limit;
         let index = match at.get() {
             Some(index) => index,
@@ -95,15 +104,20 @@ impl Run {
     /// the prompt is left as it is, as is one from memories that do not
     /// number their messages. Made before a team seat's view, which may
     /// leave the prompt out as it leaves out what came before a hand-off.
+    #[inline]
     pub(crate) fn with_prompt(&self, history: &mut History, budget: usize) {
-        let at = &self.compaction_limit;
-        let (Some(index), Some(first)) = (at.get(), history.first) else {
-            return;
-        };
-        if first <= index {
-            return;
+        match (self.compaction_limit.get(), history.first) {
+            (Some(index), Some(first)) if first > index => {
+                self.put_prompt_in_front(history, budget, first);
+            }
+            _ => {}
         }
-        let Some(prompt) = at.message.get() else {
+    }
+
+    /// [`with_prompt`](Self::with_prompt) for a window that starts past
+    /// the prompt, at the thread's `first`.
+    fn put_prompt_in_front(&self, history: &mut History, budget: usize, first: u64) {
+        let Some(prompt) = self.compaction_limit.message.get() else {
             return;
         };
         let needed: usize = prompt.iter().map(|m| m.estimated_tokens()).sum();
