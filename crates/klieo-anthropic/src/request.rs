@@ -154,7 +154,8 @@ impl<'a> MessagesBody<'a> {
         for message in req.messages.iter() {
             let (role, blocks) = match message.role {
                 Role::System => {
-                    if !message.content.is_empty() {
+                    // The API refuses text that is only whitespace.
+                    if !message.content.trim().is_empty() {
                         if !system.is_empty() {
                             system.push_str("\n\n");
                         }
@@ -227,8 +228,11 @@ impl<'a> Tool<'a> {
     }
 }
 
+/// `text` as a block, unless it is only whitespace, which the API refuses
+/// ("text content blocks must contain non-whitespace text"): a reply of
+/// `"\n\n"` before its tool call would fail every later request.
 fn text_block(text: &str) -> Option<Block<'_>> {
-    (!text.is_empty()).then_some(Block::Text {
+    (!text.trim().is_empty()).then_some(Block::Text {
         text,
         cache_control: None,
     })
@@ -271,6 +275,28 @@ mod tests {
 
     fn cached(req: &ChatRequest) -> Value {
         serde_json::to_value(MessagesBody::new(req, "m", 512, false, true)).expect("serializes")
+    }
+
+    #[test]
+    fn text_that_is_only_whitespace_is_never_sent() {
+        let call = ToolCall::new("tu_1", "add", json!({"a": 1}));
+        let req = ChatRequest::new(vec![
+            Message::system(" \n"),
+            Message::user("add"),
+            Message::assistant_tool_calls("\n\n", vec![call]),
+            Message::tool_result("tu_1", "2"),
+            Message::user("  "),
+        ]);
+        let sent = body(&req);
+        assert!(sent.get("system").is_none(), "{sent}");
+        let texts: Vec<&Value> = sent["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .flat_map(|turn| turn["content"].as_array().into_iter().flatten())
+            .filter(|block| block["type"] == "text")
+            .collect();
+        assert_eq!(texts, [&json!({"type": "text", "text": "add"})], "{sent}");
     }
 
     #[test]

@@ -152,10 +152,24 @@ impl Serialize for ToolCalls<'_> {
             kind: "function",
             function: WireFunction {
                 name: &c.name,
-                // The raw text, valid JSON or not: never parsed here.
-                arguments: c.arguments(),
+                arguments: sendable(c.arguments()),
             },
         }))
+    }
+}
+
+/// A call's arguments as they go back to the server in a later request:
+/// the model's text when it is a JSON object, else `{}` (as the Anthropic
+/// client sends it). A call cut off by `length`, or a small model's bad
+/// JSON, stays in the thread with its error as its result, and servers
+/// that render calls through a chat template (llama-server, vLLM) refuse
+/// every later request that holds text they cannot parse.
+fn sendable(arguments: &str) -> &str {
+    let object = arguments.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(arguments).is_ok();
+    match object {
+        true => arguments,
+        false => "{}",
     }
 }
 
@@ -332,7 +346,23 @@ mod tests {
     }
 
     #[test]
-    fn assistant_tool_calls_carry_empty_content_and_raw_arguments() {
+    fn assistant_tool_calls_carry_empty_content_and_their_arguments_as_written() {
+        let call = ToolCall::from_raw("c1", "calculator", "{\"expression\":  \"17*23\"}");
+        let req = ChatRequest::new(vec![
+            Message::assistant_tool_calls("", vec![call]),
+            Message::tool_result("c1", "391"),
+        ]);
+        let body = ChatBody::new(&req, "m", false, NAMED).ok();
+        let value = body.and_then(|b| serde_json::to_value(&b).ok());
+        let sent = &value.unwrap_or_default()["messages"][0]["tool_calls"][0]["function"];
+        assert_eq!(
+            sent["arguments"], "{\"expression\":  \"17*23\"}",
+            "as the model wrote them"
+        );
+    }
+
+    #[test]
+    fn arguments_that_are_no_json_object_go_back_as_an_empty_object() {
         let call = ToolCall::from_raw("c1", "calculator", "{\"expression\": ");
         let req = ChatRequest::new(vec![
             Message::assistant_tool_calls("", vec![call]),
@@ -347,7 +377,7 @@ mod tests {
                 "messages": [
                     {"role": "assistant", "content": "", "tool_calls": [
                         {"id": "c1", "type": "function",
-                         "function": {"name": "calculator", "arguments": "{\"expression\": "}}
+                         "function": {"name": "calculator", "arguments": "{}"}}
                     ]},
                     {"role": "tool", "content": "391", "tool_call_id": "c1"}
                 ]
