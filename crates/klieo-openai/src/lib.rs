@@ -67,8 +67,11 @@
 //!
 //! - Assistant messages with tool calls are sent with `"content": ""`
 //!   (llama-cpp-python rejects `null` and an absent `content`).
-//! - Tool-call arguments are passed through as raw text both ways, valid
-//!   JSON or not, so the runtime can tell the model what is wrong with them.
+//! - Tool-call arguments come in as raw text, valid JSON or not, so the
+//!   runtime can tell the model what is wrong with them; they go back in
+//!   later requests as written when they are a JSON object, else as `{}`
+//!   (llama-server and vLLM refuse a request holding arguments they cannot
+//!   parse).
 //! - Streamed tool calls are assembled by `index`, whether the server sends
 //!   `id` and `name` once (OpenAI) or in every fragment (llama.cpp), and are
 //!   emitted whole on the chunk that carries the finish reason. A legacy
