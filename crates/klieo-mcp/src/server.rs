@@ -12,7 +12,7 @@ use crate::refresh::Refresher;
 use crate::reply;
 use crate::restart::{Alive, Restarts};
 use crate::stderr;
-use crate::stdio::EXIT_GRACE;
+use crate::stdio::CLOSE_WAIT;
 use async_trait::async_trait;
 use klieo_types::ErrorChain;
 use klieo_types::{ToolContext, ToolDef, ToolError, ToolInvoker, ToolPolicy};
@@ -110,9 +110,9 @@ impl McpServer {
     /// Stops the server: an HTTP session is closed, a start under way
     /// ended (never waited for), and a stdio server ended as the MCP
     /// specification asks: its stdin is closed, so it may exit on its
-    /// own; it is sent SIGTERM after [`EXIT_GRACE`] (2 s), and killed
-    /// with its process group after as long again. Returns once its
-    /// process has ended, or after three times [`EXIT_GRACE`] at most
+    /// own; it is sent SIGTERM after [`EXIT_GRACE`](crate::EXIT_GRACE)
+    /// (2 s), and killed with its process group after as long again.
+    /// Returns once its process has ended, or after 6 s at most
     /// (the ending goes on in the background then). The next call starts
     /// the server again.
     ///
@@ -125,7 +125,7 @@ impl McpServer {
             .close()
             .and_then(|link| link.exited.clone());
         if let Some(exited) = exited {
-            let _ = tokio::time::timeout(EXIT_GRACE * 3, exited.wait()).await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, exited.wait()).await;
         }
     }
 

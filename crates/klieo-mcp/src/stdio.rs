@@ -41,6 +41,10 @@ pub(crate) type LastFault = Arc<Mutex<Option<ReplyFault>>>;
 /// the MCP specification asks of a client, with the official SDKs' wait.
 pub const EXIT_GRACE: Duration = Duration::from_secs(2);
 
+/// The longest `McpServer::close` waits for a stdio server's process to
+/// end: its two graces and a margin for the kill.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3 * EXIT_GRACE.as_secs());
+
 /// The end of a stdio server's process (exited, or killed), for
 /// `McpServer::close` to wait on.
 #[derive(Clone)]

@@ -228,6 +228,13 @@ async fn doubted() -> Doubted {
     }
 }
 
+/// What a person found of the payment in doubt: it happened.
+fn receipt() -> Settled {
+    Settled::Happened {
+        output: serde_json::json!("receipt 42"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once() {
     let Doubted {
@@ -244,10 +251,7 @@ async fn a_call_in_doubt_is_settled_from_the_store_and_a_worker_goes_on_at_once(
     );
     store.release(run, "anyone").await.unwrap();
 
-    let happened = Settled::Happened {
-        output: serde_json::json!("receipt 42"),
-    };
-    record_settlement(&store, &doubted.ticket, happened, "ada")
+    record_settlement(&store, &doubted.ticket, receipt(), "ada")
         .await
         .unwrap();
     let done = wait(&store, run, LONG).await.unwrap();
@@ -283,10 +287,7 @@ async fn a_settlement_of_a_run_cancelled_while_in_doubt_says_the_run_ended() {
     } = doubted().await;
     store.cancel(run, "ops").await.unwrap();
 
-    let happened = Settled::Happened {
-        output: serde_json::json!("receipt 42"),
-    };
-    let refused = record_settlement(&store, &doubted.ticket, happened, "ada").await;
+    let refused = record_settlement(&store, &doubted.ticket, receipt(), "ada").await;
     let Err(Error::TicketRejected { reason, .. }) = &refused else {
         panic!("refused: {refused:?}");
     };
