@@ -257,7 +257,7 @@ pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApprov
     let csrf = &console.keys.csrf;
     let operator = &console.operator;
     html! {
-        p { "Tool " strong.mono { (plain(&call.tool, 80)) } ", with:" }
+        p { "Tool " strong.mono { (plain(&call.tool, NAME)) } ", with:" }
         // Whole: a person decides on what they see.
         pre.arguments { (visible(&pretty(&call.arguments))) }
         form method="post" action={ "/runs/" (run) "/approve" } {
@@ -291,7 +291,7 @@ pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval
     let operator = &console.operator;
     html! {
         p {
-            "Tool " strong.mono { (plain(&call.tool, 80)) }
+            "Tool " strong.mono { (plain(&call.tool, NAME)) }
             " was running when the run's process stopped; whether it had its effect is unknown. With:"
         }
         pre.arguments { (visible(&pretty(&call.arguments))) }
@@ -313,8 +313,13 @@ pub(crate) fn settle_forms(console: &Console, run: RunId, call: &PendingApproval
     }
 }
 
-/// The most characters of a name (an agent's, a thread's) a page shows.
+/// The most characters of a name (an agent's, a thread's, a tool's) a
+/// page shows.
 pub(super) const NAME: usize = 80;
+
+/// The most characters of a model's call id, or of a name in a
+/// timeline's label, a page shows.
+pub(super) const SHORT: usize = 40;
 
 /// The run's agent, as a page shows a name.
 pub(crate) fn agent_name(entry: &RunEntry) -> String {

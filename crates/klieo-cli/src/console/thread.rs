@@ -1,7 +1,7 @@
 //! A run's thread on its page: the newest messages, who said each and
 //! what (tool calls with their arguments).
 
-use super::run_page::{cut, NAME};
+use super::run_page::{cut, NAME, SHORT};
 use super::Console;
 use crate::runs::plain;
 use klieo::types::{MemoryError, ThreadId, Transcript};
@@ -82,7 +82,7 @@ impl ThreadRead {
                                         pre.message { (cut(&message.content)) }
                                     }
                                     @for call in &message.tool_calls {
-                                        p.muted { "calls " strong.mono { (plain(&call.name, 80)) } " (" (plain(&call.id, 40)) ")" }
+                                        p.muted { "calls " strong.mono { (plain(&call.name, NAME)) } " (" (plain(&call.id, SHORT)) ")" }
                                         pre.arguments { (cut(call.arguments())) }
                                     }
                                 }

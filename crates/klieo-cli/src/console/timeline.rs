@@ -7,6 +7,7 @@
 //! the slowest. Time between steps (waiting for a person, a worker's
 //! restart) is not drawn.
 
+use super::run_page::SHORT;
 use crate::runs::plain;
 use klieo::types::{Episode, ToolOutcome};
 use maud::{html, Markup};
@@ -87,7 +88,7 @@ pub(crate) fn bars(log: &[Episode]) -> (Vec<Bar>, Option<End>) {
                     start_ms: tools_from,
                     duration_ms: *latency_ms,
                     kind,
-                    label: format!("step {step}: {}, {latency_ms} ms", plain(name, 40)),
+                    label: format!("step {step}: {}, {latency_ms} ms", plain(name, SHORT)),
                 });
                 step_end = step_end.max(tools_from.saturating_add(*latency_ms));
             }

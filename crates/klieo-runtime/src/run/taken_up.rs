@@ -1,11 +1,13 @@
 //! What a run taken up again (after a crash, a person's decision, or a
 //! team's hand-off) reads of its log before it goes on: its spend, its
-//! children's, and where its own messages begin.
+//! children's, where its own messages begin, and the repairs of its
+//! answer it has asked for.
 
 use super::Run;
 use crate::spend::Spend;
 use crate::team::tree::children_spent;
-use klieo_types::{Episode, Error, PendingStep};
+use klieo_types::{Episode, Error, FinishReason, PendingStep};
+use std::sync::atomic::Ordering;
 
 impl Run {
     /// Takes up what the run's log (`episodes`, and its open step `open`)
@@ -18,7 +20,35 @@ impl Run {
     ) -> Result<(), Error> {
         self.spent_as_logged(episodes, open);
         self.prompt_at_as_logged(episodes);
+        self.repairs_as_logged(episodes);
         self.count_children(episodes).await
+    }
+
+    /// Counts the repairs a typed run asked for before it was taken up:
+    /// each answer its log holds is one that did not fit (an answer that
+    /// fits, or one past the last repair, ends the run, which is then not
+    /// taken up). So the run gets no more repairs than its options allow,
+    /// and a repair's request asks for the answer's format, as it would
+    /// have in one process.
+    fn repairs_as_logged(&self, episodes: &[Episode]) {
+        if self.output.is_none() {
+            return;
+        }
+        let answers = episodes
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Episode::LlmCall {
+                        tool_calls: 0,
+                        finish_reason: FinishReason::Stop | FinishReason::Length,
+                        ..
+                    }
+                )
+            })
+            .count();
+        let answers = u32::try_from(answers).unwrap_or(u32::MAX);
+        self.repairs.store(answers, Ordering::Relaxed);
     }
 
     /// Takes the spend recorded in the run's log, and its open step's
