@@ -96,10 +96,6 @@ fn terminal_of(error: &Error, cancel_observed: bool) -> Terminal {
             Terminal::ended(format!("max steps exceeded: {steps}"), error)
         }
         Error::Tool(e) => Terminal::ended(format!("tool: {e}"), error),
-        Error::Llm(LlmError::Cancelled) if !cancel_observed => Terminal {
-            item: LlmError::Cancelled,
-            episode: CONSUMER_DROPPED.to_owned(),
-        },
         Error::Llm(e) => Terminal {
             item: e.clone(),
             episode: e.to_string(),
@@ -150,6 +146,16 @@ mod tests {
         let t = terminal_for(&Error::Cancelled, false);
         assert_eq!(t.item, LlmError::Cancelled);
         assert_eq!(t.episode, "consumer-dropped");
+    }
+
+    /// A provider's own `Cancelled` (its client gave up) is a provider
+    /// error like any other: no consumer went away.
+    #[test]
+    fn a_providers_own_cancellation_is_told_in_its_words() {
+        let t = terminal_for(&Error::Llm(LlmError::Cancelled), false);
+        assert_eq!(t.item, LlmError::Cancelled);
+        assert_eq!(t.episode, LlmError::Cancelled.to_string());
+        assert_ne!(t.episode, "consumer-dropped");
     }
 
     #[test]
