@@ -19,6 +19,7 @@ mod memory;
 mod reply_info;
 mod retries;
 mod run_tree;
+mod stream_retries;
 mod support;
 mod teams;
 mod terminal_contract;
