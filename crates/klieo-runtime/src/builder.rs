@@ -236,6 +236,20 @@ impl<M> AgentBuilder<M> {
             self.ctx
                 .with_tools(Toolbox::new().add_source(self.tools).merge(self.sources))
         };
+        let catalogue = template.tools.catalogue();
+        // A source's tools are named by the source (an MCP server's are
+        // made usable there) and by the prefix it was given for a clash.
+        if let Some(def) = catalogue
+            .iter()
+            .find(|def| !ToolDef::is_usable_name(&def.name))
+        {
+            return Err(ConfigError::invalid(
+                format!("the name of tool `{}`", def.name),
+                "models refuse it: a source's tool, with the prefix `add_invoker` gave \
+                 it when its name was taken, must be named with 1 to 64 letters, digits, \
+                 `_` and `-`: rename the tool, or give a prefix such as `web_`",
+            ));
+        }
         Ok(Agent::new(template, self.instructions, self.options))
     }
 }
@@ -255,6 +269,21 @@ fn check_tool(def: &ToolDef) -> Result<(), ConfigError> {
             .get("type")
             .is_none_or(|kind| kind.as_str() == Some("object"))
     });
+    // One of several shapes at the top (an internally tagged enum's
+    // schema): models take only an object's schema there.
+    let one_of = def.parameters.as_object().is_some_and(|schema| {
+        ["oneOf", "anyOf", "allOf"]
+            .iter()
+            .any(|key| schema.contains_key(*key))
+    });
+    if one_of {
+        return Err(ConfigError::invalid(
+            format!("the parameters of tool `{}`", def.name),
+            "the schema is one of several shapes (`oneOf`, `anyOf` or `allOf` at its \
+             top, as an enum's is), which models refuse: take a struct that holds the \
+             enum as a field",
+        ));
+    }
     if !object {
         return Err(ConfigError::invalid(
             format!("the parameters of tool `{}`", def.name),

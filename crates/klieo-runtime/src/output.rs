@@ -61,9 +61,7 @@ impl OutputSpec {
     /// is a `T` is for whoever reads it with its type).
     pub(crate) fn recorded(name: String, schema: Value, caps: Capabilities) -> Self {
         Self::shaped(name, schema, caps, |text| {
-            json_in(text)
-                .map(drop)
-                .ok_or_else(|| "it holds no JSON value".to_owned())
+            parse::<serde::de::IgnoredAny>(text).map(drop)
         })
     }
 
@@ -288,6 +286,20 @@ mod tests {
     struct Inner {
         #[serde(rename = "additionalProperties")]
         additional: Option<u32>,
+    }
+
+    #[test]
+    fn a_recorded_shapes_answer_must_hold_json_that_parses() {
+        let spec = OutputSpec::recorded(
+            "V".into(),
+            json!({"type": "object"}),
+            Capabilities::default(),
+        );
+        assert_eq!(spec.check(r#"Here: {"holds": true}"#), Ok(()));
+        assert_eq!(spec.check("```json\n[1, 2]\n```"), Ok(()));
+        for not_json in ["I'd say {holds: yes}", "```\nnot json\n```", "no braces"] {
+            assert!(spec.check(not_json).is_err(), "{not_json}");
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Tools models would refuse are refused when the agent is built, naming
-//! the tool: a name models refuse, arguments that are not one JSON
-//! object, an agent tool with no time at all.
+//! the tool: a name models refuse (its own, or one a source's prefix
+//! made), arguments that are not one JSON object, an agent tool with no
+//! time at all.
 
 use klieo_runtime::{Agent, AgentTool, TypedTool};
 use klieo_types::testing::ScriptedLlm;
-use klieo_types::{ConfigError, ToolError};
+use klieo_types::{ConfigError, ToolError, ToolSet};
 use std::time::Duration;
 
 fn refused(built: Result<Agent, ConfigError>, field: &str) {
@@ -41,4 +42,41 @@ fn an_agent_tool_with_a_timeout_of_zero_is_refused_at_build() {
     let tool = AgentTool::new("ask_child", "Asks.", child).with_timeout(Duration::ZERO);
     let built = Agent::builder(ScriptedLlm::new()).add_tool(tool).build();
     refused(built, "ToolPolicy::timeout of tool `ask_child`");
+}
+
+/// An enum the model picks a shape of, tagged by `op`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "op")]
+#[expect(dead_code, reason = "only the schema is asked for")]
+enum Op {
+    Add { a: i64, b: i64 },
+    Negate { a: i64 },
+}
+
+#[test]
+fn a_typed_tool_whose_arguments_are_one_of_several_shapes_is_refused_at_build() {
+    let calc = TypedTool::new("calc", "Calculates.", |_: Op| async {
+        Ok::<_, ToolError>(0)
+    });
+    let built = Agent::builder(ScriptedLlm::new()).add_tool(calc).build();
+    refused(built, "the parameters of tool `calc`");
+}
+
+#[test]
+fn a_prefix_that_makes_a_name_models_refuse_is_refused_at_build() {
+    let search = || {
+        TypedTool::new("search", "Searches.", |_: serde_json::Value| async {
+            Ok::<_, ToolError>("found")
+        })
+    };
+    let built = Agent::builder(ScriptedLlm::new())
+        .add_tool(search())
+        .add_invoker("web.", ToolSet::new().add_tool(search()))
+        .build();
+    refused(built, "the name of tool `web.search`");
+    let fine = Agent::builder(ScriptedLlm::new())
+        .add_tool(search())
+        .add_invoker("web_", ToolSet::new().add_tool(search()))
+        .build();
+    assert!(fine.is_ok(), "{fine:?}");
 }

@@ -193,7 +193,8 @@ impl RunOptions {
     /// `tool_concurrency`, `max_tool_result_bytes`, `max_history_tokens`
     /// or `max_response_bytes` of 0, a `tool_timeout` of zero, a retry
     /// policy whose total budget is zero, a `lease_ttl` under
-    /// [`MIN_LEASE_TTL`]. Call it to check options where they are made.
+    /// [`MIN_LEASE_TTL`], a `max_tokens` of `Some(0)`, a `temperature`
+    /// below 0 or not a number. Call it to check options where they are made.
     ///
     /// ```
     /// use klieo_runtime::RunOptions;
@@ -270,6 +271,23 @@ impl RunOptions {
                     .into(),
             );
         }
+        if self.max_tokens == Some(0) {
+            return invalid(
+                "max_tokens",
+                "0 leaves the model no token to reply with, and providers refuse it: use \
+                 the most a reply may take, or `None` for the provider's default"
+                    .into(),
+            );
+        }
+        if let Some(t) = self.temperature.filter(|t| !t.is_finite() || *t < 0.0) {
+            return invalid(
+                "temperature",
+                format!(
+                    "{t} is not a sampling temperature (providers take 0 and up, most at \
+                     most 2): use a number from 0, or `None` for the provider's default"
+                ),
+            );
+        }
         if self
             .retry
             .total_budget()
@@ -323,6 +341,7 @@ impl fmt::Debug for RunOptions {
             .field("tool_retries", &self.tool_retries)
             .field("lease_ttl", &self.lease_ttl)
             .field("capture_content", &self.capture_content)
+            .field("budget", &self.budget)
             .field("compaction", &self.compaction)
             .finish()
     }
@@ -380,6 +399,31 @@ mod tests {
             Err(ConfigError::Invalid { name, .. }) => name,
             other => format!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_reply_of_no_tokens_and_a_temperature_below_zero_are_refused() {
+        let o = RunOptions::default;
+        assert_eq!(
+            refused_option(o().with_max_tokens(Some(0))),
+            "RunOptions::max_tokens"
+        );
+        for t in [-0.5, f32::NAN, f32::INFINITY] {
+            assert_eq!(
+                refused_option(o().with_temperature(Some(t))),
+                "RunOptions::temperature",
+                "{t}"
+            );
+        }
+        assert!(o().with_temperature(Some(0.0)).validate().is_ok());
+        assert!(o().with_max_tokens(Some(1)).validate().is_ok());
+    }
+
+    #[test]
+    fn the_budget_is_in_the_debug_text() {
+        let budget = Budget::new().with_tool_calls(3);
+        let text = format!("{:?}", RunOptions::default().with_budget(budget));
+        assert!(text.contains("tool_calls: Some(3)"), "{text}");
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub struct RunSummary {
     /// Model calls made: the number of the run's last step. A run taken
     /// up again (resumed, approved, denied) counts its steps through the
     /// run, but its `usage`, `steps_without_usage` and `tool_calls` only
-    /// for what it did since it was taken up; its log holds every call.
+    /// for what it did since it was taken up (its `tool_calls` with the
+    /// calls of the step it finished whose results its log held, not run
+    /// again); its log holds every call.
     pub steps: u32,
     /// Tokens of the steps' model calls that reported usage; `None` when
     /// none did. A compaction's calls are on its `Episode::Compacted`.
