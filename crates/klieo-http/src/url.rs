@@ -21,6 +21,32 @@ use std::borrow::Cow;
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
 pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
+    let mut url = checked_url(raw, name, example)?;
+    // The path's trailing `/`, not the query's (`?sig=abc/` keeps its own).
+    let path = url.path().trim_end_matches('/').to_owned();
+    if path.len() < url.path().len() {
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// The endpoint URL `raw` parsed and checked as [`base_url`] does, its
+/// path kept as written: for a URL a request goes to as it is (an MCP
+/// server's `…/mcp/`, which a server mounted there may serve alone), not
+/// one that paths are joined to.
+///
+/// ```
+/// let url = klieo_http::url::endpoint_url(" http://127.0.0.1:8000/mcp/ ", "url", "http://127.0.0.1:8000/mcp")?;
+/// assert_eq!(url.as_str(), "http://127.0.0.1:8000/mcp/");
+/// # Ok::<(), klieo_types::ConfigError>(())
+/// ```
+pub fn endpoint_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
+    checked_url(raw, name, example)
+}
+
+/// `raw` trimmed, parsed, and checked to be an `http` or `https` URL that
+/// hides no credentials in its path.
+fn checked_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
     let trimmed = raw.trim();
     let why_not = |why: &str| {
         format!(
@@ -28,13 +54,8 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
             shown_raw_url(trimmed)
         )
     };
-    let mut url = Url::parse(trimmed)
+    let url = Url::parse(trimmed)
         .map_err(|e| ConfigError::invalid_from(name, why_not("is not a URL with a scheme"), e))?;
-    // The path's trailing `/`, not the query's (`?sig=abc/` keeps its own).
-    let path = url.path().trim_end_matches('/').to_owned();
-    if path.len() < url.path().len() {
-        url.set_path(&path);
-    }
     if !matches!(url.scheme(), "http" | "https") {
         let scheme = url.scheme().to_owned();
         return Err(ConfigError::invalid(

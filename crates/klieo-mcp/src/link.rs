@@ -177,8 +177,10 @@ pub(crate) async fn connect(
         }
         Transport::Http { url, headers } => {
             let example = "http://127.0.0.1:3001/mcp";
-            let url =
-                klieo_http::url::base_url(url, "url", example).map_err(|e| config(settings, e))?;
+            // Used as written: a server mounted at `/mcp/` may serve only
+            // that.
+            let url = klieo_http::url::endpoint_url(url, "url", example)
+                .map_err(|e| config(settings, e))?;
             let mut map = reqwest::header::HeaderMap::new();
             for (name, value) in headers {
                 klieo_http::client::sensitive_header(&mut map, "headers", name, value)

@@ -99,3 +99,30 @@ async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
     assert!(reason.contains("HTTP 500"), "{reason}");
     assert!(!reason.contains("rmcp::"), "{reason}");
 }
+
+#[tokio::test]
+async fn an_endpoint_ending_in_a_slash_is_asked_as_written() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp/", listener.local_addr().unwrap());
+    let (asked, path) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut asked = Some(asked);
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 64 * 1024];
+            let read = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..read]).into_owned();
+            let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+            if let Some(asked) = asked.take() {
+                let _ = asked.send(target);
+            }
+            let reply = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let error = McpServer::connect(McpOptions::http("web", url))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
+    assert_eq!(path.await.unwrap(), "/mcp/");
+}
