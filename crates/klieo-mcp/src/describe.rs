@@ -30,6 +30,28 @@ pub(crate) fn initialize(error: &ClientInitializeError) -> String {
     }
 }
 
+/// The HTTP status a handshake was refused with, when trying again would
+/// not change it: 401 or 403 (with an authentication challenge or
+/// without), 404 or 405 (no MCP endpoint there).
+pub(crate) fn refused(error: &ClientInitializeError) -> Option<u16> {
+    let error = match error {
+        ClientInitializeError::TransportError { error, .. } => error,
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => return refused(fallback),
+        _ => return None,
+    };
+    let status = match http(error.error.as_ref())? {
+        StreamableHttpError::AuthRequired(_) => 401,
+        StreamableHttpError::InsufficientScope(_) => 403,
+        StreamableHttpError::HttpStatus(status) => status.status,
+        // rmcp's words for another status: `HTTP 404 Not Found: …`.
+        StreamableHttpError::UnexpectedServerResponse(text) => {
+            text.strip_prefix("HTTP ")?.get(..3)?.parse().ok()?
+        }
+        _ => return None,
+    };
+    matches!(status, 401 | 403 | 404 | 405).then_some(status)
+}
+
 /// The wait before calling again a call refused with HTTP 429 whose
 /// `Retry-After` asks for none (or cannot be read): the call did not run,
 /// so calling it again is safe.

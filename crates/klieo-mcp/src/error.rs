@@ -63,6 +63,19 @@ pub enum McpError {
         /// The server's last lines on stderr (stdio servers).
         stderr: Vec<String>,
     },
+    /// The server refused the client at the handshake with an HTTP status
+    /// that trying again will not change: 401 or 403 (its token or
+    /// headers), 404 or 405 (no MCP endpoint at the URL).
+    #[error(
+        "MCP server `{server}` refused the handshake with HTTP {status}: check its URL and the \
+         token or headers it is sent (McpOptions::add_header)"
+    )]
+    Refused {
+        /// The server's name.
+        server: String,
+        /// The HTTP status.
+        status: u16,
+    },
     /// Starting or reaching the server, or its handshake, took longer
     /// than the connect timeout.
     #[error("MCP server `{server}` was not ready within {} ms; raise its connect timeout if it is slow to start{}", after.as_millis(), crate::stderr::shown(stderr))]

@@ -276,11 +276,17 @@ async fn handshake(
             })
         }
         Ok(Err(e)) => {
+            if let Some(status) = crate::describe::refused(&e) {
+                return Err(McpError::Refused {
+                    server: settings.name.clone(),
+                    status,
+                });
+            }
             return Err(McpError::Handshake {
                 server: settings.name.clone(),
                 reason: settings.scrub(crate::describe::initialize(&e)),
                 stderr: last_lines(stderr).await,
-            })
+            });
         }
         Ok(Ok(service)) => service,
     };

@@ -126,3 +126,47 @@ async fn an_endpoint_ending_in_a_slash_is_asked_as_written() {
     assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
     assert_eq!(path.await.unwrap(), "/mcp/");
 }
+
+/// A server that answers every request with `status` and `headers`.
+async fn answering(status: &'static str, headers: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            let reply = format!(
+                "HTTP/1.1 {status}\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_refused_token_or_a_wrong_path_is_not_worth_trying_again() {
+    let cases = [
+        (
+            "401 Unauthorized",
+            "www-authenticate: Bearer realm=\"mcp\"\r\n",
+            401,
+        ),
+        ("401 Unauthorized", "", 401),
+        ("403 Forbidden", "", 403),
+        ("404 Not Found", "", 404),
+    ];
+    for (status, headers, code) in cases {
+        let url = answering(status, headers).await;
+        let options = McpOptions::http("web", url).add_header("Authorization", "Bearer tok-secret");
+        let error = McpServer::connect(options).await.unwrap_err();
+        assert!(
+            matches!(error, McpError::Refused { status, .. } if status == code),
+            "{status}: {error:?}"
+        );
+        assert!(!error.retryable(), "{status}");
+        let shown = klieo_types::ErrorChain(&error).to_string();
+        assert!(!shown.contains("tok-secret"), "{shown}");
+    }
+}
