@@ -79,7 +79,7 @@ async fn known(store: &Store, text: &str) -> Result<Ticket, CliError> {
 }
 
 /// `run`'s state once a person's word on it is in.
-async fn afterwards(store: &Store, run: RunId) -> Result<RunState, CliError> {
+pub(crate) async fn afterwards(store: &Store, run: RunId) -> Result<RunState, CliError> {
     let state = store.queue().state(run).await?;
     state.ok_or(CliError::UnknownRun { run })
 }

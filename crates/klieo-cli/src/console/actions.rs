@@ -19,10 +19,13 @@ use klieo::types::{Error, RunId, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::decisions::{bounded, SAID as REASON, WHO as BY};
+use crate::decisions::{afterwards, bounded, SAID as REASON, WHO as BY};
+use klieo::types::RunState;
+
+// The forms have no `Debug`: their CSRF value is a secret.
 
 /// An approval or denial, as the run page's forms send it.
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub(crate) struct DecisionForm {
     csrf: String,
     ticket: String,
@@ -33,7 +36,7 @@ pub(crate) struct DecisionForm {
 
 /// A settlement, as the run page's forms send it: `happened` is `yes`
 /// (with the `result` found) or `no`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub(crate) struct SettleForm {
     csrf: String,
     ticket: String,
@@ -44,7 +47,7 @@ pub(crate) struct SettleForm {
 }
 
 /// A cancellation, as the run page's form sends it.
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub(crate) struct CancelForm {
     csrf: String,
     by: String,
@@ -86,7 +89,13 @@ async fn decide(console: &Console, run: &str, form: DecisionForm, deny: bool) ->
         Decision::Approve { by }
     };
     match record_decision(console.store.journal(), &ticket, decision).await {
-        Ok(()) => back(run, if deny { "denied" } else { "approved" }),
+        Ok(()) => {
+            let word = if deny { "denied" } else { "approved" };
+            back(
+                run,
+                said_after(word, &afterwards(&console.store, run).await),
+            )
+        }
         Err(Error::TicketRejected { reason, .. }) => failure(
             StatusCode::CONFLICT,
             &format!("the decision was not recorded: {reason}; reload the run's page"),
@@ -125,7 +134,10 @@ pub(crate) async fn settle(
         }
     };
     match record_settlement(console.store.journal(), &ticket, settled, by).await {
-        Ok(()) => back(run, "settled"),
+        Ok(()) => back(
+            run,
+            said_after("settled", &afterwards(&console.store, run).await),
+        ),
         Err(Error::TicketRejected { reason, .. }) => failure(
             StatusCode::CONFLICT,
             &format!("the settlement was not recorded: {reason}; reload the run's page"),
@@ -194,7 +206,35 @@ pub(crate) async fn cancel(
     }
 }
 
+/// What the run's page says after a person's `word` (`approved`,
+/// `denied`, `settled`) on a run now in `state`: that word, unless the
+/// run ended with it (a child run whose caller ended meanwhile is ended
+/// by the word), or its state could not be read (the page shows it).
+fn said_after(word: &'static str, state: &Result<RunState, CliError>) -> &'static str {
+    match state {
+        Ok(state) if state.is_finished() => "ended",
+        Ok(_) => word,
+        Err(_) => "recorded",
+    }
+}
+
 /// Back to the run's page, which says `said`.
 fn back(run: RunId, said: &str) -> Response {
     Redirect::to(&format!("/runs/{run}?said={said}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_that_ended_the_run_is_not_said_to_let_it_go_on() {
+        let cancelled = RunState::Failed {
+            error: "cancelled".into(),
+        };
+        assert_eq!(said_after("settled", &Ok(cancelled)), "ended");
+        assert_eq!(said_after("approved", &Ok(RunState::Running)), "approved");
+        let unread = Err(CliError::UnknownRun { run: RunId::new() });
+        assert_eq!(said_after("denied", &unread), "recorded");
+    }
 }
