@@ -55,7 +55,11 @@ impl<T: DeserializeOwned> TypedEvents<T> {
 /// The events of a run that asks for a `T`, read as such: the streamed
 /// continuation of a typed run (`Agent::approve_stream`, `deny_stream`,
 /// `resume_stream` ask for the shape its journal recorded), whose last
-/// event becomes [`TypedEvent::Finished`] with the value.
+/// event becomes [`TypedEvent::Finished`] with the value. The run checks
+/// its answer against the recorded shape only (that it holds JSON), so an
+/// answer that is not a `T` ends as `Error::InvalidOutput`, unrepaired;
+/// `Agent::approve_stream_typed`, `deny_stream_typed` and
+/// `resume_stream_typed` check and repair it as a `T`.
 ///
 /// ```
 /// use klieo_runtime::{Agent, RunEvents, TypedEvents};

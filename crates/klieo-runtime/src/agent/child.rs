@@ -80,7 +80,7 @@ impl Agent {
             return Ok(ChildEnd::Answered(answer.text));
         };
         let mut events = match begun {
-            true => self.go_on_streamed_from(child, None, false, extras),
+            true => self.go_on_streamed_from(child, None, false, extras, None),
             false => self.session(&thread).stream_with(child, prompt, extras),
         };
         while let Some(event) = events.next().await {

@@ -11,7 +11,8 @@ use crate::resume::{journal_of, record_of, resume_engine, resume_run, Why};
 use crate::run::{Extras, Run};
 use crate::summary::{Answer, Typed};
 use crate::team::tree::{handed_to, TreeRoot};
-use klieo_types::{Episode, Error, Journal, RunId, Ticket};
+use crate::typed_events::TypedEvents;
+use klieo_types::{Capabilities, Episode, Error, Journal, RunId, Ticket};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -118,6 +119,37 @@ impl Agent {
         self.go_on_streamed(ticket.run, Some((ticket.clone(), Some(reason.into()))))
     }
 
+    /// [`resume_stream`](Self::resume_stream) of a run asked for an answer
+    /// of type `T`: its answer checked (and repaired) as a `T`, as
+    /// [`resume_typed`](Self::resume_typed) does, the last event
+    /// [`TypedEvent::Finished`](crate::TypedEvent::Finished) with the value.
+    pub fn resume_stream_typed<T>(&self, run: RunId) -> TypedEvents<T>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        TypedEvents::new(self.go_on_streamed_as(run, None, Some(OutputSpec::of::<T>)))
+    }
+
+    /// [`approve_stream`](Self::approve_stream) of a typed run; see
+    /// [`resume_stream_typed`](Self::resume_stream_typed).
+    pub fn approve_stream_typed<T>(&self, ticket: &Ticket) -> TypedEvents<T>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let decision = Some((ticket.clone(), None));
+        TypedEvents::new(self.go_on_streamed_as(ticket.run, decision, Some(OutputSpec::of::<T>)))
+    }
+
+    /// [`deny_stream`](Self::deny_stream) of a typed run; see
+    /// [`resume_stream_typed`](Self::resume_stream_typed).
+    pub fn deny_stream_typed<T>(&self, ticket: &Ticket, reason: impl Into<String>) -> TypedEvents<T>
+    where
+        T: DeserializeOwned + JsonSchema,
+    {
+        let decision = Some((ticket.clone(), Some(reason.into())));
+        TypedEvents::new(self.go_on_streamed_as(ticket.run, decision, Some(OutputSpec::of::<T>)))
+    }
+
     /// [`resume`](Self::resume) of a run that was asked for an answer of
     /// type `T` ([`Session::run_typed`](crate::Session::run_typed)): the
     /// model is asked for that shape again, the answer checked (and
@@ -214,25 +246,43 @@ impl Agent {
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
     ) -> RunEvents {
-        self.go_on_streamed_from(run_id, decision, true, Extras::default())
+        self.go_on_streamed_as(run_id, decision, None)
+    }
+
+    /// [`go_on_streamed`](Self::go_on_streamed), its answer of the shape
+    /// `output` makes for the model's capabilities when given (a typed
+    /// run's `T`), else of the shape its log recorded.
+    fn go_on_streamed_as(
+        &self,
+        run_id: RunId,
+        decision: Option<(Ticket, Option<String>)>,
+        output: Option<fn(Capabilities) -> OutputSpec>,
+    ) -> RunEvents {
+        self.go_on_streamed_from(run_id, decision, true, Extras::default(), output)
     }
 
     /// [`go_on_streamed`](Self::go_on_streamed); a child run is taken up
-    /// through its tree's root when `by_root`, else itself.
+    /// through its tree's root when `by_root`, else itself; `output` as in
+    /// [`go_on_streamed_as`](Self::go_on_streamed_as).
     pub(crate) fn go_on_streamed_from(
         &self,
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
         by_root: bool,
         extras: Extras,
+        output: Option<fn(Capabilities) -> OutputSpec>,
     ) -> RunEvents {
         let agent = self.clone();
-        let extras = Extras {
+        let mut extras = Extras {
             events: true,
             ..extras
         };
         RunEvents::starting(run_id, move |early| {
             Box::pin(async move {
+                if let Some(output) = output {
+                    let caps = agent.inner.template.llm.discover_capabilities().await;
+                    extras.output = Some(output(caps));
+                }
                 let (run_id, decision) = match by_root {
                     true => agent.root_for(run_id, decision).await?,
                     false => (run_id, decision),

@@ -247,6 +247,30 @@ async fn a_typed_run_goes_on_typed_after_its_approval() {
 }
 
 #[tokio::test]
+async fn a_typed_run_streamed_on_after_its_approval_repairs_an_answer_that_is_not_its_type() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let ticket = suspend(&store, &sent).await;
+    let llm = ScriptedLlm::new()
+        .then_text(r#"{"sent": "yes"}"#)
+        .then_text(r#"{"sent": true}"#);
+    let later = agent(llm.clone(), &store, &sent);
+    let mut events = later.approve_stream_typed::<Sent>(&ticket);
+    let mut finished = None;
+    while let Some(event) = events.next().await {
+        if let klieo_runtime::TypedEvent::Finished(typed) = event.unwrap() {
+            finished = Some(typed.value);
+        }
+    }
+    assert_eq!(finished, Some(Sent { sent: true }));
+    assert_eq!(
+        llm.requests().len(),
+        2,
+        "the answer of another type is repaired"
+    );
+}
+
+#[tokio::test]
 async fn a_typed_run_taken_up_without_its_type_is_asked_for_its_shape_again() {
     let (_dir, store) = fresh().await;
     let sent = Arc::new(AtomicUsize::new(0));
