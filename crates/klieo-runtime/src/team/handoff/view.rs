@@ -19,6 +19,9 @@ pub enum HandoffHistory {
     /// The conversation: up to the result of the last hand-off call to
     /// this agent in the thread, the user's messages and the agents'
     /// text, without their tool calls and results; after it, everything.
+    /// The agent's first request does not end on the agents' text after
+    /// the user's last message (a model reads a request that ends on an
+    /// assistant's words as one to go on): it ends on the user's.
     /// A guardrail's hand-off makes no call: the cut is then at an earlier
     /// call to this agent, or, with none, the agent sees the whole
     /// thread. Of a window that holds only tool traffic from before the
@@ -74,7 +77,18 @@ impl HandoffHistory {
                 _ => Some(message.clone()),
             }
         });
-        Some(seen.collect())
+        let mut seen: Vec<_> = seen.collect();
+        // The agent's first request: nothing follows the cut, and a
+        // request that ends on the handing agent's words ("Let me
+        // transfer you.") is read as a reply to go on (a prefill, for
+        // Anthropic and llama.cpp). The user's words end it instead.
+        let user_said = seen.iter().any(|m| m.role == Role::User);
+        if boundary + 1 == messages.len() && user_said {
+            while seen.last().is_some_and(|m| m.role == Role::Assistant) {
+                seen.pop();
+            }
+        }
+        Some(Transcript::from(seen))
     }
 }
 
@@ -149,6 +163,21 @@ mod tests {
             shown(&seen),
             ["User:Money back?:0", "Assistant:Refunded.:0"]
         );
+    }
+
+    #[test]
+    fn the_agents_first_request_does_not_end_on_the_handing_agents_words() {
+        let mut handing = Message::assistant("Transferring you to refunds.");
+        handing.tool_calls = vec![ToolCall::new("h1", "transfer_to_refund", json!({}))];
+        let thread = Transcript::from(vec![
+            Message::user("Money back for 1042?"),
+            handing,
+            Message::tool_result("h1", "Handed off."),
+        ]);
+        let seen = HandoffHistory::Conversation
+            .apply(&thread, "refund")
+            .unwrap();
+        assert_eq!(shown(&seen), ["User:Money back for 1042?:0"]);
     }
 
     #[test]
