@@ -1,12 +1,12 @@
 //! What a run taken up again (after a crash, a person's decision, or a
 //! team's hand-off) reads of its log before it goes on: its spend, its
-//! children's, where its own messages begin, and the repairs of its
-//! answer it has asked for.
+//! children's, where its own messages begin, the repairs of its answer
+//! it has asked for, and the tool calls it has made.
 
 use super::Run;
 use crate::spend::Spend;
 use crate::team::tree::children_spent;
-use klieo_types::{Episode, Error, FinishReason, PendingStep};
+use klieo_types::{Episode, Error, FinishReason, PendingStep, ToolCall};
 use std::sync::atomic::Ordering;
 
 impl Run {
@@ -21,7 +21,51 @@ impl Run {
         self.spent_as_logged(episodes, open);
         self.prompt_at_as_logged(episodes);
         self.repairs_as_logged(episodes);
+        self.repeats_as_logged(episodes, open);
         self.count_children(episodes).await
+    }
+
+    /// Notes the tool calls of each step the log holds, in order, and
+    /// those of its open step (all of them, from its reply), as the run
+    /// noted them when it made them: a run taken up knows the calls it
+    /// repeats (`AfterToolCalls::AutoUntilRepeat`) as one that never
+    /// stopped does. In a team, only the current agent's part counts, as
+    /// an agent handed a run begins with no calls noted.
+    fn repeats_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
+        let since = self.seat().map_or(0, |seat| seat.since);
+        let open_step = open.map(|open| open.step);
+        let mut round: Vec<ToolCall> = Vec::new();
+        let mut round_step = None;
+        for episode in episodes {
+            let Episode::ToolCall {
+                step, name, args, ..
+            } = episode
+            else {
+                continue;
+            };
+            if *step <= since || Some(*step) == open_step {
+                continue;
+            }
+            if round_step != Some(*step) {
+                self.note_round(std::mem::take(&mut round));
+                round_step = Some(*step);
+            }
+            round.push(ToolCall::from_raw("", &**name, args.as_str()));
+        }
+        self.note_round(round);
+        if let Some(open) = open.filter(|open| open.step > since) {
+            self.note_round(open.reply.tool_calls.clone());
+        }
+    }
+
+    /// [`Repeats::note`](crate::repeats::Repeats::note) of one round of
+    /// calls read back; nothing for none.
+    fn note_round(&self, mut calls: Vec<ToolCall>) {
+        if calls.is_empty() {
+            return;
+        }
+        let args: Vec<_> = calls.iter_mut().map(ToolCall::take_arguments).collect();
+        self.repeats.note(&calls, &args);
     }
 
     /// Counts the repairs a typed run asked for before it was taken up:

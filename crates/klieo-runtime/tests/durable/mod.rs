@@ -22,5 +22,6 @@ mod resume;
 mod store;
 mod streamed;
 pub(crate) mod support;
+mod taken_up;
 mod team;
 mod team_in_memory;

@@ -17,12 +17,12 @@ use tokio::sync::Notify;
 
 /// A killed process's lease would keep others out until it ran out;
 /// leases have tests of their own.
-fn no_lease() -> RunOptions {
+pub(super) fn no_lease() -> RunOptions {
     RunOptions::default().with_lease_ttl(None)
 }
 
 /// The store's one run.
-async fn only_run(store: &Store) -> RunId {
+pub(super) async fn only_run(store: &Store) -> RunId {
     let runs = store.list_runs().await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs[0]
@@ -341,62 +341,4 @@ async fn a_result_written_before_the_crash_is_kept_and_not_run_again() {
         results[1].starts_with("error: the run was interrupted"),
         "{results:?}"
     );
-}
-
-/// The answer's shape: never read, as the run below never fits it.
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct Product {
-    /// The product.
-    #[expect(dead_code, reason = "only the shape is asked for")]
-    result: i64,
-}
-
-#[tokio::test]
-async fn a_typed_run_taken_up_keeps_the_repairs_it_used() {
-    let (_dir, store) = fresh().await;
-    let called = Arc::new(Notify::new());
-    let script = ScriptedLlm::new()
-        .with_capabilities(klieo_types::Capabilities::default().with_json_mode(true))
-        .then_text("It is 391.")
-        .then_stall();
-    let llm = Told {
-        inner: script.clone(),
-        called: Arc::clone(&called),
-    };
-    let one_repair = no_lease().with_output_repairs(1);
-    let agent = Agent::builder(llm)
-        .with_memory(store.clone())
-        .with_options(one_repair.clone())
-        .build()
-        .expect("the options are valid");
-    let chat = agent.session("t");
-    let mut run = Box::pin(chat.run_typed::<Product>("17*23?"));
-    while script.requests().len() < 2 {
-        let ended = tokio::select! {
-            answer = &mut run => Some(answer),
-            () = called.notified() => None,
-        };
-        assert!(ended.is_none(), "the repair's model call never answers");
-    }
-    drop(run); // the process dies while the model repairs its answer
-    let run_id = only_run(&store).await;
-
-    let later = ScriptedLlm::new()
-        .with_capabilities(klieo_types::Capabilities::default().with_json_mode(true))
-        .then_text(r#"{"value": 391}"#)
-        .then_text(r#"{"result": 391}"#);
-    let agent = Agent::builder(later.clone())
-        .with_memory(store.clone())
-        .with_options(one_repair)
-        .build()
-        .expect("the options are valid");
-    let error = agent
-        .resume_typed::<Product>(run_id)
-        .await
-        .expect_err("its one repair was used before the crash");
-    assert!(
-        matches!(error, Error::InvalidOutput { attempts: 2, .. }),
-        "{error:?}"
-    );
-    assert_eq!(later.requests().len(), 1, "no third answer is asked for");
 }
