@@ -6,6 +6,7 @@
 use klieo_types::{ChatRequest, Message, Role, ToolChoice, ToolDef};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A Messages API request body.
 #[derive(Serialize)]
@@ -21,8 +22,8 @@ pub(crate) struct MessagesBody<'a> {
     tool_choice: Option<Choice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stop_sequences: Vec<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }
@@ -79,14 +80,14 @@ enum Block<'a> {
         cache_control: Option<CacheControl>,
     },
     ToolUse {
-        id: &'a str,
+        id: Cow<'a, str>,
         name: &'a str,
         input: Value,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<CacheControl>,
     },
     ToolResult {
-        tool_use_id: &'a str,
+        tool_use_id: Cow<'a, str>,
         content: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<CacheControl>,
@@ -108,7 +109,7 @@ struct Tool<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
-    input_schema: &'a Value,
+    input_schema: Cow<'a, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_control: Option<CacheControl>,
 }
@@ -210,8 +211,15 @@ impl<'a> MessagesBody<'a> {
             messages: turns,
             tools,
             tool_choice,
-            temperature: req.temperature,
-            stop_sequences: &req.stop,
+            // The API takes 0 to 1.
+            temperature: req.temperature.map(|t| t.min(1.0)),
+            // The API refuses a stop sequence of only whitespace.
+            stop_sequences: req
+                .stop
+                .iter()
+                .map(String::as_str)
+                .filter(|stop| !stop.trim().is_empty())
+                .collect(),
             stream,
         }
     }
@@ -222,10 +230,43 @@ impl<'a> Tool<'a> {
         Self {
             name: &def.name,
             description: &def.description,
-            input_schema: &def.parameters,
+            input_schema: object_schema(&def.parameters),
             cache_control: None,
         }
     }
+}
+
+/// `schema` with `"type": "object"`, which the API requires of a tool's
+/// input schema, when it has no `type` (`{}`, `{"properties": …}`).
+fn object_schema(schema: &Value) -> Cow<'_, Value> {
+    match schema {
+        Value::Object(fields) if !fields.contains_key("type") => {
+            let mut typed = fields.clone();
+            typed.insert("type".into(), Value::String("object".into()));
+            Cow::Owned(Value::Object(typed))
+        }
+        _ => Cow::Borrowed(schema),
+    }
+}
+
+/// A call's id as the API takes it (`^[a-zA-Z0-9_-]+$`): each other
+/// character `_`, the same for a call and its result. Ids another
+/// provider made (`functions.add:0`), or the runtime made distinct
+/// (`c~2`), would fail every later request of the thread.
+fn usable_id(id: &str) -> Cow<'_, str> {
+    let usable = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.is_empty() && id.chars().all(usable) {
+        return Cow::Borrowed(id);
+    }
+    let mapped: String = id
+        .chars()
+        .map(|c| if usable(c) { c } else { '_' })
+        .collect();
+    Cow::Owned(if mapped.is_empty() {
+        "_".to_owned()
+    } else {
+        mapped
+    })
 }
 
 /// `text` as a block, unless it is only whitespace, which the API refuses
@@ -246,7 +287,7 @@ fn assistant_blocks(message: &Message) -> Vec<Block<'_>> {
             _ => Value::Object(serde_json::Map::new()),
         };
         blocks.push(Block::ToolUse {
-            id: &call.id,
+            id: usable_id(&call.id),
             name: &call.name,
             input,
             cache_control: None,
@@ -257,154 +298,12 @@ fn assistant_blocks(message: &Message) -> Vec<Block<'_>> {
 
 fn tool_result(message: &Message) -> Block<'_> {
     Block::ToolResult {
-        tool_use_id: message.tool_call_id.as_deref().unwrap_or_default(),
+        tool_use_id: usable_id(message.tool_call_id.as_deref().unwrap_or_default()),
         content: &message.content,
         cache_control: None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use klieo_types::ToolCall;
-    use serde_json::json;
-
-    fn body(req: &ChatRequest) -> Value {
-        serde_json::to_value(MessagesBody::new(req, "m", 512, false, false)).expect("serializes")
-    }
-
-    fn cached(req: &ChatRequest) -> Value {
-        serde_json::to_value(MessagesBody::new(req, "m", 512, false, true)).expect("serializes")
-    }
-
-    #[test]
-    fn text_that_is_only_whitespace_is_never_sent() {
-        let call = ToolCall::new("tu_1", "add", json!({"a": 1}));
-        let req = ChatRequest::new(vec![
-            Message::system(" \n"),
-            Message::user("add"),
-            Message::assistant_tool_calls("\n\n", vec![call]),
-            Message::tool_result("tu_1", "2"),
-            Message::user("  "),
-        ]);
-        let sent = body(&req);
-        assert!(sent.get("system").is_none(), "{sent}");
-        let texts: Vec<&Value> = sent["messages"]
-            .as_array()
-            .expect("messages")
-            .iter()
-            .flat_map(|turn| turn["content"].as_array().into_iter().flatten())
-            .filter(|block| block["type"] == "text")
-            .collect();
-        assert_eq!(texts, [&json!({"type": "text", "text": "add"})], "{sent}");
-    }
-
-    #[test]
-    fn caching_marks_the_last_tool_the_system_and_the_last_block() {
-        let call = ToolCall::new("tu_1", "add", json!({"a": 1}));
-        let mut req = ChatRequest::new(vec![
-            Message::system("Be terse."),
-            Message::user("Add 1."),
-            Message::assistant_tool_calls("", vec![call]),
-            Message::tool_result("tu_1", "1"),
-        ]);
-        req.tools = vec![
-            ToolDef::new("add", "Adds.", json!({"type": "object"})),
-            ToolDef::new("sub", "Subtracts.", json!({"type": "object"})),
-        ]
-        .into();
-        let sent = cached(&req);
-        let ephemeral = json!({"type": "ephemeral"});
-        assert_eq!(
-            sent["system"],
-            json!([{"type": "text", "text": "Be terse.", "cache_control": ephemeral}])
-        );
-        assert!(sent["tools"][0].get("cache_control").is_none());
-        assert_eq!(sent["tools"][1]["cache_control"], ephemeral);
-        let turns = sent["messages"].as_array().expect("turns");
-        assert!(turns[0]["content"][0].get("cache_control").is_none());
-        assert!(turns[1]["content"][0].get("cache_control").is_none());
-        assert_eq!(
-            turns[2]["content"],
-            json!([{"type": "tool_result", "tool_use_id": "tu_1", "content": "1", "cache_control": ephemeral}])
-        );
-        let breakpoints = sent.to_string().matches("cache_control").count();
-        assert_eq!(breakpoints, 3, "of the API's four");
-    }
-
-    #[test]
-    fn caching_a_request_without_system_or_tools_marks_its_last_block() {
-        let sent = cached(&ChatRequest::new(vec![Message::user("hi")]));
-        assert!(sent.get("system").is_none());
-        assert!(sent.get("tools").is_none());
-        assert_eq!(
-            sent["messages"][0]["content"][0]["cache_control"],
-            json!({"type": "ephemeral"})
-        );
-    }
-
-    #[test]
-    fn system_apart_tool_results_in_a_user_turn_roles_alternate() {
-        let call = ToolCall::new("tu_1", "add", json!({"a": 1}));
-        let req = ChatRequest::new(vec![
-            Message::system("Be terse."),
-            Message::user("Add 1."),
-            Message::assistant_tool_calls("", vec![call]),
-            Message::tool_result("tu_1", "1"),
-            Message::user("Thanks; and?"),
-        ]);
-        assert_eq!(
-            body(&req),
-            json!({
-                "model": "m",
-                "max_tokens": 512,
-                "system": "Be terse.",
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "Add 1."}]},
-                    {"role": "assistant", "content": [
-                        {"type": "tool_use", "id": "tu_1", "name": "add", "input": {"a": 1}}
-                    ]},
-                    {"role": "user", "content": [
-                        {"type": "tool_result", "tool_use_id": "tu_1", "content": "1"},
-                        {"type": "text", "text": "Thanks; and?"}
-                    ]}
-                ]
-            })
-        );
-    }
-
-    #[test]
-    fn tools_choices_and_sampling_are_sent() {
-        let def = ToolDef::new("add", "Adds.", json!({"type": "object"}));
-        let mut req = ChatRequest::new(vec![Message::user("hi")]);
-        req.tools = vec![def].into();
-        req.temperature = Some(0.5);
-        req.max_tokens = Some(64);
-        req.stop = vec!["END".into()];
-        let choice = |choice: Option<ToolChoice>| {
-            let mut req = req.clone();
-            req.tool_choice = choice;
-            body(&req)["tool_choice"].clone()
-        };
-        assert_eq!(choice(None), json!({"type": "auto"}));
-        assert_eq!(choice(Some(ToolChoice::Required)), json!({"type": "any"}));
-        assert_eq!(choice(Some(ToolChoice::None)), json!({"type": "none"}));
-        assert_eq!(
-            choice(Some(ToolChoice::Function("add".into()))),
-            json!({"type": "tool", "name": "add"})
-        );
-        let sent = body(&req);
-        assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object"}));
-        assert_eq!(sent["max_tokens"], 64);
-        assert_eq!(sent["temperature"], 0.5);
-        assert_eq!(sent["stop_sequences"], json!(["END"]));
-        assert!(sent.get("stream").is_none());
-    }
-
-    #[test]
-    fn arguments_that_are_not_an_object_go_as_an_empty_input() {
-        let call = ToolCall::from_raw("tu_1", "add", "{not json");
-        let req = ChatRequest::new(vec![Message::assistant_tool_calls("", vec![call])]);
-        assert_eq!(body(&req)["messages"][0]["content"][0]["input"], json!({}));
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;

@@ -103,14 +103,18 @@ impl From<WireUsage> for Usage {
 
 /// Maps a finish reason. `stop`, `length`, `tool_calls`, `content_filter`
 /// and `error` map to their variant; the legacy `function_call` maps to
-/// `ToolCalls`. A `stop` (or an unknown or missing reason) beside tool
-/// calls maps to `ToolCalls`, since the model is waiting for their results;
-/// an unknown or missing reason without tool calls maps to `Stop`.
+/// `ToolCalls`. Servers' own words for a cut reply map to `Length`
+/// (Mistral's `model_length`, `max_tokens`), and for one the server gave
+/// up on to `Error` (vLLM's `abort`, DeepSeek's
+/// `insufficient_system_resource`): neither is a whole answer. A `stop`
+/// (or an unknown or missing reason) beside tool calls maps to
+/// `ToolCalls`, since the model is waiting for their results; an unknown
+/// or missing reason without tool calls maps to `Stop`.
 pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> FinishReason {
     match reason {
-        Some("length") => FinishReason::Length,
+        Some("length" | "model_length" | "max_tokens") => FinishReason::Length,
         Some("content_filter") => FinishReason::ContentFilter,
-        Some("error") => FinishReason::Error,
+        Some("error" | "abort" | "insufficient_system_resource") => FinishReason::Error,
         Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
         _ if has_tool_calls => FinishReason::ToolCalls,
         _ => FinishReason::Stop,
@@ -284,6 +288,20 @@ mod tests {
             FinishReason::ToolCalls
         );
         assert_eq!(finish_reason(Some("eos"), false), FinishReason::Stop);
+        for cut in ["model_length", "max_tokens"] {
+            assert_eq!(
+                finish_reason(Some(cut), false),
+                FinishReason::Length,
+                "{cut}"
+            );
+        }
+        for given_up in ["abort", "insufficient_system_resource"] {
+            assert_eq!(
+                finish_reason(Some(given_up), false),
+                FinishReason::Error,
+                "{given_up}"
+            );
+        }
         assert_eq!(finish_reason(None, true), FinishReason::ToolCalls);
     }
 }

@@ -17,9 +17,9 @@ pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Optio
     if has_tools && !caps.tool_calling() {
         return Some("the request offers tools and the provider does not call tools");
     }
-    if matches!(req.tool_choice, Some(ToolChoice::Function(_))) && !caps.named_tool_choice() {
-        return Some("the request names the tool to call and the provider cannot be told one");
-    }
+    // A tool forced by name is served by every provider that calls tools:
+    // one that cannot be told a name sends the call as `required` with
+    // only that tool (see `Capabilities::named_tool_choice`).
     match req.response_format {
         ResponseFormat::JsonSchema { .. } if !caps.json_schema() => {
             return Some("the request asks for a JSON Schema and the provider cannot enforce one");

@@ -4,7 +4,7 @@
 
 use super::*;
 use klieo_types::testing::{text_chunks, ScriptedLlm};
-use klieo_types::{ChatChunk, Message, ToolDef, Usage};
+use klieo_types::{ChatChunk, Message, ToolChoice, ToolDef, Usage};
 
 fn hi() -> ChatRequest {
     ChatRequest::new(vec![Message::user("hi")])
@@ -131,6 +131,21 @@ async fn a_provider_that_cannot_serve_the_request_is_skipped_with_the_reason() {
         a.requests().is_empty(),
         "the skipped provider was not called"
     );
+}
+
+#[tokio::test]
+async fn a_tool_forced_by_name_goes_to_a_provider_that_cannot_be_told_the_name() {
+    let unnamed = Capabilities::default().with_named_tool_choice(false);
+    let a = named("llama-server")
+        .with_capabilities(unnamed)
+        .then_text("called");
+    let only = Fallback::builder().add_provider(a.clone()).build().unwrap();
+    let mut req = hi();
+    req.tools = vec![ToolDef::new("echo", "echoes", serde_json::json!({}))].into();
+    req.tool_choice = Some(ToolChoice::Function("echo".into()));
+    let reply = only.complete(req).await.unwrap();
+    assert_eq!(reply.message.content, "called");
+    assert_eq!(a.requests().len(), 1);
 }
 
 /// A provider that learns it can enforce a JSON Schema when asked what
