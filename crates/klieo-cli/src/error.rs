@@ -53,6 +53,16 @@ pub(crate) enum CliError {
         /// The limit.
         after: std::time::Duration,
     },
+    /// The store answered no read for this long (a failover that drops
+    /// packets, a frozen server).
+    #[error(
+        "the store answered nothing for {after:?}; check that its server is up and reachable, \
+         then watch again"
+    )]
+    StoreSilent {
+        /// How long it was asked.
+        after: std::time::Duration,
+    },
     /// The store has no such run.
     #[error("the store has no run {run}; `klieo runs list` shows the runs it has")]
     UnknownRun {

@@ -18,6 +18,11 @@ use tokio_util::sync::CancellationToken;
 /// before it gives up with the store's error.
 const OUTAGE: Duration = Duration::from_secs(60);
 
+/// How long one read of the run may take before the store counts as not
+/// answering (a failover that drops packets answers nothing, and fails
+/// no read): a failure towards [`OUTAGE`].
+const READ_WAIT: Duration = Duration::from_secs(15);
+
 /// Prints `run`'s log with `print` as it grows, until the run is over
 /// (or Ctrl-C); what to print last.
 pub(crate) async fn watch(
@@ -32,7 +37,35 @@ pub(crate) async fn watch(
     tokio::select! {
         watched = watching => watched,
         _ = tokio::signal::ctrl_c() => Ok(stopped(run, json)),
+        // Its reader went away (`| head -1`) while the run waits: nobody
+        // watches, as when a write fails.
+        () = reader_gone() => Ok(String::new()),
     }
+}
+
+/// Ends once standard output's reader has gone (a pipe whose other end
+/// closed reports an error to the writer); never for output that cannot
+/// be watched so (a file, a terminal that stays).
+async fn reader_gone() {
+    #[cfg(unix)]
+    {
+        use tokio::io::unix::AsyncFd;
+        use tokio::io::Interest;
+        // Its replacement is `unsafe` (forbidden here) for what this use
+        // holds anyway: standard output's descriptor stays open and the
+        // same for the process's life.
+        #[expect(deprecated, reason = "the safe constructor; fd 1 outlives the watch")]
+        let watched = AsyncFd::with_interest(std::io::stdout(), Interest::ERROR);
+        if let Ok(stdout) = watched {
+            if let Ok(mut ready) = stdout.ready(Interest::ERROR).await {
+                if ready.ready().is_error() {
+                    return;
+                }
+                ready.clear_ready();
+            }
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// [`watch`] over `catalog` and `journal`: a read that fails as a store
@@ -60,12 +93,12 @@ async fn follow_log(
             };
             Ok::<_, MemoryError>((entry, log))
         };
-        let (entry, log) = match read.await {
-            Ok(read) => {
+        let (entry, log) = match tokio::time::timeout(READ_WAIT, read).await {
+            Ok(Ok(read)) => {
                 failing_since = None;
                 read
             }
-            Err(e @ MemoryError::Backend { .. }) => {
+            Ok(Err(e @ MemoryError::Backend { .. })) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= OUTAGE {
                     return Err(e.into());
@@ -73,7 +106,15 @@ async fn follow_log(
                 following.changed(catalog).await;
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Ok(Err(e)) => return Err(e.into()),
+            // Asked again at once: the wait was the read's.
+            Err(_) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= OUTAGE {
+                    return Err(CliError::StoreSilent { after: OUTAGE });
+                }
+                continue;
+            }
         };
         let Some(entry) = entry else {
             return Err(CliError::UnknownRun { run });
@@ -162,6 +203,8 @@ mod tests {
     struct Down {
         store: klieo::store::InMemoryJournal,
         failing: std::sync::atomic::AtomicUsize,
+        /// Reads never answer instead of failing.
+        silent: bool,
     }
 
     #[async_trait::async_trait]
@@ -178,6 +221,9 @@ mod tests {
             let failing = self.failing.load(Ordering::Relaxed);
             if failing > 0 {
                 self.failing.store(failing - 1, Ordering::Relaxed);
+                if self.silent {
+                    std::future::pending::<()>().await;
+                }
                 return Err(MemoryError::backend("connection refused"));
             }
             self.store.entry(run).await
@@ -187,6 +233,15 @@ mod tests {
     /// A watch of a completed run over a store that fails `failing` reads
     /// first, each a second apart: its lines and what it ended with.
     async fn watched_through(failing: usize) -> (Vec<String>, Result<String, CliError>) {
+        watched_through_store(failing, false).await
+    }
+
+    /// [`watched_through`] a store whose `failing` reads never answer
+    /// when `silent`.
+    async fn watched_through_store(
+        failing: usize,
+        silent: bool,
+    ) -> (Vec<String>, Result<String, CliError>) {
         let store = klieo::store::InMemoryJournal::new();
         let run = store
             .submit(&Submission::new("support", "hi"))
@@ -203,6 +258,7 @@ mod tests {
         let down = Down {
             store: store.clone(),
             failing: failing.into(),
+            silent,
         };
         let lines = std::sync::Mutex::new(Vec::new());
         let print = |line: &str| {
@@ -226,6 +282,19 @@ mod tests {
         let (lines, ended) = watched_through(usize::MAX).await;
         assert!(lines.is_empty());
         assert!(matches!(ended, Err(CliError::Store(_))), "{ended:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_goes_on_through_a_store_silent_for_a_while_and_gives_up_past_the_bound() {
+        let (lines, ended) = watched_through_store(2, true).await;
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(ended.unwrap().contains("completed"));
+        let (lines, ended) = watched_through_store(usize::MAX, true).await;
+        assert!(lines.is_empty());
+        assert!(
+            matches!(ended, Err(CliError::StoreSilent { after }) if after == OUTAGE),
+            "{ended:?}"
+        );
     }
 
     #[tokio::test]

@@ -234,3 +234,18 @@ async fn a_watched_run_shows_its_episodes_as_they_are_written_until_it_ends() {
     );
     assert_eq!(lines.last().unwrap()["state"], "completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_whose_reader_went_away_ends_while_the_run_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let mut watcher = started(&spec, &["runs", "watch", &waiting.to_string()]);
+    let mut stdout = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.contains("started"), "{first}");
+    drop(stdout); // `| head -1`: the reader goes away, the run still waits
+    let watched = ended(watcher).await;
+    assert!(watched.status.success(), "{watched:?}");
+}
