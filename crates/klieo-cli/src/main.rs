@@ -52,7 +52,8 @@ struct Cli {
     #[arg(long, env = "KLIEO_STORE", hide_env_values = true, global = true)]
     store: Option<String>,
     /// Print JSON instead of text for people: one document, or for `runs
-    /// watch` one line per episode.
+    /// watch` one line per episode (not for `console`, which serves web
+    /// pages and prints the URL to open).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

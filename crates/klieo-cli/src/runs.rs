@@ -10,7 +10,7 @@ use crate::error::CliError;
 use crate::store::Store;
 use klieo::runtime::decisions::{in_doubt, pending_approval};
 use klieo::runtime::PendingApproval;
-use klieo::types::{Episode, RunEntry, RunId, RunQuery, ToolOutcome};
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, Ticket, ToolOutcome};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::str::FromStr;
@@ -172,6 +172,23 @@ pub(crate) fn dollars(micros: u64) -> String {
     format!("{}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
 }
 
+/// `ticket` as a person pastes it into `klieo approve`: as it is, or,
+/// when its call id holds characters shown escaped (a zero-width space a
+/// model put in it), escaped and said to be so, with where to copy it
+/// whole.
+fn ticket_shown(ticket: &Ticket) -> String {
+    let text = ticket.to_string();
+    let shown = plain(&text, usize::MAX);
+    if shown == text {
+        return shown;
+    }
+    format!(
+        "{shown} (its call id holds characters shown escaped, so this cannot be pasted: \
+         take the ticket from `klieo --json runs show {}`)",
+        ticket.run
+    )
+}
+
 /// The most child runs `runs show` lists (`runs list --parent` pages
 /// through all).
 const CHILDREN: usize = 50;
@@ -209,6 +226,8 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             "in_doubt": doubt,
             "parent": parent,
             "children": children.runs.iter().map(|c| json!({"run": c.run, "state": c.state.name()})).collect::<Vec<_>>(),
+            // The first CHILDREN: `runs list --parent RUN` pages through all.
+            "more_children": children.next.is_some(),
             "episodes": log,
         });
         return Ok(crate::json::pretty(&shown)?);
@@ -225,7 +244,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             "\nwaits   {} with {}\nticket  {}",
             plain(&waiting.tool, 40),
             plain(&arguments, usize::MAX),
-            plain(&waiting.ticket.to_string(), usize::MAX)
+            ticket_shown(&waiting.ticket)
         );
     }
     if let Some(doubted) = &doubted {
@@ -235,7 +254,7 @@ pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String,
             "\ndoubt   {} with {} ran when the run stopped: did it happen? (klieo settle)\nticket  {}",
             plain(&doubted.tool, 40),
             plain(&arguments, usize::MAX),
-            plain(&doubted.ticket.to_string(), usize::MAX)
+            ticket_shown(&doubted.ticket)
         );
     }
     if let Some(parent) = parent {

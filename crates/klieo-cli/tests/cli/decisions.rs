@@ -249,3 +249,34 @@ async fn a_watch_whose_reader_went_away_ends_while_the_run_waits() {
     let watched = ended(watcher).await;
     assert!(watched.status.success(), "{watched:?}");
 }
+
+#[tokio::test]
+async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let call = ToolCall::new("c\u{200b}1", "send_mail", json!({"to": "ada"}));
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let Err(Error::Suspended { ticket, .. }) = agent.session("mail").run("mail Ada").await else {
+        panic!("the mail run waits for a person");
+    };
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = klieo(&spec, &["runs", "show", &ticket.run.to_string()]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    let line = shown.lines().find(|l| l.starts_with("ticket")).unwrap();
+    assert!(line.contains("cannot be pasted"), "{line}");
+    assert!(line.contains("--json runs show"), "{line}");
+    let whole = ok_json(&spec, &["--json", "runs", "show", &ticket.run.to_string()]);
+    let copied = whole["waits_for"]["ticket"].as_str().unwrap();
+    let decided = klieo(&spec, &["approve", copied, "--by", "grace"]);
+    assert!(decided.status.success(), "{decided:?}");
+}

@@ -275,3 +275,33 @@ async fn a_team_run_handed_on_is_refused_to_workers_and_shown_handed_on() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_run_with_more_children_than_shown_says_so_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = klieo::sqlite::SqliteStore::open(&path).await.unwrap();
+    let parent = klieo::store::testing::runs::started(&store, "desk", None)
+        .await
+        .unwrap();
+    for _ in 0..51 {
+        klieo::store::testing::runs::started(&store, "lookup", Some(parent))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &parent.to_string()]);
+    assert_eq!(shown["children"].as_array().unwrap().len(), 50);
+    assert_eq!(shown["more_children"], true);
+    let one = ok_json(
+        &spec,
+        &[
+            "--json",
+            "runs",
+            "show",
+            &shown["children"][0]["run"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(one["more_children"], false);
+}
