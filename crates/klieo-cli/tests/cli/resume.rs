@@ -300,7 +300,7 @@ async fn a_run_with_more_children_than_shown_says_so_in_json() {
             "--json",
             "runs",
             "show",
-            &shown["children"][0]["run"].as_str().unwrap(),
+            shown["children"][0]["run"].as_str().unwrap(),
         ],
     );
     assert_eq!(one["more_children"], false);
