@@ -68,6 +68,7 @@ impl RateBucket {
     /// tokens than a minute allows waits for a full minute's allowance
     /// and takes it all, rather than never going.
     pub fn take(&mut self, limit: &RateLimit, now_ms: i64, tokens: u64) -> Option<Duration> {
+        self.after_clock_step(now_ms);
         if now_ms < self.paused_until_ms {
             return Some(millis(self.paused_until_ms.saturating_sub(now_ms)));
         }
@@ -98,13 +99,33 @@ impl RateBucket {
         None
     }
 
+    /// Counts from `now_ms` on when the clock went back past
+    /// [`CLOCK_STEP_MS`] since the last count (a server's clock set back
+    /// an hour): else nothing would refill, and a pause would last, until
+    /// the clock caught up. Smaller differences are the order counts
+    /// arrive in, and count no time twice.
+    fn after_clock_step(&mut self, now_ms: i64) {
+        let back = self.at_ms.saturating_sub(now_ms);
+        if back > CLOCK_STEP_MS {
+            self.at_ms = now_ms;
+            if self.paused_until_ms > 0 {
+                self.paused_until_ms = self.paused_until_ms.saturating_sub(back);
+            }
+        }
+    }
+
     /// Holds calls back until `pause` after `now_ms`, unless a longer
     /// pause is set.
     pub fn pause(&mut self, now_ms: i64, pause: Duration) {
+        self.after_clock_step(now_ms);
         let until = now_ms.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX));
         self.paused_until_ms = self.paused_until_ms.max(until);
     }
 }
+
+/// How far back a clock may seem to go between two counts before the
+/// bucket counts from the new time (see `RateBucket::after_clock_step`).
+const CLOCK_STEP_MS: i64 = 1_000;
 
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
@@ -113,6 +134,24 @@ fn millis(ms: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_set_back_an_hour_refills_from_its_new_time() {
+        let limit = RateLimit::new().with_requests_per_minute(60);
+        let hour = 3_600_000;
+        let mut bucket = RateBucket::full(&limit, hour);
+        for _ in 0..60 {
+            assert_eq!(bucket.take(&limit, hour, 0), None);
+        }
+        bucket.pause(hour, Duration::from_secs(30));
+        // The clock is set back an hour, less a minute.
+        assert!(bucket.take(&limit, 60_000, 0).is_some(), "all taken");
+        assert_eq!(
+            bucket.take(&limit, 120_000, 0),
+            None,
+            "a minute on the new clock refills, and the pause is over"
+        );
+    }
 
     #[test]
     fn tokens_come_back_evenly_over_the_minute() {
@@ -160,6 +199,11 @@ mod tests {
         let mut later = RateBucket::full(&limit, 0);
         later.pause(0, Duration::from_secs(1));
         let wait = later.take(&limit, i64::MIN, 60);
-        assert_eq!(wait, Some(millis(i64::MAX)), "a time long before the pause");
+        // A time long before the pause is a clock set back: the pause's
+        // second is kept from it (it waited for ever before).
+        assert!(
+            wait.is_some_and(|w| w >= Duration::from_secs(1) && w <= Duration::from_millis(1_001)),
+            "{wait:?}"
+        );
     }
 }
