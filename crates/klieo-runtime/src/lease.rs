@@ -139,7 +139,17 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
             let asked = tokio::time::Instant::now();
             let renewed = tokio::time::timeout(answer, journal.lease(id, &holder, ttl)).await;
             match renewed {
-                Ok(Ok(true)) => held_since = asked,
+                Ok(Ok(true)) if !ran_out(held_since, asked, ttl) => held_since = asked,
+                // Renewed only after the lease had run out (this process
+                // was held up longer than its time to live): another
+                // worker may have taken the run, driven its tools and let
+                // it go meanwhile. This process stops it first.
+                Ok(Ok(true)) => {
+                    tracing::warn!(run_id = %id, "the run's lease was renewed only after it had run out (the process was held up); stopping the run");
+                    let _ = ended.0.set(LeaseLoss::Lapsing);
+                    cancel.cancel();
+                    break;
+                }
                 // Cancelled from another process, or taken over by a
                 // worker that found the lease run out: this process
                 // stops the run now (its commits would be refused).
@@ -180,4 +190,25 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
         run: id,
         holder,
     }))
+}
+
+/// Whether a lease last granted when asked at `held_since` had run out
+/// by `asked`, when it was asked for again.
+fn ran_out(held_since: tokio::time::Instant, asked: tokio::time::Instant, ttl: Duration) -> bool {
+    asked.saturating_duration_since(held_since) >= ttl
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewal_asked_past_the_time_to_live_comes_after_the_lease_ran_out() {
+        let ttl = Duration::from_secs(30);
+        let held = tokio::time::Instant::now();
+        assert!(!ran_out(held, held + ttl / 3, ttl));
+        assert!(!ran_out(held, held + ttl - Duration::from_millis(1), ttl));
+        assert!(ran_out(held, held + ttl, ttl));
+        assert!(ran_out(held, held + ttl * 2, ttl), "a process held up");
+    }
 }
