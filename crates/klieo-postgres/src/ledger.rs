@@ -66,11 +66,14 @@ impl SpendLedger for PostgresStore {
         let period = int(reservation.period);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // A key's lock held by a client that hangs does not hold every
-        // other worker of the key forever.
-        sqlx::query("SET LOCAL lock_timeout = '10s'")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
+        // other worker of the key forever, nor one that stalls holding it.
+        sqlx::query(
+            "SELECT set_config('lock_timeout', '10s', true), \
+             set_config('idle_in_transaction_session_timeout', '60s', true)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("key:{}", reservation.key))
             .execute(&mut *tx)

@@ -63,6 +63,21 @@ macro_rules! bounded_waits {
     };
 }
 
+/// Bounds the waits of the transaction `tx` as [`bounded_waits!`] does,
+/// for one whose first statement cannot join it (an upsert, a claim's
+/// scan): a client that stalls holding its locks holds no other writer
+/// for good.
+pub(crate) async fn bound_waits(
+    tx: &mut sqlx::PgConnection,
+    doing: &str,
+) -> Result<(), klieo_types::MemoryError> {
+    sqlx::query(concat!("SELECT 1 FROM ", bounded_waits!()))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| error::backend(doing, e))?;
+    Ok(())
+}
+
 mod catalog;
 mod changes;
 mod error;

@@ -23,10 +23,11 @@ use std::time::Duration;
 ///   [`OpenError::TooOld`](crate::OpenError::TooOld) or
 ///   [`OpenError::TooNew`](crate::OpenError::TooNew).
 ///
-/// A write waits at most 30 s for a run's, a thread's or a budget key's
-/// lock (`lock_timeout`, set for its transaction only, so a pooler such as
-/// PgBouncer sees no session setting), and the server ends a transaction
-/// that sits idle 60 s holding one: a client that stalls does not hold up
+/// A write waits at most 30 s for a run's, a thread's or a rate limit's
+/// lock (10 s for a budget key's; `lock_timeout`, set for its transaction
+/// only, so a pooler such as PgBouncer sees no session setting), and the
+/// server ends a transaction that sits idle 60 s holding one (a claim's
+/// and a key reservation's too): a client that stalls does not hold up
 /// every writer behind it for good; a write that waits too long fails as
 /// a store error, and its run is resumed.
 ///

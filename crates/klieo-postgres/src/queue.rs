@@ -99,11 +99,13 @@ impl RunQueue for PostgresStore {
         let ttl_ms = StoreRows::millis(ttl);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // Found and locked, not changed: a run is marked running only once
-        // it is leased here, below.
-        let due: Vec<Due> = sqlx::query_as(
+        // it is leased here, below. Its waits bounded in the same
+        // statement (an idle worker's poll is one statement).
+        let due: Vec<Due> = sqlx::query_as(concat!(
             "SELECT r.run, r.agent, r.thread, r.prompt \
-             FROM klieo_runs r \
-             WHERE r.agent = ANY($1) AND ( \
+             FROM klieo_runs r, ",
+            bounded_waits!(),
+            " WHERE r.agent = ANY($1) AND ( \
                (r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= now()) \
                  AND NOT EXISTS (SELECT 1 FROM klieo_leases l \
                    WHERE l.run = r.run AND l.until_at > now() AND l.holder <> $3)) \
@@ -111,8 +113,8 @@ impl RunQueue for PostgresStore {
                    WHERE l.run = r.run AND l.until_at > now()))) \
              ORDER BY r.state = 'queued', r.seq \
              LIMIT $2 \
-             FOR UPDATE OF r SKIP LOCKED",
-        )
+             FOR UPDATE OF r SKIP LOCKED"
+        ))
         .bind(agents)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(holder)

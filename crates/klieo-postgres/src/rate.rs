@@ -55,6 +55,7 @@ impl PostgresRateLimiter {
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(|e| backend(doing, e))?;
+        crate::bound_waits(&mut tx, doing).await?;
         // One statement makes the row if need be and locks it; times are
         // the server's clock, in milliseconds since the epoch.
         let (requests, tokens, at_ms, paused_until_ms, now): (f64, f64, i64, i64, i64) =
