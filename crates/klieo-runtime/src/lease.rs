@@ -30,8 +30,8 @@ impl LeaseEnd {
         let error = match self.0.get()? {
             LeaseLoss::Lapsing => MemoryError::backend(
                 "the run's lease could not be renewed before it would run out (the store did \
-                 not answer), so the run was stopped; it is taken up again once the lease has \
-                 run out",
+                 not answer, or this process was held up), so the run was stopped; it is taken \
+                 up again once the lease has run out",
             ),
             // Cancelled elsewhere, or taken over: stopped as a cancel
             // stops it (the meaning a caller, or a parent run, acts on),
@@ -134,29 +134,32 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
         let mut tick = tokio::time::interval_at(taken + every, every);
         // When the lease the store last granted was asked for.
         let mut held_since = taken;
+        let stop = |loss| {
+            let _ = ended.0.set(loss);
+            cancel.cancel();
+        };
         loop {
             tick.tick().await;
             let asked = tokio::time::Instant::now();
+            // Asked only after the lease had run out (this process was
+            // held up longer than its time to live): another worker may
+            // have taken the run, driven its tools and let it go
+            // meanwhile, so renewing it proves nothing. This process
+            // stops the run first.
+            if ran_out(held_since, asked + answer, ttl) {
+                tracing::warn!(run_id = %id, "the run's lease ran out before it could be renewed (the process was held up); stopping the run");
+                stop(LeaseLoss::Lapsing);
+                break;
+            }
             let renewed = tokio::time::timeout(answer, journal.lease(id, &holder, ttl)).await;
             match renewed {
-                Ok(Ok(true)) if !ran_out(held_since, asked, ttl) => held_since = asked,
-                // Renewed only after the lease had run out (this process
-                // was held up longer than its time to live): another
-                // worker may have taken the run, driven its tools and let
-                // it go meanwhile. This process stops it first.
-                Ok(Ok(true)) => {
-                    tracing::warn!(run_id = %id, "the run's lease was renewed only after it had run out (the process was held up); stopping the run");
-                    let _ = ended.0.set(LeaseLoss::Lapsing);
-                    cancel.cancel();
-                    break;
-                }
+                Ok(Ok(true)) => held_since = asked,
                 // Cancelled from another process, or taken over by a
                 // worker that found the lease run out: this process
                 // stops the run now (its commits would be refused).
                 Ok(Ok(false)) => {
                     tracing::warn!(run_id = %id, "the run's lease was lost (it was cancelled, or another worker took it over); stopping it");
-                    let _ = ended.0.set(LeaseLoss::Lost);
-                    cancel.cancel();
+                    stop(LeaseLoss::Lost);
                     break;
                 }
                 // The store may be back by the next renewal, before the
@@ -177,8 +180,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                         continue;
                     }
                     tracing::warn!(run_id = %id, error = %why, "the run's lease could not be renewed before it would run out; stopping the run");
-                    let _ = ended.0.set(LeaseLoss::Lapsing);
-                    cancel.cancel();
+                    stop(LeaseLoss::Lapsing);
                     break;
                 }
             }
@@ -192,10 +194,11 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     }))
 }
 
-/// Whether a lease last granted when asked at `held_since` had run out
-/// by `asked`, when it was asked for again.
-fn ran_out(held_since: tokio::time::Instant, asked: tokio::time::Instant, ttl: Duration) -> bool {
-    asked.saturating_duration_since(held_since) >= ttl
+/// Whether a lease last granted when asked at `held_since` may have run
+/// out by `by` (when a renewal asked now would reach the store at the
+/// latest).
+fn ran_out(held_since: tokio::time::Instant, by: tokio::time::Instant, ttl: Duration) -> bool {
+    by.saturating_duration_since(held_since) >= ttl
 }
 
 #[cfg(test)]

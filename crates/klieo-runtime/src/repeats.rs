@@ -29,6 +29,13 @@ pub(crate) struct Repeats {
 /// the text is not JSON).
 pub(crate) type Parsed = Result<(Value, JsonText), serde_json::Error>;
 
+/// A call's arguments as a digest counts them: parsed, or the text of
+/// arguments that are not JSON.
+enum Arguments<'a> {
+    Parsed(&'a Value),
+    Text(&'a str),
+}
+
 impl Repeats {
     /// Notes a round of calls, `args` holding each one's parsed arguments;
     /// returns whether every one of them had been made before (same tool,
@@ -41,16 +48,44 @@ impl Repeats {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut repeated = !calls.is_empty();
         for (call, parsed) in calls.iter().zip(args) {
-            let mut digest = self.keys.build_hasher();
-            call.name.hash(&mut digest);
-            match parsed {
-                Ok((value, _)) => hash_value(value, &mut digest),
-                Err(_) => call.arguments().hash(&mut digest),
-            }
-            repeated &= !seen.insert(digest.finish());
+            let arguments = match parsed {
+                Ok((value, _)) => Arguments::Parsed(value),
+                Err(_) => Arguments::Text(call.arguments()),
+            };
+            repeated &= !seen.insert(self.digest(&call.name, arguments));
         }
         self.last_round_repeated.store(repeated, Ordering::Relaxed);
         repeated
+    }
+
+    /// Notes a round of calls read back from a run's log, each its tool's
+    /// name and its logged arguments, as [`note`](Self::note) noted them:
+    /// arguments that were not JSON are logged as a JSON string holding
+    /// their text, and count as that text.
+    pub(crate) fn note_logged<'a>(&self, round: &[(&'a str, &'a JsonText)]) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut repeated = !round.is_empty();
+        for (name, args) in round {
+            let digest = match args.to_value() {
+                Value::String(text) => self.digest(name, Arguments::Text(&text)),
+                value => self.digest(name, Arguments::Parsed(&value)),
+            };
+            repeated &= !seen.insert(digest);
+        }
+        self.last_round_repeated.store(repeated, Ordering::Relaxed);
+        repeated
+    }
+
+    /// The digest of a call of tool `name` with `arguments`.
+    #[inline]
+    fn digest(&self, name: &str, arguments: Arguments<'_>) -> u64 {
+        let mut digest = self.keys.build_hasher();
+        name.hash(&mut digest);
+        match arguments {
+            Arguments::Parsed(value) => hash_value(value, &mut digest),
+            Arguments::Text(text) => text.hash(&mut digest),
+        }
+        digest.finish()
     }
 
     /// Whether the last round only repeated earlier calls.

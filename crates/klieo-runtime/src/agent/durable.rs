@@ -104,19 +104,23 @@ impl Agent {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn resume_stream(&self, run: RunId) -> RunEvents {
-        self.go_on_streamed(run, None)
+        self.go_on_streamed(run, None, None)
     }
 
     /// [`approve`](Self::approve), streamed; see
     /// [`resume_stream`](Self::resume_stream).
     pub fn approve_stream(&self, ticket: &Ticket) -> RunEvents {
-        self.go_on_streamed(ticket.run, Some((ticket.clone(), None)))
+        self.go_on_streamed(ticket.run, Some((ticket.clone(), None)), None)
     }
 
     /// [`deny`](Self::deny), streamed; see
     /// [`resume_stream`](Self::resume_stream).
     pub fn deny_stream(&self, ticket: &Ticket, reason: impl Into<String>) -> RunEvents {
-        self.go_on_streamed(ticket.run, Some((ticket.clone(), Some(reason.into()))))
+        self.go_on_streamed(
+            ticket.run,
+            Some((ticket.clone(), Some(reason.into()))),
+            None,
+        )
     }
 
     /// [`resume_stream`](Self::resume_stream) of a run asked for an answer
@@ -127,7 +131,7 @@ impl Agent {
     where
         T: DeserializeOwned + JsonSchema,
     {
-        TypedEvents::new(self.go_on_streamed_as(run, None, Some(OutputSpec::of::<T>)))
+        TypedEvents::new(self.go_on_streamed(run, None, Some(OutputSpec::of::<T>)))
     }
 
     /// [`approve_stream`](Self::approve_stream) of a typed run; see
@@ -137,7 +141,7 @@ impl Agent {
         T: DeserializeOwned + JsonSchema,
     {
         let decision = Some((ticket.clone(), None));
-        TypedEvents::new(self.go_on_streamed_as(ticket.run, decision, Some(OutputSpec::of::<T>)))
+        TypedEvents::new(self.go_on_streamed(ticket.run, decision, Some(OutputSpec::of::<T>)))
     }
 
     /// [`deny_stream`](Self::deny_stream) of a typed run; see
@@ -147,7 +151,7 @@ impl Agent {
         T: DeserializeOwned + JsonSchema,
     {
         let decision = Some((ticket.clone(), Some(reason.into())));
-        TypedEvents::new(self.go_on_streamed_as(ticket.run, decision, Some(OutputSpec::of::<T>)))
+        TypedEvents::new(self.go_on_streamed(ticket.run, decision, Some(OutputSpec::of::<T>)))
     }
 
     /// [`resume`](Self::resume) of a run that was asked for an answer of
@@ -207,11 +211,16 @@ impl Agent {
 
     /// What a run asked for an answer of type `T` is built with.
     pub(super) async fn typed_extras<T: DeserializeOwned + JsonSchema>(&self) -> Extras {
-        let caps = self.inner.template.llm.discover_capabilities().await;
         Extras {
-            output: Some(OutputSpec::of::<T>(caps)),
+            output: Some(self.shaped(OutputSpec::of::<T>).await),
             ..Extras::default()
         }
+    }
+
+    /// The shape `output` makes for this agent's model, as it says what
+    /// it can do.
+    async fn shaped(&self, output: fn(Capabilities) -> OutputSpec) -> OutputSpec {
+        output(self.inner.template.llm.discover_capabilities().await)
     }
 
     pub(crate) async fn go_on(
@@ -241,18 +250,10 @@ impl Agent {
         })
     }
 
+    /// The run `run_id` streamed on, its answer of the shape `output`
+    /// makes for the model's capabilities when given (a typed run's `T`),
+    /// else of the shape its log recorded.
     fn go_on_streamed(
-        &self,
-        run_id: RunId,
-        decision: Option<(Ticket, Option<String>)>,
-    ) -> RunEvents {
-        self.go_on_streamed_as(run_id, decision, None)
-    }
-
-    /// [`go_on_streamed`](Self::go_on_streamed), its answer of the shape
-    /// `output` makes for the model's capabilities when given (a typed
-    /// run's `T`), else of the shape its log recorded.
-    fn go_on_streamed_as(
         &self,
         run_id: RunId,
         decision: Option<(Ticket, Option<String>)>,
@@ -263,7 +264,7 @@ impl Agent {
 
     /// [`go_on_streamed`](Self::go_on_streamed); a child run is taken up
     /// through its tree's root when `by_root`, else itself; `output` as in
-    /// [`go_on_streamed_as`](Self::go_on_streamed_as).
+    /// [`go_on_streamed`](Self::go_on_streamed).
     pub(crate) fn go_on_streamed_from(
         &self,
         run_id: RunId,
@@ -280,8 +281,7 @@ impl Agent {
         RunEvents::starting(run_id, move |early| {
             Box::pin(async move {
                 if let Some(output) = output {
-                    let caps = agent.inner.template.llm.discover_capabilities().await;
-                    extras.output = Some(output(caps));
+                    extras.output = Some(agent.shaped(output).await);
                 }
                 let (run_id, decision) = match by_root {
                     true => agent.root_for(run_id, decision).await?,

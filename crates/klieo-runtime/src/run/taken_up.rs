@@ -4,6 +4,7 @@
 //! it has asked for, and the tool calls it has made.
 
 use super::Run;
+use crate::options::AfterToolCalls;
 use crate::spend::Spend;
 use crate::team::tree::children_spent;
 use klieo_types::{Episode, Error, FinishReason, PendingStep, ToolCall};
@@ -27,14 +28,17 @@ impl Run {
 
     /// Notes the tool calls of each step the log holds, in order, and
     /// those of its open step (all of them, from its reply), as the run
-    /// noted them when it made them: a run taken up knows the calls it
-    /// repeats (`AfterToolCalls::AutoUntilRepeat`) as one that never
+    /// noted them when it made them (`AfterToolCalls::AutoUntilRepeat`):
+    /// a run taken up knows the calls it repeats as one that never
     /// stopped does. In a team, only the current agent's part counts, as
     /// an agent handed a run begins with no calls noted.
     fn repeats_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
+        if self.opts.after_tool_calls != AfterToolCalls::AutoUntilRepeat {
+            return;
+        }
         let since = self.seat().map_or(0, |seat| seat.since);
         let open_step = open.map(|open| open.step);
-        let mut round: Vec<ToolCall> = Vec::new();
+        let mut round = Vec::new();
         let mut round_step = None;
         for episode in episodes {
             let Episode::ToolCall {
@@ -47,29 +51,29 @@ impl Run {
                 continue;
             }
             if round_step != Some(*step) {
-                self.note_round(std::mem::take(&mut round));
+                if !round.is_empty() {
+                    self.repeats.note_logged(&round);
+                }
+                round.clear();
                 round_step = Some(*step);
             }
-            round.push(ToolCall::from_raw("", &**name, args.as_str()));
+            round.push((&**name, args));
         }
-        self.note_round(round);
+        if !round.is_empty() {
+            self.repeats.note_logged(&round);
+        }
         if let Some(open) = open.filter(|open| open.step > since) {
-            self.note_round(open.reply.tool_calls.clone());
+            let mut calls = open.reply.tool_calls.clone();
+            let args: Vec<_> = calls.iter_mut().map(ToolCall::take_arguments).collect();
+            if !calls.is_empty() {
+                self.repeats.note(&calls, &args);
+            }
         }
-    }
-
-    /// [`Repeats::note`](crate::repeats::Repeats::note) of one round of
-    /// calls read back; nothing for none.
-    fn note_round(&self, mut calls: Vec<ToolCall>) {
-        if calls.is_empty() {
-            return;
-        }
-        let args: Vec<_> = calls.iter_mut().map(ToolCall::take_arguments).collect();
-        self.repeats.note(&calls, &args);
     }
 
     /// Counts the repairs a typed run asked for before it was taken up:
-    /// each answer its log holds is one that did not fit (an answer that
+    /// each answer its log holds (of the current agent's part, in a team)
+    /// is one that did not fit (an answer that
     /// fits, or one past the last repair, ends the run, which is then not
     /// taken up). So the run gets no more repairs than its options allow,
     /// and a repair's request asks for the answer's format, as it would
@@ -78,16 +82,26 @@ impl Run {
         if self.output.is_none() {
             return;
         }
+        // In a team, the current agent's part: one handed a run begins
+        // with no repairs asked.
+        let since = self.seat().map_or(0, |seat| seat.since);
         let answers = episodes
             .iter()
             .filter(|e| {
+                // An answer: a reply that stopped with no call, or one cut
+                // by `length` (whose calls, cut too, are not run).
                 matches!(
                     e,
                     Episode::LlmCall {
+                        step,
                         tool_calls: 0,
-                        finish_reason: FinishReason::Stop | FinishReason::Length,
+                        finish_reason: FinishReason::Stop,
                         ..
-                    }
+                    } | Episode::LlmCall {
+                        step,
+                        finish_reason: FinishReason::Length,
+                        ..
+                    } if *step > since
                 )
             })
             .count();

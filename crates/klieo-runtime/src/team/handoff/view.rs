@@ -21,7 +21,8 @@ pub enum HandoffHistory {
     /// text, without their tool calls and results; after it, everything.
     /// The agent's first request does not end on the agents' text after
     /// the user's last message (a model reads a request that ends on an
-    /// assistant's words as one to go on): it ends on the user's.
+    /// assistant's words as one to go on): it ends on the user's. Its
+    /// later requests, which end on its own, hold that text.
     /// A guardrail's hand-off makes no call: the cut is then at an earlier
     /// call to this agent, or, with none, the agent sees the whole
     /// thread. Of a window that holds only tool traffic from before the
