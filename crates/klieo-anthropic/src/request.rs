@@ -249,23 +249,22 @@ fn object_schema(schema: &Value) -> Cow<'_, Value> {
     }
 }
 
-/// A call's id as the API takes it (`^[a-zA-Z0-9_-]+$`): each other
-/// character `_`, the same for a call and its result. Ids another
-/// provider made (`functions.add:0`), or the runtime made distinct
-/// (`c~2`), would fail every later request of the thread.
+/// A call's id as the API takes it (`^[a-zA-Z0-9_-]+$`), the same for a
+/// call and its result: as it is, or, for one another provider made
+/// (`functions.add:0`), its refused characters made `_` and a digest of
+/// the whole id after them, so two ids that differ only there (`a.b`,
+/// `a:b`) stay two. Such ids failed every later request of the thread.
 fn usable_id(id: &str) -> Cow<'_, str> {
-    let usable = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if !id.is_empty() && id.chars().all(usable) {
+    if ToolDef::is_usable_name(id) || (!id.is_empty() && ToolDef::usable_chars(id) == id) {
         return Cow::Borrowed(id);
     }
-    let mapped: String = id
-        .chars()
-        .map(|c| if usable(c) { c } else { '_' })
-        .collect();
-    Cow::Owned(if mapped.is_empty() {
-        "_".to_owned()
-    } else {
-        mapped
+    Cow::Owned(format!("{}_{:08x}", ToolDef::usable_chars(id), fnv1a(id)))
+}
+
+/// FNV-1a of `text`, 32 bits: the same digest in every process.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |hash: u32, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
     })
 }
 

@@ -207,3 +207,18 @@ fn call_ids_the_api_refuses_are_sent_alike_for_the_call_and_its_result() {
     req.messages = vec![Message::assistant_tool_calls("", vec![call])].into();
     assert_eq!(body(&req)["messages"][0]["content"][0]["id"], "toolu_01-ok");
 }
+
+#[test]
+fn two_call_ids_that_differ_only_in_refused_characters_stay_two() {
+    let calls = vec![
+        ToolCall::from_raw("a.b", "add", "{}"),
+        ToolCall::from_raw("a:b", "add", "{}"),
+    ];
+    let req = ChatRequest::new(vec![
+        Message::user("add"),
+        Message::assistant_tool_calls("", calls),
+    ]);
+    let sent = body(&req);
+    let ids = &sent["messages"][1]["content"];
+    assert_ne!(ids[0]["id"], ids[1]["id"], "{ids}");
+}

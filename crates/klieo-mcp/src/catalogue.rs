@@ -232,11 +232,8 @@ const NAME_LIMIT: usize = ToolDef::NAME_LIMIT;
 /// `^[a-zA-Z0-9_-]{1,64}$`): what they refuse made `_` (MCP allows `.`
 /// and `/` as well), and cut to [`NAME_LIMIT`] characters.
 fn model_name(name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .take(NAME_LIMIT)
-        .map(|c| if ToolDef::takes_in_name(c) { c } else { '_' })
-        .collect();
+    let cut = klieo_types::text::prefix_chars(name, NAME_LIMIT);
+    let clean = ToolDef::usable_chars(cut).into_owned();
     if clean.is_empty() {
         "tool".to_owned()
     } else {

@@ -215,8 +215,8 @@ impl<M> AgentBuilder<M> {
                  team: use a name such as `support` (the default is `agent`)",
             ));
         }
-        // A tool given here is checked now; tools a source lists (an MCP
-        // server's) are known only once it is asked.
+        // A tool given here is checked whole now; a source's, by the
+        // names it lists at build (an MCP server's, as listed at connect).
         for def in self.tools.catalogue().iter() {
             check_tool(def)?;
             if self.tools.policy(&def.name).timeout() == Some(Duration::ZERO) {
@@ -238,16 +238,15 @@ impl<M> AgentBuilder<M> {
         };
         let catalogue = template.tools.catalogue();
         // A source's tools are named by the source (an MCP server's are
-        // made usable there) and by the prefix it was given for a clash.
+        // made usable there; a clash's prefix, by the toolbox).
         if let Some(def) = catalogue
             .iter()
             .find(|def| !ToolDef::is_usable_name(&def.name))
         {
             return Err(ConfigError::invalid(
                 format!("the name of tool `{}`", def.name),
-                "models refuse it: a source's tool, with the prefix `add_invoker` gave \
-                 it when its name was taken, must be named with 1 to 64 letters, digits, \
-                 `_` and `-`: rename the tool, or give a prefix such as `web_`",
+                "models refuse it: a source's tool must be named with 1 to 64 letters, \
+                 digits, `_` and `-`, such as `get_weather`: rename it in its source",
             ));
         }
         Ok(Agent::new(template, self.instructions, self.options))

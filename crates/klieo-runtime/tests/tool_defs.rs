@@ -1,7 +1,7 @@
 //! Tools models would refuse are refused when the agent is built, naming
-//! the tool: a name models refuse (its own, or one a source's prefix
-//! made), arguments that are not one JSON object, an agent tool with no
-//! time at all.
+//! the tool: a name models refuse (a tool's own, or a source's tool's),
+//! arguments that are not one JSON object, an agent tool with no time at
+//! all; a clash's prefix is made usable.
 
 use klieo_runtime::{Agent, AgentTool, TypedTool};
 use klieo_types::testing::ScriptedLlm;
@@ -63,20 +63,34 @@ fn a_typed_tool_whose_arguments_are_one_of_several_shapes_is_refused_at_build() 
 }
 
 #[test]
-fn a_prefix_that_makes_a_name_models_refuse_is_refused_at_build() {
+fn a_prefix_with_characters_models_refuse_makes_a_name_they_take() {
     let search = || {
         TypedTool::new("search", "Searches.", |_: serde_json::Value| async {
             Ok::<_, ToolError>("found")
         })
     };
-    let built = Agent::builder(ScriptedLlm::new())
+    let agent = Agent::builder(ScriptedLlm::new())
         .add_tool(search())
         .add_invoker("web.", ToolSet::new().add_tool(search()))
+        .build()
+        .unwrap();
+    let names: Vec<String> = agent
+        .context()
+        .tools()
+        .catalogue()
+        .iter()
+        .map(|def| def.name.clone())
+        .collect();
+    assert_eq!(names, ["search", "web_search"]);
+}
+
+#[test]
+fn a_sources_tool_whose_name_models_refuse_is_refused_at_build() {
+    let read = TypedTool::new("files/read", "Reads.", |_: serde_json::Value| async {
+        Ok::<_, ToolError>("text")
+    });
+    let built = Agent::builder(ScriptedLlm::new())
+        .add_invoker("files_", ToolSet::new().add_tool(read))
         .build();
-    refused(built, "the name of tool `web.search`");
-    let fine = Agent::builder(ScriptedLlm::new())
-        .add_tool(search())
-        .add_invoker("web_", ToolSet::new().add_tool(search()))
-        .build();
-    assert!(fine.is_ok(), "{fine:?}");
+    refused(built, "the name of tool `files/read`");
 }

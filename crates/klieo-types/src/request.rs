@@ -45,6 +45,26 @@ impl ToolDef {
         c.is_ascii_alphanumeric() || c == '_' || c == '-'
     }
 
+    /// `text` with each character [`takes_in_name`](Self::takes_in_name)
+    /// refuses made `_`: a prefix, a server's name or a call id as model
+    /// APIs take them (borrowed when it is so already).
+    ///
+    /// ```
+    /// use klieo_types::ToolDef;
+    ///
+    /// assert_eq!(ToolDef::usable_chars("web.search"), "web_search");
+    /// assert_eq!(ToolDef::usable_chars("get_weather"), "get_weather");
+    /// ```
+    pub fn usable_chars(text: &str) -> std::borrow::Cow<'_, str> {
+        if text.chars().all(Self::takes_in_name) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let usable = text
+            .chars()
+            .map(|c| if Self::takes_in_name(c) { c } else { '_' });
+        std::borrow::Cow::Owned(usable.collect())
+    }
+
     /// Whether model APIs take `name` as a tool's name: 1 to
     /// [`NAME_LIMIT`](Self::NAME_LIMIT) characters that
     /// [`takes_in_name`](Self::takes_in_name) accepts.

@@ -233,12 +233,15 @@ impl Names {
 /// put on a tool's name.
 const NAME_LIMIT: usize = crate::ToolDef::NAME_LIMIT;
 
-/// `name` if it is free; else `{prefix}{name}`; else that with `_2`, `_3`,
-/// ... The names made are cut to [`NAME_LIMIT`] characters.
+/// `name` if it is free; else `{prefix}{name}`, the characters of the
+/// prefix that model APIs refuse made `_` (`web.` makes `web_search`);
+/// else that with `_2`, `_3`, ... The names made are cut to
+/// [`NAME_LIMIT`] characters.
 fn unique_name(taken: impl Fn(&str) -> bool, prefix: &str, name: &str) -> String {
     if !taken(name) {
         return name.to_owned();
     }
+    let prefix = crate::ToolDef::usable_chars(prefix);
     let prefixed = crate::text::prefix_chars(&format!("{prefix}{name}"), NAME_LIMIT).to_owned();
     if !taken(&prefixed) {
         return prefixed;

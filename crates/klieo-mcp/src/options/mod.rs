@@ -309,16 +309,9 @@ impl McpOptions {
     /// server's name and `_`, each character a model refuses in a tool's
     /// name (outside `[A-Za-z0-9_-]`, as in `fs.local`) made `_`.
     pub fn prefix(&self) -> String {
-        self.prefix.clone().unwrap_or_else(|| {
-            let name = self.name.chars().map(|c| {
-                if klieo_types::ToolDef::takes_in_name(c) {
-                    c
-                } else {
-                    '_'
-                }
-            });
-            name.chain(['_']).collect()
-        })
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}_", klieo_types::ToolDef::usable_chars(&self.name)))
     }
 
     /// Offers the model only these of the server's tools (by the server's
