@@ -4,7 +4,7 @@
 //! with the workers it is given to.
 
 use crate::error::CliError;
-use crate::runs::{plain, run_id};
+use crate::runs::{plain, run_id, NAME};
 use crate::store::Store;
 use klieo::runtime::decisions::{
     self, handed_to, record_decision, record_settlement, wake_if_decided, Decision, Settled,
@@ -84,17 +84,40 @@ pub(crate) async fn afterwards(store: &Store, run: RunId) -> Result<RunState, Cl
     state.ok_or(CliError::UnknownRun { run })
 }
 
-/// What becomes of run `run` in `state` after a person's word on it: it
-/// goes on, or it has ended (a child run whose caller ended meanwhile);
-/// the word is recorded even when the state could not be read.
+/// What became of a run after a person's word on it, read from its
+/// state then: the word is recorded whichever.
+pub(crate) enum After<'a> {
+    /// It goes on where its agent is.
+    GoesOn,
+    /// It has ended, in this state: a child run whose caller ended
+    /// meanwhile is ended by the word.
+    Ended(&'a RunState),
+    /// Its state could not be read, for this reason.
+    Unread(&'a CliError),
+}
+
+impl<'a> After<'a> {
+    /// What became of a run now in `state`.
+    pub(crate) fn of(state: &'a Result<RunState, CliError>) -> Self {
+        match state {
+            Ok(state) if state.is_finished() => Self::Ended(state),
+            Ok(_) => Self::GoesOn,
+            Err(e) => Self::Unread(e),
+        }
+    }
+}
+
+/// What becomes of run `run` in `state` after a person's word on it, in
+/// words.
 fn what_next(run: RunId, state: &Result<RunState, CliError>) -> String {
-    match state {
-        Ok(state) if state.is_finished() => format!(
-            "the run has ended ({}): the run that called it ended meanwhile",
+    match After::of(state) {
+        After::Ended(state) => format!(
+            "the run has ended since ({}): `klieo runs show {run}` tells how (a child \
+             run whose caller ended meanwhile is ended by the word)",
             state.name()
         ),
-        Ok(_) => "the run goes on where its agent is".into(),
-        Err(e) => format!(
+        After::GoesOn => "the run goes on where its agent is".into(),
+        After::Unread(e) => format!(
             "its state could not be read afterwards ({e}): `klieo runs show {run}` tells it"
         ),
     }
@@ -122,7 +145,7 @@ pub(crate) async fn decide(
     }
     Ok(format!(
         "call {} of run {} {word}; {}",
-        plain(&ticket.call_id, 40),
+        plain(&ticket.call_id, NAME),
         ticket.run,
         what_next(ticket.run, &after)
     ))
@@ -191,7 +214,7 @@ pub(crate) async fn settle(
     };
     Ok(format!(
         "call {} of run {} settled: it {said}; {}",
-        plain(&ticket.call_id, 40),
+        plain(&ticket.call_id, NAME),
         ticket.run,
         what_next(ticket.run, &after)
     ))

@@ -25,6 +25,11 @@ const FOLLOW_FOR: Duration = Duration::from_secs(600);
 /// further behind looks at its run at once.
 const BACKLOG: usize = 256;
 
+/// How long the store may take to open its change stream or record a
+/// follow: past it, the follower polls (as with a store that tells of
+/// no change), and a silent store holds up no watch or page.
+const ASK_WAIT: Duration = Duration::from_secs(15);
+
 /// The store's changes, passed on to every follower.
 pub(crate) struct Hub {
     /// A receiver to copy for each follower; the task passing changes
@@ -38,7 +43,8 @@ impl Hub {
     /// of its own, until `stopping` is cancelled or the stream ends; a
     /// store that tells none (or fails to) leaves followers polling.
     pub(crate) async fn start(store: &dyn RunCatalog, stopping: CancellationToken) -> Self {
-        let Ok(Some(mut changes)) = store.changes().await else {
+        let Ok(Ok(Some(mut changes))) = tokio::time::timeout(ASK_WAIT, store.changes()).await
+        else {
             return Self { changes: None };
         };
         let (passing, receiver) = broadcast::channel(BACKLOG);
@@ -118,7 +124,8 @@ impl Following {
     /// Records the follow for [`FOLLOW_FOR`] more; a store that refuses
     /// leaves this follower polling until the next try.
     async fn renew(&mut self, store: &dyn RunCatalog) {
-        let recorded = store.follow(self.run, FOLLOW_FOR).await.is_ok();
+        let following = tokio::time::timeout(ASK_WAIT, store.follow(self.run, FOLLOW_FOR));
+        let recorded = matches!(following.await, Ok(Ok(())));
         self.told = recorded && self.changes.is_some();
         self.renew_at = Instant::now() + FOLLOW_FOR / 2;
     }

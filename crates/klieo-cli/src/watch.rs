@@ -93,26 +93,22 @@ async fn follow_log(
             };
             Ok::<_, MemoryError>((entry, log))
         };
+        let began = Instant::now();
         let (entry, log) = match tokio::time::timeout(READ_WAIT, read).await {
             Ok(Ok(read)) => {
                 failing_since = None;
                 read
             }
             Ok(Err(e @ MemoryError::Backend { .. })) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= OUTAGE {
-                    return Err(e.into());
-                }
+                within_outage(&mut failing_since, began, e.into())?;
                 following.changed(catalog).await;
                 continue;
             }
             Ok(Err(e)) => return Err(e.into()),
             // Asked again at once: the wait was the read's.
             Err(_) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= OUTAGE {
-                    return Err(CliError::StoreSilent { after: OUTAGE });
-                }
+                let silent = CliError::StoreSilent { after: OUTAGE };
+                within_outage(&mut failing_since, began, silent)?;
                 continue;
             }
         };
@@ -136,6 +132,21 @@ async fn follow_log(
         }
         following.changed(catalog).await;
     }
+}
+
+/// Counts a read begun at `began` that failed (`error`) towards
+/// [`OUTAGE`], the store failing since `failing_since` (since `began`,
+/// for the first): the error once the outage is past it.
+fn within_outage(
+    failing_since: &mut Option<Instant>,
+    began: Instant,
+    error: CliError,
+) -> Result<(), CliError> {
+    let since = *failing_since.get_or_insert(began);
+    if since.elapsed() >= OUTAGE {
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// What is said when a person stops watching: a line of JSON for scripts.
@@ -231,14 +242,9 @@ mod tests {
     }
 
     /// A watch of a completed run over a store that fails `failing` reads
-    /// first, each a second apart: its lines and what it ended with.
-    async fn watched_through(failing: usize) -> (Vec<String>, Result<String, CliError>) {
-        watched_through_store(failing, false).await
-    }
-
-    /// [`watched_through`] a store whose `failing` reads never answer
-    /// when `silent`.
-    async fn watched_through_store(
+    /// first (each a second apart, or never answering when `silent`): its
+    /// lines and what it ended with.
+    async fn watched_through(
         failing: usize,
         silent: bool,
     ) -> (Vec<String>, Result<String, CliError>) {
@@ -271,7 +277,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_watch_goes_on_through_a_store_that_is_down_for_a_while() {
-        let (lines, ended) = watched_through(5).await;
+        let (lines, ended) = watched_through(5, false).await;
         assert_eq!(lines.len(), 2, "{lines:?}");
         let ended = ended.unwrap();
         assert!(ended.contains("completed"), "{ended}");
@@ -279,17 +285,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_watch_gives_up_on_a_store_down_past_the_bound() {
-        let (lines, ended) = watched_through(usize::MAX).await;
+        let (lines, ended) = watched_through(usize::MAX, false).await;
         assert!(lines.is_empty());
         assert!(matches!(ended, Err(CliError::Store(_))), "{ended:?}");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_watch_goes_on_through_a_store_silent_for_a_while_and_gives_up_past_the_bound() {
-        let (lines, ended) = watched_through_store(2, true).await;
+    async fn a_watch_goes_on_through_a_store_silent_for_a_while() {
+        let (lines, ended) = watched_through(2, true).await;
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(ended.unwrap().contains("completed"));
-        let (lines, ended) = watched_through_store(usize::MAX, true).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_gives_up_on_a_store_silent_past_the_bound() {
+        let (lines, ended) = watched_through(usize::MAX, true).await;
         assert!(lines.is_empty());
         assert!(
             matches!(ended, Err(CliError::StoreSilent { after }) if after == OUTAGE),

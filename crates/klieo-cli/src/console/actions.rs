@@ -15,16 +15,14 @@ use axum::Form;
 use klieo::runtime::decisions::{
     cancel_tree, record_decision, record_settlement, Decision, Settled,
 };
-use klieo::types::{Error, RunId, Ticket};
+use klieo::types::{Error, RunId, RunState, Ticket};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::decisions::{afterwards, bounded, SAID as REASON, WHO as BY};
-use klieo::types::RunState;
+use crate::decisions::{afterwards, bounded, After, SAID as REASON, WHO as BY};
 
-// The forms have no `Debug`: their CSRF value is a secret.
-
-/// An approval or denial, as the run page's forms send it.
+/// An approval or denial, as the run page's forms send it (no `Debug`,
+/// as no form has: its CSRF value is a secret).
 #[derive(serde::Deserialize)]
 pub(crate) struct DecisionForm {
     csrf: String,
@@ -211,10 +209,10 @@ pub(crate) async fn cancel(
 /// run ended with it (a child run whose caller ended meanwhile is ended
 /// by the word), or its state could not be read (the page shows it).
 fn said_after(word: &'static str, state: &Result<RunState, CliError>) -> &'static str {
-    match state {
-        Ok(state) if state.is_finished() => "ended",
-        Ok(_) => word,
-        Err(_) => "recorded",
+    match After::of(state) {
+        After::Ended(_) => "ended",
+        After::GoesOn => word,
+        After::Unread(_) => "recorded",
     }
 }
 
@@ -233,7 +231,15 @@ mod tests {
             error: "cancelled".into(),
         };
         assert_eq!(said_after("settled", &Ok(cancelled)), "ended");
+    }
+
+    #[test]
+    fn a_word_on_a_run_that_goes_on_is_said_as_it_is() {
         assert_eq!(said_after("approved", &Ok(RunState::Running)), "approved");
+    }
+
+    #[test]
+    fn a_word_on_a_run_whose_state_cannot_be_read_is_said_to_be_recorded() {
         let unread = Err(CliError::UnknownRun { run: RunId::new() });
         assert_eq!(said_after("denied", &unread), "recorded");
     }

@@ -44,10 +44,7 @@ impl Said {
             "children-cancelled" => "The run had already ended; the runs under it are cancelled.",
             "settled" => "Settled. The model is told what happened when the run goes on.",
             "finished" => "The run had already ended; it was left as it is.",
-            "ended" => {
-                "Recorded. The run has ended: the run that called it ended meanwhile, so it \
-                 takes no more steps."
-            }
+            "ended" => "Recorded. The run has ended since: its state and log below say how.",
             "recorded" => "Recorded. The run's state is shown below.",
             _ => return None,
         })

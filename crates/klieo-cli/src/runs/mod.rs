@@ -6,18 +6,24 @@
 //! control characters are escaped (a terminal escape sequence shows as
 //! text) and it is cut to a line; `--json` gives it whole, as JSON.
 
+mod show;
+
 use crate::error::CliError;
 use crate::store::Store;
-use klieo::runtime::decisions::{in_doubt, pending_approval};
-use klieo::runtime::PendingApproval;
-use klieo::types::{Episode, RunEntry, RunId, RunQuery, Ticket, ToolOutcome};
+use klieo::types::{Episode, RunEntry, RunId, RunQuery, ToolOutcome};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub(crate) use show::show;
+
 /// The most characters of untrusted text a line shows.
 pub(crate) const LINE: usize = 100;
+
+/// The most characters of a name (a tool's, an agent's, a person's, a
+/// call id) a line shows.
+pub(crate) const NAME: usize = 40;
 
 /// `text` for a terminal: control characters and the characters that
 /// reorder or hide text (bidirectional controls, zero-width marks)
@@ -84,7 +90,7 @@ pub(crate) fn hides(c: char) -> bool {
 
 pub(crate) fn run_id(text: &str) -> Result<RunId, CliError> {
     RunId::from_str(text.trim()).map_err(|_| CliError::BadRunId {
-        text: plain(text, 40),
+        text: plain(text, NAME),
     })
 }
 
@@ -109,7 +115,7 @@ pub(crate) async fn list(store: &Store, query: &RunQuery, json: bool) -> Result<
         let said = entry
             .state
             .outcome()
-            .map(|o| plain(o, 40))
+            .map(|o| plain(o, NAME))
             .unwrap_or_default();
         let tokens = format!("{}/{}", tally.input_tokens, tally.output_tokens);
         let cost = tally.cost_micros.map(dollars).unwrap_or_default();
@@ -172,110 +178,6 @@ pub(crate) fn dollars(micros: u64) -> String {
     format!("{}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
 }
 
-/// `ticket` as a person pastes it into `klieo approve`: as it is, or,
-/// when its call id holds characters shown escaped (a zero-width space a
-/// model put in it), escaped and said to be so, with where to copy it
-/// whole.
-fn ticket_shown(ticket: &Ticket) -> String {
-    let text = ticket.to_string();
-    let shown = plain(&text, usize::MAX);
-    if shown == text {
-        return shown;
-    }
-    format!(
-        "{shown} (its call id holds characters shown escaped, so this cannot be pasted: \
-         take the ticket from `klieo --json runs show {}`)",
-        ticket.run
-    )
-}
-
-/// The most child runs `runs show` lists (`runs list --parent` pages
-/// through all).
-const CHILDREN: usize = 50;
-
-/// One run: its state, its thread, its parent and children, and its log.
-pub(crate) async fn show(store: &Store, run: &str, json: bool) -> Result<String, CliError> {
-    let run = run_id(run)?;
-    let Some(state) = store.queue().state(run).await? else {
-        return Err(CliError::UnknownRun { run });
-    };
-    let record = store.journal().run(run).await?;
-    let log = store.journal().replay(run).await?;
-    let thread = record.as_ref().map(|r| r.thread.as_str().to_owned());
-    let waiting = pending_approval(store.journal(), run)
-        .await
-        .map_err(CliError::Reading)?;
-    let doubted = in_doubt(store.journal(), run)
-        .await
-        .map_err(CliError::Reading)?;
-    let parent = store.catalog().entry(run).await?.and_then(|e| e.parent);
-    let children = store
-        .catalog()
-        .runs(&RunQuery::new().with_parent(run).with_limit(CHILDREN))
-        .await?;
-    if json {
-        let call = |w: &PendingApproval| json!({"ticket": w.ticket.to_string(), "tool": w.tool, "arguments": w.arguments});
-        let waits = waiting.as_ref().map(call);
-        let doubt = doubted.as_ref().map(call);
-        let shown = json!({
-            "run": run,
-            "state": state.name(),
-            "outcome": state.outcome(),
-            "thread": thread,
-            "waits_for": waits,
-            "in_doubt": doubt,
-            "parent": parent,
-            "children": children.runs.iter().map(|c| json!({"run": c.run, "state": c.state.name()})).collect::<Vec<_>>(),
-            // The first CHILDREN: `runs list --parent RUN` pages through all.
-            "more_children": children.next.is_some(),
-            "episodes": log,
-        });
-        return Ok(crate::json::pretty(&shown)?);
-    }
-    let mut text = format!("run     {run}\nstate   {}", state.name());
-    if let Some(said) = state.outcome() {
-        let _ = write!(text, " ({})", plain(said, LINE));
-    }
-    if let Some(waiting) = &waiting {
-        // The arguments whole: a person decides on what they see.
-        let arguments = waiting.arguments.to_string();
-        let _ = write!(
-            text,
-            "\nwaits   {} with {}\nticket  {}",
-            plain(&waiting.tool, 40),
-            plain(&arguments, usize::MAX),
-            ticket_shown(&waiting.ticket)
-        );
-    }
-    if let Some(doubted) = &doubted {
-        let arguments = doubted.arguments.to_string();
-        let _ = write!(
-            text,
-            "\ndoubt   {} with {} ran when the run stopped: did it happen? (klieo settle)\nticket  {}",
-            plain(&doubted.tool, 40),
-            plain(&arguments, usize::MAX),
-            ticket_shown(&doubted.ticket)
-        );
-    }
-    if let Some(parent) = parent {
-        let _ = write!(text, "\nparent  {parent} (this run is its call's agent)");
-    }
-    for child in &children.runs {
-        let _ = write!(text, "\nchild   {} {}", child.run, child.state.name());
-    }
-    if children.next.is_some() {
-        let _ = write!(text, "\nchild   … more: klieo runs list --parent {run}");
-    }
-    if let Some(thread) = &thread {
-        let _ = write!(text, "\nthread  {}", plain(thread, LINE));
-    }
-    let _ = write!(text, "\nlog     {} episodes", log.len());
-    for (i, episode) in log.iter().enumerate() {
-        let _ = write!(text, "\n{i:>4}  {:<18} {}", episode.kind(), line(episode));
-    }
-    Ok(text)
-}
-
 /// One episode's line: what it says, briefly.
 pub(crate) fn line(episode: &Episode) -> String {
     match episode {
@@ -311,20 +213,20 @@ pub(crate) fn line(episode: &Episode) -> String {
             };
             format!(
                 "step {step}: {} -> {outcome}, {latency_ms} ms",
-                plain(name, 40)
+                plain(name, NAME)
             )
         }
         Episode::Completed { steps } => format!("after {steps} steps"),
         Episode::Failed { error } => plain(error, LINE),
         Episode::Suspended { step, tool, .. } => {
-            format!("step {step}: {} waits for a person", plain(tool, 40))
+            format!("step {step}: {} waits for a person", plain(tool, NAME))
         }
         Episode::Approved { by, .. } => by
             .as_deref()
-            .map(|by| format!("by {}", plain(by, 40)))
+            .map(|by| format!("by {}", plain(by, NAME)))
             .unwrap_or_default(),
         Episode::Denied { reason, by, .. } => match by {
-            Some(by) => format!("by {}: {}", plain(by, 40), plain(reason, LINE)),
+            Some(by) => format!("by {}: {}", plain(by, NAME), plain(reason, LINE)),
             None => plain(reason, LINE),
         },
         Episode::Compacted { from, through, .. } => {
@@ -334,7 +236,7 @@ pub(crate) fn line(episode: &Episode) -> String {
         Episode::InDoubt { step, tool, .. } => {
             format!(
                 "step {step}: {} ran when the run stopped; it waits to be settled",
-                plain(tool, 40)
+                plain(tool, NAME)
             )
         }
         Episode::Settled { outcome, by, .. } => {
@@ -345,7 +247,7 @@ pub(crate) fn line(episode: &Episode) -> String {
                 _ => "it did not happen".to_owned(),
             };
             match by {
-                Some(by) => format!("by {}: {said}", plain(by, 40)),
+                Some(by) => format!("by {}: {said}", plain(by, NAME)),
                 None => said,
             }
         }
@@ -355,14 +257,18 @@ pub(crate) fn line(episode: &Episode) -> String {
             call_id,
         } => format!(
             "a child run: started by call {} of step {step} of run {parent}",
-            plain(call_id, 40)
+            plain(call_id, NAME)
         ),
         Episode::WaitingOnChild { step, child, .. } => {
             format!("step {step}: waits with run {child}, which waits for a person")
         }
         Episode::ChildWoken { child } => format!("a person decided in run {child}; it goes on"),
         Episode::HandedOff { from, to, reason } => {
-            let said = format!("{} handed the run to {}", plain(from, 40), plain(to, 40));
+            let said = format!(
+                "{} handed the run to {}",
+                plain(from, NAME),
+                plain(to, NAME)
+            );
             match reason.is_empty() {
                 true => said,
                 false => format!("{said}: {}", plain(reason, 60)),
