@@ -21,7 +21,7 @@ use std::borrow::Cow;
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
 pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
-    let mut url = checked_url(raw, name, example)?;
+    let mut url = endpoint_url(raw, name, example)?;
     // The path's trailing `/`, not the query's (`?sig=abc/` keeps its own).
     let path = url.path().trim_end_matches('/').to_owned();
     if path.len() < url.path().len() {
@@ -30,10 +30,12 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
     Ok(url)
 }
 
-/// The endpoint URL `raw` parsed and checked as [`base_url`] does, its
-/// path kept as written: for a URL a request goes to as it is (an MCP
-/// server's `…/mcp/`, which a server mounted there may serve alone), not
-/// one that paths are joined to.
+/// The endpoint URL `raw` trimmed, parsed, and checked to be an `http` or
+/// `https` URL that hides no credentials in its path, its path kept as
+/// written: for a URL a request goes to as it is (an MCP server's
+/// `…/mcp/`, which a server mounted there may serve alone), not one that
+/// paths are joined to ([`base_url`] trims it). A
+/// [`ConfigError::Invalid`] as [`base_url`]'s otherwise.
 ///
 /// ```
 /// let url = klieo_http::url::endpoint_url(" http://127.0.0.1:8000/mcp/ ", "url", "http://127.0.0.1:8000/mcp")?;
@@ -41,12 +43,6 @@ pub fn base_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError
 /// # Ok::<(), klieo_types::ConfigError>(())
 /// ```
 pub fn endpoint_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
-    checked_url(raw, name, example)
-}
-
-/// `raw` trimmed, parsed, and checked to be an `http` or `https` URL that
-/// hides no credentials in its path.
-fn checked_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigError> {
     let trimmed = raw.trim();
     let why_not = |why: &str| {
         format!(

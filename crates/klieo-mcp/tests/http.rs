@@ -73,23 +73,41 @@ async fn a_url_without_a_scheme_is_a_setting_to_fix() {
     assert!(cause.is_some_and(|c| c.contains("http://")), "{error:?}");
 }
 
-#[tokio::test]
-async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
+/// A server at `path` that answers every request with `reply` (an HTTP
+/// response, whole): its URL, and the target of the first request it got.
+async fn answering(path: &str, reply: String) -> (String, tokio::sync::oneshot::Receiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    let (asked, target) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut asked = Some(asked);
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut request = vec![0u8; 64 * 1024];
-            let _ = socket.read(&mut request).await;
-            let body = "database is down";
-            let reply = format!(
-                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let read = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..read]).into_owned();
+            if let Some(asked) = asked.take() {
+                let _ = asked.send(head.split(' ').nth(1).unwrap_or_default().to_owned());
+            }
             let _ = socket.write_all(reply.as_bytes()).await;
         }
     });
+    (url, target)
+}
+
+/// An empty reply with `status` and `headers` (each ending in CRLF).
+fn empty(status: &str, headers: &str) -> String {
+    format!("HTTP/1.1 {status}\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
+    let body = "database is down";
+    let reply = format!(
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (url, _) = answering("/mcp", reply).await;
     let error = McpServer::connect(McpOptions::http("web", url))
         .await
         .unwrap_err();
@@ -102,71 +120,48 @@ async fn a_server_answering_http_500_is_said_so_without_rust_type_names() {
 
 #[tokio::test]
 async fn an_endpoint_ending_in_a_slash_is_asked_as_written() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp/", listener.local_addr().unwrap());
-    let (asked, path) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut asked = Some(asked);
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = vec![0u8; 64 * 1024];
-            let read = socket.read(&mut request).await.unwrap_or(0);
-            let head = String::from_utf8_lossy(&request[..read]).into_owned();
-            let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
-            if let Some(asked) = asked.take() {
-                let _ = asked.send(target);
-            }
-            let reply = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-            let _ = socket.write_all(reply.as_bytes()).await;
-        }
-    });
+    let (url, target) = answering("/mcp/", empty("500 Internal Server Error", "")).await;
     let error = McpServer::connect(McpOptions::http("web", url))
         .await
         .unwrap_err();
     assert!(matches!(error, McpError::Handshake { .. }), "{error:?}");
-    assert_eq!(path.await.unwrap(), "/mcp/");
+    assert_eq!(target.await.unwrap(), "/mcp/");
 }
 
-/// A server that answers every request with `status` and `headers`.
-async fn answering(status: &'static str, headers: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = vec![0u8; 64 * 1024];
-            let _ = socket.read(&mut request).await;
-            let reply = format!(
-                "HTTP/1.1 {status}\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n"
-            );
-            let _ = socket.write_all(reply.as_bytes()).await;
-        }
-    });
-    url
+/// What connecting with a token to a server answering `status` (with
+/// `headers`) fails with: `McpError::Refused` with `code`, not
+/// retryable, the token nowhere in it.
+async fn refused_with(status: &str, headers: &str, code: u16) {
+    let (url, _) = answering("/mcp", empty(status, headers)).await;
+    let options = McpOptions::http("web", url).add_header("Authorization", "Bearer tok-secret");
+    let error = McpServer::connect(options).await.unwrap_err();
+    assert!(
+        matches!(error, McpError::Refused { status, .. } if status == code),
+        "{error:?}"
+    );
+    assert!(!error.retryable());
+    let shown = klieo_types::ErrorChain(&error).to_string();
+    assert!(!shown.contains("tok-secret"), "{shown}");
 }
 
 #[tokio::test]
-async fn a_refused_token_or_a_wrong_path_is_not_worth_trying_again() {
-    let cases = [
-        (
-            "401 Unauthorized",
-            "www-authenticate: Bearer realm=\"mcp\"\r\n",
-            401,
-        ),
-        ("401 Unauthorized", "", 401),
-        ("403 Forbidden", "", 403),
-        ("404 Not Found", "", 404),
-    ];
-    for (status, headers, code) in cases {
-        let url = answering(status, headers).await;
-        let options = McpOptions::http("web", url).add_header("Authorization", "Bearer tok-secret");
-        let error = McpServer::connect(options).await.unwrap_err();
-        assert!(
-            matches!(error, McpError::Refused { status, .. } if status == code),
-            "{status}: {error:?}"
-        );
-        assert!(!error.retryable(), "{status}");
-        let shown = klieo_types::ErrorChain(&error).to_string();
-        assert!(!shown.contains("tok-secret"), "{shown}");
-    }
+async fn a_token_refused_with_a_challenge_is_not_worth_trying_again() {
+    let challenge = "www-authenticate: Bearer realm=\"mcp\"\r\n";
+    refused_with("401 Unauthorized", challenge, 401).await;
+}
+
+#[tokio::test]
+async fn a_token_refused_without_a_challenge_is_not_worth_trying_again() {
+    refused_with("401 Unauthorized", "", 401).await;
+}
+
+#[tokio::test]
+async fn a_forbidden_handshake_is_not_worth_trying_again() {
+    refused_with("403 Forbidden", "", 403).await;
+}
+
+#[tokio::test]
+async fn a_url_with_no_mcp_endpoint_is_not_worth_trying_again() {
+    refused_with("404 Not Found", "", 404).await;
+    refused_with("405 Method Not Allowed", "", 405).await;
 }

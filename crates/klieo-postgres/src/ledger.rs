@@ -67,13 +67,10 @@ impl SpendLedger for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // A key's lock held by a client that hangs does not hold every
         // other worker of the key forever, nor one that stalls holding it.
-        sqlx::query(
-            "SELECT set_config('lock_timeout', '10s', true), \
-             set_config('idle_in_transaction_session_timeout', '60s', true)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(doing, e))?;
+        sqlx::query(concat!("SELECT 1 FROM ", bounded_waits!("10s")))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(doing, e))?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("key:{}", reservation.key))
             .execute(&mut *tx)

@@ -58,24 +58,15 @@
 /// SQL functions (migration 0011) set the same.
 macro_rules! bounded_waits {
     () => {
-        "(SELECT set_config('lock_timeout', '30s', true), \
-          set_config('idle_in_transaction_session_timeout', '60s', true)) AS bounded"
+        bounded_waits!("30s")
     };
-}
-
-/// Bounds the waits of the transaction `tx` as [`bounded_waits!`] does,
-/// for one whose first statement cannot join it (an upsert, a claim's
-/// scan): a client that stalls holding its locks holds no other writer
-/// for good.
-pub(crate) async fn bound_waits(
-    tx: &mut sqlx::PgConnection,
-    doing: &str,
-) -> Result<(), klieo_types::MemoryError> {
-    sqlx::query(concat!("SELECT 1 FROM ", bounded_waits!()))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| error::backend(doing, e))?;
-    Ok(())
+    ($lock:literal) => {
+        concat!(
+            "(SELECT set_config('lock_timeout', '",
+            $lock,
+            "', true), set_config('idle_in_transaction_session_timeout', '60s', true)) AS bounded"
+        )
+    };
 }
 
 mod catalog;

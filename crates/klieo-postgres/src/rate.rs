@@ -55,17 +55,20 @@ impl PostgresRateLimiter {
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(|e| backend(doing, e))?;
-        crate::bound_waits(&mut tx, doing).await?;
-        // One statement makes the row if need be and locks it; times are
-        // the server's clock, in milliseconds since the epoch.
+        // One statement bounds the transaction's waits, makes the row if
+        // need be and locks it; times are the server's clock, in
+        // milliseconds since the epoch.
         let (requests, tokens, at_ms, paused_until_ms, now): (f64, f64, i64, i64, i64) =
-            sqlx::query_as(
+            sqlx::query_as(concat!(
                 "INSERT INTO klieo_rate_limits (scope, requests, tokens, at_ms, paused_until_ms) \
-                 VALUES ($1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0) \
+                 SELECT $1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0 \
+                 FROM ",
+                bounded_waits!(),
+                " WHERE true \
                  ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope \
                  RETURNING requests, tokens, at_ms, paused_until_ms, \
-                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-            )
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+            ))
             .bind(scope)
             .bind(full.requests)
             .bind(full.tokens)

@@ -1,7 +1,9 @@
 //! Retries of model calls on paused time: blocking calls, stream
 //! initiation, and failures before versus after the first chunk.
 
-use crate::support::{collect, context, episodes, errors, kinds, start, terminal, text, with_user};
+use crate::support::{
+    asked, collect, context, episodes, errors, kinds, start, terminal, text, with_user,
+};
 use klieo_retry::RetryPolicy;
 use klieo_runtime::{run_steps, run_steps_streaming, AgentContext, RunOptions};
 use klieo_types::testing::{text_chunks, ScriptedLlm};
@@ -85,12 +87,17 @@ async fn stream_init_unauthorized_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn stream_init_retries_exhausted_are_returned_by_the_function() {
     let mut llm = ScriptedLlm::new();
-    for _ in 0..5 {
-        llm = llm.then_error(network());
+    for i in 0..5 {
+        llm = llm.then_error(LlmError::network(format!("reset {i}")));
     }
     let (ctx, thread) = context(&llm).await;
     let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default()).await;
     assert!(matches!(outcome, Err(Error::Llm(LlmError::Network { .. }))));
+    assert_eq!(
+        outcome.map(|_| ()),
+        Err(Error::Llm(LlmError::network("reset 3"))),
+        "the last attempt's own error"
+    );
     assert_eq!(llm.requests().len(), 4);
 }
 
@@ -162,12 +169,7 @@ async fn cancellation_during_backoff_stops_retrying() {
         tokio::spawn(async move { run_steps(&ctx, "", thread, RunOptions::default()).await })
     };
     // Yielding keeps paused time from advancing: the retry waits in backoff.
-    for _ in 0..1000 {
-        if !llm.requests().is_empty() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    asked(&llm, 1).await;
     assert_eq!(llm.requests().len(), 1);
     ctx.cancel().cancel();
     assert_eq!(run.await.unwrap(), Err(Error::Cancelled));

@@ -1,27 +1,11 @@
 //! The seed's retry contracts for a streamed run that `retries.rs` does
 //! not reach: a cancel while a stream's open waits to retry, in its
-//! first cycle and in a later one; a later cycle's retryable failure;
-//! the last attempt's own error.
+//! first cycle and in a later one; a later cycle's retryable failure.
 
-use crate::support::{collect, context, echo_call, errors, start, terminal, text};
+use crate::support::{asked, collect, context, echo_call, errors, start, terminal, text};
 use klieo_runtime::{run_steps_streaming, RunOptions};
 use klieo_types::testing::ScriptedLlm;
 use klieo_types::{Error, LlmError};
-
-/// Yields (paused time stands still meanwhile) until `llm` has been
-/// asked `calls` times: the run then waits in its retry's backoff.
-async fn asked(llm: &ScriptedLlm, calls: usize) {
-    for _ in 0..1000 {
-        if llm.requests().len() >= calls {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!(
-        "the model was asked {} times, not {calls}",
-        llm.requests().len()
-    );
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_cancelled_while_its_first_open_waits_to_retry_returns_cancelled() {
@@ -70,18 +54,4 @@ async fn a_later_cycles_retryable_open_failure_is_retried() {
     assert!(errors(&items).is_empty(), "{items:?}");
     assert_eq!(text(&items), "done");
     assert_eq!(llm.requests().len(), 3);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_streamed_open_that_gives_up_returns_the_last_attempts_error() {
-    let mut llm = ScriptedLlm::new();
-    for i in 0..5 {
-        llm = llm.then_error(LlmError::server(format!("down {i}")));
-    }
-    let (ctx, thread) = context(&llm).await;
-    let outcome = run_steps_streaming(&ctx, "", thread, RunOptions::default())
-        .await
-        .map(|_| ());
-    assert_eq!(outcome, Err(Error::Llm(LlmError::server("down 3"))));
-    assert_eq!(llm.requests().len(), 4);
 }

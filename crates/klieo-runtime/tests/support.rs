@@ -138,3 +138,18 @@ pub(crate) async fn wait_for_failed(ctx: &AgentContext) -> Vec<Episode> {
     }
     panic!("no Failed episode: {:?}", episodes(ctx).await);
 }
+
+/// Yields (paused time stands still meanwhile) until `llm` has been
+/// asked `calls` times: a run then waits in its retry's backoff.
+pub(crate) async fn asked(llm: &ScriptedLlm, calls: usize) {
+    for _ in 0..1000 {
+        if llm.requests().len() >= calls {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!(
+        "the model was asked {} times, not {calls}",
+        llm.requests().len()
+    );
+}

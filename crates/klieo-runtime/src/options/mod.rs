@@ -194,7 +194,7 @@ impl RunOptions {
     /// or `max_response_bytes` of 0, a `tool_timeout` of zero, a retry
     /// policy whose total budget is zero, a `lease_ttl` under
     /// [`MIN_LEASE_TTL`], a `max_tokens` of `Some(0)`, a `temperature`
-    /// below 0 or not a number. Call it to check options where they are made.
+    /// below 0 or not finite. Call it to check options where they are made.
     ///
     /// ```
     /// use klieo_runtime::RunOptions;

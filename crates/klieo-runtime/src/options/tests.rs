@@ -53,12 +53,18 @@ fn refused_option(o: RunOptions) -> String {
 }
 
 #[test]
-fn a_reply_of_no_tokens_and_a_temperature_below_zero_are_refused() {
+fn a_reply_of_no_tokens_is_refused() {
     let o = RunOptions::default;
     assert_eq!(
         refused_option(o().with_max_tokens(Some(0))),
         "RunOptions::max_tokens"
     );
+    assert!(o().with_max_tokens(Some(1)).validate().is_ok());
+}
+
+#[test]
+fn a_temperature_below_zero_or_not_finite_is_refused() {
+    let o = RunOptions::default;
     for t in [-0.5, f32::NAN, f32::INFINITY] {
         assert_eq!(
             refused_option(o().with_temperature(Some(t))),
@@ -67,7 +73,6 @@ fn a_reply_of_no_tokens_and_a_temperature_below_zero_are_refused() {
         );
     }
     assert!(o().with_temperature(Some(0.0)).validate().is_ok());
-    assert!(o().with_max_tokens(Some(1)).validate().is_ok());
 }
 
 #[test]

@@ -135,21 +135,39 @@ fn millis(ms: i64) -> Duration {
 mod tests {
     use super::*;
 
+    /// A bucket of 60 requests a minute, all taken at the hour.
+    fn emptied_at_the_hour() -> (RateLimit, RateBucket) {
+        let limit = RateLimit::new().with_requests_per_minute(60);
+        let mut bucket = RateBucket::full(&limit, HOUR);
+        for _ in 0..60 {
+            assert_eq!(bucket.take(&limit, HOUR, 0), None);
+        }
+        (limit, bucket)
+    }
+
+    const HOUR: i64 = 3_600_000;
+
     #[test]
     fn a_clock_set_back_an_hour_refills_from_its_new_time() {
-        let limit = RateLimit::new().with_requests_per_minute(60);
-        let hour = 3_600_000;
-        let mut bucket = RateBucket::full(&limit, hour);
-        for _ in 0..60 {
-            assert_eq!(bucket.take(&limit, hour, 0), None);
-        }
-        bucket.pause(hour, Duration::from_secs(30));
+        let (limit, mut bucket) = emptied_at_the_hour();
         // The clock is set back an hour, less a minute.
         assert!(bucket.take(&limit, 60_000, 0).is_some(), "all taken");
         assert_eq!(
             bucket.take(&limit, 120_000, 0),
             None,
-            "a minute on the new clock refills, and the pause is over"
+            "a minute on the new clock refills"
+        );
+    }
+
+    #[test]
+    fn a_pause_ends_by_a_clock_set_back() {
+        let (limit, mut bucket) = emptied_at_the_hour();
+        bucket.pause(HOUR, Duration::from_secs(30));
+        let wait = bucket.take(&limit, 60_000, 0);
+        assert_eq!(
+            wait,
+            Some(Duration::from_secs(30)),
+            "the pause, from the new time"
         );
     }
 
