@@ -255,7 +255,7 @@ fn object_schema(schema: &Value) -> Cow<'_, Value> {
 /// the whole id after them, so two ids that differ only there (`a.b`,
 /// `a:b`) stay two. Such ids failed every later request of the thread.
 fn usable_id(id: &str) -> Cow<'_, str> {
-    if ToolDef::is_usable_name(id) || (!id.is_empty() && ToolDef::usable_chars(id) == id) {
+    if !id.is_empty() && id.chars().all(ToolDef::takes_in_name) {
         return Cow::Borrowed(id);
     }
     Cow::Owned(format!("{}_{:08x}", ToolDef::usable_chars(id), fnv1a(id)))

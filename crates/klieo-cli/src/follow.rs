@@ -25,10 +25,11 @@ const FOLLOW_FOR: Duration = Duration::from_secs(600);
 /// further behind looks at its run at once.
 const BACKLOG: usize = 256;
 
-/// How long the store may take to open its change stream or record a
-/// follow: past it, the follower polls (as with a store that tells of
-/// no change), and a silent store holds up no watch or page.
-const ASK_WAIT: Duration = Duration::from_secs(15);
+/// How long the store may take to answer one ask (open its change
+/// stream, record a follow, read a run for a watch): past it, a follower
+/// polls (as with a store that tells of no change), a watch counts the
+/// read as failed, and a silent store holds up no watch or page.
+pub(crate) const ASK_WAIT: Duration = Duration::from_secs(15);
 
 /// The store's changes, passed on to every follower.
 pub(crate) struct Hub {

@@ -5,7 +5,7 @@
 //! the log only when the run moved.
 
 use crate::error::CliError;
-use crate::follow::Hub;
+use crate::follow::{Hub, ASK_WAIT};
 use crate::runs::{line, plain, run_id, LINE};
 use crate::store::Store;
 use klieo::types::{Episode, Journal, MemoryError, RunCatalog, RunEntry, RunId};
@@ -17,11 +17,6 @@ use tokio_util::sync::CancellationToken;
 /// restart, a failover), asking it again as it would for a change,
 /// before it gives up with the store's error.
 const OUTAGE: Duration = Duration::from_secs(60);
-
-/// How long one read of the run may take before the store counts as not
-/// answering (a failover that drops packets answers nothing, and fails
-/// no read): a failure towards [`OUTAGE`].
-const READ_WAIT: Duration = Duration::from_secs(15);
 
 /// Prints `run`'s log with `print` as it grows, until the run is over
 /// (or Ctrl-C); what to print last.
@@ -94,7 +89,7 @@ async fn follow_log(
             Ok::<_, MemoryError>((entry, log))
         };
         let began = Instant::now();
-        let (entry, log) = match tokio::time::timeout(READ_WAIT, read).await {
+        let (entry, log) = match tokio::time::timeout(ASK_WAIT, read).await {
             Ok(Ok(read)) => {
                 failing_since = None;
                 read

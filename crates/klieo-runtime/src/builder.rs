@@ -230,16 +230,16 @@ impl<M> AgentBuilder<M> {
         }
         self.options.budget.check_model(self.ctx.llm.model())?;
         crate::run::check_ledger(&self.options.budget, &self.ctx.memories)?;
-        let template = if self.sources.is_empty() {
-            self.ctx.with_tools(self.tools)
-        } else {
-            self.ctx
-                .with_tools(Toolbox::new().add_source(self.tools).merge(self.sources))
-        };
-        let catalogue = template.tools.catalogue();
+        if self.sources.is_empty() {
+            let template = self.ctx.with_tools(self.tools);
+            return Ok(Agent::new(template, self.instructions, self.options));
+        }
+        let tools = Toolbox::new().add_source(self.tools).merge(self.sources);
         // A source's tools are named by the source (an MCP server's are
-        // made usable there; a clash's prefix, by the toolbox).
-        if let Some(def) = catalogue
+        // made usable there; a clash's prefix, by the toolbox); the
+        // agent's own were checked above.
+        if let Some(def) = tools
+            .catalogue()
             .iter()
             .find(|def| !ToolDef::is_usable_name(&def.name))
         {
@@ -249,6 +249,7 @@ impl<M> AgentBuilder<M> {
                  digits, `_` and `-`, such as `get_weather`: rename it in its source",
             ));
         }
+        let template = self.ctx.with_tools(tools);
         Ok(Agent::new(template, self.instructions, self.options))
     }
 }
