@@ -42,6 +42,29 @@ async fn session(agent: &Agent, turns: usize) {
 }
 
 #[tokio::test]
+async fn a_session_window_never_opens_with_the_assistants_turn() {
+    let llm = ScriptedLlm::new().then_text("fine").then_text("fine");
+    let memory = Arc::new(InMemoryShortTerm::new());
+    let opts = RunOptions::default().with_max_history_tokens(100);
+    let agent = Agent::builder(llm.clone())
+        .with_short_term(memory.clone())
+        .with_options(opts)
+        .build()
+        .unwrap();
+    let thread = klieo_types::ThreadId::new("long");
+    let question = Message::user(format!("q {}", "word ".repeat(70)));
+    let answer = Message::assistant(format!("answer {}", "word ".repeat(10)));
+    klieo_types::ShortTermMemory::append(memory.as_ref(), &thread, vec![question, answer])
+        .await
+        .unwrap();
+    agent.session("long").run("next").await.unwrap();
+    let requests = llm.requests();
+    let first = requests[0].messages.iter().find(|m| m.role != Role::System);
+    assert_eq!(first.map(|m| m.role), Some(Role::User));
+    assert_eq!(first.map(|m| m.content.as_str()), Some("next"));
+}
+
+#[tokio::test]
 async fn a_long_session_is_fitted_to_a_small_window() {
     let llm = model(1_024, 40, None);
     let agent = Agent::builder(llm.clone())

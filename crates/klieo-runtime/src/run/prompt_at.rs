@@ -102,13 +102,18 @@ impl Run {
     /// tool result: a request never asks the model to go on with a task
     /// it no longer shows. A window whose newest turn leaves no room for
     /// the prompt is left as it is, as is one from memories that do not
-    /// number their messages. Made before a team seat's view, which may
-    /// leave the prompt out as it leaves out what came before a hand-off.
+    /// number their messages. Any other window cut inside the thread
+    /// opens on the user's words (see `open_on_the_users_words`). Made
+    /// before a team seat's view, which may leave the prompt out as it
+    /// leaves out what came before a hand-off.
     #[inline]
     pub(crate) fn with_prompt(&self, history: &mut History, budget: usize) {
         match (self.compaction_limit.get(), history.first) {
             (Some(index), Some(first)) if first > index => {
                 self.put_prompt_in_front(history, budget, first);
+            }
+            (_, Some(first)) if first > 0 && history.summary.is_none() => {
+                open_on_the_users_words(history, first);
             }
             _ => {}
         }
@@ -181,6 +186,22 @@ impl Run {
         let index = self.compaction_limit.get()?;
         self.emit(Fact::PromptAt { index }).episode
     }
+}
+
+/// A window cut inside its thread (at `first`, with no summary before
+/// it) that opens with the assistant's turn starts at its first user
+/// message instead: Anthropic, and chat templates that make the user and
+/// the assistant alternate, refuse a conversation that opens with the
+/// assistant. A window without a user message is left as it is (a run's
+/// window past its prompt gets the prompt back in front instead).
+fn open_on_the_users_words(history: &mut History, first: u64) {
+    let skip = match history.messages.iter().position(|m| m.role == Role::User) {
+        Some(skip) if skip > 0 => skip,
+        _ => return,
+    };
+    history.messages = history.messages.iter().skip(skip).cloned().collect();
+    history.first = Some(first + skip as u64);
+    history.tokens = None;
 }
 
 #[cfg(test)]

@@ -1,11 +1,16 @@
 //! Typed output: how a run asks for an answer of a given JSON Schema, the
 //! strongest way the provider allows, and checks the answer it gets.
 //!
-//! - The provider honours strict JSON schema → `response_format` with the
-//!   schema, made strict (`additionalProperties: false`, every property
-//!   required, optional ones nullable).
-//! - It honours JSON mode → `response_format: json_object`, and the schema
-//!   in the instructions.
+//! - The provider honours strict JSON schema, and strict mode can hold
+//!   the schema → `response_format` with the schema, made strict
+//!   (`additionalProperties: false`, every property required, optional
+//!   ones nullable, no `default`s). Strict mode cannot hold a schema
+//!   whose top is not an object of named properties, nor an object that
+//!   takes properties of any name (a map) or a value of any shape: such a
+//!   type is asked for as on a provider without strict schemas.
+//! - It honours JSON mode, and the answer is an object → `response_format:
+//!   json_object`, and the schema in the instructions (JSON mode makes an
+//!   object, never a list or a string).
 //! - Otherwise → the schema in the instructions, and the JSON taken from
 //!   the text (a fenced block, or the outermost object or array).
 //!
@@ -22,6 +27,8 @@ use serde_json::Value;
 use std::fmt;
 
 use crate::schema::schema_of;
+
+mod strict;
 
 /// The output a typed run must end with.
 #[derive(Clone)]
@@ -71,16 +78,18 @@ impl OutputSpec {
         caps: Capabilities,
         check: fn(&str) -> Result<(), String>,
     ) -> Self {
-        let (format, in_instructions) = if caps.json_schema() {
-            let mut strict = schema.clone();
-            make_strict(&mut strict);
+        let strict = caps
+            .json_schema()
+            .then(|| strict::strict_form(&schema))
+            .flatten();
+        let (format, in_instructions) = if let Some(strict) = strict {
             let format = ResponseFormat::JsonSchema {
                 name: name.clone(),
                 schema: strict,
                 strict: true,
             };
             (format, false)
-        } else if caps.json_mode() {
+        } else if caps.json_mode() && strict::is_object(&schema) {
             (ResponseFormat::JsonObject, true)
         } else {
             (ResponseFormat::Text, true)
@@ -197,68 +206,6 @@ fn schema_name(type_name: &str) -> String {
     }
 }
 
-/// Keywords whose value is a map of names to schemas.
-const SCHEMA_MAPS: &[&str] = &[
-    "properties",
-    "patternProperties",
-    "$defs",
-    "definitions",
-    "dependentSchemas",
-];
-
-/// Keywords whose value is one schema (or, for `items`, an array of them).
-const SCHEMA_VALUES: &[&str] = &[
-    "items",
-    "additionalItems",
-    "additionalProperties",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "contains",
-    "propertyNames",
-    "not",
-    "if",
-    "then",
-    "else",
-];
-
-/// Keywords whose value is an array of schemas.
-const SCHEMA_LISTS: &[&str] = &["anyOf", "allOf", "oneOf", "prefixItems"];
-
-/// Makes every object schema in `schema` strict, as OpenAI's strict mode
-/// requires: no additional properties, every property required (an
-/// optional one is already nullable in the schema).
-///
-/// The walk follows the keywords that hold schemas, never a property's
-/// name: a field called `properties` or `required` is a name like any
-/// other, not a keyword.
-fn make_strict(schema: &mut Value) {
-    let Value::Object(map) = schema else {
-        return;
-    };
-    if let Some(Value::Object(props)) = map.get("properties") {
-        let keys: Vec<Value> = props.keys().cloned().map(Value::String).collect();
-        map.insert("required".into(), Value::Array(keys));
-        map.insert("additionalProperties".into(), Value::Bool(false));
-    }
-    for (keyword, value) in map.iter_mut() {
-        let keyword = keyword.as_str();
-        if SCHEMA_MAPS.contains(&keyword) {
-            if let Value::Object(named) = value {
-                named.values_mut().for_each(make_strict);
-            }
-        } else if SCHEMA_VALUES.contains(&keyword) {
-            match value {
-                Value::Array(list) => list.iter_mut().for_each(make_strict),
-                one => make_strict(one),
-            }
-        } else if SCHEMA_LISTS.contains(&keyword) {
-            if let Value::Array(list) = value {
-                list.iter_mut().for_each(make_strict);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -349,6 +296,30 @@ mod tests {
         let text = OutputSpec::of::<Total>(Capabilities::default());
         assert_eq!(text.format(), &ResponseFormat::Text);
         assert!(text.instructions("", false).starts_with("When you give"));
+    }
+
+    /// Scores by name: a map, which strict mode cannot hold.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Scores {
+        scores: std::collections::HashMap<String, f64>,
+    }
+
+    #[test]
+    fn a_type_strict_mode_cannot_hold_is_asked_for_in_the_instructions() {
+        let both = Capabilities::default()
+            .with_json_schema(true)
+            .with_json_mode(true);
+        let map = OutputSpec::of::<Scores>(both);
+        assert_eq!(map.format(), &ResponseFormat::JsonObject);
+        assert!(map.instructions("", false).contains("\"scores\""));
+        // JSON mode makes an object: a list is asked for as text.
+        let list = OutputSpec::of::<Vec<Total>>(both);
+        assert_eq!(list.format(), &ResponseFormat::Text);
+        assert!(list.instructions("", false).contains("\"amount\""));
+        let strict_only = Capabilities::default().with_json_schema(true);
+        let map = OutputSpec::of::<Scores>(strict_only);
+        assert_eq!(map.format(), &ResponseFormat::Text);
     }
 
     #[test]
