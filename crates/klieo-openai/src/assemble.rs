@@ -9,7 +9,7 @@ use klieo_http::secret::Hidden;
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::{decoding_from, MESSAGE_LIMIT};
 use klieo_provider::streamed::{EventReader, Progress, Step};
-use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
+use klieo_types::{ChatChunk, FinishReason, LlmError, ReplyInfo, Usage};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -40,6 +40,10 @@ pub(crate) struct Assembler {
     /// auto): an empty stream then means the server cannot stream such
     /// calls, and this flag (the client's) remembers it.
     auto_tools: Option<Arc<AtomicBool>>,
+    /// The model's refusal so far (structured outputs), its first
+    /// [`MESSAGE_LIMIT`] bytes: the reply then ends as
+    /// [`FinishReason::ContentFilter`], never as an answer.
+    refusal: Option<String>,
 }
 
 impl Assembler {
@@ -53,6 +57,7 @@ impl Assembler {
             events: 0,
             hidden,
             auto_tools: None,
+            refusal: None,
         }
     }
 
@@ -115,6 +120,11 @@ impl Assembler {
             if let Some(content) = delta.content {
                 text = content.into_owned();
             }
+            if let Some(piece) = delta.refusal.filter(|r| !r.is_empty()) {
+                let refusal = self.refusal.get_or_insert_with(String::new);
+                let room = MESSAGE_LIMIT.saturating_sub(refusal.len());
+                refusal.push_str(klieo_types::text::prefix_bytes(&piece, room));
+            }
             if let Some(fragments) = delta.tool_calls {
                 self.calls.add(fragments)?;
             }
@@ -143,7 +153,16 @@ impl Assembler {
     /// mapped finish reason and the usage seen so far.
     fn finish_chunk(&mut self, text: String, reason: Option<&str>) -> ChatChunk {
         let calls = self.calls.finish();
-        let reason = finish_reason(reason, !calls.is_empty());
+        let mut reason = finish_reason(reason, !calls.is_empty());
+        let mut text = text;
+        if let (Some(refusal), true) = (self.refusal.take(), calls.is_empty()) {
+            // A refusal is no answer: the content filter's finish, with
+            // its words.
+            reason = FinishReason::ContentFilter;
+            if text.is_empty() {
+                text = refusal;
+            }
+        }
         let mut chunk = ChatChunk::tool_calls(calls).with_finish_reason(reason);
         // klieo-types has a constructor for text or for calls, not both.
         chunk.delta = text;

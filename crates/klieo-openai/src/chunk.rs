@@ -77,6 +77,9 @@ pub(crate) struct ChunkChoice<'a> {
 pub(crate) struct Delta<'a> {
     #[serde(borrow, default)]
     pub(crate) content: Option<Cow<'a, str>>,
+    /// A piece of the model's refusal (structured outputs).
+    #[serde(borrow, default)]
+    pub(crate) refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) tool_calls: Option<Fragments<'a>>,
     #[serde(borrow, default)]

@@ -156,6 +156,10 @@ struct Choice<'a> {
 struct ReplyMessage<'a> {
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
+    /// The model's refusal (structured outputs): its words, in place of
+    /// an answer.
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     tool_calls: Option<Vec<ReplyToolCall<'a>>>,
     #[serde(borrow, default)]
@@ -194,7 +198,9 @@ impl ReplyFunction<'_> {
 /// text. `tool_calls` wins over a legacy `function_call` beside it; a
 /// message with only a `function_call` becomes one tool call with id
 /// `call_0`. Tool-call arguments are kept as raw text, valid JSON or not.
-/// Unknown fields are ignored.
+/// A `refusal` (structured outputs) ends as
+/// [`FinishReason::ContentFilter`], its words as the text when there is
+/// no other. Unknown fields are ignored.
 pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatResponse, LlmError> {
     let reply: Completion<'_> = serde_json::from_slice(body)
         .map_err(|e| decoding_from("not a chat completion", &e, body, hidden))?;
@@ -215,7 +221,7 @@ pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatRespo
         return Err(decoding("the reply has no choices", body, hidden));
     };
     let message = choice.message;
-    let content = message.content.map(Cow::into_owned).unwrap_or_default();
+    let mut content = message.content.map(Cow::into_owned).unwrap_or_default();
     let calls: Vec<ToolCall> = match (message.tool_calls, message.function_call) {
         (Some(calls), _) if !calls.is_empty() => calls
             .into_iter()
@@ -232,7 +238,16 @@ pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatRespo
         }
         _ => Vec::new(),
     };
-    let reason = finish_reason(choice.finish_reason.as_deref(), !calls.is_empty());
+    let mut reason = finish_reason(choice.finish_reason.as_deref(), !calls.is_empty());
+    let refusal = message.refusal.filter(|r| !r.is_empty());
+    if let (Some(refusal), true) = (refusal, calls.is_empty()) {
+        // A refusal is no answer: the content filter's finish, its words
+        // kept where there is no other text.
+        reason = FinishReason::ContentFilter;
+        if content.is_empty() {
+            content = refusal.into_owned();
+        }
+    }
     let message = if calls.is_empty() {
         Message::assistant(content)
     } else {

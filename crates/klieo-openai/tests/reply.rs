@@ -76,6 +76,18 @@ async fn unknown_fields_are_ignored() {
 }
 
 #[tokio::test]
+async fn a_refusal_is_not_an_empty_answer() {
+    let refusal = "I'm sorry, I can't help with that.";
+    let r = reply(completion(
+        json!({"role": "assistant", "content": null, "refusal": refusal}),
+        json!("stop"),
+    ))
+    .await;
+    assert_eq!(r.finish_reason, FinishReason::ContentFilter);
+    assert_eq!(r.message.content, refusal);
+}
+
+#[tokio::test]
 async fn finish_reasons_map() {
     let cases = [
         (json!("stop"), FinishReason::Stop),

@@ -66,6 +66,20 @@ async fn text_deltas_are_forwarded_one_chunk_each_then_finish_with_usage() {
 }
 
 #[tokio::test]
+async fn a_streamed_refusal_is_not_an_empty_answer() {
+    let body = event(r#"{"role":"assistant","content":null,"refusal":""}"#, "null")
+        + &event(r#"{"refusal":"I'm sorry, "}"#, "null")
+        + &event(r#"{"refusal":"I can't."}"#, "null")
+        + &event("{}", r#""stop""#)
+        + DONE;
+    let got = stream_ok(body).await;
+    let last = got.last().unwrap();
+    assert_eq!(last.finish_reason, Some(FinishReason::ContentFilter));
+    assert_eq!(last.delta, "I'm sorry, I can't.");
+    assert_eq!(got.len(), 1, "the refusal is no answer's text: {got:?}");
+}
+
+#[tokio::test]
 async fn openai_style_tool_call_id_and_name_once() {
     let body = event(
         &tool_fragment(0, Some("call_abc"), Some("calculator"), ""),
