@@ -26,13 +26,24 @@ pub fn delay(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// A non-negative decimal number as a duration of that many seconds (or
-/// of whatever unit the caller divides it into).
+/// of whatever unit the caller divides it into); one too large for a
+/// [`Duration`] is [`Duration::MAX`], a wait longer than any caller
+/// takes, never none.
+///
+/// ```
+/// use std::time::Duration;
+/// use klieo_http::retry_after::seconds;
+///
+/// assert_eq!(seconds("1.5"), Some(Duration::from_millis(1_500)));
+/// assert_eq!(seconds("99999999999999999999999999"), Some(Duration::MAX));
+/// assert_eq!(seconds("-1"), None);
+/// ```
 pub fn seconds(text: &str) -> Option<Duration> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
     let secs: f64 = text.parse().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// An HTTP date in any of the three forms RFC 9110 requires a recipient

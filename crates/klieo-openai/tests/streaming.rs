@@ -67,8 +67,10 @@ async fn text_deltas_are_forwarded_one_chunk_each_then_finish_with_usage() {
 
 #[tokio::test]
 async fn a_streamed_refusal_is_not_an_empty_answer() {
-    let body = event(r#"{"role":"assistant","content":null,"refusal":""}"#, "null")
-        + &event(r#"{"refusal":"I'm sorry, "}"#, "null")
+    let body = event(
+        r#"{"role":"assistant","content":null,"refusal":""}"#,
+        "null",
+    ) + &event(r#"{"refusal":"I'm sorry, "}"#, "null")
         + &event(r#"{"refusal":"I can't."}"#, "null")
         + &event("{}", r#""stop""#)
         + DONE;

@@ -96,8 +96,10 @@ mod tests {
             h.insert("retry-after", HeaderValue::from_static(junk));
             assert_eq!(retry_after(&h, now), None, "{junk}");
         }
+        // Too long for a `Duration`: the longest wait, which no retry
+        // policy takes (it stops), not none (retried at once).
         let huge = headers(&[("retry-after", "99999999999999999999999999")]);
-        assert_eq!(retry_after(&huge, now), None);
+        assert_eq!(retry_after(&huge, now), Some(Duration::MAX));
     }
 
     #[test]

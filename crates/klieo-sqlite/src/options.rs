@@ -109,7 +109,7 @@ impl SqliteOptions {
 
     /// Checks what [`SqliteStore::open_with`](crate::SqliteStore::open_with)
     /// checks before it opens anything: at least one reader, and a busy
-    /// timeout longer than 0 s. A [`ConfigError`] names the option and the
+    /// timeout of at least 1 ms (SQLite counts whole milliseconds). A [`ConfigError`] names the option and the
     /// fix.
     ///
     /// ```
@@ -126,11 +126,14 @@ impl SqliteOptions {
                 "0 connections would serve no read: use at least 1 (the default is 4)",
             ));
         }
-        if self.busy_timeout.is_zero() {
+        if self.busy_timeout < Duration::from_millis(1) {
+            // SQLite counts whole milliseconds: under one is 0, which
+            // turns its wait for another writer off.
             return Err(ConfigError::invalid(
                 "SqliteOptions::busy_timeout",
-                "0 s would fail a write whenever another process writes at the same \
-                 moment: use how long a write may wait (the default is 5 s)",
+                "under 1 ms (SQLite counts whole milliseconds, so it is 0 s) would fail a \
+                 write whenever another process writes at the same moment: use how long a \
+                 write may wait (the default is 5 s)",
             ));
         }
         Ok(())

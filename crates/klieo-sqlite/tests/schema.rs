@@ -221,6 +221,17 @@ async fn options_that_cannot_work_are_refused_before_the_file_is_touched() {
     assert!(!path.exists(), "nothing was created");
 }
 
+#[test]
+fn a_busy_timeout_under_a_millisecond_is_refused() {
+    let options = klieo_sqlite::SqliteOptions::new("a.db")
+        .with_busy_timeout(std::time::Duration::from_micros(500));
+    let error = options.validate().expect_err("SQLite would wait 0 ms");
+    assert!(error.to_string().contains("busy_timeout"), "{error}");
+    let one = klieo_sqlite::SqliteOptions::new("a.db")
+        .with_busy_timeout(std::time::Duration::from_millis(1));
+    assert!(one.validate().is_ok());
+}
+
 #[tokio::test]
 async fn a_busy_timeout_past_what_sqlite_takes_waits_its_most() {
     let dir = tempfile::tempdir().expect("a temporary directory");
