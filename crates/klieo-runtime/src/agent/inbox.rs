@@ -5,7 +5,7 @@
 use super::Agent;
 use crate::resume::journal_of;
 use crate::summary::Answer;
-use klieo_types::{ConfigError, Error, RunId, Ticket};
+use klieo_types::{ConfigError, Error, MemoryError, RunId, Ticket};
 use serde_json::Value;
 
 /// The call a suspended run waits on, for a person to decide with
@@ -85,7 +85,9 @@ impl Agent {
     /// `MemoryError::Conflict` at its lease). Oldest first.
     ///
     /// Reads each run's log: its cost grows with the runs the store holds.
-    /// `Error::Config` when the agent's memories are not a journal.
+    /// A run whose log this version cannot decode (a newer klieo wrote
+    /// it) is left out, as the store's listing leaves out ids it cannot
+    /// read. `Error::Config` when the agent's memories are not a journal.
     pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, Error> {
         let Some(journal) = self.inner.template.memories.journal_ref() else {
             return Err(Error::Config(ConfigError::invalid(
@@ -97,7 +99,13 @@ impl Agent {
         };
         let mut unfinished = Vec::new();
         for run in journal.list_runs().await? {
-            let log = journal.replay(run).await?;
+            let log = match journal.replay(run).await {
+                Ok(log) => log,
+                // A log this version cannot read (written by a newer
+                // klieo, or edited) says nothing of the others.
+                Err(MemoryError::Serialization { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
             if log
                 .last()
                 .is_some_and(|last| !last.leaves_the_run_stopped())

@@ -4,9 +4,10 @@
 
 use super::approval::{agent, suspend};
 use super::store::fresh;
-use super::support::Counted;
+use super::support::{driven_while_hanging, Counted, Hooked, OnCommit};
 use klieo_runtime::{Agent, RunOptions};
 use klieo_types::testing::ScriptedLlm;
+use klieo_types::Journal;
 use klieo_types::{EpisodicMemory, Error, LlmError, ToolCall};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,4 +100,31 @@ async fn unfinished_runs_are_those_that_stopped_without_ending() {
     assert_eq!(starting_up.unfinished_runs().await.unwrap(), [stopped]);
     starting_up.resume(stopped).await.unwrap();
     assert_eq!(starting_up.unfinished_runs().await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn unfinished_runs_leave_out_a_run_whose_log_cannot_be_read() {
+    let (_dir, store) = fresh().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let done = Agent::builder(ScriptedLlm::new().then_text("Hi."))
+        .with_memory(store.clone())
+        .build()
+        .expect("the options are valid");
+    done.session("done").run("hi").await.unwrap();
+    let newer = store.list_runs().await.unwrap()[0];
+    let waiting = suspend(&store, &sent).await.run;
+    let no_lease = RunOptions::default().with_lease_ttl(None);
+    drop(driven_while_hanging(&store, &sent, no_lease).await);
+    let stopped = *store.list_runs().await.unwrap().last().unwrap();
+    let on_commit: OnCommit =
+        Arc::new(|store, commit| Box::pin(async move { store.commit(commit).await }));
+    let hooked = Hooked::new(store, on_commit).with_unreadable_log(newer);
+    let starting_up = Agent::builder(ScriptedLlm::new())
+        .with_memory(hooked)
+        .build()
+        .expect("the options are valid");
+    // The suspended run waits for a person; the unreadable log fails
+    // nothing.
+    assert_eq!(starting_up.unfinished_runs().await.unwrap(), [stopped]);
+    assert!(![newer, waiting].contains(&stopped));
 }

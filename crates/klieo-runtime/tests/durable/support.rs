@@ -182,6 +182,8 @@ pub(crate) struct Hooked {
     /// Told when a reservation on a key was made, which then is never
     /// answered: a store whose write landed as its caller went away.
     pub(crate) on_reserve: Option<Arc<Notify>>,
+    /// A run whose log cannot be decoded (a newer klieo wrote it).
+    pub(crate) unreadable: Option<RunId>,
 }
 
 impl Hooked {
@@ -192,7 +194,14 @@ impl Hooked {
             on_commit,
             on_lease: None,
             on_reserve: None,
+            unreadable: None,
         }
+    }
+
+    /// Its log of `run` undecodable, as one a newer klieo wrote.
+    pub(crate) fn with_unreadable_log(mut self, run: RunId) -> Self {
+        self.unreadable = Some(run);
+        self
     }
 
     /// Its key reservations made, then never answered, saying so on
@@ -232,6 +241,12 @@ impl EpisodicMemory for Hooked {
         self.inner.record(run, episode).await
     }
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
+        if self.unreadable == Some(run) {
+            return Err(MemoryError::Serialization {
+                reason: format!("episode of run {run}: unknown variant `from_a_newer_klieo`"),
+                cause: None,
+            });
+        }
         self.inner.replay(run).await
     }
     async fn list_runs(&self) -> Result<Vec<RunId>, MemoryError> {

@@ -102,10 +102,10 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<f64, String> {
-        let mut value = self.power()?;
+        let mut value = self.unary()?;
         while let Some(op @ (b'*' | b'/' | b'%')) = self.peek() {
             self.at += 1;
-            let rhs = self.power()?;
+            let rhs = self.unary()?;
             if op != b'*' && rhs == 0.0 {
                 return Err("division by zero".to_owned());
             }
@@ -118,16 +118,7 @@ impl Parser<'_> {
         Ok(value)
     }
 
-    fn power(&mut self) -> Result<f64, String> {
-        let base = self.unary()?;
-        if self.peek() == Some(b'^') {
-            self.at += 1;
-            let exponent = self.nested(Self::power)?;
-            return Ok(base.powf(exponent));
-        }
-        Ok(base)
-    }
-
+    /// A sign binds looser than `^`, as in mathematics: `-2^2` is -4.
     fn unary(&mut self) -> Result<f64, String> {
         match self.peek() {
             Some(b'-') => {
@@ -138,8 +129,20 @@ impl Parser<'_> {
                 self.at += 1;
                 self.nested(Self::unary)
             }
-            _ => self.primary(),
+            _ => self.power(),
         }
+    }
+
+    /// `^` groups to the right, and its exponent may have a sign
+    /// (`2^-1`).
+    fn power(&mut self) -> Result<f64, String> {
+        let base = self.primary()?;
+        if self.peek() == Some(b'^') {
+            self.at += 1;
+            let exponent = self.nested(Self::unary)?;
+            return Ok(base.powf(exponent));
+        }
+        Ok(base)
     }
 
     fn primary(&mut self) -> Result<f64, String> {
@@ -194,6 +197,14 @@ mod tests {
         assert_eq!(evaluate("2^3^2"), Ok(512.0), "^ is right-associative");
         assert_eq!(evaluate("-3 - -2"), Ok(-1.0));
         assert_eq!(evaluate("7 % 4 + 0.5"), Ok(3.5));
+    }
+
+    #[test]
+    fn a_sign_binds_looser_than_a_power() {
+        assert_eq!(evaluate("-2^2"), Ok(-4.0));
+        assert_eq!(evaluate("2^-1"), Ok(0.5));
+        assert_eq!(evaluate("-2^0.5"), Ok(-(2f64.sqrt())));
+        assert_eq!(evaluate("3*-2^2"), Ok(-12.0));
     }
 
     #[test]

@@ -82,19 +82,19 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             let Some(waiting) = desk.pending_approval(run).await? else {
                 return Err(format!("run {run} waits on no call").into());
             };
-            show(TypedEvents::from(desk.approve_stream(&waiting.ticket))).await
+            show(desk.approve_stream_typed::<Decision>(&waiting.ticket)).await
         }
         ("deny", [run, reason]) => {
             let run = run_of(run)?;
             let Some(waiting) = desk.pending_approval(run).await? else {
                 return Err(format!("run {run} waits on no call").into());
             };
-            show(TypedEvents::from(desk.deny_stream(&waiting.ticket, reason))).await
+            show(desk.deny_stream_typed::<Decision>(&waiting.ticket, reason)).await
         }
         ("resume", []) => {
             for run in desk.unfinished_runs().await? {
                 println!("run {run}");
-                show(TypedEvents::from(desk.resume_stream(run))).await?;
+                show(desk.resume_stream_typed::<Decision>(run)).await?;
             }
             Ok(())
         }
