@@ -49,6 +49,9 @@ pub(crate) struct Held {
     journal: Arc<dyn Journal>,
     run: RunId,
     holder: String,
+    /// How long the store has to answer a renewal or the release: a
+    /// sixth of the lease's time to live.
+    answer: Duration,
 }
 
 impl Drop for Held {
@@ -72,14 +75,23 @@ impl Held {
         }
     }
 
-    /// Stops renewing and gives the lease up (a failure to is only
-    /// logged: the lease runs out anyway).
+    /// Stops renewing and gives the lease up (a failure to, or no
+    /// answer within the time a renewal has, is only logged: the lease
+    /// runs out anyway, and the run's end does not wait on the store).
     pub(crate) async fn release(mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-        if let Err(e) = self.journal.release(self.run, &self.holder).await {
-            tracing::warn!(run_id = %self.run, error = %e, "could not give up the run's lease");
+        let released = self.journal.release(self.run, &self.holder);
+        match tokio::time::timeout(self.answer, released).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(run_id = %self.run, error = %e, "could not give up the run's lease");
+            }
+            Err(_) => {
+                let waited = self.answer.as_millis();
+                tracing::warn!(run_id = %self.run, "could not give up the run's lease: no answer within {waited} ms; it runs out");
+            }
         }
     }
 }
@@ -125,11 +137,11 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     let holder = run.holder().to_owned();
     let ended = Arc::clone(&run.lease_end);
     let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
+    let every = ttl / 3;
+    // Bounded: a renewal that hangs is one that failed.
+    let answer = every / 2;
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;
-        let every = ttl / 3;
-        // Bounded: a renewal that hangs is one that failed.
-        let answer = every / 2;
         // Counted from the take, however late this task first runs.
         let mut tick = tokio::time::interval_at(taken + every, every);
         // When the lease the store last granted was asked for.
@@ -191,6 +203,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
         journal,
         run: id,
         holder,
+        answer,
     }))
 }
 

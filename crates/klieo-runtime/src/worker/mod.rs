@@ -293,13 +293,23 @@ impl Worker {
         self.drain(running, runs, report, late).await
     }
 
-    /// Claims at most `room` runs, or none when the store fails.
+    /// Claims at most `room` runs, or none when the store fails or does
+    /// not answer within a third of the lease's time to live (a claim it
+    /// took meanwhile holds its runs' leases until they run out; they are
+    /// claimed again then).
     async fn claim(&self, room: usize) -> Vec<Claimed> {
         let ttl = self.options.lease_ttl();
-        match self.queue.claim(&self.holder, &self.names, room, ttl).await {
-            Ok(claimed) => claimed,
-            Err(e) => {
+        let answer = ttl / 3;
+        let claim = self.queue.claim(&self.holder, &self.names, room, ttl);
+        match tokio::time::timeout(answer, claim).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(e)) => {
                 tracing::warn!(holder = %self.holder, error = %e, "could not claim runs; trying again");
+                Vec::new()
+            }
+            Err(_) => {
+                let waited = answer.as_millis();
+                tracing::warn!(holder = %self.holder, "the store did not answer a claim within {waited} ms; trying again");
                 Vec::new()
             }
         }
@@ -335,8 +345,16 @@ impl Worker {
             // takes the run at once instead of when the lease runs out.
             // (A fresh run's engine gave its lease up already.)
             Err(e) if e.waits_for_person() && resumed => {
-                if let Err(e) = self.queue.release(claim.run, &self.holder).await {
-                    tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
+                let answer = self.options.lease_ttl() / 6;
+                let release = self.queue.release(claim.run, &self.holder);
+                match tokio::time::timeout(answer, release).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
+                    }
+                    Err(_) => {
+                        tracing::warn!(run_id = %claim.run, "the store did not answer the release of a run that waits for a person; its lease runs out");
+                    }
                 }
                 true
             }

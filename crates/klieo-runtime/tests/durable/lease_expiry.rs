@@ -209,3 +209,21 @@ async fn a_run_whose_one_renewal_fails_goes_on() {
     assert_eq!(run.await.unwrap().text, "Sent.");
     assert_eq!(count(&mails), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_answered_returns_though_giving_its_lease_up_hangs() {
+    let store = InMemoryJournal::new();
+    let ttl = Duration::from_secs(30);
+    let on_commit: OnCommit =
+        Arc::new(|store, commit| Box::pin(async move { store.commit(commit).await }));
+    let agent = Agent::builder(ScriptedLlm::new().then_text("Hi."))
+        .with_memory(Hooked::new(store, on_commit).hanging_on_release())
+        .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
+        .build()
+        .expect("the options are valid");
+    let answer = tokio::time::timeout(ttl, agent.session("s").run("hi"))
+        .await
+        .expect("the answer does not wait on the store for ever")
+        .unwrap();
+    assert_eq!(answer.text, "Hi.");
+}

@@ -184,6 +184,8 @@ pub(crate) struct Hooked {
     pub(crate) on_reserve: Option<Arc<Notify>>,
     /// A run whose log cannot be decoded (a newer klieo wrote it).
     pub(crate) unreadable: Option<RunId>,
+    /// Whether giving a lease up never answers.
+    pub(crate) release_hangs: bool,
 }
 
 impl Hooked {
@@ -195,7 +197,18 @@ impl Hooked {
             on_lease: None,
             on_reserve: None,
             unreadable: None,
+            release_hangs: false,
         }
+    }
+
+    /// Its leases given up with no answer ever.
+    #[allow(
+        dead_code,
+        reason = "the in-memory journal's lease scenarios use it, on paused time; SQLite's do not"
+    )]
+    pub(crate) fn hanging_on_release(mut self) -> Self {
+        self.release_hangs = true;
+        self
     }
 
     /// Its log of `run` undecodable, as one a newer klieo wrote.
@@ -272,6 +285,9 @@ impl Journal for Hooked {
         }
     }
     async fn release(&self, run: RunId, holder: &str) -> Result<(), MemoryError> {
+        if self.release_hangs {
+            std::future::pending::<()>().await;
+        }
         self.inner.release(run, holder).await
     }
     fn ledger(&self) -> Option<&dyn SpendLedger> {

@@ -14,7 +14,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 /// The in-memory journal, whose claims wait for a permit of `gate`
-/// (none at first) after telling `asked`, whose leases and releases never
+/// (none at first) after telling `asked` (or never answer, once, when
+/// `hang_next`), whose leases and releases never
 /// answer once `stuck`, and whose wake-ups come when the test sends them.
 #[derive(Clone)]
 pub(super) struct GatedClaims {
@@ -26,6 +27,8 @@ pub(super) struct GatedClaims {
     pub(super) wake: Arc<Notify>,
     /// Told each time the worker reads a wake-up.
     pub(super) woken: Arc<Notify>,
+    /// Whether the next claim never answers (the ones after it do).
+    pub(super) hang_next: Arc<AtomicBool>,
 }
 
 impl GatedClaims {
@@ -37,6 +40,7 @@ impl GatedClaims {
             stuck: Arc::new(AtomicBool::new(false)),
             wake: Arc::new(Notify::new()),
             woken: Arc::new(Notify::new()),
+            hang_next: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -102,6 +106,9 @@ impl RunQueue for GatedClaims {
         ttl: Duration,
     ) -> Result<Vec<Claimed>, MemoryError> {
         self.asked.notify_one();
+        if self.hang_next.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let permit = self.gate.acquire().await;
         drop(permit);
         self.store.claim(holder, agents, limit, ttl).await

@@ -143,6 +143,21 @@ async fn a_worker_claiming_through_the_gate_drives_the_run() {
     assert_eq!(working.await.unwrap().finished, 1);
 }
 
+/// A claim the store never answers is given up within a third of the
+/// lease's time to live, and the worker claims again.
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_never_answers_is_given_up_and_the_next_claims_the_run() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    queue.hang_next.store(true, Ordering::SeqCst);
+    let run = submitted(&store, &queue).await;
+    let (shutdown, working) = start(gated_worker(&store, &queue));
+    let state = klieo_runtime::wait(&store, run, LONG).await.unwrap();
+    assert_eq!(state, super::completed());
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().finished, 1);
+}
+
 /// A run cancelled in the store while its worker drains, stopped at the
 /// drain deadline before its lease's renewal told the worker, is not
 /// booked as released: no worker takes it over.
