@@ -10,6 +10,10 @@ use serde_json::Value;
 /// would garble the text, and so short a value protects nothing.
 const MIN_SECRET_LEN: usize = 4;
 
+/// A line of a secret of several lines shorter than this is not
+/// scrubbed on its own (a `{`, a `"type": "x",`).
+const MIN_LINE_LEN: usize = 16;
+
 /// What replaces a secret.
 const HIDDEN: &str = "***";
 
@@ -44,10 +48,12 @@ pub(crate) struct Secrets {
 }
 
 /// Whether an environment variable named `name` holds a credential, by
-/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`, `GH_PAT`,
-/// `SENTRY_DSN`, `MYSQL_PWD`): a part that says so anywhere in it, or a
-/// short word that says so on its own (`PAT`, not `PATH`; `MYSQL_PWD`,
-/// not the working directory's `PWD`).
+/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `PGPASSWORD`, `GH_PAT`,
+/// `SENTRY_DSN`, `MYSQL_PWD`, `GCP_CREDENTIALS`): a word of it that is or
+/// ends with a word that says so (`APIKEY`, not `KEYBOARD`; `AUTH`, not
+/// `GIT_AUTHOR_NAME`'s `AUTHOR`), or that word with an `S` or as
+/// `…ENTIALS` after it; or a short word that says so on its own (`PAT`,
+/// not `PATH`; `MYSQL_PWD`, not the working directory's `PWD`).
 pub(crate) fn names_a_credential(name: &str) -> bool {
     const ANYWHERE: &[&str] = &[
         "KEY",
@@ -57,6 +63,10 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
         "PASSWD",
         "PASSPHRASE",
         "AUTH",
+        "AUTHORIZATION",
+        "AUTHENTICATION",
+        "AUTHN",
+        "AUTHZ",
         "CRED",
         "JWT",
         "BEARER",
@@ -68,11 +78,28 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
     ];
     const ALONE: &[&str] = &["PAT", "PASS", "DSN", "PWD"];
     let name = name.to_ascii_uppercase();
-    ANYWHERE.iter().any(|word| name.contains(word))
-        || (name != "PWD"
-            && name
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|word| ALONE.contains(&word)))
+    let says_so = |word: &str| {
+        ANYWHERE.iter().any(|marker| {
+            word.ends_with(marker)
+                || word
+                    .strip_prefix(marker)
+                    .is_some_and(|rest| matches!(rest, "S" | "ENTIAL" | "ENTIALS"))
+        })
+    };
+    let mut words = name.split(|c: char| !c.is_ascii_alphanumeric());
+    words.any(|word| says_so(word) || (name != "PWD" && ALONE.contains(&word)))
+}
+
+/// Whether `value`, named a credential, protects nothing: a switch
+/// (`AUTH_ENABLED=true`) or a count (`MAX_TOKENS=4096`), which hidden
+/// would garble every answer that holds the word or the number.
+fn protects_nothing(value: &str) -> bool {
+    const SWITCHES: &[&str] = &[
+        "true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null",
+    ];
+    let value = value.trim();
+    SWITCHES.iter().any(|s| value.eq_ignore_ascii_case(s))
+        || (value.len() < 8 && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `value`, whatever names it, looks like a secret: one of its
@@ -147,7 +174,7 @@ impl Secrets {
     }
 
     fn add_named(&mut self, name: &str, value: &str) {
-        if names_a_credential(name) {
+        if names_a_credential(name) && !protects_nothing(value) {
             self.add(value);
             return;
         }
@@ -219,6 +246,14 @@ impl Secrets {
         let value = value.trim();
         if value.len() >= MIN_SECRET_LEN {
             self.values.push(value.to_owned());
+        }
+        // A secret of several lines (a PEM key, pretty-printed JSON)
+        // reaches a text read line by line (stderr) a line at a time:
+        // each of its lines is a secret too.
+        if value.contains('\n') {
+            let lines = value.lines().map(str::trim);
+            let pieces = lines.filter(|line| line.len() >= MIN_LINE_LEN);
+            self.values.extend(pieces.map(str::to_owned));
         }
     }
 

@@ -219,3 +219,41 @@ fn credentials_are_known_by_their_names() {
         assert!(!names_a_credential(name), "{name}");
     }
 }
+
+#[test]
+fn a_setting_whose_name_only_holds_a_credential_word_stays_in_a_tool_answer() {
+    for name in ["GIT_AUTHOR_NAME", "KEYBOARD_LAYOUT"] {
+        assert!(!names_a_credential(name), "{name}");
+    }
+    for name in [
+        "APIKEY",
+        "PGPASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+        "AUTH_HEADER",
+    ] {
+        assert!(names_a_credential(name), "{name}");
+    }
+    let env = [
+        ("MAX_TOKENS", "4096"),
+        ("AUTH_ENABLED", "true"),
+        ("GIT_AUTHOR_NAME", "Jane Doe"),
+        ("API_TOKEN", "tok-0123456789"),
+    ];
+    let secrets = Secrets::of(&Transport::Stdio {
+        command: "x".into(),
+        args: Vec::new(),
+        env: env
+            .iter()
+            .map(|(n, v)| ((*n).into(), (*v).into()))
+            .collect(),
+        inherited: Default::default(),
+        cwd: None,
+    });
+    let answer = "read 40960 bytes; auth is true; by Jane Doe";
+    assert_eq!(
+        secrets.scrub_value(serde_json::json!(answer)),
+        serde_json::json!(answer)
+    );
+    let leaked = secrets.scrub_value(serde_json::json!("tok-0123456789"));
+    assert_eq!(leaked, serde_json::json!("***"));
+}

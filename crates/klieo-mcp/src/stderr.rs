@@ -141,6 +141,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_secret_of_several_lines_printed_on_stderr_is_scrubbed_from_every_line() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n\
+                   bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----";
+        let tail = Tail::new(with_env(key));
+        let text = format!("invalid credentials:\n{key}\n");
+        tail.clone().read(text.as_bytes()).await;
+        let lines = tail.last_lines().await;
+        for line in &lines {
+            assert!(
+                !line.contains("MIIEvQ") && !line.contains("bKcwgg"),
+                "{lines:?}"
+            );
+        }
+        assert_eq!(lines[0], "invalid credentials:");
+    }
+
+    #[tokio::test]
     async fn a_secret_the_server_prints_is_scrubbed_even_across_the_cut() {
         let secret = "sk-live-0123456789";
         let near_cut = format!("{}{secret}\n", "y".repeat(LINE_CHARS - 5));
