@@ -228,7 +228,7 @@ impl<M> AgentBuilder<M> {
                 ));
             }
         }
-        self.options.budget.check_model(self.ctx.llm.model())?;
+        self.options.budget.check_client(self.ctx.llm.as_ref())?;
         crate::run::check_ledger(&self.options.budget, &self.ctx.memories)?;
         if self.sources.is_empty() {
             let template = self.ctx.with_tools(self.tools);

@@ -220,6 +220,14 @@ pub trait LlmClient: Send + Sync {
         self.name()
     }
 
+    /// Every model a reply of this client may come from, its
+    /// [`model`](Self::model) first: a client made of several providers
+    /// (a fallback) names each one's. A cost budget needs a price for
+    /// each. Default: the client's `model` alone.
+    fn models(&self) -> Vec<String> {
+        vec![self.model().to_owned()]
+    }
+
     /// Who serves the model, as traces name it (`gen_ai.provider.name` of
     /// the OpenTelemetry GenAI conventions): one of their well-known
     /// values (`"openai"`, `"anthropic"`) where it applies. Default: the

@@ -277,6 +277,17 @@ impl LlmClient for Fallback {
         self.members[0].client.model()
     }
 
+    /// Every provider's models, in the list's order, each once.
+    fn models(&self) -> Vec<String> {
+        let mut models: Vec<String> = Vec::new();
+        for model in self.members.iter().flat_map(|m| m.client.models()) {
+            if !models.contains(&model) {
+                models.push(model);
+            }
+        }
+        models
+    }
+
     fn capabilities(&self) -> Capabilities {
         let each: Vec<Capabilities> = self
             .members

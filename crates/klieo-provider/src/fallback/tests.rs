@@ -308,3 +308,34 @@ async fn a_model_the_provider_does_not_know_moves_to_the_next() {
     let reply = pair(&a, &b).complete(hi()).await.unwrap();
     assert_eq!(reply.info.unwrap().provider.as_deref(), Some("backup"));
 }
+
+/// A provider named apart from the model it serves.
+struct OnModel(ScriptedLlm, &'static str);
+
+#[async_trait]
+impl LlmClient for OnModel {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn model(&self) -> &str {
+        self.1
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.0.complete(req).await
+    }
+}
+
+#[test]
+fn a_fallback_names_every_model_its_replies_may_come_from() {
+    let fallback = Fallback::builder()
+        .add_provider(OnModel(named("openai"), "gpt-4o-mini"))
+        .add_provider(OnModel(named("anthropic"), "claude-opus"))
+        .add_provider(OnModel(named("azure"), "gpt-4o-mini"))
+        .build()
+        .unwrap();
+    assert_eq!(fallback.model(), "gpt-4o-mini");
+    assert_eq!(fallback.models(), ["gpt-4o-mini", "claude-opus"]);
+}

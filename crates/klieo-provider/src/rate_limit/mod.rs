@@ -269,6 +269,10 @@ impl LlmClient for RateLimited {
         self.client.model()
     }
 
+    fn models(&self) -> Vec<String> {
+        self.client.models()
+    }
+
     fn provider_name(&self) -> &str {
         self.client.provider_name()
     }

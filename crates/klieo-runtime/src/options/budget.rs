@@ -24,9 +24,11 @@ use std::time::Duration;
 /// A cost limit counts each call's reported usage at its model's price
 /// (the model the reply names, else the client's), and reserves a call's
 /// bound at the dearest price of the table (a client of several
-/// providers may answer with any of its models): a run whose client's model has
-/// no price is refused when the agent is built or the run starts, since
-/// its calls could not be counted. The time limit counts the time the
+/// providers may answer with any of its models): a run whose client may
+/// answer from a model with no price (its own, or any of a fallback's
+/// providers', [`LlmClient::models`](klieo_types::LlmClient::models)) is
+/// refused when the agent is built or the run starts, since its calls
+/// could not be counted. The time limit counts the time the
 /// run spent working: its model and tool calls as logged, and the time of
 /// the process driving it now (not the time it waited for a person or
 /// for a worker). A model call is cut off when it runs out (the client's
@@ -184,6 +186,19 @@ impl Budget {
     /// The time the run may spend working (see the type's docs).
     pub fn time(&self) -> Option<Duration> {
         self.time
+    }
+
+    /// `ConfigError::Invalid` when a cost limit cannot count the calls of
+    /// `llm`: one of the models its replies may come from
+    /// ([`LlmClient::models`](klieo_types::LlmClient::models)) has no
+    /// price.
+    pub(crate) fn check_client(&self, llm: &dyn klieo_types::LlmClient) -> Result<(), ConfigError> {
+        if !self.counts_cost() {
+            return Ok(());
+        }
+        llm.models()
+            .iter()
+            .try_for_each(|model| self.check_model(model))
     }
 
     /// `ConfigError::Invalid` when a cost limit cannot count the calls of

@@ -167,7 +167,7 @@ impl Run {
             }
         };
         opts.validate()?;
-        opts.budget.check_model(ctx.llm.model())?;
+        opts.budget.check_client(ctx.llm.as_ref())?;
         // A team's agent is offered the hand-offs of its seat as tools
         // (past the team's limit too: calling one ends the run with
         // `HandoffLimit`, where a tool taken away would make a model's
@@ -185,7 +185,7 @@ impl Run {
         // run is also stopped when its lease is lost, and only it.
         let spend = Arc::new(Mutex::new(Spend::new(&opts.budget, ctx.llm.model())));
         let covered = match &extras.cover {
-            Some(cover) => Some(cover.covering(ctx.llm.model())?),
+            Some(cover) => Some(cover.covering(ctx.llm.as_ref())?),
             None => None,
         };
         // Its own budget and its callers' cover its children.

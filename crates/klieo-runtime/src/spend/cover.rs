@@ -7,7 +7,9 @@
 
 use super::Spend;
 use crate::options::Budget;
-use klieo_types::{BudgetLimit, CallSpend, ChatRequest, ChatResponse, ConfigError, Error};
+use klieo_types::{
+    BudgetLimit, CallSpend, ChatRequest, ChatResponse, ConfigError, Error, LlmClient,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,15 +49,16 @@ impl Cover {
         (!levels.is_empty()).then_some(Self { levels })
     }
 
-    /// A child run on `model` under this cover. A cost limit needs the
-    /// child's model's price in that caller's table.
-    pub(crate) fn covering(&self, model: &str) -> Result<Covered, ConfigError> {
+    /// A child run on `llm` under this cover. A cost limit needs the
+    /// price of each model the child's replies may come from in that
+    /// caller's table.
+    pub(crate) fn covering(&self, llm: &dyn LlmClient) -> Result<Covered, ConfigError> {
         for level in &self.levels {
-            level.budget.check_model(model)?;
+            level.budget.check_client(llm)?;
         }
         Ok(Covered {
             cover: self.clone(),
-            model: model.to_owned(),
+            model: llm.model().to_owned(),
             reserved: Mutex::default(),
             calibration: Mutex::default(),
         })

@@ -214,6 +214,41 @@ fn a_model_without_a_price_under_a_cost_limit_is_refused_at_build() {
     );
 }
 
+/// The scripted model, whose replies may also come from a second model
+/// (as a fallback's second provider's).
+struct WithBackup(ScriptedLlm);
+
+#[klieo_types::async_trait]
+impl klieo_types::LlmClient for WithBackup {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn models(&self) -> Vec<String> {
+        vec!["scripted".into(), "dear-backup".into()]
+    }
+    fn capabilities(&self) -> klieo_types::Capabilities {
+        self.0.capabilities()
+    }
+    async fn complete(
+        &self,
+        req: klieo_types::ChatRequest,
+    ) -> Result<ChatResponse, klieo_types::LlmError> {
+        self.0.complete(req).await
+    }
+}
+
+#[test]
+fn a_client_whose_second_model_has_no_price_under_a_cost_limit_is_refused_at_build() {
+    let refused = Agent::builder(WithBackup(ScriptedLlm::new()))
+        .with_options(RunOptions::default().with_budget(priced(1.0)))
+        .build()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("`dear-backup` has no price"),
+        "{refused}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_time_limit_stops_the_run_after_its_tools_took_the_time() {
     let slow = TypedTool::new("work", "works slowly", |_: serde_json::Value| async {
