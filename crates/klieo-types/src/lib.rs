@@ -115,7 +115,7 @@ pub use memory::{EpisodicMemory, ShortTermMemory};
 pub use message::{estimated_text_tokens, Message, Role};
 pub use queue::{Claimed, RunQueue, Submission, Wakeups};
 pub use rate::{RateLimiter, RateWait};
-pub use request::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
+pub use request::{schema_in_instructions, ChatRequest, ResponseFormat, ToolChoice, ToolDef};
 pub use response::{ChatChunk, ChatResponse, FinishReason, ReplyInfo, Usage};
 pub use run_state::RunState;
 pub use summary::{History, ThreadSummary, SUMMARY_PREFIX};

@@ -150,6 +150,23 @@ pub enum ResponseFormat {
     },
 }
 
+/// What a model is told of an answer's shape where its provider cannot
+/// enforce it: `instructions`, then the request to reply with only a
+/// JSON value of `schema`.
+///
+/// ```
+/// let told = klieo_types::schema_in_instructions("Be brief.", &serde_json::json!({"type": "object"}));
+/// assert!(told.starts_with("Be brief.\n\nWhen you give your final answer"));
+/// assert!(told.ends_with(r#"{"type":"object"}"#));
+/// ```
+pub fn schema_in_instructions(instructions: &str, schema: &serde_json::Value) -> String {
+    let sep = if instructions.is_empty() { "" } else { "\n\n" };
+    format!(
+        "{instructions}{sep}When you give your final answer, reply with only a JSON value \
+         (no other text) that matches this JSON Schema:\n{schema}"
+    )
+}
+
 impl ResponseFormat {
     /// The estimated tokens of the schema it sends (name and schema as
     /// JSON); none for free text or any JSON object.

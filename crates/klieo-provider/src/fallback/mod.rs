@@ -8,6 +8,12 @@
 //! [`ReplyInfo::switches`](klieo_types::ReplyInfo::switches)), which the runtime
 //! records in the run's journal, events and spans.
 //!
+//! An answer's shape a provider cannot enforce (a JSON Schema, JSON mode)
+//! is asked of it in words instead: the schema goes into the system
+//! message, and the caller checks the answer as it would any (a typed
+//! run repairs one that does not fit). So a typed run fails over from a
+//! hosted provider with strict schemas to a local server without them.
+//!
 //! Whether a provider can serve a call is asked of it at each call, so
 //! what it learned since the list was built counts: a server's window
 //! and JSON Schema support once discovered
@@ -48,7 +54,7 @@ use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, ProviderFailure, ProviderSwitch, TimeLimit,
 };
-use needs::{combined, lacks, Mode};
+use needs::{combined, lacks, served_to, Mode};
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
@@ -308,11 +314,13 @@ impl LlmClient for Fallback {
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if let Some(why) = lacks(&member.client.capabilities(), &req, Mode::Complete) {
+            let caps = member.client.capabilities();
+            let req = served_to(&caps, &req);
+            if let Some(why) = lacks(&caps, &req, Mode::Complete) {
                 pass.skip(member, why);
                 continue;
             }
-            let attempt = member.client.complete(req.clone());
+            let attempt = member.client.complete(req.into_owned());
             match self.bounded(TimeLimit::Call, attempt).await {
                 Ok(mut reply) => {
                     stamp_info(&mut reply.info, &pass.answered(member));
@@ -332,12 +340,14 @@ impl LlmClient for Fallback {
     async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
         let mut pass = Pass::default();
         for member in self.members.iter() {
-            if let Some(why) = lacks(&member.client.capabilities(), &req, Mode::Stream) {
+            let caps = member.client.capabilities();
+            let req = served_to(&caps, &req);
+            if let Some(why) = lacks(&caps, &req, Mode::Stream) {
                 pass.skip(member, why);
                 continue;
             }
             let opened = self.bounded(TimeLimit::FirstByte, async {
-                let mut stream = member.client.stream(req.clone()).await?;
+                let mut stream = member.client.stream(req.into_owned()).await?;
                 let first = poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
                 Ok((stream, first))
             });

@@ -2,7 +2,8 @@
 //! [`Capabilities`] before the request is sent to it, and the capabilities
 //! of a list of providers as one client.
 
-use klieo_types::{Capabilities, ChatRequest, ResponseFormat, ToolChoice};
+use klieo_types::{Capabilities, ChatRequest, Message, ResponseFormat, Role, ToolChoice};
+use std::borrow::Cow;
 
 /// How the request is to be served.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,49 @@ pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Optio
         }
     }
     None
+}
+
+/// `req` as a provider with `caps` can serve it: an answer's shape it
+/// cannot enforce is asked for in words instead, as the runtime asks a
+/// provider without the feature (the caller checks the answer either
+/// way). A JSON Schema goes into the system message (a JSON object asked
+/// for then where the provider has JSON mode and the schema is an
+/// object's); a JSON object the provider has no mode for is asked for as
+/// text (the caller's instructions already describe it).
+pub(super) fn served_to<'a>(caps: &Capabilities, req: &'a ChatRequest) -> Cow<'a, ChatRequest> {
+    let format = match &req.response_format {
+        ResponseFormat::JsonSchema { schema, .. } if !caps.json_schema() => {
+            let object = schema.get("type").and_then(|t| t.as_str()) == Some("object");
+            let format = match caps.json_mode() && object {
+                true => ResponseFormat::JsonObject,
+                false => ResponseFormat::Text,
+            };
+            let mut served = req.clone();
+            served.response_format = format;
+            served.messages = told_the_schema(req, schema);
+            return Cow::Owned(served);
+        }
+        ResponseFormat::JsonObject if !caps.json_mode() => ResponseFormat::Text,
+        _ => return Cow::Borrowed(req),
+    };
+    let mut served = req.clone();
+    served.response_format = format;
+    Cow::Owned(served)
+}
+
+/// `req`'s messages, its system message (or a new one in front) telling
+/// the answer's `schema`.
+fn told_the_schema(req: &ChatRequest, schema: &serde_json::Value) -> klieo_types::Transcript {
+    let mut messages = req.messages.iter();
+    let (instructions, rest): (&str, Vec<Message>) = match req.messages.get(0) {
+        Some(first) if first.role == Role::System => {
+            messages.next();
+            (first.content.as_str(), messages.cloned().collect())
+        }
+        _ => ("", messages.cloned().collect()),
+    };
+    let system = Message::system(klieo_types::schema_in_instructions(instructions, schema));
+    std::iter::once(system).chain(rest).collect()
 }
 
 /// The capabilities of providers tried in turn: what any of them can do

@@ -339,3 +339,47 @@ fn a_fallback_names_every_model_its_replies_may_come_from() {
     assert_eq!(fallback.model(), "gpt-4o-mini");
     assert_eq!(fallback.models(), ["gpt-4o-mini", "claude-opus"]);
 }
+
+#[tokio::test]
+async fn a_schema_fails_over_to_a_provider_that_cannot_enforce_it_told_in_words() {
+    let strict = Capabilities::default().with_json_schema(true);
+    let hosted = named("hosted")
+        .with_capabilities(strict)
+        .then_error(LlmError::server("overloaded"));
+    let local = named("local")
+        .with_capabilities(Capabilities::default().with_json_mode(true))
+        .then_text(r#"{"holds": true}"#);
+    let schema =
+        serde_json::json!({"type": "object", "properties": {"holds": {"type": "boolean"}}});
+    let mut req = ChatRequest::new(vec![Message::system("Judge."), Message::user("hi")]);
+    req.response_format = klieo_types::ResponseFormat::JsonSchema {
+        name: "Verdict".into(),
+        schema: schema.clone(),
+        strict: true,
+    };
+    let reply = pair(&hosted, &local).complete(req).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("local"));
+    let sent = &local.requests()[0];
+    assert_eq!(
+        sent.response_format,
+        klieo_types::ResponseFormat::JsonObject
+    );
+    let system = sent.messages.get(0).unwrap();
+    assert_eq!(system.role, klieo_types::Role::System);
+    assert!(
+        system.content.starts_with("Judge.\n\nWhen you give"),
+        "{}",
+        system.content
+    );
+    assert!(
+        system.content.contains(&schema.to_string()),
+        "{}",
+        system.content
+    );
+    assert_eq!(sent.messages.iter().count(), 2);
+    let hosted_sent = &hosted.requests()[0];
+    assert!(matches!(
+        hosted_sent.response_format,
+        klieo_types::ResponseFormat::JsonSchema { .. }
+    ));
+}

@@ -120,12 +120,7 @@ impl OutputSpec {
         if !self.in_instructions && !tools {
             return instructions.to_owned();
         }
-        let sep = if instructions.is_empty() { "" } else { "\n\n" };
-        format!(
-            "{instructions}{sep}When you give your final answer, reply with only a JSON value \
-             (no other text) that matches this JSON Schema:\n{}",
-            self.schema
-        )
+        klieo_types::schema_in_instructions(instructions, &self.schema)
     }
 
     /// Why `text` is not a valid answer, if it is not.
