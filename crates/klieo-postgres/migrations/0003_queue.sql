@@ -16,10 +16,15 @@ CREATE UNIQUE INDEX klieo_runs_by_key ON klieo_runs (idem_key) WHERE idem_key IS
 CREATE INDEX klieo_runs_in_line ON klieo_runs (state, seq) WHERE agent IS NOT NULL;
 
 -- Runs written before this version take the state their log ends in (a
--- completed run's answer was not kept apart then: its text is empty).
+-- completed run's answer was not kept apart then: its text is empty). A
+-- NUL an error holds (escaped in the episode's JSON) becomes U+FFFD, as
+-- the store keeps it in `outcome`: `->>` cannot make text of it, and the
+-- migration would fail every time. (Mended after it shipped: nothing
+-- records a migration's text, and a database past it never runs it.)
 UPDATE klieo_runs r SET
     state = last.kind,
-    outcome = CASE WHEN last.kind = 'failed' THEN last.episode::json ->> 'error' END
+    outcome = CASE WHEN last.kind = 'failed'
+        THEN replace(last.episode, '\u0000', '\ufffd')::json ->> 'error' END
 FROM (
     SELECT DISTINCT ON (run) run, kind, episode
     FROM klieo_episodes ORDER BY run, seq DESC

@@ -76,8 +76,13 @@ pub enum OpenError {
         known: i64,
     },
     /// Bringing the schema up to date failed; the database is left at the
-    /// version it had (each migration is one transaction).
-    #[error("could not migrate the database to klieo schema version {version}")]
+    /// version it had (the migrations are one transaction). A table
+    /// another session held past the migration's 10 s lock bound fails it
+    /// too (SQLSTATE 55P03): connect again once that session is done.
+    #[error(
+        "could not migrate the database to klieo schema version {version}; it is left at the \
+         version it had (if a long transaction held a table, connect again once it ends)"
+    )]
     Migrate {
         /// The version whose migration failed.
         version: i64,

@@ -15,8 +15,12 @@
 //! U+FFFD in its place; messages and episodes, kept as JSON, keep it.
 //!
 //! The schema is versioned ([`SCHEMA_VERSION`]); connecting applies the
-//! migrations the database lacks, each in one transaction, and refuses a
-//! database from a newer version. No error or `Debug` output shows the
+//! migrations the database lacks, all in one transaction (a failure
+//! leaves the version it had, which its older workers still use), each
+//! lock it takes waited for at most 10 s (a long reader of a table makes
+//! the migration fail, to be tried again, instead of holding every
+//! worker's writes up behind it), and refuses a database from a newer
+//! version. No error or `Debug` output shows the
 //! connection URL.
 //!
 //! Leases ([`Journal::lease`](klieo_types::Journal::lease)) are timed by

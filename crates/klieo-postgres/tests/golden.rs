@@ -20,9 +20,9 @@ async fn version(url: &str) -> i64 {
     version
 }
 
-/// Restores the fixture of `version` into a fresh database, opens the
-/// store on it and checks what it holds.
-async fn read_fixture(fixture_version: i64) {
+/// A fresh database holding the fixture of `version`, with `more` run
+/// after it (on the dump's empty search path: name tables `public.`).
+async fn restored(fixture_version: i64, more: &str) -> String {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(format!("schema-v{fixture_version}.sql"));
@@ -32,11 +32,18 @@ async fn read_fixture(fixture_version: i64) {
     let mut raw = sqlx::PgConnection::connect(&url)
         .await
         .expect("a raw connection");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql + more))
         .execute(&mut raw)
         .await
         .expect("the fixture restores");
     raw.close().await.expect("closes");
+    url
+}
+
+/// Restores the fixture of `version` into a fresh database, opens the
+/// store on it and checks what it holds.
+async fn read_fixture(fixture_version: i64) {
+    let url = restored(fixture_version, "").await;
     assert_eq!(
         version(&url).await,
         fixture_version,
@@ -58,4 +65,31 @@ async fn a_database_of_every_shipped_schema_version_still_reads() {
     for version in [2] {
         read_fixture(version).await;
     }
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_v2_database_whose_failed_run_error_holds_a_nul_migrates() {
+    let run = klieo_types::RunId::new();
+    let failed = format!(
+        "INSERT INTO public.klieo_runs VALUES ('{run}', 'nul', NULL); \
+         INSERT INTO public.klieo_episodes VALUES ('{run}', 0, 'started', \
+             '{{\"type\":\"started\",\"agent\":\"calc\"}}'); \
+         INSERT INTO public.klieo_episodes VALUES ('{run}', 1, 'failed', \
+             '{{\"type\":\"failed\",\"error\":\"bad\\u0000reply\"}}');"
+    );
+    let url = restored(2, &failed).await;
+    let store = PostgresStore::connect(&url)
+        .await
+        .expect("the old database migrates");
+    let state = klieo_types::RunQueue::state(&store, run)
+        .await
+        .expect("the run's state reads");
+    assert_eq!(
+        state,
+        Some(klieo_types::RunState::Failed {
+            error: "bad\u{FFFD}reply".into()
+        })
+    );
+    store.close().await;
 }
