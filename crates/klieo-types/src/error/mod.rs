@@ -349,9 +349,11 @@ pub enum Error {
     /// names (a tenant, a user), counted over the key's runs on every
     /// worker that shares the store: it was not made.
     #[error(
-        "key `{key}` would pass its budget of {max} {limit} this period: its runs have \
-         settled or reserved {spent}, and the next call needs up to {needed}; raise the \
-         key's limit (KeyBudget) or wait for its next period"
+        "key `{key}` would pass its budget of {max} {limit}: its runs have settled or \
+         reserved {spent} (a reservation is what a call in flight may take, and settles at \
+         what it took), and the next call needs up to {needed}; raise the key's limit \
+         (KeyBudget), or try again once its calls in flight have settled or, for a key \
+         counted by period, in its next period"
     )]
     KeyBudgetExceeded {
         /// The key.

@@ -70,3 +70,18 @@ fn display_texts_name_the_problem() {
     let wrapped = Error::from(timeout.clone());
     assert_eq!(wrapped.to_string(), timeout.to_string());
 }
+
+#[test]
+fn a_key_refusal_names_calls_in_flight_and_promises_no_period_the_key_may_not_have() {
+    let refused = Error::KeyBudgetExceeded {
+        key: "tenant-7".into(),
+        limit: BudgetLimit::TotalTokens,
+        max: 100_000,
+        spent: 99_000,
+        needed: 4_096,
+    };
+    let text = refused.to_string();
+    assert!(text.contains("calls in flight have settled"), "{text}");
+    assert!(text.contains("for a key counted by period"), "{text}");
+    assert!(!text.contains("this period"), "{text}");
+}

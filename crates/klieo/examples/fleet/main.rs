@@ -66,13 +66,28 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         ("wait", [run]) => {
             let run: RunId = run.parse()?;
             match fleet.wait(run, Duration::from_secs(600)).await? {
-                RunState::Completed { answer } => println!("{answer}"),
+                RunState::Completed { answer } => println!("{}", printable(&answer)),
                 other => return Err(format!("run {run}: {other:?}").into()),
             }
         }
         _ => return Err(USAGE.into()),
     }
     Ok(())
+}
+
+/// A model's `text` as a terminal may show it: control characters other
+/// than line breaks and tabs (an escape sequence that would retitle the
+/// window or write the clipboard) and the marks that reorder text
+/// escaped, as `\u{1b}`.
+fn printable(text: &str) -> String {
+    let reorders = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() || reorders(c) => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

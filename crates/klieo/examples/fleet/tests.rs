@@ -59,3 +59,14 @@ async fn runs_submitted_in_one_process_are_driven_by_two_workers_and_waited_for(
     }
     assert_eq!(finished, RUNS as u64, "each run driven by one worker");
 }
+
+#[test]
+fn a_waited_answer_holding_an_escape_sequence_is_printed_escaped() {
+    let shown = crate::printable("ok\u{1b}]52;c;ZXZpbA==\u{7}\nnext\u{202e}line");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown}"
+    );
+    assert!(!shown.contains('\u{202e}'), "{shown}");
+    assert_eq!(shown, "ok\\u{1b}]52;c;ZXZpbA==\\u{7}\nnext\\u{202e}line");
+}
