@@ -11,20 +11,31 @@ use std::sync::Arc;
 /// # Default
 /// - cached input: the input price (set [`with_cached_input`](Self::with_cached_input)
 ///   for a provider that charges less for prompt-cache reads)
+/// - cache write: the input price (set [`with_cache_write`](Self::with_cache_write)
+///   for a provider that charges more for tokens written to its prompt
+///   cache: Anthropic charges 1.25 times the input price for its
+///   five-minute cache, and its client asks for caching by default)
 ///
-/// Tokens written to a prompt cache are counted at the input price.
+/// A call's bound is reserved at the dearer of the input and cache-write
+/// prices, so a call that writes its whole prompt to the cache never
+/// passes a cost limit.
 ///
 /// ```
 /// use klieo_runtime::ModelPrice;
 ///
 /// let mini = ModelPrice::per_million_tokens(0.15, 0.60).with_cached_input(0.075);
 /// assert_eq!(mini.cached_input(), 0.075);
+/// let sonnet = ModelPrice::per_million_tokens(3.0, 15.0)
+///     .with_cached_input(0.30)
+///     .with_cache_write(3.75);
+/// assert_eq!(sonnet.cache_write(), 3.75);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelPrice {
     input: f64,
     output: f64,
     cached_input: Option<f64>,
+    cache_write: Option<f64>,
 }
 
 impl ModelPrice {
@@ -35,6 +46,7 @@ impl ModelPrice {
             input,
             output,
             cached_input: None,
+            cache_write: None,
         }
     }
 
@@ -42,6 +54,14 @@ impl ModelPrice {
     #[must_use]
     pub fn with_cached_input(mut self, usd: f64) -> Self {
         self.cached_input = Some(usd);
+        self
+    }
+
+    /// Sets the price of input written to the provider's prompt cache
+    /// ([`Usage::cache_creation_tokens`]).
+    #[must_use]
+    pub fn with_cache_write(mut self, usd: f64) -> Self {
+        self.cache_write = Some(usd);
         self
     }
 
@@ -60,18 +80,34 @@ impl ModelPrice {
         self.cached_input.unwrap_or(self.input)
     }
 
-    /// What `usage` costs, in millionths of a US dollar, rounded up.
+    /// US dollars per million input tokens written to a prompt cache.
+    pub fn cache_write(&self) -> f64 {
+        self.cache_write.unwrap_or(self.input)
+    }
+
+    /// What `usage` costs, in millionths of a US dollar, rounded up: its
+    /// input read from the cache, written to it and neither, each at its
+    /// price (within the input it reports).
     pub(crate) fn cost_micros(&self, usage: &Usage) -> u64 {
-        let cached = f64::from(usage.cached_input_tokens.min(usage.input_tokens));
-        let fresh = f64::from(usage.input_tokens) - cached;
+        let read = usage.cached_input_tokens.min(usage.input_tokens);
+        let written = usage.cache_creation_tokens.min(usage.input_tokens - read);
+        let fresh = f64::from(usage.input_tokens - read - written);
+        let (read, written) = (f64::from(read), f64::from(written));
         let output = f64::from(usage.output_tokens);
-        micros(fresh * self.input + cached * self.cached_input() + output * self.output)
+        micros(
+            fresh * self.input
+                + read * self.cached_input()
+                + written * self.cache_write()
+                + output * self.output,
+        )
     }
 
     /// What `input` tokens sent and `output` generated cost at most, in
-    /// millionths of a US dollar.
+    /// millionths of a US dollar: the input at the dearer of its price
+    /// and the cache write's.
     pub(crate) fn bound_micros(&self, input: u64, output: u64) -> u64 {
-        micros(input as f64 * self.input + output as f64 * self.output)
+        let input_price = self.input.max(self.cache_write());
+        micros(input as f64 * input_price + output as f64 * self.output)
     }
 
     /// How many output tokens `micros` buys (all of them when output is
@@ -88,6 +124,7 @@ impl ModelPrice {
             ("input", self.input),
             ("output", self.output),
             ("cached input", self.cached_input()),
+            ("cache write", self.cache_write()),
         ];
         match prices.iter().find(|(_, p)| !p.is_finite() || *p < 0.0) {
             Some((which, price)) => Err(ConfigError::invalid(
@@ -169,6 +206,7 @@ impl Prices {
             input: most.input.max(p.input),
             output: most.output.max(p.output),
             cached_input: Some(most.cached_input().max(p.cached_input())),
+            cache_write: Some(most.cache_write().max(p.cache_write())),
         }))
     }
 
@@ -194,6 +232,31 @@ mod tests {
         let usage = Usage::new(1_000, 100).with_cache(400, 0);
         assert_eq!(price.cost_micros(&usage), 2_200);
         assert_eq!(price.output_for(2_200), 275);
+    }
+
+    #[test]
+    fn cache_writes_are_priced_at_their_own_rate_and_bound_a_call_at_it() {
+        let price = ModelPrice::per_million_tokens(3.0, 15.0)
+            .with_cached_input(0.3)
+            .with_cache_write(3.75);
+        // 1,000,000 input, all written to the cache: 3.75 dollars.
+        let written = Usage::new(1_000_000, 0).with_cache(0, 1_000_000);
+        assert_eq!(price.cost_micros(&written), 3_750_000);
+        // 1,000 input (200 read, 300 written, 500 neither) and 10 output:
+        // 200 × 0.3 + 300 × 3.75 + 500 × 3 + 10 × 15 = 2,835 millionths.
+        let mixed = Usage::new(1_000, 10).with_cache(200, 300);
+        assert_eq!(price.cost_micros(&mixed), 2_835);
+        // A call is bound at the cache write's price, the dearer.
+        assert_eq!(price.bound_micros(1_000, 0), 3_750);
+        // Unset, a cache write costs the input price.
+        let plain = ModelPrice::per_million_tokens(3.0, 15.0);
+        assert_eq!(plain.cost_micros(&written), 3_000_000);
+        let bad = Prices::new().add_model("m", plain.with_cache_write(f64::NAN));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("cache write"));
     }
 
     #[test]
