@@ -13,11 +13,21 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use std::time::Duration;
 
+/// A run id as klieo writes it (`RunId`'s text: lower-case hex in groups
+/// of 8, 4, 4, 4 and 12), as a POSIX regular expression.
+const RUN_ID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
 #[async_trait]
 impl RunCatalog for PostgresStore {
     async fn runs(&self, query: &RunQuery) -> Result<RunPage, MemoryError> {
         let doing = "listing runs";
-        let mut filters = Vec::new();
+        // Rows whose id or parent's id is no run id as klieo writes it
+        // (edited by hand) are not read: a page of them would be empty
+        // and end the listing early.
+        let mut filters = vec![
+            format!("run ~ '{RUN_ID}'"),
+            format!("(parent IS NULL OR parent ~ '{RUN_ID}')"),
+        ];
         let mut next = 0;
         let mut placeholder = || {
             next += 1;
@@ -35,11 +45,7 @@ impl RunCatalog for PostgresStore {
         if query.before().is_some() {
             filters.push(format!("run COLLATE \"C\" < {}", placeholder()));
         }
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        let filter = format!("WHERE {}", filters.join(" AND "));
         let sql = format!(
             "SELECT {COLUMNS} FROM klieo_runs {filter} ORDER BY run COLLATE \"C\" DESC LIMIT {}",
             placeholder()

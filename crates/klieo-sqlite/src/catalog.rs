@@ -60,10 +60,23 @@ impl RunCatalog for SqliteStore {
     }
 }
 
+/// A run id as klieo writes it (`RunId`'s text: lower-case hex in groups
+/// of 8, 4, 4, 4 and 12), as a `GLOB` pattern.
+fn run_id_glob() -> String {
+    let hex = |n: usize| "[0-9a-f]".repeat(n);
+    format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
+}
+
 /// The statement `query` reads by, and its values: one text per filter
-/// combination, so each is prepared once and planned on its index.
+/// combination, so each is prepared once and planned on its index. Rows
+/// whose id or parent's id is no run id (edited by hand) are not read:
+/// a page of them would be empty and end the listing early.
 fn select(query: &RunQuery) -> (String, Vec<Value>) {
-    let mut filters = Vec::new();
+    let glob = run_id_glob();
+    let mut filters = vec![
+        format!("run GLOB '{glob}'"),
+        format!("(parent IS NULL OR parent GLOB '{glob}')"),
+    ];
     let mut values = Vec::new();
     if let Some(status) = query.status() {
         values.push(Value::Text(status.name().to_owned()));
@@ -81,11 +94,7 @@ fn select(query: &RunQuery) -> (String, Vec<Value>) {
         values.push(Value::Text(before.to_string()));
         filters.push(format!("run < ?{}", values.len()));
     }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
+    let filter = format!("WHERE {}", filters.join(" AND "));
     // One past the page: whether there is a next.
     values.push(Value::Integer(
         i64::try_from(query.limit() + 1).unwrap_or(i64::MAX),

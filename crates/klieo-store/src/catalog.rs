@@ -90,10 +90,10 @@ impl StoreRows {
     /// (one past the limit when more follow; see [`RunPage::new`]). A row
     /// whose run id or parent's id cannot be read (edited by hand; a claim
     /// fails it, saying so) is left out: nothing can be done with it by
-    /// id, and the page of every other run is not lost to it. Such a page is short,
-    /// and still says where the next starts: after its last run that can
-    /// be read. (A page of `limit` rows none of which can be read has no
-    /// run to start the next after, and ends the listing.)
+    /// id, and the page of every other run is not lost to it. A store
+    /// reads no such rows where its query can tell (the SQL stores match
+    /// the ids' text): a page of `limit` rows none of which can be read
+    /// would have no run to start the next after, and end the listing.
     ///
     /// # Errors
     ///
