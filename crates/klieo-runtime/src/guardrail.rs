@@ -62,7 +62,10 @@ pub trait Guardrail: Send + Sync {
     /// A name for logs.
     fn name(&self) -> &str;
 
-    /// Called before each model call with the request about to be sent.
+    /// Called before each model call with the request about to be sent,
+    /// less the words a typed run asks a repair with (user messages the
+    /// run wrote: the answer's schema and why the last answer did not
+    /// fit, not the user's).
     async fn pre_llm(&self, req: &ChatRequest) -> GuardrailOutcome {
         let _ = req;
         GuardrailOutcome::Pass

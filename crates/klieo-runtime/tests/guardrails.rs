@@ -262,3 +262,37 @@ async fn a_stalled_hook_gives_way_to_a_cancel() {
         assert_eq!(llm.requests().len(), usize::from(!before));
     }
 }
+
+/// A verdict on a claim: its schema says "claim".
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema, PartialEq)]
+struct Verdict {
+    /// Whether the claim holds.
+    holds: bool,
+}
+
+#[tokio::test]
+async fn deny_keywords_does_not_refuse_the_runs_own_repair_prompt() {
+    let llm = ScriptedLlm::new()
+        .then_text("I think it holds.")
+        .then_text(r#"{"holds": true}"#);
+    let options = RunOptions::default().add_guardrail(Arc::new(DenyKeywords::new(["claim"])));
+    let agent = klieo_runtime::Agent::builder(llm.clone())
+        .with_options(options)
+        .build()
+        .unwrap();
+    let typed = agent
+        .run_typed::<Verdict>("Does it hold?")
+        .await
+        .expect("the repair's words are the run's, not the user's");
+    assert_eq!(typed.value, Verdict { holds: true });
+    let repaired = &llm.requests()[1];
+    let asked = repaired.messages.last().unwrap();
+    assert!(
+        asked.content.contains("Whether the claim holds."),
+        "{}",
+        asked.content
+    );
+    // The user's own words are still checked.
+    let refused = agent.run_typed::<Verdict>("Is the claim true?").await;
+    assert!(matches!(refused, Err(Error::Refused { .. })), "{refused:?}");
+}

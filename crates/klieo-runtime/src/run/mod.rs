@@ -2,6 +2,7 @@
 //! common parts: building a request and recording episodes. Calling the
 //! model under the retry policy is `model_call`'s.
 
+mod answer;
 mod compact;
 mod fit;
 mod ledger;
@@ -11,6 +12,7 @@ mod record;
 mod request;
 mod taken_up;
 
+pub(crate) use answer::Verdict;
 pub(crate) use fit::ModelFit;
 pub(crate) use ledger::check_ledger;
 pub(crate) use model_call::OpenFailure;
@@ -51,6 +53,9 @@ pub(crate) struct Run {
     output: Option<OutputSpec>,
     /// Answers of a typed run that did not fit, so far.
     repairs: AtomicU32,
+    /// The words this process asked a repair with (user messages the run
+    /// wrote, not the user): pre-LLM guardrails do not read them.
+    repair_prompts: Mutex<Vec<String>>,
     /// The tool calls made so far.
     pub(crate) repeats: Repeats,
     /// The pending step the last write left, which lone episodes keep.
@@ -138,14 +143,6 @@ pub(crate) struct ParentCall {
     pub(crate) depth: usize,
 }
 
-/// What a typed run does with an answer.
-pub(crate) enum Verdict {
-    /// It fits (or the run is not typed).
-    Fits,
-    /// It does not; the model is asked again with this message.
-    Repair(Message),
-}
-
 impl Run {
     /// A run of `ctx` on `thread`, shaped by `extras`; `Error::Config`
     /// when `opts` cannot work, before anything runs.
@@ -226,6 +223,7 @@ impl Run {
             progress,
             output: extras.output,
             repairs: AtomicU32::new(0),
+            repair_prompts: Mutex::new(Vec::new()),
             repeats: Repeats::default(),
             pending: Mutex::new(None),
             fence: Mutex::new(Fence::Unknown),
@@ -326,37 +324,6 @@ impl Run {
         let span = self.in_spans(&fact);
         let episode = self.ctx.memories.episode(fact);
         Emitted { episode, span }
-    }
-
-    /// Whether `answer` is one the run ends with: any, for an untyped
-    /// run; one of its shape, for a typed one (which [`judge`] does not
-    /// count as a repair).
-    ///
-    /// [`judge`]: Self::judge
-    pub(crate) fn fits(&self, answer: &str) -> bool {
-        self.output
-            .as_ref()
-            .is_none_or(|spec| spec.check(answer).is_ok())
-    }
-
-    /// Checks a typed run's answer: fits, ask again, or (repairs used up)
-    /// `Error::InvalidOutput`.
-    pub(crate) fn judge(&self, answer: &str) -> Result<Verdict, Error> {
-        let Some(spec) = &self.output else {
-            return Ok(Verdict::Fits);
-        };
-        let Err(reason) = spec.check(answer) else {
-            return Ok(Verdict::Fits);
-        };
-        let attempts = self.repairs.fetch_add(1, Ordering::Relaxed) + 1;
-        if attempts > self.opts.output_repairs {
-            return Err(Error::InvalidOutput {
-                reason,
-                reply: answer.to_owned(),
-                attempts,
-            });
-        }
-        Ok(Verdict::Repair(Message::user(spec.repair_prompt(&reason))))
     }
 
     pub(crate) fn run_id(&self) -> &str {

@@ -168,7 +168,8 @@ impl Run {
         req.temperature = self.opts.temperature;
         req.max_tokens = self.opts.max_tokens;
         if !self.opts.guardrails.is_empty() {
-            check_pre_llm(&self.opts.guardrails, &req, &self.ctx.cancel).await?;
+            let read = self.as_guardrails_read(&req);
+            check_pre_llm(&self.opts.guardrails, &read, &self.ctx.cancel).await?;
         }
         if self.budgeted() || self.covered().is_some() {
             if let (None, Some(fitted)) = (req.max_tokens, &fitted) {
