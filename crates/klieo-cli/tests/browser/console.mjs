@@ -6,7 +6,8 @@
 //   KLIEO_CONSOLE      the console's base URL, http://127.0.0.1:PORT
 //   KLIEO_TOKEN        its token
 //   KLIEO_RUNS         the runs, as JSON: looked_up, to_approve, to_deny,
-//                      in_doubt
+//                      in_doubt, twice (a mail run that asks for a second
+//                      mail once the first is approved)
 //   KLIEO_SCREENSHOTS  where each page's screenshot is saved
 // Each check prints "ok - …"; the first that fails throws, and the
 // process exits 1 with what it saw.
@@ -77,7 +78,7 @@ try {
   await page.goto(`${base}/?token=${token}`);
   check("the token leaves the address bar", !page.url().includes("token"), page.url());
   const listed = await page.locator("table.runs tbody tr").count();
-  check("the runs are listed", listed === 4, listed);
+  check("the runs are listed", listed === 5, listed);
   text = await page.textContent("table.runs");
   check("each run with its agent", ["lookup", "mail", "pay"].every((agent) => text.includes(agent)), text);
   await shot("runs");
@@ -87,7 +88,7 @@ try {
   await page.click("form.filters button");
   await page.waitForURL(/status=suspended/);
   const waiting = await page.locator("table.runs tbody tr").count();
-  check("the filter lists the three runs that wait for a person", waiting === 3, waiting);
+  check("the filter lists the four runs that wait for a person", waiting === 4, waiting);
 
   // A run: its tool call, its timeline; the tool's markup shown as text.
   await page.goto(`${base}/`);
@@ -127,6 +128,33 @@ try {
   const stale = await page.locator("button.cancel, button.approve").count();
   check("a finished run offers no decision or cancel", stale === 0, stale);
   await shot("approved");
+
+  // A call decided from another page while this one shows it: the run
+  // goes on to its second call, and this page does not swap that call's
+  // forms in under the person's pointer. Its buttons go dead, and it
+  // says to load the new call; loaded, it can be approved.
+  await page.goto(`${base}/runs/${runs.twice}`);
+  text = await page.textContent("[data-live]");
+  check("the first mail waits", text.includes("twice: to Bob"), text);
+  const other = await context.newPage();
+  await other.goto(`${base}/runs/${runs.twice}`);
+  await other.fill("form[action$='/approve'] input[name=by]", "ada");
+  await other.click("button.approve");
+  await other.waitForSelector("p.said");
+  await page.waitForSelector("p.moved");
+  text = await page.textContent("p.moved");
+  check("the page says another call waits", text.includes("another call now waits"), text);
+  const live = await page.locator("[data-live] button.approve:not([disabled]), [data-live] button.deny:not([disabled])").count();
+  check("and no form on it decides the new call", live === 0, live);
+  await shot("moved");
+  await page.click("p.moved a");
+  await page.waitForSelector("[data-live] button.approve:not([disabled])");
+  text = await page.textContent("[data-live]");
+  check("loaded again, it shows the second mail", text.includes("then to Carol"), text);
+  await page.fill("form[action$='/approve'] input[name=by]", "ada");
+  await page.click("button.approve");
+  await page.waitForSelector("[data-live] .status-completed");
+  await other.close();
 
   // Deny the other, with a reason: the model is told it.
   await page.goto(`${base}/runs/${runs.to_deny}`);

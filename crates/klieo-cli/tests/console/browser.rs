@@ -3,9 +3,9 @@
 //! both and runs this with `KLIEO_NODE`, `KLIEO_PLAYWRIGHT` and
 //! `KLIEO_CHROMIUM` set.
 
-use crate::support::{fill, Console, Working, TOKEN};
+use crate::support::{fill, Console, Working, LONG, TOKEN};
 use klieo::sqlite::SqliteStore;
-use klieo::types::{Episode, EpisodicMemory, RunQueue, RunState};
+use klieo::types::{Episode, EpisodicMemory, RunQueue, RunState, Submission};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -33,6 +33,13 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
     // A worker carries out what the person decides, as in a deployment.
     let store = SqliteStore::open(&path).await.unwrap();
     let working = Working::start(&store, None);
+    // A mail run that asks for a second mail once the first is approved.
+    let twice = store
+        .submit(&Submission::new("mail", "twice: to Bob"))
+        .await
+        .unwrap();
+    let waits = klieo::runtime::wait(&store, twice, LONG).await.unwrap();
+    assert_eq!(waits, RunState::Suspended);
     let console = Console::start(&format!("sqlite://{}", path.display()));
     let script = manifest.join("tests/browser/console.mjs");
     let ids = serde_json::json!({
@@ -40,6 +47,7 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
         "to_approve": runs.to_approve,
         "to_deny": runs.to_deny,
         "in_doubt": runs.in_doubt,
+        "twice": twice,
     });
     let mut browse = Command::new(node);
     browse
@@ -93,12 +101,15 @@ async fn a_person_lists_opens_approves_and_denies_runs_in_a_browser() {
     );
     let paid = store.state(runs.in_doubt).await.unwrap();
     assert!(matches!(paid, Some(RunState::Completed { .. })), "{paid:?}");
+    let both = store.state(twice).await.unwrap();
+    assert!(matches!(both, Some(RunState::Completed { .. })), "{both:?}");
     for page in [
         "refused",
         "runs",
         "run",
         "approvals",
         "approved",
+        "moved",
         "denied",
         "settled",
     ] {

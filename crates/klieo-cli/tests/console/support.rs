@@ -29,7 +29,12 @@ pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// A model with no script: it calls the run's tool with the user's
 /// message, then answers with what the tool said ("The tool said: …").
+/// Told `twice: …`, it calls the tool a second time, with
+/// [`SECOND_CALL`], before it answers.
 pub(crate) struct EchoModel;
+
+/// What a `twice: …` run's second call is made with.
+pub(crate) const SECOND_CALL: &str = "then to Carol";
 
 #[async_trait]
 impl LlmClient for EchoModel {
@@ -45,16 +50,25 @@ impl LlmClient for EchoModel {
             .last()
             .cloned()
             .unwrap_or_else(|| Message::user(""));
-        if last.role == Role::Tool {
-            let answer = Message::assistant(format!("The tool said: {}", last.content));
-            return Ok(ChatResponse::new(answer, FinishReason::Stop));
-        }
+        let results = req.messages.iter().filter(|m| m.role == Role::Tool).count();
+        let twice = req
+            .messages
+            .iter()
+            .any(|m| m.role == Role::User && m.content.starts_with("twice:"));
+        let (id, text) = match (last.role, twice, results) {
+            (Role::Tool, true, 1) => ("c2", SECOND_CALL.to_owned()),
+            (Role::Tool, _, _) => {
+                let answer = Message::assistant(format!("The tool said: {}", last.content));
+                return Ok(ChatResponse::new(answer, FinishReason::Stop));
+            }
+            _ => ("c1", last.content.clone()),
+        };
         let tool = req
             .tools
             .first()
             .map(|t| t.name.clone())
             .unwrap_or_default();
-        let call = ToolCall::new("c1", tool, json!({"text": last.content}));
+        let call = ToolCall::new(id, tool, json!({"text": text}));
         let reply = Message::assistant_tool_calls("", vec![call]);
         Ok(ChatResponse::new(reply, FinishReason::ToolCalls))
     }
