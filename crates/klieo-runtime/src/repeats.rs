@@ -12,8 +12,9 @@ use std::sync::Mutex;
 /// The calls of a run so far, by tool and arguments.
 ///
 /// A call is kept as a 64-bit digest of its tool's name and its parsed
-/// arguments (walked in their canonical order: serde_json's maps are
-/// ordered by key), with foldhash under this process's random seed: no
+/// arguments (an object's entries whatever their order, a number whatever
+/// its form: `1` and `1.0` alike), with foldhash under this process's
+/// random seed: no
 /// argument text is rendered or copied. Two different calls share a
 /// digest with odds near 2⁻⁶⁴, and the cost of one that did would be a
 /// request asking the model for its answer, so a fast hash does; SipHash
@@ -82,7 +83,7 @@ impl Repeats {
         let mut digest = self.keys.build_hasher();
         name.hash(&mut digest);
         match arguments {
-            Arguments::Parsed(value) => hash_value(value, &mut digest),
+            Arguments::Parsed(value) => hash_value(value, &self.keys, &mut digest),
             Arguments::Text(text) => text.hash(&mut digest),
         }
         digest.finish()
@@ -118,18 +119,29 @@ impl Hasher for Digest {
 }
 
 /// Feeds `value` to `hasher` by its structure: each kind tagged, each
-/// array and object with its length, an object's entries in key order.
-fn hash_value(value: &Value, hasher: &mut impl Hasher) {
+/// array and object with its length. A number is fed as the one it is: a
+/// whole one as an integer (`1`, `1.0`), any other as its float's bits.
+/// An object's entries are each hashed apart (under `keys`) and summed,
+/// so their order does not count, whatever order serde_json keeps (its
+/// `preserve_order` feature, which a build may turn on, keeps the
+/// model's).
+fn hash_value(value: &Value, keys: &RandomState, hasher: &mut impl Hasher) {
     match value {
         Value::Null => hasher.write_u8(0),
         Value::Bool(b) => {
             hasher.write_u8(1);
             b.hash(hasher);
         }
-        Value::Number(n) => {
-            hasher.write_u8(2);
-            n.hash(hasher);
-        }
+        Value::Number(n) => match whole(n) {
+            Some(whole) => {
+                hasher.write_u8(2);
+                hasher.write_i128(whole);
+            }
+            None => {
+                hasher.write_u8(6);
+                hasher.write_u64(n.as_f64().map_or(0, f64::to_bits));
+            }
+        },
         Value::String(s) => {
             hasher.write_u8(3);
             s.hash(hasher);
@@ -137,17 +149,36 @@ fn hash_value(value: &Value, hasher: &mut impl Hasher) {
         Value::Array(items) => {
             hasher.write_u8(4);
             hasher.write_usize(items.len());
-            items.iter().for_each(|item| hash_value(item, hasher));
+            items.iter().for_each(|item| hash_value(item, keys, hasher));
         }
         Value::Object(map) => {
             hasher.write_u8(5);
             hasher.write_usize(map.len());
+            let mut entries = 0u64;
             for (key, item) in map {
-                key.hash(hasher);
-                hash_value(item, hasher);
+                let mut entry = keys.build_hasher();
+                key.hash(&mut entry);
+                hash_value(item, keys, &mut entry);
+                entries = entries.wrapping_add(entry.finish());
             }
+            hasher.write_u64(entries);
         }
     }
+}
+
+/// `n` as a whole number, when it is one (written as an integer, or as a
+/// float with nothing after its point within `i128`'s range).
+fn whole(n: &serde_json::Number) -> Option<i128> {
+    if let Some(i) = n.as_i64() {
+        return Some(i128::from(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(i128::from(u));
+    }
+    let f = n.as_f64()?;
+    // 2^126: every float below it in magnitude converts without loss.
+    let within = f.abs() < 8.507_059_173_023_462e37;
+    (f.fract() == 0.0 && within).then_some(f as i128)
 }
 
 #[cfg(test)]
@@ -205,5 +236,42 @@ mod tests {
         assert!(!note(&r, &[ToolCall::from_raw("c1", "f", "{not json")]));
         assert!(note(&r, &[ToolCall::from_raw("c2", "f", "{not json")]));
         assert!(!note(&r, &[ToolCall::from_raw("c3", "f", "{not json ")]));
+    }
+
+    #[test]
+    fn a_number_repeats_whatever_its_form_and_two_numbers_stay_two() {
+        let r = Repeats::default();
+        let call = |id: &str, args: &str| ToolCall::from_raw(id, "f", args);
+        assert!(!note(&r, &[call("c1", r#"{"n": 1}"#)]));
+        assert!(note(&r, &[call("c2", r#"{"n": 1.0}"#)]), "1.0 is 1");
+        assert!(!note(&r, &[call("c3", r#"{"n": -1}"#)]));
+        assert!(
+            !note(&r, &[call("c4", r#"{"n": 18446744073709551615}"#)]),
+            "u64::MAX is not -1"
+        );
+        assert!(!note(&r, &[call("c5", r#"{"n": 0.5}"#)]));
+        assert!(
+            !note(&r, &[call("c6", r#"{"n": 4602678819172646912}"#)]),
+            "0.5's bits as an integer are not 0.5"
+        );
+    }
+
+    #[test]
+    fn an_objects_entries_repeat_in_any_order_and_nested() {
+        let r = Repeats::default();
+        let call = |id: &str, args: &str| ToolCall::from_raw(id, "f", args);
+        assert!(!note(
+            &r,
+            &[call("c1", r#"{"a": {"x": 1, "y": [2]}, "b": 3}"#)]
+        ));
+        assert!(note(
+            &r,
+            &[call("c2", r#"{"b": 3, "a": {"y": [2], "x": 1}}"#)]
+        ));
+        // The same values under other keys are another call.
+        assert!(!note(
+            &r,
+            &[call("c3", r#"{"a": 3, "b": {"x": 1, "y": [2]}}"#)]
+        ));
     }
 }

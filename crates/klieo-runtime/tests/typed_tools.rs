@@ -142,3 +142,24 @@ async fn calls_a_server_gave_the_same_id_in_two_steps_have_different_idempotency
         "two payments, two keys"
     );
 }
+
+#[tokio::test]
+async fn a_typed_tool_refuses_arguments_sent_as_a_list() {
+    let add = klieo_runtime::TypedTool::new("add", "Adds.", |args: Add| async move {
+        Ok::<_, ToolError>(args.a + args.b)
+    });
+    let llm = ScriptedLlm::new()
+        .then_tool_calls(vec![klieo_types::ToolCall::new("c1", "add", json!([1, 2]))])
+        .then_text("done");
+    let agent = Agent::builder(llm)
+        .add_tool(add)
+        .build()
+        .expect("the options are valid");
+    let answer = agent.run("add").await.unwrap();
+    match &answer.summary.tool_calls[0].outcome {
+        ToolOutcome::Error { message, .. } => {
+            assert!(message.contains("a list, not an object"), "{message}");
+        }
+        other => panic!("a list filled the fields by position: {other:?}"),
+    }
+}

@@ -100,7 +100,11 @@ impl Shape {
     }
 }
 
-/// Whether `args` are an `I`.
+/// Whether `args` are an `I`: never a list, which serde would read into
+/// a struct's fields by position.
 fn fits<I: DeserializeOwned>(args: &Value) -> Result<(), String> {
+    if args.is_array() {
+        return Err("the arguments are a list, not an object".into());
+    }
     I::deserialize(args).map(drop).map_err(|e| e.to_string())
 }
