@@ -108,3 +108,28 @@ fn fits<I: DeserializeOwned>(args: &Value) -> Result<(), String> {
     }
     I::deserialize(args).map(drop).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Order {
+        id: u64,
+        cents: i64,
+    }
+
+    #[test]
+    fn a_typed_agent_tool_refuses_arguments_sent_as_a_list() {
+        let shape = Shape::typed::<Order, Order>();
+        let refused = shape.prompt("order", &json!([7, 1200])).unwrap_err();
+        assert!(
+            refused.to_string().contains("a list, not an object"),
+            "{refused}"
+        );
+        let named = shape.prompt("order", &json!({"id": 7, "cents": 1200}));
+        assert_eq!(named.unwrap(), r#"{"cents":1200,"id":7}"#);
+    }
+}
