@@ -5,6 +5,11 @@ use crate::error::CliError;
 use klieo::postgres::{PostgresOptions, PostgresStore};
 use klieo::sqlite::{SqliteOptions, SqliteStore};
 use klieo::types::{Journal, RunCatalog, RunQueue, ShortTermMemory};
+use std::time::Duration;
+
+/// The longest the command waits for the store's connections to close
+/// once it is done.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// An open klieo store.
 pub(crate) enum Store {
@@ -37,12 +42,20 @@ impl Store {
         })
     }
 
-    /// Closes the store's connections, waiting for them.
+    /// Closes the store's connections, waiting for them at most
+    /// [`CLOSE_WAIT`].
     pub(crate) async fn close(&self) {
-        match self {
-            Self::Sqlite(store) => store.close().await,
-            Self::Postgres(store) => store.close().await,
-        }
+        let closing = async {
+            match self {
+                Self::Sqlite(store) => store.close().await,
+                Self::Postgres(store) => store.close().await,
+            }
+        };
+        // Bounded: a connection whose server stopped answering (a query
+        // given up on by a time limit) holds its slot until the server
+        // answers, and closing waits for every slot. The process ends
+        // either way, and the server drops what it held.
+        let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
     }
 
     /// The store's journal: runs' records and logs.

@@ -10,21 +10,28 @@ use klieo::types::{RunQuery, Ticket};
 use serde_json::json;
 use std::fmt::Write;
 
-/// `ticket` as a person pastes it into `klieo approve`: as it is, or,
-/// when its call id holds characters shown escaped (a zero-width space a
-/// model put in it), escaped and said to be so, with where to copy it
-/// whole.
+/// `ticket` as a person pastes it into `klieo approve`: as it is; in
+/// single quotes, as a shell takes it whole and runs nothing of it, when
+/// its call id (the model's or its server's) holds characters a shell
+/// reads (`$(…)`, `;`, a space); or, when it holds characters shown
+/// escaped (a zero-width space a model put in it), escaped and said to
+/// be so, with where a script reads it whole.
 fn ticket_shown(ticket: &Ticket) -> String {
     let text = ticket.to_string();
     let shown = plain(&text, usize::MAX);
-    if shown == text {
-        return shown;
+    if shown != text {
+        return format!(
+            "{shown} (its call id holds characters shown escaped, so this cannot be pasted: \
+             a script reads the ticket whole as `.waits_for.ticket` of \
+             `klieo --json runs show {}`)",
+            ticket.run
+        );
     }
-    format!(
-        "{shown} (its call id holds characters shown escaped, so this cannot be pasted: \
-         take the ticket from `klieo --json runs show {}`)",
-        ticket.run
-    )
+    let plain_word = |b: u8| b.is_ascii_alphanumeric() || b"-_./~:+=,@%".contains(&b);
+    if text.bytes().all(plain_word) {
+        return text;
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The most child runs `runs show` lists (`runs list --parent` pages

@@ -275,8 +275,47 @@ async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it()
     let line = shown.lines().find(|l| l.starts_with("ticket")).unwrap();
     assert!(line.contains("cannot be pasted"), "{line}");
     assert!(line.contains("--json runs show"), "{line}");
+    assert!(line.contains(".waits_for.ticket"), "{line}");
     let whole = ok_json(&spec, &["--json", "runs", "show", &ticket.run.to_string()]);
     let copied = whole["waits_for"]["ticket"].as_str().unwrap();
     let decided = klieo(&spec, &["approve", copied, "--by", "grace"]);
     assert!(decided.status.success(), "{decided:?}");
+}
+
+#[tokio::test]
+async fn a_ticket_whose_call_id_holds_shell_syntax_is_shown_quoted_for_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let id = "c1$(touch pwned);'x' y";
+    let call = ToolCall::new(id, "send_mail", json!({"to": "ada"}));
+    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
+        Ok::<_, ToolError>(format!("sent to {}", mail.to))
+    })
+    .with_approval(true);
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let Err(Error::Suspended { ticket, .. }) = agent.session("mail").run("mail Ada").await else {
+        panic!("the mail run waits for a person");
+    };
+    store.close().await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = klieo(&spec, &["runs", "show", &ticket.run.to_string()]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    let line = shown.lines().find(|l| l.starts_with("ticket")).unwrap();
+    let quoted = line.trim_start_matches("ticket").trim();
+    let whole = ticket.to_string().replace('\'', r"'\''");
+    assert_eq!(quoted, format!("'{whole}'"), "{line}");
+    // What a shell makes of it is the ticket, and it runs nothing.
+    let said = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s {quoted}"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(said.stdout).unwrap(), ticket.to_string());
+    assert!(!dir.path().join("pwned").exists());
 }
