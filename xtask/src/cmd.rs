@@ -35,7 +35,20 @@ pub(crate) fn apt_install(package: &str, fix: &str) -> Result<(), Error> {
         ("apt-get", &["update"]),
         (
             "apt-get",
-            &["install", "-y", "--no-install-recommends", package],
+            &[
+                "install",
+                "-y",
+                "--no-install-recommends",
+                // Another apt's lock is waited for; a changed config file
+                // keeps the one installed, never asking.
+                "-o",
+                "DPkg::Lock::Timeout=300",
+                "-o",
+                "Dpkg::Options::=--force-confdef",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+                package,
+            ],
         ),
     ];
     for (program, args) in steps {

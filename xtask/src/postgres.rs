@@ -170,6 +170,9 @@ fn as_server_user(program: &Path) -> Command {
     // If xtask dies, SIGINT: a fast shutdown, which does not wait for
     // clients still connected.
     command.args(["--pdeathsig", "INT", "--"]).arg(program);
+    // From `/`: the checkout (root's home, 0700) may be closed to the
+    // `postgres` user, and PostgreSQL changes back to where it started.
+    command.current_dir("/");
     command
 }
 
