@@ -4,10 +4,11 @@
 //! - The provider honours strict JSON schema, and strict mode can hold
 //!   the schema → `response_format` with the schema, made strict
 //!   (`additionalProperties: false`, every property required, optional
-//!   ones nullable, no `default`s). Strict mode cannot hold a schema
-//!   whose top is not an object of named properties, nor an object that
-//!   takes properties of any name (a map) or a value of any shape: such a
-//!   type is asked for as on a provider without strict schemas.
+//!   ones nullable, no `default`s, an enum's variants as `anyOf`). Strict
+//!   mode cannot hold a schema whose top is not an object of named
+//!   properties, an object that takes properties of any name (a map), a
+//!   value of any shape, nor `allOf`, `not` or `if`: such a type is asked
+//!   for as on a provider without strict schemas.
 //! - It honours JSON mode, and the answer is an object → `response_format:
 //!   json_object`, and the schema in the instructions (JSON mode makes an
 //!   object, never a list or a string).

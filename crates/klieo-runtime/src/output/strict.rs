@@ -30,6 +30,23 @@ const SCHEMA_VALUES: &[&str] = &[
 /// Keywords whose value is an array of schemas.
 const SCHEMA_LISTS: &[&str] = &["anyOf", "allOf", "oneOf", "prefixItems"];
 
+/// Keywords that give a schema its shape: a schema with none of them
+/// takes any value.
+const SHAPES: &[&str] = &["type", "enum", "const", "$ref", "anyOf", "oneOf"];
+
+/// Keywords OpenAI's strict mode does not take.
+const UNSUPPORTED: &[&str] = &[
+    "allOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "dependentSchemas",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+];
+
 /// Whether `schema` describes a JSON object (its `type` is `object`).
 pub(super) fn is_object(schema: &Value) -> bool {
     schema.get("type").and_then(Value::as_str) == Some("object")
@@ -58,12 +75,27 @@ pub(super) fn strict_form(schema: &Value) -> Option<Value> {
 /// other, not a keyword.
 fn make_strict(schema: &mut Value) -> bool {
     let map = match schema {
-        Value::Object(map) if !map.is_empty() => map,
-        // `true` or `{}`: a value of any shape.
-        Value::Bool(true) | Value::Object(_) => return false,
+        Value::Object(map) => map,
+        // `true`: a value of any shape.
+        Value::Bool(true) => return false,
         _ => return true,
     };
     map.remove("default");
+    // A schema of no shape (`{}`, a documented `serde_json::Value`'s
+    // `{"description": …}`) takes a value of any shape.
+    if !SHAPES.iter().any(|shape| map.contains_key(*shape)) {
+        return false;
+    }
+    if UNSUPPORTED.iter().any(|keyword| map.contains_key(*keyword)) {
+        return false;
+    }
+    // Strict mode takes `anyOf`, not `oneOf`; schemars writes an enum's
+    // variants as `oneOf`, and they never overlap.
+    if let Some(variants) = map.remove("oneOf") {
+        if map.insert("anyOf".into(), variants).is_some() {
+            return false;
+        }
+    }
     if !close(map) {
         return false;
     }
@@ -107,7 +139,17 @@ fn close(map: &mut Map<String, Value>) -> bool {
             true
         }
         Some(_) => false,
-        None => !takes_any_name && map.get("type").and_then(Value::as_str) != Some("object"),
+        None => !takes_any_name && !may_be_an_object(map),
+    }
+}
+
+/// Whether a schema's `type` is `object`, or a list that holds it
+/// (`["object", "null"]`).
+fn may_be_an_object(map: &Map<String, Value>) -> bool {
+    match map.get("type") {
+        Some(Value::String(kind)) => kind == "object",
+        Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "object"),
+        _ => false,
     }
 }
 
@@ -155,7 +197,11 @@ mod tests {
             in_a_field(map.clone()),
             in_a_field(json!(true)),
             in_a_field(json!({})),
+            in_a_field(json!({"description": "anything"})),
+            in_a_field(json!({"default": null})),
             in_a_field(json!({"type": "object"})),
+            in_a_field(json!({"type": ["object", "null"]})),
+            in_a_field(json!({"allOf": [{"type": "string"}]})),
             json!({"type": "array", "items": {"type": "string"}}),
             json!({"type": "string", "enum": ["a", "b"]}),
             json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
@@ -165,5 +211,18 @@ mod tests {
         }
         let named = in_a_field(json!({"type": "object", "properties": {}}));
         assert!(strict_form(&named).is_some());
+    }
+
+    #[test]
+    fn an_enums_variants_are_asked_as_any_of() {
+        let variants = json!({"oneOf": [
+            {"type": "string", "enum": ["none"]},
+            {"type": "object", "properties": {"some": {"type": "integer"}}}
+        ]});
+        let schema = json!({"type": "object", "properties": {"choice": variants}});
+        let strict = strict_form(&schema).unwrap();
+        let choice = &strict["properties"]["choice"];
+        assert!(choice.get("oneOf").is_none(), "{choice}");
+        assert_eq!(choice["anyOf"][1]["additionalProperties"], json!(false));
     }
 }
