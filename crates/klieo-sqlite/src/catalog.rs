@@ -73,9 +73,11 @@ fn run_id_glob() -> String {
 /// a page of them would be empty and end the listing early.
 fn select(query: &RunQuery) -> (String, Vec<Value>) {
     let glob = run_id_glob();
+    // Text: `GLOB` reads a BLOB's bytes as text, and a BLOB sorts above
+    // every text.
     let mut filters = vec![
-        format!("run GLOB '{glob}'"),
-        format!("(parent IS NULL OR parent GLOB '{glob}')"),
+        format!("typeof(run) = 'text' AND run GLOB '{glob}'"),
+        format!("(parent IS NULL OR (typeof(parent) = 'text' AND parent GLOB '{glob}'))"),
     ];
     let mut values = Vec::new();
     if let Some(status) = query.status() {

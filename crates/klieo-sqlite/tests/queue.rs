@@ -133,20 +133,25 @@ async fn a_run_whose_id_is_not_utf8_is_left_out_of_the_page() {
 /// to its end (a page of only that row ended it, with no run).
 #[tokio::test]
 async fn a_page_of_one_whose_row_cannot_be_read_still_leads_to_the_runs_behind_it() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let edit = "UPDATE runs SET run = 'not-a-run-id' WHERE run = ?1";
-    let (store, _, second, _raw) = edited(dir.path(), edit).await;
-    let mut seen = Vec::new();
-    let mut query = RunQuery::new().with_limit(1);
-    for _ in 0..4 {
-        let page = store.runs(&query).await.expect("the page is read");
-        seen.extend(page.runs.iter().map(|entry| entry.run));
-        match page.next {
-            Some(next) => query = query.with_before(next),
-            None => break,
+    for edit in [
+        "UPDATE runs SET run = 'not-a-run-id' WHERE run = ?1",
+        // A BLOB sorts above every text, and `GLOB` reads its bytes.
+        "UPDATE runs SET run = CAST(run AS BLOB) WHERE run = ?1",
+    ] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (store, _, second, _raw) = edited(dir.path(), edit).await;
+        let mut seen = Vec::new();
+        let mut query = RunQuery::new().with_limit(1);
+        for _ in 0..4 {
+            let page = store.runs(&query).await.expect("the page is read");
+            seen.extend(page.runs.iter().map(|entry| entry.run));
+            match page.next {
+                Some(next) => query = query.with_before(next),
+                None => break,
+            }
         }
+        assert_eq!(seen, [second], "{edit}");
     }
-    assert_eq!(seen, [second]);
 }
 
 /// Another program wrote a run id in upper case: it reads as an id, but
