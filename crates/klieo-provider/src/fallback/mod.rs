@@ -8,11 +8,13 @@
 //! [`ReplyInfo::switches`](klieo_types::ReplyInfo::switches)), which the runtime
 //! records in the run's journal, events and spans.
 //!
-//! An answer's shape a provider cannot enforce (a JSON Schema, JSON mode)
-//! is asked of it in words instead: the schema goes into the system
-//! message, and the caller checks the answer as it would any (a typed
-//! run repairs one that does not fit). So a typed run fails over from a
-//! hosted provider with strict schemas to a local server without them.
+//! A request for an answer's shape (a JSON Schema, JSON mode) goes to the
+//! providers that can enforce it first, in order; when none of them
+//! answers, the providers that cannot are asked in words, in order (the
+//! schema in the system message; the caller checks the answer as it
+//! would any, and a typed run repairs one that does not fit). So a typed
+//! run fails over from a hosted provider with strict schemas to a local
+//! server without them.
 //!
 //! Whether a provider can serve a call is asked of it at each call, so
 //! what it learned since the list was built counts: a server's window
@@ -54,7 +56,7 @@ use klieo_types::{
     async_trait, Capabilities, ChatRequest, ChatResponse, ChunkStream, ConfigError, Embedding,
     LlmClient, LlmError, ProviderFailure, ProviderSwitch, TimeLimit,
 };
-use needs::{combined, lacks, served_to, Mode};
+use needs::{combined, lacks, told_in_words, Mode};
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,6 +259,62 @@ impl Pass {
 }
 
 impl Fallback {
+    /// `req` completed by `member`: its reply, stamped with the switches
+    /// of `pass`; `None` when it failed in a way the next may not
+    /// (recorded in `pass`); an error that ends the call.
+    async fn complete_on(
+        &self,
+        member: &Member,
+        req: ChatRequest,
+        pass: &mut Pass,
+    ) -> Result<Option<ChatResponse>, LlmError> {
+        let attempt = member.client.complete(req);
+        match self.bounded(TimeLimit::Call, attempt).await {
+            Ok(mut reply) => {
+                stamp_info(&mut reply.info, &std::mem::take(pass).answered(member));
+                Ok(Some(reply))
+            }
+            Err(e) if moves_on(&e) => {
+                pass.fail(member, e);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `req` streamed by `member`, as [`complete_on`](Self::complete_on).
+    async fn stream_on(
+        &self,
+        member: &Member,
+        req: ChatRequest,
+        pass: &mut Pass,
+    ) -> Result<Option<ChunkStream>, LlmError> {
+        let opened = self.bounded(TimeLimit::FirstByte, async {
+            let mut stream = member.client.stream(req).await?;
+            let first = poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
+            Ok((stream, first))
+        });
+        match opened.await {
+            Ok((stream, Some(first))) => match first {
+                Err(e) if moves_on(&e) => {
+                    pass.fail(member, e);
+                    Ok(None)
+                }
+                first => {
+                    let stamp = std::mem::take(pass).answered(member);
+                    Ok(Some(Box::pin(Stamped::new(Some(first), stream, stamp))))
+                }
+            },
+            // A stream that ends before any item has nothing to relay.
+            Ok((stream, None)) => Ok(Some(stream)),
+            Err(e) if moves_on(&e) => {
+                pass.fail(member, e);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `attempt`, bounded by the attempt timeout when one is set.
     async fn bounded<T>(
         &self,
@@ -313,21 +371,23 @@ impl LlmClient for Fallback {
 
     async fn complete(&self, req: ChatRequest) -> Result<ChatResponse, LlmError> {
         let mut pass = Pass::default();
+        let mut in_words = Vec::new();
         for member in self.members.iter() {
             let caps = member.client.capabilities();
-            let req = served_to(&caps, &req);
             if let Some(why) = lacks(&caps, &req, Mode::Complete) {
-                pass.skip(member, why);
+                match told_in_words(&caps, &req, Mode::Complete) {
+                    Some(told) => in_words.push((member, told)),
+                    None => pass.skip(member, why),
+                }
                 continue;
             }
-            let attempt = member.client.complete(req.into_owned());
-            match self.bounded(TimeLimit::Call, attempt).await {
-                Ok(mut reply) => {
-                    stamp_info(&mut reply.info, &pass.answered(member));
-                    return Ok(reply);
-                }
-                Err(e) if moves_on(&e) => pass.fail(member, e),
-                Err(e) => return Err(e),
+            if let Some(reply) = self.complete_on(member, req.clone(), &mut pass).await? {
+                return Ok(reply);
+            }
+        }
+        for (member, told) in in_words {
+            if let Some(reply) = self.complete_on(member, told, &mut pass).await? {
+                return Ok(reply);
             }
         }
         Err(pass.exhausted())
@@ -339,30 +399,23 @@ impl LlmClient for Fallback {
     /// passed over like one whose stream did not open.
     async fn stream(&self, req: ChatRequest) -> Result<ChunkStream, LlmError> {
         let mut pass = Pass::default();
+        let mut in_words = Vec::new();
         for member in self.members.iter() {
             let caps = member.client.capabilities();
-            let req = served_to(&caps, &req);
             if let Some(why) = lacks(&caps, &req, Mode::Stream) {
-                pass.skip(member, why);
+                match told_in_words(&caps, &req, Mode::Stream) {
+                    Some(told) => in_words.push((member, told)),
+                    None => pass.skip(member, why),
+                }
                 continue;
             }
-            let opened = self.bounded(TimeLimit::FirstByte, async {
-                let mut stream = member.client.stream(req.into_owned()).await?;
-                let first = poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
-                Ok((stream, first))
-            });
-            match opened.await {
-                Ok((stream, Some(first))) => match first {
-                    Err(e) if moves_on(&e) => pass.fail(member, e),
-                    first => {
-                        let stamp = pass.answered(member);
-                        return Ok(Box::pin(Stamped::new(Some(first), stream, stamp)));
-                    }
-                },
-                // A stream that ends before any item has nothing to relay.
-                Ok((stream, None)) => return Ok(stream),
-                Err(e) if moves_on(&e) => pass.fail(member, e),
-                Err(e) => return Err(e),
+            if let Some(stream) = self.stream_on(member, req.clone(), &mut pass).await? {
+                return Ok(stream);
+            }
+        }
+        for (member, told) in in_words {
+            if let Some(stream) = self.stream_on(member, told, &mut pass).await? {
+                return Ok(stream);
             }
         }
         Err(pass.exhausted())

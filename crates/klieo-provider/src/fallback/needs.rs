@@ -52,7 +52,7 @@ pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Optio
 /// for then where the provider has JSON mode and the schema is an
 /// object's); a JSON object the provider has no mode for is asked for as
 /// text (the caller's instructions already describe it).
-pub(super) fn served_to<'a>(caps: &Capabilities, req: &'a ChatRequest) -> Cow<'a, ChatRequest> {
+fn served_to<'a>(caps: &Capabilities, req: &'a ChatRequest) -> Cow<'a, ChatRequest> {
     let format = match &req.response_format {
         ResponseFormat::JsonSchema { schema, .. } if !caps.json_schema() => {
             let object = schema.get("type").and_then(|t| t.as_str()) == Some("object");
@@ -73,6 +73,19 @@ pub(super) fn served_to<'a>(caps: &Capabilities, req: &'a ChatRequest) -> Cow<'a
     Cow::Owned(served)
 }
 
+/// `req` as a provider with `caps` that cannot serve it as it is can be
+/// asked it in words (see [`served_to`]), when it then can serve it.
+pub(super) fn told_in_words(
+    caps: &Capabilities,
+    req: &ChatRequest,
+    mode: Mode,
+) -> Option<ChatRequest> {
+    match served_to(caps, req) {
+        Cow::Owned(told) if lacks(caps, &told, mode).is_none() => Some(told),
+        _ => None,
+    }
+}
+
 /// `req`'s messages, its system message (or a new one in front) telling
 /// the answer's `schema`.
 fn told_the_schema(req: &ChatRequest, schema: &serde_json::Value) -> klieo_types::Transcript {
@@ -89,7 +102,7 @@ fn told_the_schema(req: &ChatRequest, schema: &serde_json::Value) -> klieo_types
 }
 
 /// The capabilities of providers tried in turn: what any of them can do
-/// (a request only one can serve goes to that one), except where the
+/// (a request goes first to those that can serve it as asked), except where the
 /// caller decides by them how to call: a stream of the model's own tool
 /// choices and usage in streams are claimed only when all have them, and
 /// the context window is the smallest.

@@ -203,6 +203,13 @@ async fn a_provider_is_judged_by_what_it_can_do_now_not_at_build() {
     let reply = fallback.complete(req).await.unwrap();
     assert_eq!(reply.info.unwrap().provider.as_deref(), Some("local"));
     assert_eq!(learns.requests().len(), 1);
+    assert!(
+        matches!(
+            learns.requests()[0].response_format,
+            klieo_types::ResponseFormat::JsonSchema { .. }
+        ),
+        "asked to enforce the schema it learned it can"
+    );
 }
 
 #[tokio::test]
@@ -382,4 +389,24 @@ async fn a_schema_fails_over_to_a_provider_that_cannot_enforce_it_told_in_words(
         hosted_sent.response_format,
         klieo_types::ResponseFormat::JsonSchema { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_schema_goes_first_to_a_later_provider_that_can_enforce_it() {
+    let plain = named("plain").then_text("{}");
+    let strict = named("strict")
+        .with_capabilities(Capabilities::default().with_json_schema(true))
+        .then_text(r#"{"holds": true}"#);
+    let mut req = hi();
+    req.response_format = klieo_types::ResponseFormat::JsonSchema {
+        name: "Verdict".into(),
+        schema: serde_json::json!({"type": "object"}),
+        strict: true,
+    };
+    let reply = pair(&plain, &strict).complete(req).await.unwrap();
+    assert_eq!(reply.info.unwrap().provider.as_deref(), Some("strict"));
+    assert!(
+        plain.requests().is_empty(),
+        "asked in words only when none can enforce it"
+    );
 }
