@@ -11,8 +11,8 @@ use serde_json::Value;
 const MIN_SECRET_LEN: usize = 4;
 
 /// A line of a secret of several lines shorter than this is not
-/// scrubbed on its own (a `{`, a `"type": "x",`).
-const MIN_LINE_LEN: usize = 16;
+/// scrubbed on its own (a `{`, a `}`).
+const MIN_LINE_LEN: usize = 8;
 
 /// What replaces a secret.
 const HIDDEN: &str = "***";
@@ -48,12 +48,12 @@ pub(crate) struct Secrets {
 }
 
 /// Whether an environment variable named `name` holds a credential, by
-/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `PGPASSWORD`, `GH_PAT`,
-/// `SENTRY_DSN`, `MYSQL_PWD`, `GCP_CREDENTIALS`): a word of it that is or
-/// ends with a word that says so (`APIKEY`, not `KEYBOARD`; `AUTH`, not
-/// `GIT_AUTHOR_NAME`'s `AUTHOR`), or that word with an `S` or as
-/// `…ENTIALS` after it; or a short word that says so on its own (`PAT`,
-/// not `PATH`; `MYSQL_PWD`, not the working directory's `PWD`).
+/// its name (`GITHUB_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`, `GH_PAT`,
+/// `SENTRY_DSN`, `MYSQL_PWD`, `JSESSIONID`, `apiKey2`): a word of it that
+/// holds a word that says so, but for the few common words that hold one
+/// by chance (`GIT_AUTHOR_NAME`'s `AUTHOR`, `KEYBOARD`), or a short word
+/// that says so on its own (`PAT`, not `PATH`; `MYSQL_PWD`, not the
+/// working directory's `PWD`).
 pub(crate) fn names_a_credential(name: &str) -> bool {
     const ANYWHERE: &[&str] = &[
         "KEY",
@@ -63,10 +63,6 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
         "PASSWD",
         "PASSPHRASE",
         "AUTH",
-        "AUTHORIZATION",
-        "AUTHENTICATION",
-        "AUTHN",
-        "AUTHZ",
         "CRED",
         "JWT",
         "BEARER",
@@ -77,29 +73,46 @@ pub(crate) fn names_a_credential(name: &str) -> bool {
         "WEBHOOK",
     ];
     const ALONE: &[&str] = &["PAT", "PASS", "DSN", "PWD"];
+    // Words that hold one of `ANYWHERE` and name no credential.
+    const BY_CHANCE: &[&str] = &[
+        "AUTHOR",
+        "AUTHORS",
+        "AUTHORED",
+        "KEYBOARD",
+        "KEYBOARDS",
+        "KEYSPACE",
+        "KEYWORD",
+        "KEYWORDS",
+        "MONKEY",
+        "TURKEY",
+    ];
     let name = name.to_ascii_uppercase();
-    let says_so = |word: &str| {
-        ANYWHERE.iter().any(|marker| {
-            word.ends_with(marker)
-                || word
-                    .strip_prefix(marker)
-                    .is_some_and(|rest| matches!(rest, "S" | "ENTIAL" | "ENTIALS"))
-        })
-    };
     let mut words = name.split(|c: char| !c.is_ascii_alphanumeric());
-    words.any(|word| says_so(word) || (name != "PWD" && ALONE.contains(&word)))
+    words.any(|word| {
+        let says_so = ANYWHERE.iter().any(|marker| word.contains(marker));
+        (says_so && !BY_CHANCE.contains(&word)) || (name != "PWD" && ALONE.contains(&word))
+    })
 }
 
 /// Whether `value`, named a credential, protects nothing: a switch
-/// (`AUTH_ENABLED=true`) or a count (`MAX_TOKENS=4096`), which hidden
-/// would garble every answer that holds the word or the number.
-fn protects_nothing(value: &str) -> bool {
+/// (`AUTH_ENABLED=true`), or a count whose name says it is one
+/// (`MAX_TOKENS=4096`, `SESSION_TIMEOUT=300`): hidden, it would garble
+/// every answer that holds the word or the number. A number named only
+/// as a credential (`REDIS_PASSWORD=123456`) stays a secret.
+fn protects_nothing(name: &str, value: &str) -> bool {
     const SWITCHES: &[&str] = &[
         "true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null",
     ];
+    const COUNTS: &[&str] = &[
+        "MAX", "MIN", "LIMIT", "COUNT", "SIZE", "NUM", "NUMBER", "LENGTH", "TIMEOUT", "TTL", "PORT",
+    ];
     let value = value.trim();
+    let counted = name
+        .to_ascii_uppercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| COUNTS.contains(&word));
     SWITCHES.iter().any(|s| value.eq_ignore_ascii_case(s))
-        || (value.len() < 8 && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+        || (counted && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `value`, whatever names it, looks like a secret: one of its
@@ -174,7 +187,7 @@ impl Secrets {
     }
 
     fn add_named(&mut self, name: &str, value: &str) {
-        if names_a_credential(name) && !protects_nothing(value) {
+        if names_a_credential(name) && !protects_nothing(name, value) {
             self.add(value);
             return;
         }
