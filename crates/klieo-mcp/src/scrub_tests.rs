@@ -230,6 +230,10 @@ fn a_setting_whose_name_only_holds_a_credential_word_stays_in_a_tool_answer() {
         "PGPASSWORD",
         "AWS_SECRET_ACCESS_KEY",
         "AUTH_HEADER",
+        "API_KEY2",
+        "JSESSIONID",
+        "apiKeyValue",
+        "DISCORD_WEBHOOKURL",
     ] {
         assert!(names_a_credential(name), "{name}");
     }
@@ -238,6 +242,7 @@ fn a_setting_whose_name_only_holds_a_credential_word_stays_in_a_tool_answer() {
         ("AUTH_ENABLED", "true"),
         ("GIT_AUTHOR_NAME", "Jane Doe"),
         ("API_TOKEN", "tok-0123456789"),
+        ("REDIS_PASSWORD", "123456"),
     ];
     let secrets = Secrets::of(&Transport::Stdio {
         command: "x".into(),
@@ -256,4 +261,10 @@ fn a_setting_whose_name_only_holds_a_credential_word_stays_in_a_tool_answer() {
     );
     let leaked = secrets.scrub_value(serde_json::json!("tok-0123456789"));
     assert_eq!(leaked, serde_json::json!("***"));
+    let pin = secrets.scrub_value(serde_json::json!("the password is 123456"));
+    assert_eq!(
+        pin,
+        serde_json::json!("the password is ***"),
+        "a number named a password"
+    );
 }
