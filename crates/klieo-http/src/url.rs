@@ -75,23 +75,16 @@ pub fn endpoint_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigE
 
 /// Whether `url`'s path holds a host after an `@` (`https://user:ab/cd@host/v1`):
 /// a `/` in a password ended the URL's host early, and the rest (the
-/// password's tail, then the real host) reads as a path. The host may be
-/// a name with a dot or a port, `localhost` or an address anywhere in the
-/// path, and any name in its first segment (`https://AbCd/Ef+Gh==@gateway/v1`,
-/// a service's name in a cluster). An `@` that starts a segment
-/// (`/@org/server`, as some gateways name a server) is the path's own.
+/// password's tail, then the real host) reads as a path. Any segment with
+/// text on both sides of an `@` is taken for one (`https://AbCd/Ef/Gh==@gateway/v1`,
+/// a token before a service's name in a cluster); an `@` that starts a
+/// segment (`/@org/server`, as some gateways name a server) is the
+/// path's own.
 fn hides_credentials(url: &Url) -> bool {
-    let mut segments = url.path().trim_start_matches('/').split('/');
-    let first = segments.next().and_then(|segment| segment.split_once('@'));
-    if first.is_some_and(|(before, after)| !before.is_empty() && !after.is_empty()) {
-        return true;
-    }
     url.path().split('/').any(|segment| {
-        segment.split_once('@').is_some_and(|(_, after)| {
-            after == "localhost"
-                || after.contains(['.', ':'])
-                || after.parse::<std::net::IpAddr>().is_ok()
-        })
+        segment
+            .split_once('@')
+            .is_some_and(|(before, after)| !before.is_empty() && !after.is_empty())
     })
 }
 
@@ -222,14 +215,15 @@ mod tests {
             "user:sk-secret@host/v1",
             "https://AbCd/Ef+Gh==@gateway.example.com/v1",
             "https://AbCd/Ef+Gh==@gateway/v1",
+            "https://AbCd/Ef/Gh==@gateway/v1",
         ] {
             let shown = shown_base_url(odd);
             assert!(
-                !shown.contains("sk-secret") && !shown.contains("Ef+Gh"),
+                !shown.contains("sk-secret") && !shown.contains("Gh=="),
                 "{odd}: {shown}"
             );
             let refused = base_url(odd, "base_url", "http://h/v1").expect_err("refused");
-            assert!(!refused.to_string().contains("Ef+Gh"), "{refused}");
+            assert!(!refused.to_string().contains("Gh=="), "{refused}");
         }
         // A gateway that names servers `@org/name` has no credentials.
         let gateway = "https://server.smithery.ai/@org/github/mcp";

@@ -49,8 +49,10 @@ pub(crate) struct Held {
     journal: Arc<dyn Journal>,
     run: RunId,
     holder: String,
-    /// How long the store has to answer a renewal or the release: a
-    /// sixth of the lease's time to live.
+    /// How long the store has to answer the release: the lease's time to
+    /// live, past which it has run out anyway. (A release given up on
+    /// may still reach the store later; were the same holder to take the
+    /// run again sooner, it would give up that lease.)
     answer: Duration,
 }
 
@@ -76,8 +78,8 @@ impl Held {
     }
 
     /// Stops renewing and gives the lease up (a failure to, or no
-    /// answer within the time a renewal has, is only logged: the lease
-    /// runs out anyway, and the run's end does not wait on the store).
+    /// answer within the lease's time to live, is only logged: the lease
+    /// has run out by then, and the run's end waits no longer).
     pub(crate) async fn release(mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
@@ -203,7 +205,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
         journal,
         run: id,
         holder,
-        answer,
+        answer: ttl,
     }))
 }
 

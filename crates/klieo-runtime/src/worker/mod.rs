@@ -345,7 +345,9 @@ impl Worker {
             // takes the run at once instead of when the lease runs out.
             // (A fresh run's engine gave its lease up already.)
             Err(e) if e.waits_for_person() && resumed => {
-                let answer = self.options.lease_ttl() / 6;
+                // At most the lease's time to live: it has run out by
+                // then (see `Held::release`).
+                let answer = self.options.lease_ttl();
                 let release = self.queue.release(claim.run, &self.holder);
                 match tokio::time::timeout(answer, release).await {
                     Ok(Ok(())) => {}

@@ -221,7 +221,7 @@ async fn a_run_that_answered_returns_though_giving_its_lease_up_hangs() {
         .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
         .build()
         .expect("the options are valid");
-    let answer = tokio::time::timeout(ttl, agent.session("s").run("hi"))
+    let answer = tokio::time::timeout(ttl * 2, agent.session("s").run("hi"))
         .await
         .expect("the answer does not wait on the store for ever")
         .unwrap();
