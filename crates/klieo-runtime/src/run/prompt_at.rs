@@ -108,22 +108,28 @@ impl Run {
     /// leaves out what came before a hand-off.
     #[inline]
     pub(crate) fn with_prompt(&self, history: &mut History, budget: usize) {
-        match (self.compaction_limit.get(), history.first) {
-            (Some(index), Some(first)) if first > index => {
-                self.put_prompt_in_front(history, budget, first);
-            }
-            (_, Some(first)) if first > 0 && history.summary.is_none() => {
-                open_on_the_users_words(history, first);
-            }
-            _ => {}
+        let Some(first) = history.first else {
+            return;
+        };
+        let past_prompt = self
+            .compaction_limit
+            .get()
+            .is_some_and(|index| first > index);
+        if past_prompt && self.put_prompt_in_front(history, budget, first) {
+            return;
+        }
+        if first > 0 && history.summary.is_none() {
+            open_on_the_users_words(history, first);
         }
     }
 
     /// [`with_prompt`](Self::with_prompt) for a window that starts past
-    /// the prompt, at the thread's `first`.
-    fn put_prompt_in_front(&self, history: &mut History, budget: usize, first: u64) {
+    /// the prompt, at the thread's `first`: whether it put the prompt in
+    /// front (not when the run holds no prompt, or the newest turn leaves
+    /// no room for it).
+    fn put_prompt_in_front(&self, history: &mut History, budget: usize, first: u64) -> bool {
         let Some(prompt) = self.compaction_limit.message.get() else {
-            return;
+            return false;
         };
         let needed: usize = prompt.iter().map(|m| m.estimated_tokens()).sum();
         let (_, room) = History::window_bounds(history.summary.as_ref(), budget);
@@ -141,12 +147,13 @@ impl Run {
             start += 1;
         }
         let Some(kept) = messages.get(start..).filter(|kept| !kept.is_empty()) else {
-            return;
+            return false;
         };
         let kept: Transcript = kept.iter().map(|m| (*m).clone()).collect();
         history.messages = Transcript::concat(&[prompt, &kept]);
         history.first = Some(first + start as u64);
         history.tokens = None;
+        true
     }
 
     /// Takes where the run's own messages begin from its log (`episodes`),
