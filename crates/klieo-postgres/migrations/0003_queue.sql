@@ -24,7 +24,7 @@ CREATE INDEX klieo_runs_in_line ON klieo_runs (state, seq) WHERE agent IS NOT NU
 UPDATE klieo_runs r SET
     state = last.kind,
     outcome = CASE WHEN last.kind = 'failed'
-        THEN replace(last.episode, '\u0000', '\ufffd')::json ->> 'error' END
+        THEN replace(last.episode, E'\\u0000', E'\\ufffd')::json ->> 'error' END
 FROM (
     SELECT DISTINCT ON (run) run, kind, episode
     FROM klieo_episodes ORDER BY run, seq DESC

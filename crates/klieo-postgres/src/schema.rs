@@ -53,12 +53,6 @@ pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError
         .execute(&mut *tx)
         .await
         .map_err(connect)?;
-    // Once it migrates: a table lock queued behind a long reader would
-    // hold every worker's writes up behind it for as long.
-    sqlx::raw_sql("SET LOCAL lock_timeout = '10s'")
-        .execute(&mut *tx)
-        .await
-        .map_err(connect)?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS klieo_schema (version BIGINT NOT NULL)")
         .execute(&mut *tx)
         .await
@@ -74,6 +68,15 @@ pub(crate) async fn migrate(pool: &PgPool, create: bool) -> Result<(), OpenError
             known: SCHEMA_VERSION,
         });
     }
+    // While it migrates: a table lock queued behind a long reader would
+    // hold every worker's writes up behind it for as long.
+    sqlx::raw_sql("SET LOCAL lock_timeout = '10s'")
+        .execute(&mut *tx)
+        .await
+        .map_err(|source| OpenError::Migrate {
+            version: found + 1,
+            source,
+        })?;
     for (version, sql) in (1..)
         .zip(MIGRATIONS)
         .skip(usize::try_from(found).unwrap_or(0))
