@@ -65,7 +65,8 @@ pub trait Guardrail: Send + Sync {
     /// Called before each model call with the request about to be sent,
     /// less the words a typed run asks a repair with (user messages the
     /// run wrote: the answer's schema and why the last answer did not
-    /// fit, not the user's).
+    /// fit, not the user's). A run taken up in another process after it
+    /// asked a repair (a crash before its next model call) shows them.
     async fn pre_llm(&self, req: &ChatRequest) -> GuardrailOutcome {
         let _ = req;
         GuardrailOutcome::Pass

@@ -103,7 +103,10 @@ impl Agent {
                 Ok(log) => log,
                 // A log this version cannot read (written by a newer
                 // klieo, or edited) says nothing of the others.
-                Err(MemoryError::Serialization { .. }) => continue,
+                Err(e @ MemoryError::Serialization { .. }) => {
+                    tracing::warn!(run_id = %run, error = %e, "a run's log cannot be read; it is left out of the unfinished runs");
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             if log
