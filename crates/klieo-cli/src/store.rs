@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// The longest the command waits for the store's connections to close
 /// once it is done.
-pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(5);
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// An open klieo store.
 pub(crate) enum Store {

@@ -4,12 +4,12 @@
 
 use crate::calls::Calls;
 use crate::chunk::{ChunkInfo, WireChunk};
-use crate::response::finish_reason;
+use crate::response::{finish_reason, refused};
 use klieo_http::secret::Hidden;
 use klieo_provider::sse::SseEvent;
 use klieo_provider::status::{decoding_from, MESSAGE_LIMIT};
 use klieo_provider::streamed::{EventReader, Progress, Step};
-use klieo_types::{ChatChunk, FinishReason, LlmError, ReplyInfo, Usage};
+use klieo_types::{ChatChunk, LlmError, ReplyInfo, Usage};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ pub(crate) struct Assembler {
     auto_tools: Option<Arc<AtomicBool>>,
     /// The model's refusal so far (structured outputs), its first
     /// [`MESSAGE_LIMIT`] bytes: the reply then ends as
-    /// [`FinishReason::ContentFilter`], never as an answer.
+    /// [`FinishReason::ContentFilter`](klieo_types::FinishReason::ContentFilter), never as an answer.
     refusal: Option<String>,
 }
 
@@ -153,16 +153,9 @@ impl Assembler {
     /// mapped finish reason and the usage seen so far.
     fn finish_chunk(&mut self, text: String, reason: Option<&str>) -> ChatChunk {
         let calls = self.calls.finish();
-        let mut reason = finish_reason(reason, !calls.is_empty());
-        let mut text = text;
-        if let (Some(refusal), true) = (self.refusal.take(), calls.is_empty()) {
-            // A refusal is no answer: the content filter's finish, with
-            // its words.
-            reason = FinishReason::ContentFilter;
-            if text.is_empty() {
-                text = refusal;
-            }
-        }
+        let reason = finish_reason(reason, !calls.is_empty());
+        let refusal = self.refusal.take();
+        let (reason, text) = refused(reason, text, refusal.as_deref(), !calls.is_empty());
         let mut chunk = ChatChunk::tool_calls(calls).with_finish_reason(reason);
         // klieo-types has a constructor for text or for calls, not both.
         chunk.delta = text;

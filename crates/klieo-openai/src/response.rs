@@ -4,7 +4,7 @@
 
 use crate::error::ErrorField;
 use klieo_http::secret::Hidden;
-use klieo_provider::status::{decoding, decoding_from};
+use klieo_provider::status::{decoding, decoding_from, MESSAGE_LIMIT};
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
@@ -121,6 +121,28 @@ pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> Finis
     }
 }
 
+/// A reply's finish `reason` and `text` once its `refusal` (structured
+/// outputs) is read: a refusal in a reply with no tool call is no answer,
+/// but the content filter's finish, its words (their first
+/// [`MESSAGE_LIMIT`] bytes) the text where there is no other.
+pub(crate) fn refused(
+    reason: FinishReason,
+    text: String,
+    refusal: Option<&str>,
+    calls: bool,
+) -> (FinishReason, String) {
+    match refusal.filter(|r| !r.is_empty()) {
+        Some(refusal) if !calls => {
+            let text = match text.is_empty() {
+                true => klieo_types::text::prefix_bytes(refusal, MESSAGE_LIMIT).to_owned(),
+                false => text,
+            };
+            (FinishReason::ContentFilter, text)
+        }
+        _ => (reason, text),
+    }
+}
+
 /// The id given to a call that arrived without one: `call_<index>`.
 pub(crate) fn fallback_id(index: usize) -> String {
     format!("call_{index}")
@@ -221,7 +243,7 @@ pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatRespo
         return Err(decoding("the reply has no choices", body, hidden));
     };
     let message = choice.message;
-    let mut content = message.content.map(Cow::into_owned).unwrap_or_default();
+    let content = message.content.map(Cow::into_owned).unwrap_or_default();
     let calls: Vec<ToolCall> = match (message.tool_calls, message.function_call) {
         (Some(calls), _) if !calls.is_empty() => calls
             .into_iter()
@@ -238,16 +260,9 @@ pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatRespo
         }
         _ => Vec::new(),
     };
-    let mut reason = finish_reason(choice.finish_reason.as_deref(), !calls.is_empty());
-    let refusal = message.refusal.filter(|r| !r.is_empty());
-    if let (Some(refusal), true) = (refusal, calls.is_empty()) {
-        // A refusal is no answer: the content filter's finish, its words
-        // kept where there is no other text.
-        reason = FinishReason::ContentFilter;
-        if content.is_empty() {
-            content = refusal.into_owned();
-        }
-    }
+    let reason = finish_reason(choice.finish_reason.as_deref(), !calls.is_empty());
+    let refusal = message.refusal.as_deref();
+    let (reason, content) = refused(reason, content, refusal, !calls.is_empty());
     let message = if calls.is_empty() {
         Message::assistant(content)
     } else {

@@ -49,11 +49,8 @@ pub(crate) struct Held {
     journal: Arc<dyn Journal>,
     run: RunId,
     holder: String,
-    /// How long the store has to answer the release: the lease's time to
-    /// live, past which it has run out anyway. (A release given up on
-    /// may still reach the store later; were the same holder to take the
-    /// run again sooner, it would give up that lease.)
-    answer: Duration,
+    /// The lease's time to live: the longest its release is waited for.
+    ttl: Duration,
 }
 
 impl Drop for Held {
@@ -77,23 +74,34 @@ impl Held {
         }
     }
 
-    /// Stops renewing and gives the lease up (a failure to, or no
-    /// answer within the lease's time to live, is only logged: the lease
-    /// has run out by then, and the run's end waits no longer).
+    /// Stops renewing and gives the lease up (see [`release_within`]).
     pub(crate) async fn release(mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-        let released = self.journal.release(self.run, &self.holder);
-        match tokio::time::timeout(self.answer, released).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(run_id = %self.run, error = %e, "could not give up the run's lease");
-            }
-            Err(_) => {
-                let waited = self.answer.as_millis();
-                tracing::warn!(run_id = %self.run, "could not give up the run's lease: no answer within {waited} ms; it runs out");
-            }
+        release_within(self.journal.as_ref(), self.run, &self.holder, self.ttl).await;
+    }
+}
+
+/// Gives `holder`'s lease of `run` up, waiting its time to live `ttl` at
+/// most: by then it has run out anyway, and the run's end waits no
+/// longer. A failure, or no answer, is only logged. (A release given up
+/// on may still reach the store later; were the same holder to take the
+/// run again sooner, it would give up that lease.)
+pub(crate) async fn release_within<J: Journal + ?Sized>(
+    journal: &J,
+    run: RunId,
+    holder: &str,
+    ttl: Duration,
+) {
+    match tokio::time::timeout(ttl, journal.release(run, holder)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(run_id = %run, error = %e, "could not give up the run's lease; it runs out");
+        }
+        Err(_) => {
+            let waited = ttl.as_millis();
+            tracing::warn!(run_id = %run, "could not give up the run's lease: no answer within {waited} ms; it runs out");
         }
     }
 }
@@ -139,11 +147,11 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
     let holder = run.holder().to_owned();
     let ended = Arc::clone(&run.lease_end);
     let renewing = (Arc::clone(&journal), holder.clone(), run.ctx.cancel.clone());
-    let every = ttl / 3;
-    // Bounded: a renewal that hangs is one that failed.
-    let answer = every / 2;
     let renewal = tokio::spawn(async move {
         let (journal, holder, cancel) = renewing;
+        let every = ttl / 3;
+        // Bounded: a renewal that hangs is one that failed.
+        let answer = every / 2;
         // Counted from the take, however late this task first runs.
         let mut tick = tokio::time::interval_at(taken + every, every);
         // When the lease the store last granted was asked for.
@@ -205,7 +213,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
         journal,
         run: id,
         holder,
-        answer: ttl,
+        ttl,
     }))
 }
 

@@ -188,16 +188,7 @@ where
     }
 
     async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
-        if args.is_array() && takes_an_object(&self.def.parameters) {
-            // serde fills a struct from a list by position: the model's
-            // values would land in fields it never named.
-            return Err(ToolError::InvalidArgs {
-                tool: self.def.name.clone(),
-                reason: "the arguments are a list, not an object; send one JSON object that \
-                         names each of the tool's parameters"
-                    .into(),
-            });
-        }
+        refuse_a_list(&self.def.name, &args)?;
         let args: A = serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs {
             tool: self.def.name.clone(),
             reason: format!("{e}; send one JSON object that matches the tool's parameters"),
@@ -212,7 +203,18 @@ where
     }
 }
 
-/// Whether a tool's `parameters` schema is an object's (a struct's).
-fn takes_an_object(parameters: &Value) -> bool {
-    parameters.get("type").and_then(Value::as_str) == Some("object")
+/// `InvalidArgs` for arguments sent as a list: a tool's parameters are an
+/// object's (`AgentBuilder::build` refuses others), and serde fills a
+/// struct from a list by position, so the model's values would land in
+/// fields it never named.
+pub(crate) fn refuse_a_list(tool: &str, args: &Value) -> Result<(), ToolError> {
+    match args.is_array() {
+        true => Err(ToolError::InvalidArgs {
+            tool: tool.to_owned(),
+            reason: "the arguments are a list, not an object; send one JSON object that names \
+                     each of the tool's parameters"
+                .into(),
+        }),
+        false => Ok(()),
+    }
 }

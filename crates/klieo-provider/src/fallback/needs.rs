@@ -3,7 +3,6 @@
 //! of a list of providers as one client.
 
 use klieo_types::{Capabilities, ChatRequest, Message, ResponseFormat, Role, ToolChoice};
-use std::borrow::Cow;
 
 /// How the request is to be served.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,49 +44,42 @@ pub(super) fn lacks(caps: &Capabilities, req: &ChatRequest, mode: Mode) -> Optio
     None
 }
 
-/// `req` as a provider with `caps` can serve it: an answer's shape it
+/// `req` as a provider with `caps` that cannot serve it as it is can be
+/// asked it in words, when it then can serve it: an answer's shape it
 /// cannot enforce is asked for in words instead, as the runtime asks a
 /// provider without the feature (the caller checks the answer either
 /// way). A JSON Schema goes into the system message (a JSON object asked
 /// for then where the provider has JSON mode and the schema is an
 /// object's); a JSON object the provider has no mode for is asked for as
 /// text (the caller's instructions already describe it).
-fn served_to<'a>(caps: &Capabilities, req: &'a ChatRequest) -> Cow<'a, ChatRequest> {
-    let format = match &req.response_format {
+pub(super) fn told_in_words(
+    caps: &Capabilities,
+    req: &ChatRequest,
+    mode: Mode,
+) -> Option<ChatRequest> {
+    let (format, schema) = match &req.response_format {
         ResponseFormat::JsonSchema { schema, .. } if !caps.json_schema() => {
             let object = schema.get("type").and_then(|t| t.as_str()) == Some("object");
             let format = match caps.json_mode() && object {
                 true => ResponseFormat::JsonObject,
                 false => ResponseFormat::Text,
             };
-            let mut served = req.clone();
-            served.response_format = format;
-            served.messages = told_the_schema(req, schema);
-            return Cow::Owned(served);
+            (format, Some(schema))
         }
-        ResponseFormat::JsonObject if !caps.json_mode() => ResponseFormat::Text,
-        _ => return Cow::Borrowed(req),
+        ResponseFormat::JsonObject if !caps.json_mode() => (ResponseFormat::Text, None),
+        _ => return None,
     };
-    let mut served = req.clone();
-    served.response_format = format;
-    Cow::Owned(served)
-}
-
-/// `req` as a provider with `caps` that cannot serve it as it is can be
-/// asked it in words (see [`served_to`]), when it then can serve it.
-pub(super) fn told_in_words(
-    caps: &Capabilities,
-    req: &ChatRequest,
-    mode: Mode,
-) -> Option<ChatRequest> {
-    match served_to(caps, req) {
-        Cow::Owned(told) if lacks(caps, &told, mode).is_none() => Some(told),
-        _ => None,
+    let mut told = req.clone();
+    told.response_format = format;
+    if let Some(schema) = schema {
+        told.messages = told_the_schema(req, schema);
     }
+    lacks(caps, &told, mode).is_none().then_some(told)
 }
 
 /// `req`'s messages, its system message (or a new one in front) telling
-/// the answer's `schema`.
+/// the answer's `schema`, unless it tells an answer's schema already (the
+/// runtime's instructions do when the model also has tools).
 fn told_the_schema(req: &ChatRequest, schema: &serde_json::Value) -> klieo_types::Transcript {
     let mut messages = req.messages.iter();
     let (instructions, rest): (&str, Vec<Message>) = match req.messages.get(0) {
@@ -97,6 +89,12 @@ fn told_the_schema(req: &ChatRequest, schema: &serde_json::Value) -> klieo_types
         }
         _ => ("", messages.cloned().collect()),
     };
+    // The words that ask for a schema, before the schema itself.
+    let asked = klieo_types::schema_in_instructions("", &serde_json::Value::Null);
+    let asked = asked.split('\n').next().unwrap_or_default();
+    if !asked.is_empty() && instructions.contains(asked) {
+        return req.messages.clone();
+    }
     let system = Message::system(klieo_types::schema_in_instructions(instructions, schema));
     std::iter::once(system).chain(rest).collect()
 }

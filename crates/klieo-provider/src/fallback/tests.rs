@@ -410,3 +410,25 @@ async fn a_schema_goes_first_to_a_later_provider_that_can_enforce_it() {
         "asked in words only when none can enforce it"
     );
 }
+
+#[tokio::test]
+async fn a_schema_the_instructions_ask_for_already_is_not_asked_twice() {
+    let local = named("local").then_text(r#"{"holds": true}"#);
+    let schema =
+        serde_json::json!({"type": "object", "properties": {"holds": {"type": "boolean"}}});
+    let instructions = klieo_types::schema_in_instructions("Judge.", &schema);
+    let mut req = ChatRequest::new(vec![Message::system(&instructions), Message::user("hi")]);
+    req.response_format = klieo_types::ResponseFormat::JsonSchema {
+        name: "Verdict".into(),
+        schema,
+        strict: true,
+    };
+    let fallback = Fallback::builder()
+        .add_provider(local.clone())
+        .build()
+        .unwrap();
+    fallback.complete(req).await.unwrap();
+    let sent = &local.requests()[0];
+    assert_eq!(sent.messages.get(0).unwrap().content, instructions);
+    assert_eq!(sent.response_format, klieo_types::ResponseFormat::Text);
+}

@@ -203,7 +203,7 @@ impl Budget {
 
     /// `ConfigError::Invalid` when a cost limit cannot count the calls of
     /// `model`: it has no price.
-    pub(crate) fn check_model(&self, model: &str) -> Result<(), ConfigError> {
+    fn check_model(&self, model: &str) -> Result<(), ConfigError> {
         if !self.counts_cost() || self.prices.price(model).is_some() {
             return Ok(());
         }

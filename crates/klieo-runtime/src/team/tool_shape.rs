@@ -69,13 +69,16 @@ impl Shape {
                     "`input` must be a string: the task for the agent".into(),
                 )),
             },
-            Self::Typed { input, .. } => match input(args) {
-                Ok(()) => Ok(args.to_string()),
-                Err(reason) => Err(invalid(format!(
-                    "the arguments are not the agent's input: {reason}; send one JSON \
-                     object that matches the tool's parameters"
-                ))),
-            },
+            Self::Typed { input, .. } => {
+                crate::typed_tool::refuse_a_list(tool, args)?;
+                match input(args) {
+                    Ok(()) => Ok(args.to_string()),
+                    Err(reason) => Err(invalid(format!(
+                        "the arguments are not the agent's input: {reason}; send one JSON \
+                         object that matches the tool's parameters"
+                    ))),
+                }
+            }
         }
     }
 
@@ -100,12 +103,8 @@ impl Shape {
     }
 }
 
-/// Whether `args` are an `I`: never a list, which serde would read into
-/// a struct's fields by position.
+/// Whether `args` are an `I`.
 fn fits<I: DeserializeOwned>(args: &Value) -> Result<(), String> {
-    if args.is_array() {
-        return Err("the arguments are a list, not an object".into());
-    }
     I::deserialize(args).map(drop).map_err(|e| e.to_string())
 }
 
@@ -130,6 +129,7 @@ mod tests {
             "{refused}"
         );
         let named = shape.prompt("order", &json!({"id": 7, "cents": 1200}));
-        assert_eq!(named.unwrap(), r#"{"cents":1200,"id":7}"#);
+        let sent: Value = serde_json::from_str(&named.unwrap()).unwrap();
+        assert_eq!(sent, json!({"id": 7, "cents": 1200}));
     }
 }

@@ -12,6 +12,7 @@ mod wait;
 pub use options::WorkerOptions;
 pub use wait::wait;
 
+use crate::lease::release_within;
 use crate::team::tree::{append_fenced, Pending};
 use crate::Agent;
 use drain::Claiming;
@@ -345,19 +346,8 @@ impl Worker {
             // takes the run at once instead of when the lease runs out.
             // (A fresh run's engine gave its lease up already.)
             Err(e) if e.waits_for_person() && resumed => {
-                // At most the lease's time to live: it has run out by
-                // then (see `Held::release`).
-                let answer = self.options.lease_ttl();
-                let release = self.queue.release(claim.run, &self.holder);
-                match tokio::time::timeout(answer, release).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(run_id = %claim.run, error = %e, "could not give up the lease of a run that waits for a person; it runs out");
-                    }
-                    Err(_) => {
-                        tracing::warn!(run_id = %claim.run, "the store did not answer the release of a run that waits for a person; its lease runs out");
-                    }
-                }
+                let ttl = self.options.lease_ttl();
+                release_within(self.queue.as_ref(), claim.run, &self.holder, ttl).await;
                 true
             }
             Err(e) if e.waits_for_person() => true,

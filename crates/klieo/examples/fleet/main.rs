@@ -80,7 +80,9 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 /// window or write the clipboard) and the marks that reorder text
 /// escaped, as `\u{1b}`.
 fn printable(text: &str) -> String {
-    let reorders = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    // Marks that reorder text or hide in it (bidirectional controls,
+    // zero-width characters, line and paragraph separators).
+    let reorders = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => c.to_string(),
