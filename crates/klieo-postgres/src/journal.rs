@@ -6,7 +6,7 @@
 use crate::error::backend;
 use crate::ledger::int;
 use crate::memory::{lock_key, lock_run, summary_in, ROWS};
-use crate::text::storable;
+use crate::text::{keyable, storable};
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use std::time::Duration;
 impl Journal for PostgresStore {
     async fn commit(&self, commit: Commit) -> Result<(), MemoryError> {
         let doing = "committing a step";
+        keyable(commit.thread.as_str())?;
         let pending = commit
             .pending
             .as_ref()

@@ -12,7 +12,10 @@
 //!
 //! PostgreSQL's `text` cannot hold the NUL character: the columns kept
 //! as plain text (a run's outcome and prompt, a thread's summary) get
-//! U+FFFD in its place; messages and episodes, kept as JSON, keep it.
+//! U+FFFD in its place; messages and episodes, kept as JSON, keep it. A
+//! thread id keys rows, and a key holds 2,704 bytes: a thread id over
+//! 2,000 bytes is refused (`MemoryError::Unsupported`) before anything
+//! is written, a submit's included.
 //!
 //! The schema is versioned ([`SCHEMA_VERSION`]); connecting applies the
 //! migrations the database lacks, all in one transaction (a failure

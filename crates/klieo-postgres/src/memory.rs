@@ -1,7 +1,7 @@
 //! The memory traits over the store's tables.
 
 use crate::error::backend;
-use crate::text::storable;
+use crate::text::{keyable, storable};
 use crate::PostgresStore;
 use async_trait::async_trait;
 use klieo_store::StoreRows;
@@ -181,6 +181,7 @@ pub(crate) async fn summary_in(
 impl ShortTermMemory for PostgresStore {
     async fn append(&self, thread: &ThreadId, messages: Vec<Message>) -> Result<(), MemoryError> {
         let doing = "appending to a thread";
+        keyable(thread.as_str())?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         append_in(&mut tx, thread, &messages).await?;
         tx.commit().await.map_err(|e| backend(doing, e))
@@ -261,6 +262,7 @@ impl ShortTermMemory for PostgresStore {
         summary: ThreadSummary,
     ) -> Result<(), MemoryError> {
         let doing = "summarising a thread";
+        keyable(thread.as_str())?;
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         summary_in(&mut tx, thread, &summary).await?;
         tx.commit().await.map_err(|e| backend(doing, e))

@@ -6,7 +6,7 @@
 
 use crate::error::backend;
 use crate::memory::{lock_run, record_in, ROWS};
-use crate::text::storable;
+use crate::text::{keyable, storable};
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -30,6 +30,8 @@ impl RunQueue for PostgresStore {
     async fn submit(&self, submission: &Submission) -> Result<RunId, MemoryError> {
         let doing = "submitting a run";
         let run = RunId::new();
+        let thread = submission.thread_for(run);
+        keyable(thread.as_str())?;
         let prompt = storable(submission.prompt());
         // A key already used makes the insert a no-op; two submits of one
         // key at once insert one row. A row inserted wakes idle workers
@@ -45,7 +47,7 @@ impl RunQueue for PostgresStore {
              SELECT made.run FROM made, woke",
         )
         .bind(run.to_string())
-        .bind(submission.thread_for(run).as_str())
+        .bind(thread.as_str())
         .bind(submission.agent())
         .bind(prompt.as_ref())
         .bind(submission.key())

@@ -5,7 +5,26 @@
 //! summary) get U+FFFD in its place, where the statement would otherwise
 //! fail every time it is tried.
 
+use klieo_types::MemoryError;
 use std::borrow::Cow;
+
+/// The longest thread id the store keeps, in bytes: a thread id leads two
+/// B-tree keys, whose entries PostgreSQL holds to 2,704 bytes.
+pub(crate) const THREAD_ID_BYTES: usize = 2_000;
+
+/// Whether the store can key rows by `thread`: a thread id past
+/// [`THREAD_ID_BYTES`] is `MemoryError::Unsupported`, refused before
+/// anything is written (every write of it would fail).
+pub(crate) fn keyable(thread: &str) -> Result<(), MemoryError> {
+    if thread.len() <= THREAD_ID_BYTES {
+        return Ok(());
+    }
+    Err(MemoryError::Unsupported(format!(
+        "PostgreSQL: a thread id of {} bytes is longer than the {THREAD_ID_BYTES} the store \
+         keys rows by; use a shorter id (a digest of a long one)",
+        thread.len()
+    )))
+}
 
 /// `text` as PostgreSQL can hold it: each NUL replaced by U+FFFD.
 pub(crate) fn storable(text: &str) -> Cow<'_, str> {
@@ -17,8 +36,17 @@ pub(crate) fn storable(text: &str) -> Cow<'_, str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_id_past_what_a_key_holds_is_refused_saying_its_length() {
+        assert!(keyable(&"t".repeat(THREAD_ID_BYTES)).is_ok());
+        let long = "t".repeat(4_000);
+        let refused = keyable(&long).unwrap_err().to_string();
+        assert!(refused.contains("4000 bytes"), "{refused}");
+    }
 
     #[test]
     fn a_nul_becomes_the_replacement_character_and_nothing_else_changes() {

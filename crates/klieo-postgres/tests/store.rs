@@ -170,6 +170,27 @@ async fn concurrent_appends_from_two_stores_all_land_in_order() {
 
 #[tokio::test]
 #[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
+async fn a_thread_id_longer_than_a_key_holds_is_refused_before_anything_is_written() {
+    let store = crate::support::fresh().await;
+    // Random text does not compress: past the 2,704 bytes of a B-tree key.
+    let long: String = (0..4_000u32)
+        .map(|i| char::from(b'a' + ((i.wrapping_mul(2_654_435_761) >> 7) % 26) as u8))
+        .collect();
+    let thread = ThreadId::new(long.clone());
+    let appended = store.append(&thread, vec![Message::user("hi")]).await;
+    assert!(
+        matches!(appended, Err(klieo_types::MemoryError::Unsupported(ref why)) if why.contains("4000 bytes")),
+        "{appended:?}"
+    );
+    let submission = klieo_types::Submission::new("support", "hi").with_thread(ThreadId::new(long));
+    let submitted = klieo_types::RunQueue::submit(&store, &submission).await;
+    assert!(submitted.is_err(), "no run a worker could never start");
+    let runs = klieo_types::RunCatalog::runs(&store, &klieo_types::RunQuery::new()).await;
+    assert!(runs.expect("the catalogue reads").runs.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: cargo xtask ci starts one"]
 async fn a_commit_that_fails_part_way_writes_nothing() {
     let url = fresh_url().await;
     let store = PostgresStore::connect(&url).await.expect("connects");

@@ -182,6 +182,9 @@ pub(crate) enum Fact<'a> {
     },
     /// The consumer of a streamed run went away before its end.
     ConsumerDropped,
+    /// A blocking run's future was dropped before its end: as a process
+    /// that stopped, nothing more of it is recorded.
+    Dropped,
     /// The run did not start, or was not taken up, with `error` (another
     /// process holds its lease, a person's decision was refused, its
     /// store failed first): nothing of it is recorded.

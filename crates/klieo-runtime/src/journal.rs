@@ -307,7 +307,8 @@ impl Memories {
             | Fact::ToolCallBegan { .. }
             | Fact::CompactionBegan { .. }
             | Fact::ToolResultRead { .. }
-            | Fact::NotStarted { .. } => return None,
+            | Fact::NotStarted { .. }
+            | Fact::Dropped => return None,
         })
     }
 

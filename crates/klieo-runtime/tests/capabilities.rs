@@ -76,3 +76,23 @@ async fn an_unsupported_stream_under_auto_is_made_blocking() {
     );
     assert!(completed(&episodes(&ctx).await));
 }
+
+#[tokio::test]
+async fn a_provider_that_does_not_stream_answers_a_streamed_run_with_blocking_calls() {
+    let caps = Capabilities::default().with_streaming(false);
+    let llm = ScriptedLlm::new()
+        .with_capabilities(caps)
+        .then_tool_calls(vec![echo_call("c1")])
+        .then_text("done");
+    let (ctx, thread) = context(&llm).await;
+    // A forced tool, then none: neither cycle is one the model chooses in.
+    let opts = RunOptions::default()
+        .with_tool_choice(Some(ToolChoice::Function("echo".into())))
+        .with_after_tool_calls(klieo_runtime::AfterToolCalls::None);
+    let items = collect(start(&ctx, thread, opts).await).await;
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+    assert_eq!(tool_calls_of(&items), ["c1"]);
+    assert_eq!(text(&items), "done");
+    assert_eq!(llm.pulled_chunks(), 0, "both cycles were blocking calls");
+    assert!(completed(&episodes(&ctx).await));
+}

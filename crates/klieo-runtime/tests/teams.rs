@@ -344,3 +344,48 @@ async fn a_team_stream_dropped_during_the_next_agents_first_call_gives_its_reser
         "the dropped run gave its reservation back"
     );
 }
+
+#[tokio::test]
+async fn a_hand_off_reason_is_bounded_in_the_events_and_the_log() {
+    let store = InMemoryJournal::new();
+    let reason = "x".repeat(100_000);
+    let call = ToolCall::new("h1", "transfer_to_refund", json!({ "reason": reason }));
+    let on_store = |name: &str, llm: ScriptedLlm| {
+        Agent::builder(llm)
+            .with_name(name)
+            .with_memory(store.clone())
+            .build()
+            .unwrap()
+    };
+    let team = Team::builder(on_store(
+        "triage",
+        ScriptedLlm::new().then_tool_calls(vec![call]),
+    ))
+    .add_agent(on_store(
+        "refund",
+        ScriptedLlm::new().then_text("Refunded."),
+    ))
+    .add_handoff("triage", "refund", "Refunds.")
+    .build()
+    .unwrap();
+    let mut events = team.stream("Money back?");
+    let mut told = None;
+    while let Some(event) = futures_util::StreamExt::next(&mut events).await {
+        if let Ok(RunEvent::HandedOff { reason, .. }) = event {
+            told = Some(reason);
+        }
+    }
+    let told = told.expect("the hand-off is told");
+    assert!(
+        told.chars().count() <= klieo_runtime::EPISODE_CHARS + 1,
+        "{}",
+        told.len()
+    );
+    let run = store.list_runs().await.unwrap()[0];
+    let logged = store.replay(run).await.unwrap();
+    let logged = logged.iter().find_map(|e| match e {
+        klieo_types::Episode::HandedOff { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(logged.as_deref(), Some(told.as_str()));
+}

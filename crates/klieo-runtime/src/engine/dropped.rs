@@ -2,6 +2,7 @@
 //! away, and what the run was doing is finished or recorded as dropped.
 
 use super::{after_reply, Cycle, Engine, Mode, State, Work};
+use crate::fact::Fact;
 use crate::lease::{give_up, Held};
 use crate::run::Run;
 use klieo_types::{Episode, FinishReason};
@@ -23,9 +24,14 @@ impl Drop for Engine {
     ///
     /// A blocking run dropped before its end is a process that stopped:
     /// nothing is recorded, and the lease runs out (its renewals stop), so
-    /// the run is resumed as a crashed one is.
+    /// the run is resumed as a crashed one is. Its span, which is exported
+    /// all the same, says it was dropped (`error.type = "dropped"`), so no
+    /// trace shows it as a success.
     fn drop(&mut self) {
         if self.mode == Mode::Blocking {
+            if !matches!(self.state, State::Done | State::Ended(_)) {
+                self.run.tell(&Fact::Dropped);
+            }
             return;
         }
         let lease = self.lease.take();

@@ -298,12 +298,13 @@ impl Run {
         }
     }
 
-    /// Whether a streamed cycle's `req` goes out streamed: not one that
-    /// lets the model choose tools on a provider that cannot stream such
-    /// calls (see [`open_stream`](Self::open_stream)), which is sent
-    /// blocking.
+    /// Whether a streamed cycle's `req` goes out streamed: not on a
+    /// provider that does not stream, nor one that lets the model choose
+    /// tools on a provider that cannot stream such calls (see
+    /// [`open_stream`](Self::open_stream)); those are sent blocking.
     pub(crate) fn streams(&self, req: &ChatRequest) -> bool {
-        !model_chooses(req) || self.ctx.llm.capabilities().streamed_auto_tool_calls()
+        let caps = self.ctx.llm.capabilities();
+        caps.streaming() && (!model_chooses(req) || caps.streamed_auto_tool_calls())
     }
 
     /// A blocking call under the retry policy, its reply as a stream.

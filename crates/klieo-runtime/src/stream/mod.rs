@@ -17,5 +17,6 @@ mod whole;
 pub use pump::STREAM_ENDED_EARLY;
 pub(crate) use pump::{ChunkPump, PumpEvent};
 pub use reply::RESPONSE_OVER_CAP;
+pub(crate) use terminal::DROPPED;
 pub use terminal::{terminal_for, Terminal, CANCELLED, CONSUMER_DROPPED, EPISODE_CHARS};
 pub(crate) use whole::whole_reply;

@@ -10,6 +10,10 @@ pub const CANCELLED: &str = "cancelled";
 /// The `Episode::Failed` text when the consumer stopped reading.
 pub const CONSUMER_DROPPED: &str = "consumer-dropped";
 
+/// The `error.type` of the span of a blocking run whose future was
+/// dropped before its end (nothing of it is recorded).
+pub(crate) const DROPPED: &str = "dropped";
+
 /// How a streamed run that did not end with an answer reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terminal {

@@ -127,6 +127,14 @@ impl Tracer<'_> {
                 let said = "the stream's consumer went away before the run's end";
                 self.span.record("otel.status_description", said);
             }
+            // Nothing of it is recorded, but its span is exported: it
+            // does not say the run went well.
+            Fact::Dropped => {
+                self.span.record("error.type", crate::stream::DROPPED);
+                self.span.record("otel.status_code", "ERROR");
+                let said = "the run was dropped before its end (its future was not polled on)";
+                self.span.record("otel.status_description", said);
+            }
             // The chat span names them, from the reply (`record_reply`).
             Fact::ProviderSwitched { .. } | Fact::RateLimitWaited { .. } => {}
             Fact::Started { .. }

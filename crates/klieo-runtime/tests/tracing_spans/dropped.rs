@@ -58,3 +58,25 @@ fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
     assert_eq!((tool.len(), dropped.len()), (1, 1), "{captured:?}");
     assert_eq!(dropped[0].parent, Some(tool[0].id), "{captured:?}");
 }
+
+#[test]
+fn a_blocking_run_dropped_before_its_end_says_so_in_its_span() {
+    let ((), captured) = captured(|| async {
+        tokio::time::pause();
+        let llm = ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]);
+        let tool = Endless(ToolDef::new(
+            "echo",
+            "Never ends.",
+            json!({"type": "object"}),
+        ));
+        let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(tool));
+        let thread = klieo_types::ThreadId::new("t");
+        let run = run_steps(&ctx, "sys", thread, RunOptions::default());
+        let stopped = tokio::time::timeout(Duration::from_secs(1), run).await;
+        assert!(stopped.is_err(), "the run ended: {stopped:?}");
+    });
+    let run = captured.named("invoke_agent");
+    assert_eq!(run.len(), 1, "{captured:?}");
+    assert_eq!(run[0].get("error.type"), Some("dropped"), "{captured:?}");
+    assert_eq!(run[0].get("otel.status_code"), Some("ERROR"));
+}

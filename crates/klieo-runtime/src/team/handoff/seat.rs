@@ -105,9 +105,11 @@ impl Run {
                 .get("reason")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            // The model's words, bounded as a failure's text is, in the
+            // log, the events and the error.
             Some(HandedOff {
                 to: route.to.clone(),
-                reason: reason.to_owned(),
+                reason: klieo_types::text::bounded(reason, crate::EPISODE_CHARS),
             })
         })
     }
