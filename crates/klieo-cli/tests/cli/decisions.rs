@@ -250,12 +250,12 @@ async fn a_watch_whose_reader_went_away_ends_while_the_run_waits() {
     assert!(watched.status.success(), "{watched:?}");
 }
 
-#[tokio::test]
-async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
+/// A store in `dir` whose one run, a mail, waits for a person on the
+/// call `id`: the store's spec and the call's ticket.
+async fn mail_waiting_on_call(dir: &std::path::Path, id: &str) -> (String, klieo::types::Ticket) {
+    let path = dir.join("agents.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let call = ToolCall::new("c\u{200b}1", "send_mail", json!({"to": "ada"}));
+    let call = ToolCall::new(id, "send_mail", json!({"to": "ada"}));
     let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
         Ok::<_, ToolError>(format!("sent to {}", mail.to))
     })
@@ -269,7 +269,13 @@ async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it()
         panic!("the mail run waits for a person");
     };
     store.close().await;
-    let spec = format!("sqlite://{}", path.display());
+    (format!("sqlite://{}", path.display()), ticket)
+}
+
+#[tokio::test]
+async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, ticket) = mail_waiting_on_call(dir.path(), "c\u{200b}1").await;
     let shown = klieo(&spec, &["runs", "show", &ticket.run.to_string()]);
     let shown = String::from_utf8(shown.stdout).unwrap();
     let line = shown.lines().find(|l| l.starts_with("ticket")).unwrap();
@@ -285,24 +291,7 @@ async fn a_ticket_whose_call_id_holds_a_hidden_character_says_where_to_copy_it()
 #[tokio::test]
 async fn a_ticket_whose_call_id_holds_shell_syntax_is_shown_quoted_for_a_shell() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agents.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let id = "c1$(touch pwned);'x' y";
-    let call = ToolCall::new(id, "send_mail", json!({"to": "ada"}));
-    let send = TypedTool::new("send_mail", "Sends a mail.", |mail: Mail| async move {
-        Ok::<_, ToolError>(format!("sent to {}", mail.to))
-    })
-    .with_approval(true);
-    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
-        .add_tool(send)
-        .with_memory(store.clone())
-        .build()
-        .unwrap();
-    let Err(Error::Suspended { ticket, .. }) = agent.session("mail").run("mail Ada").await else {
-        panic!("the mail run waits for a person");
-    };
-    store.close().await;
-    let spec = format!("sqlite://{}", path.display());
+    let (spec, ticket) = mail_waiting_on_call(dir.path(), "c1$(touch pwned);'x' y").await;
     let shown = klieo(&spec, &["runs", "show", &ticket.run.to_string()]);
     let shown = String::from_utf8(shown.stdout).unwrap();
     let line = shown.lines().find(|l| l.starts_with("ticket")).unwrap();

@@ -3,7 +3,7 @@
 //! what the work does as it goes (a span it opens, an event) keeps its
 //! parent.
 
-use super::capture::captured;
+use super::capture::{captured, Captured};
 use crate::support::echo_call;
 use klieo_runtime::{run_steps, AgentContext, RunOptions};
 use klieo_types::testing::ScriptedLlm;
@@ -35,8 +35,10 @@ impl Tool for Endless {
     }
 }
 
-#[test]
-fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
+/// A blocking run whose tool never ends, dropped once the tool waits
+/// (paused time passes the second when nothing else can go on): the
+/// spans it made.
+fn dropped_mid_tool() -> Captured {
     let ((), captured) = captured(|| async {
         tokio::time::pause();
         let llm = ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]);
@@ -48,11 +50,15 @@ fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
         let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(tool));
         let thread = klieo_types::ThreadId::new("t");
         let run = run_steps(&ctx, "sys", thread, RunOptions::default());
-        // Dropped once the tool waits (paused time passes the second
-        // when nothing else can go on).
         let stopped = tokio::time::timeout(Duration::from_secs(1), run).await;
         assert!(stopped.is_err(), "the run ended: {stopped:?}");
     });
+    captured
+}
+
+#[test]
+fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
+    let captured = dropped_mid_tool();
     let tool = captured.named("execute_tool");
     let dropped = captured.named("tool_dropped");
     assert_eq!((tool.len(), dropped.len()), (1, 1), "{captured:?}");
@@ -61,20 +67,7 @@ fn a_tool_dropped_with_its_run_is_dropped_in_its_span() {
 
 #[test]
 fn a_blocking_run_dropped_before_its_end_says_so_in_its_span() {
-    let ((), captured) = captured(|| async {
-        tokio::time::pause();
-        let llm = ScriptedLlm::new().then_tool_calls(vec![echo_call("c1")]);
-        let tool = Endless(ToolDef::new(
-            "echo",
-            "Never ends.",
-            json!({"type": "object"}),
-        ));
-        let ctx = AgentContext::new(llm).with_tools(ToolSet::new().add_tool(tool));
-        let thread = klieo_types::ThreadId::new("t");
-        let run = run_steps(&ctx, "sys", thread, RunOptions::default());
-        let stopped = tokio::time::timeout(Duration::from_secs(1), run).await;
-        assert!(stopped.is_err(), "the run ended: {stopped:?}");
-    });
+    let captured = dropped_mid_tool();
     let run = captured.named("invoke_agent");
     assert_eq!(run.len(), 1, "{captured:?}");
     assert_eq!(run[0].get("error.type"), Some("dropped"), "{captured:?}");

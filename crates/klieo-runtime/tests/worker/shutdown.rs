@@ -134,13 +134,7 @@ async fn a_worker_with_nothing_to_drain_stops_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_worker_claiming_through_the_gate_drives_the_run() {
     let store = InMemoryJournal::new();
-    let queue = GatedClaims::new(&store);
-    let run = submitted(&store, &queue).await;
-    let (shutdown, working) = start(gated_worker(&store, &queue));
-    let state = klieo_runtime::wait(&store, run, LONG).await.unwrap();
-    assert_eq!(state, super::completed());
-    shutdown.cancel();
-    assert_eq!(working.await.unwrap().finished, 1);
+    drives_the_run(&store, &GatedClaims::new(&store)).await;
 }
 
 /// A claim the store never answers is given up within a third of the
@@ -150,9 +144,15 @@ async fn a_claim_that_never_answers_is_given_up_and_the_next_claims_the_run() {
     let store = InMemoryJournal::new();
     let queue = GatedClaims::new(&store);
     queue.hang_next.store(true, Ordering::SeqCst);
-    let run = submitted(&store, &queue).await;
-    let (shutdown, working) = start(gated_worker(&store, &queue));
-    let state = klieo_runtime::wait(&store, run, LONG).await.unwrap();
+    drives_the_run(&store, &queue).await;
+}
+
+/// A run submitted, a worker claiming through `queue` drives it to its
+/// end, and stops having finished it.
+async fn drives_the_run(store: &InMemoryJournal, queue: &GatedClaims) {
+    let run = submitted(store, queue).await;
+    let (shutdown, working) = start(gated_worker(store, queue));
+    let state = klieo_runtime::wait(store, run, LONG).await.unwrap();
     assert_eq!(state, super::completed());
     shutdown.cancel();
     assert_eq!(working.await.unwrap().finished, 1);
