@@ -46,45 +46,50 @@ impl Repeats {
         calls: &[ToolCall],
         args: impl IntoIterator<Item = &'a Parsed>,
     ) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut repeated = !calls.is_empty();
-        for (call, parsed) in calls.iter().zip(args) {
+        let digests = calls.iter().zip(args).map(|(call, parsed)| {
             let arguments = match parsed {
                 Ok((value, _)) => Arguments::Parsed(value),
                 Err(_) => Arguments::Text(call.arguments()),
             };
-            repeated &= !seen.insert(self.digest(&call.name, arguments));
-        }
-        self.last_round_repeated.store(repeated, Ordering::Relaxed);
-        repeated
+            self.digest(&call.name, arguments)
+        });
+        self.note_digests(digests)
     }
 
     /// Notes a round of calls read back from a run's log, each its tool's
-    /// name and its logged arguments, as [`note`](Self::note) noted them:
-    /// arguments that were not JSON are logged as a JSON string holding
-    /// their text, and count as that text.
+    /// name and its logged arguments, as [`note`](Self::note) noted them
+    /// (arguments that were not JSON are logged as a JSON string holding
+    /// their text, which a digest counts as that text).
     pub(crate) fn note_logged<'a>(&self, round: &[(&'a str, &'a JsonText)]) -> bool {
+        let digests = round
+            .iter()
+            .map(|(name, args)| self.digest(name, Arguments::Parsed(&args.to_value())));
+        self.note_digests(digests)
+    }
+
+    /// Notes a round of calls by their digests: whether there were some
+    /// and every one had been made before.
+    fn note_digests(&self, digests: impl IntoIterator<Item = u64>) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut repeated = !round.is_empty();
-        for (name, args) in round {
-            let digest = match args.to_value() {
-                Value::String(text) => self.digest(name, Arguments::Text(&text)),
-                value => self.digest(name, Arguments::Parsed(&value)),
-            };
+        let (mut any, mut repeated) = (false, true);
+        for digest in digests {
+            any = true;
             repeated &= !seen.insert(digest);
         }
+        let repeated = any && repeated;
         self.last_round_repeated.store(repeated, Ordering::Relaxed);
         repeated
     }
 
-    /// The digest of a call of tool `name` with `arguments`.
+    /// The digest of a call of tool `name` with `arguments`: text that is
+    /// not JSON as a JSON string of it (the form its log keeps).
     #[inline]
     fn digest(&self, name: &str, arguments: Arguments<'_>) -> u64 {
         let mut digest = self.keys.build_hasher();
         name.hash(&mut digest);
         match arguments {
             Arguments::Parsed(value) => hash_value(value, &self.keys, &mut digest),
-            Arguments::Text(text) => text.hash(&mut digest),
+            Arguments::Text(text) => hash_text(text, &mut digest),
         }
         digest.finish()
     }
@@ -142,10 +147,7 @@ fn hash_value(value: &Value, keys: &RandomState, hasher: &mut impl Hasher) {
                 hasher.write_u64(n.as_f64().map_or(0, f64::to_bits));
             }
         },
-        Value::String(s) => {
-            hasher.write_u8(3);
-            s.hash(hasher);
-        }
+        Value::String(s) => hash_text(s, hasher),
         Value::Array(items) => {
             hasher.write_u8(4);
             hasher.write_usize(items.len());
@@ -164,6 +166,12 @@ fn hash_value(value: &Value, keys: &RandomState, hasher: &mut impl Hasher) {
             hasher.write_u64(entries);
         }
     }
+}
+
+/// Feeds a string to `hasher`, tagged as one.
+fn hash_text(text: &str, hasher: &mut impl Hasher) {
+    hasher.write_u8(3);
+    text.hash(hasher);
 }
 
 /// `n` as a whole number, when it is one (written as an integer, or as a
@@ -273,5 +281,17 @@ mod tests {
             &r,
             &[call("c3", r#"{"a": 3, "b": {"x": 1, "y": [2]}}"#)]
         ));
+    }
+
+    #[test]
+    fn arguments_that_are_a_json_string_repeat_when_read_back_from_the_log() {
+        let r = Repeats::default();
+        let call = ToolCall::from_raw("c1", "f", r#""tea""#);
+        assert!(!note(&r, std::slice::from_ref(&call)));
+        let logged = call.recorded_arguments();
+        assert!(r.note_logged(&[("f", &logged)]), "the same call, taken up");
+        let raw = ToolCall::from_raw("c2", "g", "{not json");
+        assert!(!note(&r, std::slice::from_ref(&raw)));
+        assert!(r.note_logged(&[("g", &raw.recorded_arguments())]));
     }
 }

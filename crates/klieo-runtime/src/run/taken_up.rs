@@ -51,17 +51,13 @@ impl Run {
                 continue;
             }
             if round_step != Some(*step) {
-                if !round.is_empty() {
-                    self.repeats.note_logged(&round);
-                }
+                self.repeats.note_logged(&round);
                 round.clear();
                 round_step = Some(*step);
             }
             round.push((&**name, args));
         }
-        if !round.is_empty() {
-            self.repeats.note_logged(&round);
-        }
+        self.repeats.note_logged(&round);
         if let Some(open) = open.filter(|open| open.step > since) {
             let mut calls = open.reply.tool_calls.clone();
             let args: Vec<_> = calls.iter_mut().map(ToolCall::take_arguments).collect();
