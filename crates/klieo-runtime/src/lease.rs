@@ -193,11 +193,7 @@ pub(crate) async fn hold(run: &Run) -> Result<Option<Held>, Error> {
                         Ok(Err(e)) => e.to_string(),
                         _ => format!("no answer within {} ms", answer.as_millis()),
                     };
-                    let next_answered = asked
-                        .saturating_duration_since(held_since)
-                        .saturating_add(every)
-                        .saturating_add(answer);
-                    if next_answered < ttl {
+                    if !ran_out(held_since, asked + every + answer, ttl) {
                         tracing::warn!(run_id = %id, error = %why, "could not renew the run's lease");
                         continue;
                     }

@@ -53,10 +53,7 @@ impl Agent {
         // up without it, it would ask for the shape its log recorded, which
         // checks only that the answer holds JSON.
         let output = match output {
-            Some(output) => {
-                let caps = self.inner.template.llm.discover_capabilities().await;
-                Some(output(caps))
-            }
+            Some(output) => Some(self.shaped(output).await),
             None => None,
         };
         // Taken up, it keeps its place in the tree (its depth), and its

@@ -219,7 +219,7 @@ impl Agent {
 
     /// The shape `output` makes for this agent's model, as it says what
     /// it can do.
-    async fn shaped(&self, output: fn(Capabilities) -> OutputSpec) -> OutputSpec {
+    pub(super) async fn shaped(&self, output: fn(Capabilities) -> OutputSpec) -> OutputSpec {
         output(self.inner.template.llm.discover_capabilities().await)
     }
 
