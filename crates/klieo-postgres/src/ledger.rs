@@ -66,16 +66,17 @@ impl SpendLedger for PostgresStore {
         let period = int(reservation.period);
         let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
         // A key's lock held by a client that hangs does not hold every
-        // other worker of the key forever, nor one that stalls holding it.
-        sqlx::query(concat!("SELECT 1 FROM ", bounded_waits!("10s")))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("key:{}", reservation.key))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(doing, e))?;
+        // other worker of the key forever, nor one that stalls holding it:
+        // its waits bounded in the statement that takes it, as
+        // `memory::lock` does a thread's.
+        sqlx::query(concat!(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) FROM ",
+            bounded_waits!("10s")
+        ))
+        .bind(format!("key:{}", reservation.key))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(doing, e))?;
         let standing = standing_in(&mut tx, &reservation.key, period, &run, doing).await?;
         if let Some(short) = key_shortfall(&standing, &reservation.amount, &reservation.limits) {
             tx.rollback().await.map_err(|e| backend(doing, e))?;
