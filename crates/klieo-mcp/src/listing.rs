@@ -72,7 +72,9 @@ pub(crate) async fn list(peer: &Peer<RoleClient>, secrets: &Secrets) -> Result<L
             .await?;
         let next = take_page(result, &mut listed, &mut bytes, secrets)?;
         match next {
+            // An empty cursor is the last page's, as some servers send it.
             None => return Ok(listed),
+            Some(next) if next.is_empty() => return Ok(listed),
             Some(next) if !seen.insert(next.clone()) => {
                 return Err(ListError::Fault(ListFault::CursorRepeated));
             }

@@ -6,30 +6,49 @@ use klieo_types::ToolError;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::Value;
 
-/// The output of a call: its `structuredContent` when it has one, else
-/// its content as text, with every secret of `secrets` taken out. A
-/// result marked `isError` is
-/// [`ToolError::Failed`]: the model reads the message (scrubbed of
-/// `secrets` and bounded) and the run goes on.
+/// The output of a call, with every secret of `secrets` taken out: its
+/// `structuredContent` when it has one and its content only mirrors it
+/// (the JSON of it, as the MCP specification asks a server to add, or
+/// nothing); its content as text, followed by the structured content's
+/// JSON when the content says more (a page's text beside its metadata);
+/// its content as text when it has no structured content (`null` is
+/// none). A result marked `isError` is [`ToolError::Failed`]: the model
+/// reads the message (its text, or else its structured content; scrubbed
+/// of `secrets` and bounded) and the run goes on.
 pub(crate) fn output(
     tool: &str,
     result: CallToolResult,
     secrets: &Secrets,
 ) -> Result<Value, ToolError> {
     let text = text_of(&result.content);
+    let structured = result.structured_content.filter(|value| !value.is_null());
     if result.is_error == Some(true) {
-        let message = if text.is_empty() {
-            "the tool reported an error and gave no message".to_owned()
-        } else {
-            secrets.shown(&text, TEXT_LIMIT)
+        let message = match (text.is_empty(), &structured) {
+            (false, _) => secrets.shown(&text, TEXT_LIMIT),
+            (true, Some(value)) => secrets.shown(&value.to_string(), TEXT_LIMIT),
+            (true, None) => "the tool reported an error and gave no message".to_owned(),
         };
         return Err(ToolError::Failed {
             tool: tool.to_owned(),
             message,
         });
     }
-    let answer = result.structured_content.unwrap_or(Value::String(text));
+    let answer = match structured {
+        None => Value::String(text),
+        Some(value) if result.content.iter().all(|block| mirrors(block, &value)) => value,
+        Some(value) => Value::String(format!("{text}\n{value}")),
+    };
     Ok(secrets.scrub_value(answer))
+}
+
+/// Whether `block` is the text of `structured`'s JSON, in any layout.
+fn mirrors(block: &ContentBlock, structured: &Value) -> bool {
+    match block {
+        ContentBlock::Text(text) => {
+            serde_json::from_str::<Value>(&text.text).is_ok_and(|value| value == *structured)
+        }
+        _ => false,
+    }
 }
 
 /// The content blocks as text for the model, one per line. What is not
@@ -102,6 +121,47 @@ mod tests {
             "structuredContent": {"sum": 3}
         }));
         assert_eq!(output("add", r, &Secrets::default()), Ok(json!({"sum": 3})));
+    }
+
+    #[test]
+    fn a_null_structured_content_keeps_the_text() {
+        let r = result(json!({
+            "content": [{"type": "text", "text": "hi"}],
+            "structuredContent": null
+        }));
+        assert_eq!(output("t", r, &Secrets::default()), Ok(json!("hi")));
+    }
+
+    #[test]
+    fn content_that_says_more_than_its_structured_content_is_kept_beside_it() {
+        let r = result(json!({
+            "content": [{"type": "text", "text": "# The page"}],
+            "structuredContent": {"status": 200}
+        }));
+        assert_eq!(
+            output("fetch", r, &Secrets::default()),
+            Ok(json!("# The page\n{\"status\":200}"))
+        );
+    }
+
+    #[test]
+    fn structured_content_alone_is_the_output() {
+        let r = result(json!({"content": [], "structuredContent": {"sum": 3}}));
+        assert_eq!(output("add", r, &Secrets::default()), Ok(json!({"sum": 3})));
+    }
+
+    #[test]
+    fn an_error_told_only_in_structured_content_shows_it() {
+        let r = result(json!({
+            "content": [],
+            "structuredContent": {"error": "no such city"},
+            "isError": true
+        }));
+        let out = output("weather", r, &Secrets::default());
+        assert!(
+            matches!(&out, Err(ToolError::Failed { message, .. }) if message.contains("no such city")),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -48,6 +48,14 @@ async fn a_listing_that_repeats_its_cursor_stops_at_once() {
 
 #[tokio::test]
 #[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn an_empty_next_cursor_ends_the_listing() {
+    let server = McpServer::connect(raw_stdio("empty-cursor")).await.unwrap();
+    let names: Vec<String> = server.catalogue().iter().map(|d| d.name.clone()).collect();
+    assert_eq!(names, ["echo"]);
+}
+
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
 async fn a_tool_whose_schema_is_not_an_object_is_skipped_and_the_rest_kept() {
     let server = McpServer::connect(raw_stdio("bad-schema")).await.unwrap();
     let names: Vec<String> = server.catalogue().iter().map(|d| d.name.clone()).collect();

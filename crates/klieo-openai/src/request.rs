@@ -6,6 +6,8 @@ use klieo_types::{
 };
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// A `POST /chat/completions` body.
 #[derive(Serialize)]
@@ -202,7 +204,7 @@ impl Serialize for Tools<'_> {
             function: WireToolDef {
                 name: &t.name,
                 description: &t.description,
-                parameters: &t.parameters,
+                parameters: object_schema(&t.parameters),
             },
         }))
     }
@@ -219,7 +221,37 @@ struct WireTool<'a> {
 struct WireToolDef<'a> {
     name: &'a str,
     description: &'a str,
-    parameters: &'a serde_json::Value,
+    parameters: Cow<'a, Value>,
+}
+
+/// `schema` as the API takes a function's parameters: an object's schema
+/// with its `type` and its `properties` written out. A tool of no
+/// arguments is often `{"type": "object"}` (MCP servers list them so) or
+/// `{}`, which the API refuses (400: "object schema missing properties"),
+/// failing every request that offers it.
+fn object_schema(schema: &Value) -> Cow<'_, Value> {
+    let Value::Object(fields) = schema else {
+        return Cow::Borrowed(schema);
+    };
+    let object = fields
+        .get("type")
+        .is_none_or(|kind| kind.as_str() == Some("object"));
+    // One of several shapes at the top is no object to fill in.
+    let shapes = ["anyOf", "oneOf", "allOf"]
+        .iter()
+        .any(|key| fields.contains_key(*key));
+    let written = fields.contains_key("type") && fields.contains_key("properties");
+    if !object || shapes || written {
+        return Cow::Borrowed(schema);
+    }
+    let mut filled = fields.clone();
+    filled
+        .entry("type")
+        .or_insert_with(|| Value::String("object".into()));
+    filled
+        .entry("properties")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    Cow::Owned(Value::Object(filled))
 }
 
 /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name":..}}`.
@@ -274,7 +306,7 @@ enum WireFormat<'a> {
 #[derive(Serialize)]
 struct WireSchema<'a> {
     name: &'a str,
-    schema: &'a serde_json::Value,
+    schema: &'a Value,
     strict: bool,
 }
 

@@ -138,3 +138,39 @@ fn stream_body_asks_for_usage_and_drops_choice_without_tools() {
         }))
     );
 }
+
+#[test]
+fn a_tool_of_no_arguments_goes_with_its_type_and_empty_properties() {
+    let tools = vec![
+        ToolDef::new("bare", "", json!({"type": "object"})),
+        ToolDef::new("untyped", "", json!({})),
+        ToolDef::new(
+            "listed",
+            "",
+            json!({"properties": {"a": {"type": "string"}}}),
+        ),
+        ToolDef::new("union", "", json!({"anyOf": [{"type": "object"}]})),
+    ];
+    let req = ChatRequest::new(vec![Message::user("hi")]).with_tools(tools);
+    let value = ChatBody::new(&req, "m", false, NAMED)
+        .ok()
+        .and_then(|b| serde_json::to_value(&b).ok())
+        .unwrap_or_default();
+    let sent = |i: usize| value["tools"][i]["function"]["parameters"].clone();
+    let empty = json!({"type": "object", "properties": {}});
+    assert_eq!(
+        sent(0),
+        empty,
+        "OpenAI refuses an object with no properties"
+    );
+    assert_eq!(sent(1), empty);
+    assert_eq!(
+        sent(2),
+        json!({"type": "object", "properties": {"a": {"type": "string"}}})
+    );
+    assert_eq!(
+        sent(3),
+        json!({"anyOf": [{"type": "object"}]}),
+        "left as it is"
+    );
+}

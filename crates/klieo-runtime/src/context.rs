@@ -132,7 +132,9 @@ impl AgentContext {
         self.run_id
     }
 
-    /// The token that cancels the run (and the runs of its children).
+    /// The token that cancels the run (and the runs of its children):
+    /// `ctx.cancel().cancel()` cancels it; `ctx.cancel()` alone does not.
+    #[must_use = "this returns the run's token: call `.cancel()` on it to cancel the run"]
     pub fn cancel(&self) -> &CancellationToken {
         &self.cancel
     }

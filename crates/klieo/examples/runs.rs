@@ -15,8 +15,8 @@
 //! with `--json`.
 #![allow(clippy::print_stderr)]
 
-use klieo::postgres::PostgresStore;
-use klieo::sqlite::SqliteStore;
+use klieo::postgres::{PostgresOptions, PostgresStore};
+use klieo::sqlite::{SqliteOptions, SqliteStore};
 use klieo::types::{Episode, EpisodicMemory, RunId, ToolOutcome};
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,13 +33,17 @@ enum Store {
 
 impl Store {
     /// Opens a PostgreSQL database for a `postgres://` or `postgresql://`
-    /// URL, a SQLite file for anything else.
+    /// URL, a SQLite file for anything else: one that is a klieo store
+    /// already (a mistyped name is an error, not an empty store made, and
+    /// a database is never given klieo's tables or migrated by a look).
     async fn open(location: &str) -> Result<Self, String> {
         if is_postgres_url(location) {
-            let store = PostgresStore::connect(location).await;
+            let options = PostgresOptions::new(location).with_create(false);
+            let store = PostgresStore::connect_with(options).await;
             store.map(Self::Postgres).map_err(|e| e.to_string())
         } else {
-            let store = SqliteStore::open(location).await;
+            let options = SqliteOptions::new(location).with_create(false);
+            let store = SqliteStore::open_with(options).await;
             store.map(Self::Sqlite).map_err(|e| e.to_string())
         }
     }
@@ -78,6 +82,8 @@ fn status(log: &[Episode]) -> &'static str {
         Some(Episode::Completed { .. }) => "completed",
         Some(Episode::Failed { .. }) => "failed",
         Some(Episode::Suspended { .. }) => "waiting for approval",
+        Some(Episode::InDoubt { .. }) => "in doubt (a call's effect is unknown: settle it)",
+        Some(Episode::WaitingOnChild { .. }) => "waiting on a child run",
         Some(_) => "unfinished (running, or stopped: resume it)",
         None => "empty",
     }

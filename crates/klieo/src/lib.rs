@@ -14,7 +14,7 @@
 //! | `postgres` | `postgres` | the same in PostgreSQL, for many processes sharing one database |
 //! | `mcp` | `mcp` | the tools of Model Context Protocol servers, over stdio or streamable HTTP, next to an agent's own |
 //! | `otel` | `otel` | OpenTelemetry export of the runs' GenAI spans over OTLP/HTTP, from the `OTEL_*` variables (`klieo::otel::init()`) |
-//! | `testing` | `types::testing` | a scripted model for tests of agents; with `store`, `store::testing` too: the checks every memory and journal passes, and the golden fixtures |
+//! | `testing` | `types::testing` | a scripted model for tests of agents; with `store`, `store::testing` too: the checks every memory and journal passes, and the golden fixtures; with `postgres`, `postgres::testing` (a fresh database a test); with `openai` or `anthropic`, `provider::testing` (the provider conformance suite) |
 //!
 //! [`prelude`] gathers the items most programs use. `examples/agent` is a
 //! streaming agent with two tools against a real model (`cargo xtask demo`
@@ -82,6 +82,11 @@ pub use klieo_mcp as mcp;
 #[cfg(feature = "otel")]
 #[doc(inline)]
 pub use klieo_otel as otel;
+
+/// docs/RETRY.md, whose examples run as doctests.
+#[cfg(all(doctest, feature = "retry"))]
+#[doc = include_str!("../../../docs/RETRY.md")]
+pub struct RetryDoc;
 
 /// docs/STREAMING.md, whose examples run as doctests.
 #[cfg(all(doctest, feature = "runtime"))]

@@ -8,6 +8,7 @@ MODE is one of:
 
 - `endless-pages`: every tools/list page gives a new next-page cursor.
 - `same-cursor`: every tools/list page gives the same next-page cursor.
+- `empty-cursor`: every tools/list page gives `""` as its next-page cursor.
 - `bad-schema`: lists `echo`, `broken` (its inputSchema a string) and `add`.
 - `relist-fails`: lists `echo` and `change`; `change` announces a list change,
   after which each listing repeats its cursor; `change` answers once the
@@ -100,6 +101,8 @@ def main() -> None:
             cursor = (message.get("params") or {}).get("cursor")
             if MODE == "endless-pages":
                 reply(id_, {"tools": [tool(f"t{lists}")], "nextCursor": f"page-{lists}"})
+            elif MODE == "empty-cursor":
+                reply(id_, {"tools": [tool("echo")], "nextCursor": ""})
             elif MODE == "same-cursor" or (MODE == "relist-fails" and changed):
                 reply(id_, {"tools": [tool("echo")], "nextCursor": "again"})
                 if pending_change is not None and cursor == "again":

@@ -196,12 +196,12 @@ impl Prices {
             .map(|(_, price)| price)
     }
 
-    /// The dearest input and output prices of the table (each of any
-    /// model): what a call that any model of the table may answer costs at
-    /// most.
-    pub(crate) fn dearest(&self) -> Option<ModelPrice> {
-        let mut prices = self.models.iter().map(|(_, p)| *p);
-        let first = prices.next()?;
+    /// The dearest input and output prices of `models` (each of any of
+    /// them) as the table prices them: what a call that any of them may
+    /// answer costs at most. `None` when none has a price.
+    pub(crate) fn dearest_of(&self, models: &[impl AsRef<str>]) -> Option<ModelPrice> {
+        let mut prices = models.iter().filter_map(|model| self.price(model.as_ref()));
+        let first = *prices.next()?;
         Some(prices.fold(first, |most, p| ModelPrice {
             input: most.input.max(p.input),
             output: most.output.max(p.output),

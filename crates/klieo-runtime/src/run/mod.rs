@@ -180,7 +180,7 @@ impl Run {
         };
         // A run's own cancellation, which its children share; a leased
         // run is also stopped when its lease is lost, and only it.
-        let spend = Arc::new(Mutex::new(Spend::new(&opts.budget, ctx.llm.model())));
+        let spend = Arc::new(Mutex::new(Spend::new(&opts.budget, &ctx.llm.models())));
         let covered = match &extras.cover {
             Some(cover) => Some(cover.covering(ctx.llm.as_ref())?),
             None => None,

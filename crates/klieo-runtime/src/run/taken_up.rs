@@ -109,7 +109,7 @@ impl Run {
     /// calls, as its spend so far (a run taken up again), with what its
     /// calls taught of its input's size.
     fn spent_as_logged(&self, episodes: &[Episode], open: Option<&PendingStep>) {
-        let mut logged = Spend::from_log(&self.opts.budget, self.ctx.llm.model(), episodes);
+        let mut logged = Spend::from_log(&self.opts.budget, &self.ctx.llm.models(), episodes);
         if let Some(open) = open {
             logged.count_open_calls(open, episodes);
         }

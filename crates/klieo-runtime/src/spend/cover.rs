@@ -58,7 +58,7 @@ impl Cover {
         }
         Ok(Covered {
             cover: self.clone(),
-            model: llm.model().to_owned(),
+            models: llm.models(),
             reserved: Mutex::default(),
             calibration: Mutex::default(),
         })
@@ -68,7 +68,8 @@ impl Cover {
 /// A child run under its callers' [`Cover`].
 pub(crate) struct Covered {
     cover: Cover,
-    model: String,
+    /// The models the child's replies may come from, its own first.
+    models: Vec<String>,
     /// The call in flight as each caller's budget reserved it, for its
     /// settling.
     reserved: Mutex<Vec<Spend>>,
@@ -91,7 +92,7 @@ impl Covered {
         levels
             .iter()
             .map(|level| {
-                let mut now = Spend::new(&level.budget, &self.model);
+                let mut now = Spend::new(&level.budget, &self.models);
                 now.add_counts(&lock(&level.spend));
                 now.calibration = calibration;
                 now

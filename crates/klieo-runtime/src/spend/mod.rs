@@ -38,8 +38,9 @@ pub(crate) struct Spend {
     logged_ms: u64,
     /// The price of the client's model, when the budget has a cost limit.
     price: Option<ModelPrice>,
-    /// The dearest prices of the table, which a call is reserved at (a
-    /// client of several providers may answer with any of its models).
+    /// The dearest prices of the client's models, which a call is
+    /// reserved at (a client of several providers may answer with any of
+    /// its models).
     dearest: Option<ModelPrice>,
     /// The input reserved for the call in flight, counted for a reply
     /// that reports no usage.
@@ -125,17 +126,16 @@ fn millis(time: Duration) -> u64 {
 }
 
 impl Spend {
-    /// Nothing spent, by a run under `budget` whose client calls `model`.
-    pub(crate) fn new(budget: &Budget, model: &str) -> Self {
+    /// Nothing spent, by a run under `budget` whose client calls the
+    /// first of `models` and may answer from any of them
+    /// ([`LlmClient::models`](klieo_types::LlmClient::models)): a call is
+    /// reserved at the dearest of their prices, not of the whole table's.
+    pub(crate) fn new<M: AsRef<str>>(budget: &Budget, models: &[M]) -> Self {
+        let model = models.first().map_or("", AsRef::as_ref);
+        let prices = budget.counts_cost().then(|| budget.prices());
         Self {
-            price: budget
-                .counts_cost()
-                .then(|| budget.prices().price(model).copied())
-                .flatten(),
-            dearest: budget
-                .counts_cost()
-                .then(|| budget.prices().dearest())
-                .flatten(),
+            price: prices.and_then(|prices| prices.price(model).copied()),
+            dearest: prices.and_then(|prices| prices.dearest_of(models)),
             model: calibration::model_fingerprint(model),
             ..Self::default()
         }
