@@ -258,14 +258,8 @@ fn usable_id(id: &str) -> Cow<'_, str> {
     if !id.is_empty() && id.chars().all(ToolDef::takes_in_name) {
         return Cow::Borrowed(id);
     }
-    Cow::Owned(format!("{}_{:08x}", ToolDef::usable_chars(id), fnv1a(id)))
-}
-
-/// FNV-1a of `text`, 32 bits: the same digest in every process.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |hash: u32, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    })
+    let digest = klieo_types::text::fnv1a(id.bytes()) & 0xffff_ffff;
+    Cow::Owned(format!("{}_{digest:08x}", ToolDef::usable_chars(id)))
 }
 
 /// `text` as a block, unless it is only whitespace, which the API refuses

@@ -1,9 +1,7 @@
 //! [`OpenAiClient`]: one pooled HTTP client and the [`LlmClient`]
 //! implementation over Chat Completions and embeddings.
 
-use crate::config::{
-    default_capabilities, is_openai, takes_max_completion_tokens, OpenAiClientBuilder,
-};
+use crate::config::{default_capabilities, is_openai, is_openai_or_azure, OpenAiClientBuilder};
 use crate::discover::Learned;
 use crate::error::from_response;
 use crate::request::{ChatBody, Dialect};
@@ -68,9 +66,9 @@ pub(crate) struct Inner {
     learned: tokio::sync::OnceCell<Option<Learned>>,
     /// `gen_ai.provider.name`.
     provider_name: String,
-    /// Whether the server takes a reply's bound as
-    /// `max_completion_tokens` (OpenAI's own API, Azure OpenAI's).
-    completion_tokens: bool,
+    /// Whether the server is OpenAI's own API or Azure OpenAI's (see
+    /// `Dialect::openai`).
+    openai: bool,
     /// Whether the server can stream tool calls the model chooses; cleared
     /// by the first empty stream it sends for such a request.
     auto_tool_streams: Arc<AtomicBool>,
@@ -173,7 +171,7 @@ impl OpenAiClient {
                 props_url,
                 learned: tokio::sync::OnceCell::new(),
                 provider_name: c.provider_name_for(&parsed, "api.openai.com", "openai"),
-                completion_tokens: takes_max_completion_tokens(&parsed),
+                openai: is_openai_or_azure(&parsed),
                 auto_tool_streams: Arc::new(AtomicBool::new(true)),
                 hidden: c.hidden(&parsed),
                 api_key,
@@ -241,7 +239,7 @@ impl OpenAiClient {
         .named_tool_choice();
         let dialect = Dialect {
             named_choice,
-            completion_tokens: self.inner.completion_tokens,
+            openai: self.inner.openai,
         };
         let body = serde_json::to_vec(&ChatBody::new(req, model, stream, dialect)?)
             .map_err(|e| LlmError::bad_request(format!("the request cannot be encoded: {e}")))?;

@@ -206,10 +206,10 @@ pub(crate) fn is_openai(url: &Url) -> bool {
         .is_some_and(|h| h.eq_ignore_ascii_case("api.openai.com"))
 }
 
-/// Whether the server at `url` takes a reply's bound as
-/// `max_completion_tokens` (its reasoning models refuse `max_tokens`):
-/// OpenAI's own API and Azure OpenAI's.
-pub(crate) fn takes_max_completion_tokens(url: &Url) -> bool {
+/// Whether the server at `url` is OpenAI's own API or Azure OpenAI's,
+/// which take a reply's bound as `max_completion_tokens` (their reasoning
+/// models refuse `max_tokens`) and call ids of at most 40 bytes.
+pub(crate) fn is_openai_or_azure(url: &Url) -> bool {
     let azure = url
         .host_str()
         .is_some_and(|h| h.to_ascii_lowercase().ends_with(".openai.azure.com"));
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn openai_and_azure_take_max_completion_tokens_other_servers_do_not() {
-        let takes = |url: &str| Url::parse(url).is_ok_and(|u| takes_max_completion_tokens(&u));
+        let takes = |url: &str| Url::parse(url).is_ok_and(|u| is_openai_or_azure(&u));
         assert!(takes("https://api.openai.com/v1"));
         assert!(takes("https://acme.openai.azure.com/openai/v1"));
         assert!(!takes("http://127.0.0.1:8080/v1"));

@@ -20,6 +20,10 @@ use std::borrow::Cow;
 /// `QuotaExhausted` carries the [`RetryHint`](klieo_types::RetryHint) of the headers: the delay of
 /// `retry-after-ms` or `retry-after`, and `x-should-retry`, which
 /// overrides what the kind implies while the kind and status stay true.
+/// Without `x-should-retry`, a request over a model's tokens-a-minute
+/// limit (429 "Request too large") and a 500 listing the request's
+/// validation errors (llama-cpp-python) are not retried: the same request
+/// is refused again.
 /// An unauthorized reply to a request sent without an API key (`keyed`
 /// false) says to set one.
 pub(crate) async fn from_response(
@@ -44,11 +48,35 @@ pub(crate) async fn from_response(
         ),
         _ => {}
     }
+    let mut hint = reply.hint;
+    if hint.should_retry.is_none() && refused_as_sent(reply.status, &message) {
+        hint = hint.with_should_retry(Some(false));
+    }
     message.extend(reply.redirect_note());
     if reply.status == 429 && quota {
         return LlmError::QuotaExhausted { message };
     }
-    status_error(reply.status, message, reply.hint)
+    status_error(reply.status, message, hint)
+}
+
+/// Whether the reply refuses the request as it was sent, so that sending
+/// it again cannot help, though its status says to wait and try again: a
+/// request over the model's tokens-a-minute limit whatever the minute
+/// (OpenAI's 429 "Request too large"), or the request's own validation
+/// errors answered with a 500 (llama-cpp-python's "N validation errors").
+/// Their kind and status stay as they are (a `Fallback` moves on from
+/// them as from any such error); they are only not retried.
+fn refused_as_sent(status: u16, message: &str) -> bool {
+    match status {
+        429 => message.starts_with("Request too large"),
+        500 => {
+            let digits = message.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0
+                && message[digits..].starts_with(" validation error")
+                && message.contains("('body',")
+        }
+        _ => false,
+    }
 }
 
 /// OpenAI's code (and type) for an account whose quota is used up.

@@ -40,10 +40,12 @@ pub(crate) struct Dialect {
     /// It honours a tool forced by name (else a named choice goes as
     /// `required` with only that tool).
     pub(crate) named_choice: bool,
-    /// It takes the reply's bound as `max_completion_tokens`: OpenAI's own
-    /// API, whose reasoning models refuse `max_tokens`. Other servers
-    /// (llama.cpp, vLLM, older ones) get `max_tokens`.
-    pub(crate) completion_tokens: bool,
+    /// It is OpenAI's own API (or Azure OpenAI's), which takes the reply's
+    /// bound as `max_completion_tokens` (its reasoning models refuse
+    /// `max_tokens`; other servers, llama.cpp, vLLM, older ones, get
+    /// `max_tokens`) and a call id of at most 40 bytes (other servers'
+    /// ids go back as they came).
+    pub(crate) openai: bool,
 }
 
 #[derive(Serialize)]
@@ -65,6 +67,13 @@ impl<'a> ChatBody<'a> {
         dialect: Dialect,
     ) -> Result<Self, LlmError> {
         let mut tools: &[ToolDef] = &req.tools;
+        if dialect.openai && tools.len() > TOOLS_LIMIT {
+            return Err(LlmError::Unsupported(format!(
+                "the request offers {} tools, and OpenAI takes at most {TOOLS_LIMIT}: offer \
+                 fewer (MCP servers' tools add up), or send it to another provider",
+                tools.len()
+            )));
+        }
         if let Some(ToolChoice::Function(name)) = &req.tool_choice {
             if !req.tools.iter().any(|t| t.name == *name) {
                 return Err(unknown_forced_tool(name));
@@ -83,12 +92,12 @@ impl<'a> ChatBody<'a> {
         };
         Ok(Self {
             model,
-            messages: Messages(&req.messages),
+            messages: Messages(&req.messages, dialect.openai),
             tools: Tools(tools),
             tool_choice,
             temperature: req.temperature,
-            max_tokens: req.max_tokens.filter(|_| !dialect.completion_tokens),
-            max_completion_tokens: req.max_tokens.filter(|_| dialect.completion_tokens),
+            max_tokens: req.max_tokens.filter(|_| !dialect.openai),
+            max_completion_tokens: req.max_tokens.filter(|_| dialect.openai),
             stop: &req.stop,
             response_format: WireFormat::new(&req.response_format)?,
             stream,
@@ -108,14 +117,15 @@ fn unknown_forced_tool(name: &str) -> LlmError {
     ))
 }
 
-/// The transcript as a JSON array, one [`WireMessage`] per message.
-struct Messages<'a>(&'a Transcript);
+/// The transcript as a JSON array, one [`WireMessage`] per message; with
+/// call ids made short (see [`wire_id`]) when it goes to OpenAI.
+struct Messages<'a>(&'a Transcript, bool);
 
 impl Serialize for Messages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
         for message in self.0.iter() {
-            seq.serialize_element(&WireMessage(message))?;
+            seq.serialize_element(&WireMessage(message, self.1))?;
         }
         seq.end()
     }
@@ -124,33 +134,52 @@ impl Serialize for Messages<'_> {
 /// One message. `content` is always a string, even for an assistant message
 /// that only calls tools (`""`): llama-cpp-python's server rejects `null`
 /// and a missing `content` there with a 500.
-struct WireMessage<'a>(&'a Message);
+struct WireMessage<'a>(&'a Message, bool);
 
 impl Serialize for WireMessage<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let m = self.0;
+        let (m, short) = (self.0, self.1);
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("role", m.role.as_str())?;
         map.serialize_entry("content", &m.content)?;
         if m.role == Role::Assistant && !m.tool_calls.is_empty() {
-            map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls))?;
+            map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls, short))?;
         }
         if m.role == Role::Tool {
-            map.serialize_entry(
-                "tool_call_id",
-                m.tool_call_id.as_deref().unwrap_or_default(),
-            )?;
+            let id = m.tool_call_id.as_deref().unwrap_or_default();
+            map.serialize_entry("tool_call_id", &wire_id(id, short))?;
         }
         map.end()
     }
 }
 
-struct ToolCalls<'a>(&'a [ToolCall]);
+struct ToolCalls<'a>(&'a [ToolCall], bool);
+
+/// The most tools OpenAI's API takes in one request.
+const TOOLS_LIMIT: usize = 128;
+
+/// The longest call id OpenAI's API takes.
+const ID_LIMIT: usize = 40;
+
+/// A call's id as the server takes it, the same for a call and its
+/// result: as it is, or, when `short` (OpenAI's own API) and over 40
+/// bytes (llama-cpp-python's are 60, vLLM's 46), `call_` and a digest of
+/// the whole id. A thread of such calls that failed over to OpenAI was
+/// refused ("string too long") at every request.
+fn wire_id(id: &str, short: bool) -> Cow<'_, str> {
+    if !short || id.len() <= ID_LIMIT {
+        return Cow::Borrowed(id);
+    }
+    Cow::Owned(format!(
+        "call_{:016x}",
+        klieo_types::text::fnv1a(id.bytes())
+    ))
+}
 
 impl Serialize for ToolCalls<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.0.iter().map(|c| WireToolCall {
-            id: &c.id,
+            id: wire_id(&c.id, self.1),
             kind: "function",
             function: WireFunction {
                 name: &c.name,
@@ -177,7 +206,7 @@ fn sendable(arguments: &str) -> &str {
 
 #[derive(Serialize)]
 struct WireToolCall<'a> {
-    id: &'a str,
+    id: Cow<'a, str>,
     #[serde(rename = "type")]
     kind: &'static str,
     function: WireFunction<'a>,

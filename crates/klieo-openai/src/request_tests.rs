@@ -6,18 +6,15 @@ use serde_json::json;
 /// A server that honours a tool forced by name and takes `max_tokens`.
 const NAMED: Dialect = Dialect {
     named_choice: true,
-    completion_tokens: false,
+    openai: false,
 };
 
 #[test]
 fn openais_own_api_gets_the_replys_bound_as_max_completion_tokens() {
     let mut req = ChatRequest::new(vec![Message::user("hi")]);
     req.max_tokens = Some(256);
-    let body = |completion_tokens| {
-        let dialect = Dialect {
-            completion_tokens,
-            ..NAMED
-        };
+    let body = |openai| {
+        let dialect = Dialect { openai, ..NAMED };
         ChatBody::new(&req, "m", false, dialect)
             .ok()
             .and_then(|b| serde_json::to_value(&b).ok())
@@ -172,5 +169,68 @@ fn a_tool_of_no_arguments_goes_with_its_type_and_empty_properties() {
         sent(3),
         json!({"anyOf": [{"type": "object"}]}),
         "left as it is"
+    );
+}
+
+#[test]
+fn call_ids_past_40_bytes_go_short_and_alike_to_openai() {
+    let long = "call__0_calculator_cmpl-bff14f72-a62e-4e31-90ae-c10689e33c4f";
+    let other = "call__0_calculator_cmpl-bff14f72-a62e-4e31-90ae-c10689e33c4e";
+    let req = ChatRequest::new(vec![
+        Message::assistant_tool_calls(
+            "",
+            vec![
+                ToolCall::from_raw(long, "calculator", "{}"),
+                ToolCall::from_raw(other, "calculator", "{}"),
+                ToolCall::from_raw("c1", "calculator", "{}"),
+            ],
+        ),
+        Message::tool_result(long, "391"),
+        Message::tool_result(other, "392"),
+        Message::tool_result("c1", "393"),
+    ]);
+    let openai = Dialect {
+        openai: true,
+        ..NAMED
+    };
+    let value = ChatBody::new(&req, "m", false, openai)
+        .ok()
+        .and_then(|b| serde_json::to_value(&b).ok())
+        .unwrap_or_default();
+    let calls = &value["messages"][0]["tool_calls"];
+    let id = |i: usize| calls[i]["id"].as_str().unwrap_or_default().to_owned();
+    let answers = |i: usize| value["messages"][i + 1]["tool_call_id"].clone();
+    assert!(id(0).len() <= 40 && id(1).len() <= 40, "{calls}");
+    assert_ne!(id(0), id(1), "two ids stay two");
+    assert_eq!(id(2), "c1", "a short id goes as it is");
+    for i in 0..3 {
+        assert_eq!(answers(i), json!(id(i)), "a result answers its call");
+    }
+}
+
+#[test]
+fn more_tools_than_openai_takes_are_refused_before_sending_to_it() {
+    let tools: Vec<ToolDef> = (0..129)
+        .map(|i| {
+            ToolDef::new(
+                format!("t{i}"),
+                "",
+                json!({"type": "object", "properties": {}}),
+            )
+        })
+        .collect();
+    let req = ChatRequest::new(vec![Message::user("hi")]).with_tools(tools);
+    let openai = Dialect {
+        openai: true,
+        ..NAMED
+    };
+    let refused = ChatBody::new(&req, "m", false, openai).err();
+    assert!(
+        matches!(&refused, Some(LlmError::Unsupported(why)) if why.contains("129 tools")),
+        "{refused:?}"
+    );
+    assert!(
+        ChatBody::new(&req, "m", false, NAMED).is_ok(),
+        "another server is asked"
     );
 }

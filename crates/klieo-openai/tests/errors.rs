@@ -304,6 +304,25 @@ async fn an_exhausted_quota_is_not_retried_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_request_over_the_tokens_a_minute_limit_is_not_retried() {
+    let too_large = ResponseTemplate::new(429).set_body_json(json!({"error": {
+        "message": "Request too large for gpt-4o in organization org-x on tokens per min (TPM): \
+            Limit 30000, Requested 41234. The input or output tokens must be reduced in order \
+            to run successfully.",
+        "type": "tokens", "param": null, "code": "rate_limit_exceeded"
+    }}));
+    let e = error_for(too_large).await;
+    assert!(matches!(&e, LlmError::RateLimit { .. }), "{e:?}");
+    assert!(!e.retryable(), "the same request is refused again");
+    let busy = ResponseTemplate::new(429).set_body_json(json!({"error": {
+        "message": "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used \
+            29000, Requested 2000. Please try again in 2s.",
+        "type": "tokens", "code": "rate_limit_exceeded"
+    }}));
+    assert!(error_for(busy).await.retryable(), "a full minute passes");
+}
+
+#[tokio::test]
 async fn undecodable_reply_is_decoding_with_a_bounded_excerpt() {
     let body = format!("<html>{}</html>", "z".repeat(1000));
     match error_for(ResponseTemplate::new(200).set_body_string(body)).await {

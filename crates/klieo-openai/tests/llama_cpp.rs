@@ -150,15 +150,17 @@ async fn validation_failure_is_a_500() {
     let reply = ResponseTemplate::new(500).set_body_json(fixture_json("error_content_null.json"));
     mock_chat(&server, reply).await;
     match client(&server.uri()).complete(calculator_request()).await {
-        Err(LlmError::Server {
-            status: Some(500),
-            message,
-            ..
-        }) => {
+        Err(
+            e @ LlmError::Server {
+                status: Some(500), ..
+            },
+        ) => {
+            let message = e.to_string();
             assert!(
                 message.contains("Input should be a valid string"),
                 "{message}"
             );
+            assert!(!e.retryable(), "the same request is refused again");
         }
         other => panic!("{other:?}"),
     }

@@ -6,7 +6,7 @@
 
 use crate::error::backend;
 use crate::memory::{lock_run, record_in, ROWS};
-use crate::text::{keyable, storable};
+use crate::text::{keyable, keyable_as, storable};
 use crate::wakeups::WAKEUP_CHANNEL;
 use crate::PostgresStore;
 use async_trait::async_trait;
@@ -32,6 +32,9 @@ impl RunQueue for PostgresStore {
         let run = RunId::new();
         let thread = submission.thread_for(run);
         keyable(thread.as_str())?;
+        if let Some(key) = submission.key() {
+            keyable_as("an idempotency key", key)?;
+        }
         let prompt = storable(submission.prompt());
         // A key already used makes the insert a no-op; two submits of one
         // key at once insert one row. A row inserted wakes idle workers

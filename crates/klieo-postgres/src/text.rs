@@ -8,21 +8,27 @@
 use klieo_types::MemoryError;
 use std::borrow::Cow;
 
-/// The longest thread id the store keeps, in bytes: a thread id leads two
-/// B-tree keys, whose entries PostgreSQL holds to 2,704 bytes.
-pub(crate) const THREAD_ID_BYTES: usize = 2_000;
+/// The longest thread id or idempotency key the store keeps, in bytes:
+/// each leads a B-tree key, whose entries PostgreSQL holds to 2,704
+/// bytes.
+pub(crate) const KEY_BYTES: usize = 2_000;
 
 /// Whether the store can key rows by `thread`: a thread id past
-/// [`THREAD_ID_BYTES`] is `MemoryError::Unsupported`, refused before
-/// anything is written (every write of it would fail).
+/// [`KEY_BYTES`] is `MemoryError::Unsupported`, refused before anything
+/// is written (every write of it would fail).
 pub(crate) fn keyable(thread: &str) -> Result<(), MemoryError> {
-    if thread.len() <= THREAD_ID_BYTES {
+    keyable_as("a thread id", thread)
+}
+
+/// [`keyable`] for `text`, which is `what` (an idempotency key, say).
+pub(crate) fn keyable_as(what: &str, text: &str) -> Result<(), MemoryError> {
+    if text.len() <= KEY_BYTES {
         return Ok(());
     }
     Err(MemoryError::Unsupported(format!(
-        "PostgreSQL: a thread id of {} bytes is longer than the {THREAD_ID_BYTES} the store \
-         keys rows by; use a shorter id (a digest of a long one)",
-        thread.len()
+        "PostgreSQL: {what} of {} bytes is longer than the {KEY_BYTES} the store keys rows \
+         by; use a shorter one (a digest of a long one)",
+        text.len()
     )))
 }
 
@@ -42,10 +48,14 @@ mod tests {
 
     #[test]
     fn a_thread_id_past_what_a_key_holds_is_refused_saying_its_length() {
-        assert!(keyable(&"t".repeat(THREAD_ID_BYTES)).is_ok());
+        assert!(keyable(&"t".repeat(KEY_BYTES)).is_ok());
         let long = "t".repeat(4_000);
         let refused = keyable(&long).unwrap_err().to_string();
         assert!(refused.contains("4000 bytes"), "{refused}");
+        let key = keyable_as("an idempotency key", &long)
+            .unwrap_err()
+            .to_string();
+        assert!(key.contains("an idempotency key of 4000 bytes"), "{key}");
     }
 
     #[test]

@@ -182,11 +182,19 @@ async fn a_thread_id_longer_than_a_key_holds_is_refused_before_anything_is_writt
         matches!(appended, Err(klieo_types::MemoryError::Unsupported(ref why)) if why.contains("4000 bytes")),
         "{appended:?}"
     );
-    let submission = klieo_types::Submission::new("support", "hi").with_thread(ThreadId::new(long));
+    let submission =
+        klieo_types::Submission::new("support", "hi").with_thread(ThreadId::new(long.clone()));
     let submitted = klieo_types::RunQueue::submit(&store, &submission).await;
     assert!(submitted.is_err(), "no run a worker could never start");
     let runs = klieo_types::RunCatalog::runs(&store, &klieo_types::RunQuery::new()).await;
     assert!(runs.expect("the catalogue reads").runs.is_empty());
+    // An idempotency key leads a key too: refused saying what it is.
+    let keyed = klieo_types::Submission::new("support", "hi").with_key(long);
+    let submitted = klieo_types::RunQueue::submit(&store, &keyed).await;
+    assert!(
+        matches!(submitted, Err(klieo_types::MemoryError::Unsupported(ref why)) if why.contains("an idempotency key of 4000 bytes")),
+        "{submitted:?}"
+    );
 }
 
 #[tokio::test]

@@ -58,17 +58,12 @@ impl Ticket {
 
 /// FNV-1a (64 bits) over the step, the tool's name and its raw arguments.
 fn digest(step: u32, call: &ToolCall) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let step = step.to_be_bytes().into_iter();
     let bytes = step
         .chain(call.name.bytes())
         .chain([0])
         .chain(call.arguments().bytes());
-    for byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", crate::text::fnv1a(bytes))
 }
 
 impl fmt::Display for Ticket {

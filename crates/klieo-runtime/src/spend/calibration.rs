@@ -45,7 +45,7 @@ fn fold(hash: u64, byte: u8) -> u64 {
 
 /// A fingerprint of a model's name (FNV-1a), for [`besides`].
 pub(crate) fn model_fingerprint(model: &str) -> u64 {
-    model.bytes().fold(0xcbf2_9ce4_8422_2325, fold)
+    klieo_types::text::fnv1a(model.bytes())
 }
 
 /// A fingerprint of what a request holds besides its history, and of the

@@ -27,19 +27,26 @@ impl Listening {
         Self::Off(Instant::now())
     }
 
-    /// Asks the store for its wake-ups when it is time to.
-    pub(super) async fn renew(&mut self, queue: &dyn RunQueue, holder: &str) {
+    /// Asks the store for its wake-ups when it is time to, waiting at
+    /// most `answer` for them: a store that does not answer (a half-open
+    /// connection) is asked again later, and the worker polls meanwhile.
+    pub(super) async fn renew(&mut self, queue: &dyn RunQueue, holder: &str, answer: Duration) {
         let Self::Off(at) = *self else {
             return;
         };
         if Instant::now() < at {
             return;
         }
-        *self = match queue.wakeups().await {
-            Ok(Some(wakeups)) => Self::On(wakeups),
-            Ok(None) => Self::Never,
-            Err(e) => {
+        *self = match tokio::time::timeout(answer, queue.wakeups()).await {
+            Ok(Ok(Some(wakeups))) => Self::On(wakeups),
+            Ok(Ok(None)) => Self::Never,
+            Ok(Err(e)) => {
                 tracing::warn!(holder, error = %e, "cannot be woken by the store; polling, and asking again later");
+                Self::Off(Instant::now() + LISTEN_AGAIN_AFTER)
+            }
+            Err(_) => {
+                let waited = answer.as_millis();
+                tracing::warn!(holder, "the store did not answer an ask for wake-ups within {waited} ms; polling, and asking again later");
                 Self::Off(Instant::now() + LISTEN_AGAIN_AFTER)
             }
         };
@@ -162,15 +169,15 @@ mod tests {
         let queue = Flaky::default();
         let asked = || queue.asked.load(Ordering::SeqCst);
         let mut listening = Listening::new();
-        listening.renew(&queue, "w").await;
+        listening.renew(&queue, "w", Duration::from_secs(10)).await;
         assert!(matches!(listening, Listening::On(_)));
         listening.woken("w").await;
         assert!(matches!(listening, Listening::Off(_)), "the stream ended");
-        listening.renew(&queue, "w").await;
+        listening.renew(&queue, "w", Duration::from_secs(10)).await;
         assert_eq!(asked(), 1, "not asked again at once");
 
         tokio::time::advance(LISTEN_AGAIN_AFTER).await;
-        listening.renew(&queue, "w").await;
+        listening.renew(&queue, "w", Duration::from_secs(10)).await;
         assert_eq!(asked(), 2);
         assert!(
             matches!(listening, Listening::Off(_)),
@@ -178,7 +185,7 @@ mod tests {
         );
 
         tokio::time::advance(LISTEN_AGAIN_AFTER).await;
-        listening.renew(&queue, "w").await;
+        listening.renew(&queue, "w", Duration::from_secs(10)).await;
         assert_eq!(asked(), 3);
         assert!(matches!(listening, Listening::On(_)), "listening again");
     }

@@ -227,7 +227,7 @@ impl Worker {
             }
             tokio::select! {
                 biased;
-                () = listening.renew(self.queue.as_ref(), &self.holder) => {}
+                () = listening.renew(self.queue.as_ref(), &self.holder, self.options.lease_ttl() / 3) => {}
                 () = shutdown.cancelled() => break,
             }
             if shutdown.is_cancelled() {

@@ -16,7 +16,9 @@ use tokio::sync::{Notify, Semaphore};
 /// The in-memory journal, whose claims wait for a permit of `gate`
 /// (none at first) after telling `asked` (or never answer, once, when
 /// `hang_next`), whose leases and releases never
-/// answer once `stuck`, and whose wake-ups come when the test sends them.
+/// answer once `stuck`, whose wake-ups come when the test sends them, and
+/// whose asks for wake-ups or a run's state never answer once
+/// `silent_wakeups` or `silent_state`.
 #[derive(Clone)]
 pub(super) struct GatedClaims {
     store: InMemoryJournal,
@@ -29,6 +31,8 @@ pub(super) struct GatedClaims {
     pub(super) woken: Arc<Notify>,
     /// Whether the next claim never answers (the ones after it do).
     pub(super) hang_next: Arc<AtomicBool>,
+    pub(super) silent_wakeups: Arc<AtomicBool>,
+    pub(super) silent_state: Arc<AtomicBool>,
 }
 
 impl GatedClaims {
@@ -41,6 +45,8 @@ impl GatedClaims {
             wake: Arc::new(Notify::new()),
             woken: Arc::new(Notify::new()),
             hang_next: Arc::new(AtomicBool::new(false)),
+            silent_wakeups: Arc::new(AtomicBool::new(false)),
+            silent_state: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -114,6 +120,9 @@ impl RunQueue for GatedClaims {
         self.store.claim(holder, agents, limit, ttl).await
     }
     async fn state(&self, run: RunId) -> Result<Option<RunState>, MemoryError> {
+        if self.silent_state.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.store.state(run).await
     }
     async fn cancel(&self, run: RunId, by: &str) -> Result<Option<RunState>, MemoryError> {
@@ -124,6 +133,9 @@ impl RunQueue for GatedClaims {
     }
     /// A wake-up for each permit of `wake`, telling `woken` as it is read.
     async fn wakeups(&self) -> Result<Option<Wakeups>, MemoryError> {
+        if self.silent_wakeups.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let (wake, woken) = (Arc::clone(&self.wake), Arc::clone(&self.woken));
         let each = stream::unfold((wake, woken), |(wake, woken)| async move {
             wake.notified().await;

@@ -304,6 +304,30 @@ async fn a_wait_without_a_bound_lasts_until_the_run_is_over() {
     working.await.unwrap();
 }
 
+/// A store that stops answering holds no wait past its bound.
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_a_store_that_does_not_answer_ends_at_its_bound() {
+    let store = InMemoryJournal::new();
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let queue = gated::GatedClaims::new(&store);
+    queue.silent_state.store(true, Ordering::SeqCst);
+    let waited = tokio::time::timeout(
+        Duration::from_secs(20),
+        wait(&queue, run, Duration::from_secs(10)),
+    )
+    .await
+    .expect("the wait ends at its bound");
+    match waited {
+        Err(klieo_types::Error::Memory(e)) => {
+            assert!(e.to_string().contains("did not say within 10s"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn waiting_on_a_run_the_store_does_not_know_is_not_found() {
     let store = InMemoryJournal::new();

@@ -44,3 +44,33 @@ async fn a_worker_with_no_room_left_still_reads_its_wakeups() {
     shutdown.cancel();
     working.await.unwrap();
 }
+
+/// A store whose `LISTEN` never answers (a half-open connection) holds no
+/// worker from claiming: the ask is given up, and the worker polls.
+#[tokio::test(start_paused = true)]
+async fn a_worker_whose_wakeups_never_answer_still_claims() {
+    let store = InMemoryJournal::new();
+    let queue = GatedClaims::new(&store);
+    queue.gate.add_permits(Semaphore::MAX_PERMITS);
+    queue
+        .silent_wakeups
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let run = store
+        .submit(&Submission::new("support", "work"))
+        .await
+        .unwrap();
+    let works = Arc::new(AtomicUsize::new(0));
+    let worker = Worker::builder(queue.clone())
+        .add_agent(
+            "support",
+            agent(&store, Counted::new("work", false, &works)),
+        )
+        .with_options(options())
+        .build()
+        .unwrap();
+    let (shutdown, working) = start(worker);
+    let state = klieo_runtime::wait(&store, run, Duration::from_secs(600)).await;
+    assert_eq!(state.unwrap(), super::completed());
+    shutdown.cancel();
+    working.await.unwrap();
+}

@@ -128,6 +128,9 @@ pub async fn filters_by_status_and_agent<S: RunQueue + RunCatalog>(store: &S) {
         Vec::<RunId>::new()
     );
     assert!(by(RunQuery::new().with_agent("nobody")).await.is_empty());
+    // A filter from a web page's query holds what it holds: no agent's
+    // name holds a NUL (PostgreSQL's text cannot), so none matches.
+    assert!(by(RunQuery::new().with_agent("bill\0ing")).await.is_empty());
 }
 
 /// Pages of `limit` runs, each starting before the last one's `next`,
