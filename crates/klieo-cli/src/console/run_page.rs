@@ -173,13 +173,21 @@ fn live_part(console: &Console, entry: &RunEntry, person: &Person<'_>, log: &[Ep
         @if let Some(call) = person.approval {
             section.waiting {
                 h2 { "Waits for a person" }
-                (decision_forms(console, run, call))
+                @if call.ticket.run == run {
+                    (decision_forms(console, run, call))
+                } @else {
+                    (below(call))
+                }
             }
         }
         @if let Some(call) = person.doubt {
             section.waiting.in-doubt {
                 h2 { "In doubt: did this call happen?" }
-                (settle_forms(console, run, call))
+                @if call.ticket.run == run {
+                    (settle_forms(console, run, call))
+                } @else {
+                    (below(call))
+                }
             }
         }
         @if entry.state.is_cancellable() {
@@ -274,6 +282,19 @@ pub(crate) fn decision_forms(console: &Console, run: RunId, call: &PendingApprov
             label { "Who decides " input name="by" value=(operator) required maxlength="100"; }
             label { "Why " input name="reason" required maxlength="2000"; }
             button.deny type="submit" { "Deny" }
+        }
+    }
+}
+
+/// A call a run below this one (its child, or one of the child's) waits
+/// on: decided on that run's page.
+fn below(call: &PendingApproval) -> Markup {
+    let child = call.ticket.run;
+    html! {
+        p {
+            "It waits with run " a.mono href={ "/runs/" (child) } { (child) }
+            ", whose call of " strong.mono { (plain(&call.tool, NAME)) }
+            " waits: decide it there."
         }
     }
 }

@@ -137,12 +137,16 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
         let journal = console.store.journal();
         // A run whose log cannot be read (a row another program wrote) is
         // said so, and every other run can still be decided.
+        // A run that waits with a child run shows the child's call,
+        // which the child's own entry lists.
         let failed = match pending_approval(journal, entry.run).await {
+            Ok(Some(call)) if call.ticket.run != entry.run => continue,
             Ok(Some(call)) => {
                 waiting.push((entry, call));
                 continue;
             }
             Ok(None) => match in_doubt(journal, entry.run).await {
+                Ok(Some(call)) if call.ticket.run != entry.run => continue,
                 Ok(Some(call)) => {
                     doubted.push((entry, call));
                     continue;

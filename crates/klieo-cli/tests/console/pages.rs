@@ -5,7 +5,7 @@
 use crate::support::{get, opened, request, Console, Opened, Working, HOSTILE, LONG, TOKEN};
 use klieo::runtime::wait;
 use klieo::sqlite::SqliteStore;
-use klieo::types::{RunQueue, RunState, Submission};
+use klieo::types::{EpisodicMemory, RunQueue, RunState, Submission};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_the_token_is_refused_and_shows_nothing() {
@@ -313,4 +313,73 @@ async fn a_thread_ending_in_large_tool_results_still_shows_its_newest_turn() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("No messages"), "{}", page.body);
     assert!(page.body.contains("count_digits"), "the call is shown");
+}
+
+/// A run that waits with its child run (an agent used as a tool, whose
+/// call waits for a person) says so on its page and links the child,
+/// where the call is decided; the approvals page lists the call once,
+/// under the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_waiting_with_its_child_links_the_child_where_the_call_is_decided() {
+    use klieo::runtime::{Agent, TypedTool};
+    use klieo::types::testing::ScriptedLlm;
+    use klieo::types::{Error, ToolCall, ToolError};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let send = TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
+        Ok::<_, ToolError>("sent")
+    })
+    .with_approval(true);
+    let child_llm =
+        ScriptedLlm::new().then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))]);
+    let lookup = Agent::builder(child_llm)
+        .with_name("lookup")
+        .add_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let ask = ToolCall::new("c1", "ask_lookup", json!({"input": "mail Ada"}));
+    let desk = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![ask]))
+        .with_name("desk")
+        .add_agent_tool("ask_lookup", "Finds orders.", lookup)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let child = ticket.run;
+    let root = store
+        .list_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|&r| r != child)
+        .unwrap();
+    store.close().await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    let page = get(&console, &format!("/runs/{root}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("href=\"/runs/{child}\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("decide it there"), "{}", page.body);
+    assert!(
+        !page.body.contains("name=\"ticket\""),
+        "no form that would be refused"
+    );
+    let theirs = get(&console, &format!("/runs/{child}")).await;
+    assert!(
+        theirs.body.contains("name=\"ticket\""),
+        "decided on the child's page"
+    );
+    let waiting = get(&console, "/approvals").await;
+    let listed = waiting.body.matches("<section class=\"waiting\">").count();
+    assert_eq!(listed, 1, "{}", waiting.body);
 }

@@ -33,15 +33,32 @@ pub enum Decision {
 
 /// The call the run `run` waits on in `journal`, if it waits for a person:
 /// as [`Agent::pending_approval`](crate::Agent::pending_approval), for a
-/// process that holds no agent.
+/// process that holds no agent. A run that waits with a child run (an
+/// agent used as a tool) waits on the child's call: its ticket names the
+/// child run, as the [`Error::Suspended`] the run stopped with did.
 pub async fn pending_approval(
     journal: &dyn Journal,
     run: RunId,
 ) -> Result<Option<PendingApproval>, Error> {
-    let Ok(Waiting { call, pending, .. }) = waiting_on(journal, run).await? else {
+    let at = where_it_waits(journal, run).await?;
+    let Ok(Waiting { call, pending, .. }) = waiting_on(journal, at).await? else {
         return Ok(None);
     };
-    Ok(Some(shown(run, pending.step, call)))
+    Ok(Some(shown(at, pending.step, call)))
+}
+
+/// The run whose call `run` waits on: `run` itself, or, when its log
+/// ends waiting with a child run, that child (followed down the tree at
+/// most as deep as a tree goes).
+async fn where_it_waits(journal: &dyn Journal, run: RunId) -> Result<RunId, Error> {
+    let mut at = run;
+    for _ in 0..crate::team::tree::MAX_DEPTH {
+        match journal.replay(at).await?.last() {
+            Some(Episode::WaitingOnChild { child, .. }) if *child != at => at = *child,
+            _ => break,
+        }
+    }
+    Ok(at)
 }
 
 /// The call `call` of `run`'s step `step`, as a person is shown it: its
@@ -226,10 +243,11 @@ impl Settled {
 /// stopped ([`Error::InDoubt`]). Its ticket settles it with
 /// [`record_settlement`].
 pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
-    let Ok(Waiting { call, pending, .. }) = crate::in_doubt::doubted_on(journal, run).await? else {
+    let at = where_it_waits(journal, run).await?;
+    let Ok(Waiting { call, pending, .. }) = crate::in_doubt::doubted_on(journal, at).await? else {
         return Ok(None);
     };
-    Ok(Some(shown(run, pending.step, call)))
+    Ok(Some(shown(at, pending.step, call)))
 }
 
 /// Records what a person says the call in doubt `ticket` names did, with

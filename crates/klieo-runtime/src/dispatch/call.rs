@@ -230,6 +230,16 @@ pub(super) async fn run_one(run: &Run, step: u32, call: &ToolCall, prepared: Pre
     }
 }
 
+/// The end of a call that is not run: the model is `told` why, as a
+/// tool's error.
+pub(super) fn told(run: &Run, call: &ToolCall, prepared: Prepared, told: ToolError) -> Ran {
+    let args = match prepared.parsed {
+        Ok((_, text)) => text,
+        Err(_) => call.recorded_arguments(),
+    };
+    Ran::new(args, Outcome::Done(Err(told)), Instant::now(), &run.opts)
+}
+
 #[cfg(test)]
 #[allow(clippy::panic)]
 mod tests {

@@ -18,7 +18,7 @@ use crate::fact::{Fact, ToolCallEnd};
 use crate::run::Run;
 use crate::team::handoff::HandedOff;
 use crate::team::tree::{end_waiting, wake_if_decided};
-use call::run_one;
+use call::{run_one, Ran};
 use klieo_types::{Commit, Episode, Error, MemoryError, Message, RunId, ToolCall};
 use results::EarlyResults;
 use std::future::{poll_fn, Future};
@@ -53,32 +53,37 @@ fn call_and_end<'a>(
     let within = span.clone();
     async move {
         let ran = run_one(run, step, call, prepared).await;
-        if ran.waits() {
-            // It has not ended: no result is kept, and it runs again when
-            // the run goes on.
-            return Ended {
-                text: ran.text,
-                episode: None,
-                fatal: ran.fatal,
-            };
-        }
-        let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
-            step,
-            index,
-            call,
-            args: ran.args,
-            outcome: ran.outcome,
-            error_kind: ran.error_kind,
-            latency_ms: ran.latency_ms,
-            span: Some(&within),
-        }));
-        Ended {
-            text: ran.text,
-            episode: ended.episode,
-            fatal: ran.fatal,
-        }
+        end_of(run, step, index, call, ran, &within)
     }
     .instrument(span)
+}
+
+/// Call `index`'s end, `ran`, emitted on `span`.
+fn end_of(run: &Run, step: u32, index: usize, call: &ToolCall, ran: Ran, span: &Span) -> Ended {
+    if ran.waits() {
+        // It has not ended: no result is kept, and it runs again when
+        // the run goes on.
+        return Ended {
+            text: ran.text,
+            episode: None,
+            fatal: ran.fatal,
+        };
+    }
+    let ended = run.emit(Fact::ToolCallEnded(ToolCallEnd {
+        step,
+        index,
+        call,
+        args: ran.args,
+        outcome: ran.outcome,
+        error_kind: ran.error_kind,
+        latency_ms: ran.latency_ms,
+        span: Some(span),
+    }));
+    Ended {
+        text: ran.text,
+        episode: ended.episode,
+        fatal: ran.fatal,
+    }
 }
 
 /// Runs the calls (any number but one), at most `limit` at once, starting none
@@ -94,9 +99,20 @@ async fn run_bounded<'a>(
     limit: usize,
     early: &mut EarlyResults<'a>,
 ) -> Vec<Option<Ended>> {
+    // In a team, the first hand-off call of the step is the one that
+    // takes effect; any other is told it did not, and not run.
+    let asked = run.seat().and_then(|_| run.handoff_asked_at(calls));
     let start = |index: usize, call: &'a ToolCall, prepared: Prepared| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
-        Box::pin(call_and_end(run, step, index, call, prepared, span))
+        match run.handoff_passed_over(calls, index, asked.as_ref()) {
+            Some(told) => {
+                let ran = call::told(run, call, prepared, told);
+                let _in_call = span.enter();
+                let end = end_of(run, step, index, call, ran, &span);
+                Box::pin(std::future::ready(end))
+            }
+            None => Box::pin(call_and_end(run, step, index, call, prepared, span)),
+        }
     };
     let mut args = args.into_iter();
     let mut ended: Vec<Option<Ended>> = calls.iter().map(|_| None).collect();

@@ -97,8 +97,14 @@ impl Run {
     /// hand-off tool offered to this run's model whose arguments are
     /// JSON (one that is not was told so, as any tool's call).
     pub(crate) fn handoff_asked(&self, calls: &[ToolCall]) -> Option<HandedOff> {
+        self.handoff_asked_at(calls).map(|(_, handed)| handed)
+    }
+
+    /// [`handoff_asked`](Self::handoff_asked), with the index of the call
+    /// that asked for it.
+    pub(crate) fn handoff_asked_at(&self, calls: &[ToolCall]) -> Option<(usize, HandedOff)> {
         let seat = self.seat()?;
-        calls.iter().find_map(|call| {
+        calls.iter().enumerate().find_map(|(index, call)| {
             let route = seat.routes.iter().find(|r| *r.tool.name == *call.name)?;
             let args = call.parse_arguments().ok()?;
             let reason = args
@@ -107,10 +113,38 @@ impl Run {
                 .unwrap_or_default();
             // The model's words, bounded as a failure's text is, in the
             // log, the events and the error.
-            Some(HandedOff {
+            let handed = HandedOff {
                 to: route.to.clone(),
                 reason: klieo_types::text::bounded(reason, crate::EPISODE_CHARS),
-            })
+            };
+            Some((index, handed))
+        })
+    }
+
+    /// What the model is told of call `index` of a step's `calls` when it
+    /// is a hand-off the step's first (`asked`, at its index) took the
+    /// place of: one hand-off a step takes effect, and the others did
+    /// not happen. `None` for any other call.
+    pub(crate) fn handoff_passed_over(
+        &self,
+        calls: &[ToolCall],
+        index: usize,
+        asked: Option<&(usize, HandedOff)>,
+    ) -> Option<ToolError> {
+        let (first, handed) = asked?;
+        let seat = self.seat()?;
+        let call = calls.get(index)?;
+        let first = calls.get(*first)?;
+        if *first.id == *call.id || !seat.routes.iter().any(|r| *r.tool.name == *call.name) {
+            return None;
+        }
+        Some(ToolError::Failed {
+            tool: call.name.to_string(),
+            message: format!(
+                "not handed off: call `{}` of this step hands the run to agent `{}`, and one \
+                 hand-off a step takes effect",
+                first.id, handed.to
+            ),
         })
     }
 

@@ -390,3 +390,28 @@ async fn an_approval_streamed_and_dropped_mid_child_ends_the_root_too() {
         "{log:?}"
     );
 }
+
+/// The root of a tree whose child waits for a person shows the child's
+/// call (a person looking at the root, or `klieo runs show`, sees what
+/// to decide), and approving the root's run approves it.
+#[tokio::test]
+async fn a_root_waiting_with_its_child_shows_the_childs_call() {
+    let (_dir, store) = fresh().await;
+    let (desk, _, _, sends) = team(&store);
+    let Err(Error::Suspended { ticket, .. }) = desk.run("mail Ada").await else {
+        panic!("the tree waits for a person");
+    };
+    let root = the_other_run(&store, ticket.run).await;
+    let waiting = pending_approval(&store, root).await.unwrap();
+    assert_eq!(
+        waiting.map(|w| (w.ticket, w.tool)),
+        Some((ticket.clone(), "send".to_owned()))
+    );
+    assert_eq!(
+        desk.pending_approval(root).await.unwrap().map(|w| w.ticket),
+        Some(ticket)
+    );
+    let answer = desk.approve_run(root).await.unwrap();
+    assert_eq!(answer.text, "Ada has her mail.");
+    assert_eq!(count(&sends), 1);
+}

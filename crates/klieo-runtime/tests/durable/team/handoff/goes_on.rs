@@ -237,3 +237,44 @@ async fn an_agent_whose_view_of_its_window_is_empty_still_gets_its_window() {
         "the refund desk is sent more than its instructions"
     );
 }
+
+/// A step that asks for two hand-offs takes the first; the model is told
+/// the second did not happen (it said it had), and its agent is never
+/// called.
+#[tokio::test]
+async fn a_second_hand_off_call_in_one_step_is_told_it_did_not_happen() {
+    let (_dir, store) = fresh().await;
+    let to_billing = ToolCall::new("h2", "transfer_to_billing", json!({}));
+    let triage_llm = ScriptedLlm::new().then_tool_calls(vec![hand_off("h1"), to_billing]);
+    let refund_llm = ScriptedLlm::new().then_text("Refunded.");
+    let billing_llm = ScriptedLlm::new().then_text("Billed.");
+    let team = Team::builder(agent("triage", &store, triage_llm, vec![]))
+        .add_agent(agent("refund", &store, refund_llm.clone(), vec![]))
+        .add_agent(agent("billing", &store, billing_llm.clone(), vec![]))
+        .add_handoff("triage", "refund", "Refunds orders.")
+        .add_handoff("triage", "billing", "Bills.")
+        .build()
+        .unwrap();
+
+    let answer = team.run("I want my money back.").await.unwrap();
+    assert_eq!(answer.text, "Refunded.");
+    assert!(
+        billing_llm.requests().is_empty(),
+        "billing never had the run"
+    );
+    let asked = &refund_llm.requests()[0];
+    let result = |id: &str| {
+        asked
+            .messages
+            .iter()
+            .find(|m| m.tool_call_id.as_deref() == Some(id))
+            .map(|m| m.content.clone())
+            .unwrap_or_default()
+    };
+    assert!(result("h1").contains("Handed off to agent `refund`"));
+    let second = result("h2");
+    assert!(
+        second.contains("not handed off") && second.contains("`refund`"),
+        "{second}"
+    );
+}
