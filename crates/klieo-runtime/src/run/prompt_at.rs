@@ -119,7 +119,7 @@ impl Run {
             return;
         }
         if first > 0 && history.summary.is_none() {
-            open_on_the_users_words(history, first);
+            open_on_the_users_words(history);
         }
     }
 
@@ -195,19 +195,19 @@ impl Run {
     }
 }
 
-/// A window cut inside its thread (at `first`, with no summary before
+/// A window cut inside its thread (with no summary before
 /// it) that opens with the assistant's turn starts at its first user
 /// message instead: Anthropic, and chat templates that make the user and
 /// the assistant alternate, refuse a conversation that opens with the
 /// assistant. A window without a user message is left as it is (a run's
 /// window past its prompt gets the prompt back in front instead).
-fn open_on_the_users_words(history: &mut History, first: u64) {
+pub(crate) fn open_on_the_users_words(history: &mut History) {
     let skip = match history.messages.iter().position(|m| m.role == Role::User) {
         Some(skip) if skip > 0 => skip,
         _ => return,
     };
     history.messages = history.messages.iter().skip(skip).cloned().collect();
-    history.first = Some(first + skip as u64);
+    history.first = history.first.map(|first| first + skip as u64);
     history.tokens = None;
 }
 

@@ -117,9 +117,12 @@ impl Run {
         }
         if history.messages.is_empty() && history.summary.is_some() {
             // The newest turn does not fit beside the summary: it goes
-            // without it, as the thread's plain window.
+            // without it, as the thread's plain window, which is cut
+            // inside the thread (the summary covers what came before), so
+            // it opens on the user's words.
             let plain = memory.load(&self.thread, history_budget).await?;
             history = History::unnumbered(plain);
+            super::prompt_at::open_on_the_users_words(&mut history);
         }
         if history.messages.is_empty() {
             self.check_newest_turn_fits(history_budget).await?;

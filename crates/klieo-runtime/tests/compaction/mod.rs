@@ -237,6 +237,33 @@ async fn a_streamed_run_hands_out_the_compaction_as_an_event() {
     assert_eq!(compacted, Some((1, 0, "Ten questions.".to_owned())));
 }
 
+/// Two long messages (about 254 tokens each) and a short prompt: the
+/// window holds the second and the prompt, under the trigger, and leaves
+/// the first out. They are summarised, not left to reach the model
+/// neither whole nor summed up.
+#[tokio::test]
+async fn a_large_message_does_not_push_older_ones_out_unsummarised() {
+    let store = InMemoryJournal::new();
+    let thread = ThreadId::new("long");
+    let long = "word ".repeat(200);
+    let messages = vec![Message::user(long.clone()), Message::assistant(long)];
+    store.append(&thread, messages).await.unwrap();
+    let llm = ScriptedLlm::new()
+        .then_text("Part one.")
+        .then_text("Two long messages.")
+        .then_text("done");
+    let answer = agent(&llm, &store).session("long").run("one more").await;
+    assert_eq!(answer.unwrap().text, "done");
+    let requests = llm.requests();
+    let sent = requests.last().unwrap();
+    assert!(reads_summary(sent, "Two long messages."), "{sent:?}");
+    let compacted = log(&store, 0).await.iter().find_map(|e| match e {
+        Episode::Compacted { from, through, .. } => Some((*from, *through)),
+        _ => None,
+    });
+    assert_eq!(compacted, Some((0, 2)));
+}
+
 #[tokio::test]
 async fn a_short_thread_is_not_compacted() {
     let store = InMemoryJournal::new();

@@ -140,6 +140,31 @@ async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
         .any(|m| m.content.starts_with(SUMMARY_PREFIX)));
 }
 
+/// The newest turn sent without its summary goes in the thread's plain
+/// window, cut inside the thread: it opens on the user's words, not on an
+/// answer (which Anthropic and alternating chat templates refuse).
+#[tokio::test]
+async fn a_newest_turn_sent_without_its_summary_opens_on_the_users_words() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("Seven questions.")
+        .then_text("first")
+        .then_text("second");
+    let agent = agent(&llm, &store);
+    agent.session("long").run("one more").await.unwrap();
+    let large = format!("tell me {}", "more ".repeat(300));
+    agent.session("long").run(large).await.unwrap();
+    let requests = llm.requests();
+    let sent = requests.last().unwrap();
+    let opens = sent
+        .messages
+        .iter()
+        .find(|m| m.role != klieo_types::Role::System)
+        .map(|m| m.role);
+    assert_eq!(opens, Some(klieo_types::Role::User), "{sent:?}");
+}
+
 #[tokio::test]
 async fn a_newest_turn_over_the_budget_is_refused_with_or_without_a_summary() {
     let store = InMemoryJournal::new();

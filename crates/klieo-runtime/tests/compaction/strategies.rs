@@ -119,3 +119,57 @@ async fn each_summary_call_fits_the_models_window_as_the_runs_requests_do() {
         );
     }
 }
+
+/// A strategy whose summary is long (about 238 tokens) whatever it is
+/// given.
+struct Wordy;
+
+#[klieo_types::async_trait]
+impl klieo_runtime::compaction::Compactor for Wordy {
+    async fn summarize(
+        &self,
+        _input: klieo_runtime::compaction::CompactionInput<'_>,
+    ) -> Result<klieo_runtime::compaction::Summarized, klieo_runtime::compaction::CompactionError>
+    {
+        let text = "word ".repeat(160);
+        Ok(klieo_runtime::compaction::Summarized::new(text, None))
+    }
+}
+
+/// A long summary beside the kept messages stands near the trigger: a
+/// turn or two later the thread passes it again. It is not rewritten
+/// while that would retire fewer tokens than it holds itself (each
+/// rewrite a model call that summed up a few messages).
+#[tokio::test]
+async fn a_long_summary_is_not_rewritten_every_turn() {
+    let store = InMemoryJournal::new();
+    filled(&store, 7).await;
+    let llm = ScriptedLlm::new()
+        .then_text("first")
+        .then_text("second")
+        .then_text("third")
+        .then_text("fourth");
+    let agent = Agent::builder(llm.clone())
+        .with_options(
+            RunOptions::default()
+                .with_max_history_tokens(BUDGET)
+                .with_compaction(Compaction::new(Wordy)),
+        )
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    agent.session("long").run("one more").await.unwrap();
+    for n in 2..5 {
+        let question = format!("question {n} {}", "word ".repeat(30));
+        agent.session("long").run(question).await.unwrap();
+    }
+    let mut compactions = 0;
+    for run in store.list_runs().await.unwrap() {
+        let log = store.replay(run).await.unwrap();
+        compactions += log
+            .iter()
+            .filter(|e| matches!(e, Episode::Compacted { .. }))
+            .count();
+    }
+    assert!(compactions <= 2, "{compactions} compactions in four turns");
+}

@@ -5,74 +5,16 @@
 //! with the run's `Compacted` episode in one commit, and the history read
 //! again.
 
+mod chunks;
+
 use super::Run;
 use crate::compaction::{Compaction, CompactionError, CompactionInput};
 use crate::fact::Fact;
+use chunks::{chunk, cut_point};
 use klieo_retry::{retry, RetryDecision, RetryError};
-use klieo_types::{Error, History, MemoryError, Role, ThreadSummary, Transcript, Usage};
+use klieo_types::{Error, History, MemoryError, ThreadSummary, Transcript, Usage};
 use std::sync::atomic::Ordering;
 use tracing::{Instrument, Span};
-
-/// Where the newest `keep` tokens of `messages` begin, moved back to the
-/// start of a turn (never on a tool result, which stays with its call),
-/// and never after `limit`: the messages before it are summarised. `None`
-/// when that leaves nothing to summarise.
-pub(crate) fn cut_point(messages: &Transcript, keep: usize, limit: usize) -> Option<usize> {
-    let len = messages.len();
-    let mut kept = 0;
-    let mut cut = len;
-    for (i, message) in messages.iter().rev().enumerate() {
-        let i = len - 1 - i;
-        kept += message.estimated_tokens();
-        if kept > keep {
-            break;
-        }
-        cut = i;
-    }
-    // The newest message stays, however large.
-    let cut = turn_start(messages, cut.min(len.saturating_sub(1)).min(limit), 0);
-    (cut > 0).then_some(cut)
-}
-
-/// `at`, moved back (not past `floor`) off tool results to the message
-/// whose call they answer: a cut there keeps a call with its results.
-fn turn_start(messages: &Transcript, mut at: usize, floor: usize) -> usize {
-    while at > floor && messages.get(at).is_some_and(|m| m.role == Role::Tool) {
-        at -= 1;
-    }
-    at
-}
-
-/// The chunk of `messages` from `next` (before `end`) of at most `max`
-/// estimated tokens (at least one turn's part), and where the next
-/// begins. A tool call is never parted from its results: a chunk that
-/// would end on the call ends before it, or, when the call is all it
-/// holds, takes the results too, past `max`.
-fn chunk(messages: &Transcript, next: usize, end: usize, max: usize) -> (Transcript, usize) {
-    let (mut stop, mut tokens) = (next, 0);
-    for message in messages.iter().skip(next).take(end.saturating_sub(next)) {
-        let size = message.estimated_tokens();
-        if stop > next && tokens + size > max {
-            break;
-        }
-        tokens += size;
-        stop += 1;
-    }
-    let mut cut = if stop < end {
-        turn_start(messages, stop, next)
-    } else {
-        stop
-    };
-    if cut == next {
-        // The call is all the chunk holds: its results come with it.
-        cut = stop;
-        while cut < end && messages.get(cut).is_some_and(|m| m.role == Role::Tool) {
-            cut += 1;
-        }
-    }
-    let taken = messages.iter().skip(next).take(cut - next).cloned();
-    (Transcript::from(taken.collect::<Vec<_>>()), cut)
-}
 
 /// What a request of the run may hold: its history budget, in estimated
 /// tokens, and, when fitted to the model's window, what it spends besides,
@@ -143,7 +85,13 @@ impl Run {
             .as_ref()
             .map_or(0, ThreadSummary::estimated_tokens);
         let read = summary_tokens as u64 + history.message_tokens();
-        if read < policy.trigger(budget) as u64 {
+        let from = history.summary.as_ref().map_or(0, |s| s.through);
+        // A window that left messages since the summary out (a large
+        // message took their room) is compacted however little it holds:
+        // they would otherwise reach the model neither whole nor summed up.
+        let left_out = !history.messages.is_empty() && history.first.is_some_and(|f| f > from);
+        let trigger = policy.trigger(budget) as u64;
+        if read < trigger && !left_out {
             return Ok(history);
         }
         let Some(first) = history.first else {
@@ -154,7 +102,6 @@ impl Run {
                 .await?;
             return Ok(history);
         };
-        let from = history.summary.as_ref().map_or(0, |s| s.through);
         if limit <= from {
             // Only the run's own messages follow the summary: nothing it
             // may summarise (and nothing to read the thread for).
@@ -170,6 +117,11 @@ impl Run {
         } else {
             history.clone()
         };
+        if summary_tokens as u64 + since.message_tokens() < trigger {
+            // Only the window's cut at a granule left messages out: the
+            // thread since the summary is under the trigger.
+            return Ok(history);
+        }
         let start = since.first.unwrap_or(from);
         let limit = usize::try_from(limit.saturating_sub(start)).unwrap_or(usize::MAX);
         let Some(cut) = cut_point(&since.messages, policy.keep(budget), limit) else {
@@ -185,6 +137,18 @@ impl Run {
             // What must stay (the run's own messages) fills the budget
             // alone: no summary could be read beside it.
             return Ok(history);
+        }
+        if let Some(previous) = &history.summary {
+            // A rewrite of the summary retires at least as much as it
+            // holds (or half what lies between the trigger and what is
+            // kept): a long summary next to the kept messages stands near
+            // the trigger, and would be rewritten each turn to sum up a
+            // few more messages.
+            let between = policy.trigger(budget).saturating_sub(policy.keep(budget));
+            let least = previous.estimated_tokens().min(between / 2) as u64;
+            if since.message_tokens().saturating_sub(kept) < least {
+                return Ok(history);
+            }
         }
         let span = self.emit(Fact::CompactionBegan { step }).span();
         let previous = history.summary.as_ref().map(|s| s.text.as_str());
@@ -312,80 +276,5 @@ impl Run {
             .emit(Fact::CompactionFailed { step, error, span })
             .episode;
         self.record_all(episode.into_iter().collect()).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use klieo_types::{Message, ToolCall};
-    use serde_json::json;
-
-    fn thread() -> Transcript {
-        Transcript::from(vec![
-            Message::user("first question, rather long to count for something"),
-            Message::assistant("first answer, rather long to count for something"),
-            Message::user("second"),
-            Message::assistant_tool_calls("", vec![ToolCall::new("c1", "echo", json!({}))]),
-            Message::tool_result("c1", "one"),
-            Message::tool_result("c1", "two"),
-        ])
-    }
-
-    #[test]
-    fn the_cut_never_leaves_a_tool_result_without_its_call() {
-        let messages = thread();
-        let results: usize = messages.iter().skip(4).map(Message::estimated_tokens).sum();
-        // Room for the two results alone: their call stays with them.
-        assert_eq!(cut_point(&messages, results, usize::MAX), Some(3));
-    }
-
-    #[test]
-    fn the_newest_turn_stays_however_small_the_share_kept() {
-        assert_eq!(cut_point(&thread(), 0, usize::MAX), Some(3));
-        let one = Transcript::from(vec![Message::user("only")]);
-        assert_eq!(
-            cut_point(&one, 0, usize::MAX),
-            None,
-            "nothing older to summarise"
-        );
-    }
-
-    #[test]
-    fn a_share_that_holds_everything_summarises_nothing() {
-        assert_eq!(cut_point(&thread(), usize::MAX, usize::MAX), None);
-    }
-
-    #[test]
-    fn the_cut_stops_at_the_runs_own_first_message() {
-        assert_eq!(cut_point(&thread(), 0, 2), Some(2));
-        assert_eq!(cut_point(&thread(), 0, 0), None);
-    }
-
-    #[test]
-    fn chunks_hold_at_most_their_share_and_at_least_one_message() {
-        let messages = thread();
-        let sizes: Vec<usize> = messages.iter().map(Message::estimated_tokens).collect();
-        let (first, next) = chunk(&messages, 0, 4, sizes[0] + sizes[1]);
-        assert_eq!((first.len(), next), (2, 2), "{sizes:?}");
-        let (second, next) = chunk(&messages, next, 4, sizes[0] + sizes[1]);
-        assert_eq!((second.len(), next), (2, 4));
-        let (tiny, next) = chunk(&messages, 0, 3, 1);
-        assert_eq!((tiny.len(), next), (1, 1), "one message when none fits");
-    }
-
-    #[test]
-    fn a_chunk_never_parts_a_call_from_its_results() {
-        let messages = thread();
-        let sizes: Vec<usize> = messages.iter().map(Message::estimated_tokens).collect();
-        // Room up to the call: it goes with its results, to the next.
-        let up_to_call: usize = sizes[..4].iter().sum();
-        let (first, next) = chunk(&messages, 0, 6, up_to_call);
-        assert_eq!((first.len(), next), (3, 3), "{sizes:?}");
-        let (second, next) = chunk(&messages, next, 6, up_to_call);
-        assert_eq!((second.len(), next), (3, 6));
-        // A call alone takes its results, whatever the bound.
-        let (alone, next) = chunk(&messages, 3, 6, 1);
-        assert_eq!((alone.len(), next), (3, 6));
     }
 }
