@@ -17,6 +17,7 @@ use crate::scrub::Secrets;
 use process_wrap::tokio::ChildWrapper;
 use rmcp::model::{
     ClientNotification, ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, RequestId,
+    ServerNotification,
 };
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -282,6 +283,7 @@ impl StdioLines {
             return None;
         }
         match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(text) {
+            Ok(message) if unread(&message) => None,
             Ok(message) => {
                 self.answered(&message);
                 Some(message)
@@ -305,6 +307,22 @@ impl StdioLines {
             }
         }
     }
+}
+
+/// Whether `message` is a notification klieo does not read whose text is
+/// the server's to choose (a log line, a progress message, one of a kind
+/// of its own): dropped here, as rmcp logs every notification it is
+/// handed whole (at `info`), and a server may log its own token.
+fn unread(message: &RxJsonRpcMessage<RoleClient>) -> bool {
+    let JsonRpcMessage::Notification(note) = message else {
+        return false;
+    };
+    matches!(
+        note.notification,
+        ServerNotification::LoggingMessageNotification(_)
+            | ServerNotification::ProgressNotification(_)
+            | ServerNotification::CustomNotification(_)
+    )
 }
 
 /// Keeps `pending` as `item`, being sent, leaves it: a request waits for

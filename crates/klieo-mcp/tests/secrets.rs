@@ -159,3 +159,47 @@ async fn a_token_in_a_url_that_cannot_work_is_scrubbed_from_the_error() {
     }
     assert!(!shown.contains("tok-0123456789"), "{shown}");
 }
+
+/// The fields of every event logged on the test's thread, at every
+/// level, as text.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl tracing::field::Visit for Logged {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let mut logged = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        logged.push_str(&format!("{}={value:?}\n", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logged {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        event.record(&mut self.clone());
+    }
+}
+
+/// rmcp logs every notification it is handed, whole: a server's log line
+/// holding its token never reaches it.
+#[tokio::test]
+#[ignore = "needs the MCP servers `cargo xtask ci` installs (its `mcp` step)"]
+async fn a_servers_log_notification_never_reaches_the_log() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logged = Logged::default();
+    let subscriber = tracing_subscriber::registry().with(logged.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let settings = raw_stdio("lies").add_env("KLIEO_MCP_SECRET", "sk-live-1357924680");
+    let server = McpServer::connect(settings).await.unwrap();
+    let out = server.invoke("logs", json!({}), ctx()).await;
+    assert_eq!(out, Ok(json!("logged")));
+    server.close().await;
+    let text = logged.0.lock().unwrap().clone();
+    assert!(!text.is_empty(), "the layer saw the connection");
+    assert!(!text.contains("sk-live-1357924680"), "{text}");
+}

@@ -46,6 +46,10 @@ pub(crate) struct Dialect {
     /// `max_tokens`) and a call id of at most 40 bytes (other servers'
     /// ids go back as they came).
     pub(crate) openai: bool,
+    /// A streamed request asks for the usage in the stream
+    /// (`stream_options`), which some servers and gateways refuse as an
+    /// unknown parameter (see `OpenAiClient::stream`).
+    pub(crate) stream_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -101,7 +105,7 @@ impl<'a> ChatBody<'a> {
             stop: &req.stop,
             response_format: WireFormat::new(&req.response_format)?,
             stream,
-            stream_options: stream.then_some(StreamOptions {
+            stream_options: (stream && dialect.stream_usage).then_some(StreamOptions {
                 include_usage: true,
             }),
         })

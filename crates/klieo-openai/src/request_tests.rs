@@ -7,6 +7,7 @@ use serde_json::json;
 const NAMED: Dialect = Dialect {
     named_choice: true,
     openai: false,
+    stream_usage: true,
 };
 
 #[test]

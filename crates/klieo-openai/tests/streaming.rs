@@ -380,3 +380,40 @@ async fn the_reply_id_comes_from_the_first_chunk_that_has_one() {
             .with_info(info())]
     );
 }
+
+/// A gateway that does not know `stream_options` refuses it (400); the
+/// request goes again without it, and so do the later ones.
+#[tokio::test]
+async fn a_server_refusing_stream_options_still_streams() {
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = MockServer::start().await;
+    let refusal = json!({"error": {
+        "message": "Unknown parameter: 'stream_options'.",
+        "type": "invalid_request_error", "param": "stream_options", "code": "unknown_parameter"
+    }});
+    Mock::given(method("POST"))
+        .and(body_string_contains("stream_options"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(refusal))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let body = event(r#"{"content":"hi"}"#, r#""stop""#) + DONE;
+    mock_chat(&server, sse_reply(body)).await;
+    let client = client(&server.uri());
+    for _ in 0..2 {
+        let s = client
+            .stream(ChatRequest::new(vec![Message::user("x")]))
+            .await
+            .unwrap();
+        assert_eq!(text(&chunks(s).await), "hi");
+    }
+    let refused = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("stream_options"))
+        .count();
+    assert_eq!(refused, 1, "asked once, then never again");
+}

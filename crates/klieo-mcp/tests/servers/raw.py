@@ -32,7 +32,9 @@ MODE is one of:
   answers with a request for input (`input_required`) and `asked` with how
   many `asks` calls came; `noisy` first sends a log notification of
   200,000 values, then its result; `late-noisy` the same, its
-  notification naming its method after its values.
+  notification naming its method after its values; `logs` sends a log
+  and a progress notification holding the environment's
+  `KLIEO_MCP_SECRET`, then its result.
 
 `echo` returns its `text` argument. Stdout carries only what the mode says.
 """
@@ -129,7 +131,7 @@ def main() -> None:
             else:
                 names = {
                     "huge": ["huge"], "garbage": ["garbage", "deep"], "items": ["items"],
-                    "lies": ["forged", "batch", "asks", "asked", "noisy", "late-noisy"],
+                    "lies": ["forged", "batch", "asks", "asked", "noisy", "late-noisy", "logs"],
                 }.get(MODE, [])
                 reply(id_, {"tools": [tool("echo")] + [tool(n) for n in names]})
         elif method == "tools/call":
@@ -177,6 +179,13 @@ def main() -> None:
                 write(b'{"jsonrpc":"2.0","params":{"level":"info","data":['
                       + b",".join([b"0"] * 200_000) + b']},"method":"notifications/message","seq":1}')
                 text(id_, "after the noise")
+            elif name == "logs":
+                secret = os.environ.get("KLIEO_MCP_SECRET", "")
+                send({"jsonrpc": "2.0", "method": "notifications/message",
+                      "params": {"level": "info", "data": f"calling the API with key {secret}"}})
+                send({"jsonrpc": "2.0", "method": "notifications/progress",
+                      "params": {"progressToken": 1, "progress": 1, "message": f"key {secret}"}})
+                text(id_, "logged")
             elif name == "batch":
                 send([{"jsonrpc": "2.0", "id": id_, "result": {"content": [{"type": "text", "text": "in a batch"}]}}])
             elif name == "items":
