@@ -3,6 +3,7 @@
 //! tool choice; with prompt caching, `cache_control` breakpoints on the
 //! last tool, the system prompt and the conversation's last block.
 
+use klieo_provider::tool_calls::object_schema;
 use klieo_types::{ChatRequest, Message, Role, ToolChoice, ToolDef};
 use serde::Serialize;
 use serde_json::Value;
@@ -236,19 +237,6 @@ impl<'a> Tool<'a> {
     }
 }
 
-/// `schema` with `"type": "object"`, which the API requires of a tool's
-/// input schema, when it has no `type` (`{}`, `{"properties": …}`).
-fn object_schema(schema: &Value) -> Cow<'_, Value> {
-    match schema {
-        Value::Object(fields) if !fields.contains_key("type") => {
-            let mut typed = fields.clone();
-            typed.insert("type".into(), Value::String("object".into()));
-            Cow::Owned(Value::Object(typed))
-        }
-        _ => Cow::Borrowed(schema),
-    }
-}
-
 /// A call's id as the API takes it (`^[a-zA-Z0-9_-]+$`), the same for a
 /// call and its result: as it is, or, for one another provider made
 /// (`functions.add:0`), its refused characters made `_` and a digest of
@@ -258,7 +246,7 @@ fn usable_id(id: &str) -> Cow<'_, str> {
     if !id.is_empty() && id.chars().all(ToolDef::takes_in_name) {
         return Cow::Borrowed(id);
     }
-    let digest = klieo_types::text::fnv1a(id.bytes()) & 0xffff_ffff;
+    let digest = klieo_types::digest::fnv1a(id.bytes()) & 0xffff_ffff;
     Cow::Owned(format!("{}_{digest:08x}", ToolDef::usable_chars(id)))
 }
 

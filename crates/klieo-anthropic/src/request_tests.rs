@@ -129,7 +129,10 @@ fn tools_choices_and_sampling_are_sent() {
         json!({"type": "tool", "name": "add"})
     );
     let sent = body(&req);
-    assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object"}));
+    assert_eq!(
+        sent["tools"][0]["input_schema"],
+        json!({"type": "object", "properties": {}})
+    );
     assert_eq!(sent["max_tokens"], 64);
     assert_eq!(sent["temperature"], 0.5);
     assert_eq!(sent["stop_sequences"], json!(["END"]));
@@ -152,7 +155,10 @@ fn a_tool_schema_without_a_type_is_sent_as_an_object_schema() {
     ]
     .into();
     let sent = body(&req);
-    assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object"}));
+    assert_eq!(
+        sent["tools"][0]["input_schema"],
+        json!({"type": "object", "properties": {}})
+    );
     assert_eq!(
         sent["tools"][1]["input_schema"],
         json!({"type": "object", "properties": {}})

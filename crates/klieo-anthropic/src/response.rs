@@ -3,7 +3,6 @@
 
 use klieo_http::secret::Hidden;
 use klieo_provider::status::{decoding, decoding_from};
-use klieo_provider::tool_calls::fallback_id;
 use klieo_types::{ChatResponse, FinishReason, LlmError, Message, ReplyInfo, ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::Value;
@@ -167,7 +166,7 @@ pub(crate) fn parse_message(
             WireBlock::Text { text: piece } => text.push_str(&piece),
             WireBlock::ToolUse { id, name, input } => {
                 let id = if id.is_empty() {
-                    fallback_id(calls.len())
+                    ToolCall::fallback_id(calls.len())
                 } else {
                     id
                 };

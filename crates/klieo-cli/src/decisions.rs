@@ -123,6 +123,22 @@ fn what_next(run: RunId, state: &Result<RunState, CliError>) -> String {
     }
 }
 
+/// Why a decision on a call of `run` failed: refused (nothing was
+/// written: the run waits on no such call, another process decided
+/// first), or the store failed while it was written, which leaves it
+/// unknown.
+pub(crate) fn not_recorded(run: RunId, error: klieo::types::Error) -> CliError {
+    let klieo::types::Error::Memory(source) = error else {
+        return CliError::Decision(error);
+    };
+    // A refusal (another process decided first, the run was cancelled)
+    // wrote nothing; a failure of the store may have.
+    match CliError::from(source) {
+        CliError::Store(source) => CliError::Deciding { run, source },
+        refused => refused,
+    }
+}
+
 /// Records `decision` on the call `ticket` names.
 pub(crate) async fn decide(
     store: &Store,
@@ -134,7 +150,7 @@ pub(crate) async fn decide(
     let approved = matches!(decision, Decision::Approve { .. });
     record_decision(store.journal(), &ticket, decision)
         .await
-        .map_err(CliError::Decision)?;
+        .map_err(|e| not_recorded(ticket.run, e))?;
     let word = if approved { "approved" } else { "denied" };
     let after = afterwards(store, ticket.run).await;
     if json {
@@ -200,7 +216,7 @@ pub(crate) async fn settle(
     let happened = matches!(settled, Settled::Happened { .. });
     record_settlement(store.journal(), &ticket, settled, by)
         .await
-        .map_err(CliError::Decision)?;
+        .map_err(|e| not_recorded(ticket.run, e))?;
     let after = afterwards(store, ticket.run).await;
     if json {
         let state = after.as_ref().ok().map(RunState::name);
@@ -298,5 +314,18 @@ mod tests {
         });
         assert!(what_next(run, &ended).contains("has ended"));
         assert!(what_next(run, &Ok(RunState::Running)).contains("goes on"));
+    }
+
+    #[test]
+    fn a_store_failure_while_deciding_does_not_say_nothing_was_recorded() {
+        let run = RunId::new();
+        let failed = klieo::types::MemoryError::backend("connection reset");
+        let said = not_recorded(run, klieo::types::Error::Memory(failed)).to_string();
+        assert!(!said.contains("was not recorded"), "{said}");
+        assert!(said.contains("may or may not be recorded"), "{said}");
+        assert!(said.contains(&format!("klieo runs show {run}")), "{said}");
+        let first = klieo::types::MemoryError::Conflict("another process decided first".into());
+        let refused = not_recorded(run, klieo::types::Error::Memory(first)).to_string();
+        assert!(!refused.contains("may or may not"), "{refused}");
     }
 }

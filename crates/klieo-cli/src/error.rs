@@ -42,6 +42,19 @@ pub(crate) enum CliError {
     /// The decision was not taken: the run does not wait on that call.
     #[error("the decision was not recorded")]
     Decision(#[source] klieo::types::Error),
+    /// The store failed while a decision was being recorded: it may have
+    /// been (a commit whose answer was lost), or not.
+    #[error(
+        "the store failed while recording the decision, so it may or may not be recorded: \
+         `klieo runs show {run}` tells; check that the store is reachable before deciding again"
+    )]
+    Deciding {
+        /// The run the decision was for.
+        run: RunId,
+        /// What the store said.
+        #[source]
+        source: MemoryError,
+    },
     /// The call a run waits on could not be read.
     #[error("could not read the call the run waits on")]
     Reading(#[source] klieo::types::Error),
@@ -50,6 +63,16 @@ pub(crate) enum CliError {
         "opening the store took longer than {after:?}; check that its server is up and reachable"
     )]
     OpenTimedOut {
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// A command got no answer from the open store for this long.
+    #[error(
+        "the store answered nothing for {after:?}; check that its server is up and reachable. \
+         A decision, cancel or resume may have been recorded anyway: `klieo runs show RUN` \
+         tells before you try again"
+    )]
+    CommandTimedOut {
         /// The limit.
         after: std::time::Duration,
     },

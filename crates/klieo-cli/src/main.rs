@@ -71,7 +71,7 @@ enum Command {
         /// The ticket.
         ticket: String,
         /// Who approves, kept in the run's log.
-        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who, allow_hyphen_values = true)]
         by: String,
     },
     /// Denies the call a suspended run waits on; the model is told why.
@@ -79,10 +79,10 @@ enum Command {
         /// The ticket.
         ticket: String,
         /// Why, which the model is told (at most 2,000 characters).
-        #[arg(long, value_parser = decisions::reason)]
+        #[arg(long, value_parser = decisions::reason, allow_hyphen_values = true)]
         reason: String,
         /// Who denies, kept in the run's log.
-        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who, allow_hyphen_values = true)]
         by: String,
     },
     /// Serves the store's runs in a browser, on 127.0.0.1 unless told:
@@ -115,6 +115,7 @@ enum Command {
             long,
             value_name = "RESULT",
             value_parser = decisions::happened,
+            allow_hyphen_values = true,
             conflicts_with = "did_not_happen",
             required_unless_present = "did_not_happen"
         )]
@@ -123,7 +124,7 @@ enum Command {
         #[arg(long)]
         did_not_happen: bool,
         /// Who settles it, kept in the run's log.
-        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who, allow_hyphen_values = true)]
         by: String,
     },
     /// Hands a run that is not over to the workers of an agent: a run an
@@ -134,7 +135,7 @@ enum Command {
         run: String,
         /// The agent's name, as the workers know it (`WorkerBuilder::add_agent`);
         /// by default the one the run was submitted for.
-        #[arg(long, value_parser = decisions::agent)]
+        #[arg(long, value_parser = decisions::agent, allow_hyphen_values = true)]
         agent: Option<String>,
     },
     /// Cancels a run that is not over: it takes no more steps.
@@ -142,7 +143,7 @@ enum Command {
         /// The run's id.
         run: String,
         /// Who cancels it, kept in its state and log.
-        #[arg(long, default_value = "klieo cli", value_parser = decisions::who)]
+        #[arg(long, default_value = "klieo cli", value_parser = decisions::who, allow_hyphen_values = true)]
         by: String,
     },
 }
@@ -229,10 +230,25 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         .await?;
         return Ok("klieo console stopped".into());
     }
-    let done = command(&store, cli.command, cli.json).await;
+    // A watch bounds each read itself, and lasts as long as its run.
+    let watches = matches!(cli.command, Command::Runs(RunsCommand::Watch { .. }));
+    let working = command(&store, cli.command, cli.json);
+    let done = match watches {
+        true => working.await,
+        false => tokio::time::timeout(COMMAND_TIMEOUT, working)
+            .await
+            .unwrap_or(Err(CliError::CommandTimedOut {
+                after: COMMAND_TIMEOUT,
+            })),
+    };
     store.close().await;
     done
 }
+
+/// The longest a command but `runs watch` and `console` waits on the
+/// store once it is open: longer than the store's own waits (10 s for a
+/// connection, 30 s for a lock), whose errors say more.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `command` on `store`.
 async fn command(store: &store::Store, command: Command, json: bool) -> Result<String, CliError> {

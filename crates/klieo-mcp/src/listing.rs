@@ -71,10 +71,9 @@ pub(crate) async fn list(peer: &Peer<RoleClient>, secrets: &Secrets) -> Result<L
             .send_request(ClientRequest::ListToolsRequest(request))
             .await?;
         let next = take_page(result, &mut listed, &mut bytes, secrets)?;
-        match next {
-            // An empty cursor is the last page's, as some servers send it.
+        // An empty cursor is the last page's, as some servers send it.
+        match next.filter(|cursor| !cursor.is_empty()) {
             None => return Ok(listed),
-            Some(next) if next.is_empty() => return Ok(listed),
             Some(next) if !seen.insert(next.clone()) => {
                 return Err(ListError::Fault(ListFault::CursorRepeated));
             }

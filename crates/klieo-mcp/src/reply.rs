@@ -35,17 +35,43 @@ pub(crate) fn output(
     }
     let answer = match structured {
         None => Value::String(text),
-        Some(value) if result.content.iter().all(|block| mirrors(block, &value)) => value,
+        Some(value) if mirrored(&result.content, &value) => value,
         Some(value) => Value::String(format!("{text}\n{value}")),
     };
     Ok(secrets.scrub_value(answer))
 }
 
-/// Whether `block` is the text of `structured`'s JSON, in any layout.
-fn mirrors(block: &ContentBlock, structured: &Value) -> bool {
+/// Whether `content` only says what `structured` does: each block the
+/// text of it (the JSON, in any layout), or, for a result the server
+/// wrapped (`{"result": …}`, as the Python SDK wraps what is not an
+/// object), of what it wraps, a list one block an item.
+fn mirrored(content: &[ContentBlock], structured: &Value) -> bool {
+    if content.iter().all(|block| mirrors(block, structured)) {
+        return true;
+    }
+    let Some(wrapped) = structured
+        .as_object()
+        .filter(|fields| fields.len() == 1)
+        .and_then(|fields| fields.get("result"))
+    else {
+        return false;
+    };
+    match wrapped {
+        Value::Array(items) if content.len() == items.len() && !items.is_empty() => content
+            .iter()
+            .zip(items)
+            .all(|(block, item)| mirrors(block, item)),
+        one => content.len() == 1 && content.iter().all(|block| mirrors(block, one)),
+    }
+}
+
+/// Whether `block` is the text of `value`: its JSON, in any layout, or,
+/// for a string, the string.
+fn mirrors(block: &ContentBlock, value: &Value) -> bool {
     match block {
         ContentBlock::Text(text) => {
-            serde_json::from_str::<Value>(&text.text).is_ok_and(|value| value == *structured)
+            value.as_str() == Some(text.text.as_str())
+                || serde_json::from_str::<Value>(&text.text).is_ok_and(|parsed| parsed == *value)
         }
         _ => false,
     }
@@ -142,6 +168,22 @@ mod tests {
             output("fetch", r, &Secrets::default()),
             Ok(json!("# The page\n{\"status\":200}"))
         );
+    }
+
+    #[test]
+    fn a_result_the_python_sdk_wrapped_is_its_structured_content() {
+        for (content, wrapped) in [
+            (json!([{"type": "text", "text": "3"}]), json!(3)),
+            (json!([{"type": "text", "text": "hello"}]), json!("hello")),
+            (
+                json!([{"type": "text", "text": "{\"a\": 1}"}, {"type": "text", "text": "2"}]),
+                json!([{"a": 1}, 2]),
+            ),
+        ] {
+            let structured = json!({ "result": wrapped });
+            let r = result(json!({"content": content, "structuredContent": structured}));
+            assert_eq!(output("t", r, &Secrets::default()), Ok(structured));
+        }
     }
 
     #[test]

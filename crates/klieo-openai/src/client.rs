@@ -285,7 +285,9 @@ impl LlmClient for OpenAiClient {
             Some(Some(said)) => said.apply(self.inner.capabilities),
             _ => self.inner.capabilities,
         };
+        let usage = self.inner.stream_usage.load(Ordering::Relaxed);
         caps.with_streamed_auto_tool_calls(caps.streamed_auto_tool_calls() && learned)
+            .with_usage_in_streams(caps.usage_in_streams() && usage)
     }
 
     async fn discover_capabilities(&self) -> Capabilities {
@@ -326,9 +328,7 @@ impl LlmClient for OpenAiClient {
         // usage is then estimated, not reported).
         let resp = match sent {
             Err(e) if refuses_stream_options(&e) => {
-                if !self.inner.stream_usage.swap(false, Ordering::Relaxed) {
-                    return Err(e);
-                }
+                self.inner.stream_usage.store(false, Ordering::Relaxed);
                 within(TimeLimit::FirstByte, first_byte, self.send_chat(&req, true)).await?
             }
             sent => sent?,

@@ -1,6 +1,7 @@
 //! Request bodies on the wire: Chat Completions and embeddings, serialized
 //! straight from borrowed klieo values (no intermediate JSON tree).
 
+use klieo_provider::tool_calls::object_schema;
 use klieo_types::{
     ChatRequest, LlmError, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Transcript,
 };
@@ -43,8 +44,8 @@ pub(crate) struct Dialect {
     /// It is OpenAI's own API (or Azure OpenAI's), which takes the reply's
     /// bound as `max_completion_tokens` (its reasoning models refuse
     /// `max_tokens`; other servers, llama.cpp, vLLM, older ones, get
-    /// `max_tokens`) and a call id of at most 40 bytes (other servers'
-    /// ids go back as they came).
+    /// `max_tokens`), a call id of at most 40 bytes (other servers' ids
+    /// go back as they came) and at most 128 tools.
     pub(crate) openai: bool,
     /// A streamed request asks for the usage in the stream
     /// (`stream_options`), which some servers and gateways refuse as an
@@ -96,7 +97,7 @@ impl<'a> ChatBody<'a> {
         };
         Ok(Self {
             model,
-            messages: Messages(&req.messages, dialect.openai),
+            messages: Messages(&req.messages, dialect),
             tools: Tools(tools),
             tool_choice,
             temperature: req.temperature,
@@ -121,9 +122,9 @@ fn unknown_forced_tool(name: &str) -> LlmError {
     ))
 }
 
-/// The transcript as a JSON array, one [`WireMessage`] per message; with
-/// call ids made short (see [`wire_id`]) when it goes to OpenAI.
-struct Messages<'a>(&'a Transcript, bool);
+/// The transcript as a JSON array, one [`WireMessage`] per message, as
+/// the server's dialect takes it (call ids, see [`wire_id`]).
+struct Messages<'a>(&'a Transcript, Dialect);
 
 impl Serialize for Messages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -138,26 +139,26 @@ impl Serialize for Messages<'_> {
 /// One message. `content` is always a string, even for an assistant message
 /// that only calls tools (`""`): llama-cpp-python's server rejects `null`
 /// and a missing `content` there with a 500.
-struct WireMessage<'a>(&'a Message, bool);
+struct WireMessage<'a>(&'a Message, Dialect);
 
 impl Serialize for WireMessage<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (m, short) = (self.0, self.1);
+        let (m, dialect) = (self.0, self.1);
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("role", m.role.as_str())?;
         map.serialize_entry("content", &m.content)?;
         if m.role == Role::Assistant && !m.tool_calls.is_empty() {
-            map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls, short))?;
+            map.serialize_entry("tool_calls", &ToolCalls(&m.tool_calls, dialect))?;
         }
         if m.role == Role::Tool {
             let id = m.tool_call_id.as_deref().unwrap_or_default();
-            map.serialize_entry("tool_call_id", &wire_id(id, short))?;
+            map.serialize_entry("tool_call_id", &wire_id(id, dialect))?;
         }
         map.end()
     }
 }
 
-struct ToolCalls<'a>(&'a [ToolCall], bool);
+struct ToolCalls<'a>(&'a [ToolCall], Dialect);
 
 /// The most tools OpenAI's API takes in one request.
 const TOOLS_LIMIT: usize = 128;
@@ -166,17 +167,17 @@ const TOOLS_LIMIT: usize = 128;
 const ID_LIMIT: usize = 40;
 
 /// A call's id as the server takes it, the same for a call and its
-/// result: as it is, or, when `short` (OpenAI's own API) and over 40
+/// result: as it is, or, for OpenAI's own API (`Dialect::openai`) and over 40
 /// bytes (llama-cpp-python's are 60, vLLM's 46), `call_` and a digest of
 /// the whole id. A thread of such calls that failed over to OpenAI was
 /// refused ("string too long") at every request.
-fn wire_id(id: &str, short: bool) -> Cow<'_, str> {
-    if !short || id.len() <= ID_LIMIT {
+fn wire_id(id: &str, dialect: Dialect) -> Cow<'_, str> {
+    if !dialect.openai || id.len() <= ID_LIMIT {
         return Cow::Borrowed(id);
     }
     Cow::Owned(format!(
         "call_{:016x}",
-        klieo_types::text::fnv1a(id.bytes())
+        klieo_types::digest::fnv1a(id.bytes())
     ))
 }
 
@@ -255,36 +256,6 @@ struct WireToolDef<'a> {
     name: &'a str,
     description: &'a str,
     parameters: Cow<'a, Value>,
-}
-
-/// `schema` as the API takes a function's parameters: an object's schema
-/// with its `type` and its `properties` written out. A tool of no
-/// arguments is often `{"type": "object"}` (MCP servers list them so) or
-/// `{}`, which the API refuses (400: "object schema missing properties"),
-/// failing every request that offers it.
-fn object_schema(schema: &Value) -> Cow<'_, Value> {
-    let Value::Object(fields) = schema else {
-        return Cow::Borrowed(schema);
-    };
-    let object = fields
-        .get("type")
-        .is_none_or(|kind| kind.as_str() == Some("object"));
-    // One of several shapes at the top is no object to fill in.
-    let shapes = ["anyOf", "oneOf", "allOf"]
-        .iter()
-        .any(|key| fields.contains_key(*key));
-    let written = fields.contains_key("type") && fields.contains_key("properties");
-    if !object || shapes || written {
-        return Cow::Borrowed(schema);
-    }
-    let mut filled = fields.clone();
-    filled
-        .entry("type")
-        .or_insert_with(|| Value::String("object".into()));
-    filled
-        .entry("properties")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    Cow::Owned(Value::Object(filled))
 }
 
 /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name":..}}`.

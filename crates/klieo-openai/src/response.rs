@@ -143,11 +143,6 @@ pub(crate) fn refused(
     }
 }
 
-/// The id given to a call that arrived without one: `call_<index>`.
-pub(crate) fn fallback_id(index: usize) -> String {
-    format!("call_{index}")
-}
-
 #[derive(Deserialize)]
 struct Completion<'a> {
     #[serde(borrow, default)]
@@ -251,12 +246,12 @@ pub(crate) fn parse_completion(body: &[u8], hidden: &Hidden) -> Result<ChatRespo
             .map(|(i, c)| {
                 let id =
                     c.id.filter(|id| !id.is_empty())
-                        .map_or_else(|| fallback_id(i), Cow::into_owned);
+                        .map_or_else(|| ToolCall::fallback_id(i), Cow::into_owned);
                 c.function.into_call(id)
             })
             .collect(),
         (_, Some(legacy)) if legacy.name.as_deref().is_some_and(|n| !n.is_empty()) => {
-            vec![legacy.into_call(fallback_id(0))]
+            vec![legacy.into_call(ToolCall::fallback_id(0))]
         }
         _ => Vec::new(),
     };

@@ -295,6 +295,14 @@ impl EpisodicMemory for PostgresStore {
         tx.commit().await.map_err(|e| backend(doing, e))
     }
 
+    /// The episodes in one transaction: all of them, or (it failing) none.
+    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
+        let doing = "recording episodes";
+        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        record_in(&mut tx, run, &episodes).await?;
+        tx.commit().await.map_err(|e| backend(doing, e))
+    }
+
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT episode FROM klieo_episodes WHERE run = $1 ORDER BY seq")

@@ -32,6 +32,7 @@ impl RunQueue for PostgresStore {
         let run = RunId::new();
         let thread = submission.thread_for(run);
         keyable(thread.as_str())?;
+        keyable_as("an agent's name", submission.agent())?;
         if let Some(key) = submission.key() {
             keyable_as("an idempotency key", key)?;
         }

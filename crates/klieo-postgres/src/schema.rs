@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_parent.sql"),
     include_str!("../migrations/0011_commit_locks_run.sql"),
     include_str!("../migrations/0012_settling_sees_cancel.sql"),
+    include_str!("../migrations/0013_child_of_nul.sql"),
 ];
 
 /// The schema version this crate writes.

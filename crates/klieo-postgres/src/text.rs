@@ -20,8 +20,16 @@ pub(crate) fn keyable(thread: &str) -> Result<(), MemoryError> {
     keyable_as("a thread id", thread)
 }
 
-/// [`keyable`] for `text`, which is `what` (an idempotency key, say).
+/// [`keyable`] for `text`, which is `what` (an idempotency key, say): one
+/// that holds a NUL, which PostgreSQL's text cannot (and which, unlike a
+/// message's, cannot be replaced: two keys would be one), is refused too.
 pub(crate) fn keyable_as(what: &str, text: &str) -> Result<(), MemoryError> {
+    if text.contains('\0') {
+        return Err(MemoryError::Unsupported(format!(
+            "PostgreSQL: {what} holds a NUL character, which the store's text cannot hold; \
+             use one without"
+        )));
+    }
     if text.len() <= KEY_BYTES {
         return Ok(());
     }
@@ -56,6 +64,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(key.contains("an idempotency key of 4000 bytes"), "{key}");
+        let nul = keyable_as("an agent's name", "sup\0port")
+            .unwrap_err()
+            .to_string();
+        assert!(nul.contains("an agent's name holds a NUL"), "{nul}");
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //!   and an [`EventReader`](streamed::EventReader) make a provider's
 //!   streamed reply; [`watch`] bounds its idle time.
 //! - [`tool_calls`] — [`ToolCallParts`](tool_calls::ToolCallParts)
-//!   assembles streamed tool calls.
+//!   assembles streamed tool calls; [`tool_calls::object_schema`] is a
+//!   tool's parameters as the APIs take them.
 //! - [`options`] — [`ClientOptions`](options::ClientOptions), what
 //!   every provider's builder holds, its defaults, and
 //!   [`options::within`], a wait bounded by one of its time limits.

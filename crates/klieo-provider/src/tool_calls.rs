@@ -2,6 +2,8 @@
 //! index, whatever the wire format that carries them.
 
 use klieo_types::{LlmError, ToolCall};
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// Bytes the tool calls of one streamed reply may hold by default, 4 MiB:
 /// their argument text, ids and names, [`CALL_RECORD`] a call and
@@ -293,7 +295,7 @@ impl ToolCallParts {
             .enumerate()
             .map(|(position, c)| {
                 let id = if c.id.is_empty() {
-                    fallback_id(position)
+                    ToolCall::fallback_id(position)
                 } else {
                     c.id
                 };
@@ -303,10 +305,44 @@ impl ToolCallParts {
     }
 }
 
-/// The id given to the call at `position` of a reply when the server sent
-/// none.
-pub fn fallback_id(position: usize) -> String {
-    format!("call_{position}")
+/// A tool's parameters as the model APIs take them: an object's schema
+/// with its `type` and its `properties` written out. A tool of no
+/// arguments is often `{"type": "object"}` (MCP servers list them so) or
+/// `{}`: OpenAI refuses both (400, "object schema missing properties"),
+/// failing every request that offers the tool, and Anthropic refuses a
+/// schema without `type`. A schema of one of several shapes at its top
+/// (`anyOf`) is no object to fill in, and is left as it is.
+///
+/// ```
+/// use klieo_provider::tool_calls::object_schema;
+/// use serde_json::json;
+///
+/// let empty = json!({"type": "object", "properties": {}});
+/// assert_eq!(*object_schema(&json!({"type": "object"})), empty);
+/// assert_eq!(*object_schema(&json!({})), empty);
+/// ```
+pub fn object_schema(schema: &Value) -> Cow<'_, Value> {
+    let Value::Object(fields) = schema else {
+        return Cow::Borrowed(schema);
+    };
+    let object = fields
+        .get("type")
+        .is_none_or(|kind| kind.as_str() == Some("object"));
+    let shapes = ["anyOf", "oneOf", "allOf"]
+        .iter()
+        .any(|key| fields.contains_key(*key));
+    let written = fields.contains_key("type") && fields.contains_key("properties");
+    if !object || shapes || written {
+        return Cow::Borrowed(schema);
+    }
+    let mut filled = fields.clone();
+    filled
+        .entry("type")
+        .or_insert_with(|| Value::String("object".into()));
+    filled
+        .entry("properties")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    Cow::Owned(Value::Object(filled))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub(crate) struct CallIds {
 impl CallIds {
     /// Makes `call`'s id usable, and distinct from the ids before it.
     pub(crate) fn usable(&mut self, call: &mut ToolCall) {
-        clean(call);
+        clean(call, self.taken.len());
         if self.taken.insert(call.id.clone()) {
             return;
         }
@@ -41,8 +41,15 @@ impl CallIds {
     }
 }
 
-/// `call`'s id, each control character made `_`.
-fn clean(call: &mut ToolCall) {
+/// `call`'s id, each control character made `_`; an id that is empty
+/// (or only blanks), which no ticket can name, becomes `call_N`, `N` its
+/// call's place among the reply's (a client of our own may leave ids out;
+/// the providers fill them in so).
+fn clean(call: &mut ToolCall, place: usize) {
+    if call.id.bytes().all(|b| b.is_ascii_whitespace()) {
+        call.id = ToolCall::fallback_id(place).into();
+        return;
+    }
     // A byte look first: a control character is a byte below 0x20, 0x7F,
     // or (U+0080 to U+009F) 0xC2 and a second byte.
     let maybe = |b: u8| b < 0x20 || b == 0x7F || b == 0xC2;
@@ -60,7 +67,7 @@ fn clean(call: &mut ToolCall) {
 /// so as they came are left as they are.
 pub(crate) fn usable_call_ids(calls: &mut [ToolCall]) {
     if let [call] = calls {
-        return clean(call);
+        return clean(call, 0);
     }
     let mut ids = CallIds::default();
     for call in calls {
@@ -106,5 +113,21 @@ mod tests {
         let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_ref()).collect();
         assert_eq!(ids.len(), 20_000);
         assert_eq!(calls[19_999].id, "c~20000".into());
+    }
+
+    #[test]
+    fn an_empty_id_gets_one_a_ticket_can_name() {
+        let mut one = vec![call("")];
+        usable_call_ids(&mut one);
+        assert_eq!(&*one[0].id, "call_0");
+        let mut calls = vec![call("a"), call(" "), call("")];
+        usable_call_ids(&mut calls);
+        let ids: Vec<&str> = calls.iter().map(|c| &*c.id).collect();
+        assert_eq!(ids, ["a", "call_1", "call_2"]);
+        let ticket = klieo_types::Ticket::for_call(klieo_types::RunId::new(), 1, &one[0]);
+        assert_eq!(
+            ticket.to_string().parse::<klieo_types::Ticket>().ok(),
+            Some(ticket)
+        );
     }
 }

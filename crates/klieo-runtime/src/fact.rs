@@ -15,8 +15,8 @@ use crate::compaction::CompactionError;
 use crate::spend::BudgetSpend;
 use crate::stream::Terminal;
 use klieo_types::{
-    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, JsonText, LlmError,
-    ProviderSwitch, RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
+    BudgetLimit, CallSpend, ChatRequest, ChatResponse, Episode, Error, FinishReason, JsonText,
+    LlmError, ProviderSwitch, RateWait, RunId, ThreadSummary, Ticket, ToolCall, ToolOutcome, Usage,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -173,6 +173,8 @@ pub(crate) enum Fact<'a> {
         step: u32,
         text: &'a str,
         cut_by: Option<BudgetLimit>,
+        /// How the reply that gave it ended (`stop`, or `length`).
+        finish: FinishReason,
     },
     /// The run ended (or stopped, to be resumed) with `error`, told as
     /// `terminal`.

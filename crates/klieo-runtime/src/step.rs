@@ -146,7 +146,7 @@ pub(crate) async fn finish_step(
     let end = match finish_reason {
         FinishReason::Stop | FinishReason::Length => {
             messages.push(message);
-            match run.judge(&answer) {
+            match run.judge(&answer, step) {
                 Ok(Verdict::Repair(ask)) => {
                     messages.push(ask);
                     Ok(StepEnd::Continue)
@@ -156,6 +156,7 @@ pub(crate) async fn finish_step(
                         step,
                         text: &answer,
                         cut_by,
+                        finish: finish_reason,
                     });
                     episodes.extend(answered.episode);
                     Ok(StepEnd::Answer(answer))

@@ -189,7 +189,7 @@ where
 
     async fn invoke(&self, args: Value, ctx: ToolContext<'_>) -> Result<Value, ToolError> {
         refuse_a_list(&self.def.name, &args)?;
-        let args: A = serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs {
+        let args: A = crate::schema::read_as(args).map_err(|e| ToolError::InvalidArgs {
             tool: self.def.name.clone(),
             reason: format!("{e}; send one JSON object that matches the tool's parameters"),
         })?;

@@ -130,6 +130,24 @@ async fn repairs_are_an_option() {
     assert_eq!(llm.requests().len(), 1);
 }
 
+/// An answer that does not fit at the run's last step is the run's
+/// `InvalidOutput` (with the answer and why), not `MaxStepsExceeded`
+/// after a repair no step is left to ask.
+#[tokio::test]
+async fn a_repair_with_no_step_left_is_invalid_output() {
+    let llm = ScriptedLlm::new().then_text("I think it holds.");
+    let agent = Agent::builder(llm.clone())
+        .with_options(RunOptions::default().with_max_steps(1))
+        .build()
+        .expect("the options are valid");
+    let error = agent.run_typed::<Summary>("?").await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidOutput { reply, attempts: 1, .. } if reply == "I think it holds."),
+        "{error:?}"
+    );
+    assert_eq!(llm.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn with_tools_the_schema_binds_only_the_final_answer() {
     let llm = ScriptedLlm::new()

@@ -284,6 +284,22 @@ impl EpisodicMemory for SqliteStore {
             .await
     }
 
+    /// The episodes in one write: all of them, or (the write failing) none.
+    async fn record_all(&self, run: RunId, episodes: Vec<Episode>) -> Result<(), MemoryError> {
+        let run = run.to_string();
+        let episodes = episodes
+            .iter()
+            .map(encode_episode)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.writer
+            .write("recording episodes", move |connection| {
+                episodes
+                    .iter()
+                    .try_for_each(|episode| record_in(connection, &run, episode))
+            })
+            .await
+    }
+
     async fn replay(&self, run: RunId) -> Result<Vec<Episode>, MemoryError> {
         let doing = "replaying a run";
         let run = run.to_string();

@@ -77,7 +77,10 @@ impl SqliteStore {
         options
             .validate()
             .map_err(|source| OpenError::Config { source })?;
-        let path = options.path.clone();
+        // Made absolute once: readers open as they are needed, and a
+        // relative path would be read against wherever the process is then
+        // (a tool that changed directory), another file or none.
+        let path = std::path::absolute(&options.path).unwrap_or_else(|_| options.path.clone());
         if !options.create {
             // Looked at read-only first: a file that is not a klieo store
             // of this schema is refused before anything opens it for
@@ -116,7 +119,7 @@ impl SqliteStore {
         })
     }
 
-    /// The database file.
+    /// The database file, as an absolute path.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -92,3 +92,32 @@ async fn a_pending_step_is_there_after_reopening() {
         Some(PendingStep::new(3, reply()))
     );
 }
+
+/// A step's episodes recorded together (memories given apart, no
+/// journal commit) are all written, or none: a log that ends mid-step
+/// would show a finished run as unfinished.
+#[tokio::test]
+async fn episodes_recorded_together_that_fail_part_way_record_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    let url = format!("sqlite://{}", path.display());
+    let raw = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::query(
+        "CREATE TRIGGER no_completed BEFORE INSERT ON episodes \
+         WHEN NEW.kind = 'completed' BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&raw)
+    .await
+    .expect("the trigger");
+    let run = RunId::new();
+    let episodes = vec![
+        Episode::Started { agent: "a".into() },
+        Episode::Completed { steps: 1 },
+    ];
+    assert!(store.record_all(run, episodes).await.is_err());
+    assert!(store.replay(run).await.expect("replays").is_empty());
+    store.close().await;
+}

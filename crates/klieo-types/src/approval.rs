@@ -63,7 +63,7 @@ fn digest(step: u32, call: &ToolCall) -> String {
         .chain(call.name.bytes())
         .chain([0])
         .chain(call.arguments().bytes());
-    format!("{:016x}", crate::text::fnv1a(bytes))
+    format!("{:016x}", crate::digest::fnv1a(bytes))
 }
 
 impl fmt::Display for Ticket {
@@ -103,10 +103,11 @@ impl FromStr for Ticket {
                 "the call id is empty or the digest is not 16 hex digits".into(),
             ));
         }
+        // Written in lower case; a person may copy one in upper.
         Ok(Self {
             run,
             call_id: call_id.to_owned(),
-            digest: digest.to_owned(),
+            digest: digest.to_ascii_lowercase(),
         })
     }
 }

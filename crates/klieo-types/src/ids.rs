@@ -90,7 +90,7 @@ impl RunId {
         // FNV-1a over the parent's bytes and the key's, then SplitMix64's
         // finaliser: fixed by this code, not by a library's hasher.
         let bytes = self.0.to_be_bytes().into_iter().chain(key.bytes());
-        let mut hash = crate::text::fnv1a(bytes);
+        let mut hash = crate::digest::fnv1a(bytes);
         hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         hash ^= hash >> 31;

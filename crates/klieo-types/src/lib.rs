@@ -65,6 +65,7 @@
 mod approval;
 mod call_spend;
 mod catalog;
+pub mod digest;
 mod episode;
 mod error;
 mod failover;

@@ -69,20 +69,6 @@ pub fn cut(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// FNV-1a (64 bits) of `bytes`: the same digest in every process and
-/// every version of klieo, which what is kept or sent is built on (a
-/// ticket's digest of its call, a child run's id, a call id made short
-/// for a provider).
-///
-/// ```
-/// assert_eq!(klieo_types::text::fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
-/// ```
-pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,14 +85,5 @@ mod tests {
         assert_eq!(prefix_chars(text, 2), "a€");
         assert_eq!(bounded(text, 0), "…");
         assert_eq!(bounded(text, 3), text);
-    }
-
-    /// The digest is pinned: tickets and child run ids kept in stores are
-    /// built on it.
-    #[test]
-    fn fnv1a_is_the_standard_one() {
-        assert_eq!(fnv1a(*b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(*b"foobar"), 0x8594_4171_f739_67e8);
     }
 }

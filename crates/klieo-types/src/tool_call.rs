@@ -52,6 +52,17 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// The id a call at `place` (from 0) of a reply is given when it came
+    /// without one (or with one no ticket can name): `call_<place>`, the
+    /// same wherever it is filled in (a provider's reply, the runtime).
+    ///
+    /// ```
+    /// assert_eq!(klieo_types::ToolCall::fallback_id(2), "call_2");
+    /// ```
+    pub fn fallback_id(place: usize) -> String {
+        format!("call_{place}")
+    }
+
     /// A call whose arguments are the given JSON value (kept, and rendered
     /// as the call's text).
     pub fn new(

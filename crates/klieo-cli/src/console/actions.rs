@@ -98,7 +98,7 @@ async fn decide(console: &Console, run: &str, form: DecisionForm, deny: bool) ->
             StatusCode::CONFLICT,
             &format!("the decision was not recorded: {reason}; reload the run's page"),
         ),
-        Err(e) => console.store_failed(&CliError::Decision(e)),
+        Err(e) => console.store_failed(&crate::decisions::not_recorded(run, e)),
     }
 }
 
@@ -140,7 +140,7 @@ pub(crate) async fn settle(
             StatusCode::CONFLICT,
             &format!("the settlement was not recorded: {reason}; reload the run's page"),
         ),
-        Err(e) => console.store_failed(&CliError::Decision(e)),
+        Err(e) => console.store_failed(&crate::decisions::not_recorded(run, e)),
     }
 }
 

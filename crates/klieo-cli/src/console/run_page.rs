@@ -369,7 +369,7 @@ fn outcome_label(state: &RunState) -> &'static str {
 }
 
 /// `value` as indented JSON; a string as its text.
-fn pretty(value: &serde_json::Value) -> String {
+pub(super) fn pretty(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(text) => text.clone(),
         other => serde_json::to_string_pretty(other).unwrap_or_else(|_| other.to_string()),

@@ -4,14 +4,15 @@
 //! approve or deny it, or, in doubt, to settle it.
 
 use super::layout::{failure, page, respond};
-use super::run_page::{agent_name, decision_forms, settle_forms, status};
+use super::run_page::{agent_name, decision_forms, pretty, settle_forms, status};
 use super::Console;
 use crate::error::CliError;
-use crate::runs::{age, dollars};
+use crate::runs::{age, dollars, plain, visible, NAME};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use klieo::runtime::decisions::{in_doubt, pending_approval};
+use klieo::runtime::PendingApproval;
 use klieo::types::{RunEntry, RunQuery, RunStatus};
 use maud::{html, Markup};
 use std::str::FromStr;
@@ -178,7 +179,10 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
                     a.mono href={ "/runs/" (entry.run) } { (entry.run) }
                     " · " (agent_name(entry)) " · in doubt"
                 }
-                (settle_forms(&console, entry.run, call))
+                @match too_long(call) {
+                    Some(shown) => (shown),
+                    None => (settle_forms(&console, entry.run, call)),
+                }
             }
         }
         @for (entry, call) in &waiting {
@@ -187,7 +191,10 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
                     a.mono href={ "/runs/" (entry.run) } { (entry.run) }
                     " · " (agent_name(entry))
                 }
-                (decision_forms(&console, entry.run, call))
+                @match too_long(call) {
+                    Some(shown) => (shown),
+                    None => (decision_forms(&console, entry.run, call)),
+                }
             }
         }
         @if listed.next.is_some() {
@@ -195,6 +202,34 @@ pub(crate) async fn approvals(State(console): State<Arc<Console>>) -> Response {
         }
     };
     respond(StatusCode::OK, page("Waiting for approval", body))
+}
+
+/// The longest arguments the approvals page shows with a call's forms: it
+/// lists up to 100 calls, so at most 1.6 M characters of them. A call is
+/// decided on what a person sees whole; one whose arguments are longer is
+/// decided on its run's page (a log's values are cut there at 4,000, but
+/// never the call that waits).
+const ARGUMENTS_SHOWN: usize = 16_000;
+
+/// A call whose arguments are longer than [`ARGUMENTS_SHOWN`], which is
+/// not decided on the approvals page: their start, and a link to the
+/// run's page, which shows them whole with the call's forms.
+fn too_long(call: &PendingApproval) -> Option<Markup> {
+    let text = pretty(&call.arguments);
+    if text.chars().count() <= ARGUMENTS_SHOWN {
+        return None;
+    }
+    let run = call.ticket.run;
+    let start = klieo::types::text::prefix_chars(&text, ARGUMENTS_SHOWN);
+    Some(html! {
+        p { "Tool " strong.mono { (plain(&call.tool, NAME)) } ", with:" }
+        pre.arguments { (visible(start)) "\n…" }
+        p {
+            "Its arguments are longer than this page shows: "
+            a href={ "/runs/" (run) } { "decide on the run's page" }
+            ", which shows them whole."
+        }
+    })
 }
 
 /// The most characters shown of why a run's log could not be read.

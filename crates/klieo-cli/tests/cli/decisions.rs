@@ -93,6 +93,33 @@ async fn a_call_denied_from_the_command_line_tells_the_model_why() {
     );
 }
 
+/// A ticket copied in upper case is the same ticket, and a reason that
+/// begins with a minus is the reason, not a flag.
+#[tokio::test]
+async fn a_ticket_in_upper_case_and_a_reason_that_begins_with_a_minus_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, waiting) = store(dir.path()).await;
+    let spec = format!("sqlite://{}", path.display());
+    let shown = ok_json(&spec, &["--json", "runs", "show", &waiting.to_string()]);
+    let ticket = shown["waits_for"]["ticket"].as_str().unwrap().to_owned();
+    let (run, rest) = ticket.split_once('/').unwrap();
+    let (call, digest) = rest.rsplit_once('/').unwrap();
+    let upper = format!("{}/{call}/{}", run.to_uppercase(), digest.to_uppercase());
+    assert_ne!(upper, ticket);
+
+    let args = ["--json", "deny", &upper, "--reason", "-40 is too much"];
+    let decided = ok_json(&spec, &args);
+    assert_eq!(decided["decision"], "denied");
+    let (agent, llm, store) = mailer(&path, "I did not send it.").await;
+    agent.resume(waiting).await.unwrap();
+    store.close().await;
+    let told = llm.requests()[0]
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Tool && m.content.contains("-40 is too much"));
+    assert!(told, "the model is told the reason whole");
+}
+
 /// An agent on `store` whose `pay` needs approval and, with `started`,
 /// says so when it starts and never ends; leases off, as after a killed
 /// process whose lease ran out.

@@ -383,3 +383,49 @@ async fn a_run_waiting_with_its_child_links_the_child_where_the_call_is_decided(
     let listed = waiting.body.matches("<section class=\"waiting\">").count();
     assert_eq!(listed, 1, "{}", waiting.body);
 }
+
+/// The approvals page lists up to 100 calls: one whose arguments are long
+/// is shown cut, without forms, linking its run's page, where it is shown
+/// whole and decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_long_arguments_is_decided_on_its_runs_page() {
+    use klieo::runtime::{Agent, TypedTool};
+    use klieo::types::testing::ScriptedLlm;
+    use klieo::types::{Error, ToolCall, ToolError};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let send = TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
+        Ok::<_, ToolError>("sent")
+    })
+    .with_approval(true);
+    let body = "x".repeat(200_000);
+    let call = ToolCall::new("s1", "send", json!({ "body": body }));
+    let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
+        .add_tool(send)
+        .with_memory(store.clone())
+        .build()
+        .unwrap();
+    let Err(Error::Suspended { ticket, .. }) = agent.run("send it").await else {
+        panic!("the call waits for a person");
+    };
+    store.close().await;
+    let console = Console::start(&format!("sqlite://{}", path.display()));
+
+    let waiting = get(&console, "/approvals").await;
+    assert_eq!(waiting.status, 200);
+    assert!(waiting.body.len() < 50_000, "{} bytes", waiting.body.len());
+    assert!(waiting.body.contains("decide on the run's page"));
+    assert!(waiting
+        .body
+        .contains(&format!("href=\"/runs/{}\"", ticket.run)));
+    assert!(
+        !waiting.body.contains("name=\"ticket\""),
+        "no form for it here"
+    );
+    let its = get(&console, &format!("/runs/{}", ticket.run)).await;
+    assert!(its.body.contains(&body), "shown whole where it is decided");
+    assert!(its.body.contains("name=\"ticket\""));
+}

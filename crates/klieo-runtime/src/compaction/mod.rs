@@ -22,6 +22,7 @@
 //! [`Summarize`] is the strategy built in: one call to the run's own model.
 
 mod summarize;
+pub(crate) use summarize::cut_marked;
 
 pub use summarize::{Summarize, DEFAULT_INSTRUCTIONS};
 

@@ -105,12 +105,18 @@ impl Summarize {
 /// opening of the reply.
 const FRAME_TOKENS: usize = 24;
 
-/// `text` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
+/// `text` cut to [`MAX_MESSAGE_BYTES`] (see [`cut_marked`]).
 fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_MESSAGE_BYTES {
+    cut_marked(text, MAX_MESSAGE_BYTES)
+}
+
+/// `text` cut to `max` bytes at a character boundary, saying so (`[cut: N
+/// bytes more]`), for a summary's model call.
+pub(crate) fn cut_marked(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
         return text.into();
     }
-    let kept = klieo_types::text::prefix_bytes(text, MAX_MESSAGE_BYTES);
+    let kept = klieo_types::text::prefix_bytes(text, max);
     format!("{kept} [cut: {} bytes more]", text.len() - kept.len()).into()
 }
 

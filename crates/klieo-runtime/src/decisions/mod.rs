@@ -241,7 +241,9 @@ impl Settled {
 /// The call in doubt the run `run` waits on in `journal`, if any: a call
 /// of a tool a person watches that was running when the run's process
 /// stopped ([`Error::InDoubt`]). Its ticket settles it with
-/// [`record_settlement`].
+/// [`record_settlement`]. A run that waits with a child run is in doubt
+/// about the child's call, its ticket naming the child run, as with
+/// [`pending_approval`].
 pub async fn in_doubt(journal: &dyn Journal, run: RunId) -> Result<Option<PendingApproval>, Error> {
     let at = where_it_waits(journal, run).await?;
     let Ok(Waiting { call, pending, .. }) = crate::in_doubt::doubted_on(journal, at).await? else {

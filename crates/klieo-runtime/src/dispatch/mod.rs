@@ -101,7 +101,7 @@ async fn run_bounded<'a>(
 ) -> Vec<Option<Ended>> {
     // In a team, the first hand-off call of the step is the one that
     // takes effect; any other is told it did not, and not run.
-    let asked = run.seat().and_then(|_| run.handoff_asked_at(calls));
+    let asked = run.handoff_asked_at(calls);
     let start = |index: usize, call: &'a ToolCall, prepared: Prepared| -> CallFuture<'a> {
         let span = run.emit(Fact::ToolCallBegan { call }).span();
         match run.handoff_passed_over(calls, index, asked.as_ref()) {

@@ -26,10 +26,15 @@ impl Drop for Engine {
     /// nothing is recorded, and the lease runs out (its renewals stop), so
     /// the run is resumed as a crashed one is. Its span, which is exported
     /// all the same, says it was dropped (`error.type = "dropped"`), so no
-    /// trace shows it as a success.
+    /// trace shows it as a success; one dropped while it gave its lease up
+    /// had its answer written, and ended well.
     fn drop(&mut self) {
         if self.mode == Mode::Blocking {
-            if !matches!(self.state, State::Done | State::Ended(_)) {
+            // A run closing has its answer written: it gives its lease up.
+            if !matches!(
+                self.state,
+                State::Done | State::Ended(_) | State::Closing(_)
+            ) {
                 self.run.tell(&Fact::Dropped);
             }
             return;

@@ -23,8 +23,9 @@ use std::time::Duration;
 ///
 /// A cost limit counts each call's reported usage at its model's price
 /// (the model the reply names, else the client's), and reserves a call's
-/// bound at the dearest price of the table (a client of several
-/// providers may answer with any of its models): a run whose client may
+/// bound at the dearest price of the client's models (a client of several
+/// providers may answer with any of its models, `LlmClient::models`), not
+/// of the whole table (which a fleet may share with dearer models): a run whose client may
 /// answer from a model with no price (its own, or any of a fallback's
 /// providers', [`LlmClient::models`](klieo_types::LlmClient::models)) is
 /// refused when the agent is built or the run starts, since its calls

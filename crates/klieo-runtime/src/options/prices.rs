@@ -199,8 +199,8 @@ impl Prices {
     /// The dearest input and output prices of `models` (each of any of
     /// them) as the table prices them: what a call that any of them may
     /// answer costs at most. `None` when none has a price.
-    pub(crate) fn dearest_of(&self, models: &[impl AsRef<str>]) -> Option<ModelPrice> {
-        let mut prices = models.iter().filter_map(|model| self.price(model.as_ref()));
+    pub(crate) fn dearest_of(&self, models: &[String]) -> Option<ModelPrice> {
+        let mut prices = models.iter().filter_map(|model| self.price(model));
         let first = *prices.next()?;
         Some(prices.fold(first, |most, p| ModelPrice {
             input: most.input.max(p.input),

@@ -27,7 +27,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
 
+mod read;
+
 use crate::schema::schema_of;
+pub(crate) use read::{parse, parse_object, value_of};
 
 mod strict;
 
@@ -58,9 +61,12 @@ impl OutputSpec {
     /// The spec for `T` on a provider that can do `caps`.
     pub(crate) fn of<T: DeserializeOwned + JsonSchema>(caps: Capabilities) -> Self {
         let name = schema_name(&T::schema_name());
-        Self::shaped(name, schema_of::<T>(), caps, |text| {
-            parse::<T>(text).map(drop)
-        })
+        let schema = schema_of::<T>();
+        let check: fn(&str) -> Result<(), String> = match strict::is_object(&schema) {
+            true => |text| parse_object::<T>(text).map(drop),
+            false => |text| parse::<T>(text).map(drop),
+        };
+        Self::shaped(name, schema, caps, check)
     }
 
     /// The spec of a run whose journal recorded its shape (`name`,
@@ -149,43 +155,6 @@ pub(crate) fn typed<T: DeserializeOwned>(answer: Answer) -> Result<Typed<T>, Err
         attempts: 1,
     })?;
     Ok(Typed { value, answer })
-}
-
-/// The value of type `T` in `text`: the JSON the text holds (see
-/// [`json_in`]), deserialized, or why not.
-pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let json = json_in(text).ok_or_else(|| "it holds no JSON value".to_owned())?;
-    serde_json::from_str(json).map_err(|e| format!("{e}"))
-}
-
-/// The JSON in a model's text: all of it when it parses, else the body of
-/// the first fenced block, else the outermost `{…}` or `[…]`.
-fn json_in(text: &str) -> Option<&str> {
-    let text = text.trim();
-    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-        return Some(text);
-    }
-    if let Some(start) = text.find("```") {
-        let body = &text[start + 3..];
-        let body = body.split_once('\n').map_or(body, |(lang, rest)| {
-            if lang.trim().chars().all(|c| c.is_ascii_alphanumeric()) {
-                rest
-            } else {
-                body
-            }
-        });
-        if let Some(end) = body.find("```") {
-            return Some(body[..end].trim());
-        }
-    }
-    let open = text.find(['{', '['])?;
-    let close = if text[open..].starts_with('{') {
-        '}'
-    } else {
-        ']'
-    };
-    let end = text.rfind(close)?;
-    (end > open).then(|| &text[open..=end])
 }
 
 /// A name for the schema, as strict providers require: the type's name,
@@ -316,22 +285,6 @@ mod tests {
         let strict_only = Capabilities::default().with_json_schema(true);
         let map = OutputSpec::of::<Scores>(strict_only);
         assert_eq!(map.format(), &ResponseFormat::Text);
-    }
-
-    #[test]
-    fn json_is_found_in_what_models_write() {
-        let want = Total {
-            amount: 3,
-            note: None,
-        };
-        for text in [
-            r#"{"amount": 3}"#,
-            "```json\n{\"amount\": 3}\n```",
-            "Sure! Here it is: {\"amount\": 3, \"note\": null} Hope that helps.",
-            "```\n{\"amount\": 3}\n```",
-        ] {
-            assert_eq!(parse::<Total>(text).as_ref(), Ok(&want), "{text}");
-        }
     }
 
     #[test]

@@ -81,6 +81,9 @@ fn make_strict(schema: &mut Value) -> bool {
         _ => return true,
     };
     map.remove("default");
+    // Strict mode refuses `uniqueItems` (a set's); the answer is read
+    // into the set, which keeps each item once, whatever the model sent.
+    map.remove("uniqueItems");
     // A schema of no shape (`{}`, a documented `serde_json::Value`'s
     // `{"description": …}`) takes a value of any shape.
     if !SHAPES.iter().any(|shape| map.contains_key(*shape)) {
@@ -187,6 +190,22 @@ mod tests {
         let place = &strict["properties"]["place"]["anyOf"][0];
         assert_eq!(place["additionalProperties"], json!(false));
         assert_eq!(place["required"], json!(["city"]));
+    }
+
+    #[test]
+    fn a_sets_unique_items_are_left_to_the_set() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true}
+            }
+        });
+        let strict = strict_form(&schema).unwrap();
+        assert!(!holds_key(&strict, "uniqueItems"), "{strict}");
+        assert_eq!(
+            strict["properties"]["tags"]["items"],
+            json!({"type": "string"})
+        );
     }
 
     #[test]

@@ -28,9 +28,12 @@ impl Run {
             .is_none_or(|spec| spec.check(answer).is_ok())
     }
 
-    /// Checks a typed run's answer: fits, ask again, or (repairs used up)
-    /// `Error::InvalidOutput`.
-    pub(crate) fn judge(&self, answer: &str) -> Result<Verdict, Error> {
+    /// Checks a typed run's answer, given at step `step`: fits, ask
+    /// again, or `Error::InvalidOutput` when the repairs are used up or no
+    /// step is left to ask in (the run would end with
+    /// `MaxStepsExceeded`, the answer and why it did not fit lost, and
+    /// the thread ending on a request of the run's own).
+    pub(crate) fn judge(&self, answer: &str, step: u32) -> Result<Verdict, Error> {
         let Some(spec) = &self.output else {
             return Ok(Verdict::Fits);
         };
@@ -38,7 +41,7 @@ impl Run {
             return Ok(Verdict::Fits);
         };
         let attempts = self.repairs.fetch_add(1, Ordering::Relaxed) + 1;
-        if attempts > self.opts.output_repairs {
+        if attempts > self.opts.output_repairs || !self.steps_left(step) {
             return Err(Error::InvalidOutput {
                 reason,
                 reply: answer.to_owned(),

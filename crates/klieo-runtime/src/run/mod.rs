@@ -330,12 +330,18 @@ impl Run {
         &self.run_id
     }
 
+    /// Whether a run that took `done` steps may take another
+    /// (`RunOptions::max_steps`).
+    pub(crate) fn steps_left(&self, done: u32) -> bool {
+        done < self.opts.max_steps
+    }
+
     /// Checks, before cycle `done + 1`, that the run may go on.
     pub(crate) fn check_next_step(&self, done: u32) -> Result<(), Error> {
         if self.ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        if done >= self.opts.max_steps {
+        if !self.steps_left(done) {
             return Err(Error::MaxStepsExceeded {
                 steps: self.opts.max_steps,
             });

@@ -35,17 +35,10 @@ pub(crate) struct Calibration {
     pub(crate) besides: u64,
 }
 
-/// FNV-1a's prime: a fingerprint the log keeps is the same in every
-/// process and build.
-const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fold(hash: u64, byte: u8) -> u64 {
-    (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-}
-
-/// A fingerprint of a model's name (FNV-1a), for [`besides`].
+/// A fingerprint of a model's name (FNV-1a, the same in every process
+/// and build: the log keeps it), for [`besides`].
 pub(crate) fn model_fingerprint(model: &str) -> u64 {
-    klieo_types::text::fnv1a(model.bytes())
+    klieo_types::digest::fnv1a(model.bytes())
 }
 
 /// A fingerprint of what a request holds besides its history, and of the
@@ -55,10 +48,7 @@ pub(crate) fn model_fingerprint(model: &str) -> u64 {
 /// when this is the same: other instructions or tools, or another model's
 /// tokenizer, make the calibration say nothing of it.
 pub(crate) fn besides(model: u64, bound_besides_history: u64) -> u64 {
-    bound_besides_history
-        .to_le_bytes()
-        .into_iter()
-        .fold(model, fold)
+    klieo_types::digest::fnv1a_from(model, bound_besides_history.to_le_bytes())
 }
 
 impl Calibration {

@@ -17,7 +17,7 @@ pub(crate) struct Claim {
 }
 
 /// The claim of a call whose input is at most `input` tokens, on `key`
-/// standing at `standing`, priced at `dearest` (the table's dearest, when
+/// standing at `standing`, priced at `dearest` (the dearest of the client's models, when
 /// calls are priced): lowers `req.max_tokens` to what the key's token and
 /// cost limits leave, or refuses the call when they leave nothing.
 pub(crate) fn claim(

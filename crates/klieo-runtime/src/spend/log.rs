@@ -12,11 +12,7 @@ use klieo_types::{CallSpend, Episode, PendingStep};
 
 impl Spend {
     /// What the log of a run shows it spent.
-    pub(crate) fn from_log<M: AsRef<str>>(
-        budget: &Budget,
-        models: &[M],
-        episodes: &[Episode],
-    ) -> Self {
+    pub(crate) fn from_log(budget: &Budget, models: &[String], episodes: &[Episode]) -> Self {
         let mut spend = Self::new(budget, models);
         // Tool calls of one step run together: the longest is their time.
         let mut step_tools: Option<(u32, u64)> = None;
@@ -117,7 +113,7 @@ mod tests {
     /// The log of a call to model `m` reserved at 540 input tokens (500
     /// bytes and the request's markers) that reported 120.
     fn taught() -> Episode {
-        let mut spend = Spend::new(&budget(), &["m"]);
+        let mut spend = Spend::new(&budget(), &["m".to_owned()]);
         let first = || ChatRequest::new(vec![Message::user("word ".repeat(100))]);
         spend
             .reserve(&budget(), &mut first(), Duration::ZERO, SAME)
@@ -143,7 +139,7 @@ mod tests {
         messages.push(Message::user("word ".repeat(100)));
         messages.push(Message::assistant("ok"));
         let mut next = ChatRequest::new(messages);
-        let mut taken_up = Spend::from_log(&budget(), &[model], log);
+        let mut taken_up = Spend::from_log(&budget(), &[model.to_owned()], log);
         taken_up
             .reserve(&budget(), &mut next, Duration::ZERO, SAME)
             .unwrap();

@@ -130,8 +130,8 @@ impl Spend {
     /// first of `models` and may answer from any of them
     /// ([`LlmClient::models`](klieo_types::LlmClient::models)): a call is
     /// reserved at the dearest of their prices, not of the whole table's.
-    pub(crate) fn new<M: AsRef<str>>(budget: &Budget, models: &[M]) -> Self {
-        let model = models.first().map_or("", AsRef::as_ref);
+    pub(crate) fn new(budget: &Budget, models: &[String]) -> Self {
+        let model = models.first().map_or("", String::as_str);
         let prices = budget.counts_cost().then(|| budget.prices());
         Self {
             price: prices.and_then(|prices| prices.price(model).copied()),
@@ -251,7 +251,7 @@ impl Spend {
 
     /// Counts a model call that answered `reply`: the usage it reported
     /// (priced at the model the reply names; else the client's model's,
-    /// when one provider answers, or the dearest of the table when a
+    /// when one provider answers, or the dearest of its models when a
     /// client of several does), else the reserved input and the reply's
     /// estimated size. A reply of a client of several providers does not
     /// calibrate the next reservation: the next may go to another

@@ -90,7 +90,7 @@ fn a_log_gives_back_the_spend_it_records() {
         call(Some(Usage::new(40, 10))),
         call(None),
     ];
-    let spend = Spend::from_log(&Budget::new(), &["m"], &log);
+    let spend = Spend::from_log(&Budget::new(), &["m".to_owned()], &log);
     assert_eq!((spend.input, spend.output, spend.model_calls), (40, 10, 2));
 }
 
@@ -104,7 +104,7 @@ fn a_logs_working_time_saturates() {
         tool_calls: 1,
         spend: None,
     };
-    let spend = Spend::from_log(&Budget::new(), &["m"], &[call(1), call(2)]);
+    let spend = Spend::from_log(&Budget::new(), &["m".to_owned()], &[call(1), call(2)]);
     assert_eq!(spend.logged(), Duration::from_millis(u64::MAX));
 }
 
@@ -197,11 +197,11 @@ fn a_call_counted_without_a_cost_is_priced_by_a_cost_limit_taking_it_up() {
         tool_calls: 0,
         spend,
     };
-    let uncounted = Spend::from_log(&priced(0.01), &["m"], &[counted(None)]);
+    let uncounted = Spend::from_log(&priced(0.01), &["m".to_owned()], &[counted(None)]);
     let without_cost = Some(Box::new(klieo_types::CallSpend::new(
         900_000, 50_000, None, false,
     )));
-    let tokens_only = Spend::from_log(&priced(0.01), &["m"], &[counted(without_cost)]);
+    let tokens_only = Spend::from_log(&priced(0.01), &["m".to_owned()], &[counted(without_cost)]);
     // 0.9 M input at 1 and 0.05 M output at 10 a million: 1.40 USD.
     assert_eq!(uncounted.report().cost_usd, Some(1.4));
     assert_eq!(tokens_only.report().cost_usd, Some(1.4));
@@ -212,7 +212,7 @@ fn a_cost_limit_lowers_max_tokens_to_what_the_money_left_buys() {
     // 1,000 millionths: the request's bound (50 bytes, its markers: 90
     // tokens at 1) leaves 910, which buys 91 output tokens at 10.
     let budget = priced(0.001);
-    let mut spend = Spend::new(&budget, &["m"]);
+    let mut spend = Spend::new(&budget, &["m".to_owned()]);
     let mut req = request(10);
     spend
         .reserve(&budget, &mut req, Duration::ZERO, SAME)
@@ -245,7 +245,7 @@ fn a_reply_is_priced_at_the_model_it_names() {
         .add_model("m", ModelPrice::per_million_tokens(1.0, 1.0))
         .add_model("big", ModelPrice::per_million_tokens(100.0, 100.0));
     let budget = Budget::new().with_cost_usd(1.0, prices);
-    let mut spend = Spend::new(&budget, &["m"]);
+    let mut spend = Spend::new(&budget, &["m".to_owned()]);
     let mut reply = answered(10, 10);
     reply.info = Some(Box::new(klieo_types::ReplyInfo::new(
         None,
@@ -278,7 +278,7 @@ fn the_time_limit_counts_logged_and_present_work_and_bounds_the_call() {
     };
     // The model call, and the longer of the step's two tool calls.
     let log = vec![call, tool(1, 1_000), tool(1, 3_000)];
-    let mut spend = Spend::from_log(&budget, &["m"], &log);
+    let mut spend = Spend::from_log(&budget, &["m".to_owned()], &log);
     assert_eq!(spend.logged_ms, 5_000);
     let mut req = request(1);
     spend
@@ -311,7 +311,7 @@ fn max_tokens_is_what_the_money_buys_as_the_budget_rounds() {
     // for 1,100 × 0.07 comes to 77.00000000000001, which rounds up to 78.
     let prices = Prices::new().add_model("m", ModelPrice::per_million_tokens(0.0, 0.07));
     let budget = Budget::new().with_cost_usd(0.000077, prices);
-    let mut spend = Spend::new(&budget, &["m"]);
+    let mut spend = Spend::new(&budget, &["m".to_owned()]);
     let mut req = request(10);
     spend
         .reserve(&budget, &mut req, Duration::ZERO, SAME)
@@ -378,13 +378,13 @@ fn a_call_is_reserved_at_the_dearest_of_the_clients_models_not_the_tables() {
         .add_model("cheap", ModelPrice::per_million_tokens(0.15, 0.6))
         .add_model("dear", ModelPrice::per_million_tokens(15.0, 60.0));
     let budget = Budget::new().with_cost_usd(0.01, prices);
-    let mut cheap = Spend::new(&budget, &["cheap"]);
+    let mut cheap = Spend::new(&budget, &["cheap".to_owned()]);
     let mut req = request(400);
     cheap
         .reserve(&budget, &mut req, Duration::ZERO, SAME)
         .unwrap();
     assert_eq!(req.max_tokens, Some(crate::spend::UNASKED_MAX_TOKENS));
-    let mut either = Spend::new(&budget, &["cheap", "dear"]);
+    let mut either = Spend::new(&budget, &["cheap".to_owned(), "dear".to_owned()]);
     let mut req = request(400);
     let reserved = either.reserve(&budget, &mut req, Duration::ZERO, SAME);
     assert!(

@@ -2,7 +2,7 @@
 //! words and the answer's text, or a value of the agent's input type and
 //! the JSON of an answer of its output type.
 
-use crate::output::{parse, OutputSpec};
+use crate::output::{value_of, OutputSpec};
 use crate::schema::schema_of;
 use klieo_types::{Capabilities, ToolError};
 use schemars::JsonSchema;
@@ -20,6 +20,8 @@ pub(super) enum Shape {
     Typed {
         input: fn(&Value) -> Result<(), String>,
         output: fn(Capabilities) -> OutputSpec,
+        /// The JSON value of the output type in the child's answer.
+        answer: fn(&str) -> Result<Value, String>,
     },
 }
 
@@ -33,6 +35,7 @@ impl Shape {
         Self::Typed {
             input: fits::<I>,
             output: OutputSpec::of::<O>,
+            answer: value_of::<O>,
         }
     }
 
@@ -95,7 +98,7 @@ impl Shape {
     pub(super) fn result(self, tool: &str, answer: String) -> Result<Value, ToolError> {
         match self {
             Self::Words => Ok(Value::String(answer)),
-            Self::Typed { .. } => parse::<Value>(&answer).map_err(|reason| ToolError::Failed {
+            Self::Typed { answer: read, .. } => read(&answer).map_err(|reason| ToolError::Failed {
                 tool: tool.to_owned(),
                 message: format!("the agent's answer is not of its output type: {reason}"),
             }),
@@ -103,9 +106,9 @@ impl Shape {
     }
 }
 
-/// Whether `args` are an `I`.
+/// Whether `args` are an `I` (read as a typed tool reads its arguments).
 fn fits<I: DeserializeOwned>(args: &Value) -> Result<(), String> {
-    I::deserialize(args).map(drop).map_err(|e| e.to_string())
+    crate::schema::read_as::<I>(args.clone()).map(drop)
 }
 
 #[cfg(test)]

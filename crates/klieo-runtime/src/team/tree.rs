@@ -348,7 +348,7 @@ pub(crate) async fn children_spent(
             None => Ok(None),
         }
     };
-    let mut spent = Spend::new::<&str>(budget, &[]);
+    let mut spent = Spend::new(budget, &[]);
     let mut level = vec![(run, log.to_vec(), pending_of(run).await?)];
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
@@ -360,7 +360,7 @@ pub(crate) async fn children_spent(
                     // Its open step's calls too, counted when its model
                     // asked for them (a call a person approved, say).
                     let open = pending_of(child).await?;
-                    let mut child_spent = Spend::from_log::<&str>(budget, &[], &child_log);
+                    let mut child_spent = Spend::from_log(budget, &[], &child_log);
                     if let Some(open) = &open {
                         child_spent.count_open_calls(open, &child_log);
                     }

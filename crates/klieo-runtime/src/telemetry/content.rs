@@ -70,6 +70,14 @@ pub(crate) fn output_messages(reply: &ChatResponse) -> String {
     Value::Array(vec![out]).to_string()
 }
 
+/// A run's answer `text`, given by a reply that ended `finish`, as
+/// `gen_ai.output.messages` (JSON text).
+pub(crate) fn answer_messages(text: &str, finish: FinishReason) -> String {
+    let mut out = message(&Message::assistant(text));
+    out["finish_reason"] = json!(finish_reason(finish));
+    Value::Array(vec![out]).to_string()
+}
+
 /// The system messages among `messages`, as `gen_ai.system_instructions`
 /// (JSON text): a list of text parts. `None` when there are none.
 pub(crate) fn system_instructions<'a>(

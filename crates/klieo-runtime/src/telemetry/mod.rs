@@ -13,8 +13,7 @@ mod content;
 mod view;
 
 use klieo_types::{
-    ChatRequest, ChatResponse, Error, FinishReason, JsonText, LlmClient, LlmError, Role, ToolCall,
-    ToolOutcome,
+    ChatRequest, ChatResponse, Error, JsonText, LlmClient, LlmError, Role, ToolCall, ToolOutcome,
 };
 use tracing::field::Empty;
 use tracing::Span;
@@ -148,9 +147,11 @@ fn record_input(run: &Span, chat: &Span, req: &ChatRequest, first: bool) {
 }
 
 /// Records what the reply says about itself on its `chat` span (and, when
-/// `capture`, the reply itself; and, when it is an answer, on the run's
-/// span too). Unknown usage leaves the usage attributes unset.
-fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
+/// `capture`, the reply itself). Unknown usage leaves the usage
+/// attributes unset. The run's own span has the answer once the run
+/// takes it (`Fact::Answered`): a reply a guardrail refuses, or one a
+/// typed run asks again for, is none.
+fn record_reply(span: &Span, reply: &ChatResponse, capture: bool) {
     if let Some(usage) = reply.usage {
         span.record("gen_ai.usage.input_tokens", i64::from(usage.input_tokens));
         span.record("gen_ai.usage.output_tokens", i64::from(usage.output_tokens));
@@ -192,17 +193,7 @@ fn record_reply(run: &Span, span: &Span, reply: &ChatResponse, capture: bool) {
         reply.finish_reason.as_str(),
     );
     if capture {
-        let output = content::output_messages(reply);
-        let answers = reply.message.tool_calls.is_empty()
-            && matches!(
-                reply.finish_reason,
-                FinishReason::Stop | FinishReason::Length
-            );
-        if answers {
-            // A typed run's answer that is repaired is recorded again.
-            run.record("gen_ai.output.messages", output.as_str());
-        }
-        span.record("gen_ai.output.messages", output);
+        span.record("gen_ai.output.messages", content::output_messages(reply));
     }
 }
 

@@ -38,7 +38,7 @@ impl Tracer<'_> {
                 attempt_failed(error, *retried, self.capture);
             }
             Fact::ModelCallEnded { reply, span, .. } => {
-                record_reply(self.span, span, reply, self.capture);
+                record_reply(span, reply, self.capture);
             }
             Fact::ModelCallFailed { error, span } => record_error(span, error, self.capture),
             Fact::ToolCallBegan { call } => return Some(tool_span(&self.labels, call)),
@@ -127,6 +127,12 @@ impl Tracer<'_> {
                 let said = "the stream's consumer went away before the run's end";
                 self.span.record("otel.status_description", said);
             }
+            Fact::Answered { text, finish, .. } => {
+                if self.capture {
+                    let answer = super::content::answer_messages(text, *finish);
+                    self.span.record("gen_ai.output.messages", answer);
+                }
+            }
             // Nothing of it is recorded, but its span is exported: it
             // does not say the run went well.
             Fact::Dropped => {
@@ -148,7 +154,6 @@ impl Tracer<'_> {
             | Fact::Suspended { .. }
             | Fact::InDoubt { .. }
             | Fact::Decided { .. }
-            | Fact::Answered { .. }
             | Fact::Failed { .. }
             | Fact::NotStarted { .. } => {}
         }

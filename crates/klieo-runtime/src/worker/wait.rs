@@ -12,14 +12,19 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// The longest pause between two looks.
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
+/// The least a look at the run's state is given, however close the
+/// wait's bound.
+const READ_GRACE: Duration = Duration::from_secs(5);
+
 /// Waits until the run `run` is over (completed, failed, cancelled) or
 /// suspended for approval, or until `within` has passed (`Duration::MAX`
 /// waits as long as it takes), and returns its state then: a state that
 /// is neither tells the caller the wait ran out.
 /// Dropping the future stops waiting. The store is asked again after
 /// pauses that grow from 10 ms to 1 s; a store that does not answer is
-/// waited for no longer than the bound either (its last answer is the
-/// state then).
+/// waited for no longer than the bound either (each look at least 5 s,
+/// so a look at the bound may end that much past it; the last answer is
+/// the state then).
 ///
 /// `Error::Memory(MemoryError::NotFound)` for a run the store does not
 /// know; the store's own failures as they come; `Error::Memory` when the
@@ -32,10 +37,15 @@ pub async fn wait(queue: &dyn RunQueue, run: RunId, within: Duration) -> Result<
     loop {
         let read = queue.state(run);
         let read = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
-                Ok(read) => read,
-                Err(_) => return last.ok_or_else(|| silent(run, within)),
-            },
+            // A read has its moment even at the bound (a store answers
+            // none at once): the last one may end a little past it.
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline.max(Instant::now() + READ_GRACE), read).await
+                {
+                    Ok(read) => read,
+                    Err(_) => return last.ok_or_else(|| silent(run, within)),
+                }
+            }
             None => read.await,
         };
         let Some(state) = read? else {

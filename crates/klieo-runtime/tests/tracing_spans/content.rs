@@ -104,3 +104,50 @@ fn errors_that_quote_content_say_their_kind_only_with_capture_off() {
         "the typed failure is still told"
     );
 }
+
+/// Refuses every reply after the model call.
+struct RefusesReplies;
+
+#[klieo_types::async_trait]
+impl klieo_runtime::Guardrail for RefusesReplies {
+    fn name(&self) -> &str {
+        "refuses-replies"
+    }
+    async fn post_llm(
+        &self,
+        _req: &klieo_types::ChatRequest,
+        _resp: &klieo_types::ChatResponse,
+    ) -> klieo_runtime::GuardrailOutcome {
+        klieo_runtime::GuardrailOutcome::Refuse {
+            reason: "it names a person".into(),
+        }
+    }
+}
+
+/// A reply a guardrail refused is no answer of the run: with capture on,
+/// the run's span does not show it as its output (its chat span shows
+/// the reply the model made).
+#[test]
+fn a_refused_reply_is_not_the_runs_output() {
+    use klieo_runtime::Agent;
+    use klieo_types::testing::ScriptedLlm;
+
+    let ((), captured) = super::capture::captured(|| async move {
+        let llm = ScriptedLlm::new().then_text(format!("{MARKER}-refused"));
+        let options = RunOptions::default()
+            .with_capture_content(Some(true))
+            .add_guardrail(std::sync::Arc::new(RefusesReplies));
+        let agent = Agent::builder(llm).with_options(options).build().unwrap();
+        assert!(agent.run("Who?").await.is_err());
+    });
+    let [agent] = captured.named("invoke_agent")[..] else {
+        panic!("one invoke_agent span: {:?}", captured.spans);
+    };
+    assert_eq!(agent.get("gen_ai.output.messages"), None, "{agent:?}");
+    let [chat] = captured.named("chat")[..] else {
+        panic!("one chat span: {:?}", captured.spans);
+    };
+    assert!(chat
+        .get("gen_ai.output.messages")
+        .is_some_and(|out| out.contains(&format!("{MARKER}-refused"))));
+}

@@ -73,3 +73,32 @@ fn a_blocking_run_dropped_before_its_end_says_so_in_its_span() {
     assert_eq!(run[0].get("error.type"), Some("dropped"), "{captured:?}");
     assert_eq!(run[0].get("otel.status_code"), Some("ERROR"));
 }
+
+/// A blocking run dropped after its answer was written, while it gave its
+/// lease up, ended well: its span does not say it was dropped.
+#[test]
+fn a_blocking_run_dropped_while_giving_its_lease_up_is_not_marked_dropped() {
+    use crate::durable::support::{Hooked, OnCommit};
+    use klieo_runtime::Agent;
+    use klieo_types::Journal;
+    use std::sync::Arc;
+
+    let ((), captured) = captured(|| async {
+        tokio::time::pause();
+        let store = klieo_store::InMemoryJournal::new();
+        let on_commit: OnCommit =
+            Arc::new(|store, commit| Box::pin(async move { store.commit(commit).await }));
+        let ttl = Duration::from_secs(30);
+        let agent = Agent::builder(ScriptedLlm::new().then_text("Hi."))
+            .with_memory(Hooked::new(store, on_commit).hanging_on_release())
+            .with_options(RunOptions::default().with_lease_ttl(Some(ttl)))
+            .build()
+            .unwrap();
+        let session = agent.session("s");
+        let stopped = tokio::time::timeout(Duration::from_secs(1), session.run("hi")).await;
+        assert!(stopped.is_err(), "it was giving its lease up: {stopped:?}");
+    });
+    let run = captured.named("invoke_agent");
+    assert_eq!(run.len(), 1, "{captured:?}");
+    assert_eq!(run[0].get("error.type"), None, "{captured:?}");
+}

@@ -354,6 +354,34 @@ pub async fn lists_a_runs_children<S: RunQueue + RunCatalog>(store: &S) {
     );
 }
 
+/// A child whose call id holds a NUL (a model may write the id) starts,
+/// and is listed under its parent.
+pub async fn lists_a_child_whose_call_id_holds_a_nul<S: RunQueue + RunCatalog>(store: &S) {
+    let parent = RunId::new();
+    let started = |agent: &str| Episode::Started {
+        agent: agent.into(),
+    };
+    commit(
+        store,
+        Commit::new(parent, ThreadId::new("desk")).with_episodes(vec![started("desk")]),
+    )
+    .await;
+    let child = parent.child(&format!("{parent}:1:c\0 1"));
+    let child_of = Episode::ChildOf {
+        parent,
+        step: 1,
+        call_id: "c\0 1".into(),
+    };
+    commit(
+        store,
+        Commit::new(child, ThreadId::new(format!("run-{child}")))
+            .with_episodes(vec![started("lookup"), child_of]),
+    )
+    .await;
+    let page = list(store, &RunQuery::new().with_parent(parent)).await;
+    assert_eq!(ids(&page), [child]);
+}
+
 /// One test per [`RunCatalog`] scenario of this module, each on a fresh
 /// store from `$fresh` (an expression giving something that derefs to
 /// the store), with the attributes given after it.
@@ -374,6 +402,7 @@ macro_rules! __klieo_store_catalog_suite {
             tallies_what_commits_recorded,
             changes_tell_of_a_followed_run,
             lists_a_runs_children,
+            lists_a_child_whose_call_id_holds_a_nul,
         );
     };
 }

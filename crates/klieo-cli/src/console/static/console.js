@@ -53,6 +53,12 @@
     );
   }
 
+  // A log row's episode number.
+  function number(row) {
+    const cell = row.querySelector("td.number");
+    return cell ? cell.textContent : null;
+  }
+
   async function refresh() {
     if (fetching || busy()) {
       again = true;
@@ -68,9 +74,23 @@
         const next = fresh ? ticketOf(fresh) : null;
         if (shown !== null && next !== null && next !== shown) {
           moved();
-          source.close();
+          over = true;
+          stop();
         } else if (fresh) {
+          // A call a person opened in the log stays open, by its
+          // episode's number.
+          const opened = new Set(
+            Array.from(live.querySelectorAll("table.log tr"))
+              .filter((row) => row.querySelector("details[open]"))
+              .map((row) => number(row))
+          );
           live.innerHTML = fresh.innerHTML;
+          live.querySelectorAll("table.log tr").forEach((row) => {
+            const call = row.querySelector("details");
+            if (call && opened.has(number(row))) {
+              call.open = true;
+            }
+          });
           shown = next === null ? shown : next;
         }
       }
@@ -83,12 +103,48 @@
     }
   }
 
+  // A browser holds six connections to a host over HTTP/1, across its
+  // tabs, and each page following a run holds one: a page follows the
+  // run only while it is shown, and lets go as a form of it is sent (the
+  // post, and the page after it, must not wait behind the others).
+  let source = null;
+  // Whether the run has ended, or the page stopped following it.
+  let over = false;
+
+  function follow() {
+    if (source || over) {
+      return;
+    }
+    source = new EventSource(live.dataset.live);
+    source.addEventListener("changed", refresh);
+    source.addEventListener("ended", function () {
+      over = true;
+      stop();
+    });
+  }
+
+  function stop() {
+    if (source) {
+      source.close();
+      source = null;
+    }
+  }
+
   shown = ticketOf(live);
-  const source = new EventSource(live.dataset.live);
-  source.addEventListener("changed", refresh);
-  source.addEventListener("ended", function () {
-    source.close();
+  if (!document.hidden) {
+    follow();
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      stop();
+    } else if (!over) {
+      // What changed while it was hidden is fetched at once.
+      follow();
+      refresh();
+    }
   });
+  window.addEventListener("pagehide", stop);
+  document.addEventListener("submit", stop);
   live.addEventListener("focusout", function () {
     if (again) {
       refresh();

@@ -1,7 +1,7 @@
 //! Where a thread is cut for a summary (never between a tool call and its
 //! results), and the chunks of it each summary call is given.
 
-use klieo_types::{Message, Role, Transcript};
+use klieo_types::{Message, Role, ToolCall, Transcript};
 
 /// Where the newest `keep` tokens of `messages` begin, moved back to the
 /// start of a turn (never on a tool result, which stays with its call),
@@ -75,33 +75,54 @@ const MARK_TOKENS: usize = 16;
 /// The tokens a message is counted beside its text.
 const PER_MESSAGE: usize = 4;
 
-/// `messages`, each text cut to its share of `max` tokens when together
-/// they are over it (a chunk of one long message, or of a call and its
-/// results), so that a summary call holds no more than the run's requests
-/// may: sent whole, it overflowed the model's window, and every later
-/// compaction failed on the same turn. A byte is a token at most, so a
-/// text cut to a share's bytes is within it.
+/// `messages`, the texts of the larger cut to what the others leave of
+/// `max` tokens when together they are over it (a chunk of one long
+/// message, or of a call and its results), so that a summary call holds
+/// no more than the run's requests may: sent whole, it overflowed the
+/// model's window, and every later compaction failed on the same turn. A
+/// message within an even share is left whole; the room the small leave
+/// is shared by the large, each cut to its part of it in bytes (a byte is
+/// a token at most), its calls' arguments too.
 fn fitted(mut messages: Vec<Message>, max: usize) -> Vec<Message> {
-    let total: usize = messages.iter().map(Message::estimated_tokens).sum();
-    if total <= max {
+    let sizes: Vec<usize> = messages.iter().map(Message::estimated_tokens).collect();
+    let total: usize = sizes.iter().sum();
+    if total <= max || messages.is_empty() {
         return messages;
     }
-    for message in &mut messages {
-        let share = message.estimated_tokens().saturating_mul(max) / total;
-        let keep = share.saturating_sub(MARK_TOKENS + PER_MESSAGE);
-        if message.content.len() > keep {
-            let kept = klieo_types::text::prefix_bytes(&message.content, keep);
-            let more = message.content.len() - kept.len();
-            message.content = format!("{kept} [cut: {more} bytes more]");
+    let even = max / messages.len();
+    let small: usize = sizes.iter().filter(|size| **size <= even).sum();
+    let large: usize = total - small;
+    let room = max.saturating_sub(small);
+    for (message, size) in messages.iter_mut().zip(sizes) {
+        if size <= even {
+            continue;
+        }
+        let share = size.saturating_mul(room) / large.max(1);
+        let parts = 1 + message.tool_calls.len();
+        let keep = (share / parts).saturating_sub(MARK_TOKENS + PER_MESSAGE);
+        if let Some(cut) = cut_to(&message.content, keep) {
+            message.content = cut;
+        }
+        for call in &mut message.tool_calls {
+            if let Some(cut) = cut_to(call.arguments(), keep) {
+                *call = ToolCall::from_raw(call.id.clone(), call.name.clone(), cut);
+            }
         }
     }
     messages
 }
 
+/// `text` cut to `keep` bytes and marked so, when it is longer.
+fn cut_to(text: &str, keep: usize) -> Option<String> {
+    match crate::compaction::cut_marked(text, keep) {
+        std::borrow::Cow::Owned(cut) => Some(cut),
+        std::borrow::Cow::Borrowed(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use klieo_types::ToolCall;
     use serde_json::json;
 
     fn thread() -> Transcript {
@@ -190,5 +211,25 @@ mod tests {
         assert_eq!(part.len(), 3, "a call keeps its results");
         let tokens: usize = part.iter().map(Message::estimated_tokens).sum();
         assert!(tokens <= 120, "{tokens}");
+        assert_eq!(part.get(0).map(|m| m.tool_calls[0].arguments()), Some("{}"));
+
+        let small = Message::user("ok");
+        let mixed = Transcript::from(vec![small.clone(), Message::user("1,".repeat(1_000))]);
+        let (part, _) = chunk(&mixed, 0, 2, 100);
+        assert_eq!(
+            part.get(0),
+            Some(&small),
+            "a message within its share stays whole"
+        );
+        let tokens: usize = part.iter().map(Message::estimated_tokens).sum();
+        assert!(tokens <= 100, "{tokens}");
+
+        let writes = (0..4)
+            .map(|i| ToolCall::from_raw(format!("w{i}"), "write", "x".repeat(4_000)))
+            .collect();
+        let calls = Transcript::from(vec![Message::assistant_tool_calls("", writes)]);
+        let (part, _) = chunk(&calls, 0, 1, 200);
+        let tokens: usize = part.iter().map(Message::estimated_tokens).sum();
+        assert!(tokens <= 200, "a call's arguments are cut too: {tokens}");
     }
 }

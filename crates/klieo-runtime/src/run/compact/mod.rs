@@ -138,12 +138,13 @@ impl Run {
             // alone: no summary could be read beside it.
             return Ok(history);
         }
-        if let Some(previous) = &history.summary {
+        if let (false, Some(previous)) = (left_out, &history.summary) {
             // A rewrite of the summary retires at least as much as it
             // holds (or half what lies between the trigger and what is
             // kept): a long summary next to the kept messages stands near
             // the trigger, and would be rewritten each turn to sum up a
-            // few more messages.
+            // few more messages. Messages the window leaves out are
+            // summed up whatever that retires.
             let between = policy.trigger(budget).saturating_sub(policy.keep(budget));
             let least = previous.estimated_tokens().min(between / 2) as u64;
             if since.message_tokens().saturating_sub(kept) < least {

@@ -132,10 +132,9 @@ impl Run {
         asked: Option<&(usize, HandedOff)>,
     ) -> Option<ToolError> {
         let (first, handed) = asked?;
-        let seat = self.seat()?;
         let call = calls.get(index)?;
-        let first = calls.get(*first)?;
-        if *first.id == *call.id || !seat.routes.iter().any(|r| *r.tool.name == *call.name) {
+        let routes = &self.seat()?.routes;
+        if *first == index || !routes.iter().any(|r| *r.tool.name == *call.name) {
             return None;
         }
         Some(ToolError::Failed {
@@ -143,7 +142,8 @@ impl Run {
             message: format!(
                 "not handed off: call `{}` of this step hands the run to agent `{}`, and one \
                  hand-off a step takes effect",
-                first.id, handed.to
+                calls.get(*first)?.id,
+                handed.to
             ),
         })
     }
