@@ -106,14 +106,12 @@ impl Hidden {
             for (_, value, written) in query_params(url).filter(|(name, ..)| !public(name)) {
                 values.extend([value, Cow::Borrowed(written)]);
             }
-            // A piece with no `=` (`?sk-…`) is its own value.
+            // A piece with no `=` (`?sk-…`) is its own value, as written
+            // and as decoded.
             let query = url.query().unwrap_or_default();
-            values.extend(
-                query
-                    .split('&')
-                    .filter(|piece| !piece.contains('='))
-                    .map(Cow::Borrowed),
-            );
+            for piece in query.split('&').filter(|piece| !piece.contains('=')) {
+                values.extend([Cow::Borrowed(piece), decoded(piece)]);
+            }
         }
         Self::default().also(values.iter().map(|v| &**v))
     }
@@ -262,5 +260,13 @@ mod tests {
         let url = Url::parse("https://host/v1?a=secret&b=secret-longer").unwrap();
         let hidden = Hidden::new(None, Some(&url));
         assert_eq!(hidden.scrub("secret-longer".into()), "***");
+    }
+
+    #[test]
+    fn a_bare_query_piece_is_hidden_decoded_too() {
+        let url = Url::parse("https://host/v1?Ab%2FCd%3D%3Dxyz").unwrap();
+        let hidden = Hidden::new(None, Some(&url));
+        assert_eq!(hidden.scrub("t Ab/Cd==xyz".into()), "t ***");
+        assert_eq!(hidden.scrub("t Ab%2FCd%3D%3Dxyz".into()), "t ***");
     }
 }

@@ -73,7 +73,8 @@ pub fn endpoint_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigE
     Ok(url)
 }
 
-/// Whether `url`'s path holds a host after an `@` (`https://user:ab/cd@host/v1`):
+/// Whether `url`'s path, fragment or query holds a host after an `@`
+/// (`https://user:ab/cd@host/v1`):
 /// a `/` in a password ended the URL's host early, and the rest (the
 /// password's tail, then the real host) reads as a path. Any segment with
 /// text on both sides of an `@` is taken for one (`https://AbCd/Ef/Gh==@gateway/v1`,
@@ -81,11 +82,18 @@ pub fn endpoint_url(raw: &str, name: &str, example: &str) -> Result<Url, ConfigE
 /// segment (`/@org/server`, as some gateways name a server) is the
 /// path's own.
 fn hides_credentials(url: &Url) -> bool {
-    url.path().split('/').any(|segment| {
-        segment
-            .split_once('@')
+    let around_an_at = |text: &str| {
+        text.split_once('@')
             .is_some_and(|(before, after)| !before.is_empty() && !after.is_empty())
-    })
+    };
+    // A `?` or `#` in a token before its `@` ends the host early too
+    // (`https://AbCd#Ef@gateway/v1`): the rest reads as the fragment, or
+    // as the query's first piece with no `=` (`?user=me@corp.com` is a
+    // query's own).
+    let first_piece = url.query().and_then(|query| query.split('&').next());
+    url.path().split('/').any(around_an_at)
+        || url.fragment().is_some_and(around_an_at)
+        || first_piece.is_some_and(|piece| !piece.contains('=') && around_an_at(piece))
 }
 
 /// `base` with `path` after its own path, its query kept: an API whose
@@ -235,5 +243,19 @@ mod tests {
             Some(gateway)
         );
         assert_eq!(shown_base_url(gateway), gateway);
+    }
+
+    #[test]
+    fn a_token_holding_a_hash_or_question_mark_before_its_at_is_refused() {
+        for raw in ["https://AbCd#Ef@gateway/v1", "https://AbCd?Ef@gateway/v1"] {
+            assert!(base_url(raw, "base_url", "http://h/v1").is_err(), "{raw}");
+            let shown = shown_base_url(raw).to_lowercase();
+            assert!(
+                !shown.contains("abcd") && !shown.contains("ef"),
+                "{raw}: {shown}"
+            );
+        }
+        let mail = "https://h/v1?user=me@corp.com";
+        assert!(base_url(mail, "base_url", "http://h/v1").is_ok());
     }
 }

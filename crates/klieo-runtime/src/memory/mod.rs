@@ -83,11 +83,16 @@ impl InMemoryShortTerm {
         thread: &ThreadId,
         summary: ThreadSummary,
     ) -> Result<(), MemoryError> {
-        self.threads
-            .shard(thread)
-            .entry(thread.clone())
-            .or_default()
-            .add_summary(summary)
+        let mut threads = self.threads.shard(thread);
+        if let Some(log) = threads.get_mut(thread) {
+            return log.add_summary(summary);
+        }
+        // A thread is kept only once the summary is (a refused one of a
+        // thread that was cleared leaves none).
+        let mut log = MessageLog::new();
+        log.add_summary(summary)?;
+        threads.insert(thread.clone(), log);
+        Ok(())
     }
 }
 
@@ -179,11 +184,11 @@ impl InMemoryEpisodic {
     /// [`record_all`](EpisodicMemory::record_all), which never waits:
     /// called by the runtime directly, with no future to box.
     pub(crate) fn record_now(&self, run: RunId, episodes: Vec<Episode>) {
-        let mut runs = self.runs.shard(&run);
-        let writes = runs.entry(run).or_default();
-        if !episodes.is_empty() {
-            writes.push(episodes);
+        // Nothing recorded lists no run (every run listed has an event).
+        if episodes.is_empty() {
+            return;
         }
+        self.runs.shard(&run).entry(run).or_default().push(episodes);
     }
 }
 
@@ -218,5 +223,17 @@ impl EpisodicMemory for InMemoryEpisodic {
         let mut runs = self.runs.keys();
         runs.sort_unstable();
         Ok(runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn recording_nothing_lists_no_run() {
+        let log = InMemoryEpisodic::new();
+        log.record_all(RunId::new(), Vec::new()).await.ok();
+        assert_eq!(log.list_runs().await.ok(), Some(Vec::new()));
     }
 }
