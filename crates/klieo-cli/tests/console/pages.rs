@@ -315,24 +315,29 @@ async fn a_thread_ending_in_large_tool_results_still_shows_its_newest_turn() {
     assert!(page.body.contains("count_digits"), "the call is shown");
 }
 
+/// A tool `send` that needs a person's approval.
+fn approved_send() -> impl klieo::types::Tool + 'static {
+    klieo::runtime::TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
+        Ok::<_, klieo::types::ToolError>("sent")
+    })
+    .with_approval(true)
+}
+
 /// A run that waits with its child run (an agent used as a tool, whose
 /// call waits for a person) says so on its page and links the child,
 /// where the call is decided; the approvals page lists the call once,
 /// under the child.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_waiting_with_its_child_links_the_child_where_the_call_is_decided() {
-    use klieo::runtime::{Agent, TypedTool};
+    use klieo::runtime::Agent;
     use klieo::types::testing::ScriptedLlm;
-    use klieo::types::{Error, ToolCall, ToolError};
+    use klieo::types::{Error, ToolCall};
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agents.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let send = TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
-        Ok::<_, ToolError>("sent")
-    })
-    .with_approval(true);
+    let send = approved_send();
     let child_llm =
         ScriptedLlm::new().then_tool_calls(vec![ToolCall::new("s1", "send", json!({}))]);
     let lookup = Agent::builder(child_llm)
@@ -389,18 +394,15 @@ async fn a_run_waiting_with_its_child_links_the_child_where_the_call_is_decided(
 /// whole and decided.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_with_long_arguments_is_decided_on_its_runs_page() {
-    use klieo::runtime::{Agent, TypedTool};
+    use klieo::runtime::Agent;
     use klieo::types::testing::ScriptedLlm;
-    use klieo::types::{Error, ToolCall, ToolError};
+    use klieo::types::{Error, ToolCall};
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agents.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let send = TypedTool::new("send", "Sends.", |_: serde_json::Value| async {
-        Ok::<_, ToolError>("sent")
-    })
-    .with_approval(true);
+    let send = approved_send();
     let body = "x".repeat(200_000);
     let call = ToolCall::new("s1", "send", json!({ "body": body }));
     let agent = Agent::builder(ScriptedLlm::new().then_tool_calls(vec![call]))
