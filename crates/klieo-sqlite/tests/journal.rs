@@ -7,6 +7,23 @@ use klieo_types::{
 };
 use serde_json::json;
 
+/// Makes every later write of a `Completed` episode to the store at
+/// `path` fail, as a full disk would; the connection that made it so.
+async fn fail_completed_writes(path: &std::path::Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", path.display());
+    let raw = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::query(
+        "CREATE TRIGGER no_completed BEFORE INSERT ON episodes \
+         WHEN NEW.kind = 'completed' BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&raw)
+    .await
+    .expect("the trigger");
+    raw
+}
+
 fn reply() -> Message {
     Message::assistant_tool_calls("", vec![ToolCall::new("c1", "echo", json!({}))])
 }
@@ -27,17 +44,7 @@ async fn a_commit_that_fails_part_way_writes_nothing() {
         .expect("the first commit");
 
     // Make the last write of the next commit fail, as a full disk would.
-    let url = format!("sqlite://{}", path.display());
-    let raw = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("a raw connection");
-    sqlx::query(
-        "CREATE TRIGGER no_completed BEFORE INSERT ON episodes \
-         WHEN NEW.kind = 'completed' BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .execute(&raw)
-    .await
-    .expect("the trigger");
+    let raw = fail_completed_writes(&path).await;
     let failed = store
         .commit(
             Commit::new(run, thread.clone())
@@ -101,17 +108,7 @@ async fn episodes_recorded_together_that_fail_part_way_record_nothing() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("a.db");
     let store = SqliteStore::open(&path).await.expect("opens");
-    let url = format!("sqlite://{}", path.display());
-    let raw = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("a raw connection");
-    sqlx::query(
-        "CREATE TRIGGER no_completed BEFORE INSERT ON episodes \
-         WHEN NEW.kind = 'completed' BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .execute(&raw)
-    .await
-    .expect("the trigger");
+    fail_completed_writes(&path).await;
     let run = RunId::new();
     let episodes = vec![
         Episode::Started { agent: "a".into() },

@@ -118,8 +118,10 @@ async fn a_run_taken_up_after_approval_never_summarises_its_own_prompt() {
     );
 }
 
-#[tokio::test]
-async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
+/// A thread compacted by a first run, then a newest turn that fits the
+/// budget of 400 alone, not beside the summary and the rest: the turn,
+/// and the request that sent it.
+async fn a_turn_too_large_beside_the_summary() -> (String, ChatRequest) {
     let store = InMemoryJournal::new();
     filled(&store, 7).await;
     let llm = ScriptedLlm::new()
@@ -128,11 +130,15 @@ async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
         .then_text("second");
     let agent = agent(&llm, &store);
     agent.session("long").run("one more").await.unwrap();
-    // Fits the budget of 400 alone, not beside the summary and the rest.
     let large = format!("tell me {}", "more ".repeat(300));
     agent.session("long").run(large.clone()).await.unwrap();
-    let requests = llm.requests();
-    let sent = requests.last().unwrap();
+    let sent = llm.requests().last().unwrap().clone();
+    (large, sent)
+}
+
+#[tokio::test]
+async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
+    let (large, sent) = a_turn_too_large_beside_the_summary().await;
     assert_eq!(sent.messages.last().unwrap().content, large);
     assert!(!sent
         .messages
@@ -145,18 +151,7 @@ async fn a_newest_turn_too_large_beside_the_summary_is_sent_without_it() {
 /// answer (which Anthropic and alternating chat templates refuse).
 #[tokio::test]
 async fn a_newest_turn_sent_without_its_summary_opens_on_the_users_words() {
-    let store = InMemoryJournal::new();
-    filled(&store, 7).await;
-    let llm = ScriptedLlm::new()
-        .then_text("Seven questions.")
-        .then_text("first")
-        .then_text("second");
-    let agent = agent(&llm, &store);
-    agent.session("long").run("one more").await.unwrap();
-    let large = format!("tell me {}", "more ".repeat(300));
-    agent.session("long").run(large).await.unwrap();
-    let requests = llm.requests();
-    let sent = requests.last().unwrap();
+    let (_, sent) = a_turn_too_large_beside_the_summary().await;
     let opens = sent
         .messages
         .iter()
